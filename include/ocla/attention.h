@@ -1,0 +1,75 @@
+/* ocla attention ops: causal / non-causal linear attention (Katharopoulos et al.) and gated linear
+ * attention (GLA, simple GLA, retention), with the semantics of flash-linear-attention:
+ *
+ *   layout q,k,g: [B,T,H,K], v,o: [B,T,H,V] (any strides, so [B,H,T,D] views work too),
+ *   state S: [B,H,K,V] fp32, normaliser state z: [B,H,K],
+ *   S_t = diag(exp(g_t)) S_{t-1} + phi(k_t) v_t^T     (inclusive: token t sees itself)
+ *   o_t = scale * phi(q_t)^T S_t   [ / (scale * phi(q_t)^T z_t + eps) when normalize ]
+ *
+ * Gates are natural-log forget gates (<= 0). Policy for positive log gates: the kernels use
+ * min(g, 0), so a positive gate never makes the state grow (documented in docs/KERNELS.md).
+ * The math of every kernel is in docs/KERNELS.md.
+ */
+#ifndef OCLA_ATTENTION_H
+#define OCLA_ATTENTION_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ocla_feature_map {
+    OCLA_FEATURE_IDENTITY = 0, /* phi(x) = x (GLA default) */
+    OCLA_FEATURE_ELU1 = 1,     /* phi(x) = elu(x) + 1 (the linear-transformer paper's default) */
+    OCLA_FEATURE_RELU = 2      /* phi(x) = max(x, 0) */
+} ocla_feature_map;
+
+typedef enum ocla_gate_kind {
+    OCLA_GATE_NONE = 0,   /* plain linear attention */
+    OCLA_GATE_SCALAR = 1, /* simple GLA: g [B,T,H] */
+    OCLA_GATE_VECTOR = 2, /* GLA: g [B,T,H,K] */
+    OCLA_GATE_FIXED = 3   /* retention: fixed per-head log decay, params.fixed_log_decay[H] */
+} ocla_gate_kind;
+
+typedef enum ocla_attn_form {
+    OCLA_FORM_CHUNKED = 0,   /* tiled chunkwise (the fast path) */
+    OCLA_FORM_RECURRENT = 1  /* token by token (decode; reference form) */
+} ocla_attn_form;
+
+typedef struct ocla_attn_params {
+    int causal;                  /* 1 (default); 0 = non-causal (no gates, no states) */
+    int has_scale;               /* 0: scale = K^-0.5 (fla's default) */
+    float scale;
+    ocla_feature_map feature_map;/* applied to q and k */
+    int normalize;               /* divide by scale*phi(q).z + eps */
+    float eps;                   /* default 1e-6 (fast-transformers); fla uses 1e-10 */
+    ocla_gate_kind gate;
+    const float *fixed_log_decay;/* [H] host array for OCLA_GATE_FIXED; NULL = RetNet's log(1-2^(-5-h)) */
+    ocla_attn_form form;
+    int chunk;                   /* 0 = scheduler's pick (or OCLA_CHUNK); else 16..256 */
+} ocla_attn_params;
+
+OCLA_API void ocla_attn_params_defaults(ocla_attn_params *params);
+
+typedef struct ocla_attn_io {
+    const ocla_tensor *q, *k, *v; /* [B,T,H,K], [B,T,H,K], [B,T,H,V] */
+    const ocla_tensor *g;         /* [B,T,H] or [B,T,H,K] per params.gate; else NULL */
+    const ocla_tensor *initial_state; /* [B,H,K,V] or NULL (zeros) */
+    const ocla_tensor *initial_z;     /* [B,H,K] or NULL; only with normalize */
+    ocla_tensor *o;                   /* [B,T,H,V] */
+    ocla_tensor *final_state;         /* [B,H,K,V] or NULL; may be the same tensor as initial_state */
+    ocla_tensor *final_z;             /* [B,H,K] or NULL */
+} ocla_attn_io;
+
+/* Forward over T tokens in params.form (chunked or recurrent). Non-causal (params.causal = 0)
+ * computes o_t = phi(q_t)^T S_T for every t with the whole sequence's state. */
+OCLA_API ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *params,
+                                            const ocla_attn_io *io);
+
+/* Largest K and V this context's device can run for the op (clear status beyond it). */
+OCLA_API ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *params, int *max_k,
+                                           int *max_v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,297 @@
+/* ocla: portable OpenCL runtime for linear-time attention.
+ *
+ * Core API: status codes, devices, contexts, tensors, BLAS, the scheduler (plans) and profiling.
+ * The attention ops live in <ocla/attention.h> (linear attention, GLA), <ocla/layers.h> (FLASH,
+ * Linformer, softmax, full layers) and <ocla/train.h> (backward passes); this header includes them.
+ *
+ * Conventions
+ *  - Every fallible call returns ocla_status. ocla_status_string() names it; ocla_last_error(ctx)
+ *    gives the detail (which argument and why, the failing OpenCL call and its error name, the
+ *    full build log). ocla_last_error(NULL) gives the detail of the last failure in this thread
+ *    that had no context (device queries, context creation).
+ *  - The library never prints to stdout, never exits, never aborts. Messages go to the log
+ *    callback of the context (default: warnings and errors to stderr, OCLA_LOG=quiet|info|debug).
+ *  - Handles are opaque. Options structs have an *_defaults() initialiser; always call it first so
+ *    fields added later keep their defaults.
+ *  - Thread safety: a context serialises its own calls with an internal lock, so one context may
+ *    be shared by threads; calls on different contexts run concurrently. Tensors belong to the
+ *    context that made them; destroy a tensor before its context.
+ */
+#ifndef OCLA_OCLA_H
+#define OCLA_OCLA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#ifdef __APPLE__
+#include <OpenCL/opencl.h>
+#else
+#include <CL/cl.h>
+#endif
+
+#if defined(OCLA_SHARED)
+#if defined(_WIN32)
+#if defined(OCLA_BUILD)
+#define OCLA_API __declspec(dllexport)
+#else
+#define OCLA_API __declspec(dllimport)
+#endif
+#else
+#define OCLA_API __attribute__((visibility("default")))
+#endif
+#else
+#define OCLA_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OCLA_VERSION_MAJOR 0
+#define OCLA_VERSION_MINOR 1
+#define OCLA_VERSION_PATCH 0
+OCLA_API const char *ocla_version(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+typedef enum ocla_status {
+    OCLA_SUCCESS = 0,
+    OCLA_ERR_INVALID_ARGUMENT = 1, /* NULL handle or pointer, bad option value */
+    OCLA_ERR_SHAPE = 2,            /* dims, strides or shapes that do not fit together */
+    OCLA_ERR_OVERFLOW = 3,         /* a size computation overflows */
+    OCLA_ERR_TOO_LARGE = 4,        /* beyond what the device allows (max alloc, local memory) */
+    OCLA_ERR_NO_DEVICE = 5,        /* no OpenCL device, or the selector matches none */
+    OCLA_ERR_OPENCL = 6,           /* an OpenCL call failed; detail names call and error */
+    OCLA_ERR_BUILD = 7,            /* a kernel failed to build; detail holds the build log */
+    OCLA_ERR_OUT_OF_MEMORY = 8,    /* host or device allocation failed */
+    OCLA_ERR_UNSUPPORTED = 9,      /* valid request this device or build cannot run */
+    OCLA_ERR_BLAS = 10,            /* CLBlast returned an error */
+    OCLA_ERR_CACHE = 11,           /* program cache problem (only reported where asked for) */
+    OCLA_ERR_DEVICE_LOST = 12,     /* the device went away or stopped answering */
+    OCLA_ERR_INTERNAL = 13         /* a bug in ocla: please report it */
+} ocla_status;
+
+OCLA_API const char *ocla_status_string(ocla_status status);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Devices                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+typedef enum ocla_vendor {
+    OCLA_VENDOR_UNKNOWN = 0,
+    OCLA_VENDOR_NVIDIA,
+    OCLA_VENDOR_AMD,
+    OCLA_VENDOR_INTEL,
+    OCLA_VENDOR_APPLE,
+    OCLA_VENDOR_ARM,
+    OCLA_VENDOR_QUALCOMM,
+    OCLA_VENDOR_POCL, /* PoCL CPU driver (reports the host CPU's vendor) */
+    OCLA_VENDOR_MESA  /* Mesa rusticl / clover */
+} ocla_vendor;
+
+OCLA_API const char *ocla_vendor_name(ocla_vendor vendor);
+
+typedef struct ocla_device_info {
+    int platform_index; /* index among all platforms */
+    int device_index;   /* index within its platform */
+    int global_index;   /* index in ocla's flat device list (what "N" selects) */
+    char platform_name[128];
+    char platform_version[128];
+    char device_name[128];
+    char device_vendor[128];
+    char device_version[128];
+    char driver_version[128];
+    char opencl_c_version[128];
+    ocla_vendor vendor; /* normalised */
+    int is_gpu, is_cpu;
+    uint64_t local_mem_size;       /* bytes per work-group */
+    uint64_t max_work_group_size;  /* device limit */
+    uint64_t max_work_item_sizes[3];
+    uint32_t compute_units;
+    uint32_t preferred_wg_multiple; /* from a probe kernel; 0 if unknown */
+    uint64_t max_alloc_size;
+    uint64_t global_mem_size;
+    int has_fp16, has_fp64, has_subgroups;
+    int profiling_works; /* 0 where event timestamps are known to read 0 (rusticl) */
+} ocla_device_info;
+
+/* Number of OpenCL devices on all platforms (0 is not an error). */
+OCLA_API ocla_status ocla_device_count(size_t *count);
+OCLA_API ocla_status ocla_device_get_info(size_t global_index, ocla_device_info *info);
+/* Resolve a selector: "N" (global index), "P:D" (platform:device), "gpu", "cpu", or a
+ * case-insensitive substring of vendor, platform or device name ("nvidia", "pocl", "rusticl").
+ * NULL or "" means the OCLA_DEVICE environment variable, else the first GPU, else device 0. */
+OCLA_API ocla_status ocla_device_select(const char *selector, size_t *global_index);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Contexts                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+typedef struct ocla_context ocla_context;
+
+typedef enum ocla_log_level {
+    OCLA_LOG_ERROR = 0,
+    OCLA_LOG_WARN = 1,
+    OCLA_LOG_INFO = 2,
+    OCLA_LOG_DEBUG = 3
+} ocla_log_level;
+
+typedef void (*ocla_log_fn)(ocla_log_level level, const char *message, void *user);
+
+typedef enum ocla_cache_mode {
+    OCLA_CACHE_AUTO = 0, /* on, except on drivers with their own cache (PoCL) */
+    OCLA_CACHE_ON = 1,   /* always use ocla's disk cache */
+    OCLA_CACHE_OFF = 2   /* never touch the disk */
+} ocla_cache_mode;
+
+typedef struct ocla_context_options {
+    const char *device;    /* selector, see ocla_device_select(); NULL = OCLA_DEVICE or default */
+    const char *cache_dir; /* NULL = OCLA_CACHE_DIR, else $XDG_CACHE_HOME/ocla; "off" disables */
+    ocla_cache_mode cache_mode;
+    ocla_log_fn log;       /* NULL = stderr for level <= log_level */
+    void *log_user;
+    ocla_log_level log_level; /* default WARN, or OCLA_LOG */
+    int profiling;         /* create the queue with profiling enabled (needed by ocla_profile_*) */
+} ocla_context_options;
+
+OCLA_API void ocla_context_options_defaults(ocla_context_options *options);
+OCLA_API ocla_status ocla_context_create(const ocla_context_options *options, ocla_context **out);
+/* Wrap an application's own OpenCL objects. They are borrowed: retained while the ocla context
+ * lives, never destroyed by ocla. The queue must be in-order. */
+OCLA_API ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command_queue queue,
+                                       const ocla_context_options *options, ocla_context **out);
+OCLA_API void ocla_context_destroy(ocla_context *ctx);
+OCLA_API const char *ocla_last_error(const ocla_context *ctx);
+OCLA_API ocla_status ocla_context_device_info(const ocla_context *ctx, ocla_device_info *info);
+OCLA_API cl_command_queue ocla_context_queue(const ocla_context *ctx);
+OCLA_API cl_context ocla_context_cl(const ocla_context *ctx);
+/* Wait until every command ocla enqueued on this context has finished. */
+OCLA_API ocla_status ocla_finish(ocla_context *ctx);
+
+typedef struct ocla_cache_stats {
+    uint64_t memory_hits;  /* program found in the context's memory cache */
+    uint64_t disk_hits;    /* program loaded from a binary in the disk cache */
+    uint64_t disk_rejects; /* cache files ignored: corrupt, truncated, foreign */
+    uint64_t disk_writes;  /* binaries written */
+    uint64_t builds;       /* builds from source */
+    int disk_enabled;      /* the disk cache is in use for this context */
+} ocla_cache_stats;
+OCLA_API ocla_status ocla_cache_get_stats(const ocla_context *ctx, ocla_cache_stats *stats);
+/* Build (or load) the programs of every op so later calls start at once; reports how long. */
+OCLA_API ocla_status ocla_warmup(ocla_context *ctx, double *seconds);
+
+/* Profiling: device time summed over every kernel and GEMM ocla enqueued between begin and end
+ * (OpenCL events; host wall clock around the work where the driver's events read 0). */
+OCLA_API ocla_status ocla_profile_begin(ocla_context *ctx);
+OCLA_API ocla_status ocla_profile_end(ocla_context *ctx, double *milliseconds, int *kernels);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tensors                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+typedef enum ocla_dtype { OCLA_F32 = 0 } ocla_dtype;
+
+#define OCLA_MAX_DIMS 4
+typedef struct ocla_tensor ocla_tensor;
+
+/* A new, contiguous (row-major) tensor of 1..4 dims, zero-initialised. */
+OCLA_API ocla_status ocla_tensor_create(ocla_context *ctx, ocla_dtype dtype, int ndim, const int64_t *dims,
+                                        ocla_tensor **out);
+/* A view of an existing buffer: offset and strides in elements (strides NULL = contiguous). The
+ * buffer is retained, never freed by ocla. Every element must lie inside the buffer. */
+OCLA_API ocla_status ocla_tensor_wrap(ocla_context *ctx, cl_mem buffer, size_t offset, ocla_dtype dtype, int ndim,
+                                      const int64_t *dims, const int64_t *strides, ocla_tensor **out);
+/* A strided view of another tensor (shares its buffer; the parent must outlive it). */
+OCLA_API ocla_status ocla_tensor_view(ocla_context *ctx, const ocla_tensor *parent, size_t offset, int ndim,
+                                      const int64_t *dims, const int64_t *strides, ocla_tensor **out);
+OCLA_API void ocla_tensor_destroy(ocla_tensor *tensor);
+/* Copy between host memory and the tensor. Host data is dense in the tensor's logical row-major
+ * order; bytes must equal the tensor's element count times the element size. Blocking. */
+OCLA_API ocla_status ocla_tensor_upload(ocla_context *ctx, ocla_tensor *tensor, const void *host, size_t bytes);
+OCLA_API ocla_status ocla_tensor_download(ocla_context *ctx, const ocla_tensor *tensor, void *host, size_t bytes);
+OCLA_API ocla_status ocla_tensor_fill(ocla_context *ctx, ocla_tensor *tensor, float value);
+OCLA_API int ocla_tensor_ndim(const ocla_tensor *tensor);
+OCLA_API int64_t ocla_tensor_dim(const ocla_tensor *tensor, int axis);
+OCLA_API int64_t ocla_tensor_stride(const ocla_tensor *tensor, int axis);
+OCLA_API int64_t ocla_tensor_numel(const ocla_tensor *tensor);
+OCLA_API size_t ocla_tensor_offset(const ocla_tensor *tensor);
+OCLA_API cl_mem ocla_tensor_buffer(const ocla_tensor *tensor);
+
+/* ------------------------------------------------------------------------------------------ */
+/* BLAS (CLBlast): C[i] = alpha * op(A[i]) op(B[i]) + beta * C[i], row-major, i < batch          */
+/* ------------------------------------------------------------------------------------------ */
+typedef struct ocla_gemm_desc {
+    int trans_a, trans_b;
+    size_t m, n, k;
+    float alpha, beta;
+    size_t batch;                      /* >= 1 */
+    size_t a_offset, lda, stride_a;    /* elements, relative to the tensor's own offset */
+    size_t b_offset, ldb, stride_b;
+    size_t c_offset, ldc, stride_c;
+} ocla_gemm_desc;
+/* Fills lda/ldb/ldc (0 = dense) and strides (0 = dense, m*k etc.) for you. */
+OCLA_API void ocla_gemm_desc_defaults(ocla_gemm_desc *desc);
+OCLA_API ocla_status ocla_gemm(ocla_context *ctx, const ocla_gemm_desc *desc, const ocla_tensor *a,
+                               const ocla_tensor *b, ocla_tensor *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scheduler                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+typedef enum ocla_op_kind {
+    OCLA_OP_LINEAR_CHUNK = 0,  /* chunked causal linear attention (no gate) */
+    OCLA_OP_SIMPLE_GLA_CHUNK,  /* scalar or fixed decay per head */
+    OCLA_OP_GLA_CHUNK,         /* per-key-dimension gates, sub-chunked */
+    OCLA_OP_FLASH_CHUNK,       /* FLASH mixed chunk attention */
+    OCLA_OP_SOFTMAX_TILED,     /* flash-style softmax attention */
+    OCLA_OP_COUNT
+} ocla_op_kind;
+
+/* What the plan function needs to know about a device: pure data, so tests can fake devices. */
+typedef struct ocla_plan_limits {
+    uint64_t local_mem_size;
+    uint64_t max_work_group_size;
+    uint64_t max_work_item_size0;
+    uint64_t kernel_local_mem;     /* the kernel's own CL_KERNEL_LOCAL_MEM_SIZE (0 if unknown) */
+    uint64_t kernel_wg_size;       /* CL_KERNEL_WORK_GROUP_SIZE (0 = device limit) */
+    uint32_t compute_units;
+    uint32_t simd_width;           /* preferred multiple; 0 = unknown */
+    int is_gpu;
+} ocla_plan_limits;
+
+typedef struct ocla_plan_request {
+    ocla_op_kind op;
+    int64_t B, T, H, K, V;
+    int chunk;    /* 0 = choose; else forced (must be a candidate that fits) */
+} ocla_plan_request;
+
+typedef struct ocla_plan {
+    int chunk;       /* C: tokens per chunk */
+    int sub_chunk;   /* c: GLA secondary chunk (0 where unused) */
+    int bk, bv;      /* key/value tile widths */
+    int wg_x, wg_y;  /* work-group shape */
+    int passes;      /* kernel launches */
+    uint64_t local_bytes; /* local memory the plan needs */
+    double cost;     /* model estimate, arbitrary units (lower is better) */
+    char reason[256];
+} ocla_plan;
+
+/* The pure plan function: no device, no I/O. Returns OCLA_ERR_UNSUPPORTED when nothing fits. */
+OCLA_API ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_request *request,
+                                       ocla_plan *plan);
+/* Candidate chunk sizes the scheduler may pick for this op on these limits (fits only). */
+OCLA_API int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request *request, int *chunks,
+                                  int max_chunks);
+/* Plan for this context's device (honours OCLA_CHUNK) and explain it in one line. */
+OCLA_API ocla_status ocla_plan_explain(ocla_context *ctx, const ocla_plan_request *request, ocla_plan *plan,
+                                       char *text, size_t text_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "ocla/attention.h"
+#include "ocla/layers.h"
+#include "ocla/train.h"
+
+#endif /* OCLA_OCLA_H */

@@ -1,0 +1,21 @@
+/* Test and debugging hooks. Not part of the stable API (not installed); tests include it. */
+#ifndef OCLA_DEBUG_H
+#define OCLA_DEBUG_H
+#include "ocla/ocla.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Make the nth next kernel/copy enqueue of this context fail with CL_OUT_OF_RESOURCES (0 = off). */
+OCLA_API void ocla_debug_inject_enqueue_failure(ocla_context *ctx, long nth);
+/* Pretend the device disappeared: every later enqueue fails with OCLA_ERR_DEVICE_LOST until reset. */
+OCLA_API void ocla_debug_simulate_device_lost(ocla_context *ctx, int lost);
+/* Build common.cl + the given source text with options (bypasses the embedded sources). */
+OCLA_API ocla_status ocla_debug_build_text(ocla_context *ctx, const char *text, const char *options);
+/* Build an embedded source with options (e.g. "selftest", "-DOCLA_SELFTEST_BROKEN"). */
+OCLA_API ocla_status ocla_debug_build(ocla_context *ctx, const char *source, const char *options);
+/* Drop the context's in-memory program cache (the disk cache stays). */
+OCLA_API void ocla_debug_drop_memory_cache(ocla_context *ctx);
+#ifdef __cplusplus
+}
+#endif
+#endif

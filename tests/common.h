@@ -1,0 +1,48 @@
+/* Shared helpers for the Criterion suites: the devices under test, random inputs, error metrics. */
+#ifndef OCLA_TESTS_COMMON_H
+#define OCLA_TESTS_COMMON_H
+
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocla/ocla.h"
+
+/* Devices under test: every OpenCL device present, narrowed by OCLA_TEST_DEVICES (a comma-separated
+ * list of selectors, e.g. "pocl,rusticl" or "nvidia"). */
+int tc_device_count(void);
+/* A context on device i (of the devices under test). Asserts on failure. */
+ocla_context *tc_open(int i);
+/* Same with options (device field is overwritten). */
+ocla_context *tc_open_with(int i, ocla_context_options *opts);
+const char *tc_device_name(int i);
+
+/* Loop helper: for (int d = 0; d < tc_device_count(); d++) { ocla_context *ctx = tc_open(d); ... } */
+
+/* Deterministic random numbers (xorshift), uniform in [lo, hi). */
+void tc_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi);
+void tc_fill_normal(float *x, size_t n, uint32_t seed, float stddev);
+double *tc_to_double(const float *x, size_t n); /* malloc'd copy */
+
+/* Normwise max relative error: max_i |got_i - ref_i| / max(max_i |ref_i|, 1e-30). The metric
+ * every "max relative error" in the tests and the issues refers to. */
+double tc_max_rel_err(const float *got, const double *ref, size_t n);
+/* Same between two float arrays (ref in float). */
+double tc_max_rel_err_f(const float *got, const float *ref, size_t n);
+/* True when every value is finite. */
+int tc_all_finite(const float *x, size_t n);
+
+/* Tensor helpers (assert on failure). host may be NULL (zeros). */
+ocla_tensor *tc_tensor(ocla_context *ctx, int ndim, const int64_t *dims, const float *host);
+ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host);
+float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats */
+
+/* Assert a status with the context's error detail in the message. */
+#define tc_ok(ctx, expr)                                                                             \
+    do {                                                                                             \
+        ocla_status st_ = (expr);                                                                    \
+        cr_assert_eq(st_, OCLA_SUCCESS, "%s -> %s: %s", #expr, ocla_status_string(st_),             \
+                     ocla_last_error(ctx));                                                          \
+    } while (0)
+
+#endif
