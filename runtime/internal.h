@@ -75,6 +75,7 @@ struct ocla_context {
     /* BLAS */
     cl_mem blas_temp;
     size_t blas_temp_size;
+    int blas_used;
 
     /* profiling */
     int profiling;       /* queue has CL_QUEUE_PROFILING_ENABLE */

@@ -179,6 +179,9 @@ typedef struct ocla_cache_stats {
     int disk_enabled;      /* the disk cache is in use for this context */
 } ocla_cache_stats;
 OCLA_API ocla_status ocla_cache_get_stats(const ocla_context *ctx, ocla_cache_stats *stats);
+/* Build and run a tiny kernel and check its result: can ocla build and run kernels here? On
+ * failure the status says why (OCLA_ERR_BUILD with the log, OCLA_ERR_OPENCL, ...). */
+OCLA_API ocla_status ocla_selftest(ocla_context *ctx, double *build_seconds);
 /* Build (or load) the programs of every op so later calls start at once; reports how long. */
 OCLA_API ocla_status ocla_warmup(ocla_context *ctx, double *seconds);
 

@@ -1,0 +1,182 @@
+/* Kernel arguments, launches with limit checks, profiling, and device memory helpers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+bool ocla__mul_ok(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return false;
+    *out = a * b;
+    return true;
+}
+
+bool ocla__add_ok(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return false;
+    *out = a + b;
+    return true;
+}
+
+ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t size, const void *value) {
+    cl_int err = clSetKernelArg(k, index, size, value);
+    if (err != CL_SUCCESS) {
+        char what[64];
+        snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)index);
+        return ocla__cl_fail(ctx, err, "clSetKernelArg", what);
+    }
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
+    size_t wg = 0;
+    cl_ulong lm = 0;
+    cl_int err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)", NULL);
+    err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)", NULL);
+    if (wg_size) *wg_size = wg;
+    if (local_mem) *local_mem = lm;
+    return OCLA_SUCCESS;
+}
+
+/* Common checks before any enqueue: simulated faults for the tests. */
+static ocla_status pre_enqueue(ocla_context *ctx, const char *what) {
+    if (ctx->simulate_device_lost)
+        return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "the device is no longer available (simulated) while %s", what);
+    if (ctx->inject_enqueue_failure > 0 && --ctx->inject_enqueue_failure == 0)
+        return ocla__cl_fail(ctx, CL_OUT_OF_RESOURCES, "clEnqueueNDRangeKernel (injected)", what);
+    return OCLA_SUCCESS;
+}
+
+static void add_event(ocla_context *ctx, cl_event ev) {
+    cl_ulong t0 = 0, t1 = 0;
+    if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
+        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > t0)
+        ctx->prof_ms += (double)(t1 - t0) * 1e-6;
+    else
+        ctx->prof_events_zero = 1;
+    ctx->prof_kernels++;
+    clReleaseEvent(ev);
+}
+
+void ocla__profile_event(ocla_context *ctx, cl_event ev) {
+    if (!ev) return;
+    if (ctx->prof_active && ctx->profiling)
+        add_event(ctx, ev);
+    else {
+        if (ctx->prof_active) ctx->prof_kernels++;
+        clReleaseEvent(ev);
+    }
+}
+
+ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
+                         const char *what) {
+    if (dims < 1 || dims > 3) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: bad launch dimensions %u", what, dims);
+    size_t g[3], l[3], total = 1;
+    for (cl_uint i = 0; i < dims; i++) {
+        l[i] = local ? local[i] : 1;
+        if (l[i] == 0) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: zero local size", what);
+        if (global[i] == 0) return OCLA_SUCCESS; /* nothing to do */
+        if (local && l[i] > ctx->info.max_work_item_sizes[i])
+            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "%s: local size %zu in dimension %u exceeds the device's %llu",
+                              what, l[i], i, (unsigned long long)ctx->info.max_work_item_sizes[i]);
+        g[i] = (global[i] + l[i] - 1) / l[i] * l[i];
+        total *= l[i];
+    }
+    if (local) {
+        uint64_t kwg = 0, klm = 0;
+        ocla_status st = ocla__kernel_limits(ctx, k, &kwg, &klm);
+        if (st != OCLA_SUCCESS) return st;
+        if (total > kwg || total > ctx->info.max_work_group_size)
+            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                              "%s: work-group of %zu exceeds the kernel's limit %llu (device %llu) on %s", what, total,
+                              (unsigned long long)kwg, (unsigned long long)ctx->info.max_work_group_size,
+                              ctx->info.device_name);
+        if (klm > ctx->info.local_mem_size)
+            return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "%s: kernel needs %llu bytes of local memory, device has %llu",
+                              what, (unsigned long long)klm, (unsigned long long)ctx->info.local_mem_size);
+    }
+    ocla_status st = pre_enqueue(ctx, what);
+    if (st != OCLA_SUCCESS) return st;
+    cl_event ev = NULL;
+    int want_event = ctx->prof_active;
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local ? l : NULL, 0, NULL,
+                                        want_event ? &ev : NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueNDRangeKernel", what);
+    if (ev) ocla__profile_event(ctx, ev);
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla_profile_begin(ocla_context *ctx) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_profile_begin: ctx is NULL");
+    OCLA_LOCK(ctx);
+    cl_int err = clFinish(ctx->queue);
+    ctx->prof_active = 1;
+    ctx->prof_ms = 0;
+    ctx->prof_kernels = 0;
+    ctx->prof_events_zero = !ctx->profiling || !ctx->info.profiling_works;
+    ctx->prof_host_start = ocla_now_seconds();
+    OCLA_UNLOCK(ctx);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clFinish", "starting a profile");
+}
+
+ocla_status ocla_profile_end(ocla_context *ctx, double *ms, int *kernels) {
+    if (!ctx || !ms) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_profile_end: NULL argument");
+    OCLA_LOCK(ctx);
+    cl_int err = clFinish(ctx->queue);
+    double host_ms = (ocla_now_seconds() - ctx->prof_host_start) * 1e3;
+    /* Device time from events where they work; host wall clock where the driver reads 0. */
+    *ms = ctx->prof_events_zero ? host_ms : ctx->prof_ms;
+    if (kernels) *kernels = ctx->prof_kernels;
+    ctx->prof_active = 0;
+    OCLA_UNLOCK(ctx);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clFinish", "ending a profile");
+}
+
+ocla_status ocla__alloc(ocla_context *ctx, size_t bytes, cl_mem *out, const char *what) {
+    *out = NULL;
+    if (bytes == 0) bytes = 4; /* OpenCL refuses empty buffers; keep a valid handle */
+    if (bytes > ctx->info.max_alloc_size)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE,
+                          "%s: %zu bytes exceed the device's largest allocation CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu",
+                          what, bytes, (unsigned long long)ctx->info.max_alloc_size);
+    if (ctx->simulate_device_lost)
+        return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "the device is no longer available (simulated) while %s", what);
+    cl_int err;
+    cl_mem m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateBuffer", what);
+    *out = m;
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__fill_zero(ocla_context *ctx, cl_mem mem, size_t offset_bytes, size_t bytes) {
+    if (bytes == 0) return OCLA_SUCCESS;
+    ocla_status st = pre_enqueue(ctx, "zero-filling a buffer");
+    if (st != OCLA_SUCCESS) return st;
+    float zero = 0.0f;
+    size_t pattern = (offset_bytes % 4 == 0 && bytes % 4 == 0) ? 4 : 1;
+    cl_int err = clEnqueueFillBuffer(ctx->queue, mem, &zero, pattern, offset_bytes, bytes, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueFillBuffer", "zero-filling a buffer");
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__scratch(ocla_context *ctx, int slot, size_t bytes, cl_mem *out) {
+    if (slot < 0 || slot >= OCLA_SCRATCH_SLOTS) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "bad scratch slot %d", slot);
+    if (bytes == 0) bytes = 4;
+    if (ctx->scratch[slot] && ctx->scratch_size[slot] >= bytes) {
+        *out = ctx->scratch[slot];
+        return OCLA_SUCCESS;
+    }
+    cl_mem m;
+    ocla_status st = ocla__alloc(ctx, bytes, &m, "allocating scratch memory");
+    if (st != OCLA_SUCCESS) return st;
+    if (ctx->scratch[slot]) {
+        clFinish(ctx->queue); /* queued kernels may still read the old buffer */
+        clReleaseMemObject(ctx->scratch[slot]);
+    }
+    ctx->scratch[slot] = m;
+    ctx->scratch_size[slot] = bytes;
+    *out = m;
+    return OCLA_SUCCESS;
+}

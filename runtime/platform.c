@@ -1,0 +1,185 @@
+#define _POSIX_C_SOURCE 200809L
+#include "platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <direct.h>
+#include <process.h>
+#include <windows.h>
+#else
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#endif
+
+/* ---- locks ---- */
+#if defined(_WIN32)
+_Static_assert(sizeof(CRITICAL_SECTION) <= sizeof(((ocla_mutex *)0)->opaque), "CRITICAL_SECTION fits");
+int ocla_mutex_init(ocla_mutex *m) {
+    InitializeCriticalSection((CRITICAL_SECTION *)m->opaque);
+    return 0;
+}
+void ocla_mutex_destroy(ocla_mutex *m) { DeleteCriticalSection((CRITICAL_SECTION *)m->opaque); }
+void ocla_mutex_lock(ocla_mutex *m) { EnterCriticalSection((CRITICAL_SECTION *)m->opaque); }
+void ocla_mutex_unlock(ocla_mutex *m) { LeaveCriticalSection((CRITICAL_SECTION *)m->opaque); }
+
+static INIT_ONCE g_once = INIT_ONCE_STATIC_INIT;
+static CRITICAL_SECTION g_global;
+static BOOL CALLBACK init_global(PINIT_ONCE o, PVOID p, PVOID *c) {
+    (void)o, (void)p, (void)c;
+    InitializeCriticalSection(&g_global);
+    return TRUE;
+}
+void ocla_global_lock(void) {
+    InitOnceExecuteOnce(&g_once, init_global, NULL, NULL);
+    EnterCriticalSection(&g_global);
+}
+void ocla_global_unlock(void) { LeaveCriticalSection(&g_global); }
+#else
+int ocla_mutex_init(ocla_mutex *m) {
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a)) return -1;
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    int r = pthread_mutex_init(&m->m, &a);
+    pthread_mutexattr_destroy(&a);
+    return r;
+}
+void ocla_mutex_destroy(ocla_mutex *m) { pthread_mutex_destroy(&m->m); }
+void ocla_mutex_lock(ocla_mutex *m) { pthread_mutex_lock(&m->m); }
+void ocla_mutex_unlock(ocla_mutex *m) { pthread_mutex_unlock(&m->m); }
+
+static pthread_mutex_t g_global = PTHREAD_MUTEX_INITIALIZER;
+void ocla_global_lock(void) { pthread_mutex_lock(&g_global); }
+void ocla_global_unlock(void) { pthread_mutex_unlock(&g_global); }
+#endif
+
+/* ---- clock ---- */
+double ocla_now_seconds(void) {
+#if defined(_WIN32)
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart / (double)f.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+}
+
+/* ---- files ---- */
+static int mkdir_one(const char *p) {
+#if defined(_WIN32)
+    int r = _mkdir(p);
+#else
+    int r = mkdir(p, 0755);
+#endif
+    return (r == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+int ocla_mkdir_p(const char *path) {
+    if (!path || !*path) return -1;
+    size_t n = strlen(path);
+    char *buf = malloc(n + 1);
+    if (!buf) return -1;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] == '/' || buf[i] == '\\') {
+            char c = buf[i];
+            buf[i] = 0;
+            if (!(i == 2 && buf[1] == ':')) mkdir_one(buf); /* skip "C:" */
+            buf[i] = c;
+        }
+    }
+    int r = mkdir_one(buf);
+    free(buf);
+    return r;
+}
+
+int ocla_read_file(const char *path, void **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    if (fseek(f, 0, SEEK_END) != 0) goto fail;
+    long len = ftell(f);
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) goto fail;
+    void *buf = malloc((size_t)len + 1);
+    if (!buf) goto fail;
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        goto fail;
+    }
+    fclose(f);
+    *data = buf;
+    *size = (size_t)len;
+    return 0;
+fail:
+    fclose(f);
+    return -1;
+}
+
+int ocla_write_file_atomic(const char *path, const void *data, size_t size) {
+    static unsigned counter; /* only makes names distinct; races are harmless */
+    size_t n = strlen(path) + 64;
+    char *tmp = malloc(n);
+    if (!tmp) return -1;
+    snprintf(tmp, n, "%s.tmp.%lu.%u", path, ocla_process_id(), counter++);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(tmp);
+        return -1;
+    }
+    int ok = fwrite(data, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+#if defined(_WIN32)
+    if (ok) ok = MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING) != 0;
+#else
+    if (ok) ok = rename(tmp, path) == 0;
+#endif
+    if (!ok) remove(tmp);
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+const char *ocla_getenv(const char *name) {
+    const char *v = getenv(name);
+    return (v && *v) ? v : NULL;
+}
+
+char *ocla_default_cache_dir(void) {
+    const char *base = NULL, *suffix = "/ocla";
+    char *out;
+#if defined(_WIN32)
+    base = ocla_getenv("LOCALAPPDATA");
+    suffix = "\\ocla\\cache";
+#elif defined(__APPLE__)
+    base = ocla_getenv("HOME");
+    suffix = "/Library/Caches/ocla";
+#else
+    base = ocla_getenv("XDG_CACHE_HOME");
+    if (!base) {
+        base = ocla_getenv("HOME");
+        suffix = "/.cache/ocla";
+    }
+#endif
+    if (!base) return NULL;
+    size_t n = strlen(base) + strlen(suffix) + 1;
+    out = malloc(n);
+    if (out) snprintf(out, n, "%s%s", base, suffix);
+    return out;
+}
+
+unsigned long ocla_process_id(void) {
+#if defined(_WIN32)
+    return (unsigned long)_getpid();
+#else
+    return (unsigned long)getpid();
+#endif
+}

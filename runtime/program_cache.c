@@ -1,0 +1,265 @@
+/* Program variants (embedded source + build options): built once per context, kept in memory, and
+ * kept on disk as device binaries keyed by a hash of everything that can change the binary. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const ocla_embedded_source *ocla__find_source(const char *name) {
+    for (size_t i = 0; i < ocla_embedded_source_count; i++)
+        if (!strcmp(ocla_embedded_sources[i].name, name)) return &ocla_embedded_sources[i];
+    return NULL;
+}
+
+static void hash_str(ocla_sha256 *s, const char *str) {
+    ocla__sha256_update(s, str ? str : "", str ? strlen(str) : 0);
+    ocla__sha256_update(s, "", 1); /* separator */
+}
+
+static void make_key(const ocla_context *ctx, const char *text, size_t len, const char *options, uint8_t key[32]) {
+    ocla_sha256 s;
+    ocla__sha256_init(&s);
+    ocla__sha256_update(&s, text, len);
+    ocla__sha256_update(&s, "", 1);
+    hash_str(&s, options);
+    hash_str(&s, ctx->info.device_name);
+    hash_str(&s, ctx->info.driver_version);
+    hash_str(&s, ctx->info.device_version);
+    hash_str(&s, ctx->info.platform_name);
+    hash_str(&s, ctx->info.platform_version);
+    char fmt[32];
+    snprintf(fmt, sizeof fmt, "ocla-format=%u", OCLA_CACHE_FORMAT);
+    hash_str(&s, fmt);
+    ocla__sha256_final(&s, key);
+}
+
+static char *cache_path(const ocla_context *ctx, const uint8_t key[32]) {
+    size_t n = strlen(ctx->cache_dir) + 80;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    int off = snprintf(p, n, "%s/", ctx->cache_dir);
+    for (int i = 0; i < 32; i++) off += snprintf(p + off, n - (size_t)off, "%02x", key[i]);
+    snprintf(p + off, n - (size_t)off, ".oclabin");
+    return p;
+}
+
+static ocla_status build_failed(ocla_context *ctx, cl_program prog, cl_int err, const char *options) {
+    size_t log_size = 0;
+    char *log = NULL;
+    if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size) == CL_SUCCESS &&
+        log_size > 0 && (log = malloc(log_size + 1)) != NULL) {
+        if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL) != CL_SUCCESS)
+            log[0] = 0;
+        log[log_size] = 0;
+    }
+    ocla__fail(ctx, OCLA_ERR_BUILD, "clBuildProgram failed: %s (%d) on %s with options \"%s\"; build log:\n",
+               ocla__cl_error_name(err), (int)err, ctx->info.device_name, options ? options : "");
+    ocla__error_append(ctx, log && *log ? log : "(the driver gave no build log)");
+    free(log);
+    return OCLA_ERR_BUILD;
+}
+
+/* Try the disk cache; returns a built program or NULL. */
+static cl_program load_from_disk(ocla_context *ctx, const uint8_t key[32], const char *options) {
+    char *path = cache_path(ctx, key);
+    if (!path) return NULL;
+    void *data = NULL;
+    size_t size = 0;
+    cl_program prog = NULL;
+    if (ocla_read_file(path, &data, &size) != 0) goto done; /* a miss, not an error */
+    const void *payload;
+    size_t n;
+    int why = ocla__cache_decode(data, size, key, &payload, &n);
+    if (why != 0) {
+        ctx->stats.disk_rejects++;
+        ocla__log(ctx, OCLA_LOG_INFO, "ignoring cache file %s (reason %d: corrupt, truncated or foreign); rebuilding",
+                  path, why);
+        goto done;
+    }
+    cl_int err, bin_status = CL_SUCCESS;
+    const unsigned char *bins[1] = {payload};
+    prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &n, bins, &bin_status, &err);
+    if (err != CL_SUCCESS || bin_status != CL_SUCCESS) {
+        if (prog) clReleaseProgram(prog);
+        prog = NULL;
+        ctx->stats.disk_rejects++;
+        goto done;
+    }
+    err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseProgram(prog);
+        prog = NULL;
+        ctx->stats.disk_rejects++;
+        goto done;
+    }
+    ctx->stats.disk_hits++;
+done:
+    free(data);
+    free(path);
+    return prog;
+}
+
+static void save_to_disk(ocla_context *ctx, cl_program prog, const uint8_t key[32]) {
+    size_t bin_size = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof bin_size, &bin_size, NULL) != CL_SUCCESS ||
+        bin_size == 0)
+        return; /* the driver keeps no binary: nothing to cache */
+    unsigned char *bin = malloc(bin_size);
+    if (!bin) return;
+    unsigned char *bins[1] = {bin};
+    void *file = NULL;
+    size_t file_size = 0;
+    char *path = NULL;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) goto done;
+    if (ocla__cache_encode(key, bin, bin_size, &file, &file_size) != OCLA_SUCCESS) goto done;
+    path = cache_path(ctx, key);
+    if (!path) goto done;
+    if (ocla_write_file_atomic(path, file, file_size) == 0)
+        ctx->stats.disk_writes++;
+    else
+        ocla__log(ctx, OCLA_LOG_WARN, "could not write the program cache file %s (disk full or unwritable?)", path);
+done:
+    free(path);
+    free(file);
+    free(bin);
+}
+
+ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t len, const char *options,
+                                   cl_program *out) {
+    *out = NULL;
+    if (!options) options = "";
+    uint8_t key[32];
+    make_key(ctx, text, len, options, key);
+    for (size_t i = 0; i < ctx->n_programs; i++)
+        if (!memcmp(ctx->programs[i].key, key, 32)) {
+            ctx->stats.memory_hits++;
+            *out = ctx->programs[i].program;
+            return OCLA_SUCCESS;
+        }
+    if (ctx->n_programs == ctx->cap_programs) {
+        size_t cap = ctx->cap_programs ? 2 * ctx->cap_programs : 16;
+        ocla_program_entry *p = realloc(ctx->programs, cap * sizeof *p);
+        if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the program cache");
+        ctx->programs = p;
+        ctx->cap_programs = cap;
+    }
+    if (ctx->simulate_device_lost)
+        return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "the device is no longer available (simulated)");
+
+    cl_program prog = ctx->disk_cache ? load_from_disk(ctx, key, options) : NULL;
+    if (!prog) {
+        cl_int err;
+        const char *srcs[1] = {text};
+        prog = clCreateProgramWithSource(ctx->cl, 1, srcs, &len, &err);
+        if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateProgramWithSource", "creating a program");
+        double t0 = ocla_now_seconds();
+        err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            ocla_status st = build_failed(ctx, prog, err, options);
+            clReleaseProgram(prog);
+            return st;
+        }
+        ctx->stats.builds++;
+        ocla__log(ctx, OCLA_LOG_DEBUG, "built a program variant (%s) in %.3f s", options, ocla_now_seconds() - t0);
+        if (ctx->disk_cache) save_to_disk(ctx, prog, key);
+    }
+    memcpy(ctx->programs[ctx->n_programs].key, key, 32);
+    ctx->programs[ctx->n_programs].program = prog;
+    ctx->n_programs++;
+    *out = prog;
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out) {
+    const ocla_embedded_source *common = ocla__find_source("common");
+    const ocla_embedded_source *src = ocla__find_source(source);
+    if (!src) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "no embedded kernel source named \"%s\"", source);
+    size_t a = common ? common->size : 0, len = a + 1 + src->size;
+    char *text = malloc(len + 1);
+    if (!text) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory assembling kernel source");
+    if (a) memcpy(text, common->data, a);
+    text[a] = '\n';
+    memcpy(text + a + 1, src->data, src->size);
+    text[len] = 0;
+    ocla_status st = ocla__get_program_text(ctx, text, len, options, out);
+    free(text);
+    return st;
+}
+
+ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
+                             cl_kernel *out) {
+    *out = NULL;
+    cl_program prog;
+    ocla_status st = ocla__get_program(ctx, source, options, &prog);
+    if (st != OCLA_SUCCESS) return st;
+    for (size_t i = 0; i < ctx->n_kernels; i++)
+        if (ctx->kernels[i].program == prog && !strcmp(ctx->kernels[i].name, kernel_name)) {
+            *out = ctx->kernels[i].kernel;
+            return OCLA_SUCCESS;
+        }
+    if (strlen(kernel_name) >= sizeof ctx->kernels[0].name)
+        return ocla__fail(ctx, OCLA_ERR_INTERNAL, "kernel name too long: %s", kernel_name);
+    if (ctx->n_kernels == ctx->cap_kernels) {
+        size_t cap = ctx->cap_kernels ? 2 * ctx->cap_kernels : 32;
+        ocla_kernel_entry *p = realloc(ctx->kernels, cap * sizeof *p);
+        if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the kernel cache");
+        ctx->kernels = p;
+        ctx->cap_kernels = cap;
+    }
+    cl_int err;
+    cl_kernel k = clCreateKernel(prog, kernel_name, &err);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateKernel", kernel_name);
+    ocla_kernel_entry *e = &ctx->kernels[ctx->n_kernels++];
+    e->program = prog;
+    snprintf(e->name, sizeof e->name, "%s", kernel_name);
+    e->kernel = k;
+    *out = k;
+    return OCLA_SUCCESS;
+}
+
+void ocla__program_cache_release(ocla_context *ctx) {
+    for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
+    for (size_t i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
+    free(ctx->kernels);
+    free(ctx->programs);
+    ctx->kernels = NULL;
+    ctx->programs = NULL;
+    ctx->n_kernels = ctx->cap_kernels = ctx->n_programs = ctx->cap_programs = 0;
+}
+
+ocla_status ocla_cache_get_stats(const ocla_context *ctx, ocla_cache_stats *stats) {
+    if (!ctx || !stats) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_cache_get_stats: NULL argument");
+    *stats = ctx->stats;
+    stats->disk_enabled = ctx->disk_cache;
+    return OCLA_SUCCESS;
+}
+
+/* ---- test hooks (ocla_debug.h) ---- */
+#include "ocla_debug.h"
+
+ocla_status ocla_debug_build_text(ocla_context *ctx, const char *text, const char *options) {
+    if (!ctx || !text) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_debug_build_text: NULL argument");
+    OCLA_LOCK(ctx);
+    cl_program p;
+    ocla_status st = ocla__get_program_text(ctx, text, strlen(text), options, &p);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+ocla_status ocla_debug_build(ocla_context *ctx, const char *source, const char *options) {
+    if (!ctx || !source) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_debug_build: NULL argument");
+    OCLA_LOCK(ctx);
+    cl_program p;
+    ocla_status st = ocla__get_program(ctx, source, options, &p);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+void ocla_debug_drop_memory_cache(ocla_context *ctx) {
+    if (!ctx) return;
+    OCLA_LOCK(ctx);
+    clFinish(ctx->queue);
+    ocla__program_cache_release(ctx);
+    OCLA_UNLOCK(ctx);
+}

@@ -1,0 +1,151 @@
+/* Status names, OpenCL error names, the error detail kept per context (or per thread), and logging. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *ocla_version(void) { return "0.1.0"; }
+
+const char *ocla_status_string(ocla_status s) {
+    switch (s) {
+    case OCLA_SUCCESS: return "OCLA_SUCCESS";
+    case OCLA_ERR_INVALID_ARGUMENT: return "OCLA_ERR_INVALID_ARGUMENT";
+    case OCLA_ERR_SHAPE: return "OCLA_ERR_SHAPE";
+    case OCLA_ERR_OVERFLOW: return "OCLA_ERR_OVERFLOW";
+    case OCLA_ERR_TOO_LARGE: return "OCLA_ERR_TOO_LARGE";
+    case OCLA_ERR_NO_DEVICE: return "OCLA_ERR_NO_DEVICE";
+    case OCLA_ERR_OPENCL: return "OCLA_ERR_OPENCL";
+    case OCLA_ERR_BUILD: return "OCLA_ERR_BUILD";
+    case OCLA_ERR_OUT_OF_MEMORY: return "OCLA_ERR_OUT_OF_MEMORY";
+    case OCLA_ERR_UNSUPPORTED: return "OCLA_ERR_UNSUPPORTED";
+    case OCLA_ERR_BLAS: return "OCLA_ERR_BLAS";
+    case OCLA_ERR_CACHE: return "OCLA_ERR_CACHE";
+    case OCLA_ERR_DEVICE_LOST: return "OCLA_ERR_DEVICE_LOST";
+    case OCLA_ERR_INTERNAL: return "OCLA_ERR_INTERNAL";
+    }
+    return "OCLA_ERR_UNKNOWN_STATUS";
+}
+
+const char *ocla__cl_error_name(cl_int e) {
+    switch (e) {
+#define N(x) case x: return #x;
+    N(CL_SUCCESS) N(CL_DEVICE_NOT_FOUND) N(CL_DEVICE_NOT_AVAILABLE) N(CL_COMPILER_NOT_AVAILABLE)
+    N(CL_MEM_OBJECT_ALLOCATION_FAILURE) N(CL_OUT_OF_RESOURCES) N(CL_OUT_OF_HOST_MEMORY)
+    N(CL_PROFILING_INFO_NOT_AVAILABLE) N(CL_MEM_COPY_OVERLAP) N(CL_IMAGE_FORMAT_MISMATCH)
+    N(CL_IMAGE_FORMAT_NOT_SUPPORTED) N(CL_BUILD_PROGRAM_FAILURE) N(CL_MAP_FAILURE)
+    N(CL_MISALIGNED_SUB_BUFFER_OFFSET) N(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+    N(CL_COMPILE_PROGRAM_FAILURE) N(CL_LINKER_NOT_AVAILABLE) N(CL_LINK_PROGRAM_FAILURE)
+    N(CL_DEVICE_PARTITION_FAILED) N(CL_KERNEL_ARG_INFO_NOT_AVAILABLE) N(CL_INVALID_VALUE)
+    N(CL_INVALID_DEVICE_TYPE) N(CL_INVALID_PLATFORM) N(CL_INVALID_DEVICE) N(CL_INVALID_CONTEXT)
+    N(CL_INVALID_QUEUE_PROPERTIES) N(CL_INVALID_COMMAND_QUEUE) N(CL_INVALID_HOST_PTR)
+    N(CL_INVALID_MEM_OBJECT) N(CL_INVALID_IMAGE_FORMAT_DESCRIPTOR) N(CL_INVALID_IMAGE_SIZE)
+    N(CL_INVALID_SAMPLER) N(CL_INVALID_BINARY) N(CL_INVALID_BUILD_OPTIONS) N(CL_INVALID_PROGRAM)
+    N(CL_INVALID_PROGRAM_EXECUTABLE) N(CL_INVALID_KERNEL_NAME) N(CL_INVALID_KERNEL_DEFINITION)
+    N(CL_INVALID_KERNEL) N(CL_INVALID_ARG_INDEX) N(CL_INVALID_ARG_VALUE) N(CL_INVALID_ARG_SIZE)
+    N(CL_INVALID_KERNEL_ARGS) N(CL_INVALID_WORK_DIMENSION) N(CL_INVALID_WORK_GROUP_SIZE)
+    N(CL_INVALID_WORK_ITEM_SIZE) N(CL_INVALID_GLOBAL_OFFSET) N(CL_INVALID_EVENT_WAIT_LIST)
+    N(CL_INVALID_EVENT) N(CL_INVALID_OPERATION) N(CL_INVALID_GL_OBJECT) N(CL_INVALID_BUFFER_SIZE)
+    N(CL_INVALID_MIP_LEVEL) N(CL_INVALID_GLOBAL_WORK_SIZE) N(CL_INVALID_PROPERTY)
+    N(CL_INVALID_IMAGE_DESCRIPTOR) N(CL_INVALID_COMPILER_OPTIONS) N(CL_INVALID_LINKER_OPTIONS)
+    N(CL_INVALID_DEVICE_PARTITION_COUNT)
+#undef N
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+    default: return "CL_UNKNOWN_ERROR";
+    }
+}
+
+ocla_status ocla__status_from_cl(cl_int e) {
+    switch (e) {
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE:
+    case CL_OUT_OF_HOST_MEMORY: return OCLA_ERR_OUT_OF_MEMORY;
+    case CL_INVALID_BUFFER_SIZE: return OCLA_ERR_TOO_LARGE;
+    case CL_BUILD_PROGRAM_FAILURE:
+    case CL_COMPILE_PROGRAM_FAILURE:
+    case CL_LINK_PROGRAM_FAILURE: return OCLA_ERR_BUILD;
+    case CL_DEVICE_NOT_AVAILABLE:
+    case CL_DEVICE_NOT_FOUND: return OCLA_ERR_DEVICE_LOST;
+    default: return OCLA_ERR_OPENCL;
+    }
+}
+
+/* The detail of failures that have no context (device queries, context creation). */
+static OCLA_THREAD_LOCAL char g_thread_error[1024];
+
+static void set_error(ocla_context *ctx, const char *text) {
+    if (!ctx) {
+        snprintf(g_thread_error, sizeof g_thread_error, "%s", text);
+        return;
+    }
+    size_t n = strlen(text) + 1;
+    if (n > ctx->error_cap) {
+        char *p = realloc(ctx->error, n);
+        if (!p) {
+            /* keep what fits: the status still tells the story */
+            if (ctx->error && ctx->error_cap) {
+                memcpy(ctx->error, text, ctx->error_cap - 1);
+                ctx->error[ctx->error_cap - 1] = 0;
+            }
+            return;
+        }
+        ctx->error = p;
+        ctx->error_cap = n;
+    }
+    memcpy(ctx->error, text, n);
+}
+
+void ocla__error_append(ocla_context *ctx, const char *text) {
+    const char *cur = ctx ? (ctx->error ? ctx->error : "") : g_thread_error;
+    size_t a = strlen(cur), b = strlen(text);
+    char *buf = malloc(a + b + 1);
+    if (!buf) return;
+    memcpy(buf, cur, a);
+    memcpy(buf + a, text, b + 1);
+    set_error(ctx, buf);
+    free(buf);
+}
+
+void ocla__clear_error(ocla_context *ctx) { set_error(ctx, ""); }
+
+ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    set_error(ctx, buf);
+    if (ctx) ocla__log(ctx, OCLA_LOG_DEBUG, "%s: %s", ocla_status_string(st), buf);
+    return st;
+}
+
+ocla_status ocla__cl_fail(ocla_context *ctx, cl_int err, const char *call, const char *what) {
+    return ocla__fail(ctx, ocla__status_from_cl(err), "%s failed: %s (%d)%s%s", call, ocla__cl_error_name(err),
+                      (int)err, what ? " while " : "", what ? what : "");
+}
+
+const char *ocla_last_error(const ocla_context *ctx) {
+    if (!ctx) return g_thread_error;
+    return ctx->error ? ctx->error : "";
+}
+
+static const char *level_name(ocla_log_level l) {
+    switch (l) {
+    case OCLA_LOG_ERROR: return "error";
+    case OCLA_LOG_WARN: return "warning";
+    case OCLA_LOG_INFO: return "info";
+    default: return "debug";
+    }
+}
+
+void ocla__log(ocla_context *ctx, ocla_log_level level, const char *fmt, ...) {
+    if (!ctx || level > ctx->log_level) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (ctx->log)
+        ctx->log(level, buf, ctx->log_user);
+    else
+        fprintf(stderr, "ocla %s: %s\n", level_name(level), buf); /* stderr only, never stdout */
+}

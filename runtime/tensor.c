@@ -1,0 +1,277 @@
+/* Tensors: a cl_mem (owned or wrapped), up to 4 dims, strides in elements. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static size_t dtype_size(ocla_dtype t) { return t == OCLA_F32 ? 4 : 0; }
+
+/* Validate dims/strides and return the extent (max element offset + 1) in elements. */
+static ocla_status check_layout(ocla_context *ctx, const char *fn, ocla_dtype dtype, int ndim, const int64_t *dims,
+                                const int64_t *strides, size_t *numel, size_t *extent) {
+    if (dtype_size(dtype) == 0) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: unknown dtype %d", fn, (int)dtype);
+    if (ndim < 1 || ndim > OCLA_MAX_DIMS)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: ndim %d is outside 1..%d", fn, ndim, OCLA_MAX_DIMS);
+    if (!dims) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: dims is NULL", fn);
+    size_t n = 1, last = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] <= 0)
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: dims[%d] = %lld must be positive", fn, i, (long long)dims[i]);
+        if ((uint64_t)dims[i] > SIZE_MAX || !ocla__mul_ok(n, (size_t)dims[i], &n))
+            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "%s: the element count overflows at dims[%d]", fn, i);
+        if (strides) {
+            if (strides[i] < 0)
+                return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: strides[%d] = %lld is negative", fn, i,
+                                  (long long)strides[i]);
+            size_t span;
+            if (!ocla__mul_ok((size_t)(dims[i] - 1), (size_t)strides[i], &span) || !ocla__add_ok(last, span, &last))
+                return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "%s: the extent overflows at dims[%d]", fn, i);
+        }
+    }
+    size_t bytes;
+    if (!ocla__mul_ok(n, dtype_size(dtype), &bytes))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "%s: the byte size of %zu elements overflows", fn, n);
+    *numel = n;
+    *extent = strides ? last + 1 : n;
+    return OCLA_SUCCESS;
+}
+
+static void contiguous_strides(int ndim, const int64_t *dims, int64_t *strides) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= dims[i];
+    }
+}
+
+static ocla_tensor *new_tensor(ocla_context *ctx, cl_mem mem, size_t offset, ocla_dtype dtype, int ndim,
+                               const int64_t *dims, const int64_t *strides, int owns) {
+    ocla_tensor *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->ctx = ctx;
+    t->mem = mem;
+    t->offset = offset;
+    t->ndim = ndim;
+    t->dtype = dtype;
+    t->owns = owns;
+    for (int i = 0; i < ndim; i++) t->dims[i] = dims[i];
+    if (strides)
+        for (int i = 0; i < ndim; i++) t->strides[i] = strides[i];
+    else
+        contiguous_strides(ndim, dims, t->strides);
+    return t;
+}
+
+ocla_status ocla_tensor_create(ocla_context *ctx, ocla_dtype dtype, int ndim, const int64_t *dims, ocla_tensor **out) {
+    if (!out) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_create: out is NULL");
+    *out = NULL;
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_create: ctx is NULL");
+    OCLA_LOCK(ctx);
+    size_t numel, extent;
+    cl_mem mem = NULL;
+    ocla_status st = check_layout(ctx, "ocla_tensor_create", dtype, ndim, dims, NULL, &numel, &extent);
+    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, numel * dtype_size(dtype), &mem, "creating a tensor");
+    if (st == OCLA_SUCCESS) st = ocla__fill_zero(ctx, mem, 0, numel * dtype_size(dtype));
+    if (st == OCLA_SUCCESS) {
+        *out = new_tensor(ctx, mem, 0, dtype, ndim, dims, NULL, 1);
+        if (!*out) st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_create: out of host memory");
+    }
+    if (st != OCLA_SUCCESS && mem) clReleaseMemObject(mem);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+ocla_status ocla_tensor_wrap(ocla_context *ctx, cl_mem buffer, size_t offset, ocla_dtype dtype, int ndim,
+                             const int64_t *dims, const int64_t *strides, ocla_tensor **out) {
+    if (!out) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_wrap: out is NULL");
+    *out = NULL;
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_wrap: ctx is NULL");
+    if (!buffer) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_wrap: buffer is NULL");
+    OCLA_LOCK(ctx);
+    size_t numel, extent, size = 0, need;
+    ocla_status st = check_layout(ctx, "ocla_tensor_wrap", dtype, ndim, dims, strides, &numel, &extent);
+    if (st == OCLA_SUCCESS) {
+        cl_int err = clGetMemObjectInfo(buffer, CL_MEM_SIZE, sizeof size, &size, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clGetMemObjectInfo(CL_MEM_SIZE)", "wrapping a buffer");
+    }
+    if (st == OCLA_SUCCESS &&
+        (!ocla__add_ok(offset, extent, &need) || !ocla__mul_ok(need, dtype_size(dtype), &need) || need > size))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE,
+                        "ocla_tensor_wrap: offset %zu + extent %zu elements does not fit the buffer of %zu bytes",
+                        offset, extent, size);
+    if (st == OCLA_SUCCESS) {
+        clRetainMemObject(buffer);
+        *out = new_tensor(ctx, buffer, offset, dtype, ndim, dims, strides, 0);
+        if (!*out) {
+            clReleaseMemObject(buffer);
+            st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_wrap: out of host memory");
+        }
+    }
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+ocla_status ocla_tensor_view(ocla_context *ctx, const ocla_tensor *parent, size_t offset, int ndim,
+                             const int64_t *dims, const int64_t *strides, ocla_tensor **out) {
+    if (!parent) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_view: parent is NULL");
+    return ocla_tensor_wrap(ctx, parent->mem, parent->offset + offset, parent->dtype, ndim, dims, strides, out);
+}
+
+void ocla_tensor_destroy(ocla_tensor *t) {
+    if (!t) return;
+    if (t->mem) clReleaseMemObject(t->mem); /* wrapped buffers were retained: this drops our reference */
+    free(t);
+}
+
+int ocla__tensor_is_contiguous(const ocla_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->dims[i] != 1 && t->strides[i] != s) return 0;
+        s *= t->dims[i];
+    }
+    return 1;
+}
+
+int ocla_tensor_ndim(const ocla_tensor *t) { return t ? t->ndim : 0; }
+int64_t ocla_tensor_dim(const ocla_tensor *t, int a) { return (t && a >= 0 && a < t->ndim) ? t->dims[a] : 0; }
+int64_t ocla_tensor_stride(const ocla_tensor *t, int a) { return (t && a >= 0 && a < t->ndim) ? t->strides[a] : 0; }
+size_t ocla_tensor_offset(const ocla_tensor *t) { return t ? t->offset : 0; }
+cl_mem ocla_tensor_buffer(const ocla_tensor *t) { return t ? t->mem : NULL; }
+int64_t ocla_tensor_numel(const ocla_tensor *t) {
+    if (!t) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->dims[i];
+    return n;
+}
+
+static size_t extent_of(const ocla_tensor *t) {
+    size_t last = 0;
+    for (int i = 0; i < t->ndim; i++) last += (size_t)(t->dims[i] - 1) * (size_t)t->strides[i];
+    return last + 1;
+}
+
+/* Visit every element in logical row-major order: cb(i_logical, offset_in_extent). */
+static void for_each(const ocla_tensor *t, void (*cb)(size_t, size_t, void *), void *user) {
+    int64_t idx[OCLA_MAX_DIMS] = {0};
+    size_t n = (size_t)ocla_tensor_numel(t);
+    for (size_t i = 0; i < n; i++) {
+        size_t off = 0;
+        for (int d = 0; d < t->ndim; d++) off += (size_t)idx[d] * (size_t)t->strides[d];
+        cb(i, off, user);
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+typedef struct copy_ctx {
+    float *dense;
+    float *span;
+} copy_ctx;
+static void gather(size_t i, size_t off, void *u) { ((copy_ctx *)u)->dense[i] = ((copy_ctx *)u)->span[off]; }
+static void scatter(size_t i, size_t off, void *u) { ((copy_ctx *)u)->span[off] = ((copy_ctx *)u)->dense[i]; }
+
+static ocla_status check_io(ocla_context *ctx, const ocla_tensor *t, const void *host, size_t bytes, const char *fn) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: tensor is NULL", fn);
+    if (t->ctx != ctx) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: the tensor belongs to another context", fn);
+    if (!host) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: host pointer is NULL", fn);
+    size_t need = (size_t)ocla_tensor_numel(t) * dtype_size(t->dtype);
+    if (bytes != need)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %zu bytes given, the tensor holds %zu", fn, bytes, need);
+    if (ctx->simulate_device_lost)
+        return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "%s: the device is no longer available (simulated)", fn);
+    if (ctx->inject_enqueue_failure > 0 && --ctx->inject_enqueue_failure == 0)
+        return ocla__cl_fail(ctx, CL_OUT_OF_RESOURCES, "clEnqueueReadBuffer/WriteBuffer (injected)", fn);
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla_tensor_upload(ocla_context *ctx, ocla_tensor *t, const void *host, size_t bytes) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_upload: ctx is NULL");
+    OCLA_LOCK(ctx);
+    ocla_status st = check_io(ctx, t, host, bytes, "ocla_tensor_upload");
+    if (st != OCLA_SUCCESS) goto done;
+    size_t es = dtype_size(t->dtype);
+    cl_int err;
+    if (ocla__tensor_is_contiguous(t)) {
+        err = clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading a tensor");
+        goto done;
+    }
+    /* Strided: read the span, scatter into it, write it back (elements between stay intact). */
+    size_t ext = extent_of(t);
+    float *span = malloc(ext * es);
+    if (!span) {
+        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_upload: out of host memory");
+        goto done;
+    }
+    err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
+    if (err == CL_SUCCESS) {
+        copy_ctx c = {(float *)host, span};
+        for_each(t, scatter, &c);
+        err = clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
+    }
+    if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueRead/WriteBuffer", "uploading a strided tensor");
+    free(span);
+done:
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+ocla_status ocla_tensor_download(ocla_context *ctx, const ocla_tensor *t, void *host, size_t bytes) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_download: ctx is NULL");
+    OCLA_LOCK(ctx);
+    ocla_status st = check_io(ctx, t, host, bytes, "ocla_tensor_download");
+    if (st != OCLA_SUCCESS) goto done;
+    size_t es = dtype_size(t->dtype);
+    cl_int err;
+    if (ocla__tensor_is_contiguous(t)) {
+        err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "downloading a tensor");
+        goto done;
+    }
+    size_t ext = extent_of(t);
+    float *span = malloc(ext * es);
+    if (!span) {
+        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_download: out of host memory");
+        goto done;
+    }
+    err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
+    if (err == CL_SUCCESS) {
+        copy_ctx c = {(float *)host, span};
+        for_each(t, gather, &c);
+    } else
+        st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "downloading a strided tensor");
+    free(span);
+done:
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+ocla_status ocla_tensor_fill(ocla_context *ctx, ocla_tensor *t, float value) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_fill: ctx is NULL");
+    if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_fill: tensor is NULL");
+    size_t n = (size_t)ocla_tensor_numel(t);
+    float *host = malloc(n * sizeof *host);
+    if (!host) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_fill: out of host memory");
+    for (size_t i = 0; i < n; i++) host[i] = value;
+    ocla_status st = ocla_tensor_upload(ctx, t, host, n * sizeof *host);
+    free(host);
+    return st;
+}
+
+ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
+                               const int64_t *expect) {
+    if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s is NULL", name);
+    if (t->ctx != ctx) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s belongs to another context", name);
+    if (t->dtype != OCLA_F32) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s must be fp32", name);
+    if (ndim >= 0 && t->ndim != ndim)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s has %d dims, expected %d", name, t->ndim, ndim);
+    if (expect)
+        for (int i = 0; i < t->ndim; i++)
+            if (expect[i] >= 0 && t->dims[i] != expect[i])
+                return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: dim %d is %lld, expected %lld", name, i,
+                                  (long long)t->dims[i], (long long)expect[i]);
+    return OCLA_SUCCESS;
+}
