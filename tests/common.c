@@ -9,7 +9,7 @@
 
 static int g_n = -1;
 static size_t g_index[TC_MAX_DEVICES];
-static char g_names[TC_MAX_DEVICES][160];
+static char g_names[TC_MAX_DEVICES][300];
 
 static void tc_init(void) {
     if (g_n >= 0) return;

@@ -1,0 +1,90 @@
+/* SGEMM through the BLAS module (CLBlast) against an fp64 reference, on every device. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b], row-major, in fp64. */
+static void ref_gemm(int ta, int tb, size_t m, size_t n, size_t k, double alpha, const float *a, size_t lda,
+                     size_t sa, const float *b, size_t ldb, size_t sb, double beta, const float *c0, double *c,
+                     size_t ldc, size_t sc, size_t batch) {
+    for (size_t z = 0; z < batch; z++)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double acc = 0;
+                for (size_t p = 0; p < k; p++) {
+                    double av = ta ? a[z * sa + p * lda + i] : a[z * sa + i * lda + p];
+                    double bv = tb ? b[z * sb + j * ldb + p] : b[z * sb + p * ldb + j];
+                    acc += av * bv;
+                }
+                size_t o = z * sc + i * ldc + j;
+                c[o] = alpha * acc + beta * c0[o];
+            }
+}
+
+/* Tolerance: fp32 products summed over k <= 96 terms of magnitude <= 1: the worst-case relative
+ * rounding error is ~k * 2^-24 ~ 6e-6 of the largest entry; 1e-5 leaves room for blocked sums. */
+#define GEMM_TOL 1e-5
+
+static void check_case(ocla_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, size_t batch, float alpha,
+                       float beta) {
+    size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    size_t na = batch * ar * ac, nb = batch * br * bc, nc = batch * m * n;
+    float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *got;
+    double *ref = malloc(nc * 8);
+    tc_fill_uniform(a, na, (uint32_t)(m * 7 + k), -1, 1);
+    tc_fill_uniform(b, nb, (uint32_t)(n * 3 + k), -1, 1);
+    tc_fill_uniform(c, nc, 5, -1, 1);
+    int64_t da[1] = {(int64_t)na}, db[1] = {(int64_t)nb}, dc[1] = {(int64_t)nc};
+    ocla_tensor *A = tc_tensor(ctx, 1, da, a), *Bt = tc_tensor(ctx, 1, db, b), *C = tc_tensor(ctx, 1, dc, c);
+    ocla_gemm_desc g;
+    ocla_gemm_desc_defaults(&g);
+    g.trans_a = ta, g.trans_b = tb, g.m = m, g.n = n, g.k = k, g.alpha = alpha, g.beta = beta, g.batch = batch;
+    tc_ok(ctx, ocla_gemm(ctx, &g, A, Bt, C));
+    got = tc_download(ctx, C);
+    ref_gemm(ta, tb, m, n, k, alpha, a, ac, ar * ac, b, bc, br * bc, beta, c, ref, n, m * n, batch);
+    double err = tc_max_rel_err(got, ref, nc);
+    cr_assert_leq(err, GEMM_TOL, "gemm ta=%d tb=%d %zux%zux%zu batch %zu: err %g", ta, tb, m, n, k, batch, err);
+    free(a), free(b), free(c), free(got), free(ref);
+    ocla_tensor_destroy(A), ocla_tensor_destroy(Bt), ocla_tensor_destroy(C);
+}
+
+Test(blas, sgemm_vs_fp64_every_device, .timeout = 600) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) check_case(ctx, ta, tb, 37, 53, 71, 1, 1.0f, 0.0f);
+        check_case(ctx, 0, 0, 64, 64, 96, 1, 0.5f, 1.0f);
+        check_case(ctx, 0, 1, 17, 33, 9, 4, 1.0f, 0.0f); /* strided-batched */
+        check_case(ctx, 1, 0, 8, 5, 3, 3, 2.0f, -1.0f);
+        ocla_context_destroy(ctx);
+    }
+}
+
+Test(blas, bad_input) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        int64_t dims[1] = {64};
+        ocla_tensor *A = tc_tensor(ctx, 1, dims, NULL);
+        ocla_gemm_desc g;
+        ocla_gemm_desc_defaults(&g);
+        g.m = 8, g.n = 8, g.k = 8; /* 64 elements each: fits */
+        tc_ok(ctx, ocla_gemm(ctx, &g, A, A, A));
+        g.m = 0;
+        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        g.m = 9; /* C needs 72 elements */
+        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        g.m = 8, g.batch = 2;
+        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        g.batch = 1, g.lda = 4; /* ld below the row length */
+        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        cr_assert_eq(ocla_gemm(ctx, NULL, A, A, A), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_gemm(ctx, &g, NULL, A, A), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_gemm(NULL, &g, A, A, A), OCLA_ERR_INVALID_ARGUMENT);
+        g.lda = 0;
+        tc_ok(ctx, ocla_gemm(ctx, &g, A, A, A)); /* still works */
+        ocla_tensor_destroy(A);
+        ocla_context_destroy(ctx);
+    }
+}
