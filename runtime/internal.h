@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+#define OCLA_PRINTF(a, b) __attribute__((format(gnu_printf, a, b))) /* with __USE_MINGW_ANSI_STDIO */
+#elif defined(__GNUC__)
 #define OCLA_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define OCLA_PRINTF(a, b)
