@@ -99,7 +99,7 @@ ocla_status ocla__gemm(ocla_context *ctx, const ocla_gemm_desc *d, cl_mem a, siz
         if (ev) clReleaseEvent(ev);
         return blas_fail(ctx, code, d->batch == 1 ? "SgemmWithTempBuffer" : "SgemmStridedBatched");
     }
-    ocla__profile_event(ctx, ev);
+    ocla__profile_event(ctx, ev, d->batch == 1 ? "gemm" : "gemm strided-batched");
     return OCLA_SUCCESS;
 }
 

@@ -91,6 +91,8 @@ static ocla_context *alloc_context(const ocla_context_options *o) {
     ctx->log = o->log;
     ctx->log_user = o->log_user;
     ctx->log_level = o->log_level;
+    const char *portable = ocla_getenv("OCLA_PORTABLE");
+    ctx->portable_only = o->portable_kernels_only || (portable && strcmp(portable, "0") != 0);
     const char *chunk = ocla_getenv("OCLA_CHUNK");
     ctx->env_chunk = chunk ? atoi(chunk) : 0;
     if (ctx->env_chunk < 0) ctx->env_chunk = 0;

@@ -43,7 +43,7 @@ typedef struct ocla_kernel_entry {
     cl_kernel kernel;
 } ocla_kernel_entry;
 
-#define OCLA_SCRATCH_SLOTS 8
+#define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention, 4-7 layers, 8-11 vendor fast paths */
 
 struct ocla_context {
     cl_platform_id platform;
@@ -86,8 +86,14 @@ struct ocla_context {
     int prof_kernels;
     double prof_host_start;
     int prof_events_zero; /* the driver's events read 0: fall back to host time */
+    struct {
+        char what[48];
+        double ms;
+    } prof_items[32]; /* per-launch times of the current profile (first 32; same names merged) */
+    int prof_n_items;
 
     int env_chunk; /* OCLA_CHUNK, read at creation (0 = unset) */
+    int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */
 
     /* fault injection for tests (ocla_debug.h) */
     long inject_enqueue_failure; /* fail the Nth next enqueue (1 = next); 0 = off */
@@ -157,7 +163,7 @@ ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t 
 ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
                          const char *what);
 /* Account an event produced by another library (CLBlast); releases it. */
-void ocla__profile_event(ocla_context *ctx, cl_event ev);
+void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what);
 /* Per-kernel limits after build. */
 ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem);
 /* Limits of the context's device as the plan function wants them. */
@@ -186,6 +192,15 @@ struct ocla_tensor {
 ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
                                const int64_t *expect_dims);
 int ocla__tensor_is_contiguous(const ocla_tensor *t);
+
+/* ---- vendor fast paths ---- */
+/* NVIDIA tensor-core path for chunked causal linear attention / simple GLA / retention
+ * (runtime/attention_nv.c, kernels_cl/attn_mma_nv.cl). Arguments must already be validated. Returns
+ * OCLA_ERR_UNSUPPORTED, leaving the error detail alone, when it does not apply (other vendor,
+ * portable_only, vector gates, normaliser, non-causal, recurrent form, a chunk other than 32/64);
+ * the caller then runs the portable kernels. *used_chunk gets the chunk it ran with. */
+ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
+                                       int chunk, int *used_chunk);
 
 /* ---- BLAS ---- */
 ocla_status ocla__gemm(ocla_context *ctx, const ocla_gemm_desc *d, cl_mem a, size_t a_off, cl_mem b, size_t b_off,

@@ -48,22 +48,35 @@ static ocla_status pre_enqueue(ocla_context *ctx, const char *what) {
     return OCLA_SUCCESS;
 }
 
-static void add_event(ocla_context *ctx, cl_event ev) {
+static void add_item(ocla_context *ctx, const char *what, double ms) {
+    for (int i = 0; i < ctx->prof_n_items; i++)
+        if (!strcmp(ctx->prof_items[i].what, what)) {
+            ctx->prof_items[i].ms += ms;
+            return;
+        }
+    if (ctx->prof_n_items < (int)(sizeof ctx->prof_items / sizeof ctx->prof_items[0])) {
+        snprintf(ctx->prof_items[ctx->prof_n_items].what, sizeof ctx->prof_items[0].what, "%s", what);
+        ctx->prof_items[ctx->prof_n_items++].ms = ms;
+    }
+}
+
+static void add_event(ocla_context *ctx, cl_event ev, const char *what) {
     cl_ulong t0 = 0, t1 = 0;
     if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
         clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
-        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > t0)
+        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > t0) {
         ctx->prof_ms += (double)(t1 - t0) * 1e-6;
-    else
+        add_item(ctx, what ? what : "?", (double)(t1 - t0) * 1e-6);
+    } else
         ctx->prof_events_zero = 1;
     ctx->prof_kernels++;
     clReleaseEvent(ev);
 }
 
-void ocla__profile_event(ocla_context *ctx, cl_event ev) {
+void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what) {
     if (!ev) return;
     if (ctx->prof_active && ctx->profiling)
-        add_event(ctx, ev);
+        add_event(ctx, ev, what);
     else {
         if (ctx->prof_active) ctx->prof_kernels++;
         clReleaseEvent(ev);
@@ -104,7 +117,7 @@ ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const siz
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local ? l : NULL, 0, NULL,
                                         want_event ? &ev : NULL);
     if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueNDRangeKernel", what);
-    if (ev) ocla__profile_event(ctx, ev);
+    if (ev) ocla__profile_event(ctx, ev, what);
     return OCLA_SUCCESS;
 }
 
@@ -115,6 +128,7 @@ ocla_status ocla_profile_begin(ocla_context *ctx) {
     ctx->prof_active = 1;
     ctx->prof_ms = 0;
     ctx->prof_kernels = 0;
+    ctx->prof_n_items = 0;
     ctx->prof_events_zero = !ctx->profiling || !ctx->info.profiling_works;
     ctx->prof_host_start = ocla_now_seconds();
     OCLA_UNLOCK(ctx);
@@ -132,6 +146,19 @@ ocla_status ocla_profile_end(ocla_context *ctx, double *ms, int *kernels) {
     ctx->prof_active = 0;
     OCLA_UNLOCK(ctx);
     return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clFinish", "ending a profile");
+}
+
+ocla_status ocla_profile_detail(const ocla_context *ctx, char *text, size_t size) {
+    if (!ctx || !text || size == 0) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_profile_detail: NULL argument");
+    size_t off = 0;
+    text[0] = 0;
+    for (int i = 0; i < ctx->prof_n_items && off < size; i++) {
+        int n = snprintf(text + off, size - off, "%s%s %.4f ms", i ? "; " : "", ctx->prof_items[i].what,
+                         ctx->prof_items[i].ms);
+        if (n < 0) break;
+        off += (size_t)n;
+    }
+    return OCLA_SUCCESS;
 }
 
 ocla_status ocla__alloc(ocla_context *ctx, size_t bytes, cl_mem *out, const char *what) {

@@ -154,6 +154,7 @@ typedef struct ocla_context_options {
     void *log_user;
     ocla_log_level log_level; /* default WARN, or OCLA_LOG */
     int profiling;         /* create the queue with profiling enabled (needed by ocla_profile_*) */
+    int portable_kernels_only; /* never use vendor fast paths (also OCLA_PORTABLE=1) */
 } ocla_context_options;
 
 OCLA_API void ocla_context_options_defaults(ocla_context_options *options);
@@ -189,6 +190,9 @@ OCLA_API ocla_status ocla_warmup(ocla_context *ctx, double *seconds);
  * (OpenCL events; host wall clock around the work where the driver's events read 0). */
 OCLA_API ocla_status ocla_profile_begin(ocla_context *ctx);
 OCLA_API ocla_status ocla_profile_end(ocla_context *ctx, double *milliseconds, int *kernels);
+/* After ocla_profile_end: device time per kernel name, "name 0.1234 ms; ..." (empty where the
+ * driver's events read 0). */
+OCLA_API ocla_status ocla_profile_detail(const ocla_context *ctx, char *text, size_t size);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors                                                                                      */
