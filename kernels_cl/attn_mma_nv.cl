@@ -28,6 +28,14 @@
 #ifndef GATE
 #define GATE 0
 #endif
+/* Work-group barrier without the memory fence NVIDIA's barrier(CLK_LOCAL_MEM_FENCE) may add
+ * (a fence waits for outstanding global loads and stores, which defeats prefetching). bar.sync
+ * orders shared-memory accesses of the work-group, which is all these kernels rely on. */
+#ifndef NV_PLAIN_BARRIER
+#define SYNC() asm volatile("bar.sync 0;" ::: "memory")
+#else
+#define SYNC() barrier(CLK_LOCAL_MEM_FENCE)
+#endif
 #define TILE 64    /* state tile (K x V) in the state kernel, output tile width in the output kernel */
 #define KS 32      /* key-dimension slice of the output kernel */
 #define PAD 4      /* local-memory row padding: conflict-free fragment loads */
@@ -50,7 +58,7 @@ OCLA_INLINE uint tf32_bits(float x) {
 
 /* d += a * b for one 16x8x8 tile. */
 OCLA_INLINE void mma_tf32(float *d, const uint *a, const uint *b) {
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
@@ -58,6 +66,7 @@ OCLA_INLINE void mma_tf32(float *d, const uint *a, const uint *b) {
 
 /* Split n floats into tf32 big and small parts. */
 OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
+    #pragma unroll
     for (int i = 0; i < n; i++) {
         big[i] = tf32_bits(x[i]);
         small[i] = tf32_bits(x[i] - as_float(big[i]));
@@ -70,6 +79,27 @@ OCLA_INLINE void mma3(float *d, const uint *ab, const uint *as, const uint *bb, 
     mma_tf32(d, ab, bs);
     mma_tf32(d, ab, bb);
 }
+
+/* acc[i][j] += A_i B_j for a 2 x 4 block of tiles, 3xTF32, in three passes (independent tiles
+ * back to back keep the tensor pipeline busy). */
+#ifndef SPLIT
+#define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
+#endif
+#if defined(NV_SKIP_MMA)
+#define MMA3_PASSES(acc, ab, as, bb, bs) acc[0][0][0] += as_float(ab[0][0] ^ bb[0][0] ^ as[1][3] ^ bs[3][1]);
+#elif SPLIT == 3
+#define MMA3_PASSES(acc, ab, as, bb, bs)                                                             \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
+        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], as[i_], bb[j_]);      \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
+        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], ab[i_], bs[j_]);      \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
+        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], ab[i_], bb[j_]);
+#else
+#define MMA3_PASSES(acc, ab, as, bb, bs)                                                             \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
+        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], ab[i_], bb[j_]);
+#endif
 
 /* Scalar log gate at (b, t, h), clamped to <= 0 (the documented policy). */
 OCLA_INLINE float log_gate(__global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
@@ -88,6 +118,7 @@ OCLA_INLINE void chunk_cumsum(__local float *gs, __global const float *g, const 
                               const ocla_idx gh, int b, int h, int t0, int rows) {
     if (get_local_id(0) == 0) {
         float acc = 0.0f;
+        #pragma unroll
         for (int i = 0; i < CHUNK; i++) {
             if (i < rows) acc += log_gate(g, gb, gt, gh, b, t0 + i, h);
             gs[i] = acc;
@@ -95,84 +126,141 @@ OCLA_INLINE void chunk_cumsum(__local float *gs, __global const float *g, const 
     }
 }
 
-/* ---- chunk states: grid (ceil(V/64), ceil(K/64), B*H), local 128 ----
- * Writes hbuf[((b*H + h)*NT + n)*K*V + kd*V + vd] = state entering chunk n, and the final state. */
-__kernel __attribute__((reqd_work_group_size(128, 1, 1))) void mma_chunk_states(
+/* ---- chunk states: grid (ceil(V/64) * 256, ceil(K/64), B*H), local 256 ----
+ * Writes hbuf[((b*H + h)*NT + n)*K*V + kd*V + vd] = state entering chunk n, and the final state.
+ * The pass is sequential over chunks, so its speed is the latency of one chunk step: the next
+ * chunk's k, v and gates are loaded into registers while the tensor cores work on this one.
+ * 8 warps as 4 (rows) x 2 (columns); each warp owns 16 x 32 of the 64 x 64 state tile
+ * (1 x 4 mma tiles), which keeps every value in registers (no spills; 4 warps and 2 x 4 tiles
+ * spilled 608 bytes and ran 1.5x slower). */
+#define SWG 256
+#define LOADS (CHUNK * TILE / SWG) /* elements of each of k and v one work-item loads per chunk */
+#if defined(NV_SKIP_MMA)
+#define MMA_PASSES_1x4(acc, ab, as, bb, bs) acc[0][0] += as_float(ab[0] ^ bb[0][0] ^ as[3] ^ bs[3][1]);
+#elif SPLIT == 3
+#define MMA_PASSES_1x4(acc, ab, as, bb, bs)                                                          \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], as, bb[j_]);                  \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], ab, bs[j_]);                  \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], ab, bb[j_]);
+#else
+#define MMA_PASSES_1x4(acc, ab, as, bb, bs)                                                          \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], ab, bb[j_]);
+#endif
+__kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     const int B, const int T, const int H, const int K, const int V, const int NT,
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT) {
-    __local float Ks[CHUNK][TILE + PAD]; /* phi(k) of the chunk, key slice */
-    __local float Vs[CHUNK][TILE + PAD]; /* v * exp(G_last - G_j), value slice */
+    __local float Ks[CHUNK][TILE + 8]; /* phi(k) of the chunk, key slice (row stride = 8 mod 32: */
+    __local float Vs[CHUNK][TILE + 8]; /* v * exp(G_last - G_j), value slice   conflict-free) */
     __local float gs[CHUNK];
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
-    const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+    const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
     const int v0 = get_group_id(0) * TILE, k0 = get_group_id(1) * TILE;
     const int bh = get_group_id(2), b = bh / H, h = bh % H;
-    float acc[2][4][4];
-    /* state fragment element (i, j, r): row k0+wm+i*16+gr+8*(r>>1), column v0+wn+j*8+2*tg+(r&1) */
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 4; j++)
-            for (int r = 0; r < 4; r++) {
-                int row = k0 + wm + i * 16 + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-                acc[i][j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)bh * K + row) * V + col] : 0.0f;
-            }
-    for (int n = 0; n < NT; n++) {
-        const int t0 = n * CHUNK, rows = min(CHUNK, T - t0);
-        /* store the state entering chunk n */
-        __global float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 4; j++)
-                for (int r = 0; r < 4; r++) {
-                    int row = k0 + wm + i * 16 + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-                    if (row < K && col < V) hn[(ocla_idx)row * V + col] = acc[i][j][r];
-                }
-        chunk_cumsum(gs, g, gb, gt, gh, b, h, t0, rows);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        const float glast = gs[CHUNK - 1];
-        for (int e = tid; e < CHUNK * TILE; e += 128) {
-            int t = e / TILE, c = e % TILE;
-            float kv = 0.0f, vv = 0.0f;
-            if (t < rows) {
-                ocla_idx tt = t0 + t;
-                if (k0 + c < K) kv = phi(k[b * kb + tt * kt + h * kh + (k0 + c) * kd_]);
-                if (v0 + c < V) vv = v[b * vb + tt * vt + h * vh + (v0 + c) * vd_] * exp(glast - gs[t]);
-            }
-            Ks[t][c] = kv;
-            Vs[t][c] = vv;
+    __global const float *kbase = k + b * kb + h * kh + k0 * kd_;
+    __global const float *vbase = v + b * vb + h * vh + v0 * vd_;
+    float acc[4][4];
+    /* fragment element (j, r): row k0+wm+gr+8*(r>>1), column v0+wn+j*8+2*tg+(r&1) */
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
+            acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)bh * K + row) * V + col] : 0.0f;
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        const float decay = exp(glast);
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 4; j++)
-                for (int r = 0; r < 4; r++) acc[i][j][r] *= decay;
-        /* state += Ks^T Vs : A[kd][t] = Ks[t][kd], B[t][vd] = Vs[t][vd], contraction over t */
-        for (int t8 = 0; t8 < CHUNK; t8 += 8) {
-            uint ab[2][4], as[2][4];
-            for (int i = 0; i < 2; i++) {
-                int r0 = wm + i * 16;
-                float a[4] = {Ks[t8 + tg][r0 + gr], Ks[t8 + tg][r0 + gr + 8], Ks[t8 + tg + 4][r0 + gr],
-                              Ks[t8 + tg + 4][r0 + gr + 8]};
-                split(a, ab[i], as[i], 4);
+    /* prefetch registers: element e = tid + SWG*l of the chunk tile is (t = e / TILE, c = e % TILE) */
+    float pk[LOADS], pv[LOADS], pg = 0.0f;
+#define PREFETCH(n_)                                                                                  \
+    {                                                                                                 \
+        const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
+        _Pragma("unroll") for (int l = 0; l < LOADS; l++) {                                           \
+            int e = tid + SWG * l, t = e / TILE, c = e % TILE;                                       \
+            ocla_idx tt = t0_ + t;                                                                    \
+            pk[l] = (t < rows_ && k0 + c < K) ? kbase[tt * kt + c * kd_] : 0.0f;                      \
+            pv[l] = (t < rows_ && v0 + c < V) ? vbase[tt * vt + c * vd_] : 0.0f;                      \
+        }                                                                                             \
+        pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+    }
+    PREFETCH(0)
+    for (int n = 0; n < NT; n++) {
+        /* the state entering chunk n */
+        __global float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
+#ifndef NV_SKIP_STORE
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r += 2) {
+                int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg;
+                if (row >= K || col >= V) continue;
+                if (col + 1 < V && (V & 1) == 0) {
+                    vstore2((float2)(acc[j][r], acc[j][r + 1]), 0, hn + (ocla_idx)row * V + col);
+                } else {
+                    hn[(ocla_idx)row * V + col] = acc[j][r];
+                    if (col + 1 < V) hn[(ocla_idx)row * V + col + 1] = acc[j][r + 1];
+                }
             }
+#endif
+#if GATE
+        /* inclusive cumulative gate: each work-item sums the raw gates up to its row */
+        if (tid < CHUNK) gs[tid] = pg;
+        SYNC();
+        float cum = 0.0f;
+        if (tid < CHUNK)
+            for (int i = 0; i <= tid; i++) cum += gs[i];
+        SYNC();
+        if (tid < CHUNK) gs[tid] = cum;
+        SYNC();
+        const float glast = gs[CHUNK - 1];
+#else
+        const float glast = 0.0f;
+#endif
+#pragma unroll
+        for (int l = 0; l < LOADS; l++) {
+            int e = tid + SWG * l, t = e / TILE, c = e % TILE;
+            Ks[t][c] = phi(pk[l]);
+#if GATE
+            Vs[t][c] = pv[l] * exp(glast - gs[t]);
+#else
+            Vs[t][c] = pv[l];
+#endif
+        }
+        SYNC();
+#ifndef NV_SKIP_LOAD
+        if (n + 1 < NT) PREFETCH(n + 1)
+#endif
+        const float decay = exp(glast);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) acc[j][r] *= decay;
+        /* state += Ks^T Vs : A[kd][t] = Ks[t][kd], B[t][vd] = Vs[t][vd], contraction over t */
+#pragma unroll 2
+        for (int t8 = 0; t8 < CHUNK; t8 += 8) {
+            uint ab[4], as[4], bb[4][2], bs[4][2];
+            float a[4] = {Ks[t8 + tg][wm + gr], Ks[t8 + tg][wm + gr + 8], Ks[t8 + tg + 4][wm + gr],
+                          Ks[t8 + tg + 4][wm + gr + 8]};
+            split(a, ab, as, 4);
+#pragma unroll
             for (int j = 0; j < 4; j++) {
                 int c0 = wn + j * 8;
                 float bf[2] = {Vs[t8 + tg][c0 + gr], Vs[t8 + tg + 4][c0 + gr]};
-                uint bb[2], bs[2];
-                split(bf, bb, bs, 2);
-                for (int i = 0; i < 2; i++) mma3(acc[i][j], ab[i], as[i], bb, bs);
+                split(bf, bb[j], bs[j], 2);
             }
+            MMA_PASSES_1x4(acc, ab, as, bb, bs)
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        SYNC();
     }
+#undef PREFETCH
     if (has_hT)
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 4; j++)
-                for (int r = 0; r < 4; r++) {
-                    int row = k0 + wm + i * 16 + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-                    if (row < K && col < V) hT[((ocla_idx)bh * K + row) * V + col] = acc[i][j][r];
-                }
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
+                if (row < K && col < V) hT[((ocla_idx)bh * K + row) * V + col] = acc[j][r];
+            }
 }
 
 /* ---- outputs: grid (ceil(V/64), NT, B*H), local 128 ----
@@ -186,9 +274,9 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void mma_chunk_output(
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const float *hbuf,
     __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
     /* Phase 1 uses Qs, Ks, Hs; phase 2 reuses the same memory for Ss and Vs. */
-    __local float mem[2 * CHUNK * (CHUNK + PAD) > 2 * CHUNK * (KS + PAD) + KS * (TILE + PAD)
-                          ? 2 * CHUNK * (CHUNK + PAD)
-                          : 2 * CHUNK * (KS + PAD) + KS * (TILE + PAD)];
+    __local float mem[CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8) > 2 * CHUNK * (KS + PAD) + KS * (TILE + 8)
+                          ? CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8)
+                          : 2 * CHUNK * (KS + PAD) + KS * (TILE + 8)];
     __local float gs[CHUNK];
     __local float *Qs = mem, *Ks = mem + CHUNK * (KS + PAD), *Hs = mem + 2 * CHUNK * (KS + PAD);
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
@@ -199,8 +287,11 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void mma_chunk_output(
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0);
     __global const float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
     float sacc[2][4][4], oacc[2][4][4];
+    #pragma unroll
     for (int i = 0; i < 2; i++)
+        #pragma unroll
         for (int j = 0; j < 4; j++)
+            #pragma unroll
             for (int r = 0; r < 4; r++) sacc[i][j][r] = oacc[i][j][r] = 0.0f;
     chunk_cumsum(gs, g, gb, gt, gh, b, h, t0, rows);
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
@@ -217,37 +308,39 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void mma_chunk_output(
         }
         for (int e = tid; e < KS * TILE; e += 128) {
             int r = e / TILE, c = e % TILE;
-            Hs[r * (TILE + PAD) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
+            Hs[r * (TILE + 8) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        SYNC();
+        #pragma unroll
         for (int d8 = 0; d8 < KS; d8 += 8) {
-            uint ab[2][4], as[2][4];
+            uint ab[2][4], as[2][4], kb_[4][2], ksm[4][2], hb_[4][2], hsm[4][2];
+            #pragma unroll
             for (int i = 0; i < 2; i++) { /* A = Q rows (time) x d */
                 int r0 = wm + i * 16;
                 float a[4] = {Qs[(r0 + gr) * (KS + PAD) + d8 + tg], Qs[(r0 + gr + 8) * (KS + PAD) + d8 + tg],
                               Qs[(r0 + gr) * (KS + PAD) + d8 + tg + 4], Qs[(r0 + gr + 8) * (KS + PAD) + d8 + tg + 4]};
                 split(a, ab[i], as[i], 4);
             }
+            #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int c0 = wn + j * 8;
-                /* S: B[d][j'] = K[j'][d] */
+                /* S: B[d][j'] = K[j'][d];  O: B[d][vd] = H[d][vd] */
                 float bk[2] = {Ks[(c0 + gr) * (KS + PAD) + d8 + tg], Ks[(c0 + gr) * (KS + PAD) + d8 + tg + 4]};
-                /* O: B[d][vd] = H[d][vd] */
-                float bh_[2] = {Hs[(d8 + tg) * (TILE + PAD) + c0 + gr], Hs[(d8 + tg + 4) * (TILE + PAD) + c0 + gr]};
-                uint kb_[2], ksm[2], hb_[2], hsm[2];
-                split(bk, kb_, ksm, 2);
-                split(bh_, hb_, hsm, 2);
-                for (int i = 0; i < 2; i++) {
-                    mma3(sacc[i][j], ab[i], as[i], kb_, ksm);
-                    mma3(oacc[i][j], ab[i], as[i], hb_, hsm);
-                }
+                float bh_[2] = {Hs[(d8 + tg) * (TILE + 8) + c0 + gr], Hs[(d8 + tg + 4) * (TILE + 8) + c0 + gr]};
+                split(bk, kb_[j], ksm[j], 2);
+                split(bh_, hb_[j], hsm[j], 2);
             }
+            MMA3_PASSES(sacc, ab, as, kb_, ksm)
+            MMA3_PASSES(oacc, ab, as, hb_, hsm)
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        SYNC();
     }
     /* gate the inter-chunk part by exp(G_i) and the intra-chunk scores by exp(G_i - G_j), causal */
+    #pragma unroll
     for (int i = 0; i < 2; i++)
+        #pragma unroll
         for (int j = 0; j < 4; j++)
+            #pragma unroll
             for (int r = 0; r < 4; r++) {
                 int row = wm + i * 16 + gr + 8 * (r >> 1), col = wn + j * 8 + 2 * tg + (r & 1);
                 oacc[i][j][r] *= exp(gs[row]);
@@ -255,29 +348,34 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void mma_chunk_output(
             }
     for (int e = tid; e < CHUNK * TILE; e += 128) {
         int t = e / TILE, c = e % TILE;
-        Vs[t * (TILE + PAD) + c] =
+        Vs[t * (TILE + 8) + c] =
             (t < rows && v0 + c < V) ? v[b * vb + (ocla_idx)(t0 + t) * vt + h * vh + (v0 + c) * vd_] : 0.0f;
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
+    SYNC();
     /* O += S V, contraction over the chunk's time steps */
+    #pragma unroll
     for (int t8 = 0; t8 < CHUNK; t8 += 8) {
-        uint ab[2][4], as[2][4];
+        uint ab[2][4], as[2][4], bb[4][2], bs[4][2];
+        #pragma unroll
         for (int i = 0; i < 2; i++) {
             int r0 = wm + i * 16;
             float a[4] = {Ss[(r0 + gr) * (CHUNK + PAD) + t8 + tg], Ss[(r0 + gr + 8) * (CHUNK + PAD) + t8 + tg],
                           Ss[(r0 + gr) * (CHUNK + PAD) + t8 + tg + 4], Ss[(r0 + gr + 8) * (CHUNK + PAD) + t8 + tg + 4]};
             split(a, ab[i], as[i], 4);
         }
+        #pragma unroll
         for (int j = 0; j < 4; j++) {
             int c0 = wn + j * 8;
-            float bf[2] = {Vs[(t8 + tg) * (TILE + PAD) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + PAD) + c0 + gr]};
-            uint bb[2], bs[2];
-            split(bf, bb, bs, 2);
-            for (int i = 0; i < 2; i++) mma3(oacc[i][j], ab[i], as[i], bb, bs);
+            float bf[2] = {Vs[(t8 + tg) * (TILE + 8) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + 8) + c0 + gr]};
+            split(bf, bb[j], bs[j], 2);
         }
+        MMA3_PASSES(oacc, ab, as, bb, bs)
     }
+    #pragma unroll
     for (int i = 0; i < 2; i++)
+        #pragma unroll
         for (int j = 0; j < 4; j++)
+            #pragma unroll
             for (int r = 0; r < 4; r++) {
                 int row = wm + i * 16 + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
                 if (row < rows && col < V)

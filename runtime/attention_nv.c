@@ -38,8 +38,11 @@ ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params
 
     /* Variant: chunk, feature map, gate source. */
     int gate = p->gate == OCLA_GATE_SCALAR ? 1 : p->gate == OCLA_GATE_FIXED ? 2 : 0;
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DCHUNK=%d -DFEATURE=%d -DGATE=%d", C, (int)p->feature_map, gate);
+    char opts[256];
+    /* OCLA_NV_OPTIONS: extra build options for kernel experiments (e.g. -DSPLIT=1, -DNV_SKIP_MMA). */
+    const char *extra = ocla_getenv("OCLA_NV_OPTIONS");
+    snprintf(opts, sizeof opts, "-DCHUNK=%d -DFEATURE=%d -DGATE=%d %s", C, (int)p->feature_map, gate,
+             extra ? extra : "");
     cl_kernel ks, ko;
     ocla_status st = ocla__get_kernel(ctx, "attn_mma_nv", opts, "mma_chunk_states", &ks);
     if (st == OCLA_SUCCESS) st = ocla__get_kernel(ctx, "attn_mma_nv", opts, "mma_chunk_output", &ko);
@@ -83,8 +86,9 @@ ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params
     A(h0); A(has_h0); A(hbuf); A(hT); A(has_hT);
 #undef A
     size_t local[3] = {128, 1, 1};
-    size_t global_s[3] = {(size_t)((V + 63) / 64) * 128, (size_t)((K + 63) / 64), (size_t)B * H};
-    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, ks, 3, global_s, local, "NVIDIA chunk states");
+    size_t global_s[3] = {(size_t)((V + 63) / 64) * 256, (size_t)((K + 63) / 64), (size_t)B * H};
+    size_t local_s[3] = {256, 1, 1};
+    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, ks, 3, global_s, local_s, "NVIDIA chunk states");
 
     float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
     const ocla_tensor *o = io->o;

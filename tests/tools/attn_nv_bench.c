@@ -44,6 +44,18 @@ int main(int argc, char **argv) {
             ocla_profile_detail(ctx, detail, sizeof detail);
         }
     }
+    if (getenv("NV_VERBOSE")) { /* ptxas register and spill report of the kernels */
+        cl_program prog;
+        char opts[128];
+        snprintf(opts, sizeof opts, "-DCHUNK=64 -DFEATURE=0 -DGATE=%d -cl-nv-verbose", gate);
+        OCLA_LOCK(ctx);
+        if (ocla__get_program(ctx, "attn_mma_nv", opts, &prog) == OCLA_SUCCESS) {
+            static char log[65536];
+            clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, sizeof log, log, NULL);
+            printf("%s\n", log);
+        }
+        OCLA_UNLOCK(ctx);
+    }
     double C = 64, flop = (double)B * H * T * (4 * C * D + 4.0 * D * D);
     printf("nv mma gate=%d (B,T,H,D)=(%d,%d,%d,%d): %.3f ms, %.1f TFLOP/s (model flops, 1x)\n", gate, B, T, H, D, best,
            flop / best * 1e-9);
