@@ -73,32 +73,11 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
     }
 }
 
-/* 3xTF32: d += a*b with fp32-level accuracy. */
-OCLA_INLINE void mma3(float *d, const uint *ab, const uint *as, const uint *bb, const uint *bs) {
-    mma_tf32(d, as, bb);
-    mma_tf32(d, ab, bs);
-    mma_tf32(d, ab, bb);
-}
-
-/* acc[i][j] += A_i B_j for a 2 x 4 block of tiles, 3xTF32, in three passes (independent tiles
- * back to back keep the tensor pipeline busy). */
+#ifndef UNROLL_K
+#define UNROLL_K 1 /* unroll factor of the contraction loops (register pressure vs ILP) */
+#endif
 #ifndef SPLIT
 #define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
-#endif
-#if defined(NV_SKIP_MMA)
-#define MMA3_PASSES(acc, ab, as, bb, bs) acc[0][0][0] += as_float(ab[0][0] ^ bb[0][0] ^ as[1][3] ^ bs[3][1]);
-#elif SPLIT == 3
-#define MMA3_PASSES(acc, ab, as, bb, bs)                                                             \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
-        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], as[i_], bb[j_]);      \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
-        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], ab[i_], bs[j_]);      \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
-        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], ab[i_], bb[j_]);
-#else
-#define MMA3_PASSES(acc, ab, as, bb, bs)                                                             \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++)                                                 \
-        _Pragma("unroll") for (int i_ = 0; i_ < 2; i_++) mma_tf32(acc[i_][j_], ab[i_], bb[j_]);
 #endif
 
 /* Scalar log gate at (b, t, h), clamped to <= 0 (the documented policy). */
@@ -111,19 +90,6 @@ OCLA_INLINE float log_gate(__global const float *g, const ocla_idx gb, const ocl
 #else
     return 0.0f;
 #endif
-}
-
-/* Inclusive cumulative log gate of a chunk into gs[0..CHUNK) (rows past T repeat the last). */
-OCLA_INLINE void chunk_cumsum(__local float *gs, __global const float *g, const ocla_idx gb, const ocla_idx gt,
-                              const ocla_idx gh, int b, int h, int t0, int rows) {
-    if (get_local_id(0) == 0) {
-        float acc = 0.0f;
-        #pragma unroll
-        for (int i = 0; i < CHUNK; i++) {
-            if (i < rows) acc += log_gate(g, gb, gt, gh, b, t0 + i, h);
-            gs[i] = acc;
-        }
-    }
 }
 
 /* ---- chunk states: grid (ceil(V/64) * 256, ceil(K/64), B*H), local 256 ----
@@ -263,123 +229,145 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             }
 }
 
-/* ---- outputs: grid (ceil(V/64), NT, B*H), local 128 ----
- * Phase 1 (over key slices of 32): S = phi(Q) phi(K)^T (C x C) and O = phi(Q) H_n (C x 64).
- * Then O *= exp(G_i), S_ij *= exp(G_i - G_j) for j <= i (0 above the diagonal), O += S V; o = s*O. */
-__kernel __attribute__((reqd_work_group_size(128, 1, 1))) void mma_chunk_output(
+/* ---- outputs: grid (ceil(V/128) * 256, NT, B*H), local 256 ----
+ * One work-group per (chunk, 128-wide value tile), so S = phi(Q) phi(K)^T is computed once for
+ * V <= 128. 8 warps as 4 (rows) x 2 (columns): each warp owns 16 rows; of S (64 x 64) 32 columns,
+ * of O (64 x 128) 32 columns in each 64-wide half.
+ * Phase 1 (over key slices of 32): S += Q_s K_s^T, O += Q_s H_n[s, :].
+ * Then O *= exp(G_i); S_ij *= exp(G_i - G_j) for j <= i, 0 above the diagonal; O += S V (two
+ * 64-wide halves of V through local memory); o = scale * O. */
+#define OWG 256
+#define OT 128                                   /* output tile width */
+#define P1 (2 * CHUNK * (KS + PAD) + KS * (OT + 8)) /* phase-1 local floats */
+#define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
+__kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     const int B, const int T, const int H, const int K, const int V, const int NT, const float scale,
     __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const float *hbuf,
     __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
-    /* Phase 1 uses Qs, Ks, Hs; phase 2 reuses the same memory for Ss and Vs. */
-    __local float mem[CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8) > 2 * CHUNK * (KS + PAD) + KS * (TILE + 8)
-                          ? CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8)
-                          : 2 * CHUNK * (KS + PAD) + KS * (TILE + 8)];
+    __local float mem[P1 > P2 ? P1 : P2];
     __local float gs[CHUNK];
     __local float *Qs = mem, *Ks = mem + CHUNK * (KS + PAD), *Hs = mem + 2 * CHUNK * (KS + PAD);
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
-    const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
-    const int v0 = get_group_id(0) * TILE, n = get_group_id(1);
+    const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
+    const int v0 = get_group_id(0) * OT, n = get_group_id(1);
     const int bh = get_group_id(2), b = bh / H, h = bh % H;
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0);
     __global const float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
-    float sacc[2][4][4], oacc[2][4][4];
-    #pragma unroll
-    for (int i = 0; i < 2; i++)
-        #pragma unroll
-        for (int j = 0; j < 4; j++)
-            #pragma unroll
-            for (int r = 0; r < 4; r++) sacc[i][j][r] = oacc[i][j][r] = 0.0f;
-    chunk_cumsum(gs, g, gb, gt, gh, b, h, t0, rows);
+    __global const float *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
+    __global const float *kbase = k + b * kb + h * kh + (ocla_idx)t0 * kt;
+    __global const float *vbase = v + b * vb + h * vh + (ocla_idx)t0 * vt;
+    float sacc[4][4], oacc[2][4][4]; /* S: cols wn+j*8; O: cols hf*64+wn+j*8 */
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) sacc[j][r] = oacc[0][j][r] = oacc[1][j][r] = 0.0f;
+#if GATE
+    if (tid < CHUNK) gs[tid] = tid < rows ? log_gate(g, gb, gt, gh, b, t0 + tid, h) : 0.0f;
+    SYNC();
+    float cum = 0.0f;
+    if (tid < CHUNK)
+        for (int i = 0; i <= tid; i++) cum += gs[i];
+    SYNC();
+    if (tid < CHUNK) gs[tid] = cum;
+#endif
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
-        for (int e = tid; e < CHUNK * KS; e += 128) {
-            int t = e / KS, c = e % KS;
+#pragma unroll
+        for (int l = 0; l < CHUNK * KS / OWG; l++) {
+            int e = tid + OWG * l, t = e / KS, c = e % KS;
             float qv = 0.0f, kv = 0.0f;
             if (t < rows && ks0 + c < K) {
-                ocla_idx tt = t0 + t;
-                qv = phi(q[b * qb + tt * qt + h * qh + (ks0 + c) * qd]);
-                kv = phi(k[b * kb + tt * kt + h * kh + (ks0 + c) * kd_]);
+                qv = phi(qbase[t * qt + (ks0 + c) * qd]);
+                kv = phi(kbase[t * kt + (ks0 + c) * kd_]);
             }
             Qs[t * (KS + PAD) + c] = qv;
             Ks[t * (KS + PAD) + c] = kv;
         }
-        for (int e = tid; e < KS * TILE; e += 128) {
-            int r = e / TILE, c = e % TILE;
-            Hs[r * (TILE + 8) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
+#pragma unroll
+        for (int l = 0; l < KS * OT / OWG; l++) {
+            int e = tid + OWG * l, r = e / OT, c = e % OT;
+            Hs[r * (OT + 8) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
         }
         SYNC();
-        #pragma unroll
+#pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
-            uint ab[2][4], as[2][4], kb_[4][2], ksm[4][2], hb_[4][2], hsm[4][2];
-            #pragma unroll
-            for (int i = 0; i < 2; i++) { /* A = Q rows (time) x d */
-                int r0 = wm + i * 16;
-                float a[4] = {Qs[(r0 + gr) * (KS + PAD) + d8 + tg], Qs[(r0 + gr + 8) * (KS + PAD) + d8 + tg],
-                              Qs[(r0 + gr) * (KS + PAD) + d8 + tg + 4], Qs[(r0 + gr + 8) * (KS + PAD) + d8 + tg + 4]};
-                split(a, ab[i], as[i], 4);
-            }
-            #pragma unroll
-            for (int j = 0; j < 4; j++) {
+            uint ab[4], as[4], kb_[4][2], ksm[4][2];
+            float a[4] = {Qs[(wm + gr) * (KS + PAD) + d8 + tg], Qs[(wm + gr + 8) * (KS + PAD) + d8 + tg],
+                          Qs[(wm + gr) * (KS + PAD) + d8 + tg + 4], Qs[(wm + gr + 8) * (KS + PAD) + d8 + tg + 4]};
+            split(a, ab, as, 4);
+#pragma unroll
+            for (int j = 0; j < 4; j++) { /* S: B[d][j'] = K[j'][d] */
                 int c0 = wn + j * 8;
-                /* S: B[d][j'] = K[j'][d];  O: B[d][vd] = H[d][vd] */
                 float bk[2] = {Ks[(c0 + gr) * (KS + PAD) + d8 + tg], Ks[(c0 + gr) * (KS + PAD) + d8 + tg + 4]};
-                float bh_[2] = {Hs[(d8 + tg) * (TILE + 8) + c0 + gr], Hs[(d8 + tg + 4) * (TILE + 8) + c0 + gr]};
                 split(bk, kb_[j], ksm[j], 2);
-                split(bh_, hb_[j], hsm[j], 2);
             }
-            MMA3_PASSES(sacc, ab, as, kb_, ksm)
-            MMA3_PASSES(oacc, ab, as, hb_, hsm)
+            MMA_PASSES_1x4(sacc, ab, as, kb_, ksm)
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                uint hb_[4][2], hsm[4][2];
+#pragma unroll
+                for (int j = 0; j < 4; j++) { /* O: B[d][vd] = H[d][vd] */
+                    int c0 = hf * 64 + wn + j * 8;
+                    float bh_[2] = {Hs[(d8 + tg) * (OT + 8) + c0 + gr], Hs[(d8 + tg + 4) * (OT + 8) + c0 + gr]};
+                    split(bh_, hb_[j], hsm[j], 2);
+                }
+                MMA_PASSES_1x4(oacc[hf], ab, as, hb_, hsm)
+            }
         }
         SYNC();
     }
     /* gate the inter-chunk part by exp(G_i) and the intra-chunk scores by exp(G_i - G_j), causal */
-    #pragma unroll
-    for (int i = 0; i < 2; i++)
-        #pragma unroll
-        for (int j = 0; j < 4; j++)
-            #pragma unroll
-            for (int r = 0; r < 4; r++) {
-                int row = wm + i * 16 + gr + 8 * (r >> 1), col = wn + j * 8 + 2 * tg + (r & 1);
-                oacc[i][j][r] *= exp(gs[row]);
-                Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[i][j][r] * exp(gs[row] - gs[col]) : 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int row = wm + gr + 8 * (r >> 1), col = wn + j * 8 + 2 * tg + (r & 1);
+#if GATE
+            oacc[0][j][r] *= exp(gs[row]);
+            oacc[1][j][r] *= exp(gs[row]);
+            Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f;
+#else
+            Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] : 0.0f;
+#endif
+        }
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        if (v0 + hf * 64 >= V) break;
+#pragma unroll
+        for (int l = 0; l < CHUNK * TILE / OWG; l++) {
+            int e = tid + OWG * l, t = e / TILE, c = e % TILE, col = v0 + hf * 64 + c;
+            Vs[t * (TILE + 8) + c] = (t < rows && col < V) ? vbase[t * vt + col * vd_] : 0.0f;
+        }
+        SYNC();
+        /* O += S V, contraction over the chunk's time steps */
+#pragma unroll UNROLL_K
+        for (int t8 = 0; t8 < CHUNK; t8 += 8) {
+            uint ab[4], as[4], bb[4][2], bs[4][2];
+            float a[4] = {Ss[(wm + gr) * (CHUNK + PAD) + t8 + tg], Ss[(wm + gr + 8) * (CHUNK + PAD) + t8 + tg],
+                          Ss[(wm + gr) * (CHUNK + PAD) + t8 + tg + 4], Ss[(wm + gr + 8) * (CHUNK + PAD) + t8 + tg + 4]};
+            split(a, ab, as, 4);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int c0 = wn + j * 8;
+                float bf[2] = {Vs[(t8 + tg) * (TILE + 8) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + 8) + c0 + gr]};
+                split(bf, bb[j], bs[j], 2);
             }
-    for (int e = tid; e < CHUNK * TILE; e += 128) {
-        int t = e / TILE, c = e % TILE;
-        Vs[t * (TILE + 8) + c] =
-            (t < rows && v0 + c < V) ? v[b * vb + (ocla_idx)(t0 + t) * vt + h * vh + (v0 + c) * vd_] : 0.0f;
-    }
-    SYNC();
-    /* O += S V, contraction over the chunk's time steps */
-    #pragma unroll
-    for (int t8 = 0; t8 < CHUNK; t8 += 8) {
-        uint ab[2][4], as[2][4], bb[4][2], bs[4][2];
-        #pragma unroll
-        for (int i = 0; i < 2; i++) {
-            int r0 = wm + i * 16;
-            float a[4] = {Ss[(r0 + gr) * (CHUNK + PAD) + t8 + tg], Ss[(r0 + gr + 8) * (CHUNK + PAD) + t8 + tg],
-                          Ss[(r0 + gr) * (CHUNK + PAD) + t8 + tg + 4], Ss[(r0 + gr + 8) * (CHUNK + PAD) + t8 + tg + 4]};
-            split(a, ab[i], as[i], 4);
+            MMA_PASSES_1x4(oacc[hf], ab, as, bb, bs)
         }
-        #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            int c0 = wn + j * 8;
-            float bf[2] = {Vs[(t8 + tg) * (TILE + 8) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + 8) + c0 + gr]};
-            split(bf, bb[j], bs[j], 2);
-        }
-        MMA3_PASSES(oacc, ab, as, bb, bs)
+        SYNC();
     }
-    #pragma unroll
-    for (int i = 0; i < 2; i++)
-        #pragma unroll
+    __global float *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++)
+#pragma unroll
         for (int j = 0; j < 4; j++)
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < 4; r++) {
-                int row = wm + i * 16 + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-                if (row < rows && col < V)
-                    o[b * ob + (ocla_idx)(t0 + row) * ot + h * oh + col * od] = scale * oacc[i][j][r];
+                int row = wm + gr + 8 * (r >> 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
+                if (row < rows && col < V) obase[row * ot + col * od] = scale * oacc[hf][j][r];
             }
 }
 

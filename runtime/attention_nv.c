@@ -85,7 +85,6 @@ ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params
     A(gmem); A(gb); A(gt); A(gh);
     A(h0); A(has_h0); A(hbuf); A(hT); A(has_hT);
 #undef A
-    size_t local[3] = {128, 1, 1};
     size_t global_s[3] = {(size_t)((V + 63) / 64) * 256, (size_t)((K + 63) / 64), (size_t)B * H};
     size_t local_s[3] = {256, 1, 1};
     if (st == OCLA_SUCCESS) st = ocla__launch(ctx, ks, 3, global_s, local_s, "NVIDIA chunk states");
@@ -104,8 +103,8 @@ ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params
     A(gmem); A(gb); A(gt); A(gh); A(hbuf);
     A(o->mem); A(ob); A(ot); A(oh); A(od);
 #undef A
-    size_t global_o[3] = {(size_t)((V + 63) / 64) * 128, (size_t)NT, (size_t)B * H};
-    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, ko, 3, global_o, local, "NVIDIA chunk outputs");
+    size_t global_o[3] = {(size_t)((V + 127) / 128) * 256, (size_t)NT, (size_t)B * H};
+    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, ko, 3, global_o, local_s, "NVIDIA chunk outputs");
     if (st == OCLA_SUCCESS && used_chunk) *used_chunk = C;
     return st;
 }

@@ -46,8 +46,9 @@ int main(int argc, char **argv) {
     }
     if (getenv("NV_VERBOSE")) { /* ptxas register and spill report of the kernels */
         cl_program prog;
-        char opts[128];
-        snprintf(opts, sizeof opts, "-DCHUNK=64 -DFEATURE=0 -DGATE=%d -cl-nv-verbose", gate);
+        char opts[256];
+        const char *extra = getenv("OCLA_NV_OPTIONS");
+        snprintf(opts, sizeof opts, "-DCHUNK=64 -DFEATURE=0 -DGATE=%d %s -cl-nv-verbose", gate, extra ? extra : "");
         OCLA_LOCK(ctx);
         if (ocla__get_program(ctx, "attn_mma_nv", opts, &prog) == OCLA_SUCCESS) {
             static char log[65536];
