@@ -73,6 +73,16 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
     }
 }
 
+/* VEC=1: unit last-dimension strides, K and V multiples of 4, other strides multiples of 4: every
+ * row is float4-aligned, so tiles are loaded as float4. IDX32=1: every offset fits in 32 bits. */
+#ifndef VEC
+#define VEC 0
+#endif
+#if defined(IDX32)
+typedef int off_t_;
+#else
+typedef long off_t_;
+#endif
 #ifndef UNROLL_K
 #define UNROLL_K 1 /* unroll factor of the contraction loops (register pressure vs ILP) */
 #endif
@@ -136,6 +146,24 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
             acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)bh * K + row) * V + col] : 0.0f;
         }
+#if VEC
+    /* prefetch registers: float4 e = tid + SWG*l of the chunk tile is (t = e / (TILE/4), c = 4*(e % (TILE/4))) */
+#define LOADS4 (LOADS / 4)
+    float4 pk[LOADS4], pv[LOADS4];
+    float pg = 0.0f;
+    const off_t_ kt4 = (off_t_)kt, vt4 = (off_t_)vt;
+#define PREFETCH(n_)                                                                                  \
+    {                                                                                                 \
+        const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
+        _Pragma("unroll") for (int l = 0; l < LOADS4; l++) {                                          \
+            int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));                     \
+            off_t_ tt = t0_ + t;                                                                      \
+            pk[l] = (t < rows_ && k0 + c < K) ? vload4(0, kbase + tt * kt4 + c) : (float4)(0.0f);     \
+            pv[l] = (t < rows_ && v0 + c < V) ? vload4(0, vbase + tt * vt4 + c) : (float4)(0.0f);     \
+        }                                                                                             \
+        pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+    }
+#else
     /* prefetch registers: element e = tid + SWG*l of the chunk tile is (t = e / TILE, c = e % TILE) */
     float pk[LOADS], pv[LOADS], pg = 0.0f;
 #define PREFETCH(n_)                                                                                  \
@@ -149,6 +177,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         }                                                                                             \
         pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
     }
+#endif
     PREFETCH(0)
     for (int n = 0; n < NT; n++) {
         /* the state entering chunk n */
@@ -182,6 +211,19 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #else
         const float glast = 0.0f;
 #endif
+#if VEC
+#pragma unroll
+        for (int l = 0; l < LOADS4; l++) {
+            int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));
+            float4 kk = pk[l];
+            vstore4((float4)(phi(kk.x), phi(kk.y), phi(kk.z), phi(kk.w)), 0, &Ks[t][c]);
+#if GATE
+            vstore4(pv[l] * exp(glast - gs[t]), 0, &Vs[t][c]);
+#else
+            vstore4(pv[l], 0, &Vs[t][c]);
+#endif
+        }
+#else
 #pragma unroll
         for (int l = 0; l < LOADS; l++) {
             int e = tid + SWG * l, t = e / TILE, c = e % TILE;
@@ -192,6 +234,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             Vs[t][c] = pv[l];
 #endif
         }
+#endif
         SYNC();
 #ifndef NV_SKIP_LOAD
         if (n + 1 < NT) PREFETCH(n + 1)
@@ -275,6 +318,25 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     if (tid < CHUNK) gs[tid] = cum;
 #endif
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
+#if VEC
+#pragma unroll
+        for (int l = 0; l < CHUNK * KS / OWG / 4; l++) {
+            int e = tid + OWG * l, t = e / (KS / 4), c = 4 * (e % (KS / 4));
+            float4 qv = (float4)(0.0f), kv = (float4)(0.0f);
+            if (t < rows && ks0 + c < K) {
+                qv = vload4(0, qbase + (off_t_)t * (off_t_)qt + ks0 + c);
+                kv = vload4(0, kbase + (off_t_)t * (off_t_)kt + ks0 + c);
+            }
+            vstore4((float4)(phi(qv.x), phi(qv.y), phi(qv.z), phi(qv.w)), 0, Qs + t * (KS + PAD) + c);
+            vstore4((float4)(phi(kv.x), phi(kv.y), phi(kv.z), phi(kv.w)), 0, Ks + t * (KS + PAD) + c);
+        }
+#pragma unroll
+        for (int l = 0; l < KS * OT / OWG / 4; l++) {
+            int e = tid + OWG * l, r = e / (OT / 4), c = 4 * (e % (OT / 4));
+            float4 hv = (ks0 + r < K && v0 + c < V) ? vload4(0, hn + (off_t_)(ks0 + r) * V + v0 + c) : (float4)(0.0f);
+            vstore4(hv, 0, Hs + r * (OT + 8) + c);
+        }
+#else
 #pragma unroll
         for (int l = 0; l < CHUNK * KS / OWG; l++) {
             int e = tid + OWG * l, t = e / KS, c = e % KS;
@@ -291,6 +353,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             int e = tid + OWG * l, r = e / OT, c = e % OT;
             Hs[r * (OT + 8) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
         }
+#endif
         SYNC();
 #pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
@@ -336,11 +399,20 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         if (v0 + hf * 64 >= V) break;
+#if VEC
+#pragma unroll
+        for (int l = 0; l < CHUNK * TILE / OWG / 4; l++) {
+            int e = tid + OWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4)), col = v0 + hf * 64 + c;
+            float4 vv = (t < rows && col < V) ? vload4(0, vbase + (off_t_)t * (off_t_)vt + col) : (float4)(0.0f);
+            vstore4(vv, 0, Vs + t * (TILE + 8) + c);
+        }
+#else
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / OWG; l++) {
             int e = tid + OWG * l, t = e / TILE, c = e % TILE, col = v0 + hf * 64 + c;
             Vs[t * (TILE + 8) + c] = (t < rows && col < V) ? vbase[t * vt + col * vd_] : 0.0f;
         }
+#endif
         SYNC();
         /* O += S V, contraction over the chunk's time steps */
 #pragma unroll UNROLL_K

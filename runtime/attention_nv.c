@@ -39,10 +39,24 @@ ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params
     /* Variant: chunk, feature map, gate source. */
     int gate = p->gate == OCLA_GATE_SCALAR ? 1 : p->gate == OCLA_GATE_FIXED ? 2 : 0;
     char opts[256];
+    /* float4 tiles when every row is 16-byte aligned and the last dimensions are dense */
+    int vec = K % 4 == 0 && V % 4 == 0 && q->strides[3] == 1 && k->strides[3] == 1 && v->strides[3] == 1 &&
+              io->o->strides[3] == 1;
+    for (int d = 0; d < 3 && vec; d++)
+        vec = q->strides[d] % 4 == 0 && k->strides[d] % 4 == 0 && v->strides[d] % 4 == 0 && io->o->strides[d] % 4 == 0;
+    /* 32-bit offsets when every tensor spans fewer than 2^31 elements */
+    size_t span = (size_t)B * H * NT * K * V;
+    const ocla_tensor *ts[4] = {q, k, v, io->o};
+    for (int t = 0; t < 4; t++) {
+        size_t e = 1;
+        for (int d = 0; d < 4; d++) e += (size_t)(ts[t]->dims[d] - 1) * (size_t)ts[t]->strides[d];
+        if (e > span) span = e;
+    }
+    int idx32 = span < ((size_t)1 << 31);
     /* OCLA_NV_OPTIONS: extra build options for kernel experiments (e.g. -DSPLIT=1, -DNV_SKIP_MMA). */
     const char *extra = ocla_getenv("OCLA_NV_OPTIONS");
-    snprintf(opts, sizeof opts, "-DCHUNK=%d -DFEATURE=%d -DGATE=%d %s", C, (int)p->feature_map, gate,
-             extra ? extra : "");
+    snprintf(opts, sizeof opts, "-DCHUNK=%d -DFEATURE=%d -DGATE=%d -DVEC=%d -DSPLIT=%d%s %s", C, (int)p->feature_map,
+             gate, vec, ctx->allow_tf32 ? 1 : 3, idx32 ? " -DIDX32" : "", extra ? extra : "");
     cl_kernel ks, ko;
     ocla_status st = ocla__get_kernel(ctx, "attn_mma_nv", opts, "mma_chunk_states", &ks);
     if (st == OCLA_SUCCESS) st = ocla__get_kernel(ctx, "attn_mma_nv", opts, "mma_chunk_output", &ko);

@@ -93,6 +93,8 @@ static ocla_context *alloc_context(const ocla_context_options *o) {
     ctx->log_level = o->log_level;
     const char *portable = ocla_getenv("OCLA_PORTABLE");
     ctx->portable_only = o->portable_kernels_only || (portable && strcmp(portable, "0") != 0);
+    const char *tf32 = ocla_getenv("OCLA_ALLOW_TF32");
+    ctx->allow_tf32 = o->allow_tf32 || (tf32 && strcmp(tf32, "0") != 0);
     const char *chunk = ocla_getenv("OCLA_CHUNK");
     ctx->env_chunk = chunk ? atoi(chunk) : 0;
     if (ctx->env_chunk < 0) ctx->env_chunk = 0;

@@ -94,6 +94,7 @@ struct ocla_context {
 
     int env_chunk; /* OCLA_CHUNK, read at creation (0 = unset) */
     int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */
+    int allow_tf32;    /* options.allow_tf32 or OCLA_ALLOW_TF32=1 */
 
     /* fault injection for tests (ocla_debug.h) */
     long inject_enqueue_failure; /* fail the Nth next enqueue (1 = next); 0 = off */

@@ -155,6 +155,9 @@ typedef struct ocla_context_options {
     ocla_log_level log_level; /* default WARN, or OCLA_LOG */
     int profiling;         /* create the queue with profiling enabled (needed by ocla_profile_*) */
     int portable_kernels_only; /* never use vendor fast paths (also OCLA_PORTABLE=1) */
+    int allow_tf32;        /* NVIDIA: plain TF32 tensor-core products (~2.5e-4 relative error, like
+                              PyTorch's allow_tf32 and fla's fp32 default) instead of 3xTF32, which
+                              keeps fp32 accuracy (also OCLA_ALLOW_TF32=1) */
 } ocla_context_options;
 
 OCLA_API void ocla_context_options_defaults(ocla_context_options *options);

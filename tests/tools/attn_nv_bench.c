@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
         cl_program prog;
         char opts[256];
         const char *extra = getenv("OCLA_NV_OPTIONS");
-        snprintf(opts, sizeof opts, "-DCHUNK=64 -DFEATURE=0 -DGATE=%d %s -cl-nv-verbose", gate, extra ? extra : "");
+        snprintf(opts, sizeof opts, "-DCHUNK=64 -DFEATURE=0 -DGATE=%d -DVEC=1 -DIDX32 %s -cl-nv-verbose", gate, extra ? extra : "");
         OCLA_LOCK(ctx);
         if (ocla__get_program(ctx, "attn_mma_nv", opts, &prog) == OCLA_SUCCESS) {
             static char log[65536];
