@@ -1,0 +1,370 @@
+/* attn_bwd.cl: chunkwise backward of causal linear attention / simple GLA / retention / GLA, with
+ * the optional normaliser, through the feature map. OpenCL C 1.2, fp32. Math: docs/TRAINING.md.
+ *
+ * Notation per (batch b, head h) = bh = b*H + h; tokens t in chunks n of C rows (the last chunk may
+ * be partial, L = min(C, T - n*C) rows); qh = phi(q), kh = phi(k); s = scale; VV = V + NORM.
+ * The normaliser is one more value column: v'_t = [v_t, 1], state S' = [S | z], so the same kernels
+ * give the normalised gradient once do' = [do/den, -(do.n)/den^2] replaces do (bwd_output).
+ * Gates: graw_t = min(g_t, 0) (policy: a positive log gate never grows the state); G_t = chunk-local
+ * inclusive cumsum of graw. Every exp() below has an argument <= 0 (G_i - G_j with j <= i,
+ * G_last - G_j, G_i), so no factor exceeds 1 and strong gates only underflow to 0.
+ *
+ *   hs[bh][n]  = S'_{n*C - 1}  (state entering chunk n; hs[bh][NT] = final state)     bwd_states
+ *   A[bh][n][i][j]  = sum_d qh_id kh_jd exp(G_id - G_jd), j <= i (no scale)            bwd_A
+ *   dA[bh][n][i][j] = do'_i . v'_j, j <= i                                             bwd_dA
+ *   dhs[bh][n] = dL/d(state leaving chunk n) through later chunks and d_final only     bwd_dstates
+ *   dqh_i = s exp(G_i) (S'_n do'_i) + s sum_{j<=i} dA_ij kh_j exp(G_i - G_j)           bwd_dqk
+ *   dkh_j = exp(G_last - G_j) (dh_n v'_j) + s sum_{i>=j} dA_ij qh_i exp(G_i - G_j)     bwd_dqk
+ *   dv_j  = sum_d kh_jd exp(G_last,d - G_jd) dh_n[d,:] + s sum_{i>=j} A_ij do'_i       bwd_dv
+ *   dlogb_t = qh_t dqh_t - kh_t dkh_t;  dg_t = sum_{t<=tau in chunk} dlogb_tau + rowsum(S'_{n+1} . dh_n)
+ *                                                                                      bwd_dg
+ *   dq = dqh * phi'(q), dk = dkh * phi'(k)                                             bwd_dg
+ *
+ * Build options: -DFEATURE=0/1/2 (identity, elu+1, relu), -DGATE=0/1/2 (none, one log gate per
+ * token and head: scalar or fixed decay, one per key dimension), -DNORM=0/1.
+ * Every kernel is 1-D over a flattened item index (bounds-checked: the global size is rounded up
+ * to the work-group size); no local memory, so any work-group size the kernel allows works.
+ * Sizes and strides are arguments; the chunk C is an argument too (one program for every chunk).
+ */
+#ifndef FEATURE
+#define FEATURE 0
+#endif
+#ifndef GATE
+#define GATE 0
+#endif
+#ifndef NORM
+#define NORM 0
+#endif
+
+/* A strided 4-D tensor argument and its element access (offset and strides in elements). */
+#define TENSOR_ARG(p) __global const float *p, long p##_o, long p##_s0, long p##_s1, long p##_s2, long p##_s3
+#define TENSOR_OUT(p) __global float *p, long p##_o, long p##_s0, long p##_s1, long p##_s2, long p##_s3
+#define AT(p, a, b, c, d) p[p##_o + (long)(a) * p##_s0 + (long)(b) * p##_s1 + (long)(c) * p##_s2 + (long)(d) * p##_s3]
+
+OCLA_INLINE float phi(float x) {
+#if FEATURE == 1
+    return x > 0.0f ? x + 1.0f : exp(x);
+#elif FEATURE == 2
+    return fmax(x, 0.0f);
+#else
+    return x;
+#endif
+}
+
+OCLA_INLINE float dphi(float x) {
+#if FEATURE == 1
+    return x > 0.0f ? 1.0f : exp(x);
+#elif FEATURE == 2
+    return x > 0.0f ? 1.0f : 0.0f;
+#else
+    return 1.0f;
+#endif
+}
+
+/* ocla's own gate buffers: contiguous [BH][T][GW], GW = K for vector gates, 1 otherwise. */
+#if GATE == 2
+#define GIDX(bh, t, d) (((long)(bh) * T + (t)) * K + (d))
+#else
+#define GIDX(bh, t, d) ((long)(bh) * T + (t))
+#endif
+#if GATE
+#define GRAW(bh, t, d) graw[GIDX(bh, t, d)]
+#define GCUM(bh, t, d) gcum[GIDX(bh, t, d)]
+#else
+#define GRAW(bh, t, d) 0.0f
+#define GCUM(bh, t, d) 0.0f
+#endif
+
+/* v'_t[c]: value column c, or the normaliser's constant column. */
+#if NORM
+#define VP(b, t, h, c) ((c) < V ? AT(v, b, t, h, c) : 1.0f)
+#define DOP(bh, b, t, h, c) dop[((long)(bh) * T + (t)) * (V + 1) + (c)]
+#else
+#define VP(b, t, h, c) AT(v, b, t, h, c)
+#define DOP(bh, b, t, h, c) AT(dout, b, t, h, c)
+#endif
+#define VV (V + NORM)
+
+/* Gate preparation. item = (bh*NT + n)*GW + d. graw = min(g,0) (or the fixed per-head decay),
+ * gcum = chunk-local inclusive cumsum of graw. */
+OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TENSOR_ARG(g),
+                           __global const float *decay, int fixed, __global float *graw, __global float *gcum) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+#if GATE == 2
+    int d = (int)(item % K);
+    long r = item / K;
+#else
+    int d = 0;
+    long r = item;
+#endif
+    int n = (int)(r % NT);
+    int bh = (int)(r / NT), b = bh / H, h = bh % H;
+    int t0 = n * C, t1 = min(t0 + C, T);
+    float acc = 0.0f;
+    for (int t = t0; t < t1; t++) {
+        float x = fixed ? decay[h] : AT(g, b, t, h, d);
+        x = fmin(x, 0.0f);
+        acc += x;
+#if GATE
+        graw[GIDX(bh, t, d)] = x;
+        gcum[GIDX(bh, t, d)] = acc;
+#endif
+    }
+}
+
+/* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
+ * item = (bh*K + d)*VV + c; hs: [BH][NT+1][K][VV]. */
+OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(k), TENSOR_ARG(v),
+                            __global const float *graw, TENSOR_ARG(h0), int has_h0, TENSOR_ARG(z0), int has_z0,
+                            __global float *hs) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int c = (int)(item % VV);
+    int d = (int)((item / VV) % K);
+    int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
+    float s = 0.0f;
+    if (c < V) {
+        if (has_h0) s = AT(h0, b, h, d, c);
+    } else if (has_z0) {
+        s = AT(z0, b, h, d, 0);
+    }
+    const long kvv = (long)K * VV;
+    __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)d * VV + c;
+    for (int t = 0; t < T; t++) {
+        if (t % C == 0) out[(long)(t / C) * kvv] = s;
+        float kk = phi(AT(k, b, t, h, d));
+#if GATE
+        s = exp(GRAW(bh, t, d)) * s + kk * VP(b, t, h, c);
+#else
+        s += kk * VP(b, t, h, c);
+#endif
+    }
+    out[(long)NT * kvv] = s;
+}
+
+/* Intra-chunk attention A (no scale). item = ((bh*NT + n)*C + i)*C + j; A: [BH][NT][C][C]. */
+OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),
+                       __global const float *gcum, __global float *A) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int j = (int)(item % C), i = (int)((item / C) % C);
+    long r = item / ((long)C * C);
+    int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    int ti = n * C + i, tj = n * C + j;
+    float acc = 0.0f;
+    if (j <= i && ti < T) {
+        for (int d = 0; d < K; d++) {
+            float x = phi(AT(q, b, ti, h, d)) * phi(AT(k, b, tj, h, d));
+#if GATE == 2
+            x *= exp(GCUM(bh, ti, d) - GCUM(bh, tj, d));
+#endif
+            acc += x;
+        }
+#if GATE == 1
+        acc *= exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0));
+#endif
+    }
+    A[item] = acc;
+}
+
+/* Forward outputs from the recomputed states: o'_t = s exp(G_t) qh_t^T S'_n + s sum_{j<=i} A_ij v'_j
+ * (column V = s qh.z). NORM: writes do' = [do/den, -(do.n)/den^2] with den = s qh.z + eps. Writes o
+ * when has_o (normalised when NORM). item = bh*T + t. */
+OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int NT, float scale, float eps,
+                            TENSOR_ARG(q), TENSOR_ARG(v), __global const float *gcum, __global const float *hs,
+                            __global const float *A, TENSOR_ARG(dout), __global float *dop, TENSOR_OUT(o), int has_o) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int t = (int)(item % T), bh = (int)(item / T), b = bh / H, h = bh % H;
+    int n = t / C, i = t % C, t0 = n * C;
+    const long kvv = (long)K * VV;
+    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv;
+    __global const float *Ar = A + (((long)bh * NT + n) * C + i) * C;
+#if NORM
+    float den = 0.0f;
+    {
+        float acc = 0.0f;
+        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * exp(GCUM(bh, t, d)) * S[(long)d * VV + V];
+        for (int j = 0; j <= i; j++) acc += Ar[j];
+        den = scale * acc + eps;
+    }
+    float dot = 0.0f;
+#endif
+    for (int c = 0; c < V; c++) {
+        float acc = 0.0f;
+        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * exp(GCUM(bh, t, d)) * S[(long)d * VV + c];
+        for (int j = 0; j <= i; j++) acc += Ar[j] * AT(v, b, t0 + j, h, c);
+        float num = scale * acc;
+#if NORM
+        float dov = AT(dout, b, t, h, c);
+        dot += dov * num;
+        dop[((long)bh * T + t) * (V + 1) + c] = dov / den;
+        if (has_o) AT(o, b, t, h, c) = num / den;
+#else
+        if (has_o) AT(o, b, t, h, c) = num;
+#endif
+    }
+#if NORM
+    dop[((long)bh * T + t) * (V + 1) + V] = -dot / (den * den);
+#endif
+}
+
+/* dA_ij = do'_i . v'_j for j <= i. item as in bwd_A. */
+OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, TENSOR_ARG(v), TENSOR_ARG(dout),
+                        __global const float *dop, __global float *dA) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int j = (int)(item % C), i = (int)((item / C) % C);
+    long r = item / ((long)C * C);
+    int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    int ti = n * C + i, tj = n * C + j;
+    float acc = 0.0f;
+    if (j <= i && ti < T)
+        for (int c = 0; c < VV; c++) acc += DOP(bh, b, ti, h, c) * VP(b, tj, h, c);
+    dA[item] = acc;
+}
+
+/* Reverse state pass: dhs[bh][n] = dL/d(state leaving chunk n) through later tokens and the final
+ * state only; the value left at t = 0 is dL/dS_0 (and dL/dz_0 in column V).
+ * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV]. */
+OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
+                             TENSOR_ARG(dout), __global const float *dop, __global const float *graw,
+                             TENSOR_ARG(dhT), int has_dhT, TENSOR_ARG(dzT), int has_dzT, __global float *dhs,
+                             TENSOR_OUT(dh0), int has_dh0, TENSOR_OUT(dz0), int has_dz0) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int c = (int)(item % VV);
+    int d = (int)((item / VV) % K);
+    int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
+    float s = 0.0f;
+    if (c < V) {
+        if (has_dhT) s = AT(dhT, b, h, d, c);
+    } else if (has_dzT) {
+        s = AT(dzT, b, h, d, 0);
+    }
+    const long kvv = (long)K * VV;
+    __global float *out = dhs + (long)bh * NT * kvv + (long)d * VV + c;
+    for (int t = T - 1; t >= 0; t--) {
+        if (t == T - 1 || (t + 1) % C == 0) out[(long)(t / C) * kvv] = s;
+        s += scale * phi(AT(q, b, t, h, d)) * DOP(bh, b, t, h, c);
+#if GATE
+        s *= exp(GRAW(bh, t, d));
+#endif
+    }
+    if (c < V) {
+        if (has_dh0) AT(dh0, b, h, d, c) = s;
+    } else if (has_dz0) {
+        AT(dz0, b, h, d, 0) = s;
+    }
+}
+
+/* Gradients w.r.t. the features qh, kh (before phi'). item = (bh*T + t)*K + d; dqh, dkh: [BH][T][K]. */
+OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
+                         TENSOR_ARG(k), TENSOR_ARG(v), TENSOR_ARG(dout), __global const float *dop,
+                         __global const float *gcum, __global const float *hs, __global const float *dhs,
+                         __global const float *dA, __global float *dqh, __global float *dkh) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int d = (int)(item % K);
+    int t = (int)((item / K) % T), bh = (int)(item / ((long)K * T)), b = bh / H, h = bh % H;
+    int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0);
+    const long kvv = (long)K * VV;
+    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv + (long)d * VV;
+    __global const float *dS = dhs + ((long)bh * NT + n) * kvv + (long)d * VV;
+    __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
+    float Gi = GCUM(bh, t, d), Gl = GCUM(bh, t0 + L - 1, d);
+    float x = 0.0f, y = 0.0f;
+    for (int c = 0; c < VV; c++) {
+        x += S[c] * DOP(bh, b, t, h, c);
+        y += dS[c] * VP(b, t, h, c);
+    }
+    float dq = exp(Gi) * x, dk = 0.0f;
+    for (int j = 0; j <= i; j++) dq += dAc[(long)i * C + j] * phi(AT(k, b, t0 + j, h, d)) * exp(Gi - GCUM(bh, t0 + j, d));
+    for (int r = i; r < L; r++) dk += dAc[(long)r * C + i] * phi(AT(q, b, t0 + r, h, d)) * exp(GCUM(bh, t0 + r, d) - Gi);
+    dqh[item] = scale * dq;
+    dkh[item] = exp(Gl - Gi) * y + scale * dk;
+}
+
+/* dv (the first V columns of dv'). item = (bh*T + t)*V + c. */
+OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(k),
+                        TENSOR_ARG(dout), __global const float *dop, __global const float *gcum,
+                        __global const float *dhs, __global const float *A, TENSOR_OUT(dv)) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int c = (int)(item % V);
+    int t = (int)((item / V) % T), bh = (int)(item / ((long)V * T)), b = bh / H, h = bh % H;
+    int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0);
+    const long kvv = (long)K * VV;
+    __global const float *dS = dhs + ((long)bh * NT + n) * kvv + c;
+    __global const float *Ac = A + ((long)bh * NT + n) * C * C;
+    float x = 0.0f, y = 0.0f;
+    for (int d = 0; d < K; d++)
+        x += phi(AT(k, b, t, h, d)) * exp(GCUM(bh, t0 + L - 1, d) - GCUM(bh, t, d)) * dS[(long)d * VV];
+    for (int r = i; r < L; r++) y += Ac[(long)r * C + i] * DOP(bh, b, t0 + r, h, c);
+    AT(dv, b, t, h, c) = x + scale * y;
+}
+
+/* dq, dk through phi', and the per-dimension gate gradient (chunk-local reverse cumsum plus the
+ * boundary term rowsum(S'_{n+1} . dh_n)). item = (bh*NT + n)*K + d; dgv: [BH][T][K]. */
+OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),
+                        __global const float *hs, __global const float *dhs, __global const float *dqh,
+                        __global const float *dkh, __global float *dgv, TENSOR_OUT(dq), TENSOR_OUT(dk)) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    int d = (int)(item % K);
+    long r = item / K;
+    int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    int t0 = n * C, t1 = min(t0 + C, T);
+    float acc = 0.0f;
+#if GATE
+    const long kvv = (long)K * VV;
+    __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * kvv + (long)d * VV;
+    __global const float *dS = dhs + ((long)bh * NT + n) * kvv + (long)d * VV;
+    for (int c = 0; c < VV; c++) acc += S1[c] * dS[c];
+#endif
+    for (int t = t1 - 1; t >= t0; t--) {
+        long e = ((long)bh * T + t) * K + d;
+        float qv = AT(q, b, t, h, d), kv = AT(k, b, t, h, d);
+        float gq = dqh[e], gk = dkh[e];
+        acc += phi(qv) * gq - phi(kv) * gk;
+#if GATE
+        dgv[e] = acc;
+#endif
+        AT(dq, b, t, h, d) = gq * dphi(qv);
+        AT(dk, b, t, h, d) = gk * dphi(kv);
+    }
+}
+
+/* dg into the caller's tensor, zero where the log gate was >= 0 (clamped by the forward).
+ * Vector gates: item = (bh*T + t)*K + d. Scalar gates: item = bh*T + t, summed over d. */
+OCLA_KERNEL void bwd_dg_out(long n_items, int T, int H, int K, __global const float *graw,
+                            __global const float *dgv, TENSOR_OUT(dg)) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+#if GATE == 2
+    int d = (int)(item % K);
+    long r = item / K;
+#else
+    int d = 0;
+    long r = item;
+#endif
+    int t = (int)(r % T), bh = (int)(r / T), b = bh / H, h = bh % H;
+    float x;
+#if GATE == 2
+    x = dgv[item];
+#else
+    x = 0.0f;
+    for (int e = 0; e < K; e++) x += dgv[r * K + e];
+#endif
+#if GATE
+    if (!(GRAW(bh, t, d) < 0.0f)) x = 0.0f;
+#endif
+    AT(dg, b, t, h, d) = x;
+}
+
+/* param -= lr * grad over n dense elements. */
+OCLA_KERNEL void sgd_step(long n, __global float *p, long p_o, __global const float *gr, long g_o, float lr) {
+    long i = get_global_id(0);
+    if (i < n) p[p_o + i] -= lr * gr[g_o + i];
+}

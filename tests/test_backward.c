@@ -1,0 +1,297 @@
+/* Backward of causal linear attention / simple GLA / retention / GLA (ocla_attention_backward) on
+ * every device, against the fp64 analytic reference gradient (tests/ref/ref_grad.c: token-level
+ * recurrence + reverse pass) and against central finite differences of the fp64 forward; plus the
+ * projection backward (ocla_linear_backward) against fp64.
+ *
+ * Tolerances (normwise max relative error, tc_max_rel_err):
+ *  - device vs fp64: BWD_TOL = 1e-3, the issue's acceptance bound. What fp32 gives: every gradient
+ *    entry is a sum of at most C*(K+V) + K*V products of O(1) inputs with factors <= 1, so the
+ *    rounding is ~1e-6 of the largest entry (measured: <= 2e-6 on PoCL and rusticl); dg is a
+ *    reverse cumulative sum over a chunk of differences q.dq - k.dk, which cancel where gates are
+ *    strong, so it is the worst entry (~1e-5). The bound leaves 2 orders of margin for GPUs'
+ *    contracted/fused arithmetic and fast exp.
+ *  - fp64 analytic vs fp64 finite differences: REF_TOL = 1e-6. Central differences with a relative
+ *    step of 1e-5 have truncation error ~h^2 ~ 1e-10 and cancellation error ~1e-16/h ~ 1e-11
+ *    relative; 1e-6 only fails on a wrong formula (a wrong term is O(1) relative).
+ *  - device vs finite differences: the same 1e-3 (FD is accurate to ~1e-10, so this is the device
+ *    error plus nothing).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "ref/ref_grad.h"
+
+#define BWD_TOL 1e-3
+#define REF_TOL 1e-6
+#define FD_STEP 1e-5
+
+typedef struct variant {
+    const char *name;
+    ocla_feature_map feature;
+    ocla_gate_kind gate;
+    int normalize;
+    float glo, ghi; /* log gates uniform in [glo, ghi) */
+} variant;
+
+typedef struct shape {
+    int B, T, H, K, V, chunk;
+} shape;
+
+typedef struct host_case {
+    ref_attn_cfg cfg;
+    size_t nq, nv, ng, ns, nz;
+    float *q, *k, *v, *g, *h0, *z0, *dout, *dhT, *dzT;
+    double *dq_, *dk_, *dv_, *dg_, *dh0_, *dz0_; /* fp64 copies of the inputs */
+    ref_attn_in in;
+    double decay[16];
+} host_case;
+
+static float *fvec(size_t n, uint32_t seed, float lo, float hi) {
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    cr_assert(x);
+    tc_fill_uniform(x, n, seed, lo, hi);
+    return x;
+}
+
+/* Keep log gates away from 0 (the clamp's kink) so finite differences are smooth there. */
+static void away_from_zero(float *g, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(g[i]) < 0.02f) g[i] = g[i] < 0 ? -0.02f - fabsf(g[i]) : 0.02f + g[i];
+}
+
+static void make_case(host_case *hc, const variant *vr, const shape *sh, uint32_t seed, int with_states) {
+    memset(hc, 0, sizeof *hc);
+    ref_attn_cfg *c = &hc->cfg;
+    c->B = sh->B, c->T = sh->T, c->H = sh->H, c->K = sh->K, c->V = sh->V;
+    c->feature = (int)vr->feature, c->gate = (int)vr->gate, c->normalize = vr->normalize;
+    c->eps = 1e-6f; /* the float the device gets, in double */
+    c->scale = (float)(1.0 / sqrt((double)sh->K));
+    hc->nq = (size_t)sh->B * sh->T * sh->H * sh->K, hc->nv = (size_t)sh->B * sh->T * sh->H * sh->V;
+    hc->ng = (size_t)sh->B * sh->T * sh->H * (vr->gate == OCLA_GATE_VECTOR ? sh->K : 1);
+    hc->ns = (size_t)sh->B * sh->H * sh->K * sh->V, hc->nz = (size_t)sh->B * sh->H * sh->K;
+    /* elu+1 / relu with the normaliser: inputs that keep the denominator away from eps */
+    float lo = vr->normalize ? -0.5f : -1.0f;
+    hc->q = fvec(hc->nq, seed + 1, lo, 1);
+    hc->k = fvec(hc->nq, seed + 2, lo, 1);
+    hc->v = fvec(hc->nv, seed + 3, -1, 1);
+    hc->dout = fvec(hc->nv, seed + 4, -1, 1);
+    if (vr->gate == OCLA_GATE_SCALAR || vr->gate == OCLA_GATE_VECTOR) {
+        hc->g = fvec(hc->ng, seed + 5, vr->glo, vr->ghi);
+        away_from_zero(hc->g, hc->ng);
+    }
+    if (with_states) {
+        hc->h0 = fvec(hc->ns, seed + 6, -1, 1);
+        hc->dhT = fvec(hc->ns, seed + 7, -1, 1);
+        if (vr->normalize) {
+            hc->z0 = fvec(hc->nz, seed + 8, 0, 2);
+            hc->dzT = fvec(hc->nz, seed + 9, -1, 1);
+        }
+    }
+    for (int h = 0; h < 16; h++) hc->decay[h] = (float)log(1.0 - pow(2.0, -5.0 - h)); /* what the device uses */
+    c->fixed_decay = hc->decay;
+    hc->in.q = tc_to_double(hc->q, hc->nq);
+    hc->in.k = tc_to_double(hc->k, hc->nq);
+    hc->in.v = tc_to_double(hc->v, hc->nv);
+    hc->in.g = hc->g ? tc_to_double(hc->g, hc->ng) : NULL;
+    hc->in.h0 = hc->h0 ? tc_to_double(hc->h0, hc->ns) : NULL;
+    hc->in.z0 = hc->z0 ? tc_to_double(hc->z0, hc->nz) : NULL;
+}
+
+static void free_case(host_case *hc) {
+    free(hc->q), free(hc->k), free(hc->v), free(hc->g), free(hc->h0), free(hc->z0), free(hc->dout), free(hc->dhT),
+        free(hc->dzT);
+    free(hc->in.q), free(hc->in.k), free(hc->in.v), free(hc->in.g), free(hc->in.h0), free(hc->in.z0);
+}
+
+typedef struct grads64 {
+    double *dq, *dk, *dv, *dg, *dh0, *dz0;
+} grads64;
+
+static void alloc_grads(grads64 *g, const host_case *hc) {
+    g->dq = calloc(hc->nq, 8), g->dk = calloc(hc->nq, 8), g->dv = calloc(hc->nv, 8), g->dg = calloc(hc->ng, 8);
+    g->dh0 = calloc(hc->ns, 8), g->dz0 = calloc(hc->nz, 8);
+}
+static void free_grads(grads64 *g) { free(g->dq), free(g->dk), free(g->dv), free(g->dg), free(g->dh0), free(g->dz0); }
+
+static void ref_grads(host_case *hc, grads64 *out, int fd) {
+    double *dout = tc_to_double(hc->dout, hc->nv);
+    double *dhT = hc->dhT ? tc_to_double(hc->dhT, hc->ns) : NULL;
+    double *dzT = hc->dzT ? tc_to_double(hc->dzT, hc->nz) : NULL;
+    ref_attn_grads g = {out->dq, out->dk, out->dv, hc->g ? out->dg : NULL, hc->h0 ? out->dh0 : NULL,
+                        hc->z0 ? out->dz0 : NULL};
+    if (fd)
+        ref_attn_fd(&hc->cfg, &hc->in, dout, dhT, dzT, FD_STEP, &g);
+    else
+        ref_attn_backward(&hc->cfg, &hc->in, dout, dhT, dzT, &g);
+    free(dout), free(dhT), free(dzT);
+}
+
+typedef struct errs {
+    double dq, dk, dv, dg, dh0, dz0;
+} errs;
+
+static double maxerr(const errs *e) {
+    double m = e->dq;
+    if (e->dk > m) m = e->dk;
+    if (e->dv > m) m = e->dv;
+    if (e->dg > m) m = e->dg;
+    if (e->dh0 > m) m = e->dh0;
+    if (e->dz0 > m) m = e->dz0;
+    return m;
+}
+
+/* Run the device backward for hc and compare with ref (a fp64 gradient set). */
+static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int chunk, const grads64 *ref) {
+    const ref_attn_cfg *c = &hc->cfg;
+    ocla_tensor *q = tc_tensor4(ctx, c->B, c->T, c->H, c->K, hc->q), *k = tc_tensor4(ctx, c->B, c->T, c->H, c->K, hc->k);
+    ocla_tensor *v = tc_tensor4(ctx, c->B, c->T, c->H, c->V, hc->v), *dout = tc_tensor4(ctx, c->B, c->T, c->H, c->V, hc->dout);
+    ocla_tensor *dq = tc_tensor4(ctx, c->B, c->T, c->H, c->K, NULL), *dk = tc_tensor4(ctx, c->B, c->T, c->H, c->K, NULL);
+    ocla_tensor *dv = tc_tensor4(ctx, c->B, c->T, c->H, c->V, NULL);
+    ocla_tensor *g = NULL, *dg = NULL, *h0 = NULL, *dhT = NULL, *dh0 = NULL, *z0 = NULL, *dzT = NULL, *dz0 = NULL;
+    if (hc->g) {
+        int64_t gd[4] = {c->B, c->T, c->H, c->K};
+        int nd = vr->gate == OCLA_GATE_VECTOR ? 4 : 3;
+        g = tc_tensor(ctx, nd, gd, hc->g);
+        dg = tc_tensor(ctx, nd, gd, NULL);
+    }
+    if (hc->h0) {
+        h0 = tc_tensor4(ctx, c->B, c->H, c->K, c->V, hc->h0);
+        dhT = tc_tensor4(ctx, c->B, c->H, c->K, c->V, hc->dhT);
+        dh0 = tc_tensor4(ctx, c->B, c->H, c->K, c->V, NULL);
+    }
+    if (hc->z0) {
+        int64_t zd[3] = {c->B, c->H, c->K};
+        z0 = tc_tensor(ctx, 3, zd, hc->z0);
+        dzT = tc_tensor(ctx, 3, zd, hc->dzT);
+        dz0 = tc_tensor(ctx, 3, zd, NULL);
+    }
+    ocla_attn_params p;
+    memset(&p, 0, sizeof p);
+    p.causal = 1, p.feature_map = vr->feature, p.normalize = vr->normalize, p.eps = 1e-6f, p.gate = vr->gate;
+    p.chunk = chunk;
+    ocla_attn_grad_io io;
+    memset(&io, 0, sizeof io);
+    io.q = q, io.k = k, io.v = v, io.g = g, io.initial_state = h0, io.initial_z = z0, io.d_o = dout;
+    io.d_final_state = dhT, io.d_final_z = dzT, io.dq = dq, io.dk = dk, io.dv = dv, io.dg = dg;
+    io.d_initial_state = dh0, io.d_initial_z = dz0;
+    tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+    errs e = {0};
+    float *x;
+    x = tc_download(ctx, dq), e.dq = tc_max_rel_err(x, ref->dq, hc->nq), free(x);
+    x = tc_download(ctx, dk), e.dk = tc_max_rel_err(x, ref->dk, hc->nq), free(x);
+    x = tc_download(ctx, dv), e.dv = tc_max_rel_err(x, ref->dv, hc->nv), free(x);
+    if (dg) x = tc_download(ctx, dg), e.dg = tc_max_rel_err(x, ref->dg, hc->ng), free(x);
+    if (dh0) x = tc_download(ctx, dh0), e.dh0 = tc_max_rel_err(x, ref->dh0, hc->ns), free(x);
+    if (dz0) x = tc_download(ctx, dz0), e.dz0 = tc_max_rel_err(x, ref->dz0, hc->nz), free(x);
+    ocla_tensor *all[] = {q, k, v, dout, dq, dk, dv, g, dg, h0, dhT, dh0, z0, dzT, dz0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return e;
+}
+
+/* Shapes: T not a multiple of the chunk, odd K/V, every chunk the forward's plan may pick
+ * (16..128) plus the backward's default (0) and a tiny chunk (4) that makes short sequences
+ * multi-chunk. Modest sizes: PoCL and rusticl run these on 2 CI cores. */
+static const shape SHAPES[] = {
+    {2, 37, 2, 5, 17, 16}, {1, 100, 1, 17, 5, 32}, {1, 70, 2, 8, 8, 64}, {1, 130, 1, 16, 9, 128},
+    {2, 45, 1, 7, 3, 0},   {1, 23, 1, 4, 6, 4},
+};
+static const shape FD_SHAPE = {1, 11, 2, 3, 5, 4};
+
+static void check_variant(const variant *vr) {
+    /* fp64 analytic vs finite differences first: validates the reference itself. */
+    {
+        host_case hc;
+        make_case(&hc, vr, &FD_SHAPE, 99, 1);
+        grads64 an, fd;
+        alloc_grads(&an, &hc), alloc_grads(&fd, &hc);
+        ref_grads(&hc, &an, 0);
+        ref_grads(&hc, &fd, 1);
+        /* normwise relative error between two fp64 arrays (the metric of tc_max_rel_err) */
+        const double *pa[6] = {an.dq, an.dk, an.dv, an.dg, an.dh0, an.dz0}, *pf[6] = {fd.dq, fd.dk, fd.dv, fd.dg, fd.dh0, fd.dz0};
+        size_t nn[6] = {hc.nq, hc.nq, hc.nv, hc.g ? hc.ng : 0, hc.h0 ? hc.ns : 0, hc.z0 ? hc.nz : 0};
+        for (int a = 0; a < 6; a++) {
+            double mr = 0, md = 0;
+            for (size_t i = 0; i < nn[a]; i++) {
+                if (fabs(pf[a][i]) > mr) mr = fabs(pf[a][i]);
+                if (fabs(pa[a][i] - pf[a][i]) > md) md = fabs(pa[a][i] - pf[a][i]);
+            }
+            double err = nn[a] ? md / (mr > 1e-30 ? mr : 1e-30) : 0;
+            cr_assert_leq(err, REF_TOL, "%s: fp64 analytic vs finite differences, gradient %d: %g", vr->name, a, err);
+        }
+        /* device vs finite differences */
+        for (int d = 0; d < tc_device_count(); d++) {
+            ocla_context *ctx = tc_open(d);
+            errs e2 = run_device(ctx, vr, &hc, FD_SHAPE.chunk, &fd);
+            cr_assert_leq(maxerr(&e2), BWD_TOL, "%s on %s vs finite differences: dq %g dk %g dv %g dg %g dh0 %g dz0 %g",
+                          vr->name, tc_device_name(d), e2.dq, e2.dk, e2.dv, e2.dg, e2.dh0, e2.dz0);
+            ocla_context_destroy(ctx);
+        }
+        free_grads(&an), free_grads(&fd);
+        free_case(&hc);
+    }
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        double worst = 0;
+        for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
+            for (int states = 0; states < 2; states++) {
+                if (!states && s % 2) continue; /* without initial/final states on half the shapes */
+                host_case hc;
+                make_case(&hc, vr, &SHAPES[s], (uint32_t)(s * 31 + 7), states);
+                grads64 ref;
+                alloc_grads(&ref, &hc);
+                ref_grads(&hc, &ref, 0);
+                errs e = run_device(ctx, vr, &hc, SHAPES[s].chunk, &ref);
+                double m = maxerr(&e);
+                if (m > worst) worst = m;
+                cr_assert_leq(m, BWD_TOL,
+                              "%s on %s, B%d T%d H%d K%d V%d chunk %d states %d: dq %g dk %g dv %g dg %g dh0 %g dz0 %g",
+                              vr->name, tc_device_name(d), SHAPES[s].B, SHAPES[s].T, SHAPES[s].H, SHAPES[s].K,
+                              SHAPES[s].V, SHAPES[s].chunk, states, e.dq, e.dk, e.dv, e.dg, e.dh0, e.dz0);
+                free_grads(&ref);
+                free_case(&hc);
+            }
+        cr_log_info("backward %s on %s: max relative error vs fp64 %.3g", vr->name, tc_device_name(d), worst);
+        fprintf(stderr, "backward %s on %s: max relative error vs fp64 %.3g\n", vr->name, tc_device_name(d), worst);
+        ocla_context_destroy(ctx);
+    }
+}
+
+Test(backward, linear_identity, .timeout = 900) {
+    variant v = {"linear identity", OCLA_FEATURE_IDENTITY, OCLA_GATE_NONE, 0, 0, 0};
+    check_variant(&v);
+}
+Test(backward, linear_elu1_normalized, .timeout = 900) {
+    variant v = {"linear elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_NONE, 1, 0, 0};
+    check_variant(&v);
+}
+Test(backward, linear_relu, .timeout = 900) {
+    variant v = {"linear relu", OCLA_FEATURE_RELU, OCLA_GATE_NONE, 0, 0, 0};
+    check_variant(&v);
+}
+Test(backward, simple_gla, .timeout = 900) {
+    variant v = {"simple GLA", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -0.7f, -0.01f};
+    check_variant(&v);
+    variant s = {"simple GLA strong gates", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -6.0f, -4.0f};
+    check_variant(&s);
+    variant p = {"simple GLA some positive gates (clamped)", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -0.5f, 0.3f};
+    check_variant(&p);
+}
+Test(backward, retention, .timeout = 900) {
+    variant v = {"retention", OCLA_FEATURE_IDENTITY, OCLA_GATE_FIXED, 0, 0, 0};
+    check_variant(&v);
+}
+Test(backward, gla, .timeout = 900) {
+    variant v = {"GLA", OCLA_FEATURE_IDENTITY, OCLA_GATE_VECTOR, 0, -0.7f, -0.01f};
+    check_variant(&v);
+    variant s = {"GLA strong gates", OCLA_FEATURE_IDENTITY, OCLA_GATE_VECTOR, 0, -6.0f, -4.0f};
+    check_variant(&s);
+    variant p = {"GLA some positive gates (clamped)", OCLA_FEATURE_IDENTITY, OCLA_GATE_VECTOR, 0, -0.5f, 0.3f};
+    check_variant(&p);
+}
+Test(backward, gla_elu1_normalized, .timeout = 900) {
+    variant v = {"GLA elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_VECTOR, 1, -0.5f, -0.01f};
+    check_variant(&v);
+}
