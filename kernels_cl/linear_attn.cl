@@ -1,0 +1,357 @@
+/* linear_attn.cl: chunkwise causal linear attention, simple GLA / retention, GLA (vector gates),
+ * and non-causal linear attention. fp32, OpenCL C 1.2. Math and work split: docs/KERNELS.md.
+ *
+ * Notation per (batch b, head h): phi = feature map (0 identity, 1 elu+1, 2 relu) applied on load to
+ * q and k; log gates are clamped to min(g, 0) (positive-gate policy); C = CHUNK tokens per chunk,
+ * NT = ceil(T / C) chunks; Ve = V + norm columns: with the normaliser a virtual all-ones value
+ * column V is appended, so the state column V is z and the output column V is the denominator.
+ * G = chunk-local inclusive cumsum of the (clamped) log gates, fp32, written by la_gate_cumsum.
+ *
+ * Build options (one program variant per distinct string; sizes and strides are kernel arguments):
+ *   CHUNK    tokens per chunk (16..256, multiple of 16)
+ *   SUB      GLA sub-chunk (reference-point block) size, divides CHUNK, multiple of 4
+ *   GV       1: per-key-dimension gates (GLA); 0: no gate or one scalar gate per token
+ *   BV, TM, TN, BKA   output kernel: value tile, per-work-item TM x TN outputs, key slab width
+ *   SBK, SBV, STM, STN, SJB   state kernel: BK x BV state tile, per-item STM x STN, rows per slab
+ * Large local arrays are passed as __local kernel arguments (sizes from the plan).
+ */
+
+#define LA_NTHR ((CHUNK / TM) * (BV / TN))
+#define LA_SNTHR ((SBK / STM) * (SBV / STN))
+
+OCLA_INLINE float la_phi(float x, int f) {
+    if (f == 1) return x > 0.0f ? x + 1.0f : exp(x);
+    if (f == 2) return fmax(x, 0.0f);
+    return x;
+}
+
+/* G[bh][t][kg] (kg < KG; KG = K for vector gates, 1 otherwise): chunk-local inclusive cumsum of
+ * min(g, 0). mode 1: g [B,T,H] (strides sb, st, sh); mode 2: g [B,T,H,K] (+ sd); mode 3: fixed
+ * per-head decay dec[h] (G = (i+1) * min(dec[h], 0) for the i-th row of a chunk).
+ * Work split: one work-item per (kg, chunk, bh), sequential over the chunk's rows. */
+OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode,
+                                __global const float *g, const ocla_idx g_off, const ocla_idx gsb,
+                                const ocla_idx gst, const ocla_idx gsh, const ocla_idx gsd,
+                                __global const float *dec, __global float *G) {
+    const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
+    if (kg >= KG || n >= NT) return;
+    const int b = bh / H, h = bh % H;
+    const int t0 = n * CHUNK, t1 = min(t0 + CHUNK, T);
+    __global float *out = G + ((ocla_idx)bh * T) * KG + kg;
+    float acc = 0.0f;
+    if (mode == 3) {
+        const float d = fmin(dec[h], 0.0f);
+        for (int t = t0; t < t1; t++) out[(ocla_idx)t * KG] = d * (float)(t - t0 + 1);
+        return;
+    }
+    ocla_idx base = g_off + (ocla_idx)b * gsb + (ocla_idx)h * gsh + (mode == 2 ? (ocla_idx)kg * gsd : 0);
+    for (int t = t0; t < t1; t++) {
+        acc += fmin(g[base + (ocla_idx)t * gst], 0.0f);
+        out[(ocla_idx)t * KG] = acc;
+    }
+}
+
+/* Chunk states: for every chunk n the state entering it, hs[bh][n] (K x Ve, fp32), hs[bh][NT] = the
+ * state after the last token, and optionally the final state S1 [B,H,K,V] / z1 [B,H,K].
+ *   S_{n+1} = diag(exp(G_last)) S_n + sum_{j in chunk} (phi(k_j) * exp(G_last - G_j)) [v_j, 1]^T
+ * (scalar gates: exp(G_last - G_j) per row; no gate: factors 1). S_0 = [S0 | z0] or zeros.
+ * Work split: one work-group per (b, h, K tile of SBK rows, V tile of SBV columns), walking the
+ * chunks in order; each work-item keeps STM x STN state entries in registers; k and v rows come
+ * through local memory in slabs of SJB rows. With gmode = 0 and no chunk-boundary semantics needed
+ * (non-causal), the same kernel computes KV = sum_t phi(k_t) v_t^T. */
+OCLA_KERNEL void la_chunk_states(
+    const int T, const int H, const int K, const int V, const int NT, const int nvt, const int feature,
+    const int gmode, const int norm, __global const float *k, const ocla_idx k_off, const ocla_idx ksb,
+    const ocla_idx kst, const ocla_idx ksh, const ocla_idx ksd, __global const float *v, const ocla_idx v_off,
+    const ocla_idx vsb, const ocla_idx vst, const ocla_idx vsh, const ocla_idx vsd, __global const float *G,
+    __global float *hs, const int has_s0, __global const float *S0, const ocla_idx s0_off, const ocla_idx s0b,
+    const ocla_idx s0h, const ocla_idx s0k, const ocla_idx s0v, const int has_z0, __global const float *z0,
+    const ocla_idx z0_off, const ocla_idx z0b, const ocla_idx z0h, const ocla_idx z0k, const int has_s1,
+    __global float *S1, const ocla_idx s1_off, const ocla_idx s1b, const ocla_idx s1h, const ocla_idx s1k,
+    const ocla_idx s1v, const int has_z1, __global float *z1, const ocla_idx z1_off, const ocla_idx z1b,
+    const ocla_idx z1h, const ocla_idx z1k, __local float *sK, __local float *sV) {
+    const int tid = (int)get_local_id(0);
+    const int kt = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
+    const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
+    const int Ve = V + norm;
+    const int KG = gmode == 2 ? K : 1;
+    const int tx = tid % (SBV / STN), ty = tid / (SBV / STN);
+    const int r0 = kt * SBK + ty * STM, c0 = vt * SBV + tx * STN;
+    float S[STM][STN];
+    for (int a = 0; a < STM; a++)
+        for (int c = 0; c < STN; c++) {
+            const int r = r0 + a, col = c0 + c;
+            float x = 0.0f;
+            if (r < K && col < V && has_s0)
+                x = S0[s0_off + b * s0b + h * s0h + r * s0k + col * s0v];
+            else if (r < K && col == V && norm && has_z0)
+                x = z0[z0_off + b * z0b + h * z0h + r * z0k];
+            S[a][c] = x;
+        }
+    const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
+    const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
+    __global const float *Gb = G + (ocla_idx)bh * T * KG;
+    const ocla_idx kv = (ocla_idx)K * Ve;
+    for (int n = 0; n <= NT; n++) {
+        __global float *hn = hs + ((ocla_idx)bh * (NT + 1) + n) * kv;
+        for (int a = 0; a < STM; a++)
+            for (int c = 0; c < STN; c++)
+                if (r0 + a < K && c0 + c < Ve) hn[(ocla_idx)(r0 + a) * Ve + c0 + c] = S[a][c];
+        if (n == NT) break;
+        const int t0 = n * CHUNK, L = min(CHUNK, T - t0), tl = t0 + L - 1;
+        /* decay the state over the whole chunk: exp(G_last) <= 1 */
+        if (gmode == 1) {
+            const float f = exp(Gb[tl]);
+            for (int a = 0; a < STM; a++)
+                for (int c = 0; c < STN; c++) S[a][c] *= f;
+        } else if (gmode == 2) {
+            for (int a = 0; a < STM; a++) {
+                const float f = r0 + a < K ? exp(Gb[(ocla_idx)tl * K + r0 + a]) : 0.0f;
+                for (int c = 0; c < STN; c++) S[a][c] *= f;
+            }
+        }
+        for (int j0 = 0; j0 < L; j0 += SJB) {
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int e = tid; e < SJB * SBK; e += LA_SNTHR) {
+                const int jj = e / SBK, rr = e % SBK, j = j0 + jj, r = kt * SBK + rr;
+                float x = 0.0f;
+                if (j < L && r < K) {
+                    const int t = t0 + j;
+                    x = la_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)r * ksd], feature);
+                    if (gmode == 1) x *= exp(Gb[tl] - Gb[t]);
+                    else if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
+                }
+                sK[jj * SBK + rr] = x;
+            }
+            for (int e = tid; e < SJB * SBV; e += LA_SNTHR) {
+                const int jj = e / SBV, cc = e % SBV, j = j0 + jj, col = vt * SBV + cc;
+                float x = 0.0f;
+                if (j < L) {
+                    if (col < V) x = v[vbase + (ocla_idx)(t0 + j) * vst + (ocla_idx)col * vsd];
+                    else if (col == V && norm) x = 1.0f;
+                }
+                sV[jj * SBV + cc] = x;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const int jn = min(SJB, L - j0);
+            for (int jj = 0; jj < jn; jj++) {
+                float kr[STM], vc[STN];
+                for (int a = 0; a < STM; a++) kr[a] = sK[jj * SBK + ty * STM + a];
+                for (int c = 0; c < STN; c++) vc[c] = sV[jj * SBV + tx * STN + c];
+                for (int a = 0; a < STM; a++)
+                    for (int c = 0; c < STN; c++) S[a][c] = fma(kr[a], vc[c], S[a][c]);
+            }
+        }
+    }
+    for (int a = 0; a < STM; a++)
+        for (int c = 0; c < STN; c++) {
+            const int r = r0 + a, col = c0 + c;
+            if (r >= K) continue;
+            if (col < V && has_s1) S1[s1_off + b * s1b + h * s1h + r * s1k + col * s1v] = S[a][c];
+            else if (col == V && norm && has_z1) z1[z1_off + b * z1b + h * z1h + r * z1k] = S[a][c];
+        }
+}
+
+/* Chunk outputs: for chunk n of (b, h) and value tile [vt*BV, vt*BV + BV):
+ *   o_i = scale * (phi(q_i) * exp(G_i))^T h_n + sum_{j <= i in chunk} A_ij [v_j, 1]
+ *   A_ij = scale * sum_d phi(q_id) phi(k_jd) exp(G_id - G_jd)        (j <= i, else 0)
+ * GV = 0: A = scale * exp(G_i - G_j) * (phi(q_i) . phi(k_j)), the factor applied by select.
+ * GV = 1 (GLA): sub-chunks of SUB rows; for a query in sub-chunk I and a key in an earlier
+ * sub-chunk J the product uses the reference row n = first row of I:
+ *   phi(q_id) exp(G_id - G_nd) * phi(k_jd) exp(G_nd - G_jd), both exponents <= 0;
+ * diagonal sub-blocks are evaluated element by element as exp(min(G_id - G_jd, 0)).
+ * Non-causal (noncausal = 1): o_i = scale * phi(q_i)^T hs[NT] (the whole sequence's KV), no A.
+ * Columns < V go to o; with the normaliser column V (the denominator scale * phi(q_i) . z_i) goes
+ * to den[bh][t] and la_normalize divides.
+ * Work split: one work-group per (b, h, chunk, value tile); each work-item owns TM x TN outputs;
+ * A (CHUNK x CHUNK) lives in local memory (sA), computed in 4x4 blocks spread over the work-items,
+ * from q/k/G slabs of BKA key columns (sX). */
+OCLA_KERNEL void la_chunk_output(
+    const int T, const int H, const int K, const int V, const int NT, const int nvt, const float scale,
+    const int feature, const int gmode, const int norm, const int noncausal, __global const float *q,
+    const ocla_idx q_off, const ocla_idx qsb, const ocla_idx qst, const ocla_idx qsh, const ocla_idx qsd,
+    __global const float *k, const ocla_idx k_off, const ocla_idx ksb, const ocla_idx kst, const ocla_idx ksh,
+    const ocla_idx ksd, __global const float *v, const ocla_idx v_off, const ocla_idx vsb, const ocla_idx vst,
+    const ocla_idx vsh, const ocla_idx vsd, __global const float *G, __global const float *hs, __global float *o,
+    const ocla_idx o_off, const ocla_idx osb, const ocla_idx ost, const ocla_idx osh, const ocla_idx osd,
+    __global float *den, __local float *sA, __local float *sX) {
+    const int tid = (int)get_local_id(0);
+    const int n = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
+    const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
+    const int Ve = V + norm;
+    const int KG = gmode == 2 ? K : 1;
+    const int t0 = n * CHUNK, L = min(CHUNK, T - t0);
+    const ocla_idx qbase = q_off + (ocla_idx)b * qsb + (ocla_idx)h * qsh;
+    const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
+    const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
+    __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
+    const int tx = tid % (BV / TN), ty = tid / (BV / TN);
+    const int i0 = ty * TM, cl0 = tx * TN, c0 = vt * BV;
+
+    /* ---- A = intra-chunk scores (causal only) ---- */
+    if (!noncausal) {
+        for (int e = tid; e < CHUNK * CHUNK; e += LA_NTHR) sA[e] = 0.0f;
+        __local float *sq = sX, *sk = sX + CHUNK * BKA;
+#if GV
+        __local float *sg = sX + 2 * CHUNK * BKA;
+#endif
+        for (int d0 = 0; d0 < K; d0 += BKA) {
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int e = tid; e < CHUNK * BKA; e += LA_NTHR) {
+                const int i = e / BKA, dd = e % BKA, d = d0 + dd;
+                float xq = 0.0f, xk = 0.0f;
+                if (i < L && d < K) {
+                    const ocla_idx t = t0 + i;
+                    xq = la_phi(q[qbase + t * qst + (ocla_idx)d * qsd], feature);
+                    xk = la_phi(k[kbase + t * kst + (ocla_idx)d * ksd], feature);
+                }
+                sq[e] = xq;
+                sk[e] = xk;
+#if GV
+                sg[e] = (i < L && d < K) ? Gb[(ocla_idx)i * K + d] : 0.0f;
+#endif
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int tt = tid; tt < (CHUNK / 4) * (CHUNK / 4); tt += LA_NTHR) {
+                const int ai = (tt / (CHUNK / 4)) * 4, aj = (tt % (CHUNK / 4)) * 4;
+                if (aj > ai || ai >= L) continue;
+                float acc[4][4];
+                for (int a = 0; a < 4; a++)
+                    for (int c = 0; c < 4; c++) acc[a][c] = 0.0f;
+#if GV
+                const int I = ai / SUB, J = aj / SUB, nref = I * SUB;
+                if (I == J) {
+                    for (int dd = 0; dd < BKA; dd++)
+                        for (int a = 0; a < 4; a++) {
+                            const float qa = sq[(ai + a) * BKA + dd], ga = sg[(ai + a) * BKA + dd];
+                            for (int c = 0; c < 4; c++)
+                                acc[a][c] = fma(qa * sk[(aj + c) * BKA + dd],
+                                                exp(fmin(ga - sg[(aj + c) * BKA + dd], 0.0f)), acc[a][c]);
+                        }
+                } else {
+                    for (int dd = 0; dd < BKA; dd++) {
+                        const float gn = sg[nref * BKA + dd];
+                        float qf[4], kf[4];
+                        for (int a = 0; a < 4; a++)
+                            qf[a] = sq[(ai + a) * BKA + dd] * exp(fmin(sg[(ai + a) * BKA + dd] - gn, 0.0f));
+                        for (int c = 0; c < 4; c++)
+                            kf[c] = sk[(aj + c) * BKA + dd] * exp(fmin(gn - sg[(aj + c) * BKA + dd], 0.0f));
+                        for (int a = 0; a < 4; a++)
+                            for (int c = 0; c < 4; c++) acc[a][c] = fma(qf[a], kf[c], acc[a][c]);
+                    }
+                }
+#else
+                for (int dd = 0; dd < BKA; dd++) {
+                    float qa[4], kc[4];
+                    for (int a = 0; a < 4; a++) qa[a] = sq[(ai + a) * BKA + dd];
+                    for (int c = 0; c < 4; c++) kc[c] = sk[(aj + c) * BKA + dd];
+                    for (int a = 0; a < 4; a++)
+                        for (int c = 0; c < 4; c++) acc[a][c] = fma(qa[a], kc[c], acc[a][c]);
+                }
+#endif
+                for (int a = 0; a < 4; a++)
+                    for (int c = 0; c < 4; c++) sA[(ai + a) * CHUNK + aj + c] += acc[a][c];
+            }
+        }
+        /* scale, decay factor (scalar gates), causal mask: each work-item finishes its own blocks */
+        for (int tt = tid; tt < (CHUNK / 4) * (CHUNK / 4); tt += LA_NTHR) {
+            const int ai = (tt / (CHUNK / 4)) * 4, aj = (tt % (CHUNK / 4)) * 4;
+            if (aj > ai || ai >= L) continue;
+            for (int a = 0; a < 4; a++)
+                for (int c = 0; c < 4; c++) {
+                    const int i = ai + a, j = aj + c;
+                    float x = sA[i * CHUNK + j] * scale;
+                    if (gmode == 1 && j <= i && i < L) x *= exp(Gb[i] - Gb[j]);
+                    sA[i * CHUNK + j] = (j <= i && i < L) ? x : 0.0f;
+                }
+        }
+    }
+
+    /* ---- inter-chunk part: scale * (phi(q) * exp(G)) h_n ---- */
+    float acc[TM][TN];
+    for (int a = 0; a < TM; a++)
+        for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
+    __global const float *hn = hs + ((ocla_idx)bh * (NT + 1) + (noncausal ? NT : n)) * (ocla_idx)K * Ve;
+    __local float *sq = sX, *sh = sX + CHUNK * BKA;
+    for (int d0 = 0; d0 < K; d0 += BKA) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int e = tid; e < CHUNK * BKA; e += LA_NTHR) {
+            const int i = e / BKA, dd = e % BKA, d = d0 + dd;
+            float x = 0.0f;
+            if (i < L && d < K) {
+                x = la_phi(q[qbase + (ocla_idx)(t0 + i) * qst + (ocla_idx)d * qsd], feature);
+                if (!noncausal) {
+                    if (gmode == 1) x *= exp(Gb[i]);
+                    else if (gmode == 2) x *= exp(Gb[(ocla_idx)i * K + d]);
+                }
+            }
+            sq[e] = x;
+        }
+        for (int e = tid; e < BKA * BV; e += LA_NTHR) {
+            const int dd = e / BV, cc = e % BV, d = d0 + dd, col = c0 + cc;
+            sh[e] = (d < K && col < Ve) ? hn[(ocla_idx)d * Ve + col] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int dd = 0; dd < BKA; dd++) {
+            float qa[TM], hc[TN];
+            for (int a = 0; a < TM; a++) qa[a] = sq[(i0 + a) * BKA + dd];
+            for (int c = 0; c < TN; c++) hc[c] = sh[dd * BV + cl0 + c];
+            for (int a = 0; a < TM; a++)
+                for (int c = 0; c < TN; c++) acc[a][c] = fma(qa[a], hc[c], acc[a][c]);
+        }
+    }
+    for (int a = 0; a < TM; a++)
+        for (int c = 0; c < TN; c++) acc[a][c] *= scale;
+
+    /* ---- intra-chunk part: A [v, 1] ---- */
+    if (!noncausal) {
+        __local float *sv = sX;
+        const int jmax = min(L, i0 + TM); /* rows of this work-item need j < i0 + TM */
+        for (int j0 = 0; j0 < L; j0 += BKA) {
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int e = tid; e < BKA * BV; e += LA_NTHR) {
+                const int jj = e / BV, cc = e % BV, j = j0 + jj, col = c0 + cc;
+                float x = 0.0f;
+                if (j < L) {
+                    if (col < V) x = v[vbase + (ocla_idx)(t0 + j) * vst + (ocla_idx)col * vsd];
+                    else if (col == V && norm) x = 1.0f;
+                }
+                sv[e] = x;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const int jn = min(BKA, jmax - j0);
+            for (int jj = 0; jj < jn; jj++) {
+                float aa[TM], vc[TN];
+                for (int a = 0; a < TM; a++) aa[a] = sA[(i0 + a) * CHUNK + j0 + jj];
+                for (int c = 0; c < TN; c++) vc[c] = sv[jj * BV + cl0 + c];
+                for (int a = 0; a < TM; a++)
+                    for (int c = 0; c < TN; c++) acc[a][c] = fma(aa[a], vc[c], acc[a][c]);
+            }
+        }
+    }
+
+    const ocla_idx obase = o_off + (ocla_idx)b * osb + (ocla_idx)h * osh;
+    for (int a = 0; a < TM; a++) {
+        const int i = i0 + a;
+        if (i >= L) break;
+        for (int c = 0; c < TN; c++) {
+            const int col = c0 + cl0 + c;
+            if (col < V)
+                o[obase + (ocla_idx)(t0 + i) * ost + (ocla_idx)col * osd] = acc[a][c];
+            else if (col == V && norm)
+                den[(ocla_idx)bh * T + t0 + i] = acc[a][c];
+        }
+    }
+}
+
+/* o[b,t,h,:] /= den[bh][t] + eps (the normaliser; den = scale * phi(q_t) . z_t).
+ * Work split: one work-item per output element (col, t, bh). */
+OCLA_KERNEL void la_normalize(const int T, const int H, const int V, const float eps, __global float *o,
+                              const ocla_idx o_off, const ocla_idx osb, const ocla_idx ost, const ocla_idx osh,
+                              const ocla_idx osd, __global const float *den) {
+    const int col = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
+    if (col >= V || t >= T) return;
+    const int b = bh / H, h = bh % H;
+    const ocla_idx i = o_off + (ocla_idx)b * osb + (ocla_idx)t * ost + (ocla_idx)h * osh + (ocla_idx)col * osd;
+    o[i] = o[i] / (den[(ocla_idx)bh * T + t] + eps);
+}
