@@ -295,3 +295,148 @@ Test(backward, gla_elu1_normalized, .timeout = 900) {
     variant v = {"GLA elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_VECTOR, 1, -0.5f, -0.01f};
     check_variant(&v);
 }
+
+/* The gradient is that of ocla_attention_forward: check that the forward computes what the fp64
+ * reference differentiates (o, final state, final z), for every variant above, chunked and
+ * recurrent. Tolerance: the forward's own fp32 bound, 1e-4 (sums of <= T*K products of O(1)). */
+#define FWD_TOL 1e-4
+static void check_forward(ocla_context *ctx, const variant *vr, const shape *sh, ocla_attn_form form) {
+    host_case hc;
+    make_case(&hc, vr, sh, 1234, 1);
+    const ref_attn_cfg *c = &hc.cfg;
+    double *o = malloc(hc.nv * 8), *hT = malloc(hc.ns * 8), *zT = malloc(hc.nz * 8);
+    ref_attn_forward(c, &hc.in, o, hT, zT);
+    ocla_tensor *q = tc_tensor4(ctx, c->B, c->T, c->H, c->K, hc.q), *k = tc_tensor4(ctx, c->B, c->T, c->H, c->K, hc.k);
+    ocla_tensor *v = tc_tensor4(ctx, c->B, c->T, c->H, c->V, hc.v), *ot = tc_tensor4(ctx, c->B, c->T, c->H, c->V, NULL);
+    ocla_tensor *h0 = tc_tensor4(ctx, c->B, c->H, c->K, c->V, hc.h0), *hTt = tc_tensor4(ctx, c->B, c->H, c->K, c->V, NULL);
+    ocla_tensor *g = NULL, *z0 = NULL, *zTt = NULL;
+    int64_t gd[4] = {c->B, c->T, c->H, c->K}, zd[3] = {c->B, c->H, c->K};
+    if (hc.g) g = tc_tensor(ctx, vr->gate == OCLA_GATE_VECTOR ? 4 : 3, gd, hc.g);
+    if (hc.z0) z0 = tc_tensor(ctx, 3, zd, hc.z0), zTt = tc_tensor(ctx, 3, zd, NULL);
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.feature_map = vr->feature, p.normalize = vr->normalize, p.eps = 1e-6f, p.gate = vr->gate, p.chunk = sh->chunk;
+    p.form = form;
+    ocla_attn_io io;
+    memset(&io, 0, sizeof io);
+    io.q = q, io.k = k, io.v = v, io.g = g, io.initial_state = h0, io.initial_z = z0, io.o = ot, io.final_state = hTt;
+    io.final_z = zTt;
+    tc_ok(ctx, ocla_attention_forward(ctx, &p, &io));
+    float *x = tc_download(ctx, ot);
+    double eo = tc_max_rel_err(x, o, hc.nv);
+    free(x);
+    x = tc_download(ctx, hTt);
+    double eh = tc_max_rel_err(x, hT, hc.ns);
+    free(x);
+    double ez = 0;
+    if (zTt) x = tc_download(ctx, zTt), ez = tc_max_rel_err(x, zT, hc.nz), free(x);
+    cr_assert_leq(eo > eh ? (eo > ez ? eo : ez) : (eh > ez ? eh : ez), FWD_TOL,
+                  "forward %s (%s) on %s: o %g final state %g final z %g", vr->name,
+                  form == OCLA_FORM_CHUNKED ? "chunked" : "recurrent", tc_device_name(0), eo, eh, ez);
+    ocla_tensor *all[] = {q, k, v, ot, h0, hTt, g, z0, zTt};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    free(o), free(hT), free(zT);
+    free_case(&hc);
+}
+
+Test(backward, forward_semantics, .timeout = 900) {
+    const variant vs[] = {
+        {"linear identity", OCLA_FEATURE_IDENTITY, OCLA_GATE_NONE, 0, 0, 0},
+        {"linear elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_NONE, 1, 0, 0},
+        {"simple GLA (some positive gates)", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -0.5f, 0.3f},
+        {"retention", OCLA_FEATURE_IDENTITY, OCLA_GATE_FIXED, 0, 0, 0},
+        {"GLA strong gates", OCLA_FEATURE_IDENTITY, OCLA_GATE_VECTOR, 0, -6.0f, -4.0f},
+        {"GLA elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_VECTOR, 1, -0.5f, 0.3f},
+    };
+    const shape sh = {2, 37, 2, 5, 17, 16};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            check_forward(ctx, &vs[i], &sh, OCLA_FORM_CHUNKED);
+            check_forward(ctx, &vs[i], &sh, OCLA_FORM_RECURRENT);
+        }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* Projection backward vs fp64: dX = dY W^T, dW = X^T dY (and accumulated). Tolerance as the SGEMM
+ * test: sums of <= 40 products of O(1) values, ~1e-6; 1e-5 leaves room for blocked sums. */
+Test(backward, linear_projection, .timeout = 300) {
+    const size_t M = 37, IN = 13, OUT = 21;
+    float *x = fvec(M * IN, 1, -1, 1), *w = fvec(IN * OUT, 2, -1, 1), *dy = fvec(M * OUT, 3, -1, 1);
+    double *dx = calloc(M * IN, 8), *dw = calloc(IN * OUT, 8), *y = calloc(M * OUT, 8);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < OUT; j++)
+            for (size_t p = 0; p < IN; p++) {
+                y[i * OUT + j] += (double)x[i * IN + p] * w[p * OUT + j];
+                dx[i * IN + p] += (double)dy[i * OUT + j] * w[p * OUT + j];
+                dw[p * OUT + j] += (double)x[i * IN + p] * dy[i * OUT + j];
+            }
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        int64_t dX[3] = {1, (int64_t)M, (int64_t)IN}, dW[2] = {(int64_t)IN, (int64_t)OUT}, dYd[3] = {1, (int64_t)M, (int64_t)OUT};
+        ocla_tensor *X = tc_tensor(ctx, 3, dX, x), *W = tc_tensor(ctx, 2, dW, w), *DY = tc_tensor(ctx, 3, dYd, dy);
+        ocla_tensor *Y = tc_tensor(ctx, 3, dYd, NULL), *DX = tc_tensor(ctx, 3, dX, NULL), *DW = tc_tensor(ctx, 2, dW, NULL);
+        tc_ok(ctx, ocla_linear_forward(ctx, X, W, Y));
+        tc_ok(ctx, ocla_linear_backward(ctx, X, W, DY, DX, DW, 0));
+        float *g = tc_download(ctx, Y);
+        cr_assert_leq(tc_max_rel_err(g, y, M * OUT), 1e-5);
+        free(g);
+        g = tc_download(ctx, DX);
+        cr_assert_leq(tc_max_rel_err(g, dx, M * IN), 1e-5);
+        free(g);
+        g = tc_download(ctx, DW);
+        cr_assert_leq(tc_max_rel_err(g, dw, IN * OUT), 1e-5);
+        free(g);
+        tc_ok(ctx, ocla_linear_backward(ctx, X, W, DY, NULL, DW, 1)); /* accumulate: 2 dW */
+        g = tc_download(ctx, DW);
+        for (size_t i = 0; i < IN * OUT; i++) g[i] *= 0.5f;
+        cr_assert_leq(tc_max_rel_err(g, dw, IN * OUT), 1e-5);
+        free(g);
+        tc_ok(ctx, ocla_sgd_step(ctx, W, DW, 0.25f)); /* w - 0.25 * 2 dw */
+        g = tc_download(ctx, W);
+        double *wn = malloc(IN * OUT * 8);
+        for (size_t i = 0; i < IN * OUT; i++) wn[i] = w[i] - 0.5 * dw[i];
+        cr_assert_leq(tc_max_rel_err(g, wn, IN * OUT), 1e-5);
+        free(g), free(wn);
+        cr_assert_eq(ocla_linear_backward(ctx, X, DY, DY, DX, NULL, 0), OCLA_ERR_SHAPE);
+        ocla_tensor *all[] = {X, W, DY, Y, DX, DW};
+        for (size_t i = 0; i < 6; i++) ocla_tensor_destroy(all[i]);
+        ocla_context_destroy(ctx);
+    }
+    free(x), free(w), free(dy), free(dx), free(dw), free(y);
+}
+
+/* Argument checks: clear statuses, nothing launched. */
+Test(backward, bad_input) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_tensor *q = tc_tensor4(ctx, 1, 8, 1, 4, NULL), *v = tc_tensor4(ctx, 1, 8, 1, 3, NULL);
+        ocla_tensor *dq = tc_tensor4(ctx, 1, 8, 1, 4, NULL), *dk = tc_tensor4(ctx, 1, 8, 1, 4, NULL);
+        ocla_tensor *dv = tc_tensor4(ctx, 1, 8, 1, 3, NULL), *wrong = tc_tensor4(ctx, 1, 7, 1, 3, NULL);
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        ocla_attn_grad_io io;
+        memset(&io, 0, sizeof io);
+        io.q = q, io.k = q, io.v = v, io.d_o = v, io.dq = dq, io.dk = dk, io.dv = dv;
+        tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+        cr_assert_eq(ocla_attention_backward(NULL, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_attention_backward(ctx, NULL, &io), OCLA_ERR_INVALID_ARGUMENT);
+        io.d_o = wrong;
+        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
+        io.d_o = v, io.dq = NULL;
+        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+        io.dq = dq;
+        p.gate = OCLA_GATE_SCALAR; /* g missing */
+        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+        p.gate = OCLA_GATE_FIXED, io.dg = dq; /* no dg for a fixed decay */
+        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+        io.dg = NULL, p.gate = OCLA_GATE_NONE, p.causal = 0;
+        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED);
+        p.causal = 1, p.chunk = 1000;
+        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+        ocla_tensor *all[] = {q, v, dq, dk, dv, wrong};
+        for (size_t i = 0; i < 6; i++) ocla_tensor_destroy(all[i]);
+        ocla_context_destroy(ctx);
+    }
+}
