@@ -368,3 +368,21 @@ OCLA_KERNEL void sgd_step(long n, __global float *p, long p_o, __global const fl
     long i = get_global_id(0);
     if (i < n) p[p_o + i] -= lr * gr[g_o + i];
 }
+
+/* GLA gate: g = logsigmoid(x) / tau (<= 0), and its backward dx = dg * sigmoid(-x) / tau. */
+OCLA_KERNEL void gate_logsigmoid(long n, __global const float *x, long x_o, __global float *g, long g_o, float tau) {
+    long i = get_global_id(0);
+    if (i >= n) return;
+    float v = x[x_o + i];
+    g[g_o + i] = (fmin(v, 0.0f) - log1p(exp(-fabs(v)))) / tau;
+}
+
+OCLA_KERNEL void gate_logsigmoid_bwd(long n, __global const float *x, long x_o, __global const float *dg, long dg_o,
+                                     __global float *dx, long dx_o, float tau) {
+    long i = get_global_id(0);
+    if (i >= n) return;
+    float v = x[x_o + i];
+    float e = exp(-fabs(v)); /* sigmoid(-v) without overflow */
+    float sneg = v >= 0.0f ? e / (1.0f + e) : 1.0f / (1.0f + e);
+    dx[dx_o + i] = dg[dg_o + i] * sneg / tau;
+}

@@ -390,3 +390,57 @@ OCLA_API ocla_status ocla_sgd_step(ocla_context *ctx, ocla_tensor *param, const 
     OCLA_UNLOCK(ctx);
     return st;
 }
+
+static ocla_status same_numel(ocla_context *ctx, const ocla_tensor *a, const char *an, const ocla_tensor *b,
+                              const char *bn, size_t *n) {
+    size_t r1 = 0, c1 = 0, r2 = 0, c2 = 0;
+    ocla_status st = dense_2d(ctx, a, an, &r1, &c1);
+    if (st == OCLA_SUCCESS) st = dense_2d(ctx, b, bn, &r2, &c2);
+    if (st == OCLA_SUCCESS && r1 * c1 != r2 * c2)
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s has %zu elements, %s %zu", an, r1 * c1, bn, r2 * c2);
+    *n = r1 * c1;
+    return st;
+}
+
+OCLA_API ocla_status ocla_gate_logsigmoid(ocla_context *ctx, const ocla_tensor *x, ocla_tensor *g, float tau) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid: ctx is NULL");
+    OCLA_LOCK(ctx);
+    size_t n = 0;
+    ocla_status st = same_numel(ctx, x, "x", g, "g", &n);
+    if (st == OCLA_SUCCESS && !(tau > 0.0f && isfinite(tau)))
+        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid: tau must be positive");
+    cl_kernel k = NULL;
+    if (st == OCLA_SUCCESS)
+        st = ocla__get_kernel(ctx, "attn_bwd", "-DFEATURE=0 -DGATE=0 -DNORM=0", "gate_logsigmoid", &k);
+    if (st == OCLA_SUCCESS) {
+        cl_long nn = (cl_long)n, xo = (cl_long)x->offset, go = (cl_long)g->offset;
+        argset a = {ctx, k, 0, OCLA_SUCCESS};
+        ARG(&a, nn); ARG(&a, x->mem); ARG(&a, xo); ARG(&a, g->mem); ARG(&a, go); ARG(&a, tau);
+        st = a.st == OCLA_SUCCESS ? launch1d(ctx, k, n, "logsigmoid gate") : a.st;
+    }
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+OCLA_API ocla_status ocla_gate_logsigmoid_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *dg,
+                                                   ocla_tensor *dx, float tau) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid_backward: ctx is NULL");
+    OCLA_LOCK(ctx);
+    size_t n = 0, n2 = 0;
+    ocla_status st = same_numel(ctx, x, "x", dg, "dg", &n);
+    if (st == OCLA_SUCCESS) st = same_numel(ctx, x, "x", dx, "dx", &n2);
+    if (st == OCLA_SUCCESS && !(tau > 0.0f && isfinite(tau)))
+        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid_backward: tau must be positive");
+    cl_kernel k = NULL;
+    if (st == OCLA_SUCCESS)
+        st = ocla__get_kernel(ctx, "attn_bwd", "-DFEATURE=0 -DGATE=0 -DNORM=0", "gate_logsigmoid_bwd", &k);
+    if (st == OCLA_SUCCESS) {
+        cl_long nn = (cl_long)n, xo = (cl_long)x->offset, go = (cl_long)dg->offset, dxo = (cl_long)dx->offset;
+        argset a = {ctx, k, 0, OCLA_SUCCESS};
+        ARG(&a, nn); ARG(&a, x->mem); ARG(&a, xo); ARG(&a, dg->mem); ARG(&a, go); ARG(&a, dx->mem); ARG(&a, dxo);
+        ARG(&a, tau);
+        st = a.st == OCLA_SUCCESS ? launch1d(ctx, k, n, "logsigmoid gate backward") : a.st;
+    }
+    OCLA_UNLOCK(ctx);
+    return st;
+}

@@ -440,3 +440,35 @@ Test(backward, bad_input) {
         ocla_context_destroy(ctx);
     }
 }
+
+/* GLA gate nonlinearity g = logsigmoid(x)/tau and its backward vs fp64 (elementwise; fp32 exp/log1p
+ * are accurate to a few ulp, so 1e-5 normwise is generous). */
+Test(backward, gate_logsigmoid) {
+    const size_t n = 301;
+    float *x = fvec(n, 5, -30, 30), *dg = fvec(n, 6, -1, 1);
+    double *g = malloc(n * 8), *dx = malloc(n * 8);
+    const float tau = 16.0f;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        g[i] = (fmin(v, 0.0) - log1p(exp(-fabs(v)))) / tau;
+        dx[i] = dg[i] / (1.0 + exp(v)) / tau;
+    }
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        int64_t dims[1] = {(int64_t)n};
+        ocla_tensor *X = tc_tensor(ctx, 1, dims, x), *DG = tc_tensor(ctx, 1, dims, dg);
+        ocla_tensor *G = tc_tensor(ctx, 1, dims, NULL), *DX = tc_tensor(ctx, 1, dims, NULL);
+        tc_ok(ctx, ocla_gate_logsigmoid(ctx, X, G, tau));
+        tc_ok(ctx, ocla_gate_logsigmoid_backward(ctx, X, DG, DX, tau));
+        float *got = tc_download(ctx, G);
+        cr_assert_leq(tc_max_rel_err(got, g, n), 1e-5);
+        free(got);
+        got = tc_download(ctx, DX);
+        cr_assert_leq(tc_max_rel_err(got, dx, n), 1e-5);
+        free(got);
+        cr_assert_eq(ocla_gate_logsigmoid(ctx, X, G, 0.0f), OCLA_ERR_INVALID_ARGUMENT);
+        ocla_tensor_destroy(X), ocla_tensor_destroy(DG), ocla_tensor_destroy(G), ocla_tensor_destroy(DX);
+        ocla_context_destroy(ctx);
+    }
+    free(x), free(dg), free(g), free(dx);
+}

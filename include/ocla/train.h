@@ -55,6 +55,12 @@ OCLA_API ocla_status ocla_linear_backward(ocla_context *ctx, const ocla_tensor *
 /* Plain SGD step on a dense tensor: param -= lr * grad (same element count). */
 OCLA_API ocla_status ocla_sgd_step(ocla_context *ctx, ocla_tensor *param, const ocla_tensor *grad, float lr);
 
+/* GLA gate nonlinearity (fla's default with tau = 16): g = logsigmoid(x) / tau elementwise, and its
+ * backward dx = dg * sigmoid(-x) / tau. Dense tensors of equal element count; tau > 0. */
+OCLA_API ocla_status ocla_gate_logsigmoid(ocla_context *ctx, const ocla_tensor *x, ocla_tensor *g, float tau);
+OCLA_API ocla_status ocla_gate_logsigmoid_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *dg,
+                                                   ocla_tensor *dx, float tau);
+
 #ifdef __cplusplus
 }
 #endif

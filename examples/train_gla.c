@@ -1,0 +1,192 @@
+/* train_gla: fit a small GLA layer to a synthetic target on any OpenCL device, with ocla's forward,
+ * backward and CLBlast projections, and print the loss falling.
+ *
+ * Model (one GLA attention block, no feature map, no norms; fla's gate parameterisation):
+ *   Q = X Wq, K = X Wk, V = X Wv, G = logsigmoid(X Wg) / 16           (projections: ocla_linear_forward)
+ *   O = GLA(Q, K, V, G)  (per head: S_t = diag(exp g_t) S_{t-1} + k_t v_t^T, o_t = K^-1/2 q_t^T S_t)
+ *   Y = O Wo
+ * Target: the same block with other ("teacher") weights on the same inputs. Loss: mean squared
+ * error 0.5 * mean((Y - Y*)^2). Training: plain SGD on Wq, Wk, Wv, Wg, Wo with gradients from
+ * ocla_linear_backward (dX, dW through CLBlast), ocla_attention_backward and
+ * ocla_gate_logsigmoid_backward. The loss and dY are computed on the host (small tensors).
+ *
+ * Usage: train-gla [device selector] [steps] [learning rate]      e.g. train-gla pocl 300 20
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocla/ocla.h"
+
+enum { B = 2, T = 64, D = 32, H = 2, DK = 16, DV = 16 };
+#define TAU 16.0f
+
+#define CHECK(x)                                                                                                     \
+    do {                                                                                                             \
+        ocla_status st_ = (x);                                                                                       \
+        if (st_ != OCLA_SUCCESS) {                                                                                   \
+            fprintf(stderr, "%s failed: %s: %s\n", #x, ocla_status_string(st_), ocla_last_error(ctx));              \
+            exit(1);                                                                                                 \
+        }                                                                                                            \
+    } while (0)
+
+static uint32_t rng = 12345u;
+static float frand(void) { /* uniform [-1, 1) */
+    rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
+    return (float)((rng >> 8) * (2.0 / 16777216.0) - 1.0);
+}
+
+static ocla_context *ctx;
+
+static ocla_tensor *tensor2(int64_t r, int64_t c, float amp) {
+    int64_t dims[2] = {r, c};
+    ocla_tensor *t;
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 2, dims, &t));
+    if (amp != 0.0f) {
+        float *h = malloc((size_t)(r * c) * sizeof *h);
+        for (int64_t i = 0; i < r * c; i++) h[i] = amp * frand();
+        CHECK(ocla_tensor_upload(ctx, t, h, (size_t)(r * c) * sizeof *h));
+        free(h);
+    }
+    return t;
+}
+
+/* [B*T, H*Dh] tensor seen as [B, T, H, Dh] */
+static ocla_tensor *heads(const ocla_tensor *t, int64_t dh) {
+    int64_t dims[4] = {B, T, H, dh}, strides[4] = {T * H * dh, H * dh, dh, 1};
+    ocla_tensor *v;
+    CHECK(ocla_tensor_view(ctx, t, 0, 4, dims, strides, &v));
+    return v;
+}
+
+typedef struct block {
+    ocla_tensor *wq, *wk, *wv, *wg, *wo;
+} block;
+
+typedef struct acts {
+    ocla_tensor *q, *k, *v, *gl, *g, *o, *y;       /* [B*T, .] */
+    ocla_tensor *q4, *k4, *v4, *g4, *o4;           /* [B,T,H,.] views */
+} acts;
+
+static void make_acts(acts *a) {
+    a->q = tensor2(B * T, H * DK, 0), a->k = tensor2(B * T, H * DK, 0), a->v = tensor2(B * T, H * DV, 0);
+    a->gl = tensor2(B * T, H * DK, 0), a->g = tensor2(B * T, H * DK, 0), a->o = tensor2(B * T, H * DV, 0);
+    a->y = tensor2(B * T, D, 0);
+    a->q4 = heads(a->q, DK), a->k4 = heads(a->k, DK), a->v4 = heads(a->v, DV), a->g4 = heads(a->g, DK);
+    a->o4 = heads(a->o, DV);
+}
+
+static void free_acts(acts *a) {
+    ocla_tensor *all[] = {a->q4, a->k4, a->v4, a->g4, a->o4, a->q, a->k, a->v, a->gl, a->g, a->o, a->y};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+}
+
+static ocla_attn_params gla_params(void) {
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.feature_map = OCLA_FEATURE_IDENTITY;
+    p.gate = OCLA_GATE_VECTOR;
+    return p;
+}
+
+static void forward(const block *w, const ocla_tensor *x, acts *a) {
+    CHECK(ocla_linear_forward(ctx, x, w->wq, a->q));
+    CHECK(ocla_linear_forward(ctx, x, w->wk, a->k));
+    CHECK(ocla_linear_forward(ctx, x, w->wv, a->v));
+    CHECK(ocla_linear_forward(ctx, x, w->wg, a->gl));
+    CHECK(ocla_gate_logsigmoid(ctx, a->gl, a->g, TAU));
+    ocla_attn_params p = gla_params();
+    ocla_attn_io io;
+    memset(&io, 0, sizeof io);
+    io.q = a->q4, io.k = a->k4, io.v = a->v4, io.g = a->g4, io.o = a->o4;
+    CHECK(ocla_attention_forward(ctx, &p, &io));
+    CHECK(ocla_linear_forward(ctx, a->o, w->wo, a->y));
+}
+
+int main(int argc, char **argv) {
+    ocla_context_options opt;
+    ocla_context_options_defaults(&opt);
+    opt.device = argc > 1 ? argv[1] : NULL;
+    int steps = argc > 2 ? atoi(argv[2]) : 300;
+    ocla_status st = ocla_context_create(&opt, &ctx);
+    if (st != OCLA_SUCCESS) {
+        fprintf(stderr, "no context: %s: %s\n", ocla_status_string(st), ocla_last_error(NULL));
+        return 1;
+    }
+    ocla_device_info info;
+    ocla_context_device_info(ctx, &info);
+    printf("device: %s / %s\n", info.platform_name, info.device_name);
+
+    const float wscale = 1.0f / sqrtf((float)D);
+    ocla_tensor *x = tensor2(B * T, D, 1.0f);
+    block teacher = {tensor2(D, H * DK, wscale), tensor2(D, H * DK, wscale), tensor2(D, H * DV, wscale),
+                     tensor2(D, H * DK, 4 * wscale), tensor2(H * DV, D, 1.0f / sqrtf((float)(H * DV)))};
+    block student = {tensor2(D, H * DK, wscale), tensor2(D, H * DK, wscale), tensor2(D, H * DV, wscale),
+                     tensor2(D, H * DK, 4 * wscale), tensor2(H * DV, D, 1.0f / sqrtf((float)(H * DV)))};
+    block grad = {tensor2(D, H * DK, 0), tensor2(D, H * DK, 0), tensor2(D, H * DV, 0), tensor2(D, H * DK, 0),
+                  tensor2(H * DV, D, 0)};
+    acts ta, sa, gr; /* teacher activations, student activations, gradients of the student's */
+    make_acts(&ta), make_acts(&sa), make_acts(&gr);
+    ocla_tensor *dy = tensor2(B * T, D, 0);
+
+    forward(&teacher, x, &ta);
+    const size_t ny = (size_t)B * T * D;
+    float *target = malloc(ny * sizeof *target), *y = malloc(ny * sizeof *y), *dyh = malloc(ny * sizeof *dyh);
+    CHECK(ocla_tensor_download(ctx, ta.y, target, ny * sizeof *target));
+    double var = 0;
+    for (size_t i = 0; i < ny; i++) var += (double)target[i] * target[i];
+    printf("target mean square %.4g; fitting %d steps of SGD\n", var / (double)ny, steps);
+
+    const float lr = argc > 3 ? (float)atof(argv[3]) : 20.0f;
+    double first = 0, last = 0;
+    for (int step = 0; step <= steps; step++) {
+        forward(&student, x, &sa);
+        CHECK(ocla_tensor_download(ctx, sa.y, y, ny * sizeof *y));
+        double loss = 0;
+        for (size_t i = 0; i < ny; i++) {
+            double e = (double)y[i] - target[i];
+            loss += 0.5 * e * e / (double)ny;
+            dyh[i] = (float)(e / (double)ny);
+        }
+        if (step == 0) first = loss;
+        last = loss;
+        if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
+        if (step == steps) break;
+        CHECK(ocla_tensor_upload(ctx, dy, dyh, ny * sizeof *dyh));
+        /* Y = O Wo */
+        CHECK(ocla_linear_backward(ctx, sa.o, student.wo, dy, gr.o, grad.wo, 0));
+        /* O = GLA(Q, K, V, G) */
+        ocla_attn_params p = gla_params();
+        ocla_attn_grad_io io;
+        memset(&io, 0, sizeof io);
+        io.q = sa.q4, io.k = sa.k4, io.v = sa.v4, io.g = sa.g4, io.d_o = gr.o4;
+        io.dq = gr.q4, io.dk = gr.k4, io.dv = gr.v4, io.dg = gr.g4;
+        CHECK(ocla_attention_backward(ctx, &p, &io));
+        /* G = logsigmoid(X Wg) / tau */
+        CHECK(ocla_gate_logsigmoid_backward(ctx, sa.gl, gr.g, gr.gl, TAU));
+        /* projections from X (X is data: no dX) */
+        CHECK(ocla_linear_backward(ctx, x, student.wq, gr.q, NULL, grad.wq, 0));
+        CHECK(ocla_linear_backward(ctx, x, student.wk, gr.k, NULL, grad.wk, 0));
+        CHECK(ocla_linear_backward(ctx, x, student.wv, gr.v, NULL, grad.wv, 0));
+        CHECK(ocla_linear_backward(ctx, x, student.wg, gr.gl, NULL, grad.wg, 0));
+        CHECK(ocla_sgd_step(ctx, student.wq, grad.wq, lr));
+        CHECK(ocla_sgd_step(ctx, student.wk, grad.wk, lr));
+        CHECK(ocla_sgd_step(ctx, student.wv, grad.wv, lr));
+        CHECK(ocla_sgd_step(ctx, student.wg, grad.wg, lr));
+        CHECK(ocla_sgd_step(ctx, student.wo, grad.wo, lr));
+    }
+    CHECK(ocla_finish(ctx));
+    printf("loss %.6g -> %.6g (%.1fx lower)\n", first, last, last > 0 ? first / last : INFINITY);
+
+    free(target), free(y), free(dyh);
+    free_acts(&ta), free_acts(&sa), free_acts(&gr);
+    block *bs[3] = {&teacher, &student, &grad};
+    for (int i = 0; i < 3; i++) {
+        ocla_tensor_destroy(bs[i]->wq), ocla_tensor_destroy(bs[i]->wk), ocla_tensor_destroy(bs[i]->wv);
+        ocla_tensor_destroy(bs[i]->wg), ocla_tensor_destroy(bs[i]->wo);
+    }
+    ocla_tensor_destroy(dy), ocla_tensor_destroy(x);
+    ocla_context_destroy(ctx);
+    return last < first ? 0 : 1;
+}
