@@ -143,19 +143,46 @@ static double maxerr(const errs *e) {
     return m;
 }
 
+/* [B,T,H,D] tensors either dense, or (strided = 1) a view of a [B,H,T,D] buffer starting 5 floats
+ * in, so the kernels' strides and offsets are exercised (the layout fla's head-first mode uses). */
+static int g_strided;
+static ocla_tensor *g_parents[16];
+static int g_np;
+
+static ocla_tensor *t4(ocla_context *ctx, int64_t B, int64_t T, int64_t H, int64_t D, const float *host) {
+    if (!g_strided) return tc_tensor4(ctx, B, T, H, D, host);
+    const int64_t off = 5, n = B * T * H * D;
+    float *buf = calloc((size_t)(n + off), sizeof *buf);
+    cr_assert(buf);
+    if (host)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++)
+                    for (int64_t d = 0; d < D; d++)
+                        buf[off + ((b * H + h) * T + t) * D + d] = host[((b * T + t) * H + h) * D + d];
+    int64_t pd[1] = {n + off};
+    ocla_tensor *parent = tc_tensor(ctx, 1, pd, buf), *view = NULL;
+    free(buf);
+    int64_t dims[4] = {B, T, H, D}, strides[4] = {H * T * D, D, T * D, 1};
+    tc_ok(ctx, ocla_tensor_view(ctx, parent, (size_t)off, 4, dims, strides, &view));
+    cr_assert(g_np < 16);
+    g_parents[g_np++] = parent;
+    return view;
+}
+
 /* Run the device backward for hc and compare with ref (a fp64 gradient set). */
 static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int chunk, const grads64 *ref) {
     const ref_attn_cfg *c = &hc->cfg;
-    ocla_tensor *q = tc_tensor4(ctx, c->B, c->T, c->H, c->K, hc->q), *k = tc_tensor4(ctx, c->B, c->T, c->H, c->K, hc->k);
-    ocla_tensor *v = tc_tensor4(ctx, c->B, c->T, c->H, c->V, hc->v), *dout = tc_tensor4(ctx, c->B, c->T, c->H, c->V, hc->dout);
-    ocla_tensor *dq = tc_tensor4(ctx, c->B, c->T, c->H, c->K, NULL), *dk = tc_tensor4(ctx, c->B, c->T, c->H, c->K, NULL);
-    ocla_tensor *dv = tc_tensor4(ctx, c->B, c->T, c->H, c->V, NULL);
+    ocla_tensor *q = t4(ctx, c->B, c->T, c->H, c->K, hc->q), *k = t4(ctx, c->B, c->T, c->H, c->K, hc->k);
+    ocla_tensor *v = t4(ctx, c->B, c->T, c->H, c->V, hc->v), *dout = t4(ctx, c->B, c->T, c->H, c->V, hc->dout);
+    ocla_tensor *dq = t4(ctx, c->B, c->T, c->H, c->K, NULL), *dk = t4(ctx, c->B, c->T, c->H, c->K, NULL);
+    ocla_tensor *dv = t4(ctx, c->B, c->T, c->H, c->V, NULL);
     ocla_tensor *g = NULL, *dg = NULL, *h0 = NULL, *dhT = NULL, *dh0 = NULL, *z0 = NULL, *dzT = NULL, *dz0 = NULL;
     if (hc->g) {
         int64_t gd[4] = {c->B, c->T, c->H, c->K};
         int nd = vr->gate == OCLA_GATE_VECTOR ? 4 : 3;
-        g = tc_tensor(ctx, nd, gd, hc->g);
-        dg = tc_tensor(ctx, nd, gd, NULL);
+        g = nd == 4 ? t4(ctx, c->B, c->T, c->H, c->K, hc->g) : tc_tensor(ctx, nd, gd, hc->g);
+        dg = nd == 4 ? t4(ctx, c->B, c->T, c->H, c->K, NULL) : tc_tensor(ctx, nd, gd, NULL);
     }
     if (hc->h0) {
         h0 = tc_tensor4(ctx, c->B, c->H, c->K, c->V, hc->h0);
@@ -188,6 +215,8 @@ static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int 
     if (dz0) x = tc_download(ctx, dz0), e.dz0 = tc_max_rel_err(x, ref->dz0, hc->nz), free(x);
     ocla_tensor *all[] = {q, k, v, dout, dq, dk, dv, g, dg, h0, dhT, dh0, z0, dzT, dz0};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    for (int i = 0; i < g_np; i++) ocla_tensor_destroy(g_parents[i]);
+    g_np = 0;
     return e;
 }
 
@@ -471,4 +500,31 @@ Test(backward, gate_logsigmoid) {
         ocla_context_destroy(ctx);
     }
     free(x), free(dg), free(g), free(dx);
+}
+
+/* Head-first [B,H,T,D] buffers with an offset, seen as [B,T,H,D] views (the dense case is above). */
+Test(backward, strided_views, .timeout = 900) {
+    const variant vs[] = {
+        {"GLA elu+1 normalised (strided)", OCLA_FEATURE_ELU1, OCLA_GATE_VECTOR, 1, -0.5f, -0.01f},
+        {"simple GLA (strided)", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -0.7f, -0.01f},
+    };
+    const shape sh = {2, 37, 3, 5, 7, 16};
+    g_strided = 1;
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            host_case hc;
+            make_case(&hc, &vs[i], &sh, 77, 1);
+            grads64 ref;
+            alloc_grads(&ref, &hc);
+            ref_grads(&hc, &ref, 0);
+            errs e = run_device(ctx, &vs[i], &hc, sh.chunk, &ref);
+            cr_assert_leq(maxerr(&e), BWD_TOL, "%s on %s: dq %g dk %g dv %g dg %g dh0 %g dz0 %g", vs[i].name,
+                          tc_device_name(d), e.dq, e.dk, e.dv, e.dg, e.dh0, e.dz0);
+            free_grads(&ref);
+            free_case(&hc);
+        }
+        ocla_context_destroy(ctx);
+    }
+    g_strided = 0;
 }
