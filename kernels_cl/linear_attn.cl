@@ -57,11 +57,14 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
  * (scalar gates: exp(G_last - G_j) per row; no gate: factors 1). S_0 = [S0 | z0] or zeros.
  * Work split: one work-group per (b, h, K tile of SBK rows, V tile of SBV columns), walking the
  * chunks in order; each work-item keeps STM x STN state entries in registers; k and v rows come
- * through local memory in slabs of SJB rows. With gmode = 0 and no chunk-boundary semantics needed
+ * through local memory in slabs of SJB rows. One launch walks chunks [n0, n1) (starting from hs[n0]
+ * when n0 > 0): the host splits long sequences into several launches so that no launch runs an
+ * unbounded loop (Mesa llvmpipe stops a kernel's loops after ~65535 iterations; GPU watchdogs).
+ * With gmode = 0 and no chunk-boundary semantics needed
  * (non-causal), the same kernel computes KV = sum_t phi(k_t) v_t^T. */
 OCLA_KERNEL void la_chunk_states(
     const int T, const int H, const int K, const int V, const int NT, const int nvt, const int feature,
-    const int gmode, const int norm, __global const float *k, const ocla_idx k_off, const ocla_idx ksb,
+    const int gmode, const int norm, const int n0, const int n1, __global const float *k, const ocla_idx k_off, const ocla_idx ksb,
     const ocla_idx kst, const ocla_idx ksh, const ocla_idx ksd, __global const float *v, const ocla_idx v_off,
     const ocla_idx vsb, const ocla_idx vst, const ocla_idx vsh, const ocla_idx vsd, __global const float *G,
     __global float *hs, const int has_s0, __global const float *S0, const ocla_idx s0_off, const ocla_idx s0b,
@@ -77,12 +80,15 @@ OCLA_KERNEL void la_chunk_states(
     const int KG = gmode == 2 ? K : 1;
     const int tx = tid % (SBV / STN), ty = tid / (SBV / STN);
     const int r0 = kt * SBK + ty * STM, c0 = vt * SBV + tx * STN;
+    const ocla_idx kv = (ocla_idx)K * Ve;
     float S[STM][STN];
     for (int a = 0; a < STM; a++)
         for (int c = 0; c < STN; c++) {
             const int r = r0 + a, col = c0 + c;
             float x = 0.0f;
-            if (r < K && col < V && has_s0)
+            if (n0 > 0) { /* continuing a split walk: the state entering chunk n0 */
+                if (r < K && col < Ve) x = hs[((ocla_idx)bh * (NT + 1) + n0) * kv + (ocla_idx)r * Ve + col];
+            } else if (r < K && col < V && has_s0)
                 x = S0[s0_off + b * s0b + h * s0h + r * s0k + col * s0v];
             else if (r < K && col == V && norm && has_z0)
                 x = z0[z0_off + b * z0b + h * z0h + r * z0k];
@@ -91,13 +97,12 @@ OCLA_KERNEL void la_chunk_states(
     const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
     const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
     __global const float *Gb = G + (ocla_idx)bh * T * KG;
-    const ocla_idx kv = (ocla_idx)K * Ve;
-    for (int n = 0; n <= NT; n++) {
+    for (int n = n0; n <= n1; n++) {
         __global float *hn = hs + ((ocla_idx)bh * (NT + 1) + n) * kv;
         for (int a = 0; a < STM; a++)
             for (int c = 0; c < STN; c++)
                 if (r0 + a < K && c0 + c < Ve) hn[(ocla_idx)(r0 + a) * Ve + c0 + c] = S[a][c];
-        if (n == NT) break;
+        if (n == n1) break;
         const int t0 = n * CHUNK, L = min(CHUNK, T - t0), tl = t0 + L - 1;
         /* decay the state over the whole chunk: exp(G_last) <= 1 */
         if (gmode == 1) {
@@ -143,6 +148,7 @@ OCLA_KERNEL void la_chunk_states(
             }
         }
     }
+    if (n1 < NT) return;
     for (int a = 0; a < STM; a++)
         for (int c = 0; c < STN; c++) {
             const int r = r0 + a, col = c0 + c;

@@ -190,18 +190,42 @@ static ocla_status upload_decay(ocla_context *ctx, const ocla_attn_params *p, in
     return st;
 }
 
-static ocla_status launch_normalize(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
-                                    const shape *s, const char *opts, const char *src, cl_mem den) {
+/* A tensor as the kernels see it: buffer, offset and strides (elements), optionally shifted along
+ * the time axis for launches that cover a segment of the sequence. */
+typedef struct tview {
+    cl_mem mem;
+    int64_t off;
+    int64_t st[4];
+} tview;
+
+static tview tv_of(const ocla_tensor *t, cl_mem dummy, int64_t t0, int time_axis) {
+    tview v;
+    memset(&v, 0, sizeof v);
+    v.mem = t ? t->mem : dummy;
+    if (!t) return v;
+    v.off = (int64_t)t->offset + (time_axis >= 0 ? t0 * t->strides[time_axis] : 0);
+    for (int d = 0; d < t->ndim && d < 4; d++) v.st[d] = t->strides[d];
+    return v;
+}
+
+static void arg_tv(argset *a, const tview *v, int nstrides) {
+    arg_mem(a, v->mem);
+    arg_idx(a, v->off);
+    for (int d = 0; d < nstrides; d++) arg_idx(a, v->st[d]);
+}
+
+static ocla_status launch_normalize(ocla_context *ctx, const ocla_attn_params *p, const tview *o, int T, const shape *s,
+                                    const char *opts, const char *src, cl_mem den) {
     cl_kernel kn;
     ocla_status st = ocla__get_kernel(ctx, src, opts, "la_normalize", &kn);
     if (st != OCLA_SUCCESS) return st;
     argset a = {ctx, kn, 0, OCLA_SUCCESS};
     float eps = p->eps;
-    arg_int(&a, s->T), arg_int(&a, s->H), arg_int(&a, s->V), ARG(&a, eps);
-    arg_tensor(&a, io->o, NULL, 4);
+    arg_int(&a, T), arg_int(&a, s->H), arg_int(&a, s->V), ARG(&a, eps);
+    arg_tv(&a, o, 4);
     arg_mem(&a, den);
     if (a.st != OCLA_SUCCESS) return a.st;
-    size_t global[3] = {(size_t)s->V, (size_t)s->T, (size_t)s->B * s->H};
+    size_t global[3] = {(size_t)s->V, (size_t)T, (size_t)s->B * s->H};
     return ocla__launch(ctx, kn, 3, global, NULL, "attention normaliser");
 }
 
@@ -223,8 +247,8 @@ static ocla_status forward_recurrent(ocla_context *ctx, const ocla_attn_params *
     int RV = 0, RK = 0, KR = 0;
     char opts[128];
     for (int attempt = 0; attempt < 3; attempt++) {
-        RV = W >= 256 ? 32 : W >= 64 ? 16 : W >= 32 ? 8 : (int)(W >= 8 ? 8 : W);
-        if (RV < 1) RV = 1;
+        RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
+        if ((uint64_t)RV > W) RV = (int)(W ? W : 1);
         RK = (int)(W / (uint64_t)RV);
         if (RK > 8) RK = 8;
         if (RK < 1) RK = 1;
@@ -235,41 +259,60 @@ static ocla_status forward_recurrent(ocla_context *ctx, const ocla_attn_params *
         uint64_t kwg = 0, klm = 0;
         if ((st = ocla__kernel_limits(ctx, kr, &kwg, &klm)) != OCLA_SUCCESS) return st;
         if ((uint64_t)RV * RK <= kwg || kwg == 0) break;
-        if (attempt == 2 || kwg < 1)
+        if (attempt == 2)
             return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "recurrent attention: the kernel allows only %llu work-items",
                               (unsigned long long)kwg);
         W = kwg;
     }
     const int gin = p->gate == OCLA_GATE_SCALAR ? 1 : p->gate == OCLA_GATE_VECTOR ? 2 : p->gate == OCLA_GATE_FIXED ? 3 : 0;
-    cl_mem dec = io->q->mem, den = io->q->mem;
-    if (gin == 3 && (st = upload_decay(ctx, p, s->H, &dec)) != OCLA_SUCCESS) return st;
-    if (norm && (st = ocla__scratch(ctx, SLOT_DEN, (size_t)s->B * s->H * (size_t)(s->T ? s->T : 1) * 4, &den)) != OCLA_SUCCESS)
+    const int B = s->B, H = s->H, K = s->K, V = s->V, T = s->T;
+    cl_mem dummy = io->q->mem, dec = dummy, den = dummy, carry = dummy;
+    /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
+     * sequences run as several launches carrying the state through scratch ([B,H,K,Ve]). */
+    int seg = T;
+    if (ctx->info.vendor == OCLA_VENDOR_MESA) {
+        seg = 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV));
+        if (seg < 1) seg = 1;
+    }
+    if (gin == 3 && (st = upload_decay(ctx, p, H, &dec)) != OCLA_SUCCESS) return st;
+    if (norm && (st = ocla__scratch(ctx, SLOT_DEN, (size_t)B * H * (size_t)(seg < T ? seg : T) * 4 + 4, &den)) != OCLA_SUCCESS)
         return st;
-    cl_mem dummy = io->q->mem;
-    argset a = {ctx, kr, 0, OCLA_SUCCESS};
-    arg_int(&a, s->T), arg_int(&a, s->H), arg_int(&a, s->K), arg_int(&a, s->V);
-    ARG(&a, scale);
-    arg_int(&a, (int)p->feature_map), arg_int(&a, gin), arg_int(&a, norm);
-    arg_tensor(&a, io->q, dummy, 4), arg_tensor(&a, io->k, dummy, 4), arg_tensor(&a, io->v, dummy, 4);
-    if (gin == 1) { /* [B,T,H]: strides b, t, h, then 0 for d */
-        arg_mem(&a, io->g->mem), arg_idx(&a, (int64_t)io->g->offset);
-        for (int d = 0; d < 3; d++) arg_idx(&a, io->g->strides[d]);
-        arg_idx(&a, 0);
-    } else
-        arg_tensor(&a, gin == 2 ? io->g : NULL, dummy, 4);
-    arg_mem(&a, dec);
-    arg_int(&a, io->initial_state != NULL), arg_tensor(&a, io->initial_state, dummy, 4);
-    arg_int(&a, io->initial_z != NULL), arg_tensor(&a, io->initial_z, dummy, 3);
-    arg_int(&a, io->final_state != NULL), arg_tensor(&a, io->final_state, dummy, 4);
-    arg_int(&a, io->final_z != NULL), arg_tensor(&a, io->final_z, dummy, 3);
-    arg_tensor(&a, io->o, dummy, 4);
-    arg_mem(&a, den);
-    if (a.st != OCLA_SUCCESS) return a.st;
-    size_t nvt = (size_t)(Ve + RV - 1) / (size_t)RV;
-    size_t global[3] = {nvt * (size_t)RV, (size_t)RK, (size_t)s->B * s->H}, local[3] = {(size_t)RV, (size_t)RK, 1};
-    if ((st = ocla__launch(ctx, kr, 3, global, local, "attention recurrent")) != OCLA_SUCCESS) return st;
-    if (norm && s->T > 0) st = launch_normalize(ctx, p, io, s, opts, "linear_attn_rec", den);
-    return st;
+    if (seg < T && (st = ocla__scratch(ctx, SLOT_HS, (size_t)B * H * K * Ve * 4, &carry)) != OCLA_SUCCESS) return st;
+    tview cs, cz; /* the carry buffer as S [B,H,K,V] and z [B,H,K] views */
+    memset(&cs, 0, sizeof cs);
+    cs.mem = carry, cs.st[0] = (int64_t)H * K * Ve, cs.st[1] = (int64_t)K * Ve, cs.st[2] = Ve, cs.st[3] = 1;
+    cz = cs, cz.off = V, cz.st[3] = 0;
+    for (int t0 = 0; t0 < T || t0 == 0; t0 += seg) {
+        const int tn = T - t0 < seg ? T - t0 : seg;
+        const int first = t0 == 0, last = t0 + tn >= T;
+        tview q = tv_of(io->q, dummy, t0, 1), k = tv_of(io->k, dummy, t0, 1), v = tv_of(io->v, dummy, t0, 1),
+              o = tv_of(io->o, dummy, t0, 1), g = tv_of(gin == 1 || gin == 2 ? io->g : NULL, dummy, t0, 1);
+        tview s0 = first ? tv_of(io->initial_state, dummy, 0, -1) : cs, z0 = first ? tv_of(io->initial_z, dummy, 0, -1) : cz;
+        tview s1 = last ? tv_of(io->final_state, dummy, 0, -1) : cs, z1 = last ? tv_of(io->final_z, dummy, 0, -1) : cz;
+        const int has_s0 = first ? io->initial_state != NULL : 1, has_z0 = first ? io->initial_z != NULL : norm;
+        const int has_s1 = last ? io->final_state != NULL : 1, has_z1 = last ? io->final_z != NULL : norm;
+        if (gin == 1) g.st[3] = 0; /* [B,T,H] */
+        argset a = {ctx, kr, 0, OCLA_SUCCESS};
+        arg_int(&a, tn), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V);
+        ARG(&a, scale);
+        arg_int(&a, (int)p->feature_map), arg_int(&a, gin), arg_int(&a, norm);
+        arg_tv(&a, &q, 4), arg_tv(&a, &k, 4), arg_tv(&a, &v, 4), arg_tv(&a, &g, 4);
+        arg_mem(&a, dec);
+        arg_int(&a, has_s0), arg_tv(&a, &s0, 4);
+        arg_int(&a, has_z0), arg_tv(&a, &z0, 3);
+        arg_int(&a, has_s1), arg_tv(&a, &s1, 4);
+        arg_int(&a, has_z1), arg_tv(&a, &z1, 3);
+        arg_tv(&a, &o, 4);
+        arg_mem(&a, den);
+        if (a.st != OCLA_SUCCESS) return a.st;
+        size_t nvt = (size_t)(Ve + RV - 1) / (size_t)RV;
+        size_t global[3] = {nvt * (size_t)RV, (size_t)RK, (size_t)B * H}, local[3] = {(size_t)RV, (size_t)RK, 1};
+        if ((st = ocla__launch(ctx, kr, 3, global, local, "attention recurrent")) != OCLA_SUCCESS) return st;
+        if (norm && tn > 0 && (st = launch_normalize(ctx, p, &o, tn, s, opts, "linear_attn_rec", den)) != OCLA_SUCCESS)
+            return st;
+        if (last) break;
+    }
+    return OCLA_SUCCESS;
 }
 
 /* ---- chunked form (causal and non-causal) ---- */
@@ -352,11 +395,17 @@ static ocla_status forward_chunked(ocla_context *ctx, const ocla_attn_params *p,
     if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
     if ((st = ocla__scratch(ctx, SLOT_HS, bytes, &hs)) != OCLA_SUCCESS) return st;
-    {
+    /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
+     * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
+     * watchdogs). */
+    const int seg_tokens = ctx->info.vendor == OCLA_VENDOR_MESA ? 2048 : 32768;
+    const int seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
+    for (int n0 = 0; n0 < NT || n0 == 0; n0 += seg) {
+        const int n1 = n0 + seg < NT ? n0 + seg : NT;
         const int nkt = (K + t.sbk - 1) / t.sbk, nvt = (Ve + t.sbv - 1) / t.sbv;
         argset a = {ctx, ks, 0, OCLA_SUCCESS};
         arg_int(&a, T), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V), arg_int(&a, NT), arg_int(&a, nvt);
-        arg_int(&a, (int)p->feature_map), arg_int(&a, gmode), arg_int(&a, norm);
+        arg_int(&a, (int)p->feature_map), arg_int(&a, gmode), arg_int(&a, norm), arg_int(&a, n0), arg_int(&a, n1);
         arg_tensor(&a, io->k, dummy, 4), arg_tensor(&a, io->v, dummy, 4);
         arg_mem(&a, G), arg_mem(&a, hs);
         arg_int(&a, io->initial_state != NULL), arg_tensor(&a, io->initial_state, dummy, 4);
@@ -367,6 +416,7 @@ static ocla_status forward_chunked(ocla_context *ctx, const ocla_attn_params *p,
         if (a.st != OCLA_SUCCESS) return a.st;
         size_t global[3] = {(size_t)t.state_threads, (size_t)nkt * nvt, BH}, local[3] = {(size_t)t.state_threads, 1, 1};
         if ((st = ocla__launch(ctx, ks, 3, global, local, "attention chunk states")) != OCLA_SUCCESS) return st;
+        if (n1 >= NT) break;
     }
     /* outputs */
     if (norm && (st = ocla__scratch(ctx, SLOT_DEN, BH * (size_t)(T ? T : 1) * 4, &den)) != OCLA_SUCCESS) return st;
@@ -386,7 +436,10 @@ static ocla_status forward_chunked(ocla_context *ctx, const ocla_attn_params *p,
         size_t global[3] = {(size_t)t.out_threads, (size_t)NT * nvt, BH}, local[3] = {(size_t)t.out_threads, 1, 1};
         if ((st = ocla__launch(ctx, ko, 3, global, local, "attention chunk outputs")) != OCLA_SUCCESS) return st;
     }
-    if (norm && T > 0) st = launch_normalize(ctx, p, io, s, opts, "linear_attn", den);
+    if (norm && T > 0) {
+        tview o = tv_of(io->o, dummy, 0, -1);
+        st = launch_normalize(ctx, p, &o, T, s, opts, "linear_attn", den);
+    }
     return st;
 }
 
