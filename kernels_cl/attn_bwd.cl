@@ -40,6 +40,8 @@
 #define TENSOR_ARG(p) __global const float *p, long p##_o, long p##_s0, long p##_s1, long p##_s2, long p##_s3
 #define TENSOR_OUT(p) __global float *p, long p##_o, long p##_s0, long p##_s1, long p##_s2, long p##_s3
 #define AT(p, a, b, c, d) p[p##_o + (long)(a) * p##_s0 + (long)(b) * p##_s1 + (long)(c) * p##_s2 + (long)(d) * p##_s3]
+/* Pointer to element (a, b, c, d); hot loops then step by one stride instead of recomputing offsets. */
+#define PTR(p, a, b, c, d) (p + p##_o + (long)(a) * p##_s0 + (long)(b) * p##_s1 + (long)(c) * p##_s2 + (long)(d) * p##_s3)
 
 OCLA_INLINE float phi(float x) {
 #if FEATURE == 1
@@ -64,8 +66,10 @@ OCLA_INLINE float dphi(float x) {
 /* ocla's own gate buffers: contiguous [BH][T][GW], GW = K for vector gates, 1 otherwise. */
 #if GATE == 2
 #define GIDX(bh, t, d) (((long)(bh) * T + (t)) * K + (d))
+#define GSTEP K /* gate buffer stride between tokens */
 #else
 #define GIDX(bh, t, d) ((long)(bh) * T + (t))
+#define GSTEP 1
 #endif
 #if GATE
 #define GRAW(bh, t, d) graw[GIDX(bh, t, d)]
@@ -86,9 +90,10 @@ OCLA_INLINE float dphi(float x) {
 #define VV (V + NORM)
 
 /* Gate preparation. item = (bh*NT + n)*GW + d. graw = min(g,0) (or the fixed per-head decay),
- * gcum = chunk-local inclusive cumsum of graw. */
+ * gcum = chunk-local inclusive cumsum of graw, gexp = exp(graw) (the token decay factor). */
 OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TENSOR_ARG(g),
-                           __global const float *decay, int fixed, __global float *graw, __global float *gcum) {
+                           __global const float *decay, int fixed, __global float *graw, __global float *gcum,
+                           __global float *gexp) {
     long item = get_global_id(0);
     if (item >= n_items) return;
 #if GATE == 2
@@ -109,6 +114,7 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TEN
 #if GATE
         graw[GIDX(bh, t, d)] = x;
         gcum[GIDX(bh, t, d)] = acc;
+        gexp[GIDX(bh, t, d)] = exp(x);
 #endif
     }
 }
@@ -116,29 +122,41 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TEN
 /* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
  * item = (bh*K + d)*VV + c; hs: [BH][NT+1][K][VV]. */
 OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(k), TENSOR_ARG(v),
-                            __global const float *graw, TENSOR_ARG(h0), int has_h0, TENSOR_ARG(z0), int has_z0,
+                            __global const float *gexp, TENSOR_ARG(h0), int has_h0, TENSOR_ARG(z0), int has_z0,
                             __global float *hs) {
     long item = get_global_id(0);
     if (item >= n_items) return;
     int c = (int)(item % VV);
     int d = (int)((item / VV) % K);
     int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
+    const int isv = c < V;
     float s = 0.0f;
-    if (c < V) {
+    if (isv) {
         if (has_h0) s = AT(h0, b, h, d, c);
     } else if (has_z0) {
         s = AT(z0, b, h, d, 0);
     }
     const long kvv = (long)K * VV;
     __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)d * VV + c;
-    for (int t = 0; t < T; t++) {
-        if (t % C == 0) out[(long)(t / C) * kvv] = s;
-        float kk = phi(AT(k, b, t, h, d));
+    __global const float *kp = PTR(k, b, 0, h, d);
+    __global const float *vp = PTR(v, b, 0, h, isv ? c : 0);
 #if GATE
-        s = exp(GRAW(bh, t, d)) * s + kk * VP(b, t, h, c);
-#else
-        s += kk * VP(b, t, h, c);
+    __global const float *ap = gexp + GIDX(bh, 0, d);
 #endif
+    for (int n = 0; n < NT; n++) {
+        out[(long)n * kvv] = s;
+        const int t1 = min(T, (n + 1) * C);
+        for (int t = n * C; t < t1; t++) {
+            float kv = phi(*kp) * (isv ? *vp : 1.0f);
+#if GATE
+            s = *ap * s + kv;
+            ap += GSTEP;
+#else
+            s += kv;
+#endif
+            kp += k_s1;
+            vp += v_s1;
+        }
     }
     out[(long)NT * kvv] = s;
 }
@@ -154,12 +172,18 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_
     int ti = n * C + i, tj = n * C + j;
     float acc = 0.0f;
     if (j <= i && ti < T) {
-        for (int d = 0; d < K; d++) {
-            float x = phi(AT(q, b, ti, h, d)) * phi(AT(k, b, tj, h, d));
+        __global const float *qp = PTR(q, b, ti, h, 0), *kp = PTR(k, b, tj, h, 0);
 #if GATE == 2
-            x *= exp(GCUM(bh, ti, d) - GCUM(bh, tj, d));
+        __global const float *gi = gcum + GIDX(bh, ti, 0), *gj = gcum + GIDX(bh, tj, 0);
+#endif
+        for (int d = 0; d < K; d++) {
+            float x = phi(*qp) * phi(*kp);
+#if GATE == 2
+            x *= exp(gi[d] - gj[d]);
 #endif
             acc += x;
+            qp += q_s3;
+            kp += k_s3;
         }
 #if GATE == 1
         acc *= exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0));
@@ -210,9 +234,9 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
 #endif
 }
 
-/* dA_ij = do'_i . v'_j for j <= i. item as in bwd_A. */
+/* dA_ij = do'_i . v'_j for j <= i (times exp(G_i - G_j) for scalar gates). item as in bwd_A. */
 OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, TENSOR_ARG(v), TENSOR_ARG(dout),
-                        __global const float *dop, __global float *dA) {
+                        __global const float *dop, __global const float *gcum, __global float *dA) {
     long item = get_global_id(0);
     if (item >= n_items) return;
     int j = (int)(item % C), i = (int)((item / C) % C);
@@ -220,8 +244,12 @@ OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, TENSOR
     int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
     int ti = n * C + i, tj = n * C + j;
     float acc = 0.0f;
-    if (j <= i && ti < T)
+    if (j <= i && ti < T) {
         for (int c = 0; c < VV; c++) acc += DOP(bh, b, ti, h, c) * VP(b, tj, h, c);
+#if GATE == 1
+        acc *= exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0)); /* scalar decays: folded in here, not in bwd_dqk */
+#endif
+    }
     dA[item] = acc;
 }
 
@@ -229,7 +257,7 @@ OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, TENSOR
  * state only; the value left at t = 0 is dL/dS_0 (and dL/dz_0 in column V).
  * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV]. */
 OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
-                             TENSOR_ARG(dout), __global const float *dop, __global const float *graw,
+                             TENSOR_ARG(dout), __global const float *dop, __global const float *gexp,
                              TENSOR_ARG(dhT), int has_dhT, TENSOR_ARG(dzT), int has_dzT, __global float *dhs,
                              TENSOR_OUT(dh0), int has_dh0, TENSOR_OUT(dz0), int has_dz0) {
     long item = get_global_id(0);
@@ -245,12 +273,28 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
     }
     const long kvv = (long)K * VV;
     __global float *out = dhs + (long)bh * NT * kvv + (long)d * VV + c;
-    for (int t = T - 1; t >= 0; t--) {
-        if (t == T - 1 || (t + 1) % C == 0) out[(long)(t / C) * kvv] = s;
-        s += scale * phi(AT(q, b, t, h, d)) * DOP(bh, b, t, h, c);
-#if GATE
-        s *= exp(GRAW(bh, t, d));
+    __global const float *qp = PTR(q, b, T - 1, h, d);
+#if NORM
+    __global const float *op = dop + ((long)bh * T + T - 1) * (V + 1) + c;
+    const long os = V + 1;
+#else
+    __global const float *op = PTR(dout, b, T - 1, h, c);
+    const long os = dout_s1;
 #endif
+#if GATE
+    __global const float *ap = gexp + GIDX(bh, T - 1, d);
+#endif
+    for (int n = NT - 1; n >= 0; n--) {
+        out[(long)n * kvv] = s;
+        for (int t = min(T, (n + 1) * C) - 1; t >= n * C; t--) {
+            s += scale * phi(*qp) * *op;
+#if GATE
+            s *= *ap;
+            ap -= GSTEP;
+#endif
+            qp -= q_s1;
+            op -= os;
+        }
     }
     if (c < V) {
         if (has_dh0) AT(dh0, b, h, d, c) = s;
@@ -280,8 +324,34 @@ OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT
         y += dS[c] * VP(b, t, h, c);
     }
     float dq = exp(Gi) * x, dk = 0.0f;
-    for (int j = 0; j <= i; j++) dq += dAc[(long)i * C + j] * phi(AT(k, b, t0 + j, h, d)) * exp(Gi - GCUM(bh, t0 + j, d));
-    for (int r = i; r < L; r++) dk += dAc[(long)r * C + i] * phi(AT(q, b, t0 + r, h, d)) * exp(GCUM(bh, t0 + r, d) - Gi);
+    {
+        __global const float *kp = PTR(k, b, t0, h, d), *ar = dAc + (long)i * C;
+#if GATE == 2
+        __global const float *gp = gcum + GIDX(bh, t0, d);
+#endif
+        for (int j = 0; j <= i; j++) {
+#if GATE == 2
+            dq += ar[j] * phi(*kp) * exp(Gi - gp[(long)j * GSTEP]);
+#else
+            dq += ar[j] * phi(*kp); /* scalar decays are inside dA */
+#endif
+            kp += k_s1;
+        }
+    }
+    {
+        __global const float *qp = PTR(q, b, t, h, d), *ac = dAc + i;
+#if GATE == 2
+        __global const float *gp = gcum + GIDX(bh, t, d);
+#endif
+        for (int r = i; r < L; r++) {
+#if GATE == 2
+            dk += ac[(long)r * C] * phi(*qp) * exp(gp[(long)(r - i) * GSTEP] - Gi);
+#else
+            dk += ac[(long)r * C] * phi(*qp);
+#endif
+            qp += q_s1;
+        }
+    }
     dqh[item] = scale * dq;
     dkh[item] = exp(Gl - Gi) * y + scale * dk;
 }
@@ -299,9 +369,33 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
     __global const float *dS = dhs + ((long)bh * NT + n) * kvv + c;
     __global const float *Ac = A + ((long)bh * NT + n) * C * C;
     float x = 0.0f, y = 0.0f;
-    for (int d = 0; d < K; d++)
-        x += phi(AT(k, b, t, h, d)) * exp(GCUM(bh, t0 + L - 1, d) - GCUM(bh, t, d)) * dS[(long)d * VV];
-    for (int r = i; r < L; r++) y += Ac[(long)r * C + i] * DOP(bh, b, t0 + r, h, c);
+    {
+        __global const float *kp = PTR(k, b, t, h, 0);
+#if GATE == 2
+        __global const float *gl = gcum + GIDX(bh, t0 + L - 1, 0), *gt = gcum + GIDX(bh, t, 0);
+        for (int d = 0; d < K; d++) {
+            x += phi(*kp) * exp(gl[d] - gt[d]) * dS[(long)d * VV];
+            kp += k_s3;
+        }
+#else
+        for (int d = 0; d < K; d++) {
+            x += phi(*kp) * dS[(long)d * VV];
+            kp += k_s3;
+        }
+        x *= exp(GCUM(bh, t0 + L - 1, 0) - GCUM(bh, t, 0));
+#endif
+    }
+#if NORM
+    __global const float *op = dop + ((long)bh * T + t) * (V + 1) + c;
+    const long os = V + 1;
+#else
+    __global const float *op = PTR(dout, b, t, h, c);
+    const long os = dout_s1;
+#endif
+    for (int r = i; r < L; r++) {
+        y += Ac[(long)r * C + i] * *op;
+        op += os;
+    }
     AT(dv, b, t, h, c) = x + scale * y;
 }
 

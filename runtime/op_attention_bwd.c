@@ -142,12 +142,12 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     float eps = p->eps;
 
     /* Temporaries (bytes): overflow-checked, each below the device's largest allocation. */
-    enum { M_GRAW, M_GCUM, M_HS, M_DHS, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
+    enum { M_GRAW, M_GCUM, M_GEXP, M_HS, M_DHS, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
     size_t sizes[M_COUNT] = {0};
     size_t x;
     int ok = 1;
     ok &= ocla__mul_ok(BH * (size_t)T, GW * 4, &sizes[M_GRAW]);
-    sizes[M_GCUM] = sizes[M_GRAW];
+    sizes[M_GCUM] = sizes[M_GEXP] = sizes[M_GRAW];
     ok &= ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * VV * 4, &sizes[M_HS]);
     ok &= ocla__mul_ok(BH * (size_t)NT, (size_t)K * VV * 4, &sizes[M_DHS]);
     ok &= ocla__mul_ok(BH * (size_t)NT, (size_t)C * C * 4, &sizes[M_A]);
@@ -158,7 +158,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     sizes[M_DKH] = sizes[M_DQH];
     sizes[M_DGV] = GATE ? sizes[M_DQH] : 0;
     sizes[M_DECAY] = (size_t)H * 4;
-    if (!GATE) sizes[M_GRAW] = sizes[M_GCUM] = 0;
+    if (!GATE) sizes[M_GRAW] = sizes[M_GCUM] = sizes[M_GEXP] = 0;
     if (!ok) return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
 
     char opts[128];
@@ -177,7 +177,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         return st;
 
     cl_mem m[M_COUNT] = {0};
-    static const char *names[M_COUNT] = {"gates",         "cumulative gates", "chunk states",
+    static const char *names[M_COUNT] = {"gates",         "cumulative gates", "gate factors",     "chunk states",
                                          "state grads",   "intra-chunk A",    "intra-chunk dA",
                                          "normalised do", "dq features",      "dk features",
                                          "gate grads",    "fixed decays"};
@@ -217,13 +217,14 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         argset a = {ctx, kg, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iC); ARG(&a, iNT);
         arg_t(&a, &tg); ARG(&a, m[M_DECAY]); ARG(&a, fixed); ARG(&a, m[M_GRAW]); ARG(&a, m[M_GCUM]);
+        ARG(&a, m[M_GEXP]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kg, (size_t)n, "backward gates") : a.st;
     }
     if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)K * VV);
         argset a = {ctx, ks, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tk); arg_t(&a, &tv); ARG(&a, m[M_GRAW]); arg_t(&a, &th0); ARG(&a, has_h0);
+        arg_t(&a, &tk); arg_t(&a, &tv); ARG(&a, m[M_GEXP]); arg_t(&a, &th0); ARG(&a, has_h0);
         arg_t(&a, &tz0); ARG(&a, has_z0); ARG(&a, m[M_HS]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, ks, (size_t)n, "backward chunk states") : a.st;
     }
@@ -246,14 +247,14 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         n = (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
         argset a = {ctx, kdA, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_DA]);
+        arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]); ARG(&a, m[M_DA]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kdA, (size_t)n, "backward intra-chunk dA") : a.st;
     }
     if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)K * VV);
         argset a = {ctx, kds, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GRAW]);
+        ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GEXP]);
         arg_t(&a, &tdhT); ARG(&a, has_dhT); arg_t(&a, &tdzT); ARG(&a, has_dzT); ARG(&a, m[M_DHS]);
         arg_t(&a, &tdh0); ARG(&a, has_dh0); arg_t(&a, &tdz0); ARG(&a, has_dz0);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kds, (size_t)n, "backward state gradients") : a.st;
