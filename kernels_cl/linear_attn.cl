@@ -18,6 +18,7 @@
 
 #define LA_NTHR ((CHUNK / TM) * (BV / TN))
 #define LA_SNTHR ((SBK / STM) * (SBV / STN))
+#define LA_LDA (CHUNK + 4) /* row pitch of the transposed slabs and of A: float4-aligned, fewer bank conflicts */
 
 OCLA_INLINE float la_phi(float x, int f) {
     if (f == 1) return x > 0.0f ? x + 1.0f : exp(x);
@@ -79,12 +80,14 @@ OCLA_KERNEL void la_chunk_states(
     const int Ve = V + norm;
     const int KG = gmode == 2 ? K : 1;
     const int tx = tid % (SBV / STN), ty = tid / (SBV / STN);
-    const int r0 = kt * SBK + ty * STM, c0 = vt * SBV + tx * STN;
+    /* rows r0 .. r0+STM-1; columns c0 + c * (SBV/STN): adjacent work-items own adjacent columns
+     * (coalesced stores, conflict-free local reads) */
+    const int r0 = kt * SBK + ty * STM, c0 = vt * SBV + tx;
     const ocla_idx kv = (ocla_idx)K * Ve;
     float S[STM][STN];
     for (int a = 0; a < STM; a++)
         for (int c = 0; c < STN; c++) {
-            const int r = r0 + a, col = c0 + c;
+            const int r = r0 + a, col = c0 + c * (SBV / STN);
             float x = 0.0f;
             if (n0 > 0) { /* continuing a split walk: the state entering chunk n0 */
                 if (r < K && col < Ve) x = hs[((ocla_idx)bh * (NT + 1) + n0) * kv + (ocla_idx)r * Ve + col];
@@ -101,7 +104,7 @@ OCLA_KERNEL void la_chunk_states(
         __global float *hn = hs + ((ocla_idx)bh * (NT + 1) + n) * kv;
         for (int a = 0; a < STM; a++)
             for (int c = 0; c < STN; c++)
-                if (r0 + a < K && c0 + c < Ve) hn[(ocla_idx)(r0 + a) * Ve + c0 + c] = S[a][c];
+                if (r0 + a < K && c0 + c * (SBV / STN) < Ve) hn[(ocla_idx)(r0 + a) * Ve + c0 + c * (SBV / STN)] = S[a][c];
         if (n == n1) break;
         const int t0 = n * CHUNK, L = min(CHUNK, T - t0), tl = t0 + L - 1;
         /* decay the state over the whole chunk: exp(G_last) <= 1 */
@@ -142,7 +145,7 @@ OCLA_KERNEL void la_chunk_states(
             for (int jj = 0; jj < jn; jj++) {
                 float kr[STM], vc[STN];
                 for (int a = 0; a < STM; a++) kr[a] = sK[jj * SBK + ty * STM + a];
-                for (int c = 0; c < STN; c++) vc[c] = sV[jj * SBV + tx * STN + c];
+                for (int c = 0; c < STN; c++) vc[c] = sV[jj * SBV + tx + c * (SBV / STN)];
                 for (int a = 0; a < STM; a++)
                     for (int c = 0; c < STN; c++) S[a][c] = fma(kr[a], vc[c], S[a][c]);
             }
@@ -151,7 +154,7 @@ OCLA_KERNEL void la_chunk_states(
     if (n1 < NT) return;
     for (int a = 0; a < STM; a++)
         for (int c = 0; c < STN; c++) {
-            const int r = r0 + a, col = c0 + c;
+            const int r = r0 + a, col = c0 + c * (SBV / STN);
             if (r >= K) continue;
             if (col < V && has_s1) S1[s1_off + b * s1b + h * s1h + r * s1k + col * s1v] = S[a][c];
             else if (col == V && norm && has_z1) z1[z1_off + b * z1b + h * z1h + r * z1k] = S[a][c];
@@ -170,8 +173,9 @@ OCLA_KERNEL void la_chunk_states(
  * Columns < V go to o; with the normaliser column V (the denominator scale * phi(q_i) . z_i) goes
  * to den[bh][t] and la_normalize divides.
  * Work split: one work-group per (b, h, chunk, value tile); each work-item owns TM x TN outputs;
- * A (CHUNK x CHUNK) lives in local memory (sA), computed in 4x4 blocks spread over the work-items,
- * from q/k/G slabs of BKA key columns (sX). */
+ * A (CHUNK x CHUNK, stored transposed with pitch CHUNK+4) lives in local memory (sA), computed in
+ * 4x4 blocks (float4 loads) spread over the work-items, from transposed q/k/G slabs of BKA key
+ * columns (sX); adjacent work-items own adjacent output columns (coalesced, conflict-free). */
 OCLA_KERNEL void la_chunk_output(
     const int T, const int H, const int K, const int V, const int NT, const int nvt, const float scale,
     const int feature, const int gmode, const int norm, const int noncausal, __global const float *q,
@@ -192,14 +196,14 @@ OCLA_KERNEL void la_chunk_output(
     const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
     __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
     const int tx = tid % (BV / TN), ty = tid / (BV / TN);
-    const int i0 = ty * TM, cl0 = tx * TN, c0 = vt * BV;
+    const int i0 = ty * TM, c0 = vt * BV; /* rows i0 .. i0+TM-1, columns c0 + tx + c * (BV/TN) */
 
-    /* ---- A = intra-chunk scores (causal only) ---- */
+    /* ---- A = intra-chunk scores (causal only), stored transposed: sA[j * LA_LDA + i] ---- */
     if (!noncausal) {
-        for (int e = tid; e < CHUNK * CHUNK; e += LA_NTHR) sA[e] = 0.0f;
-        __local float *sq = sX, *sk = sX + CHUNK * BKA;
+        for (int e = tid; e < CHUNK * LA_LDA; e += LA_NTHR) sA[e] = 0.0f;
+        __local float *sq = sX, *sk = sX + BKA * LA_LDA; /* slabs [dd][row], row-contiguous */
 #if GV
-        __local float *sg = sX + 2 * CHUNK * BKA;
+        __local float *sg = sX + 2 * BKA * LA_LDA;
 #endif
         for (int d0 = 0; d0 < K; d0 += BKA) {
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -211,64 +215,69 @@ OCLA_KERNEL void la_chunk_output(
                     xq = la_phi(q[qbase + t * qst + (ocla_idx)d * qsd], feature);
                     xk = la_phi(k[kbase + t * kst + (ocla_idx)d * ksd], feature);
                 }
-                sq[e] = xq;
-                sk[e] = xk;
+                sq[dd * LA_LDA + i] = xq;
+                sk[dd * LA_LDA + i] = xk;
 #if GV
-                sg[e] = (i < L && d < K) ? Gb[(ocla_idx)i * K + d] : 0.0f;
+                sg[dd * LA_LDA + i] = (i < L && d < K) ? Gb[(ocla_idx)i * K + d] : 0.0f;
 #endif
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int tt = tid; tt < (CHUNK / 4) * (CHUNK / 4); tt += LA_NTHR) {
                 const int ai = (tt / (CHUNK / 4)) * 4, aj = (tt % (CHUNK / 4)) * 4;
                 if (aj > ai || ai >= L) continue;
-                float acc[4][4];
-                for (int a = 0; a < 4; a++)
-                    for (int c = 0; c < 4; c++) acc[a][c] = 0.0f;
+                float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f), acc2 = (float4)(0.0f), acc3 = (float4)(0.0f);
 #if GV
                 const int I = ai / SUB, J = aj / SUB, nref = I * SUB;
-                if (I == J) {
-                    for (int dd = 0; dd < BKA; dd++)
-                        for (int a = 0; a < 4; a++) {
-                            const float qa = sq[(ai + a) * BKA + dd], ga = sg[(ai + a) * BKA + dd];
-                            for (int c = 0; c < 4; c++)
-                                acc[a][c] = fma(qa * sk[(aj + c) * BKA + dd],
-                                                exp(fmin(ga - sg[(aj + c) * BKA + dd], 0.0f)), acc[a][c]);
-                        }
-                } else {
+                if (I == J) { /* diagonal sub-block: element by element, exponent min(G_i - G_j, 0) */
                     for (int dd = 0; dd < BKA; dd++) {
-                        const float gn = sg[nref * BKA + dd];
-                        float qf[4], kf[4];
-                        for (int a = 0; a < 4; a++)
-                            qf[a] = sq[(ai + a) * BKA + dd] * exp(fmin(sg[(ai + a) * BKA + dd] - gn, 0.0f));
-                        for (int c = 0; c < 4; c++)
-                            kf[c] = sk[(aj + c) * BKA + dd] * exp(fmin(gn - sg[(aj + c) * BKA + dd], 0.0f));
-                        for (int a = 0; a < 4; a++)
-                            for (int c = 0; c < 4; c++) acc[a][c] = fma(qf[a], kf[c], acc[a][c]);
+                        const float4 qv = vload4(0, sq + dd * LA_LDA + ai), kv = vload4(0, sk + dd * LA_LDA + aj);
+                        const float4 gq = vload4(0, sg + dd * LA_LDA + ai), gk = vload4(0, sg + dd * LA_LDA + aj);
+                        acc0 = fma(qv.s0 * kv, exp(fmin((float4)(gq.s0) - gk, 0.0f)), acc0);
+                        acc1 = fma(qv.s1 * kv, exp(fmin((float4)(gq.s1) - gk, 0.0f)), acc1);
+                        acc2 = fma(qv.s2 * kv, exp(fmin((float4)(gq.s2) - gk, 0.0f)), acc2);
+                        acc3 = fma(qv.s3 * kv, exp(fmin((float4)(gq.s3) - gk, 0.0f)), acc3);
+                    }
+                } else { /* earlier sub-chunk: reference row n = first row of the query's sub-chunk */
+                    for (int dd = 0; dd < BKA; dd++) {
+                        const float gn = sg[dd * LA_LDA + nref];
+                        const float4 qf = vload4(0, sq + dd * LA_LDA + ai) *
+                                          exp(fmin(vload4(0, sg + dd * LA_LDA + ai) - gn, 0.0f));
+                        const float4 kf = vload4(0, sk + dd * LA_LDA + aj) *
+                                          exp(fmin(gn - vload4(0, sg + dd * LA_LDA + aj), 0.0f));
+                        acc0 = fma((float4)(qf.s0), kf, acc0);
+                        acc1 = fma((float4)(qf.s1), kf, acc1);
+                        acc2 = fma((float4)(qf.s2), kf, acc2);
+                        acc3 = fma((float4)(qf.s3), kf, acc3);
                     }
                 }
 #else
                 for (int dd = 0; dd < BKA; dd++) {
-                    float qa[4], kc[4];
-                    for (int a = 0; a < 4; a++) qa[a] = sq[(ai + a) * BKA + dd];
-                    for (int c = 0; c < 4; c++) kc[c] = sk[(aj + c) * BKA + dd];
-                    for (int a = 0; a < 4; a++)
-                        for (int c = 0; c < 4; c++) acc[a][c] = fma(qa[a], kc[c], acc[a][c]);
+                    const float4 qv = vload4(0, sq + dd * LA_LDA + ai), kv = vload4(0, sk + dd * LA_LDA + aj);
+                    acc0 = fma((float4)(qv.s0), kv, acc0);
+                    acc1 = fma((float4)(qv.s1), kv, acc1);
+                    acc2 = fma((float4)(qv.s2), kv, acc2);
+                    acc3 = fma((float4)(qv.s3), kv, acc3);
                 }
 #endif
-                for (int a = 0; a < 4; a++)
-                    for (int c = 0; c < 4; c++) sA[(ai + a) * CHUNK + aj + c] += acc[a][c];
+                /* transpose the 4x4 block into sA[j][i] */
+                __local float *a0 = sA + aj * LA_LDA + ai;
+                vstore4(vload4(0, a0) + (float4)(acc0.s0, acc1.s0, acc2.s0, acc3.s0), 0, a0);
+                vstore4(vload4(0, a0 + LA_LDA) + (float4)(acc0.s1, acc1.s1, acc2.s1, acc3.s1), 0, a0 + LA_LDA);
+                vstore4(vload4(0, a0 + 2 * LA_LDA) + (float4)(acc0.s2, acc1.s2, acc2.s2, acc3.s2), 0, a0 + 2 * LA_LDA);
+                vstore4(vload4(0, a0 + 3 * LA_LDA) + (float4)(acc0.s3, acc1.s3, acc2.s3, acc3.s3), 0, a0 + 3 * LA_LDA);
             }
         }
-        /* scale, decay factor (scalar gates), causal mask: each work-item finishes its own blocks */
+        /* scale, decay factor (scalar gates: select, never a multiply by an overflowing factor),
+         * causal mask: each work-item finishes its own blocks */
         for (int tt = tid; tt < (CHUNK / 4) * (CHUNK / 4); tt += LA_NTHR) {
             const int ai = (tt / (CHUNK / 4)) * 4, aj = (tt % (CHUNK / 4)) * 4;
             if (aj > ai || ai >= L) continue;
-            for (int a = 0; a < 4; a++)
-                for (int c = 0; c < 4; c++) {
+            for (int c = 0; c < 4; c++)
+                for (int a = 0; a < 4; a++) {
                     const int i = ai + a, j = aj + c;
-                    float x = sA[i * CHUNK + j] * scale;
+                    float x = sA[j * LA_LDA + i] * scale;
                     if (gmode == 1 && j <= i && i < L) x *= exp(Gb[i] - Gb[j]);
-                    sA[i * CHUNK + j] = (j <= i && i < L) ? x : 0.0f;
+                    sA[j * LA_LDA + i] = (j <= i && i < L) ? x : 0.0f;
                 }
         }
     }
@@ -278,7 +287,7 @@ OCLA_KERNEL void la_chunk_output(
     for (int a = 0; a < TM; a++)
         for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
     __global const float *hn = hs + ((ocla_idx)bh * (NT + 1) + (noncausal ? NT : n)) * (ocla_idx)K * Ve;
-    __local float *sq = sX, *sh = sX + CHUNK * BKA;
+    __local float *sq = sX, *sh = sX + BKA * LA_LDA;
     for (int d0 = 0; d0 < K; d0 += BKA) {
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int e = tid; e < CHUNK * BKA; e += LA_NTHR) {
@@ -291,7 +300,7 @@ OCLA_KERNEL void la_chunk_output(
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)i * K + d]);
                 }
             }
-            sq[e] = x;
+            sq[dd * LA_LDA + i] = x;
         }
         for (int e = tid; e < BKA * BV; e += LA_NTHR) {
             const int dd = e / BV, cc = e % BV, d = d0 + dd, col = c0 + cc;
@@ -300,8 +309,11 @@ OCLA_KERNEL void la_chunk_output(
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int dd = 0; dd < BKA; dd++) {
             float qa[TM], hc[TN];
-            for (int a = 0; a < TM; a++) qa[a] = sq[(i0 + a) * BKA + dd];
-            for (int c = 0; c < TN; c++) hc[c] = sh[dd * BV + cl0 + c];
+            for (int a = 0; a < TM; a += 4) {
+                const float4 x = vload4(0, sq + dd * LA_LDA + i0 + a);
+                qa[a] = x.s0, qa[a + 1] = x.s1, qa[a + 2] = x.s2, qa[a + 3] = x.s3;
+            }
+            for (int c = 0; c < TN; c++) hc[c] = sh[dd * BV + tx + c * (BV / TN)];
             for (int a = 0; a < TM; a++)
                 for (int c = 0; c < TN; c++) acc[a][c] = fma(qa[a], hc[c], acc[a][c]);
         }
@@ -328,8 +340,11 @@ OCLA_KERNEL void la_chunk_output(
             const int jn = min(BKA, jmax - j0);
             for (int jj = 0; jj < jn; jj++) {
                 float aa[TM], vc[TN];
-                for (int a = 0; a < TM; a++) aa[a] = sA[(i0 + a) * CHUNK + j0 + jj];
-                for (int c = 0; c < TN; c++) vc[c] = sv[jj * BV + cl0 + c];
+                for (int a = 0; a < TM; a += 4) {
+                    const float4 x = vload4(0, sA + (j0 + jj) * LA_LDA + i0 + a);
+                    aa[a] = x.s0, aa[a + 1] = x.s1, aa[a + 2] = x.s2, aa[a + 3] = x.s3;
+                }
+                for (int c = 0; c < TN; c++) vc[c] = sv[jj * BV + tx + c * (BV / TN)];
                 for (int a = 0; a < TM; a++)
                     for (int c = 0; c < TN; c++) acc[a][c] = fma(aa[a], vc[c], acc[a][c]);
             }
@@ -341,7 +356,7 @@ OCLA_KERNEL void la_chunk_output(
         const int i = i0 + a;
         if (i >= L) break;
         for (int c = 0; c < TN; c++) {
-            const int col = c0 + cl0 + c;
+            const int col = c0 + tx + c * (BV / TN);
             if (col < V)
                 o[obase + (ocla_idx)(t0 + i) * ost + (ocla_idx)col * osd] = acc[a][c];
             else if (col == V && norm)

@@ -430,8 +430,8 @@ static ocla_status forward_chunked(ocla_context *ctx, const ocla_attn_params *p,
         arg_mem(&a, G), arg_mem(&a, hs);
         arg_tensor(&a, io->o, dummy, 4);
         arg_mem(&a, den);
-        uint64_t slab = t.out_local / 4 - (uint64_t)C * C;
-        arg_local(&a, 4 * (uint64_t)C * C), arg_local(&a, 4 * slab);
+        uint64_t a_floats = (uint64_t)C * (C + 4), slab = t.out_local / 4 - a_floats;
+        arg_local(&a, 4 * a_floats), arg_local(&a, 4 * slab);
         if (a.st != OCLA_SUCCESS) return a.st;
         size_t global[3] = {(size_t)t.out_threads, (size_t)NT * nvt, BH}, local[3] = {(size_t)t.out_threads, 1, 1};
         if ((st = ocla__launch(ctx, ko, 3, global, local, "attention chunk outputs")) != OCLA_SUCCESS) return st;

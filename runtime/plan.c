@@ -52,9 +52,10 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
     const int nslab = 2 + t->gv;
     t->bka = 0;
     for (int bka = 32; bka >= 8; bka /= 2) {
-        uint64_t slab = (uint64_t)nslab * chunk * bka, inter = (uint64_t)chunk * bka + (uint64_t)bka * t->bv;
+        const uint64_t lda = (uint64_t)chunk + 4; /* transposed slabs and A: pitch C + 4 */
+        uint64_t slab = (uint64_t)nslab * lda * bka, inter = lda * bka + (uint64_t)bka * t->bv;
         if (inter > slab) slab = inter;
-        uint64_t bytes = 4 * ((uint64_t)chunk * chunk + slab);
+        uint64_t bytes = 4 * ((uint64_t)chunk * lda + slab);
         if (bytes <= avail) {
             t->bka = bka;
             t->out_local = bytes;
