@@ -11,6 +11,9 @@
  * ocla_gate_logsigmoid_backward. The loss and dY are computed on the host (small tensors).
  *
  * Usage: train-gla [device selector] [steps] [learning rate]      e.g. train-gla pocl 300 20
+ *        train-gla <device> bench B T H K V [gate]     times the attention op alone, forward and
+ *        forward+backward (gate: 0 none, 1 scalar, 2 vector (default), 3 fixed), as fla's
+ *        benchmark does (e.g. train-gla nvidia bench 4 2048 16 128 128 2)
  */
 #include <math.h>
 #include <stdio.h>
@@ -104,10 +107,77 @@ static void forward(const block *w, const ocla_tensor *x, acts *a) {
     CHECK(ocla_linear_forward(ctx, a->o, w->wo, a->y));
 }
 
+/* Median of 5 timed runs (after 2 warm-up runs) of the forward and of forward+backward. */
+static int bench(int argc, char **argv) {
+    if (argc < 8) {
+        fprintf(stderr, "usage: train-gla <device> bench B T H K V [gate]\n");
+        return 2;
+    }
+    const int64_t b = atoll(argv[3]), t = atoll(argv[4]), h = atoll(argv[5]), k = atoll(argv[6]), v = atoll(argv[7]);
+    const int gate = argc > 8 ? atoi(argv[8]) : 2;
+    int64_t dq[4] = {b, t, h, k}, dv[4] = {b, t, h, v};
+    ocla_tensor *q, *kk, *vv, *o, *dout, *gq, *gk, *gv, *g = NULL, *gg = NULL;
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dq, &q));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dq, &kk));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dv, &vv));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dv, &o));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dv, &dout));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dq, &gq));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dq, &gk));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dv, &gv));
+    CHECK(ocla_tensor_fill(ctx, q, 0.05f));
+    CHECK(ocla_tensor_fill(ctx, kk, 0.05f));
+    CHECK(ocla_tensor_fill(ctx, vv, 0.1f));
+    CHECK(ocla_tensor_fill(ctx, dout, 0.1f));
+    if (gate == 1 || gate == 2) {
+        CHECK(ocla_tensor_create(ctx, OCLA_F32, gate == 2 ? 4 : 3, dq, &g));
+        CHECK(ocla_tensor_create(ctx, OCLA_F32, gate == 2 ? 4 : 3, dq, &gg));
+        CHECK(ocla_tensor_fill(ctx, g, -0.05f));
+    }
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = (ocla_gate_kind)gate;
+    ocla_attn_io io;
+    memset(&io, 0, sizeof io);
+    io.q = q, io.k = kk, io.v = vv, io.g = g, io.o = o;
+    ocla_attn_grad_io gi;
+    memset(&gi, 0, sizeof gi);
+    gi.q = q, gi.k = kk, gi.v = vv, gi.g = g, gi.d_o = dout, gi.dq = gq, gi.dk = gk, gi.dv = gv, gi.dg = gg;
+    double fw[5], fb[5];
+    char detail[1024] = "";
+    for (int r = -2; r < 5; r++) {
+        double ms;
+        int n;
+        CHECK(ocla_profile_begin(ctx));
+        CHECK(ocla_attention_forward(ctx, &p, &io));
+        CHECK(ocla_profile_end(ctx, &ms, &n));
+        if (r >= 0) fw[r] = ms;
+        CHECK(ocla_profile_begin(ctx));
+        CHECK(ocla_attention_forward(ctx, &p, &io));
+        CHECK(ocla_attention_backward(ctx, &p, &gi));
+        CHECK(ocla_profile_end(ctx, &ms, &n));
+        if (r >= 0) fb[r] = ms;
+        if (r == 4) ocla_profile_detail(ctx, detail, sizeof detail);
+    }
+    for (int i = 0; i < 5; i++) /* sort for the median */
+        for (int j = i + 1; j < 5; j++) {
+            if (fw[j] < fw[i]) { double x = fw[i]; fw[i] = fw[j]; fw[j] = x; }
+            if (fb[j] < fb[i]) { double x = fb[i]; fb[i] = fb[j]; fb[j] = x; }
+        }
+    printf("B=%lld T=%lld H=%lld K=%lld V=%lld gate %d: forward %.3f ms, forward+backward %.3f ms (medians of 5)\n",
+           (long long)b, (long long)t, (long long)h, (long long)k, (long long)v, gate, fw[2], fb[2]);
+    printf("last forward+backward by kernel: %s\n", detail);
+    ocla_tensor *all[] = {q, kk, vv, o, dout, gq, gk, gv, g, gg};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    ocla_context_destroy(ctx);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     ocla_context_options opt;
     ocla_context_options_defaults(&opt);
     opt.device = argc > 1 ? argv[1] : NULL;
+    opt.profiling = 1;
     int steps = argc > 2 ? atoi(argv[2]) : 300;
     ocla_status st = ocla_context_create(&opt, &ctx);
     if (st != OCLA_SUCCESS) {
@@ -117,6 +187,7 @@ int main(int argc, char **argv) {
     ocla_device_info info;
     ocla_context_device_info(ctx, &info);
     printf("device: %s / %s\n", info.platform_name, info.device_name);
+    if (argc > 2 && !strcmp(argv[2], "bench")) return bench(argc, argv);
 
     const float wscale = 1.0f / sqrtf((float)D);
     ocla_tensor *x = tensor2(B * T, D, 1.0f);
