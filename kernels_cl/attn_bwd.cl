@@ -78,6 +78,20 @@ OCLA_INLINE float dphi(float x) {
 #define GRAW(bh, t, d) 0.0f
 #define GCUM(bh, t, d) 0.0f
 #endif
+/* Vector gates: per-token factors precomputed by bwd_gates in gfac (3 planes of N = BH*T*K floats):
+ *   EG   = exp(G_t)            <= 1
+ *   EINV = exp(-G_t)           <= exp(LIM), written only where the chunk's total decay G_last >= -LIM
+ *   KDEC = exp(G_last - G_t)   <= 1
+ * so exp(G_i - G_j) = EG_i * EINV_j without an exp per term wherever that cannot overflow (for a
+ * chunk whose decay exceeds LIM the kernels take the elementwise exp(G_i - G_j) path instead). */
+#define LIM 60.0f
+#if GATE == 2
+#define EG(bh, t, d) gfac[GIDX(bh, t, d)]
+#define EINV(bh, t, d) gfac[n_fac + GIDX(bh, t, d)]
+#define KDEC(bh, t, d) gfac[2 * n_fac + GIDX(bh, t, d)]
+#else
+#define EG(bh, t, d) exp(GCUM(bh, t, d))
+#endif
 
 /* v'_t[c]: value column c, or the normaliser's constant column. */
 #if NORM
@@ -93,7 +107,7 @@ OCLA_INLINE float dphi(float x) {
  * gcum = chunk-local inclusive cumsum of graw, gexp = exp(graw) (the token decay factor). */
 OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TENSOR_ARG(g),
                            __global const float *decay, int fixed, __global float *graw, __global float *gcum,
-                           __global float *gexp) {
+                           __global float *gexp, __global float *gfac, long n_fac) {
     long item = get_global_id(0);
     if (item >= n_items) return;
 #if GATE == 2
@@ -117,6 +131,15 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TEN
         gexp[GIDX(bh, t, d)] = exp(x);
 #endif
     }
+#if GATE == 2
+    const float Gl = acc;
+    for (int t = t0; t < t1; t++) {
+        float G = gcum[GIDX(bh, t, d)];
+        EG(bh, t, d) = exp(G);
+        EINV(bh, t, d) = Gl >= -LIM ? exp(-G) : 0.0f;
+        KDEC(bh, t, d) = exp(Gl - G);
+    }
+#endif
 }
 
 /* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
@@ -163,7 +186,7 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
 
 /* Intra-chunk attention A (no scale). item = ((bh*NT + n)*C + i)*C + j; A: [BH][NT][C][C]. */
 OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),
-                       __global const float *gcum, __global float *A) {
+                       __global const float *gcum, __global const float *gfac, long n_fac, __global float *A) {
     long item = get_global_id(0);
     if (item >= n_items) return;
     int j = (int)(item % C), i = (int)((item / C) % C);
@@ -174,12 +197,14 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_
     if (j <= i && ti < T) {
         __global const float *qp = PTR(q, b, ti, h, 0), *kp = PTR(k, b, tj, h, 0);
 #if GATE == 2
-        __global const float *gi = gcum + GIDX(bh, ti, 0), *gj = gcum + GIDX(bh, tj, 0);
+        const int tl = min(T, (n + 1) * C) - 1;
+        __global const float *gi = gcum + GIDX(bh, ti, 0), *gj = gcum + GIDX(bh, tj, 0), *gl = gcum + GIDX(bh, tl, 0);
+        __global const float *ei = &EG(bh, ti, 0), *fj = &EINV(bh, tj, 0);
 #endif
         for (int d = 0; d < K; d++) {
             float x = phi(*qp) * phi(*kp);
 #if GATE == 2
-            x *= exp(gi[d] - gj[d]);
+            x *= gl[d] >= -LIM ? ei[d] * fj[d] : exp(gi[d] - gj[d]);
 #endif
             acc += x;
             qp += q_s3;
@@ -196,7 +221,8 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_
  * (column V = s qh.z). NORM: writes do' = [do/den, -(do.n)/den^2] with den = s qh.z + eps. Writes o
  * when has_o (normalised when NORM). item = bh*T + t. */
 OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int NT, float scale, float eps,
-                            TENSOR_ARG(q), TENSOR_ARG(v), __global const float *gcum, __global const float *hs,
+                            TENSOR_ARG(q), TENSOR_ARG(v), __global const float *gcum, __global const float *gfac,
+                            long n_fac, __global const float *hs,
                             __global const float *A, TENSOR_ARG(dout), __global float *dop, TENSOR_OUT(o), int has_o) {
     long item = get_global_id(0);
     if (item >= n_items) return;
@@ -209,7 +235,7 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
     float den = 0.0f;
     {
         float acc = 0.0f;
-        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * exp(GCUM(bh, t, d)) * S[(long)d * VV + V];
+        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)d * VV + V];
         for (int j = 0; j <= i; j++) acc += Ar[j];
         den = scale * acc + eps;
     }
@@ -217,7 +243,7 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
 #endif
     for (int c = 0; c < V; c++) {
         float acc = 0.0f;
-        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * exp(GCUM(bh, t, d)) * S[(long)d * VV + c];
+        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)d * VV + c];
         for (int j = 0; j <= i; j++) acc += Ar[j] * AT(v, b, t0 + j, h, c);
         float num = scale * acc;
 #if NORM
@@ -306,8 +332,9 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
 /* Gradients w.r.t. the features qh, kh (before phi'). item = (bh*T + t)*K + d; dqh, dkh: [BH][T][K]. */
 OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
                          TENSOR_ARG(k), TENSOR_ARG(v), TENSOR_ARG(dout), __global const float *dop,
-                         __global const float *gcum, __global const float *hs, __global const float *dhs,
-                         __global const float *dA, __global float *dqh, __global float *dkh) {
+                         __global const float *gcum, __global const float *gfac, long n_fac,
+                         __global const float *hs, __global const float *dhs, __global const float *dA,
+                         __global float *dqh, __global float *dkh) {
     long item = get_global_id(0);
     if (item >= n_items) return;
     int d = (int)(item % K);
@@ -323,7 +350,29 @@ OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT
         x += S[c] * DOP(bh, b, t, h, c);
         y += dS[c] * VP(b, t, h, c);
     }
+#if GATE == 2
+    float dq = EG(bh, t, d) * x, dk = 0.0f;
+    if (Gl >= -LIM) { /* factorised: exp(G_i - G_j) = EG_i * EINV_j, no exp per term */
+        __global const float *kp = PTR(k, b, t0, h, d), *ar = dAc + (long)i * C, *fp = &EINV(bh, t0, d);
+        float a = 0.0f;
+        for (int j = 0; j <= i; j++) {
+            a += ar[j] * phi(*kp) * fp[(long)j * GSTEP];
+            kp += k_s1;
+        }
+        dq += EG(bh, t, d) * a;
+        __global const float *qp = PTR(q, b, t, h, d), *ac = dAc + i, *ep = &EG(bh, t, d);
+        a = 0.0f;
+        for (int r = i; r < L; r++) {
+            a += ac[(long)r * C] * phi(*qp) * ep[(long)(r - i) * GSTEP];
+            qp += q_s1;
+        }
+        dqh[item] = scale * dq;
+        dkh[item] = KDEC(bh, t, d) * y + scale * EINV(bh, t, d) * a;
+        return;
+    }
+#else
     float dq = exp(Gi) * x, dk = 0.0f;
+#endif
     {
         __global const float *kp = PTR(k, b, t0, h, d), *ar = dAc + (long)i * C;
 #if GATE == 2
@@ -353,13 +402,18 @@ OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT
         }
     }
     dqh[item] = scale * dq;
+#if GATE == 2
+    dkh[item] = KDEC(bh, t, d) * y + scale * dk;
+#else
     dkh[item] = exp(Gl - Gi) * y + scale * dk;
+#endif
 }
 
 /* dv (the first V columns of dv'). item = (bh*T + t)*V + c. */
 OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(k),
                         TENSOR_ARG(dout), __global const float *dop, __global const float *gcum,
-                        __global const float *dhs, __global const float *A, TENSOR_OUT(dv)) {
+                        __global const float *gfac, long n_fac, __global const float *dhs, __global const float *A,
+                        TENSOR_OUT(dv)) {
     long item = get_global_id(0);
     if (item >= n_items) return;
     int c = (int)(item % V);
@@ -372,9 +426,9 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
     {
         __global const float *kp = PTR(k, b, t, h, 0);
 #if GATE == 2
-        __global const float *gl = gcum + GIDX(bh, t0 + L - 1, 0), *gt = gcum + GIDX(bh, t, 0);
+        __global const float *kd = &KDEC(bh, t, 0);
         for (int d = 0; d < K; d++) {
-            x += phi(*kp) * exp(gl[d] - gt[d]) * dS[(long)d * VV];
+            x += phi(*kp) * kd[d] * dS[(long)d * VV];
             kp += k_s3;
         }
 #else

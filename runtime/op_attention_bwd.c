@@ -142,7 +142,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     float eps = p->eps;
 
     /* Temporaries (bytes): overflow-checked, each below the device's largest allocation. */
-    enum { M_GRAW, M_GCUM, M_GEXP, M_HS, M_DHS, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
+    enum { M_GRAW, M_GCUM, M_GEXP, M_GFAC, M_HS, M_DHS, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
     size_t sizes[M_COUNT] = {0};
     size_t x;
     int ok = 1;
@@ -159,6 +159,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     sizes[M_DGV] = GATE ? sizes[M_DQH] : 0;
     sizes[M_DECAY] = (size_t)H * 4;
     if (!GATE) sizes[M_GRAW] = sizes[M_GCUM] = sizes[M_GEXP] = 0;
+    ok &= ocla__mul_ok(vec ? sizes[M_GRAW] : 0, 3, &sizes[M_GFAC]); /* exp(G), exp(-G), exp(G_last - G) */
     if (!ok) return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
 
     char opts[128];
@@ -177,7 +178,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         return st;
 
     cl_mem m[M_COUNT] = {0};
-    static const char *names[M_COUNT] = {"gates",         "cumulative gates", "gate factors",     "chunk states",
+    static const char *names[M_COUNT] = {"gates",         "cumulative gates", "gate factors",     "gate exponentials", "chunk states",
                                          "state grads",   "intra-chunk A",    "intra-chunk dA",
                                          "normalised do", "dq features",      "dk features",
                                          "gate grads",    "fixed decays"};
@@ -211,13 +212,14 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     cl_int has_dh0 = io->d_initial_state != NULL, has_dz0 = io->d_initial_z != NULL, zero = 0;
     cl_int fixed = p->gate == OCLA_GATE_FIXED;
     cl_long n;
+    const cl_long n_fac = vec ? (cl_long)(BH * (size_t)T * (size_t)K) : 0;
 
     if (st == OCLA_SUCCESS && GATE) {
         n = (cl_long)(BH * (size_t)NT * GW);
         argset a = {ctx, kg, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iC); ARG(&a, iNT);
         arg_t(&a, &tg); ARG(&a, m[M_DECAY]); ARG(&a, fixed); ARG(&a, m[M_GRAW]); ARG(&a, m[M_GCUM]);
-        ARG(&a, m[M_GEXP]);
+        ARG(&a, m[M_GEXP]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kg, (size_t)n, "backward gates") : a.st;
     }
     if (st == OCLA_SUCCESS) {
@@ -232,14 +234,15 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         n = (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
         argset a = {ctx, kA, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_GCUM]); ARG(&a, m[M_A]);
+        arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_A]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kA, (size_t)n, "backward intra-chunk A") : a.st;
     }
     if (st == OCLA_SUCCESS && NORM) {
         n = (cl_long)(BH * (size_t)T);
         argset a = {ctx, ko, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        ARG(&a, scale); ARG(&a, eps); arg_t(&a, &tq); arg_t(&a, &tv); ARG(&a, m[M_GCUM]); ARG(&a, m[M_HS]);
+        ARG(&a, scale); ARG(&a, eps); arg_t(&a, &tq); arg_t(&a, &tv); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]);
+        ARG(&a, n_fac); ARG(&a, m[M_HS]);
         ARG(&a, m[M_A]); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); arg_t(&a, &none); ARG(&a, zero);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, ko, (size_t)n, "backward normaliser") : a.st;
     }
@@ -264,7 +267,8 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         argset a = {ctx, kqk, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tk); arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]);
-        ARG(&a, m[M_GCUM]); ARG(&a, m[M_HS]); ARG(&a, m[M_DHS]); ARG(&a, m[M_DA]); ARG(&a, m[M_DQH]);
+        ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]); ARG(&a, m[M_DHS]); ARG(&a, m[M_DA]);
+        ARG(&a, m[M_DQH]);
         ARG(&a, m[M_DKH]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kqk, (size_t)n, "backward dq dk") : a.st;
     }
@@ -273,7 +277,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         argset a = {ctx, kdv, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         ARG(&a, scale); arg_t(&a, &tk); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]);
-        ARG(&a, m[M_DHS]); ARG(&a, m[M_A]); arg_t(&a, &tdv);
+        ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_DHS]); ARG(&a, m[M_A]); arg_t(&a, &tdv);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kdv, (size_t)n, "backward dv") : a.st;
     }
     if (st == OCLA_SUCCESS) {
