@@ -6,8 +6,10 @@
  * The normaliser is one more value column: v'_t = [v_t, 1], state S' = [S | z], so the same kernels
  * give the normalised gradient once do' = [do/den, -(do.n)/den^2] replaces do (bwd_output).
  * Gates: graw_t = min(g_t, 0) (policy: a positive log gate never grows the state); G_t = chunk-local
- * inclusive cumsum of graw. Every exp() below has an argument <= 0 (G_i - G_j with j <= i,
- * G_last - G_j, G_i), so no factor exceeds 1 and strong gates only underflow to 0.
+ * inclusive cumsum of graw. The decay factors are exp(G_i - G_j) with j <= i, exp(G_last - G_j) and
+ * exp(G_i): all <= 1, so strong gates only underflow to 0. Vector gates evaluate exp(G_i - G_j) as
+ * exp(G_i) * exp(-G_j) (precomputed) only where the chunk's decay G_last >= -LIM keeps exp(-G_j)
+ * <= e^60, and elementwise otherwise (see EG/EINV/KDEC below).
  *
  *   hs[bh][n]  = S'_{n*C - 1}  (state entering chunk n; hs[bh][NT] = final state)     bwd_states
  *   A[bh][n][i][j]  = sum_d qh_id kh_jd exp(G_id - G_jd), j <= i (no scale)            bwd_A
