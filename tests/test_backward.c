@@ -226,6 +226,7 @@ static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int 
 static const shape SHAPES[] = {
     {2, 37, 2, 5, 17, 16}, {1, 100, 1, 17, 5, 32}, {1, 70, 2, 8, 8, 64}, {1, 130, 1, 16, 9, 128},
     {2, 45, 1, 7, 3, 0},   {1, 23, 1, 4, 6, 4},     {1, 300, 1, 6, 5, 256},
+    {1, 1, 1, 1, 1, 0},    {3, 5, 3, 2, 1, 16}, /* degenerate: one token, one-wide key/value */
 };
 static const shape FD_SHAPE = {1, 11, 2, 3, 5, 4};
 
@@ -268,6 +269,10 @@ static void check_variant(const variant *vr) {
         for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
             for (int states = 0; states < 2; states++) {
                 if (!states && s % 2) continue; /* without initial/final states on half the shapes */
+                /* Normalised with K = 1, o = S/z does not depend on q except through eps: dq is
+                 * ~eps-sized and is the difference of two O(1) terms, so no fp32 method gets it to
+                 * a relative 1e-3 (the problem is ill-conditioned, not the kernel). */
+                if (vr->normalize && SHAPES[s].K == 1) continue;
                 host_case hc;
                 make_case(&hc, vr, &SHAPES[s], (uint32_t)(s * 31 + 7), states);
                 grads64 ref;
