@@ -165,9 +165,11 @@ OCLA_KERNEL void la_chunk_states(
  *   o_i = scale * (phi(q_i) * exp(G_i))^T h_n + sum_{j <= i in chunk} A_ij [v_j, 1]
  *   A_ij = scale * sum_d phi(q_id) phi(k_jd) exp(G_id - G_jd)        (j <= i, else 0)
  * GV = 0: A = scale * exp(G_i - G_j) * (phi(q_i) . phi(k_j)), the factor applied by select.
- * GV = 1 (GLA): sub-chunks of SUB rows; for a query in sub-chunk I and a key in an earlier
- * sub-chunk J the product uses the reference row n = first row of I:
- *   phi(q_id) exp(G_id - G_nd) * phi(k_jd) exp(G_nd - G_jd), both exponents <= 0;
+ * GV = 1 (GLA): secondary chunking with sub-chunks of SUB = 4 rows (one 4x4 block); for a query
+ * in sub-chunk I and a key in an earlier sub-chunk J, with n = first row of I and e = last row of J
+ * (j <= e < n <= i):
+ *   phi(q_id) exp(G_id - G_nd) * exp(G_nd - G_ed) * phi(k_jd) exp(G_ed - G_jd),
+ * three factors with exponents <= 0 (the outer two precomputed per slab, the middle one per block);
  * diagonal sub-blocks are evaluated element by element as exp(min(G_id - G_jd, 0)).
  * Non-causal (noncausal = 1): o_i = scale * phi(q_i)^T hs[NT] (the whole sequence's KV), no A.
  * Columns < V go to o; with the normaliser column V (the denominator scale * phi(q_i) . z_i) goes
@@ -203,7 +205,10 @@ OCLA_KERNEL void la_chunk_output(
         for (int e = tid; e < CHUNK * LA_LDA; e += LA_NTHR) sA[e] = 0.0f;
         __local float *sq = sX, *sk = sX + BKA * LA_LDA; /* slabs [dd][row], row-contiguous */
 #if GV
-        __local float *sg = sX + 2 * BKA * LA_LDA;
+        /* G, and q, k rescaled to their sub-chunk's reference rows (SUB = 4 rows per sub-chunk):
+         * qh_i = q_i exp(G_i - G_n(i)), n(i) = first row of i's sub-chunk;
+         * kh_j = k_j exp(G_e(j) - G_j), e(j) = last valid row of j's sub-chunk. */
+        __local float *sg = sX + 2 * BKA * LA_LDA, *sqh = sX + 3 * BKA * LA_LDA, *skh = sX + 4 * BKA * LA_LDA;
 #endif
         for (int d0 = 0; d0 < K; d0 += BKA) {
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -222,13 +227,21 @@ OCLA_KERNEL void la_chunk_output(
 #endif
             }
             barrier(CLK_LOCAL_MEM_FENCE);
+#if GV
+            for (int e = tid; e < CHUNK * BKA; e += LA_NTHR) {
+                const int i = e % CHUNK, dd = e / CHUNK, x = dd * LA_LDA + i;
+                const int nr = i & ~(SUB - 1), er = min(i | (SUB - 1), L - 1);
+                sqh[x] = sq[x] * exp(fmin(sg[x] - sg[dd * LA_LDA + nr], 0.0f));
+                skh[x] = i < L ? sk[x] * exp(fmin(sg[dd * LA_LDA + er] - sg[x], 0.0f)) : 0.0f;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+#endif
             for (int tt = tid; tt < (CHUNK / 4) * (CHUNK / 4); tt += LA_NTHR) {
                 const int ai = (tt / (CHUNK / 4)) * 4, aj = (tt % (CHUNK / 4)) * 4;
                 if (aj > ai || ai >= L) continue;
                 float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f), acc2 = (float4)(0.0f), acc3 = (float4)(0.0f);
 #if GV
-                const int I = ai / SUB, J = aj / SUB, nref = I * SUB;
-                if (I == J) { /* diagonal sub-block: element by element, exponent min(G_i - G_j, 0) */
+                if (ai == aj) { /* diagonal sub-block: element by element, exponent min(G_i - G_j, 0) */
                     for (int dd = 0; dd < BKA; dd++) {
                         const float4 qv = vload4(0, sq + dd * LA_LDA + ai), kv = vload4(0, sk + dd * LA_LDA + aj);
                         const float4 gq = vload4(0, sg + dd * LA_LDA + ai), gk = vload4(0, sg + dd * LA_LDA + aj);
@@ -237,13 +250,12 @@ OCLA_KERNEL void la_chunk_output(
                         acc2 = fma(qv.s2 * kv, exp(fmin((float4)(gq.s2) - gk, 0.0f)), acc2);
                         acc3 = fma(qv.s3 * kv, exp(fmin((float4)(gq.s3) - gk, 0.0f)), acc3);
                     }
-                } else { /* earlier sub-chunk: reference row n = first row of the query's sub-chunk */
+                } else { /* key sub-chunk before the query's: qh * kh * exp(G_n - G_e), every factor <= 1 */
+                    const int er = aj + SUB - 1; /* < ai <= L - 1: a full, valid sub-chunk */
                     for (int dd = 0; dd < BKA; dd++) {
-                        const float gn = sg[dd * LA_LDA + nref];
-                        const float4 qf = vload4(0, sq + dd * LA_LDA + ai) *
-                                          exp(fmin(vload4(0, sg + dd * LA_LDA + ai) - gn, 0.0f));
-                        const float4 kf = vload4(0, sk + dd * LA_LDA + aj) *
-                                          exp(fmin(gn - vload4(0, sg + dd * LA_LDA + aj), 0.0f));
+                        const float f = exp(fmin(sg[dd * LA_LDA + ai] - sg[dd * LA_LDA + er], 0.0f));
+                        const float4 qf = vload4(0, sqh + dd * LA_LDA + ai) * f;
+                        const float4 kf = vload4(0, skh + dd * LA_LDA + aj);
                         acc0 = fma((float4)(qf.s0), kf, acc0);
                         acc1 = fma((float4)(qf.s1), kf, acc1);
                         acc2 = fma((float4)(qf.s2), kf, acc2);

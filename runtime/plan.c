@@ -36,7 +36,7 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
     const uint64_t target = W < 256 ? W : 256;
     t->chunk = chunk;
     t->gv = op == OCLA_OP_GLA_CHUNK;
-    t->sub = t->gv ? (chunk < 16 ? chunk : 16) : 0;
+    t->sub = t->gv ? 4 : 0; /* GLA sub-chunk = one 4x4 score block (see docs/KERNELS.md) */
     /* output kernel: value tile and per-item block */
     t->bv = W < 128 ? 32 : 64;
     t->tm = 4, t->tn = 4;
@@ -49,7 +49,7 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
     }
     t->out_threads = (chunk / t->tm) * (t->bv / t->tn);
     /* key slab: the widest of 32/16/8 that fits next to the C x C score block */
-    const int nslab = 2 + t->gv;
+    const int nslab = 2 + 3 * t->gv; /* q, k (+ G, rescaled q, rescaled k) */
     t->bka = 0;
     for (int bka = 32; bka >= 8; bka /= 2) {
         const uint64_t lda = (uint64_t)chunk + 4; /* transposed slabs and A: pitch C + 4 */
@@ -84,7 +84,7 @@ static double la_cost(const ocla_plan_limits *L, const ocla_plan_request *r, con
     const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0;
     const double gv = t->gv;
     /* intra-chunk scores (half of C x C x K, exps for GLA count as ~2 FMAs each), A.V, q.h, update */
-    double flops = C * K * (1.0 + 2.0 * gv) + C * Ve + 4.0 * K * Ve;
+    double flops = C * K * (1.0 + 1.0 * gv) + C * Ve + 4.0 * K * Ve + gv * 40.0 * K;
     /* q, k, v, o (+ g) once; chunk states written once and read once per chunk */
     double bytes = 4.0 * (2.0 * K + 2.0 * Ve + gv * K) + 8.0 * K * Ve / C;
     double balance = L->is_gpu ? 20.0 : 4.0;
@@ -107,14 +107,14 @@ static double la_cost(const ocla_plan_limits *L, const ocla_plan_request *r, con
 static int other_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = local_avail(L);
     int64_t D = r->K > r->V ? r->K : r->V;
-    if (D > 256) D = 256;
+    if (D > 64) D = 64; /* head dims beyond 64 go through local memory in 64-wide slabs */
     uint64_t threads = (uint64_t)chunk * 4 > 256 ? 256 : (uint64_t)chunk * 4;
     if (threads > W) threads = W;
     if (threads < 1) return 1;
     uint64_t bytes;
     if (r->op == OCLA_OP_FLASH_CHUNK) /* C x C relu^2 scores + q/k slabs of 32 columns */
         bytes = 4 * ((uint64_t)chunk * chunk + 2 * (uint64_t)chunk * 32);
-    else /* query block + key and value blocks of D columns */
+    else /* query block + key and value blocks of (up to 64) D columns */
         bytes = 4 * (uint64_t)chunk * 3 * (uint64_t)D;
     if (bytes > avail) return 1;
     p->wg_x = (int)threads;

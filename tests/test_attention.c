@@ -280,6 +280,12 @@ Test(attention, strong_gates, .timeout = 1800) {
             acase c = base_case();
             c.gate = (ocla_gate_kind)gate, c.form = OCLA_FORM_RECURRENT, c.T = 300, c.glo = -6.0f, c.ghi = -4.0f;
             check_case(ctx, d, &c, TOL, "strong gates recurrent");
+            /* extreme gates (-40..-20 per step: exp of any positive partial sum would overflow) and
+             * moderate ones (-2..-1: off-diagonal sub-chunk terms still matter) */
+            c.form = OCLA_FORM_CHUNKED, c.glo = -40.0f, c.ghi = -20.0f, c.seed = 750 + gate;
+            check_case(ctx, d, &c, TOL, "extreme gates");
+            c.glo = -2.0f, c.ghi = -1.0f, c.seed = 760 + gate;
+            check_case(ctx, d, &c, TOL, "moderate gates");
         }
         ocla_context_destroy(ctx);
     }

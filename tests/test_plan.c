@@ -50,7 +50,7 @@ Test(plan, fake_devices_fit) {
                     int c[8], n = ocla_plan_candidates(&L, &r, c, 8), found = 0;
                     for (int i = 0; i < n; i++) found |= c[i] == p.chunk;
                     cr_assert(found, "pick %d is a candidate", p.chunk);
-                    if (k_ops[o] == OCLA_OP_GLA_CHUNK) cr_assert_eq(p.sub_chunk, 16);
+                    if (k_ops[o] == OCLA_OP_GLA_CHUNK) cr_assert_eq(p.sub_chunk, 4);
                 }
 }
 
