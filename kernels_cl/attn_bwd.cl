@@ -145,7 +145,8 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, TEN
 }
 
 /* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
- * item = (bh*K + d)*VV + c; hs: [BH][NT+1][K][VV]. */
+ * item = (bh*K + d)*VV + c; hs: [BH][NT+1][VV][K] (key dimension fastest: the readers' work-items
+ * are consecutive in d). */
 OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(k), TENSOR_ARG(v),
                             __global const float *gexp, TENSOR_ARG(h0), int has_h0, TENSOR_ARG(z0), int has_z0,
                             __global float *hs) {
@@ -162,7 +163,7 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
         s = AT(z0, b, h, d, 0);
     }
     const long kvv = (long)K * VV;
-    __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)d * VV + c;
+    __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
     __global const float *kp = PTR(k, b, 0, h, d);
     __global const float *vp = PTR(v, b, 0, h, isv ? c : 0);
 #if GATE
@@ -237,7 +238,7 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
     float den = 0.0f;
     {
         float acc = 0.0f;
-        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)d * VV + V];
+        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)V * K + d];
         for (int j = 0; j <= i; j++) acc += Ar[j];
         den = scale * acc + eps;
     }
@@ -245,7 +246,7 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
 #endif
     for (int c = 0; c < V; c++) {
         float acc = 0.0f;
-        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)d * VV + c];
+        for (int d = 0; d < K; d++) acc += phi(AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)c * K + d];
         for (int j = 0; j <= i; j++) acc += Ar[j] * AT(v, b, t0 + j, h, c);
         float num = scale * acc;
 #if NORM
@@ -283,11 +284,11 @@ OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, TENSOR
 
 /* Reverse state pass: dhs[bh][n] = dL/d(state leaving chunk n) through later tokens and the final
  * state only; the value left at t = 0 is dL/dS_0 (and dL/dz_0 in column V).
- * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV]. */
+ * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV] (for bwd_dv) and dhsT: [BH][NT][VV][K] (bwd_dqk, bwd_dg). */
 OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
                              TENSOR_ARG(dout), __global const float *dop, __global const float *gexp,
                              TENSOR_ARG(dhT), int has_dhT, TENSOR_ARG(dzT), int has_dzT, __global float *dhs,
-                             TENSOR_OUT(dh0), int has_dh0, TENSOR_OUT(dz0), int has_dz0) {
+                             __global float *dhsT, TENSOR_OUT(dh0), int has_dh0, TENSOR_OUT(dz0), int has_dz0) {
     long item = get_global_id(0);
     if (item >= n_items) return;
     int c = (int)(item % VV);
@@ -301,6 +302,7 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
     }
     const long kvv = (long)K * VV;
     __global float *out = dhs + (long)bh * NT * kvv + (long)d * VV + c;
+    __global float *outT = dhsT + (long)bh * NT * kvv + (long)c * K + d;
     __global const float *qp = PTR(q, b, T - 1, h, d);
 #if NORM
     __global const float *op = dop + ((long)bh * T + T - 1) * (V + 1) + c;
@@ -314,6 +316,7 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
 #endif
     for (int n = NT - 1; n >= 0; n--) {
         out[(long)n * kvv] = s;
+        outT[(long)n * kvv] = s;
         for (int t = min(T, (n + 1) * C) - 1; t >= n * C; t--) {
             s += scale * phi(*qp) * *op;
 #if GATE
@@ -335,7 +338,7 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
 OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
                          TENSOR_ARG(k), TENSOR_ARG(v), TENSOR_ARG(dout), __global const float *dop,
                          __global const float *gcum, __global const float *gfac, long n_fac,
-                         __global const float *hs, __global const float *dhs, __global const float *dA,
+                         __global const float *hs, __global const float *dhsT, __global const float *dA,
                          __global float *dqh, __global float *dkh) {
     long item = get_global_id(0);
     if (item >= n_items) return;
@@ -343,14 +346,14 @@ OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT
     int t = (int)((item / K) % T), bh = (int)(item / ((long)K * T)), b = bh / H, h = bh % H;
     int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0);
     const long kvv = (long)K * VV;
-    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv + (long)d * VV;
-    __global const float *dS = dhs + ((long)bh * NT + n) * kvv + (long)d * VV;
+    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv + d;
+    __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
     __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
     float Gi = GCUM(bh, t, d), Gl = GCUM(bh, t0 + L - 1, d);
     float x = 0.0f, y = 0.0f;
     for (int c = 0; c < VV; c++) {
-        x += S[c] * DOP(bh, b, t, h, c);
-        y += dS[c] * VP(b, t, h, c);
+        x += S[(long)c * K] * DOP(bh, b, t, h, c);
+        y += dS[(long)c * K] * VP(b, t, h, c);
     }
 #if GATE == 2
     float dq = EG(bh, t, d) * x, dk = 0.0f;
@@ -458,7 +461,7 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
 /* dq, dk through phi', and the per-dimension gate gradient (chunk-local reverse cumsum plus the
  * boundary term rowsum(S'_{n+1} . dh_n)). item = (bh*NT + n)*K + d; dgv: [BH][T][K]. */
 OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),
-                        __global const float *hs, __global const float *dhs, __global const float *dqh,
+                        __global const float *hs, __global const float *dhsT, __global const float *dqh,
                         __global const float *dkh, __global float *dgv, TENSOR_OUT(dq), TENSOR_OUT(dk)) {
     long item = get_global_id(0);
     if (item >= n_items) return;
@@ -469,9 +472,9 @@ OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT,
     float acc = 0.0f;
 #if GATE
     const long kvv = (long)K * VV;
-    __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * kvv + (long)d * VV;
-    __global const float *dS = dhs + ((long)bh * NT + n) * kvv + (long)d * VV;
-    for (int c = 0; c < VV; c++) acc += S1[c] * dS[c];
+    __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * kvv + d;
+    __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
+    for (int c = 0; c < VV; c++) acc += S1[(long)c * K] * dS[(long)c * K];
 #endif
     for (int t = t1 - 1; t >= t0; t--) {
         long e = ((long)bh * T + t) * K + d;

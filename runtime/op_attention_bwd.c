@@ -142,7 +142,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     float eps = p->eps;
 
     /* Temporaries (bytes): overflow-checked, each below the device's largest allocation. */
-    enum { M_GRAW, M_GCUM, M_GEXP, M_GFAC, M_HS, M_DHS, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
+    enum { M_GRAW, M_GCUM, M_GEXP, M_GFAC, M_HS, M_DHS, M_DHST, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
     size_t sizes[M_COUNT] = {0};
     size_t x;
     int ok = 1;
@@ -150,6 +150,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     sizes[M_GCUM] = sizes[M_GEXP] = sizes[M_GRAW];
     ok &= ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * VV * 4, &sizes[M_HS]);
     ok &= ocla__mul_ok(BH * (size_t)NT, (size_t)K * VV * 4, &sizes[M_DHS]);
+    sizes[M_DHST] = sizes[M_DHS];
     ok &= ocla__mul_ok(BH * (size_t)NT, (size_t)C * C * 4, &sizes[M_A]);
     sizes[M_DA] = sizes[M_A];
     ok &= ocla__mul_ok(BH * (size_t)T, VV * 4, &x);
@@ -178,10 +179,10 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         return st;
 
     cl_mem m[M_COUNT] = {0};
-    static const char *names[M_COUNT] = {"gates",         "cumulative gates", "gate factors",     "gate exponentials", "chunk states",
-                                         "state grads",   "intra-chunk A",    "intra-chunk dA",
-                                         "normalised do", "dq features",      "dk features",
-                                         "gate grads",    "fixed decays"};
+    static const char *names[M_COUNT] = {"gates", "cumulative gates", "token decays", "decay factors",
+                                         "chunk states", "state grads", "state grads (transposed)",
+                                         "intra-chunk A", "intra-chunk dA", "normalised do", "dq features",
+                                         "dk features", "gate grads", "fixed decays"};
     for (int i = 0; i < M_COUNT && st == OCLA_SUCCESS; i++) {
         char what[80];
         snprintf(what, sizeof what, "allocating backward temporaries (%s)", names[i]);
@@ -258,7 +259,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         argset a = {ctx, kds, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GEXP]);
-        arg_t(&a, &tdhT); ARG(&a, has_dhT); arg_t(&a, &tdzT); ARG(&a, has_dzT); ARG(&a, m[M_DHS]);
+        arg_t(&a, &tdhT); ARG(&a, has_dhT); arg_t(&a, &tdzT); ARG(&a, has_dzT); ARG(&a, m[M_DHS]); ARG(&a, m[M_DHST]);
         arg_t(&a, &tdh0); ARG(&a, has_dh0); arg_t(&a, &tdz0); ARG(&a, has_dz0);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kds, (size_t)n, "backward state gradients") : a.st;
     }
@@ -267,7 +268,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         argset a = {ctx, kqk, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tk); arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]);
-        ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]); ARG(&a, m[M_DHS]); ARG(&a, m[M_DA]);
+        ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]); ARG(&a, m[M_DHST]); ARG(&a, m[M_DA]);
         ARG(&a, m[M_DQH]);
         ARG(&a, m[M_DKH]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kqk, (size_t)n, "backward dq dk") : a.st;
@@ -284,7 +285,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         n = (cl_long)(BH * (size_t)NT * (size_t)K);
         argset a = {ctx, kdg, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_HS]); ARG(&a, m[M_DHS]); ARG(&a, m[M_DQH]);
+        arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_HS]); ARG(&a, m[M_DHST]); ARG(&a, m[M_DQH]);
         ARG(&a, m[M_DKH]); ARG(&a, m[M_DGV]); arg_t(&a, &tdq); arg_t(&a, &tdk);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kdg, (size_t)n, "backward dq dk dg") : a.st;
     }
