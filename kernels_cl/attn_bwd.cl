@@ -220,6 +220,142 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_
     A[item] = acc;
 }
 
+/* Tiled forms of bwd_A and bwd_dA (same results): a work-group of TS work-items owns a TS x TS
+ * tile (rows i0.., columns j0..) of one chunk; work-item ii accumulates row i0+ii in registers while
+ * the feature dimension is walked in slices of TS staged in local memory (loads coalesced across
+ * the work-group). Tiles above the diagonal are written as zeros. group = ((bh*NT + n)*NTI + ti)*NTI
+ * + tj, NTI = ceil(C/TS). Local memory: (2 or 4) * TS*(TS+1) floats. */
+#ifndef TS
+#define TS 16
+#endif
+OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),
+                             __global const float *gcum, __global const float *gfac, long n_fac,
+                             __global float *A) {
+    __local float qs[TS][TS + 1], ks[TS][TS + 1];
+#if GATE == 2
+    __local float qf[TS][TS + 1], kf[TS][TS + 1];
+    __local int safe[TS];
+#endif
+    const long grp = get_group_id(0);
+    const int ii = (int)get_local_id(0);
+    if (grp >= n_groups) return; /* uniform over the work-group */
+    const int NTI = (C + TS - 1) / TS;
+    const int tj = (int)(grp % NTI), ti = (int)((grp / NTI) % NTI);
+    const long r = grp / ((long)NTI * NTI);
+    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    const int t0 = n * C, L = min(C, T - t0);
+    const int i = ti * TS + ii;
+    float acc[TS];
+    for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
+    const int active = tj <= ti && ti * TS < L; /* uniform */
+    if (active) {
+        for (int d0 = 0; d0 < K; d0 += TS) {
+            const int d = d0 + ii;
+#if GATE == 2
+            const int sd = d < K ? GCUM(bh, t0 + L - 1, d) >= -LIM : 1;
+            safe[ii] = sd;
+#endif
+            for (int rr = 0; rr < TS; rr++) {
+                const int iq = ti * TS + rr, jk = tj * TS + rr;
+                float qv = 0.0f, kv = 0.0f;
+                if (iq < L && d < K) qv = phi(AT(q, b, t0 + iq, h, d));
+                if (jk < L && d < K) kv = phi(AT(k, b, t0 + jk, h, d));
+                qs[rr][ii] = qv;
+                ks[rr][ii] = kv;
+#if GATE == 2
+                float fq = 0.0f, fk = 0.0f;
+                if (iq < L && d < K) fq = sd ? EG(bh, t0 + iq, d) : GCUM(bh, t0 + iq, d);
+                if (jk < L && d < K) fk = sd ? EINV(bh, t0 + jk, d) : GCUM(bh, t0 + jk, d);
+                qf[rr][ii] = fq;
+                kf[rr][ii] = fk;
+#endif
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const int dn = min(TS, K - d0);
+            for (int dd = 0; dd < dn; dd++) {
+                const float qv = qs[ii][dd];
+#if GATE == 2
+                if (safe[dd]) {
+                    const float qg = qv * qf[ii][dd];
+                    for (int jj = 0; jj < TS; jj++) acc[jj] += qg * ks[jj][dd] * kf[jj][dd];
+                } else {
+                    const float gq = qf[ii][dd];
+                    for (int jj = 0; jj < TS; jj++) acc[jj] += qv * ks[jj][dd] * exp(fmin(gq - kf[jj][dd], 0.0f));
+                }
+#else
+                for (int jj = 0; jj < TS; jj++) acc[jj] += qv * ks[jj][dd];
+#endif
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    if (i >= C) return;
+    __global float *out = A + (((long)bh * NT + n) * C + i) * C;
+    for (int jj = 0; jj < TS; jj++) {
+        const int j = tj * TS + jj;
+        if (j >= C) break;
+        float x = 0.0f;
+        if (active && j <= i && i < L) {
+            x = acc[jj];
+#if GATE == 1
+            x *= exp(GCUM(bh, t0 + i, 0) - GCUM(bh, t0 + j, 0));
+#endif
+        }
+        out[j] = x;
+    }
+}
+
+OCLA_KERNEL void bwd_dA_tiled(long n_groups, int T, int H, int V, int C, int NT, TENSOR_ARG(v), TENSOR_ARG(dout),
+                              __global const float *dop, __global const float *gcum, __global float *dA) {
+    __local float os[TS][TS + 1], vs[TS][TS + 1];
+    const long grp = get_group_id(0);
+    const int ii = (int)get_local_id(0);
+    if (grp >= n_groups) return;
+    const int NTI = (C + TS - 1) / TS;
+    const int tj = (int)(grp % NTI), ti = (int)((grp / NTI) % NTI);
+    const long r = grp / ((long)NTI * NTI);
+    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    const int t0 = n * C, L = min(C, T - t0);
+    const int i = ti * TS + ii;
+    float acc[TS];
+    for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
+    const int active = tj <= ti && ti * TS < L;
+    if (active) {
+        for (int c0 = 0; c0 < VV; c0 += TS) {
+            const int c = c0 + ii;
+            for (int rr = 0; rr < TS; rr++) {
+                const int io = ti * TS + rr, jv = tj * TS + rr;
+                float ov = 0.0f, vv = 0.0f;
+                if (io < L && c < VV) ov = DOP(bh, b, t0 + io, h, c);
+                if (jv < L && c < VV) vv = VP(b, t0 + jv, h, c);
+                os[rr][ii] = ov;
+                vs[rr][ii] = vv;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const int cn = min(TS, VV - c0);
+            for (int cc = 0; cc < cn; cc++) {
+                const float ov = os[ii][cc];
+                for (int jj = 0; jj < TS; jj++) acc[jj] += ov * vs[jj][cc];
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    if (i >= C) return;
+    __global float *out = dA + (((long)bh * NT + n) * C + i) * C;
+    for (int jj = 0; jj < TS; jj++) {
+        const int j = tj * TS + jj;
+        if (j >= C) break;
+        float x = 0.0f;
+        if (active && j <= i && i < L) {
+            x = acc[jj];
+#if GATE == 1
+            x *= exp(GCUM(bh, t0 + i, 0) - GCUM(bh, t0 + j, 0));
+#endif
+        }
+        out[j] = x;
+    }
+}
+
 /* Forward outputs from the recomputed states: o'_t = s exp(G_t) qh_t^T S'_n + s sum_{j<=i} A_ij v'_j
  * (column V = s qh.z). NORM: writes do' = [do/den, -(do.n)/den^2] with den = s qh.z + eps. Writes o
  * when has_o (normalised when NORM). item = bh*T + t. */

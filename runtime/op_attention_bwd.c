@@ -11,6 +11,8 @@
  * attention's min(64, max(16, next_pow2(T))). The kernels keep no tile in local memory, so every
  * chunk from 1 to 256 runs on every device; the chunk trades the C x C intra-chunk temporaries
  * against the number of stored chunk states. */
+#define BWD_TS 16 /* TS of the tiled A / dA kernels (the .cl default) */
+
 static int pick_chunk(const ocla_context *ctx, const ocla_attn_params *p, int64_t T) {
     if (p->chunk > 0) return p->chunk;
     if (ctx->env_chunk > 0) return ctx->env_chunk;
@@ -171,6 +173,22 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_A", &kA)) != OCLA_SUCCESS) return st;
     if (NORM && (st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_output", &ko)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dA", &kdA)) != OCLA_SUCCESS) return st;
+    /* A and dA: the tiled kernels (work-groups of BWD_TS, local-memory slices) where the chunk is at
+     * least one tile and the device allows the work-group and local memory; else one work-item per
+     * entry (same results). */
+    int tiled = 0;
+    if (C >= BWD_TS && ctx->info.max_work_item_sizes[0] >= BWD_TS && ctx->info.max_work_group_size >= BWD_TS) {
+        cl_kernel t1, t2;
+        uint64_t w1 = 0, w2 = 0, l1 = 0, l2 = 0;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_A_tiled", &t1)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dA_tiled", &t2)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__kernel_limits(ctx, t1, &w1, &l1)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__kernel_limits(ctx, t2, &w2, &l2)) != OCLA_SUCCESS) return st;
+        if (w1 >= BWD_TS && w2 >= BWD_TS && l1 <= ctx->info.local_mem_size && l2 <= ctx->info.local_mem_size) {
+            tiled = 1;
+            kA = t1, kdA = t2;
+        }
+    }
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dstates", &kds)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk", &kqk)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv", &kdv)) != OCLA_SUCCESS) return st;
@@ -231,12 +249,18 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         arg_t(&a, &tz0); ARG(&a, has_z0); ARG(&a, m[M_HS]);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, ks, (size_t)n, "backward chunk states") : a.st;
     }
+    const size_t nti = ((size_t)C + BWD_TS - 1) / BWD_TS, tiles = BH * (size_t)NT * nti * nti;
+    const size_t ts_local = BWD_TS, ts_global = tiles * BWD_TS;
     if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
+        n = tiled ? (cl_long)tiles : (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
         argset a = {ctx, kA, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iC); ARG(&a, iNT);
         arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_A]);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kA, (size_t)n, "backward intra-chunk A") : a.st;
+        if (a.st != OCLA_SUCCESS)
+            st = a.st;
+        else
+            st = tiled ? ocla__launch(ctx, kA, 1, &ts_global, &ts_local, "backward intra-chunk A (tiled)")
+                       : launch1d(ctx, kA, (size_t)n, "backward intra-chunk A");
     }
     if (st == OCLA_SUCCESS && NORM) {
         n = (cl_long)(BH * (size_t)T);
@@ -248,11 +272,15 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, ko, (size_t)n, "backward normaliser") : a.st;
     }
     if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
+        n = tiled ? (cl_long)tiles : (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
         argset a = {ctx, kdA, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]); ARG(&a, m[M_DA]);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kdA, (size_t)n, "backward intra-chunk dA") : a.st;
+        if (a.st != OCLA_SUCCESS)
+            st = a.st;
+        else
+            st = tiled ? ocla__launch(ctx, kdA, 1, &ts_global, &ts_local, "backward intra-chunk dA (tiled)")
+                       : launch1d(ctx, kdA, (size_t)n, "backward intra-chunk dA");
     }
     if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)K * VV);
