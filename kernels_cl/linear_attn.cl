@@ -147,7 +147,7 @@ OCLA_KERNEL void la_chunk_states(
                 for (int a = 0; a < STM; a++) kr[a] = sK[jj * SBK + ty * STM + a];
                 for (int c = 0; c < STN; c++) vc[c] = sV[jj * SBV + tx + c * (SBV / STN)];
                 for (int a = 0; a < STM; a++)
-                    for (int c = 0; c < STN; c++) S[a][c] = fma(kr[a], vc[c], S[a][c]);
+                    for (int c = 0; c < STN; c++) S[a][c] = mad(kr[a], vc[c], S[a][c]);
             }
         }
     }
@@ -245,10 +245,10 @@ OCLA_KERNEL void la_chunk_output(
                     for (int dd = 0; dd < BKA; dd++) {
                         const float4 qv = vload4(0, sq + dd * LA_LDA + ai), kv = vload4(0, sk + dd * LA_LDA + aj);
                         const float4 gq = vload4(0, sg + dd * LA_LDA + ai), gk = vload4(0, sg + dd * LA_LDA + aj);
-                        acc0 = fma(qv.s0 * kv, exp(fmin((float4)(gq.s0) - gk, 0.0f)), acc0);
-                        acc1 = fma(qv.s1 * kv, exp(fmin((float4)(gq.s1) - gk, 0.0f)), acc1);
-                        acc2 = fma(qv.s2 * kv, exp(fmin((float4)(gq.s2) - gk, 0.0f)), acc2);
-                        acc3 = fma(qv.s3 * kv, exp(fmin((float4)(gq.s3) - gk, 0.0f)), acc3);
+                        acc0 = mad(qv.s0 * kv, exp(fmin((float4)(gq.s0) - gk, 0.0f)), acc0);
+                        acc1 = mad(qv.s1 * kv, exp(fmin((float4)(gq.s1) - gk, 0.0f)), acc1);
+                        acc2 = mad(qv.s2 * kv, exp(fmin((float4)(gq.s2) - gk, 0.0f)), acc2);
+                        acc3 = mad(qv.s3 * kv, exp(fmin((float4)(gq.s3) - gk, 0.0f)), acc3);
                     }
                 } else { /* key sub-chunk before the query's: qh * kh * exp(G_n - G_e), every factor <= 1 */
                     const int er = aj + SUB - 1; /* < ai <= L - 1: a full, valid sub-chunk */
@@ -256,19 +256,19 @@ OCLA_KERNEL void la_chunk_output(
                         const float f = exp(fmin(sg[dd * LA_LDA + ai] - sg[dd * LA_LDA + er], 0.0f));
                         const float4 qf = vload4(0, sqh + dd * LA_LDA + ai) * f;
                         const float4 kf = vload4(0, skh + dd * LA_LDA + aj);
-                        acc0 = fma((float4)(qf.s0), kf, acc0);
-                        acc1 = fma((float4)(qf.s1), kf, acc1);
-                        acc2 = fma((float4)(qf.s2), kf, acc2);
-                        acc3 = fma((float4)(qf.s3), kf, acc3);
+                        acc0 = mad((float4)(qf.s0), kf, acc0);
+                        acc1 = mad((float4)(qf.s1), kf, acc1);
+                        acc2 = mad((float4)(qf.s2), kf, acc2);
+                        acc3 = mad((float4)(qf.s3), kf, acc3);
                     }
                 }
 #else
                 for (int dd = 0; dd < BKA; dd++) {
                     const float4 qv = vload4(0, sq + dd * LA_LDA + ai), kv = vload4(0, sk + dd * LA_LDA + aj);
-                    acc0 = fma((float4)(qv.s0), kv, acc0);
-                    acc1 = fma((float4)(qv.s1), kv, acc1);
-                    acc2 = fma((float4)(qv.s2), kv, acc2);
-                    acc3 = fma((float4)(qv.s3), kv, acc3);
+                    acc0 = mad((float4)(qv.s0), kv, acc0);
+                    acc1 = mad((float4)(qv.s1), kv, acc1);
+                    acc2 = mad((float4)(qv.s2), kv, acc2);
+                    acc3 = mad((float4)(qv.s3), kv, acc3);
                 }
 #endif
                 /* transpose the 4x4 block into sA[j][i] */
@@ -327,7 +327,7 @@ OCLA_KERNEL void la_chunk_output(
             }
             for (int c = 0; c < TN; c++) hc[c] = sh[dd * BV + tx + c * (BV / TN)];
             for (int a = 0; a < TM; a++)
-                for (int c = 0; c < TN; c++) acc[a][c] = fma(qa[a], hc[c], acc[a][c]);
+                for (int c = 0; c < TN; c++) acc[a][c] = mad(qa[a], hc[c], acc[a][c]);
         }
     }
     for (int a = 0; a < TM; a++)
@@ -358,7 +358,7 @@ OCLA_KERNEL void la_chunk_output(
                 }
                 for (int c = 0; c < TN; c++) vc[c] = sv[jj * BV + tx + c * (BV / TN)];
                 for (int a = 0; a < TM; a++)
-                    for (int c = 0; c < TN; c++) acc[a][c] = fma(aa[a], vc[c], acc[a][c]);
+                    for (int c = 0; c < TN; c++) acc[a][c] = mad(aa[a], vc[c], acc[a][c]);
             }
         }
     }

@@ -68,8 +68,8 @@ OCLA_KERNEL void la_recurrent(
         for (int i = 0; i < KR; i++) {
             const int row = r + i * RK;
             if (row < K) {
-                S[i] = fma(S[i], sg[row], sk[row] * vc);
-                acc = fma(sq[row], S[i], acc);
+                S[i] = mad(S[i], sg[row], sk[row] * vc);
+                acc = mad(sq[row], S[i], acc);
             }
         }
         part[r * RV + c] = acc;
