@@ -187,6 +187,161 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
     out[(long)NT * kvv] = s;
 }
 
+/* Chunk-level state passes (used where the tiled kernels fit; same results as bwd_states /
+ * bwd_dstates up to rounding):
+ *   bwd_chunk_kv:  U_n = sum_{j in n} (kh_j * exp(G_last - G_j)) v'_j^T        -> hs[n+1], [VV][K]
+ *   bwd_chunk_qdo: W_n = s sum_{i in n} (qh_i * exp(G_i)) do'_i^T               -> dhs[n-1] ([K][VV]), W_0 -> w0
+ *   bwd_scan:      h_{n+1} = exp(G_last,n) h_n + U_n (in place in hs);
+ *                  dh_{n-1} = exp(G_last,n) dh_n + W_n (in place in dhs, copy to dhsT), dS_0 = dh_{-1}.
+ * Tiled like bwd_A_tiled: a work-group of TS items, item ii owns one output row and TS columns;
+ * tokens of the chunk are staged TS at a time in local memory. */
+#if GATE == 2
+#define LASTDEC(bh, tl, d) EG(bh, tl, d)
+#define KDECF(bh, t, tl, d) KDEC(bh, t, d)
+#elif GATE == 1
+#define LASTDEC(bh, tl, d) exp(GCUM(bh, tl, 0))
+#define KDECF(bh, t, tl, d) exp(GCUM(bh, tl, 0) - GCUM(bh, t, 0))
+#else
+#define LASTDEC(bh, tl, d) 1.0f
+#define KDECF(bh, t, tl, d) 1.0f
+#endif
+#ifndef TS
+#define TS 16
+#endif
+
+/* group = ((bh*NT + n)*NCT + ct)*NDT + dt; NCT = ceil(VV/TS), NDT = ceil(K/TS). Row c = ct*TS + ii. */
+OCLA_KERNEL void bwd_chunk_kv(long n_groups, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(k), TENSOR_ARG(v),
+                              __global const float *gcum, __global const float *gfac, long n_fac,
+                              __global float *hs) {
+    __local float vs[TS][TS + 1], ks[TS][TS + 1];
+    const long grp = get_group_id(0);
+    const int ii = (int)get_local_id(0);
+    if (grp >= n_groups) return;
+    const int NCT = (VV + TS - 1) / TS, NDT = (K + TS - 1) / TS;
+    const int dt = (int)(grp % NDT), ct = (int)((grp / NDT) % NCT);
+    const long r = grp / ((long)NDT * NCT);
+    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    const int t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
+    float acc[TS];
+    for (int q = 0; q < TS; q++) acc[q] = 0.0f;
+    for (int j0 = 0; j0 < L; j0 += TS) {
+        for (int rr = 0; rr < TS; rr++) {
+            const int j = j0 + rr, c = ct * TS + ii, d = dt * TS + ii;
+            float vv = 0.0f, kv = 0.0f;
+            if (j < L && c < VV) vv = VP(b, t0 + j, h, c);
+            if (j < L && d < K) kv = phi(AT(k, b, t0 + j, h, d)) * KDECF(bh, t0 + j, tl, d);
+            vs[rr][ii] = vv;
+            ks[rr][ii] = kv;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int jj = 0; jj < TS; jj++) {
+            const float vv = vs[jj][ii];
+            for (int q = 0; q < TS; q++) acc[q] += vv * ks[jj][q];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const int c = ct * TS + ii;
+    if (c >= VV) return;
+    __global float *out = hs + ((long)bh * (NT + 1) + n + 1) * ((long)K * VV) + (long)c * K;
+    for (int q = 0; q < TS; q++) {
+        const int d = dt * TS + q;
+        if (d < K) out[d] = acc[q];
+    }
+}
+
+/* group = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
+OCLA_KERNEL void bwd_chunk_qdo(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
+                               TENSOR_ARG(dout), __global const float *dop, __global const float *gcum,
+                               __global const float *gfac, long n_fac, __global float *dhs, __global float *w0) {
+    __local float qs[TS][TS + 1], os[TS][TS + 1];
+    const long grp = get_group_id(0);
+    const int ii = (int)get_local_id(0);
+    if (grp >= n_groups) return;
+    const int NCT = (VV + TS - 1) / TS, NDT = (K + TS - 1) / TS;
+    const int ct = (int)(grp % NCT), dt = (int)((grp / NCT) % NDT);
+    const long r = grp / ((long)NDT * NCT);
+    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    const int t0 = n * C, L = min(C, T - t0);
+    float acc[TS];
+    for (int c = 0; c < TS; c++) acc[c] = 0.0f;
+    for (int i0 = 0; i0 < L; i0 += TS) {
+        for (int rr = 0; rr < TS; rr++) {
+            const int i = i0 + rr, d = dt * TS + ii, c = ct * TS + ii;
+            float qv = 0.0f, ov = 0.0f;
+            if (i < L && d < K) qv = phi(AT(q, b, t0 + i, h, d)) * EG(bh, t0 + i, d);
+            if (i < L && c < VV) ov = DOP(bh, b, t0 + i, h, c);
+            qs[rr][ii] = qv;
+            os[rr][ii] = ov;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int jj = 0; jj < TS; jj++) {
+            const float qv = qs[jj][ii];
+            for (int c = 0; c < TS; c++) acc[c] += qv * os[jj][c];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const int d = dt * TS + ii;
+    if (d >= K) return;
+    __global float *out = n > 0 ? dhs + ((long)bh * NT + n - 1) * ((long)K * VV) + (long)d * VV
+                                : w0 + (long)bh * K * VV + (long)d * VV;
+    for (int c = 0; c < TS; c++) {
+        const int cc = ct * TS + c;
+        if (cc < VV) out[cc] = scale * acc[c];
+    }
+}
+
+/* item = (bh*K + d)*VV + c. pass 0: forward scan of the chunk states in hs (hs[n+1] holds U_n on
+ * entry). pass 1: reverse scan of the state gradients in dhs (dhs[n-1] holds W_n, w0 holds W_0),
+ * the transposed copy dhsT and the initial-state gradients. */
+OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int NT, __global const float *gcum,
+                          __global const float *gfac, long n_fac, __global float *hs, TENSOR_ARG(h0), int has_h0,
+                          TENSOR_ARG(z0), int has_z0, __global float *dhs, __global float *dhsT,
+                          __global const float *w0, TENSOR_ARG(dhT), int has_dhT, TENSOR_ARG(dzT), int has_dzT,
+                          TENSOR_OUT(dh0), int has_dh0, TENSOR_OUT(dz0), int has_dz0, int pass) {
+    long item = get_global_id(0);
+    if (item >= n_items) return;
+    const int c = (int)(item % VV);
+    const int d = (int)((item / VV) % K);
+    const int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
+    const long kvv = (long)K * VV;
+    if (pass == 0) {
+    float s = 0.0f;
+    if (c < V) {
+        if (has_h0) s = AT(h0, b, h, d, c);
+    } else if (has_z0) {
+        s = AT(z0, b, h, d, 0);
+    }
+    __global float *hp = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
+    hp[0] = s;
+    for (int n = 0; n < NT; n++) {
+        const int tl = min(T, (n + 1) * C) - 1;
+        s = LASTDEC(bh, tl, d) * s + hp[(long)(n + 1) * kvv];
+        hp[(long)(n + 1) * kvv] = s;
+    }
+    return;
+    }
+    float g = 0.0f;
+    if (c < V) {
+        if (has_dhT) g = AT(dhT, b, h, d, c);
+    } else if (has_dzT) {
+        g = AT(dzT, b, h, d, 0);
+    }
+    __global float *dp = dhs + (long)bh * NT * kvv + (long)d * VV + c;
+    __global float *dpt = dhsT + (long)bh * NT * kvv + (long)c * K + d;
+    for (int n = NT - 1; n >= 0; n--) {
+        const int tl = min(T, (n + 1) * C) - 1;
+        dp[(long)n * kvv] = g;
+        dpt[(long)n * kvv] = g;
+        const float w = n > 0 ? dp[(long)(n - 1) * kvv] : w0[(long)bh * kvv + (long)d * VV + c];
+        g = LASTDEC(bh, tl, d) * g + w;
+    }
+    if (c < V) {
+        if (has_dh0) AT(dh0, b, h, d, c) = g;
+    } else if (has_dz0) {
+        AT(dz0, b, h, d, 0) = g;
+    }
+}
+
 /* Intra-chunk attention A (no scale). item = ((bh*NT + n)*C + i)*C + j; A: [BH][NT][C][C]. */
 OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),
                        __global const float *gcum, __global const float *gfac, long n_fac, __global float *A) {

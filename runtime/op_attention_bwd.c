@@ -144,7 +144,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     float eps = p->eps;
 
     /* Temporaries (bytes): overflow-checked, each below the device's largest allocation. */
-    enum { M_GRAW, M_GCUM, M_GEXP, M_GFAC, M_HS, M_DHS, M_DHST, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_COUNT };
+    enum { M_GRAW, M_GCUM, M_GEXP, M_GFAC, M_HS, M_DHS, M_DHST, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_W0, M_COUNT };
     size_t sizes[M_COUNT] = {0};
     size_t x;
     int ok = 1;
@@ -161,6 +161,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     sizes[M_DKH] = sizes[M_DQH];
     sizes[M_DGV] = GATE ? sizes[M_DQH] : 0;
     sizes[M_DECAY] = (size_t)H * 4;
+    ok &= ocla__mul_ok(BH, (size_t)K * VV * 4, &sizes[M_W0]);
     if (!GATE) sizes[M_GRAW] = sizes[M_GCUM] = sizes[M_GEXP] = 0;
     ok &= ocla__mul_ok(vec ? sizes[M_GRAW] : 0, 3, &sizes[M_GFAC]); /* exp(G), exp(-G), exp(G_last - G) */
     if (!ok) return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
@@ -190,6 +191,19 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         }
     }
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dstates", &kds)) != OCLA_SUCCESS) return st;
+    /* State passes: chunk-level (tiled per-chunk products + a scan over chunks) with the tiled
+     * kernels, else token by token. */
+    cl_kernel kkv = NULL, kqdo = NULL, ksc = NULL;
+    if (tiled) {
+        uint64_t w1 = 0, w2 = 0, l1 = 0, l2 = 0;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_chunk_kv", &kkv)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_chunk_qdo", &kqdo)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_scan", &ksc)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__kernel_limits(ctx, kkv, &w1, &l1)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__kernel_limits(ctx, kqdo, &w2, &l2)) != OCLA_SUCCESS) return st;
+        if (!(w1 >= BWD_TS && w2 >= BWD_TS && l1 <= ctx->info.local_mem_size && l2 <= ctx->info.local_mem_size))
+            kkv = kqdo = ksc = NULL;
+    }
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk", &kqk)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv", &kdv)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dg", &kdg)) != OCLA_SUCCESS) return st;
@@ -200,7 +214,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     static const char *names[M_COUNT] = {"gates", "cumulative gates", "token decays", "decay factors",
                                          "chunk states", "state grads", "state grads (transposed)",
                                          "intra-chunk A", "intra-chunk dA", "normalised do", "dq features",
-                                         "dk features", "gate grads", "fixed decays"};
+                                         "dk features", "gate grads", "fixed decays", "first chunk's state gradient"};
     for (int i = 0; i < M_COUNT && st == OCLA_SUCCESS; i++) {
         char what[80];
         snprintf(what, sizeof what, "allocating backward temporaries (%s)", names[i]);
@@ -241,7 +255,29 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         ARG(&a, m[M_GEXP]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kg, (size_t)n, "backward gates") : a.st;
     }
-    if (st == OCLA_SUCCESS) {
+    const size_t nct = (VV + BWD_TS - 1) / BWD_TS, ndt = ((size_t)K + BWD_TS - 1) / BWD_TS;
+    const size_t sgroups = BH * (size_t)NT * nct * ndt, s_global = sgroups * BWD_TS, s_local = BWD_TS;
+    cl_int pass = 0;
+#define SCAN_ARGS(a)                                                                                                 \
+    ARG(a, n); ARG(a, iT); ARG(a, iH); ARG(a, iK); ARG(a, iV); ARG(a, iC); ARG(a, iNT); ARG(a, m[M_GCUM]);          \
+    ARG(a, m[M_GFAC]); ARG(a, n_fac); ARG(a, m[M_HS]); arg_t(a, &th0); ARG(a, has_h0); arg_t(a, &tz0);             \
+    ARG(a, has_z0); ARG(a, m[M_DHS]); ARG(a, m[M_DHST]); ARG(a, m[M_W0]); arg_t(a, &tdhT); ARG(a, has_dhT);         \
+    arg_t(a, &tdzT); ARG(a, has_dzT); arg_t(a, &tdh0); ARG(a, has_dh0); arg_t(a, &tdz0); ARG(a, has_dz0);           \
+    ARG(a, pass)
+    if (st == OCLA_SUCCESS && kkv) {
+        n = (cl_long)sgroups;
+        argset a = {ctx, kkv, 0, OCLA_SUCCESS};
+        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
+        arg_t(&a, &tk); arg_t(&a, &tv); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]);
+        st = a.st == OCLA_SUCCESS ? ocla__launch(ctx, kkv, 1, &s_global, &s_local, "backward chunk k^T v") : a.st;
+        if (st == OCLA_SUCCESS) {
+            n = (cl_long)(BH * (size_t)K * VV);
+            argset b = {ctx, ksc, 0, OCLA_SUCCESS};
+            pass = 0;
+            SCAN_ARGS(&b);
+            st = b.st == OCLA_SUCCESS ? launch1d(ctx, ksc, (size_t)n, "backward state scan") : b.st;
+        }
+    } else if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)K * VV);
         argset a = {ctx, ks, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
@@ -282,7 +318,21 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
             st = tiled ? ocla__launch(ctx, kdA, 1, &ts_global, &ts_local, "backward intra-chunk dA (tiled)")
                        : launch1d(ctx, kdA, (size_t)n, "backward intra-chunk dA");
     }
-    if (st == OCLA_SUCCESS) {
+    if (st == OCLA_SUCCESS && kqdo) {
+        n = (cl_long)sgroups;
+        argset a = {ctx, kqdo, 0, OCLA_SUCCESS};
+        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT); ARG(&a, scale);
+        arg_t(&a, &tq); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac);
+        ARG(&a, m[M_DHS]); ARG(&a, m[M_W0]);
+        st = a.st == OCLA_SUCCESS ? ocla__launch(ctx, kqdo, 1, &s_global, &s_local, "backward chunk q^T do") : a.st;
+        if (st == OCLA_SUCCESS) {
+            n = (cl_long)(BH * (size_t)K * VV);
+            argset b = {ctx, ksc, 0, OCLA_SUCCESS};
+            pass = 1;
+            SCAN_ARGS(&b);
+            st = b.st == OCLA_SUCCESS ? launch1d(ctx, ksc, (size_t)n, "backward state gradient scan") : b.st;
+        }
+    } else if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)K * VV);
         argset a = {ctx, kds, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
@@ -323,6 +373,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, m[M_GRAW]); ARG(&a, m[M_DGV]); arg_t(&a, &tdg);
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kgo, (size_t)n, "backward dg") : a.st;
     }
+#undef SCAN_ARGS
     /* Released after enqueue: OpenCL keeps a buffer alive until the commands using it finish. */
     for (int i = 0; i < M_COUNT; i++)
         if (m[i]) clReleaseMemObject(m[i]);
