@@ -28,7 +28,6 @@ static uint64_t local_avail(const ocla_plan_limits *L) {
 int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, int64_t V, int chunk,
                        ocla__la_tiles *t) {
     (void)K;
-    (void)V;
     memset(t, 0, sizeof *t);
     const uint64_t W = ocla__plan_wg_limit(L), avail = local_avail(L);
     if (W < 1) return 1;
@@ -38,7 +37,9 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
     t->gv = op == OCLA_OP_GLA_CHUNK;
     t->sub = t->gv ? 4 : 0; /* GLA sub-chunk = one 4x4 score block (see docs/KERNELS.md) */
     /* output kernel: value tile and per-item block */
-    t->bv = W < 128 ? 32 : 64;
+    /* one value tile for V up to 128 where the work-group allows: the C x C score block is then
+     * computed once per chunk instead of once per 64-wide value tile */
+    t->bv = W < 128 ? 32 : (V >= 128 && W >= 256) ? 128 : 64;
     t->tm = 4, t->tn = 4;
     while ((uint64_t)(chunk / t->tm) * (uint64_t)(t->bv / t->tn) > target) {
         if (t->tm <= t->tn && t->tm < 32 && t->tm < chunk) t->tm *= 2;
