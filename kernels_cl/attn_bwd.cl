@@ -705,6 +705,158 @@ OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT
 #endif
 }
 
+/* Tiled bwd_dqk (same results): a work-group of TS items owns TS tokens (rows) x TS key dims of one
+ * chunk; item ii = one token. Phase 1 stages do', v' and the chunk's S', dS' in slices of TS value
+ * columns; phase 2 stages dA and kh (times exp(-G) where the chunk decay allows, else with G for
+ * the elementwise exp) over the key tiles j <= i; phase 3 stages dA^T and qh (times exp(G)) over the
+ * tiles r >= i. group = ((bh*NT + n)*NTI + ti)*NDT + dt. */
+OCLA_KERNEL void bwd_dqk_tiled(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(q),
+                               TENSOR_ARG(k), TENSOR_ARG(v), TENSOR_ARG(dout), __global const float *dop,
+                               __global const float *gcum, __global const float *gfac, long n_fac,
+                               __global const float *hs, __global const float *dhsT, __global const float *dA,
+                               __global float *dqh, __global float *dkh) {
+    __local float la[TS][TS + 1], lb[TS][TS + 1], la2[TS][TS + 1], lb2[TS][TS + 1];
+    const long grp = get_group_id(0);
+    const int ii = (int)get_local_id(0);
+    if (grp >= n_groups) return;
+    const int NTI = (C + TS - 1) / TS, NDT = (K + TS - 1) / TS;
+    const int dt = (int)(grp % NDT), ti = (int)((grp / NDT) % NTI);
+    const long r = grp / ((long)NDT * NTI);
+    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    const int t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
+    if (ti * TS >= L) return; /* uniform: the tile has no token */
+    const int i = ti * TS + ii, d0 = dt * TS;
+    const long kvv = (long)K * VV;
+    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv;
+    __global const float *dS = dhsT + ((long)bh * NT + n) * kvv;
+    __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
+    float aq[TS], ak[TS], bq[TS], bk[TS];
+#if GATE == 2
+    float Gi[TS];
+    int safe[TS];
+#endif
+    for (int dd = 0; dd < TS; dd++) {
+        aq[dd] = ak[dd] = bq[dd] = bk[dd] = 0.0f;
+#if GATE == 2
+        const int d = min(d0 + dd, K - 1);
+        Gi[dd] = i < L ? GCUM(bh, t0 + i, d) : 0.0f;
+        safe[dd] = GCUM(bh, tl, d) >= -LIM;
+#endif
+    }
+#if GATE == 2
+    int all_safe = 1; /* uniform over the work-group: the common case takes the loops without exp */
+    for (int dd = 0; dd < TS; dd++) all_safe &= safe[dd];
+#endif
+    /* phase 1: do' S^T and v' dS^T */
+    for (int c0 = 0; c0 < VV; c0 += TS) {
+        for (int rr = 0; rr < TS; rr++) {
+            const int row = ti * TS + rr, c = c0 + ii, cr = c0 + rr, d = d0 + ii;
+            const int okr = row < L && c < VV, okc = cr < VV && d < K;
+            la[rr][ii] = okr ? DOP(bh, b, t0 + row, h, c) : 0.0f;
+            la2[rr][ii] = okr ? VP(b, t0 + row, h, c) : 0.0f;
+            lb[rr][ii] = okc ? S[(long)cr * K + d] : 0.0f;
+            lb2[rr][ii] = okc ? dS[(long)cr * K + d] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int cc = 0; cc < TS; cc++) {
+            const float x = la[ii][cc], y = la2[ii][cc];
+            for (int dd = 0; dd < TS; dd++) {
+                aq[dd] += x * lb[cc][dd];
+                ak[dd] += y * lb2[cc][dd];
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    /* phase 2: sum_{j <= i} dA_ij kh_j exp(G_i - G_j) */
+    for (int tj = 0; tj <= ti; tj++) {
+        const int j0 = tj * TS;
+        for (int rr = 0; rr < TS; rr++) {
+            const int row = ti * TS + rr, col = j0 + ii, j = j0 + rr, d = d0 + ii;
+            la[rr][ii] = row < C && col < C ? dAc[(long)row * C + col] : 0.0f;
+            float kv = 0.0f, gv = 0.0f;
+            if (j < L && d < K) {
+                kv = phi(AT(k, b, t0 + j, h, d));
+#if GATE == 2
+                gv = GCUM(bh, t0 + j, d);
+                if (GCUM(bh, tl, d) >= -LIM) kv *= EINV(bh, t0 + j, d);
+#endif
+            }
+            lb[rr][ii] = kv;
+            lb2[rr][ii] = gv;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int jj = 0; jj < TS; jj++) {
+            const float a = la[ii][jj];
+#if GATE == 2
+            if (all_safe)
+                for (int dd = 0; dd < TS; dd++) bq[dd] += a * lb[jj][dd];
+            else
+                for (int dd = 0; dd < TS; dd++)
+                    bq[dd] += safe[dd] ? a * lb[jj][dd] : a * lb[jj][dd] * exp(fmin(Gi[dd] - lb2[jj][dd], 0.0f));
+#else
+            for (int dd = 0; dd < TS; dd++) bq[dd] += a * lb[jj][dd];
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    /* phase 3: sum_{r >= i} dA_ri qh_r exp(G_r - G_i) */
+    for (int tr = ti; tr * TS < L; tr++) {
+        const int r0 = tr * TS;
+        for (int rr = 0; rr < TS; rr++) {
+            const int row = r0 + rr, col = ti * TS + ii, d = d0 + ii;
+            la[rr][ii] = row < C && col < C ? dAc[(long)row * C + col] : 0.0f;
+            float qv = 0.0f, gv = 0.0f;
+            if (row < L && d < K) {
+                qv = phi(AT(q, b, t0 + row, h, d));
+#if GATE == 2
+                gv = GCUM(bh, t0 + row, d);
+                if (GCUM(bh, tl, d) >= -LIM) qv *= EG(bh, t0 + row, d);
+#endif
+            }
+            lb[rr][ii] = qv;
+            lb2[rr][ii] = gv;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int rr = 0; rr < TS; rr++) {
+            const float a = la[rr][ii];
+#if GATE == 2
+            if (all_safe)
+                for (int dd = 0; dd < TS; dd++) bk[dd] += a * lb[rr][dd];
+            else
+                for (int dd = 0; dd < TS; dd++)
+                    bk[dd] += safe[dd] ? a * lb[rr][dd] : a * lb[rr][dd] * exp(fmin(lb2[rr][dd] - Gi[dd], 0.0f));
+#else
+            for (int dd = 0; dd < TS; dd++) bk[dd] += a * lb[rr][dd];
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (i >= L) return;
+    const int t = t0 + i;
+#if GATE == 1
+    const float eg = exp(GCUM(bh, t, 0)), kd = exp(GCUM(bh, tl, 0) - GCUM(bh, t, 0));
+#endif
+    for (int dd = 0; dd < TS; dd++) {
+        const int d = d0 + dd;
+        if (d >= K) break;
+        float gq, gk;
+#if GATE == 2
+        const float e = EG(bh, t, d);
+        gq = scale * (e * aq[dd] + (safe[dd] ? e * bq[dd] : bq[dd]));
+        gk = KDEC(bh, t, d) * ak[dd] + scale * (safe[dd] ? EINV(bh, t, d) * bk[dd] : bk[dd]);
+#elif GATE == 1
+        gq = scale * (eg * aq[dd] + bq[dd]);
+        gk = kd * ak[dd] + scale * bk[dd];
+#else
+        gq = scale * (aq[dd] + bq[dd]);
+        gk = ak[dd] + scale * bk[dd];
+#endif
+        const long e2 = ((long)bh * T + t) * K + d;
+        dqh[e2] = gq;
+        dkh[e2] = gk;
+    }
+}
+
 /* dv (the first V columns of dv'). item = (bh*T + t)*V + c. */
 OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(k),
                         TENSOR_ARG(dout), __global const float *dop, __global const float *gcum,

@@ -204,6 +204,15 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         if (!(w1 >= BWD_TS && w2 >= BWD_TS && l1 <= ctx->info.local_mem_size && l2 <= ctx->info.local_mem_size))
             kkv = kqdo = ksc = NULL;
     }
+    int tiled_qk = 0;
+    cl_kernel kqk_t = NULL;
+    if (tiled) {
+        cl_kernel t3;
+        uint64_t w3 = 0, l3 = 0;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk_tiled", &t3)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__kernel_limits(ctx, t3, &w3, &l3)) != OCLA_SUCCESS) return st;
+        if (w3 >= BWD_TS && l3 <= ctx->info.local_mem_size) tiled_qk = 1, kqk_t = t3;
+    }
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk", &kqk)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv", &kdv)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dg", &kdg)) != OCLA_SUCCESS) return st;
@@ -342,14 +351,22 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         st = a.st == OCLA_SUCCESS ? launch1d(ctx, kds, (size_t)n, "backward state gradients") : a.st;
     }
     if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)T * (size_t)K);
+        n = tiled_qk ? (cl_long)(BH * (size_t)NT * nti * ndt) : (cl_long)(BH * (size_t)T * (size_t)K);
+        if (tiled_qk) kqk = kqk_t;
         argset a = {ctx, kqk, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tk); arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]);
         ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]); ARG(&a, m[M_DHST]); ARG(&a, m[M_DA]);
         ARG(&a, m[M_DQH]);
         ARG(&a, m[M_DKH]);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kqk, (size_t)n, "backward dq dk") : a.st;
+        if (a.st != OCLA_SUCCESS) {
+            st = a.st;
+        } else if (tiled_qk) {
+            const size_t g = (size_t)n * BWD_TS, l = BWD_TS;
+            st = ocla__launch(ctx, kqk, 1, &g, &l, "backward dq dk (tiled)");
+        } else {
+            st = launch1d(ctx, kqk, (size_t)n, "backward dq dk");
+        }
     }
     if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)T * (size_t)V);
