@@ -21,9 +21,10 @@ cmake --build $b -j"$jobs" --target ocla-tests
 cc -shared -fPIC -O2 -o $b/no_dlclose.so tests/sanitizer/no_dlclose.c
 echo "sanitize: build $(( $(date +%s) - start )) s"
 
-asan_rt=$(cc -print-file-name=libasan.so)   # must come first in the preload list
-preload="$asan_rt $PWD/$b/no_dlclose.so"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1
+# Only the shim is preloaded (not libasan): PoCL runs the system linker for every kernel it builds,
+# and children must not inherit ASan. verify_asan_link_order=0 lets the shim come first.
+preload="$PWD/$b/no_dlclose.so"
+export ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OCLA_TEST_DEVICES=pocl

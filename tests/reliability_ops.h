@@ -1,0 +1,177 @@
+/* The op table shared by the reliability harnesses: tests/tools/leak_cycle.c, tests/test_concurrency.c,
+ * tests/test_faults.c (and the fuzz target's choice of ops). Header-only (static functions), no
+ * Criterion: the leak tool is a plain program.
+ *
+ * Each entry runs one public op end to end on small deterministic inputs: create its tensors,
+ * upload, run, download the output into the caller's buffer, destroy everything, on every path,
+ * success or failure. So one call is a self-contained unit that a harness can repeat (leak cycle),
+ * run from several threads (concurrency), or break at every enqueue (faults).
+ *
+ * Adding an op is one line in REL_OPS below (plus its run function if it needs new inputs).
+ * A run function returns the op's status; OCLA_ERR_UNSUPPORTED means "not on this device" and the
+ * harnesses skip it.
+ */
+#ifndef OCLA_TESTS_RELIABILITY_OPS_H
+#define OCLA_TESTS_RELIABILITY_OPS_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocla/ocla.h"
+
+/* Shapes: T = 37 is not a multiple of any chunk size (partial last chunk); K != V. */
+enum { REL_B = 1, REL_T = 37, REL_H = 2, REL_K = 16, REL_V = 8 };
+#define REL_OUT_MAX 4096 /* floats: the largest output of any entry */
+
+static uint32_t rel_xs(uint32_t *s) {
+    uint32_t x = *s;
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    return *s = x;
+}
+static void rel_fill(float *x, size_t n, uint32_t seed, float lo, float hi) {
+    uint32_t s = seed * 2654435761u + 99u;
+    if (!s) s = 1;
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)((rel_xs(&s) >> 8) * (1.0 / 16777216.0));
+}
+
+/* A tensor of 1..4 dims filled with uniform values in [lo, hi) (NULL on failure, status in *st). */
+static ocla_tensor *rel_tensor(ocla_context *ctx, ocla_status *st, int ndim, const int64_t *dims, uint32_t seed,
+                               float lo, float hi) {
+    if (*st != OCLA_SUCCESS) return NULL;
+    ocla_tensor *t = NULL;
+    *st = ocla_tensor_create(ctx, OCLA_F32, ndim, dims, &t);
+    if (*st != OCLA_SUCCESS) return NULL;
+    size_t n = (size_t)ocla_tensor_numel(t);
+    float *h = malloc(n * sizeof *h);
+    if (!h) {
+        *st = OCLA_ERR_OUT_OF_MEMORY;
+        ocla_tensor_destroy(t);
+        return NULL;
+    }
+    rel_fill(h, n, seed, lo, hi);
+    *st = ocla_tensor_upload(ctx, t, h, n * sizeof *h);
+    free(h);
+    if (*st != OCLA_SUCCESS) {
+        ocla_tensor_destroy(t);
+        return NULL;
+    }
+    return t;
+}
+
+static ocla_status rel_download(ocla_context *ctx, ocla_status st, const ocla_tensor *t, float *out, size_t *n) {
+    if (st != OCLA_SUCCESS) return st;
+    size_t m = (size_t)ocla_tensor_numel(t);
+    if (*n + m > REL_OUT_MAX) return OCLA_ERR_INTERNAL;
+    st = ocla_tensor_download(ctx, t, out + *n, m * sizeof(float));
+    if (st == OCLA_SUCCESS) *n += m;
+    return st;
+}
+
+/* ---- attention forward, every gate kind and form ---- */
+typedef struct rel_attn_cfg {
+    ocla_gate_kind gate;
+    ocla_attn_form form;
+    int causal, normalize, with_state;
+    ocla_feature_map fmap;
+} rel_attn_cfg;
+
+static ocla_status rel_attention(ocla_context *ctx, const rel_attn_cfg *c, float *out, size_t *n) {
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = c->gate, p.form = c->form, p.causal = c->causal, p.normalize = c->normalize;
+    p.feature_map = c->fmap;
+    ocla_status st = OCLA_SUCCESS;
+    int64_t qd[4] = {REL_B, REL_T, REL_H, REL_K}, vd[4] = {REL_B, REL_T, REL_H, REL_V};
+    int64_t gd[4] = {REL_B, REL_T, REL_H, c->gate == OCLA_GATE_VECTOR ? REL_K : 1};
+    int64_t sd[4] = {REL_B, REL_H, REL_K, REL_V};
+    ocla_tensor *q = rel_tensor(ctx, &st, 4, qd, 1, -1, 1), *k = rel_tensor(ctx, &st, 4, qd, 2, -1, 1);
+    ocla_tensor *v = rel_tensor(ctx, &st, 4, vd, 3, -1, 1), *o = rel_tensor(ctx, &st, 4, vd, 4, 0, 0);
+    ocla_tensor *g = NULL, *s0 = NULL, *s1 = NULL;
+    if (c->gate == OCLA_GATE_SCALAR || c->gate == OCLA_GATE_VECTOR)
+        g = rel_tensor(ctx, &st, c->gate == OCLA_GATE_VECTOR ? 4 : 3, gd, 5, -0.5f, -0.01f);
+    if (c->with_state) s0 = rel_tensor(ctx, &st, 4, sd, 6, -1, 1), s1 = rel_tensor(ctx, &st, 4, sd, 7, 0, 0);
+    if (st == OCLA_SUCCESS) {
+        ocla_attn_io io;
+        memset(&io, 0, sizeof io);
+        io.q = q, io.k = k, io.v = v, io.g = g, io.o = o, io.initial_state = s0, io.final_state = s1;
+        st = ocla_attention_forward(ctx, &p, &io);
+    }
+    st = rel_download(ctx, st, o, out, n);
+    if (s1) st = rel_download(ctx, st, s1, out, n);
+    ocla_tensor_destroy(q), ocla_tensor_destroy(k), ocla_tensor_destroy(v), ocla_tensor_destroy(o);
+    ocla_tensor_destroy(g), ocla_tensor_destroy(s0), ocla_tensor_destroy(s1);
+    return st;
+}
+
+#define REL_ATTN(fn, ...)                                                     \
+    static ocla_status fn(ocla_context *ctx, float *out, size_t *n) {         \
+        static const rel_attn_cfg c = {__VA_ARGS__};                          \
+        return rel_attention(ctx, &c, out, n);                                \
+    }
+/*                 gate                form                causal norm state fmap */
+REL_ATTN(rel_la_chunk, OCLA_GATE_NONE, OCLA_FORM_CHUNKED, 1, 0, 1, OCLA_FEATURE_ELU1)
+REL_ATTN(rel_la_rec, OCLA_GATE_NONE, OCLA_FORM_RECURRENT, 1, 0, 1, OCLA_FEATURE_ELU1)
+REL_ATTN(rel_la_norm, OCLA_GATE_NONE, OCLA_FORM_CHUNKED, 1, 1, 0, OCLA_FEATURE_ELU1)
+REL_ATTN(rel_la_noncausal, OCLA_GATE_NONE, OCLA_FORM_CHUNKED, 0, 1, 0, OCLA_FEATURE_RELU)
+REL_ATTN(rel_sgla_chunk, OCLA_GATE_SCALAR, OCLA_FORM_CHUNKED, 1, 0, 1, OCLA_FEATURE_IDENTITY)
+REL_ATTN(rel_sgla_rec, OCLA_GATE_SCALAR, OCLA_FORM_RECURRENT, 1, 0, 1, OCLA_FEATURE_IDENTITY)
+REL_ATTN(rel_gla_chunk, OCLA_GATE_VECTOR, OCLA_FORM_CHUNKED, 1, 0, 1, OCLA_FEATURE_IDENTITY)
+REL_ATTN(rel_gla_rec, OCLA_GATE_VECTOR, OCLA_FORM_RECURRENT, 1, 0, 1, OCLA_FEATURE_IDENTITY)
+REL_ATTN(rel_retention, OCLA_GATE_FIXED, OCLA_FORM_CHUNKED, 1, 0, 1, OCLA_FEATURE_IDENTITY)
+
+/* ---- BLAS ---- */
+static ocla_status rel_gemm(ocla_context *ctx, float *out, size_t *n) {
+    ocla_status st = OCLA_SUCCESS;
+    int64_t ad[2] = {24, 40}, bd[2] = {40, 16}, cd[2] = {24, 16};
+    ocla_tensor *a = rel_tensor(ctx, &st, 2, ad, 11, -1, 1), *b = rel_tensor(ctx, &st, 2, bd, 12, -1, 1);
+    ocla_tensor *c = rel_tensor(ctx, &st, 2, cd, 13, 0, 0);
+    if (st == OCLA_SUCCESS) {
+        ocla_gemm_desc d;
+        ocla_gemm_desc_defaults(&d);
+        d.m = 24, d.n = 16, d.k = 40;
+        st = ocla_gemm(ctx, &d, a, b, c);
+    }
+    st = rel_download(ctx, st, c, out, n);
+    ocla_tensor_destroy(a), ocla_tensor_destroy(b), ocla_tensor_destroy(c);
+    return st;
+}
+
+static ocla_status rel_gemm_batched(ocla_context *ctx, float *out, size_t *n) {
+    ocla_status st = OCLA_SUCCESS;
+    int64_t ad[3] = {3, 8, 12}, bd[3] = {3, 12, 8}, cd[3] = {3, 8, 8};
+    ocla_tensor *a = rel_tensor(ctx, &st, 3, ad, 14, -1, 1), *b = rel_tensor(ctx, &st, 3, bd, 15, -1, 1);
+    ocla_tensor *c = rel_tensor(ctx, &st, 3, cd, 16, 0, 0);
+    if (st == OCLA_SUCCESS) {
+        ocla_gemm_desc d;
+        ocla_gemm_desc_defaults(&d);
+        d.m = 8, d.n = 8, d.k = 12, d.batch = 3, d.trans_b = 0;
+        st = ocla_gemm(ctx, &d, a, b, c);
+    }
+    st = rel_download(ctx, st, c, out, n);
+    ocla_tensor_destroy(a), ocla_tensor_destroy(b), ocla_tensor_destroy(c);
+    return st;
+}
+
+/* ---- the table: one line per op ---- */
+typedef struct rel_op {
+    const char *name;
+    ocla_status (*run)(ocla_context *ctx, float *out, size_t *n);
+} rel_op;
+
+static const rel_op REL_OPS[] = {
+    {"linear_attention_chunked", rel_la_chunk},
+    {"linear_attention_recurrent", rel_la_rec},
+    {"linear_attention_normalized", rel_la_norm},
+    {"linear_attention_noncausal", rel_la_noncausal},
+    {"simple_gla_chunked", rel_sgla_chunk},
+    {"simple_gla_recurrent", rel_sgla_rec},
+    {"gla_chunked", rel_gla_chunk},
+    {"gla_recurrent", rel_gla_rec},
+    {"retention_chunked", rel_retention},
+    {"gemm", rel_gemm},
+    {"gemm_strided_batched", rel_gemm_batched},
+};
+#define REL_N_OPS ((int)(sizeof REL_OPS / sizeof REL_OPS[0]))
+
+#endif
