@@ -901,6 +901,64 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
     AT(dv, b, t, h, c) = x + scale * y;
 }
 
+/* Tiled bwd_dv (same results): a work-group of TS items owns TS tokens x TS value columns of one
+ * chunk; phase 1 stages (kh * exp(G_last - G)) and dh_n over key slices, phase 2 stages A^T and do'
+ * over the token tiles r >= j. group = ((bh*NT + n)*NTI + ti)*NCV + ct, NCV = ceil(V/TS). */
+OCLA_KERNEL void bwd_dv_tiled(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, TENSOR_ARG(k),
+                              TENSOR_ARG(dout), __global const float *dop, __global const float *gcum,
+                              __global const float *gfac, long n_fac, __global const float *dhs,
+                              __global const float *A, TENSOR_OUT(dv)) {
+    __local float la[TS][TS + 1], lb[TS][TS + 1];
+    const long grp = get_group_id(0);
+    const int ii = (int)get_local_id(0);
+    if (grp >= n_groups) return;
+    const int NTI = (C + TS - 1) / TS, NCV = (V + TS - 1) / TS;
+    const int ct = (int)(grp % NCV), ti = (int)((grp / NCV) % NTI);
+    const long r = grp / ((long)NCV * NTI);
+    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
+    const int t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
+    if (ti * TS >= L) return; /* uniform */
+    const int j = ti * TS + ii, c0 = ct * TS;
+    const long kvv = (long)K * VV;
+    __global const float *dS = dhs + ((long)bh * NT + n) * kvv;
+    __global const float *Ac = A + ((long)bh * NT + n) * C * C;
+    float a1[TS], a2[TS];
+    for (int cc = 0; cc < TS; cc++) a1[cc] = a2[cc] = 0.0f;
+    for (int d0 = 0; d0 < K; d0 += TS) {
+        for (int rr = 0; rr < TS; rr++) {
+            const int row = ti * TS + rr, d = d0 + ii, dr = d0 + rr, c = c0 + ii;
+            la[rr][ii] = row < L && d < K ? phi(AT(k, b, t0 + row, h, d)) * KDECF(bh, t0 + row, tl, d) : 0.0f;
+            lb[rr][ii] = dr < K && c < V ? dS[(long)dr * VV + c] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int dd = 0; dd < TS; dd++) {
+            const float x = la[ii][dd];
+            for (int cc = 0; cc < TS; cc++) a1[cc] += x * lb[dd][cc];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int tr = ti; tr * TS < L; tr++) {
+        const int r0 = tr * TS;
+        for (int rr = 0; rr < TS; rr++) {
+            const int row = r0 + rr, col = ti * TS + ii, c = c0 + ii;
+            la[rr][ii] = row < C && col < C ? Ac[(long)row * C + col] : 0.0f;
+            lb[rr][ii] = row < L && c < V ? DOP(bh, b, t0 + row, h, c) : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int rr = 0; rr < TS; rr++) {
+            const float x = la[rr][ii];
+            for (int cc = 0; cc < TS; cc++) a2[cc] += x * lb[rr][cc];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (j >= L) return;
+    for (int cc = 0; cc < TS; cc++) {
+        const int c = c0 + cc;
+        if (c >= V) break;
+        AT(dv, b, t0 + j, h, c) = a1[cc] + scale * a2[cc];
+    }
+}
+
 /* dq, dk through phi', and the per-dimension gate gradient (chunk-local reverse cumsum plus the
  * boundary term rowsum(S'_{n+1} . dh_n)). item = (bh*NT + n)*K + d; dgv: [BH][T][K]. */
 OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT, TENSOR_ARG(q), TENSOR_ARG(k),

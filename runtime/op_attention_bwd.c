@@ -213,6 +213,14 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         if ((st = ocla__kernel_limits(ctx, t3, &w3, &l3)) != OCLA_SUCCESS) return st;
         if (w3 >= BWD_TS && l3 <= ctx->info.local_mem_size) tiled_qk = 1, kqk_t = t3;
     }
+    cl_kernel kdv_t = NULL;
+    if (tiled) {
+        cl_kernel t4;
+        uint64_t w4 = 0, l4 = 0;
+        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv_tiled", &t4)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__kernel_limits(ctx, t4, &w4, &l4)) != OCLA_SUCCESS) return st;
+        if (w4 >= BWD_TS && l4 <= ctx->info.local_mem_size) kdv_t = t4;
+    }
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk", &kqk)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv", &kdv)) != OCLA_SUCCESS) return st;
     if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dg", &kdg)) != OCLA_SUCCESS) return st;
@@ -369,12 +377,20 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         }
     }
     if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)T * (size_t)V);
+        if (kdv_t) kdv = kdv_t;
+        n = kdv_t ? (cl_long)(BH * (size_t)NT * nti * (((size_t)V + BWD_TS - 1) / BWD_TS)) : (cl_long)(BH * (size_t)T * (size_t)V);
         argset a = {ctx, kdv, 0, OCLA_SUCCESS};
         ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
         ARG(&a, scale); arg_t(&a, &tk); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]);
         ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_DHS]); ARG(&a, m[M_A]); arg_t(&a, &tdv);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kdv, (size_t)n, "backward dv") : a.st;
+        if (a.st != OCLA_SUCCESS) {
+            st = a.st;
+        } else if (kdv_t) {
+            const size_t g = (size_t)n * BWD_TS, l = BWD_TS;
+            st = ocla__launch(ctx, kdv, 1, &g, &l, "backward dv (tiled)");
+        } else {
+            st = launch1d(ctx, kdv, (size_t)n, "backward dv");
+        }
     }
     if (st == OCLA_SUCCESS) {
         n = (cl_long)(BH * (size_t)NT * (size_t)K);
