@@ -22,4 +22,8 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
 /* Work-group limit the plan must respect: kernel limit if known, device limit, work-item size 0. */
 uint64_t ocla__plan_wg_limit(const ocla_plan_limits *L);
 
+/* Limits of this context's device for the plan, including the per-kernel work-group limit of a
+ * probe kernel (llvmpipe reports 32). Caller holds the context lock. (runtime/op_attention.c) */
+ocla_status ocla__attn_device_limits(ocla_context *ctx, ocla_plan_limits *limits);
+
 #endif

@@ -265,10 +265,6 @@ void ocla__plan_limits_from_device(const ocla_device_info *info, ocla_plan_limit
     limits->is_gpu = info->is_gpu;
 }
 
-/* Defined in op_attention.c: the limits of this context's device including the per-kernel
- * work-group limit the driver reports (llvmpipe: 32). */
-ocla_status ocla__attn_device_limits(ocla_context *ctx, ocla_plan_limits *limits);
-
 ocla_status ocla_plan_explain(ocla_context *ctx, const ocla_plan_request *request, ocla_plan *plan, char *text,
                               size_t text_size) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_plan_explain: ctx is NULL");

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "attn_plan.h"
 #include "internal.h"
 #include "ref/ref_attention.h"
 
@@ -140,7 +141,6 @@ static void check_case(ocla_context *ctx, int d, const acase *c, double tol, con
 static int candidates(ocla_context *ctx, ocla_op_kind op, int K, int V, int *chunks) {
     ocla_plan_limits L;
     OCLA_LOCK(ctx);
-    extern ocla_status ocla__attn_device_limits(ocla_context * ctx, ocla_plan_limits * limits);
     ocla_status st = ocla__attn_device_limits(ctx, &L);
     OCLA_UNLOCK(ctx);
     cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
