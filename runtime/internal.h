@@ -41,6 +41,8 @@ typedef struct ocla_kernel_entry {
     cl_program program;
     char name[64];
     cl_kernel kernel;
+    uint64_t wg_size;      /* CL_KERNEL_WORK_GROUP_SIZE */
+    uint64_t static_local; /* CL_KERNEL_LOCAL_MEM_SIZE before any argument was set */
 } ocla_kernel_entry;
 
 #define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention, 4-7 layers, 8-11 vendor fast paths */
@@ -165,7 +167,9 @@ ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const siz
                          const char *what);
 /* Account an event produced by another library (CLBlast); releases it. */
 void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what);
-/* Per-kernel limits after build. */
+/* Per-kernel limits after build: the work-group limit and the kernel's own local memory, read when
+ * the kernel was created. (CL_KERNEL_LOCAL_MEM_SIZE also counts the __local arguments set so far, so
+ * reading it after a launch would count a plan's dynamic local memory twice.) */
 ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem);
 /* Limits of the context's device as the plan function wants them. */
 void ocla__plan_limits_from_device(const ocla_device_info *info, ocla_plan_limits *limits);

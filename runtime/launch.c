@@ -27,7 +27,8 @@ ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t 
     return OCLA_SUCCESS;
 }
 
-ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
+/* The driver's current figures (local memory includes the __local arguments set now). */
+static ocla_status query_kernel(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
     size_t wg = 0;
     cl_ulong lm = 0;
     cl_int err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
@@ -37,6 +38,16 @@ ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_siz
     if (wg_size) *wg_size = wg;
     if (local_mem) *local_mem = lm;
     return OCLA_SUCCESS;
+}
+
+ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
+    for (size_t i = 0; i < ctx->n_kernels; i++)
+        if (ctx->kernels[i].kernel == k) {
+            if (wg_size) *wg_size = ctx->kernels[i].wg_size;
+            if (local_mem) *local_mem = ctx->kernels[i].static_local;
+            return OCLA_SUCCESS;
+        }
+    return query_kernel(ctx, k, wg_size, local_mem); /* a kernel ocla did not create */
 }
 
 /* Common checks before any enqueue: simulated faults for the tests. */
@@ -99,7 +110,7 @@ ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const siz
     }
     if (local) {
         uint64_t kwg = 0, klm = 0;
-        ocla_status st = ocla__kernel_limits(ctx, k, &kwg, &klm);
+        ocla_status st = query_kernel(ctx, k, &kwg, &klm);
         if (st != OCLA_SUCCESS) return st;
         if (total > kwg || total > ctx->info.max_work_group_size)
             return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,

@@ -210,10 +210,20 @@ ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *
     cl_int err;
     cl_kernel k = clCreateKernel(prog, kernel_name, &err);
     if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateKernel", kernel_name);
+    size_t wg = 0;
+    cl_ulong lm = 0;
+    err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    if (err == CL_SUCCESS) err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(k);
+        return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo", kernel_name);
+    }
     ocla_kernel_entry *e = &ctx->kernels[ctx->n_kernels++];
     e->program = prog;
     snprintf(e->name, sizeof e->name, "%s", kernel_name);
     e->kernel = k;
+    e->wg_size = wg;
+    e->static_local = lm;
     *out = k;
     return OCLA_SUCCESS;
 }
