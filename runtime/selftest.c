@@ -54,7 +54,30 @@ ocla_status ocla_warmup(ocla_context *ctx, double *seconds) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_warmup: ctx is NULL");
     double t0 = ocla_now_seconds();
     ocla_status st = ocla_selftest(ctx, NULL);
-    /* TODO(issue 3): also run one tiny forward per op family once the ops land. */
+    if (st == OCLA_SUCCESS) {
+        /* One tiny chunked and recurrent forward per gate family builds their default variants. */
+        int64_t d4[4] = {1, 8, 1, 8}, d3[3] = {1, 8, 1};
+        ocla_tensor *q = NULL, *o = NULL, *g = NULL, *gs = NULL;
+        st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &q);
+        if (st == OCLA_SUCCESS) st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &o);
+        if (st == OCLA_SUCCESS) st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &g);
+        if (st == OCLA_SUCCESS) st = ocla_tensor_create(ctx, OCLA_F32, 3, d3, &gs);
+        for (int gate = OCLA_GATE_NONE; st == OCLA_SUCCESS && gate <= OCLA_GATE_VECTOR; gate++)
+            for (int form = OCLA_FORM_CHUNKED; st == OCLA_SUCCESS && form <= OCLA_FORM_RECURRENT; form++) {
+                ocla_attn_params p;
+                ocla_attn_params_defaults(&p);
+                p.gate = (ocla_gate_kind)gate;
+                p.form = (ocla_attn_form)form;
+                ocla_attn_io io = {0};
+                io.q = q, io.k = q, io.v = q, io.o = o;
+                io.g = gate == OCLA_GATE_VECTOR ? g : gate == OCLA_GATE_SCALAR ? gs : NULL;
+                st = ocla_attention_forward(ctx, &p, &io);
+            }
+        ocla_tensor_destroy(q);
+        ocla_tensor_destroy(o);
+        ocla_tensor_destroy(g);
+        ocla_tensor_destroy(gs);
+    }
     if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
     if (seconds) *seconds = ocla_now_seconds() - t0;
     return st;

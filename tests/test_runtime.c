@@ -506,3 +506,21 @@ Test(profile, counts_kernels) {
         ocla_context_destroy(ctx);
     }
 }
+
+Test(runtime, warmup_builds_once) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        double secs = -1;
+        tc_ok(ctx, ocla_warmup(ctx, &secs));
+        cr_assert(secs >= 0);
+        ocla_cache_stats a, b;
+        ocla_cache_get_stats(ctx, &a);
+        cr_assert_gt(a.builds + a.disk_hits, 1, "warmup built the op programs");
+        tc_ok(ctx, ocla_warmup(ctx, NULL));
+        ocla_cache_get_stats(ctx, &b);
+        cr_assert_eq(b.builds + b.disk_hits, a.builds + a.disk_hits, "a second warmup builds nothing");
+        cr_assert_gt(b.memory_hits, a.memory_hits);
+        cr_assert_eq(ocla_warmup(NULL, NULL), OCLA_ERR_INVALID_ARGUMENT);
+        ocla_context_destroy(ctx);
+    }
+}
