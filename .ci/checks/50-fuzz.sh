@@ -25,7 +25,7 @@ echo "fuzz: build $(( $(date +%s) - start )) s"
 # as "<unknown module>" leaks; keep libraries mapped (tests/sanitizer/no_dlclose.c).
 export LD_PRELOAD=$PWD/$b/no_dlclose.so
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
-export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizer/lsan.supp
+export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan-fuzz.supp
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OCLA_LOG=quiet
 total_runs=0
