@@ -333,3 +333,41 @@ Test(faults, build_failure_with_disk_cache_is_not_cached) {
         free(dir);
     }
 }
+
+/* "The library never prints to stdout": every op, every kind of failure above, with fd 1 pointed at
+ * a file that must stay empty (stderr is the documented default log sink and stays as it is). */
+Test(faults, nothing_on_stdout_from_any_op_or_failure) {
+    static float out[REL_OUT_MAX];
+    fflush(stdout);
+    FILE *cap = tmpfile();
+    cr_assert_not_null(cap);
+    int saved = dup(1);
+    cr_assert_geq(saved, 0);
+    cr_assert_geq(dup2(fileno(cap), 1), 0);
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context_options o;
+        ocla_context_options_defaults(&o);
+        o.log_level = OCLA_LOG_DEBUG; /* the most talkative setting still goes to stderr */
+        ocla_context *ctx = tc_open_with(d, &o);
+        for (int i = 0; i < REL_N_OPS; i++) {
+            size_t n = 0;
+            REL_OPS[i].run(ctx, out, &n);
+            ocla_debug_inject_enqueue_failure(ctx, 2);
+            n = 0;
+            REL_OPS[i].run(ctx, out, &n);
+            ocla_debug_inject_enqueue_failure(ctx, 0);
+        }
+        ocla_debug_build(ctx, "selftest", "-DOCLA_SELFTEST_BROKEN");
+        int64_t neg = -1;
+        ocla_tensor *t = NULL;
+        ocla_tensor_create(ctx, OCLA_F32, 1, &neg, &t);
+        ocla_context_destroy(ctx);
+    }
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    fseek(cap, 0, SEEK_END);
+    long written = ftell(cap);
+    fclose(cap);
+    cr_assert_eq(written, 0, "%ld bytes were written to stdout", written);
+}
