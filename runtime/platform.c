@@ -109,7 +109,8 @@ int ocla_read_file(const char *path, void **data, size_t *size) {
     if (!f) return -1;
     if (fseek(f, 0, SEEK_END) != 0) goto fail;
     long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) goto fail;
+    /* A directory opens on Linux and "ends" at LONG_MAX: refuse sizes no file of ours can have. */
+    if (len < 0 || (unsigned long)len > (1ul << 30) || fseek(f, 0, SEEK_SET) != 0) goto fail;
     void *buf = malloc((size_t)len + 1);
     if (!buf) goto fail;
     if (fread(buf, 1, (size_t)len, f) != (size_t)len) {

@@ -371,3 +371,18 @@ Test(faults, nothing_on_stdout_from_any_op_or_failure) {
     fclose(cap);
     cr_assert_eq(written, 0, "%ld bytes were written to stdout", written);
 }
+
+/* Regression (found by this suite under ASan): a directory where a cache file should be opened fine,
+ * ftell() said LONG_MAX, and ocla_read_file asked malloc for 2^63 bytes (NULL in a release build,
+ * an abort under ASan, and on an allocator that overcommits such a request, a crash later).
+ * runtime/platform.c now refuses files above 1 GiB. */
+Test(faults, read_file_on_a_directory_is_refused_without_a_huge_allocation) {
+    char *dir = temp_dir();
+    void *data = (void *)1;
+    size_t size = 7;
+    cr_assert_eq(ocla_read_file(dir, &data, &size), -1);
+    cr_assert_null(data);
+    cr_assert_eq(size, 0);
+    rm_rf(dir);
+    free(dir);
+}
