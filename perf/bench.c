@@ -1,0 +1,645 @@
+/* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (clpeak's method), then sweep
+ * attention methods x T x (B,H,D) x chunk size x {forward, decode step}. Times: ocla_profile_begin/end
+ * (events summed over every kernel and GEMM; host clock where the driver's events read 0), after
+ * warm-up, median of >= 10 runs. Progress on stderr, table on stdout, --json/--csv/--svg files.
+ * --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py uses it). */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "internal.h"
+
+#define MAX_DEV 16
+#define MAX_RES 4096
+
+typedef struct opts {
+    const char *devices; /* comma-separated selectors, NULL = all */
+    const char *json, *csv, *svg, *load_dir;
+    const char *methods; /* comma list */
+    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_peak;
+    long shape[4];       /* B,T,H,D or zeros */
+    int has_shape;
+} opts;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Peak measurement                                                                                */
+/* ---------------------------------------------------------------------------------------------- */
+static double time_launch(ocla_context *ctx, cl_kernel k, size_t global, size_t local) {
+    double ms = -1;
+    if (ocla_profile_begin(ctx) != OCLA_SUCCESS) return -1;
+    ocla_status st = ocla__launch(ctx, k, 1, &global, &local, "peak");
+    if (ocla_profile_end(ctx, &ms, NULL) != OCLA_SUCCESS || st != OCLA_SUCCESS) return -1;
+    return ms;
+}
+
+static size_t pick_local(ocla_context *ctx, cl_kernel k) {
+    uint64_t wg = 0;
+    ocla__kernel_limits(ctx, k, &wg, NULL);
+    size_t local = 256;
+    if (wg && local > wg) local = (size_t)wg;
+    if (ctx->info.max_work_item_sizes[0] && local > ctx->info.max_work_item_sizes[0])
+        local = (size_t)ctx->info.max_work_item_sizes[0];
+    return local ? local : 1;
+}
+
+static void measure_peak(ocla_context *ctx, bench_device *d) {
+    static const int widths[5] = {1, 2, 4, 8, 16};
+    static const char *types[5] = {"float", "float2", "float4", "float8", "float16"};
+    const double target_ms = ctx->info.is_gpu ? 5.0 : 30.0;
+    const int iters = 32;
+    d->peak_gflops = 0;
+    for (int w = 0; w < 5; w++) {
+        char optstr[128];
+        snprintf(optstr, sizeof optstr, "-D VT=%s -D VW=%d -D PEAK_ITERS=%d", types[w], widths[w], iters);
+        cl_kernel k;
+        d->peak_by_width[w] = 0;
+        if (ocla__get_kernel(ctx, "peak", optstr, "peak_mad", &k) != OCLA_SUCCESS) continue;
+        size_t local = pick_local(ctx, k);
+        size_t global = local * (ctx->info.compute_units ? ctx->info.compute_units : 1) * 4;
+        size_t max_items = (size_t)(ctx->info.max_alloc_size / 4);
+        if (max_items > ((size_t)1 << 26)) max_items = (size_t)1 << 26;
+        cl_mem out = NULL;
+        if (ocla__alloc(ctx, max_items * 4, &out, "peak output") != OCLA_SUCCESS) continue;
+        float a = 1.3f;
+        OCLA_ARG(ctx, k, 0, out);
+        OCLA_ARG(ctx, k, 1, a);
+        double ms = time_launch(ctx, k, global, local); /* warm-up */
+        for (int cal = 0; cal < 12 && ms >= 0 && ms < target_ms; cal++) {
+            double f = ms > 0 ? target_ms / ms : 16;
+            if (f > 16) f = 16;
+            if (f < 1.5) f = 1.5;
+            size_t g2 = (size_t)((double)global * f);
+            g2 = (g2 + local - 1) / local * local;
+            if (g2 > max_items) g2 = max_items / local * local;
+            if (g2 <= global) break;
+            global = g2;
+            ms = time_launch(ctx, k, global, local);
+        }
+        double t[7];
+        int n = 0;
+        for (int r = 0; r < 7; r++) {
+            double x = time_launch(ctx, k, global, local);
+            if (x > 0) t[n++] = x;
+        }
+        clReleaseMemObject(out);
+        if (!n) continue;
+        double flops = (double)global * iters * 64 * 2 * widths[w];
+        d->peak_by_width[w] = flops / (median(t, n) * 1e-3) * 1e-9;
+        if (d->peak_by_width[w] > d->peak_gflops) d->peak_gflops = d->peak_by_width[w];
+    }
+    /* copy bandwidth: float4 copy, one or 16 per work-item; the faster counts */
+    d->bw_gbs = 0;
+    size_t bytes = ctx->info.is_gpu ? ((size_t)512 << 20) : ((size_t)64 << 20);
+    while (bytes > ctx->info.max_alloc_size / 2 && bytes > (1u << 20)) bytes /= 2;
+    cl_mem a = NULL, b = NULL;
+    size_t n4 = bytes / 16 / 4096 * 4096;
+    if (ocla__alloc(ctx, n4 * 16, &a, "copy src") != OCLA_SUCCESS) return;
+    if (ocla__alloc(ctx, n4 * 16, &b, "copy dst") != OCLA_SUCCESS) {
+        clReleaseMemObject(a);
+        return;
+    }
+    ocla__fill_zero(ctx, a, 0, n4 * 16);
+    for (int variant = 0; variant < 2; variant++) {
+        cl_kernel k;
+        if (ocla__get_kernel(ctx, "peak", "", variant ? "peak_copy4x16" : "peak_copy4", &k) != OCLA_SUCCESS) continue;
+        size_t local = pick_local(ctx, k);
+        size_t global = variant ? n4 / 16 : n4;
+        if (global % local) continue;
+        OCLA_ARG(ctx, k, 0, a);
+        OCLA_ARG(ctx, k, 1, b);
+        time_launch(ctx, k, global, local);
+        time_launch(ctx, k, global, local);
+        double t[10];
+        int n = 0;
+        for (int r = 0; r < 10; r++) {
+            double x = time_launch(ctx, k, global, local);
+            if (x > 0) t[n++] = x;
+        }
+        double gbs = n ? 2.0 * (double)n4 * 16 / (median(t, n) * 1e-3) * 1e-9 : 0;
+        if (gbs > d->bw_gbs) d->bw_gbs = gbs;
+    }
+    clReleaseMemObject(a);
+    clReleaseMemObject(b);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Ops                                                                                             */
+/* ---------------------------------------------------------------------------------------------- */
+typedef struct method_def {
+    const char *name;
+    ocla_gate_kind gate;
+    ocla_op_kind op;
+} method_def;
+
+static const method_def METHODS[] = {
+    {"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK},
+    {"simple_gla", OCLA_GATE_SCALAR, OCLA_OP_SIMPLE_GLA_CHUNK},
+    {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK},
+};
+#define N_METHODS (int)(sizeof METHODS / sizeof METHODS[0])
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+typedef struct op_bufs {
+    ocla_tensor *q, *k, *v, *g, *o, *s;
+} op_bufs;
+
+static void free_bufs(op_bufs *b) {
+    ocla_tensor_destroy(b->q);
+    ocla_tensor_destroy(b->k);
+    ocla_tensor_destroy(b->v);
+    ocla_tensor_destroy(b->g);
+    ocla_tensor_destroy(b->o);
+    ocla_tensor_destroy(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+static ocla_status upload_fn(ocla_context *ctx, ocla_tensor *t, const float *data) {
+    int64_t n = ocla_tensor_numel(t);
+    if (data) return ocla_tensor_upload(ctx, t, data, (size_t)n * 4);
+    float *h = malloc((size_t)n * 4);
+    if (!h) return OCLA_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < n; i++) h[i] = frand();
+    ocla_status st = ocla_tensor_upload(ctx, t, h, (size_t)n * 4);
+    free(h);
+    return st;
+}
+
+/* Allocate q,k,v,(g),o,(state) for [B,T,H,D]; host arrays (NULL = random) for the inputs. */
+static ocla_status make_bufs(ocla_context *ctx, ocla_gate_kind gate, long B, long T, long H, long D, int decode,
+                             const float *hq, const float *hk, const float *hv, const float *hg, const float *hs,
+                             op_bufs *b) {
+    memset(b, 0, sizeof *b);
+    int64_t d4[4] = {B, T, H, D}, d3[3] = {B, T, H}, s4[4] = {B, H, D, D};
+    ocla_status st;
+    if ((st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->q)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->k)) ||
+        (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->v)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->o)))
+        goto fail;
+    if (gate == OCLA_GATE_SCALAR && (st = ocla_tensor_create(ctx, OCLA_F32, 3, d3, &b->g))) goto fail;
+    if (gate == OCLA_GATE_VECTOR && (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->g))) goto fail;
+    if (decode && (st = ocla_tensor_create(ctx, OCLA_F32, 4, s4, &b->s))) goto fail;
+    if ((st = upload_fn(ctx, b->q, hq)) || (st = upload_fn(ctx, b->k, hk)) || (st = upload_fn(ctx, b->v, hv))) goto fail;
+    if (b->g) {
+        if (hg) {
+            if ((st = upload_fn(ctx, b->g, hg))) goto fail;
+        } else {
+            int64_t n = ocla_tensor_numel(b->g);
+            float *h = malloc((size_t)n * 4);
+            if (!h) {
+                st = OCLA_ERR_OUT_OF_MEMORY;
+                goto fail;
+            }
+            for (int64_t i = 0; i < n; i++) { /* log forget gates, logsigmoid(x)/16 like fla's tests */
+                float x = 4.0f * frand();
+                h[i] = -log1pf(expf(-x)) / 16.0f;
+            }
+            st = ocla_tensor_upload(ctx, b->g, h, (size_t)n * 4);
+            free(h);
+            if (st) goto fail;
+        }
+    }
+    if (b->s && (st = upload_fn(ctx, b->s, hs))) goto fail;
+    return OCLA_SUCCESS;
+fail:
+    free_bufs(b);
+    return st;
+}
+
+static ocla_status run_op(ocla_context *ctx, const method_def *m, int decode, int chunk, op_bufs *b) {
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = m->gate;
+    p.form = decode ? OCLA_FORM_RECURRENT : OCLA_FORM_CHUNKED;
+    p.chunk = decode ? 0 : chunk;
+    ocla_attn_io io;
+    memset(&io, 0, sizeof io);
+    io.q = b->q;
+    io.k = b->k;
+    io.v = b->v;
+    io.g = b->g;
+    io.o = b->o;
+    if (decode) {
+        io.initial_state = b->s;
+        io.final_state = b->s;
+    }
+    return ocla_attention_forward(ctx, &p, &io);
+}
+
+/* Warm up, then median of runs; returns 0 on success. */
+static int time_op(ocla_context *ctx, const method_def *m, int decode, int chunk, op_bufs *b, int runs, double *med,
+                   double *mn, char *why, size_t why_size) {
+    for (int w = 0; w < 2; w++) {
+        ocla_status st = run_op(ctx, m, decode, chunk, b);
+        if (st != OCLA_SUCCESS) {
+            snprintf(why, why_size, "%s", ocla_status_string(st));
+            return -1;
+        }
+    }
+    ocla_finish(ctx);
+    double *t = malloc(sizeof(double) * (size_t)runs);
+    if (!t) return -1;
+    int n = 0;
+    for (int r = 0; r < runs; r++) {
+        double ms = 0;
+        ocla_profile_begin(ctx);
+        ocla_status st = run_op(ctx, m, decode, chunk, b);
+        ocla_profile_end(ctx, &ms, NULL);
+        if (st != OCLA_SUCCESS) {
+            snprintf(why, why_size, "%s", ocla_status_string(st));
+            free(t);
+            return -1;
+        }
+        t[n++] = ms;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    *mn = t[0];
+    *med = median(t, n);
+    free(t);
+    return 0;
+}
+
+static void models(const method_def *m, int decode, long B, long T, long H, long D, int chunk, double *gflop,
+                   double *gbytes) {
+    double b = (double)B, t = (double)T, h = (double)H, d = (double)D;
+    double g_elems = m->gate == OCLA_GATE_VECTOR ? b * t * h * d : m->gate == OCLA_GATE_SCALAR ? b * t * h : 0;
+    if (decode) {
+        *gflop = 4.0 * b * h * d * d * 1e-9;
+        *gbytes = (2.0 * b * h * d * d + 4.0 * b * h * d + g_elems) * 4.0 * 1e-9;
+    } else {
+        *gflop = b * h * t * (4.0 * chunk * d + 4.0 * d * d) * 1e-9;
+        *gbytes = (4.0 * b * t * h * d + g_elems) * 4.0 * 1e-9;
+    }
+}
+
+static int method_selected(const opts *o, const char *name) {
+    if (!o->methods) return 1;
+    const char *p = o->methods;
+    size_t n = strlen(name);
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int n_results = 0;
+static bench_result results[MAX_RES];
+
+static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *dev, const opts *o) {
+    static const long T_small[] = {512, 1024};
+    static const long T_quick[] = {512};
+    static const long T_full[] = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+    long shapes_default[][3] = {{1, 2, 64}};
+    long shapes_full[][3] = {{1, 4, 64}, {4, 16, 128}};
+    const long *Ts = o->full ? T_full : o->quick ? T_quick : T_small;
+    int nT = o->full ? 8 : o->quick ? 1 : 2;
+    long (*shp)[3] = o->full ? shapes_full : shapes_default;
+    int nshp = o->full ? 2 : 1;
+    long one_shape[1][3];
+    long one_T[1];
+    if (o->has_shape) {
+        one_shape[0][0] = o->shape[0];
+        one_shape[0][1] = o->shape[2];
+        one_shape[0][2] = o->shape[3];
+        one_T[0] = o->shape[1];
+        shp = one_shape;
+        nshp = 1;
+        Ts = one_T;
+        nT = 1;
+    }
+    ocla_plan_limits lim;
+    ocla__plan_limits_from_device(&ctx->info, &lim);
+    for (int mi = 0; mi < N_METHODS; mi++) {
+        const method_def *m = &METHODS[mi];
+        if (!method_selected(o, m->name)) continue;
+        for (int si = 0; si < nshp; si++) {
+            long B = shp[si][0], H = shp[si][1], D = shp[si][2];
+            for (int decode = 0; decode <= (o->no_decode ? 0 : 1); decode++) {
+                for (int ti = 0; ti < (decode ? 1 : nT); ti++) {
+                    long T = decode ? 1 : Ts[ti];
+                    /* memory: q,k,v,o (+g) must fit the device with room to spare */
+                    double need = 5.0 * (double)B * (double)T * (double)H * (double)D * 4.0;
+                    if (need > 0.5 * (double)ctx->info.global_mem_size ||
+                        (double)B * (double)T * (double)H * (double)D * 4.0 > (double)ctx->info.max_alloc_size)
+                        continue;
+                    long Bd = decode && !o->has_shape && o->full ? 64 : B;
+                    long Hd = decode && !o->has_shape && o->full ? 16 : H;
+                    if (decode) {
+                        B = Bd;
+                        H = Hd;
+                    }
+                    int chunks[16], nc = 0, pick = 0;
+                    if (!decode) {
+                        ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
+                        ocla_plan plan;
+                        char text[512];
+                        if (ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS) pick = plan.chunk;
+                        chunks[nc++] = pick;
+                        /* every candidate: at every T with --full/--shape/--chunks all, else at the first T */
+                        if (o->all_chunks && (ti == 0 || o->full || o->has_shape || o->chunks_everywhere)) {
+                            int c[16];
+                            int k = ocla_plan_candidates(&lim, &rq, c, 16);
+                            for (int i = 0; i < k && nc < 16; i++)
+                                if (c[i] != pick) chunks[nc++] = c[i];
+                        }
+                    } else {
+                        chunks[nc++] = 0;
+                    }
+                    op_bufs bufs;
+                    ocla_status st = make_bufs(ctx, m->gate, B, T, H, D, decode, NULL, NULL, NULL, NULL, NULL, &bufs);
+                    for (int ci = 0; ci < nc && n_results < MAX_RES; ci++) {
+                        bench_result *r = &results[n_results++];
+                        memset(r, 0, sizeof *r);
+                        r->dev = di;
+                        snprintf(r->method, sizeof r->method, "%s", m->name);
+                        snprintf(r->mode, sizeof r->mode, "%s", decode ? "decode" : "fwd");
+                        r->B = B, r->T = T, r->H = H, r->D = D;
+                        r->chunk = chunks[ci];
+                        r->picked = !decode && ci == 0;
+                        r->runs = o->runs;
+                        models(m, decode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
+                        fprintf(stderr, "\r\033[K[%s] %s %s B=%ld T=%ld H=%ld D=%ld chunk=%d ...", dev->name, m->name,
+                                r->mode, B, T, H, D, chunks[ci]);
+                        fflush(stderr);
+                        if (st != OCLA_SUCCESS) {
+                            snprintf(r->status, sizeof r->status, "alloc: %s", ocla_status_string(st));
+                            continue;
+                        }
+                        if (time_op(ctx, m, decode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
+                                    sizeof r->status) == 0)
+                            snprintf(r->status, sizeof r->status, "ok");
+                    }
+                    if (st == OCLA_SUCCESS) free_bufs(&bufs);
+                }
+            }
+        }
+    }
+    fprintf(stderr, "\r\033[K");
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* --load-inputs DIR: one op on inputs from files (see perf/fla_compare.py)                        */
+/* ---------------------------------------------------------------------------------------------- */
+static float *read_bin(const char *dir, const char *name, size_t count) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    float *h = malloc(count * 4);
+    if (h && fread(h, 4, count, f) != count) {
+        free(h);
+        h = NULL;
+    }
+    fclose(f);
+    return h;
+}
+
+static int write_bin(const char *dir, const char *name, const float *h, size_t count) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(h, 4, count, f);
+    return fclose(f) || w != count ? -1 : 0;
+}
+
+/* DIR/meta: "method mode B T H D" (mode fwd|decode); q.bin k.bin v.bin [g.bin] [s.bin] fp32 [B,T,H,D].
+ * Writes o.bin (and s_out.bin for decode) and result.txt "ms ms_min chunk runs device". */
+static int run_load_inputs(const opts *o) {
+    char path[1024], method[32] = "", mode[16] = "";
+    long B, T, H, D;
+    snprintf(path, sizeof path, "%s/meta", o->load_dir);
+    FILE *f = fopen(path, "r");
+    if (!f || fscanf(f, "%31s %15s %ld %ld %ld %ld", method, mode, &B, &T, &H, &D) != 6) {
+        fprintf(stderr, "ocla-bench: cannot read %s\n", path);
+        if (f) fclose(f);
+        return 2;
+    }
+    fclose(f);
+    const method_def *m = NULL;
+    for (int i = 0; i < N_METHODS; i++)
+        if (!strcmp(METHODS[i].name, method)) m = &METHODS[i];
+    if (!m) {
+        fprintf(stderr, "ocla-bench: unknown method %s\n", method);
+        return 2;
+    }
+    int decode = !strcmp(mode, "decode");
+    size_t n = (size_t)(B * T * H * D), ng = m->gate == OCLA_GATE_VECTOR ? n : (size_t)(B * T * H);
+    size_t ns = (size_t)(B * H * D * D);
+    float *q = read_bin(o->load_dir, "q.bin", n), *k = read_bin(o->load_dir, "k.bin", n),
+          *v = read_bin(o->load_dir, "v.bin", n);
+    float *g = m->gate != OCLA_GATE_NONE ? read_bin(o->load_dir, "g.bin", ng) : NULL;
+    float *s = decode ? read_bin(o->load_dir, "s.bin", ns) : NULL;
+    if (!q || !k || !v || (m->gate != OCLA_GATE_NONE && !g) || (decode && !s)) {
+        fprintf(stderr, "ocla-bench: missing or short input files in %s\n", o->load_dir);
+        return 2;
+    }
+    ocla_context_options co;
+    ocla_context_options_defaults(&co);
+    co.device = o->devices;
+    co.profiling = 1;
+    ocla_context *ctx = NULL;
+    ocla_status st = ocla_context_create(&co, &ctx);
+    if (st != OCLA_SUCCESS) {
+        fprintf(stderr, "ocla-bench: %s: %s\n", ocla_status_string(st), ocla_last_error(NULL));
+        return 1;
+    }
+    op_bufs b;
+    int chunk = 0;
+    int rc = 1;
+    if ((st = make_bufs(ctx, m->gate, B, T, H, D, decode, q, k, v, g, s, &b)) == OCLA_SUCCESS) {
+        /* correctness run first from the given state, then the timed runs */
+        float *out = malloc(n * 4), *sout = decode ? malloc(ns * 4) : NULL;
+        st = run_op(ctx, m, decode, 0, &b);
+        if (st == OCLA_SUCCESS) st = ocla_tensor_download(ctx, b.o, out, n * 4);
+        if (st == OCLA_SUCCESS && decode) st = ocla_tensor_download(ctx, b.s, sout, ns * 4);
+        if (st == OCLA_SUCCESS) {
+            write_bin(o->load_dir, "o.bin", out, n);
+            if (decode) write_bin(o->load_dir, "s_out.bin", sout, ns);
+            if (!decode) {
+                ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
+                ocla_plan plan;
+                char text[512];
+                if (ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS) chunk = plan.chunk;
+            }
+            double med = 0, mn = 0;
+            char why[64] = "";
+            if (time_op(ctx, m, decode, 0, &b, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why) == 0) {
+                snprintf(path, sizeof path, "%s/result.txt", o->load_dir);
+                FILE *r = fopen(path, "w");
+                if (r) {
+                    fprintf(r, "%.6f %.6f %d %d %s\n", med, mn, chunk, o->runs < 20 ? 20 : o->runs,
+                            ctx->info.device_name);
+                    fclose(r);
+                    rc = 0;
+                }
+            } else {
+                fprintf(stderr, "ocla-bench: timing failed: %s\n", why);
+            }
+        } else {
+            fprintf(stderr, "ocla-bench: %s: %s\n", ocla_status_string(st), ocla_last_error(ctx));
+        }
+        free(out);
+        free(sout);
+        free_bufs(&b);
+    } else {
+        fprintf(stderr, "ocla-bench: %s: %s\n", ocla_status_string(st), ocla_last_error(ctx));
+    }
+    ocla_context_destroy(ctx);
+    free(q), free(k), free(v), free(g), free(s);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+static void usage(void) {
+    fprintf(stderr,
+            "usage: ocla-bench [options]\n"
+            "  --device SEL[,SEL]  devices to run (selectors as OCLA_DEVICE: nvidia, pocl, rusticl, gpu, 0, 1:0)\n"
+            "  --methods LIST      linear,simple_gla,gla (default all)\n"
+            "  --quick             T=512 only, scheduler's chunk only\n"
+            "  --full              T=512..65536 (as memory allows), (B,H,D)=(1,4,64),(4,16,128), every chunk,\n"
+            "                      decode at 64 sequences x 16 heads\n"
+            "  --shape B,T,H,D     one shape (forward; decode uses B,H,D)\n"
+            "  --chunks pick|all   scheduler's pick only, or every fitting candidate at every T (default: every\n"
+            "                      candidate at the first T, the pick at the others; --full: all everywhere)\n"
+            "  --runs N            timed runs per point (median; default 10, minimum 10)\n"
+            "  --no-decode         skip the decode step\n"
+            "  --no-peak           skip the peak / bandwidth measurement\n"
+            "  --json FILE --csv FILE --svg FILE\n"
+            "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.runs = 10;
+    o.all_chunks = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *nx = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEXT()                                                   \
+    do {                                                         \
+        if (!nx) {                                               \
+            fprintf(stderr, "ocla-bench: %s needs a value\n", a); \
+            return 2;                                            \
+        }                                                        \
+        i++;                                                     \
+    } while (0)
+        if (!strcmp(a, "--device")) { NEXT(); o.devices = nx; }
+        else if (!strcmp(a, "--methods")) { NEXT(); o.methods = nx; }
+        else if (!strcmp(a, "--json")) { NEXT(); o.json = nx; }
+        else if (!strcmp(a, "--csv")) { NEXT(); o.csv = nx; }
+        else if (!strcmp(a, "--svg")) { NEXT(); o.svg = nx; }
+        else if (!strcmp(a, "--load-inputs")) { NEXT(); o.load_dir = nx; }
+        else if (!strcmp(a, "--runs")) { NEXT(); o.runs = atoi(nx) < 10 ? 10 : atoi(nx); }
+        else if (!strcmp(a, "--chunks")) { NEXT(); o.all_chunks = o.chunks_everywhere = !strcmp(nx, "all"); }
+        else if (!strcmp(a, "--full")) o.full = 1;
+        else if (!strcmp(a, "--quick")) o.quick = 1, o.all_chunks = 0;
+        else if (!strcmp(a, "--no-decode")) o.no_decode = 1;
+        else if (!strcmp(a, "--no-peak")) o.no_peak = 1;
+        else if (!strcmp(a, "--shape")) {
+            NEXT();
+            if (sscanf(nx, "%ld,%ld,%ld,%ld", &o.shape[0], &o.shape[1], &o.shape[2], &o.shape[3]) != 4 ||
+                o.shape[0] < 1 || o.shape[1] < 1 || o.shape[2] < 1 || o.shape[3] < 1) {
+                fprintf(stderr, "ocla-bench: --shape wants B,T,H,D\n");
+                return 2;
+            }
+            o.has_shape = 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "ocla-bench: unknown option %s\n", a);
+            usage();
+            return 2;
+        }
+    }
+    if (o.load_dir) return run_load_inputs(&o);
+
+    /* devices: every one, or the selected ones */
+    size_t idx[MAX_DEV];
+    int nidx = 0;
+    if (o.devices) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", o.devices);
+        for (char *tok = strtok(buf, ","); tok && nidx < MAX_DEV; tok = strtok(NULL, ",")) {
+            size_t gi;
+            if (ocla_device_select(tok, &gi) != OCLA_SUCCESS) {
+                fprintf(stderr, "ocla-bench: no device matches '%s'\n", tok);
+                return 1;
+            }
+            idx[nidx++] = gi;
+        }
+    } else {
+        size_t count = 0;
+        ocla_device_count(&count);
+        for (size_t i = 0; i < count && nidx < MAX_DEV; i++) idx[nidx++] = i;
+    }
+    if (!nidx) {
+        fprintf(stderr, "ocla-bench: no OpenCL device found\n");
+        return 1;
+    }
+    bench_device devs[MAX_DEV];
+    memset(devs, 0, sizeof devs);
+    int ndev = 0;
+    for (int i = 0; i < nidx; i++) {
+        char sel[32];
+        snprintf(sel, sizeof sel, "%zu", idx[i]);
+        ocla_context_options co;
+        ocla_context_options_defaults(&co);
+        co.device = sel;
+        co.profiling = 1;
+        ocla_context *ctx = NULL;
+        ocla_status st = ocla_context_create(&co, &ctx);
+        if (st != OCLA_SUCCESS) {
+            fprintf(stderr, "ocla-bench: device %s: %s: %s\n", sel, ocla_status_string(st), ocla_last_error(NULL));
+            continue;
+        }
+        bench_device *d = &devs[ndev];
+        snprintf(d->name, sizeof d->name, "%s", ctx->info.device_name);
+        snprintf(d->platform, sizeof d->platform, "%s", ctx->info.platform_name);
+        snprintf(d->driver, sizeof d->driver, "%s", ctx->info.driver_version);
+        d->is_gpu = ctx->info.is_gpu;
+        d->events = ctx->info.profiling_works;
+        if (!o.no_peak) {
+            fprintf(stderr, "\r\033[K[%s] measuring fp32 FMA peak and copy bandwidth ...", d->name);
+            fflush(stderr);
+            measure_peak(ctx, d);
+        }
+        fprintf(stderr, "\r\033[K[%s] peak %.1f GFLOP/s, copy %.1f GB/s (%s)\n", d->name, d->peak_gflops, d->bw_gbs,
+                d->events ? "event timers" : "host clock");
+        bench_device_sweep(ctx, ndev, d, &o);
+        ocla_context_destroy(ctx);
+        ndev++;
+    }
+    report_table(stdout, devs, results, n_results);
+    int rc = 0;
+    const char *note = "softmax baseline: not in this build (include/ocla/layers.h has no softmax op yet)";
+    if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = 1;
+    if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = 1;
+    if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = 1;
+    return rc;
+}

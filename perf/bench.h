@@ -1,0 +1,36 @@
+/* ocla-bench shared declarations (perf/bench.c measures, perf/report.c writes table/JSON/CSV/SVG). */
+#ifndef OCLA_BENCH_H
+#define OCLA_BENCH_H
+#include <stdio.h>
+
+typedef struct bench_device {
+    char name[160];
+    char platform[128];
+    char driver[128];
+    int is_gpu;
+    int events; /* 1 = event-profiled, 0 = host clock */
+    double peak_gflops;   /* best vector width */
+    double peak_by_width[5]; /* widths 1,2,4,8,16 */
+    double bw_gbs;        /* float4 copy, read + write */
+} bench_device;
+
+typedef struct bench_result {
+    int dev;             /* index into the device array */
+    char method[24];     /* linear, simple_gla, gla */
+    char mode[8];        /* fwd | decode */
+    long B, T, H, D;
+    int chunk;           /* chunk run (0 = recurrent) */
+    int picked;          /* the scheduler's pick */
+    double ms;           /* median */
+    double ms_min;
+    int runs;
+    double gflop, gbytes;
+    char status[64];     /* "ok" or why not */
+} bench_result;
+
+void report_table(FILE *f, const bench_device *devs, const bench_result *r, int n);
+int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n);
+int report_csv(const char *path, const bench_device *devs, const bench_result *r, int n);
+int report_svg(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,
+               const char *note);
+#endif

@@ -1,0 +1,209 @@
+/* ocla-bench output: readable table, JSON, CSV and an SVG chart (written by hand, no dependency). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+static double tok_s(const bench_result *r) { return r->ms > 0 ? (double)r->B * (double)r->T / (r->ms * 1e-3) : 0; }
+static double gflops(const bench_result *r) { return r->ms > 0 ? r->gflop / (r->ms * 1e-3) : 0; }
+static double gbs(const bench_result *r) { return r->ms > 0 ? r->gbytes / (r->ms * 1e-3) : 0; }
+
+void report_table(FILE *f, const bench_device *devs, const bench_result *r, int n) {
+    int last = -1;
+    for (int i = 0; i < n; i++) {
+        const bench_device *d = &devs[r[i].dev];
+        if (r[i].dev != last) {
+            last = r[i].dev;
+            fprintf(f, "\n== %s | %s | driver %s | %s\n", d->name, d->platform, d->driver,
+                    d->events ? "event-profiled" : "host clock (events read 0)");
+            fprintf(f, "   measured fp32 FMA peak %.1f GFLOP/s (mad chains, widths 1/2/4/8/16: %.1f %.1f %.1f %.1f %.1f)\n",
+                    d->peak_gflops, d->peak_by_width[0], d->peak_by_width[1], d->peak_by_width[2], d->peak_by_width[3],
+                    d->peak_by_width[4]);
+            fprintf(f, "   measured copy bandwidth %.1f GB/s (float4 copy, read + write)\n", d->bw_gbs);
+            fprintf(f, "%-11s %-6s %5s %6s %4s %4s %6s %10s %12s %9s %8s %6s %6s\n", "method", "mode", "B", "T", "H",
+                    "D", "chunk", "ms", "tokens/s", "GFLOP/s", "GB/s", "%FMA", "%BW");
+        }
+        char chunk[16];
+        if (!strcmp(r[i].mode, "decode")) snprintf(chunk, sizeof chunk, "rec");
+        else snprintf(chunk, sizeof chunk, "%d%s", r[i].chunk, r[i].picked ? "*" : "");
+        if (strcmp(r[i].status, "ok")) {
+            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s  %s\n", r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H,
+                    r[i].D, chunk, r[i].status);
+            continue;
+        }
+        fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %5.1f%% %5.1f%%\n", r[i].method,
+                r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, chunk, r[i].ms, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
+                d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
+                d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0);
+    }
+    fprintf(f, "\n* = the scheduler's pick; times: median of >= 10 runs after warm-up, summed over every kernel of"
+               " the op.\n  FLOPs: fwd B*H*T*(4*C*D + 4*D*D), decode 4*B*H*D*D; bytes: q,k,v,o (+g) once, decode +"
+               " state read and write.\n");
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\n  \"devices\": [\n");
+    for (int i = 0; i < ndev; i++) {
+        fprintf(f, "    {\"name\": ");
+        json_str(f, devs[i].name);
+        fprintf(f, ", \"platform\": ");
+        json_str(f, devs[i].platform);
+        fprintf(f, ", \"driver\": ");
+        json_str(f, devs[i].driver);
+        fprintf(f, ", \"timer\": \"%s\", \"peak_gflops\": %.3f, \"peak_gflops_by_width\": [%.3f, %.3f, %.3f, %.3f, %.3f],"
+                   " \"copy_gbs\": %.3f}%s\n",
+                devs[i].events ? "events" : "host", devs[i].peak_gflops, devs[i].peak_by_width[0],
+                devs[i].peak_by_width[1], devs[i].peak_by_width[2], devs[i].peak_by_width[3], devs[i].peak_by_width[4],
+                devs[i].bw_gbs, i + 1 < ndev ? "," : "");
+    }
+    fprintf(f, "  ],\n  \"results\": [\n");
+    for (int i = 0; i < n; i++) {
+        const bench_device *d = &devs[r[i].dev];
+        fprintf(f,
+                "    {\"device\": %d, \"method\": \"%s\", \"mode\": \"%s\", \"B\": %ld, \"T\": %ld, \"H\": %ld, \"D\": %ld,"
+                " \"chunk\": %d, \"scheduler_pick\": %s, \"status\": ",
+                r[i].dev, r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, r[i].chunk,
+                r[i].picked ? "true" : "false");
+        json_str(f, r[i].status);
+        fprintf(f,
+                ", \"ms\": %.6f, \"ms_min\": %.6f, \"runs\": %d, \"tokens_per_s\": %.6g, \"gflops\": %.4f, \"gbs\": %.4f,"
+                " \"pct_fma_peak\": %.3f, \"pct_bandwidth\": %.3f}%s\n",
+                r[i].ms, r[i].ms_min, r[i].runs, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
+                d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
+                d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0, i + 1 < n ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    return fclose(f) ? -1 : 0;
+}
+
+int report_csv(const char *path, const bench_device *devs, const bench_result *r, int n) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "device,driver,method,mode,B,T,H,D,chunk,scheduler_pick,status,ms,ms_min,runs,tokens_per_s,gflops,gbs,"
+               "pct_fma_peak,pct_bandwidth,peak_gflops,copy_gbs\n");
+    for (int i = 0; i < n; i++) {
+        const bench_device *d = &devs[r[i].dev];
+        fprintf(f, "\"%s\",\"%s\",%s,%s,%ld,%ld,%ld,%ld,%d,%d,\"%s\",%.6f,%.6f,%d,%.6g,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f\n",
+                d->name, d->driver, r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, r[i].chunk, r[i].picked,
+                r[i].status, r[i].ms, r[i].ms_min, r[i].runs, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
+                d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
+                d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0, d->peak_gflops, d->bw_gbs);
+    }
+    return fclose(f) ? -1 : 0;
+}
+
+static void xml_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else fputc(*s, f);
+    }
+}
+
+/* One panel per (device, B/H/D shape): tokens/s (log) vs T (log2), a line per method, forward at the
+ * scheduler's pick. */
+int report_svg(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n, const char *note) {
+    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+    static const char *mnames[] = {"linear", "simple_gla", "gla", "softmax"};
+    const int W = 760, PH = 300, ML = 80, MR = 160, MT = 40, MB = 50;
+    /* panels: distinct (dev, B, H, D) among forward picked results */
+    int pdev[64];
+    long pB[64], pH[64], pD[64];
+    int np = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(r[i].mode, "fwd") || !r[i].picked || strcmp(r[i].status, "ok")) continue;
+        int found = 0;
+        for (int p = 0; p < np; p++)
+            if (pdev[p] == r[i].dev && pB[p] == r[i].B && pH[p] == r[i].H && pD[p] == r[i].D) found = 1;
+        if (!found && np < 64) pdev[np] = r[i].dev, pB[np] = r[i].B, pH[np] = r[i].H, pD[np] = r[i].D, np++;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    int H = (np ? np : 1) * (PH + MT + MB) + 30;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    for (int p = 0; p < np; p++) {
+        int y0 = p * (PH + MT + MB) + MT, x0 = ML, pw = W - ML - MR;
+        double tmin = 1e30, tmax = 0, ymin = 1e300, ymax = 0;
+        for (int i = 0; i < n; i++) {
+            const bench_result *q = &r[i];
+            if (q->dev != pdev[p] || q->B != pB[p] || q->H != pH[p] || q->D != pD[p] || strcmp(q->mode, "fwd") ||
+                !q->picked || strcmp(q->status, "ok"))
+                continue;
+            double y = tok_s(q);
+            if (q->T < tmin) tmin = (double)q->T;
+            if (q->T > tmax) tmax = (double)q->T;
+            if (y < ymin) ymin = y;
+            if (y > ymax) ymax = y;
+        }
+        double lx0 = log2(tmin), lx1 = log2(tmax);
+        if (lx1 - lx0 < 1) lx0 -= 0.5, lx1 += 0.5;
+        double ly0 = floor(log10(ymin)), ly1 = ceil(log10(ymax));
+        if (ly1 <= ly0) ly1 = ly0 + 1;
+        fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\">", x0, y0 - 14);
+        xml_text(f, devs[pdev[p]].name);
+        fprintf(f, " — forward, B=%ld H=%ld D=%ld, scheduler's chunk</text>\n", pB[p], pH[p], pD[p]);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", x0, y0, pw, PH);
+        for (double ly = ly0; ly <= ly1 + 1e-9; ly += 1) {
+            int yy = y0 + PH - (int)((ly - ly0) / (ly1 - ly0) * PH);
+            fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>", x0, yy, x0 + pw, yy);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">1e%d</text>\n", x0 - 6, yy + 4, (int)ly);
+        }
+        for (double lx = ceil(lx0); lx <= lx1 + 1e-9; lx += 1) {
+            int xx = x0 + (int)((lx - lx0) / (lx1 - lx0) * pw);
+            fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>", xx, y0, xx, y0 + PH);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", xx, y0 + PH + 16, pow(2, lx));
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">T (tokens per sequence)</text>\n", x0 + pw / 2,
+                y0 + PH + 34);
+        fprintf(f, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">tokens/s</text>\n", 18,
+                y0 + PH / 2);
+        for (int mi = 0; mi < 4; mi++) {
+            char pts[8192];
+            size_t off = 0;
+            int cnt = 0;
+            for (int i = 0; i < n; i++) {
+                const bench_result *q = &r[i];
+                if (q->dev != pdev[p] || q->B != pB[p] || q->H != pH[p] || q->D != pD[p] || strcmp(q->mode, "fwd") ||
+                    !q->picked || strcmp(q->status, "ok") || strcmp(q->method, mnames[mi]))
+                    continue;
+                double xx = x0 + (log2((double)q->T) - lx0) / (lx1 - lx0) * pw;
+                double yy = y0 + PH - (log10(tok_s(q)) - ly0) / (ly1 - ly0) * PH;
+                if (off < sizeof pts - 40) off += (size_t)snprintf(pts + off, sizeof pts - off, "%.1f,%.1f ", xx, yy);
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", xx, yy, colors[mi]);
+                cnt++;
+            }
+            if (cnt > 1)
+                fprintf(f, "\n<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", pts,
+                        colors[mi], mi == 3 ? " stroke-dasharray=\"6,3\"" : "");
+            if (cnt) {
+                int ly = y0 + 16 + 18 * mi;
+                fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>",
+                        x0 + pw + 10, ly - 4, x0 + pw + 30, ly - 4, colors[mi]);
+                fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x0 + pw + 36, ly, mnames[mi]);
+            }
+        }
+    }
+    if (note) {
+        fprintf(f, "<text x=\"10\" y=\"%d\" fill=\"#a00\">", H - 10);
+        xml_text(f, note);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "</svg>\n");
+    (void)ndev;
+    return fclose(f) ? -1 : 0;
+}
