@@ -1,9 +1,71 @@
-/* ocla layers API (filled in by its issue). */
+/* ocla layers API: tiled softmax attention (the baseline) and FLASH mixed chunk attention.
+ *
+ * Layout as in <ocla/attention.h>: q, k [B,T,H,K], v, o [B,T,H,V], any strides (so [B,H,T,D]
+ * views work too). fp32 throughout. The math of every kernel: docs/KERNELS.md, section
+ * "FLASH, Linformer, softmax, layers".
+ */
 #ifndef OCLA_LAYERS_H
 #define OCLA_LAYERS_H
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- softmax attention (flash-style: online softmax over key blocks, never T x T in memory) ----
+ *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal. */
+typedef struct ocla_softmax_params {
+    int causal;     /* 1 (default) */
+    int has_scale;  /* 0: scale = K^-0.5 */
+    float scale;
+    int block;      /* query/key block: 0 = the runtime's pick; else 16, 32 or 64 */
+} ocla_softmax_params;
+OCLA_API void ocla_softmax_params_defaults(ocla_softmax_params *params);
+/* K and V up to 256. */
+OCLA_API ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softmax_params *params,
+                                            const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v,
+                                            ocla_tensor *o);
+
+/* ---- FLASH mixed chunk attention (Hua et al. 2022, methods.md section 3.2) ----
+ * Chunks of C tokens, g = t / C. Quadratic part inside the chunk (causal: s <= t):
+ *   A_ts = quad_post * relu(quad_scale * rope(qq_t) . rope(kq_s) + bias_scale * b[h][t - s + C - 1])^2
+ * Linear part across chunks (no feature map, no denominator):
+ *   causal:     S_g = lin(g) * sum_{h<g} rope(kl)_h^T v_h     (exclusive prefix over chunks)
+ *   non-causal: M   = lin_scale * sum_all rope(kl)_s^T v_s   (lin_scale default 1 / T)
+ *   o_t = sum_s A_ts v_s + rope(ql_t)^T S_g
+ * qq, kq, ql, kl: [B,T,H,S]; v, o: [B,T,H,E]. One head in the paper (H = 1); H > 1 runs heads
+ * independently. */
+typedef enum ocla_flash_lin_norm {
+    OCLA_FLASH_LIN_CHUNK = 0, /* causal: each chunk's K^T V divided by C, plain prefix sum (paper code as in
+                                 lucidrains/FLASH-pytorch; default) */
+    OCLA_FLASH_LIN_MEAN = 1   /* causal: S_g divided by the count of preceding tokens g*C (Su; the
+                                 row-normalised chunk mask of the third-party transcriptions) */
+} ocla_flash_lin_norm;
+
+typedef struct ocla_flash_params {
+    int causal;            /* 1 (default) */
+    int chunk;             /* C: 256 (paper, default); 0 = the scheduler's pick (OCLA_OP_FLASH_CHUNK) */
+    int has_quad_scale;    /* 0: quad_scale = 1 / C (paper appendix code, "qk / G") */
+    float quad_scale;      /* e.g. 1/sqrt(S) with quad_post = 1/C for the paper text's variant */
+    float bias_scale;      /* 1 (paper code: bias added after the 1/C); lucidrains GAU: 1/C */
+    float quad_post;       /* 1 */
+    const ocla_tensor *rel_bias; /* NULL (default) or [H, 2C-1]: Toeplitz bias b[h][t - s + C - 1] */
+    ocla_flash_lin_norm lin_norm; /* causal linear-part normaliser, default OCLA_FLASH_LIN_CHUNK */
+    int has_lin_scale;     /* 0: 1/C (causal, CHUNK) or 1/T (non-causal); 1: lin_scale replaces it */
+    float lin_scale;
+    int rope_dims;         /* 0: no RoPE (default); else even, <= S: split-half RoPE on the first
+                              rope_dims dims of qq, kq, ql, kl at global positions pos_offset + t */
+    float rope_base;       /* 10000 */
+    int64_t pos_offset;    /* 0 */
+} ocla_flash_params;
+OCLA_API void ocla_flash_params_defaults(ocla_flash_params *params);
+
+typedef struct ocla_flash_io {
+    const ocla_tensor *qq, *kq; /* quadratic-part queries and keys [B,T,H,S] */
+    const ocla_tensor *ql, *kl; /* linear-part queries and keys [B,T,H,S] */
+    const ocla_tensor *v;       /* [B,T,H,E] */
+    ocla_tensor *o;             /* [B,T,H,E] */
+} ocla_flash_io;
+OCLA_API ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params,
+                                          const ocla_flash_io *io);
 
 #ifdef __cplusplus
 }
