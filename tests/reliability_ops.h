@@ -22,7 +22,7 @@
 
 /* Shapes: T = 37 is not a multiple of any chunk size (partial last chunk); K != V. */
 enum { REL_B = 1, REL_T = 37, REL_H = 2, REL_K = 16, REL_V = 8 };
-#define REL_OUT_MAX 4096 /* floats: the largest output of any entry */
+#define REL_OUT_MAX 8192 /* floats: the largest output of any entry */
 
 static uint32_t rel_xs(uint32_t *s) {
     uint32_t x = *s;
@@ -153,6 +153,55 @@ static ocla_status rel_gemm_batched(ocla_context *ctx, float *out, size_t *n) {
     return st;
 }
 
+/* ---- training: attention backward, projections, SGD (include/ocla/train.h) ---- */
+static ocla_status rel_attention_backward(ocla_context *ctx, float *out, size_t *n) {
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = OCLA_GATE_VECTOR, p.feature_map = OCLA_FEATURE_IDENTITY;
+    ocla_status st = OCLA_SUCCESS;
+    int64_t qd[4] = {REL_B, REL_T, REL_H, REL_K}, vd[4] = {REL_B, REL_T, REL_H, REL_V};
+    int64_t sd[4] = {REL_B, REL_H, REL_K, REL_V};
+    ocla_tensor *q = rel_tensor(ctx, &st, 4, qd, 21, -1, 1), *k = rel_tensor(ctx, &st, 4, qd, 22, -1, 1);
+    ocla_tensor *v = rel_tensor(ctx, &st, 4, vd, 23, -1, 1), *g = rel_tensor(ctx, &st, 4, qd, 24, -0.5f, -0.01f);
+    ocla_tensor *s0 = rel_tensor(ctx, &st, 4, sd, 25, -1, 1), *dout = rel_tensor(ctx, &st, 4, vd, 26, -1, 1);
+    ocla_tensor *dS = rel_tensor(ctx, &st, 4, sd, 27, -1, 1);
+    ocla_tensor *dq = rel_tensor(ctx, &st, 4, qd, 0, 0, 0), *dk = rel_tensor(ctx, &st, 4, qd, 0, 0, 0);
+    ocla_tensor *dv = rel_tensor(ctx, &st, 4, vd, 0, 0, 0), *dg = rel_tensor(ctx, &st, 4, qd, 0, 0, 0);
+    ocla_tensor *ds0 = rel_tensor(ctx, &st, 4, sd, 0, 0, 0);
+    if (st == OCLA_SUCCESS) {
+        ocla_attn_grad_io io;
+        memset(&io, 0, sizeof io);
+        io.q = q, io.k = k, io.v = v, io.g = g, io.initial_state = s0, io.d_o = dout, io.d_final_state = dS;
+        io.dq = dq, io.dk = dk, io.dv = dv, io.dg = dg, io.d_initial_state = ds0;
+        st = ocla_attention_backward(ctx, &p, &io);
+    }
+    st = rel_download(ctx, st, dq, out, n);
+    st = rel_download(ctx, st, dk, out, n);
+    st = rel_download(ctx, st, dv, out, n);
+    st = rel_download(ctx, st, dg, out, n);
+    st = rel_download(ctx, st, ds0, out, n);
+    ocla_tensor *all[] = {q, k, v, g, s0, dout, dS, dq, dk, dv, dg, ds0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return st;
+}
+
+static ocla_status rel_linear_train_step(ocla_context *ctx, float *out, size_t *n) {
+    ocla_status st = OCLA_SUCCESS;
+    int64_t xd[3] = {2, 5, 12}, wd[2] = {12, 8}, yd[3] = {2, 5, 8};
+    ocla_tensor *x = rel_tensor(ctx, &st, 3, xd, 31, -1, 1), *w = rel_tensor(ctx, &st, 2, wd, 32, -1, 1);
+    ocla_tensor *y = rel_tensor(ctx, &st, 3, yd, 0, 0, 0), *dy = rel_tensor(ctx, &st, 3, yd, 33, -1, 1);
+    ocla_tensor *dx = rel_tensor(ctx, &st, 3, xd, 0, 0, 0), *dw = rel_tensor(ctx, &st, 2, wd, 34, -1, 1);
+    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, x, w, y);
+    if (st == OCLA_SUCCESS) st = ocla_linear_backward(ctx, x, w, dy, dx, dw, 1);
+    if (st == OCLA_SUCCESS) st = ocla_sgd_step(ctx, w, dw, 0.1f);
+    st = rel_download(ctx, st, y, out, n);
+    st = rel_download(ctx, st, dx, out, n);
+    st = rel_download(ctx, st, w, out, n);
+    ocla_tensor *all[] = {x, w, y, dy, dx, dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return st;
+}
+
 /* ---- the table: one line per op ---- */
 typedef struct rel_op {
     const char *name;
@@ -171,6 +220,8 @@ static const rel_op REL_OPS[] = {
     {"retention_chunked", rel_retention},
     {"gemm", rel_gemm},
     {"gemm_strided_batched", rel_gemm_batched},
+    {"gla_backward", rel_attention_backward},
+    {"linear_fwd_bwd_sgd", rel_linear_train_step},
 };
 #define REL_N_OPS ((int)(sizeof REL_OPS / sizeof REL_OPS[0]))
 
