@@ -635,7 +635,7 @@ int main(int argc, char **argv) {
         ocla_context_destroy(ctx);
         ndev++;
     }
-    report_table(stdout, devs, results, n_results);
+    report_table(stdout, devs, ndev, results, n_results);
     int rc = 0;
     const char *note = "softmax baseline: not in this build (include/ocla/layers.h has no softmax op yet)";
     if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = 1;

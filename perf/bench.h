@@ -28,7 +28,7 @@ typedef struct bench_result {
     char status[64];     /* "ok" or why not */
 } bench_result;
 
-void report_table(FILE *f, const bench_device *devs, const bench_result *r, int n);
+void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);
 int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n);
 int report_csv(const char *path, const bench_device *devs, const bench_result *r, int n);
 int report_svg(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,

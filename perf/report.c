@@ -9,37 +9,45 @@ static double tok_s(const bench_result *r) { return r->ms > 0 ? (double)r->B * (
 static double gflops(const bench_result *r) { return r->ms > 0 ? r->gflop / (r->ms * 1e-3) : 0; }
 static double gbs(const bench_result *r) { return r->ms > 0 ? r->gbytes / (r->ms * 1e-3) : 0; }
 
-void report_table(FILE *f, const bench_device *devs, const bench_result *r, int n) {
-    int last = -1;
-    for (int i = 0; i < n; i++) {
-        const bench_device *d = &devs[r[i].dev];
-        if (r[i].dev != last) {
-            last = r[i].dev;
-            fprintf(f, "\n== %s | %s | driver %s | %s\n", d->name, d->platform, d->driver,
-                    d->events ? "event-profiled" : "host clock (events read 0)");
-            fprintf(f, "   measured fp32 FMA peak %.1f GFLOP/s (mad chains, widths 1/2/4/8/16: %.1f %.1f %.1f %.1f %.1f)\n",
-                    d->peak_gflops, d->peak_by_width[0], d->peak_by_width[1], d->peak_by_width[2], d->peak_by_width[3],
-                    d->peak_by_width[4]);
-            fprintf(f, "   measured copy bandwidth %.1f GB/s (float4 copy, read + write)\n", d->bw_gbs);
-            fprintf(f, "%-11s %-6s %5s %6s %4s %4s %6s %10s %12s %9s %8s %6s %6s\n", "method", "mode", "B", "T", "H",
-                    "D", "chunk", "ms", "tokens/s", "GFLOP/s", "GB/s", "%FMA", "%BW");
+static void table_header(FILE *f, const bench_device *d) {
+    fprintf(f, "\n== %s | %s | driver %s | %s\n", d->name, d->platform, d->driver,
+            d->events ? "event-profiled" : "host clock (events read 0)");
+    fprintf(f, "   measured fp32 FMA peak %.1f GFLOP/s (mad chains, widths 1/2/4/8/16: %.1f %.1f %.1f %.1f %.1f)\n",
+            d->peak_gflops, d->peak_by_width[0], d->peak_by_width[1], d->peak_by_width[2], d->peak_by_width[3],
+            d->peak_by_width[4]);
+    fprintf(f, "   measured copy bandwidth %.1f GB/s (float4 copy, read + write)\n", d->bw_gbs);
+}
+
+void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n) {
+    for (int di = 0; di < ndev; di++) {
+        const bench_device *d = &devs[di];
+        table_header(f, d);
+        int first = 1;
+        for (int i = 0; i < n; i++) {
+            if (r[i].dev != di) continue;
+            if (first) {
+                fprintf(f, "%-11s %-6s %5s %6s %4s %4s %6s %10s %12s %9s %8s %6s %6s\n", "method", "mode", "B", "T",
+                        "H", "D", "chunk", "ms", "tokens/s", "GFLOP/s", "GB/s", "%FMA", "%BW");
+                first = 0;
+            }
+            char chunk[16];
+            if (!strcmp(r[i].mode, "decode")) snprintf(chunk, sizeof chunk, "rec");
+            else snprintf(chunk, sizeof chunk, "%d%s", r[i].chunk, r[i].picked ? "*" : "");
+            if (strcmp(r[i].status, "ok")) {
+                fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s  %s\n", r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H,
+                        r[i].D, chunk, r[i].status);
+                continue;
+            }
+            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %5.1f%% %5.1f%%\n", r[i].method,
+                    r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, chunk, r[i].ms, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
+                    d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
+                    d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0);
         }
-        char chunk[16];
-        if (!strcmp(r[i].mode, "decode")) snprintf(chunk, sizeof chunk, "rec");
-        else snprintf(chunk, sizeof chunk, "%d%s", r[i].chunk, r[i].picked ? "*" : "");
-        if (strcmp(r[i].status, "ok")) {
-            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s  %s\n", r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H,
-                    r[i].D, chunk, r[i].status);
-            continue;
-        }
-        fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %5.1f%% %5.1f%%\n", r[i].method,
-                r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, chunk, r[i].ms, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
-                d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
-                d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0);
     }
-    fprintf(f, "\n* = the scheduler's pick; times: median of >= 10 runs after warm-up, summed over every kernel of"
-               " the op.\n  FLOPs: fwd B*H*T*(4*C*D + 4*D*D), decode 4*B*H*D*D; bytes: q,k,v,o (+g) once, decode +"
-               " state read and write.\n");
+    if (n)
+        fprintf(f, "\n* = the scheduler's pick; times: median of >= 10 runs after warm-up, summed over every kernel of"
+                   " the op.\n  FLOPs: fwd B*H*T*(4*C*D + 4*D*D), decode 4*B*H*D*D; bytes: q,k,v,o (+g) once, decode"
+                   " + state read and write.\n");
 }
 
 static void json_str(FILE *f, const char *s) {

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Side-by-side: ocla (OpenCL) vs flash-linear-attention (Triton) on the same GPU, same inputs.
+
+One command (H100 machine, from the repo root, with a build of ocla-bench carried in .gpu/bin and fla's
+source under the git-ignored .gpu/fla_src; see docs/BENCHMARKS.md "How to reproduce"):
+
+    python3 perf/fla_compare.py --bench .gpu/bin/ocla-bench --fla .gpu/fla_src --out "$OUT/fla"
+
+For each case the script makes inputs in PyTorch (seeded), writes them as raw fp32 files, runs
+`ocla-bench --load-inputs DIR` (which writes o.bin, the final state for decode, and its median time
+over >= 20 event-profiled runs), runs fla on the same tensors (median of triton.testing.do_bench after
+warm-up, which also absorbs fla's autotuning), and reports max relative error
+max|o_ocla - o_fla| / max|o_fla| and the time ratio ocla/fla (< 1: ocla faster).
+Cases: chunk linear attention, chunk simple GLA, chunk GLA at (B,T,H,D) = (4,2048,16,128) and
+(2,8192,16,128); decode step (recurrent, T=1) for 64 sequences x 16 heads x D=128 with state traffic
+in GB/s against the bandwidth ocla-bench measures (float4 copy).
+fla runs in its default fp32 mode (TF32 dots); --ieee adds a second fla timing with
+TRITON_F32_DEFAULT=ieee (true fp32, in a child process, since Triton reads it at compile time).
+fla's code is imported from --fla and never copied into the repository.
+"""
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import types
+
+SHAPES = [(4, 2048, 16, 128), (2, 8192, 16, 128)]
+METHODS = ["linear", "simple_gla", "gla"]
+DECODE = (64, 16, 128)  # sequences, heads, D
+
+
+def load_fla(path):
+    import torch  # noqa: F401
+    fla_dir = os.path.join(os.path.abspath(path), "fla")
+    if not os.path.isdir(fla_dir):
+        raise ImportError(f"no fla package under {path}")
+    # bypass fla/__init__.py (it imports fla.layers/models, which need transformers): fla-notes 6.2
+    pkg = types.ModuleType("fla")
+    pkg.__path__ = [fla_dir]
+    pkg.__version__ = "0.0.0+src"
+    sys.modules["fla"] = pkg
+    from fla.ops.linear_attn import chunk_linear_attn
+    from fla.ops.simple_gla import chunk_simple_gla, fused_recurrent_simple_gla
+    from fla.ops.gla import chunk_gla
+    return dict(chunk_linear_attn=chunk_linear_attn, chunk_simple_gla=chunk_simple_gla, chunk_gla=chunk_gla,
+                fused_recurrent_simple_gla=fused_recurrent_simple_gla)
+
+
+def make_inputs(method, mode, B, T, H, D, seed):
+    import torch
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, T, H, D, generator=g)
+    k = torch.randn(B, T, H, D, generator=g)
+    v = torch.randn(B, T, H, D, generator=g)
+    gate = None
+    if method == "simple_gla":
+        gate = F.logsigmoid(torch.randn(B, T, H, generator=g)) / 16
+    elif method == "gla":
+        gate = F.logsigmoid(torch.randn(B, T, H, D, generator=g)) / 16
+    s = torch.randn(B, H, D, D, generator=g) * 0.1 if mode == "decode" else None
+    return q, k, v, gate, s
+
+
+def write_bin(path, t):
+    t = t.detach().to("cpu", dtype=__import__("torch").float32).contiguous()
+    with open(path, "wb") as f:
+        f.write(ctypes.string_at(t.data_ptr(), t.numel() * 4))
+
+
+def read_bin(path, shape):
+    import torch
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    return torch.frombuffer(data, dtype=torch.float32).clone().reshape(shape)
+
+
+def run_fla(fns, method, mode, q, k, v, gate, s):
+    """Returns (callable, output function) on CUDA tensors."""
+    if mode == "decode":
+        fn = lambda: fns["fused_recurrent_simple_gla"](q, k, v, g=gate, initial_state=s, output_final_state=True)
+    elif method == "linear":
+        fn = lambda: fns["chunk_linear_attn"](q, k, v, normalize=False)
+    elif method == "simple_gla":
+        fn = lambda: fns["chunk_simple_gla"](q, k, v, g=gate)
+    else:
+        fn = lambda: fns["chunk_gla"](q, k, v, g=gate)
+    return fn
+
+
+def bench_fla(fn):
+    import torch
+    import triton.testing
+    for _ in range(3):  # autotuning and compilation
+        fn()
+    torch.cuda.synchronize()
+    try:
+        return float(triton.testing.do_bench(fn, warmup=100, rep=500, return_mode="median"))
+    except TypeError:
+        return float(triton.testing.do_bench(fn, warmup=100, rep=500, quantiles=[0.5]))
+
+
+def cases():
+    for (B, T, H, D) in SHAPES:
+        for m in METHODS:
+            yield m, "fwd", B, T, H, D
+    yield "simple_gla", "decode", DECODE[0], 1, DECODE[1], DECODE[2]
+
+
+def fla_only(args):
+    """Child mode: time fla on each case, print JSON {case: ms}."""
+    import torch
+    fns = load_fla(args.fla)
+    out = {}
+    for i, (m, mode, B, T, H, D) in enumerate(cases()):
+        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, 1000 + i)
+        dev = [x.cuda() if x is not None else None for x in (q, k, v, gate, s)]
+        out[f"{m}/{mode}/{B},{T},{H},{D}"] = bench_fla(run_fla(fns, m, mode, *dev))
+        del dev
+        torch.cuda.empty_cache()
+    print(json.dumps(out))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=".gpu/bin/ocla-bench", help="ocla-bench binary")
+    ap.add_argument("--fla", default=".gpu/fla_src", help="folder holding fla's source (the fla/ package)")
+    ap.add_argument("--device", default="nvidia", help="ocla device selector")
+    ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
+    ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee")
+    ap.add_argument("--fla-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.fla_only:
+        return fla_only(args)
+
+    import torch
+    os.makedirs(args.out, exist_ok=True)
+    try:
+        fns = load_fla(args.fla)
+        fla_err = None
+    except Exception as e:  # fla not importable: ocla times only
+        fns, fla_err = None, f"{type(e).__name__}: {e}"
+        print(f"fla not importable ({fla_err}); ocla times only", file=sys.stderr)
+
+    # the device's measured peak and bandwidth, through ocla-bench
+    peak = {}
+    pj = os.path.join(args.out, "peak.json")
+    r = subprocess.run([args.bench, "--device", args.device, "--methods", "none", "--json", pj],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode == 0:
+        with open(pj) as f:
+            peak = json.load(f)["devices"][0]
+    else:
+        print(r.stderr, file=sys.stderr)
+
+    ieee = {}
+    if args.ieee and fns:
+        env = dict(os.environ, TRITON_F32_DEFAULT="ieee")
+        rr = subprocess.run([sys.executable, __file__, "--fla-only", "--fla", args.fla], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if rr.returncode == 0:
+            ieee = json.loads(rr.stdout.strip().splitlines()[-1])
+        else:
+            print("fla ieee run failed:\n" + rr.stderr[-3000:], file=sys.stderr)
+
+    rows = []
+    for i, (m, mode, B, T, H, D) in enumerate(cases()):
+        key = f"{m}/{mode}/{B},{T},{H},{D}"
+        d = os.path.join(args.out, key.replace("/", "_").replace(",", "x"))
+        os.makedirs(d, exist_ok=True)
+        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, 1000 + i)
+        with open(os.path.join(d, "meta"), "w") as f:
+            f.write(f"{m} {mode} {B} {T} {H} {D}\n")
+        for name, t in (("q", q), ("k", k), ("v", v), ("g", gate), ("s", s)):
+            if t is not None:
+                write_bin(os.path.join(d, name + ".bin"), t)
+        print(f"[{key}] ocla ...", file=sys.stderr, flush=True)
+        rr = subprocess.run([args.bench, "--device", args.device, "--load-inputs", d],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        row = dict(case=key, method=m, mode=mode, B=B, T=T, H=H, D=D)
+        if rr.returncode != 0:
+            row["ocla_error"] = rr.stderr.strip()[-500:]
+        else:
+            with open(os.path.join(d, "result.txt")) as f:
+                parts = f.read().split()
+            row.update(ocla_ms=float(parts[0]), ocla_ms_min=float(parts[1]), ocla_chunk=int(parts[2]),
+                       ocla_runs=int(parts[3]), ocla_device=" ".join(parts[4:]))
+            o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
+        if fns:
+            print(f"[{key}] fla ...", file=sys.stderr, flush=True)
+            dev = [x.cuda() if x is not None else None for x in (q, k, v, gate, s)]
+            fn = run_fla(fns, m, mode, *dev)
+            o_fla, st_fla = fn()
+            row["fla_ms"] = bench_fla(fn)
+            if key in ieee:
+                row["fla_ieee_ms"] = ieee[key]
+            if "ocla_ms" in row:
+                o_fla = o_fla.float().cpu()
+                row["max_rel_err_o"] = float((o_ocla - o_fla).abs().max() / o_fla.abs().max().clamp_min(1e-30))
+                row["ratio_ocla_over_fla"] = row["ocla_ms"] / row["fla_ms"]
+                if "fla_ieee_ms" in row:
+                    row["ratio_ocla_over_fla_ieee"] = row["ocla_ms"] / row["fla_ieee_ms"]
+                if mode == "decode" and st_fla is not None:
+                    s_ocla = read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D))
+                    s_fla = st_fla.float().cpu()
+                    row["max_rel_err_state"] = float((s_ocla - s_fla).abs().max() / s_fla.abs().max())
+            del dev
+            torch.cuda.empty_cache()
+        if mode == "decode":
+            state_bytes = 2.0 * B * H * D * D * 4
+            for who in ("ocla", "fla"):
+                if f"{who}_ms" in row:
+                    row[f"{who}_state_gbs"] = state_bytes / (row[f"{who}_ms"] * 1e-3) * 1e-9
+                    if peak.get("copy_gbs"):
+                        row[f"{who}_pct_bw"] = 100 * row[f"{who}_state_gbs"] / peak["copy_gbs"]
+        else:
+            gflop = B * H * T * (4 * row.get("ocla_chunk", 64) * D + 4 * D * D) * 1e-9
+            if "ocla_ms" in row:
+                row["ocla_gflops"] = gflop / (row["ocla_ms"] * 1e-3)
+                if peak.get("peak_gflops"):
+                    row["ocla_pct_fma"] = 100 * row["ocla_gflops"] / peak["peak_gflops"]
+        rows.append(row)
+        for f in ("q", "k", "v", "g", "s", "o", "s_out"):  # keep $OUT small: results only
+            p = os.path.join(d, f + ".bin")
+            if os.path.exists(p):
+                os.remove(p)
+
+    report = dict(device=peak, fla_error=fla_err, rows=rows,
+                  torch=torch.__version__, triton=getattr(__import__("triton"), "__version__", "?"))
+    with open(os.path.join(args.out, "fla_compare.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"device: {peak.get('name', '?')}  driver {peak.get('driver', '?')}  measured fp32 FMA peak "
+          f"{peak.get('peak_gflops', 0) / 1e3:.1f} TFLOP/s, copy {peak.get('copy_gbs', 0):.0f} GB/s")
+    print(f"{'case':34} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} {'max rel err':>11} "
+          f"{'C':>4} {'%FMA/%BW':>9}")
+    for r in rows:
+        def g(k, fmt):
+            return format(r[k], fmt) if k in r else "-"
+        pct = g("ocla_pct_bw", ".1f") if r["mode"] == "decode" else g("ocla_pct_fma", ".1f")
+        print(f"{r['case']:34} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} {g('ratio_ocla_over_fla', '6.2f')} "
+              f"{g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} {g('max_rel_err_o', '11.2e')} "
+              f"{g('ocla_chunk', '4d')} {pct:>9}")
+        if "ocla_error" in r:
+            print("   ocla failed: " + r["ocla_error"].splitlines()[-1] if r["ocla_error"] else "")
+    print("ratio = ocla / fla (< 1: ocla faster). decode %BW: state read+write vs measured copy bandwidth.")
+
+
+if __name__ == "__main__":
+    main()
