@@ -21,6 +21,14 @@ cmake --build $b -j"$jobs" --target ocla-tests
 cc -shared -fPIC -O2 -o $b/no_dlclose.so tests/sanitizer/no_dlclose.c
 echo "sanitize: build $(( $(date +%s) - start )) s"
 
+# The library never prints to stdout, never exits, never aborts, never asserts: none of those
+# functions may even be linked from it (fprintf is used for stderr logging only, see status.c).
+if nm -u $b/libocla.a | grep -wE "abort|exit|_exit|_Exit|quick_exit|printf|vprintf|puts|putchar|__assert_fail|stdout"; then
+  echo "sanitize: libocla.a references a function that prints to stdout, exits or aborts (above)" >&2
+  exit 1
+fi
+echo "sanitize: libocla.a links no abort/exit/printf/puts/assert/stdout"
+
 # Only the shim is preloaded (not libasan): PoCL runs the system linker for every kernel it builds,
 # and children must not inherit ASan. verify_asan_link_order=0 lets the shim come first.
 preload="$PWD/$b/no_dlclose.so"
