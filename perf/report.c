@@ -38,10 +38,12 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
                         r[i].D, chunk, r[i].status);
                 continue;
             }
-            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %5.1f%% %5.1f%%\n", r[i].method,
+            char pf[16] = "     -", pb[16] = "     -"; /* "-" where the peak was not measured */
+            if (d->peak_gflops > 0) snprintf(pf, sizeof pf, "%5.1f%%", 100 * gflops(&r[i]) / d->peak_gflops);
+            if (d->bw_gbs > 0) snprintf(pb, sizeof pb, "%5.1f%%", 100 * gbs(&r[i]) / d->bw_gbs);
+            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %6s %6s\n", r[i].method,
                     r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, chunk, r[i].ms, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
-                    d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
-                    d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0);
+                    pf, pb);
         }
     }
     if (n)
