@@ -20,12 +20,12 @@ OCLA_INLINE float fl_rope(__global const float *x, long base, long sd, int i, in
                           __global const float *invf) {
     const float xi = x[base + (long)i * sd];
     if (i >= rd) return xi;
-    const int half = rd / 2;
-    if (i < half) {
+    const int hr = rd / 2;
+    if (i < hr) {
         const float th = pos * invf[i];
-        return xi * cos(th) - x[base + (long)(i + half) * sd] * sin(th);
+        return xi * cos(th) - x[base + (long)(i + hr) * sd] * sin(th);
     }
-    const int j = i - half;
+    const int j = i - hr;
     const float th = pos * invf[j];
     return xi * cos(th) + x[base + (long)j * sd] * sin(th);
 }
