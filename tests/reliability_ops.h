@@ -202,6 +202,46 @@ static ocla_status rel_linear_train_step(ocla_context *ctx, float *out, size_t *
     return st;
 }
 
+/* ---- layers: softmax attention, FLASH (include/ocla/layers.h) ---- */
+static ocla_status rel_softmax(ocla_context *ctx, int causal, float *out, size_t *n) {
+    ocla_softmax_params p;
+    ocla_softmax_params_defaults(&p);
+    p.causal = causal;
+    ocla_status st = OCLA_SUCCESS;
+    int64_t qd[4] = {REL_B, REL_T, REL_H, REL_K}, vd[4] = {REL_B, REL_T, REL_H, REL_V};
+    ocla_tensor *q = rel_tensor(ctx, &st, 4, qd, 41, -1, 1), *k = rel_tensor(ctx, &st, 4, qd, 42, -1, 1);
+    ocla_tensor *v = rel_tensor(ctx, &st, 4, vd, 43, -1, 1), *o = rel_tensor(ctx, &st, 4, vd, 0, 0, 0);
+    if (st == OCLA_SUCCESS) st = ocla_softmax_attention(ctx, &p, q, k, v, o);
+    st = rel_download(ctx, st, o, out, n);
+    ocla_tensor_destroy(q), ocla_tensor_destroy(k), ocla_tensor_destroy(v), ocla_tensor_destroy(o);
+    return st;
+}
+static ocla_status rel_softmax_causal(ocla_context *ctx, float *out, size_t *n) { return rel_softmax(ctx, 1, out, n); }
+static ocla_status rel_softmax_full(ocla_context *ctx, float *out, size_t *n) { return rel_softmax(ctx, 0, out, n); }
+
+static ocla_status rel_flash(ocla_context *ctx, int causal, float *out, size_t *n) {
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    p.causal = causal, p.chunk = 16; /* several chunks at T = 37, the last one partial */
+    ocla_status st = OCLA_SUCCESS;
+    int64_t sd[4] = {REL_B, REL_T, REL_H, REL_K}, ed[4] = {REL_B, REL_T, REL_H, REL_V};
+    ocla_tensor *qq = rel_tensor(ctx, &st, 4, sd, 51, -1, 1), *kq = rel_tensor(ctx, &st, 4, sd, 52, -1, 1);
+    ocla_tensor *ql = rel_tensor(ctx, &st, 4, sd, 53, -1, 1), *kl = rel_tensor(ctx, &st, 4, sd, 54, -1, 1);
+    ocla_tensor *v = rel_tensor(ctx, &st, 4, ed, 55, -1, 1), *o = rel_tensor(ctx, &st, 4, ed, 0, 0, 0);
+    if (st == OCLA_SUCCESS) {
+        ocla_flash_io io;
+        memset(&io, 0, sizeof io);
+        io.qq = qq, io.kq = kq, io.ql = ql, io.kl = kl, io.v = v, io.o = o;
+        st = ocla_flash_attention(ctx, &p, &io);
+    }
+    st = rel_download(ctx, st, o, out, n);
+    ocla_tensor *all[] = {qq, kq, ql, kl, v, o};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return st;
+}
+static ocla_status rel_flash_causal(ocla_context *ctx, float *out, size_t *n) { return rel_flash(ctx, 1, out, n); }
+static ocla_status rel_flash_full(ocla_context *ctx, float *out, size_t *n) { return rel_flash(ctx, 0, out, n); }
+
 /* ---- the table: one line per op ---- */
 typedef struct rel_op {
     const char *name;
@@ -222,6 +262,10 @@ static const rel_op REL_OPS[] = {
     {"gemm_strided_batched", rel_gemm_batched},
     {"gla_backward", rel_attention_backward},
     {"linear_fwd_bwd_sgd", rel_linear_train_step},
+    {"softmax_attention_causal", rel_softmax_causal},
+    {"softmax_attention_noncausal", rel_softmax_full},
+    {"flash_causal", rel_flash_causal},
+    {"flash_noncausal", rel_flash_full},
 };
 #define REL_N_OPS ((int)(sizeof REL_OPS / sizeof REL_OPS[0]))
 
