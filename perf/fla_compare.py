@@ -31,8 +31,36 @@ METHODS = ["linear", "simple_gla", "gla"]
 DECODE = (64, 16, 128)  # sequences, heads, D
 
 
+def naive_fns(device):
+    """fp64 token-by-token recurrence in PyTorch with fla's signatures (`--fla naive`): checks this script
+    and ocla's outputs without fla or a GPU. Slow: small shapes only."""
+    import torch
+
+    def rec(q, k, v, g=None, gk=None, initial_state=None, output_final_state=False, normalize=False, **_):
+        B, T, H, K = q.shape
+        V = v.shape[-1]
+        q, k, v = q.double(), k.double(), v.double()
+        S = initial_state.double().clone() if initial_state is not None else q.new_zeros(B, H, K, V)
+        o = q.new_zeros(B, T, H, V)
+        for t in range(T):
+            if g is not None:
+                S = S * g[:, t].double().exp()[..., None, None]
+            if gk is not None:
+                S = S * gk[:, t].double().exp()[..., None]
+            S = S + k[:, t, :, :, None] * v[:, t, :, None, :]
+            o[:, t] = torch.einsum("bhk,bhkv->bhv", q[:, t] * K ** -0.5, S)
+        return o, S
+
+    return dict(chunk_linear_attn=lambda q, k, v, **kw: rec(q, k, v, **kw),
+                chunk_simple_gla=lambda q, k, v, g, **kw: rec(q, k, v, g=g, **kw),
+                chunk_gla=lambda q, k, v, g, **kw: rec(q, k, v, gk=g, **kw),
+                fused_recurrent_simple_gla=lambda q, k, v, g, **kw: rec(q, k, v, g=g, **kw))
+
+
 def load_fla(path):
     import torch  # noqa: F401
+    if path == "naive":
+        return naive_fns(None)
     fla_dir = os.path.join(os.path.abspath(path), "fla")
     if not os.path.isdir(fla_dir):
         raise ImportError(f"no fla package under {path}")
@@ -92,6 +120,14 @@ def run_fla(fns, method, mode, q, k, v, gate, s):
 
 def bench_fla(fn):
     import torch
+    if not torch.cuda.is_available():  # --fla naive on a machine without a GPU: host clock, median of 3
+        import time
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1e3)
+        return sorted(ts)[1]
     import triton.testing
     for _ in range(3):  # autotuning and compilation
         fn()
@@ -126,7 +162,8 @@ def fla_only(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=".gpu/bin/ocla-bench", help="ocla-bench binary")
-    ap.add_argument("--fla", default=".gpu/fla_src", help="folder holding fla's source (the fla/ package)")
+    ap.add_argument("--fla", default=".gpu/fla_src",
+                    help="folder holding fla's source (the fla/ package); 'naive' = fp64 PyTorch recurrence")
     ap.add_argument("--device", default="nvidia", help="ocla device selector")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
     ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee")
@@ -136,6 +173,7 @@ def main():
         return fla_only(args)
 
     import torch
+    gpu = "cuda" if torch.cuda.is_available() else "cpu"
     os.makedirs(args.out, exist_ok=True)
     try:
         fns = load_fla(args.fla)
@@ -190,7 +228,7 @@ def main():
             o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
         if fns:
             print(f"[{key}] fla ...", file=sys.stderr, flush=True)
-            dev = [x.cuda() if x is not None else None for x in (q, k, v, gate, s)]
+            dev = [x.to(gpu) if x is not None else None for x in (q, k, v, gate, s)]
             fn = run_fla(fns, m, mode, *dev)
             o_fla, st_fla = fn()
             row["fla_ms"] = bench_fla(fn)
@@ -207,7 +245,8 @@ def main():
                     s_fla = st_fla.float().cpu()
                     row["max_rel_err_state"] = float((s_ocla - s_fla).abs().max() / s_fla.abs().max())
             del dev
-            torch.cuda.empty_cache()
+            if gpu == "cuda":
+                torch.cuda.empty_cache()
         if mode == "decode":
             state_bytes = 2.0 * B * H * D * D * 4
             for who in ("ocla", "fla"):
@@ -232,12 +271,14 @@ def main():
     with open(os.path.join(args.out, "fla_compare.json"), "w") as f:
         json.dump(report, f, indent=1)
     print(f"device: {peak.get('name', '?')}  driver {peak.get('driver', '?')}  measured fp32 FMA peak "
-          f"{peak.get('peak_gflops', 0) / 1e3:.1f} TFLOP/s, copy {peak.get('copy_gbs', 0):.0f} GB/s")
+          f"{peak.get('peak_gflops', 0):.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
+          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}")
     print(f"{'case':34} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} {'max rel err':>11} "
           f"{'C':>4} {'%FMA/%BW':>9}")
     for r in rows:
         def g(k, fmt):
-            return format(r[k], fmt) if k in r else "-"
+            w = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+            return format(r[k], fmt) if k in r else "-".rjust(w)
         pct = g("ocla_pct_bw", ".1f") if r["mode"] == "decode" else g("ocla_pct_fma", ".1f")
         print(f"{r['case']:34} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} {g('ratio_ocla_over_fla', '6.2f')} "
               f"{g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} {g('max_rel_err_o', '11.2e')} "
