@@ -70,22 +70,59 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
                           bq, (long long)K, (long long)V, (unsigned long long)ctx->info.local_mem_size,
                           (unsigned long long)ctx->info.max_work_group_size);
     char opts[96];
-    snprintf(opts, sizeof opts, "-DBQ=%d -DDK=%d -DDV=%d", bq, dk, dv);
     cl_kernel kern;
-    if ((st = ocla__get_kernel(ctx, "softmax", opts, "sm_forward", &kern)) != OCLA_SUCCESS) return st;
-    cl_uint i = 0;
-    if ((st = set_tensor(ctx, kern, &i, q)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, k)) != OCLA_SUCCESS ||
-        (st = set_tensor(ctx, kern, &i, v)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, o)) != OCLA_SUCCESS)
-        return st;
-    cl_int Ti = (cl_int)T, Hi = (cl_int)H, Ki = (cl_int)K, Vi = (cl_int)V, causal = p->causal ? 1 : 0;
-    cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
-    if ((st = OCLA_ARG(ctx, kern, i++, Ti)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Hi)) != OCLA_SUCCESS ||
-        (st = OCLA_ARG(ctx, kern, i++, Ki)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Vi)) != OCLA_SUCCESS ||
-        (st = OCLA_ARG(ctx, kern, i++, scale)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, causal)) != OCLA_SUCCESS)
-        return st;
-    size_t global[2] = {(size_t)((T + bq - 1) / bq) * (size_t)bq, (size_t)(B * H)};
-    size_t local[2] = {(size_t)bq, 1};
-    return ocla__launch(ctx, kern, 2, global, local, "softmax attention");
+    for (;;) { /* the kernel's own work-group limit (private memory: llvmpipe allows 32 at K = 32) */
+        snprintf(opts, sizeof opts, "-DBQ=%d -DDK=%d -DDV=%d", bq, dk, dv);
+        if ((st = ocla__get_kernel(ctx, "softmax", opts, "sm_forward", &kern)) != OCLA_SUCCESS) return st;
+        uint64_t wg = 0, lm = 0;
+        if ((st = ocla__kernel_limits(ctx, kern, &wg, &lm)) != OCLA_SUCCESS) return st;
+        if (wg == 0 || (uint64_t)bq <= wg) break;
+        if (p->block || bq == 16)
+            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                              "ocla_softmax_attention: block %d exceeds the kernel's work-group limit %llu here", bq,
+                              (unsigned long long)wg);
+        bq /= 2;
+    }
+    const size_t rows = (size_t)((T + bq - 1) / bq) * (size_t)bq;
+    const int nblk = (int)((T + bq - 1) / bq);
+    /* Key blocks per launch: all of them, except on Mesa llvmpipe, whose work-items stop silently
+     * after 65535 loop iterations in total: there a launch covers as many key blocks as keep the
+     * worst case (every key a new maximum) under 60000 iterations, and (m, l, acc) carry over in
+     * scratch slot 4 between launches. */
+    int per_launch = nblk;
+    if (ctx->info.vendor == OCLA_VENDOR_MESA) {
+        int64_t per_key = K + 2 * V + 3 + (dk + dv) / bq;
+        int64_t keys = (60000 - 2 * (int64_t)dk - 4 * (int64_t)dv) / per_key;
+        per_launch = (int)(keys / bq > 1 ? keys / bq : 1);
+        if (per_launch > nblk) per_launch = nblk;
+    }
+    cl_mem stbuf = q->mem;
+    if (per_launch < nblk) {
+        size_t bytes;
+        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(dv + 2) * 4, &bytes))
+            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_softmax_attention: state size overflows");
+        if ((st = ocla__scratch(ctx, 4, bytes, &stbuf)) != OCLA_SUCCESS) return st;
+    }
+    for (int kb0 = 0; kb0 < nblk; kb0 += per_launch) {
+        cl_uint i = 0;
+        if ((st = set_tensor(ctx, kern, &i, q)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, k)) != OCLA_SUCCESS ||
+            (st = set_tensor(ctx, kern, &i, v)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, o)) != OCLA_SUCCESS)
+            return st;
+        cl_int Ti = (cl_int)T, Hi = (cl_int)H, Ki = (cl_int)K, Vi = (cl_int)V, causal = p->causal ? 1 : 0;
+        cl_int a0 = kb0, a1 = kb0 + per_launch, first = kb0 == 0, fin = kb0 + per_launch >= nblk;
+        cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
+        if ((st = OCLA_ARG(ctx, kern, i++, Ti)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Hi)) != OCLA_SUCCESS ||
+            (st = OCLA_ARG(ctx, kern, i++, Ki)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Vi)) != OCLA_SUCCESS ||
+            (st = OCLA_ARG(ctx, kern, i++, scale)) != OCLA_SUCCESS ||
+            (st = OCLA_ARG(ctx, kern, i++, causal)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, a0)) != OCLA_SUCCESS ||
+            (st = OCLA_ARG(ctx, kern, i++, a1)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, first)) != OCLA_SUCCESS ||
+            (st = OCLA_ARG(ctx, kern, i++, fin)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, stbuf)) != OCLA_SUCCESS)
+            return st;
+        size_t global[2] = {rows, (size_t)(B * H)};
+        size_t local[2] = {(size_t)bq, 1};
+        if ((st = ocla__launch(ctx, kern, 2, global, local, "softmax attention")) != OCLA_SUCCESS) return st;
+    }
+    return OCLA_SUCCESS;
 }
 
 ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softmax_params *params, const ocla_tensor *q,
