@@ -143,12 +143,14 @@ typedef struct method_def {
     const char *name;
     ocla_gate_kind gate;
     ocla_op_kind op;
+    int softmax; /* ocla_softmax_attention (layers.h): forward only, "chunk" = its query/key block */
 } method_def;
 
 static const method_def METHODS[] = {
-    {"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK},
-    {"simple_gla", OCLA_GATE_SCALAR, OCLA_OP_SIMPLE_GLA_CHUNK},
-    {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK},
+    {"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK, 0},
+    {"simple_gla", OCLA_GATE_SCALAR, OCLA_OP_SIMPLE_GLA_CHUNK, 0},
+    {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK, 0},
+    {"softmax", OCLA_GATE_NONE, OCLA_OP_SOFTMAX_TILED, 1},
 };
 #define N_METHODS (int)(sizeof METHODS / sizeof METHODS[0])
 
@@ -235,6 +237,12 @@ fail:
 }
 
 static ocla_status run_op(ocla_context *ctx, const method_def *m, int decode, int chunk, op_bufs *b) {
+    if (m->softmax) {
+        ocla_softmax_params sp;
+        ocla_softmax_params_defaults(&sp);
+        sp.block = chunk;
+        return ocla_softmax_attention(ctx, &sp, b->q, b->k, b->v, b->o);
+    }
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
     p.gate = m->gate;
@@ -255,12 +263,22 @@ static ocla_status run_op(ocla_context *ctx, const method_def *m, int decode, in
 }
 
 /* Warm up, then median of runs; returns 0 on success. */
+static double call_budget_ms = 0; /* default sweep: skip points slower than this a call (0 = no limit) */
+
 static int time_op(ocla_context *ctx, const method_def *m, int decode, int chunk, op_bufs *b, int runs, double *med,
                    double *mn, char *why, size_t why_size) {
     for (int w = 0; w < 2; w++) {
+        double t0 = ocla_now_seconds();
         ocla_status st = run_op(ctx, m, decode, chunk, b);
+        if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
+            return -1;
+        }
+        double call_ms = (ocla_now_seconds() - t0) * 1e3;
+        if (w == 1 && call_budget_ms > 0 && call_ms > call_budget_ms) {
+            snprintf(why, why_size, "skipped: %.0f ms a call (default sweep; --methods %s runs it)", call_ms,
+                     m->name);
             return -1;
         }
     }
@@ -291,7 +309,10 @@ static void models(const method_def *m, int decode, long B, long T, long H, long
                    double *gbytes) {
     double b = (double)B, t = (double)T, h = (double)H, d = (double)D;
     double g_elems = m->gate == OCLA_GATE_VECTOR ? b * t * h * d : m->gate == OCLA_GATE_SCALAR ? b * t * h : 0;
-    if (decode) {
+    if (m->softmax) { /* causal: QK^T and PV over the lower triangle */
+        *gflop = 2.0 * b * h * t * t * d * 1e-9;
+        *gbytes = 4.0 * b * t * h * d * 4.0 * 1e-9;
+    } else if (decode) {
         *gflop = 4.0 * b * h * d * d * 1e-9;
         *gbytes = (2.0 * b * h * d * d + 4.0 * b * h * d + g_elems) * 4.0 * 1e-9;
     } else {
@@ -344,11 +365,14 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
     for (int mi = 0; mi < N_METHODS; mi++) {
         const method_def *m = &METHODS[mi];
         if (!method_selected(o, m->name)) continue;
+        int over_budget = 0; /* a point of this method was over the default sweep's budget: skip the rest */
         for (int si = 0; si < nshp; si++) {
             long B = shp[si][0], H = shp[si][1], D = shp[si][2];
-            for (int decode = 0; decode <= (o->no_decode ? 0 : 1); decode++) {
+            for (int decode = 0; decode <= (o->no_decode || m->softmax ? 0 : 1); decode++) {
                 for (int ti = 0; ti < (decode ? 1 : nT); ti++) {
                     long T = decode ? 1 : Ts[ti];
+                    /* quadratic: --full stops softmax at T = 32768 (70 TFLOP a call at 65536, B=4 H=16) */
+                    if (m->softmax && o->full && T > 32768) continue;
                     /* memory: q,k,v,o (+g) must fit the device with room to spare */
                     double need = 5.0 * (double)B * (double)T * (double)H * (double)D * 4.0;
                     if (need > 0.5 * (double)ctx->info.global_mem_size ||
@@ -365,10 +389,19 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
                         ocla_plan plan;
                         char text[512];
-                        if (ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS) pick = plan.chunk;
+                        /* softmax: block 0 = the op's own pick (the plan's OCLA_OP_SOFTMAX_TILED chunk can be
+                         * outside the 16/32/64 the op accepts) */
+                        if (!m->softmax && ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS)
+                            pick = plan.chunk;
                         chunks[nc++] = pick;
+                        if (m->softmax) {
+                            static const int blocks[3] = {16, 32, 64}; /* layers.h: 16, 32 or 64 */
+                            if (o->all_chunks && (ti == 0 || o->has_shape || o->chunks_everywhere))
+                                for (int i = 0; i < 3; i++)
+                                    if (blocks[i] != pick) chunks[nc++] = blocks[i];
+                        }
                         /* every candidate: at every T with --full/--shape/--chunks all, else at the first T */
-                        if (o->all_chunks && (ti == 0 || o->full || o->has_shape || o->chunks_everywhere)) {
+                        else if (o->all_chunks && (ti == 0 || o->full || o->has_shape || o->chunks_everywhere)) {
                             int c[16];
                             int k = ocla_plan_candidates(&lim, &rq, c, 16);
                             for (int i = 0; i < k && nc < 16; i++)
@@ -397,9 +430,16 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                             snprintf(r->status, sizeof r->status, "alloc: %s", ocla_status_string(st));
                             continue;
                         }
+                        if (over_budget) {
+                            snprintf(r->status, sizeof r->status, "skipped (default sweep; --methods %s runs it)",
+                                     m->name);
+                            continue;
+                        }
                         if (time_op(ctx, m, decode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
                                     sizeof r->status) == 0)
                             snprintf(r->status, sizeof r->status, "ok");
+                        else if (!strncmp(r->status, "skipped", 7))
+                            over_budget = 1;
                     }
                     if (st == OCLA_SUCCESS) free_bufs(&bufs);
                 }
@@ -527,7 +567,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: ocla-bench [options]\n"
             "  --device SEL[,SEL]  devices to run (selectors as OCLA_DEVICE: nvidia, pocl, rusticl, gpu, 0, 1:0)\n"
-            "  --methods LIST      linear,simple_gla,gla (default all)\n"
+            "  --methods LIST      linear,simple_gla,gla,softmax (default all; softmax = ocla_softmax_attention,\n"
+            "                      causal, forward only, the baseline of the chart)\n"
             "  --quick             T=512 only, scheduler's chunk only\n"
             "  --full              T=512..65536 (as memory allows), (B,H,D)=(1,4,64),(4,16,128), every chunk,\n"
             "                      decode at 64 sequences x 16 heads\n"
@@ -587,6 +628,7 @@ int main(int argc, char **argv) {
         }
     }
     if (o.load_dir) return run_load_inputs(&o);
+    if (!o.full && !o.has_shape && !o.methods) call_budget_ms = 400; /* keeps the default sweep near a minute */
 
     /* devices: every one, or the selected ones */
     size_t idx[MAX_DEV];
@@ -646,7 +688,11 @@ int main(int argc, char **argv) {
     }
     report_table(stdout, devs, ndev, results, n_results);
     int rc = 0;
-    const char *note = "softmax baseline: not in this build (include/ocla/layers.h has no softmax op yet)";
+    const char *note = NULL;
+    int have_softmax = 0;
+    for (int i = 0; i < n_results; i++)
+        if (!strcmp(results[i].method, "softmax") && !strcmp(results[i].status, "ok")) have_softmax = 1;
+    if (!have_softmax) note = "no softmax baseline in this run (--methods without softmax, or it failed)";
     if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = 1;
     if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = 1;
     if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = 1;

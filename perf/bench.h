@@ -25,7 +25,7 @@ typedef struct bench_result {
     double ms_min;
     int runs;
     double gflop, gbytes;
-    char status[64];     /* "ok" or why not */
+    char status[96];     /* "ok" or why not */
 } bench_result;
 
 void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);

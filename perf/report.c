@@ -32,6 +32,7 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
             }
             char chunk[16];
             if (!strcmp(r[i].mode, "decode")) snprintf(chunk, sizeof chunk, "rec");
+            else if (!r[i].chunk) snprintf(chunk, sizeof chunk, "auto*");
             else snprintf(chunk, sizeof chunk, "%d%s", r[i].chunk, r[i].picked ? "*" : "");
             if (strcmp(r[i].status, "ok")) {
                 fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s  %s\n", r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H,
@@ -49,7 +50,8 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
     if (n)
         fprintf(f, "\n* = the scheduler's pick; times: median of >= 10 runs after warm-up, summed over every kernel of"
                    " the op.\n  FLOPs: fwd B*H*T*(4*C*D + 4*D*D), decode 4*B*H*D*D; bytes: q,k,v,o (+g) once, decode"
-                   " + state read and write.\n");
+                   " + state read and write;\n  softmax (causal, \"chunk\" = its query/key block, auto = the op's pick): 2*B*H*T*T*D FLOPs,\n"
+                   "  bytes q,k,v,o.\n");
 }
 
 static void json_str(FILE *f, const char *s) {
