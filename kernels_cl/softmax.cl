@@ -4,7 +4,7 @@
  *   (s <= t when causal), with the running maximum m_t and sum l_t updated block by block (online
  *   softmax): the T x T score matrix never exists in memory.
  *
- * Shapes: q, k [B,T,H,K], v, o [B,T,H,V], any strides (elements). One work-group = BQ query rows of one
+ * Shapes: q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V] (causal: Tk = T), any strides (elements). One work-group = BQ query rows of one
  * (b, h); each work-item owns one query row (q and the output accumulator in private memory) and the
  * group stages BQ key rows and BQ value rows at a time in local memory.
  * Build options: -DBQ (block rows = work-group size), -DDK >= K, -DDV >= V (private/local widths).
@@ -18,7 +18,7 @@
 
 __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), TP(k), TP(v), __global float *o,
                                                                            long oo, long os0, long os1, long os2,
-                                                                           long os3, int T, int H, int K, int V,
+                                                                           long os3, int T, int Tk, int H, int K, int V,
                                                                            float scale, int causal, int kb0, int kb1,
                                                                            int first, int final_pass,
                                                                            __global float *st) {
@@ -40,15 +40,15 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
         m = row[0], l = row[1];
         for (int d = 0; d < V; d++) acc[d] = row[2 + d];
     }
-    const int nblk = (T + BQ - 1) / BQ;
+    const int nblk = (Tk + BQ - 1) / BQ;
     const int last = min(kb1, causal ? blk + 1 : nblk);
     for (int kb = kb0; kb < last; kb++) {
         const int s_load = kb * BQ + lid;
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int d = 0; d < K; d++) ks[lid][d] = (s_load < T) ? k[TI(k, b, s_load, h, d)] : 0.0f;
-        for (int d = 0; d < V; d++) vs[lid][d] = (s_load < T) ? v[TI(v, b, s_load, h, d)] : 0.0f;
+        for (int d = 0; d < K; d++) ks[lid][d] = (s_load < Tk) ? k[TI(k, b, s_load, h, d)] : 0.0f;
+        for (int d = 0; d < V; d++) vs[lid][d] = (s_load < Tk) ? v[TI(v, b, s_load, h, d)] : 0.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
-        int jmax = T - kb * BQ;
+        int jmax = Tk - kb * BQ;
         if (jmax > BQ) jmax = BQ;
         if (causal && kb == blk) jmax = min(jmax, lid + 1);
         for (int j = 0; j < jmax; j++) {

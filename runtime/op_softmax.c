@@ -44,17 +44,23 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     ocla_status st;
     if ((st = ocla__check_tensor(ctx, q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = q->dims[0], T = q->dims[1], H = q->dims[2], K = q->dims[3];
-    const int64_t kd[4] = {B, T, H, K};
+    const int64_t kd[4] = {B, -1, H, K};
     if ((st = ocla__check_tensor(ctx, k, "k", 4, kd)) != OCLA_SUCCESS) return st;
+    const int64_t Tk = k->dims[1];
     if ((st = ocla__check_tensor(ctx, v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t V = v->dims[3];
-    const int64_t vd[4] = {B, T, H, V};
+    const int64_t vd[4] = {B, Tk, H, V}, od[4] = {B, T, H, V};
     if ((st = ocla__check_tensor(ctx, v, "v", 4, vd)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, o, "o", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, o, "o", 4, od)) != OCLA_SUCCESS) return st;
+    if (p->causal && Tk != T)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_softmax_attention: causal needs as many keys as queries (%lld vs %lld)",
+                          (long long)Tk, (long long)T);
+    if (Tk == 0 && T > 0)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_softmax_attention: no keys for %lld queries", (long long)T);
     if (K > SM_MAX_D || V > SM_MAX_D)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_softmax_attention: K=%lld, V=%lld; at most %d each",
                           (long long)K, (long long)V, SM_MAX_D);
-    if (T > INT32_MAX / 2 || B * H > INT32_MAX / 2)
+    if (T > INT32_MAX / 2 || Tk > INT32_MAX / 2 || B * H > INT32_MAX / 2)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_softmax_attention: T or B*H beyond 2^30");
     if (p->block != 0 && p->block != 16 && p->block != 32 && p->block != 64)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_softmax_attention: block %d (0, 16, 32 or 64)",
@@ -84,7 +90,7 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
         bq /= 2;
     }
     const size_t rows = (size_t)((T + bq - 1) / bq) * (size_t)bq;
-    const int nblk = (int)((T + bq - 1) / bq);
+    const int nblk = (int)((Tk + bq - 1) / bq);
     /* Key blocks per launch: all of them, except on Mesa llvmpipe, whose work-items stop silently
      * after 65535 loop iterations in total: there a launch covers as many key blocks as keep the
      * worst case (every key a new maximum) under 60000 iterations, and (m, l, acc) carry over in
@@ -108,10 +114,11 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
         if ((st = set_tensor(ctx, kern, &i, q)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, k)) != OCLA_SUCCESS ||
             (st = set_tensor(ctx, kern, &i, v)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, o)) != OCLA_SUCCESS)
             return st;
-        cl_int Ti = (cl_int)T, Hi = (cl_int)H, Ki = (cl_int)K, Vi = (cl_int)V, causal = p->causal ? 1 : 0;
+        cl_int Ti = (cl_int)T, Tki = (cl_int)Tk, Hi = (cl_int)H, Ki = (cl_int)K, Vi = (cl_int)V, causal = p->causal ? 1 : 0;
         cl_int a0 = kb0, a1 = kb0 + per_launch, first = kb0 == 0, fin = kb0 + per_launch >= nblk;
         cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
-        if ((st = OCLA_ARG(ctx, kern, i++, Ti)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Hi)) != OCLA_SUCCESS ||
+        if ((st = OCLA_ARG(ctx, kern, i++, Ti)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Tki)) != OCLA_SUCCESS ||
+            (st = OCLA_ARG(ctx, kern, i++, Hi)) != OCLA_SUCCESS ||
             (st = OCLA_ARG(ctx, kern, i++, Ki)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Vi)) != OCLA_SUCCESS ||
             (st = OCLA_ARG(ctx, kern, i++, scale)) != OCLA_SUCCESS ||
             (st = OCLA_ARG(ctx, kern, i++, causal)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, a0)) != OCLA_SUCCESS ||

@@ -11,7 +11,9 @@ extern "C" {
 #endif
 
 /* ---- softmax attention (flash-style: online softmax over key blocks, never T x T in memory) ----
- *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal. */
+ *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal.
+ * q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V]; non-causal allows Tk != T (cross attention,
+ * Linformer's projected keys), causal needs Tk = T. */
 typedef struct ocla_softmax_params {
     int causal;     /* 1 (default) */
     int has_scale;  /* 0: scale = K^-0.5 */
@@ -66,6 +68,33 @@ typedef struct ocla_flash_io {
 } ocla_flash_io;
 OCLA_API ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params,
                                           const ocla_flash_io *io);
+
+/* ---- Linformer (Wang et al. 2020, methods.md section 2), non-causal only ----
+ * Keys and values are projected along the sequence axis with E, F [kp, n] (CLBlast), any T <= n
+ * using the first T columns (as fairseq does): K' = E[:, :T] K, V' = F[:, :T] V per (b, h), then
+ * fp32 softmax attention over the kp projected rows:  o_t = sum_r softmax_r(scale q_t . K'_r) V'_r.
+ * q [B,T,H,D], k [B,T,H,D], v [B,T,H,Dv] with unit stride along the last dim; o [B,T,H,Dv]. */
+typedef enum ocla_linformer_sharing {
+    OCLA_LINFORMER_HEADWISE = 0,  /* E, F [kp, n], shared by all heads (default) */
+    OCLA_LINFORMER_KEY_VALUE = 1, /* one E [kp, n] for keys and values (F ignored) */
+    OCLA_LINFORMER_LAYERWISE = 2, /* as KEY_VALUE; the caller passes the same E to every layer */
+    OCLA_LINFORMER_NONE = 3       /* per head: E, F [H, kp, n] */
+} ocla_linformer_sharing;
+typedef struct ocla_linformer_params {
+    int causal;    /* 0 (default); 1 is refused: the projection mixes future tokens into every row */
+    int has_scale; /* 0: scale = D^-0.5 */
+    float scale;
+    ocla_linformer_sharing sharing;
+    int block;     /* softmax block, see ocla_softmax_params */
+} ocla_linformer_params;
+OCLA_API void ocla_linformer_params_defaults(ocla_linformer_params *params);
+typedef struct ocla_linformer_io {
+    const ocla_tensor *q, *k, *v;
+    const ocla_tensor *E, *F; /* contiguous; F NULL with KEY_VALUE / LAYERWISE */
+    ocla_tensor *o;
+} ocla_linformer_io;
+OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
+                                              const ocla_linformer_io *io);
 
 #ifdef __cplusplus
 }

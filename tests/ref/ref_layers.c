@@ -85,3 +85,43 @@ void ref_flash_attention(const ref_flash_cfg *c, const float *qq, const float *k
     free(a);
     free(bb);
 }
+
+void ref_linformer(int B, int T, int H, int D, int Dv, int kp, int n, int per_head, double scale, const float *E,
+                   const float *F, const float *q, const float *k, const float *v, double *o) {
+    double *kk = malloc((size_t)kp * D * sizeof *kk), *vv = malloc((size_t)kp * Dv * sizeof *vv);
+    double *x = malloc((size_t)kp * sizeof *x);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const float *Eh = E + (per_head ? (size_t)h * kp * n : 0), *Fh = F + (per_head ? (size_t)h * kp * n : 0);
+            for (int r = 0; r < kp; r++) {
+                for (int d = 0; d < D; d++) {
+                    double a = 0;
+                    for (int t = 0; t < T; t++) a += (double)Eh[(size_t)r * n + t] * k[(((size_t)b * T + t) * H + h) * D + d];
+                    kk[(size_t)r * D + d] = a;
+                }
+                for (int d = 0; d < Dv; d++) {
+                    double a = 0;
+                    for (int t = 0; t < T; t++) a += (double)Fh[(size_t)r * n + t] * v[(((size_t)b * T + t) * H + h) * Dv + d];
+                    vv[(size_t)r * Dv + d] = a;
+                }
+            }
+            for (int t = 0; t < T; t++) {
+                const float *qt = q + (((size_t)b * T + t) * H + h) * D;
+                double m = -INFINITY, l = 0;
+                for (int r = 0; r < kp; r++) {
+                    double a = 0;
+                    for (int d = 0; d < D; d++) a += qt[d] * kk[(size_t)r * D + d];
+                    x[r] = scale * a;
+                    if (x[r] > m) m = x[r];
+                }
+                for (int r = 0; r < kp; r++) l += (x[r] = exp(x[r] - m));
+                double *ot = o + (((size_t)b * T + t) * H + h) * Dv;
+                for (int d = 0; d < Dv; d++) {
+                    double a = 0;
+                    for (int r = 0; r < kp; r++) a += x[r] / l * vv[(size_t)r * Dv + d];
+                    ot[d] = a;
+                }
+            }
+        }
+    free(kk), free(vv), free(x);
+}

@@ -23,4 +23,8 @@ typedef struct ref_flash_cfg {
  *   + sum_{s in earlier chunks (causal) | all s (non-causal)} w * (rope(ql_t).rope(kl_s)) v_s. */
 void ref_flash_attention(const ref_flash_cfg *c, const float *qq, const float *kq, const float *ql, const float *kl,
                          const float *v, double *o);
+/* Linformer: K' = E_h[:, :T] K, V' = F_h[:, :T] V per (b, h) (E_h = E + h*kp*n when per_head), then
+ * softmax attention over the kp rows with scale. E, F: [kp, n] or [H, kp, n]. */
+void ref_linformer(int B, int T, int H, int D, int Dv, int kp, int n, int per_head, double scale, const float *E,
+                   const float *F, const float *q, const float *k, const float *v, double *o);
 #endif
