@@ -242,6 +242,26 @@ static ocla_status rel_flash(ocla_context *ctx, int causal, float *out, size_t *
 static ocla_status rel_flash_causal(ocla_context *ctx, float *out, size_t *n) { return rel_flash(ctx, 1, out, n); }
 static ocla_status rel_flash_full(ocla_context *ctx, float *out, size_t *n) { return rel_flash(ctx, 0, out, n); }
 
+static ocla_status rel_linformer(ocla_context *ctx, float *out, size_t *n) {
+    ocla_linformer_params p;
+    ocla_linformer_params_defaults(&p);
+    ocla_status st = OCLA_SUCCESS;
+    int64_t qd[4] = {REL_B, REL_T, REL_H, REL_K}, vd[4] = {REL_B, REL_T, REL_H, REL_V}, ed[2] = {12, 48};
+    ocla_tensor *q = rel_tensor(ctx, &st, 4, qd, 61, -1, 1), *k = rel_tensor(ctx, &st, 4, qd, 62, -1, 1);
+    ocla_tensor *v = rel_tensor(ctx, &st, 4, vd, 63, -1, 1), *o = rel_tensor(ctx, &st, 4, vd, 0, 0, 0);
+    ocla_tensor *E = rel_tensor(ctx, &st, 2, ed, 64, -0.2f, 0.2f), *F = rel_tensor(ctx, &st, 2, ed, 65, -0.2f, 0.2f);
+    if (st == OCLA_SUCCESS) {
+        ocla_linformer_io io;
+        memset(&io, 0, sizeof io);
+        io.q = q, io.k = k, io.v = v, io.E = E, io.F = F, io.o = o; /* n = 48 >= T: first T columns */
+        st = ocla_linformer_attention(ctx, &p, &io);
+    }
+    st = rel_download(ctx, st, o, out, n);
+    ocla_tensor *all[] = {q, k, v, o, E, F};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return st;
+}
+
 /* ---- the table: one line per op ---- */
 typedef struct rel_op {
     const char *name;
@@ -266,6 +286,7 @@ static const rel_op REL_OPS[] = {
     {"softmax_attention_noncausal", rel_softmax_full},
     {"flash_causal", rel_flash_causal},
     {"flash_noncausal", rel_flash_full},
+    {"linformer", rel_linformer},
 };
 #define REL_N_OPS ((int)(sizeof REL_OPS / sizeof REL_OPS[0]))
 
