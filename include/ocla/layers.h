@@ -96,6 +96,38 @@ typedef struct ocla_linformer_io {
 OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
                                               const ocla_linformer_io *io);
 
+/* ---- GLA layer (flash-linear-attention's GatedLinearAttention, default options) ----
+ *   q = x Wq, k = x Wk, v = x Wv                    [B,T,H,K] / [B,T,H,V] views of [B,T,H*K] ...
+ *   g = logsigmoid(x Wg1 Wg2 + bg2) / tau           low-rank gate, [B,T,H,K]
+ *   o = GLA(q, k, v, g)                             ocla_attention_forward, scale K^-0.5
+ *   u = RMSNorm_v(o) * norm_w * swish(x Wr)         per head over V, eps; swish(z) = z sigmoid(z)
+ *   y = u Wo                                        [B,T,d]
+ * x and y are dense [B,T,d]; weights are dense row-major [in, out] (y = x W). Projections run
+ * through CLBlast. Intermediates are allocated per call. */
+typedef struct ocla_gla_layer_params {
+    int heads;            /* H */
+    int head_k, head_v;   /* K, V per head */
+    float gate_tau;       /* 16 (fla's gate_logit_normalizer) */
+    float norm_eps;       /* 1e-5 */
+    ocla_attn_form form;  /* chunked (default) or recurrent */
+    int chunk;            /* 0 = scheduler */
+    ocla_tensor *final_state; /* optional [B,H,K,V]: the state after the last token */
+    const ocla_tensor *initial_state; /* optional [B,H,K,V] */
+} ocla_gla_layer_params;
+OCLA_API void ocla_gla_layer_params_defaults(ocla_gla_layer_params *params);
+
+typedef struct ocla_gla_layer_weights {
+    const ocla_tensor *w_q, *w_k; /* [d, H*K] */
+    const ocla_tensor *w_v, *w_r; /* [d, H*V]; w_r: the swish output gate */
+    const ocla_tensor *w_g1;      /* [d, R] low-rank gate, e.g. R = 16 */
+    const ocla_tensor *w_g2;      /* [R, H*K] */
+    const ocla_tensor *b_g2;      /* [H*K] or NULL */
+    const ocla_tensor *norm_w;    /* [V] RMSNorm weight, shared by the heads */
+    const ocla_tensor *w_o;       /* [H*V, d] */
+} ocla_gla_layer_weights;
+OCLA_API ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *params,
+                                            const ocla_gla_layer_weights *w, const ocla_tensor *x, ocla_tensor *y);
+
 #ifdef __cplusplus
 }
 #endif
