@@ -404,25 +404,49 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] : 0.0f;
 #endif
         }
+    /* O += S V in two 64-wide halves. A non-finite v_j must reach only rows i >= j: the masked
+     * zeros of S would turn it into NaN in earlier rows (0 * Inf), so a half whose V tile holds a
+     * non-finite value is done with a select-based loop instead of the tensor cores (rare). */
+    __local int nonfinite;
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         if (v0 + hf * 64 >= V) break;
+        if (tid == 0) nonfinite = 0;
+        SYNC();
+        int bad = 0;
 #if VEC
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / OWG / 4; l++) {
             int e = tid + OWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4)), col = v0 + hf * 64 + c;
             float4 vv = (t < rows && col < V) ? vload4(0, vbase + (off_t_)t * (off_t_)vt + col) : (float4)(0.0f);
+            bad |= !isfinite(vv.x) | !isfinite(vv.y) | !isfinite(vv.z) | !isfinite(vv.w);
             vstore4(vv, 0, Vs + t * (TILE + 8) + c);
         }
 #else
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / OWG; l++) {
             int e = tid + OWG * l, t = e / TILE, c = e % TILE, col = v0 + hf * 64 + c;
-            Vs[t * (TILE + 8) + c] = (t < rows && col < V) ? vbase[t * vt + col * vd_] : 0.0f;
+            float vv = (t < rows && col < V) ? vbase[t * vt + col * vd_] : 0.0f;
+            bad |= !isfinite(vv);
+            Vs[t * (TILE + 8) + c] = vv;
         }
 #endif
+        if (bad) nonfinite = 1;
         SYNC();
-        /* O += S V, contraction over the chunk's time steps */
+        if (nonfinite) {
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
+                    float sum = 0.0f;
+                    for (int t = 0; t <= row; t++) sum = mad(Ss[row * (CHUNK + PAD) + t], Vs[t * (TILE + 8) + c], sum);
+                    oacc[hf][j][r] += sum;
+                }
+            SYNC();
+            continue;
+        }
+        /* contraction over the chunk's time steps */
 #pragma unroll UNROLL_K
         for (int t8 = 0; t8 < CHUNK; t8 += 8) {
             uint ab[4], as[4], bb[4][2], bs[4][2];

@@ -357,8 +357,11 @@ OCLA_KERNEL void la_chunk_output(
                     aa[a] = x.s0, aa[a + 1] = x.s1, aa[a + 2] = x.s2, aa[a + 3] = x.s3;
                 }
                 for (int c = 0; c < TN; c++) vc[c] = sv[jj * BV + tx + c * (BV / TN)];
+                /* rows before j skip v_j instead of multiplying it by the masked 0: an Inf or NaN
+                 * in a later token must not reach earlier outputs (0 * Inf = NaN) */
                 for (int a = 0; a < TM; a++)
-                    for (int c = 0; c < TN; c++) acc[a][c] = mad(aa[a], vc[c], acc[a][c]);
+                    if (j0 + jj <= i0 + a)
+                        for (int c = 0; c < TN; c++) acc[a][c] = mad(aa[a], vc[c], acc[a][c]);
             }
         }
     }
