@@ -77,6 +77,22 @@ static inputs make_inputs(const run_cfg *c, uint32_t seed, float glo, float ghi)
 static void free_inputs(inputs *in) { free(in->q), free(in->k), free(in->v), free(in->g), free(in->o); }
 
 /* ---- NaN / Inf ---- */
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+static double scale_of(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
+    return m > 0 ? m : 1;
+}
+
 static const char *gate_name(ocla_gate_kind g) {
     return g == OCLA_GATE_NONE ? "linear" : g == OCLA_GATE_SCALAR ? "simple GLA" : "GLA";
 }
@@ -113,7 +129,12 @@ Test(numerics, nan_and_inf_inputs_propagate_only_where_the_math_says, .timeout =
                                 int affected = b == 1 && h == 0 && (what == 2 ? t == tp : t >= tp);
                                 int nonfinite = !tc_all_finite(in.o + base, (size_t)c.V);
                                 if (affected && !nonfinite) hidden++;
-                                if (!affected && memcmp(in.o + base, clean + base, (size_t)c.V * sizeof(float))) {
+                                /* unaffected outputs stay finite and equal the clean run up to rounding:
+                                 * a tile holding a non-finite value may be summed in another order
+                                 * (the NVIDIA path's select-based fallback), so 1e-5 of the run's
+                                 * largest output, not bit equality */
+                                if (!affected && (nonfinite || max_abs_diff(in.o + base, clean + base, (size_t)c.V) >
+                                                                   1e-5 * scale_of(clean, n_v(&c)))) {
                                     if (!spread++) first_t = t;
                                 }
                             }
