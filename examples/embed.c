@@ -14,7 +14,7 @@ static ocla_status weight(ocla_context *ctx, int64_t rows, int64_t cols, float s
     int64_t dims[2] = {rows, cols}, n = rows * (cols ? cols : 1); /* cols 0: a vector */
     float *host = malloc(sizeof(float) * n);
     if (!host) return OCLA_ERR_OUT_OF_MEMORY;
-    for (int64_t i = 0; i < n; i++) host[i] = scale * ((float)rand() / RAND_MAX - 0.5f);
+    for (int64_t i = 0; i < n; i++) host[i] = scale * ((float)rand() / (float)RAND_MAX - 0.5f);
     ocla_status st = ocla_tensor_create(ctx, OCLA_F32, cols ? 2 : 1, dims, t);
     if (st == OCLA_SUCCESS) st = ocla_tensor_upload(ctx, *t, host, sizeof(float) * n);
     free(host);
