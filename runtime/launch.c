@@ -40,6 +40,11 @@ static ocla_status query_kernel(ocla_context *ctx, cl_kernel k, uint64_t *wg_siz
     return OCLA_SUCCESS;
 }
 
+void ocla__args_push(ocla_args *a, size_t size, const void *value) {
+    if (a->st == OCLA_SUCCESS) a->st = ocla__set_arg(a->ctx, a->k, a->i, size, value);
+    a->i++;
+}
+
 ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
     for (size_t i = 0; i < ctx->n_kernels; i++)
         if (ctx->kernels[i].kernel == k) {

@@ -147,18 +147,9 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
 }
 
 /* ---- argument helpers ---- */
-typedef struct argset {
-    ocla_context *ctx;
-    cl_kernel k;
-    cl_uint i;
-    ocla_status st;
-} argset;
-
-static void arg(argset *a, size_t size, const void *v) {
-    if (a->st == OCLA_SUCCESS) a->st = ocla__set_arg(a->ctx, a->k, a->i, size, v);
-    a->i++;
-}
-#define ARG(a, x) arg((a), sizeof(x), &(x))
+typedef ocla_args argset; /* runtime/launch.c: consecutive kernel arguments, first failure kept */
+#define arg ocla__args_push
+#define ARG(a, x) ocla__args_push((a), sizeof(x), &(x))
 static void arg_int(argset *a, int x) {
     cl_int v = x;
     ARG(a, v);

@@ -54,18 +54,9 @@ static targ ta(const ocla_tensor *t, cl_mem dummy) {
     return a;
 }
 
-typedef struct argset {
-    ocla_context *ctx;
-    cl_kernel k;
-    cl_uint i;
-    ocla_status st;
-} argset;
-
-static void arg(argset *a, size_t size, const void *v) {
-    if (a->st == OCLA_SUCCESS) a->st = ocla__set_arg(a->ctx, a->k, a->i, size, v);
-    a->i++;
-}
-#define ARG(a, x) arg((a), sizeof(x), &(x))
+typedef ocla_args argset; /* runtime/launch.c: consecutive kernel arguments, first failure kept */
+#define arg ocla__args_push
+#define ARG(a, x) ocla__args_push((a), sizeof(x), &(x))
 static void arg_t(argset *a, const targ *t) {
     ARG(a, t->mem);
     ARG(a, t->o);
