@@ -1,5 +1,5 @@
 /* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (clpeak's method), then sweep
- * attention methods x T x (B,H,D) x chunk size x {forward, decode step}. Times: ocla_profile_begin/end
+ * attention methods x T x (B,H,D) x chunk size x {forward, decode step, forward+backward}. Times: ocla_profile_begin/end
  * (events summed over every kernel and GEMM; host clock where the driver's events read 0), after
  * warm-up, median of >= 10 runs. Progress on stderr, table on stdout, --json/--csv/--svg files.
  * --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py uses it). */
@@ -20,7 +20,7 @@ typedef struct opts {
     const char *devices; /* comma-separated selectors, NULL = all */
     const char *json, *csv, *svg, *load_dir;
     const char *methods; /* comma list */
-    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_peak;
+    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
 } opts;
@@ -164,9 +164,15 @@ static float frand(void) { /* uniform in [-1, 1) */
 
 typedef struct op_bufs {
     ocla_tensor *q, *k, *v, *g, *o, *s;
+    ocla_tensor *d_o, *dq, *dk, *dv, *dg; /* mode fwdbwd only */
 } op_bufs;
 
 static void free_bufs(op_bufs *b) {
+    ocla_tensor_destroy(b->d_o);
+    ocla_tensor_destroy(b->dq);
+    ocla_tensor_destroy(b->dk);
+    ocla_tensor_destroy(b->dv);
+    ocla_tensor_destroy(b->dg);
     ocla_tensor_destroy(b->q);
     ocla_tensor_destroy(b->k);
     ocla_tensor_destroy(b->v);
@@ -197,9 +203,14 @@ static ocla_status upload_fn(ocla_context *ctx, ocla_tensor *t, const float *dat
 }
 
 /* Allocate q,k,v,(g),o,(state) for [B,T,H,D]; host arrays (NULL = random) for the inputs. */
-static ocla_status make_bufs(ocla_context *ctx, ocla_gate_kind gate, long B, long T, long H, long D, int decode,
+/* Modes: forward, decode step (recurrent, state in and out), forward + backward (do -> dq,dk,dv,dg). */
+enum { MODE_FWD = 0, MODE_DECODE = 1, MODE_FWDBWD = 2 };
+static const char *MODE_NAMES[3] = {"fwd", "decode", "fwdbwd"};
+
+static ocla_status make_bufs(ocla_context *ctx, ocla_gate_kind gate, long B, long T, long H, long D, int mode,
                              const float *hq, const float *hk, const float *hv, const float *hg, const float *hs,
-                             op_bufs *b) {
+                             const float *hdo, op_bufs *b) {
+    const int decode = mode == MODE_DECODE;
     memset(b, 0, sizeof *b);
     int64_t d4[4] = {B, T, H, D}, d3[3] = {B, T, H}, s4[4] = {B, H, D, D};
     ocla_status st;
@@ -230,13 +241,22 @@ static ocla_status make_bufs(ocla_context *ctx, ocla_gate_kind gate, long B, lon
         }
     }
     if (b->s && (st = upload_fn(ctx, b->s, hs))) goto fail;
+    if (mode == MODE_FWDBWD) {
+        if ((st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->d_o)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dq)) ||
+            (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dk)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dv)))
+            goto fail;
+        if (gate == OCLA_GATE_SCALAR && (st = ocla_tensor_create(ctx, OCLA_F32, 3, d3, &b->dg))) goto fail;
+        if (gate == OCLA_GATE_VECTOR && (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dg))) goto fail;
+        if ((st = upload_fn(ctx, b->d_o, hdo))) goto fail;
+    }
     return OCLA_SUCCESS;
 fail:
     free_bufs(b);
     return st;
 }
 
-static ocla_status run_op(ocla_context *ctx, const method_def *m, int decode, int chunk, op_bufs *b) {
+static ocla_status run_op(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b) {
+    const int decode = mode == MODE_DECODE;
     if (m->softmax) {
         ocla_softmax_params sp;
         ocla_softmax_params_defaults(&sp);
@@ -259,17 +279,24 @@ static ocla_status run_op(ocla_context *ctx, const method_def *m, int decode, in
         io.initial_state = b->s;
         io.final_state = b->s;
     }
-    return ocla_attention_forward(ctx, &p, &io);
+    ocla_status st = ocla_attention_forward(ctx, &p, &io);
+    if (st != OCLA_SUCCESS || mode != MODE_FWDBWD) return st;
+    /* backward: its own chunk rule (train.h) unless a chunk is given */
+    ocla_attn_grad_io gio;
+    memset(&gio, 0, sizeof gio);
+    gio.q = b->q, gio.k = b->k, gio.v = b->v, gio.g = b->g, gio.d_o = b->d_o;
+    gio.dq = b->dq, gio.dk = b->dk, gio.dv = b->dv, gio.dg = b->dg;
+    return ocla_attention_backward(ctx, &p, &gio);
 }
 
 /* Warm up, then median of runs; returns 0 on success. */
 static double call_budget_ms = 0; /* default sweep: skip points slower than this a call (0 = no limit) */
 
-static int time_op(ocla_context *ctx, const method_def *m, int decode, int chunk, op_bufs *b, int runs, double *med,
+static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b, int runs, double *med,
                    double *mn, char *why, size_t why_size) {
     for (int w = 0; w < 2; w++) {
         double t0 = ocla_now_seconds();
-        ocla_status st = run_op(ctx, m, decode, chunk, b);
+        ocla_status st = run_op(ctx, m, mode, chunk, b);
         if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
@@ -289,7 +316,7 @@ static int time_op(ocla_context *ctx, const method_def *m, int decode, int chunk
     for (int r = 0; r < runs; r++) {
         double ms = 0;
         ocla_profile_begin(ctx);
-        ocla_status st = run_op(ctx, m, decode, chunk, b);
+        ocla_status st = run_op(ctx, m, mode, chunk, b);
         ocla_profile_end(ctx, &ms, NULL);
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
@@ -305,8 +332,12 @@ static int time_op(ocla_context *ctx, const method_def *m, int decode, int chunk
     return 0;
 }
 
-static void models(const method_def *m, int decode, long B, long T, long H, long D, int chunk, double *gflop,
+/* Nominal work of one call. Forward: B*H*T*(4*C*D + 4*D*D) flops (intra-chunk scores and A*V, state
+ * update and q*S), q,k,v,o (+g) once. Forward+backward: 3x the forward's flops and 2.5x its bytes (the
+ * backward recomputes the states and does two products per forward product), a convention, not a count. */
+static void models(const method_def *m, int mode, long B, long T, long H, long D, int chunk, double *gflop,
                    double *gbytes) {
+    const int decode = mode == MODE_DECODE;
     double b = (double)B, t = (double)T, h = (double)H, d = (double)D;
     double g_elems = m->gate == OCLA_GATE_VECTOR ? b * t * h * d : m->gate == OCLA_GATE_SCALAR ? b * t * h : 0;
     if (m->softmax) { /* causal: QK^T and PV over the lower triangle */
@@ -318,6 +349,10 @@ static void models(const method_def *m, int decode, long B, long T, long H, long
     } else {
         *gflop = b * h * t * (4.0 * chunk * d + 4.0 * d * d) * 1e-9;
         *gbytes = (4.0 * b * t * h * d + g_elems) * 4.0 * 1e-9;
+        if (mode == MODE_FWDBWD) {
+            *gflop *= 3.0;
+            *gbytes *= 2.5;
+        }
     }
 }
 
@@ -367,23 +402,26 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
         if (!method_selected(o, m->name)) continue;
         int over_budget = 0; /* a point of this method was over the default sweep's budget: skip the rest */
         for (int si = 0; si < nshp; si++) {
-            long B = shp[si][0], H = shp[si][1], D = shp[si][2];
-            for (int decode = 0; decode <= (o->no_decode || m->softmax ? 0 : 1); decode++) {
+            const long B0 = shp[si][0], H0 = shp[si][1], D = shp[si][2];
+            for (int mode = MODE_FWD; mode <= MODE_FWDBWD; mode++) {
+                if (m->softmax && mode != MODE_FWD) continue; /* forward only */
+                if (mode == MODE_DECODE && o->no_decode) continue;
+                if (mode == MODE_FWDBWD && o->no_backward) continue;
+                const int decode = mode == MODE_DECODE;
                 for (int ti = 0; ti < (decode ? 1 : nT); ti++) {
                     long T = decode ? 1 : Ts[ti];
+                    /* --full decodes 64 sequences x 16 heads (issue 5's decode shape) */
+                    const long B = decode && !o->has_shape && o->full ? 64 : B0;
+                    const long H = decode && !o->has_shape && o->full ? 16 : H0;
                     /* quadratic: --full stops softmax at T = 32768 (70 TFLOP a call at 65536, B=4 H=16) */
                     if (m->softmax && o->full && T > 32768) continue;
+                    /* forward+backward: the scheduler's chunk only, and up to T = 16384 in --full */
+                    if (mode == MODE_FWDBWD && o->full && T > 16384) continue;
                     /* memory: q,k,v,o (+g) must fit the device with room to spare */
-                    double need = 5.0 * (double)B * (double)T * (double)H * (double)D * 4.0;
+                    double need = (mode == MODE_FWDBWD ? 10.0 : 5.0) * (double)B * (double)T * (double)H * (double)D * 4.0;
                     if (need > 0.5 * (double)ctx->info.global_mem_size ||
                         (double)B * (double)T * (double)H * (double)D * 4.0 > (double)ctx->info.max_alloc_size)
                         continue;
-                    long Bd = decode && !o->has_shape && o->full ? 64 : B;
-                    long Hd = decode && !o->has_shape && o->full ? 16 : H;
-                    if (decode) {
-                        B = Bd;
-                        H = Hd;
-                    }
                     int chunks[16], nc = 0, pick = 0;
                     if (!decode) {
                         ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
@@ -394,7 +432,9 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         if (!m->softmax && ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS)
                             pick = plan.chunk;
                         chunks[nc++] = pick;
-                        if (m->softmax) {
+                        if (mode == MODE_FWDBWD) {
+                            /* the pick only: the backward takes its own chunk rule (train.h) */
+                        } else if (m->softmax) {
                             static const int blocks[3] = {16, 32, 64}; /* layers.h: 16, 32 or 64 */
                             if (o->all_chunks && (ti == 0 || o->has_shape || o->chunks_everywhere))
                                 for (int i = 0; i < 3; i++)
@@ -411,18 +451,18 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         chunks[nc++] = 0;
                     }
                     op_bufs bufs;
-                    ocla_status st = make_bufs(ctx, m->gate, B, T, H, D, decode, NULL, NULL, NULL, NULL, NULL, &bufs);
+                    ocla_status st = make_bufs(ctx, m->gate, B, T, H, D, mode, NULL, NULL, NULL, NULL, NULL, NULL, &bufs);
                     for (int ci = 0; ci < nc && n_results < MAX_RES; ci++) {
                         bench_result *r = &results[n_results++];
                         memset(r, 0, sizeof *r);
                         r->dev = di;
                         snprintf(r->method, sizeof r->method, "%s", m->name);
-                        snprintf(r->mode, sizeof r->mode, "%s", decode ? "decode" : "fwd");
+                        snprintf(r->mode, sizeof r->mode, "%s", MODE_NAMES[mode]);
                         r->B = B, r->T = T, r->H = H, r->D = D;
                         r->chunk = chunks[ci];
-                        r->picked = !decode && ci == 0;
+                        r->picked = mode == MODE_FWD && ci == 0;
                         r->runs = o->runs;
-                        models(m, decode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
+                        models(m, mode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
                         fprintf(stderr, "\r\033[K[%s] %s %s B=%ld T=%ld H=%ld D=%ld chunk=%d ...", dev->name, m->name,
                                 r->mode, B, T, H, D, chunks[ci]);
                         fflush(stderr);
@@ -435,7 +475,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                                      m->name);
                             continue;
                         }
-                        if (time_op(ctx, m, decode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
+                        if (time_op(ctx, m, mode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
                                     sizeof r->status) == 0)
                             snprintf(r->status, sizeof r->status, "ok");
                         else if (!strncmp(r->status, "skipped", 7))
@@ -475,8 +515,9 @@ static int write_bin(const char *dir, const char *name, const float *h, size_t c
     return fclose(f) || w != count ? -1 : 0;
 }
 
-/* DIR/meta: "method mode B T H D" (mode fwd|decode); q.bin k.bin v.bin [g.bin] [s.bin] fp32 [B,T,H,D].
- * Writes o.bin (and s_out.bin for decode) and result.txt "ms ms_min chunk runs device". */
+/* DIR/meta: "method mode B T H D" (mode fwd|decode|fwdbwd); q.bin k.bin v.bin [g.bin] [s.bin] [do.bin]
+ * fp32 [B,T,H,D]. Writes o.bin (s_out.bin for decode; dq.bin dk.bin dv.bin [dg.bin] for fwdbwd) and
+ * result.txt "ms ms_min chunk runs device" (the time of the whole mode: forward+backward for fwdbwd). */
 static int run_load_inputs(const opts *o) {
     char path[1024], method[32] = "", mode[16] = "";
     long B, T, H, D;
@@ -495,14 +536,22 @@ static int run_load_inputs(const opts *o) {
         fprintf(stderr, "ocla-bench: unknown method %s\n", method);
         return 2;
     }
-    int decode = !strcmp(mode, "decode");
+    int md = -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(mode, MODE_NAMES[i])) md = i;
+    if (md < 0 || (m->softmax && md != MODE_FWD)) {
+        fprintf(stderr, "ocla-bench: mode %s not available for %s\n", mode, method);
+        return 2;
+    }
+    int decode = md == MODE_DECODE;
     size_t n = (size_t)(B * T * H * D), ng = m->gate == OCLA_GATE_VECTOR ? n : (size_t)(B * T * H);
     size_t ns = (size_t)(B * H * D * D);
     float *q = read_bin(o->load_dir, "q.bin", n), *k = read_bin(o->load_dir, "k.bin", n),
           *v = read_bin(o->load_dir, "v.bin", n);
     float *g = m->gate != OCLA_GATE_NONE ? read_bin(o->load_dir, "g.bin", ng) : NULL;
     float *s = decode ? read_bin(o->load_dir, "s.bin", ns) : NULL;
-    if (!q || !k || !v || (m->gate != OCLA_GATE_NONE && !g) || (decode && !s)) {
+    float *dout = md == MODE_FWDBWD ? read_bin(o->load_dir, "do.bin", n) : NULL;
+    if (!q || !k || !v || (m->gate != OCLA_GATE_NONE && !g) || (decode && !s) || (md == MODE_FWDBWD && !dout)) {
         fprintf(stderr, "ocla-bench: missing or short input files in %s\n", o->load_dir);
         return 2;
     }
@@ -519,15 +568,25 @@ static int run_load_inputs(const opts *o) {
     op_bufs b;
     int chunk = 0;
     int rc = 1;
-    if ((st = make_bufs(ctx, m->gate, B, T, H, D, decode, q, k, v, g, s, &b)) == OCLA_SUCCESS) {
+    if ((st = make_bufs(ctx, m->gate, B, T, H, D, md, q, k, v, g, s, dout, &b)) == OCLA_SUCCESS) {
         /* correctness run first from the given state, then the timed runs */
         float *out = malloc(n * 4), *sout = decode ? malloc(ns * 4) : NULL;
-        st = run_op(ctx, m, decode, 0, &b);
+        st = out ? run_op(ctx, m, md, 0, &b) : OCLA_ERR_OUT_OF_MEMORY;
         if (st == OCLA_SUCCESS) st = ocla_tensor_download(ctx, b.o, out, n * 4);
+        if (st == OCLA_SUCCESS) write_bin(o->load_dir, "o.bin", out, n);
         if (st == OCLA_SUCCESS && decode) st = ocla_tensor_download(ctx, b.s, sout, ns * 4);
+        if (st == OCLA_SUCCESS && decode) write_bin(o->load_dir, "s_out.bin", sout, ns);
+        if (md == MODE_FWDBWD) { /* gradients, written through the same buffer */
+            const char *names[4] = {"dq.bin", "dk.bin", "dv.bin", "dg.bin"};
+            const ocla_tensor *ts[4] = {b.dq, b.dk, b.dv, b.dg};
+            for (int i = 0; i < 4 && st == OCLA_SUCCESS; i++) {
+                if (!ts[i]) continue;
+                size_t cnt = (size_t)ocla_tensor_numel(ts[i]);
+                st = ocla_tensor_download(ctx, ts[i], out, cnt * 4);
+                if (st == OCLA_SUCCESS) write_bin(o->load_dir, names[i], out, cnt);
+            }
+        }
         if (st == OCLA_SUCCESS) {
-            write_bin(o->load_dir, "o.bin", out, n);
-            if (decode) write_bin(o->load_dir, "s_out.bin", sout, ns);
             if (!decode) {
                 ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
                 ocla_plan plan;
@@ -536,7 +595,7 @@ static int run_load_inputs(const opts *o) {
             }
             double med = 0, mn = 0;
             char why[64] = "";
-            if (time_op(ctx, m, decode, 0, &b, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why) == 0) {
+            if (time_op(ctx, m, md, 0, &b, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why) == 0) {
                 snprintf(path, sizeof path, "%s/result.txt", o->load_dir);
                 FILE *r = fopen(path, "w");
                 if (r) {
@@ -558,7 +617,7 @@ static int run_load_inputs(const opts *o) {
         fprintf(stderr, "ocla-bench: %s: %s\n", ocla_status_string(st), ocla_last_error(ctx));
     }
     ocla_context_destroy(ctx);
-    free(q), free(k), free(v), free(g), free(s);
+    free(q), free(k), free(v), free(g), free(s), free(dout);
     return rc;
 }
 
@@ -577,6 +636,8 @@ static void usage(void) {
             "                      candidate at the first T, the pick at the others; --full: all everywhere)\n"
             "  --runs N            timed runs per point (median; default 10, minimum 10)\n"
             "  --no-decode         skip the decode step\n"
+            "  --no-backward       skip forward+backward (mode fwdbwd: ocla_attention_forward then\n"
+            "                      ocla_attention_backward, dq,dk,dv,dg from a random do; scheduler's chunk)\n"
             "  --no-peak           skip the peak / bandwidth measurement\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
@@ -609,6 +670,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--full")) o.full = 1;
         else if (!strcmp(a, "--quick")) o.quick = 1, o.all_chunks = 0;
         else if (!strcmp(a, "--no-decode")) o.no_decode = 1;
+        else if (!strcmp(a, "--no-backward")) o.no_backward = 1;
         else if (!strcmp(a, "--no-peak")) o.no_peak = 1;
         else if (!strcmp(a, "--shape")) {
             NEXT();

@@ -17,7 +17,7 @@ typedef struct bench_device {
 typedef struct bench_result {
     int dev;             /* index into the device array */
     char method[24];     /* linear, simple_gla, gla */
-    char mode[8];        /* fwd | decode */
+    char mode[8];        /* fwd | decode | fwdbwd */
     long B, T, H, D;
     int chunk;           /* chunk run (0 = recurrent) */
     int picked;          /* the scheduler's pick */

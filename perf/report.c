@@ -51,7 +51,8 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
         fprintf(f, "\n* = the scheduler's pick; times: median of >= 10 runs after warm-up, summed over every kernel of"
                    " the op.\n  FLOPs: fwd B*H*T*(4*C*D + 4*D*D), decode 4*B*H*D*D; bytes: q,k,v,o (+g) once, decode"
                    " + state read and write;\n  softmax (causal, \"chunk\" = its query/key block, auto = the op's pick): 2*B*H*T*T*D FLOPs,\n"
-                   "  bytes q,k,v,o.\n");
+                   "  bytes q,k,v,o.\n  fwdbwd: ocla_attention_forward + ocla_attention_backward (dq,dk,dv,dg; the backward's own"
+                   " chunk rule),\n  nominal 3x the forward's FLOPs and 2.5x its bytes.\n");
 }
 
 static void json_str(FILE *f, const char *s) {
