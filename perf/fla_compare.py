@@ -12,8 +12,16 @@ over >= 20 event-profiled runs), runs fla on the same tensors (median of triton.
 warm-up, which also absorbs fla's autotuning), and reports max relative error
 max|o_ocla - o_fla| / max|o_fla| and the time ratio ocla/fla (< 1: ocla faster).
 Cases: chunk linear attention, chunk simple GLA, chunk GLA at (B,T,H,D) = (4,2048,16,128) and
-(2,8192,16,128); decode step (recurrent, T=1) for 64 sequences x 16 heads x D=128 with state traffic
-in GB/s against the bandwidth ocla-bench measures (float4 copy).
+(2,8192,16,128), forward and forward+backward (dq, dk, dv, dg from a seeded do, compared too); decode
+step (recurrent, T=1) for 64 sequences x 16 heads x D=128 with state traffic in GB/s against the
+bandwidth ocla-bench measures (float4 copy).
+
+fla autotunes every kernel on its first call (~100 s per op and shape on the H100, mostly Triton compiling
+the configurations one after the other). To fit one run in minutes, a warm-up phase first runs every case
+in its own child process at once (--jobs, default: one per case up to the CPU count): they fill Triton's
+on-disk compile cache in parallel. Their autotuning choices are thrown away (they shared the GPU); the
+timed phase then autotunes again, sequentially, on an idle GPU, with every compile a cache hit. Rows are
+printed and fla_compare.json rewritten after each case, so an interrupted run keeps what it measured.
 fla runs in its default fp32 mode (TF32 dots); --ieee adds a second fla timing with
 TRITON_F32_DEFAULT=ieee (true fp32, in a child process, since Triton reads it at compile time).
 fla's code is imported from --fla and never copied into the repository.
@@ -105,8 +113,20 @@ def read_bin(path, shape):
     return torch.frombuffer(data, dtype=torch.float32).clone().reshape(shape)
 
 
-def run_fla(fns, method, mode, q, k, v, gate, s):
-    """Returns (callable, output function) on CUDA tensors."""
+def run_fla(fns, method, mode, q, k, v, gate, s, do=None):
+    """A callable running fla's op on the given tensors; for mode fwdbwd it also runs the backward from do
+    (the tensors must require grad) and returns (o, [dq, dk, dv, dg])."""
+    if mode == "fwdbwd":
+        fwd = run_fla(fns, method, "fwd", q, k, v, gate, s)
+        leaves = [x for x in (q, k, v, gate) if x is not None]
+
+        def fb():
+            for x in leaves:
+                x.grad = None
+            o = fwd()[0]
+            o.backward(do.to(o.dtype))
+            return o, [x.grad for x in leaves]
+        return fb
     if mode == "decode":
         fn = lambda: fns["fused_recurrent_simple_gla"](q, k, v, g=gate, initial_state=s, output_final_state=True)
     elif method == "linear":
@@ -118,7 +138,7 @@ def run_fla(fns, method, mode, q, k, v, gate, s):
     return fn
 
 
-def bench_fla(fn):
+def bench_fla(fn, grads=None):
     import torch
     if not torch.cuda.is_available():  # --fla naive on a machine without a GPU: host clock, median of 3
         import time
@@ -133,30 +153,127 @@ def bench_fla(fn):
         fn()
     torch.cuda.synchronize()
     try:
-        return float(triton.testing.do_bench(fn, warmup=100, rep=500, return_mode="median"))
+        return float(triton.testing.do_bench(fn, warmup=100, rep=500, grad_to_none=grads, return_mode="median"))
     except TypeError:
-        return float(triton.testing.do_bench(fn, warmup=100, rep=500, quantiles=[0.5]))
+        return float(triton.testing.do_bench(fn, warmup=100, rep=500, grad_to_none=grads, quantiles=[0.5]))
 
 
-def cases():
-    for (B, T, H, D) in SHAPES:
-        for m in METHODS:
-            yield m, "fwd", B, T, H, D
-    yield "simple_gla", "decode", DECODE[0], 1, DECODE[1], DECODE[2]
+def cases(modes=("fwd", "fwdbwd", "decode")):
+    out = []
+    for mode in ("fwd", "fwdbwd"):
+        if mode in modes:
+            for (B, T, H, D) in SHAPES:
+                for m in METHODS:
+                    out.append((m, mode, B, T, H, D))
+    if "decode" in modes:
+        out.append(("simple_gla", "decode", DECODE[0], 1, DECODE[1], DECODE[2]))
+    return out
+
+
+def case_seed(m, mode, B, T, H, D):
+    """The same inputs for a case in every process (and for fwd and fwdbwd of a shape)."""
+    return 1000 + 7 * METHODS.index(m) + 131 * T + B + (5 if mode == "decode" else 0)
+
+
+def to_dev(xs, gpu, grad):
+    out = []
+    for x in xs:
+        if x is None:
+            out.append(None)
+            continue
+        x = x.to(gpu)
+        out.append(x.requires_grad_(True) if grad else x)
+    return out
 
 
 def fla_only(args):
-    """Child mode: time fla on each case, print JSON {case: ms}."""
+    """Child mode: time fla on each selected case (--case i or all), print JSON {case: ms}; with --warm,
+    run each case's op three times only (compile + autotune) and print nothing."""
     import torch
     fns = load_fla(args.fla)
     out = {}
-    for i, (m, mode, B, T, H, D) in enumerate(cases()):
-        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, 1000 + i)
-        dev = [x.cuda() if x is not None else None for x in (q, k, v, gate, s)]
-        out[f"{m}/{mode}/{B},{T},{H},{D}"] = bench_fla(run_fla(fns, m, mode, *dev))
-        del dev
+    all_cases = cases(args.modes.split(","))
+    picked = [all_cases[args.case]] if args.case >= 0 else all_cases
+    for (m, mode, B, T, H, D) in picked:
+        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, case_seed(m, mode, B, T, H, D))
+        g = torch.Generator().manual_seed(case_seed(m, mode, B, T, H, D) + 1)
+        do = torch.randn(B, T, H, D, generator=g).cuda() if mode == "fwdbwd" else None
+        dev = to_dev((q, k, v, gate, s), "cuda", mode == "fwdbwd")
+        fn = run_fla(fns, m, mode, *dev, do=do)
+        if args.warm:
+            for _ in range(3):
+                fn()
+            torch.cuda.synchronize()
+        else:
+            out[f"{m}/{mode}/{B},{T},{H},{D}"] = bench_fla(fn, [x for x in dev[:4] if x is not None]
+                                                           if mode == "fwdbwd" else None)
+        del dev, fn
         torch.cuda.empty_cache()
-    print(json.dumps(out))
+    if not args.warm:
+        print(json.dumps(out))
+
+
+def warm_up(args):
+    """Fill Triton's compile cache: every case in its own process, --jobs at once (with --ieee, the
+    forward cases again under TRITON_F32_DEFAULT=ieee). Returns seconds."""
+    import time
+    specs = [(None, args.modes, i) for i in range(len(cases(args.modes.split(","))))]
+    if args.ieee and "fwd" in args.modes.split(","):
+        ieee_env = dict(os.environ, TRITON_F32_DEFAULT="ieee")
+        specs += [(ieee_env, "fwd", i) for i in range(len(cases(["fwd"])))]
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(specs)))
+    t0 = time.time()
+    running, failed = [], 0
+    while specs or running:
+        while specs and len(running) < jobs:
+            env, modes, i = specs.pop(0)
+            cmd = [sys.executable, __file__, "--fla-only", "--warm", "--case", str(i), "--fla", args.fla,
+                   "--modes", modes]
+            running.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                            text=True))
+        time.sleep(0.5)
+        if args.warm_timeout and time.time() - t0 > args.warm_timeout:
+            for p in running:
+                p.kill()
+            print(f"warm-up: stopped after {args.warm_timeout} s ({len(running)} running, {len(specs)} not started); "
+                  "those cases compile in the timed phase", file=sys.stderr, flush=True)
+            break
+        for p in list(running):
+            if p.poll() is not None:
+                running.remove(p)
+                err = p.stderr.read()
+                if p.returncode != 0:
+                    failed += 1
+                    print("warm-up child failed:\n" + err[-2000:], file=sys.stderr)
+    print(f"warm-up: {jobs} processes at once, {time.time() - t0:.0f} s, {failed} failed", file=sys.stderr,
+          flush=True)
+    return time.time() - t0
+
+
+def rel_err(a, b):
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+
+def print_table(peak, args, rows, out=sys.stdout):
+    print(f"device: {peak.get('name', '?')}  driver {peak.get('driver', '?')}  measured fp32 FMA peak "
+          f"{peak.get('peak_gflops', 0):.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
+          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}", file=out)
+    print(f"{'case':36} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} {'err o':>9} "
+          f"{'err grads':>9} {'C':>4} {'%FMA/%BW':>9}", file=out)
+    for r in rows:
+        def g(k, fmt):
+            w = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+            return format(r[k], fmt) if k in r else "-".rjust(w)
+        pct = g("ocla_pct_bw", ".1f") if r["mode"] == "decode" else g("ocla_pct_fma", ".1f")
+        print(f"{r['case']:36} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} {g('ratio_ocla_over_fla', '6.2f')} "
+              f"{g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} {g('max_rel_err_o', '9.2e')} "
+              f"{g('max_rel_err_grads', '9.2e')} {g('ocla_chunk', '4d')} {pct:>9}", file=out)
+        for who in ("ocla", "fla"):
+            if f"{who}_error" in r and r[f"{who}_error"]:
+                print(f"   {who} failed: " + r[f"{who}_error"].strip().splitlines()[-1], file=out)
+    print("ratio = ocla / fla (< 1: ocla faster); fwdbwd = forward + backward (dq,dk,dv,dg) per call.\n"
+          "err o / err grads: max|ocla - fla| / max|fla| (grads: worst of dq, dk, dv, dg).\n"
+          "decode %BW: state read+write vs measured copy bandwidth.", file=out)
 
 
 def main():
@@ -166,8 +283,14 @@ def main():
                     help="folder holding fla's source (the fla/ package); 'naive' = fp64 PyTorch recurrence")
     ap.add_argument("--device", default="nvidia", help="ocla device selector")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
-    ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee")
+    ap.add_argument("--modes", default="fwd,fwdbwd,decode", help="comma list of fwd, fwdbwd, decode")
+    ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee (forward)")
+    ap.add_argument("--jobs", type=int, default=0, help="warm-up processes at once (0: one per case, <= CPUs)")
+    ap.add_argument("--no-warm", action="store_true", help="skip the parallel warm-up")
+    ap.add_argument("--warm-timeout", type=int, default=330, help="stop the warm-up after this many seconds")
     ap.add_argument("--fla-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--case", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fla_only:
         return fla_only(args)
@@ -193,31 +316,36 @@ def main():
     else:
         print(r.stderr, file=sys.stderr)
 
-    ieee = {}
-    if args.ieee and fns:
-        env = dict(os.environ, TRITON_F32_DEFAULT="ieee")
-        rr = subprocess.run([sys.executable, __file__, "--fla-only", "--fla", args.fla], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if rr.returncode == 0:
-            ieee = json.loads(rr.stdout.strip().splitlines()[-1])
-        else:
-            print("fla ieee run failed:\n" + rr.stderr[-3000:], file=sys.stderr)
+    if fns and gpu == "cuda" and args.fla != "naive" and not args.no_warm:
+        report_warm = warm_up(args)
+    else:
+        report_warm = None
 
-    rows = []
-    for i, (m, mode, B, T, H, D) in enumerate(cases()):
+    report = dict(device=peak, fla_error=fla_err, rows=[], warm_up_s=report_warm, torch=torch.__version__,
+                  triton=getattr(__import__("triton"), "__version__", "?") if gpu == "cuda" else None)
+    rows = report["rows"]
+
+    def save():
+        with open(os.path.join(args.out, "fla_compare.json"), "w") as f:
+            json.dump(report, f, indent=1)
+
+    for (m, mode, B, T, H, D) in cases(args.modes.split(",")):
         key = f"{m}/{mode}/{B},{T},{H},{D}"
         d = os.path.join(args.out, key.replace("/", "_").replace(",", "x"))
         os.makedirs(d, exist_ok=True)
-        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, 1000 + i)
+        seed = case_seed(m, mode, B, T, H, D)
+        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, seed)
+        do = torch.randn(B, T, H, D, generator=torch.Generator().manual_seed(seed + 1)) if mode == "fwdbwd" else None
         with open(os.path.join(d, "meta"), "w") as f:
             f.write(f"{m} {mode} {B} {T} {H} {D}\n")
-        for name, t in (("q", q), ("k", k), ("v", v), ("g", gate), ("s", s)):
+        for name, t in (("q", q), ("k", k), ("v", v), ("g", gate), ("s", s), ("do", do)):
             if t is not None:
                 write_bin(os.path.join(d, name + ".bin"), t)
         print(f"[{key}] ocla ...", file=sys.stderr, flush=True)
         rr = subprocess.run([args.bench, "--device", args.device, "--load-inputs", d],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         row = dict(case=key, method=m, mode=mode, B=B, T=T, H=H, D=D)
+        grad_names = ["dq", "dk", "dv"] + (["dg"] if gate is not None else [])
         if rr.returncode != 0:
             row["ocla_error"] = rr.stderr.strip()[-500:]
         else:
@@ -228,23 +356,28 @@ def main():
             o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
         if fns:
             print(f"[{key}] fla ...", file=sys.stderr, flush=True)
-            dev = [x.to(gpu) if x is not None else None for x in (q, k, v, gate, s)]
-            fn = run_fla(fns, m, mode, *dev)
-            o_fla, st_fla = fn()
-            row["fla_ms"] = bench_fla(fn)
-            if key in ieee:
-                row["fla_ieee_ms"] = ieee[key]
-            if "ocla_ms" in row:
-                o_fla = o_fla.float().cpu()
-                row["max_rel_err_o"] = float((o_ocla - o_fla).abs().max() / o_fla.abs().max().clamp_min(1e-30))
-                row["ratio_ocla_over_fla"] = row["ocla_ms"] / row["fla_ms"]
-                if "fla_ieee_ms" in row:
-                    row["ratio_ocla_over_fla_ieee"] = row["ocla_ms"] / row["fla_ieee_ms"]
-                if mode == "decode" and st_fla is not None:
-                    s_ocla = read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D))
-                    s_fla = st_fla.float().cpu()
-                    row["max_rel_err_state"] = float((s_ocla - s_fla).abs().max() / s_fla.abs().max())
-            del dev
+            try:
+                dev = to_dev((q, k, v, gate, s), gpu, mode == "fwdbwd")
+                fn = run_fla(fns, m, mode, *dev, do=do.to(gpu) if do is not None else None)
+                res = fn()
+                o_fla = res[0]
+                row["fla_ms"] = bench_fla(fn, [x for x in dev[:4] if x is not None] if mode == "fwdbwd" else None)
+                if "ocla_ms" in row:
+                    row["max_rel_err_o"] = rel_err(o_ocla, o_fla.detach().float().cpu())
+                    row["ratio_ocla_over_fla"] = row["ocla_ms"] / row["fla_ms"]
+                    if mode == "fwdbwd":
+                        errs = {}
+                        for name, gt in zip(grad_names, res[1]):
+                            shape = tuple(gt.shape)
+                            errs[name] = rel_err(read_bin(os.path.join(d, name + ".bin"), shape), gt.float().cpu())
+                        row["rel_err_grads"] = errs
+                        row["max_rel_err_grads"] = max(errs.values())
+                    if mode == "decode" and res[1] is not None:
+                        s_ocla = read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D))
+                        row["max_rel_err_state"] = rel_err(s_ocla, res[1].float().cpu())
+                del dev, fn, res
+            except Exception as e:  # keep the ocla row
+                row["fla_error"] = f"{type(e).__name__}: {e}"
             if gpu == "cuda":
                 torch.cuda.empty_cache()
         if mode == "decode":
@@ -254,38 +387,38 @@ def main():
                     row[f"{who}_state_gbs"] = state_bytes / (row[f"{who}_ms"] * 1e-3) * 1e-9
                     if peak.get("copy_gbs"):
                         row[f"{who}_pct_bw"] = 100 * row[f"{who}_state_gbs"] / peak["copy_gbs"]
-        else:
+        elif mode == "fwd":
             gflop = B * H * T * (4 * row.get("ocla_chunk", 64) * D + 4 * D * D) * 1e-9
             if "ocla_ms" in row:
                 row["ocla_gflops"] = gflop / (row["ocla_ms"] * 1e-3)
                 if peak.get("peak_gflops"):
                     row["ocla_pct_fma"] = 100 * row["ocla_gflops"] / peak["peak_gflops"]
         rows.append(row)
-        for f in ("q", "k", "v", "g", "s", "o", "s_out"):  # keep $OUT small: results only
+        save()
+        print_table(peak, args, [row], out=sys.stderr)
+        for f in ("q", "k", "v", "g", "s", "do", "o", "s_out", "dq", "dk", "dv", "dg"):  # keep $OUT small
             p = os.path.join(d, f + ".bin")
             if os.path.exists(p):
                 os.remove(p)
 
-    report = dict(device=peak, fla_error=fla_err, rows=rows,
-                  torch=torch.__version__, triton=getattr(__import__("triton"), "__version__", "?"))
-    with open(os.path.join(args.out, "fla_compare.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    print(f"device: {peak.get('name', '?')}  driver {peak.get('driver', '?')}  measured fp32 FMA peak "
-          f"{peak.get('peak_gflops', 0):.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
-          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}")
-    print(f"{'case':34} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} {'max rel err':>11} "
-          f"{'C':>4} {'%FMA/%BW':>9}")
-    for r in rows:
-        def g(k, fmt):
-            w = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
-            return format(r[k], fmt) if k in r else "-".rjust(w)
-        pct = g("ocla_pct_bw", ".1f") if r["mode"] == "decode" else g("ocla_pct_fma", ".1f")
-        print(f"{r['case']:34} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} {g('ratio_ocla_over_fla', '6.2f')} "
-              f"{g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} {g('max_rel_err_o', '11.2e')} "
-              f"{g('ocla_chunk', '4d')} {pct:>9}")
-        if "ocla_error" in r:
-            print("   ocla failed: " + r["ocla_error"].splitlines()[-1] if r["ocla_error"] else "")
-    print("ratio = ocla / fla (< 1: ocla faster). decode %BW: state read+write vs measured copy bandwidth.")
+    if args.ieee and fns and "fwd" in args.modes.split(","):
+        # fla forward with true fp32 dots, after ocla and fla are done (nothing else on the GPU); a child
+        # process because Triton reads TRITON_F32_DEFAULT at compile time
+        print("fla with TRITON_F32_DEFAULT=ieee ...", file=sys.stderr, flush=True)
+        env = dict(os.environ, TRITON_F32_DEFAULT="ieee")
+        rr = subprocess.run([sys.executable, __file__, "--fla-only", "--fla", args.fla, "--modes", "fwd"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if rr.returncode == 0:
+            ieee = json.loads(rr.stdout.strip().splitlines()[-1])
+            for row in rows:
+                if row["case"] in ieee:
+                    row["fla_ieee_ms"] = ieee[row["case"]]
+                    if "ocla_ms" in row:
+                        row["ratio_ocla_over_fla_ieee"] = row["ocla_ms"] / row["fla_ieee_ms"]
+        else:
+            print("fla ieee run failed:\n" + rr.stderr[-3000:], file=sys.stderr)
+    save()
+    print_table(peak, args, rows)
 
 
 if __name__ == "__main__":
