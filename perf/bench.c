@@ -20,7 +20,7 @@ typedef struct opts {
     const char *devices; /* comma-separated selectors, NULL = all */
     const char *json, *csv, *svg, *load_dir;
     const char *methods; /* comma list */
-    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak;
+    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak, detail;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
 } opts;
@@ -292,8 +292,9 @@ static ocla_status run_op(ocla_context *ctx, const method_def *m, int mode, int 
 /* Warm up, then median of runs; returns 0 on success. */
 static double call_budget_ms = 0; /* default sweep: skip points slower than this a call (0 = no limit) */
 
+/* Per-kernel device time of the run nearest the median, when detail != NULL (ocla_profile_detail). */
 static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b, int runs, double *med,
-                   double *mn, char *why, size_t why_size) {
+                   double *mn, char *why, size_t why_size, char *detail, size_t detail_size) {
     for (int w = 0; w < 2; w++) {
         double t0 = ocla_now_seconds();
         ocla_status st = run_op(ctx, m, mode, chunk, b);
@@ -324,6 +325,17 @@ static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, 
             return -1;
         }
         t[n++] = ms;
+        if (detail) { /* keep the detail of the run closest to the running median */
+            double *c = malloc(sizeof(double) * (size_t)n);
+            if (c) {
+                memcpy(c, t, sizeof(double) * (size_t)n);
+                double md = median(c, n), best = 1e300;
+                free(c);
+                for (int i = 0; i < n - 1; i++)
+                    if (fabs(t[i] - md) < best) best = fabs(t[i] - md);
+                if (n == 1 || fabs(ms - md) <= best) ocla_profile_detail(ctx, detail, detail_size);
+            }
+        }
     }
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     *mn = t[0];
@@ -476,7 +488,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                             continue;
                         }
                         if (time_op(ctx, m, mode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
-                                    sizeof r->status) == 0)
+                                    sizeof r->status, o->detail ? r->detail : NULL, sizeof r->detail) == 0)
                             snprintf(r->status, sizeof r->status, "ok");
                         else if (!strncmp(r->status, "skipped", 7))
                             over_budget = 1;
@@ -595,13 +607,20 @@ static int run_load_inputs(const opts *o) {
             }
             double med = 0, mn = 0;
             char why[64] = "";
-            if (time_op(ctx, m, md, 0, &b, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why) == 0) {
+            char det[1024] = "";
+            if (time_op(ctx, m, md, 0, &b, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why, det,
+                        sizeof det) == 0) {
                 snprintf(path, sizeof path, "%s/result.txt", o->load_dir);
                 FILE *r = fopen(path, "w");
                 if (r) {
                     fprintf(r, "%.6f %.6f %d %d %s\n", med, mn, chunk, o->runs < 20 ? 20 : o->runs,
                             ctx->info.device_name);
                     fclose(r);
+                    snprintf(path, sizeof path, "%s/detail.txt", o->load_dir); /* per-kernel times */
+                    if ((r = fopen(path, "w")) != NULL) {
+                        fprintf(r, "%s\n", det);
+                        fclose(r);
+                    }
                     rc = 0;
                 }
             } else {
@@ -639,6 +658,7 @@ static void usage(void) {
             "  --no-backward       skip forward+backward (mode fwdbwd: ocla_attention_forward then\n"
             "                      ocla_attention_backward, dq,dk,dv,dg from a random do; scheduler's chunk)\n"
             "  --no-peak           skip the peak / bandwidth measurement\n"
+            "  --detail            print each point's device time per kernel (the run nearest the median)\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
@@ -671,6 +691,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--quick")) o.quick = 1, o.all_chunks = 0;
         else if (!strcmp(a, "--no-decode")) o.no_decode = 1;
         else if (!strcmp(a, "--no-backward")) o.no_backward = 1;
+        else if (!strcmp(a, "--detail")) o.detail = 1;
         else if (!strcmp(a, "--no-peak")) o.no_peak = 1;
         else if (!strcmp(a, "--shape")) {
             NEXT();

@@ -26,6 +26,7 @@ typedef struct bench_result {
     int runs;
     double gflop, gbytes;
     char status[96];     /* "ok" or why not */
+    char detail[480];    /* per-kernel device time of the median run (ocla_profile_detail), --detail */
 } bench_result;
 
 void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);

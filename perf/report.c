@@ -45,6 +45,7 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
             fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %6s %6s\n", r[i].method,
                     r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, chunk, r[i].ms, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
                     pf, pb);
+            if (r[i].detail[0]) fprintf(f, "    kernels: %s\n", r[i].detail);
         }
     }
     if (n)
