@@ -128,6 +128,59 @@ typedef struct ocla_gla_layer_weights {
 OCLA_API ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *params,
                                             const ocla_gla_layer_weights *w, const ocla_tensor *x, ocla_tensor *y);
 
+/* ==== begin: multi-head attention layers (linear, softmax, Linformer) on [B,T,d] (runtime/layer_mha.c) ====
+ *   q = x Wq (+ bq), k = x Wk (+ bk)    [B,T,H*K], viewed as [B,T,H,K]
+ *   v = x Wv (+ bv)                     [B,T,H*V], viewed as [B,T,H,V]
+ *   o = attention(q, k, v)              per params.kind:
+ *       LINEAR     ocla_attention_forward, chunked: o_t = phi(q_t)^T S_t / (phi(q_t)^T z_t + eps) with
+ *                  S_t = sum_{s<=t} phi(k_s) v_s^T, z_t = sum_{s<=t} phi(k_s) (all s when non-causal);
+ *                  phi = elu+1 by default (Katharopoulos et al. / fast-transformers: no 1/sqrt(K) scale,
+ *                  eps 1e-6)
+ *       SOFTMAX    ocla_softmax_attention: o_t = sum_{s(<=t)} softmax_s(scale q_t . k_s) v_s, scale K^-0.5
+ *       LINFORMER  ocla_linformer_attention: o_t = softmax(scale q_t (E k)^T) (F v), E/F [kp, n] (or
+ *                  [H, kp, n]) with the first T columns; the paper's / lucidrains' order (E after the k
+ *                  projection and its bias, not fairseq's E before it); non-causal only
+ *   y = o Wo (+ bo)                     [B,T,d]
+ * x and y are dense [B,T,d]; weights are dense row-major [in, out] (y = x W), biases [out] or NULL.
+ * Projections run through CLBlast; intermediates are allocated per call and freed before return. */
+typedef enum ocla_mha_kind {
+    OCLA_MHA_LINEAR = 0,   /* linear attention (Katharopoulos et al. 2020) */
+    OCLA_MHA_SOFTMAX = 1,  /* softmax attention, the baseline */
+    OCLA_MHA_LINFORMER = 2 /* Linformer (Wang et al. 2020) */
+} ocla_mha_kind;
+
+typedef struct ocla_mha_layer_params {
+    ocla_mha_kind kind;
+    int heads;                   /* H (default 1) */
+    int head_k, head_v;          /* K and V per head (default 64) */
+    int causal;                  /* LINEAR, SOFTMAX: 1 (default) or 0; LINFORMER: 0 (1 is refused) */
+    int has_scale;               /* 0: LINEAR 1 (the paper has no scale), SOFTMAX / LINFORMER K^-0.5 */
+    float scale;
+    ocla_feature_map feature_map;/* LINEAR: OCLA_FEATURE_ELU1 (default), RELU or IDENTITY */
+    int normalize;               /* LINEAR: 1 (default): divide by phi(q).z + eps */
+    float eps;                   /* LINEAR: 1e-6 (fast-transformers) */
+    int chunk;                   /* LINEAR: 0 = the scheduler's pick (or OCLA_CHUNK); else 16..256 */
+    int block;                   /* SOFTMAX / LINFORMER: softmax block, 0 = the runtime's pick */
+    ocla_linformer_sharing sharing; /* LINFORMER: which of weights.E / weights.F are used, see above */
+} ocla_mha_layer_params;
+/* Defaults of the given kind (see the fields); heads 1, head_k = head_v = 64. */
+OCLA_API void ocla_mha_layer_params_defaults(ocla_mha_layer_params *params, ocla_mha_kind kind);
+
+typedef struct ocla_mha_layer_weights {
+    const ocla_tensor *w_q, *w_k; /* [d, H*K] */
+    const ocla_tensor *w_v;       /* [d, H*V] */
+    const ocla_tensor *w_o;       /* [H*V, d] */
+    const ocla_tensor *b_q, *b_k; /* [H*K] or NULL */
+    const ocla_tensor *b_v;       /* [H*V] or NULL */
+    const ocla_tensor *b_o;       /* [d] or NULL */
+    const ocla_tensor *E, *F;     /* LINFORMER only: sequence projections [kp, n] (HEADWISE), [H, kp, n]
+                                     (NONE); F NULL with KEY_VALUE / LAYERWISE. kp <= n, T <= n. */
+} ocla_mha_layer_weights;
+OCLA_API ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_layer_params *params,
+                                            const ocla_mha_layer_weights *weights, const ocla_tensor *x,
+                                            ocla_tensor *y);
+/* ==== end: multi-head attention layers ==== */
+
 #ifdef __cplusplus
 }
 #endif

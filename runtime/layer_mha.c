@@ -1,0 +1,207 @@
+/* Multi-head attention layers on [B,T,d]: linear attention (Katharopoulos et al.), softmax attention
+ * and Linformer, each as projections (CLBlast) -> attention op -> output projection. The math and
+ * the API: <ocla/layers.h>; docs/KERNELS.md, "FLASH, Linformer, softmax, layers". */
+#include <math.h>
+#include <string.h>
+
+#include "layer_common.h"
+
+#define FN "ocla_mha_layer_forward"
+
+void ocla_mha_layer_params_defaults(ocla_mha_layer_params *p, ocla_mha_kind kind) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->heads = 1;
+    p->head_k = p->head_v = 64;
+    p->causal = kind == OCLA_MHA_LINFORMER ? 0 : 1;
+    p->scale = 1.0f;
+    p->feature_map = OCLA_FEATURE_ELU1;
+    p->normalize = 1;
+    p->eps = 1e-6f;
+    p->sharing = OCLA_LINFORMER_HEADWISE;
+}
+
+/* Options that do not depend on tensors; checked before any work is enqueued. */
+static ocla_status check_params(ocla_context *ctx, const ocla_mha_layer_params *p) {
+    if ((int)p->kind < OCLA_MHA_LINEAR || (int)p->kind > OCLA_MHA_LINFORMER)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.kind %d is not a known layer kind", (int)p->kind);
+    if (p->heads < 1 || p->head_k < 1 || p->head_v < 1)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": heads (%d), head_k (%d) and head_v (%d) must be >= 1",
+                          p->heads, p->head_k, p->head_v);
+    if (p->causal != 0 && p->causal != 1)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.causal must be 0 or 1 (is %d)", p->causal);
+    if (p->has_scale && !isfinite(p->scale))
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.scale must be finite");
+    if (p->kind == OCLA_MHA_LINEAR) {
+        if ((int)p->feature_map < OCLA_FEATURE_IDENTITY || (int)p->feature_map > OCLA_FEATURE_RELU)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.feature_map %d is not a known feature map",
+                              (int)p->feature_map);
+        if (p->normalize && !(p->eps >= 0.0f && isfinite(p->eps)))
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.eps must be finite and >= 0 (is %g)",
+                              (double)p->eps);
+        if (p->chunk < 0)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.chunk must be >= 0 (is %d)", p->chunk);
+        return OCLA_SUCCESS;
+    }
+    if (p->kind == OCLA_MHA_LINFORMER) {
+        if (p->causal)
+            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                              FN ": causal Linformer is not defined (E and F mix every token, future ones included, "
+                                 "into each projected row); use OCLA_MHA_LINEAR or OCLA_MHA_SOFTMAX for causal layers");
+        if ((int)p->sharing < OCLA_LINFORMER_HEADWISE || (int)p->sharing > OCLA_LINFORMER_NONE)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.sharing %d is not a known sharing mode",
+                              (int)p->sharing);
+    }
+    /* SOFTMAX and LINFORMER: the softmax block */
+    if (p->block != 0 && p->block != 16 && p->block != 32 && p->block != 64)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.block %d (0, 16, 32 or 64)", p->block);
+    return OCLA_SUCCESS;
+}
+
+/* Linformer's E and F: [kp, n] (shared by the heads) or [H, kp, n] (NONE); kp <= n, T <= n. */
+static ocla_status check_linformer(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
+                                   int64_t T) {
+    const int per_head = p->sharing == OCLA_LINFORMER_NONE;
+    const int shared_kv = p->sharing == OCLA_LINFORMER_KEY_VALUE || p->sharing == OCLA_LINFORMER_LAYERWISE;
+    const int nd = per_head ? 3 : 2;
+    const char *form = per_head ? "[H, kp, n]" : "[kp, n]";
+    if (!w->E) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": Linformer needs weights.E %s", form);
+    if (!shared_kv && !w->F)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": Linformer with sharing %s needs weights.F %s",
+                          per_head ? "NONE" : "HEADWISE", form);
+    const ocla_tensor *mats[2] = {w->E, shared_kv ? NULL : w->F};
+    const char *names[2] = {"E", "F"};
+    ocla_status st;
+    for (int i = 0; i < 2; i++) {
+        const ocla_tensor *m = mats[i];
+        if (!m) continue;
+        if ((st = ocla__check_tensor(ctx, m, names[i], -1, NULL)) != OCLA_SUCCESS) return st;
+        if (m->ndim != nd)
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s has %d dims; sharing %s needs %s", names[i], m->ndim,
+                              per_head ? "NONE (per head)" : "HEADWISE / KEY_VALUE / LAYERWISE", form);
+        if (!ocla__tensor_is_contiguous(m)) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s must be dense", names[i]);
+        if (per_head && m->dims[0] != p->heads)
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s has %lld heads, params.heads is %d", names[i],
+                              (long long)m->dims[0], p->heads);
+        const int64_t kp = m->dims[nd - 2], n = m->dims[nd - 1];
+        if (kp < 1 || kp > n)
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s projects to kp = %lld rows; kp must be in 1..n = %lld",
+                              names[i], (long long)kp, (long long)n);
+        if (T > n)
+            return ocla__fail(ctx, OCLA_ERR_SHAPE,
+                              FN ": T = %lld exceeds the sequence length n = %lld of %s (Linformer uses its first T "
+                              "columns)",
+                              (long long)T, (long long)n, names[i]);
+        if (i == 1 && (kp != w->E->dims[nd - 2] || n != w->E->dims[nd - 1]))
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": F is [.., %lld, %lld], E is [.., %lld, %lld]; they must match",
+                              (long long)kp, (long long)n, (long long)w->E->dims[nd - 2],
+                              (long long)w->E->dims[nd - 1]);
+    }
+    return OCLA_SUCCESS;
+}
+
+static ocla_status check_weights(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
+                                 int64_t T, int64_t D) {
+    const int64_t HK = (int64_t)p->heads * p->head_k, HV = (int64_t)p->heads * p->head_v;
+    ocla_status st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", D, HK, 0);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", D, HK, 0);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", D, HV, 0);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", HV, D, 0);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_q, "b_q", "[H*K]", HK, -1, 1);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_k, "b_k", "[H*K]", HK, -1, 1);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_v, "b_v", "[H*V]", HV, -1, 1);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_o, "b_o", "[d]", D, -1, 1);
+    if (st != OCLA_SUCCESS) return st;
+    if (p->kind == OCLA_MHA_LINFORMER) return check_linformer(ctx, p, w, T);
+    if (w->E || w->F)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.E / weights.F are for OCLA_MHA_LINFORMER only");
+    return OCLA_SUCCESS;
+}
+
+/* o [B,T,H,V] = attention(q, k, v) of the layer's kind. */
+static ocla_status attend(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
+                          const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o) {
+    switch (p->kind) {
+    case OCLA_MHA_LINEAR: {
+        ocla_attn_params ap;
+        ocla_attn_params_defaults(&ap);
+        ap.causal = p->causal;
+        ap.has_scale = 1; /* the paper's layer has no scale: 1 unless the caller gives one */
+        ap.scale = p->has_scale ? p->scale : 1.0f;
+        ap.feature_map = p->feature_map;
+        ap.normalize = p->normalize;
+        ap.eps = p->eps;
+        ap.form = OCLA_FORM_CHUNKED;
+        ap.chunk = p->chunk;
+        ocla_attn_io io = {0};
+        io.q = q, io.k = k, io.v = v, io.o = o;
+        return ocla_attention_forward(ctx, &ap, &io);
+    }
+    case OCLA_MHA_SOFTMAX: {
+        ocla_softmax_params sp;
+        ocla_softmax_params_defaults(&sp);
+        sp.causal = p->causal;
+        sp.has_scale = p->has_scale, sp.scale = p->scale;
+        sp.block = p->block;
+        return ocla_softmax_attention(ctx, &sp, q, k, v, o);
+    }
+    case OCLA_MHA_LINFORMER: {
+        ocla_linformer_params lp;
+        ocla_linformer_params_defaults(&lp);
+        lp.causal = 0;
+        lp.has_scale = p->has_scale, lp.scale = p->scale;
+        lp.sharing = p->sharing;
+        lp.block = p->block;
+        ocla_linformer_io io = {q, k, v, w->E, w->F, o};
+        return ocla_linformer_attention(ctx, &lp, &io);
+    }
+    }
+    return ocla__fail(ctx, OCLA_ERR_INTERNAL, FN ": unhandled kind %d", (int)p->kind);
+}
+
+static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
+                           const ocla_tensor *x, ocla_tensor *y) {
+    int64_t B = 0, T = 0, D = 0;
+    ocla_status st = check_params(ctx, p);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
+    if (st == OCLA_SUCCESS) st = check_weights(ctx, p, w, T, D);
+    if (st != OCLA_SUCCESS) return st;
+    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
+    const int any_bias = w->b_q || w->b_k || w->b_v || w->b_o;
+    ocla_tensor *q = NULL, *k = NULL, *v = NULL, *o = NULL, *ones = NULL;
+    ocla_tensor *q4 = NULL, *k4 = NULL, *v4 = NULL, *o4 = NULL;
+    if ((st = ocla__layer_tmp3(ctx, B, T, H * K, &q)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_tmp3(ctx, B, T, H * K, &k)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_tmp3(ctx, B, T, H * V, &v)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_tmp3(ctx, B, T, H * V, &o)) != OCLA_SUCCESS) goto done;
+    if (any_bias) {
+        const int64_t rows = B * T;
+        if ((st = ocla_tensor_create(ctx, OCLA_F32, 1, &rows, &ones)) != OCLA_SUCCESS) goto done;
+        if ((st = ocla_tensor_fill(ctx, ones, 1.0f)) != OCLA_SUCCESS) goto done;
+    }
+    if ((st = ocla__layer_project(ctx, x, w->w_q, w->b_q, ones, q)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_project(ctx, x, w->w_k, w->b_k, ones, k)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_project(ctx, x, w->w_v, w->b_v, ones, v)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_heads_view(ctx, q, H, K, &q4)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_heads_view(ctx, k, H, K, &k4)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_heads_view(ctx, v, H, V, &v4)) != OCLA_SUCCESS) goto done;
+    if ((st = ocla__layer_heads_view(ctx, o, H, V, &o4)) != OCLA_SUCCESS) goto done;
+    if ((st = attend(ctx, p, w, q4, k4, v4, o4)) != OCLA_SUCCESS) goto done;
+    st = ocla__layer_project(ctx, o, w->w_o, w->b_o, ones, y);
+done:;
+    ocla_tensor *all[] = {q4, k4, v4, o4, q, k, v, o, ones};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return st;
+}
+
+ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_layer_params *params,
+                                   const ocla_mha_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN ": ctx is NULL");
+    OCLA_LOCK(ctx);
+    ocla_status st = !params || !weights
+                         ? ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", !params ? "params" : "weights")
+                         : forward(ctx, params, weights, x, y);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
