@@ -181,6 +181,58 @@ OCLA_API ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_la
                                             ocla_tensor *y);
 /* ==== end: multi-head attention layers ==== */
 
+/* ==== begin: GAU / FLASH layer (Hua et al. 2022, methods.md section 3) on [B,T,d] (runtime/layer_gau.c) ====
+ *   xn = norm(x)                                   LayerNorm (default) / ScaleNorm / none, see below
+ *   [U | V | Z] = silu(xn W_uvz + b_uvz)           U, V [B,T,e], Z [B,T,s]; silu(a) = a sigmoid(a)
+ *   Q_quad = Z gamma[0] + beta[0], K_quad = Z gamma[1] + beta[1]        per-dim scale and offset
+ *   Q_lin  = Z gamma[2] + beta[2], K_lin  = Z gamma[3] + beta[3]        ("OffsetScale", [4, s])
+ *   AV = ocla_flash_attention(qq = Q_quad, kq = K_quad, ql = Q_lin, kl = K_lin, v = V), one head (H = 1)
+ *   O  = (U * AV) W_o + b_o                        [B,T,d]
+ *   y  = x + O  (residual = 1, default)  or  y = O  (residual = 0)
+ * The attention is exactly ocla_flash_attention with params.flash (chunk, scales, causal / linear
+ * normaliser, rel_bias [1, 2C-1], RoPE, pos_offset), so everything said there holds here. (The layer
+ * applies the RoPE rotation itself, once per token, and runs the op with rope_dims = 0: same math.)
+ * Norms: LAYER  (x - mean) / sqrt(var + eps) * norm_w + norm_b    (biased variance; norm_w, norm_b [d])
+ *        SCALE  x / max(||x|| d^-1/2, eps) * norm_w[0]             (lucidrains' ScaleNorm; norm_w [1])
+ *        NONE   xn = x                                             (norm_w, norm_b ignored)
+ * NULL norm_w means 1, NULL norm_b / b_uvz / beta / b_o mean 0.
+ * x and y are dense [B,T,d] fp32 (y may be x itself: in place); weights are dense row-major [in, out]
+ * (y = x W). Projections run through CLBlast; intermediates (about B*T*(d + 3e + 5s) floats) are
+ * allocated per call and freed before return. */
+typedef enum ocla_gau_norm {
+    OCLA_GAU_NORM_LAYER = 0, /* LayerNorm (the paper's code default; methods.md 3.1) */
+    OCLA_GAU_NORM_SCALE = 1, /* ScaleNorm (lucidrains' FLASHTransformer default) */
+    OCLA_GAU_NORM_NONE = 2   /* no norm (the caller normalises, or a pre-normed input) */
+} ocla_gau_norm;
+
+typedef struct ocla_gau_layer_params {
+    int hidden_dim;          /* e, the width of U and V: 0 (default) = 2 * d (the paper's e = 2d) */
+    int qk_dim;              /* s, the width of Z: 128 (paper, default) */
+    ocla_gau_norm norm;      /* OCLA_GAU_NORM_LAYER (default) */
+    float norm_eps;          /* 1e-5 (LayerNorm: inside the sqrt; ScaleNorm: the clamp) */
+    int residual;            /* 1 (default): y = x + O; 0: y = O */
+    ocla_flash_params flash; /* ocla_flash_params_defaults (chunk 256, relu(qk/C + b)^2, causal, linear
+                                part / C with an exclusive chunk prefix) except rope_dims = 128 = qk_dim:
+                                the paper's model applies RoPE to all s dims of the four Q/K (set 0 to
+                                turn it off; keep rope_dims <= qk_dim when changing qk_dim) */
+} ocla_gau_layer_params;
+OCLA_API void ocla_gau_layer_params_defaults(ocla_gau_layer_params *params);
+
+typedef struct ocla_gau_layer_weights {
+    const ocla_tensor *w_uvz;  /* [d, 2e + s]: columns [U | V | Z] */
+    const ocla_tensor *b_uvz;  /* [2e + s] or NULL */
+    const ocla_tensor *gamma;  /* [4, s]: scales of Q_quad, K_quad, Q_lin, K_lin */
+    const ocla_tensor *beta;   /* [4, s] or NULL: offsets, same order */
+    const ocla_tensor *w_o;    /* [e, d] */
+    const ocla_tensor *b_o;    /* [d] or NULL */
+    const ocla_tensor *norm_w; /* LAYER: [d] or NULL; SCALE: [1] or NULL */
+    const ocla_tensor *norm_b; /* LAYER: [d] or NULL */
+} ocla_gau_layer_weights;
+OCLA_API ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_params *params,
+                                            const ocla_gau_layer_weights *weights, const ocla_tensor *x,
+                                            ocla_tensor *y);
+/* ==== end: GAU / FLASH layer ==== */
+
 #ifdef __cplusplus
 }
 #endif

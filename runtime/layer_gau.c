@@ -1,0 +1,288 @@
+/* GAU / FLASH layer (Hua et al. 2022, methods.md section 3): norm, one fused projection to
+ * [U | V | Z] (CLBlast), SiLU and the four per-dim scale/offsets of Z (kernels_cl/gau.cl), FLASH
+ * mixed chunk attention with one head (op_flash.c), the U gate and the output projection (CLBlast),
+ * bias and residual. See <ocla/layers.h> for the math.
+ *
+ * Buffers per call (freed before return, on every path):
+ *   xo [B,T,d]      norm(x), later the output projection (U * AV) W_o
+ *   h  [B,T,2e+s]   [U | V | Z] pre-activations, then silu(U), silu(V) in place (Z's columns unused)
+ *   qk [B,T,4,s]    Q_quad, K_quad, Q_lin, K_lin; the flash op reads them through [B,T,1,s] views
+ *   o  [B,T,e]      AV, then U * AV in place
+ * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s).
+ * The flash op uses the context's scratch slots 4-6, so this layer keeps its own buffers. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define FN "ocla_gau_layer_forward"
+#define GAU_MAX_DIM 65536 /* s and e: the flash op's own limit on S and E */
+
+void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
+    if (!p) return;
+    *p = (ocla_gau_layer_params){0};
+    p->hidden_dim = 0; /* 2 d */
+    p->qk_dim = 128;
+    p->norm = OCLA_GAU_NORM_LAYER;
+    p->norm_eps = 1e-5f;
+    p->residual = 1;
+    ocla_flash_params_defaults(&p->flash);
+    p->flash.rope_dims = 128; /* RoPE on all s dims, as the paper's model (methods.md 3.2, 3.3) */
+}
+
+/* A dense row-major [rows, cols] weight (cols < 0: a vector [rows]); what names the dims. */
+static ocla_status check_weight(ocla_context *ctx, const ocla_tensor *t, const char *name, const char *what,
+                                int64_t rows, int64_t cols, int optional) {
+    if (!t && optional) return OCLA_SUCCESS;
+    if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.%s is NULL (expected %s)", name, what);
+    ocla_status st = ocla__check_tensor(ctx, t, name, -1, NULL);
+    if (st != OCLA_SUCCESS) return st;
+    const int nd = cols >= 0 ? 2 : 1;
+    if (t->ndim != nd || t->dims[0] != rows || (nd == 2 && t->dims[1] != cols)) {
+        char got[128];
+        int n = snprintf(got, sizeof got, "[%lld", (long long)t->dims[0]);
+        for (int i = 1; i < t->ndim && n > 0 && (size_t)n < sizeof got; i++)
+            n += snprintf(got + n, sizeof got - (size_t)n, ", %lld", (long long)t->dims[i]);
+        if (n > 0 && (size_t)n < sizeof got) snprintf(got + n, sizeof got - (size_t)n, "]");
+        if (nd == 2)
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": weights.%s is %s, expected %s = [%lld, %lld]", name, got,
+                              what, (long long)rows, (long long)cols);
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": weights.%s is %s, expected %s = [%lld]", name, got, what,
+                          (long long)rows);
+    }
+    if (!ocla__tensor_is_contiguous(t))
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": weights.%s must be dense row-major", name);
+    return OCLA_SUCCESS;
+}
+
+static ocla_status tmp3(ocla_context *ctx, int64_t a, int64_t b, int64_t c, ocla_tensor **out) {
+    const int64_t d[3] = {a, b, c};
+    return ocla_tensor_create(ctx, OCLA_F32, 3, d, out);
+}
+
+/* A [B,T,1,n] view at element offset off of a [B,T,row] tensor (one head for the flash op). */
+static ocla_status head_view(ocla_context *ctx, const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor **out) {
+    const int64_t B = t->dims[0], T = t->dims[1], row = t->dims[2];
+    const int64_t d[4] = {B, T, 1, n}, s[4] = {T * row, row, n, 1};
+    return ocla_tensor_view(ctx, t, (size_t)off, 4, d, s, out);
+}
+
+static void push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
+static void push_int(ocla_args *a, int64_t x) {
+    cl_int v = (cl_int)x;
+    ocla__args_push(a, sizeof v, &v);
+}
+static void push_idx(ocla_args *a, int64_t x) {
+    cl_long v = (cl_long)x;
+    ocla__args_push(a, sizeof v, &v);
+}
+static void push_float(ocla_args *a, float x) {
+    cl_float v = x;
+    ocla__args_push(a, sizeof v, &v);
+}
+/* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
+static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
+    push_mem(a, t ? t->mem : fallback);
+    push_idx(a, t ? (int64_t)t->offset : 0);
+    push_int(a, t != NULL);
+}
+
+static ocla_status kernel(ocla_context *ctx, const char *name, ocla_args *a) {
+    *a = (ocla_args){ctx, NULL, 0, OCLA_SUCCESS};
+    return a->st = ocla__get_kernel(ctx, "gau", "", name, &a->k);
+}
+
+/* The work-group size of gau_norm: a power of two <= 64 within the kernel's own limit. */
+static ocla_status norm_group(ocla_context *ctx, cl_kernel k, int64_t d, size_t *L) {
+    uint64_t wg = 0;
+    ocla_status st = ocla__kernel_limits(ctx, k, &wg, NULL);
+    if (st != OCLA_SUCCESS) return st;
+    uint64_t lim = 64;
+    if (wg > 0 && wg < lim) lim = wg;
+    if (ctx->info.max_work_group_size > 0 && ctx->info.max_work_group_size < lim) lim = ctx->info.max_work_group_size;
+    if (ctx->info.max_work_item_sizes[0] > 0 && ctx->info.max_work_item_sizes[0] < lim)
+        lim = ctx->info.max_work_item_sizes[0];
+    size_t l = 1;
+    while (l * 2 <= lim && (int64_t)l < d) l *= 2;
+    *L = l;
+    return OCLA_SUCCESS;
+}
+
+static ocla_status check_params(ocla_context *ctx, const ocla_gau_layer_params *p) {
+    if (p->hidden_dim < 0)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": hidden_dim %d (0 = 2 d, else >= 1)", p->hidden_dim);
+    if (p->qk_dim < 1 || p->qk_dim > GAU_MAX_DIM || p->hidden_dim > GAU_MAX_DIM)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": qk_dim %d must be in 1..%d, hidden_dim %d in 0..%d",
+                          p->qk_dim, GAU_MAX_DIM, p->hidden_dim, GAU_MAX_DIM);
+    if ((int)p->norm != OCLA_GAU_NORM_LAYER && (int)p->norm != OCLA_GAU_NORM_SCALE && (int)p->norm != OCLA_GAU_NORM_NONE)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": unknown norm %d", (int)p->norm);
+    if (p->norm != OCLA_GAU_NORM_NONE && !(p->norm_eps > 0.0f))
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": norm_eps must be > 0");
+    if (p->flash.rope_dims > p->qk_dim)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          FN ": flash.rope_dims %d exceeds qk_dim %d (set rope_dims <= qk_dim, or 0 for no RoPE)",
+                          p->flash.rope_dims, p->qk_dim);
+    if (p->flash.rope_dims < 0 || (p->flash.rope_dims & 1))
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": flash.rope_dims %d must be even and in 0..qk_dim",
+                          p->flash.rope_dims);
+    if (p->flash.rope_dims && !(p->flash.rope_base > 0.0f))
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": flash.rope_base must be > 0");
+    return OCLA_SUCCESS;
+}
+
+static ocla_status check_io(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *y) {
+    ocla_status st = ocla__check_tensor(ctx, x, "x", 3, NULL);
+    if (st != OCLA_SUCCESS) return st;
+    if (!ocla__tensor_is_contiguous(x)) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x must be dense [B,T,d]");
+    if (x->dims[2] < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x has d = 0 features");
+    if ((st = ocla__check_tensor(ctx, y, "y", 3, NULL)) != OCLA_SUCCESS) return st;
+    if (y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1] || y->dims[2] != x->dims[2])
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": y is [%lld, %lld, %lld], expected x's [%lld, %lld, %lld]",
+                          (long long)y->dims[0], (long long)y->dims[1], (long long)y->dims[2], (long long)x->dims[0],
+                          (long long)x->dims[1], (long long)x->dims[2]);
+    if (!ocla__tensor_is_contiguous(y)) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": y must be dense [B,T,d]");
+    if (y->mem == x->mem && y != x && y->offset != x->offset) {
+        const size_t n = (size_t)ocla_tensor_numel(x);
+        if (y->offset < x->offset + n && x->offset < y->offset + n)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": y overlaps x partially (only y = x is allowed)");
+    }
+    return OCLA_SUCCESS;
+}
+
+static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
+                           const ocla_tensor *x, ocla_tensor *y) {
+    ocla_status st = check_params(ctx, p);
+    if (st == OCLA_SUCCESS) st = check_io(ctx, x, y);
+    if (st != OCLA_SUCCESS) return st;
+    const int64_t B = x->dims[0], T = x->dims[1], D = x->dims[2];
+    const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
+    if ((st = check_weight(ctx, w->w_uvz, "w_uvz", "[d, 2e+s]", D, W, 0)) != OCLA_SUCCESS ||
+        (st = check_weight(ctx, w->b_uvz, "b_uvz", "[2e+s]", W, -1, 1)) != OCLA_SUCCESS ||
+        (st = check_weight(ctx, w->gamma, "gamma", "[4, s]", 4, S, 0)) != OCLA_SUCCESS ||
+        (st = check_weight(ctx, w->beta, "beta", "[4, s]", 4, S, 1)) != OCLA_SUCCESS ||
+        (st = check_weight(ctx, w->w_o, "w_o", "[e, d]", E, D, 0)) != OCLA_SUCCESS ||
+        (st = check_weight(ctx, w->b_o, "b_o", "[d]", D, -1, 1)) != OCLA_SUCCESS)
+        return st;
+    if (p->norm == OCLA_GAU_NORM_LAYER &&
+        ((st = check_weight(ctx, w->norm_w, "norm_w", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS ||
+         (st = check_weight(ctx, w->norm_b, "norm_b", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS))
+        return st;
+    if (p->norm == OCLA_GAU_NORM_SCALE &&
+        (st = check_weight(ctx, w->norm_w, "norm_w", "[1] (ScaleNorm gain)", 1, -1, 1)) != OCLA_SUCCESS)
+        return st;
+    if (p->norm == OCLA_GAU_NORM_SCALE && w->norm_b)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": ScaleNorm has no offset: weights.norm_b must be NULL");
+    if (B * T > INT32_MAX / 4 || W > INT32_MAX / 4 || D > INT32_MAX / 4)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T = %lld tokens or 2e+s = %lld columns beyond the kernels' int indices",
+                          (long long)(B * T), (long long)W);
+    if (B * T == 0) return OCLA_SUCCESS;
+    const int rows = (int)(B * T);
+
+    const int rd = p->flash.rope_dims;
+    ocla_tensor *xo = NULL, *h = NULL, *qk = NULL, *o = NULL, *invf = NULL;
+    ocla_tensor *vq = NULL, *vk = NULL, *vql = NULL, *vkl = NULL, *vv = NULL, *vo = NULL;
+    ocla_args a;
+    if ((st = tmp3(ctx, B, T, D, &xo)) != OCLA_SUCCESS) goto cleanup;
+    if ((st = tmp3(ctx, B, T, W, &h)) != OCLA_SUCCESS) goto cleanup;
+    if ((st = tmp3(ctx, B, T, 4 * S, &qk)) != OCLA_SUCCESS) goto cleanup;
+    if ((st = tmp3(ctx, B, T, E, &o)) != OCLA_SUCCESS) goto cleanup;
+    if (rd > 0) { /* RoPE inverse frequencies base^(-i/half), made in fp64 as op_flash.c does */
+        const int half = rd / 2;
+        const int64_t n = half;
+        float *f = malloc((size_t)half * sizeof *f);
+        if (!f) {
+            st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, FN ": out of host memory");
+            goto cleanup;
+        }
+        for (int i = 0; i < half; i++) f[i] = (float)pow((double)p->flash.rope_base, -(double)i / half);
+        st = ocla_tensor_create(ctx, OCLA_F32, 1, &n, &invf);
+        if (st == OCLA_SUCCESS) st = ocla_tensor_upload(ctx, invf, f, (size_t)half * sizeof *f);
+        free(f);
+        if (st != OCLA_SUCCESS) goto cleanup;
+    }
+
+    /* xn = norm(x) into xo, then [U | V | Z] pre-activations = xn W_uvz */
+    const ocla_tensor *xn = x;
+    if (p->norm != OCLA_GAU_NORM_NONE) {
+        if ((st = kernel(ctx, "gau_norm", &a)) != OCLA_SUCCESS) goto cleanup;
+        size_t L = 1;
+        if ((st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS) goto cleanup;
+        push_int(&a, rows), push_int(&a, D), push_int(&a, p->norm == OCLA_GAU_NORM_LAYER ? 0 : 1);
+        push_float(&a, p->norm_eps), push_mem(&a, x->mem), push_idx(&a, (int64_t)x->offset);
+        push_opt(&a, w->norm_w, x->mem);
+        push_opt(&a, p->norm == OCLA_GAU_NORM_LAYER ? w->norm_b : NULL, x->mem);
+        push_mem(&a, xo->mem);
+        ocla__args_push(&a, L * sizeof(cl_float), NULL); /* __local red[L] */
+        if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
+        size_t g = (size_t)rows * L;
+        if ((st = ocla__launch(ctx, a.k, 1, &g, &L, "GAU layer norm")) != OCLA_SUCCESS) goto cleanup;
+        xn = xo;
+    }
+    if ((st = ocla_linear_forward(ctx, xn, w->w_uvz, h)) != OCLA_SUCCESS) goto cleanup;
+
+    /* SiLU (+ bias) on [U | V | Z]; Z's four scale/offsets into qk */
+    if ((st = kernel(ctx, "gau_split", &a)) != OCLA_SUCCESS) goto cleanup;
+    push_int(&a, rows), push_int(&a, T), push_int(&a, E), push_int(&a, S), push_mem(&a, h->mem);
+    push_opt(&a, w->b_uvz, h->mem);
+    push_mem(&a, w->gamma->mem), push_idx(&a, (int64_t)w->gamma->offset);
+    push_opt(&a, w->beta, h->mem);
+    push_int(&a, rd), push_idx(&a, p->flash.pos_offset), push_mem(&a, invf ? invf->mem : h->mem);
+    push_mem(&a, qk->mem);
+    if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
+    {
+        size_t g[2] = {(size_t)W, (size_t)rows};
+        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer silu and offset-scale")) != OCLA_SUCCESS) goto cleanup;
+    }
+
+    /* AV: FLASH mixed chunk attention, one head */
+    if ((st = head_view(ctx, qk, 0, S, &vq)) != OCLA_SUCCESS || (st = head_view(ctx, qk, S, S, &vk)) != OCLA_SUCCESS ||
+        (st = head_view(ctx, qk, 2 * S, S, &vql)) != OCLA_SUCCESS ||
+        (st = head_view(ctx, qk, 3 * S, S, &vkl)) != OCLA_SUCCESS || (st = head_view(ctx, h, E, E, &vv)) != OCLA_SUCCESS ||
+        (st = head_view(ctx, o, 0, E, &vo)) != OCLA_SUCCESS)
+        goto cleanup;
+    {
+        ocla_flash_io io = {vq, vk, vql, vkl, vv, vo};
+        ocla_flash_params fp = p->flash;
+        fp.rope_dims = 0; /* already rotated by gau_split */
+        if ((st = ocla_flash_attention(ctx, &fp, &io)) != OCLA_SUCCESS) goto cleanup;
+    }
+
+    /* U * AV, then (U * AV) W_o into xo */
+    if ((st = kernel(ctx, "gau_gate", &a)) != OCLA_SUCCESS) goto cleanup;
+    push_int(&a, rows), push_int(&a, E), push_int(&a, S), push_mem(&a, o->mem), push_mem(&a, h->mem);
+    if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
+    {
+        size_t g[2] = {(size_t)E, (size_t)rows};
+        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer gate")) != OCLA_SUCCESS) goto cleanup;
+    }
+    if ((st = ocla_linear_forward(ctx, o, w->w_o, xo)) != OCLA_SUCCESS) goto cleanup;
+
+    /* y = O + b_o (+ x) */
+    if ((st = kernel(ctx, "gau_out", &a)) != OCLA_SUCCESS) goto cleanup;
+    push_int(&a, rows), push_int(&a, D), push_mem(&a, xo->mem);
+    push_opt(&a, w->b_o, xo->mem);
+    push_mem(&a, x->mem), push_idx(&a, (int64_t)x->offset), push_int(&a, p->residual ? 1 : 0);
+    push_mem(&a, y->mem), push_idx(&a, (int64_t)y->offset);
+    if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
+    {
+        size_t g = (size_t)rows * (size_t)D;
+        st = ocla__launch(ctx, a.k, 1, &g, NULL, "GAU layer bias and residual");
+    }
+
+cleanup:;
+    ocla_tensor *all[] = {vq, vk, vql, vkl, vv, vo, xo, h, qk, o, invf};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    return st;
+}
+
+ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_params *params,
+                                   const ocla_gau_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN ": ctx is NULL");
+    if (!params || !weights)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", !params ? "params" : "weights");
+    OCLA_LOCK(ctx);
+    ocla_status st = forward(ctx, params, weights, x, y);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
