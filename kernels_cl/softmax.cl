@@ -4,10 +4,23 @@
  *   (s <= t when causal), with the running maximum m_t and sum l_t updated block by block (online
  *   softmax): the T x T score matrix never exists in memory.
  *
- * Shapes: q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V] (causal: Tk = T), any strides (elements). One work-group = BQ query rows of one
- * (b, h); each work-item owns one query row (q and the output accumulator in private memory) and the
- * group stages BQ key rows and BQ value rows at a time in local memory.
- * Build options: -DBQ (block rows = work-group size), -DDK >= K, -DDV >= V (private/local widths).
+ * Shapes: q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V] (causal: Tk = T), any strides (elements).
+ * Two kernels, one per build (the options choose):
+ *
+ *   sm_tiled (-DTX -DTY -DRM -DKN -DVS -DDK -DDV -DVEC4): register-tiled. One work-group of TX*TY
+ *     items = BQ = TY*RM query rows of one (b, h); key blocks of BK = TX*KN rows. Per key block:
+ *     S = Q K^T in DK/32 slabs of 32 dims (q and k slabs staged in local memory, float4 rows), each
+ *     item an RM x KN tile of scores (its rows ty*RM.., its keys tx + TX*j); row maxima through
+ *     local memory; P = exp(S - m) to local memory (key-major); then O += P V in slabs of VS value rows,
+ *     each item an RM x 4*VC tile of the output (value dims 4*(c*TX + tx)..+3). The next slab's global
+ *     loads are issued into registers before the current slab is computed (one slab of prefetch).
+ *     Local memory: a __local float4 argument (size: see OFF_* below and runtime/op_softmax.c).
+ *     VEC4: K, V multiples of 4, unit last stride, 16-byte aligned rows (float4 global loads).
+ *     LSUM: the row sums of P come from per-item partial sums through local memory (else each item
+ *     adds its rows' P values in the P V loop). No barrier inside the innermost loops.
+ *   sm_forward (-DBQ -DDK -DDV): one work-item per query row (q and the accumulator in private
+ *     memory), BQ key and value rows staged at a time in local memory. The small-work-group path.
+ *
  * Key blocks [kb0, kb1) per launch: first = 1 starts from m = -inf, l = 0, acc = 0, else from st;
  * final_pass = 1 writes o, else saves (m, l, acc) to st ([B*H, grid rows, DV + 2]). The host splits
  * the keys over several launches where the driver caps a work-item's loop iterations (Mesa llvmpipe:
@@ -16,6 +29,302 @@
 #define TP(x) __global const float *x, long x##o, long x##s0, long x##s1, long x##s2, long x##s3
 #define TI(x, b, t, h, d) (x##o + (long)(b) * x##s0 + (long)(t) * x##s1 + (long)(h) * x##s2 + (long)(d) * x##s3)
 
+#ifdef TX
+/* ------------------------------------------------------------------------------------------------ */
+#define NT (TX * TY)
+#define BQ (TY * RM)
+#define BK (TX * KN)
+#define KS 32                     /* q/k slab width (dims) */
+#define LQ4 ((KS + 4) / 4)        /* row pitch of the q and k slabs, float4 (padding: no bank conflicts) */
+#define LP4 ((BQ + 4) / 4)        /* row pitch of P (one row per key), float4 */
+#define DV4 (DV / 4)
+#define NKS (DK / KS)             /* q/k slabs per key block */
+#define NVS (BK / VS)             /* value slabs per key block */
+#define NST (NKS + NVS)           /* stages per key block */
+#define VC (DV / (4 * TX))        /* float4 output columns per item */
+#define KLD (BK * KS / (4 * NT))  /* float4 of k per item per slab */
+#define QLD (BQ * KS / (4 * NT))  /* float4 of q per item per slab */
+#define VLD (VS * DV / (4 * NT))  /* float4 of v per item per slab */
+#define PRE (KLD + QLD > VLD ? KLD + QLD : VLD)
+#define RM4 (RM / 4)
+/* local memory, float4 units: [slab area: q slab BQ x LQ4, k slab BK x LQ4 | v slab VS x DV4]
+ * [P: BK x LP4] [M: TX x BQ/4] [L (LSUM): TX x BQ/4] */
+#define OFF_K (BQ * LQ4)
+#define SLAB4 ((BQ + BK) * LQ4 > VS * DV4 ? (BQ + BK) * LQ4 : VS * DV4)
+#define OFF_P SLAB4
+#define OFF_M (OFF_P + BK * LP4)
+#define OFF_L (OFF_M + TX * BQ / 4)
+
+#if VEC4
+#define LD4(p, off, s3, d, lim) (*(__global const float4 *)((p) + (off)))
+#else
+OCLA_INLINE float4 sm_ld4(__global const float *p, long off, long s3, int d, int lim) {
+    float4 r = (float4)(0.0f);
+    if (d < lim) r.s0 = p[off];
+    if (d + 1 < lim) r.s1 = p[off + s3];
+    if (d + 2 < lim) r.s2 = p[off + 2 * s3];
+    if (d + 3 < lim) r.s3 = p[off + 3 * s3];
+    return r;
+}
+#define LD4(p, off, s3, d, lim) sm_ld4(p, off, s3, d, lim)
+#endif
+
+/* Global loads of stage g of key block kb into registers: g < NKS: k slab g and q slab g; else
+ * value slab g - NKS. Zero outside [0, T) x [0, K) and [0, Tk) x [0, V). */
+OCLA_INLINE void sm_fetch(float4 *pre, int kb, int g, int lid, int q0, int T, int Tk, int K, int V,
+                          __global const float *q, long qb, long qs1, long qs3, __global const float *k, long kbs,
+                          long ks1, long ks3, __global const float *v, long vb, long vs1, long vs3) {
+    if (g < NKS) {
+        const int d0 = g * KS;
+#pragma unroll
+        for (int u = 0; u < KLD; u++) {
+            const int f = lid + NT * u, s = kb * BK + f / (KS / 4), d = d0 + (f % (KS / 4)) * 4;
+            pre[u] = (s < Tk && d < K) ? LD4(k, kbs + (long)s * ks1 + (long)d * ks3, ks3, d, K) : (float4)(0.0f);
+        }
+#pragma unroll
+        for (int u = 0; u < QLD; u++) {
+            const int f = lid + NT * u, t = q0 + f / (KS / 4), d = d0 + (f % (KS / 4)) * 4;
+            pre[KLD + u] = (t < T && d < K) ? LD4(q, qb + (long)t * qs1 + (long)d * qs3, qs3, d, K) : (float4)(0.0f);
+        }
+    } else {
+        const int s0 = kb * BK + (g - NKS) * VS;
+#pragma unroll
+        for (int u = 0; u < VLD; u++) {
+            const int f = lid + NT * u, s = s0 + f / DV4, d = (f % DV4) * 4;
+            pre[u] = (s < Tk && d < V) ? LD4(v, vb + (long)s * vs1 + (long)d * vs3, vs3, d, V) : (float4)(0.0f);
+        }
+    }
+}
+
+/* Registers of stage g -> local memory. */
+OCLA_INLINE void sm_commit(__local float4 *sm, const float4 *pre, int g, int lid) {
+    if (g < NKS) {
+#pragma unroll
+        for (int u = 0; u < KLD; u++) {
+            const int f = lid + NT * u;
+            sm[OFF_K + (f / (KS / 4)) * LQ4 + f % (KS / 4)] = pre[u];
+        }
+#pragma unroll
+        for (int u = 0; u < QLD; u++) {
+            const int f = lid + NT * u;
+            sm[(f / (KS / 4)) * LQ4 + f % (KS / 4)] = pre[KLD + u];
+        }
+    } else {
+#pragma unroll
+        for (int u = 0; u < VLD; u++) sm[lid + NT * u] = pre[u];
+    }
+}
+
+#define SM_FETCH_NEXT()                                                                                   \
+    do {                                                                                                  \
+        if (++fg == NST) fg = 0, fkb++;                                                                   \
+        if (fkb < kend)                                                                                   \
+            sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, qs1, qs3, k, kbase, ks1, ks3, v, vbase, vs1, \
+                     vs3);                                                                                \
+    } while (0)
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP(k), TP(v), __global float *o,
+                                                                         long oo, long os0, long os1, long os2,
+                                                                         long os3, int T, int Tk, int H, int K, int V,
+                                                                         float scale, int causal, int kb0, int kb1,
+                                                                         int first, int final_pass,
+                                                                         __global float *st, __local float4 *sm) {
+    const int lid = (int)get_local_id(0), tx = lid % TX, ty = lid / TX;
+    const int bh = (int)get_group_id(0);
+    const int qb = (int)get_num_groups(1) - 1 - (int)get_group_id(1); /* causal: longest rows first */
+    const int b = bh / H, h = bh % H;
+    const int q0 = qb * BQ;
+    const long qbase = qo + (long)b * qs0 + (long)h * qs2, kbase = ko + (long)b * ks0 + (long)h * ks2;
+    const long vbase = vo + (long)b * vs0 + (long)h * vs2;
+    __local float *smf = (__local float *)sm;
+
+    float4 acc[RM][VC];
+    float m[RM], l[RM];
+#pragma unroll
+    for (int i = 0; i < RM; i++) {
+        m[i] = -INFINITY, l[i] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < VC; c++) acc[i][c] = (float4)(0.0f);
+    }
+    /* state of an earlier launch: row (bh, q0 + r) of st holds m, l, acc[DV] */
+    __global float *strow = st + ((long)bh * get_num_groups(1) * BQ + (long)q0 + (long)ty * RM) * (DV + 2);
+    if (!first) {
+#pragma unroll
+        for (int i = 0; i < RM; i++) {
+            __global const float *r = strow + (long)i * (DV + 2);
+            m[i] = r[0], l[i] = r[1];
+#pragma unroll
+            for (int c = 0; c < VC; c++) acc[i][c] = vload4(c * TX + tx, r + 2);
+        }
+    }
+    const int nkb = (Tk + BK - 1) / BK;
+    int kend = causal ? min(nkb, (q0 + BQ - 1) / BK + 1) : nkb;
+    kend = min(kend, kb1);
+
+    float4 pre[PRE];
+    int fkb = kb0, fg = 0; /* the stage whose loads are in pre */
+    if (kb0 < kend)
+        sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, qs1, qs3, k, kbase, ks1, ks3, v, vbase, vs1, vs3);
+    for (int kb = kb0; kb < kend; kb++) {
+        /* ---- S = Q K^T over DK in slabs of KS ---- */
+        float s[RM][KN];
+#pragma unroll
+        for (int i = 0; i < RM; i++)
+#pragma unroll
+            for (int j = 0; j < KN; j++) s[i][j] = 0.0f;
+        for (int g = 0; g < NKS; g++) {
+            barrier(CLK_LOCAL_MEM_FENCE);
+            sm_commit(sm, pre, g, lid);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            SM_FETCH_NEXT();
+#pragma unroll
+            for (int c = 0; c < KS / 4; c++) {
+                float4 a[RM], kk[KN];
+#pragma unroll
+                for (int i = 0; i < RM; i++) a[i] = sm[(ty * RM + i) * LQ4 + c];
+#pragma unroll
+                for (int j = 0; j < KN; j++) kk[j] = sm[OFF_K + (tx + TX * j) * LQ4 + c];
+#pragma unroll
+                for (int i = 0; i < RM; i++)
+#pragma unroll
+                    for (int j = 0; j < KN; j++) {
+                        float x = mad(a[i].s0, kk[j].s0, s[i][j]);
+                        x = mad(a[i].s1, kk[j].s1, x);
+                        x = mad(a[i].s2, kk[j].s2, x);
+                        s[i][j] = mad(a[i].s3, kk[j].s3, x);
+                    }
+            }
+        }
+        /* ---- scale, mask, row maxima ---- */
+        float pm[RM];
+#pragma unroll
+        for (int i = 0; i < RM; i++) {
+            const int t = q0 + ty * RM + i;
+            pm[i] = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < KN; j++) {
+                const int sk = kb * BK + tx + TX * j;
+                const float x = (sk < Tk && (!causal || sk <= t)) ? s[i][j] * scale : -INFINITY;
+                s[i][j] = x;
+                pm[i] = fmax(pm[i], x);
+            }
+        }
+#pragma unroll
+        for (int i4 = 0; i4 < RM4; i4++)
+            sm[OFF_M + (tx * BQ + ty * RM) / 4 + i4] =
+                (float4)(pm[4 * i4], pm[4 * i4 + 1], pm[4 * i4 + 2], pm[4 * i4 + 3]);
+        barrier(CLK_LOCAL_MEM_FENCE); /* every item is past its q/k slab reads: the slab area takes v */
+        sm_commit(sm, pre, NKS, lid);
+        SM_FETCH_NEXT();
+        float mr[RM];
+#pragma unroll
+        for (int i = 0; i < RM; i++) mr[i] = m[i];
+        for (int x = 0; x < TX; x++)
+#pragma unroll
+            for (int i4 = 0; i4 < RM4; i4++) {
+                const float4 w = sm[OFF_M + (x * BQ + ty * RM) / 4 + i4];
+                mr[4 * i4] = fmax(mr[4 * i4], w.s0);
+                mr[4 * i4 + 1] = fmax(mr[4 * i4 + 1], w.s1);
+                mr[4 * i4 + 2] = fmax(mr[4 * i4 + 2], w.s2);
+                mr[4 * i4 + 3] = fmax(mr[4 * i4 + 3], w.s3);
+            }
+#pragma unroll
+        for (int i = 0; i < RM; i++) {
+            const float ref = mr[i] == -INFINITY ? 0.0f : mr[i]; /* a row with no key yet */
+            const float alpha = exp(m[i] - ref);
+            m[i] = mr[i];
+            l[i] *= alpha;
+#pragma unroll
+            for (int c = 0; c < VC; c++) acc[i][c] *= alpha;
+            float ps = 0.0f;
+#pragma unroll
+            for (int j = 0; j < KN; j++) ps += (s[i][j] = exp(s[i][j] - ref));
+            pm[i] = ps;
+        }
+#if LSUM
+#pragma unroll
+        for (int i4 = 0; i4 < RM4; i4++)
+            sm[OFF_L + (tx * BQ + ty * RM) / 4 + i4] =
+                (float4)(pm[4 * i4], pm[4 * i4 + 1], pm[4 * i4 + 2], pm[4 * i4 + 3]);
+#endif
+#pragma unroll
+        for (int j = 0; j < KN; j++)
+#pragma unroll
+            for (int i4 = 0; i4 < RM4; i4++)
+                sm[OFF_P + (tx + TX * j) * LP4 + ty * RM4 + i4] =
+                    (float4)(s[4 * i4][j], s[4 * i4 + 1][j], s[4 * i4 + 2][j], s[4 * i4 + 3][j]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+#if LSUM
+        for (int x = 0; x < TX; x++)
+#pragma unroll
+            for (int i4 = 0; i4 < RM4; i4++) {
+                const float4 w = sm[OFF_L + (x * BQ + ty * RM) / 4 + i4];
+                l[4 * i4] += w.s0, l[4 * i4 + 1] += w.s1, l[4 * i4 + 2] += w.s2, l[4 * i4 + 3] += w.s3;
+            }
+#endif
+        /* ---- O += P V in slabs of VS value rows ---- */
+        for (int g = 0; g < NVS; g++) {
+            if (g > 0) {
+                barrier(CLK_LOCAL_MEM_FENCE);
+                sm_commit(sm, pre, NKS + g, lid);
+                barrier(CLK_LOCAL_MEM_FENCE);
+                SM_FETCH_NEXT();
+            }
+#pragma unroll 8
+            for (int j = 0; j < VS; j++) {
+                float p[RM];
+#pragma unroll
+                for (int i4 = 0; i4 < RM4; i4++) {
+                    const float4 w = sm[OFF_P + (g * VS + j) * LP4 + ty * RM4 + i4];
+                    p[4 * i4] = w.s0, p[4 * i4 + 1] = w.s1, p[4 * i4 + 2] = w.s2, p[4 * i4 + 3] = w.s3;
+                }
+#if !LSUM
+#pragma unroll
+                for (int i = 0; i < RM; i++) l[i] += p[i];
+#endif
+#pragma unroll
+                for (int c = 0; c < VC; c++) {
+                    const float4 w = sm[j * DV4 + c * TX + tx];
+#pragma unroll
+                    for (int i = 0; i < RM; i++) acc[i][c] = mad((float4)(p[i]), w, acc[i][c]);
+                }
+            }
+        }
+    }
+    if (!final_pass) {
+#pragma unroll
+        for (int i = 0; i < RM; i++) {
+            __global float *r = strow + (long)i * (DV + 2);
+            if (tx == 0) r[0] = m[i], r[1] = l[i];
+#pragma unroll
+            for (int c = 0; c < VC; c++) vstore4(acc[i][c], c * TX + tx, r + 2);
+        }
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < RM; i++) {
+        const int t = q0 + ty * RM + i;
+        if (t >= T) continue;
+        const float inv = 1.0f / l[i];
+        const long ob = oo + (long)b * os0 + (long)t * os1 + (long)h * os2;
+#pragma unroll
+        for (int c = 0; c < VC; c++) {
+            const int d = 4 * (c * TX + tx);
+            const float4 r = acc[i][c] * inv;
+#if VEC4
+            if (d < V) *(__global float4 *)(o + ob + d) = r;
+#else
+            if (d < V) o[ob + (long)d * os3] = r.s0;
+            if (d + 1 < V) o[ob + (long)(d + 1) * os3] = r.s1;
+            if (d + 2 < V) o[ob + (long)(d + 2) * os3] = r.s2;
+            if (d + 3 < V) o[ob + (long)(d + 3) * os3] = r.s3;
+#endif
+        }
+    }
+}
+
+#else
+/* ------------------------------------------------------------------------------------------------ */
 __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), TP(k), TP(v), __global float *o,
                                                                            long oo, long os0, long os1, long os2,
                                                                            long os3, int T, int Tk, int H, int K, int V,
@@ -53,7 +362,7 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
         if (causal && kb == blk) jmax = min(jmax, lid + 1);
         for (int j = 0; j < jmax; j++) {
             float x = 0.0f;
-            for (int d = 0; d < K; d++) x = fma(qr[d], ks[j][d], x);
+            for (int d = 0; d < K; d++) x = mad(qr[d], ks[j][d], x);
             if (x > m) { /* new maximum: rescale what was accumulated so far */
                 const float c = exp(m - x);
                 l *= c;
@@ -62,7 +371,7 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
             }
             const float p = exp(x - m);
             l += p;
-            for (int d = 0; d < V; d++) acc[d] = fma(p, vs[j][d], acc[d]);
+            for (int d = 0; d < V; d++) acc[d] = mad(p, vs[j][d], acc[d]);
         }
     }
     if (!final_pass) {
@@ -75,3 +384,4 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
         for (int d = 0; d < V; d++) o[TI(o, b, t, h, d)] = acc[d] * inv;
     }
 }
+#endif

@@ -1,4 +1,5 @@
 /* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl. */
+#include "attn_plan.h"
 #include "internal.h"
 
 #include <math.h>
@@ -13,30 +14,107 @@ void ocla_softmax_params_defaults(ocla_softmax_params *p) {
 }
 
 #define SM_MAX_D 256
+#define SM_KS 32 /* sm_tiled's q/k slab width (KS in softmax.cl) */
 
 static int pad_dim(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256; }
 
-/* Block rule (own, not the scheduler's OCLA_OP_SOFTMAX_TILED row, which models a different
- * kernel): the largest of 64, 32, 16 whose key+value tiles take at most half the device's local
- * memory and that the work-group limit allows. */
-static int pick_block(const ocla_device_info *info, int dk, int dv) {
-    static const int cand[] = {64, 32, 16};
-    for (int i = 0; i < 3; i++) {
-        uint64_t bytes = 4ull * (uint64_t)cand[i] * (uint64_t)(dk + dv);
-        if (bytes * 2 <= info->local_mem_size && (uint64_t)cand[i] <= info->max_work_group_size) return cand[i];
+/* One program variant of kernels_cl/softmax.cl. */
+typedef struct sm_cfg {
+    int tiled;           /* 1: sm_tiled (register-tiled); 0: sm_forward (one work-item per query row) */
+    int block;           /* query rows per work-group */
+    int threads;         /* work-items per work-group */
+    int tx, ty, rm, kn;  /* sm_tiled: TX x TY items, RM rows x KN keys each; key block TX*KN */
+    int vs;              /* sm_tiled: value rows per local slab */
+    int lsum;            /* sm_tiled: LSUM (row sums of P through local memory, not in the P V loop) */
+    int dk, dv;          /* padded head dims */
+    uint64_t local;      /* bytes of local memory (sm_tiled: its __local argument; sm_forward: static) */
+} sm_cfg;
+
+/* Tiled shapes: block 16 = 8x4 items (keys 32 at a time), 32 = 16x8, 64 = 16x8 with 8 rows per item
+ * where DV <= 128, else 16x16 (keys 64 at a time); each item RM = 4 (8) query rows x 4 keys of scores
+ * and RM rows x DV/TX value dims of the output. Measured on the H100 at D = 128: block 64 with 8 rows
+ * per item 30 TFLOP/s (255 registers, 4 warps), with 4 rows (16x16 items) 26. The local memory
+ * formula is also in the scheduler's softmax row (runtime/plan.c, softmax_fits). The one-row kernel
+ * exists at blocks 16 and 32. */
+static int cfg_for(int tiled, int block, int64_t K, int64_t V, sm_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->tiled = tiled;
+    c->block = block;
+    c->dk = pad_dim(K);
+    c->dv = pad_dim(V);
+    if (block != 16 && block != 32 && block != 64) return 1;
+    if (!tiled) {
+        if (block > 32) return 1;
+        c->threads = block;
+        c->local = 4ull * (uint64_t)block * (uint64_t)(c->dk + c->dv);
+        return 0;
     }
+    c->tx = block == 16 ? 8 : 16;
+    c->ty = block == 16 ? 4 : block / 4;
+    c->rm = 4, c->kn = 4;
+    if (block == 64 && c->dv <= 128) c->ty = 8, c->rm = 8; /* 8 x 4 scores, 8 x 8 outputs per item */
+    c->threads = c->tx * c->ty;
+    if (c->dv < 4 * c->tx) c->dv = 4 * c->tx; /* each item owns whole float4 columns */
+    const int bq = c->ty * c->rm, bk = c->tx * c->kn, area = (bq + bk) * (SM_KS + 4);
+    c->vs = bk;
+    while (c->vs > 1 && c->vs * c->dv > area) c->vs /= 2;
+    if ((c->vs * c->dv) % (4 * c->threads) || (bk * SM_KS) % (4 * c->threads) || (bq * SM_KS) % (4 * c->threads))
+        return 1;
+    const int slab = area > c->vs * c->dv ? area : c->vs * c->dv;
+    c->lsum = c->tx == 16; /* row sums from per-item partial sums (block 16: more spills on NVIDIA) */
+    c->local = 4ull * (uint64_t)(slab + bk * (bq + 4) + (1 + c->lsum) * c->tx * bq);
     return 0;
 }
 
-static ocla_status set_tensor(ocla_context *ctx, cl_kernel k, cl_uint *i, const ocla_tensor *t) {
-    ocla_status st = OCLA_ARG(ctx, k, (*i)++, t->mem);
+static int aligned4(const ocla_tensor *t) {
+    if (t->strides[3] != 1 || t->offset % 4) return 0;
+    for (int d = 0; d < 3; d++)
+        if (t->strides[d] % 4) return 0;
+    return 1;
+}
+
+static ocla_status set_tensor(ocla_args *a, const ocla_tensor *t) {
     cl_long off = (cl_long)t->offset;
-    if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, k, (*i)++, off);
-    for (int d = 0; d < 4 && st == OCLA_SUCCESS; d++) {
+    ocla__args_push(a, sizeof(cl_mem), &t->mem);
+    ocla__args_push(a, sizeof off, &off);
+    for (int d = 0; d < 4; d++) {
         cl_long s = (cl_long)t->strides[d];
-        st = OCLA_ARG(ctx, k, (*i)++, s);
+        ocla__args_push(a, sizeof s, &s);
     }
-    return st;
+    return a->st;
+}
+
+/* Worst-case loop iterations of one work-item per key block (every loop counted as if not unrolled,
+ * every key a new maximum), for Mesa llvmpipe's limiter; and the fixed part outside the key loop. */
+static int64_t iters_per_key_block(const sm_cfg *c, int64_t K, int64_t V) {
+    if (!c->tiled) return (int64_t)c->block * (K + 2 * V + 3) + (c->dk + c->dv);
+    const int64_t bq = c->ty * c->rm, bk = c->tx * c->kn, nks = c->dk / SM_KS, nvs = bk / c->vs;
+    const int64_t kld = bk * SM_KS / (4 * c->threads), qld = bq * SM_KS / (4 * c->threads);
+    const int64_t vld = (int64_t)c->vs * c->dv / (4 * c->threads), vc = c->dv / (4 * c->tx), rm4 = c->rm / 4;
+    int64_t n = nks * (1 + 2 * (kld + qld) + (SM_KS / 4) * (1 + c->rm + c->kn + c->rm * c->kn));
+    n += c->rm * (1 + c->kn) + rm4 + c->tx * (1 + rm4) + c->rm * (1 + vc + c->kn) + c->kn * (1 + rm4) + 2 * vld;
+    n += nvs * (1 + 2 * vld + c->vs * (1 + rm4 + c->rm + vc * (1 + c->rm))) + c->lsum * c->tx * (1 + rm4);
+    return n;
+}
+
+/* Build the variant; 0 in *fits when the kernel's own work-group limit or the local memory left
+ * beside its static local memory does not take it. */
+static ocla_status get_variant(ocla_context *ctx, const sm_cfg *c, int vec4, cl_kernel *kern, int *fits) {
+    char opts[160];
+    if (c->tiled)
+        snprintf(opts, sizeof opts, "-DTX=%d -DTY=%d -DRM=%d -DKN=%d -DVS=%d -DDK=%d -DDV=%d -DVEC4=%d -DLSUM=%d",
+                 c->tx, c->ty, c->rm, c->kn, c->vs, c->dk, c->dv, vec4, c->lsum);
+    else
+        snprintf(opts, sizeof opts, "-DBQ=%d -DDK=%d -DDV=%d", c->block, c->dk, c->dv);
+    *fits = 0;
+    ocla_status st = ocla__get_kernel(ctx, "softmax", opts, c->tiled ? "sm_tiled" : "sm_forward", kern);
+    if (st != OCLA_SUCCESS) return st;
+    uint64_t wg = 0, lm = 0;
+    if ((st = ocla__kernel_limits(ctx, *kern, &wg, &lm)) != OCLA_SUCCESS) return st;
+    uint64_t need = c->tiled ? lm + c->local : (lm > c->local ? lm : c->local);
+    *fits = (wg == 0 || (uint64_t)c->threads <= wg) && (uint64_t)c->threads <= ctx->info.max_work_group_size &&
+            (uint64_t)c->threads <= ctx->info.max_work_item_sizes[0] && need <= ctx->info.local_mem_size;
+    return OCLA_SUCCESS;
 }
 
 static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const ocla_tensor *q, const ocla_tensor *k,
@@ -66,68 +144,96 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_softmax_attention: block %d (0, 16, 32 or 64)",
                           p->block);
     if (B * T * H == 0) return OCLA_SUCCESS;
-    const int dk = pad_dim(K), dv = pad_dim(V);
-    int bq = p->block ? p->block : pick_block(&ctx->info, dk, dv);
-    if (!bq || 4ull * (uint64_t)bq * (uint64_t)(dk + dv) > ctx->info.local_mem_size ||
-        (uint64_t)bq > ctx->info.max_work_group_size)
+    const int vec4 = K % 4 == 0 && V % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(o);
+    /* Candidates in order: the forced block (register-tiled, else one row per item), or from the
+     * scheduler's pick (runtime/plan.c, OCLA_OP_SOFTMAX_TILED, on the device's limits with the probe
+     * kernel's work-group limit) down the list register-tiled 64, 32, 16, one-row 32, 16: the first
+     * whose work-group and local memory this device and the built kernel take. */
+    static const int order[][2] = {{1, 64}, {1, 32}, {1, 16}, {0, 32}, {0, 16}};
+    int cand[5][2], nc = 0;
+    if (p->block) {
+        cand[nc][0] = 1, cand[nc][1] = p->block, nc++;
+        cand[nc][0] = 0, cand[nc][1] = p->block, nc++;
+    } else {
+        size_t start = 0;
+        ocla_plan_limits L;
+        ocla_plan plan;
+        ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, B, T, H, K, V, 0};
+        if ((st = ocla__attn_device_limits(ctx, &L)) != OCLA_SUCCESS) return st;
+        if (ocla_plan_compute(&L, &r, &plan) == OCLA_SUCCESS)
+            for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+                if (order[i][1] == plan.chunk && order[i][0] == (plan.wg_x != plan.chunk)) start = i;
+        for (size_t i = start; i < sizeof order / sizeof order[0]; i++)
+            cand[nc][0] = order[i][0], cand[nc][1] = order[i][1], nc++;
+    }
+    sm_cfg cfg;
+    cl_kernel kern = NULL;
+    int found = 0;
+    for (int i = 0; i < nc && !found; i++) {
+        if (cfg_for(cand[i][0], cand[i][1], K, V, &cfg)) continue;
+        /* the one-row kernel's own pick: key+value tiles in at most half the local memory */
+        if (!p->block && !cfg.tiled && cfg.local * 2 > ctx->info.local_mem_size) continue;
+        if ((st = get_variant(ctx, &cfg, vec4, &kern, &found)) != OCLA_SUCCESS) return st;
+    }
+    if (!found)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
                           "ocla_softmax_attention: block %d with K=%lld, V=%lld does not fit this device's %llu "
-                          "bytes of local memory / work-group limit %llu",
-                          bq, (long long)K, (long long)V, (unsigned long long)ctx->info.local_mem_size,
-                          (unsigned long long)ctx->info.max_work_group_size);
-    char opts[96];
-    cl_kernel kern;
-    for (;;) { /* the kernel's own work-group limit (private memory: llvmpipe allows 32 at K = 32) */
-        snprintf(opts, sizeof opts, "-DBQ=%d -DDK=%d -DDV=%d", bq, dk, dv);
-        if ((st = ocla__get_kernel(ctx, "softmax", opts, "sm_forward", &kern)) != OCLA_SUCCESS) return st;
-        uint64_t wg = 0, lm = 0;
-        if ((st = ocla__kernel_limits(ctx, kern, &wg, &lm)) != OCLA_SUCCESS) return st;
-        if (wg == 0 || (uint64_t)bq <= wg) break;
-        if (p->block || bq == 16)
-            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                              "ocla_softmax_attention: block %d exceeds the kernel's work-group limit %llu here", bq,
-                              (unsigned long long)wg);
-        bq /= 2;
-    }
-    const size_t rows = (size_t)((T + bq - 1) / bq) * (size_t)bq;
-    const int nblk = (int)((Tk + bq - 1) / bq);
+                          "bytes of local memory / work-group limits",
+                          p->block, (long long)K, (long long)V, (unsigned long long)ctx->info.local_mem_size);
+    const int bq = cfg.block;
+    const int64_t bk = cfg.tiled ? (int64_t)cfg.tx * cfg.kn : bq;
+    const int nqb = (int)((T + bq - 1) / bq);
+    const size_t rows = (size_t)nqb * (size_t)bq;
+    const int nkb = (int)((Tk + bk - 1) / bk);
     /* Key blocks per launch: all of them, except on Mesa llvmpipe, whose work-items stop silently
      * after 65535 loop iterations in total: there a launch covers as many key blocks as keep the
-     * worst case (every key a new maximum) under 60000 iterations, and (m, l, acc) carry over in
-     * scratch slot 4 between launches. */
-    int per_launch = nblk;
+     * worst case under 60000 iterations, and (m, l, acc) carry over in scratch slot 4 between
+     * launches. */
+    int per_launch = nkb;
     if (ctx->info.vendor == OCLA_VENDOR_MESA) {
-        int64_t per_key = K + 2 * V + 3 + (dk + dv) / bq;
-        int64_t keys = (60000 - 2 * (int64_t)dk - 4 * (int64_t)dv) / per_key;
-        per_launch = (int)(keys / bq > 1 ? keys / bq : 1);
-        if (per_launch > nblk) per_launch = nblk;
+        int64_t fixed = 2 * (int64_t)cfg.dk + 4 * (int64_t)cfg.dv + 64;
+        int64_t n = (60000 - fixed) / iters_per_key_block(&cfg, K, V);
+        per_launch = (int)(n > 1 ? n : 1);
+        if (per_launch > nkb) per_launch = nkb;
     }
     cl_mem stbuf = q->mem;
-    if (per_launch < nblk) {
+    if (per_launch < nkb) {
         size_t bytes;
-        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(dv + 2) * 4, &bytes))
+        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(cfg.dv + 2) * 4, &bytes))
             return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_softmax_attention: state size overflows");
         if ((st = ocla__scratch(ctx, 4, bytes, &stbuf)) != OCLA_SUCCESS) return st;
     }
-    for (int kb0 = 0; kb0 < nblk; kb0 += per_launch) {
-        cl_uint i = 0;
-        if ((st = set_tensor(ctx, kern, &i, q)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, k)) != OCLA_SUCCESS ||
-            (st = set_tensor(ctx, kern, &i, v)) != OCLA_SUCCESS || (st = set_tensor(ctx, kern, &i, o)) != OCLA_SUCCESS)
-            return st;
+    const cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
+    for (int kb0 = 0; kb0 < nkb; kb0 += per_launch) {
+        ocla_args a = {ctx, kern, 0, OCLA_SUCCESS};
+        set_tensor(&a, q), set_tensor(&a, k), set_tensor(&a, v), set_tensor(&a, o);
         cl_int Ti = (cl_int)T, Tki = (cl_int)Tk, Hi = (cl_int)H, Ki = (cl_int)K, Vi = (cl_int)V, causal = p->causal ? 1 : 0;
-        cl_int a0 = kb0, a1 = kb0 + per_launch, first = kb0 == 0, fin = kb0 + per_launch >= nblk;
-        cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
-        if ((st = OCLA_ARG(ctx, kern, i++, Ti)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Tki)) != OCLA_SUCCESS ||
-            (st = OCLA_ARG(ctx, kern, i++, Hi)) != OCLA_SUCCESS ||
-            (st = OCLA_ARG(ctx, kern, i++, Ki)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, Vi)) != OCLA_SUCCESS ||
-            (st = OCLA_ARG(ctx, kern, i++, scale)) != OCLA_SUCCESS ||
-            (st = OCLA_ARG(ctx, kern, i++, causal)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, a0)) != OCLA_SUCCESS ||
-            (st = OCLA_ARG(ctx, kern, i++, a1)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, first)) != OCLA_SUCCESS ||
-            (st = OCLA_ARG(ctx, kern, i++, fin)) != OCLA_SUCCESS || (st = OCLA_ARG(ctx, kern, i++, stbuf)) != OCLA_SUCCESS)
-            return st;
-        size_t global[2] = {rows, (size_t)(B * H)};
-        size_t local[2] = {(size_t)bq, 1};
-        if ((st = ocla__launch(ctx, kern, 2, global, local, "softmax attention")) != OCLA_SUCCESS) return st;
+        cl_int a0 = kb0, a1 = kb0 + per_launch, first = kb0 == 0, fin = kb0 + per_launch >= nkb;
+        ocla__args_push(&a, sizeof Ti, &Ti);
+        ocla__args_push(&a, sizeof Tki, &Tki);
+        ocla__args_push(&a, sizeof Hi, &Hi);
+        ocla__args_push(&a, sizeof Ki, &Ki);
+        ocla__args_push(&a, sizeof Vi, &Vi);
+        ocla__args_push(&a, sizeof scale, &scale);
+        ocla__args_push(&a, sizeof causal, &causal);
+        ocla__args_push(&a, sizeof a0, &a0);
+        ocla__args_push(&a, sizeof a1, &a1);
+        ocla__args_push(&a, sizeof first, &first);
+        ocla__args_push(&a, sizeof fin, &fin);
+        ocla__args_push(&a, sizeof stbuf, &stbuf);
+        if (cfg.tiled) ocla__args_push(&a, (size_t)cfg.local, NULL);
+        if (a.st != OCLA_SUCCESS) return a.st;
+        if (cfg.tiled) {
+            /* dim 0: (b, h); dim 1: query blocks, the kernel takes the longest causal rows first */
+            size_t global[2] = {(size_t)cfg.threads * (size_t)(B * H), (size_t)nqb};
+            size_t local[2] = {(size_t)cfg.threads, 1};
+            st = ocla__launch(ctx, kern, 2, global, local, "softmax attention sm_tiled");
+        } else {
+            size_t global[2] = {rows, (size_t)(B * H)};
+            size_t local[2] = {(size_t)bq, 1};
+            st = ocla__launch(ctx, kern, 2, global, local, "softmax attention sm_forward");
+        }
+        if (st != OCLA_SUCCESS) return st;
     }
     return OCLA_SUCCESS;
 }
