@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "layer_common.h"
 
 #define FN "ocla_gau_layer_forward"
 #define GAU_MAX_DIM 65536 /* s and e: the flash op's own limit on S and E */
@@ -31,35 +32,10 @@ void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
     p->flash.rope_dims = 128; /* RoPE on all s dims, as the paper's model (methods.md 3.2, 3.3) */
 }
 
-/* A dense row-major [rows, cols] weight (cols < 0: a vector [rows]); what names the dims. */
-static ocla_status check_weight(ocla_context *ctx, const ocla_tensor *t, const char *name, const char *what,
-                                int64_t rows, int64_t cols, int optional) {
-    if (!t && optional) return OCLA_SUCCESS;
-    if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.%s is NULL (expected %s)", name, what);
-    ocla_status st = ocla__check_tensor(ctx, t, name, -1, NULL);
-    if (st != OCLA_SUCCESS) return st;
-    const int nd = cols >= 0 ? 2 : 1;
-    if (t->ndim != nd || t->dims[0] != rows || (nd == 2 && t->dims[1] != cols)) {
-        char got[128];
-        int n = snprintf(got, sizeof got, "[%lld", (long long)t->dims[0]);
-        for (int i = 1; i < t->ndim && n > 0 && (size_t)n < sizeof got; i++)
-            n += snprintf(got + n, sizeof got - (size_t)n, ", %lld", (long long)t->dims[i]);
-        if (n > 0 && (size_t)n < sizeof got) snprintf(got + n, sizeof got - (size_t)n, "]");
-        if (nd == 2)
-            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": weights.%s is %s, expected %s = [%lld, %lld]", name, got,
-                              what, (long long)rows, (long long)cols);
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": weights.%s is %s, expected %s = [%lld]", name, got, what,
-                          (long long)rows);
-    }
-    if (!ocla__tensor_is_contiguous(t))
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": weights.%s must be dense row-major", name);
-    return OCLA_SUCCESS;
-}
-
-static ocla_status tmp3(ocla_context *ctx, int64_t a, int64_t b, int64_t c, ocla_tensor **out) {
-    const int64_t d[3] = {a, b, c};
-    return ocla_tensor_create(ctx, OCLA_F32, 3, d, out);
-}
+/* Weight checks and temporaries: the shared layer helpers (runtime/layer_common.c). */
+#define check_weight(ctx, t, name, what, rows, cols, optional) \
+    ocla__layer_check_weight(ctx, FN, t, "weights." name, what, rows, cols, optional)
+#define tmp3 ocla__layer_tmp3
 
 /* A [B,T,1,n] view at element offset off of a [B,T,row] tensor (one head for the flash op). */
 static ocla_status head_view(ocla_context *ctx, const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor **out) {
