@@ -1,13 +1,100 @@
-/* common.cl: prepended by the runtime to every ocla program. Keep it tiny: only what every kernel
- * file may rely on. OpenCL C 1.2, fp32.
+/* common.cl: the device library, prepended by the runtime to every ocla program (OpenCL C 1.2,
+ * fp32). One copy of everything more than one kernel file needs; a kernel file defines only its
+ * own kernels and the helpers no other file uses.
  *
- *   OCLA_INLINE    'inline' where the compiler accepts it (CLBlast: not all do)
- *   OCLA_KERNEL    marks kernels
- *   ocla_idx       64-bit index type for buffer offsets (B*T*H*D can exceed 2^31)
+ *   OCLA_INLINE          'static inline': no external symbol, so a call the compiler does not
+ *                        inline still links (plain C99 'inline' fails there on some drivers)
+ *   OCLA_KERNEL          marks kernels
+ *   ocla_idx             64-bit index type for buffer offsets (B*T*H*D can exceed 2^31)
+ *   tensors              OCLA_TENSOR / OCLA_TENSOR_OUT kernel arguments and OCLA_AT / OCLA_PTR access
+ *   variant macros       the one gate encoding (USE_G, USE_G_GAMMA, USE_GK), FEATURE, USE_NORM,
+ *                        DTYPE, with defaults; runtime/variant.c forms them from a variant
+ *   math                 feature maps and their derivatives, the log-gate policy, silu, RoPE
+ *   driver quirks        OCLA_LOOP_LIMIT (llvmpipe)
  */
 #ifndef OCLA_COMMON_CL
 #define OCLA_COMMON_CL
-#define OCLA_INLINE inline
+#define OCLA_INLINE static inline
 #define OCLA_KERNEL __kernel
 typedef long ocla_idx;
+
+/* ---- tensors: buffer, offset and four strides, all in elements ---- */
+#define OCLA_TENSOR(p) __global const float *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+#define OCLA_TENSOR_OUT(p) __global float *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+#define OCLA_OFF(p, a, b, c, d)                                                                                   \
+    (p##_o + (ocla_idx)(a) * p##_s0 + (ocla_idx)(b) * p##_s1 + (ocla_idx)(c) * p##_s2 + (ocla_idx)(d) * p##_s3)
+#define OCLA_AT(p, a, b, c, d) p[OCLA_OFF(p, a, b, c, d)]
+#define OCLA_PTR(p, a, b, c, d) (p + OCLA_OFF(p, a, b, c, d))
+
+/* ---- the variant macros (runtime/variant.h) ---- */
+/* Gate kinds as run-time arguments: the values of the public ocla_gate_kind. */
+#define OCLA_GATE_NONE 0
+#define OCLA_GATE_SCALAR 1 /* g [B,T,H]: one log gate per token and head (fla: g) */
+#define OCLA_GATE_VECTOR 2 /* g [B,T,H,K]: per-key-dimension log gates (fla: gk) */
+#define OCLA_GATE_FIXED 3  /* a fixed log decay per head (fla: g_gamma) */
+/* Gate kind as a compile-time choice: at most one of these is 1. */
+#ifndef USE_G
+#define USE_G 0
+#endif
+#ifndef USE_G_GAMMA
+#define USE_G_GAMMA 0
+#endif
+#ifndef USE_GK
+#define USE_GK 0
+#endif
+#define OCLA_GATE_KIND (USE_GK ? OCLA_GATE_VECTOR : USE_G ? OCLA_GATE_SCALAR : USE_G_GAMMA ? OCLA_GATE_FIXED : OCLA_GATE_NONE)
+#define OCLA_HAS_GATE (USE_G || USE_G_GAMMA || USE_GK)
+/* Feature map applied to q and k: the values of the public ocla_feature_map. */
+#define OCLA_FEATURE_IDENTITY 0
+#define OCLA_FEATURE_ELU1 1
+#define OCLA_FEATURE_RELU 2
+#ifndef FEATURE
+#define FEATURE OCLA_FEATURE_IDENTITY
+#endif
+#ifndef USE_NORM
+#define USE_NORM 0 /* the normaliser column: a virtual all-ones value column V */
+#endif
+#ifndef DTYPE
+#define DTYPE 0 /* storage type of inputs and outputs: 0 = fp32 (ocla_dtype) */
+#endif
+
+/* ---- math ---- */
+/* phi(x) for feature map f (run-time choice) and its derivative. */
+OCLA_INLINE float ocla_phi(float x, int f) {
+    if (f == OCLA_FEATURE_ELU1) return x > 0.0f ? x + 1.0f : exp(x);
+    if (f == OCLA_FEATURE_RELU) return fmax(x, 0.0f);
+    return x;
+}
+OCLA_INLINE float ocla_dphi(float x, int f) {
+    if (f == OCLA_FEATURE_ELU1) return x > 0.0f ? 1.0f : exp(x);
+    if (f == OCLA_FEATURE_RELU) return x > 0.0f ? 1.0f : 0.0f;
+    return 1.0f;
+}
+/* phi with the variant's FEATURE (compile-time choice: the branches fold away). */
+#define OCLA_PHI(x) ocla_phi((x), FEATURE)
+#define OCLA_DPHI(x) ocla_dphi((x), FEATURE)
+
+/* Log-gate policy: gates are natural-log forget gates; a positive value never grows the state. */
+OCLA_INLINE float ocla_log_gate(float g) { return fmin(g, 0.0f); }
+
+/* silu(a) = a * sigmoid(a) (also called swish). */
+OCLA_INLINE float ocla_silu(float a) { return a / (1.0f + exp(-a)); }
+
+/* Split-half rotary embedding on the first rd dims: element i of rope(x) given the element x_i and
+ * its partner x_p (i + rd/2 for i < rd/2, i - rd/2 above), with inverse frequencies invf[j],
+ * angle pos * invf[j] in fp32. Dims at or beyond rd pass through. */
+OCLA_INLINE float ocla_rope(float xi, float xp, int i, int rd, float pos, __global const float *invf) {
+    if (i >= rd) return xi;
+    const int hr = rd / 2;
+    const float th = pos * invf[i < hr ? i : i - hr];
+    return i < hr ? xi * cos(th) - xp * sin(th) : xi * cos(th) + xp * sin(th);
+}
+/* The partner index of dim i in split-half RoPE. */
+OCLA_INLINE int ocla_rope_partner(int i, int rd) { return i < rd / 2 ? i + rd / 2 : i - rd / 2; }
+
+/* ---- driver quirks ---- */
+/* llvmpipe (Mesa rusticl) stops a work-item's loops after about 65,535 iterations in total and
+ * returns wrong results without an error. Kernels with long loops run in launches that stay under
+ * this many iterations; the host splits the work (see docs/ARCHITECTURE.md, driver facts). */
+#define OCLA_LOOP_LIMIT 65535
 #endif

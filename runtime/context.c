@@ -98,6 +98,8 @@ static ocla_context *alloc_context(const ocla_context_options *o) {
     const char *chunk = ocla_getenv("OCLA_CHUNK");
     ctx->env_chunk = chunk ? atoi(chunk) : 0;
     if (ctx->env_chunk < 0) ctx->env_chunk = 0;
+    const char *nv = ocla_getenv("OCLA_NV_OPTIONS"); /* extra NVIDIA kernel options for experiments */
+    if (nv) snprintf(ctx->nv_extra_options, sizeof ctx->nv_extra_options, "%s", nv);
     return ctx;
 }
 

@@ -8,6 +8,7 @@
 
 #include "ocla/ocla.h"
 #include "platform.h"
+#include "variant.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,13 +38,30 @@ typedef struct ocla_program_entry {
     cl_program program;
 } ocla_program_entry;
 
-typedef struct ocla_kernel_entry {
+struct ocla_kernel_entry {
     cl_program program;
     char name[64];
     cl_kernel kernel;
     uint64_t wg_size;      /* CL_KERNEL_WORK_GROUP_SIZE */
     uint64_t static_local; /* CL_KERNEL_LOCAL_MEM_SIZE before any argument was set */
-} ocla_kernel_entry;
+    ocla_variant variant;  /* the compact key (variant.c), when made from a variant */
+    int has_variant;
+};
+
+/* Per-source hash state: SHA-256 over common.cl + the source, computed once per context. */
+typedef struct ocla_source_hash {
+    const ocla_embedded_source *src;
+    uint8_t digest[32];
+} ocla_source_hash;
+
+/* Counters a test asserts on (ocla_debug.h): a cached lookup must not hash or allocate. */
+typedef struct ocla_counters {
+    uint64_t kernel_lookups; /* variant lookups */
+    uint64_t kernel_creates; /* kernels created (misses) */
+    uint64_t source_hashes;  /* SHA-256 passes over a whole kernel source */
+    uint64_t cache_allocs;   /* host allocations made by the program and kernel caches */
+    uint64_t uploads;        /* host-to-device writes made by ops (not ocla_tensor_upload) */
+} ocla_counters;
 
 #define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention, 4-7 layers, 8-11 vendor fast paths */
 
@@ -68,6 +86,9 @@ struct ocla_context {
     size_t n_programs, cap_programs;
     ocla_kernel_entry *kernels;
     size_t n_kernels, cap_kernels;
+    ocla_source_hash *src_hash; /* one per source that was built, see program_cache.c */
+    size_t n_src_hash, cap_src_hash;
+    ocla_counters counters;
     char *cache_dir;   /* NULL when the disk cache is off */
     int disk_cache;    /* 1 when binaries are read and written */
     ocla_cache_stats stats;
@@ -95,6 +116,9 @@ struct ocla_context {
     int prof_n_items;
 
     int env_chunk; /* OCLA_CHUNK, read at creation (0 = unset) */
+    char nv_extra_options[128]; /* OCLA_NV_OPTIONS, read at creation: extra options for NVIDIA kernels */
+    int probe_done;             /* probe_wg_size is known */
+    uint64_t probe_wg_size;     /* CL_KERNEL_WORK_GROUP_SIZE of a tiny barrier kernel (llvmpipe: 32) */
     int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */
     int allow_tf32;    /* options.allow_tf32 or OCLA_ALLOW_TF32=1 */
 
@@ -128,9 +152,12 @@ ocla_vendor ocla__normalise_vendor(const char *platform_name, const char *device
 
 /* ---- program cache ---- */
 /* Build (or fetch from the memory or disk cache) the program made of common.cl + <source>.cl with
- * the given build options, and return the named kernel (owned by the context's kernel cache). */
+ * the given build options and create the named kernel in the context's kernel cache. Ops go
+ * through ocla__variant_kernel (variant.h), which calls this on a miss only. */
 ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
-                             cl_kernel *out);
+                             cl_kernel *out); /* transitional, see program_cache.c */
+ocla_status ocla__kernel_create(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
+                                ocla_kernel_entry **out);
 ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out);
 /* The same from explicit source text (tests use it for broken variants). */
 ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t len, const char *options,
@@ -143,6 +170,7 @@ typedef struct ocla_sha256 {
     uint8_t buf[64];
     size_t fill;
 } ocla_sha256;
+
 void ocla__sha256_init(ocla_sha256 *s);
 void ocla__sha256_update(ocla_sha256 *s, const void *data, size_t len);
 void ocla__sha256_final(ocla_sha256 *s, uint8_t out[32]);

@@ -15,6 +15,17 @@ OCLA_API ocla_status ocla_debug_build_text(ocla_context *ctx, const char *text, 
 OCLA_API ocla_status ocla_debug_build(ocla_context *ctx, const char *source, const char *options);
 /* Drop the context's in-memory program cache (the disk cache stays). */
 OCLA_API void ocla_debug_drop_memory_cache(ocla_context *ctx);
+/* Counters of the context's hot path: a cached kernel lookup must neither hash a source nor
+ * allocate, and a prepared op's run must do no lookup, upload or environment read. */
+typedef struct ocla_debug_counters {
+    uint64_t kernel_lookups; /* variant lookups (a prepared op's run makes none) */
+    uint64_t kernel_creates; /* kernels created (lookup misses) */
+    uint64_t source_hashes;  /* SHA-256 passes over a whole kernel source (once per source) */
+    uint64_t cache_allocs;   /* host allocations by the program and kernel caches */
+    uint64_t uploads;        /* host-to-device writes made by ops */
+    uint64_t env_reads;      /* environment variables read by the library (process-wide) */
+} ocla_debug_counters;
+OCLA_API void ocla_debug_get_counters(const ocla_context *ctx, ocla_debug_counters *counters);
 #ifdef __cplusplus
 }
 #endif

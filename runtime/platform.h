@@ -45,6 +45,8 @@ int ocla_write_file_atomic(const char *path, const void *data, size_t size);
 char *ocla_default_cache_dir(void);
 /* getenv that returns NULL for unset or empty. */
 const char *ocla_getenv(const char *name);
+/* How many times ocla_getenv ran in this process (test counter). */
+unsigned long ocla__env_reads(void);
 unsigned long ocla_process_id(void);
 
 #endif

@@ -17,11 +17,12 @@ static void hash_str(ocla_sha256 *s, const char *str) {
     ocla__sha256_update(s, "", 1); /* separator */
 }
 
-static void make_key(const ocla_context *ctx, const char *text, size_t len, const char *options, uint8_t key[32]) {
+/* Program key = SHA-256(source digest, options, device, driver, format). The source digest covers
+ * common.cl + the source text (or a test's own text) and is computed once per source per context. */
+static void make_key(const ocla_context *ctx, const uint8_t digest[32], const char *options, uint8_t key[32]) {
     ocla_sha256 s;
     ocla__sha256_init(&s);
-    ocla__sha256_update(&s, text, len);
-    ocla__sha256_update(&s, "", 1);
+    ocla__sha256_update(&s, digest, 32);
     hash_str(&s, options);
     hash_str(&s, ctx->info.device_name);
     hash_str(&s, ctx->info.driver_version);
@@ -125,12 +126,12 @@ done:
     free(bin);
 }
 
-ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t len, const char *options,
-                                   cl_program *out) {
+static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, const uint8_t digest[32],
+                               const char *options, cl_program *out) {
     *out = NULL;
     if (!options) options = "";
     uint8_t key[32];
-    make_key(ctx, text, len, options, key);
+    make_key(ctx, digest, options, key);
     for (size_t i = 0; i < ctx->n_programs; i++)
         if (!memcmp(ctx->programs[i].key, key, 32)) {
             ctx->stats.memory_hits++;
@@ -140,6 +141,7 @@ ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t l
     if (ctx->n_programs == ctx->cap_programs) {
         size_t cap = ctx->cap_programs ? 2 * ctx->cap_programs : 16;
         ocla_program_entry *p = realloc(ctx->programs, cap * sizeof *p);
+        ctx->counters.cache_allocs++;
         if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the program cache");
         ctx->programs = p;
         ctx->cap_programs = cap;
@@ -171,38 +173,78 @@ ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t l
     return OCLA_SUCCESS;
 }
 
-ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out) {
+ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t len, const char *options,
+                                   cl_program *out) {
+    uint8_t digest[32];
+    ocla__sha256(text, len, digest);
+    ctx->counters.source_hashes++;
+    return get_program(ctx, text, len, digest, options, out);
+}
+
+/* common.cl + "\n" + the source, as one string (caller frees). */
+static char *assemble(const ocla_embedded_source *src, size_t *len_out) {
     const ocla_embedded_source *common = ocla__find_source("common");
-    const ocla_embedded_source *src = ocla__find_source(source);
-    if (!src) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "no embedded kernel source named \"%s\"", source);
     size_t a = common ? common->size : 0, len = a + 1 + src->size;
     char *text = malloc(len + 1);
-    if (!text) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory assembling kernel source");
+    if (!text) return NULL;
     if (a) memcpy(text, common->data, a);
     text[a] = '\n';
     memcpy(text + a + 1, src->data, src->size);
     text[len] = 0;
-    ocla_status st = ocla__get_program_text(ctx, text, len, options, out);
+    *len_out = len;
+    return text;
+}
+
+/* The source's digest, computed once per context. */
+static ocla_status source_digest(ocla_context *ctx, const ocla_embedded_source *src, const char *text, size_t len,
+                                 uint8_t digest[32]) {
+    for (size_t i = 0; i < ctx->n_src_hash; i++)
+        if (ctx->src_hash[i].src == src) {
+            memcpy(digest, ctx->src_hash[i].digest, 32);
+            return OCLA_SUCCESS;
+        }
+    if (ctx->n_src_hash == ctx->cap_src_hash) {
+        size_t cap = ctx->cap_src_hash ? 2 * ctx->cap_src_hash : 16;
+        ocla_source_hash *p = realloc(ctx->src_hash, cap * sizeof *p);
+        ctx->counters.cache_allocs++;
+        if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the source hash table");
+        ctx->src_hash = p;
+        ctx->cap_src_hash = cap;
+    }
+    ocla__sha256(text, len, digest);
+    ctx->counters.source_hashes++;
+    ctx->src_hash[ctx->n_src_hash].src = src;
+    memcpy(ctx->src_hash[ctx->n_src_hash].digest, digest, 32);
+    ctx->n_src_hash++;
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out) {
+    const ocla_embedded_source *src = ocla__find_source(source);
+    if (!src) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "no embedded kernel source named \"%s\"", source);
+    size_t len;
+    char *text = assemble(src, &len);
+    ctx->counters.cache_allocs++;
+    if (!text) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory assembling kernel source");
+    uint8_t digest[32];
+    ocla_status st = source_digest(ctx, src, text, len, digest);
+    if (st == OCLA_SUCCESS) st = get_program(ctx, text, len, digest, options, out);
     free(text);
     return st;
 }
 
-ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
-                             cl_kernel *out) {
+ocla_status ocla__kernel_create(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
+                                ocla_kernel_entry **out) {
     *out = NULL;
+    if (strlen(kernel_name) >= sizeof ctx->kernels[0].name)
+        return ocla__fail(ctx, OCLA_ERR_INTERNAL, "kernel name too long: %s", kernel_name);
     cl_program prog;
     ocla_status st = ocla__get_program(ctx, source, options, &prog);
     if (st != OCLA_SUCCESS) return st;
-    for (size_t i = 0; i < ctx->n_kernels; i++)
-        if (ctx->kernels[i].program == prog && !strcmp(ctx->kernels[i].name, kernel_name)) {
-            *out = ctx->kernels[i].kernel;
-            return OCLA_SUCCESS;
-        }
-    if (strlen(kernel_name) >= sizeof ctx->kernels[0].name)
-        return ocla__fail(ctx, OCLA_ERR_INTERNAL, "kernel name too long: %s", kernel_name);
     if (ctx->n_kernels == ctx->cap_kernels) {
         size_t cap = ctx->cap_kernels ? 2 * ctx->cap_kernels : 32;
         ocla_kernel_entry *p = realloc(ctx->kernels, cap * sizeof *p);
+        ctx->counters.cache_allocs++;
         if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the kernel cache");
         ctx->kernels = p;
         ctx->cap_kernels = cap;
@@ -219,12 +261,14 @@ ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *
         return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo", kernel_name);
     }
     ocla_kernel_entry *e = &ctx->kernels[ctx->n_kernels++];
+    memset(e, 0, sizeof *e);
     e->program = prog;
     snprintf(e->name, sizeof e->name, "%s", kernel_name);
     e->kernel = k;
     e->wg_size = wg;
     e->static_local = lm;
-    *out = k;
+    ctx->counters.kernel_creates++;
+    *out = e;
     return OCLA_SUCCESS;
 }
 
@@ -233,8 +277,11 @@ void ocla__program_cache_release(ocla_context *ctx) {
     for (size_t i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
     free(ctx->kernels);
     free(ctx->programs);
+    free(ctx->src_hash);
     ctx->kernels = NULL;
     ctx->programs = NULL;
+    ctx->src_hash = NULL;
+    ctx->n_src_hash = ctx->cap_src_hash = 0;
     ctx->n_kernels = ctx->cap_kernels = ctx->n_programs = ctx->cap_programs = 0;
 }
 
@@ -243,6 +290,25 @@ ocla_status ocla_cache_get_stats(const ocla_context *ctx, ocla_cache_stats *stat
     *stats = ctx->stats;
     stats->disk_enabled = ctx->disk_cache;
     return OCLA_SUCCESS;
+}
+
+/* Transitional: a kernel by source and a formed options string (hashes the source's options on
+ * every call). Ops use ocla__variant_kernel; this stays only until every caller has moved. */
+ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
+                             cl_kernel *out) {
+    *out = NULL;
+    cl_program prog;
+    ocla_status st = ocla__get_program(ctx, source, options, &prog);
+    if (st != OCLA_SUCCESS) return st;
+    for (size_t i = 0; i < ctx->n_kernels; i++)
+        if (ctx->kernels[i].program == prog && !strcmp(ctx->kernels[i].name, kernel_name)) {
+            *out = ctx->kernels[i].kernel;
+            return OCLA_SUCCESS;
+        }
+    ocla_kernel_entry *e;
+    st = ocla__kernel_create(ctx, source, options, kernel_name, &e);
+    if (st == OCLA_SUCCESS) *out = e->kernel;
+    return st;
 }
 
 /* ---- test hooks (ocla_debug.h) ---- */
@@ -272,4 +338,16 @@ void ocla_debug_drop_memory_cache(ocla_context *ctx) {
     clFinish(ctx->queue);
     ocla__program_cache_release(ctx);
     OCLA_UNLOCK(ctx);
+}
+
+void ocla_debug_get_counters(const ocla_context *ctx, ocla_debug_counters *c) {
+    if (!c) return;
+    memset(c, 0, sizeof *c);
+    if (!ctx) return;
+    c->kernel_lookups = ctx->counters.kernel_lookups;
+    c->kernel_creates = ctx->counters.kernel_creates;
+    c->source_hashes = ctx->counters.source_hashes;
+    c->cache_allocs = ctx->counters.cache_allocs;
+    c->uploads = ctx->counters.uploads;
+    c->env_reads = ocla__env_reads();
 }

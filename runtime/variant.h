@@ -1,0 +1,63 @@
+/* Kernel variants as data. A kernel family is one .cl source and the list of -D macros its
+ * variants set; a variant is a family plus values (gate kind, feature map, normaliser, dtype and
+ * the family's tiles). ocla__variant_options() is the only place where build options are formed;
+ * ocla__variant_kernel() finds a built kernel by the variant's compact key (no hashing, no
+ * allocation once built). Not installed.
+ *
+ * One gate encoding everywhere (kernels_cl/common.cl defines the defaults):
+ *   OCLA_GATE_NONE   -> no macro                plain linear attention
+ *   OCLA_GATE_SCALAR -> -DUSE_G=1               one log gate per token and head  (fla: g)
+ *   OCLA_GATE_FIXED  -> -DUSE_G_GAMMA=1         a fixed per-head log decay       (fla: g_gamma)
+ *   OCLA_GATE_VECTOR -> -DUSE_GK=1              per-key-dimension log gates      (fla: gk)
+ * Kernels that take the gate kind as a run-time argument take the ocla_gate_kind value itself
+ * (OCLA_GATE_NONE .. OCLA_GATE_FIXED, mirrored in common.cl). */
+#ifndef OCLA_VARIANT_H
+#define OCLA_VARIANT_H
+
+#include <stdint.h>
+
+#include "ocla/ocla.h"
+
+#define OCLA_VARIANT_TILES 12
+
+/* Which variant fields a family's kernels read at compile time (others are zeroed in the key). */
+enum {
+    OCLA_VF_GATE = 1u << 0,    /* USE_G / USE_G_GAMMA / USE_GK */
+    OCLA_VF_FEATURE = 1u << 1, /* FEATURE=<ocla_feature_map> */
+    OCLA_VF_NORM = 1u << 2,    /* USE_NORM=1 */
+    OCLA_VF_DTYPE = 1u << 3,   /* DTYPE=<ocla_dtype> */
+    OCLA_VF_NV_EXTRA = 1u << 4 /* append the context's OCLA_NV_OPTIONS (kernel experiments) */
+};
+
+typedef struct ocla_kfamily {
+    const char *source;                   /* kernels_cl/<source>.cl (after common.cl) */
+    unsigned fields;                      /* OCLA_VF_* */
+    const char *tiles[OCLA_VARIANT_TILES]; /* -D name of tile[i]; NULL ends the list */
+} ocla_kfamily;
+
+typedef struct ocla_variant {
+    const ocla_kfamily *fam;
+    int8_t gate, feature, norm, dtype;
+    int32_t tile[OCLA_VARIANT_TILES]; /* values for fam->tiles; a tile < 0 is left out (kernel default) */
+} ocla_variant;
+
+/* A variant of fam with every value zero (no gate, identity feature map, no normaliser, fp32). */
+ocla_variant ocla__variant(const ocla_kfamily *fam);
+
+/* The build options of a variant: "-DUSE_GK=1 -DFEATURE=1 -DCHUNK=64 ...". Returns the length
+ * written (truncation is an internal error the caller reports: options never exceed 512 bytes). */
+int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size);
+
+/* The kernel named name of this variant, built on first use (memory cache, then disk cache, then
+ * the driver), with its limits. A hit compares the compact key only. */
+typedef struct ocla_kernel_entry ocla_kernel_entry;
+ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out);
+ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *v, const char *name,
+                                const ocla_kernel_entry **out);
+
+/* Families of the runtime's own small kernels. */
+extern const ocla_kfamily ocla_fam_probe;    /* la_probe.cl: work-group limit probe */
+extern const ocla_kfamily ocla_fam_selftest; /* selftest.cl */
+extern const ocla_kfamily ocla_fam_peak;     /* peak.cl: FMA peak (tile[0] = CHAINS) and copy bandwidth */
+
+#endif
