@@ -20,7 +20,7 @@ static void show_plans(ocla_context *ctx) {
                {OCLA_OP_SOFTMAX_TILED, "softmax"}};
     printf("  plans for (B,T,H,K,V) = (4,2048,16,128,128):\n");
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-        ocla_plan_request req = {ops[i].op, 4, 2048, 16, 128, 128, 0};
+        ocla_plan_request req = {ops[i].op, 4, 2048, 16, 128, 128, 0, 0, 0, 0};
         ocla_plan plan;
         char text[512];
         ocla_status st = ocla_plan_explain(ctx, &req, &plan, text, sizeof text);

@@ -436,7 +436,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         continue;
                     int chunks[16], nc = 0, pick = 0;
                     if (!decode) {
-                        ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
+                        ocla_plan_request rq = {m->op, B, T, H, D, D, 0, 0, 0, 0};
                         ocla_plan plan;
                         char text[512];
                         /* softmax: block 0 = the op's own pick (the plan's OCLA_OP_SOFTMAX_TILED chunk can be
@@ -600,7 +600,7 @@ static int run_load_inputs(const opts *o) {
         }
         if (st == OCLA_SUCCESS) {
             if (!decode) {
-                ocla_plan_request rq = {m->op, B, T, H, D, D, 0};
+                ocla_plan_request rq = {m->op, B, T, H, D, D, 0, 0, 0, 0};
                 ocla_plan plan;
                 char text[512];
                 if (ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS) chunk = plan.chunk;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attn_plan.h"
+#include "plan.h"
 #include "internal.h"
 
 #define SLOT_G 0
@@ -33,19 +33,6 @@ void ocla_attn_params_defaults(ocla_attn_params *p) {
     p->chunk = 0;
 }
 
-/* Device limits plus the per-kernel work-group limit of a probe kernel (llvmpipe: 32). */
-ocla_status ocla__attn_device_limits(ocla_context *ctx, ocla_plan_limits *L) {
-    ocla__plan_limits_from_device(&ctx->info, L);
-    cl_kernel k;
-    ocla_status st = ocla__get_kernel(ctx, "la_probe", "", "la_probe", &k);
-    if (st != OCLA_SUCCESS) return st;
-    uint64_t wg = 0, lm = 0;
-    st = ocla__kernel_limits(ctx, k, &wg, &lm);
-    if (st != OCLA_SUCCESS) return st;
-    if (wg && wg < L->max_work_group_size) L->kernel_wg_size = wg;
-    return OCLA_SUCCESS;
-}
-
 static ocla_op_kind op_for(const ocla_attn_params *p) {
     if (!p->causal) return OCLA_OP_LINEAR_CHUNK;
     switch (p->gate) {
@@ -62,11 +49,11 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_limits: NULL argument");
     OCLA_LOCK(ctx);
     ocla_plan_limits L;
-    ocla_status st = ocla__attn_device_limits(ctx, &L);
+    ocla_status st = ocla__plan_limits(ctx, &L);
     *max_k = *max_v = 0;
     if (st == OCLA_SUCCESS) {
         /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
-        ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0};
+        ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
         int c[8];
         if (params->form == OCLA_FORM_RECURRENT || ocla_plan_candidates(&L, &r, c, 8) > 0)
             *max_k = *max_v = OCLA_ATTN_MAX_DIM;
@@ -230,7 +217,7 @@ static int pow2_at_least(int x) {
 static ocla_status forward_recurrent(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
                                      const shape *s, float scale) {
     ocla_plan_limits L;
-    ocla_status st = ocla__attn_device_limits(ctx, &L);
+    ocla_status st = ocla__plan_limits(ctx, &L);
     if (st != OCLA_SUCCESS) return st;
     uint64_t W = ocla__plan_wg_limit(&L);
     const int norm = p->normalize ? 1 : 0, Ve = s->V + norm;
@@ -317,11 +304,11 @@ static void tiles_options(const ocla__la_tiles *t, char *opts, size_t n) {
 static ocla_status forward_chunked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
                                    const shape *s, float scale) {
     ocla_plan_limits L;
-    ocla_status st = ocla__attn_device_limits(ctx, &L);
+    ocla_status st = ocla__plan_limits(ctx, &L);
     if (st != OCLA_SUCCESS) return st;
     const ocla_op_kind op = op_for(p);
     const int forced = p->chunk ? p->chunk : ctx->env_chunk;
-    ocla_plan_request req = {op, s->B, s->T, s->H, s->K, s->V, forced};
+    ocla_plan_request req = {op, s->B, s->T, s->H, s->K, s->V, forced, 0, 0, 0};
     ocla__la_tiles t;
     cl_kernel kg = NULL, ks = NULL, ko = NULL;
     char opts[256];

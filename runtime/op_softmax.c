@@ -1,5 +1,5 @@
 /* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl. */
-#include "attn_plan.h"
+#include "plan.h"
 #include "internal.h"
 
 #include <math.h>
@@ -158,8 +158,8 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
         size_t start = 0;
         ocla_plan_limits L;
         ocla_plan plan;
-        ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, B, T, H, K, V, 0};
-        if ((st = ocla__attn_device_limits(ctx, &L)) != OCLA_SUCCESS) return st;
+        ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, B, T, H, K, V, 0, 0, 0, 0};
+        if ((st = ocla__plan_limits(ctx, &L)) != OCLA_SUCCESS) return st;
         if (ocla_plan_compute(&L, &r, &plan) == OCLA_SUCCESS)
             for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
                 if (order[i][1] == plan.chunk && order[i][0] == (plan.wg_x != plan.chunk)) start = i;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "attn_plan.h"
+#include "plan.h"
 #include "internal.h"
 #include "ref/ref_attention.h"
 
@@ -141,10 +141,10 @@ static void check_case(ocla_context *ctx, int d, const acase *c, double tol, con
 static int candidates(ocla_context *ctx, ocla_op_kind op, int K, int V, int *chunks) {
     ocla_plan_limits L;
     OCLA_LOCK(ctx);
-    ocla_status st = ocla__attn_device_limits(ctx, &L);
+    ocla_status st = ocla__plan_limits(ctx, &L);
     OCLA_UNLOCK(ctx);
     cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
-    ocla_plan_request r = {op, 1, 1000, 2, K, V, 0};
+    ocla_plan_request r = {op, 1, 1000, 2, K, V, 0, 0, 0, 0};
     int n = ocla_plan_candidates(&L, &r, chunks, 8);
     cr_assert_gt(n, 0, "no chunk candidates");
     return n;

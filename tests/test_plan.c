@@ -25,7 +25,8 @@ static void check_plan_fits(const ocla_plan_limits *L, const ocla_plan *p) {
     uint64_t wg = (uint64_t)p->wg_x * (uint64_t)p->wg_y;
     uint64_t wl = L->max_work_group_size;
     if (L->kernel_wg_size && L->kernel_wg_size < wl) wl = L->kernel_wg_size;
-    cr_assert(p->chunk >= 16 && p->chunk <= 256);
+    cr_assert((p->chunk >= 16 && p->chunk <= 256) || (p->op == OCLA_OP_ATTN_RECURRENT && p->chunk == 0));
+    cr_assert(strlen(p->kernels) > 0 || p->op == OCLA_OP_FLASH_CHUNK || p->op == OCLA_OP_SOFTMAX_TILED);
     cr_assert(wg >= 1 && wg <= wl, "work-group %llu within %llu", (unsigned long long)wg, (unsigned long long)wl);
     cr_assert_leq(p->local_bytes, L->local_mem_size - L->kernel_local_mem, "local bytes within the device minus the kernel's");
     cr_assert(p->passes >= 1);
@@ -41,7 +42,7 @@ Test(plan, fake_devices_fit) {
             for (int gpu = 0; gpu <= 1; gpu++)
                 for (size_t o = 0; o < sizeof k_ops / sizeof k_ops[0]; o++) {
                     ocla_plan_limits L = fake(kib[a], wgs[w], gpu);
-                    ocla_plan_request r = {k_ops[o], 4, 2048, 16, 128, 128, 0};
+                    ocla_plan_request r = {k_ops[o], 4, 2048, 16, 128, 128, 0, 0, 0, 0};
                     ocla_plan p;
                     ocla_status st = ocla_plan_compute(&L, &r, &p);
                     cr_assert_eq(st, OCLA_SUCCESS, "%llu KiB wg %llu op %d: %s", (unsigned long long)kib[a],
@@ -63,7 +64,7 @@ Test(plan, candidates_follow_local_memory) {
         int prev = 0;
         for (size_t a = 0; a < 5; a++) {
             ocla_plan_limits L = fake(kib[a], 1024, 1);
-            ocla_plan_request r = {(ocla_op_kind)op, 1, 4096, 8, 128, 128, 0};
+            ocla_plan_request r = {(ocla_op_kind)op, 1, 4096, 8, 128, 128, 0, 0, 0, 0};
             int c[8];
             int n = ocla_plan_candidates(&L, &r, c, 8);
             cr_log_info("op %d, %llu KiB: %d candidates, largest %d", op, (unsigned long long)kib[a], n, n ? c[n - 1] : 0);
@@ -79,7 +80,7 @@ Test(plan, candidates_follow_local_memory) {
 /* The kernel's own local memory is subtracted; a tiny device has no plan (clear status). */
 Test(plan, kernel_local_memory_and_nothing_fits) {
     ocla_plan_limits L = fake(32, 1024, 1);
-    ocla_plan_request r = {OCLA_OP_GLA_CHUNK, 1, 4096, 8, 128, 128, 0};
+    ocla_plan_request r = {OCLA_OP_GLA_CHUNK, 1, 4096, 8, 128, 128, 0, 0, 0, 0};
     int c[8];
     int n0 = ocla_plan_candidates(&L, &r, c, 8);
     L.kernel_local_mem = 16 * 1024;
@@ -99,7 +100,7 @@ Test(plan, kernel_work_group_limit) {
     for (int op = 0; op < OCLA_OP_COUNT; op++) {
         ocla_plan_limits L = fake(1024, 1024, 0);
         L.kernel_wg_size = 32;
-        ocla_plan_request r = {(ocla_op_kind)op, 1, 4096, 8, 64, 64, 0};
+        ocla_plan_request r = {(ocla_op_kind)op, 1, 4096, 8, 64, 64, 0, 0, 0, 0};
         int c[8], n = ocla_plan_candidates(&L, &r, c, 8);
         cr_assert_gt(n, 0);
         for (int i = 0; i < n; i++) {
@@ -115,7 +116,7 @@ Test(plan, kernel_work_group_limit) {
 /* Forced chunk: honoured when it fits; not a chunk size -> INVALID_ARGUMENT; too big -> UNSUPPORTED. */
 Test(plan, forced_chunk) {
     ocla_plan_limits L = fake(32, 1024, 0);
-    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 4096, 8, 64, 64, 32};
+    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 4096, 8, 64, 64, 32, 0, 0, 0};
     ocla_plan p;
     cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS);
     cr_assert_eq(p.chunk, 32);
@@ -129,7 +130,7 @@ Test(plan, forced_chunk) {
 
 Test(plan, bad_requests) {
     ocla_plan_limits L = fake(48, 1024, 1);
-    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 4096, 8, 64, 64, 0};
+    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 4096, 8, 64, 64, 0, 0, 0, 0};
     ocla_plan p;
     cr_assert_neq(ocla_plan_compute(NULL, &r, &p), OCLA_SUCCESS);
     cr_assert_neq(ocla_plan_compute(&L, NULL, &p), OCLA_SUCCESS);
@@ -145,7 +146,7 @@ Test(plan, bad_requests) {
  * (16: state traffic; 256: quadratic intra-chunk work); picks are deterministic. */
 Test(plan, cost_model_shape) {
     ocla_plan_limits L = fake(1024, 1024, 1);
-    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 0};
+    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 0, 0, 0, 0};
     ocla_plan p, p2;
     cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS);
     cr_assert(p.chunk > 16 && p.chunk < 256, "picked %d", p.chunk);
@@ -164,7 +165,7 @@ Test(plan, real_devices_explain) {
         ocla_device_info info;
         ocla_context_device_info(ctx, &info);
         for (size_t o = 0; o < sizeof k_ops / sizeof k_ops[0]; o++) {
-            ocla_plan_request r = {k_ops[o], 4, 2048, 16, 128, 128, 0};
+            ocla_plan_request r = {k_ops[o], 4, 2048, 16, 128, 128, 0, 0, 0, 0};
             ocla_plan p;
             char text[512];
             tc_ok(ctx, ocla_plan_explain(ctx, &r, &p, text, sizeof text));
@@ -174,7 +175,7 @@ Test(plan, real_devices_explain) {
             cr_assert_leq((uint64_t)p.wg_x * p.wg_y, info.max_work_group_size);
             tc_ok(ctx, ocla_plan_explain(ctx, &r, NULL, NULL, 0));
         }
-        ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 100, 1, 64, 64, 32};
+        ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 100, 1, 64, 64, 32, 0, 0, 0};
         ocla_plan p;
         tc_ok(ctx, ocla_plan_explain(ctx, &r, &p, NULL, 0));
         cr_assert_eq(p.chunk, 32);

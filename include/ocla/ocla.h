@@ -249,13 +249,22 @@ OCLA_API ocla_status ocla_gemm(ocla_context *ctx, const ocla_gemm_desc *desc, co
 /* Scheduler                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 typedef enum ocla_op_kind {
-    OCLA_OP_LINEAR_CHUNK = 0,  /* chunked causal linear attention (no gate) */
+    OCLA_OP_LINEAR_CHUNK = 0,  /* chunked linear attention (no gate; causal or not) */
     OCLA_OP_SIMPLE_GLA_CHUNK,  /* scalar or fixed decay per head */
     OCLA_OP_GLA_CHUNK,         /* per-key-dimension gates, sub-chunked */
     OCLA_OP_FLASH_CHUNK,       /* FLASH mixed chunk attention */
     OCLA_OP_SOFTMAX_TILED,     /* flash-style softmax attention */
+    OCLA_OP_ATTN_RECURRENT,    /* recurrent (decode) form of linear attention, every gate kind */
+    OCLA_OP_ATTN_BACKWARD,     /* chunked backward of linear attention, simple GLA and GLA */
     OCLA_OP_COUNT
 } ocla_op_kind;
+
+/* Kernel paths. The portable kernels exist on every device; a vendor path runs where the device
+ * has it (capability, not name) and the request allows it. */
+typedef enum ocla_path {
+    OCLA_PATH_PORTABLE = 0,   /* OpenCL C 1.2 kernels, every device */
+    OCLA_PATH_NVIDIA_MMA = 1  /* NVIDIA tensor cores through inline PTX mma.sync */
+} ocla_path;
 
 /* What the plan function needs to know about a device: pure data, so tests can fake devices. */
 typedef struct ocla_plan_limits {
@@ -267,22 +276,40 @@ typedef struct ocla_plan_limits {
     uint32_t compute_units;
     uint32_t simd_width;           /* preferred multiple; 0 = unknown */
     int is_gpu;
+    unsigned paths;                /* vendor paths the device runs: bit (1u << OCLA_PATH_*) */
+    int allow_tf32;                /* NVIDIA path: one TF32 product instead of 3xTF32 */
+    uint64_t max_alloc_size;       /* largest buffer (0 = unknown: no limit assumed) */
 } ocla_plan_limits;
+
+/* Request flags. */
+#define OCLA_PLAN_NORMALIZE 1u  /* linear attention with the normaliser */
+#define OCLA_PLAN_NONCAUSAL 2u  /* non-causal linear attention */
+#define OCLA_PLAN_STRIDED 4u    /* tensors with buffer offsets or non-dense states: no vendor path */
+#define OCLA_PLAN_PORTABLE 8u   /* portable kernels only */
 
 typedef struct ocla_plan_request {
     ocla_op_kind op;
     int64_t B, T, H, K, V;
-    int chunk;    /* 0 = choose; else forced (must be a candidate that fits) */
+    int chunk;      /* 0 = choose; else forced (must be a candidate that fits) */
+    unsigned flags; /* OCLA_PLAN_* */
+    int gate;       /* ocla_gate_kind for OCLA_OP_ATTN_RECURRENT and OCLA_OP_ATTN_BACKWARD */
+    int feature;    /* ocla_feature_map (kernel variant) */
 } ocla_plan_request;
 
+#define OCLA_PLAN_TILES 12
 typedef struct ocla_plan {
-    int chunk;       /* C: tokens per chunk */
+    ocla_op_kind op;
+    ocla_path path;  /* the kernels that run */
+    int chunk;       /* C: tokens per chunk (query rows per work-group for softmax; 0 for recurrent) */
     int sub_chunk;   /* c: GLA secondary chunk (0 where unused) */
     int bk, bv;      /* key/value tile widths */
     int wg_x, wg_y;  /* work-group shape */
     int passes;      /* kernel launches */
     uint64_t local_bytes; /* local memory the plan needs */
     double cost;     /* model estimate, arbitrary units (lower is better) */
+    int32_t tile[OCLA_PLAN_TILES]; /* every tile parameter of the kernels, in tile_names' order */
+    char tile_names[96];           /* "CHUNK SUB GV ..." */
+    char kernels[160];             /* the kernels that run, in launch order */
     char reason[256];
 } ocla_plan;
 
@@ -292,7 +319,8 @@ OCLA_API ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocl
 /* Candidate chunk sizes the scheduler may pick for this op on these limits (fits only). */
 OCLA_API int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request *request, int *chunks,
                                   int max_chunks);
-/* Plan for this context's device (honours OCLA_CHUNK) and explain it in one line. */
+/* Plan for this context's device (its limits, vendor paths and OCLA_CHUNK) and explain it in one
+ * line: path, kernels, tiles and why. This is the plan the op runs for this request. */
 OCLA_API ocla_status ocla_plan_explain(ocla_context *ctx, const ocla_plan_request *request, ocla_plan *plan,
                                        char *text, size_t text_size);
 
