@@ -13,7 +13,7 @@
  * Every exponent is <= 0 (inclusive cumsum; j <= i), so nothing overflows.
  *
  * Build options: -DCHUNK=64 (C, multiple of 32), -DFEATURE=0/1/2 (identity, elu+1, relu),
- *                -DGATE=0/1/2 (none, tensor [B,T,H], fixed per-head decay buffer)
+ *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer)
  * Work-groups: 128 work-items = 4 warps in a 2x2 arrangement; each warp owns a 32x32 block as
  * 2 x 4 mma tiles of 16x8 (fragment layouts per the PTX ISA for m16n8k8 .row.col).
  */
@@ -22,12 +22,7 @@
 #ifndef CHUNK
 #define CHUNK 64
 #endif
-#ifndef FEATURE
-#define FEATURE 0
-#endif
-#ifndef GATE
-#define GATE 0
-#endif
+#define GATE (USE_G || USE_G_GAMMA) /* any gate */
 /* Work-group barrier without the memory fence NVIDIA's barrier(CLK_LOCAL_MEM_FENCE) may add
  * (a fence waits for outstanding global loads and stores, which defeats prefetching). bar.sync
  * orders shared-memory accesses of the work-group, which is all these kernels rely on. */
@@ -40,15 +35,7 @@
 #define KS 32      /* key-dimension slice of the output kernel */
 #define PAD 4      /* local-memory row padding: conflict-free fragment loads */
 
-OCLA_INLINE float phi(float x) {
-#if FEATURE == 1
-    return x > 0.0f ? x + 1.0f : exp(x);
-#elif FEATURE == 2
-    return fmax(x, 0.0f);
-#else
-    return x;
-#endif
-}
+#define phi(x) OCLA_PHI(x) /* common.cl, the variant's FEATURE */
 
 OCLA_INLINE uint tf32_bits(float x) {
     uint r;
@@ -78,7 +65,10 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
 #ifndef VEC
 #define VEC 0
 #endif
-#if defined(IDX32)
+#ifndef IDX32
+#define IDX32 0
+#endif
+#if IDX32
 typedef int off_t_;
 #else
 typedef long off_t_;
@@ -93,9 +83,9 @@ typedef long off_t_;
 /* Scalar log gate at (b, t, h), clamped to <= 0 (the documented policy). */
 OCLA_INLINE float log_gate(__global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
                            int t, int h) {
-#if GATE == 1
+#if USE_G
     return fmin(g[b * gb + t * gt + h * gh], 0.0f);
-#elif GATE == 2
+#elif USE_G_GAMMA
     return fmin(g[h], 0.0f);
 #else
     return 0.0f;

@@ -10,7 +10,8 @@
  * Build options (one program variant per distinct string; sizes and strides are kernel arguments):
  *   CHUNK    tokens per chunk (16..256, multiple of 16)
  *   SUB      GLA sub-chunk (reference-point block) size, divides CHUNK, multiple of 4
- *   GV       1: per-key-dimension gates (GLA); 0: no gate or one scalar gate per token
+ *   USE_GK   1: per-key-dimension gates (GLA, secondary chunking); 0: no gate or one scalar gate
+ *            per token (common.cl's gate encoding; the run-time argument gate is the ocla_gate_kind)
  *   BV, TM, TN, BKA   output kernel: value tile, per-work-item TM x TN outputs, key slab width
  *   SBK, SBV, STM, STN, SJB   state kernel: BK x BV state tile, per-item STM x STN, rows per slab
  * Large local arrays are passed as __local kernel arguments (sizes from the plan).
@@ -20,11 +21,41 @@
 #define LA_SNTHR ((SBK / STM) * (SBV / STN))
 #define LA_LDA (CHUNK + 4) /* row pitch of the transposed slabs and of A: float4-aligned, fewer bank conflicts */
 
-OCLA_INLINE float la_phi(float x, int f) {
-    if (f == 1) return x > 0.0f ? x + 1.0f : exp(x);
-    if (f == 2) return fmax(x, 0.0f);
-    return x;
-}
+/* phi: ocla_phi (common.cl). Run-time gate kinds: OCLA_GATE_* (common.cl); FIXED runs as SCALAR
+ * once la_gate_cumsum has turned the decay into per-token cumulative log gates. */
+#ifndef CHUNK
+#define CHUNK 64
+#endif
+#ifndef SUB
+#define SUB 16
+#endif
+#ifndef BV
+#define BV 64
+#endif
+#ifndef TM
+#define TM 4
+#endif
+#ifndef TN
+#define TN 4
+#endif
+#ifndef BKA
+#define BKA 16
+#endif
+#ifndef SBK
+#define SBK 64
+#endif
+#ifndef SBV
+#define SBV 64
+#endif
+#ifndef STM
+#define STM 4
+#endif
+#ifndef STN
+#define STN 4
+#endif
+#ifndef SJB
+#define SJB 16
+#endif
 
 /* G[bh][t][kg] (kg < KG; KG = K for vector gates, 1 otherwise): chunk-local inclusive cumsum of
  * min(g, 0). mode 1: g [B,T,H] (strides sb, st, sh); mode 2: g [B,T,H,K] (+ sd); mode 3: fixed
@@ -125,7 +156,7 @@ OCLA_KERNEL void la_chunk_states(
                 float x = 0.0f;
                 if (j < L && r < K) {
                     const int t = t0 + j;
-                    x = la_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)r * ksd], feature);
+                    x = ocla_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)r * ksd], feature);
                     if (gmode == 1) x *= exp(Gb[tl] - Gb[t]);
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
                 }
@@ -204,7 +235,7 @@ OCLA_KERNEL void la_chunk_output(
     if (!noncausal) {
         for (int e = tid; e < CHUNK * LA_LDA; e += LA_NTHR) sA[e] = 0.0f;
         __local float *sq = sX, *sk = sX + BKA * LA_LDA; /* slabs [dd][row], row-contiguous */
-#if GV
+#if USE_GK
         /* G, and q, k rescaled to their sub-chunk's reference rows (SUB = 4 rows per sub-chunk):
          * qh_i = q_i exp(G_i - G_n(i)), n(i) = first row of i's sub-chunk;
          * kh_j = k_j exp(G_e(j) - G_j), e(j) = last valid row of j's sub-chunk. */
@@ -217,17 +248,17 @@ OCLA_KERNEL void la_chunk_output(
                 float xq = 0.0f, xk = 0.0f;
                 if (i < L && d < K) {
                     const ocla_idx t = t0 + i;
-                    xq = la_phi(q[qbase + t * qst + (ocla_idx)d * qsd], feature);
-                    xk = la_phi(k[kbase + t * kst + (ocla_idx)d * ksd], feature);
+                    xq = ocla_phi(q[qbase + t * qst + (ocla_idx)d * qsd], feature);
+                    xk = ocla_phi(k[kbase + t * kst + (ocla_idx)d * ksd], feature);
                 }
                 sq[dd * LA_LDA + i] = xq;
                 sk[dd * LA_LDA + i] = xk;
-#if GV
+#if USE_GK
                 sg[dd * LA_LDA + i] = (i < L && d < K) ? Gb[(ocla_idx)i * K + d] : 0.0f;
 #endif
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-#if GV
+#if USE_GK
             for (int e = tid; e < CHUNK * BKA; e += LA_NTHR) {
                 const int i = e % CHUNK, dd = e / CHUNK, x = dd * LA_LDA + i;
                 const int nr = i & ~(SUB - 1), er = min(i | (SUB - 1), L - 1);
@@ -240,7 +271,7 @@ OCLA_KERNEL void la_chunk_output(
                 const int ai = (tt / (CHUNK / 4)) * 4, aj = (tt % (CHUNK / 4)) * 4;
                 if (aj > ai || ai >= L) continue;
                 float4 acc0 = (float4)(0.0f), acc1 = (float4)(0.0f), acc2 = (float4)(0.0f), acc3 = (float4)(0.0f);
-#if GV
+#if USE_GK
                 if (ai == aj) { /* diagonal sub-block: element by element, exponent min(G_i - G_j, 0) */
                     for (int dd = 0; dd < BKA; dd++) {
                         const float4 qv = vload4(0, sq + dd * LA_LDA + ai), kv = vload4(0, sk + dd * LA_LDA + aj);
@@ -306,7 +337,7 @@ OCLA_KERNEL void la_chunk_output(
             const int i = e / BKA, dd = e % BKA, d = d0 + dd;
             float x = 0.0f;
             if (i < L && d < K) {
-                x = la_phi(q[qbase + (ocla_idx)(t0 + i) * qst + (ocla_idx)d * qsd], feature);
+                x = ocla_phi(q[qbase + (ocla_idx)(t0 + i) * qst + (ocla_idx)d * qsd], feature);
                 if (!noncausal) {
                     if (gmode == 1) x *= exp(Gb[i]);
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)i * K + d]);
@@ -378,16 +409,4 @@ OCLA_KERNEL void la_chunk_output(
                 den[(ocla_idx)bh * T + t0 + i] = acc[a][c];
         }
     }
-}
-
-/* o[b,t,h,:] /= den[bh][t] + eps (the normaliser; den = scale * phi(q_t) . z_t).
- * Work split: one work-item per output element (col, t, bh). */
-OCLA_KERNEL void la_normalize(const int T, const int H, const int V, const float eps, __global float *o,
-                              const ocla_idx o_off, const ocla_idx osb, const ocla_idx ost, const ocla_idx osh,
-                              const ocla_idx osd, __global const float *den) {
-    const int col = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
-    if (col >= V || t >= T) return;
-    const int b = bh / H, h = bh % H;
-    const ocla_idx i = o_off + (ocla_idx)b * osb + (ocla_idx)t * ost + (ocla_idx)h * osh + (ocla_idx)col * osd;
-    o[i] = o[i] / (den[(ocla_idx)bh * T + t] + eps);
 }

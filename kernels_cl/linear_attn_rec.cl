@@ -4,18 +4,23 @@
  *   S_t = diag(exp(min(g_t, 0))) S_{t-1} + phi(k_t) [v_t, 1]^T      (column V = z when norm)
  *   o_t = scale * phi(q_t)^T S_t   (columns < V -> o; column V -> den[bh][t], see la_normalize)
  *
- * gmode: 0 none, 1 scalar g [B,T,H], 2 vector g [B,T,H,K], 3 fixed decay dec[h].
+ * gmode: the ocla_gate_kind (common.cl OCLA_GATE_*): NONE, SCALAR g [B,T,H], VECTOR g [B,T,H,K],
+ * FIXED decay dec[h].
  * Build options: RV (value columns per work-group), RK (work-items splitting the key rows),
  * KR (key rows per work-item, RK * KR >= K).
  * Work split: one work-group of RV x RK work-items per (b, h, value tile); work-item (c, r) keeps
  * rows r, r + RK, ... of column c of the state in registers; per token q, k and the gate come
  * through local memory and the partial dot products are summed over RK in local memory.
  * Each work-group reads its own state tile before and writes it after, so S1 may alias S0. */
-OCLA_INLINE float lar_phi(float x, int f) {
-    if (f == 1) return x > 0.0f ? x + 1.0f : exp(x);
-    if (f == 2) return fmax(x, 0.0f);
-    return x;
-}
+#ifndef RV
+#define RV 32
+#endif
+#ifndef RK
+#define RK 8
+#endif
+#ifndef KR
+#define KR 16
+#endif
 
 OCLA_KERNEL void la_recurrent(
     const int T, const int H, const int K, const int V, const float scale, const int feature, const int gmode,
@@ -50,14 +55,14 @@ OCLA_KERNEL void la_recurrent(
     const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
     const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
     const ocla_idx gbase = g_off + (ocla_idx)b * gsb + (ocla_idx)h * gsh;
-    const float fixed = gmode == 3 ? exp(fmin(dec[h], 0.0f)) : 1.0f;
+    const float fixed = gmode == OCLA_GATE_FIXED ? exp(fmin(dec[h], 0.0f)) : 1.0f;
     for (int t = 0; t < T; t++) {
         for (int e = tid; e < K; e += RK * RV) {
-            sq[e] = lar_phi(q[qbase + (ocla_idx)t * qst + (ocla_idx)e * qsd], feature);
-            sk[e] = lar_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)e * ksd], feature);
+            sq[e] = ocla_phi(q[qbase + (ocla_idx)t * qst + (ocla_idx)e * qsd], feature);
+            sk[e] = ocla_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)e * ksd], feature);
             float f = fixed;
-            if (gmode == 1) f = exp(fmin(g[gbase + (ocla_idx)t * gst], 0.0f));
-            else if (gmode == 2) f = exp(fmin(g[gbase + (ocla_idx)t * gst + (ocla_idx)e * gsd], 0.0f));
+            if (gmode == OCLA_GATE_SCALAR) f = exp(fmin(g[gbase + (ocla_idx)t * gst], 0.0f));
+            else if (gmode == OCLA_GATE_VECTOR) f = exp(fmin(g[gbase + (ocla_idx)t * gst + (ocla_idx)e * gsd], 0.0f));
             sg[e] = f;
         }
         float vc = 0.0f;
@@ -88,16 +93,4 @@ OCLA_KERNEL void la_recurrent(
         if (col < V && has_s1) S1[s1_off + b * s1b + h * s1h + row * s1k + col * s1v] = S[i];
         else if (col == V && norm && has_z1) z1[z1_off + b * z1b + h * z1h + row * z1k] = S[i];
     }
-}
-
-/* o[b,t,h,:] /= den[bh][t] + eps (the normaliser; den = scale * phi(q_t) . z_t).
- * Work split: one work-item per output element (col, t, bh). */
-OCLA_KERNEL void la_normalize(const int T, const int H, const int V, const float eps, __global float *o,
-                              const ocla_idx o_off, const ocla_idx osb, const ocla_idx ost, const ocla_idx osh,
-                              const ocla_idx osd, __global const float *den) {
-    const int col = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
-    if (col >= V || t >= T) return;
-    const int b = bh / H, h = bh % H;
-    const ocla_idx i = o_off + (ocla_idx)b * osb + (ocla_idx)t * ost + (ocla_idx)h * osh + (ocla_idx)col * osd;
-    o[i] = o[i] / (den[(ocla_idx)bh * T + t] + eps);
 }

@@ -199,6 +199,7 @@ void ocla_context_destroy(ocla_context *ctx) {
     if (!ctx) return;
     OCLA_LOCK(ctx);
     if (ctx->queue) clFinish(ctx->queue);
+    ocla__attn_cache_release(ctx);
     ocla__blas_release(ctx);
     ocla__program_cache_release(ctx);
     for (int i = 0; i < OCLA_SCRATCH_SLOTS; i++)

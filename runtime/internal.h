@@ -122,6 +122,11 @@ struct ocla_context {
     int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */
     int allow_tf32;    /* options.allow_tf32 or OCLA_ALLOW_TF32=1 */
 
+    /* prepared attention ops of the one-shot call (op_attention.c), replaced round-robin */
+#define OCLA_ATTN_CACHE_SLOTS 8
+    struct ocla_attn_op *attn_cache[OCLA_ATTN_CACHE_SLOTS];
+    int attn_cache_next;
+
     /* fault injection for tests (ocla_debug.h) */
     long inject_enqueue_failure; /* fail the Nth next enqueue (1 = next); 0 = off */
     int simulate_device_lost;
@@ -202,6 +207,11 @@ void ocla__args_push(ocla_args *a, size_t size, const void *value);
  * Adds the kernel's time to the profile when profiling is on. */
 ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
                          const char *what);
+/* The same in two halves: the limit checks (once, when an op is prepared) and the enqueue alone
+ * (every run; fault injection and profiling included). */
+ocla_status ocla__check_launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *local, const char *what);
+ocla_status ocla__enqueue(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
+                          const char *what);
 /* Account an event produced by another library (CLBlast); releases it. */
 void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what);
 /* Per-kernel limits after build: the work-group limit and the kernel's own local memory, read when
@@ -235,14 +245,11 @@ ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const ch
                                const int64_t *expect_dims);
 int ocla__tensor_is_contiguous(const ocla_tensor *t);
 
+/* Destroy the one-shot call's prepared attention ops (context destroy, dropped kernel cache). */
+void ocla__attn_cache_release(ocla_context *ctx);
+
 /* ---- vendor fast paths ---- */
-/* NVIDIA tensor-core path for chunked causal linear attention / simple GLA / retention
- * (runtime/attention_nv.c, kernels_cl/attn_mma_nv.cl). Arguments must already be validated. Returns
- * OCLA_ERR_UNSUPPORTED, leaving the error detail alone, when it does not apply (other vendor,
- * portable_only, vector gates, normaliser, non-causal, recurrent form, a chunk other than 32/64);
- * the caller then runs the portable kernels. *used_chunk gets the chunk it ran with. */
-ocla_status ocla__attention_forward_nv(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
-                                       int chunk, int *used_chunk);
+
 
 /* ---- BLAS ---- */
 ocla_status ocla__gemm(ocla_context *ctx, const ocla_gemm_desc *d, cl_mem a, size_t a_off, cl_mem b, size_t b_off,

@@ -99,42 +99,57 @@ void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what) {
     }
 }
 
-ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
-                         const char *what) {
+/* Local sizes against the device and the kernel's current limits (local memory counts the
+ * __local arguments set now). */
+ocla_status ocla__check_launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *local, const char *what) {
     if (dims < 1 || dims > 3) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: bad launch dimensions %u", what, dims);
-    size_t g[3], l[3], total = 1;
+    if (!local) return OCLA_SUCCESS;
+    size_t total = 1;
     for (cl_uint i = 0; i < dims; i++) {
-        l[i] = local ? local[i] : 1;
-        if (l[i] == 0) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: zero local size", what);
-        if (global[i] == 0) return OCLA_SUCCESS; /* nothing to do */
-        if (local && l[i] > ctx->info.max_work_item_sizes[i])
+        if (local[i] == 0) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: zero local size", what);
+        if (local[i] > ctx->info.max_work_item_sizes[i])
             return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "%s: local size %zu in dimension %u exceeds the device's %llu",
-                              what, l[i], i, (unsigned long long)ctx->info.max_work_item_sizes[i]);
-        g[i] = (global[i] + l[i] - 1) / l[i] * l[i];
-        total *= l[i];
+                              what, local[i], i, (unsigned long long)ctx->info.max_work_item_sizes[i]);
+        total *= local[i];
     }
-    if (local) {
-        uint64_t kwg = 0, klm = 0;
-        ocla_status st = query_kernel(ctx, k, &kwg, &klm);
-        if (st != OCLA_SUCCESS) return st;
-        if (total > kwg || total > ctx->info.max_work_group_size)
-            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                              "%s: work-group of %zu exceeds the kernel's limit %llu (device %llu) on %s", what, total,
-                              (unsigned long long)kwg, (unsigned long long)ctx->info.max_work_group_size,
-                              ctx->info.device_name);
-        if (klm > ctx->info.local_mem_size)
-            return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "%s: kernel needs %llu bytes of local memory, device has %llu",
-                              what, (unsigned long long)klm, (unsigned long long)ctx->info.local_mem_size);
+    uint64_t kwg = 0, klm = 0;
+    ocla_status st = query_kernel(ctx, k, &kwg, &klm);
+    if (st != OCLA_SUCCESS) return st;
+    if (total > kwg || total > ctx->info.max_work_group_size)
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "%s: work-group of %zu exceeds the kernel's limit %llu (device %llu) on %s",
+                          what, total, (unsigned long long)kwg, (unsigned long long)ctx->info.max_work_group_size,
+                          ctx->info.device_name);
+    if (klm > ctx->info.local_mem_size)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "%s: kernel needs %llu bytes of local memory, device has %llu", what,
+                          (unsigned long long)klm, (unsigned long long)ctx->info.local_mem_size);
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__enqueue(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
+                          const char *what) {
+    size_t g[3];
+    for (cl_uint i = 0; i < dims; i++) {
+        if (global[i] == 0) return OCLA_SUCCESS; /* nothing to do */
+        const size_t l = local ? local[i] : 1;
+        g[i] = (global[i] + l - 1) / l * l;
     }
     ocla_status st = pre_enqueue(ctx, what);
     if (st != OCLA_SUCCESS) return st;
     cl_event ev = NULL;
-    int want_event = ctx->prof_active;
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local ? l : NULL, 0, NULL,
-                                        want_event ? &ev : NULL);
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, ctx->prof_active ? &ev : NULL);
     if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueNDRangeKernel", what);
     if (ev) ocla__profile_event(ctx, ev, what);
     return OCLA_SUCCESS;
+}
+
+ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
+                         const char *what) {
+    if (dims < 1 || dims > 3) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: bad launch dimensions %u", what, dims);
+    for (cl_uint i = 0; i < dims; i++)
+        if (global[i] == 0) return OCLA_SUCCESS; /* nothing to do */
+    ocla_status st = ocla__check_launch(ctx, k, dims, local, what);
+    if (st != OCLA_SUCCESS) return st;
+    return ocla__enqueue(ctx, k, dims, global, local, what);
 }
 
 ocla_status ocla_profile_begin(ocla_context *ctx) {

@@ -1,22 +1,27 @@
-/* Linear attention / simple GLA / retention / GLA forward: validation -> plan -> program variant ->
- * enqueue. Kernels: kernels_cl/linear_attn.cl (chunked, non-causal), kernels_cl/linear_attn_rec.cl
- * (recurrent / decode), kernels_cl/la_probe.cl (work-group limit probe). Math: docs/KERNELS.md.
- *
- * Scratch slots (per context, reused): 0 chunk-local gate cumsums G, 1 chunk states hs,
- * 2 denominators (normaliser), 3 fixed per-head decays. */
+/* Linear attention / simple GLA / retention / GLA forward, planned once and launched many times:
+ *   prepare = validate -> plan (ocla_plan_compute with the context's limits) -> kernels of the
+ *             plan's variant -> buffers -> launch checks
+ *   run     = set the arguments that changed -> enqueue
+ * ocla_attention_prepare/run/op_destroy are the public prepared-op API; ocla_attention_forward
+ * keeps a few prepared ops per context (keyed by params and tensor layouts) and runs the one that
+ * matches. Kernels: kernels_cl/linear_attn.cl (chunked, non-causal), linear_attn_rec.cl (recurrent,
+ * decode), la_normalize.cl, the NVIDIA path in attention_nv.c. Math: docs/KERNELS.md. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan.h"
-#include "internal.h"
+#include "attn_op.h"
 
-#define SLOT_G 0
-#define SLOT_HS 1
-#define SLOT_DEN 2
-#define SLOT_DEC 3
 #define OCLA_ATTN_MAX_DIM 256
+#define OCLA_ATTN_CACHE 8 /* prepared ops kept per context for the one-shot call */
+
+static const ocla_kfamily fam_chunk = {
+    "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
+static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
+static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
+
+float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)); }
 
 void ocla_attn_params_defaults(ocla_attn_params *p) {
     if (!p) return;
@@ -35,6 +40,7 @@ void ocla_attn_params_defaults(ocla_attn_params *p) {
 
 static ocla_op_kind op_for(const ocla_attn_params *p) {
     if (!p->causal) return OCLA_OP_LINEAR_CHUNK;
+    if (p->form == OCLA_FORM_RECURRENT) return OCLA_OP_ATTN_RECURRENT;
     switch (p->gate) {
     case OCLA_GATE_VECTOR: return OCLA_OP_GLA_CHUNK;
     case OCLA_GATE_SCALAR:
@@ -55,7 +61,7 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
         /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
         ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
         int c[8];
-        if (params->form == OCLA_FORM_RECURRENT || ocla_plan_candidates(&L, &r, c, 8) > 0)
+        if (ocla_plan_candidates(&L, &r, c, 8) > 0)
             *max_k = *max_v = OCLA_ATTN_MAX_DIM;
         else
             st = ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "no chunk size fits %s's local memory (%llu bytes)",
@@ -133,9 +139,60 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
     return OCLA_SUCCESS;
 }
 
+/* ---- the key: params and tensor layouts ---- */
+static void layout_of(const ocla_tensor *t, attn_layout *l) {
+    memset(l, 0, sizeof *l);
+    if (!t) return;
+    l->present = 1;
+    l->ndim = t->ndim;
+    l->offset = t->offset != 0;
+    for (int d = 0; d < t->ndim && d < 4; d++) l->dims[d] = t->dims[d], l->strides[d] = t->strides[d];
+}
+
+static const ocla_tensor *io_tensor(const ocla_attn_io *io, int i) {
+    switch (i) {
+    case IO_Q: return io->q;
+    case IO_K: return io->k;
+    case IO_V: return io->v;
+    case IO_G: return io->g;
+    case IO_S0: return io->initial_state;
+    case IO_Z0: return io->initial_z;
+    case IO_O: return io->o;
+    case IO_S1: return io->final_state;
+    default: return io->final_z;
+    }
+}
+
+static const char *io_name(int i) {
+    static const char *n[IO_N] = {"q", "k", "v", "g", "initial_state", "initial_z", "o", "final_state", "final_z"};
+    return n[i];
+}
+
+static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, attn_key *k) {
+    memset(k, 0, sizeof *k);
+    k->causal = p->causal, k->has_scale = p->has_scale, k->feature = (int)p->feature_map;
+    k->normalize = p->normalize != 0, k->gate = (int)p->gate, k->form = p->causal ? (int)p->form : 0;
+    k->chunk = ocla__resolve_chunk(ctx, p->chunk);
+    k->scale = p->has_scale ? p->scale : 0.0f, k->eps = p->normalize ? p->eps : 0.0f;
+    for (int i = 0; i < IO_N; i++) layout_of(io_tensor(io, i), &k->lay[i]);
+}
+
+static int same_key(const attn_key *a, const attn_key *b) {
+    if (a->causal != b->causal || a->has_scale != b->has_scale || a->feature != b->feature ||
+        a->normalize != b->normalize || a->gate != b->gate || a->form != b->form || a->chunk != b->chunk ||
+        a->scale != b->scale || a->eps != b->eps)
+        return 0;
+    for (int i = 0; i < IO_N; i++) {
+        const attn_layout *x = &a->lay[i], *y = &b->lay[i];
+        if (x->present != y->present || x->ndim != y->ndim || x->offset != y->offset) return 0;
+        for (int d = 0; d < 4; d++)
+            if (x->dims[d] != y->dims[d] || x->strides[d] != y->strides[d]) return 0;
+    }
+    return 1;
+}
+
 /* ---- argument helpers ---- */
 typedef ocla_args argset; /* runtime/launch.c: consecutive kernel arguments, first failure kept */
-#define arg ocla__args_push
 #define ARG(a, x) ocla__args_push((a), sizeof(x), &(x))
 static void arg_int(argset *a, int x) {
     cl_int v = x;
@@ -146,27 +203,7 @@ static void arg_idx(argset *a, int64_t x) {
     ARG(a, v);
 }
 static void arg_mem(argset *a, cl_mem m) { ARG(a, m); }
-static void arg_local(argset *a, uint64_t bytes) { arg(a, (size_t)(bytes ? bytes : 4), NULL); }
-/* tensor: buffer, offset, then nstrides strides */
-static void arg_tensor(argset *a, const ocla_tensor *t, cl_mem dummy, int nstrides) {
-    arg_mem(a, t ? t->mem : dummy);
-    arg_idx(a, t ? (int64_t)t->offset : 0);
-    for (int d = 0; d < nstrides; d++) arg_idx(a, t ? t->strides[d] : 0);
-}
-
-static ocla_status upload_decay(ocla_context *ctx, const ocla_attn_params *p, int H, cl_mem *out) {
-    float *decay = malloc((size_t)H * sizeof *decay);
-    if (!decay) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory");
-    for (int h = 0; h < H; h++)
-        decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : (float)log(1.0 - pow(2.0, -5.0 - h));
-    ocla_status st = ocla__scratch(ctx, SLOT_DEC, (size_t)H * sizeof(float), out);
-    if (st == OCLA_SUCCESS) {
-        cl_int err = clEnqueueWriteBuffer(ctx->queue, *out, CL_TRUE, 0, (size_t)H * sizeof(float), decay, 0, NULL, NULL);
-        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
-    }
-    free(decay);
-    return st;
-}
+static void arg_local(argset *a, uint64_t bytes) { ocla__args_push(a, (size_t)(bytes ? bytes : 4), NULL); }
 
 /* A tensor as the kernels see it: buffer, offset and strides (elements), optionally shifted along
  * the time axis for launches that cover a segment of the sequence. */
@@ -191,234 +228,382 @@ static void arg_tv(argset *a, const tview *v, int nstrides) {
     arg_idx(a, v->off);
     for (int d = 0; d < nstrides; d++) arg_idx(a, v->st[d]);
 }
-
-static ocla_status launch_normalize(ocla_context *ctx, const ocla_attn_params *p, const tview *o, int T, const shape *s,
-                                    const char *opts, const char *src, cl_mem den) {
-    cl_kernel kn;
-    ocla_status st = ocla__get_kernel(ctx, src, opts, "la_normalize", &kn);
-    if (st != OCLA_SUCCESS) return st;
-    argset a = {ctx, kn, 0, OCLA_SUCCESS};
-    float eps = p->eps;
-    arg_int(&a, T), arg_int(&a, s->H), arg_int(&a, s->V), ARG(&a, eps);
-    arg_tv(&a, o, 4);
-    arg_mem(&a, den);
-    if (a.st != OCLA_SUCCESS) return a.st;
-    size_t global[3] = {(size_t)s->V, (size_t)T, (size_t)s->B * s->H};
-    return ocla__launch(ctx, kn, 3, global, NULL, "attention normaliser");
+static void arg_tensor(argset *a, const ocla_tensor *t, cl_mem dummy, int nstrides) {
+    tview v = tv_of(t, dummy, 0, -1);
+    arg_tv(a, &v, nstrides);
 }
 
-/* ---- recurrent form ---- */
-static int pow2_at_least(int x) {
-    int p = 1;
-    while (p < x) p *= 2;
-    return p;
-}
-
-static ocla_status forward_recurrent(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
-                                     const shape *s, float scale) {
-    ocla_plan_limits L;
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    if (st != OCLA_SUCCESS) return st;
-    uint64_t W = ocla__plan_wg_limit(&L);
-    const int norm = p->normalize ? 1 : 0, Ve = s->V + norm;
-    cl_kernel kr = NULL;
-    int RV = 0, RK = 0, KR = 0;
-    char opts[128];
-    for (int attempt = 0; attempt < 3; attempt++) {
-        RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
-        if ((uint64_t)RV > W) RV = (int)(W ? W : 1);
-        RK = (int)(W / (uint64_t)RV);
-        if (RK > 8) RK = 8;
-        if (RK < 1) RK = 1;
-        KR = pow2_at_least((s->K + RK - 1) / RK);
-        if (KR < 8) KR = 8;
-        snprintf(opts, sizeof opts, "-DRV=%d -DRK=%d -DKR=%d", RV, RK, KR);
-        if ((st = ocla__get_kernel(ctx, "linear_attn_rec", opts, "la_recurrent", &kr)) != OCLA_SUCCESS) return st;
-        uint64_t kwg = 0, klm = 0;
-        if ((st = ocla__kernel_limits(ctx, kr, &kwg, &klm)) != OCLA_SUCCESS) return st;
-        if ((uint64_t)RV * RK <= kwg || kwg == 0) break;
-        if (attempt == 2)
-            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "recurrent attention: the kernel allows only %llu work-items",
-                              (unsigned long long)kwg);
-        W = kwg;
+/* ---- buffers ---- */
+static ocla_status get_buffers(ocla_attn_op *op) {
+    for (int i = 0; i < BUF_N; i++) {
+        if (!op->need[i]) continue;
+        if (op->own) {
+            if (!op->buf[i]) {
+                ocla_status st = ocla__alloc(op->ctx, op->need[i], &op->buf[i], "allocating an attention workspace");
+                if (st != OCLA_SUCCESS) return st;
+            }
+        } else {
+            ocla_status st = ocla__scratch(op->ctx, i, op->need[i], &op->buf[i]); /* slots 0-3: attention */
+            if (st != OCLA_SUCCESS) return st;
+        }
     }
-    const int gin = p->gate == OCLA_GATE_SCALAR ? 1 : p->gate == OCLA_GATE_VECTOR ? 2 : p->gate == OCLA_GATE_FIXED ? 3 : 0;
-    const int B = s->B, H = s->H, K = s->K, V = s->V, T = s->T;
-    cl_mem dummy = io->q->mem, dec = dummy, den = dummy, carry = dummy;
+    return OCLA_SUCCESS;
+}
+
+static ocla_status upload_decay(ocla_attn_op *op) {
+    ocla_context *ctx = op->ctx;
+    const size_t bytes = (size_t)op->H * sizeof(float);
+    ocla_status st = ocla__alloc(ctx, bytes, &op->dec, "allocating the fixed decays");
+    if (st != OCLA_SUCCESS) return st;
+    ctx->counters.uploads++;
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, op->dec, CL_TRUE, 0, bytes, op->decay, 0, NULL, NULL);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
+}
+
+/* ---- prepare ---- */
+/* Index of the first __local argument of la_chunk_states / la_chunk_output (set_chunk_args checks). */
+#define KS_LOCAL_ARG 51
+#define KO_LOCAL_ARG 38
+
+static ocla_status prepare_recurrent(ocla_attn_op *op) {
+    ocla_context *ctx = op->ctx;
+    const int RV = op->plan.tile[0], RK = op->plan.tile[1], KR = op->plan.tile[2];
+    ocla_variant v = ocla__variant(&fam_rec);
+    v.tile[0] = RV, v.tile[1] = RK, v.tile[2] = KR;
+    ocla_status st = ocla__variant_kernel(ctx, &v, "la_recurrent", &op->kr);
+    if (st != OCLA_SUCCESS) return st;
+    if (op->key.normalize) {
+        ocla_variant vn = ocla__variant(&fam_norm);
+        if ((st = ocla__variant_kernel(ctx, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
+    }
+    const size_t local[3] = {(size_t)RV, (size_t)RK, 1};
+    if ((st = ocla__check_launch(ctx, op->kr, 3, local, "attention recurrent")) != OCLA_SUCCESS) return st;
     /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
-     * sequences run as several launches carrying the state through scratch ([B,H,K,Ve]). */
-    int seg = T;
+     * sequences run as several launches carrying the state through a buffer ([B,H,K,Ve]). */
+    const int K = op->K, T = op->T, norm = op->key.normalize;
+    op->seg = T;
     if (ctx->info.vendor == OCLA_VENDOR_MESA) {
-        seg = 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV));
-        if (seg < 1) seg = 1;
+        op->seg = 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV));
+        if (op->seg < 1) op->seg = 1;
     }
-    if (gin == 3 && (st = upload_decay(ctx, p, H, &dec)) != OCLA_SUCCESS) return st;
-    if (norm && (st = ocla__scratch(ctx, SLOT_DEN, (size_t)B * H * (size_t)(seg < T ? seg : T) * 4 + 4, &den)) != OCLA_SUCCESS)
+    op->nseg = T > 0 ? (T + op->seg - 1) / op->seg : 1;
+    const size_t BH = (size_t)op->B * op->H;
+    if (norm) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
+    if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)(op->V + norm) * 4;
+    return OCLA_SUCCESS;
+}
+
+static ocla_status prepare_chunked(ocla_attn_op *op) {
+    ocla_context *ctx = op->ctx;
+    ocla__la_tiles t;
+    ocla__la_tiles_from_plan(&op->plan, &t);
+    ocla_variant v = ocla__variant(&fam_chunk);
+    for (int i = 0; i < 12; i++) v.tile[i] = op->plan.tile[i];
+    ocla_status st;
+    const int gated = op->req.op != OCLA_OP_LINEAR_CHUNK && op->key.causal;
+    if ((st = ocla__variant_kernel(ctx, &v, "la_chunk_states", &op->ks)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__variant_kernel(ctx, &v, "la_chunk_output", &op->ko)) != OCLA_SUCCESS) return st;
+    if (gated && (st = ocla__variant_kernel(ctx, &v, "la_gate_cumsum", &op->kg)) != OCLA_SUCCESS) return st;
+    if (op->key.normalize) {
+        ocla_variant vn = ocla__variant(&fam_norm);
+        if ((st = ocla__variant_kernel(ctx, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
+    }
+    const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, NT = (T + C - 1) / C;
+    const size_t BH = (size_t)op->B * op->H;
+    size_t bytes;
+    if (gated) {
+        if (!ocla__mul_ok(BH * (size_t)T, (size_t)(op->key.gate == OCLA_GATE_VECTOR ? K : 1) * 4, &bytes))
+            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
+        op->need[BUF_G] = bytes;
+    }
+    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &bytes))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
+    op->need[BUF_HS] = bytes;
+    if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(T ? T : 1) * 4;
+    /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
+     * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
+     * watchdogs). */
+    const int seg_tokens = ctx->info.vendor == OCLA_VENDOR_MESA ? 2048 : 32768;
+    op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
+    op->nseg = NT > 0 ? (NT + op->seg - 1) / op->seg : 1;
+    /* launch checks with the plan's local memory set (the __local arguments follow the others) */
+    argset a = {ctx, op->ks, KS_LOCAL_ARG, OCLA_SUCCESS};
+    arg_local(&a, 4 * (uint64_t)t.sjb * t.sbk), arg_local(&a, 4 * (uint64_t)t.sjb * t.sbv);
+    uint64_t a_floats = (uint64_t)C * (C + 4), slab = t.out_local / 4 - a_floats;
+    argset b = {ctx, op->ko, KO_LOCAL_ARG, OCLA_SUCCESS};
+    arg_local(&b, 4 * a_floats), arg_local(&b, 4 * slab);
+    if (a.st != OCLA_SUCCESS) return a.st;
+    if (b.st != OCLA_SUCCESS) return b.st;
+    const size_t ls[3] = {(size_t)t.state_threads, 1, 1}, lo[3] = {(size_t)t.out_threads, 1, 1};
+    if ((st = ocla__check_launch(ctx, op->ks, 3, ls, "attention chunk states")) != OCLA_SUCCESS) return st;
+    return ocla__check_launch(ctx, op->ko, 3, lo, "attention chunk outputs");
+}
+
+/* Plan and prepare; on a build limit below the plan's (the built kernel allows fewer work-items or
+ * has more local memory of its own), plan again with the kernel's limits. */
+static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, const shape *s,
+                           int own, ocla_attn_op **out) {
+    *out = NULL;
+    ocla_attn_op *op = calloc(1, sizeof *op);
+    if (!op) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory preparing an attention op");
+    op->ctx = ctx;
+    op->own = own;
+    make_key(ctx, p, io, &op->key);
+    op->B = s->B, op->T = s->T, op->H = s->H, op->K = s->K, op->V = s->V;
+    op->scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)s->K));
+    op->recurrent = p->causal && p->form == OCLA_FORM_RECURRENT;
+    ocla_status st = OCLA_SUCCESS;
+    if (p->gate == OCLA_GATE_FIXED) {
+        op->decay = malloc((size_t)s->H * sizeof(float));
+        if (!op->decay) {
+            free(op);
+            return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        for (int h = 0; h < s->H; h++) op->decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
+        st = upload_decay(op);
+    }
+    unsigned flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0) | (!p->causal ? OCLA_PLAN_NONCAUSAL : 0);
+    for (int i = 0; i < IO_N; i++) {
+        const ocla_tensor *t = io_tensor(io, i);
+        if (t && t->offset) flags |= OCLA_PLAN_STRIDED;
+    }
+    if ((io->initial_state && !ocla__tensor_is_contiguous(io->initial_state)) ||
+        (io->final_state && !ocla__tensor_is_contiguous(io->final_state)))
+        flags |= OCLA_PLAN_STRIDED;
+    ocla_plan_request r = {op_for(p), s->B, s->T, s->H, s->K, s->V, op->recurrent ? 0 : op->key.chunk, flags,
+                           (int)p->gate, (int)p->feature_map};
+    op->req = r;
+    ocla_plan_limits L;
+    if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
+    for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
+        st = ocla_plan_compute(&L, &r, &op->plan);
+        if (st != OCLA_SUCCESS) {
+            char d[512];
+            snprintf(d, sizeof d, "%s", ocla_last_error(NULL) ? ocla_last_error(NULL) : "no plan");
+            st = ocla__fail(ctx, st, "%s%s", d, !p->chunk && op->key.chunk ? " (chunk from OCLA_CHUNK)" : "");
+            break;
+        }
+        memset(op->need, 0, sizeof op->need);
+        op->kg = op->ks = op->ko = op->kn = op->kr = NULL;
+        if (op->plan.path == OCLA_PATH_NVIDIA_MMA) st = ocla__nv_prepare(op);
+        else if (op->recurrent) st = prepare_recurrent(op);
+        else st = prepare_chunked(op);
+        if (st != OCLA_ERR_UNSUPPORTED || attempt >= 2) break;
+        /* the built kernels' own limits: plan again with them */
+        const cl_kernel ks[2] = {op->recurrent ? op->kr : op->ks, op->ko};
+        uint64_t kwg = L.kernel_wg_size ? L.kernel_wg_size : L.max_work_group_size, klm = 0;
+        for (int i = 0; i < 2; i++) {
+            uint64_t wg = 0, lm = 0;
+            if (!ks[i] || ocla__kernel_limits(ctx, ks[i], &wg, &lm) != OCLA_SUCCESS) continue;
+            if (wg && wg < kwg) kwg = wg;
+            if (lm > klm) klm = lm;
+        }
+        if (kwg == L.kernel_wg_size && klm == L.kernel_local_mem) break;
+        L.kernel_wg_size = kwg;
+        L.kernel_local_mem = klm;
+        ocla__clear_error(ctx);
+        st = OCLA_SUCCESS;
+    }
+    if (st == OCLA_SUCCESS && own) st = get_buffers(op);
+    if (st != OCLA_SUCCESS) {
+        ocla_attention_op_destroy(op);
         return st;
-    if (seg < T && (st = ocla__scratch(ctx, SLOT_HS, (size_t)B * H * K * Ve * 4, &carry)) != OCLA_SUCCESS) return st;
+    }
+    *out = op;
+    return OCLA_SUCCESS;
+}
+
+/* ---- run ---- */
+static ocla_status set_chunk_args(ocla_attn_op *op, const ocla_attn_io *io, int n0, int n1) {
+    ocla_context *ctx = op->ctx;
+    ocla__la_tiles t;
+    ocla__la_tiles_from_plan(&op->plan, &t);
+    const int T = op->T, H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm, C = t.chunk;
+    const int NT = (T + C - 1) / C, gate = op->key.causal ? op->key.gate : OCLA_GATE_NONE;
+    cl_mem dummy = io->q->mem, G = op->buf[BUF_G] ? op->buf[BUF_G] : dummy, hs = op->buf[BUF_HS],
+           den = op->buf[BUF_DEN] ? op->buf[BUF_DEN] : dummy;
+    if (op->kg && n0 == 0) {
+        const int KG = gate == OCLA_GATE_VECTOR ? K : 1;
+        argset a = {ctx, op->kg, 0, OCLA_SUCCESS};
+        arg_int(&a, T), arg_int(&a, H), arg_int(&a, KG), arg_int(&a, NT), arg_int(&a, gate);
+        if (gate == OCLA_GATE_SCALAR) {
+            tview g = tv_of(io->g, dummy, 0, -1);
+            g.st[3] = 0; /* [B,T,H] */
+            arg_tv(&a, &g, 4);
+        } else
+            arg_tensor(&a, gate == OCLA_GATE_VECTOR ? io->g : NULL, dummy, 4);
+        arg_mem(&a, op->dec ? op->dec : dummy), arg_mem(&a, G);
+        if (a.st != OCLA_SUCCESS) return a.st;
+    }
+    const int nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
+    /* the chunked kernels take 0 none, 1 per-token scalar cumsums (scalar or fixed), 2 vector */
+    const int gmode = gate == OCLA_GATE_VECTOR ? 2 : gate != OCLA_GATE_NONE ? 1 : 0;
+    argset a = {ctx, op->ks, 0, OCLA_SUCCESS};
+    arg_int(&a, T), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V), arg_int(&a, NT), arg_int(&a, nvt_s);
+    arg_int(&a, op->key.feature), arg_int(&a, gmode), arg_int(&a, norm), arg_int(&a, n0), arg_int(&a, n1);
+    arg_tensor(&a, io->k, dummy, 4), arg_tensor(&a, io->v, dummy, 4);
+    arg_mem(&a, G), arg_mem(&a, hs);
+    arg_int(&a, io->initial_state != NULL), arg_tensor(&a, io->initial_state, dummy, 4);
+    arg_int(&a, io->initial_z != NULL), arg_tensor(&a, io->initial_z, dummy, 3);
+    arg_int(&a, io->final_state != NULL), arg_tensor(&a, io->final_state, dummy, 4);
+    arg_int(&a, io->final_z != NULL), arg_tensor(&a, io->final_z, dummy, 3);
+    if (a.st != OCLA_SUCCESS) return a.st;
+    if (a.i != KS_LOCAL_ARG) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "la_chunk_states: argument count %u", a.i);
+    if (n0 != 0) return OCLA_SUCCESS;
+    argset b = {ctx, op->ko, 0, OCLA_SUCCESS};
+    arg_int(&b, T), arg_int(&b, H), arg_int(&b, K), arg_int(&b, V), arg_int(&b, NT), arg_int(&b, nvt_o);
+    ARG(&b, op->scale);
+    arg_int(&b, op->key.feature), arg_int(&b, gmode), arg_int(&b, norm), arg_int(&b, !op->key.causal);
+    arg_tensor(&b, io->q, dummy, 4), arg_tensor(&b, io->k, dummy, 4), arg_tensor(&b, io->v, dummy, 4);
+    arg_mem(&b, G), arg_mem(&b, hs);
+    arg_tensor(&b, io->o, dummy, 4);
+    arg_mem(&b, den);
+    if (b.st != OCLA_SUCCESS) return b.st;
+    if (b.i != KO_LOCAL_ARG) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "la_chunk_output: argument count %u", b.i);
+    if (op->kn) {
+        argset c = {ctx, op->kn, 0, OCLA_SUCCESS};
+        float eps = op->key.eps;
+        arg_int(&c, T), arg_int(&c, H), arg_int(&c, V), ARG(&c, eps);
+        arg_tensor(&c, io->o, dummy, 4);
+        arg_mem(&c, den);
+        if (c.st != OCLA_SUCCESS) return c.st;
+    }
+    return OCLA_SUCCESS;
+}
+
+static ocla_status run_chunked(ocla_attn_op *op, const ocla_attn_io *io, int rebind) {
+    ocla_context *ctx = op->ctx;
+    ocla__la_tiles t;
+    ocla__la_tiles_from_plan(&op->plan, &t);
+    const int T = op->T, K = op->K, Ve = op->V + op->key.normalize, C = t.chunk, NT = (T + C - 1) / C;
+    const size_t BH = (size_t)op->B * op->H;
+    ocla_status st;
+    if (rebind || op->nseg > 1) {
+        if ((st = set_chunk_args(op, io, 0, op->seg < NT ? op->seg : NT)) != OCLA_SUCCESS) return st;
+    }
+    if (op->kg) {
+        size_t global[3] = {(size_t)(op->key.gate == OCLA_GATE_VECTOR ? K : 1), (size_t)NT, BH};
+        if ((st = ocla__enqueue(ctx, op->kg, 3, global, NULL, "attention gate cumsum")) != OCLA_SUCCESS) return st;
+    }
+    const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
+    const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
+    for (int n0 = 0; n0 < NT || n0 == 0; n0 += op->seg) {
+        const int n1 = n0 + op->seg < NT ? n0 + op->seg : NT;
+        if (n0 > 0 && (st = set_chunk_args(op, io, n0, n1)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__enqueue(ctx, op->ks, 3, gs, ls, "attention chunk states")) != OCLA_SUCCESS) return st;
+        if (n1 >= NT) break;
+    }
+    const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
+    if ((st = ocla__enqueue(ctx, op->ko, 3, go, lo, "attention chunk outputs")) != OCLA_SUCCESS) return st;
+    if (op->kn && T > 0) {
+        size_t global[3] = {(size_t)op->V, (size_t)T, BH};
+        st = ocla__enqueue(ctx, op->kn, 3, global, NULL, "attention normaliser");
+    }
+    return st;
+}
+
+static ocla_status run_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int rebind) {
+    ocla_context *ctx = op->ctx;
+    const int RV = op->plan.tile[0], RK = op->plan.tile[1];
+    const int B = op->B, H = op->H, K = op->K, V = op->V, T = op->T, norm = op->key.normalize, Ve = V + norm;
+    const int gate = op->key.gate;
+    cl_mem dummy = io->q->mem, den = op->buf[BUF_DEN] ? op->buf[BUF_DEN] : dummy,
+           carry = op->buf[BUF_CARRY] ? op->buf[BUF_CARRY] : dummy;
     tview cs, cz; /* the carry buffer as S [B,H,K,V] and z [B,H,K] views */
     memset(&cs, 0, sizeof cs);
     cs.mem = carry, cs.st[0] = (int64_t)H * K * Ve, cs.st[1] = (int64_t)K * Ve, cs.st[2] = Ve, cs.st[3] = 1;
     cz = cs, cz.off = V, cz.st[3] = 0;
-    for (int t0 = 0; t0 < T || t0 == 0; t0 += seg) {
-        const int tn = T - t0 < seg ? T - t0 : seg;
+    const size_t nvt = (size_t)(Ve + RV - 1) / (size_t)RV;
+    const size_t global[3] = {nvt * (size_t)RV, (size_t)RK, (size_t)B * H}, local[3] = {(size_t)RV, (size_t)RK, 1};
+    ocla_status st;
+    for (int t0 = 0; t0 < T || t0 == 0; t0 += op->seg) {
+        const int tn = T - t0 < op->seg ? T - t0 : op->seg;
         const int first = t0 == 0, last = t0 + tn >= T;
-        tview q = tv_of(io->q, dummy, t0, 1), k = tv_of(io->k, dummy, t0, 1), v = tv_of(io->v, dummy, t0, 1),
-              o = tv_of(io->o, dummy, t0, 1), g = tv_of(gin == 1 || gin == 2 ? io->g : NULL, dummy, t0, 1);
-        tview s0 = first ? tv_of(io->initial_state, dummy, 0, -1) : cs, z0 = first ? tv_of(io->initial_z, dummy, 0, -1) : cz;
-        tview s1 = last ? tv_of(io->final_state, dummy, 0, -1) : cs, z1 = last ? tv_of(io->final_z, dummy, 0, -1) : cz;
-        const int has_s0 = first ? io->initial_state != NULL : 1, has_z0 = first ? io->initial_z != NULL : norm;
-        const int has_s1 = last ? io->final_state != NULL : 1, has_z1 = last ? io->final_z != NULL : norm;
-        if (gin == 1) g.st[3] = 0; /* [B,T,H] */
-        argset a = {ctx, kr, 0, OCLA_SUCCESS};
-        arg_int(&a, tn), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V);
-        ARG(&a, scale);
-        arg_int(&a, (int)p->feature_map), arg_int(&a, gin), arg_int(&a, norm);
-        arg_tv(&a, &q, 4), arg_tv(&a, &k, 4), arg_tv(&a, &v, 4), arg_tv(&a, &g, 4);
-        arg_mem(&a, dec);
-        arg_int(&a, has_s0), arg_tv(&a, &s0, 4);
-        arg_int(&a, has_z0), arg_tv(&a, &z0, 3);
-        arg_int(&a, has_s1), arg_tv(&a, &s1, 4);
-        arg_int(&a, has_z1), arg_tv(&a, &z1, 3);
-        arg_tv(&a, &o, 4);
-        arg_mem(&a, den);
-        if (a.st != OCLA_SUCCESS) return a.st;
-        size_t nvt = (size_t)(Ve + RV - 1) / (size_t)RV;
-        size_t global[3] = {nvt * (size_t)RV, (size_t)RK, (size_t)B * H}, local[3] = {(size_t)RV, (size_t)RK, 1};
-        if ((st = ocla__launch(ctx, kr, 3, global, local, "attention recurrent")) != OCLA_SUCCESS) return st;
-        if (norm && tn > 0 && (st = launch_normalize(ctx, p, &o, tn, s, opts, "linear_attn_rec", den)) != OCLA_SUCCESS)
-            return st;
+        if (rebind || op->nseg > 1) {
+            tview q = tv_of(io->q, dummy, t0, 1), k = tv_of(io->k, dummy, t0, 1), v = tv_of(io->v, dummy, t0, 1),
+                  o = tv_of(io->o, dummy, t0, 1),
+                  g = tv_of(gate == OCLA_GATE_SCALAR || gate == OCLA_GATE_VECTOR ? io->g : NULL, dummy, t0, 1);
+            tview s0 = first ? tv_of(io->initial_state, dummy, 0, -1) : cs, z0 = first ? tv_of(io->initial_z, dummy, 0, -1) : cz;
+            tview s1 = last ? tv_of(io->final_state, dummy, 0, -1) : cs, z1 = last ? tv_of(io->final_z, dummy, 0, -1) : cz;
+            const int has_s0 = first ? io->initial_state != NULL : 1, has_z0 = first ? io->initial_z != NULL : norm;
+            const int has_s1 = last ? io->final_state != NULL : 1, has_z1 = last ? io->final_z != NULL : norm;
+            if (gate == OCLA_GATE_SCALAR) g.st[3] = 0; /* [B,T,H] */
+            argset a = {ctx, op->kr, 0, OCLA_SUCCESS};
+            arg_int(&a, tn), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V);
+            ARG(&a, op->scale);
+            arg_int(&a, op->key.feature), arg_int(&a, gate), arg_int(&a, norm);
+            arg_tv(&a, &q, 4), arg_tv(&a, &k, 4), arg_tv(&a, &v, 4), arg_tv(&a, &g, 4);
+            arg_mem(&a, op->dec ? op->dec : dummy);
+            arg_int(&a, has_s0), arg_tv(&a, &s0, 4);
+            arg_int(&a, has_z0), arg_tv(&a, &z0, 3);
+            arg_int(&a, has_s1), arg_tv(&a, &s1, 4);
+            arg_int(&a, has_z1), arg_tv(&a, &z1, 3);
+            arg_tv(&a, &o, 4);
+            arg_mem(&a, den);
+            if (a.st != OCLA_SUCCESS) return a.st;
+            if (op->kn) {
+                argset c = {ctx, op->kn, 0, OCLA_SUCCESS};
+                float eps = op->key.eps;
+                arg_int(&c, tn), arg_int(&c, H), arg_int(&c, V), ARG(&c, eps);
+                arg_tv(&c, &o, 4);
+                arg_mem(&c, den);
+                if (c.st != OCLA_SUCCESS) return c.st;
+            }
+        }
+        if ((st = ocla__enqueue(ctx, op->kr, 3, global, local, "attention recurrent")) != OCLA_SUCCESS) return st;
+        if (op->kn && tn > 0) {
+            size_t gn[3] = {(size_t)V, (size_t)tn, (size_t)B * H};
+            if ((st = ocla__enqueue(ctx, op->kn, 3, gn, NULL, "attention normaliser")) != OCLA_SUCCESS) return st;
+        }
         if (last) break;
     }
     return OCLA_SUCCESS;
 }
 
-/* ---- chunked form (causal and non-causal) ---- */
-static void tiles_options(const ocla__la_tiles *t, char *opts, size_t n) {
-    snprintf(opts, n,
-             "-DCHUNK=%d -DSUB=%d -DGV=%d -DBV=%d -DTM=%d -DTN=%d -DBKA=%d -DSBK=%d -DSBV=%d -DSTM=%d -DSTN=%d -DSJB=%d",
-             t->chunk, t->sub ? t->sub : 16, t->gv, t->bv, t->tm, t->tn, t->bka, t->sbk, t->sbv, t->stm, t->stn,
-             t->sjb);
-}
-
-static ocla_status forward_chunked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io,
-                                   const shape *s, float scale) {
-    ocla_plan_limits L;
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    if (st != OCLA_SUCCESS) return st;
-    const ocla_op_kind op = op_for(p);
-    const int forced = p->chunk ? p->chunk : ctx->env_chunk;
-    ocla_plan_request req = {op, s->B, s->T, s->H, s->K, s->V, forced, 0, 0, 0};
-    ocla__la_tiles t;
-    cl_kernel kg = NULL, ks = NULL, ko = NULL;
-    char opts[256];
-    for (int attempt = 0;; attempt++) {
-        ocla_plan plan;
-        st = ocla_plan_compute(&L, &req, &plan);
-        if (st != OCLA_SUCCESS) {
-            const char *d = ocla_last_error(NULL);
-            return ocla__fail(ctx, st, "%s%s", d ? d : "no plan", !p->chunk && forced ? " (chunk from OCLA_CHUNK)" : "");
+static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
+    ocla_status st = OCLA_SUCCESS;
+    if (!op->own && (st = get_buffers(op)) != OCLA_SUCCESS) return st;
+    int rebind = !op->bound;
+    for (int i = 0; i < IO_N && !rebind; i++) {
+        const ocla_tensor *t = io_tensor(io, i);
+        rebind = (t ? t->mem : NULL) != op->bound_mem[i] || (t ? t->offset : 0) != op->bound_off[i];
+    }
+    for (int i = 0; i < BUF_N && !rebind; i++) rebind = op->buf[i] != op->bound_buf[i];
+    if (op->plan.path == OCLA_PATH_NVIDIA_MMA) {
+        if (rebind && (st = ocla__nv_bind(op, io)) != OCLA_SUCCESS) return st;
+        st = ocla__nv_enqueue(op);
+    } else if (op->recurrent)
+        st = run_recurrent(op, io, rebind);
+    else
+        st = run_chunked(op, io, rebind);
+    op->bound = 0;
+    if (st == OCLA_SUCCESS) {
+        for (int i = 0; i < IO_N; i++) {
+            const ocla_tensor *t = io_tensor(io, i);
+            op->bound_mem[i] = t ? t->mem : NULL;
+            op->bound_off[i] = t ? t->offset : 0;
         }
-        if (ocla__la_tiles_for(&L, op, s->K, s->V, plan.chunk, &t))
-            return ocla__fail(ctx, OCLA_ERR_INTERNAL, "plan chose chunk %d but its tiles do not fit", plan.chunk);
-        tiles_options(&t, opts, sizeof opts);
-        if ((st = ocla__get_kernel(ctx, "linear_attn", opts, "la_chunk_states", &ks)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__get_kernel(ctx, "linear_attn", opts, "la_chunk_output", &ko)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__get_kernel(ctx, "linear_attn", opts, "la_gate_cumsum", &kg)) != OCLA_SUCCESS) return st;
-        /* the built kernels' own limits: replan once with them if the first plan exceeds them */
-        uint64_t wgs = 0, lms = 0, wgo = 0, lmo = 0;
-        if ((st = ocla__kernel_limits(ctx, ks, &wgs, &lms)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, ko, &wgo, &lmo)) != OCLA_SUCCESS) return st;
-        uint64_t kwg = wgs < wgo ? wgs : wgo, klm = lms > lmo ? lms : lmo;
-        int fits = (uint64_t)t.out_threads <= wgo && (uint64_t)t.state_threads <= wgs &&
-                   klm + (t.out_local > t.state_local ? t.out_local : t.state_local) <= L.local_mem_size;
-        if (fits) break;
-        if (attempt >= 2)
-            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                              "attention: no tiling fits the built kernels (work-group limit %llu, own local memory "
-                              "%llu B) on %s",
-                              (unsigned long long)kwg, (unsigned long long)klm, ctx->info.device_name);
-        L.kernel_wg_size = L.kernel_wg_size && L.kernel_wg_size < kwg ? L.kernel_wg_size : kwg;
-        L.kernel_local_mem = klm;
-    }
-    const int B = s->B, T = s->T, H = s->H, K = s->K, V = s->V;
-    const int norm = p->normalize ? 1 : 0, Ve = V + norm, C = t.chunk, NT = (T + C - 1) / C;
-    const int gmode = !p->causal ? 0 : op == OCLA_OP_GLA_CHUNK ? 2 : op == OCLA_OP_SIMPLE_GLA_CHUNK ? 1 : 0;
-    const int KG = gmode == 2 ? K : 1;
-    const size_t BH = (size_t)B * H;
-    cl_mem dummy = io->q->mem, G = dummy, hs, den = dummy;
-    size_t bytes;
-    /* gate cumsums */
-    if (gmode) {
-        if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &bytes))
-            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-        if ((st = ocla__scratch(ctx, SLOT_G, bytes, &G)) != OCLA_SUCCESS) return st;
-        cl_mem dec = dummy;
-        int mode = p->gate == OCLA_GATE_SCALAR ? 1 : p->gate == OCLA_GATE_VECTOR ? 2 : 3;
-        if (mode == 3 && (st = upload_decay(ctx, p, H, &dec)) != OCLA_SUCCESS) return st;
-        argset a = {ctx, kg, 0, OCLA_SUCCESS};
-        arg_int(&a, T), arg_int(&a, H), arg_int(&a, KG), arg_int(&a, NT), arg_int(&a, mode);
-        if (mode == 1) {
-            arg_mem(&a, io->g->mem), arg_idx(&a, (int64_t)io->g->offset);
-            for (int d = 0; d < 3; d++) arg_idx(&a, io->g->strides[d]);
-            arg_idx(&a, 0);
-        } else
-            arg_tensor(&a, mode == 2 ? io->g : NULL, dummy, 4);
-        arg_mem(&a, dec), arg_mem(&a, G);
-        if (a.st != OCLA_SUCCESS) return a.st;
-        size_t global[3] = {(size_t)KG, (size_t)NT, BH};
-        if ((st = ocla__launch(ctx, kg, 3, global, NULL, "attention gate cumsum")) != OCLA_SUCCESS) return st;
-    }
-    /* chunk states */
-    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &bytes))
-        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
-    if ((st = ocla__scratch(ctx, SLOT_HS, bytes, &hs)) != OCLA_SUCCESS) return st;
-    /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
-     * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
-     * watchdogs). */
-    const int seg_tokens = ctx->info.vendor == OCLA_VENDOR_MESA ? 2048 : 32768;
-    const int seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
-    for (int n0 = 0; n0 < NT || n0 == 0; n0 += seg) {
-        const int n1 = n0 + seg < NT ? n0 + seg : NT;
-        const int nkt = (K + t.sbk - 1) / t.sbk, nvt = (Ve + t.sbv - 1) / t.sbv;
-        argset a = {ctx, ks, 0, OCLA_SUCCESS};
-        arg_int(&a, T), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V), arg_int(&a, NT), arg_int(&a, nvt);
-        arg_int(&a, (int)p->feature_map), arg_int(&a, gmode), arg_int(&a, norm), arg_int(&a, n0), arg_int(&a, n1);
-        arg_tensor(&a, io->k, dummy, 4), arg_tensor(&a, io->v, dummy, 4);
-        arg_mem(&a, G), arg_mem(&a, hs);
-        arg_int(&a, io->initial_state != NULL), arg_tensor(&a, io->initial_state, dummy, 4);
-        arg_int(&a, io->initial_z != NULL), arg_tensor(&a, io->initial_z, dummy, 3);
-        arg_int(&a, io->final_state != NULL), arg_tensor(&a, io->final_state, dummy, 4);
-        arg_int(&a, io->final_z != NULL), arg_tensor(&a, io->final_z, dummy, 3);
-        arg_local(&a, 4 * (uint64_t)t.sjb * t.sbk), arg_local(&a, 4 * (uint64_t)t.sjb * t.sbv);
-        if (a.st != OCLA_SUCCESS) return a.st;
-        size_t global[3] = {(size_t)t.state_threads, (size_t)nkt * nvt, BH}, local[3] = {(size_t)t.state_threads, 1, 1};
-        if ((st = ocla__launch(ctx, ks, 3, global, local, "attention chunk states")) != OCLA_SUCCESS) return st;
-        if (n1 >= NT) break;
-    }
-    /* outputs */
-    if (norm && (st = ocla__scratch(ctx, SLOT_DEN, BH * (size_t)(T ? T : 1) * 4, &den)) != OCLA_SUCCESS) return st;
-    {
-        const int nvt = (Ve + t.bv - 1) / t.bv;
-        argset a = {ctx, ko, 0, OCLA_SUCCESS};
-        arg_int(&a, T), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V), arg_int(&a, NT), arg_int(&a, nvt);
-        ARG(&a, scale);
-        arg_int(&a, (int)p->feature_map), arg_int(&a, gmode), arg_int(&a, norm), arg_int(&a, !p->causal);
-        arg_tensor(&a, io->q, dummy, 4), arg_tensor(&a, io->k, dummy, 4), arg_tensor(&a, io->v, dummy, 4);
-        arg_mem(&a, G), arg_mem(&a, hs);
-        arg_tensor(&a, io->o, dummy, 4);
-        arg_mem(&a, den);
-        uint64_t a_floats = (uint64_t)C * (C + 4), slab = t.out_local / 4 - a_floats;
-        arg_local(&a, 4 * a_floats), arg_local(&a, 4 * slab);
-        if (a.st != OCLA_SUCCESS) return a.st;
-        size_t global[3] = {(size_t)t.out_threads, (size_t)NT * nvt, BH}, local[3] = {(size_t)t.out_threads, 1, 1};
-        if ((st = ocla__launch(ctx, ko, 3, global, local, "attention chunk outputs")) != OCLA_SUCCESS) return st;
-    }
-    if (norm && T > 0) {
-        tview o = tv_of(io->o, dummy, 0, -1);
-        st = launch_normalize(ctx, p, &o, T, s, opts, "linear_attn", den);
+        for (int i = 0; i < BUF_N; i++) op->bound_buf[i] = op->buf[i];
+        op->bound = 1;
     }
     return st;
+}
+
+/* ---- the one-shot call's cache of prepared ops ---- */
+static int same_decay(const ocla_attn_op *op, const ocla_attn_params *p) {
+    if (!op->decay) return p->gate != OCLA_GATE_FIXED;
+    for (int h = 0; h < op->H; h++) {
+        float d = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
+        if (d != op->decay[h]) return 0;
+    }
+    return 1;
+}
+
+void ocla__attn_cache_release(ocla_context *ctx) {
+    for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS; i++) {
+        ocla_attention_op_destroy(ctx->attn_cache[i]);
+        ctx->attn_cache[i] = NULL;
+    }
 }
 
 ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *params, const ocla_attn_io *io) {
@@ -429,16 +614,92 @@ ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *pa
     shape s;
     ocla_status st = validate(ctx, params, io, &s);
     if (st == OCLA_SUCCESS) {
-        float scale = params->has_scale ? params->scale : (float)(1.0 / sqrt((double)s.K));
-        if (params->form == OCLA_FORM_RECURRENT && params->causal) {
-            st = forward_recurrent(ctx, params, io, &s, scale);
-        } else {
-            st = OCLA_ERR_UNSUPPORTED;
-            if (params->causal && !io->initial_z && !io->final_z)
-                st = ocla__attention_forward_nv(ctx, params, io, params->chunk ? params->chunk : ctx->env_chunk, NULL);
-            if (st == OCLA_ERR_UNSUPPORTED) st = forward_chunked(ctx, params, io, &s, scale);
+        attn_key key;
+        make_key(ctx, params, io, &key);
+        ocla_attn_op *op = NULL;
+        for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS && !op; i++)
+            if (ctx->attn_cache[i] && same_key(&ctx->attn_cache[i]->key, &key) && same_decay(ctx->attn_cache[i], params))
+                op = ctx->attn_cache[i];
+        if (!op && (st = prepare(ctx, params, io, &s, 0, &op)) == OCLA_SUCCESS) {
+            const int slot = ctx->attn_cache_next;
+            ctx->attn_cache_next = (slot + 1) % OCLA_ATTN_CACHE_SLOTS;
+            ocla_attention_op_destroy(ctx->attn_cache[slot]);
+            ctx->attn_cache[slot] = op;
         }
+        if (st == OCLA_SUCCESS) st = run(op, io);
     }
     OCLA_UNLOCK(ctx);
     return st;
+}
+
+/* ---- the public prepared-op API ---- */
+ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *params, const ocla_attn_io *io,
+                                   ocla_attn_op **out) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_prepare: ctx is NULL");
+    if (!params || !io || !out)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_prepare: %s is NULL",
+                          !params ? "params" : !io ? "io" : "out");
+    *out = NULL;
+    OCLA_LOCK(ctx);
+    shape s;
+    ocla_status st = validate(ctx, params, io, &s);
+    if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, &s, 1, out);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io) {
+    if (!op) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: op is NULL");
+    ocla_context *ctx = op->ctx;
+    if (!io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: io is NULL");
+    OCLA_LOCK(ctx);
+    ocla_status st = OCLA_SUCCESS;
+    /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
+     * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
+    for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
+        const ocla_tensor *t = io_tensor(io, i);
+        const attn_layout *l = &op->key.lay[i];
+        if (!t != !l->present)
+            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s is %s but was %s when prepared",
+                            io_name(i), t ? "given" : "NULL", l->present ? "given" : "NULL");
+        else if (t && t->ctx != ctx)
+            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
+                            io_name(i));
+        else if (t) {
+            int same = t->ndim == l->ndim && t->dtype == OCLA_F32;
+            for (int d = 0; d < t->ndim && same; d++) same = t->dims[d] == l->dims[d] && t->strides[d] == l->strides[d];
+            if (!same)
+                st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
+                                io_name(i));
+            else if (t->offset && op->plan.path != OCLA_PATH_PORTABLE)
+                st = ocla__fail(ctx, OCLA_ERR_SHAPE,
+                                "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
+                                "tensors at the start of their buffers",
+                                io_name(i), t->offset);
+        }
+    }
+    if (st == OCLA_SUCCESS) st = run(op, io);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+void ocla_attention_op_destroy(ocla_attn_op *op) {
+    if (!op) return;
+    ocla_context *ctx = op->ctx;
+    OCLA_LOCK(ctx);
+    if (op->dec || op->own) clFinish(ctx->queue); /* queued kernels may still read the buffers */
+    if (op->dec) clReleaseMemObject(op->dec);
+    if (op->own)
+        for (int i = 0; i < BUF_N; i++)
+            if (op->buf[i]) clReleaseMemObject(op->buf[i]);
+    free(op->decay);
+    free(op);
+    OCLA_UNLOCK(ctx);
+}
+
+ocla_status ocla_attention_op_explain(const ocla_attn_op *op, ocla_plan *plan, char *text, size_t text_size) {
+    if (!op) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_op_explain: op is NULL");
+    if (plan) *plan = op->plan;
+    if (text && text_size) ocla__plan_describe(&op->plan, text, text_size);
+    return OCLA_SUCCESS;
 }

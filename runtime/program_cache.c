@@ -336,7 +336,9 @@ void ocla_debug_drop_memory_cache(ocla_context *ctx) {
     if (!ctx) return;
     OCLA_LOCK(ctx);
     clFinish(ctx->queue);
+    ocla__attn_cache_release(ctx); /* they hold kernels of the cache */
     ocla__program_cache_release(ctx);
+    ctx->probe_done = 0;
     OCLA_UNLOCK(ctx);
 }
 

@@ -79,13 +79,16 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
                 ocla_attn_io io = {0};
                 io.q = tq, io.k = tk, io.v = tv, io.o = to, io.g = gate ? tg : NULL;
                 io.initial_state = th0, io.final_state = thT;
-                int used = 0;
-                OCLA_LOCK(ctx);
-                ocla_status st = ocla__attention_forward_nv(ctx, &p, &io, 0, &used);
-                OCLA_UNLOCK(ctx);
+                ocla_attn_op *op = NULL;
+                ocla_plan plan;
+                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+                tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+                ocla_status st = ocla_attention_run(op, &io);
+                ocla_attention_op_destroy(op);
                 if (info.vendor != OCLA_VENDOR_NVIDIA) {
-                    cr_assert_eq(st, OCLA_ERR_UNSUPPORTED);
+                    cr_assert_eq(plan.path, OCLA_PATH_PORTABLE); /* the plan names the path that runs */
                 } else {
+                    cr_assert_eq(plan.path, OCLA_PATH_NVIDIA_MMA, "NVIDIA: the plan did not choose the tensor cores");
                     cr_assert_eq(st, OCLA_SUCCESS, "%s: %s", ocla_status_string(st), ocla_last_error(ctx));
                     ran = 1;
                     float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);

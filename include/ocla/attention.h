@@ -65,6 +65,25 @@ typedef struct ocla_attn_io {
 OCLA_API ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *params,
                                             const ocla_attn_io *io);
 
+/* Plan once, launch many. A prepared op is made once for params and the layouts of io (a template:
+ * the tensors it will run with, or tensors of the same shapes and strides) and then run many times
+ * with new tensors of those layouts. Preparing validates, plans, builds or finds the kernels,
+ * uploads constants (fixed decays) and allocates the op's workspace; a run only sets the kernel
+ * arguments that changed and enqueues: no kernel lookup, allocation, upload or environment read.
+ * ocla_attention_forward does the same through a small cache of prepared ops per context.
+ * A prepared op belongs to its context; destroy it before the context. Runs are ordered on the
+ * context's queue; an op may be run from any thread (calls lock the context). */
+typedef struct ocla_attn_op ocla_attn_op;
+OCLA_API ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *params,
+                                            const ocla_attn_io *io, ocla_attn_op **out);
+/* Run with tensors of the prepared layouts (same presence, dims and strides; OCLA_ERR_SHAPE or
+ * OCLA_ERR_INVALID_ARGUMENT otherwise). params.fixed_log_decay was copied when preparing. */
+OCLA_API ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io);
+OCLA_API void ocla_attention_op_destroy(ocla_attn_op *op);
+/* The plan the op runs and one line saying so (path, kernels, tiles, why); either may be NULL. */
+OCLA_API ocla_status ocla_attention_op_explain(const ocla_attn_op *op, ocla_plan *plan, char *text,
+                                               size_t text_size);
+
 /* Largest K and V this context's device can run for the op (clear status beyond it). */
 OCLA_API ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *params, int *max_k,
                                            int *max_v);

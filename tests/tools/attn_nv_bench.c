@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "ocla/ocla.h"
 
 int main(int argc, char **argv) {
     if (argc < 5) return 2;
@@ -33,9 +33,7 @@ int main(int argc, char **argv) {
     char detail[512] = "";
     for (int it = 0; it < 12; it++) {
         ocla_profile_begin(ctx);
-        OCLA_LOCK(ctx);
-        ocla_status st = ocla__attention_forward_nv(ctx, &p, &io, 0, NULL);
-        OCLA_UNLOCK(ctx);
+        ocla_status st = ocla_attention_forward(ctx, &p, &io); /* the plan picks the tensor cores on NVIDIA */
         double ms;
         ocla_profile_end(ctx, &ms, NULL);
         if (st != OCLA_SUCCESS) return fprintf(stderr, "%s: %s\n", ocla_status_string(st), ocla_last_error(ctx)), 1;
@@ -43,19 +41,6 @@ int main(int argc, char **argv) {
             best = ms;
             ocla_profile_detail(ctx, detail, sizeof detail);
         }
-    }
-    if (getenv("NV_VERBOSE")) { /* ptxas register and spill report of the kernels */
-        cl_program prog;
-        char opts[256];
-        const char *extra = getenv("OCLA_NV_OPTIONS");
-        snprintf(opts, sizeof opts, "-DCHUNK=64 -DFEATURE=0 -DGATE=%d -DVEC=1 -DIDX32 %s -cl-nv-verbose", gate, extra ? extra : "");
-        OCLA_LOCK(ctx);
-        if (ocla__get_program(ctx, "attn_mma_nv", opts, &prog) == OCLA_SUCCESS) {
-            static char log[65536];
-            clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, sizeof log, log, NULL);
-            printf("%s\n", log);
-        }
-        OCLA_UNLOCK(ctx);
     }
     double C = 64, flop = (double)B * H * T * (4 * C * D + 4.0 * D * D);
     printf("nv mma gate=%d (B,T,H,D)=(%d,%d,%d,%d): %.3f ms, %.1f TFLOP/s (model flops, 1x)\n", gate, B, T, H, D, best,
