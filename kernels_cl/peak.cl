@@ -1,18 +1,32 @@
-/* Device peak measurement for ocla-bench (clpeak's method, krrishnarraj/clpeak).
+/* Device peak measurement (clpeak's method, krrishnarraj/clpeak), run by ocla_device_peak()
+ * (runtime/peak.c, family ocla_fam_peak: tiles VW and PEAK_ITERS).
  *
  * peak_mad: each work-item runs PEAK_ITERS x 64 dependent mad() on two vectors of width VW
- * (type VT), vector-width locked so the compiler cannot re-vectorise; 2 FLOPs per lane per mad,
- * so a work-item does PEAK_ITERS * 64 * 2 * VW FLOPs. The result is stored so the chain stays.
- *   -D VT=float4 -D VW=4 -D PEAK_ITERS=32
+ * (type VT, derived from VW), vector-width locked so the compiler cannot re-vectorise; 2 FLOPs per
+ * lane per mad, so a work-item does PEAK_ITERS * 64 * 2 * VW FLOPs. The result is stored so the
+ * chain stays.   -DVW=4 -DPEAK_ITERS=32  (defaults: VW = 1, PEAK_ITERS = 32)
  * peak_copy4 / peak_copy4x16: dst[i] = src[i] over float4 elements, one or 16 per work-item; the
- * bandwidth counts read + write (2 * 16 bytes per float4). The bench keeps the faster.
+ * bandwidth counts read + write (2 * 16 bytes per float4). The faster of the two counts. They do
+ * not depend on VW or PEAK_ITERS.
  */
-#ifndef VT
-#define VT float
+#ifndef VW
 #define VW 1
 #endif
 #ifndef PEAK_ITERS
 #define PEAK_ITERS 32
+#endif
+#if VW == 1
+#define VT float
+#elif VW == 2
+#define VT float2
+#elif VW == 4
+#define VT float4
+#elif VW == 8
+#define VT float8
+#elif VW == 16
+#define VT float16
+#else
+#error "peak.cl: VW must be 1, 2, 4, 8 or 16"
 #endif
 
 #define PK_MAD_4(x, y) \
@@ -37,7 +51,7 @@ __kernel void peak_mad(__global float *out, float a) {
     out[get_global_id(0)] = (y.s0 + y.s1) + (y.s2 + y.s3);
 #elif VW == 8
     out[get_global_id(0)] = (y.s0 + y.s1) + (y.s2 + y.s3) + (y.s4 + y.s5) + (y.s6 + y.s7);
-#else
+#else /* VW == 16 */
     out[get_global_id(0)] = (y.s0 + y.s1) + (y.s2 + y.s3) + (y.s4 + y.s5) + (y.s6 + y.s7) + (y.s8 + y.s9) +
                             (y.sa + y.sb) + (y.sc + y.sd) + (y.se + y.sf);
 #endif

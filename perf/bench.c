@@ -1,17 +1,28 @@
-/* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (clpeak's method), then sweep
- * attention methods x T x (B,H,D) x chunk size x {forward, decode step, forward+backward}. Times: ocla_profile_begin/end
- * (events summed over every kernel and GEMM; host clock where the driver's events read 0), after
- * warm-up, median of >= 10 runs. Progress on stderr, table on stdout, --json/--csv/--svg files.
- * --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py uses it). */
+/* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (ocla_device_peak, clpeak's
+ * method), then sweep attention methods x T x (B,H,D) x chunk size x {forward, decode step,
+ * forward+backward}. Device times: ocla_profile_begin/end (events summed over every kernel and GEMM;
+ * host clock where the driver's events read 0), after warm-up, median of >= 10 runs. Host times
+ * beside them: enqueue time per call and wall time per call of back-to-back calls (pipelined), and
+ * the median wall time of one call followed by ocla_finish. Progress on stderr, table on stdout,
+ * --json/--csv/--svg files. --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py
+ * uses it); --host-decode measures the host overhead of decode steps (perf/decode_host.c).
+ * Public API only (ocla/ocla.h). */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(_WIN32)
+#include <windows.h>
+#endif
 
 #include "bench.h"
-#include "internal.h"
+#include "ocla/ocla.h"
 
 #define MAX_DEV 16
 #define MAX_RES 4096
@@ -20,7 +31,9 @@ typedef struct opts {
     const char *devices; /* comma-separated selectors, NULL = all */
     const char *json, *csv, *svg, *load_dir;
     const char *methods; /* comma list */
-    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak, detail;
+    int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak, detail, no_host_time;
+    int host_decode;     /* --host-decode: decode host overhead (perf/decode_host.c) instead of the sweep */
+    int decode_steps;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
 } opts;
@@ -35,105 +48,29 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Peak measurement                                                                                */
-/* ---------------------------------------------------------------------------------------------- */
-static double time_launch(ocla_context *ctx, cl_kernel k, size_t global, size_t local) {
-    double ms = -1;
-    if (ocla_profile_begin(ctx) != OCLA_SUCCESS) return -1;
-    ocla_status st = ocla__launch(ctx, k, 1, &global, &local, "peak");
-    if (ocla_profile_end(ctx, &ms, NULL) != OCLA_SUCCESS || st != OCLA_SUCCESS) return -1;
-    return ms;
+double bench_now(void) {
+#if defined(_WIN32)
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart / (double)f.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
 }
 
-static size_t pick_local(ocla_context *ctx, cl_kernel k) {
-    uint64_t wg = 0;
-    ocla__kernel_limits(ctx, k, &wg, NULL);
-    size_t local = 256;
-    if (wg && local > wg) local = (size_t)wg;
-    if (ctx->info.max_work_item_sizes[0] && local > ctx->info.max_work_item_sizes[0])
-        local = (size_t)ctx->info.max_work_item_sizes[0];
-    return local ? local : 1;
-}
-
+/* Peak and bandwidth: ocla_device_peak (runtime/peak.c, kernels_cl/peak.cl). */
 static void measure_peak(ocla_context *ctx, bench_device *d) {
-    static const int widths[5] = {1, 2, 4, 8, 16};
-    static const char *types[5] = {"float", "float2", "float4", "float8", "float16"};
-    const double target_ms = ctx->info.is_gpu ? 5.0 : 30.0;
-    const int iters = 32;
-    d->peak_gflops = 0;
-    for (int w = 0; w < 5; w++) {
-        char optstr[128];
-        snprintf(optstr, sizeof optstr, "-D VT=%s -D VW=%d -D PEAK_ITERS=%d", types[w], widths[w], iters);
-        cl_kernel k;
-        d->peak_by_width[w] = 0;
-        if (ocla__get_kernel(ctx, "peak", optstr, "peak_mad", &k) != OCLA_SUCCESS) continue;
-        size_t local = pick_local(ctx, k);
-        size_t global = local * (ctx->info.compute_units ? ctx->info.compute_units : 1) * 4;
-        size_t max_items = (size_t)(ctx->info.max_alloc_size / 4);
-        if (max_items > ((size_t)1 << 26)) max_items = (size_t)1 << 26;
-        cl_mem out = NULL;
-        if (ocla__alloc(ctx, max_items * 4, &out, "peak output") != OCLA_SUCCESS) continue;
-        float a = 1.3f;
-        OCLA_ARG(ctx, k, 0, out);
-        OCLA_ARG(ctx, k, 1, a);
-        double ms = time_launch(ctx, k, global, local); /* warm-up */
-        for (int cal = 0; cal < 12 && ms >= 0 && ms < target_ms; cal++) {
-            double f = ms > 0 ? target_ms / ms : 16;
-            if (f > 16) f = 16;
-            if (f < 1.5) f = 1.5;
-            size_t g2 = (size_t)((double)global * f);
-            g2 = (g2 + local - 1) / local * local;
-            if (g2 > max_items) g2 = max_items / local * local;
-            if (g2 <= global) break;
-            global = g2;
-            ms = time_launch(ctx, k, global, local);
-        }
-        double t[7];
-        int n = 0;
-        for (int r = 0; r < 7; r++) {
-            double x = time_launch(ctx, k, global, local);
-            if (x > 0) t[n++] = x;
-        }
-        clReleaseMemObject(out);
-        if (!n) continue;
-        double flops = (double)global * iters * 64 * 2 * widths[w];
-        d->peak_by_width[w] = flops / (median(t, n) * 1e-3) * 1e-9;
-        if (d->peak_by_width[w] > d->peak_gflops) d->peak_gflops = d->peak_by_width[w];
-    }
-    /* copy bandwidth: float4 copy, one or 16 per work-item; the faster counts */
-    d->bw_gbs = 0;
-    size_t bytes = ctx->info.is_gpu ? ((size_t)512 << 20) : ((size_t)64 << 20);
-    while (bytes > ctx->info.max_alloc_size / 2 && bytes > (1u << 20)) bytes /= 2;
-    cl_mem a = NULL, b = NULL;
-    size_t n4 = bytes / 16 / 4096 * 4096;
-    if (ocla__alloc(ctx, n4 * 16, &a, "copy src") != OCLA_SUCCESS) return;
-    if (ocla__alloc(ctx, n4 * 16, &b, "copy dst") != OCLA_SUCCESS) {
-        clReleaseMemObject(a);
-        return;
-    }
-    ocla__fill_zero(ctx, a, 0, n4 * 16);
-    for (int variant = 0; variant < 2; variant++) {
-        cl_kernel k;
-        if (ocla__get_kernel(ctx, "peak", "", variant ? "peak_copy4x16" : "peak_copy4", &k) != OCLA_SUCCESS) continue;
-        size_t local = pick_local(ctx, k);
-        size_t global = variant ? n4 / 16 : n4;
-        if (global % local) continue;
-        OCLA_ARG(ctx, k, 0, a);
-        OCLA_ARG(ctx, k, 1, b);
-        time_launch(ctx, k, global, local);
-        time_launch(ctx, k, global, local);
-        double t[10];
-        int n = 0;
-        for (int r = 0; r < 10; r++) {
-            double x = time_launch(ctx, k, global, local);
-            if (x > 0) t[n++] = x;
-        }
-        double gbs = n ? 2.0 * (double)n4 * 16 / (median(t, n) * 1e-3) * 1e-9 : 0;
-        if (gbs > d->bw_gbs) d->bw_gbs = gbs;
-    }
-    clReleaseMemObject(a);
-    clReleaseMemObject(b);
+    ocla_device_peak_result pk;
+    ocla_status st = ocla_device_peak(ctx, &pk);
+    if (st != OCLA_SUCCESS)
+        fprintf(stderr, "\r\033[K[%s] peak measurement: %s: %s\n", d->name, ocla_status_string(st),
+                ocla_last_error(ctx));
+    d->peak_gflops = pk.fma_gflops;
+    for (int w = 0; w < 5; w++) d->peak_by_width[w] = pk.fma_gflops_by_width[w];
+    d->bw_gbs = pk.copy_gbs;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -296,14 +233,14 @@ static double call_budget_ms = 0; /* default sweep: skip points slower than this
 static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b, int runs, double *med,
                    double *mn, char *why, size_t why_size, char *detail, size_t detail_size) {
     for (int w = 0; w < 2; w++) {
-        double t0 = ocla_now_seconds();
+        double t0 = bench_now();
         ocla_status st = run_op(ctx, m, mode, chunk, b);
         if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
             return -1;
         }
-        double call_ms = (ocla_now_seconds() - t0) * 1e3;
+        double call_ms = (bench_now() - t0) * 1e3;
         if (w == 1 && call_budget_ms > 0 && call_ms > call_budget_ms) {
             snprintf(why, why_size, "skipped: %.0f ms a call (default sweep; --methods %s runs it)", call_ms,
                      m->name);
@@ -340,6 +277,52 @@ static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, 
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     *mn = t[0];
     *med = median(t, n);
+    free(t);
+    return 0;
+}
+
+/* Host times of one point, after time_op (warmed up, no profile open, so no call waits on events):
+ *  pipelined: ocla_finish; t0; n calls back to back, no wait; t1; ocla_finish; t2:
+ *             host_enqueue_us = (t1 - t0) / n, wall_pipelined_ms = (t2 - t0) / n;
+ *  wall+wait: t0; one call; ocla_finish; t1: wall_wait_ms = the median over nw calls.
+ * n = 100 ms / the device time within [3, 1000], nw = 200 ms / the device time within [3, runs]:
+ * many calls where a call is short, so a batch is far above the clock's resolution, and only 3 where
+ * a call takes long (the host's share is small there), so the sweep does not triple in length. */
+#define HOST_BATCH_MS 100.0
+#define HOST_WAIT_MS 200.0
+static int clamp_calls(double budget_ms, double device_ms, int lo, int hi) {
+    double n = device_ms > 0 ? ceil(budget_ms / device_ms) : hi;
+    return n > hi ? hi : n < lo ? lo : (int)n;
+}
+
+static int time_host(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b, int runs,
+                     double device_ms, bench_result *r, char *why, size_t why_size) {
+    const int n = clamp_calls(HOST_BATCH_MS, device_ms, 3, 1000);
+    const int nw = clamp_calls(HOST_WAIT_MS, device_ms, 3, runs);
+    ocla_status st = ocla_finish(ctx);
+    const double t0 = bench_now();
+    for (int i = 0; i < n && st == OCLA_SUCCESS; i++) st = run_op(ctx, m, mode, chunk, b);
+    const double t1 = bench_now();
+    if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
+    double t2 = bench_now();
+    double *t = malloc(sizeof(double) * (size_t)nw);
+    int nt = 0;
+    if (!t && st == OCLA_SUCCESS) st = OCLA_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < nw && st == OCLA_SUCCESS; i++) {
+        double w0 = bench_now();
+        st = run_op(ctx, m, mode, chunk, b);
+        if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
+        t[nt++] = (bench_now() - w0) * 1e3;
+    }
+    if (st != OCLA_SUCCESS) {
+        snprintf(why, why_size, "host timing: %s", ocla_status_string(st));
+        free(t);
+        return -1;
+    }
+    r->host_calls = n;
+    r->host_enqueue_us = (t1 - t0) / n * 1e6;
+    r->wall_pipelined_ms = (t2 - t0) / n * 1e3;
+    r->wall_wait_ms = median(t, nt);
     free(t);
     return 0;
 }
@@ -407,8 +390,18 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
         Ts = one_T;
         nT = 1;
     }
+    /* the limits ocla_plan_candidates wants, from the device's own (the scheduler's starting point) */
+    ocla_device_info info;
+    ocla_context_device_info(ctx, &info);
     ocla_plan_limits lim;
-    ocla__plan_limits_from_device(&ctx->info, &lim);
+    memset(&lim, 0, sizeof lim);
+    lim.local_mem_size = info.local_mem_size;
+    lim.max_work_group_size = info.max_work_group_size;
+    lim.max_work_item_size0 = info.max_work_item_sizes[0];
+    lim.compute_units = info.compute_units;
+    lim.simd_width = info.preferred_wg_multiple;
+    lim.is_gpu = info.is_gpu;
+    lim.max_alloc_size = info.max_alloc_size;
     for (int mi = 0; mi < N_METHODS; mi++) {
         const method_def *m = &METHODS[mi];
         if (!method_selected(o, m->name)) continue;
@@ -431,8 +424,8 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                     if (mode == MODE_FWDBWD && o->full && T > 16384) continue;
                     /* memory: q,k,v,o (+g) must fit the device with room to spare */
                     double need = (mode == MODE_FWDBWD ? 10.0 : 5.0) * (double)B * (double)T * (double)H * (double)D * 4.0;
-                    if (need > 0.5 * (double)ctx->info.global_mem_size ||
-                        (double)B * (double)T * (double)H * (double)D * 4.0 > (double)ctx->info.max_alloc_size)
+                    if (need > 0.5 * (double)info.global_mem_size ||
+                        (double)B * (double)T * (double)H * (double)D * 4.0 > (double)info.max_alloc_size)
                         continue;
                     int chunks[16], nc = 0, pick = 0;
                     if (!decode) {
@@ -488,7 +481,9 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                             continue;
                         }
                         if (time_op(ctx, m, mode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
-                                    sizeof r->status, o->detail ? r->detail : NULL, sizeof r->detail) == 0)
+                                    sizeof r->status, o->detail ? r->detail : NULL, sizeof r->detail) == 0 &&
+                            (o->no_host_time || time_host(ctx, m, mode, chunks[ci], &bufs, o->runs, r->ms, r,
+                                                          r->status, sizeof r->status) == 0))
                             snprintf(r->status, sizeof r->status, "ok");
                         else if (!strncmp(r->status, "skipped", 7))
                             over_budget = 1;
@@ -613,8 +608,10 @@ static int run_load_inputs(const opts *o) {
                 snprintf(path, sizeof path, "%s/result.txt", o->load_dir);
                 FILE *r = fopen(path, "w");
                 if (r) {
+                    ocla_device_info info;
+                    ocla_context_device_info(ctx, &info);
                     fprintf(r, "%.6f %.6f %d %d %s\n", med, mn, chunk, o->runs < 20 ? 20 : o->runs,
-                            ctx->info.device_name);
+                            info.device_name);
                     fclose(r);
                     snprintf(path, sizeof path, "%s/detail.txt", o->load_dir); /* per-kernel times */
                     if ((r = fopen(path, "w")) != NULL) {
@@ -659,6 +656,10 @@ static void usage(void) {
             "                      ocla_attention_backward, dq,dk,dv,dg from a random do; scheduler's chunk)\n"
             "  --no-peak           skip the peak / bandwidth measurement\n"
             "  --detail            print each point's device time per kernel (the run nearest the median)\n"
+            "  --no-host-time      skip the host times (enqueue us/call, pipelined and wall+wait ms/call)\n"
+            "  --host-decode       instead of the sweep: host overhead of GLA decode steps (B=1, H=4, K=V=64,\n"
+            "                      recurrent form, state in place), one-shot and prepared API (perf/decode_host.c)\n"
+            "  --steps N           decode steps per measurement with --host-decode (default 1000)\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
@@ -693,6 +694,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-backward")) o.no_backward = 1;
         else if (!strcmp(a, "--detail")) o.detail = 1;
         else if (!strcmp(a, "--no-peak")) o.no_peak = 1;
+        else if (!strcmp(a, "--no-host-time")) o.no_host_time = 1;
+        else if (!strcmp(a, "--host-decode")) o.host_decode = 1;
+        else if (!strcmp(a, "--steps")) { NEXT(); o.decode_steps = atoi(nx); }
         else if (!strcmp(a, "--shape")) {
             NEXT();
             if (sscanf(nx, "%ld,%ld,%ld,%ld", &o.shape[0], &o.shape[1], &o.shape[2], &o.shape[3]) != 4 ||
@@ -736,6 +740,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ocla-bench: no OpenCL device found\n");
         return 1;
     }
+    if (o.host_decode) return decode_host_main(idx, nidx, o.decode_steps > 0 ? o.decode_steps : 1000, o.json);
     bench_device devs[MAX_DEV];
     memset(devs, 0, sizeof devs);
     int ndev = 0;
@@ -753,11 +758,13 @@ int main(int argc, char **argv) {
             continue;
         }
         bench_device *d = &devs[ndev];
-        snprintf(d->name, sizeof d->name, "%s", ctx->info.device_name);
-        snprintf(d->platform, sizeof d->platform, "%s", ctx->info.platform_name);
-        snprintf(d->driver, sizeof d->driver, "%s", ctx->info.driver_version);
-        d->is_gpu = ctx->info.is_gpu;
-        d->events = ctx->info.profiling_works;
+        ocla_device_info info;
+        ocla_context_device_info(ctx, &info);
+        snprintf(d->name, sizeof d->name, "%s", info.device_name);
+        snprintf(d->platform, sizeof d->platform, "%s", info.platform_name);
+        snprintf(d->driver, sizeof d->driver, "%s", info.driver_version);
+        d->is_gpu = info.is_gpu;
+        d->events = info.profiling_works;
         if (!o.no_peak) {
             fprintf(stderr, "\r\033[K[%s] measuring fp32 FMA peak and copy bandwidth ...", d->name);
             fflush(stderr);

@@ -25,9 +25,21 @@ typedef struct bench_result {
     double ms_min;
     int runs;
     double gflop, gbytes;
+    /* host times (time_host in bench.c; 0 = not measured, --no-host-time) */
+    double host_enqueue_us;   /* enqueue time per call of host_calls back-to-back calls, no wait */
+    double wall_pipelined_ms; /* wall time per call of the same batch, up to its ocla_finish */
+    double wall_wait_ms;      /* one call then ocla_finish, median over runs */
+    int host_calls;           /* calls in the pipelined batch */
     char status[96];     /* "ok" or why not */
     char detail[480];    /* per-kernel device time of the median run (ocla_profile_detail), --detail */
 } bench_result;
+
+/* Monotonic wall clock in seconds (bench.c). */
+double bench_now(void);
+
+/* --host-decode (perf/decode_host.c): host overhead of GLA decode steps on each device of idx (global
+ * device indices); table on stdout, JSON to json_path when not NULL. Returns the exit code. */
+int decode_host_main(const size_t *idx, int nidx, int steps, const char *json_path);
 
 void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);
 int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n);

@@ -26,8 +26,9 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
         for (int i = 0; i < n; i++) {
             if (r[i].dev != di) continue;
             if (first) {
-                fprintf(f, "%-11s %-6s %5s %6s %4s %4s %6s %10s %12s %9s %8s %6s %6s\n", "method", "mode", "B", "T",
-                        "H", "D", "chunk", "ms", "tokens/s", "GFLOP/s", "GB/s", "%FMA", "%BW");
+                fprintf(f, "%-11s %-6s %5s %6s %4s %4s %6s %10s %12s %9s %8s %6s %6s %8s %10s %10s\n", "method",
+                        "mode", "B", "T", "H", "D", "chunk", "dev ms", "tokens/s", "GFLOP/s", "GB/s", "%FMA", "%BW",
+                        "enq us", "pipe ms", "wait ms");
                 first = 0;
             }
             char chunk[16];
@@ -42,9 +43,15 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
             char pf[16] = "     -", pb[16] = "     -"; /* "-" where the peak was not measured */
             if (d->peak_gflops > 0) snprintf(pf, sizeof pf, "%5.1f%%", 100 * gflops(&r[i]) / d->peak_gflops);
             if (d->bw_gbs > 0) snprintf(pb, sizeof pb, "%5.1f%%", 100 * gbs(&r[i]) / d->bw_gbs);
-            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %6s %6s\n", r[i].method,
+            char he[16] = "       -", hp[16] = "         -", hw[16] = "         -"; /* "-": --no-host-time */
+            if (r[i].host_calls > 0) {
+                snprintf(he, sizeof he, "%8.1f", r[i].host_enqueue_us);
+                snprintf(hp, sizeof hp, "%10.4f", r[i].wall_pipelined_ms);
+                snprintf(hw, sizeof hw, "%10.4f", r[i].wall_wait_ms);
+            }
+            fprintf(f, "%-11s %-6s %5ld %6ld %4ld %4ld %6s %10.4f %12.4g %9.2f %8.2f %6s %6s %s %s %s\n", r[i].method,
                     r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, chunk, r[i].ms, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
-                    pf, pb);
+                    pf, pb, he, hp, hw);
             if (r[i].detail[0]) fprintf(f, "    kernels: %s\n", r[i].detail);
         }
     }
@@ -53,7 +60,9 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
                    " the op.\n  FLOPs: fwd B*H*T*(4*C*D + 4*D*D), decode 4*B*H*D*D; bytes: q,k,v,o (+g) once, decode"
                    " + state read and write;\n  softmax (causal, \"chunk\" = its query/key block, auto = the op's pick): 2*B*H*T*T*D FLOPs,\n"
                    "  bytes q,k,v,o.\n  fwdbwd: ocla_attention_forward + ocla_attention_backward (dq,dk,dv,dg; the backward's own"
-                   " chunk rule),\n  nominal 3x the forward's FLOPs and 2.5x its bytes.\n");
+                   " chunk rule),\n  nominal 3x the forward's FLOPs and 2.5x its bytes.\n"
+                   "  Host clock, per call: enq us = enqueue time of back-to-back calls with no wait; pipe ms = wall\n"
+                   "  time of the same batch up to its ocla_finish; wait ms = one call then ocla_finish (median).\n");
 }
 
 static void json_str(FILE *f, const char *s) {
@@ -94,10 +103,16 @@ int report_json(const char *path, const bench_device *devs, int ndev, const benc
         json_str(f, r[i].status);
         fprintf(f,
                 ", \"ms\": %.6f, \"ms_min\": %.6f, \"runs\": %d, \"tokens_per_s\": %.6g, \"gflops\": %.4f, \"gbs\": %.4f,"
-                " \"pct_fma_peak\": %.3f, \"pct_bandwidth\": %.3f}%s\n",
+                " \"pct_fma_peak\": %.3f, \"pct_bandwidth\": %.3f",
                 r[i].ms, r[i].ms_min, r[i].runs, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
                 d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
-                d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0, i + 1 < n ? "," : "");
+                d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0);
+        if (r[i].host_calls > 0)
+            fprintf(f, ", \"host_enqueue_us\": %.3f, \"wall_pipelined_ms\": %.6f, \"wall_wait_ms\": %.6f, \"host_calls\": %d",
+                    r[i].host_enqueue_us, r[i].wall_pipelined_ms, r[i].wall_wait_ms, r[i].host_calls);
+        else
+            fprintf(f, ", \"host_enqueue_us\": null, \"wall_pipelined_ms\": null, \"wall_wait_ms\": null, \"host_calls\": 0");
+        fprintf(f, "}%s\n", i + 1 < n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     return fclose(f) ? -1 : 0;
@@ -107,14 +122,20 @@ int report_csv(const char *path, const bench_device *devs, const bench_result *r
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fprintf(f, "device,driver,method,mode,B,T,H,D,chunk,scheduler_pick,status,ms,ms_min,runs,tokens_per_s,gflops,gbs,"
-               "pct_fma_peak,pct_bandwidth,peak_gflops,copy_gbs\n");
+               "pct_fma_peak,pct_bandwidth,peak_gflops,copy_gbs,host_enqueue_us,wall_pipelined_ms,wall_wait_ms,"
+               "host_calls\n");
     for (int i = 0; i < n; i++) {
         const bench_device *d = &devs[r[i].dev];
-        fprintf(f, "\"%s\",\"%s\",%s,%s,%ld,%ld,%ld,%ld,%d,%d,\"%s\",%.6f,%.6f,%d,%.6g,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f\n",
+        fprintf(f, "\"%s\",\"%s\",%s,%s,%ld,%ld,%ld,%ld,%d,%d,\"%s\",%.6f,%.6f,%d,%.6g,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f",
                 d->name, d->driver, r[i].method, r[i].mode, r[i].B, r[i].T, r[i].H, r[i].D, r[i].chunk, r[i].picked,
                 r[i].status, r[i].ms, r[i].ms_min, r[i].runs, tok_s(&r[i]), gflops(&r[i]), gbs(&r[i]),
                 d->peak_gflops > 0 ? 100 * gflops(&r[i]) / d->peak_gflops : 0,
                 d->bw_gbs > 0 ? 100 * gbs(&r[i]) / d->bw_gbs : 0, d->peak_gflops, d->bw_gbs);
+        if (r[i].host_calls > 0) /* empty where not measured (--no-host-time) */
+            fprintf(f, ",%.3f,%.6f,%.6f,%d\n", r[i].host_enqueue_us, r[i].wall_pipelined_ms, r[i].wall_wait_ms,
+                    r[i].host_calls);
+        else
+            fprintf(f, ",,,,0\n");
     }
     return fclose(f) ? -1 : 0;
 }
