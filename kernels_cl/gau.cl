@@ -1,5 +1,6 @@
 /* gau.cl: elementwise steps of the GAU / FLASH layer (Hua et al. 2022; runtime/layer_gau.c).
- * fp32, OpenCL C 1.2. Every buffer comes with an element offset (tensors may sit inside a buffer).
+ * fp32, OpenCL C 1.2. Every buffer comes with an element offset (tensors may sit inside a buffer: the
+ * layer's temporaries share one scratch buffer). No variant macros.
  * Rows are tokens (rows = B*T); all matrices are dense row-major.
  *
  * gau_norm:   out[r, :] = norm(x[r, :]) over d features; one work-group of L items (a power of two)
@@ -11,11 +12,11 @@
  *               h[r, c] = silu(h[r, c] + b[c])                    c < 2E    (U and V)
  *             and for the shared Z (c = 2E + j, j < S), with z = silu(h[r, c] + b[c]):
  *               qk[r, k, :] = rope(z * gamma[k, :] + beta[k, :])  k = 0..3 (Q_quad, K_quad, Q_lin, K_lin)
- *             rope = split-half RoPE on the first rd dims at position pos0 + (r mod T), exactly as
- *             flash.cl's fl_rope (invf made on the host in fp64, angle in fp32); rd = 0: none.
+ *             rope = split-half RoPE on the first rd dims at position pos0 + (r mod T): common.cl's
+ *             ocla_rope, as flash.cl uses it (invf made on the host in fp64, angle in fp32); rd = 0: none.
  *             Rotating here, once per token, replaces the flash op's rotation inside every score
  *             and state product (the op then runs with rope_dims = 0).
- *             silu(a) = a / (1 + exp(-a)). has_b = 0: b = 0; has_beta = 0: beta = 0.
+ *             silu = common.cl's ocla_silu, a / (1 + exp(-a)). has_b = 0: b = 0; has_beta = 0: beta = 0.
  *             One work-item per element of h: global (2E+S, rows).
  * gau_gate:   o[r, c] *= h[r, c]   (o [rows, E] = A V, h's first E columns = U); global (E, rows).
  * gau_out:    y[r, c] = p[r, c] + b[c] + (residual ? x[r, c] : 0); one work-item per element of y.
@@ -39,14 +40,14 @@ OCLA_INLINE float group_sum(float v, __local float *red, const int lid, const in
 OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const float eps, __global const float *x,
                           const ocla_idx x_off, __global const float *w, const ocla_idx w_off, const int has_w,
                           __global const float *b, const ocla_idx b_off, const int has_b, __global float *out,
-                          __local float *red) {
+                          const ocla_idx out_off, __local float *red) {
     /* every item of the group reaches every barrier: no early return, no barrier under a condition.
      * PoCL 3.1 (pthread) gave racy, run-to-run different rows with an 'if (row >= rows) return;' ahead
      * of the barriers even though no group ever took it (measured; rusticl was fine). */
     const int row = min((int)get_group_id(0), rows - 1);
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     __global const float *xr = x + x_off + (ocla_idx)row * d;
-    __global float *orow = out + (ocla_idx)row * d;
+    __global float *orow = out + out_off + (ocla_idx)row * d;
     float acc = 0.0f;
     for (int c = lid; c < d; c += L) acc += xr[c];
     const float total = group_sum(acc, red, lid, L);
@@ -74,54 +75,58 @@ OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const flo
     }
 }
 
-OCLA_KERNEL void gau_split(const int rows, const int T, const int E, const int S, __global float *h,
-                           __global const float *b, const ocla_idx b_off, const int has_b,
+OCLA_KERNEL void gau_split(const int rows, const int T, const int E, const int S, __global float *h_buf,
+                           const ocla_idx h_off, __global const float *b, const ocla_idx b_off, const int has_b,
                            __global const float *gamma, const ocla_idx g_off, __global const float *beta,
                            const ocla_idx be_off, const int has_beta, const int rd, const long pos0,
-                           __global const float *invf, __global float *qk) {
+                           __global const float *invf_buf, const ocla_idx invf_off, __global float *qk,
+                           const ocla_idx qk_off) {
+    __global float *h = h_buf + h_off;
+    __global const float *invf = invf_buf + invf_off;
     const int c = (int)get_global_id(0), r = (int)get_global_id(1);
     const int W = 2 * E + S;
     if (c >= W || r >= rows) return;
     const ocla_idx row = (ocla_idx)r * W;
     float a = h[row + c];
     if (has_b) a += b[b_off + c];
-    const float z = a / (1.0f + exp(-a));
+    const float z = ocla_silu(a);
     if (c < 2 * E) { /* U, V: in place (Z's columns are only read, so partners below are safe) */
         h[row + c] = z;
         return;
     }
     const int j = c - 2 * E;
-    __global float *q = qk + (ocla_idx)r * 4 * S + j;
+    __global float *q = qk + qk_off + (ocla_idx)r * 4 * S + j;
     if (j >= rd) {
         for (int k = 0; k < 4; k++) q[k * S] = mad(z, gamma[g_off + k * S + j], has_beta ? beta[be_off + k * S + j] : 0.0f);
         return;
     }
-    /* split-half RoPE at position pos0 + t: the partner column jp = j -+ rd/2 of the same output */
-    const int hr = rd / 2, lo = j < hr, jp = lo ? j + hr : j - hr;
+    /* split-half RoPE at position pos0 + t: the partner column jp of the same output */
+    const int jp = ocla_rope_partner(j, rd);
     float ap = h[row + 2 * E + jp];
     if (has_b) ap += b[b_off + 2 * E + jp];
-    const float zp = ap / (1.0f + exp(-ap));
-    const float th = (float)(pos0 + r % T) * invf[lo ? j : jp];
-    const float cs = cos(th), sn = lo ? -sin(th) : sin(th);
+    const float zp = ocla_silu(ap);
+    const float pos = (float)(pos0 + r % T);
     for (int k = 0; k < 4; k++) {
         const float x = mad(z, gamma[g_off + k * S + j], has_beta ? beta[be_off + k * S + j] : 0.0f);
         const float xp = mad(zp, gamma[g_off + k * S + jp], has_beta ? beta[be_off + k * S + jp] : 0.0f);
-        q[k * S] = x * cs + xp * sn;
+        q[k * S] = ocla_rope(x, xp, j, rd, pos, invf);
     }
 }
 
-OCLA_KERNEL void gau_gate(const int rows, const int E, const int S, __global float *o, __global const float *h) {
+OCLA_KERNEL void gau_gate(const int rows, const int E, const int S, __global float *o, const ocla_idx o_off,
+                          __global const float *h, const ocla_idx h_off) {
     const int c = (int)get_global_id(0), r = (int)get_global_id(1);
     if (c >= E || r >= rows) return;
-    o[(ocla_idx)r * E + c] *= h[(ocla_idx)r * (2 * E + S) + c];
+    o[o_off + (ocla_idx)r * E + c] *= h[h_off + (ocla_idx)r * (2 * E + S) + c];
 }
 
-OCLA_KERNEL void gau_out(const int rows, const int d, __global const float *p, __global const float *b,
+OCLA_KERNEL void gau_out(const int rows, const int d, __global const float *p, const ocla_idx p_off,
+                         __global const float *b,
                          const ocla_idx b_off, const int has_b, __global const float *x, const ocla_idx x_off,
                          const int residual, __global float *y, const ocla_idx y_off) {
     const ocla_idx i = get_global_id(0);
     if (i >= (ocla_idx)rows * d) return;
-    float v = p[i];
+    float v = p[p_off + i];
     if (has_b) v += b[b_off + (int)(i % d)];
     if (residual) v += x[x_off + i];
     y[y_off + i] = v;

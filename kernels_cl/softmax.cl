@@ -5,20 +5,22 @@
  *   softmax): the T x T score matrix never exists in memory.
  *
  * Shapes: q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V] (causal: Tk = T), any strides (elements).
- * Two kernels, one per build (the options choose):
+ * Two kernels, one per build: ONE_ROW = 0 (default) builds sm_tiled, 1 sm_forward. The scheduler
+ * (runtime/plan_softmax.c) picks the kernel and every tile below; runtime/op_softmax.c builds exactly
+ * that variant. Every macro has a default, so the file compiles on its own after common.cl.
  *
- *   sm_tiled (-DTX -DTY -DRM -DKN -DVS -DDK -DDV -DVEC4): register-tiled. One work-group of TX*TY
+ *   sm_tiled (TX TY RM KN VS DK DV VEC4 LSUM): register-tiled. One work-group of TX*TY
  *     items = BQ = TY*RM query rows of one (b, h); key blocks of BK = TX*KN rows. Per key block:
  *     S = Q K^T in DK/32 slabs of 32 dims (q and k slabs staged in local memory, float4 rows), each
  *     item an RM x KN tile of scores (its rows ty*RM.., its keys tx + TX*j); row maxima through
  *     local memory; P = exp(S - m) to local memory (key-major); then O += P V in slabs of VS value rows,
  *     each item an RM x 4*VC tile of the output (value dims 4*(c*TX + tx)..+3). The next slab's global
  *     loads are issued into registers before the current slab is computed (one slab of prefetch).
- *     Local memory: a __local float4 argument (size: see OFF_* below and runtime/op_softmax.c).
+ *     Local memory: a __local float4 argument (size: see OFF_* below and runtime/plan_softmax.c).
  *     VEC4: K, V multiples of 4, unit last stride, 16-byte aligned rows (float4 global loads).
  *     LSUM: the row sums of P come from per-item partial sums through local memory (else each item
  *     adds its rows' P values in the P V loop). No barrier inside the innermost loops.
- *   sm_forward (-DBQ -DDK -DDV): one work-item per query row (q and the accumulator in private
+ *   sm_forward (ONE_ROW=1, BQ DK DV): one work-item per query row (q and the accumulator in private
  *     memory), BQ key and value rows staged at a time in local memory. The small-work-group path.
  *
  * Key blocks [kb0, kb1) per launch: first = 1 starts from m = -inf, l = 0, acc = 0, else from st;
@@ -26,11 +28,40 @@
  * the keys over several launches where the driver caps a work-item's loop iterations (Mesa llvmpipe:
  * 65535 in total per invocation, gallivm's loop limiter; beyond it rows come out wrong, no error).
  */
-#define TP(x) __global const float *x, long x##o, long x##s0, long x##s1, long x##s2, long x##s3
-#define TI(x, b, t, h, d) (x##o + (long)(b) * x##s0 + (long)(t) * x##s1 + (long)(h) * x##s2 + (long)(d) * x##s3)
+#ifndef ONE_ROW
+#define ONE_ROW 0 /* 0: sm_tiled; 1: sm_forward */
+#endif
 
-#ifdef TX
+#if !ONE_ROW
 /* ------------------------------------------------------------------------------------------------ */
+/* Defaults (the plan's block-32 tiles at K = V = 64); runtime/plan_softmax.c sets every one. */
+#ifndef TX
+#define TX 16
+#endif
+#ifndef TY
+#define TY 8
+#endif
+#ifndef RM
+#define RM 4
+#endif
+#ifndef KN
+#define KN 4
+#endif
+#ifndef VS
+#define VS 32
+#endif
+#ifndef DK
+#define DK 64
+#endif
+#ifndef DV
+#define DV 64
+#endif
+#ifndef VEC4
+#define VEC4 0
+#endif
+#ifndef LSUM
+#define LSUM 1
+#endif
 #define NT (TX * TY)
 #define BQ (TY * RM)
 #define BK (TX * KN)
@@ -119,13 +150,13 @@ OCLA_INLINE void sm_commit(__local float4 *sm, const float4 *pre, int g, int lid
     do {                                                                                                  \
         if (++fg == NST) fg = 0, fkb++;                                                                   \
         if (fkb < kend)                                                                                   \
-            sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, qs1, qs3, k, kbase, ks1, ks3, v, vbase, vs1, \
-                     vs3);                                                                                \
+            sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, q_s1, q_s3, k, kbase, k_s1, k_s3, v, vbase, \
+                     v_s1, v_s3);                                                                         \
     } while (0)
 
-__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP(k), TP(v), __global float *o,
-                                                                         long oo, long os0, long os1, long os2,
-                                                                         long os3, int T, int Tk, int H, int K, int V,
+OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
+                                                                            OCLA_TENSOR_OUT(o), int T, int Tk, int H,
+                                                                            int K, int V,
                                                                          float scale, int causal, int kb0, int kb1,
                                                                          int first, int final_pass,
                                                                          __global float *st, __local float4 *sm) {
@@ -134,9 +165,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP
     const int qb = (int)get_num_groups(1) - 1 - (int)get_group_id(1); /* causal: longest rows first */
     const int b = bh / H, h = bh % H;
     const int q0 = qb * BQ;
-    const long qbase = qo + (long)b * qs0 + (long)h * qs2, kbase = ko + (long)b * ks0 + (long)h * ks2;
-    const long vbase = vo + (long)b * vs0 + (long)h * vs2;
-    __local float *smf = (__local float *)sm;
+    const ocla_idx qbase = OCLA_OFF(q, b, 0, h, 0), kbase = OCLA_OFF(k, b, 0, h, 0), vbase = OCLA_OFF(v, b, 0, h, 0);
 
     float4 acc[RM][VC];
     float m[RM], l[RM];
@@ -164,7 +193,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP
     float4 pre[PRE];
     int fkb = kb0, fg = 0; /* the stage whose loads are in pre */
     if (kb0 < kend)
-        sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, qs1, qs3, k, kbase, ks1, ks3, v, vbase, vs1, vs3);
+        sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, q_s1, q_s3, k, kbase, k_s1, k_s3, v, vbase, v_s1, v_s3);
     for (int kb = kb0; kb < kend; kb++) {
         /* ---- S = Q K^T over DK in slabs of KS ---- */
         float s[RM][KN];
@@ -306,7 +335,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP
         const int t = q0 + ty * RM + i;
         if (t >= T) continue;
         const float inv = 1.0f / l[i];
-        const long ob = oo + (long)b * os0 + (long)t * os1 + (long)h * os2;
+        const ocla_idx ob = OCLA_OFF(o, b, t, h, 0);
 #pragma unroll
         for (int c = 0; c < VC; c++) {
             const int d = 4 * (c * TX + tx);
@@ -314,10 +343,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP
 #if VEC4
             if (d < V) *(__global float4 *)(o + ob + d) = r;
 #else
-            if (d < V) o[ob + (long)d * os3] = r.s0;
-            if (d + 1 < V) o[ob + (long)(d + 1) * os3] = r.s1;
-            if (d + 2 < V) o[ob + (long)(d + 2) * os3] = r.s2;
-            if (d + 3 < V) o[ob + (long)(d + 3) * os3] = r.s3;
+            if (d < V) o[ob + (ocla_idx)d * o_s3] = r.s0;
+            if (d + 1 < V) o[ob + (ocla_idx)(d + 1) * o_s3] = r.s1;
+            if (d + 2 < V) o[ob + (ocla_idx)(d + 2) * o_s3] = r.s2;
+            if (d + 3 < V) o[ob + (ocla_idx)(d + 3) * o_s3] = r.s3;
 #endif
         }
     }
@@ -325,9 +354,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(TP(q), TP
 
 #else
 /* ------------------------------------------------------------------------------------------------ */
-__kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), TP(k), TP(v), __global float *o,
-                                                                           long oo, long os0, long os1, long os2,
-                                                                           long os3, int T, int Tk, int H, int K, int V,
+#ifndef BQ
+#define BQ 16
+#endif
+#ifndef DK
+#define DK 64
+#endif
+#ifndef DV
+#define DV 64
+#endif
+OCLA_KERNEL __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k),
+                                                                              OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T,
+                                                                              int Tk, int H, int K, int V,
                                                                            float scale, int causal, int kb0, int kb1,
                                                                            int first, int final_pass,
                                                                            __global float *st) {
@@ -340,7 +378,7 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
     const int t = blk * BQ + lid;
     const int tq = t < T ? t : T - 1;
     float qr[DK], acc[DV];
-    for (int d = 0; d < DK; d++) qr[d] = d < K ? scale * q[TI(q, b, tq, h, d)] : 0.0f;
+    for (int d = 0; d < DK; d++) qr[d] = d < K ? scale * OCLA_AT(q, b, tq, h, d) : 0.0f;
     for (int d = 0; d < DV; d++) acc[d] = 0.0f;
     float m = -INFINITY, l = 0.0f;
     /* state of an earlier launch over key blocks [0, kb0): row (bh, t) of st holds m, l, acc[DV] */
@@ -354,8 +392,8 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
     for (int kb = kb0; kb < last; kb++) {
         const int s_load = kb * BQ + lid;
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int d = 0; d < K; d++) ks[lid][d] = (s_load < Tk) ? k[TI(k, b, s_load, h, d)] : 0.0f;
-        for (int d = 0; d < V; d++) vs[lid][d] = (s_load < Tk) ? v[TI(v, b, s_load, h, d)] : 0.0f;
+        for (int d = 0; d < K; d++) ks[lid][d] = (s_load < Tk) ? OCLA_AT(k, b, s_load, h, d) : 0.0f;
+        for (int d = 0; d < V; d++) vs[lid][d] = (s_load < Tk) ? OCLA_AT(v, b, s_load, h, d) : 0.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
         int jmax = Tk - kb * BQ;
         if (jmax > BQ) jmax = BQ;
@@ -381,7 +419,7 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(TP(q), 
     }
     if (t < T) {
         const float inv = 1.0f / l;
-        for (int d = 0; d < V; d++) o[TI(o, b, t, h, d)] = acc[d] * inv;
+        for (int d = 0; d < V; d++) OCLA_AT(o, b, t, h, d) = acc[d] * inv;
     }
 }
 #endif

@@ -3,18 +3,16 @@
  * mixed chunk attention with one head (op_flash.c), the U gate and the output projection (CLBlast),
  * bias and residual. See <ocla/layers.h> for the math.
  *
- * Buffers per call (freed before return, on every path):
- *   xo [B,T,d]      norm(x), later the output projection (U * AV) W_o
- *   h  [B,T,2e+s]   [U | V | Z] pre-activations, then silu(U), silu(V) in place (Z's columns unused)
- *   qk [B,T,4,s]    Q_quad, K_quad, Q_lin, K_lin; the flash op reads them through [B,T,1,s] views
- *   o  [B,T,e]      AV, then U * AV in place
- * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s).
- * The flash op uses the context's scratch slots 4-6, so this layer keeps its own buffers. */
-#include <math.h>
+ * Temporaries, one workspace in the layers' scratch slot (layer_common.h; nothing is allocated once
+ * it is large enough; the flash op's own slots 4-6 are apart):
+ *   xo   [B,T,d]      norm(x), later the output projection (U * AV) W_o
+ *   h    [B,T,2e+s]   [U | V | Z] pre-activations, then silu(U), silu(V) in place (Z's columns unused)
+ *   qk   [B,T,4,s]    Q_quad, K_quad, Q_lin, K_lin; the flash op reads them through [B,T,1,s] views
+ *   o    [B,T,e]      AV, then U * AV in place
+ *   invf [rd/2]       RoPE inverse frequencies
+ * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s). */
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "internal.h"
 #include "layer_common.h"
 
 #define FN "ocla_gau_layer_forward"
@@ -32,16 +30,17 @@ void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
     p->flash.rope_dims = 128; /* RoPE on all s dims, as the paper's model (methods.md 3.2, 3.3) */
 }
 
-/* Weight checks and temporaries: the shared layer helpers (runtime/layer_common.c). */
+static const ocla_kfamily fam_gau = {"gau", 0, {NULL}};
+
+/* Weight checks: the shared layer helper (runtime/layer_common.c). */
 #define check_weight(ctx, t, name, what, rows, cols, optional) \
     ocla__layer_check_weight(ctx, FN, t, "weights." name, what, rows, cols, optional)
-#define tmp3 ocla__layer_tmp3
 
 /* A [B,T,1,n] view at element offset off of a [B,T,row] tensor (one head for the flash op). */
-static ocla_status head_view(ocla_context *ctx, const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor **out) {
+static void head_view(const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor *out) {
     const int64_t B = t->dims[0], T = t->dims[1], row = t->dims[2];
     const int64_t d[4] = {B, T, 1, n}, s[4] = {T * row, row, n, 1};
-    return ocla_tensor_view(ctx, t, (size_t)off, 4, d, s, out);
+    ocla__layer_view(t, (size_t)off, 4, d, s, out);
 }
 
 static void push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
@@ -65,8 +64,9 @@ static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
 }
 
 static ocla_status kernel(ocla_context *ctx, const char *name, ocla_args *a) {
+    const ocla_variant v = ocla__variant(&fam_gau);
     *a = (ocla_args){ctx, NULL, 0, OCLA_SUCCESS};
-    return a->st = ocla__get_kernel(ctx, "gau", "", name, &a->k);
+    return a->st = ocla__variant_kernel(ctx, &v, name, &a->k);
 }
 
 /* The work-group size of gau_norm: a power of two <= 64 within the kernel's own limit. */
@@ -156,100 +156,83 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     const int rows = (int)(B * T);
 
     const int rd = p->flash.rope_dims;
-    ocla_tensor *xo = NULL, *h = NULL, *qk = NULL, *o = NULL, *invf = NULL;
-    ocla_tensor *vq = NULL, *vk = NULL, *vql = NULL, *vkl = NULL, *vv = NULL, *vo = NULL;
+    ocla__layer_ws ws;
+    ocla__layer_ws_init(ctx, &ws);
+    const int64_t dx[3] = {B, T, D}, dh[3] = {B, T, W}, dq[3] = {B, T, 4 * S}, de[3] = {B, T, E}, dr = rd / 2;
+    ocla_tensor *xo = ocla__layer_ws_add(&ws, 3, dx), *h = ocla__layer_ws_add(&ws, 3, dh);
+    ocla_tensor *qk = ocla__layer_ws_add(&ws, 3, dq), *o = ocla__layer_ws_add(&ws, 3, de);
+    ocla_tensor *invf = rd > 0 ? ocla__layer_ws_add(&ws, 1, &dr) : NULL;
+    if ((st = ocla__layer_ws_get(&ws, FN)) != OCLA_SUCCESS) return st;
+    /* RoPE inverse frequencies base^(-i/half), made in fp64 as op_flash.c does */
+    if (invf && (st = ocla__rope_upload(ctx, rd, p->flash.rope_base, invf->mem, invf->offset)) != OCLA_SUCCESS) return st;
     ocla_args a;
-    if ((st = tmp3(ctx, B, T, D, &xo)) != OCLA_SUCCESS) goto cleanup;
-    if ((st = tmp3(ctx, B, T, W, &h)) != OCLA_SUCCESS) goto cleanup;
-    if ((st = tmp3(ctx, B, T, 4 * S, &qk)) != OCLA_SUCCESS) goto cleanup;
-    if ((st = tmp3(ctx, B, T, E, &o)) != OCLA_SUCCESS) goto cleanup;
-    if (rd > 0) { /* RoPE inverse frequencies base^(-i/half), made in fp64 as op_flash.c does */
-        const int half = rd / 2;
-        const int64_t n = half;
-        float *f = malloc((size_t)half * sizeof *f);
-        if (!f) {
-            st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, FN ": out of host memory");
-            goto cleanup;
-        }
-        for (int i = 0; i < half; i++) f[i] = (float)pow((double)p->flash.rope_base, -(double)i / half);
-        st = ocla_tensor_create(ctx, OCLA_F32, 1, &n, &invf);
-        if (st == OCLA_SUCCESS) st = ocla_tensor_upload(ctx, invf, f, (size_t)half * sizeof *f);
-        free(f);
-        if (st != OCLA_SUCCESS) goto cleanup;
-    }
 
     /* xn = norm(x) into xo, then [U | V | Z] pre-activations = xn W_uvz */
     const ocla_tensor *xn = x;
     if (p->norm != OCLA_GAU_NORM_NONE) {
-        if ((st = kernel(ctx, "gau_norm", &a)) != OCLA_SUCCESS) goto cleanup;
+        if ((st = kernel(ctx, "gau_norm", &a)) != OCLA_SUCCESS) return st;
         size_t L = 1;
-        if ((st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS) goto cleanup;
+        if ((st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS) return st;
         push_int(&a, rows), push_int(&a, D), push_int(&a, p->norm == OCLA_GAU_NORM_LAYER ? 0 : 1);
         push_float(&a, p->norm_eps), push_mem(&a, x->mem), push_idx(&a, (int64_t)x->offset);
         push_opt(&a, w->norm_w, x->mem);
         push_opt(&a, p->norm == OCLA_GAU_NORM_LAYER ? w->norm_b : NULL, x->mem);
-        push_mem(&a, xo->mem);
+        push_mem(&a, xo->mem), push_idx(&a, (int64_t)xo->offset);
         ocla__args_push(&a, L * sizeof(cl_float), NULL); /* __local red[L] */
-        if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
-        size_t g = (size_t)rows * L;
-        if ((st = ocla__launch(ctx, a.k, 1, &g, &L, "GAU layer norm")) != OCLA_SUCCESS) goto cleanup;
+        if ((st = a.st) != OCLA_SUCCESS) return st;
+        const size_t g = (size_t)rows * L;
+        if ((st = ocla__launch(ctx, a.k, 1, &g, &L, "GAU layer norm")) != OCLA_SUCCESS) return st;
         xn = xo;
     }
-    if ((st = ocla_linear_forward(ctx, xn, w->w_uvz, h)) != OCLA_SUCCESS) goto cleanup;
+    if ((st = ocla_linear_forward(ctx, xn, w->w_uvz, h)) != OCLA_SUCCESS) return st;
 
     /* SiLU (+ bias) on [U | V | Z]; Z's four scale/offsets into qk */
-    if ((st = kernel(ctx, "gau_split", &a)) != OCLA_SUCCESS) goto cleanup;
-    push_int(&a, rows), push_int(&a, T), push_int(&a, E), push_int(&a, S), push_mem(&a, h->mem);
+    if ((st = kernel(ctx, "gau_split", &a)) != OCLA_SUCCESS) return st;
+    push_int(&a, rows), push_int(&a, T), push_int(&a, E), push_int(&a, S);
+    push_mem(&a, h->mem), push_idx(&a, (int64_t)h->offset);
     push_opt(&a, w->b_uvz, h->mem);
     push_mem(&a, w->gamma->mem), push_idx(&a, (int64_t)w->gamma->offset);
     push_opt(&a, w->beta, h->mem);
-    push_int(&a, rd), push_idx(&a, p->flash.pos_offset), push_mem(&a, invf ? invf->mem : h->mem);
-    push_mem(&a, qk->mem);
-    if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
+    push_int(&a, rd), push_idx(&a, p->flash.pos_offset);
+    push_mem(&a, invf ? invf->mem : h->mem), push_idx(&a, invf ? (int64_t)invf->offset : 0);
+    push_mem(&a, qk->mem), push_idx(&a, (int64_t)qk->offset);
+    if ((st = a.st) != OCLA_SUCCESS) return st;
     {
-        size_t g[2] = {(size_t)W, (size_t)rows};
-        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer silu and offset-scale")) != OCLA_SUCCESS) goto cleanup;
+        const size_t g[2] = {(size_t)W, (size_t)rows};
+        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer silu and offset-scale")) != OCLA_SUCCESS) return st;
     }
 
     /* AV: FLASH mixed chunk attention, one head */
-    if ((st = head_view(ctx, qk, 0, S, &vq)) != OCLA_SUCCESS || (st = head_view(ctx, qk, S, S, &vk)) != OCLA_SUCCESS ||
-        (st = head_view(ctx, qk, 2 * S, S, &vql)) != OCLA_SUCCESS ||
-        (st = head_view(ctx, qk, 3 * S, S, &vkl)) != OCLA_SUCCESS || (st = head_view(ctx, h, E, E, &vv)) != OCLA_SUCCESS ||
-        (st = head_view(ctx, o, 0, E, &vo)) != OCLA_SUCCESS)
-        goto cleanup;
     {
-        ocla_flash_io io = {vq, vk, vql, vkl, vv, vo};
+        struct ocla_tensor vq, vk, vql, vkl, vv, vo;
+        head_view(qk, 0, S, &vq), head_view(qk, S, S, &vk), head_view(qk, 2 * S, S, &vql);
+        head_view(qk, 3 * S, S, &vkl), head_view(h, E, E, &vv), head_view(o, 0, E, &vo);
+        ocla_flash_io io = {&vq, &vk, &vql, &vkl, &vv, &vo};
         ocla_flash_params fp = p->flash;
         fp.rope_dims = 0; /* already rotated by gau_split */
-        if ((st = ocla_flash_attention(ctx, &fp, &io)) != OCLA_SUCCESS) goto cleanup;
+        if ((st = ocla_flash_attention(ctx, &fp, &io)) != OCLA_SUCCESS) return st;
     }
 
     /* U * AV, then (U * AV) W_o into xo */
-    if ((st = kernel(ctx, "gau_gate", &a)) != OCLA_SUCCESS) goto cleanup;
-    push_int(&a, rows), push_int(&a, E), push_int(&a, S), push_mem(&a, o->mem), push_mem(&a, h->mem);
-    if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
+    if ((st = kernel(ctx, "gau_gate", &a)) != OCLA_SUCCESS) return st;
+    push_int(&a, rows), push_int(&a, E), push_int(&a, S);
+    push_mem(&a, o->mem), push_idx(&a, (int64_t)o->offset), push_mem(&a, h->mem), push_idx(&a, (int64_t)h->offset);
+    if ((st = a.st) != OCLA_SUCCESS) return st;
     {
-        size_t g[2] = {(size_t)E, (size_t)rows};
-        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer gate")) != OCLA_SUCCESS) goto cleanup;
+        const size_t g[2] = {(size_t)E, (size_t)rows};
+        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer gate")) != OCLA_SUCCESS) return st;
     }
-    if ((st = ocla_linear_forward(ctx, o, w->w_o, xo)) != OCLA_SUCCESS) goto cleanup;
+    if ((st = ocla_linear_forward(ctx, o, w->w_o, xo)) != OCLA_SUCCESS) return st;
 
     /* y = O + b_o (+ x) */
-    if ((st = kernel(ctx, "gau_out", &a)) != OCLA_SUCCESS) goto cleanup;
-    push_int(&a, rows), push_int(&a, D), push_mem(&a, xo->mem);
+    if ((st = kernel(ctx, "gau_out", &a)) != OCLA_SUCCESS) return st;
+    push_int(&a, rows), push_int(&a, D), push_mem(&a, xo->mem), push_idx(&a, (int64_t)xo->offset);
     push_opt(&a, w->b_o, xo->mem);
     push_mem(&a, x->mem), push_idx(&a, (int64_t)x->offset), push_int(&a, p->residual ? 1 : 0);
     push_mem(&a, y->mem), push_idx(&a, (int64_t)y->offset);
-    if ((st = a.st) != OCLA_SUCCESS) goto cleanup;
-    {
-        size_t g = (size_t)rows * (size_t)D;
-        st = ocla__launch(ctx, a.k, 1, &g, NULL, "GAU layer bias and residual");
-    }
-
-cleanup:;
-    ocla_tensor *all[] = {vq, vk, vql, vkl, vv, vo, xo, h, qk, o, invf};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
-    return st;
+    if ((st = a.st) != OCLA_SUCCESS) return st;
+    const size_t g = (size_t)rows * (size_t)D;
+    return ocla__launch(ctx, a.k, 1, &g, NULL, "GAU layer bias and residual");
 }
 
 ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_params *params,

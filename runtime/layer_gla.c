@@ -1,8 +1,14 @@
 /* GLA layer: projections (CLBlast), low-rank logsigmoid gate, chunked GLA, per-head RMSNorm with a
- * swish output gate, output projection. See <ocla/layers.h> for the math. */
+ * swish output gate (kernels_cl/gla_layer.cl), output projection. See <ocla/layers.h> for the math.
+ * Temporaries: one workspace in the layers' scratch slot (layer_common.h): nothing is allocated once
+ * it is large enough. */
 #include <stdio.h>
 
-#include "internal.h"
+#include "layer_common.h"
+
+#define FN "ocla_gla_layer_forward"
+
+static const ocla_kfamily fam_gla_layer = {"gla_layer", 0, {NULL}};
 
 void ocla_gla_layer_params_defaults(ocla_gla_layer_params *p) {
     if (!p) return;
@@ -14,130 +20,105 @@ void ocla_gla_layer_params_defaults(ocla_gla_layer_params *p) {
     p->form = OCLA_FORM_CHUNKED;
 }
 
-static ocla_status check_weight(ocla_context *ctx, const ocla_tensor *t, const char *name, int64_t rows,
-                                int64_t cols) {
-    int64_t want[2] = {rows, cols};
-    ocla_status st = ocla__check_tensor(ctx, t, name, cols >= 0 ? 2 : 1, cols >= 0 ? want : &want[0]);
-    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(t))
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense row-major", name);
-    if (st == OCLA_SUCCESS && cols < 0 && t->offset != 0) /* read by our own elementwise kernels */
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must start at the beginning of its buffer", name);
-    return st;
+static ocla_status check(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
+                         const ocla_tensor *x, const ocla_tensor *y, int64_t *B, int64_t *T, int64_t *D, int64_t *R) {
+    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
+    ocla_status st = ocla__layer_check_io(ctx, FN, x, y, B, T, D);
+    if (st != OCLA_SUCCESS) return st;
+    const int64_t d = *D;
+    if ((st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", d, H * K, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", d, H * K, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", d, H * V, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_r, "w_r", "[d, H*V]", d, H * V, 0)) != OCLA_SUCCESS)
+        return st;
+    if (!w->w_g1) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": w_g1 is NULL (expected [d, R])");
+    if ((st = ocla__check_tensor(ctx, w->w_g1, "w_g1", 2, NULL)) != OCLA_SUCCESS) return st;
+    *R = w->w_g1->dims[1];
+    if ((st = ocla__layer_check_weight(ctx, FN, w->w_g1, "w_g1", "[d, R]", d, *R, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_g2, "w_g2", "[R, H*K]", *R, H * K, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->b_g2, "b_g2", "[H*K]", H * K, -1, 1)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->norm_w, "norm_w", "[V]", V, -1, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", H * V, d, 0)) != OCLA_SUCCESS)
+        return st;
+    if (*B * *T * H > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
+                          (long long)(*B * *T * H));
+    return OCLA_SUCCESS;
 }
 
-/* A new dense tensor of 3 dims (released by the caller). */
-static ocla_status tmp3(ocla_context *ctx, int64_t a, int64_t b, int64_t c, ocla_tensor **out) {
-    int64_t d[3] = {a, b, c};
-    return ocla_tensor_create(ctx, OCLA_F32, 3, d, out);
-}
-
-/* A [B,T,H,D] view of a dense [B,T,H*D] tensor. */
-static ocla_status heads_view(ocla_context *ctx, const ocla_tensor *t, int64_t H, int64_t D, ocla_tensor **out) {
-    int64_t d[4] = {t->dims[0], t->dims[1], H, D};
-    return ocla_tensor_view(ctx, t, 0, 4, d, NULL, out);
+static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
+                           const ocla_tensor *x, ocla_tensor *y) {
+    int64_t B = 0, T = 0, D = 0, R = 0;
+    ocla_status st = check(ctx, p, w, x, y, &B, &T, &D, &R);
+    if (st != OCLA_SUCCESS) return st;
+    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
+    ocla__layer_ws ws;
+    ocla__layer_ws_init(ctx, &ws);
+    const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V}, dr[3] = {B, T, R};
+    ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
+    ocla_tensor *v = ocla__layer_ws_add(&ws, 3, dv), *r = ocla__layer_ws_add(&ws, 3, dv);
+    ocla_tensor *lr = ocla__layer_ws_add(&ws, 3, dr), *gl = ocla__layer_ws_add(&ws, 3, dk);
+    ocla_tensor *g = ocla__layer_ws_add(&ws, 3, dk), *o = ocla__layer_ws_add(&ws, 3, dv);
+    ocla_tensor *u = ocla__layer_ws_add(&ws, 3, dv);
+    if ((st = ocla__layer_ws_get(&ws, FN)) != OCLA_SUCCESS) return st;
+    /* projections */
+    if ((st = ocla_linear_forward(ctx, x, w->w_q, q)) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, x, w->w_k, k)) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, x, w->w_v, v)) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, x, w->w_r, r)) != OCLA_SUCCESS)
+        return st;
+    /* gate: logsigmoid(x Wg1 Wg2 + b) / tau */
+    if ((st = ocla_linear_forward(ctx, x, w->w_g1, lr)) != OCLA_SUCCESS ||
+        (st = ocla__layer_project(ctx, lr, w->w_g2, w->b_g2, gl)) != OCLA_SUCCESS ||
+        (st = ocla_gate_logsigmoid(ctx, gl, g, p->gate_tau)) != OCLA_SUCCESS)
+        return st;
+    /* attention over [B,T,H,D] views */
+    struct ocla_tensor q4, k4, v4, g4, o4;
+    ocla__layer_heads(q, H, K, &q4), ocla__layer_heads(k, H, K, &k4), ocla__layer_heads(v, H, V, &v4);
+    ocla__layer_heads(g, H, K, &g4), ocla__layer_heads(o, H, V, &o4);
+    ocla_attn_params ap;
+    ocla_attn_params_defaults(&ap);
+    ap.gate = OCLA_GATE_VECTOR;
+    ap.form = p->form;
+    ap.chunk = p->chunk;
+    ocla_attn_io io = {0};
+    io.q = &q4, io.k = &k4, io.v = &v4, io.g = &g4, io.o = &o4;
+    io.initial_state = p->initial_state, io.final_state = p->final_state;
+    if ((st = ocla_attention_forward(ctx, &ap, &io)) != OCLA_SUCCESS) return st;
+    /* per-head RMSNorm and swish gate, then the output projection */
+    const ocla_variant fv = ocla__variant(&fam_gla_layer);
+    ocla_args a = {ctx, NULL, 0, OCLA_SUCCESS};
+    if ((st = ocla__variant_kernel(ctx, &fv, "gla_norm_gate", &a.k)) != OCLA_SUCCESS) return st;
+    const cl_int rows = (cl_int)(B * T * H), vv = (cl_int)V;
+    const cl_float eps = p->norm_eps;
+    const cl_long oo = (cl_long)o->offset, ro = (cl_long)r->offset, wo = (cl_long)w->norm_w->offset;
+    const cl_long uo = (cl_long)u->offset;
+    ocla__args_push(&a, sizeof rows, &rows);
+    ocla__args_push(&a, sizeof vv, &vv);
+    ocla__args_push(&a, sizeof eps, &eps);
+    ocla__args_push(&a, sizeof(cl_mem), &o->mem);
+    ocla__args_push(&a, sizeof oo, &oo);
+    ocla__args_push(&a, sizeof(cl_mem), &r->mem);
+    ocla__args_push(&a, sizeof ro, &ro);
+    ocla__args_push(&a, sizeof(cl_mem), &w->norm_w->mem);
+    ocla__args_push(&a, sizeof wo, &wo);
+    ocla__args_push(&a, sizeof(cl_mem), &u->mem);
+    ocla__args_push(&a, sizeof uo, &uo);
+    if (a.st != OCLA_SUCCESS) return a.st;
+    const size_t n = (size_t)rows;
+    if ((st = ocla__launch(ctx, a.k, 1, &n, NULL, "GLA layer norm and gate")) != OCLA_SUCCESS) return st;
+    return ocla_linear_forward(ctx, u, w->w_o, y);
 }
 
 ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
                                    const ocla_tensor *x, ocla_tensor *y) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_gla_layer_forward: ctx is NULL");
-    if (!p || !w)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_gla_layer_forward: %s is NULL", !p ? "params" : "weights");
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN ": ctx is NULL");
+    if (!p || !w) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", !p ? "params" : "weights");
     if (p->heads < 1 || p->head_k < 1 || p->head_v < 1 || !(p->gate_tau > 0) || !(p->norm_eps > 0))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                          "ocla_gla_layer_forward: heads, head_k, head_v, gate_tau and norm_eps must be positive");
+                          FN ": heads, head_k, head_v, gate_tau and norm_eps must be positive");
     OCLA_LOCK(ctx);
-    ocla_status st = ocla__check_tensor(ctx, x, "x", 3, NULL);
-    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
-    int64_t B = 0, T = 0, D = 0, R = 0;
-    if (st == OCLA_SUCCESS) {
-        B = x->dims[0], T = x->dims[1], D = x->dims[2];
-        int64_t yd[3] = {B, T, D};
-        if (!ocla__tensor_is_contiguous(x)) st = ocla__fail(ctx, OCLA_ERR_SHAPE, "x must be dense [B,T,d]");
-        if (st == OCLA_SUCCESS) st = ocla__check_tensor(ctx, y, "y", 3, yd);
-        if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(y))
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "y must be dense [B,T,d]");
-    }
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->w_q, "w_q", D, H * K);
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->w_k, "w_k", D, H * K);
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->w_v, "w_v", D, H * V);
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->w_r, "w_r", D, H * V);
-    if (st == OCLA_SUCCESS) st = ocla__check_tensor(ctx, w->w_g1, "w_g1", 2, NULL);
-    if (st == OCLA_SUCCESS) {
-        R = w->w_g1->dims[1];
-        st = check_weight(ctx, w->w_g1, "w_g1", D, R);
-    }
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->w_g2, "w_g2", R, H * K);
-    if (st == OCLA_SUCCESS && w->b_g2) st = check_weight(ctx, w->b_g2, "b_g2", H * K, -1);
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->norm_w, "norm_w", V, -1);
-    if (st == OCLA_SUCCESS) st = check_weight(ctx, w->w_o, "w_o", H * V, D);
-
-    ocla_tensor *q = NULL, *k = NULL, *v = NULL, *r = NULL, *lr = NULL, *gl = NULL, *g = NULL, *o = NULL, *u = NULL;
-    ocla_tensor *q4 = NULL, *k4 = NULL, *v4 = NULL, *g4 = NULL, *o4 = NULL;
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * K, &q);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * K, &k);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * V, &v);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * V, &r);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, R, &lr);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * K, &gl);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * K, &g);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * V, &o);
-    if (st == OCLA_SUCCESS) st = tmp3(ctx, B, T, H * V, &u);
-    /* projections */
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, x, w->w_q, q);
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, x, w->w_k, k);
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, x, w->w_v, v);
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, x, w->w_r, r);
-    /* gate: logsigmoid(x Wg1 Wg2 + b) / tau */
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, x, w->w_g1, lr);
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, lr, w->w_g2, gl);
-    if (st == OCLA_SUCCESS && w->b_g2) {
-        cl_kernel kb;
-        st = ocla__get_kernel(ctx, "layers", "", "add_bias_rows", &kb);
-        int rows = (int)(B * T), cols = (int)(H * K);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kb, 0, rows);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kb, 1, cols);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kb, 2, gl->mem);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kb, 3, w->b_g2->mem);
-        size_t n = (size_t)rows * (size_t)cols;
-        if (st == OCLA_SUCCESS) st = ocla__launch(ctx, kb, 1, &n, NULL, "GLA layer gate bias");
-    }
-    if (st == OCLA_SUCCESS) st = ocla_gate_logsigmoid(ctx, gl, g, p->gate_tau);
-    /* attention over [B,T,H,D] views */
-    if (st == OCLA_SUCCESS) st = heads_view(ctx, q, H, K, &q4);
-    if (st == OCLA_SUCCESS) st = heads_view(ctx, k, H, K, &k4);
-    if (st == OCLA_SUCCESS) st = heads_view(ctx, v, H, V, &v4);
-    if (st == OCLA_SUCCESS) st = heads_view(ctx, g, H, K, &g4);
-    if (st == OCLA_SUCCESS) st = heads_view(ctx, o, H, V, &o4);
-    if (st == OCLA_SUCCESS) {
-        ocla_attn_params ap;
-        ocla_attn_params_defaults(&ap);
-        ap.gate = OCLA_GATE_VECTOR;
-        ap.form = p->form;
-        ap.chunk = p->chunk;
-        ocla_attn_io io = {0};
-        io.q = q4, io.k = k4, io.v = v4, io.g = g4, io.o = o4;
-        io.initial_state = p->initial_state, io.final_state = p->final_state;
-        st = ocla_attention_forward(ctx, &ap, &io);
-    }
-    /* per-head RMSNorm and swish gate, then the output projection */
-    if (st == OCLA_SUCCESS) {
-        cl_kernel kn;
-        st = ocla__get_kernel(ctx, "layers", "", "gla_norm_gate", &kn);
-        int rows = (int)(B * T * H), vv = (int)V;
-        float eps = p->norm_eps;
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 0, rows);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 1, vv);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 2, eps);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 3, o->mem);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 4, r->mem);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 5, w->norm_w->mem);
-        if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, kn, 6, u->mem);
-        size_t n = (size_t)rows;
-        if (st == OCLA_SUCCESS) st = ocla__launch(ctx, kn, 1, &n, NULL, "GLA layer norm and gate");
-    }
-    if (st == OCLA_SUCCESS) st = ocla_linear_forward(ctx, u, w->w_o, y);
-    ocla_tensor *all[] = {q4, k4, v4, g4, o4, q, k, v, r, lr, gl, g, o, u};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    ocla_status st = forward(ctx, p, w, x, y);
     OCLA_UNLOCK(ctx);
     return st;
 }

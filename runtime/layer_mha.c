@@ -1,6 +1,7 @@
 /* Multi-head attention layers on [B,T,d]: linear attention (Katharopoulos et al.), softmax attention
  * and Linformer, each as projections (CLBlast) -> attention op -> output projection. The math and
- * the API: <ocla/layers.h>; docs/KERNELS.md, "FLASH, Linformer, softmax, layers". */
+ * the API: <ocla/layers.h>; docs/KERNELS.md, "FLASH, Linformer, softmax, layers". Temporaries: one
+ * workspace in the layers' scratch slot (layer_common.h): nothing is allocated once it is large enough. */
 #include <math.h>
 #include <string.h>
 
@@ -168,31 +169,21 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
     if (st == OCLA_SUCCESS) st = check_weights(ctx, p, w, T, D);
     if (st != OCLA_SUCCESS) return st;
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;
-    const int any_bias = w->b_q || w->b_k || w->b_v || w->b_o;
-    ocla_tensor *q = NULL, *k = NULL, *v = NULL, *o = NULL, *ones = NULL;
-    ocla_tensor *q4 = NULL, *k4 = NULL, *v4 = NULL, *o4 = NULL;
-    if ((st = ocla__layer_tmp3(ctx, B, T, H * K, &q)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_tmp3(ctx, B, T, H * K, &k)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_tmp3(ctx, B, T, H * V, &v)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_tmp3(ctx, B, T, H * V, &o)) != OCLA_SUCCESS) goto done;
-    if (any_bias) {
-        const int64_t rows = B * T;
-        if ((st = ocla_tensor_create(ctx, OCLA_F32, 1, &rows, &ones)) != OCLA_SUCCESS) goto done;
-        if ((st = ocla_tensor_fill(ctx, ones, 1.0f)) != OCLA_SUCCESS) goto done;
-    }
-    if ((st = ocla__layer_project(ctx, x, w->w_q, w->b_q, ones, q)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_project(ctx, x, w->w_k, w->b_k, ones, k)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_project(ctx, x, w->w_v, w->b_v, ones, v)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_heads_view(ctx, q, H, K, &q4)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_heads_view(ctx, k, H, K, &k4)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_heads_view(ctx, v, H, V, &v4)) != OCLA_SUCCESS) goto done;
-    if ((st = ocla__layer_heads_view(ctx, o, H, V, &o4)) != OCLA_SUCCESS) goto done;
-    if ((st = attend(ctx, p, w, q4, k4, v4, o4)) != OCLA_SUCCESS) goto done;
-    st = ocla__layer_project(ctx, o, w->w_o, w->b_o, ones, y);
-done:;
-    ocla_tensor *all[] = {q4, k4, v4, o4, q, k, v, o, ones};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
-    return st;
+    ocla__layer_ws ws;
+    ocla__layer_ws_init(ctx, &ws);
+    const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V};
+    ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
+    ocla_tensor *v = ocla__layer_ws_add(&ws, 3, dv), *o = ocla__layer_ws_add(&ws, 3, dv);
+    if ((st = ocla__layer_ws_get(&ws, FN)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_project(ctx, x, w->w_q, w->b_q, q)) != OCLA_SUCCESS ||
+        (st = ocla__layer_project(ctx, x, w->w_k, w->b_k, k)) != OCLA_SUCCESS ||
+        (st = ocla__layer_project(ctx, x, w->w_v, w->b_v, v)) != OCLA_SUCCESS)
+        return st;
+    struct ocla_tensor q4, k4, v4, o4;
+    ocla__layer_heads(q, H, K, &q4), ocla__layer_heads(k, H, K, &k4);
+    ocla__layer_heads(v, H, V, &v4), ocla__layer_heads(o, H, V, &o4);
+    if ((st = attend(ctx, p, w, &q4, &k4, &v4, &o4)) != OCLA_SUCCESS) return st;
+    return ocla__layer_project(ctx, o, w->w_o, w->b_o, y);
 }
 
 ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_layer_params *params,

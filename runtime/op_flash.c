@@ -1,12 +1,15 @@
-/* FLASH mixed chunk attention: kernels_cl/flash.cl (four passes: scores, chunk states, prefix, output).
- * Scratch slots: 4 = C x C scores per chunk ([B*H, T, C]), 5 = chunk states [B*H, G, S, E],
- * 6 = RoPE inverse frequencies. */
-#include "internal.h"
-
+/* FLASH mixed chunk attention: kernels_cl/flash.cl, planned by runtime/plan_flash.c (four passes:
+ * scores, chunk states, prefix, output, in the plan's work-groups). The chunk C is the params' (a
+ * model parameter, default 256), else OCLA_CHUNK, else the scheduler's pick, resolved by
+ * ocla__resolve_chunk and planned by ocla__plan_for as ocla_plan_explain does.
+ * Scratch slots (layer_common.h): 4 = C x C scores per chunk ([B*H, T, C]), 5 = chunk states
+ * [B*H, G, S, E], 6 = RoPE inverse frequencies. */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "layer_common.h"
+#include "plan_layers.h"
 
 #define SLOT_SCORES 4
 #define SLOT_KV 5
@@ -26,55 +29,89 @@ void ocla_flash_params_defaults(ocla_flash_params *p) {
     p->rope_base = 10000.0f;
 }
 
-typedef struct fargs {
-    ocla_context *ctx;
-    cl_kernel k;
-    cl_uint i;
-    ocla_status st;
-} fargs;
-static void a_raw(fargs *a, size_t size, const void *val) {
-    if (a->st == OCLA_SUCCESS) a->st = ocla__set_arg(a->ctx, a->k, a->i, size, val);
-    a->i++;
-}
-static void a_mem(fargs *a, cl_mem m) { a_raw(a, sizeof m, &m); }
-static void a_int(fargs *a, int64_t x) {
+static void push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
+static void push_int(ocla_args *a, int64_t x) {
     cl_int v = (cl_int)x;
-    a_raw(a, sizeof v, &v);
+    ocla__args_push(a, sizeof v, &v);
 }
-static void a_long(fargs *a, int64_t x) {
+static void push_long(ocla_args *a, int64_t x) {
     cl_long v = (cl_long)x;
-    a_raw(a, sizeof v, &v);
+    ocla__args_push(a, sizeof v, &v);
 }
-static void a_float(fargs *a, float x) {
+static void push_float(ocla_args *a, float x) {
     cl_float v = x;
-    a_raw(a, sizeof v, &v);
+    ocla__args_push(a, sizeof v, &v);
 }
-static void a_tensor(fargs *a, const ocla_tensor *t) {
-    a_mem(a, t->mem);
-    a_long(a, (int64_t)t->offset);
-    for (int d = 0; d < 4; d++) a_long(a, t->strides[d]);
-}
-
-static ocla_status get(ocla_context *ctx, const char *name, fargs *a) {
-    memset(a, 0, sizeof *a);
-    a->ctx = ctx;
-    return a->st = ocla__get_kernel(ctx, "flash", "", name, &a->k);
+static void push_tensor(ocla_args *a, const ocla_tensor *t) {
+    push_mem(a, t->mem);
+    push_long(a, (int64_t)t->offset);
+    for (int d = 0; d < 4; d++) push_long(a, t->strides[d]);
 }
 
-static int pick_chunk(ocla_context *ctx, const ocla_flash_params *p, int64_t B, int64_t T, int64_t H, int64_t S,
-                      int64_t E) {
-    if (p->chunk > 0) return p->chunk;
-    if (ctx->env_chunk > 0) return ctx->env_chunk;
+static int scheduler_chunk(int c) {
+    const ocla_plan_row *row = &ocla__plan_row_flash;
+    for (int i = 0; i < row->n_chunks; i++)
+        if (row->chunks[i] == c) return 1;
+    return 0;
+}
+
+/* The plan for r with limits L: the scheduler (ocla_plan_compute) for chunk 0 and the scheduler's
+ * chunk sizes; the FLASH row itself for another C given in the params (C is a model parameter: any
+ * C in 1..FLASH_MAX_CHUNK runs; the kernels take it as an argument). */
+static ocla_status plan_with(ocla_context *ctx, const ocla_plan_limits *L, const ocla_plan_request *r, ocla_plan *p) {
+    if (r->chunk == 0 || scheduler_chunk(r->chunk)) {
+        ocla_status st = ocla_plan_compute(L, r, p);
+        if (st != OCLA_SUCCESS) {
+            char detail[400];
+            snprintf(detail, sizeof detail, "%s", ocla_last_error(NULL));
+            return ocla__fail(ctx, st, "ocla_flash_attention: %s", detail);
+        }
+        return OCLA_SUCCESS;
+    }
+    memset(p, 0, sizeof *p);
+    p->op = r->op;
+    p->chunk = r->chunk;
+    if (ocla__plan_row_flash.fits(L, r, r->chunk, p))
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_flash_attention: chunk %d does not fit this device", r->chunk);
+    snprintf(p->reason, sizeof p->reason, "FLASH: chunk %d given (a model parameter; scheduler sizes 16..256)",
+             r->chunk);
+    return OCLA_SUCCESS;
+}
+
+static const char *const k_names[4] = {"flash_scores", "flash_states", "flash_prefix", "flash_out"};
+
+/* Plan (a chunk that is not one of the scheduler's sizes runs only when the params give it: OCLA_CHUNK
+ * must be one of them), then the four kernels; where a built kernel's work-group limit is below the plan's
+ * work-group, plan again with it. */
+static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int from_params, ocla_plan *plan,
+                                  cl_kernel k[4]) {
     ocla_plan_limits L;
-    ocla__plan_limits_from_device(&ctx->info, &L);
-    ocla_plan_request r;
-    memset(&r, 0, sizeof r);
-    r.op = OCLA_OP_FLASH_CHUNK;
-    r.B = B, r.T = T > 0 ? T : 1, r.H = H, r.K = S, r.V = E;
-    ocla_plan plan;
-    /* ocla_plan_compute records its own error detail on failure; the fixed fallback needs none. */
-    if (ocla_plan_compute(&L, &r, &plan) == OCLA_SUCCESS && plan.chunk > 0) return plan.chunk;
-    return 64;
+    ocla_status st = ocla__plan_limits(ctx, &L);
+    if (st != OCLA_SUCCESS) return st;
+    if (!from_params || scheduler_chunk(r->chunk)) {
+        /* the same call as ocla_plan_explain (detail names OCLA_CHUNK where it came from there) */
+        if ((st = ocla__plan_for(ctx, r, plan)) != OCLA_SUCCESS) return st;
+    } else if ((st = plan_with(ctx, &L, r, plan)) != OCLA_SUCCESS)
+        return st;
+    const ocla_variant v = ocla__variant(&ocla__fam_flash);
+    for (int attempt = 0;; attempt++) {
+        uint64_t wg = 0;
+        for (int i = 0; i < 4; i++) {
+            const ocla_kernel_entry *e;
+            if ((st = ocla__variant_entry(ctx, &v, k_names[i], &e)) != OCLA_SUCCESS) return st;
+            k[i] = e->kernel;
+            if (e->wg_size && (wg == 0 || e->wg_size < wg)) wg = e->wg_size;
+        }
+        const uint64_t threads = (uint64_t)plan->wg_x * (uint64_t)plan->wg_y;
+        if (wg == 0 || threads <= wg) return OCLA_SUCCESS;
+        if (attempt == 2 || wg >= ocla__plan_wg_limit(&L))
+            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                              "ocla_flash_attention: the kernels take %llu work-items, the plan %llu",
+                              (unsigned long long)wg, (unsigned long long)threads);
+        L.kernel_wg_size = wg;
+        r->chunk = plan->chunk; /* C is fixed by now: only the work-group changes */
+        if ((st = plan_with(ctx, &L, r, plan)) != OCLA_SUCCESS) return st;
+    }
 }
 
 static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla_flash_io *io) {
@@ -106,7 +143,12 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     if (T > INT32_MAX / 2 || B * H > INT32_MAX / 2 || S > 65536 || E > 65536)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_flash_attention: sizes beyond the kernels' int indices");
     if (B * T * H == 0) return OCLA_SUCCESS;
-    const int C = pick_chunk(ctx, p, B, T, H, S, E);
+    ocla_plan_request r = {OCLA_OP_FLASH_CHUNK, B, T, H, S, E, ocla__resolve_chunk(ctx, p->chunk),
+                           p->causal ? 0u : OCLA_PLAN_NONCAUSAL, 0, 0};
+    ocla_plan plan;
+    cl_kernel k[4];
+    if ((st = plan_and_build(ctx, &r, p->chunk != 0, &plan, k)) != OCLA_SUCCESS) return st;
+    const int C = plan.chunk;
     const int64_t G = (T + C - 1) / C;
     if (p->rel_bias) {
         const int64_t bd[2] = {H, 2 * (int64_t)C - 1};
@@ -125,17 +167,9 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
         return st;
     const int rd = p->rope_dims;
     if (rd) {
-        const int half = rd / 2;
-        float *f = malloc((size_t)half * sizeof *f);
-        if (!f) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_flash_attention: out of host memory");
-        for (int i = 0; i < half; i++) f[i] = (float)pow((double)p->rope_base, -(double)i / half);
-        st = ocla__scratch(ctx, SLOT_ROPE, (size_t)half * sizeof *f, &invf);
-        if (st == OCLA_SUCCESS) {
-            cl_int err = clEnqueueWriteBuffer(ctx->queue, invf, CL_TRUE, 0, (size_t)half * sizeof *f, f, 0, NULL, NULL);
-            if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading RoPE frequencies");
-        }
-        free(f);
-        if (st != OCLA_SUCCESS) return st;
+        if ((st = ocla__scratch(ctx, SLOT_ROPE, (size_t)(rd / 2) * sizeof(float), &invf)) != OCLA_SUCCESS ||
+            (st = ocla__rope_upload(ctx, rd, p->rope_base, invf, 0)) != OCLA_SUCCESS)
+            return st;
     } else {
         invf = KV; /* never read when rd = 0 */
     }
@@ -147,44 +181,49 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     else lin = (float)(1.0 / (double)T);
     const int lin_norm = causal && p->lin_norm == OCLA_FLASH_LIN_MEAN ? 1 : 0;
     const int64_t pos0 = p->pos_offset;
-    fargs a;
+    const size_t local[3] = {(size_t)plan.wg_x, (size_t)plan.wg_y, 1};
+    ocla_args a;
 
     /* pass 1: C x C scores per chunk */
-    if ((st = get(ctx, "flash_scores", &a)) != OCLA_SUCCESS) return st;
-    a_tensor(&a, io->qq), a_tensor(&a, io->kq);
-    a_mem(&a, p->rel_bias ? p->rel_bias->mem : KV);
-    a_long(&a, p->rel_bias ? (int64_t)p->rel_bias->offset : 0);
-    a_long(&a, p->rel_bias ? (int64_t)p->rel_bias->strides[0] : 0);
-    a_mem(&a, invf), a_mem(&a, A);
-    a_int(&a, T), a_int(&a, H), a_int(&a, S), a_int(&a, C), a_int(&a, causal), a_int(&a, p->rel_bias != NULL);
-    a_int(&a, rd), a_long(&a, pos0), a_float(&a, qs), a_float(&a, p->bias_scale), a_float(&a, p->quad_post);
+    a = (ocla_args){ctx, k[0], 0, OCLA_SUCCESS};
+    push_tensor(&a, io->qq), push_tensor(&a, io->kq);
+    push_mem(&a, p->rel_bias ? p->rel_bias->mem : KV);
+    push_long(&a, p->rel_bias ? (int64_t)p->rel_bias->offset : 0);
+    push_long(&a, p->rel_bias ? (int64_t)p->rel_bias->strides[0] : 0);
+    push_mem(&a, invf), push_mem(&a, A);
+    push_int(&a, T), push_int(&a, H), push_int(&a, S), push_int(&a, C), push_int(&a, causal);
+    push_int(&a, p->rel_bias != NULL), push_int(&a, rd), push_long(&a, pos0), push_float(&a, qs);
+    push_float(&a, p->bias_scale), push_float(&a, p->quad_post);
     if (a.st != OCLA_SUCCESS) return a.st;
-    size_t g1[3] = {(size_t)C, (size_t)T, (size_t)(B * H)};
-    if ((st = ocla__launch(ctx, a.k, 3, g1, NULL, "flash scores")) != OCLA_SUCCESS) return st;
+    const size_t g1[3] = {(size_t)C, (size_t)T, (size_t)(B * H)};
+    if ((st = ocla__launch(ctx, a.k, 3, g1, local, "flash scores")) != OCLA_SUCCESS) return st;
 
     /* pass 2: per-chunk K_lin^T V */
-    if ((st = get(ctx, "flash_states", &a)) != OCLA_SUCCESS) return st;
-    a_tensor(&a, io->kl), a_tensor(&a, io->v), a_mem(&a, invf), a_mem(&a, KV);
-    a_int(&a, T), a_int(&a, H), a_int(&a, S), a_int(&a, E), a_int(&a, C), a_int(&a, G), a_int(&a, rd), a_long(&a, pos0);
+    a = (ocla_args){ctx, k[1], 0, OCLA_SUCCESS};
+    push_tensor(&a, io->kl), push_tensor(&a, io->v), push_mem(&a, invf), push_mem(&a, KV);
+    push_int(&a, T), push_int(&a, H), push_int(&a, S), push_int(&a, E), push_int(&a, C), push_int(&a, G);
+    push_int(&a, rd), push_long(&a, pos0);
     if (a.st != OCLA_SUCCESS) return a.st;
-    size_t g2[3] = {(size_t)E, (size_t)S, (size_t)(B * H * G)};
-    if ((st = ocla__launch(ctx, a.k, 3, g2, NULL, "flash chunk states")) != OCLA_SUCCESS) return st;
+    const size_t g2[3] = {(size_t)E, (size_t)S, (size_t)(B * H * G)};
+    if ((st = ocla__launch(ctx, a.k, 3, g2, local, "flash chunk states")) != OCLA_SUCCESS) return st;
 
     /* pass 3: exclusive prefix (causal) or total (non-causal), scaled */
-    if ((st = get(ctx, "flash_prefix", &a)) != OCLA_SUCCESS) return st;
-    a_mem(&a, KV), a_int(&a, S), a_int(&a, E), a_int(&a, G), a_int(&a, causal), a_int(&a, lin_norm), a_float(&a, lin);
+    a = (ocla_args){ctx, k[2], 0, OCLA_SUCCESS};
+    push_mem(&a, KV), push_int(&a, S), push_int(&a, E), push_int(&a, G), push_int(&a, causal);
+    push_int(&a, lin_norm), push_float(&a, lin);
     if (a.st != OCLA_SUCCESS) return a.st;
-    size_t g3[3] = {(size_t)E, (size_t)S, (size_t)(B * H)};
-    if ((st = ocla__launch(ctx, a.k, 3, g3, NULL, "flash prefix")) != OCLA_SUCCESS) return st;
+    const size_t g3[3] = {(size_t)E, (size_t)S, (size_t)(B * H)};
+    if ((st = ocla__launch(ctx, a.k, 3, g3, local, "flash prefix")) != OCLA_SUCCESS) return st;
 
     /* pass 4: outputs */
-    if ((st = get(ctx, "flash_out", &a)) != OCLA_SUCCESS) return st;
-    a_tensor(&a, io->ql), a_tensor(&a, io->v), a_mem(&a, invf), a_mem(&a, A), a_mem(&a, KV), a_tensor(&a, io->o);
-    a_int(&a, T), a_int(&a, H), a_int(&a, S), a_int(&a, E), a_int(&a, C), a_int(&a, G), a_int(&a, causal), a_int(&a, rd);
-    a_long(&a, pos0);
+    a = (ocla_args){ctx, k[3], 0, OCLA_SUCCESS};
+    push_tensor(&a, io->ql), push_tensor(&a, io->v), push_mem(&a, invf), push_mem(&a, A), push_mem(&a, KV);
+    push_tensor(&a, io->o);
+    push_int(&a, T), push_int(&a, H), push_int(&a, S), push_int(&a, E), push_int(&a, C), push_int(&a, G);
+    push_int(&a, causal), push_int(&a, rd), push_long(&a, pos0);
     if (a.st != OCLA_SUCCESS) return a.st;
-    size_t g4[3] = {(size_t)E, (size_t)T, (size_t)(B * H)};
-    return ocla__launch(ctx, a.k, 3, g4, NULL, "flash output");
+    const size_t g4[3] = {(size_t)E, (size_t)T, (size_t)(B * H)};
+    return ocla__launch(ctx, a.k, 3, g4, local, "flash output");
 }
 
 ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params, const ocla_flash_io *io) {

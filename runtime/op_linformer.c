@@ -1,14 +1,31 @@
-/* Linformer: sequence-axis projections with CLBlast (ocla__gemm), then the tiled softmax kernel over
- * the kp projected rows. Scratch slots 5 (K' [B,kp,H,D]) and 6 (V' [B,kp,H,Dv]). */
+/* Linformer: sequence-axis projections with CLBlast (ocla__gemm), then the tiled softmax op over the
+ * kp projected rows (it plans its own kernel, runtime/plan_softmax.c). Scratch slots 5 (K' [B,kp,H,D])
+ * and 6 (V' [B,kp,H,Dv]); softmax's slot 4 is free for it. Nothing is allocated once they are large
+ * enough. */
 #include "internal.h"
 
 #include <string.h>
+
+#define SLOT_KP 5
+#define SLOT_VP 6
 
 void ocla_linformer_params_defaults(ocla_linformer_params *p) {
     if (!p) return;
     memset(p, 0, sizeof *p);
     p->scale = 1.0f;
     p->sharing = OCLA_LINFORMER_HEADWISE;
+}
+
+/* A dense fp32 [d0,d1,d2,d3] tensor over mem from offset 0 (a value: nothing allocated). */
+static void dense4(ocla_context *ctx, cl_mem mem, const int64_t d[4], struct ocla_tensor *t) {
+    memset(t, 0, sizeof *t);
+    t->ctx = ctx;
+    t->mem = mem;
+    t->ndim = 4;
+    t->dtype = OCLA_F32;
+    for (int i = 0; i < 4; i++) t->dims[i] = d[i];
+    t->strides[3] = 1;
+    for (int i = 2; i >= 0; i--) t->strides[i] = t->strides[i + 1] * d[i + 1];
 }
 
 /* dst[b, :, h, :] = P_h[:, :T] src[b, :, h, :] for every (b, h): one GEMM per (b, h). */
@@ -79,24 +96,22 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
     if (!ocla__mul_ok((size_t)(B * kp * H), (size_t)D * 4, &kb) || !ocla__mul_ok((size_t)(B * kp * H), (size_t)Dv * 4, &vb))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_linformer_attention: projection size overflows");
     cl_mem km, vm;
-    if ((st = ocla__scratch(ctx, 5, kb, &km)) != OCLA_SUCCESS || (st = ocla__scratch(ctx, 6, vb, &vm)) != OCLA_SUCCESS)
+    if ((st = ocla__scratch(ctx, SLOT_KP, kb, &km)) != OCLA_SUCCESS ||
+        (st = ocla__scratch(ctx, SLOT_VP, vb, &vm)) != OCLA_SUCCESS)
         return st;
     if ((st = project(ctx, io->E, per_head, io->k, kp, n, km)) != OCLA_SUCCESS ||
         (st = project(ctx, F, per_head, io->v, kp, n, vm)) != OCLA_SUCCESS)
         return st;
-    ocla_tensor *tk = NULL, *tv = NULL;
+    /* K' [B,kp,H,D] and V' [B,kp,H,Dv]: tensors on the stack over the scratch buffers */
+    struct ocla_tensor tk, tv;
     const int64_t pk[4] = {B, kp, H, D}, pv[4] = {B, kp, H, Dv};
-    if ((st = ocla_tensor_wrap(ctx, km, 0, OCLA_F32, 4, pk, NULL, &tk)) == OCLA_SUCCESS &&
-        (st = ocla_tensor_wrap(ctx, vm, 0, OCLA_F32, 4, pv, NULL, &tv)) == OCLA_SUCCESS) {
-        ocla_softmax_params sp;
-        ocla_softmax_params_defaults(&sp);
-        sp.causal = 0;
-        sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
-        st = ocla_softmax_attention(ctx, &sp, io->q, tk, tv, io->o);
-    }
-    ocla_tensor_destroy(tk);
-    ocla_tensor_destroy(tv);
-    return st;
+    dense4(ctx, km, pk, &tk);
+    dense4(ctx, vm, pv, &tv);
+    ocla_softmax_params sp;
+    ocla_softmax_params_defaults(&sp);
+    sp.causal = 0;
+    sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
+    return ocla_softmax_attention(ctx, &sp, io->q, &tk, &tv, io->o);
 }
 
 ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,

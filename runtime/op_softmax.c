@@ -1,10 +1,15 @@
-/* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl. */
-#include "plan.h"
-#include "internal.h"
-
+/* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl, planned by runtime/plan_softmax.c.
+ * The op runs exactly the plan's kernel and tiles (ocla_plan_explain shows the same plan). Where
+ * the built kernel's own limits (its work-group limit, its static local memory) do not take the
+ * plan, the op plans again through the scheduler with those limits. Scratch slot 4: the (m, l, acc)
+ * rows carried between launches where the keys are split (Mesa llvmpipe). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "plan_layers.h"
+
+#define SLOT_STATE 4
 
 void ocla_softmax_params_defaults(ocla_softmax_params *p) {
     if (!p) return;
@@ -13,57 +18,26 @@ void ocla_softmax_params_defaults(ocla_softmax_params *p) {
     p->scale = 1.0f;
 }
 
-#define SM_MAX_D 256
-#define SM_KS 32 /* sm_tiled's q/k slab width (KS in softmax.cl) */
-
-static int pad_dim(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256; }
-
-/* One program variant of kernels_cl/softmax.cl. */
-typedef struct sm_cfg {
-    int tiled;           /* 1: sm_tiled (register-tiled); 0: sm_forward (one work-item per query row) */
-    int block;           /* query rows per work-group */
-    int threads;         /* work-items per work-group */
-    int tx, ty, rm, kn;  /* sm_tiled: TX x TY items, RM rows x KN keys each; key block TX*KN */
-    int vs;              /* sm_tiled: value rows per local slab */
-    int lsum;            /* sm_tiled: LSUM (row sums of P through local memory, not in the P V loop) */
+/* The launch geometry of a planned kernel, from the plan's tiles. */
+typedef struct sm_geo {
+    int tiled;           /* sm_tiled, else sm_forward */
+    int block, threads;  /* query rows and work-items per work-group */
+    int tx, ty, rm, kn, vs, lsum; /* sm_tiled */
     int dk, dv;          /* padded head dims */
-    uint64_t local;      /* bytes of local memory (sm_tiled: its __local argument; sm_forward: static) */
-} sm_cfg;
+    int bk;              /* keys per block */
+} sm_geo;
 
-/* Tiled shapes: block 16 = 8x4 items (keys 32 at a time), 32 = 16x8, 64 = 16x8 with 8 rows per item
- * where DV <= 128, else 16x16 (keys 64 at a time); each item RM = 4 (8) query rows x 4 keys of scores
- * and RM rows x DV/TX value dims of the output. Measured on the H100 at D = 128: block 64 with 8 rows
- * per item 30 TFLOP/s (255 registers, 4 warps), with 4 rows (16x16 items) 26. The local memory
- * formula is also in the scheduler's softmax row (runtime/plan.c, softmax_fits). The one-row kernel
- * exists at blocks 16 and 32. */
-static int cfg_for(int tiled, int block, int64_t K, int64_t V, sm_cfg *c) {
-    memset(c, 0, sizeof *c);
-    c->tiled = tiled;
-    c->block = block;
-    c->dk = pad_dim(K);
-    c->dv = pad_dim(V);
-    if (block != 16 && block != 32 && block != 64) return 1;
-    if (!tiled) {
-        if (block > 32) return 1;
-        c->threads = block;
-        c->local = 4ull * (uint64_t)block * (uint64_t)(c->dk + c->dv);
-        return 0;
+static void geo_of(const ocla_plan *p, sm_geo *g) {
+    memset(g, 0, sizeof *g);
+    g->tiled = !strcmp(p->kernels, "sm_tiled");
+    if (g->tiled) {
+        g->tx = p->tile[SM_TX], g->ty = p->tile[SM_TY], g->rm = p->tile[SM_RM], g->kn = p->tile[SM_KN];
+        g->vs = p->tile[SM_VS], g->dk = p->tile[SM_DK], g->dv = p->tile[SM_DV], g->lsum = p->tile[SM_LSUM];
+        g->block = g->ty * g->rm, g->threads = g->tx * g->ty, g->bk = g->tx * g->kn;
+    } else {
+        g->block = g->threads = g->bk = p->tile[SMR_BQ];
+        g->dk = p->tile[SMR_DK], g->dv = p->tile[SMR_DV];
     }
-    c->tx = block == 16 ? 8 : 16;
-    c->ty = block == 16 ? 4 : block / 4;
-    c->rm = 4, c->kn = 4;
-    if (block == 64 && c->dv <= 128) c->ty = 8, c->rm = 8; /* 8 x 4 scores, 8 x 8 outputs per item */
-    c->threads = c->tx * c->ty;
-    if (c->dv < 4 * c->tx) c->dv = 4 * c->tx; /* each item owns whole float4 columns */
-    const int bq = c->ty * c->rm, bk = c->tx * c->kn, area = (bq + bk) * (SM_KS + 4);
-    c->vs = bk;
-    while (c->vs > 1 && c->vs * c->dv > area) c->vs /= 2;
-    if ((c->vs * c->dv) % (4 * c->threads) || (bk * SM_KS) % (4 * c->threads) || (bq * SM_KS) % (4 * c->threads))
-        return 1;
-    const int slab = area > c->vs * c->dv ? area : c->vs * c->dv;
-    c->lsum = c->tx == 16; /* row sums from per-item partial sums (block 16: more spills on NVIDIA) */
-    c->local = 4ull * (uint64_t)(slab + bk * (bq + 4) + (1 + c->lsum) * c->tx * bq);
-    return 0;
 }
 
 static int aligned4(const ocla_tensor *t) {
@@ -73,7 +47,7 @@ static int aligned4(const ocla_tensor *t) {
     return 1;
 }
 
-static ocla_status set_tensor(ocla_args *a, const ocla_tensor *t) {
+static void push_tensor(ocla_args *a, const ocla_tensor *t) {
     cl_long off = (cl_long)t->offset;
     ocla__args_push(a, sizeof(cl_mem), &t->mem);
     ocla__args_push(a, sizeof off, &off);
@@ -81,40 +55,67 @@ static ocla_status set_tensor(ocla_args *a, const ocla_tensor *t) {
         cl_long s = (cl_long)t->strides[d];
         ocla__args_push(a, sizeof s, &s);
     }
-    return a->st;
+}
+static void push_int(ocla_args *a, int64_t x) {
+    cl_int v = (cl_int)x;
+    ocla__args_push(a, sizeof v, &v);
 }
 
 /* Worst-case loop iterations of one work-item per key block (every loop counted as if not unrolled,
- * every key a new maximum), for Mesa llvmpipe's limiter; and the fixed part outside the key loop. */
-static int64_t iters_per_key_block(const sm_cfg *c, int64_t K, int64_t V) {
+ * every key a new maximum), for Mesa llvmpipe's limiter. */
+static int64_t iters_per_key_block(const sm_geo *c, int64_t K, int64_t V) {
     if (!c->tiled) return (int64_t)c->block * (K + 2 * V + 3) + (c->dk + c->dv);
-    const int64_t bq = c->ty * c->rm, bk = c->tx * c->kn, nks = c->dk / SM_KS, nvs = bk / c->vs;
-    const int64_t kld = bk * SM_KS / (4 * c->threads), qld = bq * SM_KS / (4 * c->threads);
-    const int64_t vld = (int64_t)c->vs * c->dv / (4 * c->threads), vc = c->dv / (4 * c->tx), rm4 = c->rm / 4;
-    int64_t n = nks * (1 + 2 * (kld + qld) + (SM_KS / 4) * (1 + c->rm + c->kn + c->rm * c->kn));
+    const int64_t bq = c->block, bk = c->bk, nks = c->dk / OCLA_SM_KS, nvs = bk / c->vs, nt = c->threads;
+    const int64_t kld = bk * OCLA_SM_KS / (4 * nt), qld = bq * OCLA_SM_KS / (4 * nt);
+    const int64_t vld = (int64_t)c->vs * c->dv / (4 * nt), vc = c->dv / (4 * c->tx), rm4 = c->rm / 4;
+    int64_t n = nks * (1 + 2 * (kld + qld) + (OCLA_SM_KS / 4) * (1 + c->rm + c->kn + c->rm * c->kn));
     n += c->rm * (1 + c->kn) + rm4 + c->tx * (1 + rm4) + c->rm * (1 + vc + c->kn) + c->kn * (1 + rm4) + 2 * vld;
     n += nvs * (1 + 2 * vld + c->vs * (1 + rm4 + c->rm + vc * (1 + c->rm))) + c->lsum * c->tx * (1 + rm4);
     return n;
 }
 
-/* Build the variant; 0 in *fits when the kernel's own work-group limit or the local memory left
- * beside its static local memory does not take it. */
-static ocla_status get_variant(ocla_context *ctx, const sm_cfg *c, int vec4, cl_kernel *kern, int *fits) {
-    char opts[160];
-    if (c->tiled)
-        snprintf(opts, sizeof opts, "-DTX=%d -DTY=%d -DRM=%d -DKN=%d -DVS=%d -DDK=%d -DDV=%d -DVEC4=%d -DLSUM=%d",
-                 c->tx, c->ty, c->rm, c->kn, c->vs, c->dk, c->dv, vec4, c->lsum);
-    else
-        snprintf(opts, sizeof opts, "-DBQ=%d -DDK=%d -DDV=%d", c->block, c->dk, c->dv);
-    *fits = 0;
-    ocla_status st = ocla__get_kernel(ctx, "softmax", opts, c->tiled ? "sm_tiled" : "sm_forward", kern);
-    if (st != OCLA_SUCCESS) return st;
-    uint64_t wg = 0, lm = 0;
-    if ((st = ocla__kernel_limits(ctx, *kern, &wg, &lm)) != OCLA_SUCCESS) return st;
-    uint64_t need = c->tiled ? lm + c->local : (lm > c->local ? lm : c->local);
-    *fits = (wg == 0 || (uint64_t)c->threads <= wg) && (uint64_t)c->threads <= ctx->info.max_work_group_size &&
-            (uint64_t)c->threads <= ctx->info.max_work_item_sizes[0] && need <= ctx->info.local_mem_size;
-    return OCLA_SUCCESS;
+/* The plan (ocla__plan_for, as ocla_plan_explain) and its kernel. Where the built kernel's limits do
+ * not take the plan, plan again with them: L.kernel_wg_size = the kernel's work-group limit, and
+ * L.kernel_local_mem = the local memory the kernel holds beyond what the plan counts (sm_tiled: its
+ * static local memory; sm_forward: what it reports beyond its tiles, e.g. rusticl's double count).
+ * The limits only tighten, so this ends. */
+static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan, cl_kernel *kern) {
+    ocla_plan_limits L;
+    ocla_status st = ocla__plan_for(ctx, r, plan);
+    if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
+    for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
+        const int tiled = !strcmp(plan->kernels, "sm_tiled");
+        const ocla_variant v = ocla__variant_from_plan(tiled ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow, plan);
+        const ocla_kernel_entry *e;
+        if ((st = ocla__variant_entry(ctx, &v, plan->kernels, &e)) != OCLA_SUCCESS) return st;
+        const uint64_t threads = (uint64_t)plan->wg_x * (uint64_t)plan->wg_y, lm = e->static_local;
+        const uint64_t need = tiled ? lm + plan->local_bytes : (lm > plan->local_bytes ? lm : plan->local_bytes);
+        if ((e->wg_size == 0 || threads <= e->wg_size) && need <= ctx->info.local_mem_size) {
+            *kern = e->kernel;
+            return OCLA_SUCCESS;
+        }
+        const uint64_t extra = tiled ? lm : (lm > plan->local_bytes ? lm - plan->local_bytes : 0);
+        const uint64_t W = ocla__plan_wg_limit(&L);
+        int tighter = 0;
+        if (e->wg_size && e->wg_size < W) L.kernel_wg_size = e->wg_size, tighter = 1;
+        if (extra > L.kernel_local_mem) L.kernel_local_mem = extra, tighter = 1;
+        if (!tighter || attempt == 4)
+            return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                              "ocla_softmax_attention: the built %s (work-group limit %llu, %llu B static local "
+                              "memory) does not take its plan (%llu work-items, %llu B)",
+                              plan->kernels, (unsigned long long)e->wg_size, (unsigned long long)lm,
+                              (unsigned long long)threads, (unsigned long long)plan->local_bytes);
+        char was[sizeof plan->kernels + 16];
+        snprintf(was, sizeof was, "%s at %d", plan->kernels, plan->chunk);
+        if ((st = ocla_plan_compute(&L, r, plan)) != OCLA_SUCCESS) {
+            char detail[400];
+            snprintf(detail, sizeof detail, "%s", ocla_last_error(NULL));
+            return ocla__fail(ctx, st, "ocla_softmax_attention: %s; with the built kernel's limits: %s", was, detail);
+        }
+        ocla__log(ctx, OCLA_LOG_DEBUG, "softmax: %s does not fit the built kernel's limits; planned again: %s at %d",
+                  was, plan->kernels, plan->chunk);
+    }
+    return st;
 }
 
 static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const ocla_tensor *q, const ocla_tensor *k,
@@ -135,102 +136,64 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
                           (long long)Tk, (long long)T);
     if (Tk == 0 && T > 0)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_softmax_attention: no keys for %lld queries", (long long)T);
-    if (K > SM_MAX_D || V > SM_MAX_D)
+    if (K > OCLA_SM_MAX_D || V > OCLA_SM_MAX_D)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_softmax_attention: K=%lld, V=%lld; at most %d each",
-                          (long long)K, (long long)V, SM_MAX_D);
+                          (long long)K, (long long)V, OCLA_SM_MAX_D);
     if (T > INT32_MAX / 2 || Tk > INT32_MAX / 2 || B * H > INT32_MAX / 2)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_softmax_attention: T or B*H beyond 2^30");
     if (p->block != 0 && p->block != 16 && p->block != 32 && p->block != 64)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_softmax_attention: block %d (0, 16, 32 or 64)",
                           p->block);
     if (B * T * H == 0) return OCLA_SUCCESS;
-    const int vec4 = K % 4 == 0 && V % 4 == 0 && aligned4(q) && aligned4(k) && aligned4(v) && aligned4(o);
-    /* Candidates in order: the forced block (register-tiled, else one row per item), or from the
-     * scheduler's pick (runtime/plan.c, OCLA_OP_SOFTMAX_TILED, on the device's limits with the probe
-     * kernel's work-group limit) down the list register-tiled 64, 32, 16, one-row 32, 16: the first
-     * whose work-group and local memory this device and the built kernel take. */
-    static const int order[][2] = {{1, 64}, {1, 32}, {1, 16}, {0, 32}, {0, 16}};
-    int cand[5][2], nc = 0;
-    if (p->block) {
-        cand[nc][0] = 1, cand[nc][1] = p->block, nc++;
-        cand[nc][0] = 0, cand[nc][1] = p->block, nc++;
-    } else {
-        size_t start = 0;
-        ocla_plan_limits L;
-        ocla_plan plan;
-        ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, B, T, H, K, V, 0, 0, 0, 0};
-        if ((st = ocla__plan_limits(ctx, &L)) != OCLA_SUCCESS) return st;
-        if (ocla_plan_compute(&L, &r, &plan) == OCLA_SUCCESS)
-            for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-                if (order[i][1] == plan.chunk && order[i][0] == (plan.wg_x != plan.chunk)) start = i;
-        for (size_t i = start; i < sizeof order / sizeof order[0]; i++)
-            cand[nc][0] = order[i][0], cand[nc][1] = order[i][1], nc++;
-    }
-    sm_cfg cfg;
+    /* float4 loads need 16-byte rows: a buffer offset or stride that breaks them is OCLA_PLAN_STRIDED */
+    const int rows16 = aligned4(q) && aligned4(k) && aligned4(v) && aligned4(o);
+    const ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, B, T, H, K, V, ocla__resolve_chunk(ctx, p->block),
+                                 rows16 ? 0u : OCLA_PLAN_STRIDED, 0, 0};
+    ocla_plan plan;
     cl_kernel kern = NULL;
-    int found = 0;
-    for (int i = 0; i < nc && !found; i++) {
-        if (cfg_for(cand[i][0], cand[i][1], K, V, &cfg)) continue;
-        /* the one-row kernel's own pick: key+value tiles in at most half the local memory */
-        if (!p->block && !cfg.tiled && cfg.local * 2 > ctx->info.local_mem_size) continue;
-        if ((st = get_variant(ctx, &cfg, vec4, &kern, &found)) != OCLA_SUCCESS) return st;
-    }
-    if (!found)
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          "ocla_softmax_attention: block %d with K=%lld, V=%lld does not fit this device's %llu "
-                          "bytes of local memory / work-group limits",
-                          p->block, (long long)K, (long long)V, (unsigned long long)ctx->info.local_mem_size);
-    const int bq = cfg.block;
-    const int64_t bk = cfg.tiled ? (int64_t)cfg.tx * cfg.kn : bq;
-    const int nqb = (int)((T + bq - 1) / bq);
-    const size_t rows = (size_t)nqb * (size_t)bq;
-    const int nkb = (int)((Tk + bk - 1) / bk);
+    if ((st = plan_and_build(ctx, &r, &plan, &kern)) != OCLA_SUCCESS) return st;
+    sm_geo g;
+    geo_of(&plan, &g);
+    const int nqb = (int)((T + g.block - 1) / g.block);
+    const size_t rows = (size_t)nqb * (size_t)g.block;
+    const int nkb = (int)((Tk + g.bk - 1) / g.bk);
     /* Key blocks per launch: all of them, except on Mesa llvmpipe, whose work-items stop silently
      * after 65535 loop iterations in total: there a launch covers as many key blocks as keep the
-     * worst case under 60000 iterations, and (m, l, acc) carry over in scratch slot 4 between
+     * worst case under 60000 iterations, and (m, l, acc) carry over in the state slot between
      * launches. */
     int per_launch = nkb;
     if (ctx->info.vendor == OCLA_VENDOR_MESA) {
-        int64_t fixed = 2 * (int64_t)cfg.dk + 4 * (int64_t)cfg.dv + 64;
-        int64_t n = (60000 - fixed) / iters_per_key_block(&cfg, K, V);
+        const int64_t fixed = 2 * (int64_t)g.dk + 4 * (int64_t)g.dv + 64;
+        const int64_t n = (60000 - fixed) / iters_per_key_block(&g, K, V);
         per_launch = (int)(n > 1 ? n : 1);
         if (per_launch > nkb) per_launch = nkb;
     }
     cl_mem stbuf = q->mem;
     if (per_launch < nkb) {
         size_t bytes;
-        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(cfg.dv + 2) * 4, &bytes))
+        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(g.dv + 2) * 4, &bytes))
             return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_softmax_attention: state size overflows");
-        if ((st = ocla__scratch(ctx, 4, bytes, &stbuf)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__scratch(ctx, SLOT_STATE, bytes, &stbuf)) != OCLA_SUCCESS) return st;
     }
     const cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
     for (int kb0 = 0; kb0 < nkb; kb0 += per_launch) {
         ocla_args a = {ctx, kern, 0, OCLA_SUCCESS};
-        set_tensor(&a, q), set_tensor(&a, k), set_tensor(&a, v), set_tensor(&a, o);
-        cl_int Ti = (cl_int)T, Tki = (cl_int)Tk, Hi = (cl_int)H, Ki = (cl_int)K, Vi = (cl_int)V, causal = p->causal ? 1 : 0;
-        cl_int a0 = kb0, a1 = kb0 + per_launch, first = kb0 == 0, fin = kb0 + per_launch >= nkb;
-        ocla__args_push(&a, sizeof Ti, &Ti);
-        ocla__args_push(&a, sizeof Tki, &Tki);
-        ocla__args_push(&a, sizeof Hi, &Hi);
-        ocla__args_push(&a, sizeof Ki, &Ki);
-        ocla__args_push(&a, sizeof Vi, &Vi);
+        push_tensor(&a, q), push_tensor(&a, k), push_tensor(&a, v), push_tensor(&a, o);
+        push_int(&a, T), push_int(&a, Tk), push_int(&a, H), push_int(&a, K), push_int(&a, V);
         ocla__args_push(&a, sizeof scale, &scale);
-        ocla__args_push(&a, sizeof causal, &causal);
-        ocla__args_push(&a, sizeof a0, &a0);
-        ocla__args_push(&a, sizeof a1, &a1);
-        ocla__args_push(&a, sizeof first, &first);
-        ocla__args_push(&a, sizeof fin, &fin);
+        push_int(&a, p->causal ? 1 : 0), push_int(&a, kb0), push_int(&a, kb0 + per_launch);
+        push_int(&a, kb0 == 0), push_int(&a, kb0 + per_launch >= nkb);
         ocla__args_push(&a, sizeof stbuf, &stbuf);
-        if (cfg.tiled) ocla__args_push(&a, (size_t)cfg.local, NULL);
+        if (g.tiled) ocla__args_push(&a, (size_t)plan.local_bytes, NULL);
         if (a.st != OCLA_SUCCESS) return a.st;
-        if (cfg.tiled) {
+        if (g.tiled) {
             /* dim 0: (b, h); dim 1: query blocks, the kernel takes the longest causal rows first */
-            size_t global[2] = {(size_t)cfg.threads * (size_t)(B * H), (size_t)nqb};
-            size_t local[2] = {(size_t)cfg.threads, 1};
+            size_t global[2] = {(size_t)g.threads * (size_t)(B * H), (size_t)nqb};
+            size_t local[2] = {(size_t)g.threads, 1};
             st = ocla__launch(ctx, kern, 2, global, local, "softmax attention sm_tiled");
         } else {
             size_t global[2] = {rows, (size_t)(B * H)};
-            size_t local[2] = {(size_t)bq, 1};
+            size_t local[2] = {(size_t)g.block, 1};
             st = ocla__launch(ctx, kern, 2, global, local, "softmax attention sm_forward");
         }
         if (st != OCLA_SUCCESS) return st;

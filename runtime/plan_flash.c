@@ -1,41 +1,49 @@
-/* Scheduler row of FLASH mixed chunk attention (runtime/op_flash.c, kernels_cl/flash.cl).
- * Pure function of (limits, request). */
+/* Scheduler row of FLASH mixed chunk attention (runtime/op_flash.c, kernels_cl/flash.cl). Pure
+ * function of (limits, request); the op launches exactly what is recorded here.
+ *
+ * What runs: four passes, flash_scores (C x C relu^2 scores per chunk into a [B*H, T, C] buffer),
+ * flash_states (each chunk's K_lin^T V, [B*H, G, S, E]), flash_prefix (exclusive prefix over the
+ * chunks, or the total when non-causal) and flash_out. One work-item per output element, no local
+ * memory, no compile-time tiles (one program for every chunk and shape). Every pass launches
+ * work-groups of WG_X x WG_Y items over its first two global dimensions (C or E, then T or S):
+ * WG_X = 32 items along the value/score axis (contiguous in the outputs), halved while the shorter of
+ * C and E fills half of it or the work-group limit is below it, and WG_Y = 4 rows where the limit
+ * allows (1 on llvmpipe, whose limit is 32).
+ *
+ * Chunk C (16..256) is a model parameter of FLASH (it changes the result); the scheduler picks it only
+ * when asked (chunk 0). Cost per token: the quadratic part C (S + E) FLOPs plus the chunk states and
+ * their prefix, S E per chunk written and re-read (balance: 20 on GPUs, 4 on CPUs, bytes against
+ * FLOPs), and the linear part's S E. */
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
-#include "plan.h"
+#include "plan_layers.h"
+
+const ocla_kfamily ocla__fam_flash = {"flash", 0, {NULL}};
 
 static const int k_chunks[] = {16, 32, 64, 128, 256};
 
-/* ---- FLASH mixed chunk and tiled softmax (kernels by another helper; rows may change) ---- */
 static int flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
-    const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
-    int64_t D = r->K > r->V ? r->K : r->V;
-    if (D > 64) D = 64; /* head dims beyond 64 go through local memory in 64-wide slabs */
-    uint64_t threads = (uint64_t)chunk * 4 > 256 ? 256 : (uint64_t)chunk * 4;
-    if (threads > W) threads = W;
-    if (threads < 1) return 1;
-    uint64_t bytes;
-    if (r->op == OCLA_OP_FLASH_CHUNK) /* C x C relu^2 scores + q/k slabs of 32 columns */
-        bytes = 4 * ((uint64_t)chunk * chunk + 2 * (uint64_t)chunk * 32);
-    else /* query block + key and value blocks of (up to 64) D columns */
-        bytes = 4 * (uint64_t)chunk * 3 * (uint64_t)D;
-    if (bytes > avail) return 1;
-    p->wg_x = (int)threads;
-    p->wg_y = 1;
-    p->local_bytes = bytes;
-    p->bk = (int)(r->K < 32 ? r->K : 32);
-    p->bv = (int)(r->V < 64 ? r->V : 64);
+    const uint64_t W = ocla__plan_wg_limit(L);
+    if (chunk < 1 || W < 1) return 1;
+    const int64_t m = chunk < r->V ? chunk : r->V; /* the shorter first dimension (scores: C, others: E) */
+    uint64_t wx = 32;
+    while (wx > 1 && (wx > W || (int64_t)(wx / 2) >= m)) wx /= 2;
+    uint64_t wy = 4;
+    while (wy > 1 && wx * wy > W) wy /= 2;
+    p->wg_x = (int)wx;
+    p->wg_y = (int)wy;
+    p->local_bytes = 0;
+    p->bk = (int)r->K; /* each item walks all S dims (scores, output) */
+    p->bv = 1;         /* and owns one value column */
     p->sub_chunk = 0;
-    p->passes = r->op == OCLA_OP_FLASH_CHUNK ? 3 : 1;
-    double C = chunk, Kd = (double)r->K, Vd = (double)r->V;
-    if (r->op == OCLA_OP_FLASH_CHUNK)
-        p->cost = C * (Kd + Vd) + 4.0 * Kd * Vd + (L->is_gpu ? 20.0 : 4.0) * 8.0 * Kd * Vd / C;
-    else /* flash-style: fewer passes over K/V with bigger query blocks */
-        p->cost = 2.0 * (double)r->T * (Kd + Vd) * (1.0 + 16.0 / C);
+    p->passes = 4;
+    const int32_t tiles[2] = {(int32_t)wx, (int32_t)wy};
+    ocla__plan_set_tiles(p, "WG_X WG_Y", tiles, 2);
+    snprintf(p->kernels, sizeof p->kernels, "flash_scores flash_states flash_prefix flash_out");
+    const double C = chunk, Kd = (double)r->K, Vd = (double)r->V;
+    p->cost = C * (Kd + Vd) + 4.0 * Kd * Vd + (L->is_gpu ? 20.0 : 4.0) * 8.0 * Kd * Vd / C;
     return 0;
 }
-
 
 const ocla_plan_row ocla__plan_row_flash = {"FLASH", k_chunks, 5, flash_fits};

@@ -1,56 +1,87 @@
-/* Scheduler row of tiled softmax attention (runtime/op_softmax.c, kernels_cl/softmax.cl).
- * Pure function of (limits, request). */
+/* Scheduler row of tiled softmax attention (runtime/op_softmax.c, kernels_cl/softmax.cl). Pure
+ * function of (limits, request); the op builds and runs exactly the kernel and tiles recorded here.
+ *
+ * chunk = query rows per work-group (the op's block): 16, 32, 64.
+ *   sm_tiled (register-tiled): 8x4 work-items at 16 (keys 32 at a time), 16x8 at 32, at 64 16x8 with
+ *     8 rows per item where DV <= 128, else 16x16 (keys 64 at a time); each item RM = 4 (8) query rows
+ *     x KN = 4 keys of scores and RM rows x DV/TX value dims of the output. Local memory (a __local
+ *     argument): q and k slabs of 32 dims or a value slab of VS rows, P, row maxima (and row sums at
+ *     TX = 16, LSUM). VEC4 (float4 loads) unless the request says OCLA_PLAN_STRIDED (a buffer offset
+ *     or a stride that breaks 16-byte rows) or K, V are not multiples of 4. Measured on the H100 at
+ *     D = 128: block 64 with 8 rows per item 30 TFLOP/s (255 registers, 4 warps), with 4 rows 26.
+ *   sm_forward (one query row per work-item, key and value rows staged in static local memory of
+ *     chunk x (DK + DV) floats): where the tiled kernel's work-group or local memory does not fit, at
+ *     chunks 16 and 32; picked by the scheduler only within half the local memory (a forced chunk
+ *     needs it to fit only).
+ * Cost: the FLOPs (4x for the one-row kernel, whose inner loops are bound by local-memory loads)
+ * plus the key/value bytes re-read once per query block, with the small-grid penalty. */
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
-#include "plan.h"
+#include "plan_layers.h"
+
+const ocla_kfamily ocla__fam_softmax_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", NULL}};
+const ocla_kfamily ocla__fam_softmax_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", NULL}};
 
 static const int k_blocks[] = {16, 32, 64};
 
-/* ---- tiled softmax (runtime/op_softmax.c, kernels_cl/softmax.cl): chunk = query rows per work-group.
- * 16, 32, 64: the register-tiled kernel sm_tiled with 8x4, 16x8, 16x8 work-items (16x16 at DV > 128),
- * each 4 query rows (8 at chunk 64, DV <= 128) x 4 keys of scores, key blocks of 32, 64, 64 rows;
- * local memory: q and k slabs of 32 dims or a value slab, P, row maxima (and row sums at TX = 16),
- * the same formula as cfg_for() in op_softmax.c. Where its work-group or local memory does not fit:
- * the one-row-per-item kernel sm_forward, chunk 16 or 32 work-items and chunk x (DK + DV) floats of
- * local memory (picked only within half the local memory). Cost: the FLOPs (4x for the one-row kernel,
- * whose inner loops are bound by local-memory loads) plus the key/value bytes re-read once per query
- * block, with the same small-grid penalty as la_cost. */
-static int softmax_pad(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256; }
+static int pad_dim(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256; }
+
+/* sm_tiled's tiles at this block; nonzero when they do not exist (sizes that do not divide). */
+static int tiled_tiles(int block, int64_t K, int64_t V, int vec4, int32_t *t, uint64_t *local) {
+    const int tx = block == 16 ? 8 : 16;
+    int ty = block == 16 ? 4 : block / 4, rm = 4;
+    const int kn = 4, dk = pad_dim(K);
+    int dv = pad_dim(V);
+    if (block == 64 && dv <= 128) ty = 8, rm = 8; /* 8 x 4 scores, 8 x 8 outputs per item */
+    const int nt = tx * ty;
+    if (dv < 4 * tx) dv = 4 * tx; /* each item owns whole float4 columns */
+    const int bq = ty * rm, bk = tx * kn, area = (bq + bk) * (OCLA_SM_KS + 4);
+    int vs = bk;
+    while (vs > 1 && vs * dv > area) vs /= 2;
+    if ((vs * dv) % (4 * nt) || (bk * OCLA_SM_KS) % (4 * nt) || (bq * OCLA_SM_KS) % (4 * nt)) return 1;
+    const int slab = area > vs * dv ? area : vs * dv, lsum = tx == 16;
+    t[SM_TX] = tx, t[SM_TY] = ty, t[SM_RM] = rm, t[SM_KN] = kn, t[SM_VS] = vs, t[SM_DK] = dk, t[SM_DV] = dv;
+    t[SM_VEC4] = vec4, t[SM_LSUM] = lsum;
+    *local = 4ull * (uint64_t)(slab + bk * (bq + 4) + (1 + lsum) * tx * bq);
+    return 0;
+}
 
 static int softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (chunk != 16 && chunk != 32 && chunk != 64) return 1;
-    const int tx = chunk == 16 ? 8 : 16, bk = 4 * tx;
-    const int dk = softmax_pad(r->K), dvp = softmax_pad(r->V), dv = dvp < 4 * tx ? 4 * tx : dvp;
-    const int nt = tx * (chunk == 16 ? 4 : chunk == 64 && dv <= 128 ? 8 : chunk / 4);
-    const int area = (chunk + bk) * 36;
-    int vs = bk;
-    while (vs > 1 && vs * dv > area) vs /= 2;
-    const uint64_t tiled =
-        4ull * (uint64_t)((area > vs * dv ? area : vs * dv) + bk * (chunk + 4) + (tx == 16 ? 2 : 1) * tx * chunk);
-    const uint64_t onerow = 4ull * (uint64_t)chunk * (uint64_t)(dk + dvp);
-    int is_tiled = 1;
-    if ((uint64_t)nt > W || tiled > avail) {
-        is_tiled = 0;
-        if (chunk > 32 || (uint64_t)chunk > W || 2 * onerow > avail) return 1;
+    if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
+    const int forced = r->chunk == chunk;
+    const int vec4 = !(r->flags & OCLA_PLAN_STRIDED) && r->K % 4 == 0 && r->V % 4 == 0;
+    int32_t t[SM_NTILES];
+    uint64_t local = 0;
+    int tiled = !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) && (uint64_t)t[SM_TX] * (uint64_t)t[SM_TY] <= W &&
+                local <= avail;
+    if (tiled) {
+        ocla__plan_set_family_tiles(p, &ocla__fam_softmax_tiled, t);
+        p->wg_x = t[SM_TX] * t[SM_TY];
+        p->bk = t[SM_TX] * t[SM_KN];
+        p->bv = t[SM_DV] / t[SM_TX];
+        snprintf(p->kernels, sizeof p->kernels, "sm_tiled");
+    } else {
+        const int32_t o[SMR_NTILES] = {1, chunk, pad_dim(r->K), pad_dim(r->V)};
+        local = 4ull * (uint64_t)chunk * (uint64_t)(o[SMR_DK] + o[SMR_DV]);
+        if (chunk > 32 || (uint64_t)chunk > W || local > avail || (!forced && 2 * local > avail)) return 1;
+        ocla__plan_set_family_tiles(p, &ocla__fam_softmax_onerow, o);
+        p->wg_x = chunk;
+        p->bk = chunk;
+        p->bv = o[SMR_DV];
+        snprintf(p->kernels, sizeof p->kernels, "sm_forward");
     }
-    p->wg_x = is_tiled ? nt : chunk;
     p->wg_y = 1;
-    p->local_bytes = is_tiled ? tiled : onerow;
-    p->bk = is_tiled ? bk : chunk;
-    p->bv = is_tiled ? dv / tx : dvp;
+    p->local_bytes = local;
     p->sub_chunk = 0;
-    p->passes = 1;
+    p->passes = 1; /* the op splits the keys over more launches on Mesa llvmpipe (loop limit) */
     const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
     const double balance = L->is_gpu ? 20.0 : 4.0;
-    p->cost = T * (Kd + Vd) * ((is_tiled ? 2.0 : 8.0) + balance * 4.0 / chunk);
-    const double units = L->compute_units ? (double)L->compute_units : 1.0, want = units * (L->is_gpu ? 4.0 : 1.0);
-    const double wgs = (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk);
-    if (wgs < want) p->cost *= 1.0 + 0.5 * (want - wgs) / want;
+    p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + balance * 4.0 / chunk);
+    p->cost *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
     return 0;
 }
-
 
 const ocla_plan_row ocla__plan_row_softmax = {"softmax", k_blocks, 3, softmax_fits};
