@@ -1,100 +1,19 @@
-/* ocla layers API: tiled softmax attention (the baseline) and FLASH mixed chunk attention.
+/* ocla layers API: attention blocks on [B,T,d] built from the ops and CLBlast projections: the GLA
+ * layer, the multi-head linear / softmax / Linformer layers and the GAU / FLASH layer. Include
+ * <ocla/ocla.h> first (it includes this header). The ops the layers use have their own headers,
+ * included here: <ocla/softmax.h> (softmax attention, Linformer) and <ocla/flash.h> (FLASH).
  *
- * Layout as in <ocla/attention.h>: q, k [B,T,H,K], v, o [B,T,H,V], any strides (so [B,H,T,D]
- * views work too). fp32 throughout. The math of every kernel: docs/KERNELS.md, section
- * "FLASH, Linformer, softmax, layers".
+ * The math of every kernel: docs/KERNELS.md, section "FLASH, Linformer, softmax, layers".
  */
 #ifndef OCLA_LAYERS_H
 #define OCLA_LAYERS_H
+
+#include "ocla/flash.h"
+#include "ocla/softmax.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- softmax attention (flash-style: online softmax over key blocks, never T x T in memory) ----
- *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal.
- * q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V]; non-causal allows Tk != T (cross attention,
- * Linformer's projected keys), causal needs Tk = T. */
-typedef struct ocla_softmax_params {
-    int causal;     /* 1 (default) */
-    int has_scale;  /* 0: scale = K^-0.5 */
-    float scale;
-    int block;      /* query/key block: 0 = the runtime's pick; else 16, 32 or 64 */
-} ocla_softmax_params;
-OCLA_API void ocla_softmax_params_defaults(ocla_softmax_params *params);
-/* K and V up to 256. */
-OCLA_API ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softmax_params *params,
-                                            const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v,
-                                            ocla_tensor *o);
-
-/* ---- FLASH mixed chunk attention (Hua et al. 2022, methods.md section 3.2) ----
- * Chunks of C tokens, g = t / C. Quadratic part inside the chunk (causal: s <= t):
- *   A_ts = quad_post * relu(quad_scale * rope(qq_t) . rope(kq_s) + bias_scale * b[h][t - s + C - 1])^2
- * Linear part across chunks (no feature map, no denominator):
- *   causal:     S_g = lin(g) * sum_{h<g} rope(kl)_h^T v_h     (exclusive prefix over chunks)
- *   non-causal: M   = lin_scale * sum_all rope(kl)_s^T v_s   (lin_scale default 1 / T)
- *   o_t = sum_s A_ts v_s + rope(ql_t)^T S_g
- * qq, kq, ql, kl: [B,T,H,S]; v, o: [B,T,H,E]. One head in the paper (H = 1); H > 1 runs heads
- * independently. */
-typedef enum ocla_flash_lin_norm {
-    OCLA_FLASH_LIN_CHUNK = 0, /* causal: each chunk's K^T V divided by C, plain prefix sum (paper code as in
-                                 lucidrains/FLASH-pytorch; default) */
-    OCLA_FLASH_LIN_MEAN = 1   /* causal: S_g divided by the count of preceding tokens g*C (Su; the
-                                 row-normalised chunk mask of the third-party transcriptions) */
-} ocla_flash_lin_norm;
-
-typedef struct ocla_flash_params {
-    int causal;            /* 1 (default) */
-    int chunk;             /* C: 256 (paper, default); 0 = the scheduler's pick (OCLA_OP_FLASH_CHUNK) */
-    int has_quad_scale;    /* 0: quad_scale = 1 / C (paper appendix code, "qk / G") */
-    float quad_scale;      /* e.g. 1/sqrt(S) with quad_post = 1/C for the paper text's variant */
-    float bias_scale;      /* 1 (paper code: bias added after the 1/C); lucidrains GAU: 1/C */
-    float quad_post;       /* 1 */
-    const ocla_tensor *rel_bias; /* NULL (default) or [H, 2C-1]: Toeplitz bias b[h][t - s + C - 1] */
-    ocla_flash_lin_norm lin_norm; /* causal linear-part normaliser, default OCLA_FLASH_LIN_CHUNK */
-    int has_lin_scale;     /* 0: 1/C (causal, CHUNK) or 1/T (non-causal); 1: lin_scale replaces it */
-    float lin_scale;
-    int rope_dims;         /* 0: no RoPE (default); else even, <= S: split-half RoPE on the first
-                              rope_dims dims of qq, kq, ql, kl at global positions pos_offset + t */
-    float rope_base;       /* 10000 */
-    int64_t pos_offset;    /* 0 */
-} ocla_flash_params;
-OCLA_API void ocla_flash_params_defaults(ocla_flash_params *params);
-
-typedef struct ocla_flash_io {
-    const ocla_tensor *qq, *kq; /* quadratic-part queries and keys [B,T,H,S] */
-    const ocla_tensor *ql, *kl; /* linear-part queries and keys [B,T,H,S] */
-    const ocla_tensor *v;       /* [B,T,H,E] */
-    ocla_tensor *o;             /* [B,T,H,E] */
-} ocla_flash_io;
-OCLA_API ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params,
-                                          const ocla_flash_io *io);
-
-/* ---- Linformer (Wang et al. 2020, methods.md section 2), non-causal only ----
- * Keys and values are projected along the sequence axis with E, F [kp, n] (CLBlast), any T <= n
- * using the first T columns (as fairseq does): K' = E[:, :T] K, V' = F[:, :T] V per (b, h), then
- * fp32 softmax attention over the kp projected rows:  o_t = sum_r softmax_r(scale q_t . K'_r) V'_r.
- * q [B,T,H,D], k [B,T,H,D], v [B,T,H,Dv] with unit stride along the last dim; o [B,T,H,Dv]. */
-typedef enum ocla_linformer_sharing {
-    OCLA_LINFORMER_HEADWISE = 0,  /* E, F [kp, n], shared by all heads (default) */
-    OCLA_LINFORMER_KEY_VALUE = 1, /* one E [kp, n] for keys and values (F ignored) */
-    OCLA_LINFORMER_LAYERWISE = 2, /* as KEY_VALUE; the caller passes the same E to every layer */
-    OCLA_LINFORMER_NONE = 3       /* per head: E, F [H, kp, n] */
-} ocla_linformer_sharing;
-typedef struct ocla_linformer_params {
-    int causal;    /* 0 (default); 1 is refused: the projection mixes future tokens into every row */
-    int has_scale; /* 0: scale = D^-0.5 */
-    float scale;
-    ocla_linformer_sharing sharing;
-    int block;     /* softmax block, see ocla_softmax_params */
-} ocla_linformer_params;
-OCLA_API void ocla_linformer_params_defaults(ocla_linformer_params *params);
-typedef struct ocla_linformer_io {
-    const ocla_tensor *q, *k, *v;
-    const ocla_tensor *E, *F; /* contiguous; F NULL with KEY_VALUE / LAYERWISE */
-    ocla_tensor *o;
-} ocla_linformer_io;
-OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
-                                              const ocla_linformer_io *io);
 
 /* ---- GLA layer (flash-linear-attention's GatedLinearAttention, default options) ----
  *   q = x Wq, k = x Wk, v = x Wv                    [B,T,H,K] / [B,T,H,V] views of [B,T,H*K] ...
@@ -103,7 +22,8 @@ OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linf
  *   u = RMSNorm_v(o) * norm_w * swish(x Wr)         per head over V, eps; swish(z) = z sigmoid(z)
  *   y = u Wo                                        [B,T,d]
  * x and y are dense [B,T,d]; weights are dense row-major [in, out] (y = x W). Projections run
- * through CLBlast. Intermediates are allocated per call. */
+ * through CLBlast. Intermediates live in the context's scratch memory: a repeated call allocates
+ * nothing on the device. */
 typedef struct ocla_gla_layer_params {
     int heads;            /* H */
     int head_k, head_v;   /* K, V per head */
@@ -142,7 +62,8 @@ OCLA_API ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_la
  *                  projection and its bias, not fairseq's E before it); non-causal only
  *   y = o Wo (+ bo)                     [B,T,d]
  * x and y are dense [B,T,d]; weights are dense row-major [in, out] (y = x W), biases [out] or NULL.
- * Projections run through CLBlast; intermediates are allocated per call and freed before return. */
+ * Projections run through CLBlast; intermediates live in the context's scratch memory (a repeated
+ * call allocates nothing on the device). */
 typedef enum ocla_mha_kind {
     OCLA_MHA_LINEAR = 0,   /* linear attention (Katharopoulos et al. 2020) */
     OCLA_MHA_SOFTMAX = 1,  /* softmax attention, the baseline */
@@ -197,8 +118,8 @@ OCLA_API ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_la
  *        NONE   xn = x                                             (norm_w, norm_b ignored)
  * NULL norm_w means 1, NULL norm_b / b_uvz / beta / b_o mean 0.
  * x and y are dense [B,T,d] fp32 (y may be x itself: in place); weights are dense row-major [in, out]
- * (y = x W). Projections run through CLBlast; intermediates (about B*T*(d + 3e + 5s) floats) are
- * allocated per call and freed before return. */
+ * (y = x W). Projections run through CLBlast; intermediates (about B*T*(d + 3e + 5s) floats) live
+ * in the context's scratch memory (a repeated call allocates nothing on the device). */
 typedef enum ocla_gau_norm {
     OCLA_GAU_NORM_LAYER = 0, /* LayerNorm (the paper's code default; methods.md 3.1) */
     OCLA_GAU_NORM_SCALE = 1, /* ScaleNorm (lucidrains' FLASHTransformer default) */

@@ -1,0 +1,60 @@
+/* ocla FLASH op: mixed chunk attention, the attention of the GAU / FLASH layer (<ocla/layers.h>).
+ * Include <ocla/ocla.h> first (it includes this header through <ocla/layers.h>).
+ *
+ * Layout as in <ocla/attention.h>: [B,T,H,D], any strides. fp32 throughout. The math of every
+ * kernel: docs/KERNELS.md, section "FLASH, Linformer, softmax, layers".
+ */
+#ifndef OCLA_FLASH_H
+#define OCLA_FLASH_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- FLASH mixed chunk attention (Hua et al. 2022, methods.md section 3.2) ----
+ * Chunks of C tokens, g = t / C. Quadratic part inside the chunk (causal: s <= t):
+ *   A_ts = quad_post * relu(quad_scale * rope(qq_t) . rope(kq_s) + bias_scale * b[h][t - s + C - 1])^2
+ * Linear part across chunks (no feature map, no denominator):
+ *   causal:     S_g = lin(g) * sum_{h<g} rope(kl)_h^T v_h     (exclusive prefix over chunks)
+ *   non-causal: M   = lin_scale * sum_all rope(kl)_s^T v_s   (lin_scale default 1 / T)
+ *   o_t = sum_s A_ts v_s + rope(ql_t)^T S_g
+ * qq, kq, ql, kl: [B,T,H,S]; v, o: [B,T,H,E]. One head in the paper (H = 1); H > 1 runs heads
+ * independently. */
+typedef enum ocla_flash_lin_norm {
+    OCLA_FLASH_LIN_CHUNK = 0, /* causal: each chunk's K^T V divided by C, plain prefix sum (paper code as in
+                                 lucidrains/FLASH-pytorch; default) */
+    OCLA_FLASH_LIN_MEAN = 1   /* causal: S_g divided by the count of preceding tokens g*C (Su; the
+                                 row-normalised chunk mask of the third-party transcriptions) */
+} ocla_flash_lin_norm;
+
+typedef struct ocla_flash_params {
+    int causal;            /* 1 (default) */
+    int chunk;             /* C: 256 (paper, default); any C in 1..4096; 0 = OCLA_CHUNK, else the scheduler's
+                              pick of 16..256 (OCLA_OP_FLASH_CHUNK) */
+    int has_quad_scale;    /* 0: quad_scale = 1 / C (paper appendix code, "qk / G") */
+    float quad_scale;      /* e.g. 1/sqrt(S) with quad_post = 1/C for the paper text's variant */
+    float bias_scale;      /* 1 (paper code: bias added after the 1/C); lucidrains GAU: 1/C */
+    float quad_post;       /* 1 */
+    const ocla_tensor *rel_bias; /* NULL (default) or [H, 2C-1]: Toeplitz bias b[h][t - s + C - 1] */
+    ocla_flash_lin_norm lin_norm; /* causal linear-part normaliser, default OCLA_FLASH_LIN_CHUNK */
+    int has_lin_scale;     /* 0: 1/C (causal, CHUNK) or 1/T (non-causal); 1: lin_scale replaces it */
+    float lin_scale;
+    int rope_dims;         /* 0: no RoPE (default); else even, <= S: split-half RoPE on the first
+                              rope_dims dims of qq, kq, ql, kl at global positions pos_offset + t */
+    float rope_base;       /* 10000 */
+    int64_t pos_offset;    /* 0 */
+} ocla_flash_params;
+OCLA_API void ocla_flash_params_defaults(ocla_flash_params *params);
+
+typedef struct ocla_flash_io {
+    const ocla_tensor *qq, *kq; /* quadratic-part queries and keys [B,T,H,S] */
+    const ocla_tensor *ql, *kl; /* linear-part queries and keys [B,T,H,S] */
+    const ocla_tensor *v;       /* [B,T,H,E] */
+    ocla_tensor *o;             /* [B,T,H,E] */
+} ocla_flash_io;
+OCLA_API ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params,
+                                          const ocla_flash_io *io);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,62 @@
+/* ocla softmax-family ops: tiled softmax attention (the baseline every benchmark compares against)
+ * and Linformer, whose core is the same softmax kernel over the projected keys and values.
+ * Include <ocla/ocla.h> first (it includes this header through <ocla/layers.h>).
+ *
+ * Layout as in <ocla/attention.h>: q, k [B,T,H,K], v, o [B,T,H,V], any strides (so [B,H,T,D]
+ * views work too). fp32 throughout. The math of every kernel: docs/KERNELS.md, section
+ * "FLASH, Linformer, softmax, layers".
+ */
+#ifndef OCLA_SOFTMAX_H
+#define OCLA_SOFTMAX_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- softmax attention (flash-style: online softmax over key blocks, never T x T in memory) ----
+ *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal.
+ * q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V]; non-causal allows Tk != T (cross attention,
+ * Linformer's projected keys), causal needs Tk = T. */
+typedef struct ocla_softmax_params {
+    int causal;     /* 1 (default) */
+    int has_scale;  /* 0: scale = K^-0.5 */
+    float scale;
+    int block;      /* query rows per work-group: 0 = the scheduler's pick (or OCLA_CHUNK); else 16, 32
+                       or 64 (OCLA_OP_SOFTMAX_TILED; ocla_plan_explain shows the kernel and tiles) */
+} ocla_softmax_params;
+OCLA_API void ocla_softmax_params_defaults(ocla_softmax_params *params);
+/* K and V up to 256. */
+OCLA_API ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softmax_params *params,
+                                            const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v,
+                                            ocla_tensor *o);
+
+/* ---- Linformer (Wang et al. 2020, methods.md section 2), non-causal only ----
+ * Keys and values are projected along the sequence axis with E, F [kp, n] (CLBlast), any T <= n
+ * using the first T columns (as fairseq does): K' = E[:, :T] K, V' = F[:, :T] V per (b, h), then
+ * fp32 softmax attention over the kp projected rows:  o_t = sum_r softmax_r(scale q_t . K'_r) V'_r.
+ * q [B,T,H,D], k [B,T,H,D], v [B,T,H,Dv] with unit stride along the last dim; o [B,T,H,Dv]. */
+typedef enum ocla_linformer_sharing {
+    OCLA_LINFORMER_HEADWISE = 0,  /* E, F [kp, n], shared by all heads (default) */
+    OCLA_LINFORMER_KEY_VALUE = 1, /* one E [kp, n] for keys and values (F ignored) */
+    OCLA_LINFORMER_LAYERWISE = 2, /* as KEY_VALUE; the caller passes the same E to every layer */
+    OCLA_LINFORMER_NONE = 3       /* per head: E, F [H, kp, n] */
+} ocla_linformer_sharing;
+typedef struct ocla_linformer_params {
+    int causal;    /* 0 (default); 1 is refused: the projection mixes future tokens into every row */
+    int has_scale; /* 0: scale = D^-0.5 */
+    float scale;
+    ocla_linformer_sharing sharing;
+    int block;     /* softmax block, see ocla_softmax_params */
+} ocla_linformer_params;
+OCLA_API void ocla_linformer_params_defaults(ocla_linformer_params *params);
+typedef struct ocla_linformer_io {
+    const ocla_tensor *q, *k, *v;
+    const ocla_tensor *E, *F; /* contiguous; F NULL with KEY_VALUE / LAYERWISE */
+    ocla_tensor *o;
+} ocla_linformer_io;
+OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
+                                              const ocla_linformer_io *io);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
