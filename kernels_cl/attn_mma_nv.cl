@@ -60,6 +60,13 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
     }
 }
 
+/* The m16n8k8 A fragment of the rows r, r + 8 and columns c, c + 4 of a row-major local tile with
+ * row pitch P (each lane's four values), split into big and small TF32 parts. */
+OCLA_INLINE void frag_a(__local const float *X, const int P, const int r, const int c, uint *big, uint *small) {
+    const float a[4] = {X[r * P + c], X[(r + 8) * P + c], X[r * P + c + 4], X[(r + 8) * P + c + 4]};
+    split(a, big, small, 4);
+}
+
 /* VEC=1: unit last-dimension strides, K and V multiples of 4, other strides multiples of 4: every
  * row is float4-aligned, so tiles are loaded as float4. IDX32=1: every offset fits in 32 bits. */
 #ifndef VEC
@@ -356,9 +363,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
             uint ab[4], as[4], kb_[4][2], ksm[4][2];
-            float a[4] = {Qs[(wm + gr) * (KS + PAD) + d8 + tg], Qs[(wm + gr + 8) * (KS + PAD) + d8 + tg],
-                          Qs[(wm + gr) * (KS + PAD) + d8 + tg + 4], Qs[(wm + gr + 8) * (KS + PAD) + d8 + tg + 4]};
-            split(a, ab, as, 4);
+            frag_a(Qs, KS + PAD, wm + gr, d8 + tg, ab, as);
 #pragma unroll
             for (int j = 0; j < 4; j++) { /* S: B[d][j'] = K[j'][d] */
                 int c0 = wn + j * 8;
@@ -440,9 +445,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll UNROLL_K
         for (int t8 = 0; t8 < CHUNK; t8 += 8) {
             uint ab[4], as[4], bb[4][2], bs[4][2];
-            float a[4] = {Ss[(wm + gr) * (CHUNK + PAD) + t8 + tg], Ss[(wm + gr + 8) * (CHUNK + PAD) + t8 + tg],
-                          Ss[(wm + gr) * (CHUNK + PAD) + t8 + tg + 4], Ss[(wm + gr + 8) * (CHUNK + PAD) + t8 + tg + 4]};
-            split(a, ab, as, 4);
+            frag_a(Ss, CHUNK + PAD, wm + gr, t8 + tg, ab, as);
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int c0 = wn + j * 8;
