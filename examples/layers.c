@@ -1,7 +1,8 @@
-/* layers: run the attention ops of <ocla/layers.h> and the full [B,T,d_model] layers on the chosen
- * device (argv[1] or OCLA_DEVICE) and print their times.
+/* layers: run the attention ops of <ocla/softmax.h> and <ocla/flash.h> and the full [B,T,d_model]
+ * layers of <ocla/layers.h> on the chosen device (argv[1] or OCLA_DEVICE) and print their times.
  *
- *   ops:    softmax (causal), FLASH mixed chunk (causal, C = 256), Linformer (k = 64) on [B,T,H,D]
+ *   ops:    softmax (causal), FLASH mixed chunk (causal, C = 256), Linformer (k = 64) on [B,T,H,D],
+ *           each with the plan it ran (ocla_plan_explain: kernels, tiles, work-group and why)
  *   layers: linear attention (causal, elu+1, normalised), softmax (causal) and Linformer (k = 64)
  *           on x [B,T,d_model] with d_model = H*D: projections, attention, output projection
  *
@@ -37,6 +38,13 @@ static ocla_status random_tensor(ocla_context *ctx, int ndim, const int64_t *dim
     if (st == OCLA_SUCCESS) st = ocla_tensor_upload(ctx, *out, host, n * sizeof *host);
     free(host);
     return st;
+}
+
+/* The plan an op runs for [B,T,H,D] (chunk 0: the scheduler's pick), in one line. */
+static void print_plan(ocla_context *ctx, ocla_op_kind op, int chunk) {
+    ocla_plan_request r = {op, B, T, H, D, D, chunk, 0, 0, 0};
+    char text[512];
+    if (ocla_plan_explain(ctx, &r, NULL, text, sizeof text) == OCLA_SUCCESS) printf("      plan: %s\n", text);
 }
 
 /* ---- the ops on [B,T,H,D] ---- */
@@ -76,6 +84,8 @@ static int run_ops(ocla_context *ctx) {
             goto done;
         }
         printf("op    %-28s B%d T%d H%d D%d: %8.2f ms\n", names[op], B, T, H, D, 1e3 * best);
+        if (op == 0) print_plan(ctx, OCLA_OP_SOFTMAX_TILED, 0);
+        if (op == 1) print_plan(ctx, OCLA_OP_FLASH_CHUNK, 256);
     }
     rc = 0;
 done:

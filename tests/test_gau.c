@@ -5,7 +5,8 @@
  * pick), LayerNorm / ScaleNorm / no norm, e = 2d and e != 2d, RoPE (full, partial, with a position
  * offset) or none, relative position bias or none, both causal linear normalisers, the paper text's
  * quadratic scaling, residual on / off, optional weights absent, tensors at buffer offsets, in place
- * (y = x); and bad inputs.
+ * (y = x); a repeated call with device allocation refused (the layer keeps its temporaries in
+ * scratch); and bad inputs.
  *
  * Tolerance 1e-4 normwise (tc_max_rel_err), the fp32 bar. Why it holds with margin: the GEMMs sum at
  * most d <= 32 and e <= 64 fp32 products (~sqrt(n) * 6e-8 relative), LayerNorm / ScaleNorm and SiLU
@@ -13,8 +14,8 @@
  * vs fp64 (docs/KERNELS.md; RoPE angles pos * f are rounded in fp32, so positions stay <= 400 here),
  * and relu^2 at most doubles the relative error of a score. Composed, the layer stays ~1e-5 at
  * worst. Without the residual the test sees the attention branch O itself, not x + O.
- * Every kernel here has one program variant (no -D options), so PoCL compiles each once per device
- * and the shapes below are free. */
+ * Every kernel here has one program variant (no variant macros), so PoCL compiles each once per
+ * device and the shapes below are free. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,18 @@ static double run_gau(ocla_context *ctx, const gcase *c, uint32_t seed, float **
     if (c->rel_bias) p.flash.rel_bias = tbias;
     tc_ok(ctx, ocla_gau_layer_forward(ctx, &p, &w, tx, ty));
     float *got = tc_download(ctx, ty);
+    if (!c->in_place) {
+        /* the same call again allocates nothing on the device (temporaries in the context's scratch,
+         * the flash op planned and built): with every allocation refused it runs, with the same bits */
+        const uint64_t max_alloc = ctx->info.max_alloc_size;
+        ctx->info.max_alloc_size = 1;
+        const ocla_status st = ocla_gau_layer_forward(ctx, &p, &w, tx, ty);
+        ctx->info.max_alloc_size = max_alloc;
+        tc_ok(ctx, st);
+        float *again = tc_download(ctx, ty);
+        cr_assert(!memcmp(again, got, nx * sizeof *got), "a repeated GAU call gives other bits");
+        free(again);
+    }
     double *ref = malloc(nx * sizeof *ref);
     ref_gau_layer(&r, &rw, h.x, ref);
     cr_assert(tc_all_finite(got, nx), "non-finite GAU output");
@@ -266,8 +279,8 @@ Test(gau, scheduler_chunks_vs_fp64, .timeout = 1200) {
                 gcase c = {1, 333, 16, 32, 32, chunks[i], causal, OCLA_GAU_NORM_LAYER, 0, 1, 32, 0, 0, 0, 0, 0, 0};
                 worst = fmax(worst, check(ctx, dev, &c, (uint32_t)(300 + i)));
             }
-        /* chunk = 0: the scheduler's own pick (or op_flash's fallback 64) must match the reference at one of
-         * the chunks it can choose */
+        /* chunk = 0: the scheduler's own pick matches the reference at the chunk ocla_plan_explain names
+         * (and at no other of the chunks it could choose better) */
         for (int causal = 0; causal < 2; causal++) {
             gcase c = {1, 333, 16, 32, 32, 0, causal, OCLA_GAU_NORM_LAYER, 0, 0, 32, 0, 0, 0, 0, 0, 0};
             float *got = NULL;
@@ -304,6 +317,13 @@ Test(gau, scheduler_chunks_vs_fp64, .timeout = 1200) {
                         best);
             cr_expect(best <= TOL, "%s: chunk 0 causal %d matches no candidate chunk (best C %d err %.3g)",
                       tc_device_name(dev), causal, best_c, best);
+            ocla_plan_request rq = {OCLA_OP_FLASH_CHUNK, c.B, c.T, 1, c.s, c.e, 0, causal ? 0u : OCLA_PLAN_NONCAUSAL, 0, 0};
+            ocla_plan plan;
+            char text[512];
+            tc_ok(ctx, ocla_plan_explain(ctx, &rq, &plan, text, sizeof text));
+            cr_log_info("gau %s chunk 0: %s", tc_device_name(dev), text);
+            cr_expect_eq(best_c, plan.chunk, "%s: the layer ran C = %d, ocla_plan_explain says %d", tc_device_name(dev),
+                         best_c, plan.chunk);
             worst = fmax(worst, best);
             ocla_tensor *all[] = {tx, ty, tw, tbu, tg, tbe, two, tbo, tnw, tnb};
             for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);

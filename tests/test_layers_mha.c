@@ -1,10 +1,12 @@
 /* The multi-head attention layers of <ocla/layers.h> (linear, softmax, Linformer on [B,T,d]) against
- * the fp64 whole-layer references of tests/ref/ref_layers_mha.c, on every device; bad inputs. */
+ * the fp64 whole-layer references of tests/ref/ref_layers_mha.c, on every device (each call repeated
+ * with device allocation refused: the layers keep their temporaries in scratch); bad inputs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "internal.h"
 #include "ocla_debug.h"
 #include "ref/ref_layers_mha.h"
 
@@ -104,7 +106,17 @@ static double check_layer(ocla_context *ctx, int dev, layer_case *c, const ocla_
     cr_assert(tc_all_finite(got, n), "%s on %s: non-finite output", what, tc_device_name(dev));
     cr_assert_leq(err, MHA_TOL, "%s on %s (T=%d, H=%d, causal %d): err %g", what, tc_device_name(dev), c->s.T, c->s.H,
                   p->causal, err);
-    free(got), free(ref);
+    /* the same call again allocates nothing on the device (temporaries in the context's scratch, ops
+     * planned and built): with every allocation refused it runs and gives the same bits */
+    const uint64_t max_alloc = ctx->info.max_alloc_size;
+    ctx->info.max_alloc_size = 1;
+    const ocla_status st = ocla_mha_layer_forward(ctx, p, &c->w, c->tx, c->ty);
+    ctx->info.max_alloc_size = max_alloc;
+    tc_ok(ctx, st);
+    float *again = tc_download(ctx, c->ty);
+    cr_assert(!memcmp(again, got, n * sizeof *got), "%s on %s: a repeated call gives other bits", what,
+              tc_device_name(dev));
+    free(got), free(ref), free(again);
     return err;
 }
 

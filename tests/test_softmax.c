@@ -272,3 +272,74 @@ Test(softmax, bad_input) {
         ocla_context_destroy(ctx);
     }
 }
+
+/* The plan for this call as ocla_plan_explain makes it (float4 rows unless a layout breaks them). */
+static ocla_plan explain_case(ocla_context *ctx, const sm_case *c, int block, char *text, size_t size) {
+    const unsigned flags = c->layout == L_OFFSET ? OCLA_PLAN_STRIDED : 0u;
+    ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, c->B, c->T, c->H, c->K, c->V, block, flags, 0, 0};
+    ocla_plan plan;
+    tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, text, size));
+    return plan;
+}
+
+/* The context built the plan's kernel with the plan's tiles (white box: its kernel cache). */
+static int built_as_planned(const ocla_context *ctx, const ocla_plan *plan) {
+    for (size_t i = 0; i < ctx->n_kernels; i++) {
+        const ocla_kernel_entry *e = &ctx->kernels[i];
+        if (!e->has_variant || strcmp(e->name, plan->kernels) || strcmp(e->variant.fam->source, "softmax")) continue;
+        int same = 1;
+        for (int t = 0; t < OCLA_VARIANT_TILES && e->variant.fam->tiles[t]; t++)
+            same &= e->variant.tile[t] == plan->tile[t];
+        if (same) return 1;
+    }
+    return 0;
+}
+
+/* The op runs the plan ocla_plan_explain shows: its kernel (the profile names the launches) built with
+ * its tiles, for the scheduler's pick and forced blocks, dense and unaligned layouts; OCLA_CHUNK (white
+ * box: the value the context read at creation) is the block where the params leave it at 0, a value
+ * that is no block is refused naming OCLA_CHUNK, and params.block wins over it. */
+Test(softmax, runs_the_plan, .timeout = 1200) {
+    static const sm_case cs[] = {{1, 100, 100, 2, 64, 64, L_DENSE, 0}, {1, 45, 45, 2, 64, 64, L_OFFSET, 0},
+                                 {1, 70, 70, 2, 17, 17, L_DENSE, 0}};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context_options o;
+        ocla_context_options_defaults(&o);
+        o.profiling = 1;
+        ocla_context *ctx = tc_open_with(d, &o);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+            for (int block = 0; block <= 16; block += 16) {
+                char text[512], detail[256] = "";
+                const ocla_plan plan = explain_case(ctx, &cs[i], block, text, sizeof text);
+                ocla_status st;
+                int kernels = 0;
+                double e = run_case(ctx, &cs[i], 1, block, (uint32_t)(90 + i), &st, &kernels);
+                cr_assert_eq(st, OCLA_SUCCESS, "%s: %s", tc_device_name(d), ocla_last_error(ctx));
+                ocla_profile_detail(ctx, detail, sizeof detail);
+                cr_log_info("softmax %s case %zu block %d: %s | ran %s, err %.3g", tc_device_name(d), i, block, text,
+                            detail, e);
+                cr_expect(e <= TOL, "%s case %zu: err %.3g", tc_device_name(d), i, e);
+                if (detail[0]) cr_expect(strstr(detail, plan.kernels) != NULL, "plan %s, ran %s", plan.kernels, detail);
+                cr_expect(built_as_planned(ctx, &plan), "%s: no %s built with the plan's tiles (%s)", tc_device_name(d),
+                          plan.kernels, text);
+                if (block) cr_expect_eq(plan.chunk, block);
+            }
+        /* OCLA_CHUNK */
+        char text[512];
+        ctx->env_chunk = 32;
+        const ocla_plan p32 = explain_case(ctx, &cs[0], 0, text, sizeof text);
+        cr_expect(p32.chunk == 32 && strstr(text, "OCLA_CHUNK") != NULL, "%s", text);
+        ocla_status st;
+        double e = run_case(ctx, &cs[0], 1, 0, 7, &st, NULL);
+        cr_expect(st == OCLA_SUCCESS && e <= TOL, "OCLA_CHUNK=32: %s, err %.3g", ocla_last_error(ctx), e);
+        cr_expect(built_as_planned(ctx, &p32), "%s", text);
+        ctx->env_chunk = 48;
+        run_case(ctx, &cs[0], 1, 0, 7, &st, NULL);
+        cr_expect_eq(st, OCLA_ERR_INVALID_ARGUMENT);
+        cr_expect(strstr(ocla_last_error(ctx), "OCLA_CHUNK") != NULL, "%s", ocla_last_error(ctx));
+        e = run_case(ctx, &cs[0], 1, 16, 7, &st, NULL);
+        cr_expect(st == OCLA_SUCCESS && e <= TOL, "block 16 with OCLA_CHUNK=48: %s", ocla_last_error(ctx));
+        ctx->env_chunk = 0;
+        ocla_context_destroy(ctx);
+    }
+}

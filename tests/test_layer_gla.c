@@ -1,9 +1,11 @@
-/* The GLA layer (fla's GatedLinearAttention) against an fp64 reference, on every device. */
+/* The GLA layer (fla's GatedLinearAttention, runtime/layer_gla.c) against an fp64 reference, on every
+ * device: chunked and recurrent forms, bad input, and a repeated call that allocates nothing. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "internal.h"
 #include "ref/ref_attention.h"
 
 typedef struct dims {
@@ -73,7 +75,7 @@ static ocla_tensor *t2(ocla_context *ctx, int64_t a, int64_t b, const float *h) 
  * fp64 in tests/test_attention.c) and a normalisation; fp32 rounding stays near 1e-6. */
 #define LAYER_TOL 1e-4
 
-Test(layers, gla_layer_vs_fp64, .timeout = 600) {
+Test(layer_gla, vs_fp64, .timeout = 600) {
     static const dims shapes[] = {{2, 37, 32, 2, 16, 16, 16}, {1, 1, 24, 3, 8, 12, 4}, {1, 130, 48, 2, 32, 24, 16}, {2, 128, 64, 4, 16, 16, 16}};
     for (int dev = 0; dev < tc_device_count(); dev++) {
         ocla_context *ctx = tc_open(dev);
@@ -108,6 +110,17 @@ Test(layers, gla_layer_vs_fp64, .timeout = 600) {
             cr_log_info("GLA layer %s (B,T,d,H,K,V)=(%d,%d,%d,%d,%d,%d): %.2e", tc_device_name(dev), d->B, d->T, d->D,
                         d->H, d->K, d->V, err);
             cr_assert_leq(err, LAYER_TOL, "GLA layer on %s shape %zu: err %g", tc_device_name(dev), s, err);
+            /* the same call again allocates nothing on the device (temporaries in the context's scratch,
+             * the attention op prepared once): with every allocation refused it runs, with the same bits */
+            const uint64_t max_alloc = ctx->info.max_alloc_size;
+            ctx->info.max_alloc_size = 1;
+            ocla_status again_st = ocla_gla_layer_forward(ctx, &p, &w, tx, ty);
+            ctx->info.max_alloc_size = max_alloc;
+            tc_ok(ctx, again_st);
+            float *again = tc_download(ctx, ty);
+            cr_assert(!memcmp(again, got, sizeof(float) * M * d->D), "a repeated call gives other bits on %s",
+                      tc_device_name(dev));
+            free(again);
             /* recurrent form gives the same layer output */
             p.form = OCLA_FORM_RECURRENT;
             tc_ok(ctx, ocla_gla_layer_forward(ctx, &p, &w, tx, ty));
