@@ -97,6 +97,20 @@ ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn) {
     return OCLA_SUCCESS;
 }
 
+ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, const char *fn) {
+    if (ws->overflow || ws->n > 4) return ocla__layer_ws_get(ws, fn); /* reports an overflow, or one buffer */
+    for (int i = 0; i < ws->n; i++) {
+        struct ocla_tensor *t = &ws->t[i];
+        size_t bytes;
+        if (!ocla__mul_ok((size_t)ocla_tensor_numel(t), sizeof(float), &bytes))
+            return ocla__fail(ws->ctx, OCLA_ERR_OVERFLOW, "%s: the size of the temporaries overflows", fn);
+        ocla_status st = ocla__scratch(ws->ctx, 4 + i, bytes, &t->mem);
+        if (st != OCLA_SUCCESS) return st;
+        t->offset = 0;
+    }
+    return OCLA_SUCCESS;
+}
+
 void ocla__layer_view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
                       ocla_tensor *out) {
     memset(out, 0, sizeof *out);

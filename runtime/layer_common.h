@@ -7,7 +7,8 @@
  * Scratch slots of this family (the layers' range 4-7, runtime/internal.h): 4 softmax's carried rows
  * (Mesa) and FLASH's scores, 5-6 FLASH's chunk states and RoPE frequencies, Linformer's projected keys
  * and values, 7 the layers' own temporaries (one workspace per call, below). A layer calls one op at a
- * time, so its slot 7 never meets the ops' 4-6. */
+ * time, so its slot 7 never meets the ops' 4-6 (the linear-attention layer, whose op uses slots 0-3,
+ * may spread its temporaries over 4-7). */
 #ifndef OCLA_LAYER_COMMON_H
 #define OCLA_LAYER_COMMON_H
 
@@ -42,6 +43,10 @@ typedef struct ocla__layer_ws {
 void ocla__layer_ws_init(ocla_context *ctx, ocla__layer_ws *ws);
 ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dims);
 ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn);
+/* The same with each tensor in its own scratch slot 4, 5, 6, 7 at offset 0 (at most four tensors),
+ * for a layer whose op uses none of those slots (the linear-attention layer: ocla_attention_forward
+ * keeps its own slots 0-3): the op then sees dense tensors at offset 0, which its NVIDIA path needs. */
+ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, const char *fn);
 
 /* out = a view of t (same buffer) at element offset off with the given dims and strides (NULL:
  * dense); a value on the caller's stack, nothing allocated. */

@@ -174,7 +174,9 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
     const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V};
     ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
     ocla_tensor *v = ocla__layer_ws_add(&ws, 3, dv), *o = ocla__layer_ws_add(&ws, 3, dv);
-    if ((st = ocla__layer_ws_get(&ws, FN)) != OCLA_SUCCESS) return st;
+    /* linear attention keeps to slots 0-3: q, k, v, o apart at offset 0 (the NVIDIA path takes them) */
+    st = p->kind == OCLA_MHA_LINEAR ? ocla__layer_ws_get_apart(&ws, FN) : ocla__layer_ws_get(&ws, FN);
+    if (st != OCLA_SUCCESS) return st;
     if ((st = ocla__layer_project(ctx, x, w->w_q, w->b_q, q)) != OCLA_SUCCESS ||
         (st = ocla__layer_project(ctx, x, w->w_k, w->b_k, k)) != OCLA_SUCCESS ||
         (st = ocla__layer_project(ctx, x, w->w_v, w->b_v, v)) != OCLA_SUCCESS)
