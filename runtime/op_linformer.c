@@ -28,23 +28,35 @@ static void dense4(ocla_context *ctx, cl_mem mem, const int64_t d[4], struct ocl
     for (int i = 2; i >= 0; i--) t->strides[i] = t->strides[i + 1] * d[i + 1];
 }
 
-/* dst[b, :, h, :] = P_h[:, :T] src[b, :, h, :] for every (b, h): one GEMM per (b, h). */
+/* dst[b, :, h, :] = P_h[:, :T] src[b, :, h, :] for every (b, h), dst dense [B, kp, H, D]. Per b one
+ * GEMM: a shared P over all heads at once where a token's heads are contiguous in src (head stride
+ * D: P [kp, T] x src_b [T, H*D]), per-head P as H strided-batched products (A by kp*n, B by the head
+ * stride, C by D); else one GEMM per (b, h). */
 static ocla_status project(ocla_context *ctx, const ocla_tensor *P, int per_head, const ocla_tensor *src, int64_t kp,
                            int64_t n, cl_mem dst) {
     const int64_t B = src->dims[0], T = src->dims[1], H = src->dims[2], D = src->dims[3];
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
+    const int heads_packed = H == 1 || (src->strides[2] == D && src->strides[1] >= H * D);
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t nh = per_head || heads_packed ? 1 : H; /* GEMM calls for this b */
+        for (int64_t h = 0; h < nh; h++) {
             ocla_gemm_desc g;
             ocla_gemm_desc_defaults(&g);
             g.m = (size_t)kp, g.n = (size_t)D, g.k = (size_t)T;
             g.alpha = 1.0f, g.beta = 0.0f, g.batch = 1;
             g.lda = (size_t)n, g.ldb = (size_t)src->strides[1], g.ldc = (size_t)(H * D);
-            size_t a_off = P->offset + (size_t)(per_head ? h * kp * n : 0);
-            size_t b_off = src->offset + (size_t)(b * src->strides[0] + h * src->strides[2]);
-            size_t c_off = (size_t)((b * kp * H + h) * D);
+            if (per_head) {
+                g.batch = (size_t)H;
+                g.stride_a = (size_t)(kp * n), g.stride_b = (size_t)src->strides[2], g.stride_c = (size_t)D;
+            } else if (heads_packed) {
+                g.n = (size_t)(H * D);
+            }
+            const size_t a_off = P->offset;
+            const size_t b_off = src->offset + (size_t)(b * src->strides[0] + h * src->strides[2]);
+            const size_t c_off = (size_t)((b * kp * H + h) * D);
             ocla_status st = ocla__gemm(ctx, &g, P->mem, a_off, src->mem, b_off, dst, c_off);
             if (st != OCLA_SUCCESS) return st;
         }
+    }
     return OCLA_SUCCESS;
 }
 
