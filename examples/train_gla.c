@@ -9,6 +9,8 @@
  * error 0.5 * mean((Y - Y*)^2). Training: plain SGD on Wq, Wk, Wv, Wg, Wo with gradients from
  * ocla_linear_backward (dX, dW through CLBlast), ocla_attention_backward and
  * ocla_gate_logsigmoid_backward. The loss and dY are computed on the host (small tensors).
+ * Headers: the projections and the gate, forward and backward, are <ocla/blocks.h>; the attention
+ * backward and the SGD step <ocla/train.h>; <ocla/ocla.h> includes both.
  *
  * Usage: train-gla [device selector] [steps] [learning rate]      e.g. train-gla pocl 300 20
  *        train-gla <device> bench B T H K V [gate]     times the attention op alone, forward and

@@ -1,66 +1,241 @@
-/* Backward passes (kernels_cl/attn_bwd.cl): causal chunked linear attention (with the normaliser,
- * through the feature map), simple GLA, retention and GLA; projection backward through CLBlast;
- * a plain SGD step. Math and memory cost: docs/TRAINING.md, section "Backward". */
+/* Backward of causal chunked linear attention (with the normaliser, through the feature map),
+ * simple GLA, retention and GLA (include/ocla/train.h; kernels kernels_cl/attn_bwd.cl; math and
+ * memory: docs/TRAINING.md, "Backward").
+ *
+ * validate -> plan (runtime/plan_bwd.c: chunk, path, the kernels in launch order) -> variant
+ * (gate kind, feature map, normaliser, TS) -> the plan's kernels, in the plan's order. The
+ * temporaries are regions of the context's scratch slots 0-3 (layout in runtime/plan_bwd.h),
+ * grown on demand and kept for the next call; the only host-to-device write is RetNet's [H]
+ * default decays (fixed gates). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "op_common.h"
+#include "plan.h"
+#include "plan_bwd.h"
 
-/* Chunk rule (documented in docs/TRAINING.md): params.chunk, else OCLA_CHUNK, else flash-linear-
- * attention's min(64, max(16, next_pow2(T))). The kernels keep no tile in local memory, so every
- * chunk from 1 to 256 runs on every device; the chunk trades the C x C intra-chunk temporaries
- * against the number of stored chunk states. */
-#define BWD_TS 16 /* TS of the tiled A / dA kernels (the .cl default) */
+static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", NULL}};
 
-static int pick_chunk(const ocla_context *ctx, const ocla_attn_params *p, int64_t T) {
-    if (p->chunk > 0) return p->chunk;
-    if (ctx->env_chunk > 0) return ctx->env_chunk;
-    int c = 16;
-    while (c < 64 && c < T) c *= 2;
-    return c;
-}
+/* The kernels a plan may name (runtime/plan_bwd.c writes these names). */
+enum {
+    K_GATES, K_STATES, K_CHUNK_KV, K_SCAN, K_A, K_A_TILED, K_OUTPUT, K_DA, K_DA_TILED, K_CHUNK_QDO, K_DSTATES,
+    K_DQK, K_DQK_TILED, K_DV, K_DV_TILED, K_DG, K_DG_OUT, K_COUNT
+};
+static const char *const k_names[K_COUNT] = {
+    "bwd_gates", "bwd_states", "bwd_chunk_kv", "bwd_scan",    "bwd_A",     "bwd_A_tiled",   "bwd_output",
+    "bwd_dA",    "bwd_dA_tiled", "bwd_chunk_qdo", "bwd_dstates", "bwd_dqk", "bwd_dqk_tiled", "bwd_dv",
+    "bwd_dv_tiled", "bwd_dg", "bwd_dg_out"};
+static const char *const k_what[K_COUNT] = {
+    "backward gates", "backward chunk states", "backward chunk k^T v", "backward scan", "backward intra-chunk A",
+    "backward intra-chunk A (tiled)", "backward normaliser", "backward intra-chunk dA",
+    "backward intra-chunk dA (tiled)", "backward chunk q^T do", "backward state gradients", "backward dq dk",
+    "backward dq dk (tiled)", "backward dv", "backward dv (tiled)", "backward dq dk dg", "backward dg"};
+#define MAX_STEPS 16
 
-/* Work-group size: the largest power of two <= 64 the kernel allows (checked by ocla__launch). */
-static ocla_status launch1d(ocla_context *ctx, cl_kernel k, size_t n, const char *what) {
-    uint64_t kwg = 0;
-    ocla_status st = ocla__kernel_limits(ctx, k, &kwg, NULL);
-    if (st != OCLA_SUCCESS) return st;
-    size_t lim = (size_t)kwg;
-    if (lim > ctx->info.max_work_group_size) lim = (size_t)ctx->info.max_work_group_size;
-    if (lim > ctx->info.max_work_item_sizes[0]) lim = (size_t)ctx->info.max_work_item_sizes[0];
-    size_t l = 1;
-    while (l * 2 <= lim && l * 2 <= 64) l *= 2;
-    size_t g = n;
-    return ocla__launch(ctx, k, 1, &g, &l, what);
-}
-
+/* A tensor as a kernel argument (OCLA_TENSOR): buffer, offset, four strides; a 3-D tensor gets
+ * stride 0 in the fourth slot, an absent one a valid dummy buffer. */
 typedef struct targ {
     cl_mem mem;
     cl_long o, s[4];
 } targ;
 
-/* A tensor as a kernel argument: a 3-D tensor gets stride 0 in the fourth slot. */
 static targ ta(const ocla_tensor *t, cl_mem dummy) {
     targ a;
     memset(&a, 0, sizeof a);
-    if (!t) {
-        a.mem = dummy;
-        return a;
+    a.mem = t ? t->mem : dummy;
+    if (t) {
+        a.o = (cl_long)t->offset;
+        for (int i = 0; i < t->ndim && i < 4; i++) a.s[i] = t->strides[i];
     }
-    a.mem = t->mem;
-    a.o = (cl_long)t->offset;
-    for (int i = 0; i < t->ndim && i < 4; i++) a.s[i] = t->strides[i];
     return a;
 }
 
-typedef ocla_args argset; /* runtime/launch.c: consecutive kernel arguments, first failure kept */
-#define arg ocla__args_push
+/* Everything the launches read: sizes, scalars, the tensors and the temporaries' regions. */
+typedef struct bwd_call {
+    ocla_context *ctx;
+    cl_int T, H, K, V, C, NT;
+    size_t BH, VV, GW, wg, ts;
+    float scale, eps;
+    cl_long n_fac;
+    targ q, k, v, d_o, g, h0, z0, dhT, dzT, dh0, dz0, dq, dk, dv, dg, none;
+    cl_int has_h0, has_z0, has_dhT, has_dzT, has_dh0, has_dz0, zero;
+    cl_mem ws[OCLA__BWD_SLOTS];
+    ocla__bwd_layout lay;
+} bwd_call;
+
 #define ARG(a, x) ocla__args_push((a), sizeof(x), &(x))
-static void arg_t(argset *a, const targ *t) {
+static void arg_t(ocla_args *a, const targ *t) {
     ARG(a, t->mem);
     ARG(a, t->o);
     for (int i = 0; i < 4; i++) ARG(a, t->s[i]);
+}
+/* A temporary (BWD_WS in the kernel): its slot's buffer and its offset in floats. */
+static void arg_w(ocla_args *a, const bwd_call *c, int region) {
+    const cl_long off = (cl_long)c->lay.off[region];
+    ARG(a, c->ws[c->lay.slot[region]]);
+    ARG(a, off);
+}
+
+/* One work-item per entry, work-groups of the plan's WG (never above the kernel's own limit). */
+static ocla_status launch_items(const bwd_call *c, cl_kernel k, size_t n, const char *what) {
+    uint64_t kwg = 0;
+    ocla_status st = ocla__kernel_limits(c->ctx, k, &kwg, NULL);
+    if (st != OCLA_SUCCESS) return st;
+    size_t l = c->wg;
+    while (l > 1 && l > kwg) l /= 2;
+    return ocla__launch(c->ctx, k, 1, &n, &l, what);
+}
+
+/* n_groups work-groups of TS work-items. */
+static ocla_status launch_tiles(const bwd_call *c, cl_kernel k, size_t n_groups, const char *what) {
+    const size_t g = n_groups * c->ts, l = c->ts;
+    return ocla__launch(c->ctx, k, 1, &g, &l, what);
+}
+
+/* Set the arguments of kernel id and launch it. scan_pass: 0 for the first bwd_scan, 1 after. */
+static ocla_status launch_step(const bwd_call *c, int id, cl_kernel k, cl_int scan_pass) {
+    ocla_args a = {c->ctx, k, 0, OCLA_SUCCESS};
+    const size_t BH = c->BH, T = (size_t)c->T, K = (size_t)c->K, V = (size_t)c->V, NT = (size_t)c->NT;
+    const size_t C = (size_t)c->C, ts = c->ts, kvv = K * c->VV;
+    const size_t nti = (C + ts - 1) / ts, ndt = (K + ts - 1) / ts, nct = (c->VV + ts - 1) / ts;
+    const size_t ncv = (V + ts - 1) / ts;
+    size_t n = 0;
+    int tiled = 0;
+    cl_long nl;
+#define HEAD(with_v)                                                                                                 \
+    do {                                                                                                             \
+        nl = (cl_long)n;                                                                                             \
+        ARG(&a, nl), ARG(&a, c->T), ARG(&a, c->H), ARG(&a, c->K);                                                    \
+        if (with_v) ARG(&a, c->V);                                                                                   \
+        ARG(&a, c->C), ARG(&a, c->NT);                                                                               \
+    } while (0)
+    switch (id) {
+    case K_GATES:
+        n = BH * NT * c->GW;
+        HEAD(0);
+        arg_t(&a, &c->g), arg_w(&a, c, OCLA__BWD_DECAY), arg_w(&a, c, OCLA__BWD_GRAW), arg_w(&a, c, OCLA__BWD_GCUM);
+        arg_w(&a, c, OCLA__BWD_GEXP), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac);
+        break;
+    case K_STATES:
+        n = BH * kvv;
+        HEAD(1);
+        arg_t(&a, &c->k), arg_t(&a, &c->v), arg_w(&a, c, OCLA__BWD_GEXP), arg_t(&a, &c->h0), ARG(&a, c->has_h0);
+        arg_t(&a, &c->z0), ARG(&a, c->has_z0), arg_w(&a, c, OCLA__BWD_HS);
+        break;
+    case K_CHUNK_KV:
+        n = BH * NT * nct * ndt, tiled = 1;
+        HEAD(1);
+        arg_t(&a, &c->k), arg_t(&a, &c->v), arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC);
+        ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_HS);
+        break;
+    case K_SCAN:
+        n = BH * kvv;
+        HEAD(1);
+        arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_HS);
+        arg_t(&a, &c->h0), ARG(&a, c->has_h0), arg_t(&a, &c->z0), ARG(&a, c->has_z0);
+        arg_w(&a, c, OCLA__BWD_DHS), arg_w(&a, c, OCLA__BWD_DHST), arg_w(&a, c, OCLA__BWD_W0);
+        arg_t(&a, &c->dhT), ARG(&a, c->has_dhT), arg_t(&a, &c->dzT), ARG(&a, c->has_dzT);
+        arg_t(&a, &c->dh0), ARG(&a, c->has_dh0), arg_t(&a, &c->dz0), ARG(&a, c->has_dz0), ARG(&a, scan_pass);
+        break;
+    case K_A:
+    case K_A_TILED:
+        tiled = id == K_A_TILED;
+        n = tiled ? BH * NT * nti * nti : BH * NT * C * C;
+        HEAD(0);
+        arg_t(&a, &c->q), arg_t(&a, &c->k), arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC);
+        ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_A);
+        break;
+    case K_OUTPUT:
+        n = BH * T;
+        HEAD(1);
+        ARG(&a, c->scale), ARG(&a, c->eps), arg_t(&a, &c->q), arg_t(&a, &c->v), arg_w(&a, c, OCLA__BWD_GCUM);
+        arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_HS), arg_w(&a, c, OCLA__BWD_A);
+        arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP), arg_t(&a, &c->none), ARG(&a, c->zero);
+        break;
+    case K_DA:
+    case K_DA_TILED:
+        tiled = id == K_DA_TILED;
+        n = tiled ? BH * NT * nti * nti : BH * NT * C * C;
+        nl = (cl_long)n;
+        ARG(&a, nl), ARG(&a, c->T), ARG(&a, c->H), ARG(&a, c->V), ARG(&a, c->C), ARG(&a, c->NT);
+        arg_t(&a, &c->v), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP), arg_w(&a, c, OCLA__BWD_GCUM);
+        arg_w(&a, c, OCLA__BWD_DA);
+        break;
+    case K_CHUNK_QDO:
+        n = BH * NT * nct * ndt, tiled = 1;
+        HEAD(1);
+        ARG(&a, c->scale), arg_t(&a, &c->q), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP);
+        arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_DHS);
+        arg_w(&a, c, OCLA__BWD_W0);
+        break;
+    case K_DSTATES:
+        n = BH * kvv;
+        HEAD(1);
+        ARG(&a, c->scale), arg_t(&a, &c->q), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP);
+        arg_w(&a, c, OCLA__BWD_GEXP), arg_t(&a, &c->dhT), ARG(&a, c->has_dhT), arg_t(&a, &c->dzT);
+        ARG(&a, c->has_dzT), arg_w(&a, c, OCLA__BWD_DHS), arg_w(&a, c, OCLA__BWD_DHST), arg_t(&a, &c->dh0);
+        ARG(&a, c->has_dh0), arg_t(&a, &c->dz0), ARG(&a, c->has_dz0);
+        break;
+    case K_DQK:
+    case K_DQK_TILED:
+        tiled = id == K_DQK_TILED;
+        n = tiled ? BH * NT * nti * ndt : BH * T * K;
+        HEAD(1);
+        ARG(&a, c->scale), arg_t(&a, &c->q), arg_t(&a, &c->k), arg_t(&a, &c->v), arg_t(&a, &c->d_o);
+        arg_w(&a, c, OCLA__BWD_DOP), arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac);
+        arg_w(&a, c, OCLA__BWD_HS), arg_w(&a, c, OCLA__BWD_DHST), arg_w(&a, c, OCLA__BWD_DA);
+        arg_w(&a, c, OCLA__BWD_DQH), arg_w(&a, c, OCLA__BWD_DKH);
+        break;
+    case K_DV:
+    case K_DV_TILED:
+        tiled = id == K_DV_TILED;
+        n = tiled ? BH * NT * nti * ncv : BH * T * V;
+        HEAD(1);
+        ARG(&a, c->scale), arg_t(&a, &c->k), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP);
+        arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_DHS);
+        arg_w(&a, c, OCLA__BWD_A), arg_t(&a, &c->dv);
+        break;
+    case K_DG:
+        n = BH * NT * K;
+        HEAD(1);
+        arg_t(&a, &c->q), arg_t(&a, &c->k), arg_w(&a, c, OCLA__BWD_HS), arg_w(&a, c, OCLA__BWD_DHST);
+        arg_w(&a, c, OCLA__BWD_DQH), arg_w(&a, c, OCLA__BWD_DKH), arg_w(&a, c, OCLA__BWD_DGV), arg_t(&a, &c->dq);
+        arg_t(&a, &c->dk);
+        break;
+    case K_DG_OUT:
+        n = BH * T * c->GW;
+        nl = (cl_long)n;
+        ARG(&a, nl), ARG(&a, c->T), ARG(&a, c->H), ARG(&a, c->K);
+        arg_w(&a, c, OCLA__BWD_GRAW), arg_w(&a, c, OCLA__BWD_DGV), arg_t(&a, &c->dg);
+        break;
+    default: return ocla__fail(c->ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: unknown step %d", id);
+    }
+#undef HEAD
+    if (a.st != OCLA_SUCCESS) return a.st;
+    return tiled ? launch_tiles(c, k, n, k_what[id]) : launch_items(c, k, n, k_what[id]);
+}
+
+/* The plan's kernel list ("bwd_gates, bwd_states, ...") as step ids. */
+static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, int *steps, int *n_steps) {
+    const char *s = plan->kernels;
+    int n = 0;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        const size_t len = e ? (size_t)(e - s) : strlen(s);
+        int id = -1;
+        for (int i = 0; i < K_COUNT && id < 0; i++)
+            if (strlen(k_names[i]) == len && !strncmp(s, k_names[i], len)) id = i;
+        if (id < 0 || n == MAX_STEPS)
+            return ocla__fail(ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: the plan's kernels \"%s\" are not "
+                              "the backward's", plan->kernels);
+        steps[n++] = id;
+        s += len;
+        while (*s == ',' || *s == ' ') s++;
+    }
+    *n_steps = n;
+    return OCLA_SUCCESS;
 }
 
 static ocla_status check_same(ocla_context *ctx, const ocla_tensor *t, const char *name, const ocla_tensor *like) {
@@ -68,7 +243,9 @@ static ocla_status check_same(ocla_context *ctx, const ocla_tensor *t, const cha
     return ocla__check_tensor(ctx, t, name, like->ndim, like->dims);
 }
 
-static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
+/* Arguments: shapes, gate kind, optional tensors. Fills the request's shape. */
+static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                              ocla_plan_request *req) {
     if (!p || !io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: NULL params or io");
     if (!p->causal)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_attention_backward: only the causal form has a backward");
@@ -119,288 +296,102 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
                           (long long)B, (long long)T, (long long)H, (long long)K, (long long)V);
     if (B * H > INT32_MAX || T > INT32_MAX / 2 || K > 65536 || V > 65536)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: shape beyond the kernels' int ranges");
-    const int C = pick_chunk(ctx, p, T);
-    if (C < 1 || C > 256)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: chunk %d outside 1..256", C);
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
         for (int64_t h = 0; h < H; h++)
             if (!isfinite(p->fixed_log_decay[h]))
                 return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: fixed_log_decay[%lld] is not finite",
                                   (long long)h);
+    req->B = B, req->T = T, req->H = H, req->K = K, req->V = V;
+    return OCLA_SUCCESS;
+}
 
-    const int NORM = p->normalize ? 1 : 0, GATE = vec ? 2 : (scal || p->gate == OCLA_GATE_FIXED) ? 1 : 0;
-    const int NT = (int)((T + C - 1) / C);
-    const size_t BH = (size_t)(B * H), VV = (size_t)V + (size_t)NORM, GW = vec ? (size_t)K : 1;
-    float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
-    float eps = p->eps;
+static const char *const region_names[OCLA__BWD_SLOTS] = {
+    "gates and intra-chunk A, dA", "chunk states", "state gradients (two layouts)", "per-token gradients"};
 
-    /* Temporaries (bytes): overflow-checked, each below the device's largest allocation. */
-    enum { M_GRAW, M_GCUM, M_GEXP, M_GFAC, M_HS, M_DHS, M_DHST, M_A, M_DA, M_DOP, M_DQH, M_DKH, M_DGV, M_DECAY, M_W0, M_COUNT };
-    size_t sizes[M_COUNT] = {0};
-    size_t x;
-    int ok = 1;
-    ok &= ocla__mul_ok(BH * (size_t)T, GW * 4, &sizes[M_GRAW]);
-    sizes[M_GCUM] = sizes[M_GEXP] = sizes[M_GRAW];
-    ok &= ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * VV * 4, &sizes[M_HS]);
-    ok &= ocla__mul_ok(BH * (size_t)NT, (size_t)K * VV * 4, &sizes[M_DHS]);
-    sizes[M_DHST] = sizes[M_DHS];
-    ok &= ocla__mul_ok(BH * (size_t)NT, (size_t)C * C * 4, &sizes[M_A]);
-    sizes[M_DA] = sizes[M_A];
-    ok &= ocla__mul_ok(BH * (size_t)T, VV * 4, &x);
-    sizes[M_DOP] = NORM ? x : 0;
-    ok &= ocla__mul_ok(BH * (size_t)T, (size_t)K * 4, &sizes[M_DQH]);
-    sizes[M_DKH] = sizes[M_DQH];
-    sizes[M_DGV] = GATE ? sizes[M_DQH] : 0;
-    sizes[M_DECAY] = (size_t)H * 4;
-    ok &= ocla__mul_ok(BH, (size_t)K * VV * 4, &sizes[M_W0]);
-    if (!GATE) sizes[M_GRAW] = sizes[M_GCUM] = sizes[M_GEXP] = 0;
-    ok &= ocla__mul_ok(vec ? sizes[M_GRAW] : 0, 3, &sizes[M_GFAC]); /* exp(G), exp(-G), exp(G_last - G) */
-    if (!ok) return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
+static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
+    ocla_plan_request req;
+    memset(&req, 0, sizeof req);
+    ocla_status st = check_args(ctx, p, io, &req);
+    if (st != OCLA_SUCCESS) return st;
 
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DFEATURE=%d -DGATE=%d -DNORM=%d", (int)p->feature_map, GATE, NORM);
-    cl_kernel kg = NULL, ks, kA, ko = NULL, kdA, kds, kqk, kdv, kdg, kgo = NULL;
-    if (GATE && (st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_gates", &kg)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_states", &ks)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_A", &kA)) != OCLA_SUCCESS) return st;
-    if (NORM && (st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_output", &ko)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dA", &kdA)) != OCLA_SUCCESS) return st;
-    /* A and dA: the tiled kernels (work-groups of BWD_TS, local-memory slices) where the chunk is at
-     * least one tile and the device allows the work-group and local memory; else one work-item per
-     * entry (same results). */
-    int tiled = 0;
-    if (C >= BWD_TS && ctx->info.max_work_item_sizes[0] >= BWD_TS && ctx->info.max_work_group_size >= BWD_TS) {
-        cl_kernel t1, t2;
-        uint64_t w1 = 0, w2 = 0, l1 = 0, l2 = 0;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_A_tiled", &t1)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dA_tiled", &t2)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, t1, &w1, &l1)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, t2, &w2, &l2)) != OCLA_SUCCESS) return st;
-        if (w1 >= BWD_TS && w2 >= BWD_TS && l1 <= ctx->info.local_mem_size && l2 <= ctx->info.local_mem_size) {
-            tiled = 1;
-            kA = t1, kdA = t2;
-        }
-    }
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dstates", &kds)) != OCLA_SUCCESS) return st;
-    /* State passes: chunk-level (tiled per-chunk products + a scan over chunks) with the tiled
-     * kernels, else token by token. */
-    cl_kernel kkv = NULL, kqdo = NULL, ksc = NULL;
-    if (tiled) {
-        uint64_t w1 = 0, w2 = 0, l1 = 0, l2 = 0;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_chunk_kv", &kkv)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_chunk_qdo", &kqdo)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_scan", &ksc)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, kkv, &w1, &l1)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, kqdo, &w2, &l2)) != OCLA_SUCCESS) return st;
-        if (!(w1 >= BWD_TS && w2 >= BWD_TS && l1 <= ctx->info.local_mem_size && l2 <= ctx->info.local_mem_size))
-            kkv = kqdo = ksc = NULL;
-    }
-    int tiled_qk = 0;
-    cl_kernel kqk_t = NULL;
-    if (tiled) {
-        cl_kernel t3;
-        uint64_t w3 = 0, l3 = 0;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk_tiled", &t3)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, t3, &w3, &l3)) != OCLA_SUCCESS) return st;
-        if (w3 >= BWD_TS && l3 <= ctx->info.local_mem_size) tiled_qk = 1, kqk_t = t3;
-    }
-    cl_kernel kdv_t = NULL;
-    if (tiled) {
-        cl_kernel t4;
-        uint64_t w4 = 0, l4 = 0;
-        if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv_tiled", &t4)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__kernel_limits(ctx, t4, &w4, &l4)) != OCLA_SUCCESS) return st;
-        if (w4 >= BWD_TS && l4 <= ctx->info.local_mem_size) kdv_t = t4;
-    }
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dqk", &kqk)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dv", &kdv)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dg", &kdg)) != OCLA_SUCCESS) return st;
-    if (GATE && io->dg && (st = ocla__get_kernel(ctx, "attn_bwd", opts, "bwd_dg_out", &kgo)) != OCLA_SUCCESS)
-        return st;
+    /* plan: chunk, path and the kernels in launch order */
+    req.op = OCLA_OP_ATTN_BACKWARD;
+    req.chunk = ocla__resolve_chunk(ctx, p->chunk);
+    req.flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0u) | (io->dg ? 0u : OCLA__PLAN_BWD_NO_DG);
+    req.gate = (int)p->gate;
+    req.feature = (int)p->feature_map;
+    ocla_plan plan;
+    if ((st = ocla__plan_for(ctx, &req, &plan)) != OCLA_SUCCESS) return st;
+    ocla__bwd_tiles tl;
+    ocla__bwd_tiles_from_plan(&plan, &tl);
+    int steps[MAX_STEPS], n_steps = 0;
+    if ((st = parse_steps(ctx, &plan, steps, &n_steps)) != OCLA_SUCCESS) return st;
 
-    cl_mem m[M_COUNT] = {0};
-    static const char *names[M_COUNT] = {"gates", "cumulative gates", "token decays", "decay factors",
-                                         "chunk states", "state grads", "state grads (transposed)",
-                                         "intra-chunk A", "intra-chunk dA", "normalised do", "dq features",
-                                         "dk features", "gate grads", "fixed decays", "first chunk's state gradient"};
-    for (int i = 0; i < M_COUNT && st == OCLA_SUCCESS; i++) {
-        char what[80];
-        snprintf(what, sizeof what, "allocating backward temporaries (%s)", names[i]);
-        st = ocla__alloc(ctx, sizes[i], &m[i], what);
-    }
-    if (st == OCLA_SUCCESS && p->gate == OCLA_GATE_FIXED) {
+    bwd_call c;
+    memset(&c, 0, sizeof c);
+    c.ctx = ctx;
+    if (ocla__bwd_layout_for(&req, tl.chunk, &c.lay))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
+    for (int s = 0; s < OCLA__BWD_SLOTS; s++)
+        if (c.lay.slot_bytes[s] > ctx->info.max_alloc_size)
+            return ocla__fail(ctx, OCLA_ERR_TOO_LARGE,
+                              "ocla_attention_backward: the temporaries for %s need %zu bytes at chunk %d, more than "
+                              "the device's largest allocation CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu (split B*H or T)",
+                              region_names[s], c.lay.slot_bytes[s], tl.chunk,
+                              (unsigned long long)ctx->info.max_alloc_size);
+
+    /* the variant and its kernels (built before anything is enqueued) */
+    ocla_variant v = ocla__variant(&fam_bwd);
+    v.gate = (int8_t)p->gate;
+    v.feature = (int8_t)p->feature_map;
+    v.norm = (int8_t)(p->normalize != 0);
+    v.tile[0] = tl.ts;
+    cl_kernel kern[MAX_STEPS];
+    for (int i = 0; i < n_steps; i++)
+        if ((st = ocla__variant_kernel(ctx, &v, k_names[steps[i]], &kern[i])) != OCLA_SUCCESS) return st;
+
+    /* temporaries: regions of scratch slots 0-3 */
+    for (int s = 0; s < OCLA__BWD_SLOTS; s++)
+        if ((st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, c.lay.slot_bytes[s], &c.ws[s])) != OCLA_SUCCESS) return st;
+    if (p->gate == OCLA_GATE_FIXED) {
         float decay[1024];
-        float *dec = H <= 1024 ? decay : NULL;
-        if (!dec) st = ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: more than 1024 heads with a fixed decay");
-        for (int64_t h = 0; h < H && dec; h++)
-            dec[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : (float)log(1.0 - pow(2.0, -5.0 - (double)h));
-        if (dec) {
-            cl_int err = clEnqueueWriteBuffer(ctx->queue, m[M_DECAY], CL_TRUE, 0, (size_t)H * 4, dec, 0, NULL, NULL);
-            if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
-        }
+        if (req.H > 1024)
+            return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: more than 1024 heads with a fixed decay");
+        /* RetNet's default per-head decay log(1 - 2^(-5-h)) where the caller gives none */
+        for (int64_t h = 0; h < req.H; h++)
+            decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : (float)log(1.0 - pow(2.0, -5.0 - (double)h));
+        const int r = OCLA__BWD_DECAY;
+        cl_int err = clEnqueueWriteBuffer(ctx->queue, c.ws[c.lay.slot[r]], CL_TRUE, c.lay.off[r] * 4,
+                                          (size_t)req.H * 4, decay, 0, NULL, NULL);
+        if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
+        ctx->counters.uploads++;
     }
 
-    const cl_int iT = (cl_int)T, iH = (cl_int)H, iK = (cl_int)K, iV = (cl_int)V, iC = C, iNT = NT;
-    const cl_mem dummy = m[M_DECAY];
-    const targ tq = ta(io->q, dummy), tk = ta(io->k, dummy), tv = ta(io->v, dummy), tdo = ta(io->d_o, dummy);
-    const targ tg = ta(io->g, dummy), th0 = ta(io->initial_state, dummy), tz0 = ta(io->initial_z, dummy);
-    const targ tdhT = ta(io->d_final_state, dummy), tdzT = ta(io->d_final_z, dummy);
-    const targ tdh0 = ta(io->d_initial_state, dummy), tdz0 = ta(io->d_initial_z, dummy);
-    const targ tdq = ta(io->dq, dummy), tdk = ta(io->dk, dummy), tdv = ta(io->dv, dummy), tdg = ta(io->dg, dummy);
-    const targ none = ta(NULL, dummy);
-    cl_int has_h0 = io->initial_state != NULL, has_z0 = io->initial_z != NULL;
-    cl_int has_dhT = io->d_final_state != NULL, has_dzT = io->d_final_z != NULL;
-    cl_int has_dh0 = io->d_initial_state != NULL, has_dz0 = io->d_initial_z != NULL, zero = 0;
-    cl_int fixed = p->gate == OCLA_GATE_FIXED;
-    cl_long n;
-    const cl_long n_fac = vec ? (cl_long)(BH * (size_t)T * (size_t)K) : 0;
+    const int vec = p->gate == OCLA_GATE_VECTOR;
+    c.T = (cl_int)req.T, c.H = (cl_int)req.H, c.K = (cl_int)req.K, c.V = (cl_int)req.V, c.C = tl.chunk;
+    c.NT = (cl_int)((req.T + tl.chunk - 1) / tl.chunk);
+    c.BH = (size_t)(req.B * req.H), c.VV = (size_t)req.V + (p->normalize ? 1 : 0), c.GW = vec ? (size_t)req.K : 1;
+    c.wg = (size_t)tl.wg, c.ts = (size_t)tl.ts;
+    c.scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)req.K));
+    c.eps = p->eps;
+    c.n_fac = vec ? (cl_long)(c.BH * (size_t)req.T * (size_t)req.K) : 0;
+    const cl_mem dummy = c.ws[0];
+    c.q = ta(io->q, dummy), c.k = ta(io->k, dummy), c.v = ta(io->v, dummy), c.d_o = ta(io->d_o, dummy);
+    c.g = ta(io->g, dummy), c.h0 = ta(io->initial_state, dummy), c.z0 = ta(io->initial_z, dummy);
+    c.dhT = ta(io->d_final_state, dummy), c.dzT = ta(io->d_final_z, dummy);
+    c.dh0 = ta(io->d_initial_state, dummy), c.dz0 = ta(io->d_initial_z, dummy);
+    c.dq = ta(io->dq, dummy), c.dk = ta(io->dk, dummy), c.dv = ta(io->dv, dummy), c.dg = ta(io->dg, dummy);
+    c.none = ta(NULL, dummy);
+    c.has_h0 = io->initial_state != NULL, c.has_z0 = io->initial_z != NULL;
+    c.has_dhT = io->d_final_state != NULL, c.has_dzT = io->d_final_z != NULL;
+    c.has_dh0 = io->d_initial_state != NULL, c.has_dz0 = io->d_initial_z != NULL, c.zero = 0;
 
-    if (st == OCLA_SUCCESS && GATE) {
-        n = (cl_long)(BH * (size_t)NT * GW);
-        argset a = {ctx, kg, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tg); ARG(&a, m[M_DECAY]); ARG(&a, fixed); ARG(&a, m[M_GRAW]); ARG(&a, m[M_GCUM]);
-        ARG(&a, m[M_GEXP]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kg, (size_t)n, "backward gates") : a.st;
+    /* the plan's kernels, in order */
+    cl_int scan_pass = 0;
+    for (int i = 0; i < n_steps && st == OCLA_SUCCESS; i++) {
+        st = launch_step(&c, steps[i], kern[i], scan_pass);
+        if (steps[i] == K_SCAN) scan_pass++;
     }
-    const size_t nct = (VV + BWD_TS - 1) / BWD_TS, ndt = ((size_t)K + BWD_TS - 1) / BWD_TS;
-    const size_t sgroups = BH * (size_t)NT * nct * ndt, s_global = sgroups * BWD_TS, s_local = BWD_TS;
-    cl_int pass = 0;
-#define SCAN_ARGS(a)                                                                                                 \
-    ARG(a, n); ARG(a, iT); ARG(a, iH); ARG(a, iK); ARG(a, iV); ARG(a, iC); ARG(a, iNT); ARG(a, m[M_GCUM]);          \
-    ARG(a, m[M_GFAC]); ARG(a, n_fac); ARG(a, m[M_HS]); arg_t(a, &th0); ARG(a, has_h0); arg_t(a, &tz0);             \
-    ARG(a, has_z0); ARG(a, m[M_DHS]); ARG(a, m[M_DHST]); ARG(a, m[M_W0]); arg_t(a, &tdhT); ARG(a, has_dhT);         \
-    arg_t(a, &tdzT); ARG(a, has_dzT); arg_t(a, &tdh0); ARG(a, has_dh0); arg_t(a, &tdz0); ARG(a, has_dz0);           \
-    ARG(a, pass)
-    if (st == OCLA_SUCCESS && kkv) {
-        n = (cl_long)sgroups;
-        argset a = {ctx, kkv, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tk); arg_t(&a, &tv); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]);
-        st = a.st == OCLA_SUCCESS ? ocla__launch(ctx, kkv, 1, &s_global, &s_local, "backward chunk k^T v") : a.st;
-        if (st == OCLA_SUCCESS) {
-            n = (cl_long)(BH * (size_t)K * VV);
-            argset b = {ctx, ksc, 0, OCLA_SUCCESS};
-            pass = 0;
-            SCAN_ARGS(&b);
-            st = b.st == OCLA_SUCCESS ? launch1d(ctx, ksc, (size_t)n, "backward state scan") : b.st;
-        }
-    } else if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)K * VV);
-        argset a = {ctx, ks, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tk); arg_t(&a, &tv); ARG(&a, m[M_GEXP]); arg_t(&a, &th0); ARG(&a, has_h0);
-        arg_t(&a, &tz0); ARG(&a, has_z0); ARG(&a, m[M_HS]);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, ks, (size_t)n, "backward chunk states") : a.st;
-    }
-    const size_t nti = ((size_t)C + BWD_TS - 1) / BWD_TS, tiles = BH * (size_t)NT * nti * nti;
-    const size_t ts_local = BWD_TS, ts_global = tiles * BWD_TS;
-    if (st == OCLA_SUCCESS) {
-        n = tiled ? (cl_long)tiles : (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
-        argset a = {ctx, kA, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_A]);
-        if (a.st != OCLA_SUCCESS)
-            st = a.st;
-        else
-            st = tiled ? ocla__launch(ctx, kA, 1, &ts_global, &ts_local, "backward intra-chunk A (tiled)")
-                       : launch1d(ctx, kA, (size_t)n, "backward intra-chunk A");
-    }
-    if (st == OCLA_SUCCESS && NORM) {
-        n = (cl_long)(BH * (size_t)T);
-        argset a = {ctx, ko, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        ARG(&a, scale); ARG(&a, eps); arg_t(&a, &tq); arg_t(&a, &tv); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]);
-        ARG(&a, n_fac); ARG(&a, m[M_HS]);
-        ARG(&a, m[M_A]); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); arg_t(&a, &none); ARG(&a, zero);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, ko, (size_t)n, "backward normaliser") : a.st;
-    }
-    if (st == OCLA_SUCCESS) {
-        n = tiled ? (cl_long)tiles : (cl_long)(BH * (size_t)NT * (size_t)C * (size_t)C);
-        argset a = {ctx, kdA, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]); ARG(&a, m[M_DA]);
-        if (a.st != OCLA_SUCCESS)
-            st = a.st;
-        else
-            st = tiled ? ocla__launch(ctx, kdA, 1, &ts_global, &ts_local, "backward intra-chunk dA (tiled)")
-                       : launch1d(ctx, kdA, (size_t)n, "backward intra-chunk dA");
-    }
-    if (st == OCLA_SUCCESS && kqdo) {
-        n = (cl_long)sgroups;
-        argset a = {ctx, kqdo, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT); ARG(&a, scale);
-        arg_t(&a, &tq); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac);
-        ARG(&a, m[M_DHS]); ARG(&a, m[M_W0]);
-        st = a.st == OCLA_SUCCESS ? ocla__launch(ctx, kqdo, 1, &s_global, &s_local, "backward chunk q^T do") : a.st;
-        if (st == OCLA_SUCCESS) {
-            n = (cl_long)(BH * (size_t)K * VV);
-            argset b = {ctx, ksc, 0, OCLA_SUCCESS};
-            pass = 1;
-            SCAN_ARGS(&b);
-            st = b.st == OCLA_SUCCESS ? launch1d(ctx, ksc, (size_t)n, "backward state gradient scan") : b.st;
-        }
-    } else if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)K * VV);
-        argset a = {ctx, kds, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GEXP]);
-        arg_t(&a, &tdhT); ARG(&a, has_dhT); arg_t(&a, &tdzT); ARG(&a, has_dzT); ARG(&a, m[M_DHS]); ARG(&a, m[M_DHST]);
-        arg_t(&a, &tdh0); ARG(&a, has_dh0); arg_t(&a, &tdz0); ARG(&a, has_dz0);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kds, (size_t)n, "backward state gradients") : a.st;
-    }
-    if (st == OCLA_SUCCESS) {
-        n = tiled_qk ? (cl_long)(BH * (size_t)NT * nti * ndt) : (cl_long)(BH * (size_t)T * (size_t)K);
-        if (tiled_qk) kqk = kqk_t;
-        argset a = {ctx, kqk, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        ARG(&a, scale); arg_t(&a, &tq); arg_t(&a, &tk); arg_t(&a, &tv); arg_t(&a, &tdo); ARG(&a, m[M_DOP]);
-        ARG(&a, m[M_GCUM]); ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_HS]); ARG(&a, m[M_DHST]); ARG(&a, m[M_DA]);
-        ARG(&a, m[M_DQH]);
-        ARG(&a, m[M_DKH]);
-        if (a.st != OCLA_SUCCESS) {
-            st = a.st;
-        } else if (tiled_qk) {
-            const size_t g = (size_t)n * BWD_TS, l = BWD_TS;
-            st = ocla__launch(ctx, kqk, 1, &g, &l, "backward dq dk (tiled)");
-        } else {
-            st = launch1d(ctx, kqk, (size_t)n, "backward dq dk");
-        }
-    }
-    if (st == OCLA_SUCCESS) {
-        if (kdv_t) kdv = kdv_t;
-        n = kdv_t ? (cl_long)(BH * (size_t)NT * nti * (((size_t)V + BWD_TS - 1) / BWD_TS)) : (cl_long)(BH * (size_t)T * (size_t)V);
-        argset a = {ctx, kdv, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        ARG(&a, scale); arg_t(&a, &tk); arg_t(&a, &tdo); ARG(&a, m[M_DOP]); ARG(&a, m[M_GCUM]);
-        ARG(&a, m[M_GFAC]); ARG(&a, n_fac); ARG(&a, m[M_DHS]); ARG(&a, m[M_A]); arg_t(&a, &tdv);
-        if (a.st != OCLA_SUCCESS) {
-            st = a.st;
-        } else if (kdv_t) {
-            const size_t g = (size_t)n * BWD_TS, l = BWD_TS;
-            st = ocla__launch(ctx, kdv, 1, &g, &l, "backward dv (tiled)");
-        } else {
-            st = launch1d(ctx, kdv, (size_t)n, "backward dv");
-        }
-    }
-    if (st == OCLA_SUCCESS) {
-        n = (cl_long)(BH * (size_t)NT * (size_t)K);
-        argset a = {ctx, kdg, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, iV); ARG(&a, iC); ARG(&a, iNT);
-        arg_t(&a, &tq); arg_t(&a, &tk); ARG(&a, m[M_HS]); ARG(&a, m[M_DHST]); ARG(&a, m[M_DQH]);
-        ARG(&a, m[M_DKH]); ARG(&a, m[M_DGV]); arg_t(&a, &tdq); arg_t(&a, &tdk);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kdg, (size_t)n, "backward dq dk dg") : a.st;
-    }
-    if (st == OCLA_SUCCESS && kgo) {
-        n = (cl_long)(BH * (size_t)T * GW);
-        argset a = {ctx, kgo, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, iT); ARG(&a, iH); ARG(&a, iK); ARG(&a, m[M_GRAW]); ARG(&a, m[M_DGV]); arg_t(&a, &tdg);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, kgo, (size_t)n, "backward dg") : a.st;
-    }
-#undef SCAN_ARGS
-    /* Released after enqueue: OpenCL keeps a buffer alive until the commands using it finish. */
-    for (int i = 0; i < M_COUNT; i++)
-        if (m[i]) clReleaseMemObject(m[i]);
     return st;
 }
 
@@ -409,147 +400,6 @@ OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: ctx is NULL");
     OCLA_LOCK(ctx);
     ocla_status st = backward_locked(ctx, params, io);
-    OCLA_UNLOCK(ctx);
-    return st;
-}
-
-/* ---- projections ---- */
-
-static ocla_status dense_2d(ocla_context *ctx, const ocla_tensor *t, const char *name, size_t *rows, size_t *cols) {
-    ocla_status st = ocla__check_tensor(ctx, t, name, -1, NULL);
-    if (st != OCLA_SUCCESS) return st;
-    if (!ocla__tensor_is_contiguous(t))
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense row-major", name);
-    *cols = (size_t)t->dims[t->ndim - 1];
-    size_t r = 1;
-    for (int i = 0; i < t->ndim - 1; i++) r *= (size_t)t->dims[i];
-    *rows = r;
-    return OCLA_SUCCESS;
-}
-
-static ocla_status gemm(ocla_context *ctx, int ta_, int tb_, size_t m, size_t n, size_t k, float beta,
-                        const ocla_tensor *a, const ocla_tensor *b, ocla_tensor *c) {
-    ocla_gemm_desc d;
-    ocla_gemm_desc_defaults(&d);
-    d.trans_a = ta_, d.trans_b = tb_, d.m = m, d.n = n, d.k = k, d.alpha = 1.0f, d.beta = beta;
-    d.lda = ta_ ? m : k, d.ldb = tb_ ? k : n, d.ldc = n;
-    return ocla__gemm(ctx, &d, a->mem, a->offset, b->mem, b->offset, c->mem, c->offset);
-}
-
-OCLA_API ocla_status ocla_linear_forward(ocla_context *ctx, const ocla_tensor *X, const ocla_tensor *W,
-                                         ocla_tensor *Y) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_linear_forward: ctx is NULL");
-    OCLA_LOCK(ctx);
-    size_t m = 0, in = 0, win = 0, out = 0, ym = 0, yn = 0;
-    ocla_status st = dense_2d(ctx, X, "X", &m, &in);
-    if (st == OCLA_SUCCESS) st = dense_2d(ctx, W, "W", &win, &out);
-    if (st == OCLA_SUCCESS) st = dense_2d(ctx, Y, "Y", &ym, &yn);
-    if (st == OCLA_SUCCESS && (W->ndim != 2 || win != in || ym != m || yn != out))
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_forward: X [%zu,%zu], W [%zu,%zu], Y [%zu,%zu] do not fit", m,
-                        in, win, out, ym, yn);
-    if (st == OCLA_SUCCESS) st = gemm(ctx, 0, 0, m, out, in, 0.0f, X, W, Y);
-    OCLA_UNLOCK(ctx);
-    return st;
-}
-
-OCLA_API ocla_status ocla_linear_backward(ocla_context *ctx, const ocla_tensor *X, const ocla_tensor *W,
-                                          const ocla_tensor *dY, ocla_tensor *dX, ocla_tensor *dW,
-                                          int accumulate_dw) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_linear_backward: ctx is NULL");
-    OCLA_LOCK(ctx);
-    size_t m = 0, in = 0, win = 0, out = 0, ym = 0, yn = 0, r = 0, c = 0;
-    ocla_status st = dense_2d(ctx, X, "X", &m, &in);
-    if (st == OCLA_SUCCESS) st = dense_2d(ctx, W, "W", &win, &out);
-    if (st == OCLA_SUCCESS) st = dense_2d(ctx, dY, "dY", &ym, &yn);
-    if (st == OCLA_SUCCESS && (W->ndim != 2 || win != in || ym != m || yn != out))
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: X [%zu,%zu], W [%zu,%zu], dY [%zu,%zu] do not fit",
-                        m, in, win, out, ym, yn);
-    if (st == OCLA_SUCCESS && dX) {
-        st = dense_2d(ctx, dX, "dX", &r, &c);
-        if (st == OCLA_SUCCESS && (r != m || c != in))
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: dX must be [%zu,%zu]", m, in);
-        if (st == OCLA_SUCCESS) st = gemm(ctx, 0, 1, m, in, out, 0.0f, dY, W, dX); /* dY [m,out] W^T [out,in] */
-    }
-    if (st == OCLA_SUCCESS && dW) {
-        st = dense_2d(ctx, dW, "dW", &r, &c);
-        if (st == OCLA_SUCCESS && (r != in || c != out))
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: dW must be [%zu,%zu]", in, out);
-        if (st == OCLA_SUCCESS) st = gemm(ctx, 1, 0, in, out, m, accumulate_dw ? 1.0f : 0.0f, X, dY, dW);
-    }
-    OCLA_UNLOCK(ctx);
-    return st;
-}
-
-OCLA_API ocla_status ocla_sgd_step(ocla_context *ctx, ocla_tensor *param, const ocla_tensor *grad, float lr) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_sgd_step: ctx is NULL");
-    OCLA_LOCK(ctx);
-    size_t r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-    ocla_status st = dense_2d(ctx, param, "param", &r1, &c1);
-    if (st == OCLA_SUCCESS) st = dense_2d(ctx, grad, "grad", &r2, &c2);
-    if (st == OCLA_SUCCESS && r1 * c1 != r2 * c2)
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_sgd_step: param has %zu elements, grad %zu", r1 * c1, r2 * c2);
-    cl_kernel k = NULL;
-    if (st == OCLA_SUCCESS) st = ocla__get_kernel(ctx, "attn_bwd", "-DFEATURE=0 -DGATE=0 -DNORM=0", "sgd_step", &k);
-    if (st == OCLA_SUCCESS) {
-        cl_long n = (cl_long)(r1 * c1), po = (cl_long)param->offset, go = (cl_long)grad->offset;
-        argset a = {ctx, k, 0, OCLA_SUCCESS};
-        ARG(&a, n); ARG(&a, param->mem); ARG(&a, po); ARG(&a, grad->mem); ARG(&a, go); ARG(&a, lr);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, k, (size_t)n, "SGD step") : a.st;
-    }
-    OCLA_UNLOCK(ctx);
-    return st;
-}
-
-static ocla_status same_numel(ocla_context *ctx, const ocla_tensor *a, const char *an, const ocla_tensor *b,
-                              const char *bn, size_t *n) {
-    size_t r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-    ocla_status st = dense_2d(ctx, a, an, &r1, &c1);
-    if (st == OCLA_SUCCESS) st = dense_2d(ctx, b, bn, &r2, &c2);
-    if (st == OCLA_SUCCESS && r1 * c1 != r2 * c2)
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s has %zu elements, %s %zu", an, r1 * c1, bn, r2 * c2);
-    *n = r1 * c1;
-    return st;
-}
-
-OCLA_API ocla_status ocla_gate_logsigmoid(ocla_context *ctx, const ocla_tensor *x, ocla_tensor *g, float tau) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid: ctx is NULL");
-    OCLA_LOCK(ctx);
-    size_t n = 0;
-    ocla_status st = same_numel(ctx, x, "x", g, "g", &n);
-    if (st == OCLA_SUCCESS && !(tau > 0.0f && isfinite(tau)))
-        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid: tau must be positive");
-    cl_kernel k = NULL;
-    if (st == OCLA_SUCCESS)
-        st = ocla__get_kernel(ctx, "attn_bwd", "-DFEATURE=0 -DGATE=0 -DNORM=0", "gate_logsigmoid", &k);
-    if (st == OCLA_SUCCESS) {
-        cl_long nn = (cl_long)n, xo = (cl_long)x->offset, go = (cl_long)g->offset;
-        argset a = {ctx, k, 0, OCLA_SUCCESS};
-        ARG(&a, nn); ARG(&a, x->mem); ARG(&a, xo); ARG(&a, g->mem); ARG(&a, go); ARG(&a, tau);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, k, n, "logsigmoid gate") : a.st;
-    }
-    OCLA_UNLOCK(ctx);
-    return st;
-}
-
-OCLA_API ocla_status ocla_gate_logsigmoid_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *dg,
-                                                   ocla_tensor *dx, float tau) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid_backward: ctx is NULL");
-    OCLA_LOCK(ctx);
-    size_t n = 0, n2 = 0;
-    ocla_status st = same_numel(ctx, x, "x", dg, "dg", &n);
-    if (st == OCLA_SUCCESS) st = same_numel(ctx, x, "x", dx, "dx", &n2);
-    if (st == OCLA_SUCCESS && !(tau > 0.0f && isfinite(tau)))
-        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_gate_logsigmoid_backward: tau must be positive");
-    cl_kernel k = NULL;
-    if (st == OCLA_SUCCESS)
-        st = ocla__get_kernel(ctx, "attn_bwd", "-DFEATURE=0 -DGATE=0 -DNORM=0", "gate_logsigmoid_bwd", &k);
-    if (st == OCLA_SUCCESS) {
-        cl_long nn = (cl_long)n, xo = (cl_long)x->offset, go = (cl_long)dg->offset, dxo = (cl_long)dx->offset;
-        argset a = {ctx, k, 0, OCLA_SUCCESS};
-        ARG(&a, nn); ARG(&a, x->mem); ARG(&a, xo); ARG(&a, dg->mem); ARG(&a, go); ARG(&a, dx->mem); ARG(&a, dxo);
-        ARG(&a, tau);
-        st = a.st == OCLA_SUCCESS ? launch1d(ctx, k, n, "logsigmoid gate backward") : a.st;
-    }
     OCLA_UNLOCK(ctx);
     return st;
 }

@@ -537,3 +537,93 @@ Test(backward, strided_views, .timeout = 900) {
     }
     g_strided = 0;
 }
+
+/* The scheduler's backward row (runtime/plan_bwd.c): ocla_plan_explain names the kernels the op
+ * runs, in launch order: the gate pass only where there is a gate, the normaliser pass only with
+ * normalize, dg into the caller's tensor only for scalar and vector gates; the tiled kernels at
+ * the default chunk (fla's rule, 64 for T = 100), the simple ones at a forced chunk below the
+ * tile (16). The op runs exactly that list: the profiler counts plan.passes launches (the tiled
+ * and the simple path differ in count). Chunks are powers of two 1..256 (48 is refused). */
+static void explain_and_run(ocla_context *ctx, ocla_gate_kind gate, int normalize, int chunk, const char *const *has,
+                            const char *const *lacks) {
+    const int B = 1, T = 100, H = 2, K = 8, V = 8;
+    ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, B, T, H, K, V, chunk, normalize ? OCLA_PLAN_NORMALIZE : 0u,
+                           (int)gate, (int)OCLA_FEATURE_IDENTITY};
+    ocla_plan plan;
+    char text[1024];
+    tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, text, sizeof text));
+    cr_log_info("backward plan: %s", text);
+    cr_assert_eq(plan.op, OCLA_OP_ATTN_BACKWARD);
+    cr_assert_eq(plan.chunk, chunk ? chunk : 64, "%s", text);
+    for (int i = 0; has[i]; i++) cr_assert(strstr(plan.kernels, has[i]), "plan lacks %s: %s", has[i], text);
+    for (int i = 0; lacks[i]; i++) cr_assert(!strstr(plan.kernels, lacks[i]), "plan has %s: %s", lacks[i], text);
+    cr_assert(strstr(text, plan.kernels), "the explanation names the kernels: %s", text);
+    int n = 1;
+    for (const char *s = plan.kernels; *s; s++) n += *s == ',';
+    cr_assert_eq(plan.passes, n, "%s", text);
+    const int tiled = strstr(plan.kernels, "_tiled") != NULL;
+    cr_assert(strstr(text, tiled ? "TILED=1" : "TILED=0"), "%s", text);
+    cr_assert_eq(tiled, (chunk ? chunk : 64) >= 16, "%s", text);
+
+    /* run the op with the same request and count its launches */
+    const int64_t gd[4] = {B, T, H, K};
+    const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V;
+    float *x = fvec(nq > nv ? nq : nv, 11, -0.5f, -0.01f);
+    ocla_tensor *q = tc_tensor4(ctx, B, T, H, K, x), *k = tc_tensor4(ctx, B, T, H, K, x);
+    ocla_tensor *v = tc_tensor4(ctx, B, T, H, V, x), *dout = tc_tensor4(ctx, B, T, H, V, x);
+    ocla_tensor *dq = tc_tensor4(ctx, B, T, H, K, NULL), *dk = tc_tensor4(ctx, B, T, H, K, NULL);
+    ocla_tensor *dv = tc_tensor4(ctx, B, T, H, V, NULL), *g = NULL, *dg = NULL;
+    if (gate == OCLA_GATE_SCALAR || gate == OCLA_GATE_VECTOR) {
+        const int nd = gate == OCLA_GATE_VECTOR ? 4 : 3;
+        g = tc_tensor(ctx, nd, gd, x), dg = tc_tensor(ctx, nd, gd, NULL);
+    }
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = gate, p.normalize = normalize, p.chunk = chunk;
+    ocla_attn_grad_io io;
+    memset(&io, 0, sizeof io);
+    io.q = q, io.k = k, io.v = v, io.g = g, io.d_o = dout, io.dq = dq, io.dk = dk, io.dv = dv, io.dg = dg;
+    double ms = 0;
+    int kernels = 0;
+    tc_ok(ctx, ocla_profile_begin(ctx));
+    tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+    tc_ok(ctx, ocla_profile_end(ctx, &ms, &kernels));
+    cr_assert_eq(kernels, plan.passes, "the op launched %d kernels, the plan names %d: %s", kernels, plan.passes,
+                 plan.kernels);
+    ocla_tensor *all[] = {q, k, v, dout, dq, dk, dv, g, dg};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    free(x);
+}
+
+Test(backward, plan_explain_names_kernels, .timeout = 900) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        {
+            const char *has[] = {"bwd_gates", "bwd_chunk_kv", "bwd_scan", "bwd_A_tiled", "bwd_dA_tiled", "bwd_chunk_qdo",
+                                 "bwd_dqk_tiled", "bwd_dv_tiled", "bwd_dg", "bwd_dg_out", NULL};
+            const char *lacks[] = {"bwd_output", "bwd_states", NULL};
+            explain_and_run(ctx, OCLA_GATE_VECTOR, 0, 0, has, lacks);
+        }
+        {
+            const char *has[] = {"bwd_states", "bwd_A,", "bwd_output", "bwd_dA,", "bwd_dstates", "bwd_dqk,", "bwd_dv,",
+                                 "bwd_dg", NULL};
+            const char *lacks[] = {"bwd_gates", "_tiled", "bwd_scan", "bwd_dg_out", NULL};
+            explain_and_run(ctx, OCLA_GATE_NONE, 1, 4, has, lacks);
+        }
+        {
+            const char *has[] = {"bwd_gates", "bwd_dqk_tiled", "bwd_dg", NULL};
+            const char *lacks[] = {"bwd_dg_out", "bwd_output", NULL};
+            explain_and_run(ctx, OCLA_GATE_FIXED, 0, 32, has, lacks);
+        }
+        {
+            const char *has[] = {"bwd_gates", "bwd_dg_out", NULL};
+            const char *lacks[] = {"bwd_output", NULL};
+            explain_and_run(ctx, OCLA_GATE_SCALAR, 0, 0, has, lacks);
+        }
+        ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, 1, 100, 2, 8, 8, 48, 0, 0, 0};
+        ocla_plan plan;
+        cr_assert_eq(ocla_plan_explain(ctx, &r, &plan, NULL, 0), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert(strstr(ocla_last_error(ctx), "chunk 48"), "%s", ocla_last_error(ctx));
+        ocla_context_destroy(ctx);
+    }
+}

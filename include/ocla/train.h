@@ -1,4 +1,6 @@
-/* ocla training API: backward passes of the attention ops and of the layers' projections.
+/* ocla training API: the backward of the attention ops, and an SGD step. The layer building
+ * blocks (projections, gate nonlinearities) with their backward are in <ocla/blocks.h>, included
+ * here so callers of the training API see them too.
  *
  * Attention backward (causal, chunked): for the forward of <ocla/attention.h>
  *
@@ -14,6 +16,9 @@
  */
 #ifndef OCLA_TRAIN_H
 #define OCLA_TRAIN_H
+
+#include "ocla/blocks.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,29 +42,16 @@ typedef struct ocla_attn_grad_io {
 
 /* Backward of the causal chunked forward (params.causal must be 1; params.form is ignored: the
  * gradient is that of the exact forward, whichever form computed it). params.chunk (or OCLA_CHUNK)
- * picks the chunk; 0 = min(64, max(16, next_pow2(T))) as in flash-linear-attention. Temporary
- * device memory is allocated for the call and released before it returns (docs/TRAINING.md). */
+ * forces the chunk, a power of two 1..256; 0 = the scheduler's choice, min(64, max(16,
+ * next_pow2(T))) as in flash-linear-attention. ocla_plan_explain with OCLA_OP_ATTN_BACKWARD names
+ * the kernels that run. Temporaries live in the context's scratch buffers (grown on demand, kept
+ * for the next call, released with the context; sizes in docs/TRAINING.md). */
 OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_params *params,
                                              const ocla_attn_grad_io *io);
 
-/* Projection backward through CLBlast. Y = X W with X [M, IN], W [IN, OUT], Y [M, OUT], every
- * tensor dense row-major (any ndim: the last dim is the feature dim, the rest are flattened to M).
- *   dX = dY W^T  (skipped when dX is NULL)
- *   dW = X^T dY  (skipped when dW is NULL; accumulated into dW when accumulate_dw != 0)   */
-OCLA_API ocla_status ocla_linear_forward(ocla_context *ctx, const ocla_tensor *X, const ocla_tensor *W,
-                                         ocla_tensor *Y);
-OCLA_API ocla_status ocla_linear_backward(ocla_context *ctx, const ocla_tensor *X, const ocla_tensor *W,
-                                          const ocla_tensor *dY, ocla_tensor *dX, ocla_tensor *dW,
-                                          int accumulate_dw);
-
-/* Plain SGD step on a dense tensor: param -= lr * grad (same element count). */
+/* Plain SGD step on dense tensors (runtime/op_optim.c, kernels_cl/optim.cl): param -= lr * grad
+ * (same element count). */
 OCLA_API ocla_status ocla_sgd_step(ocla_context *ctx, ocla_tensor *param, const ocla_tensor *grad, float lr);
-
-/* GLA gate nonlinearity (fla's default with tau = 16): g = logsigmoid(x) / tau elementwise, and its
- * backward dx = dg * sigmoid(-x) / tau. Dense tensors of equal element count; tau > 0. */
-OCLA_API ocla_status ocla_gate_logsigmoid(ocla_context *ctx, const ocla_tensor *x, ocla_tensor *g, float tau);
-OCLA_API ocla_status ocla_gate_logsigmoid_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *dg,
-                                                   ocla_tensor *dx, float tau);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,59 @@
+/* Projections through CLBlast (include/ocla/blocks.h): Y = X W and its backward dX = dY W^T,
+ * dW = X^T dY (optionally accumulated). No kernels of its own. */
+#include "op_common.h"
+
+static ocla_status gemm(ocla_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, float beta,
+                        const ocla_tensor *a, const ocla_tensor *b, ocla_tensor *c) {
+    ocla_gemm_desc d;
+    ocla_gemm_desc_defaults(&d);
+    d.trans_a = ta, d.trans_b = tb, d.m = m, d.n = n, d.k = k, d.alpha = 1.0f, d.beta = beta;
+    d.lda = ta ? m : k, d.ldb = tb ? k : n, d.ldc = n;
+    return ocla__gemm(ctx, &d, a->mem, a->offset, b->mem, b->offset, c->mem, c->offset);
+}
+
+/* X [m, in], W [in, out] (2-D), Y [m, out]. */
+static ocla_status check_xwy(ocla_context *ctx, const char *fn, const ocla_tensor *X, const ocla_tensor *W,
+                             const ocla_tensor *Y, const char *yname, size_t *m, size_t *in, size_t *out) {
+    size_t win = 0, ym = 0, yn = 0;
+    ocla_status st = ocla__dense_2d(ctx, X, "X", m, in);
+    if (st == OCLA_SUCCESS) st = ocla__dense_2d(ctx, W, "W", &win, out);
+    if (st == OCLA_SUCCESS) st = ocla__dense_2d(ctx, Y, yname, &ym, &yn);
+    if (st == OCLA_SUCCESS && (W->ndim != 2 || win != *in || ym != *m || yn != *out))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: X [%zu,%zu], W [%zu,%zu], %s [%zu,%zu] do not fit", fn, *m, *in, win,
+                        *out, yname, ym, yn);
+    return st;
+}
+
+OCLA_API ocla_status ocla_linear_forward(ocla_context *ctx, const ocla_tensor *X, const ocla_tensor *W,
+                                         ocla_tensor *Y) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_linear_forward: ctx is NULL");
+    OCLA_LOCK(ctx);
+    size_t m = 0, in = 0, out = 0;
+    ocla_status st = check_xwy(ctx, "ocla_linear_forward", X, W, Y, "Y", &m, &in, &out);
+    if (st == OCLA_SUCCESS) st = gemm(ctx, 0, 0, m, out, in, 0.0f, X, W, Y);
+    OCLA_UNLOCK(ctx);
+    return st;
+}
+
+OCLA_API ocla_status ocla_linear_backward(ocla_context *ctx, const ocla_tensor *X, const ocla_tensor *W,
+                                          const ocla_tensor *dY, ocla_tensor *dX, ocla_tensor *dW,
+                                          int accumulate_dw) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_linear_backward: ctx is NULL");
+    OCLA_LOCK(ctx);
+    size_t m = 0, in = 0, out = 0, r = 0, c = 0;
+    ocla_status st = check_xwy(ctx, "ocla_linear_backward", X, W, dY, "dY", &m, &in, &out);
+    if (st == OCLA_SUCCESS && dX) {
+        st = ocla__dense_2d(ctx, dX, "dX", &r, &c);
+        if (st == OCLA_SUCCESS && (r != m || c != in))
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: dX must be [%zu,%zu]", m, in);
+        if (st == OCLA_SUCCESS) st = gemm(ctx, 0, 1, m, in, out, 0.0f, dY, W, dX); /* dY [m,out] W^T [out,in] */
+    }
+    if (st == OCLA_SUCCESS && dW) {
+        st = ocla__dense_2d(ctx, dW, "dW", &r, &c);
+        if (st == OCLA_SUCCESS && (r != in || c != out))
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: dW must be [%zu,%zu]", in, out);
+        if (st == OCLA_SUCCESS) st = gemm(ctx, 1, 0, in, out, m, accumulate_dw ? 1.0f : 0.0f, X, dY, dW);
+    }
+    OCLA_UNLOCK(ctx);
+    return st;
+}
