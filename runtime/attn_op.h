@@ -50,7 +50,4 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op);
 ocla_status ocla__nv_bind(ocla_attn_op *op, const ocla_attn_io *io);
 ocla_status ocla__nv_enqueue(ocla_attn_op *op);
 
-/* RetNet's default per-head log decay, log(1 - 2^(-5-h)) (Sun et al. 2023). */
-float ocla__retnet_log_decay(int h);
-
 #endif

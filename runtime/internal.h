@@ -63,7 +63,7 @@ typedef struct ocla_counters {
     uint64_t uploads;        /* host-to-device writes made by ops (not ocla_tensor_upload) */
 } ocla_counters;
 
-#define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention, 4-7 layers, 8-11 vendor fast paths */
+#define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention forward (one-shot calls) and backward, 4-7 layers, 8-11 other ops */
 
 struct ocla_context {
     cl_platform_id platform;
@@ -245,6 +245,8 @@ ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const ch
                                const int64_t *expect_dims);
 int ocla__tensor_is_contiguous(const ocla_tensor *t);
 
+/* RetNet's default per-head log decay, log(1 - 2^(-5-h)) (Sun et al. 2023): the one definition. */
+float ocla__retnet_log_decay(int h);
 /* Destroy the one-shot call's prepared attention ops (context destroy, dropped kernel cache). */
 void ocla__attn_cache_release(ocla_context *ctx);
 

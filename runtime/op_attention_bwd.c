@@ -359,7 +359,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
             return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: more than 1024 heads with a fixed decay");
         /* RetNet's default per-head decay log(1 - 2^(-5-h)) where the caller gives none */
         for (int64_t h = 0; h < req.H; h++)
-            decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : (float)log(1.0 - pow(2.0, -5.0 - (double)h));
+            decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
         const int r = OCLA__BWD_DECAY;
         cl_int err = clEnqueueWriteBuffer(ctx->queue, c.ws[c.lay.slot[r]], CL_TRUE, c.lay.off[r] * 4,
                                           (size_t)req.H * 4, decay, 0, NULL, NULL);

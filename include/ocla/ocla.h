@@ -349,7 +349,10 @@ OCLA_API ocla_status ocla_device_peak(ocla_context *ctx, ocla_device_peak_result
 #endif
 
 #include "ocla/attention.h"
+#include "ocla/softmax.h"
+#include "ocla/flash.h"
 #include "ocla/layers.h"
+#include "ocla/blocks.h"
 #include "ocla/train.h"
 
 #endif /* OCLA_OCLA_H */
