@@ -10,7 +10,10 @@
  *   wall+wait   each step followed by ocla_finish: the mean (and the median) over steps
  *   overhead    wall per step minus device time per step (pipelined, and with a wait per step)
  * APIs: (i) the one-shot call ocla_attention_forward (which keeps a few prepared ops per context);
- * (ii) the prepared op: ocla_attention_prepare once, ocla_attention_run per step. Public API only. */
+ * (ii) the prepared op: ocla_attention_prepare once, ocla_attention_run per step; and, as the
+ * driver's own floor, (iii) an empty kernel with the decode kernel's grid (64 x 8 x 4 work-items in
+ * groups of 32 x 8) enqueued with plain OpenCL on the same queue, its device time from its events.
+ * ocla's share of the overhead is a row's overhead minus the floor's. Public API only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +29,10 @@ typedef struct stepper {
     ocla_attn_params p;
     ocla_attn_io io;
     ocla_attn_op *op; /* NULL: the one-shot call */
+    cl_kernel raw;    /* the driver floor: an empty kernel through plain OpenCL */
 } stepper;
+
+static const size_t k_raw_global[3] = {64, 8, DB * DH}, k_raw_local[3] = {32, 8, 1};
 
 typedef struct decode_result {
     const char *api;
@@ -39,6 +45,11 @@ typedef struct decode_result {
 } decode_result;
 
 static ocla_status step(stepper *s) {
+    if (s->raw)
+        return clEnqueueNDRangeKernel(ocla_context_queue(s->ctx), s->raw, 3, NULL, k_raw_global, k_raw_local, 0, NULL,
+                                      NULL) == CL_SUCCESS
+                   ? OCLA_SUCCESS
+                   : OCLA_ERR_OPENCL;
     return s->op ? ocla_attention_run(s->op, &s->io) : ocla_attention_forward(s->ctx, &s->p, &s->io);
 }
 
@@ -74,11 +85,27 @@ static int measure_repeat(stepper *s, int steps, int rep, decode_result *r) {
     TRY(ocla_finish(s->ctx));
     double ms = 0;
     int kernels = 0;
-    TRY(ocla_profile_begin(s->ctx));
-    prof_open = 1;
-    for (int i = 0; i < steps; i++) TRY(step(s));
-    prof_open = 0;
-    TRY(ocla_profile_end(s->ctx, &ms, &kernels));
+    if (s->raw) { /* events of the plain launches */
+        for (int i = 0; i < steps; i++) {
+            cl_event ev;
+            cl_ulong a = 0, b = 0;
+            if (clEnqueueNDRangeKernel(ocla_context_queue(s->ctx), s->raw, 3, NULL, k_raw_global, k_raw_local, 0, NULL,
+                                       &ev) != CL_SUCCESS)
+                TRY(OCLA_ERR_OPENCL);
+            clWaitForEvents(1, &ev);
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof a, &a, NULL);
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL);
+            clReleaseEvent(ev);
+            ms += b > a ? (double)(b - a) * 1e-6 : 0.0;
+        }
+        kernels = steps;
+    } else {
+        TRY(ocla_profile_begin(s->ctx));
+        prof_open = 1;
+        for (int i = 0; i < steps; i++) TRY(step(s));
+        prof_open = 0;
+        TRY(ocla_profile_end(s->ctx, &ms, &kernels));
+    }
     r->dev[rep] = ms * 1e3 / steps;
     r->kernels = (kernels + steps / 2) / steps;
 
@@ -130,7 +157,7 @@ static void json_s(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-enum { N_API = 2 };
+enum { N_API = 3 };
 
 typedef struct dev_out {
     ocla_device_info info;
@@ -150,6 +177,7 @@ static void run_device(size_t gi, int steps, dev_out *d) {
     ocla_context *ctx = NULL;
     d->r[0].api = "one-shot";
     d->r[1].api = "prepared";
+    d->r[2].api = "floor";
     ocla_status st = ocla_context_create(&co, &ctx);
     if (st != OCLA_SUCCESS) {
         fprintf(stderr, "ocla-bench: device %s: %s: %s\n", sel, ocla_status_string(st), ocla_last_error(NULL));
@@ -198,8 +226,19 @@ static void run_device(size_t gi, int steps, dev_out *d) {
             snprintf(d->r[1].status, sizeof d->r[1].status, "ocla_attention_prepare: %s: %s", ocla_status_string(st),
                      ocla_last_error(ctx));
         }
-        int ok[N_API] = {1, st == OCLA_SUCCESS};
-        stepper *sv[N_API] = {&s, &sp};
+        /* the driver floor: an empty kernel through plain OpenCL on the same queue */
+        stepper sr = s;
+        sr.op = NULL;
+        static const char *nop_src = "__kernel void nop(__global float *x) { if (get_global_id(0) > 1u << 30) x[0] = 0.0f; }";
+        cl_int err;
+        cl_program prog = clCreateProgramWithSource(ocla_context_cl(ctx), 1, &nop_src, NULL, &err);
+        if (err == CL_SUCCESS) err = clBuildProgram(prog, 0, NULL, "", NULL, NULL);
+        if (err == CL_SUCCESS) sr.raw = clCreateKernel(prog, "nop", &err);
+        cl_mem xbuf = ocla_tensor_buffer(t[4]);
+        if (err == CL_SUCCESS) err = clSetKernelArg(sr.raw, 0, sizeof xbuf, &xbuf);
+        if (err != CL_SUCCESS) snprintf(d->r[2].status, sizeof d->r[2].status, "empty kernel: OpenCL error %d", (int)err);
+        int ok[N_API] = {1, st == OCLA_SUCCESS, err == CL_SUCCESS};
+        stepper *sv[N_API] = {&s, &sp, &sr};
         for (int rep = 0; rep < REPEATS; rep++)
             for (int a = 0; a < N_API; a++)
                 if (ok[a] && measure_repeat(sv[a], steps, rep, &d->r[a]) != 0) ok[a] = 0;
@@ -209,6 +248,8 @@ static void run_device(size_t gi, int steps, dev_out *d) {
             d->r[a].each = NULL;
         }
         if (sp.op) ocla_attention_op_destroy(sp.op);
+        if (sr.raw) clReleaseKernel(sr.raw);
+        if (prog) clReleaseProgram(prog);
     }
     for (int i = 0; i < 6; i++) ocla_tensor_destroy(t[i]);
     ocla_context_destroy(ctx);
@@ -253,7 +294,9 @@ int decode_host_main(const size_t *idx, int nidx, int steps, const char *json_pa
     printf("\ndevice = ocla_profile over the steps / steps; enqueue = host time of back-to-back steps with no wait;\n"
            "pipelined = wall time of those steps up to one ocla_finish; wall+wait = each step then ocla_finish (mean,\n"
            "median beside it); ovh = host overhead = wall per step - device time per step (pipelined; with a wait),\n"
-           "\"-\" where the driver's events read 0 (the profile is then a host clock with a wait per kernel).\n");
+           "\"-\" where the driver's events read 0 (the profile is then a host clock with a wait per kernel);\n"
+           "floor = an empty kernel with the decode kernel's grid through plain OpenCL: the driver's own cost per\n"
+           "launch; ocla's share of a row's overhead is that row's overhead minus the floor's.\n");
     if (json_path) {
         FILE *f = fopen(json_path, "w");
         if (!f) {
