@@ -63,7 +63,9 @@ typedef struct ocla_counters {
     uint64_t uploads;        /* host-to-device writes made by ops (not ocla_tensor_upload) */
 } ocla_counters;
 
-#define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention forward (one-shot calls) and backward, 4-7 layers, 8-11 other ops */
+#define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention forward (one-shot calls) and backward; 4 softmax /
+                                FLASH scores, 5-6 FLASH or Linformer, 7 layer temporaries (the linear-attention layer
+                                uses 4-7); 8-11 other ops */
 
 struct ocla_context {
     cl_platform_id platform;

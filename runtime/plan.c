@@ -128,6 +128,7 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     if (r->chunk > 0) {
         int known = 0;
         for (int i = 0; i < row->n_chunks; i++) known |= row->chunks[i] == r->chunk;
+        known |= row->any_forced;
         if (!known) {
             char list[64];
             chunk_list(list, sizeof list, row);

@@ -13,6 +13,7 @@ typedef struct ocla_plan_row {
     const int *chunks;
     int n_chunks;
     int (*fits)(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p);
+    int any_forced; /* a forced chunk need not be a candidate (FLASH: the chunk is a model setting) */
 } ocla_plan_row;
 
 extern const ocla_plan_row ocla__plan_row_la;        /* plan_la.c: linear / simple GLA / GLA chunk */

@@ -123,4 +123,4 @@ static int bwd_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int c
     return 0;
 }
 
-const ocla_plan_row ocla__plan_row_backward = {"attention backward", k_chunks, 9, bwd_fits};
+const ocla_plan_row ocla__plan_row_backward = {"attention backward", k_chunks, 9, bwd_fits, 0};

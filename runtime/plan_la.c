@@ -163,7 +163,7 @@ static int la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int ch
     return 0;
 }
 
-const ocla_plan_row ocla__plan_row_la = {"linear attention", k_chunks, 5, la_fits};
+const ocla_plan_row ocla__plan_row_la = {"linear attention", k_chunks, 5, la_fits, 0};
 
 /* ---- recurrent (decode) form: one work-group of RV x RK work-items per (b, h, value tile);
  * work-item (c, r) keeps rows r, r + RK, ... (KR of them, a power of two >= 8) of state column c
@@ -202,4 +202,4 @@ static int rec_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int c
     return 0;
 }
 
-const ocla_plan_row ocla__plan_row_recurrent = {"recurrent attention", NULL, 0, rec_fits};
+const ocla_plan_row ocla__plan_row_recurrent = {"recurrent attention", NULL, 0, rec_fits, 0};

@@ -84,4 +84,4 @@ static int softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, i
     return 0;
 }
 
-const ocla_plan_row ocla__plan_row_softmax = {"softmax", k_blocks, 3, softmax_fits};
+const ocla_plan_row ocla__plan_row_softmax = {"softmax", k_blocks, 3, softmax_fits, 0};
