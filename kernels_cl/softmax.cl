@@ -31,6 +31,12 @@
 #ifndef ONE_ROW
 #define ONE_ROW 0 /* 0: sm_tiled; 1: sm_forward */
 #endif
+#ifndef DK
+#define DK 64 /* padded key dims */
+#endif
+#ifndef DV
+#define DV 64 /* padded value dims */
+#endif
 
 #if !ONE_ROW
 /* ------------------------------------------------------------------------------------------------ */
@@ -49,12 +55,6 @@
 #endif
 #ifndef VS
 #define VS 32
-#endif
-#ifndef DK
-#define DK 64
-#endif
-#ifndef DV
-#define DV 64
 #endif
 #ifndef VEC4
 #define VEC4 0
@@ -356,12 +356,6 @@ OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(OCLA_T
 /* ------------------------------------------------------------------------------------------------ */
 #ifndef BQ
 #define BQ 16
-#endif
-#ifndef DK
-#define DK 64
-#endif
-#ifndef DV
-#define DV 64
 #endif
 OCLA_KERNEL __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k),
                                                                               OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T,
