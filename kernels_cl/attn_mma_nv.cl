@@ -67,6 +67,17 @@ OCLA_INLINE void frag_a(__local const float *X, const int P, const int r, const 
     split(a, big, small, 4);
 }
 
+/* In place: gs[i] = gs[0] + ... + gs[i] for i < CHUNK (the chunk's inclusive cumulative log gates;
+ * each of the first CHUNK work-items sums up to its own row). Ends with a barrier. */
+OCLA_INLINE void chunk_cumsum(__local float *gs, const int tid) {
+    float cum = 0.0f;
+    if (tid < CHUNK)
+        for (int i = 0; i <= tid; i++) cum += gs[i];
+    SYNC();
+    if (tid < CHUNK) gs[tid] = cum;
+    SYNC();
+}
+
 /* VEC=1: unit last-dimension strides, K and V multiples of 4, other strides multiples of 4: every
  * row is float4-aligned, so tiles are loaded as float4. IDX32=1: every offset fits in 32 bits. */
 #ifndef VEC
@@ -198,12 +209,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         /* inclusive cumulative gate: each work-item sums the raw gates up to its row */
         if (tid < CHUNK) gs[tid] = pg;
         SYNC();
-        float cum = 0.0f;
-        if (tid < CHUNK)
-            for (int i = 0; i <= tid; i++) cum += gs[i];
-        SYNC();
-        if (tid < CHUNK) gs[tid] = cum;
-        SYNC();
+        chunk_cumsum(gs, tid);
         const float glast = gs[CHUNK - 1];
 #else
         const float glast = 0.0f;
@@ -316,11 +322,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #if GATE
     if (tid < CHUNK) gs[tid] = tid < rows ? log_gate(g, gb, gt, gh, b, t0 + tid, h) : 0.0f;
     SYNC();
-    float cum = 0.0f;
-    if (tid < CHUNK)
-        for (int i = 0; i <= tid; i++) cum += gs[i];
-    SYNC();
-    if (tid < CHUNK) gs[tid] = cum;
+    chunk_cumsum(gs, tid);
 #endif
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
 #if VEC
