@@ -161,8 +161,6 @@ ocla_vendor ocla__normalise_vendor(const char *platform_name, const char *device
 /* Build (or fetch from the memory or disk cache) the program made of common.cl + <source>.cl with
  * the given build options and create the named kernel in the context's kernel cache. Ops go
  * through ocla__variant_kernel (variant.h), which calls this on a miss only. */
-ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
-                             cl_kernel *out); /* transitional, see program_cache.c */
 ocla_status ocla__kernel_create(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
                                 ocla_kernel_entry **out);
 ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out);

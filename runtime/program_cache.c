@@ -292,25 +292,6 @@ ocla_status ocla_cache_get_stats(const ocla_context *ctx, ocla_cache_stats *stat
     return OCLA_SUCCESS;
 }
 
-/* Transitional: a kernel by source and a formed options string (hashes the source's options on
- * every call). Ops use ocla__variant_kernel; this stays only until every caller has moved. */
-ocla_status ocla__get_kernel(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
-                             cl_kernel *out) {
-    *out = NULL;
-    cl_program prog;
-    ocla_status st = ocla__get_program(ctx, source, options, &prog);
-    if (st != OCLA_SUCCESS) return st;
-    for (size_t i = 0; i < ctx->n_kernels; i++)
-        if (ctx->kernels[i].program == prog && !strcmp(ctx->kernels[i].name, kernel_name)) {
-            *out = ctx->kernels[i].kernel;
-            return OCLA_SUCCESS;
-        }
-    ocla_kernel_entry *e;
-    st = ocla__kernel_create(ctx, source, options, kernel_name, &e);
-    if (st == OCLA_SUCCESS) *out = e->kernel;
-    return st;
-}
-
 /* ---- test hooks (ocla_debug.h) ---- */
 #include "ocla_debug.h"
 

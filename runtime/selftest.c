@@ -13,7 +13,8 @@ ocla_status ocla_selftest(ocla_context *ctx, double *build_seconds) {
     ocla_status st = hx ? OCLA_SUCCESS : ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_selftest: out of host memory");
     cl_kernel k = NULL;
     double t0 = ocla_now_seconds();
-    if (st == OCLA_SUCCESS) st = ocla__get_kernel(ctx, "selftest", "", "ocla_selftest_axpy", &k);
+    ocla_variant v = ocla__variant(&ocla_fam_selftest);
+    if (st == OCLA_SUCCESS) st = ocla__variant_kernel(ctx, &v, "ocla_selftest_axpy", &k);
     if (build_seconds) *build_seconds = ocla_now_seconds() - t0;
     if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, N * sizeof(float), &x, "selftest");
     if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, N * sizeof(float), &y, "selftest");
