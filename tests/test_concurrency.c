@@ -1,6 +1,6 @@
 /* Concurrency (the rule in include/ocla/ocla.h: a context serialises its own calls with an internal
  * recursive lock; calls on different contexts run concurrently; runtime/blas.c serialises CLBlast
- * under a process-wide lock). Every op of tests/reliability_ops.h, on every device under test:
+ * under a process-wide lock). Every op of the op table (tests/op_table.h), on every device under test:
  *
  *  - own contexts: N_THREADS threads, each with its own context, run every op ITERS times at once;
  *  - shared context: N_THREADS threads run every op ITERS times on one context at once;
@@ -18,37 +18,56 @@
 #include <string.h>
 
 #include "common.h"
-#include "reliability_ops.h"
+#include "op_table.h"
 
 #define N_THREADS 4
 #define ITERS 5
 #define ROUNDS 4
 
 typedef struct ref_set {
-    float out[REL_N_OPS][REL_OUT_MAX];
-    size_t n[REL_N_OPS];
-    int supported[REL_N_OPS];
+    int n_ops;
+    op_case **cases;   /* the op table's cases (read-only from every thread) */
+    float **out;       /* the single-threaded result of each */
+    size_t *n, max_out;
+    int *supported;
     char selector[32]; /* the device's global index, for contexts made in threads */
 } ref_set;
 
 static ref_set *single_threaded_refs(int d) {
     ref_set *r = calloc(1, sizeof *r);
     cr_assert_not_null(r);
+    r->n_ops = op_count();
+    r->cases = op_cases_default(1);
+    r->out = calloc((size_t)r->n_ops, sizeof *r->out);
+    r->n = calloc((size_t)r->n_ops, sizeof *r->n);
+    r->supported = calloc((size_t)r->n_ops, sizeof *r->supported);
+    cr_assert(r->cases && r->out && r->n && r->supported);
     ocla_context *ctx = tc_open(d);
     ocla_device_info info;
     tc_ok(ctx, ocla_context_device_info(ctx, &info));
     snprintf(r->selector, sizeof r->selector, "%d", info.global_index);
-    for (int i = 0; i < REL_N_OPS; i++) {
-        ocla_status st = REL_OPS[i].run(ctx, r->out[i], &r->n[i]);
+    for (int i = 0; i < r->n_ops; i++) {
+        const op_case *c = r->cases[i];
+        if (c->n_out > r->max_out) r->max_out = c->n_out;
+        r->out[i] = malloc((c->n_out ? c->n_out : 1) * sizeof(float));
+        cr_assert_not_null(r->out[i]);
+        ocla_status st = op_run(ctx, c, r->out[i], c->n_out, &r->n[i]);
         r->supported[i] = st != OCLA_ERR_UNSUPPORTED;
         if (st == OCLA_ERR_UNSUPPORTED)
-            cr_log_info("%s: %s unsupported", tc_device_name(d), REL_OPS[i].name);
+            cr_log_info("%s: %s unsupported", tc_device_name(d), c->op->name);
         else
-            cr_assert_eq(st, OCLA_SUCCESS, "%s on %s: %s: %s", REL_OPS[i].name, tc_device_name(d),
-                         ocla_status_string(st), ocla_last_error(ctx));
+            cr_assert_eq(st, OCLA_SUCCESS, "%s on %s: %s: %s", c->op->name, tc_device_name(d), ocla_status_string(st),
+                         ocla_last_error(ctx));
     }
     ocla_context_destroy(ctx);
     return r;
+}
+
+static void free_refs(ref_set *r) {
+    for (int i = 0; i < r->n_ops; i++) free(r->out[i]);
+    free(r->out), free(r->n), free(r->supported);
+    op_cases_free(r->cases);
+    free(r);
 }
 
 typedef struct worker {
@@ -64,7 +83,7 @@ typedef struct worker {
 static void *worker_main(void *arg) {
     worker *w = arg;
     ocla_context *ctx = w->shared;
-    float *out = malloc(REL_OUT_MAX * sizeof *out);
+    float *out = malloc((w->ref->max_out ? w->ref->max_out : 1) * sizeof *out);
     if (!ctx) {
         ocla_context_options o;
         ocla_context_options_defaults(&o);
@@ -76,18 +95,20 @@ static void *worker_main(void *arg) {
     }
     pthread_barrier_wait(w->start);
     for (int it = 0; ctx && out && it < ITERS; it++)
-        for (int j = 0; j < REL_N_OPS; j++) {
-            int i = w->only_op >= 0 ? w->only_op : (j + w->id) % REL_N_OPS; /* threads start on different ops */
+        for (int j = 0; j < w->ref->n_ops; j++) {
+            const int n_ops = w->ref->n_ops;
+            int i = w->only_op >= 0 ? w->only_op : (j + w->id) % n_ops; /* threads start on different ops */
             if (!w->ref->supported[i] || (w->only_op >= 0 && j > 0)) continue;
+            const op_case *c = w->ref->cases[i];
             size_t n = 0;
-            ocla_status st = REL_OPS[i].run(ctx, out, &n);
+            ocla_status st = op_run(ctx, c, out, w->ref->max_out, &n);
             w->runs++;
             if (w->problem[0]) continue;
             if (st != OCLA_SUCCESS)
-                snprintf(w->problem, sizeof w->problem, "%s failed: %s: %s", REL_OPS[i].name, ocla_status_string(st),
+                snprintf(w->problem, sizeof w->problem, "%s failed: %s: %s", c->op->name, ocla_status_string(st),
                          ocla_last_error(ctx));
             else if (n != w->ref->n[i] || memcmp(out, w->ref->out[i], n * sizeof *out) != 0)
-                snprintf(w->problem, sizeof w->problem, "%s differs from the single-threaded result", REL_OPS[i].name);
+                snprintf(w->problem, sizeof w->problem, "%s differs from the single-threaded result", c->op->name);
         }
     if (!w->shared && ctx) ocla_context_destroy(ctx);
     free(out);
@@ -124,7 +145,7 @@ Test(concurrency, own_context_per_thread, .timeout = 900) {
         cr_assert_gt(runs, 0);
         cr_log_info("%s: %d threads x %d iterations x every op, own contexts: %ld op runs, results identical",
                     tc_device_name(d), N_THREADS, ITERS, runs);
-        free(ref);
+        free_refs(ref);
     }
 }
 
@@ -135,25 +156,24 @@ Test(concurrency, one_context_shared_by_threads, .timeout = 900) {
         long runs = run_workers(N_THREADS, ref, ctx, -1, d);
         cr_assert_gt(runs, 0);
         /* the shared context still works single-threaded afterwards */
-        float out[REL_OUT_MAX];
         size_t n = 0;
-        tc_ok(ctx, REL_OPS[0].run(ctx, out, &n));
+        tc_ok(ctx, op_run(ctx, ref->cases[0], ref->out[0], ref->cases[0]->n_out, &n));
         ocla_context_destroy(ctx);
         cr_log_info("%s: %d threads x %d iterations x every op, one shared context: %ld op runs, results identical",
                     tc_device_name(d), N_THREADS, ITERS, runs);
-        free(ref);
+        free_refs(ref);
     }
 }
 
 Test(concurrency, clblast_first_use_from_two_threads, .timeout = 900) {
     int gemm = -1;
-    for (int i = 0; i < REL_N_OPS; i++)
-        if (!strcmp(REL_OPS[i].name, "gemm")) gemm = i;
+    for (int i = 0; i < op_count(); i++)
+        if (!strcmp(op_get(i)->name, "gemm")) gemm = i;
     cr_assert_geq(gemm, 0, "the op table has a gemm entry");
     for (int d = 0; d < tc_device_count(); d++) {
         ref_set *ref = single_threaded_refs(d); /* its context's destroy cleared CLBlast's cache */
         for (int round = 0; round < ROUNDS; round++) /* fresh contexts each round: first use again */
             run_workers(2, ref, NULL, gemm, d);
-        free(ref);
+        free_refs(ref);
     }
 }

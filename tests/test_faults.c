@@ -2,7 +2,7 @@
  * foreign magic, an unwritable or bogus cache directory, a broken selftest build, one injected
  * enqueue failure in the selftest, device loss in the selftest and tensor creation):
  *
- *  - every op of tests/reliability_ops.h with clEnqueue* failing at every position of its enqueue
+ *  - every op of the op table (tests/op_table.h) with clEnqueue* failing at every position of its enqueue
  *    sequence (1st, 2nd, ... until the op completes): a clear status naming the injected call, the
  *    context usable afterwards with a result equal to the clean run (leaks on these error paths are
  *    LeakSanitizer's job: this file runs in .ci/checks/40-sanitize.sh);
@@ -23,89 +23,111 @@
 #include "common.h"
 #include "internal.h"
 #include "ocla_debug.h"
-#include "reliability_ops.h"
+#include "op_table.h"
 
 #define MAX_POSITIONS 400 /* no op enqueues more than this (a bound, asserted) */
+
+/* The op table's cases at their reliability shape (shapes[0]), one per entry, in table order. */
+static op_case **cases(void) {
+    op_case **cs = op_cases_default(1);
+    cr_assert_not_null(cs, "op table cases: out of memory");
+    return cs;
+}
+static float *buffer(const op_case *c) {
+    float *b = malloc((c->n_out ? c->n_out : 1) * sizeof *b);
+    cr_assert_not_null(b);
+    return b;
+}
 
 static void assert_usable(ocla_context *ctx) {
     ocla_status st = ocla_selftest(ctx, NULL);
     cr_assert_eq(st, OCLA_SUCCESS, "context unusable: %s: %s", ocla_status_string(st), ocla_last_error(ctx));
 }
 
-Test(faults, enqueue_failure_at_every_position_of_every_op, .timeout = 1200) {
-    static float ref[REL_OUT_MAX], out[REL_OUT_MAX];
+Test(faults, enqueue_failure_at_every_position_of_every_op, .timeout = 1500) {
+    op_case **cs = cases();
     long total = 0;
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
-        for (int i = 0; i < REL_N_OPS; i++) {
+        for (int i = 0; cs[i]; i++) {
+            const op_case *c = cs[i];
+            const char *name = c->op->name;
+            float *ref = buffer(c), *out = buffer(c);
             size_t rn = 0;
-            ocla_status st = REL_OPS[i].run(ctx, ref, &rn);
-            if (st == OCLA_ERR_UNSUPPORTED) continue;
+            ocla_status st = op_run(ctx, c, ref, c->n_out, &rn);
+            if (st == OCLA_ERR_UNSUPPORTED) {
+                free(ref), free(out);
+                continue;
+            }
             tc_ok(ctx, st);
             int nth;
             for (nth = 1; nth <= MAX_POSITIONS; nth++) {
                 ocla_debug_inject_enqueue_failure(ctx, nth);
                 size_t n = 0;
-                st = REL_OPS[i].run(ctx, out, &n);
+                st = op_run(ctx, c, out, c->n_out, &n);
                 ocla_debug_inject_enqueue_failure(ctx, 0);
                 if (st == OCLA_SUCCESS) { /* the sequence is shorter than nth: done */
-                    cr_assert(n == rn && !memcmp(out, ref, n * sizeof *out), "%s: clean result after %d", REL_OPS[i].name,
-                              nth);
+                    cr_assert(n == rn && !memcmp(out, ref, n * sizeof *out), "%s: clean result after %d", name, nth);
                     break;
                 }
                 total++;
-                cr_assert_neq(st, OCLA_ERR_INTERNAL, "%s, enqueue %d: %s", REL_OPS[i].name, nth, ocla_last_error(ctx));
+                cr_assert_neq(st, OCLA_ERR_INTERNAL, "%s, enqueue %d: %s", name, nth, ocla_last_error(ctx));
                 cr_assert(strstr(ocla_last_error(ctx), "injected"), "%s, enqueue %d on %s: %s: the detail should name "
-                          "the failed call: %s", REL_OPS[i].name, nth, tc_device_name(d), ocla_status_string(st),
+                          "the failed call: %s", name, nth, tc_device_name(d), ocla_status_string(st),
                           ocla_last_error(ctx));
                 /* usable: the same op now gives the clean result */
                 n = 0;
-                tc_ok(ctx, REL_OPS[i].run(ctx, out, &n));
+                tc_ok(ctx, op_run(ctx, c, out, c->n_out, &n));
                 cr_assert(n == rn && !memcmp(out, ref, n * sizeof *out), "%s: wrong result after a failure at enqueue %d",
-                          REL_OPS[i].name, nth);
+                          name, nth);
             }
-            cr_assert_leq(nth, MAX_POSITIONS, "%s never completes with injection", REL_OPS[i].name);
-            cr_log_info("%s: %s: failed cleanly at each of its %d enqueues", tc_device_name(d), REL_OPS[i].name, nth - 1);
+            cr_assert_leq(nth, MAX_POSITIONS, "%s never completes with injection", name);
+            cr_log_info("%s: %s: failed cleanly at each of its %d enqueues", tc_device_name(d), name, nth - 1);
+            free(ref), free(out);
         }
         assert_usable(ctx);
         ocla_context_destroy(ctx);
     }
+    op_cases_free(cs);
     cr_log_info("injected enqueue failures: %ld", total);
 }
 
 Test(faults, device_lost_during_every_op) {
-    static float out[REL_OUT_MAX];
+    op_case **cs = cases();
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
-        for (int i = 0; i < REL_N_OPS; i++) {
+        for (int i = 0; cs[i]; i++) {
+            const op_case *c = cs[i];
+            float *out = buffer(c);
             size_t n = 0;
-            ocla_status clean = REL_OPS[i].run(ctx, out, &n);
-            if (clean == OCLA_ERR_UNSUPPORTED) continue;
-            ocla_debug_simulate_device_lost(ctx, 1);
-            n = 0;
-            ocla_status st = REL_OPS[i].run(ctx, out, &n);
-            cr_assert_eq(st, OCLA_ERR_DEVICE_LOST, "%s: %s: %s", REL_OPS[i].name, ocla_status_string(st),
-                         ocla_last_error(ctx));
-            cr_assert_eq(ocla_finish(ctx), OCLA_SUCCESS); /* nothing half-queued hangs */
-            ocla_debug_simulate_device_lost(ctx, 0);
-            n = 0;
-            tc_ok(ctx, REL_OPS[i].run(ctx, out, &n));
+            ocla_status clean = op_run(ctx, c, out, c->n_out, &n);
+            if (clean != OCLA_ERR_UNSUPPORTED) {
+                ocla_debug_simulate_device_lost(ctx, 1);
+                ocla_status st = op_run(ctx, c, out, c->n_out, &n);
+                cr_assert_eq(st, OCLA_ERR_DEVICE_LOST, "%s: %s: %s", c->op->name, ocla_status_string(st),
+                             ocla_last_error(ctx));
+                cr_assert_eq(ocla_finish(ctx), OCLA_SUCCESS); /* nothing half-queued hangs */
+                ocla_debug_simulate_device_lost(ctx, 0);
+                tc_ok(ctx, op_run(ctx, c, out, c->n_out, &n));
+            }
+            free(out);
         }
         ocla_context_destroy(ctx);
     }
+    op_cases_free(cs);
 }
 
 Test(faults, device_disappears_between_enumeration_and_use) {
-    static float out[REL_OUT_MAX];
+    op_case **cs = cases();
     size_t count = 0;
     cr_assert_eq(ocla_device_count(&count), OCLA_SUCCESS);
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d); /* enumerated and opened, never used */
         ocla_debug_simulate_device_lost(ctx, 1);
-        for (int i = 0; i < REL_N_OPS; i++) {
+        for (int i = 0; cs[i]; i++) {
             size_t n = 0;
-            ocla_status st = REL_OPS[i].run(ctx, out, &n);
-            cr_assert_eq(st, OCLA_ERR_DEVICE_LOST, "%s: %s", REL_OPS[i].name, ocla_status_string(st));
+            ocla_status st = op_run(ctx, cs[i], NULL, 0, &n);
+            cr_assert_eq(st, OCLA_ERR_DEVICE_LOST, "%s: %s", cs[i]->op->name, ocla_status_string(st));
         }
         cr_assert_eq(ocla_selftest(ctx, NULL), OCLA_ERR_DEVICE_LOST);
         double s = -1;
@@ -113,6 +135,7 @@ Test(faults, device_disappears_between_enumeration_and_use) {
         cr_assert(w == OCLA_ERR_DEVICE_LOST || w == OCLA_SUCCESS, "warmup: %s", ocla_status_string(w));
         ocla_context_destroy(ctx); /* destroying a context whose device is gone is clean */
     }
+    op_cases_free(cs);
 }
 
 Test(faults, allocation_beyond_the_device_limit) {
@@ -324,10 +347,12 @@ Test(faults, build_failure_with_disk_cache_is_not_cached) {
         ocla_cache_get_stats(ctx, &s);
         cr_assert_eq(s.disk_writes, 0, "nothing cached for failed builds");
         assert_usable(ctx);
-        static float out[REL_OUT_MAX];
+        op_case *c = op_case_new(op_get(0), NULL, 1);
+        cr_assert_not_null(c);
         size_t n = 0;
-        st = REL_OPS[0].run(ctx, out, &n);
+        st = op_run(ctx, c, NULL, 0, &n);
         cr_assert(st == OCLA_SUCCESS || st == OCLA_ERR_UNSUPPORTED, "%s", ocla_last_error(ctx));
+        op_case_free(c);
         ocla_context_destroy(ctx);
         rm_rf(dir);
         free(dir);
@@ -336,8 +361,8 @@ Test(faults, build_failure_with_disk_cache_is_not_cached) {
 
 /* "The library never prints to stdout": every op, every kind of failure above, with fd 1 pointed at
  * a file that must stay empty (stderr is the documented default log sink and stays as it is). */
-Test(faults, nothing_on_stdout_from_any_op_or_failure) {
-    static float out[REL_OUT_MAX];
+Test(faults, nothing_on_stdout_from_any_op_or_failure, .timeout = 900) {
+    op_case **cs = cases();
     fflush(stdout);
     FILE *cap = tmpfile();
     cr_assert_not_null(cap);
@@ -349,13 +374,14 @@ Test(faults, nothing_on_stdout_from_any_op_or_failure) {
         ocla_context_options_defaults(&o);
         o.log_level = OCLA_LOG_DEBUG; /* the most talkative setting still goes to stderr */
         ocla_context *ctx = tc_open_with(d, &o);
-        for (int i = 0; i < REL_N_OPS; i++) {
+        for (int i = 0; cs[i]; i++) {
+            float *out = buffer(cs[i]);
             size_t n = 0;
-            REL_OPS[i].run(ctx, out, &n);
+            op_run(ctx, cs[i], out, cs[i]->n_out, &n);
             ocla_debug_inject_enqueue_failure(ctx, 2);
-            n = 0;
-            REL_OPS[i].run(ctx, out, &n);
+            op_run(ctx, cs[i], out, cs[i]->n_out, &n);
             ocla_debug_inject_enqueue_failure(ctx, 0);
+            free(out);
         }
         ocla_debug_build(ctx, "selftest", "-DOCLA_SELFTEST_BROKEN");
         int64_t neg = -1;
@@ -369,6 +395,7 @@ Test(faults, nothing_on_stdout_from_any_op_or_failure) {
     fseek(cap, 0, SEEK_END);
     long written = ftell(cap);
     fclose(cap);
+    op_cases_free(cs);
     cr_assert_eq(written, 0, "%ld bytes were written to stdout", written);
 }
 

@@ -1,5 +1,6 @@
 /* libFuzzer target: API argument validation and the plan function, with random shapes, strides,
- * dtypes and options.
+ * dtypes and options; and every op of the op table (tests/op_table.h) with fuzzed shapes, chunks
+ * and broken tensor arguments.
  *
  * The plan function (ocla_plan_compute / ocla_plan_candidates) is pure and needs no device. The
  * validation of calls that take a context runs on one PoCL context made once in
@@ -8,7 +9,8 @@
  * the millisecond range; everything that must be refused is passed as is (huge, negative,
  * overflowing, mismatched).
  *
- * Input: byte 0 picks the action, the rest feeds a little reader (missing bytes read as 0).
+ * Input: byte 0 picks the action (>= 0xC0: an op of the table; else byte 0 % 6), the rest feeds a
+ * little reader (missing bytes read as 0).
  * Invariants checked (a violation traps, which libFuzzer reports as a crash):
  *  - every status is a known ocla_status; every failure leaves a NUL-terminated error detail;
  *  - out-parameters are NULL/untouched on failure;
@@ -16,7 +18,12 @@
  *    size incl. the kernel's limit), a forced chunk is honoured or refused, candidates are within
  *    max_chunks and the chosen chunk is among them;
  *  - an accepted tensor view lies inside its buffer (checked independently here, in 128-bit math);
+ *  - an op of the table at one of its shapes with only T / B changed (T, B >= 1) succeeds with
+ *    finite outputs; with one tensor as a view at a buffer offset it gives the same result (1e-4
+ *    normwise) or refuses the layout (OCLA_ERR_SHAPE / INVALID_ARGUMENT); any other fuzzed call
+ *    (a NULL, mis-shaped or aliased tensor, a bad chunk) gets a known status, not OCLA_ERR_INTERNAL;
  *  - the context stays usable (a final tiny upload/download round trip after every input). */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +31,19 @@
 
 #include "internal.h"
 #include "ocla_debug.h"
+#include "op_table.h"
+
+/* The input being run: printed with a violation (PoCL's LLVM installs signal handlers of its own, so
+ * libFuzzer may not get to write the crash artifact once a kernel has been compiled). */
+static const uint8_t *g_input;
+static size_t g_input_size;
 
 static void check(int cond, const char *what) {
     if (!cond) {
-        fprintf(stderr, "fuzz_api: invariant violated: %s\n", what);
+        fprintf(stderr, "fuzz_api: invariant violated: %s\nfuzz_api: input (%zu bytes, hex; save with xxd -r -p): ",
+                what, g_input_size);
+        for (size_t i = 0; i < g_input_size; i++) fprintf(stderr, "%02x", g_input[i]);
+        fprintf(stderr, "\n");
         __builtin_trap();
     }
 }
@@ -124,8 +140,11 @@ static void fuzz_plan(rd *r) {
     check(nc >= 0 && nc <= maxc, "candidate count within max_chunks");
     if (st == OCLA_SUCCESS) {
         check(memchr(plan.reason, 0, sizeof plan.reason) != NULL, "reason is NUL-terminated");
-        check(plan.chunk > 0 && plan.wg_x > 0 && plan.wg_y > 0 && plan.passes > 0, "plan fields positive");
-        if (q.chunk > 0) check(plan.chunk == q.chunk, "a forced chunk is honoured");
+        /* the recurrent form has no chunk (plan.chunk 0, a forced chunk ignored: include/ocla/ocla.h) */
+        const int chunked = q.op != OCLA_OP_ATTN_RECURRENT;
+        check((chunked ? plan.chunk > 0 : plan.chunk == 0) && plan.wg_x > 0 && plan.wg_y > 0 && plan.passes > 0,
+              "plan fields positive (chunk 0 for the recurrent form)");
+        if (q.chunk > 0 && chunked) check(plan.chunk == q.chunk, "a forced chunk is honoured");
         uint64_t wg = (uint64_t)plan.wg_x * (uint64_t)plan.wg_y;
         check(wg <= L.max_work_group_size, "work-group within the device limit");
         if (L.kernel_wg_size) check(wg <= L.kernel_wg_size, "work-group within the kernel limit");
@@ -316,6 +335,60 @@ static void fuzz_gemm(rd *r) {
     ocla_tensor_destroy(a), ocla_tensor_destroy(b), ocla_tensor_destroy(c);
 }
 
+/* ---- every op of the op table: fuzzed shape, chunk and one broken (or offset) tensor ---- */
+static void fuzz_ops(rd *r) {
+    const op_entry *e = op_get(u8(r) % op_count());
+    op_shape s = e->shapes[u8(r) % e->n_shapes];
+    const uint8_t f = u8(r);
+    if (f & 1) s.T = (int)(u8(r) % 72); /* 0 (refused), 1, partial chunks, several chunks */
+    if (f & 2) s.B = (int)(u8(r) % 3);
+    if (f & 4) { /* forced chunks / blocks: valid ones, and ones every op must refuse */
+        static const int chunks[] = {0, -1, 1, 3, 8, 15, 16, 17, 32, 64, 100000, -100000};
+        s.chunk = chunks[u8(r) % (sizeof chunks / sizeof chunks[0])];
+    }
+    op_case *c = op_case_new(e, &s, u8(r));
+    if (!c) return;
+    if (f & 8) {
+        c->mut.kind = (op_mutation_kind)(1 + u8(r) % 5);
+        c->mut.index = u8(r) % c->n;
+        c->mut.axis = u8(r) % (c->mut.kind == OP_MUT_ALIAS ? c->n : 4);
+        static const int deltas[] = {-2, -1, 1, 2, 7};
+        c->mut.delta = c->mut.kind == OP_MUT_OFFSET ? 1 + u8(r) % 64 : deltas[u8(r) % 5];
+    }
+    const size_t cap = c->n_out ? c->n_out : 1;
+    float *out = malloc(cap * sizeof *out), *plain = malloc(cap * sizeof *plain);
+    size_t n = 0;
+    ocla_status st = out && plain ? op_run(g_ctx, c, out, cap, &n) : OCLA_ERR_OUT_OF_MEMORY;
+    check_status(st, g_ctx);
+    const int valid = !c->bad && !(f & 4) && out && plain;
+    if (valid && c->mut.kind == OP_MUT_NONE) {
+        check(st == OCLA_SUCCESS, "a valid call of a table op succeeds");
+        check(n == c->n_out, "every output downloaded");
+        for (size_t i = 0; i < n; i++) check(isfinite(out[i]), "outputs are finite");
+    }
+    if (valid && c->mut.kind == OP_MUT_OFFSET) {
+        /* a tensor at a buffer offset: the same result as at offset 0 (to rounding: CLBlast may pick
+         * another kernel for offset operands), or a refusal that says so (a layout the op does not take) */
+        check(st == OCLA_SUCCESS || st == OCLA_ERR_SHAPE || st == OCLA_ERR_INVALID_ARGUMENT,
+              "an offset view is run or refused as a layout, nothing else");
+        if (st == OCLA_SUCCESS) {
+            c->mut.kind = OP_MUT_NONE;
+            size_t m = 0;
+            check(op_run(g_ctx, c, plain, cap, &m) == OCLA_SUCCESS && m == n,
+                  "the same call without the offset succeeds");
+            double maxref = 0, maxdiff = 0;
+            for (size_t i = 0; i < n; i++) {
+                double d = fabs((double)out[i] - plain[i]);
+                if (fabs((double)plain[i]) > maxref) maxref = fabs((double)plain[i]);
+                if (!(d <= maxdiff)) maxdiff = d;
+            }
+            check(maxdiff <= 1e-4 * (maxref > 1e-30 ? maxref : 1e-30), "an offset view gives the same result");
+        }
+    }
+    free(out), free(plain);
+    op_case_free(c);
+}
+
 /* ---- devices, selectors, options ---- */
 static void fuzz_devices(rd *r) {
     char sel[40];
@@ -353,14 +426,19 @@ static void fuzz_devices(rd *r) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
+    g_input = data, g_input_size = size;
     rd r = {data + 1, size - 1};
-    switch (data[0] % 6) {
-    case 0: fuzz_plan(&r); break;
-    case 1: fuzz_tensor_create(&r); break;
-    case 2: fuzz_tensor_wrap(&r); break;
-    case 3: if (g_ctx && g_pool) fuzz_attention(&r); break;
-    case 4: fuzz_gemm(&r); break;
-    default: fuzz_devices(&r); break;
+    if (data[0] >= 0xC0) {
+        if (g_ctx) fuzz_ops(&r);
+    } else {
+        switch (data[0] % 6) {
+        case 0: fuzz_plan(&r); break;
+        case 1: fuzz_tensor_create(&r); break;
+        case 2: fuzz_tensor_wrap(&r); break;
+        case 3: if (g_ctx && g_pool) fuzz_attention(&r); break;
+        case 4: fuzz_gemm(&r); break;
+        default: fuzz_devices(&r); break;
+        }
     }
     if (g_ctx && g_pool) { /* the context is still usable */
         float x[4] = {1, 2, 3, 4}, y[4] = {0};

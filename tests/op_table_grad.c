@@ -1,0 +1,103 @@
+/* The attention backward entries of the op table (see op_table.h, op_table.c). A translation unit of
+ * its own: the fp64 reference (tests/ref/ref_grad.h, analytic gradients by the recurrence and a
+ * reverse pass over the stored states) declares a ref_attn_cfg that differs from ref_attention.h's. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "op_table_impl.h"
+#include "ref/ref_grad.h"
+
+enum { BQ, BK, BV, BG, BH0, BZ0, BDO, BDS, BDZ, BDQ, BDK, BDV, BDG, BDH0, BDZ0 };
+
+static int gated(const op_bwd_cfg *f) { return f->gate == OCLA_GATE_SCALAR || f->gate == OCLA_GATE_VECTOR; }
+
+void op_bwd_make(op_case *c) {
+    const op_bwd_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    /* elu+1 with the normaliser: inputs that keep the denominator away from eps (test_backward.c) */
+    float lo = f->normalize ? -0.5f : -1.0f;
+    op_in(c, "q", 4, OP_D(s->B, s->T, s->H, s->K), lo, 1);
+    op_in(c, "k", 4, OP_D(s->B, s->T, s->H, s->K), lo, 1);
+    op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    if (f->gate == OCLA_GATE_VECTOR) op_in(c, "g", 4, OP_D(s->B, s->T, s->H, s->K), -0.5f, -0.02f);
+    else if (f->gate == OCLA_GATE_SCALAR) op_in(c, "g", 3, OP_D(s->B, s->T, s->H), -0.5f, -0.02f);
+    else op_absent(c, "g");
+    op_in(c, "initial_state", 4, OP_D(s->B, s->H, s->K, s->V), -1, 1);
+    if (f->normalize) op_in(c, "initial_z", 3, OP_D(s->B, s->H, s->K), 0, 2);
+    else op_absent(c, "initial_z");
+    op_in(c, "d_o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    op_in(c, "d_final_state", 4, OP_D(s->B, s->H, s->K, s->V), -1, 1);
+    if (f->normalize) op_in(c, "d_final_z", 3, OP_D(s->B, s->H, s->K), -1, 1);
+    else op_absent(c, "d_final_z");
+    op_out(c, "dq", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dk", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dv", 4, OP_D(s->B, s->T, s->H, s->V));
+    if (f->gate == OCLA_GATE_VECTOR) op_out(c, "dg", 4, OP_D(s->B, s->T, s->H, s->K));
+    else if (f->gate == OCLA_GATE_SCALAR) op_out(c, "dg", 3, OP_D(s->B, s->T, s->H));
+    else op_absent(c, "dg");
+    op_out(c, "d_initial_state", 4, OP_D(s->B, s->H, s->K, s->V));
+    if (f->normalize) op_out(c, "d_initial_z", 3, OP_D(s->B, s->H, s->K));
+    else op_absent(c, "d_initial_z");
+}
+
+/* Retention's decays as the device gets them: float log(1 - 2^(-5-h)), RetNet's default. */
+static float *fixed_decays(int H) {
+    float *d = malloc((size_t)(H > 0 ? H : 1) * sizeof *d);
+    for (int h = 0; d && h < H; h++) d[h] = (float)log(1.0 - pow(2.0, -5.0 - h));
+    return d;
+}
+
+ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const op_bwd_cfg *f = c->op->cfg;
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.causal = 1, p.feature_map = f->fmap, p.normalize = f->normalize, p.gate = f->gate, p.chunk = c->s.chunk;
+    float *decay = NULL;
+    if (f->gate == OCLA_GATE_FIXED) {
+        decay = fixed_decays(c->s.H);
+        if (!decay) return OCLA_ERR_OUT_OF_MEMORY;
+        p.fixed_log_decay = decay;
+    }
+    ocla_attn_grad_io io;
+    memset(&io, 0, sizeof io);
+    io.q = t[BQ], io.k = t[BK], io.v = t[BV], io.g = t[BG], io.initial_state = t[BH0], io.initial_z = t[BZ0];
+    io.d_o = t[BDO], io.d_final_state = t[BDS], io.d_final_z = t[BDZ];
+    io.dq = t[BDQ], io.dk = t[BDK], io.dv = t[BDV], io.dg = t[BDG], io.d_initial_state = t[BDH0];
+    io.d_initial_z = t[BDZ0];
+    ocla_status st = ocla_attention_backward(ctx, &p, &io);
+    free(decay);
+    return st;
+}
+
+void op_bwd_reference(const op_case *c, double *ref) {
+    const op_bwd_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    const size_t nq = (size_t)s->B * s->T * s->H * s->K, nv = (size_t)s->B * s->T * s->H * s->V;
+    const size_t ng = (size_t)s->B * s->T * s->H * (f->gate == OCLA_GATE_VECTOR ? s->K : 1);
+    const size_t ns = (size_t)s->B * s->H * s->K * s->V, nz = (size_t)s->B * s->H * s->K;
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    double *decay = malloc((size_t)s->H * sizeof *decay);
+    for (int h = 0; decay && h < s->H; h++) decay[h] = (float)log(1.0 - pow(2.0, -5.0 - h)); /* what the device gets */
+    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, (int)f->fmap, (int)f->gate, f->normalize, (double)p.eps,
+                       (float)(1.0 / sqrt((double)s->K)), decay};
+    ref_attn_in in = {op_to_double(op_host(c, BQ), nq), op_to_double(op_host(c, BK), nq),
+                      op_to_double(op_host(c, BV), nv), op_to_double(op_host(c, BG), ng),
+                      op_to_double(op_host(c, BH0), ns), op_to_double(op_host(c, BZ0), nz)};
+    double *dout = op_to_double(op_host(c, BDO), nv), *dhT = op_to_double(op_host(c, BDS), ns),
+           *dzT = op_to_double(op_host(c, BDZ), nz);
+    ref_attn_grads g = {op_slice(c, ref, BDQ), op_slice(c, ref, BDK), op_slice(c, ref, BDV),
+                        gated(f) ? op_slice(c, ref, BDG) : NULL, op_slice(c, ref, BDH0), op_slice(c, ref, BDZ0)};
+    ref_attn_backward(&rc, &in, dout, dhT, dzT, &g);
+    free(in.q), free(in.k), free(in.v), free(in.g), free(in.h0), free(in.z0);
+    free(dout), free(dhT), free(dzT), free(decay);
+}
+
+/* ocla-bench's convention for the backward: 2x the forward's flops (a forward+backward is 3x), and
+ * q, k, v, g, d_o read, dq, dk, dv, dg written. */
+void op_bwd_cost(const op_shape *s, double *flops, double *bytes) {
+    double bth = (double)s->B * s->T * s->H, K = s->K, V = s->V, C = s->chunk ? s->chunk : 64;
+    *flops = 2.0 * bth * (2.0 * C * (K + V) + 4.0 * K * V);
+    *bytes = 4.0 * (bth * (4 * K + 4 * V + 2 * K) + 2.0 * s->B * s->H * K * V);
+}

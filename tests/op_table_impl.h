@@ -1,0 +1,26 @@
+/* Private to the op table's own files (tests/op_table.c, tests/op_table_grad.c): helpers for the
+ * entries' make / call / reference functions, and the backward entries' interface. */
+#ifndef OCLA_TESTS_OP_TABLE_IMPL_H
+#define OCLA_TESTS_OP_TABLE_IMPL_H
+
+#include "op_table.h"
+
+/* Host values of array i (NULL when absent). */
+const float *op_host(const op_case *c, int i);
+/* The slice of the concatenated reference that belongs to output array i (NULL when absent). */
+double *op_slice(const op_case *c, double *ref, int i);
+/* malloc'd fp64 copy (NULL for NULL). */
+double *op_to_double(const float *x, size_t n);
+
+/* The attention backward (op_table_grad.c), one entry per gate kind / feature map. */
+typedef struct op_bwd_cfg {
+    ocla_gate_kind gate;
+    ocla_feature_map fmap;
+    int normalize;
+} op_bwd_cfg;
+void op_bwd_make(op_case *c);
+ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_bwd_reference(const op_case *c, double *ref);
+void op_bwd_cost(const op_shape *s, double *flops, double *bytes);
+
+#endif
