@@ -89,6 +89,176 @@
 #endif
 #define VV (V + USE_NORM)
 
+/* Head gates (scalar or fixed): exp(G_ti - G_tj) <= 1 for tj <= ti in one chunk; 1 for the others. */
+#if BWD_HEAD_GATE
+#define HEADDEC(bh, ti, tj) exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0))
+#else
+#define HEADDEC(bh, ti, tj) 1.0f
+#endif
+
+/* A block of work: group (or item) = ((bh*NT + n)*NY + y)*NX + x; chunk n has L tokens from t0, the
+ * last tl. */
+typedef struct bwd_tile {
+    int x, y, n, bh, b, h, t0, L, tl;
+} bwd_tile;
+OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, int NT) {
+    bwd_tile g;
+    g.x = (int)(grp % NX), g.y = (int)((grp / NX) % NY);
+    const long r = grp / ((long)NX * NY);
+    g.n = (int)(r % NT), g.bh = (int)(r / NT), g.b = g.bh / H, g.h = g.bh % H;
+    g.t0 = g.n * C, g.L = min(C, T - g.t0), g.tl = g.t0 + g.L - 1;
+    return g;
+}
+
+/* The state passes: item = (bh*K + d)*VV + c, one entry (d, c) of S' = [S | z] of one head. An
+ * optional state given as tensors s [B,H,K,V] and z [B,H,K] with flags has_s, has_z: its entry
+ * (0 where absent), and a store into it. */
+#define BWD_STATE_ITEM                                                                                            \
+    const long item = get_global_id(0);                                                                           \
+    if (item >= n_items) return;                                                                                  \
+    const int c = (int)(item % VV), d = (int)((item / VV) % K);                                                  \
+    const int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;                                         \
+    const long kvv = (long)K * VV
+#define BWD_STATE_IN(s, z) (c < V ? (has_##s ? OCLA_AT(s, b, h, d, c) : 0.0f) : has_##z ? OCLA_AT(z, b, h, d, 0) : 0.0f)
+#define BWD_STATE_OUT(s, z, x)                                                                                    \
+    do if (c < V ? has_##s : has_##z) *(c < V ? OCLA_PTR(s, b, h, d, c) : OCLA_PTR(z, b, h, d, 0)) = (x); while (0)
+
+/* ---- the tiled kernels' pieces: a work-group of TS items stages TS x TS slabs of its operands in
+ * local memory (slab[row][column], rows padded to SLAB floats; item ii loads column ii of every row,
+ * so loads are coalesced) and accumulates TS outputs per item in registers. ---- */
+#define SLAB (TS + 1)
+/* The work-group's block (names ii and g); groups past n_groups return (uniform). */
+#define BWD_TILE_BEGIN(NX, NY)                                                                                    \
+    const int ii = (int)get_local_id(0);                                                                          \
+    if ((long)get_group_id(0) >= n_groups) return;                                                               \
+    const bwd_tile g = bwd_tile_at((long)get_group_id(0), (NX), (NY), T, H, C, NT)
+
+/* Gate factor of token t, key dim d (mode): BWD_F_EG exp(G_t), BWD_F_EINV exp(-G_t) (vector gates
+ * only), BWD_F_KDEC exp(G_last - G_t), BWD_F_ONE 1; with BWD_F_SAFE (vector gates) 1 where the
+ * chunk's decay G_last < -BWD_LIM (those dims take the elementwise exp instead). BWD_F_GK(m): m with
+ * BWD_F_SAFE for vector gates, 1 for the others (their decays are applied elsewhere). */
+#define BWD_F_ONE 0
+#define BWD_F_EG 1
+#define BWD_F_EINV 2
+#define BWD_F_KDEC 3
+#define BWD_F_SAFE 4
+#define BWD_PHI 8 /* operand flag: phi, then the gate factor */
+#define BWD_F_GK(m) (USE_GK ? (m) | BWD_F_SAFE : BWD_F_ONE)
+
+/* An operand of the tiled kernels: element (r, c) = x[r*rs + c*cs] for r < nr, c < nc, 0 outside; 1
+ * in the normaliser's column c == one (not read); with BWD_PHI in mode, phi(x) times the gate factor
+ * of token t0 + r (gates: gcum, gfac of head bh, chunk [t0, tl]). */
+typedef struct bwd_opnd {
+    __global const float *x, *gcum, *gfac;
+    long rs, cs, n_fac;
+    int nr, nc, one, mode, T, K, bh, t0, tl;
+} bwd_opnd;
+OCLA_INLINE bwd_opnd bwd_op(__global const float *x, long rs, long cs, int nr, int nc, int one) {
+    bwd_opnd o;
+    o.x = x, o.rs = rs, o.cs = cs, o.nr = nr, o.nc = nc, o.one = one, o.mode = 0;
+    return o;
+}
+OCLA_INLINE bwd_opnd bwd_feat(__global const float *x, long rs, long cs, bwd_tile g, int T, int K, int mode,
+                              __global const float *gcum, __global const float *gfac, long n_fac) {
+    bwd_opnd o = bwd_op(x, rs, cs, g.L, K, -1);
+    o.mode = BWD_PHI | mode, o.gcum = gcum, o.gfac = gfac, o.n_fac = n_fac;
+    o.T = T, o.K = K, o.bh = g.bh, o.t0 = g.t0, o.tl = g.tl;
+    return o;
+}
+OCLA_INLINE float bwd_factor(const bwd_opnd *o, int t, int d) {
+#if USE_GK
+    const int m = o->mode & 3, T = o->T, K = o->K;
+    if (m == BWD_F_ONE || ((o->mode & BWD_F_SAFE) && !(o->gcum[GIDX(o->bh, o->tl, d)] >= -BWD_LIM))) return 1.0f;
+    return o->gfac[(m - 1) * o->n_fac + GIDX(o->bh, t, d)];
+#elif BWD_HEAD_GATE
+    const int m = o->mode & 3, T = o->T;
+    const float G = o->gcum[GIDX(o->bh, t, d)];
+    if (m == BWD_F_EG) return exp(G);
+    if (m == BWD_F_EINV) return exp(-G);
+    return m == BWD_F_KDEC ? exp(o->gcum[GIDX(o->bh, o->tl, d)] - G) : 1.0f;
+#else
+    return 1.0f;
+#endif
+}
+/* The operands, rows = the tokens of tile g's chunk: features (phi(q), phi(k) times factor m), v', do'
+ * (its first nc columns), the cumulative gates, and a row-major matrix. */
+#define OP_Q(g, m) bwd_feat(OCLA_PTR(q, (g).b, (g).t0, (g).h, 0), q_s1, q_s3, (g), T, K, (m), gcum, gfac, n_fac)
+#define OP_K(g, m) bwd_feat(OCLA_PTR(k, (g).b, (g).t0, (g).h, 0), k_s1, k_s3, (g), T, K, (m), gcum, gfac, n_fac)
+#define OP_V(g) bwd_op(OCLA_PTR(v, (g).b, (g).t0, (g).h, 0), v_s1, v_s3, (g).L, VV, V)
+#if USE_NORM
+#define OP_DOP(g, nc) bwd_op(dop + ((long)(g).bh * T + (g).t0) * (V + 1), V + 1, 1, (g).L, (nc), -1)
+#else
+#define OP_DOP(g, nc) bwd_op(OCLA_PTR(dout, (g).b, (g).t0, (g).h, 0), dout_s1, dout_s3, (g).L, (nc), -1)
+#endif
+#define OP_G(g) bwd_op(gcum + GIDX((g).bh, (g).t0, 0), GSTEP, 1, (g).L, K, -1)
+#define OP_MAT(p, ld, nr, nc) bwd_op((p), (ld), 1, (nr), (nc), -1)
+
+/* Stage rows r0 .. r0+TS-1 of operand o, column c, into a slab: s = &slab[0][ii] for item ii. */
+OCLA_INLINE void bwd_stage(__local float *s, bwd_opnd o, int r0, int c) {
+    for (int rr = 0; rr < TS; rr++) {
+        const int r = r0 + rr;
+        float x = 0.0f;
+        if (r < o.nr && c < o.nc) {
+            x = c == o.one ? 1.0f : o.x[r * o.rs + c * o.cs];
+            if (o.mode & BWD_PHI) x = OCLA_PHI(x) * bwd_factor(&o, o.t0 + r, c);
+        }
+        s[rr * SLAB] = x;
+    }
+}
+
+/* acc[q] += a[j*as] * b[j*bj + q*bq] for j < n, q < TS: a = the item's row (as = 1) or column
+ * (as = SLAB) of a slab, b = a slab (bj = SLAB, bq = 1) or its transpose (bj = 1, bq = SLAB). */
+OCLA_INLINE void bwd_mac(float *acc, __local const float *a, int as, __local const float *b, int bj, int bq, int n) {
+    for (int j = 0; j < n; j++) {
+        const float x = a[j * as];
+        for (int q = 0; q < TS; q++) acc[q] += x * b[j * bj + q * bq];
+    }
+}
+
+/* A work-group's product over a shared index s in [s0, s1), staged TS at a time in slabs la, lb
+ * (item ii stages column ii), accumulated in acc[q] of item ii:
+ *   BWD_TN: acc[q] += sum_s a(s, ax + ii) b(s, bx + q)     (the chunk's tokens as s)
+ *   BWD_NN: acc[q] += sum_s a(ax + ii, s) b(s, bx + q)
+ *   BWD_NT: acc[q] += sum_s a(ax + ii, s) b(bx + q, s)     (feature dims as s) */
+#define BWD_TN 0
+#define BWD_NN 1
+#define BWD_NT 2
+OCLA_INLINE void bwd_product(float *acc, __local float *la, __local float *lb, int ii, int form, bwd_opnd a, int ax,
+                             bwd_opnd b, int bx, int s0, int s1) {
+    for (int s = s0; s < s1; s += TS) {
+        bwd_stage(la + ii, a, form == BWD_TN ? s : ax, form == BWD_TN ? ax + ii : s + ii);
+        bwd_stage(lb + ii, b, form == BWD_NT ? bx : s, form == BWD_NT ? s + ii : bx + ii);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (form == BWD_NT)
+            bwd_mac(acc, la + ii * SLAB, 1, lb, 1, SLAB, min(TS, s1 - s));
+        else
+            bwd_mac(acc, form == BWD_TN ? la + ii : la + ii * SLAB, form == BWD_TN ? SLAB : 1, lb, SLAB, 1, TS);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* out[c] = scale * acc[c - c0] for c0 <= c < min(c0 + TS, nc). */
+OCLA_INLINE void bwd_store(__global float *out, const float *acc, float scale, int c0, int nc) {
+    for (int q = 0; q < TS && c0 + q < nc; q++) out[c0 + q] = scale * acc[q];
+}
+/* Row i of a tile of A or dA (out = the row, columns j0 + jj): acc below the diagonal of the chunk's L
+ * tokens, times exp(G_i - G_j) for head gates (gh = the head's [T] gates from the chunk start),
+ * zeros elsewhere. */
+OCLA_INLINE void bwd_store_tri(__global float *out, const float *acc, int active, int i, int j0, int C, int L,
+                               __global const float *gh) {
+    for (int jj = 0; jj < TS && j0 + jj < C; jj++) {
+        const int j = j0 + jj;
+        float x = 0.0f;
+        if (active && j <= i && i < L) {
+            x = acc[jj];
+#if BWD_HEAD_GATE
+            x *= exp(gh[i] - gh[j]);
+#endif
+        }
+        out[j] = x;
+    }
+}
+
 /* Gate preparation. item = (bh*NT + n)*GW + d. graw = ocla_log_gate(g) = min(g,0) (USE_G_GAMMA:
  * of the fixed per-head decay, g is not read), gcum = chunk-local inclusive cumsum of graw,
  * gexp = exp(graw) (the token decay factor). */
@@ -96,24 +266,16 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCL
                            BWD_WS_IN(decay), BWD_WS(graw), BWD_WS(gcum),
                            BWD_WS(gexp), BWD_WS(gfac), long n_fac) {
     BWD_BIND_IN(decay); BWD_BIND(graw); BWD_BIND(gcum); BWD_BIND(gexp); BWD_BIND(gfac);
-    long item = get_global_id(0);
+    const long item = get_global_id(0);
     if (item >= n_items) return;
-#if USE_GK
-    int d = (int)(item % K);
-    long r = item / K;
-#else
-    int d = 0;
-    long r = item;
-#endif
-    int n = (int)(r % NT);
-    int bh = (int)(r / NT), b = bh / H, h = bh % H;
-    int t0 = n * C, t1 = min(t0 + C, T);
+    const bwd_tile w = bwd_tile_at(item, USE_GK ? K : 1, 1, T, H, C, NT);
+    const int d = w.x, bh = w.bh, t1 = w.t0 + w.L;
     float acc = 0.0f;
-    for (int t = t0; t < t1; t++) {
+    for (int t = w.t0; t < t1; t++) {
 #if USE_G_GAMMA
-        const float x = ocla_log_gate(decay[h]);
+        const float x = ocla_log_gate(decay[w.h]);
 #else
-        const float x = ocla_log_gate(OCLA_AT(g, b, t, h, d));
+        const float x = ocla_log_gate(OCLA_AT(g, w.b, t, w.h, d));
 #endif
         acc += x;
 #if OCLA_HAS_GATE
@@ -123,12 +285,11 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCL
 #endif
     }
 #if USE_GK
-    const float Gl = acc;
-    for (int t = t0; t < t1; t++) {
-        float G = gcum[GIDX(bh, t, d)];
+    for (int t = w.t0; t < t1; t++) {
+        const float G = gcum[GIDX(bh, t, d)];
         EG(bh, t, d) = exp(G);
-        EINV(bh, t, d) = Gl >= -BWD_LIM ? exp(-G) : 0.0f;
-        KDEC(bh, t, d) = exp(Gl - G);
+        EINV(bh, t, d) = acc >= -BWD_LIM ? exp(-G) : 0.0f;
+        KDEC(bh, t, d) = exp(acc - G);
     }
 #endif
 }
@@ -140,19 +301,9 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
                             BWD_WS_IN(gexp), OCLA_TENSOR(h0), int has_h0, OCLA_TENSOR(z0), int has_z0,
                             BWD_WS(hs)) {
     BWD_BIND_IN(gexp); BWD_BIND(hs);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    int c = (int)(item % VV);
-    int d = (int)((item / VV) % K);
-    int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
+    BWD_STATE_ITEM;
     const int isv = c < V;
-    float s = 0.0f;
-    if (isv) {
-        if (has_h0) s = OCLA_AT(h0, b, h, d, c);
-    } else if (has_z0) {
-        s = OCLA_AT(z0, b, h, d, 0);
-    }
-    const long kvv = (long)K * VV;
+    float s = BWD_STATE_IN(h0, z0);
     __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
     __global const float *kp = OCLA_PTR(k, b, 0, h, d);
     __global const float *vp = OCLA_PTR(v, b, 0, h, isv ? c : 0);
@@ -183,17 +334,12 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
  *   bwd_chunk_qdo: W_n = s sum_{i in n} (qh_i * exp(G_i)) do'_i^T               -> dhs[n-1] ([K][VV]), W_0 -> w0
  *   bwd_scan:      h_{n+1} = exp(G_last,n) h_n + U_n (in place in hs);
  *                  dh_{n-1} = exp(G_last,n) dh_n + W_n (in place in dhs, copy to dhsT), dS_0 = dh_{-1}.
- * Tiled like bwd_A_tiled: a work-group of TS items, item ii owns one output row and TS columns;
- * tokens of the chunk are staged TS at a time in local memory. */
+ * A work-group of TS items, item ii owns one output row and TS columns; tokens of the chunk are
+ * staged TS at a time in local memory. */
 #if USE_GK
 #define LASTDEC(bh, tl, d) EG(bh, tl, d)
-#define KDECF(bh, t, tl, d) KDEC(bh, t, d)
-#elif BWD_HEAD_GATE
-#define LASTDEC(bh, tl, d) exp(GCUM(bh, tl, 0))
-#define KDECF(bh, t, tl, d) exp(GCUM(bh, tl, 0) - GCUM(bh, t, 0))
 #else
-#define LASTDEC(bh, tl, d) 1.0f
-#define KDECF(bh, t, tl, d) 1.0f
+#define LASTDEC(bh, tl, d) exp(GCUM(bh, tl, 0))
 #endif
 
 /* group = ((bh*NT + n)*NCT + ct)*NDT + dt; NCT = ceil(VV/TS), NDT = ceil(K/TS). Row c = ct*TS + ii. */
@@ -201,40 +347,13 @@ OCLA_KERNEL void bwd_chunk_kv(long n_groups, int T, int H, int K, int V, int C, 
                               BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
                               BWD_WS(hs)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs);
-    __local float vs[TS][TS + 1], ks[TS][TS + 1];
-    const long grp = get_group_id(0);
-    const int ii = (int)get_local_id(0);
-    if (grp >= n_groups) return;
-    const int NCT = (VV + TS - 1) / TS, NDT = (K + TS - 1) / TS;
-    const int dt = (int)(grp % NDT), ct = (int)((grp / NDT) % NCT);
-    const long r = grp / ((long)NDT * NCT);
-    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    const int t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
+    __local float vs[TS][SLAB], ks[TS][SLAB];
+    BWD_TILE_BEGIN((K + TS - 1) / TS, (VV + TS - 1) / TS); /* x = dt, y = ct */
+    const int c = g.y * TS + ii;
     float acc[TS];
     for (int q = 0; q < TS; q++) acc[q] = 0.0f;
-    for (int j0 = 0; j0 < L; j0 += TS) {
-        for (int rr = 0; rr < TS; rr++) {
-            const int j = j0 + rr, c = ct * TS + ii, d = dt * TS + ii;
-            float vv = 0.0f, kv = 0.0f;
-            if (j < L && c < VV) vv = VP(b, t0 + j, h, c);
-            if (j < L && d < K) kv = OCLA_PHI(OCLA_AT(k, b, t0 + j, h, d)) * KDECF(bh, t0 + j, tl, d);
-            vs[rr][ii] = vv;
-            ks[rr][ii] = kv;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int jj = 0; jj < TS; jj++) {
-            const float vv = vs[jj][ii];
-            for (int q = 0; q < TS; q++) acc[q] += vv * ks[jj][q];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const int c = ct * TS + ii;
-    if (c >= VV) return;
-    __global float *out = hs + ((long)bh * (NT + 1) + n + 1) * ((long)K * VV) + (long)c * K;
-    for (int q = 0; q < TS; q++) {
-        const int d = dt * TS + q;
-        if (d < K) out[d] = acc[q];
-    }
+    bwd_product(acc, &vs[0][0], &ks[0][0], ii, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
+    if (c < VV) bwd_store(hs + ((long)g.bh * (NT + 1) + g.n + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
 }
 
 /* group = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
@@ -242,41 +361,15 @@ OCLA_KERNEL void bwd_chunk_qdo(long n_groups, int T, int H, int K, int V, int C,
                                OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
                                BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(dhs); BWD_BIND(w0);
-    __local float qs[TS][TS + 1], os[TS][TS + 1];
-    const long grp = get_group_id(0);
-    const int ii = (int)get_local_id(0);
-    if (grp >= n_groups) return;
-    const int NCT = (VV + TS - 1) / TS, NDT = (K + TS - 1) / TS;
-    const int ct = (int)(grp % NCT), dt = (int)((grp / NCT) % NDT);
-    const long r = grp / ((long)NDT * NCT);
-    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    const int t0 = n * C, L = min(C, T - t0);
+    __local float qs[TS][SLAB], os[TS][SLAB];
+    BWD_TILE_BEGIN((VV + TS - 1) / TS, (K + TS - 1) / TS); /* x = ct, y = dt */
+    const int d = g.y * TS + ii;
     float acc[TS];
     for (int c = 0; c < TS; c++) acc[c] = 0.0f;
-    for (int i0 = 0; i0 < L; i0 += TS) {
-        for (int rr = 0; rr < TS; rr++) {
-            const int i = i0 + rr, d = dt * TS + ii, c = ct * TS + ii;
-            float qv = 0.0f, ov = 0.0f;
-            if (i < L && d < K) qv = OCLA_PHI(OCLA_AT(q, b, t0 + i, h, d)) * EG(bh, t0 + i, d);
-            if (i < L && c < VV) ov = DOP(bh, b, t0 + i, h, c);
-            qs[rr][ii] = qv;
-            os[rr][ii] = ov;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int jj = 0; jj < TS; jj++) {
-            const float qv = qs[jj][ii];
-            for (int c = 0; c < TS; c++) acc[c] += qv * os[jj][c];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const int d = dt * TS + ii;
+    bwd_product(acc, &qs[0][0], &os[0][0], ii, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
     if (d >= K) return;
-    __global float *out = n > 0 ? dhs + ((long)bh * NT + n - 1) * ((long)K * VV) + (long)d * VV
-                                : w0 + (long)bh * K * VV + (long)d * VV;
-    for (int c = 0; c < TS; c++) {
-        const int cc = ct * TS + c;
-        if (cc < VV) out[cc] = scale * acc[c];
-    }
+    bwd_store(g.n > 0 ? dhs + ((long)g.bh * NT + g.n - 1) * K * VV + (long)d * VV : w0 + ((long)g.bh * K + d) * VV,
+              acc, scale, g.x * TS, VV);
 }
 
 /* item = (bh*K + d)*VV + c. pass 0: forward scan of the chunk states in hs (hs[n+1] holds U_n on
@@ -288,66 +381,44 @@ OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int N
                           BWD_WS_IN(w0), OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT,
                           OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0, int pass) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs); BWD_BIND(dhs); BWD_BIND(dhsT); BWD_BIND_IN(w0);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    const int c = (int)(item % VV);
-    const int d = (int)((item / VV) % K);
-    const int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
-    const long kvv = (long)K * VV;
+    BWD_STATE_ITEM;
     if (pass == 0) {
-    float s = 0.0f;
-    if (c < V) {
-        if (has_h0) s = OCLA_AT(h0, b, h, d, c);
-    } else if (has_z0) {
-        s = OCLA_AT(z0, b, h, d, 0);
+        float s = BWD_STATE_IN(h0, z0);
+        __global float *hp = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
+        hp[0] = s;
+        for (int n = 0; n < NT; n++) {
+            const int tl = min(T, (n + 1) * C) - 1;
+            s = LASTDEC(bh, tl, d) * s + hp[(long)(n + 1) * kvv];
+            hp[(long)(n + 1) * kvv] = s;
+        }
+        return;
     }
-    __global float *hp = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
-    hp[0] = s;
-    for (int n = 0; n < NT; n++) {
-        const int tl = min(T, (n + 1) * C) - 1;
-        s = LASTDEC(bh, tl, d) * s + hp[(long)(n + 1) * kvv];
-        hp[(long)(n + 1) * kvv] = s;
-    }
-    return;
-    }
-    float g = 0.0f;
-    if (c < V) {
-        if (has_dhT) g = OCLA_AT(dhT, b, h, d, c);
-    } else if (has_dzT) {
-        g = OCLA_AT(dzT, b, h, d, 0);
-    }
+    float s = BWD_STATE_IN(dhT, dzT);
     __global float *dp = dhs + (long)bh * NT * kvv + (long)d * VV + c;
     __global float *dpt = dhsT + (long)bh * NT * kvv + (long)c * K + d;
     for (int n = NT - 1; n >= 0; n--) {
         const int tl = min(T, (n + 1) * C) - 1;
-        dp[(long)n * kvv] = g;
-        dpt[(long)n * kvv] = g;
+        dp[(long)n * kvv] = s;
+        dpt[(long)n * kvv] = s;
         const float w = n > 0 ? dp[(long)(n - 1) * kvv] : w0[(long)bh * kvv + (long)d * VV + c];
-        g = LASTDEC(bh, tl, d) * g + w;
+        s = LASTDEC(bh, tl, d) * s + w;
     }
-    if (c < V) {
-        if (has_dh0) OCLA_AT(dh0, b, h, d, c) = g;
-    } else if (has_dz0) {
-        OCLA_AT(dz0, b, h, d, 0) = g;
-    }
+    BWD_STATE_OUT(dh0, dz0, s);
 }
 
 /* Intra-chunk attention A (no scale). item = ((bh*NT + n)*C + i)*C + j; A: [BH][NT][C][C]. */
 OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
                        BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
-    long item = get_global_id(0);
+    const long item = get_global_id(0);
     if (item >= n_items) return;
-    int j = (int)(item % C), i = (int)((item / C) % C);
-    long r = item / ((long)C * C);
-    int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    int ti = n * C + i, tj = n * C + j;
+    const bwd_tile w = bwd_tile_at(item, C, C, T, H, C, NT); /* x = j, y = i */
+    const int ti = w.t0 + w.y, tj = w.t0 + w.x, bh = w.bh;
     float acc = 0.0f;
-    if (j <= i && ti < T) {
-        __global const float *qp = OCLA_PTR(q, b, ti, h, 0), *kp = OCLA_PTR(k, b, tj, h, 0);
+    if (w.x <= w.y && w.y < w.L) {
+        __global const float *qp = OCLA_PTR(q, w.b, ti, w.h, 0), *kp = OCLA_PTR(k, w.b, tj, w.h, 0);
 #if USE_GK
-        const int tl = min(T, (n + 1) * C) - 1;
-        __global const float *gi = gcum + GIDX(bh, ti, 0), *gj = gcum + GIDX(bh, tj, 0), *gl = gcum + GIDX(bh, tl, 0);
+        __global const float *gi = gcum + GIDX(bh, ti, 0), *gj = gcum + GIDX(bh, tj, 0), *gl = gcum + GIDX(bh, w.tl, 0);
         __global const float *ei = &EG(bh, ti, 0), *fj = &EINV(bh, tj, 0);
 #endif
         for (int d = 0; d < K; d++) {
@@ -359,146 +430,67 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TE
             qp += q_s3;
             kp += k_s3;
         }
-#if BWD_HEAD_GATE
-        acc *= exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0));
-#endif
+        acc *= HEADDEC(bh, ti, tj);
     }
     A[item] = acc;
 }
 
 /* Tiled forms of bwd_A and bwd_dA (same results): a work-group of TS work-items owns a TS x TS
  * tile (rows i0.., columns j0..) of one chunk; work-item ii accumulates row i0+ii in registers while
- * the feature dimension is walked in slices of TS staged in local memory (loads coalesced across
- * the work-group). Tiles above the diagonal are written as zeros. group = ((bh*NT + n)*NTI + ti)*NTI
- * + tj, NTI = ceil(C/TS). Local memory: (2 or 4) * TS*(TS+1) floats. */
+ * the feature dimension is walked in slices of TS staged in local memory. Tiles above the diagonal
+ * are written as zeros. group = ((bh*NT + n)*NTI + ti)*NTI + tj, NTI = ceil(C/TS). Vector gates
+ * stage qh exp(G), kh exp(-G) where the chunk's decay allows, and G for the elementwise exp where
+ * not. Local memory: (2 or 4) * TS*(TS+1) floats. */
 OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
                              BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
                              BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
-    __local float qs[TS][TS + 1], ks[TS][TS + 1];
+    __local float qs[TS][SLAB], ks[TS][SLAB];
 #if USE_GK
-    __local float qf[TS][TS + 1], kf[TS][TS + 1];
+    __local float qg[TS][SLAB], kg[TS][SLAB];
     __local int safe[TS];
 #endif
-    const long grp = get_group_id(0);
-    const int ii = (int)get_local_id(0);
-    if (grp >= n_groups) return; /* uniform over the work-group */
-    const int NTI = (C + TS - 1) / TS;
-    const int tj = (int)(grp % NTI), ti = (int)((grp / NTI) % NTI);
-    const long r = grp / ((long)NTI * NTI);
-    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    const int t0 = n * C, L = min(C, T - t0);
-    const int i = ti * TS + ii;
+    BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
+    const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
     float acc[TS];
     for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
-    const int active = tj <= ti && ti * TS < L; /* uniform */
-    if (active) {
-        for (int d0 = 0; d0 < K; d0 += TS) {
-            const int d = d0 + ii;
 #if USE_GK
-            const int sd = d < K ? GCUM(bh, t0 + L - 1, d) >= -BWD_LIM : 1;
-            safe[ii] = sd;
-#endif
-            for (int rr = 0; rr < TS; rr++) {
-                const int iq = ti * TS + rr, jk = tj * TS + rr;
-                float qv = 0.0f, kv = 0.0f;
-                if (iq < L && d < K) qv = OCLA_PHI(OCLA_AT(q, b, t0 + iq, h, d));
-                if (jk < L && d < K) kv = OCLA_PHI(OCLA_AT(k, b, t0 + jk, h, d));
-                qs[rr][ii] = qv;
-                ks[rr][ii] = kv;
-#if USE_GK
-                float fq = 0.0f, fk = 0.0f;
-                if (iq < L && d < K) fq = sd ? EG(bh, t0 + iq, d) : GCUM(bh, t0 + iq, d);
-                if (jk < L && d < K) fk = sd ? EINV(bh, t0 + jk, d) : GCUM(bh, t0 + jk, d);
-                qf[rr][ii] = fq;
-                kf[rr][ii] = fk;
-#endif
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            const int dn = min(TS, K - d0);
-            for (int dd = 0; dd < dn; dd++) {
-                const float qv = qs[ii][dd];
-#if USE_GK
-                if (safe[dd]) {
-                    const float qg = qv * qf[ii][dd];
-                    for (int jj = 0; jj < TS; jj++) acc[jj] += qg * ks[jj][dd] * kf[jj][dd];
-                } else {
-                    const float gq = qf[ii][dd];
-                    for (int jj = 0; jj < TS; jj++) acc[jj] += qv * ks[jj][dd] * exp(fmin(gq - kf[jj][dd], 0.0f));
-                }
+    for (int d0 = 0; active && d0 < K; d0 += TS) {
+        bwd_stage(&qs[0][ii], OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
+        bwd_stage(&ks[0][ii], OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
+        bwd_stage(&qg[0][ii], OP_G(g), g.y * TS, d0 + ii);
+        bwd_stage(&kg[0][ii], OP_G(g), g.x * TS, d0 + ii);
+        safe[ii] = d0 + ii < K ? GCUM(g.bh, g.tl, d0 + ii) >= -BWD_LIM : 1;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int dd = 0; dd < min(TS, K - d0); dd++) {
+            const float x = qs[ii][dd], gq = qg[ii][dd];
+            if (safe[dd])
+                for (int jj = 0; jj < TS; jj++) acc[jj] += x * ks[jj][dd];
+            else
+                for (int jj = 0; jj < TS; jj++) acc[jj] += x * ks[jj][dd] * exp(fmin(gq - kg[jj][dd], 0.0f));
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
 #else
-                for (int jj = 0; jj < TS; jj++) acc[jj] += qv * ks[jj][dd];
+    bwd_product(acc, &qs[0][0], &ks[0][0], ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
 #endif
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-    }
-    if (i >= C) return;
-    __global float *out = A + (((long)bh * NT + n) * C + i) * C;
-    for (int jj = 0; jj < TS; jj++) {
-        const int j = tj * TS + jj;
-        if (j >= C) break;
-        float x = 0.0f;
-        if (active && j <= i && i < L) {
-            x = acc[jj];
-#if BWD_HEAD_GATE
-            x *= exp(GCUM(bh, t0 + i, 0) - GCUM(bh, t0 + j, 0));
-#endif
-        }
-        out[j] = x;
-    }
+    if (i < C)
+        bwd_store_tri(A + (((long)g.bh * NT + g.n) * C + i) * C, acc, active, i, g.x * TS, C, g.L,
+                      gcum + (long)g.bh * T + g.t0);
 }
 
 OCLA_KERNEL void bwd_dA_tiled(long n_groups, int T, int H, int V, int C, int NT, OCLA_TENSOR(v), OCLA_TENSOR(dout),
                               BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
-    __local float os[TS][TS + 1], vs[TS][TS + 1];
-    const long grp = get_group_id(0);
-    const int ii = (int)get_local_id(0);
-    if (grp >= n_groups) return;
-    const int NTI = (C + TS - 1) / TS;
-    const int tj = (int)(grp % NTI), ti = (int)((grp / NTI) % NTI);
-    const long r = grp / ((long)NTI * NTI);
-    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    const int t0 = n * C, L = min(C, T - t0);
-    const int i = ti * TS + ii;
+    __local float os[TS][SLAB], vs[TS][SLAB];
+    BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
+    const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
     float acc[TS];
     for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
-    const int active = tj <= ti && ti * TS < L;
-    if (active) {
-        for (int c0 = 0; c0 < VV; c0 += TS) {
-            const int c = c0 + ii;
-            for (int rr = 0; rr < TS; rr++) {
-                const int io = ti * TS + rr, jv = tj * TS + rr;
-                float ov = 0.0f, vv = 0.0f;
-                if (io < L && c < VV) ov = DOP(bh, b, t0 + io, h, c);
-                if (jv < L && c < VV) vv = VP(b, t0 + jv, h, c);
-                os[rr][ii] = ov;
-                vs[rr][ii] = vv;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            const int cn = min(TS, VV - c0);
-            for (int cc = 0; cc < cn; cc++) {
-                const float ov = os[ii][cc];
-                for (int jj = 0; jj < TS; jj++) acc[jj] += ov * vs[jj][cc];
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-    }
-    if (i >= C) return;
-    __global float *out = dA + (((long)bh * NT + n) * C + i) * C;
-    for (int jj = 0; jj < TS; jj++) {
-        const int j = tj * TS + jj;
-        if (j >= C) break;
-        float x = 0.0f;
-        if (active && j <= i && i < L) {
-            x = acc[jj];
-#if BWD_HEAD_GATE
-            x *= exp(GCUM(bh, t0 + i, 0) - GCUM(bh, t0 + j, 0));
-#endif
-        }
-        out[j] = x;
-    }
+    bwd_product(acc, &os[0][0], &vs[0][0], ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
+    if (i < C)
+        bwd_store_tri(dA + (((long)g.bh * NT + g.n) * C + i) * C, acc, active, i, g.x * TS, C, g.L,
+                      gcum + (long)g.bh * T + g.t0);
 }
 
 /* Forward outputs from the recomputed states: o'_t = s exp(G_t) qh_t^T S'_n + s sum_{j<=i} A_ij v'_j
@@ -545,22 +537,19 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
 #endif
 }
 
-/* dA_ij = do'_i . v'_j for j <= i (times exp(G_i - G_j) for scalar gates). item as in bwd_A. */
+/* dA_ij = do'_i . v'_j for j <= i (times exp(G_i - G_j) for head gates: folded in here, not in
+ * bwd_dqk). item as in bwd_A. */
 OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, OCLA_TENSOR(v), OCLA_TENSOR(dout),
                         BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
-    long item = get_global_id(0);
+    const long item = get_global_id(0);
     if (item >= n_items) return;
-    int j = (int)(item % C), i = (int)((item / C) % C);
-    long r = item / ((long)C * C);
-    int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    int ti = n * C + i, tj = n * C + j;
+    const bwd_tile w = bwd_tile_at(item, C, C, T, H, C, NT); /* x = j, y = i */
+    const int ti = w.t0 + w.y, tj = w.t0 + w.x, bh = w.bh, b = w.b, h = w.h;
     float acc = 0.0f;
-    if (j <= i && ti < T) {
+    if (w.x <= w.y && w.y < w.L) {
         for (int c = 0; c < VV; c++) acc += DOP(bh, b, ti, h, c) * VP(b, tj, h, c);
-#if BWD_HEAD_GATE
-        acc *= exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0)); /* scalar decays: folded in here, not in bwd_dqk */
-#endif
+        acc *= HEADDEC(bh, ti, tj);
     }
     dA[item] = acc;
 }
@@ -573,18 +562,8 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
                              OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, BWD_WS(dhs),
                              BWD_WS(dhsT), OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gexp); BWD_BIND(dhs); BWD_BIND(dhsT);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    int c = (int)(item % VV);
-    int d = (int)((item / VV) % K);
-    int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;
-    float s = 0.0f;
-    if (c < V) {
-        if (has_dhT) s = OCLA_AT(dhT, b, h, d, c);
-    } else if (has_dzT) {
-        s = OCLA_AT(dzT, b, h, d, 0);
-    }
-    const long kvv = (long)K * VV;
+    BWD_STATE_ITEM;
+    float s = BWD_STATE_IN(dhT, dzT);
     __global float *out = dhs + (long)bh * NT * kvv + (long)d * VV + c;
     __global float *outT = dhsT + (long)bh * NT * kvv + (long)c * K + d;
     __global const float *qp = OCLA_PTR(q, b, T - 1, h, d);
@@ -611,246 +590,156 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
             op -= os;
         }
     }
-    if (c < V) {
-        if (has_dh0) OCLA_AT(dh0, b, h, d, c) = s;
-    } else if (has_dz0) {
-        OCLA_AT(dz0, b, h, d, 0) = s;
-    }
+    BWD_STATE_OUT(dh0, dz0, s);
 }
 
-/* Gradients w.r.t. the features qh, kh (before phi'). item = (bh*T + t)*K + d; dqh, dkh: [BH][T][K]. */
-OCLA_KERNEL void bwd_dqk(long n_items, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q),
-                         OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop),
-                         BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
-                         BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA),
-                         BWD_WS(dqh), BWD_WS(dkh)) {
-    BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dA);
-    BWD_BIND(dqh); BWD_BIND(dkh);
+/* The arguments of bwd_dqk and bwd_dqk_tiled (n: items or groups) and their temporaries. */
+#define BWD_DQK_ARGS(n)                                                                                           \
+    (long n, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q), OCLA_TENSOR(k),             \
+     OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,            \
+     BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA), BWD_WS(dqh), BWD_WS(dkh))
+#define BWD_DQK_BIND                                                                                              \
+    BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dA); \
+    BWD_BIND(dqh); BWD_BIND(dkh)
+
+/* Gradients w.r.t. the features qh, kh (before phi'). item = (bh*T + t)*K + d; dqh, dkh: [BH][T][K].
+ * Vector gates: exp(G_i - G_j) as EG_i * EINV_j where the chunk's decay allows (fac), elementwise
+ * otherwise; head gates: their decays are inside dA. */
+OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
+    BWD_DQK_BIND;
     long item = get_global_id(0);
     if (item >= n_items) return;
     int d = (int)(item % K);
     int t = (int)((item / K) % T), bh = (int)(item / ((long)K * T)), b = bh / H, h = bh % H;
-    int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0);
+    int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
     const long kvv = (long)K * VV;
     __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv + d;
     __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
     __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
-    float Gi = GCUM(bh, t, d), Gl = GCUM(bh, t0 + L - 1, d);
     float x = 0.0f, y = 0.0f;
     for (int c = 0; c < VV; c++) {
         x += S[(long)c * K] * DOP(bh, b, t, h, c);
         y += dS[(long)c * K] * VP(b, t, h, c);
     }
 #if USE_GK
-    float dq = EG(bh, t, d) * x, dk = 0.0f;
-    if (Gl >= -BWD_LIM) { /* factorised: exp(G_i - G_j) = EG_i * EINV_j, no exp per term */
-        __global const float *kp = OCLA_PTR(k, b, t0, h, d), *ar = dAc + (long)i * C, *fp = &EINV(bh, t0, d);
-        float a = 0.0f;
-        for (int j = 0; j <= i; j++) {
-            a += ar[j] * OCLA_PHI(*kp) * fp[(long)j * GSTEP];
-            kp += k_s1;
-        }
-        dq += EG(bh, t, d) * a;
-        __global const float *qp = OCLA_PTR(q, b, t, h, d), *ac = dAc + i, *ep = &EG(bh, t, d);
-        a = 0.0f;
-        for (int r = i; r < L; r++) {
-            a += ac[(long)r * C] * OCLA_PHI(*qp) * ep[(long)(r - i) * GSTEP];
-            qp += q_s1;
-        }
-        dqh[item] = scale * dq;
-        dkh[item] = KDEC(bh, t, d) * y + scale * EINV(bh, t, d) * a;
-        return;
+    const int fac = GCUM(bh, tl, d) >= -BWD_LIM;
+    const float Gi = GCUM(bh, t, d), eq = EG(bh, t, d), fq = fac ? eq : 1.0f, fk = fac ? EINV(bh, t, d) : 1.0f;
+    const float kd = KDEC(bh, t, d);
+    __global const float *gp = gcum + GIDX(bh, t0, d), *fp = &EINV(bh, t0, d), *ep = &EG(bh, t0, d);
+#else
+    const float eq = exp(GCUM(bh, t, 0)), fq = 1.0f, fk = 1.0f, kd = HEADDEC(bh, tl, t);
+#endif
+    float a = 0.0f, e = 0.0f;
+    __global const float *kp = OCLA_PTR(k, b, t0, h, d), *ar = dAc + (long)i * C;
+    for (int j = 0; j <= i; j++) {
+        float w = ar[j] * OCLA_PHI(*kp);
+#if USE_GK
+        w *= fac ? fp[(long)j * GSTEP] : exp(Gi - gp[(long)j * GSTEP]);
+#endif
+        a += w;
+        kp += k_s1;
     }
-#else
-    float dq = exp(Gi) * x, dk = 0.0f;
-#endif
-    {
-        __global const float *kp = OCLA_PTR(k, b, t0, h, d), *ar = dAc + (long)i * C;
+    __global const float *qp = OCLA_PTR(q, b, t, h, d), *ac = dAc + i;
+    for (int r = i; r < L; r++) {
+        float w = ac[(long)r * C] * OCLA_PHI(*qp);
 #if USE_GK
-        __global const float *gp = gcum + GIDX(bh, t0, d);
+        w *= fac ? ep[(long)r * GSTEP] : exp(gp[(long)r * GSTEP] - Gi);
 #endif
-        for (int j = 0; j <= i; j++) {
-#if USE_GK
-            dq += ar[j] * OCLA_PHI(*kp) * exp(Gi - gp[(long)j * GSTEP]);
-#else
-            dq += ar[j] * OCLA_PHI(*kp); /* scalar decays are inside dA */
-#endif
-            kp += k_s1;
-        }
+        e += w;
+        qp += q_s1;
     }
-    {
-        __global const float *qp = OCLA_PTR(q, b, t, h, d), *ac = dAc + i;
-#if USE_GK
-        __global const float *gp = gcum + GIDX(bh, t, d);
-#endif
-        for (int r = i; r < L; r++) {
-#if USE_GK
-            dk += ac[(long)r * C] * OCLA_PHI(*qp) * exp(gp[(long)(r - i) * GSTEP] - Gi);
-#else
-            dk += ac[(long)r * C] * OCLA_PHI(*qp);
-#endif
-            qp += q_s1;
-        }
-    }
-    dqh[item] = scale * dq;
-#if USE_GK
-    dkh[item] = KDEC(bh, t, d) * y + scale * dk;
-#else
-    dkh[item] = exp(Gl - Gi) * y + scale * dk;
-#endif
+    dqh[item] = scale * (eq * x + fq * a);
+    dkh[item] = kd * y + scale * (fk * e);
 }
+
+#if USE_GK
+/* bwd_mac with b a slab, for vector gates past BWD_LIM: the columns q that are not safe take
+ * exp(min(dir * (Gi[q] - g[j][q]), 0)) per term, from the staged cumulative gates g. */
+OCLA_INLINE void bwd_mac_gk(float *acc, __local const float *a, int as, __local const float *b, __local const float *g,
+                            const float *Gi, const int *safe, float dir) {
+    for (int j = 0; j < TS; j++) {
+        const float x = a[j * as];
+        for (int q = 0; q < TS; q++) {
+            const float y = x * b[j * SLAB + q];
+            acc[q] += safe[q] ? y : y * exp(fmin(dir * (Gi[q] - g[j * SLAB + q]), 0.0f));
+        }
+    }
+}
+
+/* One token tile of bwd_dqk_tiled's phases 2 and 3 for a chunk past BWD_LIM: stage the dA block
+ * (rows ar0.., columns ac0..), TS rows (from r0) of the features f and their G, dim d, then acc[dd] +=
+ * sum_j dA'[j] f[j][dd] (times exp(dir (G_i - G_j)) in the dims that are not safe), dA' = the item's
+ * row (acol = 0) or column (acol = 1) of the block. */
+OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __local float *lg, int ii, bwd_opnd dA,
+                            int ar0, int ac0, int acol, bwd_opnd f, bwd_opnd G, int r0, int d, const float *Gi,
+                            const int *safe, float dir) {
+    bwd_stage(la + ii, dA, ar0, ac0 + ii);
+    bwd_stage(lb + ii, f, r0, d);
+    bwd_stage(lg + ii, G, r0, d);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    bwd_mac_gk(acc, acol ? la + ii : la + ii * SLAB, acol ? SLAB : 1, lb, lg, Gi, safe, dir);
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+#endif
 
 /* Tiled bwd_dqk (same results): a work-group of TS items owns TS tokens (rows) x TS key dims of one
  * chunk; item ii = one token. Phase 1 stages do', v' and the chunk's S', dS' in slices of TS value
  * columns; phase 2 stages dA and kh (times exp(-G) where the chunk decay allows, else with G for
  * the elementwise exp) over the key tiles j <= i; phase 3 stages dA^T and qh (times exp(G)) over the
  * tiles r >= i. group = ((bh*NT + n)*NTI + ti)*NDT + dt. */
-OCLA_KERNEL void bwd_dqk_tiled(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q),
-                               OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop),
-                               BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
-                               BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA),
-                               BWD_WS(dqh), BWD_WS(dkh)) {
-    BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dA);
-    BWD_BIND(dqh); BWD_BIND(dkh);
-    __local float la[TS][TS + 1], lb[TS][TS + 1], la2[TS][TS + 1], lb2[TS][TS + 1];
-    const long grp = get_group_id(0);
-    const int ii = (int)get_local_id(0);
-    if (grp >= n_groups) return;
-    const int NTI = (C + TS - 1) / TS, NDT = (K + TS - 1) / TS;
-    const int dt = (int)(grp % NDT), ti = (int)((grp / NDT) % NTI);
-    const long r = grp / ((long)NDT * NTI);
-    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    const int t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
-    if (ti * TS >= L) return; /* uniform: the tile has no token */
-    const int i = ti * TS + ii, d0 = dt * TS;
+OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
+    BWD_DQK_BIND;
+    __local float la[TS][SLAB], lb[TS][SLAB];
+#if USE_GK
+    __local float lg[TS][SLAB];
+#endif
+    BWD_TILE_BEGIN((K + TS - 1) / TS, (C + TS - 1) / TS); /* x = dt, y = ti */
+    const int ti = g.y, i0 = ti * TS, i = i0 + ii, d0 = g.x * TS, d = d0 + ii;
+    if (i0 >= g.L) return; /* uniform: the tile has no token */
     const long kvv = (long)K * VV;
-    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv;
-    __global const float *dS = dhsT + ((long)bh * NT + n) * kvv;
-    __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
+    __global const float *S = hs + ((long)g.bh * (NT + 1) + g.n) * kvv;
+    __global const float *dS = dhsT + ((long)g.bh * NT + g.n) * kvv;
+    const bwd_opnd dAc = OP_MAT(dA + ((long)g.bh * NT + g.n) * C * C, C, C, C);
     float aq[TS], ak[TS], bq[TS], bk[TS];
+    for (int dd = 0; dd < TS; dd++) aq[dd] = ak[dd] = bq[dd] = bk[dd] = 0.0f;
+    /* phase 1: do' S^T and v' dS^T */
+    bwd_product(aq, &la[0][0], &lb[0][0], ii, BWD_NN, OP_DOP(g, VV), i0, OP_MAT(S, K, VV, K), d0, 0, VV);
+    bwd_product(ak, &la[0][0], &lb[0][0], ii, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
+    /* phase 2: sum_{j <= i} dA_ij kh_j exp(G_i - G_j); phase 3: sum_{r >= i} dA_ri qh_r exp(G_r - G_i) */
+    const bwd_opnd opk = OP_K(g, BWD_F_GK(BWD_F_EINV)), opq = OP_Q(g, BWD_F_GK(BWD_F_EG));
 #if USE_GK
     float Gi[TS];
-    int safe[TS];
-#endif
+    int safe[TS], all_safe = 1; /* uniform over the work-group: the common case takes the loops without exp */
     for (int dd = 0; dd < TS; dd++) {
-        aq[dd] = ak[dd] = bq[dd] = bk[dd] = 0.0f;
-#if USE_GK
-        const int d = min(d0 + dd, K - 1);
-        Gi[dd] = i < L ? GCUM(bh, t0 + i, d) : 0.0f;
-        safe[dd] = GCUM(bh, tl, d) >= -BWD_LIM;
-#endif
+        const int e = min(d0 + dd, K - 1);
+        Gi[dd] = i < g.L ? GCUM(g.bh, g.t0 + i, e) : 0.0f;
+        safe[dd] = GCUM(g.bh, g.tl, e) >= -BWD_LIM;
+        all_safe &= safe[dd];
     }
-#if USE_GK
-    int all_safe = 1; /* uniform over the work-group: the common case takes the loops without exp */
-    for (int dd = 0; dd < TS; dd++) all_safe &= safe[dd];
+    if (!all_safe) {
+        for (int j0 = 0; j0 <= i0; j0 += TS)
+            bwd_dqk_gk(bq, &la[0][0], &lb[0][0], &lg[0][0], ii, dAc, i0, j0, 0, opk, OP_G(g), j0, d, Gi, safe, 1.0f);
+        for (int r0 = i0; r0 < g.L; r0 += TS)
+            bwd_dqk_gk(bk, &la[0][0], &lb[0][0], &lg[0][0], ii, dAc, r0, i0, 1, opq, OP_G(g), r0, d, Gi, safe, -1.0f);
+    } else
 #endif
-    /* phase 1: do' S^T and v' dS^T */
-    for (int c0 = 0; c0 < VV; c0 += TS) {
-        for (int rr = 0; rr < TS; rr++) {
-            const int row = ti * TS + rr, c = c0 + ii, cr = c0 + rr, d = d0 + ii;
-            const int okr = row < L && c < VV, okc = cr < VV && d < K;
-            la[rr][ii] = okr ? DOP(bh, b, t0 + row, h, c) : 0.0f;
-            la2[rr][ii] = okr ? VP(b, t0 + row, h, c) : 0.0f;
-            lb[rr][ii] = okc ? S[(long)cr * K + d] : 0.0f;
-            lb2[rr][ii] = okc ? dS[(long)cr * K + d] : 0.0f;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int cc = 0; cc < TS; cc++) {
-            const float x = la[ii][cc], y = la2[ii][cc];
-            for (int dd = 0; dd < TS; dd++) {
-                aq[dd] += x * lb[cc][dd];
-                ak[dd] += y * lb2[cc][dd];
-            }
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+    {
+        bwd_product(bq, &la[0][0], &lb[0][0], ii, BWD_NN, dAc, i0, opk, d0, 0, i0 + 1);
+        bwd_product(bk, &la[0][0], &lb[0][0], ii, BWD_TN, dAc, i0, opq, d0, i0, g.L);
     }
-    /* phase 2: sum_{j <= i} dA_ij kh_j exp(G_i - G_j) */
-    for (int tj = 0; tj <= ti; tj++) {
-        const int j0 = tj * TS;
-        for (int rr = 0; rr < TS; rr++) {
-            const int row = ti * TS + rr, col = j0 + ii, j = j0 + rr, d = d0 + ii;
-            la[rr][ii] = row < C && col < C ? dAc[(long)row * C + col] : 0.0f;
-            float kv = 0.0f, gv = 0.0f;
-            if (j < L && d < K) {
-                kv = OCLA_PHI(OCLA_AT(k, b, t0 + j, h, d));
+    if (i >= g.L) return;
+    const int t = g.t0 + i;
+    for (int dd = 0; dd < TS && d0 + dd < K; dd++) {
+        const int e = d0 + dd;
 #if USE_GK
-                gv = GCUM(bh, t0 + j, d);
-                if (GCUM(bh, tl, d) >= -BWD_LIM) kv *= EINV(bh, t0 + j, d);
-#endif
-            }
-            lb[rr][ii] = kv;
-            lb2[rr][ii] = gv;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int jj = 0; jj < TS; jj++) {
-            const float a = la[ii][jj];
-#if USE_GK
-            if (all_safe)
-                for (int dd = 0; dd < TS; dd++) bq[dd] += a * lb[jj][dd];
-            else
-                for (int dd = 0; dd < TS; dd++)
-                    bq[dd] += safe[dd] ? a * lb[jj][dd] : a * lb[jj][dd] * exp(fmin(Gi[dd] - lb2[jj][dd], 0.0f));
+        const float eq = EG(g.bh, t, e), fq = safe[dd] ? eq : 1.0f, fk = safe[dd] ? EINV(g.bh, t, e) : 1.0f;
+        const float kd = KDEC(g.bh, t, e);
 #else
-            for (int dd = 0; dd < TS; dd++) bq[dd] += a * lb[jj][dd];
+        const float eq = exp(GCUM(g.bh, t, 0)), fq = 1.0f, fk = 1.0f, kd = HEADDEC(g.bh, g.tl, t);
 #endif
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    /* phase 3: sum_{r >= i} dA_ri qh_r exp(G_r - G_i) */
-    for (int tr = ti; tr * TS < L; tr++) {
-        const int r0 = tr * TS;
-        for (int rr = 0; rr < TS; rr++) {
-            const int row = r0 + rr, col = ti * TS + ii, d = d0 + ii;
-            la[rr][ii] = row < C && col < C ? dAc[(long)row * C + col] : 0.0f;
-            float qv = 0.0f, gv = 0.0f;
-            if (row < L && d < K) {
-                qv = OCLA_PHI(OCLA_AT(q, b, t0 + row, h, d));
-#if USE_GK
-                gv = GCUM(bh, t0 + row, d);
-                if (GCUM(bh, tl, d) >= -BWD_LIM) qv *= EG(bh, t0 + row, d);
-#endif
-            }
-            lb[rr][ii] = qv;
-            lb2[rr][ii] = gv;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int rr = 0; rr < TS; rr++) {
-            const float a = la[rr][ii];
-#if USE_GK
-            if (all_safe)
-                for (int dd = 0; dd < TS; dd++) bk[dd] += a * lb[rr][dd];
-            else
-                for (int dd = 0; dd < TS; dd++)
-                    bk[dd] += safe[dd] ? a * lb[rr][dd] : a * lb[rr][dd] * exp(fmin(lb2[rr][dd] - Gi[dd], 0.0f));
-#else
-            for (int dd = 0; dd < TS; dd++) bk[dd] += a * lb[rr][dd];
-#endif
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (i >= L) return;
-    const int t = t0 + i;
-#if BWD_HEAD_GATE
-    const float eg = exp(GCUM(bh, t, 0)), kd = exp(GCUM(bh, tl, 0) - GCUM(bh, t, 0));
-#endif
-    for (int dd = 0; dd < TS; dd++) {
-        const int d = d0 + dd;
-        if (d >= K) break;
-        float gq, gk;
-#if USE_GK
-        const float e = EG(bh, t, d);
-        gq = scale * (e * aq[dd] + (safe[dd] ? e * bq[dd] : bq[dd]));
-        gk = KDEC(bh, t, d) * ak[dd] + scale * (safe[dd] ? EINV(bh, t, d) * bk[dd] : bk[dd]);
-#elif BWD_HEAD_GATE
-        gq = scale * (eg * aq[dd] + bq[dd]);
-        gk = kd * ak[dd] + scale * bk[dd];
-#else
-        gq = scale * (aq[dd] + bq[dd]);
-        gk = ak[dd] + scale * bk[dd];
-#endif
-        const long e2 = ((long)bh * T + t) * K + d;
-        dqh[e2] = gq;
-        dkh[e2] = gk;
+        const long e2 = ((long)g.bh * T + t) * K + e;
+        dqh[e2] = scale * (eq * aq[dd] + fq * bq[dd]);
+        dkh[e2] = kd * ak[dd] + scale * (fk * bk[dd]);
     }
 }
 
@@ -869,22 +758,16 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
     __global const float *dS = dhs + ((long)bh * NT + n) * kvv + c;
     __global const float *Ac = A + ((long)bh * NT + n) * C * C;
     float x = 0.0f, y = 0.0f;
-    {
-        __global const float *kp = OCLA_PTR(k, b, t, h, 0);
+    __global const float *kp = OCLA_PTR(k, b, t, h, 0);
+    for (int d = 0; d < K; d++) {
 #if USE_GK
-        __global const float *kd = &KDEC(bh, t, 0);
-        for (int d = 0; d < K; d++) {
-            x += OCLA_PHI(*kp) * kd[d] * dS[(long)d * VV];
-            kp += k_s3;
-        }
+        x += OCLA_PHI(*kp) * KDEC(bh, t, d) * dS[(long)d * VV];
 #else
-        for (int d = 0; d < K; d++) {
-            x += OCLA_PHI(*kp) * dS[(long)d * VV];
-            kp += k_s3;
-        }
-        x *= exp(GCUM(bh, t0 + L - 1, 0) - GCUM(bh, t, 0));
+        x += OCLA_PHI(*kp) * dS[(long)d * VV];
 #endif
+        kp += k_s3;
     }
+    x *= HEADDEC(bh, t0 + L - 1, t);
 #if USE_NORM
     __global const float *op = dop + ((long)bh * T + t) * (V + 1) + c;
     const long os = V + 1;
@@ -907,55 +790,19 @@ OCLA_KERNEL void bwd_dv_tiled(long n_groups, int T, int H, int K, int V, int C, 
                               BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs),
                               BWD_WS_IN(A), OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
-    __local float la[TS][TS + 1], lb[TS][TS + 1];
-    const long grp = get_group_id(0);
-    const int ii = (int)get_local_id(0);
-    if (grp >= n_groups) return;
-    const int NTI = (C + TS - 1) / TS, NCV = (V + TS - 1) / TS;
-    const int ct = (int)(grp % NCV), ti = (int)((grp / NCV) % NTI);
-    const long r = grp / ((long)NCV * NTI);
-    const int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    const int t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
-    if (ti * TS >= L) return; /* uniform */
-    const int j = ti * TS + ii, c0 = ct * TS;
+    __local float la[TS][SLAB], lb[TS][SLAB];
+    BWD_TILE_BEGIN((V + TS - 1) / TS, (C + TS - 1) / TS); /* x = ct, y = ti */
+    const int j0 = g.y * TS, j = j0 + ii, c0 = g.x * TS, c = c0 + ii;
+    if (j0 >= g.L) return; /* uniform */
     const long kvv = (long)K * VV;
-    __global const float *dS = dhs + ((long)bh * NT + n) * kvv;
-    __global const float *Ac = A + ((long)bh * NT + n) * C * C;
+    __global const float *dS = dhs + ((long)g.bh * NT + g.n) * kvv;
+    __global const float *Ac = A + ((long)g.bh * NT + g.n) * C * C;
     float a1[TS], a2[TS];
     for (int cc = 0; cc < TS; cc++) a1[cc] = a2[cc] = 0.0f;
-    for (int d0 = 0; d0 < K; d0 += TS) {
-        for (int rr = 0; rr < TS; rr++) {
-            const int row = ti * TS + rr, d = d0 + ii, dr = d0 + rr, c = c0 + ii;
-            la[rr][ii] = row < L && d < K ? OCLA_PHI(OCLA_AT(k, b, t0 + row, h, d)) * KDECF(bh, t0 + row, tl, d) : 0.0f;
-            lb[rr][ii] = dr < K && c < V ? dS[(long)dr * VV + c] : 0.0f;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int dd = 0; dd < TS; dd++) {
-            const float x = la[ii][dd];
-            for (int cc = 0; cc < TS; cc++) a1[cc] += x * lb[dd][cc];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    for (int tr = ti; tr * TS < L; tr++) {
-        const int r0 = tr * TS;
-        for (int rr = 0; rr < TS; rr++) {
-            const int row = r0 + rr, col = ti * TS + ii, c = c0 + ii;
-            la[rr][ii] = row < C && col < C ? Ac[(long)row * C + col] : 0.0f;
-            lb[rr][ii] = row < L && c < V ? DOP(bh, b, t0 + row, h, c) : 0.0f;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int rr = 0; rr < TS; rr++) {
-            const float x = la[rr][ii];
-            for (int cc = 0; cc < TS; cc++) a2[cc] += x * lb[rr][cc];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (j >= L) return;
-    for (int cc = 0; cc < TS; cc++) {
-        const int c = c0 + cc;
-        if (c >= V) break;
-        OCLA_AT(dv, b, t0 + j, h, c) = a1[cc] + scale * a2[cc];
-    }
+    bwd_product(a1, &la[0][0], &lb[0][0], ii, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
+    bwd_product(a2, &la[0][0], &lb[0][0], ii, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
+    if (j >= g.L) return;
+    for (int cc = 0; cc < TS && c0 + cc < V; cc++) OCLA_AT(dv, g.b, g.t0 + j, g.h, c0 + cc) = a1[cc] + scale * a2[cc];
 }
 
 /* dq, dk through phi', and the per-dimension gate gradient (chunk-local reverse cumsum plus the

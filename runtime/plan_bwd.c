@@ -90,8 +90,8 @@ static int bwd_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int c
     const int vec = r->gate == OCLA_GATE_VECTOR, gated = r->gate != OCLA_GATE_NONE;
     const int norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
     const int dg_out = (r->gate == OCLA_GATE_SCALAR || vec) && !(r->flags & OCLA__PLAN_BWD_NO_DG);
-    /* static local memory of the tiled kernels: bwd_dqk_tiled 4 slices, bwd_A_tiled 4 + TS flags
-     * with vector gates (2 slices otherwise), the others 2 */
+    /* static local memory of the tiled kernels, at most: bwd_A_tiled 4 slices + TS flags with vector
+     * gates (2 otherwise), bwd_dqk_tiled 3 with vector gates (2 otherwise), the others 2 */
     const uint64_t tiled_local = 4ull * 4 * BWD_TS * (BWD_TS + 1) + (vec ? 4ull * BWD_TS : 0);
     const int tiled = chunk >= BWD_TS && W >= BWD_TS && tiled_local <= avail;
     const int wg = (int)ocla__launch_1d_local(L->kernel_wg_size, L->max_work_group_size, L->max_work_item_size0);
