@@ -33,6 +33,7 @@ typedef struct opts {
     const char *methods; /* comma list */
     int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak, detail, no_host_time;
     int host_decode;     /* --host-decode: decode host overhead (perf/decode_host.c) instead of the sweep */
+    int ops;             /* --ops: every entry of the op table (perf/ops.c) instead of the sweep */
     int decode_steps;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
@@ -660,6 +661,8 @@ static void usage(void) {
             "  --host-decode       instead of the sweep: host overhead of GLA decode steps (B=1, H=4, K=V=64,\n"
             "                      recurrent form, state in place), one-shot and prepared API (perf/decode_host.c)\n"
             "  --steps N           decode steps per measurement with --host-decode (default 1000)\n"
+            "  --ops               instead of the sweep: every op of the op table (tests/op_table.c) at its\n"
+            "                      first shape: device time, host enqueue time, GFLOP/s, GB/s\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
@@ -696,6 +699,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-peak")) o.no_peak = 1;
         else if (!strcmp(a, "--no-host-time")) o.no_host_time = 1;
         else if (!strcmp(a, "--host-decode")) o.host_decode = 1;
+        else if (!strcmp(a, "--ops")) o.ops = 1;
         else if (!strcmp(a, "--steps")) { NEXT(); o.decode_steps = atoi(nx); }
         else if (!strcmp(a, "--shape")) {
             NEXT();
@@ -740,6 +744,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ocla-bench: no OpenCL device found\n");
         return 1;
     }
+    if (o.ops) return ops_main(idx, nidx, o.runs, o.json);
     if (o.host_decode) return decode_host_main(idx, nidx, o.decode_steps > 0 ? o.decode_steps : 1000, o.json);
     bench_device devs[MAX_DEV];
     memset(devs, 0, sizeof devs);

@@ -36,6 +36,8 @@ typedef struct bench_result {
 
 /* Monotonic wall clock in seconds (bench.c). */
 double bench_now(void);
+/* --ops (perf/ops.c): every entry of the op table on each device of idx; JSON rows to json if given. */
+int ops_main(const size_t *idx, int nidx, int runs, const char *json);
 
 /* --host-decode (perf/decode_host.c): host overhead of GLA decode steps on each device of idx (global
  * device indices); table on stdout, JSON to json_path when not NULL. Returns the exit code. */
