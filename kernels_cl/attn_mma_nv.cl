@@ -36,6 +36,9 @@
 #define PAD 4      /* local-memory row padding: conflict-free fragment loads */
 
 #define phi(x) OCLA_PHI(x) /* common.cl, the variant's FEATURE */
+/* phi per component. Applied only to elements inside K and T: padding stays 0 (phi(0) = 1 for elu+1
+ * would otherwise add the padded key dimensions to every score). */
+#define phi4(f4) ((float4)(phi((f4).x), phi((f4).y), phi((f4).z), phi((f4).w)))
 
 OCLA_INLINE uint tf32_bits(float x) {
     uint r;
@@ -166,7 +169,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         _Pragma("unroll") for (int l = 0; l < LOADS4; l++) {                                          \
             int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));                     \
             off_t_ tt = t0_ + t;                                                                      \
-            pk[l] = (t < rows_ && k0 + c < K) ? vload4(0, kbase + tt * kt4 + c) : (float4)(0.0f);     \
+            pk[l] = (t < rows_ && k0 + c < K) ? phi4(vload4(0, kbase + tt * kt4 + c)) : (float4)(0.0f); \
             pv[l] = (t < rows_ && v0 + c < V) ? vload4(0, vbase + tt * vt4 + c) : (float4)(0.0f);     \
         }                                                                                             \
         pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
@@ -180,7 +183,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         _Pragma("unroll") for (int l = 0; l < LOADS; l++) {                                           \
             int e = tid + SWG * l, t = e / TILE, c = e % TILE;                                       \
             ocla_idx tt = t0_ + t;                                                                    \
-            pk[l] = (t < rows_ && k0 + c < K) ? kbase[tt * kt + c * kd_] : 0.0f;                      \
+            pk[l] = (t < rows_ && k0 + c < K) ? phi(kbase[tt * kt + c * kd_]) : 0.0f;                 \
             pv[l] = (t < rows_ && v0 + c < V) ? vbase[tt * vt + c * vd_] : 0.0f;                      \
         }                                                                                             \
         pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
@@ -219,7 +222,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         for (int l = 0; l < LOADS4; l++) {
             int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));
             float4 kk = pk[l];
-            vstore4((float4)(phi(kk.x), phi(kk.y), phi(kk.z), phi(kk.w)), 0, &Ks[t][c]);
+            vstore4(kk, 0, &Ks[t][c]); /* phi applied at the prefetch */
 #if GATE
             vstore4(pv[l] * exp(glast - gs[t]), 0, &Vs[t][c]);
 #else
@@ -230,7 +233,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #pragma unroll
         for (int l = 0; l < LOADS; l++) {
             int e = tid + SWG * l, t = e / TILE, c = e % TILE;
-            Ks[t][c] = phi(pk[l]);
+            Ks[t][c] = pk[l]; /* phi applied at the prefetch */
 #if GATE
             Vs[t][c] = pv[l] * exp(glast - gs[t]);
 #else
@@ -331,11 +334,11 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             int e = tid + OWG * l, t = e / (KS / 4), c = 4 * (e % (KS / 4));
             float4 qv = (float4)(0.0f), kv = (float4)(0.0f);
             if (t < rows && ks0 + c < K) {
-                qv = vload4(0, qbase + (off_t_)t * (off_t_)qt + ks0 + c);
-                kv = vload4(0, kbase + (off_t_)t * (off_t_)kt + ks0 + c);
+                qv = phi4(vload4(0, qbase + (off_t_)t * (off_t_)qt + ks0 + c));
+                kv = phi4(vload4(0, kbase + (off_t_)t * (off_t_)kt + ks0 + c));
             }
-            vstore4((float4)(phi(qv.x), phi(qv.y), phi(qv.z), phi(qv.w)), 0, Qs + t * (KS + PAD) + c);
-            vstore4((float4)(phi(kv.x), phi(kv.y), phi(kv.z), phi(kv.w)), 0, Ks + t * (KS + PAD) + c);
+            vstore4(qv, 0, Qs + t * (KS + PAD) + c);
+            vstore4(kv, 0, Ks + t * (KS + PAD) + c);
         }
 #pragma unroll
         for (int l = 0; l < KS * OT / OWG / 4; l++) {

@@ -39,8 +39,8 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op) {
     v.gate = (int8_t)op->key.gate;
     v.feature = (int8_t)op->key.feature;
     for (int i = 0; i < 4; i++) v.tile[i] = op->plan.tile[i];
-    ocla_status st = ocla__variant_kernel(ctx, &v, "mma_chunk_states", &op->ks);
-    if (st == OCLA_SUCCESS) st = ocla__variant_kernel(ctx, &v, "mma_chunk_output", &op->ko);
+    ocla_status st = ocla__variant_instance(ctx, &v, "mma_chunk_states", &op->ks);
+    if (st == OCLA_SUCCESS) st = ocla__variant_instance(ctx, &v, "mma_chunk_output", &op->ko);
     if (st != OCLA_SUCCESS) return st;
     const int NT = (op->T + 63) / 64;
     size_t hbytes;

@@ -32,7 +32,9 @@ struct ocla_attn_op {
     ocla_plan_request req;
     int recurrent;
     int own;            /* owns its buffers (a user's prepared op) or uses context scratch */
-    cl_kernel kg, ks, ko, kn, kr; /* portable: gate cumsum, states, outputs, normaliser, recurrent */
+    cl_kernel kg, ks, ko, kn, kr; /* the op's own kernel objects (their arguments stay set between runs):
+                                     gate cumsum, states, outputs, normaliser, recurrent; NVIDIA: ks, ko */
+    uint64_t min_wg, static_local; /* the kernels' CL_KERNEL_WORK_GROUP_SIZE and own local memory */
     cl_mem buf[BUF_N];
     size_t need[BUF_N];
     cl_mem dec;         /* the decays on the device (owned) */

@@ -265,16 +265,34 @@ static ocla_status upload_decay(ocla_attn_op *op) {
 #define KS_LOCAL_ARG 51
 #define KO_LOCAL_ARG 38
 
+/* The op's own instance of a variant's kernel, and the kernel's limits noted for replanning. */
+static ocla_status instance(ocla_attn_op *op, const ocla_variant *v, const char *name, cl_kernel *k) {
+    const ocla_kernel_entry *e;
+    ocla_status st = ocla__variant_entry(op->ctx, v, name, &e);
+    if (st != OCLA_SUCCESS) return st;
+    if (e->wg_size && (!op->min_wg || e->wg_size < op->min_wg)) op->min_wg = e->wg_size;
+    if (e->static_local > op->static_local) op->static_local = e->static_local;
+    return ocla__variant_instance(op->ctx, v, name, k);
+}
+
+static void release_kernels(ocla_attn_op *op) {
+    cl_kernel *ks[5] = {&op->kg, &op->ks, &op->ko, &op->kn, &op->kr};
+    for (int i = 0; i < 5; i++) {
+        if (*ks[i]) clReleaseKernel(*ks[i]);
+        *ks[i] = NULL;
+    }
+}
+
 static ocla_status prepare_recurrent(ocla_attn_op *op) {
     ocla_context *ctx = op->ctx;
     const int RV = op->plan.tile[0], RK = op->plan.tile[1], KR = op->plan.tile[2];
     ocla_variant v = ocla__variant(&fam_rec);
     v.tile[0] = RV, v.tile[1] = RK, v.tile[2] = KR;
-    ocla_status st = ocla__variant_kernel(ctx, &v, "la_recurrent", &op->kr);
+    ocla_status st = instance(op, &v, "la_recurrent", &op->kr);
     if (st != OCLA_SUCCESS) return st;
     if (op->key.normalize) {
         ocla_variant vn = ocla__variant(&fam_norm);
-        if ((st = ocla__variant_kernel(ctx, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
+        if ((st = instance(op, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
     }
     const size_t local[3] = {(size_t)RV, (size_t)RK, 1};
     if ((st = ocla__check_launch(ctx, op->kr, 3, local, "attention recurrent")) != OCLA_SUCCESS) return st;
@@ -301,12 +319,12 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     for (int i = 0; i < 12; i++) v.tile[i] = op->plan.tile[i];
     ocla_status st;
     const int gated = op->req.op != OCLA_OP_LINEAR_CHUNK && op->key.causal;
-    if ((st = ocla__variant_kernel(ctx, &v, "la_chunk_states", &op->ks)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__variant_kernel(ctx, &v, "la_chunk_output", &op->ko)) != OCLA_SUCCESS) return st;
-    if (gated && (st = ocla__variant_kernel(ctx, &v, "la_gate_cumsum", &op->kg)) != OCLA_SUCCESS) return st;
+    if ((st = instance(op, &v, "la_chunk_states", &op->ks)) != OCLA_SUCCESS) return st;
+    if ((st = instance(op, &v, "la_chunk_output", &op->ko)) != OCLA_SUCCESS) return st;
+    if (gated && (st = instance(op, &v, "la_gate_cumsum", &op->kg)) != OCLA_SUCCESS) return st;
     if (op->key.normalize) {
         ocla_variant vn = ocla__variant(&fam_norm);
-        if ((st = ocla__variant_kernel(ctx, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
+        if ((st = instance(op, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
     }
     const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, NT = (T + C - 1) / C;
     const size_t BH = (size_t)op->B * op->H;
@@ -384,20 +402,16 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
             break;
         }
         memset(op->need, 0, sizeof op->need);
-        op->kg = op->ks = op->ko = op->kn = op->kr = NULL;
+        release_kernels(op);
+        op->min_wg = 0, op->static_local = 0;
         if (op->plan.path == OCLA_PATH_NVIDIA_MMA) st = ocla__nv_prepare(op);
         else if (op->recurrent) st = prepare_recurrent(op);
         else st = prepare_chunked(op);
         if (st != OCLA_ERR_UNSUPPORTED || attempt >= 2) break;
-        /* the built kernels' own limits: plan again with them */
-        const cl_kernel ks[2] = {op->recurrent ? op->kr : op->ks, op->ko};
-        uint64_t kwg = L.kernel_wg_size ? L.kernel_wg_size : L.max_work_group_size, klm = 0;
-        for (int i = 0; i < 2; i++) {
-            uint64_t wg = 0, lm = 0;
-            if (!ks[i] || ocla__kernel_limits(ctx, ks[i], &wg, &lm) != OCLA_SUCCESS) continue;
-            if (wg && wg < kwg) kwg = wg;
-            if (lm > klm) klm = lm;
-        }
+        /* the built kernels' own limits (read when each was created, before any __local
+         * argument was set): plan again with them */
+        uint64_t kwg = L.kernel_wg_size ? L.kernel_wg_size : L.max_work_group_size, klm = op->static_local;
+        if (op->min_wg && op->min_wg < kwg) kwg = op->min_wg;
         if (kwg == L.kernel_wg_size && klm == L.kernel_local_mem) break;
         L.kernel_wg_size = kwg;
         L.kernel_local_mem = klm;
@@ -687,11 +701,12 @@ void ocla_attention_op_destroy(ocla_attn_op *op) {
     if (!op) return;
     ocla_context *ctx = op->ctx;
     OCLA_LOCK(ctx);
-    if (op->dec || op->own) clFinish(ctx->queue); /* queued kernels may still read the buffers */
+    clFinish(ctx->queue); /* queued kernels may still read the buffers and use the kernels */
     if (op->dec) clReleaseMemObject(op->dec);
     if (op->own)
         for (int i = 0; i < BUF_N; i++)
             if (op->buf[i]) clReleaseMemObject(op->buf[i]);
+    release_kernels(op);
     free(op->decay);
     free(op);
     OCLA_UNLOCK(ctx);

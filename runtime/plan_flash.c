@@ -46,4 +46,4 @@ static int flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int
     return 0;
 }
 
-const ocla_plan_row ocla__plan_row_flash = {"FLASH", k_chunks, 5, flash_fits, 1};
+const ocla_plan_row ocla__plan_row_flash = {"FLASH", k_chunks, 5, flash_fits, 0};

@@ -80,6 +80,7 @@ ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *in, const
     for (size_t i = 0; i < ctx->n_kernels; i++) {
         ocla_kernel_entry *e = &ctx->kernels[i];
         if (e->has_variant && same_variant(&e->variant, &v) && !strcmp(e->name, name)) {
+            ctx->stats.memory_hits++; /* found in the context's memory cache */
             *out = e;
             return OCLA_SUCCESS;
         }
@@ -103,4 +104,14 @@ ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const
     ocla_status st = ocla__variant_entry(ctx, v, name, &e);
     if (st == OCLA_SUCCESS) *out = e->kernel;
     return st;
+}
+
+ocla_status ocla__variant_instance(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out) {
+    const ocla_kernel_entry *e;
+    *out = NULL;
+    ocla_status st = ocla__variant_entry(ctx, v, name, &e);
+    if (st != OCLA_SUCCESS) return st;
+    cl_int err;
+    *out = clCreateKernel(e->program, name, &err);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clCreateKernel", name);
 }

@@ -247,3 +247,51 @@ Test(prepared, refuses_other_layouts, .timeout = 900) {
         ocla_context_destroy(ctx);
     }
 }
+
+/* Ops that share a kernel variant keep their own arguments: the one-shot call alternating between
+ * two shapes (two cached ops, same kernels) and two prepared ops run in turn give the results of
+ * running each alone. (Kernel arguments belong to a cl_kernel: each op has its own.) */
+Test(prepared, alternating_ops_keep_their_arguments, .timeout = 1800) {
+    for (int dv = 0; dv < tc_device_count(); dv++) {
+        ocla_context *ctx = tc_open(dv);
+        const pcase a = {1, 40, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
+        const pcase b = {2, 70, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
+        pdata da, db;
+        float *h[8];
+        make(ctx, &a, 7, &da, &h[0], &h[1], &h[2], &h[3]);
+        make(ctx, &b, 8, &db, &h[4], &h[5], &h[6], &h[7]);
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        p.gate = OCLA_GATE_SCALAR;
+        p.chunk = 32;
+        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
+        const size_t na = (size_t)a.B * a.T * a.H * a.V, nb = (size_t)b.B * b.T * b.H * b.V;
+        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia));
+        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ib));
+        float *a1 = tc_download(ctx, da.o), *b1 = tc_download(ctx, db.o);
+        for (int round = 0; round < 2; round++) {
+            ocla_attn_op *oa = NULL, *ob = NULL;
+            if (round == 1) {
+                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ia, &oa));
+                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ib, &ob));
+            }
+            for (int it = 0; it < 2; it++) {
+                tc_ok(ctx, ocla_tensor_fill(ctx, da.o, 0.0f));
+                tc_ok(ctx, ocla_tensor_fill(ctx, db.o, 0.0f));
+                tc_ok(ctx, oa ? ocla_attention_run(oa, &ia) : ocla_attention_forward(ctx, &p, &ia));
+                tc_ok(ctx, ob ? ocla_attention_run(ob, &ib) : ocla_attention_forward(ctx, &p, &ib));
+                float *a2 = tc_download(ctx, da.o), *b2 = tc_download(ctx, db.o);
+                cr_assert(!memcmp(a1, a2, na * 4), "round %d: the first op ran with the other's arguments on %s", round,
+                          tc_device_name(dv));
+                cr_assert(!memcmp(b1, b2, nb * 4), "round %d: the second op differs on %s", round, tc_device_name(dv));
+                free(a2), free(b2);
+            }
+            ocla_attention_op_destroy(oa);
+            ocla_attention_op_destroy(ob);
+        }
+        free(a1), free(b1);
+        for (int i = 0; i < 8; i++) free(h[i]);
+        drop(&da), drop(&db);
+        ocla_context_destroy(ctx);
+    }
+}
