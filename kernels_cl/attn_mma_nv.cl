@@ -64,11 +64,14 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
 }
 
 /* The m16n8k8 A fragment of the rows r, r + 8 and columns c, c + 4 of a row-major local tile with
- * row pitch P (each lane's four values), split into big and small TF32 parts. */
-OCLA_INLINE void frag_a(__local const float *X, const int P, const int r, const int c, uint *big, uint *small) {
-    const float a[4] = {X[r * P + c], X[(r + 8) * P + c], X[r * P + c + 4], X[(r + 8) * P + c + 4]};
-    split(a, big, small, 4);
-}
+ * row pitch P (each lane's four values), split into big and small TF32 parts. A macro, so the
+ * indexing stays constant-folded as it was written out (an inline function measured 11 % slower). */
+#define FRAG_A(X, P, r, c, big, small)                                                                           \
+    {                                                                                                            \
+        float a_[4] = {X[(r) * (P) + (c)], X[((r) + 8) * (P) + (c)], X[(r) * (P) + (c) + 4],                      \
+                       X[((r) + 8) * (P) + (c) + 4]};                                                             \
+        split(a_, big, small, 4);                                                                                 \
+    }
 
 /* In place: gs[i] = gs[0] + ... + gs[i] for i < CHUNK (the chunk's inclusive cumulative log gates;
  * each of the first CHUNK work-items sums up to its own row). Ends with a barrier. */
@@ -368,7 +371,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
             uint ab[4], as[4], kb_[4][2], ksm[4][2];
-            frag_a(Qs, KS + PAD, wm + gr, d8 + tg, ab, as);
+            FRAG_A(Qs, KS + PAD, wm + gr, d8 + tg, ab, as)
 #pragma unroll
             for (int j = 0; j < 4; j++) { /* S: B[d][j'] = K[j'][d] */
                 int c0 = wn + j * 8;
@@ -450,7 +453,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll UNROLL_K
         for (int t8 = 0; t8 < CHUNK; t8 += 8) {
             uint ab[4], as[4], bb[4][2], bs[4][2];
-            frag_a(Ss, CHUNK + PAD, wm + gr, t8 + tg, ab, as);
+            FRAG_A(Ss, CHUNK + PAD, wm + gr, t8 + tg, ab, as)
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 int c0 = wn + j * 8;
