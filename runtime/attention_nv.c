@@ -52,40 +52,38 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op) {
     return ocla__check_launch(ctx, op->ko, 3, local, "NVIDIA chunk outputs");
 }
 
+/* A tensor as the NVIDIA kernels take it: buffer and four strides (they start at the buffer's start). */
+static void push_nv(ocla_args *a, const ocla_tensor *t) {
+    ocla__push_mem(a, t->mem);
+    for (int d = 0; d < 4; d++) ocla__push_long(a, t->strides[d]);
+}
+
 ocla_status ocla__nv_bind(ocla_attn_op *op, const ocla_attn_io *io) {
     ocla_context *ctx = op->ctx;
-    const ocla_tensor *q = io->q, *k = io->k, *v = io->v, *o = io->o;
-    const cl_int B = op->B, T = op->T, H = op->H, K = op->K, V = op->V, NT = (T + 63) / 64;
+    const int NT = (op->T + 63) / 64;
     cl_mem hbuf = op->buf[BUF_HS], gmem = hbuf; /* any valid buffer where the kernel reads no gate */
-    cl_long gb = 0, gt = 0, gh = 0;
+    int64_t gs[3] = {0, 0, 0};
     if (op->key.gate == OCLA_GATE_SCALAR) {
         gmem = io->g->mem;
-        gb = io->g->strides[0], gt = io->g->strides[1], gh = io->g->strides[2];
+        for (int d = 0; d < 3; d++) gs[d] = io->g->strides[d];
     } else if (op->key.gate == OCLA_GATE_FIXED)
         gmem = op->dec;
-    cl_mem h0 = io->initial_state ? io->initial_state->mem : hbuf;
-    cl_mem hT = io->final_state ? io->final_state->mem : hbuf;
-    cl_int has_h0 = io->initial_state != NULL, has_hT = io->final_state != NULL;
-    cl_long kst[4], vst[4], qst[4], ost[4];
-    for (int d = 0; d < 4; d++)
-        kst[d] = k->strides[d], vst[d] = v->strides[d], qst[d] = q->strides[d], ost[d] = o->strides[d];
-#define A(a, x) ocla__args_push(&(a), sizeof(x), &(x))
-    ocla_args s = {ctx, op->ks, 0, OCLA_SUCCESS};
-    A(s, B), A(s, T), A(s, H), A(s, K), A(s, V), A(s, NT);
-    A(s, k->mem), A(s, kst[0]), A(s, kst[1]), A(s, kst[2]), A(s, kst[3]);
-    A(s, v->mem), A(s, vst[0]), A(s, vst[1]), A(s, vst[2]), A(s, vst[3]);
-    A(s, gmem), A(s, gb), A(s, gt), A(s, gh);
-    A(s, h0), A(s, has_h0), A(s, hbuf), A(s, hT), A(s, has_hT);
-    if (s.st != OCLA_SUCCESS) return s.st;
-    ocla_args a = {ctx, op->ko, 0, OCLA_SUCCESS};
-    A(a, B), A(a, T), A(a, H), A(a, K), A(a, V), A(a, NT), A(a, op->scale);
-    A(a, q->mem), A(a, qst[0]), A(a, qst[1]), A(a, qst[2]), A(a, qst[3]);
-    A(a, k->mem), A(a, kst[0]), A(a, kst[1]), A(a, kst[2]), A(a, kst[3]);
-    A(a, v->mem), A(a, vst[0]), A(a, vst[1]), A(a, vst[2]), A(a, vst[3]);
-    A(a, gmem), A(a, gb), A(a, gt), A(a, gh), A(a, hbuf);
-    A(a, o->mem), A(a, ost[0]), A(a, ost[1]), A(a, ost[2]), A(a, ost[3]);
-#undef A
-    return a.st;
+    const int sizes[6] = {op->B, op->T, op->H, op->K, op->V, NT};
+    ocla_args s = {ctx, op->ks, 0, OCLA_SUCCESS}, a = {ctx, op->ko, 0, OCLA_SUCCESS};
+    for (int i = 0; i < 6; i++) ocla__push_int(&s, sizes[i]), ocla__push_int(&a, sizes[i]);
+    ocla__push_float(&a, op->scale);
+    push_nv(&s, io->k), push_nv(&s, io->v);
+    push_nv(&a, io->q), push_nv(&a, io->k), push_nv(&a, io->v);
+    ocla__push_mem(&s, gmem), ocla__push_mem(&a, gmem);
+    for (int d = 0; d < 3; d++) ocla__push_long(&s, gs[d]), ocla__push_long(&a, gs[d]);
+    ocla__push_mem(&s, io->initial_state ? io->initial_state->mem : hbuf);
+    ocla__push_int(&s, io->initial_state != NULL);
+    ocla__push_mem(&s, hbuf);
+    ocla__push_mem(&s, io->final_state ? io->final_state->mem : hbuf);
+    ocla__push_int(&s, io->final_state != NULL);
+    ocla__push_mem(&a, hbuf);
+    push_nv(&a, io->o);
+    return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
 
 ocla_status ocla__nv_enqueue(ocla_attn_op *op) {

@@ -202,6 +202,14 @@ typedef struct ocla_args {
     ocla_status st;
 } ocla_args;
 void ocla__args_push(ocla_args *a, size_t size, const void *value);
+/* Typed pushes: int as cl_int, long as cl_long, float, a buffer, __local bytes (0 -> 4), and a tensor
+ * as its buffer (or `absent` for a NULL tensor), offset and the first nstrides strides (cl_long). */
+void ocla__push_int(ocla_args *a, int64_t x);
+void ocla__push_long(ocla_args *a, int64_t x);
+void ocla__push_float(ocla_args *a, float x);
+void ocla__push_mem(ocla_args *a, cl_mem m);
+void ocla__push_local(ocla_args *a, uint64_t bytes);
+void ocla__push_tensor(ocla_args *a, const ocla_tensor *t, cl_mem absent, int nstrides);
 /* Enqueue an NDRange with launch-time limit checks (local size vs the kernel's and device's
  * work-group limits, local memory); global sizes are rounded up to multiples of local sizes.
  * Adds the kernel's time to the profile when profiling is on. */

@@ -45,6 +45,26 @@ void ocla__args_push(ocla_args *a, size_t size, const void *value) {
     a->i++;
 }
 
+void ocla__push_int(ocla_args *a, int64_t x) {
+    cl_int v = (cl_int)x;
+    ocla__args_push(a, sizeof v, &v);
+}
+void ocla__push_long(ocla_args *a, int64_t x) {
+    cl_long v = (cl_long)x;
+    ocla__args_push(a, sizeof v, &v);
+}
+void ocla__push_float(ocla_args *a, float x) {
+    cl_float v = x;
+    ocla__args_push(a, sizeof v, &v);
+}
+void ocla__push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
+void ocla__push_local(ocla_args *a, uint64_t bytes) { ocla__args_push(a, (size_t)(bytes ? bytes : 4), NULL); }
+void ocla__push_tensor(ocla_args *a, const ocla_tensor *t, cl_mem absent, int nstrides) {
+    ocla__push_mem(a, t ? t->mem : absent);
+    ocla__push_long(a, t ? (int64_t)t->offset : 0);
+    for (int d = 0; d < nstrides; d++) ocla__push_long(a, t ? t->strides[d] : 0);
+}
+
 ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
     for (size_t i = 0; i < ctx->n_kernels; i++)
         if (ctx->kernels[i].kernel == k) {

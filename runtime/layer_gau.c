@@ -43,24 +43,11 @@ static void head_view(const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor 
     ocla__layer_view(t, (size_t)off, 4, d, s, out);
 }
 
-static void push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
-static void push_int(ocla_args *a, int64_t x) {
-    cl_int v = (cl_int)x;
-    ocla__args_push(a, sizeof v, &v);
-}
-static void push_idx(ocla_args *a, int64_t x) {
-    cl_long v = (cl_long)x;
-    ocla__args_push(a, sizeof v, &v);
-}
-static void push_float(ocla_args *a, float x) {
-    cl_float v = x;
-    ocla__args_push(a, sizeof v, &v);
-}
 /* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
 static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
-    push_mem(a, t ? t->mem : fallback);
-    push_idx(a, t ? (int64_t)t->offset : 0);
-    push_int(a, t != NULL);
+    ocla__push_mem(a, t ? t->mem : fallback);
+    ocla__push_long(a, t ? (int64_t)t->offset : 0);
+    ocla__push_int(a, t != NULL);
 }
 
 static ocla_status kernel(ocla_context *ctx, const char *name, ocla_args *a) {
@@ -173,11 +160,11 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
         if ((st = kernel(ctx, "gau_norm", &a)) != OCLA_SUCCESS) return st;
         size_t L = 1;
         if ((st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS) return st;
-        push_int(&a, rows), push_int(&a, D), push_int(&a, p->norm == OCLA_GAU_NORM_LAYER ? 0 : 1);
-        push_float(&a, p->norm_eps), push_mem(&a, x->mem), push_idx(&a, (int64_t)x->offset);
+        ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_int(&a, p->norm == OCLA_GAU_NORM_LAYER ? 0 : 1);
+        ocla__push_float(&a, p->norm_eps), ocla__push_mem(&a, x->mem), ocla__push_long(&a, (int64_t)x->offset);
         push_opt(&a, w->norm_w, x->mem);
         push_opt(&a, p->norm == OCLA_GAU_NORM_LAYER ? w->norm_b : NULL, x->mem);
-        push_mem(&a, xo->mem), push_idx(&a, (int64_t)xo->offset);
+        ocla__push_mem(&a, xo->mem), ocla__push_long(&a, (int64_t)xo->offset);
         ocla__args_push(&a, L * sizeof(cl_float), NULL); /* __local red[L] */
         if ((st = a.st) != OCLA_SUCCESS) return st;
         const size_t g = (size_t)rows * L;
@@ -188,14 +175,14 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
 
     /* SiLU (+ bias) on [U | V | Z]; Z's four scale/offsets into qk */
     if ((st = kernel(ctx, "gau_split", &a)) != OCLA_SUCCESS) return st;
-    push_int(&a, rows), push_int(&a, T), push_int(&a, E), push_int(&a, S);
-    push_mem(&a, h->mem), push_idx(&a, (int64_t)h->offset);
+    ocla__push_int(&a, rows), ocla__push_int(&a, T), ocla__push_int(&a, E), ocla__push_int(&a, S);
+    ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
     push_opt(&a, w->b_uvz, h->mem);
-    push_mem(&a, w->gamma->mem), push_idx(&a, (int64_t)w->gamma->offset);
+    ocla__push_mem(&a, w->gamma->mem), ocla__push_long(&a, (int64_t)w->gamma->offset);
     push_opt(&a, w->beta, h->mem);
-    push_int(&a, rd), push_idx(&a, p->flash.pos_offset);
-    push_mem(&a, invf ? invf->mem : h->mem), push_idx(&a, invf ? (int64_t)invf->offset : 0);
-    push_mem(&a, qk->mem), push_idx(&a, (int64_t)qk->offset);
+    ocla__push_int(&a, rd), ocla__push_long(&a, p->flash.pos_offset);
+    ocla__push_mem(&a, invf ? invf->mem : h->mem), ocla__push_long(&a, invf ? (int64_t)invf->offset : 0);
+    ocla__push_mem(&a, qk->mem), ocla__push_long(&a, (int64_t)qk->offset);
     if ((st = a.st) != OCLA_SUCCESS) return st;
     {
         const size_t g[2] = {(size_t)W, (size_t)rows};
@@ -215,8 +202,8 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
 
     /* U * AV, then (U * AV) W_o into xo */
     if ((st = kernel(ctx, "gau_gate", &a)) != OCLA_SUCCESS) return st;
-    push_int(&a, rows), push_int(&a, E), push_int(&a, S);
-    push_mem(&a, o->mem), push_idx(&a, (int64_t)o->offset), push_mem(&a, h->mem), push_idx(&a, (int64_t)h->offset);
+    ocla__push_int(&a, rows), ocla__push_int(&a, E), ocla__push_int(&a, S);
+    ocla__push_mem(&a, o->mem), ocla__push_long(&a, (int64_t)o->offset), ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
     if ((st = a.st) != OCLA_SUCCESS) return st;
     {
         const size_t g[2] = {(size_t)E, (size_t)rows};
@@ -226,10 +213,10 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
 
     /* y = O + b_o (+ x) */
     if ((st = kernel(ctx, "gau_out", &a)) != OCLA_SUCCESS) return st;
-    push_int(&a, rows), push_int(&a, D), push_mem(&a, xo->mem), push_idx(&a, (int64_t)xo->offset);
+    ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_mem(&a, xo->mem), ocla__push_long(&a, (int64_t)xo->offset);
     push_opt(&a, w->b_o, xo->mem);
-    push_mem(&a, x->mem), push_idx(&a, (int64_t)x->offset), push_int(&a, p->residual ? 1 : 0);
-    push_mem(&a, y->mem), push_idx(&a, (int64_t)y->offset);
+    ocla__push_mem(&a, x->mem), ocla__push_long(&a, (int64_t)x->offset), ocla__push_int(&a, p->residual ? 1 : 0);
+    ocla__push_mem(&a, y->mem), ocla__push_long(&a, (int64_t)y->offset);
     if ((st = a.st) != OCLA_SUCCESS) return st;
     const size_t g = (size_t)rows * (size_t)D;
     return ocla__launch(ctx, a.k, 1, &g, NULL, "GAU layer bias and residual");

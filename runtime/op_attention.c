@@ -192,18 +192,6 @@ static int same_key(const attn_key *a, const attn_key *b) {
 }
 
 /* ---- argument helpers ---- */
-typedef ocla_args argset; /* runtime/launch.c: consecutive kernel arguments, first failure kept */
-#define ARG(a, x) ocla__args_push((a), sizeof(x), &(x))
-static void arg_int(argset *a, int x) {
-    cl_int v = x;
-    ARG(a, v);
-}
-static void arg_idx(argset *a, int64_t x) {
-    cl_long v = x;
-    ARG(a, v);
-}
-static void arg_mem(argset *a, cl_mem m) { ARG(a, m); }
-static void arg_local(argset *a, uint64_t bytes) { ocla__args_push(a, (size_t)(bytes ? bytes : 4), NULL); }
 
 /* A tensor as the kernels see it: buffer, offset and strides (elements), optionally shifted along
  * the time axis for launches that cover a segment of the sequence. */
@@ -223,14 +211,10 @@ static tview tv_of(const ocla_tensor *t, cl_mem dummy, int64_t t0, int time_axis
     return v;
 }
 
-static void arg_tv(argset *a, const tview *v, int nstrides) {
-    arg_mem(a, v->mem);
-    arg_idx(a, v->off);
-    for (int d = 0; d < nstrides; d++) arg_idx(a, v->st[d]);
-}
-static void arg_tensor(argset *a, const ocla_tensor *t, cl_mem dummy, int nstrides) {
-    tview v = tv_of(t, dummy, 0, -1);
-    arg_tv(a, &v, nstrides);
+static void arg_tv(ocla_args *a, const tview *v, int nstrides) {
+    ocla__push_mem(a, v->mem);
+    ocla__push_long(a, v->off);
+    for (int d = 0; d < nstrides; d++) ocla__push_long(a, v->st[d]);
 }
 
 /* ---- buffers ---- */
@@ -345,11 +329,11 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
     op->nseg = NT > 0 ? (NT + op->seg - 1) / op->seg : 1;
     /* launch checks with the plan's local memory set (the __local arguments follow the others) */
-    argset a = {ctx, op->ks, KS_LOCAL_ARG, OCLA_SUCCESS};
-    arg_local(&a, 4 * (uint64_t)t.sjb * t.sbk), arg_local(&a, 4 * (uint64_t)t.sjb * t.sbv);
+    ocla_args a = {ctx, op->ks, KS_LOCAL_ARG, OCLA_SUCCESS};
+    ocla__push_local(&a, 4 * (uint64_t)t.sjb * t.sbk), ocla__push_local(&a, 4 * (uint64_t)t.sjb * t.sbv);
     uint64_t a_floats = (uint64_t)C * (C + 4), slab = t.out_local / 4 - a_floats;
-    argset b = {ctx, op->ko, KO_LOCAL_ARG, OCLA_SUCCESS};
-    arg_local(&b, 4 * a_floats), arg_local(&b, 4 * slab);
+    ocla_args b = {ctx, op->ko, KO_LOCAL_ARG, OCLA_SUCCESS};
+    ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
     if (a.st != OCLA_SUCCESS) return a.st;
     if (b.st != OCLA_SUCCESS) return b.st;
     const size_t ls[3] = {(size_t)t.state_threads, 1, 1}, lo[3] = {(size_t)t.out_threads, 1, 1};
@@ -438,48 +422,48 @@ static ocla_status set_chunk_args(ocla_attn_op *op, const ocla_attn_io *io, int 
            den = op->buf[BUF_DEN] ? op->buf[BUF_DEN] : dummy;
     if (op->kg && n0 == 0) {
         const int KG = gate == OCLA_GATE_VECTOR ? K : 1;
-        argset a = {ctx, op->kg, 0, OCLA_SUCCESS};
-        arg_int(&a, T), arg_int(&a, H), arg_int(&a, KG), arg_int(&a, NT), arg_int(&a, gate);
+        ocla_args a = {ctx, op->kg, 0, OCLA_SUCCESS};
+        ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, KG), ocla__push_int(&a, NT), ocla__push_int(&a, gate);
         if (gate == OCLA_GATE_SCALAR) {
             tview g = tv_of(io->g, dummy, 0, -1);
             g.st[3] = 0; /* [B,T,H] */
             arg_tv(&a, &g, 4);
         } else
-            arg_tensor(&a, gate == OCLA_GATE_VECTOR ? io->g : NULL, dummy, 4);
-        arg_mem(&a, op->dec ? op->dec : dummy), arg_mem(&a, G);
+            ocla__push_tensor(&a, gate == OCLA_GATE_VECTOR ? io->g : NULL, dummy, 4);
+        ocla__push_mem(&a, op->dec ? op->dec : dummy), ocla__push_mem(&a, G);
         if (a.st != OCLA_SUCCESS) return a.st;
     }
     const int nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     /* the chunked kernels take 0 none, 1 per-token scalar cumsums (scalar or fixed), 2 vector */
     const int gmode = gate == OCLA_GATE_VECTOR ? 2 : gate != OCLA_GATE_NONE ? 1 : 0;
-    argset a = {ctx, op->ks, 0, OCLA_SUCCESS};
-    arg_int(&a, T), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V), arg_int(&a, NT), arg_int(&a, nvt_s);
-    arg_int(&a, op->key.feature), arg_int(&a, gmode), arg_int(&a, norm), arg_int(&a, n0), arg_int(&a, n1);
-    arg_tensor(&a, io->k, dummy, 4), arg_tensor(&a, io->v, dummy, 4);
-    arg_mem(&a, G), arg_mem(&a, hs);
-    arg_int(&a, io->initial_state != NULL), arg_tensor(&a, io->initial_state, dummy, 4);
-    arg_int(&a, io->initial_z != NULL), arg_tensor(&a, io->initial_z, dummy, 3);
-    arg_int(&a, io->final_state != NULL), arg_tensor(&a, io->final_state, dummy, 4);
-    arg_int(&a, io->final_z != NULL), arg_tensor(&a, io->final_z, dummy, 3);
+    ocla_args a = {ctx, op->ks, 0, OCLA_SUCCESS};
+    ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V), ocla__push_int(&a, NT), ocla__push_int(&a, nvt_s);
+    ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gmode), ocla__push_int(&a, norm), ocla__push_int(&a, n0), ocla__push_int(&a, n1);
+    ocla__push_tensor(&a, io->k, dummy, 4), ocla__push_tensor(&a, io->v, dummy, 4);
+    ocla__push_mem(&a, G), ocla__push_mem(&a, hs);
+    ocla__push_int(&a, io->initial_state != NULL), ocla__push_tensor(&a, io->initial_state, dummy, 4);
+    ocla__push_int(&a, io->initial_z != NULL), ocla__push_tensor(&a, io->initial_z, dummy, 3);
+    ocla__push_int(&a, io->final_state != NULL), ocla__push_tensor(&a, io->final_state, dummy, 4);
+    ocla__push_int(&a, io->final_z != NULL), ocla__push_tensor(&a, io->final_z, dummy, 3);
     if (a.st != OCLA_SUCCESS) return a.st;
     if (a.i != KS_LOCAL_ARG) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "la_chunk_states: argument count %u", a.i);
     if (n0 != 0) return OCLA_SUCCESS;
-    argset b = {ctx, op->ko, 0, OCLA_SUCCESS};
-    arg_int(&b, T), arg_int(&b, H), arg_int(&b, K), arg_int(&b, V), arg_int(&b, NT), arg_int(&b, nvt_o);
-    ARG(&b, op->scale);
-    arg_int(&b, op->key.feature), arg_int(&b, gmode), arg_int(&b, norm), arg_int(&b, !op->key.causal);
-    arg_tensor(&b, io->q, dummy, 4), arg_tensor(&b, io->k, dummy, 4), arg_tensor(&b, io->v, dummy, 4);
-    arg_mem(&b, G), arg_mem(&b, hs);
-    arg_tensor(&b, io->o, dummy, 4);
-    arg_mem(&b, den);
+    ocla_args b = {ctx, op->ko, 0, OCLA_SUCCESS};
+    ocla__push_int(&b, T), ocla__push_int(&b, H), ocla__push_int(&b, K), ocla__push_int(&b, V), ocla__push_int(&b, NT), ocla__push_int(&b, nvt_o);
+    ocla__push_float(&b, op->scale);
+    ocla__push_int(&b, op->key.feature), ocla__push_int(&b, gmode), ocla__push_int(&b, norm), ocla__push_int(&b, !op->key.causal);
+    ocla__push_tensor(&b, io->q, dummy, 4), ocla__push_tensor(&b, io->k, dummy, 4), ocla__push_tensor(&b, io->v, dummy, 4);
+    ocla__push_mem(&b, G), ocla__push_mem(&b, hs);
+    ocla__push_tensor(&b, io->o, dummy, 4);
+    ocla__push_mem(&b, den);
     if (b.st != OCLA_SUCCESS) return b.st;
     if (b.i != KO_LOCAL_ARG) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "la_chunk_output: argument count %u", b.i);
     if (op->kn) {
-        argset c = {ctx, op->kn, 0, OCLA_SUCCESS};
+        ocla_args c = {ctx, op->kn, 0, OCLA_SUCCESS};
         float eps = op->key.eps;
-        arg_int(&c, T), arg_int(&c, H), arg_int(&c, V), ARG(&c, eps);
-        arg_tensor(&c, io->o, dummy, 4);
-        arg_mem(&c, den);
+        ocla__push_int(&c, T), ocla__push_int(&c, H), ocla__push_int(&c, V), ocla__push_float(&c, eps);
+        ocla__push_tensor(&c, io->o, dummy, 4);
+        ocla__push_mem(&c, den);
         if (c.st != OCLA_SUCCESS) return c.st;
     }
     return OCLA_SUCCESS;
@@ -542,25 +526,25 @@ static ocla_status run_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int r
             const int has_s0 = first ? io->initial_state != NULL : 1, has_z0 = first ? io->initial_z != NULL : norm;
             const int has_s1 = last ? io->final_state != NULL : 1, has_z1 = last ? io->final_z != NULL : norm;
             if (gate == OCLA_GATE_SCALAR) g.st[3] = 0; /* [B,T,H] */
-            argset a = {ctx, op->kr, 0, OCLA_SUCCESS};
-            arg_int(&a, tn), arg_int(&a, H), arg_int(&a, K), arg_int(&a, V);
-            ARG(&a, op->scale);
-            arg_int(&a, op->key.feature), arg_int(&a, gate), arg_int(&a, norm);
+            ocla_args a = {ctx, op->kr, 0, OCLA_SUCCESS};
+            ocla__push_int(&a, tn), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
+            ocla__push_float(&a, op->scale);
+            ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gate), ocla__push_int(&a, norm);
             arg_tv(&a, &q, 4), arg_tv(&a, &k, 4), arg_tv(&a, &v, 4), arg_tv(&a, &g, 4);
-            arg_mem(&a, op->dec ? op->dec : dummy);
-            arg_int(&a, has_s0), arg_tv(&a, &s0, 4);
-            arg_int(&a, has_z0), arg_tv(&a, &z0, 3);
-            arg_int(&a, has_s1), arg_tv(&a, &s1, 4);
-            arg_int(&a, has_z1), arg_tv(&a, &z1, 3);
+            ocla__push_mem(&a, op->dec ? op->dec : dummy);
+            ocla__push_int(&a, has_s0), arg_tv(&a, &s0, 4);
+            ocla__push_int(&a, has_z0), arg_tv(&a, &z0, 3);
+            ocla__push_int(&a, has_s1), arg_tv(&a, &s1, 4);
+            ocla__push_int(&a, has_z1), arg_tv(&a, &z1, 3);
             arg_tv(&a, &o, 4);
-            arg_mem(&a, den);
+            ocla__push_mem(&a, den);
             if (a.st != OCLA_SUCCESS) return a.st;
             if (op->kn) {
-                argset c = {ctx, op->kn, 0, OCLA_SUCCESS};
+                ocla_args c = {ctx, op->kn, 0, OCLA_SUCCESS};
                 float eps = op->key.eps;
-                arg_int(&c, tn), arg_int(&c, H), arg_int(&c, V), ARG(&c, eps);
+                ocla__push_int(&c, tn), ocla__push_int(&c, H), ocla__push_int(&c, V), ocla__push_float(&c, eps);
                 arg_tv(&c, &o, 4);
-                arg_mem(&c, den);
+                ocla__push_mem(&c, den);
                 if (c.st != OCLA_SUCCESS) return c.st;
             }
         }

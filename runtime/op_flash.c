@@ -29,24 +29,6 @@ void ocla_flash_params_defaults(ocla_flash_params *p) {
     p->rope_base = 10000.0f;
 }
 
-static void push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
-static void push_int(ocla_args *a, int64_t x) {
-    cl_int v = (cl_int)x;
-    ocla__args_push(a, sizeof v, &v);
-}
-static void push_long(ocla_args *a, int64_t x) {
-    cl_long v = (cl_long)x;
-    ocla__args_push(a, sizeof v, &v);
-}
-static void push_float(ocla_args *a, float x) {
-    cl_float v = x;
-    ocla__args_push(a, sizeof v, &v);
-}
-static void push_tensor(ocla_args *a, const ocla_tensor *t) {
-    push_mem(a, t->mem);
-    push_long(a, (int64_t)t->offset);
-    for (int d = 0; d < 4; d++) push_long(a, t->strides[d]);
-}
 
 static int scheduler_chunk(int c) {
     const ocla_plan_row *row = &ocla__plan_row_flash;
@@ -186,41 +168,41 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
 
     /* pass 1: C x C scores per chunk */
     a = (ocla_args){ctx, k[0], 0, OCLA_SUCCESS};
-    push_tensor(&a, io->qq), push_tensor(&a, io->kq);
-    push_mem(&a, p->rel_bias ? p->rel_bias->mem : KV);
-    push_long(&a, p->rel_bias ? (int64_t)p->rel_bias->offset : 0);
-    push_long(&a, p->rel_bias ? (int64_t)p->rel_bias->strides[0] : 0);
-    push_mem(&a, invf), push_mem(&a, A);
-    push_int(&a, T), push_int(&a, H), push_int(&a, S), push_int(&a, C), push_int(&a, causal);
-    push_int(&a, p->rel_bias != NULL), push_int(&a, rd), push_long(&a, pos0), push_float(&a, qs);
-    push_float(&a, p->bias_scale), push_float(&a, p->quad_post);
+    ocla__push_tensor(&a, io->qq, NULL, 4), ocla__push_tensor(&a, io->kq, NULL, 4);
+    ocla__push_mem(&a, p->rel_bias ? p->rel_bias->mem : KV);
+    ocla__push_long(&a, p->rel_bias ? (int64_t)p->rel_bias->offset : 0);
+    ocla__push_long(&a, p->rel_bias ? (int64_t)p->rel_bias->strides[0] : 0);
+    ocla__push_mem(&a, invf), ocla__push_mem(&a, A);
+    ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, S), ocla__push_int(&a, C), ocla__push_int(&a, causal);
+    ocla__push_int(&a, p->rel_bias != NULL), ocla__push_int(&a, rd), ocla__push_long(&a, pos0), ocla__push_float(&a, qs);
+    ocla__push_float(&a, p->bias_scale), ocla__push_float(&a, p->quad_post);
     if (a.st != OCLA_SUCCESS) return a.st;
     const size_t g1[3] = {(size_t)C, (size_t)T, (size_t)(B * H)};
     if ((st = ocla__launch(ctx, a.k, 3, g1, local, "flash scores")) != OCLA_SUCCESS) return st;
 
     /* pass 2: per-chunk K_lin^T V */
     a = (ocla_args){ctx, k[1], 0, OCLA_SUCCESS};
-    push_tensor(&a, io->kl), push_tensor(&a, io->v), push_mem(&a, invf), push_mem(&a, KV);
-    push_int(&a, T), push_int(&a, H), push_int(&a, S), push_int(&a, E), push_int(&a, C), push_int(&a, G);
-    push_int(&a, rd), push_long(&a, pos0);
+    ocla__push_tensor(&a, io->kl, NULL, 4), ocla__push_tensor(&a, io->v, NULL, 4), ocla__push_mem(&a, invf), ocla__push_mem(&a, KV);
+    ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, S), ocla__push_int(&a, E), ocla__push_int(&a, C), ocla__push_int(&a, G);
+    ocla__push_int(&a, rd), ocla__push_long(&a, pos0);
     if (a.st != OCLA_SUCCESS) return a.st;
     const size_t g2[3] = {(size_t)E, (size_t)S, (size_t)(B * H * G)};
     if ((st = ocla__launch(ctx, a.k, 3, g2, local, "flash chunk states")) != OCLA_SUCCESS) return st;
 
     /* pass 3: exclusive prefix (causal) or total (non-causal), scaled */
     a = (ocla_args){ctx, k[2], 0, OCLA_SUCCESS};
-    push_mem(&a, KV), push_int(&a, S), push_int(&a, E), push_int(&a, G), push_int(&a, causal);
-    push_int(&a, lin_norm), push_float(&a, lin);
+    ocla__push_mem(&a, KV), ocla__push_int(&a, S), ocla__push_int(&a, E), ocla__push_int(&a, G), ocla__push_int(&a, causal);
+    ocla__push_int(&a, lin_norm), ocla__push_float(&a, lin);
     if (a.st != OCLA_SUCCESS) return a.st;
     const size_t g3[3] = {(size_t)E, (size_t)S, (size_t)(B * H)};
     if ((st = ocla__launch(ctx, a.k, 3, g3, local, "flash prefix")) != OCLA_SUCCESS) return st;
 
     /* pass 4: outputs */
     a = (ocla_args){ctx, k[3], 0, OCLA_SUCCESS};
-    push_tensor(&a, io->ql), push_tensor(&a, io->v), push_mem(&a, invf), push_mem(&a, A), push_mem(&a, KV);
-    push_tensor(&a, io->o);
-    push_int(&a, T), push_int(&a, H), push_int(&a, S), push_int(&a, E), push_int(&a, C), push_int(&a, G);
-    push_int(&a, causal), push_int(&a, rd), push_long(&a, pos0);
+    ocla__push_tensor(&a, io->ql, NULL, 4), ocla__push_tensor(&a, io->v, NULL, 4), ocla__push_mem(&a, invf), ocla__push_mem(&a, A), ocla__push_mem(&a, KV);
+    ocla__push_tensor(&a, io->o, NULL, 4);
+    ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, S), ocla__push_int(&a, E), ocla__push_int(&a, C), ocla__push_int(&a, G);
+    ocla__push_int(&a, causal), ocla__push_int(&a, rd), ocla__push_long(&a, pos0);
     if (a.st != OCLA_SUCCESS) return a.st;
     const size_t g4[3] = {(size_t)E, (size_t)T, (size_t)(B * H)};
     return ocla__launch(ctx, a.k, 3, g4, local, "flash output");

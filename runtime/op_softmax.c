@@ -47,19 +47,6 @@ static int aligned4(const ocla_tensor *t) {
     return 1;
 }
 
-static void push_tensor(ocla_args *a, const ocla_tensor *t) {
-    cl_long off = (cl_long)t->offset;
-    ocla__args_push(a, sizeof(cl_mem), &t->mem);
-    ocla__args_push(a, sizeof off, &off);
-    for (int d = 0; d < 4; d++) {
-        cl_long s = (cl_long)t->strides[d];
-        ocla__args_push(a, sizeof s, &s);
-    }
-}
-static void push_int(ocla_args *a, int64_t x) {
-    cl_int v = (cl_int)x;
-    ocla__args_push(a, sizeof v, &v);
-}
 
 /* Worst-case loop iterations of one work-item per key block (every loop counted as if not unrolled,
  * every key a new maximum), for Mesa llvmpipe's limiter. */
@@ -178,11 +165,11 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     const cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
     for (int kb0 = 0; kb0 < nkb; kb0 += per_launch) {
         ocla_args a = {ctx, kern, 0, OCLA_SUCCESS};
-        push_tensor(&a, q), push_tensor(&a, k), push_tensor(&a, v), push_tensor(&a, o);
-        push_int(&a, T), push_int(&a, Tk), push_int(&a, H), push_int(&a, K), push_int(&a, V);
+        ocla__push_tensor(&a, q, NULL, 4), ocla__push_tensor(&a, k, NULL, 4), ocla__push_tensor(&a, v, NULL, 4), ocla__push_tensor(&a, o, NULL, 4);
+        ocla__push_int(&a, T), ocla__push_int(&a, Tk), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
         ocla__args_push(&a, sizeof scale, &scale);
-        push_int(&a, p->causal ? 1 : 0), push_int(&a, kb0), push_int(&a, kb0 + per_launch);
-        push_int(&a, kb0 == 0), push_int(&a, kb0 + per_launch >= nkb);
+        ocla__push_int(&a, p->causal ? 1 : 0), ocla__push_int(&a, kb0), ocla__push_int(&a, kb0 + per_launch);
+        ocla__push_int(&a, kb0 == 0), ocla__push_int(&a, kb0 + per_launch >= nkb);
         ocla__args_push(&a, sizeof stbuf, &stbuf);
         if (g.tiled) ocla__args_push(&a, (size_t)plan.local_bytes, NULL);
         if (a.st != OCLA_SUCCESS) return a.st;
