@@ -136,49 +136,53 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
 /* Gate factor of token t, key dim d (mode): BWD_F_EG exp(G_t), BWD_F_EINV exp(-G_t) (vector gates
  * only), BWD_F_KDEC exp(G_last - G_t), BWD_F_ONE 1; with BWD_F_SAFE (vector gates) 1 where the
  * chunk's decay G_last < -BWD_LIM (those dims take the elementwise exp instead). BWD_F_GK(m): m with
- * BWD_F_SAFE for vector gates, 1 for the others (their decays are applied elsewhere). */
+ * BWD_F_SAFE for vector gates, 1 for the others (their decays are applied elsewhere). The mode is a
+ * constant at every call site: bwd_feat resolves it to a factor pointer once per operand, and
+ * bwd_stage checks BWD_F_SAFE once per staged column, so the staging loop does one load (vector
+ * gates) or one exp (head gates) per element and no branch on the mode. */
 #define BWD_F_ONE 0
 #define BWD_F_EG 1
 #define BWD_F_EINV 2
 #define BWD_F_KDEC 3
 #define BWD_F_SAFE 4
-#define BWD_PHI 8 /* operand flag: phi, then the gate factor */
 #define BWD_F_GK(m) (USE_GK ? (m) | BWD_F_SAFE : BWD_F_ONE)
+#if USE_GK
+#define BWD_FCS 1 /* column stride of the gate factors: one per key dim */
+#else
+#define BWD_FCS 0 /* head gates: one per token */
+#endif
 
 /* An operand of the tiled kernels: element (r, c) = x[r*rs + c*cs] for r < nr, c < nc, 0 outside; 1
- * in the normaliser's column c == one (not read); with BWD_PHI in mode, phi(x) times the gate factor
- * of token t0 + r (gates: gcum, gfac of head bh, chunk [t0, tl]). */
+ * in the normaliser's column c == one (not read); with phi set, phi(x), then with hasf times the gate
+ * factor of row r: vector gates f[r*fs + c] (a plane of gfac from the chunk start), skipped in the
+ * columns c with gl[c] < -BWD_LIM where chk is set (gl: the chunk's last G row); head gates
+ * exp(ga * f[r*fs] + gb) (f = the chunk's G). */
 typedef struct bwd_opnd {
-    __global const float *x, *gcum, *gfac;
-    long rs, cs, n_fac;
-    int nr, nc, one, mode, T, K, bh, t0, tl;
+    __global const float *x, *f, *gl;
+    long rs, cs, fs;
+    float ga, gb;
+    int nr, nc, one, phi, hasf, chk;
 } bwd_opnd;
 OCLA_INLINE bwd_opnd bwd_op(__global const float *x, long rs, long cs, int nr, int nc, int one) {
     bwd_opnd o;
-    o.x = x, o.rs = rs, o.cs = cs, o.nr = nr, o.nc = nc, o.one = one, o.mode = 0;
+    o.x = o.f = o.gl = x, o.rs = rs, o.cs = cs, o.fs = 0, o.nr = nr, o.nc = nc, o.one = one;
+    o.phi = o.hasf = o.chk = 0, o.ga = o.gb = 0.0f;
     return o;
 }
 OCLA_INLINE bwd_opnd bwd_feat(__global const float *x, long rs, long cs, bwd_tile g, int T, int K, int mode,
                               __global const float *gcum, __global const float *gfac, long n_fac) {
     bwd_opnd o = bwd_op(x, rs, cs, g.L, K, -1);
-    o.mode = BWD_PHI | mode, o.gcum = gcum, o.gfac = gfac, o.n_fac = n_fac;
-    o.T = T, o.K = K, o.bh = g.bh, o.t0 = g.t0, o.tl = g.tl;
-    return o;
-}
-OCLA_INLINE float bwd_factor(const bwd_opnd *o, int t, int d) {
+    const int m = mode & 3;
+    o.phi = 1, o.fs = GSTEP, o.hasf = OCLA_HAS_GATE && m != BWD_F_ONE;
 #if USE_GK
-    const int m = o->mode & 3, T = o->T, K = o->K;
-    if (m == BWD_F_ONE || ((o->mode & BWD_F_SAFE) && !(o->gcum[GIDX(o->bh, o->tl, d)] >= -BWD_LIM))) return 1.0f;
-    return o->gfac[(m - 1) * o->n_fac + GIDX(o->bh, t, d)];
+    o.f = gfac + (m ? m - 1 : 0) * n_fac + GIDX(g.bh, g.t0, 0);
+    o.gl = gcum + GIDX(g.bh, g.tl, 0), o.chk = (mode & BWD_F_SAFE) != 0;
 #elif BWD_HEAD_GATE
-    const int m = o->mode & 3, T = o->T;
-    const float G = o->gcum[GIDX(o->bh, t, d)];
-    if (m == BWD_F_EG) return exp(G);
-    if (m == BWD_F_EINV) return exp(-G);
-    return m == BWD_F_KDEC ? exp(o->gcum[GIDX(o->bh, o->tl, d)] - G) : 1.0f;
-#else
-    return 1.0f;
+    o.f = gcum + GIDX(g.bh, g.t0, 0);
+    o.ga = m == BWD_F_EG ? 1.0f : -1.0f;
+    o.gb = m == BWD_F_KDEC ? gcum[GIDX(g.bh, g.tl, 0)] : 0.0f;
 #endif
+    return o;
 }
 /* The operands, rows = the tokens of tile g's chunk: features (phi(q), phi(k) times factor m), v', do'
  * (its first nc columns), the cumulative gates, and a row-major matrix. */
@@ -193,17 +197,34 @@ OCLA_INLINE float bwd_factor(const bwd_opnd *o, int t, int d) {
 #define OP_G(g) bwd_op(gcum + GIDX((g).bh, (g).t0, 0), GSTEP, 1, (g).L, K, -1)
 #define OP_MAT(p, ld, nr, nc) bwd_op((p), (ld), 1, (nr), (nc), -1)
 
-/* Stage rows r0 .. r0+TS-1 of operand o, column c, into a slab: s = &slab[0][ii] for item ii. */
-OCLA_INLINE void bwd_stage(__local float *s, bwd_opnd o, int r0, int c) {
+/* Rows r0 .. r0+TS-1 of one column of operand o into a slab: xp, fp = the column of x and of the
+ * gate factors (usef: apply them), rows at most rmax read (clamped loads), rows rr >= nr zero, the
+ * normaliser's column (one) all ones. */
+OCLA_INLINE void bwd_rows(__local float *s, bwd_opnd o, __global const float *xp, __global const float *fp, int usef,
+                          int r0, int rmax, int nr, int one) {
     for (int rr = 0; rr < TS; rr++) {
-        const int r = r0 + rr;
-        float x = 0.0f;
-        if (r < o.nr && c < o.nc) {
-            x = c == o.one ? 1.0f : o.x[r * o.rs + c * o.cs];
-            if (o.mode & BWD_PHI) x = OCLA_PHI(x) * bwd_factor(&o, o.t0 + r, c);
-        }
-        s[rr * SLAB] = x;
+        const int r = min(r0 + rr, rmax);
+        float x = xp[r * o.rs];
+        if (o.phi) x = OCLA_PHI(x);
+#if USE_GK
+        if (o.hasf) x *= usef ? fp[r * o.fs] : 1.0f;
+#elif BWD_HEAD_GATE
+        if (o.hasf) x *= exp(o.ga * fp[r * o.fs] + o.gb);
+#endif
+        s[rr * SLAB] = rr < nr ? (one ? 1.0f : x) : 0.0f;
     }
+}
+/* Stage rows r0 .. r0+TS-1 of operand o, column c, into a slab: s = &slab[0][ii] for item ii. The
+ * loop has no branch: a full tile of rows reads them in stride; a partial one (or a column past nc)
+ * clamps its loads into the operand (row nr-1, column 0) and masks them after. */
+OCLA_INLINE void bwd_stage(__local float *s, bwd_opnd o, int r0, int c) {
+    const int in = c < o.nc, one = c == o.one, cc = in && !one ? c : 0, nr = in ? o.nr - r0 : 0;
+    __global const float *xp = o.x + cc * o.cs, *fp = o.f + cc * BWD_FCS;
+    const int usef = !(o.chk && !(o.gl[cc] >= -BWD_LIM)); /* once per column */
+    if (nr >= TS)
+        bwd_rows(s, o, xp, fp, usef, r0, INT_MAX, TS, one);
+    else
+        bwd_rows(s, o, xp, fp, usef, r0, o.nr - 1, nr, one);
 }
 
 /* acc[q] += a[j*as] * b[j*bj + q*bq] for j < n, q < TS: a = the item's row (as = 1) or column
@@ -438,9 +459,10 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TE
 /* Tiled forms of bwd_A and bwd_dA (same results): a work-group of TS work-items owns a TS x TS
  * tile (rows i0.., columns j0..) of one chunk; work-item ii accumulates row i0+ii in registers while
  * the feature dimension is walked in slices of TS staged in local memory. Tiles above the diagonal
- * are written as zeros. group = ((bh*NT + n)*NTI + ti)*NTI + tj, NTI = ceil(C/TS). Vector gates
- * stage qh exp(G), kh exp(-G) where the chunk's decay allows, and G for the elementwise exp where
- * not. Local memory: (2 or 4) * TS*(TS+1) floats. */
+ * are written as zeros. group = ((bh*NT + n)*NTI + ti)*NTI + tj, NTI = ceil(C/TS). Vector gates,
+ * per slice of TS dims: where the chunk's decay allows in all of them, the plain product of qh exp(G)
+ * and kh exp(-G) (two slabs, no exp); else those factors where allowed and G in two more slabs for
+ * the elementwise exp. Local memory: (2 or 4) * TS*(TS+1) floats. */
 OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
                              BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
                              BWD_WS(A)) {
@@ -456,6 +478,13 @@ OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, 
     for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
 #if USE_GK
     for (int d0 = 0; active && d0 < K; d0 += TS) {
+        int all_safe = 1; /* uniform: a slice whose dims all factorise takes the plain product */
+        for (int dd = 0; dd < TS; dd++) all_safe &= d0 + dd >= K || GCUM(g.bh, g.tl, d0 + dd) >= -BWD_LIM;
+        if (all_safe) {
+            bwd_product(acc, &qs[0][0], &ks[0][0], ii, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV),
+                        g.x * TS, d0, min(d0 + TS, K));
+            continue;
+        }
         bwd_stage(&qs[0][ii], OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
         bwd_stage(&ks[0][ii], OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
         bwd_stage(&qg[0][ii], OP_G(g), g.y * TS, d0 + ii);
