@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ci=${CI:-false}
 extra=()
 if [ "$ci" = true ]; then
-  extra=(clang libclang-rt-14-dev gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu valgrind)
+  extra=(clang libclang-rt-14-dev gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind)
 fi
 bash cmake/install_deps.sh "${extra[@]}"
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}   # Mesa's CPU device (rusticl)
