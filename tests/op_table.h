@@ -5,7 +5,7 @@
  *   tests/test_concurrency.c    threads with own / shared contexts, results bit-identical;
  *   tests/tools/leak_cycle.c    create / run every op / destroy, 100 times under LeakSanitizer;
  *   tests/fuzz/fuzz_api.c       every op with fuzzed shapes, chunks and broken tensors;
- *   perf/ (ocla-bench, later)   the cost model of each entry (flops, bytes) at a shape.
+ *   perf/ops.c (ocla-bench --ops) each entry's call timed alone, with its cost model (flops, bytes).
  *
  * So a new op, form or dtype is registered once, in OP_TABLE (tests/op_table.c), and is checked
  * everywhere. No Criterion here (the leak tool and the fuzzer are plain programs); public API only.
