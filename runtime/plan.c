@@ -75,7 +75,10 @@ static int plan_for_chunk(const ocla_plan_limits *L, const ocla_plan_request *r,
     memset(p, 0, sizeof *p);
     p->op = r->op;
     p->chunk = chunk;
-    return row_for(r->op)->fits(L, r, chunk, p);
+    if (row_for(r->op)->fits(L, r, chunk, p)) return 1;
+    /* every row: the plan's local memory within what the kernel's own leaves (also for rows whose
+     * kernels use only static local memory: a kernel that alone exceeds the device never fits) */
+    return L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
 }
 
 static void chunk_list(char *buf, size_t n, const ocla_plan_row *row) {
