@@ -44,7 +44,7 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n) {
+double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -267,7 +267,7 @@ static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, 
             double *c = malloc(sizeof(double) * (size_t)n);
             if (c) {
                 memcpy(c, t, sizeof(double) * (size_t)n);
-                double md = median(c, n), best = 1e300;
+                double md = bench_median(c, n), best = 1e300;
                 free(c);
                 for (int i = 0; i < n - 1; i++)
                     if (fabs(t[i] - md) < best) best = fabs(t[i] - md);
@@ -277,7 +277,7 @@ static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, 
     }
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     *mn = t[0];
-    *med = median(t, n);
+    *med = bench_median(t, n);
     free(t);
     return 0;
 }
@@ -323,7 +323,7 @@ static int time_host(ocla_context *ctx, const method_def *m, int mode, int chunk
     r->host_calls = n;
     r->host_enqueue_us = (t1 - t0) / n * 1e6;
     r->wall_pipelined_ms = (t2 - t0) / n * 1e3;
-    r->wall_wait_ms = median(t, nt);
+    r->wall_wait_ms = bench_median(t, nt);
     free(t);
     return 0;
 }

@@ -36,6 +36,8 @@ typedef struct bench_result {
 
 /* Monotonic wall clock in seconds (bench.c). */
 double bench_now(void);
+/* Median of v[0..n) (sorts v in place). */
+double bench_median(double *v, int n);
 /* --ops (perf/ops.c): every entry of the op table on each device of idx; JSON rows to json if given. */
 int ops_main(const size_t *idx, int nidx, int runs, const char *json);
 

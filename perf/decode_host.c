@@ -53,14 +53,6 @@ static ocla_status step(stepper *s) {
     return s->op ? ocla_attention_run(s->op, &s->io) : ocla_attention_forward(s->ctx, &s->p, &s->io);
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double med(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 #define TRY(expr)                                                                                              \
     do {                                                                                                       \
@@ -139,11 +131,11 @@ fail:
 #undef TRY
 
 static void finish_result(decode_result *r) {
-    r->device_us = med(r->dev, REPEATS);
-    r->enqueue_us = med(r->enq, REPEATS);
-    r->pipelined_us = med(r->pipe, REPEATS);
-    r->wait_us = med(r->wait, REPEATS);
-    r->wait_median_us = med(r->each, r->n_each);
+    r->device_us = bench_median(r->dev, REPEATS);
+    r->enqueue_us = bench_median(r->enq, REPEATS);
+    r->pipelined_us = bench_median(r->pipe, REPEATS);
+    r->wait_us = bench_median(r->wait, REPEATS);
+    r->wait_median_us = bench_median(r->each, r->n_each);
     snprintf(r->status, sizeof r->status, "ok");
 }
 

@@ -11,10 +11,6 @@
 #include "ocla/ocla.h"
 #include "op_table.h"
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int ops_main(const size_t *idx, int nidx, int runs, const char *json_path) {
     FILE *jf = NULL;
@@ -79,8 +75,7 @@ int ops_main(const size_t *idx, int nidx, int runs, const char *json_path) {
                 op_case_free(c);
                 continue;
             }
-            qsort(t, (size_t)nt, sizeof *t, cmp_d);
-            dev = t[nt / 2];
+            dev = bench_median(t, nt);
             double flops = 0, bytes = 0;
             if (op->cost) op->cost(&c->s, &flops, &bytes);
             printf("%-40s %-26s %10.4f %10.1f %10.2f %10.2f\n", op->name, shape, dev, enq,
