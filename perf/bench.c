@@ -1,4 +1,4 @@
-/* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (ocla_device_peak, clpeak's
+/* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (perf/peak.c, clpeak's
  * method), then sweep attention methods x T x (B,H,D) x chunk size x {forward, decode step,
  * forward+backward}. Device times: ocla_profile_begin/end (events summed over every kernel and GEMM;
  * host clock where the driver's events read 0), after warm-up, median of >= 10 runs. Host times
@@ -62,16 +62,11 @@ double bench_now(void) {
 #endif
 }
 
-/* Peak and bandwidth: ocla_device_peak (runtime/peak.c, kernels_cl/peak.cl). */
+/* Peak and bandwidth: perf/peak.c. */
 static void measure_peak(ocla_context *ctx, bench_device *d) {
-    ocla_device_peak_result pk;
-    ocla_status st = ocla_device_peak(ctx, &pk);
-    if (st != OCLA_SUCCESS)
-        fprintf(stderr, "\r\033[K[%s] peak measurement: %s: %s\n", d->name, ocla_status_string(st),
-                ocla_last_error(ctx));
-    d->peak_gflops = pk.fma_gflops;
-    for (int w = 0; w < 5; w++) d->peak_by_width[w] = pk.fma_gflops_by_width[w];
-    d->bw_gbs = pk.copy_gbs;
+    char err[160];
+    if (bench_device_peak(ctx, d, err, sizeof err) != 0)
+        fprintf(stderr, "\r\033[K[%s] peak measurement: %s\n", d->name, err);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -3,6 +3,8 @@
 #define OCLA_BENCH_H
 #include <stdio.h>
 
+#include <ocla/ocla.h>
+
 typedef struct bench_device {
     char name[160];
     char platform[128];
@@ -34,6 +36,9 @@ typedef struct bench_result {
     char detail[480];    /* per-kernel device time of the median run (ocla_profile_detail), --detail */
 } bench_result;
 
+/* The device's fp32 FMA peak (d->peak_gflops, d->peak_by_width) and copy bandwidth (d->bw_gbs),
+ * measured with plain OpenCL on ctx's queue (perf/peak.c). 0, or -1 with the reason in err. */
+int bench_device_peak(ocla_context *ctx, bench_device *d, char *err, size_t errlen);
 /* Monotonic wall clock in seconds (bench.c). */
 double bench_now(void);
 /* Median of v[0..n) (sorts v in place). */

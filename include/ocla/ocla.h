@@ -324,26 +324,6 @@ OCLA_API int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_pla
 OCLA_API ocla_status ocla_plan_explain(ocla_context *ctx, const ocla_plan_request *request, ocla_plan *plan,
                                        char *text, size_t text_size);
 
-/* ------------------------------------------------------------------------------------------ */
-/* Device peak                                                                                  */
-/* ------------------------------------------------------------------------------------------ */
-/* What the device sustains, measured the way clpeak does (krrishnarraj/clpeak): fp32 mad() chains
- * of vector width 1, 2, 4, 8 and 16 (2 FLOPs per lane per mad; the global size grows until one
- * launch takes 5 ms on a GPU, 30 ms on a CPU; median of 7 launches) and a float4 copy (512 MiB on
- * a GPU, 64 MiB on a CPU, bytes read + written; the faster of one and 16 float4 per work-item;
- * median of 10). Launches are timed by OpenCL events where the context was created with
- * options.profiling = 1 and the driver's timestamps work, else by the host clock around each
- * launch; they are never added to an open ocla_profile. Takes up to a few seconds; allocates up
- * to 256 MiB for the mad results, then two copy buffers. On failure the fields measured so far
- * keep their values, the others are 0. */
-typedef struct ocla_device_peak_result {
-    double fma_gflops;             /* best of fma_gflops_by_width */
-    double fma_gflops_by_width[5]; /* vector widths 1, 2, 4, 8, 16 */
-    double copy_gbs;               /* float4 copy, GB/s read + write */
-    int timer_events;              /* 1: OpenCL event times, 0: host clock */
-} ocla_device_peak_result;
-OCLA_API ocla_status ocla_device_peak(ocla_context *ctx, ocla_device_peak_result *peak);
-
 #ifdef __cplusplus
 }
 #endif
