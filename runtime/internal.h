@@ -7,6 +7,7 @@
 #define OCLA_INTERNAL_H
 
 #include "ocla/ocla.h"
+#include "ocla_debug.h"
 #include "platform.h"
 #include "variant.h"
 
@@ -54,14 +55,6 @@ typedef struct ocla_source_hash {
     uint8_t digest[32];
 } ocla_source_hash;
 
-/* Counters a test asserts on (ocla_debug.h): a cached lookup must not hash or allocate. */
-typedef struct ocla_counters {
-    uint64_t kernel_lookups; /* variant lookups */
-    uint64_t kernel_creates; /* kernels created (misses) */
-    uint64_t source_hashes;  /* SHA-256 passes over a whole kernel source */
-    uint64_t cache_allocs;   /* host allocations made by the program and kernel caches */
-    uint64_t uploads;        /* host-to-device writes made by ops (not ocla_tensor_upload) */
-} ocla_counters;
 
 #define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention forward (one-shot calls) and backward; 4 softmax /
                                 FLASH scores, 5-6 FLASH or Linformer, 7 layer temporaries (the linear-attention layer
@@ -90,7 +83,7 @@ struct ocla_context {
     size_t n_kernels, cap_kernels;
     ocla_source_hash *src_hash; /* one per source that was built, see program_cache.c */
     size_t n_src_hash, cap_src_hash;
-    ocla_counters counters;
+    ocla_debug_counters counters; /* a cached lookup must not hash or allocate; env_reads unused here */
     char *cache_dir;   /* NULL when the disk cache is off */
     int disk_cache;    /* 1 when binaries are read and written */
     ocla_cache_stats stats;

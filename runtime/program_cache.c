@@ -126,6 +126,22 @@ done:
     free(bin);
 }
 
+/* Room for one more element in a cache array; arr points to the array's pointer (T **), which is
+ * read and written by memcpy so any element type goes. First capacity `first`, then doubling. */
+static ocla_status grow(ocla_context *ctx, void *arr, size_t *cap, size_t n, size_t elem, size_t first,
+                        const char *what) {
+    if (n < *cap) return OCLA_SUCCESS;
+    size_t c = *cap ? 2 * *cap : first;
+    void *old, *p;
+    memcpy(&old, arr, sizeof old);
+    p = realloc(old, c * elem);
+    ctx->counters.cache_allocs++;
+    if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the %s", what);
+    memcpy(arr, &p, sizeof p);
+    *cap = c;
+    return OCLA_SUCCESS;
+}
+
 static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, const uint8_t digest[32],
                                const char *options, cl_program *out) {
     *out = NULL;
@@ -138,14 +154,9 @@ static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, 
             *out = ctx->programs[i].program;
             return OCLA_SUCCESS;
         }
-    if (ctx->n_programs == ctx->cap_programs) {
-        size_t cap = ctx->cap_programs ? 2 * ctx->cap_programs : 16;
-        ocla_program_entry *p = realloc(ctx->programs, cap * sizeof *p);
-        ctx->counters.cache_allocs++;
-        if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the program cache");
-        ctx->programs = p;
-        ctx->cap_programs = cap;
-    }
+    ocla_status st = grow(ctx, &ctx->programs, &ctx->cap_programs, ctx->n_programs, sizeof *ctx->programs,
+                          16, "program cache");
+    if (st != OCLA_SUCCESS) return st;
     if (ctx->simulate_device_lost)
         return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "the device is no longer available (simulated)");
 
@@ -158,7 +169,7 @@ static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, 
         double t0 = ocla_now_seconds();
         err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
         if (err != CL_SUCCESS) {
-            ocla_status st = build_failed(ctx, prog, err, options);
+            st = build_failed(ctx, prog, err, options);
             clReleaseProgram(prog);
             return st;
         }
@@ -203,14 +214,9 @@ static ocla_status source_digest(ocla_context *ctx, const ocla_embedded_source *
             memcpy(digest, ctx->src_hash[i].digest, 32);
             return OCLA_SUCCESS;
         }
-    if (ctx->n_src_hash == ctx->cap_src_hash) {
-        size_t cap = ctx->cap_src_hash ? 2 * ctx->cap_src_hash : 16;
-        ocla_source_hash *p = realloc(ctx->src_hash, cap * sizeof *p);
-        ctx->counters.cache_allocs++;
-        if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the source hash table");
-        ctx->src_hash = p;
-        ctx->cap_src_hash = cap;
-    }
+    ocla_status st = grow(ctx, &ctx->src_hash, &ctx->cap_src_hash, ctx->n_src_hash, sizeof *ctx->src_hash,
+                          16, "source hash table");
+    if (st != OCLA_SUCCESS) return st;
     ocla__sha256(text, len, digest);
     ctx->counters.source_hashes++;
     ctx->src_hash[ctx->n_src_hash].src = src;
@@ -241,14 +247,8 @@ ocla_status ocla__kernel_create(ocla_context *ctx, const char *source, const cha
     cl_program prog;
     ocla_status st = ocla__get_program(ctx, source, options, &prog);
     if (st != OCLA_SUCCESS) return st;
-    if (ctx->n_kernels == ctx->cap_kernels) {
-        size_t cap = ctx->cap_kernels ? 2 * ctx->cap_kernels : 32;
-        ocla_kernel_entry *p = realloc(ctx->kernels, cap * sizeof *p);
-        ctx->counters.cache_allocs++;
-        if (!p) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory growing the kernel cache");
-        ctx->kernels = p;
-        ctx->cap_kernels = cap;
-    }
+    st = grow(ctx, &ctx->kernels, &ctx->cap_kernels, ctx->n_kernels, sizeof *ctx->kernels, 32, "kernel cache");
+    if (st != OCLA_SUCCESS) return st;
     cl_int err;
     cl_kernel k = clCreateKernel(prog, kernel_name, &err);
     if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateKernel", kernel_name);
@@ -327,10 +327,6 @@ void ocla_debug_get_counters(const ocla_context *ctx, ocla_debug_counters *c) {
     if (!c) return;
     memset(c, 0, sizeof *c);
     if (!ctx) return;
-    c->kernel_lookups = ctx->counters.kernel_lookups;
-    c->kernel_creates = ctx->counters.kernel_creates;
-    c->source_hashes = ctx->counters.source_hashes;
-    c->cache_allocs = ctx->counters.cache_allocs;
-    c->uploads = ctx->counters.uploads;
+    *c = ctx->counters;
     c->env_reads = ocla__env_reads();
 }

@@ -187,66 +187,46 @@ static ocla_status check_io(ocla_context *ctx, const ocla_tensor *t, const void 
     return OCLA_SUCCESS;
 }
 
-ocla_status ocla_tensor_upload(ocla_context *ctx, ocla_tensor *t, const void *host, size_t bytes) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_upload: ctx is NULL");
+/* Host <-> tensor. Contiguous: one blocking transfer. Strided: read the span, then scatter into it and
+ * write it back (elements between stay intact), or gather from it. */
+static ocla_status transfer(ocla_context *ctx, const ocla_tensor *t, float *host, size_t bytes, int up,
+                            const char *fn) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     OCLA_LOCK(ctx);
-    ocla_status st = check_io(ctx, t, host, bytes, "ocla_tensor_upload");
+    ocla_status st = check_io(ctx, t, host, bytes, fn);
     if (st != OCLA_SUCCESS) goto done;
     size_t es = dtype_size(t->dtype);
     cl_int err;
     if (ocla__tensor_is_contiguous(t)) {
-        err = clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
-        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading a tensor");
+        err = up ? clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL)
+                 : clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, up ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer", fn);
         goto done;
     }
-    /* Strided: read the span, scatter into it, write it back (elements between stay intact). */
     size_t ext = extent_of(t);
     float *span = malloc(ext * es);
     if (!span) {
-        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_upload: out of host memory");
+        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
         goto done;
     }
     err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
-    if (err == CL_SUCCESS) {
-        copy_ctx c = {(float *)host, span};
-        for_each(t, scatter, &c);
+    copy_ctx c = {host, span};
+    if (err == CL_SUCCESS) for_each(t, up ? scatter : gather, &c);
+    if (err == CL_SUCCESS && up)
         err = clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
-    }
-    if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueRead/WriteBuffer", "uploading a strided tensor");
+    if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueRead/WriteBuffer (strided tensor)", fn);
     free(span);
 done:
     OCLA_UNLOCK(ctx);
     return st;
 }
 
+ocla_status ocla_tensor_upload(ocla_context *ctx, ocla_tensor *t, const void *host, size_t bytes) {
+    return transfer(ctx, t, (float *)(uintptr_t)host, bytes, 1, "ocla_tensor_upload");
+}
+
 ocla_status ocla_tensor_download(ocla_context *ctx, const ocla_tensor *t, void *host, size_t bytes) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_download: ctx is NULL");
-    OCLA_LOCK(ctx);
-    ocla_status st = check_io(ctx, t, host, bytes, "ocla_tensor_download");
-    if (st != OCLA_SUCCESS) goto done;
-    size_t es = dtype_size(t->dtype);
-    cl_int err;
-    if (ocla__tensor_is_contiguous(t)) {
-        err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
-        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "downloading a tensor");
-        goto done;
-    }
-    size_t ext = extent_of(t);
-    float *span = malloc(ext * es);
-    if (!span) {
-        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_download: out of host memory");
-        goto done;
-    }
-    err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
-    if (err == CL_SUCCESS) {
-        copy_ctx c = {(float *)host, span};
-        for_each(t, gather, &c);
-    } else
-        st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "downloading a strided tensor");
-    free(span);
-done:
-    OCLA_UNLOCK(ctx);
-    return st;
+    return transfer(ctx, t, host, bytes, 0, "ocla_tensor_download");
 }
 
 ocla_status ocla_tensor_fill(ocla_context *ctx, ocla_tensor *t, float value) {
