@@ -12,8 +12,10 @@
  * APIs: (i) the one-shot call ocla_attention_forward (which keeps a few prepared ops per context);
  * (ii) the prepared op: ocla_attention_prepare once, ocla_attention_run per step; and, as the
  * driver's own floor, (iii) an empty kernel with the decode kernel's grid (64 x 8 x 4 work-items in
- * groups of 32 x 8) enqueued with plain OpenCL on the same queue, its device time from its events.
- * ocla's share of the overhead is a row's overhead minus the floor's. Public API only. */
+ * groups of 32 x 8) enqueued with plain OpenCL on the same queue, its device time from its events,
+ * and (iv) a kernel of that grid that spins for about the prepared step's device time (calibrated
+ * by its events before the measurement): the driver's cost around a kernel that does work.
+ * ocla's share of the overhead is a row's overhead minus the floors'. Public API only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@ typedef struct stepper {
     ocla_attn_params p;
     ocla_attn_io io;
     ocla_attn_op *op; /* NULL: the one-shot call */
-    cl_kernel raw;    /* the driver floor: an empty kernel through plain OpenCL */
+    cl_kernel raw;    /* the driver floors: an empty or a spinning kernel through plain OpenCL */
 } stepper;
 
 static const size_t k_raw_global[3] = {64, 8, DB * DH}, k_raw_local[3] = {32, 8, 1};
@@ -53,6 +55,17 @@ static ocla_status step(stepper *s) {
     return s->op ? ocla_attention_run(s->op, &s->io) : ocla_attention_forward(s->ctx, &s->p, &s->io);
 }
 
+/* Event time of one launch of k with the decode grid, waited for; -1 on error. */
+static double raw_event_us(cl_command_queue q, cl_kernel k) {
+    cl_event ev;
+    cl_ulong a = 0, b = 0;
+    if (clEnqueueNDRangeKernel(q, k, 3, NULL, k_raw_global, k_raw_local, 0, NULL, &ev) != CL_SUCCESS) return -1;
+    clWaitForEvents(1, &ev);
+    clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof a, &a, NULL);
+    clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL);
+    clReleaseEvent(ev);
+    return b > a ? (double)(b - a) * 1e-3 : 0.0;
+}
 
 #define TRY(expr)                                                                                              \
     do {                                                                                                       \
@@ -79,16 +92,9 @@ static int measure_repeat(stepper *s, int steps, int rep, decode_result *r) {
     int kernels = 0;
     if (s->raw) { /* events of the plain launches */
         for (int i = 0; i < steps; i++) {
-            cl_event ev;
-            cl_ulong a = 0, b = 0;
-            if (clEnqueueNDRangeKernel(ocla_context_queue(s->ctx), s->raw, 3, NULL, k_raw_global, k_raw_local, 0, NULL,
-                                       &ev) != CL_SUCCESS)
-                TRY(OCLA_ERR_OPENCL);
-            clWaitForEvents(1, &ev);
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof a, &a, NULL);
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL);
-            clReleaseEvent(ev);
-            ms += b > a ? (double)(b - a) * 1e-6 : 0.0;
+            const double us = raw_event_us(ocla_context_queue(s->ctx), s->raw);
+            if (us < 0) TRY(OCLA_ERR_OPENCL);
+            ms += us * 1e-3;
         }
         kernels = steps;
     } else {
@@ -130,6 +136,34 @@ fail:
 }
 #undef TRY
 
+/* The spin kernel's loop count so that its event time is about the prepared step's (measured here
+ * over 200 steps). 1, or 0 with why in status. */
+static int calibrate_spin(stepper *prepared, cl_kernel spin, char *status, size_t n_status) {
+    double ms = 0;
+    int n = 64;
+    cl_command_queue q = ocla_context_queue(prepared->ctx);
+    if (ocla_profile_begin(prepared->ctx) != OCLA_SUCCESS) goto fail;
+    for (int i = 0; i < 200; i++) ocla_attention_run(prepared->op, &prepared->io);
+    if (ocla_profile_end(prepared->ctx, &ms, NULL) != OCLA_SUCCESS || ms <= 0) goto fail;
+    const double target = ms * 1e3 / 200;
+    for (int it = 0; it < 12; it++) {
+        if (clSetKernelArg(spin, 1, sizeof n, &n) != CL_SUCCESS) goto fail;
+        double t[5];
+        for (int r = 0; r < 5; r++)
+            if ((t[r] = raw_event_us(q, spin)) < 0) goto fail;
+        const double us = bench_median(t, 5);
+        if (us <= 0) goto fail;
+        double f = target / us;
+        if (f > 0.95 && f < 1.05) return 1;
+        f = f > 8 ? 8 : f < 0.125 ? 0.125 : f;
+        n = (int)(n * f) + 1;
+    }
+    return 1; /* close enough after 12 tries */
+fail:
+    snprintf(status, n_status, "no calibration (events read 0, or an OpenCL error)");
+    return 0;
+}
+
 static void finish_result(decode_result *r) {
     r->device_us = bench_median(r->dev, REPEATS);
     r->enqueue_us = bench_median(r->enq, REPEATS);
@@ -149,7 +183,7 @@ static void json_s(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-enum { N_API = 3 };
+enum { N_API = 4 };
 
 typedef struct dev_out {
     ocla_device_info info;
@@ -170,6 +204,7 @@ static void run_device(size_t gi, int steps, dev_out *d) {
     d->r[0].api = "one-shot";
     d->r[1].api = "prepared";
     d->r[2].api = "floor";
+    d->r[3].api = "busy";
     ocla_status st = ocla_context_create(&co, &ctx);
     if (st != OCLA_SUCCESS) {
         fprintf(stderr, "ocla-bench: device %s: %s: %s\n", sel, ocla_status_string(st), ocla_last_error(NULL));
@@ -218,19 +253,30 @@ static void run_device(size_t gi, int steps, dev_out *d) {
             snprintf(d->r[1].status, sizeof d->r[1].status, "ocla_attention_prepare: %s: %s", ocla_status_string(st),
                      ocla_last_error(ctx));
         }
-        /* the driver floor: an empty kernel through plain OpenCL on the same queue */
-        stepper sr = s;
-        sr.op = NULL;
-        static const char *nop_src = "__kernel void nop(__global float *x) { if (get_global_id(0) > 1u << 30) x[0] = 0.0f; }";
+        /* the driver floors: an empty and a spinning kernel through plain OpenCL on the same queue */
+        stepper sr = s, sb = s;
+        sr.op = sb.op = NULL;
+        static const char *nop_src =
+            "__kernel void nop(__global float *x) { if (get_global_id(0) > 1u << 30) x[0] = 0.0f; }\n"
+            "__kernel void spin(__global float *x, int n) {\n"
+            "    float a = (float)get_local_id(0), b = 1.0001f;\n"
+            "    for (int i = 0; i < n; i++) a = mad(a, b, 1e-7f);\n"
+            "    if (a == -1.0f) x[0] = a;\n"
+            "}\n";
         cl_int err;
         cl_program prog = clCreateProgramWithSource(ocla_context_cl(ctx), 1, &nop_src, NULL, &err);
         if (err == CL_SUCCESS) err = clBuildProgram(prog, 0, NULL, "", NULL, NULL);
         if (err == CL_SUCCESS) sr.raw = clCreateKernel(prog, "nop", &err);
+        if (err == CL_SUCCESS) sb.raw = clCreateKernel(prog, "spin", &err);
         cl_mem xbuf = ocla_tensor_buffer(t[4]);
         if (err == CL_SUCCESS) err = clSetKernelArg(sr.raw, 0, sizeof xbuf, &xbuf);
-        if (err != CL_SUCCESS) snprintf(d->r[2].status, sizeof d->r[2].status, "empty kernel: OpenCL error %d", (int)err);
-        int ok[N_API] = {1, st == OCLA_SUCCESS, err == CL_SUCCESS};
-        stepper *sv[N_API] = {&s, &sp, &sr};
+        if (err == CL_SUCCESS) err = clSetKernelArg(sb.raw, 0, sizeof xbuf, &xbuf);
+        if (err != CL_SUCCESS)
+            for (int a = 2; a < 4; a++)
+                snprintf(d->r[a].status, sizeof d->r[a].status, "plain kernel: OpenCL error %d", (int)err);
+        int busy_ok = err == CL_SUCCESS && sp.op && calibrate_spin(&sp, sb.raw, d->r[3].status, sizeof d->r[3].status);
+        int ok[N_API] = {1, st == OCLA_SUCCESS, err == CL_SUCCESS, busy_ok};
+        stepper *sv[N_API] = {&s, &sp, &sr, &sb};
         for (int rep = 0; rep < REPEATS; rep++)
             for (int a = 0; a < N_API; a++)
                 if (ok[a] && measure_repeat(sv[a], steps, rep, &d->r[a]) != 0) ok[a] = 0;
@@ -241,6 +287,7 @@ static void run_device(size_t gi, int steps, dev_out *d) {
         }
         if (sp.op) ocla_attention_op_destroy(sp.op);
         if (sr.raw) clReleaseKernel(sr.raw);
+        if (sb.raw) clReleaseKernel(sb.raw);
         if (prog) clReleaseProgram(prog);
     }
     for (int i = 0; i < 6; i++) ocla_tensor_destroy(t[i]);
@@ -288,7 +335,9 @@ int decode_host_main(const size_t *idx, int nidx, int steps, const char *json_pa
            "median beside it); ovh = host overhead = wall per step - device time per step (pipelined; with a wait),\n"
            "\"-\" where the driver's events read 0 (the profile is then a host clock with a wait per kernel);\n"
            "floor = an empty kernel with the decode kernel's grid through plain OpenCL: the driver's own cost per\n"
-           "launch; ocla's share of a row's overhead is that row's overhead minus the floor's.\n");
+           "launch; busy = a kernel of that grid spinning for about the prepared step's device time, through plain\n"
+           "OpenCL: the driver's cost around a kernel that works; ocla's share of a row's overhead is that row's\n"
+           "overhead minus the floors'.\n");
     if (json_path) {
         FILE *f = fopen(json_path, "w");
         if (!f) {
