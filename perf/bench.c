@@ -12,13 +12,19 @@
 #endif
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #if defined(_WIN32)
+#include <io.h>
 #include <windows.h>
+#define isatty _isatty
+#define fileno _fileno
+#else
+#include <unistd.h>
 #endif
 
 #include "bench.h"
@@ -62,11 +68,29 @@ double bench_now(void) {
 #endif
 }
 
+/* Progress on stderr. On a terminal a transient line (line = 0) is overwritten by the next; into a
+ * pipe or file every message is a plain line, with no escape codes. */
+void bench_progress(int line, const char *fmt, ...) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(fileno(stderr));
+    va_list ap;
+    va_start(ap, fmt);
+    if (tty) fputs("\r\033[K", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (line || !tty) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void bench_progress_end(void) {
+    if (isatty(fileno(stderr))) fputs("\r\033[K", stderr);
+}
+
 /* Peak and bandwidth: perf/peak.c. */
 static void measure_peak(ocla_context *ctx, bench_device *d) {
     char err[160];
     if (bench_device_peak(ctx, d, err, sizeof err) != 0)
-        fprintf(stderr, "\r\033[K[%s] peak measurement: %s\n", d->name, err);
+        bench_progress(1, "[%s] peak measurement: %s", d->name, err);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -464,9 +488,8 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         r->picked = mode == MODE_FWD && ci == 0;
                         r->runs = o->runs;
                         models(m, mode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
-                        fprintf(stderr, "\r\033[K[%s] %s %s B=%ld T=%ld H=%ld D=%ld chunk=%d ...", dev->name, m->name,
-                                r->mode, B, T, H, D, chunks[ci]);
-                        fflush(stderr);
+                        bench_progress(0, "[%s] %s %s B=%ld T=%ld H=%ld D=%ld chunk=%d ...", dev->name, m->name,
+                                       r->mode, B, T, H, D, chunks[ci]);
                         if (st != OCLA_SUCCESS) {
                             snprintf(r->status, sizeof r->status, "alloc: %s", ocla_status_string(st));
                             continue;
@@ -489,7 +512,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
             }
         }
     }
-    fprintf(stderr, "\r\033[K");
+    bench_progress_end();
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -634,8 +657,8 @@ static int run_load_inputs(const opts *o) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-static void usage(void) {
-    fprintf(stderr,
+static void usage(FILE *f) {
+    fprintf(f,
             "usage: ocla-bench [options]\n"
             "  --device SEL[,SEL]  devices to run (selectors as OCLA_DEVICE: nvidia, pocl, rusticl, gpu, 0, 1:0)\n"
             "  --methods LIST      linear,simple_gla,gla,softmax (default all; softmax = ocla_softmax_attention,\n"
@@ -705,11 +728,11 @@ int main(int argc, char **argv) {
             }
             o.has_shape = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
+            usage(stdout);
             return 0;
         } else {
             fprintf(stderr, "ocla-bench: unknown option %s\n", a);
-            usage();
+            usage(stderr);
             return 2;
         }
     }
@@ -766,12 +789,11 @@ int main(int argc, char **argv) {
         d->is_gpu = info.is_gpu;
         d->events = info.profiling_works;
         if (!o.no_peak) {
-            fprintf(stderr, "\r\033[K[%s] measuring fp32 FMA peak and copy bandwidth ...", d->name);
-            fflush(stderr);
+            bench_progress(0, "[%s] measuring fp32 FMA peak and copy bandwidth ...", d->name);
             measure_peak(ctx, d);
+            bench_progress(1, "[%s] peak %.1f GFLOP/s, copy %.1f GB/s (%s)", d->name, d->peak_gflops, d->bw_gbs,
+                           d->events ? "event timers" : "host clock");
         }
-        fprintf(stderr, "\r\033[K[%s] peak %.1f GFLOP/s, copy %.1f GB/s (%s)\n", d->name, d->peak_gflops, d->bw_gbs,
-                d->events ? "event timers" : "host clock");
         bench_device_sweep(ctx, ndev, d, &o);
         ocla_context_destroy(ctx);
         ndev++;

@@ -39,6 +39,14 @@ typedef struct bench_result {
 /* The device's fp32 FMA peak (d->peak_gflops, d->peak_by_width) and copy bandwidth (d->bw_gbs),
  * measured with plain OpenCL on ctx's queue (perf/peak.c). 0, or -1 with the reason in err. */
 int bench_device_peak(ocla_context *ctx, bench_device *d, char *err, size_t errlen);
+/* Progress on stderr: a transient line (line = 0) or a kept one; plain lines when stderr is no terminal. */
+void bench_progress(int line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Clears a transient progress line (terminal only). */
+void bench_progress_end(void);
 /* Monotonic wall clock in seconds (bench.c). */
 double bench_now(void);
 /* Median of v[0..n) (sorts v in place). */

@@ -212,8 +212,7 @@ static void run_device(size_t gi, int steps, dev_out *d) {
     }
     ocla_context_device_info(ctx, &d->info);
     d->ok = 1;
-    fprintf(stderr, "\r\033[K[%s] decode host overhead, %d steps x %d ...", d->info.device_name, steps, REPEATS);
-    fflush(stderr);
+    bench_progress(0, "[%s] decode host overhead, %d steps x %d ...", d->info.device_name, steps, REPEATS);
     ocla_tensor *t[6] = {0}; /* q k v g o state */
     const int64_t d1[4] = {DB, 1, DH, DK}, dv[4] = {DB, 1, DH, DV}, ds[4] = {DB, DH, DK, DV};
     float host[DB * DH * DK * DV];
@@ -292,7 +291,7 @@ static void run_device(size_t gi, int steps, dev_out *d) {
     }
     for (int i = 0; i < 6; i++) ocla_tensor_destroy(t[i]);
     ocla_context_destroy(ctx);
-    fprintf(stderr, "\r\033[K");
+    bench_progress_end();
 }
 
 int decode_host_main(const size_t *idx, int nidx, int steps, const char *json_path) {
