@@ -570,8 +570,17 @@ static int run_load_inputs(const opts *o) {
         return 2;
     }
     int decode = md == MODE_DECODE;
-    size_t n = (size_t)(B * T * H * D), ng = m->gate == OCLA_GATE_VECTOR ? n : (size_t)(B * T * H);
-    size_t ns = (size_t)(B * H * D * D);
+    /* sizes from the file: each in 1..2^20 and every product within 2^31 elements */
+    const long lim = 1L << 20;
+    if (B < 1 || T < 1 || H < 1 || D < 1 || B > lim || T > lim || H > lim || D > lim ||
+        (double)B * T * H * D > 2147483648.0 || (double)B * H * D * D > 2147483648.0) {
+        fprintf(stderr, "ocla-bench: %s: B T H D = %ld %ld %ld %ld out of range (each 1..%ld, tensors up to 2^31 elements)\n",
+                path, B, T, H, D, lim);
+        return 2;
+    }
+    size_t n = (size_t)B * (size_t)T * (size_t)H * (size_t)D;
+    size_t ng = m->gate == OCLA_GATE_VECTOR ? n : (size_t)B * (size_t)T * (size_t)H;
+    size_t ns = (size_t)B * (size_t)H * (size_t)D * (size_t)D;
     float *q = read_bin(o->load_dir, "q.bin", n), *k = read_bin(o->load_dir, "k.bin", n),
           *v = read_bin(o->load_dir, "v.bin", n);
     float *g = m->gate != OCLA_GATE_NONE ? read_bin(o->load_dir, "g.bin", ng) : NULL;
@@ -685,6 +694,26 @@ static void usage(FILE *f) {
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
 
+/* A whole number in lo..hi, all of s (0), else -1. */
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int write_failed(const char *path) {
+    fprintf(stderr, "ocla-bench: writing %s failed: %s\n", path, strerror(errno));
+    return 1;
+}
+
+static int bad_value(const char *opt, const char *value, const char *want) {
+    fprintf(stderr, "ocla-bench: %s %s: want %s\n", opt, value, want);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     opts o;
     memset(&o, 0, sizeof o);
@@ -707,8 +736,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--csv")) { NEXT(); o.csv = nx; }
         else if (!strcmp(a, "--svg")) { NEXT(); o.svg = nx; }
         else if (!strcmp(a, "--load-inputs")) { NEXT(); o.load_dir = nx; }
-        else if (!strcmp(a, "--runs")) { NEXT(); o.runs = atoi(nx) < 10 ? 10 : atoi(nx); }
-        else if (!strcmp(a, "--chunks")) { NEXT(); o.all_chunks = o.chunks_everywhere = !strcmp(nx, "all"); }
+        else if (!strcmp(a, "--runs")) {
+            NEXT();
+            long v;
+            if (parse_long(nx, 10, 100000, &v)) return bad_value(a, nx, "a whole number in 10..100000");
+            o.runs = (int)v;
+        } else if (!strcmp(a, "--chunks")) {
+            NEXT();
+            if (strcmp(nx, "all") && strcmp(nx, "pick")) return bad_value(a, nx, "pick or all");
+            o.all_chunks = o.chunks_everywhere = !strcmp(nx, "all");
+        }
         else if (!strcmp(a, "--full")) o.full = 1;
         else if (!strcmp(a, "--quick")) o.quick = 1, o.all_chunks = 0;
         else if (!strcmp(a, "--no-decode")) o.no_decode = 1;
@@ -718,7 +755,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-host-time")) o.no_host_time = 1;
         else if (!strcmp(a, "--host-decode")) o.host_decode = 1;
         else if (!strcmp(a, "--ops")) o.ops = 1;
-        else if (!strcmp(a, "--steps")) { NEXT(); o.decode_steps = atoi(nx); }
+        else if (!strcmp(a, "--steps")) {
+            NEXT();
+            long v;
+            if (parse_long(nx, 1, 10000000, &v)) return bad_value(a, nx, "a whole number in 1..10000000");
+            o.decode_steps = (int)v;
+        }
         else if (!strcmp(a, "--shape")) {
             NEXT();
             if (sscanf(nx, "%ld,%ld,%ld,%ld", &o.shape[0], &o.shape[1], &o.shape[2], &o.shape[3]) != 4 ||
@@ -735,6 +777,25 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
+    }
+    if (o.methods) { /* every name must be a method */
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", o.methods);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            int known = 0;
+            for (int i = 0; i < N_METHODS; i++) known |= !strcmp(METHODS[i].name, tok);
+            if (!known) return bad_value("--methods", tok, "linear, simple_gla, gla or softmax, comma-separated");
+        }
+    }
+    /* output files: writable before the run, not after it */
+    const char *outs[3] = {o.json, o.csv, o.svg};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = outs[i] ? fopen(outs[i], "a") : NULL;
+        if (outs[i] && !f) {
+            fprintf(stderr, "ocla-bench: cannot write %s: %s\n", outs[i], strerror(errno));
+            return 2;
+        }
+        if (f) fclose(f);
     }
     if (o.load_dir) return run_load_inputs(&o);
     if (!o.full && !o.has_shape && !o.methods) call_budget_ms = 400; /* keeps the default sweep near a minute */
@@ -805,9 +866,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_results; i++)
         if (!strcmp(results[i].method, "softmax") && !strcmp(results[i].status, "ok")) have_softmax = 1;
     if (!have_softmax) note = "no softmax baseline in this run (--methods without softmax, or it failed)";
-    if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = 1;
-    if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = 1;
-    if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = 1;
+    if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = write_failed(o.json);
+    if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = write_failed(o.csv);
+    if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = write_failed(o.svg);
     free(rnd_block);
     return rc;
 }

@@ -1,4 +1,6 @@
 /* Contexts: created from a selector or wrapping the application's OpenCL objects. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +56,19 @@ static ocla_status setup_disk_cache(ocla_context *ctx, const ocla_context_option
             return ocla__fail(ctx, OCLA_ERR_CACHE, "no cache directory: set OCLA_CACHE_DIR, XDG_CACHE_HOME or HOME");
         return OCLA_SUCCESS;
     }
-    /* Probe: the directory must exist (or be creatable) and accept a file. */
+    /* The directory must exist (or be creatable), belong to this user alone and accept a file:
+     * whoever can write to it could make the driver load their binaries. */
     int ok = ocla_mkdir_p(path) == 0;
+    const char *why = NULL;
+    if (ok && ocla_dir_trusted(path, &why) != 0) {
+        ocla_status st = OCLA_SUCCESS;
+        if (mode == OCLA_CACHE_ON)
+            st = ocla__fail(ctx, OCLA_ERR_CACHE, "cache directory %s is not trusted: %s", path, why);
+        else
+            ocla__log(ctx, OCLA_LOG_WARN, "cache directory %s is not trusted (%s): the disk cache is off", path, why);
+        free(path);
+        return st;
+    }
     if (ok) {
         size_t n = strlen(path) + 64;
         char *probe = malloc(n);
@@ -81,6 +94,18 @@ static ocla_status setup_disk_cache(ocla_context *ctx, const ocla_context_option
     return OCLA_SUCCESS;
 }
 
+/* OCLA_CHUNK: unset or 0 = the scheduler picks; else a whole number in 1..OCLA_ENV_CHUNK_MAX (the widest
+ * range of any op; each op's plan then checks its own). -1 = not such a number. */
+#define OCLA_ENV_CHUNK_MAX 4096
+static int parse_chunk(const char *s) {
+    if (!s) return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > OCLA_ENV_CHUNK_MAX || !isdigit((unsigned char)*s)) return -1;
+    return (int)v;
+}
+
 static ocla_context *alloc_context(const ocla_context_options *o) {
     ocla_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
@@ -95,15 +120,19 @@ static ocla_context *alloc_context(const ocla_context_options *o) {
     ctx->portable_only = o->portable_kernels_only || (portable && strcmp(portable, "0") != 0);
     const char *tf32 = ocla_getenv("OCLA_ALLOW_TF32");
     ctx->allow_tf32 = o->allow_tf32 || (tf32 && strcmp(tf32, "0") != 0);
-    const char *chunk = ocla_getenv("OCLA_CHUNK");
-    ctx->env_chunk = chunk ? atoi(chunk) : 0;
-    if (ctx->env_chunk < 0) ctx->env_chunk = 0;
+    ctx->env_chunk = parse_chunk(ocla_getenv("OCLA_CHUNK"));
     const char *nv = ocla_getenv("OCLA_NV_OPTIONS"); /* extra NVIDIA kernel options for experiments */
     if (nv) snprintf(ctx->nv_extra_options, sizeof ctx->nv_extra_options, "%s", nv);
     return ctx;
 }
 
 static ocla_status finish_create(ocla_context *ctx, const ocla_context_options *o) {
+    if (ctx->env_chunk < 0) {
+        const char *v = ocla_getenv("OCLA_CHUNK");
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          "OCLA_CHUNK=\"%.40s\" is not a chunk size: a whole number in 1..%d (0 or unset: the "
+                          "scheduler picks)", v ? v : "", OCLA_ENV_CHUNK_MAX);
+    }
     ocla_status st = setup_disk_cache(ctx, o);
     if (st != OCLA_SUCCESS) return st;
     ocla__log(ctx, OCLA_LOG_INFO, "using device %d: %s / %s (%s)%s", ctx->info.global_index, ctx->info.platform_name,
@@ -179,11 +208,12 @@ ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command
         return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_wrap: the queue must be in-order");
     ocla_context *ctx = alloc_context(options);
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
-    ctx->borrowed = 1;
     ctx->platform = platform;
     ctx->device = device;
-    ctx->cl = cl_ctx;
+    ctx->cl = cl_ctx; /* retained for as long as the ocla context lives (OpenCL's convention) */
     ctx->queue = queue;
+    clRetainContext(cl_ctx);
+    clRetainCommandQueue(queue);
     ctx->profiling = (qp & CL_QUEUE_PROFILING_ENABLE) != 0;
     st = ocla__device_query(platform, device, &ctx->info);
     if (st == OCLA_SUCCESS) st = finish_create(ctx, options);
@@ -204,14 +234,13 @@ void ocla_context_destroy(ocla_context *ctx) {
     ocla__program_cache_release(ctx);
     for (int i = 0; i < OCLA_SCRATCH_SLOTS; i++)
         if (ctx->scratch[i]) clReleaseMemObject(ctx->scratch[i]);
-    if (!ctx->borrowed) {
-        if (ctx->queue) clReleaseCommandQueue(ctx->queue);
-        if (ctx->cl) clReleaseContext(ctx->cl);
-    }
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue); /* ours, or the application's we retained */
+    if (ctx->cl) clReleaseContext(ctx->cl);
     free(ctx->cache_dir);
     free(ctx->error);
     OCLA_UNLOCK(ctx);
     ocla_mutex_destroy(&ctx->lock);
+    ocla__forget_thread_error(ctx);
     free(ctx);
 }
 

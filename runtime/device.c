@@ -244,6 +244,11 @@ ocla_status ocla__device_resolve(ocla_context *ectx, const char *selector, size_
         if (pick == (size_t)-1) pick = 0;
     } else {
         char sel[256];
+        if (strlen(selector) >= sizeof sel) {
+            st = ocla__fail(ectx, OCLA_ERR_INVALID_ARGUMENT, "%s is too long (%zu characters, at most %zu)", from,
+                            strlen(selector), sizeof sel - 1);
+            goto done;
+        }
         snprintf(sel, sizeof sel, "%s", selector);
         char *colon = strchr(sel, ':');
         long nth = 0;

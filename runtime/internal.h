@@ -65,7 +65,6 @@ struct ocla_context {
     cl_device_id device;
     cl_context cl;
     cl_command_queue queue;
-    int borrowed; /* cl objects came from the application */
     ocla_device_info info;
     ocla_mutex lock;
 
@@ -134,6 +133,8 @@ ocla_status ocla__cl_fail(ocla_context *ctx, cl_int err, const char *call, const
 /* Append text to the current error detail (e.g. a build log). */
 void ocla__error_append(ocla_context *ctx, const char *text);
 void ocla__clear_error(ocla_context *ctx);
+/* This thread forgets its last failure if it was on ctx (ctx is being destroyed). */
+void ocla__forget_thread_error(const ocla_context *ctx);
 const char *ocla__cl_error_name(cl_int err);
 void ocla__log(ocla_context *ctx, ocla_log_level level, const char *fmt, ...) OCLA_PRINTF(3, 4);
 /* Status for an OpenCL error code (allocation failures map to OUT_OF_MEMORY, etc.). */

@@ -12,6 +12,7 @@
 #include <process.h>
 #include <windows.h>
 #else
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -78,7 +79,7 @@ static int mkdir_one(const char *p) {
 #if defined(_WIN32)
     int r = _mkdir(p);
 #else
-    int r = mkdir(p, 0755);
+    int r = mkdir(p, 0700); /* ours alone (the cache's trust rule, ocla_dir_trusted) */
 #endif
     return (r == 0 || errno == EEXIST) ? 0 : -1;
 }
@@ -102,6 +103,32 @@ int ocla_mkdir_p(const char *path) {
     return r;
 }
 
+int ocla_dir_trusted(const char *path, const char **why) {
+#if defined(_WIN32)
+    (void)path;
+    *why = "ownership is not checked on Windows";
+    return -1;
+#else
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        *why = "it is not a directory";
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        *why = "it belongs to another user";
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        *why = "its group or other users can write to it";
+        return -1;
+    }
+    return 0;
+#endif
+}
+
+#define MAX_FILE_SIZE (1ul << 30) /* no file of ours is larger */
+
+#if defined(_WIN32)
 int ocla_read_file(const char *path, void **data, size_t *size) {
     *data = NULL;
     *size = 0;
@@ -109,8 +136,7 @@ int ocla_read_file(const char *path, void **data, size_t *size) {
     if (!f) return -1;
     if (fseek(f, 0, SEEK_END) != 0) goto fail;
     long len = ftell(f);
-    /* A directory opens on Linux and "ends" at LONG_MAX: refuse sizes no file of ours can have. */
-    if (len < 0 || (unsigned long)len > (1ul << 30) || fseek(f, 0, SEEK_SET) != 0) goto fail;
+    if (len < 0 || (unsigned long)len > MAX_FILE_SIZE || fseek(f, 0, SEEK_SET) != 0) goto fail;
     void *buf = malloc((size_t)len + 1);
     if (!buf) goto fail;
     if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
@@ -139,15 +165,68 @@ int ocla_write_file_atomic(const char *path, const void *data, size_t size) {
     }
     int ok = fwrite(data, 1, size, f) == size;
     ok = (fclose(f) == 0) && ok;
-#if defined(_WIN32)
     if (ok) ok = MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING) != 0;
-#else
-    if (ok) ok = rename(tmp, path) == 0;
-#endif
     if (!ok) remove(tmp);
     free(tmp);
     return ok ? 0 : -1;
 }
+#else
+/* Opened without following a symbolic link and without blocking (a FIFO planted at the path
+ * neither blocks nor is read), then read only if it is a regular file this user owns. */
+int ocla_read_file(const char *path, void **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_size < 0 ||
+        (unsigned long)st.st_size > MAX_FILE_SIZE)
+        goto fail;
+    const size_t len = (size_t)st.st_size;
+    if (!(buf = malloc(len + 1))) goto fail;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = read(fd, buf + got, len - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) goto fail; /* an error, or the file shrank under us */
+        got += (size_t)r;
+    }
+    close(fd);
+    *data = buf;
+    *size = len;
+    return 0;
+fail:
+    free(buf);
+    close(fd);
+    return -1;
+}
+
+/* A fresh temporary file made exclusively (mkstemp: a random name, O_EXCL, mode 0600), then renamed
+ * over path: a planted file or symbolic link is replaced, never written through. */
+int ocla_write_file_atomic(const char *path, const void *data, size_t size) {
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp) return -1;
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        free(tmp);
+        return -1;
+    }
+    int ok = 1;
+    for (size_t put = 0; ok && put < size;) {
+        ssize_t w = write(fd, (const char *)data + put, size - put);
+        if (w < 0 && errno == EINTR) continue;
+        ok = w > 0;
+        if (ok) put += (size_t)w;
+    }
+    ok = (close(fd) == 0) && ok;
+    if (ok) ok = rename(tmp, path) == 0;
+    if (!ok) unlink(tmp);
+    free(tmp);
+    return ok ? 0 : -1;
+}
+#endif
 
 /* Reads are counted for the hot-path test (ocla_debug_get_counters); a relaxed count is enough. */
 static volatile unsigned long env_read_count;

@@ -35,11 +35,16 @@ void ocla_global_unlock(void);
 /* Monotonic seconds. */
 double ocla_now_seconds(void);
 
-/* Create a directory and its parents (0 on success or if it exists). */
+/* Create a directory and its parents, mode 0700 (0 on success or if it exists). */
 int ocla_mkdir_p(const char *path);
-/* Read a whole file into a malloc'd buffer (0 on success). */
+/* Whether a directory may hold the program cache: this user owns it and no one else can write to it
+ * (0), else -1 with *why set. On Windows always -1 (not checked there: the disk cache stays off). */
+int ocla_dir_trusted(const char *path, const char **why);
+/* Read a whole file into a malloc'd buffer (0 on success). POSIX: only a regular file this user owns,
+ * opened with no-follow and non-blocking flags. */
 int ocla_read_file(const char *path, void **data, size_t *size);
-/* Write to "<path>.tmp.<pid>.<n>" then rename over path (0 on success; nothing left on failure). */
+/* Write a temporary file created exclusively beside path (mkstemp), then rename it over path (0 on
+ * success; nothing left on failure). */
 int ocla_write_file_atomic(const char *path, const void *data, size_t size);
 /* The default cache directory "<user cache>/ocla" (malloc'd) or NULL. */
 char *ocla_default_cache_dir(void);

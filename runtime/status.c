@@ -1,4 +1,4 @@
-/* Status names, OpenCL error names, the error detail kept per context (or per thread), and logging. */
+/* Status names, OpenCL error names, the error detail kept per thread (and per context), and logging. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,33 +69,56 @@ ocla_status ocla__status_from_cl(cl_int e) {
     }
 }
 
-/* The detail of failures that have no context (device queries, context creation). */
-static OCLA_THREAD_LOCAL char g_thread_error[1024];
+/* Error detail. Each thread keeps the detail of its own last failure (and the context it was on),
+ * so ocla_last_error(ctx) returns this thread's failure even while other threads share ctx and fail
+ * too. The context also keeps its last failure from any thread (ctx->error, under its lock), which
+ * a thread whose own last failure was elsewhere gets a copy of. Failures without a context are kept
+ * per thread apart. */
+#define THREAD_ERROR_SIZE 16384
+static OCLA_THREAD_LOCAL struct {
+    const ocla_context *ctx; /* the context of text's failure */
+    int valid;
+    char text[THREAD_ERROR_SIZE];
+} t_err;
+static OCLA_THREAD_LOCAL char t_err_no_ctx[4096]; /* this thread's last failure without a context */
+
+static void set_thread_error(const ocla_context *ctx, const char *text) {
+    static const char cut[] = "\n(truncated: the whole detail is longer)";
+    size_t n = strlen(text);
+    if (n >= THREAD_ERROR_SIZE) {
+        memcpy(t_err.text, text, THREAD_ERROR_SIZE - sizeof cut);
+        memcpy(t_err.text + THREAD_ERROR_SIZE - sizeof cut, cut, sizeof cut);
+    } else
+        memcpy(t_err.text, text, n + 1);
+    t_err.ctx = ctx;
+    t_err.valid = 1;
+}
 
 static void set_error(ocla_context *ctx, const char *text) {
     if (!ctx) {
-        snprintf(g_thread_error, sizeof g_thread_error, "%s", text);
+        snprintf(t_err_no_ctx, sizeof t_err_no_ctx, "%s", text);
         return;
     }
+    set_thread_error(ctx, text);
+    OCLA_LOCK(ctx);
     size_t n = strlen(text) + 1;
     if (n > ctx->error_cap) {
         char *p = realloc(ctx->error, n);
-        if (!p) {
-            /* keep what fits: the status still tells the story */
-            if (ctx->error && ctx->error_cap) {
-                memcpy(ctx->error, text, ctx->error_cap - 1);
-                ctx->error[ctx->error_cap - 1] = 0;
-            }
-            return;
-        }
-        ctx->error = p;
-        ctx->error_cap = n;
+        if (p) {
+            ctx->error = p;
+            ctx->error_cap = n;
+        } else /* keep what fits: the status still tells the story */
+            n = ctx->error_cap;
     }
-    memcpy(ctx->error, text, n);
+    if (n) {
+        memcpy(ctx->error, text, n - 1);
+        ctx->error[n - 1] = 0;
+    }
+    OCLA_UNLOCK(ctx);
 }
 
 void ocla__error_append(ocla_context *ctx, const char *text) {
-    const char *cur = ctx ? (ctx->error ? ctx->error : "") : g_thread_error;
+    const char *cur = ocla_last_error(ctx);
     size_t a = strlen(cur), b = strlen(text);
     char *buf = malloc(a + b + 1);
     if (!buf) return;
@@ -106,6 +129,10 @@ void ocla__error_append(ocla_context *ctx, const char *text) {
 }
 
 void ocla__clear_error(ocla_context *ctx) { set_error(ctx, ""); }
+
+void ocla__forget_thread_error(const ocla_context *ctx) {
+    if (t_err.ctx == ctx) t_err.valid = 0;
+}
 
 ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) {
     char buf[1024];
@@ -124,8 +151,13 @@ ocla_status ocla__cl_fail(ocla_context *ctx, cl_int err, const char *call, const
 }
 
 const char *ocla_last_error(const ocla_context *ctx) {
-    if (!ctx) return g_thread_error;
-    return ctx->error ? ctx->error : "";
+    if (!ctx) return t_err_no_ctx;
+    if (t_err.valid && t_err.ctx == ctx) return t_err.text;
+    ocla_context *c = (ocla_context *)(uintptr_t)ctx; /* the lock is not part of the context's value */
+    OCLA_LOCK(c);
+    set_thread_error(ctx, ctx->error ? ctx->error : "");
+    OCLA_UNLOCK(c);
+    return t_err.text;
 }
 
 static const char *level_name(ocla_log_level l) {

@@ -90,10 +90,15 @@ ocla_status ocla_tensor_wrap(ocla_context *ctx, cl_mem buffer, size_t offset, oc
     OCLA_LOCK(ctx);
     size_t numel, extent, size = 0, need;
     ocla_status st = check_layout(ctx, "ocla_tensor_wrap", dtype, ndim, dims, strides, &numel, &extent);
+    cl_context owner = NULL;
     if (st == OCLA_SUCCESS) {
         cl_int err = clGetMemObjectInfo(buffer, CL_MEM_SIZE, sizeof size, &size, NULL);
-        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clGetMemObjectInfo(CL_MEM_SIZE)", "wrapping a buffer");
+        if (err == CL_SUCCESS) err = clGetMemObjectInfo(buffer, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clGetMemObjectInfo", "wrapping a buffer");
     }
+    if (st == OCLA_SUCCESS && owner != ctx->cl)
+        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                        "ocla_tensor_wrap: the buffer belongs to another OpenCL context than this ocla context's");
     if (st == OCLA_SUCCESS &&
         (!ocla__add_ok(offset, extent, &need) || !ocla__mul_ok(need, dtype_size(dtype), &need) || need > size))
         st = ocla__fail(ctx, OCLA_ERR_SHAPE,
@@ -113,8 +118,15 @@ ocla_status ocla_tensor_wrap(ocla_context *ctx, cl_mem buffer, size_t offset, oc
 
 ocla_status ocla_tensor_view(ocla_context *ctx, const ocla_tensor *parent, size_t offset, int ndim,
                              const int64_t *dims, const int64_t *strides, ocla_tensor **out) {
+    if (out) *out = NULL;
     if (!parent) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_view: parent is NULL");
-    return ocla_tensor_wrap(ctx, parent->mem, parent->offset + offset, parent->dtype, ndim, dims, strides, out);
+    if (ctx && parent->ctx != ctx)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_view: the parent belongs to another context");
+    size_t at;
+    if (!ocla__add_ok(parent->offset, offset, &at))
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_tensor_view: parent offset %zu + offset %zu overflows",
+                          parent->offset, offset);
+    return ocla_tensor_wrap(ctx, parent->mem, at, parent->dtype, ndim, dims, strides, out);
 }
 
 void ocla_tensor_destroy(ocla_tensor *t) {

@@ -7,8 +7,11 @@
  * Conventions
  *  - Every fallible call returns ocla_status. ocla_status_string() names it; ocla_last_error(ctx)
  *    gives the detail (which argument and why, the failing OpenCL call and its error name, the
- *    full build log). ocla_last_error(NULL) gives the detail of the last failure in this thread
- *    that had no context (device queries, context creation).
+ *    build log, up to 16 KiB) of this thread's last failure on ctx: other threads sharing ctx do
+ *    not overwrite it (where this thread's last failure was elsewhere, the context's last failure
+ *    from any thread is given). ocla_last_error(NULL) gives the detail of this thread's last
+ *    failure that had no context (device queries, context creation). The text stays valid until
+ *    this thread's next ocla call.
  *  - The library never prints to stdout, never exits, never aborts. Messages go to the log
  *    callback of the context (default: warnings and errors to stderr, OCLA_LOG=quiet|info|debug).
  *  - Handles are opaque. Options structs have an *_defaults() initialiser; always call it first so
@@ -162,8 +165,9 @@ typedef struct ocla_context_options {
 
 OCLA_API void ocla_context_options_defaults(ocla_context_options *options);
 OCLA_API ocla_status ocla_context_create(const ocla_context_options *options, ocla_context **out);
-/* Wrap an application's own OpenCL objects. They are borrowed: retained while the ocla context
- * lives, never destroyed by ocla. The queue must be in-order. */
+/* Wrap an application's own OpenCL objects. ocla retains cl_ctx and queue (clRetainContext,
+ * clRetainCommandQueue) and releases them in ocla_context_destroy, OpenCL's convention: the
+ * application may release its own references at any time. The queue must be in-order. */
 OCLA_API ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command_queue queue,
                                        const ocla_context_options *options, ocla_context **out);
 OCLA_API void ocla_context_destroy(ocla_context *ctx);
