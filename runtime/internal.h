@@ -246,6 +246,20 @@ struct ocla_tensor {
 ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
                                const int64_t *expect_dims);
 int ocla__tensor_is_contiguous(const ocla_tensor *t);
+/* The tensors of one call, for the aliasing check: in_place[i] = o + 1 where input i may be output o
+ * itself (the same memory and layout: the documented in-place state update), else 0. */
+#define OCLA_IO_MAX 12
+typedef struct ocla_io_set {
+    const ocla_tensor *in[OCLA_IO_MAX], *out[OCLA_IO_MAX];
+    const char *in_name[OCLA_IO_MAX], *out_name[OCLA_IO_MAX];
+    int in_place[OCLA_IO_MAX];
+    int n_in, n_out;
+} ocla_io_set;
+/* Refuses (OCLA_ERR_INVALID_ARGUMENT, naming both tensors) an output view whose own elements overlap,
+ * two outputs that share an element, and an output that shares an element with an input, except the
+ * in-place pairs. Tensors on different buffers, or with disjoint extents, cost a comparison;
+ * interleaved views of one buffer are checked element by element. NULL entries are skipped. */
+ocla_status ocla__check_disjoint(ocla_context *ctx, const char *fn, const ocla_io_set *io);
 
 /* RetNet's default per-head log decay, log(1 - 2^(-5-h)) (Sun et al. 2023): the one definition. */
 float ocla__retnet_log_decay(int h);

@@ -267,3 +267,100 @@ ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const ch
                                   (long long)t->dims[i], (long long)expect[i]);
     return OCLA_SUCCESS;
 }
+
+/* ---- aliasing: outputs may not share elements with each other or with inputs ---- */
+
+/* t's dims with more than one element, strides ascending (insertion sort, at most 4). */
+static int sorted_dims(const ocla_tensor *t, int64_t *n, int64_t *s) {
+    int k = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->dims[i] == 1) continue;
+        int j = k++;
+        for (; j > 0 && s[j - 1] > t->strides[i]; j--) n[j] = n[j - 1], s[j] = s[j - 1];
+        n[j] = t->dims[i], s[j] = t->strides[i];
+    }
+    return k;
+}
+
+/* No two elements of t at one address: with strides ascending, each stride at least the span of
+ * the dims below it (which also refuses a zero stride on a dim of more than one element). */
+static int well_formed(const ocla_tensor *t) {
+    int64_t n[OCLA_MAX_DIMS], s[OCLA_MAX_DIMS];
+    int k = sorted_dims(t, n, s);
+    int64_t span = 1;
+    for (int i = 0; i < k; i++) {
+        if (s[i] < span) return 0;
+        span = s[i] * n[i];
+    }
+    return 1;
+}
+
+/* Whether element offset off (relative to the buffer) belongs to the well-formed tensor t:
+ * greedy decomposition from the largest stride down is exact for such layouts. */
+static int holds(const ocla_tensor *t, const int64_t *n, const int64_t *s, int k, size_t off) {
+    if (off < t->offset) return 0;
+    uint64_t r = off - t->offset;
+    for (int i = k - 1; i >= 0; i--) {
+        uint64_t q = r / (uint64_t)s[i];
+        if (q >= (uint64_t)n[i]) return 0;
+        r -= q * (uint64_t)s[i];
+    }
+    return r == 0;
+}
+
+typedef struct overlap_ctx {
+    const ocla_tensor *other;
+    int64_t n[OCLA_MAX_DIMS], s[OCLA_MAX_DIMS];
+    int k, found;
+    size_t base;
+} overlap_ctx;
+
+static void probe(size_t i, size_t off, void *u) {
+    overlap_ctx *c = u;
+    (void)i;
+    if (!c->found && holds(c->other, c->n, c->s, c->k, c->base + off)) c->found = 1;
+}
+
+/* Whether a (any layout) and b (well formed) share an element. Different buffers or disjoint extents
+ * answer at once; interleaved views of one buffer visit a's elements. */
+static int overlap(const ocla_tensor *a, const ocla_tensor *b) {
+    if (a->mem != b->mem) return 0;
+    size_t a_end = a->offset + extent_of(a), b_end = b->offset + extent_of(b);
+    if (a_end <= b->offset || b_end <= a->offset) return 0;
+    overlap_ctx c = {.other = b, .base = a->offset};
+    c.k = sorted_dims(b, c.n, c.s);
+    for_each(a, probe, &c);
+    return c.found;
+}
+
+static int same_layout(const ocla_tensor *a, const ocla_tensor *b) {
+    if (a->mem != b->mem || a->offset != b->offset || a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i] || a->strides[i] != b->strides[i]) return 0;
+    return 1;
+}
+
+ocla_status ocla__check_disjoint(ocla_context *ctx, const char *fn, const ocla_io_set *io) {
+    for (int o = 0; o < io->n_out; o++) {
+        const ocla_tensor *t = io->out[o];
+        if (!t) continue;
+        if (!well_formed(t))
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                              "%s: output %s is a view whose elements overlap (a zero or too small stride)", fn,
+                              io->out_name[o]);
+        for (int p = 0; p < o; p++)
+            if (io->out[p] && overlap(io->out[p], t))
+                return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: outputs %s and %s share memory", fn,
+                                  io->out_name[p], io->out_name[o]);
+        for (int i = 0; i < io->n_in; i++) {
+            const ocla_tensor *x = io->in[i];
+            if (!x || (io->in_place[i] == o + 1 && same_layout(x, t))) continue; /* the documented update */
+            if (overlap(x, t))
+                return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                                  "%s: output %s shares memory with input %s (only an in-place state update, the "
+                                  "same tensor as initial and final state, may)",
+                                  fn, io->out_name[o], io->in_name[i]);
+        }
+    }
+    return OCLA_SUCCESS;
+}

@@ -327,3 +327,51 @@ Test(hostile, environment_values) {
     cr_assert_neq(ocla_device_select(sel, &idx), OCLA_SUCCESS);
     unsetenv("OCLA_DEVICE");
 }
+
+/* The aliasing rule every op applies to its tensors (white box: ocla__check_disjoint). */
+#include "internal.h"
+
+static ocla_tensor *view(ocla_context *ctx, ocla_tensor *base, size_t off, int64_t d0, int64_t d1, int64_t s0,
+                         int64_t s1) {
+    ocla_tensor *t = NULL;
+    const int64_t dims[2] = {d0, d1}, strides[2] = {s0, s1};
+    tc_ok(ctx, ocla_tensor_view(ctx, base, off, 2, dims, strides, &t));
+    return t;
+}
+
+static ocla_status check(ocla_context *ctx, ocla_tensor *in0, ocla_tensor *in1, ocla_tensor *out0, ocla_tensor *out1,
+                         int in_place) {
+    ocla_io_set io = {.in = {in0, in1}, .out = {out0, out1}, .in_name = {"q", "state_in"},
+                      .out_name = {"o", "state_out"}, .in_place = {0, in_place ? 2 : 0}, .n_in = 2, .n_out = 2};
+    return ocla__check_disjoint(ctx, "test", &io);
+}
+
+Test(hostile, aliasing_rule) {
+    ocla_context *ctx = tc_open(0);
+    const int64_t T = 16, D = 8, all[1] = {T * 3 * D * 2};
+    ocla_tensor *buf = tc_tensor(ctx, 1, all, NULL), *other = tc_tensor(ctx, 1, all, NULL);
+    /* packed [T, 3, D]: q, k, o interleaved in one buffer, no element shared */
+    ocla_tensor *q = view(ctx, buf, 0, T, D, 3 * D, 1), *k = view(ctx, buf, D, T, D, 3 * D, 1),
+                *o = view(ctx, buf, 2 * D, T, D, 3 * D, 1), *half = view(ctx, buf, D / 2, T, D, 3 * D, 1);
+    ocla_tensor *sep = view(ctx, other, 0, T, D, D, 1), *sep2 = view(ctx, other, 0, T, D, D, 1);
+    ocla_tensor *shifted = view(ctx, other, 1, T, D, D, 1), *bcast = view(ctx, other, 0, T, D, 0, 1);
+    cr_assert_eq(check(ctx, q, k, o, NULL, 0), OCLA_SUCCESS, "%s", ocla_last_error(ctx));
+    cr_assert_eq(check(ctx, q, NULL, sep, NULL, 0), OCLA_SUCCESS);
+    cr_assert_eq(check(ctx, q, NULL, q, NULL, 0), OCLA_ERR_INVALID_ARGUMENT); /* o is q */
+    cr_assert(strstr(ocla_last_error(ctx), "output o shares memory with input q"), "%s", ocla_last_error(ctx));
+    cr_assert_eq(check(ctx, half, NULL, o, NULL, 0), OCLA_SUCCESS); /* half covers k's slot's tail, not o */
+    cr_assert_eq(check(ctx, q, half, o, NULL, 0), OCLA_SUCCESS);
+    cr_assert_eq(check(ctx, half, NULL, q, NULL, 0), OCLA_ERR_INVALID_ARGUMENT); /* half overlaps q */
+    cr_assert_eq(check(ctx, bcast, NULL, o, NULL, 0), OCLA_SUCCESS);             /* a broadcast input is fine */
+    cr_assert_eq(check(ctx, q, NULL, bcast, NULL, 0), OCLA_ERR_INVALID_ARGUMENT); /* a broadcast output is not */
+    cr_assert(strstr(ocla_last_error(ctx), "overlap"), "%s", ocla_last_error(ctx));
+    cr_assert_eq(check(ctx, q, NULL, o, o, 0), OCLA_ERR_INVALID_ARGUMENT); /* two outputs, one memory */
+    /* the in-place state update: the same tensor, or the same memory and layout */
+    cr_assert_eq(check(ctx, q, sep, o, sep, 1), OCLA_SUCCESS);
+    cr_assert_eq(check(ctx, q, sep, o, sep2, 1), OCLA_SUCCESS);
+    cr_assert_eq(check(ctx, q, sep, o, shifted, 1), OCLA_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(check(ctx, q, sep, o, sep, 0), OCLA_ERR_INVALID_ARGUMENT); /* not declared in place */
+    ocla_tensor *ts[] = {q, k, o, half, sep, sep2, shifted, bcast, buf, other};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) ocla_tensor_destroy(ts[i]);
+    ocla_context_destroy(ctx);
+}
