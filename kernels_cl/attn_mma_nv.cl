@@ -105,13 +105,13 @@ typedef long off_t_;
 #define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
 #endif
 
-/* Scalar log gate at (b, t, h), clamped to <= 0 (the documented policy). */
+/* Scalar log gate at (b, t, h) under the log-gate policy (common.cl). */
 OCLA_INLINE float log_gate(__global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
                            int t, int h) {
 #if USE_G
-    return fmin(g[b * gb + t * gt + h * gh], 0.0f);
+    return ocla_log_gate(g[b * gb + t * gt + h * gh]);
 #elif USE_G_GAMMA
-    return fmin(g[h], 0.0f);
+    return ocla_log_gate(g[h]);
 #else
     return 0.0f;
 #endif

@@ -74,8 +74,12 @@ OCLA_INLINE float ocla_dphi(float x, int f) {
 #define OCLA_PHI(x) ocla_phi((x), FEATURE)
 #define OCLA_DPHI(x) ocla_dphi((x), FEATURE)
 
-/* Log-gate policy: gates are natural-log forget gates; a positive value never grows the state. */
-OCLA_INLINE float ocla_log_gate(float g) { return fmin(g, 0.0f); }
+/* Log-gate policy: gates are natural-log forget gates; a positive value never grows the state, and
+ * a value below OCLA_LOG_GATE_MIN (down to -inf, a hard reset) acts as that floor: a decay of 2e-9
+ * per step, nothing in fp32 beside the new token, while the chunk-local cumulative sums stay small
+ * enough that their differences keep fp32 accuracy (|G| <= 20 x chunk). */
+#define OCLA_LOG_GATE_MIN -20.0f
+OCLA_INLINE float ocla_log_gate(float g) { return fmax(fmin(g, 0.0f), OCLA_LOG_GATE_MIN); }
 
 /* silu(a) = a * sigmoid(a) (also called swish). */
 OCLA_INLINE float ocla_silu(float a) { return a / (1.0f + exp(-a)); }

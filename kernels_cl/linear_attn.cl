@@ -72,13 +72,13 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
     __global float *out = G + ((ocla_idx)bh * T) * KG + kg;
     float acc = 0.0f;
     if (mode == 3) {
-        const float d = fmin(dec[h], 0.0f);
+        const float d = ocla_log_gate(dec[h]);
         for (int t = t0; t < t1; t++) out[(ocla_idx)t * KG] = d * (float)(t - t0 + 1);
         return;
     }
     ocla_idx base = g_off + (ocla_idx)b * gsb + (ocla_idx)h * gsh + (mode == 2 ? (ocla_idx)kg * gsd : 0);
     for (int t = t0; t < t1; t++) {
-        acc += fmin(g[base + (ocla_idx)t * gst], 0.0f);
+        acc += ocla_log_gate(g[base + (ocla_idx)t * gst]);
         out[(ocla_idx)t * KG] = acc;
     }
 }

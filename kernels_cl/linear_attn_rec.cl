@@ -1,7 +1,7 @@
 /* linear_attn_rec.cl: the recurrent (token-by-token) form of linear attention / simple GLA /
  * retention / GLA: the decode step (T = 1) and the reference form. fp32, OpenCL C 1.2.
  *
- *   S_t = diag(exp(min(g_t, 0))) S_{t-1} + phi(k_t) [v_t, 1]^T      (column V = z when norm)
+ *   S_t = diag(exp(ocla_log_gate(g_t))) S_{t-1} + phi(k_t) [v_t, 1]^T      (column V = z when norm)
  *   o_t = scale * phi(q_t)^T S_t   (columns < V -> o; column V -> den[bh][t], see la_normalize)
  *
  * gmode: the ocla_gate_kind (common.cl OCLA_GATE_*): NONE, SCALAR g [B,T,H], VECTOR g [B,T,H,K],
@@ -55,14 +55,14 @@ OCLA_KERNEL void la_recurrent(
     const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
     const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
     const ocla_idx gbase = g_off + (ocla_idx)b * gsb + (ocla_idx)h * gsh;
-    const float fixed = gmode == OCLA_GATE_FIXED ? exp(fmin(dec[h], 0.0f)) : 1.0f;
+    const float fixed = gmode == OCLA_GATE_FIXED ? exp(ocla_log_gate(dec[h])) : 1.0f;
     for (int t = 0; t < T; t++) {
         for (int e = tid; e < K; e += RK * RV) {
             sq[e] = ocla_phi(q[qbase + (ocla_idx)t * qst + (ocla_idx)e * qsd], feature);
             sk[e] = ocla_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)e * ksd], feature);
             float f = fixed;
-            if (gmode == OCLA_GATE_SCALAR) f = exp(fmin(g[gbase + (ocla_idx)t * gst], 0.0f));
-            else if (gmode == OCLA_GATE_VECTOR) f = exp(fmin(g[gbase + (ocla_idx)t * gst + (ocla_idx)e * gsd], 0.0f));
+            if (gmode == OCLA_GATE_SCALAR) f = exp(ocla_log_gate(g[gbase + (ocla_idx)t * gst]));
+            else if (gmode == OCLA_GATE_VECTOR) f = exp(ocla_log_gate(g[gbase + (ocla_idx)t * gst + (ocla_idx)e * gsd]));
             sg[e] = f;
         }
         float vc = 0.0f;

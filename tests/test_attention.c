@@ -30,6 +30,7 @@ typedef struct acase {
     int with_state; /* initial state (and z) in, final state out */
     int bhtd;       /* inputs as [B,H,T,D] buffers viewed as [B,T,H,D] */
     float glo, ghi; /* log gate range */
+    int spikes;     /* every 7th gate value one of -1e4, -1e6, -1e30, -inf in turn (legal: hard resets) */
     uint32_t seed;
 } acase;
 
@@ -59,6 +60,8 @@ static void fill_inputs(const acase *c, float *q, float *k, float *v, float *g, 
     tc_fill_uniform(k, nq, c->seed + 2, lo, 1);
     tc_fill_uniform(v, nv, c->seed + 3, -1, 1);
     if (g) tc_fill_uniform(g, ng, c->seed + 4, c->glo, c->ghi);
+    static const float spike[4] = {-1e4f, -1e6f, -1e30f, -INFINITY};
+    for (size_t i = 3; g && c->spikes && i < ng; i += 7) g[i] = spike[(i / 7) % 4];
     if (s0) tc_fill_uniform(s0, (size_t)c->B * c->H * c->K * c->V, c->seed + 5, -1, 1);
     if (z0) tc_fill_uniform(z0, (size_t)c->B * c->H * c->K, c->seed + 6, 0, 2);
 }
@@ -286,6 +289,29 @@ Test(attention, strong_gates, .timeout = 1800) {
             check_case(ctx, d, &c, TOL, "extreme gates");
             c.glo = -2.0f, c.ghi = -1.0f, c.seed = 760 + gate;
             check_case(ctx, d, &c, TOL, "moderate gates");
+        }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* Gates at any legal value (docs/RELIABILITY.md): ordinary log gates mixed with -1e4, -1e6, -1e30 and
+ * -inf (a hard reset: the state is forgotten). Chunked, at every chunk the scheduler may pick, and
+ * recurrent agree with the fp64 recurrence (which takes the gates as given: exp(-inf) = 0). */
+Test(attention, gates_at_any_legal_value, .timeout = 1800) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (int gate = 1; gate <= 2; gate++) {
+            int chunks[8], nc = candidates(ctx, gate == 2 ? OCLA_OP_GLA_CHUNK : OCLA_OP_SIMPLE_GLA_CHUNK, 64, 64, chunks);
+            for (int ci = 0; ci <= nc; ci++) { /* every chunk, then the recurrent form */
+                acase c = base_case();
+                c.gate = (ocla_gate_kind)gate, c.T = 200, c.K = 32, c.V = 32, c.with_state = 1;
+                c.glo = -0.5f, c.ghi = 0.0f, c.spikes = 1, c.seed = 800 + ci;
+                if (ci < nc)
+                    c.chunk = chunks[ci];
+                else
+                    c.form = OCLA_FORM_RECURRENT;
+                check_case(ctx, d, &c, TOL, ci < nc ? "spiked gates" : "spiked gates recurrent");
+            }
         }
         ocla_context_destroy(ctx);
     }
