@@ -111,6 +111,8 @@ ocla_status ocla_gemm(ocla_context *ctx, const ocla_gemm_desc *d, const ocla_ten
     ocla_status st = ocla__check_tensor(ctx, a, "A", -1, NULL);
     if (st == OCLA_SUCCESS) st = ocla__check_tensor(ctx, b, "B", -1, NULL);
     if (st == OCLA_SUCCESS) st = ocla__check_tensor(ctx, c, "C", -1, NULL);
+    ocla_io_set io = {.in = {a, b}, .out = {c}, .in_name = {"A", "B"}, .out_name = {"C"}, .n_in = 2, .n_out = 1};
+    if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, "ocla_gemm", &io);
     if (st == OCLA_SUCCESS) st = ocla__gemm(ctx, d, a->mem, a->offset, b->mem, b->offset, c->mem, c->offset);
     OCLA_UNLOCK(ctx);
     return st;

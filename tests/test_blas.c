@@ -66,25 +66,29 @@ Test(blas, bad_input) {
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
         int64_t dims[1] = {64};
-        ocla_tensor *A = tc_tensor(ctx, 1, dims, NULL);
+        ocla_tensor *A = tc_tensor(ctx, 1, dims, NULL), *B = tc_tensor(ctx, 1, dims, NULL),
+                    *C = tc_tensor(ctx, 1, dims, NULL);
         ocla_gemm_desc g;
         ocla_gemm_desc_defaults(&g);
         g.m = 8, g.n = 8, g.k = 8; /* 64 elements each: fits */
-        tc_ok(ctx, ocla_gemm(ctx, &g, A, A, A));
+        tc_ok(ctx, ocla_gemm(ctx, &g, A, B, C));
         g.m = 0;
-        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        cr_assert_eq(ocla_gemm(ctx, &g, A, B, C), OCLA_ERR_SHAPE);
         g.m = 9; /* C needs 72 elements */
-        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        cr_assert_eq(ocla_gemm(ctx, &g, A, B, C), OCLA_ERR_SHAPE);
         g.m = 8, g.batch = 2;
-        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
+        cr_assert_eq(ocla_gemm(ctx, &g, A, B, C), OCLA_ERR_SHAPE);
         g.batch = 1, g.lda = 4; /* ld below the row length */
-        cr_assert_eq(ocla_gemm(ctx, &g, A, A, A), OCLA_ERR_SHAPE);
-        cr_assert_eq(ocla_gemm(ctx, NULL, A, A, A), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_gemm(ctx, &g, A, B, C), OCLA_ERR_SHAPE);
+        cr_assert_eq(ocla_gemm(ctx, NULL, A, B, C), OCLA_ERR_INVALID_ARGUMENT);
         cr_assert_eq(ocla_gemm(ctx, &g, NULL, A, A), OCLA_ERR_INVALID_ARGUMENT);
-        cr_assert_eq(ocla_gemm(NULL, &g, A, A, A), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_gemm(NULL, &g, A, B, C), OCLA_ERR_INVALID_ARGUMENT);
         g.lda = 0;
-        tc_ok(ctx, ocla_gemm(ctx, &g, A, A, A)); /* still works */
-        ocla_tensor_destroy(A);
+        tc_ok(ctx, ocla_gemm(ctx, &g, A, B, C)); /* still works */
+        tc_ok(ctx, ocla_gemm(ctx, &g, A, A, C)); /* inputs may share memory */
+        cr_assert_eq(ocla_gemm(ctx, &g, A, B, B), OCLA_ERR_INVALID_ARGUMENT); /* the output may not */
+        cr_assert(strstr(ocla_last_error(ctx), "C shares memory with input B"), "%s", ocla_last_error(ctx));
+        ocla_tensor_destroy(A), ocla_tensor_destroy(B), ocla_tensor_destroy(C);
         ocla_context_destroy(ctx);
     }
 }
