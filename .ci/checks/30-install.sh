@@ -4,7 +4,7 @@
 #     package and the ocla-* tools, nothing else (no example programs in bin/);
 #  2. an application (examples/embed.c and .ci/checks/consumer/check_version.c, with only the public
 #     headers on its include path) builds three ways and runs: pkg-config, find_package(ocla) and
-#     add_subdirectory(ocla). The subproject leaves the parent's build type and install alone;
+#     add_subdirectory(ocla) (the CMake ways link ocla::ocla_static too). The subproject leaves the parent's build type and install alone;
 #  3. configuring without Criterion skips the test suite with a message instead of failing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -56,7 +56,7 @@ bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' $b/subdirectory/build/CMakeCache.tx
 cmake --build $b/subdirectory/build -j"$jobs" >/dev/null
 cmake --install $b/subdirectory/build --prefix $b/subdirectory/prefix >/dev/null
 installed=$(cd $b/subdirectory/prefix && find . -type f | sort | tr '\n' ' ')
-[ "$installed" = "./bin/check_version ./bin/embed " ] \
+[ "$installed" = "./bin/check_version ./bin/embed ./bin/embed_static " ] \
   || { echo "add_subdirectory: the parent's install got ocla's files: $installed" >&2; exit 1; }
 
 # Each finds its libocla.so by its own run path: the installed one, or the subproject's build.
@@ -64,6 +64,7 @@ for way in pkgconfig find_package/build subdirectory/build; do
   echo "-- $way"
   ./$b/$way/check_version
   ./$b/$way/embed pocl
+  [ ! -e $b/$way/embed_static ] || ./$b/$way/embed_static pocl # ocla::ocla_static (the CMake ways)
 done
 
 # 3. no Criterion: configures, says so, builds no suite
