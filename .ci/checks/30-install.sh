@@ -4,7 +4,8 @@
 #     package and the ocla-* tools, nothing else (no example programs in bin/);
 #  2. an application (examples/embed.c and .ci/checks/consumer/check_version.c, with only the public
 #     headers on its include path) builds three ways and runs: pkg-config, find_package(ocla) and
-#     add_subdirectory(ocla) (the CMake ways link ocla::ocla_static too). The subproject leaves the parent's build type and install alone;
+#     add_subdirectory(ocla); the CMake ways link ocla::ocla_static too. The subproject leaves the
+#     parent's build type and install alone;
 #  3. configuring without Criterion skips the test suite with a message instead of failing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
