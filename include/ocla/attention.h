@@ -10,6 +10,9 @@
  * min(g, 0), so a positive gate never makes the state grow (documented in docs/KERNELS.md).
  * The math of every kernel is in docs/KERNELS.md.
  */
+/* The core API first, outside the guard: this header compiles on its own, and included before
+ * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */
+#include "ocla/ocla.h"
 #ifndef OCLA_ATTENTION_H
 #define OCLA_ATTENTION_H
 

@@ -5,6 +5,9 @@
  *
  * Every tensor here is dense row-major; any ndim, the last dim is the feature dim.
  */
+/* The core API first, outside the guard: this header compiles on its own, and included before
+ * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */
+#include "ocla/ocla.h"
 #ifndef OCLA_BLOCKS_H
 #define OCLA_BLOCKS_H
 #ifdef __cplusplus

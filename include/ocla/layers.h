@@ -5,6 +5,9 @@
  *
  * The math of every kernel: docs/KERNELS.md, section "FLASH, Linformer, softmax, layers".
  */
+/* The core API first, outside the guard: this header compiles on its own, and included before
+ * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */
+#include "ocla/ocla.h"
 #ifndef OCLA_LAYERS_H
 #define OCLA_LAYERS_H
 

@@ -26,8 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The OpenCL API version is the application's choice: ocla's headers use only OpenCL 1.0 types
+ * (cl_context, cl_command_queue, cl_device_id, cl_mem), so any CL_TARGET_OPENCL_VERSION from 120 up
+ * compiles. Where the application sets none, 300 is what the Khronos headers default to themselves
+ * (defining it only silences their "not defined" message), so including ocla.h before or after
+ * <CL/cl.h> changes nothing. The library itself is built against 1.2 (CL_TARGET_OPENCL_VERSION=120
+ * on its compile line) and runs on OpenCL 1.2 devices. */
 #ifndef CL_TARGET_OPENCL_VERSION
-#define CL_TARGET_OPENCL_VERSION 120
+#define CL_TARGET_OPENCL_VERSION 300
 #endif
 #ifdef __APPLE__
 #include <OpenCL/opencl.h>
@@ -35,6 +41,9 @@
 #include <CL/cl.h>
 #endif
 
+/* OCLA_API: the mark of a public function. The shared library exports these only (it is built with
+ * hidden visibility by default). OCLA_SHARED: linking the shared library (set by the CMake target
+ * ocla::ocla; needed on Windows only, for __declspec(dllimport)). */
 #if defined(OCLA_SHARED)
 #if defined(_WIN32)
 #if defined(OCLA_BUILD)
@@ -53,10 +62,22 @@
 extern "C" {
 #endif
 
+/* Version of these headers (the build reads the numbers from here: CMakeLists.txt). Compare with
+ * ocla_version_number() to check that the library an application runs with is the one it was built
+ * against; docs/EMBEDDING.md gives the ABI policy (what a version change may break). */
 #define OCLA_VERSION_MAJOR 0
 #define OCLA_VERSION_MINOR 1
 #define OCLA_VERSION_PATCH 0
+#define OCLA_MAKE_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
+#define OCLA_VERSION OCLA_MAKE_VERSION(OCLA_VERSION_MAJOR, OCLA_VERSION_MINOR, OCLA_VERSION_PATCH)
+#define OCLA_STRINGIFY_(x) #x
+#define OCLA_STRINGIFY(x) OCLA_STRINGIFY_(x)
+#define OCLA_VERSION_STRING                                                                            \
+    OCLA_STRINGIFY(OCLA_VERSION_MAJOR) "." OCLA_STRINGIFY(OCLA_VERSION_MINOR) "."                      \
+    OCLA_STRINGIFY(OCLA_VERSION_PATCH)
+/* The library's version at run time: "MAJOR.MINOR.PATCH", and as OCLA_MAKE_VERSION(MAJOR, MINOR, PATCH). */
 OCLA_API const char *ocla_version(void);
+OCLA_API int ocla_version_number(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Status                                                                                       */

@@ -14,6 +14,9 @@
  * relu passes gradient only where x > 0). Positive log gates: the forward uses min(g,0), so dg is
  * 0 wherever g >= 0. The math and the memory cost are in docs/TRAINING.md ("Backward").
  */
+/* The core API first, outside the guard: this header compiles on its own, and included before
+ * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */
+#include "ocla/ocla.h"
 #ifndef OCLA_TRAIN_H
 #define OCLA_TRAIN_H
 
