@@ -14,8 +14,8 @@ a build/ directory (see python/README.md).
 from ._core import (Context, Device, OclaError, Tensor, default_context, devices, select_device,
                     set_default_context, version)
 from ._lib import library_path
-from ._ops import (attention, attention_limits, chunk_gla, chunk_linear_attn, chunk_retention, chunk_simple_gla,
-                   explain, flash_attention, fused_chunk_linear_attn, fused_chunk_retention,
+from ._ops import (attention, attention_backward, attention_limits, chunk_gla, chunk_linear_attn, chunk_retention,
+                   chunk_simple_gla, explain, flash_attention, fused_chunk_linear_attn, fused_chunk_retention,
                    fused_chunk_simple_gla, fused_recurrent_gla, fused_recurrent_linear_attn,
                    fused_recurrent_retention, fused_recurrent_simple_gla, linformer_attention, plan,
                    softmax_attention)
@@ -26,7 +26,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Context", "Device", "OclaError", "Tensor", "default_context", "devices", "select_device",
     "set_default_context", "version", "library_path",
-    "attention", "attention_limits", "chunk_gla", "chunk_linear_attn", "chunk_retention", "chunk_simple_gla",
+    "attention", "attention_backward", "attention_limits", "chunk_gla", "chunk_linear_attn", "chunk_retention",
+    "chunk_simple_gla",
     "explain", "flash_attention", "fused_chunk_linear_attn", "fused_chunk_retention", "fused_chunk_simple_gla",
     "fused_recurrent_gla", "fused_recurrent_linear_attn", "fused_recurrent_retention",
     "fused_recurrent_simple_gla", "linformer_attention", "plan", "softmax_attention",

@@ -94,6 +94,13 @@ class AttnIO(ctypes.Structure):
                 ("final_state", c_void_p), ("final_z", c_void_p)]
 
 
+class AttnGradIO(ctypes.Structure):  # train.h
+    _fields_ = [("q", c_void_p), ("k", c_void_p), ("v", c_void_p), ("g", c_void_p), ("initial_state", c_void_p),
+                ("initial_z", c_void_p), ("d_o", c_void_p), ("d_final_state", c_void_p), ("d_final_z", c_void_p),
+                ("dq", c_void_p), ("dk", c_void_p), ("dv", c_void_p), ("dg", c_void_p),
+                ("d_initial_state", c_void_p), ("d_initial_z", c_void_p)]
+
+
 # ---- softmax.h / flash.h ---------------------------------------------------------------------
 class SoftmaxParams(ctypes.Structure):
     _fields_ = [("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("block", c_int)]
@@ -192,6 +199,7 @@ _PROTOTYPES = {
     "ocla_plan_explain": (_S, [c_void_p, P(PlanRequest), P(Plan), c_char_p, c_size_t]),
     "ocla_attn_params_defaults": (None, [P(AttnParams)]),
     "ocla_attention_forward": (_S, [c_void_p, P(AttnParams), P(AttnIO)]),
+    "ocla_attention_backward": (_S, [c_void_p, P(AttnParams), P(AttnGradIO)]),
     "ocla_attention_limits": (_S, [c_void_p, P(AttnParams), P(c_int), P(c_int)]),
     "ocla_softmax_params_defaults": (None, [P(SoftmaxParams)]),
     "ocla_softmax_attention": (_S, [c_void_p, P(SoftmaxParams), c_void_p, c_void_p, c_void_p, c_void_p]),

@@ -17,7 +17,7 @@ __all__ = [
     "chunk_simple_gla", "fused_recurrent_simple_gla", "fused_chunk_simple_gla",
     "chunk_linear_attn", "fused_recurrent_linear_attn", "fused_chunk_linear_attn",
     "chunk_retention", "fused_recurrent_retention", "fused_chunk_retention",
-    "attention", "softmax_attention", "linformer_attention", "flash_attention",
+    "attention", "attention_backward", "softmax_attention", "linformer_attention", "flash_attention",
     "attention_limits", "explain", "plan",
 ]
 
@@ -141,6 +141,78 @@ def attention(q, k, v, g=None, *, gate=None, mode="chunk", scale=None, initial_s
             if normalize:
                 final = (final, fz.numpy().reshape(B, 1, H, K))
         return out, final
+    finally:
+        for t in made:
+            t.close()
+        del decay
+
+
+def attention_backward(q, k, v, do, g=None, *, gate=None, scale=None, initial_state=None, dht=None,
+                       normalize=False, eps=1e-6, feature_map=None, g_gamma=None, chunk_size=None, context=None):
+    """Gradients of the causal forward (ocla_attention_backward) for a loss L with dL/do = do and
+    dL/dS_T = dht (None: zeros). Same arguments as attention(); with normalize, initial_state may be
+    (S, z) and the z gradients are not returned. Returns (dq, dk, dv, dg, dh0): dg has g's shape (None
+    for the none / fixed gates), dh0 [B,H,K,V] is None unless initial_state is given. dg is the
+    gradient with respect to the raw log gate (0 where g > 0: the forward clamps it)."""
+    ctx = _ctx(context)
+    lib = L.library()
+    q, k, v, do = as_f32(q, "q"), as_f32(k, "k"), as_f32(v, "v"), as_f32(do, "do")
+    if q.ndim != 4 or v.ndim != 4:
+        raise _shape_error("q must be [B,T,H,K] and v [B,T,H,V]; got q %s, v %s" % (q.shape, v.shape))
+    g = as_f32(g, "g")
+    if gate is None:
+        gate = "none" if g is None else ("scalar" if g.ndim == 3 else "vector")
+    gates = {"none": L.GATE_NONE, "scalar": L.GATE_SCALAR, "vector": L.GATE_VECTOR, "fixed": L.GATE_FIXED}
+    if gate not in gates:
+        raise ValueError("gate must be one of %s" % sorted(gates))
+    H = q.shape[2]
+    s0, z0 = initial_state, None
+    if isinstance(initial_state, (tuple, list)):
+        s0, z0 = initial_state
+    s0, z0 = as_f32(s0, "initial_state"), as_f32(z0, "initial_z")
+    if z0 is not None and z0.ndim == 4 and z0.shape[1] == 1:
+        z0 = z0.reshape(z0.shape[0], z0.shape[2], z0.shape[3])
+    p = L.AttnParams()
+    lib.ocla_attn_params_defaults(ctypes.byref(p))
+    if scale is not None:
+        p.has_scale, p.scale = 1, float(scale)
+    p.feature_map = _feature(feature_map)
+    p.normalize, p.eps, p.gate = int(bool(normalize)), float(eps), gates[gate]
+    decay = None
+    if gate == "fixed" and g_gamma is not None:
+        gg = as_f32(g_gamma, "g_gamma").reshape(-1)
+        if gg.size != H:
+            raise _shape_error("g_gamma must have H = %d values, got shape %s" % (H, np.shape(g_gamma)))
+        decay = (ctypes.c_float * H)(*gg.tolist())
+        p.fixed_log_decay = ctypes.cast(decay, ctypes.POINTER(ctypes.c_float))
+    p.chunk = int(chunk_size or 0)
+    made = []
+    try:
+        def T_(a, name):
+            if a is None:
+                return None
+            t = Tensor.from_numpy(ctx, a, name)
+            made.append(t)
+            return t
+
+        def new(shape):
+            t = Tensor(ctx, shape)
+            made.append(t)
+            return t
+        io = L.AttnGradIO()
+        io.q, io.k, io.v, io.g = ptr(T_(q, "q")), ptr(T_(k, "k")), ptr(T_(v, "v")), ptr(T_(g, "g"))
+        io.initial_state, io.initial_z = ptr(T_(s0, "initial_state")), ptr(T_(z0, "initial_z"))
+        io.d_o, io.d_final_state = ptr(T_(do, "do")), ptr(T_(dht, "dht"))
+        dq, dk, dv = new(q.shape), new(k.shape), new(v.shape)
+        io.dq, io.dk, io.dv = dq.handle, dk.handle, dv.handle
+        dg = new(g.shape) if g is not None and gate in ("scalar", "vector") else None
+        io.dg = ptr(dg)
+        dh0 = new(s0.shape) if s0 is not None else None
+        io.d_initial_state = ptr(dh0)
+        ctx._check(lib.ocla_attention_backward(ctx.handle, ctypes.byref(p), ctypes.byref(io)),
+                   "ocla_attention_backward")
+        return (dq.numpy(), dk.numpy(), dv.numpy(), dg.numpy() if dg is not None else None,
+                dh0.numpy() if dh0 is not None else None)
     finally:
         for t in made:
             t.close()

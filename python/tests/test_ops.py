@@ -238,3 +238,50 @@ def test_state_v_first(ctx, rng):
     ro, rs, _ = ref.recurrent(q, k, v, gs, gate="scalar", s0=s0)
     assert_close(o3, ro, what="o simple")
     assert_close(s3.transpose(0, 1, 3, 2), rs, what="state simple")
+
+
+# ---- backward -----------------------------------------------------------------------------------------
+def numeric_grads(q, k, v, g, gate, s0, do, dht, eps=1e-6):
+    """Central differences of L = sum(o * do) + sum(S_T * dht) through the float64 recurrence."""
+    arrs = {"q": q, "k": k, "v": v, "g": g, "s0": s0}
+    base = {n: np.array(a, np.float64) for n, a in arrs.items() if a is not None}
+
+    def loss(x):
+        o, S, _ = ref.recurrent(x["q"], x["k"], x["v"], x.get("g"), gate=gate, s0=x.get("s0"))
+        return float(np.sum(o * do) + np.sum(S * dht))
+    out = {}
+    for n, a in base.items():
+        grad = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            x = dict(base)
+            for sgn in (1, -1):
+                b = a.copy()
+                b[idx] += sgn * eps
+                x[n] = b
+                grad[idx] += sgn * loss(x) / (2 * eps)
+        out[n] = grad
+    return out
+
+
+@pytest.mark.parametrize("gate", ["vector", "scalar", "none"])
+def test_attention_backward(ctx, rng, gate):
+    b, t, h, kk, vv = 1, 7, 2, 4, 3
+    q, k = rng.standard_normal((2, b, t, h, kk))
+    v = rng.standard_normal((b, t, h, vv))
+    g = {"vector": -rng.random((b, t, h, kk)) * 0.5, "scalar": -rng.random((b, t, h)) * 0.5, "none": None}[gate]
+    s0 = 0.3 * rng.standard_normal((b, h, kk, vv))
+    do = rng.standard_normal((b, t, h, vv))
+    dht = rng.standard_normal((b, h, kk, vv))
+    # the fp64 reference runs on the float32-rounded inputs the device sees
+    q, k, v, s0, do, dht = (a.astype(np.float32) for a in (q, k, v, s0, do, dht))
+    g = None if g is None else g.astype(np.float32)
+    dq, dk, dv, dg, dh0 = ocla.attention_backward(q, k, v, do, g, initial_state=s0, dht=dht, context=ctx)
+    num = numeric_grads(q, k, v, g, gate, s0, do, dht)
+    assert_close(dq, num["q"], tol=1e-4, what="dq")
+    assert_close(dk, num["k"], tol=1e-4, what="dk")
+    assert_close(dv, num["v"], tol=1e-4, what="dv")
+    assert_close(dh0, num["s0"], tol=1e-4, what="dh0")
+    if gate == "none":
+        assert dg is None
+    else:
+        assert_close(dg, num["g"], tol=1e-4, what="dg")
