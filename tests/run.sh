@@ -8,9 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci=${CI:-false}
-extra=()
+extra=(python3-venv python3-numpy python3-pytest python3-pip)   # the Python binding's step
 if [ "$ci" = true ]; then
-  extra=(clang libclang-rt-14-dev gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind)
+  extra+=(clang libclang-rt-14-dev gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind)
 fi
 bash cmake/install_deps.sh "${extra[@]}"
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}   # Mesa's CPU device (rusticl)
@@ -29,6 +29,18 @@ step "test suite on every device"
 start=$(date +%s)
 ./build/tests/ocla-tests -j"$jobs" ${OCLA_TEST_FILTER:+--filter "$OCLA_TEST_FILTER"}
 echo "suite: $(( $(date +%s) - start )) s"
+
+step "python binding: pip install ./python (offline), pytest on every device"
+start=$(date +%s)
+py=/usr/bin/python3; [ -x "$py" ] || py=python3   # the distribution's python (its numpy and pytest)
+rm -rf build/py-venv
+"$py" -m venv --system-site-packages build/py-venv
+PIP_ROOT_USER_ACTION=ignore build/py-venv/bin/pip install --no-index --disable-pip-version-check -q ./python
+# from the repository root, so `import ocla` is the installed package, not python/ocla
+lib="$PWD/build/libocla.so"
+OCLA_LIBRARY="$lib" build/py-venv/bin/python -c 'import ocla; print("ocla", ocla.__version__, "from", ocla.__file__, "on", ocla.library_path())'
+OCLA_LIBRARY="$lib" build/py-venv/bin/python -m pytest -q -p no:cacheprovider python/tests
+echo "python binding: $(( $(date +%s) - start )) s"
 
 if [ "$ci" = true ]; then
   for f in .ci/checks/*.sh; do
