@@ -15,19 +15,17 @@ static const ocla_kfamily fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATUR
 
 /* The plan assumed dense tensors; check the op's real layouts for float4 rows and 32-bit offsets. */
 static void fit_layout(ocla_attn_op *op) {
-    const attn_layout *q = &op->key.lay[IO_Q], *k = &op->key.lay[IO_K], *v = &op->key.lay[IO_V],
-                      *o = &op->key.lay[IO_O];
-    int vec = op->plan.tile[1] && q->strides[3] == 1 && k->strides[3] == 1 && v->strides[3] == 1 && o->strides[3] == 1;
-    for (int d = 0; d < 3 && vec; d++)
-        vec = q->strides[d] % 4 == 0 && k->strides[d] % 4 == 0 && v->strides[d] % 4 == 0 && o->strides[d] % 4 == 0;
-    op->plan.tile[1] = vec;
+    static const int io[4] = {IO_Q, IO_K, IO_V, IO_O};
+    int vec = op->plan.tile[1];
     int64_t span = 0;
-    const attn_layout *ls[4] = {q, k, v, o};
     for (int i = 0; i < 4; i++) {
+        const attn_layout *l = &op->key.lay[io[i]];
+        vec = vec && l->strides[3] == 1 && l->strides[0] % 4 == 0 && l->strides[1] % 4 == 0 && l->strides[2] % 4 == 0;
         int64_t e = 1;
-        for (int d = 0; d < 4; d++) e += (ls[i]->dims[d] - 1) * ls[i]->strides[d];
+        for (int d = 0; d < 4; d++) e += (l->dims[d] - 1) * l->strides[d];
         if (e > span) span = e;
     }
+    op->plan.tile[1] = vec;
     if (span >= ((int64_t)1 << 31)) op->plan.tile[2] = 0;
 }
 
@@ -40,7 +38,8 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
 static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     (void)seg; /* one segment */
     const int NT = (op->T + 63) / 64;
-    cl_mem hbuf = op->buf[BUF_HS] ? op->buf[BUF_HS] : io->q->mem, gmem = hbuf; /* any valid buffer where the kernel reads no gate */
+    /* the workspace (any valid buffer until it is allocated), also where the kernel reads no gate */
+    cl_mem hbuf = op->buf[BUF_HS] ? op->buf[BUF_HS] : io->q->mem, gmem = hbuf;
     int64_t gs[3] = {0, 0, 0};
     if (op->key.gate == OCLA_GATE_SCALAR) {
         gmem = io->g->mem;

@@ -31,14 +31,11 @@ void ocla_attn_params_defaults(ocla_attn_params *p) {
 }
 
 static ocla_op_kind op_for(const ocla_attn_params *p) {
+    static const ocla_op_kind by_gate[4] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK,
+                                            OCLA_OP_SIMPLE_GLA_CHUNK}; /* none, scalar, vector, fixed */
     if (!p->causal) return OCLA_OP_LINEAR_CHUNK;
     if (p->form == OCLA_FORM_RECURRENT) return OCLA_OP_ATTN_RECURRENT;
-    switch (p->gate) {
-    case OCLA_GATE_VECTOR: return OCLA_OP_GLA_CHUNK;
-    case OCLA_GATE_SCALAR:
-    case OCLA_GATE_FIXED: return OCLA_OP_SIMPLE_GLA_CHUNK;
-    default: return OCLA_OP_LINEAR_CHUNK;
-    }
+    return (unsigned)p->gate <= OCLA_GATE_FIXED ? by_gate[p->gate] : OCLA_OP_LINEAR_CHUNK;
 }
 
 ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *params, int *max_k, int *max_v) {
@@ -70,16 +67,10 @@ static void io_list(const ocla_attn_io *io, const ocla_tensor *t[IO_N]) {
     memcpy(t, l, sizeof l);
 }
 
-static const char *io_name(int i) {
-    static const char *n[IO_N] = {"q", "k", "v", "g", "o", "initial_state", "initial_z", "final_state", "final_z"};
-    return n[i];
-}
+static const char *const io_names[IO_N] = {"q",         "k",           "v",       "g",          "o",
+                                           "initial_state", "initial_z", "final_state", "final_z"};
 
-typedef struct shape {
-    int B, T, H, K, V;
-} shape;
-
-static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, shape *s) {
+static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io) {
     if (p->causal != 0 && p->causal != 1)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.causal must be 0 or 1 (is %d)", p->causal);
     if ((int)p->feature_map < 0 || p->feature_map > OCLA_FEATURE_RELU)
@@ -107,13 +98,13 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
     if ((st = ocla__check_tensor(ctx, io->k, "k", 4, qd)) != OCLA_SUCCESS) return st;
     int64_t vd[4] = {qd[0], qd[1], qd[2], -1};
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, vd)) != OCLA_SUCCESS) return st;
-    s->B = (int)qd[0], s->T = (int)qd[1], s->H = (int)qd[2], s->K = (int)qd[3], s->V = (int)io->v->dims[3];
-    if (s->V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
-    if (s->K > OCLA_ATTN_MAX_DIM || s->V > OCLA_ATTN_MAX_DIM)
+    const int K = (int)qd[3], V = (int)io->v->dims[3];
+    if (V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
+    if (K > OCLA_ATTN_MAX_DIM || V > OCLA_ATTN_MAX_DIM)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)",
-                          s->K, s->V, OCLA_ATTN_MAX_DIM);
-    vd[3] = s->V;
+                          "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)", K,
+                          V, OCLA_ATTN_MAX_DIM);
+    vd[3] = V;
     if ((st = ocla__check_tensor(ctx, io->o, "o", 4, vd)) != OCLA_SUCCESS) return st;
     if (p->gate == OCLA_GATE_SCALAR) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "gate SCALAR needs g [B,T,H]");
@@ -129,12 +120,12 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "initial_z / final_z need params.normalize = 1");
     const ocla_tensor *t[IO_N];
     io_list(io, t);
-    const int64_t sd[4] = {qd[0], qd[2], qd[3], s->V}; /* states [B,H,K,V], z [B,H,K] */
+    const int64_t sd[4] = {qd[0], qd[2], qd[3], V}; /* states [B,H,K,V], z [B,H,K] */
     for (int i = IO_S0; i < IO_N; i++)
-        if (t[i] && (st = ocla__check_tensor(ctx, t[i], io_name(i), i == IO_Z0 || i == IO_Z1 ? 3 : 4, sd)) != OCLA_SUCCESS)
+        if (t[i] && (st = ocla__check_tensor(ctx, t[i], io_names[i], i == IO_Z0 || i == IO_Z1 ? 3 : 4, sd)) != OCLA_SUCCESS)
             return st;
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
-        for (int h = 0; h < s->H; h++)
+        for (int h = 0; h < qd[2]; h++)
             if (!isfinite(p->fixed_log_decay[h]))
                 return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.fixed_log_decay[%d] is not finite", h);
     return OCLA_SUCCESS;
@@ -381,38 +372,19 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     return ocla__attn_add_launch(op, &v, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
 }
 
-/* The path's kernels and launches, the normaliser, every argument set (the chunked kernels'
- * __local sizes among them), then the launch checks. */
-static ocla_status prepare_path(ocla_attn_op *op, const ocla_attn_io *io) {
-    const int recurrent = op->key.form == OCLA_FORM_RECURRENT;
-    ocla_status st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op)
-                     : recurrent                          ? prepare_recurrent(op)
-                                                          : prepare_chunked(op);
-    if (st == OCLA_SUCCESS && op->key.normalize) {
-        const ocla_variant vn = ocla__variant(&fam_norm);
-        const size_t gn[3] = {(size_t)op->V, (size_t)op->T, (size_t)op->B * op->H}; /* bind_recurrent: per segment */
-        st = ocla__attn_add_launch(op, &vn, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
-                                   "attention normaliser");
-    }
-    if (st == OCLA_SUCCESS) st = op->bind(op, io, 0);
-    for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++)
-        if (op->launch[i].local[0])
-            st = ocla__check_launch(op->ctx, op->launch[i].k, 3, op->launch[i].local, op->launch[i].what);
-    return st;
-}
-
 /* Plan and prepare; on a build limit below the plan's (the built kernel allows fewer work-items or
  * has more local memory of its own), plan again with the kernel's limits. */
-static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, const shape *s,
-                           int own, ocla_attn_op **out) {
+static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, int own,
+                           ocla_attn_op **out) {
     *out = NULL;
     ocla_attn_op *op = calloc(1, sizeof *op);
     if (!op) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory preparing an attention op");
     op->ctx = ctx;
     op->own = own;
     make_key(ctx, p, io, &op->key);
-    op->B = s->B, op->T = s->T, op->H = s->H, op->K = s->K, op->V = s->V;
-    op->scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)s->K));
+    const int64_t *qd = op->key.lay[IO_Q].dims;
+    op->B = (int)qd[0], op->T = (int)qd[1], op->H = (int)qd[2], op->K = (int)qd[3], op->V = (int)op->key.lay[IO_V].dims[3];
+    op->scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)op->K));
     ocla_status st = p->gate == OCLA_GATE_FIXED ? upload_decay(op, p) : OCLA_SUCCESS;
     unsigned flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0) | (!p->causal ? OCLA_PLAN_NONCAUSAL : 0);
     for (int i = 0; i < IO_N; i++)
@@ -421,7 +393,7 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         (io->final_state && !ocla__tensor_is_contiguous(io->final_state)))
         flags |= OCLA_PLAN_STRIDED;
     const int recurrent = op->key.form == OCLA_FORM_RECURRENT;
-    ocla_plan_request r = {op_for(p), s->B, s->T, s->H, s->K, s->V, recurrent ? 0 : op->key.chunk, flags,
+    ocla_plan_request r = {op_for(p), op->B, op->T, op->H, op->K, op->V, recurrent ? 0 : op->key.chunk, flags,
                            (int)p->gate, (int)p->feature_map};
     ocla_plan_limits L;
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
@@ -436,7 +408,21 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         memset(op->need, 0, sizeof op->need);
         release_kernels(op);
         op->min_wg = 0, op->static_local = 0;
-        st = prepare_path(op, io);
+        /* the path's kernels and launches, the normaliser, every argument set (the chunked kernels'
+         * __local sizes among them), then the launch checks */
+        st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op)
+             : recurrent                          ? prepare_recurrent(op)
+                                                  : prepare_chunked(op);
+        if (st == OCLA_SUCCESS && op->key.normalize) {
+            const ocla_variant vn = ocla__variant(&fam_norm);
+            const size_t gn[3] = {(size_t)op->V, (size_t)op->T, (size_t)op->B * op->H}; /* recurrent: per segment */
+            st = ocla__attn_add_launch(op, &vn, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
+                                       "attention normaliser");
+        }
+        if (st == OCLA_SUCCESS) st = op->bind(op, io, 0);
+        for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++)
+            if (op->launch[i].local[0])
+                st = ocla__check_launch(ctx, op->launch[i].k, 3, op->launch[i].local, op->launch[i].what);
         if (st != OCLA_ERR_UNSUPPORTED || attempt >= 2) break;
         /* the built kernels' own limits (read when each was created, before any __local
          * argument was set): plan again with them */
@@ -503,25 +489,22 @@ ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *pa
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_forward: ctx is NULL");
     if (!params || !io)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_forward: %s is NULL", !params ? "params" : "io");
+    attn_key key;
+    ocla_attn_op *op = NULL;
     OCLA_LOCK(ctx);
-    shape s;
-    ocla_status st = validate(ctx, params, io, &s);
-    if (st == OCLA_SUCCESS) {
-        attn_key key;
-        make_key(ctx, params, io, &key);
-        ocla_attn_op *op = NULL;
-        for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS && !op; i++)
-            if (ctx->attn_cache[i] && !memcmp(&ctx->attn_cache[i]->key, &key, sizeof key) &&
-                same_decay(ctx->attn_cache[i], params))
-                op = ctx->attn_cache[i];
-        if (!op && (st = prepare(ctx, params, io, &s, 0, &op)) == OCLA_SUCCESS) {
-            const int slot = ctx->attn_cache_next;
-            ctx->attn_cache_next = (slot + 1) % OCLA_ATTN_CACHE_SLOTS;
-            ocla_attention_op_destroy(ctx->attn_cache[slot]);
-            ctx->attn_cache[slot] = op;
-        }
-        if (st == OCLA_SUCCESS) st = run(op, io);
+    ocla_status st = validate(ctx, params, io);
+    if (st == OCLA_SUCCESS) make_key(ctx, params, io, &key);
+    for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS && st == OCLA_SUCCESS && !op; i++)
+        if (ctx->attn_cache[i] && !memcmp(&ctx->attn_cache[i]->key, &key, sizeof key) &&
+            same_decay(ctx->attn_cache[i], params))
+            op = ctx->attn_cache[i];
+    if (st == OCLA_SUCCESS && !op && (st = prepare(ctx, params, io, 0, &op)) == OCLA_SUCCESS) {
+        const int slot = ctx->attn_cache_next;
+        ctx->attn_cache_next = (slot + 1) % OCLA_ATTN_CACHE_SLOTS;
+        ocla_attention_op_destroy(ctx->attn_cache[slot]);
+        ctx->attn_cache[slot] = op;
     }
+    if (st == OCLA_SUCCESS) st = run(op, io);
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -535,9 +518,8 @@ ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *pa
                           !params ? "params" : !io ? "io" : "out");
     *out = NULL;
     OCLA_LOCK(ctx);
-    shape s;
-    ocla_status st = validate(ctx, params, io, &s);
-    if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, &s, 1, out);
+    ocla_status st = validate(ctx, params, io);
+    if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, 1, out);
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -555,24 +537,22 @@ ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io) {
     for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
         const ocla_tensor *t = ts[i];
         const attn_layout *l = &op->key.lay[i];
+        int same = t && t->ndim == l->ndim && t->dtype == OCLA_F32;
+        for (int d = 0; same && d < t->ndim; d++) same = t->dims[d] == l->dims[d] && t->strides[d] == l->strides[d];
         if (!t != !l->present)
             st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s is %s but was %s when prepared",
-                            io_name(i), t ? "given" : "NULL", l->present ? "given" : "NULL");
+                            io_names[i], t ? "given" : "NULL", l->present ? "given" : "NULL");
         else if (t && t->ctx != ctx)
             st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
-                            io_name(i));
-        else if (t) {
-            int same = t->ndim == l->ndim && t->dtype == OCLA_F32;
-            for (int d = 0; d < t->ndim && same; d++) same = t->dims[d] == l->dims[d] && t->strides[d] == l->strides[d];
-            if (!same)
-                st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
-                                io_name(i));
-            else if (t->offset && op->plan.path != OCLA_PATH_PORTABLE)
-                st = ocla__fail(ctx, OCLA_ERR_SHAPE,
-                                "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
-                                "tensors at the start of their buffers",
-                                io_name(i), t->offset);
-        }
+                            io_names[i]);
+        else if (t && !same)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
+                            io_names[i]);
+        else if (t && t->offset && op->plan.path != OCLA_PATH_PORTABLE)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE,
+                            "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
+                            "tensors at the start of their buffers",
+                            io_names[i], t->offset);
     }
     if (st == OCLA_SUCCESS) st = run(op, io);
     OCLA_UNLOCK(ctx);
