@@ -151,40 +151,22 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
 
 /* ---- argument helpers ---- */
 
-/* A tensor as the kernels see it: buffer, offset and strides (elements), whether it was given. */
-typedef struct tview {
-    cl_mem mem;
-    int64_t off;
-    int64_t st[4];
-    int has;
-} tview;
-
-/* The io tensors for a launch over tokens from t0 on (the states have no time axis); an absent
- * tensor is any valid buffer with zero offset and strides. */
-static void views(const ocla_attn_io *io, int64_t t0, tview v[IO_N]) {
-    const ocla_tensor *t[IO_N];
+/* The io tensors of a launch over tokens t0 on: those with a time axis copied to c and shifted. */
+static void at_token(const ocla_attn_io *io, int64_t t0, ocla_tensor c[IO_S0], const ocla_tensor *t[IO_N]) {
     io_list(io, t);
-    memset(v, 0, IO_N * sizeof *v);
-    for (int i = 0; i < IO_N; i++) {
-        v[i].mem = t[i] ? t[i]->mem : io->q->mem;
-        if (!t[i]) continue;
-        v[i].has = 1;
-        v[i].off = (int64_t)t[i]->offset + (i < IO_S0 ? t0 * t[i]->strides[1] : 0);
-        for (int d = 0; d < t[i]->ndim; d++) v[i].st[d] = t[i]->strides[d];
-    }
-}
-
-static void push_view(ocla_args *a, const tview *v, int nstrides) {
-    ocla__push_mem(a, v->mem);
-    ocla__push_long(a, v->off);
-    for (int d = 0; d < nstrides; d++) ocla__push_long(a, v->st[d]);
+    for (int i = 0; i < IO_S0; i++)
+        if (t[i]) {
+            c[i] = *t[i];
+            c[i].offset += (size_t)(t0 * c[i].strides[1]);
+            t[i] = &c[i];
+        }
 }
 
 /* has_s0, S0, has_z0, z0, has_s1, S1, has_z1, z1: la_chunk_states and la_recurrent take them alike */
-static void push_states(ocla_args *a, const tview v[IO_N]) {
+static void push_states(ocla_args *a, const ocla_tensor *const t[IO_N], cl_mem absent) {
     for (int i = IO_S0; i < IO_N; i++) {
-        ocla__push_int(a, v[i].has);
-        push_view(a, &v[i], i == IO_Z0 || i == IO_Z1 ? 3 : 4);
+        ocla__push_int(a, t[i] != NULL);
+        ocla__push_tensor(a, t[i], absent, i == IO_Z0 || i == IO_Z1 ? 3 : 4);
     }
 }
 
@@ -193,11 +175,11 @@ static cl_mem ws(const ocla_attn_op *op, int i, const ocla_attn_io *io) {
     return op->buf[i] ? op->buf[i] : io->q->mem;
 }
 
-static ocla_status set_norm_args(ocla_attn_op *op, int T, const tview *o, cl_mem den) {
+static ocla_status set_norm_args(ocla_attn_op *op, int T, const ocla_tensor *o, cl_mem den) {
     if (!op->launch[L_NORM].k) return OCLA_SUCCESS;
     ocla_args a = {op->ctx, op->launch[L_NORM].k, 0, OCLA_SUCCESS};
     ocla__push_int(&a, T), ocla__push_int(&a, op->H), ocla__push_int(&a, op->V), ocla__push_float(&a, op->key.eps);
-    push_view(&a, o, 4);
+    ocla__push_tensor(&a, o, NULL, 4);
     ocla__push_mem(&a, den);
     return a.st;
 }
@@ -230,68 +212,70 @@ static ocla_status upload_decay(ocla_attn_op *op, const ocla_attn_params *p) {
 
 /* ---- arguments (set when a tensor's buffer or offset changed, and for every segment of a split walk) ---- */
 static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
-    ocla__la_tiles t;
-    ocla__la_tiles_from_plan(&op->plan, &t);
-    const int T = op->T, H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm, C = t.chunk;
+    ocla__la_tiles tl;
+    ocla__la_tiles_from_plan(&op->plan, &tl);
+    const int T = op->T, H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm, C = tl.chunk;
     const int NT = (T + C - 1) / C, n0 = seg * op->seg, n1 = n0 + op->seg < NT ? n0 + op->seg : NT, gate = op->key.gate;
-    const cl_mem G = ws(op, BUF_G, io), hs = ws(op, BUF_HS, io), den = ws(op, BUF_DEN, io);
-    tview v[IO_N];
-    views(io, 0, v);
+    const cl_mem G = ws(op, BUF_G, io), hs = ws(op, BUF_HS, io), den = ws(op, BUF_DEN, io), any = io->q->mem;
+    const ocla_tensor *t[IO_N];
+    io_list(io, t);
     /* the chunked kernels take 0 none, 1 per-token scalar cumsums (scalar or fixed), 2 vector */
     const int gmode = gate == OCLA_GATE_VECTOR ? 2 : gate != OCLA_GATE_NONE ? 1 : 0;
-    const int nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
+    const int nvt_s = (Ve + tl.sbv - 1) / tl.sbv, nvt_o = (Ve + tl.bv - 1) / tl.bv;
     ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
     ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V), ocla__push_int(&a, NT), ocla__push_int(&a, nvt_s);
     ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gmode), ocla__push_int(&a, norm), ocla__push_int(&a, n0), ocla__push_int(&a, n1);
-    push_view(&a, &v[IO_K], 4), push_view(&a, &v[IO_V], 4);
+    ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
     ocla__push_mem(&a, G), ocla__push_mem(&a, hs);
-    push_states(&a, v);
-    ocla__push_local(&a, 4 * (uint64_t)t.sjb * t.sbk), ocla__push_local(&a, 4 * (uint64_t)t.sjb * t.sbv);
+    push_states(&a, t, any);
+    ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbk), ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbv);
     if (a.st != OCLA_SUCCESS || seg > 0) return a.st; /* later segments: only the walk's range changed */
     if (op->launch[L_GATE].k) {
         ocla_args g = {op->ctx, op->launch[L_GATE].k, 0, OCLA_SUCCESS};
         ocla__push_int(&g, T), ocla__push_int(&g, H), ocla__push_int(&g, gate == OCLA_GATE_VECTOR ? K : 1), ocla__push_int(&g, NT), ocla__push_int(&g, gate);
-        push_view(&g, &v[IO_G], 4);
-        ocla__push_mem(&g, op->dec ? op->dec : io->q->mem), ocla__push_mem(&g, G);
+        ocla__push_tensor(&g, t[IO_G], any, 4); /* the fourth stride is read for vector gates only */
+        ocla__push_mem(&g, op->dec ? op->dec : any), ocla__push_mem(&g, G);
         if (g.st != OCLA_SUCCESS) return g.st;
     }
-    const uint64_t a_floats = (uint64_t)C * (C + 4), slab = t.out_local / 4 - a_floats;
+    const uint64_t a_floats = (uint64_t)C * (C + 4), slab = tl.out_local / 4 - a_floats;
     ocla_args b = {op->ctx, op->launch[L_OUT].k, 0, OCLA_SUCCESS};
     ocla__push_int(&b, T), ocla__push_int(&b, H), ocla__push_int(&b, K), ocla__push_int(&b, V), ocla__push_int(&b, NT), ocla__push_int(&b, nvt_o);
     ocla__push_float(&b, op->scale);
     ocla__push_int(&b, op->key.feature), ocla__push_int(&b, gmode), ocla__push_int(&b, norm), ocla__push_int(&b, !op->key.causal);
-    push_view(&b, &v[IO_Q], 4), push_view(&b, &v[IO_K], 4), push_view(&b, &v[IO_V], 4);
+    ocla__push_tensor(&b, t[IO_Q], any, 4), ocla__push_tensor(&b, t[IO_K], any, 4), ocla__push_tensor(&b, t[IO_V], any, 4);
     ocla__push_mem(&b, G), ocla__push_mem(&b, hs);
-    push_view(&b, &v[IO_O], 4);
+    ocla__push_tensor(&b, t[IO_O], any, 4);
     ocla__push_mem(&b, den);
     ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
-    return b.st != OCLA_SUCCESS ? b.st : set_norm_args(op, T, &v[IO_O], den);
+    return b.st != OCLA_SUCCESS ? b.st : set_norm_args(op, T, t[IO_O], den);
 }
 
 static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     const int H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm;
     const int t0 = seg * op->seg, tn = op->T - t0 < op->seg ? op->T - t0 : op->seg;
-    const cl_mem den = ws(op, BUF_DEN, io);
-    tview v[IO_N];
-    views(io, t0, v);
+    const cl_mem den = ws(op, BUF_DEN, io), any = io->q->mem;
+    ocla_tensor c[IO_S0];
+    const ocla_tensor *t[IO_N];
+    at_token(io, t0, c, t);
     /* between segments the state travels through the carry buffer, as S [B,H,K,V] and z [B,H,K] */
-    const tview cs = {ws(op, BUF_CARRY, io), 0, {(int64_t)H * K * Ve, (int64_t)K * Ve, Ve, 1}, 1};
-    tview cz = cs;
-    cz.off = V, cz.has = norm;
-    if (seg > 0) v[IO_S0] = cs, v[IO_Z0] = cz;
-    if (seg < op->nseg - 1) v[IO_S1] = cs, v[IO_Z1] = cz;
+    const ocla_tensor cs = {.mem = ws(op, BUF_CARRY, io), .strides = {(int64_t)H * K * Ve, (int64_t)K * Ve, Ve, 1}};
+    ocla_tensor cz = cs;
+    cz.offset = (size_t)V;
+    if (seg > 0) t[IO_S0] = &cs, t[IO_Z0] = norm ? &cz : NULL;
+    if (seg < op->nseg - 1) t[IO_S1] = &cs, t[IO_Z1] = norm ? &cz : NULL;
     ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
     ocla__push_int(&a, tn), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
     ocla__push_float(&a, op->scale);
     ocla__push_int(&a, op->key.feature), ocla__push_int(&a, op->key.gate), ocla__push_int(&a, norm);
-    push_view(&a, &v[IO_Q], 4), push_view(&a, &v[IO_K], 4), push_view(&a, &v[IO_V], 4), push_view(&a, &v[IO_G], 4);
-    ocla__push_mem(&a, op->dec ? op->dec : io->q->mem);
-    push_states(&a, v);
-    push_view(&a, &v[IO_O], 4);
+    ocla__push_tensor(&a, t[IO_Q], any, 4), ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
+    ocla__push_tensor(&a, t[IO_G], any, 4);
+    ocla__push_mem(&a, op->dec ? op->dec : any);
+    push_states(&a, t, any);
+    ocla__push_tensor(&a, t[IO_O], any, 4);
     ocla__push_mem(&a, den);
     if (a.st != OCLA_SUCCESS) return a.st;
     op->launch[L_NORM].global[1] = (size_t)tn; /* the normaliser covers this segment's tokens */
-    return set_norm_args(op, tn, &v[IO_O], den);
+    return set_norm_args(op, tn, t[IO_O], den);
 }
 
 /* ---- prepare ---- */
@@ -376,7 +360,6 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
  * has more local memory of its own), plan again with the kernel's limits. */
 static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, int own,
                            ocla_attn_op **out) {
-    *out = NULL;
     ocla_attn_op *op = calloc(1, sizeof *op);
     if (!op) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory preparing an attention op");
     op->ctx = ctx;
@@ -443,16 +426,40 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     return OCLA_SUCCESS;
 }
 
-/* ---- run: set the arguments that changed, enqueue ---- */
+/* ---- run: check the layouts, set the arguments that changed, enqueue ---- */
 static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
-    ocla_status st = OCLA_SUCCESS;
-    if (!op->own && (st = get_buffers(op)) != OCLA_SUCCESS) return st;
+    ocla_context *ctx = op->ctx;
     const ocla_tensor *t[IO_N];
     io_list(io, t);
     attn_binding b;
     memset(&b, 0, sizeof b);
-    for (int i = 0; i < IO_N; i++)
-        if (t[i]) b.mem[i] = t[i]->mem, b.off[i] = t[i]->offset;
+    ocla_status st = OCLA_SUCCESS;
+    /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
+     * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
+    for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
+        const attn_layout *l = &op->key.lay[i];
+        int same = t[i] && t[i]->ndim == l->ndim && t[i]->dtype == OCLA_F32;
+        for (int d = 0; same && d < t[i]->ndim; d++)
+            same = t[i]->dims[d] == l->dims[d] && t[i]->strides[d] == l->strides[d];
+        if (!t[i] != !l->present)
+            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s is %s but was %s when prepared",
+                            io_names[i], t[i] ? "given" : "NULL", l->present ? "given" : "NULL");
+        else if (t[i] && t[i]->ctx != ctx)
+            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
+                            io_names[i]);
+        else if (t[i] && !same)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
+                            io_names[i]);
+        else if (t[i] && t[i]->offset && op->plan.path != OCLA_PATH_PORTABLE)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE,
+                            "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
+                            "tensors at the start of their buffers",
+                            io_names[i], t[i]->offset);
+        else if (t[i])
+            b.mem[i] = t[i]->mem, b.off[i] = t[i]->offset;
+    }
+    if (st == OCLA_SUCCESS && !op->own) st = get_buffers(op);
+    if (st != OCLA_SUCCESS) return st;
     memcpy(b.buf, op->buf, sizeof b.buf);
     const int rebind = !op->bound || memcmp(&b, &op->binding, sizeof b) != 0;
     op->bound = 0;
@@ -461,7 +468,7 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
         for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++) {
             const attn_launch *l = &op->launch[i];
             if (l->k && (l->when == AT_EACH || (l->when == AT_FIRST && s == 0) || (l->when == AT_LAST && s == op->nseg - 1)))
-                st = ocla__enqueue(op->ctx, l->k, 3, l->global, l->local[0] ? l->local : NULL, l->what);
+                st = ocla__enqueue(ctx, l->k, 3, l->global, l->local[0] ? l->local : NULL, l->what);
         }
     }
     if (st == OCLA_SUCCESS) op->binding = b, op->bound = 1;
@@ -526,36 +533,10 @@ ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *pa
 
 ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io) {
     if (!op) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: op is NULL");
-    ocla_context *ctx = op->ctx;
-    if (!io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: io is NULL");
-    OCLA_LOCK(ctx);
-    ocla_status st = OCLA_SUCCESS;
-    const ocla_tensor *ts[IO_N];
-    io_list(io, ts);
-    /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
-     * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
-    for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
-        const ocla_tensor *t = ts[i];
-        const attn_layout *l = &op->key.lay[i];
-        int same = t && t->ndim == l->ndim && t->dtype == OCLA_F32;
-        for (int d = 0; same && d < t->ndim; d++) same = t->dims[d] == l->dims[d] && t->strides[d] == l->strides[d];
-        if (!t != !l->present)
-            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s is %s but was %s when prepared",
-                            io_names[i], t ? "given" : "NULL", l->present ? "given" : "NULL");
-        else if (t && t->ctx != ctx)
-            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
-                            io_names[i]);
-        else if (t && !same)
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
-                            io_names[i]);
-        else if (t && t->offset && op->plan.path != OCLA_PATH_PORTABLE)
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE,
-                            "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
-                            "tensors at the start of their buffers",
-                            io_names[i], t->offset);
-    }
-    if (st == OCLA_SUCCESS) st = run(op, io);
-    OCLA_UNLOCK(ctx);
+    if (!io) return ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: io is NULL");
+    OCLA_LOCK(op->ctx);
+    ocla_status st = run(op, io);
+    OCLA_UNLOCK(op->ctx);
     return st;
 }
 
