@@ -38,8 +38,7 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
 static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     (void)seg; /* one segment */
     const int NT = (op->T + 63) / 64;
-    /* the workspace (any valid buffer until it is allocated), also where the kernel reads no gate */
-    cl_mem hbuf = op->buf[BUF_HS] ? op->buf[BUF_HS] : io->q->mem, gmem = hbuf;
+    cl_mem hbuf = op->buf[BUF_HS], gmem = hbuf; /* any valid buffer where the kernel reads no gate */
     int64_t gs[3] = {0, 0, 0};
     if (op->key.gate == OCLA_GATE_SCALAR) {
         gmem = io->g->mem;

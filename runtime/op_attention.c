@@ -170,7 +170,8 @@ static void push_states(ocla_args *a, const ocla_tensor *const t[IO_N], cl_mem a
     }
 }
 
-/* A workspace buffer, or any valid buffer while none is allocated (the arguments set at prepare). */
+/* A workspace buffer, or any valid buffer where the op needs none or none is allocated yet (the
+ * chunked kernels' arguments are set at prepare). */
 static cl_mem ws(const ocla_attn_op *op, int i, const ocla_attn_io *io) {
     return op->buf[i] ? op->buf[i] : io->q->mem;
 }
@@ -391,8 +392,8 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         memset(op->need, 0, sizeof op->need);
         release_kernels(op);
         op->min_wg = 0, op->static_local = 0;
-        /* the path's kernels and launches, the normaliser, every argument set (the chunked kernels'
-         * __local sizes among them), then the launch checks */
+        /* the path's kernels and launches, the normaliser, then the launch checks (after the
+         * chunked kernels' arguments, whose __local sizes count) */
         st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op)
              : recurrent                          ? prepare_recurrent(op)
                                                   : prepare_chunked(op);
@@ -402,7 +403,7 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
             st = ocla__attn_add_launch(op, &vn, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
                                        "attention normaliser");
         }
-        if (st == OCLA_SUCCESS) st = op->bind(op, io, 0);
+        if (st == OCLA_SUCCESS && op->bind == bind_chunked) st = bind_chunked(op, io, 0);
         for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++)
             if (op->launch[i].local[0])
                 st = ocla__check_launch(ctx, op->launch[i].k, 3, op->launch[i].local, op->launch[i].what);
