@@ -13,43 +13,20 @@
 static const ocla_kfamily fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                     {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
 
-
 /* The plan assumed dense tensors; check the op's real layouts for float4 rows and 32-bit offsets. */
 static void fit_layout(ocla_attn_op *op) {
-    const attn_layout *q = &op->key.lay[IO_Q], *k = &op->key.lay[IO_K], *v = &op->key.lay[IO_V],
-                      *o = &op->key.lay[IO_O];
-    int vec = op->plan.tile[1] && q->strides[3] == 1 && k->strides[3] == 1 && v->strides[3] == 1 && o->strides[3] == 1;
-    for (int d = 0; d < 3 && vec; d++)
-        vec = q->strides[d] % 4 == 0 && k->strides[d] % 4 == 0 && v->strides[d] % 4 == 0 && o->strides[d] % 4 == 0;
-    op->plan.tile[1] = vec;
+    static const int io[4] = {IO_Q, IO_K, IO_V, IO_O};
+    int vec = op->plan.tile[1];
     int64_t span = 0;
-    const attn_layout *ls[4] = {q, k, v, o};
     for (int i = 0; i < 4; i++) {
+        const attn_layout *l = &op->key.lay[io[i]];
+        vec = vec && l->strides[3] == 1 && l->strides[0] % 4 == 0 && l->strides[1] % 4 == 0 && l->strides[2] % 4 == 0;
         int64_t e = 1;
-        for (int d = 0; d < 4; d++) e += (ls[i]->dims[d] - 1) * ls[i]->strides[d];
+        for (int d = 0; d < 4; d++) e += (l->dims[d] - 1) * l->strides[d];
         if (e > span) span = e;
     }
+    op->plan.tile[1] = vec;
     if (span >= ((int64_t)1 << 31)) op->plan.tile[2] = 0;
-}
-
-ocla_status ocla__nv_prepare(ocla_attn_op *op) {
-    ocla_context *ctx = op->ctx;
-    fit_layout(op);
-    ocla_variant v = ocla__variant(&fam_nv);
-    v.gate = (int8_t)op->key.gate;
-    v.feature = (int8_t)op->key.feature;
-    for (int i = 0; i < 4; i++) v.tile[i] = op->plan.tile[i];
-    ocla_status st = ocla__variant_instance(ctx, &v, "mma_chunk_states", &op->ks);
-    if (st == OCLA_SUCCESS) st = ocla__variant_instance(ctx, &v, "mma_chunk_output", &op->ko);
-    if (st != OCLA_SUCCESS) return st;
-    const int NT = (op->T + 63) / 64;
-    size_t hbytes;
-    if (!ocla__mul_ok((size_t)op->B * op->H * NT, (size_t)op->K * op->V * sizeof(float), &hbytes))
-        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
-    op->need[BUF_HS] = hbytes;
-    const size_t local[3] = {256, 1, 1};
-    if ((st = ocla__check_launch(ctx, op->ks, 3, local, "NVIDIA chunk states")) != OCLA_SUCCESS) return st;
-    return ocla__check_launch(ctx, op->ko, 3, local, "NVIDIA chunk outputs");
 }
 
 /* A tensor as the NVIDIA kernels take it: buffer and four strides (they start at the buffer's start). */
@@ -58,8 +35,8 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
     for (int d = 0; d < 4; d++) ocla__push_long(a, t->strides[d]);
 }
 
-ocla_status ocla__nv_bind(ocla_attn_op *op, const ocla_attn_io *io) {
-    ocla_context *ctx = op->ctx;
+static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
+    (void)seg; /* one segment */
     const int NT = (op->T + 63) / 64;
     cl_mem hbuf = op->buf[BUF_HS], gmem = hbuf; /* any valid buffer where the kernel reads no gate */
     int64_t gs[3] = {0, 0, 0};
@@ -69,7 +46,7 @@ ocla_status ocla__nv_bind(ocla_attn_op *op, const ocla_attn_io *io) {
     } else if (op->key.gate == OCLA_GATE_FIXED)
         gmem = op->dec;
     const int sizes[6] = {op->B, op->T, op->H, op->K, op->V, NT};
-    ocla_args s = {ctx, op->ks, 0, OCLA_SUCCESS}, a = {ctx, op->ko, 0, OCLA_SUCCESS};
+    ocla_args s = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS}, a = {op->ctx, op->launch[L_OUT].k, 0, OCLA_SUCCESS};
     for (int i = 0; i < 6; i++) ocla__push_int(&s, sizes[i]), ocla__push_int(&a, sizes[i]);
     ocla__push_float(&a, op->scale);
     push_nv(&s, io->k), push_nv(&s, io->v);
@@ -86,11 +63,23 @@ ocla_status ocla__nv_bind(ocla_attn_op *op, const ocla_attn_io *io) {
     return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
 
-ocla_status ocla__nv_enqueue(ocla_attn_op *op) {
+ocla_status ocla__nv_prepare(ocla_attn_op *op) {
+    fit_layout(op);
+    ocla_variant v = ocla__variant(&fam_nv);
+    v.gate = (int8_t)op->key.gate;
+    v.feature = (int8_t)op->key.feature;
+    for (int i = 0; i < 4; i++) v.tile[i] = op->plan.tile[i];
     const size_t B = (size_t)op->B, H = (size_t)op->H, K = (size_t)op->K, V = (size_t)op->V;
     const size_t NT = (size_t)(op->T + 63) / 64, local[3] = {256, 1, 1};
+    size_t hbytes;
+    if (!ocla__mul_ok(B * H * NT, K * V * sizeof(float), &hbytes))
+        return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
+    op->need[BUF_HS] = hbytes;
+    op->nseg = 1;
+    op->bind = nv_bind;
     const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, B * H}, go[3] = {(V + 127) / 128 * 256, NT, B * H};
-    ocla_status st = ocla__enqueue(op->ctx, op->ks, 3, gs, local, "NVIDIA chunk states");
-    if (st == OCLA_SUCCESS) st = ocla__enqueue(op->ctx, op->ko, 3, go, local, "NVIDIA chunk outputs");
+    ocla_status st = ocla__attn_add_launch(op, &v, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
+    if (st == OCLA_SUCCESS)
+        st = ocla__attn_add_launch(op, &v, "mma_chunk_output", L_OUT, AT_LAST, go, local, "NVIDIA chunk outputs");
     return st;
 }

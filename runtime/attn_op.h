@@ -6,10 +6,15 @@
 #include "internal.h"
 #include "plan.h"
 
-/* io slots, in this order everywhere */
-enum { IO_Q, IO_K, IO_V, IO_G, IO_S0, IO_Z0, IO_O, IO_S1, IO_Z1, IO_N };
+/* io slots, in this order everywhere: the tensors with a time axis first, then the states */
+enum { IO_Q, IO_K, IO_V, IO_G, IO_O, IO_S0, IO_Z0, IO_S1, IO_Z1, IO_N };
 /* buffers a run needs: gate cumsums, chunk states, denominators, recurrent carry */
 enum { BUF_G, BUF_HS, BUF_DEN, BUF_CARRY, BUF_N };
+/* the launches of a run, in launch order: gate cumsum, chunk states (or the recurrent kernel),
+ * chunk outputs, normaliser */
+enum { L_GATE, L_MAIN, L_OUT, L_NORM, L_N };
+/* when a launch runs in the sequential walk over segments: before the first, in each, after the last */
+enum { AT_FIRST, AT_EACH, AT_LAST };
 
 typedef struct attn_layout {
     int present, ndim, offset; /* offset: the tensor starts inside its buffer */
@@ -22,6 +27,23 @@ typedef struct attn_key {
     attn_layout lay[IO_N];
 } attn_key;
 
+/* One launch, sized at prepare (local[0] == 0: the driver picks the work-group). */
+typedef struct attn_launch {
+    cl_kernel k; /* the op's own kernel object: its arguments stay set between runs */
+    int when;    /* AT_* */
+    size_t global[3], local[3];
+    const char *what;
+} attn_launch;
+
+/* What the kernels' arguments were set from: a run with the same buffers and offsets sets none. */
+typedef struct attn_binding {
+    cl_mem mem[IO_N], buf[BUF_N];
+    size_t off[IO_N];
+} attn_binding;
+
+/* Sets the kernels' arguments for segment seg of the walk (every kernel's when seg == 0). */
+typedef ocla_status (*attn_bind_fn)(ocla_attn_op *op, const ocla_attn_io *io, int seg);
+
 struct ocla_attn_op {
     ocla_context *ctx;
     attn_key key;
@@ -29,27 +51,24 @@ struct ocla_attn_op {
     int B, T, H, K, V;
     float scale;
     ocla_plan plan;
-    ocla_plan_request req;
-    int recurrent;
     int own;            /* owns its buffers (a user's prepared op) or uses context scratch */
-    cl_kernel kg, ks, ko, kn, kr; /* the op's own kernel objects (their arguments stay set between runs):
-                                     gate cumsum, states, outputs, normaliser, recurrent; NVIDIA: ks, ko */
+    attn_launch launch[L_N];       /* k == NULL: not part of this op */
+    attn_bind_fn bind;
     uint64_t min_wg, static_local; /* the kernels' CL_KERNEL_WORK_GROUP_SIZE and own local memory */
     cl_mem buf[BUF_N];
     size_t need[BUF_N];
     cl_mem dec;         /* the decays on the device (owned) */
     int nseg;           /* launches of the sequential walk (llvmpipe splits long sequences) */
     int seg;            /* chunks (chunked) or tokens (recurrent) per launch */
-    /* what the kernels' arguments were last set to: a run with the same tensors sets none */
     int bound;
-    cl_mem bound_mem[IO_N];
-    size_t bound_off[IO_N];
-    cl_mem bound_buf[BUF_N];
+    attn_binding binding;
 };
 
-/* NVIDIA tensor-core path (attention_nv.c): kernels from the plan's variant, arguments, launches. */
+/* The op's own instance of a variant's kernel as launch slot (op_attention.c). */
+ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const char *name, int slot, int when,
+                                  const size_t global[3], const size_t *local, const char *what);
+
+/* NVIDIA tensor-core path (attention_nv.c): launches and arguments from the plan's variant. */
 ocla_status ocla__nv_prepare(ocla_attn_op *op);
-ocla_status ocla__nv_bind(ocla_attn_op *op, const ocla_attn_io *io);
-ocla_status ocla__nv_enqueue(ocla_attn_op *op);
 
 #endif

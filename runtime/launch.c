@@ -19,12 +19,10 @@ bool ocla__add_ok(size_t a, size_t b, size_t *out) {
 
 ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t size, const void *value) {
     cl_int err = clSetKernelArg(k, index, size, value);
-    if (err != CL_SUCCESS) {
-        char what[64];
-        snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)index);
-        return ocla__cl_fail(ctx, err, "clSetKernelArg", what);
-    }
-    return OCLA_SUCCESS;
+    if (err == CL_SUCCESS) return OCLA_SUCCESS;
+    char what[64];
+    snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)index);
+    return ocla__cl_fail(ctx, err, "clSetKernelArg", what);
 }
 
 /* The driver's current figures (local memory includes the __local arguments set now). */
@@ -45,18 +43,9 @@ void ocla__args_push(ocla_args *a, size_t size, const void *value) {
     a->i++;
 }
 
-void ocla__push_int(ocla_args *a, int64_t x) {
-    cl_int v = (cl_int)x;
-    ocla__args_push(a, sizeof v, &v);
-}
-void ocla__push_long(ocla_args *a, int64_t x) {
-    cl_long v = (cl_long)x;
-    ocla__args_push(a, sizeof v, &v);
-}
-void ocla__push_float(ocla_args *a, float x) {
-    cl_float v = x;
-    ocla__args_push(a, sizeof v, &v);
-}
+void ocla__push_int(ocla_args *a, int64_t x) { ocla__args_push(a, sizeof(cl_int), &(cl_int){(cl_int)x}); }
+void ocla__push_long(ocla_args *a, int64_t x) { ocla__args_push(a, sizeof(cl_long), &(cl_long){(cl_long)x}); }
+void ocla__push_float(ocla_args *a, float x) { ocla__args_push(a, sizeof(cl_float), &(cl_float){x}); }
 void ocla__push_mem(ocla_args *a, cl_mem m) { ocla__args_push(a, sizeof m, &m); }
 void ocla__push_local(ocla_args *a, uint64_t bytes) { ocla__args_push(a, (size_t)(bytes ? bytes : 4), NULL); }
 void ocla__push_tensor(ocla_args *a, const ocla_tensor *t, cl_mem absent, int nstrides) {
@@ -96,27 +85,20 @@ static void add_item(ocla_context *ctx, const char *what, double ms) {
     }
 }
 
-static void add_event(ocla_context *ctx, cl_event ev, const char *what) {
-    cl_ulong t0 = 0, t1 = 0;
-    if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
-        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
-        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > t0) {
-        ctx->prof_ms += (double)(t1 - t0) * 1e-6;
-        add_item(ctx, what ? what : "?", (double)(t1 - t0) * 1e-6);
-    } else
-        ctx->prof_events_zero = 1;
-    ctx->prof_kernels++;
-    clReleaseEvent(ev);
-}
-
 void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what) {
     if (!ev) return;
-    if (ctx->prof_active && ctx->profiling)
-        add_event(ctx, ev, what);
-    else {
-        if (ctx->prof_active) ctx->prof_kernels++;
-        clReleaseEvent(ev);
+    cl_ulong t0 = 0, t1 = 0;
+    if (ctx->prof_active && ctx->profiling) {
+        if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > t0) {
+            ctx->prof_ms += (double)(t1 - t0) * 1e-6;
+            add_item(ctx, what ? what : "?", (double)(t1 - t0) * 1e-6);
+        } else
+            ctx->prof_events_zero = 1;
     }
+    if (ctx->prof_active) ctx->prof_kernels++;
+    clReleaseEvent(ev);
 }
 
 /* Local sizes against the device and the kernel's current limits (local memory counts the
@@ -168,8 +150,7 @@ ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const siz
     for (cl_uint i = 0; i < dims; i++)
         if (global[i] == 0) return OCLA_SUCCESS; /* nothing to do */
     ocla_status st = ocla__check_launch(ctx, k, dims, local, what);
-    if (st != OCLA_SUCCESS) return st;
-    return ocla__enqueue(ctx, k, dims, global, local, what);
+    return st != OCLA_SUCCESS ? st : ocla__enqueue(ctx, k, dims, global, local, what);
 }
 
 ocla_status ocla_profile_begin(ocla_context *ctx) {
@@ -235,26 +216,23 @@ ocla_status ocla__fill_zero(ocla_context *ctx, cl_mem mem, size_t offset_bytes, 
     float zero = 0.0f;
     size_t pattern = (offset_bytes % 4 == 0 && bytes % 4 == 0) ? 4 : 1;
     cl_int err = clEnqueueFillBuffer(ctx->queue, mem, &zero, pattern, offset_bytes, bytes, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueFillBuffer", "zero-filling a buffer");
-    return OCLA_SUCCESS;
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clEnqueueFillBuffer", "zero-filling a buffer");
 }
 
 ocla_status ocla__scratch(ocla_context *ctx, int slot, size_t bytes, cl_mem *out) {
     if (slot < 0 || slot >= OCLA_SCRATCH_SLOTS) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "bad scratch slot %d", slot);
     if (bytes == 0) bytes = 4;
-    if (ctx->scratch[slot] && ctx->scratch_size[slot] >= bytes) {
-        *out = ctx->scratch[slot];
-        return OCLA_SUCCESS;
+    if (!ctx->scratch[slot] || ctx->scratch_size[slot] < bytes) {
+        cl_mem m;
+        ocla_status st = ocla__alloc(ctx, bytes, &m, "allocating scratch memory");
+        if (st != OCLA_SUCCESS) return st;
+        if (ctx->scratch[slot]) {
+            clFinish(ctx->queue); /* queued kernels may still read the old buffer */
+            clReleaseMemObject(ctx->scratch[slot]);
+        }
+        ctx->scratch[slot] = m;
+        ctx->scratch_size[slot] = bytes;
     }
-    cl_mem m;
-    ocla_status st = ocla__alloc(ctx, bytes, &m, "allocating scratch memory");
-    if (st != OCLA_SUCCESS) return st;
-    if (ctx->scratch[slot]) {
-        clFinish(ctx->queue); /* queued kernels may still read the old buffer */
-        clReleaseMemObject(ctx->scratch[slot]);
-    }
-    ctx->scratch[slot] = m;
-    ctx->scratch_size[slot] = bytes;
-    *out = m;
+    *out = ctx->scratch[slot];
     return OCLA_SUCCESS;
 }

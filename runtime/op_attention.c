@@ -14,7 +14,6 @@
 #include "attn_op.h"
 
 #define OCLA_ATTN_MAX_DIM 256
-#define OCLA_ATTN_CACHE 8 /* prepared ops kept per context for the one-shot call */
 
 static const ocla_kfamily fam_chunk = {
     "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
@@ -25,28 +24,18 @@ float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)
 
 void ocla_attn_params_defaults(ocla_attn_params *p) {
     if (!p) return;
-    memset(p, 0, sizeof *p);
+    memset(p, 0, sizeof *p); /* identity feature map, no gate, chunked, chunk from the scheduler */
     p->causal = 1;
-    p->has_scale = 0;
     p->scale = 1.0f;
-    p->feature_map = OCLA_FEATURE_IDENTITY;
-    p->normalize = 0;
     p->eps = 1e-6f;
-    p->gate = OCLA_GATE_NONE;
-    p->fixed_log_decay = NULL;
-    p->form = OCLA_FORM_CHUNKED;
-    p->chunk = 0;
 }
 
 static ocla_op_kind op_for(const ocla_attn_params *p) {
+    static const ocla_op_kind by_gate[4] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK,
+                                            OCLA_OP_SIMPLE_GLA_CHUNK}; /* none, scalar, vector, fixed */
     if (!p->causal) return OCLA_OP_LINEAR_CHUNK;
     if (p->form == OCLA_FORM_RECURRENT) return OCLA_OP_ATTN_RECURRENT;
-    switch (p->gate) {
-    case OCLA_GATE_VECTOR: return OCLA_OP_GLA_CHUNK;
-    case OCLA_GATE_SCALAR:
-    case OCLA_GATE_FIXED: return OCLA_OP_SIMPLE_GLA_CHUNK;
-    default: return OCLA_OP_LINEAR_CHUNK;
-    }
+    return (unsigned)p->gate <= OCLA_GATE_FIXED ? by_gate[p->gate] : OCLA_OP_LINEAR_CHUNK;
 }
 
 ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *params, int *max_k, int *max_v) {
@@ -72,11 +61,16 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
 }
 
 /* ---- validation ---- */
-typedef struct shape {
-    int B, T, H, K, V;
-} shape;
+static void io_list(const ocla_attn_io *io, const ocla_tensor *t[IO_N]) {
+    const ocla_tensor *l[IO_N] = {io->q, io->k, io->v, io->g, io->o,
+                                  io->initial_state, io->initial_z, io->final_state, io->final_z};
+    memcpy(t, l, sizeof l);
+}
 
-static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, shape *s) {
+static const char *const io_names[IO_N] = {"q",         "k",           "v",       "g",          "o",
+                                           "initial_state", "initial_z", "final_state", "final_z"};
+
+static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io) {
     if (p->causal != 0 && p->causal != 1)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.causal must be 0 or 1 (is %d)", p->causal);
     if ((int)p->feature_map < 0 || p->feature_map > OCLA_FEATURE_RELU)
@@ -102,16 +96,15 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
     if (qd[0] * qd[2] > INT32_MAX / 2 || qd[1] > INT32_MAX / 2)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "q: B*H and T must stay below 2^30");
     if ((st = ocla__check_tensor(ctx, io->k, "k", 4, qd)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
     int64_t vd[4] = {qd[0], qd[1], qd[2], -1};
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, vd)) != OCLA_SUCCESS) return st;
-    s->B = (int)qd[0], s->T = (int)qd[1], s->H = (int)qd[2], s->K = (int)qd[3], s->V = (int)io->v->dims[3];
-    if (s->V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
-    if (s->K > OCLA_ATTN_MAX_DIM || s->V > OCLA_ATTN_MAX_DIM)
+    const int K = (int)qd[3], V = (int)io->v->dims[3];
+    if (V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
+    if (K > OCLA_ATTN_MAX_DIM || V > OCLA_ATTN_MAX_DIM)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)",
-                          s->K, s->V, OCLA_ATTN_MAX_DIM);
-    vd[3] = s->V;
+                          "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)", K,
+                          V, OCLA_ATTN_MAX_DIM);
+    vd[3] = V;
     if ((st = ocla__check_tensor(ctx, io->o, "o", 4, vd)) != OCLA_SUCCESS) return st;
     if (p->gate == OCLA_GATE_SCALAR) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "gate SCALAR needs g [B,T,H]");
@@ -123,120 +116,94 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "g given but params.gate is %s",
                           p->gate == OCLA_GATE_FIXED ? "FIXED (decays come from params.fixed_log_decay)" : "NONE");
     }
-    int64_t sd[4] = {qd[0], qd[2], qd[3], s->V};
-    if (io->initial_state && (st = ocla__check_tensor(ctx, io->initial_state, "initial_state", 4, sd)) != OCLA_SUCCESS)
-        return st;
-    if (io->final_state && (st = ocla__check_tensor(ctx, io->final_state, "final_state", 4, sd)) != OCLA_SUCCESS)
-        return st;
     if ((io->initial_z || io->final_z) && !p->normalize)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "initial_z / final_z need params.normalize = 1");
-    if (io->initial_z && (st = ocla__check_tensor(ctx, io->initial_z, "initial_z", 3, sd)) != OCLA_SUCCESS) return st;
-    if (io->final_z && (st = ocla__check_tensor(ctx, io->final_z, "final_z", 3, sd)) != OCLA_SUCCESS) return st;
+    const ocla_tensor *t[IO_N];
+    io_list(io, t);
+    const int64_t sd[4] = {qd[0], qd[2], qd[3], V}; /* states [B,H,K,V], z [B,H,K] */
+    for (int i = IO_S0; i < IO_N; i++)
+        if (t[i] && (st = ocla__check_tensor(ctx, t[i], io_names[i], i == IO_Z0 || i == IO_Z1 ? 3 : 4, sd)) != OCLA_SUCCESS)
+            return st;
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
-        for (int h = 0; h < s->H; h++)
+        for (int h = 0; h < qd[2]; h++)
             if (!isfinite(p->fixed_log_decay[h]))
                 return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.fixed_log_decay[%d] is not finite", h);
     return OCLA_SUCCESS;
 }
 
 /* ---- the key: params and tensor layouts ---- */
-static void layout_of(const ocla_tensor *t, attn_layout *l) {
-    memset(l, 0, sizeof *l);
-    if (!t) return;
-    l->present = 1;
-    l->ndim = t->ndim;
-    l->offset = t->offset != 0;
-    for (int d = 0; d < t->ndim && d < 4; d++) l->dims[d] = t->dims[d], l->strides[d] = t->strides[d];
-}
-
-static const ocla_tensor *io_tensor(const ocla_attn_io *io, int i) {
-    switch (i) {
-    case IO_Q: return io->q;
-    case IO_K: return io->k;
-    case IO_V: return io->v;
-    case IO_G: return io->g;
-    case IO_S0: return io->initial_state;
-    case IO_Z0: return io->initial_z;
-    case IO_O: return io->o;
-    case IO_S1: return io->final_state;
-    default: return io->final_z;
-    }
-}
-
-static const char *io_name(int i) {
-    static const char *n[IO_N] = {"q", "k", "v", "g", "initial_state", "initial_z", "o", "final_state", "final_z"};
-    return n[i];
-}
-
+/* Every byte of the key is set (memset first), so keys compare with memcmp. */
 static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, attn_key *k) {
+    const ocla_tensor *t[IO_N];
+    io_list(io, t);
     memset(k, 0, sizeof *k);
     k->causal = p->causal, k->has_scale = p->has_scale, k->feature = (int)p->feature_map;
     k->normalize = p->normalize != 0, k->gate = (int)p->gate, k->form = p->causal ? (int)p->form : 0;
     k->chunk = ocla__resolve_chunk(ctx, p->chunk);
     k->scale = p->has_scale ? p->scale : 0.0f, k->eps = p->normalize ? p->eps : 0.0f;
-    for (int i = 0; i < IO_N; i++) layout_of(io_tensor(io, i), &k->lay[i]);
-}
-
-static int same_key(const attn_key *a, const attn_key *b) {
-    if (a->causal != b->causal || a->has_scale != b->has_scale || a->feature != b->feature ||
-        a->normalize != b->normalize || a->gate != b->gate || a->form != b->form || a->chunk != b->chunk ||
-        a->scale != b->scale || a->eps != b->eps)
-        return 0;
     for (int i = 0; i < IO_N; i++) {
-        const attn_layout *x = &a->lay[i], *y = &b->lay[i];
-        if (x->present != y->present || x->ndim != y->ndim || x->offset != y->offset) return 0;
-        for (int d = 0; d < 4; d++)
-            if (x->dims[d] != y->dims[d] || x->strides[d] != y->strides[d]) return 0;
+        attn_layout *l = &k->lay[i];
+        if (!t[i]) continue;
+        l->present = 1, l->ndim = t[i]->ndim, l->offset = t[i]->offset != 0;
+        for (int d = 0; d < t[i]->ndim; d++) l->dims[d] = t[i]->dims[d], l->strides[d] = t[i]->strides[d];
     }
-    return 1;
 }
 
 /* ---- argument helpers ---- */
 
-/* A tensor as the kernels see it: buffer, offset and strides (elements), optionally shifted along
- * the time axis for launches that cover a segment of the sequence. */
-typedef struct tview {
-    cl_mem mem;
-    int64_t off;
-    int64_t st[4];
-} tview;
-
-static tview tv_of(const ocla_tensor *t, cl_mem dummy, int64_t t0, int time_axis) {
-    tview v;
-    memset(&v, 0, sizeof v);
-    v.mem = t ? t->mem : dummy;
-    if (!t) return v;
-    v.off = (int64_t)t->offset + (time_axis >= 0 ? t0 * t->strides[time_axis] : 0);
-    for (int d = 0; d < t->ndim && d < 4; d++) v.st[d] = t->strides[d];
-    return v;
+/* The io tensors of a launch over tokens t0 on: those with a time axis copied to c and shifted. */
+static void at_token(const ocla_attn_io *io, int64_t t0, ocla_tensor c[IO_S0], const ocla_tensor *t[IO_N]) {
+    io_list(io, t);
+    for (int i = 0; i < IO_S0; i++)
+        if (t[i]) {
+            c[i] = *t[i];
+            c[i].offset += (size_t)(t0 * c[i].strides[1]);
+            t[i] = &c[i];
+        }
 }
 
-static void arg_tv(ocla_args *a, const tview *v, int nstrides) {
-    ocla__push_mem(a, v->mem);
-    ocla__push_long(a, v->off);
-    for (int d = 0; d < nstrides; d++) ocla__push_long(a, v->st[d]);
+/* has_s0, S0, has_z0, z0, has_s1, S1, has_z1, z1: la_chunk_states and la_recurrent take them alike */
+static void push_states(ocla_args *a, const ocla_tensor *const t[IO_N], cl_mem absent) {
+    for (int i = IO_S0; i < IO_N; i++) {
+        ocla__push_int(a, t[i] != NULL);
+        ocla__push_tensor(a, t[i], absent, i == IO_Z0 || i == IO_Z1 ? 3 : 4);
+    }
+}
+
+/* A workspace buffer, or any valid buffer where the op needs none or none is allocated yet (the
+ * chunked kernels' arguments are set at prepare). */
+static cl_mem ws(const ocla_attn_op *op, int i, const ocla_attn_io *io) {
+    return op->buf[i] ? op->buf[i] : io->q->mem;
+}
+
+static ocla_status set_norm_args(ocla_attn_op *op, int T, const ocla_tensor *o, cl_mem den) {
+    if (!op->launch[L_NORM].k) return OCLA_SUCCESS;
+    ocla_args a = {op->ctx, op->launch[L_NORM].k, 0, OCLA_SUCCESS};
+    ocla__push_int(&a, T), ocla__push_int(&a, op->H), ocla__push_int(&a, op->V), ocla__push_float(&a, op->key.eps);
+    ocla__push_tensor(&a, o, NULL, 4);
+    ocla__push_mem(&a, den);
+    return a.st;
 }
 
 /* ---- buffers ---- */
 static ocla_status get_buffers(ocla_attn_op *op) {
-    for (int i = 0; i < BUF_N; i++) {
+    ocla_status st = OCLA_SUCCESS;
+    for (int i = 0; i < BUF_N && st == OCLA_SUCCESS; i++) {
         if (!op->need[i]) continue;
-        if (op->own) {
-            if (!op->buf[i]) {
-                ocla_status st = ocla__alloc(op->ctx, op->need[i], &op->buf[i], "allocating an attention workspace");
-                if (st != OCLA_SUCCESS) return st;
-            }
-        } else {
-            ocla_status st = ocla__scratch(op->ctx, i, op->need[i], &op->buf[i]); /* slots 0-3: attention */
-            if (st != OCLA_SUCCESS) return st;
-        }
+        if (!op->own) /* slots 0-3: attention */
+            st = ocla__scratch(op->ctx, i, op->need[i], &op->buf[i]);
+        else if (!op->buf[i])
+            st = ocla__alloc(op->ctx, op->need[i], &op->buf[i], "allocating an attention workspace");
     }
-    return OCLA_SUCCESS;
+    return st;
 }
 
-static ocla_status upload_decay(ocla_attn_op *op) {
+static ocla_status upload_decay(ocla_attn_op *op, const ocla_attn_params *p) {
     ocla_context *ctx = op->ctx;
     const size_t bytes = (size_t)op->H * sizeof(float);
+    op->decay = malloc(bytes);
+    if (!op->decay) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int h = 0; h < op->H; h++) op->decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
     ocla_status st = ocla__alloc(ctx, bytes, &op->dec, "allocating the fixed decays");
     if (st != OCLA_SUCCESS) return st;
     ctx->counters.uploads++;
@@ -244,137 +211,174 @@ static ocla_status upload_decay(ocla_attn_op *op) {
     return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
 }
 
-/* ---- prepare ---- */
-/* Index of the first __local argument of la_chunk_states / la_chunk_output (set_chunk_args checks). */
-#define KS_LOCAL_ARG 51
-#define KO_LOCAL_ARG 38
+/* ---- arguments (set when a tensor's buffer or offset changed, and for every segment of a split walk) ---- */
+static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
+    ocla__la_tiles tl;
+    ocla__la_tiles_from_plan(&op->plan, &tl);
+    const int T = op->T, H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm, C = tl.chunk;
+    const int NT = (T + C - 1) / C, n0 = seg * op->seg, n1 = n0 + op->seg < NT ? n0 + op->seg : NT, gate = op->key.gate;
+    const cl_mem G = ws(op, BUF_G, io), hs = ws(op, BUF_HS, io), den = ws(op, BUF_DEN, io), any = io->q->mem;
+    const ocla_tensor *t[IO_N];
+    io_list(io, t);
+    /* the chunked kernels take 0 none, 1 per-token scalar cumsums (scalar or fixed), 2 vector */
+    const int gmode = gate == OCLA_GATE_VECTOR ? 2 : gate != OCLA_GATE_NONE ? 1 : 0;
+    const int nvt_s = (Ve + tl.sbv - 1) / tl.sbv, nvt_o = (Ve + tl.bv - 1) / tl.bv;
+    ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
+    ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V), ocla__push_int(&a, NT), ocla__push_int(&a, nvt_s);
+    ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gmode), ocla__push_int(&a, norm), ocla__push_int(&a, n0), ocla__push_int(&a, n1);
+    ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
+    ocla__push_mem(&a, G), ocla__push_mem(&a, hs);
+    push_states(&a, t, any);
+    ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbk), ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbv);
+    if (a.st != OCLA_SUCCESS || seg > 0) return a.st; /* later segments: only the walk's range changed */
+    if (op->launch[L_GATE].k) {
+        ocla_args g = {op->ctx, op->launch[L_GATE].k, 0, OCLA_SUCCESS};
+        ocla__push_int(&g, T), ocla__push_int(&g, H), ocla__push_int(&g, gate == OCLA_GATE_VECTOR ? K : 1), ocla__push_int(&g, NT), ocla__push_int(&g, gate);
+        ocla__push_tensor(&g, t[IO_G], any, 4); /* the fourth stride is read for vector gates only */
+        ocla__push_mem(&g, op->dec ? op->dec : any), ocla__push_mem(&g, G);
+        if (g.st != OCLA_SUCCESS) return g.st;
+    }
+    const uint64_t a_floats = (uint64_t)C * (C + 4), slab = tl.out_local / 4 - a_floats;
+    ocla_args b = {op->ctx, op->launch[L_OUT].k, 0, OCLA_SUCCESS};
+    ocla__push_int(&b, T), ocla__push_int(&b, H), ocla__push_int(&b, K), ocla__push_int(&b, V), ocla__push_int(&b, NT), ocla__push_int(&b, nvt_o);
+    ocla__push_float(&b, op->scale);
+    ocla__push_int(&b, op->key.feature), ocla__push_int(&b, gmode), ocla__push_int(&b, norm), ocla__push_int(&b, !op->key.causal);
+    ocla__push_tensor(&b, t[IO_Q], any, 4), ocla__push_tensor(&b, t[IO_K], any, 4), ocla__push_tensor(&b, t[IO_V], any, 4);
+    ocla__push_mem(&b, G), ocla__push_mem(&b, hs);
+    ocla__push_tensor(&b, t[IO_O], any, 4);
+    ocla__push_mem(&b, den);
+    ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
+    return b.st != OCLA_SUCCESS ? b.st : set_norm_args(op, T, t[IO_O], den);
+}
 
-/* The op's own instance of a variant's kernel, and the kernel's limits noted for replanning. */
-static ocla_status instance(ocla_attn_op *op, const ocla_variant *v, const char *name, cl_kernel *k) {
+static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
+    const int H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm;
+    const int t0 = seg * op->seg, tn = op->T - t0 < op->seg ? op->T - t0 : op->seg;
+    const cl_mem den = ws(op, BUF_DEN, io), any = io->q->mem;
+    ocla_tensor c[IO_S0];
+    const ocla_tensor *t[IO_N];
+    at_token(io, t0, c, t);
+    /* between segments the state travels through the carry buffer, as S [B,H,K,V] and z [B,H,K] */
+    const ocla_tensor cs = {.mem = ws(op, BUF_CARRY, io), .strides = {(int64_t)H * K * Ve, (int64_t)K * Ve, Ve, 1}};
+    ocla_tensor cz = cs;
+    cz.offset = (size_t)V;
+    if (seg > 0) t[IO_S0] = &cs, t[IO_Z0] = norm ? &cz : NULL;
+    if (seg < op->nseg - 1) t[IO_S1] = &cs, t[IO_Z1] = norm ? &cz : NULL;
+    ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
+    ocla__push_int(&a, tn), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
+    ocla__push_float(&a, op->scale);
+    ocla__push_int(&a, op->key.feature), ocla__push_int(&a, op->key.gate), ocla__push_int(&a, norm);
+    ocla__push_tensor(&a, t[IO_Q], any, 4), ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
+    ocla__push_tensor(&a, t[IO_G], any, 4);
+    ocla__push_mem(&a, op->dec ? op->dec : any);
+    push_states(&a, t, any);
+    ocla__push_tensor(&a, t[IO_O], any, 4);
+    ocla__push_mem(&a, den);
+    if (a.st != OCLA_SUCCESS) return a.st;
+    op->launch[L_NORM].global[1] = (size_t)tn; /* the normaliser covers this segment's tokens */
+    return set_norm_args(op, tn, t[IO_O], den);
+}
+
+/* ---- prepare ---- */
+ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const char *name, int slot, int when,
+                                  const size_t global[3], const size_t *local, const char *what) {
+    attn_launch *l = &op->launch[slot];
     const ocla_kernel_entry *e;
     ocla_status st = ocla__variant_entry(op->ctx, v, name, &e);
     if (st != OCLA_SUCCESS) return st;
+    /* the kernel's limits, noted for replanning */
     if (e->wg_size && (!op->min_wg || e->wg_size < op->min_wg)) op->min_wg = e->wg_size;
     if (e->static_local > op->static_local) op->static_local = e->static_local;
-    return ocla__variant_instance(op->ctx, v, name, k);
+    l->when = when, l->what = what;
+    memcpy(l->global, global, sizeof l->global);
+    if (local) memcpy(l->local, local, sizeof l->local);
+    return ocla__variant_instance(op->ctx, v, name, &l->k);
 }
 
 static void release_kernels(ocla_attn_op *op) {
-    cl_kernel *ks[5] = {&op->kg, &op->ks, &op->ko, &op->kn, &op->kr};
-    for (int i = 0; i < 5; i++) {
-        if (*ks[i]) clReleaseKernel(*ks[i]);
-        *ks[i] = NULL;
-    }
+    for (int i = 0; i < L_N; i++)
+        if (op->launch[i].k) clReleaseKernel(op->launch[i].k);
+    memset(op->launch, 0, sizeof op->launch);
 }
 
 static ocla_status prepare_recurrent(ocla_attn_op *op) {
-    ocla_context *ctx = op->ctx;
     const int RV = op->plan.tile[0], RK = op->plan.tile[1], KR = op->plan.tile[2];
-    ocla_variant v = ocla__variant(&fam_rec);
-    v.tile[0] = RV, v.tile[1] = RK, v.tile[2] = KR;
-    ocla_status st = instance(op, &v, "la_recurrent", &op->kr);
-    if (st != OCLA_SUCCESS) return st;
-    if (op->key.normalize) {
-        ocla_variant vn = ocla__variant(&fam_norm);
-        if ((st = instance(op, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
-    }
-    const size_t local[3] = {(size_t)RV, (size_t)RK, 1};
-    if ((st = ocla__check_launch(ctx, op->kr, 3, local, "attention recurrent")) != OCLA_SUCCESS) return st;
+    const int K = op->K, T = op->T, Ve = op->V + op->key.normalize;
     /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
      * sequences run as several launches carrying the state through a buffer ([B,H,K,Ve]). */
-    const int K = op->K, T = op->T, norm = op->key.normalize;
     op->seg = T;
-    if (ctx->info.vendor == OCLA_VENDOR_MESA) {
+    if (op->ctx->info.vendor == OCLA_VENDOR_MESA) {
         op->seg = 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV));
         if (op->seg < 1) op->seg = 1;
     }
-    op->nseg = T > 0 ? (T + op->seg - 1) / op->seg : 1;
+    op->nseg = (T + op->seg - 1) / op->seg;
     const size_t BH = (size_t)op->B * op->H;
-    if (norm) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
-    if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)(op->V + norm) * 4;
-    return OCLA_SUCCESS;
+    if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
+    if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)Ve * 4;
+    op->bind = bind_recurrent;
+    ocla_variant v = ocla__variant(&fam_rec);
+    v.tile[0] = RV, v.tile[1] = RK, v.tile[2] = KR;
+    const size_t global[3] = {(size_t)(Ve + RV - 1) / RV * RV, (size_t)RK, BH}, local[3] = {(size_t)RV, (size_t)RK, 1};
+    return ocla__attn_add_launch(op, &v, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
 }
 
 static ocla_status prepare_chunked(ocla_attn_op *op) {
     ocla_context *ctx = op->ctx;
     ocla__la_tiles t;
     ocla__la_tiles_from_plan(&op->plan, &t);
-    ocla_variant v = ocla__variant(&fam_chunk);
-    for (int i = 0; i < 12; i++) v.tile[i] = op->plan.tile[i];
-    ocla_status st;
-    const int gated = op->req.op != OCLA_OP_LINEAR_CHUNK && op->key.causal;
-    if ((st = instance(op, &v, "la_chunk_states", &op->ks)) != OCLA_SUCCESS) return st;
-    if ((st = instance(op, &v, "la_chunk_output", &op->ko)) != OCLA_SUCCESS) return st;
-    if (gated && (st = instance(op, &v, "la_gate_cumsum", &op->kg)) != OCLA_SUCCESS) return st;
-    if (op->key.normalize) {
-        ocla_variant vn = ocla__variant(&fam_norm);
-        if ((st = instance(op, &vn, "la_normalize", &op->kn)) != OCLA_SUCCESS) return st;
-    }
     const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, NT = (T + C - 1) / C;
+    const int KG = op->key.gate == OCLA_GATE_VECTOR ? K : 1;
     const size_t BH = (size_t)op->B * op->H;
     size_t bytes;
-    if (gated) {
-        if (!ocla__mul_ok(BH * (size_t)T, (size_t)(op->key.gate == OCLA_GATE_VECTOR ? K : 1) * 4, &bytes))
-            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-        op->need[BUF_G] = bytes;
-    }
     if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
     op->need[BUF_HS] = bytes;
-    if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(T ? T : 1) * 4;
+    if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)T * 4;
     /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
      * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
      * watchdogs). */
     const int seg_tokens = ctx->info.vendor == OCLA_VENDOR_MESA ? 2048 : 32768;
     op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
-    op->nseg = NT > 0 ? (NT + op->seg - 1) / op->seg : 1;
-    /* launch checks with the plan's local memory set (the __local arguments follow the others) */
-    ocla_args a = {ctx, op->ks, KS_LOCAL_ARG, OCLA_SUCCESS};
-    ocla__push_local(&a, 4 * (uint64_t)t.sjb * t.sbk), ocla__push_local(&a, 4 * (uint64_t)t.sjb * t.sbv);
-    uint64_t a_floats = (uint64_t)C * (C + 4), slab = t.out_local / 4 - a_floats;
-    ocla_args b = {ctx, op->ko, KO_LOCAL_ARG, OCLA_SUCCESS};
-    ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
-    if (a.st != OCLA_SUCCESS) return a.st;
-    if (b.st != OCLA_SUCCESS) return b.st;
-    const size_t ls[3] = {(size_t)t.state_threads, 1, 1}, lo[3] = {(size_t)t.out_threads, 1, 1};
-    if ((st = ocla__check_launch(ctx, op->ks, 3, ls, "attention chunk states")) != OCLA_SUCCESS) return st;
-    return ocla__check_launch(ctx, op->ko, 3, lo, "attention chunk outputs");
+    op->nseg = (NT + op->seg - 1) / op->seg;
+    op->bind = bind_chunked;
+    ocla_variant v = ocla__variant(&fam_chunk);
+    for (int i = 0; i < 12; i++) v.tile[i] = op->plan.tile[i];
+    const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
+    const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
+    const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
+    ocla_status st = ocla__attn_add_launch(op, &v, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
+    if (st == OCLA_SUCCESS)
+        st = ocla__attn_add_launch(op, &v, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
+    if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
+    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &bytes))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
+    op->need[BUF_G] = bytes;
+    const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
+    return ocla__attn_add_launch(op, &v, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
 }
 
 /* Plan and prepare; on a build limit below the plan's (the built kernel allows fewer work-items or
  * has more local memory of its own), plan again with the kernel's limits. */
-static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, const shape *s,
-                           int own, ocla_attn_op **out) {
-    *out = NULL;
+static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io, int own,
+                           ocla_attn_op **out) {
     ocla_attn_op *op = calloc(1, sizeof *op);
     if (!op) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory preparing an attention op");
     op->ctx = ctx;
     op->own = own;
     make_key(ctx, p, io, &op->key);
-    op->B = s->B, op->T = s->T, op->H = s->H, op->K = s->K, op->V = s->V;
-    op->scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)s->K));
-    op->recurrent = p->causal && p->form == OCLA_FORM_RECURRENT;
-    ocla_status st = OCLA_SUCCESS;
-    if (p->gate == OCLA_GATE_FIXED) {
-        op->decay = malloc((size_t)s->H * sizeof(float));
-        if (!op->decay) {
-            free(op);
-            return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory");
-        }
-        for (int h = 0; h < s->H; h++) op->decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
-        st = upload_decay(op);
-    }
+    const int64_t *qd = op->key.lay[IO_Q].dims;
+    op->B = (int)qd[0], op->T = (int)qd[1], op->H = (int)qd[2], op->K = (int)qd[3], op->V = (int)op->key.lay[IO_V].dims[3];
+    op->scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)op->K));
+    ocla_status st = p->gate == OCLA_GATE_FIXED ? upload_decay(op, p) : OCLA_SUCCESS;
     unsigned flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0) | (!p->causal ? OCLA_PLAN_NONCAUSAL : 0);
-    for (int i = 0; i < IO_N; i++) {
-        const ocla_tensor *t = io_tensor(io, i);
-        if (t && t->offset) flags |= OCLA_PLAN_STRIDED;
-    }
+    for (int i = 0; i < IO_N; i++)
+        if (op->key.lay[i].offset) flags |= OCLA_PLAN_STRIDED;
     if ((io->initial_state && !ocla__tensor_is_contiguous(io->initial_state)) ||
         (io->final_state && !ocla__tensor_is_contiguous(io->final_state)))
         flags |= OCLA_PLAN_STRIDED;
-    ocla_plan_request r = {op_for(p), s->B, s->T, s->H, s->K, s->V, op->recurrent ? 0 : op->key.chunk, flags,
+    const int recurrent = op->key.form == OCLA_FORM_RECURRENT;
+    ocla_plan_request r = {op_for(p), op->B, op->T, op->H, op->K, op->V, recurrent ? 0 : op->key.chunk, flags,
                            (int)p->gate, (int)p->feature_map};
-    op->req = r;
     ocla_plan_limits L;
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
@@ -388,9 +392,21 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         memset(op->need, 0, sizeof op->need);
         release_kernels(op);
         op->min_wg = 0, op->static_local = 0;
-        if (op->plan.path == OCLA_PATH_NVIDIA_MMA) st = ocla__nv_prepare(op);
-        else if (op->recurrent) st = prepare_recurrent(op);
-        else st = prepare_chunked(op);
+        /* the path's kernels and launches, the normaliser, then the launch checks (after the
+         * chunked kernels' arguments, whose __local sizes count) */
+        st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op)
+             : recurrent                          ? prepare_recurrent(op)
+                                                  : prepare_chunked(op);
+        if (st == OCLA_SUCCESS && op->key.normalize) {
+            const ocla_variant vn = ocla__variant(&fam_norm);
+            const size_t gn[3] = {(size_t)op->V, (size_t)op->T, (size_t)op->B * op->H}; /* recurrent: per segment */
+            st = ocla__attn_add_launch(op, &vn, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
+                                       "attention normaliser");
+        }
+        if (st == OCLA_SUCCESS && op->bind == bind_chunked) st = bind_chunked(op, io, 0);
+        for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++)
+            if (op->launch[i].local[0])
+                st = ocla__check_launch(ctx, op->launch[i].k, 3, op->launch[i].local, op->launch[i].what);
         if (st != OCLA_ERR_UNSUPPORTED || attempt >= 2) break;
         /* the built kernels' own limits (read when each was created, before any __local
          * argument was set): plan again with them */
@@ -411,179 +427,52 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     return OCLA_SUCCESS;
 }
 
-/* ---- run ---- */
-static ocla_status set_chunk_args(ocla_attn_op *op, const ocla_attn_io *io, int n0, int n1) {
-    ocla_context *ctx = op->ctx;
-    ocla__la_tiles t;
-    ocla__la_tiles_from_plan(&op->plan, &t);
-    const int T = op->T, H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm, C = t.chunk;
-    const int NT = (T + C - 1) / C, gate = op->key.causal ? op->key.gate : OCLA_GATE_NONE;
-    cl_mem dummy = io->q->mem, G = op->buf[BUF_G] ? op->buf[BUF_G] : dummy, hs = op->buf[BUF_HS],
-           den = op->buf[BUF_DEN] ? op->buf[BUF_DEN] : dummy;
-    if (op->kg && n0 == 0) {
-        const int KG = gate == OCLA_GATE_VECTOR ? K : 1;
-        ocla_args a = {ctx, op->kg, 0, OCLA_SUCCESS};
-        ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, KG), ocla__push_int(&a, NT), ocla__push_int(&a, gate);
-        if (gate == OCLA_GATE_SCALAR) {
-            tview g = tv_of(io->g, dummy, 0, -1);
-            g.st[3] = 0; /* [B,T,H] */
-            arg_tv(&a, &g, 4);
-        } else
-            ocla__push_tensor(&a, gate == OCLA_GATE_VECTOR ? io->g : NULL, dummy, 4);
-        ocla__push_mem(&a, op->dec ? op->dec : dummy), ocla__push_mem(&a, G);
-        if (a.st != OCLA_SUCCESS) return a.st;
-    }
-    const int nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
-    /* the chunked kernels take 0 none, 1 per-token scalar cumsums (scalar or fixed), 2 vector */
-    const int gmode = gate == OCLA_GATE_VECTOR ? 2 : gate != OCLA_GATE_NONE ? 1 : 0;
-    ocla_args a = {ctx, op->ks, 0, OCLA_SUCCESS};
-    ocla__push_int(&a, T), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V), ocla__push_int(&a, NT), ocla__push_int(&a, nvt_s);
-    ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gmode), ocla__push_int(&a, norm), ocla__push_int(&a, n0), ocla__push_int(&a, n1);
-    ocla__push_tensor(&a, io->k, dummy, 4), ocla__push_tensor(&a, io->v, dummy, 4);
-    ocla__push_mem(&a, G), ocla__push_mem(&a, hs);
-    ocla__push_int(&a, io->initial_state != NULL), ocla__push_tensor(&a, io->initial_state, dummy, 4);
-    ocla__push_int(&a, io->initial_z != NULL), ocla__push_tensor(&a, io->initial_z, dummy, 3);
-    ocla__push_int(&a, io->final_state != NULL), ocla__push_tensor(&a, io->final_state, dummy, 4);
-    ocla__push_int(&a, io->final_z != NULL), ocla__push_tensor(&a, io->final_z, dummy, 3);
-    if (a.st != OCLA_SUCCESS) return a.st;
-    if (a.i != KS_LOCAL_ARG) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "la_chunk_states: argument count %u", a.i);
-    if (n0 != 0) return OCLA_SUCCESS;
-    ocla_args b = {ctx, op->ko, 0, OCLA_SUCCESS};
-    ocla__push_int(&b, T), ocla__push_int(&b, H), ocla__push_int(&b, K), ocla__push_int(&b, V), ocla__push_int(&b, NT), ocla__push_int(&b, nvt_o);
-    ocla__push_float(&b, op->scale);
-    ocla__push_int(&b, op->key.feature), ocla__push_int(&b, gmode), ocla__push_int(&b, norm), ocla__push_int(&b, !op->key.causal);
-    ocla__push_tensor(&b, io->q, dummy, 4), ocla__push_tensor(&b, io->k, dummy, 4), ocla__push_tensor(&b, io->v, dummy, 4);
-    ocla__push_mem(&b, G), ocla__push_mem(&b, hs);
-    ocla__push_tensor(&b, io->o, dummy, 4);
-    ocla__push_mem(&b, den);
-    if (b.st != OCLA_SUCCESS) return b.st;
-    if (b.i != KO_LOCAL_ARG) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "la_chunk_output: argument count %u", b.i);
-    if (op->kn) {
-        ocla_args c = {ctx, op->kn, 0, OCLA_SUCCESS};
-        float eps = op->key.eps;
-        ocla__push_int(&c, T), ocla__push_int(&c, H), ocla__push_int(&c, V), ocla__push_float(&c, eps);
-        ocla__push_tensor(&c, io->o, dummy, 4);
-        ocla__push_mem(&c, den);
-        if (c.st != OCLA_SUCCESS) return c.st;
-    }
-    return OCLA_SUCCESS;
-}
-
-static ocla_status run_chunked(ocla_attn_op *op, const ocla_attn_io *io, int rebind) {
-    ocla_context *ctx = op->ctx;
-    ocla__la_tiles t;
-    ocla__la_tiles_from_plan(&op->plan, &t);
-    const int T = op->T, K = op->K, Ve = op->V + op->key.normalize, C = t.chunk, NT = (T + C - 1) / C;
-    const size_t BH = (size_t)op->B * op->H;
-    ocla_status st;
-    if (rebind || op->nseg > 1) {
-        if ((st = set_chunk_args(op, io, 0, op->seg < NT ? op->seg : NT)) != OCLA_SUCCESS) return st;
-    }
-    if (op->kg) {
-        size_t global[3] = {(size_t)(op->key.gate == OCLA_GATE_VECTOR ? K : 1), (size_t)NT, BH};
-        if ((st = ocla__enqueue(ctx, op->kg, 3, global, NULL, "attention gate cumsum")) != OCLA_SUCCESS) return st;
-    }
-    const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
-    const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
-    for (int n0 = 0; n0 < NT || n0 == 0; n0 += op->seg) {
-        const int n1 = n0 + op->seg < NT ? n0 + op->seg : NT;
-        if (n0 > 0 && (st = set_chunk_args(op, io, n0, n1)) != OCLA_SUCCESS) return st;
-        if ((st = ocla__enqueue(ctx, op->ks, 3, gs, ls, "attention chunk states")) != OCLA_SUCCESS) return st;
-        if (n1 >= NT) break;
-    }
-    const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
-    if ((st = ocla__enqueue(ctx, op->ko, 3, go, lo, "attention chunk outputs")) != OCLA_SUCCESS) return st;
-    if (op->kn && T > 0) {
-        size_t global[3] = {(size_t)op->V, (size_t)T, BH};
-        st = ocla__enqueue(ctx, op->kn, 3, global, NULL, "attention normaliser");
-    }
-    return st;
-}
-
-static ocla_status run_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int rebind) {
-    ocla_context *ctx = op->ctx;
-    const int RV = op->plan.tile[0], RK = op->plan.tile[1];
-    const int B = op->B, H = op->H, K = op->K, V = op->V, T = op->T, norm = op->key.normalize, Ve = V + norm;
-    const int gate = op->key.gate;
-    cl_mem dummy = io->q->mem, den = op->buf[BUF_DEN] ? op->buf[BUF_DEN] : dummy,
-           carry = op->buf[BUF_CARRY] ? op->buf[BUF_CARRY] : dummy;
-    tview cs, cz; /* the carry buffer as S [B,H,K,V] and z [B,H,K] views */
-    memset(&cs, 0, sizeof cs);
-    cs.mem = carry, cs.st[0] = (int64_t)H * K * Ve, cs.st[1] = (int64_t)K * Ve, cs.st[2] = Ve, cs.st[3] = 1;
-    cz = cs, cz.off = V, cz.st[3] = 0;
-    const size_t nvt = (size_t)(Ve + RV - 1) / (size_t)RV;
-    const size_t global[3] = {nvt * (size_t)RV, (size_t)RK, (size_t)B * H}, local[3] = {(size_t)RV, (size_t)RK, 1};
-    ocla_status st;
-    for (int t0 = 0; t0 < T || t0 == 0; t0 += op->seg) {
-        const int tn = T - t0 < op->seg ? T - t0 : op->seg;
-        const int first = t0 == 0, last = t0 + tn >= T;
-        if (rebind || op->nseg > 1) {
-            tview q = tv_of(io->q, dummy, t0, 1), k = tv_of(io->k, dummy, t0, 1), v = tv_of(io->v, dummy, t0, 1),
-                  o = tv_of(io->o, dummy, t0, 1),
-                  g = tv_of(gate == OCLA_GATE_SCALAR || gate == OCLA_GATE_VECTOR ? io->g : NULL, dummy, t0, 1);
-            tview s0 = first ? tv_of(io->initial_state, dummy, 0, -1) : cs, z0 = first ? tv_of(io->initial_z, dummy, 0, -1) : cz;
-            tview s1 = last ? tv_of(io->final_state, dummy, 0, -1) : cs, z1 = last ? tv_of(io->final_z, dummy, 0, -1) : cz;
-            const int has_s0 = first ? io->initial_state != NULL : 1, has_z0 = first ? io->initial_z != NULL : norm;
-            const int has_s1 = last ? io->final_state != NULL : 1, has_z1 = last ? io->final_z != NULL : norm;
-            if (gate == OCLA_GATE_SCALAR) g.st[3] = 0; /* [B,T,H] */
-            ocla_args a = {ctx, op->kr, 0, OCLA_SUCCESS};
-            ocla__push_int(&a, tn), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
-            ocla__push_float(&a, op->scale);
-            ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gate), ocla__push_int(&a, norm);
-            arg_tv(&a, &q, 4), arg_tv(&a, &k, 4), arg_tv(&a, &v, 4), arg_tv(&a, &g, 4);
-            ocla__push_mem(&a, op->dec ? op->dec : dummy);
-            ocla__push_int(&a, has_s0), arg_tv(&a, &s0, 4);
-            ocla__push_int(&a, has_z0), arg_tv(&a, &z0, 3);
-            ocla__push_int(&a, has_s1), arg_tv(&a, &s1, 4);
-            ocla__push_int(&a, has_z1), arg_tv(&a, &z1, 3);
-            arg_tv(&a, &o, 4);
-            ocla__push_mem(&a, den);
-            if (a.st != OCLA_SUCCESS) return a.st;
-            if (op->kn) {
-                ocla_args c = {ctx, op->kn, 0, OCLA_SUCCESS};
-                float eps = op->key.eps;
-                ocla__push_int(&c, tn), ocla__push_int(&c, H), ocla__push_int(&c, V), ocla__push_float(&c, eps);
-                arg_tv(&c, &o, 4);
-                ocla__push_mem(&c, den);
-                if (c.st != OCLA_SUCCESS) return c.st;
-            }
-        }
-        if ((st = ocla__enqueue(ctx, op->kr, 3, global, local, "attention recurrent")) != OCLA_SUCCESS) return st;
-        if (op->kn && tn > 0) {
-            size_t gn[3] = {(size_t)V, (size_t)tn, (size_t)B * H};
-            if ((st = ocla__enqueue(ctx, op->kn, 3, gn, NULL, "attention normaliser")) != OCLA_SUCCESS) return st;
-        }
-        if (last) break;
-    }
-    return OCLA_SUCCESS;
-}
-
+/* ---- run: check the layouts, set the arguments that changed, enqueue ---- */
 static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
+    ocla_context *ctx = op->ctx;
+    const ocla_tensor *t[IO_N];
+    io_list(io, t);
+    attn_binding b;
+    memset(&b, 0, sizeof b);
     ocla_status st = OCLA_SUCCESS;
-    if (!op->own && (st = get_buffers(op)) != OCLA_SUCCESS) return st;
-    int rebind = !op->bound;
-    for (int i = 0; i < IO_N && !rebind; i++) {
-        const ocla_tensor *t = io_tensor(io, i);
-        rebind = (t ? t->mem : NULL) != op->bound_mem[i] || (t ? t->offset : 0) != op->bound_off[i];
+    /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
+     * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
+    for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
+        const attn_layout *l = &op->key.lay[i];
+        int same = t[i] && t[i]->ndim == l->ndim && t[i]->dtype == OCLA_F32;
+        for (int d = 0; same && d < t[i]->ndim; d++)
+            same = t[i]->dims[d] == l->dims[d] && t[i]->strides[d] == l->strides[d];
+        if (!t[i] != !l->present)
+            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s is %s but was %s when prepared",
+                            io_names[i], t[i] ? "given" : "NULL", l->present ? "given" : "NULL");
+        else if (t[i] && t[i]->ctx != ctx)
+            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
+                            io_names[i]);
+        else if (t[i] && !same)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
+                            io_names[i]);
+        else if (t[i] && t[i]->offset && op->plan.path != OCLA_PATH_PORTABLE)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE,
+                            "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
+                            "tensors at the start of their buffers",
+                            io_names[i], t[i]->offset);
+        else if (t[i])
+            b.mem[i] = t[i]->mem, b.off[i] = t[i]->offset;
     }
-    for (int i = 0; i < BUF_N && !rebind; i++) rebind = op->buf[i] != op->bound_buf[i];
-    if (op->plan.path == OCLA_PATH_NVIDIA_MMA) {
-        if (rebind && (st = ocla__nv_bind(op, io)) != OCLA_SUCCESS) return st;
-        st = ocla__nv_enqueue(op);
-    } else if (op->recurrent)
-        st = run_recurrent(op, io, rebind);
-    else
-        st = run_chunked(op, io, rebind);
+    if (st == OCLA_SUCCESS && !op->own) st = get_buffers(op);
+    if (st != OCLA_SUCCESS) return st;
+    memcpy(b.buf, op->buf, sizeof b.buf);
+    const int rebind = !op->bound || memcmp(&b, &op->binding, sizeof b) != 0;
     op->bound = 0;
-    if (st == OCLA_SUCCESS) {
-        for (int i = 0; i < IO_N; i++) {
-            const ocla_tensor *t = io_tensor(io, i);
-            op->bound_mem[i] = t ? t->mem : NULL;
-            op->bound_off[i] = t ? t->offset : 0;
+    for (int s = 0; s < op->nseg && st == OCLA_SUCCESS; s++) {
+        if (rebind || op->nseg > 1) st = op->bind(op, io, s);
+        for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++) {
+            const attn_launch *l = &op->launch[i];
+            if (l->k && (l->when == AT_EACH || (l->when == AT_FIRST && s == 0) || (l->when == AT_LAST && s == op->nseg - 1)))
+                st = ocla__enqueue(ctx, l->k, 3, l->global, l->local[0] ? l->local : NULL, l->what);
         }
-        for (int i = 0; i < BUF_N; i++) op->bound_buf[i] = op->buf[i];
-        op->bound = 1;
     }
+    if (st == OCLA_SUCCESS) op->binding = b, op->bound = 1;
     return st;
 }
 
@@ -608,24 +497,22 @@ ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *pa
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_forward: ctx is NULL");
     if (!params || !io)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_forward: %s is NULL", !params ? "params" : "io");
+    attn_key key;
+    ocla_attn_op *op = NULL;
     OCLA_LOCK(ctx);
-    shape s;
-    ocla_status st = validate(ctx, params, io, &s);
-    if (st == OCLA_SUCCESS) {
-        attn_key key;
-        make_key(ctx, params, io, &key);
-        ocla_attn_op *op = NULL;
-        for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS && !op; i++)
-            if (ctx->attn_cache[i] && same_key(&ctx->attn_cache[i]->key, &key) && same_decay(ctx->attn_cache[i], params))
-                op = ctx->attn_cache[i];
-        if (!op && (st = prepare(ctx, params, io, &s, 0, &op)) == OCLA_SUCCESS) {
-            const int slot = ctx->attn_cache_next;
-            ctx->attn_cache_next = (slot + 1) % OCLA_ATTN_CACHE_SLOTS;
-            ocla_attention_op_destroy(ctx->attn_cache[slot]);
-            ctx->attn_cache[slot] = op;
-        }
-        if (st == OCLA_SUCCESS) st = run(op, io);
+    ocla_status st = validate(ctx, params, io);
+    if (st == OCLA_SUCCESS) make_key(ctx, params, io, &key);
+    for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS && st == OCLA_SUCCESS && !op; i++)
+        if (ctx->attn_cache[i] && !memcmp(&ctx->attn_cache[i]->key, &key, sizeof key) &&
+            same_decay(ctx->attn_cache[i], params))
+            op = ctx->attn_cache[i];
+    if (st == OCLA_SUCCESS && !op && (st = prepare(ctx, params, io, 0, &op)) == OCLA_SUCCESS) {
+        const int slot = ctx->attn_cache_next;
+        ctx->attn_cache_next = (slot + 1) % OCLA_ATTN_CACHE_SLOTS;
+        ocla_attention_op_destroy(ctx->attn_cache[slot]);
+        ctx->attn_cache[slot] = op;
     }
+    if (st == OCLA_SUCCESS) st = run(op, io);
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -639,45 +526,18 @@ ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *pa
                           !params ? "params" : !io ? "io" : "out");
     *out = NULL;
     OCLA_LOCK(ctx);
-    shape s;
-    ocla_status st = validate(ctx, params, io, &s);
-    if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, &s, 1, out);
+    ocla_status st = validate(ctx, params, io);
+    if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, 1, out);
     OCLA_UNLOCK(ctx);
     return st;
 }
 
 ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io) {
     if (!op) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: op is NULL");
-    ocla_context *ctx = op->ctx;
-    if (!io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: io is NULL");
-    OCLA_LOCK(ctx);
-    ocla_status st = OCLA_SUCCESS;
-    /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
-     * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
-    for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
-        const ocla_tensor *t = io_tensor(io, i);
-        const attn_layout *l = &op->key.lay[i];
-        if (!t != !l->present)
-            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s is %s but was %s when prepared",
-                            io_name(i), t ? "given" : "NULL", l->present ? "given" : "NULL");
-        else if (t && t->ctx != ctx)
-            st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
-                            io_name(i));
-        else if (t) {
-            int same = t->ndim == l->ndim && t->dtype == OCLA_F32;
-            for (int d = 0; d < t->ndim && same; d++) same = t->dims[d] == l->dims[d] && t->strides[d] == l->strides[d];
-            if (!same)
-                st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
-                                io_name(i));
-            else if (t->offset && op->plan.path != OCLA_PATH_PORTABLE)
-                st = ocla__fail(ctx, OCLA_ERR_SHAPE,
-                                "ocla_attention_run: %s starts inside its buffer (offset %zu); the op was prepared for "
-                                "tensors at the start of their buffers",
-                                io_name(i), t->offset);
-        }
-    }
-    if (st == OCLA_SUCCESS) st = run(op, io);
-    OCLA_UNLOCK(ctx);
+    if (!io) return ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: io is NULL");
+    OCLA_LOCK(op->ctx);
+    ocla_status st = run(op, io);
+    OCLA_UNLOCK(op->ctx);
     return st;
 }
 
@@ -687,9 +547,8 @@ void ocla_attention_op_destroy(ocla_attn_op *op) {
     OCLA_LOCK(ctx);
     clFinish(ctx->queue); /* queued kernels may still read the buffers and use the kernels */
     if (op->dec) clReleaseMemObject(op->dec);
-    if (op->own)
-        for (int i = 0; i < BUF_N; i++)
-            if (op->buf[i]) clReleaseMemObject(op->buf[i]);
+    for (int i = 0; i < BUF_N && op->own; i++)
+        if (op->buf[i]) clReleaseMemObject(op->buf[i]);
     release_kernels(op);
     free(op->decay);
     free(op);

@@ -1,4 +1,6 @@
-/* Dense-tensor checks and the 1-D launch of the small ops (see op_common.h). */
+/* Dense-tensor checks and the elementwise ops' launch (see op_common.h). */
+#include <math.h>
+
 #include "op_common.h"
 
 ocla_status ocla__dense_2d(ocla_context *ctx, const ocla_tensor *t, const char *name, size_t *rows, size_t *cols) {
@@ -12,18 +14,6 @@ ocla_status ocla__dense_2d(ocla_context *ctx, const ocla_tensor *t, const char *
     return OCLA_SUCCESS;
 }
 
-ocla_status ocla__dense_same_numel(ocla_context *ctx, const char *fn, const ocla_tensor *a, const char *an,
-                                   const ocla_tensor *b, const char *bn, size_t *n) {
-    size_t r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-    *n = 0;
-    ocla_status st = ocla__dense_2d(ctx, a, an, &r1, &c1);
-    if (st == OCLA_SUCCESS) st = ocla__dense_2d(ctx, b, bn, &r2, &c2);
-    if (st == OCLA_SUCCESS && r1 * c1 != r2 * c2)
-        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %s has %zu elements, %s %zu", fn, an, r1 * c1, bn, r2 * c2);
-    if (st == OCLA_SUCCESS) *n = r1 * c1;
-    return st;
-}
-
 size_t ocla__launch_1d_local(uint64_t kernel_wg, uint64_t device_wg, uint64_t item_size0) {
     uint64_t lim = device_wg;
     if (kernel_wg && kernel_wg < lim) lim = kernel_wg;
@@ -33,10 +23,37 @@ size_t ocla__launch_1d_local(uint64_t kernel_wg, uint64_t device_wg, uint64_t it
     return l;
 }
 
-ocla_status ocla__launch_1d(ocla_context *ctx, cl_kernel k, size_t n, const char *what) {
-    uint64_t kwg = 0;
-    ocla_status st = ocla__kernel_limits(ctx, k, &kwg, NULL);
-    if (st != OCLA_SUCCESS) return st;
-    const size_t l = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
-    return ocla__launch(ctx, k, 1, &n, &l, what);
+ocla_status ocla__elementwise(ocla_context *ctx, const ocla_elementwise *e, const ocla_tensor *const *t, float x) {
+    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", e->fn);
+    OCLA_LOCK(ctx);
+    size_t n = 0, rows = 0, cols = 0;
+    ocla_status st = OCLA_SUCCESS;
+    for (int i = 0; i < e->nt && st == OCLA_SUCCESS; i++) {
+        st = ocla__dense_2d(ctx, t[i], e->names[i], &rows, &cols);
+        if (i == 0) n = rows * cols;
+        else if (st == OCLA_SUCCESS && rows * cols != n)
+            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %s has %zu elements, %s %zu", e->fn, e->names[0], n, e->names[i],
+                            rows * cols);
+    }
+    if (st == OCLA_SUCCESS && e->positive && !(x > 0.0f && isfinite(x)))
+        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: %s must be positive and finite (got %g)", e->fn,
+                        e->positive, (double)x);
+    cl_kernel k = NULL;
+    const ocla_variant v = ocla__variant(e->fam);
+    if (st == OCLA_SUCCESS) st = ocla__variant_kernel(ctx, &v, e->kernel, &k);
+    if (st == OCLA_SUCCESS) {
+        ocla_args a = {ctx, k, 0, OCLA_SUCCESS};
+        ocla__push_long(&a, (int64_t)n);
+        for (int i = 0; i < e->nt; i++) {
+            ocla__push_mem(&a, t[i]->mem);
+            ocla__push_long(&a, (int64_t)t[i]->offset);
+        }
+        ocla__push_float(&a, x);
+        uint64_t kwg = 0;
+        st = a.st == OCLA_SUCCESS ? ocla__kernel_limits(ctx, k, &kwg, NULL) : a.st;
+        const size_t l = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
+        if (st == OCLA_SUCCESS) st = ocla__launch(ctx, k, 1, &n, &l, e->what);
+    }
+    OCLA_UNLOCK(ctx);
+    return st;
 }

@@ -2,8 +2,14 @@
  * dW = X^T dY (optionally accumulated). No kernels of its own. */
 #include "op_common.h"
 
-static ocla_status gemm(ocla_context *ctx, int ta, int tb, size_t m, size_t n, size_t k, float beta,
+/* C [m,n] = op(A) op(B) + beta C; a backward output C (named cname) is checked first. */
+static ocla_status gemm(ocla_context *ctx, const char *cname, int ta, int tb, size_t m, size_t n, size_t k, float beta,
                         const ocla_tensor *a, const ocla_tensor *b, ocla_tensor *c) {
+    size_t rows = m, cols = n;
+    ocla_status st = cname ? ocla__dense_2d(ctx, c, cname, &rows, &cols) : OCLA_SUCCESS;
+    if (st == OCLA_SUCCESS && (rows != m || cols != n))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: %s must be [%zu,%zu]", cname, m, n);
+    if (st != OCLA_SUCCESS) return st;
     ocla_gemm_desc d;
     ocla_gemm_desc_defaults(&d);
     d.trans_a = ta, d.trans_b = tb, d.m = m, d.n = n, d.k = k, d.alpha = 1.0f, d.beta = beta;
@@ -30,7 +36,7 @@ OCLA_API ocla_status ocla_linear_forward(ocla_context *ctx, const ocla_tensor *X
     OCLA_LOCK(ctx);
     size_t m = 0, in = 0, out = 0;
     ocla_status st = check_xwy(ctx, "ocla_linear_forward", X, W, Y, "Y", &m, &in, &out);
-    if (st == OCLA_SUCCESS) st = gemm(ctx, 0, 0, m, out, in, 0.0f, X, W, Y);
+    if (st == OCLA_SUCCESS) st = gemm(ctx, NULL, 0, 0, m, out, in, 0.0f, X, W, Y);
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -40,20 +46,10 @@ OCLA_API ocla_status ocla_linear_backward(ocla_context *ctx, const ocla_tensor *
                                           int accumulate_dw) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_linear_backward: ctx is NULL");
     OCLA_LOCK(ctx);
-    size_t m = 0, in = 0, out = 0, r = 0, c = 0;
+    size_t m = 0, in = 0, out = 0;
     ocla_status st = check_xwy(ctx, "ocla_linear_backward", X, W, dY, "dY", &m, &in, &out);
-    if (st == OCLA_SUCCESS && dX) {
-        st = ocla__dense_2d(ctx, dX, "dX", &r, &c);
-        if (st == OCLA_SUCCESS && (r != m || c != in))
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: dX must be [%zu,%zu]", m, in);
-        if (st == OCLA_SUCCESS) st = gemm(ctx, 0, 1, m, in, out, 0.0f, dY, W, dX); /* dY [m,out] W^T [out,in] */
-    }
-    if (st == OCLA_SUCCESS && dW) {
-        st = ocla__dense_2d(ctx, dW, "dW", &r, &c);
-        if (st == OCLA_SUCCESS && (r != in || c != out))
-            st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linear_backward: dW must be [%zu,%zu]", in, out);
-        if (st == OCLA_SUCCESS) st = gemm(ctx, 1, 0, in, out, m, accumulate_dw ? 1.0f : 0.0f, X, dY, dW);
-    }
+    if (st == OCLA_SUCCESS && dX) st = gemm(ctx, "dX", 0, 1, m, in, out, 0.0f, dY, W, dX); /* dY [m,out] W^T [out,in] */
+    if (st == OCLA_SUCCESS && dW) st = gemm(ctx, "dW", 1, 0, in, out, m, accumulate_dw ? 1.0f : 0.0f, X, dY, dW);
     OCLA_UNLOCK(ctx);
     return st;
 }
