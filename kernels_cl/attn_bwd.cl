@@ -43,6 +43,8 @@
 /* One log gate per token and head: the scalar gate or the fixed decay (same kernels). */
 #define BWD_HEAD_GATE (USE_G || USE_G_GAMMA)
 
+/* Every kernel's first arguments: n = its work-items or work-groups, then the sizes. */
+#define BWD_HEAD(n) long n, int T, int H, int K, int V, int C, int NT
 /* A temporary region: buffer and offset (floats) in the signature, the pointer in the body. */
 #define BWD_WS(p) __global float *p##_b, long p##_o
 #define BWD_WS_IN(p) __global const float *p##_b, long p##_o
@@ -283,8 +285,7 @@ OCLA_INLINE void bwd_store_tri(__global float *out, const float *acc, int active
 /* Gate preparation. item = (bh*NT + n)*GW + d. graw = ocla_log_gate(g) = min(g,0) (USE_G_GAMMA:
  * of the fixed per-head decay, g is not read), gcum = chunk-local inclusive cumsum of graw,
  * gexp = exp(graw) (the token decay factor). */
-OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCLA_TENSOR(g),
-                           BWD_WS_IN(decay), BWD_WS(graw), BWD_WS(gcum),
+OCLA_KERNEL void bwd_gates(BWD_HEAD(n_items), OCLA_TENSOR(g), BWD_WS_IN(decay), BWD_WS(graw), BWD_WS(gcum),
                            BWD_WS(gexp), BWD_WS(gfac), long n_fac) {
     BWD_BIND_IN(decay); BWD_BIND(graw); BWD_BIND(gcum); BWD_BIND(gexp); BWD_BIND(gfac);
     const long item = get_global_id(0);
@@ -318,9 +319,8 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCL
 /* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
  * item = (bh*K + d)*VV + c; hs: [BH][NT+1][VV][K] (key dimension fastest: the readers' work-items
  * are consecutive in d). */
-OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int NT, OCLA_TENSOR(k), OCLA_TENSOR(v),
-                            BWD_WS_IN(gexp), OCLA_TENSOR(h0), int has_h0, OCLA_TENSOR(z0), int has_z0,
-                            BWD_WS(hs)) {
+OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gexp), OCLA_TENSOR(h0),
+                            int has_h0, OCLA_TENSOR(z0), int has_z0, BWD_WS(hs)) {
     BWD_BIND_IN(gexp); BWD_BIND(hs);
     BWD_STATE_ITEM;
     const int isv = c < V;
@@ -364,9 +364,8 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
 #endif
 
 /* group = ((bh*NT + n)*NCT + ct)*NDT + dt; NCT = ceil(VV/TS), NDT = ceil(K/TS). Row c = ct*TS + ii. */
-OCLA_KERNEL void bwd_chunk_kv(long n_groups, int T, int H, int K, int V, int C, int NT, OCLA_TENSOR(k), OCLA_TENSOR(v),
-                              BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
-                              BWD_WS(hs)) {
+OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
+                              long n_fac, BWD_WS(hs)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs);
     __local float vs[TS][SLAB], ks[TS][SLAB];
     BWD_TILE_BEGIN((K + TS - 1) / TS, (VV + TS - 1) / TS); /* x = dt, y = ct */
@@ -378,9 +377,8 @@ OCLA_KERNEL void bwd_chunk_kv(long n_groups, int T, int H, int K, int V, int C, 
 }
 
 /* group = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
-OCLA_KERNEL void bwd_chunk_qdo(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q),
-                               OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
-                               BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
+OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                               BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(dhs); BWD_BIND(w0);
     __local float qs[TS][SLAB], os[TS][SLAB];
     BWD_TILE_BEGIN((VV + TS - 1) / TS, (K + TS - 1) / TS); /* x = ct, y = dt */
@@ -396,11 +394,10 @@ OCLA_KERNEL void bwd_chunk_qdo(long n_groups, int T, int H, int K, int V, int C,
 /* item = (bh*K + d)*VV + c. pass 0: forward scan of the chunk states in hs (hs[n+1] holds U_n on
  * entry). pass 1: reverse scan of the state gradients in dhs (dhs[n-1] holds W_n, w0 holds W_0),
  * the transposed copy dhsT and the initial-state gradients. */
-OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int NT, BWD_WS_IN(gcum),
-                          BWD_WS_IN(gfac), long n_fac, BWD_WS(hs), OCLA_TENSOR(h0), int has_h0,
-                          OCLA_TENSOR(z0), int has_z0, BWD_WS(dhs), BWD_WS(dhsT),
-                          BWD_WS_IN(w0), OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT,
-                          OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0, int pass) {
+OCLA_KERNEL void bwd_scan(BWD_HEAD(n_items), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(hs), OCLA_TENSOR(h0),
+                          int has_h0, OCLA_TENSOR(z0), int has_z0, BWD_WS(dhs), BWD_WS(dhsT), BWD_WS_IN(w0),
+                          OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, OCLA_TENSOR_OUT(dh0),
+                          int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0, int pass) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs); BWD_BIND(dhs); BWD_BIND(dhsT); BWD_BIND_IN(w0);
     BWD_STATE_ITEM;
     if (pass == 0) {
@@ -428,8 +425,8 @@ OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int N
 }
 
 /* Intra-chunk attention A (no scale). item = ((bh*NT + n)*C + i)*C + j; A: [BH][NT][C][C]. */
-OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
-                       BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(A)) {
+OCLA_KERNEL void bwd_A(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
+                       BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
     const long item = get_global_id(0);
     if (item >= n_items) return;
@@ -463,9 +460,8 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TE
  * per slice of TS dims: where the chunk's decay allows in all of them, the plain product of qh exp(G)
  * and kh exp(-G) (two slabs, no exp); else those factors where allowed and G in two more slabs for
  * the elementwise exp. Local memory: (2 or 4) * TS*(TS+1) floats. */
-OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
-                             BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
-                             BWD_WS(A)) {
+OCLA_KERNEL void bwd_A_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
+                             long n_fac, BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
     __local float qs[TS][SLAB], ks[TS][SLAB];
 #if USE_GK
@@ -508,8 +504,8 @@ OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, 
                       gcum + (long)g.bh * T + g.t0);
 }
 
-OCLA_KERNEL void bwd_dA_tiled(long n_groups, int T, int H, int V, int C, int NT, OCLA_TENSOR(v), OCLA_TENSOR(dout),
-                              BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS(dA)) {
+OCLA_KERNEL void bwd_dA_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
+                              BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
     __local float os[TS][SLAB], vs[TS][SLAB];
     BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
@@ -525,10 +521,9 @@ OCLA_KERNEL void bwd_dA_tiled(long n_groups, int T, int H, int V, int C, int NT,
 /* Forward outputs from the recomputed states: o'_t = s exp(G_t) qh_t^T S'_n + s sum_{j<=i} A_ij v'_j
  * (column V = s qh.z). NORM: writes do' = [do/den, -(do.n)/den^2] with den = s qh.z + eps. Writes o
  * when has_o (normalised when NORM). item = bh*T + t. */
-OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int NT, float scale, float eps,
-                            OCLA_TENSOR(q), OCLA_TENSOR(v), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
-                            long n_fac, BWD_WS_IN(hs),
-                            BWD_WS_IN(A), OCLA_TENSOR(dout), BWD_WS(dop), OCLA_TENSOR_OUT(o), int has_o) {
+OCLA_KERNEL void bwd_output(BWD_HEAD(n_items), float scale, float eps, OCLA_TENSOR(q), OCLA_TENSOR(v), BWD_WS_IN(gcum),
+                            BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(hs), BWD_WS_IN(A), OCLA_TENSOR(dout), BWD_WS(dop),
+                            OCLA_TENSOR_OUT(o), int has_o) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(A); BWD_BIND(dop);
     long item = get_global_id(0);
     if (item >= n_items) return;
@@ -568,8 +563,8 @@ OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int
 
 /* dA_ij = do'_i . v'_j for j <= i (times exp(G_i - G_j) for head gates: folded in here, not in
  * bwd_dqk). item as in bwd_A. */
-OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, OCLA_TENSOR(v), OCLA_TENSOR(dout),
-                        BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS(dA)) {
+OCLA_KERNEL void bwd_dA(BWD_HEAD(n_items), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
+                        BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
     const long item = get_global_id(0);
     if (item >= n_items) return;
@@ -586,9 +581,8 @@ OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, OCLA_T
 /* Reverse state pass: dhs[bh][n] = dL/d(state leaving chunk n) through later tokens and the final
  * state only; the value left at t = 0 is dL/dS_0 (and dL/dz_0 in column V).
  * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV] (for bwd_dv) and dhsT: [BH][NT][VV][K] (bwd_dqk, bwd_dg). */
-OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q),
-                             OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gexp),
-                             OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, BWD_WS(dhs),
+OCLA_KERNEL void bwd_dstates(BWD_HEAD(n_items), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                             BWD_WS_IN(gexp), OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, BWD_WS(dhs),
                              BWD_WS(dhsT), OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gexp); BWD_BIND(dhs); BWD_BIND(dhsT);
     BWD_STATE_ITEM;
@@ -624,9 +618,9 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
 
 /* The arguments of bwd_dqk and bwd_dqk_tiled (n: items or groups) and their temporaries. */
 #define BWD_DQK_ARGS(n)                                                                                           \
-    (long n, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q), OCLA_TENSOR(k),             \
-     OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,            \
-     BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA), BWD_WS(dqh), BWD_WS(dkh))
+    (BWD_HEAD(n), float scale, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), \
+     BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA), BWD_WS(dqh),   \
+     BWD_WS(dkh))
 #define BWD_DQK_BIND                                                                                              \
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dA); \
     BWD_BIND(dqh); BWD_BIND(dkh)
@@ -773,9 +767,8 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
 }
 
 /* dv (the first V columns of dv'). item = (bh*T + t)*V + c. */
-OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(k),
-                        OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
-                        BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
+OCLA_KERNEL void bwd_dv(BWD_HEAD(n_items), float scale, OCLA_TENSOR(k), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                        BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
                         OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
     long item = get_global_id(0);
@@ -814,10 +807,9 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
 /* Tiled bwd_dv (same results): a work-group of TS items owns TS tokens x TS value columns of one
  * chunk; phase 1 stages (kh * exp(G_last - G)) and dh_n over key slices, phase 2 stages A^T and do'
  * over the token tiles r >= j. group = ((bh*NT + n)*NTI + ti)*NCV + ct, NCV = ceil(V/TS). */
-OCLA_KERNEL void bwd_dv_tiled(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(k),
-                              OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
-                              BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs),
-                              BWD_WS_IN(A), OCLA_TENSOR_OUT(dv)) {
+OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                              BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
+                              OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
     __local float la[TS][SLAB], lb[TS][SLAB];
     BWD_TILE_BEGIN((V + TS - 1) / TS, (C + TS - 1) / TS); /* x = ct, y = ti */
@@ -836,9 +828,8 @@ OCLA_KERNEL void bwd_dv_tiled(long n_groups, int T, int H, int K, int V, int C, 
 
 /* dq, dk through phi', and the per-dimension gate gradient (chunk-local reverse cumsum plus the
  * boundary term rowsum(S'_{n+1} . dh_n)). item = (bh*NT + n)*K + d; dgv: [BH][T][K]. */
-OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
-                        BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dqh),
-                        BWD_WS_IN(dkh), BWD_WS(dgv), OCLA_TENSOR_OUT(dq), OCLA_TENSOR_OUT(dk)) {
+OCLA_KERNEL void bwd_dg(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(hs), BWD_WS_IN(dhsT),
+                        BWD_WS_IN(dqh), BWD_WS_IN(dkh), BWD_WS(dgv), OCLA_TENSOR_OUT(dq), OCLA_TENSOR_OUT(dk)) {
     BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dqh); BWD_BIND_IN(dkh); BWD_BIND(dgv);
     long item = get_global_id(0);
     if (item >= n_items) return;
@@ -868,8 +859,7 @@ OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT,
 
 /* dg into the caller's tensor, zero where the log gate was >= 0 (clamped by the forward).
  * Vector gates: item = (bh*T + t)*K + d. Scalar gates: item = bh*T + t, summed over d. */
-OCLA_KERNEL void bwd_dg_out(long n_items, int T, int H, int K, BWD_WS_IN(graw),
-                            BWD_WS_IN(dgv), OCLA_TENSOR_OUT(dg)) {
+OCLA_KERNEL void bwd_dg_out(BWD_HEAD(n_items), BWD_WS_IN(graw), BWD_WS_IN(dgv), OCLA_TENSOR_OUT(dg)) {
     BWD_BIND_IN(graw); BWD_BIND_IN(dgv);
     long item = get_global_id(0);
     if (item >= n_items) return;
