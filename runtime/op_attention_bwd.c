@@ -21,9 +21,9 @@ static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE 
 /* Every kernel takes the head (n, T, H, K, V, C, NT), n = its items or work-groups, then the
  * arguments its row lists: the caller's tensors (OCLA_TENSOR; the optional ones, X_H0 on, followed
  * by an int "present"), scalars, and the temporaries (BWD_WS: buffer, offset; W_* in the order of
- * ocla__bwd_region). X_O is bwd_output's forward output, never written here. */
+ * ocla__bwd_region). */
 enum {
-    X_END, X_Q, X_K, X_V, X_DO, X_G, X_DQ, X_DK, X_DV, X_DG, X_H0, X_Z0, X_DHT, X_DZT, X_DH0, X_DZ0, X_O, X_TENSORS,
+    X_END, X_Q, X_K, X_V, X_DO, X_G, X_DQ, X_DK, X_DV, X_DG, X_H0, X_Z0, X_DHT, X_DZT, X_DH0, X_DZ0, X_TENSORS,
     X_SCALE = X_TENSORS, X_EPS, X_NFAC, X_PASS,
     W_GRAW, W_GCUM, W_GEXP, W_GFAC, W_DECAY, W_A, W_DA, W_HS, W_W0, W_DHS, W_DHST, W_DOP, W_DQH, W_DKH, W_DGV
 };
@@ -46,7 +46,7 @@ static const bwd_kernel k_all[] = {
     {"bwd_A", "backward intra-chunk A", 0, {F_NT, F_C, F_C}, {X_Q, X_K, W_GCUM, W_GFAC, X_NFAC, W_A}},
     {"bwd_A_tiled", "backward intra-chunk A (tiled)", 1, {F_NT, F_NTI, F_NTI}, {X_Q, X_K, W_GCUM, W_GFAC, X_NFAC, W_A}},
     {"bwd_output", "backward normaliser", 0, {F_T, F_1, F_1},
-     {X_SCALE, X_EPS, X_Q, X_V, W_GCUM, W_GFAC, X_NFAC, W_HS, W_A, X_DO, W_DOP, X_O}},
+     {X_SCALE, X_EPS, X_Q, X_V, W_GCUM, W_GFAC, X_NFAC, W_HS, W_A, X_DO, W_DOP}},
     {"bwd_dA", "backward intra-chunk dA", 0, {F_NT, F_C, F_C}, {X_V, X_DO, W_DOP, W_GCUM, W_DA}},
     {"bwd_dA_tiled", "backward intra-chunk dA (tiled)", 1, {F_NT, F_NTI, F_NTI}, {X_V, X_DO, W_DOP, W_GCUM, W_DA}},
     {"bwd_chunk_qdo", "backward chunk q^T do", 1, {F_NT, F_NCT, F_NDT},
@@ -249,7 +249,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
                   .eps = p->eps,
                   .n_fac = vec ? (cl_long)(BH * T * K) : 0,
                   .t = {NULL, io->q, io->k, io->v, io->d_o, io->g, io->dq, io->dk, io->dv, io->dg, io->initial_state,
-                        io->initial_z, io->d_final_state, io->d_final_z, io->d_initial_state, io->d_initial_z, NULL}};
+                        io->initial_z, io->d_final_state, io->d_final_z, io->d_initial_state, io->d_initial_z}};
     if (ocla__bwd_layout_for(&req, tl.chunk, &c.lay))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)
