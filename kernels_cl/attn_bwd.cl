@@ -43,27 +43,20 @@
 /* One log gate per token and head: the scalar gate or the fixed decay (same kernels). */
 #define BWD_HEAD_GATE (USE_G || USE_G_GAMMA)
 
+/* Every kernel's first arguments: n = its work-items or work-groups, then the sizes. */
+#define BWD_HEAD(n) long n, int T, int H, int K, int V, int C, int NT
 /* A temporary region: buffer and offset (floats) in the signature, the pointer in the body. */
 #define BWD_WS(p) __global float *p##_b, long p##_o
 #define BWD_WS_IN(p) __global const float *p##_b, long p##_o
 #define BWD_BIND(p) __global float *const p = p##_b + p##_o
 #define BWD_BIND_IN(p) __global const float *const p = p##_b + p##_o
 
-/* ocla's own gate buffers: contiguous [BH][T][GW], GW = K for vector gates, 1 otherwise. */
-#if USE_GK
-#define GIDX(bh, t, d) (((long)(bh) * T + (t)) * K + (d))
-#define GSTEP K /* gate buffer stride between tokens */
-#else
-#define GIDX(bh, t, d) ((long)(bh) * T + (t))
-#define GSTEP 1
-#endif
-#if OCLA_HAS_GATE
-#define GRAW(bh, t, d) graw[GIDX(bh, t, d)]
-#define GCUM(bh, t, d) gcum[GIDX(bh, t, d)]
-#else
-#define GRAW(bh, t, d) 0.0f
-#define GCUM(bh, t, d) 0.0f
-#endif
+/* ocla's own gate buffers: contiguous [BH][T][GW], GW = GSTEP (the stride between tokens) = K for
+ * vector gates, 1 otherwise; ungated attention reads none (G = 0). */
+#define GSTEP (USE_GK ? K : 1)
+#define GIDX(bh, t, d) (((long)(bh) * T + (t)) * GSTEP + (USE_GK ? (d) : 0))
+#define GRAW(bh, t, d) (OCLA_HAS_GATE ? graw[GIDX(bh, t, d)] : 0.0f)
+#define GCUM(bh, t, d) (OCLA_HAS_GATE ? gcum[GIDX(bh, t, d)] : 0.0f)
 /* Vector gates: per-token factors precomputed by bwd_gates in gfac (3 planes of N = BH*T*K floats):
  *   EG   = exp(G_t)            <= 1
  *   EINV = exp(-G_t)           <= exp(BWD_LIM), written only where the chunk's total decay
@@ -71,30 +64,24 @@
  *   KDEC = exp(G_last - G_t)   <= 1
  * so exp(G_i - G_j) = EG_i * EINV_j without an exp per term wherever that cannot overflow (for a
  * chunk whose decay exceeds BWD_LIM the kernels take the elementwise exp(G_i - G_j) path instead). */
-#if USE_GK
-#define EG(bh, t, d) gfac[GIDX(bh, t, d)]
 #define EINV(bh, t, d) gfac[n_fac + GIDX(bh, t, d)]
 #define KDEC(bh, t, d) gfac[2 * n_fac + GIDX(bh, t, d)]
-#else
-#define EG(bh, t, d) exp(GCUM(bh, t, d))
-#endif
+/* exp(G_t): EG's plane for vector gates, computed for the others (1 where ungated). */
+#define EG(bh, t, d) (USE_GK ? gfac[GIDX(bh, t, d)] : exp(GCUM(bh, t, d)))
 
-/* v'_t[c]: value column c, or the normaliser's constant column. */
-#if USE_NORM
-#define VP(b, t, h, c) ((c) < V ? OCLA_AT(v, b, t, h, c) : 1.0f)
-#define DOP(bh, b, t, h, c) dop[((long)(bh) * T + (t)) * (V + 1) + (c)]
-#else
-#define VP(b, t, h, c) OCLA_AT(v, b, t, h, c)
-#define DOP(bh, b, t, h, c) OCLA_AT(dout, b, t, h, c)
-#endif
+/* v'_t[c]: value column c, or the normaliser's constant column. do'_t[c]: the normaliser's buffer
+ * dop [BH][T][V+1] (written by bwd_output) or do itself; DOP_S1, DOP_S3: its token and column strides. */
 #define VV (V + USE_NORM)
+#define VP(b, t, h, c) (!USE_NORM || (c) < V ? OCLA_AT(v, b, t, h, c) : 1.0f)
+#define DOP_PTR(bh, b, t, h, c) (USE_NORM ? dop + ((long)(bh) * T + (t)) * (V + 1) + (c) : OCLA_PTR(dout, b, t, h, c))
+#define DOP_S1 (USE_NORM ? V + 1 : dout_s1)
+#define DOP_S3 (USE_NORM ? 1 : dout_s3)
+#define DOP(bh, b, t, h, c) (*DOP_PTR(bh, b, t, h, c))
 
 /* Head gates (scalar or fixed): exp(G_ti - G_tj) <= 1 for tj <= ti in one chunk; 1 for the others. */
-#if BWD_HEAD_GATE
-#define HEADDEC(bh, ti, tj) exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0))
-#else
-#define HEADDEC(bh, ti, tj) 1.0f
-#endif
+#define HEADDEC(bh, ti, tj) (BWD_HEAD_GATE ? exp(GCUM(bh, ti, 0) - GCUM(bh, tj, 0)) : 1.0f)
+/* exp(G_last - G_t) of token t in the chunk that ends at tl, every gate kind. */
+#define TOKDEC(bh, t, tl, d) (USE_GK ? KDEC(bh, t, d) : HEADDEC(bh, tl, t))
 
 /* A block of work: group (or item) = ((bh*NT + n)*NY + y)*NX + x; chunk n has L tokens from t0, the
  * last tl. */
@@ -123,6 +110,14 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
 #define BWD_STATE_OUT(s, z, x)                                                                                    \
     do if (c < V ? has_##s : has_##z) *(c < V ? OCLA_PTR(s, b, h, d, c) : OCLA_PTR(z, b, h, d, 0)) = (x); while (0)
 
+/* The per-token kernels: item = (bh*T + t)*NX + x (x = item % NX, the kernel's own); token t is row
+ * i of chunk n, which has L tokens from t0, the last tl. */
+#define BWD_TOKEN_ITEM(NX)                                                                                        \
+    const long item = get_global_id(0);                                                                           \
+    if (item >= n_items) return;                                                                                  \
+    const int t = (int)((item / (NX)) % T), bh = (int)(item / ((long)(NX) * T)), b = bh / H, h = bh % H;         \
+    const int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1
+
 /* ---- the tiled kernels' pieces: a work-group of TS items stages TS x TS slabs of its operands in
  * local memory (slab[row][column], rows padded to SLAB floats; item ii loads column ii of every row,
  * so loads are coalesced) and accumulates TS outputs per item in registers. ---- */
@@ -146,11 +141,7 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
 #define BWD_F_KDEC 3
 #define BWD_F_SAFE 4
 #define BWD_F_GK(m) (USE_GK ? (m) | BWD_F_SAFE : BWD_F_ONE)
-#if USE_GK
-#define BWD_FCS 1 /* column stride of the gate factors: one per key dim */
-#else
-#define BWD_FCS 0 /* head gates: one per token */
-#endif
+#define BWD_FCS USE_GK /* column stride of the gate factors: one per key dim, or one per token */
 
 /* An operand of the tiled kernels: element (r, c) = x[r*rs + c*cs] for r < nr, c < nc, 0 outside; 1
  * in the normaliser's column c == one (not read); with phi set, phi(x), then with hasf times the gate
@@ -189,11 +180,7 @@ OCLA_INLINE bwd_opnd bwd_feat(__global const float *x, long rs, long cs, bwd_til
 #define OP_Q(g, m) bwd_feat(OCLA_PTR(q, (g).b, (g).t0, (g).h, 0), q_s1, q_s3, (g), T, K, (m), gcum, gfac, n_fac)
 #define OP_K(g, m) bwd_feat(OCLA_PTR(k, (g).b, (g).t0, (g).h, 0), k_s1, k_s3, (g), T, K, (m), gcum, gfac, n_fac)
 #define OP_V(g) bwd_op(OCLA_PTR(v, (g).b, (g).t0, (g).h, 0), v_s1, v_s3, (g).L, VV, V)
-#if USE_NORM
-#define OP_DOP(g, nc) bwd_op(dop + ((long)(g).bh * T + (g).t0) * (V + 1), V + 1, 1, (g).L, (nc), -1)
-#else
-#define OP_DOP(g, nc) bwd_op(OCLA_PTR(dout, (g).b, (g).t0, (g).h, 0), dout_s1, dout_s3, (g).L, (nc), -1)
-#endif
+#define OP_DOP(g, nc) bwd_op(DOP_PTR((g).bh, (g).b, (g).t0, (g).h, 0), DOP_S1, DOP_S3, (g).L, (nc), -1)
 #define OP_G(g) bwd_op(gcum + GIDX((g).bh, (g).t0, 0), GSTEP, 1, (g).L, K, -1)
 #define OP_MAT(p, ld, nr, nc) bwd_op((p), (ld), 1, (nr), (nc), -1)
 
@@ -262,19 +249,21 @@ OCLA_INLINE void bwd_product(float *acc, __local float *la, __local float *lb, i
 OCLA_INLINE void bwd_store(__global float *out, const float *acc, float scale, int c0, int nc) {
     for (int q = 0; q < TS && c0 + q < nc; q++) out[c0 + q] = scale * acc[q];
 }
-/* Row i of a tile of A or dA (out = the row, columns j0 + jj): acc below the diagonal of the chunk's L
- * tokens, times exp(G_i - G_j) for head gates (gh = the head's [T] gates from the chunk start),
- * zeros elsewhere. */
-OCLA_INLINE void bwd_store_tri(__global float *out, const float *acc, int active, int i, int j0, int C, int L,
-                               __global const float *gh) {
+/* Row i (< C) of tile g of A or dA (X: [BH][NT][C][C]), columns j0 + jj: acc below the diagonal of
+ * the chunk's L tokens, times exp(G_i - G_j) for head gates (gh = the head's [T] gates from the chunk
+ * start), zeros elsewhere. */
+OCLA_INLINE void bwd_store_tri(__global float *X, const float *acc, int active, int i, bwd_tile g, int T, int C,
+                               int NT, __global const float *gcum) {
+    if (i >= C) return;
+    __global float *out = X + (((long)g.bh * NT + g.n) * C + i) * C;
+    __global const float *gh = gcum + (long)g.bh * T + g.t0;
+    const int j0 = g.x * TS, L = g.L;
     for (int jj = 0; jj < TS && j0 + jj < C; jj++) {
         const int j = j0 + jj;
         float x = 0.0f;
         if (active && j <= i && i < L) {
             x = acc[jj];
-#if BWD_HEAD_GATE
-            x *= exp(gh[i] - gh[j]);
-#endif
+            if (BWD_HEAD_GATE) x *= exp(gh[i] - gh[j]);
         }
         out[j] = x;
     }
@@ -283,8 +272,7 @@ OCLA_INLINE void bwd_store_tri(__global float *out, const float *acc, int active
 /* Gate preparation. item = (bh*NT + n)*GW + d. graw = ocla_log_gate(g) = min(g,0) (USE_G_GAMMA:
  * of the fixed per-head decay, g is not read), gcum = chunk-local inclusive cumsum of graw,
  * gexp = exp(graw) (the token decay factor). */
-OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCLA_TENSOR(g),
-                           BWD_WS_IN(decay), BWD_WS(graw), BWD_WS(gcum),
+OCLA_KERNEL void bwd_gates(BWD_HEAD(n_items), OCLA_TENSOR(g), BWD_WS_IN(decay), BWD_WS(graw), BWD_WS(gcum),
                            BWD_WS(gexp), BWD_WS(gfac), long n_fac) {
     BWD_BIND_IN(decay); BWD_BIND(graw); BWD_BIND(gcum); BWD_BIND(gexp); BWD_BIND(gfac);
     const long item = get_global_id(0);
@@ -293,11 +281,7 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCL
     const int d = w.x, bh = w.bh, t1 = w.t0 + w.L;
     float acc = 0.0f;
     for (int t = w.t0; t < t1; t++) {
-#if USE_G_GAMMA
-        const float x = ocla_log_gate(decay[w.h]);
-#else
-        const float x = ocla_log_gate(OCLA_AT(g, w.b, t, w.h, d));
-#endif
+        const float x = ocla_log_gate(USE_G_GAMMA ? decay[w.h] : OCLA_AT(g, w.b, t, w.h, d));
         acc += x;
 #if OCLA_HAS_GATE
         graw[GIDX(bh, t, d)] = x;
@@ -308,7 +292,7 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCL
 #if USE_GK
     for (int t = w.t0; t < t1; t++) {
         const float G = gcum[GIDX(bh, t, d)];
-        EG(bh, t, d) = exp(G);
+        gfac[GIDX(bh, t, d)] = exp(G);
         EINV(bh, t, d) = acc >= -BWD_LIM ? exp(-G) : 0.0f;
         KDEC(bh, t, d) = exp(acc - G);
     }
@@ -318,9 +302,8 @@ OCLA_KERNEL void bwd_gates(long n_items, int T, int H, int K, int C, int NT, OCL
 /* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
  * item = (bh*K + d)*VV + c; hs: [BH][NT+1][VV][K] (key dimension fastest: the readers' work-items
  * are consecutive in d). */
-OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int NT, OCLA_TENSOR(k), OCLA_TENSOR(v),
-                            BWD_WS_IN(gexp), OCLA_TENSOR(h0), int has_h0, OCLA_TENSOR(z0), int has_z0,
-                            BWD_WS(hs)) {
+OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gexp), OCLA_TENSOR(h0),
+                            int has_h0, OCLA_TENSOR(z0), int has_z0, BWD_WS(hs)) {
     BWD_BIND_IN(gexp); BWD_BIND(hs);
     BWD_STATE_ITEM;
     const int isv = c < V;
@@ -328,20 +311,14 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
     __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
     __global const float *kp = OCLA_PTR(k, b, 0, h, d);
     __global const float *vp = OCLA_PTR(v, b, 0, h, isv ? c : 0);
-#if OCLA_HAS_GATE
-    __global const float *ap = gexp + GIDX(bh, 0, d);
-#endif
+    __global const float *ap = gexp + GIDX(bh, 0, d); /* token decays, read where gated */
     for (int n = 0; n < NT; n++) {
         out[(long)n * kvv] = s;
         const int t1 = min(T, (n + 1) * C);
         for (int t = n * C; t < t1; t++) {
             float kv = OCLA_PHI(*kp) * (isv ? *vp : 1.0f);
-#if OCLA_HAS_GATE
-            s = *ap * s + kv;
+            s = (OCLA_HAS_GATE ? *ap : 1.0f) * s + kv;
             ap += GSTEP;
-#else
-            s += kv;
-#endif
             kp += k_s1;
             vp += v_s1;
         }
@@ -357,16 +334,10 @@ OCLA_KERNEL void bwd_states(long n_items, int T, int H, int K, int V, int C, int
  *                  dh_{n-1} = exp(G_last,n) dh_n + W_n (in place in dhs, copy to dhsT), dS_0 = dh_{-1}.
  * A work-group of TS items, item ii owns one output row and TS columns; tokens of the chunk are
  * staged TS at a time in local memory. */
-#if USE_GK
-#define LASTDEC(bh, tl, d) EG(bh, tl, d)
-#else
-#define LASTDEC(bh, tl, d) exp(GCUM(bh, tl, 0))
-#endif
 
 /* group = ((bh*NT + n)*NCT + ct)*NDT + dt; NCT = ceil(VV/TS), NDT = ceil(K/TS). Row c = ct*TS + ii. */
-OCLA_KERNEL void bwd_chunk_kv(long n_groups, int T, int H, int K, int V, int C, int NT, OCLA_TENSOR(k), OCLA_TENSOR(v),
-                              BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
-                              BWD_WS(hs)) {
+OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
+                              long n_fac, BWD_WS(hs)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs);
     __local float vs[TS][SLAB], ks[TS][SLAB];
     BWD_TILE_BEGIN((K + TS - 1) / TS, (VV + TS - 1) / TS); /* x = dt, y = ct */
@@ -378,9 +349,8 @@ OCLA_KERNEL void bwd_chunk_kv(long n_groups, int T, int H, int K, int V, int C, 
 }
 
 /* group = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
-OCLA_KERNEL void bwd_chunk_qdo(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q),
-                               OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
-                               BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
+OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                               BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(dhs); BWD_BIND(w0);
     __local float qs[TS][SLAB], os[TS][SLAB];
     BWD_TILE_BEGIN((VV + TS - 1) / TS, (K + TS - 1) / TS); /* x = ct, y = dt */
@@ -396,11 +366,10 @@ OCLA_KERNEL void bwd_chunk_qdo(long n_groups, int T, int H, int K, int V, int C,
 /* item = (bh*K + d)*VV + c. pass 0: forward scan of the chunk states in hs (hs[n+1] holds U_n on
  * entry). pass 1: reverse scan of the state gradients in dhs (dhs[n-1] holds W_n, w0 holds W_0),
  * the transposed copy dhsT and the initial-state gradients. */
-OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int NT, BWD_WS_IN(gcum),
-                          BWD_WS_IN(gfac), long n_fac, BWD_WS(hs), OCLA_TENSOR(h0), int has_h0,
-                          OCLA_TENSOR(z0), int has_z0, BWD_WS(dhs), BWD_WS(dhsT),
-                          BWD_WS_IN(w0), OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT,
-                          OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0, int pass) {
+OCLA_KERNEL void bwd_scan(BWD_HEAD(n_items), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(hs), OCLA_TENSOR(h0),
+                          int has_h0, OCLA_TENSOR(z0), int has_z0, BWD_WS(dhs), BWD_WS(dhsT), BWD_WS_IN(w0),
+                          OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, OCLA_TENSOR_OUT(dh0),
+                          int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0, int pass) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs); BWD_BIND(dhs); BWD_BIND(dhsT); BWD_BIND_IN(w0);
     BWD_STATE_ITEM;
     if (pass == 0) {
@@ -409,7 +378,7 @@ OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int N
         hp[0] = s;
         for (int n = 0; n < NT; n++) {
             const int tl = min(T, (n + 1) * C) - 1;
-            s = LASTDEC(bh, tl, d) * s + hp[(long)(n + 1) * kvv];
+            s = EG(bh, tl, d) * s + hp[(long)(n + 1) * kvv];
             hp[(long)(n + 1) * kvv] = s;
         }
         return;
@@ -422,14 +391,14 @@ OCLA_KERNEL void bwd_scan(long n_items, int T, int H, int K, int V, int C, int N
         dp[(long)n * kvv] = s;
         dpt[(long)n * kvv] = s;
         const float w = n > 0 ? dp[(long)(n - 1) * kvv] : w0[(long)bh * kvv + (long)d * VV + c];
-        s = LASTDEC(bh, tl, d) * s + w;
+        s = EG(bh, tl, d) * s + w;
     }
     BWD_STATE_OUT(dh0, dz0, s);
 }
 
 /* Intra-chunk attention A (no scale). item = ((bh*NT + n)*C + i)*C + j; A: [BH][NT][C][C]. */
-OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
-                       BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(A)) {
+OCLA_KERNEL void bwd_A(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
+                       BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
     const long item = get_global_id(0);
     if (item >= n_items) return;
@@ -440,7 +409,7 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TE
         __global const float *qp = OCLA_PTR(q, w.b, ti, w.h, 0), *kp = OCLA_PTR(k, w.b, tj, w.h, 0);
 #if USE_GK
         __global const float *gi = gcum + GIDX(bh, ti, 0), *gj = gcum + GIDX(bh, tj, 0), *gl = gcum + GIDX(bh, w.tl, 0);
-        __global const float *ei = &EG(bh, ti, 0), *fj = &EINV(bh, tj, 0);
+        __global const float *ei = gfac + GIDX(bh, ti, 0), *fj = &EINV(bh, tj, 0);
 #endif
         for (int d = 0; d < K; d++) {
             float x = OCLA_PHI(*qp) * OCLA_PHI(*kp);
@@ -463,9 +432,8 @@ OCLA_KERNEL void bwd_A(long n_items, int T, int H, int K, int C, int NT, OCLA_TE
  * per slice of TS dims: where the chunk's decay allows in all of them, the plain product of qh exp(G)
  * and kh exp(-G) (two slabs, no exp); else those factors where allowed and G in two more slabs for
  * the elementwise exp. Local memory: (2 or 4) * TS*(TS+1) floats. */
-OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
-                             BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
-                             BWD_WS(A)) {
+OCLA_KERNEL void bwd_A_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
+                             long n_fac, BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
     __local float qs[TS][SLAB], ks[TS][SLAB];
 #if USE_GK
@@ -503,13 +471,11 @@ OCLA_KERNEL void bwd_A_tiled(long n_groups, int T, int H, int K, int C, int NT, 
 #else
     bwd_product(acc, &qs[0][0], &ks[0][0], ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
 #endif
-    if (i < C)
-        bwd_store_tri(A + (((long)g.bh * NT + g.n) * C + i) * C, acc, active, i, g.x * TS, C, g.L,
-                      gcum + (long)g.bh * T + g.t0);
+    bwd_store_tri(A, acc, active, i, g, T, C, NT, gcum);
 }
 
-OCLA_KERNEL void bwd_dA_tiled(long n_groups, int T, int H, int V, int C, int NT, OCLA_TENSOR(v), OCLA_TENSOR(dout),
-                              BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS(dA)) {
+OCLA_KERNEL void bwd_dA_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
+                              BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
     __local float os[TS][SLAB], vs[TS][SLAB];
     BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
@@ -517,59 +483,43 @@ OCLA_KERNEL void bwd_dA_tiled(long n_groups, int T, int H, int V, int C, int NT,
     float acc[TS];
     for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
     bwd_product(acc, &os[0][0], &vs[0][0], ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
-    if (i < C)
-        bwd_store_tri(dA + (((long)g.bh * NT + g.n) * C + i) * C, acc, active, i, g.x * TS, C, g.L,
-                      gcum + (long)g.bh * T + g.t0);
+    bwd_store_tri(dA, acc, active, i, g, T, C, NT, gcum);
 }
 
-/* Forward outputs from the recomputed states: o'_t = s exp(G_t) qh_t^T S'_n + s sum_{j<=i} A_ij v'_j
- * (column V = s qh.z). NORM: writes do' = [do/den, -(do.n)/den^2] with den = s qh.z + eps. Writes o
- * when has_o (normalised when NORM). item = bh*T + t. */
-OCLA_KERNEL void bwd_output(long n_items, int T, int H, int K, int V, int C, int NT, float scale, float eps,
-                            OCLA_TENSOR(q), OCLA_TENSOR(v), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
-                            long n_fac, BWD_WS_IN(hs),
-                            BWD_WS_IN(A), OCLA_TENSOR(dout), BWD_WS(dop), OCLA_TENSOR_OUT(o), int has_o) {
+#if USE_NORM
+/* The normaliser's do'_t = [do_t/den_t, -(do_t.num_t)/den_t^2] from the recomputed forward
+ * o'_t = s exp(G_t) qh_t^T S'_n + s sum_{j<=i} A_ij v'_j: num_t its first V columns, den_t its column V
+ * (= s qh_t.z, computed first) + eps. Planned with the normaliser only. item = bh*T + t. */
+OCLA_KERNEL void bwd_output(BWD_HEAD(n_items), float scale, float eps, OCLA_TENSOR(q), OCLA_TENSOR(v), BWD_WS_IN(gcum),
+                            BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(hs), BWD_WS_IN(A), OCLA_TENSOR(dout), BWD_WS(dop)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(A); BWD_BIND(dop);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    int t = (int)(item % T), bh = (int)(item / T), b = bh / H, h = bh % H;
-    int n = t / C, i = t % C, t0 = n * C;
+    BWD_TOKEN_ITEM(1);
     const long kvv = (long)K * VV;
     __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv;
     __global const float *Ar = A + (((long)bh * NT + n) * C + i) * C;
-#if USE_NORM
-    float den = 0.0f;
-    {
-        float acc = 0.0f;
-        for (int d = 0; d < K; d++) acc += OCLA_PHI(OCLA_AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)V * K + d];
-        for (int j = 0; j <= i; j++) acc += Ar[j];
-        den = scale * acc + eps;
-    }
-    float dot = 0.0f;
-#endif
-    for (int c = 0; c < V; c++) {
+    __global float *dp = dop + ((long)bh * T + t) * (V + 1);
+    float den = 0.0f, dot = 0.0f;
+    for (int cc = 0; cc <= V; cc++) {
+        const int c = cc == 0 ? V : cc - 1;
         float acc = 0.0f;
         for (int d = 0; d < K; d++) acc += OCLA_PHI(OCLA_AT(q, b, t, h, d)) * EG(bh, t, d) * S[(long)c * K + d];
-        for (int j = 0; j <= i; j++) acc += Ar[j] * OCLA_AT(v, b, t0 + j, h, c);
-        float num = scale * acc;
-#if USE_NORM
-        float dov = OCLA_AT(dout, b, t, h, c);
-        dot += dov * num;
-        dop[((long)bh * T + t) * (V + 1) + c] = dov / den;
-        if (has_o) OCLA_AT(o, b, t, h, c) = num / den;
-#else
-        if (has_o) OCLA_AT(o, b, t, h, c) = num;
-#endif
+        for (int j = 0; j <= i; j++) acc += Ar[j] * VP(b, t0 + j, h, c);
+        if (c == V) {
+            den = scale * acc + eps;
+        } else {
+            const float num = scale * acc, dov = OCLA_AT(dout, b, t, h, c);
+            dot += dov * num;
+            dp[c] = dov / den;
+        }
     }
-#if USE_NORM
-    dop[((long)bh * T + t) * (V + 1) + V] = -dot / (den * den);
-#endif
+    dp[V] = -dot / (den * den);
 }
+#endif
 
 /* dA_ij = do'_i . v'_j for j <= i (times exp(G_i - G_j) for head gates: folded in here, not in
  * bwd_dqk). item as in bwd_A. */
-OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, OCLA_TENSOR(v), OCLA_TENSOR(dout),
-                        BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS(dA)) {
+OCLA_KERNEL void bwd_dA(BWD_HEAD(n_items), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
+                        BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
     const long item = get_global_id(0);
     if (item >= n_items) return;
@@ -586,9 +536,8 @@ OCLA_KERNEL void bwd_dA(long n_items, int T, int H, int V, int C, int NT, OCLA_T
 /* Reverse state pass: dhs[bh][n] = dL/d(state leaving chunk n) through later tokens and the final
  * state only; the value left at t = 0 is dL/dS_0 (and dL/dz_0 in column V).
  * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV] (for bwd_dv) and dhsT: [BH][NT][VV][K] (bwd_dqk, bwd_dg). */
-OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q),
-                             OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gexp),
-                             OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, BWD_WS(dhs),
+OCLA_KERNEL void bwd_dstates(BWD_HEAD(n_items), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                             BWD_WS_IN(gexp), OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, BWD_WS(dhs),
                              BWD_WS(dhsT), OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gexp); BWD_BIND(dhs); BWD_BIND(dhsT);
     BWD_STATE_ITEM;
@@ -596,27 +545,17 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
     __global float *out = dhs + (long)bh * NT * kvv + (long)d * VV + c;
     __global float *outT = dhsT + (long)bh * NT * kvv + (long)c * K + d;
     __global const float *qp = OCLA_PTR(q, b, T - 1, h, d);
-#if USE_NORM
-    __global const float *op = dop + ((long)bh * T + T - 1) * (V + 1) + c;
-    const long os = V + 1;
-#else
-    __global const float *op = OCLA_PTR(dout, b, T - 1, h, c);
-    const long os = dout_s1;
-#endif
-#if OCLA_HAS_GATE
-    __global const float *ap = gexp + GIDX(bh, T - 1, d);
-#endif
+    __global const float *op = DOP_PTR(bh, b, T - 1, h, c);
+    __global const float *ap = gexp + GIDX(bh, T - 1, d); /* token decays, read where gated */
     for (int n = NT - 1; n >= 0; n--) {
         out[(long)n * kvv] = s;
         outT[(long)n * kvv] = s;
         for (int t = min(T, (n + 1) * C) - 1; t >= n * C; t--) {
             s += scale * OCLA_PHI(*qp) * *op;
-#if OCLA_HAS_GATE
-            s *= *ap;
+            s *= OCLA_HAS_GATE ? *ap : 1.0f;
             ap -= GSTEP;
-#endif
             qp -= q_s1;
-            op -= os;
+            op -= DOP_S1;
         }
     }
     BWD_STATE_OUT(dh0, dz0, s);
@@ -624,9 +563,9 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
 
 /* The arguments of bwd_dqk and bwd_dqk_tiled (n: items or groups) and their temporaries. */
 #define BWD_DQK_ARGS(n)                                                                                           \
-    (long n, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(q), OCLA_TENSOR(k),             \
-     OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,            \
-     BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA), BWD_WS(dqh), BWD_WS(dkh))
+    (BWD_HEAD(n), float scale, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), \
+     BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dA), BWD_WS(dqh),   \
+     BWD_WS(dkh))
 #define BWD_DQK_BIND                                                                                              \
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dA); \
     BWD_BIND(dqh); BWD_BIND(dkh)
@@ -636,11 +575,8 @@ OCLA_KERNEL void bwd_dstates(long n_items, int T, int H, int K, int V, int C, in
  * otherwise; head gates: their decays are inside dA. */
 OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
     BWD_DQK_BIND;
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    int d = (int)(item % K);
-    int t = (int)((item / K) % T), bh = (int)(item / ((long)K * T)), b = bh / H, h = bh % H;
-    int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1;
+    BWD_TOKEN_ITEM(K);
+    const int d = (int)(item % K);
     const long kvv = (long)K * VV;
     __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv + d;
     __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
@@ -650,13 +586,11 @@ OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
         x += S[(long)c * K] * DOP(bh, b, t, h, c);
         y += dS[(long)c * K] * VP(b, t, h, c);
     }
+    const int fac = USE_GK ? GCUM(bh, tl, d) >= -BWD_LIM : 0;
+    const float eq = EG(bh, t, d), fq = fac ? eq : 1.0f, fk = fac ? EINV(bh, t, d) : 1.0f, kd = TOKDEC(bh, t, tl, d);
 #if USE_GK
-    const int fac = GCUM(bh, tl, d) >= -BWD_LIM;
-    const float Gi = GCUM(bh, t, d), eq = EG(bh, t, d), fq = fac ? eq : 1.0f, fk = fac ? EINV(bh, t, d) : 1.0f;
-    const float kd = KDEC(bh, t, d);
-    __global const float *gp = gcum + GIDX(bh, t0, d), *fp = &EINV(bh, t0, d), *ep = &EG(bh, t0, d);
-#else
-    const float eq = exp(GCUM(bh, t, 0)), fq = 1.0f, fk = 1.0f, kd = HEADDEC(bh, tl, t);
+    const float Gi = GCUM(bh, t, d);
+    __global const float *gp = gcum + GIDX(bh, t0, d), *fp = &EINV(bh, t0, d), *ep = gfac + GIDX(bh, t0, d);
 #endif
     float a = 0.0f, e = 0.0f;
     __global const float *kp = OCLA_PTR(k, b, t0, h, d), *ar = dAc + (long)i * C;
@@ -736,9 +670,10 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     bwd_product(ak, &la[0][0], &lb[0][0], ii, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
     /* phase 2: sum_{j <= i} dA_ij kh_j exp(G_i - G_j); phase 3: sum_{r >= i} dA_ri qh_r exp(G_r - G_i) */
     const bwd_opnd opk = OP_K(g, BWD_F_GK(BWD_F_EINV)), opq = OP_Q(g, BWD_F_GK(BWD_F_EG));
+    float Gi[TS]; /* vector gates: all_safe is uniform over the work-group (the common case takes the loops
+                   * without exp) */
+    int safe[TS], all_safe = 1;
 #if USE_GK
-    float Gi[TS];
-    int safe[TS], all_safe = 1; /* uniform over the work-group: the common case takes the loops without exp */
     for (int dd = 0; dd < TS; dd++) {
         const int e = min(d0 + dd, K - 1);
         Gi[dd] = i < g.L ? GCUM(g.bh, g.t0 + i, e) : 0.0f;
@@ -759,13 +694,9 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     if (i >= g.L) return;
     const int t = g.t0 + i;
     for (int dd = 0; dd < TS && d0 + dd < K; dd++) {
-        const int e = d0 + dd;
-#if USE_GK
-        const float eq = EG(g.bh, t, e), fq = safe[dd] ? eq : 1.0f, fk = safe[dd] ? EINV(g.bh, t, e) : 1.0f;
-        const float kd = KDEC(g.bh, t, e);
-#else
-        const float eq = exp(GCUM(g.bh, t, 0)), fq = 1.0f, fk = 1.0f, kd = HEADDEC(g.bh, g.tl, t);
-#endif
+        const int e = d0 + dd, f = USE_GK && safe[dd];
+        const float eq = EG(g.bh, t, e), fq = f ? eq : 1.0f, fk = f ? EINV(g.bh, t, e) : 1.0f;
+        const float kd = TOKDEC(g.bh, t, g.tl, e);
         const long e2 = ((long)g.bh * T + t) * K + e;
         dqh[e2] = scale * (eq * aq[dd] + fq * bq[dd]);
         dkh[e2] = kd * ak[dd] + scale * (fk * bk[dd]);
@@ -773,40 +704,26 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
 }
 
 /* dv (the first V columns of dv'). item = (bh*T + t)*V + c. */
-OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(k),
-                        OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
-                        BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
+OCLA_KERNEL void bwd_dv(BWD_HEAD(n_items), float scale, OCLA_TENSOR(k), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                        BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
                         OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    int c = (int)(item % V);
-    int t = (int)((item / V) % T), bh = (int)(item / ((long)V * T)), b = bh / H, h = bh % H;
-    int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0);
+    BWD_TOKEN_ITEM(V);
+    const int c = (int)(item % V);
     const long kvv = (long)K * VV;
     __global const float *dS = dhs + ((long)bh * NT + n) * kvv + c;
     __global const float *Ac = A + ((long)bh * NT + n) * C * C;
     float x = 0.0f, y = 0.0f;
     __global const float *kp = OCLA_PTR(k, b, t, h, 0);
     for (int d = 0; d < K; d++) {
-#if USE_GK
-        x += OCLA_PHI(*kp) * KDEC(bh, t, d) * dS[(long)d * VV];
-#else
-        x += OCLA_PHI(*kp) * dS[(long)d * VV];
-#endif
+        x += OCLA_PHI(*kp) * (USE_GK ? KDEC(bh, t, d) : 1.0f) * dS[(long)d * VV];
         kp += k_s3;
     }
-    x *= HEADDEC(bh, t0 + L - 1, t);
-#if USE_NORM
-    __global const float *op = dop + ((long)bh * T + t) * (V + 1) + c;
-    const long os = V + 1;
-#else
-    __global const float *op = OCLA_PTR(dout, b, t, h, c);
-    const long os = dout_s1;
-#endif
+    x *= HEADDEC(bh, tl, t);
+    __global const float *op = DOP_PTR(bh, b, t, h, c);
     for (int r = i; r < L; r++) {
         y += Ac[(long)r * C + i] * *op;
-        op += os;
+        op += DOP_S1;
     }
     OCLA_AT(dv, b, t, h, c) = x + scale * y;
 }
@@ -814,10 +731,9 @@ OCLA_KERNEL void bwd_dv(long n_items, int T, int H, int K, int V, int C, int NT,
 /* Tiled bwd_dv (same results): a work-group of TS items owns TS tokens x TS value columns of one
  * chunk; phase 1 stages (kh * exp(G_last - G)) and dh_n over key slices, phase 2 stages A^T and do'
  * over the token tiles r >= j. group = ((bh*NT + n)*NTI + ti)*NCV + ct, NCV = ceil(V/TS). */
-OCLA_KERNEL void bwd_dv_tiled(long n_groups, int T, int H, int K, int V, int C, int NT, float scale, OCLA_TENSOR(k),
-                              OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
-                              BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs),
-                              BWD_WS_IN(A), OCLA_TENSOR_OUT(dv)) {
+OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), OCLA_TENSOR(dout), BWD_WS_IN(dop),
+                              BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
+                              OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
     __local float la[TS][SLAB], lb[TS][SLAB];
     BWD_TILE_BEGIN((V + TS - 1) / TS, (C + TS - 1) / TS); /* x = ct, y = ti */
@@ -836,9 +752,8 @@ OCLA_KERNEL void bwd_dv_tiled(long n_groups, int T, int H, int K, int V, int C, 
 
 /* dq, dk through phi', and the per-dimension gate gradient (chunk-local reverse cumsum plus the
  * boundary term rowsum(S'_{n+1} . dh_n)). item = (bh*NT + n)*K + d; dgv: [BH][T][K]. */
-OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT, OCLA_TENSOR(q), OCLA_TENSOR(k),
-                        BWD_WS_IN(hs), BWD_WS_IN(dhsT), BWD_WS_IN(dqh),
-                        BWD_WS_IN(dkh), BWD_WS(dgv), OCLA_TENSOR_OUT(dq), OCLA_TENSOR_OUT(dk)) {
+OCLA_KERNEL void bwd_dg(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(hs), BWD_WS_IN(dhsT),
+                        BWD_WS_IN(dqh), BWD_WS_IN(dkh), BWD_WS(dgv), OCLA_TENSOR_OUT(dq), OCLA_TENSOR_OUT(dk)) {
     BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dqh); BWD_BIND_IN(dkh); BWD_BIND(dgv);
     long item = get_global_id(0);
     if (item >= n_items) return;
@@ -846,21 +761,18 @@ OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT,
     long r = item / K;
     int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
     int t0 = n * C, t1 = min(t0 + C, T);
-    float acc = 0.0f;
-#if OCLA_HAS_GATE
     const long kvv = (long)K * VV;
     __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * kvv + d;
     __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
-    for (int c = 0; c < VV; c++) acc += S1[(long)c * K] * dS[(long)c * K];
-#endif
+    float acc = 0.0f;
+    if (OCLA_HAS_GATE) /* the boundary term (ungated attention has no gate gradient) */
+        for (int c = 0; c < VV; c++) acc += S1[(long)c * K] * dS[(long)c * K];
     for (int t = t1 - 1; t >= t0; t--) {
         long e = ((long)bh * T + t) * K + d;
         float qv = OCLA_AT(q, b, t, h, d), kv = OCLA_AT(k, b, t, h, d);
         float gq = dqh[e], gk = dkh[e];
         acc += OCLA_PHI(qv) * gq - OCLA_PHI(kv) * gk;
-#if OCLA_HAS_GATE
-        dgv[e] = acc;
-#endif
+        if (OCLA_HAS_GATE) dgv[e] = acc;
         OCLA_AT(dq, b, t, h, d) = gq * OCLA_DPHI(qv);
         OCLA_AT(dk, b, t, h, d) = gk * OCLA_DPHI(kv);
     }
@@ -868,28 +780,16 @@ OCLA_KERNEL void bwd_dg(long n_items, int T, int H, int K, int V, int C, int NT,
 
 /* dg into the caller's tensor, zero where the log gate was >= 0 (clamped by the forward).
  * Vector gates: item = (bh*T + t)*K + d. Scalar gates: item = bh*T + t, summed over d. */
-OCLA_KERNEL void bwd_dg_out(long n_items, int T, int H, int K, BWD_WS_IN(graw),
-                            BWD_WS_IN(dgv), OCLA_TENSOR_OUT(dg)) {
+OCLA_KERNEL void bwd_dg_out(BWD_HEAD(n_items), BWD_WS_IN(graw), BWD_WS_IN(dgv), OCLA_TENSOR_OUT(dg)) {
     BWD_BIND_IN(graw); BWD_BIND_IN(dgv);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
+    BWD_TOKEN_ITEM(GSTEP);
+    const int d = (int)(item % GSTEP);
 #if USE_GK
-    int d = (int)(item % K);
-    long r = item / K;
+    float x = dgv[item];
 #else
-    int d = 0;
-    long r = item;
+    float x = 0.0f;
+    for (int e = 0; e < K; e++) x += dgv[item * K + e];
 #endif
-    int t = (int)(r % T), bh = (int)(r / T), b = bh / H, h = bh % H;
-    float x;
-#if USE_GK
-    x = dgv[item];
-#else
-    x = 0.0f;
-    for (int e = 0; e < K; e++) x += dgv[r * K + e];
-#endif
-#if OCLA_HAS_GATE
     if (!(GRAW(bh, t, d) < 0.0f)) x = 0.0f;
-#endif
     OCLA_AT(dg, b, t, h, d) = x;
 }

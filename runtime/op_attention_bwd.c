@@ -18,219 +18,116 @@
 
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", NULL}};
 
-/* The kernels a plan may name (runtime/plan_bwd.c writes these names). */
+/* Every kernel takes the head (n, T, H, K, V, C, NT), n = its items or work-groups, then the
+ * arguments its row lists: the caller's tensors (OCLA_TENSOR; the optional ones, X_H0 on, followed
+ * by an int "present"), scalars, and the temporaries (BWD_WS: buffer, offset; W_* in the order of
+ * ocla__bwd_region). */
 enum {
-    K_GATES, K_STATES, K_CHUNK_KV, K_SCAN, K_A, K_A_TILED, K_OUTPUT, K_DA, K_DA_TILED, K_CHUNK_QDO, K_DSTATES,
-    K_DQK, K_DQK_TILED, K_DV, K_DV_TILED, K_DG, K_DG_OUT, K_COUNT
+    X_END, X_Q, X_K, X_V, X_DO, X_G, X_DQ, X_DK, X_DV, X_DG, X_H0, X_Z0, X_DHT, X_DZT, X_DH0, X_DZ0, X_TENSORS,
+    X_SCALE = X_TENSORS, X_EPS, X_NFAC, X_PASS,
+    W_GRAW, W_GCUM, W_GEXP, W_GFAC, W_DECAY, W_A, W_DA, W_HS, W_W0, W_DHS, W_DHST, W_DOP, W_DQH, W_DKH, W_DGV
 };
-static const char *const k_names[K_COUNT] = {
-    "bwd_gates", "bwd_states", "bwd_chunk_kv", "bwd_scan",    "bwd_A",     "bwd_A_tiled",   "bwd_output",
-    "bwd_dA",    "bwd_dA_tiled", "bwd_chunk_qdo", "bwd_dstates", "bwd_dqk", "bwd_dqk_tiled", "bwd_dv",
-    "bwd_dv_tiled", "bwd_dg", "bwd_dg_out"};
-static const char *const k_what[K_COUNT] = {
-    "backward gates", "backward chunk states", "backward chunk k^T v", "backward scan", "backward intra-chunk A",
-    "backward intra-chunk A (tiled)", "backward normaliser", "backward intra-chunk dA",
-    "backward intra-chunk dA (tiled)", "backward chunk q^T do", "backward state gradients", "backward dq dk",
-    "backward dq dk (tiled)", "backward dv", "backward dv (tiled)", "backward dq dk dg", "backward dg"};
+_Static_assert(W_DGV - W_GRAW == OCLA__BWD_DGV, "the W_ codes follow ocla__bwd_region");
+/* n = B*H times three of these: chunks, tokens, ..., and the tiled kernels' tile counts (TS wide)
+ * over the chunk (NTI), key dims (NDT), value columns with the normaliser (NCT) and without (NCV). */
+enum { F_1, F_NT, F_T, F_C, F_K, F_V, F_GW, F_KVV, F_NTI, F_NDT, F_NCT, F_NCV, F_COUNT }; /* bwd_call.f's order */
+
+/* The kernels a plan may name (runtime/plan_bwd.c writes these names). */
+typedef struct bwd_kernel {
+    const char *name, *what;
+    unsigned char tiled, n[3], args[16];
+} bwd_kernel;
+static const bwd_kernel k_all[] = {
+    {"bwd_gates", "backward gates", 0, {F_NT, F_GW, F_1}, {X_G, W_DECAY, W_GRAW, W_GCUM, W_GEXP, W_GFAC, X_NFAC}},
+    {"bwd_states", "backward chunk states", 0, {F_KVV, F_1, F_1}, {X_K, X_V, W_GEXP, X_H0, X_Z0, W_HS}},
+    {"bwd_chunk_kv", "backward chunk k^T v", 1, {F_NT, F_NCT, F_NDT}, {X_K, X_V, W_GCUM, W_GFAC, X_NFAC, W_HS}},
+    {"bwd_scan", "backward scan", 0, {F_KVV, F_1, F_1},
+     {W_GCUM, W_GFAC, X_NFAC, W_HS, X_H0, X_Z0, W_DHS, W_DHST, W_W0, X_DHT, X_DZT, X_DH0, X_DZ0, X_PASS}},
+    {"bwd_A", "backward intra-chunk A", 0, {F_NT, F_C, F_C}, {X_Q, X_K, W_GCUM, W_GFAC, X_NFAC, W_A}},
+    {"bwd_A_tiled", "backward intra-chunk A (tiled)", 1, {F_NT, F_NTI, F_NTI}, {X_Q, X_K, W_GCUM, W_GFAC, X_NFAC, W_A}},
+    {"bwd_output", "backward normaliser", 0, {F_T, F_1, F_1},
+     {X_SCALE, X_EPS, X_Q, X_V, W_GCUM, W_GFAC, X_NFAC, W_HS, W_A, X_DO, W_DOP}},
+    {"bwd_dA", "backward intra-chunk dA", 0, {F_NT, F_C, F_C}, {X_V, X_DO, W_DOP, W_GCUM, W_DA}},
+    {"bwd_dA_tiled", "backward intra-chunk dA (tiled)", 1, {F_NT, F_NTI, F_NTI}, {X_V, X_DO, W_DOP, W_GCUM, W_DA}},
+    {"bwd_chunk_qdo", "backward chunk q^T do", 1, {F_NT, F_NCT, F_NDT},
+     {X_SCALE, X_Q, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_DHS, W_W0}},
+    {"bwd_dstates", "backward state gradients", 0, {F_KVV, F_1, F_1},
+     {X_SCALE, X_Q, X_DO, W_DOP, W_GEXP, X_DHT, X_DZT, W_DHS, W_DHST, X_DH0, X_DZ0}},
+    {"bwd_dqk", "backward dq dk", 0, {F_T, F_K, F_1},
+     {X_SCALE, X_Q, X_K, X_V, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_HS, W_DHST, W_DA, W_DQH, W_DKH}},
+    {"bwd_dqk_tiled", "backward dq dk (tiled)", 1, {F_NT, F_NTI, F_NDT},
+     {X_SCALE, X_Q, X_K, X_V, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_HS, W_DHST, W_DA, W_DQH, W_DKH}},
+    {"bwd_dv", "backward dv", 0, {F_T, F_V, F_1},
+     {X_SCALE, X_K, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_DHS, W_A, X_DV}},
+    {"bwd_dv_tiled", "backward dv (tiled)", 1, {F_NT, F_NTI, F_NCV},
+     {X_SCALE, X_K, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_DHS, W_A, X_DV}},
+    {"bwd_dg", "backward dq dk dg", 0, {F_NT, F_K, F_1}, {X_Q, X_K, W_HS, W_DHST, W_DQH, W_DKH, W_DGV, X_DQ, X_DK}},
+    {"bwd_dg_out", "backward dg", 0, {F_T, F_GW, F_1}, {W_GRAW, W_DGV, X_DG}}};
+#define K_COUNT (int)(sizeof k_all / sizeof k_all[0])
 #define MAX_STEPS 16
 
-/* A tensor as a kernel argument (OCLA_TENSOR): buffer, offset, four strides; a 3-D tensor gets
- * stride 0 in the fourth slot, an absent one a valid dummy buffer. */
-typedef struct targ {
-    cl_mem mem;
-    cl_long o, s[4];
-} targ;
-
-static targ ta(const ocla_tensor *t, cl_mem dummy) {
-    targ a;
-    memset(&a, 0, sizeof a);
-    a.mem = t ? t->mem : dummy;
-    if (t) {
-        a.o = (cl_long)t->offset;
-        for (int i = 0; i < t->ndim && i < 4; i++) a.s[i] = t->strides[i];
-    }
-    return a;
-}
-
-/* Everything the launches read: sizes, scalars, the tensors and the temporaries' regions. */
+/* Everything the launches read: the head, sizes, scalars, the tensors and the temporaries. */
 typedef struct bwd_call {
     ocla_context *ctx;
-    cl_int T, H, K, V, C, NT;
-    size_t BH, VV, GW, wg, ts;
+    cl_int head[6]; /* T, H, K, V, C, NT */
+    size_t BH, f[F_COUNT], wg, ts;
     float scale, eps;
     cl_long n_fac;
-    targ q, k, v, d_o, g, h0, z0, dhT, dzT, dh0, dz0, dq, dk, dv, dg, none;
-    cl_int has_h0, has_z0, has_dhT, has_dzT, has_dh0, has_dz0, zero;
+    const ocla_tensor *t[X_TENSORS];
     cl_mem ws[OCLA__BWD_SLOTS];
     ocla__bwd_layout lay;
 } bwd_call;
 
-#define ARG(a, x) ocla__args_push((a), sizeof(x), &(x))
-static void arg_t(ocla_args *a, const targ *t) {
-    ARG(a, t->mem);
-    ARG(a, t->o);
-    for (int i = 0; i < 4; i++) ARG(a, t->s[i]);
-}
-/* A temporary (BWD_WS in the kernel): its slot's buffer and its offset in floats. */
-static void arg_w(ocla_args *a, const bwd_call *c, int region) {
-    const cl_long off = (cl_long)c->lay.off[region];
-    ARG(a, c->ws[c->lay.slot[region]]);
-    ARG(a, off);
-}
-
-/* One work-item per entry, work-groups of the plan's WG (never above the kernel's own limit). */
-static ocla_status launch_items(const bwd_call *c, cl_kernel k, size_t n, const char *what) {
+/* Set the arguments of kernel d and launch it: one work-item per entry in work-groups of the
+ * plan's WG (never above the kernel's own limit), or n work-groups of TS items (tiled). */
+static ocla_status launch_step(const bwd_call *c, const bwd_kernel *d, cl_kernel k, cl_int pass) {
+    ocla_args a = {c->ctx, k, 0, OCLA_SUCCESS};
+    const size_t n = c->BH * c->f[d->n[0]] * c->f[d->n[1]] * c->f[d->n[2]];
+    ocla__push_long(&a, (int64_t)n);
+    for (int i = 0; i < 6; i++) ocla__push_int(&a, c->head[i]);
+    for (const unsigned char *x = d->args; *x != X_END; x++) {
+        if (*x >= W_GRAW) {
+            const int r = *x - W_GRAW;
+            ocla__push_mem(&a, c->ws[c->lay.slot[r]]);
+            ocla__push_long(&a, (int64_t)c->lay.off[r]);
+        } else if (*x < X_TENSORS) {
+            ocla__push_tensor(&a, c->t[*x], c->ws[0], 4); /* an absent tensor: a valid dummy buffer */
+            if (*x >= X_H0) ocla__push_int(&a, c->t[*x] != NULL);
+        } else if (*x == X_NFAC) {
+            ocla__push_long(&a, c->n_fac);
+        } else if (*x == X_PASS) {
+            ocla__push_int(&a, pass);
+        } else {
+            ocla__push_float(&a, *x == X_SCALE ? c->scale : c->eps);
+        }
+    }
+    if (a.st != OCLA_SUCCESS) return a.st;
+    if (d->tiled) {
+        const size_t g = n * c->ts;
+        return ocla__launch(c->ctx, k, 1, &g, &c->ts, d->what);
+    }
     uint64_t kwg = 0;
     ocla_status st = ocla__kernel_limits(c->ctx, k, &kwg, NULL);
     if (st != OCLA_SUCCESS) return st;
     size_t l = c->wg;
     while (l > 1 && l > kwg) l /= 2;
-    return ocla__launch(c->ctx, k, 1, &n, &l, what);
+    return ocla__launch(c->ctx, k, 1, &n, &l, d->what);
 }
 
-/* n_groups work-groups of TS work-items. */
-static ocla_status launch_tiles(const bwd_call *c, cl_kernel k, size_t n_groups, const char *what) {
-    const size_t g = n_groups * c->ts, l = c->ts;
-    return ocla__launch(c->ctx, k, 1, &g, &l, what);
-}
-
-/* Set the arguments of kernel id and launch it. scan_pass: 0 for the first bwd_scan, 1 after. */
-static ocla_status launch_step(const bwd_call *c, int id, cl_kernel k, cl_int scan_pass) {
-    ocla_args a = {c->ctx, k, 0, OCLA_SUCCESS};
-    const size_t BH = c->BH, T = (size_t)c->T, K = (size_t)c->K, V = (size_t)c->V, NT = (size_t)c->NT;
-    const size_t C = (size_t)c->C, ts = c->ts, kvv = K * c->VV;
-    const size_t nti = (C + ts - 1) / ts, ndt = (K + ts - 1) / ts, nct = (c->VV + ts - 1) / ts;
-    const size_t ncv = (V + ts - 1) / ts;
-    size_t n = 0;
-    int tiled = 0;
-    cl_long nl;
-#define HEAD(with_v)                                                                                                 \
-    do {                                                                                                             \
-        nl = (cl_long)n;                                                                                             \
-        ARG(&a, nl), ARG(&a, c->T), ARG(&a, c->H), ARG(&a, c->K);                                                    \
-        if (with_v) ARG(&a, c->V);                                                                                   \
-        ARG(&a, c->C), ARG(&a, c->NT);                                                                               \
-    } while (0)
-    switch (id) {
-    case K_GATES:
-        n = BH * NT * c->GW;
-        HEAD(0);
-        arg_t(&a, &c->g), arg_w(&a, c, OCLA__BWD_DECAY), arg_w(&a, c, OCLA__BWD_GRAW), arg_w(&a, c, OCLA__BWD_GCUM);
-        arg_w(&a, c, OCLA__BWD_GEXP), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac);
-        break;
-    case K_STATES:
-        n = BH * kvv;
-        HEAD(1);
-        arg_t(&a, &c->k), arg_t(&a, &c->v), arg_w(&a, c, OCLA__BWD_GEXP), arg_t(&a, &c->h0), ARG(&a, c->has_h0);
-        arg_t(&a, &c->z0), ARG(&a, c->has_z0), arg_w(&a, c, OCLA__BWD_HS);
-        break;
-    case K_CHUNK_KV:
-        n = BH * NT * nct * ndt, tiled = 1;
-        HEAD(1);
-        arg_t(&a, &c->k), arg_t(&a, &c->v), arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC);
-        ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_HS);
-        break;
-    case K_SCAN:
-        n = BH * kvv;
-        HEAD(1);
-        arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_HS);
-        arg_t(&a, &c->h0), ARG(&a, c->has_h0), arg_t(&a, &c->z0), ARG(&a, c->has_z0);
-        arg_w(&a, c, OCLA__BWD_DHS), arg_w(&a, c, OCLA__BWD_DHST), arg_w(&a, c, OCLA__BWD_W0);
-        arg_t(&a, &c->dhT), ARG(&a, c->has_dhT), arg_t(&a, &c->dzT), ARG(&a, c->has_dzT);
-        arg_t(&a, &c->dh0), ARG(&a, c->has_dh0), arg_t(&a, &c->dz0), ARG(&a, c->has_dz0), ARG(&a, scan_pass);
-        break;
-    case K_A:
-    case K_A_TILED:
-        tiled = id == K_A_TILED;
-        n = tiled ? BH * NT * nti * nti : BH * NT * C * C;
-        HEAD(0);
-        arg_t(&a, &c->q), arg_t(&a, &c->k), arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC);
-        ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_A);
-        break;
-    case K_OUTPUT:
-        n = BH * T;
-        HEAD(1);
-        ARG(&a, c->scale), ARG(&a, c->eps), arg_t(&a, &c->q), arg_t(&a, &c->v), arg_w(&a, c, OCLA__BWD_GCUM);
-        arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_HS), arg_w(&a, c, OCLA__BWD_A);
-        arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP), arg_t(&a, &c->none), ARG(&a, c->zero);
-        break;
-    case K_DA:
-    case K_DA_TILED:
-        tiled = id == K_DA_TILED;
-        n = tiled ? BH * NT * nti * nti : BH * NT * C * C;
-        nl = (cl_long)n;
-        ARG(&a, nl), ARG(&a, c->T), ARG(&a, c->H), ARG(&a, c->V), ARG(&a, c->C), ARG(&a, c->NT);
-        arg_t(&a, &c->v), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP), arg_w(&a, c, OCLA__BWD_GCUM);
-        arg_w(&a, c, OCLA__BWD_DA);
-        break;
-    case K_CHUNK_QDO:
-        n = BH * NT * nct * ndt, tiled = 1;
-        HEAD(1);
-        ARG(&a, c->scale), arg_t(&a, &c->q), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP);
-        arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_DHS);
-        arg_w(&a, c, OCLA__BWD_W0);
-        break;
-    case K_DSTATES:
-        n = BH * kvv;
-        HEAD(1);
-        ARG(&a, c->scale), arg_t(&a, &c->q), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP);
-        arg_w(&a, c, OCLA__BWD_GEXP), arg_t(&a, &c->dhT), ARG(&a, c->has_dhT), arg_t(&a, &c->dzT);
-        ARG(&a, c->has_dzT), arg_w(&a, c, OCLA__BWD_DHS), arg_w(&a, c, OCLA__BWD_DHST), arg_t(&a, &c->dh0);
-        ARG(&a, c->has_dh0), arg_t(&a, &c->dz0), ARG(&a, c->has_dz0);
-        break;
-    case K_DQK:
-    case K_DQK_TILED:
-        tiled = id == K_DQK_TILED;
-        n = tiled ? BH * NT * nti * ndt : BH * T * K;
-        HEAD(1);
-        ARG(&a, c->scale), arg_t(&a, &c->q), arg_t(&a, &c->k), arg_t(&a, &c->v), arg_t(&a, &c->d_o);
-        arg_w(&a, c, OCLA__BWD_DOP), arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac);
-        arg_w(&a, c, OCLA__BWD_HS), arg_w(&a, c, OCLA__BWD_DHST), arg_w(&a, c, OCLA__BWD_DA);
-        arg_w(&a, c, OCLA__BWD_DQH), arg_w(&a, c, OCLA__BWD_DKH);
-        break;
-    case K_DV:
-    case K_DV_TILED:
-        tiled = id == K_DV_TILED;
-        n = tiled ? BH * NT * nti * ncv : BH * T * V;
-        HEAD(1);
-        ARG(&a, c->scale), arg_t(&a, &c->k), arg_t(&a, &c->d_o), arg_w(&a, c, OCLA__BWD_DOP);
-        arg_w(&a, c, OCLA__BWD_GCUM), arg_w(&a, c, OCLA__BWD_GFAC), ARG(&a, c->n_fac), arg_w(&a, c, OCLA__BWD_DHS);
-        arg_w(&a, c, OCLA__BWD_A), arg_t(&a, &c->dv);
-        break;
-    case K_DG:
-        n = BH * NT * K;
-        HEAD(1);
-        arg_t(&a, &c->q), arg_t(&a, &c->k), arg_w(&a, c, OCLA__BWD_HS), arg_w(&a, c, OCLA__BWD_DHST);
-        arg_w(&a, c, OCLA__BWD_DQH), arg_w(&a, c, OCLA__BWD_DKH), arg_w(&a, c, OCLA__BWD_DGV), arg_t(&a, &c->dq);
-        arg_t(&a, &c->dk);
-        break;
-    case K_DG_OUT:
-        n = BH * T * c->GW;
-        nl = (cl_long)n;
-        ARG(&a, nl), ARG(&a, c->T), ARG(&a, c->H), ARG(&a, c->K);
-        arg_w(&a, c, OCLA__BWD_GRAW), arg_w(&a, c, OCLA__BWD_DGV), arg_t(&a, &c->dg);
-        break;
-    default: return ocla__fail(c->ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: unknown step %d", id);
-    }
-#undef HEAD
-    if (a.st != OCLA_SUCCESS) return a.st;
-    return tiled ? launch_tiles(c, k, n, k_what[id]) : launch_items(c, k, n, k_what[id]);
-}
-
-/* The plan's kernel list ("bwd_gates, bwd_states, ...") as step ids. */
-static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, int *steps, int *n_steps) {
+/* The plan's kernel list ("bwd_gates, bwd_states, ...") as table rows. */
+static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, const bwd_kernel **steps, int *n_steps) {
     const char *s = plan->kernels;
     int n = 0;
     while (*s) {
         const char *e = strchr(s, ',');
         const size_t len = e ? (size_t)(e - s) : strlen(s);
-        int id = -1;
-        for (int i = 0; i < K_COUNT && id < 0; i++)
-            if (strlen(k_names[i]) == len && !strncmp(s, k_names[i], len)) id = i;
-        if (id < 0 || n == MAX_STEPS)
+        const bwd_kernel *d = NULL;
+        for (int i = 0; i < K_COUNT && !d; i++)
+            if (strlen(k_all[i].name) == len && !strncmp(s, k_all[i].name, len)) d = &k_all[i];
+        if (!d || n == MAX_STEPS)
             return ocla__fail(ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: the plan's kernels \"%s\" are not "
                               "the backward's", plan->kernels);
-        steps[n++] = id;
+        steps[n++] = d;
         s += len;
         while (*s == ',' || *s == ' ') s++;
     }
@@ -241,6 +138,23 @@ static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, int *st
 static ocla_status check_same(ocla_context *ctx, const ocla_tensor *t, const char *name, const ocla_tensor *like) {
     if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: %s is NULL", name);
     return ocla__check_tensor(ctx, t, name, like->ndim, like->dims);
+}
+
+/* Tensors checked against (ndim, dims) in order; an absent one is an error where required. */
+typedef struct bwd_check {
+    const ocla_tensor *t;
+    const char *name;
+    int ndim;
+    const int64_t *dims;
+} bwd_check;
+static ocla_status check_list(ocla_context *ctx, const bwd_check *l, int n, int required) {
+    for (int i = 0; i < n; i++) {
+        if (!l[i].t && required)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: %s is NULL", l[i].name);
+        const ocla_status st = l[i].t ? ocla__check_tensor(ctx, l[i].t, l[i].name, l[i].ndim, l[i].dims) : OCLA_SUCCESS;
+        if (st != OCLA_SUCCESS) return st;
+    }
+    return OCLA_SUCCESS;
 }
 
 /* Arguments: shapes, gate kind, optional tensors. Fills the request's shape. */
@@ -259,17 +173,15 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3];
     if ((st = check_same(ctx, io->k, "k", io->q)) != OCLA_SUCCESS) return st;
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
-    const int64_t V = io->v->dims[3];
+    const int64_t V = io->v->dims[3], *qd = io->q->dims;
     int64_t vd[4] = {B, T, H, V}, sd[4] = {B, H, K, V}, zd[3] = {B, H, K}, g3[3] = {B, T, H};
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, vd)) != OCLA_SUCCESS) return st;
-    if ((st = check_same(ctx, io->d_o, "d_o", io->v)) != OCLA_SUCCESS) return st;
-    if ((st = check_same(ctx, io->dq, "dq", io->q)) != OCLA_SUCCESS) return st;
-    if ((st = check_same(ctx, io->dk, "dk", io->q)) != OCLA_SUCCESS) return st;
-    if ((st = check_same(ctx, io->dv, "dv", io->v)) != OCLA_SUCCESS) return st;
+    const bwd_check outs[] = {{io->v, "v", 4, vd}, {io->d_o, "d_o", 4, vd}, {io->dq, "dq", 4, qd},
+                              {io->dk, "dk", 4, qd}, {io->dv, "dv", 4, vd}};
+    if ((st = check_list(ctx, outs, 5, 1)) != OCLA_SUCCESS) return st;
     const int vec = p->gate == OCLA_GATE_VECTOR, scal = p->gate == OCLA_GATE_SCALAR;
     if (vec || scal) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: g is NULL");
-        st = vec ? ocla__check_tensor(ctx, io->g, "g", 4, io->q->dims) : ocla__check_tensor(ctx, io->g, "g", 3, g3);
+        st = vec ? ocla__check_tensor(ctx, io->g, "g", 4, qd) : ocla__check_tensor(ctx, io->g, "g", 3, g3);
         if (st != OCLA_SUCCESS) return st;
         if (io->dg && (st = check_same(ctx, io->dg, "dg", io->g)) != OCLA_SUCCESS) return st;
     } else if (io->dg) {
@@ -277,20 +189,15 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
                           "ocla_attention_backward: dg must be NULL for %s (the gate is not an input)",
                           p->gate == OCLA_GATE_FIXED ? "a fixed decay" : "ungated attention");
     }
-    if (io->initial_state && (st = ocla__check_tensor(ctx, io->initial_state, "initial_state", 4, sd)) != OCLA_SUCCESS)
-        return st;
-    if (io->d_final_state && (st = ocla__check_tensor(ctx, io->d_final_state, "d_final_state", 4, sd)) != OCLA_SUCCESS)
-        return st;
-    if (io->d_initial_state &&
-        (st = ocla__check_tensor(ctx, io->d_initial_state, "d_initial_state", 4, sd)) != OCLA_SUCCESS)
-        return st;
+    const bwd_check states[] = {
+        {io->initial_state, "initial_state", 4, sd}, {io->d_final_state, "d_final_state", 4, sd},
+        {io->d_initial_state, "d_initial_state", 4, sd}, {io->initial_z, "initial_z", 3, zd},
+        {io->d_final_z, "d_final_z", 3, zd}, {io->d_initial_z, "d_initial_z", 3, zd}};
+    if ((st = check_list(ctx, states, 3, 0)) != OCLA_SUCCESS) return st;
     if (!p->normalize && (io->initial_z || io->d_final_z || io->d_initial_z))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: initial_z, d_final_z and d_initial_z need params.normalize");
-    if (io->initial_z && (st = ocla__check_tensor(ctx, io->initial_z, "initial_z", 3, zd)) != OCLA_SUCCESS) return st;
-    if (io->d_final_z && (st = ocla__check_tensor(ctx, io->d_final_z, "d_final_z", 3, zd)) != OCLA_SUCCESS) return st;
-    if (io->d_initial_z && (st = ocla__check_tensor(ctx, io->d_initial_z, "d_initial_z", 3, zd)) != OCLA_SUCCESS)
-        return st;
+    if ((st = check_list(ctx, states + 3, 3, 0)) != OCLA_SUCCESS) return st;
     if (B < 1 || T < 1 || H < 1 || K < 1 || V < 1)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_backward: empty shape B=%lld T=%lld H=%lld K=%lld V=%lld",
                           (long long)B, (long long)T, (long long)H, (long long)K, (long long)V);
@@ -324,12 +231,25 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     if ((st = ocla__plan_for(ctx, &req, &plan)) != OCLA_SUCCESS) return st;
     ocla__bwd_tiles tl;
     ocla__bwd_tiles_from_plan(&plan, &tl);
-    int steps[MAX_STEPS], n_steps = 0;
+    const bwd_kernel *steps[MAX_STEPS];
+    int n_steps = 0;
     if ((st = parse_steps(ctx, &plan, steps, &n_steps)) != OCLA_SUCCESS) return st;
 
-    bwd_call c;
-    memset(&c, 0, sizeof c);
-    c.ctx = ctx;
+    const size_t T = (size_t)req.T, K = (size_t)req.K, V = (size_t)req.V, C = (size_t)tl.chunk, ts = (size_t)tl.ts;
+    const size_t BH = (size_t)(req.B * req.H), NT = (T + C - 1) / C, VV = V + (p->normalize ? 1 : 0);
+    const int vec = p->gate == OCLA_GATE_VECTOR;
+    bwd_call c = {.ctx = ctx,
+                  .head = {(cl_int)T, (cl_int)req.H, (cl_int)K, (cl_int)V, (cl_int)C, (cl_int)NT},
+                  .BH = BH,
+                  .f = {1, NT, T, C, K, V, vec ? K : 1, K * VV, (C + ts - 1) / ts, (K + ts - 1) / ts,
+                        (VV + ts - 1) / ts, (V + ts - 1) / ts},
+                  .wg = (size_t)tl.wg,
+                  .ts = ts,
+                  .scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)req.K)),
+                  .eps = p->eps,
+                  .n_fac = vec ? (cl_long)(BH * T * K) : 0,
+                  .t = {NULL, io->q, io->k, io->v, io->d_o, io->g, io->dq, io->dk, io->dv, io->dg, io->initial_state,
+                        io->initial_z, io->d_final_state, io->d_final_z, io->d_initial_state, io->d_initial_z}};
     if (ocla__bwd_layout_for(&req, tl.chunk, &c.lay))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)
@@ -348,7 +268,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     v.tile[0] = tl.ts;
     cl_kernel kern[MAX_STEPS];
     for (int i = 0; i < n_steps; i++)
-        if ((st = ocla__variant_kernel(ctx, &v, k_names[steps[i]], &kern[i])) != OCLA_SUCCESS) return st;
+        if ((st = ocla__variant_kernel(ctx, &v, steps[i]->name, &kern[i])) != OCLA_SUCCESS) return st;
 
     /* temporaries: regions of scratch slots 0-3 */
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)
@@ -367,30 +287,11 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
         ctx->counters.uploads++;
     }
 
-    const int vec = p->gate == OCLA_GATE_VECTOR;
-    c.T = (cl_int)req.T, c.H = (cl_int)req.H, c.K = (cl_int)req.K, c.V = (cl_int)req.V, c.C = tl.chunk;
-    c.NT = (cl_int)((req.T + tl.chunk - 1) / tl.chunk);
-    c.BH = (size_t)(req.B * req.H), c.VV = (size_t)req.V + (p->normalize ? 1 : 0), c.GW = vec ? (size_t)req.K : 1;
-    c.wg = (size_t)tl.wg, c.ts = (size_t)tl.ts;
-    c.scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)req.K));
-    c.eps = p->eps;
-    c.n_fac = vec ? (cl_long)(c.BH * (size_t)req.T * (size_t)req.K) : 0;
-    const cl_mem dummy = c.ws[0];
-    c.q = ta(io->q, dummy), c.k = ta(io->k, dummy), c.v = ta(io->v, dummy), c.d_o = ta(io->d_o, dummy);
-    c.g = ta(io->g, dummy), c.h0 = ta(io->initial_state, dummy), c.z0 = ta(io->initial_z, dummy);
-    c.dhT = ta(io->d_final_state, dummy), c.dzT = ta(io->d_final_z, dummy);
-    c.dh0 = ta(io->d_initial_state, dummy), c.dz0 = ta(io->d_initial_z, dummy);
-    c.dq = ta(io->dq, dummy), c.dk = ta(io->dk, dummy), c.dv = ta(io->dv, dummy), c.dg = ta(io->dg, dummy);
-    c.none = ta(NULL, dummy);
-    c.has_h0 = io->initial_state != NULL, c.has_z0 = io->initial_z != NULL;
-    c.has_dhT = io->d_final_state != NULL, c.has_dzT = io->d_final_z != NULL;
-    c.has_dh0 = io->d_initial_state != NULL, c.has_dz0 = io->d_initial_z != NULL, c.zero = 0;
-
-    /* the plan's kernels, in order */
+    /* the plan's kernels, in order; bwd_scan's last argument: 0 the first time, 1 after */
     cl_int scan_pass = 0;
     for (int i = 0; i < n_steps && st == OCLA_SUCCESS; i++) {
         st = launch_step(&c, steps[i], kern[i], scan_pass);
-        if (steps[i] == K_SCAN) scan_pass++;
+        if (!strcmp(steps[i]->name, "bwd_scan")) scan_pass++;
     }
     return st;
 }
