@@ -2,6 +2,7 @@
  * nobody else can poison, tensors and buffers of another context, borrowed OpenCL objects, the
  * error detail of a context shared by threads, and environment values out of range. */
 #define _GNU_SOURCE /* mkdtemp, setenv, symlink, mkfifo, chown */
+#define CL_TARGET_OPENCL_VERSION 120 /* clCreateCommandQueue, as the library itself */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
