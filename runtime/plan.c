@@ -11,6 +11,7 @@
 #include "plan.h"
 
 #define MAX_DIM ((int64_t)1 << 24)
+#define MAX_CHUNKS 16 /* candidate chunks of a row, at most */
 
 static const int k_chunks[] = {16, 32, 64, 128, 256};
 static const int k_sm_blocks[] = {16, 32, 64};                        /* query rows per work-group */
@@ -62,15 +63,11 @@ double ocla__plan_grid_penalty(const ocla_plan_limits *L, double wgs) {
     return wgs < want ? 1.0 + 0.5 * (want - wgs) / want : 1.0;
 }
 
-static ocla_status check_request(const ocla_plan_limits *L, const ocla_plan_request *r) {
-    if (!L || !r) return OCLA_ERR_INVALID_ARGUMENT;
-    if ((int)r->op < 0 || r->op >= OCLA_OP_COUNT) return OCLA_ERR_INVALID_ARGUMENT;
-    if (r->B < 1 || r->H < 1 || r->K < 1 || r->V < 1 || r->T < 0 || r->B > MAX_DIM || r->H > MAX_DIM ||
-        r->T > ((int64_t)1 << 40) || r->K > MAX_DIM || r->V > MAX_DIM)
-        return OCLA_ERR_INVALID_ARGUMENT;
-    if (r->chunk < 0 || r->gate < OCLA_GATE_NONE || r->gate > OCLA_GATE_FIXED || r->feature < 0 || r->feature > 2)
-        return OCLA_ERR_INVALID_ARGUMENT;
-    return OCLA_SUCCESS;
+static int request_ok(const ocla_plan_limits *L, const ocla_plan_request *r) {
+    return L && r && (int)r->op >= 0 && r->op < OCLA_OP_COUNT && r->B >= 1 && r->H >= 1 && r->K >= 1 && r->V >= 1 &&
+           r->T >= 0 && r->B <= MAX_DIM && r->H <= MAX_DIM && r->T <= ((int64_t)1 << 40) && r->K <= MAX_DIM &&
+           r->V <= MAX_DIM && r->chunk >= 0 && r->gate >= OCLA_GATE_NONE && r->gate <= OCLA_GATE_FIXED &&
+           r->feature >= 0 && r->feature <= 2;
 }
 
 /* Fill plan for one chunk size; 0 when it fits. */
@@ -84,75 +81,73 @@ static int plan_for_chunk(const ocla_plan_limits *L, const ocla_plan_request *r,
     return L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
 }
 
-int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request *request, int *chunks,
-                         int max_chunks) {
-    if (check_request(limits, request) != OCLA_SUCCESS || max_chunks <= 0) return 0;
-    const ocla_plan_row *row = &ocla__plan_rows[request->op];
+/* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
+ * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many. */
+static int scan(const ocla_plan_limits *L, const ocla_plan_request *r, int forced, int *fit, int max, ocla_plan *best,
+                double *second) {
+    const ocla_plan_row *row = &ocla__plan_rows[r->op];
+    ocla_plan p;
     int n = 0;
-    for (int i = 0; i < row->n_chunks && n < max_chunks; i++) {
-        ocla_plan p;
-        if (plan_for_chunk(limits, request, row->chunks[i], &p)) continue;
-        if (chunks) chunks[n] = row->chunks[i];
-        n++;
+    *second = 0;
+    for (int i = 0; i < row->n_chunks && n < max; i++) {
+        if ((forced && row->chunks[i] != r->chunk) || plan_for_chunk(L, r, row->chunks[i], &p)) continue;
+        if (fit) fit[n] = row->chunks[i];
+        if (++n == 1 || p.cost < best->cost) {
+            if (n > 1) *second = best->cost;
+            *best = p;
+        } else if (*second == 0 || p.cost < *second)
+            *second = p.cost;
     }
     return n;
 }
 
-ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_request *request, ocla_plan *plan) {
+int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request *request, int *chunks,
+                         int max_chunks) {
+    ocla_plan best;
+    double second;
+    if (!request_ok(limits, request) || max_chunks <= 0) return 0;
+    return scan(limits, request, 0, chunks, max_chunks, &best, &second);
+}
+
+ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_request *r, ocla_plan *plan) {
     if (!plan) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_plan_compute: plan is NULL");
-    ocla_status st = check_request(limits, request);
-    if (st != OCLA_SUCCESS)
-        return ocla__fail(NULL, st, "ocla_plan_compute: %s",
-                          !limits    ? "limits is NULL"
-                          : !request ? "request is NULL"
-                                     : "bad op kind, shape (B,H,K,V >= 1, T >= 0), chunk, gate or feature map");
-    const ocla_plan_request *r = request;
+    if (!request_ok(limits, r))
+        return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_plan_compute: %s",
+                          !limits ? "limits is NULL"
+                          : !r    ? "request is NULL"
+                                  : "bad op kind, shape (B,H,K,V >= 1, T >= 0), chunk, gate or feature map");
     const ocla_plan_row *row = &ocla__plan_rows[r->op];
-    const uint64_t avail = ocla__plan_local_avail(limits), W = ocla__plan_wg_limit(limits);
-    if (r->chunk > 0 && row->chunks[0]) {
-        int known = 0;
-        for (int i = 0; i < row->n_chunks; i++) known |= row->chunks[i] == r->chunk;
-        if (!known) {
-            char list[64] = "";
-            for (int i = 0; i < row->n_chunks; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", row->chunks[i]);
-            return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: chunk %d is not one of the chunk sizes this op has (%s)",
-                              row->name, r->chunk, list);
-        }
-        if (plan_for_chunk(limits, r, r->chunk, plan))
-            return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
-                              "%s: forced chunk %d does not fit this device (%llu bytes of local memory available, "
-                              "work-group limit %llu)",
-                              row->name, r->chunk, (unsigned long long)avail, (unsigned long long)W);
-        snprintf(plan->reason, sizeof plan->reason, "%s: chunk %d forced; fits %llu B local memory (uses %llu B)",
-                 row->name, r->chunk, (unsigned long long)avail, (unsigned long long)plan->local_bytes);
-        return OCLA_SUCCESS;
-    }
-    ocla_plan best, p;
-    int found = 0, nfit = 0, largest = 0;
-    double second = 0;
+    const unsigned long long avail = ocla__plan_local_avail(limits), W = ocla__plan_wg_limit(limits);
+    const int forced = r->chunk > 0 && row->chunks[0]; /* an op without chunks ignores a forced one */
+    char list[64] = "";
+    int known = !forced;
     for (int i = 0; i < row->n_chunks; i++) {
-        if (plan_for_chunk(limits, r, row->chunks[i], &p)) continue;
-        nfit++;
-        largest = row->chunks[i];
-        if (!found || p.cost < best.cost) {
-            if (found) second = best.cost;
-            best = p;
-            found = 1;
-        } else if (second == 0 || p.cost < second)
-            second = p.cost;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", row->chunks[i]);
+        known |= row->chunks[i] == r->chunk;
     }
-    if (!found)
+    if (!known)
+        return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: chunk %d is not one of the chunk sizes this op has (%s)",
+                          row->name, r->chunk, list);
+    int fit[MAX_CHUNKS];
+    double second;
+    const int nfit = scan(limits, r, forced, fit, MAX_CHUNKS, plan, &second);
+    if (!nfit && forced)
+        return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
+                          "%s: forced chunk %d does not fit this device (%llu bytes of local memory available, "
+                          "work-group limit %llu)",
+                          row->name, r->chunk, avail, W);
+    if (!nfit)
         return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
                           "%s: no %s fits this device (%llu bytes of local memory available, work-group limit %llu)",
-                          row->name, row->chunks[0] ? "chunk size" : "tiling", (unsigned long long)avail,
-                          (unsigned long long)W);
-    *plan = best;
-    if (row->chunks[0]) /* an op without chunks keeps its rule's reason */
+                          row->name, row->chunks[0] ? "chunk size" : "tiling", avail, W);
+    if (forced)
+        snprintf(plan->reason, sizeof plan->reason, "%s: chunk %d forced; fits %llu B local memory (uses %llu B)",
+                 row->name, r->chunk, avail, (unsigned long long)plan->local_bytes);
+    else if (row->chunks[0]) /* an op without chunks keeps its rule's reason */
         snprintf(plan->reason, sizeof plan->reason,
                  "%s: lowest modelled cost of %d fitting chunk sizes (largest fitting %d in %llu B local, wg <= %llu)%s",
-                 row->name, nfit, largest, (unsigned long long)avail, (unsigned long long)W,
-                 nfit > 1 && second > 0 && second / best.cost < 1.05 ? "; runner-up within 5%" : "");
+                 row->name, nfit, fit[nfit - 1], avail, W,
+                 nfit > 1 && second > 0 && second / plan->cost < 1.05 ? "; runner-up within 5%" : "");
     return OCLA_SUCCESS;
 }
 
@@ -189,30 +184,21 @@ ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_p
     ocla_status st = ocla__plan_limits(ctx, &L);
     if (st != OCLA_SUCCESS) return st;
     st = ocla_plan_compute(&L, r, plan);
-    if (st != OCLA_SUCCESS) {
-        /* ocla_plan_compute has no context: move its detail here */
-        const char *detail = ocla_last_error(NULL);
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s", detail ? detail : "no plan");
-        ocla__fail(ctx, st, "%s%s", copy, r->chunk && r->chunk == ctx->env_chunk ? " (chunk from OCLA_CHUNK)" : "");
-    }
+    if (st != OCLA_SUCCESS) /* ocla_plan_compute has no context: move its detail here */
+        ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL),
+                   r->chunk && r->chunk == ctx->env_chunk ? " (chunk from OCLA_CHUNK)" : "");
     return st;
 }
 
 static const char *path_name(ocla_path p) { return p == OCLA_PATH_NVIDIA_MMA ? "NVIDIA tensor cores (mma.sync)" : "portable"; }
 
 int ocla__plan_describe(const ocla_plan *p, char *text, size_t size) {
-    char tiles[256];
-    size_t off = 0;
-    tiles[0] = 0;
+    char tiles[256] = "";
     const char *n = p->tile_names;
-    for (int i = 0; i < OCLA_PLAN_TILES && *n && off < sizeof tiles; i++) {
-        const char *e = strchr(n, ' ');
-        int len = e ? (int)(e - n) : (int)strlen(n);
-        int w = snprintf(tiles + off, sizeof tiles - off, "%s%.*s=%d", i ? " " : "", len, n, (int)p->tile[i]);
-        if (w < 0) break;
-        off += (size_t)w;
-        n = e ? e + 1 : n + len;
+    for (int i = 0; i < OCLA_PLAN_TILES && *n; i++) {
+        const int len = (int)strcspn(n, " ");
+        snprintf(tiles + strlen(tiles), sizeof tiles - strlen(tiles), "%s%.*s=%d", i ? " " : "", len, n, (int)p->tile[i]);
+        n += len + (n[len] == ' ');
     }
     return snprintf(text, size,
                     "%s path: kernels %s; chunk %d, sub-chunk %d, work-group %dx%d, %d passes, %llu B local; "

@@ -5,8 +5,6 @@
 #ifndef OCLA_PLAN_H
 #define OCLA_PLAN_H
 
-#include <stddef.h>
-
 #include "internal.h"
 
 /* An op kind's rule: fill the (zeroed) plan for one chunk (0 for an op without chunks); 0 when it
@@ -83,7 +81,6 @@ typedef enum ocla__bwd_region {
 typedef struct ocla__bwd_layout {
     int slot[OCLA__BWD_REGIONS];         /* 0..OCLA__BWD_SLOTS-1, relative to OCLA__BWD_SLOT0 */
     size_t off[OCLA__BWD_REGIONS];       /* floats from the start of the slot (aligned to 64 floats) */
-    size_t floats[OCLA__BWD_REGIONS];    /* 0 where the variant does not use the region */
     size_t slot_bytes[OCLA__BWD_SLOTS];  /* what each slot must hold */
 } ocla__bwd_layout;
 

@@ -55,7 +55,6 @@ int ocla__bwd_layout_for(const ocla_plan_request *r, int chunk, ocla__bwd_layout
         if (o < end[s] || !ocla__add_ok(o, n, &end[s])) return 1;
         L->slot[i] = s;
         L->off[i] = o;
-        L->floats[i] = n;
     }
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)
         if (!ocla__mul_ok(end[s], 4, &L->slot_bytes[s])) return 1;
