@@ -17,6 +17,7 @@ static const int k_chunks[] = {16, 32, 64, 128, 256};
 static const int k_sm_blocks[] = {16, 32, 64};                        /* query rows per work-group */
 static const int k_bwd_chunks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256}; /* below 16 forced only */
 static const int k_no_chunk[] = {0};
+static const ocla_kfamily k_fam_probe = {"la_probe", 0, {NULL}}; /* the work-group limit probe */
 
 /* FLASH's chunk is a model setting: the scheduler picks it only when asked (chunk 0). */
 const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT] = {
@@ -70,15 +71,15 @@ static int request_ok(const ocla_plan_limits *L, const ocla_plan_request *r) {
            r->feature >= 0 && r->feature <= 2;
 }
 
-/* Fill plan for one chunk size; 0 when it fits. */
+/* Fill plan for one chunk size; 0 when it fits. Every row: a work-group limit of at least 1, and
+ * the plan's local memory within what the kernel's own leaves (also for rows whose kernels use only
+ * static local memory: a kernel that alone exceeds the device never fits). */
 static int plan_for_chunk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     memset(p, 0, sizeof *p);
     p->op = r->op;
     p->chunk = chunk;
-    if (ocla__plan_rows[r->op].fits(L, r, chunk, p)) return 1;
-    /* every row: the plan's local memory within what the kernel's own leaves (also for rows whose
-     * kernels use only static local memory: a kernel that alone exceeds the device never fits) */
-    return L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
+    return ocla__plan_wg_limit(L) < 1 || ocla__plan_rows[r->op].fits(L, r, chunk, p) ||
+           L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
 }
 
 /* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
@@ -153,16 +154,15 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
 
 ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
     const ocla_device_info *info = &ctx->info;
-    memset(L, 0, sizeof *L);
-    L->local_mem_size = info->local_mem_size;
-    L->max_work_group_size = info->max_work_group_size;
-    L->max_work_item_size0 = info->max_work_item_sizes[0];
-    L->compute_units = info->compute_units;
-    L->simd_width = info->preferred_wg_multiple;
-    L->is_gpu = info->is_gpu;
-    L->max_alloc_size = info->max_alloc_size;
+    *L = (ocla_plan_limits){.local_mem_size = info->local_mem_size,
+                            .max_work_group_size = info->max_work_group_size,
+                            .max_work_item_size0 = info->max_work_item_sizes[0],
+                            .compute_units = info->compute_units,
+                            .simd_width = info->preferred_wg_multiple,
+                            .is_gpu = info->is_gpu,
+                            .max_alloc_size = info->max_alloc_size};
     if (!ctx->probe_done) {
-        ocla_variant v = ocla__variant(&ocla_fam_probe);
+        ocla_variant v = ocla__variant(&k_fam_probe);
         const ocla_kernel_entry *e;
         ocla_status st = ocla__variant_entry(ctx, &v, "la_probe", &e);
         if (st != OCLA_SUCCESS) return st;

@@ -67,7 +67,6 @@ void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t) {
 
 int ocla__bwd_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
-    if (W < 1) return 1;
     if (chunk < MIN_PICK && chunk != r->chunk) return 1; /* small chunks: forced only */
     ocla__bwd_layout lay;
     if (ocla__bwd_layout_for(r, chunk, &lay)) return 1; /* sizes overflow */

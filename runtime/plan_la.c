@@ -23,7 +23,6 @@ static void la_derive(ocla__la_tiles *t) {
 static int la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t V, int chunk, ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
-    if (W < 1) return 1;
     /* Aim for up to 256 work-items (GPUs: 8 warps); fewer where the kernel limit says so. */
     const uint64_t target = W < 256 ? W : 256;
     t->chunk = chunk;
@@ -61,25 +60,21 @@ static int la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t V, i
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
  * balance, plus a penalty when the launch has fewer work-groups than the device can run at once. */
 static double la_cost(const ocla_plan_limits *L, const ocla_plan_request *r, const ocla__la_tiles *t) {
-    const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0;
-    const double gv = t->gv;
+    const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0, gv = t->gv;
     /* intra-chunk scores (half of C x C x K, exps for GLA count as ~2 FMAs each), A.V, q.h, update */
     double flops = C * K * (1.0 + 1.0 * gv) + C * Ve + 4.0 * K * Ve + gv * 40.0 * K;
     /* q, k, v, o (+ g) once; chunk states written once and read once per chunk */
     double bytes = 4.0 * (2.0 * K + 2.0 * Ve + gv * K) + 8.0 * K * Ve / C;
-    double balance = L->is_gpu ? 20.0 : 4.0;
-    double cost = flops + balance * bytes;
+    double cost = flops + (L->is_gpu ? 20.0 : 4.0) * bytes; /* compute/bandwidth balance */
     /* parallelism: output work-groups B*H*NT*ceil(V/BV); the state pass is a sequential walk over
      * NT chunks per (b, h, tile), whose per-step overhead (a barrier and a state store) grows as C
      * shrinks. */
-    double nt = (double)((r->T + t->chunk - 1) / t->chunk);
-    if (nt < 1) nt = 1;
-    double wgs = (double)r->B * (double)r->H * nt * (double)((r->V + 1 + t->bv - 1) / t->bv);
+    const double nt = r->T > 0 ? (double)((r->T + t->chunk - 1) / t->chunk) : 1.0;
+    const double wgs = (double)r->B * (double)r->H * nt * (double)((r->V + 1 + t->bv - 1) / t->bv);
     cost *= ocla__plan_grid_penalty(L, wgs);
     /* more than 32 outputs per work-item (small work-group limits, e.g. llvmpipe's 32, force big
      * per-item blocks at large C) spill registers: measured ~1.7x slower on rusticl at C = 64 */
-    const int per_item = t->tm * t->tn;
-    if (per_item > 32) cost *= 1.0 + 0.5 * (per_item / 32.0 - 1.0);
+    if (t->tm * t->tn > 32) cost *= 1.0 + 0.5 * (t->tm * t->tn / 32.0 - 1.0);
     cost += (L->is_gpu ? 2048.0 : 256.0) * K / C; /* per-chunk step latency of the state pass */
     return cost;
 }
@@ -95,11 +90,10 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
 /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, no per-key gates, dense tensors,
  * per-chunk states within the largest allocation). */
 static int nv_applies(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk) {
-    if (!(L->paths & (1u << OCLA_PATH_NVIDIA_MMA))) return 0;
-    if (r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) return 0;
-    if (r->op == OCLA_OP_GLA_CHUNK || chunk != 64) return 0;
     const double nt = (double)((r->T + 63) / 64), hbytes = (double)r->B * r->H * nt * r->K * r->V * 4.0;
-    return !L->max_alloc_size || hbytes <= (double)L->max_alloc_size;
+    return (L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && r->op != OCLA_OP_GLA_CHUNK && chunk == 64 &&
+           !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) &&
+           (!L->max_alloc_size || hbytes <= (double)L->max_alloc_size);
 }
 
 int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
@@ -144,8 +138,7 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chu
  * in registers. RV = 32 where 256 work-items fit (16 at 64, else 8), RK = up to 8. ---- */
 int ocla__rec_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     (void)chunk;
-    const uint64_t W = ocla__plan_wg_limit(L);
-    if (W < 1) return 1;
+    const uint64_t W = ocla__plan_wg_limit(L); /* >= 1 (plan.c) */
     int RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
     if ((uint64_t)RV > W) RV = (int)W;
     int RK = (int)(W / (uint64_t)RV); /* >= 1: RV <= W */

@@ -5,7 +5,6 @@
 #include "internal.h"
 #include "variant.h"
 
-const ocla_kfamily ocla_fam_probe = {"la_probe", 0, {NULL}};
 const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
 const ocla_kfamily ocla_fam_peak = {"peak", 0, {"VW", "PEAK_ITERS", NULL}};
 
@@ -13,9 +12,7 @@ const ocla_kfamily ocla_fam_peak = {"peak", 0, {"VW", "PEAK_ITERS", NULL}};
 static const char *const k_gate_macro[] = {"", "-DUSE_G=1", "-DUSE_GK=1", "-DUSE_G_GAMMA=1"};
 
 ocla_variant ocla__variant(const ocla_kfamily *fam) {
-    ocla_variant v;
-    memset(&v, 0, sizeof v);
-    v.fam = fam;
+    ocla_variant v = {.fam = fam};
     for (int i = 0; i < OCLA_VARIANT_TILES; i++) v.tile[i] = -1;
     return v;
 }
@@ -36,12 +33,10 @@ static int same_variant(const ocla_variant *a, const ocla_variant *b) {
            !memcmp(a->tile, b->tile, sizeof a->tile);
 }
 
-/* The build options of a variant: "-DUSE_GK=1 -DFEATURE=1 -DCHUNK=64 ...". Returns the length
- * written, or -1 when they do not fit in size. */
-static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *in, char *buf, size_t size) {
-    ocla_variant v;
-    normalise(in, &v);
-    const unsigned f = v.fam->fields;
+/* The build options of a normalised variant: "-DUSE_GK=1 -DFEATURE=1 -DCHUNK=64 ...". Returns the
+ * length written, or -1 when they do not fit in size. */
+static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size) {
+    const unsigned f = v->fam->fields;
     size_t off = 0;
     int n;
     buf[0] = 0;
@@ -51,11 +46,11 @@ static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *in
         if (n < 0) return -1;                                                                                        \
         off += (size_t)n;                                                                                            \
     } while (0)
-    if ((f & OCLA_VF_GATE) && v.gate > OCLA_GATE_NONE && v.gate <= OCLA_GATE_FIXED) PUT(" %s", k_gate_macro[v.gate]);
-    if (f & OCLA_VF_FEATURE) PUT(" -DFEATURE=%d", (int)v.feature);
-    if ((f & OCLA_VF_NORM) && v.norm) PUT(" -DUSE_NORM=1");
-    for (int i = 0; i < OCLA_VARIANT_TILES && v.fam->tiles[i]; i++)
-        if (v.tile[i] >= 0) PUT(" -D%s=%d", v.fam->tiles[i], (int)v.tile[i]);
+    if ((f & OCLA_VF_GATE) && v->gate > OCLA_GATE_NONE && v->gate <= OCLA_GATE_FIXED) PUT(" %s", k_gate_macro[v->gate]);
+    if (f & OCLA_VF_FEATURE) PUT(" -DFEATURE=%d", (int)v->feature);
+    if ((f & OCLA_VF_NORM) && v->norm) PUT(" -DUSE_NORM=1");
+    for (int i = 0; i < OCLA_VARIANT_TILES && v->fam->tiles[i]; i++)
+        if (v->tile[i] >= 0) PUT(" -D%s=%d", v->fam->tiles[i], (int)v->tile[i]);
     if ((f & OCLA_VF_NV_EXTRA) && ctx && ctx->nv_extra_options[0]) PUT(" %s", ctx->nv_extra_options);
 #undef PUT
     if (off >= size) return -1;
