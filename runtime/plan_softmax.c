@@ -71,8 +71,7 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
     p->wg_y = 1;
     p->local_bytes = local;
     const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
-    const double balance = L->is_gpu ? 20.0 : 4.0;
-    p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + balance * 4.0 / chunk);
+    p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + (L->is_gpu ? 20.0 : 4.0) * 4.0 / chunk); /* balance: bytes */
     p->cost *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
     return 0;
 }
