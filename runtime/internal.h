@@ -220,8 +220,6 @@ void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what);
  * the kernel was created. (CL_KERNEL_LOCAL_MEM_SIZE also counts the __local arguments set so far, so
  * reading it after a launch would count a plan's dynamic local memory twice.) */
 ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem);
-/* Limits of the context's device as the plan function wants them. */
-void ocla__plan_limits_from_device(const ocla_device_info *info, ocla_plan_limits *limits);
 
 /* ---- memory ---- */
 /* A scratch buffer of at least bytes in slot (grows, never shrinks; owned by the context). */

@@ -1,42 +1,34 @@
 /* The scheduler: a pure function from (device limits, op, shape) to a plan. No device, no I/O,
- * no globals. Each op kind has a row (runtime/plan_*.c) with its candidate chunk sizes and a rule
+ * no globals. Each op kind has a row here (its candidate chunk sizes) and a rule (runtime/plan_*.c)
  * that fills the plan for one chunk: path, tiles, work-group, local memory, kernels, cost.
  * ocla_plan_compute keeps the candidates that fit and takes the cheapest. The model and the tile
  * rules are written up in docs/KERNELS.md. The device profile (limits, probe, paths) is read once
  * per context here too, so ops and ocla_plan_explain plan from the same limits. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
 #include "plan.h"
 
 #define MAX_DIM ((int64_t)1 << 24)
+#define MAX_CHUNKS 16 /* candidate chunks of a row, at most */
 
-static const ocla_plan_row *row_for(ocla_op_kind op) {
-    switch (op) {
-    case OCLA_OP_LINEAR_CHUNK:
-    case OCLA_OP_SIMPLE_GLA_CHUNK:
-    case OCLA_OP_GLA_CHUNK: return &ocla__plan_row_la;
-    case OCLA_OP_FLASH_CHUNK: return &ocla__plan_row_flash;
-    case OCLA_OP_SOFTMAX_TILED: return &ocla__plan_row_softmax;
-    case OCLA_OP_ATTN_RECURRENT: return &ocla__plan_row_recurrent;
-    case OCLA_OP_ATTN_BACKWARD: return &ocla__plan_row_backward;
-    default: return NULL;
-    }
-}
+static const int k_chunks[] = {16, 32, 64, 128, 256};
+static const int k_sm_blocks[] = {16, 32, 64};                        /* query rows per work-group */
+static const int k_bwd_chunks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256}; /* below 16 forced only */
+static const int k_no_chunk[] = {0};
+static const ocla_kfamily k_fam_probe = {"la_probe", 0, {NULL}}; /* the work-group limit probe */
 
-static const char *op_name(ocla_op_kind op) {
-    switch (op) {
-    case OCLA_OP_LINEAR_CHUNK: return "linear attention";
-    case OCLA_OP_SIMPLE_GLA_CHUNK: return "simple GLA";
-    case OCLA_OP_GLA_CHUNK: return "GLA";
-    case OCLA_OP_FLASH_CHUNK: return "FLASH";
-    case OCLA_OP_SOFTMAX_TILED: return "softmax";
-    case OCLA_OP_ATTN_RECURRENT: return "recurrent attention";
-    case OCLA_OP_ATTN_BACKWARD: return "attention backward";
-    default: return "?";
-    }
-}
+/* FLASH's chunk is a model setting: the scheduler picks it only when asked (chunk 0). */
+const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT] = {
+    [OCLA_OP_LINEAR_CHUNK] = {"linear attention", k_chunks, 5, ocla__la_fits},
+    [OCLA_OP_SIMPLE_GLA_CHUNK] = {"simple GLA", k_chunks, 5, ocla__la_fits},
+    [OCLA_OP_GLA_CHUNK] = {"GLA", k_chunks, 5, ocla__la_fits},
+    [OCLA_OP_FLASH_CHUNK] = {"FLASH", k_chunks, 5, ocla__flash_fits},
+    [OCLA_OP_SOFTMAX_TILED] = {"softmax", k_sm_blocks, 3, ocla__softmax_fits},
+    [OCLA_OP_ATTN_RECURRENT] = {"recurrent attention", k_no_chunk, 1, ocla__rec_fits},
+    [OCLA_OP_ATTN_BACKWARD] = {"attention backward", k_bwd_chunks, 9, ocla__bwd_fits},
+};
 
 uint64_t ocla__plan_wg_limit(const ocla_plan_limits *L) {
     uint64_t w = L->max_work_group_size;
@@ -49,9 +41,22 @@ uint64_t ocla__plan_local_avail(const ocla_plan_limits *L) {
     return L->kernel_local_mem <= L->local_mem_size ? L->local_mem_size - L->kernel_local_mem : 0;
 }
 
-void ocla__plan_set_tiles(ocla_plan *p, const char *names, const int32_t *vals, int n) {
-    snprintf(p->tile_names, sizeof p->tile_names, "%s", names);
-    for (int i = 0; i < OCLA_PLAN_TILES; i++) p->tile[i] = i < n ? vals[i] : 0;
+/* (The plan is zeroed before a rule fills it: tiles not named stay 0.) */
+void ocla__plan_set_tiles(ocla_plan *p, const char *const *names, const int32_t *vals) {
+    size_t off = 0;
+    for (int i = 0; i < OCLA_PLAN_TILES && names[i] && off < sizeof p->tile_names; i++) {
+        p->tile[i] = vals[i];
+        off += (size_t)snprintf(p->tile_names + off, sizeof p->tile_names - off, "%s%s", i ? " " : "", names[i]);
+    }
+}
+
+void ocla__plan_set_kernels(ocla_plan *p, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->kernels, sizeof p->kernels, fmt, ap);
+    va_end(ap);
+    p->passes = p->kernels[0] != 0;
+    for (const char *s = p->kernels; *s; s++) p->passes += *s == ' ';
 }
 
 double ocla__plan_grid_penalty(const ocla_plan_limits *L, double wgs) {
@@ -59,136 +64,105 @@ double ocla__plan_grid_penalty(const ocla_plan_limits *L, double wgs) {
     return wgs < want ? 1.0 + 0.5 * (want - wgs) / want : 1.0;
 }
 
-static ocla_status check_request(const ocla_plan_limits *L, const ocla_plan_request *r) {
-    if (!L || !r) return OCLA_ERR_INVALID_ARGUMENT;
-    if ((int)r->op < 0 || r->op >= OCLA_OP_COUNT) return OCLA_ERR_INVALID_ARGUMENT;
-    if (r->B < 1 || r->H < 1 || r->K < 1 || r->V < 1 || r->T < 0 || r->B > MAX_DIM || r->H > MAX_DIM ||
-        r->T > ((int64_t)1 << 40) || r->K > MAX_DIM || r->V > MAX_DIM)
-        return OCLA_ERR_INVALID_ARGUMENT;
-    if (r->chunk < 0 || r->gate < OCLA_GATE_NONE || r->gate > OCLA_GATE_FIXED || r->feature < 0 || r->feature > 2)
-        return OCLA_ERR_INVALID_ARGUMENT;
-    return OCLA_SUCCESS;
+static int request_ok(const ocla_plan_limits *L, const ocla_plan_request *r) {
+    return L && r && (int)r->op >= 0 && r->op < OCLA_OP_COUNT && r->B >= 1 && r->H >= 1 && r->K >= 1 && r->V >= 1 &&
+           r->T >= 0 && r->B <= MAX_DIM && r->H <= MAX_DIM && r->T <= ((int64_t)1 << 40) && r->K <= MAX_DIM &&
+           r->V <= MAX_DIM && r->chunk >= 0 && r->gate >= OCLA_GATE_NONE && r->gate <= OCLA_GATE_FIXED &&
+           r->feature >= 0 && r->feature <= 2;
 }
 
-/* Fill plan for one chunk size; 0 when it fits. */
+/* Fill plan for one chunk size; 0 when it fits. Every row: a work-group limit of at least 1, and
+ * the plan's local memory within what the kernel's own leaves (also for rows whose kernels use only
+ * static local memory: a kernel that alone exceeds the device never fits). */
 static int plan_for_chunk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     memset(p, 0, sizeof *p);
     p->op = r->op;
     p->chunk = chunk;
-    if (row_for(r->op)->fits(L, r, chunk, p)) return 1;
-    /* every row: the plan's local memory within what the kernel's own leaves (also for rows whose
-     * kernels use only static local memory: a kernel that alone exceeds the device never fits) */
-    return L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
+    return ocla__plan_wg_limit(L) < 1 || ocla__plan_rows[r->op].fits(L, r, chunk, p) ||
+           L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
 }
 
-static void chunk_list(char *buf, size_t n, const ocla_plan_row *row) {
-    size_t off = 0;
-    buf[0] = 0;
-    for (int i = 0; i < row->n_chunks && off < n; i++) {
-        int w = snprintf(buf + off, n - off, "%s%d", i ? ", " : "", row->chunks[i]);
-        if (w < 0) break;
-        off += (size_t)w;
-    }
-}
-
-int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request *request, int *chunks,
-                         int max_chunks) {
-    if (check_request(limits, request) != OCLA_SUCCESS || max_chunks <= 0) return 0;
-    const ocla_plan_row *row = row_for(request->op);
+/* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
+ * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many. */
+static int scan(const ocla_plan_limits *L, const ocla_plan_request *r, int forced, int *fit, int max, ocla_plan *best,
+                double *second) {
+    const ocla_plan_row *row = &ocla__plan_rows[r->op];
+    ocla_plan p;
     int n = 0;
-    if (!row->chunks) { /* an op without chunks has one plan: "chunk" 0 */
-        ocla_plan p;
-        if (plan_for_chunk(limits, request, 0, &p)) return 0;
-        if (chunks) chunks[0] = 0;
-        return 1;
-    }
-    for (int i = 0; i < row->n_chunks && n < max_chunks; i++) {
-        ocla_plan p;
-        if (plan_for_chunk(limits, request, row->chunks[i], &p)) continue;
-        if (chunks) chunks[n] = row->chunks[i];
-        n++;
+    *second = 0;
+    for (int i = 0; i < row->n_chunks && n < max; i++) {
+        if ((forced && row->chunks[i] != r->chunk) || plan_for_chunk(L, r, row->chunks[i], &p)) continue;
+        if (fit) fit[n] = row->chunks[i];
+        if (++n == 1 || p.cost < best->cost) {
+            if (n > 1) *second = best->cost;
+            *best = p;
+        } else if (*second == 0 || p.cost < *second)
+            *second = p.cost;
     }
     return n;
 }
 
-ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_request *request, ocla_plan *plan) {
+int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request *request, int *chunks,
+                         int max_chunks) {
+    ocla_plan best;
+    double second;
+    if (!request_ok(limits, request) || max_chunks <= 0) return 0;
+    return scan(limits, request, 0, chunks, max_chunks, &best, &second);
+}
+
+ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_request *r, ocla_plan *plan) {
     if (!plan) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_plan_compute: plan is NULL");
-    ocla_status st = check_request(limits, request);
-    if (st != OCLA_SUCCESS)
-        return ocla__fail(NULL, st, "ocla_plan_compute: %s",
-                          !limits    ? "limits is NULL"
-                          : !request ? "request is NULL"
-                                     : "bad op kind, shape (B,H,K,V >= 1, T >= 0), chunk, gate or feature map");
-    const ocla_plan_request *r = request;
-    const ocla_plan_row *row = row_for(r->op);
-    const uint64_t avail = ocla__plan_local_avail(limits), W = ocla__plan_wg_limit(limits);
-    if (!row->chunks) { /* no chunk: one rule */
-        if (plan_for_chunk(limits, r, 0, plan))
-            return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED, "%s: no tiling fits this device (work-group limit %llu)",
-                              op_name(r->op), (unsigned long long)W);
-        return OCLA_SUCCESS;
-    }
-    if (r->chunk > 0) {
-        int known = 0;
-        for (int i = 0; i < row->n_chunks; i++) known |= row->chunks[i] == r->chunk;
-        known |= row->any_forced;
-        if (!known) {
-            char list[64];
-            chunk_list(list, sizeof list, row);
-            return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: chunk %d is not one of the chunk sizes this op has (%s)",
-                              op_name(r->op), r->chunk, list);
-        }
-        if (plan_for_chunk(limits, r, r->chunk, plan))
-            return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
-                              "%s: forced chunk %d does not fit this device (%llu bytes of local memory available, "
-                              "work-group limit %llu)",
-                              op_name(r->op), r->chunk, (unsigned long long)avail, (unsigned long long)W);
-        snprintf(plan->reason, sizeof plan->reason, "%s: chunk %d forced; fits %llu B local memory (uses %llu B)",
-                 op_name(r->op), r->chunk, (unsigned long long)avail, (unsigned long long)plan->local_bytes);
-        return OCLA_SUCCESS;
-    }
-    ocla_plan best, p;
-    int found = 0, nfit = 0, largest = 0;
-    double second = 0;
+    if (!request_ok(limits, r))
+        return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_plan_compute: %s",
+                          !limits ? "limits is NULL"
+                          : !r    ? "request is NULL"
+                                  : "bad op kind, shape (B,H,K,V >= 1, T >= 0), chunk, gate or feature map");
+    const ocla_plan_row *row = &ocla__plan_rows[r->op];
+    const unsigned long long avail = ocla__plan_local_avail(limits), W = ocla__plan_wg_limit(limits);
+    const int forced = r->chunk > 0 && row->chunks[0]; /* an op without chunks ignores a forced one */
+    char list[64] = "";
+    int known = !forced;
     for (int i = 0; i < row->n_chunks; i++) {
-        if (plan_for_chunk(limits, r, row->chunks[i], &p)) continue;
-        nfit++;
-        largest = row->chunks[i];
-        if (!found || p.cost < best.cost) {
-            if (found) second = best.cost;
-            best = p;
-            found = 1;
-        } else if (second == 0 || p.cost < second)
-            second = p.cost;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", row->chunks[i]);
+        known |= row->chunks[i] == r->chunk;
     }
-    if (!found)
+    if (!known)
+        return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: chunk %d is not one of the chunk sizes this op has (%s)",
+                          row->name, r->chunk, list);
+    int fit[MAX_CHUNKS];
+    double second;
+    const int nfit = scan(limits, r, forced, fit, MAX_CHUNKS, plan, &second);
+    if (!nfit && forced)
         return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
-                          "%s: no chunk size fits this device (%llu bytes of local memory available, work-group "
-                          "limit %llu)",
-                          op_name(r->op), (unsigned long long)avail, (unsigned long long)W);
-    *plan = best;
-    snprintf(plan->reason, sizeof plan->reason,
-             "%s: lowest modelled cost of %d fitting chunk sizes (largest fitting %d in %llu B local, wg <= %llu)%s",
-             op_name(r->op), nfit, largest, (unsigned long long)avail, (unsigned long long)W,
-             nfit > 1 && second > 0 && second / best.cost < 1.05 ? "; runner-up within 5%" : "");
+                          "%s: forced chunk %d does not fit this device (%llu bytes of local memory available, "
+                          "work-group limit %llu)",
+                          row->name, r->chunk, avail, W);
+    if (!nfit)
+        return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
+                          "%s: no %s fits this device (%llu bytes of local memory available, work-group limit %llu)",
+                          row->name, row->chunks[0] ? "chunk size" : "tiling", avail, W);
+    if (forced)
+        snprintf(plan->reason, sizeof plan->reason, "%s: chunk %d forced; fits %llu B local memory (uses %llu B)",
+                 row->name, r->chunk, avail, (unsigned long long)plan->local_bytes);
+    else if (row->chunks[0]) /* an op without chunks keeps its rule's reason */
+        snprintf(plan->reason, sizeof plan->reason,
+                 "%s: lowest modelled cost of %d fitting chunk sizes (largest fitting %d in %llu B local, wg <= %llu)%s",
+                 row->name, nfit, fit[nfit - 1], avail, W,
+                 nfit > 1 && second > 0 && second / plan->cost < 1.05 ? "; runner-up within 5%" : "");
     return OCLA_SUCCESS;
 }
 
-void ocla__plan_limits_from_device(const ocla_device_info *info, ocla_plan_limits *limits) {
-    memset(limits, 0, sizeof *limits);
-    limits->local_mem_size = info->local_mem_size;
-    limits->max_work_group_size = info->max_work_group_size;
-    limits->max_work_item_size0 = info->max_work_item_sizes[0];
-    limits->compute_units = info->compute_units;
-    limits->simd_width = info->preferred_wg_multiple;
-    limits->is_gpu = info->is_gpu;
-    limits->max_alloc_size = info->max_alloc_size;
-}
-
 ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
-    ocla__plan_limits_from_device(&ctx->info, L);
+    const ocla_device_info *info = &ctx->info;
+    *L = (ocla_plan_limits){.local_mem_size = info->local_mem_size,
+                            .max_work_group_size = info->max_work_group_size,
+                            .max_work_item_size0 = info->max_work_item_sizes[0],
+                            .compute_units = info->compute_units,
+                            .simd_width = info->preferred_wg_multiple,
+                            .is_gpu = info->is_gpu,
+                            .max_alloc_size = info->max_alloc_size};
     if (!ctx->probe_done) {
-        ocla_variant v = ocla__variant(&ocla_fam_probe);
+        ocla_variant v = ocla__variant(&k_fam_probe);
         const ocla_kernel_entry *e;
         ocla_status st = ocla__variant_entry(ctx, &v, "la_probe", &e);
         if (st != OCLA_SUCCESS) return st;
@@ -198,7 +172,7 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
     if (ctx->probe_wg_size && ctx->probe_wg_size < L->max_work_group_size) L->kernel_wg_size = ctx->probe_wg_size;
     /* The NVIDIA tensor-core path: NVIDIA's driver (it defines __NV_CL_C_VERSION for the inline-PTX
      * kernels) unless the context asked for the portable kernels only. */
-    if (ctx->info.vendor == OCLA_VENDOR_NVIDIA && !ctx->portable_only) L->paths |= 1u << OCLA_PATH_NVIDIA_MMA;
+    if (info->vendor == OCLA_VENDOR_NVIDIA && !ctx->portable_only) L->paths |= 1u << OCLA_PATH_NVIDIA_MMA;
     L->allow_tf32 = ctx->allow_tf32;
     return OCLA_SUCCESS;
 }
@@ -210,30 +184,21 @@ ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_p
     ocla_status st = ocla__plan_limits(ctx, &L);
     if (st != OCLA_SUCCESS) return st;
     st = ocla_plan_compute(&L, r, plan);
-    if (st != OCLA_SUCCESS) {
-        /* ocla_plan_compute has no context: move its detail here */
-        const char *detail = ocla_last_error(NULL);
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s", detail ? detail : "no plan");
-        ocla__fail(ctx, st, "%s%s", copy, r->chunk && r->chunk == ctx->env_chunk ? " (chunk from OCLA_CHUNK)" : "");
-    }
+    if (st != OCLA_SUCCESS) /* ocla_plan_compute has no context: move its detail here */
+        ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL),
+                   r->chunk && r->chunk == ctx->env_chunk ? " (chunk from OCLA_CHUNK)" : "");
     return st;
 }
 
 static const char *path_name(ocla_path p) { return p == OCLA_PATH_NVIDIA_MMA ? "NVIDIA tensor cores (mma.sync)" : "portable"; }
 
 int ocla__plan_describe(const ocla_plan *p, char *text, size_t size) {
-    char tiles[256];
-    size_t off = 0;
-    tiles[0] = 0;
+    char tiles[256] = "";
     const char *n = p->tile_names;
-    for (int i = 0; i < OCLA_PLAN_TILES && *n && off < sizeof tiles; i++) {
-        const char *e = strchr(n, ' ');
-        int len = e ? (int)(e - n) : (int)strlen(n);
-        int w = snprintf(tiles + off, sizeof tiles - off, "%s%.*s=%d", i ? " " : "", len, n, (int)p->tile[i]);
-        if (w < 0) break;
-        off += (size_t)w;
-        n = e ? e + 1 : n + len;
+    for (int i = 0; i < OCLA_PLAN_TILES && *n; i++) {
+        const int len = (int)strcspn(n, " ");
+        snprintf(tiles + strlen(tiles), sizeof tiles - strlen(tiles), "%s%.*s=%d", i ? " " : "", len, n, (int)p->tile[i]);
+        n += len + (n[len] == ' ');
     }
     return snprintf(text, size,
                     "%s path: kernels %s; chunk %d, sub-chunk %d, work-group %dx%d, %d passes, %llu B local; "

@@ -1,48 +1,120 @@
-/* The scheduler's internal interface: one row per op kind (runtime/plan_*.c) and the device
- * profile the rows read. Pure functions of (limits, request): no device, no I/O, no op file.
- * Not installed. */
+/* The scheduler's internal interface: one rule per op kind (runtime/plan_*.c), the helpers the
+ * rules share, what the ops read back from a plan (tiles, the backward's temporaries, the kernel
+ * families whose tiles a plan records) and the device profile. The rules are pure functions of
+ * (limits, request): no device, no I/O, no op file. Not installed. */
 #ifndef OCLA_PLAN_H
 #define OCLA_PLAN_H
 
-#include "ocla/ocla.h"
+#include "internal.h"
 
-/* One op kind's planning rule: candidate chunk sizes (NULL = the op has no chunk: one call of
- * fits with chunk 0) and a function that fills the plan for one chunk, returning 0 when it fits. */
+/* An op kind's rule: fill the (zeroed) plan for one chunk (0 for an op without chunks); 0 when it
+ * fits. */
+typedef int ocla__plan_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p);
+ocla__plan_fits ocla__la_fits;      /* plan_la.c: linear attention, simple GLA, GLA (chunked) */
+ocla__plan_fits ocla__rec_fits;     /* plan_la.c: recurrent (decode) form */
+ocla__plan_fits ocla__flash_fits;   /* plan_flash.c */
+ocla__plan_fits ocla__softmax_fits; /* plan_softmax.c */
+ocla__plan_fits ocla__bwd_fits;     /* plan_bwd.c */
+
+/* One row per op kind (plan.c): its name in messages, its candidate chunk sizes ({0}: the op has
+ * no chunk, one plan, and a forced chunk is ignored) and its rule. */
 typedef struct ocla_plan_row {
     const char *name;
     const int *chunks;
     int n_chunks;
-    int (*fits)(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p);
-    int any_forced; /* a forced chunk need not be a candidate (FLASH: the chunk is a model setting) */
+    ocla__plan_fits *fits;
 } ocla_plan_row;
+extern const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT];
+#define ocla__plan_row_flash (ocla__plan_rows[OCLA_OP_FLASH_CHUNK]) /* op_flash.c plans any C itself */
 
-extern const ocla_plan_row ocla__plan_row_la;        /* plan_la.c: linear / simple GLA / GLA chunk */
-extern const ocla_plan_row ocla__plan_row_recurrent; /* plan_la.c */
-extern const ocla_plan_row ocla__plan_row_flash;     /* plan_flash.c */
-extern const ocla_plan_row ocla__plan_row_softmax;   /* plan_softmax.c */
-extern const ocla_plan_row ocla__plan_row_backward;  /* plan_bwd.c */
-
-/* Helpers the rows share (plan.c). */
+/* Helpers the rules share (plan.c). */
 uint64_t ocla__plan_wg_limit(const ocla_plan_limits *L); /* kernel limit if known, device, item size 0 */
 uint64_t ocla__plan_local_avail(const ocla_plan_limits *L);
-/* Record tile names and values: names is a space-separated list matching vals. */
-void ocla__plan_set_tiles(ocla_plan *p, const char *names, const int32_t *vals, int n);
+/* Record the tiles: names is a NULL-terminated list (a family's tiles) matching vals. */
+void ocla__plan_set_tiles(ocla_plan *p, const char *const *names, const int32_t *vals);
+/* Record the kernels in launch order, separated by ", " (or one space), and count them as passes. */
+void ocla__plan_set_kernels(ocla_plan *p, const char *fmt, ...) OCLA_PRINTF(2, 3);
 /* Small-grid penalty: cost grows when fewer work-groups than the device runs at once. */
 double ocla__plan_grid_penalty(const ocla_plan_limits *L, double work_groups);
 
 /* ---- linear attention family tiles (plan_la.c; the op reads them back from plan.tile) ---- */
 typedef struct ocla__la_tiles {
-    int chunk, sub;          /* C, GLA sub-chunk (0 = none) */
+    int chunk, sub;          /* C, GLA sub-chunk */
     int gv;                  /* per-key-dimension gates */
     int bv, tm, tn, bka;     /* output kernel: value tile, per-item outputs, key slab */
     int sbk, sbv, stm, stn, sjb; /* state kernel */
     int out_threads, state_threads;
     uint64_t out_local, state_local; /* bytes of __local arguments per work-group */
 } ocla__la_tiles;
-int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, int64_t V, int chunk,
-                       ocla__la_tiles *out);
 /* The tiles back from a portable linear-attention plan. */
 void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t);
+
+/* ---- the attention backward (plan_bwd.c; the op is runtime/op_attention_bwd.c) ---- */
+/* Request flag (private to the backward): the caller passes no dg tensor, so bwd_dg_out is not
+ * planned. Without it (ocla_plan_explain's default) the plan is the one with dg. */
+#define OCLA__PLAN_BWD_NO_DG (1u << 16)
+
+/* The scratch slots the backward uses (the attention range, see runtime/internal.h). */
+#define OCLA__BWD_SLOT0 0
+#define OCLA__BWD_SLOTS 4
+
+/* Temporaries, each a region of one scratch slot (sizes in floats: docs/TRAINING.md, "Memory"). */
+typedef enum ocla__bwd_region {
+    OCLA__BWD_GRAW,  /* clamped gates [BH][T][GW]                      slot 0 */
+    OCLA__BWD_GCUM,  /* chunk-local cumulative gates [BH][T][GW]       slot 0 */
+    OCLA__BWD_GEXP,  /* token decays exp(graw) [BH][T][GW]             slot 0 */
+    OCLA__BWD_GFAC,  /* vector gates: exp(G), exp(-G), exp(G_l - G)    slot 0 */
+    OCLA__BWD_DECAY, /* fixed per-head decays [H]                      slot 0 */
+    OCLA__BWD_A,     /* intra-chunk A [BH][NT][C][C]                    slot 0 */
+    OCLA__BWD_DA,    /* intra-chunk dA                                  slot 0 */
+    OCLA__BWD_HS,    /* chunk states [BH][NT+1][VV][K]                  slot 1 */
+    OCLA__BWD_W0,    /* the first chunk's state gradient term [BH][K][VV] slot 1 */
+    OCLA__BWD_DHS,   /* state gradients [BH][NT][K][VV]                 slot 2 */
+    OCLA__BWD_DHST,  /* the same, [BH][NT][VV][K]                       slot 2 */
+    OCLA__BWD_DOP,   /* normaliser: do' [BH][T][VV]                     slot 3 */
+    OCLA__BWD_DQH,   /* dq before phi' [BH][T][K]                       slot 3 */
+    OCLA__BWD_DKH,   /* dk before phi' [BH][T][K]                       slot 3 */
+    OCLA__BWD_DGV,   /* per-dimension dg [BH][T][K] (gated)             slot 3 */
+    OCLA__BWD_REGIONS
+} ocla__bwd_region;
+
+typedef struct ocla__bwd_layout {
+    int slot[OCLA__BWD_REGIONS];         /* 0..OCLA__BWD_SLOTS-1, relative to OCLA__BWD_SLOT0 */
+    size_t off[OCLA__BWD_REGIONS];       /* floats from the start of the slot (aligned to 64 floats) */
+    size_t slot_bytes[OCLA__BWD_SLOTS];  /* what each slot must hold */
+} ocla__bwd_layout;
+
+/* The layout for request r (B, T, H, K, V, gate, OCLA_PLAN_NORMALIZE) at chunk C. Returns 0, or
+ * nonzero when a size overflows size_t. Pure. */
+int ocla__bwd_layout_for(const ocla_plan_request *r, int chunk, ocla__bwd_layout *out);
+
+/* The tiles of a backward plan: "CHUNK TS TILED WG" (WG = work-group of the item-per-entry
+ * kernels; the tiled kernels run work-groups of TS). */
+typedef struct ocla__bwd_tiles {
+    int chunk, ts, tiled, wg;
+} ocla__bwd_tiles;
+void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t);
+
+/* ---- kernel families of the softmax and FLASH ops: their rows (plan_softmax.c, plan_flash.c)
+ * record a kernel's tiles under the family's -D names and in its order, so the op (op_softmax.c,
+ * op_flash.c) builds the variant straight from the plan it runs ---- */
+/* kernels_cl/softmax.cl. Tiles in this order are the plan's tile[] for the kernel the plan names. */
+extern const ocla_kfamily ocla__fam_softmax_tiled;  /* sm_tiled:   TX TY RM KN VS DK DV VEC4 LSUM */
+extern const ocla_kfamily ocla__fam_softmax_onerow; /* sm_forward: ONE_ROW(=1) BQ DK DV */
+enum { SM_TX, SM_TY, SM_RM, SM_KN, SM_VS, SM_DK, SM_DV, SM_VEC4, SM_LSUM, SM_NTILES };
+enum { SMR_ONE_ROW, SMR_BQ, SMR_DK, SMR_DV, SMR_NTILES };
+#define OCLA_SM_KS 32 /* sm_tiled's q/k slab width (KS in softmax.cl) */
+#define OCLA_SM_MAX_D 256
+
+/* kernels_cl/flash.cl: no compile-time tiles (one program for every chunk and shape). */
+extern const ocla_kfamily ocla__fam_flash;
+
+/* The variant of fam whose tiles are the plan's (the family's order). */
+static inline ocla_variant ocla__variant_from_plan(const ocla_kfamily *fam, const ocla_plan *p) {
+    ocla_variant v = ocla__variant(fam);
+    for (int i = 0; i < OCLA_VARIANT_TILES && i < OCLA_PLAN_TILES && fam->tiles[i]; i++) v.tile[i] = p->tile[i];
+    return v;
+}
 
 /* ---- device profile (plan.c; needs a context) ---- */
 /* Limits of this context's device as the plan function wants them: device limits, the per-kernel

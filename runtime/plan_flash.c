@@ -14,18 +14,13 @@
  * when asked (chunk 0). Cost per token: the quadratic part C (S + E) FLOPs plus the chunk states and
  * their prefix, S E per chunk written and re-read (balance: 20 on GPUs, 4 on CPUs, bytes against
  * FLOPs), and the linear part's S E. */
-#include <stdio.h>
-#include <string.h>
-
-#include "plan_layers.h"
+#include "plan.h"
 
 const ocla_kfamily ocla__fam_flash = {"flash", 0, {NULL}};
 
-static const int k_chunks[] = {16, 32, 64, 128, 256};
-
-static int flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L);
-    if (chunk < 1 || W < 1) return 1;
+    if (chunk < 1 || W < 1) return 1; /* op_flash.c plans a C given in the params with this rule */
     const int64_t m = chunk < r->V ? chunk : r->V; /* the shorter first dimension (scores: C, others: E) */
     uint64_t wx = 32;
     while (wx > 1 && (wx > W || (int64_t)(wx / 2) >= m)) wx /= 2;
@@ -33,17 +28,12 @@ static int flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int
     while (wy > 1 && wx * wy > W) wy /= 2;
     p->wg_x = (int)wx;
     p->wg_y = (int)wy;
-    p->local_bytes = 0;
     p->bk = (int)r->K; /* each item walks all S dims (scores, output) */
     p->bv = 1;         /* and owns one value column */
-    p->sub_chunk = 0;
-    p->passes = 4;
     const int32_t tiles[2] = {(int32_t)wx, (int32_t)wy};
-    ocla__plan_set_tiles(p, "WG_X WG_Y", tiles, 2);
-    snprintf(p->kernels, sizeof p->kernels, "flash_scores flash_states flash_prefix flash_out");
+    ocla__plan_set_tiles(p, (const char *const[]){"WG_X", "WG_Y", NULL}, tiles);
+    ocla__plan_set_kernels(p, "flash_scores flash_states flash_prefix flash_out");
     const double C = chunk, Kd = (double)r->K, Vd = (double)r->V;
     p->cost = C * (Kd + Vd) + 4.0 * Kd * Vd + (L->is_gpu ? 20.0 : 4.0) * 8.0 * Kd * Vd / C;
     return 0;
 }
-
-const ocla_plan_row ocla__plan_row_flash = {"FLASH", k_chunks, 5, flash_fits, 0};

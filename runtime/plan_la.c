@@ -5,18 +5,24 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
 #include "plan.h"
 
-static const int k_chunks[] = {16, 32, 64, 128, 256};
+/* Work-items and bytes of __local arguments of both kernels, from the tiles. */
+static void la_derive(ocla__la_tiles *t) {
+    const uint64_t lda = (uint64_t)t->chunk + 4; /* transposed slabs and A: pitch C + 4 */
+    const uint64_t nslab = 2 + 3 * (uint64_t)t->gv; /* q, k (+ G, rescaled q, rescaled k) */
+    uint64_t slab = nslab * lda * t->bka, inter = lda * t->bka + (uint64_t)t->bka * t->bv;
+    if (inter > slab) slab = inter;
+    t->out_local = 4 * ((uint64_t)t->chunk * lda + slab);
+    t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
+    t->out_threads = (t->chunk / t->tm) * (t->bv / t->tn);
+    t->state_threads = (t->sbk / t->stm) * (t->sbv / t->stn);
+}
 
-/* ---- linear attention family: tiles for one chunk size ---- */
-int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, int64_t V, int chunk,
-                       ocla__la_tiles *t) {
-    (void)K;
+/* The portable kernels' tiles for one chunk size; nonzero when none fit. */
+static int la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t V, int chunk, ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
-    if (W < 1) return 1;
     /* Aim for up to 256 work-items (GPUs: 8 warps); fewer where the kernel limit says so. */
     const uint64_t target = W < 256 ? W : 256;
     t->chunk = chunk;
@@ -34,22 +40,6 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
         else if (t->bv > 16) t->bv /= 2;
         else return 1;
     }
-    t->out_threads = (chunk / t->tm) * (t->bv / t->tn);
-    /* key slab: the widest of 32/16/8 that fits next to the C x C score block */
-    const int nslab = 2 + 3 * t->gv; /* q, k (+ G, rescaled q, rescaled k) */
-    t->bka = 0;
-    for (int bka = 32; bka >= 8; bka /= 2) {
-        const uint64_t lda = (uint64_t)chunk + 4; /* transposed slabs and A: pitch C + 4 */
-        uint64_t slab = (uint64_t)nslab * lda * bka, inter = lda * bka + (uint64_t)bka * t->bv;
-        if (inter > slab) slab = inter;
-        uint64_t bytes = 4 * ((uint64_t)chunk * lda + slab);
-        if (bytes <= avail) {
-            t->bka = bka;
-            t->out_local = bytes;
-            break;
-        }
-    }
-    if (!t->bka) return 1;
     /* state kernel: SBK x SBV tile, STM x STN per item */
     t->sbk = t->sbv = W < 256 ? 32 : 64;
     t->stm = 4, t->stn = 4;
@@ -58,49 +48,35 @@ int ocla__la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t K, in
         else if (t->stn < 16) t->stn *= 2;
         else return 1;
     }
-    t->state_threads = (t->sbk / t->stm) * (t->sbv / t->stn);
     t->sjb = 16;
-    t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
-    if (t->state_local > avail) return 1;
-    return 0;
+    /* key slab: the widest of 32/16/8 that fits next to the C x C score block */
+    for (t->bka = 32; t->bka >= 8; t->bka /= 2) {
+        la_derive(t);
+        if (t->out_local <= avail) break;
+    }
+    return t->bka < 8 || t->state_local > avail;
 }
 
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
  * balance, plus a penalty when the launch has fewer work-groups than the device can run at once. */
 static double la_cost(const ocla_plan_limits *L, const ocla_plan_request *r, const ocla__la_tiles *t) {
-    const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0;
-    const double gv = t->gv;
+    const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0, gv = t->gv;
     /* intra-chunk scores (half of C x C x K, exps for GLA count as ~2 FMAs each), A.V, q.h, update */
     double flops = C * K * (1.0 + 1.0 * gv) + C * Ve + 4.0 * K * Ve + gv * 40.0 * K;
     /* q, k, v, o (+ g) once; chunk states written once and read once per chunk */
     double bytes = 4.0 * (2.0 * K + 2.0 * Ve + gv * K) + 8.0 * K * Ve / C;
-    double balance = L->is_gpu ? 20.0 : 4.0;
-    double cost = flops + balance * bytes;
+    double cost = flops + (L->is_gpu ? 20.0 : 4.0) * bytes; /* compute/bandwidth balance */
     /* parallelism: output work-groups B*H*NT*ceil(V/BV); the state pass is a sequential walk over
      * NT chunks per (b, h, tile), whose per-step overhead (a barrier and a state store) grows as C
      * shrinks. */
-    double nt = (double)((r->T + t->chunk - 1) / t->chunk);
-    if (nt < 1) nt = 1;
-    double wgs = (double)r->B * (double)r->H * nt * (double)((r->V + 1 + t->bv - 1) / t->bv);
+    const double nt = r->T > 0 ? (double)((r->T + t->chunk - 1) / t->chunk) : 1.0;
+    const double wgs = (double)r->B * (double)r->H * nt * (double)((r->V + 1 + t->bv - 1) / t->bv);
     cost *= ocla__plan_grid_penalty(L, wgs);
     /* more than 32 outputs per work-item (small work-group limits, e.g. llvmpipe's 32, force big
      * per-item blocks at large C) spill registers: measured ~1.7x slower on rusticl at C = 64 */
-    const int per_item = t->tm * t->tn;
-    if (per_item > 32) cost *= 1.0 + 0.5 * (per_item / 32.0 - 1.0);
-    if (L->is_gpu) cost += 2048.0 * K / C; /* per-chunk step latency of the state pass */
-    else cost += 256.0 * K / C;
+    if (t->tm * t->tn > 32) cost *= 1.0 + 0.5 * (t->tm * t->tn / 32.0 - 1.0);
+    cost += (L->is_gpu ? 2048.0 : 256.0) * K / C; /* per-chunk step latency of the state pass */
     return cost;
-}
-
-
-static const char k_la_tile_names[] = "CHUNK SUB GV BV TM TN BKA SBK SBV STM STN SJB";
-
-static uint64_t la_out_local(const ocla__la_tiles *t) {
-    const int nslab = 2 + 3 * t->gv;
-    const uint64_t lda = (uint64_t)t->chunk + 4;
-    uint64_t slab = (uint64_t)nslab * lda * t->bka, inter = lda * t->bka + (uint64_t)t->bka * t->bv;
-    if (inter > slab) slab = inter;
-    return 4 * ((uint64_t)t->chunk * lda + slab);
 }
 
 void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
@@ -108,28 +84,22 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     t->chunk = p->tile[0], t->sub = p->tile[1], t->gv = p->tile[2], t->bv = p->tile[3], t->tm = p->tile[4];
     t->tn = p->tile[5], t->bka = p->tile[6], t->sbk = p->tile[7], t->sbv = p->tile[8], t->stm = p->tile[9];
     t->stn = p->tile[10], t->sjb = p->tile[11];
-    t->out_threads = (t->chunk / t->tm) * (t->bv / t->tn);
-    t->state_threads = (t->sbk / t->stm) * (t->sbv / t->stn);
-    t->out_local = la_out_local(t);
-    t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
+    la_derive(t);
 }
 
 /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, no per-key gates, dense tensors,
  * per-chunk states within the largest allocation). */
 static int nv_applies(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk) {
-    if (!(L->paths & (1u << OCLA_PATH_NVIDIA_MMA))) return 0;
-    if (r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) return 0;
-    if (r->op == OCLA_OP_GLA_CHUNK || chunk != 64) return 0;
     const double nt = (double)((r->T + 63) / 64), hbytes = (double)r->B * r->H * nt * r->K * r->V * 4.0;
-    return !L->max_alloc_size || hbytes <= (double)L->max_alloc_size;
+    return (L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && r->op != OCLA_OP_GLA_CHUNK && chunk == 64 &&
+           !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) &&
+           (!L->max_alloc_size || hbytes <= (double)L->max_alloc_size);
 }
 
-static int la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     ocla__la_tiles t;
-    const int nv = nv_applies(L, r, chunk);
-    if (ocla__la_tiles_for(L, r->op, r->K, r->V, chunk, &t) && !nv) return 1;
-    p->path = OCLA_PATH_PORTABLE;
-    if (nv) {
+    const int portable = !la_tiles_for(L, r->op, r->V, chunk, &t);
+    if (nv_applies(L, r, chunk)) {
         /* 8 warps per work-group; the state pass owns a 64x64 state tile, the output pass a
          * (chunk, 128-wide value tile); local memory is the kernels' own (static) */
         const int64_t nt = (r->T + 63) / 64;
@@ -138,68 +108,52 @@ static int la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int ch
         const int32_t vals[4] = {64, (r->K % 4 == 0 && r->V % 4 == 0) ? 1 : 0,
                                  (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;
-        ocla__plan_set_tiles(p, "CHUNK VEC IDX32 SPLIT", vals, 4);
-        snprintf(p->kernels, sizeof p->kernels, "mma_chunk_states, mma_chunk_output");
-        p->sub_chunk = 0, p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1, p->passes = 2;
-        p->local_bytes = 0;
+        ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
+        ocla__plan_set_kernels(p, "mma_chunk_states, mma_chunk_output");
+        p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
         /* measured on the H100: 2.5-3x faster than the portable kernels at the same chunk */
-        p->cost = ocla__la_tiles_for(L, r->op, r->K, r->V, chunk, &t) ? 1.0 : 0.3 * la_cost(L, r, &t);
+        p->cost = portable ? 0.3 * la_cost(L, r, &t) : 1.0;
         return 0;
     }
+    if (!portable) return 1;
+    static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",
+                                        "SBK",   "SBV", "STM", "STN", "SJB", NULL};
     const int32_t vals[12] = {t.chunk, t.sub ? t.sub : 16, t.gv, t.bv, t.tm, t.tn, t.bka, t.sbk, t.sbv, t.stm, t.stn, t.sjb};
-    ocla__plan_set_tiles(p, k_la_tile_names, vals, 12);
+    ocla__plan_set_tiles(p, names, vals);
     const int gated = r->op != OCLA_OP_LINEAR_CHUNK && !(r->flags & OCLA_PLAN_NONCAUSAL);
-    const int norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
-    snprintf(p->kernels, sizeof p->kernels, "%sla_chunk_states, la_chunk_output%s", gated ? "la_gate_cumsum, " : "",
-             norm ? ", la_normalize" : "");
+    ocla__plan_set_kernels(p, "%sla_chunk_states, la_chunk_output%s", gated ? "la_gate_cumsum, " : "",
+                           (r->flags & OCLA_PLAN_NORMALIZE) ? ", la_normalize" : "");
     p->sub_chunk = t.sub;
     p->bk = t.bka;
     p->bv = t.bv;
     p->wg_x = t.out_threads > t.state_threads ? t.out_threads : t.state_threads;
     p->wg_y = 1;
-    p->passes = 2 + gated + norm;
     p->local_bytes = t.out_local > t.state_local ? t.out_local : t.state_local;
     p->cost = la_cost(L, r, &t);
     return 0;
 }
 
-const ocla_plan_row ocla__plan_row_la = {"linear attention", k_chunks, 5, la_fits, 0};
-
 /* ---- recurrent (decode) form: one work-group of RV x RK work-items per (b, h, value tile);
  * work-item (c, r) keeps rows r, r + RK, ... (KR of them, a power of two >= 8) of state column c
  * in registers. RV = 32 where 256 work-items fit (16 at 64, else 8), RK = up to 8. ---- */
-static int pow2_at_least(int x) {
-    int p = 1;
-    while (p < x) p *= 2;
-    return p;
-}
-
-static int rec_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__rec_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     (void)chunk;
-    const uint64_t W = ocla__plan_wg_limit(L);
-    if (W < 1) return 1;
+    const uint64_t W = ocla__plan_wg_limit(L); /* >= 1 (plan.c) */
     int RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
     if ((uint64_t)RV > W) RV = (int)W;
-    int RK = (int)(W / (uint64_t)RV);
+    int RK = (int)(W / (uint64_t)RV); /* >= 1: RV <= W */
     if (RK > 8) RK = 8;
-    if (RK < 1) RK = 1;
-    int KR = pow2_at_least((int)((r->K + RK - 1) / RK));
-    if (KR < 8) KR = 8;
+    int KR = 8;
+    while ((int64_t)KR * RK < r->K) KR *= 2;
     const int32_t vals[3] = {RV, RK, KR};
-    ocla__plan_set_tiles(p, "RV RK KR", vals, 3);
-    const int norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
-    snprintf(p->kernels, sizeof p->kernels, "la_recurrent%s", norm ? ", la_normalize" : "");
-    p->path = OCLA_PATH_PORTABLE;
-    p->chunk = 0;
+    ocla__plan_set_tiles(p, (const char *const[]){"RV", "RK", "KR", NULL}, vals);
+    ocla__plan_set_kernels(p, "la_recurrent%s", (r->flags & OCLA_PLAN_NORMALIZE) ? ", la_normalize" : "");
     p->bk = KR * RK;
     p->bv = RV;
     p->wg_x = RV, p->wg_y = RK;
-    p->passes = 1 + norm;
     p->local_bytes = 4 * (uint64_t)(3 * KR * RK + RV * RK); /* q, k, gate rows + partial sums (static) */
     p->cost = (double)r->T * (double)r->K * (double)r->V;
     snprintf(p->reason, sizeof p->reason, "recurrent attention: %d x %d work-items (device/kernel limit %llu)", RV, RK,
              (unsigned long long)W);
     return 0;
 }
-
-const ocla_plan_row ocla__plan_row_recurrent = {"recurrent attention", NULL, 0, rec_fits, 0};

@@ -15,15 +15,10 @@
  *     needs it to fit only).
  * Cost: the FLOPs (4x for the one-row kernel, whose inner loops are bound by local-memory loads)
  * plus the key/value bytes re-read once per query block, with the small-grid penalty. */
-#include <stdio.h>
-#include <string.h>
-
-#include "plan_layers.h"
+#include "plan.h"
 
 const ocla_kfamily ocla__fam_softmax_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", NULL}};
 const ocla_kfamily ocla__fam_softmax_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", NULL}};
-
-static const int k_blocks[] = {16, 32, 64};
 
 static int pad_dim(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256; }
 
@@ -47,41 +42,36 @@ static int tiled_tiles(int block, int64_t K, int64_t V, int vec4, int32_t *t, ui
     return 0;
 }
 
-static int softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
-    if (chunk != 16 && chunk != 32 && chunk != 64) return 1;
     if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
     const int forced = r->chunk == chunk;
     const int vec4 = !(r->flags & OCLA_PLAN_STRIDED) && r->K % 4 == 0 && r->V % 4 == 0;
     int32_t t[SM_NTILES];
     uint64_t local = 0;
+    /* one pass either way (the op splits the keys over more launches on Mesa llvmpipe: loop limit) */
     int tiled = !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) && (uint64_t)t[SM_TX] * (uint64_t)t[SM_TY] <= W &&
                 local <= avail;
     if (tiled) {
-        ocla__plan_set_family_tiles(p, &ocla__fam_softmax_tiled, t);
+        ocla__plan_set_tiles(p, ocla__fam_softmax_tiled.tiles, t);
         p->wg_x = t[SM_TX] * t[SM_TY];
         p->bk = t[SM_TX] * t[SM_KN];
         p->bv = t[SM_DV] / t[SM_TX];
-        snprintf(p->kernels, sizeof p->kernels, "sm_tiled");
+        ocla__plan_set_kernels(p, "sm_tiled");
     } else {
         const int32_t o[SMR_NTILES] = {1, chunk, pad_dim(r->K), pad_dim(r->V)};
         local = 4ull * (uint64_t)chunk * (uint64_t)(o[SMR_DK] + o[SMR_DV]);
         if (chunk > 32 || (uint64_t)chunk > W || local > avail || (!forced && 2 * local > avail)) return 1;
-        ocla__plan_set_family_tiles(p, &ocla__fam_softmax_onerow, o);
+        ocla__plan_set_tiles(p, ocla__fam_softmax_onerow.tiles, o);
         p->wg_x = chunk;
         p->bk = chunk;
         p->bv = o[SMR_DV];
-        snprintf(p->kernels, sizeof p->kernels, "sm_forward");
+        ocla__plan_set_kernels(p, "sm_forward");
     }
     p->wg_y = 1;
     p->local_bytes = local;
-    p->sub_chunk = 0;
-    p->passes = 1; /* the op splits the keys over more launches on Mesa llvmpipe (loop limit) */
     const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
-    const double balance = L->is_gpu ? 20.0 : 4.0;
-    p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + balance * 4.0 / chunk);
+    p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + (L->is_gpu ? 20.0 : 4.0) * 4.0 / chunk); /* balance: bytes */
     p->cost *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
     return 0;
 }
-
-const ocla_plan_row ocla__plan_row_softmax = {"softmax", k_blocks, 3, softmax_fits, 0};

@@ -5,14 +5,14 @@
 #include "internal.h"
 #include "variant.h"
 
-const ocla_kfamily ocla_fam_probe = {"la_probe", 0, {NULL}};
 const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
 const ocla_kfamily ocla_fam_peak = {"peak", 0, {"VW", "PEAK_ITERS", NULL}};
 
+/* The one gate encoding (variant.h), by ocla_gate_kind. */
+static const char *const k_gate_macro[] = {"", "-DUSE_G=1", "-DUSE_GK=1", "-DUSE_G_GAMMA=1"};
+
 ocla_variant ocla__variant(const ocla_kfamily *fam) {
-    ocla_variant v;
-    memset(&v, 0, sizeof v);
-    v.fam = fam;
+    ocla_variant v = {.fam = fam};
     for (int i = 0; i < OCLA_VARIANT_TILES; i++) v.tile[i] = -1;
     return v;
 }
@@ -21,30 +21,22 @@ ocla_variant ocla__variant(const ocla_kfamily *fam) {
  * dropped, so two call sites that mean the same kernel share it. */
 static void normalise(const ocla_variant *in, ocla_variant *out) {
     const unsigned f = in->fam->fields;
-    memset(out, 0, sizeof *out);
-    out->fam = in->fam;
+    *out = ocla__variant(in->fam);
     out->gate = (f & OCLA_VF_GATE) ? in->gate : 0;
     out->feature = (f & OCLA_VF_FEATURE) ? in->feature : 0;
     out->norm = (f & OCLA_VF_NORM) ? (in->norm != 0) : 0;
-    out->dtype = (f & OCLA_VF_DTYPE) ? in->dtype : 0;
-    for (int i = 0; i < OCLA_VARIANT_TILES; i++)
-        out->tile[i] = -1;
     for (int i = 0; i < OCLA_VARIANT_TILES && in->fam->tiles[i]; i++) out->tile[i] = in->tile[i] >= 0 ? in->tile[i] : -1;
 }
 
 static int same_variant(const ocla_variant *a, const ocla_variant *b) {
-    if (a->fam != b->fam || a->gate != b->gate || a->feature != b->feature || a->norm != b->norm ||
-        a->dtype != b->dtype)
-        return 0;
-    for (int i = 0; i < OCLA_VARIANT_TILES; i++)
-        if (a->tile[i] != b->tile[i]) return 0;
-    return 1;
+    return a->fam == b->fam && a->gate == b->gate && a->feature == b->feature && a->norm == b->norm &&
+           !memcmp(a->tile, b->tile, sizeof a->tile);
 }
 
-int ocla__variant_options(const ocla_context *ctx, const ocla_variant *in, char *buf, size_t size) {
-    ocla_variant v;
-    normalise(in, &v);
-    const unsigned f = v.fam->fields;
+/* The build options of a normalised variant: "-DUSE_GK=1 -DFEATURE=1 -DCHUNK=64 ...". Returns the
+ * length written, or -1 when they do not fit in size. */
+static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size) {
+    const unsigned f = v->fam->fields;
     size_t off = 0;
     int n;
     buf[0] = 0;
@@ -54,16 +46,11 @@ int ocla__variant_options(const ocla_context *ctx, const ocla_variant *in, char 
         if (n < 0) return -1;                                                                                        \
         off += (size_t)n;                                                                                            \
     } while (0)
-    if (f & OCLA_VF_GATE) {
-        if (v.gate == OCLA_GATE_SCALAR) PUT(" -DUSE_G=1");
-        else if (v.gate == OCLA_GATE_FIXED) PUT(" -DUSE_G_GAMMA=1");
-        else if (v.gate == OCLA_GATE_VECTOR) PUT(" -DUSE_GK=1");
-    }
-    if (f & OCLA_VF_FEATURE) PUT(" -DFEATURE=%d", (int)v.feature);
-    if ((f & OCLA_VF_NORM) && v.norm) PUT(" -DUSE_NORM=1");
-    if (f & OCLA_VF_DTYPE) PUT(" -DDTYPE=%d", (int)v.dtype);
-    for (int i = 0; i < OCLA_VARIANT_TILES && v.fam->tiles[i]; i++)
-        if (v.tile[i] >= 0) PUT(" -D%s=%d", v.fam->tiles[i], (int)v.tile[i]);
+    if ((f & OCLA_VF_GATE) && v->gate > OCLA_GATE_NONE && v->gate <= OCLA_GATE_FIXED) PUT(" %s", k_gate_macro[v->gate]);
+    if (f & OCLA_VF_FEATURE) PUT(" -DFEATURE=%d", (int)v->feature);
+    if ((f & OCLA_VF_NORM) && v->norm) PUT(" -DUSE_NORM=1");
+    for (int i = 0; i < OCLA_VARIANT_TILES && v->fam->tiles[i]; i++)
+        if (v->tile[i] >= 0) PUT(" -D%s=%d", v->fam->tiles[i], (int)v->tile[i]);
     if ((f & OCLA_VF_NV_EXTRA) && ctx && ctx->nv_extra_options[0]) PUT(" %s", ctx->nv_extra_options);
 #undef PUT
     if (off >= size) return -1;
@@ -100,9 +87,8 @@ ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *in, const
 
 ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out) {
     const ocla_kernel_entry *e;
-    *out = NULL;
     ocla_status st = ocla__variant_entry(ctx, v, name, &e);
-    if (st == OCLA_SUCCESS) *out = e->kernel;
+    *out = st == OCLA_SUCCESS ? e->kernel : NULL;
     return st;
 }
 

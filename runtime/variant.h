@@ -1,7 +1,7 @@
 /* Kernel variants as data. A kernel family is one .cl source and the list of -D macros its
- * variants set; a variant is a family plus values (gate kind, feature map, normaliser, dtype and
- * the family's tiles). ocla__variant_options() is the only place where build options are formed;
- * ocla__variant_kernel() finds a built kernel by the variant's compact key (no hashing, no
+ * variants set; a variant is a family plus values (gate kind, feature map, normaliser and the
+ * family's tiles). ocla__variant_options() (variant.c) is the only place where build options are
+ * formed; ocla__variant_kernel() finds a built kernel by the variant's compact key (no hashing, no
  * allocation once built). Not installed.
  *
  * One gate encoding everywhere (kernels_cl/common.cl defines the defaults):
@@ -25,7 +25,6 @@ enum {
     OCLA_VF_GATE = 1u << 0,    /* USE_G / USE_G_GAMMA / USE_GK */
     OCLA_VF_FEATURE = 1u << 1, /* FEATURE=<ocla_feature_map> */
     OCLA_VF_NORM = 1u << 2,    /* USE_NORM=1 */
-    OCLA_VF_DTYPE = 1u << 3,   /* DTYPE=<ocla_dtype> */
     OCLA_VF_NV_EXTRA = 1u << 4 /* append the context's OCLA_NV_OPTIONS (kernel experiments) */
 };
 
@@ -37,16 +36,13 @@ typedef struct ocla_kfamily {
 
 typedef struct ocla_variant {
     const ocla_kfamily *fam;
-    int8_t gate, feature, norm, dtype;
+    int8_t gate, feature, norm;
     int32_t tile[OCLA_VARIANT_TILES]; /* values for fam->tiles; a tile < 0 is left out (kernel default) */
 } ocla_variant;
 
-/* A variant of fam with every value zero (no gate, identity feature map, no normaliser, fp32). */
+/* A variant of fam with every value zero (no gate, identity feature map, no normaliser) and every
+ * tile left out. */
 ocla_variant ocla__variant(const ocla_kfamily *fam);
-
-/* The build options of a variant: "-DUSE_GK=1 -DFEATURE=1 -DCHUNK=64 ...". Returns the length
- * written (truncation is an internal error the caller reports: options never exceed 512 bytes). */
-int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size);
 
 /* The kernel named name of this variant, built on first use (memory cache, then disk cache, then
  * the driver), with its limits. A hit compares the compact key only. */
@@ -61,7 +57,6 @@ ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *v, const 
 ocla_status ocla__variant_instance(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out);
 
 /* Families of the runtime's own small kernels. */
-extern const ocla_kfamily ocla_fam_probe;    /* la_probe.cl: work-group limit probe */
 extern const ocla_kfamily ocla_fam_selftest; /* selftest.cl */
 extern const ocla_kfamily ocla_fam_peak;     /* peak.cl: FMA peak (tile[0] = VW vector width, tile[1] = PEAK_ITERS) and copy bandwidth */
 
