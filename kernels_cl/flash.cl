@@ -81,9 +81,7 @@ OCLA_KERNEL void flash_out(OCLA_TENSOR(ql), OCLA_TENSOR(v), __global const float
     const int j = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (j >= E || t >= T) return;
     const int b = bh / H, h = bh % H;
-    const int g = t / C;
-    const int s0 = g * C;
-    const int s1 = causal ? t + 1 : min(T, s0 + C);
+    const int g = t / C, s0 = g * C, s1 = causal ? t + 1 : min(T, s0 + C);
     const ocla_idx ab = ((ocla_idx)bh * T + t) * C;
     float acc = 0.0f;
     for (int s = s0; s < s1; s++) acc = mad(A[ab + (s - s0)], OCLA_AT(v, b, s, h, j), acc);

@@ -69,8 +69,7 @@ OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const flo
         }
     } else {
         const float nrm = fmax(sqrt(ss) * rsqrt((float)d), eps);
-        const float g = has_w ? w[w_off] : 1.0f;
-        const float f = g / nrm;
+        const float f = (has_w ? w[w_off] : 1.0f) / nrm;
         for (int c = lid; c < d; c += L) orow[c] = xr[c] * f;
     }
 }
@@ -121,9 +120,8 @@ OCLA_KERNEL void gau_gate(const int rows, const int E, const int S, __global flo
 }
 
 OCLA_KERNEL void gau_out(const int rows, const int d, __global const float *p, const ocla_idx p_off,
-                         __global const float *b,
-                         const ocla_idx b_off, const int has_b, __global const float *x, const ocla_idx x_off,
-                         const int residual, __global float *y, const ocla_idx y_off) {
+                         __global const float *b, const ocla_idx b_off, const int has_b, __global const float *x,
+                         const ocla_idx x_off, const int residual, __global float *y, const ocla_idx y_off) {
     const ocla_idx i = get_global_id(0);
     if (i >= (ocla_idx)rows * d) return;
     float v = p[p_off + i];

@@ -31,35 +31,22 @@
 #ifndef ONE_ROW
 #define ONE_ROW 0 /* 0: sm_tiled; 1: sm_forward */
 #endif
-#ifndef DK
-#define DK 64 /* padded key dims */
-#endif
-#ifndef DV
-#define DV 64 /* padded value dims */
+#ifndef DK /* padded key and value dims (the runtime sets both) */
+#define DK 64
+#define DV 64
 #endif
 
 #if !ONE_ROW
 /* ------------------------------------------------------------------------------------------------ */
-/* Defaults (the plan's block-32 tiles at K = V = 64); runtime/plan_softmax.c sets every one. */
+/* Defaults (the plan's block-32 tiles at K = V = 64); runtime/plan_softmax.c sets every one, so one
+ * guard serves them all. */
 #ifndef TX
 #define TX 16
-#endif
-#ifndef TY
 #define TY 8
-#endif
-#ifndef RM
 #define RM 4
-#endif
-#ifndef KN
 #define KN 4
-#endif
-#ifndef VS
 #define VS 32
-#endif
-#ifndef VEC4
 #define VEC4 0
-#endif
-#ifndef LSUM
 #define LSUM 1
 #endif
 #define NT (TX * TY)
@@ -154,12 +141,9 @@ OCLA_INLINE void sm_commit(__local float4 *sm, const float4 *pre, int g, int lid
                      v_s1, v_s3);                                                                         \
     } while (0)
 
-OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
-                                                                            OCLA_TENSOR_OUT(o), int T, int Tk, int H,
-                                                                            int K, int V,
-                                                                         float scale, int causal, int kb0, int kb1,
-                                                                         int first, int final_pass,
-                                                                         __global float *st, __local float4 *sm) {
+OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void
+sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T, int Tk, int H, int K, int V,
+         float scale, int causal, int kb0, int kb1, int first, int final_pass, __global float *st, __local float4 *sm) {
     const int lid = (int)get_local_id(0), tx = lid % TX, ty = lid / TX;
     const int bh = (int)get_group_id(0);
     const int qb = (int)get_num_groups(1) - 1 - (int)get_group_id(1); /* causal: longest rows first */
@@ -191,9 +175,8 @@ OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(OCLA_T
     kend = min(kend, kb1);
 
     float4 pre[PRE];
-    int fkb = kb0, fg = 0; /* the stage whose loads are in pre */
-    if (kb0 < kend)
-        sm_fetch(pre, fkb, fg, lid, q0, T, Tk, K, V, q, qbase, q_s1, q_s3, k, kbase, k_s1, k_s3, v, vbase, v_s1, v_s3);
+    int fkb = kb0 - 1, fg = NST - 1; /* the stage whose loads are in pre: from here stage 0 of key block kb0 */
+    SM_FETCH_NEXT();
     for (int kb = kb0; kb < kend; kb++) {
         /* ---- S = Q K^T over DK in slabs of KS ---- */
         float s[RM][KN];
@@ -357,20 +340,14 @@ OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void sm_tiled(OCLA_T
 #ifndef BQ
 #define BQ 16
 #endif
-OCLA_KERNEL __attribute__((reqd_work_group_size(BQ, 1, 1))) void sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k),
-                                                                              OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T,
-                                                                              int Tk, int H, int K, int V,
-                                                                           float scale, int causal, int kb0, int kb1,
-                                                                           int first, int final_pass,
-                                                                           __global float *st) {
+OCLA_KERNEL __attribute__((reqd_work_group_size(BQ, 1, 1))) void
+sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T, int Tk, int H, int K, int V,
+           float scale, int causal, int kb0, int kb1, int first, int final_pass, __global float *st) {
     __local float ks[BQ][DK];
     __local float vs[BQ][DV];
-    const int lid = (int)get_local_id(0);
-    const int blk = (int)get_group_id(0);
-    const int bh = (int)get_global_id(1);
+    const int lid = (int)get_local_id(0), blk = (int)get_group_id(0), bh = (int)get_global_id(1);
     const int b = bh / H, h = bh % H;
-    const int t = blk * BQ + lid;
-    const int tq = t < T ? t : T - 1;
+    const int t = blk * BQ + lid, tq = t < T ? t : T - 1;
     float qr[DK], acc[DV];
     for (int d = 0; d < DK; d++) qr[d] = d < K ? scale * OCLA_AT(q, b, tq, h, d) : 0.0f;
     for (int d = 0; d < DV; d++) acc[d] = 0.0f;

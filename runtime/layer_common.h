@@ -20,6 +20,10 @@
 ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_tensor *x, const ocla_tensor *y,
                                  int64_t *B, int64_t *T, int64_t *d);
 
+/* The attention ops' values and outputs: v [B, Tv, H, Dv], o [B, T, H, Dv], any Dv (filled). */
+ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
+                           int64_t T, int64_t H, int64_t *Dv);
+
 /* A dense row-major weight [rows, cols] (cols < 0: a vector [rows]); what = how the dims are made
  * up, e.g. "[d, H*K]". optional != 0 lets t be NULL. */
 ocla_status ocla__layer_check_weight(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
@@ -27,8 +31,7 @@ ocla_status ocla__layer_check_weight(ocla_context *ctx, const char *fn, const oc
 
 /* ---- a layer's temporaries: one scratch buffer (slot OCLA_LAYER_SLOT), no allocation once it is
  * large enough ----
- *   ocla__layer_ws ws;
- *   ocla__layer_ws_init(ctx, &ws);
+ *   ocla__layer_ws ws = {.ctx = ctx};
  *   ocla_tensor *q = ocla__layer_ws_add(&ws, 3, (int64_t[]){B, T, H * K}), ...;
  *   st = ocla__layer_ws_get(&ws, fn);  // the buffer; every tensor added gets its mem
  * The tensors are dense fp32, each at an offset aligned to 64 floats (float4 loads, GEMM operands),
@@ -40,13 +43,14 @@ typedef struct ocla__layer_ws {
     int n, overflow;
     struct ocla_tensor t[OCLA_LAYER_WS_MAX];
 } ocla__layer_ws;
-void ocla__layer_ws_init(ocla_context *ctx, ocla__layer_ws *ws);
 ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dims);
 ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn);
-/* The same with each tensor in its own scratch slot 4, 5, 6, 7 at offset 0 (at most four tensors),
- * for a layer whose op uses none of those slots (the linear-attention layer: ocla_attention_forward
- * keeps its own slots 0-3): the op then sees dense tensors at offset 0, which its NVIDIA path needs. */
-ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, const char *fn);
+/* The same with each tensor in its own scratch slot first, first + 1, ... at offset 0 (up to slot
+ * OCLA_LAYER_SLOT), for a caller whose op uses none of those slots: the linear-attention layer
+ * (ocla_attention_forward keeps its own slots 0-3; the op then sees dense tensors at offset 0, which
+ * its NVIDIA path needs) from slot 4, FLASH's scores, states and RoPE frequencies from slot 4,
+ * Linformer's projected keys and values from slot 5 (softmax's slot 4 stays free). */
+ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, int first, const char *fn);
 
 /* out = a view of t (same buffer) at element offset off with the given dims and strides (NULL:
  * dense); a value on the caller's stack, nothing allocated. */
@@ -60,12 +64,34 @@ void ocla__layer_heads(const ocla_tensor *t, int64_t H, int64_t D, ocla_tensor *
 ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *w, const ocla_tensor *b,
                                 ocla_tensor *y);
 
-/* x [rows, cols] (dense, at x_off in mem) += b[cols] (at b_off in bmem). */
-ocla_status ocla__layer_add_bias(ocla_context *ctx, cl_mem mem, size_t x_off, int64_t rows, int64_t cols, cl_mem bmem,
-                                 size_t b_off, const char *what);
+/* a = the named kernel of fam (no tiles), ready for its pushes. */
+ocla_status ocla__layer_kernel(ocla_context *ctx, const ocla_kfamily *fam, const char *name, ocla_args *a);
+/* Launch a's kernel once its arguments are pushed (a->st keeps the first failed push). */
+ocla_status ocla__layer_launch(const ocla_args *a, cl_uint dims, const size_t *global, const size_t *local,
+                               const char *what);
+
+/* Linformer's E and F (runtime/op_linformer.c) for the op and the layer: [kp, n] shared by the heads, or
+ * [H, kp, n] for sharing NONE; F as E unless sharing KEY_VALUE / LAYERWISE ignores it; kp <= n, T <= n;
+ * dense, else not_dense (the op: OCLA_ERR_UNSUPPORTED, the layer: OCLA_ERR_SHAPE). *F_used = the
+ * matrix the values are projected with (E or F). */
+ocla_status ocla__linformer_check_ef(ocla_context *ctx, const char *fn, ocla_linformer_sharing sharing,
+                                     const ocla_tensor *E, const ocla_tensor *F, int64_t H, int64_t T,
+                                     ocla_status not_dense, const ocla_tensor **F_used);
 
 /* Split-half RoPE inverse frequencies base^(-i / (rd/2)), i < rd/2, made in fp64 and written as fp32 at
  * element offset off of mem (blocking write; rd/2 floats). */
 ocla_status ocla__rope_upload(ocla_context *ctx, int rd, float base, cl_mem mem, size_t off);
+
+/* The body of a public entry point: ctx, then the pointer arguments a and b (named in the message as
+ * written), then call, under the context lock. */
+#define OCLA__LOCKED_CALL(fn, ctx, a, b, call)                                                                  \
+    do {                                                                                                        \
+        if (!(ctx)) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, fn ": ctx is NULL");                     \
+        if (!(a) || !(b)) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, fn ": %s is NULL", !(a) ? #a : #b); \
+        OCLA_LOCK(ctx);                                                                                         \
+        const ocla_status st_ = (call);                                                                         \
+        OCLA_UNLOCK(ctx);                                                                                       \
+        return st_;                                                                                             \
+    } while (0)
 
 #endif

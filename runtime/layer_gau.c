@@ -11,7 +11,6 @@
  *   o    [B,T,e]      AV, then U * AV in place
  *   invf [rd/2]       RoPE inverse frequencies
  * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s). */
-#include <stdio.h>
 
 #include "layer_common.h"
 
@@ -20,12 +19,8 @@
 
 void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
     if (!p) return;
-    *p = (ocla_gau_layer_params){0};
-    p->hidden_dim = 0; /* 2 d */
-    p->qk_dim = 128;
-    p->norm = OCLA_GAU_NORM_LAYER;
-    p->norm_eps = 1e-5f;
-    p->residual = 1;
+    /* hidden_dim 0: 2 d */
+    *p = (ocla_gau_layer_params){.qk_dim = 128, .norm = OCLA_GAU_NORM_LAYER, .norm_eps = 1e-5f, .residual = 1};
     ocla_flash_params_defaults(&p->flash);
     p->flash.rope_dims = 128; /* RoPE on all s dims, as the paper's model (methods.md 3.2, 3.3) */
 }
@@ -45,27 +40,17 @@ static void head_view(const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor 
 
 /* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
 static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
-    ocla__push_mem(a, t ? t->mem : fallback);
-    ocla__push_long(a, t ? (int64_t)t->offset : 0);
+    ocla__push_tensor(a, t, fallback, 0);
     ocla__push_int(a, t != NULL);
-}
-
-static ocla_status kernel(ocla_context *ctx, const char *name, ocla_args *a) {
-    const ocla_variant v = ocla__variant(&fam_gau);
-    *a = (ocla_args){ctx, NULL, 0, OCLA_SUCCESS};
-    return a->st = ocla__variant_kernel(ctx, &v, name, &a->k);
 }
 
 /* The work-group size of gau_norm: a power of two <= 64 within the kernel's own limit. */
 static ocla_status norm_group(ocla_context *ctx, cl_kernel k, int64_t d, size_t *L) {
-    uint64_t wg = 0;
-    ocla_status st = ocla__kernel_limits(ctx, k, &wg, NULL);
+    uint64_t caps[3] = {0, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]}, lim = 64;
+    ocla_status st = ocla__kernel_limits(ctx, k, &caps[0], NULL);
     if (st != OCLA_SUCCESS) return st;
-    uint64_t lim = 64;
-    if (wg > 0 && wg < lim) lim = wg;
-    if (ctx->info.max_work_group_size > 0 && ctx->info.max_work_group_size < lim) lim = ctx->info.max_work_group_size;
-    if (ctx->info.max_work_item_sizes[0] > 0 && ctx->info.max_work_item_sizes[0] < lim)
-        lim = ctx->info.max_work_item_sizes[0];
+    for (int i = 0; i < 3; i++)
+        if (caps[i] > 0 && caps[i] < lim) lim = caps[i];
     size_t l = 1;
     while (l * 2 <= lim && (int64_t)l < d) l *= 2;
     *L = l;
@@ -73,52 +58,32 @@ static ocla_status norm_group(ocla_context *ctx, cl_kernel k, int64_t d, size_t 
 }
 
 static ocla_status check_params(ocla_context *ctx, const ocla_gau_layer_params *p) {
-    if (p->hidden_dim < 0)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": hidden_dim %d (0 = 2 d, else >= 1)", p->hidden_dim);
-    if (p->qk_dim < 1 || p->qk_dim > GAU_MAX_DIM || p->hidden_dim > GAU_MAX_DIM)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": qk_dim %d must be in 1..%d, hidden_dim %d in 0..%d",
+    if (p->qk_dim < 1 || p->qk_dim > GAU_MAX_DIM || p->hidden_dim < 0 || p->hidden_dim > GAU_MAX_DIM)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": qk_dim %d must be in 1..%d, hidden_dim %d in 0..%d (0 = 2 d)",
                           p->qk_dim, GAU_MAX_DIM, p->hidden_dim, GAU_MAX_DIM);
     if ((int)p->norm != OCLA_GAU_NORM_LAYER && (int)p->norm != OCLA_GAU_NORM_SCALE && (int)p->norm != OCLA_GAU_NORM_NONE)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": unknown norm %d", (int)p->norm);
     if (p->norm != OCLA_GAU_NORM_NONE && !(p->norm_eps > 0.0f))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": norm_eps must be > 0");
-    if (p->flash.rope_dims > p->qk_dim)
+    if (p->flash.rope_dims < 0 || (p->flash.rope_dims & 1) || p->flash.rope_dims > p->qk_dim)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                          FN ": flash.rope_dims %d exceeds qk_dim %d (set rope_dims <= qk_dim, or 0 for no RoPE)",
-                          p->flash.rope_dims, p->qk_dim);
-    if (p->flash.rope_dims < 0 || (p->flash.rope_dims & 1))
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": flash.rope_dims %d must be even and in 0..qk_dim",
-                          p->flash.rope_dims);
+                          FN ": flash.rope_dims %d must be even and in 0..qk_dim = %d (0: no RoPE)", p->flash.rope_dims,
+                          p->qk_dim);
     if (p->flash.rope_dims && !(p->flash.rope_base > 0.0f))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": flash.rope_base must be > 0");
     return OCLA_SUCCESS;
 }
 
-static ocla_status check_io(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *y) {
-    ocla_status st = ocla__check_tensor(ctx, x, "x", 3, NULL);
-    if (st != OCLA_SUCCESS) return st;
-    if (!ocla__tensor_is_contiguous(x)) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x must be dense [B,T,d]");
-    if (x->dims[2] < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x has d = 0 features");
-    if ((st = ocla__check_tensor(ctx, y, "y", 3, NULL)) != OCLA_SUCCESS) return st;
-    if (y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1] || y->dims[2] != x->dims[2])
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": y is [%lld, %lld, %lld], expected x's [%lld, %lld, %lld]",
-                          (long long)y->dims[0], (long long)y->dims[1], (long long)y->dims[2], (long long)x->dims[0],
-                          (long long)x->dims[1], (long long)x->dims[2]);
-    if (!ocla__tensor_is_contiguous(y)) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": y must be dense [B,T,d]");
-    if (y->mem == x->mem && y != x && y->offset != x->offset) {
-        const size_t n = (size_t)ocla_tensor_numel(x);
-        if (y->offset < x->offset + n && x->offset < y->offset + n)
-            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": y overlaps x partially (only y = x is allowed)");
-    }
-    return OCLA_SUCCESS;
-}
-
 static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
+    int64_t B = 0, T = 0, D = 0;
     ocla_status st = check_params(ctx, p);
-    if (st == OCLA_SUCCESS) st = check_io(ctx, x, y);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     if (st != OCLA_SUCCESS) return st;
-    const int64_t B = x->dims[0], T = x->dims[1], D = x->dims[2];
+    if (D < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x has d = 0 features");
+    const size_t n = (size_t)ocla_tensor_numel(x); /* y is x or apart from it */
+    if (y->mem == x->mem && y->offset != x->offset && y->offset < x->offset + n && x->offset < y->offset + n)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": y overlaps x partially (only y = x is allowed)");
     const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
     if ((st = check_weight(ctx, w->w_uvz, "w_uvz", "[d, 2e+s]", D, W, 0)) != OCLA_SUCCESS ||
         (st = check_weight(ctx, w->b_uvz, "b_uvz", "[2e+s]", W, -1, 1)) != OCLA_SUCCESS ||
@@ -127,14 +92,12 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
         (st = check_weight(ctx, w->w_o, "w_o", "[e, d]", E, D, 0)) != OCLA_SUCCESS ||
         (st = check_weight(ctx, w->b_o, "b_o", "[d]", D, -1, 1)) != OCLA_SUCCESS)
         return st;
-    if (p->norm == OCLA_GAU_NORM_LAYER &&
-        ((st = check_weight(ctx, w->norm_w, "norm_w", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS ||
-         (st = check_weight(ctx, w->norm_b, "norm_b", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS))
+    const int ln = p->norm == OCLA_GAU_NORM_LAYER, sn = p->norm == OCLA_GAU_NORM_SCALE;
+    if ((ln || sn) && (st = check_weight(ctx, w->norm_w, "norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)",
+                                         ln ? D : 1, -1, 1)) != OCLA_SUCCESS)
         return st;
-    if (p->norm == OCLA_GAU_NORM_SCALE &&
-        (st = check_weight(ctx, w->norm_w, "norm_w", "[1] (ScaleNorm gain)", 1, -1, 1)) != OCLA_SUCCESS)
-        return st;
-    if (p->norm == OCLA_GAU_NORM_SCALE && w->norm_b)
+    if (ln && (st = check_weight(ctx, w->norm_b, "norm_b", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS) return st;
+    if (sn && w->norm_b)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": ScaleNorm has no offset: weights.norm_b must be NULL");
     if (B * T > INT32_MAX / 4 || W > INT32_MAX / 4 || D > INT32_MAX / 4)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T = %lld tokens or 2e+s = %lld columns beyond the kernels' int indices",
@@ -143,8 +106,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     const int rows = (int)(B * T);
 
     const int rd = p->flash.rope_dims;
-    ocla__layer_ws ws;
-    ocla__layer_ws_init(ctx, &ws);
+    ocla__layer_ws ws = {.ctx = ctx};
     const int64_t dx[3] = {B, T, D}, dh[3] = {B, T, W}, dq[3] = {B, T, 4 * S}, de[3] = {B, T, E}, dr = rd / 2;
     ocla_tensor *xo = ocla__layer_ws_add(&ws, 3, dx), *h = ocla__layer_ws_add(&ws, 3, dh);
     ocla_tensor *qk = ocla__layer_ws_add(&ws, 3, dq), *o = ocla__layer_ws_add(&ws, 3, de);
@@ -157,37 +119,28 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     /* xn = norm(x) into xo, then [U | V | Z] pre-activations = xn W_uvz */
     const ocla_tensor *xn = x;
     if (p->norm != OCLA_GAU_NORM_NONE) {
-        if ((st = kernel(ctx, "gau_norm", &a)) != OCLA_SUCCESS) return st;
         size_t L = 1;
-        if ((st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS) return st;
-        ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_int(&a, p->norm == OCLA_GAU_NORM_LAYER ? 0 : 1);
-        ocla__push_float(&a, p->norm_eps), ocla__push_mem(&a, x->mem), ocla__push_long(&a, (int64_t)x->offset);
-        push_opt(&a, w->norm_w, x->mem);
-        push_opt(&a, p->norm == OCLA_GAU_NORM_LAYER ? w->norm_b : NULL, x->mem);
-        ocla__push_mem(&a, xo->mem), ocla__push_long(&a, (int64_t)xo->offset);
+        if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_norm", &a)) != OCLA_SUCCESS ||
+            (st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS)
+            return st;
+        ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_int(&a, ln ? 0 : 1);
+        ocla__push_float(&a, p->norm_eps), ocla__push_tensor(&a, x, NULL, 0), push_opt(&a, w->norm_w, x->mem);
+        push_opt(&a, ln ? w->norm_b : NULL, x->mem), ocla__push_tensor(&a, xo, NULL, 0);
         ocla__args_push(&a, L * sizeof(cl_float), NULL); /* __local red[L] */
-        if ((st = a.st) != OCLA_SUCCESS) return st;
         const size_t g = (size_t)rows * L;
-        if ((st = ocla__launch(ctx, a.k, 1, &g, &L, "GAU layer norm")) != OCLA_SUCCESS) return st;
+        if ((st = ocla__layer_launch(&a, 1, &g, &L, "GAU layer norm")) != OCLA_SUCCESS) return st;
         xn = xo;
     }
     if ((st = ocla_linear_forward(ctx, xn, w->w_uvz, h)) != OCLA_SUCCESS) return st;
 
     /* SiLU (+ bias) on [U | V | Z]; Z's four scale/offsets into qk */
-    if ((st = kernel(ctx, "gau_split", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_split", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, T), ocla__push_int(&a, E), ocla__push_int(&a, S);
-    ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
-    push_opt(&a, w->b_uvz, h->mem);
-    ocla__push_mem(&a, w->gamma->mem), ocla__push_long(&a, (int64_t)w->gamma->offset);
-    push_opt(&a, w->beta, h->mem);
-    ocla__push_int(&a, rd), ocla__push_long(&a, p->flash.pos_offset);
-    ocla__push_mem(&a, invf ? invf->mem : h->mem), ocla__push_long(&a, invf ? (int64_t)invf->offset : 0);
-    ocla__push_mem(&a, qk->mem), ocla__push_long(&a, (int64_t)qk->offset);
-    if ((st = a.st) != OCLA_SUCCESS) return st;
-    {
-        const size_t g[2] = {(size_t)W, (size_t)rows};
-        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer silu and offset-scale")) != OCLA_SUCCESS) return st;
-    }
+    ocla__push_tensor(&a, h, NULL, 0), push_opt(&a, w->b_uvz, h->mem), ocla__push_tensor(&a, w->gamma, NULL, 0);
+    push_opt(&a, w->beta, h->mem), ocla__push_int(&a, rd), ocla__push_long(&a, p->flash.pos_offset);
+    ocla__push_tensor(&a, invf, h->mem, 0), ocla__push_tensor(&a, qk, NULL, 0);
+    const size_t gs[2] = {(size_t)W, (size_t)rows};
+    if ((st = ocla__layer_launch(&a, 2, gs, NULL, "GAU layer silu and offset-scale")) != OCLA_SUCCESS) return st;
 
     /* AV: FLASH mixed chunk attention, one head */
     {
@@ -201,34 +154,23 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     }
 
     /* U * AV, then (U * AV) W_o into xo */
-    if ((st = kernel(ctx, "gau_gate", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_gate", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, E), ocla__push_int(&a, S);
-    ocla__push_mem(&a, o->mem), ocla__push_long(&a, (int64_t)o->offset), ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
-    if ((st = a.st) != OCLA_SUCCESS) return st;
-    {
-        const size_t g[2] = {(size_t)E, (size_t)rows};
-        if ((st = ocla__launch(ctx, a.k, 2, g, NULL, "GAU layer gate")) != OCLA_SUCCESS) return st;
-    }
-    if ((st = ocla_linear_forward(ctx, o, w->w_o, xo)) != OCLA_SUCCESS) return st;
+    ocla__push_tensor(&a, o, NULL, 0), ocla__push_tensor(&a, h, NULL, 0);
+    const size_t gg[2] = {(size_t)E, (size_t)rows};
+    if ((st = ocla__layer_launch(&a, 2, gg, NULL, "GAU layer gate")) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, o, w->w_o, xo)) != OCLA_SUCCESS)
+        return st;
 
     /* y = O + b_o (+ x) */
-    if ((st = kernel(ctx, "gau_out", &a)) != OCLA_SUCCESS) return st;
-    ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_mem(&a, xo->mem), ocla__push_long(&a, (int64_t)xo->offset);
-    push_opt(&a, w->b_o, xo->mem);
-    ocla__push_mem(&a, x->mem), ocla__push_long(&a, (int64_t)x->offset), ocla__push_int(&a, p->residual ? 1 : 0);
-    ocla__push_mem(&a, y->mem), ocla__push_long(&a, (int64_t)y->offset);
-    if ((st = a.st) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_out", &a)) != OCLA_SUCCESS) return st;
+    ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_tensor(&a, xo, NULL, 0), push_opt(&a, w->b_o, xo->mem);
+    ocla__push_tensor(&a, x, NULL, 0), ocla__push_int(&a, p->residual ? 1 : 0), ocla__push_tensor(&a, y, NULL, 0);
     const size_t g = (size_t)rows * (size_t)D;
-    return ocla__launch(ctx, a.k, 1, &g, NULL, "GAU layer bias and residual");
+    return ocla__layer_launch(&a, 1, &g, NULL, "GAU layer bias and residual");
 }
 
 ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_params *params,
                                    const ocla_gau_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN ": ctx is NULL");
-    if (!params || !weights)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", !params ? "params" : "weights");
-    OCLA_LOCK(ctx);
-    ocla_status st = forward(ctx, params, weights, x, y);
-    OCLA_UNLOCK(ctx);
-    return st;
+    OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }

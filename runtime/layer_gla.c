@@ -2,7 +2,6 @@
  * swish output gate (kernels_cl/gla_layer.cl), output projection. See <ocla/layers.h> for the math.
  * Temporaries: one workspace in the layers' scratch slot (layer_common.h): nothing is allocated once
  * it is large enough. */
-#include <stdio.h>
 
 #include "layer_common.h"
 
@@ -11,49 +10,37 @@
 static const ocla_kfamily fam_gla_layer = {"gla_layer", 0, {NULL}};
 
 void ocla_gla_layer_params_defaults(ocla_gla_layer_params *p) {
-    if (!p) return;
-    *p = (ocla_gla_layer_params){0};
-    p->heads = 1;
-    p->head_k = p->head_v = 64;
-    p->gate_tau = 16.0f;
-    p->norm_eps = 1e-5f;
-    p->form = OCLA_FORM_CHUNKED;
-}
-
-static ocla_status check(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
-                         const ocla_tensor *x, const ocla_tensor *y, int64_t *B, int64_t *T, int64_t *D, int64_t *R) {
-    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
-    ocla_status st = ocla__layer_check_io(ctx, FN, x, y, B, T, D);
-    if (st != OCLA_SUCCESS) return st;
-    const int64_t d = *D;
-    if ((st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", d, H * K, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", d, H * K, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", d, H * V, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_r, "w_r", "[d, H*V]", d, H * V, 0)) != OCLA_SUCCESS)
-        return st;
-    if (!w->w_g1) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": w_g1 is NULL (expected [d, R])");
-    if ((st = ocla__check_tensor(ctx, w->w_g1, "w_g1", 2, NULL)) != OCLA_SUCCESS) return st;
-    *R = w->w_g1->dims[1];
-    if ((st = ocla__layer_check_weight(ctx, FN, w->w_g1, "w_g1", "[d, R]", d, *R, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_g2, "w_g2", "[R, H*K]", *R, H * K, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->b_g2, "b_g2", "[H*K]", H * K, -1, 1)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->norm_w, "norm_w", "[V]", V, -1, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", H * V, d, 0)) != OCLA_SUCCESS)
-        return st;
-    if (*B * *T * H > INT32_MAX)
-        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
-                          (long long)(*B * *T * H));
-    return OCLA_SUCCESS;
+    if (p)
+        *p = (ocla_gla_layer_params){.heads = 1, .head_k = 64, .head_v = 64, .gate_tau = 16.0f, .norm_eps = 1e-5f,
+                                     .form = OCLA_FORM_CHUNKED};
 }
 
 static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
-    int64_t B = 0, T = 0, D = 0, R = 0;
-    ocla_status st = check(ctx, p, w, x, y, &B, &T, &D, &R);
-    if (st != OCLA_SUCCESS) return st;
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;
-    ocla__layer_ws ws;
-    ocla__layer_ws_init(ctx, &ws);
+    if (H < 1 || K < 1 || V < 1 || !(p->gate_tau > 0) || !(p->norm_eps > 0))
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          FN ": heads, head_k, head_v, gate_tau and norm_eps must be positive");
+    int64_t B = 0, T = 0, D = 0;
+    ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
+    if (st != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", D, H * K, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", D, H * K, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", D, H * V, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_r, "w_r", "[d, H*V]", D, H * V, 0)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, w->w_g1, "w_g1 [d, R]", 2, NULL)) != OCLA_SUCCESS)
+        return st;
+    const int64_t R = w->w_g1->dims[1];
+    if ((st = ocla__layer_check_weight(ctx, FN, w->w_g1, "w_g1", "[d, R]", D, R, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_g2, "w_g2", "[R, H*K]", R, H * K, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->b_g2, "b_g2", "[H*K]", H * K, -1, 1)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->norm_w, "norm_w", "[V]", V, -1, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", H * V, D, 0)) != OCLA_SUCCESS)
+        return st;
+    if (B * T * H > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
+                          (long long)(B * T * H));
+    ocla__layer_ws ws = {.ctx = ctx};
     const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V}, dr[3] = {B, T, R};
     ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
     ocla_tensor *v = ocla__layer_ws_add(&ws, 3, dv), *r = ocla__layer_ws_add(&ws, 3, dv);
@@ -81,44 +68,21 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
     ap.gate = OCLA_GATE_VECTOR;
     ap.form = p->form;
     ap.chunk = p->chunk;
-    ocla_attn_io io = {0};
-    io.q = &q4, io.k = &k4, io.v = &v4, io.g = &g4, io.o = &o4;
-    io.initial_state = p->initial_state, io.final_state = p->final_state;
+    const ocla_attn_io io = {.q = &q4, .k = &k4, .v = &v4, .g = &g4, .o = &o4, .initial_state = p->initial_state,
+                             .final_state = p->final_state};
     if ((st = ocla_attention_forward(ctx, &ap, &io)) != OCLA_SUCCESS) return st;
     /* per-head RMSNorm and swish gate, then the output projection */
-    const ocla_variant fv = ocla__variant(&fam_gla_layer);
-    ocla_args a = {ctx, NULL, 0, OCLA_SUCCESS};
-    if ((st = ocla__variant_kernel(ctx, &fv, "gla_norm_gate", &a.k)) != OCLA_SUCCESS) return st;
-    const cl_int rows = (cl_int)(B * T * H), vv = (cl_int)V;
-    const cl_float eps = p->norm_eps;
-    const cl_long oo = (cl_long)o->offset, ro = (cl_long)r->offset, wo = (cl_long)w->norm_w->offset;
-    const cl_long uo = (cl_long)u->offset;
-    ocla__args_push(&a, sizeof rows, &rows);
-    ocla__args_push(&a, sizeof vv, &vv);
-    ocla__args_push(&a, sizeof eps, &eps);
-    ocla__args_push(&a, sizeof(cl_mem), &o->mem);
-    ocla__args_push(&a, sizeof oo, &oo);
-    ocla__args_push(&a, sizeof(cl_mem), &r->mem);
-    ocla__args_push(&a, sizeof ro, &ro);
-    ocla__args_push(&a, sizeof(cl_mem), &w->norm_w->mem);
-    ocla__args_push(&a, sizeof wo, &wo);
-    ocla__args_push(&a, sizeof(cl_mem), &u->mem);
-    ocla__args_push(&a, sizeof uo, &uo);
-    if (a.st != OCLA_SUCCESS) return a.st;
-    const size_t n = (size_t)rows;
-    if ((st = ocla__launch(ctx, a.k, 1, &n, NULL, "GLA layer norm and gate")) != OCLA_SUCCESS) return st;
+    ocla_args a;
+    if ((st = ocla__layer_kernel(ctx, &fam_gla_layer, "gla_norm_gate", &a)) != OCLA_SUCCESS) return st;
+    ocla__push_int(&a, B * T * H), ocla__push_int(&a, V), ocla__push_float(&a, p->norm_eps);
+    ocla__push_tensor(&a, o, NULL, 0), ocla__push_tensor(&a, r, NULL, 0), ocla__push_tensor(&a, w->norm_w, NULL, 0);
+    ocla__push_tensor(&a, u, NULL, 0);
+    const size_t n = (size_t)(B * T * H);
+    if ((st = ocla__layer_launch(&a, 1, &n, NULL, "GLA layer norm and gate")) != OCLA_SUCCESS) return st;
     return ocla_linear_forward(ctx, u, w->w_o, y);
 }
 
-ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
-                                   const ocla_tensor *x, ocla_tensor *y) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN ": ctx is NULL");
-    if (!p || !w) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", !p ? "params" : "weights");
-    if (p->heads < 1 || p->head_k < 1 || p->head_v < 1 || !(p->gate_tau > 0) || !(p->norm_eps > 0))
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                          FN ": heads, head_k, head_v, gate_tau and norm_eps must be positive");
-    OCLA_LOCK(ctx);
-    ocla_status st = forward(ctx, p, w, x, y);
-    OCLA_UNLOCK(ctx);
-    return st;
+ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *params,
+                                   const ocla_gla_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
+    OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }

@@ -3,24 +3,17 @@
  * the API: <ocla/layers.h>; docs/KERNELS.md, "FLASH, Linformer, softmax, layers". Temporaries: one
  * workspace in the layers' scratch slot (layer_common.h): nothing is allocated once it is large enough. */
 #include <math.h>
-#include <string.h>
 
 #include "layer_common.h"
 
 #define FN "ocla_mha_layer_forward"
 
 void ocla_mha_layer_params_defaults(ocla_mha_layer_params *p, ocla_mha_kind kind) {
-    if (!p) return;
-    memset(p, 0, sizeof *p);
-    p->kind = kind;
-    p->heads = 1;
-    p->head_k = p->head_v = 64;
-    p->causal = kind == OCLA_MHA_LINFORMER ? 0 : 1;
-    p->scale = 1.0f;
-    p->feature_map = OCLA_FEATURE_ELU1;
-    p->normalize = 1;
-    p->eps = 1e-6f;
-    p->sharing = OCLA_LINFORMER_HEADWISE;
+    if (p)
+        *p = (ocla_mha_layer_params){.kind = kind, .heads = 1, .head_k = 64, .head_v = 64,
+                                     .causal = kind == OCLA_MHA_LINFORMER ? 0 : 1, .scale = 1.0f,
+                                     .feature_map = OCLA_FEATURE_ELU1, .normalize = 1, .eps = 1e-6f,
+                                     .sharing = OCLA_LINFORMER_HEADWISE};
 }
 
 /* Options that do not depend on tensors; checked before any work is enqueued. */
@@ -60,61 +53,22 @@ static ocla_status check_params(ocla_context *ctx, const ocla_mha_layer_params *
     return OCLA_SUCCESS;
 }
 
-/* Linformer's E and F: [kp, n] (shared by the heads) or [H, kp, n] (NONE); kp <= n, T <= n. */
-static ocla_status check_linformer(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
-                                   int64_t T) {
-    const int per_head = p->sharing == OCLA_LINFORMER_NONE;
-    const int shared_kv = p->sharing == OCLA_LINFORMER_KEY_VALUE || p->sharing == OCLA_LINFORMER_LAYERWISE;
-    const int nd = per_head ? 3 : 2;
-    const char *form = per_head ? "[H, kp, n]" : "[kp, n]";
-    if (!w->E) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": Linformer needs weights.E %s", form);
-    if (!shared_kv && !w->F)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": Linformer with sharing %s needs weights.F %s",
-                          per_head ? "NONE" : "HEADWISE", form);
-    const ocla_tensor *mats[2] = {w->E, shared_kv ? NULL : w->F};
-    const char *names[2] = {"E", "F"};
-    ocla_status st;
-    for (int i = 0; i < 2; i++) {
-        const ocla_tensor *m = mats[i];
-        if (!m) continue;
-        if ((st = ocla__check_tensor(ctx, m, names[i], -1, NULL)) != OCLA_SUCCESS) return st;
-        if (m->ndim != nd)
-            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s has %d dims; sharing %s needs %s", names[i], m->ndim,
-                              per_head ? "NONE (per head)" : "HEADWISE / KEY_VALUE / LAYERWISE", form);
-        if (!ocla__tensor_is_contiguous(m)) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s must be dense", names[i]);
-        if (per_head && m->dims[0] != p->heads)
-            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s has %lld heads, params.heads is %d", names[i],
-                              (long long)m->dims[0], p->heads);
-        const int64_t kp = m->dims[nd - 2], n = m->dims[nd - 1];
-        if (kp < 1 || kp > n)
-            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": %s projects to kp = %lld rows; kp must be in 1..n = %lld",
-                              names[i], (long long)kp, (long long)n);
-        if (T > n)
-            return ocla__fail(ctx, OCLA_ERR_SHAPE,
-                              FN ": T = %lld exceeds the sequence length n = %lld of %s (Linformer uses its first T "
-                              "columns)",
-                              (long long)T, (long long)n, names[i]);
-        if (i == 1 && (kp != w->E->dims[nd - 2] || n != w->E->dims[nd - 1]))
-            return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": F is [.., %lld, %lld], E is [.., %lld, %lld]; they must match",
-                              (long long)kp, (long long)n, (long long)w->E->dims[nd - 2],
-                              (long long)w->E->dims[nd - 1]);
-    }
-    return OCLA_SUCCESS;
-}
-
 static ocla_status check_weights(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                                  int64_t T, int64_t D) {
     const int64_t HK = (int64_t)p->heads * p->head_k, HV = (int64_t)p->heads * p->head_v;
-    ocla_status st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", D, HK, 0);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", D, HK, 0);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", D, HV, 0);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", HV, D, 0);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_q, "b_q", "[H*K]", HK, -1, 1);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_k, "b_k", "[H*K]", HK, -1, 1);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_v, "b_v", "[H*V]", HV, -1, 1);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weight(ctx, FN, w->b_o, "b_o", "[d]", D, -1, 1);
-    if (st != OCLA_SUCCESS) return st;
-    if (p->kind == OCLA_MHA_LINFORMER) return check_linformer(ctx, p, w, T);
+    ocla_status st;
+    if ((st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", D, HK, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", D, HK, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", D, HV, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", HV, D, 0)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->b_q, "b_q", "[H*K]", HK, -1, 1)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->b_k, "b_k", "[H*K]", HK, -1, 1)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->b_v, "b_v", "[H*V]", HV, -1, 1)) != OCLA_SUCCESS ||
+        (st = ocla__layer_check_weight(ctx, FN, w->b_o, "b_o", "[d]", D, -1, 1)) != OCLA_SUCCESS)
+        return st;
+    const ocla_tensor *F_used; /* the op picks it again from the sharing */
+    if (p->kind == OCLA_MHA_LINFORMER)
+        return ocla__linformer_check_ef(ctx, FN, p->sharing, w->E, w->F, p->heads, T, OCLA_ERR_SHAPE, &F_used);
     if (w->E || w->F)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.E / weights.F are for OCLA_MHA_LINFORMER only");
     return OCLA_SUCCESS;
@@ -135,26 +89,17 @@ static ocla_status attend(ocla_context *ctx, const ocla_mha_layer_params *p, con
         ap.eps = p->eps;
         ap.form = OCLA_FORM_CHUNKED;
         ap.chunk = p->chunk;
-        ocla_attn_io io = {0};
-        io.q = q, io.k = k, io.v = v, io.o = o;
+        const ocla_attn_io io = {.q = q, .k = k, .v = v, .o = o};
         return ocla_attention_forward(ctx, &ap, &io);
     }
-    case OCLA_MHA_SOFTMAX: {
-        ocla_softmax_params sp;
-        ocla_softmax_params_defaults(&sp);
-        sp.causal = p->causal;
-        sp.has_scale = p->has_scale, sp.scale = p->scale;
-        sp.block = p->block;
+    case OCLA_MHA_SOFTMAX: { /* every field given */
+        const ocla_softmax_params sp = {.causal = p->causal, .has_scale = p->has_scale, .scale = p->scale, .block = p->block};
         return ocla_softmax_attention(ctx, &sp, q, k, v, o);
     }
     case OCLA_MHA_LINFORMER: {
-        ocla_linformer_params lp;
-        ocla_linformer_params_defaults(&lp);
-        lp.causal = 0;
-        lp.has_scale = p->has_scale, lp.scale = p->scale;
-        lp.sharing = p->sharing;
-        lp.block = p->block;
-        ocla_linformer_io io = {q, k, v, w->E, w->F, o};
+        const ocla_linformer_params lp = {.causal = 0, .has_scale = p->has_scale, .scale = p->scale,
+                                          .sharing = p->sharing, .block = p->block};
+        const ocla_linformer_io io = {q, k, v, w->E, w->F, o};
         return ocla_linformer_attention(ctx, &lp, &io);
     }
     }
@@ -169,13 +114,12 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
     if (st == OCLA_SUCCESS) st = check_weights(ctx, p, w, T, D);
     if (st != OCLA_SUCCESS) return st;
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;
-    ocla__layer_ws ws;
-    ocla__layer_ws_init(ctx, &ws);
+    ocla__layer_ws ws = {.ctx = ctx};
     const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V};
     ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
     ocla_tensor *v = ocla__layer_ws_add(&ws, 3, dv), *o = ocla__layer_ws_add(&ws, 3, dv);
     /* linear attention keeps to slots 0-3: q, k, v, o apart at offset 0 (the NVIDIA path takes them) */
-    st = p->kind == OCLA_MHA_LINEAR ? ocla__layer_ws_get_apart(&ws, FN) : ocla__layer_ws_get(&ws, FN);
+    st = p->kind == OCLA_MHA_LINEAR ? ocla__layer_ws_get_apart(&ws, 4, FN) : ocla__layer_ws_get(&ws, FN);
     if (st != OCLA_SUCCESS) return st;
     if ((st = ocla__layer_project(ctx, x, w->w_q, w->b_q, q)) != OCLA_SUCCESS ||
         (st = ocla__layer_project(ctx, x, w->w_k, w->b_k, k)) != OCLA_SUCCESS ||
@@ -190,11 +134,5 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
 
 ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_layer_params *params,
                                    const ocla_mha_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN ": ctx is NULL");
-    OCLA_LOCK(ctx);
-    ocla_status st = !params || !weights
-                         ? ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", !params ? "params" : "weights")
-                         : forward(ctx, params, weights, x, y);
-    OCLA_UNLOCK(ctx);
-    return st;
+    OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }

@@ -2,30 +2,45 @@
  * kp projected rows (it plans its own kernel, runtime/plan_softmax.c). Scratch slots 5 (K' [B,kp,H,D])
  * and 6 (V' [B,kp,H,Dv]); softmax's slot 4 is free for it. Nothing is allocated once they are large
  * enough. */
-#include "internal.h"
+#include "layer_common.h"
 
-#include <string.h>
-
-#define SLOT_KP 5
-#define SLOT_VP 6
+#define FN "ocla_linformer_attention"
 
 void ocla_linformer_params_defaults(ocla_linformer_params *p) {
-    if (!p) return;
-    memset(p, 0, sizeof *p);
-    p->scale = 1.0f;
-    p->sharing = OCLA_LINFORMER_HEADWISE;
+    if (p) *p = (ocla_linformer_params){.scale = 1.0f, .sharing = OCLA_LINFORMER_HEADWISE};
 }
 
-/* A dense fp32 [d0,d1,d2,d3] tensor over mem from offset 0 (a value: nothing allocated). */
-static void dense4(ocla_context *ctx, cl_mem mem, const int64_t d[4], struct ocla_tensor *t) {
-    memset(t, 0, sizeof *t);
-    t->ctx = ctx;
-    t->mem = mem;
-    t->ndim = 4;
-    t->dtype = OCLA_F32;
-    for (int i = 0; i < 4; i++) t->dims[i] = d[i];
-    t->strides[3] = 1;
-    for (int i = 2; i >= 0; i--) t->strides[i] = t->strides[i + 1] * d[i + 1];
+ocla_status ocla__linformer_check_ef(ocla_context *ctx, const char *fn, ocla_linformer_sharing sharing,
+                                     const ocla_tensor *E, const ocla_tensor *F, int64_t H, int64_t T,
+                                     ocla_status not_dense, const ocla_tensor **F_used) {
+    const int per_head = sharing == OCLA_LINFORMER_NONE, nd = per_head ? 3 : 2;
+    const int shared_kv = sharing == OCLA_LINFORMER_KEY_VALUE || sharing == OCLA_LINFORMER_LAYERWISE;
+    const char *form = per_head ? "[H, kp, n]" : "[kp, n]";
+    if (!E) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: Linformer needs E %s", fn, form);
+    if (!shared_kv && !F)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: Linformer with sharing %s needs F %s", fn,
+                          per_head ? "NONE" : "HEADWISE", form);
+    ocla_status st = ocla__check_tensor(ctx, E, "E", -1, NULL);
+    if (st != OCLA_SUCCESS) return st;
+    if (E->ndim != nd)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: E has %d dims; sharing %s needs %s", fn, E->ndim,
+                          per_head ? "NONE (per head)" : "HEADWISE / KEY_VALUE / LAYERWISE", form);
+    if (per_head && E->dims[0] != H)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: E has %lld heads, the inputs have %lld", fn, (long long)E->dims[0],
+                          (long long)H);
+    const int64_t kp = E->dims[nd - 2], n = E->dims[nd - 1];
+    if (kp < 1 || kp > n)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: E projects to kp = %lld rows; kp must be in 1..n = %lld", fn,
+                          (long long)kp, (long long)n);
+    if (T > n)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE,
+                          "%s: T = %lld exceeds the sequence length n = %lld of E (Linformer uses its first T columns)",
+                          fn, (long long)T, (long long)n);
+    *F_used = shared_kv ? E : F;
+    if (!shared_kv && (st = ocla__check_tensor(ctx, F, "F (E's dims)", nd, E->dims)) != OCLA_SUCCESS) return st;
+    if (!ocla__tensor_is_contiguous(E) || !ocla__tensor_is_contiguous(*F_used))
+        return ocla__fail(ctx, not_dense, "%s: E and F must be dense (contiguous)", fn);
+    return OCLA_SUCCESS;
 }
 
 /* dst[b, :, h, :] = P_h[:, :T] src[b, :, h, :] for every (b, h), dst dense [B, kp, H, D]. Per b one
@@ -36,27 +51,21 @@ static ocla_status project(ocla_context *ctx, const ocla_tensor *P, int per_head
                            int64_t n, cl_mem dst) {
     const int64_t B = src->dims[0], T = src->dims[1], H = src->dims[2], D = src->dims[3];
     const int heads_packed = H == 1 || (src->strides[2] == D && src->strides[1] >= H * D);
-    for (int64_t b = 0; b < B; b++) {
-        const int64_t nh = per_head || heads_packed ? 1 : H; /* GEMM calls for this b */
+    ocla_gemm_desc g;
+    ocla_gemm_desc_defaults(&g); /* alpha 1, beta 0, one product */
+    g.m = (size_t)kp, g.n = (size_t)(heads_packed && !per_head ? H * D : D), g.k = (size_t)T;
+    g.lda = (size_t)n, g.ldb = (size_t)src->strides[1], g.ldc = (size_t)(H * D);
+    if (per_head) {
+        g.batch = (size_t)H;
+        g.stride_a = (size_t)(kp * n), g.stride_b = (size_t)src->strides[2], g.stride_c = (size_t)D;
+    }
+    const int64_t nh = per_head || heads_packed ? 1 : H; /* GEMM calls per b */
+    for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < nh; h++) {
-            ocla_gemm_desc g;
-            ocla_gemm_desc_defaults(&g);
-            g.m = (size_t)kp, g.n = (size_t)D, g.k = (size_t)T;
-            g.alpha = 1.0f, g.beta = 0.0f, g.batch = 1;
-            g.lda = (size_t)n, g.ldb = (size_t)src->strides[1], g.ldc = (size_t)(H * D);
-            if (per_head) {
-                g.batch = (size_t)H;
-                g.stride_a = (size_t)(kp * n), g.stride_b = (size_t)src->strides[2], g.stride_c = (size_t)D;
-            } else if (heads_packed) {
-                g.n = (size_t)(H * D);
-            }
-            const size_t a_off = P->offset;
             const size_t b_off = src->offset + (size_t)(b * src->strides[0] + h * src->strides[2]);
-            const size_t c_off = (size_t)((b * kp * H + h) * D);
-            ocla_status st = ocla__gemm(ctx, &g, P->mem, a_off, src->mem, b_off, dst, c_off);
+            ocla_status st = ocla__gemm(ctx, &g, P->mem, P->offset, src->mem, b_off, dst, (size_t)((b * kp * H + h) * D));
             if (st != OCLA_SUCCESS) return st;
         }
-    }
     return OCLA_SUCCESS;
 }
 
@@ -64,75 +73,38 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
     ocla_status st;
     if (p->causal)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          "ocla_linformer_attention: causal Linformer is not defined (E and F mix every token, "
+                          FN ": causal Linformer is not defined (E and F mix every token, "
                           "future ones included, into each projected row); use softmax, linear or FLASH attention");
     if ((int)p->sharing < 0 || (int)p->sharing > OCLA_LINFORMER_NONE)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_linformer_attention: unknown sharing %d", (int)p->sharing);
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": unknown sharing %d", (int)p->sharing);
     if ((st = ocla__check_tensor(ctx, io->q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], D = io->q->dims[3];
-    const int64_t kd[4] = {B, T, H, D};
-    if ((st = ocla__check_tensor(ctx, io->k, "k", 4, kd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS)
-        return st;
-    const int64_t Dv = io->v->dims[3];
-    const int64_t vd[4] = {B, T, H, Dv};
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, vd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->o, "o", 4, vd)) != OCLA_SUCCESS)
+    int64_t Dv = 0;
+    if ((st = ocla__check_tensor(ctx, io->k, "k", 4, (int64_t[]){B, T, H, D})) != OCLA_SUCCESS ||
+        (st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &Dv)) != OCLA_SUCCESS)
         return st;
     if (io->k->strides[3] != 1 || io->v->strides[3] != 1 || io->k->strides[1] < D || io->v->strides[1] < Dv)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          "ocla_linformer_attention: k and v need unit stride along D and a token stride >= D (GEMM operands)");
-    const int per_head = p->sharing == OCLA_LINFORMER_NONE;
-    const int shared_kv = p->sharing == OCLA_LINFORMER_KEY_VALUE || p->sharing == OCLA_LINFORMER_LAYERWISE;
-    if ((st = ocla__check_tensor(ctx, io->E, "E", per_head ? 3 : 2, NULL)) != OCLA_SUCCESS) return st;
-    const int64_t kp = io->E->dims[per_head ? 1 : 0], n = io->E->dims[per_head ? 2 : 1];
-    if (per_head && io->E->dims[0] != H)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linformer_attention: E has %lld heads, q has %lld",
-                          (long long)io->E->dims[0], (long long)H);
-    const ocla_tensor *F = shared_kv ? io->E : io->F;
-    if (!shared_kv) {
-        const int64_t ed[3] = {per_head ? H : kp, per_head ? kp : n, n};
-        if ((st = ocla__check_tensor(ctx, F, "F", per_head ? 3 : 2, ed)) != OCLA_SUCCESS) return st;
-    }
-    if (!ocla__tensor_is_contiguous(io->E) || !ocla__tensor_is_contiguous(F))
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_linformer_attention: E and F must be contiguous");
-    if (kp < 1 || kp > n)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_linformer_attention: projected length k=%lld must be in 1..n=%lld",
-                          (long long)kp, (long long)n);
-    if (T > n)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE,
-                          "ocla_linformer_attention: T=%lld exceeds the projections' sequence length n=%lld",
-                          (long long)T, (long long)n);
+                          FN ": k and v need unit stride along D and a token stride >= D (GEMM operands)");
+    const ocla_tensor *F; /* E and F are GEMM operands: non-dense ones are unsupported */
+    if ((st = ocla__linformer_check_ef(ctx, FN, p->sharing, io->E, io->F, H, T, OCLA_ERR_UNSUPPORTED, &F)) != OCLA_SUCCESS)
+        return st;
     if (B * T * H == 0) return OCLA_SUCCESS;
-    size_t kb, vb;
-    if (!ocla__mul_ok((size_t)(B * kp * H), (size_t)D * 4, &kb) || !ocla__mul_ok((size_t)(B * kp * H), (size_t)Dv * 4, &vb))
-        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_linformer_attention: projection size overflows");
-    cl_mem km, vm;
-    if ((st = ocla__scratch(ctx, SLOT_KP, kb, &km)) != OCLA_SUCCESS ||
-        (st = ocla__scratch(ctx, SLOT_VP, vb, &vm)) != OCLA_SUCCESS)
+    const int per_head = p->sharing == OCLA_LINFORMER_NONE;
+    const int64_t kp = io->E->dims[per_head ? 1 : 0], n = io->E->dims[per_head ? 2 : 1];
+    /* K' [B,kp,H,D] and V' [B,kp,H,Dv] in slots 5 and 6 (softmax's slot 4 stays free) */
+    ocla__layer_ws ws = {.ctx = ctx};
+    ocla_tensor *tk = ocla__layer_ws_add(&ws, 4, (int64_t[]){B, kp, H, D});
+    ocla_tensor *tv = ocla__layer_ws_add(&ws, 4, (int64_t[]){B, kp, H, Dv});
+    if ((st = ocla__layer_ws_get_apart(&ws, 5, FN)) != OCLA_SUCCESS ||
+        (st = project(ctx, io->E, per_head, io->k, kp, n, tk->mem)) != OCLA_SUCCESS ||
+        (st = project(ctx, F, per_head, io->v, kp, n, tv->mem)) != OCLA_SUCCESS)
         return st;
-    if ((st = project(ctx, io->E, per_head, io->k, kp, n, km)) != OCLA_SUCCESS ||
-        (st = project(ctx, F, per_head, io->v, kp, n, vm)) != OCLA_SUCCESS)
-        return st;
-    /* K' [B,kp,H,D] and V' [B,kp,H,Dv]: tensors on the stack over the scratch buffers */
-    struct ocla_tensor tk, tv;
-    const int64_t pk[4] = {B, kp, H, D}, pv[4] = {B, kp, H, Dv};
-    dense4(ctx, km, pk, &tk);
-    dense4(ctx, vm, pv, &tv);
-    ocla_softmax_params sp;
-    ocla_softmax_params_defaults(&sp);
-    sp.causal = 0;
-    sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
-    return ocla_softmax_attention(ctx, &sp, io->q, &tk, &tv, io->o);
+    const ocla_softmax_params sp = {.causal = 0, .has_scale = p->has_scale, .scale = p->scale, .block = p->block};
+    return ocla_softmax_attention(ctx, &sp, io->q, tk, tv, io->o);
 }
 
 ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
                                      const ocla_linformer_io *io) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_linformer_attention: ctx is NULL");
-    if (!params || !io)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_linformer_attention: %s is NULL", !params ? "params" : "io");
-    OCLA_LOCK(ctx);
-    ocla_status st = run(ctx, params, io);
-    OCLA_UNLOCK(ctx);
-    return st;
+    OCLA__LOCKED_CALL(FN, ctx, params, io, run(ctx, params, io));
 }

@@ -7,46 +7,39 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "layer_common.h"
 #include "plan_layers.h"
 
+#define FN "ocla_softmax_attention"
 #define SLOT_STATE 4
 
 void ocla_softmax_params_defaults(ocla_softmax_params *p) {
-    if (!p) return;
-    memset(p, 0, sizeof *p);
-    p->causal = 1;
-    p->scale = 1.0f;
+    if (p) *p = (ocla_softmax_params){.causal = 1, .scale = 1.0f};
 }
 
 /* The launch geometry of a planned kernel, from the plan's tiles. */
 typedef struct sm_geo {
     int tiled;           /* sm_tiled, else sm_forward */
     int block, threads;  /* query rows and work-items per work-group */
-    int tx, ty, rm, kn, vs, lsum; /* sm_tiled */
+    int tx, rm, kn, vs, lsum; /* sm_tiled */
     int dk, dv;          /* padded head dims */
     int bk;              /* keys per block */
 } sm_geo;
 
-static void geo_of(const ocla_plan *p, sm_geo *g) {
-    memset(g, 0, sizeof *g);
-    g->tiled = !strcmp(p->kernels, "sm_tiled");
-    if (g->tiled) {
-        g->tx = p->tile[SM_TX], g->ty = p->tile[SM_TY], g->rm = p->tile[SM_RM], g->kn = p->tile[SM_KN];
-        g->vs = p->tile[SM_VS], g->dk = p->tile[SM_DK], g->dv = p->tile[SM_DV], g->lsum = p->tile[SM_LSUM];
-        g->block = g->ty * g->rm, g->threads = g->tx * g->ty, g->bk = g->tx * g->kn;
-    } else {
-        g->block = g->threads = g->bk = p->tile[SMR_BQ];
-        g->dk = p->tile[SMR_DK], g->dv = p->tile[SMR_DV];
-    }
+static sm_geo geo_of(const ocla_plan *p) {
+    const int32_t *t = p->tile;
+    if (strcmp(p->kernels, "sm_tiled")) /* sm_forward: one work-item per query row */
+        return (sm_geo){.block = t[SMR_BQ], .threads = t[SMR_BQ], .bk = t[SMR_BQ], .dk = t[SMR_DK], .dv = t[SMR_DV]};
+    return (sm_geo){.tiled = 1, .block = t[SM_TY] * t[SM_RM], .threads = t[SM_TX] * t[SM_TY], .bk = t[SM_TX] * t[SM_KN],
+                    .tx = t[SM_TX], .rm = t[SM_RM], .kn = t[SM_KN], .vs = t[SM_VS], .lsum = t[SM_LSUM],
+                    .dk = t[SM_DK], .dv = t[SM_DV]};
 }
 
+/* Rows of 16 bytes for float4 loads: unit last stride, offset and other strides multiples of 4. */
 static int aligned4(const ocla_tensor *t) {
-    if (t->strides[3] != 1 || t->offset % 4) return 0;
-    for (int d = 0; d < 3; d++)
-        if (t->strides[d] % 4) return 0;
-    return 1;
+    return t->strides[3] == 1 && t->offset % 4 == 0 && t->strides[0] % 4 == 0 && t->strides[1] % 4 == 0 &&
+           t->strides[2] % 4 == 0;
 }
-
 
 /* Worst-case loop iterations of one work-item per key block (every loop counted as if not unrolled,
  * every key a new maximum), for Mesa llvmpipe's limiter. */
@@ -76,19 +69,18 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
         const ocla_kernel_entry *e;
         if ((st = ocla__variant_entry(ctx, &v, plan->kernels, &e)) != OCLA_SUCCESS) return st;
         const uint64_t threads = (uint64_t)plan->wg_x * (uint64_t)plan->wg_y, lm = e->static_local;
-        const uint64_t need = tiled ? lm + plan->local_bytes : (lm > plan->local_bytes ? lm : plan->local_bytes);
-        if ((e->wg_size == 0 || threads <= e->wg_size) && need <= ctx->info.local_mem_size) {
+        const uint64_t extra = tiled ? lm : (lm > plan->local_bytes ? lm - plan->local_bytes : 0);
+        if ((e->wg_size == 0 || threads <= e->wg_size) && plan->local_bytes + extra <= ctx->info.local_mem_size) {
             *kern = e->kernel;
             return OCLA_SUCCESS;
         }
-        const uint64_t extra = tiled ? lm : (lm > plan->local_bytes ? lm - plan->local_bytes : 0);
         const uint64_t W = ocla__plan_wg_limit(&L);
         int tighter = 0;
         if (e->wg_size && e->wg_size < W) L.kernel_wg_size = e->wg_size, tighter = 1;
         if (extra > L.kernel_local_mem) L.kernel_local_mem = extra, tighter = 1;
         if (!tighter || attempt == 4)
             return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                              "ocla_softmax_attention: the built %s (work-group limit %llu, %llu B static local "
+                              FN ": the built %s (work-group limit %llu, %llu B static local "
                               "memory) does not take its plan (%llu work-items, %llu B)",
                               plan->kernels, (unsigned long long)e->wg_size, (unsigned long long)lm,
                               (unsigned long long)threads, (unsigned long long)plan->local_bytes);
@@ -97,7 +89,7 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
         if ((st = ocla_plan_compute(&L, r, plan)) != OCLA_SUCCESS) {
             char detail[400];
             snprintf(detail, sizeof detail, "%s", ocla_last_error(NULL));
-            return ocla__fail(ctx, st, "ocla_softmax_attention: %s; with the built kernel's limits: %s", was, detail);
+            return ocla__fail(ctx, st, FN ": %s; with the built kernel's limits: %s", was, detail);
         }
         ocla__log(ctx, OCLA_LOG_DEBUG, "softmax: %s does not fit the built kernel's limits; planned again: %s at %d",
                   was, plan->kernels, plan->chunk);
@@ -110,27 +102,22 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     ocla_status st;
     if ((st = ocla__check_tensor(ctx, q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = q->dims[0], T = q->dims[1], H = q->dims[2], K = q->dims[3];
-    const int64_t kd[4] = {B, -1, H, K};
-    if ((st = ocla__check_tensor(ctx, k, "k", 4, kd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, k, "k", 4, (int64_t[]){B, -1, H, K})) != OCLA_SUCCESS) return st;
     const int64_t Tk = k->dims[1];
-    if ((st = ocla__check_tensor(ctx, v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
-    const int64_t V = v->dims[3];
-    const int64_t vd[4] = {B, Tk, H, V}, od[4] = {B, T, H, V};
-    if ((st = ocla__check_tensor(ctx, v, "v", 4, vd)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, o, "o", 4, od)) != OCLA_SUCCESS) return st;
+    int64_t V = 0;
+    if ((st = ocla__check_vo(ctx, v, o, B, Tk, T, H, &V)) != OCLA_SUCCESS) return st;
     if (p->causal && Tk != T)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_softmax_attention: causal needs as many keys as queries (%lld vs %lld)",
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": causal needs as many keys as queries (%lld vs %lld)",
                           (long long)Tk, (long long)T);
     if (Tk == 0 && T > 0)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_softmax_attention: no keys for %lld queries", (long long)T);
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": no keys for %lld queries", (long long)T);
     if (K > OCLA_SM_MAX_D || V > OCLA_SM_MAX_D)
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_softmax_attention: K=%lld, V=%lld; at most %d each",
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN ": K=%lld, V=%lld; at most %d each",
                           (long long)K, (long long)V, OCLA_SM_MAX_D);
     if (T > INT32_MAX / 2 || Tk > INT32_MAX / 2 || B * H > INT32_MAX / 2)
-        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_softmax_attention: T or B*H beyond 2^30");
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": T or B*H beyond 2^30");
     if (p->block != 0 && p->block != 16 && p->block != 32 && p->block != 64)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_softmax_attention: block %d (0, 16, 32 or 64)",
-                          p->block);
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": block %d (0, 16, 32 or 64)", p->block);
     if (B * T * H == 0) return OCLA_SUCCESS;
     /* float4 loads need 16-byte rows: a buffer offset or stride that breaks them is OCLA_PLAN_STRIDED */
     const int rows16 = aligned4(q) && aligned4(k) && aligned4(v) && aligned4(o);
@@ -139,8 +126,7 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     ocla_plan plan;
     cl_kernel kern = NULL;
     if ((st = plan_and_build(ctx, &r, &plan, &kern)) != OCLA_SUCCESS) return st;
-    sm_geo g;
-    geo_of(&plan, &g);
+    const sm_geo g = geo_of(&plan);
     const int nqb = (int)((T + g.block - 1) / g.block);
     const size_t rows = (size_t)nqb * (size_t)g.block;
     const int nkb = (int)((Tk + g.bk - 1) / g.bk);
@@ -152,14 +138,13 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     if (ctx->info.vendor == OCLA_VENDOR_MESA) {
         const int64_t fixed = 2 * (int64_t)g.dk + 4 * (int64_t)g.dv + 64;
         const int64_t n = (60000 - fixed) / iters_per_key_block(&g, K, V);
-        per_launch = (int)(n > 1 ? n : 1);
-        if (per_launch > nkb) per_launch = nkb;
+        per_launch = (int)(n < 1 ? 1 : n > nkb ? nkb : n);
     }
     cl_mem stbuf = q->mem;
     if (per_launch < nkb) {
         size_t bytes;
         if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(g.dv + 2) * 4, &bytes))
-            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_softmax_attention: state size overflows");
+            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": state size overflows");
         if ((st = ocla__scratch(ctx, SLOT_STATE, bytes, &stbuf)) != OCLA_SUCCESS) return st;
     }
     const cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
@@ -172,28 +157,17 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
         ocla__push_int(&a, kb0 == 0), ocla__push_int(&a, kb0 + per_launch >= nkb);
         ocla__args_push(&a, sizeof stbuf, &stbuf);
         if (g.tiled) ocla__args_push(&a, (size_t)plan.local_bytes, NULL);
-        if (a.st != OCLA_SUCCESS) return a.st;
-        if (g.tiled) {
-            /* dim 0: (b, h); dim 1: query blocks, the kernel takes the longest causal rows first */
-            size_t global[2] = {(size_t)g.threads * (size_t)(B * H), (size_t)nqb};
-            size_t local[2] = {(size_t)g.threads, 1};
-            st = ocla__launch(ctx, kern, 2, global, local, "softmax attention sm_tiled");
-        } else {
-            size_t global[2] = {rows, (size_t)(B * H)};
-            size_t local[2] = {(size_t)g.block, 1};
-            st = ocla__launch(ctx, kern, 2, global, local, "softmax attention sm_forward");
-        }
-        if (st != OCLA_SUCCESS) return st;
+        /* sm_tiled: dim 0 (b, h), dim 1 query blocks (the kernel takes the longest causal rows first);
+         * sm_forward: dim 0 query rows, dim 1 (b, h) */
+        const size_t bh = (size_t)(B * H), global[2] = {g.tiled ? (size_t)g.threads * bh : rows, g.tiled ? (size_t)nqb : bh};
+        const size_t local[2] = {(size_t)(g.tiled ? g.threads : g.block), 1};
+        const char *what = g.tiled ? "softmax attention sm_tiled" : "softmax attention sm_forward";
+        if ((st = ocla__layer_launch(&a, 2, global, local, what)) != OCLA_SUCCESS) return st;
     }
     return OCLA_SUCCESS;
 }
 
 ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softmax_params *params, const ocla_tensor *q,
                                    const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_softmax_attention: ctx is NULL");
-    if (!params) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_softmax_attention: params is NULL");
-    OCLA_LOCK(ctx);
-    ocla_status st = run(ctx, params, q, k, v, o);
-    OCLA_UNLOCK(ctx);
-    return st;
+    OCLA__LOCKED_CALL(FN, ctx, params, params, run(ctx, params, q, k, v, o));
 }
