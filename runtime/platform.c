@@ -9,7 +9,6 @@
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN
 #include <direct.h>
-#include <process.h>
 #include <windows.h>
 #else
 #include <fcntl.h>
@@ -129,46 +128,17 @@ int ocla_dir_trusted(const char *path, const char **why) {
 #define MAX_FILE_SIZE (1ul << 30) /* no file of ours is larger */
 
 #if defined(_WIN32)
+/* Windows: the disk cache is off (ocla_dir_trusted), so nothing reads or writes cache files. */
 int ocla_read_file(const char *path, void **data, size_t *size) {
+    (void)path;
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    if (fseek(f, 0, SEEK_END) != 0) goto fail;
-    long len = ftell(f);
-    if (len < 0 || (unsigned long)len > MAX_FILE_SIZE || fseek(f, 0, SEEK_SET) != 0) goto fail;
-    void *buf = malloc((size_t)len + 1);
-    if (!buf) goto fail;
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        goto fail;
-    }
-    fclose(f);
-    *data = buf;
-    *size = (size_t)len;
-    return 0;
-fail:
-    fclose(f);
     return -1;
 }
 
 int ocla_write_file_atomic(const char *path, const void *data, size_t size) {
-    static unsigned counter; /* only makes names distinct; races are harmless */
-    size_t n = strlen(path) + 64;
-    char *tmp = malloc(n);
-    if (!tmp) return -1;
-    snprintf(tmp, n, "%s.tmp.%lu.%u", path, ocla_process_id(), counter++);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(tmp);
-        return -1;
-    }
-    int ok = fwrite(data, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (ok) ok = MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING) != 0;
-    if (!ok) remove(tmp);
-    free(tmp);
-    return ok ? 0 : -1;
+    (void)path, (void)data, (void)size;
+    return -1;
 }
 #else
 /* Opened without following a symbolic link and without blocking (a FIFO planted at the path
@@ -259,12 +229,4 @@ char *ocla_default_cache_dir(void) {
     out = malloc(n);
     if (out) snprintf(out, n, "%s%s", base, suffix);
     return out;
-}
-
-unsigned long ocla_process_id(void) {
-#if defined(_WIN32)
-    return (unsigned long)_getpid();
-#else
-    return (unsigned long)getpid();
-#endif
 }

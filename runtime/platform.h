@@ -52,6 +52,5 @@ char *ocla_default_cache_dir(void);
 const char *ocla_getenv(const char *name);
 /* How many times ocla_getenv ran in this process (test counter). */
 unsigned long ocla__env_reads(void);
-unsigned long ocla_process_id(void);
 
 #endif
