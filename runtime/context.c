@@ -21,7 +21,13 @@ void ocla_context_options_defaults(ocla_context_options *o) {
     }
 }
 
-static ocla_status check_options(const ocla_context_options *o) {
+/* The options to use (the defaults where NULL), checked. */
+static ocla_status check_options(const ocla_context_options **options, ocla_context_options *defaults) {
+    if (!*options) {
+        ocla_context_options_defaults(defaults);
+        *options = defaults;
+    }
+    const ocla_context_options *o = *options;
     if ((int)o->cache_mode < OCLA_CACHE_AUTO || (int)o->cache_mode > OCLA_CACHE_OFF)
         return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "options.cache_mode %d is not an ocla_cache_mode",
                           (int)o->cache_mode);
@@ -145,11 +151,7 @@ ocla_status ocla_context_create(const ocla_context_options *options, ocla_contex
     if (!out) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_create: out is NULL");
     *out = NULL;
     ocla_context_options defaults;
-    if (!options) {
-        ocla_context_options_defaults(&defaults);
-        options = &defaults;
-    }
-    ocla_status st = check_options(options);
+    ocla_status st = check_options(&options, &defaults);
     if (st != OCLA_SUCCESS) return st;
     ocla_context *ctx = alloc_context(options);
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
@@ -192,11 +194,7 @@ ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command
         return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_wrap: %s is NULL",
                           !cl_ctx ? "cl_ctx" : !device ? "device" : "queue");
     ocla_context_options defaults;
-    if (!options) {
-        ocla_context_options_defaults(&defaults);
-        options = &defaults;
-    }
-    ocla_status st = check_options(options);
+    ocla_status st = check_options(&options, &defaults);
     if (st != OCLA_SUCCESS) return st;
     cl_platform_id platform;
     cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);

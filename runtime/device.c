@@ -58,23 +58,19 @@ static void info_str(cl_device_id d, cl_device_info p, char *out, size_t n) {
     out[n - 1] = 0;
 }
 
-static uint64_t info_u64(cl_device_id d, cl_device_info p) {
-    cl_ulong v = 0;
-    if (clGetDeviceInfo(d, p, sizeof v, &v, NULL) != CL_SUCCESS) return 0;
-    return v;
+/* A numeric device property of `size` bytes (cl_uint, size_t or cl_ulong); 0 when unavailable. */
+static uint64_t info_num(cl_device_id d, cl_device_info p, size_t size) {
+    union {
+        cl_uint u32;
+        size_t sz;
+        cl_ulong u64;
+    } v = {0};
+    if (clGetDeviceInfo(d, p, size, &v, NULL) != CL_SUCCESS) return 0;
+    return size == sizeof(cl_uint) ? v.u32 : size == sizeof(size_t) ? (uint64_t)v.sz : v.u64;
 }
-
-static uint64_t info_size(cl_device_id d, cl_device_info p) {
-    size_t v = 0;
-    if (clGetDeviceInfo(d, p, sizeof v, &v, NULL) != CL_SUCCESS) return 0;
-    return v;
-}
-
-static uint32_t info_u32(cl_device_id d, cl_device_info p) {
-    cl_uint v = 0;
-    if (clGetDeviceInfo(d, p, sizeof v, &v, NULL) != CL_SUCCESS) return 0;
-    return v;
-}
+#define info_u64(d, p) info_num(d, p, sizeof(cl_ulong))
+#define info_size(d, p) info_num(d, p, sizeof(size_t))
+#define info_u32(d, p) (uint32_t) info_num(d, p, sizeof(cl_uint))
 
 ocla_status ocla__device_query(cl_platform_id platform, cl_device_id device, ocla_device_info *info) {
     memset(info, 0, sizeof *info);

@@ -4,7 +4,7 @@
  *
  * validate -> plan (runtime/plan_bwd.c: chunk, path, the kernels in launch order) -> variant
  * (gate kind, feature map, normaliser, TS) -> the plan's kernels, in the plan's order. The
- * temporaries are regions of the context's scratch slots 0-3 (layout in runtime/plan_bwd.h),
+ * temporaries are regions of the context's scratch slots 0-3 (layout in runtime/plan.h),
  * grown on demand and kept for the next call; the only host-to-device write is RetNet's [H]
  * default decays (fixed gates). */
 #include <math.h>
@@ -14,7 +14,6 @@
 #include "internal.h"
 #include "op_common.h"
 #include "plan.h"
-#include "plan_bwd.h"
 
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", NULL}};
 

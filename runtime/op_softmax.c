@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "layer_common.h"
-#include "plan_layers.h"
+#include "plan.h"
 
 #define FN "ocla_softmax_attention"
 #define SLOT_STATE 4

@@ -6,7 +6,6 @@
 #include "variant.h"
 
 const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
-const ocla_kfamily ocla_fam_peak = {"peak", 0, {"VW", "PEAK_ITERS", NULL}};
 
 /* The one gate encoding (variant.h), by ocla_gate_kind. */
 static const char *const k_gate_macro[] = {"", "-DUSE_G=1", "-DUSE_GK=1", "-DUSE_G_GAMMA=1"};

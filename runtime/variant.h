@@ -58,6 +58,5 @@ ocla_status ocla__variant_instance(ocla_context *ctx, const ocla_variant *v, con
 
 /* Families of the runtime's own small kernels. */
 extern const ocla_kfamily ocla_fam_selftest; /* selftest.cl */
-extern const ocla_kfamily ocla_fam_peak;     /* peak.cl: FMA peak (tile[0] = VW vector width, tile[1] = PEAK_ITERS) and copy bandwidth */
 
 #endif
