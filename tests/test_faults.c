@@ -237,7 +237,7 @@ Test(faults, cache_disk_full, .fini = unmount_tiny) {
     snprintf(g_mnt, sizeof g_mnt, "/tmp/ocla-full-XXXXXX");
     cr_assert_not_null(mkdtemp(g_mnt));
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=64k tmpfs '%s' 2>/dev/null", g_mnt);
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=64k,mode=0700 tmpfs '%s' 2>/dev/null", g_mnt);
     if (system(cmd) != 0) {
         rmdir(g_mnt);
         g_mnt[0] = 0;
