@@ -2,7 +2,8 @@
  * an input of the same call, or an output view whose own elements overlap (a zero stride), is
  * refused with OCLA_ERR_INVALID_ARGUMENT naming both tensors, before anything runs; the documented
  * in-place updates (initial_state as final_state, initial_z as final_z, the GAU layer's y = x) are
- * not refused; the op still works after a refusal. The rule itself is unit-tested in
+ * not refused; the op still works after a refusal. Both directions: an output on an input's memory,
+ * and an input (a weight, a bias) as a view of an output's memory. The rule itself is unit-tested in
  * tests/test_hostile.c (hostile/aliasing_rule); the in-place state update's values in
  * tests/test_attention.c (split_prefill_and_decode_loop) and tests/test_prepared.c. */
 #define _POSIX_C_SOURCE 200809L
@@ -98,6 +99,35 @@ ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, 
                          in->name, ocla_status_string(st), msg);
             cr_expect(has_name(msg, in->name) && has_name(msg, out->name) && strstr(msg, "shares memory"),
                       "%s: output %s as input %s: the message names both: %s", e->name, out->name, in->name, msg);
+            refused++;
+        }
+        /* the other way round: the input as a view of the output's memory (weights, biases: smaller
+         * than the output they could be written through) */
+        for (int i = 0; i < c->n; i++) {
+            const op_array *in = &c->a[i];
+            if (i == o || !in->ndim || in->output || in_place_pair(e, in->name, out->name)) continue;
+            /* entries that chain a forward and its backward: dy / dg are the later call's inputs, y / g
+             * the earlier call's outputs; the same memory for both is a legitimate chain */
+            if (in->name[0] == 'd' && !strcmp(in->name + 1, out->name)) continue;
+            int64_t nin = 1, nout = 1;
+            for (int d = 0; d < in->ndim; d++) nin *= in->dims[d];
+            for (int d = 0; d < out->ndim; d++) nout *= out->dims[d];
+            if (nin > nout || (i < o && nout <= nin)) continue; /* too large, or the same pair as above */
+            c->mut.kind = OP_MUT_NONE;
+            op_tensors ts;
+            tc_ok(ctx, op_tensors_create(ctx, c, &ts));
+            ocla_tensor *saved = ts.t[i], *v = NULL;
+            tc_ok(ctx, ocla_tensor_view(ctx, ts.t[o], 0, in->ndim, in->dims, NULL, &v));
+            ts.t[i] = v;
+            ocla_status st = e->call(ctx, c, ts.t);
+            const char *msg = ocla_last_error(ctx);
+            cr_expect_eq(st, OCLA_ERR_INVALID_ARGUMENT, "%s: input %s on output %s's memory: %s (%s)", e->name,
+                         in->name, out->name, ocla_status_string(st), msg);
+            cr_expect(has_name(msg, in->name) && has_name(msg, out->name), "%s: input %s on output %s: %s", e->name,
+                      in->name, out->name, msg);
+            ts.t[i] = saved;
+            ocla_tensor_destroy(v);
+            op_tensors_destroy(&ts);
             refused++;
         }
         /* the output as a view whose elements overlap */
