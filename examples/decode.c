@@ -31,7 +31,7 @@ static void fill(float *x, size_t n, float lo, float hi, unsigned *seed) {
 
 int main(int argc, char **argv) {
     ocla_context *ctx = NULL;
-    ocla_tensor *t[10] = {0};
+    ocla_tensor *t[11] = {0};
     ocla_attn_op *op = NULL;
     int rc = 1;
     float *host = NULL, *o = NULL;
@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 4; i < 9; i++) CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, i < 8 ? d1 : ds, &t[i]));
     CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, dp, &t[9])); /* prompt outputs */
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 4, d1, &t[10])); /* a step's output (K = V) */
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
     p.gate = OCLA_GATE_VECTOR;
@@ -65,7 +66,9 @@ int main(int argc, char **argv) {
     CHECK(ocla_finish(ctx));
     double t1 = now();
     p.form = OCLA_FORM_RECURRENT;
-    ocla_attn_io step = {t[4], t[5], t[6], t[7], t[8], NULL, t[4], t[8], NULL}; /* o overwrites q: one step */
+    /* one step: the state in place (initial_state = final_state); o apart from the inputs (an output
+     * may not overlap an input) */
+    ocla_attn_io step = {t[4], t[5], t[6], t[7], t[8], NULL, t[10], t[8], NULL};
     CHECK(ocla_attention_prepare(ctx, &p, &step, &op)); /* plan, kernels, workspace: once */
     o = malloc(n1 * sizeof *o);
     if (!o) goto done;
@@ -75,7 +78,7 @@ int main(int argc, char **argv) {
             CHECK(ocla_tensor_upload(ctx, t[i], host, n1 * sizeof *host));
         }
         CHECK(ocla_attention_run(op, &step)); /* enqueue only */
-        CHECK(ocla_tensor_download(ctx, t[4], o, n1 * sizeof *o)); /* a model would read o here */
+        CHECK(ocla_tensor_download(ctx, t[10], o, n1 * sizeof *o)); /* a model would read o here */
     }
     double t2 = now();
     printf("%s: prefill %d tokens %.2f ms (%.0f tokens/s); decode %d tokens %.2f ms (%.0f tokens/s), o[0] = %g\n",
@@ -86,7 +89,7 @@ done:
     ocla_attention_op_destroy(op);
     free(o);
     free(host);
-    for (int i = 0; i < 10; i++) ocla_tensor_destroy(t[i]);
+    for (int i = 0; i < 11; i++) ocla_tensor_destroy(t[i]);
     ocla_context_destroy(ctx);
     return rc;
 }

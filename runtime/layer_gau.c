@@ -81,9 +81,6 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     if (st == OCLA_SUCCESS) st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     if (st != OCLA_SUCCESS) return st;
     if (D < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x has d = 0 features");
-    const size_t n = (size_t)ocla_tensor_numel(x); /* y is x or apart from it */
-    if (y->mem == x->mem && y->offset != x->offset && y->offset < x->offset + n && x->offset < y->offset + n)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": y overlaps x partially (only y = x is allowed)");
     const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
     if ((st = check_weight(ctx, w->w_uvz, "w_uvz", "[d, 2e+s]", D, W, 0)) != OCLA_SUCCESS ||
         (st = check_weight(ctx, w->b_uvz, "b_uvz", "[2e+s]", W, -1, 1)) != OCLA_SUCCESS ||
@@ -99,6 +96,17 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     if (ln && (st = check_weight(ctx, w->norm_b, "norm_b", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS) return st;
     if (sn && w->norm_b)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": ScaleNorm has no offset: weights.norm_b must be NULL");
+    /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */
+    const ocla_io_set set = {.in = {x, w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, (ln || sn) ? w->norm_w : NULL,
+                                    ln ? w->norm_b : NULL, p->flash.rel_bias},
+                             .in_name = {"x", "w_uvz", "b_uvz", "gamma", "beta", "w_o", "b_o", "norm_w", "norm_b",
+                                         "flash.rel_bias"},
+                             .in_place = {1},
+                             .out = {y},
+                             .out_name = {"y"},
+                             .n_in = 10,
+                             .n_out = 1};
+    if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (B * T > INT32_MAX / 4 || W > INT32_MAX / 4 || D > INT32_MAX / 4)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T = %lld tokens or 2e+s = %lld columns beyond the kernels' int indices",
                           (long long)(B * T), (long long)W);

@@ -37,6 +37,16 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
         (st = ocla__layer_check_weight(ctx, FN, w->norm_w, "norm_w", "[V]", V, -1, 0)) != OCLA_SUCCESS ||
         (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", H * V, D, 0)) != OCLA_SUCCESS)
         return st;
+    /* y and final_state apart from x, the weights and initial_state (final_state may be initial_state) */
+    const ocla_io_set set = {
+        .in = {x, w->w_q, w->w_k, w->w_v, w->w_r, w->w_g1, w->w_g2, w->b_g2, w->norm_w, w->w_o, p->initial_state},
+        .in_name = {"x", "w_q", "w_k", "w_v", "w_r", "w_g1", "w_g2", "b_g2", "norm_w", "w_o", "initial_state"},
+        .in_place = {[10] = 2},
+        .out = {y, p->final_state},
+        .out_name = {"y", "final_state"},
+        .n_in = 11,
+        .n_out = 2};
+    if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (B * T * H > INT32_MAX)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
                           (long long)(B * T * H));

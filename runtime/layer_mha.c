@@ -112,6 +112,13 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
     ocla_status st = check_params(ctx, p);
     if (st == OCLA_SUCCESS) st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     if (st == OCLA_SUCCESS) st = check_weights(ctx, p, w, T, D);
+    const ocla_io_set set = {.in = {x, w->w_q, w->w_k, w->w_v, w->w_o, w->b_q, w->b_k, w->b_v, w->b_o, w->E, w->F},
+                             .in_name = {"x", "w_q", "w_k", "w_v", "w_o", "b_q", "b_k", "b_v", "b_o", "E", "F"},
+                             .out = {y},
+                             .out_name = {"y"},
+                             .n_in = 11,
+                             .n_out = 1};
+    if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, FN, &set);
     if (st != OCLA_SUCCESS) return st;
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;
     ocla__layer_ws ws = {.ctx = ctx};

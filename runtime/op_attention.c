@@ -70,7 +70,21 @@ static void io_list(const ocla_attn_io *io, const ocla_tensor *t[IO_N]) {
 static const char *const io_names[IO_N] = {"q",         "k",           "v",       "g",          "o",
                                            "initial_state", "initial_z", "final_state", "final_z"};
 
-static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_io *io) {
+/* Outputs o, final_state, final_z apart from every input and from each other; the documented in-place
+ * state update (initial_state as final_state, initial_z as final_z: same memory and layout) passes. No
+ * allocation: a pointer comparison per pair when the buffers differ (ocla_attention_run calls it). */
+static ocla_status attn_disjoint(ocla_context *ctx, const char *fn, const ocla_attn_io *io) {
+    const ocla_io_set set = {.in = {io->q, io->k, io->v, io->g, io->initial_state, io->initial_z},
+                             .in_name = {"q", "k", "v", "g", "initial_state", "initial_z"},
+                             .in_place = {0, 0, 0, 0, 2, 3},
+                             .out = {io->o, io->final_state, io->final_z},
+                             .out_name = {"o", "final_state", "final_z"},
+                             .n_in = 6,
+                             .n_out = 3};
+    return ocla__check_disjoint(ctx, fn, &set);
+}
+
+static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_params *p, const ocla_attn_io *io) {
     if (p->causal != 0 && p->causal != 1)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.causal must be 0 or 1 (is %d)", p->causal);
     if ((int)p->feature_map < 0 || p->feature_map > OCLA_FEATURE_RELU)
@@ -128,7 +142,7 @@ static ocla_status validate(ocla_context *ctx, const ocla_attn_params *p, const 
         for (int h = 0; h < qd[2]; h++)
             if (!isfinite(p->fixed_log_decay[h]))
                 return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.fixed_log_decay[%d] is not finite", h);
-    return OCLA_SUCCESS;
+    return attn_disjoint(ctx, fn, io);
 }
 
 /* ---- the key: params and tensor layouts ---- */
@@ -463,6 +477,9 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
     if (st != OCLA_SUCCESS) return st;
     memcpy(b.buf, op->buf, sizeof b.buf);
     const int rebind = !op->bound || memcmp(&b, &op->binding, sizeof b) != 0;
+    /* new buffers or offsets (the layouts are the prepared ones): the aliasing rule again; the binding
+     * of the last good run passed it already */
+    if (rebind && (st = attn_disjoint(ctx, "ocla_attention_run", io)) != OCLA_SUCCESS) return st;
     op->bound = 0;
     for (int s = 0; s < op->nseg && st == OCLA_SUCCESS; s++) {
         if (rebind || op->nseg > 1) st = op->bind(op, io, s);
@@ -500,7 +517,7 @@ ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *pa
     attn_key key;
     ocla_attn_op *op = NULL;
     OCLA_LOCK(ctx);
-    ocla_status st = validate(ctx, params, io);
+    ocla_status st = validate(ctx, "ocla_attention_forward", params, io);
     if (st == OCLA_SUCCESS) make_key(ctx, params, io, &key);
     for (int i = 0; i < OCLA_ATTN_CACHE_SLOTS && st == OCLA_SUCCESS && !op; i++)
         if (ctx->attn_cache[i] && !memcmp(&ctx->attn_cache[i]->key, &key, sizeof key) &&
@@ -526,7 +543,7 @@ ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *pa
                           !params ? "params" : !io ? "io" : "out");
     *out = NULL;
     OCLA_LOCK(ctx);
-    ocla_status st = validate(ctx, params, io);
+    ocla_status st = validate(ctx, "ocla_attention_prepare", params, io);
     if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, 1, out);
     OCLA_UNLOCK(ctx);
     return st;

@@ -207,6 +207,15 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
             if (!isfinite(p->fixed_log_decay[h]))
                 return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: fixed_log_decay[%lld] is not finite",
                                   (long long)h);
+    /* every gradient apart from every input and from each other (no in-place form) */
+    const ocla_io_set set = {
+        .in = {io->q, io->k, io->v, io->g, io->initial_state, io->initial_z, io->d_o, io->d_final_state, io->d_final_z},
+        .in_name = {"q", "k", "v", "g", "initial_state", "initial_z", "d_o", "d_final_state", "d_final_z"},
+        .out = {io->dq, io->dk, io->dv, io->dg, io->d_initial_state, io->d_initial_z},
+        .out_name = {"dq", "dk", "dv", "dg", "d_initial_state", "d_initial_z"},
+        .n_in = 9,
+        .n_out = 6};
+    if ((st = ocla__check_disjoint(ctx, "ocla_attention_backward", &set)) != OCLA_SUCCESS) return st;
     req->B = B, req->T = T, req->H = H, req->K = K, req->V = V;
     return OCLA_SUCCESS;
 }

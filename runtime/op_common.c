@@ -35,6 +35,16 @@ ocla_status ocla__elementwise(ocla_context *ctx, const ocla_elementwise *e, cons
             st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %s has %zu elements, %s %zu", e->fn, e->names[0], n, e->names[i],
                             rows * cols);
     }
+    if (st == OCLA_SUCCESS) { /* the output apart from the inputs (an in-place output: from the others) */
+        ocla_io_set set = {.out = {t[e->out]}, .out_name = {e->names[e->out]}, .n_out = 1};
+        for (int i = 0; i < e->nt; i++)
+            if (i != e->out || e->in_place) {
+                set.in_place[set.n_in] = i == e->out;
+                set.in_name[set.n_in] = e->names[i];
+                set.in[set.n_in++] = t[i];
+            }
+        st = ocla__check_disjoint(ctx, e->fn, &set);
+    }
     if (st == OCLA_SUCCESS && e->positive && !(x > 0.0f && isfinite(x)))
         st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: %s must be positive and finite (got %g)", e->fn,
                         e->positive, (double)x);

@@ -24,6 +24,8 @@ typedef struct ocla_elementwise {
     int nt;
     const char *names[3];
     const char *positive;
+    int out;      /* the index of the output tensor (the others are inputs) */
+    int in_place; /* the output is also read: updated in place (an SGD parameter) */
 } ocla_elementwise;
 /* The whole op: checks ctx, takes the lock, validates, launches. */
 ocla_status ocla__elementwise(ocla_context *ctx, const ocla_elementwise *e, const ocla_tensor *const *t, float x);

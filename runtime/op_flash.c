@@ -78,6 +78,13 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
         return st;
     int64_t E = 0;
     if ((st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &E)) != OCLA_SUCCESS) return st;
+    const ocla_io_set set = {.in = {io->qq, io->kq, io->ql, io->kl, io->v, p->rel_bias},
+                             .in_name = {"qq", "kq", "ql", "kl", "v", "rel_bias"},
+                             .out = {io->o},
+                             .out_name = {"o"},
+                             .n_in = 6,
+                             .n_out = 1};
+    if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (p->chunk < 0 || p->chunk > FLASH_MAX_CHUNK)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": chunk %d (0 = scheduler, 1..%d)", p->chunk, FLASH_MAX_CHUNK);
     if (p->rope_dims < 0 || (p->rope_dims & 1) || p->rope_dims > S)

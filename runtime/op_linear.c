@@ -36,6 +36,8 @@ OCLA_API ocla_status ocla_linear_forward(ocla_context *ctx, const ocla_tensor *X
     OCLA_LOCK(ctx);
     size_t m = 0, in = 0, out = 0;
     ocla_status st = check_xwy(ctx, "ocla_linear_forward", X, W, Y, "Y", &m, &in, &out);
+    const ocla_io_set set = {.in = {X, W}, .in_name = {"X", "W"}, .out = {Y}, .out_name = {"Y"}, .n_in = 2, .n_out = 1};
+    if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, "ocla_linear_forward", &set);
     if (st == OCLA_SUCCESS) st = gemm(ctx, NULL, 0, 0, m, out, in, 0.0f, X, W, Y);
     OCLA_UNLOCK(ctx);
     return st;
@@ -48,6 +50,12 @@ OCLA_API ocla_status ocla_linear_backward(ocla_context *ctx, const ocla_tensor *
     OCLA_LOCK(ctx);
     size_t m = 0, in = 0, out = 0;
     ocla_status st = check_xwy(ctx, "ocla_linear_backward", X, W, dY, "dY", &m, &in, &out);
+    size_t rows = 0, cols = 0; /* dX and dW well formed before the aliasing rule (their dims: gemm) */
+    if (st == OCLA_SUCCESS && dX) st = ocla__dense_2d(ctx, dX, "dX", &rows, &cols);
+    if (st == OCLA_SUCCESS && dW) st = ocla__dense_2d(ctx, dW, "dW", &rows, &cols);
+    const ocla_io_set set = {.in = {X, W, dY}, .in_name = {"X", "W", "dY"}, .out = {dX, dW}, .out_name = {"dX", "dW"},
+                             .n_in = 3, .n_out = 2};
+    if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, "ocla_linear_backward", &set);
     if (st == OCLA_SUCCESS && dX) st = gemm(ctx, "dX", 0, 1, m, in, out, 0.0f, dY, W, dX); /* dY [m,out] W^T [out,in] */
     if (st == OCLA_SUCCESS && dW) st = gemm(ctx, "dW", 1, 0, in, out, m, accumulate_dw ? 1.0f : 0.0f, X, dY, dW);
     OCLA_UNLOCK(ctx);

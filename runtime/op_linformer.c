@@ -89,6 +89,13 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
     const ocla_tensor *F; /* E and F are GEMM operands: non-dense ones are unsupported */
     if ((st = ocla__linformer_check_ef(ctx, FN, p->sharing, io->E, io->F, H, T, OCLA_ERR_UNSUPPORTED, &F)) != OCLA_SUCCESS)
         return st;
+    const ocla_io_set set = {.in = {io->q, io->k, io->v, io->E, F},
+                             .in_name = {"q", "k", "v", "E", "F"},
+                             .out = {io->o},
+                             .out_name = {"o"},
+                             .n_in = 5,
+                             .n_out = 1};
+    if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (B * T * H == 0) return OCLA_SUCCESS;
     const int per_head = p->sharing == OCLA_LINFORMER_NONE;
     const int64_t kp = io->E->dims[per_head ? 1 : 0], n = io->E->dims[per_head ? 2 : 1];

@@ -106,6 +106,8 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     const int64_t Tk = k->dims[1];
     int64_t V = 0;
     if ((st = ocla__check_vo(ctx, v, o, B, Tk, T, H, &V)) != OCLA_SUCCESS) return st;
+    const ocla_io_set set = {.in = {q, k, v}, .in_name = {"q", "k", "v"}, .out = {o}, .out_name = {"o"}, .n_in = 3, .n_out = 1};
+    if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (p->causal && Tk != T)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": causal needs as many keys as queries (%lld vs %lld)",
                           (long long)Tk, (long long)T);

@@ -166,7 +166,7 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
     const op_array *a = &c->a[i];
     if (!a->ndim) return OCLA_SUCCESS; /* absent */
     int ndim = a->ndim, same = 1;
-    int64_t dims[5];
+    int64_t dims[5] = {0};
     memcpy(dims, a->dims, sizeof a->dims);
     size_t off = 0;
     const op_mutation *m = &c->mut;
@@ -180,7 +180,25 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
             same = 0;
             break;
         case OP_MUT_OFFSET: off = (size_t)(m->delta < 0 ? -(int64_t)m->delta : m->delta) % 4096; break;
+        case OP_MUT_BCAST:
+            for (int d = 0; d < ndim; d++)
+                if (dims[d] > 1) {
+                    int64_t strides[5], st1 = 1, n = numel(ndim, dims);
+                    for (int e = ndim - 1; e >= 0; e--) strides[e] = st1, st1 *= dims[e];
+                    strides[d] = 0;
+                    if (n < 0) return OCLA_ERR_SHAPE;
+                    ocla_status st = ocla_tensor_create(ctx, OCLA_F32, 1, &n, &parent[i]);
+                    if (st == OCLA_SUCCESS) st = ocla_tensor_view(ctx, parent[i], 0, ndim, dims, strides, &t[i]);
+                    return st == OCLA_SUCCESS ? ocla_tensor_fill(ctx, parent[i], 0.0f) : st;
+                }
+            break;
         case OP_MUT_ALIAS:
+            if (m->axis >= 0 && m->axis < i && t[m->axis] && m->delta == 1) {
+                /* a view of array axis's memory with this array's dims (where it fits) */
+                const int64_t n = numel(ndim, dims);
+                if (n < 0 || n > ocla_tensor_numel(t[m->axis])) return OCLA_ERR_SHAPE;
+                return ocla_tensor_view(ctx, t[m->axis], 0, ndim, dims, NULL, &t[i]);
+            }
             if (m->axis >= 0 && m->axis < i && t[m->axis]) {
                 t[i] = t[m->axis], alias[i] = 1;
                 return OCLA_SUCCESS;

@@ -68,7 +68,10 @@ typedef enum op_mutation_kind {
     OP_MUT_DIM,    /* dims[axis] += delta (contents zero) */
     OP_MUT_NDIM,   /* one dim more (a trailing 1) or, with delta < 0, one less */
     OP_MUT_OFFSET, /* a view at element offset `delta` of a larger buffer (same result, or refused) */
-    OP_MUT_ALIAS   /* the tensor of array `axis` (an alias of another argument) */
+    OP_MUT_ALIAS,  /* the tensor of array `axis` (an alias of another argument); with delta 1, a view
+                      of its memory with this array's own dims (OCLA_ERR_SHAPE where it does not fit) */
+    OP_MUT_BCAST   /* a view with stride 0 along its first dim of more than one element (overlapping
+                      elements; an output must be refused) */
 } op_mutation_kind;
 typedef struct op_mutation {
     op_mutation_kind kind;

@@ -250,19 +250,20 @@ Test(softmax, bad_input) {
         ocla_tensor *q = tc_tensor4(ctx, 1, 8, 1, 32, NULL), *k = tc_tensor4(ctx, 1, 9, 1, 32, NULL);
         ocla_tensor *v = tc_tensor4(ctx, 1, 8, 1, 32, NULL), *o = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
         ocla_tensor *big = tc_tensor4(ctx, 1, 8, 1, 300, NULL);
+        ocla_tensor *ov = tc_tensor4(ctx, 1, 8, 1, 32, NULL); /* an output apart from v (aliasing is refused) */
         ocla_softmax_params p;
         ocla_softmax_params_defaults(&p);
-        cr_expect_eq(ocla_softmax_attention(ctx, &p, q, k, v, v), OCLA_ERR_SHAPE);   /* k has T=9 */
+        cr_expect_eq(ocla_softmax_attention(ctx, &p, q, k, v, ov), OCLA_ERR_SHAPE);   /* k has T=9 */
         cr_expect_eq(ocla_softmax_attention(ctx, &p, q, q, v, o), OCLA_ERR_SHAPE);   /* o has V=16 */
-        cr_expect_eq(ocla_softmax_attention(ctx, &p, big, big, v, v), OCLA_ERR_UNSUPPORTED); /* K > 256 */
-        cr_expect_eq(ocla_softmax_attention(ctx, NULL, q, q, v, v), OCLA_ERR_INVALID_ARGUMENT);
-        cr_expect_eq(ocla_softmax_attention(ctx, &p, NULL, q, v, v), OCLA_ERR_INVALID_ARGUMENT);
+        cr_expect_eq(ocla_softmax_attention(ctx, &p, big, big, v, ov), OCLA_ERR_UNSUPPORTED); /* K > 256 */
+        cr_expect_eq(ocla_softmax_attention(ctx, NULL, q, q, v, ov), OCLA_ERR_INVALID_ARGUMENT);
+        cr_expect_eq(ocla_softmax_attention(ctx, &p, NULL, q, v, ov), OCLA_ERR_INVALID_ARGUMENT);
         p.block = 48;
-        cr_expect_eq(ocla_softmax_attention(ctx, &p, q, q, v, v), OCLA_ERR_INVALID_ARGUMENT);
+        cr_expect_eq(ocla_softmax_attention(ctx, &p, q, q, v, ov), OCLA_ERR_INVALID_ARGUMENT);
         p.block = 128;
-        cr_expect_eq(ocla_softmax_attention(ctx, &p, q, q, v, v), OCLA_ERR_INVALID_ARGUMENT);
+        cr_expect_eq(ocla_softmax_attention(ctx, &p, q, q, v, ov), OCLA_ERR_INVALID_ARGUMENT);
         cr_expect(ocla_last_error(ctx)[0] != 0);
-        ocla_tensor_destroy(q), ocla_tensor_destroy(k), ocla_tensor_destroy(v), ocla_tensor_destroy(o);
+        ocla_tensor_destroy(q), ocla_tensor_destroy(k), ocla_tensor_destroy(v), ocla_tensor_destroy(o), ocla_tensor_destroy(ov);
         ocla_tensor_destroy(big);
         /* the context still works */
         static const sm_case c = {1, 20, 20, 1, 32, 32, L_DENSE, 0};

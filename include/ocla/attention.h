@@ -60,8 +60,13 @@ typedef struct ocla_attn_io {
     const ocla_tensor *initial_z;     /* [B,H,K] or NULL; only with normalize */
     ocla_tensor *o;                   /* [B,T,H,V] */
     ocla_tensor *final_state;         /* [B,H,K,V] or NULL; may be the same tensor as initial_state */
-    ocla_tensor *final_z;             /* [B,H,K] or NULL */
+    ocla_tensor *final_z;             /* [B,H,K] or NULL; may be the same tensor as initial_z */
 } ocla_attn_io;
+/* Aliasing: o, final_state and final_z may not share an element with an input (q, k, v, g, the initial
+ * states) or with each other, and may not be views whose elements overlap (a zero stride): refused
+ * with OCLA_ERR_INVALID_ARGUMENT naming both tensors. The one exception is the in-place state update:
+ * final_state the same memory and layout as initial_state (likewise final_z and initial_z). Inputs
+ * may overlap each other. ocla_attention_run checks this again when its tensors' buffers change. */
 
 /* Forward over T tokens in params.form (chunked or recurrent). Non-causal (params.causal = 0)
  * computes o_t = phi(q_t)^T S_T for every t with the whole sequence's state. */

@@ -3,7 +3,9 @@
  * inference layer and a training step use the same calls. Include <ocla/ocla.h> first (it
  * includes this header through <ocla/train.h>).
  *
- * Every tensor here is dense row-major; any ndim, the last dim is the feature dim.
+ * Every tensor here is dense row-major; any ndim, the last dim is the feature dim. An output may not
+ * share memory with an input of the same call or with another output (OCLA_ERR_INVALID_ARGUMENT,
+ * naming both tensors).
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
  * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */

@@ -52,7 +52,8 @@ typedef struct ocla_flash_io {
     const ocla_tensor *qq, *kq; /* quadratic-part queries and keys [B,T,H,S] */
     const ocla_tensor *ql, *kl; /* linear-part queries and keys [B,T,H,S] */
     const ocla_tensor *v;       /* [B,T,H,E] */
-    ocla_tensor *o;             /* [B,T,H,E] */
+    ocla_tensor *o;             /* [B,T,H,E]; may not share memory with an input (params.rel_bias too) nor
+                                   have overlapping elements: OCLA_ERR_INVALID_ARGUMENT */
 } ocla_flash_io;
 OCLA_API ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params,
                                           const ocla_flash_io *io);

@@ -34,7 +34,9 @@ typedef struct ocla_gla_layer_params {
     float norm_eps;       /* 1e-5 */
     ocla_attn_form form;  /* chunked (default) or recurrent */
     int chunk;            /* 0 = scheduler */
-    ocla_tensor *final_state; /* optional [B,H,K,V]: the state after the last token */
+    ocla_tensor *final_state; /* optional [B,H,K,V]: the state after the last token; may be
+                                 initial_state itself (in place); y and final_state may not share
+                                 memory with x, a weight or initial_state otherwise */
     const ocla_tensor *initial_state; /* optional [B,H,K,V] */
 } ocla_gla_layer_params;
 OCLA_API void ocla_gla_layer_params_defaults(ocla_gla_layer_params *params);
@@ -64,8 +66,8 @@ OCLA_API ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_la
  *                  [H, kp, n]) with the first T columns; the paper's / lucidrains' order (E after the k
  *                  projection and its bias, not fairseq's E before it); non-causal only
  *   y = o Wo (+ bo)                     [B,T,d]
- * x and y are dense [B,T,d]; weights are dense row-major [in, out] (y = x W), biases [out] or NULL.
- * Projections run through CLBlast; intermediates live in the context's scratch memory (a repeated
+ * x and y are dense [B,T,d]; weights are dense row-major [in, out] (y = x W), biases [out] or NULL;
+ * y may not share memory with x or a weight (OCLA_ERR_INVALID_ARGUMENT). Projections run through CLBlast; intermediates live in the context's scratch memory (a repeated
  * call allocates nothing on the device). */
 typedef enum ocla_mha_kind {
     OCLA_MHA_LINEAR = 0,   /* linear attention (Katharopoulos et al. 2020) */
@@ -120,7 +122,8 @@ OCLA_API ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_la
  *        SCALE  x / max(||x|| d^-1/2, eps) * norm_w[0]             (lucidrains' ScaleNorm; norm_w [1])
  *        NONE   xn = x                                             (norm_w, norm_b ignored)
  * NULL norm_w means 1, NULL norm_b / b_uvz / beta / b_o mean 0.
- * x and y are dense [B,T,d] fp32 (y may be x itself: in place); weights are dense row-major [in, out]
+ * x and y are dense [B,T,d] fp32 (y may be x itself, in place, but no other overlap of y with x or
+ * a weight: OCLA_ERR_INVALID_ARGUMENT); weights are dense row-major [in, out]
  * (y = x W). Projections run through CLBlast; intermediates (about B*T*(d + 3e + 5s) floats) live
  * in the context's scratch memory (a repeated call allocates nothing on the device). */
 typedef enum ocla_gau_norm {

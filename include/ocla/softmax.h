@@ -18,7 +18,8 @@ extern "C" {
 /* ---- softmax attention (flash-style: online softmax over key blocks, never T x T in memory) ----
  *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal.
  * q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V]; non-causal allows Tk != T (cross attention,
- * Linformer's projected keys), causal needs Tk = T. */
+ * Linformer's projected keys), causal needs Tk = T. o may not share memory with q, k or v nor have
+ * overlapping elements (OCLA_ERR_INVALID_ARGUMENT); the same holds for Linformer's o (and E, F). */
 typedef struct ocla_softmax_params {
     int causal;     /* 1 (default) */
     int has_scale;  /* 0: scale = K^-0.5 */

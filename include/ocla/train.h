@@ -36,7 +36,8 @@ typedef struct ocla_attn_grad_io {
     const ocla_tensor *d_o;             /* [B,T,H,V] dL/do (required) */
     const ocla_tensor *d_final_state;   /* [B,H,K,V] or NULL (zeros) */
     const ocla_tensor *d_final_z;       /* [B,H,K] or NULL (zeros); only with normalize */
-    /* outputs (overwritten, never accumulated) */
+    /* outputs (overwritten, never accumulated); none may share memory with an input above or with
+     * another output (OCLA_ERR_INVALID_ARGUMENT, naming both) */
     ocla_tensor *dq, *dk, *dv;          /* shapes of q, k, v (required) */
     ocla_tensor *dg;                    /* shape of g, or NULL to skip; must be NULL for FIXED/NONE */
     ocla_tensor *d_initial_state;       /* [B,H,K,V] or NULL to skip */
@@ -53,7 +54,7 @@ OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_
                                              const ocla_attn_grad_io *io);
 
 /* Plain SGD step on dense tensors (runtime/op_optim.c, kernels_cl/optim.cl): param -= lr * grad
- * (same element count). */
+ * (same element count), param updated in place; grad may not share memory with param. */
 OCLA_API ocla_status ocla_sgd_step(ocla_context *ctx, ocla_tensor *param, const ocla_tensor *grad, float lr);
 
 #ifdef __cplusplus

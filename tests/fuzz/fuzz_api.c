@@ -22,6 +22,8 @@
  *    finite outputs; with one tensor as a view at a buffer offset it gives the same result (1e-4
  *    normwise) or refuses the layout (OCLA_ERR_SHAPE / INVALID_ARGUMENT); any other fuzzed call
  *    (a NULL, mis-shaped or aliased tensor, a bad chunk) gets a known status, not OCLA_ERR_INTERNAL;
+ *    an output on an input's memory (but for the in-place state update) or as a view with a zero
+ *    stride is always refused (issue 16's aliasing rule);
  *  - the context stays usable (a final tiny upload/download round trip after every input). */
 #include <math.h>
 #include <stdint.h>
@@ -254,7 +256,9 @@ static void fuzz_tensor_wrap(rd *r) {
 }
 
 /* ---- attention: random params and tensor shapes (views of the pool, so nothing big) ---- */
-static ocla_tensor *rand_view(rd *r, int ndim, int64_t B, int64_t T, int64_t H, int64_t D) {
+/* Inputs are views of the pool's lower half (they may overlap each other); outputs of its upper half,
+ * o and the final state apart (an output overlapping an input is refused: fuzz_ops checks that). */
+static ocla_tensor *rand_view_at(rd *r, size_t base, int ndim, int64_t B, int64_t T, int64_t H, int64_t D) {
     uint8_t m = u8(r);
     if (m == 0) return NULL;
     int64_t dims[4] = {B, T, H, D};
@@ -262,10 +266,13 @@ static ocla_tensor *rand_view(rd *r, int ndim, int64_t B, int64_t T, int64_t H, 
     if (m < 24) dims[m % 4] += (m & 8) ? 1 : -1; /* a wrong dim */
     int nd = (m >= 24 && m < 32) ? ndim + 1 : ndim;
     if (nd > 4) nd = 4;
-    size_t off = (size_t)u8(r);
+    size_t off = base + (size_t)u8(r);
     ocla_tensor *t = NULL;
     if (ocla_tensor_view(g_ctx, g_pool, off, nd, dims, NULL, &t) != OCLA_SUCCESS) return NULL;
     return t;
+}
+static ocla_tensor *rand_view(rd *r, int ndim, int64_t B, int64_t T, int64_t H, int64_t D) {
+    return rand_view_at(r, 0, ndim, B, T, H, D);
 }
 
 static void fuzz_attention(rd *r) {
@@ -293,9 +300,10 @@ static void fuzz_attention(rd *r) {
     ocla_tensor *g = (p.gate == OCLA_GATE_SCALAR)   ? rand_view(r, 3, B, T, H, 1)
                      : (p.gate == OCLA_GATE_VECTOR) ? rand_view(r, 4, B, T, H, K)
                                                     : ((u8(r) & 3) == 0 ? rand_view(r, 4, B, T, H, K) : NULL);
-    ocla_tensor *o = rand_view(r, 4, B, T, H, V);
+    /* o: at most 2*70*3*40 floats from POOL_FLOATS/2; the final state 2*3*41*41 after it */
+    ocla_tensor *o = rand_view_at(r, POOL_FLOATS / 2, 4, B, T, H, V);
     ocla_tensor *s0 = (u8(r) & 1) ? rand_view(r, 4, B, H, K, V) : NULL;
-    ocla_tensor *s1 = (u8(r) & 1) ? rand_view(r, 4, B, H, K, V) : NULL;
+    ocla_tensor *s1 = (u8(r) & 1) ? rand_view_at(r, POOL_FLOATS / 2 + 17408, 4, B, H, K, V) : NULL;
     io.q = q, io.k = k, io.v = v, io.g = g, io.o = o, io.initial_state = s0, io.final_state = s1;
     ocla_status st = ocla_attention_forward(g_ctx, &p, &io);
     check_status(st, g_ctx);
@@ -349,7 +357,7 @@ static void fuzz_ops(rd *r) {
     op_case *c = op_case_new(e, &s, u8(r));
     if (!c) return;
     if (f & 8) {
-        c->mut.kind = (op_mutation_kind)(1 + u8(r) % 5);
+        c->mut.kind = (op_mutation_kind)(1 + u8(r) % 6);
         c->mut.index = u8(r) % c->n;
         c->mut.axis = u8(r) % (c->mut.kind == OP_MUT_ALIAS ? c->n : 4);
         static const int deltas[] = {-2, -1, 1, 2, 7};
@@ -366,6 +374,19 @@ static void fuzz_ops(rd *r) {
         check(n == c->n_out, "every output downloaded");
         for (size_t i = 0; i < n; i++) check(isfinite(out[i]), "outputs are finite");
     }
+    /* the aliasing rule (issue 16): a pure output (not an in/out array) on an input's memory, or as a
+     * view with a zero stride, is never run; the in-place state update is the one exception */
+    const op_array *mo = &c->a[c->mut.index], *ma = &c->a[c->mut.axis];
+    int64_t nel_o = mo->ndim ? 1 : 0, nel_a = ma->ndim ? 1 : 0;
+    for (int d = 0; d < mo->ndim; d++) nel_o *= mo->dims[d] > 0 ? mo->dims[d] : 0;
+    for (int d = 0; d < ma->ndim; d++) nel_a *= ma->dims[d] > 0 ? ma->dims[d] : 0;
+    if (c->mut.kind == OP_MUT_ALIAS && c->mut.axis < c->mut.index && nel_o > 0 && nel_a > 0 && mo->output &&
+        !mo->host && !ma->output && !(!strcmp(ma->name, "initial_state") && !strcmp(mo->name, "final_state")) &&
+        !(!strcmp(ma->name, "initial_z") && !strcmp(mo->name, "final_z")) &&
+        !(strstr(c->op->name, "gau") && !strcmp(ma->name, "x") && !strcmp(mo->name, "y")))
+        check(st != OCLA_SUCCESS, "an output on an input's memory is refused");
+    if (c->mut.kind == OP_MUT_BCAST && nel_o > 1 && mo->output && !mo->host)
+        check(st != OCLA_SUCCESS, "an output view with a zero stride is refused");
     if (valid && c->mut.kind == OP_MUT_OFFSET) {
         /* a tensor at a buffer offset: the same result as at offset 0 (to rounding: CLBlast may pick
          * another kernel for offset operands), or a refusal that says so (a layout the op does not take) */
