@@ -79,10 +79,6 @@ static const abi_struct abi_structs[OCLA__ABI_COUNT] = {
     [OCLA__ABI_GAU_LAYER_PARAMS] = ENTRY(ocla_gau_layer_params, flash),
 };
 
-size_t ocla__abi_first_size(ocla__abi_struct which) {
-    return (unsigned)which < OCLA__ABI_COUNT ? abi_structs[which].first_size : 0;
-}
-
 ocla_status ocla__abi_in(ocla_context *ctx, const char *fn, const char *name, ocla__abi_struct which, const void *in,
                          void *local, size_t local_size) {
     if ((unsigned)which >= OCLA__ABI_COUNT || abi_structs[which].size != local_size)

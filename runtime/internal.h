@@ -147,17 +147,16 @@ typedef enum ocla__abi_struct {
  * bytes over them and this library's size. */
 ocla_status ocla__abi_in(ocla_context *ctx, const char *fn, const char *name, ocla__abi_struct which, const void *in,
                          void *local, size_t local_size);
-/* The smallest size accepted for a struct (its first release's sizeof). */
-size_t ocla__abi_first_size(ocla__abi_struct which);
 /* At the top of a public call: checks p (NULL is left to the caller) and points p at local, its
  * checked copy; returns the failure. */
-#define OCLA__ABI_IN(ctx, fn, name, which, p, local)                                                         \
-    do {                                                                                                    \
-        if (p) {                                                                                            \
-            const ocla_status abi_st_ = ocla__abi_in((ctx), (fn), (name), (which), (p), &(local), sizeof(local)); \
-            if (abi_st_ != OCLA_SUCCESS) return abi_st_;                                                    \
-            (p) = &(local);                                                                                 \
-        }                                                                                                   \
+#define OCLA__ABI_IN(ctx, fn, name, which, p, local)                                                  \
+    do {                                                                                             \
+        if (p) {                                                                                     \
+            const ocla_status abi_st_ =                                                              \
+                ocla__abi_in((ctx), (fn), (name), (which), (p), &(local), sizeof(local));            \
+            if (abi_st_ != OCLA_SUCCESS) return abi_st_;                                             \
+            (p) = &(local);                                                                          \
+        }                                                                                            \
     } while (0)
 /* An OpenCL call failed: records "call failed: CL_ERROR_NAME (code)" plus context. */
 ocla_status ocla__cl_fail(ocla_context *ctx, cl_int err, const char *call, const char *what);

@@ -179,7 +179,7 @@ ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_param
         const ocla_flash_params *flash = &given.flash; /* the nested struct has its own size */
         ocla_flash_params flash_given;
         OCLA__ABI_IN(ctx, FN, "params.flash", OCLA__ABI_FLASH_PARAMS, flash, flash_given);
-        given.flash = flash_given;
+        given.flash = *flash; /* flash now points at flash_given */
     }
     OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }
