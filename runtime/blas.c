@@ -16,7 +16,7 @@
 
 void ocla_gemm_desc_defaults(ocla_gemm_desc *d) {
     if (!d) return;
-    *d = (ocla_gemm_desc){0};
+    *d = (ocla_gemm_desc){.size = sizeof *d};
     d->alpha = 1.0f;
     d->beta = 0.0f;
     d->batch = 1;
@@ -107,6 +107,8 @@ ocla_status ocla_gemm(ocla_context *ctx, const ocla_gemm_desc *d, const ocla_ten
                       ocla_tensor *c) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_gemm: ctx is NULL");
     if (!d) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_gemm: desc is NULL");
+    ocla_gemm_desc given;
+    OCLA__ABI_IN(ctx, "ocla_gemm", "desc", OCLA__ABI_GEMM_DESC, d, given);
     OCLA_LOCK(ctx);
     ocla_status st = ocla__check_tensor(ctx, a, "A", -1, NULL);
     if (st == OCLA_SUCCESS) st = ocla__check_tensor(ctx, b, "B", -1, NULL);

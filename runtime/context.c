@@ -11,6 +11,7 @@
 void ocla_context_options_defaults(ocla_context_options *o) {
     if (!o) return;
     memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
     o->cache_mode = OCLA_CACHE_AUTO;
     o->log_level = OCLA_LOG_WARN;
     const char *lv = ocla_getenv("OCLA_LOG");
@@ -150,6 +151,8 @@ static ocla_status finish_create(ocla_context *ctx, const ocla_context_options *
 ocla_status ocla_context_create(const ocla_context_options *options, ocla_context **out) {
     if (!out) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_create: out is NULL");
     *out = NULL;
+    ocla_context_options given;
+    OCLA__ABI_IN(NULL, "ocla_context_create", "options", OCLA__ABI_CONTEXT_OPTIONS, options, given);
     ocla_context_options defaults;
     ocla_status st = check_options(&options, &defaults);
     if (st != OCLA_SUCCESS) return st;
@@ -193,6 +196,8 @@ ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command
     if (!cl_ctx || !device || !queue)
         return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_wrap: %s is NULL",
                           !cl_ctx ? "cl_ctx" : !device ? "device" : "queue");
+    ocla_context_options given;
+    OCLA__ABI_IN(NULL, "ocla_context_wrap", "options", OCLA__ABI_CONTEXT_OPTIONS, options, given);
     ocla_context_options defaults;
     ocla_status st = check_options(&options, &defaults);
     if (st != OCLA_SUCCESS) return st;

@@ -128,6 +128,36 @@ struct ocla_context {
 
 /* Error detail: sets ctx->error (or the thread's error when ctx is NULL), logs at DEBUG, returns st. */
 ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) OCLA_PRINTF(3, 4);
+/* Public structs with a size field (runtime/abi.c; docs/EMBEDDING.md, "Structs that grow"). */
+typedef enum ocla__abi_struct {
+    OCLA__ABI_CONTEXT_OPTIONS,
+    OCLA__ABI_GEMM_DESC,
+    OCLA__ABI_ATTN_PARAMS,
+    OCLA__ABI_FLASH_PARAMS,
+    OCLA__ABI_SOFTMAX_PARAMS,
+    OCLA__ABI_LINFORMER_PARAMS,
+    OCLA__ABI_GLA_LAYER_PARAMS,
+    OCLA__ABI_MHA_LAYER_PARAMS,
+    OCLA__ABI_GAU_LAYER_PARAMS,
+    OCLA__ABI_COUNT
+} ocla__abi_struct;
+/* Checks the size field of the application's struct in (non-NULL): 0, larger than this library's
+ * sizeof or smaller than the struct's first release is OCLA_ERR_INVALID_ARGUMENT naming fn and name;
+ * otherwise local (the same struct, local_size bytes) gets the defaults with the application's size
+ * bytes over them and this library's size. */
+ocla_status ocla__abi_in(ocla_context *ctx, const char *fn, const char *name, ocla__abi_struct which, const void *in,
+                         void *local, size_t local_size);
+/* At the top of a public call: checks p (NULL is left to the caller) and points p at local, its
+ * checked copy; returns the failure. */
+#define OCLA__ABI_IN(ctx, fn, name, which, p, local)                                                  \
+    do {                                                                                             \
+        if (p) {                                                                                     \
+            const ocla_status abi_st_ =                                                              \
+                ocla__abi_in((ctx), (fn), (name), (which), (p), &(local), sizeof(local));            \
+            if (abi_st_ != OCLA_SUCCESS) return abi_st_;                                             \
+            (p) = &(local);                                                                          \
+        }                                                                                            \
+    } while (0)
 /* An OpenCL call failed: records "call failed: CL_ERROR_NAME (code)" plus context. */
 ocla_status ocla__cl_fail(ocla_context *ctx, cl_int err, const char *call, const char *what);
 /* Append text to the current error detail (e.g. a build log). */

@@ -20,7 +20,8 @@
 void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
     if (!p) return;
     /* hidden_dim 0: 2 d */
-    *p = (ocla_gau_layer_params){.qk_dim = 128, .norm = OCLA_GAU_NORM_LAYER, .norm_eps = 1e-5f, .residual = 1};
+    *p = (ocla_gau_layer_params){.size = sizeof *p, .qk_dim = 128, .norm = OCLA_GAU_NORM_LAYER, .norm_eps = 1e-5f,
+                                 .residual = 1};
     ocla_flash_params_defaults(&p->flash);
     p->flash.rope_dims = 128; /* RoPE on all s dims, as the paper's model (methods.md 3.2, 3.3) */
 }
@@ -180,5 +181,13 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
 
 ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_params *params,
                                    const ocla_gau_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
+    ocla_gau_layer_params given;
+    if (ctx && params) {
+        OCLA__ABI_IN(ctx, FN, "params", OCLA__ABI_GAU_LAYER_PARAMS, params, given);
+        const ocla_flash_params *flash = &given.flash; /* the nested struct has its own size */
+        ocla_flash_params flash_given;
+        OCLA__ABI_IN(ctx, FN, "params.flash", OCLA__ABI_FLASH_PARAMS, flash, flash_given);
+        given.flash = *flash; /* flash now points at flash_given */
+    }
     OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }

@@ -11,8 +11,8 @@ static const ocla_kfamily fam_gla_layer = {"gla_layer", 0, {NULL}};
 
 void ocla_gla_layer_params_defaults(ocla_gla_layer_params *p) {
     if (p)
-        *p = (ocla_gla_layer_params){.heads = 1, .head_k = 64, .head_v = 64, .gate_tau = 16.0f, .norm_eps = 1e-5f,
-                                     .form = OCLA_FORM_CHUNKED};
+        *p = (ocla_gla_layer_params){.size = sizeof *p, .heads = 1, .head_k = 64, .head_v = 64, .gate_tau = 16.0f,
+                                     .norm_eps = 1e-5f, .form = OCLA_FORM_CHUNKED};
 }
 
 static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
@@ -94,5 +94,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
 
 ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *params,
                                    const ocla_gla_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
+    ocla_gla_layer_params given;
+    if (ctx) OCLA__ABI_IN(ctx, FN, "params", OCLA__ABI_GLA_LAYER_PARAMS, params, given);
     OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }

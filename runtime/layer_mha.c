@@ -10,7 +10,7 @@
 
 void ocla_mha_layer_params_defaults(ocla_mha_layer_params *p, ocla_mha_kind kind) {
     if (p)
-        *p = (ocla_mha_layer_params){.kind = kind, .heads = 1, .head_k = 64, .head_v = 64,
+        *p = (ocla_mha_layer_params){.size = sizeof *p, .kind = kind, .heads = 1, .head_k = 64, .head_v = 64,
                                      .causal = kind == OCLA_MHA_LINFORMER ? 0 : 1, .scale = 1.0f,
                                      .feature_map = OCLA_FEATURE_ELU1, .normalize = 1, .eps = 1e-6f,
                                      .sharing = OCLA_LINFORMER_HEADWISE};
@@ -93,12 +93,15 @@ static ocla_status attend(ocla_context *ctx, const ocla_mha_layer_params *p, con
         return ocla_attention_forward(ctx, &ap, &io);
     }
     case OCLA_MHA_SOFTMAX: { /* every field given */
-        const ocla_softmax_params sp = {.causal = p->causal, .has_scale = p->has_scale, .scale = p->scale, .block = p->block};
+        ocla_softmax_params sp;
+        ocla_softmax_params_defaults(&sp);
+        sp.causal = p->causal, sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
         return ocla_softmax_attention(ctx, &sp, q, k, v, o);
     }
     case OCLA_MHA_LINFORMER: {
-        const ocla_linformer_params lp = {.causal = 0, .has_scale = p->has_scale, .scale = p->scale,
-                                          .sharing = p->sharing, .block = p->block};
+        ocla_linformer_params lp;
+        ocla_linformer_params_defaults(&lp);
+        lp.causal = 0, lp.has_scale = p->has_scale, lp.scale = p->scale, lp.sharing = p->sharing, lp.block = p->block;
         const ocla_linformer_io io = {q, k, v, w->E, w->F, o};
         return ocla_linformer_attention(ctx, &lp, &io);
     }
@@ -141,5 +144,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
 
 ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_layer_params *params,
                                    const ocla_mha_layer_weights *weights, const ocla_tensor *x, ocla_tensor *y) {
+    ocla_mha_layer_params given;
+    if (ctx) OCLA__ABI_IN(ctx, FN, "params", OCLA__ABI_MHA_LAYER_PARAMS, params, given);
     OCLA__LOCKED_CALL(FN, ctx, params, weights, forward(ctx, params, weights, x, y));
 }

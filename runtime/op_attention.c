@@ -25,6 +25,7 @@ float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)
 void ocla_attn_params_defaults(ocla_attn_params *p) {
     if (!p) return;
     memset(p, 0, sizeof *p); /* identity feature map, no gate, chunked, chunk from the scheduler */
+    p->size = sizeof *p;
     p->causal = 1;
     p->scale = 1.0f;
     p->eps = 1e-6f;
@@ -42,6 +43,8 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_limits: ctx is NULL");
     if (!params || !max_k || !max_v)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_limits: NULL argument");
+    ocla_attn_params given;
+    OCLA__ABI_IN(ctx, "ocla_attention_limits", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     OCLA_LOCK(ctx);
     ocla_plan_limits L;
     ocla_status st = ocla__plan_limits(ctx, &L);
@@ -514,6 +517,8 @@ ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *pa
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_forward: ctx is NULL");
     if (!params || !io)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_forward: %s is NULL", !params ? "params" : "io");
+    ocla_attn_params given;
+    OCLA__ABI_IN(ctx, "ocla_attention_forward", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     attn_key key;
     ocla_attn_op *op = NULL;
     OCLA_LOCK(ctx);
@@ -542,6 +547,8 @@ ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_params *pa
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_prepare: %s is NULL",
                           !params ? "params" : !io ? "io" : "out");
     *out = NULL;
+    ocla_attn_params given;
+    OCLA__ABI_IN(ctx, "ocla_attention_prepare", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     OCLA_LOCK(ctx);
     ocla_status st = validate(ctx, "ocla_attention_prepare", params, io);
     if (st == OCLA_SUCCESS) st = prepare(ctx, params, io, 1, out);

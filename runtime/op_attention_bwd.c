@@ -307,6 +307,8 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
 OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_params *params,
                                              const ocla_attn_grad_io *io) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: ctx is NULL");
+    ocla_attn_params given;
+    OCLA__ABI_IN(ctx, "ocla_attention_backward", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     OCLA_LOCK(ctx);
     ocla_status st = backward_locked(ctx, params, io);
     OCLA_UNLOCK(ctx);

@@ -15,8 +15,8 @@
 
 void ocla_flash_params_defaults(ocla_flash_params *p) {
     if (p) /* chunk: the paper's C */
-        *p = (ocla_flash_params){.causal = 1, .chunk = 256, .quad_scale = 1.0f, .bias_scale = 1.0f, .quad_post = 1.0f,
-                                 .lin_norm = OCLA_FLASH_LIN_CHUNK, .lin_scale = 1.0f, .rope_base = 10000.0f};
+        *p = (ocla_flash_params){.size = sizeof *p, .causal = 1, .chunk = 256, .quad_scale = 1.0f, .bias_scale = 1.0f,
+                                 .quad_post = 1.0f, .lin_norm = OCLA_FLASH_LIN_CHUNK, .lin_scale = 1.0f, .rope_base = 10000.0f};
 }
 
 static const char *const k_names[4] = {"flash_scores", "flash_states", "flash_prefix", "flash_out"};
@@ -165,5 +165,7 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
 }
 
 ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params, const ocla_flash_io *io) {
+    ocla_flash_params given;
+    if (ctx) OCLA__ABI_IN(ctx, FN, "params", OCLA__ABI_FLASH_PARAMS, params, given);
     OCLA__LOCKED_CALL(FN, ctx, params, io, run(ctx, params, io));
 }

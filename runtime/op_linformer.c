@@ -7,7 +7,7 @@
 #define FN "ocla_linformer_attention"
 
 void ocla_linformer_params_defaults(ocla_linformer_params *p) {
-    if (p) *p = (ocla_linformer_params){.scale = 1.0f, .sharing = OCLA_LINFORMER_HEADWISE};
+    if (p) *p = (ocla_linformer_params){.size = sizeof *p, .scale = 1.0f, .sharing = OCLA_LINFORMER_HEADWISE};
 }
 
 ocla_status ocla__linformer_check_ef(ocla_context *ctx, const char *fn, ocla_linformer_sharing sharing,
@@ -107,11 +107,15 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
         (st = project(ctx, io->E, per_head, io->k, kp, n, tk->mem)) != OCLA_SUCCESS ||
         (st = project(ctx, F, per_head, io->v, kp, n, tv->mem)) != OCLA_SUCCESS)
         return st;
-    const ocla_softmax_params sp = {.causal = 0, .has_scale = p->has_scale, .scale = p->scale, .block = p->block};
+    ocla_softmax_params sp;
+    ocla_softmax_params_defaults(&sp);
+    sp.causal = 0, sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
     return ocla_softmax_attention(ctx, &sp, io->q, tk, tv, io->o);
 }
 
 ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
                                      const ocla_linformer_io *io) {
+    ocla_linformer_params given;
+    if (ctx) OCLA__ABI_IN(ctx, FN, "params", OCLA__ABI_LINFORMER_PARAMS, params, given);
     OCLA__LOCKED_CALL(FN, ctx, params, io, run(ctx, params, io));
 }

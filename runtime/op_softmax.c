@@ -14,7 +14,7 @@
 #define SLOT_STATE 4
 
 void ocla_softmax_params_defaults(ocla_softmax_params *p) {
-    if (p) *p = (ocla_softmax_params){.causal = 1, .scale = 1.0f};
+    if (p) *p = (ocla_softmax_params){.size = sizeof *p, .causal = 1, .scale = 1.0f};
 }
 
 /* The launch geometry of a planned kernel, from the plan's tiles. */
@@ -171,5 +171,7 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
 
 ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softmax_params *params, const ocla_tensor *q,
                                    const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o) {
+    ocla_softmax_params given;
+    if (ctx) OCLA__ABI_IN(ctx, FN, "params", OCLA__ABI_SOFTMAX_PARAMS, params, given);
     OCLA__LOCKED_CALL(FN, ctx, params, params, run(ctx, params, q, k, v, o));
 }

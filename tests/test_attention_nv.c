@@ -73,7 +73,7 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
                 int64_t gd[3] = {B, T, H};
                 ocla_tensor *tg = tc_tensor(ctx, 3, gd, g);
                 ocla_attn_params p;
-                memset(&p, 0, sizeof p);
+                ocla_attn_params_defaults(&p);
                 p.causal = 1;
                 p.gate = gate ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
                 ocla_attn_io io = {0};

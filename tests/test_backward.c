@@ -196,7 +196,7 @@ static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int 
         dz0 = tc_tensor(ctx, 3, zd, NULL);
     }
     ocla_attn_params p;
-    memset(&p, 0, sizeof p);
+    ocla_attn_params_defaults(&p);
     p.causal = 1, p.feature_map = vr->feature, p.normalize = vr->normalize, p.eps = 1e-6f, p.gate = vr->gate;
     p.chunk = chunk;
     ocla_attn_grad_io io;

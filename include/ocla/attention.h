@@ -39,6 +39,7 @@ typedef enum ocla_attn_form {
 } ocla_attn_form;
 
 typedef struct ocla_attn_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_attn_params_defaults() */
     int causal;                  /* 1 (default); 0 = non-causal (no gates, no states) */
     int has_scale;               /* 0: scale = K^-0.5 (fla's default) */
     float scale;

@@ -30,6 +30,7 @@ typedef enum ocla_flash_lin_norm {
 } ocla_flash_lin_norm;
 
 typedef struct ocla_flash_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_flash_params_defaults() */
     int causal;            /* 1 (default) */
     int chunk;             /* C: 256 (paper, default); any C in 1..4096; 0 = OCLA_CHUNK, else the scheduler's
                               pick of 16..256 (OCLA_OP_FLASH_CHUNK) */

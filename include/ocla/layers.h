@@ -28,6 +28,7 @@ extern "C" {
  * through CLBlast. Intermediates live in the context's scratch memory: a repeated call allocates
  * nothing on the device. */
 typedef struct ocla_gla_layer_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_gla_layer_params_defaults() */
     int heads;            /* H */
     int head_k, head_v;   /* K, V per head */
     float gate_tau;       /* 16 (fla's gate_logit_normalizer) */
@@ -76,6 +77,7 @@ typedef enum ocla_mha_kind {
 } ocla_mha_kind;
 
 typedef struct ocla_mha_layer_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_mha_layer_params_defaults() */
     ocla_mha_kind kind;
     int heads;                   /* H (default 1) */
     int head_k, head_v;          /* K and V per head (default 64) */
@@ -133,6 +135,7 @@ typedef enum ocla_gau_norm {
 } ocla_gau_norm;
 
 typedef struct ocla_gau_layer_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_gau_layer_params_defaults() */
     int hidden_dim;          /* e, the width of U and V: 0 (default) = 2 * d (the paper's e = 2d) */
     int qk_dim;              /* s, the width of Z: 128 (paper, default) */
     ocla_gau_norm norm;      /* OCLA_GAU_NORM_LAYER (default) */

@@ -14,8 +14,10 @@
  *    this thread's next ocla call.
  *  - The library never prints to stdout, never exits, never aborts. Messages go to the log
  *    callback of the context (default: warnings and errors to stderr, OCLA_LOG=quiet|info|debug).
- *  - Handles are opaque. Options structs have an *_defaults() initialiser; always call it first so
- *    fields added later keep their defaults.
+ *  - Handles are opaque. Options structs have an *_defaults() initialiser; always call it first:
+ *    it sets the struct's first field, size, which every call taking the struct checks (0, a size
+ *    from a newer ocla or one below the first release is OCLA_ERR_INVALID_ARGUMENT), so fields
+ *    added later keep their defaults for applications built earlier (docs/EMBEDDING.md).
  *  - Thread safety: a context serialises its own calls with an internal lock, so one context may
  *    be shared by threads; calls on different contexts run concurrently. Tensors belong to the
  *    context that made them; destroy a tensor before its context.
@@ -171,6 +173,7 @@ typedef enum ocla_cache_mode {
 } ocla_cache_mode;
 
 typedef struct ocla_context_options {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_context_options_defaults() */
     const char *device;    /* selector, see ocla_device_select(); NULL = OCLA_DEVICE or default */
     const char *cache_dir; /* NULL = OCLA_CACHE_DIR, else $XDG_CACHE_HOME/ocla; "off" disables */
     ocla_cache_mode cache_mode;
@@ -257,6 +260,7 @@ OCLA_API cl_mem ocla_tensor_buffer(const ocla_tensor *tensor);
 /* BLAS (CLBlast): C[i] = alpha * op(A[i]) op(B[i]) + beta * C[i], row-major, i < batch          */
 /* ------------------------------------------------------------------------------------------ */
 typedef struct ocla_gemm_desc {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_gemm_desc_defaults() */
     int trans_a, trans_b;
     size_t m, n, k;
     float alpha, beta;

@@ -21,6 +21,7 @@ extern "C" {
  * Linformer's projected keys), causal needs Tk = T. o may not share memory with q, k or v nor have
  * overlapping elements (OCLA_ERR_INVALID_ARGUMENT); the same holds for Linformer's o (and E, F). */
 typedef struct ocla_softmax_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_softmax_params_defaults() */
     int causal;     /* 1 (default) */
     int has_scale;  /* 0: scale = K^-0.5 */
     float scale;
@@ -45,6 +46,7 @@ typedef enum ocla_linformer_sharing {
     OCLA_LINFORMER_NONE = 3       /* per head: E, F [H, kp, n] */
 } ocla_linformer_sharing;
 typedef struct ocla_linformer_params {
+    size_t size; /* sizeof this struct in the application's build: set by ocla_linformer_params_defaults() */
     int causal;    /* 0 (default); 1 is refused: the projection mixes future tokens into every row */
     int has_scale; /* 0: scale = D^-0.5 */
     float scale;

@@ -45,6 +45,7 @@ LOG_FN = ctypes.CFUNCTYPE(None, c_enum, c_char_p, c_void_p)
 
 class ContextOptions(ctypes.Structure):
     _fields_ = [
+        ("size", c_size_t),  # sizeof the C struct: set by ocla_context_options_defaults
         ("device", c_char_p), ("cache_dir", c_char_p), ("cache_mode", c_enum),
         ("log", LOG_FN), ("log_user", c_void_p), ("log_level", c_enum),
         ("profiling", c_int), ("portable_kernels_only", c_int), ("allow_tf32", c_int),
@@ -83,9 +84,9 @@ FORM_CHUNKED, FORM_RECURRENT = 0, 1
 
 
 class AttnParams(ctypes.Structure):
-    _fields_ = [("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("feature_map", c_enum),
-                ("normalize", c_int), ("eps", c_float), ("gate", c_enum), ("fixed_log_decay", P(c_float)),
-                ("form", c_enum), ("chunk", c_int)]
+    _fields_ = [("size", c_size_t), ("causal", c_int), ("has_scale", c_int), ("scale", c_float),
+                ("feature_map", c_enum), ("normalize", c_int), ("eps", c_float), ("gate", c_enum),
+                ("fixed_log_decay", P(c_float)), ("form", c_enum), ("chunk", c_int)]
 
 
 class AttnIO(ctypes.Structure):
@@ -103,14 +104,15 @@ class AttnGradIO(ctypes.Structure):  # train.h
 
 # ---- softmax.h / flash.h ---------------------------------------------------------------------
 class SoftmaxParams(ctypes.Structure):
-    _fields_ = [("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("block", c_int)]
+    _fields_ = [("size", c_size_t), ("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("block", c_int)]
 
 
 LINFORMER_HEADWISE, LINFORMER_KEY_VALUE, LINFORMER_LAYERWISE, LINFORMER_NONE = 0, 1, 2, 3
 
 
 class LinformerParams(ctypes.Structure):
-    _fields_ = [("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("sharing", c_enum), ("block", c_int)]
+    _fields_ = [("size", c_size_t), ("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("sharing", c_enum),
+                ("block", c_int)]
 
 
 class LinformerIO(ctypes.Structure):
@@ -122,10 +124,10 @@ FLASH_LIN_CHUNK, FLASH_LIN_MEAN = 0, 1
 
 
 class FlashParams(ctypes.Structure):
-    _fields_ = [("causal", c_int), ("chunk", c_int), ("has_quad_scale", c_int), ("quad_scale", c_float),
-                ("bias_scale", c_float), ("quad_post", c_float), ("rel_bias", c_void_p), ("lin_norm", c_enum),
-                ("has_lin_scale", c_int), ("lin_scale", c_float), ("rope_dims", c_int), ("rope_base", c_float),
-                ("pos_offset", c_int64)]
+    _fields_ = [("size", c_size_t), ("causal", c_int), ("chunk", c_int), ("has_quad_scale", c_int),
+                ("quad_scale", c_float), ("bias_scale", c_float), ("quad_post", c_float), ("rel_bias", c_void_p),
+                ("lin_norm", c_enum), ("has_lin_scale", c_int), ("lin_scale", c_float), ("rope_dims", c_int),
+                ("rope_base", c_float), ("pos_offset", c_int64)]
 
 
 class FlashIO(ctypes.Structure):
@@ -135,7 +137,7 @@ class FlashIO(ctypes.Structure):
 
 # ---- layers.h --------------------------------------------------------------------------------
 class GLALayerParams(ctypes.Structure):
-    _fields_ = [("heads", c_int), ("head_k", c_int), ("head_v", c_int), ("gate_tau", c_float),
+    _fields_ = [("size", c_size_t), ("heads", c_int), ("head_k", c_int), ("head_v", c_int), ("gate_tau", c_float),
                 ("norm_eps", c_float), ("form", c_enum), ("chunk", c_int), ("final_state", c_void_p),
                 ("initial_state", c_void_p)]
 
@@ -149,9 +151,9 @@ MHA_LINEAR, MHA_SOFTMAX, MHA_LINFORMER = 0, 1, 2
 
 
 class MHALayerParams(ctypes.Structure):
-    _fields_ = [("kind", c_enum), ("heads", c_int), ("head_k", c_int), ("head_v", c_int), ("causal", c_int),
-                ("has_scale", c_int), ("scale", c_float), ("feature_map", c_enum), ("normalize", c_int),
-                ("eps", c_float), ("chunk", c_int), ("block", c_int), ("sharing", c_enum)]
+    _fields_ = [("size", c_size_t), ("kind", c_enum), ("heads", c_int), ("head_k", c_int), ("head_v", c_int),
+                ("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("feature_map", c_enum),
+                ("normalize", c_int), ("eps", c_float), ("chunk", c_int), ("block", c_int), ("sharing", c_enum)]
 
 
 class MHALayerWeights(ctypes.Structure):
@@ -163,7 +165,7 @@ GAU_NORM_LAYER, GAU_NORM_SCALE, GAU_NORM_NONE = 0, 1, 2
 
 
 class GAULayerParams(ctypes.Structure):
-    _fields_ = [("hidden_dim", c_int), ("qk_dim", c_int), ("norm", c_enum), ("norm_eps", c_float),
+    _fields_ = [("size", c_size_t), ("hidden_dim", c_int), ("qk_dim", c_int), ("norm", c_enum), ("norm_eps", c_float),
                 ("residual", c_int), ("flash", FlashParams)]
 
 

@@ -326,6 +326,7 @@ static void fuzz_gemm(rd *r) {
     if (f & 1) d.lda = (size_t)dimv(r), d.ldb = (size_t)dimv(r), d.ldc = (size_t)dimv(r);
     if (f & 2) d.stride_a = (size_t)dimv(r), d.stride_b = (size_t)dimv(r), d.stride_c = (size_t)dimv(r);
     if (f & 4) d.a_offset = (size_t)dimv(r), d.b_offset = (size_t)dimv(r), d.c_offset = (size_t)dimv(r);
+    if (f & 8) d.size = (size_t)dimv(r); /* the struct's size field: 0, too small, too large (newer) */
     check(ocla_gemm(NULL, &d, g_pool, g_pool, g_pool) != OCLA_SUCCESS, "NULL context refused");
     if (!g_ctx || !g_pool) return;
     /* Run only descriptors whose work is small (m*n*k*batch <= 2^22); the rest is validated by

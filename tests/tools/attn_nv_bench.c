@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     ocla_tensor_fill(ctx, q, 0.01f);
     ocla_tensor_fill(ctx, g, -0.01f);
     ocla_attn_params p;
-    memset(&p, 0, sizeof p);
+    ocla_attn_params_defaults(&p);
     p.causal = 1;
     p.gate = gate ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
     ocla_attn_io io = {0};
