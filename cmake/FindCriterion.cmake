@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # FindCriterion: the Criterion unit-test library (Debian: libcriterion-dev).
 # Sets Criterion_FOUND and the imported target Criterion::Criterion.
 # -DCMAKE_DISABLE_FIND_PACKAGE_Criterion=ON configures as if it were absent (.ci/checks/30-install.sh).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Embeds OpenCL C sources into a C file as byte arrays (no string-literal limits, MSVC-safe).
 # Usage: cmake -DOUT=<file.c> -DSOURCES="a.cl;b.cl" -P embed_kernels.cmake
 separate_arguments(SOURCES)

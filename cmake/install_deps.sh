@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what ocla needs from Debian/Ubuntu packages when something is missing.
 # Usage: bash cmake/install_deps.sh [extra packages...]
 # As root it runs apt-get; otherwise it prints the command to run and fails.

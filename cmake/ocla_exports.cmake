@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ocla_export_only_public_api(<shared target> <public header dir>)
 #
 # The shared library exports the public API and nothing else. Hidden visibility by default does most

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross-compile the static library for 64-bit Arm Linux with Debian's aarch64 cross gcc.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* decode: autoregressive GLA decoding with the recurrent state. Prefill a prompt with the chunked
  * form (final state out), then generate token by token with params.form = OCLA_FORM_RECURRENT and
  * T = 1, the state carried in place. Prints tokens/s. Device from argv[1] or OCLA_DEVICE.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* embed: the smallest complete use of ocla from an application. One GLA layer (fla's
  * GatedLinearAttention) on any OpenCL device; every error is reported and cleaned up.
  * Usage: embed [device selector]   (default: OCLA_DEVICE, else the first GPU, else device 0) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layers: run the attention ops of <ocla/softmax.h> and <ocla/flash.h> and the full [B,T,d_model]
  * layers of <ocla/layers.h> on the chosen device (argv[1] or OCLA_DEVICE) and print their times.
  *

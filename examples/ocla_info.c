@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla-info: every OpenCL platform and device, the limits ocla's scheduler uses, whether ocla can
  * build and run its kernels there, and the plans it would pick for a standard shape.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* train_gla: fit a small GLA layer to a synthetic target on any OpenCL device, with ocla's forward,
  * backward and CLBlast projections, and print the loss falling.
  *

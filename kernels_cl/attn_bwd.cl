@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_bwd.cl: chunkwise backward of causal linear attention / simple GLA / retention / GLA, with
  * the optional normaliser, through the feature map. OpenCL C 1.2, fp32. Math: docs/TRAINING.md.
  *

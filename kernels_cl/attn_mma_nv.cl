@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_mma_nv.cl: NVIDIA tensor-core fast path for chunked causal linear attention and scalar-gate
  * GLA (simple GLA, retention), fp32 in and out with fp32-level accuracy.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.cl: the device library, prepended by the runtime to every ocla program (OpenCL C 1.2,
  * fp32). One copy of everything more than one kernel file needs; a kernel file defines only its
  * own kernels and the helpers no other file uses.

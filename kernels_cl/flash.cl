@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* flash.cl: FLASH mixed chunk attention (Hua et al. 2022), fp32, OpenCL C 1.2. No variant macros:
  * one program serves every chunk size and shape (C, sizes and strides are arguments).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gate.cl: gate nonlinearities of the layers (runtime/op_gate.c), forward and backward, one
  * work-item per element of dense buffers (offsets in elements). No variant macros. */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gau.cl: elementwise steps of the GAU / FLASH layer (Hua et al. 2022; runtime/layer_gau.c).
  * fp32, OpenCL C 1.2. Every buffer comes with an element offset (tensors may sit inside a buffer: the
  * layer's temporaries share one scratch buffer). No variant macros.

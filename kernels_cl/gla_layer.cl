@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gla_layer.cl: the GLA layer's own elementwise step (runtime/layer_gla.c). fp32, OpenCL C 1.2.
  * Every buffer comes with an element offset (the layer's temporaries share one scratch buffer).
  * No variant macros.

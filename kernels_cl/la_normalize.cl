@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* la_normalize.cl: the normaliser of linear attention (Katharopoulos et al.), shared by the
  * chunked (linear_attn.cl) and recurrent (linear_attn_rec.cl) forms, which write the denominator
  * den[bh][t] = scale * phi(q_t) . z_t beside the unnormalised outputs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* la_probe.cl: a tiny barrier-using kernel built with no options. Its CL_KERNEL_WORK_GROUP_SIZE
  * tells the attention scheduler the driver's per-kernel work-group limit before a plan's program
  * variant is built (rusticl on llvmpipe reports 32 for every kernel, far below the device's 1024).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_common.cl: elementwise steps every [B,T,d] layer shares (runtime/layer_common.c). fp32,
  * OpenCL C 1.2. Every buffer comes with an element offset. No variant macros.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* linear_attn.cl: chunkwise causal linear attention, simple GLA / retention, GLA (vector gates),
  * and non-causal linear attention. fp32, OpenCL C 1.2. Math and work split: docs/KERNELS.md.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* linear_attn_rec.cl: the recurrent (token-by-token) form of linear attention / simple GLA /
  * retention / GLA: the decode step (T = 1) and the reference form. fp32, OpenCL C 1.2.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim.cl: optimiser steps (runtime/op_optim.c), one work-item per element of dense buffers
  * (offsets in elements). No variant macros. */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* selftest.cl: the smallest useful program. ocla-info builds and runs it to say whether the
  * library can build and run kernels on a device; the tests build it with OCLA_SELFTEST_BROKEN to
  * check that a failing build returns OCLA_ERR_BUILD with the build log.

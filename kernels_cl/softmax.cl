@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* softmax.cl: tiled (flash-style) softmax attention, fp32, OpenCL C 1.2.
  *
  *   o[b,t,h,:] = sum_s p_ts v[b,s,h,:],  p_ts = exp(x_ts - m_t) / l_t,  x_ts = scale * q[b,t,h,:] . k[b,s,h,:]

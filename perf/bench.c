@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla-bench: measure each device's fp32 FMA peak and copy bandwidth (perf/peak.c, clpeak's
  * method), then sweep attention methods x T x (B,H,D) x chunk size x {forward, decode step,
  * forward+backward}. Device times: ocla_profile_begin/end (events summed over every kernel and GEMM;

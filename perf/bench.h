@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla-bench shared declarations (perf/bench.c measures, perf/report.c writes table/JSON/CSV/SVG). */
 #ifndef OCLA_BENCH_H
 #define OCLA_BENCH_H

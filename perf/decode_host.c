@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla-bench --host-decode: what a decode step costs the host, beside what it costs the device.
  *
  * One GLA decode step: B = 1, H = 4, K = V = 64, per-key gates (OCLA_GATE_VECTOR), recurrent form,

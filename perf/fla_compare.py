@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Side-by-side: ocla (OpenCL) vs flash-linear-attention (Triton) on the same GPU, same inputs.
 
 One command (H100 machine, from the repo root, with a build of ocla-bench carried in .gpu/bin and fla's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla-bench --ops: every entry of the op table (tests/op_table.h, the same table the accuracy
  * tests, the fault and leak harnesses and the fuzzer iterate) timed on each device at the entry's
  * first shape: device time per call (ocla_profile, median of the runs), host enqueue time per call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The device's fp32 FMA rate and copy bandwidth, measured the way clpeak does (krrishnarraj/clpeak),
  * for ocla-bench's %FMA and %BW columns. Plain OpenCL on the context's queue (ocla_context_queue):
  * the benchmark measures the device, the library is not involved.

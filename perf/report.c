@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla-bench output: readable table, JSON, CSV and an SVG chart (written by hand, no dependency). */
 #include <math.h>
 #include <stdio.h>

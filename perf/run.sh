@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job (README): installs what is missing, builds, and runs ocla-bench on every OpenCL device
 # found: measured peak and bandwidth, then each method over a short sweep; table on stdout, JSON, CSV
 # and an SVG chart under bench-results/. Extra arguments go to ocla-bench (e.g. --full, --device nvidia).

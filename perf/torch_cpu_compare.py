@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """ocla on a CPU OpenCL driver (PoCL, rusticl) vs PyTorch on the same CPU, the same chunked math.
 
     /tmp/tv/bin/python perf/torch_cpu_compare.py --bench build-h4/perf/ocla-bench --device pocl \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """In-tree PEP 517 build backend for the ocla Python package: stdlib only, so `pip install ./python`
 needs no network and no setuptools. It writes a wheel of the pure-Python package `ocla/` (and, when
 OCLA_BUNDLE_LIBRARY names a built libocla shared library at build time, a copy of it inside the

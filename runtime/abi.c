@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The size field of the public structs that have a *_defaults() initialiser (docs/EMBEDDING.md,
  * "Structs that grow"): every call that takes one checks it here and works on a local copy, so an
  * application built against older headers keeps working with a newer library of the same SONAME.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NVIDIA tensor-core path (kernels_cl/attn_mma_nv.cl) for chunked causal linear attention, simple
  * GLA and retention, run by a prepared attention op whose plan chose it (runtime/plan_la.c). Two
  * launches: the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state

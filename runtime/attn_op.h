@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The prepared linear-attention op (runtime/op_attention.c; the NVIDIA path in
  * runtime/attention_nv.c): everything a run needs, decided once. Not installed. */
 #ifndef OCLA_ATTN_OP_H

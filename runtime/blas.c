@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The only file that calls CLBlast: (strided-batched) row-major SGEMM.
  *
  * CLBlast 1.5.3 facts this file works around (../shared/reference/opencl-notes.md §A):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The disk cache's file format, as pure functions (fuzzed by tests/fuzz/fuzz_cache_file.c):
  *
  *   offset  size  field

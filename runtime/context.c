@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Contexts: created from a selector or wrapping the application's OpenCL objects. */
 #include <ctype.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Device enumeration, the limits the scheduler needs, vendor normalisation and selection. */
 #include <ctype.h>
 #include <stdio.h>

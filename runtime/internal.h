@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal runtime interfaces shared by the library's files. Not installed.
  *
  * Locking rule: every public entry point that takes a context locks ctx->lock (recursive) for its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Kernel arguments, launches with limit checks, profiling, and device memory helpers. */
 #include <stdio.h>
 #include <stdlib.h>

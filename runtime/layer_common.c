@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the [B,T,d_model] layers and the layer-family ops: see layer_common.h. */
 #include "layer_common.h"
 

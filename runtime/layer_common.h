@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the [B,T,d_model] layers (runtime/layer_*.c) and the layer-family ops (FLASH,
  * softmax, Linformer): argument checks with messages that name the layer, the layers' temporaries in
  * context-owned scratch, [B,T,H,D] head views, projections with an optional bias, RoPE frequencies.

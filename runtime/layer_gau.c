@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GAU / FLASH layer (Hua et al. 2022, methods.md section 3): norm, one fused projection to
  * [U | V | Z] (CLBlast), SiLU and the four per-dim scale/offsets of Z (kernels_cl/gau.cl), FLASH
  * mixed chunk attention with one head (op_flash.c), the U gate and the output projection (CLBlast),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GLA layer: projections (CLBlast), low-rank logsigmoid gate, chunked GLA, per-head RMSNorm with a
  * swish output gate (kernels_cl/gla_layer.cl), output projection. See <ocla/layers.h> for the math.
  * Temporaries: one workspace in the layers' scratch slot (layer_common.h): nothing is allocated once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Multi-head attention layers on [B,T,d]: linear attention (Katharopoulos et al.), softmax attention
  * and Linformer, each as projections (CLBlast) -> attention op -> output projection. The math and
  * the API: <ocla/layers.h>; docs/KERNELS.md, "FLASH, Linformer, softmax, layers". Temporaries: one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test and debugging hooks. Not part of the stable API (not installed); tests include it. */
 #ifndef OCLA_DEBUG_H
 #define OCLA_DEBUG_H

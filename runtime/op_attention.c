@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linear attention / simple GLA / retention / GLA forward, planned once and launched many times:
  *   prepare = validate -> plan (ocla_plan_compute with the context's limits) -> kernels of the
  *             plan's variant -> buffers -> launch checks

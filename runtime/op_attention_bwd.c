@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Backward of causal chunked linear attention (with the normaliser, through the feature map),
  * simple GLA, retention and GLA (include/ocla/train.h; kernels kernels_cl/attn_bwd.cl; math and
  * memory: docs/TRAINING.md, "Backward").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Dense-tensor checks and the elementwise ops' launch (see op_common.h). */
 #include <math.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the small ops (runtime/op_linear.c, op_gate.c, op_optim.c) and the attention
  * backward: dense-tensor checks and the elementwise ops (one work-item per element).
  * The checks assume the caller holds the context lock; all set the detail through ocla__fail.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* FLASH mixed chunk attention: kernels_cl/flash.cl, planned by runtime/plan_flash.c (four passes:
  * scores, chunk states, prefix, output, in the plan's work-groups). The chunk C is the params' (a
  * model parameter, default 256), else OCLA_CHUNK, else the scheduler's pick, resolved by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Gate nonlinearities of the layers, forward and backward (include/ocla/blocks.h; kernels
  * kernels_cl/gate.cl): GLA's g = logsigmoid(x) / tau and dx = dg * sigmoid(-x) / tau. */
 #include "op_common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Projections through CLBlast (include/ocla/blocks.h): Y = X W and its backward dX = dY W^T,
  * dW = X^T dY (optionally accumulated). No kernels of its own. */
 #include "op_common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linformer: sequence-axis projections with CLBlast (ocla__gemm), then the tiled softmax op over the
  * kp projected rows (it plans its own kernel, runtime/plan_softmax.c). Scratch slots 5 (K' [B,kp,H,D])
  * and 6 (V' [B,kp,H,Dv]); softmax's slot 4 is free for it. Nothing is allocated once they are large

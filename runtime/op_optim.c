@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Optimiser steps (include/ocla/train.h; kernels kernels_cl/optim.cl): plain SGD. */
 #include "op_common.h"
 

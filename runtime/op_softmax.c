@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl, planned by runtime/plan_softmax.c.
  * The op runs exactly the plan's kernel and tiles (ocla_plan_explain shows the same plan). Where
  * the built kernel's own limits (its work-group limit, its static local memory) do not take the

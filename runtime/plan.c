@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The scheduler: a pure function from (device limits, op, shape) to a plan. No device, no I/O,
  * no globals. Each op kind has a row here (its candidate chunk sizes) and a rule (runtime/plan_*.c)
  * that fills the plan for one chunk: path, tiles, work-group, local memory, kernels, cost.

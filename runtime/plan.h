@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The scheduler's internal interface: one rule per op kind (runtime/plan_*.c), the helpers the
  * rules share, what the ops read back from a plan (tiles, the backward's temporaries, the kernel
  * families whose tiles a plan records) and the device profile. The rules are pure functions of

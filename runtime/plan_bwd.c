@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scheduler row of the chunked attention backward (runtime/op_attention_bwd.c,
  * kernels_cl/attn_bwd.cl). Pure function of (limits, request).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scheduler row of FLASH mixed chunk attention (runtime/op_flash.c, kernels_cl/flash.cl). Pure
  * function of (limits, request); the op launches exactly what is recorded here.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scheduler rows of the linear attention family: chunked linear attention, simple GLA / retention
  * and GLA (portable kernels_cl/linear_attn.cl, or the NVIDIA tensor-core kernels
  * kernels_cl/attn_mma_nv.cl where the device has them), and the recurrent (decode) form

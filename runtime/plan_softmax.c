@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scheduler row of tiled softmax attention (runtime/op_softmax.c, kernels_cl/softmax.cl). Pure
  * function of (limits, request); the op builds and runs exactly the kernel and tiles recorded here.
  *

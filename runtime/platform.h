@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The few OS-specific services ocla needs (locks, clocks, files, directories), behind one file
  * so the library builds for Linux, macOS and Windows (mingw-w64 / MSVC). */
 #ifndef OCLA_PLATFORM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Program variants (embedded source + build options): built once per context, kept in memory, and
  * kept on disk as device binaries keyed by a hash of everything that can change the binary. */
 #include <stdio.h>

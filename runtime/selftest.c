@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla_selftest: build and run the smallest kernel, compare with the host. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Status names, OpenCL error names, the error detail kept per thread (and per context), and logging. */
 #include <stdio.h>
 #include <stdlib.h>

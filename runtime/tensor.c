@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tensors: a cl_mem (owned or wrapped), up to 4 dims, strides in elements. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Kernel variants: build options formed in one place, kernels found by a compact key. */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Kernel variants as data. A kernel family is one .cl source and the list of -D macros its
  * variants set; a variant is a family plus values (gate kind, feature map, normaliser and the
  * family's tiles). ocla__variant_options() (variant.c) is the only place where build options are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library's version (ocla_version() itself is in status.c). */
 #include "ocla/ocla.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for the Criterion suites: the devices under test, random inputs, error metrics. */
 #ifndef OCLA_TESTS_COMMON_H
 #define OCLA_TESTS_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The op table (see op_table.h): the machinery (cases, op_run) and every entry except the attention
  * backward, which lives in op_table_grad.c (its fp64 reference, tests/ref/ref_grad.h, declares a
  * ref_attn_cfg of its own, so it cannot share a translation unit with tests/ref/ref_attention.h).

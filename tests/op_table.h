@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The op table: one entry per public op and form, shared by
  *
  *   tests/test_op_table.c       every entry vs its fp64 reference, on every device, at its shapes;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The attention backward entries of the op table (see op_table.h, op_table.c). A translation unit of
  * its own: the fp64 reference (tests/ref/ref_grad.h, analytic gradients by the recurrence and a
  * reverse pass over the stored states) declares a ref_attn_cfg that differs from ref_attention.h's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private to the op table's own files (tests/op_table.c, tests/op_table_grad.c): helpers for the
  * entries' make / call / reference functions, and the backward entries' interface. */
 #ifndef OCLA_TESTS_OP_TABLE_IMPL_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The test command (README, .ci/run): installs what is missing, builds, and runs the whole suite on
 # every OpenCL device found (here: PoCL and Mesa rusticl's llvmpipe CPU device).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The size field of the structs with a *_defaults() initialiser (docs/EMBEDDING.md, "Structs that
  * grow"): every call that takes one refuses a size of 0 (naming the initialiser), a size larger than
  * this library's (an application built against a newer ocla) and a size smaller than the struct's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The aliasing rule (issue 16, point 3) on every op of the table: an output that shares memory with
  * an input of the same call, or an output view whose own elements overlap (a zero stride), is
  * refused with OCLA_ERR_INVALID_ARGUMENT naming both tensors, before anything runs; the documented

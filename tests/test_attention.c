@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linear attention / simple GLA / retention / GLA forward on every device, against the fp64
  * references in tests/ref/ref_attention.c and against each other (chunked vs recurrent, split
  * prefill vs whole, decode loop vs chunked), for every chunk size the scheduler may pick.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The NVIDIA tensor-core path (3xTF32 mma.sync) against an fp64 recurrence, on NVIDIA devices only
  * (elsewhere the path reports OCLA_ERR_UNSUPPORTED, which is asserted too). */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Backward of causal linear attention / simple GLA / retention / GLA (ocla_attention_backward) on
  * every device, against the fp64 analytic reference gradient (tests/ref/ref_grad.c: token-level
  * recurrence + reverse pass) and against central finite differences of the fp64 forward; plus the

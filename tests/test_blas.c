@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SGEMM through the BLAS module (CLBlast) against an fp64 reference, on every device. */
 #include <math.h>
 #include <stdlib.h>

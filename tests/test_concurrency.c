@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Concurrency (the rule in include/ocla/ocla.h: a context serialises its own calls with an internal
  * recursive lock; calls on different contexts run concurrently; runtime/blas.c serialises CLBlast
  * under a process-wide lock). Every op of the op table (tests/op_table.h), on every device under test:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Faults (issue 6), beyond tests/test_runtime.c (which covers: cache hit / corrupt / truncated /
  * foreign magic, an unwritable or bogus cache directory, a broken selftest build, one injected
  * enqueue failure in the selftest, device loss in the selftest and tensor creation):

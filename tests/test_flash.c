@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* FLASH mixed chunk attention vs the fp64 masked token-level reference (tests/ref/ref_layers.c) on
  * every device: causal and non-causal, T = 1, T not a multiple of the chunk, every chunk size the
  * scheduler may pick (ocla_plan_candidates for OCLA_OP_FLASH_CHUNK), the paper's 256 and a C outside

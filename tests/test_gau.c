@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The GAU / FLASH layer (ocla_gau_layer_forward, Hua et al. 2022) against the fp64 reference of the
  * whole layer (tests/ref/ref_gau.c), on every device: causal and non-causal, T = 1, T not a multiple
  * of the chunk, every chunk the scheduler may pick for this op (ocla_plan_candidates for

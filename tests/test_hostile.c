@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hostile users and co-tenants (docs/RELIABILITY.md, "Hostile input"): a program-binary cache that
  * nobody else can poison, tensors and buffers of another context, borrowed OpenCL objects, the
  * error detail of a context shared by threads, and environment values out of range. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The GLA layer (fla's GatedLinearAttention, runtime/layer_gla.c) against an fp64 reference, on every
  * device: chunked and recurrent forms, bad input, and a repeated call that allocates nothing. */
 #include <math.h>

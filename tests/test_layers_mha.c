@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The multi-head attention layers of <ocla/layers.h> (linear, softmax, Linformer on [B,T,d]) against
  * the fp64 whole-layer references of tests/ref/ref_layers_mha.c, on every device (each call repeated
  * with device allocation refused: the layers keep their temporaries in scratch); bad inputs. */

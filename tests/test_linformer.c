@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linformer vs the fp64 reference (tests/ref/ref_layers.c) on every device: every sharing mode,
  * T < n (first T columns of E, F) and T = n, plus bad input (k > n, T > n, mismatched shapes, causal).
  *

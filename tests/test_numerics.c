@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Numerics policy of the attention ops (documented in docs/RELIABILITY.md, "Numerics"):
  *
  *  - NaN / Inf in inputs: never scanned for (that would cost a pass over every input); they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* "Registered once, checked everywhere" (issue 11, point 6): every entry of the op table
  * (tests/op_table.h) against its fp64 reference, on every device, at each of its shapes; and the
  * table itself: well formed, deterministic, and covering every op of the public headers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The scheduler (runtime/plan.c): a pure function tested on fake devices (16, 32, 48, 64 KiB and
  * 1 MiB of local memory; work-group limits 32/256/1024/4096), plus plans on the real devices. */
 #include <stdio.h>

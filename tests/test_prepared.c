@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The prepared-op API (plan once, launch many) and the hot path it promises, on every device:
  *  - a prepared op gives the one-shot call's results, bit for bit (same plan, same kernels);
  *  - a decode loop through a prepared op (state in place) equals the fp64 recurrence;

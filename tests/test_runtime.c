@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runtime foundation: devices, selection, contexts, errors, tensors, the program cache, faults. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tiled softmax attention vs the fp64 quadratic reference (tests/ref/ref_layers.c) on every device, for
  * every kernel variant the op runs: the register-tiled sm_tiled (blocks 16, 32, 64) with float4 and
  * scalar loads, the one-row-per-item sm_forward (rusticl takes only 32 work-items for the tiled

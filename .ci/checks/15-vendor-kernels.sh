@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Kernel sources checked without a GPU, with clang's OpenCL front end:
 #  1. every kernels_cl/*.cl compiles on its own (common.cl + the file, no options: every macro a
 #     file reads has a default) for a generic 64-bit target;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The static library cross-compiles warning-free for Windows (mingw-w64) and arm64 Linux. Only the
 # OpenCL and CLBlast *headers* are needed (copied into a private include dir so the cross compiler
 # does not see the host's glibc headers).

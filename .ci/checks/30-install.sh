@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ocla as an application gets it (docs/EMBEDDING.md):
 #  1. `cmake --install` lays out the public headers, the libraries, the pkg-config file, the CMake
 #     package and the ocla-* tools, nothing else (no example programs in bin/);

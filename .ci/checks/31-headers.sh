@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every public header compiles on its own (C11, and C++ where a compiler is there), whatever OpenCL API
 # version the application picks: none (the Khronos headers' default), 1.2, 2.0 or 3.0. The include path
 # holds include/ and the system's only: no runtime/ header can leak into the public ones.

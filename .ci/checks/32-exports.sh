@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The shared library exports the public API and nothing else: every dynamic symbol of libocla.so is a
 # function declared with OCLA_API in include/ocla/*.h, and every such function is exported (the test
 # hooks of runtime/ocla_debug.h are not). Also: the SONAME follows docs/EMBEDDING.md (libocla.so.0.MINOR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) over the library and the test
 # suite, on PoCL only (OCLA_TEST_DEVICES=pocl): the sanitizers instrument host code, which is the
 # same whatever the device, and one CPU driver keeps the run short.

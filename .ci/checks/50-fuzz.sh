@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Short libFuzzer run (clang, ASan+UBSan, library instrumented for coverage) of every
 # tests/fuzz/fuzz_*.c target, seeded from the committed corpus tests/fuzz/corpus/<target>/.
 #   1. replay: the committed corpus and tests/fuzz/regressions/<target>/ (inputs that once

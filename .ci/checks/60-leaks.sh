@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Leak check: tests/tools/leak_cycle.c creates a context, runs every op of the op table (tests/op_table.h)
 # and destroys the context, 100 times (OCLA_LEAK_CYCLES), on PoCL. Checked by LeakSanitizer (the ASan
 # build of 40-sanitize.sh): a definite leak from ocla code fails. Driver suppressions:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla attention ops: causal / non-causal linear attention (Katharopoulos et al.) and gated linear
  * attention (GLA, simple GLA, retention), with the semantics of flash-linear-attention:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla layer building blocks, forward and backward: the pieces a layer is made of besides the
  * attention op (projections, gate nonlinearities), each with its backward next to it, so an
  * inference layer and a training step use the same calls. Include <ocla/ocla.h> first (it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla FLASH op: mixed chunk attention, the attention of the GAU / FLASH layer (<ocla/layers.h>).
  * Include <ocla/ocla.h> first (it includes this header through <ocla/layers.h>).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla layers API: attention blocks on [B,T,d] built from the ops and CLBlast projections: the GLA
  * layer, the multi-head linear / softmax / Linformer layers and the GAU / FLASH layer. Include
  * <ocla/ocla.h> first (it includes this header). The ops the layers use have their own headers,

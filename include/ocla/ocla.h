@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla: portable OpenCL runtime for linear-time attention.
  *
  * Core API: status codes, devices, contexts, tensors, BLAS, the scheduler (plans) and profiling.

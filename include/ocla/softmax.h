@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla softmax-family ops: tiled softmax attention (the baseline every benchmark compares against)
  * and Linformer, whose core is the same softmax kernel over the projected keys and values.
  * Include <ocla/ocla.h> first (it includes this header through <ocla/layers.h>).

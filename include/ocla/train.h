@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ocla training API: the backward of the attention ops, and an SGD step. The layer building
  * blocks (projections, gate nonlinearities) with their backward are in <ocla/blocks.h>, included
  * here so callers of the training API see them too.

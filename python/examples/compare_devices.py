@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Time chunk_gla's forward on every OpenCL device and print a table.
 
     OCLA_LIBRARY=build/libocla.so RUSTICL_ENABLE=llvmpipe python3 python/examples/compare_devices.py

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ocla: linear-time attention on any OpenCL device, from Python (numpy in, numpy out).
 
     import numpy as np, ocla

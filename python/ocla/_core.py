@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Errors, devices, contexts and the host <-> device tensor helpers."""
 import atexit
 import ctypes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ctypes mirror of the public C API (include/ocla/*.h) and the shared-library lookup.
 
 Every Structure here has the fields of its C struct in the same order with the same types; the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The attention ops with flash-linear-attention's names and shapes (numpy in, numpy out).
 
 Layout [B, T, H, K] for q, k, (vector) g; [B, T, H, V] for v and o; [B, T, H] for a scalar gate;

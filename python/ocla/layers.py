@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The attention layers of <ocla/layers.h> on x [B, T, d]: GLA, multi-head linear / softmax / Linformer,
 and GAU (FLASH). A layer uploads its weights once (numpy arrays, row-major [in, out]: y = x W) and keeps
 them on the device; calling it uploads x and returns y as float32 numpy."""

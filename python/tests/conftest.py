@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every test that takes `ctx` runs once per OpenCL device found (one context per device for the whole
 session: kernel builds are the main cost). Set OCLA_TEST_DEVICES to a comma-separated list of selectors
 to restrict it (e.g. "pocl" or "0,1")."""

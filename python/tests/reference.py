@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """float64 numpy references of the math (include/ocla/*.h, docs/KERNELS.md, tests/ref/*.c): the
 token-by-token recurrence for every gate kind, softmax attention, Linformer, FLASH, and the GLA,
 multi-head and GAU layers. Plain loops over tokens; small shapes only."""

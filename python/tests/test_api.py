@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Devices, contexts, plans and errors."""
 import gc
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The example runs and prints one row per device."""
 import os
 import subprocess

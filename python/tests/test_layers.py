@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The layers (GLA, multi-head linear / softmax / Linformer, GAU) against float64 numpy references."""
 import numpy as np
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The fla-named ops against the float64 recurrence (tests/reference.py), chunk vs recurrent agreement,
 state chaining, dtype / layout handling, on every device."""
 import numpy as np

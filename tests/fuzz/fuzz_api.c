@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: API argument validation and the plan function, with random shapes, strides,
  * dtypes and options; and every op of the op table (tests/op_table.h) with fuzzed shapes, chunks
  * and broken tensor arguments.

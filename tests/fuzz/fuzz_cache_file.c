@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the on-disk program cache file reader (runtime/cache_file.c).
  *
  * Input: byte 0 picks the mode, the rest is data.

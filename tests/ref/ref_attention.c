@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 references for linear attention / GLA (see ref_attention.h). Straightforward loops. */
 #include "ref_attention.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 C references for linear attention, simple GLA, retention and GLA (tests only).
  *
  * Layout: q, k, g(vector) [B,T,H,K]; g(scalar) [B,T,H]; v, o [B,T,H,V]; states S [B,H,K,V],

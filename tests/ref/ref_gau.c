@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 reference of the GAU / FLASH layer: see ref_gau.h. */
 #include "ref_gau.h"
 

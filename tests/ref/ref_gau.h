@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 C reference of the GAU / FLASH layer (tests only; the math of <ocla/layers.h>'s GAU block).
  * Every intermediate stays in fp64: norm, projections, SiLU, offset-scales, the mixed chunk attention
  * (masked token-level form, no chunk states), the gate, the output projection and the residual. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 reference forward, analytic backward and finite differences for causal linear attention,
  * simple GLA, retention and GLA (see ref_grad.h). */
 #include "ref_grad.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 reference for the attention backward (tests/test_backward.c):
  *  - ref_attn_forward: token-by-token forward (the semantics of include/ocla/attention.h), fp64;
  *  - ref_attn_backward: analytic gradients by the recurrence + a reverse pass over the stored

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 references: see ref_layers.h. */
 #include "ref_layers.h"
 

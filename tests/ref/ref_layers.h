@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 C references for softmax attention and FLASH mixed chunk attention (tests only).
  * Layout: q, k [B,T,H,K], v, o [B,T,H,V], dense row-major. */
 #ifndef OCLA_REF_LAYERS_H

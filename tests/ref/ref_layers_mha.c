@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 references of the multi-head attention layers: see ref_layers_mha.h. */
 #include "ref_layers_mha.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fp64 C references of the whole multi-head attention layers of <ocla/layers.h> (tests only):
  * projections -> attention -> output projection, every intermediate in double.
  *   q = x Wq + bq, k = x Wk + bk [B,T,H*K]; v = x Wv + bv [B,T,H*V]; y = o Wo + bo [B,T,d]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LD_PRELOAD shim for the sanitizer and leak runs: dlclose() does nothing.
  *
  * OpenCL drivers (PoCL's device plugins, the kernels it loads as shared objects, Mesa's rusticl)

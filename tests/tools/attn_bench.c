@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_bench: times ocla_attention_forward (development aid; ocla-bench is the benchmark of record).
  *   attn_bench <device> B T H D gate(0 none,1 scalar,2 vector,3 fixed) [chunk] [form 0/1] [reps]
  * Prints the median-free best of reps (device time from profiling events) and GFLOP/s counted as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_nv_bench: times the NVIDIA tensor-core attention path alone (development aid; ocla-bench
  * measures the public ops). Usage: attn_nv_bench B T H D [gate 0|1] */
 #include <math.h>

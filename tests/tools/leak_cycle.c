@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Leak cycle: create a context, run every op of the op table (tests/op_table.h) once, destroy the context;
  * repeat N times (default 100). Run under LeakSanitizer (.ci/checks/60-leaks.sh: the ASan build) or
  * valgrind memcheck: any definite leak from ocla code is a failure there. This program itself checks

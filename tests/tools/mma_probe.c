@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mma_probe: checks, on an NVIDIA OpenCL device, the tensor-core path ocla's NVIDIA fast kernels
  * use: inline PTX mma.sync.m16n8k8 tf32 from OpenCL C, with fp32 data split into a "big" tf32 part
  * and a "small" remainder so that three tf32 products (big*big + big*small + small*big) give

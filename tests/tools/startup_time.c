@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* startup_time: seconds from main() to the first finished kernel of an op, for the cold/warm
  * program-cache measurement (docs/BENCHMARKS.md "Start-up"). Run it twice with the same, initially
  * empty, cache directories: the first run is cold, the second warm.

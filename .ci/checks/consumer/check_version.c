@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The application's side of the embedding contract (.ci/checks/30-install.sh builds it three ways):
  *  - the library it runs with is the version its headers say (OCLA_VERSION_* against ocla_version());
  *  - <ocla/ocla.h> leaves the application's OpenCL API alone: with CL_TARGET_OPENCL_VERSION 300 (or
