@@ -6,7 +6,6 @@
 
 #include "internal.h"
 
-const char *ocla_version(void) { return "0.1.0"; }
 
 const char *ocla_status_string(ocla_status s) {
     switch (s) {

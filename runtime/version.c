@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The library's version (ocla_version() itself is in status.c). */
+/* The library's version, as the header it was built with says. */
 #include "ocla/ocla.h"
 
 int ocla_version_number(void) { return OCLA_VERSION; }
+const char *ocla_version(void) { return OCLA_VERSION_STRING; }
