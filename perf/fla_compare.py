@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: MIT
 """Side-by-side: ocla (OpenCL) vs flash-linear-attention (Triton) on the same GPU, same inputs.
 
-One command (H100 machine, from the repo root, with a build of ocla-bench carried in .gpu/bin and fla's
-source under the git-ignored .gpu/fla_src; see docs/BENCHMARKS.md "How to reproduce"):
+One command (from the repo root, with ocla built in build/ and flash-linear-attention installed with
+pip or its source checked out; see docs/BENCHMARKS.md "How to reproduce"):
 
-    python3 perf/fla_compare.py --bench .gpu/bin/ocla-bench --fla .gpu/fla_src --out "$OUT/fla"
+    python3 perf/fla_compare.py --bench build/perf/ocla-bench --fla PATH/TO/flash-linear-attention --out fla-out
 
 For each case the script makes inputs in PyTorch (seeded), writes them as raw fp32 files, runs
 `ocla-bench --load-inputs DIR` (which writes o.bin, the final state for decode, and its median time
@@ -70,14 +70,15 @@ def load_fla(path):
     import torch  # noqa: F401
     if path == "naive":
         return naive_fns(None)
-    fla_dir = os.path.join(os.path.abspath(path), "fla")
-    if not os.path.isdir(fla_dir):
-        raise ImportError(f"no fla package under {path}")
-    # bypass fla/__init__.py (it imports fla.layers/models, which need transformers): fla-notes 6.2
-    pkg = types.ModuleType("fla")
-    pkg.__path__ = [fla_dir]
-    pkg.__version__ = "0.0.0+src"
-    sys.modules["fla"] = pkg
+    if path:  # a source checkout: its ops only
+        fla_dir = os.path.join(os.path.abspath(path), "fla")
+        if not os.path.isdir(fla_dir):
+            raise ImportError(f"no fla package under {path}")
+        # bypass fla/__init__.py (it imports fla.layers and fla.models, which need transformers)
+        pkg = types.ModuleType("fla")
+        pkg.__path__ = [fla_dir]
+        pkg.__version__ = "0.0.0+src"
+        sys.modules["fla"] = pkg
     from fla.ops.linear_attn import chunk_linear_attn
     from fla.ops.simple_gla import chunk_simple_gla, fused_recurrent_simple_gla
     from fla.ops.gla import chunk_gla
@@ -279,9 +280,9 @@ def print_table(peak, args, rows, out=sys.stdout):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", default=".gpu/bin/ocla-bench", help="ocla-bench binary")
-    ap.add_argument("--fla", default=".gpu/fla_src",
-                    help="folder holding fla's source (the fla/ package); 'naive' = fp64 PyTorch recurrence")
+    ap.add_argument("--bench", default="build/perf/ocla-bench", help="ocla-bench binary")
+    ap.add_argument("--fla", default="",
+                    help="folder holding fla's source (the fla/ package; default: the installed fla); 'naive' = fp64 PyTorch recurrence")
     ap.add_argument("--device", default="nvidia", help="ocla device selector")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
     ap.add_argument("--modes", default="fwd,fwdbwd,decode", help="comma list of fwd, fwdbwd, decode")

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """ocla on a CPU OpenCL driver (PoCL, rusticl) vs PyTorch on the same CPU, the same chunked math.
 
-    /tmp/tv/bin/python perf/torch_cpu_compare.py --bench build-h4/perf/ocla-bench --device pocl \
+    python3 perf/torch_cpu_compare.py --bench build/perf/ocla-bench --device pocl \
         --out bench-results/torch_cpu
 
 PyTorch (CPU build, pip) is optional for ocla and needed only here; without it the script says so and
@@ -66,7 +66,7 @@ def need_torch():
     except Exception as e:  # ImportError, or a broken install
         print(f"torch_cpu_compare.py: PyTorch is not importable ({type(e).__name__}: {e}).\n"
               "It is optional for ocla and needed only for this comparison; install a CPU build, e.g.\n"
-              "  python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch --index-url "
+              "  python3 -m venv torch-venv && torch-venv/bin/pip install torch --index-url "
               "https://download.pytorch.org/whl/cpu\nand run this script with that interpreter.", file=sys.stderr)
         sys.exit(2)
 
@@ -334,7 +334,7 @@ def print_table(hdr, rows, out=sys.stdout, head=True, foot=True):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", default="build-h4/perf/ocla-bench", help="ocla-bench binary")
+    ap.add_argument("--bench", default="build/perf/ocla-bench", help="ocla-bench binary")
     ap.add_argument("--device", default="pocl", help="ocla device selector (pocl, rusticl, ...)")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "torch_cpu"))
     ap.add_argument("--methods", default=",".join(METHODS))
