@@ -166,7 +166,7 @@ static void at_token(const ocla_attn_io *io, int64_t t0, ocla_tensor c[IO_S0], c
 static void push_states(ocla_args *a, const ocla_tensor *const t[IO_N], cl_mem absent) {
     for (int i = IO_S0; i < IO_N; i++) {
         ocla__push_int(a, t[i] != NULL);
-        ocla__push_tensor(a, t[i], absent, i == IO_Z0 || i == IO_Z1 ? 3 : 4);
+        ocla__push_tensor(a, t[i], absent, 4); /* z [B,H,K]: the fourth stride is multiplied by 0 */
     }
 }
 
