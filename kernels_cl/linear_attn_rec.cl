@@ -24,9 +24,9 @@
 
 OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V, const float scale, const int feature,
                               const int gmode, const int norm, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
-                              OCLA_TENSOR(g), __global const float *dec, const int has_s0, OCLA_TENSOR(S0),
-                              const int has_z0, OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1),
-                              const int has_z1, OCLA_TENSOR_OUT(z1), OCLA_TENSOR_OUT(o), __global float *den) {
+                              OCLA_TENSOR(g), OCLA_TENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
+                              OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1,
+                              OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den) {
     __local float sq[RK * KR], sk[RK * KR], sg[RK * KR], part[RK * RV];
     const int c = (int)get_local_id(0), r = (int)get_local_id(1);
     const int col = (int)get_group_id(0) * RV + c;
