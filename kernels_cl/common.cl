@@ -26,6 +26,9 @@ typedef long ocla_idx;
     (p##_o + (ocla_idx)(a) * p##_s0 + (ocla_idx)(b) * p##_s1 + (ocla_idx)(c) * p##_s2 + (ocla_idx)(d) * p##_s3)
 #define OCLA_AT(p, a, b, c, d) p[OCLA_OFF(p, a, b, c, d)]
 #define OCLA_PTR(p, a, b, c, d) (p + OCLA_OFF(p, a, b, c, d))
+/* dense buffers: buffer and offset (host: ocla__push_tensor with no strides); p[p_o + i] */
+#define OCLA_BUF(p) __global const float *p, ocla_idx p##_o
+#define OCLA_BUF_OUT(p) __global float *p, ocla_idx p##_o
 
 /* ---- the variant macros (runtime/variant.h) ---- */
 /* Gate kinds as run-time arguments: the values of the public ocla_gate_kind. */

@@ -38,17 +38,15 @@ OCLA_INLINE float group_sum(float v, __local float *red, const int lid, const in
     return r;
 }
 
-OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const float eps, __global const float *x,
-                          const ocla_idx x_off, __global const float *w, const ocla_idx w_off, const int has_w,
-                          __global const float *b, const ocla_idx b_off, const int has_b, __global float *out,
-                          const ocla_idx out_off, __local float *red) {
+OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const float eps, OCLA_BUF(x), OCLA_BUF(w),
+                          const int has_w, OCLA_BUF(b), const int has_b, OCLA_BUF_OUT(out), __local float *red) {
     /* every item of the group reaches every barrier: no early return, no barrier under a condition.
      * PoCL 3.1 (pthread) gave racy, run-to-run different rows with an 'if (row >= rows) return;' ahead
      * of the barriers even though no group ever took it (measured; rusticl was fine). */
     const int row = min((int)get_group_id(0), rows - 1);
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
-    __global const float *xr = x + x_off + (ocla_idx)row * d;
-    __global float *orow = out + out_off + (ocla_idx)row * d;
+    __global const float *xr = x + x_o + (ocla_idx)row * d;
+    __global float *orow = out + out_o + (ocla_idx)row * d;
     float acc = 0.0f;
     for (int c = lid; c < d; c += L) acc += xr[c];
     const float total = group_sum(acc, red, lid, L);
@@ -64,69 +62,64 @@ OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const flo
         const float inv = rsqrt(ss / (float)d + eps);
         for (int c = lid; c < d; c += L) {
             float v = (xr[c] - mean) * inv;
-            if (has_w) v *= w[w_off + c];
-            if (has_b) v += b[b_off + c];
+            if (has_w) v *= w[w_o + c];
+            if (has_b) v += b[b_o + c];
             orow[c] = v;
         }
     } else {
         const float nrm = fmax(sqrt(ss) * rsqrt((float)d), eps);
-        const float f = (has_w ? w[w_off] : 1.0f) / nrm;
+        const float f = (has_w ? w[w_o] : 1.0f) / nrm;
         for (int c = lid; c < d; c += L) orow[c] = xr[c] * f;
     }
 }
 
-OCLA_KERNEL void gau_split(const int rows, const int T, const int E, const int S, __global float *h_buf,
-                           const ocla_idx h_off, __global const float *b, const ocla_idx b_off, const int has_b,
-                           __global const float *gamma, const ocla_idx g_off, __global const float *beta,
-                           const ocla_idx be_off, const int has_beta, const int rd, const long pos0,
-                           __global const float *invf_buf, const ocla_idx invf_off, __global float *qk,
-                           const ocla_idx qk_off) {
-    __global float *h = h_buf + h_off;
-    __global const float *invf = invf_buf + invf_off;
+OCLA_KERNEL void gau_split(const int rows, const int T, const int E, const int S, OCLA_BUF_OUT(h_buf), OCLA_BUF(b),
+                           const int has_b, OCLA_BUF(gamma), OCLA_BUF(beta), const int has_beta, const int rd,
+                           const long pos0, OCLA_BUF(invf_buf), OCLA_BUF_OUT(qk)) {
+    __global float *h = h_buf + h_buf_o;
+    __global const float *invf = invf_buf + invf_buf_o;
     const int c = (int)get_global_id(0), r = (int)get_global_id(1);
     const int W = 2 * E + S;
     if (c >= W || r >= rows) return;
     const ocla_idx row = (ocla_idx)r * W;
     float a = h[row + c];
-    if (has_b) a += b[b_off + c];
+    if (has_b) a += b[b_o + c];
     const float z = ocla_silu(a);
     if (c < 2 * E) { /* U, V: in place (Z's columns are only read, so partners below are safe) */
         h[row + c] = z;
         return;
     }
     const int j = c - 2 * E;
-    __global float *q = qk + qk_off + (ocla_idx)r * 4 * S + j;
+    __global float *q = qk + qk_o + (ocla_idx)r * 4 * S + j;
     if (j >= rd) {
-        for (int k = 0; k < 4; k++) q[k * S] = mad(z, gamma[g_off + k * S + j], has_beta ? beta[be_off + k * S + j] : 0.0f);
+        for (int k = 0; k < 4; k++) q[k * S] = mad(z, gamma[gamma_o + k * S + j], has_beta ? beta[beta_o + k * S + j] : 0.0f);
         return;
     }
     /* split-half RoPE at position pos0 + t: the partner column jp of the same output */
     const int jp = ocla_rope_partner(j, rd);
     float ap = h[row + 2 * E + jp];
-    if (has_b) ap += b[b_off + 2 * E + jp];
+    if (has_b) ap += b[b_o + 2 * E + jp];
     const float zp = ocla_silu(ap);
     const float pos = (float)(pos0 + r % T);
     for (int k = 0; k < 4; k++) {
-        const float x = mad(z, gamma[g_off + k * S + j], has_beta ? beta[be_off + k * S + j] : 0.0f);
-        const float xp = mad(zp, gamma[g_off + k * S + jp], has_beta ? beta[be_off + k * S + jp] : 0.0f);
+        const float x = mad(z, gamma[gamma_o + k * S + j], has_beta ? beta[beta_o + k * S + j] : 0.0f);
+        const float xp = mad(zp, gamma[gamma_o + k * S + jp], has_beta ? beta[beta_o + k * S + jp] : 0.0f);
         q[k * S] = ocla_rope(x, xp, j, rd, pos, invf);
     }
 }
 
-OCLA_KERNEL void gau_gate(const int rows, const int E, const int S, __global float *o, const ocla_idx o_off,
-                          __global const float *h, const ocla_idx h_off) {
+OCLA_KERNEL void gau_gate(const int rows, const int E, const int S, OCLA_BUF_OUT(o), OCLA_BUF(h)) {
     const int c = (int)get_global_id(0), r = (int)get_global_id(1);
     if (c >= E || r >= rows) return;
-    o[o_off + (ocla_idx)r * E + c] *= h[h_off + (ocla_idx)r * (2 * E + S) + c];
+    o[o_o + (ocla_idx)r * E + c] *= h[h_o + (ocla_idx)r * (2 * E + S) + c];
 }
 
-OCLA_KERNEL void gau_out(const int rows, const int d, __global const float *p, const ocla_idx p_off,
-                         __global const float *b, const ocla_idx b_off, const int has_b, __global const float *x,
-                         const ocla_idx x_off, const int residual, __global float *y, const ocla_idx y_off) {
+OCLA_KERNEL void gau_out(const int rows, const int d, OCLA_BUF(p), OCLA_BUF(b), const int has_b, OCLA_BUF(x),
+                         const int residual, OCLA_BUF_OUT(y)) {
     const ocla_idx i = get_global_id(0);
     if (i >= (ocla_idx)rows * d) return;
-    float v = p[p_off + i];
-    if (has_b) v += b[b_off + (int)(i % d)];
-    if (residual) v += x[x_off + i];
-    y[y_off + i] = v;
+    float v = p[p_o + i];
+    if (has_b) v += b[b_o + (int)(i % d)];
+    if (residual) v += x[x_o + i];
+    y[y_o + i] = v;
 }

@@ -59,12 +59,10 @@
 #endif
 
 /* G[bh][t][kg] (kg < KG; KG = K for vector gates, 1 otherwise): chunk-local inclusive cumsum of
- * min(g, 0). mode 1: g [B,T,H] (strides sb, st, sh); mode 2: g [B,T,H,K] (+ sd); mode 3: fixed
- * per-head decay dec[h] (G = (i+1) * min(dec[h], 0) for the i-th row of a chunk).
+ * min(g, 0). mode 1: g [B,T,H]; mode 2: g [B,T,H,K]; mode 3: fixed per-head decay dec[h]
+ * (G = (i+1) * min(dec[h], 0) for the i-th row of a chunk).
  * Work split: one work-item per (kg, chunk, bh), sequential over the chunk's rows. */
-OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode,
-                                __global const float *g, const ocla_idx g_off, const ocla_idx gsb,
-                                const ocla_idx gst, const ocla_idx gsh, const ocla_idx gsd,
+OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode, OCLA_TENSOR(g),
                                 __global const float *dec, __global float *G) {
     const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (kg >= KG || n >= NT) return;
@@ -77,9 +75,9 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
         for (int t = t0; t < t1; t++) out[(ocla_idx)t * KG] = d * (float)(t - t0 + 1);
         return;
     }
-    ocla_idx base = g_off + (ocla_idx)b * gsb + (ocla_idx)h * gsh + (mode == 2 ? (ocla_idx)kg * gsd : 0);
+    __global const float *gb = OCLA_PTR(g, b, 0, h, mode == 2 ? kg : 0);
     for (int t = t0; t < t1; t++) {
-        acc += ocla_log_gate(g[base + (ocla_idx)t * gst]);
+        acc += ocla_log_gate(gb[(ocla_idx)t * g_s1]);
         out[(ocla_idx)t * KG] = acc;
     }
 }
@@ -95,17 +93,12 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
  * unbounded loop (Mesa llvmpipe stops a kernel's loops after ~65535 iterations; GPU watchdogs).
  * With gmode = 0 and no chunk-boundary semantics needed
  * (non-causal), the same kernel computes KV = sum_t phi(k_t) v_t^T. */
-OCLA_KERNEL void la_chunk_states(
-    const int T, const int H, const int K, const int V, const int NT, const int nvt, const int feature,
-    const int gmode, const int norm, const int n0, const int n1, __global const float *k, const ocla_idx k_off, const ocla_idx ksb,
-    const ocla_idx kst, const ocla_idx ksh, const ocla_idx ksd, __global const float *v, const ocla_idx v_off,
-    const ocla_idx vsb, const ocla_idx vst, const ocla_idx vsh, const ocla_idx vsd, __global const float *G,
-    __global float *hs, const int has_s0, __global const float *S0, const ocla_idx s0_off, const ocla_idx s0b,
-    const ocla_idx s0h, const ocla_idx s0k, const ocla_idx s0v, const int has_z0, __global const float *z0,
-    const ocla_idx z0_off, const ocla_idx z0b, const ocla_idx z0h, const ocla_idx z0k, const int has_s1,
-    __global float *S1, const ocla_idx s1_off, const ocla_idx s1b, const ocla_idx s1h, const ocla_idx s1k,
-    const ocla_idx s1v, const int has_z1, __global float *z1, const ocla_idx z1_off, const ocla_idx z1b,
-    const ocla_idx z1h, const ocla_idx z1k, __local float *sK, __local float *sV) {
+OCLA_KERNEL void la_chunk_states(const int T, const int H, const int K, const int V, const int NT, const int nvt,
+                                 const int feature, const int gmode, const int norm, const int n0, const int n1,
+                                 OCLA_TENSOR(k), OCLA_TENSOR(v), __global const float *G, __global float *hs,
+                                 const int has_s0, OCLA_TENSOR(S0), const int has_z0, OCLA_TENSOR(z0), const int has_s1,
+                                 OCLA_TENSOR_OUT(S1), const int has_z1, OCLA_TENSOR_OUT(z1), __local float *sK,
+                                 __local float *sV) {
     const int tid = (int)get_local_id(0);
     const int kt = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
     const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
@@ -124,13 +117,12 @@ OCLA_KERNEL void la_chunk_states(
             if (n0 > 0) { /* continuing a split walk: the state entering chunk n0 */
                 if (r < K && col < Ve) x = hs[((ocla_idx)bh * (NT + 1) + n0) * kv + (ocla_idx)r * Ve + col];
             } else if (r < K && col < V && has_s0)
-                x = S0[s0_off + b * s0b + h * s0h + r * s0k + col * s0v];
+                x = OCLA_AT(S0, b, h, r, col);
             else if (r < K && col == V && norm && has_z0)
-                x = z0[z0_off + b * z0b + h * z0h + r * z0k];
+                x = OCLA_AT(z0, b, h, r, 0);
             S[a][c] = x;
         }
-    const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
-    const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
+    __global const float *kb = OCLA_PTR(k, b, 0, h, 0), *vb = OCLA_PTR(v, b, 0, h, 0);
     __global const float *Gb = G + (ocla_idx)bh * T * KG;
     for (int n = n0; n <= n1; n++) {
         __global float *hn = hs + ((ocla_idx)bh * (NT + 1) + n) * kv;
@@ -157,7 +149,7 @@ OCLA_KERNEL void la_chunk_states(
                 float x = 0.0f;
                 if (j < L && r < K) {
                     const int t = t0 + j;
-                    x = ocla_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)r * ksd], feature);
+                    x = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)r * k_s3], feature);
                     if (gmode == 1) x *= exp(Gb[tl] - Gb[t]);
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
                 }
@@ -167,7 +159,7 @@ OCLA_KERNEL void la_chunk_states(
                 const int jj = e / SBV, cc = e % SBV, j = j0 + jj, col = vt * SBV + cc;
                 float x = 0.0f;
                 if (j < L) {
-                    if (col < V) x = v[vbase + (ocla_idx)(t0 + j) * vst + (ocla_idx)col * vsd];
+                    if (col < V) x = vb[(ocla_idx)(t0 + j) * v_s1 + (ocla_idx)col * v_s3];
                     else if (col == V && norm) x = 1.0f;
                 }
                 sV[jj * SBV + cc] = x;
@@ -188,8 +180,8 @@ OCLA_KERNEL void la_chunk_states(
         for (int c = 0; c < STN; c++) {
             const int r = r0 + a, col = c0 + c * (SBV / STN);
             if (r >= K) continue;
-            if (col < V && has_s1) S1[s1_off + b * s1b + h * s1h + r * s1k + col * s1v] = S[a][c];
-            else if (col == V && norm && has_z1) z1[z1_off + b * z1b + h * z1h + r * z1k] = S[a][c];
+            if (col < V && has_s1) OCLA_AT(S1, b, h, r, col) = S[a][c];
+            else if (col == V && norm && has_z1) OCLA_AT(z1, b, h, r, 0) = S[a][c];
         }
 }
 
@@ -210,24 +202,19 @@ OCLA_KERNEL void la_chunk_states(
  * A (CHUNK x CHUNK, stored transposed with pitch CHUNK+4) lives in local memory (sA), computed in
  * 4x4 blocks (float4 loads) spread over the work-items, from transposed q/k/G slabs of BKA key
  * columns (sX); adjacent work-items own adjacent output columns (coalesced, conflict-free). */
-OCLA_KERNEL void la_chunk_output(
-    const int T, const int H, const int K, const int V, const int NT, const int nvt, const float scale,
-    const int feature, const int gmode, const int norm, const int noncausal, __global const float *q,
-    const ocla_idx q_off, const ocla_idx qsb, const ocla_idx qst, const ocla_idx qsh, const ocla_idx qsd,
-    __global const float *k, const ocla_idx k_off, const ocla_idx ksb, const ocla_idx kst, const ocla_idx ksh,
-    const ocla_idx ksd, __global const float *v, const ocla_idx v_off, const ocla_idx vsb, const ocla_idx vst,
-    const ocla_idx vsh, const ocla_idx vsd, __global const float *G, __global const float *hs, __global float *o,
-    const ocla_idx o_off, const ocla_idx osb, const ocla_idx ost, const ocla_idx osh, const ocla_idx osd,
-    __global float *den, __local float *sA, __local float *sX) {
+OCLA_KERNEL void la_chunk_output(const int T, const int H, const int K, const int V, const int NT, const int nvt,
+                                 const float scale, const int feature, const int gmode, const int norm,
+                                 const int noncausal, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
+                                 __global const float *G, __global const float *hs, OCLA_TENSOR_OUT(o),
+                                 __global float *den, __local float *sA, __local float *sX) {
     const int tid = (int)get_local_id(0);
     const int n = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
     const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
     const int Ve = V + norm;
     const int KG = gmode == 2 ? K : 1;
     const int t0 = n * CHUNK, L = min(CHUNK, T - t0);
-    const ocla_idx qbase = q_off + (ocla_idx)b * qsb + (ocla_idx)h * qsh;
-    const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
-    const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
+    __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
+    __global const float *vb = OCLA_PTR(v, b, 0, h, 0);
     __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
     const int tx = tid % (BV / TN), ty = tid / (BV / TN);
     const int i0 = ty * TM, c0 = vt * BV; /* rows i0 .. i0+TM-1, columns c0 + tx + c * (BV/TN) */
@@ -249,8 +236,8 @@ OCLA_KERNEL void la_chunk_output(
                 float xq = 0.0f, xk = 0.0f;
                 if (i < L && d < K) {
                     const ocla_idx t = t0 + i;
-                    xq = ocla_phi(q[qbase + t * qst + (ocla_idx)d * qsd], feature);
-                    xk = ocla_phi(k[kbase + t * kst + (ocla_idx)d * ksd], feature);
+                    xq = ocla_phi(qb[t * q_s1 + (ocla_idx)d * q_s3], feature);
+                    xk = ocla_phi(kb[t * k_s1 + (ocla_idx)d * k_s3], feature);
                 }
                 sq[dd * LA_LDA + i] = xq;
                 sk[dd * LA_LDA + i] = xk;
@@ -338,7 +325,7 @@ OCLA_KERNEL void la_chunk_output(
             const int i = e / BKA, dd = e % BKA, d = d0 + dd;
             float x = 0.0f;
             if (i < L && d < K) {
-                x = ocla_phi(q[qbase + (ocla_idx)(t0 + i) * qst + (ocla_idx)d * qsd], feature);
+                x = ocla_phi(qb[(ocla_idx)(t0 + i) * q_s1 + (ocla_idx)d * q_s3], feature);
                 if (!noncausal) {
                     if (gmode == 1) x *= exp(Gb[i]);
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)i * K + d]);
@@ -375,7 +362,7 @@ OCLA_KERNEL void la_chunk_output(
                 const int jj = e / BV, cc = e % BV, j = j0 + jj, col = c0 + cc;
                 float x = 0.0f;
                 if (j < L) {
-                    if (col < V) x = v[vbase + (ocla_idx)(t0 + j) * vst + (ocla_idx)col * vsd];
+                    if (col < V) x = vb[(ocla_idx)(t0 + j) * v_s1 + (ocla_idx)col * v_s3];
                     else if (col == V && norm) x = 1.0f;
                 }
                 sv[e] = x;
@@ -398,14 +385,14 @@ OCLA_KERNEL void la_chunk_output(
         }
     }
 
-    const ocla_idx obase = o_off + (ocla_idx)b * osb + (ocla_idx)h * osh;
+    __global float *ob = OCLA_PTR(o, b, 0, h, 0);
     for (int a = 0; a < TM; a++) {
         const int i = i0 + a;
         if (i >= L) break;
         for (int c = 0; c < TN; c++) {
             const int col = c0 + tx + c * (BV / TN);
             if (col < V)
-                o[obase + (ocla_idx)(t0 + i) * ost + (ocla_idx)col * osd] = acc[a][c];
+                ob[(ocla_idx)(t0 + i) * o_s1 + (ocla_idx)col * o_s3] = acc[a][c];
             else if (col == V && norm)
                 den[(ocla_idx)bh * T + t0 + i] = acc[a][c];
         }

@@ -23,20 +23,11 @@
 #define KR 16
 #endif
 
-OCLA_KERNEL void la_recurrent(
-    const int T, const int H, const int K, const int V, const float scale, const int feature, const int gmode,
-    const int norm, __global const float *q, const ocla_idx q_off, const ocla_idx qsb, const ocla_idx qst,
-    const ocla_idx qsh, const ocla_idx qsd, __global const float *k, const ocla_idx k_off, const ocla_idx ksb,
-    const ocla_idx kst, const ocla_idx ksh, const ocla_idx ksd, __global const float *v, const ocla_idx v_off,
-    const ocla_idx vsb, const ocla_idx vst, const ocla_idx vsh, const ocla_idx vsd, __global const float *g,
-    const ocla_idx g_off, const ocla_idx gsb, const ocla_idx gst, const ocla_idx gsh, const ocla_idx gsd,
-    __global const float *dec, const int has_s0, __global const float *S0, const ocla_idx s0_off,
-    const ocla_idx s0b, const ocla_idx s0h, const ocla_idx s0k, const ocla_idx s0v, const int has_z0,
-    __global const float *z0, const ocla_idx z0_off, const ocla_idx z0b, const ocla_idx z0h, const ocla_idx z0k,
-    const int has_s1, __global float *S1, const ocla_idx s1_off, const ocla_idx s1b, const ocla_idx s1h,
-    const ocla_idx s1k, const ocla_idx s1v, const int has_z1, __global float *z1, const ocla_idx z1_off,
-    const ocla_idx z1b, const ocla_idx z1h, const ocla_idx z1k, __global float *o, const ocla_idx o_off,
-    const ocla_idx osb, const ocla_idx ost, const ocla_idx osh, const ocla_idx osd, __global float *den) {
+OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V, const float scale, const int feature,
+                              const int gmode, const int norm, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
+                              OCLA_TENSOR(g), OCLA_TENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
+                              OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1,
+                              OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den) {
     __local float sq[RK * KR], sk[RK * KR], sg[RK * KR], part[RK * RV];
     const int c = (int)get_local_id(0), r = (int)get_local_id(1);
     const int col = (int)get_group_id(0) * RV + c;
@@ -47,27 +38,25 @@ OCLA_KERNEL void la_recurrent(
         const int row = r + i * RK;
         float x = 0.0f;
         if (row < K && col < V && has_s0)
-            x = S0[s0_off + b * s0b + h * s0h + row * s0k + col * s0v];
+            x = OCLA_AT(S0, b, h, row, col);
         else if (row < K && col == V && norm && has_z0)
-            x = z0[z0_off + b * z0b + h * z0h + row * z0k];
+            x = OCLA_AT(z0, b, h, row, 0);
         S[i] = x;
     }
-    const ocla_idx qbase = q_off + (ocla_idx)b * qsb + (ocla_idx)h * qsh;
-    const ocla_idx kbase = k_off + (ocla_idx)b * ksb + (ocla_idx)h * ksh;
-    const ocla_idx vbase = v_off + (ocla_idx)b * vsb + (ocla_idx)h * vsh;
-    const ocla_idx gbase = g_off + (ocla_idx)b * gsb + (ocla_idx)h * gsh;
+    __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
+    __global const float *vb = OCLA_PTR(v, b, 0, h, 0), *gb = OCLA_PTR(g, b, 0, h, 0);
     const float fixed = gmode == OCLA_GATE_FIXED ? exp(ocla_log_gate(dec[h])) : 1.0f;
     for (int t = 0; t < T; t++) {
         for (int e = tid; e < K; e += RK * RV) {
-            sq[e] = ocla_phi(q[qbase + (ocla_idx)t * qst + (ocla_idx)e * qsd], feature);
-            sk[e] = ocla_phi(k[kbase + (ocla_idx)t * kst + (ocla_idx)e * ksd], feature);
+            sq[e] = ocla_phi(qb[(ocla_idx)t * q_s1 + (ocla_idx)e * q_s3], feature);
+            sk[e] = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)e * k_s3], feature);
             float f = fixed;
-            if (gmode == OCLA_GATE_SCALAR) f = exp(ocla_log_gate(g[gbase + (ocla_idx)t * gst]));
-            else if (gmode == OCLA_GATE_VECTOR) f = exp(ocla_log_gate(g[gbase + (ocla_idx)t * gst + (ocla_idx)e * gsd]));
+            if (gmode == OCLA_GATE_SCALAR) f = exp(ocla_log_gate(gb[(ocla_idx)t * g_s1]));
+            else if (gmode == OCLA_GATE_VECTOR) f = exp(ocla_log_gate(gb[(ocla_idx)t * g_s1 + (ocla_idx)e * g_s3]));
             sg[e] = f;
         }
         float vc = 0.0f;
-        if (col < V) vc = v[vbase + (ocla_idx)t * vst + (ocla_idx)col * vsd];
+        if (col < V) vc = vb[(ocla_idx)t * v_s1 + (ocla_idx)col * v_s3];
         else if (col == V && norm) vc = 1.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
         float acc = 0.0f;
@@ -84,14 +73,14 @@ OCLA_KERNEL void la_recurrent(
             float s = 0.0f;
             for (int i = 0; i < RK; i++) s += part[i * RV + c];
             s *= scale;
-            if (col < V) o[o_off + (ocla_idx)b * osb + (ocla_idx)t * ost + (ocla_idx)h * osh + (ocla_idx)col * osd] = s;
+            if (col < V) OCLA_AT(o, b, t, h, col) = s;
             else if (col == V && norm) den[(ocla_idx)bh * T + t] = s;
         }
     }
     for (int i = 0; i < KR; i++) {
         const int row = r + i * RK;
         if (row >= K) continue;
-        if (col < V && has_s1) S1[s1_off + b * s1b + h * s1h + row * s1k + col * s1v] = S[i];
-        else if (col == V && norm && has_z1) z1[z1_off + b * z1b + h * z1h + row * z1k] = S[i];
+        if (col < V && has_s1) OCLA_AT(S1, b, h, row, col) = S[i];
+        else if (col == V && norm && has_z1) OCLA_AT(z1, b, h, row, 0) = S[i];
     }
 }

@@ -180,11 +180,12 @@ static void at_token(const ocla_attn_io *io, int64_t t0, ocla_tensor c[IO_S0], c
         }
 }
 
-/* has_s0, S0, has_z0, z0, has_s1, S1, has_z1, z1: la_chunk_states and la_recurrent take them alike */
-static void push_states(ocla_args *a, const ocla_tensor *const t[IO_N], cl_mem absent) {
-    for (int i = IO_S0; i < IO_N; i++) {
-        ocla__push_int(a, t[i] != NULL);
-        ocla__push_tensor(a, t[i], absent, i == IO_Z0 || i == IO_Z1 ? 3 : 4);
+/* The io tensors t[from .. IO_N - 1] in io order, each state after its presence flag (..., has_s0, S0,
+ * has_z0, z0, has_s1, S1, has_z1, z1): la_chunk_states and la_recurrent take them alike */
+static void push_io(ocla_args *a, const ocla_tensor *const t[IO_N], int from, cl_mem absent) {
+    for (int i = from; i < IO_N; i++) {
+        if (i >= IO_S0) ocla__push_int(a, t[i] != NULL);
+        ocla__push_tensor(a, t[i], absent, 4); /* z [B,H,K]: the fourth stride is multiplied by 0 */
     }
 }
 
@@ -246,7 +247,7 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__push_int(&a, op->key.feature), ocla__push_int(&a, gmode), ocla__push_int(&a, norm), ocla__push_int(&a, n0), ocla__push_int(&a, n1);
     ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
     ocla__push_mem(&a, G), ocla__push_mem(&a, hs);
-    push_states(&a, t, any);
+    push_io(&a, t, IO_S0, any);
     ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbk), ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbv);
     if (a.st != OCLA_SUCCESS || seg > 0) return a.st; /* later segments: only the walk's range changed */
     if (op->launch[L_GATE].k) {
@@ -286,12 +287,8 @@ static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int 
     ocla__push_int(&a, tn), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
     ocla__push_float(&a, op->scale);
     ocla__push_int(&a, op->key.feature), ocla__push_int(&a, op->key.gate), ocla__push_int(&a, norm);
-    ocla__push_tensor(&a, t[IO_Q], any, 4), ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
-    ocla__push_tensor(&a, t[IO_G], any, 4);
-    ocla__push_mem(&a, op->dec ? op->dec : any);
-    push_states(&a, t, any);
-    ocla__push_tensor(&a, t[IO_O], any, 4);
-    ocla__push_mem(&a, den);
+    push_io(&a, t, IO_Q, any);
+    ocla__push_mem(&a, op->dec ? op->dec : any), ocla__push_mem(&a, den);
     if (a.st != OCLA_SUCCESS) return a.st;
     op->launch[L_NORM].global[1] = (size_t)tn; /* the normaliser covers this segment's tokens */
     return set_norm_args(op, tn, t[IO_O], den);
