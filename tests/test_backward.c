@@ -318,6 +318,39 @@ Test(backward, simple_gla, .timeout = 900) {
     variant p = {"simple GLA some positive gates (clamped)", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -0.5f, 0.3f};
     check_variant(&p);
 }
+/* Gates at any legal value (docs/RELIABILITY.md): every 7th log gate -1e4, -1e30 or -inf among ordinary
+ * ones. The policy reads a gate as max(min(g, 0), -20) everywhere, so the gradients must be finite and
+ * equal the fp64 gradients at the gates so read (dg of a floored gate is the gradient at the floor). */
+Test(backward, gates_at_any_legal_value, .timeout = 900) {
+    static const float spike[3] = {-1e4f, -1e30f, -INFINITY};
+    for (int gate = OCLA_GATE_SCALAR; gate <= OCLA_GATE_VECTOR; gate++) {
+        variant vr = {"spiked gates", OCLA_FEATURE_IDENTITY, (ocla_gate_kind)gate, 0, -0.7f, -0.01f};
+        for (int d = 0; d < tc_device_count(); d++) {
+            ocla_context *ctx = tc_open(d);
+            for (size_t s = 0; s < 4; s++) {
+                host_case hc;
+                make_case(&hc, &vr, &SHAPES[s], (uint32_t)(s * 17 + 900 + gate), 1);
+                float *spiked = malloc(hc.ng * sizeof(float));
+                for (size_t i = 0; i < hc.ng; i++) spiked[i] = hc.g[i];
+                for (size_t i = 3; i < hc.ng; i += 7) spiked[i] = spike[(i / 7) % 3], hc.g[i] = -20.0f;
+                free(hc.in.g);
+                hc.in.g = tc_to_double(hc.g, hc.ng); /* the reference reads its fp64 copy */
+                grads64 ref;
+                alloc_grads(&ref, &hc);
+                ref_grads(&hc, &ref, 0); /* fp64 at the gates as the policy reads them */
+                memcpy(hc.g, spiked, hc.ng * sizeof(float));
+                errs e = run_device(ctx, &vr, &hc, SHAPES[s].chunk, &ref);
+                cr_assert_leq(maxerr(&e), BWD_TOL, "gate %d on %s, shape %zu: dq %g dk %g dv %g dg %g dh0 %g", gate,
+                              tc_device_name(d), s, e.dq, e.dk, e.dv, e.dg, e.dh0);
+                free(spiked);
+                free_grads(&ref);
+                free_case(&hc);
+            }
+            ocla_context_destroy(ctx);
+        }
+    }
+}
+
 Test(backward, retention, .timeout = 900) {
     variant v = {"retention", OCLA_FEATURE_IDENTITY, OCLA_GATE_FIXED, 0, 0, 0};
     check_variant(&v);
