@@ -144,8 +144,8 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
             return st;
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
         for (int h = 0; h < qd[2]; h++)
-            if (!isfinite(p->fixed_log_decay[h]))
-                return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.fixed_log_decay[%d] is not finite", h);
+            if (isnan(p->fixed_log_decay[h])) /* any value in [-inf, 0] is legal; positive ones act as 0 */
+                return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.fixed_log_decay[%d] is NaN", h);
     return attn_disjoint(ctx, fn, io);
 }
 

@@ -205,8 +205,8 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: shape beyond the kernels' int ranges");
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
         for (int64_t h = 0; h < H; h++)
-            if (!isfinite(p->fixed_log_decay[h]))
-                return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: fixed_log_decay[%lld] is not finite",
+            if (isnan(p->fixed_log_decay[h])) /* any value in [-inf, 0] is legal */
+                return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: fixed_log_decay[%lld] is NaN",
                                   (long long)h);
     /* every gradient apart from every input and from each other (no in-place form) */
     const ocla_io_set set = {

@@ -32,6 +32,7 @@ typedef struct acase {
     int bhtd;       /* inputs as [B,H,T,D] buffers viewed as [B,T,H,D] */
     float glo, ghi; /* log gate range */
     int spikes;     /* every 7th gate value one of -1e4, -1e6, -1e30, -inf in turn (legal: hard resets) */
+    const float *decays; /* fixed log decays [H] (NULL: RetNet's) */
     uint32_t seed;
 } acase;
 
@@ -76,6 +77,9 @@ static void cfg_of(const acase *c, const ocla_attn_params *p, ref_attn_cfg *r) {
     r->normalize = c->normalize;
     r->eps = p->eps;
     r->gate = (int)c->gate;
+    static double dd[16];
+    for (int h = 0; c->decays && h < c->H && h < 16; h++) dd[h] = c->decays[h];
+    if (c->decays) r->fixed = dd;
 }
 
 /* Run one case on ctx; compare with the fp64 recurrence. Returns errors; asserts statuses. */
@@ -103,7 +107,7 @@ static aresult run_case(ocla_context *ctx, const acase *c) {
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
     p.causal = c->causal, p.feature_map = c->feature, p.normalize = c->normalize, p.gate = c->gate;
-    p.form = c->form, p.chunk = c->chunk;
+    p.form = c->form, p.chunk = c->chunk, p.fixed_log_decay = c->decays;
     ocla_attn_io io;
     memset(&io, 0, sizeof io);
     io.q = tq, io.k = tk, io.v = tv, io.g = tg, io.o = to, io.initial_state = ts0, io.final_state = ts1;
@@ -313,6 +317,28 @@ Test(attention, gates_at_any_legal_value, .timeout = 1800) {
                     c.form = OCLA_FORM_RECURRENT;
                 check_case(ctx, d, &c, TOL, ci < nc ? "spiked gates" : "spiked gates recurrent");
             }
+        }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* Fixed decays at any legal value: -3e38 (used to pass validation and give NaN), -inf (a reset at every
+ * step: used to be refused), -1e4 and an ordinary one, one per head; chunked at every chunk and recurrent
+ * vs the fp64 recurrence with the decays as given. */
+Test(attention, fixed_decays_at_any_legal_value, .timeout = 1800) {
+    static const float decays[4] = {-3e38f, -INFINITY, -1e4f, -0.1f};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        int chunks[8], nc = candidates(ctx, OCLA_OP_SIMPLE_GLA_CHUNK, 64, 64, chunks);
+        for (int ci = 0; ci <= nc; ci++) {
+            acase c = base_case();
+            c.gate = OCLA_GATE_FIXED, c.H = 4, c.T = 150, c.K = 16, c.V = 16, c.with_state = 1, c.decays = decays;
+            c.seed = 850 + ci;
+            if (ci < nc)
+                c.chunk = chunks[ci];
+            else
+                c.form = OCLA_FORM_RECURRENT;
+            check_case(ctx, d, &c, TOL, ci < nc ? "extreme fixed decays" : "extreme fixed decays recurrent");
         }
         ocla_context_destroy(ctx);
     }

@@ -7,8 +7,10 @@
  *   S_t = diag(exp(g_t)) S_{t-1} + phi(k_t) v_t^T     (inclusive: token t sees itself)
  *   o_t = scale * phi(q_t)^T S_t   [ / (scale * phi(q_t)^T z_t + eps) when normalize ]
  *
- * Gates are natural-log forget gates (<= 0). Policy for positive log gates: the kernels use
- * min(g, 0), so a positive gate never makes the state grow (documented in docs/KERNELS.md).
+ * Gates are natural-log forget gates (<= 0), and so are fixed decays: every value in [-inf, 0] is
+ * legal (-inf forgets the state). The kernels read each as max(min(g, 0), -20): a positive gate never
+ * makes the state grow, and a gate below -20 acts as a decay of e^-20 (docs/RELIABILITY.md). A NaN
+ * fixed decay is refused; NaN gates in tensors are not scanned for.
  * The math of every kernel is in docs/KERNELS.md.
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
