@@ -13,40 +13,22 @@
 #define FIRST_SIZE(T, last) \
     ((offsetof(T, last) + sizeof(((T *)0)->last) + _Alignof(T) - 1) / _Alignof(T) * _Alignof(T))
 
-static void d_context_options(void *p, const void *in) {
-    (void)in;
-    ocla_context_options_defaults(p);
-}
-static void d_gemm_desc(void *p, const void *in) {
-    (void)in;
-    ocla_gemm_desc_defaults(p);
-}
-static void d_attn_params(void *p, const void *in) {
-    (void)in;
-    ocla_attn_params_defaults(p);
-}
-static void d_flash_params(void *p, const void *in) {
-    (void)in;
-    ocla_flash_params_defaults(p);
-}
-static void d_softmax_params(void *p, const void *in) {
-    (void)in;
-    ocla_softmax_params_defaults(p);
-}
-static void d_linformer_params(void *p, const void *in) {
-    (void)in;
-    ocla_linformer_params_defaults(p);
-}
-static void d_gla_layer_params(void *p, const void *in) {
-    (void)in;
-    ocla_gla_layer_params_defaults(p);
-}
-static void d_mha_layer_params(void *p, const void *in) { /* the defaults of the caller's kind */
+/* Each struct's defaults, behind one signature (in = the caller's struct, read by the MHA layer only). */
+#define DEFAULTS(T)                              \
+    static void d_##T(void *p, const void *in) { \
+        (void)in;                                \
+        T##_defaults(p);                         \
+    }
+DEFAULTS(ocla_context_options)
+DEFAULTS(ocla_gemm_desc)
+DEFAULTS(ocla_attn_params)
+DEFAULTS(ocla_flash_params)
+DEFAULTS(ocla_softmax_params)
+DEFAULTS(ocla_linformer_params)
+DEFAULTS(ocla_gla_layer_params)
+DEFAULTS(ocla_gau_layer_params)
+static void d_ocla_mha_layer_params(void *p, const void *in) { /* the defaults of the caller's kind */
     ocla_mha_layer_params_defaults(p, ((const ocla_mha_layer_params *)in)->kind);
-}
-static void d_gau_layer_params(void *p, const void *in) {
-    (void)in;
-    ocla_gau_layer_params_defaults(p);
 }
 
 typedef struct abi_struct {
@@ -57,15 +39,6 @@ typedef struct abi_struct {
 } abi_struct;
 
 #define ENTRY(T, last) {#T, sizeof(T), FIRST_SIZE(T, last), d_##T}
-#define d_ocla_context_options d_context_options
-#define d_ocla_gemm_desc d_gemm_desc
-#define d_ocla_attn_params d_attn_params
-#define d_ocla_flash_params d_flash_params
-#define d_ocla_softmax_params d_softmax_params
-#define d_ocla_linformer_params d_linformer_params
-#define d_ocla_gla_layer_params d_gla_layer_params
-#define d_ocla_mha_layer_params d_mha_layer_params
-#define d_ocla_gau_layer_params d_gau_layer_params
 
 /* In the order of ocla__abi_struct. The last field of each struct's first release (0.x). */
 static const abi_struct abi_structs[OCLA__ABI_COUNT] = {
