@@ -33,6 +33,29 @@ def _feature(fm):
         raise ValueError("feature_map must be one of 'identity', 'elu' (elu+1), 'relu'; got %r" % (fm,))
 
 
+class _Tensors:
+    """The device tensors of one call: inputs from numpy, new outputs, closed together."""
+
+    def __init__(self, ctx):
+        self.ctx, self.made = ctx, []
+
+    def input(self, a, name):
+        if a is None:
+            return None
+        t = Tensor.from_numpy(self.ctx, a, name)
+        self.made.append(t)
+        return t
+
+    def output(self, shape):
+        t = Tensor(self.ctx, shape)
+        self.made.append(t)
+        return t
+
+    def close(self):
+        for t in self.made:
+            t.close()
+
+
 def _shape_error(msg):
     return OclaError(2, msg, "ocla (python)")
 
@@ -101,19 +124,9 @@ def attention(q, k, v, g=None, *, gate=None, mode="chunk", scale=None, initial_s
     p.form = L.FORM_CHUNKED if mode == "chunk" else L.FORM_RECURRENT
     p.chunk = int(chunk_size or 0)
 
-    made = []
+    ts = _Tensors(ctx)
+    T_, new = ts.input, ts.output
     try:
-        def T_(a, name):
-            if a is None:
-                return None
-            t = Tensor.from_numpy(ctx, a, name)
-            made.append(t)
-            return t
-
-        def new(shape):
-            t = Tensor(ctx, shape)
-            made.append(t)
-            return t
 
         io = L.AttnIO()
         io.q, io.k, io.v = ptr(T_(q, "q")), ptr(T_(k, "k")), ptr(T_(v, "v"))
@@ -143,8 +156,7 @@ def attention(q, k, v, g=None, *, gate=None, mode="chunk", scale=None, initial_s
                 final = (final, fz.numpy().reshape(B, 1, H, K))
         return out, final
     finally:
-        for t in made:
-            t.close()
+        ts.close()
         del decay
 
 
@@ -187,19 +199,9 @@ def attention_backward(q, k, v, do, g=None, *, gate=None, scale=None, initial_st
         decay = (ctypes.c_float * H)(*gg.tolist())
         p.fixed_log_decay = ctypes.cast(decay, ctypes.POINTER(ctypes.c_float))
     p.chunk = int(chunk_size or 0)
-    made = []
+    ts = _Tensors(ctx)
+    T_, new = ts.input, ts.output
     try:
-        def T_(a, name):
-            if a is None:
-                return None
-            t = Tensor.from_numpy(ctx, a, name)
-            made.append(t)
-            return t
-
-        def new(shape):
-            t = Tensor(ctx, shape)
-            made.append(t)
-            return t
         io = L.AttnGradIO()
         io.q, io.k, io.v, io.g = ptr(T_(q, "q")), ptr(T_(k, "k")), ptr(T_(v, "v")), ptr(T_(g, "g"))
         io.initial_state, io.initial_z = ptr(T_(s0, "initial_state")), ptr(T_(z0, "initial_z"))
@@ -215,8 +217,7 @@ def attention_backward(q, k, v, do, g=None, *, gate=None, scale=None, initial_st
         return (dq.numpy(), dk.numpy(), dv.numpy(), dg.numpy() if dg is not None else None,
                 dh0.numpy() if dh0 is not None else None)
     finally:
-        for t in made:
-            t.close()
+        ts.close()
         del decay
 
 
@@ -387,26 +388,19 @@ def linformer_attention(q, k, v, E, F=None, scale=None, *, sharing="headwise", b
         p.has_scale, p.scale = 1, float(scale)
     p.sharing = _SHARING[sharing]
     p.block = int(block)
-    made = []
+    ts = _Tensors(ctx)
+    T_, new = ts.input, ts.output
     try:
-        def T_(a, n):
-            if a is None:
-                return None
-            t = Tensor.from_numpy(ctx, a, n)
-            made.append(t)
-            return t
         io = L.LinformerIO()
         io.q, io.k, io.v = ptr(T_(q, "q")), ptr(T_(k, "k")), ptr(T_(v, "v"))
         io.E, io.F = ptr(T_(E, "E")), ptr(T_(F, "F"))
-        o = Tensor(ctx, q.shape[:3] + v.shape[3:])
-        made.append(o)
+        o = new(q.shape[:3] + v.shape[3:])
         io.o = o.handle
         ctx._check(lib.ocla_linformer_attention(ctx.handle, ctypes.byref(p), ctypes.byref(io)),
                    "ocla_linformer_attention")
         return o.numpy()
     finally:
-        for t in made:
-            t.close()
+        ts.close()
 
 
 def _flash_params(lib, causal=True, chunk=256, quad_scale=None, bias_scale=1.0, quad_post=1.0,
