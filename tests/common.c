@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* mkdtemp */
 #include "common.h"
 
 #include <math.h>
@@ -140,4 +141,17 @@ float *tc_download(ocla_context *ctx, const ocla_tensor *t) {
     cr_assert(x);
     tc_ok(ctx, ocla_tensor_download(ctx, t, x, n * sizeof(float)));
     return x;
+}
+
+char *tc_temp_dir(void) {
+    char *t = strdup("/tmp/ocla-test-XXXXXX");
+    cr_assert_not_null(t);
+    cr_assert_not_null(mkdtemp(t));
+    return t;
+}
+
+void tc_remove_tree(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
 }

@@ -38,6 +38,10 @@ ocla_tensor *tc_tensor(ocla_context *ctx, int ndim, const int64_t *dims, const f
 ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host);
 float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats */
 
+/* A fresh private directory under /tmp (mkdtemp, mode 0700; malloc'd path), and rm -rf of one. */
+char *tc_temp_dir(void);
+void tc_remove_tree(const char *dir);
+
 /* Assert a status with the context's error detail in the message. */
 #define tc_ok(ctx, expr)                                                                             \
     do {                                                                                             \

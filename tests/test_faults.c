@@ -165,16 +165,6 @@ Test(faults, allocation_beyond_the_device_limit) {
 }
 
 /* ---- disk cache ---- */
-static char *temp_dir(void) {
-    char *t = strdup("/tmp/ocla-faults-XXXXXX");
-    cr_assert_not_null(mkdtemp(t));
-    return t;
-}
-static void rm_rf(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
 /* Count entries of dir whose name contains needle; the first one's path in first. */
 static int count_files(const char *dir, const char *needle, char *first, size_t n) {
     DIR *dp = opendir(dir);
@@ -280,7 +270,7 @@ Test(faults, cache_disk_full, .fini = unmount_tiny) {
 
 Test(faults, cache_file_of_another_version_or_a_directory) {
     for (int d = 0; d < tc_device_count(); d++) {
-        char *dir = temp_dir();
+        char *dir = tc_temp_dir();
         ocla_status st;
         ocla_context *ctx = open_cache(d, dir, &st);
         tc_ok(NULL, st);
@@ -289,7 +279,7 @@ Test(faults, cache_file_of_another_version_or_a_directory) {
         char path[700];
         if (count_files(dir, ".oclabin", path, sizeof path) == 0) {
             cr_log_warn("%s keeps no program binaries: disk cache not exercised", tc_device_name(d));
-            rm_rf(dir);
+            tc_remove_tree(dir);
             free(dir);
             continue;
         }
@@ -323,14 +313,14 @@ Test(faults, cache_file_of_another_version_or_a_directory) {
         cr_assert_eq(s.disk_hits, 0);
         cr_assert_eq(s.builds, 1);
         ocla_context_destroy(ctx);
-        rm_rf(dir);
+        tc_remove_tree(dir);
         free(dir);
     }
 }
 
 Test(faults, build_failure_with_disk_cache_is_not_cached) {
     for (int d = 0; d < tc_device_count(); d++) {
-        char *dir = temp_dir();
+        char *dir = tc_temp_dir();
         ocla_status st;
         ocla_context *ctx = open_cache(d, dir, &st);
         tc_ok(NULL, st);
@@ -355,7 +345,7 @@ Test(faults, build_failure_with_disk_cache_is_not_cached) {
         cr_assert(st == OCLA_SUCCESS || st == OCLA_ERR_UNSUPPORTED, "%s", ocla_last_error(ctx));
         op_case_free(c);
         ocla_context_destroy(ctx);
-        rm_rf(dir);
+        tc_remove_tree(dir);
         free(dir);
     }
 }
@@ -405,12 +395,12 @@ Test(faults, nothing_on_stdout_from_any_op_or_failure, .timeout = 900) {
  * an abort under ASan, and on an allocator that overcommits such a request, a crash later).
  * runtime/platform.c now refuses files above 1 GiB. */
 Test(faults, read_file_on_a_directory_is_refused_without_a_huge_allocation) {
-    char *dir = temp_dir();
+    char *dir = tc_temp_dir();
     void *data = (void *)1;
     size_t size = 7;
     cr_assert_eq(ocla_read_file(dir, &data, &size), -1);
     cr_assert_null(data);
     cr_assert_eq(size, 0);
-    rm_rf(dir);
+    tc_remove_tree(dir);
     free(dir);
 }

@@ -20,18 +20,6 @@ static void assert_usable(ocla_context *ctx) {
     cr_assert_eq(st, OCLA_SUCCESS, "context unusable: %s: %s", ocla_status_string(st), ocla_last_error(ctx));
 }
 
-static char *temp_dir(void) {
-    char *t = strdup("/tmp/ocla-hostile-XXXXXX");
-    cr_assert_not_null(mkdtemp(t));
-    return t;
-}
-
-static void remove_tree(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 static ocla_status open_cached(int d, const char *dir, ocla_cache_mode mode, ocla_context **ctx) {
     ocla_context *probe = tc_open(d); /* the device's global index, for the selector */
     ocla_device_info info;
@@ -58,7 +46,7 @@ static int disk_enabled(ocla_context *ctx) {
 /* The disk cache is used only in a directory this user owns and nobody else can write. */
 Test(hostile, cache_directory_must_be_ours) {
     for (int d = 0; d < tc_device_count(); d++) {
-        char *dir = temp_dir();
+        char *dir = tc_temp_dir();
         ocla_context *ctx;
         static const mode_t bad[] = {0777, 0770, 0722, 0702};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -90,7 +78,7 @@ Test(hostile, cache_directory_must_be_ours) {
         cr_assert_eq(stat(sub, &st), 0);
         cr_assert_eq(st.st_mode & 077, 0, "created with mode %o", (unsigned)(st.st_mode & 0777));
         ocla_context_destroy(ctx);
-        remove_tree(dir);
+        tc_remove_tree(dir);
         free(dir);
     }
 }
@@ -126,7 +114,7 @@ static int count_temp_files(const char *dir) {
  * finishes, and the victim is intact. The test has a timeout: a blocking read fails it. */
 Test(hostile, planted_cache_entries, .timeout = 600) {
     for (int d = 0; d < tc_device_count(); d++) {
-        char *dir = temp_dir(), *elsewhere = temp_dir();
+        char *dir = tc_temp_dir(), *elsewhere = tc_temp_dir();
         char victim[700];
         snprintf(victim, sizeof victim, "%s/victim", elsewhere);
         FILE *vf = fopen(victim, "w");
@@ -141,7 +129,7 @@ Test(hostile, planted_cache_entries, .timeout = 600) {
         int n = list_entries(dir, entries, 16);
         if (n == 0) {
             cr_log_warn("%s keeps no program binaries: planted entries not exercised", tc_device_name(d));
-            remove_tree(dir), remove_tree(elsewhere);
+            tc_remove_tree(dir), tc_remove_tree(elsewhere);
             free(dir), free(elsewhere);
             continue;
         }
@@ -180,7 +168,7 @@ Test(hostile, planted_cache_entries, .timeout = 600) {
             }
             cr_assert_eq(count_temp_files(dir), 0, "kind %d: temporary files left behind", kind);
         }
-        remove_tree(dir), remove_tree(elsewhere);
+        tc_remove_tree(dir), tc_remove_tree(elsewhere);
         free(dir), free(elsewhere);
     }
 }

@@ -277,12 +277,6 @@ Test(runtime, tensor_bad_input) {
 
 /* ---- program cache ---- */
 
-static char *make_temp_dir(void) {
-    char *tmpl = strdup("/tmp/ocla-test-cache-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpl));
-    return tmpl;
-}
-
 static ocla_context *open_cached(int d, const char *dir, ocla_cache_mode mode) {
     ocla_context_options o;
     ocla_context_options_defaults(&o);
@@ -331,7 +325,7 @@ static void corrupt_file(const char *path, int mode) {
 
 Test(cache, disk_cache_hit_corrupt_truncated_foreign) {
     for (int d = 0; d < tc_device_count(); d++) {
-        char *dir = make_temp_dir();
+        char *dir = tc_temp_dir();
         ocla_context *a = open_cached(d, dir, OCLA_CACHE_ON);
         assert_usable(a);
         ocla_cache_stats s;
@@ -379,7 +373,7 @@ Test(cache, disk_cache_hit_corrupt_truncated_foreign) {
 
 Test(cache, unwritable_or_bogus_cache_directory) {
     /* A directory path that runs through a regular file cannot be created, even by root. */
-    char *dir = make_temp_dir();
+    char *dir = tc_temp_dir();
     char file[600], bogus[700];
     snprintf(file, sizeof file, "%s/plainfile", dir);
     FILE *f = fopen(file, "w");
