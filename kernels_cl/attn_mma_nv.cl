@@ -13,6 +13,18 @@
  *   outputs:        o_i = s * [ exp(G_i) phi(q_i)^T H_n + sum_{j<=i in chunk} (phi(q_i).phi(k_j)) exp(G_i - G_j) v_j ]
  * Every exponent is <= 0 (inclusive cumsum; j <= i), so nothing overflows.
  *
+ * Per-key gates (USE_GK, GLA): G_i is a vector over the key dimensions d, read from the chunk-local
+ * cumsums that la_gate_cumsum (linear_attn.cl) writes ([B*H][T][K], dense). The state pass scales
+ * phi(k_j) by exp(G_last - G_j) and each state row d by exp(G_last,d). The output pass uses the GLA
+ * paper's secondary chunking with 16-row sub-chunks (one per warp row): with f(I) the first row of
+ * sub-chunk I, q^_i = phi(q_i) exp(G_i - G_f(I)) (<= phi(q_i)), k~_j = phi(k_j) exp(G_f(J) - G_j)
+ * (>= phi(k_j)) and c_IJ = exp(G_f(I) - G_f(J)) (<= 1), the score block (I, J <= I) is
+ * q^_I diag(c_IJ) k~_J^T on the tensor cores and the inter-chunk product is (q^_i exp(G_f(I))) H_n.
+ * Every factor comes from rows at or before the output's row, so an output never depends on a later
+ * token, not even in rounding. k~ grows with the gates' strength inside one sub-chunk: where
+ * G_f(J) - G_l(J) (l: last row) passes 30 (gates near the log-gate floor) for a sub-chunk J <= I in
+ * any key dimension, warp I sums its scores element by element from the inputs instead (rare).
+ *
  * Build options: -DCHUNK=64 (C, multiple of 32), -DFEATURE=0/1/2 (identity, elu+1, relu),
  *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer)
  * Work-groups: 128 work-items = 4 warps in a 2x2 arrangement; each warp owns a 32x32 block as
@@ -68,12 +80,24 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
  * tile with row pitch P (each lane's four values), split into big and small TF32 parts. A macro whose
  * index sums associate as (row * P + c0) + tg: grouping (c0 + tg) instead, inside an inline function
  * or a macro, made the output kernel 11 % slower on the H100 (0.345 -> 0.386 ms; measured). */
+#define FRAG_LOAD(a_, X, P, r, c0, tg)                                                                           \
+    float a_[4] = {X[(r) * (P) + c0 + tg], X[((r) + 8) * (P) + c0 + tg], X[(r) * (P) + c0 + tg + 4],              \
+                   X[((r) + 8) * (P) + c0 + tg + 4]};
 #define FRAG_A(X, P, r, c0, tg, big, small)                                                                      \
     {                                                                                                            \
-        float a_[4] = {X[(r) * (P) + c0 + tg], X[((r) + 8) * (P) + c0 + tg], X[(r) * (P) + c0 + tg + 4],          \
-                       X[((r) + 8) * (P) + c0 + tg + 4]};                                                         \
+        FRAG_LOAD(a_, X, P, r, c0, tg)                                                                           \
         split(a_, big, small, 4);                                                                                 \
     }
+
+/* 1 when p is nonzero in any lane of the warp (the callers' branches are warp-uniform). */
+OCLA_INLINE int warp_any(int p) {
+    int r;
+    asm volatile("{\n\t.reg .pred q;\n\tsetp.ne.s32 q, %1, 0;\n\tvote.sync.any.pred q, q, 0xffffffff;\n\t"
+                 "selp.s32 %0, 1, 0, q;\n\t}"
+                 : "=r"(r)
+                 : "r"(p));
+    return r;
+}
 
 /* In place: gs[i] = gs[0] + ... + gs[i] for i < CHUNK (the chunk's inclusive cumulative log gates;
  * each of the first CHUNK work-items sums up to its own row). Ends with a barrier. */
@@ -98,6 +122,15 @@ OCLA_INLINE void chunk_cumsum(__local float *gs, const int tid) {
 typedef int off_t_;
 #else
 typedef long off_t_;
+#endif
+#if VEC
+#define GW 4 /* per-key gate loads: elements per load */
+typedef float4 gvec;
+#define GLOAD(p) vload4(0, p)
+#else
+#define GW 1
+typedef float gvec;
+#define GLOAD(p) (*(p))
 #endif
 #ifndef UNROLL_K
 #define UNROLL_K 1 /* unroll factor of the contraction loops (register pressure vs ILP) */
@@ -127,17 +160,20 @@ OCLA_INLINE float log_gate(__global const float *g, const ocla_idx gb, const ocl
  * spilled 608 bytes and ran 1.5x slower). */
 #define SWG 256
 #define LOADS (CHUNK * TILE / SWG) /* elements of each of k and v one work-item loads per chunk */
+/* The split passes over the four 16x8 tiles j_ of a 16 x 32 block whose condition on is true
+ * (small parts first, the big-by-big product last). */
 #if defined(NV_SKIP_MMA)
-#define MMA_PASSES_1x4(acc, ab, as, bb, bs) acc[0][0] += as_float(ab[0] ^ bb[0][0] ^ as[3] ^ bs[3][1]);
+#define MMA_PASSES_IF(acc, ab, as, bb, bs, on) acc[0][0] += as_float(ab[0] ^ bb[0][0] ^ as[3] ^ bs[3][1]);
 #elif SPLIT == 3
-#define MMA_PASSES_1x4(acc, ab, as, bb, bs)                                                          \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], as, bb[j_]);                  \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], ab, bs[j_]);                  \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], ab, bb[j_]);
+#define MMA_PASSES_IF(acc, ab, as, bb, bs, on)                                                       \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], as, bb[j_]);          \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], ab, bs[j_]);          \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], ab, bb[j_]);
 #else
-#define MMA_PASSES_1x4(acc, ab, as, bb, bs)                                                          \
-    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) mma_tf32(acc[j_], ab, bb[j_]);
+#define MMA_PASSES_IF(acc, ab, as, bb, bs, on)                                                       \
+    _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], ab, bb[j_]);
 #endif
+#define MMA_PASSES_1x4(acc, ab, as, bb, bs) MMA_PASSES_IF(acc, ab, as, bb, bs, 1)
 __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     const int B, const int T, const int H, const int K, const int V, const int NT,
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
@@ -154,6 +190,27 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     __global const float *kbase = k + b * kb + h * kh + k0 * kd_;
     __global const float *vbase = v + b * vb + h * vh + v0 * vd_;
     float acc[4][4];
+#if USE_GK
+    /* per-key gates: the chunk's cumulative gates of this key slice (GW-wide loads), those of its
+     * last row, and the last row's values at this work-item's two state rows */
+    __global const float *gkb = g + (ocla_idx)bh * T * K + k0;
+    gvec pgk[LOADS / GW], pgl = (gvec)(0.0f);
+    float pdr[2] = {0.0f, 0.0f};
+#define GK_LOADS(t0_, rows_)                                                                                \
+    {                                                                                                       \
+        const int c_ = GW * (tid % (TILE / GW));                                                            \
+        const off_t_ last_ = (off_t_)((t0_) + (rows_)-1) * (off_t_)K;                                       \
+        pgl = k0 + c_ < K ? GLOAD(gkb + last_ + c_) : (gvec)(0.0f);                                         \
+        _Pragma("unroll") for (int l = 0; l < LOADS / GW; l++) {                                            \
+            int e = tid + SWG * l, t = e / (TILE / GW), c = GW * (e % (TILE / GW));                          \
+            pgk[l] = (t < (rows_) && k0 + c < K) ? GLOAD(gkb + (off_t_)((t0_) + t) * (off_t_)K + c) : pgl;   \
+        }                                                                                                   \
+        pdr[0] = k0 + wm + gr < K ? gkb[last_ + wm + gr] : 0.0f;                                            \
+        pdr[1] = k0 + wm + gr + 8 < K ? gkb[last_ + wm + gr + 8] : 0.0f;                                    \
+    }
+#else
+#define GK_LOADS(t0_, rows_)
+#endif
     /* fragment element (j, r): row k0+wm+gr+8*(r>>1), column v0+wn+j*8+2*tg+(r&1) */
 #pragma unroll
     for (int j = 0; j < 4; j++)
@@ -178,6 +235,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             pv[l] = (t < rows_ && v0 + c < V) ? vload4(0, vbase + tt * vt4 + c) : (float4)(0.0f);     \
         }                                                                                             \
         pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+        GK_LOADS(t0_, rows_)                                                                          \
     }
 #else
     /* prefetch registers: element e = tid + SWG*l of the chunk tile is (t = e / TILE, c = e % TILE) */
@@ -192,6 +250,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             pv[l] = (t < rows_ && v0 + c < V) ? vbase[tt * vt + c * vd_] : 0.0f;                      \
         }                                                                                             \
         pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+        GK_LOADS(t0_, rows_)                                                                          \
     }
 #endif
     PREFETCH(0)
@@ -222,11 +281,17 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #else
         const float glast = 0.0f;
 #endif
+#if USE_GK
+        const float dec0 = exp(pdr[0]), dec1 = exp(pdr[1]); /* the state rows' decays over the chunk */
+#endif
 #if VEC
 #pragma unroll
         for (int l = 0; l < LOADS4; l++) {
             int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));
             float4 kk = pk[l];
+#if USE_GK
+            kk *= exp(pgl - pgk[l]);
+#endif
             vstore4(kk, 0, &Ks[t][c]); /* phi applied at the prefetch */
 #if GATE
             vstore4(pv[l] * exp(glast - gs[t]), 0, &Vs[t][c]);
@@ -238,7 +303,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #pragma unroll
         for (int l = 0; l < LOADS; l++) {
             int e = tid + SWG * l, t = e / TILE, c = e % TILE;
+#if USE_GK
+            Ks[t][c] = pk[l] * exp(pgl - pgk[l]); /* phi applied at the prefetch */
+#else
             Ks[t][c] = pk[l]; /* phi applied at the prefetch */
+#endif
 #if GATE
             Vs[t][c] = pv[l] * exp(glast - gs[t]);
 #else
@@ -277,10 +346,17 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
-            for (int r = 0; r < 4; r++) acc[j][r] = mad(acc[j][r], decay, delta[j][r]);
+            for (int r = 0; r < 4; r++) {
+#if USE_GK
+                acc[j][r] = mad(acc[j][r], r < 2 ? dec0 : dec1, delta[j][r]);
+#else
+                acc[j][r] = mad(acc[j][r], decay, delta[j][r]);
+#endif
+            }
         SYNC();
     }
 #undef PREFETCH
+#undef GK_LOADS
     if (has_hT)
 #pragma unroll
         for (int j = 0; j < 4; j++)
@@ -302,6 +378,13 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #define OT 128                                   /* output tile width */
 #define P1 (2 * CHUNK * (KS + PAD) + KS * (OT + 8)) /* phase-1 local floats */
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
+/* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (GW wide) -> q^ and k^ (see the top). */
+#define GK_SCALE(qv, kv, t, d)                                                                                    \
+    {                                                                                                             \
+        const gvec x_ = GLOAD(gkc + (off_t_)(t) * (off_t_)K + (d)) - GLOAD(gkc + (off_t_)((t) & ~15) * (off_t_)K + (d)); \
+        qv *= exp(x_);                                                                                            \
+        kv *= exp(-x_);                                                                                           \
+    }
 __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     const int B, const int T, const int H, const int K, const int V, const int NT, const float scale,
     __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
@@ -311,6 +394,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
     __local float mem[P1 > P2 ? P1 : P2];
     __local float gs[CHUNK];
+#if USE_GK
+    __local float cs[6][KS], en[4][KS]; /* c_IJ (J < I: pair I(I-1)/2 + J), exp(G_f(I)) */
+#endif
     __local float *Qs = mem, *Ks = mem + CHUNK * (KS + PAD), *Hs = mem + 2 * CHUNK * (KS + PAD);
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
@@ -322,6 +408,16 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     __global const float *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
     __global const float *kbase = k + b * kb + h * kh + (ocla_idx)t0 * kt;
     __global const float *vbase = v + b * vb + h * vh + (ocla_idx)t0 * vt;
+#if USE_GK
+    __global const float *gkc = g + ((ocla_idx)bh * T + t0) * K; /* cumulative gates of the chunk */
+    const int I = warp >> 1;                                     /* this warp's sub-chunk of rows */
+    /* a sub-chunk J <= I with strong gates: this warp's scores go element by element (after the slices) */
+    int big = 0;
+    for (int d = lane; d < K; d += 32)
+        for (int J = 0; J <= I; J++)
+            big |= gkc[(ocla_idx)min(16 * J, rows - 1) * K + d] - gkc[(ocla_idx)min(16 * J + 15, rows - 1) * K + d] > 30.0f;
+    big = warp_any(big);
+#endif
     float sacc[4][4], oacc[2][4][4]; /* S: cols wn+j*8; O: cols hf*64+wn+j*8 */
 #pragma unroll
     for (int j = 0; j < 4; j++)
@@ -341,6 +437,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             if (t < rows && ks0 + c < K) {
                 qv = phi4(vload4(0, qbase + (off_t_)t * (off_t_)qt + ks0 + c));
                 kv = phi4(vload4(0, kbase + (off_t_)t * (off_t_)kt + ks0 + c));
+#if USE_GK
+                GK_SCALE(qv, kv, t, ks0 + c)
+#endif
             }
             vstore4(qv, 0, Qs + t * (KS + PAD) + c);
             vstore4(kv, 0, Ks + t * (KS + PAD) + c);
@@ -359,6 +458,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             if (t < rows && ks0 + c < K) {
                 qv = phi(qbase[t * qt + (ks0 + c) * qd]);
                 kv = phi(kbase[t * kt + (ks0 + c) * kd_]);
+#if USE_GK
+                GK_SCALE(qv, kv, t, ks0 + c)
+#endif
             }
             Qs[t * (KS + PAD) + c] = qv;
             Ks[t * (KS + PAD) + c] = kv;
@@ -369,18 +471,52 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             Hs[r * (OT + 8) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
         }
 #endif
+#if USE_GK
+        /* the slice's c_IJ for the six pairs J < I and exp(G_f(I)) */
+        for (int e = tid; e < 10 * KS; e += OWG) {
+            const int p = e / KS, d = e % KS, in = ks0 + d < K;
+            const int pI = p < 6 ? (p >= 3 ? 3 : p >= 1 ? 2 : 1) : p - 6, pJ = p - pI * (pI - 1) / 2;
+            const float gf = in ? gkc[(off_t_)min(16 * pI, rows - 1) * K + ks0 + d] : 0.0f;
+            if (p < 6)
+                cs[p][d] = in ? exp(gf - gkc[(off_t_)min(16 * pJ, rows - 1) * K + ks0 + d]) : 0.0f;
+            else
+                en[pI][d] = in ? exp(gf) : 0.0f;
+        }
+#endif
         SYNC();
 #pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
             uint ab[4], as[4], kb_[4][2], ksm[4][2];
+#if USE_GK
+            FRAG_LOAD(a_, Qs, KS + PAD, wm + gr, d8, tg)
+            split(a_, ab, as, 4);
+#else
             FRAG_A(Qs, KS + PAD, wm + gr, d8, tg, ab, as)
+#endif
 #pragma unroll
             for (int j = 0; j < 4; j++) { /* S: B[d][j'] = K[j'][d] */
                 int c0 = wn + j * 8;
                 float bk[2] = {Ks[(c0 + gr) * (KS + PAD) + d8 + tg], Ks[(c0 + gr) * (KS + PAD) + d8 + tg + 4]};
+#if USE_GK
+                const int J = c0 >> 4;
+                if (J < I) {
+                    bk[0] *= cs[I * (I - 1) / 2 + J][d8 + tg];
+                    bk[1] *= cs[I * (I - 1) / 2 + J][d8 + tg + 4];
+                }
+#endif
                 split(bk, kb_[j], ksm[j], 2);
             }
+#if USE_GK
+            /* blocks above the diagonal are skipped (masked anyway); the inter-chunk rows are q^ exp(G_f(I)) */
+            MMA_PASSES_IF(sacc, ab, as, kb_, ksm, !big && ((wn + j_ * 8) >> 4) <= I)
+            {
+                const float e0 = en[I][d8 + tg], e1 = en[I][d8 + tg + 4];
+                float ai[4] = {a_[0] * e0, a_[1] * e0, a_[2] * e1, a_[3] * e1};
+                split(ai, ab, as, 4);
+            }
+#else
             MMA_PASSES_1x4(sacc, ab, as, kb_, ksm)
+#endif
 #pragma unroll
             for (int hf = 0; hf < 2; hf++) {
                 uint hb_[4][2], hsm[4][2];
@@ -405,10 +541,24 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             oacc[0][j][r] *= exp(gs[row]);
             oacc[1][j][r] *= exp(gs[row]);
             Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f;
+#elif USE_GK
+            if (!big) Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] : 0.0f;
 #else
             Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] : 0.0f;
 #endif
         }
+#if USE_GK
+    if (big) /* replaces this warp's scores (its tensor-core products were skipped) */
+        for (int e = lane; e < 16 * 32; e += 32) {
+            const int row = wm + e / 32, col = wn + e % 32;
+            float sum = 0.0f;
+            if (col <= row && row < rows)
+                for (int d = 0; d < K; d++)
+                    sum += phi(qbase[row * qt + d * qd]) * phi(kbase[col * kt + d * kd_]) *
+                           exp(gkc[(ocla_idx)row * K + d] - gkc[(ocla_idx)col * K + d]);
+            Ss[row * (CHUNK + PAD) + col] = sum;
+        }
+#endif
     /* O += S V in two 64-wide halves. A non-finite v_j must reach only rows i >= j: the masked
      * zeros of S would turn it into NaN in earlier rows (0 * Inf), so a half whose V tile holds a
      * non-finite value is done with a select-based loop instead of the tensor cores (rare). */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* NVIDIA tensor-core path (kernels_cl/attn_mma_nv.cl) for chunked causal linear attention, simple
- * GLA and retention, run by a prepared attention op whose plan chose it (runtime/plan_la.c). Two
- * launches: the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state
- * tiles) writes the state entering every chunk, then the output pass runs every (chunk, 128-wide
- * value tile) in parallel. */
+ * GLA, retention and GLA, run by a prepared attention op whose plan chose it (runtime/plan_la.c).
+ * Two launches (three with per-key gates, whose chunk-local cumsums la_gate_cumsum writes first):
+ * the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state tiles)
+ * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
+ * tile) in parallel. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
  * map from the variant; OCLA_NV_OPTIONS appended for kernel experiments. */
 static const ocla_kfamily fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                     {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
+/* la_gate_cumsum of linear_attn.cl at the NVIDIA path's chunk (it reads its gate kind at run time) */
+static const ocla_kfamily fam_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 
 /* The plan assumed dense tensors; check the op's real layouts for float4 rows and 32-bit offsets. */
 static void fit_layout(ocla_attn_op *op) {
@@ -44,8 +47,16 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     if (op->key.gate == OCLA_GATE_SCALAR) {
         gmem = io->g->mem;
         for (int d = 0; d < 3; d++) gs[d] = io->g->strides[d];
-    } else if (op->key.gate == OCLA_GATE_FIXED)
+    } else if (op->key.gate == OCLA_GATE_FIXED) {
         gmem = op->dec;
+    } else if (op->key.gate == OCLA_GATE_VECTOR) { /* the kernels read the cumsums [B*H][T][K] */
+        gmem = op->buf[BUF_G];
+        ocla_args c = {op->ctx, op->launch[L_GATE].k, 0, OCLA_SUCCESS};
+        ocla__push_int(&c, op->T), ocla__push_int(&c, op->H), ocla__push_int(&c, op->K), ocla__push_int(&c, NT);
+        ocla__push_int(&c, OCLA_GATE_VECTOR), ocla__push_tensor(&c, io->g, NULL, 4);
+        ocla__push_mem(&c, hbuf), ocla__push_mem(&c, gmem);
+        if (c.st != OCLA_SUCCESS) return c.st;
+    }
     const int sizes[6] = {op->B, op->T, op->H, op->K, op->V, NT};
     ocla_args s = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS}, a = {op->ctx, op->launch[L_OUT].k, 0, OCLA_SUCCESS};
     for (int i = 0; i < 6; i++) ocla__push_int(&s, sizes[i]), ocla__push_int(&a, sizes[i]);
@@ -82,5 +93,11 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op) {
     ocla_status st = ocla__attn_add_launch(op, &v, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
     if (st == OCLA_SUCCESS)
         st = ocla__attn_add_launch(op, &v, "mma_chunk_output", L_OUT, AT_LAST, go, local, "NVIDIA chunk outputs");
-    return st;
+    if (st != OCLA_SUCCESS || op->key.gate != OCLA_GATE_VECTOR) return st;
+    if (!ocla__mul_ok(B * H * (size_t)op->T, K * sizeof(float), &op->need[BUF_G]))
+        return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
+    ocla_variant c = ocla__variant(&fam_cumsum);
+    c.tile[0] = 64;
+    const size_t gc[3] = {K, NT, B * H};
+    return ocla__attn_add_launch(op, &c, "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL, "NVIDIA gate cumsum");
 }

@@ -88,11 +88,11 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     la_derive(t);
 }
 
-/* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, no per-key gates, dense tensors,
- * per-chunk states within the largest allocation). */
+/* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors, per-chunk states
+ * within the largest allocation). */
 static int nv_applies(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk) {
     const double nt = (double)((r->T + 63) / 64), hbytes = (double)r->B * r->H * nt * r->K * r->V * 4.0;
-    return (L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && r->op != OCLA_OP_GLA_CHUNK && chunk == 64 &&
+    return (L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
            !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) &&
            (!L->max_alloc_size || hbytes <= (double)L->max_alloc_size);
 }
@@ -110,7 +110,8 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chu
                                  (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
-        ocla__plan_set_kernels(p, "mma_chunk_states, mma_chunk_output");
+        ocla__plan_set_kernels(p, r->op == OCLA_OP_GLA_CHUNK ? "la_gate_cumsum, mma_chunk_states, mma_chunk_output"
+                                                             : "mma_chunk_states, mma_chunk_output");
         p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
         /* measured on the H100: 2.5-3x faster than the portable kernels at the same chunk */
         p->cost = portable ? 0.3 * la_cost(L, r, &t) : 1.0;

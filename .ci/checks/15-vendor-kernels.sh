@@ -5,7 +5,7 @@
 #     file reads has a default) for a generic 64-bit target;
 #  2. the NVIDIA fast-path kernels, which only compile on NVIDIA's driver, parse and type-check for
 #     nvptx (NVIDIA's front end takes `asm`, clang spells it __asm__) in every variant the runtime
-#     can build: gate none / USE_G / USE_G_GAMMA, three feature maps, TF32 split 1 or 3, float4 rows
+#     can build: gate none / USE_G / USE_G_GAMMA / USE_GK, three feature maps, TF32 split 1 or 3, float4 rows
 #     and 32-bit offsets on or off.
 set -euo pipefail
 mkdir -p build/kernel-check
@@ -21,7 +21,7 @@ done
 echo "kernel files compiled on their own with their defaults: $n"
 cat kernels_cl/common.cl kernels_cl/attn_mma_nv.cl > build/kernel-check/attn_mma_nv.cl
 v=0
-for gate in "" "-DUSE_G=1" "-DUSE_G_GAMMA=1"; do for feature in 0 1 2; do for split in 1 3; do
+for gate in "" "-DUSE_G=1" "-DUSE_G_GAMMA=1" "-DUSE_GK=1"; do for feature in 0 1 2; do for split in 1 3; do
   for lay in "-DVEC=0 -DIDX32=0" "-DVEC=1 -DIDX32=0" "-DVEC=1 -DIDX32=1"; do
     clang -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -D__NV_CL_C_VERSION=1 -Dasm=__asm__ \
           -DCHUNK=64 $gate -DFEATURE=$feature -DSPLIT=$split $lay -fsyntax-only -Werror build/kernel-check/attn_mma_nv.cl
