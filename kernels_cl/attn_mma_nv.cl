@@ -395,7 +395,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     __local float mem[P1 > P2 ? P1 : P2];
     __local float gs[CHUNK];
 #if USE_GK
-    __local float cs[6][KS], en[4][KS]; /* c_IJ (J < I: pair I(I-1)/2 + J), exp(G_f(I)) */
+    __local float cs[6][KS], dx[4][KS], en[4][KS]; /* c_IJ (J < I: pair I(I-1)/2 + J), G_f - G_l, exp(G_f) */
 #endif
     __local float *Qs = mem, *Ks = mem + CHUNK * (KS + PAD), *Hs = mem + 2 * CHUNK * (KS + PAD);
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
@@ -411,12 +411,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #if USE_GK
     __global const float *gkc = g + ((ocla_idx)bh * T + t0) * K; /* cumulative gates of the chunk */
     const int I = warp >> 1;                                     /* this warp's sub-chunk of rows */
-    /* a sub-chunk J <= I with strong gates: this warp's scores go element by element (after the slices) */
-    int big = 0;
-    for (int d = lane; d < K; d += 32)
-        for (int J = 0; J <= I; J++)
-            big |= gkc[(ocla_idx)min(16 * J, rows - 1) * K + d] - gkc[(ocla_idx)min(16 * J + 15, rows - 1) * K + d] > 30.0f;
-    big = warp_any(big);
+    int big = 0; /* a sub-chunk J <= I with strong gates: this warp's scores go element by element */
 #endif
     float sacc[4][4], oacc[2][4][4]; /* S: cols wn+j*8; O: cols hf*64+wn+j*8 */
 #pragma unroll
@@ -472,18 +467,25 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
         }
 #endif
 #if USE_GK
-        /* the slice's c_IJ for the six pairs J < I and exp(G_f(I)) */
-        for (int e = tid; e < 10 * KS; e += OWG) {
+        /* the slice's c_IJ for the six pairs J < I, G_f(J) - G_l(J) and exp(G_f(I)) */
+        for (int e = tid; e < 14 * KS; e += OWG) {
             const int p = e / KS, d = e % KS, in = ks0 + d < K;
-            const int pI = p < 6 ? (p >= 3 ? 3 : p >= 1 ? 2 : 1) : p - 6, pJ = p - pI * (pI - 1) / 2;
+            const int pI = p < 6 ? (p >= 3 ? 3 : p >= 1 ? 2 : 1) : (p - 6) & 3, pJ = p - pI * (pI - 1) / 2;
             const float gf = in ? gkc[(off_t_)min(16 * pI, rows - 1) * K + ks0 + d] : 0.0f;
             if (p < 6)
                 cs[p][d] = in ? exp(gf - gkc[(off_t_)min(16 * pJ, rows - 1) * K + ks0 + d]) : 0.0f;
+            else if (p < 10)
+                dx[pI][d] = in ? gf - gkc[(off_t_)min(16 * pI + 15, rows - 1) * K + ks0 + d] : 0.0f;
             else
                 en[pI][d] = in ? exp(gf) : 0.0f;
         }
 #endif
         SYNC();
+#if USE_GK
+        /* once set, the warp's scores come from the element-wise sums after the slices */
+        big = big || warp_any((dx[0][lane] > 30.0f) | (I >= 1 && dx[1][lane] > 30.0f) |
+                              (I >= 2 && dx[2][lane] > 30.0f) | (I >= 3 && dx[3][lane] > 30.0f));
+#endif
 #pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
             uint ab[4], as[4], kb_[4][2], ksm[4][2];

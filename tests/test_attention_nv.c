@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The NVIDIA tensor-core path (3xTF32 mma.sync) against an fp64 recurrence, on NVIDIA devices only
- * (elsewhere the path reports OCLA_ERR_UNSUPPORTED, which is asserted too). */
+/* The NVIDIA tensor-core path (3xTF32 mma.sync; no gate, per-token and per-key gates) against an fp64
+ * recurrence, on NVIDIA devices only (elsewhere the plan names the portable path, which is asserted). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,19 +8,22 @@
 #include "common.h"
 #include "internal.h"
 
-/* fp64 recurrence: S = exp(g_t) S + phi(k_t) v_t^T; o_t = scale * phi(q_t)^T S. Layout [B,T,H,D]. */
-static void ref_scalar_gate(int B, int T, int H, int K, int V, const float *q, const float *k, const float *v,
-                            const float *g /* [B,T,H] or NULL */, double scale, const float *h0, double *o,
-                            double *hT) {
+/* fp64 recurrence: S = diag(exp(g_t)) S + phi(k_t) v_t^T; o_t = scale * phi(q_t)^T S. Layout [B,T,H,D];
+ * gates under the log-gate policy (common.cl): gk per key dimension [B,T,H,K], else g per token [B,T,H]. */
+static void ref_gated(int B, int T, int H, int K, int V, const float *q, const float *k, const float *v,
+                      const float *g /* [B,T,H] or NULL */, const float *gk /* [B,T,H,K] or NULL */, double scale,
+                      const float *h0, double *o, double *hT) {
     double *S = malloc(sizeof(double) * K * V);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < K * V; i++) S[i] = h0 ? h0[((size_t)(b * H + h)) * K * V + i] : 0.0;
             for (int t = 0; t < T; t++) {
                 size_t qi = (((size_t)b * T + t) * H + h);
-                double decay = g ? exp(fmin(g[qi], 0.0f)) : 1.0;
-                for (int a = 0; a < K; a++)
+                for (int a = 0; a < K; a++) {
+                    const float lg = gk ? gk[qi * K + a] : g ? g[qi] : 0.0f;
+                    const double decay = exp(fmax(fmin(lg, 0.0f), -20.0f));
                     for (int c = 0; c < V; c++) S[a * V + c] = decay * S[a * V + c] + (double)k[qi * K + a] * v[qi * V + c];
+                }
                 for (int c = 0; c < V; c++) {
                     double acc = 0;
                     for (int a = 0; a < K; a++) acc += (double)q[qi * K + a] * S[a * V + c];
@@ -56,27 +59,29 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
         static const int shapes[][5] = {{1, 1, 1, 64, 64},   {2, 63, 3, 64, 64},  {1, 64, 2, 128, 128},
                                         {1, 65, 1, 17, 5},   {2, 1000, 2, 128, 64}, {1, 300, 2, 256, 256},
                                         {1, 4099, 1, 64, 128}};
-        for (int gate = 0; gate <= 1; gate++)
+        /* gate 0: none; 1: per token; 2: per key dimension; 3: per key dimension, strong enough (down
+         * past the floor) that sub-chunks take the element-wise score path */
+        for (int gate = 0; gate <= 3; gate++)
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
-                size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ng = (size_t)B * T * H,
+                size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ng = (size_t)B * T * H * (gate >= 2 ? K : 1),
                        ns = (size_t)B * H * K * V;
                 float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *g = malloc(ng * 4),
                       *h0 = malloc(ns * 4);
                 tc_fill_uniform(q, nq, 11 + s, -1, 1);
                 tc_fill_uniform(k, nq, 12 + s, -1, 1);
                 tc_fill_uniform(v, nv, 13 + s, -1, 1);
-                tc_fill_uniform(g, ng, 14 + s, -0.5f, 0.0f); /* strong-ish decay: up to e^-0.5 a step */
+                tc_fill_uniform(g, ng, 14 + s, gate == 3 ? -30.0f : -0.5f, 0.0f); /* -0.5: up to e^-0.5 a step */
                 tc_fill_uniform(h0, ns, 15 + s, -1, 1);
                 ocla_tensor *tq = tc_tensor4(ctx, B, T, H, K, q), *tk = tc_tensor4(ctx, B, T, H, K, k),
                             *tv = tc_tensor4(ctx, B, T, H, V, v), *to = tc_tensor4(ctx, B, T, H, V, NULL),
                             *th0 = tc_tensor4(ctx, B, H, K, V, h0), *thT = tc_tensor4(ctx, B, H, K, V, NULL);
-                int64_t gd[3] = {B, T, H};
-                ocla_tensor *tg = tc_tensor(ctx, 3, gd, g);
+                int64_t gd[4] = {B, T, H, K};
+                ocla_tensor *tg = tc_tensor(ctx, gate >= 2 ? 4 : 3, gd, g);
                 ocla_attn_params p;
                 ocla_attn_params_defaults(&p);
                 p.causal = 1;
-                p.gate = gate ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
+                p.gate = gate >= 2 ? OCLA_GATE_VECTOR : gate ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
                 ocla_attn_io io = {0};
                 io.q = tq, io.k = tk, io.v = tv, io.o = to, io.g = gate ? tg : NULL;
                 io.initial_state = th0, io.final_state = thT;
@@ -95,7 +100,8 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
                     ran = 1;
                     float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
                     double *ro = malloc(nv * 8), *rh = malloc(ns * 8);
-                    ref_scalar_gate(B, T, H, K, V, q, k, v, gate ? g : NULL, 1.0 / sqrt((double)K), h0, ro, rh);
+                    ref_gated(B, T, H, K, V, q, k, v, gate == 1 ? g : NULL, gate >= 2 ? g : NULL, 1.0 / sqrt((double)K), h0,
+                              ro, rh);
                     double eo = tc_max_rel_err(o, ro, nv), eh = tc_max_rel_err(hT, rh, ns);
                     cr_log_info("nv mma tf32=%d gate=%d (%d,%d,%d,%d,%d): o %.2e, state %.2e", tf32, gate, B, T, H, K,
                                 V, eo, eh);
