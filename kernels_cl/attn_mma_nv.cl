@@ -139,17 +139,19 @@ typedef float gvec;
 #define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
 #endif
 
-/* Scalar log gate at (b, t, h) under the log-gate policy (common.cl). */
-OCLA_INLINE float log_gate(__global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
+/* Scalar gate at (b, t, h) as stored (raw: a prefetch must not wait for its load) and under the
+ * log-gate policy (common.cl). */
+OCLA_INLINE float raw_gate(__global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
                            int t, int h) {
 #if USE_G
-    return ocla_log_gate(g[b * gb + t * gt + h * gh]);
+    return g[b * gb + t * gt + h * gh];
 #elif USE_G_GAMMA
-    return ocla_log_gate(g[h]);
+    return g[h];
 #else
     return 0.0f;
 #endif
 }
+#define log_gate(g, gb, gt, gh, b, t, h) ocla_log_gate(raw_gate(g, gb, gt, gh, b, t, h))
 
 /* ---- chunk states: grid (ceil(V/64) * 256, ceil(K/64), B*H), local 256 ----
  * Writes hbuf[((b*H + h)*NT + n)*K*V + kd*V + vd] = state entering chunk n, and the final state.
@@ -234,7 +236,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             pk[l] = (t < rows_ && k0 + c < K) ? phi4(vload4(0, kbase + tt * kt4 + c)) : (float4)(0.0f); \
             pv[l] = (t < rows_ && v0 + c < V) ? vload4(0, vbase + tt * vt4 + c) : (float4)(0.0f);     \
         }                                                                                             \
-        pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+        pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
         GK_LOADS(t0_, rows_)                                                                          \
     }
 #else
@@ -249,7 +251,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             pk[l] = (t < rows_ && k0 + c < K) ? phi(kbase[tt * kt + c * kd_]) : 0.0f;                 \
             pv[l] = (t < rows_ && v0 + c < V) ? vbase[tt * vt + c * vd_] : 0.0f;                      \
         }                                                                                             \
-        pg = tid < rows_ ? log_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+        pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
         GK_LOADS(t0_, rows_)                                                                          \
     }
 #endif
@@ -274,7 +276,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #endif
 #if GATE
         /* inclusive cumulative gate: each work-item sums the raw gates up to its row */
-        if (tid < CHUNK) gs[tid] = pg;
+        if (tid < CHUNK) gs[tid] = ocla_log_gate(pg);
         SYNC();
         chunk_cumsum(gs, tid);
         const float glast = gs[CHUNK - 1];
