@@ -25,6 +25,8 @@ timed phase then autotunes again, sequentially, on an idle GPU, with every compi
 printed and fla_compare.json rewritten after each case, so an interrupted run keeps what it measured.
 fla runs in its default fp32 mode (TF32 dots); --ieee adds a second fla timing with
 TRITON_F32_DEFAULT=ieee (true fp32, in a child process, since Triton reads it at compile time).
+--tf32 adds a second ocla forward timing with OCLA_ALLOW_TF32=1 (one TF32 product on the tensor-core
+path: fla's own precision), beside ocla's default fp32-accurate one.
 fla's code is imported from --fla and never copied into the repository.
 """
 import argparse
@@ -261,7 +263,7 @@ def print_table(peak, args, rows, out=sys.stdout):
           f"{peak.get('peak_gflops', 0):.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
           f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}", file=out)
     print(f"{'case':36} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} {'err o':>9} "
-          f"{'err grads':>9} {'C':>4} {'%FMA/%BW':>9}", file=out)
+          f"{'err grads':>9} {'C':>4} {'%FMA/%BW':>9} {'ocla tf32':>9} {'ratio':>6}", file=out)
     for r in rows:
         def g(k, fmt):
             w = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
@@ -269,11 +271,13 @@ def print_table(peak, args, rows, out=sys.stdout):
         pct = g("ocla_pct_bw", ".1f") if r["mode"] == "decode" else g("ocla_pct_fma", ".1f")
         print(f"{r['case']:36} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} {g('ratio_ocla_over_fla', '6.2f')} "
               f"{g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} {g('max_rel_err_o', '9.2e')} "
-              f"{g('max_rel_err_grads', '9.2e')} {g('ocla_chunk', '4d')} {pct:>9}", file=out)
+              f"{g('max_rel_err_grads', '9.2e')} {g('ocla_chunk', '4d')} {pct:>9} {g('ocla_tf32_ms', '9.4f')} "
+              f"{g('ratio_ocla_tf32_over_fla', '6.2f')}", file=out)
         for who in ("ocla", "fla"):
             if f"{who}_error" in r and r[f"{who}_error"]:
                 print(f"   {who} failed: " + r[f"{who}_error"].strip().splitlines()[-1], file=out)
     print("ratio = ocla / fla (< 1: ocla faster); fwdbwd = forward + backward (dq,dk,dv,dg) per call.\n"
+          "ocla tf32: OCLA_ALLOW_TF32=1 (--tf32), its ratio against fla's default (TF32 dots).\n"
           "err o / err grads: max|ocla - fla| / max|fla| (grads: worst of dq, dk, dv, dg).\n"
           "decode %BW: state read+write vs measured copy bandwidth.", file=out)
 
@@ -287,6 +291,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
     ap.add_argument("--modes", default="fwd,fwdbwd,decode", help="comma list of fwd, fwdbwd, decode")
     ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee (forward)")
+    ap.add_argument("--tf32", action="store_true", help="also time ocla with OCLA_ALLOW_TF32=1 (forward)")
     ap.add_argument("--jobs", type=int, default=0, help="warm-up processes at once (0: one per case, <= CPUs)")
     ap.add_argument("--no-warm", action="store_true", help="skip the parallel warm-up")
     ap.add_argument("--warm-timeout", type=int, default=330, help="stop the warm-up after this many seconds")
@@ -356,6 +361,16 @@ def main():
             row.update(ocla_ms=float(parts[0]), ocla_ms_min=float(parts[1]), ocla_chunk=int(parts[2]),
                        ocla_runs=int(parts[3]), ocla_device=" ".join(parts[4:]))
             o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
+        o_tf32 = None
+        if args.tf32 and mode == "fwd":
+            rr = subprocess.run([args.bench, "--device", args.device, "--load-inputs", d], env=dict(
+                os.environ, OCLA_ALLOW_TF32="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if rr.returncode == 0:
+                with open(os.path.join(d, "result.txt")) as f:
+                    row["ocla_tf32_ms"] = float(f.read().split()[0])
+                o_tf32 = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
+            else:
+                row["ocla_tf32_error"] = rr.stderr.strip()[-500:]
         if fns:
             print(f"[{key}] fla ...", file=sys.stderr, flush=True)
             try:
@@ -367,6 +382,9 @@ def main():
                 if "ocla_ms" in row:
                     row["max_rel_err_o"] = rel_err(o_ocla, o_fla.detach().float().cpu())
                     row["ratio_ocla_over_fla"] = row["ocla_ms"] / row["fla_ms"]
+                if o_tf32 is not None:
+                    row["max_rel_err_o_tf32"] = rel_err(o_tf32, o_fla.detach().float().cpu())
+                    row["ratio_ocla_tf32_over_fla"] = row["ocla_tf32_ms"] / row["fla_ms"]
                     if mode == "fwdbwd":
                         errs = {}
                         for name, gt in zip(grad_names, res[1]):
