@@ -73,6 +73,7 @@
 /* v'_t[c]: value column c, or the normaliser's constant column. do'_t[c]: the normaliser's buffer
  * dop [BH][T][V+1] (written by bwd_output) or do itself; DOP_S1, DOP_S3: its token and column strides. */
 #define VV (V + USE_NORM)
+#define KVV ((long)K * VV) /* one state S' = [S | z] */
 #define VP(b, t, h, c) (!USE_NORM || (c) < V ? OCLA_AT(v, b, t, h, c) : 1.0f)
 #define DOP_PTR(bh, b, t, h, c) (USE_NORM ? dop + ((long)(bh) * T + (t)) * (V + 1) + (c) : OCLA_PTR(dout, b, t, h, c))
 #define DOP_S1 (USE_NORM ? V + 1 : dout_s1)
@@ -98,15 +99,23 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
     return g;
 }
 
-/* The state passes: item = (bh*K + d)*VV + c, one entry (d, c) of S' = [S | z] of one head. An
- * optional state given as tensors s [B,H,K,V] and z [B,H,K] with flags has_s, has_z: its entry
- * (0 where absent), and a store into it. */
+/* The item-per-entry kernels over chunks: item = ((bh*NT + n)*NY + y)*NX + x, in block w. */
+#define BWD_BLOCK_ITEM(NX, NY)                                                                                    \
+    const long item = get_global_id(0);                                                                           \
+    if (item >= n_items) return;                                                                                  \
+    const bwd_tile w = bwd_tile_at(item, (NX), (NY), T, H, C, NT)
+
+/* The state passes: item = (bh*K + d)*VV + c, one entry (d, c) of S' = [S | z] of one head; its
+ * offset at chunk 0 in hs ([BH][NT+1][VV][K]: o_hs), dhs ([BH][NT][K][VV]: o_dh) and dhsT
+ * ([BH][NT][VV][K]: o_dt), one chunk further every KVV. An optional state given as tensors
+ * s [B,H,K,V] and z [B,H,K] with flags has_s, has_z: its entry (0 where absent), and a store into it. */
 #define BWD_STATE_ITEM                                                                                            \
     const long item = get_global_id(0);                                                                           \
     if (item >= n_items) return;                                                                                  \
     const int c = (int)(item % VV), d = (int)((item / VV) % K);                                                  \
     const int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;                                         \
-    const long kvv = (long)K * VV
+    const long o_hs = (long)bh * (NT + 1) * KVV + (long)c * K + d, o_dt = (long)bh * NT * KVV + (long)c * K + d; \
+    const long o_dh = (long)bh * NT * KVV + (long)d * VV + c
 #define BWD_STATE_IN(s, z) (c < V ? (has_##s ? OCLA_AT(s, b, h, d, c) : 0.0f) : has_##z ? OCLA_AT(z, b, h, d, 0) : 0.0f)
 #define BWD_STATE_OUT(s, z, x)                                                                                    \
     do if (c < V ? has_##s : has_##z) *(c < V ? OCLA_PTR(s, b, h, d, c) : OCLA_PTR(z, b, h, d, 0)) = (x); while (0)
@@ -123,8 +132,9 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
  * local memory (slab[row][column], rows padded to SLAB floats; item ii loads column ii of every row,
  * so loads are coalesced) and accumulates TS outputs per item in registers. ---- */
 #define SLAB (TS + 1)
-/* The work-group's block (names ii and g); groups past n_groups return (uniform). */
+/* The work-group's two slabs la, lb, its block (names ii and g); groups past n_groups return (uniform). */
 #define BWD_TILE_BEGIN(NX, NY)                                                                                    \
+    __local float la[TS][SLAB], lb[TS][SLAB];                                                                     \
     const int ii = (int)get_local_id(0);                                                                          \
     if ((long)get_group_id(0) >= n_groups) return;                                                               \
     const bwd_tile g = bwd_tile_at((long)get_group_id(0), (NX), (NY), T, H, C, NT)
@@ -136,11 +146,7 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
  * constant at every call site: bwd_feat resolves it to a factor pointer once per operand, and
  * bwd_stage checks BWD_F_SAFE once per staged column, so the staging loop does one load (vector
  * gates) or one exp (head gates) per element and no branch on the mode. */
-#define BWD_F_ONE 0
-#define BWD_F_EG 1
-#define BWD_F_EINV 2
-#define BWD_F_KDEC 3
-#define BWD_F_SAFE 4
+enum { BWD_F_ONE, BWD_F_EG, BWD_F_EINV, BWD_F_KDEC, BWD_F_SAFE }; /* 0..4: mode & 3 the factor, BWD_F_SAFE a flag */
 #define BWD_F_GK(m) (USE_GK ? (m) | BWD_F_SAFE : BWD_F_ONE)
 #define BWD_FCS USE_GK /* column stride of the gate factors: one per key dim, or one per token */
 
@@ -229,9 +235,7 @@ OCLA_INLINE void bwd_mac(float *acc, __local const float *a, int as, __local con
  *   BWD_TN: acc[q] += sum_s a(s, ax + ii) b(s, bx + q)     (the chunk's tokens as s)
  *   BWD_NN: acc[q] += sum_s a(ax + ii, s) b(s, bx + q)
  *   BWD_NT: acc[q] += sum_s a(ax + ii, s) b(bx + q, s)     (feature dims as s) */
-#define BWD_TN 0
-#define BWD_NN 1
-#define BWD_NT 2
+enum { BWD_TN, BWD_NN, BWD_NT };
 OCLA_INLINE void bwd_product(float *acc, __local float *la, __local float *lb, int ii, int form, bwd_opnd a, int ax,
                              bwd_opnd b, int bx, int s0, int s1) {
     for (int s = s0; s < s1; s += TS) {
@@ -276,9 +280,7 @@ OCLA_INLINE void bwd_store_tri(__global float *X, const float *acc, int active, 
 OCLA_KERNEL void bwd_gates(BWD_HEAD(n_items), OCLA_TENSOR(g), BWD_WS_IN(decay), BWD_WS(graw), BWD_WS(gcum),
                            BWD_WS(gexp), BWD_WS(gfac), long n_fac) {
     BWD_BIND_IN(decay); BWD_BIND(graw); BWD_BIND(gcum); BWD_BIND(gexp); BWD_BIND(gfac);
-    const long item = get_global_id(0);
-    if (item >= n_items) return;
-    const bwd_tile w = bwd_tile_at(item, USE_GK ? K : 1, 1, T, H, C, NT);
+    BWD_BLOCK_ITEM(GSTEP, 1);
     const int d = w.x, bh = w.bh, t1 = w.t0 + w.L;
     float acc = 0.0f;
     for (int t = w.t0; t < t1; t++) {
@@ -309,12 +311,11 @@ OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), B
     BWD_STATE_ITEM;
     const int isv = c < V;
     float s = BWD_STATE_IN(h0, z0);
-    __global float *out = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
     __global const float *kp = OCLA_PTR(k, b, 0, h, d);
     __global const float *vp = OCLA_PTR(v, b, 0, h, isv ? c : 0);
     __global const float *ap = gexp + GIDX(bh, 0, d); /* token decays, read where gated */
     for (int n = 0; n < NT; n++) {
-        out[(long)n * kvv] = s;
+        hs[o_hs + n * KVV] = s;
         const int t1 = min(T, (n + 1) * C);
         for (int t = n * C; t < t1; t++) {
             float kv = OCLA_PHI(*kp) * (isv ? *vp : 1.0f);
@@ -324,7 +325,7 @@ OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), B
             vp += v_s1;
         }
     }
-    out[(long)NT * kvv] = s;
+    hs[o_hs + NT * KVV] = s;
 }
 
 /* Chunk-level state passes (used where the tiled kernels fit; same results as bwd_states /
@@ -340,12 +341,10 @@ OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), B
 OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
                               long n_fac, BWD_WS(hs)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs);
-    __local float vs[TS][SLAB], ks[TS][SLAB];
     BWD_TILE_BEGIN((K + TS - 1) / TS, (VV + TS - 1) / TS); /* x = dt, y = ct */
     const int c = g.y * TS + ii;
-    float acc[TS];
-    for (int q = 0; q < TS; q++) acc[q] = 0.0f;
-    bwd_product(acc, &vs[0][0], &ks[0][0], ii, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
+    float acc[TS] = {0.0f};
+    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
     if (c < VV) bwd_store(hs + ((long)g.bh * (NT + 1) + g.n + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
 }
 
@@ -353,12 +352,10 @@ OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v)
 OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
                                BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(dhs); BWD_BIND(w0);
-    __local float qs[TS][SLAB], os[TS][SLAB];
     BWD_TILE_BEGIN((VV + TS - 1) / TS, (K + TS - 1) / TS); /* x = ct, y = dt */
     const int d = g.y * TS + ii;
-    float acc[TS];
-    for (int c = 0; c < TS; c++) acc[c] = 0.0f;
-    bwd_product(acc, &qs[0][0], &os[0][0], ii, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
+    float acc[TS] = {0.0f};
+    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
     if (d >= K) return;
     bwd_store(g.n > 0 ? dhs + ((long)g.bh * NT + g.n - 1) * K * VV + (long)d * VV : w0 + ((long)g.bh * K + d) * VV,
               acc, scale, g.x * TS, VV);
@@ -375,23 +372,20 @@ OCLA_KERNEL void bwd_scan(BWD_HEAD(n_items), BWD_WS_IN(gcum), BWD_WS_IN(gfac), l
     BWD_STATE_ITEM;
     if (pass == 0) {
         float s = BWD_STATE_IN(h0, z0);
-        __global float *hp = hs + (long)bh * (NT + 1) * kvv + (long)c * K + d;
-        hp[0] = s;
+        hs[o_hs] = s;
         for (int n = 0; n < NT; n++) {
             const int tl = min(T, (n + 1) * C) - 1;
-            s = EG(bh, tl, d) * s + hp[(long)(n + 1) * kvv];
-            hp[(long)(n + 1) * kvv] = s;
+            s = EG(bh, tl, d) * s + hs[o_hs + (n + 1) * KVV];
+            hs[o_hs + (n + 1) * KVV] = s;
         }
         return;
     }
     float s = BWD_STATE_IN(dhT, dzT);
-    __global float *dp = dhs + (long)bh * NT * kvv + (long)d * VV + c;
-    __global float *dpt = dhsT + (long)bh * NT * kvv + (long)c * K + d;
     for (int n = NT - 1; n >= 0; n--) {
         const int tl = min(T, (n + 1) * C) - 1;
-        dp[(long)n * kvv] = s;
-        dpt[(long)n * kvv] = s;
-        const float w = n > 0 ? dp[(long)(n - 1) * kvv] : w0[(long)bh * kvv + (long)d * VV + c];
+        dhs[o_dh + n * KVV] = s;
+        dhsT[o_dt + n * KVV] = s;
+        const float w = n > 0 ? dhs[o_dh + (n - 1) * KVV] : w0[(long)bh * KVV + (long)d * VV + c];
         s = EG(bh, tl, d) * s + w;
     }
     BWD_STATE_OUT(dh0, dz0, s);
@@ -401,9 +395,7 @@ OCLA_KERNEL void bwd_scan(BWD_HEAD(n_items), BWD_WS_IN(gcum), BWD_WS_IN(gfac), l
 OCLA_KERNEL void bwd_A(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac,
                        BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
-    const long item = get_global_id(0);
-    if (item >= n_items) return;
-    const bwd_tile w = bwd_tile_at(item, C, C, T, H, C, NT); /* x = j, y = i */
+    BWD_BLOCK_ITEM(C, C); /* x = j, y = i */
     const int ti = w.t0 + w.y, tj = w.t0 + w.x, bh = w.bh;
     float acc = 0.0f;
     if (w.x <= w.y && w.y < w.L) {
@@ -436,41 +428,39 @@ OCLA_KERNEL void bwd_A(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS
 OCLA_KERNEL void bwd_A_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
                              long n_fac, BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
-    __local float qs[TS][SLAB], ks[TS][SLAB];
 #if USE_GK
     __local float qg[TS][SLAB], kg[TS][SLAB];
     __local int safe[TS];
 #endif
-    BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
+    BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti; la: q, lb: k */
     const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
-    float acc[TS];
-    for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
+    float acc[TS] = {0.0f};
 #if USE_GK
     for (int d0 = 0; active && d0 < K; d0 += TS) {
         int all_safe = 1; /* uniform: a slice whose dims all factorise takes the plain product */
         for (int dd = 0; dd < TS; dd++) all_safe &= d0 + dd >= K || GCUM(g.bh, g.tl, d0 + dd) >= -BWD_LIM;
         if (all_safe) {
-            bwd_product(acc, &qs[0][0], &ks[0][0], ii, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV),
+            bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV),
                         g.x * TS, d0, min(d0 + TS, K));
             continue;
         }
-        bwd_stage(&qs[0][ii], OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
-        bwd_stage(&ks[0][ii], OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
+        bwd_stage(&la[0][ii], OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
+        bwd_stage(&lb[0][ii], OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
         bwd_stage(&qg[0][ii], OP_G(g), g.y * TS, d0 + ii);
         bwd_stage(&kg[0][ii], OP_G(g), g.x * TS, d0 + ii);
         safe[ii] = d0 + ii < K ? GCUM(g.bh, g.tl, d0 + ii) >= -BWD_LIM : 1;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int dd = 0; dd < min(TS, K - d0); dd++) {
-            const float x = qs[ii][dd], gq = qg[ii][dd];
+            const float x = la[ii][dd], gq = qg[ii][dd];
             if (safe[dd])
-                for (int jj = 0; jj < TS; jj++) acc[jj] += x * ks[jj][dd];
+                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj][dd];
             else
-                for (int jj = 0; jj < TS; jj++) acc[jj] += x * ks[jj][dd] * exp(fmin(gq - kg[jj][dd], 0.0f));
+                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj][dd] * exp(fmin(gq - kg[jj][dd], 0.0f));
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
-    bwd_product(acc, &qs[0][0], &ks[0][0], ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
+    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
 #endif
     bwd_store_tri(A, acc, active, i, g, T, C, NT, gcum);
 }
@@ -478,12 +468,10 @@ OCLA_KERNEL void bwd_A_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(q), OCLA_TENSOR(k),
 OCLA_KERNEL void bwd_dA_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
                               BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
-    __local float os[TS][SLAB], vs[TS][SLAB];
     BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
     const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
-    float acc[TS];
-    for (int jj = 0; jj < TS; jj++) acc[jj] = 0.0f;
-    bwd_product(acc, &os[0][0], &vs[0][0], ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
+    float acc[TS] = {0.0f};
+    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
     bwd_store_tri(dA, acc, active, i, g, T, C, NT, gcum);
 }
 
@@ -495,8 +483,7 @@ OCLA_KERNEL void bwd_output(BWD_HEAD(n_items), float scale, float eps, OCLA_TENS
                             BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(hs), BWD_WS_IN(A), OCLA_TENSOR(dout), BWD_WS(dop)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(A); BWD_BIND(dop);
     BWD_TOKEN_ITEM(1);
-    const long kvv = (long)K * VV;
-    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv;
+    __global const float *S = hs + ((long)bh * (NT + 1) + n) * KVV;
     __global const float *Ar = A + (((long)bh * NT + n) * C + i) * C;
     __global float *dp = dop + ((long)bh * T + t) * (V + 1);
     float den = 0.0f, dot = 0.0f;
@@ -522,9 +509,7 @@ OCLA_KERNEL void bwd_output(BWD_HEAD(n_items), float scale, float eps, OCLA_TENS
 OCLA_KERNEL void bwd_dA(BWD_HEAD(n_items), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
                         BWD_WS(dA)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND(dA);
-    const long item = get_global_id(0);
-    if (item >= n_items) return;
-    const bwd_tile w = bwd_tile_at(item, C, C, T, H, C, NT); /* x = j, y = i */
+    BWD_BLOCK_ITEM(C, C); /* x = j, y = i */
     const int ti = w.t0 + w.y, tj = w.t0 + w.x, bh = w.bh, b = w.b, h = w.h;
     float acc = 0.0f;
     if (w.x <= w.y && w.y < w.L) {
@@ -543,14 +528,12 @@ OCLA_KERNEL void bwd_dstates(BWD_HEAD(n_items), float scale, OCLA_TENSOR(q), OCL
     BWD_BIND_IN(dop); BWD_BIND_IN(gexp); BWD_BIND(dhs); BWD_BIND(dhsT);
     BWD_STATE_ITEM;
     float s = BWD_STATE_IN(dhT, dzT);
-    __global float *out = dhs + (long)bh * NT * kvv + (long)d * VV + c;
-    __global float *outT = dhsT + (long)bh * NT * kvv + (long)c * K + d;
     __global const float *qp = OCLA_PTR(q, b, T - 1, h, d);
     __global const float *op = DOP_PTR(bh, b, T - 1, h, c);
     __global const float *ap = gexp + GIDX(bh, T - 1, d); /* token decays, read where gated */
     for (int n = NT - 1; n >= 0; n--) {
-        out[(long)n * kvv] = s;
-        outT[(long)n * kvv] = s;
+        dhs[o_dh + n * KVV] = s;
+        dhsT[o_dt + n * KVV] = s;
         for (int t = min(T, (n + 1) * C) - 1; t >= n * C; t--) {
             s += scale * OCLA_PHI(*qp) * *op;
             s *= OCLA_HAS_GATE ? *ap : 1.0f;
@@ -578,9 +561,8 @@ OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
     BWD_DQK_BIND;
     BWD_TOKEN_ITEM(K);
     const int d = (int)(item % K);
-    const long kvv = (long)K * VV;
-    __global const float *S = hs + ((long)bh * (NT + 1) + n) * kvv + d;
-    __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
+    __global const float *S = hs + ((long)bh * (NT + 1) + n) * KVV + d;
+    __global const float *dS = dhsT + ((long)bh * NT + n) * KVV + d;
     __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
     float x = 0.0f, y = 0.0f;
     for (int c = 0; c < VV; c++) {
@@ -617,23 +599,11 @@ OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
 }
 
 #if USE_GK
-/* bwd_mac with b a slab, for vector gates past BWD_LIM: the columns q that are not safe take
- * exp(min(dir * (Gi[q] - g[j][q]), 0)) per term, from the staged cumulative gates g. */
-OCLA_INLINE void bwd_mac_gk(float *acc, __local const float *a, int as, __local const float *b, __local const float *g,
-                            const float *Gi, const int *safe, float dir) {
-    for (int j = 0; j < TS; j++) {
-        const float x = a[j * as];
-        for (int q = 0; q < TS; q++) {
-            const float y = x * b[j * SLAB + q];
-            acc[q] += safe[q] ? y : y * exp(fmin(dir * (Gi[q] - g[j * SLAB + q]), 0.0f));
-        }
-    }
-}
-
 /* One token tile of bwd_dqk_tiled's phases 2 and 3 for a chunk past BWD_LIM: stage the dA block
  * (rows ar0.., columns ac0..), TS rows (from r0) of the features f and their G, dim d, then acc[dd] +=
  * sum_j dA'[j] f[j][dd] (times exp(dir (G_i - G_j)) in the dims that are not safe), dA' = the item's
- * row (acol = 0) or column (acol = 1) of the block. */
+ * row (acol = 0) or column (acol = 1) of the block: bwd_mac with the slab of f, where the columns q
+ * that are not safe take exp(min(dir * (Gi[q] - G[j][q]), 0)) per term from the staged G. */
 OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __local float *lg, int ii, bwd_opnd dA,
                             int ar0, int ac0, int acol, bwd_opnd f, bwd_opnd G, int r0, int d, const float *Gi,
                             const int *safe, float dir) {
@@ -641,7 +611,15 @@ OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __
     bwd_stage(lb + ii, f, r0, d);
     bwd_stage(lg + ii, G, r0, d);
     barrier(CLK_LOCAL_MEM_FENCE);
-    bwd_mac_gk(acc, acol ? la + ii : la + ii * SLAB, acol ? SLAB : 1, lb, lg, Gi, safe, dir);
+    __local const float *a = acol ? la + ii : la + ii * SLAB;
+    const int as = acol ? SLAB : 1;
+    for (int j = 0; j < TS; j++) {
+        const float x = a[j * as];
+        for (int q = 0; q < TS; q++) {
+            const float y = x * lb[j * SLAB + q];
+            acc[q] += safe[q] ? y : y * exp(fmin(dir * (Gi[q] - lg[j * SLAB + q]), 0.0f));
+        }
+    }
     barrier(CLK_LOCAL_MEM_FENCE);
 }
 #endif
@@ -653,19 +631,16 @@ OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __
  * tiles r >= i. group = ((bh*NT + n)*NTI + ti)*NDT + dt. */
 OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     BWD_DQK_BIND;
-    __local float la[TS][SLAB], lb[TS][SLAB];
 #if USE_GK
     __local float lg[TS][SLAB];
 #endif
     BWD_TILE_BEGIN((K + TS - 1) / TS, (C + TS - 1) / TS); /* x = dt, y = ti */
     const int ti = g.y, i0 = ti * TS, i = i0 + ii, d0 = g.x * TS, d = d0 + ii;
     if (i0 >= g.L) return; /* uniform: the tile has no token */
-    const long kvv = (long)K * VV;
-    __global const float *S = hs + ((long)g.bh * (NT + 1) + g.n) * kvv;
-    __global const float *dS = dhsT + ((long)g.bh * NT + g.n) * kvv;
+    __global const float *S = hs + ((long)g.bh * (NT + 1) + g.n) * KVV;
+    __global const float *dS = dhsT + ((long)g.bh * NT + g.n) * KVV;
     const bwd_opnd dAc = OP_MAT(dA + ((long)g.bh * NT + g.n) * C * C, C, C, C);
-    float aq[TS], ak[TS], bq[TS], bk[TS];
-    for (int dd = 0; dd < TS; dd++) aq[dd] = ak[dd] = bq[dd] = bk[dd] = 0.0f;
+    float aq[TS] = {0.0f}, ak[TS] = {0.0f}, bq[TS] = {0.0f}, bk[TS] = {0.0f};
     /* phase 1: do' S^T and v' dS^T */
     bwd_product(aq, &la[0][0], &lb[0][0], ii, BWD_NN, OP_DOP(g, VV), i0, OP_MAT(S, K, VV, K), d0, 0, VV);
     bwd_product(ak, &la[0][0], &lb[0][0], ii, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
@@ -711,8 +686,7 @@ OCLA_KERNEL void bwd_dv(BWD_HEAD(n_items), float scale, OCLA_TENSOR(k), OCLA_TEN
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
     BWD_TOKEN_ITEM(V);
     const int c = (int)(item % V);
-    const long kvv = (long)K * VV;
-    __global const float *dS = dhs + ((long)bh * NT + n) * kvv + c;
+    __global const float *dS = dhs + ((long)bh * NT + n) * KVV + c;
     __global const float *Ac = A + ((long)bh * NT + n) * C * C;
     float x = 0.0f, y = 0.0f;
     __global const float *kp = OCLA_PTR(k, b, t, h, 0);
@@ -736,15 +710,12 @@ OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), O
                               BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
                               OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
-    __local float la[TS][SLAB], lb[TS][SLAB];
     BWD_TILE_BEGIN((V + TS - 1) / TS, (C + TS - 1) / TS); /* x = ct, y = ti */
     const int j0 = g.y * TS, j = j0 + ii, c0 = g.x * TS, c = c0 + ii;
     if (j0 >= g.L) return; /* uniform */
-    const long kvv = (long)K * VV;
-    __global const float *dS = dhs + ((long)g.bh * NT + g.n) * kvv;
+    __global const float *dS = dhs + ((long)g.bh * NT + g.n) * KVV;
     __global const float *Ac = A + ((long)g.bh * NT + g.n) * C * C;
-    float a1[TS], a2[TS];
-    for (int cc = 0; cc < TS; cc++) a1[cc] = a2[cc] = 0.0f;
+    float a1[TS] = {0.0f}, a2[TS] = {0.0f};
     bwd_product(a1, &la[0][0], &lb[0][0], ii, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
     bwd_product(a2, &la[0][0], &lb[0][0], ii, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
     if (j >= g.L) return;
@@ -756,19 +727,14 @@ OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), O
 OCLA_KERNEL void bwd_dg(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(hs), BWD_WS_IN(dhsT),
                         BWD_WS_IN(dqh), BWD_WS_IN(dkh), BWD_WS(dgv), OCLA_TENSOR_OUT(dq), OCLA_TENSOR_OUT(dk)) {
     BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dqh); BWD_BIND_IN(dkh); BWD_BIND(dgv);
-    long item = get_global_id(0);
-    if (item >= n_items) return;
-    int d = (int)(item % K);
-    long r = item / K;
-    int n = (int)(r % NT), bh = (int)(r / NT), b = bh / H, h = bh % H;
-    int t0 = n * C, t1 = min(t0 + C, T);
-    const long kvv = (long)K * VV;
-    __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * kvv + d;
-    __global const float *dS = dhsT + ((long)bh * NT + n) * kvv + d;
+    BWD_BLOCK_ITEM(K, 1);
+    const int d = w.x, n = w.n, bh = w.bh, b = w.b, h = w.h;
+    __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * KVV + d;
+    __global const float *dS = dhsT + ((long)bh * NT + n) * KVV + d;
     float acc = 0.0f;
     if (OCLA_HAS_GATE) /* the boundary term (ungated attention has no gate gradient) */
         for (int c = 0; c < VV; c++) acc += S1[(long)c * K] * dS[(long)c * K];
-    for (int t = t1 - 1; t >= t0; t--) {
+    for (int t = w.tl; t >= w.t0; t--) {
         long e = ((long)bh * T + t) * K + d;
         float qv = OCLA_AT(q, b, t, h, d), kv = OCLA_AT(k, b, t, h, d);
         float gq = dqh[e], gk = dkh[e];

@@ -9,7 +9,6 @@
  * grown on demand and kept for the next call; the only host-to-device write is RetNet's [H]
  * default decays (fixed gates). */
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -116,11 +115,9 @@ static ocla_status launch_step(const bwd_call *c, const bwd_kernel *d, cl_kernel
 
 /* The plan's kernel list ("bwd_gates, bwd_states, ...") as table rows. */
 static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, const bwd_kernel **steps, int *n_steps) {
-    const char *s = plan->kernels;
     int n = 0;
-    while (*s) {
-        const char *e = strchr(s, ',');
-        const size_t len = e ? (size_t)(e - s) : strlen(s);
+    for (const char *s = plan->kernels; *s; s += strspn(s, ", ")) {
+        const size_t len = strcspn(s, ", ");
         const bwd_kernel *d = NULL;
         for (int i = 0; i < K_COUNT && !d; i++)
             if (strlen(k_all[i].name) == len && !strncmp(s, k_all[i].name, len)) d = &k_all[i];
@@ -129,27 +126,21 @@ static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, const b
                               "the backward's", plan->kernels);
         steps[n++] = d;
         s += len;
-        while (*s == ',' || *s == ' ') s++;
     }
     *n_steps = n;
     return OCLA_SUCCESS;
-}
-
-static ocla_status check_same(ocla_context *ctx, const ocla_tensor *t, const char *name, const ocla_tensor *like) {
-    if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: %s is NULL", name);
-    return ocla__check_tensor(ctx, t, name, like->ndim, like->dims);
 }
 
 /* Tensors checked against (ndim, dims) in order; an absent one is an error where required. */
 typedef struct bwd_check {
     const ocla_tensor *t;
     const char *name;
-    int ndim;
+    int ndim, required;
     const int64_t *dims;
 } bwd_check;
-static ocla_status check_list(ocla_context *ctx, const bwd_check *l, int n, int required) {
+static ocla_status check_list(ocla_context *ctx, const bwd_check *l, int n) {
     for (int i = 0; i < n; i++) {
-        if (!l[i].t && required)
+        if (!l[i].t && l[i].required)
             return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: %s is NULL", l[i].name);
         const ocla_status st = l[i].t ? ocla__check_tensor(ctx, l[i].t, l[i].name, l[i].ndim, l[i].dims) : OCLA_SUCCESS;
         if (st != OCLA_SUCCESS) return st;
@@ -170,34 +161,31 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: bad gate kind %d", (int)p->gate);
     ocla_status st = ocla__check_tensor(ctx, io->q, "q", 4, NULL);
     if (st != OCLA_SUCCESS) return st;
-    const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3];
-    if ((st = check_same(ctx, io->k, "k", io->q)) != OCLA_SUCCESS) return st;
+    const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3], *qd = io->q->dims;
+    const bwd_check k = {io->k, "k", 4, 1, qd};
+    if ((st = check_list(ctx, &k, 1)) != OCLA_SUCCESS) return st;
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
-    const int64_t V = io->v->dims[3], *qd = io->q->dims;
+    const int64_t V = io->v->dims[3];
     int64_t vd[4] = {B, T, H, V}, sd[4] = {B, H, K, V}, zd[3] = {B, H, K}, g3[3] = {B, T, H};
-    const bwd_check outs[] = {{io->v, "v", 4, vd}, {io->d_o, "d_o", 4, vd}, {io->dq, "dq", 4, qd},
-                              {io->dk, "dk", 4, qd}, {io->dv, "dv", 4, vd}};
-    if ((st = check_list(ctx, outs, 5, 1)) != OCLA_SUCCESS) return st;
-    const int vec = p->gate == OCLA_GATE_VECTOR, scal = p->gate == OCLA_GATE_SCALAR;
-    if (vec || scal) {
-        if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: g is NULL");
-        st = vec ? ocla__check_tensor(ctx, io->g, "g", 4, qd) : ocla__check_tensor(ctx, io->g, "g", 3, g3);
-        if (st != OCLA_SUCCESS) return st;
-        if (io->dg && (st = check_same(ctx, io->dg, "dg", io->g)) != OCLA_SUCCESS) return st;
-    } else if (io->dg) {
+    /* g and dg: the scalar gate [B, T, H], the vector gate q's dims; checked where the gate is an input */
+    const int vec = p->gate == OCLA_GATE_VECTOR, g_in = vec || p->gate == OCLA_GATE_SCALAR;
+    const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
+                              {io->dk, "dk", 4, 1, qd}, {io->dv, "dv", 4, 1, vd},
+                              {io->g, "g", vec ? 4 : 3, 1, vec ? qd : g3}, {io->dg, "dg", vec ? 4 : 3, 0, vec ? qd : g3}};
+    if ((st = check_list(ctx, outs, g_in ? 7 : 5)) != OCLA_SUCCESS) return st;
+    if (!g_in && io->dg)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: dg must be NULL for %s (the gate is not an input)",
                           p->gate == OCLA_GATE_FIXED ? "a fixed decay" : "ungated attention");
-    }
     const bwd_check states[] = {
-        {io->initial_state, "initial_state", 4, sd}, {io->d_final_state, "d_final_state", 4, sd},
-        {io->d_initial_state, "d_initial_state", 4, sd}, {io->initial_z, "initial_z", 3, zd},
-        {io->d_final_z, "d_final_z", 3, zd}, {io->d_initial_z, "d_initial_z", 3, zd}};
-    if ((st = check_list(ctx, states, 3, 0)) != OCLA_SUCCESS) return st;
+        {io->initial_state, "initial_state", 4, 0, sd}, {io->d_final_state, "d_final_state", 4, 0, sd},
+        {io->d_initial_state, "d_initial_state", 4, 0, sd}, {io->initial_z, "initial_z", 3, 0, zd},
+        {io->d_final_z, "d_final_z", 3, 0, zd}, {io->d_initial_z, "d_initial_z", 3, 0, zd}};
+    if ((st = check_list(ctx, states, 3)) != OCLA_SUCCESS) return st;
     if (!p->normalize && (io->initial_z || io->d_final_z || io->d_initial_z))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: initial_z, d_final_z and d_initial_z need params.normalize");
-    if ((st = check_list(ctx, states + 3, 3, 0)) != OCLA_SUCCESS) return st;
+    if ((st = check_list(ctx, states + 3, 3)) != OCLA_SUCCESS) return st;
     if (B < 1 || T < 1 || H < 1 || K < 1 || V < 1)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_backward: empty shape B=%lld T=%lld H=%lld K=%lld V=%lld",
                           (long long)B, (long long)T, (long long)H, (long long)K, (long long)V);
@@ -225,13 +213,11 @@ static const char *const region_names[OCLA__BWD_SLOTS] = {
     "gates and intra-chunk A, dA", "chunk states", "state gradients (two layouts)", "per-token gradients"};
 
 static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
-    ocla_plan_request req;
-    memset(&req, 0, sizeof req);
+    ocla_plan_request req = {.op = OCLA_OP_ATTN_BACKWARD};
     ocla_status st = check_args(ctx, p, io, &req);
     if (st != OCLA_SUCCESS) return st;
 
     /* plan: chunk, path and the kernels in launch order */
-    req.op = OCLA_OP_ATTN_BACKWARD;
     req.chunk = ocla__resolve_chunk(ctx, p->chunk);
     req.flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0u) | (io->dg ? 0u : OCLA__PLAN_BWD_NO_DG);
     req.gate = (int)p->gate;
