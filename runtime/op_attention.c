@@ -169,17 +169,6 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
 
 /* ---- argument helpers ---- */
 
-/* The io tensors of a launch over tokens t0 on: those with a time axis copied to c and shifted. */
-static void at_token(const ocla_attn_io *io, int64_t t0, ocla_tensor c[IO_S0], const ocla_tensor *t[IO_N]) {
-    io_list(io, t);
-    for (int i = 0; i < IO_S0; i++)
-        if (t[i]) {
-            c[i] = *t[i];
-            c[i].offset += (size_t)(t0 * c[i].strides[1]);
-            t[i] = &c[i];
-        }
-}
-
 /* The io tensors t[from .. IO_N - 1] in io order, each state after its presence flag (..., has_s0, S0,
  * has_z0, z0, has_s1, S1, has_z1, z1): la_chunk_states and la_recurrent take them alike */
 static void push_io(ocla_args *a, const ocla_tensor *const t[IO_N], int from, cl_mem absent) {
@@ -274,9 +263,16 @@ static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int 
     const int H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm;
     const int t0 = seg * op->seg, tn = op->T - t0 < op->seg ? op->T - t0 : op->seg;
     const cl_mem den = ws(op, BUF_DEN, io), any = io->q->mem;
+    /* the tensors with a time axis start at token t0: copied to c and shifted */
     ocla_tensor c[IO_S0];
     const ocla_tensor *t[IO_N];
-    at_token(io, t0, c, t);
+    io_list(io, t);
+    for (int i = 0; i < IO_S0; i++)
+        if (t[i]) {
+            c[i] = *t[i];
+            c[i].offset += (size_t)((int64_t)t0 * c[i].strides[1]);
+            t[i] = &c[i];
+        }
     /* between segments the state travels through the carry buffer, as S [B,H,K,V] and z [B,H,K] */
     const ocla_tensor cs = {.mem = ws(op, BUF_CARRY, io), .strides = {(int64_t)H * K * Ve, (int64_t)K * Ve, Ve, 1}};
     ocla_tensor cz = cs;
@@ -307,7 +303,11 @@ ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const
     l->when = when, l->what = what;
     memcpy(l->global, global, sizeof l->global);
     if (local) memcpy(l->local, local, sizeof l->local);
-    return ocla__variant_instance(op->ctx, v, name, &l->k);
+    /* a kernel object of the op's own: kernel arguments belong to a cl_kernel, so two ops sharing
+     * the cached one would run with each other's arguments */
+    cl_int err;
+    l->k = clCreateKernel(e->program, name, &err);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(op->ctx, err, "clCreateKernel", name);
 }
 
 static void release_kernels(ocla_attn_op *op) {
@@ -321,18 +321,15 @@ static ocla_status prepare_recurrent(ocla_attn_op *op) {
     const int K = op->K, T = op->T, Ve = op->V + op->key.normalize;
     /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
      * sequences run as several launches carrying the state through a buffer ([B,H,K,Ve]). */
-    op->seg = T;
-    if (op->ctx->info.vendor == OCLA_VENDOR_MESA) {
-        op->seg = 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV));
-        if (op->seg < 1) op->seg = 1;
-    }
+    const int mesa = op->ctx->info.vendor == OCLA_VENDOR_MESA;
+    const int per = mesa ? 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV)) : T;
+    op->seg = per > 1 ? per : 1;
     op->nseg = (T + op->seg - 1) / op->seg;
     const size_t BH = (size_t)op->B * op->H;
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
     if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)Ve * 4;
     op->bind = bind_recurrent;
-    ocla_variant v = ocla__variant(&fam_rec);
-    v.tile[0] = RV, v.tile[1] = RK, v.tile[2] = KR;
+    const ocla_variant v = ocla__variant_from_plan(&fam_rec, &op->plan);
     const size_t global[3] = {(size_t)(Ve + RV - 1) / RV * RV, (size_t)RK, BH}, local[3] = {(size_t)RV, (size_t)RK, 1};
     return ocla__attn_add_launch(op, &v, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
 }
@@ -356,8 +353,7 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
     op->nseg = (NT + op->seg - 1) / op->seg;
     op->bind = bind_chunked;
-    ocla_variant v = ocla__variant(&fam_chunk);
-    for (int i = 0; i < 12; i++) v.tile[i] = op->plan.tile[i];
+    const ocla_variant v = ocla__variant_from_plan(&fam_chunk, &op->plan);
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
@@ -398,10 +394,9 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
         st = ocla_plan_compute(&L, &r, &op->plan);
-        if (st != OCLA_SUCCESS) {
-            char d[512];
-            snprintf(d, sizeof d, "%s", ocla_last_error(NULL) ? ocla_last_error(NULL) : "no plan");
-            st = ocla__fail(ctx, st, "%s%s", d, !p->chunk && op->key.chunk ? " (chunk from OCLA_CHUNK)" : "");
+        if (st != OCLA_SUCCESS) { /* ocla_plan_compute has no context: move its detail here */
+            const char *env = !p->chunk && op->key.chunk ? " (chunk from OCLA_CHUNK)" : "";
+            st = ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL), env);
             break;
         }
         memset(op->need, 0, sizeof op->need);
@@ -447,8 +442,7 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
     ocla_context *ctx = op->ctx;
     const ocla_tensor *t[IO_N];
     io_list(io, t);
-    attn_binding b;
-    memset(&b, 0, sizeof b);
+    attn_binding b = {0}; /* no padding: compared with memcmp */
     ocla_status st = OCLA_SUCCESS;
     /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
      * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */

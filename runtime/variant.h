@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Kernel variants as data. A kernel family is one .cl source and the list of -D macros its
  * variants set; a variant is a family plus values (gate kind, feature map, normaliser and the
- * family's tiles). ocla__variant_options() (variant.c) is the only place where build options are
+ * family's tiles). variant_options() in variant.c is the only place where build options are
  * formed; ocla__variant_kernel() finds a built kernel by the variant's compact key (no hashing, no
  * allocation once built). Not installed.
  *
@@ -51,11 +51,6 @@ typedef struct ocla_kernel_entry ocla_kernel_entry;
 ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out);
 ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *v, const char *name,
                                 const ocla_kernel_entry **out);
-
-/* A kernel object of its own (clCreateKernel on the variant's cached program), for a prepared op
- * that sets its arguments once and keeps them: kernel arguments belong to a cl_kernel, so two ops
- * sharing one would run with each other's arguments. The caller releases it. */
-ocla_status ocla__variant_instance(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out);
 
 /* Families of the runtime's own small kernels. */
 extern const ocla_kfamily ocla_fam_selftest; /* selftest.cl */
