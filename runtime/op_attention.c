@@ -341,10 +341,8 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, NT = (T + C - 1) / C;
     const int KG = op->key.gate == OCLA_GATE_VECTOR ? K : 1;
     const size_t BH = (size_t)op->B * op->H;
-    size_t bytes;
-    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &bytes))
+    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &op->need[BUF_HS]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
-    op->need[BUF_HS] = bytes;
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)T * 4;
     /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
      * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
@@ -361,9 +359,8 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     if (st == OCLA_SUCCESS)
         st = ocla__attn_add_launch(op, &v, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
-    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &bytes))
+    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-    op->need[BUF_G] = bytes;
     const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
     return ocla__attn_add_launch(op, &v, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
 }
@@ -471,11 +468,11 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
     if (st == OCLA_SUCCESS && !op->own) st = get_buffers(op);
     if (st != OCLA_SUCCESS) return st;
     memcpy(b.buf, op->buf, sizeof b.buf);
-    const int rebind = !op->bound || memcmp(&b, &op->binding, sizeof b) != 0;
+    const int rebind = memcmp(&b, &op->binding, sizeof b) != 0;
     /* new buffers or offsets (the layouts are the prepared ones): the aliasing rule again; the binding
      * of the last good run passed it already */
     if (rebind && (st = attn_disjoint(ctx, "ocla_attention_run", io)) != OCLA_SUCCESS) return st;
-    op->bound = 0;
+    memset(&op->binding, 0, sizeof op->binding);
     for (int s = 0; s < op->nseg && st == OCLA_SUCCESS; s++) {
         if (rebind || op->nseg > 1) st = op->bind(op, io, s);
         for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++) {
@@ -484,7 +481,7 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
                 st = ocla__enqueue(ctx, l->k, 3, l->global, l->local[0] ? l->local : NULL, l->what);
         }
     }
-    if (st == OCLA_SUCCESS) op->binding = b, op->bound = 1;
+    if (st == OCLA_SUCCESS) op->binding = b;
     return st;
 }
 

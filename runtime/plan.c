@@ -72,27 +72,21 @@ static int request_ok(const ocla_plan_limits *L, const ocla_plan_request *r) {
            r->feature >= 0 && r->feature <= 2;
 }
 
-/* Fill plan for one chunk size; 0 when it fits. Every row: a work-group limit of at least 1, and
- * the plan's local memory within what the kernel's own leaves (also for rows whose kernels use only
- * static local memory: a kernel that alone exceeds the device never fits). */
-static int plan_for_chunk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
-    memset(p, 0, sizeof *p);
-    p->op = r->op;
-    p->chunk = chunk;
-    return ocla__plan_wg_limit(L) < 1 || ocla__plan_rows[r->op].fits(L, r, chunk, p) ||
-           L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
-}
-
 /* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
- * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many. */
+ * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many.
+ * Every row: a work-group limit of at least 1, and the plan's local memory within what the kernel's
+ * own leaves (also for rows whose kernels use only static local memory: a kernel that alone exceeds
+ * the device never fits). */
 static int scan(const ocla_plan_limits *L, const ocla_plan_request *r, int forced, int *fit, int max, ocla_plan *best,
                 double *second) {
     const ocla_plan_row *row = &ocla__plan_rows[r->op];
-    ocla_plan p;
     int n = 0;
     *second = 0;
+    if (ocla__plan_wg_limit(L) < 1 || L->kernel_local_mem > L->local_mem_size) return 0;
     for (int i = 0; i < row->n_chunks && n < max; i++) {
-        if ((forced && row->chunks[i] != r->chunk) || plan_for_chunk(L, r, row->chunks[i], &p)) continue;
+        ocla_plan p = {.op = r->op, .chunk = row->chunks[i]}; /* zeroed: tiles a rule does not name stay 0 */
+        if ((forced && p.chunk != r->chunk) || row->fits(L, r, p.chunk, &p) || p.local_bytes > ocla__plan_local_avail(L))
+            continue;
         if (fit) fit[n] = row->chunks[i];
         if (++n == 1 || p.cost < best->cost) {
             if (n > 1) *second = best->cost;
