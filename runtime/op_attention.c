@@ -47,19 +47,11 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
     ocla_attn_params given;
     OCLA__ABI_IN(ctx, "ocla_attention_limits", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     OCLA_LOCK(ctx);
-    ocla_plan_limits L;
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    *max_k = *max_v = 0;
-    if (st == OCLA_SUCCESS) {
-        /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
-        ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
-        int c[8];
-        if (ocla_plan_candidates(&L, &r, c, 8) > 0)
-            *max_k = *max_v = OCLA_ATTN_MAX_DIM;
-        else
-            st = ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "no chunk size fits %s's local memory (%llu bytes)",
-                            ctx->info.device_name, (unsigned long long)ctx->info.local_mem_size);
-    }
+    /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
+    const ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
+    ocla_plan plan;
+    const ocla_status st = ocla__plan_for(ctx, &r, &plan);
+    *max_k = *max_v = st == OCLA_SUCCESS ? OCLA_ATTN_MAX_DIM : 0;
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -390,12 +382,7 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     ocla_plan_limits L;
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
-        st = ocla_plan_compute(&L, &r, &op->plan);
-        if (st != OCLA_SUCCESS) { /* ocla_plan_compute has no context: move its detail here */
-            const char *env = !p->chunk && op->key.chunk ? " (chunk from OCLA_CHUNK)" : "";
-            st = ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL), env);
-            break;
-        }
+        if ((st = ocla__plan_with(ctx, &L, &r, &op->plan)) != OCLA_SUCCESS) break;
         memset(op->need, 0, sizeof op->need);
         release_kernels(op);
         op->min_wg = 0, op->static_local = 0;
@@ -426,12 +413,11 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         st = OCLA_SUCCESS;
     }
     if (st == OCLA_SUCCESS && own) st = get_buffers(op);
-    if (st != OCLA_SUCCESS) {
+    if (st == OCLA_SUCCESS)
+        *out = op;
+    else
         ocla_attention_op_destroy(op);
-        return st;
-    }
-    *out = op;
-    return OCLA_SUCCESS;
+    return st;
 }
 
 /* ---- run: check the layouts, set the arguments that changed, enqueue ---- */

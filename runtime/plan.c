@@ -174,15 +174,18 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
 
 int ocla__resolve_chunk(const ocla_context *ctx, int param_chunk) { return param_chunk ? param_chunk : ctx->env_chunk; }
 
-ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan) {
-    ocla_plan_limits L;
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    if (st != OCLA_SUCCESS) return st;
-    st = ocla_plan_compute(&L, r, plan);
+ocla_status ocla__plan_with(ocla_context *ctx, const ocla_plan_limits *L, const ocla_plan_request *r, ocla_plan *p) {
+    const ocla_status st = ocla_plan_compute(L, r, p);
     if (st != OCLA_SUCCESS) /* ocla_plan_compute has no context: move its detail here */
         ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL),
                    r->chunk && r->chunk == ctx->env_chunk ? " (chunk from OCLA_CHUNK)" : "");
     return st;
+}
+
+ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan) {
+    ocla_plan_limits L;
+    const ocla_status st = ocla__plan_limits(ctx, &L);
+    return st != OCLA_SUCCESS ? st : ocla__plan_with(ctx, &L, r, plan);
 }
 
 static const char *path_name(ocla_path p) { return p == OCLA_PATH_NVIDIA_MMA ? "NVIDIA tensor cores (mma.sync)" : "portable"; }
