@@ -24,12 +24,8 @@ static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
 float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)); }
 
 void ocla_attn_params_defaults(ocla_attn_params *p) {
-    if (!p) return;
-    memset(p, 0, sizeof *p); /* identity feature map, no gate, chunked, chunk from the scheduler */
-    p->size = sizeof *p;
-    p->causal = 1;
-    p->scale = 1.0f;
-    p->eps = 1e-6f;
+    if (p) /* identity feature map, no gate, chunked, chunk from the scheduler */
+        *p = (ocla_attn_params){.size = sizeof *p, .causal = 1, .scale = 1.0f, .eps = 1e-6f};
 }
 
 static ocla_op_kind op_for(const ocla_attn_params *p) {
@@ -474,10 +470,8 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
 /* ---- the one-shot call's cache of prepared ops ---- */
 static int same_decay(const ocla_attn_op *op, const ocla_attn_params *p) {
     if (!op->decay) return p->gate != OCLA_GATE_FIXED;
-    for (int h = 0; h < op->H; h++) {
-        float d = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
-        if (d != op->decay[h]) return 0;
-    }
+    for (int h = 0; h < op->H; h++) /* as upload_decay made them */
+        if ((p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h)) != op->decay[h]) return 0;
     return 1;
 }
 
