@@ -35,7 +35,7 @@ static int same_variant(const ocla_variant *a, const ocla_variant *b) {
 
 /* The build options of a normalised variant, each after a space: " -DUSE_GK=1 -DFEATURE=1 -DCHUNK=64
  * ...". Returns 0, or -1 when they do not fit in size. */
-static int variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size) {
+static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size) {
     const unsigned f = v->fam->fields;
     size_t off = 0;
     int n;
@@ -70,7 +70,7 @@ ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *in, const
         }
     }
     char opts[640];
-    if (variant_options(ctx, &v, opts, sizeof opts) < 0)
+    if (ocla__variant_options(ctx, &v, opts, sizeof opts) < 0)
         return ocla__fail(ctx, OCLA_ERR_INTERNAL, "build options of a %s variant exceed %zu bytes", v.fam->source,
                           sizeof opts);
     ocla_kernel_entry *e;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Kernel variants as data. A kernel family is one .cl source and the list of -D macros its
  * variants set; a variant is a family plus values (gate kind, feature map, normaliser and the
- * family's tiles). variant_options() in variant.c is the only place where build options are
+ * family's tiles). ocla__variant_options() (variant.c) is the only place where build options are
  * formed; ocla__variant_kernel() finds a built kernel by the variant's compact key (no hashing, no
  * allocation once built). Not installed.
  *
