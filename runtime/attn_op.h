@@ -42,9 +42,6 @@ typedef struct attn_binding {
     size_t off[IO_N];
 } attn_binding;
 
-/* Sets the kernels' arguments for segment seg of the walk (every kernel's when seg == 0). */
-typedef ocla_status (*attn_bind_fn)(ocla_attn_op *op, const ocla_attn_io *io, int seg);
-
 struct ocla_attn_op {
     ocla_context *ctx;
     attn_key key;
@@ -54,15 +51,15 @@ struct ocla_attn_op {
     ocla_plan plan;
     int own;            /* owns its buffers (a user's prepared op) or uses context scratch */
     attn_launch launch[L_N];       /* k == NULL: not part of this op */
-    attn_bind_fn bind;
+    /* sets the kernels' arguments for segment seg of the walk (every kernel's when seg == 0) */
+    ocla_status (*bind)(ocla_attn_op *op, const ocla_attn_io *io, int seg);
     uint64_t min_wg, static_local; /* the kernels' CL_KERNEL_WORK_GROUP_SIZE and own local memory */
     cl_mem buf[BUF_N];
     size_t need[BUF_N];
     cl_mem dec;         /* the decays on the device (owned) */
     int nseg;           /* launches of the sequential walk (llvmpipe splits long sequences) */
     int seg;            /* chunks (chunked) or tokens (recurrent) per launch */
-    int bound;
-    attn_binding binding;
+    attn_binding binding; /* of the last good run; zeroed (never a run's: q has a buffer) until then */
 };
 
 /* The op's own instance of a variant's kernel as launch slot (op_attention.c). */

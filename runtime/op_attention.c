@@ -24,12 +24,8 @@ static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
 float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)); }
 
 void ocla_attn_params_defaults(ocla_attn_params *p) {
-    if (!p) return;
-    memset(p, 0, sizeof *p); /* identity feature map, no gate, chunked, chunk from the scheduler */
-    p->size = sizeof *p;
-    p->causal = 1;
-    p->scale = 1.0f;
-    p->eps = 1e-6f;
+    if (p) /* identity feature map, no gate, chunked, chunk from the scheduler */
+        *p = (ocla_attn_params){.size = sizeof *p, .causal = 1, .scale = 1.0f, .eps = 1e-6f};
 }
 
 static ocla_op_kind op_for(const ocla_attn_params *p) {
@@ -47,19 +43,11 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
     ocla_attn_params given;
     OCLA__ABI_IN(ctx, "ocla_attention_limits", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     OCLA_LOCK(ctx);
-    ocla_plan_limits L;
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    *max_k = *max_v = 0;
-    if (st == OCLA_SUCCESS) {
-        /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
-        ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
-        int c[8];
-        if (ocla_plan_candidates(&L, &r, c, 8) > 0)
-            *max_k = *max_v = OCLA_ATTN_MAX_DIM;
-        else
-            st = ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "no chunk size fits %s's local memory (%llu bytes)",
-                            ctx->info.device_name, (unsigned long long)ctx->info.local_mem_size);
-    }
+    /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
+    const ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
+    ocla_plan plan;
+    const ocla_status st = ocla__plan_for(ctx, &r, &plan);
+    *max_k = *max_v = st == OCLA_SUCCESS ? OCLA_ATTN_MAX_DIM : 0;
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -169,17 +157,6 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
 
 /* ---- argument helpers ---- */
 
-/* The io tensors of a launch over tokens t0 on: those with a time axis copied to c and shifted. */
-static void at_token(const ocla_attn_io *io, int64_t t0, ocla_tensor c[IO_S0], const ocla_tensor *t[IO_N]) {
-    io_list(io, t);
-    for (int i = 0; i < IO_S0; i++)
-        if (t[i]) {
-            c[i] = *t[i];
-            c[i].offset += (size_t)(t0 * c[i].strides[1]);
-            t[i] = &c[i];
-        }
-}
-
 /* The io tensors t[from .. IO_N - 1] in io order, each state after its presence flag (..., has_s0, S0,
  * has_z0, z0, has_s1, S1, has_z1, z1): la_chunk_states and la_recurrent take them alike */
 static void push_io(ocla_args *a, const ocla_tensor *const t[IO_N], int from, cl_mem absent) {
@@ -274,9 +251,16 @@ static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int 
     const int H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm;
     const int t0 = seg * op->seg, tn = op->T - t0 < op->seg ? op->T - t0 : op->seg;
     const cl_mem den = ws(op, BUF_DEN, io), any = io->q->mem;
+    /* the tensors with a time axis start at token t0: copied to c and shifted */
     ocla_tensor c[IO_S0];
     const ocla_tensor *t[IO_N];
-    at_token(io, t0, c, t);
+    io_list(io, t);
+    for (int i = 0; i < IO_S0; i++)
+        if (t[i]) {
+            c[i] = *t[i];
+            c[i].offset += (size_t)((int64_t)t0 * c[i].strides[1]);
+            t[i] = &c[i];
+        }
     /* between segments the state travels through the carry buffer, as S [B,H,K,V] and z [B,H,K] */
     const ocla_tensor cs = {.mem = ws(op, BUF_CARRY, io), .strides = {(int64_t)H * K * Ve, (int64_t)K * Ve, Ve, 1}};
     ocla_tensor cz = cs;
@@ -307,7 +291,11 @@ ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const
     l->when = when, l->what = what;
     memcpy(l->global, global, sizeof l->global);
     if (local) memcpy(l->local, local, sizeof l->local);
-    return ocla__variant_instance(op->ctx, v, name, &l->k);
+    /* a kernel object of the op's own: kernel arguments belong to a cl_kernel, so two ops sharing
+     * the cached one would run with each other's arguments */
+    cl_int err;
+    l->k = clCreateKernel(e->program, name, &err);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(op->ctx, err, "clCreateKernel", name);
 }
 
 static void release_kernels(ocla_attn_op *op) {
@@ -321,18 +309,15 @@ static ocla_status prepare_recurrent(ocla_attn_op *op) {
     const int K = op->K, T = op->T, Ve = op->V + op->key.normalize;
     /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
      * sequences run as several launches carrying the state through a buffer ([B,H,K,Ve]). */
-    op->seg = T;
-    if (op->ctx->info.vendor == OCLA_VENDOR_MESA) {
-        op->seg = 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV));
-        if (op->seg < 1) op->seg = 1;
-    }
+    const int mesa = op->ctx->info.vendor == OCLA_VENDOR_MESA;
+    const int per = mesa ? 30000 / (KR + RK + 4 + (K + RK * RV - 1) / (RK * RV)) : T;
+    op->seg = per > 1 ? per : 1;
     op->nseg = (T + op->seg - 1) / op->seg;
     const size_t BH = (size_t)op->B * op->H;
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
     if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)Ve * 4;
     op->bind = bind_recurrent;
-    ocla_variant v = ocla__variant(&fam_rec);
-    v.tile[0] = RV, v.tile[1] = RK, v.tile[2] = KR;
+    const ocla_variant v = ocla__variant_from_plan(&fam_rec, &op->plan);
     const size_t global[3] = {(size_t)(Ve + RV - 1) / RV * RV, (size_t)RK, BH}, local[3] = {(size_t)RV, (size_t)RK, 1};
     return ocla__attn_add_launch(op, &v, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
 }
@@ -344,10 +329,8 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, NT = (T + C - 1) / C;
     const int KG = op->key.gate == OCLA_GATE_VECTOR ? K : 1;
     const size_t BH = (size_t)op->B * op->H;
-    size_t bytes;
-    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &bytes))
+    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &op->need[BUF_HS]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
-    op->need[BUF_HS] = bytes;
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)T * 4;
     /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
      * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
@@ -356,8 +339,7 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
     op->nseg = (NT + op->seg - 1) / op->seg;
     op->bind = bind_chunked;
-    ocla_variant v = ocla__variant(&fam_chunk);
-    for (int i = 0; i < 12; i++) v.tile[i] = op->plan.tile[i];
+    const ocla_variant v = ocla__variant_from_plan(&fam_chunk, &op->plan);
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
@@ -365,9 +347,8 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     if (st == OCLA_SUCCESS)
         st = ocla__attn_add_launch(op, &v, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
-    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &bytes))
+    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-    op->need[BUF_G] = bytes;
     const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
     return ocla__attn_add_launch(op, &v, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
 }
@@ -397,13 +378,7 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     ocla_plan_limits L;
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
-        st = ocla_plan_compute(&L, &r, &op->plan);
-        if (st != OCLA_SUCCESS) {
-            char d[512];
-            snprintf(d, sizeof d, "%s", ocla_last_error(NULL) ? ocla_last_error(NULL) : "no plan");
-            st = ocla__fail(ctx, st, "%s%s", d, !p->chunk && op->key.chunk ? " (chunk from OCLA_CHUNK)" : "");
-            break;
-        }
+        if ((st = ocla__plan_with(ctx, &L, &r, &op->plan)) != OCLA_SUCCESS) break;
         memset(op->need, 0, sizeof op->need);
         release_kernels(op);
         op->min_wg = 0, op->static_local = 0;
@@ -434,12 +409,11 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         st = OCLA_SUCCESS;
     }
     if (st == OCLA_SUCCESS && own) st = get_buffers(op);
-    if (st != OCLA_SUCCESS) {
+    if (st == OCLA_SUCCESS)
+        *out = op;
+    else
         ocla_attention_op_destroy(op);
-        return st;
-    }
-    *out = op;
-    return OCLA_SUCCESS;
+    return st;
 }
 
 /* ---- run: check the layouts, set the arguments that changed, enqueue ---- */
@@ -447,8 +421,7 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
     ocla_context *ctx = op->ctx;
     const ocla_tensor *t[IO_N];
     io_list(io, t);
-    attn_binding b;
-    memset(&b, 0, sizeof b);
+    attn_binding b = {0}; /* no padding: compared with memcmp */
     ocla_status st = OCLA_SUCCESS;
     /* the tensors must have the prepared layouts: same presence, dims and strides (offsets may
      * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
@@ -477,11 +450,11 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
     if (st == OCLA_SUCCESS && !op->own) st = get_buffers(op);
     if (st != OCLA_SUCCESS) return st;
     memcpy(b.buf, op->buf, sizeof b.buf);
-    const int rebind = !op->bound || memcmp(&b, &op->binding, sizeof b) != 0;
+    const int rebind = memcmp(&b, &op->binding, sizeof b) != 0;
     /* new buffers or offsets (the layouts are the prepared ones): the aliasing rule again; the binding
      * of the last good run passed it already */
     if (rebind && (st = attn_disjoint(ctx, "ocla_attention_run", io)) != OCLA_SUCCESS) return st;
-    op->bound = 0;
+    memset(&op->binding, 0, sizeof op->binding);
     for (int s = 0; s < op->nseg && st == OCLA_SUCCESS; s++) {
         if (rebind || op->nseg > 1) st = op->bind(op, io, s);
         for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++) {
@@ -490,17 +463,15 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
                 st = ocla__enqueue(ctx, l->k, 3, l->global, l->local[0] ? l->local : NULL, l->what);
         }
     }
-    if (st == OCLA_SUCCESS) op->binding = b, op->bound = 1;
+    if (st == OCLA_SUCCESS) op->binding = b;
     return st;
 }
 
 /* ---- the one-shot call's cache of prepared ops ---- */
 static int same_decay(const ocla_attn_op *op, const ocla_attn_params *p) {
     if (!op->decay) return p->gate != OCLA_GATE_FIXED;
-    for (int h = 0; h < op->H; h++) {
-        float d = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
-        if (d != op->decay[h]) return 0;
-    }
+    for (int h = 0; h < op->H; h++) /* as upload_decay made them */
+        if ((p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h)) != op->decay[h]) return 0;
     return 1;
 }
 

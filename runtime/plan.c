@@ -72,27 +72,21 @@ static int request_ok(const ocla_plan_limits *L, const ocla_plan_request *r) {
            r->feature >= 0 && r->feature <= 2;
 }
 
-/* Fill plan for one chunk size; 0 when it fits. Every row: a work-group limit of at least 1, and
- * the plan's local memory within what the kernel's own leaves (also for rows whose kernels use only
- * static local memory: a kernel that alone exceeds the device never fits). */
-static int plan_for_chunk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
-    memset(p, 0, sizeof *p);
-    p->op = r->op;
-    p->chunk = chunk;
-    return ocla__plan_wg_limit(L) < 1 || ocla__plan_rows[r->op].fits(L, r, chunk, p) ||
-           L->kernel_local_mem > L->local_mem_size || p->local_bytes > ocla__plan_local_avail(L);
-}
-
 /* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
- * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many. */
+ * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many.
+ * Every row: a work-group limit of at least 1, and the plan's local memory within what the kernel's
+ * own leaves (also for rows whose kernels use only static local memory: a kernel that alone exceeds
+ * the device never fits). */
 static int scan(const ocla_plan_limits *L, const ocla_plan_request *r, int forced, int *fit, int max, ocla_plan *best,
                 double *second) {
     const ocla_plan_row *row = &ocla__plan_rows[r->op];
-    ocla_plan p;
     int n = 0;
     *second = 0;
+    if (ocla__plan_wg_limit(L) < 1 || L->kernel_local_mem > L->local_mem_size) return 0;
     for (int i = 0; i < row->n_chunks && n < max; i++) {
-        if ((forced && row->chunks[i] != r->chunk) || plan_for_chunk(L, r, row->chunks[i], &p)) continue;
+        ocla_plan p = {.op = r->op, .chunk = row->chunks[i]}; /* zeroed: tiles a rule does not name stay 0 */
+        if ((forced && p.chunk != r->chunk) || row->fits(L, r, p.chunk, &p) || p.local_bytes > ocla__plan_local_avail(L))
+            continue;
         if (fit) fit[n] = row->chunks[i];
         if (++n == 1 || p.cost < best->cost) {
             if (n > 1) *second = best->cost;
@@ -180,15 +174,18 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
 
 int ocla__resolve_chunk(const ocla_context *ctx, int param_chunk) { return param_chunk ? param_chunk : ctx->env_chunk; }
 
-ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan) {
-    ocla_plan_limits L;
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    if (st != OCLA_SUCCESS) return st;
-    st = ocla_plan_compute(&L, r, plan);
+ocla_status ocla__plan_with(ocla_context *ctx, const ocla_plan_limits *L, const ocla_plan_request *r, ocla_plan *p) {
+    const ocla_status st = ocla_plan_compute(L, r, p);
     if (st != OCLA_SUCCESS) /* ocla_plan_compute has no context: move its detail here */
         ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL),
                    r->chunk && r->chunk == ctx->env_chunk ? " (chunk from OCLA_CHUNK)" : "");
     return st;
+}
+
+ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan) {
+    ocla_plan_limits L;
+    const ocla_status st = ocla__plan_limits(ctx, &L);
+    return st != OCLA_SUCCESS ? st : ocla__plan_with(ctx, &L, r, plan);
 }
 
 static const char *path_name(ocla_path p) { return p == OCLA_PATH_NVIDIA_MMA ? "NVIDIA tensor cores (mma.sync)" : "portable"; }

@@ -127,7 +127,9 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *limits);
 int ocla__resolve_chunk(const ocla_context *ctx, int param_chunk);
 /* One line: path, kernels, chunk, tiles and the reason (ocla_plan_explain's text). */
 int ocla__plan_describe(const ocla_plan *p, char *text, size_t size);
-/* ocla_plan_compute with the context's limits; failures carry their detail in ctx. */
+/* ocla_plan_compute with the context's limits (ocla__plan_for) or with L, as the context's limits
+ * adjusted to a built kernel's (ocla__plan_with); failures carry their detail in ctx. */
 ocla_status ocla__plan_for(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan);
+ocla_status ocla__plan_with(ocla_context *ctx, const ocla_plan_limits *L, const ocla_plan_request *r, ocla_plan *p);
 
 #endif

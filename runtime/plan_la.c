@@ -88,24 +88,19 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     la_derive(t);
 }
 
-/* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors, per-chunk states
- * within the largest allocation). */
-static int nv_applies(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk) {
-    const double nt = (double)((r->T + 63) / 64), hbytes = (double)r->B * r->H * nt * r->K * r->V * 4.0;
-    return (L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
-           !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) &&
-           (!L->max_alloc_size || hbytes <= (double)L->max_alloc_size);
-}
-
 int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     ocla__la_tiles t;
     const int portable = !la_tiles_for(L, r->op, r->V, chunk, &t);
-    if (nv_applies(L, r, chunk)) {
+    const int64_t nt = (r->T + 63) / 64;
+    const double span = (double)r->B * r->H * (double)nt * r->K * r->V; /* per-chunk state floats at chunk 64 */
+    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors, per-chunk states
+     * within the largest allocation). */
+    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
+        !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) &&
+        (!L->max_alloc_size || 4.0 * span <= (double)L->max_alloc_size)) {
         /* 8 warps per work-group; the state pass owns a 64x64 state tile, the output pass a
          * (chunk, 128-wide value tile); local memory is the kernels' own (static) */
-        const int64_t nt = (r->T + 63) / 64;
-        const double span = (double)r->B * r->H * (double)nt * r->K * r->V,
-                     ext = (double)r->B * (double)(nt * 64) * r->H * (double)(r->K > r->V ? r->K : r->V);
+        const double ext = (double)r->B * (double)(nt * 64) * r->H * (double)(r->K > r->V ? r->K : r->V);
         const int32_t vals[4] = {64, (r->K % 4 == 0 && r->V % 4 == 0) ? 1 : 0,
                                  (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;

@@ -33,8 +33,8 @@ static int same_variant(const ocla_variant *a, const ocla_variant *b) {
            !memcmp(a->tile, b->tile, sizeof a->tile);
 }
 
-/* The build options of a normalised variant: "-DUSE_GK=1 -DFEATURE=1 -DCHUNK=64 ...". Returns the
- * length written, or -1 when they do not fit in size. */
+/* The build options of a normalised variant, each after a space: " -DUSE_GK=1 -DFEATURE=1 -DCHUNK=64
+ * ...". Returns 0, or -1 when they do not fit in size. */
 static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size) {
     const unsigned f = v->fam->fields;
     size_t off = 0;
@@ -53,10 +53,7 @@ static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v,
         if (v->tile[i] >= 0) PUT(" -D%s=%d", v->fam->tiles[i], (int)v->tile[i]);
     if ((f & OCLA_VF_NV_EXTRA) && ctx && ctx->nv_extra_options[0]) PUT(" %s", ctx->nv_extra_options);
 #undef PUT
-    if (off >= size) return -1;
-    /* drop the leading space */
-    if (buf[0] == ' ') memmove(buf, buf + 1, off);
-    return (int)(off ? off - 1 : 0);
+    return off < size ? 0 : -1;
 }
 
 ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *in, const char *name,
@@ -77,7 +74,7 @@ ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *in, const
         return ocla__fail(ctx, OCLA_ERR_INTERNAL, "build options of a %s variant exceed %zu bytes", v.fam->source,
                           sizeof opts);
     ocla_kernel_entry *e;
-    ocla_status st = ocla__kernel_create(ctx, v.fam->source, opts, name, &e);
+    ocla_status st = ocla__kernel_create(ctx, v.fam->source, opts + (opts[0] == ' '), name, &e);
     if (st != OCLA_SUCCESS) return st;
     e->variant = v;
     e->has_variant = 1;
@@ -90,14 +87,4 @@ ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const
     ocla_status st = ocla__variant_entry(ctx, v, name, &e);
     *out = st == OCLA_SUCCESS ? e->kernel : NULL;
     return st;
-}
-
-ocla_status ocla__variant_instance(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out) {
-    const ocla_kernel_entry *e;
-    *out = NULL;
-    ocla_status st = ocla__variant_entry(ctx, v, name, &e);
-    if (st != OCLA_SUCCESS) return st;
-    cl_int err;
-    *out = clCreateKernel(e->program, name, &err);
-    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clCreateKernel", name);
 }

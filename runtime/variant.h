@@ -52,11 +52,6 @@ ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const
 ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *v, const char *name,
                                 const ocla_kernel_entry **out);
 
-/* A kernel object of its own (clCreateKernel on the variant's cached program), for a prepared op
- * that sets its arguments once and keeps them: kernel arguments belong to a cl_kernel, so two ops
- * sharing one would run with each other's arguments. The caller releases it. */
-ocla_status ocla__variant_instance(ocla_context *ctx, const ocla_variant *v, const char *name, cl_kernel *out);
-
 /* Families of the runtime's own small kernels. */
 extern const ocla_kfamily ocla_fam_selftest; /* selftest.cl */
 
