@@ -208,8 +208,6 @@ int ocla__cache_decode(const void *data, size_t size, const uint8_t key[32], con
                        size_t *payload_size);
 
 /* ---- launching ---- */
-ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t size, const void *value);
-#define OCLA_ARG(ctx, k, i, v) ocla__set_arg((ctx), (k), (cl_uint)(i), sizeof(v), &(v))
 /* Setting a kernel's arguments in order: each push takes the next index; after a failure the
  * rest are skipped and st keeps the first error. Initialise as {ctx, kernel, 0, OCLA_SUCCESS}. */
 typedef struct ocla_args {

@@ -18,14 +18,6 @@ bool ocla__add_ok(size_t a, size_t b, size_t *out) {
     return true;
 }
 
-ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t size, const void *value) {
-    cl_int err = clSetKernelArg(k, index, size, value);
-    if (err == CL_SUCCESS) return OCLA_SUCCESS;
-    char what[64];
-    snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)index);
-    return ocla__cl_fail(ctx, err, "clSetKernelArg", what);
-}
-
 ocla_status ocla__query_kernel(ocla_context *ctx, cl_kernel k, const char *what, uint64_t *wg_size,
                                uint64_t *local_mem) {
     size_t wg = 0;
@@ -40,7 +32,12 @@ ocla_status ocla__query_kernel(ocla_context *ctx, cl_kernel k, const char *what,
 }
 
 void ocla__args_push(ocla_args *a, size_t size, const void *value) {
-    if (a->st == OCLA_SUCCESS) a->st = ocla__set_arg(a->ctx, a->k, a->i, size, value);
+    cl_int err = a->st == OCLA_SUCCESS ? clSetKernelArg(a->k, a->i, size, value) : CL_SUCCESS;
+    if (err != CL_SUCCESS) {
+        char what[64];
+        snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)a->i);
+        a->st = ocla__cl_fail(a->ctx, err, "clSetKernelArg", what);
+    }
     a->i++;
 }
 
