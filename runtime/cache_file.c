@@ -17,20 +17,13 @@
 
 #define HEADER_SIZE 88u
 
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+/* n bytes, little endian */
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static uint64_t get_u64(const uint8_t *p) {
+static uint64_t get_le(const uint8_t *p, int n) {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
@@ -42,10 +35,10 @@ ocla_status ocla__cache_encode(const uint8_t key[32], const void *payload, size_
     uint8_t *buf = malloc(total);
     if (!buf) return OCLA_ERR_OUT_OF_MEMORY;
     memcpy(buf, OCLA_CACHE_MAGIC, 8);
-    put_u32(buf + 8, OCLA_CACHE_FORMAT);
-    put_u32(buf + 12, 0);
+    put_le(buf + 8, OCLA_CACHE_FORMAT, 4);
+    put_le(buf + 12, 0, 4);
     memcpy(buf + 16, key, 32);
-    put_u64(buf + 48, (uint64_t)size);
+    put_le(buf + 48, (uint64_t)size, 8);
     ocla__sha256(payload, size, buf + 56);
     if (size) memcpy(buf + HEADER_SIZE, payload, size);
     *out = buf;
@@ -58,9 +51,9 @@ int ocla__cache_decode(const void *data, size_t size, const uint8_t key[32], con
     const uint8_t *p = data;
     if (!data || size < HEADER_SIZE) return 1;           /* truncated header */
     if (memcmp(p, OCLA_CACHE_MAGIC, 8) != 0) return 2;   /* not ours */
-    if (get_u32(p + 8) != OCLA_CACHE_FORMAT) return 3;   /* another version of ocla */
+    if (get_le(p + 8, 4) != OCLA_CACHE_FORMAT) return 3;   /* another version of ocla */
     if (memcmp(p + 16, key, 32) != 0) return 4;          /* another program, device or driver */
-    uint64_t n = get_u64(p + 48);
+    uint64_t n = get_le(p + 48, 8);
     if (n == 0 || n != (uint64_t)(size - HEADER_SIZE)) return 5; /* truncated or padded */
     uint8_t sum[32];
     ocla__sha256(p + HEADER_SIZE, (size_t)n, sum);

@@ -23,13 +23,17 @@ void ocla_context_options_defaults(ocla_context_options *o) {
     }
 }
 
-/* The options to use (the defaults where NULL), checked. */
-static ocla_status check_options(const ocla_context_options **options, ocla_context_options *defaults) {
-    if (!*options) {
-        ocla_context_options_defaults(defaults);
-        *options = defaults;
-    }
+/* The checks a context creation starts with: out, the handle named `missing` if one is NULL, then the
+ * options (size field and values). *options is pointed at local: its checked copy, or the defaults. */
+static ocla_status check_options(const char *fn, ocla_context **out, const char *missing,
+                                 const ocla_context_options **options, ocla_context_options *local) {
+    if (!out) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    *out = NULL;
+    if (missing) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, missing);
     const ocla_context_options *o = *options;
+    OCLA__ABI_IN(NULL, fn, "options", OCLA__ABI_CONTEXT_OPTIONS, o, *local);
+    if (!o) ocla_context_options_defaults(local);
+    o = *options = local;
     if ((int)o->cache_mode < OCLA_CACHE_AUTO || (int)o->cache_mode > OCLA_CACHE_OFF)
         return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "options.cache_mode %d is not an ocla_cache_mode",
                           (int)o->cache_mode);
@@ -44,6 +48,18 @@ static char *dup_string(const char *s) {
     char *p = malloc(n);
     if (p) memcpy(p, s, n);
     return p;
+}
+
+/* Whether a file can be written in dir (and is removed again). */
+static int probe_write(const char *dir) {
+    size_t n = strlen(dir) + 64;
+    char *probe = malloc(n);
+    if (!probe) return 0;
+    snprintf(probe, n, "%s/.probe", dir);
+    int ok = ocla_write_file_atomic(probe, "ocla", 4) == 0;
+    if (ok) remove(probe);
+    free(probe);
+    return ok;
 }
 
 /* Decide the disk cache directory; returns OCLA_ERR_CACHE only when the cache was required. */
@@ -66,34 +82,19 @@ static ocla_status setup_disk_cache(ocla_context *ctx, const ocla_context_option
     }
     /* The directory must exist (or be creatable), belong to this user alone and accept a file:
      * whoever can write to it could make the driver load their binaries. */
-    int ok = ocla_mkdir_p(path) == 0;
+    char problem[160] = "";
     const char *why = NULL;
-    if (ok && ocla_dir_trusted(path, &why) != 0) {
+    const int made = ocla_mkdir_p(path) == 0;
+    if (made && ocla_dir_trusted(path, &why) != 0)
+        snprintf(problem, sizeof problem, "is not trusted (%s)", why);
+    else if (!made || !probe_write(path))
+        snprintf(problem, sizeof problem, "is not writable");
+    if (*problem) {
         ocla_status st = OCLA_SUCCESS;
         if (mode == OCLA_CACHE_ON)
-            st = ocla__fail(ctx, OCLA_ERR_CACHE, "cache directory %s is not trusted: %s", path, why);
+            st = ocla__fail(ctx, OCLA_ERR_CACHE, "cache directory %s %s", path, problem);
         else
-            ocla__log(ctx, OCLA_LOG_WARN, "cache directory %s is not trusted (%s): the disk cache is off", path, why);
-        free(path);
-        return st;
-    }
-    if (ok) {
-        size_t n = strlen(path) + 64;
-        char *probe = malloc(n);
-        ok = probe != NULL;
-        if (ok) {
-            snprintf(probe, n, "%s/.probe", path);
-            ok = ocla_write_file_atomic(probe, "ocla", 4) == 0;
-            if (ok) remove(probe);
-            free(probe);
-        }
-    }
-    if (!ok) {
-        ocla_status st = OCLA_SUCCESS;
-        if (mode == OCLA_CACHE_ON)
-            st = ocla__fail(ctx, OCLA_ERR_CACHE, "cache directory %s is not writable", path);
-        else
-            ocla__log(ctx, OCLA_LOG_WARN, "cache directory %s is not writable: the disk cache is off", path);
+            ocla__log(ctx, OCLA_LOG_WARN, "cache directory %s %s: the disk cache is off", path, problem);
         free(path);
         return st;
     }
@@ -150,12 +151,8 @@ static ocla_status finish_create(ocla_context *ctx, const ocla_context_options *
 }
 
 ocla_status ocla_context_create(const ocla_context_options *options, ocla_context **out) {
-    if (!out) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_create: out is NULL");
-    *out = NULL;
-    ocla_context_options given;
-    OCLA__ABI_IN(NULL, "ocla_context_create", "options", OCLA__ABI_CONTEXT_OPTIONS, options, given);
-    ocla_context_options defaults;
-    ocla_status st = check_options(&options, &defaults);
+    ocla_context_options local;
+    ocla_status st = check_options("ocla_context_create", out, NULL, &options, &local);
     if (st != OCLA_SUCCESS) return st;
     ocla_context *ctx = alloc_context(options);
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
@@ -163,7 +160,6 @@ ocla_status ocla_context_create(const ocla_context_options *options, ocla_contex
     ocla_device_handle h;
     st = ocla__device_resolve(NULL, options->device, NULL, &h, &ctx->info);
     if (st != OCLA_SUCCESS) goto fail;
-    ctx->platform = h.platform;
     ctx->device = h.device;
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)h.platform, 0};
@@ -192,15 +188,9 @@ fail:
 
 ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command_queue queue,
                               const ocla_context_options *options, ocla_context **out) {
-    if (!out) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_wrap: out is NULL");
-    *out = NULL;
-    if (!cl_ctx || !device || !queue)
-        return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_wrap: %s is NULL",
-                          !cl_ctx ? "cl_ctx" : !device ? "device" : "queue");
-    ocla_context_options given;
-    OCLA__ABI_IN(NULL, "ocla_context_wrap", "options", OCLA__ABI_CONTEXT_OPTIONS, options, given);
-    ocla_context_options defaults;
-    ocla_status st = check_options(&options, &defaults);
+    const char *missing = !cl_ctx ? "cl_ctx" : !device ? "device" : !queue ? "queue" : NULL;
+    ocla_context_options local;
+    ocla_status st = check_options("ocla_context_wrap", out, missing, &options, &local);
     if (st != OCLA_SUCCESS) return st;
     cl_platform_id platform;
     cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
@@ -212,7 +202,6 @@ ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command
         return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_context_wrap: the queue must be in-order");
     ocla_context *ctx = alloc_context(options);
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
-    ctx->platform = platform;
     ctx->device = device;
     ctx->cl = cl_ctx; /* retained for as long as the ocla context lives (OpenCL's convention) */
     ctx->queue = queue;

@@ -53,11 +53,13 @@ ocla_vendor ocla__normalise_vendor(const char *platform, const char *vendor, con
     return OCLA_VENDOR_UNKNOWN;
 }
 
-static void info_str(cl_device_id d, cl_device_info p, char *out, size_t n) {
-    out[0] = 0;
-    if (clGetDeviceInfo(d, p, n, out, NULL) != CL_SUCCESS) out[0] = 0;
-    out[n - 1] = 0;
-}
+/* A string property of a platform or device (get: clGetPlatformInfo or clGetDeviceInfo) into the char
+ * array out; "" when unavailable. */
+#define INFO_STR(get, obj, prop, out)                                          \
+    do {                                                                       \
+        if (get(obj, prop, sizeof(out), out, NULL) != CL_SUCCESS) out[0] = 0; \
+        out[sizeof(out) - 1] = 0;                                              \
+    } while (0)
 
 /* A numeric device property of `size` bytes (cl_uint, size_t or cl_ulong); 0 when unavailable. */
 static uint64_t info_num(cl_device_id d, cl_device_info p, size_t size) {
@@ -76,38 +78,26 @@ static uint64_t info_num(cl_device_id d, cl_device_info p, size_t size) {
 ocla_status ocla__device_query(cl_platform_id platform, cl_device_id device, ocla_device_info *info) {
     memset(info, 0, sizeof *info);
     info->platform_index = info->device_index = info->global_index = -1;
-    if (clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name, NULL) !=
-        CL_SUCCESS)
-        info->platform_name[0] = 0;
-    info->platform_name[sizeof info->platform_name - 1] = 0;
-    if (clGetPlatformInfo(platform, CL_PLATFORM_VERSION, sizeof info->platform_version, info->platform_version,
-                          NULL) != CL_SUCCESS)
-        info->platform_version[0] = 0;
-    info->platform_version[sizeof info->platform_version - 1] = 0;
+    INFO_STR(clGetPlatformInfo, platform, CL_PLATFORM_NAME, info->platform_name);
+    INFO_STR(clGetPlatformInfo, platform, CL_PLATFORM_VERSION, info->platform_version);
     cl_device_type type = 0;
     cl_int err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     if (err != CL_SUCCESS) return ocla__cl_fail(NULL, err, "clGetDeviceInfo(CL_DEVICE_TYPE)", "querying a device");
-    info_str(device, CL_DEVICE_NAME, info->device_name, sizeof info->device_name);
-    info_str(device, CL_DEVICE_VENDOR, info->device_vendor, sizeof info->device_vendor);
-    info_str(device, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
-    info_str(device, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
-    info_str(device, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
+    INFO_STR(clGetDeviceInfo, device, CL_DEVICE_NAME, info->device_name);
+    INFO_STR(clGetDeviceInfo, device, CL_DEVICE_VENDOR, info->device_vendor);
+    INFO_STR(clGetDeviceInfo, device, CL_DEVICE_VERSION, info->device_version);
+    INFO_STR(clGetDeviceInfo, device, CL_DRIVER_VERSION, info->driver_version);
+    INFO_STR(clGetDeviceInfo, device, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version);
     info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
     info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     info->local_mem_size = info_u64(device, CL_DEVICE_LOCAL_MEM_SIZE);
     info->max_work_group_size = info_size(device, CL_DEVICE_MAX_WORK_GROUP_SIZE);
-    size_t items[3] = {0, 0, 0};
     cl_uint dims = info_u32(device, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS);
-    if (dims >= 1 && dims <= 3 && clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof(size_t) * dims, items,
-                                                  NULL) == CL_SUCCESS) {
-        for (cl_uint i = 0; i < dims; i++) info->max_work_item_sizes[i] = items[i];
-    } else if (dims > 3) {
-        size_t *all = calloc(dims, sizeof *all);
-        if (all && clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof(size_t) * dims, all, NULL) ==
-                       CL_SUCCESS)
-            for (int i = 0; i < 3; i++) info->max_work_item_sizes[i] = all[i];
-        free(all);
-    }
+    size_t *items = dims ? calloc(dims, sizeof *items) : NULL; /* the first three are kept */
+    if (items &&
+        clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_ITEM_SIZES, dims * sizeof *items, items, NULL) == CL_SUCCESS)
+        for (cl_uint i = 0; i < dims && i < 3; i++) info->max_work_item_sizes[i] = items[i];
+    free(items);
     info->compute_units = info_u32(device, CL_DEVICE_MAX_COMPUTE_UNITS);
     info->max_alloc_size = info_u64(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
     info->global_mem_size = info_u64(device, CL_DEVICE_GLOBAL_MEM_SIZE);
@@ -226,56 +216,41 @@ ocla_status ocla__device_resolve(ocla_context *ectx, const char *selector, size_
     dev_list *list = malloc(sizeof *list);
     if (!list) return ocla__fail(ectx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory selecting a device");
     ocla_status st = enumerate(list);
-    if (st != OCLA_SUCCESS) goto done;
-    if (list->n == 0) {
+    char sel[256] = "gpu"; /* no selector: the first GPU, else the first device */
+    if (st == OCLA_SUCCESS && list->n == 0)
         st = ocla__fail(ectx, OCLA_ERR_NO_DEVICE,
                         "no OpenCL device found (is an ICD installed? e.g. apt install pocl-opencl-icd; for Mesa "
                         "rusticl set RUSTICL_ENABLE=llvmpipe)");
-        goto done;
-    }
+    else if (st == OCLA_SUCCESS && selector && strlen(selector) >= sizeof sel)
+        st = ocla__fail(ectx, OCLA_ERR_INVALID_ARGUMENT, "%s is too long (%zu characters, at most %zu)", from,
+                        strlen(selector), sizeof sel - 1);
+    if (st != OCLA_SUCCESS) goto done;
+    if (selector) snprintf(sel, sizeof sel, "%s", selector);
     size_t pick = (size_t)-1;
-    ocla_device_info info;
-    if (!selector || !*selector) {
-        for (size_t i = 0; i < list->n && pick == (size_t)-1; i++)
-            if (fill_info(list, i, &info) == OCLA_SUCCESS && info.is_gpu) pick = i;
-        if (pick == (size_t)-1) pick = 0;
-    } else {
-        char sel[256];
-        if (strlen(selector) >= sizeof sel) {
-            st = ocla__fail(ectx, OCLA_ERR_INVALID_ARGUMENT, "%s is too long (%zu characters, at most %zu)", from,
-                            strlen(selector), sizeof sel - 1);
-            goto done;
-        }
-        snprintf(sel, sizeof sel, "%s", selector);
+    if (all_digits(sel)) { /* a global index */
+        unsigned long v = strtoul(sel, NULL, 10);
+        if (v < list->n) pick = v;
+    } else { /* platform:device, name:N (the Nth device matching name) or name */
         char *colon = strchr(sel, ':');
-        long nth = 0;
-        if (all_digits(sel)) {
-            unsigned long v = strtoul(sel, NULL, 10);
-            if (v < list->n) pick = v;
-        } else if (colon && all_digits(colon + 1)) {
+        long nth = 0, platform = -1, seen = 0;
+        if (colon && all_digits(colon + 1)) {
             *colon = 0;
             nth = strtol(colon + 1, NULL, 10);
-            if (all_digits(sel)) { /* platform:device */
-                long p = strtol(sel, NULL, 10);
-                for (size_t i = 0; i < list->n; i++)
-                    if (list->pidx[i] == p && list->didx[i] == nth) pick = i;
-            } else { /* name:N = the Nth device matching name */
-                long seen = 0;
-                for (size_t i = 0; i < list->n && pick == (size_t)-1; i++)
-                    if (fill_info(list, i, &info) == OCLA_SUCCESS && name_matches(&info, sel) && seen++ == nth)
-                        pick = i;
-            }
-        } else {
-            for (size_t i = 0; i < list->n && pick == (size_t)-1; i++)
-                if (fill_info(list, i, &info) == OCLA_SUCCESS && name_matches(&info, sel)) pick = i;
+            if (all_digits(sel)) platform = strtol(sel, NULL, 10);
         }
-        if (pick == (size_t)-1) {
-            st = ocla__fail(ectx, OCLA_ERR_NO_DEVICE,
-                            "device selector \"%s\" (from %s) matches none of the %zu OpenCL device(s); use an index, "
-                            "platform:device, gpu, cpu, or part of a vendor/platform/device name (see ocla-info)",
-                            selector, from, list->n);
-            goto done;
-        }
+        ocla_device_info info;
+        for (size_t i = 0; i < list->n && pick == (size_t)-1; i++)
+            if (platform >= 0 ? list->pidx[i] == platform && list->didx[i] == nth
+                              : fill_info(list, i, &info) == OCLA_SUCCESS && name_matches(&info, sel) && seen++ == nth)
+                pick = i;
+    }
+    if (pick == (size_t)-1 && !selector) pick = 0;
+    if (pick == (size_t)-1) {
+        st = ocla__fail(ectx, OCLA_ERR_NO_DEVICE,
+                        "device selector \"%s\" (from %s) matches none of the %zu OpenCL device(s); use an index, "
+                        "platform:device, gpu, cpu, or part of a vendor/platform/device name (see ocla-info)",
+                        selector, from, list->n);
+        goto done;
     }
     if (index) *index = pick;
     if (handle) *handle = list->h[pick];

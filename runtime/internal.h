@@ -32,7 +32,6 @@ typedef struct ocla_embedded_source {
 } ocla_embedded_source;
 extern const ocla_embedded_source ocla_embedded_sources[];
 extern const size_t ocla_embedded_source_count;
-const ocla_embedded_source *ocla__find_source(const char *name);
 
 /* ---- context ---- */
 typedef struct ocla_program_entry {
@@ -62,7 +61,6 @@ typedef struct ocla_source_hash {
                                 uses 4-7); 8-11 other ops */
 
 struct ocla_context {
-    cl_platform_id platform;
     cl_device_id device;
     cl_context cl;
     cl_command_queue queue;
@@ -168,8 +166,6 @@ void ocla__clear_error(ocla_context *ctx);
 void ocla__forget_thread_error(const ocla_context *ctx);
 const char *ocla__cl_error_name(cl_int err);
 void ocla__log(ocla_context *ctx, ocla_log_level level, const char *fmt, ...) OCLA_PRINTF(3, 4);
-/* Status for an OpenCL error code (allocation failures map to OUT_OF_MEMORY, etc.). */
-ocla_status ocla__status_from_cl(cl_int err);
 
 /* ---- devices ---- */
 typedef struct ocla_device_handle {
@@ -188,10 +184,6 @@ ocla_vendor ocla__normalise_vendor(const char *platform_name, const char *device
  * through ocla__variant_kernel (variant.h), which calls this on a miss only. */
 ocla_status ocla__kernel_create(ocla_context *ctx, const char *source, const char *options, const char *kernel_name,
                                 ocla_kernel_entry **out);
-ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out);
-/* The same from explicit source text (tests use it for broken variants). */
-ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t len, const char *options,
-                                   cl_program *out);
 void ocla__program_cache_release(ocla_context *ctx);
 void ocla__sha256(const void *data, size_t len, uint8_t out[32]);
 typedef struct ocla_sha256 {
@@ -216,8 +208,6 @@ int ocla__cache_decode(const void *data, size_t size, const uint8_t key[32], con
                        size_t *payload_size);
 
 /* ---- launching ---- */
-ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t size, const void *value);
-#define OCLA_ARG(ctx, k, i, v) ocla__set_arg((ctx), (k), (cl_uint)(i), sizeof(v), &(v))
 /* Setting a kernel's arguments in order: each push takes the next index; after a failure the
  * rest are skipped and st keeps the first error. Initialise as {ctx, kernel, 0, OCLA_SUCCESS}. */
 typedef struct ocla_args {
@@ -245,12 +235,18 @@ ocla_status ocla__launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const siz
 ocla_status ocla__check_launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *local, const char *what);
 ocla_status ocla__enqueue(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
                           const char *what);
+/* The simulated faults of the tests (ocla_debug.h) before an enqueue: a lost device, or the injected
+ * failure, reported as `call` (the enqueue, " (injected)") failing while `what`. */
+ocla_status ocla__pre_enqueue(ocla_context *ctx, const char *call, const char *what);
 /* Account an event produced by another library (CLBlast); releases it. */
 void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what);
 /* Per-kernel limits after build: the work-group limit and the kernel's own local memory, read when
  * the kernel was created. (CL_KERNEL_LOCAL_MEM_SIZE also counts the __local arguments set so far, so
  * reading it after a launch would count a plan's dynamic local memory twice.) */
 ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem);
+/* The driver's current figures (local memory includes the __local arguments set now). */
+ocla_status ocla__query_kernel(ocla_context *ctx, cl_kernel k, const char *what, uint64_t *wg_size,
+                               uint64_t *local_mem);
 
 /* ---- memory ---- */
 /* A scratch buffer of at least bytes in slot (grows, never shrinks; owned by the context). */
@@ -269,7 +265,6 @@ struct ocla_tensor {
     int64_t dims[OCLA_MAX_DIMS];
     int64_t strides[OCLA_MAX_DIMS]; /* elements */
     ocla_dtype dtype;
-    int owns; /* created by ocla_tensor_create */
 };
 /* Validate a tensor argument: non-NULL, belongs to ctx, ndim and dims as expected (-1 = any). */
 ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,

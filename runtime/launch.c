@@ -18,29 +18,26 @@ bool ocla__add_ok(size_t a, size_t b, size_t *out) {
     return true;
 }
 
-ocla_status ocla__set_arg(ocla_context *ctx, cl_kernel k, cl_uint index, size_t size, const void *value) {
-    cl_int err = clSetKernelArg(k, index, size, value);
-    if (err == CL_SUCCESS) return OCLA_SUCCESS;
-    char what[64];
-    snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)index);
-    return ocla__cl_fail(ctx, err, "clSetKernelArg", what);
-}
-
-/* The driver's current figures (local memory includes the __local arguments set now). */
-static ocla_status query_kernel(ocla_context *ctx, cl_kernel k, uint64_t *wg_size, uint64_t *local_mem) {
+ocla_status ocla__query_kernel(ocla_context *ctx, cl_kernel k, const char *what, uint64_t *wg_size,
+                               uint64_t *local_mem) {
     size_t wg = 0;
     cl_ulong lm = 0;
     cl_int err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
-    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)", NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE)", what);
     err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
-    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)", NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE)", what);
     if (wg_size) *wg_size = wg;
     if (local_mem) *local_mem = lm;
     return OCLA_SUCCESS;
 }
 
 void ocla__args_push(ocla_args *a, size_t size, const void *value) {
-    if (a->st == OCLA_SUCCESS) a->st = ocla__set_arg(a->ctx, a->k, a->i, size, value);
+    cl_int err = a->st == OCLA_SUCCESS ? clSetKernelArg(a->k, a->i, size, value) : CL_SUCCESS;
+    if (err != CL_SUCCESS) {
+        char what[64];
+        snprintf(what, sizeof what, "setting kernel argument %u", (unsigned)a->i);
+        a->st = ocla__cl_fail(a->ctx, err, "clSetKernelArg", what);
+    }
     a->i++;
 }
 
@@ -62,15 +59,14 @@ ocla_status ocla__kernel_limits(ocla_context *ctx, cl_kernel k, uint64_t *wg_siz
             if (local_mem) *local_mem = ctx->kernels[i].static_local;
             return OCLA_SUCCESS;
         }
-    return query_kernel(ctx, k, wg_size, local_mem); /* a kernel ocla did not create */
+    return ocla__query_kernel(ctx, k, NULL, wg_size, local_mem); /* a kernel ocla did not create */
 }
 
-/* Common checks before any enqueue: simulated faults for the tests. */
-static ocla_status pre_enqueue(ocla_context *ctx, const char *what) {
+ocla_status ocla__pre_enqueue(ocla_context *ctx, const char *call, const char *what) {
     if (ctx->simulate_device_lost)
         return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "the device is no longer available (simulated) while %s", what);
     if (ctx->inject_enqueue_failure > 0 && --ctx->inject_enqueue_failure == 0)
-        return ocla__cl_fail(ctx, CL_OUT_OF_RESOURCES, "clEnqueueNDRangeKernel (injected)", what);
+        return ocla__cl_fail(ctx, CL_OUT_OF_RESOURCES, call, what);
     return OCLA_SUCCESS;
 }
 
@@ -116,7 +112,7 @@ ocla_status ocla__check_launch(ocla_context *ctx, cl_kernel k, cl_uint dims, con
         total *= local[i];
     }
     uint64_t kwg = 0, klm = 0;
-    ocla_status st = query_kernel(ctx, k, &kwg, &klm);
+    ocla_status st = ocla__query_kernel(ctx, k, what, &kwg, &klm);
     if (st != OCLA_SUCCESS) return st;
     if (total > kwg || total > ctx->info.max_work_group_size)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "%s: work-group of %zu exceeds the kernel's limit %llu (device %llu) on %s",
@@ -136,7 +132,7 @@ ocla_status ocla__enqueue(ocla_context *ctx, cl_kernel k, cl_uint dims, const si
         const size_t l = local ? local[i] : 1;
         g[i] = (global[i] + l - 1) / l * l;
     }
-    ocla_status st = pre_enqueue(ctx, what);
+    ocla_status st = ocla__pre_enqueue(ctx, "clEnqueueNDRangeKernel (injected)", what);
     if (st != OCLA_SUCCESS) return st;
     cl_event ev = NULL;
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, ctx->prof_active ? &ev : NULL);
@@ -212,7 +208,7 @@ ocla_status ocla__alloc(ocla_context *ctx, size_t bytes, cl_mem *out, const char
 
 ocla_status ocla__fill_zero(ocla_context *ctx, cl_mem mem, size_t offset_bytes, size_t bytes) {
     if (bytes == 0) return OCLA_SUCCESS;
-    ocla_status st = pre_enqueue(ctx, "zero-filling a buffer");
+    ocla_status st = ocla__pre_enqueue(ctx, "clEnqueueFillBuffer (injected)", "zero-filling a buffer");
     if (st != OCLA_SUCCESS) return st;
     float zero = 0.0f;
     size_t pattern = (offset_bytes % 4 == 0 && bytes % 4 == 0) ? 4 : 1;

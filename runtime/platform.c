@@ -110,19 +110,15 @@ int ocla_dir_trusted(const char *path, const char **why) {
     return -1;
 #else
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         *why = "it is not a directory";
-        return -1;
-    }
-    if (st.st_uid != geteuid()) {
+    else if (st.st_uid != geteuid())
         *why = "it belongs to another user";
-        return -1;
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
         *why = "its group or other users can write to it";
-        return -1;
-    }
-    return 0;
+    else
+        return 0;
+    return -1;
 #endif
 }
 
@@ -211,7 +207,6 @@ const char *ocla_getenv(const char *name) {
 
 char *ocla_default_cache_dir(void) {
     const char *base = NULL, *suffix = "/ocla";
-    char *out;
 #if defined(_WIN32)
     base = ocla_getenv("LOCALAPPDATA");
     suffix = "\\ocla\\cache";
@@ -227,7 +222,7 @@ char *ocla_default_cache_dir(void) {
 #endif
     if (!base) return NULL;
     size_t n = strlen(base) + strlen(suffix) + 1;
-    out = malloc(n);
+    char *out = malloc(n);
     if (out) snprintf(out, n, "%s%s", base, suffix);
     return out;
 }

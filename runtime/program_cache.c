@@ -7,32 +7,24 @@
 
 #include "internal.h"
 
-const ocla_embedded_source *ocla__find_source(const char *name) {
+static const ocla_embedded_source *find_source(const char *name) {
     for (size_t i = 0; i < ocla_embedded_source_count; i++)
         if (!strcmp(ocla_embedded_sources[i].name, name)) return &ocla_embedded_sources[i];
     return NULL;
 }
 
-static void hash_str(ocla_sha256 *s, const char *str) {
-    ocla__sha256_update(s, str ? str : "", str ? strlen(str) : 0);
-    ocla__sha256_update(s, "", 1); /* separator */
-}
-
 /* Program key = SHA-256(source digest, options, device, driver, format). The source digest covers
  * common.cl + the source text (or a test's own text) and is computed once per source per context. */
 static void make_key(const ocla_context *ctx, const uint8_t digest[32], const char *options, uint8_t key[32]) {
+    char fmt[32];
+    snprintf(fmt, sizeof fmt, "ocla-format=%u", OCLA_CACHE_FORMAT);
+    const char *parts[] = {options, ctx->info.device_name, ctx->info.driver_version, ctx->info.device_version,
+                           ctx->info.platform_name, ctx->info.platform_version, fmt};
     ocla_sha256 s;
     ocla__sha256_init(&s);
     ocla__sha256_update(&s, digest, 32);
-    hash_str(&s, options);
-    hash_str(&s, ctx->info.device_name);
-    hash_str(&s, ctx->info.driver_version);
-    hash_str(&s, ctx->info.device_version);
-    hash_str(&s, ctx->info.platform_name);
-    hash_str(&s, ctx->info.platform_version);
-    char fmt[32];
-    snprintf(fmt, sizeof fmt, "ocla-format=%u", OCLA_CACHE_FORMAT);
-    hash_str(&s, fmt);
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        ocla__sha256_update(&s, parts[i], strlen(parts[i]) + 1); /* with the terminator: a separator */
     ocla__sha256_final(&s, key);
 }
 
@@ -65,37 +57,30 @@ static ocla_status build_failed(ocla_context *ctx, cl_program prog, cl_int err, 
 /* Try the disk cache; returns a built program or NULL. */
 static cl_program load_from_disk(ocla_context *ctx, const uint8_t key[32], const char *options) {
     char *path = cache_path(ctx, key);
-    if (!path) return NULL;
     void *data = NULL;
-    size_t size = 0;
-    cl_program prog = NULL;
-    if (ocla_read_file(path, &data, &size) != 0) goto done; /* a miss, not an error */
+    size_t size = 0, n;
     const void *payload;
-    size_t n;
+    cl_program prog = NULL;
+    if (!path || ocla_read_file(path, &data, &size) != 0) goto done; /* a miss, not an error */
     int why = ocla__cache_decode(data, size, key, &payload, &n);
     if (why != 0) {
-        ctx->stats.disk_rejects++;
         ocla__log(ctx, OCLA_LOG_INFO, "ignoring cache file %s (reason %d: corrupt, truncated or foreign); rebuilding",
                   path, why);
-        goto done;
+    } else {
+        cl_int err, bin_status = CL_SUCCESS;
+        const unsigned char *bins[1] = {payload};
+        prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &n, bins, &bin_status, &err);
+        if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
+            err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+        if ((err != CL_SUCCESS || bin_status != CL_SUCCESS) && prog) {
+            clReleaseProgram(prog);
+            prog = NULL;
+        }
     }
-    cl_int err, bin_status = CL_SUCCESS;
-    const unsigned char *bins[1] = {payload};
-    prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &n, bins, &bin_status, &err);
-    if (err != CL_SUCCESS || bin_status != CL_SUCCESS) {
-        if (prog) clReleaseProgram(prog);
-        prog = NULL;
+    if (prog)
+        ctx->stats.disk_hits++;
+    else
         ctx->stats.disk_rejects++;
-        goto done;
-    }
-    err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        clReleaseProgram(prog);
-        prog = NULL;
-        ctx->stats.disk_rejects++;
-        goto done;
-    }
-    ctx->stats.disk_hits++;
 done:
     free(data);
     free(path);
@@ -143,11 +128,35 @@ static ocla_status grow(ocla_context *ctx, void *arr, size_t *cap, size_t n, siz
     return OCLA_SUCCESS;
 }
 
-static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, const uint8_t digest[32],
+/* The digest of text: kept per context for an embedded source, computed each time for a test's own
+ * text (src NULL). */
+static ocla_status source_digest(ocla_context *ctx, const ocla_embedded_source *src, const char *text, size_t len,
+                                 uint8_t digest[32]) {
+    for (size_t i = 0; src && i < ctx->n_src_hash; i++)
+        if (ctx->src_hash[i].src == src) {
+            memcpy(digest, ctx->src_hash[i].digest, 32);
+            return OCLA_SUCCESS;
+        }
+    ocla__sha256(text, len, digest);
+    ctx->counters.source_hashes++;
+    if (!src) return OCLA_SUCCESS;
+    ocla_status st = grow(ctx, &ctx->src_hash, &ctx->cap_src_hash, ctx->n_src_hash, sizeof *ctx->src_hash, 16,
+                          "source hash table");
+    if (st != OCLA_SUCCESS) return st;
+    ctx->src_hash[ctx->n_src_hash].src = src;
+    memcpy(ctx->src_hash[ctx->n_src_hash++].digest, digest, 32);
+    return OCLA_SUCCESS;
+}
+
+/* The program of text (common.cl + the embedded source src, or a test's own text) with options: from
+ * the memory cache, the disk cache or a build. */
+static ocla_status get_program(ocla_context *ctx, const ocla_embedded_source *src, const char *text, size_t len,
                                const char *options, cl_program *out) {
     *out = NULL;
     if (!options) options = "";
-    uint8_t key[32];
+    uint8_t digest[32], key[32];
+    ocla_status st = source_digest(ctx, src, text, len, digest);
+    if (st != OCLA_SUCCESS) return st;
     make_key(ctx, digest, options, key);
     for (size_t i = 0; i < ctx->n_programs; i++)
         if (!memcmp(ctx->programs[i].key, key, 32)) {
@@ -155,8 +164,7 @@ static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, 
             *out = ctx->programs[i].program;
             return OCLA_SUCCESS;
         }
-    ocla_status st = grow(ctx, &ctx->programs, &ctx->cap_programs, ctx->n_programs, sizeof *ctx->programs,
-                          16, "program cache");
+    st = grow(ctx, &ctx->programs, &ctx->cap_programs, ctx->n_programs, sizeof *ctx->programs, 16, "program cache");
     if (st != OCLA_SUCCESS) return st;
     if (ctx->simulate_device_lost)
         return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "the device is no longer available (simulated)");
@@ -164,8 +172,7 @@ static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, 
     cl_program prog = ctx->disk_cache ? load_from_disk(ctx, key, options) : NULL;
     if (!prog) {
         cl_int err;
-        const char *srcs[1] = {text};
-        prog = clCreateProgramWithSource(ctx->cl, 1, srcs, &len, &err);
+        prog = clCreateProgramWithSource(ctx->cl, 1, &text, &len, &err);
         if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateProgramWithSource", "creating a program");
         double t0 = ocla_now_seconds();
         err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
@@ -179,63 +186,24 @@ static ocla_status get_program(ocla_context *ctx, const char *text, size_t len, 
         if (ctx->disk_cache) save_to_disk(ctx, prog, key);
     }
     memcpy(ctx->programs[ctx->n_programs].key, key, 32);
-    ctx->programs[ctx->n_programs].program = prog;
-    ctx->n_programs++;
+    ctx->programs[ctx->n_programs++].program = prog;
     *out = prog;
     return OCLA_SUCCESS;
 }
 
-ocla_status ocla__get_program_text(ocla_context *ctx, const char *text, size_t len, const char *options,
-                                   cl_program *out) {
-    uint8_t digest[32];
-    ocla__sha256(text, len, digest);
-    ctx->counters.source_hashes++;
-    return get_program(ctx, text, len, digest, options, out);
-}
-
-/* common.cl + "\n" + the source, as one string (caller frees). */
-static char *assemble(const ocla_embedded_source *src, size_t *len_out) {
-    const ocla_embedded_source *common = ocla__find_source("common");
+/* The program of common.cl + "\n" + the embedded source named source. */
+static ocla_status source_program(ocla_context *ctx, const char *source, const char *options, cl_program *out) {
+    const ocla_embedded_source *src = find_source(source), *common = find_source("common");
+    if (!src) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "no embedded kernel source named \"%s\"", source);
     size_t a = common ? common->size : 0, len = a + 1 + src->size;
     char *text = malloc(len + 1);
-    if (!text) return NULL;
+    ctx->counters.cache_allocs++;
+    if (!text) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory assembling kernel source");
     if (a) memcpy(text, common->data, a);
     text[a] = '\n';
     memcpy(text + a + 1, src->data, src->size);
     text[len] = 0;
-    *len_out = len;
-    return text;
-}
-
-/* The source's digest, computed once per context. */
-static ocla_status source_digest(ocla_context *ctx, const ocla_embedded_source *src, const char *text, size_t len,
-                                 uint8_t digest[32]) {
-    for (size_t i = 0; i < ctx->n_src_hash; i++)
-        if (ctx->src_hash[i].src == src) {
-            memcpy(digest, ctx->src_hash[i].digest, 32);
-            return OCLA_SUCCESS;
-        }
-    ocla_status st = grow(ctx, &ctx->src_hash, &ctx->cap_src_hash, ctx->n_src_hash, sizeof *ctx->src_hash,
-                          16, "source hash table");
-    if (st != OCLA_SUCCESS) return st;
-    ocla__sha256(text, len, digest);
-    ctx->counters.source_hashes++;
-    ctx->src_hash[ctx->n_src_hash].src = src;
-    memcpy(ctx->src_hash[ctx->n_src_hash].digest, digest, 32);
-    ctx->n_src_hash++;
-    return OCLA_SUCCESS;
-}
-
-ocla_status ocla__get_program(ocla_context *ctx, const char *source, const char *options, cl_program *out) {
-    const ocla_embedded_source *src = ocla__find_source(source);
-    if (!src) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "no embedded kernel source named \"%s\"", source);
-    size_t len;
-    char *text = assemble(src, &len);
-    ctx->counters.cache_allocs++;
-    if (!text) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory assembling kernel source");
-    uint8_t digest[32];
-    ocla_status st = source_digest(ctx, src, text, len, digest);
-    if (st == OCLA_SUCCESS) st = get_program(ctx, text, len, digest, options, out);
+    ocla_status st = get_program(ctx, src, text, len, options, out);
     free(text);
     return st;
 }
@@ -246,28 +214,24 @@ ocla_status ocla__kernel_create(ocla_context *ctx, const char *source, const cha
     if (strlen(kernel_name) >= sizeof ctx->kernels[0].name)
         return ocla__fail(ctx, OCLA_ERR_INTERNAL, "kernel name too long: %s", kernel_name);
     cl_program prog;
-    ocla_status st = ocla__get_program(ctx, source, options, &prog);
+    ocla_status st = source_program(ctx, source, options, &prog);
     if (st != OCLA_SUCCESS) return st;
     st = grow(ctx, &ctx->kernels, &ctx->cap_kernels, ctx->n_kernels, sizeof *ctx->kernels, 32, "kernel cache");
     if (st != OCLA_SUCCESS) return st;
     cl_int err;
     cl_kernel k = clCreateKernel(prog, kernel_name, &err);
     if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateKernel", kernel_name);
-    size_t wg = 0;
-    cl_ulong lm = 0;
-    err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
-    if (err == CL_SUCCESS) err = clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(k);
-        return ocla__cl_fail(ctx, err, "clGetKernelWorkGroupInfo", kernel_name);
-    }
-    ocla_kernel_entry *e = &ctx->kernels[ctx->n_kernels++];
+    ocla_kernel_entry *e = &ctx->kernels[ctx->n_kernels];
     memset(e, 0, sizeof *e);
+    st = ocla__query_kernel(ctx, k, kernel_name, &e->wg_size, &e->static_local);
+    if (st != OCLA_SUCCESS) {
+        clReleaseKernel(k);
+        return st;
+    }
+    ctx->n_kernels++;
     e->program = prog;
     snprintf(e->name, sizeof e->name, "%s", kernel_name);
     e->kernel = k;
-    e->wg_size = wg;
-    e->static_local = lm;
     ctx->counters.kernel_creates++;
     *out = e;
     return OCLA_SUCCESS;
@@ -300,7 +264,7 @@ ocla_status ocla_debug_build_text(ocla_context *ctx, const char *text, const cha
     if (!ctx || !text) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_debug_build_text: NULL argument");
     OCLA_LOCK(ctx);
     cl_program p;
-    ocla_status st = ocla__get_program_text(ctx, text, strlen(text), options, &p);
+    ocla_status st = get_program(ctx, NULL, text, strlen(text), options, &p);
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -309,7 +273,7 @@ ocla_status ocla_debug_build(ocla_context *ctx, const char *source, const char *
     if (!ctx || !source) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_debug_build: NULL argument");
     OCLA_LOCK(ctx);
     cl_program p;
-    ocla_status st = ocla__get_program(ctx, source, options, &p);
+    ocla_status st = source_program(ctx, source, options, &p);
     OCLA_UNLOCK(ctx);
     return st;
 }

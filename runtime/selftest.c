@@ -25,12 +25,12 @@ ocla_status ocla_selftest(ocla_context *ctx, double *build_seconds) {
         if (err == CL_SUCCESS) err = clEnqueueWriteBuffer(ctx->queue, y, CL_TRUE, 0, N * sizeof(float), hy, 0, NULL, NULL);
         if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "selftest");
     }
-    int n = N;
-    float a = 2.0f;
-    if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, k, 0, n);
-    if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, k, 1, a);
-    if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, k, 2, x);
-    if (st == OCLA_SUCCESS) st = OCLA_ARG(ctx, k, 3, y);
+    ocla_args args = {ctx, k, 0, st}; /* skipped after a failure */
+    ocla__push_int(&args, N);
+    ocla__push_float(&args, 2.0f);
+    ocla__push_mem(&args, x);
+    ocla__push_mem(&args, y);
+    st = args.st;
     /* The kernel's own limit can be far below the device's (rusticl/llvmpipe: 32 of 1024). */
     uint64_t kwg = 0;
     if (st == OCLA_SUCCESS) st = ocla__kernel_limits(ctx, k, &kwg, NULL);

@@ -6,30 +6,19 @@
 
 #include "internal.h"
 
-
+#define N(x) case x: return #x;
 const char *ocla_status_string(ocla_status s) {
     switch (s) {
-    case OCLA_SUCCESS: return "OCLA_SUCCESS";
-    case OCLA_ERR_INVALID_ARGUMENT: return "OCLA_ERR_INVALID_ARGUMENT";
-    case OCLA_ERR_SHAPE: return "OCLA_ERR_SHAPE";
-    case OCLA_ERR_OVERFLOW: return "OCLA_ERR_OVERFLOW";
-    case OCLA_ERR_TOO_LARGE: return "OCLA_ERR_TOO_LARGE";
-    case OCLA_ERR_NO_DEVICE: return "OCLA_ERR_NO_DEVICE";
-    case OCLA_ERR_OPENCL: return "OCLA_ERR_OPENCL";
-    case OCLA_ERR_BUILD: return "OCLA_ERR_BUILD";
-    case OCLA_ERR_OUT_OF_MEMORY: return "OCLA_ERR_OUT_OF_MEMORY";
-    case OCLA_ERR_UNSUPPORTED: return "OCLA_ERR_UNSUPPORTED";
-    case OCLA_ERR_BLAS: return "OCLA_ERR_BLAS";
-    case OCLA_ERR_CACHE: return "OCLA_ERR_CACHE";
-    case OCLA_ERR_DEVICE_LOST: return "OCLA_ERR_DEVICE_LOST";
-    case OCLA_ERR_INTERNAL: return "OCLA_ERR_INTERNAL";
+    N(OCLA_SUCCESS) N(OCLA_ERR_INVALID_ARGUMENT) N(OCLA_ERR_SHAPE) N(OCLA_ERR_OVERFLOW)
+    N(OCLA_ERR_TOO_LARGE) N(OCLA_ERR_NO_DEVICE) N(OCLA_ERR_OPENCL) N(OCLA_ERR_BUILD)
+    N(OCLA_ERR_OUT_OF_MEMORY) N(OCLA_ERR_UNSUPPORTED) N(OCLA_ERR_BLAS) N(OCLA_ERR_CACHE)
+    N(OCLA_ERR_DEVICE_LOST) N(OCLA_ERR_INTERNAL)
     }
     return "OCLA_ERR_UNKNOWN_STATUS";
 }
 
 const char *ocla__cl_error_name(cl_int e) {
     switch (e) {
-#define N(x) case x: return #x;
     N(CL_SUCCESS) N(CL_DEVICE_NOT_FOUND) N(CL_DEVICE_NOT_AVAILABLE) N(CL_COMPILER_NOT_AVAILABLE)
     N(CL_MEM_OBJECT_ALLOCATION_FAILURE) N(CL_OUT_OF_RESOURCES) N(CL_OUT_OF_HOST_MEMORY)
     N(CL_PROFILING_INFO_NOT_AVAILABLE) N(CL_MEM_COPY_OVERLAP) N(CL_IMAGE_FORMAT_MISMATCH)
@@ -49,13 +38,14 @@ const char *ocla__cl_error_name(cl_int e) {
     N(CL_INVALID_MIP_LEVEL) N(CL_INVALID_GLOBAL_WORK_SIZE) N(CL_INVALID_PROPERTY)
     N(CL_INVALID_IMAGE_DESCRIPTOR) N(CL_INVALID_COMPILER_OPTIONS) N(CL_INVALID_LINKER_OPTIONS)
     N(CL_INVALID_DEVICE_PARTITION_COUNT)
-#undef N
     case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
     default: return "CL_UNKNOWN_ERROR";
     }
 }
+#undef N
 
-ocla_status ocla__status_from_cl(cl_int e) {
+/* Status for an OpenCL error code (allocation failures map to OUT_OF_MEMORY, etc.). */
+static ocla_status status_from_cl(cl_int e) {
     switch (e) {
     case CL_MEM_OBJECT_ALLOCATION_FAILURE:
     case CL_OUT_OF_HOST_MEMORY: return OCLA_ERR_OUT_OF_MEMORY;
@@ -146,7 +136,7 @@ ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) 
 }
 
 ocla_status ocla__cl_fail(ocla_context *ctx, cl_int err, const char *call, const char *what) {
-    return ocla__fail(ctx, ocla__status_from_cl(err), "%s failed: %s (%d)%s%s", call, ocla__cl_error_name(err),
+    return ocla__fail(ctx, status_from_cl(err), "%s failed: %s (%d)%s%s", call, ocla__cl_error_name(err),
                       (int)err, what ? " while " : "", what ? what : "");
 }
 
@@ -160,14 +150,7 @@ const char *ocla_last_error(const ocla_context *ctx) {
     return t_err.text;
 }
 
-static const char *level_name(ocla_log_level l) {
-    switch (l) {
-    case OCLA_LOG_ERROR: return "error";
-    case OCLA_LOG_WARN: return "warning";
-    case OCLA_LOG_INFO: return "info";
-    default: return "debug";
-    }
-}
+static const char *const level_names[] = {"error", "warning", "info", "debug"}; /* by ocla_log_level */
 
 void ocla__log(ocla_context *ctx, ocla_log_level level, const char *fmt, ...) {
     if (!ctx || level > ctx->log_level) return;
@@ -179,5 +162,5 @@ void ocla__log(ocla_context *ctx, ocla_log_level level, const char *fmt, ...) {
     if (ctx->log)
         ctx->log(level, buf, ctx->log_user);
     else
-        fprintf(stderr, "ocla %s: %s\n", level_name(level), buf); /* stderr only, never stdout */
+        fprintf(stderr, "ocla %s: %s\n", level_names[level], buf); /* stderr only, never stdout */
 }

@@ -37,16 +37,8 @@ static ocla_status check_layout(ocla_context *ctx, const char *fn, ocla_dtype dt
     return OCLA_SUCCESS;
 }
 
-static void contiguous_strides(int ndim, const int64_t *dims, int64_t *strides) {
-    int64_t s = 1;
-    for (int i = ndim - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= dims[i];
-    }
-}
-
 static ocla_tensor *new_tensor(ocla_context *ctx, cl_mem mem, size_t offset, ocla_dtype dtype, int ndim,
-                               const int64_t *dims, const int64_t *strides, int owns) {
+                               const int64_t *dims, const int64_t *strides) {
     ocla_tensor *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->ctx = ctx;
@@ -54,12 +46,12 @@ static ocla_tensor *new_tensor(ocla_context *ctx, cl_mem mem, size_t offset, ocl
     t->offset = offset;
     t->ndim = ndim;
     t->dtype = dtype;
-    t->owns = owns;
-    for (int i = 0; i < ndim; i++) t->dims[i] = dims[i];
-    if (strides)
-        for (int i = 0; i < ndim; i++) t->strides[i] = strides[i];
-    else
-        contiguous_strides(ndim, dims, t->strides);
+    int64_t s = 1; /* the contiguous strides where none are given */
+    for (int i = ndim - 1; i >= 0; i--) {
+        t->dims[i] = dims[i];
+        t->strides[i] = strides ? strides[i] : s;
+        s *= dims[i];
+    }
     return t;
 }
 
@@ -74,7 +66,7 @@ ocla_status ocla_tensor_create(ocla_context *ctx, ocla_dtype dtype, int ndim, co
     if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, numel * dtype_size(dtype), &mem, "creating a tensor");
     if (st == OCLA_SUCCESS) st = ocla__fill_zero(ctx, mem, 0, numel * dtype_size(dtype));
     if (st == OCLA_SUCCESS) {
-        *out = new_tensor(ctx, mem, 0, dtype, ndim, dims, NULL, 1);
+        *out = new_tensor(ctx, mem, 0, dtype, ndim, dims, NULL);
         if (!*out) st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_create: out of host memory");
     }
     if (st != OCLA_SUCCESS && mem) clReleaseMemObject(mem);
@@ -107,7 +99,7 @@ ocla_status ocla_tensor_wrap(ocla_context *ctx, cl_mem buffer, size_t offset, oc
                         offset, extent, size);
     if (st == OCLA_SUCCESS) {
         clRetainMemObject(buffer);
-        *out = new_tensor(ctx, buffer, offset, dtype, ndim, dims, strides, 0);
+        *out = new_tensor(ctx, buffer, offset, dtype, ndim, dims, strides);
         if (!*out) {
             clReleaseMemObject(buffer);
             st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_wrap: out of host memory");
@@ -186,18 +178,13 @@ static void gather(size_t i, size_t off, void *u) { ((copy_ctx *)u)->dense[i] = 
 static void scatter(size_t i, size_t off, void *u) { ((copy_ctx *)u)->span[off] = ((copy_ctx *)u)->dense[i]; }
 
 static ocla_status check_io(ocla_context *ctx, const ocla_tensor *t, const void *host, size_t bytes, const char *fn) {
-    if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: tensor is NULL", fn);
     if (t->ctx != ctx) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: the tensor belongs to another context", fn);
     if (!host) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: host pointer is NULL", fn);
     size_t need = (size_t)ocla_tensor_numel(t) * dtype_size(t->dtype);
     if (bytes != need)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %zu bytes given, the tensor holds %zu", fn, bytes, need);
-    if (ctx->simulate_device_lost)
-        return ocla__fail(ctx, OCLA_ERR_DEVICE_LOST, "%s: the device is no longer available (simulated)", fn);
-    if (ctx->inject_enqueue_failure > 0 && --ctx->inject_enqueue_failure == 0)
-        return ocla__cl_fail(ctx, CL_OUT_OF_RESOURCES, "clEnqueueReadBuffer/WriteBuffer (injected)", fn);
-    return OCLA_SUCCESS;
+    return ocla__pre_enqueue(ctx, "clEnqueueReadBuffer/WriteBuffer (injected)", fn);
 }
 
 /* Host <-> tensor. Contiguous: one blocking transfer. Strided: read the span, then scatter into it and
