@@ -123,14 +123,22 @@ typedef int off_t_;
 #else
 typedef long off_t_;
 #endif
+/* Tile loads and stores W elements at a time: float4 rows (unit last stride) or single elements (any
+ * last stride sd). WLOAD(base, t, c, st, sd) = base[t * st + c * sd]; WBAD: a non-finite element. */
 #if VEC
-#define GW 4 /* per-key gate loads: elements per load */
-typedef float4 gvec;
-#define GLOAD(p) vload4(0, p)
+#define W 4
+typedef float4 wvec;
+#define WLOAD(base, t, c, st, sd) vload4(0, (base) + (off_t_)(t) * (off_t_)(st) + c) /* c unbracketed: + ks0 + c */
+#define WSTORE(x, p) vstore4(x, 0, p)
+#define WPHI(x) phi4(x)
+#define WBAD(a_) (!isfinite((a_).x) | !isfinite((a_).y) | !isfinite((a_).z) | !isfinite((a_).w))
 #else
-#define GW 1
-typedef float gvec;
-#define GLOAD(p) (*(p))
+#define W 1
+typedef float wvec;
+#define WLOAD(base, t, c, st, sd) (base)[(ocla_idx)(t) * (st) + (ocla_idx)(c) * (sd)]
+#define WSTORE(x, p) (*(p) = (x))
+#define WPHI(x) phi(x)
+#define WBAD(x) (!isfinite(x))
 #endif
 #ifndef UNROLL_K
 #define UNROLL_K 1 /* unroll factor of the contraction loops (register pressure vs ILP) */
@@ -193,22 +201,21 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     __global const float *vbase = v + b * vb + h * vh + v0 * vd_;
     float acc[4][4];
 #if USE_GK
-    /* per-key gates: the chunk's cumulative gates of this key slice (GW-wide loads), those of its
+    /* per-key gates: the chunk's cumulative gates of this key slice (W-wide loads), those of its
      * last row, and the last row's values at this work-item's two state rows */
     __global const float *gkb = g + (ocla_idx)bh * T * K + k0;
-    gvec pgk[LOADS / GW], pgl = (gvec)(0.0f);
+    wvec pgk[LOADS / W], pgl = (wvec)(0.0f);
     float pdr[2] = {0.0f, 0.0f};
 #define GK_LOADS(t0_, rows_)                                                                                \
     {                                                                                                       \
-        const int c_ = GW * (tid % (TILE / GW));                                                            \
-        const off_t_ last_ = (off_t_)((t0_) + (rows_)-1) * (off_t_)K;                                       \
-        pgl = k0 + c_ < K ? GLOAD(gkb + last_ + c_) : (gvec)(0.0f);                                         \
-        _Pragma("unroll") for (int l = 0; l < LOADS / GW; l++) {                                            \
-            int e = tid + SWG * l, t = e / (TILE / GW), c = GW * (e % (TILE / GW));                          \
-            pgk[l] = (t < (rows_) && k0 + c < K) ? GLOAD(gkb + (off_t_)((t0_) + t) * (off_t_)K + c) : pgl;   \
+        const int c_ = W * (tid % (TILE / W)), last_ = (t0_) + (rows_)-1;                                   \
+        pgl = k0 + c_ < K ? WLOAD(gkb, last_, c_, K, 1) : (wvec)(0.0f);                                     \
+        _Pragma("unroll") for (int l = 0; l < LOADS / W; l++) {                                             \
+            int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));                             \
+            pgk[l] = (t < (rows_) && k0 + c < K) ? WLOAD(gkb, (t0_) + t, c, K, 1) : pgl;                     \
         }                                                                                                   \
-        pdr[0] = k0 + wm + gr < K ? gkb[last_ + wm + gr] : 0.0f;                                            \
-        pdr[1] = k0 + wm + gr + 8 < K ? gkb[last_ + wm + gr + 8] : 0.0f;                                    \
+        pdr[0] = k0 + wm + gr < K ? gkb[(off_t_)last_ * K + wm + gr] : 0.0f;                                \
+        pdr[1] = k0 + wm + gr + 8 < K ? gkb[(off_t_)last_ * K + wm + gr + 8] : 0.0f;                        \
     }
 #else
 #define GK_LOADS(t0_, rows_)
@@ -221,40 +228,20 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
             acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)bh * K + row) * V + col] : 0.0f;
         }
-#if VEC
-    /* prefetch registers: float4 e = tid + SWG*l of the chunk tile is (t = e / (TILE/4), c = 4*(e % (TILE/4))) */
-#define LOADS4 (LOADS / 4)
-    float4 pk[LOADS4], pv[LOADS4];
+    /* prefetch registers: element group e = tid + SWG*l of the chunk tile is (t = e / (TILE/W), c = W*(e % (TILE/W))) */
+    wvec pk[LOADS / W], pv[LOADS / W];
     float pg = 0.0f;
-    const off_t_ kt4 = (off_t_)kt, vt4 = (off_t_)vt;
 #define PREFETCH(n_)                                                                                  \
     {                                                                                                 \
         const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
-        _Pragma("unroll") for (int l = 0; l < LOADS4; l++) {                                          \
-            int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));                     \
-            off_t_ tt = t0_ + t;                                                                      \
-            pk[l] = (t < rows_ && k0 + c < K) ? phi4(vload4(0, kbase + tt * kt4 + c)) : (float4)(0.0f); \
-            pv[l] = (t < rows_ && v0 + c < V) ? vload4(0, vbase + tt * vt4 + c) : (float4)(0.0f);     \
+        _Pragma("unroll") for (int l = 0; l < LOADS / W; l++) {                                       \
+            int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));                     \
+            pk[l] = (t < rows_ && k0 + c < K) ? WPHI(WLOAD(kbase, t0_ + t, c, kt, kd_)) : (wvec)(0.0f); \
+            pv[l] = (t < rows_ && v0 + c < V) ? WLOAD(vbase, t0_ + t, c, vt, vd_) : (wvec)(0.0f);     \
         }                                                                                             \
         pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
         GK_LOADS(t0_, rows_)                                                                          \
     }
-#else
-    /* prefetch registers: element e = tid + SWG*l of the chunk tile is (t = e / TILE, c = e % TILE) */
-    float pk[LOADS], pv[LOADS], pg = 0.0f;
-#define PREFETCH(n_)                                                                                  \
-    {                                                                                                 \
-        const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
-        _Pragma("unroll") for (int l = 0; l < LOADS; l++) {                                           \
-            int e = tid + SWG * l, t = e / TILE, c = e % TILE;                                       \
-            ocla_idx tt = t0_ + t;                                                                    \
-            pk[l] = (t < rows_ && k0 + c < K) ? phi(kbase[tt * kt + c * kd_]) : 0.0f;                 \
-            pv[l] = (t < rows_ && v0 + c < V) ? vbase[tt * vt + c * vd_] : 0.0f;                      \
-        }                                                                                             \
-        pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
-        GK_LOADS(t0_, rows_)                                                                          \
-    }
-#endif
     PREFETCH(0)
     for (int n = 0; n < NT; n++) {
         /* the state entering chunk n */
@@ -286,37 +273,20 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #if USE_GK
         const float dec0 = exp(pdr[0]), dec1 = exp(pdr[1]); /* the state rows' decays over the chunk */
 #endif
-#if VEC
 #pragma unroll
-        for (int l = 0; l < LOADS4; l++) {
-            int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));
-            float4 kk = pk[l];
+        for (int l = 0; l < LOADS / W; l++) {
+            int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));
+            wvec kk = pk[l]; /* phi applied at the prefetch */
 #if USE_GK
             kk *= exp(pgl - pgk[l]);
 #endif
-            vstore4(kk, 0, &Ks[t][c]); /* phi applied at the prefetch */
+            WSTORE(kk, &Ks[t][c]);
 #if GATE
-            vstore4(pv[l] * exp(glast - gs[t]), 0, &Vs[t][c]);
+            WSTORE(pv[l] * exp(glast - gs[t]), &Vs[t][c]);
 #else
-            vstore4(pv[l], 0, &Vs[t][c]);
+            WSTORE(pv[l], &Vs[t][c]);
 #endif
         }
-#else
-#pragma unroll
-        for (int l = 0; l < LOADS; l++) {
-            int e = tid + SWG * l, t = e / TILE, c = e % TILE;
-#if USE_GK
-            Ks[t][c] = pk[l] * exp(pgl - pgk[l]); /* phi applied at the prefetch */
-#else
-            Ks[t][c] = pk[l]; /* phi applied at the prefetch */
-#endif
-#if GATE
-            Vs[t][c] = pv[l] * exp(glast - gs[t]);
-#else
-            Vs[t][c] = pv[l];
-#endif
-        }
-#endif
         SYNC();
 #ifndef NV_SKIP_LOAD
         if (n + 1 < NT) PREFETCH(n + 1)
@@ -380,10 +350,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #define OT 128                                   /* output tile width */
 #define P1 (2 * CHUNK * (KS + PAD) + KS * (OT + 8)) /* phase-1 local floats */
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
-/* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (GW wide) -> q^ and k^ (see the top). */
+/* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (W wide) -> q^ and k^ (see the top). */
 #define GK_SCALE(qv, kv, t, d)                                                                                    \
     {                                                                                                             \
-        const gvec x_ = GLOAD(gkc + (off_t_)(t) * (off_t_)K + (d)) - GLOAD(gkc + (off_t_)((t) & ~15) * (off_t_)K + (d)); \
+        const wvec x_ = WLOAD(gkc, t, d, K, 1) - WLOAD(gkc, (t) & ~15, d, K, 1);                                  \
         qv *= exp(x_);                                                                                            \
         kv *= exp(-x_);                                                                                           \
     }
@@ -426,48 +396,26 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
     chunk_cumsum(gs, tid);
 #endif
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
-#if VEC
 #pragma unroll
-        for (int l = 0; l < CHUNK * KS / OWG / 4; l++) {
-            int e = tid + OWG * l, t = e / (KS / 4), c = 4 * (e % (KS / 4));
-            float4 qv = (float4)(0.0f), kv = (float4)(0.0f);
+        for (int l = 0; l < CHUNK * KS / OWG / W; l++) {
+            int e = tid + OWG * l, t = e / (KS / W), c = W * (e % (KS / W));
+            wvec qv = (wvec)(0.0f), kv = (wvec)(0.0f);
             if (t < rows && ks0 + c < K) {
-                qv = phi4(vload4(0, qbase + (off_t_)t * (off_t_)qt + ks0 + c));
-                kv = phi4(vload4(0, kbase + (off_t_)t * (off_t_)kt + ks0 + c));
+                qv = WPHI(WLOAD(qbase, t, ks0 + c, qt, qd));
+                kv = WPHI(WLOAD(kbase, t, ks0 + c, kt, kd_));
 #if USE_GK
                 GK_SCALE(qv, kv, t, ks0 + c)
 #endif
             }
-            vstore4(qv, 0, Qs + t * (KS + PAD) + c);
-            vstore4(kv, 0, Ks + t * (KS + PAD) + c);
+            WSTORE(qv, Qs + t * (KS + PAD) + c);
+            WSTORE(kv, Ks + t * (KS + PAD) + c);
         }
 #pragma unroll
-        for (int l = 0; l < KS * OT / OWG / 4; l++) {
-            int e = tid + OWG * l, r = e / (OT / 4), c = 4 * (e % (OT / 4));
-            float4 hv = (ks0 + r < K && v0 + c < V) ? vload4(0, hn + (off_t_)(ks0 + r) * V + v0 + c) : (float4)(0.0f);
-            vstore4(hv, 0, Hs + r * (OT + 8) + c);
+        for (int l = 0; l < KS * OT / OWG / W; l++) {
+            int e = tid + OWG * l, r = e / (OT / W), c = W * (e % (OT / W));
+            wvec hv = (ks0 + r < K && v0 + c < V) ? WLOAD(hn, ks0 + r, v0 + c, V, 1) : (wvec)(0.0f);
+            WSTORE(hv, Hs + r * (OT + 8) + c);
         }
-#else
-#pragma unroll
-        for (int l = 0; l < CHUNK * KS / OWG; l++) {
-            int e = tid + OWG * l, t = e / KS, c = e % KS;
-            float qv = 0.0f, kv = 0.0f;
-            if (t < rows && ks0 + c < K) {
-                qv = phi(qbase[t * qt + (ks0 + c) * qd]);
-                kv = phi(kbase[t * kt + (ks0 + c) * kd_]);
-#if USE_GK
-                GK_SCALE(qv, kv, t, ks0 + c)
-#endif
-            }
-            Qs[t * (KS + PAD) + c] = qv;
-            Ks[t * (KS + PAD) + c] = kv;
-        }
-#pragma unroll
-        for (int l = 0; l < KS * OT / OWG; l++) {
-            int e = tid + OWG * l, r = e / OT, c = e % OT;
-            Hs[r * (OT + 8) + c] = (ks0 + r < K && v0 + c < V) ? hn[(ocla_idx)(ks0 + r) * V + v0 + c] : 0.0f;
-        }
-#endif
 #if USE_GK
         /* the slice's c_IJ for the six pairs J < I, G_f(J) - G_l(J) and exp(G_f(I)) */
         for (int e = tid; e < 14 * KS; e += OWG) {
@@ -573,23 +521,13 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
         if (tid == 0) nonfinite = 0;
         SYNC();
         int bad = 0;
-#if VEC
 #pragma unroll
-        for (int l = 0; l < CHUNK * TILE / OWG / 4; l++) {
-            int e = tid + OWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4)), col = v0 + hf * 64 + c;
-            float4 vv = (t < rows && col < V) ? vload4(0, vbase + (off_t_)t * (off_t_)vt + col) : (float4)(0.0f);
-            bad |= !isfinite(vv.x) | !isfinite(vv.y) | !isfinite(vv.z) | !isfinite(vv.w);
-            vstore4(vv, 0, Vs + t * (TILE + 8) + c);
+        for (int l = 0; l < CHUNK * TILE / OWG / W; l++) {
+            int e = tid + OWG * l, t = e / (TILE / W), c = W * (e % (TILE / W)), col = v0 + hf * 64 + c;
+            wvec vv = (t < rows && col < V) ? WLOAD(vbase, t, col, vt, vd_) : (wvec)(0.0f);
+            bad |= WBAD(vv);
+            WSTORE(vv, Vs + t * (TILE + 8) + c);
         }
-#else
-#pragma unroll
-        for (int l = 0; l < CHUNK * TILE / OWG; l++) {
-            int e = tid + OWG * l, t = e / TILE, c = e % TILE, col = v0 + hf * 64 + c;
-            float vv = (t < rows && col < V) ? vbase[t * vt + col * vd_] : 0.0f;
-            bad |= !isfinite(vv);
-            Vs[t * (TILE + 8) + c] = vv;
-        }
-#endif
         if (bad) nonfinite = 1;
         SYNC();
         if (nonfinite) {
