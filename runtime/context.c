@@ -209,7 +209,8 @@ ocla_status ocla_context_wrap(cl_context cl_ctx, cl_device_id device, cl_command
     clRetainCommandQueue(queue);
     ctx->profiling = (qp & CL_QUEUE_PROFILING_ENABLE) != 0;
     st = ocla__device_query(platform, device, &ctx->info);
-    if (st == OCLA_SUCCESS) st = finish_create(ctx, options);
+    if (st == OCLA_SUCCESS && (st = finish_create(ctx, options)) != OCLA_SUCCESS)
+        ocla__fail(NULL, st, "%s", ocla_last_error(ctx)); /* the detail outlives ctx */
     if (st != OCLA_SUCCESS) {
         ocla_context_destroy(ctx);
         return st;

@@ -231,6 +231,20 @@ Test(hostile, wrapped_objects_are_retained) {
         cr_assert_eq(err, CL_SUCCESS);
         const cl_uint c0 = ref_count_ctx(cl), q0 = ref_count_queue(q);
         ocla_context *w = NULL;
+        /* a wrap that fails (a required cache in a directory others may write) keeps its reason and
+         * references nothing */
+        char *dir = tc_temp_dir();
+        cr_assert_eq(chmod(dir, 0777), 0);
+        ocla_context_options o;
+        ocla_context_options_defaults(&o);
+        o.cache_dir = dir, o.cache_mode = OCLA_CACHE_ON, o.log_level = OCLA_LOG_ERROR;
+        cr_assert_eq(ocla_context_wrap(cl, dev, q, &o, &w), OCLA_ERR_CACHE);
+        cr_assert_null(w);
+        cr_assert(strstr(ocla_last_error(NULL), "not trusted"), "%s", ocla_last_error(NULL));
+        cr_assert_eq(ref_count_ctx(cl), c0);
+        cr_assert_eq(ref_count_queue(q), q0);
+        tc_remove_tree(dir);
+        free(dir);
         cr_assert_eq(ocla_context_wrap(cl, dev, q, NULL, &w), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
         cr_assert_eq(ref_count_ctx(cl), c0 + 1, "%s: the context was not retained", tc_device_name(d));
         cr_assert_eq(ref_count_queue(q), q0 + 1, "%s: the queue was not retained", tc_device_name(d));
