@@ -69,24 +69,33 @@
 /* local memory, float4 units: [slab area: q slab BQ x LQ4, k slab BK x LQ4 | v slab VS x DV4]
  * [P: BK x LP4] [M: TX x BQ/4] [L (LSUM): TX x BQ/4] */
 #define OFF_K (BQ * LQ4)
-#define SLAB4 ((BQ + BK) * LQ4 > VS * DV4 ? (BQ + BK) * LQ4 : VS * DV4)
-#define OFF_P SLAB4
+#define OFF_P ((BQ + BK) * LQ4 > VS * DV4 ? (BQ + BK) * LQ4 : VS * DV4) /* after the slab area */
 #define OFF_M (OFF_P + BK * LP4)
 #define OFF_L (OFF_M + TX * BQ / 4)
 
-#if VEC4
-#define LD4(p, off, s3, d, lim) (*(__global const float4 *)((p) + (off)))
-#else
+/* p[off + i * s3] for dims d + i below lim, zero above (VEC4: one float4 load). */
 OCLA_INLINE float4 sm_ld4(__global const float *p, long off, long s3, int d, int lim) {
+#if VEC4
+    return *(__global const float4 *)(p + off);
+#else
     float4 r = (float4)(0.0f);
     if (d < lim) r.s0 = p[off];
     if (d + 1 < lim) r.s1 = p[off + s3];
     if (d + 2 < lim) r.s2 = p[off + 2 * s3];
     if (d + 3 < lim) r.s3 = p[off + 3 * s3];
     return r;
-}
-#define LD4(p, off, s3, d, lim) sm_ld4(p, off, s3, d, lim)
 #endif
+}
+
+/* n float4 per item of rows r0.. (those below rlim) of w float4 each, dims d0.. (zero from lim on). */
+OCLA_INLINE void sm_fetch_rows(float4 *pre, int n, int w, int lid, int r0, int rlim, int d0, int lim,
+                               __global const float *p, long base, long s1, long s3) {
+#pragma unroll
+    for (int u = 0; u < n; u++) {
+        const int f = lid + NT * u, r = r0 + f / w, d = d0 + (f % w) * 4;
+        pre[u] = (r < rlim && d < lim) ? sm_ld4(p, base + (long)r * s1 + (long)d * s3, s3, d, lim) : (float4)(0.0f);
+    }
+}
 
 /* Global loads of stage g of key block kb into registers: g < NKS: k slab g and q slab g; else
  * value slab g - NKS. Zero outside [0, T) x [0, K) and [0, Tk) x [0, V). */
@@ -94,24 +103,10 @@ OCLA_INLINE void sm_fetch(float4 *pre, int kb, int g, int lid, int q0, int T, in
                           __global const float *q, long qb, long qs1, long qs3, __global const float *k, long kbs,
                           long ks1, long ks3, __global const float *v, long vb, long vs1, long vs3) {
     if (g < NKS) {
-        const int d0 = g * KS;
-#pragma unroll
-        for (int u = 0; u < KLD; u++) {
-            const int f = lid + NT * u, s = kb * BK + f / (KS / 4), d = d0 + (f % (KS / 4)) * 4;
-            pre[u] = (s < Tk && d < K) ? LD4(k, kbs + (long)s * ks1 + (long)d * ks3, ks3, d, K) : (float4)(0.0f);
-        }
-#pragma unroll
-        for (int u = 0; u < QLD; u++) {
-            const int f = lid + NT * u, t = q0 + f / (KS / 4), d = d0 + (f % (KS / 4)) * 4;
-            pre[KLD + u] = (t < T && d < K) ? LD4(q, qb + (long)t * qs1 + (long)d * qs3, qs3, d, K) : (float4)(0.0f);
-        }
+        sm_fetch_rows(pre, KLD, KS / 4, lid, kb * BK, Tk, g * KS, K, k, kbs, ks1, ks3);
+        sm_fetch_rows(pre + KLD, QLD, KS / 4, lid, q0, T, g * KS, K, q, qb, qs1, qs3);
     } else {
-        const int s0 = kb * BK + (g - NKS) * VS;
-#pragma unroll
-        for (int u = 0; u < VLD; u++) {
-            const int f = lid + NT * u, s = s0 + f / DV4, d = (f % DV4) * 4;
-            pre[u] = (s < Tk && d < V) ? LD4(v, vb + (long)s * vs1 + (long)d * vs3, vs3, d, V) : (float4)(0.0f);
-        }
+        sm_fetch_rows(pre, VLD, DV4, lid, kb * BK + (g - NKS) * VS, Tk, 0, V, v, vb, vs1, vs3);
     }
 }
 
@@ -134,6 +129,12 @@ OCLA_INLINE void sm_commit(__local float4 *sm, const float4 *pre, int g, int lid
     }
 }
 
+/* x[0..RM) as RM/4 float4 at sm[off..]: an item's rows in the area of row maxima or row sums. */
+OCLA_INLINE void sm_put_rows(__local float4 *sm, int off, const float *x) {
+#pragma unroll
+    for (int i4 = 0; i4 < RM4; i4++) sm[off + i4] = (float4)(x[4 * i4], x[4 * i4 + 1], x[4 * i4 + 2], x[4 * i4 + 3]);
+}
+
 #define SM_FETCH_NEXT()                                                                                   \
     do {                                                                                                  \
         if (++fg == NST) fg = 0, fkb++;                                                                   \
@@ -152,14 +153,10 @@ sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int
     const int q0 = qb * BQ;
     const ocla_idx qbase = OCLA_OFF(q, b, 0, h, 0), kbase = OCLA_OFF(k, b, 0, h, 0), vbase = OCLA_OFF(v, b, 0, h, 0);
 
-    float4 acc[RM][VC];
-    float m[RM], l[RM];
+    float4 acc[RM][VC] = {{(float4)(0.0f)}}; /* the rest zero too */
+    float m[RM], l[RM] = {0.0f};
 #pragma unroll
-    for (int i = 0; i < RM; i++) {
-        m[i] = -INFINITY, l[i] = 0.0f;
-#pragma unroll
-        for (int c = 0; c < VC; c++) acc[i][c] = (float4)(0.0f);
-    }
+    for (int i = 0; i < RM; i++) m[i] = -INFINITY;
     /* state of an earlier launch: row (bh, q0 + r) of st holds m, l, acc[DV] */
     __global float *strow = st + ((long)bh * get_num_groups(1) * BQ + (long)q0 + (long)ty * RM) * (DV + 2);
     if (!first) {
@@ -180,11 +177,7 @@ sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int
     SM_FETCH_NEXT();
     for (int kb = kb0; kb < kend; kb++) {
         /* ---- S = Q K^T over DK in slabs of KS ---- */
-        float s[RM][KN];
-#pragma unroll
-        for (int i = 0; i < RM; i++)
-#pragma unroll
-            for (int j = 0; j < KN; j++) s[i][j] = 0.0f;
+        float s[RM][KN] = {{0.0f}};
         for (int g = 0; g < NKS; g++) {
             barrier(CLK_LOCAL_MEM_FENCE);
             sm_commit(sm, pre, g, lid);
@@ -222,10 +215,7 @@ sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int
                 pm[i] = fmax(pm[i], x);
             }
         }
-#pragma unroll
-        for (int i4 = 0; i4 < RM4; i4++)
-            sm[OFF_M + (tx * BQ + ty * RM) / 4 + i4] =
-                (float4)(pm[4 * i4], pm[4 * i4 + 1], pm[4 * i4 + 2], pm[4 * i4 + 3]);
+        sm_put_rows(sm, OFF_M + (tx * BQ + ty * RM) / 4, pm);
         barrier(CLK_LOCAL_MEM_FENCE); /* every item is past its q/k slab reads: the slab area takes v */
         sm_commit(sm, pre, NKS, lid);
         SM_FETCH_NEXT();
@@ -255,10 +245,7 @@ sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int
             pm[i] = ps;
         }
 #if LSUM
-#pragma unroll
-        for (int i4 = 0; i4 < RM4; i4++)
-            sm[OFF_L + (tx * BQ + ty * RM) / 4 + i4] =
-                (float4)(pm[4 * i4], pm[4 * i4 + 1], pm[4 * i4 + 2], pm[4 * i4 + 3]);
+        sm_put_rows(sm, OFF_L + (tx * BQ + ty * RM) / 4, pm);
 #endif
 #pragma unroll
         for (int j = 0; j < KN; j++)
@@ -367,8 +354,7 @@ sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), i
         for (int d = 0; d < K; d++) ks[lid][d] = (s_load < Tk) ? OCLA_AT(k, b, s_load, h, d) : 0.0f;
         for (int d = 0; d < V; d++) vs[lid][d] = (s_load < Tk) ? OCLA_AT(v, b, s_load, h, d) : 0.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
-        int jmax = Tk - kb * BQ;
-        if (jmax > BQ) jmax = BQ;
+        int jmax = min(Tk - kb * BQ, BQ);
         if (causal && kb == blk) jmax = min(jmax, lid + 1);
         for (int j = 0; j < jmax; j++) {
             float x = 0.0f;

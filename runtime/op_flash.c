@@ -46,9 +46,7 @@ static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int f
             snprintf(plan->reason, sizeof plan->reason,
                      "FLASH: chunk %d given (a model parameter; scheduler sizes 16..256)", r->chunk);
         } else if (attempt > 0 && (st = ocla_plan_compute(&L, r, plan)) != OCLA_SUCCESS) {
-            char detail[400];
-            snprintf(detail, sizeof detail, "%s", ocla_last_error(NULL));
-            return ocla__fail(ctx, st, FN ": %s", detail);
+            return ocla__fail(ctx, st, FN ": %s", ocla_last_error(NULL));
         }
         uint64_t wg = 0;
         for (int i = 0; i < 4; i++) {

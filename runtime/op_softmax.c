@@ -18,24 +18,6 @@ void ocla_softmax_params_defaults(ocla_softmax_params *p) {
     if (p) *p = (ocla_softmax_params){.size = sizeof *p, .causal = 1, .scale = 1.0f};
 }
 
-/* The launch geometry of a planned kernel, from the plan's tiles. */
-typedef struct sm_geo {
-    int tiled;           /* sm_tiled, else sm_forward */
-    int block, threads;  /* query rows and work-items per work-group */
-    int tx, rm, kn, vs, lsum; /* sm_tiled */
-    int dk, dv;          /* padded head dims */
-    int bk;              /* keys per block */
-} sm_geo;
-
-static sm_geo geo_of(const ocla_plan *p) {
-    const int32_t *t = p->tile;
-    if (strcmp(p->kernels, "sm_tiled")) /* sm_forward: one work-item per query row */
-        return (sm_geo){.block = t[SMR_BQ], .threads = t[SMR_BQ], .bk = t[SMR_BQ], .dk = t[SMR_DK], .dv = t[SMR_DV]};
-    return (sm_geo){.tiled = 1, .block = t[SM_TY] * t[SM_RM], .threads = t[SM_TX] * t[SM_TY], .bk = t[SM_TX] * t[SM_KN],
-                    .tx = t[SM_TX], .rm = t[SM_RM], .kn = t[SM_KN], .vs = t[SM_VS], .lsum = t[SM_LSUM],
-                    .dk = t[SM_DK], .dv = t[SM_DV]};
-}
-
 /* Rows of 16 bytes for float4 loads: unit last stride, offset and other strides multiples of 4. */
 static int aligned4(const ocla_tensor *t) {
     return t->strides[3] == 1 && t->offset % 4 == 0 && t->strides[0] % 4 == 0 && t->strides[1] % 4 == 0 &&
@@ -43,15 +25,18 @@ static int aligned4(const ocla_tensor *t) {
 }
 
 /* Worst-case loop iterations of one work-item per key block (every loop counted as if not unrolled,
- * every key a new maximum), for Mesa llvmpipe's limiter. */
-static int64_t iters_per_key_block(const sm_geo *c, int64_t K, int64_t V) {
-    if (!c->tiled) return (int64_t)c->block * (K + 2 * V + 3) + (c->dk + c->dv);
-    const int64_t bq = c->block, bk = c->bk, nks = c->dk / OCLA_SM_KS, nvs = bk / c->vs, nt = c->threads;
+ * every key a new maximum), for Mesa llvmpipe's limiter. The plan's chunk is the query rows of a
+ * work-group, its wg_x the work-items, its bk the keys of a block. */
+static int64_t iters_per_key_block(const ocla_plan *p, int tiled, int64_t K, int64_t V) {
+    const int32_t *t = p->tile;
+    if (!tiled) return (int64_t)p->chunk * (K + 2 * V + 3) + (t[SMR_DK] + t[SMR_DV]);
+    const int64_t tx = t[SM_TX], rm = t[SM_RM], kn = t[SM_KN], vs = t[SM_VS], dv = t[SM_DV];
+    const int64_t bq = p->chunk, bk = p->bk, nks = t[SM_DK] / OCLA_SM_KS, nvs = bk / vs, nt = p->wg_x;
     const int64_t kld = bk * OCLA_SM_KS / (4 * nt), qld = bq * OCLA_SM_KS / (4 * nt);
-    const int64_t vld = (int64_t)c->vs * c->dv / (4 * nt), vc = c->dv / (4 * c->tx), rm4 = c->rm / 4;
-    int64_t n = nks * (1 + 2 * (kld + qld) + (OCLA_SM_KS / 4) * (1 + c->rm + c->kn + c->rm * c->kn));
-    n += c->rm * (1 + c->kn) + rm4 + c->tx * (1 + rm4) + c->rm * (1 + vc + c->kn) + c->kn * (1 + rm4) + 2 * vld;
-    n += nvs * (1 + 2 * vld + c->vs * (1 + rm4 + c->rm + vc * (1 + c->rm))) + c->lsum * c->tx * (1 + rm4);
+    const int64_t vld = vs * dv / (4 * nt), vc = dv / (4 * tx), rm4 = rm / 4;
+    int64_t n = nks * (1 + 2 * (kld + qld) + (OCLA_SM_KS / 4) * (1 + rm + kn + rm * kn));
+    n += rm * (1 + kn) + rm4 + tx * (1 + rm4) + rm * (1 + vc + kn) + kn * (1 + rm4) + 2 * vld;
+    n += nvs * (1 + 2 * vld + vs * (1 + rm4 + rm + vc * (1 + rm))) + t[SM_LSUM] * tx * (1 + rm4);
     return n;
 }
 
@@ -87,11 +72,8 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
                               (unsigned long long)threads, (unsigned long long)plan->local_bytes);
         char was[sizeof plan->kernels + 16];
         snprintf(was, sizeof was, "%s at %d", plan->kernels, plan->chunk);
-        if ((st = ocla_plan_compute(&L, r, plan)) != OCLA_SUCCESS) {
-            char detail[400];
-            snprintf(detail, sizeof detail, "%s", ocla_last_error(NULL));
-            return ocla__fail(ctx, st, FN ": %s; with the built kernel's limits: %s", was, detail);
-        }
+        if ((st = ocla_plan_compute(&L, r, plan)) != OCLA_SUCCESS) /* ocla__fail formats before it stores */
+            return ocla__fail(ctx, st, FN ": %s; with the built kernel's limits: %s", was, ocla_last_error(NULL));
         ocla__log(ctx, OCLA_LOG_DEBUG, "softmax: %s does not fit the built kernel's limits; planned again: %s at %d",
                   was, plan->kernels, plan->chunk);
     }
@@ -129,24 +111,25 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     ocla_plan plan;
     cl_kernel kern = NULL;
     if ((st = plan_and_build(ctx, &r, &plan, &kern)) != OCLA_SUCCESS) return st;
-    const sm_geo g = geo_of(&plan);
-    const int nqb = (int)((T + g.block - 1) / g.block);
-    const size_t rows = (size_t)nqb * (size_t)g.block;
-    const int nkb = (int)((Tk + g.bk - 1) / g.bk);
+    const int tiled = !strcmp(plan.kernels, "sm_tiled"), bq = plan.chunk;
+    const int dk = plan.tile[tiled ? SM_DK : SMR_DK], dv = plan.tile[tiled ? SM_DV : SMR_DV];
+    const int nqb = (int)((T + bq - 1) / bq);
+    const size_t rows = (size_t)nqb * (size_t)bq;
+    const int nkb = (int)((Tk + plan.bk - 1) / plan.bk);
     /* Key blocks per launch: all of them, except on Mesa llvmpipe, whose work-items stop silently
      * after 65535 loop iterations in total: there a launch covers as many key blocks as keep the
      * worst case under 60000 iterations, and (m, l, acc) carry over in the state slot between
      * launches. */
     int per_launch = nkb;
     if (ctx->info.vendor == OCLA_VENDOR_MESA) {
-        const int64_t fixed = 2 * (int64_t)g.dk + 4 * (int64_t)g.dv + 64;
-        const int64_t n = (60000 - fixed) / iters_per_key_block(&g, K, V);
+        const int64_t fixed = 2 * (int64_t)dk + 4 * (int64_t)dv + 64;
+        const int64_t n = (60000 - fixed) / iters_per_key_block(&plan, tiled, K, V);
         per_launch = (int)(n < 1 ? 1 : n > nkb ? nkb : n);
     }
     cl_mem stbuf = q->mem;
     if (per_launch < nkb) {
         size_t bytes;
-        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(g.dv + 2) * 4, &bytes))
+        if (!ocla__mul_ok(rows * (size_t)(B * H), (size_t)(dv + 2) * 4, &bytes))
             return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": state size overflows");
         if ((st = ocla__scratch(ctx, SLOT_STATE, bytes, &stbuf)) != OCLA_SUCCESS) return st;
     }
@@ -159,12 +142,12 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
         ocla__push_int(&a, p->causal ? 1 : 0), ocla__push_int(&a, kb0), ocla__push_int(&a, kb0 + per_launch);
         ocla__push_int(&a, kb0 == 0), ocla__push_int(&a, kb0 + per_launch >= nkb);
         ocla__args_push(&a, sizeof stbuf, &stbuf);
-        if (g.tiled) ocla__args_push(&a, (size_t)plan.local_bytes, NULL);
+        if (tiled) ocla__args_push(&a, (size_t)plan.local_bytes, NULL);
         /* sm_tiled: dim 0 (b, h), dim 1 query blocks (the kernel takes the longest causal rows first);
          * sm_forward: dim 0 query rows, dim 1 (b, h) */
-        const size_t bh = (size_t)(B * H), global[2] = {g.tiled ? (size_t)g.threads * bh : rows, g.tiled ? (size_t)nqb : bh};
-        const size_t local[2] = {(size_t)(g.tiled ? g.threads : g.block), 1};
-        const char *what = g.tiled ? "softmax attention sm_tiled" : "softmax attention sm_forward";
+        const size_t bh = (size_t)(B * H), local[2] = {(size_t)plan.wg_x, 1};
+        const size_t global[2] = {tiled ? local[0] * bh : rows, tiled ? (size_t)nqb : bh};
+        const char *what = tiled ? "softmax attention sm_tiled" : "softmax attention sm_forward";
         if ((st = ocla__layer_launch(&a, 2, global, local, what)) != OCLA_SUCCESS) return st;
     }
     return OCLA_SUCCESS;

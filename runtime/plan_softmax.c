@@ -51,24 +51,18 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
     int32_t t[SM_NTILES];
     uint64_t local = 0;
     /* one pass either way (the op splits the keys over more launches on Mesa llvmpipe: loop limit) */
-    int tiled = !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) && (uint64_t)t[SM_TX] * (uint64_t)t[SM_TY] <= W &&
-                local <= avail;
-    if (tiled) {
-        ocla__plan_set_tiles(p, ocla__fam_softmax_tiled.tiles, t);
-        p->wg_x = t[SM_TX] * t[SM_TY];
-        p->bk = t[SM_TX] * t[SM_KN];
-        p->bv = t[SM_DV] / t[SM_TX];
-        ocla__plan_set_kernels(p, "sm_tiled");
-    } else {
-        const int32_t o[SMR_NTILES] = {1, chunk, pad_dim(r->K), pad_dim(r->V)};
-        local = 4ull * (uint64_t)chunk * (uint64_t)(o[SMR_DK] + o[SMR_DV]);
+    const int tiled = !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) &&
+                      (uint64_t)t[SM_TX] * (uint64_t)t[SM_TY] <= W && local <= avail;
+    if (!tiled) { /* sm_forward's tiles in t */
+        t[SMR_ONE_ROW] = 1, t[SMR_BQ] = chunk, t[SMR_DK] = pad_dim(r->K), t[SMR_DV] = pad_dim(r->V);
+        local = 4ull * (uint64_t)chunk * (uint64_t)(t[SMR_DK] + t[SMR_DV]);
         if (chunk > 32 || (uint64_t)chunk > W || local > avail || (!forced && 2 * local > avail)) return 1;
-        ocla__plan_set_tiles(p, ocla__fam_softmax_onerow.tiles, o);
-        p->wg_x = chunk;
-        p->bk = chunk;
-        p->bv = o[SMR_DV];
-        ocla__plan_set_kernels(p, "sm_forward");
     }
+    ocla__plan_set_tiles(p, tiled ? ocla__fam_softmax_tiled.tiles : ocla__fam_softmax_onerow.tiles, t);
+    p->wg_x = tiled ? t[SM_TX] * t[SM_TY] : chunk;
+    p->bk = tiled ? t[SM_TX] * t[SM_KN] : chunk;
+    p->bv = tiled ? t[SM_DV] / t[SM_TX] : t[SMR_DV];
+    ocla__plan_set_kernels(p, tiled ? "sm_tiled" : "sm_forward");
     p->wg_y = 1;
     p->local_bytes = local;
     const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
