@@ -41,6 +41,18 @@ ocla_status ocla__layer_check_weight(ocla_context *ctx, const char *fn, const oc
 }
 
 /* ---- workspace ---- */
+/* out = a view of t (same buffer) at element offset off with the given dims and strides (NULL: dense). */
+static void view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
+                 ocla_tensor *out) {
+    *out = (struct ocla_tensor){.ctx = t->ctx, .mem = t->mem, .offset = t->offset + off, .ndim = ndim, .dtype = t->dtype};
+    int64_t s = 1; /* dense strides where none are given */
+    for (int i = ndim - 1; i >= 0; i--) {
+        out->dims[i] = dims[i];
+        out->strides[i] = strides ? strides[i] : s;
+        s *= dims[i];
+    }
+}
+
 #define WS_ALIGN 64 /* floats: 256 bytes */
 
 ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dims) {
@@ -50,7 +62,7 @@ ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dim
     }
     const struct ocla_tensor base = {.ctx = ws->ctx, .dtype = OCLA_F32};
     struct ocla_tensor *t = &ws->t[ws->n++];
-    ocla__layer_view(&base, ws->floats, ndim, dims, NULL, t);
+    view(&base, ws->floats, ndim, dims, NULL, t);
     size_t numel = 1, padded;
     for (int i = 0; i < ndim; i++)
         if (dims[i] < 0 || !ocla__mul_ok(numel, (size_t)dims[i], &numel)) ws->overflow = 1;
@@ -84,20 +96,10 @@ ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, int first, const char *
     return OCLA_SUCCESS;
 }
 
-void ocla__layer_view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
-                      ocla_tensor *out) {
-    *out = (struct ocla_tensor){.ctx = t->ctx, .mem = t->mem, .offset = t->offset + off, .ndim = ndim, .dtype = t->dtype};
-    int64_t s = 1; /* dense strides where none are given */
-    for (int i = ndim - 1; i >= 0; i--) {
-        out->dims[i] = dims[i];
-        out->strides[i] = strides ? strides[i] : s;
-        s *= dims[i];
-    }
-}
-
-void ocla__layer_heads(const ocla_tensor *t, int64_t H, int64_t D, ocla_tensor *out) {
-    const int64_t d[4] = {t->dims[0], t->dims[1], H, D};
-    ocla__layer_view(t, 0, 4, d, NULL, out);
+void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, ocla_tensor *out) {
+    const int64_t T = t->dims[1], row = t->dims[2];
+    const int64_t d[4] = {t->dims[0], T, H, D}, s[4] = {T * row, row, D, 1};
+    view(t, off, 4, d, s, out);
 }
 
 /* ---- kernels, projections and bias ---- */

@@ -53,12 +53,9 @@ ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn);
  * Linformer's projected keys and values from slot 5 (softmax's slot 4 stays free). */
 ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, int first, const char *fn);
 
-/* out = a view of t (same buffer) at element offset off with the given dims and strides (NULL:
- * dense); a value on the caller's stack, nothing allocated. */
-void ocla__layer_view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
-                      ocla_tensor *out);
-/* The [B,T,H,D] view of a dense [B,T,H*D] tensor. */
-void ocla__layer_heads(const ocla_tensor *t, int64_t H, int64_t D, ocla_tensor *out);
+/* out = the [B,T,H,D] view at element offset off of a [B,T,row] tensor t (row >= H*D; the [B,T,H,D]
+ * view of a dense [B,T,H*D] tensor at off 0); a value on the caller's stack, nothing allocated. */
+void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, ocla_tensor *out);
 
 /* y = x W (+ b) through CLBlast and, for the bias, kernels_cl/layer_common.cl: x dense [..., in],
  * W [in, out], y dense [..., out], b [out] or NULL; every operand may sit at a buffer offset. */

@@ -14,6 +14,7 @@
  * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s). */
 
 #include "layer_common.h"
+#include "op_common.h"
 
 #define FN "ocla_gau_layer_forward"
 #define GAU_MAX_DIM 65536 /* s and e: the flash op's own limit on S and E */
@@ -33,30 +34,10 @@ static const ocla_kfamily fam_gau = {"gau", 0, {NULL}};
 #define check_weight(ctx, t, name, what, rows, cols, optional) \
     ocla__layer_check_weight(ctx, FN, t, "weights." name, what, rows, cols, optional)
 
-/* A [B,T,1,n] view at element offset off of a [B,T,row] tensor (one head for the flash op). */
-static void head_view(const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor *out) {
-    const int64_t B = t->dims[0], T = t->dims[1], row = t->dims[2];
-    const int64_t d[4] = {B, T, 1, n}, s[4] = {T * row, row, n, 1};
-    ocla__layer_view(t, (size_t)off, 4, d, s, out);
-}
-
 /* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
 static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
     ocla__push_tensor(a, t, fallback, 0);
     ocla__push_int(a, t != NULL);
-}
-
-/* The work-group size of gau_norm: a power of two <= 64 within the kernel's own limit. */
-static ocla_status norm_group(ocla_context *ctx, cl_kernel k, int64_t d, size_t *L) {
-    uint64_t caps[3] = {0, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]}, lim = 64;
-    ocla_status st = ocla__kernel_limits(ctx, k, &caps[0], NULL);
-    if (st != OCLA_SUCCESS) return st;
-    for (int i = 0; i < 3; i++)
-        if (caps[i] > 0 && caps[i] < lim) lim = caps[i];
-    size_t l = 1;
-    while (l * 2 <= lim && (int64_t)l < d) l *= 2;
-    *L = l;
-    return OCLA_SUCCESS;
 }
 
 static ocla_status check_params(ocla_context *ctx, const ocla_gau_layer_params *p) {
@@ -129,10 +110,13 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     /* xn = norm(x) into xo, then [U | V | Z] pre-activations = xn W_uvz */
     const ocla_tensor *xn = x;
     if (p->norm != OCLA_GAU_NORM_NONE) {
-        size_t L = 1;
+        uint64_t kwg = 0;
         if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_norm", &a)) != OCLA_SUCCESS ||
-            (st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS)
+            (st = ocla__kernel_limits(ctx, a.k, &kwg, NULL)) != OCLA_SUCCESS)
             return st;
+        /* a power of two <= 64 within the limits, and no larger than d needs */
+        size_t L = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
+        while (L / 2 >= (size_t)D) L /= 2;
         ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_int(&a, ln ? 0 : 1);
         ocla__push_float(&a, p->norm_eps), ocla__push_tensor(&a, x, NULL, 0), push_opt(&a, w->norm_w, x->mem);
         push_opt(&a, ln ? w->norm_b : NULL, x->mem), ocla__push_tensor(&a, xo, NULL, 0);
@@ -155,8 +139,9 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     /* AV: FLASH mixed chunk attention, one head */
     {
         struct ocla_tensor vq, vk, vql, vkl, vv, vo;
-        head_view(qk, 0, S, &vq), head_view(qk, S, S, &vk), head_view(qk, 2 * S, S, &vql);
-        head_view(qk, 3 * S, S, &vkl), head_view(h, E, E, &vv), head_view(o, 0, E, &vo);
+        ocla__layer_heads(qk, 0, 1, S, &vq), ocla__layer_heads(qk, S, 1, S, &vk);
+        ocla__layer_heads(qk, 2 * S, 1, S, &vql), ocla__layer_heads(qk, 3 * S, 1, S, &vkl);
+        ocla__layer_heads(h, E, 1, E, &vv), ocla__layer_heads(o, 0, 1, E, &vo);
         ocla_flash_io io = {&vq, &vk, &vql, &vkl, &vv, &vo};
         ocla_flash_params fp = p->flash;
         fp.rope_dims = 0; /* already rotated by gau_split */

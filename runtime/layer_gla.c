@@ -72,8 +72,8 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
         return st;
     /* attention over [B,T,H,D] views */
     struct ocla_tensor q4, k4, v4, g4, o4;
-    ocla__layer_heads(q, H, K, &q4), ocla__layer_heads(k, H, K, &k4), ocla__layer_heads(v, H, V, &v4);
-    ocla__layer_heads(g, H, K, &g4), ocla__layer_heads(o, H, V, &o4);
+    ocla__layer_heads(q, 0, H, K, &q4), ocla__layer_heads(k, 0, H, K, &k4), ocla__layer_heads(v, 0, H, V, &v4);
+    ocla__layer_heads(g, 0, H, K, &g4), ocla__layer_heads(o, 0, H, V, &o4);
     ocla_attn_params ap;
     ocla_attn_params_defaults(&ap);
     ap.gate = OCLA_GATE_VECTOR;

@@ -137,8 +137,8 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
         (st = ocla__layer_project(ctx, x, w->w_v, w->b_v, v)) != OCLA_SUCCESS)
         return st;
     struct ocla_tensor q4, k4, v4, o4;
-    ocla__layer_heads(q, H, K, &q4), ocla__layer_heads(k, H, K, &k4);
-    ocla__layer_heads(v, H, V, &v4), ocla__layer_heads(o, H, V, &o4);
+    ocla__layer_heads(q, 0, H, K, &q4), ocla__layer_heads(k, 0, H, K, &k4);
+    ocla__layer_heads(v, 0, H, V, &v4), ocla__layer_heads(o, 0, H, V, &o4);
     if ((st = attend(ctx, p, w, &q4, &k4, &v4, &o4)) != OCLA_SUCCESS) return st;
     return ocla__layer_project(ctx, o, w->w_o, w->b_o, y);
 }
