@@ -28,16 +28,23 @@ ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_t
     return ocla__check_tensor(ctx, o, "o", 4, (int64_t[]){B, T, H, *Dv});
 }
 
-ocla_status ocla__layer_check_weight(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
-                                     const char *what, int64_t rows, int64_t cols, int optional) {
-    if (!t && optional) return OCLA_SUCCESS;
-    char label[160]; /* the messages name the layer, the weight and its expected dims */
-    snprintf(label, sizeof label, "%s: %s %s", fn, name, what);
-    const int64_t want[2] = {rows, cols};
-    ocla_status st = ocla__check_tensor(ctx, t, label, cols >= 0 ? 2 : 1, want);
-    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(t))
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense row-major", label);
-    return st;
+ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const ocla__layer_weight *w, int n,
+                                      ocla_io_set *set) {
+    if (set->n_in + n > OCLA_IO_MAX) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: too many weights to check", fn);
+    for (const ocla__layer_weight *e = w; e < w + n; e++) {
+        if (e->t || !e->optional) {
+            char label[160]; /* the messages name the layer, the weight and its expected dims */
+            snprintf(label, sizeof label, "%s: %s %s", fn, e->name, e->what);
+            const int64_t want[2] = {e->rows, e->cols};
+            ocla_status st = ocla__check_tensor(ctx, e->t, label, e->cols >= 0 ? 2 : 1, want);
+            if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(e->t))
+                st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense row-major", label);
+            if (st != OCLA_SUCCESS) return st;
+        }
+        set->in[set->n_in] = e->t;
+        set->in_name[set->n_in++] = e->name;
+    }
+    return OCLA_SUCCESS;
 }
 
 /* ---- workspace ---- */

@@ -30,10 +30,6 @@ void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
 
 static const ocla_kfamily fam_gau = {"gau", 0, {NULL}};
 
-/* Weight checks: the shared layer helper (runtime/layer_common.c). */
-#define check_weight(ctx, t, name, what, rows, cols, optional) \
-    ocla__layer_check_weight(ctx, FN, t, "weights." name, what, rows, cols, optional)
-
 /* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
 static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
     ocla__push_tensor(a, t, fallback, 0);
@@ -65,30 +61,22 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     if (st != OCLA_SUCCESS) return st;
     if (D < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x has d = 0 features");
     const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
-    if ((st = check_weight(ctx, w->w_uvz, "w_uvz", "[d, 2e+s]", D, W, 0)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->b_uvz, "b_uvz", "[2e+s]", W, -1, 1)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->gamma, "gamma", "[4, s]", 4, S, 0)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->beta, "beta", "[4, s]", 4, S, 1)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->w_o, "w_o", "[e, d]", E, D, 0)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->b_o, "b_o", "[d]", D, -1, 1)) != OCLA_SUCCESS)
-        return st;
     const int ln = p->norm == OCLA_GAU_NORM_LAYER, sn = p->norm == OCLA_GAU_NORM_SCALE;
-    if ((ln || sn) && (st = check_weight(ctx, w->norm_w, "norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)",
-                                         ln ? D : 1, -1, 1)) != OCLA_SUCCESS)
-        return st;
-    if (ln && (st = check_weight(ctx, w->norm_b, "norm_b", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS) return st;
+    const ocla__layer_weight weights[] = {
+        {w->w_uvz, "weights.w_uvz", "[d, 2e+s]", D, W, 0},
+        {w->b_uvz, "weights.b_uvz", "[2e+s]", W, -1, 1},
+        {w->gamma, "weights.gamma", "[4, s]", 4, S, 0},
+        {w->beta, "weights.beta", "[4, s]", 4, S, 1},
+        {w->w_o, "weights.w_o", "[e, d]", E, D, 0},
+        {w->b_o, "weights.b_o", "[d]", D, -1, 1},
+        {(ln || sn) ? w->norm_w : NULL, "weights.norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)", ln ? D : 1, -1, 1},
+        {ln ? w->norm_b : NULL, "weights.norm_b", "[d] (LayerNorm)", D, -1, 1}};
+    /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */
+    ocla_io_set set = {.in = {x, p->flash.rel_bias}, .in_name = {"x", "flash.rel_bias"}, .in_place = {1}, .out = {y},
+                       .out_name = {"y"}, .n_in = 2, .n_out = 1};
+    if ((st = ocla__layer_check_weights(ctx, FN, weights, 8, &set)) != OCLA_SUCCESS) return st;
     if (sn && w->norm_b)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": ScaleNorm has no offset: weights.norm_b must be NULL");
-    /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */
-    const ocla_io_set set = {.in = {x, w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, (ln || sn) ? w->norm_w : NULL,
-                                    ln ? w->norm_b : NULL, p->flash.rel_bias},
-                             .in_name = {"x", "w_uvz", "b_uvz", "gamma", "beta", "w_o", "b_o", "norm_w", "norm_b",
-                                         "flash.rel_bias"},
-                             .in_place = {1},
-                             .out = {y},
-                             .out_name = {"y"},
-                             .n_in = 10,
-                             .n_out = 1};
     if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (B * T > INT32_MAX / 4 || W > INT32_MAX / 4 || D > INT32_MAX / 4)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T = %lld tokens or 2e+s = %lld columns beyond the kernels' int indices",
