@@ -48,18 +48,6 @@ ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const o
 }
 
 /* ---- workspace ---- */
-/* out = a view of t (same buffer) at element offset off with the given dims and strides (NULL: dense). */
-static void view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
-                 ocla_tensor *out) {
-    *out = (struct ocla_tensor){.ctx = t->ctx, .mem = t->mem, .offset = t->offset + off, .ndim = ndim, .dtype = t->dtype};
-    int64_t s = 1; /* dense strides where none are given */
-    for (int i = ndim - 1; i >= 0; i--) {
-        out->dims[i] = dims[i];
-        out->strides[i] = strides ? strides[i] : s;
-        s *= dims[i];
-    }
-}
-
 #define WS_ALIGN 64 /* floats: 256 bytes */
 
 ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dims) {
@@ -67,12 +55,14 @@ ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dim
         ws->overflow = 1;
         return &ws->t[0]; /* ocla__layer_ws_get reports it; never used */
     }
-    const struct ocla_tensor base = {.ctx = ws->ctx, .dtype = OCLA_F32};
     struct ocla_tensor *t = &ws->t[ws->n++];
-    view(&base, ws->floats, ndim, dims, NULL, t);
+    *t = (struct ocla_tensor){.ctx = ws->ctx, .offset = ws->floats, .ndim = ndim, .dtype = OCLA_F32};
     size_t numel = 1, padded;
-    for (int i = 0; i < ndim; i++)
+    for (int i = ndim - 1; i >= 0; i--) { /* dense strides */
+        t->dims[i] = dims[i];
+        t->strides[i] = (int64_t)numel;
         if (dims[i] < 0 || !ocla__mul_ok(numel, (size_t)dims[i], &numel)) ws->overflow = 1;
+    }
     if (!ocla__add_ok(numel, WS_ALIGN - 1, &padded) || !ocla__add_ok(ws->floats, padded / WS_ALIGN * WS_ALIGN, &ws->floats))
         ws->overflow = 1;
     return t;
@@ -105,8 +95,8 @@ ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, int first, const char *
 
 void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, ocla_tensor *out) {
     const int64_t T = t->dims[1], row = t->dims[2];
-    const int64_t d[4] = {t->dims[0], T, H, D}, s[4] = {T * row, row, D, 1};
-    view(t, off, 4, d, s, out);
+    *out = (struct ocla_tensor){.ctx = t->ctx, .mem = t->mem, .offset = t->offset + off, .ndim = 4, .dtype = t->dtype,
+                                .dims = {t->dims[0], T, H, D}, .strides = {T * row, row, D, 1}};
 }
 
 /* ---- kernels, projections and bias ---- */
