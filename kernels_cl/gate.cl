@@ -4,8 +4,7 @@
 
 /* GLA's gate: g = logsigmoid(x) / tau (<= 0), computed as (min(x,0) - log1p(exp(-|x|))) / tau so
  * neither exp overflows. n elements. */
-OCLA_KERNEL void gate_logsigmoid(ocla_idx n, __global const float *x, ocla_idx x_o, __global float *g, ocla_idx g_o,
-                                 float tau) {
+OCLA_KERNEL void gate_logsigmoid(ocla_idx n, OCLA_BUF(x), OCLA_BUF_OUT(g), float tau) {
     const ocla_idx i = get_global_id(0);
     if (i >= n) return;
     const float v = x[x_o + i];
@@ -13,8 +12,7 @@ OCLA_KERNEL void gate_logsigmoid(ocla_idx n, __global const float *x, ocla_idx x
 }
 
 /* Its backward: dx = dg * sigmoid(-x) / tau, sigmoid(-x) from exp(-|x|) <= 1 (no overflow). */
-OCLA_KERNEL void gate_logsigmoid_bwd(ocla_idx n, __global const float *x, ocla_idx x_o, __global const float *dg,
-                                     ocla_idx dg_o, __global float *dx, ocla_idx dx_o, float tau) {
+OCLA_KERNEL void gate_logsigmoid_bwd(ocla_idx n, OCLA_BUF(x), OCLA_BUF(dg), OCLA_BUF_OUT(dx), float tau) {
     const ocla_idx i = get_global_id(0);
     if (i >= n) return;
     const float v = x[x_o + i];

@@ -4,8 +4,7 @@
  *
  * layer_add_bias:  x[r, c] += b[c]   x dense [rows, cols]; one work-item per element
  */
-OCLA_KERNEL void layer_add_bias(const int rows, const int cols, __global float *x, const ocla_idx x_off,
-                                __global const float *b, const ocla_idx b_off) {
+OCLA_KERNEL void layer_add_bias(const int rows, const int cols, OCLA_BUF_OUT(x), OCLA_BUF(b)) {
     const ocla_idx i = get_global_id(0);
-    if (i < (ocla_idx)rows * cols) x[x_off + i] += b[b_off + i % cols];
+    if (i < (ocla_idx)rows * cols) x[x_o + i] += b[b_o + i % cols];
 }

@@ -3,8 +3,7 @@
  * (offsets in elements). No variant macros. */
 
 /* Plain SGD: p -= lr * grad over n elements. */
-OCLA_KERNEL void sgd_step(ocla_idx n, __global float *p, ocla_idx p_o, __global const float *gr, ocla_idx g_o,
-                          float lr) {
+OCLA_KERNEL void sgd_step(ocla_idx n, OCLA_BUF_OUT(p), OCLA_BUF(g), float lr) {
     const ocla_idx i = get_global_id(0);
-    if (i < n) p[p_o + i] -= lr * gr[g_o + i];
+    if (i < n) p[p_o + i] -= lr * g[g_o + i];
 }

@@ -16,11 +16,7 @@
 #include "internal.h"
 
 void ocla_gemm_desc_defaults(ocla_gemm_desc *d) {
-    if (!d) return;
-    *d = (ocla_gemm_desc){.size = sizeof *d};
-    d->alpha = 1.0f;
-    d->beta = 0.0f;
-    d->batch = 1;
+    if (d) *d = (ocla_gemm_desc){.size = sizeof *d, .alpha = 1.0f, .beta = 0.0f, .batch = 1};
 }
 
 static ocla_status blas_fail(ocla_context *ctx, CLBlastStatusCode code, const char *what) {
@@ -75,27 +71,23 @@ ocla_status ocla__gemm(ocla_context *ctx, const ocla_gemm_desc *d, cl_mem a, siz
         size_t temp = 0;
         code = CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta, tb, d->m, d->n, d->k, a_off, lda, b_off, ldb, c_off,
                                           ldc, &ctx->queue, &temp);
-        if (code == CLBlastSuccess && temp > ctx->blas_temp_size) {
-            cl_mem m;
-            st = ocla__alloc(ctx, temp, &m, "allocating the GEMM temporary buffer");
-            if (st != OCLA_SUCCESS) {
-                ocla_global_unlock();
-                return st;
-            }
+        cl_mem m = NULL; /* a larger temporary buffer replaces the context's */
+        if (code == CLBlastSuccess && temp > ctx->blas_temp_size &&
+            (st = ocla__alloc(ctx, temp, &m, "allocating the GEMM temporary buffer")) == OCLA_SUCCESS) {
             if (ctx->blas_temp) clReleaseMemObject(ctx->blas_temp);
             ctx->blas_temp = m;
             ctx->blas_temp_size = temp;
         }
-        if (code == CLBlastSuccess)
+        if (code == CLBlastSuccess && st == OCLA_SUCCESS)
             code = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, d->m, d->n, d->k, d->alpha, a, a_off, lda, b,
-                                              b_off, ldb, d->beta, c, c_off, ldc, &ctx->queue, &ev,
-                                              ctx->blas_temp ? ctx->blas_temp : NULL);
+                                              b_off, ldb, d->beta, c, c_off, ldc, &ctx->queue, &ev, ctx->blas_temp);
     } else {
         code = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, d->m, d->n, d->k, d->alpha, a, a_off, lda, sa, b,
                                           b_off, ldb, sb, d->beta, c, c_off, ldc, sc, d->batch, &ctx->queue, &ev);
     }
     ctx->blas_used = 1;
     ocla_global_unlock();
+    if (st != OCLA_SUCCESS) return st;
     if (code != CLBlastSuccess) {
         if (ev) clReleaseEvent(ev);
         return blas_fail(ctx, code, d->batch == 1 ? "SgemmWithTempBuffer" : "SgemmStridedBatched");

@@ -28,16 +28,23 @@ ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_t
     return ocla__check_tensor(ctx, o, "o", 4, (int64_t[]){B, T, H, *Dv});
 }
 
-ocla_status ocla__layer_check_weight(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
-                                     const char *what, int64_t rows, int64_t cols, int optional) {
-    if (!t && optional) return OCLA_SUCCESS;
-    char label[160]; /* the messages name the layer, the weight and its expected dims */
-    snprintf(label, sizeof label, "%s: %s %s", fn, name, what);
-    const int64_t want[2] = {rows, cols};
-    ocla_status st = ocla__check_tensor(ctx, t, label, cols >= 0 ? 2 : 1, want);
-    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(t))
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense row-major", label);
-    return st;
+ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const ocla__layer_weight *w, int n,
+                                      ocla_io_set *set) {
+    if (set->n_in + n > OCLA_IO_MAX) return ocla__fail(ctx, OCLA_ERR_INTERNAL, "%s: too many weights to check", fn);
+    for (const ocla__layer_weight *e = w; e < w + n; e++) {
+        if (e->t || !e->optional) {
+            char label[160]; /* the messages name the layer, the weight and its expected dims */
+            snprintf(label, sizeof label, "%s: %s %s", fn, e->name, e->what);
+            const int64_t want[2] = {e->rows, e->cols};
+            ocla_status st = ocla__check_tensor(ctx, e->t, label, e->cols >= 0 ? 2 : 1, want);
+            if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(e->t))
+                st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense row-major", label);
+            if (st != OCLA_SUCCESS) return st;
+        }
+        set->in[set->n_in] = e->t;
+        set->in_name[set->n_in++] = e->name;
+    }
+    return OCLA_SUCCESS;
 }
 
 /* ---- workspace ---- */
@@ -48,12 +55,14 @@ ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dim
         ws->overflow = 1;
         return &ws->t[0]; /* ocla__layer_ws_get reports it; never used */
     }
-    const struct ocla_tensor base = {.ctx = ws->ctx, .dtype = OCLA_F32};
     struct ocla_tensor *t = &ws->t[ws->n++];
-    ocla__layer_view(&base, ws->floats, ndim, dims, NULL, t);
+    *t = (struct ocla_tensor){.ctx = ws->ctx, .offset = ws->floats, .ndim = ndim, .dtype = OCLA_F32};
     size_t numel = 1, padded;
-    for (int i = 0; i < ndim; i++)
+    for (int i = ndim - 1; i >= 0; i--) { /* dense strides */
+        t->dims[i] = dims[i];
+        t->strides[i] = (int64_t)numel;
         if (dims[i] < 0 || !ocla__mul_ok(numel, (size_t)dims[i], &numel)) ws->overflow = 1;
+    }
     if (!ocla__add_ok(numel, WS_ALIGN - 1, &padded) || !ocla__add_ok(ws->floats, padded / WS_ALIGN * WS_ALIGN, &ws->floats))
         ws->overflow = 1;
     return t;
@@ -84,20 +93,10 @@ ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, int first, const char *
     return OCLA_SUCCESS;
 }
 
-void ocla__layer_view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
-                      ocla_tensor *out) {
-    *out = (struct ocla_tensor){.ctx = t->ctx, .mem = t->mem, .offset = t->offset + off, .ndim = ndim, .dtype = t->dtype};
-    int64_t s = 1; /* dense strides where none are given */
-    for (int i = ndim - 1; i >= 0; i--) {
-        out->dims[i] = dims[i];
-        out->strides[i] = strides ? strides[i] : s;
-        s *= dims[i];
-    }
-}
-
-void ocla__layer_heads(const ocla_tensor *t, int64_t H, int64_t D, ocla_tensor *out) {
-    const int64_t d[4] = {t->dims[0], t->dims[1], H, D};
-    ocla__layer_view(t, 0, 4, d, NULL, out);
+void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, ocla_tensor *out) {
+    const int64_t T = t->dims[1], row = t->dims[2];
+    *out = (struct ocla_tensor){.ctx = t->ctx, .mem = t->mem, .offset = t->offset + off, .ndim = 4, .dtype = t->dtype,
+                                .dims = {t->dims[0], T, H, D}, .strides = {T * row, row, D, 1}};
 }
 
 /* ---- kernels, projections and bias ---- */

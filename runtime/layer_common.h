@@ -25,10 +25,18 @@ ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_t
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
                            int64_t T, int64_t H, int64_t *Dv);
 
-/* A dense row-major weight [rows, cols] (cols < 0: a vector [rows]); what = how the dims are made
- * up, e.g. "[d, H*K]". optional != 0 lets t be NULL. */
-ocla_status ocla__layer_check_weight(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
-                                     const char *what, int64_t rows, int64_t cols, int optional);
+/* A layer's weight: dense row-major [rows, cols] (cols < 0: a vector [rows]); what = how the dims are
+ * made up, e.g. "[d, H*K]"; optional != 0 lets t be NULL. */
+typedef struct ocla__layer_weight {
+    const ocla_tensor *t;
+    const char *name, *what;
+    int64_t rows, cols;
+    int optional;
+} ocla__layer_weight;
+/* Checks the n weights in order (the messages name fn, the weight and its dims) and appends each to
+ * set's inputs under its name, for the aliasing rule (ocla__check_disjoint) that the caller applies. */
+ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const ocla__layer_weight *w, int n,
+                                      ocla_io_set *set);
 
 /* ---- a layer's temporaries: one scratch buffer (slot OCLA_LAYER_SLOT), no allocation once it is
  * large enough ----
@@ -53,12 +61,9 @@ ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn);
  * Linformer's projected keys and values from slot 5 (softmax's slot 4 stays free). */
 ocla_status ocla__layer_ws_get_apart(ocla__layer_ws *ws, int first, const char *fn);
 
-/* out = a view of t (same buffer) at element offset off with the given dims and strides (NULL:
- * dense); a value on the caller's stack, nothing allocated. */
-void ocla__layer_view(const ocla_tensor *t, size_t off, int ndim, const int64_t *dims, const int64_t *strides,
-                      ocla_tensor *out);
-/* The [B,T,H,D] view of a dense [B,T,H*D] tensor. */
-void ocla__layer_heads(const ocla_tensor *t, int64_t H, int64_t D, ocla_tensor *out);
+/* out = the [B,T,H,D] view at element offset off of a [B,T,row] tensor t (row >= H*D; the [B,T,H,D]
+ * view of a dense [B,T,H*D] tensor at off 0); a value on the caller's stack, nothing allocated. */
+void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, ocla_tensor *out);
 
 /* y = x W (+ b) through CLBlast and, for the bias, kernels_cl/layer_common.cl: x dense [..., in],
  * W [in, out], y dense [..., out], b [out] or NULL; every operand may sit at a buffer offset. */

@@ -14,6 +14,7 @@
  * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s). */
 
 #include "layer_common.h"
+#include "op_common.h"
 
 #define FN "ocla_gau_layer_forward"
 #define GAU_MAX_DIM 65536 /* s and e: the flash op's own limit on S and E */
@@ -29,34 +30,10 @@ void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
 
 static const ocla_kfamily fam_gau = {"gau", 0, {NULL}};
 
-/* Weight checks: the shared layer helper (runtime/layer_common.c). */
-#define check_weight(ctx, t, name, what, rows, cols, optional) \
-    ocla__layer_check_weight(ctx, FN, t, "weights." name, what, rows, cols, optional)
-
-/* A [B,T,1,n] view at element offset off of a [B,T,row] tensor (one head for the flash op). */
-static void head_view(const ocla_tensor *t, int64_t off, int64_t n, ocla_tensor *out) {
-    const int64_t B = t->dims[0], T = t->dims[1], row = t->dims[2];
-    const int64_t d[4] = {B, T, 1, n}, s[4] = {T * row, row, n, 1};
-    ocla__layer_view(t, (size_t)off, 4, d, s, out);
-}
-
 /* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
 static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
     ocla__push_tensor(a, t, fallback, 0);
     ocla__push_int(a, t != NULL);
-}
-
-/* The work-group size of gau_norm: a power of two <= 64 within the kernel's own limit. */
-static ocla_status norm_group(ocla_context *ctx, cl_kernel k, int64_t d, size_t *L) {
-    uint64_t caps[3] = {0, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]}, lim = 64;
-    ocla_status st = ocla__kernel_limits(ctx, k, &caps[0], NULL);
-    if (st != OCLA_SUCCESS) return st;
-    for (int i = 0; i < 3; i++)
-        if (caps[i] > 0 && caps[i] < lim) lim = caps[i];
-    size_t l = 1;
-    while (l * 2 <= lim && (int64_t)l < d) l *= 2;
-    *L = l;
-    return OCLA_SUCCESS;
 }
 
 static ocla_status check_params(ocla_context *ctx, const ocla_gau_layer_params *p) {
@@ -84,30 +61,22 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     if (st != OCLA_SUCCESS) return st;
     if (D < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, FN ": x has d = 0 features");
     const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
-    if ((st = check_weight(ctx, w->w_uvz, "w_uvz", "[d, 2e+s]", D, W, 0)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->b_uvz, "b_uvz", "[2e+s]", W, -1, 1)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->gamma, "gamma", "[4, s]", 4, S, 0)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->beta, "beta", "[4, s]", 4, S, 1)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->w_o, "w_o", "[e, d]", E, D, 0)) != OCLA_SUCCESS ||
-        (st = check_weight(ctx, w->b_o, "b_o", "[d]", D, -1, 1)) != OCLA_SUCCESS)
-        return st;
     const int ln = p->norm == OCLA_GAU_NORM_LAYER, sn = p->norm == OCLA_GAU_NORM_SCALE;
-    if ((ln || sn) && (st = check_weight(ctx, w->norm_w, "norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)",
-                                         ln ? D : 1, -1, 1)) != OCLA_SUCCESS)
-        return st;
-    if (ln && (st = check_weight(ctx, w->norm_b, "norm_b", "[d] (LayerNorm)", D, -1, 1)) != OCLA_SUCCESS) return st;
+    const ocla__layer_weight weights[] = {
+        {w->w_uvz, "weights.w_uvz", "[d, 2e+s]", D, W, 0},
+        {w->b_uvz, "weights.b_uvz", "[2e+s]", W, -1, 1},
+        {w->gamma, "weights.gamma", "[4, s]", 4, S, 0},
+        {w->beta, "weights.beta", "[4, s]", 4, S, 1},
+        {w->w_o, "weights.w_o", "[e, d]", E, D, 0},
+        {w->b_o, "weights.b_o", "[d]", D, -1, 1},
+        {(ln || sn) ? w->norm_w : NULL, "weights.norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)", ln ? D : 1, -1, 1},
+        {ln ? w->norm_b : NULL, "weights.norm_b", "[d] (LayerNorm)", D, -1, 1}};
+    /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */
+    ocla_io_set set = {.in = {x, p->flash.rel_bias}, .in_name = {"x", "flash.rel_bias"}, .in_place = {1}, .out = {y},
+                       .out_name = {"y"}, .n_in = 2, .n_out = 1};
+    if ((st = ocla__layer_check_weights(ctx, FN, weights, 8, &set)) != OCLA_SUCCESS) return st;
     if (sn && w->norm_b)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": ScaleNorm has no offset: weights.norm_b must be NULL");
-    /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */
-    const ocla_io_set set = {.in = {x, w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, (ln || sn) ? w->norm_w : NULL,
-                                    ln ? w->norm_b : NULL, p->flash.rel_bias},
-                             .in_name = {"x", "w_uvz", "b_uvz", "gamma", "beta", "w_o", "b_o", "norm_w", "norm_b",
-                                         "flash.rel_bias"},
-                             .in_place = {1},
-                             .out = {y},
-                             .out_name = {"y"},
-                             .n_in = 10,
-                             .n_out = 1};
     if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (B * T > INT32_MAX / 4 || W > INT32_MAX / 4 || D > INT32_MAX / 4)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T = %lld tokens or 2e+s = %lld columns beyond the kernels' int indices",
@@ -129,10 +98,13 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     /* xn = norm(x) into xo, then [U | V | Z] pre-activations = xn W_uvz */
     const ocla_tensor *xn = x;
     if (p->norm != OCLA_GAU_NORM_NONE) {
-        size_t L = 1;
+        uint64_t kwg = 0;
         if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_norm", &a)) != OCLA_SUCCESS ||
-            (st = norm_group(ctx, a.k, D, &L)) != OCLA_SUCCESS)
+            (st = ocla__kernel_limits(ctx, a.k, &kwg, NULL)) != OCLA_SUCCESS)
             return st;
+        /* a power of two <= 64 within the limits, and no larger than d needs */
+        size_t L = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
+        while (L / 2 >= (size_t)D) L /= 2;
         ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_int(&a, ln ? 0 : 1);
         ocla__push_float(&a, p->norm_eps), ocla__push_tensor(&a, x, NULL, 0), push_opt(&a, w->norm_w, x->mem);
         push_opt(&a, ln ? w->norm_b : NULL, x->mem), ocla__push_tensor(&a, xo, NULL, 0);
@@ -155,8 +127,9 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     /* AV: FLASH mixed chunk attention, one head */
     {
         struct ocla_tensor vq, vk, vql, vkl, vv, vo;
-        head_view(qk, 0, S, &vq), head_view(qk, S, S, &vk), head_view(qk, 2 * S, S, &vql);
-        head_view(qk, 3 * S, S, &vkl), head_view(h, E, E, &vv), head_view(o, 0, E, &vo);
+        ocla__layer_heads(qk, 0, 1, S, &vq), ocla__layer_heads(qk, S, 1, S, &vk);
+        ocla__layer_heads(qk, 2 * S, 1, S, &vql), ocla__layer_heads(qk, 3 * S, 1, S, &vkl);
+        ocla__layer_heads(h, E, 1, E, &vv), ocla__layer_heads(o, 0, 1, E, &vo);
         ocla_flash_io io = {&vq, &vk, &vql, &vkl, &vv, &vo};
         ocla_flash_params fp = p->flash;
         fp.rope_dims = 0; /* already rotated by gau_split */

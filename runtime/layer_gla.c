@@ -25,29 +25,20 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
     int64_t B = 0, T = 0, D = 0;
     ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     if (st != OCLA_SUCCESS) return st;
-    if ((st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", D, H * K, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", D, H * K, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", D, H * V, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_r, "w_r", "[d, H*V]", D, H * V, 0)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, w->w_g1, "w_g1 [d, R]", 2, NULL)) != OCLA_SUCCESS)
-        return st;
+    if ((st = ocla__check_tensor(ctx, w->w_g1, "w_g1 [d, R]", 2, NULL)) != OCLA_SUCCESS) return st;
     const int64_t R = w->w_g1->dims[1];
-    if ((st = ocla__layer_check_weight(ctx, FN, w->w_g1, "w_g1", "[d, R]", D, R, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_g2, "w_g2", "[R, H*K]", R, H * K, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->b_g2, "b_g2", "[H*K]", H * K, -1, 1)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->norm_w, "norm_w", "[V]", V, -1, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", H * V, D, 0)) != OCLA_SUCCESS)
-        return st;
+    const ocla__layer_weight weights[] = {
+        {w->w_q, "w_q", "[d, H*K]", D, H * K, 0},   {w->w_k, "w_k", "[d, H*K]", D, H * K, 0},
+        {w->w_v, "w_v", "[d, H*V]", D, H * V, 0},   {w->w_r, "w_r", "[d, H*V]", D, H * V, 0},
+        {w->w_g1, "w_g1", "[d, R]", D, R, 0},       {w->w_g2, "w_g2", "[R, H*K]", R, H * K, 0},
+        {w->b_g2, "b_g2", "[H*K]", H * K, -1, 1},   {w->norm_w, "norm_w", "[V]", V, -1, 0},
+        {w->w_o, "w_o", "[H*V, d]", H * V, D, 0}};
     /* y and final_state apart from x, the weights and initial_state (final_state may be initial_state) */
-    const ocla_io_set set = {
-        .in = {x, w->w_q, w->w_k, w->w_v, w->w_r, w->w_g1, w->w_g2, w->b_g2, w->norm_w, w->w_o, p->initial_state},
-        .in_name = {"x", "w_q", "w_k", "w_v", "w_r", "w_g1", "w_g2", "b_g2", "norm_w", "w_o", "initial_state"},
-        .in_place = {[10] = 2},
-        .out = {y, p->final_state},
-        .out_name = {"y", "final_state"},
-        .n_in = 11,
-        .n_out = 2};
-    if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
+    ocla_io_set set = {.in = {x, p->initial_state}, .in_name = {"x", "initial_state"}, .in_place = {[1] = 2},
+                       .out = {y, p->final_state}, .out_name = {"y", "final_state"}, .n_in = 2, .n_out = 2};
+    if ((st = ocla__layer_check_weights(ctx, FN, weights, 9, &set)) != OCLA_SUCCESS ||
+        (st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS)
+        return st;
     if (B * T * H > INT32_MAX)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
                           (long long)(B * T * H));
@@ -72,8 +63,8 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
         return st;
     /* attention over [B,T,H,D] views */
     struct ocla_tensor q4, k4, v4, g4, o4;
-    ocla__layer_heads(q, H, K, &q4), ocla__layer_heads(k, H, K, &k4), ocla__layer_heads(v, H, V, &v4);
-    ocla__layer_heads(g, H, K, &g4), ocla__layer_heads(o, H, V, &o4);
+    ocla__layer_heads(q, 0, H, K, &q4), ocla__layer_heads(k, 0, H, K, &k4), ocla__layer_heads(v, 0, H, V, &v4);
+    ocla__layer_heads(g, 0, H, K, &g4), ocla__layer_heads(o, 0, H, V, &o4);
     ocla_attn_params ap;
     ocla_attn_params_defaults(&ap);
     ap.gate = OCLA_GATE_VECTOR;

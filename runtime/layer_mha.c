@@ -54,27 +54,6 @@ static ocla_status check_params(ocla_context *ctx, const ocla_mha_layer_params *
     return OCLA_SUCCESS;
 }
 
-static ocla_status check_weights(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
-                                 int64_t T, int64_t D) {
-    const int64_t HK = (int64_t)p->heads * p->head_k, HV = (int64_t)p->heads * p->head_v;
-    ocla_status st;
-    if ((st = ocla__layer_check_weight(ctx, FN, w->w_q, "w_q", "[d, H*K]", D, HK, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_k, "w_k", "[d, H*K]", D, HK, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_v, "w_v", "[d, H*V]", D, HV, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->w_o, "w_o", "[H*V, d]", HV, D, 0)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->b_q, "b_q", "[H*K]", HK, -1, 1)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->b_k, "b_k", "[H*K]", HK, -1, 1)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->b_v, "b_v", "[H*V]", HV, -1, 1)) != OCLA_SUCCESS ||
-        (st = ocla__layer_check_weight(ctx, FN, w->b_o, "b_o", "[d]", D, -1, 1)) != OCLA_SUCCESS)
-        return st;
-    const ocla_tensor *F_used; /* the op picks it again from the sharing */
-    if (p->kind == OCLA_MHA_LINFORMER)
-        return ocla__linformer_check_ef(ctx, FN, p->sharing, w->E, w->F, p->heads, T, OCLA_ERR_SHAPE, &F_used);
-    if (w->E || w->F)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.E / weights.F are for OCLA_MHA_LINFORMER only");
-    return OCLA_SUCCESS;
-}
-
 /* o [B,T,H,V] = attention(q, k, v) of the layer's kind. */
 static ocla_status attend(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                           const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o) {
@@ -115,16 +94,22 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
     int64_t B = 0, T = 0, D = 0;
     ocla_status st = check_params(ctx, p);
     if (st == OCLA_SUCCESS) st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
-    if (st == OCLA_SUCCESS) st = check_weights(ctx, p, w, T, D);
-    const ocla_io_set set = {.in = {x, w->w_q, w->w_k, w->w_v, w->w_o, w->b_q, w->b_k, w->b_v, w->b_o, w->E, w->F},
-                             .in_name = {"x", "w_q", "w_k", "w_v", "w_o", "b_q", "b_k", "b_v", "b_o", "E", "F"},
-                             .out = {y},
-                             .out_name = {"y"},
-                             .n_in = 11,
-                             .n_out = 1};
+    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
+    const ocla__layer_weight weights[] = {
+        {w->w_q, "w_q", "[d, H*K]", D, H * K, 0}, {w->w_k, "w_k", "[d, H*K]", D, H * K, 0},
+        {w->w_v, "w_v", "[d, H*V]", D, H * V, 0}, {w->w_o, "w_o", "[H*V, d]", H * V, D, 0},
+        {w->b_q, "b_q", "[H*K]", H * K, -1, 1},   {w->b_k, "b_k", "[H*K]", H * K, -1, 1},
+        {w->b_v, "b_v", "[H*V]", H * V, -1, 1},   {w->b_o, "b_o", "[d]", D, -1, 1}};
+    ocla_io_set set = {.in = {x, w->E, w->F}, .in_name = {"x", "E", "F"}, .out = {y}, .out_name = {"y"}, .n_in = 3,
+                       .n_out = 1};
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weights(ctx, FN, weights, 8, &set);
+    const ocla_tensor *F_used; /* the op picks it again from the sharing */
+    if (st == OCLA_SUCCESS && p->kind == OCLA_MHA_LINFORMER)
+        st = ocla__linformer_check_ef(ctx, FN, p->sharing, w->E, w->F, H, T, OCLA_ERR_SHAPE, &F_used);
+    else if (st == OCLA_SUCCESS && (w->E || w->F))
+        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.E / weights.F are for OCLA_MHA_LINFORMER only");
     if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, FN, &set);
     if (st != OCLA_SUCCESS) return st;
-    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
     ocla__layer_ws ws = {.ctx = ctx};
     const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V};
     ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
@@ -137,8 +122,8 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
         (st = ocla__layer_project(ctx, x, w->w_v, w->b_v, v)) != OCLA_SUCCESS)
         return st;
     struct ocla_tensor q4, k4, v4, o4;
-    ocla__layer_heads(q, H, K, &q4), ocla__layer_heads(k, H, K, &k4);
-    ocla__layer_heads(v, H, V, &v4), ocla__layer_heads(o, H, V, &o4);
+    ocla__layer_heads(q, 0, H, K, &q4), ocla__layer_heads(k, 0, H, K, &k4);
+    ocla__layer_heads(v, 0, H, V, &v4), ocla__layer_heads(o, 0, H, V, &o4);
     if ((st = attend(ctx, p, w, &q4, &k4, &v4, &o4)) != OCLA_SUCCESS) return st;
     return ocla__layer_project(ctx, o, w->w_o, w->b_o, y);
 }
