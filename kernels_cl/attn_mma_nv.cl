@@ -39,11 +39,7 @@
 /* Work-group barrier without the memory fence NVIDIA's barrier(CLK_LOCAL_MEM_FENCE) may add
  * (a fence waits for outstanding global loads and stores, which defeats prefetching). bar.sync
  * orders shared-memory accesses of the work-group, which is all these kernels rely on. */
-#ifndef NV_PLAIN_BARRIER
 #define SYNC() asm volatile("bar.sync 0;" ::: "memory")
-#else
-#define SYNC() barrier(CLK_LOCAL_MEM_FENCE)
-#endif
 #define TILE 64    /* state tile (K x V) in the state kernel, output tile width in the output kernel */
 #define KS 32      /* key-dimension slice of the output kernel */
 #define PAD 4      /* local-memory row padding: conflict-free fragment loads */
@@ -172,9 +168,7 @@ OCLA_INLINE float raw_gate(__global const float *g, const ocla_idx gb, const ocl
 #define LOADS (CHUNK * TILE / SWG) /* elements of each of k and v one work-item loads per chunk */
 /* The split passes over the four 16x8 tiles j_ of a 16 x 32 block whose condition on is true
  * (small parts first, the big-by-big product last). */
-#if defined(NV_SKIP_MMA)
-#define MMA_PASSES_IF(acc, ab, as, bb, bs, on) acc[0][0] += as_float(ab[0] ^ bb[0][0] ^ as[3] ^ bs[3][1]);
-#elif SPLIT == 3
+#if SPLIT == 3
 #define MMA_PASSES_IF(acc, ab, as, bb, bs, on)                                                       \
     _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], as, bb[j_]);          \
     _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], ab, bs[j_]);          \
@@ -246,7 +240,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     for (int n = 0; n < NT; n++) {
         /* the state entering chunk n */
         __global float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
-#ifndef NV_SKIP_STORE
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
@@ -260,7 +253,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
                     if (col + 1 < V) hn[(ocla_idx)row * V + col + 1] = acc[j][r + 1];
                 }
             }
-#endif
 #if GATE
         /* inclusive cumulative gate: each work-item sums the raw gates up to its row */
         if (tid < CHUNK) gs[tid] = ocla_log_gate(pg);
@@ -288,9 +280,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #endif
         }
         SYNC();
-#ifndef NV_SKIP_LOAD
         if (n + 1 < NT) PREFETCH(n + 1)
-#endif
         /* delta = Ks^T Vs : A[kd][t] = Ks[t][kd], B[t][vd] = Vs[t][vd], contraction over t. The
          * chunk's contribution is summed on the tensor cores from zero, then added to the state in
          * IEEE fp32: tensor-core accumulation truncates, and over thousands of chunks that grew to

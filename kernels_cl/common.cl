@@ -8,10 +8,10 @@
  *   OCLA_KERNEL          marks kernels
  *   ocla_idx             64-bit index type for buffer offsets (B*T*H*D can exceed 2^31)
  *   tensors              OCLA_TENSOR / OCLA_TENSOR_OUT kernel arguments and OCLA_AT / OCLA_PTR access
- *   variant macros       the one gate encoding (USE_G, USE_G_GAMMA, USE_GK), FEATURE, USE_NORM,
- *                        DTYPE, with defaults; runtime/variant.c forms them from a variant
+ *   variant macros       the one gate encoding (USE_G, USE_G_GAMMA, USE_GK), FEATURE, USE_NORM, with
+ *                        defaults; runtime/variant.c forms them from a variant
  *   math                 feature maps and their derivatives, the log-gate policy, silu, RoPE
- *   driver quirks        OCLA_LOOP_LIMIT (llvmpipe)
+ *   driver quirks        the llvmpipe loop limit (a note: the host splits long walks)
  */
 #ifndef OCLA_COMMON_CL
 #define OCLA_COMMON_CL
@@ -46,7 +46,6 @@ typedef long ocla_idx;
 #ifndef USE_GK
 #define USE_GK 0
 #endif
-#define OCLA_GATE_KIND (USE_GK ? OCLA_GATE_VECTOR : USE_G ? OCLA_GATE_SCALAR : USE_G_GAMMA ? OCLA_GATE_FIXED : OCLA_GATE_NONE)
 #define OCLA_HAS_GATE (USE_G || USE_G_GAMMA || USE_GK)
 /* Feature map applied to q and k: the values of the public ocla_feature_map. */
 #define OCLA_FEATURE_IDENTITY 0
@@ -57,9 +56,6 @@ typedef long ocla_idx;
 #endif
 #ifndef USE_NORM
 #define USE_NORM 0 /* the normaliser column: a virtual all-ones value column V */
-#endif
-#ifndef DTYPE
-#define DTYPE 0 /* storage type of inputs and outputs: 0 = fp32 (ocla_dtype) */
 #endif
 
 /* ---- math ---- */
@@ -104,5 +100,4 @@ OCLA_INLINE int ocla_rope_partner(int i, int rd) { return i < rd / 2 ? i + rd / 
 /* llvmpipe (Mesa rusticl) stops a work-item's loops after about 65,535 iterations in total and
  * returns wrong results without an error. Kernels with long loops run in launches that stay under
  * this many iterations; the host splits the work (see docs/ARCHITECTURE.md, driver facts). */
-#define OCLA_LOOP_LIMIT 65535
 #endif
