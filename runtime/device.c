@@ -35,21 +35,26 @@ static int icontains(const char *hay, const char *needle) {
     return 0;
 }
 
+/* Mesa's OpenCL (rusticl, Clover): it reports "Mesa/X.org" as the vendor of every device it drives. */
+static int is_mesa(const char *platform, const char *vendor) {
+    return icontains(platform, "rusticl") || icontains(platform, "clover") || icontains(vendor, "mesa");
+}
+
 ocla_vendor ocla__normalise_vendor(const char *platform, const char *vendor, const char *name, int is_gpu) {
     /* The driver first: PoCL reports the host CPU's vendor (and an Intel vendor id even on AMD
-     * hosts), rusticl reports "Mesa/X.org". Then GPU vendors by vendor string and name. */
+     * hosts). OCLA_VENDOR_MESA is Mesa's CPU emulator llvmpipe, which the loop-limit workarounds are
+     * about; a GPU under Mesa (radeonsi, iris) is named by its hardware like any other. Then GPU
+     * vendors by vendor string and name. */
     if (icontains(platform, "portable computing language") || icontains(platform, "pocl")) return OCLA_VENDOR_POCL;
-    if (icontains(platform, "rusticl") || icontains(platform, "clover") || icontains(vendor, "mesa"))
-        return OCLA_VENDOR_MESA;
+    if (is_mesa(platform, vendor) && (!is_gpu || icontains(name, "llvmpipe"))) return OCLA_VENDOR_MESA;
     if (icontains(vendor, "nvidia") || icontains(name, "nvidia")) return OCLA_VENDOR_NVIDIA;
     if (icontains(vendor, "advanced micro devices") || icontains(vendor, "amd") || icontains(name, "radeon") ||
         icontains(name, "gfx"))
         return OCLA_VENDOR_AMD;
-    if (icontains(vendor, "intel")) return OCLA_VENDOR_INTEL;
+    if (icontains(vendor, "intel") || icontains(name, "intel")) return OCLA_VENDOR_INTEL;
     if (icontains(vendor, "apple")) return OCLA_VENDOR_APPLE;
     if (icontains(vendor, "arm") || icontains(name, "mali")) return OCLA_VENDOR_ARM;
     if (icontains(vendor, "qualcomm") || icontains(name, "adreno")) return OCLA_VENDOR_QUALCOMM;
-    (void)is_gpu;
     return OCLA_VENDOR_UNKNOWN;
 }
 
@@ -120,9 +125,9 @@ ocla_status ocla__device_query(cl_platform_id platform, cl_device_id device, ocl
     case OCLA_VENDOR_INTEL: info->preferred_wg_multiple = info->is_gpu ? 16 : 0; break;
     default: info->preferred_wg_multiple = 0;
     }
-    /* rusticl 22.x-23.x returns 0 for CL_PROFILING_COMMAND_START/END (measured); the runtime also
-     * detects zero timestamps at run time. */
-    info->profiling_works = info->vendor != OCLA_VENDOR_MESA;
+    /* rusticl 22.x-23.x returns 0 for CL_PROFILING_COMMAND_START/END (measured, llvmpipe; taken to
+     * hold for every Mesa device); the runtime also detects zero timestamps at run time. */
+    info->profiling_works = !is_mesa(info->platform_name, info->device_vendor);
     return OCLA_SUCCESS;
 }
 

@@ -47,6 +47,12 @@ Test(runtime, vendor_normalisation) {
     cr_assert_eq(ocla__normalise_vendor("Portable Computing Language", "AuthenticAMD", "pthread-znver", 0),
                  OCLA_VENDOR_POCL);
     cr_assert_eq(ocla__normalise_vendor("rusticl", "Mesa/X.org", "llvmpipe", 0), OCLA_VENDOR_MESA);
+    cr_assert_eq(ocla__normalise_vendor("Clover", "Mesa", "llvmpipe (LLVM 15.0.6, 256 bits)", 1), OCLA_VENDOR_MESA);
+    /* GPUs under Mesa are their hardware, not the CPU emulator (no llvmpipe workarounds for them) */
+    cr_assert_eq(ocla__normalise_vendor("rusticl", "Mesa/X.org", "AMD Radeon RX 7900 XTX (radeonsi, navi31)", 1),
+                 OCLA_VENDOR_AMD);
+    cr_assert_eq(ocla__normalise_vendor("rusticl", "Mesa/X.org", "Mesa Intel(R) Arc(tm) A770 Graphics (DG2)", 1),
+                 OCLA_VENDOR_INTEL);
     cr_assert_eq(ocla__normalise_vendor("NVIDIA CUDA", "NVIDIA Corporation", "NVIDIA H100 80GB HBM3", 1),
                  OCLA_VENDOR_NVIDIA);
     cr_assert_eq(ocla__normalise_vendor("AMD Accelerated Parallel Processing", "Advanced Micro Devices, Inc.",

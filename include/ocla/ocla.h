@@ -116,7 +116,7 @@ typedef enum ocla_vendor {
     OCLA_VENDOR_ARM,
     OCLA_VENDOR_QUALCOMM,
     OCLA_VENDOR_POCL, /* PoCL CPU driver (reports the host CPU's vendor) */
-    OCLA_VENDOR_MESA  /* Mesa rusticl / clover */
+    OCLA_VENDOR_MESA  /* Mesa's CPU emulator llvmpipe (rusticl / clover); a GPU under Mesa is its hardware vendor */
 } ocla_vendor;
 
 OCLA_API const char *ocla_vendor_name(ocla_vendor vendor);
