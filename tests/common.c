@@ -143,6 +143,23 @@ float *tc_download(ocla_context *ctx, const ocla_tensor *t) {
     return x;
 }
 
+ocla_status tc_open_cached(int d, const char *dir, ocla_cache_mode mode, ocla_context **ctx) {
+    ocla_context *probe = tc_open(d); /* the device's global index, for the selector */
+    ocla_device_info info;
+    ocla_context_device_info(probe, &info);
+    ocla_context_destroy(probe);
+    char sel[16];
+    snprintf(sel, sizeof sel, "%d", info.global_index);
+    ocla_context_options o;
+    ocla_context_options_defaults(&o);
+    o.device = sel;
+    o.cache_dir = dir;
+    o.cache_mode = mode;
+    o.log_level = OCLA_LOG_ERROR; /* the untrusted-directory warning is expected here */
+    *ctx = NULL;
+    return ocla_context_create(&o, ctx);
+}
+
 char *tc_temp_dir(void) {
     char *t = strdup("/tmp/ocla-test-XXXXXX");
     cr_assert_not_null(t);

@@ -38,6 +38,9 @@ ocla_tensor *tc_tensor(ocla_context *ctx, int ndim, const int64_t *dims, const f
 ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host);
 float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats */
 
+/* Device i (tc_open's numbering) with its disk cache in dir under the given mode; warnings (an
+ * untrusted directory) not logged. *ctx is NULL on failure. */
+ocla_status tc_open_cached(int i, const char *dir, ocla_cache_mode mode, ocla_context **ctx);
 /* A fresh private directory under /tmp (mkdtemp, mode 0700; malloc'd path), and rm -rf of one. */
 char *tc_temp_dir(void);
 void tc_remove_tree(const char *dir);

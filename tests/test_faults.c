@@ -177,23 +177,6 @@ static int count_files(const char *dir, const char *needle, char *first, size_t 
     if (dp) closedir(dp);
     return c;
 }
-static ocla_context *open_cache(int d, const char *dir, ocla_status *st) {
-    ocla_context *probe = tc_open(d);
-    ocla_device_info info;
-    ocla_context_device_info(probe, &info);
-    ocla_context_destroy(probe);
-    char sel[16];
-    snprintf(sel, sizeof sel, "%d", info.global_index);
-    ocla_context_options o;
-    ocla_context_options_defaults(&o);
-    o.device = sel;
-    o.cache_dir = dir;
-    o.cache_mode = OCLA_CACHE_ON;
-    o.log_level = OCLA_LOG_ERROR;
-    ocla_context *ctx = NULL;
-    *st = ocla_context_create(&o, &ctx);
-    return ctx;
-}
 
 /* A full disk: a tiny tmpfs mounted on a temporary directory (needs the right to mount, as root in
  * CI; skipped with the reason otherwise). RLIMIT_FSIZE would fake ENOSPC without mounting, but it
@@ -238,7 +221,8 @@ Test(faults, cache_disk_full, .fini = unmount_tiny) {
         ocla_status st;
         /* one free page for the creation probe, then the disk fills up before the first build */
         fill_leaving(g_mnt, 4096);
-        ocla_context *ctx = open_cache(d, g_mnt, &st);
+        ocla_context *ctx;
+        st = tc_open_cached(d, g_mnt, OCLA_CACHE_ON, &ctx);
         cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(NULL));
         fill_leaving(g_mnt, 0);
         assert_usable(ctx); /* builds; the cache write fails quietly */
@@ -250,7 +234,7 @@ Test(faults, cache_disk_full, .fini = unmount_tiny) {
         cr_assert_eq(count_files(g_mnt, ".oclabin", NULL, 0), 0, "a failed write leaves no (partial) cache file");
         /* completely full: the probe fails; a required cache is refused with a clear status */
         fill_leaving(g_mnt, 0);
-        ctx = open_cache(d, g_mnt, &st);
+        st = tc_open_cached(d, g_mnt, OCLA_CACHE_ON, &ctx);
         cr_assert_eq(st, OCLA_ERR_CACHE, "%s", ocla_status_string(st));
         cr_assert_null(ctx);
         cr_assert(strstr(ocla_last_error(NULL), "not writable"), "%s", ocla_last_error(NULL));
@@ -259,7 +243,7 @@ Test(faults, cache_disk_full, .fini = unmount_tiny) {
         char filler[128];
         snprintf(filler, sizeof filler, "%s/filler", g_mnt);
         remove(filler);
-        ctx = open_cache(d, g_mnt, &st);
+        st = tc_open_cached(d, g_mnt, OCLA_CACHE_ON, &ctx);
         tc_ok(NULL, st);
         assert_usable(ctx);
         ocla_context_destroy(ctx);
@@ -272,7 +256,8 @@ Test(faults, cache_file_of_another_version_or_a_directory) {
     for (int d = 0; d < tc_device_count(); d++) {
         char *dir = tc_temp_dir();
         ocla_status st;
-        ocla_context *ctx = open_cache(d, dir, &st);
+        ocla_context *ctx;
+        st = tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx);
         tc_ok(NULL, st);
         assert_usable(ctx);
         ocla_context_destroy(ctx);
@@ -294,7 +279,7 @@ Test(faults, cache_file_of_another_version_or_a_directory) {
         cr_assert_eq(fwrite(data, 1, size, f), size);
         fclose(f);
         free(data);
-        ctx = open_cache(d, dir, &st);
+        st = tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx);
         tc_ok(NULL, st);
         assert_usable(ctx);
         ocla_cache_stats s;
@@ -306,7 +291,7 @@ Test(faults, cache_file_of_another_version_or_a_directory) {
         /* a directory where the file should be: read fails, write fails, the build still works */
         cr_assert_eq(remove(path), 0);
         cr_assert_eq(mkdir(path, 0755), 0);
-        ctx = open_cache(d, dir, &st);
+        st = tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx);
         tc_ok(NULL, st);
         assert_usable(ctx);
         ocla_cache_get_stats(ctx, &s);
@@ -322,7 +307,8 @@ Test(faults, build_failure_with_disk_cache_is_not_cached) {
     for (int d = 0; d < tc_device_count(); d++) {
         char *dir = tc_temp_dir();
         ocla_status st;
-        ocla_context *ctx = open_cache(d, dir, &st);
+        ocla_context *ctx;
+        st = tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx);
         tc_ok(NULL, st);
         static const char *broken = "__kernel void broken(__global float *x) { x[0] = undefined_name; }\n";
         for (int rep = 0; rep < 2; rep++) { /* the failure is not remembered as a success */

@@ -20,23 +20,6 @@ static void assert_usable(ocla_context *ctx) {
     cr_assert_eq(st, OCLA_SUCCESS, "context unusable: %s: %s", ocla_status_string(st), ocla_last_error(ctx));
 }
 
-static ocla_status open_cached(int d, const char *dir, ocla_cache_mode mode, ocla_context **ctx) {
-    ocla_context *probe = tc_open(d); /* the device's global index, for the selector */
-    ocla_device_info info;
-    ocla_context_device_info(probe, &info);
-    ocla_context_destroy(probe);
-    char sel[16];
-    snprintf(sel, sizeof sel, "%d", info.global_index);
-    ocla_context_options o;
-    ocla_context_options_defaults(&o);
-    o.device = sel;
-    o.cache_dir = dir;
-    o.cache_mode = mode;
-    o.log_level = OCLA_LOG_ERROR; /* the untrusted-directory warning is expected here */
-    *ctx = NULL;
-    return ocla_context_create(&o, ctx);
-}
-
 static int disk_enabled(ocla_context *ctx) {
     ocla_cache_stats s;
     ocla_cache_get_stats(ctx, &s);
@@ -51,21 +34,21 @@ Test(hostile, cache_directory_must_be_ours) {
         static const mode_t bad[] = {0777, 0770, 0722, 0702};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             cr_assert_eq(chmod(dir, bad[i]), 0);
-            cr_assert_eq(open_cached(d, dir, OCLA_CACHE_AUTO, &ctx), OCLA_SUCCESS);
+            cr_assert_eq(tc_open_cached(d, dir, OCLA_CACHE_AUTO, &ctx), OCLA_SUCCESS);
             cr_assert_eq(disk_enabled(ctx), 0, "mode %o: the disk cache must be off", (unsigned)bad[i]);
             assert_usable(ctx); /* ops still work, from memory */
             ocla_context_destroy(ctx);
-            cr_assert_eq(open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_ERR_CACHE, "mode %o", (unsigned)bad[i]);
+            cr_assert_eq(tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_ERR_CACHE, "mode %o", (unsigned)bad[i]);
             cr_assert_null(ctx);
             cr_assert(strstr(ocla_last_error(NULL), "not trusted"), "%s", ocla_last_error(NULL));
         }
         cr_assert_eq(chmod(dir, 0700), 0);
-        cr_assert_eq(open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+        cr_assert_eq(tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
         cr_assert_eq(disk_enabled(ctx), 1);
         ocla_context_destroy(ctx);
         if (geteuid() == 0) { /* root (CI): a directory of another user */
             cr_assert_eq(chown(dir, 65534, 65534), 0);
-            cr_assert_eq(open_cached(d, dir, OCLA_CACHE_AUTO, &ctx), OCLA_SUCCESS);
+            cr_assert_eq(tc_open_cached(d, dir, OCLA_CACHE_AUTO, &ctx), OCLA_SUCCESS);
             cr_assert_eq(disk_enabled(ctx), 0, "a directory of another user must not be used");
             ocla_context_destroy(ctx);
             cr_assert_eq(chown(dir, 0, 0), 0);
@@ -73,7 +56,7 @@ Test(hostile, cache_directory_must_be_ours) {
         /* a directory ocla creates is ours alone */
         char sub[600];
         snprintf(sub, sizeof sub, "%s/new/cache", dir);
-        cr_assert_eq(open_cached(d, sub, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+        cr_assert_eq(tc_open_cached(d, sub, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
         struct stat st;
         cr_assert_eq(stat(sub, &st), 0);
         cr_assert_eq(st.st_mode & 077, 0, "created with mode %o", (unsigned)(st.st_mode & 0777));
@@ -122,7 +105,7 @@ Test(hostile, planted_cache_entries, .timeout = 600) {
         fputs("victim", vf);
         fclose(vf);
         ocla_context *ctx;
-        cr_assert_eq(open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+        cr_assert_eq(tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
         assert_usable(ctx);
         ocla_context_destroy(ctx);
         char entries[16][600];
@@ -146,7 +129,7 @@ Test(hostile, planted_cache_entries, .timeout = 600) {
                 if (kind == 1) cr_assert_eq(symlink(victim, e), 0);
                 if (kind == 3) cr_assert_eq(mkdir(e, 0700), 0);
             }
-            cr_assert_eq(open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+            cr_assert_eq(tc_open_cached(d, dir, OCLA_CACHE_ON, &ctx), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
             assert_usable(ctx);
             ocla_cache_stats s;
             ocla_cache_get_stats(ctx, &s);
