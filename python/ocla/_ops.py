@@ -60,6 +60,39 @@ def _shape_error(msg):
     return OclaError(2, msg, "ocla (python)")
 
 
+_GATES = {"none": L.GATE_NONE, "scalar": L.GATE_SCALAR, "vector": L.GATE_VECTOR, "fixed": L.GATE_FIXED}
+
+
+def _gate_kind(g, gate):
+    """g as float32 and the gate kind's name: as given, or from g (none, scalar [B,T,H], vector [B,T,H,K])."""
+    g = as_f32(g, "g")
+    if gate is None:
+        gate = "none" if g is None else ("scalar" if g.ndim == 3 else "vector")
+    if gate not in _GATES:
+        raise ValueError("gate must be one of %s" % sorted(_GATES))
+    return g, gate
+
+
+def _attn_params(lib, H, gate, scale, feature_map, normalize, eps, g_gamma, chunk_size):
+    """Attention params with the fields the forward and the backward share, and the fixed decays' buffer
+    (p points into it: keep it alive for the call)."""
+    p = L.AttnParams()
+    lib.ocla_attn_params_defaults(ctypes.byref(p))
+    if scale is not None:
+        p.has_scale, p.scale = 1, float(scale)
+    p.feature_map = _feature(feature_map)
+    p.normalize, p.eps, p.gate = int(bool(normalize)), float(eps), _GATES[gate]
+    decay = None
+    if gate == "fixed" and g_gamma is not None:
+        gg = as_f32(g_gamma, "g_gamma").reshape(-1)
+        if gg.size != H:
+            raise _shape_error("g_gamma must have H = %d values, got shape %s" % (H, np.shape(g_gamma)))
+        decay = (ctypes.c_float * H)(*gg.tolist())
+        p.fixed_log_decay = ctypes.cast(decay, ctypes.POINTER(ctypes.c_float))
+    p.chunk = int(chunk_size or 0)
+    return p, decay
+
+
 def attention(q, k, v, g=None, *, gate=None, mode="chunk", scale=None, initial_state=None,
               output_final_state=False, normalize=False, eps=1e-6, feature_map=None, causal=True,
               g_gamma=None, reverse=False, chunk_size=None, state_v_first=False, context=None):
@@ -77,12 +110,7 @@ def attention(q, k, v, g=None, *, gate=None, mode="chunk", scale=None, initial_s
     if q.ndim != 4 or v.ndim != 4:
         raise _shape_error("q must be [B,T,H,K] and v [B,T,H,V] (fla layout, head_first=False); got q %s, v %s"
                            % (q.shape, v.shape))
-    g = as_f32(g, "g")
-    if gate is None:
-        gate = "none" if g is None else ("scalar" if g.ndim == 3 else "vector")
-    gates = {"none": L.GATE_NONE, "scalar": L.GATE_SCALAR, "vector": L.GATE_VECTOR, "fixed": L.GATE_FIXED}
-    if gate not in gates:
-        raise ValueError("gate must be one of %s" % sorted(gates))
+    g, gate = _gate_kind(g, gate)
     if mode not in ("chunk", "recurrent"):
         raise ValueError("mode must be 'chunk' or 'recurrent'")
     if reverse:
@@ -105,24 +133,9 @@ def attention(q, k, v, g=None, *, gate=None, mode="chunk", scale=None, initial_s
     if z0 is not None and z0.ndim == 4 and z0.shape[1] == 1:  # fla's z_state [B,1,H,K]
         z0 = z0.reshape(z0.shape[0], z0.shape[2], z0.shape[3])
 
-    p = L.AttnParams()
-    lib.ocla_attn_params_defaults(ctypes.byref(p))
+    p, decay = _attn_params(lib, H, gate, scale, feature_map, normalize, eps, g_gamma, chunk_size)
     p.causal = int(bool(causal))
-    if scale is not None:
-        p.has_scale, p.scale = 1, float(scale)
-    p.feature_map = _feature(feature_map)
-    p.normalize = int(bool(normalize))
-    p.eps = float(eps)
-    p.gate = gates[gate]
-    decay = None
-    if gate == "fixed" and g_gamma is not None:
-        gg = as_f32(g_gamma, "g_gamma").reshape(-1)
-        if gg.size != H:
-            raise _shape_error("g_gamma must have H = %d values, got shape %s" % (H, np.shape(g_gamma)))
-        decay = (ctypes.c_float * H)(*gg.tolist())
-        p.fixed_log_decay = ctypes.cast(decay, ctypes.POINTER(ctypes.c_float))
     p.form = L.FORM_CHUNKED if mode == "chunk" else L.FORM_RECURRENT
-    p.chunk = int(chunk_size or 0)
 
     ts = _Tensors(ctx)
     T_, new = ts.input, ts.output
@@ -172,12 +185,7 @@ def attention_backward(q, k, v, do, g=None, *, gate=None, scale=None, initial_st
     q, k, v, do = as_f32(q, "q"), as_f32(k, "k"), as_f32(v, "v"), as_f32(do, "do")
     if q.ndim != 4 or v.ndim != 4:
         raise _shape_error("q must be [B,T,H,K] and v [B,T,H,V]; got q %s, v %s" % (q.shape, v.shape))
-    g = as_f32(g, "g")
-    if gate is None:
-        gate = "none" if g is None else ("scalar" if g.ndim == 3 else "vector")
-    gates = {"none": L.GATE_NONE, "scalar": L.GATE_SCALAR, "vector": L.GATE_VECTOR, "fixed": L.GATE_FIXED}
-    if gate not in gates:
-        raise ValueError("gate must be one of %s" % sorted(gates))
+    g, gate = _gate_kind(g, gate)
     H = q.shape[2]
     s0, z0 = initial_state, None
     if isinstance(initial_state, (tuple, list)):
@@ -185,20 +193,7 @@ def attention_backward(q, k, v, do, g=None, *, gate=None, scale=None, initial_st
     s0, z0 = as_f32(s0, "initial_state"), as_f32(z0, "initial_z")
     if z0 is not None and z0.ndim == 4 and z0.shape[1] == 1:
         z0 = z0.reshape(z0.shape[0], z0.shape[2], z0.shape[3])
-    p = L.AttnParams()
-    lib.ocla_attn_params_defaults(ctypes.byref(p))
-    if scale is not None:
-        p.has_scale, p.scale = 1, float(scale)
-    p.feature_map = _feature(feature_map)
-    p.normalize, p.eps, p.gate = int(bool(normalize)), float(eps), gates[gate]
-    decay = None
-    if gate == "fixed" and g_gamma is not None:
-        gg = as_f32(g_gamma, "g_gamma").reshape(-1)
-        if gg.size != H:
-            raise _shape_error("g_gamma must have H = %d values, got shape %s" % (H, np.shape(g_gamma)))
-        decay = (ctypes.c_float * H)(*gg.tolist())
-        p.fixed_log_decay = ctypes.cast(decay, ctypes.POINTER(ctypes.c_float))
-    p.chunk = int(chunk_size or 0)
+    p, decay = _attn_params(lib, H, gate, scale, feature_map, normalize, eps, g_gamma, chunk_size)
     ts = _Tensors(ctx)
     T_, new = ts.input, ts.output
     try:
