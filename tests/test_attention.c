@@ -302,21 +302,30 @@ Test(attention, strong_gates, .timeout = 1800) {
 /* Gates at any legal value (docs/RELIABILITY.md): ordinary log gates mixed with -1e4, -1e6, -1e30 and
  * -inf (a hard reset: the state is forgotten). Chunked, at every chunk the scheduler may pick, and
  * recurrent agree with the fp64 recurrence (which takes the gates as given: exp(-inf) = 0). */
+/* c at every chunk the scheduler may pick for op, then in the recurrent form (what + " recurrent"). */
+static void check_every_form(ocla_context *ctx, int d, acase c, ocla_op_kind op, const char *what) {
+    int chunks[8], nc = candidates(ctx, op, 64, 64, chunks);
+    char rec[96];
+    snprintf(rec, sizeof rec, "%s recurrent", what);
+    const int seed = c.seed;
+    for (int ci = 0; ci <= nc; ci++) {
+        c.seed = seed + ci;
+        if (ci < nc)
+            c.chunk = chunks[ci];
+        else
+            c.form = OCLA_FORM_RECURRENT;
+        check_case(ctx, d, &c, TOL, ci < nc ? what : rec);
+    }
+}
+
 Test(attention, gates_at_any_legal_value, .timeout = 1800) {
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
         for (int gate = 1; gate <= 2; gate++) {
-            int chunks[8], nc = candidates(ctx, gate == 2 ? OCLA_OP_GLA_CHUNK : OCLA_OP_SIMPLE_GLA_CHUNK, 64, 64, chunks);
-            for (int ci = 0; ci <= nc; ci++) { /* every chunk, then the recurrent form */
-                acase c = base_case();
-                c.gate = (ocla_gate_kind)gate, c.T = 200, c.K = 32, c.V = 32, c.with_state = 1;
-                c.glo = -0.5f, c.ghi = 0.0f, c.spikes = 1, c.seed = 800 + ci;
-                if (ci < nc)
-                    c.chunk = chunks[ci];
-                else
-                    c.form = OCLA_FORM_RECURRENT;
-                check_case(ctx, d, &c, TOL, ci < nc ? "spiked gates" : "spiked gates recurrent");
-            }
+            acase c = base_case();
+            c.gate = (ocla_gate_kind)gate, c.T = 200, c.K = 32, c.V = 32, c.with_state = 1;
+            c.glo = -0.5f, c.ghi = 0.0f, c.spikes = 1, c.seed = 800;
+            check_every_form(ctx, d, c, gate == 2 ? OCLA_OP_GLA_CHUNK : OCLA_OP_SIMPLE_GLA_CHUNK, "spiked gates");
         }
         ocla_context_destroy(ctx);
     }
@@ -329,17 +338,10 @@ Test(attention, fixed_decays_at_any_legal_value, .timeout = 1800) {
     static const float decays[4] = {-3e38f, -INFINITY, -1e4f, -0.1f};
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
-        int chunks[8], nc = candidates(ctx, OCLA_OP_SIMPLE_GLA_CHUNK, 64, 64, chunks);
-        for (int ci = 0; ci <= nc; ci++) {
-            acase c = base_case();
-            c.gate = OCLA_GATE_FIXED, c.H = 4, c.T = 150, c.K = 16, c.V = 16, c.with_state = 1, c.decays = decays;
-            c.seed = 850 + ci;
-            if (ci < nc)
-                c.chunk = chunks[ci];
-            else
-                c.form = OCLA_FORM_RECURRENT;
-            check_case(ctx, d, &c, TOL, ci < nc ? "extreme fixed decays" : "extreme fixed decays recurrent");
-        }
+        acase c = base_case();
+        c.gate = OCLA_GATE_FIXED, c.H = 4, c.T = 150, c.K = 16, c.V = 16, c.with_state = 1, c.decays = decays;
+        c.seed = 850;
+        check_every_form(ctx, d, c, OCLA_OP_SIMPLE_GLA_CHUNK, "extreme fixed decays");
         ocla_context_destroy(ctx);
     }
 }
