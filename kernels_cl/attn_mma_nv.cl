@@ -560,4 +560,20 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
             }
 }
 
+/* The capability probe (runtime/attention_nv.c, once per context): one warp multiplies A[16][8] =
+ * r - c by B[8][8] = (k + 2n) % 5 - 2 (small integers: exact in TF32) with mma_tf32 and votes
+ * warp_any(lane == 5). Lane l writes its accumulator fragment to out[4l .. 4l+3], lane 0 the vote
+ * to out[128]. */
+__kernel __attribute__((reqd_work_group_size(32, 1, 1))) void mma_probe(__global float *out) {
+    const int lane = get_local_id(0), gr = lane >> 2, tg = lane & 3;
+    const uint a[4] = {tf32_bits((float)(gr - tg)), tf32_bits((float)(gr + 8 - tg)), tf32_bits((float)(gr - tg - 4)),
+                       tf32_bits((float)(gr + 4 - tg))};
+    const uint b[2] = {tf32_bits((float)((tg + 2 * gr) % 5 - 2)), tf32_bits((float)((tg + 4 + 2 * gr) % 5 - 2))};
+    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    mma_tf32(d, a, b);
+    for (int i = 0; i < 4; i++) out[lane * 4 + i] = d[i];
+    const int any = warp_any(lane == 5);
+    if (lane == 0) out[128] = (float)any;
+}
+
 #endif /* __NV_CL_C_VERSION */

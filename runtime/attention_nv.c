@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attn_op.h"
+#include "ocla_debug.h"
 
 /* CHUNK, VEC (float4 tiles), IDX32 (32-bit offsets), SPLIT (3: 3xTF32, 1: TF32); gate and feature
  * map from the variant; OCLA_NV_OPTIONS appended for kernel experiments. */
@@ -100,4 +101,71 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op) {
     c.tile[0] = 64;
     const size_t gc[3] = {K, NT, B * H};
     return ocla__attn_add_launch(op, &c, "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL, "NVIDIA gate cumsum");
+}
+
+/* The probe's expected output: lane l holds D[r][c] for (r, c) = (l/4, 2(l%4)), (l/4, 2(l%4)+1),
+ * (l/4+8, 2(l%4)), (l/4+8, 2(l%4)+1) of D = A B, A[r][k] = r - k, B[k][c] = (k + 2c) % 5 - 2. */
+static int probe_result_ok(const float *out) {
+    for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++) {
+            const int r = lane / 4 + 8 * (i >> 1), c = 2 * (lane % 4) + (i & 1);
+            int d = 0;
+            for (int k = 0; k < 8; k++) d += (r - k) * ((k + 2 * c) % 5 - 2);
+            if (out[lane * 4 + i] != (float)d) return 0;
+        }
+    return out[128] == 1.0f;
+}
+
+/* Build and run mma_probe; OCLA_SUCCESS when it ran, with *ok telling whether its output is right. */
+static ocla_status run_probe(ocla_context *ctx, int *ok) {
+    const ocla_variant v = ocla__variant(&fam_nv);
+    cl_kernel k = NULL;
+    cl_mem buf = NULL;
+    float out[129];
+    ocla_status st = ocla__variant_kernel(ctx, &v, "mma_probe", &k);
+    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, sizeof out, &buf, "NVIDIA path probe");
+    ocla_args a = {ctx, k, 0, st};
+    ocla__push_mem(&a, buf);
+    st = a.st;
+    const size_t n = 32;
+    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, k, 1, &n, &n, "NVIDIA path probe");
+    if (st == OCLA_SUCCESS) {
+        const cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "NVIDIA path probe");
+    }
+    if (buf) clReleaseMemObject(buf);
+    *ok = st == OCLA_SUCCESS && probe_result_ok(out);
+    return st;
+}
+
+/* Run the probe and keep its result in ctx->nv_probe. */
+static void probe(ocla_context *ctx) {
+    int ok = 0;
+    const ocla_status st = run_probe(ctx, &ok);
+    ctx->nv_probe = ok ? 1 : -1;
+    /* Quiet on other vendors' devices (their compilers do not define __NV_CL_C_VERSION, so the
+     * program has no kernel); a warning where NVIDIA's driver fails it. */
+    const ocla_log_level level = ctx->info.vendor == OCLA_VENDOR_NVIDIA ? OCLA_LOG_WARN : OCLA_LOG_INFO;
+    if (st != OCLA_SUCCESS)
+        ocla__log(ctx, level, "NVIDIA tensor-core path not available (portable kernels): %s", ocla_last_error(ctx));
+    else if (!ok)
+        ocla__log(ctx, level, "NVIDIA tensor-core path probe computed a wrong product: portable kernels");
+}
+
+int ocla__nv_available(ocla_context *ctx) {
+    if (ctx->portable_only || !ctx->info.is_gpu) return 0;
+    if (!ctx->nv_probe) probe(ctx);
+    return ctx->nv_probe > 0;
+}
+
+int ocla_debug_nv_probe(ocla_context *ctx, int run) {
+    if (!ctx) return 0;
+    OCLA_LOCK(ctx);
+    if (run)
+        probe(ctx);
+    else
+        ctx->nv_probe = -1;
+    const int r = ctx->nv_probe > 0;
+    OCLA_UNLOCK(ctx);
+    return r;
 }

@@ -114,6 +114,7 @@ struct ocla_context {
     uint64_t probe_wg_size;     /* CL_KERNEL_WORK_GROUP_SIZE of a tiny barrier kernel (llvmpipe: 32) */
     int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */
     int allow_tf32;    /* options.allow_tf32 or OCLA_ALLOW_TF32=1 */
+    int nv_probe;      /* NVIDIA tensor-core path: 0 not probed yet, 1 works, -1 not available */
 
     /* prepared attention ops of the one-shot call (op_attention.c), replaced round-robin */
 #define OCLA_ATTN_CACHE_SLOTS 8
@@ -124,6 +125,12 @@ struct ocla_context {
     long inject_enqueue_failure; /* fail the Nth next enqueue (1 = next); 0 = off */
     int simulate_device_lost;
 };
+
+/* Whether the NVIDIA tensor-core path works on this context's device (runtime/attention_nv.c): on
+ * the first call, builds kernels_cl/attn_mma_nv.cl and runs its probe kernel (tensor-core product
+ * and warp vote checked on the host); 0 without a GPU, on a portable-only context, or when anything
+ * fails (the reason is logged). Caller holds the context lock. */
+int ocla__nv_available(ocla_context *ctx);
 
 /* Error detail: sets ctx->error (or the thread's error when ctx is NULL), logs at DEBUG, returns st. */
 ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) OCLA_PRINTF(3, 4);

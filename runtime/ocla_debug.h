@@ -16,6 +16,11 @@ OCLA_API ocla_status ocla_debug_build_text(ocla_context *ctx, const char *text, 
 OCLA_API ocla_status ocla_debug_build(ocla_context *ctx, const char *source, const char *options);
 /* Drop the context's in-memory program cache (the disk cache stays). */
 OCLA_API void ocla_debug_drop_memory_cache(ocla_context *ctx);
+/* The NVIDIA tensor-core path's capability probe (runtime/attention_nv.c). run != 0: run it now on
+ * this context's device, whatever the device, and keep the result; run == 0: mark the path
+ * unavailable, as a failed probe does (later plans take the portable kernels). Returns 1 when the
+ * path is available afterwards. */
+OCLA_API int ocla_debug_nv_probe(ocla_context *ctx, int run);
 /* Counters of the context's hot path: a cached kernel lookup must neither hash a source nor
  * allocate, and a prepared op's run must do no lookup, upload or environment read. */
 typedef struct ocla_debug_counters {

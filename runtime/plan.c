@@ -165,9 +165,9 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
         ctx->probe_done = 1;
     }
     if (ctx->probe_wg_size && ctx->probe_wg_size < L->max_work_group_size) L->kernel_wg_size = ctx->probe_wg_size;
-    /* The NVIDIA tensor-core path: NVIDIA's driver (it defines __NV_CL_C_VERSION for the inline-PTX
-     * kernels) unless the context asked for the portable kernels only. */
-    if (info->vendor == OCLA_VENDOR_NVIDIA && !ctx->portable_only) L->paths |= 1u << OCLA_PATH_NVIDIA_MMA;
+    /* The NVIDIA tensor-core path where its probe ran right on this device (whatever the vendor
+     * string says) and the context did not ask for the portable kernels only. */
+    if (ocla__nv_available(ctx)) L->paths |= 1u << OCLA_PATH_NVIDIA_MMA;
     L->allow_tf32 = ctx->allow_tf32;
     return OCLA_SUCCESS;
 }

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "internal.h"
+#include "ocla_debug.h"
 
 /* fp64 recurrence: S = diag(exp(g_t)) S + phi(k_t) v_t^T; o_t = scale * phi(q_t)^T S. Layout [B,T,H,D];
  * gates under the log-gate policy (common.cl): gk per key dimension [B,T,H,K], else g per token [B,T,H]. */
@@ -117,4 +118,45 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
         ocla_context_destroy(ctx);
     }
     if (!ran) cr_log_info("no NVIDIA device: tensor-core path not exercised");
+}
+
+/* The capability probe decides the path, not the vendor string: it passes on NVIDIA's driver only
+ * (elsewhere attn_mma_nv.cl builds to a program without kernels); once it has failed (forced here),
+ * plans take the portable kernels, which still compute the right result on every device. */
+Test(attention_nv, capability_probe_and_fallback) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_device_info info;
+        ocla_context_device_info(ctx, &info);
+        const int works = ocla_debug_nv_probe(ctx, 1);
+        cr_assert_eq(works, info.vendor == OCLA_VENDOR_NVIDIA, "%s: probe says %d", info.device_name, works);
+        cr_assert_eq(ocla_debug_nv_probe(ctx, 0), 0);
+        enum { B = 1, T = 100, H = 2, K = 32, V = 32 };
+        const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V;
+        float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4);
+        tc_fill_uniform(q, nq, 21, -1, 1);
+        tc_fill_uniform(k, nq, 22, -1, 1);
+        tc_fill_uniform(v, nv, 23, -1, 1);
+        ocla_tensor *tq = tc_tensor4(ctx, B, T, H, K, q), *tk = tc_tensor4(ctx, B, T, H, K, k),
+                    *tv = tc_tensor4(ctx, B, T, H, V, v), *to = tc_tensor4(ctx, B, T, H, V, NULL);
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        p.feature_map = OCLA_FEATURE_IDENTITY;
+        ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .o = to};
+        ocla_attn_op *op = NULL;
+        ocla_plan plan;
+        tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+        tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+        cr_assert_eq(plan.path, OCLA_PATH_PORTABLE, "%s: the path after a failed probe", info.device_name);
+        tc_ok(ctx, ocla_attention_run(op, &io));
+        float *o = tc_download(ctx, to);
+        double *ro = malloc(nv * 8);
+        ref_gated(B, T, H, K, V, q, k, v, NULL, NULL, 1.0 / sqrt((double)K), NULL, ro, NULL);
+        const double e = tc_max_rel_err(o, ro, nv);
+        cr_assert_leq(e, NV_TOL, "%s: portable fallback err %g", info.device_name, e); /* fp32 portable kernels */
+        ocla_attention_op_destroy(op);
+        ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
+        free(q), free(k), free(v), free(o), free(ro);
+        ocla_context_destroy(ctx);
+    }
 }
