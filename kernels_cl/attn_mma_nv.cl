@@ -95,14 +95,28 @@ OCLA_INLINE int warp_any(int p) {
     return r;
 }
 
-/* In place: gs[i] = gs[0] + ... + gs[i] for i < CHUNK (the chunk's inclusive cumulative log gates;
- * each of the first CHUNK work-items sums up to its own row). Ends with a barrier. */
-OCLA_INLINE void chunk_cumsum(__local float *gs, const int tid) {
-    float cum = 0.0f;
-    if (tid < CHUNK)
-        for (int i = 0; i <= tid; i++) cum += gs[i];
+/* Inclusive scan over the 32 lanes of a warp (shfl.sync.up; every lane of the warp calls it). */
+OCLA_INLINE float warp_scan(float x, const int lane) {
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        float y;
+        asm volatile("shfl.sync.up.b32 %0, %1, %2, 0, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+        if (lane >= o) x += y;
+    }
+    return x;
+}
+
+/* gs[i] = x_0 + ... + x_i for the chunk's rows i < CHUNK, where work-item i holds x_i (the chunk's
+ * inclusive cumulative log gates): each of the first two warps scans its 32 rows, the second adds
+ * the first's total. Ends with a barrier. (A serial sum per work-item instead made the simple-GLA
+ * state pass 13 % slower on the H100: 0.334 -> 0.292 ms at B=4, T=2048, H=16, D=128.) */
+#if CHUNK != 32 && CHUNK != 64
+#error "attn_mma_nv.cl: CHUNK must be 32 or 64"
+#endif
+OCLA_INLINE void chunk_cumsum(__local float *gs, const float x, const int tid) {
+    if (tid < CHUNK) gs[tid] = warp_scan(x, tid & 31);
     SYNC();
-    if (tid < CHUNK) gs[tid] = cum;
+    if (tid >= 32 && tid < CHUNK) gs[tid] += gs[31];
     SYNC();
 }
 
@@ -255,9 +269,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             }
 #if GATE
         /* inclusive cumulative gate: each work-item sums the raw gates up to its row */
-        if (tid < CHUNK) gs[tid] = ocla_log_gate(pg);
-        SYNC();
-        chunk_cumsum(gs, tid);
+        chunk_cumsum(gs, ocla_log_gate(pg), tid);
         const float glast = gs[CHUNK - 1];
 #else
         const float glast = 0.0f;
@@ -281,15 +293,33 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         }
         SYNC();
         if (n + 1 < NT) PREFETCH(n + 1)
-        /* delta = Ks^T Vs : A[kd][t] = Ks[t][kd], B[t][vd] = Vs[t][vd], contraction over t. The
-         * chunk's contribution is summed on the tensor cores from zero, then added to the state in
-         * IEEE fp32: tensor-core accumulation truncates, and over thousands of chunks that grew to
-         * 1.2e-4 relative error at T = 16384 when the state itself was the mma accumulator. */
+        /* delta = Ks^T Vs : A[kd][t] = Ks[t][kd], B[t][vd] = Vs[t][vd], contraction over t. 3xTF32:
+         * the chunk's contribution is summed on the tensor cores from zero, then added to the state in
+         * IEEE fp32 (tensor-core accumulation truncates, and over thousands of chunks that grew to
+         * 1.2e-4 relative error at T = 16384 when the state itself was the mma accumulator). Plain
+         * TF32 (SPLIT 1): the decayed state is the accumulator, since its truncation is far below TF32's
+         * own rounding; that saves 16 registers and made the pass faster on the H100 (B=4, T=2048,
+         * H=16, D=128: linear 0.217 -> 0.184 ms, simple GLA 0.265 -> 0.201 ms). */
+#if USE_GK
+#define ROW_DECAY(r) ((r) < 2 ? dec0 : dec1)
+#else
+        const float decay = exp(glast);
+#define ROW_DECAY(r) decay
+#endif
+#if SPLIT == 1
+#define DELTA acc
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) acc[j][r] *= ROW_DECAY(r);
+#else
+#define DELTA delta
         float delta[4][4];
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
             for (int r = 0; r < 4; r++) delta[j][r] = 0.0f;
+#endif
 #pragma unroll 2
         for (int t8 = 0; t8 < CHUNK; t8 += 8) {
             uint ab[4], as[4], bb[4][2], bs[4][2];
@@ -302,19 +332,16 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
                 float bf[2] = {Vs[t8 + tg][c0 + gr], Vs[t8 + tg + 4][c0 + gr]};
                 split(bf, bb[j], bs[j], 2);
             }
-            MMA_PASSES_1x4(delta, ab, as, bb, bs)
+            MMA_PASSES_1x4(DELTA, ab, as, bb, bs)
         }
-        const float decay = exp(glast);
+#if SPLIT != 1
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
-            for (int r = 0; r < 4; r++) {
-#if USE_GK
-                acc[j][r] = mad(acc[j][r], r < 2 ? dec0 : dec1, delta[j][r]);
-#else
-                acc[j][r] = mad(acc[j][r], decay, delta[j][r]);
+            for (int r = 0; r < 4; r++) acc[j][r] = mad(acc[j][r], ROW_DECAY(r), delta[j][r]);
 #endif
-            }
+#undef DELTA
+#undef ROW_DECAY
         SYNC();
     }
 #undef PREFETCH
@@ -381,9 +408,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll
         for (int r = 0; r < 4; r++) sacc[j][r] = oacc[0][j][r] = oacc[1][j][r] = 0.0f;
 #if GATE
-    if (tid < CHUNK) gs[tid] = tid < rows ? log_gate(g, gb, gt, gh, b, t0 + tid, h) : 0.0f;
-    SYNC();
-    chunk_cumsum(gs, tid);
+    chunk_cumsum(gs, tid < rows ? log_gate(g, gb, gt, gh, b, t0 + tid, h) : 0.0f, tid);
 #endif
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
 #pragma unroll
