@@ -174,11 +174,24 @@ OCLA_INLINE float raw_gate(__global const float *g, const ocla_idx gb, const ocl
 /* ---- chunk states: grid (ceil(V/64) * 256, ceil(K/64), B*H), local 256 ----
  * Writes hbuf[((b*H + h)*NT + n)*K*V + kd*V + vd] = state entering chunk n, and the final state.
  * The pass is sequential over chunks, so its speed is the latency of one chunk step: the next
- * chunk's k, v and gates are loaded into registers while the tensor cores work on this one.
+ * k and v rows are copied to local memory with cp.async (dense float4 rows) or loaded into
+ * registers (otherwise, and with per-key gates) while the tensor cores work on this chunk. On the
+ * H100 (B=4, T=2048, H=16, D=128, 3xTF32) cp.async took linear 0.277 -> 0.205 ms and simple GLA
+ * 0.294 -> 0.221 ms: the prefetch registers had held the kernel to one work-group per SM.
  * 8 warps as 4 (rows) x 2 (columns); each warp owns 16 x 32 of the 64 x 64 state tile
  * (1 x 4 mma tiles), which keeps every value in registers (no spills; 4 warps and 2 x 4 tiles
  * spilled 608 bytes and ran 1.5x slower). */
 #define SWG 256
+/* k and v staged by cp.async (float4 rows; per-key gates keep the register prefetch, which also
+ * carries their factors). */
+#define ST_ASYNC (VEC && !USE_GK)
+#if ST_ASYNC
+#define HALF (CHUNK / 2)
+/* 16 bytes global -> local without registers (sm_80+); ok == 0 writes zeros and reads nothing. */
+OCLA_INLINE void cp_async16(__local float *dst, __global const float *src, const int ok) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
+}
+#endif
 #define LOADS (CHUNK * TILE / SWG) /* elements of each of k and v one work-item loads per chunk */
 /* The split passes over the four 16x8 tiles j_ of a 16 x 32 block whose condition on is true
  * (small parts first, the big-by-big product last). */
@@ -198,8 +211,14 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT) {
+#if ST_ASYNC
+    __local float Kst[2][HALF][TILE + 8] __attribute__((aligned(16)));
+    __local float Vst[2][HALF][TILE + 8] __attribute__((aligned(16)));
+    __local float vf[CHUNK];
+#else
     __local float Ks[CHUNK][TILE + 8]; /* phi(k) of the chunk, key slice (row stride = 8 mod 32: */
     __local float Vs[CHUNK][TILE + 8]; /* v * exp(G_last - G_j), value slice   conflict-free) */
+#endif
     __local float gs[CHUNK];
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
@@ -236,9 +255,31 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
             acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)bh * K + row) * V + col] : 0.0f;
         }
+    float pg = 0.0f; /* the next chunk's raw scalar gate at row tid */
+#if ST_ASYNC
+    /* k and v go from global to local memory with cp.async (no registers), in half-chunks of HALF
+     * rows and two stages: the next half loads while the tensor cores work on this one; phi and the
+     * gate factors are applied as the fragments are read. */
+#define PREFETCH(n_)                                                                                         \
+    {                                                                                                        \
+        const int t0_ = (n_) * CHUNK;                                                                        \
+        pg = tid < min(CHUNK, T - t0_) ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                    \
+    }
+#define ISSUE(hs_)                                                                                           \
+    {                                                                                                        \
+        const int t0_ = (hs_) * HALF, st_ = (hs_) & 1;                                                       \
+        _Pragma("unroll") for (int l = 0; l < HALF * TILE / 4 / SWG; l++) {                                  \
+            const int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4)), okt = t0_ + t < T;     \
+            const int okk = okt && k0 + c < K, okv = okt && v0 + c < V;                                      \
+            cp_async16(&Kst[st_][t][c], kbase + (okk ? (off_t_)(t0_ + t) * (off_t_)kt + c : 0), okk);        \
+            cp_async16(&Vst[st_][t][c], vbase + (okv ? (off_t_)(t0_ + t) * (off_t_)vt + c : 0), okv);        \
+        }                                                                                                    \
+        asm volatile("cp.async.commit_group;" ::: "memory");                                                 \
+    }
+    ISSUE(0)
+#else
     /* prefetch registers: element group e = tid + SWG*l of the chunk tile is (t = e / (TILE/W), c = W*(e % (TILE/W))) */
     wvec pk[LOADS / W], pv[LOADS / W];
-    float pg = 0.0f;
 #define PREFETCH(n_)                                                                                  \
     {                                                                                                 \
         const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
@@ -249,6 +290,24 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         }                                                                                             \
         pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
         GK_LOADS(t0_, rows_)                                                                          \
+    }
+#endif
+#define SAME(x) (x)
+#define ONE(t) 1.0f
+/* DELTA += PHI_(Kx)^T (Vx * F_): the rows_ rows of a local chunk tile, tile row t being the chunk's
+ * row toff_ + t (A[kd][t] = Kx[t][kd], B[t][vd] = Vx[t][vd], contraction over t). */
+#define CHUNK_MMA(Kx, Vx, rows_, toff_, PHI_, F_)                                                            \
+    _Pragma("unroll 2") for (int t8 = 0; t8 < (rows_); t8 += 8) {                                            \
+        uint ab[4], as[4], bb[4][2], bs[4][2];                                                               \
+        float a[4] = {PHI_(Kx[t8 + tg][wm + gr]), PHI_(Kx[t8 + tg][wm + gr + 8]), PHI_(Kx[t8 + tg + 4][wm + gr]), \
+                      PHI_(Kx[t8 + tg + 4][wm + gr + 8])};                                                    \
+        split(a, ab, as, 4);                                                                                 \
+        const float f0 = F_((toff_) + t8 + tg), f1 = F_((toff_) + t8 + tg + 4);                              \
+        _Pragma("unroll") for (int j = 0; j < 4; j++) {                                                      \
+            float bf[2] = {Vx[t8 + tg][wn + j * 8 + gr] * f0, Vx[t8 + tg + 4][wn + j * 8 + gr] * f1};         \
+            split(bf, bb[j], bs[j], 2);                                                                      \
+        }                                                                                                    \
+        MMA_PASSES_1x4(DELTA, ab, as, bb, bs)                                                                \
     }
     PREFETCH(0)
     for (int n = 0; n < NT; n++) {
@@ -268,12 +327,19 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
                 }
             }
 #if GATE
-        /* inclusive cumulative gate: each work-item sums the raw gates up to its row */
         chunk_cumsum(gs, ocla_log_gate(pg), tid);
         const float glast = gs[CHUNK - 1];
 #else
         const float glast = 0.0f;
 #endif
+#if ST_ASYNC
+#if GATE
+        if (tid < CHUNK) vf[tid] = exp(glast - gs[tid]); /* read after the next barrier */
+#define VF(t) vf[t]
+#else
+#define VF ONE
+#endif
+#else
 #if USE_GK
         const float dec0 = exp(pdr[0]), dec1 = exp(pdr[1]); /* the state rows' decays over the chunk */
 #endif
@@ -292,14 +358,15 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #endif
         }
         SYNC();
+#endif
         if (n + 1 < NT) PREFETCH(n + 1)
-        /* delta = Ks^T Vs : A[kd][t] = Ks[t][kd], B[t][vd] = Vs[t][vd], contraction over t. 3xTF32:
-         * the chunk's contribution is summed on the tensor cores from zero, then added to the state in
-         * IEEE fp32 (tensor-core accumulation truncates, and over thousands of chunks that grew to
-         * 1.2e-4 relative error at T = 16384 when the state itself was the mma accumulator). Plain
-         * TF32 (SPLIT 1): the decayed state is the accumulator, since its truncation is far below TF32's
-         * own rounding; that saves 16 registers and made the pass faster on the H100 (B=4, T=2048,
-         * H=16, D=128: linear 0.217 -> 0.184 ms, simple GLA 0.265 -> 0.201 ms). */
+        /* delta = phi(K)^T (V * exp(G_last - G_j)). 3xTF32: the chunk's contribution is summed on the
+         * tensor cores from zero, then added to the state in IEEE fp32 (tensor-core accumulation
+         * truncates, and over thousands of chunks that grew to 1.2e-4 relative error at T = 16384 when
+         * the state itself was the mma accumulator). Plain TF32 (SPLIT 1): the decayed state is the
+         * accumulator, since its truncation is far below TF32's own rounding; that saves 16 registers
+         * and made the pass faster on the H100 (B=4, T=2048, H=16, D=128: linear 0.217 -> 0.184 ms,
+         * simple GLA 0.265 -> 0.201 ms). */
 #if USE_GK
 #define ROW_DECAY(r) ((r) < 2 ? dec0 : dec1)
 #else
@@ -320,20 +387,23 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #pragma unroll
             for (int r = 0; r < 4; r++) delta[j][r] = 0.0f;
 #endif
-#pragma unroll 2
-        for (int t8 = 0; t8 < CHUNK; t8 += 8) {
-            uint ab[4], as[4], bb[4][2], bs[4][2];
-            float a[4] = {Ks[t8 + tg][wm + gr], Ks[t8 + tg][wm + gr + 8], Ks[t8 + tg + 4][wm + gr],
-                          Ks[t8 + tg + 4][wm + gr + 8]};
-            split(a, ab, as, 4);
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                int c0 = wn + j * 8;
-                float bf[2] = {Vs[t8 + tg][c0 + gr], Vs[t8 + tg + 4][c0 + gr]};
-                split(bf, bb[j], bs[j], 2);
+#if ST_ASYNC
+        for (int hh = 0; hh < 2; hh++) {
+            const int hs = 2 * n + hh, st = hs & 1;
+            if (hs + 1 < 2 * NT) {
+                ISSUE(hs + 1)
+                asm volatile("cp.async.wait_group 1;" ::: "memory"); /* this half's copies landed */
+            } else {
+                asm volatile("cp.async.wait_group 0;" ::: "memory");
             }
-            MMA_PASSES_1x4(DELTA, ab, as, bb, bs)
+            SYNC();
+            CHUNK_MMA(Kst[st], Vst[st], HALF, hh * HALF, phi, VF)
+            SYNC(); /* before ISSUE refills this stage */
         }
+#undef VF
+#else
+        CHUNK_MMA(Ks, Vs, CHUNK, 0, SAME, ONE)
+#endif
 #if SPLIT != 1
 #pragma unroll
         for (int j = 0; j < 4; j++)
@@ -342,8 +412,14 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #endif
 #undef DELTA
 #undef ROW_DECAY
+#if !ST_ASYNC
         SYNC();
+#endif
     }
+#undef ISSUE
+#undef CHUNK_MMA
+#undef SAME
+#undef ONE
 #undef PREFETCH
 #undef GK_LOADS
     if (has_hT)
