@@ -59,7 +59,8 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
         ocla_context_device_info(ctx, &info);
         static const int shapes[][5] = {{1, 1, 1, 64, 64},   {2, 63, 3, 64, 64},  {1, 64, 2, 128, 128},
                                         {1, 65, 1, 17, 5},   {2, 1000, 2, 128, 64}, {1, 300, 2, 256, 256},
-                                        {1, 4099, 1, 64, 128}};
+                                        {1, 4099, 1, 64, 128}, {2, 130, 3, 36, 20}}; /* last: float4 rows, K
+                                        * not a multiple of the 16-wide staged key slices */
         /* gate 0: none; 1: per token; 2: per key dimension; 3: per key dimension, strong enough (down
          * past the floor) that sub-chunks take the element-wise score path */
         for (int gate = 0; gate <= 3; gate++)
