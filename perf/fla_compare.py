@@ -27,6 +27,8 @@ fla runs in its default fp32 mode (TF32 dots); --ieee adds a second fla timing w
 TRITON_F32_DEFAULT=ieee (true fp32, in a child process, since Triton reads it at compile time).
 --tf32 adds a second ocla forward timing with OCLA_ALLOW_TF32=1 (one TF32 product on the tensor-core
 path: fla's own precision), beside ocla's default fp32-accurate one.
+--softmax adds the softmax baseline: ocla's tiled causal softmax attention (ocla-bench --methods softmax,
+the scheduler's pick) against PyTorch's scaled_dot_product_attention in fp32, causal, at both shapes.
 fla's code is imported from --fla and never copied into the repository.
 """
 import argparse
@@ -162,6 +164,41 @@ def bench_fla(fn, grads=None):
         return float(triton.testing.do_bench(fn, warmup=100, rep=500, grad_to_none=grads, quantiles=[0.5]))
 
 
+def softmax_rows(args, gpu):
+    """ocla's causal softmax baseline against PyTorch SDPA (fp32, causal) at the forward shapes."""
+    import torch
+    rows = []
+    for (B, T, H, D) in ((4, 2048, 16, 128), (2, 8192, 16, 128)):
+        row = dict(case=f"softmax/fwd/{B},{T},{H},{D}", method="softmax", mode="fwd", B=B, T=T, H=H, D=D)
+        jf = os.path.join(args.out, f"softmax_{B}x{T}.json")
+        rr = subprocess.run([args.bench, "--device", args.device, "--methods", "softmax", "--shape", f"{B},{T},{H},{D}",
+                             "--chunks", "pick", "--no-peak", "--no-decode", "--no-backward", "--no-host-time", "--json",
+                             jf], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if rr.returncode == 0:
+            with open(jf) as f:
+                res = [r for r in json.load(f)["results"] if r["method"] == "softmax" and r["mode"] == "fwd"
+                       and r["scheduler_pick"] and r["ms"] > 0]
+            if res:
+                row["ocla_ms"] = res[0]["ms"]
+        else:
+            row["ocla_error"] = rr.stderr.strip()[-500:]
+        if gpu == "cuda":
+            g = torch.Generator(device="cpu").manual_seed(B * 7919 + T)
+            q, k, v = (torch.randn(B, H, T, D, generator=g).to(gpu) for _ in range(3))
+            torch.backends.cuda.matmul.allow_tf32 = False
+            fn = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)  # noqa: E731
+            row["sdpa_ms"] = bench_fla(fn)
+            if "ocla_ms" in row:
+                row["ratio_ocla_over_sdpa"] = row["ocla_ms"] / row["sdpa_ms"]
+            del q, k, v
+            torch.cuda.empty_cache()
+        print(f"{row['case']:36} ocla {row.get('ocla_ms', float('nan')):9.4f} ms  PyTorch SDPA fp32 "
+              f"{row.get('sdpa_ms', float('nan')):9.4f} ms  ratio {row.get('ratio_ocla_over_sdpa', float('nan')):6.2f}",
+              file=sys.stderr)
+        rows.append(row)
+    return rows
+
+
 def cases(modes=("fwd", "fwdbwd", "decode")):
     out = []
     for mode in ("fwd", "fwdbwd"):
@@ -292,6 +329,7 @@ def main():
     ap.add_argument("--modes", default="fwd,fwdbwd,decode", help="comma list of fwd, fwdbwd, decode")
     ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee (forward)")
     ap.add_argument("--tf32", action="store_true", help="also time ocla with OCLA_ALLOW_TF32=1 (forward)")
+    ap.add_argument("--softmax", action="store_true", help="also time ocla's softmax baseline against PyTorch SDPA fp32")
     ap.add_argument("--jobs", type=int, default=0, help="warm-up processes at once (0: one per case, <= CPUs)")
     ap.add_argument("--no-warm", action="store_true", help="skip the parallel warm-up")
     ap.add_argument("--warm-timeout", type=int, default=330, help="stop the warm-up after this many seconds")
@@ -438,8 +476,13 @@ def main():
                         row["ratio_ocla_over_fla_ieee"] = row["ocla_ms"] / row["fla_ieee_ms"]
         else:
             print("fla ieee run failed:\n" + rr.stderr[-3000:], file=sys.stderr)
+    if args.softmax:
+        report["softmax"] = softmax_rows(args, gpu)
     save()
     print_table(peak, args, rows)
+    for r in report.get("softmax", []):
+        print(f"{r['case']:36} ocla {r.get('ocla_ms', float('nan')):9.4f} ms  PyTorch SDPA fp32 causal "
+              f"{r.get('sdpa_ms', float('nan')):9.4f} ms  ratio {r.get('ratio_ocla_over_sdpa', float('nan')):6.2f}")
 
 
 if __name__ == "__main__":
