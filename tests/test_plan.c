@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The scheduler (runtime/plan.c): a pure function tested on fake devices (16, 32, 48, 64 KiB and
- * 1 MiB of local memory; work-group limits 32/256/1024/4096), plus plans on the real devices. */
+ * 1 MiB of local memory; work-group limits 32/256/1024/4096), on fake AMD, Intel, Apple-like and
+ * mobile devices through the vendor parameter table (runtime/plan_params.c), plus plans on the
+ * real devices. */
 #include <stdio.h>
 #include <string.h>
 
@@ -173,6 +175,7 @@ Test(plan, real_devices_explain) {
             tc_ok(ctx, ocla_plan_explain(ctx, &r, &p, text, sizeof text));
             cr_log_info("%s op %d: %s", tc_device_name(d), (int)k_ops[o], text);
             cr_assert(strstr(text, "chunk"), "%s", text);
+            cr_assert(strstr(text, "; table row "), "the parameter table's row: %s", text);
             cr_assert_leq(p.local_bytes, info.local_mem_size);
             cr_assert_leq((uint64_t)p.wg_x * p.wg_y, info.max_work_group_size);
             tc_ok(ctx, ocla_plan_explain(ctx, &r, NULL, NULL, 0));
