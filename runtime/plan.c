@@ -80,7 +80,9 @@ static void append_occupancy(const ocla_plan_limits *L, const ocla__plan_params 
     const unsigned wave = ocla__plan_wave(L, P);
     char occ[80] = "wave unknown";
     if (wave) snprintf(occ, sizeof occ, "wave %u", wave);
-    if (wgs) snprintf(occ + strlen(occ), sizeof occ - strlen(occ), ", %d work-group%s per compute unit", wgs, wgs > 1 ? "s" : "");
+    if (wgs)
+        snprintf(occ + strlen(occ), sizeof occ - strlen(occ), ", %d work-group%s per compute unit", wgs,
+                 wgs > 1 ? "s" : "");
     snprintf(p->reason + n, sizeof p->reason - n, "; table row %s (%s)", P->name, occ);
 }
 
@@ -97,7 +99,8 @@ static int scan(const ocla_plan_limits *L, const ocla__plan_params *P, const ocl
     if (ocla__plan_wg_limit(L) < 1 || L->kernel_local_mem > L->local_mem_size) return 0;
     for (int i = 0; i < row->n_chunks && n < max; i++) {
         ocla_plan p = {.op = r->op, .chunk = row->chunks[i]}; /* zeroed: tiles a rule does not name stay 0 */
-        if ((forced && p.chunk != r->chunk) || row->fits(L, P, r, p.chunk, &p) || p.local_bytes > ocla__plan_local_avail(L))
+        if ((forced && p.chunk != r->chunk) || row->fits(L, P, r, p.chunk, &p) ||
+            p.local_bytes > ocla__plan_local_avail(L))
             continue;
         if (fit) fit[n] = row->chunks[i];
         if (++n == 1 || p.cost < best->cost) {

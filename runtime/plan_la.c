@@ -21,7 +21,8 @@ static void la_derive(ocla__la_tiles *t) {
 }
 
 /* The portable kernels' tiles for one chunk size; nonzero when none fit. */
-static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, ocla_op_kind op, int64_t V, int chunk, ocla__la_tiles *t) {
+static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, ocla_op_kind op, int64_t V, int chunk,
+                        ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     /* Aim for up to 256 work-items (GPUs: 8 warps); fewer where the kernel limit says so. */
@@ -67,7 +68,8 @@ static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, o
  * balance, plus a penalty when the launch has fewer work-groups than the device can run at once,
  * when a compute unit holds fewer work-groups than the parameter table wants (local memory) and
  * when the work-group leaves lanes of its last wave idle (runtime/plan_params.c). */
-static double la_cost(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, const ocla__la_tiles *t) {
+static double la_cost(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r,
+                      const ocla__la_tiles *t) {
     const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0, gv = t->gv;
     /* intra-chunk scores (half of C x C x K, exps for GLA count as ~2 FMAs each), A.V, q.h, update */
     double flops = C * K * (1.0 + 1.0 * gv) + C * Ve + 4.0 * K * Ve + gv * 40.0 * K;
