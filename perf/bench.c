@@ -423,6 +423,8 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
     lim.simd_width = info.preferred_wg_multiple;
     lim.is_gpu = info.is_gpu;
     lim.max_alloc_size = info.max_alloc_size;
+    lim.vendor = info.vendor; /* the scheduler's parameter table row */
+    snprintf(lim.arch, sizeof lim.arch, "%.*s", (int)sizeof lim.arch - 1, info.device_name);
     for (int mi = 0; mi < N_METHODS; mi++) {
         const method_def *m = &METHODS[mi];
         if (!method_selected(o, m->name)) continue;

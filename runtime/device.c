@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "plan.h"
 
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES_PER_PLATFORM 32
@@ -119,12 +120,8 @@ ocla_status ocla__device_query(cl_platform_id platform, cl_device_id device, ocl
         free(ext);
     }
     info->vendor = ocla__normalise_vendor(info->platform_name, info->device_vendor, info->device_name, info->is_gpu);
-    switch (info->vendor) { /* the hardware SIMD width; refined from a built kernel where known */
-    case OCLA_VENDOR_NVIDIA: info->preferred_wg_multiple = 32; break;
-    case OCLA_VENDOR_AMD: info->preferred_wg_multiple = info->is_gpu ? 64 : 0; break;
-    case OCLA_VENDOR_INTEL: info->preferred_wg_multiple = info->is_gpu ? 16 : 0; break;
-    default: info->preferred_wg_multiple = 0;
-    }
+    /* the hardware wave width, from the scheduler's parameter table (runtime/plan_params.c) */
+    info->preferred_wg_multiple = ocla__plan_params_find(info->vendor, info->is_gpu, info->device_name)->wave;
     /* rusticl 22.x-23.x returns 0 for CL_PROFILING_COMMAND_START/END (measured, llvmpipe; taken to
      * hold for every Mesa device); the runtime also detects zero timestamps at run time. */
     info->profiling_works = !is_mesa(info->platform_name, info->device_vendor);

@@ -41,7 +41,7 @@ static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int f
             memset(plan, 0, sizeof *plan);
             plan->op = r->op;
             plan->chunk = r->chunk;
-            if (row->fits(&L, r, r->chunk, plan))
+            if (row->fits(&L, ocla__plan_params_for(&L), r, r->chunk, plan))
                 return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN ": chunk %d does not fit this device", r->chunk);
             snprintf(plan->reason, sizeof plan->reason,
                      "FLASH: chunk %d given (a model parameter; scheduler sizes 16..256)", r->chunk);

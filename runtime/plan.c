@@ -72,20 +72,35 @@ static int request_ok(const ocla_plan_limits *L, const ocla_plan_request *r) {
            r->feature >= 0 && r->feature <= 2;
 }
 
+/* The parameter table's row and the work-groups per compute unit (where the row knows the compute
+ * unit's local memory) at the end of the reason. */
+static void append_occupancy(const ocla_plan_limits *L, const ocla__plan_params *P, ocla_plan *p) {
+    const size_t n = strlen(p->reason);
+    const int wgs = ocla__plan_wgs_per_cu(L, P, p->local_bytes);
+    const unsigned wave = ocla__plan_wave(L, P);
+    char occ[80] = "wave unknown";
+    if (wave) snprintf(occ, sizeof occ, "wave %u", wave);
+    if (wgs)
+        snprintf(occ + strlen(occ), sizeof occ - strlen(occ), ", %d work-group%s per compute unit", wgs,
+                 wgs > 1 ? "s" : "");
+    snprintf(p->reason + n, sizeof p->reason - n, "; table row %s (%s)", P->name, occ);
+}
+
 /* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
  * runner-up's cost (0 if none) in second; the chunks that fit go to fit[0..max). Returns how many.
  * Every row: a work-group limit of at least 1, and the plan's local memory within what the kernel's
  * own leaves (also for rows whose kernels use only static local memory: a kernel that alone exceeds
  * the device never fits). */
-static int scan(const ocla_plan_limits *L, const ocla_plan_request *r, int forced, int *fit, int max, ocla_plan *best,
-                double *second) {
+static int scan(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int forced, int *fit,
+                int max, ocla_plan *best, double *second) {
     const ocla_plan_row *row = &ocla__plan_rows[r->op];
     int n = 0;
     *second = 0;
     if (ocla__plan_wg_limit(L) < 1 || L->kernel_local_mem > L->local_mem_size) return 0;
     for (int i = 0; i < row->n_chunks && n < max; i++) {
         ocla_plan p = {.op = r->op, .chunk = row->chunks[i]}; /* zeroed: tiles a rule does not name stay 0 */
-        if ((forced && p.chunk != r->chunk) || row->fits(L, r, p.chunk, &p) || p.local_bytes > ocla__plan_local_avail(L))
+        if ((forced && p.chunk != r->chunk) || row->fits(L, P, r, p.chunk, &p) ||
+            p.local_bytes > ocla__plan_local_avail(L))
             continue;
         if (fit) fit[n] = row->chunks[i];
         if (++n == 1 || p.cost < best->cost) {
@@ -102,7 +117,7 @@ int ocla_plan_candidates(const ocla_plan_limits *limits, const ocla_plan_request
     ocla_plan best;
     double second;
     if (!request_ok(limits, request) || max_chunks <= 0) return 0;
-    return scan(limits, request, 0, chunks, max_chunks, &best, &second);
+    return scan(limits, ocla__plan_params_for(limits), request, 0, chunks, max_chunks, &best, &second);
 }
 
 ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_request *r, ocla_plan *plan) {
@@ -126,7 +141,8 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                           row->name, r->chunk, list);
     int fit[MAX_CHUNKS];
     double second;
-    const int nfit = scan(limits, r, forced, fit, MAX_CHUNKS, plan, &second);
+    const ocla__plan_params *P = ocla__plan_params_for(limits); /* resolved once per plan */
+    const int nfit = scan(limits, P, r, forced, fit, MAX_CHUNKS, plan, &second);
     if (!nfit && forced)
         return ocla__fail(NULL, OCLA_ERR_UNSUPPORTED,
                           "%s: forced chunk %d does not fit this device (%llu bytes of local memory available, "
@@ -144,6 +160,7 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                  "%s: lowest modelled cost of %d fitting chunk sizes (largest fitting %d in %llu B local, wg <= %llu)%s",
                  row->name, nfit, fit[nfit - 1], avail, W,
                  nfit > 1 && second > 0 && second / plan->cost < 1.05 ? "; runner-up within 5%" : "");
+    append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }
 
@@ -155,7 +172,9 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
                             .compute_units = info->compute_units,
                             .simd_width = info->preferred_wg_multiple,
                             .is_gpu = info->is_gpu,
-                            .max_alloc_size = info->max_alloc_size};
+                            .max_alloc_size = info->max_alloc_size,
+                            .vendor = info->vendor};
+    snprintf(L->arch, sizeof L->arch, "%.*s", (int)sizeof L->arch - 1, info->device_name); /* the table's key */
     if (!ctx->probe_done) {
         ocla_variant v = ocla__variant(&k_fam_probe);
         const ocla_kernel_entry *e;

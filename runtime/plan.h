@@ -8,9 +8,11 @@
 
 #include "internal.h"
 
-/* An op kind's rule: fill the (zeroed) plan for one chunk (0 for an op without chunks); 0 when it
- * fits. */
-typedef int ocla__plan_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p);
+typedef struct ocla__plan_params ocla__plan_params; /* the vendor parameter table's row (below) */
+/* An op kind's rule: fill the (zeroed) plan for one chunk (0 for an op without chunks) on limits L
+ * whose parameter table row is P; 0 when it fits. */
+typedef int ocla__plan_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r,
+                            int chunk, ocla_plan *p);
 ocla__plan_fits ocla__la_fits;      /* plan_la.c: linear attention, simple GLA, GLA (chunked) */
 ocla__plan_fits ocla__rec_fits;     /* plan_la.c: recurrent (decode) form */
 ocla__plan_fits ocla__flash_fits;   /* plan_flash.c */
@@ -27,6 +29,37 @@ typedef struct ocla_plan_row {
 } ocla_plan_row;
 extern const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT];
 #define ocla__plan_row_flash (ocla__plan_rows[OCLA_OP_FLASH_CHUNK]) /* op_flash.c plans any C itself */
+
+/* ---- the vendor parameter table (runtime/plan_params.c): what the rules need to know about an
+ * architecture beyond the OpenCL limits. Rows are data; the most specific row that matches the
+ * device (vendor, then the architecture in its name) is used, else the default row, which keeps
+ * the plans the scheduler made before the table. ---- */
+struct ocla__plan_params {
+    const char *name;      /* shown in ocla_plan_explain's reason */
+    ocla_vendor vendor;    /* OCLA_VENDOR_UNKNOWN: the default row */
+    int gpu;               /* 1: GPUs of the vendor only, 0: CPUs only, -1: either */
+    const char *arch;      /* "|"-separated substrings of the device name (any case); NULL: the vendor's row */
+    uint32_t wave;         /* lanes per wave (warp, wavefront, sub-group); 0: unknown (simd_width) */
+    uint32_t regs;         /* 32-bit registers per lane before a kernel spills; 0: unknown */
+    uint64_t local_per_cu; /* local memory the work-groups of one compute unit share; 0: unknown */
+    int want_wgs;          /* work-groups per compute unit the tiles keep where the op allows */
+    int sm_block_max;      /* largest softmax block whose sm_tiled kernel stays within regs */
+};
+/* The row for a device: by vendor, CPU or GPU, and device name (NULL: none). Never NULL. */
+const ocla__plan_params *ocla__plan_params_find(ocla_vendor vendor, int is_gpu, const char *name);
+/* The row for limits (their vendor, is_gpu and arch). */
+const ocla__plan_params *ocla__plan_params_for(const ocla_plan_limits *L);
+/* The wave width the rules use: simd_width, else the row's; 0 when neither knows. */
+uint32_t ocla__plan_wave(const ocla_plan_limits *L, const ocla__plan_params *P);
+/* Work-groups of local_bytes each that one compute unit holds by local memory: 0 when the row does
+ * not know the compute unit's local memory (or the work-group uses none). */
+int ocla__plan_wgs_per_cu(const ocla_plan_limits *L, const ocla__plan_params *P, uint64_t local_bytes);
+/* Cost factor for a work-group of local_bytes: 1 where it keeps the row's work-groups per compute
+ * unit (or the row does not know), above 1 the fewer it keeps. */
+double ocla__plan_occupancy_penalty(const ocla_plan_limits *L, const ocla__plan_params *P, uint64_t local_bytes);
+/* Cost factor for a work-group of `items` work-items: 1 where they fill whole waves (or the wave
+ * is unknown), wave-rounded items / items otherwise (AMD: 32 items fill half a wave64). */
+double ocla__plan_wave_penalty(const ocla_plan_limits *L, const ocla__plan_params *P, uint64_t items);
 
 /* Helpers the rules share (plan.c). */
 uint64_t ocla__plan_wg_limit(const ocla_plan_limits *L); /* kernel limit if known, device, item size 0 */

@@ -66,7 +66,8 @@ void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t) {
     t->chunk = p->tile[0], t->ts = p->tile[1], t->tiled = p->tile[2], t->wg = p->tile[3];
 }
 
-int ocla__bwd_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__bwd_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                   ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (chunk < MIN_PICK && chunk != r->chunk) return 1; /* small chunks: forced only */
     ocla__bwd_layout lay;
@@ -77,7 +78,11 @@ int ocla__bwd_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int ch
      * gates (2 otherwise), bwd_dqk_tiled 3 with vector gates (2 otherwise), the others 2 */
     const uint64_t tiled_local = 4ull * 4 * BWD_TS * (BWD_TS + 1) + (vec ? 4ull * BWD_TS : 0);
     const int tiled = chunk >= BWD_TS && W >= BWD_TS && tiled_local <= avail;
-    const int wg = (int)ocla__launch_1d_local(L->kernel_wg_size, L->max_work_group_size, L->max_work_item_size0);
+    /* the item kernels' work-group: 64 items, or one wave where waves are wider (a multiple of
+     * the wave either way), within the limits */
+    int wg = (int)ocla__launch_1d_local(L->kernel_wg_size, L->max_work_group_size, L->max_work_item_size0);
+    const uint64_t wave = ocla__plan_wave(L, P);
+    while ((uint64_t)wg < wave && (uint64_t)wg * 2 <= W) wg *= 2;
     const int32_t vals[4] = {chunk, BWD_TS, tiled, wg};
     ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "TS", "TILED", "WG", NULL}, vals);
     ocla__plan_set_kernels(p, "%s%s%s, %s, bwd_dg%s", r->gate != OCLA_GATE_NONE ? "bwd_gates, " : "",

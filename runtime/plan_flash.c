@@ -9,7 +9,8 @@
  * work-groups of WG_X x WG_Y items over its first two global dimensions (C or E, then T or S):
  * WG_X = 32 items along the value/score axis (contiguous in the outputs), halved while the shorter of
  * C and E fills half of it or the work-group limit is below it, and WG_Y = 4 rows where the limit
- * allows (1 on llvmpipe, whose limit is 32).
+ * allows (1 on llvmpipe, whose limit is 32), more where WG_X x 4 items fill less than a wave (the
+ * parameter table's, runtime/plan_params.c).
  *
  * Chunk C (16..256) is a model parameter of FLASH (it changes the result); the scheduler picks it only
  * when asked (chunk 0). Cost per token: the quadratic part C (S + E) FLOPs plus the chunk states and
@@ -19,7 +20,8 @@
 
 const ocla_kfamily ocla__fam_flash = {"flash", 0, {NULL}};
 
-int ocla__flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__flash_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                     ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L);
     if (chunk < 1 || W < 1) return 1; /* op_flash.c plans a C given in the params with this rule */
     const int64_t m = chunk < r->V ? chunk : r->V; /* the shorter first dimension (scores: C, others: E) */
@@ -27,6 +29,8 @@ int ocla__flash_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int 
     while (wx > 1 && (wx > W || (int64_t)(wx / 2) >= m)) wx /= 2;
     uint64_t wy = 4;
     while (wy > 1 && wx * wy > W) wy /= 2;
+    const uint64_t wave = ocla__plan_wave(L, P); /* rows enough to fill a wave where the limit allows */
+    while (wx * wy < wave && wx * wy * 2 <= W) wy *= 2;
     p->wg_x = (int)wx;
     p->wg_y = (int)wy;
     p->bk = (int)r->K; /* each item walks all S dims (scores, output) */

@@ -21,7 +21,8 @@ static void la_derive(ocla__la_tiles *t) {
 }
 
 /* The portable kernels' tiles for one chunk size; nonzero when none fit. */
-static int la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t V, int chunk, ocla__la_tiles *t) {
+static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, ocla_op_kind op, int64_t V, int chunk,
+                        ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     /* Aim for up to 256 work-items (GPUs: 8 warps); fewer where the kernel limit says so. */
@@ -50,17 +51,25 @@ static int la_tiles_for(const ocla_plan_limits *L, ocla_op_kind op, int64_t V, i
         else return 1;
     }
     t->sjb = 16;
-    /* key slab: the widest of 32/16/8 that fits next to the C x C score block */
-    for (t->bka = 32; t->bka >= 8; t->bka /= 2) {
-        la_derive(t);
-        if (t->out_local <= avail) break;
-    }
-    return t->bka < 8 || t->state_local > avail;
+    /* key slab: the widest of 32/16/8 that fits next to the C x C score block and keeps the
+     * parameter table's work-groups per compute unit (AMD at C = 64: 42.5 KB with 32 leaves one
+     * work-group per 64 KiB CU, 16 two); else the widest that fits */
+    const int want = P->want_wgs;
+    for (int keep = 1; keep >= 0; keep--)
+        for (t->bka = 32; t->bka >= 8; t->bka /= 2) {
+            la_derive(t);
+            const int wgs = ocla__plan_wgs_per_cu(L, P, t->out_local > t->state_local ? t->out_local : t->state_local);
+            if (t->out_local <= avail && (!keep || !wgs || wgs >= want)) return t->state_local > avail;
+        }
+    return 1;
 }
 
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
- * balance, plus a penalty when the launch has fewer work-groups than the device can run at once. */
-static double la_cost(const ocla_plan_limits *L, const ocla_plan_request *r, const ocla__la_tiles *t) {
+ * balance, plus a penalty when the launch has fewer work-groups than the device can run at once,
+ * when a compute unit holds fewer work-groups than the parameter table wants (local memory) and
+ * when the work-group leaves lanes of its last wave idle (runtime/plan_params.c). */
+static double la_cost(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r,
+                      const ocla__la_tiles *t) {
     const double C = t->chunk, K = (double)r->K, Ve = (double)r->V + 1.0, gv = t->gv;
     /* intra-chunk scores (half of C x C x K, exps for GLA count as ~2 FMAs each), A.V, q.h, update */
     double flops = C * K * (1.0 + 1.0 * gv) + C * Ve + 4.0 * K * Ve + gv * 40.0 * K;
@@ -73,6 +82,8 @@ static double la_cost(const ocla_plan_limits *L, const ocla_plan_request *r, con
     const double nt = r->T > 0 ? (double)((r->T + t->chunk - 1) / t->chunk) : 1.0;
     const double wgs = (double)r->B * (double)r->H * nt * (double)((r->V + 1 + t->bv - 1) / t->bv);
     cost *= ocla__plan_grid_penalty(L, wgs);
+    cost *= ocla__plan_occupancy_penalty(L, P, t->out_local > t->state_local ? t->out_local : t->state_local);
+    cost *= ocla__plan_wave_penalty(L, P, (uint64_t)t->out_threads);
     /* more than 32 outputs per work-item (small work-group limits, e.g. llvmpipe's 32, force big
      * per-item blocks at large C) spill registers: measured ~1.7x slower on rusticl at C = 64 */
     if (t->tm * t->tn > 32) cost *= 1.0 + 0.5 * (t->tm * t->tn / 32.0 - 1.0);
@@ -88,9 +99,10 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     la_derive(t);
 }
 
-int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                  ocla_plan *p) {
     ocla__la_tiles t;
-    const int portable = !la_tiles_for(L, r->op, r->V, chunk, &t);
+    const int portable = !la_tiles_for(L, P, r->op, r->V, chunk, &t);
     const int64_t nt = (r->T + 63) / 64;
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V; /* per-chunk state floats at chunk 64 */
     /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors, per-chunk states
@@ -109,7 +121,7 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chu
                                                              : "mma_chunk_states, mma_chunk_output");
         p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
         /* measured on the H100: 2.5-3x faster than the portable kernels at the same chunk */
-        p->cost = portable ? 0.3 * la_cost(L, r, &t) : 1.0;
+        p->cost = portable ? 0.3 * la_cost(L, P, r, &t) : 1.0;
         return 0;
     }
     if (!portable) return 1;
@@ -126,15 +138,16 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chu
     p->wg_x = t.out_threads > t.state_threads ? t.out_threads : t.state_threads;
     p->wg_y = 1;
     p->local_bytes = t.out_local > t.state_local ? t.out_local : t.state_local;
-    p->cost = la_cost(L, r, &t);
+    p->cost = la_cost(L, P, r, &t);
     return 0;
 }
 
 /* ---- recurrent (decode) form: one work-group of RV x RK work-items per (b, h, value tile);
  * work-item (c, r) keeps rows r, r + RK, ... (KR of them, a power of two >= 8) of state column c
  * in registers. RV = 32 where 256 work-items fit (16 at 64, else 8), RK = up to 8. ---- */
-int ocla__rec_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
-    (void)chunk;
+int ocla__rec_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                   ocla_plan *p) {
+    (void)chunk, (void)P;
     const uint64_t W = ocla__plan_wg_limit(L); /* >= 1 (plan.c) */
     int RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
     if ((uint64_t)RV > W) RV = (int)W;

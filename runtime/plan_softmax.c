@@ -14,8 +14,11 @@
  *     chunk x (DK + DV) floats): where the tiled kernel's work-group or local memory does not fit, at
  *     chunks 16 and 32; picked by the scheduler only within half the local memory (a forced chunk
  *     needs it to fit only).
+ * Blocks above the parameter table's sm_block_max (runtime/plan_params.c: block 64 spills on AMD
+ * CDNA, Intel and the mobile GPUs) are candidates only when forced.
  * Cost: the FLOPs (4x for the one-row kernel, whose inner loops are bound by local-memory loads)
- * plus the key/value bytes re-read once per query block, with the small-grid penalty. */
+ * plus the key/value bytes re-read once per query block, with the small-grid, occupancy and
+ * wave-fill penalties (runtime/plan_params.c). */
 #include "plan.h"
 
 const ocla_kfamily ocla__fam_softmax_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", NULL}};
@@ -43,7 +46,8 @@ static int tiled_tiles(int block, int64_t K, int64_t V, int vec4, int32_t *t, ui
     return 0;
 }
 
-int ocla__softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
+int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                       ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
     const int forced = r->chunk == chunk;
@@ -51,7 +55,9 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
     int32_t t[SM_NTILES];
     uint64_t local = 0;
     /* one pass either way (the op splits the keys over more launches on Mesa llvmpipe: loop limit) */
-    const int tiled = !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) &&
+    /* the parameter table's largest block that does not spill (a forced block runs anyway) */
+    const int spills = !forced && chunk > P->sm_block_max;
+    const int tiled = !spills && !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) &&
                       (uint64_t)t[SM_TX] * (uint64_t)t[SM_TY] <= W && local <= avail;
     if (!tiled) { /* sm_forward's tiles in t */
         t[SMR_ONE_ROW] = 1, t[SMR_BQ] = chunk, t[SMR_DK] = pad_dim(r->K), t[SMR_DV] = pad_dim(r->V);
@@ -68,5 +74,6 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
     const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
     p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + (L->is_gpu ? 20.0 : 4.0) * 4.0 / chunk); /* balance: bytes */
     p->cost *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
+    p->cost *= ocla__plan_occupancy_penalty(L, P, local) * ocla__plan_wave_penalty(L, P, (uint64_t)p->wg_x);
     return 0;
 }

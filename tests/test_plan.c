@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The scheduler (runtime/plan.c): a pure function tested on fake devices (16, 32, 48, 64 KiB and
- * 1 MiB of local memory; work-group limits 32/256/1024/4096), plus plans on the real devices. */
+ * 1 MiB of local memory; work-group limits 32/256/1024/4096), on fake AMD, Intel, Apple-like and
+ * mobile devices through the vendor parameter table (runtime/plan_params.c), plus plans on the
+ * real devices. */
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
 #include "internal.h"
+#include "plan.h"
 
 static ocla_plan_limits fake(uint64_t local_kib, uint64_t wg, int gpu) {
     ocla_plan_limits L;
@@ -172,6 +175,7 @@ Test(plan, real_devices_explain) {
             tc_ok(ctx, ocla_plan_explain(ctx, &r, &p, text, sizeof text));
             cr_log_info("%s op %d: %s", tc_device_name(d), (int)k_ops[o], text);
             cr_assert(strstr(text, "chunk"), "%s", text);
+            cr_assert(strstr(text, "; table row "), "the parameter table's row: %s", text);
             cr_assert_leq(p.local_bytes, info.local_mem_size);
             cr_assert_leq((uint64_t)p.wg_x * p.wg_y, info.max_work_group_size);
             tc_ok(ctx, ocla_plan_explain(ctx, &r, NULL, NULL, 0));
@@ -186,4 +190,164 @@ Test(plan, real_devices_explain) {
         cr_assert_eq(ocla_plan_explain(NULL, &r, &p, NULL, 0), OCLA_ERR_INVALID_ARGUMENT);
         ocla_context_destroy(ctx);
     }
+}
+
+/* ---- the vendor parameter table (runtime/plan_params.c) on fake devices of the vendors CI has no
+ * machine for: local memory, wave, work-group limit and compute units as those devices report
+ * them, the vendor and the device name as the table reads them ---- */
+typedef struct vendor_fake {
+    const char *row; /* the table row the device must get */
+    ocla_vendor vendor;
+    const char *name;
+    uint64_t local_kib, wg;
+    uint32_t wave, cus;
+} vendor_fake;
+
+static const vendor_fake k_vendor_fakes[] = {
+    {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx90a:sramecc+:xnack-", 64, 1024, 64, 104},
+    {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx942:sramecc+:xnack-", 64, 256, 64, 304},
+    {"amd rdna", OCLA_VENDOR_AMD, "gfx1030", 64, 1024, 32, 36},
+    {"amd rdna", OCLA_VENDOR_AMD, "AMD Radeon RX 7900 XTX (radeonsi, navi31, LLVM 15.0.7)", 64, 1024, 32, 96},
+    {"intel xe-hpg/hpc", OCLA_VENDOR_INTEL, "Intel(R) Arc(TM) A770 Graphics", 128, 1024, 16, 512},
+    {"intel xe-hpg/hpc", OCLA_VENDOR_INTEL, "Intel(R) Data Center GPU Max 1550", 128, 512, 32, 1024},
+    {"apple", OCLA_VENDOR_APPLE, "Apple M2", 32, 1024, 32, 10},
+    {"arm mali", OCLA_VENDOR_ARM, "Mali-G715", 32, 256, 32, 16},
+    {"qualcomm adreno", OCLA_VENDOR_QUALCOMM, "QUALCOMM Adreno(TM) 740", 32, 256, 64, 6},
+};
+
+static ocla_plan_limits vendor_limits(const vendor_fake *f) {
+    ocla_plan_limits L = fake(f->local_kib, f->wg, 1);
+    L.compute_units = f->cus;
+    L.simd_width = f->wave;
+    L.vendor = f->vendor;
+    snprintf(L.arch, sizeof L.arch, "%s", f->name);
+    return L;
+}
+
+/* Every fake vendor device x op kind x shape the tests use: the plan fits; it names the table row;
+ * a softmax block within the row's spill-free limit; work-groups a multiple of the wave (except
+ * the tiled backward, whose work-group is its TS = 16 tile: TS 32 spills on gfx90a and gfx1030,
+ * docs/ARCHITECTURE.md); and at least 2 work-groups per compute unit where the plan uses local
+ * memory (the row's want_wgs) -- except softmax on 32 KiB devices, where block 32 (27 KB) keeps one
+ * and the model prefers it to block 16 (three), which reads the keys twice as often and needs more
+ * registers per item. */
+Test(plan, vendor_fakes) {
+    static const int64_t shapes[][5] = {{4, 2048, 16, 128, 128}, {1, 4096, 8, 64, 64}, {1, 100, 1, 64, 64},
+                                        {2, 512, 4, 256, 256}};
+    for (size_t d = 0; d < sizeof k_vendor_fakes / sizeof k_vendor_fakes[0]; d++) {
+        const vendor_fake *f = &k_vendor_fakes[d];
+        const ocla_plan_limits L = vendor_limits(f);
+        const ocla__plan_params *row = ocla__plan_params_for(&L);
+        cr_assert_str_eq(row->name, f->row, "%s", f->name);
+        for (int op = 0; op < OCLA_OP_COUNT; op++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                for (int gate = OCLA_GATE_NONE; gate <= OCLA_GATE_FIXED; gate++) {
+                    if (gate && op != OCLA_OP_ATTN_RECURRENT && op != OCLA_OP_ATTN_BACKWARD) continue;
+                    const int64_t *x = shapes[s];
+                    ocla_plan_request r = {(ocla_op_kind)op, x[0], x[1], x[2], x[3], x[4], 0, 0, gate, 0};
+                    ocla_plan p;
+                    ocla_status st = ocla_plan_compute(&L, &r, &p);
+                    if (op == OCLA_OP_SOFTMAX_TILED && x[3] > OCLA_SM_MAX_D) continue;
+                    cr_assert_eq(st, OCLA_SUCCESS, "%s op %d: %s", f->name, op, ocla_last_error(NULL));
+                    check_plan_fits(&L, &p);
+                    cr_log_info("%s op %d (%lld,%lld): %s", f->name, op, (long long)x[1], (long long)x[3], p.reason);
+                    cr_assert(strstr(p.reason, f->row), "%s", p.reason);
+                    if (op == OCLA_OP_SOFTMAX_TILED) cr_assert_leq(p.chunk, row->sm_block_max, "%s", f->name);
+                    const int tiled_bwd = op == OCLA_OP_ATTN_BACKWARD && p.tile[2];
+                    if (!tiled_bwd)
+                        cr_assert_eq((p.wg_x * p.wg_y) % (int)f->wave, 0, "%s op %d: work-group %dx%d, wave %u",
+                                     f->name, op, p.wg_x, p.wg_y, f->wave);
+                    if (op == OCLA_OP_ATTN_BACKWARD)
+                        cr_assert_eq(p.tile[3] % (int)f->wave, 0, "the item kernels' work-group");
+                    const int wgs = ocla__plan_wgs_per_cu(&L, row, p.local_bytes);
+                    if (p.local_bytes && !(op == OCLA_OP_SOFTMAX_TILED && f->local_kib == 32))
+                        cr_assert_geq(wgs, 2, "%s op %d: %llu B local, %d per compute unit", f->name, op,
+                                      (unsigned long long)p.local_bytes, wgs);
+                }
+    }
+}
+
+/* What the table changes, on the same limits: AMD CDNA at chunk 64 takes the 16-wide key slab
+ * (29,952 B, two work-groups per 64 KiB CU) where the default row takes 32 (42,496 B, one), and
+ * softmax block 32 where the default row takes 64; a forced block 64 still runs. */
+Test(plan, vendor_table_changes) {
+    ocla_plan_limits amd = vendor_limits(&k_vendor_fakes[0]), plain = amd;
+    plain.vendor = OCLA_VENDOR_UNKNOWN;
+    plain.arch[0] = 0;
+    ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 64, 0, 0, 0};
+    ocla_plan a, b;
+    cr_assert_eq(ocla_plan_compute(&amd, &r, &a), OCLA_SUCCESS);
+    cr_assert_eq(ocla_plan_compute(&plain, &r, &b), OCLA_SUCCESS);
+    cr_assert_eq(a.tile[6], 16, "BKA %d", a.tile[6]);
+    cr_assert_eq(b.tile[6], 32, "BKA %d", b.tile[6]);
+    cr_assert_eq(a.local_bytes, 29952);
+    cr_assert_eq(b.local_bytes, 42496);
+    cr_assert(strstr(a.reason, "table row amd cdna2/3 (wave 64, 2 work-groups per compute unit)"), "%s", a.reason);
+    cr_assert(strstr(b.reason, "table row default"), "%s", b.reason);
+    r.op = OCLA_OP_SOFTMAX_TILED, r.chunk = 0;
+    cr_assert_eq(ocla_plan_compute(&amd, &r, &a), OCLA_SUCCESS);
+    cr_assert_eq(ocla_plan_compute(&plain, &r, &b), OCLA_SUCCESS);
+    cr_assert_eq(a.chunk, 32);
+    cr_assert_eq(b.chunk, 64);
+    r.chunk = 64;
+    cr_assert_eq(ocla_plan_compute(&amd, &r, &a), OCLA_SUCCESS);
+    cr_assert_eq(a.chunk, 64);
+}
+
+/* The measured devices keep their plans: an H100 (NVIDIA, 48 KiB per work-group, 132 SMs, the
+ * tensor-core path) plans every op and shape exactly as the default row does, and so do the PoCL
+ * and llvmpipe rows. */
+Test(plan, vendor_table_keeps_measured_devices) {
+    static const struct {
+        ocla_vendor vendor;
+        const char *name;
+        uint64_t kib, wg;
+        int gpu;
+    } k[] = {{OCLA_VENDOR_NVIDIA, "NVIDIA H100 80GB HBM3", 48, 1024, 1},
+             {OCLA_VENDOR_POCL, "cpu-haswell-AMD EPYC 7B13", 512, 4096, 0},
+             {OCLA_VENDOR_MESA, "llvmpipe (LLVM 15.0.6, 256 bits)", 32, 1024, 0}};
+    for (size_t d = 0; d < sizeof k / sizeof k[0]; d++)
+        for (int op = 0; op < OCLA_OP_COUNT; op++)
+            for (int chunk = 0; chunk <= 64; chunk += 64) {
+                ocla_plan_limits L = fake(k[d].kib, k[d].wg, k[d].gpu), plain;
+                L.vendor = k[d].vendor;
+                L.simd_width = 0;
+                L.paths = k[d].vendor == OCLA_VENDOR_NVIDIA ? 1u << OCLA_PATH_NVIDIA_MMA : 0;
+                snprintf(L.arch, sizeof L.arch, "%s", k[d].name);
+                plain = L;
+                plain.vendor = OCLA_VENDOR_UNKNOWN;
+                ocla_plan_request r = {(ocla_op_kind)op, 4, 2048, 16, 128, 128, chunk, 0, OCLA_GATE_VECTOR, 0};
+                ocla_plan a, b;
+                const ocla_status sa = ocla_plan_compute(&L, &r, &a), sb = ocla_plan_compute(&plain, &r, &b);
+                cr_assert_eq(sa, sb, "%s op %d", k[d].name, op);
+                if (sa != OCLA_SUCCESS) continue;
+                cr_assert_eq(a.path, b.path);
+                cr_assert_eq(a.chunk, b.chunk, "%s op %d", k[d].name, op);
+                cr_assert_eq(a.wg_x * a.wg_y, b.wg_x * b.wg_y, "%s op %d", k[d].name, op);
+                cr_assert_eq(a.local_bytes, b.local_bytes);
+                cr_assert_eq(a.cost, b.cost, "%s op %d", k[d].name, op);
+                cr_assert_eq(memcmp(a.tile, b.tile, sizeof a.tile), 0, "%s op %d", k[d].name, op);
+                cr_assert_str_eq(a.kernels, b.kernels);
+            }
+}
+
+/* Rows by device name as drivers report it. */
+Test(plan, vendor_table_rows) {
+    static const struct {
+        ocla_vendor vendor;
+        int gpu;
+        const char *name, *row;
+    } k[] = {{OCLA_VENDOR_AMD, 1, "gfx90a:sramecc+:xnack-", "amd cdna2/3"},
+             {OCLA_VENDOR_AMD, 1, "gfx1100", "amd rdna"},
+             {OCLA_VENDOR_AMD, 1, "AMD Radeon RX 6800 (radeonsi, navi21, LLVM 15.0.7, DRM 3.49)", "amd rdna"},
+             {OCLA_VENDOR_AMD, 1, "gfx906:sramecc+:xnack-", "amd"},
+             {OCLA_VENDOR_INTEL, 1, "Intel(R) UHD Graphics 770", "intel"},
+             {OCLA_VENDOR_INTEL, 0, "Intel(R) Core(TM) i7-12700", "default"},
+             {OCLA_VENDOR_NVIDIA, 1, "NVIDIA GeForce RTX 3090", "nvidia"},
+             {OCLA_VENDOR_NVIDIA, 1, "NVIDIA H100 80GB HBM3", "nvidia hopper"},
+             {OCLA_VENDOR_UNKNOWN, 1, "gfx90a", "default"},
+             {OCLA_VENDOR_POCL, 0, NULL, "pocl (CPU)"}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        cr_assert_str_eq(ocla__plan_params_find(k[i].vendor, k[i].gpu, k[i].name)->name, k[i].row, "%s",
+                         k[i].name ? k[i].name : "(no name)");
 }

@@ -138,7 +138,7 @@ typedef struct ocla_device_info {
     uint64_t max_work_group_size;  /* device limit */
     uint64_t max_work_item_sizes[3];
     uint32_t compute_units;
-    uint32_t preferred_wg_multiple; /* from a probe kernel; 0 if unknown */
+    uint32_t preferred_wg_multiple; /* the wave width (the scheduler's parameter table); 0 if unknown */
     uint64_t max_alloc_size;
     uint64_t global_mem_size;
     int has_fp16, has_fp64, has_subgroups;
@@ -304,11 +304,17 @@ typedef struct ocla_plan_limits {
     uint64_t kernel_local_mem;     /* the kernel's own CL_KERNEL_LOCAL_MEM_SIZE (0 if unknown) */
     uint64_t kernel_wg_size;       /* CL_KERNEL_WORK_GROUP_SIZE (0 = device limit) */
     uint32_t compute_units;
-    uint32_t simd_width;           /* preferred multiple; 0 = unknown */
+    uint32_t simd_width;           /* lanes per hardware wave (warp, wavefront, sub-group); 0 = the table row's */
     int is_gpu;
     unsigned paths;                /* vendor paths the device runs: bit (1u << OCLA_PATH_*) */
     int allow_tf32;                /* NVIDIA path: one TF32 product instead of 3xTF32 */
     uint64_t max_alloc_size;       /* largest buffer (0 = unknown: no limit assumed) */
+    /* The keys of the scheduler's vendor parameter table (docs/ARCHITECTURE.md, "Scheduler"): its row
+     * gives the wave width where simd_width is 0, the largest tiles that do not spill there and the
+     * local memory a compute unit shares among its work-groups. Zero / empty select the default
+     * row, which plans as the scheduler did before the table existed. */
+    ocla_vendor vendor; /* normalised vendor (ocla_device_info.vendor) */
+    char arch[64];      /* the device name, where the table looks for the architecture ("gfx90a", "navi21") */
 } ocla_plan_limits;
 
 /* Request flags. */
