@@ -125,6 +125,15 @@ static void fuzz_plan(rd *r) {
     L.compute_units = (uint32_t)u64(r, 1);
     L.simd_width = (uint32_t)((s & 0x04) ? u64(r, 1) : 32);
     L.is_gpu = s & 1;
+    /* the vendor table's keys: any vendor value (out of range too) and a name, unterminated at times */
+    static const char *const names[] = {"NVIDIA H100 80GB HBM3", "gfx90a:sramecc+:xnack-", "AMD Radeon RX 6800 (navi21)",
+                                        "Intel(R) Arc(TM) A770", "Apple M2", "Mali-G710", ""};
+    L.vendor = (ocla_vendor)(u8(r) % 12);
+    const uint8_t nm = u8(r);
+    if (nm & 0x80)
+        memset(L.arch, 'x', sizeof L.arch); /* no terminating zero */
+    else
+        snprintf(L.arch, sizeof L.arch, "%s", names[nm % 7]);
     ocla_plan_request q;
     memset(&q, 0, sizeof q);
     q.op = (ocla_op_kind)(u8(r) % (OCLA_OP_COUNT + 2)); /* includes out-of-range kinds */
