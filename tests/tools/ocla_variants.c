@@ -4,8 +4,8 @@
  *
  * Where the list comes from: the scheduler (ocla_plan_compute) is run for every op kind x every
  * request the ops can make (gate kinds, feature maps, normaliser, causal or not, strided tensors,
- * portable-only, the backward with and without dg, head dims K and V from the set below, a small,
- * a medium and a huge shape) x every chunk of the op's row (each forced, as params.chunk or
+ * portable-only, the backward with and without dg, head dims K and V from the set below, a medium
+ * and a huge shape) x every chunk of the op's row (each forced, as params.chunk or
  * OCLA_CHUNK may) x the device profiles below; each plan's kernels are mapped to their variants by
  * ocla__plan_kernel_variant (runtime/variant_list.c), which the ops build their kernels through, and
  * the kernels that run without a plan come from ocla__fixed_builds. A new family, tile or kernel in
@@ -58,8 +58,10 @@ static const profile k_profiles[] = {
                   .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB}},
 };
 
-/* Head dims: those the tests and ocla-bench use, and each side of every threshold a rule reads
- * (powers of two, multiples of 4, the 256 maximum). */
+/* Head dims: each side of every threshold a rule reads (softmax pads to 32/64/128/256 and takes
+ * float4 rows at multiples of 4, the recurrent form's rows per item double at 64/128, the chunked
+ * output's value tile widens at V >= 128, the NVIDIA path's float4 rows), which covers the dims the
+ * tests and ocla-bench use (1..256). */
 static const int k_dims[] = {1, 3, 4, 8, 16, 17, 32, 33, 48, 64, 65, 100, 128, 129, 256};
 /* (B, H, T): a medium shape, and one whose per-chunk states pass 2^31 floats (the NVIDIA path's
  * 64-bit offsets) while fitting its largest allocation. */
