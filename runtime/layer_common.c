@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const ocla_kfamily fam_layer_common = {"layer_common", 0, {NULL}};
 
 ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_tensor *x, const ocla_tensor *y,
                                  int64_t *B, int64_t *T, int64_t *d) {
@@ -121,7 +120,7 @@ ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const o
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "layer projection bias: %lld x %lld beyond the bias kernel's int sizes",
                           (long long)rows, (long long)cols);
     ocla_args a;
-    if ((st = ocla__layer_kernel(ctx, &fam_layer_common, "layer_add_bias", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &ocla__fam_layer_common, "layer_add_bias", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, cols), ocla__push_tensor(&a, y, NULL, 0), ocla__push_tensor(&a, b, NULL, 0);
     const size_t n = (size_t)rows * (size_t)cols;
     return ocla__layer_launch(&a, 1, &n, NULL, "layer projection bias");

@@ -15,7 +15,6 @@
 #include "op_common.h"
 #include "plan.h"
 
-static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", NULL}};
 
 /* Every kernel takes the head (n, T, H, K, V, C, NT), n = its items or work-groups, then the
  * arguments its row lists: the caller's tensors (OCLA_TENSOR; the optional ones, X_H0 on, followed
@@ -255,15 +254,15 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
                               region_names[s], c.lay.slot_bytes[s], tl.chunk,
                               (unsigned long long)ctx->info.max_alloc_size);
 
-    /* the variant and its kernels (built before anything is enqueued) */
-    ocla_variant v = ocla__variant(&fam_bwd);
-    v.gate = (int8_t)p->gate;
-    v.feature = (int8_t)p->feature_map;
-    v.norm = (int8_t)(p->normalize != 0);
-    v.tile[0] = tl.ts;
+    /* the kernels, each in the variant the plan names for it (variant_list.c), built before anything
+     * is enqueued */
     cl_kernel kern[MAX_STEPS];
-    for (int i = 0; i < n_steps; i++)
+    for (int i = 0; i < n_steps; i++) {
+        ocla_variant v;
+        if (ocla__plan_kernel_variant(&plan, &req, steps[i]->name, &v))
+            return ocla__fail(ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: no variant for %s", steps[i]->name);
         if ((st = ocla__variant_kernel(ctx, &v, steps[i]->name, &kern[i])) != OCLA_SUCCESS) return st;
+    }
 
     /* temporaries: regions of scratch slots 0-3 */
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)

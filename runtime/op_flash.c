@@ -35,7 +35,6 @@ static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int f
     ocla_plan_limits L;
     ocla_status st = ocla__plan_limits(ctx, &L);
     if (st == OCLA_SUCCESS && sched) st = ocla__plan_for(ctx, r, plan);
-    const ocla_variant v = ocla__variant(&ocla__fam_flash);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
         if (!sched) {
             memset(plan, 0, sizeof *plan);
@@ -51,6 +50,9 @@ static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int f
         uint64_t wg = 0;
         for (int i = 0; i < 4; i++) {
             const ocla_kernel_entry *e;
+            ocla_variant v;
+            if (ocla__plan_kernel_variant(plan, r, k_names[i], &v))
+                return ocla__fail(ctx, OCLA_ERR_INTERNAL, FN ": the plan (%s) has no %s", plan->kernels, k_names[i]);
             if ((st = ocla__variant_entry(ctx, &v, k_names[i], &e)) != OCLA_SUCCESS) return st;
             k[i] = e->kernel;
             if (e->wg_size && (wg == 0 || e->wg_size < wg)) wg = e->wg_size;

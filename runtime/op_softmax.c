@@ -51,7 +51,9 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
         const int tiled = !strcmp(plan->kernels, "sm_tiled");
-        const ocla_variant v = ocla__variant_from_plan(tiled ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow, plan);
+        ocla_variant v;
+        if (ocla__plan_kernel_variant(plan, r, plan->kernels, &v))
+            return ocla__fail(ctx, OCLA_ERR_INTERNAL, FN ": no variant for the plan's %s", plan->kernels);
         const ocla_kernel_entry *e;
         if ((st = ocla__variant_entry(ctx, &v, plan->kernels, &e)) != OCLA_SUCCESS) return st;
         const uint64_t threads = (uint64_t)plan->wg_x * (uint64_t)plan->wg_y, lm = e->static_local;
