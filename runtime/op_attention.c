@@ -295,8 +295,8 @@ ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const
 
 /* A launch slot for kernel `name` of the op's plan, in the variant the plan names for it
  * (variant_list.c: the list the vendor compile check walks). */
-static ocla_status add_planned(ocla_attn_op *op, const ocla_plan_request *r, const char *name, int slot, int when,
-                               const size_t global[3], const size_t *local, const char *what) {
+ocla_status ocla__attn_add_planned(ocla_attn_op *op, const ocla_plan_request *r, const char *name, int slot, int when,
+                                   const size_t global[3], const size_t *local, const char *what) {
     ocla_variant v;
     if (ocla__plan_kernel_variant(&op->plan, r, name, &v))
         return ocla__fail(op->ctx, OCLA_ERR_INTERNAL, "the attention plan (kernels %s) has no %s", op->plan.kernels, name);
@@ -323,7 +323,7 @@ static ocla_status prepare_recurrent(ocla_attn_op *op, const ocla_plan_request *
     if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)Ve * 4;
     op->bind = bind_recurrent;
     const size_t global[3] = {(size_t)(Ve + RV - 1) / RV * RV, (size_t)RK, BH}, local[3] = {(size_t)RV, (size_t)RK, 1};
-    return add_planned(op, r, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
+    return ocla__attn_add_planned(op, r, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
 }
 
 static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r) {
@@ -346,13 +346,13 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
-    ocla_status st = add_planned(op, r, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
-    if (st == OCLA_SUCCESS) st = add_planned(op, r, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
+    ocla_status st = ocla__attn_add_planned(op, r, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
+    if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
     if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
     const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
-    return add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
+    return ocla__attn_add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
 }
 
 /* Plan and prepare; on a build limit below the plan's (the built kernel allows fewer work-items or
@@ -386,12 +386,12 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         op->min_wg = 0, op->static_local = 0;
         /* the path's kernels and launches, the normaliser, then the launch checks (after the
          * chunked kernels' arguments, whose __local sizes count) */
-        st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op)
+        st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op, &r)
              : recurrent                          ? prepare_recurrent(op, &r)
                                                   : prepare_chunked(op, &r);
         if (st == OCLA_SUCCESS && op->key.normalize) {
             const size_t gn[3] = {(size_t)op->V, (size_t)op->T, (size_t)op->B * op->H}; /* recurrent: per segment */
-            st = add_planned(op, &r, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
+            st = ocla__attn_add_planned(op, &r, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
                              "attention normaliser");
         }
         if (st == OCLA_SUCCESS && op->bind == bind_chunked) st = bind_chunked(op, io, 0);

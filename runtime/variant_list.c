@@ -17,8 +17,8 @@ static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE 
 /* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
  * plan (which the prepared op may narrow to its layouts), gate and feature map from the request;
  * and la_gate_cumsum of linear_attn.cl at the path's chunk. */
-static const ocla_kfamily fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
-                                    {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
+const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
+                                   {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 
 /* Families of the kernels that run without a plan (no options: one variant each). */
@@ -38,6 +38,7 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
     {&ocla__fam_optim, "sgd_step"},
+    {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
 
 /* name is one of the words of list (separated by spaces and commas). */
@@ -62,7 +63,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         fam = !strcmp(name, "la_normalize") ? &fam_norm
               : !nv                          ? &fam_chunk
               : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum
-                                                : &fam_nv;
+                                                : &ocla__fam_nv;
         break;
     case OCLA_OP_ATTN_RECURRENT: fam = !strcmp(name, "la_normalize") ? &fam_norm : &fam_rec; break;
     case OCLA_OP_FLASH_CHUNK: fam = &ocla__fam_flash; break;

@@ -12,7 +12,7 @@
 #                  wave64), gfx1030 (RDNA2), gfx1100 (RDNA3)
 #   amd:gfx90a:O0  the same without optimisation: every call that is not inlined must link (a helper
 #                  declared plain `inline` in common.cl fails here with "undefined hidden symbol")
-#   intel:<dev>    Intel's offline compiler ocloc (Debian: intel-opencl-icd): dg2, tgllp, pvc
+#   intel:<dev>    Intel's offline compiler ocloc (Debian: unpacked from intel-opencl-icd): dg2, tgllp, pvc
 #   spirv          clang-15 -O0 to SPIR-V 1.0 (llvm-spirv-15; its default, 1.4, breaks 1.4's rule that
 #                  every global an entry point uses is in its interface), validated by spirv-val
 #                  (spirv-tools) for OpenCL 1.2
@@ -97,6 +97,18 @@ fi
 
 start=$(date +%s)
 scope=${OCLA_VENDOR_SCOPE:-ci}
+# ocloc without the Intel ICD: installing intel-opencl-icd registers an OpenCL platform for every
+# program on the machine (the test suite would see it, and the ICD loader's path through it aborts
+# the AddressSanitizer checks), so unless ocloc is already there its package is unpacked under build/
+if ! command -v ocloc > /dev/null; then
+  o=$PWD/build/ocloc-root
+  if [ ! -x "$o/usr/bin/ocloc" ]; then
+    rm -rf "$o" && mkdir -p "$o"
+    (cd "$o" && apt-get download -q intel-opencl-icd > /dev/null 2>&1) || true
+    for f in "$o"/intel-opencl-icd_*.deb; do [ -e "$f" ] && dpkg -x "$f" "$o"; done
+  fi
+  export PATH="$o/usr/bin:$PATH" LD_LIBRARY_PATH="$o/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 for tool in clang-15 ld.lld-15 llvm-readelf-15 llvm-dis-15 llvm-as-15 llvm-spirv-15 spirv-val ocloc python3; do
   command -v "$tool" > /dev/null || { echo "16-vendor-compile: $tool not found (tests/run.sh installs it in CI mode)"; exit 1; }
 done

@@ -37,25 +37,29 @@ typedef struct profile {
 
 /* Limits the runtime meets (tests/test_plan.c's fake devices are of these kinds). kernel_wg_size is
  * the probe kernel's limit where it is below the device's (rusticl llvmpipe: 32). */
-#define GPU(local_kib, wg, cus, simd, alloc_gib) \
+#define GPU(local_kib, wg, cus, simd, alloc_gib, vend, name) \
     .local_mem_size = (local_kib) * 1024ull, .max_work_group_size = (wg), .max_work_item_size0 = (wg), \
-    .compute_units = (cus), .simd_width = (simd), .is_gpu = 1, .max_alloc_size = (alloc_gib) * GIB
+    .compute_units = (cus), .simd_width = (simd), .is_gpu = 1, .max_alloc_size = (alloc_gib) * GIB, \
+    .vendor = (vend), .arch = name
 #define NV_PATH .paths = 1u << OCLA_PATH_NVIDIA_MMA
+/* vendor and name select the scheduler's parameter table row (runtime/plan_params.c) */
 static const profile k_profiles[] = {
-    {"nvidia-h100", {GPU(48, 1024, 132, 32, 20), NV_PATH}},
-    {"nvidia-h100-tf32", {GPU(48, 1024, 132, 32, 20), NV_PATH, .allow_tf32 = 1}},
-    {"amd-wave64", {GPU(64, 1024, 104, 64, 16)}},
-    {"amd-wave64-wg256", {GPU(64, 256, 104, 64, 16)}},
-    {"amd-rdna-wave32", {GPU(64, 1024, 48, 32, 16)}},
-    {"intel-xe-hpg", {GPU(64, 1024, 512, 32, 4)}},
-    {"intel-pvc", {GPU(128, 1024, 448, 16, 32)}},
-    {"intel-wg512", {GPU(128, 512, 96, 16, 4)}},
-    {"apple-like", {GPU(32, 1024, 10, 32, 8)}},
-    {"mobile", {GPU(32, 256, 8, 16, 1)}},
+    {"nvidia-h100", {GPU(48, 1024, 132, 32, 20, OCLA_VENDOR_NVIDIA, "NVIDIA H100 80GB HBM3"), NV_PATH}},
+    {"nvidia-h100-tf32", {GPU(48, 1024, 132, 32, 20, OCLA_VENDOR_NVIDIA, "NVIDIA H100 80GB HBM3"), NV_PATH,
+                          .allow_tf32 = 1}},
+    {"amd-cdna2", {GPU(64, 1024, 104, 64, 16, OCLA_VENDOR_AMD, "gfx90a:sramecc+:xnack-")}},
+    {"amd-cdna3-wg256", {GPU(64, 256, 304, 64, 16, OCLA_VENDOR_AMD, "gfx942")}},
+    {"amd-rdna-wave32", {GPU(64, 1024, 48, 32, 16, OCLA_VENDOR_AMD, "gfx1030")}},
+    {"intel-xe-hpg", {GPU(64, 1024, 512, 32, 4, OCLA_VENDOR_INTEL, "Intel(R) Arc(TM) A770 Graphics")}},
+    {"intel-pvc", {GPU(128, 1024, 448, 16, 32, OCLA_VENDOR_INTEL, "Intel(R) Data Center GPU Max 1550")}},
+    {"intel-wg512", {GPU(128, 512, 96, 16, 4, OCLA_VENDOR_INTEL, "Intel(R) UHD Graphics 770")}},
+    {"apple-like", {GPU(32, 1024, 10, 32, 8, OCLA_VENDOR_APPLE, "Apple M2")}},
+    {"mobile", {GPU(32, 256, 8, 16, 1, OCLA_VENDOR_ARM, "Mali-G710")}},
     {"cpu-pocl", {.local_mem_size = 1024 * 1024, .max_work_group_size = 4096, .max_work_item_size0 = 4096,
-                  .compute_units = 2, .simd_width = 8, .max_alloc_size = 4 * GIB}},
+                  .compute_units = 2, .simd_width = 8, .max_alloc_size = 4 * GIB, .vendor = OCLA_VENDOR_POCL}},
     {"llvmpipe", {.local_mem_size = 64 * 1024, .max_work_group_size = 1024, .max_work_item_size0 = 1024,
-                  .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB}},
+                  .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB,
+                  .vendor = OCLA_VENDOR_MESA}},
 };
 
 /* Head dims: each side of every threshold a rule reads (softmax pads to 32/64/128/256 and takes
