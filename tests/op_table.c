@@ -47,7 +47,7 @@ static int add(op_case *c, const char *name, int ndim, const int64_t *dims, int 
     }
     op_array *a = &c->a[c->n];
     memset(a, 0, sizeof *a);
-    a->name = name, a->ndim = ndim, a->output = output;
+    a->name = name, a->ndim = ndim, a->output = output, a->stage = c->stage;
     for (int i = 0; i < ndim && i < 4; i++) a->dims[i] = dims[i];
     return c->n++;
 }
@@ -87,6 +87,7 @@ int op_in_normal(op_case *c, const char *name, int ndim, const int64_t *dims, fl
     if (i >= 0) fill(c, i, 0, 0, sd);
     return i;
 }
+void op_next_call(op_case *c) { c->stage++; }
 int op_absent(op_case *c, const char *name) { return add(c, name, 0, NULL, 0); }
 int op_out(op_case *c, const char *name, int ndim, const int64_t *dims) {
     int i = add(c, name, ndim, dims, 1);
@@ -174,6 +175,10 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
     if (m->kind != OP_MUT_NONE && m->index == i) {
         switch (m->kind) {
         case OP_MUT_NULL: return OCLA_SUCCESS;
+        case OP_MUT_FOREIGN: /* the same array, made on another context */
+            if (!m->foreign) break;
+            ctx = m->foreign;
+            break;
         case OP_MUT_DIM: dims[(unsigned)m->axis % (unsigned)ndim] += m->delta, same = 0; break;
         case OP_MUT_NDIM:
             if (m->delta < 0 && ndim > 1) ndim--;
@@ -326,11 +331,20 @@ static ocla_status attn_call(ocla_context *ctx, const op_case *c, ocla_tensor *c
     io.q = t[AQ], io.k = t[AK], io.v = t[AV], io.g = t[AG], io.initial_state = t[AS0], io.initial_z = t[AZ0];
     io.o = t[AO], io.final_state = t[AS1], io.final_z = t[AZ1];
     if (!f->prepared) return ocla_attention_forward(ctx, &p, &io);
-    ocla_attn_op *op = NULL; /* plan once, run many: the second run must give the same outputs */
-    ocla_status st = ocla_attention_prepare(ctx, &p, &io, &op);
+    /* plan once on a template (tensors of the case's own dims, dense, made here), run many with the
+     * harness's tensors: the second run must give the same outputs, and a broken tensor
+     * (tests/test_args.c) meets ocla_attention_run's checks, not the prepare's */
+    ocla_tensor *tp[AZ1 + 1] = {0};
+    ocla_status st = OCLA_SUCCESS;
+    for (int i = 0; i <= AZ1 && st == OCLA_SUCCESS; i++)
+        if (c->a[i].ndim) st = ocla_tensor_create(ctx, OCLA_F32, c->a[i].ndim, c->a[i].dims, &tp[i]);
+    ocla_attn_io tio = {tp[AQ], tp[AK], tp[AV], tp[AG], tp[AS0], tp[AZ0], tp[AO], tp[AS1], tp[AZ1]};
+    ocla_attn_op *op = NULL;
+    if (st == OCLA_SUCCESS) st = ocla_attention_prepare(ctx, &p, &tio, &op);
     if (st == OCLA_SUCCESS) st = ocla_attention_run(op, &io);
     if (st == OCLA_SUCCESS) st = ocla_attention_run(op, &io);
     ocla_attention_op_destroy(op);
+    for (int i = 0; i <= AZ1; i++) ocla_tensor_destroy(tp[i]);
     return st;
 }
 
@@ -440,6 +454,7 @@ static void linear_make(op_case *c) {
     op_in(c, "x", 3, OP_D(s->B, s->T, s->K), -1, 1);
     op_inout(c, "w", 2, OP_D(s->K, s->V), -1, 1); /* updated by the SGD step */
     op_out(c, "y", 3, OP_D(s->B, s->T, s->V));
+    op_next_call(c); /* ocla_linear_backward, then ocla_sgd_step */
     op_in(c, "dy", 3, OP_D(s->B, s->T, s->V), -1, 1);
     op_out(c, "dx", 3, OP_D(s->B, s->T, s->K));
     op_inout(c, "dw", 2, OP_D(s->K, s->V), -1, 1); /* accumulated into */
@@ -488,6 +503,7 @@ static void gate_make(op_case *c) {
     const op_shape *s = &c->s;
     op_in_normal(c, "x", 4, OP_D(s->B, s->T, s->H, s->K), 3.0f);
     op_out(c, "g", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_next_call(c); /* ocla_gate_logsigmoid_backward */
     op_in(c, "dg", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_out(c, "dx", 4, OP_D(s->B, s->T, s->H, s->K));
 }
@@ -586,20 +602,33 @@ static void flash_cost_causal(const op_shape *s, double *f, double *b) { flash_c
 static void flash_cost_full(const op_shape *s, double *f, double *b) { flash_cost_(s, f, b, 0); }
 
 static int linformer_n(const op_shape *s) { return s->N >= s->T ? s->N : s->T; }
+typedef struct linformer_cfg {
+    ocla_linformer_sharing sharing;
+} linformer_cfg;
+static const linformer_cfg lf_headwise = {OCLA_LINFORMER_HEADWISE}, lf_key_value = {OCLA_LINFORMER_KEY_VALUE},
+                           lf_per_head = {OCLA_LINFORMER_NONE};
 static void linformer_make(op_case *c) {
+    const linformer_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
     const int n = linformer_n(s); /* the first T of n columns are used */
     op_in(c, "q", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_in(c, "k", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
-    op_in(c, "E", 2, OP_D(s->P, n), -0.2f, 0.2f);
-    op_in(c, "F", 2, OP_D(s->P, n), -0.2f, 0.2f);
+    if (f->sharing == OCLA_LINFORMER_NONE) { /* per head: E, F [H, kp, n] */
+        op_in(c, "E", 3, OP_D(s->H, s->P, n), -0.2f, 0.2f);
+        op_in(c, "F", 3, OP_D(s->H, s->P, n), -0.2f, 0.2f);
+    } else {
+        op_in(c, "E", 2, OP_D(s->P, n), -0.2f, 0.2f);
+        if (f->sharing == OCLA_LINFORMER_HEADWISE) op_in(c, "F", 2, OP_D(s->P, n), -0.2f, 0.2f);
+        else op_absent(c, "F"); /* E projects keys and values */
+    }
     op_out(c, "o", 4, OP_D(s->B, s->T, s->H, s->V));
 }
 static ocla_status linformer_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const linformer_cfg *f = c->op->cfg;
     ocla_linformer_params p;
     ocla_linformer_params_defaults(&p);
-    p.block = c->s.chunk;
+    p.block = c->s.chunk, p.sharing = f->sharing;
     ocla_linformer_io io;
     memset(&io, 0, sizeof io);
     io.q = t[0], io.k = t[1], io.v = t[2], io.E = t[3], io.F = t[4], io.o = t[5];
@@ -607,8 +636,12 @@ static ocla_status linformer_call(ocla_context *ctx, const op_case *c, ocla_tens
 }
 static void linformer_reference(const op_case *c, double *ref) {
     const op_shape *s = &c->s;
-    ref_linformer(s->B, s->T, s->H, s->K, s->V, s->P, linformer_n(s), 0, 1.0 / sqrt((double)s->K), op_host(c, 3),
-                  op_host(c, 4), op_host(c, 0), op_host(c, 1), op_host(c, 2), op_slice(c, ref, 5));
+    const linformer_cfg *f = c->op->cfg;
+    const float *F = f->sharing == OCLA_LINFORMER_HEADWISE || f->sharing == OCLA_LINFORMER_NONE ? op_host(c, 4)
+                                                                                                 : op_host(c, 3);
+    ref_linformer(s->B, s->T, s->H, s->K, s->V, s->P, linformer_n(s), f->sharing == OCLA_LINFORMER_NONE,
+                  1.0 / sqrt((double)s->K), op_host(c, 3), F, op_host(c, 0), op_host(c, 1), op_host(c, 2),
+                  op_slice(c, ref, 5));
 }
 static void linformer_cost(const op_shape *s, double *flops, double *bytes) {
     double bh = (double)s->B * s->H, T = s->T, P = s->P;
@@ -781,8 +814,13 @@ static void mha_cost(const op_shape *s, double *flops, double *bytes) {
     *bytes = 4.0 * (2 * M * D + D * (2 * HK + 2 * HV));
 }
 
+typedef struct gau_cfg {
+    ocla_gau_norm norm;
+} gau_cfg;
+static const gau_cfg gau_layernorm = {OCLA_GAU_NORM_LAYER}, gau_scalenorm = {OCLA_GAU_NORM_SCALE};
 enum { UX, UWUVZ, UBUVZ, UGAMMA, UBETA, UWO, UBO, UNW, UNB, UY };
 static void gau_make(op_case *c) {
+    const gau_cfg *f = c->op->cfg;
     const op_shape *s = &c->s; /* x [B,T,D]; e = V, s = K; chunk C */
     const int W = 2 * s->V + s->K;
     op_in_normal(c, "x", 3, OP_D(s->B, s->T, s->D), 1.0f);
@@ -792,13 +830,19 @@ static void gau_make(op_case *c) {
     op_in(c, "beta", 2, OP_D(4, s->K), -0.2f, 0.2f);
     op_in_normal(c, "w_o", 2, OP_D(s->V, s->D), s->V > 0 ? 1.0f / sqrtf((float)s->V) : 1.0f);
     op_in(c, "b_o", 1, OP_D(s->D), -0.2f, 0.2f);
-    op_in(c, "norm_w", 1, OP_D(s->D), 0.5f, 1.5f);
-    op_in(c, "norm_b", 1, OP_D(s->D), -0.2f, 0.2f);
+    if (f->norm == OCLA_GAU_NORM_SCALE) { /* ScaleNorm: one gain, no bias */
+        op_in(c, "norm_w", 1, OP_D(1), 0.5f, 1.5f);
+        op_absent(c, "norm_b");
+    } else {
+        op_in(c, "norm_w", 1, OP_D(s->D), 0.5f, 1.5f);
+        op_in(c, "norm_b", 1, OP_D(s->D), -0.2f, 0.2f);
+    }
     op_out(c, "y", 3, OP_D(s->B, s->T, s->D));
 }
 static void gau_params(const op_case *c, ocla_gau_layer_params *p) {
+    const gau_cfg *f = c->op->cfg;
     ocla_gau_layer_params_defaults(p);
-    p->hidden_dim = c->s.V, p->qk_dim = c->s.K;
+    p->hidden_dim = c->s.V, p->qk_dim = c->s.K, p->norm = f->norm;
     p->flash.chunk = c->s.chunk, p->flash.rope_dims = c->s.K; /* RoPE on all s dims, as the paper's model */
 }
 static ocla_status gau_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
@@ -917,7 +961,11 @@ static const op_entry OP_TABLE[] = {
     ENTRY("flash_noncausal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_full, NULL,
           &causal0),
     ENTRY("linformer", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer, linformer_cost,
-          NULL, NULL),
+          NULL, &lf_headwise),
+    ENTRY("linformer_key_value", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,
+          linformer_cost, NULL, &lf_key_value),
+    ENTRY("linformer_per_head", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,
+          linformer_cost, NULL, &lf_per_head),
     ENTRY("gla_layer", "layer", "ocla_gla_layer_forward", GLA_LAYER_SHAPES, 1e-4, gla_layer, gla_layer_cost, NULL,
           &gla_layer_chunked),
     ENTRY("gla_layer_recurrent", "layer", "ocla_gla_layer_forward", GLA_LAYER_SHAPES, 1e-4, gla_layer,
@@ -927,7 +975,9 @@ static const op_entry OP_TABLE[] = {
           &mha_softmax),
     ENTRY("mha_linformer_layer", "layer", "ocla_mha_layer_forward", MHA_SHAPES, 1e-4, mha, mha_cost, NULL,
           &mha_linformer),
-    ENTRY("gau_layer", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL, NULL),
+    ENTRY("gau_layer", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL, &gau_layernorm),
+    ENTRY("gau_layer_scalenorm", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL,
+          &gau_scalenorm),
 };
 #define N_OPS ((int)(sizeof OP_TABLE / sizeof OP_TABLE[0]))
 

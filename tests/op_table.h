@@ -60,6 +60,7 @@ typedef struct op_array {
     int64_t dims[4];
     float *host; /* input values (and initial values of in/out arrays); NULL: zeros */
     int output;  /* downloaded after the call */
+    int stage;   /* which of the entry's public calls first takes it (0: the first; op_next_call) */
 } op_array;
 
 /* Fuzz hooks: op_run builds array `index` differently. */
@@ -71,12 +72,14 @@ typedef enum op_mutation_kind {
     OP_MUT_OFFSET, /* a view at element offset `delta` of a larger buffer (same result, or refused) */
     OP_MUT_ALIAS,  /* the tensor of array `axis` (an alias of another argument); with delta 1, a view
                       of its memory with this array's own dims (OCLA_ERR_SHAPE where it does not fit) */
-    OP_MUT_BCAST   /* a view with stride 0 along its first dim of more than one element (overlapping
+    OP_MUT_BCAST,  /* a view with stride 0 along its first dim of more than one element (overlapping
                       elements; an output must be refused) */
+    OP_MUT_FOREIGN /* the tensor made on the context `foreign` (another context, same device): refused */
 } op_mutation_kind;
 typedef struct op_mutation {
     op_mutation_kind kind;
     int index, axis, delta;
+    ocla_context *foreign; /* OP_MUT_FOREIGN */
 } op_mutation;
 
 typedef struct op_entry op_entry;
@@ -88,6 +91,7 @@ typedef struct op_case {
     int n;                  /* arrays */
     op_array a[OP_MAX_ARRAYS];
     size_t n_out;           /* floats over every present output array */
+    int stage;              /* the stage of the next array registered (op_next_call) */
     int bad;                /* make saw a shape it cannot fill (fuzz): arrays keep their dims, no host data */
     op_mutation mut;
 } op_case;
@@ -158,6 +162,10 @@ int op_absent(op_case *c, const char *name);
 int op_out(op_case *c, const char *name, int ndim, const int64_t *dims);
 /* An output with initial values (updated in place, e.g. an SGD parameter, an accumulated gradient). */
 int op_inout(op_case *c, const char *name, int ndim, const int64_t *dims, float lo, float hi);
+/* An entry whose call makes several public calls (forward, then backward, ...): the arrays
+ * registered after this are first taken by the next call. A harness that breaks one array knows
+ * that the calls before its stage ran, and may have written their outputs (tests/test_args.c). */
+void op_next_call(op_case *c);
 #define OP_D(...) ((const int64_t[]){__VA_ARGS__})
 
 #endif
