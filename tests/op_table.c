@@ -172,7 +172,7 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
     memcpy(dims, a->dims, sizeof a->dims);
     size_t off = 0;
     const op_mutation *m = &c->mut;
-    if (m->kind != OP_MUT_NONE && m->index == i) {
+    if (m->kind != OP_MUT_NONE && (m->index == i || (m->kind == OP_MUT_DIM && m->also == i + 1))) {
         switch (m->kind) {
         case OP_MUT_NULL: return OCLA_SUCCESS;
         case OP_MUT_FOREIGN: /* the same array, made on another context */
@@ -286,6 +286,23 @@ double *op_to_double(const float *x, size_t n) {
     return d;
 }
 
+void op_attn_apply(const op_case *c, ocla_attn_params *p) {
+    const op_attn_opts *o = c->attn;
+    if (!o) return;
+    if (o->has_scale) p->has_scale = 1, p->scale = o->scale;
+    if (o->set_eps) p->eps = o->eps;
+    if (o->set_fmap) p->feature_map = o->fmap;
+    if (o->fixed_log_decay) p->fixed_log_decay = o->fixed_log_decay;
+    if (o->chunk) p->chunk = o->chunk;
+}
+
+double *op_attn_decays(const ocla_attn_params *p, int H) {
+    if (p->gate != OCLA_GATE_FIXED || !p->fixed_log_decay) return NULL;
+    double *d = malloc((size_t)(H > 0 ? H : 1) * sizeof *d);
+    for (int h = 0; d && h < H; h++) d[h] = p->fixed_log_decay[h];
+    return d;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Linear attention, simple GLA, retention, GLA: ocla_attention_forward                         */
 /* ------------------------------------------------------------------------------------------ */
@@ -326,6 +343,7 @@ static ocla_status attn_call(ocla_context *ctx, const op_case *c, ocla_tensor *c
     ocla_attn_params_defaults(&p);
     p.gate = f->gate, p.form = f->form, p.causal = f->causal, p.normalize = f->normalize;
     p.feature_map = f->fmap, p.chunk = c->s.chunk;
+    op_attn_apply(c, &p);
     ocla_attn_io io;
     memset(&io, 0, sizeof io);
     io.q = t[AQ], io.k = t[AK], io.v = t[AV], io.g = t[AG], io.initial_state = t[AS0], io.initial_z = t[AZ0];
@@ -353,10 +371,14 @@ static void attn_reference(const op_case *c, double *ref) {
     const op_shape *s = &c->s;
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
-    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, f->causal, 1.0 / sqrt((double)s->K), (int)f->fmap,
-                       f->normalize, (double)p.eps, (int)f->gate, NULL}; /* NULL: RetNet's decays, as the op */
+    p.gate = f->gate, p.feature_map = f->fmap;
+    op_attn_apply(c, &p);
+    double *decay = op_attn_decays(&p, s->H); /* NULL: RetNet's decays, as the op */
+    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, f->causal, p.has_scale ? p.scale : 1.0 / sqrt((double)s->K),
+                       (int)p.feature_map, f->normalize, (double)p.eps, (int)f->gate, decay};
     ref_attn_recurrent(&rc, op_host(c, AQ), op_host(c, AK), op_host(c, AV), op_host(c, AG), op_host(c, AS0),
                        op_host(c, AZ0), op_slice(c, ref, AO), op_slice(c, ref, AS1), op_slice(c, ref, AZ1));
+    free(decay);
 }
 
 /* ocla-bench's model (perf/bench.c): per token 2C(K+V) intra-chunk (scores, A.V) + 4KV (state update,

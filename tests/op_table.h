@@ -80,9 +80,25 @@ typedef struct op_mutation {
     op_mutation_kind kind;
     int index, axis, delta;
     ocla_context *foreign; /* OP_MUT_FOREIGN */
+    int also;              /* OP_MUT_DIM: array also - 1 changed the same way (a pair whose dims must
+                              agree, e.g. Linformer's E and F); 0: none */
 } op_mutation;
 
 typedef struct op_entry op_entry;
+
+/* Non-default attention parameters for the attention entries, forward and backward
+ * (tests/test_params.c): the entry's call and its fp64 reference both take them. A zero field keeps
+ * the entry's own value. */
+typedef struct op_attn_opts {
+    int has_scale;
+    float scale;
+    int set_eps; /* with normalize */
+    float eps;
+    int set_fmap;
+    ocla_feature_map fmap;
+    const float *fixed_log_decay; /* [H], gate FIXED; NULL: RetNet's */
+    int chunk;                    /* 0: the shape's */
+} op_attn_opts;
 
 typedef struct op_case {
     const op_entry *op;
@@ -94,6 +110,7 @@ typedef struct op_case {
     int stage;              /* the stage of the next array registered (op_next_call) */
     int bad;                /* make saw a shape it cannot fill (fuzz): arrays keep their dims, no host data */
     op_mutation mut;
+    const op_attn_opts *attn; /* NULL: the entry's parameters */
 } op_case;
 
 struct op_entry {

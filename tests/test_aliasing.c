@@ -87,7 +87,7 @@ ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, 
             for (int d = 0; d < in->ndim; d++) nin *= in->dims[d];
             for (int d = 0; d < out->ndim; d++) nout *= out->dims[d];
             if (nout > nin) continue;
-            c->mut = (op_mutation){OP_MUT_ALIAS, o, i, 1, NULL};
+            c->mut = (op_mutation){OP_MUT_ALIAS, o, i, 1, NULL, 0};
             ocla_status st = op_run(ctx, c, NULL, 0, NULL);
             const char *msg = ocla_last_error(ctx);
             if (in_place_pair(e, in->name, out->name)) {
@@ -132,7 +132,7 @@ ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, 
             refused++;
         }
         /* the output as a view whose elements overlap */
-        c->mut = (op_mutation){OP_MUT_BCAST, o, 0, 0, NULL};
+        c->mut = (op_mutation){OP_MUT_BCAST, o, 0, 0, NULL, 0};
         ocla_status st = op_run(ctx, c, NULL, 0, NULL);
         const char *msg = ocla_last_error(ctx);
         int all_one = 1;

@@ -42,20 +42,25 @@ static int names(const char *msg, const char *name) {
     return 0;
 }
 
-/* The change that makes dim `axis` of array i wrong: one larger; for ocla_gemm, whose descriptor gives
- * the shapes (a larger tensor is a legal buffer for them), one smaller; for the last dim of
- * Linformer's projections (any n >= T is legal), T - 1. 0: no value is wrong (the rows kp of a lone
- * Linformer projection E: any kp in 1..n is a model of its own). */
-static int bad_delta(const op_case *c, int i, int axis) {
+static int is_projection(const op_array *a) { return a->ndim && (!strcmp(a->name, "E") || !strcmp(a->name, "F")); }
+
+/* Linformer's other projection (F for E, E for F), -1 when there is none. */
+static int twin_of(const op_case *c, int i) {
+    for (int j = 0; j < c->n; j++)
+        if (j != i && is_projection(&c->a[i]) && is_projection(&c->a[j])) return j;
+    return -1;
+}
+
+/* The change that makes dim `axis` of array i wrong (alone, or with its twin changed alike): one
+ * larger; for ocla_gemm, whose descriptor gives the shapes (a larger tensor is a legal buffer for
+ * them), one smaller; for the last dim of Linformer's projections (any n >= T is legal), T - 1.
+ * 0: no value is wrong (kp, the rows of a Linformer projection, alone or with its twin's: any kp in
+ * 1..n is a model of its own; checked against the twin's when only one changes). */
+static int bad_delta(const op_case *c, int i, int axis, int with_twin) {
     const op_array *a = &c->a[i];
     if (!strcmp(c->op->family, "blas")) return a->dims[axis] > 1 ? -1 : 0;
-    const int is_ef = !strcmp(a->name, "E") || !strcmp(a->name, "F");
-    if (is_ef && axis == a->ndim - 1) return (int)(c->s.T - 1 - a->dims[axis]);
-    if (is_ef && axis == a->ndim - 2) {
-        for (int j = 0; j < c->n; j++) /* kp is checked against the other projection, where there is one */
-            if (j != i && c->a[j].ndim && (!strcmp(c->a[j].name, "E") || !strcmp(c->a[j].name, "F"))) return 1;
-        return 0;
-    }
+    if (is_projection(a) && axis == a->ndim - 1) return (int)(c->s.T - 1 - a->dims[axis]);
+    if (is_projection(a) && axis == a->ndim - 2) return twin_of(c, i) >= 0 && !with_twin ? 1 : 0;
     return 1;
 }
 
@@ -86,7 +91,7 @@ static void expect_refused(ocla_context *ctx, op_case *c, int i, ocla_status wan
         size_t changed = 0;
         for (size_t x = 0; x < n; x++) changed += got[x] != CANARY;
         free(got);
-        cr_assert_eq(changed, 0, "%s: %s %s was refused, but %zu of %zu elements of output %s were written",
+        cr_assert_eq(changed, 0, "%s: %s %s: %zu of %zu elements of output %s were written",
                      e->name, c->a[i].name, what, changed, n, c->a[j].name);
     }
     op_tensors_destroy(&ts);
@@ -116,16 +121,19 @@ ParameterizedTest(int *index, args, every_argument_refused, .timeout = 600) {
             cr_assert_eq(st, OCLA_SUCCESS, "%s on %s: %s", e->name, tc_device_name(d), ocla_last_error(ctx));
             for (int i = 0; i < c->n; i++) {
                 if (!c->a[i].ndim) continue;
-                for (int axis = 0; axis < c->a[i].ndim; axis++) {
-                    char what[64];
-                    const int delta = bad_delta(c, i, axis);
-                    if (!delta) continue;
-                    snprintf(what, sizeof what, "with dim %d %+d", axis, delta);
-                    c->mut = (op_mutation){OP_MUT_DIM, i, axis, delta, NULL};
-                    expect_refused(ctx, c, i, OCLA_ERR_SHAPE, NULL, what);
-                    cases++;
-                }
-                c->mut = (op_mutation){OP_MUT_FOREIGN, i, 0, 0, other};
+                const int twin = twin_of(c, i);
+                for (int axis = 0; axis < c->a[i].ndim; axis++)
+                    for (int pair = 0; pair <= (twin > i); pair++) { /* alone, then with its twin (a pair
+                                                                        agreeing with each other only) */
+                        char what[64];
+                        const int delta = bad_delta(c, i, axis, pair);
+                        if (!delta) continue;
+                        snprintf(what, sizeof what, "with dim %d %+d%s", axis, delta, pair ? " (and its twin)" : "");
+                        c->mut = (op_mutation){OP_MUT_DIM, i, axis, delta, NULL, pair ? twin + 1 : 0};
+                        expect_refused(ctx, c, i, OCLA_ERR_SHAPE, NULL, what);
+                        cases++;
+                    }
+                c->mut = (op_mutation){OP_MUT_FOREIGN, i, 0, 0, other, 0};
                 expect_refused(ctx, c, i, OCLA_ERR_INVALID_ARGUMENT, "another context", "of another context");
                 cases++;
             }
