@@ -556,8 +556,10 @@ static void gate_cost(const op_shape *s, double *flops, double *bytes) {
 /* ------------------------------------------------------------------------------------------ */
 typedef struct causal_cfg {
     int causal;
+    float scale; /* softmax: 0 = K^-0.5 (the default) */
 } causal_cfg;
-static const causal_cfg causal1 = {1}, causal0 = {0};
+/* the causal softmax entry with a scale of its own (0.6, not 16^-0.5 = 0.25) */
+static const causal_cfg causal1 = {1, 0}, causal0 = {0, 0}, causal1_scaled = {1, 0.6f};
 
 static void softmax_make(op_case *c) {
     const op_shape *s = &c->s;
@@ -571,13 +573,15 @@ static ocla_status softmax_call(ocla_context *ctx, const op_case *c, ocla_tensor
     ocla_softmax_params p;
     ocla_softmax_params_defaults(&p);
     p.causal = f->causal, p.block = c->s.chunk;
+    if (f->scale > 0) p.has_scale = 1, p.scale = f->scale;
     return ocla_softmax_attention(ctx, &p, t[0], t[1], t[2], t[3]);
 }
 static void softmax_reference(const op_case *c, double *ref) {
     const causal_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
-    ref_softmax_attention(s->B, s->T, s->H, s->K, s->V, f->causal, 1.0 / sqrt((double)s->K), op_host(c, 0),
-                          op_host(c, 1), op_host(c, 2), op_slice(c, ref, 3));
+    const double scale = f->scale > 0 ? (double)f->scale : 1.0 / sqrt((double)s->K);
+    ref_softmax_attention(s->B, s->T, s->H, s->K, s->V, f->causal, scale, op_host(c, 0), op_host(c, 1), op_host(c, 2),
+                          op_slice(c, ref, 3));
 }
 /* ocla-bench's softmax model: QK^T and PV, the lower triangle when causal. */
 static void softmax_cost_(const op_shape *s, double *flops, double *bytes, int causal) {
@@ -626,9 +630,10 @@ static void flash_cost_full(const op_shape *s, double *f, double *b) { flash_cos
 static int linformer_n(const op_shape *s) { return s->N >= s->T ? s->N : s->T; }
 typedef struct linformer_cfg {
     ocla_linformer_sharing sharing;
+    float scale; /* 0: D^-0.5 (the default) */
 } linformer_cfg;
-static const linformer_cfg lf_headwise = {OCLA_LINFORMER_HEADWISE}, lf_key_value = {OCLA_LINFORMER_KEY_VALUE},
-                           lf_per_head = {OCLA_LINFORMER_NONE};
+static const linformer_cfg lf_headwise = {OCLA_LINFORMER_HEADWISE, 0}, lf_key_value = {OCLA_LINFORMER_KEY_VALUE, 0.9f},
+                           lf_per_head = {OCLA_LINFORMER_NONE, 0}; /* key-value: a scale of its own */
 static void linformer_make(op_case *c) {
     const linformer_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
@@ -651,6 +656,7 @@ static ocla_status linformer_call(ocla_context *ctx, const op_case *c, ocla_tens
     ocla_linformer_params p;
     ocla_linformer_params_defaults(&p);
     p.block = c->s.chunk, p.sharing = f->sharing;
+    if (f->scale > 0) p.has_scale = 1, p.scale = f->scale;
     ocla_linformer_io io;
     memset(&io, 0, sizeof io);
     io.q = t[0], io.k = t[1], io.v = t[2], io.E = t[3], io.F = t[4], io.o = t[5];
@@ -662,7 +668,7 @@ static void linformer_reference(const op_case *c, double *ref) {
     const float *F = f->sharing == OCLA_LINFORMER_HEADWISE || f->sharing == OCLA_LINFORMER_NONE ? op_host(c, 4)
                                                                                                  : op_host(c, 3);
     ref_linformer(s->B, s->T, s->H, s->K, s->V, s->P, linformer_n(s), f->sharing == OCLA_LINFORMER_NONE,
-                  1.0 / sqrt((double)s->K), op_host(c, 3), F, op_host(c, 0), op_host(c, 1), op_host(c, 2),
+                  f->scale > 0 ? (double)f->scale : 1.0 / sqrt((double)s->K), op_host(c, 3), F, op_host(c, 0), op_host(c, 1), op_host(c, 2),
                   op_slice(c, ref, 5));
 }
 static void linformer_cost(const op_shape *s, double *flops, double *bytes) {
@@ -692,8 +698,19 @@ static float *to_float(const double *x, size_t n) {
 
 typedef struct gla_layer_cfg {
     ocla_attn_form form;
+    float gate_tau, norm_eps; /* 0: the defaults */
 } gla_layer_cfg;
-static const gla_layer_cfg gla_layer_chunked = {OCLA_FORM_CHUNKED}, gla_layer_recurrent = {OCLA_FORM_RECURRENT};
+/* the recurrent entry with a gate normaliser and an RMSNorm eps of its own (both kernels are shared
+ * by the forms; eps 1e-2 is not small beside the per-head RMS of o here, so ignoring it shows) */
+static const gla_layer_cfg gla_layer_chunked = {OCLA_FORM_CHUNKED, 0, 0},
+                           gla_layer_recurrent = {OCLA_FORM_RECURRENT, 4.0f, 1e-2f};
+static void gla_layer_params(const op_case *c, ocla_gla_layer_params *p) {
+    const gla_layer_cfg *f = c->op->cfg;
+    ocla_gla_layer_params_defaults(p);
+    p->heads = c->s.H, p->head_k = c->s.K, p->head_v = c->s.V, p->form = f->form, p->chunk = c->s.chunk;
+    if (f->gate_tau > 0) p->gate_tau = f->gate_tau;
+    if (f->norm_eps > 0) p->norm_eps = f->norm_eps;
+}
 enum { GX, GWQ, GWK, GWV, GWR, GWG1, GWG2, GBG2, GNW, GWO, GY };
 
 static void gla_layer_make(op_case *c) {
@@ -713,10 +730,8 @@ static void gla_layer_make(op_case *c) {
     op_out(c, "y", 3, OP_D(s->B, s->T, s->D));
 }
 static ocla_status gla_layer_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
-    const gla_layer_cfg *f = c->op->cfg;
     ocla_gla_layer_params p;
-    ocla_gla_layer_params_defaults(&p);
-    p.heads = c->s.H, p.head_k = c->s.K, p.head_v = c->s.V, p.form = f->form, p.chunk = c->s.chunk;
+    gla_layer_params(c, &p);
     ocla_gla_layer_weights w = {t[GWQ], t[GWK], t[GWV], t[GWR], t[GWG1], t[GWG2], t[GBG2], t[GNW], t[GWO]};
     return ocla_gla_layer_forward(ctx, &p, &w, t[GX], t[GY]);
 }
@@ -726,7 +741,7 @@ static void gla_layer_reference(const op_case *c, double *y) {
     const op_shape *d = &c->s;
     const int M = d->B * d->T, HK = d->H * d->K, HV = d->H * d->V, R = d->P;
     ocla_gla_layer_params p;
-    ocla_gla_layer_params_defaults(&p);
+    gla_layer_params(c, &p);
     double *xd = op_to_double(op_host(c, GX), (size_t)M * d->D);
     double *q = malloc(sizeof(double) * M * HK), *k = malloc(sizeof(double) * M * HK),
            *v = malloc(sizeof(double) * M * HV), *r = malloc(sizeof(double) * M * HV),
@@ -771,9 +786,12 @@ static void gla_layer_cost(const op_shape *s, double *flops, double *bytes) {
 typedef struct mha_cfg {
     ocla_mha_kind kind;
     int causal;
+    float eps, scale; /* 0: the defaults (LINEAR's normaliser eps; scale: 1 LINEAR, K^-0.5 the others) */
 } mha_cfg;
-static const mha_cfg mha_linear = {OCLA_MHA_LINEAR, 1}, mha_softmax = {OCLA_MHA_SOFTMAX, 1},
-                     mha_linformer = {OCLA_MHA_LINFORMER, 0};
+/* the linear layer's normaliser with eps 0.5 (its denominators are O(T) here: a dropped eps moves
+ * the output by ~1e-2, far beyond the bar), the softmax layer with a scale of its own */
+static const mha_cfg mha_linear = {OCLA_MHA_LINEAR, 1, 0.5f, 0}, mha_softmax = {OCLA_MHA_SOFTMAX, 1, 0, 0.3f},
+                     mha_linformer = {OCLA_MHA_LINFORMER, 0, 0, 0};
 enum { MX, MWQ, MWK, MWV, MWO, MBQ, MBK, MBV, MBO, ME, MF, MY };
 
 static void mha_make(op_case *c) {
@@ -805,6 +823,8 @@ static void mha_params(const op_case *c, ocla_mha_layer_params *p) {
     p->heads = c->s.H, p->head_k = c->s.K, p->head_v = c->s.V, p->causal = f->causal;
     if (f->kind == OCLA_MHA_LINEAR) p->chunk = c->s.chunk;
     else p->block = c->s.chunk;
+    if (f->eps > 0) p->eps = f->eps;
+    if (f->scale > 0) p->has_scale = 1, p->scale = f->scale;
 }
 static ocla_status mha_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
     ocla_mha_layer_params p;
@@ -838,8 +858,12 @@ static void mha_cost(const op_shape *s, double *flops, double *bytes) {
 
 typedef struct gau_cfg {
     ocla_gau_norm norm;
+    float norm_eps; /* 0: the default */
+    int no_residual;
 } gau_cfg;
-static const gau_cfg gau_layernorm = {OCLA_GAU_NORM_LAYER}, gau_scalenorm = {OCLA_GAU_NORM_SCALE};
+/* ScaleNorm with a clamp of its own (1e-3: it decides the rows that test_magnitudes.c scales below
+ * it) and no residual (y = O) */
+static const gau_cfg gau_layernorm = {OCLA_GAU_NORM_LAYER, 0, 0}, gau_scalenorm = {OCLA_GAU_NORM_SCALE, 1e-3f, 1};
 enum { UX, UWUVZ, UBUVZ, UGAMMA, UBETA, UWO, UBO, UNW, UNB, UY };
 static void gau_make(op_case *c) {
     const gau_cfg *f = c->op->cfg;
@@ -865,6 +889,8 @@ static void gau_params(const op_case *c, ocla_gau_layer_params *p) {
     const gau_cfg *f = c->op->cfg;
     ocla_gau_layer_params_defaults(p);
     p->hidden_dim = c->s.V, p->qk_dim = c->s.K, p->norm = f->norm;
+    if (f->norm_eps > 0) p->norm_eps = f->norm_eps;
+    if (f->no_residual) p->residual = 0;
     p->flash.chunk = c->s.chunk, p->flash.rope_dims = c->s.K; /* RoPE on all s dims, as the paper's model */
 }
 static ocla_status gau_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
@@ -975,7 +1001,7 @@ static const op_entry OP_TABLE[] = {
     ENTRY("gate_logsigmoid_fwd_bwd", "block", "ocla_gate_logsigmoid, ocla_gate_logsigmoid_backward",
           S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL, NULL),
     ENTRY("softmax_attention_causal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
-          softmax_cost_causal, "softmax/fwd", &causal1),
+          softmax_cost_causal, "softmax/fwd", &causal1_scaled),
     ENTRY("softmax_attention_noncausal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
           softmax_cost_full, NULL, &causal0),
     ENTRY("flash_causal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_causal, NULL,
