@@ -2,6 +2,10 @@
 /* The op table: one entry per public op and form, shared by
  *
  *   tests/test_op_table.c       every entry vs its fp64 reference, on every device, at its shapes;
+ *   tests/test_args.c           every array with each dim wrong and from another context: refused,
+ *                               named, nothing written;
+ *   tests/test_magnitudes.c     rows of one input scaled 1e-5 ... 1e3 and zero, rowwise errors;
+ *   tests/test_params.c         the attention entries with non-default parameters (op_attn_opts);
  *   tests/test_faults.c         enqueue failures at every position, device loss, nothing on stdout;
  *   tests/test_concurrency.c    threads with own / shared contexts, results bit-identical;
  *   tests/tools/leak_cycle.c    create / run every op / destroy, 100 times under LeakSanitizer;
