@@ -160,6 +160,15 @@ double *op_reference(const op_case *c) {
     return r;
 }
 
+ocla_status op_run_reference(ocla_context *ctx, const op_case *c, float **out, double **ref) {
+    *out = malloc((c->n_out ? c->n_out : 1) * sizeof **out), *ref = NULL;
+    size_t n = 0;
+    ocla_status st = *out ? op_run(ctx, c, *out, c->n_out, &n) : OCLA_ERR_OUT_OF_MEMORY;
+    if (st == OCLA_SUCCESS && !(*ref = op_reference(c))) st = OCLA_ERR_OUT_OF_MEMORY;
+    if (st != OCLA_SUCCESS) free(*out), *out = NULL;
+    return st;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* op_run                                                                                       */
 /* ------------------------------------------------------------------------------------------ */

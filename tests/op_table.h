@@ -167,6 +167,9 @@ void op_tensors_destroy(op_tensors *ts);
 /* fp64 reference of every output, in the order op_run writes them (malloc'd, c->n_out values);
  * NULL when the entry has none or the case is bad. */
 double *op_reference(const op_case *c);
+/* op_run into *out (malloc'd, c->n_out floats) and, on success, the reference into *ref (op_reference);
+ * both NULL on failure (OCLA_ERR_OUT_OF_MEMORY when the host is out of memory or there is no reference). */
+ocla_status op_run_reference(ocla_context *ctx, const op_case *c, float **out, double **ref);
 
 /* Output array i's slice of the concatenated outputs: returns its length, *off its start; -1 when
  * array i is not a present output. */
