@@ -529,28 +529,53 @@ static void linear_cost(const op_shape *s, double *flops, double *bytes) {
     *bytes = 4.0 * (3 * M * I + 3 * M * O + 5 * I * O);
 }
 
+/* SGD alone (the entry above reaches it only after the backward): param -= lr * grad */
+static void sgd_make(op_case *c) {
+    op_inout(c, "param", 2, OP_D(c->s.K, c->s.V), -1, 1);
+    op_in(c, "grad", 2, OP_D(c->s.K, c->s.V), -1, 1);
+}
+static ocla_status sgd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    (void)c;
+    return ocla_sgd_step(ctx, t[0], t[1], SGD_LR);
+}
+static void sgd_reference(const op_case *c, double *ref) {
+    const float *w = op_host(c, 0), *g = op_host(c, 1);
+    for (long i = 0; i < op_output_span(c, 0, NULL); i++) ref[i] = (double)w[i] - (double)SGD_LR * g[i];
+}
+static void sgd_cost(const op_shape *s, double *flops, double *bytes) {
+    *flops = 2.0 * s->K * s->V;
+    *bytes = 4.0 * 3 * s->K * s->V;
+}
+
 #define GATE_TAU 16.0f
+typedef struct gate_cfg {
+    int backward_only; /* ocla_gate_logsigmoid_backward alone: x and dg given, no g */
+} gate_cfg;
+static const gate_cfg gate_fwd_bwd = {0}, gate_bwd = {1};
+enum { GTX, GTG, GTDG, GTDX };
 static void gate_make(op_case *c) {
+    const gate_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
     op_in_normal(c, "x", 4, OP_D(s->B, s->T, s->H, s->K), 3.0f);
-    op_out(c, "g", 4, OP_D(s->B, s->T, s->H, s->K));
-    op_next_call(c); /* ocla_gate_logsigmoid_backward */
+    if (f->backward_only) op_absent(c, "g");
+    else op_out(c, "g", 4, OP_D(s->B, s->T, s->H, s->K));
+    if (!f->backward_only) op_next_call(c); /* ocla_gate_logsigmoid_backward */
     op_in(c, "dg", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_out(c, "dx", 4, OP_D(s->B, s->T, s->H, s->K));
 }
 static ocla_status gate_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
-    (void)c;
-    ocla_status st = ocla_gate_logsigmoid(ctx, t[0], t[1], GATE_TAU);
-    if (st == OCLA_SUCCESS) st = ocla_gate_logsigmoid_backward(ctx, t[0], t[2], t[3], GATE_TAU);
+    const gate_cfg *f = c->op->cfg;
+    ocla_status st = f->backward_only ? OCLA_SUCCESS : ocla_gate_logsigmoid(ctx, t[GTX], t[GTG], GATE_TAU);
+    if (st == OCLA_SUCCESS) st = ocla_gate_logsigmoid_backward(ctx, t[GTX], t[GTDG], t[GTDX], GATE_TAU);
     return st;
 }
 static void gate_reference(const op_case *c, double *ref) {
-    const float *x = op_host(c, 0), *dg = op_host(c, 2);
-    double *g = op_slice(c, ref, 1), *dx = op_slice(c, ref, 3);
-    long n = op_output_span(c, 1, NULL);
+    const float *x = op_host(c, GTX), *dg = op_host(c, GTDG);
+    double *g = op_slice(c, ref, GTG), *dx = op_slice(c, ref, GTDX);
+    long n = op_output_span(c, GTDX, NULL);
     for (long i = 0; i < n; i++) {
         double z = x[i];
-        g[i] = (z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z))) / GATE_TAU;
+        if (g) g[i] = (z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z))) / GATE_TAU;
         dx[i] = dg[i] / (1.0 + exp(z)) / GATE_TAU; /* sigmoid(-x) */
     }
 }
@@ -1008,7 +1033,12 @@ static const op_entry OP_TABLE[] = {
     ENTRY("linear_fwd_bwd_sgd", "block", "ocla_linear_forward, ocla_linear_backward, ocla_sgd_step",
           S2(SH(2, 5, 1, 12, 8, 0, 0, 0, 0), SH(1, 33, 1, 20, 7, 0, 0, 0, 0)), 1e-5, linear, linear_cost, NULL, NULL),
     ENTRY("gate_logsigmoid_fwd_bwd", "block", "ocla_gate_logsigmoid, ocla_gate_logsigmoid_backward",
-          S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL, NULL),
+          S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL,
+          &gate_fwd_bwd),
+    ENTRY("gate_logsigmoid_backward", "block", "ocla_gate_logsigmoid_backward",
+          S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL, &gate_bwd),
+    ENTRY("sgd_step", "block", "ocla_sgd_step", S2(SH(1, 1, 1, 12, 8, 0, 0, 0, 0), SH(1, 1, 1, 33, 7, 0, 0, 0, 0)),
+          1e-5, sgd, sgd_cost, NULL, NULL),
     ENTRY("softmax_attention_causal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
           softmax_cost_causal, "softmax/fwd", &causal1_scaled),
     ENTRY("softmax_attention_noncausal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
