@@ -29,7 +29,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
     const ocla__layer_weight weights[] = {
         {w->w_q, "w_q", "[d, H*K]", D, H * K, 0},   {w->w_k, "w_k", "[d, H*K]", D, H * K, 0},
         {w->w_v, "w_v", "[d, H*V]", D, H * V, 0},   {w->w_r, "w_r", "[d, H*V]", D, H * V, 0},
-        {w->w_g1, "w_g1", "[d, R]", D, R, 0},       {w->w_g2, "w_g2", "[R, H*K]", R, H * K, 0},
+        {w->w_g1, "w_g1", "[d, R]", D, R, 0},       {w->w_g2, "w_g2", "[R, H*K], R of w_g1", R, H * K, 0},
         {w->b_g2, "b_g2", "[H*K]", H * K, -1, 1},   {w->norm_w, "norm_w", "[V]", V, -1, 0},
         {w->w_o, "w_o", "[H*V, d]", H * V, D, 0}};
     /* y and final_state apart from x, the weights and initial_state (final_state may be initial_state) */

@@ -96,9 +96,9 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "q: every dim must be >= 1");
     if (qd[0] * qd[2] > INT32_MAX / 2 || qd[1] > INT32_MAX / 2)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "q: B*H and T must stay below 2^30");
-    if ((st = ocla__check_tensor(ctx, io->k, "k", 4, qd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->k, "k (q's dims)", 4, qd)) != OCLA_SUCCESS) return st;
     int64_t vd[4] = {qd[0], qd[1], qd[2], -1};
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->v, "v (q's B, T, H)", 4, vd)) != OCLA_SUCCESS) return st;
     const int K = (int)qd[3], V = (int)io->v->dims[3];
     if (V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
     if (K > OCLA_ATTN_MAX_DIM || V > OCLA_ATTN_MAX_DIM)
@@ -106,7 +106,7 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
                           "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)", K,
                           V, OCLA_ATTN_MAX_DIM);
     vd[3] = V;
-    if ((st = ocla__check_tensor(ctx, io->o, "o", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->o, "o (v's dims)", 4, vd)) != OCLA_SUCCESS) return st;
     if (p->gate == OCLA_GATE_SCALAR) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "gate SCALAR needs g [B,T,H]");
         if ((st = ocla__check_tensor(ctx, io->g, "g (scalar gate, [B,T,H])", 3, qd)) != OCLA_SUCCESS) return st;

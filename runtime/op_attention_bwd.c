@@ -161,14 +161,14 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     ocla_status st = ocla__check_tensor(ctx, io->q, "q", 4, NULL);
     if (st != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3], *qd = io->q->dims;
-    const bwd_check k = {io->k, "k", 4, 1, qd};
+    const bwd_check k = {io->k, "k (q's dims)", 4, 1, qd};
     if ((st = check_list(ctx, &k, 1)) != OCLA_SUCCESS) return st;
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t V = io->v->dims[3];
     int64_t vd[4] = {B, T, H, V}, sd[4] = {B, H, K, V}, zd[3] = {B, H, K}, g3[3] = {B, T, H};
     /* g and dg: the scalar gate [B, T, H], the vector gate q's dims; checked where the gate is an input */
     const int vec = p->gate == OCLA_GATE_VECTOR, g_in = vec || p->gate == OCLA_GATE_SCALAR;
-    const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
+    const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o (v's dims)", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
                               {io->dk, "dk", 4, 1, qd}, {io->dv, "dv", 4, 1, vd},
                               {io->g, "g", vec ? 4 : 3, 1, vec ? qd : g3}, {io->dg, "dg", vec ? 4 : 3, 0, vec ? qd : g3}};
     if ((st = check_list(ctx, outs, g_in ? 7 : 5)) != OCLA_SUCCESS) return st;

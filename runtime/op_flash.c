@@ -73,12 +73,12 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     if ((st = ocla__check_tensor(ctx, io->qq, "qq", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->qq->dims[0], T = io->qq->dims[1], H = io->qq->dims[2], S = io->qq->dims[3];
     const int64_t sd[4] = {B, T, H, S};
-    if ((st = ocla__check_tensor(ctx, io->kq, "kq", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->ql, "ql", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->kl, "kl", 4, sd)) != OCLA_SUCCESS)
+    if ((st = ocla__check_tensor(ctx, io->kq, "kq (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, io->ql, "ql (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, io->kl, "kl (qq's dims)", 4, sd)) != OCLA_SUCCESS)
         return st;
     int64_t E = 0;
-    if ((st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &E)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &E, "qq", "qq")) != OCLA_SUCCESS) return st;
     const ocla_io_set set = {.in = {io->qq, io->kq, io->ql, io->kl, io->v, p->rel_bias},
                              .in_name = {"qq", "kq", "ql", "kl", "v", "rel_bias"},
                              .out = {io->o},
