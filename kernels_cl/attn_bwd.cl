@@ -134,7 +134,7 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
 #define SLAB (TS + 1)
 /* The work-group's two slabs la, lb, its block (names ii and g); groups past n_groups return (uniform). */
 #define BWD_TILE_BEGIN(NX, NY)                                                                                    \
-    __local float la[TS][SLAB], lb[TS][SLAB];                                                                     \
+    __local float la[TS * SLAB], lb[TS * SLAB]; /* flat: indexed across rows (row r at r * SLAB) */               \
     const int ii = (int)get_local_id(0);                                                                          \
     if ((long)get_group_id(0) >= n_groups) return;                                                               \
     const bwd_tile g = bwd_tile_at((long)get_group_id(0), (NX), (NY), T, H, C, NT)
@@ -344,7 +344,7 @@ OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v)
     BWD_TILE_BEGIN((K + TS - 1) / TS, (VV + TS - 1) / TS); /* x = dt, y = ct */
     const int c = g.y * TS + ii;
     float acc[TS] = {0.0f};
-    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
+    bwd_product(acc, la, lb, ii, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
     if (c < VV) bwd_store(hs + ((long)g.bh * (NT + 1) + g.n + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
 }
 
@@ -355,7 +355,7 @@ OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), 
     BWD_TILE_BEGIN((VV + TS - 1) / TS, (K + TS - 1) / TS); /* x = ct, y = dt */
     const int d = g.y * TS + ii;
     float acc[TS] = {0.0f};
-    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
+    bwd_product(acc, la, lb, ii, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
     if (d >= K) return;
     bwd_store(g.n > 0 ? dhs + ((long)g.bh * NT + g.n - 1) * K * VV + (long)d * VV : w0 + ((long)g.bh * K + d) * VV,
               acc, scale, g.x * TS, VV);
@@ -440,27 +440,27 @@ OCLA_KERNEL void bwd_A_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(q), OCLA_TENSOR(k),
         int all_safe = 1; /* uniform: a slice whose dims all factorise takes the plain product */
         for (int dd = 0; dd < TS; dd++) all_safe &= d0 + dd >= K || GCUM(g.bh, g.tl, d0 + dd) >= -BWD_LIM;
         if (all_safe) {
-            bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV),
+            bwd_product(acc, la, lb, ii, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV),
                         g.x * TS, d0, min(d0 + TS, K));
             continue;
         }
-        bwd_stage(&la[0][ii], OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
-        bwd_stage(&lb[0][ii], OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
+        bwd_stage(la + ii, OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
+        bwd_stage(lb + ii, OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
         bwd_stage(&qg[0][ii], OP_G(g), g.y * TS, d0 + ii);
         bwd_stage(&kg[0][ii], OP_G(g), g.x * TS, d0 + ii);
         safe[ii] = d0 + ii < K ? GCUM(g.bh, g.tl, d0 + ii) >= -BWD_LIM : 1;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int dd = 0; dd < min(TS, K - d0); dd++) {
-            const float x = la[ii][dd], gq = qg[ii][dd];
+            const float x = la[ii * SLAB + dd], gq = qg[ii][dd];
             if (safe[dd])
-                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj][dd];
+                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj * SLAB + dd];
             else
-                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj][dd] * exp(fmin(gq - kg[jj][dd], 0.0f));
+                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj * SLAB + dd] * exp(fmin(gq - kg[jj][dd], 0.0f));
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
-    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
+    bwd_product(acc, la, lb, ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
 #endif
     bwd_store_tri(A, acc, active, i, g, T, C, NT, gcum);
 }
@@ -471,7 +471,7 @@ OCLA_KERNEL void bwd_dA_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(v), OCLA_TENSOR(do
     BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
     const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
     float acc[TS] = {0.0f};
-    bwd_product(acc, &la[0][0], &lb[0][0], ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
+    bwd_product(acc, la, lb, ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
     bwd_store_tri(dA, acc, active, i, g, T, C, NT, gcum);
 }
 
@@ -632,7 +632,7 @@ OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __
 OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     BWD_DQK_BIND;
 #if USE_GK
-    __local float lg[TS][SLAB];
+    __local float lg[TS * SLAB];
 #endif
     BWD_TILE_BEGIN((K + TS - 1) / TS, (C + TS - 1) / TS); /* x = dt, y = ti */
     const int ti = g.y, i0 = ti * TS, i = i0 + ii, d0 = g.x * TS, d = d0 + ii;
@@ -642,8 +642,8 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     const bwd_opnd dAc = OP_MAT(dA + ((long)g.bh * NT + g.n) * C * C, C, C, C);
     float aq[TS] = {0.0f}, ak[TS] = {0.0f}, bq[TS] = {0.0f}, bk[TS] = {0.0f};
     /* phase 1: do' S^T and v' dS^T */
-    bwd_product(aq, &la[0][0], &lb[0][0], ii, BWD_NN, OP_DOP(g, VV), i0, OP_MAT(S, K, VV, K), d0, 0, VV);
-    bwd_product(ak, &la[0][0], &lb[0][0], ii, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
+    bwd_product(aq, la, lb, ii, BWD_NN, OP_DOP(g, VV), i0, OP_MAT(S, K, VV, K), d0, 0, VV);
+    bwd_product(ak, la, lb, ii, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
     /* phase 2: sum_{j <= i} dA_ij kh_j exp(G_i - G_j); phase 3: sum_{r >= i} dA_ri qh_r exp(G_r - G_i) */
     const bwd_opnd opk = OP_K(g, BWD_F_GK(BWD_F_EINV)), opq = OP_Q(g, BWD_F_GK(BWD_F_EG));
     float Gi[TS]; /* vector gates: all_safe is uniform over the work-group (the common case takes the loops
@@ -658,14 +658,14 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     }
     if (!all_safe) {
         for (int j0 = 0; j0 <= i0; j0 += TS)
-            bwd_dqk_gk(bq, &la[0][0], &lb[0][0], &lg[0][0], ii, dAc, i0, j0, 0, opk, OP_G(g), j0, d, Gi, safe, 1.0f);
+            bwd_dqk_gk(bq, la, lb, lg, ii, dAc, i0, j0, 0, opk, OP_G(g), j0, d, Gi, safe, 1.0f);
         for (int r0 = i0; r0 < g.L; r0 += TS)
-            bwd_dqk_gk(bk, &la[0][0], &lb[0][0], &lg[0][0], ii, dAc, r0, i0, 1, opq, OP_G(g), r0, d, Gi, safe, -1.0f);
+            bwd_dqk_gk(bk, la, lb, lg, ii, dAc, r0, i0, 1, opq, OP_G(g), r0, d, Gi, safe, -1.0f);
     } else
 #endif
     {
-        bwd_product(bq, &la[0][0], &lb[0][0], ii, BWD_NN, dAc, i0, opk, d0, 0, i0 + 1);
-        bwd_product(bk, &la[0][0], &lb[0][0], ii, BWD_TN, dAc, i0, opq, d0, i0, g.L);
+        bwd_product(bq, la, lb, ii, BWD_NN, dAc, i0, opk, d0, 0, i0 + 1);
+        bwd_product(bk, la, lb, ii, BWD_TN, dAc, i0, opq, d0, i0, g.L);
     }
     if (i >= g.L) return;
     const int t = g.t0 + i;
@@ -716,8 +716,8 @@ OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), O
     __global const float *dS = dhs + ((long)g.bh * NT + g.n) * KVV;
     __global const float *Ac = A + ((long)g.bh * NT + g.n) * C * C;
     float a1[TS] = {0.0f}, a2[TS] = {0.0f};
-    bwd_product(a1, &la[0][0], &lb[0][0], ii, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
-    bwd_product(a2, &la[0][0], &lb[0][0], ii, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
+    bwd_product(a1, la, lb, ii, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
+    bwd_product(a2, la, lb, ii, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
     if (j >= g.L) return;
     for (int cc = 0; cc < TS && c0 + cc < V; cc++) OCLA_AT(dv, g.b, g.t0 + j, g.h, c0 + cc) = a1[cc] + scale * a2[cc];
 }
