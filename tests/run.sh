@@ -12,6 +12,7 @@ ci=${CI:-false}
 extra=(python3-venv python3-numpy python3-pytest python3-pip)   # the Python binding's step
 if [ "$ci" = true ]; then
   extra+=(clang libclang-rt-14-dev gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind)
+  extra+=(oclgrind)   # the kernel sanitizer: .ci/checks/45-oclgrind.sh (Oclgrind's race and bounds checks)
 fi
 bash cmake/install_deps.sh "${extra[@]}"
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}   # Mesa's CPU device (rusticl)
