@@ -8,7 +8,11 @@
  *    (mutations attn-caller-scale, bwd-caller-scale: the default K^-1/2 used instead);
  *  - fixed_log_decay: retention with the caller's per-head decays d_h equals simple GLA with the
  *    log gate g[b,t,h] = d_h, forward and backward (mutations attn-fixed-decay-ignored,
- *    bwd-fixed-decay-ignored: RetNet's default decays used instead). */
+ *    bwd-fixed-decay-ignored: RetNet's default decays used instead);
+ *  - validation that only a smaller tensor, a tensor of another context or a non-positive value
+ *    reaches: attention tensors one element short along any dim, the gate's tau and its tensors
+ *    (mutations tensor-check-dims, attn-final-state-shape, tensor-check-context, elementwise-count,
+ *    elementwise-positive). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +127,97 @@ Test(mutants, caller_fixed_decays_equal_a_constant_scalar_gate) {
             check_all(what, &got, &ref, 1.0f, 1e-5);
             run_out_free(&ref), run_out_free(&got);
         }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* Every attention tensor one element short along each of its dims (where that dim is > 1 and fixed
+ * by the others): OCLA_ERR_SHAPE, naming nothing else wrong. A smaller tensor than the op reads is
+ * the dangerous direction (the kernels would read or write past its end). */
+Test(mutants, attention_refuses_tensors_one_element_short) {
+    enum { IQ, IK, IV, IG, IS0, IO, IS1, NI };
+    static const char *names[NI] = {"q", "k", "v", "g", "initial_state", "o", "final_state"};
+    static const int ndims[NI] = {4, 4, 4, 3, 4, 4, 4};
+    const int64_t full[NI][4] = {{B, T, H, K}, {B, T, H, K}, {B, T, H, V}, {B, T, H, 1},
+                                 {B, H, K, V}, {B, T, H, V}, {B, H, K, V}};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        p.gate = OCLA_GATE_SCALAR;
+        for (int which = 0; which < NI; which++)
+            for (int axis = 0; axis < ndims[which]; axis++) {
+                /* q fixes B, T, H, K; v's last dim is V by definition (a shorter v is a smaller V) */
+                if (which == IQ || (which == IV && axis == 3) || full[which][axis] < 2) continue;
+                ocla_tensor *t[NI];
+                for (int i = 0; i < NI; i++) {
+                    int64_t dims[4];
+                    memcpy(dims, full[i], sizeof dims);
+                    if (i == which) dims[axis]--;
+                    t[i] = tc_tensor(ctx, ndims[i], dims, NULL);
+                }
+                ocla_attn_io io = {t[IQ], t[IK], t[IV], t[IG], t[IS0], NULL, t[IO], t[IS1], NULL};
+                ocla_status st = ocla_attention_forward(ctx, &p, &io);
+                cr_expect_eq(st, OCLA_ERR_SHAPE, "%s: %s one short along dim %d: %s (%s)", tc_device_name(d),
+                             names[which], axis, ocla_status_string(st), ocla_last_error(ctx));
+                for (int i = 0; i < NI; i++) ocla_tensor_destroy(t[i]);
+            }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* A tensor of another context (same device) as an attention input or output: refused (checked twice:
+ * by the tensor check and again by the prepared op's run). */
+Test(mutants, attention_refuses_a_tensor_of_another_context) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d), *other = tc_open(d);
+        ocla_tensor *q = tc_tensor4(ctx, B, T, H, K, NULL), *k = tc_tensor4(ctx, B, T, H, K, NULL);
+        ocla_tensor *v = tc_tensor4(ctx, B, T, H, V, NULL), *o = tc_tensor4(ctx, B, T, H, V, NULL);
+        ocla_tensor *fk = tc_tensor4(other, B, T, H, K, NULL), *fv = tc_tensor4(other, B, T, H, V, NULL);
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        const ocla_attn_io ios[] = {{q, fk, v, NULL, NULL, NULL, o, NULL, NULL},
+                                    {q, k, fv, NULL, NULL, NULL, o, NULL, NULL},
+                                    {q, k, v, NULL, NULL, NULL, fv, NULL, NULL}};
+        for (int i = 0; i < 3; i++) {
+            ocla_status st = ocla_attention_forward(ctx, &p, &ios[i]);
+            cr_expect_eq(st, OCLA_ERR_INVALID_ARGUMENT, "%s: case %d: %s", tc_device_name(d), i, ocla_status_string(st));
+        }
+        ocla_tensor *all[] = {q, k, v, o, fk, fv};
+        for (int i = 0; i < 6; i++) ocla_tensor_destroy(all[i]);
+        ocla_context_destroy(other);
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* The elementwise ops (gate, SGD): a second tensor with fewer or more elements is OCLA_ERR_SHAPE; a
+ * tensor of another context and a tau of 0, below 0 or NaN are OCLA_ERR_INVALID_ARGUMENT (the SGD
+ * step takes any lr: the caller's). */
+Test(mutants, elementwise_ops_refuse_wrong_tensors_and_a_nonpositive_tau) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_tensor *x = tc_tensor(ctx, 2, (int64_t[]){4, 8}, NULL), *g = tc_tensor(ctx, 2, (int64_t[]){4, 8}, NULL);
+        for (int64_t cols = 7; cols <= 9; cols += 2) {
+            ocla_tensor *y = tc_tensor(ctx, 2, (int64_t[]){4, cols}, NULL); /* 28 or 36 elements, not 32 */
+            cr_expect_eq(ocla_gate_logsigmoid(ctx, x, y, 1.0f), OCLA_ERR_SHAPE, "gate: g of %d elements", 4 * (int)cols);
+            cr_expect_eq(ocla_gate_logsigmoid_backward(ctx, x, g, y, 1.0f), OCLA_ERR_SHAPE, "gate backward: dx");
+            cr_expect_eq(ocla_sgd_step(ctx, x, y, 0.1f), OCLA_ERR_SHAPE, "sgd: grad of %d elements", 4 * (int)cols);
+            ocla_tensor_destroy(y);
+        }
+        ocla_context *other = tc_open(d); /* elementwise ops have no second context check (attention has) */
+        ocla_tensor *foreign = tc_tensor(other, 2, (int64_t[]){4, 8}, NULL);
+        ocla_status fst = ocla_sgd_step(ctx, x, foreign, 0.1f);
+        cr_expect_eq(fst, OCLA_ERR_INVALID_ARGUMENT, "%s: sgd with a grad of another context: %s", tc_device_name(d),
+                     ocla_status_string(fst));
+        ocla_tensor_destroy(foreign);
+        ocla_context_destroy(other);
+        const float bad[] = {0.0f, -1.0f, NAN};
+        for (int i = 0; i < 3; i++) {
+            ocla_status st = ocla_gate_logsigmoid(ctx, x, g, bad[i]);
+            cr_expect_eq(st, OCLA_ERR_INVALID_ARGUMENT, "%s: gate with tau %g: %s", tc_device_name(d), (double)bad[i],
+                         ocla_status_string(st));
+        }
+        ocla_tensor_destroy(x), ocla_tensor_destroy(g);
         ocla_context_destroy(ctx);
     }
 }
