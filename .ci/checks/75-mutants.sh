@@ -20,7 +20,7 @@ n=${OCLA_MUTANTS:-4}
 echo "mutants: $n sampled with seed $seed (repeat: OCLA_MUTANT_SEED=$seed bash $0)"
 [ -d build ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 python3 tests/tools/mutate.py --in-place --no-baseline --sample "$n" --seed "$seed" --jobs "$jobs" \
-  --budget "${OCLA_MUTANT_BUDGET:-240}" --timeout 300
+  --budget "${OCLA_MUTANT_BUDGET:-240}" --timeout 600
 if ! git diff --quiet -- kernels_cl runtime; then
   echo "mutants: kernels_cl/ or runtime/ differ from the commit after the run" >&2
   exit 1

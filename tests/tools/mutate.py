@@ -225,7 +225,8 @@ def main():
     ap.add_argument("--only", help="comma-separated ids, run in this order")
     ap.add_argument("--sample", type=int, help="run N mutations chosen by --seed")
     ap.add_argument("--seed", default="0")
-    ap.add_argument("--timeout", type=int, default=600, help="seconds per suite run (default 600)")
+    ap.add_argument("--timeout", type=int, default=900,
+                    help="seconds per suite run (default 900: a mutation of common.cl makes PoCL rebuild every kernel)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--devices", default="pocl", help="OCLA_TEST_DEVICES for the suites (default pocl)")
     ap.add_argument("--workdir", default=os.path.join(ROOT, "build-mutants"))
