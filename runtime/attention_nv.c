@@ -11,13 +11,6 @@
 #include "attn_op.h"
 #include "ocla_debug.h"
 
-/* CHUNK, VEC (float4 tiles), IDX32 (32-bit offsets), SPLIT (3: 3xTF32, 1: TF32); gate and feature
- * map from the variant; OCLA_NV_OPTIONS appended for kernel experiments. */
-static const ocla_kfamily fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
-                                    {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
-/* la_gate_cumsum of linear_attn.cl at the NVIDIA path's chunk (it reads its gate kind at run time) */
-static const ocla_kfamily fam_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
-
 /* The plan assumed dense tensors; check the op's real layouts for float4 rows and 32-bit offsets. */
 static void fit_layout(ocla_attn_op *op) {
     static const int io[4] = {IO_Q, IO_K, IO_V, IO_O};
@@ -76,12 +69,10 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
 
-ocla_status ocla__nv_prepare(ocla_attn_op *op) {
+/* The plan's kernels (variant_list.c: CHUNK VEC IDX32 SPLIT from the plan, narrowed to the op's
+ * layouts by fit_layout; gate and feature map from the request; la_gate_cumsum at the path's chunk). */
+ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     fit_layout(op);
-    ocla_variant v = ocla__variant(&fam_nv);
-    v.gate = (int8_t)op->key.gate;
-    v.feature = (int8_t)op->key.feature;
-    for (int i = 0; i < 4; i++) v.tile[i] = op->plan.tile[i];
     const size_t B = (size_t)op->B, H = (size_t)op->H, K = (size_t)op->K, V = (size_t)op->V;
     const size_t NT = (size_t)(op->T + 63) / 64, local[3] = {256, 1, 1};
     size_t hbytes;
@@ -91,16 +82,14 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op) {
     op->nseg = 1;
     op->bind = nv_bind;
     const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, B * H}, go[3] = {(V + 127) / 128 * 256, NT, B * H};
-    ocla_status st = ocla__attn_add_launch(op, &v, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
+    ocla_status st = ocla__attn_add_planned(op, r, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
     if (st == OCLA_SUCCESS)
-        st = ocla__attn_add_launch(op, &v, "mma_chunk_output", L_OUT, AT_LAST, go, local, "NVIDIA chunk outputs");
+        st = ocla__attn_add_planned(op, r, "mma_chunk_output", L_OUT, AT_LAST, go, local, "NVIDIA chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate != OCLA_GATE_VECTOR) return st;
     if (!ocla__mul_ok(B * H * (size_t)op->T, K * sizeof(float), &op->need[BUF_G]))
         return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-    ocla_variant c = ocla__variant(&fam_cumsum);
-    c.tile[0] = 64;
     const size_t gc[3] = {K, NT, B * H};
-    return ocla__attn_add_launch(op, &c, "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL, "NVIDIA gate cumsum");
+    return ocla__attn_add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL, "NVIDIA gate cumsum");
 }
 
 /* The probe's expected output: lane l holds D[r][c] for (r, c) = (l/4, 2(l%4)), (l/4, 2(l%4)+1),
@@ -118,7 +107,7 @@ static int probe_result_ok(const float *out) {
 
 /* Build and run mma_probe; OCLA_SUCCESS when it ran, with *ok telling whether its output is right. */
 static ocla_status run_probe(ocla_context *ctx, int *ok) {
-    const ocla_variant v = ocla__variant(&fam_nv);
+    const ocla_variant v = ocla__variant(&ocla__fam_nv);
     cl_kernel k = NULL;
     cl_mem buf = NULL;
     float out[129];

@@ -65,8 +65,12 @@ struct ocla_attn_op {
 /* The op's own instance of a variant's kernel as launch slot (op_attention.c). */
 ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const char *name, int slot, int when,
                                   const size_t global[3], const size_t *local, const char *what);
+/* A launch slot for kernel `name` of the op's plan, in the variant the plan names for it
+ * (ocla__plan_kernel_variant: the list the vendor compile check walks). */
+ocla_status ocla__attn_add_planned(ocla_attn_op *op, const ocla_plan_request *r, const char *name, int slot, int when,
+                                   const size_t global[3], const size_t *local, const char *what);
 
 /* NVIDIA tensor-core path (attention_nv.c): launches and arguments from the plan's variant. */
-ocla_status ocla__nv_prepare(ocla_attn_op *op);
+ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r);
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const ocla_kfamily fam_layer_common = {"layer_common", 0, {NULL}};
 
 ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_tensor *x, const ocla_tensor *y,
                                  int64_t *B, int64_t *T, int64_t *d) {
@@ -20,12 +19,16 @@ ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_t
 }
 
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
-                           int64_t T, int64_t H, int64_t *Dv) {
+                           int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys) {
     ocla_status st = ocla__check_tensor(ctx, v, "v", 4, NULL);
     if (st != OCLA_SUCCESS) return st;
     *Dv = v->dims[3];
-    if ((st = ocla__check_tensor(ctx, v, "v", 4, (int64_t[]){B, Tv, H, *Dv})) != OCLA_SUCCESS) return st;
-    return ocla__check_tensor(ctx, o, "o", 4, (int64_t[]){B, T, H, *Dv});
+    char vname[64]; /* the detail names the tensor v's dims come from: a wrong one is either */
+    snprintf(vname, sizeof vname, "v (B, T, H of %s)", keys);
+    if ((st = ocla__check_tensor(ctx, v, vname, 4, (int64_t[]){B, Tv, H, *Dv})) != OCLA_SUCCESS) return st;
+    char oname[64];
+    snprintf(oname, sizeof oname, "o (T of %s, V of v)", queries);
+    return ocla__check_tensor(ctx, o, oname, 4, (int64_t[]){B, T, H, *Dv});
 }
 
 ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const ocla__layer_weight *w, int n,
@@ -121,7 +124,7 @@ ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const o
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "layer projection bias: %lld x %lld beyond the bias kernel's int sizes",
                           (long long)rows, (long long)cols);
     ocla_args a;
-    if ((st = ocla__layer_kernel(ctx, &fam_layer_common, "layer_add_bias", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &ocla__fam_layer_common, "layer_add_bias", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, cols), ocla__push_tensor(&a, y, NULL, 0), ocla__push_tensor(&a, b, NULL, 0);
     const size_t n = (size_t)rows * (size_t)cols;
     return ocla__layer_launch(&a, 1, &n, NULL, "layer projection bias");

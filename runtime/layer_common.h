@@ -21,9 +21,10 @@
 ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_tensor *x, const ocla_tensor *y,
                                  int64_t *B, int64_t *T, int64_t *d);
 
-/* The attention ops' values and outputs: v [B, Tv, H, Dv], o [B, T, H, Dv], any Dv (filled). */
+/* The attention ops' values and outputs: v [B, Tv, H, Dv], o [B, T, H, Dv], any Dv (filled); queries and
+ * keys name the tensors that T and B, Tv, H come from (in the detail of a mismatch). */
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
-                           int64_t T, int64_t H, int64_t *Dv);
+                           int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys);
 
 /* A layer's weight: dense row-major [rows, cols] (cols < 0: a vector [rows]); what = how the dims are
  * made up, e.g. "[d, H*K]"; optional != 0 lets t be NULL. */

@@ -28,7 +28,6 @@ void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
     p->flash.rope_dims = 128; /* RoPE on all s dims, as the paper's model (methods.md 3.2, 3.3) */
 }
 
-static const ocla_kfamily fam_gau = {"gau", 0, {NULL}};
 
 /* An optional vector: its buffer (or fallback, never read), its offset and a presence flag. */
 static void push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
@@ -99,7 +98,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     const ocla_tensor *xn = x;
     if (p->norm != OCLA_GAU_NORM_NONE) {
         uint64_t kwg = 0;
-        if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_norm", &a)) != OCLA_SUCCESS ||
+        if ((st = ocla__layer_kernel(ctx, &ocla__fam_gau, "gau_norm", &a)) != OCLA_SUCCESS ||
             (st = ocla__kernel_limits(ctx, a.k, &kwg, NULL)) != OCLA_SUCCESS)
             return st;
         /* a power of two <= 64 within the limits, and no larger than d needs */
@@ -116,7 +115,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     if ((st = ocla_linear_forward(ctx, xn, w->w_uvz, h)) != OCLA_SUCCESS) return st;
 
     /* SiLU (+ bias) on [U | V | Z]; Z's four scale/offsets into qk */
-    if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_split", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &ocla__fam_gau, "gau_split", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, T), ocla__push_int(&a, E), ocla__push_int(&a, S);
     ocla__push_tensor(&a, h, NULL, 0), push_opt(&a, w->b_uvz, h->mem), ocla__push_tensor(&a, w->gamma, NULL, 0);
     push_opt(&a, w->beta, h->mem), ocla__push_int(&a, rd), ocla__push_long(&a, p->flash.pos_offset);
@@ -137,7 +136,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
     }
 
     /* U * AV, then (U * AV) W_o into xo */
-    if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_gate", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &ocla__fam_gau, "gau_gate", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, E), ocla__push_int(&a, S);
     ocla__push_tensor(&a, o, NULL, 0), ocla__push_tensor(&a, h, NULL, 0);
     const size_t gg[2] = {(size_t)E, (size_t)rows};
@@ -146,7 +145,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, co
         return st;
 
     /* y = O + b_o (+ x) */
-    if ((st = ocla__layer_kernel(ctx, &fam_gau, "gau_out", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &ocla__fam_gau, "gau_out", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, rows), ocla__push_int(&a, D), ocla__push_tensor(&a, xo, NULL, 0), push_opt(&a, w->b_o, xo->mem);
     ocla__push_tensor(&a, x, NULL, 0), ocla__push_int(&a, p->residual ? 1 : 0), ocla__push_tensor(&a, y, NULL, 0);
     const size_t g = (size_t)rows * (size_t)D;

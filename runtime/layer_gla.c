@@ -8,7 +8,6 @@
 
 #define FN "ocla_gla_layer_forward"
 
-static const ocla_kfamily fam_gla_layer = {"gla_layer", 0, {NULL}};
 
 void ocla_gla_layer_params_defaults(ocla_gla_layer_params *p) {
     if (p)
@@ -30,7 +29,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
     const ocla__layer_weight weights[] = {
         {w->w_q, "w_q", "[d, H*K]", D, H * K, 0},   {w->w_k, "w_k", "[d, H*K]", D, H * K, 0},
         {w->w_v, "w_v", "[d, H*V]", D, H * V, 0},   {w->w_r, "w_r", "[d, H*V]", D, H * V, 0},
-        {w->w_g1, "w_g1", "[d, R]", D, R, 0},       {w->w_g2, "w_g2", "[R, H*K]", R, H * K, 0},
+        {w->w_g1, "w_g1", "[d, R]", D, R, 0},       {w->w_g2, "w_g2", "[R, H*K], R of w_g1", R, H * K, 0},
         {w->b_g2, "b_g2", "[H*K]", H * K, -1, 1},   {w->norm_w, "norm_w", "[V]", V, -1, 0},
         {w->w_o, "w_o", "[H*V, d]", H * V, D, 0}};
     /* y and final_state apart from x, the weights and initial_state (final_state may be initial_state) */
@@ -75,7 +74,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, co
     if ((st = ocla_attention_forward(ctx, &ap, &io)) != OCLA_SUCCESS) return st;
     /* per-head RMSNorm and swish gate, then the output projection */
     ocla_args a;
-    if ((st = ocla__layer_kernel(ctx, &fam_gla_layer, "gla_norm_gate", &a)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__layer_kernel(ctx, &ocla__fam_gla_layer, "gla_norm_gate", &a)) != OCLA_SUCCESS) return st;
     ocla__push_int(&a, B * T * H), ocla__push_int(&a, V), ocla__push_float(&a, p->norm_eps);
     ocla__push_tensor(&a, o, NULL, 0), ocla__push_tensor(&a, r, NULL, 0), ocla__push_tensor(&a, w->norm_w, NULL, 0);
     ocla__push_tensor(&a, u, NULL, 0);

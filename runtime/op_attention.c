@@ -16,11 +16,6 @@
 
 #define OCLA_ATTN_MAX_DIM 256
 
-static const ocla_kfamily fam_chunk = {
-    "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
-static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
-static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
-
 float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)); }
 
 void ocla_attn_params_defaults(ocla_attn_params *p) {
@@ -101,9 +96,9 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "q: every dim must be >= 1");
     if (qd[0] * qd[2] > INT32_MAX / 2 || qd[1] > INT32_MAX / 2)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "q: B*H and T must stay below 2^30");
-    if ((st = ocla__check_tensor(ctx, io->k, "k", 4, qd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->k, "k (q's dims)", 4, qd)) != OCLA_SUCCESS) return st;
     int64_t vd[4] = {qd[0], qd[1], qd[2], -1};
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->v, "v (q's B, T, H)", 4, vd)) != OCLA_SUCCESS) return st;
     const int K = (int)qd[3], V = (int)io->v->dims[3];
     if (V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
     if (K > OCLA_ATTN_MAX_DIM || V > OCLA_ATTN_MAX_DIM)
@@ -111,7 +106,7 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
                           "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)", K,
                           V, OCLA_ATTN_MAX_DIM);
     vd[3] = V;
-    if ((st = ocla__check_tensor(ctx, io->o, "o", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->o, "o (v's dims)", 4, vd)) != OCLA_SUCCESS) return st;
     if (p->gate == OCLA_GATE_SCALAR) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "gate SCALAR needs g [B,T,H]");
         if ((st = ocla__check_tensor(ctx, io->g, "g (scalar gate, [B,T,H])", 3, qd)) != OCLA_SUCCESS) return st;
@@ -298,13 +293,23 @@ ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const
     return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(op->ctx, err, "clCreateKernel", name);
 }
 
+/* A launch slot for kernel `name` of the op's plan, in the variant the plan names for it
+ * (variant_list.c: the list the vendor compile check walks). */
+ocla_status ocla__attn_add_planned(ocla_attn_op *op, const ocla_plan_request *r, const char *name, int slot, int when,
+                                   const size_t global[3], const size_t *local, const char *what) {
+    ocla_variant v;
+    if (ocla__plan_kernel_variant(&op->plan, r, name, &v))
+        return ocla__fail(op->ctx, OCLA_ERR_INTERNAL, "the attention plan (kernels %s) has no %s", op->plan.kernels, name);
+    return ocla__attn_add_launch(op, &v, name, slot, when, global, local, what);
+}
+
 static void release_kernels(ocla_attn_op *op) {
     for (int i = 0; i < L_N; i++)
         if (op->launch[i].k) clReleaseKernel(op->launch[i].k);
     memset(op->launch, 0, sizeof op->launch);
 }
 
-static ocla_status prepare_recurrent(ocla_attn_op *op) {
+static ocla_status prepare_recurrent(ocla_attn_op *op, const ocla_plan_request *r) {
     const int RV = op->plan.tile[0], RK = op->plan.tile[1], KR = op->plan.tile[2];
     const int K = op->K, T = op->T, Ve = op->V + op->key.normalize;
     /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
@@ -317,12 +322,11 @@ static ocla_status prepare_recurrent(ocla_attn_op *op) {
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
     if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)Ve * 4;
     op->bind = bind_recurrent;
-    const ocla_variant v = ocla__variant_from_plan(&fam_rec, &op->plan);
     const size_t global[3] = {(size_t)(Ve + RV - 1) / RV * RV, (size_t)RK, BH}, local[3] = {(size_t)RV, (size_t)RK, 1};
-    return ocla__attn_add_launch(op, &v, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
+    return ocla__attn_add_planned(op, r, "la_recurrent", L_MAIN, AT_EACH, global, local, "attention recurrent");
 }
 
-static ocla_status prepare_chunked(ocla_attn_op *op) {
+static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r) {
     ocla_context *ctx = op->ctx;
     ocla__la_tiles t;
     ocla__la_tiles_from_plan(&op->plan, &t);
@@ -339,18 +343,16 @@ static ocla_status prepare_chunked(ocla_attn_op *op) {
     op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
     op->nseg = (NT + op->seg - 1) / op->seg;
     op->bind = bind_chunked;
-    const ocla_variant v = ocla__variant_from_plan(&fam_chunk, &op->plan);
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
-    ocla_status st = ocla__attn_add_launch(op, &v, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
-    if (st == OCLA_SUCCESS)
-        st = ocla__attn_add_launch(op, &v, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
+    ocla_status st = ocla__attn_add_planned(op, r, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
+    if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
     if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
     const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
-    return ocla__attn_add_launch(op, &v, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
+    return ocla__attn_add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
 }
 
 /* Plan and prepare; on a build limit below the plan's (the built kernel allows fewer work-items or
@@ -384,14 +386,13 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         op->min_wg = 0, op->static_local = 0;
         /* the path's kernels and launches, the normaliser, then the launch checks (after the
          * chunked kernels' arguments, whose __local sizes count) */
-        st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op)
-             : recurrent                          ? prepare_recurrent(op)
-                                                  : prepare_chunked(op);
+        st = op->plan.path == OCLA_PATH_NVIDIA_MMA ? ocla__nv_prepare(op, &r)
+             : recurrent                          ? prepare_recurrent(op, &r)
+                                                  : prepare_chunked(op, &r);
         if (st == OCLA_SUCCESS && op->key.normalize) {
-            const ocla_variant vn = ocla__variant(&fam_norm);
             const size_t gn[3] = {(size_t)op->V, (size_t)op->T, (size_t)op->B * op->H}; /* recurrent: per segment */
-            st = ocla__attn_add_launch(op, &vn, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
-                                       "attention normaliser");
+            st = ocla__attn_add_planned(op, &r, "la_normalize", L_NORM, recurrent ? AT_EACH : AT_LAST, gn, NULL,
+                             "attention normaliser");
         }
         if (st == OCLA_SUCCESS && op->bind == bind_chunked) st = bind_chunked(op, io, 0);
         for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++)

@@ -15,7 +15,6 @@
 #include "op_common.h"
 #include "plan.h"
 
-static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 
 /* Every kernel takes the head (n, T, H, K, V, C, NT), n = its items or work-groups, then the
  * arguments its row lists: the caller's tensors (OCLA_TENSOR; the optional ones, X_H0 on, followed
@@ -163,14 +162,14 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     ocla_status st = ocla__check_tensor(ctx, io->q, "q", 4, NULL);
     if (st != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3], *qd = io->q->dims;
-    const bwd_check k = {io->k, "k", 4, 1, qd};
+    const bwd_check k = {io->k, "k (q's dims)", 4, 1, qd};
     if ((st = check_list(ctx, &k, 1)) != OCLA_SUCCESS) return st;
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t V = io->v->dims[3];
     int64_t vd[4] = {B, T, H, V}, sd[4] = {B, H, K, V}, zd[3] = {B, H, K}, g3[3] = {B, T, H};
     /* g and dg: the scalar gate [B, T, H], the vector gate q's dims; checked where the gate is an input */
     const int vec = p->gate == OCLA_GATE_VECTOR, g_in = vec || p->gate == OCLA_GATE_SCALAR;
-    const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
+    const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o (v's dims)", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
                               {io->dk, "dk", 4, 1, qd}, {io->dv, "dv", 4, 1, vd},
                               {io->g, "g", vec ? 4 : 3, 1, vec ? qd : g3}, {io->dg, "dg", vec ? 4 : 3, 0, vec ? qd : g3}};
     if ((st = check_list(ctx, outs, g_in ? 7 : 5)) != OCLA_SUCCESS) return st;
@@ -257,16 +256,15 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
                               region_names[s], c.lay.slot_bytes[s], tl.chunk,
                               (unsigned long long)ctx->info.max_alloc_size);
 
-    /* the variant and its kernels (built before anything is enqueued) */
-    ocla_variant v = ocla__variant(&fam_bwd);
-    v.gate = (int8_t)p->gate;
-    v.feature = (int8_t)p->feature_map;
-    v.norm = (int8_t)(p->normalize != 0);
-    v.tile[0] = tl.ts;
-    v.tile[1] = tl.tpg > 1 ? tl.tpg : -1; /* 1: the kernels' default, the variant of one tile per group */
+    /* the kernels, each in the variant the plan names for it (variant_list.c), built before anything
+     * is enqueued */
     cl_kernel kern[MAX_STEPS];
-    for (int i = 0; i < n_steps; i++)
+    for (int i = 0; i < n_steps; i++) {
+        ocla_variant v;
+        if (ocla__plan_kernel_variant(&plan, &req, steps[i]->name, &v))
+            return ocla__fail(ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: no variant for %s", steps[i]->name);
         if ((st = ocla__variant_kernel(ctx, &v, steps[i]->name, &kern[i])) != OCLA_SUCCESS) return st;
+    }
 
     /* temporaries: regions of scratch slots 0-3 */
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)

@@ -35,7 +35,6 @@ static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int f
     ocla_plan_limits L;
     ocla_status st = ocla__plan_limits(ctx, &L);
     if (st == OCLA_SUCCESS && sched) st = ocla__plan_for(ctx, r, plan);
-    const ocla_variant v = ocla__variant(&ocla__fam_flash);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
         if (!sched) {
             memset(plan, 0, sizeof *plan);
@@ -51,6 +50,9 @@ static ocla_status plan_and_build(ocla_context *ctx, ocla_plan_request *r, int f
         uint64_t wg = 0;
         for (int i = 0; i < 4; i++) {
             const ocla_kernel_entry *e;
+            ocla_variant v;
+            if (ocla__plan_kernel_variant(plan, r, k_names[i], &v))
+                return ocla__fail(ctx, OCLA_ERR_INTERNAL, FN ": the plan (%s) has no %s", plan->kernels, k_names[i]);
             if ((st = ocla__variant_entry(ctx, &v, k_names[i], &e)) != OCLA_SUCCESS) return st;
             k[i] = e->kernel;
             if (e->wg_size && (wg == 0 || e->wg_size < wg)) wg = e->wg_size;
@@ -71,12 +73,12 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     if ((st = ocla__check_tensor(ctx, io->qq, "qq", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->qq->dims[0], T = io->qq->dims[1], H = io->qq->dims[2], S = io->qq->dims[3];
     const int64_t sd[4] = {B, T, H, S};
-    if ((st = ocla__check_tensor(ctx, io->kq, "kq", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->ql, "ql", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->kl, "kl", 4, sd)) != OCLA_SUCCESS)
+    if ((st = ocla__check_tensor(ctx, io->kq, "kq (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, io->ql, "ql (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, io->kl, "kl (qq's dims)", 4, sd)) != OCLA_SUCCESS)
         return st;
     int64_t E = 0;
-    if ((st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &E)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &E, "qq", "qq")) != OCLA_SUCCESS) return st;
     const ocla_io_set set = {.in = {io->qq, io->kq, io->ql, io->kl, io->v, p->rel_bias},
                              .in_name = {"qq", "kq", "ql", "kl", "v", "rel_bias"},
                              .out = {io->o},

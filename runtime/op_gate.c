@@ -3,10 +3,9 @@
  * kernels_cl/gate.cl): GLA's g = logsigmoid(x) / tau and dx = dg * sigmoid(-x) / tau. */
 #include "op_common.h"
 
-static const ocla_kfamily fam_gate = {"gate", 0, {NULL}};
 
 OCLA_API ocla_status ocla_gate_logsigmoid(ocla_context *ctx, const ocla_tensor *x, ocla_tensor *g, float tau) {
-    static const ocla_elementwise e = {"ocla_gate_logsigmoid", "gate_logsigmoid", "logsigmoid gate", &fam_gate, 2,
+    static const ocla_elementwise e = {"ocla_gate_logsigmoid", "gate_logsigmoid", "logsigmoid gate", &ocla__fam_gate, 2,
                                        {"x", "g"}, "tau", 1, 0};
     const ocla_tensor *t[2] = {x, g};
     return ocla__elementwise(ctx, &e, t, tau);
@@ -15,7 +14,7 @@ OCLA_API ocla_status ocla_gate_logsigmoid(ocla_context *ctx, const ocla_tensor *
 OCLA_API ocla_status ocla_gate_logsigmoid_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *dg,
                                                    ocla_tensor *dx, float tau) {
     static const ocla_elementwise e = {"ocla_gate_logsigmoid_backward", "gate_logsigmoid_bwd",
-                                       "logsigmoid gate backward", &fam_gate, 3, {"x", "dg", "dx"}, "tau", 2, 0};
+                                       "logsigmoid gate backward", &ocla__fam_gate, 3, {"x", "dg", "dx"}, "tau", 2, 0};
     const ocla_tensor *t[3] = {x, dg, dx};
     return ocla__elementwise(ctx, &e, t, tau);
 }

@@ -81,8 +81,8 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
     if ((st = ocla__check_tensor(ctx, io->q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], D = io->q->dims[3];
     int64_t Dv = 0;
-    if ((st = ocla__check_tensor(ctx, io->k, "k", 4, (int64_t[]){B, T, H, D})) != OCLA_SUCCESS ||
-        (st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &Dv)) != OCLA_SUCCESS)
+    if ((st = ocla__check_tensor(ctx, io->k, "k (q's dims)", 4, (int64_t[]){B, T, H, D})) != OCLA_SUCCESS ||
+        (st = ocla__check_vo(ctx, io->v, io->o, B, T, T, H, &Dv, "q", "q")) != OCLA_SUCCESS)
         return st;
     if (io->k->strides[3] != 1 || io->v->strides[3] != 1 || io->k->strides[1] < D || io->v->strides[1] < Dv)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,

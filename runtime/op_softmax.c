@@ -51,7 +51,9 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
     for (int attempt = 0; st == OCLA_SUCCESS; attempt++) {
         const int tiled = !strcmp(plan->kernels, "sm_tiled");
-        const ocla_variant v = ocla__variant_from_plan(tiled ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow, plan);
+        ocla_variant v;
+        if (ocla__plan_kernel_variant(plan, r, plan->kernels, &v))
+            return ocla__fail(ctx, OCLA_ERR_INTERNAL, FN ": no variant for the plan's %s", plan->kernels);
         const ocla_kernel_entry *e;
         if ((st = ocla__variant_entry(ctx, &v, plan->kernels, &e)) != OCLA_SUCCESS) return st;
         const uint64_t threads = (uint64_t)plan->wg_x * (uint64_t)plan->wg_y, lm = e->static_local;
@@ -85,10 +87,10 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     ocla_status st;
     if ((st = ocla__check_tensor(ctx, q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = q->dims[0], T = q->dims[1], H = q->dims[2], K = q->dims[3];
-    if ((st = ocla__check_tensor(ctx, k, "k", 4, (int64_t[]){B, -1, H, K})) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, k, "k (q's B, H, K)", 4, (int64_t[]){B, -1, H, K})) != OCLA_SUCCESS) return st;
     const int64_t Tk = k->dims[1];
     int64_t V = 0;
-    if ((st = ocla__check_vo(ctx, v, o, B, Tk, T, H, &V)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_vo(ctx, v, o, B, Tk, T, H, &V, "q", "k")) != OCLA_SUCCESS) return st;
     const ocla_io_set set = {.in = {q, k, v}, .in_name = {"q", "k", "v"}, .out = {o}, .out_name = {"o"}, .n_in = 3, .n_out = 1};
     if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (p->causal && Tk != T)

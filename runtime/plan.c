@@ -18,7 +18,6 @@ static const int k_chunks[] = {16, 32, 64, 128, 256};
 static const int k_sm_blocks[] = {16, 32, 64};                        /* query rows per work-group */
 static const int k_bwd_chunks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256}; /* below 16 forced only */
 static const int k_no_chunk[] = {0};
-static const ocla_kfamily k_fam_probe = {"la_probe", 0, {NULL}}; /* the work-group limit probe */
 
 /* FLASH's chunk is a model setting: the scheduler picks it only when asked (chunk 0). */
 const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT] = {
@@ -176,7 +175,7 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
                             .vendor = info->vendor};
     snprintf(L->arch, sizeof L->arch, "%.*s", (int)sizeof L->arch - 1, info->device_name); /* the table's key */
     if (!ctx->probe_done) {
-        ocla_variant v = ocla__variant(&k_fam_probe);
+        ocla_variant v = ocla__variant(&ocla__fam_probe);
         const ocla_kernel_entry *e;
         ocla_status st = ocla__variant_entry(ctx, &v, "la_probe", &e);
         if (st != OCLA_SUCCESS) return st;

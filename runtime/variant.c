@@ -6,8 +6,6 @@
 #include "internal.h"
 #include "variant.h"
 
-const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
-
 /* The one gate encoding (variant.h), by ocla_gate_kind. */
 static const char *const k_gate_macro[] = {"", "-DUSE_G=1", "-DUSE_GK=1", "-DUSE_G_GAMMA=1"};
 
@@ -54,6 +52,12 @@ static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v,
     if ((f & OCLA_VF_NV_EXTRA) && ctx && ctx->nv_extra_options[0]) PUT(" %s", ctx->nv_extra_options);
 #undef PUT
     return off < size ? 0 : -1;
+}
+
+int ocla__variant_build_options(const ocla_variant *in, char *buf, size_t size) {
+    ocla_variant v;
+    normalise(in, &v);
+    return ocla__variant_options(NULL, &v, buf, size);
 }
 
 ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *in, const char *name,

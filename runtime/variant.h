@@ -52,7 +52,29 @@ ocla_status ocla__variant_kernel(ocla_context *ctx, const ocla_variant *v, const
 ocla_status ocla__variant_entry(ocla_context *ctx, const ocla_variant *v, const char *name,
                                 const ocla_kernel_entry **out);
 
-/* Families of the runtime's own small kernels. */
-extern const ocla_kfamily ocla_fam_selftest; /* selftest.cl */
+/* The build options of v (as ocla__variant_entry forms them, without the context's OCLA_NV_OPTIONS),
+ * each after a space. Returns 0, or -1 when they do not fit in size. */
+int ocla__variant_build_options(const ocla_variant *v, char *buf, size_t size);
+
+/* ---- which variants the runtime builds (variant_list.c; pure) ----
+ * The variant that builds kernel `name` of plan p, planned for request r: every op builds the
+ * kernels its plan names through this. Returns 0, or -1 where the plan names no such kernel. */
+int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, const char *name, ocla_variant *v);
+
+/* The kernels that run without a plan, each family with its kernels (space-separated); the list
+ * ends with a NULL family. Their families have no options: one variant each. */
+typedef struct ocla_fixed_build {
+    const ocla_kfamily *fam;
+    const char *kernels;
+} ocla_fixed_build;
+extern const ocla_fixed_build ocla__fixed_builds[];
+extern const ocla_kfamily ocla_fam_selftest;      /* selftest.cl (ocla_selftest, ocla-info) */
+extern const ocla_kfamily ocla__fam_probe;        /* la_probe.cl: the work-group limit probe (plan.c) */
+extern const ocla_kfamily ocla__fam_layer_common; /* layer_common.cl: the layers' projection bias */
+extern const ocla_kfamily ocla__fam_gau;          /* gau.cl: the GAU layer */
+extern const ocla_kfamily ocla__fam_gla_layer;    /* gla_layer.cl: the GLA layer's norm and gate */
+extern const ocla_kfamily ocla__fam_gate;         /* gate.cl: the log-sigmoid gate op */
+extern const ocla_kfamily ocla__fam_optim;        /* optim.cl: the SGD step */
+extern const ocla_kfamily ocla__fam_nv;           /* attn_mma_nv.cl: the NVIDIA path (and its probe) */
 
 #endif

@@ -107,6 +107,25 @@ double tc_max_rel_err(const float *got, const double *ref, size_t n) {
     return maxdiff / (maxref > 1e-30 ? maxref : 1e-30);
 }
 
+double tc_max_rel_err_rows(const float *got, const double *ref, size_t n, size_t cols) {
+    double worst = 0;
+    for (size_t r0 = 0; cols && r0 < n; r0 += cols) {
+        const size_t len = n - r0 < cols ? n - r0 : cols;
+        const double e = tc_max_rel_err(got + r0, ref + r0, len);
+        if (!(e <= worst)) worst = e; /* NaN propagates */
+    }
+    return worst;
+}
+
+double tc_elem_err(const float *got, const double *ref, size_t n, double atol, double rtol) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs((double)got[i] - ref[i]) / (atol + rtol * fabs(ref[i]));
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
 double tc_max_rel_err_f(const float *got, const float *ref, size_t n) {
     double maxref = 0, maxdiff = 0;
     for (size_t i = 0; i < n; i++) {

@@ -28,6 +28,14 @@ double *tc_to_double(const float *x, size_t n); /* malloc'd copy */
 /* Normwise max relative error: max_i |got_i - ref_i| / max(max_i |ref_i|, 1e-30). The metric
  * every "max relative error" in the tests and the issues refers to. */
 double tc_max_rel_err(const float *got, const double *ref, size_t n);
+/* Rowwise: the array as rows of `cols` elements, each row's error relative to its own largest
+ * |ref| (max over rows of max_i |got_i - ref_i| / max(max_i |ref_i|, 1e-30)). A mistake confined
+ * to rows far smaller than the largest (a small-magnitude row, an eps that only matters there) is
+ * as visible as one in the largest row; an all-zero reference row must come out (almost) zero. */
+double tc_max_rel_err_rows(const float *got, const double *ref, size_t n, size_t cols);
+/* Elementwise: max_i |got_i - ref_i| / (atol + rtol |ref_i|); <= 1 passes. For outputs whose every
+ * element is a well-conditioned function of the inputs (an elementwise op, a norm's output). */
+double tc_elem_err(const float *got, const double *ref, size_t n, double atol, double rtol);
 /* Same between two float arrays (ref in float). */
 double tc_max_rel_err_f(const float *got, const float *ref, size_t n);
 /* True when every value is finite. */

@@ -47,7 +47,7 @@ static int add(op_case *c, const char *name, int ndim, const int64_t *dims, int 
     }
     op_array *a = &c->a[c->n];
     memset(a, 0, sizeof *a);
-    a->name = name, a->ndim = ndim, a->output = output;
+    a->name = name, a->ndim = ndim, a->output = output, a->stage = c->stage;
     for (int i = 0; i < ndim && i < 4; i++) a->dims[i] = dims[i];
     return c->n++;
 }
@@ -87,6 +87,7 @@ int op_in_normal(op_case *c, const char *name, int ndim, const int64_t *dims, fl
     if (i >= 0) fill(c, i, 0, 0, sd);
     return i;
 }
+void op_next_call(op_case *c) { c->stage++; }
 int op_absent(op_case *c, const char *name) { return add(c, name, 0, NULL, 0); }
 int op_out(op_case *c, const char *name, int ndim, const int64_t *dims) {
     int i = add(c, name, ndim, dims, 1);
@@ -159,6 +160,15 @@ double *op_reference(const op_case *c) {
     return r;
 }
 
+ocla_status op_run_reference(ocla_context *ctx, const op_case *c, float **out, double **ref) {
+    *out = malloc((c->n_out ? c->n_out : 1) * sizeof **out), *ref = NULL;
+    size_t n = 0;
+    ocla_status st = *out ? op_run(ctx, c, *out, c->n_out, &n) : OCLA_ERR_OUT_OF_MEMORY;
+    if (st == OCLA_SUCCESS && !(*ref = op_reference(c))) st = OCLA_ERR_OUT_OF_MEMORY;
+    if (st != OCLA_SUCCESS) free(*out), *out = NULL;
+    return st;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* op_run                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
@@ -171,9 +181,13 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
     memcpy(dims, a->dims, sizeof a->dims);
     size_t off = 0;
     const op_mutation *m = &c->mut;
-    if (m->kind != OP_MUT_NONE && m->index == i) {
+    if (m->kind != OP_MUT_NONE && (m->index == i || (m->kind == OP_MUT_DIM && m->also == i + 1))) {
         switch (m->kind) {
         case OP_MUT_NULL: return OCLA_SUCCESS;
+        case OP_MUT_FOREIGN: /* the same array, made on another context */
+            if (!m->foreign) break;
+            ctx = m->foreign;
+            break;
         case OP_MUT_DIM: dims[(unsigned)m->axis % (unsigned)ndim] += m->delta, same = 0; break;
         case OP_MUT_NDIM:
             if (m->delta < 0 && ndim > 1) ndim--;
@@ -281,6 +295,23 @@ double *op_to_double(const float *x, size_t n) {
     return d;
 }
 
+void op_attn_apply(const op_case *c, ocla_attn_params *p) {
+    const op_attn_opts *o = c->attn;
+    if (!o) return;
+    if (o->has_scale) p->has_scale = 1, p->scale = o->scale;
+    if (o->set_eps) p->eps = o->eps;
+    if (o->set_fmap) p->feature_map = o->fmap;
+    if (o->fixed_log_decay) p->fixed_log_decay = o->fixed_log_decay;
+    if (o->chunk) p->chunk = o->chunk;
+}
+
+double *op_attn_decays(const ocla_attn_params *p, int H) {
+    if (p->gate != OCLA_GATE_FIXED || !p->fixed_log_decay) return NULL;
+    double *d = malloc((size_t)(H > 0 ? H : 1) * sizeof *d);
+    for (int h = 0; d && h < H; h++) d[h] = p->fixed_log_decay[h];
+    return d;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Linear attention, simple GLA, retention, GLA: ocla_attention_forward                         */
 /* ------------------------------------------------------------------------------------------ */
@@ -321,16 +352,26 @@ static ocla_status attn_call(ocla_context *ctx, const op_case *c, ocla_tensor *c
     ocla_attn_params_defaults(&p);
     p.gate = f->gate, p.form = f->form, p.causal = f->causal, p.normalize = f->normalize;
     p.feature_map = f->fmap, p.chunk = c->s.chunk;
+    op_attn_apply(c, &p);
     ocla_attn_io io;
     memset(&io, 0, sizeof io);
     io.q = t[AQ], io.k = t[AK], io.v = t[AV], io.g = t[AG], io.initial_state = t[AS0], io.initial_z = t[AZ0];
     io.o = t[AO], io.final_state = t[AS1], io.final_z = t[AZ1];
     if (!f->prepared) return ocla_attention_forward(ctx, &p, &io);
-    ocla_attn_op *op = NULL; /* plan once, run many: the second run must give the same outputs */
-    ocla_status st = ocla_attention_prepare(ctx, &p, &io, &op);
+    /* plan once on a template (tensors of the case's own dims, dense, made here), run many with the
+     * harness's tensors: the second run must give the same outputs, and a broken tensor
+     * (tests/test_args.c) meets ocla_attention_run's checks, not the prepare's */
+    ocla_tensor *tp[AZ1 + 1] = {0};
+    ocla_status st = OCLA_SUCCESS;
+    for (int i = 0; i <= AZ1 && st == OCLA_SUCCESS; i++)
+        if (c->a[i].ndim) st = ocla_tensor_create(ctx, OCLA_F32, c->a[i].ndim, c->a[i].dims, &tp[i]);
+    ocla_attn_io tio = {tp[AQ], tp[AK], tp[AV], tp[AG], tp[AS0], tp[AZ0], tp[AO], tp[AS1], tp[AZ1]};
+    ocla_attn_op *op = NULL;
+    if (st == OCLA_SUCCESS) st = ocla_attention_prepare(ctx, &p, &tio, &op);
     if (st == OCLA_SUCCESS) st = ocla_attention_run(op, &io);
     if (st == OCLA_SUCCESS) st = ocla_attention_run(op, &io);
     ocla_attention_op_destroy(op);
+    for (int i = 0; i <= AZ1; i++) ocla_tensor_destroy(tp[i]);
     return st;
 }
 
@@ -339,10 +380,14 @@ static void attn_reference(const op_case *c, double *ref) {
     const op_shape *s = &c->s;
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
-    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, f->causal, 1.0 / sqrt((double)s->K), (int)f->fmap,
-                       f->normalize, (double)p.eps, (int)f->gate, NULL}; /* NULL: RetNet's decays, as the op */
+    p.gate = f->gate, p.feature_map = f->fmap;
+    op_attn_apply(c, &p);
+    double *decay = op_attn_decays(&p, s->H); /* NULL: RetNet's decays, as the op */
+    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, f->causal, p.has_scale ? p.scale : 1.0 / sqrt((double)s->K),
+                       (int)p.feature_map, f->normalize, (double)p.eps, (int)f->gate, decay};
     ref_attn_recurrent(&rc, op_host(c, AQ), op_host(c, AK), op_host(c, AV), op_host(c, AG), op_host(c, AS0),
                        op_host(c, AZ0), op_slice(c, ref, AO), op_slice(c, ref, AS1), op_slice(c, ref, AZ1));
+    free(decay);
 }
 
 /* ocla-bench's model (perf/bench.c): per token 2C(K+V) intra-chunk (scores, A.V) + 4KV (state update,
@@ -440,6 +485,7 @@ static void linear_make(op_case *c) {
     op_in(c, "x", 3, OP_D(s->B, s->T, s->K), -1, 1);
     op_inout(c, "w", 2, OP_D(s->K, s->V), -1, 1); /* updated by the SGD step */
     op_out(c, "y", 3, OP_D(s->B, s->T, s->V));
+    op_next_call(c); /* ocla_linear_backward, then ocla_sgd_step */
     op_in(c, "dy", 3, OP_D(s->B, s->T, s->V), -1, 1);
     op_out(c, "dx", 3, OP_D(s->B, s->T, s->K));
     op_inout(c, "dw", 2, OP_D(s->K, s->V), -1, 1); /* accumulated into */
@@ -483,27 +529,53 @@ static void linear_cost(const op_shape *s, double *flops, double *bytes) {
     *bytes = 4.0 * (3 * M * I + 3 * M * O + 5 * I * O);
 }
 
+/* SGD alone (the entry above reaches it only after the backward): param -= lr * grad */
+static void sgd_make(op_case *c) {
+    op_inout(c, "param", 2, OP_D(c->s.K, c->s.V), -1, 1);
+    op_in(c, "grad", 2, OP_D(c->s.K, c->s.V), -1, 1);
+}
+static ocla_status sgd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    (void)c;
+    return ocla_sgd_step(ctx, t[0], t[1], SGD_LR);
+}
+static void sgd_reference(const op_case *c, double *ref) {
+    const float *w = op_host(c, 0), *g = op_host(c, 1);
+    for (long i = 0; i < op_output_span(c, 0, NULL); i++) ref[i] = (double)w[i] - (double)SGD_LR * g[i];
+}
+static void sgd_cost(const op_shape *s, double *flops, double *bytes) {
+    *flops = 2.0 * s->K * s->V;
+    *bytes = 4.0 * 3 * s->K * s->V;
+}
+
 #define GATE_TAU 16.0f
+typedef struct gate_cfg {
+    int backward_only; /* ocla_gate_logsigmoid_backward alone: x and dg given, no g */
+} gate_cfg;
+static const gate_cfg gate_fwd_bwd = {0}, gate_bwd = {1};
+enum { GTX, GTG, GTDG, GTDX };
 static void gate_make(op_case *c) {
+    const gate_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
     op_in_normal(c, "x", 4, OP_D(s->B, s->T, s->H, s->K), 3.0f);
-    op_out(c, "g", 4, OP_D(s->B, s->T, s->H, s->K));
+    if (f->backward_only) op_absent(c, "g");
+    else op_out(c, "g", 4, OP_D(s->B, s->T, s->H, s->K));
+    if (!f->backward_only) op_next_call(c); /* ocla_gate_logsigmoid_backward */
     op_in(c, "dg", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_out(c, "dx", 4, OP_D(s->B, s->T, s->H, s->K));
 }
 static ocla_status gate_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
-    (void)c;
-    ocla_status st = ocla_gate_logsigmoid(ctx, t[0], t[1], GATE_TAU);
-    if (st == OCLA_SUCCESS) st = ocla_gate_logsigmoid_backward(ctx, t[0], t[2], t[3], GATE_TAU);
+    const gate_cfg *f = c->op->cfg;
+    ocla_status st = f->backward_only ? OCLA_SUCCESS : ocla_gate_logsigmoid(ctx, t[GTX], t[GTG], GATE_TAU);
+    if (st == OCLA_SUCCESS) st = ocla_gate_logsigmoid_backward(ctx, t[GTX], t[GTDG], t[GTDX], GATE_TAU);
     return st;
 }
 static void gate_reference(const op_case *c, double *ref) {
-    const float *x = op_host(c, 0), *dg = op_host(c, 2);
-    double *g = op_slice(c, ref, 1), *dx = op_slice(c, ref, 3);
-    long n = op_output_span(c, 1, NULL);
+    const float *x = op_host(c, GTX), *dg = op_host(c, GTDG);
+    double *g = op_slice(c, ref, GTG), *dx = op_slice(c, ref, GTDX);
+    long n = op_output_span(c, GTDX, NULL);
     for (long i = 0; i < n; i++) {
         double z = x[i];
-        g[i] = (z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z))) / GATE_TAU;
+        if (g) g[i] = (z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z))) / GATE_TAU;
         dx[i] = dg[i] / (1.0 + exp(z)) / GATE_TAU; /* sigmoid(-x) */
     }
 }
@@ -518,8 +590,10 @@ static void gate_cost(const op_shape *s, double *flops, double *bytes) {
 /* ------------------------------------------------------------------------------------------ */
 typedef struct causal_cfg {
     int causal;
+    float scale; /* softmax: 0 = K^-0.5 (the default) */
 } causal_cfg;
-static const causal_cfg causal1 = {1}, causal0 = {0};
+/* the causal softmax entry with a scale of its own (0.6, not 16^-0.5 = 0.25) */
+static const causal_cfg causal1 = {1, 0}, causal0 = {0, 0}, causal1_scaled = {1, 0.6f};
 
 static void softmax_make(op_case *c) {
     const op_shape *s = &c->s;
@@ -533,13 +607,15 @@ static ocla_status softmax_call(ocla_context *ctx, const op_case *c, ocla_tensor
     ocla_softmax_params p;
     ocla_softmax_params_defaults(&p);
     p.causal = f->causal, p.block = c->s.chunk;
+    if (f->scale > 0) p.has_scale = 1, p.scale = f->scale;
     return ocla_softmax_attention(ctx, &p, t[0], t[1], t[2], t[3]);
 }
 static void softmax_reference(const op_case *c, double *ref) {
     const causal_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
-    ref_softmax_attention(s->B, s->T, s->H, s->K, s->V, f->causal, 1.0 / sqrt((double)s->K), op_host(c, 0),
-                          op_host(c, 1), op_host(c, 2), op_slice(c, ref, 3));
+    const double scale = f->scale > 0 ? (double)f->scale : 1.0 / sqrt((double)s->K);
+    ref_softmax_attention(s->B, s->T, s->H, s->K, s->V, f->causal, scale, op_host(c, 0), op_host(c, 1), op_host(c, 2),
+                          op_slice(c, ref, 3));
 }
 /* ocla-bench's softmax model: QK^T and PV, the lower triangle when causal. */
 static void softmax_cost_(const op_shape *s, double *flops, double *bytes, int causal) {
@@ -586,20 +662,35 @@ static void flash_cost_causal(const op_shape *s, double *f, double *b) { flash_c
 static void flash_cost_full(const op_shape *s, double *f, double *b) { flash_cost_(s, f, b, 0); }
 
 static int linformer_n(const op_shape *s) { return s->N >= s->T ? s->N : s->T; }
+typedef struct linformer_cfg {
+    ocla_linformer_sharing sharing;
+    float scale; /* 0: D^-0.5 (the default) */
+} linformer_cfg;
+static const linformer_cfg lf_headwise = {OCLA_LINFORMER_HEADWISE, 0}, lf_key_value = {OCLA_LINFORMER_KEY_VALUE, 0.9f},
+                           lf_per_head = {OCLA_LINFORMER_NONE, 0}; /* key-value: a scale of its own */
 static void linformer_make(op_case *c) {
+    const linformer_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
     const int n = linformer_n(s); /* the first T of n columns are used */
     op_in(c, "q", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_in(c, "k", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
     op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
-    op_in(c, "E", 2, OP_D(s->P, n), -0.2f, 0.2f);
-    op_in(c, "F", 2, OP_D(s->P, n), -0.2f, 0.2f);
+    if (f->sharing == OCLA_LINFORMER_NONE) { /* per head: E, F [H, kp, n] */
+        op_in(c, "E", 3, OP_D(s->H, s->P, n), -0.2f, 0.2f);
+        op_in(c, "F", 3, OP_D(s->H, s->P, n), -0.2f, 0.2f);
+    } else {
+        op_in(c, "E", 2, OP_D(s->P, n), -0.2f, 0.2f);
+        if (f->sharing == OCLA_LINFORMER_HEADWISE) op_in(c, "F", 2, OP_D(s->P, n), -0.2f, 0.2f);
+        else op_absent(c, "F"); /* E projects keys and values */
+    }
     op_out(c, "o", 4, OP_D(s->B, s->T, s->H, s->V));
 }
 static ocla_status linformer_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const linformer_cfg *f = c->op->cfg;
     ocla_linformer_params p;
     ocla_linformer_params_defaults(&p);
-    p.block = c->s.chunk;
+    p.block = c->s.chunk, p.sharing = f->sharing;
+    if (f->scale > 0) p.has_scale = 1, p.scale = f->scale;
     ocla_linformer_io io;
     memset(&io, 0, sizeof io);
     io.q = t[0], io.k = t[1], io.v = t[2], io.E = t[3], io.F = t[4], io.o = t[5];
@@ -607,8 +698,12 @@ static ocla_status linformer_call(ocla_context *ctx, const op_case *c, ocla_tens
 }
 static void linformer_reference(const op_case *c, double *ref) {
     const op_shape *s = &c->s;
-    ref_linformer(s->B, s->T, s->H, s->K, s->V, s->P, linformer_n(s), 0, 1.0 / sqrt((double)s->K), op_host(c, 3),
-                  op_host(c, 4), op_host(c, 0), op_host(c, 1), op_host(c, 2), op_slice(c, ref, 5));
+    const linformer_cfg *f = c->op->cfg;
+    const float *F = f->sharing == OCLA_LINFORMER_HEADWISE || f->sharing == OCLA_LINFORMER_NONE ? op_host(c, 4)
+                                                                                                 : op_host(c, 3);
+    ref_linformer(s->B, s->T, s->H, s->K, s->V, s->P, linformer_n(s), f->sharing == OCLA_LINFORMER_NONE,
+                  f->scale > 0 ? (double)f->scale : 1.0 / sqrt((double)s->K), op_host(c, 3), F, op_host(c, 0), op_host(c, 1), op_host(c, 2),
+                  op_slice(c, ref, 5));
 }
 static void linformer_cost(const op_shape *s, double *flops, double *bytes) {
     double bh = (double)s->B * s->H, T = s->T, P = s->P;
@@ -637,8 +732,19 @@ static float *to_float(const double *x, size_t n) {
 
 typedef struct gla_layer_cfg {
     ocla_attn_form form;
+    float gate_tau, norm_eps; /* 0: the defaults */
 } gla_layer_cfg;
-static const gla_layer_cfg gla_layer_chunked = {OCLA_FORM_CHUNKED}, gla_layer_recurrent = {OCLA_FORM_RECURRENT};
+/* the recurrent entry with a gate normaliser and an RMSNorm eps of its own (both kernels are shared
+ * by the forms; eps 1e-2 is not small beside the per-head RMS of o here, so ignoring it shows) */
+static const gla_layer_cfg gla_layer_chunked = {OCLA_FORM_CHUNKED, 0, 0},
+                           gla_layer_recurrent = {OCLA_FORM_RECURRENT, 4.0f, 1e-2f};
+static void gla_layer_params(const op_case *c, ocla_gla_layer_params *p) {
+    const gla_layer_cfg *f = c->op->cfg;
+    ocla_gla_layer_params_defaults(p);
+    p->heads = c->s.H, p->head_k = c->s.K, p->head_v = c->s.V, p->form = f->form, p->chunk = c->s.chunk;
+    if (f->gate_tau > 0) p->gate_tau = f->gate_tau;
+    if (f->norm_eps > 0) p->norm_eps = f->norm_eps;
+}
 enum { GX, GWQ, GWK, GWV, GWR, GWG1, GWG2, GBG2, GNW, GWO, GY };
 
 static void gla_layer_make(op_case *c) {
@@ -658,10 +764,8 @@ static void gla_layer_make(op_case *c) {
     op_out(c, "y", 3, OP_D(s->B, s->T, s->D));
 }
 static ocla_status gla_layer_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
-    const gla_layer_cfg *f = c->op->cfg;
     ocla_gla_layer_params p;
-    ocla_gla_layer_params_defaults(&p);
-    p.heads = c->s.H, p.head_k = c->s.K, p.head_v = c->s.V, p.form = f->form, p.chunk = c->s.chunk;
+    gla_layer_params(c, &p);
     ocla_gla_layer_weights w = {t[GWQ], t[GWK], t[GWV], t[GWR], t[GWG1], t[GWG2], t[GBG2], t[GNW], t[GWO]};
     return ocla_gla_layer_forward(ctx, &p, &w, t[GX], t[GY]);
 }
@@ -671,7 +775,7 @@ static void gla_layer_reference(const op_case *c, double *y) {
     const op_shape *d = &c->s;
     const int M = d->B * d->T, HK = d->H * d->K, HV = d->H * d->V, R = d->P;
     ocla_gla_layer_params p;
-    ocla_gla_layer_params_defaults(&p);
+    gla_layer_params(c, &p);
     double *xd = op_to_double(op_host(c, GX), (size_t)M * d->D);
     double *q = malloc(sizeof(double) * M * HK), *k = malloc(sizeof(double) * M * HK),
            *v = malloc(sizeof(double) * M * HV), *r = malloc(sizeof(double) * M * HV),
@@ -716,9 +820,12 @@ static void gla_layer_cost(const op_shape *s, double *flops, double *bytes) {
 typedef struct mha_cfg {
     ocla_mha_kind kind;
     int causal;
+    float eps, scale; /* 0: the defaults (LINEAR's normaliser eps; scale: 1 LINEAR, K^-0.5 the others) */
 } mha_cfg;
-static const mha_cfg mha_linear = {OCLA_MHA_LINEAR, 1}, mha_softmax = {OCLA_MHA_SOFTMAX, 1},
-                     mha_linformer = {OCLA_MHA_LINFORMER, 0};
+/* the linear layer's normaliser with eps 0.5 (its denominators are O(T) here: a dropped eps moves
+ * the output by ~1e-2, far beyond the bar), the softmax layer with a scale of its own */
+static const mha_cfg mha_linear = {OCLA_MHA_LINEAR, 1, 0.5f, 0}, mha_softmax = {OCLA_MHA_SOFTMAX, 1, 0, 0.3f},
+                     mha_linformer = {OCLA_MHA_LINFORMER, 0, 0, 0};
 enum { MX, MWQ, MWK, MWV, MWO, MBQ, MBK, MBV, MBO, ME, MF, MY };
 
 static void mha_make(op_case *c) {
@@ -750,6 +857,8 @@ static void mha_params(const op_case *c, ocla_mha_layer_params *p) {
     p->heads = c->s.H, p->head_k = c->s.K, p->head_v = c->s.V, p->causal = f->causal;
     if (f->kind == OCLA_MHA_LINEAR) p->chunk = c->s.chunk;
     else p->block = c->s.chunk;
+    if (f->eps > 0) p->eps = f->eps;
+    if (f->scale > 0) p->has_scale = 1, p->scale = f->scale;
 }
 static ocla_status mha_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
     ocla_mha_layer_params p;
@@ -781,8 +890,17 @@ static void mha_cost(const op_shape *s, double *flops, double *bytes) {
     *bytes = 4.0 * (2 * M * D + D * (2 * HK + 2 * HV));
 }
 
+typedef struct gau_cfg {
+    ocla_gau_norm norm;
+    float norm_eps; /* 0: the default */
+    int no_residual;
+} gau_cfg;
+/* ScaleNorm with a clamp of its own (1e-3: it decides the rows that test_magnitudes.c scales below
+ * it) and no residual (y = O) */
+static const gau_cfg gau_layernorm = {OCLA_GAU_NORM_LAYER, 0, 0}, gau_scalenorm = {OCLA_GAU_NORM_SCALE, 1e-3f, 1};
 enum { UX, UWUVZ, UBUVZ, UGAMMA, UBETA, UWO, UBO, UNW, UNB, UY };
 static void gau_make(op_case *c) {
+    const gau_cfg *f = c->op->cfg;
     const op_shape *s = &c->s; /* x [B,T,D]; e = V, s = K; chunk C */
     const int W = 2 * s->V + s->K;
     op_in_normal(c, "x", 3, OP_D(s->B, s->T, s->D), 1.0f);
@@ -792,13 +910,21 @@ static void gau_make(op_case *c) {
     op_in(c, "beta", 2, OP_D(4, s->K), -0.2f, 0.2f);
     op_in_normal(c, "w_o", 2, OP_D(s->V, s->D), s->V > 0 ? 1.0f / sqrtf((float)s->V) : 1.0f);
     op_in(c, "b_o", 1, OP_D(s->D), -0.2f, 0.2f);
-    op_in(c, "norm_w", 1, OP_D(s->D), 0.5f, 1.5f);
-    op_in(c, "norm_b", 1, OP_D(s->D), -0.2f, 0.2f);
+    if (f->norm == OCLA_GAU_NORM_SCALE) { /* ScaleNorm: one gain, no bias */
+        op_in(c, "norm_w", 1, OP_D(1), 0.5f, 1.5f);
+        op_absent(c, "norm_b");
+    } else {
+        op_in(c, "norm_w", 1, OP_D(s->D), 0.5f, 1.5f);
+        op_in(c, "norm_b", 1, OP_D(s->D), -0.2f, 0.2f);
+    }
     op_out(c, "y", 3, OP_D(s->B, s->T, s->D));
 }
 static void gau_params(const op_case *c, ocla_gau_layer_params *p) {
+    const gau_cfg *f = c->op->cfg;
     ocla_gau_layer_params_defaults(p);
-    p->hidden_dim = c->s.V, p->qk_dim = c->s.K;
+    p->hidden_dim = c->s.V, p->qk_dim = c->s.K, p->norm = f->norm;
+    if (f->norm_eps > 0) p->norm_eps = f->norm_eps;
+    if (f->no_residual) p->residual = 0;
     p->flash.chunk = c->s.chunk, p->flash.rope_dims = c->s.K; /* RoPE on all s dims, as the paper's model */
 }
 static ocla_status gau_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
@@ -907,9 +1033,14 @@ static const op_entry OP_TABLE[] = {
     ENTRY("linear_fwd_bwd_sgd", "block", "ocla_linear_forward, ocla_linear_backward, ocla_sgd_step",
           S2(SH(2, 5, 1, 12, 8, 0, 0, 0, 0), SH(1, 33, 1, 20, 7, 0, 0, 0, 0)), 1e-5, linear, linear_cost, NULL, NULL),
     ENTRY("gate_logsigmoid_fwd_bwd", "block", "ocla_gate_logsigmoid, ocla_gate_logsigmoid_backward",
-          S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL, NULL),
+          S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL,
+          &gate_fwd_bwd),
+    ENTRY("gate_logsigmoid_backward", "block", "ocla_gate_logsigmoid_backward",
+          S2(SH(1, 37, 2, 16, 0, 0, 0, 0, 0), SH(2, 5, 3, 7, 0, 0, 0, 0, 0)), 1e-5, gate, gate_cost, NULL, &gate_bwd),
+    ENTRY("sgd_step", "block", "ocla_sgd_step", S2(SH(1, 1, 1, 12, 8, 0, 0, 0, 0), SH(1, 1, 1, 33, 7, 0, 0, 0, 0)),
+          1e-5, sgd, sgd_cost, NULL, NULL),
     ENTRY("softmax_attention_causal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
-          softmax_cost_causal, "softmax/fwd", &causal1),
+          softmax_cost_causal, "softmax/fwd", &causal1_scaled),
     ENTRY("softmax_attention_noncausal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
           softmax_cost_full, NULL, &causal0),
     ENTRY("flash_causal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_causal, NULL,
@@ -917,7 +1048,11 @@ static const op_entry OP_TABLE[] = {
     ENTRY("flash_noncausal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_full, NULL,
           &causal0),
     ENTRY("linformer", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer, linformer_cost,
-          NULL, NULL),
+          NULL, &lf_headwise),
+    ENTRY("linformer_key_value", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,
+          linformer_cost, NULL, &lf_key_value),
+    ENTRY("linformer_per_head", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,
+          linformer_cost, NULL, &lf_per_head),
     ENTRY("gla_layer", "layer", "ocla_gla_layer_forward", GLA_LAYER_SHAPES, 1e-4, gla_layer, gla_layer_cost, NULL,
           &gla_layer_chunked),
     ENTRY("gla_layer_recurrent", "layer", "ocla_gla_layer_forward", GLA_LAYER_SHAPES, 1e-4, gla_layer,
@@ -927,7 +1062,9 @@ static const op_entry OP_TABLE[] = {
           &mha_softmax),
     ENTRY("mha_linformer_layer", "layer", "ocla_mha_layer_forward", MHA_SHAPES, 1e-4, mha, mha_cost, NULL,
           &mha_linformer),
-    ENTRY("gau_layer", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL, NULL),
+    ENTRY("gau_layer", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL, &gau_layernorm),
+    ENTRY("gau_layer_scalenorm", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL,
+          &gau_scalenorm),
 };
 #define N_OPS ((int)(sizeof OP_TABLE / sizeof OP_TABLE[0]))
 

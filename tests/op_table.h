@@ -2,6 +2,10 @@
 /* The op table: one entry per public op and form, shared by
  *
  *   tests/test_op_table.c       every entry vs its fp64 reference, on every device, at its shapes;
+ *   tests/test_args.c           every array with each dim wrong and from another context: refused,
+ *                               named, nothing written;
+ *   tests/test_magnitudes.c     rows of one input scaled 1e-5 ... 1e3 and zero, rowwise errors;
+ *   tests/test_params.c         the attention entries with non-default parameters (op_attn_opts);
  *   tests/test_faults.c         enqueue failures at every position, device loss, nothing on stdout;
  *   tests/test_concurrency.c    threads with own / shared contexts, results bit-identical;
  *   tests/tools/leak_cycle.c    create / run every op / destroy, 100 times under LeakSanitizer;
@@ -60,6 +64,7 @@ typedef struct op_array {
     int64_t dims[4];
     float *host; /* input values (and initial values of in/out arrays); NULL: zeros */
     int output;  /* downloaded after the call */
+    int stage;   /* which of the entry's public calls first takes it (0: the first; op_next_call) */
 } op_array;
 
 /* Fuzz hooks: op_run builds array `index` differently. */
@@ -71,15 +76,33 @@ typedef enum op_mutation_kind {
     OP_MUT_OFFSET, /* a view at element offset `delta` of a larger buffer (same result, or refused) */
     OP_MUT_ALIAS,  /* the tensor of array `axis` (an alias of another argument); with delta 1, a view
                       of its memory with this array's own dims (OCLA_ERR_SHAPE where it does not fit) */
-    OP_MUT_BCAST   /* a view with stride 0 along its first dim of more than one element (overlapping
+    OP_MUT_BCAST,  /* a view with stride 0 along its first dim of more than one element (overlapping
                       elements; an output must be refused) */
+    OP_MUT_FOREIGN /* the tensor made on the context `foreign` (another context, same device): refused */
 } op_mutation_kind;
 typedef struct op_mutation {
     op_mutation_kind kind;
     int index, axis, delta;
+    ocla_context *foreign; /* OP_MUT_FOREIGN */
+    int also;              /* OP_MUT_DIM: array also - 1 changed the same way (a pair whose dims must
+                              agree, e.g. Linformer's E and F); 0: none */
 } op_mutation;
 
 typedef struct op_entry op_entry;
+
+/* Non-default attention parameters for the attention entries, forward and backward
+ * (tests/test_params.c): the entry's call and its fp64 reference both take them. A zero field keeps
+ * the entry's own value. */
+typedef struct op_attn_opts {
+    int has_scale;
+    float scale;
+    int set_eps; /* with normalize */
+    float eps;
+    int set_fmap;
+    ocla_feature_map fmap;
+    const float *fixed_log_decay; /* [H], gate FIXED; NULL: RetNet's */
+    int chunk;                    /* 0: the shape's */
+} op_attn_opts;
 
 typedef struct op_case {
     const op_entry *op;
@@ -88,8 +111,10 @@ typedef struct op_case {
     int n;                  /* arrays */
     op_array a[OP_MAX_ARRAYS];
     size_t n_out;           /* floats over every present output array */
+    int stage;              /* the stage of the next array registered (op_next_call) */
     int bad;                /* make saw a shape it cannot fill (fuzz): arrays keep their dims, no host data */
     op_mutation mut;
+    const op_attn_opts *attn; /* NULL: the entry's parameters */
 } op_case;
 
 struct op_entry {
@@ -142,6 +167,9 @@ void op_tensors_destroy(op_tensors *ts);
 /* fp64 reference of every output, in the order op_run writes them (malloc'd, c->n_out values);
  * NULL when the entry has none or the case is bad. */
 double *op_reference(const op_case *c);
+/* op_run into *out (malloc'd, c->n_out floats) and, on success, the reference into *ref (op_reference);
+ * both NULL on failure (OCLA_ERR_OUT_OF_MEMORY when the host is out of memory or there is no reference). */
+ocla_status op_run_reference(ocla_context *ctx, const op_case *c, float **out, double **ref);
 
 /* Output array i's slice of the concatenated outputs: returns its length, *off its start; -1 when
  * array i is not a present output. */
@@ -158,6 +186,10 @@ int op_absent(op_case *c, const char *name);
 int op_out(op_case *c, const char *name, int ndim, const int64_t *dims);
 /* An output with initial values (updated in place, e.g. an SGD parameter, an accumulated gradient). */
 int op_inout(op_case *c, const char *name, int ndim, const int64_t *dims, float lo, float hi);
+/* An entry whose call makes several public calls (forward, then backward, ...): the arrays
+ * registered after this are first taken by the next call. A harness that breaks one array knows
+ * that the calls before its stage ran, and may have written their outputs (tests/test_args.c). */
+void op_next_call(op_case *c);
 #define OP_D(...) ((const int64_t[]){__VA_ARGS__})
 
 #endif

@@ -42,10 +42,12 @@ void op_bwd_make(op_case *c) {
     else op_absent(c, "d_initial_z");
 }
 
-/* Retention's decays as the device gets them: float log(1 - 2^(-5-h)), RetNet's default. */
+/* Retention's decays, the caller's own (not RetNet's log(1 - 2^(-5-h)), which the op uses when
+ * params.fixed_log_decay is NULL: an op that ignored the caller's values would pass with those) */
+static float fixed_decay(int h) { return -0.05f - 0.3f * (float)(h % 4); }
 static float *fixed_decays(int H) {
     float *d = malloc((size_t)(H > 0 ? H : 1) * sizeof *d);
-    for (int h = 0; d && h < H; h++) d[h] = (float)log(1.0 - pow(2.0, -5.0 - h));
+    for (int h = 0; d && h < H; h++) d[h] = fixed_decay(h);
     return d;
 }
 
@@ -60,6 +62,7 @@ ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const 
         if (!decay) return OCLA_ERR_OUT_OF_MEMORY;
         p.fixed_log_decay = decay;
     }
+    op_attn_apply(c, &p);
     ocla_attn_grad_io io;
     memset(&io, 0, sizeof io);
     io.q = t[BQ], io.k = t[BK], io.v = t[BV], io.g = t[BG], io.initial_state = t[BH0], io.initial_z = t[BZ0];
@@ -79,10 +82,15 @@ void op_bwd_reference(const op_case *c, double *ref) {
     const size_t ns = (size_t)s->B * s->H * s->K * s->V, nz = (size_t)s->B * s->H * s->K;
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
-    double *decay = malloc((size_t)s->H * sizeof *decay);
-    for (int h = 0; decay && h < s->H; h++) decay[h] = (float)log(1.0 - pow(2.0, -5.0 - h)); /* what the device gets */
-    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, (int)f->fmap, (int)f->gate, f->normalize, (double)p.eps,
-                       (float)(1.0 / sqrt((double)s->K)), decay};
+    p.gate = f->gate, p.feature_map = f->fmap;
+    op_attn_apply(c, &p);
+    double *decay = op_attn_decays(&p, s->H);
+    if (!decay) { /* the entry's own decays, what the device gets */
+        decay = malloc((size_t)s->H * sizeof *decay);
+        for (int h = 0; decay && h < s->H; h++) decay[h] = fixed_decay(h);
+    }
+    ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, (int)p.feature_map, (int)f->gate, f->normalize, (double)p.eps,
+                       p.has_scale ? p.scale : (float)(1.0 / sqrt((double)s->K)), decay};
     ref_attn_in in = {op_to_double(op_host(c, BQ), nq), op_to_double(op_host(c, BK), nq),
                       op_to_double(op_host(c, BV), nv), op_to_double(op_host(c, BG), ng),
                       op_to_double(op_host(c, BH0), ns), op_to_double(op_host(c, BZ0), nz)};

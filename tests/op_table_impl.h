@@ -13,6 +13,11 @@ double *op_slice(const op_case *c, double *ref, int i);
 /* malloc'd fp64 copy (NULL for NULL). */
 double *op_to_double(const float *x, size_t n);
 
+/* c->attn (tests/test_params.c) applied to an entry's params, and the fixed decays they name as fp64
+ * (malloc'd; NULL when the gate is not FIXED or the decays are RetNet's). */
+void op_attn_apply(const op_case *c, ocla_attn_params *p);
+double *op_attn_decays(const ocla_attn_params *p, int H);
+
 /* The attention backward (op_table_grad.c), one entry per gate kind / feature map. */
 typedef struct op_bwd_cfg {
     ocla_gate_kind gate;

@@ -12,6 +12,10 @@ ci=${CI:-false}
 extra=(python3-venv python3-numpy python3-pytest python3-pip)   # the Python binding's step
 if [ "$ci" = true ]; then
   extra+=(clang libclang-rt-14-dev gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross valgrind)
+  # 16-vendor-compile (Debian 12 names); ocloc's own libraries only: the check unpacks ocloc from
+  # intel-opencl-icd without installing it, which would register an Intel OpenCL platform here
+  extra+=(clang-15 lld-15 llvm-15 llvm-spirv-15 spirv-tools rocm-device-libs libigc1 libigdfcl1 libigdgmm12)
+  extra+=(oclgrind)   # the kernel sanitizer: .ci/checks/45-oclgrind.sh (Oclgrind's race and bounds checks)
 fi
 bash cmake/install_deps.sh "${extra[@]}"
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}   # Mesa's CPU device (rusticl)

@@ -87,7 +87,7 @@ ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, 
             for (int d = 0; d < in->ndim; d++) nin *= in->dims[d];
             for (int d = 0; d < out->ndim; d++) nout *= out->dims[d];
             if (nout > nin) continue;
-            c->mut = (op_mutation){OP_MUT_ALIAS, o, i, 1};
+            c->mut = (op_mutation){OP_MUT_ALIAS, o, i, 1, NULL, 0};
             ocla_status st = op_run(ctx, c, NULL, 0, NULL);
             const char *msg = ocla_last_error(ctx);
             if (in_place_pair(e, in->name, out->name)) {
@@ -132,7 +132,7 @@ ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, 
             refused++;
         }
         /* the output as a view whose elements overlap */
-        c->mut = (op_mutation){OP_MUT_BCAST, o, 0, 0};
+        c->mut = (op_mutation){OP_MUT_BCAST, o, 0, 0, NULL, 0};
         ocla_status st = op_run(ctx, c, NULL, 0, NULL);
         const char *msg = ocla_last_error(ctx);
         int all_one = 1;
@@ -149,7 +149,9 @@ ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, 
     op_case_free(c);
     cr_log_info("%s: %d aliased pairs refused, %d in-place pairs run, %d zero-stride outputs refused", e->name,
                 refused, allowed, bcast);
-    /* still works, with the same result */
+    /* still works, with the same result: the same op, inputs and device, so the same result up to
+     * the order of a reduction that a driver may change between runs (a few ulps: 1e-5 normwise is
+     * ~100 ulps of margin; a wrong result is O(1)) */
     size_t n1 = 0;
     float *after = run_plain(ctx, e, &n1, &st0);
     cr_assert_eq(st0, OCLA_SUCCESS, "%s after the refusals: %s", e->name, ocla_last_error(ctx));
@@ -195,6 +197,8 @@ Test(aliasing, prepared_op_checks_every_run) {
     inplace.initial_state = s, inplace.final_state = s;
     tc_ok(ctx, ocla_attention_run(op, &inplace));
     float *got_o = tc_download(ctx, o), *got_s = tc_download(ctx, s);
+    /* the same prepared op on the same values: the same kernels and order, so equal to a few ulps
+     * (1e-6 normwise ~ 10 ulps); reading a state being overwritten would be O(1) off */
     cr_expect_leq(tc_max_rel_err_f(got_o, want_o, nv), 1e-6);
     cr_expect_leq(tc_max_rel_err_f(got_s, want_s, ns), 1e-6);
     free(got_o), free(got_s);
@@ -227,6 +231,7 @@ Test(aliasing, prepared_op_checks_every_run) {
     /* still runs, same result */
     tc_ok(ctx, ocla_attention_run(op, &io));
     float *again = tc_download(ctx, o);
+    /* as above: the same prepared op and values */
     cr_expect_leq(tc_max_rel_err_f(again, want_o, nv), 1e-6);
     free(again), free(want_o), free(want_s);
     ocla_attention_op_destroy(op);

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Every kernel variant the runtime can build, compiled by the vendors' own compilers, without a GPU.
+#
+# The variants come from build/tests/ocla_variants (tests/tools/ocla_variants.c: the scheduler's plans
+# for every op, request, chunk and device profile, mapped to variants by the function the ops build
+# their kernels through); nothing here lists -D options by hand. Each variant is common.cl + its
+# kernels_cl/<source>.cl with its build options, compiled
+#   amd:<gfx>:O3   clang-15 for amdgcn-amd-amdhsa with the ROCm device libraries (Debian 12:
+#                  rocm-device-libs; its 5.2 release has no gfx1100 ISA file, so one is made here from
+#                  gfx1030's with the ISA version changed), fully linked by ld.lld: gfx90a (CDNA2,
+#                  wave64), gfx1030 (RDNA2), gfx1100 (RDNA3)
+#   amd:gfx90a:O0  the same without optimisation: every call that is not inlined must link (a helper
+#                  declared plain `inline` in common.cl fails here with "undefined hidden symbol")
+#   intel:<dev>    Intel's offline compiler ocloc (Debian: unpacked from intel-opencl-icd): dg2, tgllp, pvc
+#   spirv          clang-15 -O0 to SPIR-V 1.0 (llvm-spirv-15; its default, 1.4, breaks 1.4's rule that
+#                  every global an entry point uses is in its interface), validated by spirv-val
+#                  (spirv-tools) for OpenCL 1.2
+# and the check fails on any error, or where a kernel the enumeration names is not in the AMD
+# object. It prints per variant and target the largest of its kernels' registers (AMD: VGPR, SGPR,
+# AGPR; Intel: GRF and SIMD width), local memory (LDS/SLM: static only; most tiles are __local
+# arguments, sized by the plan), scratch (AMD: private segment; Intel: private bytes per work-item and
+# scratch per hardware thread) and spills (AMD: VGPR/SGPR spill counts). Per-kernel numbers:
+# build/vendor-compile/resources.tsv.
+#
+# Scope and time: the full cross product (171 portable variants on 8 targets) does not fit CI: from
+# the measured CPU time per compile (AMD -O3 1-6 s, -O0 0.3-1 s, ocloc 3-9 s, SPIR-V 0.15 s; the
+# backward's 16-kernel program is the slowest) it needs about 3700 CPU-seconds, 31 minutes on 2
+# cores. OCLA_VENDOR_SCOPE=ci (the default) keeps every target: every variant for amd:gfx90a:O3,
+# amd:gfx90a:O0 (link errors do not depend on the target) and spirv; for gfx1030, gfx1100, dg2,
+# tgllp and pvc the first variant of each (source, kernels, gate / normaliser / one-row macros) group
+# and every 6th of the rest of the sorted list: about 1300 CPU-seconds, 11 minutes on 2 idle cores (an
+# estimate from the same per-compile times: this machine, shared, never ran it whole).
+# OCLA_VENDOR_SCOPE=full runs everything; OCLA_VENDOR_TABLE=docs/KERNELS.md rewrites that file's
+# resource table from the run; OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source options"
+# match. Each compile's CPU time is in build/vendor-compile/out/*.cpu; the summary sums it per target.
+set -euo pipefail
+dir=build/vendor-compile
+devlibs=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode
+
+# ---- one job: variant number $1 (line of variants.tsv) on target $2 ----
+if [ "${1:-}" = --one ]; then
+  id=$2 target=$3
+  IFS=$'\t' read -r source options kernels _ < <(sed -n "${id}p" "$dir/variants.tsv")
+  [ "$options" = - ] && options=""
+  src="$dir/src/$source.cl" base="$dir/out/$id.${target//:/-}"
+  res="$base.res"
+  : > "$res"
+  # shellcheck disable=SC2086  # options are separate -D words
+  case $target in
+  amd:*)
+    IFS=: read -r _ gfx opt <<< "$target"
+    if ! clang-15 -x cl -cl-std=CL1.2 -target amdgcn-amd-amdhsa -mcpu="$gfx" -"$opt" \
+         --rocm-device-lib-path="$dir/devlibs" $options "$src" -o "$base.co" > "$base.err" 2>&1; then
+      exit 0
+    fi
+    # the code object's metadata (amdhsa.kernels): kernel-level keys are indented 4, their args' deeper
+    llvm-readelf-15 --notes "$base.co" | awk -v id="$id" -v t="$target" '
+      function flush() {
+        if (v["name"] != "") print id "\t" t "\t" v["name"] "\t" v["vgpr_count"] "\t" v["sgpr_count"] "\t" \
+          v["agpr_count"] + 0 "\t" v["group_segment_fixed_size"] "\t" v["private_segment_fixed_size"] "\t" \
+          v["vgpr_spill_count"] + v["sgpr_spill_count"]
+        delete v }
+      /^  - \./ { flush() }
+      /^  - \.|^    \./ { key = $0; sub(/^ *-? *\./, "", key); val = key; sub(/:.*/, "", key); sub(/^[^:]*: */, "", val); v[key] = val }
+      END { flush() }' > "$res.tmp"
+    for k in ${kernels//,/ }; do # every kernel the enumeration names is in the object
+      grep -qP "\t$k\t" "$res.tmp" || echo "kernel $k (named by the plans) is not in the program" >> "$base.err"
+    done
+    grep -q "is not in the program" "$base.err" && exit 0
+    mv "$res.tmp" "$res"
+    rm -f "$base.co" "$base.err"
+    ;;
+  intel:*)
+    dev=${target#intel:}
+    if ! ocloc compile -q -file "$src" -device "$dev" -options "-cl-std=CL1.2 $options" -output_no_suffix \
+         -out_dir "$dir/out" -output "$id.$dev" > "$base.err" 2>&1; then
+      exit 0
+    fi
+    python3 tests/tools/intel_resources.py "$dir/out/$id.$dev" | awk -v id="$id" -v t="$target" \
+      '{ print id "\t" t "\t" $1 "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6 }' > "$res"
+    rm -f "$dir/out/$id.$dev" "$dir/out/$id.$dev.spv" "$base.err"
+    ;;
+  spirv)
+    if clang-15 -x cl -cl-std=CL1.2 -target spir64 -O0 -c -emit-llvm $options "$src" -o "$base.bc" > "$base.err" 2>&1 &&
+       llvm-spirv-15 --spirv-max-version=1.0 "$base.bc" -o "$base.spv" >> "$base.err" 2>&1 &&
+       spirv-val --target-env opencl1.2 "$base.spv" >> "$base.err" 2>&1; then
+      printf '%s\tspirv\t-\tvalid\n' "$id" > "$res"
+      rm -f "$base.err"
+    fi
+    rm -f "$base.bc" "$base.spv"
+    ;;
+  esac
+  times > "$base.cpu" # its second line: the compilers' CPU time, user and system
+  exit 0
+fi
+
+start=$(date +%s)
+scope=${OCLA_VENDOR_SCOPE:-ci}
+# ocloc without the Intel ICD: installing intel-opencl-icd registers an OpenCL platform for every
+# program on the machine (the test suite would see it, and the ICD loader's path through it aborts
+# the AddressSanitizer checks), so unless ocloc is already there its package is unpacked under build/
+if ! command -v ocloc > /dev/null; then
+  o=$PWD/build/ocloc-root
+  if [ ! -x "$o/usr/bin/ocloc" ]; then
+    rm -rf "$o" && mkdir -p "$o"
+    (cd "$o" && apt-get download -q intel-opencl-icd > /dev/null 2>&1) || true
+    for f in "$o"/intel-opencl-icd_*.deb; do [ -e "$f" ] && dpkg -x "$f" "$o"; done
+  fi
+  export PATH="$o/usr/bin:$PATH" LD_LIBRARY_PATH="$o/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+for tool in clang-15 ld.lld-15 llvm-readelf-15 llvm-dis-15 llvm-as-15 llvm-spirv-15 spirv-val ocloc python3; do
+  command -v "$tool" > /dev/null || { echo "16-vendor-compile: $tool not found (tests/run.sh installs it in CI mode)"; exit 1; }
+done
+[ -f "$devlibs/ocml.bc" ] || { echo "16-vendor-compile: no ROCm device libraries in $devlibs (rocm-device-libs)"; exit 1; }
+rm -rf "$dir"
+mkdir -p "$dir/src" "$dir/out" "$dir/devlibs"
+[ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
+build/tests/ocla_variants > "$dir/variants.tsv"
+
+# the device libraries, with a gfx1100 ISA file where the distribution's release predates it
+for f in "$devlibs"/*.bc; do ln -s "$f" "$dir/devlibs/"; done
+if [ ! -e "$dir/devlibs/oclc_isa_version_1100.bc" ]; then
+  llvm-dis-15 "$devlibs/oclc_isa_version_1030.bc" -o - | sed 's/i32 10300/i32 11000/' |
+    llvm-as-15 -o "$dir/devlibs/oclc_isa_version_1100.bc"
+fi
+for f in kernels_cl/*.cl; do cat kernels_cl/common.cl "$f" > "$dir/src/$(basename "$f")"; done
+
+every=(amd:gfx90a:O3 amd:gfx90a:O0 spirv)
+others=(amd:gfx1030:O3 amd:gfx1100:O3 intel:dg2 intel:tgllp intel:pvc)
+[ "$scope" = full ] && every+=("${others[@]}") && others=()
+# jobs: every portable variant on each target of `every`; on `others`, the first variant of each
+# (source, kernels, gate/normaliser/one-row macros) group and every 6th of the rest of the sorted list
+# (tile sizes vary along it)
+awk -F'\t' -v every="${every[*]}" -v others="${others[*]}" -v only="${OCLA_VENDOR_ONLY:-.}" '
+  BEGIN { ne = split(every, E, " "); no = split(others, O, " ") }
+  $4 != "any" || ($1 " " $2) !~ only { next }
+  { for (i = 1; i <= ne; i++) print NR, E[i]
+    g = $1 " " $3; n = split($2, w, " ")
+    for (j = 1; j <= n; j++) if (w[j] ~ /^-D(USE_G|USE_GK|USE_G_GAMMA|USE_NORM|ONE_ROW)=/) g = g " " w[j]
+    if (!(g in seen) || ++k % 6 == 0) { seen[g] = 1; for (i = 1; i <= no; i++) print NR, O[i] } }' \
+  "$dir/variants.tsv" > "$dir/jobs.txt"
+nvar=$(awk -F'\t' '$4 == "any"' "$dir/variants.tsv" | wc -l)
+nnv=$(awk -F'\t' '$4 == "nvidia"' "$dir/variants.tsv" | wc -l)
+echo "variants: $nvar portable + $nnv NVIDIA-only (checked by 15-vendor-kernels.sh); $(wc -l < "$dir/jobs.txt") compiles, scope $scope"
+xargs -P2 -n2 bash "$0" --one < "$dir/jobs.txt" || true # a job that broke leaves no result: counted below
+
+# ---- results ----
+cat "$dir"/out/*.res > "$dir/resources.tsv" 2>/dev/null || true
+fail=0
+while read -r id target; do
+  base="$dir/out/$id.${target//:/-}"
+  if [ ! -s "$base.res" ]; then
+    fail=$((fail + 1))
+    IFS=$'\t' read -r source options _ < <(sed -n "${id}p" "$dir/variants.tsv")
+    echo "FAILED: $source [$options] on $target:"
+    head -20 "$base.err" 2>/dev/null | sed 's/^/    /'
+  fi
+done < "$dir/jobs.txt"
+# per variant and target: the largest of its kernels' numbers
+awk -F'\t' 'NR == FNR { src[FNR] = $1; opt[FNR] = $2; next }
+  { k = $1 "\t" $2
+    if (!(k in n)) { order[++m] = k; n[k] = 0 }
+    n[k]++
+    for (i = 4; i <= NF; i++) if (!((k, i) in mx) || $i + 0 > mx[k, i] + 0) mx[k, i] = $i }
+  END {
+    print "variant\ttarget\tregisters\tlocal\tscratch/spills"
+    for (j = 1; j <= m; j++) {
+      k = order[j]; split(k, a, "\t"); t = a[2]
+      if (t ~ /^amd/) r = sprintf("vgpr %s sgpr %s agpr %s\tlds %s\tscratch %s spills %s", mx[k,4], mx[k,5], mx[k,6], mx[k,7], mx[k,8], mx[k,9])
+      else if (t ~ /^intel/) r = sprintf("grf %s simd %s\tslm %s\tprivate %s scratch %s", mx[k,4], mx[k,5], mx[k,6], mx[k,7], mx[k,8])
+      else r = "valid\t-\t-"
+      print src[a[1]] " " opt[a[1]] "\t" t "\t" r
+    } }' "$dir/variants.tsv" <(sort -t$'\t' -k1,1n -k2,2 "$dir/resources.tsv")
+if [ -n "${OCLA_VENDOR_TABLE:-}" ]; then
+  python3 tests/tools/vendor_table.py "$dir/variants.tsv" "$dir/resources.tsv" "$OCLA_VENDOR_TABLE" "$scope"
+fi
+# CPU seconds per target (an idle 2-core machine takes about half the total in wall time)
+for f in "$dir"/out/*.cpu; do
+  t=${f##*/}; t=${t#*.}; t=${t%.cpu}
+  awk -v t="$t" 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print t, s }' "$f"
+done | awk '{ c[$1] += $2; n[$1]++; all += $2 } END {
+  for (t in c) printf "cpu %-16s %4d compiles %7.1f s\n", t, n[t], c[t]; printf "cpu total %.1f s\n", all }' | sort
+echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $(( $(date +%s) - start )) s"
+[ "$fail" = 0 ]

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* Which kernel variants the runtime builds (variant.h): the variant of each kernel a plan names,
+ * and the kernels that run without a plan. The ops build their kernels through these, and
+ * tests/tools/ocla_variants.c walks them to list every variant for the vendor compile check
+ * (.ci/checks/16-vendor-compile.sh). Pure: no device, no context. */
+#include <string.h>
+
+#include "plan.h"
+
+/* kernels_cl/linear_attn.cl: the portable chunked kernels, tiles as the plan records them
+ * (plan_la.c; the plan's GV is the kernel's USE_GK). */
+static const ocla_kfamily fam_chunk = {
+    "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
+static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
+static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
+static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
+/* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
+ * plan (which the prepared op may narrow to its layouts), gate and feature map from the request;
+ * and la_gate_cumsum of linear_attn.cl at the path's chunk. */
+const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
+                                   {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
+static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
+
+/* Families of the kernels that run without a plan (no options: one variant each). */
+const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
+const ocla_kfamily ocla__fam_probe = {"la_probe", 0, {NULL}};
+const ocla_kfamily ocla__fam_layer_common = {"layer_common", 0, {NULL}};
+const ocla_kfamily ocla__fam_gau = {"gau", 0, {NULL}};
+const ocla_kfamily ocla__fam_gla_layer = {"gla_layer", 0, {NULL}};
+const ocla_kfamily ocla__fam_gate = {"gate", 0, {NULL}};
+const ocla_kfamily ocla__fam_optim = {"optim", 0, {NULL}};
+
+const ocla_fixed_build ocla__fixed_builds[] = {
+    {&ocla_fam_selftest, "ocla_selftest_axpy"},
+    {&ocla__fam_probe, "la_probe"},
+    {&ocla__fam_layer_common, "layer_add_bias"},
+    {&ocla__fam_gau, "gau_norm gau_split gau_gate gau_out"},
+    {&ocla__fam_gla_layer, "gla_norm_gate"},
+    {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
+    {&ocla__fam_optim, "sgd_step"},
+    {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
+    {NULL, NULL}};
+
+/* name is one of the words of list (separated by spaces and commas). */
+static int names(const char *list, const char *name) {
+    const size_t n = strlen(name);
+    for (const char *s = list + strspn(list, ", "); *s; s += strspn(s, ", ")) {
+        const size_t len = strcspn(s, ", ");
+        if (len == n && !strncmp(s, name, n)) return 1;
+        s += len;
+    }
+    return 0;
+}
+
+int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, const char *name, ocla_variant *v) {
+    if (!names(p->kernels, name)) return -1;
+    const ocla_kfamily *fam = NULL;
+    const int nv = p->path == OCLA_PATH_NVIDIA_MMA;
+    switch (p->op) {
+    case OCLA_OP_LINEAR_CHUNK:
+    case OCLA_OP_SIMPLE_GLA_CHUNK:
+    case OCLA_OP_GLA_CHUNK:
+        fam = !strcmp(name, "la_normalize") ? &fam_norm
+              : !nv                          ? &fam_chunk
+              : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum
+                                                : &ocla__fam_nv;
+        break;
+    case OCLA_OP_ATTN_RECURRENT: fam = !strcmp(name, "la_normalize") ? &fam_norm : &fam_rec; break;
+    case OCLA_OP_FLASH_CHUNK: fam = &ocla__fam_flash; break;
+    case OCLA_OP_SOFTMAX_TILED:
+        fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
+        break;
+    case OCLA_OP_ATTN_BACKWARD: fam = &fam_bwd; break;
+    default: return -1;
+    }
+    if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG TPG: the kernels read TS and TPG */
+        ocla__bwd_tiles t;
+        ocla__bwd_tiles_from_plan(p, &t);
+        *v = ocla__variant(fam);
+        v->tile[0] = t.ts;
+        v->tile[1] = t.tpg > 1 ? t.tpg : -1; /* 1: the kernels' default (one tile per work-group) */
+    } else if (fam == &fam_nv_cumsum) {
+        *v = ocla__variant(fam);
+        v->tile[0] = p->chunk;
+    } else {
+        *v = ocla__variant_from_plan(fam, p);
+    }
+    v->gate = (int8_t)r->gate;
+    v->feature = (int8_t)r->feature;
+    v->norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
+    return 0;
+}

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernel sweep: run every kernel variant the runtime builds, once, at tiny shapes, on one device.
+ * Made for Oclgrind's race and bounds checks (.ci/checks/45-oclgrind.sh runs it under
+ * `oclgrind --data-races --check-api` and fails on any report); on any device it is also a quick
+ * smoke test, since the op-table runs are compared with their fp64 references.
+ *
+ * What runs (tiny shapes: the op table's first shape, or B = 1, T = 19, H = 2, K = V = 8):
+ *   1. every entry of the op table (tests/op_table.h) at its shapes[0], against its fp64 reference:
+ *      every public op and form, the layers, GEMMs, the gate and the SGD step;
+ *   2. one entry per kernel family that takes a chunk (every_chunk below: the chunked forward
+ *      with and without vector gates, the prepared op, the backward, FLASH, softmax) at every chunk
+ *      the scheduler may pick on this device (ocla_plan_candidates), at B = H = 1, T = C + 3 (a
+ *      full chunk, then a partial one), against their fp64 references;
+ *   3. ocla_attention_forward for every gate kind x feature map x normaliser, chunked (the
+ *      scheduler's chunk: the feature map and the normaliser are run-time arguments of the chunked
+ *      kernels, whose every chunk part 2 runs) and recurrent, and non-causal for every feature map
+ *      x normaliser; ocla_attention_backward for every gate kind x feature map x normaliser (build
+ *      options of its kernels), with dg and (gated kinds) without it. Status and finiteness only:
+ *      the sanitizer is the check here.
+ * The device selftest and the probe kernel run when the context is created.
+ *
+ * usage: kernel_sweep [device selector] [filter] [variants file]
+ *        kernel_sweep [device selector] canary
+ *   filter: run only the parts whose label contains this substring ("" = all)
+ *   variants file: every program variant built (its build options), one a line; compare it with
+ *   the runtime's variant list to see what the sweep does not reach.
+ *   canary: instead of the sweep, run one small kernel with a local-memory race (no barrier between
+ *   a write and another work-item's read) and an out-of-bounds global write, so the CI script can
+ *   prove that the simulator's checks are on and that their reports are seen (the check cannot pass
+ *   vacuously).
+ * Exit status 0 when every run succeeded; 1 otherwise. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "ocla/ocla.h"
+#include "ocla/train.h"
+#include "op_table.h"
+#include "op_table_impl.h"
+#include "plan.h"
+
+static ocla_context *ctx;
+static const char *filter = "";
+static FILE *variants;
+static int runs, failures, refused;
+
+static void on_log(ocla_log_level level, const char *message, void *user) {
+    (void)user;
+    const char *tag = "built a program variant (";
+    if (variants && !strncmp(message, tag, strlen(tag))) {
+        const char *s = message + strlen(tag), *e = strrchr(s, ')');
+        fprintf(variants, "%.*s\n", (int)(e ? e - s : (long)strlen(s)), s);
+    } else if (level <= OCLA_LOG_WARN) {
+        fprintf(stderr, "ocla: %s\n", message);
+    }
+}
+
+static int selected(const char *label) { return !*filter || strstr(label, filter); }
+
+static double t_run;
+
+static void result(const char *label, ocla_status st, const char *detail) {
+    runs++;
+    printf("%-64s %s %.2f s\n", label, st == OCLA_SUCCESS && !detail ? "ok" : "FAILED", ocla_now_seconds() - t_run);
+    fflush(stdout);
+    if (st == OCLA_SUCCESS && !detail) return;
+    failures++;
+    fprintf(stderr, "kernel_sweep: FAIL %s: %s: %s\n", label, ocla_status_string(st),
+            detail ? detail : ocla_last_error(ctx));
+}
+
+/* Chunk candidates of op on this device for (K, V); 0 when none. */
+static int candidates(ocla_op_kind op, int gate, int feature, int K, int V, int *chunks) {
+    ocla_plan_limits L;
+    OCLA_LOCK(ctx);
+    ocla_status st = ocla__plan_limits(ctx, &L);
+    OCLA_UNLOCK(ctx);
+    if (st != OCLA_SUCCESS) return 0;
+    ocla_plan_request r = {op, 1, 64, 1, K, V, 0, 0, gate, feature};
+    return ocla_plan_candidates(&L, &r, chunks, 8);
+}
+
+/* ---- parts 1 and 2: the op table, against its references ---- */
+
+/* Normwise max relative error of every output array of c within the entry's tolerance. */
+static const char *check_outputs(const op_case *c, const float *out) {
+    static char why[160];
+    double *ref = op_reference(c);
+    if (!ref) return NULL; /* an entry without a reference (none today) */
+    const char *bad = NULL;
+    for (int i = 0; i < c->n && !bad; i++) {
+        size_t off = 0;
+        long n = op_output_span(c, i, &off);
+        double scale = 0, err = 0;
+        for (long j = 0; j < n; j++) scale = fmax(scale, fabs(ref[off + j]));
+        for (long j = 0; j < n; j++) {
+            double d = fabs((double)out[off + j] - ref[off + j]);
+            err = isnan(d) ? INFINITY : fmax(err, d);
+        }
+        if (n > 0 && err > c->op->tol * fmax(scale, 1e-30)) {
+            snprintf(why, sizeof why, "%s: error %.3g of %.3g (tolerance %.1g normwise)", c->a[i].name, err, scale,
+                     c->op->tol);
+            bad = why;
+        }
+    }
+    free(ref);
+    return bad;
+}
+
+static void run_entry(const op_entry *e, const op_shape *s, const char *label) {
+    t_run = ocla_now_seconds();
+    op_case *c = op_case_new(e, s, 11);
+    float *out = c ? malloc((c->n_out ? c->n_out : 1) * sizeof *out) : NULL;
+    if (!out) {
+        result(label, OCLA_ERR_OUT_OF_MEMORY, "host memory");
+    } else {
+        size_t n = 0;
+        ocla_status st = op_run(ctx, c, out, c->n_out, &n);
+        if (st == OCLA_ERR_UNSUPPORTED) refused++;
+        else result(label, st, st == OCLA_SUCCESS ? check_outputs(c, out) : NULL);
+    }
+    free(out);
+    op_case_free(c);
+}
+
+/* The op kind whose chunk the entry's call takes (-1: none). */
+static int chunk_op(const op_entry *e, int *gate) {
+    *gate = 0;
+    const char *n = e->name;
+    if (!strcmp(e->family, "flash")) return OCLA_OP_FLASH_CHUNK;
+    if (!strcmp(e->family, "softmax")) return OCLA_OP_SOFTMAX_TILED;
+    if (!strcmp(e->family, "backward")) {
+        const op_bwd_cfg *f = e->cfg;
+        *gate = f->gate;
+        return OCLA_OP_ATTN_BACKWARD;
+    }
+    if (strcmp(e->family, "attention") || strstr(n, "recurrent") || strstr(n, "noncausal")) return -1;
+    if (!strncmp(n, "gla", 3)) return OCLA_OP_GLA_CHUNK;
+    if (!strncmp(n, "simple_gla", 10) || !strncmp(n, "retention", 9)) return OCLA_OP_SIMPLE_GLA_CHUNK;
+    return OCLA_OP_LINEAR_CHUNK;
+}
+
+/* The entries run at every chunk: one per kernel variant family and work split (the chunked
+ * forward's variants differ by chunk and by USE_GK; the gate kind, feature map and normaliser are
+ * run-time arguments there, and the layouts with the normaliser's extra column differ: the
+ * normalised forms; the backward's chunk is a run-time argument, its work split depends on it). */
+static const char *const every_chunk[] = {"linear_attention_normalized", "simple_gla_chunked", "gla_normalized",
+                                          "linear_attention_prepared", "attention_backward_linear_normalized",
+                                          "attention_backward_gla", "attention_backward_retention", "flash_causal",
+                                          "flash_noncausal", "softmax_attention_causal", "softmax_attention_noncausal"};
+
+static int runs_every_chunk(const op_entry *e) {
+    for (size_t i = 0; i < sizeof every_chunk / sizeof every_chunk[0]; i++)
+        if (!strcmp(e->name, every_chunk[i])) return 1;
+    return 0;
+}
+
+static void op_table_part(void) {
+    char label[160];
+    for (int i = 0; i < op_count(); i++) {
+        const op_entry *e = op_get(i);
+        snprintf(label, sizeof label, "table %s", e->name);
+        if (selected(label)) run_entry(e, NULL, label);
+        int gate, op = chunk_op(e, &gate), chunks[8];
+        if (op < 0 || !runs_every_chunk(e)) continue;
+        op_shape s = e->shapes[0];
+        s.B = 1, s.H = 1; /* the simulator's time is per work-item: one (b, h) pair is enough */
+        int nc = candidates((ocla_op_kind)op, gate, 0, s.K, s.V, chunks);
+        for (int j = 0; j < nc; j++) {
+            s.chunk = chunks[j], s.T = chunks[j] + 3;
+            snprintf(label, sizeof label, "table %s chunk %d T %d", e->name, s.chunk, s.T);
+            if (selected(label)) run_entry(e, &s, label);
+        }
+    }
+}
+
+/* ---- parts 3 and 4: every attention variant through the public calls ---- */
+
+static ocla_tensor *tensor(int ndim, const int64_t *dims, float lo, float hi, unsigned *seed) {
+    ocla_tensor *t = NULL;
+    if (ocla_tensor_create(ctx, OCLA_F32, ndim, dims, &t) != OCLA_SUCCESS) return NULL;
+    int64_t n = ocla_tensor_numel(t);
+    float *h = malloc((size_t)n * sizeof *h);
+    for (int64_t i = 0; h && i < n; i++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        h[i] = lo + (hi - lo) * (float)(*seed >> 8) / 16777216.0f;
+    }
+    if (!h || ocla_tensor_upload(ctx, t, h, (size_t)n * sizeof *h) != OCLA_SUCCESS) ocla_tensor_destroy(t), t = NULL;
+    free(h);
+    return t;
+}
+
+typedef struct attn_tensors {
+    ocla_tensor *q, *k, *v, *g, *s0, *z0, *o, *s1, *z1, *d_o, *dq, *dk, *dv, *dg, *ds0, *dz0;
+} attn_tensors;
+#define N_ATTN_TENSORS (sizeof(attn_tensors) / sizeof(ocla_tensor *))
+
+static void attn_tensors_destroy(attn_tensors *t) {
+    ocla_tensor **p = (ocla_tensor **)t;
+    for (size_t i = 0; i < N_ATTN_TENSORS; i++) ocla_tensor_destroy(p[i]);
+    memset(t, 0, sizeof *t);
+}
+
+/* Inputs (non-negative q, k with the normaliser) and outputs of every role at (1, T, 2, K, V). */
+static int attn_tensors_create(attn_tensors *t, const ocla_attn_params *p, int T, int K, int V) {
+    const int64_t B = 1, H = 2;
+    unsigned seed = 5;
+    const float lo = p->normalize ? 0.0f : -1.0f;
+    memset(t, 0, sizeof *t);
+    t->q = tensor(4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dq = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+    t->k = tensor(4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dk = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+    t->v = tensor(4, (int64_t[]){B, T, H, V}, -1, 1, &seed), t->dv = tensor(4, (int64_t[]){B, T, H, V}, 0, 0, &seed);
+    t->o = tensor(4, (int64_t[]){B, T, H, V}, 0, 0, &seed), t->d_o = tensor(4, (int64_t[]){B, T, H, V}, -1, 1, &seed);
+    int ok = t->q && t->k && t->v && t->o && t->d_o && t->dq && t->dk && t->dv;
+    if (p->gate == OCLA_GATE_VECTOR || p->gate == OCLA_GATE_SCALAR) {
+        const int nd = p->gate == OCLA_GATE_VECTOR ? 4 : 3;
+        t->g = tensor(nd, (int64_t[]){B, T, H, K}, -0.5f, -0.01f, &seed);
+        t->dg = tensor(nd, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+        ok = ok && t->g && t->dg;
+    }
+    if (p->causal) {
+        t->s0 = tensor(4, (int64_t[]){B, H, K, V}, -1, 1, &seed), t->s1 = tensor(4, (int64_t[]){B, H, K, V}, 0, 0, &seed);
+        t->ds0 = tensor(4, (int64_t[]){B, H, K, V}, 0, 0, &seed);
+        ok = ok && t->s0 && t->s1 && t->ds0;
+        if (p->normalize) {
+            t->z0 = tensor(3, (int64_t[]){B, H, K}, 0, 2, &seed), t->z1 = tensor(3, (int64_t[]){B, H, K}, 0, 0, &seed);
+            t->dz0 = tensor(3, (int64_t[]){B, H, K}, 0, 0, &seed);
+            ok = ok && t->z0 && t->z1 && t->dz0;
+        }
+    }
+    if (!ok) attn_tensors_destroy(t);
+    return ok;
+}
+
+static const char *finite(const ocla_tensor *t) {
+    int64_t n = ocla_tensor_numel(t);
+    float *h = malloc((size_t)n * sizeof *h);
+    const char *bad = h ? NULL : "host memory";
+    if (h && ocla_tensor_download(ctx, t, h, (size_t)n * sizeof *h) != OCLA_SUCCESS) bad = "download failed";
+    for (int64_t i = 0; h && !bad && i < n; i++)
+        if (!isfinite(h[i])) bad = "non-finite output";
+    free(h);
+    return bad;
+}
+
+static void attn_run(ocla_attn_params *p, int backward, int with_dg, int T, int K, int V, const char *label) {
+    if (!selected(label)) return;
+    t_run = ocla_now_seconds();
+    attn_tensors t;
+    if (!attn_tensors_create(&t, p, T, K, V)) {
+        result(label, OCLA_ERR_OUT_OF_MEMORY, "tensors");
+        return;
+    }
+    ocla_status st;
+    const ocla_tensor *checked;
+    if (!backward) {
+        ocla_attn_io io = {t.q, t.k, t.v, t.g, t.s0, t.z0, t.o, t.s1, t.z1};
+        st = ocla_attention_forward(ctx, p, &io);
+        checked = t.o;
+    } else {
+        ocla_attn_grad_io io = {t.q,  t.k,  t.v,  t.g,  t.s0, t.z0, t.d_o, t.s1, t.z1, t.dq,
+                                t.dk, t.dv, with_dg ? t.dg : NULL, t.ds0, t.dz0};
+        st = ocla_attention_backward(ctx, p, &io);
+        checked = t.dk;
+    }
+    result(label, st, st == OCLA_SUCCESS ? finite(checked) : NULL);
+    attn_tensors_destroy(&t);
+}
+
+static void attention_part(void) {
+    static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_FIXED, OCLA_GATE_VECTOR};
+    static const ocla_feature_map fmaps[] = {OCLA_FEATURE_IDENTITY, OCLA_FEATURE_ELU1, OCLA_FEATURE_RELU};
+    static const char *gname[] = {"none", "scalar", "fixed", "vector"}, *fname[] = {"identity", "elu1", "relu"};
+    const int K = 8, V = 8, T = 19;
+    char label[160];
+    /* The feature map and the normaliser are run-time arguments of the forward kernels (one variant
+     * per chunk and gate family, every chunk run by part 2) and build options of the backward's:
+     * every combination at the scheduler's chunk. */
+    for (int gi = 0; gi < 4; gi++)
+        for (int fi = 0; fi < 3; fi++)
+            for (int norm = 0; norm <= 1; norm++) {
+                ocla_attn_params p;
+                ocla_attn_params_defaults(&p);
+                p.gate = gates[gi], p.feature_map = fmaps[fi], p.normalize = norm;
+                snprintf(label, sizeof label, "forward gate %s feature %s norm %d chunked", gname[gi], fname[fi], norm);
+                attn_run(&p, 0, 0, T, K, V, label);
+                p.form = OCLA_FORM_RECURRENT;
+                snprintf(label, sizeof label, "forward gate %s feature %s norm %d recurrent", gname[gi], fname[fi], norm);
+                attn_run(&p, 0, 0, T, K, V, label);
+                p.form = OCLA_FORM_CHUNKED;
+                if (gates[gi] == OCLA_GATE_NONE) {
+                    p.causal = 0;
+                    snprintf(label, sizeof label, "forward noncausal feature %s norm %d", fname[fi], norm);
+                    attn_run(&p, 0, 0, T, K, V, label);
+                    p.causal = 1;
+                }
+                const int gated = gates[gi] == OCLA_GATE_SCALAR || gates[gi] == OCLA_GATE_VECTOR;
+                for (int dg = gated; dg >= 0; dg--) {
+                    snprintf(label, sizeof label, "backward gate %s feature %s norm %d%s", gname[gi], fname[fi], norm,
+                             dg ? " dg" : " no dg");
+                    attn_run(&p, 1, dg, T, K, V, label);
+                }
+            }
+}
+
+/* ---- the canary: a race and an out-of-bounds write, on purpose ---- */
+static const char canary_source[] =
+    "kernel void canary(global float *out, local float *s) {\n"
+    "    const int i = (int)get_local_id(0), n = (int)get_local_size(0);\n"
+    "    s[i] = (float)i;\n"
+    "    out[i] = s[(i + 1) % n]; /* another item's write, no barrier between: a race */\n"
+    "    if (i == 0) out[n] = 1.0f; /* one element past the buffer */\n"
+    "}\n";
+
+static int canary(void) {
+    const size_t n = 16;
+    const char *src = canary_source;
+    cl_int err;
+    cl_program prog = clCreateProgramWithSource(ctx->cl, 1, &src, NULL, &err);
+    if (err == CL_SUCCESS) err = clBuildProgram(prog, 1, &ctx->device, "", NULL, NULL);
+    cl_kernel k = err == CL_SUCCESS ? clCreateKernel(prog, "canary", &err) : NULL;
+    cl_mem out = err == CL_SUCCESS ? clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, n * sizeof(float), NULL, &err) : NULL;
+    if (err == CL_SUCCESS) err = clSetKernelArg(k, 0, sizeof out, &out);
+    if (err == CL_SUCCESS) err = clSetKernelArg(k, 1, n * sizeof(float), NULL);
+    if (err == CL_SUCCESS) err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &n, &n, 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = clFinish(ctx->queue);
+    if (out) clReleaseMemObject(out);
+    if (k) clReleaseKernel(k);
+    if (prog) clReleaseProgram(prog);
+    printf("kernel_sweep: canary ran (OpenCL status %d); the simulator must have reported a race and an "
+           "out-of-bounds write\n", (int)err);
+    return err != CL_SUCCESS;
+}
+
+int main(int argc, char **argv) {
+    const char *device = argc > 1 ? argv[1] : "oclgrind";
+    filter = argc > 2 ? argv[2] : "";
+    if (argc > 3 && !(variants = fopen(argv[3], "w"))) {
+        perror(argv[3]);
+        return 1;
+    }
+    ocla_context_options o;
+    ocla_context_options_defaults(&o);
+    o.device = device;
+    o.cache_mode = OCLA_CACHE_OFF; /* every variant is built here, so the variants file lists it */
+    o.log = on_log;
+    o.log_level = OCLA_LOG_DEBUG;
+    ocla_status st = ocla_context_create(&o, &ctx);
+    if (st != OCLA_SUCCESS) {
+        fprintf(stderr, "kernel_sweep: context on \"%s\": %s: %s\n", device, ocla_status_string(st),
+                ocla_last_error(NULL));
+        return 1;
+    }
+    if (!strcmp(filter, "canary")) {
+        int rc = canary();
+        ocla_context_destroy(ctx);
+        return rc;
+    }
+    op_table_part();
+    attention_part();
+    ocla_cache_stats cs;
+    ocla_cache_get_stats(ctx, &cs);
+    ocla_context_destroy(ctx);
+    if (variants) fclose(variants);
+    printf("kernel_sweep: %d runs, %d failed, %d unsupported on this device; %llu program variants built\n", runs,
+           failures, refused, (unsigned long long)cs.builds);
+    return failures || !runs;
+}
