@@ -27,16 +27,22 @@
  * runtime/op_attention_bwd.c): FEATURE (phi: identity, elu+1, relu); the gate kind USE_G (one log
  * gate per token and head), USE_G_GAMMA (RetNet's fixed per-head decay, a [H] buffer) or USE_GK
  * (one per key dimension), none set for ungated attention; USE_NORM (the normaliser column); TS,
- * the tile of the tiled kernels (default 16). The chunk C, sizes and strides are arguments, so one
- * program serves every chunk and shape.
+ * the tile of the tiled kernels (default 16); TPG, the tiles per work-group of the tiled kernels
+ * (default 1). The chunk C, sizes and strides are arguments, so one program serves every chunk and
+ * shape.
  * Launches (runtime/plan_bwd.c names them in order): the item-per-entry kernels are 1-D over a
- * flattened index, bounds-checked, any work-group size; the *_tiled kernels and bwd_chunk_*
- * run work-groups of exactly TS items with at most 4*TS*(TS+1) floats of static local memory.
+ * flattened index, bounds-checked, any work-group size; the *_tiled kernels and bwd_chunk_* take
+ * their tile count and run ceil(tiles / TPG) work-groups of exactly TPG*TS items (TPG consecutive
+ * tiles of TS items each) with at most TPG*(4*TS*(TS+1) floats + TS ints) + 2*TPG ints (TPG > 1) of
+ * static local memory.
  * Temporaries are regions of the context's scratch buffers, passed as (buffer, offset in floats)
  * pairs: BWD_WS(p) in the signature, BWD_BIND(p) gives the pointer p in the body.
  */
 #ifndef TS
-#define TS 16 /* tile of the tiled kernels: work-group size and staged slice width */
+#define TS 16 /* tile of the tiled kernels: items per tile and staged slice width */
+#endif
+#ifndef TPG
+#define TPG 1 /* tiles per work-group of the tiled kernels (a wave64 holds 4 tiles of 16) */
 #endif
 #ifndef BWD_LIM
 #define BWD_LIM 60.0f /* vector gates: largest chunk decay the factorised exp(G_i)exp(-G_j) form takes */
@@ -44,7 +50,7 @@
 /* One log gate per token and head: the scalar gate or the fixed decay (same kernels). */
 #define BWD_HEAD_GATE (USE_G || USE_G_GAMMA)
 
-/* Every kernel's first arguments: n = its work-items or work-groups, then the sizes. */
+/* Every kernel's first arguments: n = its work-items or tiles, then the sizes. */
 #define BWD_HEAD(n) long n, int T, int H, int K, int V, int C, int NT
 /* A temporary region: buffer and offset (floats) in the signature, the pointer in the body. */
 #define BWD_WS(p) __global float *p##_b, long p##_o
@@ -128,16 +134,87 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
     const int t = (int)((item / (NX)) % T), bh = (int)(item / ((long)(NX) * T)), b = bh / H, h = bh % H;         \
     const int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1
 
-/* ---- the tiled kernels' pieces: a work-group of TS items stages TS x TS slabs of its operands in
- * local memory (slab[row][column], rows padded to SLAB floats; item ii loads column ii of every row,
- * so loads are coalesced) and accumulates TS outputs per item in registers. ---- */
+/* ---- the tiled kernels' pieces: a tile of TS items stages TS x TS slabs of its operands in local
+ * memory (slab[row][column], rows padded to SLAB floats; item ii loads column ii of every row, so
+ * loads are coalesced) and accumulates TS outputs per item in registers. A work-group runs TPG
+ * consecutive tiles: items sub*TS .. sub*TS + TS-1 run tile group*TPG + sub with slabs of their own.
+ * The tiles share the work-group's barriers, so each loop that holds a barrier runs the union of its
+ * tiles' iterations (bwd_span, bwd_all) and a tile works in its own iterations only; a tile past the
+ * grid (or one with no token) works in none and stores nothing. With TPG = 1 the work-group is the
+ * tile, and such a tile returns instead (uniform). ---- */
 #define SLAB (TS + 1)
-/* The work-group's two slabs la, lb, its block (names ii and g); groups past n_groups return (uniform). */
+/* A local array of n elements per tile: the work-group's TPG copies, and p = this tile's (flat: row r
+ * of a slab at p + r * SLAB). */
+#define BWD_LOCAL(type, p, n) __local type p##_all[TPG * (n)]; __local type *const p = p##_all + sub * (n)
+/* A tile's place in its work-group: its two slabs, its item, whether it has work, and the
+ * work-group's exchange of loop ranges (TPG > 1: 2 ints per tile). */
+typedef struct bwd_grp {
+    __local float *la, *lb;
+    __local int *xch;
+    int ii, sub, live;
+} bwd_grp;
+#if TPG > 1
+#define BWD_XCH_DECL __local int bwd_xch[2 * TPG]
+#define BWD_XCH bwd_xch
+#else
+#define BWD_XCH_DECL (void)0
+#define BWD_XCH ((__local int *)0)
+#endif
+/* The tile's item ii (and sub, its place in the work-group), its slabs la, lb, wg (bwd_grp) and its
+ * block g: the tile index clamped into the grid, so that a tile past it has valid addresses. */
 #define BWD_TILE_BEGIN(NX, NY)                                                                                    \
-    __local float la[TS * SLAB], lb[TS * SLAB]; /* flat: indexed across rows (row r at r * SLAB) */               \
-    const int ii = (int)get_local_id(0);                                                                          \
-    if ((long)get_group_id(0) >= n_groups) return;                                                               \
-    const bwd_tile g = bwd_tile_at((long)get_group_id(0), (NX), (NY), T, H, C, NT)
+    const int sub = TPG > 1 ? (int)get_local_id(0) / TS : 0;                                                      \
+    const int ii = TPG > 1 ? (int)get_local_id(0) % TS : (int)get_local_id(0);                                   \
+    BWD_LOCAL(float, la, TS * SLAB);                                                                              \
+    BWD_LOCAL(float, lb, TS * SLAB);                                                                              \
+    BWD_XCH_DECL;                                                                                                 \
+    const long tile = (long)get_group_id(0) * TPG + sub;                                                          \
+    if (TPG == 1 && tile >= n_groups) return; /* uniform where the work-group is the tile */                     \
+    bwd_grp wg = {la, lb, BWD_XCH, ii, sub, tile < n_groups};                                                     \
+    const bwd_tile g = bwd_tile_at(TPG > 1 ? min(tile, n_groups - 1) : tile, (NX), (NY), T, H, C, NT)
+/* A tile without work where cond holds (uniform in the tile): it returns where the work-group is the
+ * tile, else it goes through the work-group's barriers without work. */
+#define BWD_TILE_IDLE_IF(cond)                                                                                    \
+    do                                                                                                            \
+        if (cond) {                                                                                               \
+            if (TPG == 1) return;                                                                                 \
+            wg.live = 0;                                                                                          \
+        }                                                                                                         \
+    while (0)
+
+/* A loop of the tile over [*s0, *s1) in steps of TS (emptied where the tile has no work): returns the
+ * work-group's loop, the union of its tiles' ranges, which every item runs so that all reach the
+ * same barriers; the tile works in the steps s with *s0 <= s < *s1 (every range starts at a multiple
+ * of TS, so the union's steps are the tiles' steps). TPG = 1: the tile's own range. */
+OCLA_INLINE int2 bwd_span(bwd_grp w, int *s0, int *s1) {
+    if (!w.live || *s1 < *s0) *s1 = *s0;
+#if TPG > 1
+    barrier(CLK_LOCAL_MEM_FENCE); /* every item has read the previous exchange */
+    if (w.ii == 0) {
+        w.xch[2 * w.sub] = *s0 < *s1 ? *s0 : INT_MAX;
+        w.xch[2 * w.sub + 1] = *s0 < *s1 ? *s1 : INT_MIN;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int2 r = (int2)(INT_MAX, INT_MIN);
+    for (int t = 0; t < TPG; t++) r.x = min(r.x, w.xch[2 * t]), r.y = max(r.y, w.xch[2 * t + 1]);
+    return r;
+#else
+    return (int2)(*s0, *s1);
+#endif
+}
+/* Does x (uniform in the tile) hold in every tile of the work-group that has work? TPG = 1: x. */
+OCLA_INLINE int bwd_all(bwd_grp w, int x) {
+#if TPG > 1
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (w.ii == 0) w.xch[2 * w.sub] = x || !w.live;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int r = 1;
+    for (int t = 0; t < TPG; t++) r = r && w.xch[2 * t];
+    return r;
+#else
+    return x;
+#endif
+}
 
 /* Gate factor of token t, key dim d (mode): BWD_F_EG exp(G_t), BWD_F_EINV exp(-G_t) (vector gates
  * only), BWD_F_KDEC exp(G_last - G_t), BWD_F_ONE 1; with BWD_F_SAFE (vector gates) 1 where the
@@ -230,21 +307,27 @@ OCLA_INLINE void bwd_mac(float *acc, __local const float *a, int as, __local con
     }
 }
 
-/* A work-group's product over a shared index s in [s0, s1), staged TS at a time in slabs la, lb
- * (item ii stages column ii), accumulated in acc[q] of item ii:
+/* A tile's product over a shared index s in [s0, s1), staged TS at a time in its slabs (item ii
+ * stages column ii; the work-group's loop: bwd_span), accumulated in acc[q] of item ii:
  *   BWD_TN: acc[q] += sum_s a(s, ax + ii) b(s, bx + q)     (the chunk's tokens as s)
  *   BWD_NN: acc[q] += sum_s a(ax + ii, s) b(s, bx + q)
  *   BWD_NT: acc[q] += sum_s a(ax + ii, s) b(bx + q, s)     (feature dims as s) */
 enum { BWD_TN, BWD_NN, BWD_NT };
-OCLA_INLINE void bwd_product(float *acc, __local float *la, __local float *lb, int ii, int form, bwd_opnd a, int ax,
-                             bwd_opnd b, int bx, int s0, int s1) {
-    for (int s = s0; s < s1; s += TS) {
-        bwd_stage(la + ii, a, form == BWD_TN ? s : ax, form == BWD_TN ? ax + ii : s + ii);
-        bwd_stage(lb + ii, b, form == BWD_NT ? bx : s, form == BWD_NT ? s + ii : bx + ii);
+OCLA_INLINE void bwd_product(float *acc, bwd_grp w, int form, bwd_opnd a, int ax, bwd_opnd b, int bx, int s0,
+                             int s1) {
+    __local float *const la = w.la, *const lb = w.lb;
+    const int ii = w.ii;
+    const int2 r = bwd_span(w, &s0, &s1);
+    for (int s = r.x; s < r.y; s += TS) {
+        const int own = TPG == 1 || (s >= s0 && s < s1);
+        if (own) {
+            bwd_stage(la + ii, a, form == BWD_TN ? s : ax, form == BWD_TN ? ax + ii : s + ii);
+            bwd_stage(lb + ii, b, form == BWD_NT ? bx : s, form == BWD_NT ? s + ii : bx + ii);
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (form == BWD_NT)
+        if (own && form == BWD_NT)
             bwd_mac(acc, la + ii * SLAB, 1, lb, 1, SLAB, min(TS, s1 - s));
-        else
+        else if (own)
             bwd_mac(acc, form == BWD_TN ? la + ii : la + ii * SLAB, form == BWD_TN ? SLAB : 1, lb, SLAB, 1, TS);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -334,29 +417,29 @@ OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), B
  *   bwd_chunk_qdo: W_n = s sum_{i in n} (qh_i * exp(G_i)) do'_i^T               -> dhs[n-1] ([K][VV]), W_0 -> w0
  *   bwd_scan:      h_{n+1} = exp(G_last,n) h_n + U_n (in place in hs);
  *                  dh_{n-1} = exp(G_last,n) dh_n + W_n (in place in dhs, copy to dhsT), dS_0 = dh_{-1}.
- * A work-group of TS items, item ii owns one output row and TS columns; tokens of the chunk are
- * staged TS at a time in local memory. */
+ * A tile of TS items, item ii owns one output row and TS columns; tokens of the chunk are staged TS
+ * at a time in local memory. */
 
-/* group = ((bh*NT + n)*NCT + ct)*NDT + dt; NCT = ceil(VV/TS), NDT = ceil(K/TS). Row c = ct*TS + ii. */
+/* tile = ((bh*NT + n)*NCT + ct)*NDT + dt; NCT = ceil(VV/TS), NDT = ceil(K/TS). Row c = ct*TS + ii. */
 OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
                               long n_fac, BWD_WS(hs)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(hs);
     BWD_TILE_BEGIN((K + TS - 1) / TS, (VV + TS - 1) / TS); /* x = dt, y = ct */
     const int c = g.y * TS + ii;
     float acc[TS] = {0.0f};
-    bwd_product(acc, la, lb, ii, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
-    if (c < VV) bwd_store(hs + ((long)g.bh * (NT + 1) + g.n + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
+    bwd_product(acc, wg, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
+    if (wg.live && c < VV) bwd_store(hs + ((long)g.bh * (NT + 1) + g.n + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
 }
 
-/* group = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
+/* tile = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
 OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
                                BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(dhs); BWD_BIND(w0);
     BWD_TILE_BEGIN((VV + TS - 1) / TS, (K + TS - 1) / TS); /* x = ct, y = dt */
     const int d = g.y * TS + ii;
     float acc[TS] = {0.0f};
-    bwd_product(acc, la, lb, ii, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
-    if (d >= K) return;
+    bwd_product(acc, wg, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
+    if (!wg.live || d >= K) return;
     bwd_store(g.n > 0 ? dhs + ((long)g.bh * NT + g.n - 1) * K * VV + (long)d * VV : w0 + ((long)g.bh * K + d) * VV,
               acc, scale, g.x * TS, VV);
 }
@@ -418,51 +501,57 @@ OCLA_KERNEL void bwd_A(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS
     A[item] = acc;
 }
 
-/* Tiled forms of bwd_A and bwd_dA (same results): a work-group of TS work-items owns a TS x TS
- * tile (rows i0.., columns j0..) of one chunk; work-item ii accumulates row i0+ii in registers while
- * the feature dimension is walked in slices of TS staged in local memory. Tiles above the diagonal
- * are written as zeros. group = ((bh*NT + n)*NTI + ti)*NTI + tj, NTI = ceil(C/TS). Vector gates,
- * per slice of TS dims: where the chunk's decay allows in all of them, the plain product of qh exp(G)
- * and kh exp(-G) (two slabs, no exp); else those factors where allowed and G in two more slabs for
- * the elementwise exp. Local memory: (2 or 4) * TS*(TS+1) floats. */
+/* Tiled forms of bwd_A and bwd_dA (same results): a tile of TS work-items owns a TS x TS block
+ * (rows i0.., columns j0..) of one chunk; work-item ii accumulates row i0+ii in registers while the
+ * feature dimension is walked in slices of TS staged in local memory. Blocks above the diagonal are
+ * written as zeros. tile = ((bh*NT + n)*NTI + ti)*NTI + tj, NTI = ceil(C/TS). Vector gates, per
+ * slice of TS dims: where the chunk's decay allows in all of them (in every tile of the work-group
+ * that works on the slice), the plain product of qh exp(G) and kh exp(-G) (two slabs, no exp); else
+ * those factors where allowed and G in two more slabs for the elementwise exp (the same sums where
+ * all are allowed). Local memory per tile: (2 or 4) * TS*(TS+1) floats. */
 OCLA_KERNEL void bwd_A_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_WS_IN(gcum), BWD_WS_IN(gfac),
                              long n_fac, BWD_WS(A)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(A);
-#if USE_GK
-    __local float qg[TS][SLAB], kg[TS][SLAB];
-    __local int safe[TS];
-#endif
     BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti; la: q, lb: k */
     const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
     float acc[TS] = {0.0f};
 #if USE_GK
-    for (int d0 = 0; active && d0 < K; d0 += TS) {
+    BWD_LOCAL(float, qg, TS * SLAB);
+    BWD_LOCAL(float, kg, TS * SLAB);
+    BWD_LOCAL(int, safe, TS);
+    int k0 = 0, k1 = active ? K : 0;
+    const int2 kr = bwd_span(wg, &k0, &k1);
+    for (int d0 = kr.x; d0 < kr.y; d0 += TS) {
+        const int own = TPG == 1 || d0 < k1; /* uniform in the tile */
         int all_safe = 1; /* uniform: a slice whose dims all factorise takes the plain product */
         for (int dd = 0; dd < TS; dd++) all_safe &= d0 + dd >= K || GCUM(g.bh, g.tl, d0 + dd) >= -BWD_LIM;
-        if (all_safe) {
-            bwd_product(acc, la, lb, ii, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV),
-                        g.x * TS, d0, min(d0 + TS, K));
+        if (bwd_all(wg, all_safe | !own)) {
+            bwd_product(acc, wg, BWD_NT, OP_Q(g, BWD_F_EG), g.y * TS, OP_K(g, BWD_F_EINV), g.x * TS, d0,
+                        own ? min(d0 + TS, K) : d0);
             continue;
         }
-        bwd_stage(la + ii, OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
-        bwd_stage(lb + ii, OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
-        bwd_stage(&qg[0][ii], OP_G(g), g.y * TS, d0 + ii);
-        bwd_stage(&kg[0][ii], OP_G(g), g.x * TS, d0 + ii);
-        safe[ii] = d0 + ii < K ? GCUM(g.bh, g.tl, d0 + ii) >= -BWD_LIM : 1;
+        if (own) {
+            bwd_stage(la + ii, OP_Q(g, BWD_F_GK(BWD_F_EG)), g.y * TS, d0 + ii);
+            bwd_stage(lb + ii, OP_K(g, BWD_F_GK(BWD_F_EINV)), g.x * TS, d0 + ii);
+            bwd_stage(qg + ii, OP_G(g), g.y * TS, d0 + ii);
+            bwd_stage(kg + ii, OP_G(g), g.x * TS, d0 + ii);
+            safe[ii] = d0 + ii < K ? GCUM(g.bh, g.tl, d0 + ii) >= -BWD_LIM : 1;
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int dd = 0; dd < min(TS, K - d0); dd++) {
-            const float x = la[ii * SLAB + dd], gq = qg[ii][dd];
+        for (int dd = 0; own && dd < min(TS, K - d0); dd++) {
+            const float x = la[ii * SLAB + dd], gq = qg[ii * SLAB + dd];
             if (safe[dd])
                 for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj * SLAB + dd];
             else
-                for (int jj = 0; jj < TS; jj++) acc[jj] += x * lb[jj * SLAB + dd] * exp(fmin(gq - kg[jj][dd], 0.0f));
+                for (int jj = 0; jj < TS; jj++)
+                    acc[jj] += x * lb[jj * SLAB + dd] * exp(fmin(gq - kg[jj * SLAB + dd], 0.0f));
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
-    bwd_product(acc, la, lb, ii, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
+    bwd_product(acc, wg, BWD_NT, OP_Q(g, 0), g.y * TS, OP_K(g, 0), g.x * TS, 0, active ? K : 0);
 #endif
-    bwd_store_tri(A, acc, active, i, g, T, C, NT, gcum);
+    if (wg.live) bwd_store_tri(A, acc, active, i, g, T, C, NT, gcum);
 }
 
 OCLA_KERNEL void bwd_dA_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(v), OCLA_TENSOR(dout), BWD_WS_IN(dop), BWD_WS_IN(gcum),
@@ -471,8 +560,8 @@ OCLA_KERNEL void bwd_dA_tiled(BWD_HEAD(n_groups), OCLA_TENSOR(v), OCLA_TENSOR(do
     BWD_TILE_BEGIN((C + TS - 1) / TS, (C + TS - 1) / TS); /* x = tj, y = ti */
     const int i = g.y * TS + ii, active = g.x <= g.y && g.y * TS < g.L; /* uniform */
     float acc[TS] = {0.0f};
-    bwd_product(acc, la, lb, ii, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
-    bwd_store_tri(dA, acc, active, i, g, T, C, NT, gcum);
+    bwd_product(acc, wg, BWD_NT, OP_DOP(g, VV), g.y * TS, OP_V(g), g.x * TS, 0, active ? VV : 0);
+    if (wg.live) bwd_store_tri(dA, acc, active, i, g, T, C, NT, gcum);
 }
 
 #if USE_NORM
@@ -603,17 +692,21 @@ OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
  * (rows ar0.., columns ac0..), TS rows (from r0) of the features f and their G, dim d, then acc[dd] +=
  * sum_j dA'[j] f[j][dd] (times exp(dir (G_i - G_j)) in the dims that are not safe), dA' = the item's
  * row (acol = 0) or column (acol = 1) of the block: bwd_mac with the slab of f, where the columns q
- * that are not safe take exp(min(dir * (Gi[q] - G[j][q]), 0)) per term from the staged G. */
-OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __local float *lg, int ii, bwd_opnd dA,
-                            int ar0, int ac0, int acol, bwd_opnd f, bwd_opnd G, int r0, int d, const float *Gi,
-                            const int *safe, float dir) {
-    bwd_stage(la + ii, dA, ar0, ac0 + ii);
-    bwd_stage(lb + ii, f, r0, d);
-    bwd_stage(lg + ii, G, r0, d);
+ * that are not safe take exp(min(dir * (Gi[q] - G[j][q]), 0)) per term from the staged G. A tile
+ * that does not own the step (own = 0) only goes through the barriers. */
+OCLA_INLINE void bwd_dqk_gk(float *acc, bwd_grp w, __local float *lg, int own, bwd_opnd dA, int ar0, int ac0, int acol,
+                            bwd_opnd f, bwd_opnd G, int r0, int d, const float *Gi, const int *safe, float dir) {
+    __local float *const la = w.la, *const lb = w.lb;
+    const int ii = w.ii;
+    if (own) {
+        bwd_stage(la + ii, dA, ar0, ac0 + ii);
+        bwd_stage(lb + ii, f, r0, d);
+        bwd_stage(lg + ii, G, r0, d);
+    }
     barrier(CLK_LOCAL_MEM_FENCE);
     __local const float *a = acol ? la + ii : la + ii * SLAB;
     const int as = acol ? SLAB : 1;
-    for (int j = 0; j < TS; j++) {
+    for (int j = 0; own && j < TS; j++) {
         const float x = a[j * as];
         for (int q = 0; q < TS; q++) {
             const float y = x * lb[j * SLAB + q];
@@ -624,30 +717,30 @@ OCLA_INLINE void bwd_dqk_gk(float *acc, __local float *la, __local float *lb, __
 }
 #endif
 
-/* Tiled bwd_dqk (same results): a work-group of TS items owns TS tokens (rows) x TS key dims of one
+/* Tiled bwd_dqk (same results): a tile of TS items owns TS tokens (rows) x TS key dims of one
  * chunk; item ii = one token. Phase 1 stages do', v' and the chunk's S', dS' in slices of TS value
  * columns; phase 2 stages dA and kh (times exp(-G) where the chunk decay allows, else with G for
- * the elementwise exp) over the key tiles j <= i; phase 3 stages dA^T and qh (times exp(G)) over the
- * tiles r >= i. group = ((bh*NT + n)*NTI + ti)*NDT + dt. */
+ * the elementwise exp) over the key blocks j <= i; phase 3 stages dA^T and qh (times exp(G)) over
+ * the blocks r >= i. tile = ((bh*NT + n)*NTI + ti)*NDT + dt. */
 OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     BWD_DQK_BIND;
-#if USE_GK
-    __local float lg[TS * SLAB];
-#endif
     BWD_TILE_BEGIN((K + TS - 1) / TS, (C + TS - 1) / TS); /* x = dt, y = ti */
+#if USE_GK
+    BWD_LOCAL(float, lg, TS * SLAB);
+#endif
     const int ti = g.y, i0 = ti * TS, i = i0 + ii, d0 = g.x * TS, d = d0 + ii;
-    if (i0 >= g.L) return; /* uniform: the tile has no token */
+    BWD_TILE_IDLE_IF(i0 >= g.L); /* the tile has no token */
     __global const float *S = hs + ((long)g.bh * (NT + 1) + g.n) * KVV;
     __global const float *dS = dhsT + ((long)g.bh * NT + g.n) * KVV;
     const bwd_opnd dAc = OP_MAT(dA + ((long)g.bh * NT + g.n) * C * C, C, C, C);
     float aq[TS] = {0.0f}, ak[TS] = {0.0f}, bq[TS] = {0.0f}, bk[TS] = {0.0f};
     /* phase 1: do' S^T and v' dS^T */
-    bwd_product(aq, la, lb, ii, BWD_NN, OP_DOP(g, VV), i0, OP_MAT(S, K, VV, K), d0, 0, VV);
-    bwd_product(ak, la, lb, ii, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
+    bwd_product(aq, wg, BWD_NN, OP_DOP(g, VV), i0, OP_MAT(S, K, VV, K), d0, 0, VV);
+    bwd_product(ak, wg, BWD_NN, OP_V(g), i0, OP_MAT(dS, K, VV, K), d0, 0, VV);
     /* phase 2: sum_{j <= i} dA_ij kh_j exp(G_i - G_j); phase 3: sum_{r >= i} dA_ri qh_r exp(G_r - G_i) */
     const bwd_opnd opk = OP_K(g, BWD_F_GK(BWD_F_EINV)), opq = OP_Q(g, BWD_F_GK(BWD_F_EG));
-    float Gi[TS]; /* vector gates: all_safe is uniform over the work-group (the common case takes the loops
-                   * without exp) */
+    float Gi[TS]; /* vector gates: all_safe is uniform in the tile, bwd_all makes it the work-group's (the
+                   * common case takes the loops without exp; the other gives the same sums where safe) */
     int safe[TS], all_safe = 1;
 #if USE_GK
     for (int dd = 0; dd < TS; dd++) {
@@ -656,18 +749,21 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
         safe[dd] = GCUM(g.bh, g.tl, e) >= -BWD_LIM;
         all_safe &= safe[dd];
     }
-    if (!all_safe) {
-        for (int j0 = 0; j0 <= i0; j0 += TS)
-            bwd_dqk_gk(bq, la, lb, lg, ii, dAc, i0, j0, 0, opk, OP_G(g), j0, d, Gi, safe, 1.0f);
-        for (int r0 = i0; r0 < g.L; r0 += TS)
-            bwd_dqk_gk(bk, la, lb, lg, ii, dAc, r0, i0, 1, opq, OP_G(g), r0, d, Gi, safe, -1.0f);
+    if (!bwd_all(wg, all_safe)) {
+        int a0 = 0, a1 = i0 + 1, b0 = i0, b1 = g.L; /* phase 2: j0 <= i0; phase 3: i0 <= r0 < L */
+        const int2 ra = bwd_span(wg, &a0, &a1), rb = bwd_span(wg, &b0, &b1);
+        for (int j0 = ra.x; j0 < ra.y; j0 += TS)
+            bwd_dqk_gk(bq, wg, lg, TPG == 1 || j0 < a1, dAc, i0, j0, 0, opk, OP_G(g), j0, d, Gi, safe, 1.0f);
+        for (int r0 = rb.x; r0 < rb.y; r0 += TS)
+            bwd_dqk_gk(bk, wg, lg, TPG == 1 || (r0 >= b0 && r0 < b1), dAc, r0, i0, 1, opq, OP_G(g), r0, d, Gi, safe,
+                       -1.0f);
     } else
 #endif
     {
-        bwd_product(bq, la, lb, ii, BWD_NN, dAc, i0, opk, d0, 0, i0 + 1);
-        bwd_product(bk, la, lb, ii, BWD_TN, dAc, i0, opq, d0, i0, g.L);
+        bwd_product(bq, wg, BWD_NN, dAc, i0, opk, d0, 0, i0 + 1);
+        bwd_product(bk, wg, BWD_TN, dAc, i0, opq, d0, i0, g.L);
     }
-    if (i >= g.L) return;
+    if (!wg.live || i >= g.L) return;
     const int t = g.t0 + i;
     for (int dd = 0; dd < TS && d0 + dd < K; dd++) {
         const int e = d0 + dd, f = USE_GK && safe[dd];
@@ -703,22 +799,22 @@ OCLA_KERNEL void bwd_dv(BWD_HEAD(n_items), float scale, OCLA_TENSOR(k), OCLA_TEN
     OCLA_AT(dv, b, t, h, c) = x + scale * y;
 }
 
-/* Tiled bwd_dv (same results): a work-group of TS items owns TS tokens x TS value columns of one
- * chunk; phase 1 stages (kh * exp(G_last - G)) and dh_n over key slices, phase 2 stages A^T and do'
- * over the token tiles r >= j. group = ((bh*NT + n)*NTI + ti)*NCV + ct, NCV = ceil(V/TS). */
+/* Tiled bwd_dv (same results): a tile of TS items owns TS tokens x TS value columns of one chunk;
+ * phase 1 stages (kh * exp(G_last - G)) and dh_n over key slices, phase 2 stages A^T and do' over
+ * the token blocks r >= j. tile = ((bh*NT + n)*NTI + ti)*NCV + ct, NCV = ceil(V/TS). */
 OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), OCLA_TENSOR(dout), BWD_WS_IN(dop),
                               BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(dhs), BWD_WS_IN(A),
                               OCLA_TENSOR_OUT(dv)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(dhs); BWD_BIND_IN(A);
     BWD_TILE_BEGIN((V + TS - 1) / TS, (C + TS - 1) / TS); /* x = ct, y = ti */
     const int j0 = g.y * TS, j = j0 + ii, c0 = g.x * TS, c = c0 + ii;
-    if (j0 >= g.L) return; /* uniform */
+    BWD_TILE_IDLE_IF(j0 >= g.L); /* the tile has no token */
     __global const float *dS = dhs + ((long)g.bh * NT + g.n) * KVV;
     __global const float *Ac = A + ((long)g.bh * NT + g.n) * C * C;
     float a1[TS] = {0.0f}, a2[TS] = {0.0f};
-    bwd_product(a1, la, lb, ii, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
-    bwd_product(a2, la, lb, ii, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
-    if (j >= g.L) return;
+    bwd_product(a1, wg, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
+    bwd_product(a2, wg, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
+    if (!wg.live || j >= g.L) return;
     for (int cc = 0; cc < TS && c0 + cc < V; cc++) OCLA_AT(dv, g.b, g.t0 + j, g.h, c0 + cc) = a1[cc] + scale * a2[cc];
 }
 

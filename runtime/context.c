@@ -132,6 +132,8 @@ static ocla_context *alloc_context(const ocla_context_options *o) {
     ctx->env_chunk = parse_chunk(ocla_getenv("OCLA_CHUNK"));
     const char *nv = ocla_getenv("OCLA_NV_OPTIONS"); /* extra NVIDIA kernel options for experiments */
     if (nv) snprintf(ctx->nv_extra_options, sizeof ctx->nv_extra_options, "%s", nv);
+    const char *cl = ocla_getenv("OCLA_CL_OPTIONS"); /* extra portable kernel options for experiments */
+    if (cl) snprintf(ctx->cl_extra_options, sizeof ctx->cl_extra_options, "%s", cl);
     return ctx;
 }
 

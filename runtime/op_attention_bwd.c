@@ -4,7 +4,7 @@
  * memory: docs/TRAINING.md, "Backward").
  *
  * validate -> plan (runtime/plan_bwd.c: chunk, path, the kernels in launch order) -> variant
- * (gate kind, feature map, normaliser, TS) -> the plan's kernels, in the plan's order. The
+ * (gate kind, feature map, normaliser, TS, TPG) -> the plan's kernels, in the plan's order. The
  * temporaries are regions of the context's scratch slots 0-3 (layout in runtime/plan.h),
  * grown on demand and kept for the next call; the only host-to-device write is RetNet's [H]
  * default decays (fixed gates). */
@@ -68,7 +68,7 @@ static const bwd_kernel k_all[] = {
 typedef struct bwd_call {
     ocla_context *ctx;
     cl_int head[6]; /* T, H, K, V, C, NT */
-    size_t BH, f[F_COUNT], wg, ts;
+    size_t BH, f[F_COUNT], wg, ts, tpg; /* tpg: tiles per work-group of the tiled kernels */
     float scale, eps;
     cl_long n_fac;
     const ocla_tensor *t[X_TENSORS];
@@ -77,7 +77,8 @@ typedef struct bwd_call {
 } bwd_call;
 
 /* Set the arguments of kernel d and launch it: one work-item per entry in work-groups of the
- * plan's WG (never above the kernel's own limit), or n work-groups of TS items (tiled). */
+ * plan's WG (never above the kernel's own limit), or n tiles of TS items in ceil(n / TPG)
+ * work-groups of TPG*TS items (tiled). */
 static ocla_status launch_step(const bwd_call *c, const bwd_kernel *d, cl_kernel k, cl_int pass) {
     ocla_args a = {c->ctx, k, 0, OCLA_SUCCESS};
     const size_t n = c->BH * c->f[d->n[0]] * c->f[d->n[1]] * c->f[d->n[2]];
@@ -101,8 +102,8 @@ static ocla_status launch_step(const bwd_call *c, const bwd_kernel *d, cl_kernel
     }
     if (a.st != OCLA_SUCCESS) return a.st;
     if (d->tiled) {
-        const size_t g = n * c->ts;
-        return ocla__launch(c->ctx, k, 1, &g, &c->ts, d->what);
+        const size_t l = c->ts * c->tpg, g = (n + c->tpg - 1) / c->tpg * l;
+        return ocla__launch(c->ctx, k, 1, &g, &l, d->what);
     }
     uint64_t kwg = 0;
     ocla_status st = ocla__kernel_limits(c->ctx, k, &kwg, NULL);
@@ -239,6 +240,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
                         (VV + ts - 1) / ts, (V + ts - 1) / ts},
                   .wg = (size_t)tl.wg,
                   .ts = ts,
+                  .tpg = tl.tpg > 1 ? (size_t)tl.tpg : 1,
                   .scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)req.K)),
                   .eps = p->eps,
                   .n_fac = vec ? (cl_long)(BH * T * K) : 0,

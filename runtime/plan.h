@@ -122,10 +122,10 @@ typedef struct ocla__bwd_layout {
  * nonzero when a size overflows size_t. Pure. */
 int ocla__bwd_layout_for(const ocla_plan_request *r, int chunk, ocla__bwd_layout *out);
 
-/* The tiles of a backward plan: "CHUNK TS TILED WG" (WG = work-group of the item-per-entry
- * kernels; the tiled kernels run work-groups of TS). */
+/* The tiles of a backward plan: "CHUNK TS TILED WG TPG" (WG = work-group of the item-per-entry
+ * kernels; the tiled kernels run work-groups of TPG tiles of TS items). */
 typedef struct ocla__bwd_tiles {
-    int chunk, ts, tiled, wg;
+    int chunk, ts, tiled, wg, tpg;
 } ocla__bwd_tiles;
 void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t);
 

@@ -5,10 +5,12 @@
  * Chunks (the table in plan.c): powers of two 1..256 (the kernels take the chunk as an argument,
  * so every one runs on every device). The scheduler picks among 16..256 by fla's rule, min(64, max(16, next_pow2(T)))
  * (the cost model); 1..8 are candidates only when forced (tests, the simple path's coverage).
- * Path: tiled (work-groups of TS = 16 with static local slices; chunk-level state passes and a
+ * Path: tiled (tiles of TS = 16 items with static local slices; chunk-level state passes and a
  * scan over chunks) where the chunk is at least TS and the device allows TS-wide groups and
  * 4*TS*(TS+1) floats (+TS ints) of local memory; else the simple path (one work-item per output
- * entry, token-level state recurrences), same results. The plan names the kernels in launch
+ * entry, token-level state recurrences), same results. The tiled kernels run TPG tiles per
+ * work-group (bwd_tpg: enough to fill whole waves where the table knows the wave; TS stays 16,
+ * since 32 spills, docs/TRAINING.md). The plan names the kernels in launch
  * order; the op runs exactly that list. Temporaries beyond the device's largest allocation are the
  * op's error (OCLA_ERR_TOO_LARGE, naming them), not a reason to pick another chunk. */
 #include <string.h>
@@ -63,7 +65,36 @@ int ocla__bwd_layout_for(const ocla_plan_request *r, int chunk, ocla__bwd_layout
 }
 
 void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t) {
-    t->chunk = p->tile[0], t->ts = p->tile[1], t->tiled = p->tile[2], t->wg = p->tile[3];
+    t->chunk = p->tile[0], t->ts = p->tile[1], t->tiled = p->tile[2], t->wg = p->tile[3], t->tpg = p->tile[4];
+}
+
+/* Static local memory of a work-group of the tiled kernels with tpg tiles of tile_local bytes each
+ * (and the work-group's exchange of loop ranges: 2 ints per tile where tpg > 1). */
+static uint64_t group_local(uint64_t tile_local, int tpg) {
+    return tile_local * (uint64_t)tpg + (tpg > 1 ? 8ull * (uint64_t)tpg : 0);
+}
+
+/* Tiles per work-group of the tiled kernels: the fewest whose tpg*TS items fill whole waves
+ * (wave / gcd(wave, TS): wave64 4, wave32 2, wave16 1), fewer where the work-group limit or local
+ * memory does not take them, or where they would leave fewer work-groups per compute unit than the
+ * table row wants and one tile per work-group keeps them (Adreno-like 32 KiB wave64: 3 tiles, two
+ * work-groups, rather than 4 and one). 1 on CPUs, where the wave is unknown, and on NVIDIA: the H100's
+ * backward was measured and tuned with 16-item work-groups (docs/BENCHMARKS.md), 2 tiles there are
+ * not measured. */
+static int bwd_tpg(const ocla_plan_limits *L, const ocla__plan_params *P, uint64_t W, uint64_t avail,
+                   uint64_t tile_local) {
+    uint64_t wave = ocla__plan_wave(L, P), a = wave, b = BWD_TS;
+    if (!L->is_gpu || !wave || L->vendor == OCLA_VENDOR_NVIDIA) return 1;
+    while (b) { /* a = gcd(wave, TS) */
+        const uint64_t r = a % b;
+        a = b, b = r;
+    }
+    const int keep = ocla__plan_wgs_per_cu(L, P, group_local(tile_local, 1)) >= P->want_wgs;
+    int tpg = wave / a > 64 ? 64 : (int)(wave / a);
+    while (tpg > 1 && ((uint64_t)tpg * BWD_TS > W || group_local(tile_local, tpg) > avail ||
+                       (keep && ocla__plan_wgs_per_cu(L, P, group_local(tile_local, tpg)) < P->want_wgs)))
+        tpg--;
+    return tpg;
 }
 
 int ocla__bwd_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
@@ -74,17 +105,18 @@ int ocla__bwd_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const 
     if (ocla__bwd_layout_for(r, chunk, &lay)) return 1; /* sizes overflow */
     const int vec = r->gate == OCLA_GATE_VECTOR;
     const int dg_out = (r->gate == OCLA_GATE_SCALAR || vec) && !(r->flags & OCLA__PLAN_BWD_NO_DG);
-    /* static local memory of the tiled kernels, at most: bwd_A_tiled 4 slices + TS flags with vector
-     * gates (2 otherwise), bwd_dqk_tiled 3 with vector gates (2 otherwise), the others 2 */
-    const uint64_t tiled_local = 4ull * 4 * BWD_TS * (BWD_TS + 1) + (vec ? 4ull * BWD_TS : 0);
-    const int tiled = chunk >= BWD_TS && W >= BWD_TS && tiled_local <= avail;
+    /* static local memory of one tile of the tiled kernels, at most: bwd_A_tiled 4 slices + TS flags
+     * with vector gates (2 otherwise), bwd_dqk_tiled 3 with vector gates (2 otherwise), the others 2 */
+    const uint64_t tile_local = 4ull * 4 * BWD_TS * (BWD_TS + 1) + (vec ? 4ull * BWD_TS : 0);
+    const int tiled = chunk >= BWD_TS && W >= BWD_TS && tile_local <= avail;
+    const int tpg = tiled ? bwd_tpg(L, P, W, avail, tile_local) : 1;
     /* the item kernels' work-group: 64 items, or one wave where waves are wider (a multiple of
      * the wave either way), within the limits */
     int wg = (int)ocla__launch_1d_local(L->kernel_wg_size, L->max_work_group_size, L->max_work_item_size0);
     const uint64_t wave = ocla__plan_wave(L, P);
     while ((uint64_t)wg < wave && (uint64_t)wg * 2 <= W) wg *= 2;
-    const int32_t vals[4] = {chunk, BWD_TS, tiled, wg};
-    ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "TS", "TILED", "WG", NULL}, vals);
+    const int32_t vals[5] = {chunk, BWD_TS, tiled, wg, tpg};
+    ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "TS", "TILED", "WG", "TPG", NULL}, vals);
     ocla__plan_set_kernels(p, "%s%s%s, %s, bwd_dg%s", r->gate != OCLA_GATE_NONE ? "bwd_gates, " : "",
                            tiled ? "bwd_chunk_kv, bwd_scan, bwd_A_tiled" : "bwd_states, bwd_A",
                            (r->flags & OCLA_PLAN_NORMALIZE) ? ", bwd_output" : "",
@@ -92,8 +124,8 @@ int ocla__bwd_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const 
                                  : "bwd_dA, bwd_dstates, bwd_dqk, bwd_dv",
                            dg_out ? ", bwd_dg_out" : "");
     p->bk = p->bv = tiled ? BWD_TS : 1;
-    p->wg_x = tiled ? BWD_TS : wg, p->wg_y = 1;
-    p->local_bytes = tiled ? tiled_local : 0;
+    p->wg_x = tiled ? BWD_TS * tpg : wg, p->wg_y = 1;
+    p->local_bytes = tiled ? group_local(tile_local, tpg) : 0;
     int want = 16;
     while (want < r->T && want < 64) want *= 2;
     p->cost = chunk == want ? 1.0 : 2.0 + (chunk > want ? chunk - want : want - chunk);

@@ -50,6 +50,7 @@ static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v,
     for (int i = 0; i < OCLA_VARIANT_TILES && v->fam->tiles[i]; i++)
         if (v->tile[i] >= 0) PUT(" -D%s=%d", v->fam->tiles[i], (int)v->tile[i]);
     if ((f & OCLA_VF_NV_EXTRA) && ctx && ctx->nv_extra_options[0]) PUT(" %s", ctx->nv_extra_options);
+    if (!(f & OCLA_VF_NV_EXTRA) && ctx && ctx->cl_extra_options[0]) PUT(" %s", ctx->cl_extra_options);
 #undef PUT
     return off < size ? 0 : -1;
 }

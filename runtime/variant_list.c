@@ -13,7 +13,7 @@ static const ocla_kfamily fam_chunk = {
     "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
-static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", NULL}};
+static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
  * plan (which the prepared op may narrow to its layouts), gate and feature map from the request;
  * and la_gate_cumsum of linear_attn.cl at the path's chunk. */
@@ -73,9 +73,12 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     case OCLA_OP_ATTN_BACKWARD: fam = &fam_bwd; break;
     default: return -1;
     }
-    if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG: the kernels read TS only */
+    if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG TPG: the kernels read TS and TPG */
+        ocla__bwd_tiles t;
+        ocla__bwd_tiles_from_plan(p, &t);
         *v = ocla__variant(fam);
-        v->tile[0] = p->tile[1];
+        v->tile[0] = t.ts;
+        v->tile[1] = t.tpg > 1 ? t.tpg : -1; /* 1: the kernels' default (one tile per work-group) */
     } else if (fam == &fam_nv_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;

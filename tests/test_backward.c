@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "common.h"
+#include "internal.h"
+#include "plan.h"
 #include "ref/ref_grad.h"
 
 #define BWD_TOL 1e-3
@@ -366,6 +368,85 @@ Test(backward, gla, .timeout = 900) {
 Test(backward, gla_elu1_normalized, .timeout = 900) {
     variant v = {"GLA elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_VECTOR, 1, -0.5f, -0.01f};
     check_variant(&v);
+}
+
+/* Work-groups of several tiles. On a GPU the scheduler runs TPG tiles of 16 items per work-group of
+ * the tiled kernels, TPG = wave / gcd(wave, 16) (runtime/plan_bwd.c: 4 on wave64, 3 on a 48-lane
+ * wave, 2 on wave32); PoCL and llvmpipe plan TPG = 1. White box, as test_softmax's simulated_limits:
+ * the context's copy of the device limits is edited after creation so that the device plans as a
+ * GPU of that wave (portable kernels only, so no NVIDIA probe runs); ocla_plan_explain must then
+ * show TPG and a work-group of TPG*16 items (fewer tiles where the kernels' work-group limit is
+ * lower: llvmpipe's 32 gives 2), and the gradients must match fp64 within BWD_TOL as in
+ * check_variant. The shapes give tile counts that are not multiples of TPG (work-groups with tiles
+ * past the grid), chunks whose last tiles have no token next to tiles that have, and work-groups
+ * whose tiles belong to two chunks or two heads (different loop lengths, one barrier sequence).
+ * "GLA mixed" has chunk decays around BWD_LIM = 60 (16 log gates in [-5, -2.5]), so the vector-gate
+ * kernels take the factorised and the elementwise paths in tiles of one work-group. */
+Test(backward, tiles_per_group, .timeout = 900) {
+    static const struct {
+        uint32_t wave;
+        int tpg;
+    } waves[] = {{64, 4}, {48, 3}, {32, 2}};
+    /* the three kinds of kernel code: no gate (with the normaliser's column), head gates, vector gates */
+    static const variant vs[] = {
+        {"linear elu+1 normalised", OCLA_FEATURE_ELU1, OCLA_GATE_NONE, 1, 0, 0},
+        {"simple GLA", OCLA_FEATURE_IDENTITY, OCLA_GATE_SCALAR, 0, -0.7f, -0.01f},
+        {"GLA mixed", OCLA_FEATURE_IDENTITY, OCLA_GATE_VECTOR, 0, -5.0f, -2.5f},
+    };
+    /* tiles of bwd_A_tiled / bwd_dqk_tiled / bwd_chunk_kv: 12 / 12 / 12 (24 normalised); 16 / 16 / 8
+     * (the last chunk 4 tokens); 16 / 4 / 1 (chunk 64, 45 tokens: the 4th token tile empty); 9 / 9 /
+     * 9 (nine heads of 5 tokens); 128 / 16 / 2 (the second chunk 2 tokens) */
+    static const shape shapes[] = {
+        {2, 37, 2, 5, 17, 16}, {1, 100, 1, 17, 5, 32}, {1, 45, 1, 7, 3, 0}, {3, 5, 3, 2, 1, 16}, {1, 130, 1, 16, 9, 128},
+    };
+    for (int d = 0; d < tc_device_count(); d++)
+        for (size_t w = 0, done = 0; w < sizeof waves / sizeof waves[0]; w++) { /* done: TPG values run (bits) */
+            ocla_context_options o;
+            ocla_context_options_defaults(&o);
+            o.portable_kernels_only = 1;
+            ocla_context *ctx = tc_open_with(d, &o);
+            ctx->info.is_gpu = 1;
+            ctx->info.preferred_wg_multiple = waves[w].wave;
+            ctx->info.vendor = OCLA_VENDOR_AMD; /* NVIDIA's row keeps one tile per group (its measured plans) */
+            ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, 1, 100, 2, 8, 8, 0, 0, OCLA_GATE_VECTOR, 0};
+            ocla_plan plan;
+            ocla_plan_limits L;
+            char text[1024], want[16];
+            tc_ok(ctx, ocla__plan_limits(ctx, &L));
+            int tpg = waves[w].tpg;
+            while ((uint64_t)tpg * 16 > ocla__plan_wg_limit(&L)) tpg--;
+            tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, text, sizeof text));
+            snprintf(want, sizeof want, "TPG=%d", tpg);
+            cr_assert(tpg > 1 && strstr(text, want) && plan.wg_x == 16 * tpg, "wave %u: %s", waves[w].wave, text);
+            if (done & (1u << tpg)) { /* the work-group limit gave this TPG for a wider wave already */
+                ocla_context_destroy(ctx);
+                continue;
+            }
+            done |= 1u << tpg;
+            double worst = 0;
+            for (size_t v = 0; v < sizeof vs / sizeof vs[0]; v++)
+                for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                    if (waves[w].tpg != 4 && v != 2) continue; /* 3 and 2 tiles: the vector gates' kernels */
+                    const int states = (int)((s + v) % 2); /* with initial/final states on half the cases */
+                    if (vs[v].normalize && shapes[s].K == 2) continue; /* ill-conditioned dq: check_variant */
+                    host_case hc;
+                    make_case(&hc, &vs[v], &shapes[s], (uint32_t)(s * 13 + v * 101 + 5), states);
+                    grads64 ref;
+                    alloc_grads(&ref, &hc);
+                    ref_grads(&hc, &ref, 0);
+                    errs e = run_device(ctx, &vs[v], &hc, shapes[s].chunk, &ref);
+                    worst = fmax(worst, maxerr(&e));
+                    cr_assert_leq(maxerr(&e), BWD_TOL,
+                                  "%s on %s, TPG %d, B%d T%d H%d K%d V%d chunk %d: dq %g dk %g dv %g dg %g dh0 %g dz0 %g",
+                                  vs[v].name, tc_device_name(d), tpg, shapes[s].B, shapes[s].T, shapes[s].H,
+                                  shapes[s].K, shapes[s].V, shapes[s].chunk, e.dq, e.dk, e.dv, e.dg, e.dh0, e.dz0);
+                    free_grads(&ref);
+                    free_case(&hc);
+                }
+            fprintf(stderr, "backward with %d tiles per work-group on %s: max relative error vs fp64 %.3g\n", tpg,
+                    tc_device_name(d), worst);
+            ocla_context_destroy(ctx);
+        }
 }
 
 /* The gradient is that of ocla_attention_forward: check that the forward computes what the fp64
