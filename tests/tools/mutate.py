@@ -23,7 +23,9 @@ usage:
                         [--workdir DIR | --in-place] [--devices SEL] [--report FILE] [--list] [--check]
 A test is a Criterion suite name (`attention`), a pattern (`attention/matrix*`), or
 `sweep:FILTER` (~ for a space): the kernel sweep's matching runs under Oclgrind's race and bounds
-checks (.ci/checks/45-oclgrind.sh), which catch races that the CPU drivers schedule away.
+checks (.ci/checks/45-oclgrind.sh), which catch races that the CPU drivers schedule away; or
+`grind:PATTERN`: the suite's tests matching PATTERN (as above) on the Oclgrind device, under the same
+checks (tests that simulate other devices' limits, e.g. backward/tiles_per_group's GPU waves).
 --check only verifies that every mutation applies (no build, no test): cheap, run it in CI.
 --in-place mutates the repository itself and builds in its build/ (CI's fresh clone: no second
 build); the file is restored whatever happens, and build/ rebuilt unmutated at the end.
@@ -179,9 +181,27 @@ class Tree:
             rc = 1
         return rc, sec
 
+    def grind(self, name, timeout):
+        """`grind:PATTERN`: the suite's tests matching PATTERN on the Oclgrind device, under its race and
+        bounds checks; a failed test or any report kills."""
+        report = os.path.join(self.build, "mutate-oclgrind.log")
+        if os.path.exists(report):
+            os.remove(report)
+        pattern = name[len("grind:"):]
+        env = dict(os.environ, OCLA_TEST_DEVICES="oclgrind")
+        cmd = ["nice", "oclgrind", "--data-races", "--check-api", "--log", report,
+               os.path.join(self.build, "tests", "ocla-tests"), "-j", "1", "--filter",
+               pattern if "/" in pattern else pattern + "/*"]
+        rc, sec = run(cmd, self.src, timeout, env=env, log=self.log)
+        if rc == 0 and os.path.exists(report) and os.path.getsize(report) > 0:
+            rc = 1
+        return rc, sec
+
     def suite(self, name, devices, timeout):
         if name.startswith("sweep:"):
             return self.sweep(name, timeout)
+        if name.startswith("grind:"):
+            return self.grind(name, timeout)
         env = dict(os.environ, OCLA_TEST_DEVICES=devices, RUSTICL_ENABLE=os.environ.get("RUSTICL_ENABLE", "llvmpipe"))
         cmd = ["nice", os.path.join(self.build, "tests", "ocla-tests"), "-j", str(self.jobs), "--filter",
                name if "/" in name else name + "/*"]
