@@ -271,6 +271,30 @@ Test(plan, vendor_fakes) {
     }
 }
 
+/* The backward's tiles per work-group on devices with less local memory than their table row's
+ * compute unit holds (wave 64, Adreno's row: 32 KiB per compute unit, 2 work-groups wanted, so the
+ * row alone allows 3 tiles of 4,416 B with vector gates): the device's own limit must cut them
+ * further: 8 KiB takes one tile, 12 KiB two (8,848 B), 20 KiB three (13,264 B). Every plan fits. */
+Test(plan, backward_tiles_small_local) {
+    static const struct {
+        uint64_t kib;
+        int tpg;
+    } cases[] = {{8, 1}, {12, 2}, {20, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ocla_plan_limits L = fake(cases[i].kib, 256, 1);
+        L.simd_width = 64;
+        L.vendor = OCLA_VENDOR_QUALCOMM;
+        snprintf(L.arch, sizeof L.arch, "QUALCOMM Adreno(TM) 610");
+        ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, 1, 512, 4, 64, 64, 0, 0, OCLA_GATE_VECTOR, 0};
+        ocla_plan p;
+        cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+        check_plan_fits(&L, &p);
+        cr_assert(p.tile[2], "%llu KiB: the tiled path (%s)", (unsigned long long)cases[i].kib, p.reason);
+        cr_assert_eq(p.tile[4], cases[i].tpg, "%llu KiB: %s", (unsigned long long)cases[i].kib, p.reason);
+        cr_assert_eq(p.wg_x, 16 * cases[i].tpg);
+    }
+}
+
 /* What the table changes, on the same limits: AMD CDNA at chunk 64 takes the 16-wide key slab
  * (29,952 B, two work-groups per 64 KiB CU) where the default row takes 32 (42,496 B, one), and
  * softmax block 32 where the default row takes 64; a forced block 64 still runs. */
