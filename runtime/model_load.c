@@ -383,13 +383,12 @@ ocla_status ocla_model_open(const char *dir, ocla_model **out) {
     if (!dir || !*dir) return FAIL(OCLA_ERR_INVALID_ARGUMENT, "ocla_model_open: dir is NULL or empty");
     ocla_model *m = calloc(1, sizeof *m);
     if (!m) return FAIL(OCLA_ERR_OUT_OF_MEMORY, "ocla_model_open: no memory");
-    ocla_status st = load(m, dir);
-    if (st != OCLA_SUCCESS) {
+    const ocla_status st = load(m, dir);
+    if (st == OCLA_SUCCESS)
+        *out = m;
+    else
         ocla_model_free(m);
-        return st;
-    }
-    *out = m;
-    return OCLA_SUCCESS;
+    return st;
 }
 
 void ocla_model_free(ocla_model *m) {
