@@ -341,7 +341,7 @@ Test(model_load, option_variants) {
     roundtrip(F16, m);
 }
 
-/* A mixed-dtype file (fla keeps the unfused g_norm in fp32 in a bf16 model). */
+/* A mixed-dtype file: bf16 tensors and an fp32 output norm (fla builds that norm in fp32). */
 Test(model_load, mixed_dtypes) {
     mcfg m = base_cfg();
     m.fuse = 0;
