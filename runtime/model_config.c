@@ -159,6 +159,8 @@ static ocla_status read_options(const reader *r, ocla_gla_config *c) {
     TRY(get_bool(r, "use_output_gate", 1, 0, &c->use_output_gate));
     TRY(get_num(r, "clamp_min", 0, &is_null, &x));
     c->has_clamp_min = !is_null && json_object_get(r->root, "clamp_min") != NULL;
+    if (fabs(x) > 1e30) /* within float's range */
+        return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: clamp_min %g: a number in [-1e30, 1e30] expected", r->file, x);
     c->clamp_min = (float)x;
     /* the MLP's activation and the output gate's: fla's GatedMLP refuses anything but swish and powlu,
      * and its GLA layer has no powlu */
@@ -167,7 +169,8 @@ static ocla_status read_options(const reader *r, ocla_gla_config *c) {
         return FAIL(OCLA_ERR_UNSUPPORTED, "%s: hidden_act '%s' (fla's GLA model runs \"swish\")", r->file, s);
     TRY(get_bool(r, "elementwise_affine", 1, 1, &c->elementwise_affine));
     TRY(get_num(r, "norm_eps", 1e-6, NULL, &x));
-    if (!(x > 0)) return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: norm_eps: a number > 0 expected", r->file);
+    if (!(x > 0 && x <= 1))
+        return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: norm_eps %g: a number in (0, 1] expected", r->file, x);
     c->norm_eps = (float)x;
     TRY(get_bool(r, "fuse_norm", 1, 0, &c->fuse_norm));
     TRY(get_bool(r, "tie_word_embeddings", 0, 0, &c->tie_word_embeddings));
@@ -211,8 +214,9 @@ static ocla_status refuse_unrun(const reader *r, ocla_gla_config *c) {
 /* Derived sizes, as fla's GatedLinearAttention and GatedMLP compute them. */
 static ocla_status derive(const reader *r, ocla_gla_config *c) {
     const int64_t d = c->hidden_size, H = c->num_heads;
-    if (!(c->expand_k > 0) || !(c->expand_v > 0) || !(c->hidden_ratio > 0))
-        return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: expand_k, expand_v and hidden_ratio must be > 0", r->file);
+    if (!(c->expand_k > 0) || !(c->expand_v > 0) || !(c->hidden_ratio > 0) || c->hidden_ratio > MAX_SIZE)
+        return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: expand_k, expand_v and hidden_ratio must be > 0 (hidden_ratio "
+                    "at most %d)", r->file, MAX_SIZE);
     const double kd = (double)d * c->expand_k, vd = (double)d * c->expand_v; /* Python: int(d * expand) */
     if (kd < 1 || vd < 1 || kd > MAX_SIZE || vd > MAX_SIZE)
         return FAIL(OCLA_ERR_SHAPE, "%s: hidden_size * expand_k = %g, * expand_v = %g: each must be in [1, %d]",
@@ -233,8 +237,8 @@ static ocla_status derive(const reader *r, ocla_gla_config *c) {
     if (!c->intermediate_size) {
         /* int(d * hidden_ratio * 2 / 3) rounded up to a multiple of 256; Python multiplies an integer
          * ratio exactly before the one rounding of the division */
-        double r3 = c->hidden_ratio == floor(c->hidden_ratio) ? (double)(d * (int64_t)c->hidden_ratio * 2) / 3.0
-                                                              : (double)d * c->hidden_ratio * 2.0 / 3.0;
+        const int exact = c->hidden_ratio == floor(c->hidden_ratio) && c->hidden_ratio <= 1048576; /* d < 2^31 */
+        double r3 = exact ? (double)(d * (int64_t)c->hidden_ratio * 2) / 3.0 : (double)d * c->hidden_ratio * 2.0 / 3.0;
         if (r3 > MAX_SIZE - 256)
             return FAIL(OCLA_ERR_SHAPE, "%s: hidden_size * hidden_ratio too large", r->file);
         int64_t i = (int64_t)r3;

@@ -516,6 +516,13 @@ Test(model_load, bad_json) {
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "hidden_size");
     write_text(dir, "config.json", "{\"num_heads\": 0}");
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "num_heads");
+    /* values out of the ranges fla's sizes and fp32 can hold */
+    write_text(dir, "config.json", "{\"hidden_size\": 16, \"hidden_ratio\": 1e300}");
+    REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "hidden_ratio");
+    write_text(dir, "config.json", "{\"hidden_size\": 16, \"norm_eps\": 1e300}");
+    REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "norm_eps");
+    write_text(dir, "config.json", "{\"hidden_size\": 16, \"expand_k\": 1e300}");
+    REFUSED(dir, OCLA_ERR_SHAPE, "config.json", "expand_k");
     free_ckpt(&c);
     tc_remove_tree(dir);
     free(dir);
