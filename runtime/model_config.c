@@ -106,7 +106,8 @@ static ocla_status get_string(const reader *r, const char *key, int allow_null, 
     *out = NULL;
     if (!v || (json_is_null(v) && allow_null)) return OCLA_SUCCESS;
     if (!json_is_string(v))
-        return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: %s: a string%s expected", r->file, key, allow_null ? " or null" : "");
+        return FAIL(OCLA_ERR_INVALID_ARGUMENT, "%s: %s: a string%s expected", r->file, key,
+                    allow_null ? " or null" : "");
     *out = json_string_value(v);
     return OCLA_SUCCESS;
 }
@@ -153,7 +154,8 @@ static ocla_status read_options(const reader *r, ocla_gla_config *c) {
     /* the three modes compute the same function with different kernels */
     TRY(get_string(r, "attn_mode", 0, &s));
     if (s && strcmp(s, "chunk") && strcmp(s, "fused_chunk") && strcmp(s, "fused_recurrent"))
-        return FAIL(OCLA_ERR_UNSUPPORTED, "%s: attn_mode '%s' (known: chunk, fused_chunk, fused_recurrent)", r->file, s);
+        return FAIL(OCLA_ERR_UNSUPPORTED, "%s: attn_mode '%s' (known: chunk, fused_chunk, fused_recurrent)", r->file,
+                    s);
     TRY(get_bool(r, "use_short_conv", 0, 0, &c->use_short_conv));
     TRY(get_int(r, "conv_size", 4, 0, 0, 1, &c->conv_size));
     TRY(get_bool(r, "use_output_gate", 1, 0, &c->use_output_gate));

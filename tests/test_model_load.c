@@ -80,7 +80,8 @@ static void model_tensors(const mcfg *m, ckpt *c) {
         add_t(c, 2, m->d, vd, 0, "model.layers.%d.attn.o_proj.weight", i);
         if (m->affine)
             add_t(c, 1, vd / m->H, 0, 0,
-                  m->fuse && m->gate ? "model.layers.%d.attn.g_norm_swish_gate.weight" : "model.layers.%d.attn.g_norm.weight",
+                  m->fuse && m->gate ? "model.layers.%d.attn.g_norm_swish_gate.weight"
+                                     : "model.layers.%d.attn.g_norm.weight",
                   i);
         add_t(c, 1, m->d, 0, 0, "model.layers.%d.mlp_norm.weight", i);
         add_t(c, 2, m->I, m->d, 0, "model.layers.%d.mlp.gate_proj.weight", i);
@@ -146,6 +147,13 @@ static void fill(ckpt *c, int dtype, uint32_t seed) {
 static void free_ckpt(ckpt *c) {
     for (int i = 0; i < c->n; i++) free(c->t[i].bytes), free(c->t[i].want);
     c->n = 0;
+}
+
+/* The end of every test: the checkpoint's buffers and its directory. */
+static void finish(ckpt *c, char *dir) {
+    free_ckpt(c);
+    tc_remove_tree(dir);
+    free(dir);
 }
 
 static void write_bytes(const char *dir, const char *name, const void *data, size_t n) {
@@ -241,43 +249,50 @@ static void expect_refused(const char *dir, ocla_status st, const char *words[])
 }
 #define REFUSED(dir, st, ...) expect_refused((dir), (st), (const char *[]){__VA_ARGS__, NULL})
 
+/* config.json replaced by json: refused with st, the detail naming config.json and word. */
+static void config_refused(const char *dir, const char *json, ocla_status st, const char *word) {
+    write_text(dir, "config.json", json);
+    REFUSED(dir, st, "config.json", word);
+}
+
+/* A single-file checkpoint of m in dtype written to dir (c holds what the loader must give). */
+static void write_checkpoint(const char *dir, const mcfg *m, ckpt *c, int dtype, uint32_t seed) {
+    model_tensors(m, c);
+    fill(c, dtype, seed);
+    write_config(dir, m);
+    write_safetensors(dir, "model.safetensors", c, 0, c->n, NULL);
+}
+
+static ocla_model *open_ok(const char *dir) {
+    ocla_model *model = NULL;
+    cr_assert_eq(ocla_model_open(dir, &model), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+    return model;
+}
+
 /* A valid single-file checkpoint of base_cfg in fp32 (the malformed tests' starting point). */
 static char *valid_dir(ckpt *c, mcfg *m) {
     char *dir = tc_temp_dir();
     *m = base_cfg();
-    model_tensors(m, c);
-    fill(c, F32, 7);
-    write_config(dir, m);
-    write_safetensors(dir, "model.safetensors", c, 0, c->n, NULL);
+    write_checkpoint(dir, m, c, F32, 7);
     return dir;
 }
 
 static void roundtrip(int dtype, mcfg m) {
     char *dir = tc_temp_dir();
     ckpt c;
-    model_tensors(&m, &c);
-    fill(&c, dtype, 11);
-    write_config(dir, &m);
-    write_safetensors(dir, "model.safetensors", &c, 0, c.n, NULL);
-    ocla_model *model = NULL;
-    cr_assert_eq(ocla_model_open(dir, &model), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+    write_checkpoint(dir, &m, &c, dtype, 11);
+    ocla_model *model = open_ok(dir);
     expect_same(model, &c);
     ocla_model_free(model);
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 Test(model_load, f32_roundtrip_and_config) {
     mcfg m = base_cfg();
     char *dir = tc_temp_dir();
     ckpt c;
-    model_tensors(&m, &c);
-    fill(&c, F32, 3);
-    write_config(dir, &m);
-    write_safetensors(dir, "model.safetensors", &c, 0, c.n, NULL);
-    ocla_model *model = NULL;
-    cr_assert_eq(ocla_model_open(dir, &model), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+    write_checkpoint(dir, &m, &c, F32, 3);
+    ocla_model *model = open_ok(dir);
     expect_same(model, &c);
     const ocla_gla_config *g = ocla_model_config(model);
     cr_assert_eq(g->vocab_size, 32);
@@ -308,9 +323,7 @@ Test(model_load, f32_roundtrip_and_config) {
     cr_assert_eq(ocla_model_tensor_get(model, "model.layers.9.attn.q_proj.weight", &a), OCLA_ERR_INVALID_ARGUMENT);
     cr_assert_not_null(strstr(ocla_last_error(NULL), "model.layers.9.attn.q_proj.weight"));
     ocla_model_free(model);
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 /* bf16 -> fp32 is a shift, fp16 -> fp32 exact for every value: the 4096 x 16 embeddings and head
@@ -359,8 +372,7 @@ Test(model_load, mixed_dtypes) {
         }
     write_config(dir, &m);
     write_safetensors(dir, "model.safetensors", &c, 0, c.n, NULL);
-    ocla_model *model = NULL;
-    cr_assert_eq(ocla_model_open(dir, &model), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+    ocla_model *model = open_ok(dir);
     expect_same(model, &c);
     ocla_model_free(model);
     free_ckpt(&c);
@@ -383,8 +395,7 @@ Test(model_load, config_defaults_and_derived_sizes) {
                " \"num_heads\": 2, \"intermediate_size\": null, \"num_kv_heads\": null, \"eos_token_id\": 0,"
                " \"clamp_min\": -5.5, \"feature_map\": \"silu\"}");
     write_safetensors(dir, "model.safetensors", &c, 0, c.n, NULL);
-    ocla_model *model = NULL;
-    cr_assert_eq(ocla_model_open(dir, &model), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+    ocla_model *model = open_ok(dir);
     const ocla_gla_config *g = ocla_model_config(model);
     cr_assert_eq(g->intermediate_size, 256);
     cr_assert_eq(g->num_kv_heads, 2);
@@ -395,9 +406,7 @@ Test(model_load, config_defaults_and_derived_sizes) {
     cr_assert_eq(g->feature_map, OCLA_MODEL_FMAP_SWISH);
     expect_same(model, &c);
     ocla_model_free(model);
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 static void write_index(const char *dir, const ckpt *c, int split, const char *moved_name, const char *moved_file) {
@@ -434,13 +443,10 @@ Test(model_load, sharded_roundtrip) {
     for (int dtype = F32; dtype <= F16; dtype++) {
         ckpt c;
         char *dir = sharded_dir(&c, dtype);
-        ocla_model *model = NULL;
-        cr_assert_eq(ocla_model_open(dir, &model), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+        ocla_model *model = open_ok(dir);
         expect_same(model, &c);
         ocla_model_free(model);
-        free_ckpt(&c);
-        tc_remove_tree(dir);
-        free(dir);
+        finish(&c, dir);
     }
 }
 
@@ -463,9 +469,7 @@ Test(model_load, truncated_file) {
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "model.safetensors", "truncated", "8-byte");
     cr_assert_eq(truncate(path, 0), 0);
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "model.safetensors", "truncated");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 Test(model_load, header_length_past_the_end) {
@@ -512,20 +516,13 @@ Test(model_load, bad_json) {
     /* config.json */
     write_text(dir, "config.json", "{\"hidden_size\": 16,}");
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "not valid JSON", "line 1");
-    write_text(dir, "config.json", "{\"hidden_size\": \"16\"}");
-    REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "hidden_size");
-    write_text(dir, "config.json", "{\"num_heads\": 0}");
-    REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "num_heads");
+    config_refused(dir, "{\"hidden_size\": \"16\"}", OCLA_ERR_INVALID_ARGUMENT, "hidden_size");
+    config_refused(dir, "{\"num_heads\": 0}", OCLA_ERR_INVALID_ARGUMENT, "num_heads");
     /* values out of the ranges fla's sizes and fp32 can hold */
-    write_text(dir, "config.json", "{\"hidden_size\": 16, \"hidden_ratio\": 1e300}");
-    REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "hidden_ratio");
-    write_text(dir, "config.json", "{\"hidden_size\": 16, \"norm_eps\": 1e300}");
-    REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "norm_eps");
-    write_text(dir, "config.json", "{\"hidden_size\": 16, \"expand_k\": 1e300}");
-    REFUSED(dir, OCLA_ERR_SHAPE, "config.json", "expand_k");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    config_refused(dir, "{\"hidden_size\": 16, \"hidden_ratio\": 1e300}", OCLA_ERR_INVALID_ARGUMENT, "hidden_ratio");
+    config_refused(dir, "{\"hidden_size\": 16, \"norm_eps\": 1e300}", OCLA_ERR_INVALID_ARGUMENT, "norm_eps");
+    config_refused(dir, "{\"hidden_size\": 16, \"expand_k\": 1e300}", OCLA_ERR_SHAPE, "expand_k");
+    finish(&c, dir);
 }
 
 Test(model_load, overlapping_or_out_of_range_offsets) {
@@ -560,9 +557,7 @@ Test(model_load, overlapping_or_out_of_range_offsets) {
     fputs("tail", f);
     fclose(f);
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "model.safetensors", "4 bytes past the last tensor");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 Test(model_load, offsets_not_matching_dtype_and_shape) {
@@ -572,9 +567,7 @@ Test(model_load, offsets_not_matching_dtype_and_shape) {
     static const char h[] = "{\"a\": {\"dtype\": \"BF16\", \"shape\": [3, 2], \"data_offsets\": [0, 24]}}";
     write_safetensors(dir, "model.safetensors", &c, 0, 0, h);
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "model.safetensors", "'a'", "hold 24 bytes", "needs 12");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 Test(model_load, unknown_dtype) {
@@ -590,9 +583,7 @@ Test(model_load, unknown_dtype) {
     static const char num[] = "{\"a\": {\"dtype\": 4, \"shape\": [1], \"data_offsets\": [0, 4]}}";
     write_safetensors(dir, "model.safetensors", &c, 0, 0, num);
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "model.safetensors", "'a'", "dtype");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 Test(model_load, wrong_shapes_for_the_config) {
@@ -606,7 +597,8 @@ Test(model_load, wrong_shapes_for_the_config) {
     model_tensors(&other, &c2);
     fill(&c2, F32, 1);
     write_safetensors(dir, "model.safetensors", &c2, 0, c2.n, NULL);
-    REFUSED(dir, OCLA_ERR_SHAPE, "model.safetensors", "model.layers.0.attn.k_proj.weight", "shape [4, 16], the config gives [8, 16]");
+    REFUSED(dir, OCLA_ERR_SHAPE, "model.safetensors", "model.layers.0.attn.k_proj.weight",
+            "shape [4, 16], the config gives [8, 16]");
     /* sizes that do not fit together in the config itself */
     m.kvH = 3;
     write_config(dir, &m);
@@ -640,9 +632,7 @@ Test(model_load, missing_or_extra_tensors) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     cr_assert_eq(remove(path), 0);
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "config.json", "cannot be opened");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 Test(model_load, shard_and_index_errors) {
@@ -666,9 +656,7 @@ Test(model_load, shard_and_index_errors) {
     /* the index is not JSON */
     write_text(dir, "model.safetensors.index.json", "{\"weight_map\": ");
     REFUSED(dir, OCLA_ERR_INVALID_ARGUMENT, "model.safetensors.index.json", "not valid JSON");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 /* Options that would change the math and that ocla does not run, or does not know: refused. */
@@ -697,15 +685,11 @@ Test(model_load, unknown_or_unrun_config_options) {
             REFUSED(dir, OCLA_ERR_UNSUPPORTED, "config.json", cases[i].word);
     }
     /* values of known options that fla's model does not run */
-    write_text(dir, "config.json", "{\"hidden_size\": 16, \"hidden_act\": \"gelu\"}");
-    REFUSED(dir, OCLA_ERR_UNSUPPORTED, "config.json", "hidden_act 'gelu'");
-    write_text(dir, "config.json", "{\"hidden_size\": 16, \"feature_map\": \"elu\"}");
-    REFUSED(dir, OCLA_ERR_UNSUPPORTED, "config.json", "feature_map 'elu'");
-    write_text(dir, "config.json", "{\"hidden_size\": 16, \"attn_mode\": \"parallel\"}");
-    REFUSED(dir, OCLA_ERR_UNSUPPORTED, "config.json", "attn_mode 'parallel'");
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    config_refused(dir, "{\"hidden_size\": 16, \"hidden_act\": \"gelu\"}", OCLA_ERR_UNSUPPORTED, "hidden_act 'gelu'");
+    config_refused(dir, "{\"hidden_size\": 16, \"feature_map\": \"elu\"}", OCLA_ERR_UNSUPPORTED, "feature_map 'elu'");
+    config_refused(dir, "{\"hidden_size\": 16, \"attn_mode\": \"parallel\"}",
+                   OCLA_ERR_UNSUPPORTED, "attn_mode 'parallel'");
+    finish(&c, dir);
 }
 
 Test(model_load, null_arguments_and_upload) {
@@ -742,9 +726,7 @@ Test(model_load, null_arguments_and_upload) {
         ocla_context_destroy(ctx);
     }
     ocla_model_free(m);
-    free_ckpt(&c);
-    tc_remove_tree(dir);
-    free(dir);
+    finish(&c, dir);
 }
 
 #else
