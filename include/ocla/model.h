@@ -22,8 +22,8 @@
  *                              sizes do not fit together (key_dim not a multiple of num_heads, ...)
  *   OCLA_ERR_UNSUPPORTED       a config option that changes the math and that ocla does not know or
  *                              does not run (refused rather than guessed); a dtype other than F32,
- *                              BF16, F16; a tensor the config does not call for; a build without
- *                              jansson
+ *                              BF16, F16; more than 4 dims; a tensor the config does not call for;
+ *                              a build without jansson
  *   OCLA_ERR_OVERFLOW          sizes whose product overflows
  *   OCLA_ERR_OUT_OF_MEMORY     a host allocation failed
  */
