@@ -5,7 +5,9 @@
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 need=(cmake make gcc pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev libcriterion-dev
-      pocl-opencl-icd mesa-opencl-icd "$@")
+      pocl-opencl-icd mesa-opencl-icd
+      libjansson-dev   # optional for the library (the checkpoint loader, include/ocla/model.h)
+      "$@")
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

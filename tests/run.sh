@@ -16,6 +16,7 @@ if [ "$ci" = true ]; then
   # intel-opencl-icd without installing it, which would register an Intel OpenCL platform here
   extra+=(clang-15 lld-15 llvm-15 llvm-spirv-15 spirv-tools rocm-device-libs libigc1 libigdfcl1 libigdgmm12)
   extra+=(oclgrind)   # the kernel sanitizer: .ci/checks/45-oclgrind.sh (Oclgrind's race and bounds checks)
+  extra+=(libjansson-dev)   # the checkpoint loader (include/ocla/model.h): its suite, sanitizer run and fuzz target
 fi
 bash cmake/install_deps.sh "${extra[@]}"
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}   # Mesa's CPU device (rusticl)

@@ -370,5 +370,6 @@ OCLA_API ocla_status ocla_plan_explain(ocla_context *ctx, const ocla_plan_reques
 #include "ocla/layers.h"
 #include "ocla/blocks.h"
 #include "ocla/train.h"
+#include "ocla/model.h"
 
 #endif /* OCLA_OCLA_H */
