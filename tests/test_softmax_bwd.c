@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/* ocla_softmax_backward (runtime/op_softmax_bwd.c, kernels_cl/softmax_bwd.cl) vs the fp64 quadratic
+ * reference (tests/ref/ref_softmax_grad.c) on every device: causal and non-causal, Tk != T, T = 1,
+ * T not a multiple of any block, K, V from 1 to 256 (each padded width of the kernels: 4 .. 256),
+ * K != V, [B,H,T,D] views and offset views (strided loads), every block (the scheduler's pick and
+ * forced 16, 32, 64), a default and a caller's scale, and a T long enough for the key and query
+ * blocks to be split over several launches on Mesa llvmpipe. The o given to the backward is the
+ * device's own forward output, as a caller has it.
+ *
+ * Tolerance 1e-4 normwise per gradient (tc_max_rel_err: max error / max |reference|). Justification:
+ * (1) P is recomputed as exp(x - lse) from fp32 scores (K <= 256-term dot products, |x| <= ~10 for
+ * these N(0,1) inputs: ~sqrt(K) 6e-8 relative, ~1e-5 absolute at K = 256, the forward's bound) and
+ * an fp32 logsumexp (a few ulp of ~10); a score error d moves p by a factor 1 + d. (2) dS = P (dP - D)
+ * with dP, D = V-term dot products of O(sqrt(V)) and D from the fp32 forward output (its own error
+ * ~1e-6): the difference loses no more than its terms' absolute error, ~sqrt(V) 6e-8 * sqrt(V).
+ * (3) dq, dk, dv sum T <= 600 such terms with weights p (a convex combination for dv and for the
+ * dq row, sum_t p_ts <= T for dk): the accumulation adds ~sqrt(T) 6e-8 relative. Every term is
+ * relative to the largest gradient entry, which is O(1) here; observed errors are printed (cr_log_info)
+ * and are ~1e-6; 1e-4 is the issue's bar for every method's gradients. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "ref/ref_softmax_grad.h"
+
+#define TOL 1e-4
+
+enum { L_DENSE = 0, L_BHTD = 1, L_OFFSET = 2 };
+
+typedef struct smb_case {
+    int B, T, Tk, H, K, V;
+    int layout;    /* L_DENSE; L_BHTD: [B,H,T,D] buffers viewed as [B,T,H,D]; L_OFFSET: views one element in */
+    int noncausal; /* 1: non-causal only (Tk != T) */
+} smb_case;
+
+static const smb_case k_cases[] = {
+    {1, 1, 1, 1, 16, 16, L_DENSE, 0},       /* T = 1 */
+    {2, 37, 37, 2, 16, 8, L_DENSE, 0},      /* T not a multiple of a block, K != V */
+    {1, 70, 70, 3, 17, 5, L_BHTD, 0},       /* odd dims, [B,H,T,D] views */
+    {1, 45, 45, 2, 64, 64, L_OFFSET, 0},    /* offset views */
+    {1, 33, 33, 1, 1, 1, L_DENSE, 0},       /* K, V = 1 */
+    {1, 40, 40, 1, 4, 256, L_DENSE, 0},     /* K small, V at the limit */
+    {1, 40, 40, 2, 256, 256, L_DENSE, 0},   /* K, V = 256 */
+    {1, 65, 65, 1, 128, 96, L_DENSE, 0},    /* 128 / 96 */
+    {2, 20, 83, 2, 32, 32, L_DENSE, 1},     /* Tk > T */
+    {1, 90, 7, 1, 32, 16, L_DENSE, 1},      /* Tk < T, one key block */
+};
+#define N_CASES (sizeof k_cases / sizeof k_cases[0])
+
+/* A [d0,d1,d2,d3] tensor holding host (dense row-major) in the given layout; *parent: the buffer's
+ * own tensor where the result is a view (destroyed after the view). */
+static ocla_tensor *make(ocla_context *ctx, int layout, int64_t B, int64_t T, int64_t H, int64_t D, const float *host,
+                         ocla_tensor **parent) {
+    *parent = NULL;
+    if (layout == L_DENSE) return tc_tensor4(ctx, B, T, H, D, host);
+    ocla_tensor *view;
+    int64_t dims[4] = {B, T, H, D}, str[4] = {T * H * D, H * D, D, 1};
+    if (layout == L_BHTD) {
+        *parent = tc_tensor4(ctx, B, H, T, D, NULL);
+        str[1] = D, str[2] = T * D;
+        tc_ok(ctx, ocla_tensor_view(ctx, *parent, 0, 4, dims, str, &view));
+    } else {
+        int64_t n = B * T * H * D + 1;
+        *parent = tc_tensor(ctx, 1, &n, NULL);
+        tc_ok(ctx, ocla_tensor_view(ctx, *parent, 1, 4, dims, str, &view));
+    }
+    if (host) tc_ok(ctx, ocla_tensor_upload(ctx, view, host, (size_t)(B * T * H * D) * 4));
+    return view;
+}
+
+enum { A_Q, A_K, A_V, A_DO, A_O, A_DQ, A_DK, A_DV, A_N };
+
+/* One case: the forward on the device, then the backward; the three errors in err[0..2]. Returns the
+ * backward's status. */
+static ocla_status run_case(ocla_context *ctx, const smb_case *c, int causal, int block, float scale, uint32_t seed,
+                            double err[3]) {
+    const int B = c->B, T = c->T, Tk = c->Tk, H = c->H, K = c->K, V = c->V;
+    const int64_t rows[A_N] = {T, Tk, Tk, T, T, T, Tk, Tk}, dim[A_N] = {K, K, V, V, V, K, K, V};
+    float *host[A_DO + 1];
+    ocla_tensor *t[A_N], *parent[A_N];
+    for (int i = 0; i < A_N; i++) {
+        const size_t n = (size_t)B * (size_t)rows[i] * (size_t)H * (size_t)dim[i];
+        if (i <= A_DO) {
+            host[i] = malloc(n * 4);
+            tc_fill_normal(host[i], n, seed + (uint32_t)i, 1.0f);
+        }
+        t[i] = make(ctx, c->layout, B, rows[i], H, dim[i], i <= A_DO ? host[i] : NULL, &parent[i]);
+    }
+    ocla_softmax_params p;
+    ocla_softmax_params_defaults(&p);
+    p.causal = causal, p.block = block;
+    if (scale > 0) p.has_scale = 1, p.scale = scale;
+    ocla_status st = ocla_softmax_attention(ctx, &p, t[A_Q], t[A_K], t[A_V], t[A_O]);
+    if (st == OCLA_SUCCESS) {
+        const ocla_softmax_grad_io io = {t[A_Q], t[A_K], t[A_V], t[A_O], t[A_DO], t[A_DQ], t[A_DK], t[A_DV]};
+        st = ocla_softmax_backward(ctx, &p, &io);
+    }
+    if (st == OCLA_SUCCESS) {
+        const size_t nq = (size_t)B * T * H * K, nk = (size_t)B * Tk * H * K, nv = (size_t)B * Tk * H * V;
+        double *ref[3] = {malloc(nq * 8 + 8), malloc(nk * 8 + 8), malloc(nv * 8 + 8)};
+        const ref_sm_shape rs = {B, T, Tk, H, K, V, causal, scale > 0 ? scale : 1.0 / sqrt((double)K)};
+        ref_softmax_backward(&rs, host[A_Q], host[A_K], host[A_V], host[A_DO], NULL, ref[0], ref[1], ref[2]);
+        const size_t n[3] = {nq, nk, nv};
+        for (int g = 0; g < 3; g++) {
+            float *got = tc_download(ctx, t[A_DQ + g]);
+            cr_assert(tc_all_finite(got, n[g]), "gradient %d not finite", g);
+            err[g] = tc_max_rel_err(got, ref[g], n[g]);
+            free(got), free(ref[g]);
+        }
+    }
+    for (int i = 0; i < A_N; i++) {
+        ocla_tensor_destroy(t[i]), ocla_tensor_destroy(parent[i]);
+        if (i <= A_DO) free(host[i]);
+    }
+    return st;
+}
+
+static void expect_case(ocla_context *ctx, int d, const smb_case *c, int causal, int block, float scale, uint32_t seed) {
+    double e[3] = {0, 0, 0};
+    const ocla_status st = run_case(ctx, c, causal, block, scale, seed, e);
+    if (st != OCLA_SUCCESS) { /* a forced block the device does not take (the forward refuses the same) */
+        cr_expect(st == OCLA_ERR_UNSUPPORTED && block > 16, "%s B%d T%d Tk%d K%d V%d block %d causal %d: %s",
+                  tc_device_name(d), c->B, c->T, c->Tk, c->K, c->V, block, causal, ocla_last_error(ctx));
+        return;
+    }
+    cr_log_info("softmax backward %s B%d T%d Tk%d H%d K%d V%d layout %d block %d causal %d: dq %.3g dk %.3g dv %.3g",
+                tc_device_name(d), c->B, c->T, c->Tk, c->H, c->K, c->V, c->layout, block, causal, e[0], e[1], e[2]);
+    for (int g = 0; g < 3; g++)
+        cr_expect(e[g] <= TOL, "%s T%d Tk%d K%d V%d block %d causal %d: d%s err %.3g", tc_device_name(d), c->T, c->Tk,
+                  c->K, c->V, block, causal, g == 0 ? "q" : g == 1 ? "k" : "v", e[g]);
+}
+
+/* Every case x block x causal (where the case allows it), default scale. */
+Test(softmax_bwd, shapes_vs_fp64, .timeout = 1800) {
+    static const int blocks[] = {0, 16, 32, 64};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++)
+            for (size_t i = 0; i < N_CASES; i++)
+                for (int causal = 0; causal < 2; causal++)
+                    if (!(causal && k_cases[i].noncausal)) expect_case(ctx, d, &k_cases[i], causal, blocks[bi], 0, (uint32_t)(31 + i));
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* A caller's scale (0.6, not K^-0.5: an op that ignored it would be off by far more than the bar),
+ * and T = 600 (on Mesa llvmpipe the key and query blocks span several launches). */
+Test(softmax_bwd, scale_and_long, .timeout = 1800) {
+    static const smb_case scaled = {1, 50, 50, 2, 16, 16, L_DENSE, 0}, longer = {1, 600, 600, 1, 64, 64, L_DENSE, 0};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (int causal = 0; causal < 2; causal++) {
+            expect_case(ctx, d, &scaled, causal, 0, 0.6f, 5);
+            expect_case(ctx, d, &longer, causal, 0, 0, 6);
+        }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* Bad input: each refused with its status, nothing run. (Dims, NULL tensors, aliasing and foreign
+ * tensors of every array: the op table's entries, tests/test_args.c.) */
+Test(softmax_bwd, bad_input) {
+    ocla_context *ctx = tc_open(0);
+    ocla_tensor *q = tc_tensor4(ctx, 1, 8, 1, 16, NULL), *k = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
+    ocla_tensor *k9 = tc_tensor4(ctx, 1, 9, 1, 16, NULL), *v9 = tc_tensor4(ctx, 1, 9, 1, 16, NULL);
+    ocla_tensor *v = tc_tensor4(ctx, 1, 8, 1, 16, NULL), *o = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
+    ocla_tensor *dO = tc_tensor4(ctx, 1, 8, 1, 16, NULL), *dq = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
+    ocla_tensor *dk = tc_tensor4(ctx, 1, 8, 1, 16, NULL), *dv = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
+    ocla_tensor *dk9 = tc_tensor4(ctx, 1, 9, 1, 16, NULL), *dv9 = tc_tensor4(ctx, 1, 9, 1, 16, NULL);
+    ocla_tensor *big = tc_tensor4(ctx, 1, 8, 1, 300, NULL), *bigd = tc_tensor4(ctx, 1, 8, 1, 300, NULL);
+    ocla_tensor *bigk = tc_tensor4(ctx, 1, 8, 1, 300, NULL), *bigdk = tc_tensor4(ctx, 1, 8, 1, 300, NULL);
+    ocla_softmax_params p;
+    ocla_softmax_params_defaults(&p);
+    ocla_softmax_grad_io io = {q, k, v, o, dO, dq, dk, dv};
+    cr_assert_eq(ocla_softmax_backward(NULL, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(ocla_softmax_backward(ctx, NULL, &io), OCLA_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, NULL), OCLA_ERR_INVALID_ARGUMENT);
+    p.block = 48;
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(ocla_last_error(ctx), "block 48"), "%s", ocla_last_error(ctx));
+    p.block = 0;
+    ocla_softmax_grad_io cross = {q, k9, v9, o, dO, dq, dk9, dv9};
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &cross), OCLA_ERR_SHAPE, "causal with Tk != T");
+    p.causal = 0;
+    tc_ok(ctx, ocla_softmax_backward(ctx, &p, &cross));
+    p.causal = 1;
+    ocla_softmax_grad_io wide = {big, bigk, v, o, dO, bigd, bigdk, dv};
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &wide), OCLA_ERR_UNSUPPORTED, "K = 300");
+    ocla_softmax_grad_io alias = {q, k, v, o, dO, q, dk, dv};
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &alias), OCLA_ERR_INVALID_ARGUMENT, "dq is q");
+    ocla_softmax_grad_io twice = {q, k, v, o, dO, dq, dk, dk};
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &twice), OCLA_ERR_INVALID_ARGUMENT, "dv is dk");
+    ocla_softmax_grad_io bad_do = {q, k, v, o, dk9, dq, dk, dv};
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &bad_do), OCLA_ERR_SHAPE, "d_o of 9 rows");
+    ocla_softmax_grad_io no_o = {q, k, v, NULL, dO, dq, dk, dv};
+    cr_assert_neq(ocla_softmax_backward(ctx, &p, &no_o), OCLA_SUCCESS, "o is NULL");
+    p.has_scale = 1, p.scale = NAN;
+    cr_assert_eq(ocla_softmax_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT, "NaN scale");
+    ocla_tensor *all[] = {q, k, k9, v9, v, o, dO, dq, dk, dv, dk9, dv9, big, bigd, bigk, bigdk};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+    ocla_context_destroy(ctx);
+}
+
+/* The plan: the two kernels and their tiles; on a 32 KiB, 256-item device K = V = 256 fits with an
+ * item's share of its row within 32 floats; a work-group limit of 32 still plans (more per item). */
+Test(softmax_bwd, plan) {
+    ocla_plan_limits L;
+    memset(&L, 0, sizeof L);
+    L.local_mem_size = 32 * 1024, L.max_work_group_size = L.max_work_item_size0 = 256, L.compute_units = 8;
+    L.is_gpu = 1, L.simd_width = 32;
+    ocla_plan_request r = {OCLA_OP_SOFTMAX_BACKWARD, 1, 2048, 8, 256, 256, 0, 0, 0, 0};
+    ocla_plan p;
+    tc_ok(NULL, ocla_plan_compute(&L, &r, &p));
+    cr_assert_str_eq(p.kernels, "smb_stats, smb_dq, smb_dkv");
+    cr_assert_str_eq(p.tile_names, "BQ BK DS DK DV");
+    cr_assert_leq(p.local_bytes, 32 * 1024);
+    cr_assert_eq(p.wg_x, p.tile[0] * p.tile[2]);
+    cr_assert_leq((p.tile[3] + p.tile[4]) / p.tile[2], 32, "DK %d DV %d DS %d", p.tile[3], p.tile[4], p.tile[2]);
+    L.max_work_group_size = L.max_work_item_size0 = 32;
+    tc_ok(NULL, ocla_plan_compute(&L, &r, &p));
+    cr_assert_leq(p.wg_x, 32);
+    r.K = 300;
+    cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_ERR_UNSUPPORTED);
+}
