@@ -83,18 +83,14 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, co
  * DS items per owned row: the smallest power of two that keeps an item's share of its row's two
  * operands within 32 floats ((DK + DV) / DS, the same again for smb_dkv's accumulators); a block
  * whose BQ * DS exceeds the work-group limit does not fit, except block 16, where DS is halved until
- * it does (a device with small work-groups, e.g. llvmpipe's 32: more private floats per item). DK, DV: K and V rounded up to powers of two, at least 4 and DS. BK
- * (the rows of the other side staged per step): the largest power of two in 2..64 whose local
- * memory fits half the device's (two work-groups per compute unit), else the whole. Cost: the five
+ * it does (a device with small work-groups, e.g. llvmpipe's 32: more private floats per item).
+ * DK = DV = the larger of K and V padded to 32, 64, 128 or 256 (as the forward pads; one width
+ * keeps the variants few: the vendor compile check builds each). BK, the rows of the other side
+ * staged per step: the largest power of two in 2..64 whose local memory fits half the device's
+ * (two work-groups per compute unit), else the whole. Cost: the five
  * T x T products, plus the block re-reads and the barriers of small blocks, with the forward's
  * grid, occupancy and wave penalties. */
 const ocla_kfamily ocla__fam_softmax_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", NULL}};
-
-static int pow2_at_least(int64_t d, int lo) {
-    int p = lo;
-    while (p < d) p *= 2;
-    return p;
-}
 
 uint64_t ocla__softmax_bwd_local(int bq, int bk, int ds, int dk, int dv) {
     return 4ull * (uint64_t)(bk * (dk + dv) + 2 * bk + 2 * bq * bk * ds + 2 * bq * bk);
@@ -104,12 +100,11 @@ int ocla__softmax_bwd_fits(const ocla_plan_limits *L, const ocla__plan_params *P
                            int chunk, ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
-    int dk = pow2_at_least(r->K, 4), dv = pow2_at_least(r->V, 4), ds = 1;
+    const int dk = pad_dim(r->K > r->V ? r->K : r->V), dv = dk; /* one width: few variants */
+    int ds = 1;
     while ((dk + dv) / ds > 32) ds *= 2;
     while (chunk == 16 && ds > 1 && (uint64_t)chunk * (uint64_t)ds > W) ds /= 2; /* the smallest block only */
     if ((uint64_t)chunk * (uint64_t)ds > W) return 1;
-    if (dk < ds) dk = ds;
-    if (dv < ds) dv = ds;
     int bk = 0;
     for (int whole = 0; whole < 2 && !bk; whole++)
         for (int c = 64; c >= 2 && !bk; c /= 2)

@@ -223,3 +223,51 @@ Test(softmax_bwd, plan) {
     r.K = 300;
     cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_ERR_UNSUPPORTED);
 }
+
+/* The fp64 reference against central finite differences of its own fp64 forward (L = sum o . d_o),
+ * causal and not, Tk != T: inputs on a grid of 2^-12 so that x +- 2^-10 is exact in fp32; the
+ * difference quotient's truncation error is O(h^2) ~ 1e-6 of the largest gradient, bound 1e-5. */
+static double fd_loss(const ref_sm_shape *s, const float *q, const float *k, const float *v, const float *d_o) {
+    const size_t no = (size_t)s->B * s->T * s->H * s->V, nq = (size_t)s->B * s->T * s->H * s->K;
+    const size_t nk = (size_t)s->B * s->Tk * s->H * s->K, nv = (size_t)s->B * s->Tk * s->H * s->V;
+    double *o = malloc(no * 8), *g1 = malloc(nq * 8), *g2 = malloc(nk * 8), *g3 = malloc(nv * 8), L = 0;
+    ref_softmax_backward(s, q, k, v, d_o, o, g1, g2, g3);
+    for (size_t i = 0; i < no; i++) L += o[i] * d_o[i];
+    free(o), free(g1), free(g2), free(g3);
+    return L;
+}
+
+Test(softmax_bwd, reference_vs_finite_differences) {
+    const double h = 1.0 / 1024;
+    for (int c = 0; c < 3; c++) {
+        const ref_sm_shape s = {2, 5, c == 2 ? 7 : 5, 2, 3, 4, c == 0, 0.7};
+        const size_t n[4] = {(size_t)s.B * s.T * s.H * s.K, (size_t)s.B * s.Tk * s.H * s.K,
+                             (size_t)s.B * s.Tk * s.H * s.V, (size_t)s.B * s.T * s.H * s.V};
+        float *x[4];
+        double *g[3];
+        for (int a = 0; a < 4; a++) {
+            x[a] = malloc(n[a] * 4);
+            tc_fill_uniform(x[a], n[a], (uint32_t)(100 + 10 * c + a), -1.0f, 1.0f);
+            for (size_t i = 0; i < n[a]; i++) x[a][i] = roundf(x[a][i] * 4096.0f) / 4096.0f;
+            if (a < 3) g[a] = malloc(n[a] * 8);
+        }
+        ref_softmax_backward(&s, x[0], x[1], x[2], x[3], NULL, g[0], g[1], g[2]);
+        for (int a = 0; a < 3; a++) {
+            double err = 0, mx = 0;
+            for (size_t i = 0; i < n[a]; i++) {
+                const float keep = x[a][i];
+                x[a][i] = keep + (float)h;
+                const double up = fd_loss(&s, x[0], x[1], x[2], x[3]);
+                x[a][i] = keep - (float)h;
+                const double down = fd_loss(&s, x[0], x[1], x[2], x[3]);
+                x[a][i] = keep;
+                err = fmax(err, fabs((up - down) / (2 * h) - g[a][i]));
+                mx = fmax(mx, fabs(g[a][i]));
+            }
+            cr_log_info("reference vs finite differences, case %d, gradient %d: %.3g of %.3g", c, a, err, mx);
+            cr_assert(mx > 0.01 && err <= 1e-5 * mx, "case %d gradient %d: %.3g of %.3g", c, a, err, mx);
+        }
+        for (int a = 0; a < 4; a++) free(x[a]);
+        for (int a = 0; a < 3; a++) free(g[a]);
+    }
+}
