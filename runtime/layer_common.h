@@ -84,6 +84,10 @@ ocla_status ocla__layer_launch(const ocla_args *a, cl_uint dims, const size_t *g
 ocla_status ocla__linformer_check_ef(ocla_context *ctx, const char *fn, ocla_linformer_sharing sharing,
                                      const ocla_tensor *E, const ocla_tensor *F, int64_t H, int64_t T,
                                      ocla_status not_dense, const ocla_tensor **F_used);
+/* Linformer's sequence-axis projection (op_linformer.c, also the backward's): dst[b, :, h, :] =
+ * P_h[:, :T] src[b, :, h, :] for every (b, h), dst dense [B, kp, H, D] at offset 0 of its buffer. */
+ocla_status ocla__linformer_project(ocla_context *ctx, const ocla_tensor *P, int per_head, const ocla_tensor *src,
+                                   int64_t kp, int64_t n, cl_mem dst);
 
 /* Split-half RoPE inverse frequencies base^(-i / (rd/2)), i < rd/2, made in fp64 and written as fp32 at
  * element offset off of mem (blocking write; rd/2 floats). */

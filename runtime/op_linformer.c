@@ -48,8 +48,8 @@ ocla_status ocla__linformer_check_ef(ocla_context *ctx, const char *fn, ocla_lin
  * GEMM: a shared P over all heads at once where a token's heads are contiguous in src (head stride
  * D: P [kp, T] x src_b [T, H*D]), per-head P as H strided-batched products (A by kp*n, B by the head
  * stride, C by D); else one GEMM per (b, h). */
-static ocla_status project(ocla_context *ctx, const ocla_tensor *P, int per_head, const ocla_tensor *src, int64_t kp,
-                           int64_t n, cl_mem dst) {
+ocla_status ocla__linformer_project(ocla_context *ctx, const ocla_tensor *P, int per_head, const ocla_tensor *src,
+                                   int64_t kp, int64_t n, cl_mem dst) {
     const int64_t B = src->dims[0], T = src->dims[1], H = src->dims[2], D = src->dims[3];
     const int heads_packed = H == 1 || (src->strides[2] == D && src->strides[1] >= H * D);
     ocla_gemm_desc g;
@@ -105,8 +105,8 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
     ocla_tensor *tk = ocla__layer_ws_add(&ws, 4, (int64_t[]){B, kp, H, D});
     ocla_tensor *tv = ocla__layer_ws_add(&ws, 4, (int64_t[]){B, kp, H, Dv});
     if ((st = ocla__layer_ws_get_apart(&ws, 5, FN)) != OCLA_SUCCESS ||
-        (st = project(ctx, io->E, per_head, io->k, kp, n, tk->mem)) != OCLA_SUCCESS ||
-        (st = project(ctx, F, per_head, io->v, kp, n, tv->mem)) != OCLA_SUCCESS)
+        (st = ocla__linformer_project(ctx, io->E, per_head, io->k, kp, n, tk->mem)) != OCLA_SUCCESS ||
+        (st = ocla__linformer_project(ctx, F, per_head, io->v, kp, n, tv->mem)) != OCLA_SUCCESS)
         return st;
     ocla_softmax_params sp;
     ocla_softmax_params_defaults(&sp);

@@ -271,3 +271,155 @@ Test(softmax_bwd, reference_vs_finite_differences) {
         for (int a = 0; a < 3; a++) free(g[a]);
     }
 }
+
+/* ---- Linformer backward (ocla_linformer_backward): dq, dk, dv, dE, dF vs tests/ref/ref_softmax_grad.c
+ * for every sharing mode on every device; the same bound and the same budget as above (the GEMMs
+ * around the softmax backward add sums of T or kp products of O(1) terms: ~sqrt(T) 6e-8). ---- */
+#include "ref/ref_layers.h"
+
+typedef struct lf_case {
+    int B, T, H, D, Dv, kp, n;
+} lf_case;
+
+/* Errors of dq, dk, dv, dE, dF (dF: -1 where E serves both) for one case and sharing mode. */
+static void run_lf(ocla_context *ctx, const lf_case *c, ocla_linformer_sharing sh, uint32_t seed, double err[5]) {
+    const int per_head = sh == OCLA_LINFORMER_NONE, shared = sh == OCLA_LINFORMER_KEY_VALUE || sh == OCLA_LINFORMER_LAYERWISE;
+    const size_t nq = (size_t)c->B * c->T * c->H * c->D, nv = (size_t)c->B * c->T * c->H * c->Dv;
+    const size_t ne = (size_t)(per_head ? c->H : 1) * c->kp * c->n;
+    float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *dO = malloc(nv * 4), *E = malloc(ne * 4),
+          *F = malloc(ne * 4);
+    tc_fill_normal(q, nq, seed, 1.0f), tc_fill_normal(k, nq, seed + 1, 1.0f), tc_fill_normal(v, nv, seed + 2, 1.0f);
+    tc_fill_normal(dO, nv, seed + 3, 1.0f);
+    tc_fill_normal(E, ne, seed + 4, (float)(1.0 / sqrt((double)c->kp))), tc_fill_normal(F, ne, seed + 5, (float)(1.0 / sqrt((double)c->kp)));
+    int64_t ed[3] = {c->H, c->kp, c->n};
+    ocla_tensor *tq = tc_tensor4(ctx, c->B, c->T, c->H, c->D, q), *tk = tc_tensor4(ctx, c->B, c->T, c->H, c->D, k);
+    ocla_tensor *tv = tc_tensor4(ctx, c->B, c->T, c->H, c->Dv, v), *to = tc_tensor4(ctx, c->B, c->T, c->H, c->Dv, NULL);
+    ocla_tensor *tdo = tc_tensor4(ctx, c->B, c->T, c->H, c->Dv, dO);
+    ocla_tensor *tE = tc_tensor(ctx, per_head ? 3 : 2, per_head ? ed : ed + 1, E);
+    ocla_tensor *tF = tc_tensor(ctx, per_head ? 3 : 2, per_head ? ed : ed + 1, F);
+    ocla_tensor *g[5] = {tc_tensor4(ctx, c->B, c->T, c->H, c->D, NULL), tc_tensor4(ctx, c->B, c->T, c->H, c->D, NULL),
+                         tc_tensor4(ctx, c->B, c->T, c->H, c->Dv, NULL), tc_tensor(ctx, per_head ? 3 : 2, per_head ? ed : ed + 1, E),
+                         shared ? NULL : tc_tensor(ctx, per_head ? 3 : 2, per_head ? ed : ed + 1, F)};
+    ocla_linformer_params p;
+    ocla_linformer_params_defaults(&p);
+    p.sharing = sh;
+    ocla_linformer_io fio = {tq, tk, tv, tE, shared ? NULL : tF, to};
+    tc_ok(ctx, ocla_linformer_attention(ctx, &p, &fio));
+    ocla_linformer_grad_io io = {tq, tk, tv, tE, shared ? NULL : tF, to, tdo, g[0], g[1], g[2], g[3], g[4]};
+    tc_ok(ctx, ocla_linformer_backward(ctx, &p, &io));
+    double *ref[5];
+    const size_t n[5] = {nq, nq, nv, ne, ne};
+    for (int i = 0; i < 5; i++) ref[i] = malloc(n[i] * sizeof(double));
+    const ref_lf_shape rs = {c->B, c->T, c->H, c->D, c->Dv, c->kp, c->n, per_head, 1.0 / sqrt((double)c->D)};
+    ref_linformer_backward(&rs, E, shared ? E : F, q, k, v, dO, ref[0], ref[1], ref[2], ref[3], ref[4]);
+    if (shared)
+        for (size_t i = 0; i < ne; i++) ref[3][i] += ref[4][i]; /* E projects keys and values */
+    for (int i = 0; i < 5; i++) {
+        err[i] = -1;
+        if (g[i]) {
+            float *got = tc_download(ctx, g[i]);
+            cr_assert(tc_all_finite(got, n[i]));
+            err[i] = tc_max_rel_err(got, ref[i], n[i]);
+            free(got);
+        }
+        free(ref[i]);
+        ocla_tensor_destroy(g[i]);
+    }
+    ocla_tensor *all[] = {tq, tk, tv, to, tdo, tE, tF};
+    for (int i = 0; i < 7; i++) ocla_tensor_destroy(all[i]);
+    free(q), free(k), free(v), free(dO), free(E), free(F);
+}
+
+Test(linformer_bwd, sharing_modes_vs_fp64, .timeout = 1200) {
+    static const lf_case cs[] = {{2, 37, 2, 16, 8, 12, 48}, {1, 1, 1, 16, 16, 4, 8}, {1, 70, 3, 17, 5, 16, 70},
+                                 {1, 100, 2, 64, 64, 32, 128}};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+            for (int sh = 0; sh <= OCLA_LINFORMER_NONE; sh++) {
+                double e[5];
+                run_lf(ctx, &cs[i], (ocla_linformer_sharing)sh, (uint32_t)(71 + i), e);
+                cr_log_info("linformer backward %s B%d T%d H%d D%d Dv%d kp%d n%d sharing %d: dq %.3g dk %.3g dv %.3g "
+                            "dE %.3g dF %.3g", tc_device_name(d), cs[i].B, cs[i].T, cs[i].H, cs[i].D, cs[i].Dv, cs[i].kp,
+                            cs[i].n, sh, e[0], e[1], e[2], e[3], e[4]);
+                for (int j = 0; j < 5; j++)
+                    cr_expect(e[j] <= TOL, "%s case %zu sharing %d gradient %d: %.3g", tc_device_name(d), i, sh, j, e[j]);
+            }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* The Linformer reference against central finite differences of the fp64 forward (ref_linformer),
+ * L = sum o . d_o, for q, k, v and E, F (inputs on a 2^-12 grid, steps of 2^-10, as above). */
+Test(linformer_bwd, reference_vs_finite_differences) {
+    const ref_lf_shape s = {1, 6, 2, 3, 2, 3, 8, 1, 0.6};
+    const size_t nq = 36, nv = 24, ne = (size_t)s.H * s.kp * s.n;
+    const size_t n[5] = {nq, nq, nv, ne, ne};
+    float *x[6];
+    for (int a = 0; a < 6; a++) {
+        const size_t m = a < 5 ? n[a] : nv;
+        x[a] = malloc(m * 4);
+        tc_fill_uniform(x[a], m, (uint32_t)(200 + a), -1.0f, 1.0f);
+        for (size_t i = 0; i < m; i++) x[a][i] = roundf(x[a][i] * 4096.0f) / 4096.0f;
+    }
+    double *g[5], *o = malloc(nv * 8);
+    for (int a = 0; a < 5; a++) g[a] = malloc(n[a] * 8);
+    ref_linformer_backward(&s, x[3], x[4], x[0], x[1], x[2], x[5], g[0], g[1], g[2], g[3], g[4]);
+    const double h = 1.0 / 1024;
+    for (int a = 0; a < 5; a++) {
+        double err = 0, mx = 0;
+        for (size_t i = 0; i < n[a]; i++) {
+            const float keep = x[a][i];
+            double L[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                x[a][i] = keep + (float)(sgn ? -h : h);
+                ref_linformer(s.B, s.T, s.H, s.D, s.Dv, s.kp, s.n, 1, s.scale, x[3], x[4], x[0], x[1], x[2], o);
+                L[sgn] = 0;
+                for (size_t j = 0; j < nv; j++) L[sgn] += o[j] * x[5][j];
+            }
+            x[a][i] = keep;
+            err = fmax(err, fabs((L[0] - L[1]) / (2 * h) - g[a][i]));
+            mx = fmax(mx, fabs(g[a][i]));
+        }
+        cr_log_info("Linformer reference vs finite differences, gradient %d: %.3g of %.3g", a, err, mx);
+        cr_assert(mx > 0.01 && err <= 1e-5 * mx, "gradient %d: %.3g of %.3g", a, err, mx);
+    }
+    for (int a = 0; a < 6; a++) free(x[a]);
+    for (int a = 0; a < 5; a++) free(g[a]);
+    free(o);
+}
+
+/* Linformer backward's own refusals (dims, NULLs and aliasing of every array: the op table's
+ * entries in tests/test_args.c and tests/test_aliasing.c). */
+Test(linformer_bwd, bad_input) {
+    ocla_context *ctx = tc_open(0);
+    ocla_tensor *t[7], *E = tc_tensor(ctx, 2, (int64_t[]){4, 16}, NULL), *dE = tc_tensor(ctx, 2, (int64_t[]){4, 16}, NULL);
+    ocla_tensor *dF = tc_tensor(ctx, 2, (int64_t[]){4, 16}, NULL), *E3 = tc_tensor(ctx, 3, (int64_t[]){2, 4, 16}, NULL);
+    for (int i = 0; i < 7; i++) t[i] = tc_tensor4(ctx, 1, 8, 2, 8, NULL); /* q k v o d_o dq dk; dv below */
+    ocla_tensor *dv = tc_tensor4(ctx, 1, 8, 2, 8, NULL);
+    ocla_linformer_params p;
+    ocla_linformer_params_defaults(&p);
+    ocla_linformer_grad_io io = {t[0], t[1], t[2], E, E, t[3], t[4], t[5], t[6], dv, dE, dF};
+    tc_ok(ctx, ocla_linformer_backward(ctx, &p, &io)); /* HEADWISE with F = E: legal */
+    p.causal = 1;
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED, "causal");
+    p.causal = 0, p.sharing = OCLA_LINFORMER_KEY_VALUE;
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT, "dF with KEY_VALUE");
+    io.dF = NULL, io.F = NULL;
+    tc_ok(ctx, ocla_linformer_backward(ctx, &p, &io));
+    p.sharing = OCLA_LINFORMER_NONE;
+    io.F = E;
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &io), OCLA_ERR_SHAPE, "sharing NONE with [kp, n] E");
+    io.E = io.F = E3;
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &io), OCLA_ERR_SHAPE, "dE of E's old dims");
+    p.sharing = (ocla_linformer_sharing)7;
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT, "unknown sharing");
+    p.sharing = OCLA_LINFORMER_HEADWISE;
+    ocla_linformer_grad_io alias = {t[0], t[1], t[2], E, E, t[3], t[4], t[5], t[6], dv, E, NULL};
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &alias), OCLA_ERR_INVALID_ARGUMENT, "dE is E");
+    ocla_linformer_grad_io no_dq = {t[0], t[1], t[2], E, E, t[3], t[4], NULL, t[6], dv, NULL, NULL};
+    cr_assert_eq(ocla_linformer_backward(ctx, &p, &no_dq), OCLA_ERR_INVALID_ARGUMENT, "dq NULL");
+    for (int i = 0; i < 7; i++) ocla_tensor_destroy(t[i]);
+    ocla_tensor_destroy(dv), ocla_tensor_destroy(E), ocla_tensor_destroy(dE), ocla_tensor_destroy(dF), ocla_tensor_destroy(E3);
+    ocla_context_destroy(ctx);
+}

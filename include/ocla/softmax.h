@@ -81,6 +81,25 @@ typedef struct ocla_linformer_io {
 OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
                                               const ocla_linformer_io *io);
 
+/* Linformer backward: for the forward above and dL/do = d_o, dq, dk, dv and the projections'
+ * gradients dE, dF (runtime/op_linformer_bwd.c): K', V' are projected again, ocla_softmax_backward
+ * gives dq, dK', dV' over the kp projected rows, then per (b, h) dk = E[:, :T]^T dK', dv =
+ * F[:, :T]^T dV', dE[:, :T] = sum_b,h dK' k^T (per head for sharing NONE), dF likewise (CLBlast),
+ * columns T..n-1 of dE and dF zero. KEY_VALUE / LAYERWISE: E serves keys and values, dE holds both
+ * terms and dF must be NULL. dE, dF may be NULL (frozen projections); dq, dk, dv are required; dk and
+ * dv need unit stride along the last dim and a token stride >= it (GEMM operands), like k and v.
+ * Temporaries: K', V', dK', dV' ([B,kp,H,D or Dv] each) in the context's scratch slot 7 and the
+ * softmax backward's row statistics. */
+typedef struct ocla_linformer_grad_io {
+    const ocla_tensor *q, *k, *v, *E, *F; /* the forward's inputs (F NULL with KEY_VALUE / LAYERWISE) */
+    const ocla_tensor *o;                 /* the forward's output */
+    const ocla_tensor *d_o;               /* dL/do, o's dims */
+    ocla_tensor *dq, *dk, *dv;            /* dims of q, k, v */
+    ocla_tensor *dE, *dF;                 /* E's dims, dense; NULL to skip */
+} ocla_linformer_grad_io;
+OCLA_API ocla_status ocla_linformer_backward(ocla_context *ctx, const ocla_linformer_params *params,
+                                             const ocla_linformer_grad_io *io);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,4 +16,16 @@ typedef struct ref_sm_shape {
 void ref_softmax_backward(const ref_sm_shape *s, const float *q, const float *k, const float *v, const float *d_o,
                           double *o, double *dq, double *dk, double *dv);
 
+/* Linformer (non-causal): K' = E_h[:, :T] k, V' = F_h[:, :T] v per (b, h), o = softmax attention of q
+ * over K', V' (scale); E, F [kp, n] (per_head: [H, kp, n], dense). Writes dq, dk, dv and dE, dF
+ * (E's dims; columns from T on zero): dE = sum dK' k^T, dF = sum dV' v^T, each for the matrix as
+ * used on keys (E) and on values (F): a caller whose E and F are the same matrix adds the two. */
+typedef struct ref_lf_shape {
+    int B, T, H, D, Dv, kp, n, per_head;
+    double scale;
+} ref_lf_shape;
+void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
+                            const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
+                            double *dF);
+
 #endif
