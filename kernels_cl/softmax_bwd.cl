@@ -84,6 +84,20 @@ OCLA_INLINE void smb_partials(__local float *sm, const float *a, const float *b,
     }
 }
 
+/* One step over a block of the other side (rows r0.. below rlim): its first operand (and with
+ * with_b its second) staged in local memory, then every item's partial dot products in PART, visible
+ * to the whole work-group. Every item calls it (barriers). */
+OCLA_INLINE void smb_stage(__local float *sm, const float *a, const float *b, int r, int js, int with_b, int r0,
+                           int rlim, int K, int V, __global const float *pa, ocla_idx abase, ocla_idx as1, ocla_idx as3,
+                           __global const float *pb, ocla_idx bbase, ocla_idx bs1, ocla_idx bs3) {
+    barrier(CLK_LOCAL_MEM_FENCE);
+    smb_load(sm, OTH_A, BK, DK, r0, rlim, K, pa, abase, as1, as3);
+    if (with_b) smb_load(sm, OTH_B, BK, DV, r0, rlim, V, pb, bbase, bs1, bs3);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    smb_partials(sm, a, b, r, js, with_b);
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
 /* The full dot product of row r with block row j from PART (which 0: first operand, 1: second). */
 OCLA_INLINE float smb_sum(__local const float *sm, int which, int r, int j) {
     float x = 0.0f;
@@ -109,11 +123,7 @@ smb_stats(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(o), OCLA_TENSOR(dout), int
     float m = -INFINITY, l = 0.0f;
     if (!first && js == 0 && valid) m = srow[0], l = srow[1];
     for (int kb = kb0; kb < kend; kb++) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        smb_load(sm, OTH_A, BK, DK, kb * BK, Tk, K, k, kbase, k_s1, k_s3);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        smb_partials(sm, a, a, r, js, 0);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        smb_stage(sm, a, a, r, js, 0, kb * BK, Tk, K, V, k, kbase, k_s1, k_s3, k, kbase, k_s1, k_s3);
         for (int j = js; j < BK; j += DS) {
             const int s = kb * BK + j;
             if (valid && s < Tk && (!causal || s <= t)) {
@@ -167,12 +177,7 @@ smb_dq(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_T
     float acc[NA];
     smb_row(acc, NA, js, valid && !first, K, dq, qo, dq_s3);
     for (int kb = kb0; kb < kend; kb++) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        smb_load(sm, OTH_A, BK, DK, kb * BK, Tk, K, k, kbase, k_s1, k_s3);
-        smb_load(sm, OTH_B, BK, DV, kb * BK, Tk, V, v, vbase, v_s1, v_s3);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        smb_partials(sm, a, bb, r, js, 1);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        smb_stage(sm, a, bb, r, js, 1, kb * BK, Tk, K, V, k, kbase, k_s1, k_s3, v, vbase, v_s1, v_s3);
         for (int j = js; j < BK; j += DS) {
             const int s = kb * BK + j;
             float g = 0.0f;
@@ -216,13 +221,9 @@ smb_dkv(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_
     smb_row(ak, NA, js, valid && !first, K, dk, ko, dk_s3);
     smb_row(av, NB, js, valid && !first, V, dv, vo, dv_s3);
     for (int qb = qstart; qb < qend; qb++) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        smb_load(sm, OTH_A, BK, DK, qb * BK, T, K, q, qbase, q_s1, q_s3);
-        smb_load(sm, OTH_B, BK, DV, qb * BK, T, V, dout, dbase, dout_s1, dout_s3);
+        /* the block's (lse, D): the last reads of the previous step's are behind its P / dS barrier */
         for (int f = lid; f < 2 * BK; f += NT) sm[OTH_S + f] = qb * BK + f / 2 < T ? stb[(ocla_idx)qb * BK * 2 + f] : 0.0f;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        smb_partials(sm, a, bb, r, js, 1);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        smb_stage(sm, a, bb, r, js, 1, qb * BK, T, K, V, q, qbase, q_s1, q_s3, dout, dbase, dout_s1, dout_s3);
         for (int j = js; j < BK; j += DS) {
             const int t = qb * BK + j;
             float p = 0.0f, g = 0.0f;
