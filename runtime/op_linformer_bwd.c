@@ -44,12 +44,9 @@ static ocla_status lf_gemms(ocla_context *ctx, const lf_gemm *j, int64_t kp, int
     return OCLA_SUCCESS;
 }
 
-/* t (NULL: absent where optional) with dims of like, dense or with unit last stride and a token
- * stride of at least the last dim (GEMM operands). */
-static ocla_status check_like(ocla_context *ctx, const ocla_tensor *t, const char *name, const ocla_tensor *like,
-                              int dense) {
-    ocla_status st = ocla__check_tensor(ctx, t, name, like->ndim, like->dims);
-    if (st != OCLA_SUCCESS) return st;
+/* t is a GEMM operand: dense (the projections' gradients), or with unit last stride and a token
+ * stride of at least the last dim. */
+static ocla_status check_operand(ocla_context *ctx, const ocla_tensor *t, const char *name, int dense) {
     const int ok = dense ? ocla__tensor_is_contiguous(t) : t->strides[3] == 1 && t->strides[1] >= t->dims[3];
     return ok ? OCLA_SUCCESS
               : ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN ": %s must be %s (a GEMM operand)", name,
@@ -63,9 +60,9 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": unknown sharing %d", (int)p->sharing);
     if ((st = ocla__check_tensor(ctx, io->q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], D = io->q->dims[3];
-    if ((st = check_like(ctx, io->k, "k (q's dims)", io->q, 0)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, (int64_t[]){B, T, H, -1})) != OCLA_SUCCESS) return st;
-    if ((st = check_like(ctx, io->v, "v", io->v, 0)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor(ctx, io->k, "k (q's dims)", 4, io->q->dims)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, io->v, "v", 4, (int64_t[]){B, T, H, -1})) != OCLA_SUCCESS)
+        return st;
     const int64_t Dv = io->v->dims[3];
     const ocla_tensor *F;
     if ((st = ocla__linformer_check_ef(ctx, FN, p->sharing, io->E, io->F, H, T, OCLA_ERR_UNSUPPORTED, &F)) != OCLA_SUCCESS)
@@ -75,14 +72,14 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
     if ((st = ocla__check_tensor(ctx, io->o, "o (v's dims)", 4, io->v->dims)) != OCLA_SUCCESS ||
         (st = ocla__check_tensor(ctx, io->d_o, "d_o (v's dims)", 4, io->v->dims)) != OCLA_SUCCESS ||
         (st = ocla__check_tensor(ctx, io->dq, "dq (q's dims)", 4, io->q->dims)) != OCLA_SUCCESS ||
-        (st = check_like(ctx, io->dk, "dk (k's dims)", io->k, 0)) != OCLA_SUCCESS ||
-        (st = check_like(ctx, io->dv, "dv (v's dims)", io->v, 0)) != OCLA_SUCCESS ||
-        (io->dE && (st = check_like(ctx, io->dE, "dE (E's dims)", io->E, 1)) != OCLA_SUCCESS))
+        (st = ocla__check_tensor(ctx, io->dk, "dk (k's dims)", 4, io->k->dims)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor(ctx, io->dv, "dv (v's dims)", 4, io->v->dims)) != OCLA_SUCCESS ||
+        (io->dE && (st = ocla__check_tensor(ctx, io->dE, "dE (E's dims)", io->E->ndim, io->E->dims)) != OCLA_SUCCESS))
         return st;
     if (io->dF && shared_kv)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": dF must be NULL with sharing KEY_VALUE / LAYERWISE "
                           "(E projects keys and values; dE holds both terms)");
-    if (io->dF && (st = check_like(ctx, io->dF, "dF (F's dims)", F, 1)) != OCLA_SUCCESS) return st;
+    if (io->dF && (st = ocla__check_tensor(ctx, io->dF, "dF (F's dims)", F->ndim, F->dims)) != OCLA_SUCCESS) return st;
     const ocla_io_set set = {.in = {io->q, io->k, io->v, io->E, shared_kv ? NULL : F, io->o, io->d_o},
                              .in_name = {"q", "k", "v", "E", "F", "o", "d_o"},
                              .out = {io->dq, io->dk, io->dv, io->dE, io->dF},
@@ -90,6 +87,12 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
                              .n_in = 7,
                              .n_out = 5};
     if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
+    /* layouts last: an overlapping output is the aliasing rule's (OCLA_ERR_INVALID_ARGUMENT) */
+    if ((st = check_operand(ctx, io->k, "k", 0)) != OCLA_SUCCESS || (st = check_operand(ctx, io->v, "v", 0)) != OCLA_SUCCESS ||
+        (st = check_operand(ctx, io->dk, "dk", 0)) != OCLA_SUCCESS || (st = check_operand(ctx, io->dv, "dv", 0)) != OCLA_SUCCESS ||
+        (io->dE && (st = check_operand(ctx, io->dE, "dE", 1)) != OCLA_SUCCESS) ||
+        (io->dF && (st = check_operand(ctx, io->dF, "dF", 1)) != OCLA_SUCCESS))
+        return st;
     const int64_t kp = io->E->dims[per_head ? 1 : 0], n = io->E->dims[per_head ? 2 : 1];
     /* K', V' at offset 0 of slots 5 and 6 (the forward's projection writes there); dK', dV' in slot 7 */
     ocla__layer_ws ws_kv = {.ctx = ctx}, ws_grad = {.ctx = ctx};
