@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Linformer backward (include/ocla/softmax.h, ocla_linformer_backward): K' = E[:, :T] k and
- * V' = F[:, :T] v projected again (ocla__linformer_project, the forward's GEMMs; scratch slots 5, 6),
+ * V' = F[:, :T] v projected again (ocla__linformer_project_kv, the forward's step; slots 5, 6),
  * ocla_softmax_backward over the kp projected rows (dq, dK', dV' in slot 7; its row statistics in
  * slot 4), then CLBlast per (b, h): dk = E[:, :T]^T dK', dv = F[:, :T]^T dV', and dE[:, :T] +=
  * dK' k^T, dF[:, :T] += dV' v^T (summed over b, and over h unless each head has its own E, F). */
@@ -94,19 +94,15 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
         (io->dF && (st = check_operand(ctx, io->dF, "dF", 1)) != OCLA_SUCCESS))
         return st;
     const int64_t kp = io->E->dims[per_head ? 1 : 0], n = io->E->dims[per_head ? 2 : 1];
-    /* K', V' at offset 0 of slots 5 and 6 (the forward's projection writes there); dK', dV' in slot 7 */
+    /* K', V' in slots 5 and 6 (the forward's step); dK', dV' in slot 7 */
     ocla__layer_ws ws_kv = {.ctx = ctx}, ws_grad = {.ctx = ctx};
-    ocla_tensor *tk = ocla__layer_ws_add(&ws_kv, 4, (int64_t[]){B, kp, H, D});
-    ocla_tensor *tv = ocla__layer_ws_add(&ws_kv, 4, (int64_t[]){B, kp, H, Dv});
+    ocla_tensor *tk, *tv;
+    ocla_softmax_params sp;
     ocla_tensor *tdk = ocla__layer_ws_add(&ws_grad, 4, (int64_t[]){B, kp, H, D});
     ocla_tensor *tdv = ocla__layer_ws_add(&ws_grad, 4, (int64_t[]){B, kp, H, Dv});
-    if ((st = ocla__layer_ws_get_apart(&ws_kv, 5, FN)) != OCLA_SUCCESS || (st = ocla__layer_ws_get(&ws_grad, FN)) != OCLA_SUCCESS ||
-        (st = ocla__linformer_project(ctx, io->E, per_head, io->k, kp, n, tk->mem)) != OCLA_SUCCESS ||
-        (st = ocla__linformer_project(ctx, F, per_head, io->v, kp, n, tv->mem)) != OCLA_SUCCESS)
+    if ((st = ocla__layer_ws_get(&ws_grad, FN)) != OCLA_SUCCESS ||
+        (st = ocla__linformer_project_kv(ctx, p, io->E, F, io->k, io->v, &ws_kv, &tk, &tv, &sp)) != OCLA_SUCCESS)
         return st;
-    ocla_softmax_params sp;
-    ocla_softmax_params_defaults(&sp);
-    sp.causal = 0, sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
     const ocla_softmax_grad_io sio = {io->q, tk, tv, io->o, io->d_o, io->dq, tdk, tdv};
     if ((st = ocla_softmax_backward(ctx, &sp, &sio)) != OCLA_SUCCESS) return st;
     const lf_gemm to_k = {io->E, io->dk, tdk->mem, tdk->offset, per_head, 0}, to_v = {F, io->dv, tdv->mem, tdv->offset, per_head, 0};

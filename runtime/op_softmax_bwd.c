@@ -74,44 +74,29 @@ static void push_head(ocla_args *a, const smb_call *c) {
     ocla__push_int(a, c->p->causal ? 1 : 0);
 }
 
-/* smb_stats' (dq = 0) or smb_dq's (dq = 1) launches over the key blocks. */
-static ocla_status run_rows(const smb_call *c, cl_kernel kern, int dq) {
-    const ocla_softmax_grad_io *io = c->io;
-    const int bq = c->plan.tile[SMB_BQ], bk = c->plan.tile[SMB_BK], nt = c->plan.wg_x;
-    const int nkb = (int)((c->Tk + bk - 1) / bk), per = blocks_per_launch(c->ctx, c->plan.tile, nkb);
-    const size_t local[2] = {(size_t)nt, 1}, global[2] = {(size_t)nt * (size_t)(c->B * c->H), (size_t)((c->T + bq - 1) / bq)};
-    for (int kb0 = 0; kb0 < nkb; kb0 += per) {
-        ocla_args a = {c->ctx, kern, 0, OCLA_SUCCESS};
-        ocla__push_tensor(&a, io->q, NULL, 4), ocla__push_tensor(&a, io->k, NULL, 4);
-        ocla__push_tensor(&a, dq ? io->v : io->o, NULL, 4), ocla__push_tensor(&a, io->d_o, NULL, 4);
-        if (dq) ocla__push_tensor(&a, io->dq, NULL, 4);
-        push_head(&a, c);
-        ocla__push_int(&a, kb0), ocla__push_int(&a, kb0 + per), ocla__push_int(&a, kb0 == 0);
-        if (!dq) ocla__push_int(&a, kb0 + per >= nkb);
-        ocla__args_push(&a, sizeof c->st, &c->st);
-        ocla__args_push(&a, (size_t)c->plan.local_bytes, NULL);
-        const ocla_status st = ocla__layer_launch(&a, 2, global, local, dq ? "softmax backward dq" : "softmax backward lse");
-        if (st != OCLA_SUCCESS) return st;
-    }
-    return OCLA_SUCCESS;
-}
+enum { K_STATS, K_DQ, K_DKV }; /* the plan's kernels, in launch order */
 
-/* smb_dkv's launches over the query blocks. */
-static ocla_status run_dkv(const smb_call *c, cl_kernel kern) {
+/* Kernel `which`'s launches over the blocks of the other side (key blocks for smb_stats and smb_dq,
+ * query blocks for smb_dkv): one, or several where blocks_per_launch splits them. */
+static ocla_status run_kernel(const smb_call *c, cl_kernel kern, int which) {
+    static const char *const what[3] = {"softmax backward lse", "softmax backward dq", "softmax backward dk dv"};
     const ocla_softmax_grad_io *io = c->io;
+    const ocla_tensor *const t[3][6] = {{io->q, io->k, io->o, io->d_o},
+                                        {io->q, io->k, io->v, io->d_o, io->dq},
+                                        {io->q, io->k, io->v, io->d_o, io->dk, io->dv}};
     const int bq = c->plan.tile[SMB_BQ], bk = c->plan.tile[SMB_BK], nt = c->plan.wg_x;
-    const int nqb = (int)((c->T + bk - 1) / bk), per = blocks_per_launch(c->ctx, c->plan.tile, nqb);
-    const size_t local[2] = {(size_t)nt, 1}, global[2] = {(size_t)nt * (size_t)(c->B * c->H), (size_t)((c->Tk + bq - 1) / bq)};
-    for (int qb0 = 0; qb0 < nqb; qb0 += per) {
+    const int64_t own = which == K_DKV ? c->Tk : c->T, other = which == K_DKV ? c->T : c->Tk;
+    const int nblk = (int)((other + bk - 1) / bk), per = blocks_per_launch(c->ctx, c->plan.tile, nblk);
+    const size_t local[2] = {(size_t)nt, 1}, global[2] = {(size_t)nt * (size_t)(c->B * c->H), (size_t)((own + bq - 1) / bq)};
+    for (int b0 = 0; b0 < nblk; b0 += per) {
         ocla_args a = {c->ctx, kern, 0, OCLA_SUCCESS};
-        ocla__push_tensor(&a, io->q, NULL, 4), ocla__push_tensor(&a, io->k, NULL, 4);
-        ocla__push_tensor(&a, io->v, NULL, 4), ocla__push_tensor(&a, io->d_o, NULL, 4);
-        ocla__push_tensor(&a, io->dk, NULL, 4), ocla__push_tensor(&a, io->dv, NULL, 4);
+        for (int i = 0; i < 4 + which; i++) ocla__push_tensor(&a, t[which][i], NULL, 4);
         push_head(&a, c);
-        ocla__push_int(&a, qb0), ocla__push_int(&a, qb0 + per), ocla__push_int(&a, qb0 == 0);
+        ocla__push_int(&a, b0), ocla__push_int(&a, b0 + per), ocla__push_int(&a, b0 == 0);
+        if (which == K_STATS) ocla__push_int(&a, b0 + per >= nblk); /* the final launch writes (lse, D) */
         ocla__args_push(&a, sizeof c->st, &c->st);
         ocla__args_push(&a, (size_t)c->plan.local_bytes, NULL);
-        const ocla_status st = ocla__layer_launch(&a, 2, global, local, "softmax backward dk dv");
+        const ocla_status st = ocla__layer_launch(&a, 2, global, local, what[which]);
         if (st != OCLA_SUCCESS) return st;
     }
     return OCLA_SUCCESS;
@@ -167,9 +152,8 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     if (!ocla__mul_ok((size_t)(c.B * c.H), (size_t)c.T * 8, &bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": the row statistics' size overflows");
     if ((st = ocla__scratch(ctx, SLOT_STATS, bytes, &c.st)) != OCLA_SUCCESS) return st;
-    if ((st = run_rows(&c, kern[0], 0)) != OCLA_SUCCESS) return st;
-    if ((st = run_rows(&c, kern[1], 1)) != OCLA_SUCCESS) return st;
-    return run_dkv(&c, kern[2]);
+    for (int i = K_STATS; i <= K_DKV && st == OCLA_SUCCESS; i++) st = run_kernel(&c, kern[i], i);
+    return st;
 }
 
 ocla_status ocla_softmax_backward(ocla_context *ctx, const ocla_softmax_params *params, const ocla_softmax_grad_io *io) {
