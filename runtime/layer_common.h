@@ -84,6 +84,13 @@ ocla_status ocla__layer_launch(const ocla_args *a, cl_uint dims, const size_t *g
 ocla_status ocla__linformer_check_ef(ocla_context *ctx, const char *fn, ocla_linformer_sharing sharing,
                                      const ocla_tensor *E, const ocla_tensor *F, int64_t H, int64_t T,
                                      ocla_status not_dense, const ocla_tensor **F_used);
+/* Linformer's first step (op_linformer.c; the forward's and the backward's): K' = E[:, :T] k and
+ * V' = F[:, :T] v per (b, h) into *tk, *tv (dense [B, kp, H, D], [B, kp, H, Dv] tensors of ws, in
+ * scratch slots 5 and 6), and *sp = the softmax parameters of the core (non-causal, p's scale and
+ * block). Arguments already checked. */
+ocla_status ocla__linformer_project_kv(ocla_context *ctx, const ocla_linformer_params *p, const ocla_tensor *E,
+                                      const ocla_tensor *F, const ocla_tensor *k, const ocla_tensor *v,
+                                      ocla__layer_ws *ws, ocla_tensor **tk, ocla_tensor **tv, ocla_softmax_params *sp);
 
 /* Split-half RoPE inverse frequencies base^(-i / (rd/2)), i < rd/2, made in fp64 and written as fp32 at
  * element offset off of mem (blocking write; rd/2 floats). */

@@ -70,6 +70,24 @@ static ocla_status project(ocla_context *ctx, const ocla_tensor *P, int per_head
     return OCLA_SUCCESS;
 }
 
+ocla_status ocla__linformer_project_kv(ocla_context *ctx, const ocla_linformer_params *p, const ocla_tensor *E,
+                                      const ocla_tensor *F, const ocla_tensor *k, const ocla_tensor *v,
+                                      ocla__layer_ws *ws, ocla_tensor **tk, ocla_tensor **tv, ocla_softmax_params *sp) {
+    const int per_head = p->sharing == OCLA_LINFORMER_NONE;
+    const int64_t kp = E->dims[per_head ? 1 : 0], n = E->dims[per_head ? 2 : 1];
+    const int64_t B = k->dims[0], H = k->dims[2];
+    *tk = ocla__layer_ws_add(ws, 4, (int64_t[]){B, kp, H, k->dims[3]});
+    *tv = ocla__layer_ws_add(ws, 4, (int64_t[]){B, kp, H, v->dims[3]});
+    ocla_status st;
+    if ((st = ocla__layer_ws_get_apart(ws, 5, FN)) != OCLA_SUCCESS ||
+        (st = project(ctx, E, per_head, k, kp, n, (*tk)->mem)) != OCLA_SUCCESS ||
+        (st = project(ctx, F, per_head, v, kp, n, (*tv)->mem)) != OCLA_SUCCESS)
+        return st;
+    ocla_softmax_params_defaults(sp);
+    sp->causal = 0, sp->has_scale = p->has_scale, sp->scale = p->scale, sp->block = p->block;
+    return OCLA_SUCCESS;
+}
+
 static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_io *io) {
     ocla_status st;
     if (p->causal)
@@ -98,19 +116,11 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
                              .n_out = 1};
     if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (B * T * H == 0) return OCLA_SUCCESS;
-    const int per_head = p->sharing == OCLA_LINFORMER_NONE;
-    const int64_t kp = io->E->dims[per_head ? 1 : 0], n = io->E->dims[per_head ? 2 : 1];
     /* K' [B,kp,H,D] and V' [B,kp,H,Dv] in slots 5 and 6 (softmax's slot 4 stays free) */
     ocla__layer_ws ws = {.ctx = ctx};
-    ocla_tensor *tk = ocla__layer_ws_add(&ws, 4, (int64_t[]){B, kp, H, D});
-    ocla_tensor *tv = ocla__layer_ws_add(&ws, 4, (int64_t[]){B, kp, H, Dv});
-    if ((st = ocla__layer_ws_get_apart(&ws, 5, FN)) != OCLA_SUCCESS ||
-        (st = project(ctx, io->E, per_head, io->k, kp, n, tk->mem)) != OCLA_SUCCESS ||
-        (st = project(ctx, F, per_head, io->v, kp, n, tv->mem)) != OCLA_SUCCESS)
-        return st;
+    ocla_tensor *tk, *tv;
     ocla_softmax_params sp;
-    ocla_softmax_params_defaults(&sp);
-    sp.causal = 0, sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
+    if ((st = ocla__linformer_project_kv(ctx, p, io->E, F, io->k, io->v, &ws, &tk, &tv, &sp)) != OCLA_SUCCESS) return st;
     return ocla_softmax_attention(ctx, &sp, io->q, tk, tv, io->o);
 }
 

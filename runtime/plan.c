@@ -28,6 +28,7 @@ const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT] = {
     [OCLA_OP_SOFTMAX_TILED] = {"softmax", k_sm_blocks, 3, ocla__softmax_fits},
     [OCLA_OP_ATTN_RECURRENT] = {"recurrent attention", k_no_chunk, 1, ocla__rec_fits},
     [OCLA_OP_ATTN_BACKWARD] = {"attention backward", k_bwd_chunks, 9, ocla__bwd_fits},
+    [OCLA_OP_SOFTMAX_BACKWARD] = {"softmax backward", k_sm_blocks, 3, ocla__softmax_bwd_fits},
 };
 
 uint64_t ocla__plan_wg_limit(const ocla_plan_limits *L) {

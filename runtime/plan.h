@@ -18,6 +18,7 @@ ocla__plan_fits ocla__rec_fits;     /* plan_la.c: recurrent (decode) form */
 ocla__plan_fits ocla__flash_fits;   /* plan_flash.c */
 ocla__plan_fits ocla__softmax_fits; /* plan_softmax.c */
 ocla__plan_fits ocla__bwd_fits;     /* plan_bwd.c */
+ocla__plan_fits ocla__softmax_bwd_fits; /* plan_softmax.c: the softmax backward */
 
 /* One row per op kind (plan.c): its name in messages, its candidate chunk sizes ({0}: the op has
  * no chunk, one plan, and a forced chunk is ignored) and its rule. */
@@ -139,6 +140,12 @@ enum { SM_TX, SM_TY, SM_RM, SM_KN, SM_VS, SM_DK, SM_DV, SM_VEC4, SM_LSUM, SM_NTI
 enum { SMR_ONE_ROW, SMR_BQ, SMR_DK, SMR_DV, SMR_NTILES };
 #define OCLA_SM_KS 32 /* sm_tiled's q/k slab width (KS in softmax.cl) */
 #define OCLA_SM_MAX_D 256
+
+/* kernels_cl/softmax_bwd.cl (smb_dq, smb_dkv): BQ owned rows, BK rows of the other side per step, DS
+ * items per owned row, padded dims DK DV; the __local argument's bytes for those tiles. */
+extern const ocla_kfamily ocla__fam_softmax_bwd;
+enum { SMB_BQ, SMB_BK, SMB_DS, SMB_DK, SMB_DV, SMB_NTILES };
+uint64_t ocla__softmax_bwd_local(int bq, int bk, int ds, int dk, int dv);
 
 /* kernels_cl/flash.cl: no compile-time tiles (one program for every chunk and shape). */
 extern const ocla_kfamily ocla__fam_flash;

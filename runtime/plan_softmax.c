@@ -77,3 +77,48 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, co
     p->cost *= ocla__plan_occupancy_penalty(L, P, local) * ocla__plan_wave_penalty(L, P, (uint64_t)p->wg_x);
     return 0;
 }
+
+/* ---- the backward (runtime/op_softmax_bwd.c, kernels_cl/softmax_bwd.cl) ----
+ * chunk = BQ, the rows a work-group owns (query rows for smb_dq, key rows for smb_dkv): 16, 32, 64.
+ * DS items per owned row: the smallest power of two that keeps an item's share of its row's two
+ * operands within 32 floats ((DK + DV) / DS, the same again for smb_dkv's accumulators); a block
+ * whose BQ * DS exceeds the work-group limit does not fit, except block 16, where DS is halved until
+ * it does (a device with small work-groups, e.g. llvmpipe's 32: more private floats per item).
+ * DK = DV = the larger of K and V padded to 32, 64, 128 or 256 (as the forward pads; one width
+ * keeps the variants few: the vendor compile check builds each). BK, the rows of the other side
+ * staged per step: the largest power of two in 2..64 whose local memory fits half the device's
+ * (two work-groups per compute unit), else the whole. Cost: the five
+ * T x T products, plus the block re-reads and the barriers of small blocks, with the forward's
+ * grid, occupancy and wave penalties. */
+const ocla_kfamily ocla__fam_softmax_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", NULL}};
+
+uint64_t ocla__softmax_bwd_local(int bq, int bk, int ds, int dk, int dv) {
+    return 4ull * (uint64_t)(bk * (dk + dv) + 2 * bk + 2 * bq * bk * ds + 2 * bq * bk);
+}
+
+int ocla__softmax_bwd_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r,
+                           int chunk, ocla_plan *p) {
+    const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
+    if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
+    const int dk = pad_dim(r->K > r->V ? r->K : r->V), dv = dk; /* one width: few variants */
+    int ds = 1;
+    while ((dk + dv) / ds > 32) ds *= 2;
+    while (chunk == 16 && ds > 1 && (uint64_t)chunk * (uint64_t)ds > W) ds /= 2; /* the smallest block only */
+    if ((uint64_t)chunk * (uint64_t)ds > W) return 1;
+    int bk = 0;
+    for (int whole = 0; whole < 2 && !bk; whole++)
+        for (int c = 64; c >= 2 && !bk; c /= 2)
+            if (ocla__softmax_bwd_local(chunk, c, ds, dk, dv) <= (whole ? avail : avail / 2)) bk = c;
+    if (!bk) return 1;
+    const int32_t t[SMB_NTILES] = {chunk, bk, ds, dk, dv};
+    ocla__plan_set_tiles(p, ocla__fam_softmax_bwd.tiles, t);
+    ocla__plan_set_kernels(p, "smb_stats, smb_dq, smb_dkv");
+    p->wg_x = chunk * ds, p->wg_y = 1;
+    p->bk = bk, p->bv = dv;
+    p->local_bytes = ocla__softmax_bwd_local(chunk, bk, ds, dk, dv);
+    const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
+    p->cost = T * (Kd + Vd) * (5.0 + (L->is_gpu ? 20.0 : 4.0) * (4.0 / chunk + 2.0 / bk));
+    p->cost *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
+    p->cost *= ocla__plan_occupancy_penalty(L, P, p->local_bytes) * ocla__plan_wave_penalty(L, P, (uint64_t)p->wg_x);
+    return 0;
+}

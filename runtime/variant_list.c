@@ -71,6 +71,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
         break;
     case OCLA_OP_ATTN_BACKWARD: fam = &fam_bwd; break;
+    case OCLA_OP_SOFTMAX_BACKWARD: fam = &ocla__fam_softmax_bwd; break;
     default: return -1;
     }
     if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG TPG: the kernels read TS and TPG */

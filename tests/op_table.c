@@ -962,7 +962,9 @@ static void gau_cost(const op_shape *s, double *flops, double *bytes) {
  *   1e-5  GEMM, linear, SGD, the gate (test_blas.c, test_backward.c: <= 40-term fp32 dot products
  *         of O(1) values, ~k * 6e-8 worst case);
  *   1e-3  attention backward (test_backward.c, the issue's bound: gradients through a chain of
- *         T-term sums, <= 5e-6 measured).
+ *         T-term sums, <= 5e-6 measured);
+ *   1e-4  softmax and Linformer backward (test_softmax_bwd.c: recomputed P from fp32 scores and
+ *         logsumexp, T-term sums of P-weighted rows, ~1e-6 measured).
  * Shapes: shapes[0] is what the fault / leak / concurrency harnesses run (T = 37: never a multiple of
  * a chunk, K != V); the others add T = 1, B > 1, H > 1 and a forced chunk, kept small so the whole
  * table stays a few seconds of kernel time per device (the first run compiles its variants). */
@@ -1001,6 +1003,11 @@ static const op_bwd_cfg bwd_linear = {OCLA_GATE_NONE, OCLA_FEATURE_IDENTITY, 0},
                         bwd_gla = {OCLA_GATE_VECTOR, OCLA_FEATURE_IDENTITY, 0};
 #define BWD(name, cfg) \
     ENTRY(name, "backward", "ocla_attention_backward", QKV_SHAPES, 1e-3, op_bwd, op_bwd_cost, NULL, &cfg)
+
+/* the softmax attention backward (op_table_grad.c) */
+static const op_sm_bwd_cfg sm_bwd_causal = {1}, sm_bwd_full = {0};
+static const op_lf_bwd_cfg lf_bwd_headwise = {OCLA_LINFORMER_HEADWISE}, lf_bwd_key_value = {OCLA_LINFORMER_KEY_VALUE},
+                           lf_bwd_per_head = {OCLA_LINFORMER_NONE};
 
 #define PREPARED_API "ocla_attention_prepare, ocla_attention_run, ocla_attention_op_destroy"
 
@@ -1043,6 +1050,10 @@ static const op_entry OP_TABLE[] = {
           softmax_cost_causal, "softmax/fwd", &causal1_scaled),
     ENTRY("softmax_attention_noncausal", "softmax", "ocla_softmax_attention", QKV_SHAPES, 1e-4, softmax,
           softmax_cost_full, NULL, &causal0),
+    ENTRY("softmax_backward_causal", "softmax_backward", "ocla_softmax_backward", QKV_SHAPES, 1e-4, op_sm_bwd,
+          op_sm_bwd_cost_causal, NULL, &sm_bwd_causal),
+    ENTRY("softmax_backward_noncausal", "softmax_backward", "ocla_softmax_backward", QKV_SHAPES, 1e-4, op_sm_bwd,
+          op_sm_bwd_cost, NULL, &sm_bwd_full),
     ENTRY("flash_causal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_causal, NULL,
           &causal1),
     ENTRY("flash_noncausal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_full, NULL,
@@ -1053,6 +1064,12 @@ static const op_entry OP_TABLE[] = {
           linformer_cost, NULL, &lf_key_value),
     ENTRY("linformer_per_head", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,
           linformer_cost, NULL, &lf_per_head),
+    ENTRY("linformer_backward", "linformer_backward", "ocla_linformer_backward", LINFORMER_SHAPES, 1e-4, op_lf_bwd,
+          op_lf_bwd_cost, NULL, &lf_bwd_headwise),
+    ENTRY("linformer_backward_key_value", "linformer_backward", "ocla_linformer_backward", LINFORMER_SHAPES, 1e-4,
+          op_lf_bwd, op_lf_bwd_cost, NULL, &lf_bwd_key_value),
+    ENTRY("linformer_backward_per_head", "linformer_backward", "ocla_linformer_backward", LINFORMER_SHAPES, 1e-4,
+          op_lf_bwd, op_lf_bwd_cost, NULL, &lf_bwd_per_head),
     ENTRY("gla_layer", "layer", "ocla_gla_layer_forward", GLA_LAYER_SHAPES, 1e-4, gla_layer, gla_layer_cost, NULL,
           &gla_layer_chunked),
     ENTRY("gla_layer_recurrent", "layer", "ocla_gla_layer_forward", GLA_LAYER_SHAPES, 1e-4, gla_layer,

@@ -8,6 +8,8 @@
 
 #include "op_table_impl.h"
 #include "ref/ref_grad.h"
+#include "ref/ref_layers.h"
+#include "ref/ref_softmax_grad.h"
 
 enum { BQ, BK, BV, BG, BH0, BZ0, BDO, BDS, BDZ, BDQ, BDK, BDV, BDG, BDH0, BDZ0 };
 
@@ -109,4 +111,137 @@ void op_bwd_cost(const op_shape *s, double *flops, double *bytes) {
     double bth = (double)s->B * s->T * s->H, K = s->K, V = s->V, C = s->chunk ? s->chunk : 64;
     *flops = 2.0 * bth * (2.0 * C * (K + V) + 4.0 * K * V);
     *bytes = 4.0 * (bth * (4 * K + 4 * V + 2 * K) + 2.0 * s->B * s->H * K * V);
+}
+
+/* ---- the softmax attention backward (ocla_softmax_backward): o is an input, the forward's output
+ * from the fp64 reference rounded to fp32 (what a caller's forward gives, within 1e-6) ---- */
+enum { SQ, SK, SV, SO, SDO, SDQ, SDK, SDV };
+
+static ref_sm_shape sm_shape(const op_case *c) {
+    const op_sm_bwd_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    return (ref_sm_shape){s->B, s->T, s->T, s->H, s->K, s->V, f->causal, 1.0 / sqrt((double)s->K)};
+}
+
+void op_sm_bwd_make(op_case *c) {
+    const op_shape *s = &c->s;
+    op_in(c, "q", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
+    op_in(c, "k", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
+    op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    const int io = op_in(c, "o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    op_in(c, "d_o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    op_out(c, "dq", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dk", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dv", 4, OP_D(s->B, s->T, s->H, s->V));
+    if (c->bad || io < 0 || !c->a[io].host) return;
+    const size_t nq = (size_t)s->B * s->T * s->H * s->K, nv = (size_t)s->B * s->T * s->H * s->V;
+    double *o = malloc(nv * sizeof *o), *dq = malloc(nq * sizeof *dq), *dk = malloc(nq * sizeof *dk);
+    double *dv = malloc(nv * sizeof *dv);
+    if (o && dq && dk && dv) {
+        const ref_sm_shape rs = sm_shape(c);
+        ref_softmax_backward(&rs, op_host(c, SQ), op_host(c, SK), op_host(c, SV), op_host(c, SDO), o, dq, dk, dv);
+        for (size_t i = 0; i < nv; i++) c->a[io].host[i] = (float)o[i];
+    }
+    free(o), free(dq), free(dk), free(dv);
+}
+
+ocla_status op_sm_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const op_sm_bwd_cfg *f = c->op->cfg;
+    ocla_softmax_params p;
+    ocla_softmax_params_defaults(&p);
+    p.causal = f->causal, p.block = c->s.chunk;
+    const ocla_softmax_grad_io io = {t[SQ], t[SK], t[SV], t[SO], t[SDO], t[SDQ], t[SDK], t[SDV]};
+    return ocla_softmax_backward(ctx, &p, &io);
+}
+
+void op_sm_bwd_reference(const op_case *c, double *ref) {
+    const size_t nv = (size_t)c->s.B * c->s.T * c->s.H * c->s.V;
+    double *o = malloc((nv ? nv : 1) * sizeof *o);
+    const ref_sm_shape rs = sm_shape(c);
+    ref_softmax_backward(&rs, op_host(c, SQ), op_host(c, SK), op_host(c, SV), op_host(c, SDO), o, op_slice(c, ref, SDQ),
+                         op_slice(c, ref, SDK), op_slice(c, ref, SDV));
+    free(o);
+}
+
+/* The backward's T x T products (the logsumexp pass QK^T, then QK^T, dO V^T, dS K for dq and QK^T,
+ * dO V^T, dS^T Q, P^T dO for dk, dv: 5K + 3V multiply-adds per pair, half the pairs when causal);
+ * q, k, v, o, d_o read, dq, dk, dv written. */
+void op_sm_bwd_cost(const op_shape *s, double *flops, double *bytes) {
+    const double bh = (double)s->B * s->H, T = s->T;
+    *flops = 2.0 * bh * T * T * (5.0 * s->K + 3.0 * s->V);
+    *bytes = 4.0 * bh * T * (4.0 * s->K + 4.0 * s->V);
+}
+void op_sm_bwd_cost_causal(const op_shape *s, double *flops, double *bytes) {
+    op_sm_bwd_cost(s, flops, bytes);
+    *flops *= 0.5;
+}
+
+/* ---- the Linformer backward (ocla_linformer_backward): E, F as the forward entries make them
+ * (KEY_VALUE: F absent), o the fp64 forward rounded to fp32; outputs dq, dk, dv, dE, dF (absent with
+ * KEY_VALUE, whose dE holds both terms) ---- */
+enum { LQ, LK, LV, LE, LF, LO, LDO, LDQ, LDK, LDV, LDE, LDF };
+
+static int lf_n(const op_shape *s) { return s->N >= s->T ? s->N : s->T; }
+static int lf_shared(const op_lf_bwd_cfg *f) { return f->sharing == OCLA_LINFORMER_KEY_VALUE || f->sharing == OCLA_LINFORMER_LAYERWISE; }
+
+void op_lf_bwd_make(op_case *c) {
+    const op_lf_bwd_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    const int n = lf_n(s), ph = f->sharing == OCLA_LINFORMER_NONE, shared = lf_shared(f);
+    const int64_t *ed = ph ? OP_D(s->H, s->P, n) : OP_D(s->P, n);
+    op_in(c, "q", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
+    op_in(c, "k", 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
+    op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    op_in(c, "E", ph ? 3 : 2, ed, -0.2f, 0.2f);
+    if (shared) op_absent(c, "F");
+    else op_in(c, "F", ph ? 3 : 2, ed, -0.2f, 0.2f);
+    const int io = op_in(c, "o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    op_in(c, "d_o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    op_out(c, "dq", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dk", 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dv", 4, OP_D(s->B, s->T, s->H, s->V));
+    op_out(c, "dE", ph ? 3 : 2, ed);
+    if (shared) op_absent(c, "dF");
+    else op_out(c, "dF", ph ? 3 : 2, ed);
+    if (c->bad || io < 0 || !c->a[io].host) return;
+    const size_t nv = (size_t)s->B * s->T * s->H * s->V;
+    double *o = malloc(nv * sizeof *o);
+    if (!o) return;
+    ref_linformer(s->B, s->T, s->H, s->K, s->V, s->P, n, ph, 1.0 / sqrt((double)s->K), op_host(c, LE),
+                  op_host(c, shared ? LE : LF), op_host(c, LQ), op_host(c, LK), op_host(c, LV), o);
+    for (size_t i = 0; i < nv; i++) c->a[io].host[i] = (float)o[i];
+    free(o);
+}
+
+ocla_status op_lf_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const op_lf_bwd_cfg *f = c->op->cfg;
+    ocla_linformer_params p;
+    ocla_linformer_params_defaults(&p);
+    p.block = c->s.chunk, p.sharing = f->sharing;
+    const ocla_linformer_grad_io io = {t[LQ], t[LK], t[LV], t[LE], t[LF], t[LO], t[LDO], t[LDQ], t[LDK], t[LDV], t[LDE], t[LDF]};
+    return ocla_linformer_backward(ctx, &p, &io);
+}
+
+void op_lf_bwd_reference(const op_case *c, double *ref) {
+    const op_lf_bwd_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    const int n = lf_n(s), ph = f->sharing == OCLA_LINFORMER_NONE, shared = lf_shared(f);
+    const size_t ne = (size_t)(ph ? s->H : 1) * s->P * n;
+    double *dF = shared ? malloc(ne * sizeof *dF) : op_slice(c, ref, LDF), *dE = op_slice(c, ref, LDE);
+    const ref_lf_shape rs = {s->B, s->T, s->H, s->K, s->V, s->P, n, ph, 1.0 / sqrt((double)s->K)};
+    ref_linformer_backward(&rs, op_host(c, LE), op_host(c, shared ? LE : LF), op_host(c, LQ), op_host(c, LK),
+                           op_host(c, LV), op_host(c, LDO), op_slice(c, ref, LDQ), op_slice(c, ref, LDK),
+                           op_slice(c, ref, LDV), dE, dF);
+    if (shared) {
+        for (size_t i = 0; dF && i < ne; i++) dE[i] += dF[i]; /* E projects keys and values */
+        free(dF);
+    }
+}
+
+/* The projections again, the softmax backward over kp rows (as op_sm_bwd_cost with T x kp pairs) and
+ * the four projection-gradient GEMMs (2 T kp (K + V) each pair); inputs read, gradients written. */
+void op_lf_bwd_cost(const op_shape *s, double *flops, double *bytes) {
+    const double bh = (double)s->B * s->H, T = s->T, P = s->P, KV = s->K + s->V;
+    *flops = bh * (2.0 * T * P * KV * 3.0 + 2.0 * T * P * (5.0 * s->K + 3.0 * s->V));
+    *bytes = 4.0 * (bh * T * (4.0 * s->K + 4.0 * s->V) + 4.0 * P * lf_n(s));
 }

@@ -29,4 +29,23 @@ ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const 
 void op_bwd_reference(const op_case *c, double *ref);
 void op_bwd_cost(const op_shape *s, double *flops, double *bytes);
 
+/* The softmax attention backward (op_table_grad.c), causal and not. */
+typedef struct op_sm_bwd_cfg {
+    int causal;
+} op_sm_bwd_cfg;
+void op_sm_bwd_make(op_case *c);
+ocla_status op_sm_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_sm_bwd_reference(const op_case *c, double *ref);
+void op_sm_bwd_cost(const op_shape *s, double *flops, double *bytes);
+void op_sm_bwd_cost_causal(const op_shape *s, double *flops, double *bytes);
+
+/* The Linformer backward (op_table_grad.c), per sharing mode. */
+typedef struct op_lf_bwd_cfg {
+    ocla_linformer_sharing sharing;
+} op_lf_bwd_cfg;
+void op_lf_bwd_make(op_case *c);
+ocla_status op_lf_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_lf_bwd_reference(const op_case *c, double *ref);
+void op_lf_bwd_cost(const op_shape *s, double *flops, double *bytes);
+
 #endif

@@ -95,6 +95,16 @@ static ocla_status c_linformer(ocla_context *ctx, const abi_buf *b) {
     memset(&io, 0, sizeof io);
     return ocla_linformer_attention(ctx, &b->linformer, &io);
 }
+static ocla_status c_softmax_bwd(ocla_context *ctx, const abi_buf *b) {
+    ocla_softmax_grad_io io;
+    memset(&io, 0, sizeof io);
+    return ocla_softmax_backward(ctx, &b->softmax, &io);
+}
+static ocla_status c_linformer_bwd(ocla_context *ctx, const abi_buf *b) {
+    ocla_linformer_grad_io io;
+    memset(&io, 0, sizeof io);
+    return ocla_linformer_backward(ctx, &b->linformer, &io);
+}
 static ocla_status c_gla(ocla_context *ctx, const abi_buf *b) {
     ocla_gla_layer_weights w;
     memset(&w, 0, sizeof w);
@@ -123,6 +133,8 @@ static const abi_call calls[] = {
     CALL("ocla_flash_attention", ocla_flash_params, i_flash, c_flash),
     CALL("ocla_softmax_attention", ocla_softmax_params, i_softmax, c_softmax),
     CALL("ocla_linformer_attention", ocla_linformer_params, i_linformer, c_linformer),
+    CALL("ocla_softmax_backward", ocla_softmax_params, i_softmax, c_softmax_bwd),
+    CALL("ocla_linformer_backward", ocla_linformer_params, i_linformer, c_linformer_bwd),
     CALL("ocla_gla_layer_forward", ocla_gla_layer_params, i_gla, c_gla),
     CALL("ocla_mha_layer_forward", ocla_mha_layer_params, i_mha, c_mha),
     CALL("ocla_gau_layer_forward", ocla_gau_layer_params, i_gau, c_gau),

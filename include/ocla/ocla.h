@@ -286,6 +286,7 @@ typedef enum ocla_op_kind {
     OCLA_OP_SOFTMAX_TILED,     /* flash-style softmax attention */
     OCLA_OP_ATTN_RECURRENT,    /* recurrent (decode) form of linear attention, every gate kind */
     OCLA_OP_ATTN_BACKWARD,     /* chunked backward of linear attention, simple GLA and GLA */
+    OCLA_OP_SOFTMAX_BACKWARD,  /* backward of the softmax attention (flash-style recomputation) */
     OCLA_OP_COUNT
 } ocla_op_kind;
 

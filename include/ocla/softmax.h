@@ -35,6 +35,24 @@ OCLA_API ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softma
                                             const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v,
                                             ocla_tensor *o);
 
+/* ---- softmax attention backward (flash-style: P recomputed from q, k and each row's logsumexp) ----
+ * For the forward above and dL/do = d_o: dv_s = sum_t p_ts do_t, dq_t = scale sum_s ds_ts k_s,
+ * dk_s = scale sum_t ds_ts q_t, with ds_ts = p_ts (do_t . v_s - do_t . o_t). params as given to the
+ * forward (causal, scale, block: query and key rows per work-group; OCLA_OP_SOFTMAX_BACKWARD in
+ * ocla_plan_explain shows the tiles); o is the forward's output (its D_t = do_t . o_t). The
+ * logsumexp of every row is recomputed (one more Q K^T pass), never taken from the forward.
+ * Memory: 8 bytes per (b, h, query row) of the context's scratch; nothing T x T. The outputs are
+ * overwritten, never accumulated, and may not share memory with an input or with each other
+ * (OCLA_ERR_INVALID_ARGUMENT); shapes, K, V and the block as the forward refuses them. Math and
+ * tests: docs/TRAINING.md, "Softmax attention backward". */
+typedef struct ocla_softmax_grad_io {
+    const ocla_tensor *q, *k, *v, *o; /* the forward's inputs and output */
+    const ocla_tensor *d_o;           /* dL/do, o's dims */
+    ocla_tensor *dq, *dk, *dv;        /* dims of q, k, v */
+} ocla_softmax_grad_io;
+OCLA_API ocla_status ocla_softmax_backward(ocla_context *ctx, const ocla_softmax_params *params,
+                                           const ocla_softmax_grad_io *io);
+
 /* ---- Linformer (Wang et al. 2020, methods.md section 2), non-causal only ----
  * Keys and values are projected along the sequence axis with E, F [kp, n] (CLBlast), any T <= n
  * using the first T columns (as fairseq does): K' = E[:, :T] K, V' = F[:, :T] V per (b, h), then
@@ -62,6 +80,25 @@ typedef struct ocla_linformer_io {
 } ocla_linformer_io;
 OCLA_API ocla_status ocla_linformer_attention(ocla_context *ctx, const ocla_linformer_params *params,
                                               const ocla_linformer_io *io);
+
+/* Linformer backward: for the forward above and dL/do = d_o, dq, dk, dv and the projections'
+ * gradients dE, dF (runtime/op_linformer_bwd.c): K', V' are projected again, ocla_softmax_backward
+ * gives dq, dK', dV' over the kp projected rows, then per (b, h) dk = E[:, :T]^T dK', dv =
+ * F[:, :T]^T dV', dE[:, :T] = sum_b,h dK' k^T (per head for sharing NONE), dF likewise (CLBlast),
+ * columns T..n-1 of dE and dF zero. KEY_VALUE / LAYERWISE: E serves keys and values, dE holds both
+ * terms and dF must be NULL. dE, dF may be NULL (frozen projections); dq, dk, dv are required; dk and
+ * dv need unit stride along the last dim and a token stride >= it (GEMM operands), like k and v.
+ * Temporaries: K', V', dK', dV' ([B,kp,H,D or Dv] each) in the context's scratch slot 7 and the
+ * softmax backward's row statistics. */
+typedef struct ocla_linformer_grad_io {
+    const ocla_tensor *q, *k, *v, *E, *F; /* the forward's inputs (F NULL with KEY_VALUE / LAYERWISE) */
+    const ocla_tensor *o;                 /* the forward's output */
+    const ocla_tensor *d_o;               /* dL/do, o's dims */
+    ocla_tensor *dq, *dk, *dv;            /* dims of q, k, v */
+    ocla_tensor *dE, *dF;                 /* E's dims, dense; NULL to skip */
+} ocla_linformer_grad_io;
+OCLA_API ocla_status ocla_linformer_backward(ocla_context *ctx, const ocla_linformer_params *params,
+                                             const ocla_linformer_grad_io *io);
 
 #ifdef __cplusplus
 }

@@ -201,6 +201,7 @@ static void walk_requests(void) {
         {OCLA_OP_FLASH_CHUNK, 1 << OCLA_GATE_NONE, 0},
         {OCLA_OP_SOFTMAX_TILED, 1 << OCLA_GATE_NONE, OCLA_PLAN_STRIDED},
         {OCLA_OP_ATTN_BACKWARD, 0xf, OCLA_PLAN_NORMALIZE | OCLA__PLAN_BWD_NO_DG},
+        {OCLA_OP_SOFTMAX_BACKWARD, 1 << OCLA_GATE_NONE, 0},
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         for (int gate = OCLA_GATE_NONE; gate <= OCLA_GATE_FIXED; gate++)
