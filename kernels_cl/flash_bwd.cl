@@ -18,8 +18,7 @@
  *   flashb_scores   A and dX [bh, t, c] (0 where s = gC + c is past T or, causal, past t)   (C, T, B*H)
  *   flash_states, flash_prefix (flash.cl) on (kl, v): M;  flash_states on (ql, do): W
  *   flashb_suffix   W -> dS in place                                                      (E, S, B*H)
- *   flashb_dq       dqq, dql                                                              (S, T, B*H)
- *   flashb_dk       dkq, dkl                                                              (S, T, B*H)
+ *   flashb_dqk      side 0: dqq, dql; side 1: dkq, dkl (launched twice)                   (S, T, B*H)
  *   flashb_dv       dv                                                                    (E, T, B*H)
  *   flashb_dbias    per chunk partial sums of dX by diagonal, [bh, g, 2C-1]               (2C-1, G, B*H)
  *   flashb_dbias_sum  d bias[h, k] = bs sum over b and g                                  (2C-1, H)
@@ -80,59 +79,39 @@ OCLA_KERNEL void flashb_suffix(__global float *W, int S, int E, int G, int causa
     if (!causal) W[base] = run * lin;
 }
 
-/* The dq / dk kernels sum the gradient of rope(y) at dim i and at its partner p (rotated dims only),
- * then rotate back: element i of ocla_rope(., -pos). */
-OCLA_KERNEL void flashb_dq(OCLA_TENSOR(kq), OCLA_TENSOR(dout), __global const float *invf, OCLA_BUF(dX),
-                           __global const float *M, OCLA_TENSOR_OUT(dqq), OCLA_TENSOR_OUT(dql), int T, int H, int S,
-                           int E, int C, int G, int causal, int rd, long pos0, float qs) {
-    const int i = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
-    if (i >= S || t >= T) return;
+/* side 0: dqq, dql of token row = t (partners s in t's chunk, s <= t when causal; y = kq, u = d_o,
+ * st = M); side 1: dkq, dkl of token row = s (partners t in s's chunk, t >= s when causal; y = qq,
+ * u = v, st = dS). Sums the gradient of the rotated row at dim i and, for a rotated dim, at its
+ * partner p, then rotates back (element i of ocla_rope(., -pos)):
+ *   quadratic: qs sum_j dX[row, j or j, row] rope(y_j)     linear: st[g or 0] u_row */
+OCLA_KERNEL void flashb_dqk(OCLA_TENSOR(y), OCLA_TENSOR(u), __global const float *invf, OCLA_BUF(dX),
+                            __global const float *st, OCLA_TENSOR_OUT(dquad), OCLA_TENSOR_OUT(dlin), int T, int H,
+                            int S, int E, int C, int G, int causal, int rd, long pos0, float qs, int side) {
+    const int i = (int)get_global_id(0), row = (int)get_global_id(1), bh = (int)get_global_id(2);
+    if (i >= S || row >= T) return;
     const int b = bh / H, h = bh % H, p = ocla_rope_partner(i, rd), rot = i < rd;
-    const int g = t / C, s0 = g * C, s1 = causal ? t + 1 : min(T, s0 + C);
-    const ocla_idx xb = dX_o + ((ocla_idx)bh * T + t) * C - s0;
+    const int g = row / C, s0 = g * C;
+    const int lo = side && causal ? row : s0, hi = !side && causal ? row + 1 : min(T, s0 + C);
+    /* dX[bh, t, s - s0] at xb + j * xs for partner j */
+    const ocla_idx xb = dX_o + (side ? (ocla_idx)bh * T * C + (row - s0) : ((ocla_idx)bh * T + row) * C - s0);
+    const ocla_idx xs = side ? C : 1;
     float qi = 0.0f, qp = 0.0f;
-    for (int s = s0; s < s1; s++) {
-        const ocla_idx kb = OCLA_OFF(kq, b, s, h, 0);
-        const float ps = (float)(pos0 + s), d = dX[xb + s];
-        qi = mad(d, fb_rot(kq, kb, kq_s3, i, rd, ps, invf), qi);
-        if (rot) qp = mad(d, fb_rot(kq, kb, kq_s3, p, rd, ps, invf), qp);
+    for (int j = lo; j < hi; j++) {
+        const ocla_idx yb = OCLA_OFF(y, b, j, h, 0);
+        const float pj = (float)(pos0 + j), d = dX[xb + j * xs];
+        qi = mad(d, fb_rot(y, yb, y_s3, i, rd, pj, invf), qi);
+        if (rot) qp = mad(d, fb_rot(y, yb, y_s3, p, rd, pj, invf), qp);
     }
-    const ocla_idx mb = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E;
+    const ocla_idx sb = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E;
     float li = 0.0f, lp = 0.0f;
     for (int j = 0; j < E; j++) {
-        const float d = OCLA_AT(dout, b, t, h, j);
-        li = mad(M[mb + (ocla_idx)i * E + j], d, li);
-        if (rot) lp = mad(M[mb + (ocla_idx)p * E + j], d, lp);
+        const float x = OCLA_AT(u, b, row, h, j);
+        li = mad(st[sb + (ocla_idx)i * E + j], x, li);
+        if (rot) lp = mad(st[sb + (ocla_idx)p * E + j], x, lp);
     }
-    const float pt = (float)(pos0 + t);
-    OCLA_AT(dqq, b, t, h, i) = qs * ocla_rope(qi, qp, i, rd, -pt, invf);
-    OCLA_AT(dql, b, t, h, i) = ocla_rope(li, lp, i, rd, -pt, invf);
-}
-
-OCLA_KERNEL void flashb_dk(OCLA_TENSOR(qq), OCLA_TENSOR(v), __global const float *invf, OCLA_BUF(dX),
-                           __global const float *dS, OCLA_TENSOR_OUT(dkq), OCLA_TENSOR_OUT(dkl), int T, int H, int S,
-                           int E, int C, int G, int causal, int rd, long pos0, float qs) {
-    const int i = (int)get_global_id(0), s = (int)get_global_id(1), bh = (int)get_global_id(2);
-    if (i >= S || s >= T) return;
-    const int b = bh / H, h = bh % H, p = ocla_rope_partner(i, rd), rot = i < rd;
-    const int g = s / C, c = s - g * C, t1 = min(T, (g + 1) * C);
-    float ki = 0.0f, kp = 0.0f;
-    for (int t = causal ? s : g * C; t < t1; t++) {
-        const ocla_idx qb = OCLA_OFF(qq, b, t, h, 0);
-        const float pt = (float)(pos0 + t), d = dX[dX_o + ((ocla_idx)bh * T + t) * C + c];
-        ki = mad(d, fb_rot(qq, qb, qq_s3, i, rd, pt, invf), ki);
-        if (rot) kp = mad(d, fb_rot(qq, qb, qq_s3, p, rd, pt, invf), kp);
-    }
-    const ocla_idx db = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E;
-    float li = 0.0f, lp = 0.0f;
-    for (int j = 0; j < E; j++) {
-        const float x = OCLA_AT(v, b, s, h, j);
-        li = mad(dS[db + (ocla_idx)i * E + j], x, li);
-        if (rot) lp = mad(dS[db + (ocla_idx)p * E + j], x, lp);
-    }
-    const float ps = (float)(pos0 + s);
-    OCLA_AT(dkq, b, s, h, i) = qs * ocla_rope(ki, kp, i, rd, -ps, invf);
-    OCLA_AT(dkl, b, s, h, i) = ocla_rope(li, lp, i, rd, -ps, invf);
+    const float pr = (float)(pos0 + row);
+    OCLA_AT(dquad, b, row, h, i) = qs * ocla_rope(qi, qp, i, rd, -pr, invf);
+    OCLA_AT(dlin, b, row, h, i) = ocla_rope(li, lp, i, rd, -pr, invf);
 }
 
 OCLA_KERNEL void flashb_dv(OCLA_TENSOR(kl), OCLA_TENSOR(dout), __global const float *invf, OCLA_BUF(A),

@@ -21,11 +21,12 @@
 #define ALIGN 64 /* region alignment in floats (256 bytes) */
 
 /* The kernels in launch order, as the plan names them (runtime/plan_flash.c); the last two only with
- * d_rel_bias. flash_states runs twice (one kernel object, arguments set before each launch). */
-enum { K_SCORES, K_STATES, K_PREFIX, K_STATES2, K_SUFFIX, K_DQ, K_DK, K_DV, K_DBIAS, K_DBIAS_SUM, K_COUNT };
-static const char *const k_names[K_COUNT] = {"flashb_scores", "flash_states", "flash_prefix", "flash_states",
-                                             "flashb_suffix", "flashb_dq",    "flashb_dk",    "flashb_dv",
-                                             "flashb_dbias",  "flashb_dbias_sum"};
+ * d_rel_bias. flash_states and flashb_dqk run twice (one kernel object, arguments set before each
+ * launch). */
+enum { K_SCORES, K_STATES, K_PREFIX, K_STATES2, K_SUFFIX, K_DQK, K_DV, K_DBIAS, K_DBIAS_SUM, K_COUNT };
+static const char *const k_names[K_COUNT] = {"flashb_scores", "flash_states", "flash_prefix",
+                                             "flash_states",  "flashb_suffix", "flashb_dqk",
+                                             "flashb_dv",     "flashb_dbias",  "flashb_dbias_sum"};
 
 static ocla_status check_outputs(ocla_context *ctx, const ocla_flash_params *p, const ocla_flash_grad_io *io,
                                  const ocla__flash_call *c) {
@@ -131,13 +132,13 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     const cl_mem states[2] = {M, dS};
     const size_t g_qk[3] = {(size_t)c.S, (size_t)c.T, BH};
     for (int i = 0; i < 2; i++) {
-        a = (ocla_args){ctx, k[K_DQ + i], 0, OCLA_SUCCESS};
+        a = (ocla_args){ctx, k[K_DQK], 0, OCLA_SUCCESS};
         ocla__push_tensor(&a, src[i][0], NULL, 4), ocla__push_tensor(&a, src[i][1], NULL, 4), ocla__push_mem(&a, invf);
         ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)x_off), ocla__push_mem(&a, states[i]);
         ocla__push_tensor(&a, dst[i][0], NULL, 4), ocla__push_tensor(&a, dst[i][1], NULL, 4);
         ocla__push_int(&a, c.T), ocla__push_int(&a, c.H), ocla__push_int(&a, c.S), ocla__push_int(&a, c.E);
         ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G), ocla__push_int(&a, c.causal), ocla__push_int(&a, c.rd);
-        ocla__push_long(&a, c.pos0), ocla__push_float(&a, c.qs);
+        ocla__push_long(&a, c.pos0), ocla__push_float(&a, c.qs), ocla__push_int(&a, i);
         if ((st = ocla__layer_launch(&a, 3, g_qk, c.local, i ? "flash backward dk" : "flash backward dq")) != OCLA_SUCCESS)
             return st;
     }

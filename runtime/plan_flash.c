@@ -14,9 +14,9 @@
  *
  * The backward (request flag OCLA__PLAN_FLASH_BWD, runtime/op_flash_bwd.c, kernels_cl/flash_bwd.cl):
  * flashb_scores (A and dL/dx per chunk), flash_states + flash_prefix on (kl, v), flash_states on (ql,
- * do) and flashb_suffix (their reverse exclusive suffix), flashb_dq, flashb_dk, flashb_dv, and with
- * OCLA__PLAN_FLASH_DBIAS flashb_dbias + flashb_dbias_sum; the same work-groups (WG_X also halved
- * while S fills half of it), the same rule otherwise.
+ * do) and flashb_suffix (their reverse exclusive suffix), flashb_dqk twice (dq, then dk), flashb_dv,
+ * and with OCLA__PLAN_FLASH_DBIAS flashb_dbias + flashb_dbias_sum; the same work-groups (WG_X also
+ * halved while S fills half of it), the same rule otherwise.
  *
  * Chunk C (16..256) is a model parameter of FLASH (it changes the result); the scheduler picks it only
  * when asked (chunk 0). Cost per token: the quadratic part C (S + E) FLOPs plus the chunk states and
@@ -47,8 +47,9 @@ int ocla__flash_fits(const ocla_plan_limits *L, const ocla__plan_params *P, cons
     const int32_t tiles[2] = {(int32_t)wx, (int32_t)wy};
     ocla__plan_set_tiles(p, (const char *const[]){"WG_X", "WG_Y", NULL}, tiles);
     if (bwd)
-        ocla__plan_set_kernels(p, "flashb_scores flash_states flash_prefix flash_states flashb_suffix flashb_dq "
-                                  "flashb_dk flashb_dv%s", (r->flags & OCLA__PLAN_FLASH_DBIAS) ? " flashb_dbias flashb_dbias_sum" : "");
+        ocla__plan_set_kernels(p, "flashb_scores flash_states flash_prefix flash_states flashb_suffix flashb_dqk "
+                                  "flashb_dqk flashb_dv%s",
+                               (r->flags & OCLA__PLAN_FLASH_DBIAS) ? " flashb_dbias flashb_dbias_sum" : "");
     else
         ocla__plan_set_kernels(p, "flash_scores flash_states flash_prefix flash_out");
     const double C = chunk, Kd = (double)r->K, Vd = (double)r->V;

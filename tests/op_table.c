@@ -1005,6 +1005,8 @@ static const op_bwd_cfg bwd_linear = {OCLA_GATE_NONE, OCLA_FEATURE_IDENTITY, 0},
 /* the FLASH backward, causal with either normaliser and non-causal (op_table_grad.c); tolerance 1e-4 as
  * the forward's (test_flash_bwd.c says why it holds) */
 static const op_flash_bwd_cfg flash_bwd_causal = {1, 0}, flash_bwd_mean = {1, 1}, flash_bwd_noncausal = {0, 0};
+#define FLASH_BWD(name, cfg) \
+    ENTRY(name, "flash", "ocla_flash_backward", FLASH_SHAPES, 1e-4, op_flash_bwd, op_flash_bwd_cost, NULL, &cfg)
 
 #define PREPARED_API "ocla_attention_prepare, ocla_attention_run, ocla_attention_op_destroy"
 
@@ -1051,13 +1053,9 @@ static const op_entry OP_TABLE[] = {
           &causal1),
     ENTRY("flash_noncausal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_full, NULL,
           &causal0),
-    /* the FLASH backward (op_table_grad.c) */
-    ENTRY("flash_backward_causal", "flash", "ocla_flash_backward", FLASH_SHAPES, 1e-4, op_flash_bwd, op_flash_bwd_cost,
-          NULL, &flash_bwd_causal),
-    ENTRY("flash_backward_causal_mean", "flash", "ocla_flash_backward", FLASH_SHAPES, 1e-4, op_flash_bwd,
-          op_flash_bwd_cost, NULL, &flash_bwd_mean),
-    ENTRY("flash_backward_noncausal", "flash", "ocla_flash_backward", FLASH_SHAPES, 1e-4, op_flash_bwd,
-          op_flash_bwd_cost, NULL, &flash_bwd_noncausal),
+    FLASH_BWD("flash_backward_causal", flash_bwd_causal),
+    FLASH_BWD("flash_backward_causal_mean", flash_bwd_mean),
+    FLASH_BWD("flash_backward_noncausal", flash_bwd_noncausal),
     ENTRY("linformer", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer, linformer_cost,
           NULL, &lf_headwise),
     ENTRY("linformer_key_value", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,

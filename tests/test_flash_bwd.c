@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "flash_case.h"
 #include "ref/ref_flash_grad.h"
 #include "ref/ref_gau.h"
 
@@ -33,33 +34,6 @@
 #define REF_TOL 1e-6
 #define FD_STEP 1e-5
 #define BIAS_STEP (1.0 / 4096) /* exact on float biases in [-0.5, 0.5) */
-
-typedef struct fcase {
-    int B, T, H, S, E, C, causal;
-    int quad_variant; /* 0 paper code (qk/C + b), 1 paper text (relu^2(qk/sqrt S)/C), 2 lucidrains ((qk+b)/C) */
-    int bias, lin_mean, rope, lin_custom;
-    int64_t pos0;
-} fcase;
-
-/* The public params and the reference's config for case f. */
-static void setup(const fcase *f, ocla_flash_params *p, ref_flash_cfg *r) {
-    ocla_flash_params_defaults(p);
-    p->causal = f->causal;
-    p->chunk = f->C;
-    *r = (ref_flash_cfg){f->B, f->T, f->H, f->S, f->E, f->C, f->causal, 1.0 / f->C, 1.0, 1.0, NULL, 0,
-                         f->causal ? 1.0 / f->C : 1.0 / f->T, 0, 10000.0, 0};
-    if (f->quad_variant == 1) {
-        p->has_quad_scale = 1, p->quad_scale = (float)(1.0 / sqrt((double)f->S)), p->quad_post = 1.0f / (float)f->C;
-        r->quad_scale = (double)p->quad_scale, r->quad_post = (double)p->quad_post;
-    } else if (f->quad_variant == 2) {
-        p->bias_scale = 1.0f / (float)f->C;
-        r->bias_scale = (double)p->bias_scale;
-    }
-    if (f->lin_mean) p->lin_norm = OCLA_FLASH_LIN_MEAN, r->lin_mean = 1;
-    if (f->lin_custom) p->has_lin_scale = 1, p->lin_scale = 0.01f, r->lin = (double)0.01f;
-    p->rope_dims = r->rope_dims = f->rope;
-    p->pos_offset = r->pos0 = f->pos0;
-}
 
 /* Host data of one case: the five inputs, d_o, the bias (floats), and fp64 copies. */
 typedef struct host {
@@ -103,7 +77,7 @@ static double run_case(ocla_context *ctx, int d, const fcase *f, uint32_t seed) 
     host_make(f, seed, &h);
     ocla_flash_params p;
     ref_flash_cfg r;
-    setup(f, &p, &r);
+    fcase_setup(f, &p, &r);
     ocla_tensor *t[6], *g[5];
     for (int i = 0; i < 6; i++) t[i] = tc_tensor4(ctx, f->B, f->T, f->H, i < 4 ? f->S : f->E, h.x[i]);
     for (int i = 0; i < 5; i++) g[i] = tc_tensor4(ctx, f->B, f->T, f->H, i < 4 ? f->S : f->E, NULL);
@@ -140,7 +114,16 @@ static double run_case(ocla_context *ctx, int d, const fcase *f, uint32_t seed) 
     return worst;
 }
 
-Test(flash_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) {
+/* fn(ctx, d) on a fresh context of every device. */
+static void on_every_device(void (*fn)(ocla_context *ctx, int d)) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        fn(ctx, d);
+        ocla_context_destroy(ctx);
+    }
+}
+
+static void shapes_and_parameters(ocla_context *ctx, int d) {
     /* B T H S E C causal quad bias mean rope lin_custom pos0 */
     static const fcase cs[] = {
         {1, 1, 1, 32, 48, 16, 1, 0, 0, 0, 0, 0, 0},   /* T = 1 */
@@ -155,17 +138,14 @@ Test(flash_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) {
         {2, 70, 2, 16, 24, 20, 1, 0, 1, 1, 8, 0, 5},  /* C = 20: a model's C outside the scheduler's sizes */
         {1, 45, 3, 8, 5, 7, 1, 2, 1, 1, 4, 1, 0},     /* odd sizes everywhere */
     };
-    for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
-            for (int causal = 0; causal < 2; causal++) {
-                fcase f = cs[i];
-                f.causal = causal;
-                run_case(ctx, d, &f, (uint32_t)(200 + 10 * i));
-            }
-        ocla_context_destroy(ctx);
-    }
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        for (int causal = 0; causal < 2; causal++) {
+            fcase f = cs[i];
+            f.causal = causal;
+            run_case(ctx, d, &f, (uint32_t)(200 + 10 * i));
+        }
 }
+Test(flash_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) { on_every_device(shapes_and_parameters); }
 
 /* L = sum d_o . o by the GAU tests' fp64 forward (H = 1). */
 static double loss(const fcase *f, const ref_flash_cfg *r, double *const x[6]) {
@@ -202,7 +182,7 @@ Test(flash_bwd, reference_vs_finite_differences) {
             host_make(&f, (uint32_t)(50 + k), &h);
             ocla_flash_params p;
             ref_flash_cfg r;
-            setup(&f, &p, &r);
+            fcase_setup(&f, &p, &r);
             ref_flash_grads g;
             reference(&f, &h, &r, &g);
             double *an[6] = {g.dqq, g.dkq, g.dql, g.dkl, g.dv, g.dbias};
@@ -238,96 +218,87 @@ Test(flash_bwd, reference_vs_finite_differences) {
         }
 }
 
+static void scheduler_chunk(ocla_context *ctx, int d) {
+    const size_t n = 90 * 16;
+    float *x = malloc(n * sizeof *x);
+    tc_fill_normal(x, n, 3, 1.0f);
+    ocla_tensor *t = tc_tensor4(ctx, 1, 90, 1, 16, x), *o[2][5];
+    ocla_plan_request rq = {OCLA_OP_FLASH_CHUNK, 1, 90, 1, 16, 16, 0, 0, 0, 0};
+    ocla_plan plan;
+    char text[512];
+    tc_ok(ctx, ocla_plan_explain(ctx, &rq, &plan, text, sizeof text));
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    for (int r = 0; r < 2; r++) { /* chunk 0, then the explained chunk */
+        for (int i = 0; i < 5; i++) o[r][i] = tc_tensor4(ctx, 1, 90, 1, 16, NULL);
+        p.chunk = r ? plan.chunk : 0;
+        const ocla_flash_grad_io io = {t, t, t, t, t, t, o[r][0], o[r][1], o[r][2], o[r][3], o[r][4], NULL};
+        tc_ok(ctx, ocla_flash_backward(ctx, &p, &io));
+    }
+    for (int i = 0; i < 5; i++) {
+        float *a = tc_download(ctx, o[0][i]), *b = tc_download(ctx, o[1][i]);
+        cr_expect(tc_all_finite(a, n));
+        cr_expect(!memcmp(a, b, n * sizeof *a), "%s: chunk 0 differs from the explained chunk %d (gradient %d)",
+                  tc_device_name(d), plan.chunk, i);
+        free(a), free(b);
+        ocla_tensor_destroy(o[0][i]), ocla_tensor_destroy(o[1][i]);
+    }
+    ocla_tensor_destroy(t);
+    free(x);
+}
 /* Chunk 0: the scheduler's pick (the chunk ocla_plan_explain names for the forward), the same bits as
  * that chunk given. */
-Test(flash_bwd, scheduler_chunk) {
-    for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        const int64_t n = 1 * 90 * 1 * 16;
-        float *x = malloc((size_t)n * 4);
-        tc_fill_normal(x, (size_t)n, 3, 1.0f);
-        ocla_tensor *t = tc_tensor4(ctx, 1, 90, 1, 16, x), *o[2][5];
-        for (int r = 0; r < 2; r++)
-            for (int i = 0; i < 5; i++) o[r][i] = tc_tensor4(ctx, 1, 90, 1, 16, NULL);
-        ocla_flash_params p;
-        ocla_flash_params_defaults(&p);
-        p.chunk = 0;
-        ocla_plan_request rq = {OCLA_OP_FLASH_CHUNK, 1, 90, 1, 16, 16, 0, 0, 0, 0};
-        ocla_plan plan;
-        char text[512];
-        tc_ok(ctx, ocla_plan_explain(ctx, &rq, &plan, text, sizeof text));
-        for (int r = 0; r < 2; r++) {
-            ocla_flash_grad_io io = {t, t, t, t, t, t, o[r][0], o[r][1], o[r][2], o[r][3], o[r][4], NULL};
-            tc_ok(ctx, ocla_flash_backward(ctx, &p, &io));
-            p.chunk = plan.chunk;
-        }
-        for (int i = 0; i < 5; i++) {
-            float *a = tc_download(ctx, o[0][i]), *b = tc_download(ctx, o[1][i]);
-            cr_expect(tc_all_finite(a, (size_t)n));
-            cr_expect(!memcmp(a, b, (size_t)n * sizeof *a), "%s: chunk 0 differs from the explained chunk %d (grad %d)",
-                      tc_device_name(d), plan.chunk, i);
-            free(a), free(b);
-        }
-        for (int r = 0; r < 2; r++)
-            for (int i = 0; i < 5; i++) ocla_tensor_destroy(o[r][i]);
-        ocla_tensor_destroy(t);
-        free(x);
-        ocla_context_destroy(ctx);
-    }
-}
+Test(flash_bwd, scheduler_chunk) { on_every_device(scheduler_chunk); }
 
 /* The forward's rules and the backward's own: refused with the status and a detail, nothing run,
  * the context still works after. */
-Test(flash_bwd, bad_input) {
-    for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        ocla_tensor *a = tc_tensor4(ctx, 1, 8, 1, 16, NULL), *b9 = tc_tensor4(ctx, 1, 9, 1, 16, NULL);
-        ocla_tensor *g[5];
-        for (int i = 0; i < 5; i++) g[i] = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
-        const int64_t bd[2] = {1, 31}, bad_bd[2] = {1, 5};
-        ocla_tensor *bias = tc_tensor(ctx, 2, bd, NULL), *dbias = tc_tensor(ctx, 2, bd, NULL);
-        ocla_tensor *bad_bias = tc_tensor(ctx, 2, bad_bd, NULL);
-        ocla_flash_params p;
-        ocla_flash_params_defaults(&p);
-        p.chunk = 16;
-        ocla_flash_grad_io io = {a, a, a, a, a, a, g[0], g[1], g[2], g[3], g[4], NULL};
-        io.kq = b9;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE); /* kq has T = 9 */
-        io.kq = a, io.d_o = b9;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE); /* d_o has T = 9 */
-        io.d_o = NULL;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        io.d_o = a, io.dv = b9;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
-        io.dv = a; /* a gradient on an input */
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        cr_expect(strstr(ocla_last_error(ctx), "dv") != NULL, "%s", ocla_last_error(ctx));
-        io.dv = g[4], io.dkl = g[0]; /* two gradients in one tensor */
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        io.dkl = g[3], io.d_rel_bias = dbias; /* a bias gradient without a bias */
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        p.rel_bias = bias, io.d_rel_bias = bad_bias; /* needs [1, 31] */
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
-        p.rel_bias = bad_bias, io.d_rel_bias = dbias;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
-        p.rel_bias = bias, io.d_rel_bias = bias; /* the gradient on the bias itself */
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        io.d_rel_bias = dbias, p.rope_dims = 3;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        p.rope_dims = 0, p.chunk = -1;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        p.chunk = 16, p.lin_norm = (ocla_flash_lin_norm)7;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        p.lin_norm = OCLA_FLASH_LIN_CHUNK;
-        cr_expect_eq(ocla_flash_backward(ctx, &p, NULL), OCLA_ERR_INVALID_ARGUMENT);
-        cr_expect_eq(ocla_flash_backward(ctx, NULL, &io), OCLA_ERR_INVALID_ARGUMENT);
-        cr_expect(ocla_last_error(ctx)[0] != 0);
-        tc_ok(ctx, ocla_flash_backward(ctx, &p, &io)); /* the context still works */
-        ocla_tensor_destroy(a), ocla_tensor_destroy(b9), ocla_tensor_destroy(bias), ocla_tensor_destroy(dbias);
-        ocla_tensor_destroy(bad_bias);
-        for (int i = 0; i < 5; i++) ocla_tensor_destroy(g[i]);
-        fcase f = {1, 40, 1, 16, 16, 16, 1, 0, 1, 0, 0, 0, 0};
-        run_case(ctx, d, &f, 9);
-        ocla_context_destroy(ctx);
-    }
+static void bad_input(ocla_context *ctx, int d) {
+    ocla_tensor *a = tc_tensor4(ctx, 1, 8, 1, 16, NULL), *b9 = tc_tensor4(ctx, 1, 9, 1, 16, NULL);
+    ocla_tensor *g[5];
+    for (int i = 0; i < 5; i++) g[i] = tc_tensor4(ctx, 1, 8, 1, 16, NULL);
+    const int64_t bd[2] = {1, 31}, bad_bd[2] = {1, 5};
+    ocla_tensor *bias = tc_tensor(ctx, 2, bd, NULL), *dbias = tc_tensor(ctx, 2, bd, NULL);
+    ocla_tensor *bad_bias = tc_tensor(ctx, 2, bad_bd, NULL);
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    p.chunk = 16;
+    ocla_flash_grad_io io = {a, a, a, a, a, a, g[0], g[1], g[2], g[3], g[4], NULL};
+    io.kq = b9;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE); /* kq has T = 9 */
+    io.kq = a, io.d_o = b9;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE); /* d_o has T = 9 */
+    io.d_o = NULL;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    io.d_o = a, io.dv = b9;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
+    io.dv = a; /* a gradient on an input */
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    cr_expect(strstr(ocla_last_error(ctx), "dv") != NULL, "%s", ocla_last_error(ctx));
+    io.dv = g[4], io.dkl = g[0]; /* two gradients in one tensor */
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    io.dkl = g[3], io.d_rel_bias = dbias; /* a bias gradient without a bias */
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    p.rel_bias = bias, io.d_rel_bias = bad_bias; /* needs [1, 31] */
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
+    p.rel_bias = bad_bias, io.d_rel_bias = dbias;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_SHAPE);
+    p.rel_bias = bias, io.d_rel_bias = bias; /* the gradient on the bias itself */
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    io.d_rel_bias = dbias, p.rope_dims = 3;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    p.rope_dims = 0, p.chunk = -1;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    p.chunk = 16, p.lin_norm = (ocla_flash_lin_norm)7;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
+    p.lin_norm = OCLA_FLASH_LIN_CHUNK;
+    cr_expect_eq(ocla_flash_backward(ctx, &p, NULL), OCLA_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(ocla_flash_backward(ctx, NULL, &io), OCLA_ERR_INVALID_ARGUMENT);
+    cr_expect(ocla_last_error(ctx)[0] != 0);
+    tc_ok(ctx, ocla_flash_backward(ctx, &p, &io)); /* the context still works */
+    ocla_tensor_destroy(a), ocla_tensor_destroy(b9), ocla_tensor_destroy(bias), ocla_tensor_destroy(dbias);
+    ocla_tensor_destroy(bad_bias);
+    for (int i = 0; i < 5; i++) ocla_tensor_destroy(g[i]);
+    const fcase f = {1, 40, 1, 16, 16, 16, 1, 0, 1, 0, 0, 0, 0};
+    run_case(ctx, d, &f, 9);
 }
+Test(flash_bwd, bad_input) { on_every_device(bad_input); }
