@@ -143,14 +143,19 @@ OCLA_KERNEL void flashb_dbias(OCLA_BUF(dX), OCLA_BUF_OUT(P), int T, int C, int G
 }
 
 /* d bias[h, k] = bs * sum over the batch and the chunks of P[(b*H + h), g, k]; d bias as the forward's
- * bias: (buffer, offset, stride between heads), contiguous along k. */
-OCLA_KERNEL void flashb_dbias_sum(OCLA_BUF(P), __global float *db, ocla_idx db_o, ocla_idx db_h, int B, int H, int C,
-                                  int G, float bs) {
+ * bias: (buffer, offset, stride between heads), contiguous along k. This launch sums the (b, g) pairs
+ * n = b*G + g in [n0, n1) and adds to d bias after the first launch (acc = 1): the host splits B*G
+ * into launches of at most 32768 (llvmpipe's per-item loop limit, common.cl). */
+OCLA_KERNEL void flashb_dbias_sum(OCLA_BUF(P), __global float *db, ocla_idx db_o, ocla_idx db_h, int H, int C, int G,
+                                  int n0, int n1, int acc, float bs) {
     const int k = (int)get_global_id(0), h = (int)get_global_id(1);
     const int nk = 2 * C - 1;
     if (k >= nk || h >= H) return;
-    float acc = 0.0f;
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < G; g++) acc += P[P_o + ((ocla_idx)(b * H + h) * G + g) * nk + k];
-    db[db_o + (ocla_idx)h * db_h + k] = bs * acc;
+    float sum = 0.0f;
+    for (int n = n0; n < n1; n++) {
+        const int b = n / G, g = n - b * G;
+        sum += P[P_o + ((ocla_idx)(b * H + h) * G + g) * nk + k];
+    }
+    const ocla_idx at = db_o + (ocla_idx)h * db_h + k;
+    db[at] = (acc ? db[at] : 0.0f) + bs * sum;
 }

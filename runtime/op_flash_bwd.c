@@ -19,6 +19,7 @@
 #define SLOT_INVF 2
 #define SLOT_AX 3
 #define ALIGN 64 /* region alignment in floats (256 bytes) */
+#define DBIAS_SPLIT 32768 /* (b, g) pairs per flashb_dbias_sum launch: llvmpipe's loop limit (common.cl) */
 
 /* The kernels in launch order, as the plan names them (runtime/plan_flash.c); the last two only with
  * d_rel_bias. flash_states and flashb_dqk run twice (one kernel object, arguments set before each
@@ -159,12 +160,17 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla__push_int(&a, c.T), ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G);
     const size_t g_part[3] = {2 * (size_t)c.C - 1, (size_t)c.G, BH};
     if ((st = ocla__layer_launch(&a, 3, g_part, c.local, "flash backward bias partials")) != OCLA_SUCCESS) return st;
-    a = (ocla_args){ctx, k[K_DBIAS_SUM], 0, OCLA_SUCCESS};
-    ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)p_off), ocla__push_tensor(&a, io->d_rel_bias, NULL, 1);
-    ocla__push_int(&a, (int)c.B), ocla__push_int(&a, (int)c.H), ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G);
-    ocla__push_float(&a, p->bias_scale);
     const size_t g_sum[3] = {2 * (size_t)c.C - 1, (size_t)c.H, 1};
-    return ocla__layer_launch(&a, 3, g_sum, c.local, "flash backward bias");
+    const int64_t pairs = c.B * c.G; /* (b, g) pairs, DBIAS_SPLIT per launch */
+    for (int64_t n0 = 0; n0 < pairs && st == OCLA_SUCCESS; n0 += DBIAS_SPLIT) {
+        a = (ocla_args){ctx, k[K_DBIAS_SUM], 0, OCLA_SUCCESS};
+        ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)p_off), ocla__push_tensor(&a, io->d_rel_bias, NULL, 1);
+        ocla__push_int(&a, (int)c.H), ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G), ocla__push_int(&a, (int)n0);
+        ocla__push_int(&a, (int)(pairs - n0 < DBIAS_SPLIT ? pairs : n0 + DBIAS_SPLIT)), ocla__push_int(&a, n0 > 0);
+        ocla__push_float(&a, p->bias_scale);
+        st = ocla__layer_launch(&a, 3, g_sum, c.local, "flash backward bias");
+    }
+    return st;
 }
 
 ocla_status ocla_flash_backward(ocla_context *ctx, const ocla_flash_params *params, const ocla_flash_grad_io *io) {

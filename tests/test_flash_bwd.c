@@ -302,3 +302,40 @@ static void bad_input(ocla_context *ctx, int d) {
     run_case(ctx, d, &f, 9);
 }
 Test(flash_bwd, bad_input) { on_every_device(bad_input); }
+
+/* d rel_bias over more (b, g) pairs than one bias-sum launch takes (32768, runtime/op_flash_bwd.c):
+ * B = 2, C = 1, T = 16400 (32800 pairs, two launches), against its closed form at C = 1 (no RoPE):
+ * d bias = bs sum_{b,t} 2 post relu(x_t) (do_t . v_t), x_t = qs q_t.k_t + bs bias. */
+static void bias_sum_split(ocla_context *ctx, int d) {
+    enum { B = 2, T = 16400, S = 2, E = 2 };
+    const size_t ns = (size_t)B * T * S;
+    float *x = malloc(6 * ns * sizeof *x), bias = 0.25f;
+    cr_assert(x);
+    tc_fill_normal(x, 6 * ns, 11, 1.0f);
+    ocla_tensor *t[6], *g[5];
+    for (int i = 0; i < 6; i++) t[i] = tc_tensor4(ctx, B, T, 1, S, x + i * ns); /* qq kq ql kl v d_o */
+    for (int i = 0; i < 5; i++) g[i] = tc_tensor4(ctx, B, T, 1, S, NULL);
+    const int64_t bd[2] = {1, 1};
+    ocla_tensor *tb = tc_tensor(ctx, 2, bd, &bias), *tdb = tc_tensor(ctx, 2, bd, NULL);
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    p.chunk = 1, p.rel_bias = tb, p.bias_scale = 0.5f, p.has_quad_scale = 1, p.quad_scale = 0.3f, p.quad_post = 2.0f;
+    const ocla_flash_grad_io io = {t[0], t[1], t[2], t[3], t[4], t[5], g[0], g[1], g[2], g[3], g[4], tdb};
+    tc_ok(ctx, ocla_flash_backward(ctx, &p, &io));
+    double want = 0;
+    for (size_t r = 0; r < (size_t)B * T; r++) {
+        const float *q = x + r * S, *k = x + ns + r * S, *v = x + 4 * ns + r * E, *o = x + 5 * ns + r * E;
+        const double xt = 0.3 * ((double)q[0] * k[0] + (double)q[1] * k[1]) + 0.5 * bias;
+        want += 0.5 * 2.0 * 2.0 * (xt > 0 ? xt : 0) * ((double)o[0] * v[0] + (double)o[1] * v[1]);
+    }
+    float *got = tc_download(ctx, tdb);
+    /* 32800 fp32 terms of either sign summed in one running sum per launch: rounding ~ n eps |term|
+     * ~ 2e-3 |term| against a sum ~ sqrt(n) |term| ~ 180 |term|, ~1e-5 relative (1e-4: 10x margin) */
+    cr_expect(fabs(got[0] - want) <= 1e-4 * fabs(want), "%s: d rel_bias %.9g, fp64 %.9g", tc_device_name(d), got[0],
+              want);
+    free(got), free(x);
+    for (int i = 0; i < 6; i++) ocla_tensor_destroy(t[i]);
+    for (int i = 0; i < 5; i++) ocla_tensor_destroy(g[i]);
+    ocla_tensor_destroy(tb), ocla_tensor_destroy(tdb);
+}
+Test(flash_bwd, bias_sum_over_many_chunks) { on_every_device(bias_sum_split); }

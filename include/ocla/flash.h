@@ -81,7 +81,8 @@ typedef struct ocla_flash_grad_io {
     ocla_tensor *d_rel_bias;              /* [H, 2C-1] contiguous along its last dim, or NULL to skip;
                                              only with params.rel_bias */
 } ocla_flash_grad_io;
-/* Temporaries in the context's scratch slots 0-3 (grown on demand, kept for the next call). */
+/* Temporaries in the context's scratch slots 0-3 (grown on demand, kept for the next call). With
+ * B, T or H = 0 nothing is computed or written (d_rel_bias included). */
 OCLA_API ocla_status ocla_flash_backward(ocla_context *ctx, const ocla_flash_params *params,
                                          const ocla_flash_grad_io *io);
 
