@@ -9,6 +9,7 @@
  * its own in 4-7): 0 = the linear part's states M [B*H, G, S, E], 1 = the sums of rope(ql) do^T per
  * chunk, turned into their suffix dS [B*H, G, S, E], 2 = the RoPE frequencies, 3 = the scores A and
  * their gradient dX [B*H, T, C] each, and the relative bias gradient's partial sums [B*H, G, 2C-1]. */
+#include <stdint.h>
 #include <string.h>
 
 #include "op_flash.h"
@@ -60,7 +61,8 @@ static int layout(const ocla__flash_call *c, int dbias, size_t *x_off, size_t *p
         (dbias && !ocla__mul_ok(states, 2 * (size_t)c->C - 1, &part)) ||
         !ocla__mul_ok(states, (size_t)c->S, &states) || !ocla__mul_ok(states, (size_t)c->E, &states))
         return 1;
-    const size_t a_end = (tc + ALIGN - 1) / ALIGN * ALIGN; /* tc + ALIGN cannot overflow: tc < SIZE_MAX / 4 */
+    if (tc > SIZE_MAX / 8) return 1; /* A and dX in bytes would not fit anyway; the rounding below stays exact */
+    const size_t a_end = (tc + ALIGN - 1) / ALIGN * ALIGN;
     *x_off = a_end;
     if (!ocla__add_ok(a_end, tc, &end)) return 1;
     *p_off = (end + ALIGN - 1) / ALIGN * ALIGN;
