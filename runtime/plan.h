@@ -30,6 +30,10 @@ typedef struct ocla_plan_row {
 } ocla_plan_row;
 extern const ocla_plan_row ocla__plan_rows[OCLA_OP_COUNT];
 #define ocla__plan_row_flash (ocla__plan_rows[OCLA_OP_FLASH_CHUNK]) /* op_flash.c plans any C itself */
+/* Request flags (private) of the FLASH backward (op_flash_bwd.c), planned by the FLASH row: its kernels
+ * instead of the forward's, and with them the relative bias gradient's. */
+#define OCLA__PLAN_FLASH_BWD (1u << 17)
+#define OCLA__PLAN_FLASH_DBIAS (1u << 18)
 
 /* ---- the vendor parameter table (runtime/plan_params.c): what the rules need to know about an
  * architecture beyond the OpenCL limits. Rows are data; the most specific row that matches the

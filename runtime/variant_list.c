@@ -14,6 +14,9 @@ static const ocla_kfamily fam_chunk = {
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
+/* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
+ * prefix); no options, as the forward's family. */
+static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {NULL}};
 /* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
  * plan (which the prepared op may narrow to its layouts), gate and feature map from the request;
  * and la_gate_cumsum of linear_attn.cl at the path's chunk. */
@@ -66,7 +69,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
                                                 : &ocla__fam_nv;
         break;
     case OCLA_OP_ATTN_RECURRENT: fam = !strcmp(name, "la_normalize") ? &fam_norm : &fam_rec; break;
-    case OCLA_OP_FLASH_CHUNK: fam = &ocla__fam_flash; break;
+    case OCLA_OP_FLASH_CHUNK: fam = !strncmp(name, "flashb_", 7) ? &fam_flash_bwd : &ocla__fam_flash; break;
     case OCLA_OP_SOFTMAX_TILED:
         fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
         break;

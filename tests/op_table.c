@@ -1009,6 +1009,12 @@ static const op_sm_bwd_cfg sm_bwd_causal = {1}, sm_bwd_full = {0};
 static const op_lf_bwd_cfg lf_bwd_headwise = {OCLA_LINFORMER_HEADWISE}, lf_bwd_key_value = {OCLA_LINFORMER_KEY_VALUE},
                            lf_bwd_per_head = {OCLA_LINFORMER_NONE};
 
+/* the FLASH backward, causal with either normaliser and non-causal (op_table_grad.c); tolerance 1e-4 as
+ * the forward's (test_flash_bwd.c says why it holds) */
+static const op_flash_bwd_cfg flash_bwd_causal = {1, 0}, flash_bwd_mean = {1, 1}, flash_bwd_noncausal = {0, 0};
+#define FLASH_BWD(name, cfg) \
+    ENTRY(name, "flash", "ocla_flash_backward", FLASH_SHAPES, 1e-4, op_flash_bwd, op_flash_bwd_cost, NULL, &cfg)
+
 #define PREPARED_API "ocla_attention_prepare, ocla_attention_run, ocla_attention_op_destroy"
 
 static const op_entry OP_TABLE[] = {
@@ -1058,6 +1064,9 @@ static const op_entry OP_TABLE[] = {
           &causal1),
     ENTRY("flash_noncausal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_full, NULL,
           &causal0),
+    FLASH_BWD("flash_backward_causal", flash_bwd_causal),
+    FLASH_BWD("flash_backward_causal_mean", flash_bwd_mean),
+    FLASH_BWD("flash_backward_noncausal", flash_bwd_noncausal),
     ENTRY("linformer", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer, linformer_cost,
           NULL, &lf_headwise),
     ENTRY("linformer_key_value", "linformer", "ocla_linformer_attention", LINFORMER_SHAPES, 1e-4, linformer,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "op_table_impl.h"
+#include "ref/ref_flash_grad.h"
 #include "ref/ref_grad.h"
 #include "ref/ref_layers.h"
 #include "ref/ref_softmax_grad.h"
@@ -244,4 +245,57 @@ void op_lf_bwd_cost(const op_shape *s, double *flops, double *bytes) {
     const double bh = (double)s->B * s->H, T = s->T, P = s->P, KV = s->K + s->V;
     *flops = bh * (2.0 * T * P * KV * 3.0 + 2.0 * T * P * (5.0 * s->K + 3.0 * s->V));
     *bytes = 4.0 * (bh * T * (4.0 * s->K + 4.0 * s->V) + 4.0 * P * lf_n(s));
+}
+
+/* ---- the FLASH backward (ocla_flash_backward), one entry per mode and normaliser; fp64 reference
+ * tests/ref/ref_flash_grad.h. S = K, E = V, C = chunk; the relative bias and its gradient where the
+ * shape gives a chunk (its length is 2C-1) ---- */
+enum { FQQ, FKQ, FQL, FKL, FV, FBIAS, FDO, FDQQ, FDKQ, FDQL, FDKL, FDV, FDBIAS };
+
+void op_flash_bwd_make(op_case *c) {
+    const op_shape *s = &c->s;
+    static const char *const in[4] = {"qq", "kq", "ql", "kl"}, *const out[4] = {"dqq", "dkq", "dql", "dkl"};
+    for (int i = 0; i < 4; i++) op_in(c, in[i], 4, OP_D(s->B, s->T, s->H, s->K), -1, 1);
+    op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    if (s->chunk > 0) op_in(c, "rel_bias", 2, OP_D(s->H, 2 * s->chunk - 1), -0.5f, 0.5f);
+    else op_absent(c, "rel_bias");
+    op_in(c, "d_o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
+    for (int i = 0; i < 4; i++) op_out(c, out[i], 4, OP_D(s->B, s->T, s->H, s->K));
+    op_out(c, "dv", 4, OP_D(s->B, s->T, s->H, s->V));
+    if (s->chunk > 0) op_out(c, "d_rel_bias", 2, OP_D(s->H, 2 * s->chunk - 1));
+    else op_absent(c, "d_rel_bias");
+}
+
+ocla_status op_flash_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const op_flash_bwd_cfg *f = c->op->cfg;
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    p.causal = f->causal, p.chunk = c->s.chunk, p.rel_bias = t[FBIAS];
+    p.lin_norm = f->lin_mean ? OCLA_FLASH_LIN_MEAN : OCLA_FLASH_LIN_CHUNK;
+    const ocla_flash_grad_io io = {t[FQQ],  t[FKQ],  t[FQL],  t[FKL], t[FV], t[FDO],
+                                   t[FDQQ], t[FDKQ], t[FDQL], t[FDKL], t[FDV], t[FDBIAS]};
+    return ocla_flash_backward(ctx, &p, &io);
+}
+
+void op_flash_bwd_reference(const op_case *c, double *ref) {
+    const op_flash_bwd_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    const int C = s->chunk;
+    const size_t ns = (size_t)s->B * s->T * s->H * s->K, ne = (size_t)s->B * s->T * s->H * s->V;
+    const ref_flash_cfg r = {s->B, s->T, s->H, s->K, s->V, C, f->causal, 1.0 / C, 1.0, 1.0, op_host(c, FBIAS),
+                             f->lin_mean, f->causal ? 1.0 / C : 1.0 / s->T, 0, 10000.0, 0};
+    double *x[6];
+    for (int i = 0; i < 6; i++) x[i] = op_to_double(op_host(c, i == 5 ? FDO : i), i < 4 ? ns : ne);
+    const ref_flash_grads g = {op_slice(c, ref, FDQQ), op_slice(c, ref, FDKQ), op_slice(c, ref, FDQL),
+                               op_slice(c, ref, FDKL), op_slice(c, ref, FDV),  op_slice(c, ref, FDBIAS)};
+    ref_flash_backward(&r, x[0], x[1], x[2], x[3], x[4], x[5], &g);
+    for (int i = 0; i < 6; i++) free(x[i]);
+}
+
+/* ocla-bench's convention for the backward: 2x the forward's flops; qq, kq, ql, kl, v, d_o read and
+ * their five gradients written. */
+void op_flash_bwd_cost(const op_shape *s, double *flops, double *bytes) {
+    const double bth = (double)s->B * s->T * s->H, S = s->K, E = s->V, C = s->chunk ? s->chunk : 256;
+    *flops = 2.0 * bth * (2.0 * C * (S + E) + 4.0 * S * E);
+    *bytes = 4.0 * bth * (8 * S + 3 * E);
 }

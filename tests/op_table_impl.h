@@ -48,4 +48,13 @@ ocla_status op_lf_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *con
 void op_lf_bwd_reference(const op_case *c, double *ref);
 void op_lf_bwd_cost(const op_shape *s, double *flops, double *bytes);
 
+/* The FLASH backward (op_table_grad.c), one entry per mode and causal normaliser. */
+typedef struct op_flash_bwd_cfg {
+    int causal, lin_mean;
+} op_flash_bwd_cfg;
+void op_flash_bwd_make(op_case *c);
+ocla_status op_flash_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_flash_bwd_reference(const op_case *c, double *ref);
+void op_flash_bwd_cost(const op_shape *s, double *flops, double *bytes);
+
 #endif

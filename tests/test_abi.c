@@ -87,6 +87,11 @@ static ocla_status c_flash(ocla_context *ctx, const abi_buf *b) {
     memset(&io, 0, sizeof io);
     return ocla_flash_attention(ctx, &b->flash, &io);
 }
+static ocla_status c_flash_backward(ocla_context *ctx, const abi_buf *b) {
+    ocla_flash_grad_io io;
+    memset(&io, 0, sizeof io);
+    return ocla_flash_backward(ctx, &b->flash, &io);
+}
 static ocla_status c_softmax(ocla_context *ctx, const abi_buf *b) {
     return ocla_softmax_attention(ctx, &b->softmax, NULL, NULL, NULL, NULL);
 }
@@ -131,6 +136,7 @@ static const abi_call calls[] = {
     CALL("ocla_attention_limits", ocla_attn_params, i_attn, c_attn_limits),
     CALL("ocla_attention_backward", ocla_attn_params, i_attn, c_attn_backward),
     CALL("ocla_flash_attention", ocla_flash_params, i_flash, c_flash),
+    CALL("ocla_flash_backward", ocla_flash_params, i_flash, c_flash_backward),
     CALL("ocla_softmax_attention", ocla_softmax_params, i_softmax, c_softmax),
     CALL("ocla_linformer_attention", ocla_linformer_params, i_linformer, c_linformer),
     CALL("ocla_softmax_backward", ocla_softmax_params, i_softmax, c_softmax_bwd),

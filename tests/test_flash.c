@@ -18,17 +18,11 @@
 #include <string.h>
 
 #include "common.h"
+#include "flash_case.h"
 #include "internal.h"
 #include "ref/ref_layers.h"
 
 #define TOL 1e-4
-
-typedef struct fcase {
-    int B, T, H, S, E, C, causal;
-    int quad_variant; /* 0 paper code (qk/C + b), 1 paper text (relu^2(qk/sqrt S)/C), 2 lucidrains ((qk+b)/C) */
-    int bias, lin_mean, rope, lin_custom;
-    int64_t pos0;
-} fcase;
 
 static double run_flash(ocla_context *ctx, const fcase *c, uint32_t seed) {
     size_t ns = (size_t)c->B * c->T * c->H * c->S, ne = (size_t)c->B * c->T * c->H * c->E;
@@ -45,23 +39,9 @@ static double run_flash(ocla_context *ctx, const fcase *c, uint32_t seed) {
     int64_t bd[2] = {c->H, 2 * c->C - 1};
     ocla_tensor *tb = tc_tensor(ctx, 2, bd, bias);
     ocla_flash_params p;
-    ocla_flash_params_defaults(&p);
-    p.causal = c->causal;
-    p.chunk = c->C;
-    ref_flash_cfg r = {c->B, c->T, c->H, c->S, c->E, c->C, c->causal, 1.0 / c->C, 1.0, 1.0, NULL, 0,
-                       c->causal ? 1.0 / c->C : 1.0 / c->T, 0, 10000.0, 0};
-    if (c->quad_variant == 1) {
-        p.has_quad_scale = 1, p.quad_scale = (float)(1.0 / sqrt((double)c->S)), p.quad_post = 1.0f / (float)c->C;
-        r.quad_scale = 1.0 / sqrt((double)c->S), r.quad_post = 1.0 / c->C;
-    } else if (c->quad_variant == 2) {
-        p.bias_scale = 1.0f / (float)c->C;
-        r.bias_scale = 1.0 / c->C;
-    }
+    ref_flash_cfg r;
+    fcase_setup(c, &p, &r);
     if (c->bias) p.rel_bias = tb, r.bias = bias;
-    if (c->lin_mean) p.lin_norm = OCLA_FLASH_LIN_MEAN, r.lin_mean = 1;
-    if (c->lin_custom) p.has_lin_scale = 1, p.lin_scale = 0.01f, r.lin = (double)0.01f;
-    if (c->rope) p.rope_dims = c->rope, r.rope_dims = c->rope;
-    p.pos_offset = c->pos0, r.pos0 = c->pos0;
     ocla_flash_io io = {tqq, tkq, tql, tkl, tv, to};
     tc_ok(ctx, ocla_flash_attention(ctx, &p, &io));
     float *o = tc_download(ctx, to);

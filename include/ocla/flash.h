@@ -60,6 +60,32 @@ typedef struct ocla_flash_io {
 OCLA_API ocla_status ocla_flash_attention(ocla_context *ctx, const ocla_flash_params *params,
                                           const ocla_flash_io *io);
 
+/* ---- backward of ocla_flash_attention (runtime/op_flash_bwd.c, kernels_cl/flash_bwd.cl) ----
+ * Given dL/do for a scalar loss L, the gradients of every input of the forward above with the same
+ * params (causal or not, either lin_norm, scales, RoPE, relative bias), the chunk resolved as there:
+ *   dX_ts = 2 quad_post relu(x_ts) (d_o_t . v_s) for the scores x_ts inside the chunk;
+ *   dqq, dkq = rope^T(quad_scale sum dX rope(k / q)), d rel_bias[h][t-s+C-1] = bias_scale sum dX;
+ *   dql = rope^T(S_g d_o), dkl = rope^T(dS_g v), dv = sum_t A_ts d_o_t + dS_g^T rope(kl), where dS_g is
+ *   the reverse exclusive suffix over the chunks of lin(g') sum rope(ql) d_o^T (causal) or its total
+ *   (non-causal). Recomputes the scores and the chunk states (nothing is kept from the forward).
+ * The math, the temporaries and how it is tested: docs/TRAINING.md, "FLASH backward". */
+typedef struct ocla_flash_grad_io {
+    /* forward inputs, exactly as given to ocla_flash_attention (params.rel_bias too) */
+    const ocla_tensor *qq, *kq, *ql, *kl; /* [B,T,H,S] */
+    const ocla_tensor *v;                 /* [B,T,H,E] */
+    const ocla_tensor *d_o;               /* [B,T,H,E] dL/do (required) */
+    /* outputs (overwritten, never accumulated); none may share memory with an input above, with
+     * params.rel_bias or with another output (OCLA_ERR_INVALID_ARGUMENT, naming both) */
+    ocla_tensor *dqq, *dkq, *dql, *dkl;   /* [B,T,H,S] (required) */
+    ocla_tensor *dv;                      /* [B,T,H,E] (required) */
+    ocla_tensor *d_rel_bias;              /* [H, 2C-1] contiguous along its last dim, or NULL to skip;
+                                             only with params.rel_bias */
+} ocla_flash_grad_io;
+/* Temporaries in the context's scratch slots 0-3 (grown on demand, kept for the next call). With
+ * B, T or H = 0 nothing is computed or written (d_rel_bias included). */
+OCLA_API ocla_status ocla_flash_backward(ocla_context *ctx, const ocla_flash_params *params,
+                                         const ocla_flash_grad_io *io);
+
 #ifdef __cplusplus
 }
 #endif

@@ -149,7 +149,8 @@ static int chunk_op(const op_entry *e, int *gate) {
 static const char *const every_chunk[] = {"linear_attention_normalized", "simple_gla_chunked", "gla_normalized",
                                           "linear_attention_prepared", "attention_backward_linear_normalized",
                                           "attention_backward_gla", "attention_backward_retention", "flash_causal",
-                                          "flash_noncausal", "softmax_attention_causal", "softmax_attention_noncausal"};
+                                          "flash_noncausal", "softmax_attention_causal", "softmax_attention_noncausal",
+                                          "flash_backward_causal_mean"};
 
 static int runs_every_chunk(const op_entry *e) {
     for (size_t i = 0; i < sizeof every_chunk / sizeof every_chunk[0]; i++)
