@@ -429,7 +429,8 @@ static void list_part(const char *path) {
         }
     }
     fclose(f);
-    printf("kernel_sweep: %d variants of %s run through their witness requests\n", from_list, path);
+    printf("kernel_sweep: %d variants of %s not built by parts 1 to 3, each given to its witness request "
+           "(run where the filter selects it)\n", from_list, path);
 }
 
 /* ---- the canary: a race and an out-of-bounds write, on purpose ---- */
@@ -496,6 +497,8 @@ int main(int argc, char **argv) {
     ocla_cache_get_stats(ctx, &cs);
     ocla_context_destroy(ctx);
     if (variants) fclose(variants);
+    for (int i = 0; i < n_built; i++) free(built[i]);
+    free(built);
     printf("kernel_sweep: %d runs, %d failed, %d unsupported on this device; %llu program variants built\n", runs,
            failures, refused, (unsigned long long)cs.builds);
     return failures || !runs;

@@ -75,14 +75,14 @@ static const profile k_profiles[] = {
                   .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB,
                   .vendor = OCLA_VENDOR_MESA}},
 };
+/* The profiles walked: k_profiles, or the one of --device. */
+static const profile *g_profiles = k_profiles;
+static size_t g_n_profiles = sizeof k_profiles / sizeof k_profiles[0];
 
 /* Head dims: each side of every threshold a rule reads (softmax pads to 32/64/128/256 and takes
  * float4 rows at multiples of 4, the recurrent form's rows per item double at 64/128, the chunked
  * output's value tile widens at V >= 128, the NVIDIA path's float4 rows), which covers the dims the
  * tests and ocla-bench use (1..256). */
-static const profile *g_profiles = k_profiles;
-static size_t g_n_profiles = sizeof k_profiles / sizeof k_profiles[0];
-
 static const int k_dims[] = {1, 3, 4, 8, 16, 17, 32, 33, 48, 64, 65, 100, 128, 129, 256};
 /* (B, H, T): a medium shape, and one whose per-chunk states pass 2^31 floats (the NVIDIA path's
  * 64-bit offsets) while fitting its largest allocation. */
