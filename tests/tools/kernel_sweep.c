@@ -419,8 +419,8 @@ static void list_part(const char *path) {
             continue;
         }
         r.op = (ocla_op_kind)op, r.K = K, r.V = V;
-        snprintf(label, sizeof label, "variant %.32s op %d gate %d feature %d flags %u K %lld V %lld chunk %d", field[0],
-                 op, r.gate, r.feature, r.flags, K, V, r.chunk);
+        snprintf(label, sizeof label, "variant %.32s op %d gate %d feature %d flags %u K %lld V %lld chunk %d",
+                 field[0], op, r.gate, r.feature, r.flags, K, V, r.chunk);
         from_list++;
         if (run_request(&r, label)) {
             fprintf(stderr, "kernel_sweep: no call of the sweep makes plans of op kind %d (%s %s)\n", op, field[0],

@@ -296,15 +296,15 @@ int main(int argc, char **argv) {
         printf("%s\t%s\t%s\t%s", l->source, l->options, l->kernels, l->nvidia_only ? "nvidia" : "any");
         const ocla_plan_request *r = &l->witness;
         if (witness && l->has_witness)
-            printf("\top=%d gate=%d feature=%d flags=%u B=%lld T=%lld H=%lld K=%lld V=%lld chunk=%d", (int)r->op, r->gate,
-                   r->feature, r->flags, (long long)r->B, (long long)r->T, (long long)r->H, (long long)r->K,
+            printf("\top=%d gate=%d feature=%d flags=%u B=%lld T=%lld H=%lld K=%lld V=%lld chunk=%d", (int)r->op,
+                   r->gate, r->feature, r->flags, (long long)r->B, (long long)r->T, (long long)r->H, (long long)r->K,
                    (long long)r->V, r->chunk);
         else if (witness)
             printf("\t-");
         printf("\n");
         nv += g_lines[i].nvidia_only;
     }
-    fprintf(stderr, "ocla_variants: %d variants (%d NVIDIA-only) from %ld plans (%ld distinct) on %zu device profiles\n",
-            g_n, nv, g_plans, g_distinct, g_n_profiles);
+    fprintf(stderr, "ocla_variants: %d variants (%d NVIDIA-only) from %ld plans (%ld distinct) on %zu device "
+                    "profiles\n", g_n, nv, g_plans, g_distinct, g_n_profiles);
     return g_failed;
 }
