@@ -182,7 +182,8 @@ static ocla_status get_program(ocla_context *ctx, const ocla_embedded_source *sr
             return st;
         }
         ctx->stats.builds++;
-        ocla__log(ctx, OCLA_LOG_DEBUG, "built a program variant (%s) in %.3f s", options, ocla_now_seconds() - t0);
+        ocla__log(ctx, OCLA_LOG_DEBUG, "built a program variant (%s: %s) in %.3f s", src ? src->name : "(text)",
+                  options, ocla_now_seconds() - t0);
         if (ctx->disk_cache) save_to_disk(ctx, prog, key);
     }
     memcpy(ctx->programs[ctx->n_programs].key, key, 32);

@@ -17,13 +17,22 @@
  *      x normaliser; ocla_attention_backward for every gate kind x feature map x normaliser (build
  *      options of its kernels), with dg and (gated kinds) without it. Status and finiteness only:
  *      the sanitizer is the check here.
- * The device selftest and the probe kernel run when the context is created.
+ * Before them the device selftest (ocla_selftest); the probe kernel runs when the context first plans.
  *
- * usage: kernel_sweep [device selector] [filter] [variants file]
+ *   4. with a variant list (ocla_variants --device <this device> --witness: every variant the runtime
+ *      builds on a device of these limits, with the first request whose plan builds it), every
+ *      portable variant of it that parts 1 to 3 did not build, through that request at B = H = 1,
+ *      T = chunk + 3 and its own head dims (list_part): the head-dim-dependent tiles (softmax's
+ *      padded DK, DV and float4 loads, the chunked output's value tile, the recurrent form's rows per
+ *      item). A new tile or family of an existing op kind comes in through the list alone.
+ *
+ * usage: kernel_sweep [device selector] [filter] [variants file] [variant list]
  *        kernel_sweep [device selector] canary
  *   filter: run only the parts whose label contains this substring ("" = all)
- *   variants file: every program variant built (its build options), one a line; compare it with
- *   the runtime's variant list to see what the sweep does not reach.
+ *   variants file: every program variant built, one a line: its source, a tab, its build options
+ *   ("-" when none), as ocla_variants prints its first two fields; .ci/checks/45-oclgrind.sh
+ *   compares it with the runtime's variant list.
+ *   variant list: part 4's input (above).
  *   canary: instead of the sweep, run one small kernel with a local-memory race (no barrier between
  *   a write and another work-item's read) and an out-of-bounds global write, so the CI script can
  *   prove that the simulator's checks are on and that their reports are seen (the check cannot pass
@@ -46,12 +55,43 @@ static const char *filter = "";
 static FILE *variants;
 static int runs, failures, refused;
 
+/* Every program variant built so far, as "source\toptions" ("-" when none): what ocla_variants
+ * prints in its first two fields. */
+static char **built;
+static int n_built, cap_built;
+
+static int was_built(const char *variant) {
+    for (int i = 0; i < n_built; i++)
+        if (!strcmp(built[i], variant)) return 1;
+    return 0;
+}
+
+static void note_built(const char *variant) {
+    if (was_built(variant)) return; /* the same variant again: the memory cache was dropped */
+    if (n_built == cap_built) {
+        char **p = realloc(built, (size_t)(cap_built ? 2 * cap_built : 64) * sizeof *p);
+        if (!p) return; /* the variants file still lists it */
+        built = p, cap_built = cap_built ? 2 * cap_built : 64;
+    }
+    char *copy = malloc(strlen(variant) + 1);
+    if (copy) built[n_built++] = strcpy(copy, variant);
+}
+
 static void on_log(ocla_log_level level, const char *message, void *user) {
     (void)user;
-    const char *tag = "built a program variant (";
-    if (variants && !strncmp(message, tag, strlen(tag))) {
-        const char *s = message + strlen(tag), *e = strrchr(s, ')');
-        fprintf(variants, "%.*s\n", (int)(e ? e - s : (long)strlen(s)), s);
+    const char *tag = "built a program variant ("; /* program_cache.c: "(source: options) in ..." */
+    if (!strncmp(message, tag, strlen(tag))) {
+        const char *s = message + strlen(tag), *e = strrchr(s, ')'), *colon = strstr(s, ": ");
+        if (!e || !colon || colon > e) {
+            fprintf(stderr, "kernel_sweep: a build log line of an unknown form: %s\n", message);
+            failures++;
+            return;
+        }
+        const char *o = colon + 2;
+        char variant[800]; /* as ocla_variants prints a variant: source, tab, options ("-" when none) */
+        snprintf(variant, sizeof variant, "%.*s\t%.*s", (int)(colon - s), s, o < e ? (int)(e - o) : 1, o < e ? o : "-");
+        note_built(variant);
+        if (variants) fprintf(variants, "%s\n", variant);
     } else if (level <= OCLA_LOG_WARN) {
         fprintf(stderr, "ocla: %s\n", message);
     }
@@ -204,9 +244,9 @@ static void attn_tensors_destroy(attn_tensors *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* Inputs (non-negative q, k with the normaliser) and outputs of every role at (1, T, 2, K, V). */
-static int attn_tensors_create(attn_tensors *t, const ocla_attn_params *p, int T, int K, int V) {
-    const int64_t B = 1, H = 2;
+/* Inputs (non-negative q, k with the normaliser) and outputs of every role at (1, T, H, K, V). */
+static int attn_tensors_create(attn_tensors *t, const ocla_attn_params *p, int T, int64_t H, int K, int V) {
+    const int64_t B = 1;
     unsigned seed = 5;
     const float lo = p->normalize ? 0.0f : -1.0f;
     memset(t, 0, sizeof *t);
@@ -246,11 +286,11 @@ static const char *finite(const ocla_tensor *t) {
     return bad;
 }
 
-static void attn_run(ocla_attn_params *p, int backward, int with_dg, int T, int K, int V, const char *label) {
+static void attn_run(ocla_attn_params *p, int backward, int with_dg, int T, int H, int K, int V, const char *label) {
     if (!selected(label)) return;
     t_run = ocla_now_seconds();
     attn_tensors t;
-    if (!attn_tensors_create(&t, p, T, K, V)) {
+    if (!attn_tensors_create(&t, p, T, H, K, V)) {
         result(label, OCLA_ERR_OUT_OF_MEMORY, "tensors");
         return;
     }
@@ -286,24 +326,112 @@ static void attention_part(void) {
                 ocla_attn_params_defaults(&p);
                 p.gate = gates[gi], p.feature_map = fmaps[fi], p.normalize = norm;
                 snprintf(label, sizeof label, "forward gate %s feature %s norm %d chunked", gname[gi], fname[fi], norm);
-                attn_run(&p, 0, 0, T, K, V, label);
+                attn_run(&p, 0, 0, T, 2, K, V, label);
                 p.form = OCLA_FORM_RECURRENT;
                 snprintf(label, sizeof label, "forward gate %s feature %s norm %d recurrent", gname[gi], fname[fi], norm);
-                attn_run(&p, 0, 0, T, K, V, label);
+                attn_run(&p, 0, 0, T, 2, K, V, label);
                 p.form = OCLA_FORM_CHUNKED;
                 if (gates[gi] == OCLA_GATE_NONE) {
                     p.causal = 0;
                     snprintf(label, sizeof label, "forward noncausal feature %s norm %d", fname[fi], norm);
-                    attn_run(&p, 0, 0, T, K, V, label);
+                    attn_run(&p, 0, 0, T, 2, K, V, label);
                     p.causal = 1;
                 }
                 const int gated = gates[gi] == OCLA_GATE_SCALAR || gates[gi] == OCLA_GATE_VECTOR;
                 for (int dg = gated; dg >= 0; dg--) {
                     snprintf(label, sizeof label, "backward gate %s feature %s norm %d%s", gname[gi], fname[fi], norm,
                              dg ? " dg" : " no dg");
-                    attn_run(&p, 1, dg, T, K, V, label);
+                    attn_run(&p, 1, dg, T, 2, K, V, label);
                 }
             }
+}
+
+/* ---- part 4: the variants of the runtime's list that parts 1 to 3 did not build ---- */
+
+/* Run the request r of ocla_variants' witness field at B = H = 1, T = chunk + 3 (a full chunk, then a
+ * partial one; 5 tokens where the op has no chunk), its head dims and its chunk: through the
+ * public attention calls for the linear-attention ops (gate, feature map, normaliser, causality,
+ * form and dg from the request), else through the first op-table entry that takes this op's
+ * chunk (chunk_op), against its reference. Nonzero when no call makes this op's plans. */
+static int run_request(const ocla_plan_request *r, const char *label) {
+    const int T = r->chunk > 0 ? r->chunk + 3 : 5, K = (int)r->K, V = (int)r->V;
+    switch (r->op) {
+    case OCLA_OP_LINEAR_CHUNK:
+    case OCLA_OP_SIMPLE_GLA_CHUNK:
+    case OCLA_OP_GLA_CHUNK:
+    case OCLA_OP_ATTN_RECURRENT:
+    case OCLA_OP_ATTN_BACKWARD: {
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        p.gate = (ocla_gate_kind)r->gate, p.feature_map = (ocla_feature_map)r->feature;
+        p.normalize = (r->flags & OCLA_PLAN_NORMALIZE) != 0, p.causal = !(r->flags & OCLA_PLAN_NONCAUSAL);
+        p.form = r->op == OCLA_OP_ATTN_RECURRENT ? OCLA_FORM_RECURRENT : OCLA_FORM_CHUNKED;
+        p.chunk = r->chunk;
+        attn_run(&p, r->op == OCLA_OP_ATTN_BACKWARD, !(r->flags & OCLA__PLAN_BWD_NO_DG), T, 1, K, V, label);
+        return 0;
+    }
+    default:
+        for (int i = 0; i < op_count(); i++) {
+            const op_entry *e = op_get(i);
+            int gate;
+            if (chunk_op(e, &gate) != (int)r->op || gate != r->gate) continue;
+            op_shape s = e->shapes[0];
+            s.B = 1, s.H = 1, s.T = T, s.K = K, s.V = V, s.chunk = r->chunk;
+            if (selected(label)) run_entry(e, &s, label);
+            return 0;
+        }
+        return -1;
+    }
+}
+
+/* Each portable variant of list (ocla_variants --device ... --witness: source, options, kernels,
+ * compiles, witness; tab-separated) not built yet: its witness request. Variants that only the
+ * NVIDIA driver compiles (inline PTX) and the kernels that run without a plan (no witness; the
+ * context and the op table build them) are left to the CI script's comparison. */
+static void list_part(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        failures++;
+        return;
+    }
+    char line[2048], label[200];
+    int from_list = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *field[5] = {line};
+        int n = 1;
+        for (char *t = strchr(line, '\t'); t && n < 5; t = strchr(t + 1, '\t')) *t = 0, field[n++] = t + 1;
+        if (n < 5 || strcmp(field[3], "any") || !strcmp(field[4], "-")) continue;
+        char variant[sizeof line]; /* "source\toptions": line held both */
+        const size_t a = strlen(field[0]);
+        memcpy(variant, field[0], a);
+        variant[a] = '\t';
+        strcpy(variant + a + 1, field[1]);
+        if (was_built(variant)) continue;
+        ocla_plan_request r;
+        long long B, T, H, K, V;
+        int op;
+        memset(&r, 0, sizeof r);
+        if (sscanf(field[4], "op=%d gate=%d feature=%d flags=%u B=%lld T=%lld H=%lld K=%lld V=%lld chunk=%d", &op,
+                   &r.gate, &r.feature, &r.flags, &B, &T, &H, &K, &V, &r.chunk) != 10) {
+            fprintf(stderr, "kernel_sweep: %s: a witness of an unknown form: %s\n", path, field[4]);
+            failures++;
+            continue;
+        }
+        r.op = (ocla_op_kind)op, r.K = K, r.V = V;
+        snprintf(label, sizeof label, "variant %.32s op %d gate %d feature %d flags %u K %lld V %lld chunk %d",
+                 field[0], op, r.gate, r.feature, r.flags, K, V, r.chunk);
+        from_list++;
+        if (run_request(&r, label)) {
+            fprintf(stderr, "kernel_sweep: no call of the sweep makes plans of op kind %d (%s %s)\n", op, field[0],
+                    field[1]);
+            failures++;
+        }
+    }
+    fclose(f);
+    printf("kernel_sweep: %d variants of %s not built by parts 1 to 3, each given to its witness request "
+           "(run where the filter selects it)\n", from_list, path);
 }
 
 /* ---- the canary: a race and an out-of-bounds write, on purpose ---- */
@@ -359,12 +487,19 @@ int main(int argc, char **argv) {
         ocla_context_destroy(ctx);
         return rc;
     }
+    if (selected("selftest")) {
+        t_run = ocla_now_seconds();
+        result("selftest", ocla_selftest(ctx, NULL), NULL);
+    }
     op_table_part();
     attention_part();
+    if (argc > 4) list_part(argv[4]);
     ocla_cache_stats cs;
     ocla_cache_get_stats(ctx, &cs);
     ocla_context_destroy(ctx);
     if (variants) fclose(variants);
+    for (int i = 0; i < n_built; i++) free(built[i]);
+    free(built);
     printf("kernel_sweep: %d runs, %d failed, %d unsupported on this device; %llu program variants built\n", runs,
            failures, refused, (unsigned long long)cs.builds);
     return failures || !runs;

@@ -18,12 +18,26 @@
  *   compiles   "any" (portable OpenCL C) or "nvidia" (inline PTX: NVIDIA's driver only)
  * This format is stable: scripts read it with `IFS=$'\t' read -r source options kernels compiles`.
  * Summary on stderr. Exit status 1 when a kernels_cl source (other than common.cl) is in no
- * variant, or a plan names a kernel that has no variant. */
+ * variant, or a plan names a kernel that has no variant.
+ *
+ * usage: ocla_variants                   the device profiles below
+ *        ocla_variants --device SELECTOR [--witness]
+ *   --device: one profile, the limits the runtime reads from that device (ocla__plan_limits: its
+ *   limits, the probe kernel's work-group limit, its vendor paths); `oclgrind ocla_variants --device
+ *   oclgrind` lists what the runtime builds on Oclgrind (.ci/checks/45-oclgrind.sh compares it with
+ *   what its kernel sweep built).
+ *   --witness: a fifth field, the first request of the walk whose plan builds the variant (the walk
+ *   tries the smaller head dims, the medium shape and the fewer flags first), "-" for the kernels
+ *   that run without a plan:
+ *     op=<ocla_op_kind> gate=<ocla_gate_kind> feature=<ocla_feature_map> flags=<OCLA_PLAN_* bits>
+ *     B=<n> T=<n> H=<n> K=<n> V=<n> chunk=<n>
+ *   tests/tools/kernel_sweep.c runs it for each variant its own parts did not build. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "ocla/ocla.h"
 #include "plan.h"
 #include "variant.h"
 
@@ -61,6 +75,9 @@ static const profile k_profiles[] = {
                   .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB,
                   .vendor = OCLA_VENDOR_MESA}},
 };
+/* The profiles walked: k_profiles, or the one of --device. */
+static const profile *g_profiles = k_profiles;
+static size_t g_n_profiles = sizeof k_profiles / sizeof k_profiles[0];
 
 /* Head dims: each side of every threshold a rule reads (softmax pads to 32/64/128/256 and takes
  * float4 rows at multiples of 4, the recurrent form's rows per item double at 64/128, the chunked
@@ -74,6 +91,8 @@ static const int64_t k_shapes[][3] = {{2, 4, 2048}, {1, 16, (int64_t)1 << 20}};
 typedef struct variant_line {
     char source[32], options[640], kernels[512];
     int nvidia_only;
+    int has_witness;
+    ocla_plan_request witness; /* the first request whose plan builds it */
 } variant_line;
 
 static variant_line g_lines[MAX_VARIANTS];
@@ -88,7 +107,8 @@ static void add_kernel(variant_line *l, const char *name) {
     snprintf(l->kernels + used, sizeof l->kernels - used, "%s%s", used ? "," : "", name);
 }
 
-static void add(const ocla_variant *v, const char *kernel) {
+/* Kernel `kernel` of variant v, built for request r (NULL: a kernel that runs without a plan). */
+static void add(const ocla_variant *v, const char *kernel, const ocla_plan_request *r) {
     char opts[640];
     if (ocla__variant_build_options(v, opts, sizeof opts)) {
         fprintf(stderr, "ocla_variants: the options of a %s variant do not fit\n", v->fam->source);
@@ -109,7 +129,9 @@ static void add(const ocla_variant *v, const char *kernel) {
         snprintf(l->options, sizeof l->options, "%s", o);
         l->kernels[0] = 0;
         l->nvidia_only = !strcmp(v->fam->source, "attn_mma_nv");
+        l->has_witness = 0;
     }
+    if (r && !g_lines[i].has_witness) g_lines[i].witness = *r, g_lines[i].has_witness = 1;
     add_kernel(&g_lines[i], kernel);
 }
 
@@ -159,18 +181,18 @@ static void add_plan(const ocla_plan *p, const ocla_plan_request *r) {
             g_failed = 1;
             continue;
         }
-        add(&v, name);
+        add(&v, name, r);
     }
 }
 
 /* r at every chunk of its row (forced), on every profile: each plan that exists. */
 static void walk_chunks(ocla_plan_request r) {
     const ocla_plan_row *row = &ocla__plan_rows[r.op];
-    for (size_t d = 0; d < sizeof k_profiles / sizeof k_profiles[0]; d++)
+    for (size_t d = 0; d < g_n_profiles; d++)
         for (int c = 0; c < row->n_chunks; c++) {
             r.chunk = row->chunks[c];
             ocla_plan p;
-            if (ocla_plan_compute(&k_profiles[d].L, &r, &p) == OCLA_SUCCESS) add_plan(&p, &r);
+            if (ocla_plan_compute(&g_profiles[d].L, &r, &p) == OCLA_SUCCESS) add_plan(&p, &r);
         }
 }
 
@@ -219,13 +241,44 @@ static int by_source_then_options(const void *a, const void *b) {
     return c ? c : strcmp(x->options, y->options);
 }
 
-int main(void) {
+/* The one profile of the device that selector names: the limits its context plans with. */
+static int device_profile(const char *selector, profile *out) {
+    ocla_context_options o;
+    ocla_context_options_defaults(&o);
+    o.device = selector;
+    o.cache_mode = OCLA_CACHE_OFF;
+    ocla_context *ctx = NULL;
+    ocla_status st = ocla_context_create(&o, &ctx);
+    if (st == OCLA_SUCCESS) {
+        OCLA_LOCK(ctx);
+        st = ocla__plan_limits(ctx, &out->L);
+        OCLA_UNLOCK(ctx);
+    }
+    if (st != OCLA_SUCCESS)
+        fprintf(stderr, "ocla_variants: the limits of device \"%s\": %s: %s\n", selector, ocla_status_string(st),
+                ocla_last_error(ctx));
+    else
+        out->name = selector;
+    ocla_context_destroy(ctx);
+    return st == OCLA_SUCCESS ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+    static profile device;
+    const int witness = argc == 4 && !strcmp(argv[3], "--witness");
+    if (argc >= 3 && argc <= 4 && !strcmp(argv[1], "--device") && (argc == 3 || witness)) {
+        if (device_profile(argv[2], &device)) return 1;
+        g_profiles = &device, g_n_profiles = 1;
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: ocla_variants [--device SELECTOR [--witness]]\n");
+        return 2;
+    }
     walk_requests();
     for (const ocla_fixed_build *f = ocla__fixed_builds; f->fam; f++) {
         const ocla_variant v = ocla__variant(f->fam);
         char names[256];
         snprintf(names, sizeof names, "%s", f->kernels);
-        for (char *n = strtok(names, " "); n; n = strtok(NULL, " ")) add(&v, n);
+        for (char *n = strtok(names, " "); n; n = strtok(NULL, " ")) add(&v, n, NULL);
     }
     for (size_t s = 0; s < ocla_embedded_source_count; s++) { /* every source is in some variant */
         const char *name = ocla_embedded_sources[s].name;
@@ -240,11 +293,19 @@ int main(void) {
     qsort(g_lines, (size_t)g_n, sizeof g_lines[0], by_source_then_options);
     int nv = 0;
     for (int i = 0; i < g_n; i++) {
-        printf("%s\t%s\t%s\t%s\n", g_lines[i].source, g_lines[i].options, g_lines[i].kernels,
-               g_lines[i].nvidia_only ? "nvidia" : "any");
+        const variant_line *l = &g_lines[i];
+        printf("%s\t%s\t%s\t%s", l->source, l->options, l->kernels, l->nvidia_only ? "nvidia" : "any");
+        const ocla_plan_request *r = &l->witness;
+        if (witness && l->has_witness)
+            printf("\top=%d gate=%d feature=%d flags=%u B=%lld T=%lld H=%lld K=%lld V=%lld chunk=%d", (int)r->op,
+                   r->gate, r->feature, r->flags, (long long)r->B, (long long)r->T, (long long)r->H, (long long)r->K,
+                   (long long)r->V, r->chunk);
+        else if (witness)
+            printf("\t-");
+        printf("\n");
         nv += g_lines[i].nvidia_only;
     }
-    fprintf(stderr, "ocla_variants: %d variants (%d NVIDIA-only) from %ld plans (%ld distinct) on %zu device profiles\n",
-            g_n, nv, g_plans, g_distinct, sizeof k_profiles / sizeof k_profiles[0]);
+    fprintf(stderr, "ocla_variants: %d variants (%d NVIDIA-only) from %ld plans (%ld distinct) on %zu device "
+                    "profiles\n", g_n, nv, g_plans, g_distinct, g_n_profiles);
     return g_failed;
 }
