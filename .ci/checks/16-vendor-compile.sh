@@ -200,6 +200,6 @@ took=$(( $(date +%s) - start ))
 echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $took s"
 [ "$fail" = 0 ] || exit 1
 if [ -n "${OCLA_VENDOR_DATA:-}" ]; then
-  [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
+  took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
   python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$OCLA_VENDOR_DATA"
 fi

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """The data file of a run of .ci/checks/16-vendor-compile.sh: per kernel variant, its numbers on every target.
 
-Usage: vendor_data.py RUN_DIR SCOPE WALL_SECONDS OUT.tsv
+Usage: vendor_data.py RUN_DIR SCOPE WALL OUT.tsv   (WALL: the run's wall time, as text)
 RUN_DIR is the check's build/vendor-compile (variants.tsv, resources.tsv, out/*.cpu). OUT.tsv starts
 with '#' lines (date, command, compiler versions, CPU seconds per target), then a header and one row
 per (variant, kernel): source, options, kernel, then a cell per target:
@@ -85,7 +85,7 @@ def main():
            deb_version("intel-opencl-icd"), deb_version("libigc1")),
         "# CPU seconds per target (compiles): " + ", ".join(
             "%s %.0f (%d)" % (t, per[t][1], per[t][0]) for t in sorted(per)) +
-        "; total %.0f; wall %s s with %s jobs" % (total, wall, os.environ.get("OCLA_VENDOR_JOBS", "2")),
+        "; total %.0f; wall %s with %s jobs" % (total, wall, os.environ.get("OCLA_VENDOR_JOBS", "2")),
         "# AMD cell: VGPR/SGPR/AGPR/LDS B/scratch B per item/VGPR+SGPR spills; "
         "Intel cell: GRF mode/SIMD/SLM B/private B per item/scratch B per thread; - not compiled",
     ]

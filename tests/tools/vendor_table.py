@@ -79,10 +79,9 @@ def main():
                 per = {t: None if c == "-" else [int(x) for x in c.split("/")] for t, c in zip(header[3:], f[3:])}
                 data.append((f[0], f[1], f[2], per))
     body = [BEGIN, "",
-            "Made by `tests/tools/vendor_table.py %s docs/KERNELS.md` from the data of a full run of the check "
-            "(`OCLA_VENDOR_DATA=%s bash .ci/checks/16-vendor-compile.sh`, which writes one row per variant and "
-            "kernel with every target's numbers). The run: %s. %s. %s." % (data_path, data_path, notes[0], notes[1],
-                                                                      notes[2]),
+            "Made by `tests/tools/vendor_table.py %s docs/KERNELS.md` from the data a run of the check wrote "
+            "(`OCLA_VENDOR_DATA=%s bash .ci/checks/16-vendor-compile.sh`: one row per variant and kernel with "
+            "every target's numbers). The run: %s. %s. %s." % (data_path, data_path, notes[0], notes[1], notes[2]),
             "",
             "Each row: one kernel, each cell the range over its variants (`variants`: how many) and, where some "
             "use scratch or spill, how many of them do (`k of n`).",
