@@ -26,8 +26,8 @@
 # Scope (OCLA_VENDOR_SCOPE): full, the default and CI's, compiles every portable variant on every
 # target (177 variants x 8 targets: 1416 compiles). CPU time per compile on this machine (the
 # backward's 16-kernel program is the slowest): ocloc 0.6-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
-# SPIR-V 0.1 s; ocloc takes about two thirds of the total, which is about 2600 CPU-seconds (some
-# 22 minutes on 2 idle cores; docs/KERNELS.md says how that was measured). Cheaper ways measured and not taken: one
+# SPIR-V 0.1 s; ocloc takes about two thirds of the total, which is about 2400 CPU-seconds (some
+# 20 minutes on 2 idle cores; docs/KERNELS.md says how that was measured). Cheaper ways measured and not taken: one
 # ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its front end is
 # 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under 0.1 s: the
 # time is in optimisation and code generation, both per target). The -O0 link check runs on gfx90a
