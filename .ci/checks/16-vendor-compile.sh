@@ -26,13 +26,13 @@
 # Scope (OCLA_VENDOR_SCOPE): full, the default and CI's, compiles every portable variant on every
 # target (177 variants x 8 targets: 1416 compiles). CPU time per compile on this machine (the
 # backward's 16-kernel program is the slowest): ocloc 0.6-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
-# SPIR-V 0.1 s; ocloc takes about two thirds of the total, which is about 2400 CPU-seconds (some
-# 20 minutes on 2 idle cores; docs/KERNELS.md says how that was measured). Cheaper ways measured and not taken: one
-# ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its front end is
-# 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under 0.1 s: the
-# time is in optimisation and code generation, both per target). The -O0 link check runs on gfx90a
-# only: the `inline` linking failure it is for does not depend on the target. The CPU seconds per
-# target of a full run are in the data file it writes (docs/data/vendor-compile-*.tsv).
+# SPIR-V 0.1 s; ocloc takes about two thirds of the total, which is about 2400 CPU-seconds (some 20
+# minutes on 2 idle cores; docs/KERNELS.md says how that was measured). Cheaper ways measured and
+# not taken: one ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its
+# front end is 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under
+# 0.1 s: the time is in optimisation and code generation, both per target). The -O0 link check runs
+# on gfx90a only: the `inline` linking failure it is for does not depend on the target. The CPU
+# seconds per target of a full run are in the data file it writes (docs/data/vendor-compile-*.tsv).
 # sample (for local runs) keeps every variant for gfx90a -O3, -O0 and SPIR-V and, for the five
 # other targets, the first variant of each (source, kernels, gate / normaliser / one-row macros)
 # group and every 6th of the rest. OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source
