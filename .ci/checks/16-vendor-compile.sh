@@ -18,22 +18,27 @@
 #                  (spirv-tools) for OpenCL 1.2
 # and the check fails on any error, or where a kernel the enumeration names is not in the AMD
 # object. It prints per variant and target the largest of its kernels' registers (AMD: VGPR, SGPR,
-# AGPR; Intel: GRF and SIMD width), local memory (LDS/SLM: static only; most tiles are __local
+# AGPR; Intel: GRF mode and SIMD width), local memory (LDS/SLM: static only; most tiles are __local
 # arguments, sized by the plan), scratch (AMD: private segment; Intel: private bytes per work-item and
-# scratch per hardware thread) and spills (AMD: VGPR/SGPR spill counts). Per-kernel numbers:
-# build/vendor-compile/resources.tsv.
+# scratch per hardware thread) and spills (AMD: VGPR+SGPR spill counts; Intel reports no count, its
+# spills are the scratch bytes). Per-kernel numbers: build/vendor-compile/resources.tsv.
 #
-# Scope and time: the full cross product (171 portable variants on 8 targets) does not fit CI: from
-# the measured CPU time per compile (AMD -O3 1-6 s, -O0 0.3-1 s, ocloc 3-9 s, SPIR-V 0.15 s; the
-# backward's 16-kernel program is the slowest) it needs about 3700 CPU-seconds, 31 minutes on 2
-# cores. OCLA_VENDOR_SCOPE=ci (the default) keeps every target: every variant for amd:gfx90a:O3,
-# amd:gfx90a:O0 (link errors do not depend on the target) and spirv; for gfx1030, gfx1100, dg2,
-# tgllp and pvc the first variant of each (source, kernels, gate / normaliser / one-row macros) group
-# and every 6th of the rest of the sorted list: about 1300 CPU-seconds, 11 minutes on 2 idle cores (an
-# estimate from the same per-compile times: this machine, shared, never ran it whole).
-# OCLA_VENDOR_SCOPE=full runs everything; OCLA_VENDOR_TABLE=docs/KERNELS.md rewrites that file's
-# resource table from the run; OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source options"
-# match. Each compile's CPU time is in build/vendor-compile/out/*.cpu; the summary sums it per target.
+# Scope (OCLA_VENDOR_SCOPE): full, the default and CI's, compiles every portable variant on every
+# target (177 variants x 8 targets: 1416 compiles). CPU time per compile on this machine (the
+# backward's 16-kernel program is the slowest): ocloc 0.6-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
+# SPIR-V 0.1 s; ocloc takes about two thirds of the total, which is about 2400 CPU-seconds (some 20
+# minutes on 2 idle cores; docs/KERNELS.md says how that was measured). Cheaper ways measured and
+# not taken: one ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its
+# front end is 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under
+# 0.1 s: the time is in optimisation and code generation, both per target). The -O0 link check runs
+# on gfx90a only: the `inline` linking failure it is for does not depend on the target. The CPU
+# seconds per target of a full run are in the data file it writes (docs/data/vendor-compile-*.tsv).
+# sample (for local runs) keeps every variant for gfx90a -O3, -O0 and SPIR-V and, for the five
+# other targets, the first variant of each (source, kernels, gate / normaliser / one-row macros)
+# group and every 6th of the rest. OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source
+# options" match; OCLA_VENDOR_JOBS compiles run at once (2); OCLA_VENDOR_KEEP=1 resumes an
+# interrupted run; OCLA_VENDOR_DATA=<file> writes the per-kernel numbers of a full run there
+# (tests/tools/vendor_data.py), from which tests/tools/vendor_table.py writes docs/KERNELS.md's table.
 set -euo pipefail
 dir=build/vendor-compile
 devlibs=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode
@@ -73,7 +78,8 @@ if [ "${1:-}" = --one ]; then
     ;;
   intel:*)
     dev=${target#intel:}
-    if ! ocloc compile -q -file "$src" -device "$dev" -options "-cl-std=CL1.2 $options" -output_no_suffix \
+    # no -q: it would keep the build log of a failing compile out of $base.err
+    if ! ocloc compile -file "$src" -device "$dev" -options "-cl-std=CL1.2 $options" -output_no_suffix \
          -out_dir "$dir/out" -output "$id.$dev" > "$base.err" 2>&1; then
       exit 0
     fi
@@ -96,7 +102,8 @@ if [ "${1:-}" = --one ]; then
 fi
 
 start=$(date +%s)
-scope=${OCLA_VENDOR_SCOPE:-ci}
+scope=${OCLA_VENDOR_SCOPE:-full}
+case $scope in full | sample) ;; *) echo "16-vendor-compile: OCLA_VENDOR_SCOPE is full or sample"; exit 1 ;; esac
 # ocloc without the Intel ICD: installing intel-opencl-icd registers an OpenCL platform for every
 # program on the machine (the test suite would see it, and the ICD loader's path through it aborts
 # the AddressSanitizer checks), so unless ocloc is already there its package is unpacked under build/
@@ -113,13 +120,22 @@ for tool in clang-15 ld.lld-15 llvm-readelf-15 llvm-dis-15 llvm-as-15 llvm-spirv
   command -v "$tool" > /dev/null || { echo "16-vendor-compile: $tool not found (tests/run.sh installs it in CI mode)"; exit 1; }
 done
 [ -f "$devlibs/ocml.bc" ] || { echo "16-vendor-compile: no ROCm device libraries in $devlibs (rocm-device-libs)"; exit 1; }
-rm -rf "$dir"
-mkdir -p "$dir/src" "$dir/out" "$dir/devlibs"
+mkdir -p "$dir"
 [ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
-build/tests/ocla_variants > "$dir/variants.tsv"
+build/tests/ocla_variants > "$dir/variants.new"
+# OCLA_VENDOR_KEEP=1 resumes an interrupted run: the compiles that succeeded are kept if the variant
+# list is the same (its line numbers name them)
+if [ "${OCLA_VENDOR_KEEP:-0}" = 1 ] && cmp -s "$dir/variants.new" "$dir/variants.tsv"; then
+  keep=1
+else
+  keep=0
+  find "$dir" -mindepth 1 ! -name variants.new -delete
+fi
+mv "$dir/variants.new" "$dir/variants.tsv"
+mkdir -p "$dir/src" "$dir/out" "$dir/devlibs"
 
 # the device libraries, with a gfx1100 ISA file where the distribution's release predates it
-for f in "$devlibs"/*.bc; do ln -s "$f" "$dir/devlibs/"; done
+for f in "$devlibs"/*.bc; do ln -sf "$f" "$dir/devlibs/"; done
 if [ ! -e "$dir/devlibs/oclc_isa_version_1100.bc" ]; then
   llvm-dis-15 "$devlibs/oclc_isa_version_1030.bc" -o - | sed 's/i32 10300/i32 11000/' |
     llvm-as-15 -o "$dir/devlibs/oclc_isa_version_1100.bc"
@@ -143,7 +159,9 @@ awk -F'\t' -v every="${every[*]}" -v others="${others[*]}" -v only="${OCLA_VENDO
 nvar=$(awk -F'\t' '$4 == "any"' "$dir/variants.tsv" | wc -l)
 nnv=$(awk -F'\t' '$4 == "nvidia"' "$dir/variants.tsv" | wc -l)
 echo "variants: $nvar portable + $nnv NVIDIA-only (checked by 15-vendor-kernels.sh); $(wc -l < "$dir/jobs.txt") compiles, scope $scope"
-xargs -P2 -n2 bash "$0" --one < "$dir/jobs.txt" || true # a job that broke leaves no result: counted below
+while read -r id target; do # all, or (resuming) those without a result
+  [ "$keep" = 1 ] && [ -s "$dir/out/$id.${target//:/-}.res" ] || echo "$id $target"
+done < "$dir/jobs.txt" | xargs -r -P"${OCLA_VENDOR_JOBS:-2}" -n2 bash "$0" --one || true # a job that broke leaves no result: counted below
 
 # ---- results ----
 cat "$dir"/out/*.res > "$dir/resources.tsv" 2>/dev/null || true
@@ -167,19 +185,22 @@ awk -F'\t' 'NR == FNR { src[FNR] = $1; opt[FNR] = $2; next }
     print "variant\ttarget\tregisters\tlocal\tscratch/spills"
     for (j = 1; j <= m; j++) {
       k = order[j]; split(k, a, "\t"); t = a[2]
-      if (t ~ /^amd/) r = sprintf("vgpr %s sgpr %s agpr %s\tlds %s\tscratch %s spills %s", mx[k,4], mx[k,5], mx[k,6], mx[k,7], mx[k,8], mx[k,9])
+      if (t ~ /:O0$/) r = "linked\t-\t-" # a link check: its unoptimised numbers mean nothing
+      else if (t ~ /^amd/) r = sprintf("vgpr %s sgpr %s agpr %s\tlds %s\tscratch %s spills %s", mx[k,4], mx[k,5], mx[k,6], mx[k,7], mx[k,8], mx[k,9])
       else if (t ~ /^intel/) r = sprintf("grf %s simd %s\tslm %s\tprivate %s scratch %s", mx[k,4], mx[k,5], mx[k,6], mx[k,7], mx[k,8])
       else r = "valid\t-\t-"
       print src[a[1]] " " opt[a[1]] "\t" t "\t" r
     } }' "$dir/variants.tsv" <(sort -t$'\t' -k1,1n -k2,2 "$dir/resources.tsv")
-if [ -n "${OCLA_VENDOR_TABLE:-}" ]; then
-  python3 tests/tools/vendor_table.py "$dir/variants.tsv" "$dir/resources.tsv" "$OCLA_VENDOR_TABLE" "$scope"
-fi
 # CPU seconds per target (an idle 2-core machine takes about half the total in wall time)
 for f in "$dir"/out/*.cpu; do
   t=${f##*/}; t=${t#*.}; t=${t%.cpu}
   awk -v t="$t" 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print t, s }' "$f"
 done | awk '{ c[$1] += $2; n[$1]++; all += $2 } END {
   for (t in c) printf "cpu %-16s %4d compiles %7.1f s\n", t, n[t], c[t]; printf "cpu total %.1f s\n", all }' | sort
-echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $(( $(date +%s) - start )) s"
-[ "$fail" = 0 ]
+took=$(( $(date +%s) - start ))
+echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $took s"
+[ "$fail" = 0 ] || exit 1
+if [ -n "${OCLA_VENDOR_DATA:-}" ]; then
+  took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
+  python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$OCLA_VENDOR_DATA"
+fi

@@ -1,26 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The per-vendor resource table of docs/KERNELS.md, from a full run of .ci/checks/16-vendor-compile.sh.
+"""The per-vendor resource table of docs/KERNELS.md, from a data file of tests/tools/vendor_data.py.
 
-Usage: vendor_table.py VARIANTS.tsv RESOURCES.tsv DOC.md
+Usage: vendor_table.py DATA.tsv DOC.md
 Rewrites the part of DOC.md between the lines "<!-- vendor-resources:begin -->" and
 "<!-- vendor-resources:end -->": per vendor, one row per kernel that needs scratch or spills on some
-target, a cell per target with the range (min-max) over the run's variants of that kernel; the
-other kernels of a source share a row. The optimisation-off AMD build (a link check) is left out."""
-import datetime
-import os
-import subprocess
+target, a cell per target with the range (min-max) over the kernel's variants and how many of them
+use scratch or spill; the other kernels of a source share a row."""
 import sys
 
 BEGIN, END = "<!-- vendor-resources:begin -->", "<!-- vendor-resources:end -->"
-
-
-def version(cmd):
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        return (out.stdout + out.stderr).strip().splitlines()[0]
-    except OSError:
-        return "?"
+AMD, INTEL = ["gfx90a", "gfx1030", "gfx1100"], ["dg2", "tgllp", "pvc"]
 
 
 def span(values):
@@ -28,62 +18,83 @@ def span(values):
     return str(lo) if lo == hi else "%d-%d" % (lo, hi)
 
 
-def table(res, source_of, vendor, targets, cell, quiet):
-    """One row per kernel that uses scratch or spills somewhere, a cell per target (ranges over its
-    variants); the other kernels of a source share one row."""
-    by = {}  # (source, kernel) -> target -> [resource rows as ints]
-    for vid, target, kernel, *vals in res:
-        t = target.split(":")[1]
-        if target.startswith(vendor) and not target.endswith(":O0"):
-            by.setdefault((source_of[vid], kernel), {}).setdefault(t, []).append([int(x) for x in vals])
+def amd_cell(rows):  # VGPR/SGPR/AGPR/LDS/scratch/spills
+    hot = sum(1 for r in rows if r[4] or r[5])
+    return "%s+%s / %s / %s / %s%s" % (span([r[0] for r in rows]), span([r[2] for r in rows]),
+                                       span([r[3] for r in rows]), span([r[4] for r in rows]),
+                                       span([r[5] for r in rows]), " (%d of %d)" % (hot, len(rows)) if hot else "")
+
+
+def intel_cell(rows):  # GRF/SIMD/SLM/private/scratch
+    hot = sum(1 for r in rows if r[3] or r[4])
+    return "%s%s" % (" / ".join(span([r[i] for r in rows]) for i in (1, 2, 3, 4)),
+                     " (%d of %d)" % (hot, len(rows)) if hot else "")
+
+
+def grf_modes(data):
+    """Which GRF modes the Intel binaries use, per target."""
+    modes = {t: sorted({per[t][0] for _, _, _, per in data if per[t] is not None}) for t in INTEL}
+    if len({tuple(m) for m in modes.values()}) == 1:
+        return "%s registers on every target" % " or ".join(map(str, modes[INTEL[0]]))
+    return "; ".join("%s %s" % (t, " or ".join(map(str, m))) for t, m in modes.items())
+
+
+def table(data, targets, cell, hot):
+    """One row per kernel that uses scratch or spills somewhere; the other kernels of a source share one."""
+    by = {}  # (source, kernel) -> target -> [numbers per variant]
+    for source, _options, kernel, per in data:
+        for t in targets:
+            if per[t] is not None:
+                by.setdefault((source, kernel), {}).setdefault(t, []).append(per[t])
     lines = ["| kernel (source) | variants | " + " | ".join(targets) + " |", "|---|---|" + "---|" * len(targets)]
     calm = {}
-    for (source, kernel) in sorted(by):
-        per = by[(source, kernel)]
-        n = max(len(v) for v in per.values())
-        if all(quiet(r) for v in per.values() for r in v):
+    for (source, kernel), per in sorted(by.items()):
+        if not any(hot(r) for rows in per.values() for r in rows):
             calm.setdefault(source, []).append((kernel, per))
             continue
-        cells = [cell(per[t]) if t in per else "-" for t in targets]
-        lines.append("| `%s` (%s) | %d | %s |" % (kernel, source, n, " | ".join(cells)))
+        n = max(len(rows) for rows in per.values())
+        lines.append("| `%s` (%s) | %d | %s |" % (kernel, source, n,
+                                                   " | ".join(cell(per[t]) if t in per else "-" for t in targets)))
     for source, kernels in sorted(calm.items()):
+        n = max(len(rows) for _, per in kernels for rows in per.values())
         cells = [cell([r for _, per in kernels for r in per.get(t, [])]) for t in targets]
         lines.append("| %s (%s), no scratch, no spills | %d | %s |" % (
-            ", ".join("`%s`" % k for k, _ in kernels), source, max(len(v) for _, per in kernels for v in per.values()),
-            " | ".join(cells)))
+            ", ".join("`%s`" % k for k, _ in kernels), source, n, " | ".join(cells)))
     return lines
 
 
 def main():
-    variants, resources, doc, scope = sys.argv[1:5]
-    source_of = {}
-    with open(variants) as fh:
-        for i, line in enumerate(fh, 1):
-            source_of[str(i)] = line.split("\t")[0]
-    with open(resources) as fh:
-        res = [line.rstrip("\n").split("\t") for line in fh if line.strip()]
-    res = [r for r in res if r[1] != "spirv"]
+    data_path, doc = sys.argv[1:3]
+    notes, data = [], []
+    with open(data_path) as fh:
+        header = None
+        for line in fh:
+            line = line.rstrip("\n")
+            if line.startswith("#"):
+                notes.append(line[1:].strip())
+            elif header is None:
+                header = line.split("\t")
+            else:
+                f = line.split("\t")
+                per = {t: None if c == "-" else [int(x) for x in c.split("/")] for t, c in zip(header[3:], f[3:])}
+                data.append((f[0], f[1], f[2], per))
     body = [BEGIN, "",
-            "Made by `%sOCLA_VENDOR_SCOPE=%s OCLA_VENDOR_TABLE=docs/KERNELS.md bash .ci/checks/16-vendor-compile.sh` "
-            "on %s with %s (ROCm device libraries of Debian's rocm-device-libs) and %s. Each row: one kernel on "
-            "the targets, the range over the variants of it that the run compiled (`variants`: how many; "
-            "`OCLA_VENDOR_ONLY` picks some, the default all)."
-            % ("OCLA_VENDOR_ONLY='%s' " % os.environ["OCLA_VENDOR_ONLY"] if os.environ.get("OCLA_VENDOR_ONLY") else "",
-               scope, datetime.date.today().isoformat(), version(["clang-15", "--version"]),
-               "ocloc " + version(["dpkg-query", "-W", "-f", "${Version}", "intel-opencl-icd"])),
+            "Made by `tests/tools/vendor_table.py %s docs/KERNELS.md` from the data a run of the check wrote "
+            "(`OCLA_VENDOR_DATA=%s bash .ci/checks/16-vendor-compile.sh`: one row per variant and kernel with "
+            "every target's numbers). The run: %s. %s. %s." % (data_path, data_path, notes[0], notes[1], notes[2]),
+            "",
+            "Each row: one kernel, each cell the range over its variants (`variants`: how many) and, where some "
+            "use scratch or spill, how many of them do (`k of n`).",
             "",
             "AMD (`-O3`, fully linked). A cell: VGPR+AGPR / LDS B (static only: the tiles passed as `__local` "
             "arguments are in the plan's `local_bytes`) / scratch B per work-item / VGPR+SGPR spills (gfx90a "
             "spills VGPRs into AGPRs and SGPRs into VGPR lanes first: spills without scratch):", ""]
-    body += table(res, source_of, "amd", ["gfx90a", "gfx1030", "gfx1100"],
-                  lambda rows: "%s+%s / %s / %s / %s" % tuple(span([r[i] for r in rows]) for i in (0, 2, 3, 4, 5)),
-                  lambda r: r[4] == 0 and r[5] == 0)
-    body += ["", "Intel (`ocloc`, default optimisation; every kernel compiles for 128 GRF). A cell: SIMD width / "
-             "SLM B / private B per work-item (arrays the compiler did not keep in registers) / scratch B per "
-             "hardware thread (register spills):", ""]
-    body += table(res, source_of, "intel", ["dg2", "tgllp", "pvc"],
-                  lambda rows: " / ".join(span([r[i] for r in rows]) for i in (1, 2, 3, 4)),
-                  lambda r: r[3] == 0 and r[4] == 0)
+    body += table(data, AMD, amd_cell, lambda r: r[4] or r[5])
+    body += ["", "Intel (`ocloc`, default optimisation). A cell: SIMD width / SLM B / private B per work-item "
+             "(arrays the compiler did not keep in registers) / scratch B per hardware thread (register spills; "
+             "IGC reports no spill count). GRF mode (the binary records the register file a kernel was compiled "
+             "for, not how many registers it uses): %s:" % grf_modes(data), ""]
+    body += table(data, INTEL, intel_cell, lambda r: r[3] or r[4])
     body += ["", END]
     with open(doc) as fh:
         text = fh.read()
