@@ -171,6 +171,7 @@ static int chunk_op(const op_entry *e, int *gate) {
     const char *n = e->name;
     if (!strcmp(e->family, "flash")) return OCLA_OP_FLASH_CHUNK;
     if (!strcmp(e->family, "softmax")) return OCLA_OP_SOFTMAX_TILED;
+    if (!strcmp(e->family, "softmax_backward")) return OCLA_OP_SOFTMAX_BACKWARD;
     if (!strcmp(e->family, "backward")) {
         const op_bwd_cfg *f = e->cfg;
         *gate = f->gate;
