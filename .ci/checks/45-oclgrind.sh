@@ -15,7 +15,9 @@
 # scheduler picks the one-row softmax kernel instead of the tiled one.
 # Then every variant of the runtime's list for Oclgrind's limits that those parts did not build,
 # through the first request whose plan builds it (its head dims: softmax's padded DK, DV and float4
-# loads, the chunked output's value tile, the recurrent form's rows per item).
+# loads, the chunked output's value tile, the recurrent form's rows per item). And the backward's
+# multi-tile work-groups (TPG > 1, planned only for GPUs with waves of 32 lanes and more):
+# backward/tiles_per_group, which plans as such GPUs, run on the Oclgrind device.
 # Not covered: the NVIDIA tensor-core path (kernels_cl/attn_mma_nv.cl needs NVIDIA's inline PTX).
 #
 # Coverage, compared here: `oclgrind ocla_variants --device oclgrind --witness` lists every variant
@@ -65,14 +67,13 @@ oclgrind "$PWD/$b/tests/ocla_variants" --device oclgrind --witness >$out/list.ts
 # 3. the sweep (with that list: the variants its own parts miss); 4. softmax on a device of
 # 16-item work-groups (the one-row kernel)
 fail=0
-run() { # name, oclgrind options..., -- sweep arguments...
+run() { # name, oclgrind options..., -- program and its arguments
   local name=$1; shift
   local opts=()
   while [ "$1" != -- ]; do opts+=("$1"); shift; done; shift
   local t0; t0=$(date +%s)
   local rc=0
-  oclgrind --data-races --check-api "${opts[@]}" --log $out/$name.log "$sweep" oclgrind "$@" \
-    >$out/$name.out 2>&1 || rc=$?
+  oclgrind --data-races --check-api "${opts[@]}" --log $out/$name.log "$@" >$out/$name.out 2>&1 || rc=$?
   cat $out/$name.out
   # --check-api writes its reports ("OpenCL runtime error detected") to stderr, not to the log. The
   # one expected: the NVIDIA path's probe program has no kernel outside NVIDIA's compiler
@@ -82,15 +83,20 @@ run() { # name, oclgrind options..., -- sweep arguments...
              b && /^$/ { b = 0; if (t !~ /Kernel .mma_probe. not found/) printf "%s", t }
              END { if (b && t !~ /Kernel .mma_probe. not found/) printf "%s", t }' $out/$name.out)
   if [ $rc -ne 0 ] || [ -s $out/$name.log ] || [ -n "$api" ]; then
-    echo "oclgrind: $name: sweep exit status $rc, $(grep -c . $out/$name.log || true) lines of Oclgrind reports:" >&2
+    echo "oclgrind: $name: exit status $rc, $(grep -c . $out/$name.log || true) lines of Oclgrind reports:" >&2
     head -n 80 $out/$name.log >&2
     printf '%s\n' "$api" | head -n 40 >&2
     fail=1
   fi
   echo "oclgrind: $name: $(( $(date +%s) - t0 )) s"
 }
-run sweep -- "$filter" $out/variants.txt $out/list.tsv
-run small-workgroups --max-wgsize 16 -- "${filter:-table softmax}" $out/variants-small.txt
+run sweep -- "$sweep" oclgrind "$filter" $out/variants.txt $out/list.tsv
+run small-workgroups --max-wgsize 16 -- "$sweep" oclgrind "${filter:-table softmax}" $out/variants-small.txt
+# the backward's multi-tile work-groups (TPG 2, 3, 4 tiles of 16 items, planned for GPU waves of 32,
+# 48 and 64 lanes, which Oclgrind's limits never plan): the test that makes a context plan as such a
+# GPU, on the Oclgrind device
+[ -n "$filter" ] || OCLA_TEST_DEVICES=oclgrind run tiles-per-group -- "$PWD/$b/tests/ocla-tests" -j1 \
+  --filter backward/tiles_per_group
 if [ $fail -ne 0 ]; then
   echo "oclgrind: FAILED (reports above; full logs in $out/)" >&2
   exit 1
