@@ -156,6 +156,42 @@ typedef float wvec;
 #ifndef SPLIT
 #define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
 #endif
+/* The backward's forms (runtime/attention_bwd_nv.c; math at mma_chunk_states and mma_chunk_output):
+ * REV=1 builds the reverse forms mma_chunk_states_rev (state gradients, last chunk first) and
+ * mma_chunk_output_rev (anti-causal products), and mma_bwd_dg; HT=1 builds mma_chunk_states_t,
+ * the state pass storing each state transposed ([V][K]). */
+#ifndef REV
+#define REV 0
+#endif
+#ifndef HT
+#define HT 0
+#endif
+#if REV && USE_GK
+#error "attn_mma_nv.cl: the reverse forms take no per-key gates"
+#endif
+#if REV
+#define STATES_KERNEL mma_chunk_states_rev
+#define OUTPUT_KERNEL mma_chunk_output_rev
+#elif HT
+#define STATES_KERNEL mma_chunk_states_t
+#define OUTPUT_KERNEL mma_chunk_output
+#else
+#define STATES_KERNEL mma_chunk_states
+#define OUTPUT_KERNEL mma_chunk_output
+#endif
+/* The chunk the m-th step of the state pass works on. */
+#define CH(m) (REV ? NT - 1 - (m) : (m))
+
+/* Sum over the 32 lanes of a warp, in every lane. */
+OCLA_INLINE float warp_sum(float x) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float y;
+        asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+        x += y;
+    }
+    return x;
+}
 
 /* Scalar gate at (b, t, h) as stored (raw: a prefetch must not wait for its load) and under the
  * log-gate policy (common.cl). */
@@ -206,12 +242,16 @@ OCLA_INLINE void cp_async16(__local float *dst, __global const float *src, const
     _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) if (on) mma_tf32(acc[j_], ab, bb[j_]);
 #endif
 #define MMA_PASSES_1x4(acc, ab, as, bb, bs) MMA_PASSES_IF(acc, ab, as, bb, bs, 1)
-__kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
+__kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     const int B, const int T, const int H, const int K, const int V, const int NT,
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
-    __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT) {
+    __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT
+#if REV
+    , const float scale, __global float *hbufT
+#endif
+    ) {
 #if ST_ASYNC
     __local float Kst[2][HALF][TILE + 8] __attribute__((aligned(16)));
     __local float Vst[2][HALF][TILE + 8] __attribute__((aligned(16)));
@@ -269,7 +309,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
     }
 #define ISSUE(hs_)                                                                                           \
     {                                                                                                        \
-        const int t0_ = (hs_) * HALF, st_ = (hs_) & 1;                                                       \
+        const int t0_ = CH((hs_) >> 1) * CHUNK + ((hs_)&1) * HALF, st_ = (hs_)&1;                                                       \
         _Pragma("unroll") for (int l = 0; l < HALF * TILE / 4 / SWG; l++) {                                  \
             const int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4)), okt = t0_ + t < T;     \
             const int okk = okt && k0 + c < K, okv = okt && v0 + c < V;                                      \
@@ -311,10 +351,12 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         }                                                                                                    \
         MMA_PASSES_1x4(DELTA, ab, as, bb, bs)                                                                \
     }
-    PREFETCH(0)
-    for (int n = 0; n < NT; n++) {
-        /* the state entering chunk n */
+    PREFETCH(CH(0))
+    for (int m = 0; m < NT; m++) {
+        const int n = CH(m);
+        /* the state entering chunk n (REV: the gradient of the state leaving it) */
         __global float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
+#if !HT
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
@@ -328,6 +370,23 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
                     if (col + 1 < V) hn[(ocla_idx)row * V + col + 1] = acc[j][r + 1];
                 }
             }
+#endif
+#if HT || REV
+        { /* the same state transposed, [V][K] */
+#if REV
+            __global float *ht = hbufT + ((ocla_idx)bh * NT + n) * K * V;
+#else
+            __global float *ht = hbuf + ((ocla_idx)bh * NT + n) * K * V;
+#endif
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
+                    if (row < K && col < V) ht[(ocla_idx)col * K + row] = acc[j][r];
+                }
+        }
+#endif
 #if GATE
         chunk_cumsum(gs, ocla_log_gate(pg), tid);
         const float glast = gs[CHUNK - 1];
@@ -339,13 +398,19 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #endif
 #if ST_ASYNC
 #if GATE
+#if REV
+        if (tid < CHUNK) vf[tid] = scale * exp(gs[tid]); /* read after the next barrier */
+#else
         if (tid < CHUNK) vf[tid] = exp(glast - gs[tid]); /* read after the next barrier */
+#endif
 #define VF(t) vf[t]
+#elif REV
+#define VF(t) scale
 #else
 #define VF ONE
 #endif
 #if !USE_GK
-        if (n + 1 < NT) PREFETCH(n + 1)
+        if (m + 1 < NT) PREFETCH(CH(m + 1))
 #endif
 #else
 #pragma unroll
@@ -356,14 +421,18 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
             kk *= exp(pgl - pgk[l]);
 #endif
             WSTORE(kk, &Ks[t][c]);
-#if GATE
+#if GATE && REV
+            WSTORE(pv[l] * (scale * exp(gs[t])), &Vs[t][c]);
+#elif GATE
             WSTORE(pv[l] * exp(glast - gs[t]), &Vs[t][c]);
+#elif REV
+            WSTORE(pv[l] * scale, &Vs[t][c]);
 #else
             WSTORE(pv[l], &Vs[t][c]);
 #endif
         }
         SYNC();
-        if (n + 1 < NT) PREFETCH(n + 1)
+        if (m + 1 < NT) PREFETCH(CH(m + 1))
 #endif
         /* delta = phi(K)^T (V * exp(G_last - G_j)). 3xTF32: the chunk's contribution is summed on the
          * tensor cores from zero, then added to the state in IEEE fp32 (tensor-core accumulation
@@ -397,7 +466,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 #pragma unroll
 #endif
         for (int hh = 0; hh < 2; hh++) {
-            const int hs = 2 * n + hh, st = hs & 1;
+            const int hs = 2 * m + hh, st = hs & 1;
             if (hs + 1 < 2 * NT) {
                 ISSUE(hs + 1)
                 asm volatile("cp.async.wait_group 1;" ::: "memory"); /* this half's copies landed */
@@ -414,7 +483,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
                 vstore4(phi4(vload4(0, &Kst[st][t][c])) * exp(pgl - pgk[l]), 0, &Kst[st][t][c]);
             }
             SYNC();
-            if (hh == 1 && n + 1 < NT) PREFETCH(n + 1) /* this chunk's gates were read: the next one's */
+            if (hh == 1 && m + 1 < NT) PREFETCH(CH(m + 1)) /* this chunk's gates were read: the next one's */
 #define KPHI SAME
 #else
 #define KPHI phi
@@ -456,6 +525,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
 }
 
 /* ---- outputs: grid (ceil(V/128) * 256, NT, B*H), local 256 ----
+ * (strict = 1: without the diagonal j = i of the intra-chunk sum: the backward's dq and dk where it
+ * adds that term itself, in mma_bwd_dg; scale and scale_inter: the intra- and inter-chunk factors) 
  * One work-group per (chunk, 128-wide value tile), so S = phi(Q) phi(K)^T is computed once for
  * V <= 128. 8 warps as 4 (rows) x 2 (columns): each warp owns 16 rows; of S (64 x 64) 32 columns,
  * of O (64 x 128) 32 columns in each 64-wide half.
@@ -514,8 +585,9 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void mma_chunk_states(
         qv *= exp(x_);                                                                                            \
         kv *= exp(-x_);                                                                                           \
     }
-__kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
+__kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     const int B, const int T, const int H, const int K, const int V, const int NT, const float scale,
+    const float scale_inter, const int strict,
     __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
@@ -661,21 +733,33 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
         SYNC();
     }
 #endif
-    /* gate the inter-chunk part by exp(G_i) and the intra-chunk scores by exp(G_i - G_j), causal */
+    /* gate the inter-chunk part by exp(G_i) and the intra-chunk scores by exp(G_i - G_j), causal;
+     * REV: by exp(G_last - G_i) and exp(G_j - G_i), anti-causal (j >= i); then the scales */
+#if REV
+#define KEEP(row, col) ((col) > (row) || (!strict && (col) == (row)))
+#else
+#define KEEP(row, col) ((col) < (row) || (!strict && (col) == (row)))
+#endif
 #pragma unroll
     for (int j = 0; j < 4; j++)
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             int row = wm + gr + 8 * (r >> 1), col = wn + j * 8 + 2 * tg + (r & 1);
-#if GATE
-            oacc[0][j][r] *= exp(gs[row]);
-            oacc[1][j][r] *= exp(gs[row]);
-            Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f;
-#elif USE_GK
-            if (!big) Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] : 0.0f;
+#if GATE && REV
+            const float fi = scale_inter * exp(gs[CHUNK - 1] - gs[row]);
+            Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] * exp(gs[col] - gs[row]) : 0.0f;
+#elif GATE
+            const float fi = scale_inter * exp(gs[row]);
+            Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f;
 #else
-            Ss[row * (CHUNK + PAD) + col] = col <= row ? sacc[j][r] : 0.0f;
+            const float fi = scale_inter;
+#if USE_GK
+            if (!big)
 #endif
+                Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] : 0.0f;
+#endif
+            oacc[0][j][r] *= fi;
+            oacc[1][j][r] *= fi;
         }
 #if USE_GK
     if (big) /* replaces this warp's scores (its tensor-core products were skipped) */
@@ -686,7 +770,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
                 for (int d = 0; d < K; d++)
                     sum += phi(qbase[row * qt + d * qd]) * phi(kbase[col * kt + d * kd_]) *
                            exp(gkc[(ocla_idx)row * K + d] - gkc[(ocla_idx)col * K + d]);
-            Ss[row * (CHUNK + PAD) + col] = sum;
+            Ss[row * (CHUNK + PAD) + col] = scale * sum;
         }
 #endif
     /* O += S V in two 64-wide halves. A non-finite v_j must reach only rows i >= j: the masked
@@ -715,7 +799,8 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
                 for (int r = 0; r < 4; r++) {
                     int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
                     float sum = 0.0f;
-                    for (int t = 0; t <= row; t++) sum = mad(Ss[row * (CHUNK + PAD) + t], Vs[t * (TILE + 8) + c], sum);
+                    for (int t = REV ? row + strict : 0; t <= (REV ? CHUNK - 1 : row - strict); t++)
+                        sum = mad(Ss[row * (CHUNK + PAD) + t], Vs[t * (TILE + 8) + c], sum);
                     oacc[hf][j][r] += sum;
                 }
             SYNC();
@@ -744,9 +829,84 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void mma_chunk_output(
 #pragma unroll
             for (int r = 0; r < 4; r++) {
                 int row = wm + gr + 8 * (r >> 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
-                if (row < rows && col < V) obase[row * ot + col * od] = scale * oacc[hf][j][r];
+                if (row < rows && col < V) obase[row * ot + col * od] = oacc[hf][j][r];
             }
 }
+
+#if REV
+/* ---- scalar gates' gradient: grid (256 * NT, B*H), local 256 ----
+ * dq and dk come without their diagonal terms (mma_chunk_output(_rev) with strict = 1); this adds them.
+ * dg_t = sum over chunk n's rows t' >= t of (q_t'.dq_t' - k_t'.dk_t') + <H_{n+1}, dH_{n+1}> (the
+ * boundary term, as the portable bwd_dg: summing the later chunks' rows instead lost accuracy to
+ * cancellation where gates are strong, 2.8e-4 against 8e-5), 0 where the log gate was not negative
+ * (clamped to 0 by the forward); q and k identity-mapped (phi = x). H_{n+1}, dH_{n+1}: hfwdT and dhT
+ * ([B*H][NT][V][K], chunk n+1 and n), after the last chunk hfin and dfin ([B*H][K][V]; has_final 0:
+ * no final-state gradient, the term is 0). */
+#define DG_PER (256 / CHUNK) /* work-items per row */
+__kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
+    const int T, const int H, const int K, const int V, const int NT,
+    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
+    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
+    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
+    __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
+    __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
+    __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
+    const float scale, __global const float *hfwdT, __global const float *dhT, __global const float *hfin, __global const float *dfin,
+    const int has_final, __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
+    __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh) {
+    __local float rr[CHUNK], cs[CHUNK], part[8];
+    const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
+    const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), row = tid / DG_PER, sub = tid % DG_PER;
+    /* the boundary term */
+    const ocla_idx KV = (ocla_idx)K * V;
+    __global const float *x1 = n + 1 < NT ? hfwdT + ((ocla_idx)bh * NT + n + 1) * KV : hfin + (ocla_idx)bh * KV;
+    __global const float *x2 = n + 1 < NT ? dhT + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
+    float bsum = 0.0f;
+    if (n + 1 < NT || has_final)
+        for (ocla_idx i = tid; i < KV; i += 256) bsum += x1[i] * x2[i];
+    bsum = warp_sum(bsum);
+    if ((tid & 31) == 0) part[tid >> 5] = bsum;
+    /* the rows' q.dq - k.dk from dq and dk without their diagonal terms (strict products), then those
+     * terms added: p_t = scale do_t.v_t, dq_t += p_t k_t, dk_t += p_t q_t (they cancel in q.dq - k.dk,
+     * which then carries no rounding of them: 2.8e-4 -> see tests/test_backward.c at strong gates) */
+    float x = 0.0f, p = 0.0f;
+    const ocla_idx t = t0 + row;
+    if (row < rows)
+        for (int c = sub; c < V; c += DG_PER) p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
+#pragma unroll
+    for (int o = DG_PER / 2; o > 0; o >>= 1) { /* the row's DG_PER work-items are adjacent lanes */
+        float y;
+        asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(p), "r"(o));
+        p += y;
+    }
+    p *= scale;
+    if (row < rows)
+        for (int d = sub; d < K; d += DG_PER) {
+            __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd, *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
+            const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
+            const float gq = *pq, gk = *pk;
+            x += qv * gq - kv * gk;
+            *pq = mad(p, kv, gq);
+            *pk = mad(p, qv, gk);
+        }
+#pragma unroll
+    for (int o = DG_PER / 2; o > 0; o >>= 1) {
+        float y;
+        asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+        x += y;
+    }
+    if (sub == 0) rr[row] = x;
+    SYNC();
+    chunk_cumsum(cs, tid < CHUNK ? rr[CHUNK - 1 - tid] : 0.0f, tid); /* cs[m] = sum of rows >= CHUNK-1-m */
+    if (tid < rows) {
+        const ocla_idx t = t0 + tid;
+        const float bnd = part[0] + part[1] + part[2] + part[3] + part[4] + part[5] + part[6] + part[7];
+        dg[b * ob + t * ot + h * oh] =
+            ocla_log_gate(g[b * gb + t * gt + h * gh]) < 0.0f ? cs[CHUNK - 1 - tid] + bnd : 0.0f;
+    }
+}
+#undef DG_PER
+#endif
 
 /* The capability probe (runtime/attention_nv.c, once per context): one warp multiplies A[16][8] =
  * r - c by B[8][8] = (k + 2n) % 5 - 2 (small integers: exact in TF32) with mma_tf32 and votes

@@ -54,7 +54,8 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     const int sizes[6] = {op->B, op->T, op->H, op->K, op->V, NT};
     ocla_args s = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS}, a = {op->ctx, op->launch[L_OUT].k, 0, OCLA_SUCCESS};
     for (int i = 0; i < 6; i++) ocla__push_int(&s, sizes[i]), ocla__push_int(&a, sizes[i]);
-    ocla__push_float(&a, op->scale);
+    ocla__push_float(&a, op->scale), ocla__push_float(&a, op->scale); /* the intra- and inter-chunk parts' */
+    ocla__push_int(&a, 0);                                               /* with the diagonal */
     push_nv(&s, io->k), push_nv(&s, io->v);
     push_nv(&a, io->q), push_nv(&a, io->k), push_nv(&a, io->v);
     ocla__push_mem(&s, gmem), ocla__push_mem(&a, gmem);

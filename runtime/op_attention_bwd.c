@@ -209,6 +209,15 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     return OCLA_SUCCESS;
 }
 
+/* Every tensor of io dense and at its buffer's start (the NVIDIA path's condition). */
+static int dense_at_zero(const ocla_attn_grad_io *io) {
+    const ocla_tensor *const t[] = {io->q,  io->k,  io->v,  io->g,  io->initial_state, io->d_o, io->d_final_state,
+                                    io->dq, io->dk, io->dv, io->dg, io->d_initial_state};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i] && (t[i]->offset != 0 || !ocla__tensor_is_contiguous(t[i]))) return 0;
+    return 1;
+}
+
 static const char *const region_names[OCLA__BWD_SLOTS] = {
     "gates and intra-chunk A, dA", "chunk states", "state gradients (two layouts)", "per-token gradients"};
 
@@ -222,8 +231,10 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     req.flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0u) | (io->dg ? 0u : OCLA__PLAN_BWD_NO_DG);
     req.gate = (int)p->gate;
     req.feature = (int)p->feature_map;
+    if (!dense_at_zero(io)) req.flags |= OCLA_PLAN_STRIDED; /* no vendor path */
     ocla_plan plan;
     if ((st = ocla__plan_for(ctx, &req, &plan)) != OCLA_SUCCESS) return st;
+    if (plan.path == OCLA_PATH_NVIDIA_MMA) return ocla__nv_backward(ctx, &plan, &req, p, io);
     ocla__bwd_tiles tl;
     ocla__bwd_tiles_from_plan(&plan, &tl);
     const bwd_kernel *steps[MAX_STEPS];

@@ -133,6 +133,10 @@ typedef struct ocla__bwd_tiles {
     int chunk, ts, tiled, wg, tpg;
 } ocla__bwd_tiles;
 void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t);
+/* The backward on the NVIDIA tensor-core path (runtime/attention_bwd_nv.c) for a plan that chose it:
+ * arguments checked, tensors dense at offset 0. Caller holds the context lock. */
+ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const ocla_plan_request *req,
+                              const ocla_attn_params *p, const ocla_attn_grad_io *io);
 
 /* ---- kernel families of the softmax and FLASH ops: their rows (plan_softmax.c, plan_flash.c)
  * record a kernel's tiles under the family's -D names and in its order, so the op (op_softmax.c,

@@ -23,6 +23,10 @@ static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {NULL}};
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
+/* The NVIDIA backward's kernels (runtime/attention_bwd_nv.c): the same source and plan tiles, REV=1
+ * for the reverse forms (names ending _rev, and mma_bwd_dg*), HT=1 for mma_chunk_states_t. */
+static const ocla_kfamily fam_nv_bwd = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
+                                        {"CHUNK", "VEC", "IDX32", "SPLIT", "REV", "HT", NULL}};
 
 /* Families of the kernels that run without a plan (no options: one variant each). */
 const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
@@ -73,7 +77,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     case OCLA_OP_SOFTMAX_TILED:
         fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
         break;
-    case OCLA_OP_ATTN_BACKWARD: fam = &fam_bwd; break;
+    case OCLA_OP_ATTN_BACKWARD: fam = nv ? &fam_nv_bwd : &fam_bwd; break;
     case OCLA_OP_SOFTMAX_BACKWARD: fam = &ocla__fam_softmax_bwd; break;
     default: return -1;
     }
@@ -83,6 +87,11 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         *v = ocla__variant(fam);
         v->tile[0] = t.ts;
         v->tile[1] = t.tpg > 1 ? t.tpg : -1; /* 1: the kernels' default (one tile per work-group) */
+    } else if (fam == &fam_nv_bwd) {
+        *v = ocla__variant_from_plan(fam, p);
+        const size_t n = strlen(name);
+        v->tile[4] = (n > 4 && !strcmp(name + n - 4, "_rev")) || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
+        v->tile[5] = n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
     } else if (fam == &fam_nv_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;

@@ -225,11 +225,15 @@ static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int 
 
 /* Shapes: T not a multiple of the chunk, odd K/V, every chunk the forward's plan may pick
  * (16..256) plus the backward's default (0) and a tiny chunk (4) that makes short sequences
- * multi-chunk. Modest sizes: PoCL and rusticl run these on 2 CI cores. */
+ * multi-chunk; at chunk 64 (where NVIDIA's tensor-core backward runs: identity map, no normaliser,
+ * head gates) float4 rows (K, V multiples of 4) and not, a last chunk of 8 tokens, and K, V past one
+ * 64 x 64 state tile and one 128-wide output tile (72 x 136). Modest sizes: PoCL and rusticl run
+ * these on 2 CI cores. */
 static const shape SHAPES[] = {
     {2, 37, 2, 5, 17, 16}, {1, 100, 1, 17, 5, 32}, {1, 70, 2, 8, 8, 64}, {1, 130, 1, 16, 9, 128},
     {2, 45, 1, 7, 3, 0},   {1, 23, 1, 4, 6, 4},     {1, 300, 1, 6, 5, 256},
     {1, 1, 1, 1, 1, 0},    {3, 5, 3, 2, 1, 16}, /* degenerate: one token, one-wide key/value */
+    {1, 200, 2, 72, 136, 64},
 };
 static const shape FD_SHAPE = {1, 11, 2, 3, 5, 4};
 
@@ -657,7 +661,8 @@ Test(backward, strided_views, .timeout = 900) {
  * runs, in launch order: the gate pass only where there is a gate, the normaliser pass only with
  * normalize, dg into the caller's tensor only for scalar and vector gates; the tiled kernels at
  * the default chunk (fla's rule, 64 for T = 100), the simple ones at a forced chunk below the
- * tile (16). The op runs exactly that list: the profiler counts plan.passes launches (the tiled
+ * tile (16); on NVIDIA's tensor-core path (scalar gates at chunk 64 here) its own kernels. The op runs
+ * exactly that list: the profiler counts plan.passes launches (the tiled
  * and the simple path differ in count). Chunks are powers of two 1..256 (48 is refused). */
 static void explain_and_run(ocla_context *ctx, ocla_gate_kind gate, int normalize, int chunk, const char *const *has,
                             const char *const *lacks) {
@@ -670,15 +675,22 @@ static void explain_and_run(ocla_context *ctx, ocla_gate_kind gate, int normaliz
     cr_log_info("backward plan: %s", text);
     cr_assert_eq(plan.op, OCLA_OP_ATTN_BACKWARD);
     cr_assert_eq(plan.chunk, chunk ? chunk : 64, "%s", text);
-    for (int i = 0; has[i]; i++) cr_assert(strstr(plan.kernels, has[i]), "plan lacks %s: %s", has[i], text);
-    for (int i = 0; lacks[i]; i++) cr_assert(!strstr(plan.kernels, lacks[i]), "plan has %s: %s", lacks[i], text);
     cr_assert(strstr(text, plan.kernels), "the explanation names the kernels: %s", text);
     int n = 1;
     for (const char *s = plan.kernels; *s; s++) n += *s == ',';
     cr_assert_eq(plan.passes, n, "%s", text);
-    const int tiled = strstr(plan.kernels, "_tiled") != NULL;
-    cr_assert(strstr(text, tiled ? "TILED=1" : "TILED=0"), "%s", text);
-    cr_assert_eq(tiled, (chunk ? chunk : 64) >= 16, "%s", text);
+    if (plan.path == OCLA_PATH_NVIDIA_MMA) { /* the tensor-core backward: identity map, head gates, no normaliser */
+        cr_assert(!normalize && gate != OCLA_GATE_VECTOR && plan.chunk == 64, "%s", text);
+        cr_assert(strstr(plan.kernels, "mma_chunk_states_t, mma_chunk_states_rev, mma_chunk_output, mma_chunk_output_rev"),
+                  "%s", text);
+        cr_assert_eq(strstr(plan.kernels, "mma_bwd_dg") != NULL, gate == OCLA_GATE_SCALAR, "%s", text);
+    } else {
+        for (int i = 0; has[i]; i++) cr_assert(strstr(plan.kernels, has[i]), "plan lacks %s: %s", has[i], text);
+        for (int i = 0; lacks[i]; i++) cr_assert(!strstr(plan.kernels, lacks[i]), "plan has %s: %s", lacks[i], text);
+        const int tiled = strstr(plan.kernels, "_tiled") != NULL;
+        cr_assert(strstr(text, tiled ? "TILED=1" : "TILED=0"), "%s", text);
+        cr_assert_eq(tiled, (chunk ? chunk : 64) >= 16, "%s", text);
+    }
 
     /* run the op with the same request and count its launches */
     const int64_t gd[4] = {B, T, H, K};

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* NVIDIA tensor-core backward (kernels_cl/attn_mma_nv.cl) of causal linear attention without the
+ * normaliser, simple GLA and retention, identity feature map: run by ocla_attention_backward where its
+ * plan chose the path (runtime/plan_bwd.c). Per batch and head, with chunk states H_n (entering chunk
+ * n), state gradients dH_{n+1} (of the state leaving chunk n), scale s and chunk-local cumulative log
+ * gates G (G_L the chunk's last):
+ *   1. mma_chunk_states_t    H_n, stored transposed, recomputed from k, v (and the final state where
+ *                            the gate gradient needs it)
+ *   2. mma_chunk_states_rev  dH_n = exp(G_L) dH_{n+1} + s sum_i exp(G_i) q_i do_i^T, last chunk first,
+ *                            from d_final_state; stored as is and transposed; dH_0 = d_initial_state
+ *   3. mma_chunk_output      dq_i = s exp(G_i) H_n do_i + s sum_{j<=i} (do_i.v_j) exp(G_i - G_j) k_j
+ *   4. mma_chunk_output_rev  dv_j = exp(G_L - G_j) dH_{n+1}^T k_j + s sum_{i>=j} (q_i.k_j) exp(G_i - G_j) do_i
+ *   5. mma_chunk_output_rev  dk_j = exp(G_L - G_j) dH_{n+1} v_j + s sum_{i>=j} (do_i.v_j) exp(G_i - G_j) q_i
+ *   6. mma_bwd_dg (scalar gates with dg): dg_t = sum_{t'>=t in chunk n} (q.dq - k.dk)_t' + <H_{n+1}, dH_{n+1}>;
+ *      with dg, steps 3 and 5 leave out the diagonal terms s (do_t.v_t) k_t and s (do_t.v_t) q_t,
+ *      which cancel in q.dq - k.dk, and this step adds them after using dq and dk (accuracy) 
+ * Steps 3-5 are the forward's output kernel with its operands exchanged (and the reverse form's
+ * anti-causal mask); every product runs on the tensor cores (3xTF32, or TF32 where allowed).
+ * Temporaries: scratch slots 0-3 (H^T, dH, dH^T, then the final state or the fixed decays). */
+#include <math.h>
+
+#include "internal.h"
+#include "op_common.h"
+#include "plan.h"
+
+enum { S_HT, S_DH, S_DHT, S_MISC, S_COUNT };
+
+/* A tensor as the NVIDIA kernels take it: buffer and its strides (dense, at offset 0: the plan's
+ * condition); nstrides of them. */
+static void push_t(ocla_args *a, const ocla_tensor *t, int nstrides) {
+    ocla__push_mem(a, t->mem);
+    for (int d = 0; d < nstrides; d++) ocla__push_long(a, t->strides[d]);
+}
+
+typedef struct nvb_call {
+    ocla_context *ctx;
+    const ocla_plan *plan;
+    const ocla_plan_request *req;
+    int T, H, K, V, NT;
+    size_t BH;
+    cl_mem ws[S_COUNT], gmem;
+    int64_t gs[3];
+} nvb_call;
+
+/* The plan's variant of kernel name (VEC and IDX32 as the plan set them for dense tensors). */
+static ocla_status kernel(const nvb_call *c, const char *name, cl_kernel *k) {
+    ocla_variant v;
+    if (ocla__plan_kernel_variant(c->plan, c->req, name, &v))
+        return ocla__fail(c->ctx, OCLA_ERR_INTERNAL, "ocla_attention_backward: no variant for %s", name);
+    return ocla__variant_kernel(c->ctx, &v, name, k);
+}
+
+/* One state pass: operands a, b ([B,T,H,*]), optional initial / final states. REV (rev != 0): the
+ * gradient pass with its scale and transposed copy. */
+static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, const ocla_tensor *a,
+                          const ocla_tensor *b, const ocla_tensor *s0, cl_mem out, const ocla_tensor *sT, cl_mem sT_mem,
+                          int rev, float scale) {
+    cl_kernel k;
+    ocla_status st = kernel(c, name, &k);
+    if (st != OCLA_SUCCESS) return st;
+    ocla_args x = {c->ctx, k, 0, OCLA_SUCCESS};
+    const int sizes[6] = {(int)c->req->B, c->T, c->H, Kx, Vx, c->NT};
+    for (int i = 0; i < 6; i++) ocla__push_int(&x, sizes[i]);
+    push_t(&x, a, 4), push_t(&x, b, 4);
+    ocla__push_mem(&x, c->gmem);
+    for (int d = 0; d < 3; d++) ocla__push_long(&x, c->gs[d]);
+    ocla__push_mem(&x, s0 ? s0->mem : out), ocla__push_int(&x, s0 != NULL);
+    ocla__push_mem(&x, out);
+    ocla__push_mem(&x, sT ? sT->mem : sT_mem ? sT_mem : out), ocla__push_int(&x, sT != NULL || sT_mem != NULL);
+    if (rev) ocla__push_float(&x, scale), ocla__push_mem(&x, c->ws[S_DHT]);
+    if (x.st != OCLA_SUCCESS) return x.st;
+    const size_t g[3] = {(size_t)(Vx + 63) / 64 * 256, (size_t)(Kx + 63) / 64, c->BH}, l[3] = {256, 1, 1};
+    return ocla__launch(c->ctx, k, 3, g, l, rev ? "NVIDIA backward state gradients" : "NVIDIA backward chunk states");
+}
+
+/* One product pass: out = the output kernel's o for q' = a, k' = b, v' = w, state hs ([K'][V'] per
+ * chunk), K' = Kx, V' = Vx. */
+static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, float scale, float scale_inter,
+                           int strict, const ocla_tensor *a, const ocla_tensor *b, const ocla_tensor *w, cl_mem hs,
+                           ocla_tensor *out, const char *what) {
+    cl_kernel k;
+    ocla_status st = kernel(c, name, &k);
+    if (st != OCLA_SUCCESS) return st;
+    ocla_args x = {c->ctx, k, 0, OCLA_SUCCESS};
+    const int sizes[6] = {(int)c->req->B, c->T, c->H, Kx, Vx, c->NT};
+    for (int i = 0; i < 6; i++) ocla__push_int(&x, sizes[i]);
+    ocla__push_float(&x, scale), ocla__push_float(&x, scale_inter), ocla__push_int(&x, strict);
+    push_t(&x, a, 4), push_t(&x, b, 4), push_t(&x, w, 4);
+    ocla__push_mem(&x, c->gmem);
+    for (int d = 0; d < 3; d++) ocla__push_long(&x, c->gs[d]);
+    ocla__push_mem(&x, hs);
+    push_t(&x, out, 4);
+    if (x.st != OCLA_SUCCESS) return x.st;
+    const size_t g[3] = {(size_t)(Vx + 127) / 128 * 256, (size_t)c->NT, c->BH}, l[3] = {256, 1, 1};
+    return ocla__launch(c->ctx, k, 3, g, l, what);
+}
+
+/* dg of scalar gates (step 6); the final state H_T at the start of slot 3 where has_final. */
+static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int has_final, float scale) {
+    cl_kernel k;
+    ocla_status st = kernel(c, "mma_bwd_dg", &k);
+    if (st != OCLA_SUCCESS) return st;
+    ocla_args x = {c->ctx, k, 0, OCLA_SUCCESS};
+    const int sizes[5] = {c->T, c->H, c->K, c->V, c->NT};
+    for (int i = 0; i < 5; i++) ocla__push_int(&x, sizes[i]);
+    push_t(&x, io->q, 4), push_t(&x, io->k, 4), push_t(&x, io->v, 4), push_t(&x, io->d_o, 4);
+    push_t(&x, io->dq, 4), push_t(&x, io->dk, 4);
+    ocla__push_float(&x, scale), ocla__push_mem(&x, c->ws[S_HT]), ocla__push_mem(&x, c->ws[S_DHT]), ocla__push_mem(&x, c->ws[S_MISC]);
+    ocla__push_mem(&x, has_final ? io->d_final_state->mem : c->ws[S_MISC]), ocla__push_int(&x, has_final);
+    push_t(&x, io->g, 3), push_t(&x, io->dg, 3);
+    if (x.st != OCLA_SUCCESS) return x.st;
+    const size_t g[2] = {256 * (size_t)c->NT, c->BH}, l[2] = {256, 1};
+    return ocla__launch(c->ctx, k, 2, g, l, "NVIDIA backward dg");
+}
+
+ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const ocla_plan_request *req,
+                              const ocla_attn_params *p, const ocla_attn_grad_io *io) {
+    const int T = (int)req->T, H = (int)req->H, K = (int)req->K, V = (int)req->V, NT = (T + 63) / 64;
+    nvb_call c = {.ctx = ctx, .plan = plan, .req = req, .T = T, .H = H, .K = K, .V = V, .NT = NT,
+                  .BH = (size_t)(req->B * req->H)};
+    const float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
+    const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL;
+    /* temporaries: H^T, dH, dH^T (B*H*NT*K*V floats each), then the final state (dg with a final-state
+     * gradient) or the fixed decays */
+    size_t state_bytes, misc_bytes;
+    if (!ocla__mul_ok(c.BH * (size_t)NT, (size_t)K * (size_t)V * sizeof(float), &state_bytes) ||
+        !ocla__mul_ok(has_final ? c.BH * (size_t)K * (size_t)V : (size_t)H + 64, sizeof(float), &misc_bytes))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
+    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, state_bytes, misc_bytes};
+    ocla_status st = OCLA_SUCCESS;
+    for (int s = 0; s < S_COUNT && st == OCLA_SUCCESS; s++)
+        st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, bytes[s], &c.ws[s]);
+    if (st != OCLA_SUCCESS) return st;
+
+    /* the gate as the kernels read it: the tensor [B,T,H], or the fixed per-head decays (slot 3) */
+    c.gmem = c.ws[S_MISC];
+    if (p->gate == OCLA_GATE_SCALAR) {
+        c.gmem = io->g->mem;
+        for (int d = 0; d < 3; d++) c.gs[d] = io->g->strides[d];
+    } else if (p->gate == OCLA_GATE_FIXED) {
+        float decay[1024];
+        if (H > 1024)
+            return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: more than 1024 heads with a fixed decay");
+        for (int h = 0; h < H; h++) decay[h] = p->fixed_log_decay ? p->fixed_log_decay[h] : ocla__retnet_log_decay(h);
+        const cl_int err = clEnqueueWriteBuffer(ctx->queue, c.ws[S_MISC], CL_TRUE, 0, (size_t)H * 4, decay, 0, NULL, NULL);
+        if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
+        ctx->counters.uploads++;
+    }
+
+    /* 1-2: the states (transposed) and their gradients */
+    st = states(&c, "mma_chunk_states_t", K, V, io->k, io->v, io->initial_state, c.ws[S_HT], NULL,
+                has_final ? c.ws[S_MISC] : NULL, 0, 0.0f);
+    if (st == OCLA_SUCCESS)
+        st = states(&c, "mma_chunk_states_rev", K, V, io->q, io->d_o, io->d_final_state, c.ws[S_DH],
+                    io->d_initial_state, NULL, 1, scale);
+    /* 3-5: dq (contraction over V, outputs over K), dv, dk */
+    if (st == OCLA_SUCCESS)
+        st = product(&c, "mma_chunk_output", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_HT], io->dq,
+                     "NVIDIA backward dq");
+    if (st == OCLA_SUCCESS)
+        st = product(&c, "mma_chunk_output_rev", K, V, scale, 1.0f, 0, io->k, io->q, io->d_o, c.ws[S_DH], io->dv,
+                     "NVIDIA backward dv");
+    if (st == OCLA_SUCCESS)
+        st = product(&c, "mma_chunk_output_rev", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DHT], io->dk,
+                     "NVIDIA backward dk");
+    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale);
+    return st;
+}
