@@ -328,7 +328,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
     ap.add_argument("--modes", default="fwd,fwdbwd,decode", help="comma list of fwd, fwdbwd, decode")
     ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee (forward)")
-    ap.add_argument("--tf32", action="store_true", help="also time ocla with OCLA_ALLOW_TF32=1 (forward)")
+    ap.add_argument("--tf32", action="store_true", help="also time ocla with OCLA_ALLOW_TF32=1 (fwd and fwdbwd)")
     ap.add_argument("--softmax", action="store_true", help="also time ocla's softmax baseline against PyTorch SDPA fp32")
     ap.add_argument("--jobs", type=int, default=0, help="warm-up processes at once (0: one per case, <= CPUs)")
     ap.add_argument("--no-warm", action="store_true", help="skip the parallel warm-up")
@@ -400,8 +400,11 @@ def main():
             row.update(ocla_ms=float(parts[0]), ocla_ms_min=float(parts[1]), ocla_chunk=int(parts[2]),
                        ocla_runs=int(parts[3]), ocla_device=" ".join(parts[4:]))
             o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
+            if mode == "fwdbwd":  # keep the default run's gradients: the TF32 run writes its own
+                for name in grad_names:
+                    os.replace(os.path.join(d, name + ".bin"), os.path.join(d, name + ".default.bin"))
         o_tf32 = None
-        if args.tf32 and mode == "fwd":
+        if args.tf32 and mode in ("fwd", "fwdbwd"):
             rr = subprocess.run([args.bench, "--device", args.device, "--load-inputs", d], env=dict(
                 os.environ, OCLA_ALLOW_TF32="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if rr.returncode == 0:
@@ -424,16 +427,16 @@ def main():
                 if o_tf32 is not None:
                     row["max_rel_err_o_tf32"] = rel_err(o_tf32, o_fla.detach().float().cpu())
                     row["ratio_ocla_tf32_over_fla"] = row["ocla_tf32_ms"] / row["fla_ms"]
-                    if mode == "fwdbwd":
-                        errs = {}
-                        for name, gt in zip(grad_names, res[1]):
-                            shape = tuple(gt.shape)
-                            errs[name] = rel_err(read_bin(os.path.join(d, name + ".bin"), shape), gt.float().cpu())
-                        row["rel_err_grads"] = errs
-                        row["max_rel_err_grads"] = max(errs.values())
-                    if mode == "decode" and res[1] is not None:
-                        s_ocla = read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D))
-                        row["max_rel_err_state"] = rel_err(s_ocla, res[1].float().cpu())
+                if mode == "fwdbwd" and "ocla_ms" in row:  # the default run's gradients against fla's
+                    errs = {}
+                    for name, gt in zip(grad_names, res[1]):
+                        shape = tuple(gt.shape)
+                        errs[name] = rel_err(read_bin(os.path.join(d, name + ".default.bin"), shape), gt.float().cpu())
+                    row["rel_err_grads"] = errs
+                    row["max_rel_err_grads"] = max(errs.values())
+                if mode == "decode" and res[1] is not None and "ocla_ms" in row:
+                    s_ocla = read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D))
+                    row["max_rel_err_state"] = rel_err(s_ocla, res[1].float().cpu())
                 del dev, fn, res
             except Exception as e:  # keep the ocla row
                 row["fla_error"] = f"{type(e).__name__}: {e}"
@@ -456,9 +459,9 @@ def main():
         save()
         print_table(peak, args, [row], out=sys.stderr)
         for f in ("q", "k", "v", "g", "s", "do", "o", "s_out", "dq", "dk", "dv", "dg"):  # keep $OUT small
-            p = os.path.join(d, f + ".bin")
-            if os.path.exists(p):
-                os.remove(p)
+            for p in (os.path.join(d, f + ".bin"), os.path.join(d, f + ".default.bin")):
+                if os.path.exists(p):
+                    os.remove(p)
 
     if args.ieee and fns and "fwd" in args.modes.split(","):
         # fla forward with true fp32 dots, after ocla and fla are done (nothing else on the GPU); a child
