@@ -158,25 +158,30 @@ typedef float wvec;
 #endif
 /* The backward's forms (runtime/attention_bwd_nv.c; math at mma_chunk_states and mma_chunk_output):
  * REV=1 builds the reverse forms mma_chunk_states_rev (state gradients, last chunk first) and
- * mma_chunk_output_rev (anti-causal products), and mma_bwd_dg; HT=1 builds mma_chunk_states_t,
- * the state pass storing each state transposed ([V][K]). */
+ * mma_chunk_output_rev (anti-causal products), and mma_bwd_dg; HT=1 builds the output kernel as
+ * mma_chunk_output_t (mma_chunk_output_rev_t with REV=1), which reads each chunk's [K][V] state as
+ * the transposed operand ([V][K] per chunk: the state of the product, of K x V, is stored [V][K]). */
 #ifndef REV
 #define REV 0
 #endif
 #ifndef HT
 #define HT 0
 #endif
-#if REV && USE_GK
-#error "attn_mma_nv.cl: the reverse forms take no per-key gates"
+#if (REV || HT) && USE_GK
+#error "attn_mma_nv.cl: the backward's forms take no per-key gates"
 #endif
 #if REV
 #define STATES_KERNEL mma_chunk_states_rev
-#define OUTPUT_KERNEL mma_chunk_output_rev
-#elif HT
-#define STATES_KERNEL mma_chunk_states_t
-#define OUTPUT_KERNEL mma_chunk_output
 #else
 #define STATES_KERNEL mma_chunk_states
+#endif
+#if REV && HT
+#define OUTPUT_KERNEL mma_chunk_output_rev_t
+#elif REV
+#define OUTPUT_KERNEL mma_chunk_output_rev
+#elif HT
+#define OUTPUT_KERNEL mma_chunk_output_t
+#else
 #define OUTPUT_KERNEL mma_chunk_output
 #endif
 /* The chunk the m-th step of the state pass works on. */
@@ -249,7 +254,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT
 #if REV
-    , const float scale, __global float *hbufT
+    , const float scale
 #endif
     ) {
 #if ST_ASYNC
@@ -356,7 +361,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         const int n = CH(m);
         /* the state entering chunk n (REV: the gradient of the state leaving it) */
         __global float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
-#if !HT
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
@@ -370,23 +374,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
                     if (col + 1 < V) hn[(ocla_idx)row * V + col + 1] = acc[j][r + 1];
                 }
             }
-#endif
-#if HT || REV
-        { /* the same state transposed, [V][K] */
-#if REV
-            __global float *ht = hbufT + ((ocla_idx)bh * NT + n) * K * V;
-#else
-            __global float *ht = hbuf + ((ocla_idx)bh * NT + n) * K * V;
-#endif
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) {
-                    int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-                    if (row < K && col < V) ht[(ocla_idx)col * K + row] = acc[j][r];
-                }
-        }
-#endif
 #if GATE
         chunk_cumsum(gs, ocla_log_gate(pg), tid);
         const float glast = gs[CHUNK - 1];
@@ -541,10 +528,14 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define O_ASYNC (VEC && !USE_GK)
 #if O_ASYNC
 #define OKS 16
+#if HT
+#define OSTAGE (2 * CHUNK * (OKS + PAD) + OT * (OKS + PAD)) /* one stage's local floats */
+#else
 #define OSTAGE (2 * CHUNK * (OKS + PAD) + OKS * (OT + 8)) /* one stage's local floats */
+#endif
 #define P1 (2 * OSTAGE)
 #else
-#define P1 (2 * CHUNK * (KS + PAD) + KS * (OT + 8)) /* phase-1 local floats */
+#define P1 (2 * CHUNK * (KS + PAD) + (HT ? OT * (KS + PAD) : KS * (OT + 8))) /* phase-1 local floats */
 #endif
 /* One contraction step (key dims d8 .. d8+7 of a slice) without per-key gates: S += PHI_(Q) PHI_(K)^T
  * and O += PHI_(Q) H, from local tiles Qx, Kx (row pitch p_) and Hx (row pitch OT + 8); KIN_(d):
@@ -562,15 +553,21 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             split(bk, kb_[j], ksm[j], 2);                                                                        \
         }                                                                                                        \
         MMA_PASSES_1x4(sacc, ab, as, kb_, ksm)                                                                   \
-        H_STEP(Hx, d8)                                                                                           \
+        H_STEP(Hx, d8, p_)                                                                                       \
     }
-/* O += A H for one contraction step (A fragments ab/as in scope). */
-#define H_STEP(Hx, d8)                                                                                           \
+/* O += A H for one contraction step (A fragments ab/as in scope): the state slice in local memory as
+ * [contraction][OT + 8], or with HT as [OT][p_] (the same row pitch as the q and k slices). */
+#if HT
+#define H_B(Hx, d, c0, p_) Hx[((c0) + gr) * (p_) + (d)]
+#else
+#define H_B(Hx, d, c0, p_) Hx[(d) * (OT + 8) + (c0) + gr]
+#endif
+#define H_STEP(Hx, d8, p_)                                                                                       \
     _Pragma("unroll") for (int hf = 0; hf < 2; hf++) {                                                           \
         uint hb_[4][2], hsm[4][2];                                                                               \
         _Pragma("unroll") for (int j = 0; j < 4; j++) { /* O: B[d][vd] = H[d][vd] */                             \
             const int c0 = hf * 64 + wn + j * 8;                                                                 \
-            float bh_[2] = {Hx[((d8) + tg) * (OT + 8) + c0 + gr], Hx[((d8) + tg + 4) * (OT + 8) + c0 + gr]};     \
+            float bh_[2] = {H_B(Hx, (d8) + tg, c0, p_), H_B(Hx, (d8) + tg + 4, c0, p_)};                         \
             split(bh_, hb_[j], hsm[j], 2);                                                                       \
         }                                                                                                        \
         MMA_PASSES_1x4(oacc[hf], ab, as, hb_, hsm)                                                               \
@@ -623,6 +620,21 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     chunk_cumsum(gs, tid < rows ? log_gate(g, gb, gt, gh, b, t0 + tid, h) : 0.0f, tid);
 #endif
 #if O_ASYNC
+/* The state slice of OKS contraction rows x OT columns, element group e of 4 floats: stored [K][V]
+ * (rows of the slice in memory), or with HT [V][K] (columns of the slice in memory: [OT][OKS + PAD]). */
+#if HT
+#define H_ISSUE(hd_, ks_, e)                                                                                     \
+    {                                                                                                            \
+        const int r = (e) / (OKS / 4), c = 4 * ((e) % (OKS / 4)), ok = v0 + r < V && ks_ + c < K;                \
+        cp_async16(hd_ + r * (OKS + PAD) + c, hn + (ok ? (off_t_)(v0 + r) * K + ks_ + c : 0), ok);               \
+    }
+#else
+#define H_ISSUE(hd_, ks_, e)                                                                                     \
+    {                                                                                                            \
+        const int r = (e) / (OT / 4), c = 4 * ((e) % (OT / 4)), ok = ks_ + r < K && v0 + c < V;                  \
+        cp_async16(hd_ + r * (OT + 8) + c, hn + (ok ? (off_t_)(ks_ + r) * V + v0 + c : 0), ok);                  \
+    }
+#endif
 #define OISSUE(s_)                                                                                               \
     {                                                                                                            \
         const int ks_ = (s_) * OKS;                                                                              \
@@ -633,11 +645,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             cp_async16(qd_ + t * (OKS + PAD) + c, qbase + (ok ? (off_t_)t * (off_t_)qt + ks_ + c : 0), ok);     \
             cp_async16(kd2_ + t * (OKS + PAD) + c, kbase + (ok ? (off_t_)t * (off_t_)kt + ks_ + c : 0), ok);    \
         }                                                                                                        \
-        _Pragma("unroll") for (int l = 0; l < OKS * OT / 4 / OWG; l++) { /* state: OKS rows x OT */              \
-            const int e = tid + OWG * l, r = e / (OT / 4), c = 4 * (e % (OT / 4));                               \
-            const int ok = ks_ + r < K && v0 + c < V;                                                            \
-            cp_async16(hd_ + r * (OT + 8) + c, hn + (ok ? (off_t_)(ks_ + r) * V + v0 + c : 0), ok);              \
-        }                                                                                                        \
+        _Pragma("unroll") for (int l = 0; l < OKS * OT / 4 / OWG; l++) H_ISSUE(hd_, ks_, tid + OWG * l)        \
         asm volatile("cp.async.commit_group;" ::: "memory");                                                     \
     }
     const int NS = (K + OKS - 1) / OKS;
@@ -677,9 +685,15 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         }
 #pragma unroll
         for (int l = 0; l < KS * OT / OWG / W; l++) {
+#if HT /* the slice's columns from the [V][K] state: Hs [OT][KS + PAD] */
+            int e = tid + OWG * l, r = e / (KS / W), c = W * (e % (KS / W));
+            wvec hv = (v0 + r < V && ks0 + c < K) ? WLOAD(hn, v0 + r, ks0 + c, K, 1) : (wvec)(0.0f);
+            WSTORE(hv, Hs + r * (KS + PAD) + c);
+#else
             int e = tid + OWG * l, r = e / (OT / W), c = W * (e % (OT / W));
             wvec hv = (ks0 + r < K && v0 + c < V) ? WLOAD(hn, ks0 + r, v0 + c, V, 1) : (wvec)(0.0f);
             WSTORE(hv, Hs + r * (OT + 8) + c);
+#endif
         }
 #if USE_GK
         /* the slice's c_IJ for the six pairs J < I, G_f(J) - G_l(J) and exp(G_f(I)) */
@@ -725,7 +739,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                 float ai[4] = {a_[0] * e0, a_[1] * e0, a_[2] * e1, a_[3] * e1};
                 split(ai, ab, as, 4);
             }
-            H_STEP(Hs, d8)
+            H_STEP(Hs, d8, KS + PAD)
 #else
             SLICE_STEP(Qs, Ks, Hs, KS + PAD, d8, SAME, ALL_IN)
 #endif
@@ -839,10 +853,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
  * dg_t = sum over chunk n's rows t' >= t of (q_t'.dq_t' - k_t'.dk_t') + <H_{n+1}, dH_{n+1}> (the
  * boundary term, as the portable bwd_dg: summing the later chunks' rows instead lost accuracy to
  * cancellation where gates are strong, 2.8e-4 against 8e-5), 0 where the log gate was not negative
- * (clamped to 0 by the forward); q and k identity-mapped (phi = x). H_{n+1}, dH_{n+1}: hfwdT and dhT
- * ([B*H][NT][V][K], chunk n+1 and n), after the last chunk hfin and dfin ([B*H][K][V]; has_final 0:
+ * (clamped to 0 by the forward); q and k identity-mapped (phi = x). H_{n+1}, dH_{n+1}: hfwd and dhs
+ * ([B*H][NT][K][V], chunk n+1 and n), after the last chunk hfin and dfin ([B*H][K][V]; has_final 0:
  * no final-state gradient, the term is 0). */
-#define DG_PER (256 / CHUNK) /* work-items per row */
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     const int T, const int H, const int K, const int V, const int NT,
     __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
@@ -851,16 +864,17 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
     __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
     __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
-    const float scale, __global const float *hfwdT, __global const float *dhT, __global const float *hfin, __global const float *dfin,
-    const int has_final, __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
+    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *hfin,
+    __global const float *dfin, const int has_final,
+    __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh) {
     __local float rr[CHUNK], cs[CHUNK], part[8];
     const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
-    const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), row = tid / DG_PER, sub = tid % DG_PER;
+    const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
     /* the boundary term */
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const float *x1 = n + 1 < NT ? hfwdT + ((ocla_idx)bh * NT + n + 1) * KV : hfin + (ocla_idx)bh * KV;
-    __global const float *x2 = n + 1 < NT ? dhT + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
+    __global const float *x1 = n + 1 < NT ? hfwd + ((ocla_idx)bh * NT + n + 1) * KV : hfin + (ocla_idx)bh * KV;
+    __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
     float bsum = 0.0f;
     if (n + 1 < NT || has_final)
         for (ocla_idx i = tid; i < KV; i += 256) bsum += x1[i] * x2[i];
@@ -868,34 +882,27 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     if ((tid & 31) == 0) part[tid >> 5] = bsum;
     /* the rows' q.dq - k.dk from dq and dk without their diagonal terms (strict products), then those
      * terms added: p_t = scale do_t.v_t, dq_t += p_t k_t, dk_t += p_t q_t (they cancel in q.dq - k.dk,
-     * which then carries no rounding of them: 2.8e-4 -> see tests/test_backward.c at strong gates) */
-    float x = 0.0f, p = 0.0f;
-    const ocla_idx t = t0 + row;
-    if (row < rows)
-        for (int c = sub; c < V; c += DG_PER) p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
-#pragma unroll
-    for (int o = DG_PER / 2; o > 0; o >>= 1) { /* the row's DG_PER work-items are adjacent lanes */
-        float y;
-        asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(p), "r"(o));
-        p += y;
-    }
-    p *= scale;
-    if (row < rows)
-        for (int d = sub; d < K; d += DG_PER) {
-            __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd, *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
+     * which then carries no rounding of them). A warp per row at a time, its lanes along the row
+     * (coalesced; four lanes per row along a stride of four read half of every 32-byte sector). */
+    for (int row = warp; row < rows; row += 8) {
+        const ocla_idx t = t0 + row;
+        float x = 0.0f, p = 0.0f;
+        for (int c = lane; c < V; c += 32)
+            p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
+        p = scale * warp_sum(p);
+        for (int d = lane; d < K; d += 32) {
+            __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd;
+            __global float *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
             const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
             const float gq = *pq, gk = *pk;
             x += qv * gq - kv * gk;
             *pq = mad(p, kv, gq);
             *pk = mad(p, qv, gk);
         }
-#pragma unroll
-    for (int o = DG_PER / 2; o > 0; o >>= 1) {
-        float y;
-        asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
-        x += y;
+        x = warp_sum(x);
+        if (lane == 0) rr[row] = x;
     }
-    if (sub == 0) rr[row] = x;
+    if (tid < CHUNK && tid >= rows) rr[tid] = 0.0f;
     SYNC();
     chunk_cumsum(cs, tid < CHUNK ? rr[CHUNK - 1 - tid] : 0.0f, tid); /* cs[m] = sum of rows >= CHUNK-1-m */
     if (tid < rows) {
@@ -905,7 +912,6 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
             ocla_log_gate(g[b * gb + t * gt + h * gh]) < 0.0f ? cs[CHUNK - 1 - tid] + bnd : 0.0f;
     }
 }
-#undef DG_PER
 #endif
 
 /* The capability probe (runtime/attention_nv.c, once per context): one warp multiplies A[16][8] =

@@ -4,26 +4,27 @@
  * plan chose the path (runtime/plan_bwd.c). Per batch and head, with chunk states H_n (entering chunk
  * n), state gradients dH_{n+1} (of the state leaving chunk n), scale s and chunk-local cumulative log
  * gates G (G_L the chunk's last):
- *   1. mma_chunk_states_t    H_n, stored transposed, recomputed from k, v (and the final state where
- *                            the gate gradient needs it)
- *   2. mma_chunk_states_rev  dH_n = exp(G_L) dH_{n+1} + s sum_i exp(G_i) q_i do_i^T, last chunk first,
- *                            from d_final_state; stored as is and transposed; dH_0 = d_initial_state
- *   3. mma_chunk_output      dq_i = s exp(G_i) H_n do_i + s sum_{j<=i} (do_i.v_j) exp(G_i - G_j) k_j
- *   4. mma_chunk_output_rev  dv_j = exp(G_L - G_j) dH_{n+1}^T k_j + s sum_{i>=j} (q_i.k_j) exp(G_i - G_j) do_i
- *   5. mma_chunk_output_rev  dk_j = exp(G_L - G_j) dH_{n+1} v_j + s sum_{i>=j} (do_i.v_j) exp(G_i - G_j) q_i
+ *   1. mma_chunk_states        H_n recomputed from k, v (and the final state where the gate
+ *                              gradient needs it): the forward's state pass
+ *   2. mma_chunk_states_rev    dH_n = exp(G_L) dH_{n+1} + s sum_i exp(G_i) q_i do_i^T, last chunk first,
+ *                              from d_final_state; dH_0 = d_initial_state
+ *   3. mma_chunk_output_t      dq_i = s exp(G_i) H_n do_i + s sum_{j<=i} (do_i.v_j) exp(G_i - G_j) k_j
+ *   4. mma_chunk_output_rev    dv_j = exp(G_L - G_j) dH_{n+1}^T k_j + s sum_{i>=j} (q_i.k_j) exp(G_i - G_j) do_i
+ *   5. mma_chunk_output_rev_t  dk_j = exp(G_L - G_j) dH_{n+1} v_j + s sum_{i>=j} (do_i.v_j) exp(G_i - G_j) q_i
  *   6. mma_bwd_dg (scalar gates with dg): dg_t = sum_{t'>=t in chunk n} (q.dq - k.dk)_t' + <H_{n+1}, dH_{n+1}>;
  *      with dg, steps 3 and 5 leave out the diagonal terms s (do_t.v_t) k_t and s (do_t.v_t) q_t,
  *      which cancel in q.dq - k.dk, and this step adds them after using dq and dk (accuracy) 
- * Steps 3-5 are the forward's output kernel with its operands exchanged (and the reverse form's
- * anti-causal mask); every product runs on the tensor cores (3xTF32, or TF32 where allowed).
- * Temporaries: scratch slots 0-3 (H^T, dH, dH^T, then the final state or the fixed decays). */
+ * Steps 3-5 are the forward's output kernel with its operands exchanged (the reverse form's
+ * anti-causal mask; _t: the [K][V] states read as [V][K]); every product runs on the tensor cores
+ * (3xTF32, or TF32 where allowed). Temporaries: scratch slots 0-2 (H, dH, then the final state or
+ * the fixed decays). */
 #include <math.h>
 
 #include "internal.h"
 #include "op_common.h"
 #include "plan.h"
 
-enum { S_HT, S_DH, S_DHT, S_MISC, S_COUNT };
+enum { S_H, S_DH, S_MISC, S_COUNT };
 
 /* A tensor as the NVIDIA kernels take it: buffer and its strides (dense, at offset 0: the plan's
  * condition); nstrides of them. */
@@ -50,8 +51,8 @@ static ocla_status kernel(const nvb_call *c, const char *name, cl_kernel *k) {
     return ocla__variant_kernel(c->ctx, &v, name, k);
 }
 
-/* One state pass: operands a, b ([B,T,H,*]), optional initial / final states. REV (rev != 0): the
- * gradient pass with its scale and transposed copy. */
+/* One state pass: operands a, b ([B,T,H,*]), optional initial / final states. rev != 0: the
+ * gradient pass, with its scale. */
 static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, const ocla_tensor *a,
                           const ocla_tensor *b, const ocla_tensor *s0, cl_mem out, const ocla_tensor *sT, cl_mem sT_mem,
                           int rev, float scale) {
@@ -67,7 +68,7 @@ static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, c
     ocla__push_mem(&x, s0 ? s0->mem : out), ocla__push_int(&x, s0 != NULL);
     ocla__push_mem(&x, out);
     ocla__push_mem(&x, sT ? sT->mem : sT_mem ? sT_mem : out), ocla__push_int(&x, sT != NULL || sT_mem != NULL);
-    if (rev) ocla__push_float(&x, scale), ocla__push_mem(&x, c->ws[S_DHT]);
+    if (rev) ocla__push_float(&x, scale);
     if (x.st != OCLA_SUCCESS) return x.st;
     const size_t g[3] = {(size_t)(Vx + 63) / 64 * 256, (size_t)(Kx + 63) / 64, c->BH}, l[3] = {256, 1, 1};
     return ocla__launch(c->ctx, k, 3, g, l, rev ? "NVIDIA backward state gradients" : "NVIDIA backward chunk states");
@@ -105,7 +106,8 @@ static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int
     for (int i = 0; i < 5; i++) ocla__push_int(&x, sizes[i]);
     push_t(&x, io->q, 4), push_t(&x, io->k, 4), push_t(&x, io->v, 4), push_t(&x, io->d_o, 4);
     push_t(&x, io->dq, 4), push_t(&x, io->dk, 4);
-    ocla__push_float(&x, scale), ocla__push_mem(&x, c->ws[S_HT]), ocla__push_mem(&x, c->ws[S_DHT]), ocla__push_mem(&x, c->ws[S_MISC]);
+    ocla__push_float(&x, scale);
+    ocla__push_mem(&x, c->ws[S_H]), ocla__push_mem(&x, c->ws[S_DH]), ocla__push_mem(&x, c->ws[S_MISC]);
     ocla__push_mem(&x, has_final ? io->d_final_state->mem : c->ws[S_MISC]), ocla__push_int(&x, has_final);
     push_t(&x, io->g, 3), push_t(&x, io->dg, 3);
     if (x.st != OCLA_SUCCESS) return x.st;
@@ -120,13 +122,13 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
                   .BH = (size_t)(req->B * req->H)};
     const float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
     const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL;
-    /* temporaries: H^T, dH, dH^T (B*H*NT*K*V floats each), then the final state (dg with a final-state
+    /* temporaries: H and dH (B*H*NT*K*V floats each), then the final state (dg with a final-state
      * gradient) or the fixed decays */
     size_t state_bytes, misc_bytes;
     if (!ocla__mul_ok(c.BH * (size_t)NT, (size_t)K * (size_t)V * sizeof(float), &state_bytes) ||
         !ocla__mul_ok(has_final ? c.BH * (size_t)K * (size_t)V : (size_t)H + 64, sizeof(float), &misc_bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
-    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, state_bytes, misc_bytes};
+    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, misc_bytes};
     ocla_status st = OCLA_SUCCESS;
     for (int s = 0; s < S_COUNT && st == OCLA_SUCCESS; s++)
         st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, bytes[s], &c.ws[s]);
@@ -147,21 +149,21 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
         ctx->counters.uploads++;
     }
 
-    /* 1-2: the states (transposed) and their gradients */
-    st = states(&c, "mma_chunk_states_t", K, V, io->k, io->v, io->initial_state, c.ws[S_HT], NULL,
+    /* 1-2: the states and their gradients */
+    st = states(&c, "mma_chunk_states", K, V, io->k, io->v, io->initial_state, c.ws[S_H], NULL,
                 has_final ? c.ws[S_MISC] : NULL, 0, 0.0f);
     if (st == OCLA_SUCCESS)
         st = states(&c, "mma_chunk_states_rev", K, V, io->q, io->d_o, io->d_final_state, c.ws[S_DH],
                     io->d_initial_state, NULL, 1, scale);
-    /* 3-5: dq (contraction over V, outputs over K), dv, dk */
+    /* 3-5: dq (contraction over V, outputs over K: the [K][V] states read transposed), dv, dk */
     if (st == OCLA_SUCCESS)
-        st = product(&c, "mma_chunk_output", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_HT], io->dq,
+        st = product(&c, "mma_chunk_output_t", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_H], io->dq,
                      "NVIDIA backward dq");
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_rev", K, V, scale, 1.0f, 0, io->k, io->q, io->d_o, c.ws[S_DH], io->dv,
                      "NVIDIA backward dv");
     if (st == OCLA_SUCCESS)
-        st = product(&c, "mma_chunk_output_rev", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DHT], io->dk,
+        st = product(&c, "mma_chunk_output_rev_t", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DH], io->dk,
                      "NVIDIA backward dk");
     if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale);
     return st;

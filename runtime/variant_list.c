@@ -24,7 +24,8 @@ const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* The NVIDIA backward's kernels (runtime/attention_bwd_nv.c): the same source and plan tiles, REV=1
- * for the reverse forms (names ending _rev, and mma_bwd_dg*), HT=1 for mma_chunk_states_t. */
+ * for the reverse forms (names with _rev, and mma_bwd_dg), HT=1 for the output kernel that reads the
+ * states transposed (names ending _t). */
 static const ocla_kfamily fam_nv_bwd = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                         {"CHUNK", "VEC", "IDX32", "SPLIT", "REV", "HT", NULL}};
 
@@ -90,7 +91,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else if (fam == &fam_nv_bwd) {
         *v = ocla__variant_from_plan(fam, p);
         const size_t n = strlen(name);
-        v->tile[4] = (n > 4 && !strcmp(name + n - 4, "_rev")) || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
+        v->tile[4] = strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
         v->tile[5] = n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
     } else if (fam == &fam_nv_cumsum) {
         *v = ocla__variant(fam);
