@@ -14,137 +14,22 @@
 
 #include "common.h"
 #include "ref/ref_model.h"
+#include "ref/ref_model_ckpt.h"
 
 #if OCLA_HAVE_JANSSON
 
-/* A small model: sizes and options, written as config.json. */
-typedef struct mspec {
-    int64_t vocab, d, L, H, kvH, I;
-    double ek, ev;
-    int affine, fuse, tied;
-    const char *extra; /* more config members, each ending with a comma */
-} mspec;
-
-static mspec small(void) {
-    return (mspec){.vocab = 64, .d = 32, .L = 2, .H = 2, .kvH = 2, .I = 48, .ek = 0.5, .ev = 1.0, .affine = 1,
-                   .fuse = 1};
-}
+typedef ref_model_spec mspec;
+#define small ref_model_small
 
 static uint32_t rng(uint32_t *s) {
     *s ^= *s << 13, *s ^= *s >> 17, *s ^= *s << 5;
     return *s;
 }
-static float unif(uint32_t *s) { return (float)(rng(s) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f; }
 
-/* Tensor data of one file: names, shapes, values; a safetensors image is written from them. */
-typedef struct wfile {
-    char name[64][96];
-    int ndim[64];
-    int64_t dims[64][3];
-    float *data[64];
-    int n;
-} wfile;
-
-/* Random values of unit scale: Linear weights [out, in] uniform with variance 1/in (outputs of unit
- * size), norm weights 1 +- 0.2, the gate bias +-0.5, embeddings +-1. Logits then spread over a few
- * units, so the greedy choices are far from ties. */
-static void add(wfile *w, uint32_t *seed, const char *fmt, int64_t l, int ndim, int64_t d0, int64_t d1) {
-    const int i = w->n++;
-    cr_assert(w->n <= 64);
-    snprintf(w->name[i], sizeof w->name[i], fmt, (long long)l);
-    w->ndim[i] = ndim, w->dims[i][0] = d0, w->dims[i][1] = d1;
-    const int64_t n = ndim == 2 ? d0 * d1 : d0;
-    w->data[i] = malloc((size_t)n * sizeof(float));
-    cr_assert_not_null(w->data[i]);
-    const int is_norm = strstr(w->name[i], "norm") != NULL, is_bias = strstr(w->name[i], "bias") != NULL;
-    const float lin = ndim == 2 ? sqrtf(3.0f / (float)d1) : 0.0f;
-    for (int64_t k = 0; k < n; k++) {
-        const float u = unif(seed);
-        w->data[i][k] = is_norm ? 1.0f + 0.2f * u : is_bias ? 0.5f * u : strstr(w->name[i], "embeddings") ? u : lin * u;
-    }
-}
-
-static void model_weights(const mspec *m, wfile *w, uint32_t seed) {
-    const int64_t kd = (int64_t)(m->d * m->ek), vd = (int64_t)(m->d * m->ev), g = m->H / m->kvH;
-    w->n = 0;
-    add(w, &seed, "model.embeddings.weight", 0, 2, m->vocab, m->d);
-    for (int64_t l = 0; l < m->L; l++) {
-        add(w, &seed, "model.layers.%lld.attn_norm.weight", l, 1, m->d, 0);
-        add(w, &seed, "model.layers.%lld.attn.q_proj.weight", l, 2, kd, m->d);
-        add(w, &seed, "model.layers.%lld.attn.k_proj.weight", l, 2, kd / g, m->d);
-        add(w, &seed, "model.layers.%lld.attn.v_proj.weight", l, 2, vd / g, m->d);
-        add(w, &seed, "model.layers.%lld.attn.g_proj.weight", l, 2, vd, m->d);
-        add(w, &seed, "model.layers.%lld.attn.gk_proj.0.weight", l, 2, 16, m->d);
-        add(w, &seed, "model.layers.%lld.attn.gk_proj.1.weight", l, 2, kd / g, 16);
-        add(w, &seed, "model.layers.%lld.attn.gk_proj.1.bias", l, 1, kd / g, 0);
-        add(w, &seed, "model.layers.%lld.attn.o_proj.weight", l, 2, m->d, vd);
-        if (m->affine)
-            add(w, &seed, m->fuse ? "model.layers.%lld.attn.g_norm_swish_gate.weight" : "model.layers.%lld.attn.g_norm.weight",
-                l, 1, vd / m->H, 0);
-        add(w, &seed, "model.layers.%lld.mlp_norm.weight", l, 1, m->d, 0);
-        add(w, &seed, "model.layers.%lld.mlp.gate_proj.weight", l, 2, m->I, m->d);
-        add(w, &seed, "model.layers.%lld.mlp.up_proj.weight", l, 2, m->I, m->d);
-        add(w, &seed, "model.layers.%lld.mlp.down_proj.weight", l, 2, m->d, m->I);
-    }
-    add(w, &seed, "model.norm.weight", 0, 1, m->d, 0);
-    if (!m->tied) add(w, &seed, "lm_head.weight", 0, 2, m->vocab, m->d);
-}
-
-static void write_file(const char *dir, const char *name, const void *data, size_t n) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "%s", path);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
-
-/* config.json and model.safetensors of m with random weights (seed) in a new directory. */
+/* A new directory holding m with random weights (seed). */
 static char *write_model(const mspec *m, uint32_t seed) {
     char *dir = tc_temp_dir();
-    char cfg[2048];
-    const int len = snprintf(
-        cfg, sizeof cfg,
-        "{\"model_type\": \"gla\", %s\"vocab_size\": %lld, \"hidden_size\": %lld, \"num_hidden_layers\": %lld,"
-        "\"num_heads\": %lld, \"num_kv_heads\": %lld, \"expand_k\": %g, \"expand_v\": %g, \"intermediate_size\": %lld,"
-        "\"elementwise_affine\": %s, \"fuse_norm\": %s, \"tie_word_embeddings\": %s, \"norm_eps\": 1e-06}",
-        m->extra ? m->extra : "", (long long)m->vocab, (long long)m->d, (long long)m->L, (long long)m->H,
-        (long long)m->kvH, m->ek, m->ev, (long long)m->I, m->affine ? "true" : "false", m->fuse ? "true" : "false",
-        m->tied ? "true" : "false");
-    write_file(dir, "config.json", cfg, (size_t)len);
-    wfile w;
-    model_weights(m, &w, seed);
-    size_t cap = 1 << 16, hl = 0, data = 0;
-    char *h = malloc(cap);
-    cr_assert_not_null(h);
-    hl += (size_t)snprintf(h, cap, "{");
-    for (int i = 0; i < w.n; i++) {
-        const int64_t n = w.ndim[i] == 2 ? w.dims[i][0] * w.dims[i][1] : w.dims[i][0];
-        char shape[64];
-        if (w.ndim[i] == 2)
-            snprintf(shape, sizeof shape, "%lld, %lld", (long long)w.dims[i][0], (long long)w.dims[i][1]);
-        else
-            snprintf(shape, sizeof shape, "%lld", (long long)w.dims[i][0]);
-        hl += (size_t)snprintf(h + hl, cap - hl, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%s], \"data_offsets\": [%zu, %zu]}",
-                               i ? ", " : "", w.name[i], shape, data, data + (size_t)n * 4);
-        data += (size_t)n * 4;
-        cr_assert(hl < cap - 256);
-    }
-    hl += (size_t)snprintf(h + hl, cap - hl, "}");
-    while (hl % 8) h[hl++] = ' ';
-    uint8_t *file = malloc(8 + hl + data);
-    cr_assert_not_null(file);
-    for (int b = 0; b < 8; b++) file[b] = (uint8_t)((uint64_t)hl >> (8 * b));
-    memcpy(file + 8, h, hl);
-    size_t at = 8 + hl;
-    for (int i = 0; i < w.n; i++) { /* little-endian fp32, the host's order on every platform tested */
-        const int64_t n = w.ndim[i] == 2 ? w.dims[i][0] * w.dims[i][1] : w.dims[i][0];
-        memcpy(file + at, w.data[i], (size_t)n * 4);
-        at += (size_t)n * 4;
-        free(w.data[i]);
-    }
-    write_file(dir, "model.safetensors", file, at);
-    free(file), free(h);
+    cr_assert_eq(ref_model_write(dir, m, seed), 0, "cannot write a checkpoint in %s", dir);
     return dir;
 }
 
