@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ocla model API: open a gated linear attention language model checkpoint as
  * flash-linear-attention's Hugging Face models save it (GLAForCausalLM), read its config and get its
- * tensors by name. What is read and validated: docs/MODELS.md.
+ * tensors by name; run the model on a device (prefill, decode steps) and sample tokens ("Running the
+ * model", below). What is read and validated, what runs: docs/MODELS.md.
  *
  * A checkpoint directory holds config.json and either model.safetensors or shards
  * model-0000N-of-0000M.safetensors listed by model.safetensors.index.json (when both exist the
