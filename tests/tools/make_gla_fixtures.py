@@ -15,7 +15,10 @@ Needs a CUDA GPU (fla's Triton kernels), torch, transformers, einops and fla's s
 
   python3 tests/tools/make_gla_fixtures.py --fla /path/to/flash-linear-attention --out tests/fixtures/gla
 
-(--fla is the directory that contains the fla/ package.) The logits are fla's in fp32 with TF32 off
+(--fla is the directory that contains the fla/ package.) With --bench DIR it also saves a GLA model of
+about 340M parameters (hidden 1024, 24 layers, 4 heads, vocabulary 32000, random weights, 1.4 GB
+fp32: not a fixture) in DIR and times fla's own decoding of it at batch 1 and 64, printing the
+ocla-generate command lines that time ocla on the same checkpoint. The logits are fla's in fp32 with TF32 off
 and every GLA layer in its 'fused_recurrent' mode (fla picks it itself for T <= 64; it has no tl.dot,
 so no TF32 rounding at any length); the 'chunk' mode's logits are compared on the side. The script
 also computes the whole model in float64 on the CPU (plain torch, from the saved weights, written
@@ -29,6 +32,7 @@ import os
 import re
 import struct
 import sys
+import time
 
 # Small configurations: each well under 1 MB of fp32 weights. Every option ocla runs is covered
 # somewhere: default MLP width rounding, grouped kv heads, tied embeddings, no affine output norm,
@@ -274,12 +278,48 @@ def make_one(mods, spec, out, seed, device, repo):
     return size
 
 
+BENCH_CFG = dict(vocab_size=32000, hidden_size=1024, num_hidden_layers=24, num_heads=4)
+
+
+def bench(mods, out, device, prompt_len=128, new=128):
+    """fla's decoding speed on a ~340M GLA model (tokens/s at batch 1 and 64), saved to out."""
+    torch, _, _, GLAConfig, GLAForCausalLM = mods
+    torch.manual_seed(0)
+    model = GLAForCausalLM(GLAConfig(**BENCH_CFG)).float().to(device).eval()
+    n = sum(p.numel() for p in model.parameters())
+    model.save_pretrained(out, safe_serialization=True)
+    gen = torch.Generator().manual_seed(0)
+    prompt = torch.randint(0, BENCH_CFG["vocab_size"], (prompt_len,), generator=gen)
+    with open(os.path.join(out, "prompt.txt"), "w") as f:
+        f.write(" ".join(str(int(t)) for t in prompt) + "\n")
+    print(f"bench: {n / 1e6:.0f}M parameters saved to {out}; prompt {prompt_len} tokens, {new} new")
+    for batch in (1, 64):
+        ids = prompt.repeat(batch, 1).to(device)
+        for run in ("warm-up", "timed"):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            try:
+                with torch.no_grad():
+                    o = model.generate(input_ids=ids, max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                                       use_cache=True)
+            except Exception as e:
+                print(f"bench: fla generate at batch {batch} failed: {type(e).__name__}: {str(e)[:200]}")
+                break
+            torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+        else:
+            print(f"bench: fla generate batch {batch}: {o.shape[1] - prompt_len} new tokens x {batch} in {dt:.3f} s "
+                  f"(prefill included): {batch * (o.shape[1] - prompt_len) / dt:.1f} tokens/s")
+        print(f"bench: ocla: ocla-generate {out} --file {out}/prompt.txt -n {new} --no-stop --batch {batch}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fla", required=True, help="directory containing fla/ (flash-linear-attention's source)")
     ap.add_argument("--out", required=True, help="output directory, e.g. tests/fixtures/gla")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--bench", metavar="DIR", help="also save a ~340M model in DIR and time fla's decoding of it")
     args = ap.parse_args()
     mods = imports(args.fla)
     torch = mods[0]
@@ -294,6 +334,8 @@ def main():
     for i, spec in enumerate(CONFIGS):
         total += make_one(mods, spec, args.out, args.seed + i, args.device, repo)
     print(f"wrote {len(CONFIGS)} fixtures, {total} bytes, to {args.out}")
+    if args.bench:
+        bench(mods, args.bench, args.device)
 
 
 if __name__ == "__main__":
