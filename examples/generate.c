@@ -194,8 +194,9 @@ int main(int argc, char **argv) {
         }
         st = o.batch > 1 ? run_batch(s, smp, &o, 1) : run_one(s, smp, &o, 1);
     }
-    if (st != OCLA_SUCCESS) {
-        fprintf(stderr, "ocla-generate: %s: %s\n", ocla_status_string(st), ocla_last_error(ctx));
+    if (st != OCLA_SUCCESS) { /* the session's errors are the context's; the sampler's, this thread's */
+        const char *why = ocla_last_error(ctx);
+        fprintf(stderr, "ocla-generate: %s: %s\n", ocla_status_string(st), why && *why ? why : ocla_last_error(NULL));
         goto done;
     }
     rc = 0;
