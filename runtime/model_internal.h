@@ -60,4 +60,7 @@ typedef struct ocla__expected_tensor {
 /* A malloc'd list (*count entries); NULL on allocation failure or overflow (status then set). */
 ocla_status ocla__gla_expected_tensors(const ocla_gla_config *cfg, ocla__expected_tensor **list, size_t *count);
 
+/* kernels_cl/model.cl, the whole-model steps (runtime/model_forward.c; registered in variant_list.c) */
+extern const ocla_kfamily ocla__fam_model;
+
 #endif

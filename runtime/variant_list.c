@@ -37,6 +37,10 @@ const ocla_kfamily ocla__fam_gau = {"gau", 0, {NULL}};
 const ocla_kfamily ocla__fam_gla_layer = {"gla_layer", 0, {NULL}};
 const ocla_kfamily ocla__fam_gate = {"gate", 0, {NULL}};
 const ocla_kfamily ocla__fam_optim = {"optim", 0, {NULL}};
+/* ---- model (runtime/model_forward.c; declared in runtime/model_internal.h) ---- */
+extern const ocla_kfamily ocla__fam_model;
+const ocla_kfamily ocla__fam_model = {"model", 0, {NULL}};
+/* ---- end model ---- */
 
 const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla_fam_selftest, "ocla_selftest_axpy"},
@@ -46,6 +50,7 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
     {&ocla__fam_optim, "sgd_step"},
+    {&ocla__fam_model, "model_embed model_add_rmsnorm model_swiglu"}, /* the whole-model steps */
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
 

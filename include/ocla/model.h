@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ocla model API: open a gated linear attention language model checkpoint as
  * flash-linear-attention's Hugging Face models save it (GLAForCausalLM), read its config and get its
- * tensors by name. What is read and validated: docs/MODELS.md.
+ * tensors by name; run the model on a device (prefill, decode steps) and sample tokens ("Running the
+ * model", below). What is read and validated, what runs: docs/MODELS.md.
  *
  * A checkpoint directory holds config.json and either model.safetensors or shards
  * model-0000N-of-0000M.safetensors listed by model.safetensors.index.json (when both exist the
@@ -105,6 +106,79 @@ OCLA_API ocla_status ocla_model_tensor_at(const ocla_model *model, size_t index,
 /* A new ocla_tensor on ctx with the tensor's dims (a 0-dim tensor becomes [1]) and its data. */
 OCLA_API ocla_status ocla_model_tensor_upload(ocla_context *ctx, const ocla_model *model, const char *name,
                                               ocla_tensor **out);
+
+/* ==== Running the model (runtime/model_forward.c, model_sample.c, model_generate.c) ====
+ * A session holds the model's weights on a context's device (transposed once to [in, out]; grouped
+ * k, v and gate projections widened to every head) and the recurrent state of each layer for
+ * `batch` sequences. Per layer, as fla's GLABlock:
+ *   h = RMSNorm(x) * attn_norm;  x = x + GatedLinearAttention(h)   (ocla_gla_layer_forward)
+ *   h = RMSNorm(x) * mlp_norm;   x = x + down(silu(gate(h)) * up(h))
+ * then logits = (RMSNorm(x) * norm) lm_head (the embedding matrix when tied). Every RMSNorm uses the
+ * config's norm_eps. Prefill runs the chunked form of the attention, a step the recurrent form; both
+ * continue from the layers' states and leave them after the last token, so prefill(A) then
+ * prefill(B) equals prefill(A B), and prefill(A) then a step per token of B likewise.
+ *
+ * Configs ocla does not run are refused by ocla_model_session_create with OCLA_ERR_UNSUPPORTED
+ * naming the option: feature_map, use_short_conv, use_output_gate = false, clamp_min.
+ * Token ids are int32 in [0, vocab_size): anything else is OCLA_ERR_INVALID_ARGUMENT before any
+ * work. Logits are downloaded to host memory as fp32. Errors: ocla_last_error(ctx). */
+typedef struct ocla_model_session ocla_model_session;
+
+/* Upload model (which may be freed afterwards) onto ctx for batch >= 1 sequences; states zero. */
+OCLA_API ocla_status ocla_model_session_create(ocla_context *ctx, const ocla_model *model, int batch,
+                                               ocla_model_session **out);
+OCLA_API void ocla_model_session_free(ocla_model_session *session);
+/* Every layer's state back to zero (a new sequence). */
+OCLA_API ocla_status ocla_model_reset(ocla_model_session *session);
+/* vocab_size of the session's model (0 for NULL); the batch it was made for. */
+OCLA_API int64_t ocla_model_session_vocab(const ocla_model_session *session);
+OCLA_API int ocla_model_session_batch(const ocla_model_session *session);
+
+typedef enum ocla_model_logits {
+    OCLA_MODEL_LOGITS_NONE = 0, /* states only (logits may be NULL) */
+    OCLA_MODEL_LOGITS_LAST = 1, /* logits [batch, vocab] of each sequence's last token */
+    OCLA_MODEL_LOGITS_ALL = 2   /* logits [batch, T, vocab] of every token */
+} ocla_model_logits;
+/* Feed T >= 1 tokens of each sequence (tokens [batch, T], row-major) through the chunked form. */
+OCLA_API ocla_status ocla_model_prefill(ocla_model_session *session, const int32_t *tokens, int64_t T,
+                                        ocla_model_logits which, float *logits);
+/* Feed one token of each sequence (tokens [batch]) through the recurrent form; logits [batch, vocab]
+ * (NULL: states only). */
+OCLA_API ocla_status ocla_model_step(ocla_model_session *session, const int32_t *tokens, float *logits);
+
+/* ---- sampling (on the host, over downloaded logits) ----
+ * In order, as Hugging Face's generate: temperature (logits / t), top-k (the k largest), top-p (the
+ * fewest largest whose probabilities sum to >= p), then a draw from the softmax of what is left.
+ * temperature 0 is greedy: the first largest logit. Draws come from xoshiro256** seeded by splitmix64
+ * of `seed`: a seed gives the same tokens on every run and platform. */
+typedef struct ocla_sampler_params {
+    size_t size;       /* sizeof this struct in the application's build: set by the defaults */
+    float temperature; /* 0 (default): greedy; else > 0 */
+    int top_k;         /* 0 (default): off; else >= 1 */
+    float top_p;       /* 1 (default): off; else in (0, 1] */
+    uint64_t seed;     /* 0 */
+} ocla_sampler_params;
+OCLA_API void ocla_sampler_params_defaults(ocla_sampler_params *params);
+typedef struct ocla_sampler ocla_sampler;
+OCLA_API ocla_status ocla_sampler_create(const ocla_sampler_params *params, ocla_sampler **out);
+OCLA_API void ocla_sampler_free(ocla_sampler *sampler);
+/* One token from logits [vocab]. A NaN logit is OCLA_ERR_INVALID_ARGUMENT. Errors:
+ * ocla_last_error(NULL). */
+OCLA_API ocla_status ocla_sampler_sample(ocla_sampler *sampler, const float *logits, int64_t vocab, int32_t *token);
+
+/* ---- generation (a session of batch 1) ----
+ * Prefill the prompt (n_prompt >= 1 tokens, after the session's current state), then sample and step
+ * until max_new tokens are out or a token of stop[0..n_stop) is sampled (kept as the last token).
+ * out holds max_new tokens; *n_out the number written. stats (may be NULL) gets the wall times. */
+typedef struct ocla_generate_stats {
+    int64_t prompt_tokens, generated_tokens;
+    double prefill_seconds; /* the prefill and the first token's sampling */
+    double decode_seconds;  /* every later step and its sampling */
+} ocla_generate_stats;
+OCLA_API ocla_status ocla_model_generate(ocla_model_session *session, ocla_sampler *sampler, const int32_t *prompt,
+                                         int64_t n_prompt, int64_t max_new, const int32_t *stop, int n_stop,
+                                         int32_t *out, int64_t *n_out, ocla_generate_stats *stats);
+/* ==== end: running the model ==== */
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp (the model part) */
 /* Kernel sweep: run every kernel variant the runtime builds, once, at tiny shapes, on one device.
  * Made for Oclgrind's race and bounds checks (.ci/checks/45-oclgrind.sh runs it under
  * `oclgrind --data-races --check-api` and fails on any report); on any device it is also a quick
@@ -18,6 +19,8 @@
  *      options of its kernels), with dg and (gated kinds) without it. Status and finiteness only:
  *      the sanitizer is the check here.
  * Before them the device selftest (ocla_selftest); the probe kernel runs when the context first plans.
+ *   5. the whole-model kernels (kernels_cl/model.cl): a tiny GLAForCausalLM checkpoint (written to a
+ *      temporary directory, tests/ref/ref_model_ckpt.c) prefilled and stepped once; finiteness only.
  *
  *   4. with a variant list (ocla_variants --device <this device> --witness: every variant the runtime
  *      builds on a device of these limits, with the first request whose plan builds it), every
@@ -49,6 +52,8 @@
 #include "op_table.h"
 #include "op_table_impl.h"
 #include "plan.h"
+#include "ref/ref_model_ckpt.h"
+#include <unistd.h>
 
 static ocla_context *ctx;
 static const char *filter = "";
@@ -436,6 +441,31 @@ static void list_part(const char *path) {
 }
 
 /* ---- the canary: a race and an out-of-bounds write, on purpose ---- */
+/* ---- part 5: the whole-model kernels (model.cl) through a tiny model ---- */
+static void model_part(void) {
+    if (!selected("model")) return;
+    t_run = ocla_now_seconds();
+    char dir[] = "/tmp/ocla-sweep-XXXXXX", path[64];
+    ref_model_spec m = ref_model_small();
+    m.vocab = 16, m.d = 16, m.L = 1, m.I = 16; /* K 4, V 8 */
+    ocla_model *model = NULL;
+    ocla_model_session *s = NULL;
+    float logits[5 * 16];
+    const int32_t tok[5] = {1, 7, 3, 15, 0};
+    ocla_status st = mkdtemp(dir) && !ref_model_write(dir, &m, 5) ? ocla_model_open(dir, &model) : OCLA_ERR_INTERNAL;
+    if (st == OCLA_SUCCESS) st = ocla_model_session_create(ctx, model, 1, &s);
+    if (st == OCLA_SUCCESS) st = ocla_model_prefill(s, tok, 5, OCLA_MODEL_LOGITS_ALL, logits);
+    if (st == OCLA_SUCCESS) st = ocla_model_step(s, tok, logits);
+    int finite = 1;
+    for (int i = 0; i < 16; i++) finite &= isfinite(logits[i]) != 0;
+    result("model: prefill 5 tokens, one step", st, st == OCLA_SUCCESS && !finite ? "logits not finite" : NULL);
+    ocla_model_session_free(s);
+    ocla_model_free(model);
+    snprintf(path, sizeof path, "%s/config.json", dir), unlink(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir), unlink(path);
+    rmdir(dir);
+}
+
 static const char canary_source[] =
     "kernel void canary(global float *out, local float *s) {\n"
     "    const int i = (int)get_local_id(0), n = (int)get_local_size(0);\n"
@@ -494,6 +524,7 @@ int main(int argc, char **argv) {
     }
     op_table_part();
     attention_part();
+    model_part();
     if (argc > 4) list_part(argv[4]);
     ocla_cache_stats cs;
     ocla_cache_get_stats(ctx, &cs);
