@@ -193,6 +193,9 @@ def make_one(mods, spec, out, seed, device, repo):
     for attempt in range(20):
         s = seed + 1000 * attempt
         torch.manual_seed(s)
+        # transformers >= 5 wants _tied_weights_keys as {tied: source}; fla's models give a list
+        if isinstance(GLAForCausalLM._tied_weights_keys, list) and int(transformers.__version__.split(".")[0]) >= 5:
+            GLAForCausalLM._tied_weights_keys = {"lm_head.weight": "model.embeddings.weight"}
         model = GLAForCausalLM(cfg).float()
         gen = torch.Generator().manual_seed(s)
         init_weights(torch, model, gen)
