@@ -63,6 +63,28 @@ ocla_status ocla__gau_check_params(ocla_context *ctx, const char *fn, const ocla
     return OCLA_SUCCESS;
 }
 
+void ocla__gau_weight_table(const ocla_gau_layer_params *p, const ocla__gau_dims *dm, const ocla_tensor *const t[8],
+                            int grads, ocla__layer_weight out[8]) {
+    static const char *const names[2][8] = {
+        {"weights.w_uvz", "weights.b_uvz", "weights.gamma", "weights.beta", "weights.w_o", "weights.b_o",
+         "weights.norm_w", "weights.norm_b"},
+        {"grads.w_uvz", "grads.b_uvz", "grads.gamma", "grads.beta", "grads.w_o", "grads.b_o", "grads.norm_w",
+         "grads.norm_b"}};
+    static const int optional[8] = {0, 1, 0, 1, 0, 1, 1, 1};
+    const int ln = p->norm == OCLA_GAU_NORM_LAYER, sn = p->norm == OCLA_GAU_NORM_SCALE;
+    const int64_t D = dm->D, E = dm->E, S = dm->S, W = dm->W;
+    const char *const what[8] = {"[d, 2e+s]", "[2e+s]", "[4, s]", "[4, s]", "[e, d]", "[d]",
+                                 ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)", "[d] (LayerNorm)"};
+    const int64_t rows[8] = {D, W, 4, 4, E, D, ln ? D : 1, D}, cols[8] = {W, -1, S, S, D, -1, -1, -1};
+    for (int i = 0; i < 8; i++) {
+        /* the forward ignores the norm's weights where its norm has none (the backward refuses their
+         * gradients there, before) */
+        const int ignored = (i == 6 && !ln && !sn) || (i == 7 && !ln);
+        out[i] = (ocla__layer_weight){ignored ? NULL : t[i], names[grads][i], what[i], rows[i], cols[i],
+                                      grads || optional[i]};
+    }
+}
+
 ocla_status ocla__gau_check(ocla_context *ctx, const char *fn, const ocla_gau_layer_params *p,
                             const ocla_gau_layer_weights *w, const ocla_tensor *x, ocla_io_set *set,
                             ocla__gau_dims *dm) {
@@ -72,23 +94,17 @@ ocla_status ocla__gau_check(ocla_context *ctx, const char *fn, const ocla_gau_la
     const int64_t B = x->dims[0], T = x->dims[1], D = x->dims[2];
     if (D < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: x has d = 0 features", fn);
     const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
-    const int ln = p->norm == OCLA_GAU_NORM_LAYER, sn = p->norm == OCLA_GAU_NORM_SCALE;
-    const ocla__layer_weight weights[] = {
-        {w->w_uvz, "weights.w_uvz", "[d, 2e+s]", D, W, 0},
-        {w->b_uvz, "weights.b_uvz", "[2e+s]", W, -1, 1},
-        {w->gamma, "weights.gamma", "[4, s]", 4, S, 0},
-        {w->beta, "weights.beta", "[4, s]", 4, S, 1},
-        {w->w_o, "weights.w_o", "[e, d]", E, D, 0},
-        {w->b_o, "weights.b_o", "[d]", D, -1, 1},
-        {(ln || sn) ? w->norm_w : NULL, "weights.norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)", ln ? D : 1, -1, 1},
-        {ln ? w->norm_b : NULL, "weights.norm_b", "[d] (LayerNorm)", D, -1, 1}};
+    *dm = (ocla__gau_dims){B, T, D, E, S, W, 0};
+    const ocla_tensor *const t[8] = {w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, w->norm_w, w->norm_b};
+    ocla__layer_weight weights[8];
+    ocla__gau_weight_table(p, dm, t, 0, weights);
     if ((st = ocla__layer_check_weights(ctx, fn, weights, 8, set)) != OCLA_SUCCESS) return st;
-    if (sn && w->norm_b)
+    if (p->norm == OCLA_GAU_NORM_SCALE && w->norm_b)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: ScaleNorm has no offset: weights.norm_b must be NULL", fn);
     if (B * T > INT32_MAX / 4 || W > INT32_MAX / 4 || D > INT32_MAX / 4)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "%s: B*T = %lld tokens or 2e+s = %lld columns beyond the kernels' int indices",
                           fn, (long long)(B * T), (long long)W);
-    *dm = (ocla__gau_dims){B, T, D, E, S, W, (int)(B * T)};
+    dm->rows = (int)(B * T);
     return OCLA_SUCCESS;
 }
 

@@ -23,6 +23,12 @@ ocla_status ocla__gau_check(ocla_context *ctx, const char *fn, const ocla_gau_la
                             const ocla_gau_layer_weights *w, const ocla_tensor *x, ocla_io_set *set,
                             ocla__gau_dims *dm);
 
+/* The eight weights' descriptors (ocla__layer_check_weights) in the order of ocla_gau_layer_weights:
+ * t[i] with its dims, named "weights.<field>", or with grads != 0 "grads.<field>" (every one optional:
+ * the backward's gradients have their weights' dims). The norm's are NULL where the norm has none. */
+void ocla__gau_weight_table(const ocla_gau_layer_params *p, const ocla__gau_dims *dm, const ocla_tensor *const t[8],
+                            int grads, ocla__layer_weight out[8]);
+
 /* The forward's temporaries (layer_gau.c's header comment): xo [B,T,D], h [B,T,W], qk [B,T,4S],
  * o [B,T,E], invf [rd/2] (NULL without RoPE). */
 typedef struct ocla__gau_bufs {

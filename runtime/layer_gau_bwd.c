@@ -48,19 +48,12 @@ static ocla_status check_grads(ocla_context *ctx, const ocla_gau_layer_params *p
     const ocla_tensor *rb = p->flash.rel_bias;
     if (g->rel_bias && !rb)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": grads.rel_bias needs params.flash.rel_bias");
-    const int64_t D = dm->D, E = dm->E, S = dm->S, W = dm->W;
-    const ocla__layer_weight want[] = {
-        {g->w_uvz, "grads.w_uvz", "[d, 2e+s]", D, W, 1},
-        {g->b_uvz, "grads.b_uvz", "[2e+s]", W, -1, 1},
-        {g->gamma, "grads.gamma", "[4, s]", 4, S, 1},
-        {g->beta, "grads.beta", "[4, s]", 4, S, 1},
-        {g->w_o, "grads.w_o", "[e, d]", E, D, 1},
-        {g->b_o, "grads.b_o", "[d]", D, -1, 1},
-        {g->norm_w, "grads.norm_w", ln ? "[d] (LayerNorm)" : "[1] (ScaleNorm gain)", ln ? D : 1, -1, 1},
-        {g->norm_b, "grads.norm_b", "[d] (LayerNorm)", D, -1, 1},
-        {g->rel_bias, "grads.rel_bias", "(flash.rel_bias's [1, 2C-1])", rb ? rb->dims[0] : 0,
-         rb && rb->ndim == 2 ? rb->dims[1] : -1, 1}};
-    const int n = (int)(sizeof want / sizeof want[0]);
+    const ocla_tensor *const t[8] = {g->w_uvz, g->b_uvz, g->gamma, g->beta, g->w_o, g->b_o, g->norm_w, g->norm_b};
+    ocla__layer_weight want[9];
+    ocla__gau_weight_table(p, dm, t, 1, want);
+    want[8] = (ocla__layer_weight){g->rel_bias, "grads.rel_bias", "(flash.rel_bias's [1, 2C-1])", rb ? rb->dims[0] : 0,
+                                   rb && rb->ndim == 2 ? rb->dims[1] : -1, 1};
+    const int n = 9;
     ocla_io_set own = {.n_in = 0};
     ocla_status st = ocla__layer_check_weights(ctx, FN, want, n, &own);
     if (st != OCLA_SUCCESS) return st;
