@@ -185,6 +185,22 @@ static int bench(int argc, char **argv) {
     return 0;
 }
 
+/* The loss 0.5 mean((y - target)^2) of the model's output y (n values, downloaded into yh), printed on
+ * ten of the steps; its gradient (y - target) / n into dy (through dyh). */
+static double loss_and_dy(int step, int steps, const ocla_tensor *y, const float *target, float *yh, float *dyh,
+                          ocla_tensor *dy, size_t n) {
+    CHECK(ocla_tensor_download(ctx, y, yh, n * sizeof *yh));
+    double loss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)yh[i] - target[i];
+        loss += 0.5 * e * e / (double)n;
+        dyh[i] = (float)(e / (double)n);
+    }
+    if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
+    CHECK(ocla_tensor_upload(ctx, dy, dyh, n * sizeof *dyh));
+    return loss;
+}
+
 /* ---- the GAU block (--block gau) ---- */
 enum { GAU_E = 2 * D, GAU_S = 32, GAU_W = 2 * GAU_E + GAU_S, GAU_NW = 8 };
 
@@ -230,18 +246,10 @@ static int train_gau(int steps, float lr) {
     double first = 0, last = 0;
     for (int step = 0; step <= steps; step++) {
         CHECK(ocla_gau_layer_forward(ctx, &p, &sw, x, y));
-        CHECK(ocla_tensor_download(ctx, y, yh, ny * sizeof *yh));
-        double loss = 0;
-        for (size_t i = 0; i < ny; i++) {
-            double e = (double)yh[i] - target[i];
-            loss += 0.5 * e * e / (double)ny;
-            dyh[i] = (float)(e / (double)ny);
-        }
+        const double loss = loss_and_dy(step, steps, y, target, yh, dyh, dy, ny);
         if (step == 0) first = loss;
         last = loss;
-        if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
         if (step == steps) break;
-        CHECK(ocla_tensor_upload(ctx, dy, dyh, ny * sizeof *dyh));
         CHECK(ocla_gau_layer_backward(ctx, &p, &sw, x, dy, NULL, &g)); /* x is data: no dx */
         for (int i = 0; i < GAU_NW; i++) CHECK(ocla_sgd_step(ctx, student[i], grad[i], lr));
     }
@@ -313,18 +321,10 @@ int main(int argc, char **argv) {
     double first = 0, last = 0;
     for (int step = 0; step <= steps; step++) {
         forward(&student, x, &sa);
-        CHECK(ocla_tensor_download(ctx, sa.y, y, ny * sizeof *y));
-        double loss = 0;
-        for (size_t i = 0; i < ny; i++) {
-            double e = (double)y[i] - target[i];
-            loss += 0.5 * e * e / (double)ny;
-            dyh[i] = (float)(e / (double)ny);
-        }
+        const double loss = loss_and_dy(step, steps, sa.y, target, y, dyh, dy, ny);
         if (step == 0) first = loss;
         last = loss;
-        if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
         if (step == steps) break;
-        CHECK(ocla_tensor_upload(ctx, dy, dyh, ny * sizeof *dyh));
         /* Y = O Wo */
         CHECK(ocla_linear_backward(ctx, sa.o, student.wo, dy, gr.o, grad.wo, 0));
         /* O = GLA(Q, K, V, G) */
