@@ -1015,6 +1015,14 @@ static const op_flash_bwd_cfg flash_bwd_causal = {1, 0}, flash_bwd_mean = {1, 1}
 #define FLASH_BWD(name, cfg) \
     ENTRY(name, "flash", "ocla_flash_backward", FLASH_SHAPES, 1e-4, op_flash_bwd, op_flash_bwd_cost, NULL, &cfg)
 
+/* the GAU layer's backward (op_table_gau_bwd.c): LayerNorm with the residual, causal; ScaleNorm without
+ * it, non-causal. Tolerance 1e-4 (test_gau_bwd.c says why it holds) */
+static const op_gau_bwd_cfg gau_bwd_layernorm = {OCLA_GAU_NORM_LAYER, 1, 1},
+                            gau_bwd_scalenorm = {OCLA_GAU_NORM_SCALE, 0, 0};
+#define GAU_BWD(name, cfg)                                                                                     \
+    ENTRY(name, "layer_backward", "ocla_gau_layer_backward", GAU_SHAPES, 1e-4, op_gau_bwd, op_gau_bwd_cost, NULL, \
+          &cfg)
+
 #define PREPARED_API "ocla_attention_prepare, ocla_attention_run, ocla_attention_op_destroy"
 
 static const op_entry OP_TABLE[] = {
@@ -1091,6 +1099,8 @@ static const op_entry OP_TABLE[] = {
     ENTRY("gau_layer", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL, &gau_layernorm),
     ENTRY("gau_layer_scalenorm", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL,
           &gau_scalenorm),
+    GAU_BWD("gau_layer_backward", gau_bwd_layernorm),
+    GAU_BWD("gau_layer_backward_scalenorm_noncausal", gau_bwd_scalenorm),
 };
 #define N_OPS ((int)(sizeof OP_TABLE / sizeof OP_TABLE[0]))
 
