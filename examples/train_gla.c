@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* train_gla: fit a small GLA layer to a synthetic target on any OpenCL device, with ocla's forward,
- * backward and CLBlast projections, and print the loss falling.
+ * backward and CLBlast projections, and print the loss falling and the training throughput (tokens/s).
  *
  * Model (one GLA attention block, no feature map, no norms; fla's gate parameterisation):
  *   Q = X Wq, K = X Wk, V = X Wv, G = logsigmoid(X Wg) / 16           (projections: ocla_linear_forward)
@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ocla/ocla.h"
 
@@ -185,10 +186,20 @@ static int bench(int argc, char **argv) {
     return 0;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* The loss 0.5 mean((y - target)^2) of the model's output y (n values, downloaded into yh), printed on
- * ten of the steps; its gradient (y - target) / n into dy (through dyh). */
+ * ten of the steps with the training throughput since the last print (B*T tokens per step, wall
+ * clock: forward, loss, backward and update, the download of y included); its gradient
+ * (y - target) / n into dy (through dyh). */
 static double loss_and_dy(int step, int steps, const ocla_tensor *y, const float *target, float *yh, float *dyh,
                           ocla_tensor *dy, size_t n) {
+    static double t_last;
+    static int step_last;
     CHECK(ocla_tensor_download(ctx, y, yh, n * sizeof *yh));
     double loss = 0;
     for (size_t i = 0; i < n; i++) {
@@ -196,7 +207,14 @@ static double loss_and_dy(int step, int steps, const ocla_tensor *y, const float
         loss += 0.5 * e * e / (double)n;
         dyh[i] = (float)(e / (double)n);
     }
-    if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
+    if (step % (steps >= 10 ? steps / 10 : 1) == 0) {
+        const double t = now_s();
+        if (step > step_last)
+            printf("step %4d  loss %.6g  %.0f tokens/s\n", step, loss, (double)(step - step_last) * B * T / (t - t_last));
+        else
+            printf("step %4d  loss %.6g\n", step, loss);
+        t_last = t, step_last = step;
+    }
     CHECK(ocla_tensor_upload(ctx, dy, dyh, n * sizeof *dyh));
     return loss;
 }
