@@ -16,6 +16,13 @@
  *   BV, TM, TN, BKA   output kernel: value tile, per-work-item TM x TN outputs, key slab width
  *   SBK, SBV, STM, STN, SJB   state kernel: BK x BV state tile, per-item STM x STN, rows per slab
  * Large local arrays are passed as __local kernel arguments (sizes from the plan).
+ *
+ * Rows: the state walk runs per row, a batch row b (dense: nseq = 0, NT = ceil(T / C) chunks per
+ * row) or a packed sequence (nseq > 0, B = 1: sequence i is tokens [ts_i, ts_i + len_i) of the time
+ * axis, NT = all sequences' chunks). seqtab, built by the host: per sequence (ts, len, first
+ * chunk) at 3i, then per chunk (sequence, chunk within it) at 3 nseq + 2c. Chunks never straddle
+ * two sequences. hs holds per (b, h) HSN = NT + 1 (dense) or NT + nseq (packed: each sequence's
+ * chunk states and its final state) states; row r's start at hb (dense 0, packed first chunk + i).
  */
 
 #define LA_NTHR ((CHUNK / TM) * (BV / TN))
@@ -58,16 +65,22 @@
 #define SJB 16
 #endif
 
-/* G[bh][t][kg] (kg < KG; KG = K for vector gates, 1 otherwise): chunk-local inclusive cumsum of
- * min(g, 0). mode 1: g [B,T,H]; mode 2: g [B,T,H,K]; mode 3: fixed per-head decay dec[h]
- * (G = (i+1) * min(dec[h], 0) for the i-th row of a chunk).
- * Work split: one work-item per (kg, chunk, bh), sequential over the chunk's rows. */
-OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode, OCLA_TENSOR(g),
-                                __global const float *dec, __global float *G) {
-    const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
-    if (kg >= KG || n >= NT) return;
+/* A row of the state walk (see Rows above): batch row b, first token ts, length len, first state hb. */
+typedef struct la_row {
+    int b, ts, len, hb;
+} la_row;
+
+OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global const int *seqtab) {
+    la_row w = {r, 0, T, 0};
+    if (nseq > 0) w.b = 0, w.ts = seqtab[3 * r], w.len = seqtab[3 * r + 1], w.hb = seqtab[3 * r + 2] + r;
+    return w;
+}
+
+/* The chunk-local cumsums of tokens [t0, t1) (see la_gate_cumsum). */
+OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const int mode, OCLA_TENSOR(g),
+                            __global const float *dec, __global float *G, const int kg, const int bh, const int t0,
+                            const int t1) {
     const int b = bh / H, h = bh % H;
-    const int t0 = n * CHUNK, t1 = min(t0 + CHUNK, T);
     __global float *out = G + ((ocla_idx)bh * T) * KG + kg;
     float acc = 0.0f;
     if (mode == 3) {
@@ -82,6 +95,29 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
     }
 }
 
+/* G[bh][t][kg] (kg < KG; KG = K for vector gates, 1 otherwise): chunk-local inclusive cumsum of
+ * min(g, 0). mode 1: g [B,T,H]; mode 2: g [B,T,H,K]; mode 3: fixed per-head decay dec[h]
+ * (G = (i+1) * min(dec[h], 0) for the i-th row of a chunk).
+ * Work split: one work-item per (kg, chunk, bh), sequential over the chunk's rows. */
+OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode, OCLA_TENSOR(g),
+                                __global const float *dec, __global float *G) {
+    const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
+    if (kg >= KG || n >= NT) return;
+    la_cumsum_chunk(T, H, KG, mode, g, g_o, g_s0, g_s1, g_s2, g_s3, dec, G, kg, bh, n * CHUNK, min(n * CHUNK + CHUNK, T));
+}
+
+/* la_gate_cumsum over packed sequences (B = 1): chunk n of all NT is chunk j of sequence i (seqtab),
+ * tokens [ts_i + j C, min(ts_i + (j + 1) C, ts_i + len_i)). */
+OCLA_KERNEL void la_gate_cumsum_seq(const int T, const int H, const int KG, const int NT, const int mode,
+                                    OCLA_TENSOR(g), __global const float *dec, __global float *G, const int nseq,
+                                    __global const int *seqtab) {
+    const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
+    if (kg >= KG || n >= NT) return;
+    const la_row w = la_row_of(seqtab[3 * nseq + 2 * n], T, nseq, seqtab);
+    const int t0 = w.ts + seqtab[3 * nseq + 2 * n + 1] * CHUNK;
+    la_cumsum_chunk(T, H, KG, mode, g, g_o, g_s0, g_s1, g_s2, g_s3, dec, G, kg, bh, t0, min(t0 + CHUNK, w.ts + w.len));
+}
+
 /* Chunk states: for every chunk n the state entering it, hs[bh][n] (K x Ve, fp32), hs[bh][NT] = the
  * state after the last token, and optionally the final state S1 [B,H,K,V] / z1 [B,H,K].
  *   S_{n+1} = diag(exp(G_last)) S_n + sum_{j in chunk} (phi(k_j) * exp(G_last - G_j)) [v_j, 1]^T
@@ -91,17 +127,25 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
  * through local memory in slabs of SJB rows. One launch walks chunks [n0, n1) (starting from hs[n0]
  * when n0 > 0): the host splits long sequences into several launches so that no launch runs an
  * unbounded loop (Mesa llvmpipe stops a kernel's loops after ~65535 iterations; GPU watchdogs).
+ * State slots (has_slots): row b's initial and final states are row slots[b] of S0 / z0 / S1 / z1
+ * (state pools [S,H,K,V] / [S,H,K]; the host checks the slots are in the pool and distinct).
  * With gmode = 0 and no chunk-boundary semantics needed
  * (non-causal), the same kernel computes KV = sum_t phi(k_t) v_t^T. */
 OCLA_KERNEL void la_chunk_states(const int T, const int H, const int K, const int V, const int NT, const int nvt,
                                  const int feature, const int gmode, const int norm, const int n0, const int n1,
                                  OCLA_TENSOR(k), OCLA_TENSOR(v), __global const float *G, __global float *hs,
                                  const int has_s0, OCLA_TENSOR(S0), const int has_z0, OCLA_TENSOR(z0), const int has_s1,
-                                 OCLA_TENSOR_OUT(S1), const int has_z1, OCLA_TENSOR_OUT(z1), __local float *sK,
-                                 __local float *sV) {
+                                 OCLA_TENSOR_OUT(S1), const int has_z1, OCLA_TENSOR_OUT(z1), const int has_slots,
+                                 __global const int *slots, const int nseq, __global const int *seqtab,
+                                 __local float *sK, __local float *sV) {
     const int tid = (int)get_local_id(0);
     const int kt = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
-    const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
+    const int rh = (int)get_group_id(2), rr = rh / H, h = rh % H;
+    const la_row w = la_row_of(rr, T, nseq, seqtab);
+    const int b = w.b, bh = b * H + h, ntr = (w.len + CHUNK - 1) / CHUNK; /* this row's chunks */
+    if (n0 > 0 && n0 >= ntr) return; /* this row's walk ended in an earlier launch */
+    const int m1 = min(n1, ntr);
+    const int sb = has_slots ? slots[rr] : rr; /* the row of S0 / z0 / S1 / z1 (a state pool with slots) */
     const int Ve = V + norm;
     const int KG = gmode == 2 ? K : 1;
     const int tx = tid % (SBV / STN), ty = tid / (SBV / STN);
@@ -109,28 +153,29 @@ OCLA_KERNEL void la_chunk_states(const int T, const int H, const int K, const in
      * (coalesced stores, conflict-free local reads) */
     const int r0 = kt * SBK + ty * STM, c0 = vt * SBV + tx;
     const ocla_idx kv = (ocla_idx)K * Ve;
+    __global float *hrow = hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb) * kv; /* this row's states */
     float S[STM][STN];
     for (int a = 0; a < STM; a++)
         for (int c = 0; c < STN; c++) {
             const int r = r0 + a, col = c0 + c * (SBV / STN);
             float x = 0.0f;
             if (n0 > 0) { /* continuing a split walk: the state entering chunk n0 */
-                if (r < K && col < Ve) x = hs[((ocla_idx)bh * (NT + 1) + n0) * kv + (ocla_idx)r * Ve + col];
+                if (r < K && col < Ve) x = hrow[n0 * kv + (ocla_idx)r * Ve + col];
             } else if (r < K && col < V && has_s0)
-                x = OCLA_AT(S0, b, h, r, col);
+                x = OCLA_AT(S0, sb, h, r, col);
             else if (r < K && col == V && norm && has_z0)
-                x = OCLA_AT(z0, b, h, r, 0);
+                x = OCLA_AT(z0, sb, h, r, 0);
             S[a][c] = x;
         }
-    __global const float *kb = OCLA_PTR(k, b, 0, h, 0), *vb = OCLA_PTR(v, b, 0, h, 0);
-    __global const float *Gb = G + (ocla_idx)bh * T * KG;
-    for (int n = n0; n <= n1; n++) {
-        __global float *hn = hs + ((ocla_idx)bh * (NT + 1) + n) * kv;
+    __global const float *kb = OCLA_PTR(k, b, w.ts, h, 0), *vb = OCLA_PTR(v, b, w.ts, h, 0);
+    __global const float *Gb = G + ((ocla_idx)bh * T + w.ts) * KG;
+    for (int n = n0; n <= m1; n++) {
+        __global float *hn = hrow + n * kv;
         for (int a = 0; a < STM; a++)
             for (int c = 0; c < STN; c++)
                 if (r0 + a < K && c0 + c * (SBV / STN) < Ve) hn[(ocla_idx)(r0 + a) * Ve + c0 + c * (SBV / STN)] = S[a][c];
-        if (n == n1) break;
-        const int t0 = n * CHUNK, L = min(CHUNK, T - t0), tl = t0 + L - 1;
+        if (n == m1) break;
+        const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1; /* tokens of the row */
         /* decay the state over the whole chunk: exp(G_last) <= 1 */
         if (gmode == 1) {
             const float f = exp(Gb[tl]);
@@ -175,17 +220,17 @@ OCLA_KERNEL void la_chunk_states(const int T, const int H, const int K, const in
             }
         }
     }
-    if (n1 < NT) return;
+    if (n1 < ntr) return;
     for (int a = 0; a < STM; a++)
         for (int c = 0; c < STN; c++) {
             const int r = r0 + a, col = c0 + c * (SBV / STN);
             if (r >= K) continue;
-            if (col < V && has_s1) OCLA_AT(S1, b, h, r, col) = S[a][c];
-            else if (col == V && norm && has_z1) OCLA_AT(z1, b, h, r, 0) = S[a][c];
+            if (col < V && has_s1) OCLA_AT(S1, sb, h, r, col) = S[a][c];
+            else if (col == V && norm && has_z1) OCLA_AT(z1, sb, h, r, 0) = S[a][c];
         }
 }
 
-/* Chunk outputs: for chunk n of (b, h) and value tile [vt*BV, vt*BV + BV):
+/* Chunk outputs: for chunk n of (b, h) (packed: of all sequences) and value tile [vt*BV, vt*BV + BV):
  *   o_i = scale * (phi(q_i) * exp(G_i))^T h_n + sum_{j <= i in chunk} A_ij [v_j, 1]
  *   A_ij = scale * sum_d phi(q_id) phi(k_jd) exp(G_id - G_jd)        (j <= i, else 0)
  * GV = 0: A = scale * exp(G_i - G_j) * (phi(q_i) . phi(k_j)), the factor applied by select.
@@ -206,13 +251,18 @@ OCLA_KERNEL void la_chunk_output(const int T, const int H, const int K, const in
                                  const float scale, const int feature, const int gmode, const int norm,
                                  const int noncausal, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
                                  __global const float *G, __global const float *hs, OCLA_TENSOR_OUT(o),
-                                 __global float *den, __local float *sA, __local float *sX) {
+                                 __global float *den, const int nseq, __global const int *seqtab, __local float *sA,
+                                 __local float *sX) {
     const int tid = (int)get_local_id(0);
     const int n = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
-    const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
+    const int bh = (int)get_group_id(2), h = bh % H;
+    /* chunk n: chunk j of row rr (a packed sequence's from the table) */
+    const int rr = nseq > 0 ? seqtab[3 * nseq + 2 * n] : bh / H, j = nseq > 0 ? seqtab[3 * nseq + 2 * n + 1] : n;
+    const la_row w = la_row_of(rr, T, nseq, seqtab);
+    const int b = w.b;
     const int Ve = V + norm;
     const int KG = gmode == 2 ? K : 1;
-    const int t0 = n * CHUNK, L = min(CHUNK, T - t0);
+    const int t0 = w.ts + j * CHUNK, L = min(CHUNK, w.len - j * CHUNK);
     __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
     __global const float *vb = OCLA_PTR(v, b, 0, h, 0);
     __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
@@ -317,7 +367,8 @@ OCLA_KERNEL void la_chunk_output(const int T, const int H, const int K, const in
     float acc[TM][TN];
     for (int a = 0; a < TM; a++)
         for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
-    __global const float *hn = hs + ((ocla_idx)bh * (NT + 1) + (noncausal ? NT : n)) * (ocla_idx)K * Ve;
+    __global const float *hn =
+        hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb + (noncausal ? NT : j)) * (ocla_idx)K * Ve;
     __local float *sq = sX, *sh = sX + BKA * LA_LDA;
     for (int d0 = 0; d0 < K; d0 += BKA) {
         barrier(CLK_LOCAL_MEM_FENCE);

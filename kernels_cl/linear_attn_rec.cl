@@ -12,7 +12,10 @@
  * Work split: one work-group of RV x RK work-items per (b, h, value tile); work-item (c, r) keeps
  * rows r, r + RK, ... of column c of the state in registers; per token q, k and the gate come
  * through local memory and the partial dot products are summed over RK in local memory.
- * Each work-group reads its own state tile before and writes it after, so S1 may alias S0. */
+ * Each work-group reads its own state tile before and writes it after, so S1 may alias S0.
+ * State slots: with slot_s0 (slot_s1) set, row b's state is row slots[b] of S0 / z0 (S1 / z1), a
+ * pool [S,H,K,V] / [S,H,K]; the host checks that the slots are in the pool and distinct, so the
+ * rows' work-groups never touch the same state. */
 #ifndef RV
 #define RV 32
 #endif
@@ -27,20 +30,22 @@ OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V
                               const int gmode, const int norm, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
                               OCLA_TENSOR(g), OCLA_TENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
                               OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1,
-                              OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den) {
+                              OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den, const int slot_s0,
+                              const int slot_s1, __global const int *slots) {
     __local float sq[RK * KR], sk[RK * KR], sg[RK * KR], part[RK * RV];
     const int c = (int)get_local_id(0), r = (int)get_local_id(1);
     const int col = (int)get_group_id(0) * RV + c;
     const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
     const int tid = r * RV + c;
+    const int sb0 = slot_s0 ? slots[b] : b, sb1 = slot_s1 ? slots[b] : b; /* state rows */
     float S[KR];
     for (int i = 0; i < KR; i++) {
         const int row = r + i * RK;
         float x = 0.0f;
         if (row < K && col < V && has_s0)
-            x = OCLA_AT(S0, b, h, row, col);
+            x = OCLA_AT(S0, sb0, h, row, col);
         else if (row < K && col == V && norm && has_z0)
-            x = OCLA_AT(z0, b, h, row, 0);
+            x = OCLA_AT(z0, sb0, h, row, 0);
         S[i] = x;
     }
     __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
@@ -80,7 +85,7 @@ OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V
     for (int i = 0; i < KR; i++) {
         const int row = r + i * RK;
         if (row >= K) continue;
-        if (col < V && has_s1) OCLA_AT(S1, b, h, row, col) = S[i];
-        else if (col == V && norm && has_z1) OCLA_AT(z1, b, h, row, 0) = S[i];
+        if (col < V && has_s1) OCLA_AT(S1, sb1, h, row, col) = S[i];
+        else if (col == V && norm && has_z1) OCLA_AT(z1, sb1, h, row, 0) = S[i];
     }
 }

@@ -35,10 +35,11 @@ typedef struct abi_struct {
     const char *type;
     size_t size;       /* this library's sizeof */
     size_t first_size; /* the first release's sizeof: the smallest size accepted */
+    size_t align;      /* every release's sizeof is a multiple of the struct's alignment */
     void (*defaults)(void *p, const void *in);
 } abi_struct;
 
-#define ENTRY(T, last) {#T, sizeof(T), FIRST_SIZE(T, last), d_##T}
+#define ENTRY(T, last) {#T, sizeof(T), FIRST_SIZE(T, last), _Alignof(T), d_##T}
 
 /* In the order of ocla__abi_struct. The last field of each struct's first release (0.x). */
 static const abi_struct abi_structs[OCLA__ABI_COUNT] = {
@@ -71,6 +72,10 @@ ocla_status ocla__abi_in(ocla_context *ctx, const char *fn, const char *name, oc
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "%s: %s.size %zu is too small for %s (at least %zu): initialise it with %s_defaults()", fn,
                           name, size, s->type, s->first_size, s->type);
+    if (size % s->align) /* between two releases' sizes (a struct grew): no build has it */
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          "%s: %s.size %zu is too small for %s (no release has that size): initialise it with %s_defaults()",
+                          fn, name, size, s->type, s->type);
     s->defaults(local, in);
     memcpy(local, in, size); /* fields the application's build does not have keep their defaults */
     memcpy(local, &s->size, sizeof s->size);

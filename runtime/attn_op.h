@@ -24,6 +24,8 @@ typedef struct attn_layout {
 
 typedef struct attn_key {
     int causal, has_scale, feature, normalize, gate, form, chunk;
+    int slots; /* state slots: the states are pools indexed by the op's slot table */
+    int nseq;  /* packed sequences (params.n_seqs), 0: dense rows */
     float scale, eps;
     attn_layout lay[IO_N];
 } attn_key;
@@ -60,6 +62,20 @@ struct ocla_attn_op {
     int nseg;           /* launches of the sequential walk (llvmpipe splits long sequences) */
     int seg;            /* chunks (chunked) or tokens (recurrent) per launch */
     attn_binding binding; /* of the last good run; zeroed (never a run's: q has a buffer) until then */
+    /* state slots (key.slots): the table of the last upload, its device copy, the pool size
+     * (the first dim of the given state tensors, one for all) and a pool-sized scratch for the
+     * repeat check (-1 between checks) */
+    int32_t *slots;
+    cl_mem slot_buf;
+    int slots_set, pool;
+    int *slot_seen;
+    /* packed sequences (key.nseq): rows = sequences (B otherwise); the offsets of the table on the
+     * device, the table (per sequence: first token, length, first chunk; per chunk: sequence,
+     * chunk within it; kernels_cl/linear_attn.cl), its capacity in ints and the chunks it holds */
+    int rows;
+    int32_t *cu, *seqtab;
+    cl_mem seq_buf;
+    int seq_set, seq_cap, nct;
 };
 
 /* The op's own instance of a variant's kernel as launch slot (op_attention.c). */

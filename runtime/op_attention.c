@@ -71,6 +71,32 @@ static ocla_status attn_disjoint(ocla_context *ctx, const char *fn, const ocla_a
     return ocla__check_disjoint(ctx, fn, &set);
 }
 
+/* Packed sequences: the causal chunked form, B = 1, offsets 0 = cu[0] < cu[1] < ... < cu[N] = T. */
+static ocla_status check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd) {
+    const int32_t *cu = p->cu_seqlens;
+    const int N = p->n_seqs;
+    if (!p->causal || p->form != OCLA_FORM_CHUNKED)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          "packed sequences (params.cu_seqlens) need the causal chunked form");
+    if (qd[0] != 1)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "packed sequences: q must be [1,T,H,K] (B is %lld)", (long long)qd[0]);
+    if (N < 1 || N > qd[1])
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.n_seqs is %d: must be 1 .. T (%lld)", N,
+                          (long long)qd[1]);
+    if (cu[0] != 0)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[0] = %d: the first sequence starts at 0",
+                          (int)cu[0]);
+    for (int i = 0; i < N; i++)
+        if (cu[i + 1] <= cu[i])
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                              "cu_seqlens[%d] = %d after cu_seqlens[%d] = %d: sequence %d is %s", i + 1,
+                              (int)cu[i + 1], i, (int)cu[i], i, cu[i + 1] == cu[i] ? "empty" : "of negative length");
+    if (cu[N] != qd[1])
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[%d] = %d: the sequences must cover T = %lld", N,
+                          (int)cu[N], (long long)qd[1]);
+    return OCLA_SUCCESS;
+}
+
 static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_params *p, const ocla_attn_io *io) {
     if (p->causal != 0 && p->causal != 1)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.causal must be 0 or 1 (is %d)", p->causal);
@@ -119,12 +145,32 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
     }
     if ((io->initial_z || io->final_z) && !p->normalize)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "initial_z / final_z need params.normalize = 1");
+    if (p->cu_seqlens && (st = check_seqlens(ctx, p, qd)) != OCLA_SUCCESS) return st;
+    const int64_t rows = p->cu_seqlens ? p->n_seqs : qd[0]; /* state rows: sequences or batch rows */
+    if (p->state_slots) {
+        if (!p->causal)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.state_slots: non-causal attention has no states");
+        if (p->n_state_slots != rows)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                              "params.n_state_slots is %d: state slots need one index per %s (%lld)",
+                              p->n_state_slots, p->cu_seqlens ? "sequence" : "row", (long long)rows);
+        if (!io->initial_state && !io->final_state && !io->initial_z && !io->final_z)
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                              "params.state_slots given but no state tensor (initial_state, final_state, z)");
+    }
     const ocla_tensor *t[IO_N];
     io_list(io, t);
-    const int64_t sd[4] = {qd[0], qd[2], qd[3], V}; /* states [B,H,K,V], z [B,H,K] */
+    /* states [B,H,K,V], z [B,H,K]; with slots, pools of any first dim */
+    const int64_t sd[4] = {p->state_slots ? -1 : rows, qd[2], qd[3], V};
     for (int i = IO_S0; i < IO_N; i++)
         if (t[i] && (st = ocla__check_tensor(ctx, t[i], io_names[i], i == IO_Z0 || i == IO_Z1 ? 3 : 4, sd)) != OCLA_SUCCESS)
             return st;
+    for (int i = IO_S0, first = -1; i < IO_N && p->state_slots; i++) /* pools: one size S */
+        if (t[i] && first < 0)
+            first = i;
+        else if (t[i] && t[i]->dims[0] != t[first]->dims[0])
+            return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: dim 0 is %lld, %s's is %lld: the state pools share one size",
+                              io_names[i], (long long)t[i]->dims[0], io_names[first], (long long)t[first]->dims[0]);
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
         for (int h = 0; h < qd[2]; h++)
             if (isnan(p->fixed_log_decay[h])) /* any value in [-inf, 0] is legal; positive ones act as 0 */
@@ -142,6 +188,8 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
     k->normalize = p->normalize != 0, k->gate = (int)p->gate, k->form = p->causal ? (int)p->form : 0;
     k->chunk = ocla__resolve_chunk(ctx, p->chunk);
     k->scale = p->has_scale ? p->scale : 0.0f, k->eps = p->normalize ? p->eps : 0.0f;
+    k->slots = p->state_slots != NULL;
+    k->nseq = p->cu_seqlens ? p->n_seqs : 0;
     for (int i = 0; i < IO_N; i++) {
         attn_layout *l = &k->lay[i];
         if (!t[i]) continue;
@@ -207,7 +255,10 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__la_tiles tl;
     ocla__la_tiles_from_plan(&op->plan, &tl);
     const int T = op->T, H = op->H, K = op->K, V = op->V, norm = op->key.normalize, Ve = V + norm, C = tl.chunk;
-    const int NT = (T + C - 1) / C, n0 = seg * op->seg, n1 = n0 + op->seg < NT ? n0 + op->seg : NT, gate = op->key.gate;
+    /* chunks: per row (dense), or of all sequences (packed; a walk segment covers chunks [n0, n1)
+     * of each sequence) */
+    const int NT = op->key.nseq ? op->nct : (T + C - 1) / C, n0 = seg * op->seg, n1 = n0 + op->seg, gate = op->key.gate;
+    const int nseq = op->key.nseq;
     const cl_mem G = ws(op, BUF_G, io), hs = ws(op, BUF_HS, io), den = ws(op, BUF_DEN, io), any = io->q->mem;
     const ocla_tensor *t[IO_N];
     io_list(io, t);
@@ -220,6 +271,8 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__push_tensor(&a, t[IO_K], any, 4), ocla__push_tensor(&a, t[IO_V], any, 4);
     ocla__push_mem(&a, G), ocla__push_mem(&a, hs);
     push_io(&a, t, IO_S0, any);
+    ocla__push_int(&a, op->key.slots), ocla__push_mem(&a, op->slot_buf ? op->slot_buf : any);
+    ocla__push_int(&a, nseq), ocla__push_mem(&a, op->seq_buf ? op->seq_buf : any);
     ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbk), ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbv);
     if (a.st != OCLA_SUCCESS || seg > 0) return a.st; /* later segments: only the walk's range changed */
     if (op->launch[L_GATE].k) {
@@ -227,6 +280,7 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
         ocla__push_int(&g, T), ocla__push_int(&g, H), ocla__push_int(&g, gate == OCLA_GATE_VECTOR ? K : 1), ocla__push_int(&g, NT), ocla__push_int(&g, gate);
         ocla__push_tensor(&g, t[IO_G], any, 4); /* the fourth stride is read for vector gates only */
         ocla__push_mem(&g, op->dec ? op->dec : any), ocla__push_mem(&g, G);
+        if (nseq) ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf); /* la_gate_cumsum_seq */
         if (g.st != OCLA_SUCCESS) return g.st;
     }
     const uint64_t a_floats = (uint64_t)C * (C + 4), slab = tl.out_local / 4 - a_floats;
@@ -238,6 +292,7 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__push_mem(&b, G), ocla__push_mem(&b, hs);
     ocla__push_tensor(&b, t[IO_O], any, 4);
     ocla__push_mem(&b, den);
+    ocla__push_int(&b, nseq), ocla__push_mem(&b, op->seq_buf ? op->seq_buf : any);
     ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
     return b.st != OCLA_SUCCESS ? b.st : set_norm_args(op, T, t[IO_O], den);
 }
@@ -268,6 +323,9 @@ static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int 
     ocla__push_int(&a, op->key.feature), ocla__push_int(&a, op->key.gate), ocla__push_int(&a, norm);
     push_io(&a, t, IO_Q, any);
     ocla__push_mem(&a, op->dec ? op->dec : any), ocla__push_mem(&a, den);
+    /* slots index the user's pools: the first segment's S0 and the last one's S1 (the carry is dense) */
+    ocla__push_int(&a, op->key.slots && seg == 0), ocla__push_int(&a, op->key.slots && seg == op->nseg - 1);
+    ocla__push_mem(&a, op->slot_buf ? op->slot_buf : any);
     if (a.st != OCLA_SUCCESS) return a.st;
     op->launch[L_NORM].global[1] = (size_t)tn; /* the normaliser covers this segment's tokens */
     return set_norm_args(op, tn, t[IO_O], den);
@@ -309,6 +367,54 @@ static void release_kernels(ocla_attn_op *op) {
     memset(op->launch, 0, sizeof op->launch);
 }
 
+/* ---- packed sequences ---- */
+/* Room for a sequence table of n ints (host and device); kept when large enough. */
+static ocla_status seq_table_reserve(ocla_attn_op *op, int n) {
+    if (n <= op->seq_cap) return OCLA_SUCCESS;
+    if (op->seq_buf) clReleaseMemObject(op->seq_buf), op->seq_buf = NULL;
+    free(op->seqtab);
+    op->seq_cap = 0;
+    op->seqtab = malloc((size_t)n * sizeof *op->seqtab);
+    if (!op->cu) op->cu = malloc(((size_t)op->key.nseq + 1) * sizeof *op->cu);
+    if (!op->seqtab || !op->cu) return ocla__fail(op->ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory (sequence table)");
+    ocla_status st = ocla__alloc(op->ctx, (size_t)n * sizeof(cl_int), &op->seq_buf, "allocating the sequence table");
+    if (st == OCLA_SUCCESS) op->seq_cap = n;
+    return st;
+}
+
+/* The sequence table for offsets cu (checked by check_seqlens), built and uploaded where they
+ * differ from the last ones: per sequence (first token, length, first chunk), then per chunk
+ * (sequence, chunk within it), so that no chunk straddles two sequences. The launches' chunk
+ * counts and the walk's segments follow; the kernels' arguments are set again at the next run. */
+static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
+    const int N = op->key.nseq;
+    if (op->seq_set && !memcmp(op->cu, cu, ((size_t)N + 1) * sizeof *cu)) return OCLA_SUCCESS;
+    ocla__la_tiles tl;
+    ocla__la_tiles_from_plan(&op->plan, &tl);
+    const int C = tl.chunk;
+    int c = 0, most = 1;
+    for (int i = 0; i < N; i++) {
+        const int len = cu[i + 1] - cu[i], nch = (len + C - 1) / C;
+        op->seqtab[3 * i] = cu[i], op->seqtab[3 * i + 1] = len, op->seqtab[3 * i + 2] = c;
+        for (int j = 0; j < nch; j++, c++) op->seqtab[3 * N + 2 * c] = i, op->seqtab[3 * N + 2 * c + 1] = j;
+        if (nch > most) most = nch;
+    }
+    /* c <= the capacity: each sequence has at most (len + C - 1) / C chunks (prepare_chunked) */
+    op->seq_set = 0;
+    op->ctx->counters.uploads++;
+    const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->seq_buf, CL_TRUE, 0,
+                                            (size_t)(3 * N + 2 * c) * sizeof(cl_int), op->seqtab, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clEnqueueWriteBuffer", "uploading the sequence table");
+    memcpy(op->cu, cu, ((size_t)N + 1) * sizeof *cu);
+    op->nct = c;
+    op->nseg = (most + op->seg - 1) / op->seg;
+    op->launch[L_OUT].global[1] = (size_t)c * (size_t)((op->V + op->key.normalize + tl.bv - 1) / tl.bv);
+    op->launch[L_GATE].global[1] = (size_t)c;
+    memset(&op->binding, 0, sizeof op->binding); /* NT changed: every argument again */
+    op->seq_set = 1;
+    return OCLA_SUCCESS;
+}
+
 static ocla_status prepare_recurrent(ocla_attn_op *op, const ocla_plan_request *r) {
     const int RV = op->plan.tile[0], RK = op->plan.tile[1], KR = op->plan.tile[2];
     const int K = op->K, T = op->T, Ve = op->V + op->key.normalize;
@@ -330,21 +436,29 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     ocla_context *ctx = op->ctx;
     ocla__la_tiles t;
     ocla__la_tiles_from_plan(&op->plan, &t);
-    const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, NT = (T + C - 1) / C;
+    const int C = t.chunk, T = op->T, K = op->K, Ve = op->V + op->key.normalize, N = op->key.nseq;
+    /* packed: at most ceil of each length, so (T + N (C - 1)) / C chunks, and at most T */
+    const int64_t nt_packed = ((int64_t)T + (int64_t)N * (C - 1)) / C;
+    const int NT = !N ? (T + C - 1) / C : nt_packed < T ? (int)nt_packed : T;
     const int KG = op->key.gate == OCLA_GATE_VECTOR ? K : 1;
-    const size_t BH = (size_t)op->B * op->H;
-    if (!ocla__mul_ok(BH * (size_t)(NT + 1), (size_t)K * (size_t)Ve * 4, &op->need[BUF_HS]))
+    const size_t BH = (size_t)op->B * op->H, RH = (size_t)op->rows * op->H;
+    if (!ocla__mul_ok(BH * (size_t)(NT + (N ? N : 1)), (size_t)K * (size_t)Ve * 4, &op->need[BUF_HS]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
+    if (N) { /* the sequence table, sized for this chunk; filled by set_seqs */
+        op->nct = NT, op->seq_set = 0;
+        ocla_status st = seq_table_reserve(op, 3 * N + 2 * NT);
+        if (st != OCLA_SUCCESS) return st;
+    }
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)T * 4;
     /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
      * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
      * watchdogs). */
     const int seg_tokens = ctx->info.vendor == OCLA_VENDOR_MESA ? 2048 : 32768;
     op->seg = seg_tokens / C > 0 ? seg_tokens / C : 1;
-    op->nseg = (NT + op->seg - 1) / op->seg;
+    op->nseg = ((T + C - 1) / C + op->seg - 1) / op->seg; /* the longest row's chunks (packed: set_seqs) */
     op->bind = bind_chunked;
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
-    const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, BH}, ls[3] = {(size_t)t.state_threads, 1, 1};
+    const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, RH}, ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
     ocla_status st = ocla__attn_add_planned(op, r, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
     if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
@@ -352,7 +466,54 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
     const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
-    return ocla__attn_add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "attention gate cumsum");
+    return ocla__attn_add_planned(op, r, N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL,
+                                  "attention gate cumsum");
+}
+
+/* ---- state slots ---- */
+/* The pool size (the first dim of the given state tensors: one size), the host copies and the
+ * device table; the table is uploaded by set_slots. */
+static ocla_status prepare_slots(ocla_attn_op *op) {
+    op->pool = INT32_MAX;
+    for (int i = IO_S0; i < IO_N; i++)
+        if (op->key.lay[i].present && op->key.lay[i].dims[0] < op->pool) op->pool = (int)op->key.lay[i].dims[0];
+    op->slots = malloc((size_t)op->rows * sizeof *op->slots);
+    op->slot_seen = malloc((size_t)op->pool * sizeof *op->slot_seen);
+    if (!op->slots || !op->slot_seen) return ocla__fail(op->ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory (state slots)");
+    for (int i = 0; i < op->pool; i++) op->slot_seen[i] = -1;
+    return ocla__alloc(op->ctx, (size_t)op->rows * sizeof(cl_int), &op->slot_buf, "allocating the state slot table");
+}
+
+/* Check slots (one per row: in the pool, none repeated) and upload them where they differ from
+ * the last upload: a decode loop whose rows keep their slots compares B values per step. The
+ * upload waits (it is rare), so the caller's array may change right after the call. */
+static ocla_status set_slots(ocla_attn_op *op, const int32_t *slots) {
+    const size_t bytes = (size_t)op->rows * sizeof *slots;
+    if (op->slots_set && !memcmp(op->slots, slots, bytes)) return OCLA_SUCCESS;
+    ocla_status st = OCLA_SUCCESS;
+    int i = 0;
+    for (; i < op->rows && st == OCLA_SUCCESS; i++) {
+        const int32_t s = slots[i];
+        if (s < 0 || s >= op->pool)
+            st = ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT,
+                            "state_slots[%d] = %d is outside the state pool [0, %d)", i, (int)s, op->pool);
+        else if (op->slot_seen[s] >= 0)
+            st = ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT,
+                            "state_slots[%d] = %d repeats state_slots[%d]: rows need distinct slots", i, (int)s,
+                            op->slot_seen[s]);
+        else
+            op->slot_seen[s] = i;
+    }
+    for (int j = 0; j < i; j++) /* back to -1 for the next check (the failing index was not set) */
+        if (slots[j] >= 0 && slots[j] < op->pool && op->slot_seen[slots[j]] == j) op->slot_seen[slots[j]] = -1;
+    if (st != OCLA_SUCCESS) return st;
+    op->slots_set = 0; /* until the upload succeeds */
+    memcpy(op->slots, slots, bytes);
+    op->ctx->counters.uploads++;
+    const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->slot_buf, CL_TRUE, 0, bytes, op->slots, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clEnqueueWriteBuffer", "uploading the state slots");
+    op->slots_set = 1;
+    return OCLA_SUCCESS;
 }
 
 /* Plan and prepare; on a build limit below the plan's (the built kernel allows fewer work-items or
@@ -367,8 +528,11 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     const int64_t *qd = op->key.lay[IO_Q].dims;
     op->B = (int)qd[0], op->T = (int)qd[1], op->H = (int)qd[2], op->K = (int)qd[3], op->V = (int)op->key.lay[IO_V].dims[3];
     op->scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)op->K));
+    op->rows = op->key.nseq ? op->key.nseq : op->B;
     ocla_status st = p->gate == OCLA_GATE_FIXED ? upload_decay(op, p) : OCLA_SUCCESS;
-    unsigned flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0) | (!p->causal ? OCLA_PLAN_NONCAUSAL : 0);
+    if (st == OCLA_SUCCESS && op->key.slots) st = prepare_slots(op);
+    unsigned flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0) | (!p->causal ? OCLA_PLAN_NONCAUSAL : 0) |
+                     (op->key.slots ? OCLA_PLAN_SLOTS : 0) | (op->key.nseq ? OCLA_PLAN_VARLEN : 0);
     for (int i = 0; i < IO_N; i++)
         if (op->key.lay[i].offset) flags |= OCLA_PLAN_STRIDED;
     if ((io->initial_state && !ocla__tensor_is_contiguous(io->initial_state)) ||
@@ -410,6 +574,8 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         st = OCLA_SUCCESS;
     }
     if (st == OCLA_SUCCESS && own) st = get_buffers(op);
+    if (st == OCLA_SUCCESS && own && op->key.slots) st = set_slots(op, p->state_slots);
+    if (st == OCLA_SUCCESS && own && op->key.nseq) st = set_seqs(op, p->cu_seqlens);
     if (st == OCLA_SUCCESS)
         *out = op;
     else
@@ -418,7 +584,8 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
 }
 
 /* ---- run: check the layouts, set the arguments that changed, enqueue ---- */
-static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
+/* slots, cu: the one-shot call's params.state_slots and cu_seqlens (NULL: the prepared op's) */
+static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io, const int32_t *slots, const int32_t *cu) {
     ocla_context *ctx = op->ctx;
     const ocla_tensor *t[IO_N];
     io_list(io, t);
@@ -449,6 +616,8 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io) {
             b.mem[i] = t[i]->mem, b.off[i] = t[i]->offset;
     }
     if (st == OCLA_SUCCESS && !op->own) st = get_buffers(op);
+    if (st == OCLA_SUCCESS && slots) st = set_slots(op, slots);
+    if (st == OCLA_SUCCESS && cu) st = set_seqs(op, cu);
     if (st != OCLA_SUCCESS) return st;
     memcpy(b.buf, op->buf, sizeof b.buf);
     const int rebind = memcmp(&b, &op->binding, sizeof b) != 0;
@@ -504,7 +673,7 @@ ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *pa
         ocla_attention_op_destroy(ctx->attn_cache[slot]);
         ctx->attn_cache[slot] = op;
     }
-    if (st == OCLA_SUCCESS) st = run(op, io);
+    if (st == OCLA_SUCCESS) st = run(op, io, params->state_slots, params->cu_seqlens);
     OCLA_UNLOCK(ctx);
     return st;
 }
@@ -530,7 +699,24 @@ ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io) {
     if (!op) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: op is NULL");
     if (!io) return ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: io is NULL");
     OCLA_LOCK(op->ctx);
-    ocla_status st = run(op, io);
+    ocla_status st = run(op, io, NULL, NULL);
+    OCLA_UNLOCK(op->ctx);
+    return st;
+}
+
+ocla_status ocla_attention_op_set_slots(ocla_attn_op *op, const int32_t *slots, int n) {
+    if (!op) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_op_set_slots: op is NULL");
+    OCLA_LOCK(op->ctx);
+    ocla_status st = OCLA_SUCCESS;
+    if (!op->key.slots)
+        st = ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT,
+                        "ocla_attention_op_set_slots: the op was prepared without params.state_slots");
+    else if (!slots || n != op->rows)
+        st = ocla__fail(op->ctx, OCLA_ERR_INVALID_ARGUMENT,
+                        "ocla_attention_op_set_slots: %s (the op has %d rows)", !slots ? "slots is NULL" : "n != B",
+                        op->rows);
+    else
+        st = set_slots(op, slots);
     OCLA_UNLOCK(op->ctx);
     return st;
 }
@@ -541,6 +727,12 @@ void ocla_attention_op_destroy(ocla_attn_op *op) {
     OCLA_LOCK(ctx);
     clFinish(ctx->queue); /* queued kernels may still read the buffers and use the kernels */
     if (op->dec) clReleaseMemObject(op->dec);
+    if (op->slot_buf) clReleaseMemObject(op->slot_buf);
+    free(op->slots);
+    free(op->slot_seen);
+    if (op->seq_buf) clReleaseMemObject(op->seq_buf);
+    free(op->cu);
+    free(op->seqtab);
     for (int i = 0; i < BUF_N && op->own; i++)
         if (op->buf[i]) clReleaseMemObject(op->buf[i]);
     release_kernels(op);

@@ -160,6 +160,9 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                  "%s: lowest modelled cost of %d fitting chunk sizes (largest fitting %d in %llu B local, wg <= %llu)%s",
                  row->name, nfit, fit[nfit - 1], avail, W,
                  nfit > 1 && second > 0 && second / plan->cost < 1.05 ? "; runner-up within 5%" : "");
+    if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states and rows only */
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; %s: portable kernels", r->flags & OCLA_PLAN_VARLEN ? "packed sequences" : "state slots");
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }

@@ -105,10 +105,11 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     const int portable = !la_tiles_for(L, P, r->op, r->V, chunk, &t);
     const int64_t nt = (r->T + 63) / 64;
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V; /* per-chunk state floats at chunk 64 */
-    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors, per-chunk states
-     * within the largest allocation). */
+    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors and states (no
+     * state slots, no packed sequences), per-chunk states within the largest allocation). */
     if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
-        !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) &&
+        !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE |
+                      OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) &&
         (!L->max_alloc_size || 4.0 * span <= (double)L->max_alloc_size)) {
         /* 8 warps per work-group; the state pass owns a 64x64 state tile, the output pass a
          * (chunk, 128-wide value tile); local memory is the kernels' own (static) */
@@ -130,7 +131,8 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     const int32_t vals[12] = {t.chunk, t.sub ? t.sub : 16, t.gv, t.bv, t.tm, t.tn, t.bka, t.sbk, t.sbv, t.stm, t.stn, t.sjb};
     ocla__plan_set_tiles(p, names, vals);
     const int gated = r->op != OCLA_OP_LINEAR_CHUNK && !(r->flags & OCLA_PLAN_NONCAUSAL);
-    ocla__plan_set_kernels(p, "%sla_chunk_states, la_chunk_output%s", gated ? "la_gate_cumsum, " : "",
+    ocla__plan_set_kernels(p, "%sla_chunk_states, la_chunk_output%s",
+                           !gated ? "" : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, " : "la_gate_cumsum, ",
                            (r->flags & OCLA_PLAN_NORMALIZE) ? ", la_normalize" : "");
     p->sub_chunk = t.sub;
     p->bk = t.bka;

@@ -425,6 +425,108 @@ ATTN_ENTRY(la_prepared, OCLA_GATE_NONE, OCLA_FORM_CHUNKED, 1, 0, 1, OCLA_FEATURE
 ATTN_ENTRY(gla_rec_prepared, OCLA_GATE_VECTOR, OCLA_FORM_RECURRENT, 1, 0, 1, OCLA_FEATURE_IDENTITY, 1)
 
 /* ------------------------------------------------------------------------------------------ */
+/* State slots (params.state_slots), over packed sequences (params.cu_seqlens, chunked) or batch  */
+/* rows (the recurrent form): ocla_attention_forward                                            */
+/* ------------------------------------------------------------------------------------------ */
+/* Packed: N = min(B + 1, T, 6) sequences in [1,T,H,D] with growing lengths (cu[i] = i + (T - N)
+ * i^2 / N^2). Rows: N = B rows of [B,T,H,D] (row i = tokens [i T, (i + 1) T) of the same memory).
+ * Row or sequence i's states in row N - 1 - i of the state pools [N,H,K,V] / [N,H,K]. The
+ * reference runs each alone (the fp64 recurrence). Arrays in attn_make's order. */
+enum { PACK_MAX = 6 };
+typedef struct packed_cfg {
+    ocla_gate_kind gate;
+    int normalize;
+    ocla_feature_map fmap;
+    int packed; /* 1: cu_seqlens, chunked; 0: B rows, recurrent */
+} packed_cfg;
+
+static int packed_offsets(const op_shape *s, const packed_cfg *f, int32_t *cu, int32_t *slots) {
+    int n = !f->packed ? s->B : s->B + 1 < s->T ? s->B + 1 : s->T;
+    if (n > PACK_MAX && f->packed) n = PACK_MAX;
+    if (n < 1) n = 1; /* T = 0 (refused by the op): one empty sequence */
+    if (n > PACK_MAX) return -1; /* more rows than the table's arrays (the fuzzer's shapes) */
+    for (int i = 0; i <= n; i++)
+        cu[i] = !f->packed ? i * s->T : i + (int32_t)((int64_t)(s->T - n) * i * i / ((int64_t)n * n));
+    for (int i = 0; i < n; i++) slots[i] = n - 1 - i;
+    return n;
+}
+
+static void packed_make(op_case *c) {
+    const packed_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    int32_t cu[PACK_MAX + 1], slots[PACK_MAX];
+    const int n = packed_offsets(s, f, cu, slots) < 0 ? 1 : packed_offsets(s, f, cu, slots); /* -1: the call refuses */
+    const float lo = f->normalize ? 0.0f : -1.0f; /* non-negative features: denominators away from 0 */
+    const int b = f->packed ? 1 : s->B;
+    op_in(c, "q", 4, OP_D(b, s->T, s->H, s->K), lo, 1);
+    op_in(c, "k", 4, OP_D(b, s->T, s->H, s->K), lo, 1);
+    op_in(c, "v", 4, OP_D(b, s->T, s->H, s->V), -1, 1);
+    if (f->gate == OCLA_GATE_VECTOR) op_in(c, "g", 4, OP_D(b, s->T, s->H, s->K), -0.5f, -0.01f);
+    else if (f->gate == OCLA_GATE_SCALAR) op_in(c, "g", 3, OP_D(b, s->T, s->H), -0.5f, -0.01f);
+    else op_absent(c, "g");
+    op_in(c, "initial_state", 4, OP_D(n, s->H, s->K, s->V), -1, 1);
+    if (f->normalize) op_in(c, "initial_z", 3, OP_D(n, s->H, s->K), 0, 2);
+    else op_absent(c, "initial_z");
+    op_out(c, "o", 4, OP_D(b, s->T, s->H, s->V));
+    op_out(c, "final_state", 4, OP_D(n, s->H, s->K, s->V));
+    if (f->normalize) op_out(c, "final_z", 3, OP_D(n, s->H, s->K));
+    else op_absent(c, "final_z");
+}
+
+static ocla_status packed_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    const packed_cfg *f = c->op->cfg;
+    int32_t cu[PACK_MAX + 1], slots[PACK_MAX];
+    const int n = packed_offsets(&c->s, f, cu, slots);
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = f->gate, p.normalize = f->normalize, p.feature_map = f->fmap, p.chunk = c->s.chunk;
+    if (n < 0) return OCLA_ERR_UNSUPPORTED; /* a shape the entry has no room for */
+    p.state_slots = slots, p.n_state_slots = n;
+    if (f->packed) p.cu_seqlens = cu, p.n_seqs = n;
+    else p.form = OCLA_FORM_RECURRENT;
+    op_attn_apply(c, &p);
+    const ocla_attn_io io = {t[AQ], t[AK], t[AV], t[AG], t[AS0], t[AZ0], t[AO], t[AS1], t[AZ1]};
+    return ocla_attention_forward(ctx, &p, &io);
+}
+
+static void packed_reference(const op_case *c, double *ref) {
+    const packed_cfg *f = c->op->cfg;
+    const op_shape *s = &c->s;
+    int32_t cu[PACK_MAX + 1], slots[PACK_MAX];
+    const int n = packed_offsets(s, f, cu, slots);
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = f->gate, p.feature_map = f->fmap;
+    op_attn_apply(c, &p);
+    double *decay = op_attn_decays(&p, s->H);
+    const size_t hk = (size_t)s->H * s->K, hv = (size_t)s->H * s->V, hkv = hk * s->V;
+    const size_t gw = f->gate == OCLA_GATE_VECTOR ? hk : (size_t)s->H; /* gate values per token */
+    const float *g = op_host(c, AG), *z0 = op_host(c, AZ0);
+    double *z1 = op_slice(c, ref, AZ1);
+    for (int i = 0; i < n; i++) { /* n >= 1: the reference runs only where the call succeeded */
+        const size_t t0 = (size_t)cu[i], r = (size_t)slots[i];
+        ref_attn_cfg rc = {1, cu[i + 1] - cu[i], s->H, s->K, s->V, 1, p.has_scale ? p.scale : 1.0 / sqrt((double)s->K),
+                           (int)p.feature_map, f->normalize, (double)p.eps, (int)f->gate, decay};
+        ref_attn_recurrent(&rc, op_host(c, AQ) + t0 * hk, op_host(c, AK) + t0 * hk, op_host(c, AV) + t0 * hv,
+                           g ? g + t0 * gw : NULL, op_host(c, AS0) + r * hkv, z0 ? z0 + r * hk : NULL,
+                           op_slice(c, ref, AO) + t0 * hv, op_slice(c, ref, AS1) + r * hkv, z1 ? z1 + r * hk : NULL);
+    }
+    free(decay);
+}
+
+#define PACKED_ENTRY(fn, gate, norm, fmap, packed)                                                   \
+    static const packed_cfg fn##_cfg = {gate, norm, fmap, packed};                                   \
+    static void fn##_cost(const op_shape *s, double *flops, double *bytes) {                         \
+        const attn_cfg a = {gate, packed ? OCLA_FORM_CHUNKED : OCLA_FORM_RECURRENT, 1, norm, 1, fmap, 0}; \
+        attn_cost(s, flops, bytes, &a);                                                               \
+    }
+PACKED_ENTRY(gla_packed, OCLA_GATE_VECTOR, 0, OCLA_FEATURE_IDENTITY, 1)
+PACKED_ENTRY(la_norm_packed, OCLA_GATE_NONE, 1, OCLA_FEATURE_ELU1, 1)
+PACKED_ENTRY(ret_packed, OCLA_GATE_FIXED, 0, OCLA_FEATURE_IDENTITY, 1)
+PACKED_ENTRY(gla_rec_slots, OCLA_GATE_VECTOR, 0, OCLA_FEATURE_IDENTITY, 0)
+PACKED_ENTRY(sgla_norm_rec_slots, OCLA_GATE_SCALAR, 1, OCLA_FEATURE_ELU1, 0)
+
+/* ------------------------------------------------------------------------------------------ */
 /* GEMM (ocla_gemm, CLBlast)                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 typedef struct gemm_cfg {
@@ -992,6 +1094,11 @@ static void gau_cost(const op_shape *s, double *flops, double *bytes) {
 
 #define ATTN(name, fn, api, bench) \
     {name, "attention", api, QKV_SHAPES, 1e-4, attn_make, attn_call, attn_reference, fn##_cost, bench, &fn##_cfg}
+#define PACKED_SHAPES \
+    S3(SH(2, 37, 2, 16, 8, 0, 0, 0, 0), SH(3, 5, 1, 16, 8, 0, 0, 0, 0), SH(3, 70, 3, 17, 5, 0, 0, 0, 16))
+#define PACKED(name, fn) \
+    {name, "attention_slots", "ocla_attention_forward", PACKED_SHAPES, 1e-4, packed_make, packed_call, \
+     packed_reference, fn##_cost, NULL, &fn##_cfg}
 #define ENTRY(name, family, api, shapes, tol, fn, cost, bench, cfg) \
     {name, family, api, shapes, tol, fn##_make, fn##_call, fn##_reference, cost, bench, cfg}
 
@@ -1041,6 +1148,12 @@ static const op_entry OP_TABLE[] = {
     ATTN("gla_normalized", gla_norm, "ocla_attention_forward", NULL),
     ATTN("linear_attention_prepared", la_prepared, PREPARED_API, NULL),
     ATTN("gla_recurrent_prepared", gla_rec_prepared, PREPARED_API, NULL),
+    /* state slots: packed sequences (cu_seqlens, N = B + 1 sequences, at most T) and batch rows */
+    PACKED("gla_packed_slots", gla_packed),
+    PACKED("linear_attention_normalized_packed_slots", la_norm_packed),
+    PACKED("retention_packed_slots", ret_packed),
+    PACKED("gla_recurrent_slots", gla_rec_slots),
+    PACKED("simple_gla_normalized_recurrent_slots", sgla_norm_rec_slots),
     ENTRY("gemm", "blas", "ocla_gemm", S2(SH(1, 24, 1, 40, 16, 0, 0, 0, 0), SH(1, 7, 1, 5, 3, 0, 0, 0, 0)), 1e-5, gemm,
           gemm_cost, NULL, &gemm_plain),
     ENTRY("gemm_strided_batched", "blas", "ocla_gemm",

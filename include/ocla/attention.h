@@ -53,6 +53,31 @@ typedef struct ocla_attn_params {
     const float *fixed_log_decay;/* [H] host array for OCLA_GATE_FIXED; NULL = RetNet's log(1-2^(-5-h)) */
     ocla_attn_form form;
     int chunk;                   /* 0 = scheduler's pick (or OCLA_CHUNK); else 16..256 */
+    /* State slots (continuous batching), both forms, causal only: NULL, or a host array of
+     * n_state_slots int32 slot indices, one per row (the B rows of q). With slots the state tensors
+     * are pools: initial_state / final_state [S,H,K,V] and initial_z / final_z [S,H,K] for one
+     * S >= 1 (every given pool the same S; OCLA_ERR_SHAPE otherwise), and row b reads its initial state from row state_slots[b] of the pool and writes its
+     * final state to row state_slots[b] (in place when final_state is initial_state); the other rows
+     * of the pool are neither read nor written. At least one state tensor must be given. Every
+     * index must lie in [0, S) of each given pool and no index may repeat within one call:
+     * OCLA_ERR_INVALID_ARGUMENT naming the index otherwise. The array is read during the call
+     * (ocla_attention_forward) or copied (ocla_attention_prepare, ocla_attention_op_set_slots);
+     * it is uploaded only when its values change, so a decode loop whose rows keep their slots
+     * pays one comparison of n_state_slots values per step. */
+    const int32_t *state_slots;
+    int n_state_slots;           /* must equal B (N when packed) when state_slots is given */
+    /* Packed sequences (fla's cu_seqlens), chunked causal form only: NULL, or a host array of
+     * n_seqs + 1 int32 offsets into the time axis of q, which holds N = n_seqs sequences back to
+     * back: q, k, g [1,T,H,K], v, o [1,T,H,V] (B = 1), sequence i = tokens [cu_seqlens[i],
+     * cu_seqlens[i+1]). cu_seqlens[0] = 0, every sequence at least one token (strictly increasing),
+     * cu_seqlens[n_seqs] = T: OCLA_ERR_INVALID_ARGUMENT naming the offset otherwise. Each sequence
+     * runs as if alone: no token sees another sequence's, and chunks never straddle two sequences.
+     * States are per sequence: initial_state / final_state [N,H,K,V], z [N,H,K] (or pools indexed
+     * by state_slots, one slot per sequence). The offsets are read during the call; a prepared op
+     * keeps the offsets it was prepared with. The NVIDIA tensor-core path takes no offsets: packed
+     * calls plan the portable kernels (ocla_plan_explain says so for OCLA_PLAN_VARLEN). */
+    const int32_t *cu_seqlens;
+    int n_seqs;
 } ocla_attn_params;
 
 OCLA_API void ocla_attn_params_defaults(ocla_attn_params *params);
@@ -92,6 +117,10 @@ OCLA_API ocla_status ocla_attention_prepare(ocla_context *ctx, const ocla_attn_p
  * OCLA_ERR_INVALID_ARGUMENT otherwise). params.fixed_log_decay was copied when preparing. */
 OCLA_API ocla_status ocla_attention_run(ocla_attn_op *op, const ocla_attn_io *io);
 OCLA_API void ocla_attention_op_destroy(ocla_attn_op *op);
+/* A prepared op with state slots (params.state_slots given when preparing): the slots of the
+ * following runs, n values (the prepared B), checked as params.state_slots is, and copied. An
+ * op prepared without slots refuses (OCLA_ERR_INVALID_ARGUMENT). */
+OCLA_API ocla_status ocla_attention_op_set_slots(ocla_attn_op *op, const int32_t *slots, int n);
 /* The plan the op runs and one line saying so (path, kernels, tiles, why); either may be NULL. */
 OCLA_API ocla_status ocla_attention_op_explain(const ocla_attn_op *op, ocla_plan *plan, char *text,
                                                size_t text_size);
