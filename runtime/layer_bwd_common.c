@@ -2,6 +2,8 @@
 /* Helpers shared by the layers' backward passes: see layer_bwd_common.h. */
 #include "layer_bwd_common.h"
 
+#include <stdio.h>
+
 #define LB_WG 32 /* kernels_cl/layer_bwd.cl's default: the column sum's work-group */
 
 /* rows x cols of a tensor whose last dim is the feature dim. */
@@ -25,6 +27,20 @@ ocla_status ocla__layer_colsum(ocla_context *ctx, const ocla_tensor *m, ocla_ten
     ocla__push_tensor(&a, m, NULL, 0), ocla__push_tensor(&a, sums, NULL, 0);
     const size_t global = cols * LB_WG, local = LB_WG;
     return ocla__layer_launch(&a, 1, &global, &local, "layer backward column sums");
+}
+
+ocla_status ocla__layer_fill(ocla_context *ctx, ocla_tensor *t, float value) {
+    const int64_t n = ocla_tensor_numel(t);
+    if (n == 0) return OCLA_SUCCESS;
+    if (n > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "layer backward fill: %lld elements beyond the kernel's int sizes",
+                          (long long)n);
+    ocla_args a;
+    ocla_status st = ocla__layer_kernel(ctx, &ocla__fam_layer_bwd, "layer_fill", &a);
+    if (st != OCLA_SUCCESS) return st;
+    ocla__push_int(&a, n), ocla__push_float(&a, value), ocla__push_tensor(&a, t, NULL, 0);
+    const size_t global = (size_t)n;
+    return ocla__layer_launch(&a, 1, &global, NULL, "layer backward fill");
 }
 
 ocla_status ocla__layer_project_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *w,
@@ -55,5 +71,39 @@ ocla_status ocla__layer_project_backward(ocla_context *ctx, const ocla_tensor *x
         st = ocla__gemm(ctx, &g, x->mem, x->offset, dy->mem, dy->offset, dw->mem, dw->offset);
     }
     if (st == OCLA_SUCCESS && db) st = ocla__layer_colsum(ctx, dy, db);
+    return st;
+}
+
+/* t (named as label) dense with x's dims. */
+static ocla_status check_like_x(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *label,
+                                const ocla_tensor *x) {
+    ocla_status st = ocla__check_tensor(ctx, t, label, 3, x->dims);
+    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(t))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %s must be dense", fn, label);
+    return st;
+}
+
+ocla_status ocla__layer_check_grad_io(ocla_context *ctx, const char *fn, const ocla_tensor *x, const ocla_tensor *dy,
+                                      const ocla_tensor *dx, int64_t *B, int64_t *T, int64_t *d) {
+    ocla_status st = ocla__check_tensor(ctx, x, "x", 3, NULL);
+    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(x))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: x must be dense [B,T,d]", fn);
+    if (st == OCLA_SUCCESS) st = check_like_x(ctx, fn, dy, "dy (x's dims [B,T,d])", x);
+    if (st == OCLA_SUCCESS && dx) st = check_like_x(ctx, fn, dx, "dx (x's dims [B,T,d])", x);
+    if (st != OCLA_SUCCESS) return st;
+    *B = x->dims[0], *T = x->dims[1], *d = x->dims[2];
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__layer_check_grad(ocla_context *ctx, const char *fn, const char *name, const ocla_tensor *grad,
+                                   const ocla_tensor *weight) {
+    if (!grad) return OCLA_SUCCESS;
+    if (!weight)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: grads.%s is given but the layer has no %s", fn, name, name);
+    char label[96];
+    snprintf(label, sizeof label, "%s: grads.%s (the dims of %s)", fn, name, name);
+    ocla_status st = ocla__check_tensor(ctx, grad, label, weight->ndim, weight->dims);
+    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(grad))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense", label);
     return st;
 }

@@ -1129,6 +1129,17 @@ static const op_gau_bwd_cfg gau_bwd_layernorm = {OCLA_GAU_NORM_LAYER, 1, 1},
 #define GAU_BWD(name, cfg)                                                                                     \
     ENTRY(name, "layer_backward", "ocla_gau_layer_backward", GAU_SHAPES, 1e-4, op_gau_bwd, op_gau_bwd_cost, NULL, \
           &cfg)
+/* the layer backwards (op_table_layer_grad.c): small shapes (the reference takes two fp64 forwards
+ * per input element); T = 1; several chunks / blocks with a forced 16. The linear layer's normaliser
+ * with eps 0.5: with eps 1e-6 at T = 1, o = v s / (s + eps) with s = phi(q).phi(k) is v to 1e-6 and
+ * the gradients of w_q and b_q are ~1e-6 of the others (rounding, not comparable normwise). */
+static const op_mha_bwd_cfg mha_bwd_linear = {OCLA_MHA_LINEAR, 1, 0.5f}, mha_bwd_linear_nc = {OCLA_MHA_LINEAR, 0, 0.5f},
+                            mha_bwd_softmax = {OCLA_MHA_SOFTMAX, 1, 0}, mha_bwd_linformer = {OCLA_MHA_LINFORMER, 0, 0};
+static const op_gla_bwd_cfg gla_bwd_chunked = {OCLA_FORM_CHUNKED};
+#define LAYER_BWD_SHAPES \
+    S3(SH(1, 20, 2, 8, 8, 12, 6, 24, 0), SH(2, 1, 1, 4, 8, 6, 3, 4, 0), SH(1, 40, 2, 8, 4, 10, 8, 40, 16))
+#define LAYER_BWD(name, api, fn, cfg) \
+    ENTRY(name, "layer_backward", api, LAYER_BWD_SHAPES, 1e-4, fn, fn##_cost, NULL, &cfg)
 
 #define PREPARED_API "ocla_attention_prepare, ocla_attention_run, ocla_attention_op_destroy"
 
@@ -1214,6 +1225,11 @@ static const op_entry OP_TABLE[] = {
           &gau_scalenorm),
     GAU_BWD("gau_layer_backward", gau_bwd_layernorm),
     GAU_BWD("gau_layer_backward_scalenorm_noncausal", gau_bwd_scalenorm),
+    LAYER_BWD("mha_linear_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linear),
+    LAYER_BWD("mha_linear_noncausal_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linear_nc),
+    LAYER_BWD("mha_softmax_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_softmax),
+    LAYER_BWD("mha_linformer_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linformer),
+    LAYER_BWD("gla_layer_backward", "ocla_gla_layer_backward", op_gla_bwd, gla_bwd_chunked),
 };
 #define N_OPS ((int)(sizeof OP_TABLE / sizeof OP_TABLE[0]))
 
