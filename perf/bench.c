@@ -6,7 +6,9 @@
  * beside them: enqueue time per call and wall time per call of back-to-back calls (pipelined), and
  * the median wall time of one call followed by ocla_finish. Progress on stderr, table on stdout,
  * --json/--csv/--svg files. --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py
- * uses it); --host-decode measures the host overhead of decode steps (perf/decode_host.c).
+ * uses it); --host-decode measures the host overhead of decode steps (perf/decode_host.c); --papers
+ * NAME runs a paper's grid and sums up its claim (perf/papers.c). FLASH, Linformer and the layers run
+ * through the op table (perf/op_methods.c).
  * Public API only (ocla/ocla.h). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -45,6 +47,8 @@ typedef struct opts {
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
     bench_sizes sizes;   /* the op-table methods' own sizes (--linformer-k, --gau) */
+    const bench_paper *paper; /* --papers NAME: its methods on its grid (perf/papers.c) */
+    int short_grid;           /* --short: the paper's CPU-driver grid */
 } opts;
 
 static int cmp_double(const void *a, const void *b) {
@@ -463,7 +467,12 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
     int nT = o->full ? 8 : o->quick ? 1 : 2;
     long one_shape[1][3];
     long one_T[1];
-    if (o->has_shape) {
+    if (o->paper) { /* the paper's grid, one shape for every method */
+        const long *ps = o->short_grid ? o->paper->short_shape : o->paper->shape;
+        for (int i = 0; i < 3; i++) one_shape[0][i] = ps[i];
+        Ts = o->short_grid ? o->paper->short_Ts : o->paper->Ts;
+        nT = o->short_grid ? o->paper->short_nT : o->paper->nT;
+    } else if (o->has_shape) {
         one_shape[0][0] = o->shape[0];
         one_shape[0][1] = o->shape[2];
         one_shape[0][2] = o->shape[3];
@@ -489,9 +498,10 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
         const method_def md = method_at(mi), *m = &md;
         if (!method_selected(o, m->name)) continue;
         const int layer = m->tm && bench_tmethod_is_layer(m->tm);
-        long (*shp)[3] = o->has_shape ? one_shape : o->full ? (layer ? layers_full : shapes_full)
-                                                            : (layer ? layers_default : shapes_default);
-        const int nshp = o->has_shape ? 1 : o->full ? 2 : 1;
+        const int one = o->has_shape || o->paper;
+        long (*shp)[3] = one ? one_shape : o->full ? (layer ? layers_full : shapes_full)
+                                                   : (layer ? layers_default : shapes_default);
+        const int nshp = one ? 1 : o->full ? 2 : 1;
         int over_budget = 0; /* a point of this method was over the default sweep's budget: skip the rest */
         for (int si = 0; si < nshp; si++) {
             const long B0 = shp[si][0], H0 = shp[si][1], D = shp[si][2];
@@ -763,6 +773,11 @@ static void usage(FILE *f) {
             "  --steps N           decode steps per measurement with --host-decode (default 1000)\n"
             "  --ops               instead of the sweep: every op of the op table (tests/op_table.c) at its\n"
             "                      first shape: device time, host enqueue time, GFLOP/s, GB/s\n"
+            "  --papers gla        instead of the default sweep: the GLA paper's claim (FlashLinearAttention faster\n"
+            "                      than FlashAttention-2 from T = 1K): linear, gla and softmax, forward and\n"
+            "                      forward+backward, B=32 H=16 D=64, T = 512..16384, then each method's speedup\n"
+            "                      over softmax and the crossover T (JSON: a \"claim\" member)\n"
+            "  --short             with --papers: the CPU-driver grid (B=1 H=4 D=64, T = 512..2048)\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
@@ -812,6 +827,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--csv")) { NEXT(); o.csv = nx; }
         else if (!strcmp(a, "--svg")) { NEXT(); o.svg = nx; }
         else if (!strcmp(a, "--load-inputs")) { NEXT(); o.load_dir = nx; }
+        else if (!strcmp(a, "--papers")) {
+            NEXT();
+            if (!(o.paper = bench_paper_find(nx))) return bad_value(a, nx, "gla");
+        } else if (!strcmp(a, "--short")) o.short_grid = 1;
         else if (!strcmp(a, "--linformer-k")) {
             NEXT();
             if (parse_long(nx, 1, 65536, &o.sizes.kp)) return bad_value(a, nx, "a whole number in 1..65536");
@@ -863,6 +882,18 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
+    }
+    if (o.paper) { /* the paper's grid and methods: no other grid or method list */
+        if (o.has_shape || o.full || o.quick || o.methods) {
+            fprintf(stderr, "ocla-bench: --papers runs its own grid and methods (--short for CPU drivers): no --shape,"
+                            " --full, --quick or --methods\n");
+            return 2;
+        }
+        o.methods = o.paper->methods;
+        o.no_decode = 1, o.all_chunks = 0, o.no_host_time = 1;
+    } else if (o.short_grid) {
+        fprintf(stderr, "ocla-bench: --short goes with --papers\n");
+        return 2;
     }
     if (o.methods) { /* every name must be a method */
         char buf[256];
@@ -952,7 +983,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_results; i++)
         if (!strcmp(results[i].method, "softmax") && !strcmp(results[i].status, "ok")) have_softmax = 1;
     if (!have_softmax) note = "no softmax baseline in this run (--methods without softmax, or it failed)";
-    if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = write_failed(o.json);
+    const bench_paper_run run = {o.paper, o.short_grid, ndev, results, n_results};
+    if (o.paper) bench_paper_report(stdout, o.paper, o.short_grid, devs, ndev, results, n_results);
+    if (o.json && report_json(o.json, devs, ndev, results, n_results, o.paper ? bench_paper_json : NULL, &run))
+        rc = write_failed(o.json);
     if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = write_failed(o.csv);
     if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = write_failed(o.svg);
     free(rnd_block);

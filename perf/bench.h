@@ -88,6 +88,8 @@ typedef struct bench_tpoint {
     int backward; /* run the backward after the forward */
     ocla_tensor *d_out;
     ocla_tensor *grad[OP_MAX_ARRAYS]; /* by the forward's array index; NULL for outputs and absent arrays */
+    op_case *bc;     /* or the table's backward entry at the same shape, on tensors of its own */
+    op_tensors bt;
 } bench_tpoint;
 ocla_status bench_tpoint_create(ocla_context *ctx, const bench_tmethod *m, const bench_sizes *z, long B, long T,
                                 long H, long D, int backward, bench_tpoint *p);
@@ -97,8 +99,37 @@ int bench_tpoint_check(ocla_context *ctx, const bench_tpoint *p, char *why, size
 void bench_tpoint_cost(const bench_tpoint *p, int chunk, double *gflop, double *gbytes);
 void bench_tpoint_destroy(bench_tpoint *p);
 
+/* ---- --papers NAME (perf/papers.c): a paper's speed claim on its grid ---- */
+typedef struct bench_paper {
+    const char *name;     /* --papers NAME */
+    const char *claim;    /* the paper's claim, in its words */
+    const char *methods;  /* the methods run (--methods) */
+    const char *baseline; /* the one the others are compared with */
+    long shape[3];        /* B, H, D of the paper */
+    long Ts[8];
+    int nT;
+    long short_shape[3];  /* --short: the CPU-driver grid */
+    long short_Ts[8];
+    int short_nT;
+} bench_paper;
+const bench_paper *bench_paper_find(const char *name); /* NULL: no such paper */
+/* Speedups over the baseline and the crossover length per device, mode and method, on f. */
+void bench_paper_report(FILE *f, const bench_paper *p, int short_grid, const bench_device *devs, int ndev,
+                        const bench_result *r, int n);
+/* The same as the JSON member "claim" (report_json's extra writer; arg: a bench_paper_run). */
+typedef struct bench_paper_run {
+    const bench_paper *paper;
+    int short_grid;
+    int ndev;
+    const bench_result *r;
+    int n;
+} bench_paper_run;
+void bench_paper_json(FILE *f, const void *arg);
+
 void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);
-int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n);
+/* extra (may be NULL): writes one more member of the top-level object (no trailing comma) */
+int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,
+                void (*extra)(FILE *f, const void *arg), const void *extra_arg);
 int report_csv(const char *path, const bench_device *devs, const bench_result *r, int n);
 int report_svg(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,
                const char *note);

@@ -2,10 +2,12 @@
 /* ocla-bench methods run through the op table (tests/op_table.h): FLASH, Linformer and the layers
  * (GLA, GAU, multi-head linear / softmax / Linformer). The forward is the table entry's own call on
  * the entry's inputs (its make fills them: the value ranges the accuracy tests use) at the bench's
- * shape; forward+backward adds the method's public backward on the forward's own tensors and output,
- * with a pseudo-random dL/dout and a gradient tensor for every input. A method with no public
- * backward yet has backward = NULL: its forward+backward rows say "backward not available".
- * Adding a method is one row of METHODS below (and, for its backward, one function). Public API only. */
+ * shape. Forward+backward adds either the method's public backward on the forward's own tensors and
+ * output, with a pseudo-random dL/dout and a gradient tensor for every input (backward, a function
+ * below), or the op table's backward entry on a case of its own at the same shape (bwd_entry: the
+ * layer backwards, which recompute their forward). A method with neither (or whose bwd_entry is not
+ * in this build's table) has forward+backward rows saying "backward not available".
+ * Adding a method is one row of METHODS below. Public API only. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +28,8 @@ struct bench_tmethod {
     int layer;            /* on [B,T,d] with d = H*D: the layer shapes of the sweep */
     ocla_op_kind plan_op; /* whose chunk the scheduler picks (and --chunks all lists); OCLA_OP_COUNT: the op's own */
     int config;           /* CFG_* */
-    backward_fn backward; /* NULL: no public backward yet */
+    backward_fn backward; /* on the forward's tensors, or NULL */
+    const char *bwd_entry; /* else the op table's backward entry, or NULL */
 };
 
 /* ---- backward calls on a point's forward tensors (p->ft.t in the entry's array order) ---- */
@@ -51,13 +54,13 @@ static ocla_status linformer_backward(ocla_context *ctx, const bench_tpoint *p) 
 }
 
 static const bench_tmethod METHODS[] = {
-    {"flash", "flash_causal", 0, OCLA_OP_FLASH_CHUNK, CFG_SE, flash_backward},
-    {"linformer", "linformer", 0, OCLA_OP_COUNT, CFG_K, linformer_backward},
-    {"gla_layer", "gla_layer", 1, OCLA_OP_COUNT, CFG_D | CFG_R, NULL},
-    {"gau_layer", "gau_layer", 1, OCLA_OP_COUNT, CFG_GAU, NULL},
-    {"mha_linear", "mha_linear_layer", 1, OCLA_OP_COUNT, CFG_D, NULL},
-    {"mha_softmax", "mha_softmax_layer", 1, OCLA_OP_COUNT, CFG_D, NULL},
-    {"mha_linformer", "mha_linformer_layer", 1, OCLA_OP_COUNT, CFG_D | CFG_K, NULL},
+    {"flash", "flash_causal", 0, OCLA_OP_FLASH_CHUNK, CFG_SE, flash_backward, NULL},
+    {"linformer", "linformer", 0, OCLA_OP_COUNT, CFG_K, linformer_backward, NULL},
+    {"gla_layer", "gla_layer", 1, OCLA_OP_COUNT, CFG_D | CFG_R, NULL, "gla_layer_backward"},
+    {"gau_layer", "gau_layer", 1, OCLA_OP_COUNT, CFG_GAU, NULL, "gau_layer_backward"},
+    {"mha_linear", "mha_linear_layer", 1, OCLA_OP_COUNT, CFG_D, NULL, "mha_linear_layer_backward"},
+    {"mha_softmax", "mha_softmax_layer", 1, OCLA_OP_COUNT, CFG_D, NULL, "mha_softmax_layer_backward"},
+    {"mha_linformer", "mha_linformer_layer", 1, OCLA_OP_COUNT, CFG_D | CFG_K, NULL, "mha_linformer_layer_backward"},
 };
 #define N_TMETHODS (int)(sizeof METHODS / sizeof METHODS[0])
 
@@ -65,7 +68,9 @@ int bench_tmethod_count(void) { return N_TMETHODS; }
 const bench_tmethod *bench_tmethod_get(int i) { return i >= 0 && i < N_TMETHODS ? &METHODS[i] : NULL; }
 const char *bench_tmethod_name(const bench_tmethod *m) { return m->name; }
 int bench_tmethod_is_layer(const bench_tmethod *m) { return m->layer; }
-int bench_tmethod_has_backward(const bench_tmethod *m) { return m->backward != NULL; }
+int bench_tmethod_has_backward(const bench_tmethod *m) {
+    return m->backward || (m->bwd_entry && op_find(m->bwd_entry));
+}
 ocla_op_kind bench_tmethod_plan_op(const bench_tmethod *m) { return m->plan_op; }
 
 /* The entry's op_shape at the sweep's B,T,H,D (layers: d = H*D, heads of D) and the method's sizes. */
@@ -89,7 +94,9 @@ void bench_tpoint_destroy(bench_tpoint *p) {
     for (int i = 0; i < OP_MAX_ARRAYS; i++) ocla_tensor_destroy(p->grad[i]);
     ocla_tensor_destroy(p->d_out);
     op_tensors_destroy(&p->ft);
+    op_tensors_destroy(&p->bt);
     op_case_free(p->c);
+    op_case_free(p->bc);
     memset(p, 0, sizeof *p);
 }
 
@@ -122,7 +129,13 @@ ocla_status bench_tpoint_create(ocla_context *ctx, const bench_tmethod *m, const
     for (int i = 0; i < p->c->n; i++)
         if (p->c->a[i].output) p->out = i;
     if (st == OCLA_SUCCESS && p->out < 0) st = OCLA_ERR_INVALID_ARGUMENT;
-    if (st == OCLA_SUCCESS && backward && m->backward) { /* a gradient per present input, dL/dout */
+    if (st == OCLA_SUCCESS && backward && !m->backward && m->bwd_entry) { /* the table's backward entry */
+        p->backward = 1;
+        const op_entry *be = op_find(m->bwd_entry);
+        if (!be) st = OCLA_ERR_UNSUPPORTED;
+        else if (!(p->bc = op_case_new(be, &s, 2))) st = OCLA_ERR_OUT_OF_MEMORY;
+        else st = op_tensors_create(ctx, p->bc, &p->bt);
+    } else if (st == OCLA_SUCCESS && backward && m->backward) { /* a gradient per present input, dL/dout */
         p->backward = 1;
         for (int i = 0; i < p->c->n && st == OCLA_SUCCESS; i++) {
             const op_array *a = &p->c->a[i];
@@ -138,8 +151,12 @@ ocla_status bench_tpoint_create(ocla_context *ctx, const bench_tmethod *m, const
 ocla_status bench_tpoint_run(ocla_context *ctx, bench_tpoint *p, int chunk) {
     p->c->s.chunk = chunk; /* the entries' calls read their chunk / block from the shape */
     ocla_status st = p->c->op->call(ctx, p->c, p->ft.t);
-    if (st == OCLA_SUCCESS && p->backward) st = p->m->backward(ctx, p);
-    return st;
+    if (st != OCLA_SUCCESS || !p->backward) return st;
+    if (p->bc) {
+        p->bc->s.chunk = chunk;
+        return p->bc->op->call(ctx, p->bc, p->bt.t);
+    }
+    return p->m->backward(ctx, p);
 }
 
 /* Every value of t finite: 0, else -1 with the reason in why. */
@@ -167,6 +184,8 @@ int bench_tpoint_check(ocla_context *ctx, const bench_tpoint *p, char *why, size
         snprintf(name, sizeof name, "d%s", c->a[i].name);
         if (p->grad[i] && finite_tensor(ctx, p->grad[i], name, why, n)) return -1;
     }
+    for (int i = 0; p->bc && i < p->bc->n; i++) /* the backward entry's outputs */
+        if (p->bc->a[i].output && p->bt.t[i] && finite_tensor(ctx, p->bt.t[i], p->bc->a[i].name, why, n)) return -1;
     return 0;
 }
 

@@ -88,7 +88,8 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n) {
+int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,
+                void (*extra)(FILE *f, const void *arg), const void *extra_arg) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fprintf(f, "{\n  \"devices\": [\n");
@@ -128,7 +129,12 @@ int report_json(const char *path, const bench_device *devs, int ndev, const benc
             fprintf(f, ", \"host_enqueue_us\": null, \"wall_pipelined_ms\": null, \"wall_wait_ms\": null, \"host_calls\": 0");
         fprintf(f, "}%s\n", i + 1 < n ? "," : "");
     }
-    fprintf(f, "  ]\n}\n");
+    fprintf(f, "  ]");
+    if (extra) {
+        fprintf(f, ",\n");
+        extra(f, extra_arg);
+    }
+    fprintf(f, "\n}\n");
     return fclose(f) ? -1 : 0;
 }
 
