@@ -71,13 +71,15 @@ ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dim
     return t;
 }
 
-ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn) {
+ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn) { return ocla__layer_ws_get_in(ws, OCLA_LAYER_SLOT, fn); }
+
+ocla_status ocla__layer_ws_get_in(ocla__layer_ws *ws, int slot, const char *fn) {
     size_t bytes;
     if (ws->overflow || !ocla__mul_ok(ws->floats, sizeof(float), &bytes))
         return ocla__fail(ws->ctx, ws->overflow && ws->n >= OCLA_LAYER_WS_MAX ? OCLA_ERR_INTERNAL : OCLA_ERR_OVERFLOW,
                           "%s: the size of the temporaries overflows", fn);
     cl_mem m;
-    ocla_status st = ocla__scratch(ws->ctx, OCLA_LAYER_SLOT, bytes, &m);
+    ocla_status st = ocla__scratch(ws->ctx, slot, bytes, &m);
     if (st != OCLA_SUCCESS) return st;
     for (int i = 0; i < ws->n; i++) ws->t[i].mem = m;
     return OCLA_SUCCESS;

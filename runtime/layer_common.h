@@ -55,6 +55,8 @@ typedef struct ocla__layer_ws {
 } ocla__layer_ws;
 ocla_tensor *ocla__layer_ws_add(ocla__layer_ws *ws, int ndim, const int64_t *dims);
 ocla_status ocla__layer_ws_get(ocla__layer_ws *ws, const char *fn);
+/* The same in scratch slot slot (a layer backward's temporaries: layer_bwd_common.h). */
+ocla_status ocla__layer_ws_get_in(ocla__layer_ws *ws, int slot, const char *fn);
 /* The same with each tensor in its own scratch slot first, first + 1, ... at offset 0 (up to slot
  * OCLA_LAYER_SLOT), for a caller whose op uses none of those slots: the linear-attention layer
  * (ocla_attention_forward keeps its own slots 0-3; the op then sees dense tensors at offset 0, which

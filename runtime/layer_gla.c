@@ -4,7 +4,7 @@
  * Temporaries: one workspace in the layers' scratch slot (layer_common.h): nothing is allocated once
  * it is large enough. */
 
-#include "layer_common.h"
+#include "layer_gla.h"
 
 #define FN "ocla_gla_layer_forward"
 
@@ -15,72 +15,96 @@ void ocla_gla_layer_params_defaults(ocla_gla_layer_params *p) {
                                      .norm_eps = 1e-5f, .form = OCLA_FORM_CHUNKED};
 }
 
-static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
-                           const ocla_tensor *x, ocla_tensor *y) {
+ocla_status ocla__gla_check(ocla_context *ctx, const char *fn, const ocla_gla_layer_params *p,
+                            const ocla_gla_layer_weights *w, int64_t D, int64_t *R, ocla_io_set *set) {
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;
     if (H < 1 || K < 1 || V < 1 || !(p->gate_tau > 0) || !(p->norm_eps > 0))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                          FN ": heads, head_k, head_v, gate_tau and norm_eps must be positive");
-    int64_t B = 0, T = 0, D = 0;
-    ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
+                          "%s: heads, head_k, head_v, gate_tau and norm_eps must be positive", fn);
+    ocla_status st = ocla__check_tensor(ctx, w->w_g1, "w_g1 [d, R]", 2, NULL);
     if (st != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, w->w_g1, "w_g1 [d, R]", 2, NULL)) != OCLA_SUCCESS) return st;
-    const int64_t R = w->w_g1->dims[1];
+    *R = w->w_g1->dims[1];
     const ocla__layer_weight weights[] = {
         {w->w_q, "w_q", "[d, H*K]", D, H * K, 0},   {w->w_k, "w_k", "[d, H*K]", D, H * K, 0},
         {w->w_v, "w_v", "[d, H*V]", D, H * V, 0},   {w->w_r, "w_r", "[d, H*V]", D, H * V, 0},
-        {w->w_g1, "w_g1", "[d, R]", D, R, 0},       {w->w_g2, "w_g2", "[R, H*K], R of w_g1", R, H * K, 0},
+        {w->w_g1, "w_g1", "[d, R]", D, *R, 0},      {w->w_g2, "w_g2", "[R, H*K], R of w_g1", *R, H * K, 0},
         {w->b_g2, "b_g2", "[H*K]", H * K, -1, 1},   {w->norm_w, "norm_w", "[V]", V, -1, 0},
         {w->w_o, "w_o", "[H*V, d]", H * V, D, 0}};
-    /* y and final_state apart from x, the weights and initial_state (final_state may be initial_state) */
-    ocla_io_set set = {.in = {x, p->initial_state}, .in_name = {"x", "initial_state"}, .in_place = {[1] = 2},
-                       .out = {y, p->final_state}, .out_name = {"y", "final_state"}, .n_in = 2, .n_out = 2};
-    if ((st = ocla__layer_check_weights(ctx, FN, weights, 9, &set)) != OCLA_SUCCESS ||
-        (st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS)
-        return st;
-    if (B * T * H > INT32_MAX)
-        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
-                          (long long)(B * T * H));
-    ocla__layer_ws ws = {.ctx = ctx};
-    const int64_t dk[3] = {B, T, H * K}, dv[3] = {B, T, H * V}, dr[3] = {B, T, R};
-    ocla_tensor *q = ocla__layer_ws_add(&ws, 3, dk), *k = ocla__layer_ws_add(&ws, 3, dk);
-    ocla_tensor *v = ocla__layer_ws_add(&ws, 3, dv), *r = ocla__layer_ws_add(&ws, 3, dv);
-    ocla_tensor *lr = ocla__layer_ws_add(&ws, 3, dr), *gl = ocla__layer_ws_add(&ws, 3, dk);
-    ocla_tensor *g = ocla__layer_ws_add(&ws, 3, dk), *o = ocla__layer_ws_add(&ws, 3, dv);
-    ocla_tensor *u = ocla__layer_ws_add(&ws, 3, dv);
-    if ((st = ocla__layer_ws_get(&ws, FN)) != OCLA_SUCCESS) return st;
+    return ocla__layer_check_weights(ctx, fn, weights, 9, set);
+}
+
+void ocla__gla_ws_add(ocla__layer_ws *ws, int64_t B, int64_t T, const ocla_gla_layer_params *p, int64_t R,
+                      ocla__gla_tensors *t) {
+    const int64_t H = p->heads, dk[3] = {B, T, H * p->head_k}, dv[3] = {B, T, H * p->head_v}, dr[3] = {B, T, R};
+    t->q = ocla__layer_ws_add(ws, 3, dk), t->k = ocla__layer_ws_add(ws, 3, dk);
+    t->v = ocla__layer_ws_add(ws, 3, dv), t->r = ocla__layer_ws_add(ws, 3, dv);
+    t->lr = ocla__layer_ws_add(ws, 3, dr), t->gl = ocla__layer_ws_add(ws, 3, dk);
+    t->g = ocla__layer_ws_add(ws, 3, dk), t->o = ocla__layer_ws_add(ws, 3, dv);
+    t->u = ocla__layer_ws_add(ws, 3, dv);
+}
+
+void ocla__gla_attn_params(const ocla_gla_layer_params *p, ocla_attn_params *ap) {
+    ocla_attn_params_defaults(ap);
+    ap->gate = OCLA_GATE_VECTOR;
+    ap->form = p->form;
+    ap->chunk = p->chunk;
+}
+
+ocla_status ocla__gla_forward_steps(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
+                                    const ocla_tensor *x, const ocla__gla_tensors *t, ocla_tensor *final_state) {
+    const int64_t H = p->heads, K = p->head_k, V = p->head_v, rows = t->q->dims[0] * t->q->dims[1] * H;
+    ocla_status st;
     /* projections */
-    if ((st = ocla_linear_forward(ctx, x, w->w_q, q)) != OCLA_SUCCESS ||
-        (st = ocla_linear_forward(ctx, x, w->w_k, k)) != OCLA_SUCCESS ||
-        (st = ocla_linear_forward(ctx, x, w->w_v, v)) != OCLA_SUCCESS ||
-        (st = ocla_linear_forward(ctx, x, w->w_r, r)) != OCLA_SUCCESS)
+    if ((st = ocla_linear_forward(ctx, x, w->w_q, t->q)) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, x, w->w_k, t->k)) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, x, w->w_v, t->v)) != OCLA_SUCCESS ||
+        (st = ocla_linear_forward(ctx, x, w->w_r, t->r)) != OCLA_SUCCESS)
         return st;
     /* gate: logsigmoid(x Wg1 Wg2 + b) / tau */
-    if ((st = ocla_linear_forward(ctx, x, w->w_g1, lr)) != OCLA_SUCCESS ||
-        (st = ocla__layer_project(ctx, lr, w->w_g2, w->b_g2, gl)) != OCLA_SUCCESS ||
-        (st = ocla_gate_logsigmoid(ctx, gl, g, p->gate_tau)) != OCLA_SUCCESS)
+    if ((st = ocla_linear_forward(ctx, x, w->w_g1, t->lr)) != OCLA_SUCCESS ||
+        (st = ocla__layer_project(ctx, t->lr, w->w_g2, w->b_g2, t->gl)) != OCLA_SUCCESS ||
+        (st = ocla_gate_logsigmoid(ctx, t->gl, t->g, p->gate_tau)) != OCLA_SUCCESS)
         return st;
     /* attention over [B,T,H,D] views */
     struct ocla_tensor q4, k4, v4, g4, o4;
-    ocla__layer_heads(q, 0, H, K, &q4), ocla__layer_heads(k, 0, H, K, &k4), ocla__layer_heads(v, 0, H, V, &v4);
-    ocla__layer_heads(g, 0, H, K, &g4), ocla__layer_heads(o, 0, H, V, &o4);
+    ocla__layer_heads(t->q, 0, H, K, &q4), ocla__layer_heads(t->k, 0, H, K, &k4), ocla__layer_heads(t->v, 0, H, V, &v4);
+    ocla__layer_heads(t->g, 0, H, K, &g4), ocla__layer_heads(t->o, 0, H, V, &o4);
     ocla_attn_params ap;
-    ocla_attn_params_defaults(&ap);
-    ap.gate = OCLA_GATE_VECTOR;
-    ap.form = p->form;
-    ap.chunk = p->chunk;
+    ocla__gla_attn_params(p, &ap);
     const ocla_attn_io io = {.q = &q4, .k = &k4, .v = &v4, .g = &g4, .o = &o4, .initial_state = p->initial_state,
-                             .final_state = p->final_state};
+                             .final_state = final_state};
     if ((st = ocla_attention_forward(ctx, &ap, &io)) != OCLA_SUCCESS) return st;
-    /* per-head RMSNorm and swish gate, then the output projection */
+    /* per-head RMSNorm and swish gate */
     ocla_args a;
     if ((st = ocla__layer_kernel(ctx, &ocla__fam_gla_layer, "gla_norm_gate", &a)) != OCLA_SUCCESS) return st;
-    ocla__push_int(&a, B * T * H), ocla__push_int(&a, V), ocla__push_float(&a, p->norm_eps);
-    ocla__push_tensor(&a, o, NULL, 0), ocla__push_tensor(&a, r, NULL, 0), ocla__push_tensor(&a, w->norm_w, NULL, 0);
-    ocla__push_tensor(&a, u, NULL, 0);
-    const size_t n = (size_t)(B * T * H);
-    if ((st = ocla__layer_launch(&a, 1, &n, NULL, "GLA layer norm and gate")) != OCLA_SUCCESS) return st;
-    return ocla_linear_forward(ctx, u, w->w_o, y);
+    ocla__push_int(&a, rows), ocla__push_int(&a, V), ocla__push_float(&a, p->norm_eps);
+    ocla__push_tensor(&a, t->o, NULL, 0), ocla__push_tensor(&a, t->r, NULL, 0), ocla__push_tensor(&a, w->norm_w, NULL, 0);
+    ocla__push_tensor(&a, t->u, NULL, 0);
+    const size_t n = (size_t)rows;
+    return ocla__layer_launch(&a, 1, &n, NULL, "GLA layer norm and gate");
+}
+
+static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
+                           const ocla_tensor *x, ocla_tensor *y) {
+    int64_t B = 0, T = 0, D = 0, R = 0;
+    ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
+    if (st != OCLA_SUCCESS) return st;
+    /* y and final_state apart from x, the weights and initial_state (final_state may be initial_state) */
+    ocla_io_set set = {.in = {x, p->initial_state}, .in_name = {"x", "initial_state"}, .in_place = {[1] = 2},
+                       .out = {y, p->final_state}, .out_name = {"y", "final_state"}, .n_in = 2, .n_out = 2};
+    if ((st = ocla__gla_check(ctx, FN, p, w, D, &R, &set)) != OCLA_SUCCESS ||
+        (st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS)
+        return st;
+    if (B * T * p->heads > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN ": B*T*H = %lld rows beyond the kernels' int sizes",
+                          (long long)(B * T * p->heads));
+    ocla__layer_ws ws = {.ctx = ctx};
+    ocla__gla_tensors t;
+    ocla__gla_ws_add(&ws, B, T, p, R, &t);
+    if ((st = ocla__layer_ws_get(&ws, FN)) != OCLA_SUCCESS ||
+        (st = ocla__gla_forward_steps(ctx, p, w, x, &t, p->final_state)) != OCLA_SUCCESS)
+        return st;
+    return ocla_linear_forward(ctx, t.u, w->w_o, y);
 }
 
 ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *params,

@@ -5,7 +5,7 @@
  * workspace in the layers' scratch slot (layer_common.h): nothing is allocated once it is large enough. */
 #include <math.h>
 
-#include "layer_common.h"
+#include "layer_mha.h"
 
 #define FN "ocla_mha_layer_forward"
 
@@ -18,96 +18,106 @@ void ocla_mha_layer_params_defaults(ocla_mha_layer_params *p, ocla_mha_kind kind
 }
 
 /* Options that do not depend on tensors; checked before any work is enqueued. */
-static ocla_status check_params(ocla_context *ctx, const ocla_mha_layer_params *p) {
+static ocla_status check_params(ocla_context *ctx, const char *fn, const ocla_mha_layer_params *p) {
     if ((int)p->kind < OCLA_MHA_LINEAR || (int)p->kind > OCLA_MHA_LINFORMER)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.kind %d is not a known layer kind", (int)p->kind);
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.kind %d is not a known layer kind", fn, (int)p->kind);
     if (p->heads < 1 || p->head_k < 1 || p->head_v < 1)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": heads (%d), head_k (%d) and head_v (%d) must be >= 1",
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: heads (%d), head_k (%d) and head_v (%d) must be >= 1", fn,
                           p->heads, p->head_k, p->head_v);
     if (p->causal != 0 && p->causal != 1)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.causal must be 0 or 1 (is %d)", p->causal);
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.causal must be 0 or 1 (is %d)", fn, p->causal);
     if (p->has_scale && !isfinite(p->scale))
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.scale must be finite");
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.scale must be finite", fn);
     if (p->kind == OCLA_MHA_LINEAR) {
         if ((int)p->feature_map < OCLA_FEATURE_IDENTITY || (int)p->feature_map > OCLA_FEATURE_RELU)
-            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.feature_map %d is not a known feature map",
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.feature_map %d is not a known feature map", fn,
                               (int)p->feature_map);
         if (p->normalize && !(p->eps >= 0.0f && isfinite(p->eps)))
-            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.eps must be finite and >= 0 (is %g)",
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.eps must be finite and >= 0 (is %g)", fn,
                               (double)p->eps);
         if (p->chunk < 0)
-            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.chunk must be >= 0 (is %d)", p->chunk);
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.chunk must be >= 0 (is %d)", fn, p->chunk);
         return OCLA_SUCCESS;
     }
     if (p->kind == OCLA_MHA_LINFORMER) {
         if (p->causal)
             return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                              FN ": causal Linformer is not defined (E and F mix every token, future ones included, "
-                                 "into each projected row); use OCLA_MHA_LINEAR or OCLA_MHA_SOFTMAX for causal layers");
+                              "%s: causal Linformer is not defined (E and F mix every token, future ones included, "
+                                 "into each projected row); use OCLA_MHA_LINEAR or OCLA_MHA_SOFTMAX for causal layers", fn);
         if ((int)p->sharing < OCLA_LINFORMER_HEADWISE || (int)p->sharing > OCLA_LINFORMER_NONE)
-            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.sharing %d is not a known sharing mode",
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.sharing %d is not a known sharing mode", fn,
                               (int)p->sharing);
     }
     /* SOFTMAX and LINFORMER: the softmax block */
     if (p->block != 0 && p->block != 16 && p->block != 32 && p->block != 64)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": params.block %d (0, 16, 32 or 64)", p->block);
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.block %d (0, 16, 32 or 64)", fn, p->block);
     return OCLA_SUCCESS;
 }
 
+void ocla__mha_op_params(const ocla_mha_layer_params *p, ocla__mha_ops *ops) {
+    ocla_attn_params *ap = &ops->linear;
+    ocla_attn_params_defaults(ap);
+    ap->causal = p->causal;
+    ap->has_scale = 1; /* the paper's layer has no scale: 1 unless the caller gives one */
+    ap->scale = p->has_scale ? p->scale : 1.0f;
+    ap->feature_map = p->feature_map;
+    ap->normalize = p->normalize;
+    ap->eps = p->eps;
+    ap->form = OCLA_FORM_CHUNKED;
+    ap->chunk = p->chunk;
+    ocla_softmax_params *sp = &ops->softmax; /* every field given */
+    ocla_softmax_params_defaults(sp);
+    sp->causal = p->causal, sp->has_scale = p->has_scale, sp->scale = p->scale, sp->block = p->block;
+    ocla_linformer_params *lp = &ops->linformer;
+    ocla_linformer_params_defaults(lp);
+    lp->causal = 0, lp->has_scale = p->has_scale, lp->scale = p->scale, lp->sharing = p->sharing, lp->block = p->block;
+}
+
 /* o [B,T,H,V] = attention(q, k, v) of the layer's kind. */
-static ocla_status attend(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
-                          const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o) {
+ocla_status ocla__mha_attend(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
+                             const ocla_tensor *q, const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o) {
+    ocla__mha_ops ops;
+    ocla__mha_op_params(p, &ops);
     switch (p->kind) {
     case OCLA_MHA_LINEAR: {
-        ocla_attn_params ap;
-        ocla_attn_params_defaults(&ap);
-        ap.causal = p->causal;
-        ap.has_scale = 1; /* the paper's layer has no scale: 1 unless the caller gives one */
-        ap.scale = p->has_scale ? p->scale : 1.0f;
-        ap.feature_map = p->feature_map;
-        ap.normalize = p->normalize;
-        ap.eps = p->eps;
-        ap.form = OCLA_FORM_CHUNKED;
-        ap.chunk = p->chunk;
         const ocla_attn_io io = {.q = q, .k = k, .v = v, .o = o};
-        return ocla_attention_forward(ctx, &ap, &io);
+        return ocla_attention_forward(ctx, &ops.linear, &io);
     }
-    case OCLA_MHA_SOFTMAX: { /* every field given */
-        ocla_softmax_params sp;
-        ocla_softmax_params_defaults(&sp);
-        sp.causal = p->causal, sp.has_scale = p->has_scale, sp.scale = p->scale, sp.block = p->block;
-        return ocla_softmax_attention(ctx, &sp, q, k, v, o);
-    }
+    case OCLA_MHA_SOFTMAX: return ocla_softmax_attention(ctx, &ops.softmax, q, k, v, o);
     case OCLA_MHA_LINFORMER: {
-        ocla_linformer_params lp;
-        ocla_linformer_params_defaults(&lp);
-        lp.causal = 0, lp.has_scale = p->has_scale, lp.scale = p->scale, lp.sharing = p->sharing, lp.block = p->block;
         const ocla_linformer_io io = {q, k, v, w->E, w->F, o};
-        return ocla_linformer_attention(ctx, &lp, &io);
+        return ocla_linformer_attention(ctx, &ops.linformer, &io);
     }
     }
     return ocla__fail(ctx, OCLA_ERR_INTERNAL, FN ": unhandled kind %d", (int)p->kind);
 }
 
-static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
-                           const ocla_tensor *x, ocla_tensor *y) {
-    int64_t B = 0, T = 0, D = 0;
-    ocla_status st = check_params(ctx, p);
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
+ocla_status ocla__mha_check(ocla_context *ctx, const char *fn, const ocla_mha_layer_params *p,
+                            const ocla_mha_layer_weights *w, int64_t D, int64_t T, ocla_io_set *set) {
+    ocla_status st = check_params(ctx, fn, p);
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;
     const ocla__layer_weight weights[] = {
         {w->w_q, "w_q", "[d, H*K]", D, H * K, 0}, {w->w_k, "w_k", "[d, H*K]", D, H * K, 0},
         {w->w_v, "w_v", "[d, H*V]", D, H * V, 0}, {w->w_o, "w_o", "[H*V, d]", H * V, D, 0},
         {w->b_q, "b_q", "[H*K]", H * K, -1, 1},   {w->b_k, "b_k", "[H*K]", H * K, -1, 1},
         {w->b_v, "b_v", "[H*V]", H * V, -1, 1},   {w->b_o, "b_o", "[d]", D, -1, 1}};
-    ocla_io_set set = {.in = {x, w->E, w->F}, .in_name = {"x", "E", "F"}, .out = {y}, .out_name = {"y"}, .n_in = 3,
-                       .n_out = 1};
-    if (st == OCLA_SUCCESS) st = ocla__layer_check_weights(ctx, FN, weights, 8, &set);
+    if (st == OCLA_SUCCESS) st = ocla__layer_check_weights(ctx, fn, weights, 8, set);
     const ocla_tensor *F_used; /* the op picks it again from the sharing */
     if (st == OCLA_SUCCESS && p->kind == OCLA_MHA_LINFORMER)
-        st = ocla__linformer_check_ef(ctx, FN, p->sharing, w->E, w->F, H, T, OCLA_ERR_SHAPE, &F_used);
+        st = ocla__linformer_check_ef(ctx, fn, p->sharing, w->E, w->F, H, T, OCLA_ERR_SHAPE, &F_used);
     else if (st == OCLA_SUCCESS && (w->E || w->F))
-        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": weights.E / weights.F are for OCLA_MHA_LINFORMER only");
+        st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: weights.E / weights.F are for OCLA_MHA_LINFORMER only", fn);
+    return st;
+}
+
+static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
+                           const ocla_tensor *x, ocla_tensor *y) {
+    int64_t B = 0, T = 0, D = 0;
+    ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
+    const int64_t H = p->heads, K = p->head_k, V = p->head_v;
+    ocla_io_set set = {.in = {x, w->E, w->F}, .in_name = {"x", "E", "F"}, .out = {y}, .out_name = {"y"}, .n_in = 3,
+                       .n_out = 1};
+    if (st == OCLA_SUCCESS) st = ocla__mha_check(ctx, FN, p, w, D, T, &set);
     if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, FN, &set);
     if (st != OCLA_SUCCESS) return st;
     ocla__layer_ws ws = {.ctx = ctx};
@@ -124,7 +134,7 @@ static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, co
     struct ocla_tensor q4, k4, v4, o4;
     ocla__layer_heads(q, 0, H, K, &q4), ocla__layer_heads(k, 0, H, K, &k4);
     ocla__layer_heads(v, 0, H, V, &v4), ocla__layer_heads(o, 0, H, V, &o4);
-    if ((st = attend(ctx, p, w, &q4, &k4, &v4, &o4)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__mha_attend(ctx, p, w, &q4, &k4, &v4, &o4)) != OCLA_SUCCESS) return st;
     return ocla__layer_project(ctx, o, w->w_o, w->b_o, y);
 }
 

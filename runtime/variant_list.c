@@ -32,6 +32,8 @@ const ocla_kfamily ocla__fam_gau = {"gau", 0, {NULL}};
 const ocla_kfamily ocla__fam_gla_layer = {"gla_layer", 0, {NULL}};
 const ocla_kfamily ocla__fam_gate = {"gate", 0, {NULL}};
 const ocla_kfamily ocla__fam_optim = {"optim", 0, {NULL}};
+/* kernels_cl/layer_bwd.cl: the layers' backward steps (layer_bwd_common.c, layer_gla_bwd.c) */
+const ocla_kfamily ocla__fam_layer_bwd = {"layer_bwd", 0, {NULL}};
 
 const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla_fam_selftest, "ocla_selftest_axpy"},
@@ -41,6 +43,7 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
     {&ocla__fam_optim, "sgd_step"},
+    {&ocla__fam_layer_bwd, "layer_colsum gla_norm_gate_bwd"},
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
 

@@ -57,4 +57,22 @@ ocla_status op_flash_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *
 void op_flash_bwd_reference(const op_case *c, double *ref);
 void op_flash_bwd_cost(const op_shape *s, double *flops, double *bytes);
 
+/* The layer backwards (op_table_layer_grad.c): the multi-head layers per kind, the GLA layer per form. */
+typedef struct op_mha_bwd_cfg {
+    ocla_mha_kind kind;
+    int causal;
+    float eps; /* LINEAR's normaliser; 0: the default */
+} op_mha_bwd_cfg;
+void op_mha_bwd_make(op_case *c);
+ocla_status op_mha_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_mha_bwd_reference(const op_case *c, double *ref);
+void op_mha_bwd_cost(const op_shape *s, double *flops, double *bytes);
+typedef struct op_gla_bwd_cfg {
+    ocla_attn_form form;
+} op_gla_bwd_cfg;
+void op_gla_bwd_make(op_case *c);
+ocla_status op_gla_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_gla_bwd_reference(const op_case *c, double *ref);
+void op_gla_bwd_cost(const op_shape *s, double *flops, double *bytes);
+
 #endif

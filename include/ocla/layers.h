@@ -55,6 +55,26 @@ typedef struct ocla_gla_layer_weights {
 OCLA_API ocla_status ocla_gla_layer_forward(ocla_context *ctx, const ocla_gla_layer_params *params,
                                             const ocla_gla_layer_weights *w, const ocla_tensor *x, ocla_tensor *y);
 
+/* ---- GLA layer backward (runtime/layer_gla_bwd.c) ----
+ * For the forward above with the same params, weights and x, and dL/dy = dy [B,T,d]: dx (NULL =
+ * not wanted) and the gradients of the weights in grads (NULL grads or NULL fields = not wanted;
+ * each has its weight's dims, dense; b_g2 only when weights.b_g2 is given; initial_state [B,H,K,V]
+ * only when params.initial_state is given). Gradients are written, never accumulated. The forward's
+ * intermediates are recomputed in the context's scratch (nothing saved between the calls); the chain
+ * runs back through the output projection, the swish gate and RMSNorm (kernels_cl/layer_bwd.cl),
+ * ocla_attention_backward (the gradient of the exact forward, whichever params.form computed it),
+ * the log-sigmoid gate (ocla_gate_logsigmoid_backward) and the projections (CLBlast). params.final_state
+ * is not written and contributes no gradient (the loss is a function of y). No output may share memory
+ * with x, dy, a weight, initial_state or another output (OCLA_ERR_INVALID_ARGUMENT); shapes as the
+ * forward checks them (OCLA_ERR_SHAPE, naming the tensor). */
+typedef struct ocla_gla_layer_grads {
+    ocla_tensor *w_q, *w_k, *w_v, *w_r, *w_g1, *w_g2, *b_g2, *norm_w, *w_o;
+    ocla_tensor *initial_state;
+} ocla_gla_layer_grads;
+OCLA_API ocla_status ocla_gla_layer_backward(ocla_context *ctx, const ocla_gla_layer_params *params,
+                                             const ocla_gla_layer_weights *weights, const ocla_tensor *x,
+                                             const ocla_tensor *dy, ocla_tensor *dx, const ocla_gla_layer_grads *grads);
+
 /* ==== begin: multi-head attention layers (linear, softmax, Linformer) on [B,T,d] (runtime/layer_mha.c) ====
  *   q = x Wq (+ bq), k = x Wk (+ bk)    [B,T,H*K], viewed as [B,T,H,K]
  *   v = x Wv (+ bv)                     [B,T,H*V], viewed as [B,T,H,V]
@@ -108,6 +128,25 @@ typedef struct ocla_mha_layer_weights {
 OCLA_API ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_layer_params *params,
                                             const ocla_mha_layer_weights *weights, const ocla_tensor *x,
                                             ocla_tensor *y);
+
+/* Backward of ocla_mha_layer_forward (runtime/layer_mha_bwd.c): for the same params, weights and x and
+ * dL/dy = dy [B,T,d], dx (NULL = not wanted) and the weights' gradients in grads (NULL grads or NULL
+ * fields = not wanted; each has its weight's dims, dense; a bias's only when the weight has that
+ * bias; E, F: LINFORMER only, F not with KEY_VALUE / LAYERWISE, where E's gradient holds both uses).
+ * Gradients are written, never accumulated. q, k, v and o are recomputed in the context's scratch
+ * (nothing is saved between the calls), then the output projection's backward, the op's backward
+ * (LINEAR: ocla_attention_backward, causal only: a non-causal LINEAR layer is OCLA_ERR_UNSUPPORTED;
+ * SOFTMAX: ocla_softmax_backward; LINFORMER: ocla_linformer_backward with E's and F's gradients) and
+ * the input projections' (CLBlast). No output may share memory with x, dy, a weight or another output
+ * (OCLA_ERR_INVALID_ARGUMENT); shapes as the forward checks them (OCLA_ERR_SHAPE, naming the tensor). */
+typedef struct ocla_mha_layer_grads {
+    ocla_tensor *w_q, *w_k, *w_v, *w_o;
+    ocla_tensor *b_q, *b_k, *b_v, *b_o;
+    ocla_tensor *E, *F;
+} ocla_mha_layer_grads;
+OCLA_API ocla_status ocla_mha_layer_backward(ocla_context *ctx, const ocla_mha_layer_params *params,
+                                             const ocla_mha_layer_weights *weights, const ocla_tensor *x,
+                                             const ocla_tensor *dy, ocla_tensor *dx, const ocla_mha_layer_grads *grads);
 /* ==== end: multi-head attention layers ==== */
 
 /* ==== begin: GAU / FLASH layer (Hua et al. 2022, methods.md section 3) on [B,T,d] (runtime/layer_gau.c) ====
