@@ -13,7 +13,14 @@
  * Headers: the projections and the gate, forward and backward, are <ocla/blocks.h>; the attention
  * backward and the SGD step <ocla/train.h>; <ocla/ocla.h> includes both.
  *
- * Usage: train-gla [device selector] [steps] [learning rate]      e.g. train-gla pocl 300 20
+ * With --block gau it fits a GAU / FLASH block instead (ocla_gau_layer_forward, Hua et al. 2022: norm,
+ * [U | V | Z] = silu(xn W_uvz + b), the four offset-scales of Z with RoPE, FLASH mixed chunk attention,
+ * U * AV, output projection, residual) to a teacher GAU block of other weights, the same loss, with
+ * every weight's gradient from ocla_gau_layer_backward (<ocla/layers.h>) and SGD on all eight.
+ *
+ * Usage: train-gla [device selector] [steps] [learning rate] [--block gla|gau]
+ *                                                                 e.g. train-gla pocl 300 20
+ *                                                                      train-gla pocl 200 2 --block gau
  *        train-gla <device> bench B T H K V [gate]     times the attention op alone, forward and
  *        forward+backward (gate: 0 none, 1 scalar, 2 vector (default), 3 fixed), as fla's
  *        benchmark does (e.g. train-gla nvidia bench 4 2048 16 128 128 2)
@@ -45,10 +52,12 @@ static float frand(void) { /* uniform [-1, 1) */
 
 static ocla_context *ctx;
 
+/* [r, c] (r = 0: a vector [c]) of uniform values in [-amp, amp), or zeros */
 static ocla_tensor *tensor2(int64_t r, int64_t c, float amp) {
     int64_t dims[2] = {r, c};
     ocla_tensor *t;
-    CHECK(ocla_tensor_create(ctx, OCLA_F32, 2, dims, &t));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, r ? 2 : 1, r ? dims : &dims[1], &t));
+    r = r ? r : 1;
     if (amp != 0.0f) {
         float *h = malloc((size_t)(r * c) * sizeof *h);
         for (int64_t i = 0; i < r * c; i++) h[i] = amp * frand();
@@ -176,7 +185,102 @@ static int bench(int argc, char **argv) {
     return 0;
 }
 
+/* The loss 0.5 mean((y - target)^2) of the model's output y (n values, downloaded into yh), printed on
+ * ten of the steps; its gradient (y - target) / n into dy (through dyh). */
+static double loss_and_dy(int step, int steps, const ocla_tensor *y, const float *target, float *yh, float *dyh,
+                          ocla_tensor *dy, size_t n) {
+    CHECK(ocla_tensor_download(ctx, y, yh, n * sizeof *yh));
+    double loss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)yh[i] - target[i];
+        loss += 0.5 * e * e / (double)n;
+        dyh[i] = (float)(e / (double)n);
+    }
+    if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
+    CHECK(ocla_tensor_upload(ctx, dy, dyh, n * sizeof *dyh));
+    return loss;
+}
+
+/* ---- the GAU block (--block gau) ---- */
+enum { GAU_E = 2 * D, GAU_S = 32, GAU_W = 2 * GAU_E + GAU_S, GAU_NW = 8 };
+
+/* The eight weights of ocla_gau_layer_weights, in its order (the norm's gain around 1); rows 0: a vector. */
+static void gau_make(ocla_tensor *w[GAU_NW], float gamma_amp) {
+    const int64_t rows[GAU_NW] = {D, 0, 4, 4, GAU_E, 0, 0, 0}, cols[GAU_NW] = {GAU_W, GAU_W, GAU_S, GAU_S, D, D, D, D};
+    const float amp[GAU_NW] = {1.0f / sqrtf((float)D), 0.1f, gamma_amp, 0.1f, 1.0f / sqrtf((float)GAU_E), 0.1f, 0.2f, 0.1f};
+    for (int i = 0; i < GAU_NW; i++) w[i] = tensor2(rows[i], cols[i], amp[i]);
+    float one[D];
+    for (int i = 0; i < D; i++) one[i] = 1.0f + amp[6] * frand();
+    CHECK(ocla_tensor_upload(ctx, w[6], one, sizeof one));
+}
+
+static ocla_gau_layer_weights gau_weights(ocla_tensor *const w[GAU_NW]) {
+    return (ocla_gau_layer_weights){w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]};
+}
+
+static int train_gau(int steps, float lr) {
+    ocla_gau_layer_params p;
+    ocla_gau_layer_params_defaults(&p);
+    p.hidden_dim = GAU_E, p.qk_dim = GAU_S, p.flash.rope_dims = GAU_S;
+    p.flash.chunk = 16; /* T = 64: four chunks, so both the quadratic and the linear part train */
+    printf("block: GAU, d %d, e %d, s %d, chunk %d, LayerNorm, RoPE, residual\n", D, GAU_E, GAU_S, p.flash.chunk);
+    int64_t xd[3] = {B, T, D};
+    ocla_tensor *x, *y, *dy, *teacher[GAU_NW], *student[GAU_NW], *grad[GAU_NW];
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 3, xd, &x));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 3, xd, &y));
+    CHECK(ocla_tensor_create(ctx, OCLA_F32, 3, xd, &dy));
+    const size_t ny = (size_t)B * T * D;
+    float *target = malloc(ny * sizeof *target), *yh = malloc(ny * sizeof *yh), *dyh = malloc(ny * sizeof *dyh);
+    for (size_t i = 0; i < ny; i++) yh[i] = frand();
+    CHECK(ocla_tensor_upload(ctx, x, yh, ny * sizeof *yh));
+    gau_make(teacher, 1.5f), gau_make(student, 1.5f);
+    for (int i = 0; i < GAU_NW; i++) {
+        const int nd = ocla_tensor_ndim(student[i]);
+        grad[i] = tensor2(nd == 2 ? ocla_tensor_dim(student[i], 0) : 0, ocla_tensor_dim(student[i], nd - 1), 0);
+    }
+    ocla_gau_layer_weights tw = gau_weights(teacher), sw = gau_weights(student);
+    const ocla_gau_layer_grads g = {grad[0], grad[1], grad[2], grad[3], grad[4], grad[5], grad[6], grad[7], NULL};
+    CHECK(ocla_gau_layer_forward(ctx, &p, &tw, x, y));
+    CHECK(ocla_tensor_download(ctx, y, target, ny * sizeof *target));
+    printf("fitting %d steps of SGD\n", steps);
+    double first = 0, last = 0;
+    for (int step = 0; step <= steps; step++) {
+        CHECK(ocla_gau_layer_forward(ctx, &p, &sw, x, y));
+        const double loss = loss_and_dy(step, steps, y, target, yh, dyh, dy, ny);
+        if (step == 0) first = loss;
+        last = loss;
+        if (step == steps) break;
+        CHECK(ocla_gau_layer_backward(ctx, &p, &sw, x, dy, NULL, &g)); /* x is data: no dx */
+        for (int i = 0; i < GAU_NW; i++) CHECK(ocla_sgd_step(ctx, student[i], grad[i], lr));
+    }
+    CHECK(ocla_finish(ctx));
+    printf("loss %.6g -> %.6g (%.1fx lower)\n", first, last, last > 0 ? first / last : INFINITY);
+    free(target), free(yh), free(dyh);
+    for (int i = 0; i < GAU_NW; i++)
+        ocla_tensor_destroy(teacher[i]), ocla_tensor_destroy(student[i]), ocla_tensor_destroy(grad[i]);
+    ocla_tensor_destroy(x), ocla_tensor_destroy(y), ocla_tensor_destroy(dy);
+    ocla_context_destroy(ctx);
+    return last < first ? 0 : 1;
+}
+
+/* Takes "--block NAME" out of argv; returns NAME, or "gla". */
+static const char *take_block(int *argc, char **argv) {
+    for (int i = 1; i + 1 < *argc; i++)
+        if (!strcmp(argv[i], "--block")) {
+            const char *name = argv[i + 1];
+            for (int j = i; j + 2 <= *argc; j++) argv[j] = argv[j + 2];
+            *argc -= 2;
+            return name;
+        }
+    return "gla";
+}
+
 int main(int argc, char **argv) {
+    const char *which = take_block(&argc, argv);
+    if (strcmp(which, "gla") && strcmp(which, "gau")) {
+        fprintf(stderr, "--block %s: gla or gau\n", which);
+        return 2;
+    }
     ocla_context_options opt;
     ocla_context_options_defaults(&opt);
     opt.device = argc > 1 ? argv[1] : NULL;
@@ -191,6 +295,7 @@ int main(int argc, char **argv) {
     ocla_context_device_info(ctx, &info);
     printf("device: %s / %s\n", info.platform_name, info.device_name);
     if (argc > 2 && !strcmp(argv[2], "bench")) return bench(argc, argv);
+    if (!strcmp(which, "gau")) return train_gau(steps, argc > 3 ? (float)atof(argv[3]) : 2.0f);
 
     const float wscale = 1.0f / sqrtf((float)D);
     ocla_tensor *x = tensor2(B * T, D, 1.0f);
@@ -216,18 +321,10 @@ int main(int argc, char **argv) {
     double first = 0, last = 0;
     for (int step = 0; step <= steps; step++) {
         forward(&student, x, &sa);
-        CHECK(ocla_tensor_download(ctx, sa.y, y, ny * sizeof *y));
-        double loss = 0;
-        for (size_t i = 0; i < ny; i++) {
-            double e = (double)y[i] - target[i];
-            loss += 0.5 * e * e / (double)ny;
-            dyh[i] = (float)(e / (double)ny);
-        }
+        const double loss = loss_and_dy(step, steps, sa.y, target, y, dyh, dy, ny);
         if (step == 0) first = loss;
         last = loss;
-        if (step % (steps >= 10 ? steps / 10 : 1) == 0) printf("step %4d  loss %.6g\n", step, loss);
         if (step == steps) break;
-        CHECK(ocla_tensor_upload(ctx, dy, dyh, ny * sizeof *dyh));
         /* Y = O Wo */
         CHECK(ocla_linear_backward(ctx, sa.o, student.wo, dy, gr.o, grad.wo, 0));
         /* O = GLA(Q, K, V, G) */

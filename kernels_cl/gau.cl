@@ -22,6 +22,14 @@
  * gau_gate:   o[r, c] *= h[r, c]   (o [rows, E] = A V, h's first E columns = U); global (E, rows).
  * gau_out:    y[r, c] = p[r, c] + b[c] + (residual ? x[r, c] : 0); one work-item per element of y.
  *             y may be x (in place): each item reads x before writing the same element of y.
+ * gau_norm_bwd: the backward of gau_norm (runtime/layer_gau_bwd.c), the same groups; given dxn = dL/dxn:
+ *               kind 0 LayerNorm, xhat = (x - mean) inv, inv = 1 / sqrt(var + eps), g = dxn w:
+ *                 dx = inv (g - mean(g) - xhat mean(g xhat)),   pw[r, c] = dxn xhat  (dw's terms)
+ *               kind 1 ScaleNorm, n0 = ||x|| d^-1/2, n = max(n0, eps), w0 = w[0]:
+ *                 dx = w0 / n (dxn - [n0 > eps] x (dxn . x) / (d n^2)),  pw[r] = (dxn . x) / n
+ *               kind 2 none: dx = dxn
+ *             then dx += dy when residual. has_dx = 0: no dx; has_pw = 0: no pw ([rows, d] for
+ *             LayerNorm, [rows] for ScaleNorm).
  */
 
 /* Sum of v over the L items of the group, returned to every item (red: L floats; L a power of two).
@@ -38,6 +46,22 @@ OCLA_INLINE float group_sum(float v, __local float *red, const int lid, const in
     return r;
 }
 
+/* A row's sums for its norm over the L items of the group (all items call it): *mean (kind 0 LayerNorm;
+ * 0 otherwise: ScaleNorm is not centred) and the returned sum of squares of x - mean. */
+OCLA_INLINE float row_moments(__global const float *xr, const int d, const int kind, __local float *red, const int lid,
+                              const int L, float *mean) {
+    float acc = 0.0f;
+    for (int c = lid; c < d; c += L) acc += xr[c];
+    const float total = group_sum(acc, red, lid, L);
+    *mean = kind == 0 ? total / (float)d : 0.0f;
+    acc = 0.0f;
+    for (int c = lid; c < d; c += L) {
+        const float v = xr[c] - *mean;
+        acc = mad(v, v, acc);
+    }
+    return group_sum(acc, red, lid, L);
+}
+
 OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const float eps, OCLA_BUF(x), OCLA_BUF(w),
                           const int has_w, OCLA_BUF(b), const int has_b, OCLA_BUF_OUT(out), __local float *red) {
     /* every item of the group reaches every barrier: no early return, no barrier under a condition.
@@ -47,16 +71,8 @@ OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const flo
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     __global const float *xr = x + x_o + (ocla_idx)row * d;
     __global float *orow = out + out_o + (ocla_idx)row * d;
-    float acc = 0.0f;
-    for (int c = lid; c < d; c += L) acc += xr[c];
-    const float total = group_sum(acc, red, lid, L);
-    const float mean = kind == 0 ? total / (float)d : 0.0f; /* ScaleNorm: not centred */
-    acc = 0.0f;
-    for (int c = lid; c < d; c += L) {
-        const float v = xr[c] - mean;
-        acc = mad(v, v, acc);
-    }
-    const float ss = group_sum(acc, red, lid, L);
+    float mean;
+    const float ss = row_moments(xr, d, kind, red, lid, L, &mean);
     if ((int)get_group_id(0) >= rows) return;
     if (kind == 0) {
         const float inv = rsqrt(ss / (float)d + eps);
@@ -122,4 +138,41 @@ OCLA_KERNEL void gau_out(const int rows, const int d, OCLA_BUF(p), OCLA_BUF(b), 
     if (has_b) v += b[b_o + (int)(i % d)];
     if (residual) v += x[x_o + i];
     y[y_o + i] = v;
+}
+
+OCLA_KERNEL void gau_norm_bwd(const int rows, const int d, const int kind, const float eps, OCLA_BUF(x), OCLA_BUF(w),
+                              const int has_w, OCLA_BUF(dxn), OCLA_BUF(dy), const int residual, OCLA_BUF_OUT(dx),
+                              const int has_dx, OCLA_BUF_OUT(pw), const int has_pw, __local float *red) {
+    /* no early return ahead of a barrier (gau_norm says why) */
+    const int row = min((int)get_group_id(0), rows - 1), live = (int)get_group_id(0) < rows;
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const ocla_idx base = (ocla_idx)row * d;
+    __global const float *xr = x + x_o + base, *gr = dxn + dxn_o + base, *yr = dy + dy_o + base;
+    float mean;
+    const float ss = row_moments(xr, d, kind, red, lid, L, &mean);
+    const float inv = rsqrt(ss / (float)d + eps); /* LayerNorm */
+    const float n0 = sqrt(ss) * rsqrt((float)d), n = fmax(n0, eps); /* ScaleNorm */
+    /* LayerNorm: sums of g and g xhat; ScaleNorm: dxn . x (in the first sum) */
+    float a0 = 0.0f, a1 = 0.0f;
+    for (int c = lid; c < d; c += L) {
+        const float g = kind == 0 && has_w ? gr[c] * w[w_o + c] : gr[c];
+        a0 = kind == 0 ? a0 + g : mad(g, xr[c], a0);
+        a1 = mad(g, (xr[c] - mean) * inv, a1);
+    }
+    const float s0 = group_sum(a0, red, lid, L), s1 = group_sum(a1, red, lid, L);
+    if (!live) return;
+    const float w0 = kind == 1 && has_w ? w[w_o] : 1.0f, clamp = n0 > eps ? 1.0f : 0.0f;
+    for (int c = lid; c < d; c += L) {
+        float v = gr[c];
+        if (kind == 0) {
+            const float xh = (xr[c] - mean) * inv, g = has_w ? v * w[w_o + c] : v;
+            if (has_pw) pw[pw_o + base + c] = v * xh;
+            v = inv * (g - s0 / (float)d - xh * (s1 / (float)d));
+        } else if (kind == 1) {
+            v = w0 / n * (v - clamp * xr[c] * s0 / ((float)d * n * n));
+        }
+        if (residual) v += yr[c];
+        if (has_dx) dx[dx_o + base + c] = v;
+    }
+    if (kind == 1 && has_pw && lid == 0) pw[pw_o + row] = s0 / n;
 }

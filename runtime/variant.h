@@ -72,6 +72,7 @@ extern const ocla_kfamily ocla_fam_selftest;      /* selftest.cl (ocla_selftest,
 extern const ocla_kfamily ocla__fam_probe;        /* la_probe.cl: the work-group limit probe (plan.c) */
 extern const ocla_kfamily ocla__fam_layer_common; /* layer_common.cl: the layers' projection bias */
 extern const ocla_kfamily ocla__fam_gau;          /* gau.cl: the GAU layer */
+extern const ocla_kfamily ocla__fam_gau_bwd;      /* gau_bwd.cl: the GAU layer's backward */
 extern const ocla_kfamily ocla__fam_gla_layer;    /* gla_layer.cl: the GLA layer's norm and gate */
 extern const ocla_kfamily ocla__fam_gate;         /* gate.cl: the log-sigmoid gate op */
 extern const ocla_kfamily ocla__fam_optim;        /* optim.cl: the SGD step */

@@ -29,6 +29,8 @@ const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
 const ocla_kfamily ocla__fam_probe = {"la_probe", 0, {NULL}};
 const ocla_kfamily ocla__fam_layer_common = {"layer_common", 0, {NULL}};
 const ocla_kfamily ocla__fam_gau = {"gau", 0, {NULL}};
+/* kernels_cl/gau_bwd.cl: the GAU layer's backward steps (layer_gau_bwd.c; its norm step is gau.cl's) */
+const ocla_kfamily ocla__fam_gau_bwd = {"gau_bwd", 0, {NULL}};
 const ocla_kfamily ocla__fam_gla_layer = {"gla_layer", 0, {NULL}};
 const ocla_kfamily ocla__fam_gate = {"gate", 0, {NULL}};
 const ocla_kfamily ocla__fam_optim = {"optim", 0, {NULL}};
@@ -39,7 +41,8 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla_fam_selftest, "ocla_selftest_axpy"},
     {&ocla__fam_probe, "la_probe"},
     {&ocla__fam_layer_common, "layer_add_bias"},
-    {&ocla__fam_gau, "gau_norm gau_split gau_gate gau_out"},
+    {&ocla__fam_gau, "gau_norm gau_split gau_gate gau_out gau_norm_bwd"},
+    {&ocla__fam_gau_bwd, "gau_bwd_gate gau_bwd_vz"},
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
     {&ocla__fam_optim, "sgd_step"},

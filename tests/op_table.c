@@ -1026,6 +1026,13 @@ static const op_gla_bwd_cfg gla_bwd_chunked = {OCLA_FORM_CHUNKED};
     S3(SH(1, 20, 2, 8, 8, 12, 6, 24, 0), SH(2, 1, 1, 4, 8, 6, 3, 4, 0), SH(1, 40, 2, 8, 4, 10, 8, 40, 16))
 #define LAYER_BWD(name, api, fn, cfg) \
     ENTRY(name, "layer_backward", api, LAYER_BWD_SHAPES, 1e-4, fn, fn##_cost, NULL, &cfg)
+/* the GAU layer's backward (op_table_gau_bwd.c): LayerNorm with the residual, causal; ScaleNorm without
+ * it, non-causal. Tolerance 1e-4 (test_gau_bwd.c says why it holds) */
+static const op_gau_bwd_cfg gau_bwd_layernorm = {OCLA_GAU_NORM_LAYER, 1, 1},
+                            gau_bwd_scalenorm = {OCLA_GAU_NORM_SCALE, 0, 0};
+#define GAU_BWD(name, cfg)                                                                                     \
+    ENTRY(name, "layer_backward", "ocla_gau_layer_backward", GAU_SHAPES, 1e-4, op_gau_bwd, op_gau_bwd_cost, NULL, \
+          &cfg)
 
 #define PREPARED_API "ocla_attention_prepare, ocla_attention_run, ocla_attention_op_destroy"
 
@@ -1107,6 +1114,8 @@ static const op_entry OP_TABLE[] = {
     LAYER_BWD("mha_softmax_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_softmax),
     LAYER_BWD("mha_linformer_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linformer),
     LAYER_BWD("gla_layer_backward", "ocla_gla_layer_backward", op_gla_bwd, gla_bwd_chunked),
+    GAU_BWD("gau_layer_backward", gau_bwd_layernorm),
+    GAU_BWD("gau_layer_backward_scalenorm_noncausal", gau_bwd_scalenorm),
 };
 #define N_OPS ((int)(sizeof OP_TABLE / sizeof OP_TABLE[0]))
 

@@ -74,5 +74,14 @@ void op_gla_bwd_make(op_case *c);
 ocla_status op_gla_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
 void op_gla_bwd_reference(const op_case *c, double *ref);
 void op_gla_bwd_cost(const op_shape *s, double *flops, double *bytes);
+/* The GAU / FLASH layer's backward (op_table_gau_bwd.c), per norm, residual and mode. */
+typedef struct op_gau_bwd_cfg {
+    ocla_gau_norm norm;
+    int residual, causal;
+} op_gau_bwd_cfg;
+void op_gau_bwd_make(op_case *c);
+ocla_status op_gau_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
+void op_gau_bwd_reference(const op_case *c, double *ref);
+void op_gau_bwd_cost(const op_shape *s, double *flops, double *bytes);
 
 #endif

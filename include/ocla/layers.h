@@ -201,6 +201,37 @@ typedef struct ocla_gau_layer_weights {
 OCLA_API ocla_status ocla_gau_layer_forward(ocla_context *ctx, const ocla_gau_layer_params *params,
                                             const ocla_gau_layer_weights *weights, const ocla_tensor *x,
                                             ocla_tensor *y);
+
+/* Backward of ocla_gau_layer_forward (runtime/layer_gau_bwd.c, kernels_cl/gau_bwd.cl): given dy = dL/dy
+ * for a scalar loss L, dx = dL/dx and the gradient of every weight, for the same params, weights and x
+ * (every norm, residual on or off, RoPE, causal or not, either FLASH normaliser, rel_bias). It
+ * recomputes the forward's intermediates (nothing is kept from a forward call) and runs
+ * ocla_flash_backward for the attention. Gradients are WRITTEN, never accumulated: add them up
+ * yourself across calls (ocla_sgd_step takes one gradient tensor per weight).
+ * Each field of ocla_gau_layer_grads is optional (NULL: not computed) and has the dims of its weight,
+ * dense. A gradient may be asked for an optional weight that is NULL in weights (a bias of 0, a gain
+ * of 1): it is the gradient at that value. norm_w and norm_b have no gradient without a norm, nor
+ * norm_b with ScaleNorm; rel_bias only with params.flash.rel_bias (then [1, 2C-1] as that).
+ * dx may be NULL (x is data); dy and dx are dense [B,T,d]. No output may share memory with an input
+ * (x, dy, a weight, params.flash.rel_bias) or another output: OCLA_ERR_INVALID_ARGUMENT naming both.
+ * Bad input otherwise as the forward (the same checks and statuses). grads may be NULL (dx alone).
+ * Temporaries (at most B*T*(3d + 7e + 18s) floats) live in the context's scratch memory. The math,
+ * step by step: tests/ref/ref_gau_grad.h (the fp64 reference the tests hold it to). */
+typedef struct ocla_gau_layer_grads {
+    ocla_tensor *w_uvz;    /* [d, 2e+s] */
+    ocla_tensor *b_uvz;    /* [2e+s] */
+    ocla_tensor *gamma;    /* [4, s] */
+    ocla_tensor *beta;     /* [4, s] */
+    ocla_tensor *w_o;      /* [e, d] */
+    ocla_tensor *b_o;      /* [d] */
+    ocla_tensor *norm_w;   /* LAYER: [d]; SCALE: [1] */
+    ocla_tensor *norm_b;   /* LAYER: [d] */
+    ocla_tensor *rel_bias; /* params.flash.rel_bias's dims [1, 2C-1] */
+} ocla_gau_layer_grads;
+OCLA_API ocla_status ocla_gau_layer_backward(ocla_context *ctx, const ocla_gau_layer_params *params,
+                                             const ocla_gau_layer_weights *weights, const ocla_tensor *x,
+                                             const ocla_tensor *dy, ocla_tensor *dx,
+                                             const ocla_gau_layer_grads *grads);
 /* ==== end: GAU / FLASH layer ==== */
 
 #ifdef __cplusplus

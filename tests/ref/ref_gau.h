@@ -36,6 +36,26 @@ typedef struct ref_gau_weights {
 /* y [B,T,d] (fp64) from x [B,T,d]. */
 void ref_gau_layer(const ref_gau_cfg *c, const ref_gau_weights *w, const float *x, double *y);
 
+/* The same layer with fp64 weights and input (the gradient reference and its finite-difference check
+ * perturb them); the fields mean what ref_gau_weights' do. */
+typedef struct ref_gau_weights64 {
+    const double *w_uvz, *b_uvz, *gamma, *beta, *w_o, *b_o, *norm_w, *norm_b;
+} ref_gau_weights64;
+void ref_gau_layer64(const ref_gau_cfg *c, const ref_gau_weights64 *w, const double *x, double *y);
+
+/* The forward's intermediates (M = B*T rows, W = 2e+s), malloc'd by ref_gau_acts_make:
+ *   xn [M,d] norm(x); a [M,W] xn W_uvz + b_uvz; h [M,W] silu(a); q[k] [M,s] Z gamma[k] + beta[k]
+ *   (before RoPE); v [M,e] (V, a copy of h's middle columns); o [M,e] the attention output AV. */
+typedef struct ref_gau_acts {
+    double *xn, *a, *h, *q[4], *v, *o;
+} ref_gau_acts;
+void ref_gau_acts_make(const ref_gau_cfg *c, const ref_gau_weights64 *w, const double *x, ref_gau_acts *acts);
+void ref_gau_acts_free(ref_gau_acts *acts);
+
+/* fp64 copies of float weights (NULL stays NULL), sized by c; free with ref_gau_weights64_free. */
+void ref_gau_weights64_make(const ref_gau_cfg *c, const ref_gau_weights *w, ref_gau_weights64 *out);
+void ref_gau_weights64_free(ref_gau_weights64 *w);
+
 /* The attention core alone on fp64 inputs, one head: qq, kq, ql, kl [B,T,s], v, o [B,T,e]
  * (c->d, norm, residual unused). Same math as ref_flash_attention with H = 1. */
 void ref_gau_flash(const ref_gau_cfg *c, const double *qq, const double *kq, const double *ql, const double *kl,
