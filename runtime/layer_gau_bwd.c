@@ -145,7 +145,7 @@ static ocla_status norm_backward(ocla_context *ctx, const ocla_gau_layer_params 
 
 static ocla_status backward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx, const ocla_gau_layer_grads *g) {
-    static const ocla_gau_layer_grads none = {NULL};
+    static const ocla_gau_layer_grads none; /* every gradient NULL */
     if (!g) g = &none;
     ocla__gau_dims dm;
     ocla_io_set set = {.in = {x, dy, p->flash.rel_bias}, .in_name = {"x", "dy", "flash.rel_bias"}, .out = {dx},
