@@ -14,6 +14,7 @@
  *                       wt = du * n * silu(r)        (the row's term of dw; written over du: each
  *                                                     item reads its row of du before it writes it)
  *                     rows = B*T*H; one work-item per row
+ * layer_fill:         x[i] = value, n elements; one work-item per element
  */
 #ifndef LB_WG
 #define LB_WG 32
@@ -57,4 +58,9 @@ OCLA_KERNEL void gla_norm_gate_bwd(const int rows, const int V, const float eps,
         d_o[d_o_o + base + c] = (dn - n * mean_dot) * inv;
         du[du_o + base + c] = g * n * silu;
     }
+}
+
+OCLA_KERNEL void layer_fill(const int n, const float value, OCLA_BUF_OUT(x)) {
+    const int i = (int)get_global_id(0);
+    if (i < n) x[x_o + i] = value;
 }

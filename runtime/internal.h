@@ -58,7 +58,8 @@ typedef struct ocla_source_hash {
 
 #define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention forward (one-shot calls) and backward; 4 softmax /
                                 FLASH scores, 5-6 FLASH or Linformer, 7 layer temporaries (the linear-attention layer
-                                uses 4-7); 8-11 other ops */
+                                uses 4-7); 8-11 layer backward temporaries
+                                (layer_bwd_common.h) */
 
 struct ocla_context {
     cl_device_id device;

@@ -29,6 +29,20 @@ ocla_status ocla__layer_colsum(ocla_context *ctx, const ocla_tensor *m, ocla_ten
     return ocla__layer_launch(&a, 1, &global, &local, "layer backward column sums");
 }
 
+ocla_status ocla__layer_fill(ocla_context *ctx, ocla_tensor *t, float value) {
+    const int64_t n = ocla_tensor_numel(t);
+    if (n == 0) return OCLA_SUCCESS;
+    if (n > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "layer backward fill: %lld elements beyond the kernel's int sizes",
+                          (long long)n);
+    ocla_args a;
+    ocla_status st = ocla__layer_kernel(ctx, &ocla__fam_layer_bwd, "layer_fill", &a);
+    if (st != OCLA_SUCCESS) return st;
+    ocla__push_int(&a, n), ocla__push_float(&a, value), ocla__push_tensor(&a, t, NULL, 0);
+    const size_t global = (size_t)n;
+    return ocla__layer_launch(&a, 1, &global, NULL, "layer backward fill");
+}
+
 ocla_status ocla__layer_project_backward(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *w,
                                          const ocla_tensor *dy, ocla_tensor *dx, int dx_accumulate,
                                          ocla_tensor *dw, ocla_tensor *db) {
@@ -89,6 +103,7 @@ ocla_status ocla__layer_check_grad(ocla_context *ctx, const char *fn, const char
     char label[96];
     snprintf(label, sizeof label, "%s: grads.%s (the dims of %s)", fn, name, name);
     ocla_status st = ocla__check_tensor(ctx, grad, label, weight->ndim, weight->dims);
-    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(grad)) st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense", label);
+    if (st == OCLA_SUCCESS && !ocla__tensor_is_contiguous(grad))
+        st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s must be dense", label);
     return st;
 }

@@ -30,6 +30,9 @@ ocla_status ocla__layer_project_backward(ocla_context *ctx, const ocla_tensor *x
  * shared by rows (the GLA layer's norm weight) from per-row terms. */
 ocla_status ocla__layer_colsum(ocla_context *ctx, const ocla_tensor *m, ocla_tensor *sums);
 
+/* Every element of the dense tensor t = value (layer_fill). */
+ocla_status ocla__layer_fill(ocla_context *ctx, ocla_tensor *t, float value);
+
 /* The tensors every layer backward takes: x dense [B,T,d] (fills B, T, d), dy x's dims, dx NULL or
  * x's dims; both dense. Messages name fn and the tensor. */
 ocla_status ocla__layer_check_grad_io(ocla_context *ctx, const char *fn, const ocla_tensor *x, const ocla_tensor *dy,

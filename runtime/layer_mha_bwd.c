@@ -5,7 +5,8 @@
  *   dq, dk, dv (dE, dF) = the op's backward                 (attention / softmax / Linformer)
  *   dx = dq Wq^T + dk Wk^T + dv Wv^T, dWq = x^T dq, dbq = sum dq, ... for k and v
  * Temporaries: q, k, v, o in scratch slot OCLA_LAYER_BWD_SLOT, d_o, dq, dk, dv in the next one
- * (layer_bwd_common.h); nothing is allocated once they are large enough. */
+ * (layer_bwd_common.h), the non-causal linear layer's states in the third; nothing is allocated once
+ * they are large enough. */
 #include "layer_bwd_common.h"
 #include "layer_mha.h"
 
@@ -22,9 +23,6 @@ static ocla_status check(ocla_context *ctx, const ocla_mha_layer_params *p, cons
                        .n_out = 11};
     if (st == OCLA_SUCCESS) st = ocla__mha_check(ctx, FN, p, w, dims[2], dims[1], &set);
     if (st != OCLA_SUCCESS) return st;
-    if (p->kind == OCLA_MHA_LINEAR && !p->causal)
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN ": a non-causal LINEAR layer has no backward "
-                                                       "(ocla_attention_backward is causal only)");
     const int shared_kv = p->sharing == OCLA_LINFORMER_KEY_VALUE || p->sharing == OCLA_LINFORMER_LAYERWISE;
     if (g->F && p->kind == OCLA_MHA_LINFORMER && shared_kv)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": grads.F must be NULL with sharing KEY_VALUE / "
@@ -36,6 +34,45 @@ static ocla_status check(ocla_context *ctx, const ocla_mha_layer_params *p, cons
     return st == OCLA_SUCCESS ? ocla__check_disjoint(ctx, FN, &set) : st;
 }
 
+/* Non-causal linear attention, o_t = read(q_t; S, z) = scale phi(q_t)^T S / (scale phi(q_t)^T z + eps)
+ * with S, z the whole sequence's state, through the causal op's backward (ocla_attention_backward has
+ * no non-causal form):
+ *   1. S, z = the final state of the causal forward over k, v;
+ *   2. the read is the causal op started from S, z over keys whose phi is 0 (0; elu+1: -1e30, whose
+ *      exp is 0, as is its derivative) and values 0: its backward gives dq and dS, dz (the initial
+ *      state's gradients);
+ *   3. the causal backward over k, v with d_o = 0 and d_final_state = dS, d_final_z = dz gives dk, dv.
+ * Temporaries in scratch slot OCLA_LAYER_BWD_SLOT + 2. */
+static ocla_status noncausal_linear_backward(ocla_context *ctx, const ocla_attn_params *forward,
+                                             const ocla_tensor *const in[4], const ocla_tensor *d_o,
+                                             ocla_tensor *const d[3]) {
+    const int64_t B = in[0]->dims[0], T = in[0]->dims[1], H = in[0]->dims[2], K = in[0]->dims[3], V = in[2]->dims[3];
+    const int norm = forward->normalize;
+    ocla_attn_params ap = *forward;
+    ap.causal = 1;
+    ocla__layer_ws ws = {.ctx = ctx};
+    const int64_t ds[4] = {B, H, K, V}, dz_[3] = {B, H, K}, dk[4] = {B, T, H, K}, dv[4] = {B, T, H, V};
+    ocla_tensor *S = ocla__layer_ws_add(&ws, 4, ds), *dS = ocla__layer_ws_add(&ws, 4, ds);
+    ocla_tensor *z = ocla__layer_ws_add(&ws, 3, dz_), *dz = ocla__layer_ws_add(&ws, 3, dz_);
+    ocla_tensor *keys = ocla__layer_ws_add(&ws, 4, dk), *junk_k = ocla__layer_ws_add(&ws, 4, dk); /* junk: unused */
+    ocla_tensor *zero_v = ocla__layer_ws_add(&ws, 4, dv), *junk_v = ocla__layer_ws_add(&ws, 4, dv);
+    ocla_status st = ocla__layer_ws_get_in(&ws, OCLA_LAYER_BWD_SLOT + 2, FN);
+    if (st == OCLA_SUCCESS) st = ocla__layer_fill(ctx, keys, forward->feature_map == OCLA_FEATURE_ELU1 ? -1e30f : 0.0f);
+    if (st == OCLA_SUCCESS) st = ocla__layer_fill(ctx, zero_v, 0.0f);
+    if (st != OCLA_SUCCESS) return st;
+    const ocla_attn_io state = {.q = in[0], .k = in[1], .v = in[2], .o = junk_v, .final_state = S,
+                                .final_z = norm ? z : NULL};
+    const ocla_attn_grad_io read = {.q = in[0], .k = keys, .v = zero_v, .initial_state = S, .initial_z = norm ? z : NULL,
+                                    .d_o = d_o, .dq = d[0], .dk = junk_k, .dv = junk_v, .d_initial_state = dS,
+                                    .d_initial_z = norm ? dz : NULL};
+    const ocla_attn_grad_io sums = {.q = in[0], .k = in[1], .v = in[2], .d_o = zero_v, .d_final_state = dS,
+                                    .d_final_z = norm ? dz : NULL, .dq = junk_k, .dk = d[1], .dv = d[2]};
+    if ((st = ocla_attention_forward(ctx, &ap, &state)) != OCLA_SUCCESS ||
+        (st = ocla_attention_backward(ctx, &ap, &read)) != OCLA_SUCCESS)
+        return st;
+    return ocla_attention_backward(ctx, &ap, &sums);
+}
+
 /* dq, dk, dv (and the projections' gradients dE, dF) of the layer's attention, [B,T,H,D] views. */
 static ocla_status attend_backward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                                    const ocla_tensor *const in[4], const ocla_tensor *d_o, ocla_tensor *const d[3],
@@ -44,6 +81,7 @@ static ocla_status attend_backward(ocla_context *ctx, const ocla_mha_layer_param
     ocla__mha_op_params(p, &ops);
     switch (p->kind) {
     case OCLA_MHA_LINEAR: {
+        if (!p->causal) return noncausal_linear_backward(ctx, &ops.linear, in, d_o, d);
         const ocla_attn_grad_io io = {.q = in[0], .k = in[1], .v = in[2], .d_o = d_o, .dq = d[0], .dk = d[1], .dv = d[2]};
         return ocla_attention_backward(ctx, &ops.linear, &io);
     }

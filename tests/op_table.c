@@ -1019,8 +1019,8 @@ static const op_flash_bwd_cfg flash_bwd_causal = {1, 0}, flash_bwd_mean = {1, 1}
  * per input element); T = 1; several chunks / blocks with a forced 16. The linear layer's normaliser
  * with eps 0.5: with eps 1e-6 at T = 1, o = v s / (s + eps) with s = phi(q).phi(k) is v to 1e-6 and
  * the gradients of w_q and b_q are ~1e-6 of the others (rounding, not comparable normwise). */
-static const op_mha_bwd_cfg mha_bwd_linear = {OCLA_MHA_LINEAR, 1, 0.5f}, mha_bwd_softmax = {OCLA_MHA_SOFTMAX, 1, 0},
-                            mha_bwd_linformer = {OCLA_MHA_LINFORMER, 0, 0};
+static const op_mha_bwd_cfg mha_bwd_linear = {OCLA_MHA_LINEAR, 1, 0.5f}, mha_bwd_linear_nc = {OCLA_MHA_LINEAR, 0, 0.5f},
+                            mha_bwd_softmax = {OCLA_MHA_SOFTMAX, 1, 0}, mha_bwd_linformer = {OCLA_MHA_LINFORMER, 0, 0};
 static const op_gla_bwd_cfg gla_bwd_chunked = {OCLA_FORM_CHUNKED};
 #define LAYER_BWD_SHAPES \
     S3(SH(1, 20, 2, 8, 8, 12, 6, 24, 0), SH(2, 1, 1, 4, 8, 6, 3, 4, 0), SH(1, 40, 2, 8, 4, 10, 8, 40, 16))
@@ -1111,6 +1111,7 @@ static const op_entry OP_TABLE[] = {
     ENTRY("gau_layer_scalenorm", "layer", "ocla_gau_layer_forward", GAU_SHAPES, 1e-4, gau, gau_cost, NULL,
           &gau_scalenorm),
     LAYER_BWD("mha_linear_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linear),
+    LAYER_BWD("mha_linear_noncausal_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linear_nc),
     LAYER_BWD("mha_softmax_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_softmax),
     LAYER_BWD("mha_linformer_layer_backward", "ocla_mha_layer_backward", op_mha_bwd, mha_bwd_linformer),
     LAYER_BWD("gla_layer_backward", "ocla_gla_layer_backward", op_gla_bwd, gla_bwd_chunked),

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* ocla_mha_layer_backward (runtime/layer_mha_bwd.c) against fp64 on every device: the LINEAR (causal;
- * elu+1 with the normaliser, identity with a scale, relu), SOFTMAX (causal and not) and LINFORMER
+/* ocla_mha_layer_backward (runtime/layer_mha_bwd.c) against fp64 on every device: the LINEAR (causal
+ * and not; elu+1 with the normaliser, identity with a scale, relu), SOFTMAX (causal and not) and LINFORMER
  * (headwise, key-value and per-head E, F) layers, biases present and absent, one and several heads,
  * T across several chunks / blocks; dx and every weight's gradient. Then the bad input.
+ *
+ * The non-causal LINEAR layer's backward is composed from the causal op's (runtime/layer_mha_bwd.c).
  *
  * The reference (tests/ref/ref_layer_grad.h): central finite differences of the fp64 layer
  * (ref_mha_layer), good to ~1e-8; that forward is first held to the device's forward (the function
@@ -41,6 +43,9 @@ static const mb_case k_cases[] = {
     {OCLA_MHA_LINEAR, 2, 70, 16, 2, 8, 4, 1, 0, OCLA_FEATURE_ELU1, 1, 0, 0, 0, 0},     /* several chunks, K != V */
     {OCLA_MHA_LINEAR, 1, 33, 8, 1, 16, 8, 1, 1, OCLA_FEATURE_IDENTITY, 0, 0.3f, 0, 0, 0},
     {OCLA_MHA_LINEAR, 1, 25, 8, 2, 4, 4, 1, 0, OCLA_FEATURE_RELU, 1, 0, 0, 0, 0},
+    {OCLA_MHA_LINEAR, 2, 37, 12, 2, 8, 8, 0, 1, OCLA_FEATURE_ELU1, 1, 0, 0, 0, 0},     /* non-causal */
+    {OCLA_MHA_LINEAR, 1, 70, 8, 1, 16, 8, 0, 0, OCLA_FEATURE_IDENTITY, 0, 0.3f, 0, 0, 0},
+    {OCLA_MHA_LINEAR, 1, 25, 8, 2, 4, 4, 0, 1, OCLA_FEATURE_RELU, 1, 0, 0, 0, 0},
     {OCLA_MHA_SOFTMAX, 1, 20, 12, 2, 8, 8, 1, 1, 0, 0, 0, 0, 0, 0},
     {OCLA_MHA_SOFTMAX, 2, 70, 16, 2, 8, 4, 1, 0, 0, 0, 0, 0, 0, 0},                   /* several blocks */
     {OCLA_MHA_SOFTMAX, 1, 37, 8, 1, 16, 8, 0, 1, 0, 0, 0.4f, 0, 0, 0},
@@ -236,8 +241,8 @@ Test(layer_mha_bwd, bad_input) {
     bad = g, bad.E = g.b_q; /* E's gradient for a layer without E */
     REFUSED(OCLA_ERR_INVALID_ARGUMENT, ocla_mha_layer_backward(ctx, &p, &w, r.t[X], r.tdy, r.g[X], &bad), "E");
     ocla_mha_layer_params q = p;
-    q.causal = 0;
-    REFUSED(OCLA_ERR_UNSUPPORTED, ocla_mha_layer_backward(ctx, &q, &w, r.t[X], r.tdy, r.g[X], &g), "non-causal");
+    q.causal = 2;
+    REFUSED(OCLA_ERR_INVALID_ARGUMENT, ocla_mha_layer_backward(ctx, &q, &w, r.t[X], r.tdy, r.g[X], &g), "causal");
     q = p, q.heads = 0;
     REFUSED(OCLA_ERR_INVALID_ARGUMENT, ocla_mha_layer_backward(ctx, &q, &w, r.t[X], r.tdy, r.g[X], &g), "heads");
     q = p, q.size = 3;

@@ -135,7 +135,8 @@ OCLA_API ocla_status ocla_mha_layer_forward(ocla_context *ctx, const ocla_mha_la
  * bias; E, F: LINFORMER only, F not with KEY_VALUE / LAYERWISE, where E's gradient holds both uses).
  * Gradients are written, never accumulated. q, k, v and o are recomputed in the context's scratch
  * (nothing is saved between the calls), then the output projection's backward, the op's backward
- * (LINEAR: ocla_attention_backward, causal only: a non-causal LINEAR layer is OCLA_ERR_UNSUPPORTED;
+ * (LINEAR: ocla_attention_backward; non-causal from the causal op's: the whole sequence's state as
+ * its final state, the read of it as the op started from that state (runtime/layer_mha_bwd.c);
  * SOFTMAX: ocla_softmax_backward; LINFORMER: ocla_linformer_backward with E's and F's gradients) and
  * the input projections' (CLBlast). No output may share memory with x, dy, a weight or another output
  * (OCLA_ERR_INVALID_ARGUMENT); shapes as the forward checks them (OCLA_ERR_SHAPE, naming the tensor). */
