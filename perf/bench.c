@@ -6,7 +6,9 @@
  * beside them: enqueue time per call and wall time per call of back-to-back calls (pipelined), and
  * the median wall time of one call followed by ocla_finish. Progress on stderr, table on stdout,
  * --json/--csv/--svg files. --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py
- * uses it); --host-decode measures the host overhead of decode steps (perf/decode_host.c).
+ * uses it); --host-decode measures the host overhead of decode steps (perf/decode_host.c); --papers
+ * NAME runs a paper's grid and sums up its claim (perf/papers.c). FLASH, Linformer and the layers run
+ * through the op table (perf/op_methods.c).
  * Public API only (ocla/ocla.h). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -44,6 +46,9 @@ typedef struct opts {
     int decode_steps;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
+    bench_sizes sizes;   /* the op-table methods' own sizes (--linformer-k, --gau) */
+    const bench_paper *paper; /* --papers NAME: its methods on its grid (perf/papers.c) */
+    int short_grid;           /* --short: the paper's CPU-driver grid */
 } opts;
 
 static int cmp_double(const void *a, const void *b) {
@@ -101,16 +106,28 @@ typedef struct method_def {
     const char *name;
     ocla_gate_kind gate;
     ocla_op_kind op;
-    int softmax; /* ocla_softmax_attention (layers.h): forward only, "chunk" = its query/key block */
+    int softmax; /* ocla_softmax_attention (softmax.h): no decode, "chunk" = its query/key block */
+    const bench_tmethod *tm; /* a method of the op table (perf/op_methods.c); NULL: the built-ins below */
 } method_def;
 
+/* The built-in methods: their own buffers (make_bufs), decode, and --load-inputs. */
 static const method_def METHODS[] = {
-    {"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK, 0},
-    {"simple_gla", OCLA_GATE_SCALAR, OCLA_OP_SIMPLE_GLA_CHUNK, 0},
-    {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK, 0},
-    {"softmax", OCLA_GATE_NONE, OCLA_OP_SOFTMAX_TILED, 1},
+    {"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK, 0, NULL},
+    {"simple_gla", OCLA_GATE_SCALAR, OCLA_OP_SIMPLE_GLA_CHUNK, 0, NULL},
+    {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK, 0, NULL},
+    {"softmax", OCLA_GATE_NONE, OCLA_OP_SOFTMAX_TILED, 1, NULL},
 };
 #define N_METHODS (int)(sizeof METHODS / sizeof METHODS[0])
+
+/* Every method: the built-ins, then those of perf/op_methods.c. */
+static int method_count(void) { return N_METHODS + bench_tmethod_count(); }
+static method_def method_at(int i) {
+    if (i < N_METHODS) return METHODS[i];
+    method_def m = {NULL, OCLA_GATE_NONE, OCLA_OP_COUNT, 0, bench_tmethod_get(i - N_METHODS)};
+    m.name = bench_tmethod_name(m.tm);
+    m.op = bench_tmethod_plan_op(m.tm);
+    return m;
+}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -215,11 +232,14 @@ fail:
 
 static ocla_status run_op(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b) {
     const int decode = mode == MODE_DECODE;
-    if (m->softmax) {
+    if (m->softmax) { /* forward+backward: ocla_softmax_backward on the forward's o */
         ocla_softmax_params sp;
         ocla_softmax_params_defaults(&sp);
         sp.block = chunk;
-        return ocla_softmax_attention(ctx, &sp, b->q, b->k, b->v, b->o);
+        ocla_status st = ocla_softmax_attention(ctx, &sp, b->q, b->k, b->v, b->o);
+        if (st != OCLA_SUCCESS || mode != MODE_FWDBWD) return st;
+        const ocla_softmax_grad_io gio = {b->q, b->k, b->v, b->o, b->d_o, b->dq, b->dk, b->dv};
+        return ocla_softmax_backward(ctx, &sp, &gio);
     }
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
@@ -247,24 +267,38 @@ static ocla_status run_op(ocla_context *ctx, const method_def *m, int mode, int 
     return ocla_attention_backward(ctx, &p, &gio);
 }
 
+/* One timed point: a built-in method on its buffers, or an op-table method's point. */
+typedef struct point {
+    const method_def *m;
+    int mode, chunk;
+    op_bufs *b;       /* built-in */
+    bench_tpoint *tp; /* op table */
+} point;
+
+static ocla_status point_run(ocla_context *ctx, const point *p) {
+    return p->tp ? bench_tpoint_run(ctx, p->tp, p->chunk) : run_op(ctx, p->m, p->mode, p->chunk, p->b);
+}
+
 /* Warm up, then median of runs; returns 0 on success. */
 static double call_budget_ms = 0; /* default sweep: skip points slower than this a call (0 = no limit) */
 
 /* Per-kernel device time of the run nearest the median, when detail != NULL (ocla_profile_detail). */
-static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b, int runs, double *med,
-                   double *mn, char *why, size_t why_size, char *detail, size_t detail_size) {
+static int time_op(ocla_context *ctx, const point *p, int runs, double *med, double *mn, char *why, size_t why_size,
+                   char *detail, size_t detail_size) {
     for (int w = 0; w < 2; w++) {
         double t0 = bench_now();
-        ocla_status st = run_op(ctx, m, mode, chunk, b);
+        ocla_status st = point_run(ctx, p);
         if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
             return -1;
         }
+        /* op-table methods: the first call's output (and gradients) must be finite */
+        if (w == 0 && p->tp && bench_tpoint_check(ctx, p->tp, why, why_size)) return -1;
         double call_ms = (bench_now() - t0) * 1e3;
         if (w == 1 && call_budget_ms > 0 && call_ms > call_budget_ms) {
             snprintf(why, why_size, "skipped: %.0f ms a call (default sweep; --methods %s runs it)", call_ms,
-                     m->name);
+                     p->m->name);
             return -1;
         }
     }
@@ -275,7 +309,7 @@ static int time_op(ocla_context *ctx, const method_def *m, int mode, int chunk, 
     for (int r = 0; r < runs; r++) {
         double ms = 0;
         ocla_profile_begin(ctx);
-        ocla_status st = run_op(ctx, m, mode, chunk, b);
+        ocla_status st = point_run(ctx, p);
         ocla_profile_end(ctx, &ms, NULL);
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
@@ -316,13 +350,13 @@ static int clamp_calls(double budget_ms, double device_ms, int lo, int hi) {
     return n > hi ? hi : n < lo ? lo : (int)n;
 }
 
-static int time_host(ocla_context *ctx, const method_def *m, int mode, int chunk, op_bufs *b, int runs,
-                     double device_ms, bench_result *r, char *why, size_t why_size) {
+static int time_host(ocla_context *ctx, const point *p, int runs, double device_ms, bench_result *r, char *why,
+                     size_t why_size) {
     const int n = clamp_calls(HOST_BATCH_MS, device_ms, 3, 1000);
     const int nw = clamp_calls(HOST_WAIT_MS, device_ms, 3, runs);
     ocla_status st = ocla_finish(ctx);
     const double t0 = bench_now();
-    for (int i = 0; i < n && st == OCLA_SUCCESS; i++) st = run_op(ctx, m, mode, chunk, b);
+    for (int i = 0; i < n && st == OCLA_SUCCESS; i++) st = point_run(ctx, p);
     const double t1 = bench_now();
     if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
     double t2 = bench_now();
@@ -331,7 +365,7 @@ static int time_host(ocla_context *ctx, const method_def *m, int mode, int chunk
     if (!t && st == OCLA_SUCCESS) st = OCLA_ERR_OUT_OF_MEMORY;
     for (int i = 0; i < nw && st == OCLA_SUCCESS; i++) {
         double w0 = bench_now();
-        st = run_op(ctx, m, mode, chunk, b);
+        st = point_run(ctx, p);
         if (st == OCLA_SUCCESS) st = ocla_finish(ctx);
         t[nt++] = (bench_now() - w0) * 1e3;
     }
@@ -365,10 +399,10 @@ static void models(const method_def *m, int mode, long B, long T, long H, long D
     } else {
         *gflop = b * h * t * (4.0 * chunk * d + 4.0 * d * d) * 1e-9;
         *gbytes = (4.0 * b * t * h * d + g_elems) * 4.0 * 1e-9;
-        if (mode == MODE_FWDBWD) {
-            *gflop *= 3.0;
-            *gbytes *= 2.5;
-        }
+    }
+    if (mode == MODE_FWDBWD) {
+        *gflop *= 3.0;
+        *gbytes *= 2.5;
     }
 }
 
@@ -389,25 +423,60 @@ static int method_selected(const opts *o, const char *name) {
 static int n_results = 0;
 static bench_result results[MAX_RES];
 
+/* The chunks of one point into chunks[0..return): [0] the scheduler's pick (0: the op's own, for the
+ * softmax baseline and the op-table methods with no chunk of their own), then every fitting candidate
+ * where asked (forward only: the backward takes its own chunk rule, train.h). */
+static int point_chunks(ocla_context *ctx, const ocla_plan_limits *lim, const method_def *m, const opts *o, int mode,
+                        int first_T, long B, long T, long H, long D, int *chunks) {
+    int nc = 0, pick = 0;
+    /* softmax's blocks at the first T (or everywhere with --shape / --chunks all); the chunked ops'
+     * candidates at every T with --full too */
+    const int every_block = o->all_chunks && (first_T || o->has_shape || o->chunks_everywhere);
+    const int every_chunk = every_block || (o->all_chunks && o->full);
+    ocla_plan_request rq = {m->op, B, T, H, D, D, 0, 0, 0, 0};
+    /* softmax: block 0 = the op's own pick (the plan's OCLA_OP_SOFTMAX_TILED chunk can be outside the
+     * 16/32/64 the op accepts) */
+    if (!m->softmax && m->op != OCLA_OP_COUNT) {
+        ocla_plan plan;
+        char text[512];
+        if (ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS) pick = plan.chunk;
+    }
+    chunks[nc++] = pick;
+    if (mode != MODE_FWD) return nc;
+    if (m->softmax && every_block) {
+        static const int blocks[3] = {16, 32, 64}; /* softmax.h: 16, 32 or 64 */
+        for (int i = 0; i < 3; i++)
+            if (blocks[i] != pick) chunks[nc++] = blocks[i];
+    } else if (!m->softmax && m->op != OCLA_OP_COUNT && every_chunk) {
+        int c[16];
+        int k = ocla_plan_candidates(lim, &rq, c, 16);
+        for (int i = 0; i < k && nc < 16; i++)
+            if (c[i] != pick) chunks[nc++] = c[i];
+    }
+    return nc;
+}
+
 static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *dev, const opts *o) {
     static const long T_small[] = {512, 1024};
     static const long T_quick[] = {512};
     static const long T_full[] = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
-    long shapes_default[][3] = {{1, 2, 64}};
-    long shapes_full[][3] = {{1, 4, 64}, {4, 16, 128}};
+    /* (B,H,D); the layers (perf/op_methods.c) on [B,T,d] with d = H*D: d = 256, in --full 512 and 1024 */
+    long shapes_default[][3] = {{1, 2, 64}}, layers_default[][3] = {{1, 4, 64}};
+    long shapes_full[][3] = {{1, 4, 64}, {4, 16, 128}}, layers_full[][3] = {{1, 8, 64}, {4, 16, 64}};
     const long *Ts = o->full ? T_full : o->quick ? T_quick : T_small;
     int nT = o->full ? 8 : o->quick ? 1 : 2;
-    long (*shp)[3] = o->full ? shapes_full : shapes_default;
-    int nshp = o->full ? 2 : 1;
     long one_shape[1][3];
     long one_T[1];
-    if (o->has_shape) {
+    if (o->paper) { /* the paper's grid, one shape for every method */
+        const long *ps = o->short_grid ? o->paper->short_shape : o->paper->shape;
+        for (int i = 0; i < 3; i++) one_shape[0][i] = ps[i];
+        Ts = o->short_grid ? o->paper->short_Ts : o->paper->Ts;
+        nT = o->short_grid ? o->paper->short_nT : o->paper->nT;
+    } else if (o->has_shape) {
         one_shape[0][0] = o->shape[0];
         one_shape[0][1] = o->shape[2];
         one_shape[0][2] = o->shape[3];
         one_T[0] = o->shape[1];
-        shp = one_shape;
-        nshp = 1;
         Ts = one_T;
         nT = 1;
     }
@@ -425,17 +494,22 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
     lim.max_alloc_size = info.max_alloc_size;
     lim.vendor = info.vendor; /* the scheduler's parameter table row */
     snprintf(lim.arch, sizeof lim.arch, "%.*s", (int)sizeof lim.arch - 1, info.device_name);
-    for (int mi = 0; mi < N_METHODS; mi++) {
-        const method_def *m = &METHODS[mi];
+    for (int mi = 0; mi < method_count(); mi++) {
+        const method_def md = method_at(mi), *m = &md;
         if (!method_selected(o, m->name)) continue;
+        const int layer = m->tm && bench_tmethod_is_layer(m->tm);
+        const int one = o->has_shape || o->paper;
+        long (*shp)[3] = one ? one_shape : o->full ? (layer ? layers_full : shapes_full)
+                                                   : (layer ? layers_default : shapes_default);
+        const int nshp = one ? 1 : o->full ? 2 : 1;
         int over_budget = 0; /* a point of this method was over the default sweep's budget: skip the rest */
         for (int si = 0; si < nshp; si++) {
             const long B0 = shp[si][0], H0 = shp[si][1], D = shp[si][2];
             for (int mode = MODE_FWD; mode <= MODE_FWDBWD; mode++) {
-                if (m->softmax && mode != MODE_FWD) continue; /* forward only */
-                if (mode == MODE_DECODE && o->no_decode) continue;
+                if (mode == MODE_DECODE && (m->softmax || m->tm || o->no_decode)) continue;
                 if (mode == MODE_FWDBWD && o->no_backward) continue;
                 const int decode = mode == MODE_DECODE;
+                const int no_bwd = m->tm && mode == MODE_FWDBWD && !bench_tmethod_has_backward(m->tm);
                 for (int ti = 0; ti < (decode ? 1 : nT); ti++) {
                     long T = decode ? 1 : Ts[ti];
                     /* --full decodes 64 sequences x 16 heads (issue 5's decode shape) */
@@ -450,67 +524,61 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                     if (need > 0.5 * (double)info.global_mem_size ||
                         (double)B * (double)T * (double)H * (double)D * 4.0 > (double)info.max_alloc_size)
                         continue;
-                    int chunks[16], nc = 0, pick = 0;
-                    if (!decode) {
-                        ocla_plan_request rq = {m->op, B, T, H, D, D, 0, 0, 0, 0};
-                        ocla_plan plan;
-                        char text[512];
-                        /* softmax: block 0 = the op's own pick (the plan's OCLA_OP_SOFTMAX_TILED chunk can be
-                         * outside the 16/32/64 the op accepts) */
-                        if (!m->softmax && ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS)
-                            pick = plan.chunk;
-                        chunks[nc++] = pick;
-                        if (mode == MODE_FWDBWD) {
-                            /* the pick only: the backward takes its own chunk rule (train.h) */
-                        } else if (m->softmax) {
-                            static const int blocks[3] = {16, 32, 64}; /* layers.h: 16, 32 or 64 */
-                            if (o->all_chunks && (ti == 0 || o->has_shape || o->chunks_everywhere))
-                                for (int i = 0; i < 3; i++)
-                                    if (blocks[i] != pick) chunks[nc++] = blocks[i];
-                        }
-                        /* every candidate: at every T with --full/--shape/--chunks all, else at the first T */
-                        else if (o->all_chunks && (ti == 0 || o->full || o->has_shape || o->chunks_everywhere)) {
-                            int c[16];
-                            int k = ocla_plan_candidates(&lim, &rq, c, 16);
-                            for (int i = 0; i < k && nc < 16; i++)
-                                if (c[i] != pick) chunks[nc++] = c[i];
-                        }
-                    } else {
-                        chunks[nc++] = 0;
-                    }
+                    int chunks[16];
+                    const int nc = decode ? (chunks[0] = 0, 1)
+                                          : point_chunks(ctx, &lim, m, o, mode, ti == 0, B, T, H, D, chunks);
                     op_bufs bufs;
-                    ocla_status st = make_bufs(ctx, m->gate, B, T, H, D, mode, NULL, NULL, NULL, NULL, NULL, NULL, &bufs);
+                    bench_tpoint tp;
+                    memset(&bufs, 0, sizeof bufs);
+                    memset(&tp, 0, sizeof tp);
+                    ocla_status st = OCLA_SUCCESS;
+                    if (no_bwd) { /* nothing to allocate: the rows say why */
+                    } else if (m->tm) {
+                        bench_progress(0, "[%s] %s %s B=%ld T=%ld H=%ld D=%ld: inputs ...", dev->name, m->name,
+                                       MODE_NAMES[mode], B, T, H, D);
+                        st = bench_tpoint_create(ctx, m->tm, &o->sizes, B, T, H, D, mode == MODE_FWDBWD, &tp);
+                    } else {
+                        st = make_bufs(ctx, m->gate, B, T, H, D, mode, NULL, NULL, NULL, NULL, NULL, NULL, &bufs);
+                    }
                     for (int ci = 0; ci < nc && n_results < MAX_RES; ci++) {
                         bench_result *r = &results[n_results++];
                         memset(r, 0, sizeof *r);
                         r->dev = di;
                         snprintf(r->method, sizeof r->method, "%s", m->name);
                         snprintf(r->mode, sizeof r->mode, "%s", MODE_NAMES[mode]);
+                        if (m->tm) bench_tmethod_config(m->tm, &o->sizes, T, H, D, r->config, sizeof r->config);
                         r->B = B, r->T = T, r->H = H, r->D = D;
                         r->chunk = chunks[ci];
                         r->picked = mode == MODE_FWD && ci == 0;
                         r->runs = o->runs;
-                        models(m, mode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
+                        if (no_bwd) {
+                            snprintf(r->status, sizeof r->status, "backward not available (no public backward yet)");
+                            continue;
+                        }
                         bench_progress(0, "[%s] %s %s B=%ld T=%ld H=%ld D=%ld chunk=%d ...", dev->name, m->name,
                                        r->mode, B, T, H, D, chunks[ci]);
                         if (st != OCLA_SUCCESS) {
                             snprintf(r->status, sizeof r->status, "alloc: %s", ocla_status_string(st));
                             continue;
                         }
+                        if (m->tm) bench_tpoint_cost(&tp, chunks[ci], &r->gflop, &r->gbytes);
+                        else models(m, mode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
                         if (over_budget) {
                             snprintf(r->status, sizeof r->status, "skipped (default sweep; --methods %s runs it)",
                                      m->name);
                             continue;
                         }
-                        if (time_op(ctx, m, mode, chunks[ci], &bufs, o->runs, &r->ms, &r->ms_min, r->status,
-                                    sizeof r->status, o->detail ? r->detail : NULL, sizeof r->detail) == 0 &&
-                            (o->no_host_time || time_host(ctx, m, mode, chunks[ci], &bufs, o->runs, r->ms, r,
-                                                          r->status, sizeof r->status) == 0))
+                        const point pt = {m, mode, chunks[ci], &bufs, m->tm ? &tp : NULL};
+                        if (time_op(ctx, &pt, o->runs, &r->ms, &r->ms_min, r->status, sizeof r->status,
+                                    o->detail ? r->detail : NULL, sizeof r->detail) == 0 &&
+                            (o->no_host_time ||
+                             time_host(ctx, &pt, o->runs, r->ms, r, r->status, sizeof r->status) == 0))
                             snprintf(r->status, sizeof r->status, "ok");
                         else if (!strncmp(r->status, "skipped", 7))
                             over_budget = 1;
                     }
-                    if (st == OCLA_SUCCESS) free_bufs(&bufs);
+                    if (m->tm) bench_tpoint_destroy(&tp);
+                    else if (st == OCLA_SUCCESS && !no_bwd) free_bufs(&bufs);
                 }
             }
         }
@@ -568,7 +636,7 @@ static int run_load_inputs(const opts *o) {
     int md = -1;
     for (int i = 0; i < 3; i++)
         if (!strcmp(mode, MODE_NAMES[i])) md = i;
-    if (md < 0 || (m->softmax && md != MODE_FWD)) {
+    if (md < 0 || (m->softmax && md == MODE_DECODE)) {
         fprintf(stderr, "ocla-bench: mode %s not available for %s\n", mode, method);
         return 2;
     }
@@ -609,7 +677,8 @@ static int run_load_inputs(const opts *o) {
     if ((st = make_bufs(ctx, m->gate, B, T, H, D, md, q, k, v, g, s, dout, &b)) == OCLA_SUCCESS) {
         /* correctness run first from the given state, then the timed runs */
         float *out = malloc(n * 4), *sout = decode ? malloc(ns * 4) : NULL;
-        st = out ? run_op(ctx, m, md, 0, &b) : OCLA_ERR_OUT_OF_MEMORY;
+        const point pt = {m, md, 0, &b, NULL};
+        st = out ? point_run(ctx, &pt) : OCLA_ERR_OUT_OF_MEMORY;
         if (st == OCLA_SUCCESS) st = ocla_tensor_download(ctx, b.o, out, n * 4);
         if (st == OCLA_SUCCESS) write_bin(o->load_dir, "o.bin", out, n);
         if (st == OCLA_SUCCESS && decode) st = ocla_tensor_download(ctx, b.s, sout, ns * 4);
@@ -634,7 +703,7 @@ static int run_load_inputs(const opts *o) {
             double med = 0, mn = 0;
             char why[64] = "";
             char det[1024] = "";
-            if (time_op(ctx, m, md, 0, &b, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why, det,
+            if (time_op(ctx, &pt, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why, det,
                         sizeof det) == 0) {
                 snprintf(path, sizeof path, "%s/result.txt", o->load_dir);
                 FILE *r = fopen(path, "w");
@@ -673,18 +742,29 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ocla-bench [options]\n"
             "  --device SEL[,SEL]  devices to run (selectors as OCLA_DEVICE: nvidia, pocl, rusticl, gpu, 0, 1:0)\n"
-            "  --methods LIST      linear,simple_gla,gla,softmax (default all; softmax = ocla_softmax_attention,\n"
-            "                      causal, forward only, the baseline of the chart)\n"
+            "  --methods LIST      comma-separated, default all of:\n"
+            "                      linear, simple_gla, gla   chunked linear attention, scalar / per-key gates\n"
+            "                      softmax        ocla_softmax_attention, causal: the baseline of the chart\n"
+            "                      flash          ocla_flash_attention, causal (S = E = D; C = the pick)\n"
+            "                      linformer      ocla_linformer_attention, E, F [k, T]\n"
+            "                      gla_layer      ocla_gla_layer_forward on [B,T,d], d = H*D, gate rank 16\n"
+            "                      gau_layer      ocla_gau_layer_forward (FLASH's GAU), one head, e, s: --gau\n"
+            "                      mha_linear, mha_softmax, mha_linformer   ocla_mha_layer_forward, H heads of D\n"
+            "                      (the layers, FLASH and Linformer run the op table's entries, tests/op_table.c)\n"
             "  --quick             T=512 only, scheduler's chunk only\n"
-            "  --full              T=512..65536 (as memory allows), (B,H,D)=(1,4,64),(4,16,128), every chunk,\n"
-            "                      decode at 64 sequences x 16 heads\n"
-            "  --shape B,T,H,D     one shape (forward; decode uses B,H,D)\n"
+            "  --full              T=512..65536 (as memory allows), (B,H,D)=(1,4,64),(4,16,128), the layers\n"
+            "                      (1,8,64),(4,16,64), every chunk, decode at 64 sequences x 16 heads\n"
+            "  --shape B,T,H,D     one shape (forward; decode uses B,H,D; the layers: d = H*D); default\n"
+            "                      (B,H,D) = (1,2,64), the layers (1,4,64): d = 256\n"
+            "  --linformer-k K     Linformer's projected length k (default 128, at most T)\n"
+            "  --gau E,S           GAU widths e (of U and V) and s (of Z) (default 2d,128)\n"
             "  --chunks pick|all   scheduler's pick only, or every fitting candidate at every T (default: every\n"
             "                      candidate at the first T, the pick at the others; --full: all everywhere)\n"
             "  --runs N            timed runs per point (median; default 10, minimum 10)\n"
             "  --no-decode         skip the decode step\n"
-            "  --no-backward       skip forward+backward (mode fwdbwd: ocla_attention_forward then\n"
-            "                      ocla_attention_backward, dq,dk,dv,dg from a random do; scheduler's chunk)\n"
+            "  --no-backward       skip forward+backward (mode fwdbwd: the forward then its backward, the\n"
+            "                      gradient of every input from a random dL/dout; scheduler's chunk; a method\n"
+            "                      with no public backward says \"backward not available\")\n"
             "  --no-peak           skip the peak / bandwidth measurement\n"
             "  --detail            print each point's device time per kernel (the run nearest the median)\n"
             "  --no-host-time      skip the host times (enqueue us/call, pipelined and wall+wait ms/call)\n"
@@ -693,6 +773,11 @@ static void usage(FILE *f) {
             "  --steps N           decode steps per measurement with --host-decode (default 1000)\n"
             "  --ops               instead of the sweep: every op of the op table (tests/op_table.c) at its\n"
             "                      first shape: device time, host enqueue time, GFLOP/s, GB/s\n"
+            "  --papers gla        instead of the default sweep: the GLA paper's claim (FlashLinearAttention faster\n"
+            "                      than FlashAttention-2 from T = 1K): linear, gla and softmax, forward and\n"
+            "                      forward+backward, B=32 H=16 D=64, T = 512..16384, then each method's speedup\n"
+            "                      over softmax and the crossover T (JSON: a \"claim\" member)\n"
+            "  --short             with --papers: the CPU-driver grid (B=1 H=4 D=64, T = 512..2048)\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
@@ -722,6 +807,9 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.runs = 10;
     o.all_chunks = 1;
+    o.sizes.kp = 128;    /* the Linformer paper's k = 128 (and 256) */
+    o.sizes.gau_s = 128; /* the FLASH paper's s = 128, e = 2d */
+    o.sizes.gla_rank = 16; /* flash-linear-attention's gate_low_rank_dim */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *nx = i + 1 < argc ? argv[i + 1] : NULL;
@@ -739,6 +827,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--csv")) { NEXT(); o.csv = nx; }
         else if (!strcmp(a, "--svg")) { NEXT(); o.svg = nx; }
         else if (!strcmp(a, "--load-inputs")) { NEXT(); o.load_dir = nx; }
+        else if (!strcmp(a, "--papers")) {
+            NEXT();
+            if (!(o.paper = bench_paper_find(nx))) return bad_value(a, nx, "gla");
+        } else if (!strcmp(a, "--short")) o.short_grid = 1;
+        else if (!strcmp(a, "--linformer-k")) {
+            NEXT();
+            if (parse_long(nx, 1, 65536, &o.sizes.kp)) return bad_value(a, nx, "a whole number in 1..65536");
+        } else if (!strcmp(a, "--gau")) {
+            NEXT();
+            char tail;
+            if (sscanf(nx, "%ld,%ld%c", &o.sizes.gau_e, &o.sizes.gau_s, &tail) != 2 || o.sizes.gau_e < 1 ||
+                o.sizes.gau_e > 65536 || o.sizes.gau_s < 2 || o.sizes.gau_s > 256 || o.sizes.gau_s % 2)
+                return bad_value(a, nx, "E,S with E in 1..65536 and S even in 2..256");
+        }
         else if (!strcmp(a, "--runs")) {
             NEXT();
             long v;
@@ -781,13 +883,25 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (o.paper) { /* the paper's grid and methods: no other grid or method list */
+        if (o.has_shape || o.full || o.quick || o.methods) {
+            fprintf(stderr, "ocla-bench: --papers runs its own grid and methods (--short for CPU drivers): no --shape,"
+                            " --full, --quick or --methods\n");
+            return 2;
+        }
+        o.methods = o.paper->methods;
+        o.no_decode = 1, o.all_chunks = 0, o.no_host_time = 1;
+    } else if (o.short_grid) {
+        fprintf(stderr, "ocla-bench: --short goes with --papers\n");
+        return 2;
+    }
     if (o.methods) { /* every name must be a method */
         char buf[256];
         snprintf(buf, sizeof buf, "%s", o.methods);
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             int known = 0;
-            for (int i = 0; i < N_METHODS; i++) known |= !strcmp(METHODS[i].name, tok);
-            if (!known) return bad_value("--methods", tok, "linear, simple_gla, gla or softmax, comma-separated");
+            for (int i = 0; i < method_count(); i++) known |= !strcmp(method_at(i).name, tok);
+            if (!known) return bad_value("--methods", tok, "method names of --help, comma-separated");
         }
     }
     /* output files: writable before the run, not after it */
@@ -869,7 +983,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_results; i++)
         if (!strcmp(results[i].method, "softmax") && !strcmp(results[i].status, "ok")) have_softmax = 1;
     if (!have_softmax) note = "no softmax baseline in this run (--methods without softmax, or it failed)";
-    if (o.json && report_json(o.json, devs, ndev, results, n_results)) rc = write_failed(o.json);
+    const bench_paper_run run = {o.paper, o.short_grid, ndev, results, n_results};
+    if (o.paper) bench_paper_report(stdout, o.paper, o.short_grid, devs, ndev, results, n_results);
+    if (o.json && report_json(o.json, devs, ndev, results, n_results, o.paper ? bench_paper_json : NULL, &run))
+        rc = write_failed(o.json);
     if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = write_failed(o.csv);
     if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = write_failed(o.svg);
     free(rnd_block);

@@ -6,6 +6,8 @@
 
 #include <ocla/ocla.h>
 
+#include "op_table.h"
+
 typedef struct bench_device {
     char name[160];
     char platform[128];
@@ -19,7 +21,8 @@ typedef struct bench_device {
 
 typedef struct bench_result {
     int dev;             /* index into the device array */
-    char method[24];     /* linear, simple_gla, gla */
+    char method[24];     /* linear, simple_gla, gla, softmax, or a method of perf/op_methods.c */
+    char config[48];     /* the method's own sizes beyond B,T,H,D ("d=256 k=128"), "" for none */
     char mode[8];        /* fwd | decode | fwdbwd */
     long B, T, H, D;
     int chunk;           /* chunk run (0 = recurrent) */
@@ -59,8 +62,74 @@ int ops_main(const size_t *idx, int nidx, int runs, const char *json);
  * device indices); table on stdout, JSON to json_path when not NULL. Returns the exit code. */
 int decode_host_main(const size_t *idx, int nidx, int steps, const char *json_path);
 
+/* ---- methods run through the op table (perf/op_methods.c): FLASH, Linformer, the layers ---- */
+/* Their sizes beyond the sweep's B,T,H,D (command line; defaults in bench.c). */
+typedef struct bench_sizes {
+    long kp;           /* Linformer's projected length k (capped at T) */
+    long gau_e, gau_s; /* GAU: width e of U and V (0: 2d) and s of Z */
+    long gla_rank;     /* GLA layer: rank of the low-rank gate */
+} bench_sizes;
+typedef struct bench_tmethod bench_tmethod;
+int bench_tmethod_count(void);
+const bench_tmethod *bench_tmethod_get(int i);
+const char *bench_tmethod_name(const bench_tmethod *m);
+int bench_tmethod_is_layer(const bench_tmethod *m);       /* on [B,T,d], d = H*D */
+int bench_tmethod_has_backward(const bench_tmethod *m);   /* 0: forward+backward rows say "backward not available" */
+ocla_op_kind bench_tmethod_plan_op(const bench_tmethod *m); /* the chunk the scheduler picks; OCLA_OP_COUNT: none */
+/* The method's sizes at a point, for the config column ("d=256 e=512 s=128"). */
+void bench_tmethod_config(const bench_tmethod *m, const bench_sizes *z, long T, long H, long D, char *buf, size_t n);
+
+/* One point: the entry's case and tensors, and for forward+backward dL/dout and a gradient per input. */
+typedef struct bench_tpoint {
+    const bench_tmethod *m;
+    op_case *c;
+    op_tensors ft;
+    int out;      /* the forward's output array */
+    int backward; /* run the backward after the forward */
+    ocla_tensor *d_out;
+    ocla_tensor *grad[OP_MAX_ARRAYS]; /* by the forward's array index; NULL for outputs and absent arrays */
+    op_case *bc;     /* or the table's backward entry at the same shape, on tensors of its own */
+    op_tensors bt;
+} bench_tpoint;
+ocla_status bench_tpoint_create(ocla_context *ctx, const bench_tmethod *m, const bench_sizes *z, long B, long T,
+                                long H, long D, int backward, bench_tpoint *p);
+ocla_status bench_tpoint_run(ocla_context *ctx, bench_tpoint *p, int chunk);
+/* After a run: the output (and every gradient) finite; 0, else -1 with the reason in why. */
+int bench_tpoint_check(ocla_context *ctx, const bench_tpoint *p, char *why, size_t n);
+void bench_tpoint_cost(const bench_tpoint *p, int chunk, double *gflop, double *gbytes);
+void bench_tpoint_destroy(bench_tpoint *p);
+
+/* ---- --papers NAME (perf/papers.c): a paper's speed claim on its grid ---- */
+typedef struct bench_paper {
+    const char *name;     /* --papers NAME */
+    const char *claim;    /* the paper's claim, in its words */
+    const char *methods;  /* the methods run (--methods) */
+    const char *baseline; /* the one the others are compared with */
+    long shape[3];        /* B, H, D of the paper */
+    long Ts[8];
+    int nT;
+    long short_shape[3];  /* --short: the CPU-driver grid */
+    long short_Ts[8];
+    int short_nT;
+} bench_paper;
+const bench_paper *bench_paper_find(const char *name); /* NULL: no such paper */
+/* Speedups over the baseline and the crossover length per device, mode and method, on f. */
+void bench_paper_report(FILE *f, const bench_paper *p, int short_grid, const bench_device *devs, int ndev,
+                        const bench_result *r, int n);
+/* The same as the JSON member "claim" (report_json's extra writer; arg: a bench_paper_run). */
+typedef struct bench_paper_run {
+    const bench_paper *paper;
+    int short_grid;
+    int ndev;
+    const bench_result *r;
+    int n;
+} bench_paper_run;
+void bench_paper_json(FILE *f, const void *arg);
+
 void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);
-int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n);
+/* extra (may be NULL): writes one more member of the top-level object (no trailing comma) */
+int report_json(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,
+                void (*extra)(FILE *f, const void *arg), const void *extra_arg);
 int report_csv(const char *path, const bench_device *devs, const bench_result *r, int n);
 int report_svg(const char *path, const bench_device *devs, int ndev, const bench_result *r, int n,
                const char *note);
