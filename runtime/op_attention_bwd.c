@@ -154,6 +154,10 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     if (!p || !io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: NULL params or io");
     if (!p->causal)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_attention_backward: only the causal form has a backward");
+    if (p->cu_seqlens || p->state_slots)
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_attention_backward: %s: the backward takes dense batches only "
+                          "(run each sequence or row on its own)", p->cu_seqlens ? "packed sequences (cu_seqlens)"
+                                                                                 : "state slots (state_slots)");
     if (p->feature_map < OCLA_FEATURE_IDENTITY || p->feature_map > OCLA_FEATURE_RELU)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: bad feature_map %d",
                           (int)p->feature_map);

@@ -69,7 +69,7 @@ extern "C" {
  * ocla_version_number() to check that the library an application runs with is the one it was built
  * against; docs/EMBEDDING.md gives the ABI policy (what a version change may break). */
 #define OCLA_VERSION_MAJOR 0
-#define OCLA_VERSION_MINOR 2
+#define OCLA_VERSION_MINOR 3
 #define OCLA_VERSION_PATCH 0
 #define OCLA_MAKE_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
 #define OCLA_VERSION OCLA_MAKE_VERSION(OCLA_VERSION_MAJOR, OCLA_VERSION_MINOR, OCLA_VERSION_PATCH)

@@ -22,7 +22,7 @@ from ._ops import (attention, attention_backward, attention_limits, chunk_gla, c
                    softmax_attention)
 from .layers import GAULayer, GLALayer, MHALayer
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Context", "Device", "OclaError", "Tensor", "default_context", "devices", "select_device",
