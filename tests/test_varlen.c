@@ -98,6 +98,22 @@ static void expect_close(const float *got, const float *ref, size_t n, const cha
                   (int)c->gate, c->normalize, c->chunk, c->n, c->cu[c->n]);
 }
 
+/* The context the sequences run alone in: ctx itself, or where ctx's device has the NVIDIA tensor-core
+ * path (which a sequence alone may take, packed sequences never do) a twin of it with the portable
+ * kernels only, so both sides run the same kernels (the two paths differ by ~1e-6, 3xTF32 against
+ * fp32). *twin: the context to destroy, or NULL. */
+static ocla_context *alone_context(ocla_context *ctx, int d, ocla_context **twin) {
+    const ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 128, H, K, V, 64, 0, 0, 0};
+    ocla_plan plan;
+    tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, NULL, 0));
+    *twin = NULL;
+    if (plan.path == OCLA_PATH_PORTABLE) return ctx;
+    ocla_context_options o;
+    ocla_context_options_defaults(&o);
+    o.portable_kernels_only = 1;
+    return *twin = tc_open_with(d, &o);
+}
+
 /* Packed (optionally through state slots: sequence i in slot n - 1 - i of a pool of n + 1) vs
  * every sequence alone. */
 static void check_case(ocla_context *ctx, int d, const vcase *c, uint32_t seed, int slots, int prepared) {
@@ -106,7 +122,9 @@ static void check_case(ocla_context *ctx, int d, const vcase *c, uint32_t seed, 
     const int N = c->n, T = h.T, S = slots ? N + 1 : N;
     const size_t sk = (size_t)H * K * V, zk = (size_t)H * K;
     float *o_ref = malloc((size_t)T * H * V * 4), *s_ref = malloc(N * sk * 4), *z_ref = malloc(N * zk * 4);
-    for (int i = 0; i < N; i++) run_alone(ctx, c, &h, i, o_ref, s_ref, z_ref);
+    ocla_context *twin, *alone = alone_context(ctx, d, &twin);
+    for (int i = 0; i < N; i++) run_alone(alone, c, &h, i, o_ref, s_ref, z_ref);
+    if (twin) ocla_context_destroy(twin);
 
     int32_t slot[MAXN];
     float *pool = calloc(S * sk, 4), *zpool = calloc(S * zk, 4);
