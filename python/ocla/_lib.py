@@ -87,7 +87,9 @@ FORM_CHUNKED, FORM_RECURRENT = 0, 1
 class AttnParams(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("causal", c_int), ("has_scale", c_int), ("scale", c_float),
                 ("feature_map", c_enum), ("normalize", c_int), ("eps", c_float), ("gate", c_enum),
-                ("fixed_log_decay", P(c_float)), ("form", c_enum), ("chunk", c_int)]
+                ("fixed_log_decay", P(c_float)), ("form", c_enum), ("chunk", c_int),
+                ("state_slots", P(ctypes.c_int32)), ("n_state_slots", c_int),
+                ("cu_seqlens", P(ctypes.c_int32)), ("n_seqs", c_int)]
 
 
 class AttnIO(ctypes.Structure):

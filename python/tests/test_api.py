@@ -13,6 +13,27 @@ def small(rng, B=1, T=8, H=1, K=8, V=4):
             rng.standard_normal((B, T, H, V)).astype(np.float32))
 
 
+# ---- the ctypes mirror ---------------------------------------------------------------------------------
+def test_structs_have_the_c_sizes():
+    """Each *_defaults() writes the C struct's sizeof into its size field: a mirror smaller than the C
+    struct would be overrun by that call (a header that grew without ocla/_lib.py following it)."""
+    import ctypes
+    from ocla import _lib as L
+    lib = L.library()
+    structs = {"ocla_context_options_defaults": L.ContextOptions, "ocla_attn_params_defaults": L.AttnParams,
+               "ocla_softmax_params_defaults": L.SoftmaxParams, "ocla_linformer_params_defaults": L.LinformerParams,
+               "ocla_flash_params_defaults": L.FlashParams, "ocla_gla_layer_params_defaults": L.GLALayerParams,
+               "ocla_mha_layer_params_defaults": L.MHALayerParams, "ocla_gau_layer_params_defaults": L.GAULayerParams}
+    for name, st in structs.items():
+        buf = ctypes.create_string_buffer(4096)  # room for any C struct of these
+        fn = getattr(lib, name)
+        args = [ctypes.cast(buf, ctypes.POINTER(st))] + ([0] if "mha" in name else [])
+        fn(*args)
+        c_size = ctypes.c_size_t.from_buffer(buf).value
+        assert c_size == ctypes.sizeof(st), "%s: C struct %d bytes, ocla/_lib.py %s %d" % (
+            name, c_size, st.__name__, ctypes.sizeof(st))
+
+
 # ---- devices and contexts ---------------------------------------------------------------------------
 def test_devices_listing():
     devs = ocla.devices()
