@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* strstr in tc_refused */
 
 #include "ocla/ocla.h"
 
@@ -59,6 +60,16 @@ void tc_remove_tree(const char *dir);
         ocla_status st_ = (expr);                                                                    \
         cr_assert_eq(st_, OCLA_SUCCESS, "%s -> %s: %s", #expr, ocla_status_string(st_),             \
                      ocla_last_error(ctx));                                                          \
+    } while (0)
+
+/* Assert that expr is refused with status want and that the context's detail names word (the
+ * argument or tensor the caller got wrong). */
+#define tc_refused(ctx, want, expr, word)                                                                      \
+    do {                                                                                                       \
+        const ocla_status st_ = (expr);                                                                        \
+        cr_assert_eq(st_, (want), "%s -> %s: %s", #expr, ocla_status_string(st_), ocla_last_error(ctx));      \
+        cr_assert(strstr(ocla_last_error(ctx), (word)), "%s: the detail '%s' does not name %s", #expr,         \
+                  ocla_last_error(ctx), (word));                                                               \
     } while (0)
 
 #endif

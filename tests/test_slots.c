@@ -211,15 +211,6 @@ Test(slots, decode_one_launch_no_upload, .timeout = 600) {
     }
 }
 
-#define EXPECT_BAD(what, needle)                                                                                     \
-    do {                                                                                                             \
-        const ocla_status st_ = (what);                                                                              \
-        cr_assert_eq(st_, OCLA_ERR_INVALID_ARGUMENT, "%s: %s -> %s", tc_device_name(d), #what,                       \
-                     ocla_status_string(st_));                                                                       \
-        cr_assert(strstr(ocla_last_error(ctx), needle), "%s: %s: detail '%s' lacks '%s'", tc_device_name(d), #what, \
-                  ocla_last_error(ctx), needle);                                                                     \
-    } while (0)
-
 /* Bad slots: outside the pool (either end), repeated, wrong count, no state tensor, non-causal, and
  * ocla_attention_op_set_slots on an op prepared without slots or with bad values. Nothing runs. */
 Test(slots, bad_input_refused, .timeout = 600) {
@@ -236,18 +227,18 @@ Test(slots, bad_input_refused, .timeout = 600) {
             ocla_attn_io io = {.q = q, .k = q, .v = v, .g = g, .o = o, .initial_state = pool, .final_state = pool};
             int32_t slots[B] = {0, S, 1};
             p.state_slots = slots, p.n_state_slots = B;
-            EXPECT_BAD(ocla_attention_forward(ctx, &p, &io), "state_slots[1] = 5");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "state_slots[1] = 5");
             slots[1] = -1;
-            EXPECT_BAD(ocla_attention_forward(ctx, &p, &io), "state_slots[1] = -1");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "state_slots[1] = -1");
             slots[1] = 2, slots[2] = 0;
-            EXPECT_BAD(ocla_attention_forward(ctx, &p, &io), "state_slots[2] = 0 repeats state_slots[0]");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "state_slots[2] = 0 repeats state_slots[0]");
             slots[2] = 1;
             p.n_state_slots = B - 1;
-            EXPECT_BAD(ocla_attention_forward(ctx, &p, &io), "n_state_slots");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "n_state_slots");
             p.n_state_slots = B;
             ocla_attn_io none = io;
             none.initial_state = none.final_state = NULL;
-            EXPECT_BAD(ocla_attention_forward(ctx, &p, &none), "no state tensor");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &none), "no state tensor");
             tc_ok(ctx, ocla_attention_forward(ctx, &p, &io)); /* the fixed table runs */
             ocla_tensor *bigger = tc_tensor4(ctx, S + 1, H, c.K, c.V, NULL); /* pools of two sizes */
             ocla_attn_io two = io;
@@ -259,24 +250,24 @@ Test(slots, bad_input_refused, .timeout = 600) {
             ocla_attn_op *op;
             tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
             const int32_t dup[B] = {4, 4, 0}, out[B] = {0, 1, 7};
-            EXPECT_BAD(ocla_attention_op_set_slots(op, dup, B), "state_slots[1] = 4 repeats state_slots[0]");
-            EXPECT_BAD(ocla_attention_op_set_slots(op, out, B), "state_slots[2] = 7");
-            EXPECT_BAD(ocla_attention_op_set_slots(op, slots, B + 1), "n != B");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_op_set_slots(op, dup, B), "state_slots[1] = 4 repeats state_slots[0]");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_op_set_slots(op, out, B), "state_slots[2] = 7");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_op_set_slots(op, slots, B + 1), "n != B");
             ocla_attention_op_destroy(op);
             slots[0] = 9;
-            EXPECT_BAD(ocla_attention_prepare(ctx, &p, &io, &op), "state_slots[0] = 9");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_prepare(ctx, &p, &io, &op), "state_slots[0] = 9");
             slots[0] = 0;
             ocla_attn_params nc = p;
             nc.causal = 0, nc.gate = OCLA_GATE_NONE, nc.form = OCLA_FORM_CHUNKED;
             ocla_attn_io nio = io;
             nio.g = NULL;
-            EXPECT_BAD(ocla_attention_forward(ctx, &nc, &nio), "non-causal");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &nc, &nio), "non-causal");
             p.state_slots = NULL; /* dense states are [B,...]: the pool's first dim is refused */
             cr_assert_eq(ocla_attention_forward(ctx, &p, &io), OCLA_ERR_SHAPE, "%s", tc_device_name(d));
             ocla_tensor *dense = tc_tensor4(ctx, B, H, c.K, c.V, NULL);
             io.initial_state = io.final_state = dense;
             tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
-            EXPECT_BAD(ocla_attention_op_set_slots(op, slots, B), "without params.state_slots");
+            tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_op_set_slots(op, slots, B), "without params.state_slots");
             ocla_attention_op_destroy(op);
             ocla_tensor_destroy(dense);
             ocla_tensor_destroy(q), ocla_tensor_destroy(v), ocla_tensor_destroy(g), ocla_tensor_destroy(o);

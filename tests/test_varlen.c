@@ -235,14 +235,6 @@ Test(varlen, one_and_singletons, .timeout = 900) {
     }
 }
 
-#define EXPECT_BAD(st_want, what, needle)                                                                            \
-    do {                                                                                                             \
-        const ocla_status st_ = (what);                                                                              \
-        cr_assert_eq(st_, st_want, "%s: %s -> %s", tc_device_name(d), #what, ocla_status_string(st_));               \
-        cr_assert(strstr(ocla_last_error(ctx), needle), "%s: %s: detail '%s' lacks '%s'", tc_device_name(d), #what, \
-                  ocla_last_error(ctx), needle);                                                                     \
-    } while (0)
-
 /* Offsets not starting at 0, empty or decreasing sequences, not covering T, B != 1, the recurrent
  * form, states with B rows instead of N: refused, naming what. The plan explains its path. */
 Test(varlen, bad_offsets_refused, .timeout = 600) {
@@ -258,27 +250,27 @@ Test(varlen, bad_offsets_refused, .timeout = 600) {
         ocla_attn_io io = {.q = q, .k = q, .v = v, .o = o, .final_state = s};
         tc_ok(ctx, ocla_attention_forward(ctx, &p, &io));
         cu[0] = 1;
-        EXPECT_BAD(OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "cu_seqlens[0] = 1");
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "cu_seqlens[0] = 1");
         cu[0] = 0, cu[2] = 4;
-        EXPECT_BAD(OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "sequence 1 is empty");
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "sequence 1 is empty");
         cu[2] = 3;
-        EXPECT_BAD(OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "cu_seqlens[2] = 3");
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "cu_seqlens[2] = 3");
         cu[2] = 7, cu[3] = T - 1;
-        EXPECT_BAD(OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "cu_seqlens[3] = 9");
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "cu_seqlens[3] = 9");
         cu[3] = T;
         p.n_seqs = 0;
-        EXPECT_BAD(OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "n_seqs");
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "n_seqs");
         p.n_seqs = 2; /* states [3,...] for 2 sequences */
         cu[2] = T;
-        EXPECT_BAD(OCLA_ERR_SHAPE, ocla_attention_forward(ctx, &p, &io), "final_state");
+        tc_refused(ctx, OCLA_ERR_SHAPE, ocla_attention_forward(ctx, &p, &io), "final_state");
         p.n_seqs = 3, cu[2] = 7;
         p.form = OCLA_FORM_RECURRENT;
-        EXPECT_BAD(OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "chunked form");
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_forward(ctx, &p, &io), "chunked form");
         p.form = OCLA_FORM_CHUNKED;
         ocla_tensor *q2 = tc_tensor4(ctx, 2, 5, H, K, NULL), *v2 = tc_tensor4(ctx, 2, 5, H, V, NULL);
         ocla_tensor *o2 = tc_tensor4(ctx, 2, 5, H, V, NULL);
         const ocla_attn_io io2 = {.q = q2, .k = q2, .v = v2, .o = o2};
-        EXPECT_BAD(OCLA_ERR_SHAPE, ocla_attention_forward(ctx, &p, &io2), "[1,T,H,K]");
+        tc_refused(ctx, OCLA_ERR_SHAPE, ocla_attention_forward(ctx, &p, &io2), "[1,T,H,K]");
         /* the scheduler's explanation names the path and why */
         const ocla_plan_request r = {OCLA_OP_GLA_CHUNK, 1, 1000, H, K, V, 64, OCLA_PLAN_VARLEN, OCLA_GATE_VECTOR, 0};
         ocla_plan plan;
