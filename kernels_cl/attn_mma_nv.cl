@@ -167,9 +167,12 @@ typedef float wvec;
 #ifndef HT
 #define HT 0
 #endif
-#if (REV || HT) && USE_GK
-#error "attn_mma_nv.cl: the backward's forms take no per-key gates"
-#endif
+/* Per-key gates in the backward (GLA): the state-gradient pass scales q_i by exp(G_i) per key;
+ * mma_chunk_output_rev (dv) keeps them in the contraction as the forward's outputs do (GKC);
+ * mma_chunk_output_t (dq) and mma_chunk_output_rev_t (dk) have them on their output columns (GKO,
+ * at the output kernel); mma_bwd_dgk is the per-dimension gate gradient. */
+#define GKC (USE_GK && !HT)
+#define GKO (USE_GK && HT)
 #if REV
 #define STATES_KERNEL mma_chunk_states_rev
 #else
@@ -290,6 +293,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         pdr[0] = k0 + wm + gr < K ? gkb[(off_t_)last_ * K + wm + gr] : 0.0f;                                \
         pdr[1] = k0 + wm + gr + 8 < K ? gkb[(off_t_)last_ * K + wm + gr + 8] : 0.0f;                        \
     }
+#if REV
+#define GK_STATE_F(gk_) exp(gk_) /* q_i exp(G_i) */
+#else
+#define GK_STATE_F(gk_) exp(pgl - (gk_)) /* phi(k_j) exp(G_last - G_j) */
+#endif
 #else
 #define GK_LOADS(t0_, rows_)
 #endif
@@ -405,7 +413,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));
             wvec kk = pk[l]; /* phi applied at the prefetch */
 #if USE_GK
-            kk *= exp(pgl - pgk[l]);
+            kk *= GK_STATE_F(pgk[l]);
 #endif
             WSTORE(kk, &Ks[t][c]);
 #if GATE && REV
@@ -462,12 +470,12 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             }
             SYNC();
 #if USE_GK
-            /* phi(k) exp(G_last - G_j) per key dimension, in place: each work-item scales the rows
-             * whose gates it prefetched (l = 2 hh, 2 hh + 1: rows 16 l .. 16 l + 15) */
+            /* phi(k) exp(G_last - G_j) (REV: q exp(G_i)) per key dimension, in place: each work-item
+             * scales the rows whose gates it prefetched (l = 2 hh, 2 hh + 1: rows 16 l .. 16 l + 15) */
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int l = 2 * hh + i, e = tid + SWG * l, t = e / (TILE / 4) - hh * HALF, c = 4 * (e % (TILE / 4));
-                vstore4(phi4(vload4(0, &Kst[st][t][c])) * exp(pgl - pgk[l]), 0, &Kst[st][t][c]);
+                vstore4(phi4(vload4(0, &Kst[st][t][c])) * GK_STATE_F(pgk[l]), 0, &Kst[st][t][c]);
             }
             SYNC();
             if (hh == 1 && m + 1 < NT) PREFETCH(CH(m + 1)) /* this chunk's gates were read: the next one's */
@@ -501,6 +509,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #undef ONE
 #undef PREFETCH
 #undef GK_LOADS
+#undef GK_STATE_F
     if (has_hT)
 #pragma unroll
         for (int j = 0; j < 4; j++)
@@ -525,7 +534,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 /* q, k and state slices staged by cp.async (float4 rows, no per-key gates): slices of OKS key
  * dimensions in two stages, the next slice loading while the tensor cores work on this one (H100,
  * B=4, T=2048, H=16, D=128, 3xTF32: linear 0.344 -> 0.293 ms, simple GLA 0.354 -> 0.300 ms). */
-#define O_ASYNC (VEC && !USE_GK)
+#define O_ASYNC (VEC && !GKC)
 #if O_ASYNC
 #define OKS 16
 #if HT
@@ -575,13 +584,23 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define SAME(x) (x)
 #define ALL_IN(d) 1
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
-/* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (W wide) -> q^ and k^ (see the top). */
+/* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (W wide) -> q^ and k~ (see the top).
+ * REV (dv): the rows are k's (k~ = k exp(G_f(J) - G_j)), the columns q's (q^ = q exp(G_i - G_f(I))). */
+#if REV
+#define GK_SCALE(qv, kv, t, d)                                                                                    \
+    {                                                                                                             \
+        const wvec x_ = WLOAD(gkc, t, d, K, 1) - WLOAD(gkc, (t) & ~15, d, K, 1);                                  \
+        qv *= exp(-x_);                                                                                           \
+        kv *= exp(x_);                                                                                            \
+    }
+#else
 #define GK_SCALE(qv, kv, t, d)                                                                                    \
     {                                                                                                             \
         const wvec x_ = WLOAD(gkc, t, d, K, 1) - WLOAD(gkc, (t) & ~15, d, K, 1);                                  \
         qv *= exp(x_);                                                                                            \
         kv *= exp(-x_);                                                                                           \
     }
+#endif
 __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     const int B, const int T, const int H, const int K, const int V, const int NT, const float scale,
     const float scale_inter, const int strict,
@@ -592,8 +611,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
     __local float mem[P1 > P2 ? P1 : P2] __attribute__((aligned(16)));
     __local float gs[CHUNK];
-#if USE_GK
-    __local float cs[6][KS], dx[4][KS], en[4][KS]; /* c_IJ (J < I: pair I(I-1)/2 + J), G_f - G_l, exp(G_f) */
+#if GKC
+    /* c_IJ (J < I: pair I(I-1)/2 + J), G_f - G_l, exp(G_f(I)) (REV: exp(G_last - G_f(I))) */
+    __local float cs[6][KS], dx[4][KS], en[4][KS];
 #endif
     __local float *Qs = mem, *Ks = mem + CHUNK * (KS + PAD), *Hs = mem + 2 * CHUNK * (KS + PAD);
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
@@ -607,9 +627,12 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __global const float *kbase = k + b * kb + h * kh + (ocla_idx)t0 * kt;
     __global const float *vbase = v + b * vb + h * vh + (ocla_idx)t0 * vt;
 #if USE_GK
-    __global const float *gkc = g + ((ocla_idx)bh * T + t0) * K; /* cumulative gates of the chunk */
-    const int I = warp >> 1;                                     /* this warp's sub-chunk of rows */
-    int big = 0; /* a sub-chunk J <= I with strong gates: this warp's scores go element by element */
+    const int GW = GKO ? V : K; /* the gates' width: the contraction's, or (GKO) the output's */
+    __global const float *gkc = g + ((ocla_idx)bh * T + t0) * GW; /* cumulative gates of the chunk */
+    const int I = warp >> 1;                                      /* this warp's sub-chunk of rows */
+#endif
+#if GKC
+    int big = 0; /* a sub-chunk with strong gates: this warp's scores go element by element */
 #endif
     float sacc[4][4], oacc[2][4][4]; /* S: cols wn+j*8; O: cols hf*64+wn+j*8 */
 #pragma unroll
@@ -676,7 +699,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             if (t < rows && ks0 + c < K) {
                 qv = WPHI(WLOAD(qbase, t, ks0 + c, qt, qd));
                 kv = WPHI(WLOAD(kbase, t, ks0 + c, kt, kd_));
-#if USE_GK
+#if GKC
                 GK_SCALE(qv, kv, t, ks0 + c)
 #endif
             }
@@ -695,8 +718,8 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             WSTORE(hv, Hs + r * (OT + 8) + c);
 #endif
         }
-#if USE_GK
-        /* the slice's c_IJ for the six pairs J < I, G_f(J) - G_l(J) and exp(G_f(I)) */
+#if GKC
+        /* the slice's c_IJ for the six pairs J < I, G_f(J) - G_l(J) and exp(G_f(I)) (REV: exp(G_last - G_f(I))) */
         for (int e = tid; e < 14 * KS; e += OWG) {
             const int p = e / KS, d = e % KS, in = ks0 + d < K;
             const int pI = p < 6 ? (p >= 3 ? 3 : p >= 1 ? 2 : 1) : (p - 6) & 3, pJ = p - pI * (pI - 1) / 2;
@@ -706,18 +729,23 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             else if (p < 10)
                 dx[pI][d] = in ? gf - gkc[(off_t_)min(16 * pI + 15, rows - 1) * K + ks0 + d] : 0.0f;
             else
-                en[pI][d] = in ? exp(gf) : 0.0f;
+                en[pI][d] = in ? exp(REV ? gkc[(off_t_)(rows - 1) * K + ks0 + d] - gf : gf) : 0.0f;
         }
 #endif
         SYNC();
-#if USE_GK
-        /* once set, the warp's scores come from the element-wise sums after the slices */
+#if GKC
+        /* once set, the warp's scores come from the element-wise sums after the slices (the factors
+         * that grow: k~ of the sub-chunks J <= I; REV: of the warp's own rows) */
+#if REV
+        big = big || warp_any(dx[I][lane] > 30.0f);
+#else
         big = big || warp_any((dx[0][lane] > 30.0f) | (I >= 1 && dx[1][lane] > 30.0f) |
                               (I >= 2 && dx[2][lane] > 30.0f) | (I >= 3 && dx[3][lane] > 30.0f));
 #endif
+#endif
 #pragma unroll UNROLL_K
         for (int d8 = 0; d8 < KS; d8 += 8) {
-#if USE_GK
+#if GKC
             uint ab[4], as[4], kb_[4][2], ksm[4][2];
             FRAG_LOAD(a_, Qs, KS + PAD, wm + gr, d8, tg)
             split(a_, ab, as, 4);
@@ -726,17 +754,35 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                 int c0 = wn + j * 8;
                 float bk[2] = {Ks[(c0 + gr) * (KS + PAD) + d8 + tg], Ks[(c0 + gr) * (KS + PAD) + d8 + tg + 4]};
                 const int J = c0 >> 4;
+#if REV /* the warp's rows: sub-chunk I of k; the columns: sub-chunks J >= I of q */
+                if (J > I) {
+                    bk[0] *= cs[J * (J - 1) / 2 + I][d8 + tg];
+                    bk[1] *= cs[J * (J - 1) / 2 + I][d8 + tg + 4];
+                }
+#else
                 if (J < I) {
                     bk[0] *= cs[I * (I - 1) / 2 + J][d8 + tg];
                     bk[1] *= cs[I * (I - 1) / 2 + J][d8 + tg + 4];
                 }
+#endif
                 split(bk, kb_[j], ksm[j], 2);
             }
-            /* blocks above the diagonal are skipped (masked anyway); the inter-chunk rows are q^ exp(G_f(I)) */
-            MMA_PASSES_IF(sacc, ab, as, kb_, ksm, !big && ((wn + j_ * 8) >> 4) <= I)
+            /* blocks masked by causality are skipped; the inter-chunk rows are q^ exp(G_f(I)) (REV:
+             * k~ exp(G_last - G_f(I)), or from the inputs where k~ may have overflowed) */
+            MMA_PASSES_IF(sacc, ab, as, kb_, ksm, !big && (REV ? ((wn + j_ * 8) >> 4) >= I : ((wn + j_ * 8) >> 4) <= I))
             {
                 const float e0 = en[I][d8 + tg], e1 = en[I][d8 + tg + 4];
                 float ai[4] = {a_[0] * e0, a_[1] * e0, a_[2] * e1, a_[3] * e1};
+#if REV
+                if (big)
+#pragma unroll
+                    for (int m_ = 0; m_ < 4; m_++) {
+                        const int row = wm + gr + 8 * (m_ & 1), d = ks0 + d8 + tg + 4 * (m_ >> 1);
+                        ai[m_] = row < rows && d < K ? phi(qbase[row * qt + d * qd]) *
+                                                           exp(gkc[(ocla_idx)(rows - 1) * K + d] - gkc[(ocla_idx)row * K + d])
+                                                     : 0.0f;
+                    }
+#endif
                 split(ai, ab, as, 4);
             }
             H_STEP(Hs, d8, KS + PAD)
@@ -767,7 +813,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f;
 #else
             const float fi = scale_inter;
-#if USE_GK
+#if GKC
             if (!big)
 #endif
                 Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] : 0.0f;
@@ -775,17 +821,33 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             oacc[0][j][r] *= fi;
             oacc[1][j][r] *= fi;
         }
-#if USE_GK
+#if GKC
     if (big) /* replaces this warp's scores (its tensor-core products were skipped) */
         for (int e = lane; e < 16 * 32; e += 32) {
             const int row = wm + e / 32, col = wn + e % 32;
             float sum = 0.0f;
-            if (col <= row && row < rows)
+            if (REV ? col >= row && col < rows : col <= row && row < rows)
                 for (int d = 0; d < K; d++)
                     sum += phi(qbase[row * qt + d * qd]) * phi(kbase[col * kt + d * kd_]) *
-                           exp(gkc[(ocla_idx)row * K + d] - gkc[(ocla_idx)col * K + d]);
+                           exp(REV ? gkc[(ocla_idx)col * K + d] - gkc[(ocla_idx)row * K + d]
+                                   : gkc[(ocla_idx)row * K + d] - gkc[(ocla_idx)col * K + d]);
             Ss[row * (CHUNK + PAD) + col] = scale * sum;
         }
+#endif
+#if GKO
+    /* per-key gates on the output columns (dq, dk): the inter-chunk part's exp(G_i) (REV: exp(G_last -
+     * G_j)) per element */
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const int row = min(wm + gr + 8 * (r >> 1), rows - 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
+                if (col < V)
+                    oacc[hf][j][r] *= exp(REV ? gkc[(ocla_idx)(rows - 1) * GW + col] - gkc[(ocla_idx)row * GW + col]
+                                              : gkc[(ocla_idx)row * GW + col]);
+            }
 #endif
     /* O += S V in two 64-wide halves. A non-finite v_j must reach only rows i >= j: the masked
      * zeros of S would turn it into NaN in earlier rows (0 * Inf), so a half whose V tile holds a
@@ -802,10 +864,89 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             int e = tid + OWG * l, t = e / (TILE / W), c = W * (e % (TILE / W)), col = v0 + hf * 64 + c;
             wvec vv = (t < rows && col < V) ? WLOAD(vbase, t, col, vt, vd_) : (wvec)(0.0f);
             bad |= WBAD(vv);
+#if GKO /* w~ = w exp(G_f(J) - G_t) (REV: w exp(G_t - G_l(J))) for row t of sub-chunk J: >= w */
+            if (t < rows && col < V)
+                vv *= REV ? exp(WLOAD(gkc, t, col, GW, 1) - WLOAD(gkc, min(t | 15, rows - 1), col, GW, 1))
+                          : exp(WLOAD(gkc, t & ~15, col, GW, 1) - WLOAD(gkc, t, col, GW, 1));
+#endif
             WSTORE(vv, Vs + t * (TILE + 8) + c);
         }
         if (bad) nonfinite = 1;
         SYNC();
+#if GKO
+        /* The products with gates on the output columns, per warp over its sub-chunks J of the
+         * contraction (dq: J = 0 .. I; dk, REV: J = 3 down to I) in Horner form: the partial sum
+         * is rescaled per column by exp(G_f(J) - G_f(J-1)) (REV: exp(G_l(J+1) - G_l(J))), <= 1,
+         * before J's products with w~, and at the end each row by exp(G_i - G_f(I)) (REV:
+         * exp(G_l(I) - G_j)), <= 1; w~ <= w exp(G_f(J) - G_l(J)). Where that passes exp(30) in one
+         * of the warp's columns (gates near the floor), or w holds a non-finite value, the warp sums
+         * element by element from the inputs instead. */
+        {
+            const int cw = v0 + hf * 64 + wn + lane;
+            int strong = 0;
+            for (int J = REV ? I : 0; J <= (REV ? 3 : I); J++)
+                strong |= cw < V && gkc[(ocla_idx)min(16 * J, rows - 1) * GW + cw] -
+                                            gkc[(ocla_idx)min(16 * J + 15, rows - 1) * GW + cw] > 30.0f;
+            if (nonfinite || warp_any(strong)) {
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+#pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        const int row = wm + gr + 8 * (r >> 1), c = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
+                        float sum = 0.0f;
+                        if (row < rows && c < V)
+                            for (int t = REV ? row + strict : 0; t <= (REV ? rows - 1 : row - strict); t++)
+                                sum = mad(Ss[row * (CHUNK + PAD) + t] * vbase[(ocla_idx)t * vt + (ocla_idx)c * vd_],
+                                          exp(REV ? gkc[(ocla_idx)t * GW + c] - gkc[(ocla_idx)row * GW + c]
+                                                  : gkc[(ocla_idx)row * GW + c] - gkc[(ocla_idx)t * GW + c]),
+                                          sum);
+                        oacc[hf][j][r] += sum;
+                    }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+#pragma unroll
+                    for (int r = 0; r < 4; r++) sacc[j][r] = 0.0f; /* the scores are in Ss: reused */
+                for (int s_ = 0; s_ < (REV ? 4 - I : I + 1); s_++) {
+                    const int J = REV ? 3 - s_ : s_;
+                    if (s_ > 0)
+#pragma unroll
+                        for (int j = 0; j < 4; j++)
+#pragma unroll
+                            for (int cc = 0; cc < 2; cc++) {
+                                const int col = v0 + hf * 64 + wn + j * 8 + 2 * tg + cc;
+                                const int fa = min(REV ? 16 * J + 31 : 16 * J, rows - 1), fb = min(REV ? 16 * J + 15 : 16 * J - 16, rows - 1);
+                                const float f = col < V ? exp(gkc[(ocla_idx)fa * GW + col] - gkc[(ocla_idx)fb * GW + col]) : 1.0f;
+                                sacc[j][cc] *= f;
+                                sacc[j][cc + 2] *= f;
+                            }
+#pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        const int t8 = 16 * J + 8 * u;
+                        uint ab[4], as[4], bb[4][2], bs[4][2];
+                        FRAG_A(Ss, CHUNK + PAD, wm + gr, t8, tg, ab, as)
+#pragma unroll
+                        for (int j = 0; j < 4; j++) {
+                            int c0 = wn + j * 8;
+                            float bf[2] = {Vs[(t8 + tg) * (TILE + 8) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + 8) + c0 + gr]};
+                            split(bf, bb[j], bs[j], 2);
+                        }
+                        MMA_PASSES_1x4(sacc, ab, as, bb, bs)
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+#pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        const int row = min(wm + gr + 8 * (r >> 1), rows - 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
+                        const int ref = min(REV ? 16 * I + 15 : 16 * I, rows - 1);
+                        if (col < V)
+                            oacc[hf][j][r] += sacc[j][r] * exp(REV ? gkc[(ocla_idx)ref * GW + col] - gkc[(ocla_idx)row * GW + col]
+                                                                   : gkc[(ocla_idx)row * GW + col] - gkc[(ocla_idx)ref * GW + col]);
+                    }
+            }
+        }
+#else
         if (nonfinite) {
 #pragma unroll
             for (int j = 0; j < 4; j++)
@@ -833,6 +974,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             }
             MMA_PASSES_1x4(oacc[hf], ab, as, bb, bs)
         }
+#endif
         SYNC();
     }
     __global float *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
@@ -847,7 +989,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             }
 }
 
-#if REV
+#if REV && !USE_GK
 /* ---- scalar gates' gradient: grid (256 * NT, B*H), local 256 ----
  * dq and dk come without their diagonal terms (mma_chunk_output(_rev) with strict = 1); this adds them.
  * dg_t = sum over chunk n's rows t' >= t of (q_t'.dq_t' - k_t'.dk_t') + <H_{n+1}, dH_{n+1}> (the
@@ -910,6 +1052,86 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
         const float bnd = part[0] + part[1] + part[2] + part[3] + part[4] + part[5] + part[6] + part[7];
         dg[b * ob + t * ot + h * oh] =
             ocla_log_gate(g[b * gb + t * gt + h * gh]) < 0.0f ? cs[CHUNK - 1 - tid] + bnd : 0.0f;
+    }
+}
+#endif
+
+#if REV && USE_GK
+/* ---- per-key gates' gradient: grid (256 * NT, B*H), local 256 ----
+ * As mma_bwd_dg per key dimension d: dq and dk come without their diagonal terms, which this adds
+ * (p_t k_t and p_t q_t, p_t = scale do_t.v_t: the gate factor of the diagonal is 1);
+ * dg_t[d] = sum over chunk n's rows t' >= t of (q_t'[d] dq_t'[d] - k_t'[d] dk_t'[d]) +
+ * sum_v H_{n+1}[d][v] dH_{n+1}[d][v], 0 where the raw log gate was not negative. Key dimensions go
+ * in slices of 64: the rows' terms in local memory, one work-item per dimension for the suffix sum. */
+__kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
+    const int T, const int H, const int K, const int V, const int NT,
+    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
+    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
+    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
+    __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
+    __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
+    __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
+    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *hfin,
+    __global const float *dfin, const int has_final,
+    __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, const ocla_idx gd,
+    __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
+    __local float pr[CHUNK], xs[CHUNK][65], bnd[64];
+    const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
+    const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
+    const ocla_idx KV = (ocla_idx)K * V;
+    __global const float *x1 = n + 1 < NT ? hfwd + ((ocla_idx)bh * NT + n + 1) * KV : hfin + (ocla_idx)bh * KV;
+    __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
+    const int boundary = n + 1 < NT || has_final;
+    for (int row = warp; row < rows; row += 8) { /* p_t: a warp per row, its lanes along the row */
+        const ocla_idx t = t0 + row;
+        float p = 0.0f;
+        for (int c = lane; c < V; c += 32)
+            p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
+        p = warp_sum(p);
+        if (lane == 0) pr[row] = scale * p;
+    }
+    SYNC();
+    for (int d0 = 0; d0 < K; d0 += 64) {
+        for (int e = tid; e < rows * 64; e += 256) {
+            const int row = e / 64, d = d0 + e % 64;
+            const ocla_idx t = t0 + row;
+            float x = 0.0f;
+            if (d < K) {
+                __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd;
+                __global float *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
+                const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
+                const float gq = *pq, gk = *pk;
+                x = qv * gq - kv * gk;
+                *pq = mad(pr[row], kv, gq);
+                *pk = mad(pr[row], qv, gk);
+            }
+            xs[row][e % 64] = x;
+        }
+        for (int dl = warp; dl < 64; dl += 8) { /* the boundary term: a warp per state row */
+            const int d = d0 + dl;
+            float s = 0.0f;
+            if (boundary && d < K)
+                for (int c = lane; c < V; c += 32) s += x1[(ocla_idx)d * V + c] * x2[(ocla_idx)d * V + c];
+            s = warp_sum(s);
+            if (lane == 0) bnd[dl] = s;
+        }
+        SYNC();
+        if (tid < 64) { /* suffix sums over the chunk's rows */
+            float acc = bnd[tid];
+            for (int row = rows - 1; row >= 0; row--) {
+                acc += xs[row][tid];
+                xs[row][tid] = acc;
+            }
+        }
+        SYNC();
+        for (int e = tid; e < rows * 64; e += 256) {
+            const int row = e / 64, d = d0 + e % 64;
+            const ocla_idx t = t0 + row;
+            if (d < K)
+                dg[b * ob + t * ot + h * oh + d * od] =
+                    ocla_log_gate(g[b * gb + t * gt + h * gh + d * gd]) < 0.0f ? xs[row][e % 64] : 0.0f;
+        }
+        SYNC();
     }
 }
 #endif

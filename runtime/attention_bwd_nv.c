@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* NVIDIA tensor-core backward (kernels_cl/attn_mma_nv.cl) of causal linear attention without the
- * normaliser, simple GLA and retention, identity feature map: run by ocla_attention_backward where its
- * plan chose the path (runtime/plan_bwd.c). Per batch and head, with chunk states H_n (entering chunk
- * n), state gradients dH_{n+1} (of the state leaving chunk n), scale s and chunk-local cumulative log
- * gates G (G_L the chunk's last):
+ * normaliser, simple GLA, retention and GLA, identity feature map: run by ocla_attention_backward where
+ * its plan chose the path (runtime/plan_bwd.c). Per batch and head, with chunk states H_n (entering
+ * chunk n), state gradients dH_{n+1} (of the state leaving chunk n), scale s and chunk-local cumulative
+ * log gates G (G_L the chunk's last; GLA: per key dimension, from la_gate_cumsum first, and the
+ * factors below per key dimension, on the rows of the states and the key columns of dq and dk):
  *   1. mma_chunk_states        H_n recomputed from k, v (and the final state where the gate
  *                              gradient needs it): the forward's state pass
  *   2. mma_chunk_states_rev    dH_n = exp(G_L) dH_{n+1} + s sum_i exp(G_i) q_i do_i^T, last chunk first,
@@ -12,19 +13,20 @@
  *   4. mma_chunk_output_rev    dv_j = exp(G_L - G_j) dH_{n+1}^T k_j + s sum_{i>=j} (q_i.k_j) exp(G_i - G_j) do_i
  *   5. mma_chunk_output_rev_t  dk_j = exp(G_L - G_j) dH_{n+1} v_j + s sum_{i>=j} (do_i.v_j) exp(G_i - G_j) q_i
  *   6. mma_bwd_dg (scalar gates with dg): dg_t = sum_{t'>=t in chunk n} (q.dq - k.dk)_t' + <H_{n+1}, dH_{n+1}>;
+ *      mma_bwd_dgk (GLA) the same per key dimension, the boundary term summed over each state row;
  *      with dg, steps 3 and 5 leave out the diagonal terms s (do_t.v_t) k_t and s (do_t.v_t) q_t,
  *      which cancel in q.dq - k.dk, and this step adds them after using dq and dk (accuracy) 
  * Steps 3-5 are the forward's output kernel with its operands exchanged (the reverse form's
  * anti-causal mask; _t: the [K][V] states read as [V][K]); every product runs on the tensor cores
  * (3xTF32, or TF32 where allowed). Temporaries: scratch slots 0-2 (H, dH, then the final state or
- * the fixed decays). */
+ * the fixed decays), 3 (GLA: the cumulative gates [B*H][T][K]). */
 #include <math.h>
 
 #include "internal.h"
 #include "op_common.h"
 #include "plan.h"
 
-enum { S_H, S_DH, S_MISC, S_COUNT };
+enum { S_H, S_DH, S_MISC, S_G, S_COUNT };
 
 /* A tensor as the NVIDIA kernels take it: buffer and its strides (dense, at offset 0: the plan's
  * condition); nstrides of them. */
@@ -96,10 +98,11 @@ static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, 
     return ocla__launch(c->ctx, k, 3, g, l, what);
 }
 
-/* dg of scalar gates (step 6); the final state H_T at the start of slot 3 where has_final. */
-static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int has_final, float scale) {
+/* dg (step 6) of scalar or (vec) per-key gates; the final state H_T at the start of slot 2 where
+ * has_final. */
+static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int has_final, float scale, int vec) {
     cl_kernel k;
-    ocla_status st = kernel(c, "mma_bwd_dg", &k);
+    ocla_status st = kernel(c, vec ? "mma_bwd_dgk" : "mma_bwd_dg", &k);
     if (st != OCLA_SUCCESS) return st;
     ocla_args x = {c->ctx, k, 0, OCLA_SUCCESS};
     const int sizes[5] = {c->T, c->H, c->K, c->V, c->NT};
@@ -109,7 +112,7 @@ static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int
     ocla__push_float(&x, scale);
     ocla__push_mem(&x, c->ws[S_H]), ocla__push_mem(&x, c->ws[S_DH]), ocla__push_mem(&x, c->ws[S_MISC]);
     ocla__push_mem(&x, has_final ? io->d_final_state->mem : c->ws[S_MISC]), ocla__push_int(&x, has_final);
-    push_t(&x, io->g, 3), push_t(&x, io->dg, 3);
+    push_t(&x, io->g, 3 + vec), push_t(&x, io->dg, 3 + vec);
     if (x.st != OCLA_SUCCESS) return x.st;
     const size_t g[2] = {256 * (size_t)c->NT, c->BH}, l[2] = {256, 1};
     return ocla__launch(c->ctx, k, 2, g, l, "NVIDIA backward dg");
@@ -121,17 +124,18 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
     nvb_call c = {.ctx = ctx, .plan = plan, .req = req, .T = T, .H = H, .K = K, .V = V, .NT = NT,
                   .BH = (size_t)(req->B * req->H)};
     const float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
-    const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL;
+    const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL, vec = p->gate == OCLA_GATE_VECTOR;
     /* temporaries: H and dH (B*H*NT*K*V floats each), then the final state (dg with a final-state
      * gradient) or the fixed decays */
-    size_t state_bytes, misc_bytes;
+    size_t state_bytes, misc_bytes, gate_bytes = 0;
     if (!ocla__mul_ok(c.BH * (size_t)NT, (size_t)K * (size_t)V * sizeof(float), &state_bytes) ||
-        !ocla__mul_ok(has_final ? c.BH * (size_t)K * (size_t)V : (size_t)H + 64, sizeof(float), &misc_bytes))
+        !ocla__mul_ok(has_final ? c.BH * (size_t)K * (size_t)V : (size_t)H + 64, sizeof(float), &misc_bytes) ||
+        (vec && !ocla__mul_ok(c.BH * (size_t)T, (size_t)K * sizeof(float), &gate_bytes)))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
-    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, misc_bytes};
+    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, misc_bytes, gate_bytes};
     ocla_status st = OCLA_SUCCESS;
     for (int s = 0; s < S_COUNT && st == OCLA_SUCCESS; s++)
-        st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, bytes[s], &c.ws[s]);
+        if (bytes[s]) st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, bytes[s], &c.ws[s]);
     if (st != OCLA_SUCCESS) return st;
 
     /* the gate as the kernels read it: the tensor [B,T,H], or the fixed per-head decays (slot 3) */
@@ -147,6 +151,19 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
         const cl_int err = clEnqueueWriteBuffer(ctx->queue, c.ws[S_MISC], CL_TRUE, 0, (size_t)H * 4, decay, 0, NULL, NULL);
         if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
         ctx->counters.uploads++;
+    } else if (vec) { /* the chunk-local cumulative gates [B*H][T][K] */
+        cl_kernel k;
+        st = kernel(&c, "la_gate_cumsum", &k);
+        if (st != OCLA_SUCCESS) return st;
+        ocla_args x = {ctx, k, 0, OCLA_SUCCESS};
+        ocla__push_int(&x, T), ocla__push_int(&x, H), ocla__push_int(&x, K), ocla__push_int(&x, NT);
+        ocla__push_int(&x, OCLA_GATE_VECTOR), ocla__push_tensor(&x, io->g, NULL, 4);
+        ocla__push_mem(&x, c.ws[S_MISC]), ocla__push_mem(&x, c.ws[S_G]); /* no decays: any buffer */
+        if (x.st != OCLA_SUCCESS) return x.st;
+        const size_t g[3] = {(size_t)K, (size_t)NT, c.BH};
+        st = ocla__launch(ctx, k, 3, g, NULL, "NVIDIA backward gate cumsum");
+        if (st != OCLA_SUCCESS) return st;
+        c.gmem = c.ws[S_G];
     }
 
     /* 1-2: the states and their gradients */
@@ -165,6 +182,6 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_rev_t", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DH], io->dk,
                      "NVIDIA backward dk");
-    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale);
+    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale, vec);
     return st;
 }

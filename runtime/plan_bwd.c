@@ -98,14 +98,13 @@ static int bwd_tpg(const ocla_plan_limits *L, const ocla__plan_params *P, uint64
 }
 
 /* The NVIDIA tensor-core backward (runtime/attention_bwd_nv.c): chunk 64, no normaliser, identity
- * feature map, head gates (none, scalar, fixed), dense tensors at offset 0, each of its two state
+ * feature map, any gate (none, scalar, fixed, per key: GLA), dense tensors at offset 0, each of its two state
  * buffers (B*H*NT*K*V floats) within the largest allocation. Fills p; 1 where it does not apply. */
 static int bwd_nv_fits(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla_plan *p) {
     const int64_t nt = (r->T + 63) / 64;
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V;
     const double ext = (double)r->B * (double)(nt * 64) * r->H * (double)(r->K > r->V ? r->K : r->V);
-    if (!(L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) || chunk != 64 || r->gate == OCLA_GATE_VECTOR ||
-        r->feature != OCLA_FEATURE_IDENTITY ||
+    if (!(L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) || chunk != 64 || r->feature != OCLA_FEATURE_IDENTITY ||
         (r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) ||
         (L->max_alloc_size && 4.0 * span > (double)L->max_alloc_size))
         return 1;
@@ -113,10 +112,12 @@ static int bwd_nv_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
                              (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
     p->path = OCLA_PATH_NVIDIA_MMA;
     ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
-    /* states, state gradients, dq, dv, dk, dg */
-    ocla__plan_set_kernels(p, "mma_chunk_states, mma_chunk_states_rev, mma_chunk_output_t, mma_chunk_output_rev, "
+    /* (GLA: the cumulative gates,) states, state gradients, dq, dv, dk, dg */
+    const int vec = r->gate == OCLA_GATE_VECTOR, dg = !(r->flags & OCLA__PLAN_BWD_NO_DG);
+    ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_states_rev, mma_chunk_output_t, mma_chunk_output_rev, "
                               "mma_chunk_output_rev_t%s",
-                           r->gate == OCLA_GATE_SCALAR && !(r->flags & OCLA__PLAN_BWD_NO_DG) ? ", mma_bwd_dg" : "");
+                           vec ? "la_gate_cumsum, " : "",
+                           vec && dg ? ", mma_bwd_dgk" : r->gate == OCLA_GATE_SCALAR && dg ? ", mma_bwd_dg" : "");
     p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
     p->cost = 0.5; /* below every portable candidate (1 at its best): measured 3-8x faster on the H100 */
     return 0;

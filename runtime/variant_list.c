@@ -89,7 +89,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     case OCLA_OP_SOFTMAX_TILED:
         fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
         break;
-    case OCLA_OP_ATTN_BACKWARD: fam = nv ? &fam_nv_bwd : &fam_bwd; break;
+    case OCLA_OP_ATTN_BACKWARD:
+        fam = !nv ? &fam_bwd : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum : &fam_nv_bwd;
+        break;
     case OCLA_OP_SOFTMAX_BACKWARD: fam = &ocla__fam_softmax_bwd; break;
     default: return -1;
     }

@@ -225,8 +225,8 @@ static errs run_device(ocla_context *ctx, const variant *vr, host_case *hc, int 
 
 /* Shapes: T not a multiple of the chunk, odd K/V, every chunk the forward's plan may pick
  * (16..256) plus the backward's default (0) and a tiny chunk (4) that makes short sequences
- * multi-chunk; at chunk 64 (where NVIDIA's tensor-core backward runs: identity map, no normaliser,
- * head gates) float4 rows (K, V multiples of 4) and not, a last chunk of 8 tokens, and K, V past one
+ * multi-chunk; at chunk 64 (where NVIDIA's tensor-core backward runs: identity map, no normaliser)
+ * float4 rows (K, V multiples of 4) and not, a last chunk of 8 tokens, and K, V past one
  * 64 x 64 state tile and one 128-wide output tile (72 x 136). Modest sizes: PoCL and rusticl run
  * these on 2 CI cores. */
 static const shape SHAPES[] = {
@@ -669,7 +669,7 @@ Test(backward, strided_views, .timeout = 900) {
  * runs, in launch order: the gate pass only where there is a gate, the normaliser pass only with
  * normalize, dg into the caller's tensor only for scalar and vector gates; the tiled kernels at
  * the default chunk (fla's rule, 64 for T = 100), the simple ones at a forced chunk below the
- * tile (16); on NVIDIA's tensor-core path (scalar gates at chunk 64 here) its own kernels. The op runs
+ * tile (16); on NVIDIA's tensor-core path (chunk 64, no normaliser) its own kernels. The op runs
  * exactly that list: the profiler counts plan.passes launches (the tiled
  * and the simple path differ in count). Chunks are powers of two 1..256 (48 is refused). */
 static void explain_and_run(ocla_context *ctx, ocla_gate_kind gate, int normalize, int chunk, const char *const *has,
@@ -687,12 +687,15 @@ static void explain_and_run(ocla_context *ctx, ocla_gate_kind gate, int normaliz
     int n = 1;
     for (const char *s = plan.kernels; *s; s++) n += *s == ',';
     cr_assert_eq(plan.passes, n, "%s", text);
-    if (plan.path == OCLA_PATH_NVIDIA_MMA) { /* the tensor-core backward: identity map, head gates, no normaliser */
-        cr_assert(!normalize && gate != OCLA_GATE_VECTOR && plan.chunk == 64, "%s", text);
+    if (plan.path == OCLA_PATH_NVIDIA_MMA) { /* the tensor-core backward: identity map, no normaliser */
+        cr_assert(!normalize && plan.chunk == 64, "%s", text);
         cr_assert(strstr(plan.kernels, "mma_chunk_states, mma_chunk_states_rev, mma_chunk_output_t, "
                                        "mma_chunk_output_rev, mma_chunk_output_rev_t"),
                   "%s", text);
-        cr_assert_eq(strstr(plan.kernels, "mma_bwd_dg") != NULL, gate == OCLA_GATE_SCALAR, "%s", text);
+        const int vec = gate == OCLA_GATE_VECTOR; /* GLA: the cumulative gates first, dg per key */
+        cr_assert_eq(strstr(plan.kernels, "la_gate_cumsum, mma_chunk_states") != NULL, vec, "%s", text);
+        cr_assert_eq(strstr(plan.kernels, "mma_bwd_dg") != NULL, gate == OCLA_GATE_SCALAR || vec, "%s", text);
+        cr_assert_eq(strstr(plan.kernels, "mma_bwd_dgk") != NULL, vec, "%s", text);
     } else {
         for (int i = 0; has[i]; i++) cr_assert(strstr(plan.kernels, has[i]), "plan lacks %s: %s", has[i], text);
         for (int i = 0; lacks[i]; i++) cr_assert(!strstr(plan.kernels, lacks[i]), "plan has %s: %s", lacks[i], text);

@@ -6,7 +6,7 @@
 #  2. the NVIDIA fast-path kernels, which only compile on NVIDIA's driver, parse and type-check for
 #     nvptx (NVIDIA's front end takes `asm`, clang spells it __asm__) in every variant the runtime
 #     can build: gate none / USE_G / USE_G_GAMMA / USE_GK, three feature maps, TF32 split 1 or 3, float4 rows
-#     and 32-bit offsets on or off; and the backward's forms (REV, HT; head gates, identity map).
+#     and 32-bit offsets on or off; and the backward's forms (REV, HT; every gate kind, identity map).
 set -euo pipefail
 mkdir -p build/kernel-check
 n=0
@@ -28,7 +28,7 @@ for gate in "" "-DUSE_G=1" "-DUSE_G_GAMMA=1" "-DUSE_GK=1"; do for feature in 0 1
     v=$((v + 1))
   done
 done; done; done
-for form in "-DREV=1" "-DHT=1" "-DREV=1 -DHT=1"; do for gate in "" "-DUSE_G=1" "-DUSE_G_GAMMA=1"; do for split in 1 3; do
+for form in "-DREV=1" "-DHT=1" "-DREV=1 -DHT=1"; do for gate in "" "-DUSE_G=1" "-DUSE_G_GAMMA=1" "-DUSE_GK=1"; do for split in 1 3; do
   for lay in "-DVEC=0 -DIDX32=0" "-DVEC=1 -DIDX32=0" "-DVEC=1 -DIDX32=1"; do
     clang -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -D__NV_CL_C_VERSION=1 -Dasm=__asm__ \
           -DCHUNK=64 $form $gate -DSPLIT=$split $lay -fsyntax-only -Werror build/kernel-check/attn_mma_nv.cl
