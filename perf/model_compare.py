@@ -13,7 +13,8 @@ built in BUILD:
    24 layers, 4 heads, expand_k 0.5, vocabulary 32000, tied embeddings; MLP width 2816) with fla's
    modeling code, seeded unit-scale random weights (--init unit, as tests/tools/make_gla_fixtures.py:
    logits spread over units, so greedy choices are not near-ties; --init fla keeps fla's std-0.02
-   initialisation), and saves it with save_pretrained (fp32) plus a seeded prompt.
+   initialisation), and saves it with save_pretrained (fp32, 1.3 GB) plus a seeded prompt in --model-dir
+   (default TMPDIR/ocla-model-compare/gla-340m).
 2. ocla: `ocla-generate DIR --file prompt.txt -n NEW --no-stop --batch B --device SEL` for each batch
    (one untimed warm-up inside, then one timed run): its prefill and decode tokens/s and the greedy
    tokens of the first sequence.
@@ -21,7 +22,9 @@ built in BUILD:
    for torch; TRITON_F32_DEFAULT=ieee unless --fla-tf32), one short warm-up per batch (Triton compiles
    and autotunes there), then one timed run. A logits processor synchronises CUDA and takes the time
    at each step: prefill = up to the first token's logits (the prompt's forward), decode = the other
-   NEW - 1 tokens, as ocla-generate splits them.
+   NEW - 1 tokens, as ocla-generate splits them. Then "fla-loop": the same model without generate's
+   machinery (a forward of the prompt with use_cache, a forward per token with the cache, argmax on the
+   GPU), fla's raw decode speed.
 4. Ratios ocla / fla of both speeds, and whether the greedy tokens agree (the first divergence if not;
    fp32 sums in different orders may flip a near-tie late).
 5. --tokenizer-check: ocla.tokenizer against the `tokenizers` library (what transformers' fast
@@ -29,7 +32,8 @@ built in BUILD:
    and on two it trains itself (GPT-2-style byte-level BPE; Llama-style BPE with byte fallback).
 
 Writes OUT/model_compare.json (rewritten after every stage, so an interrupted run keeps what it
-measured) and OUT/model_compare.txt (the table). Stages past --budget seconds are skipped, saying so.
+measured) and OUT/model_compare.txt (the table). Stages past --budget seconds are skipped, saying so;
+a stage still running at --budget + --grace is interrupted (the table is written all the same).
 --fla none runs the ocla side alone on a checkpoint written with numpy (ocla.checkpoint), which is
 how the script is checked without a GPU: e.g. --config tiny --device pocl.
 """
@@ -37,8 +41,10 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,6 +61,14 @@ T0 = time.perf_counter()
 
 def log(msg):
     print("[%6.1f s] %s" % (time.perf_counter() - T0, msg), flush=True)
+
+
+class Overtime(BaseException):
+    """Raised by the alarm at --budget + --grace seconds (a BaseException: the stages' handlers let it through)."""
+
+
+def _alarm(signum, frame):
+    raise Overtime()
 
 
 def elapsed():
@@ -184,6 +198,32 @@ def run_fla(torch, model, prompt, new, batch, warm_new):
     return res
 
 
+def run_fla_loop(torch, model, prompt, new, batch):
+    """fla's model without generate's machinery: one forward of the prompt with use_cache, then a
+    forward per token with the cache, greedy (argmax on the GPU). Already warm (run_fla ran first)."""
+    ids = torch.tensor([prompt] * batch, device="cuda")
+    toks = []
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        o = model(input_ids=ids, use_cache=True)
+        nxt = o.logits[:, -1].argmax(-1, keepdim=True)
+        toks.append(nxt)
+        torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        pkv = o.past_key_values
+        for _ in range(new - 1):
+            o = model(input_ids=nxt, past_key_values=pkv, use_cache=True)
+            pkv = o.past_key_values
+            nxt = o.logits[:, -1].argmax(-1, keepdim=True)
+            toks.append(nxt)
+    torch.cuda.synchronize()
+    t2 = time.perf_counter()
+    first = torch.cat(toks, dim=1)[0].tolist()
+    return dict(tokens=first, prefill_s=t1 - t0, decode_s=t2 - t1, prefill_tps=batch * len(prompt) / (t1 - t0),
+                decode_tps=batch * (new - 1) / (t2 - t1))
+
+
 def first_divergence(a, b):
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
@@ -194,8 +234,10 @@ def first_divergence(a, b):
 # ---- tokenizer check ------------------------------------------------------------------------
 TOKENIZER_SAMPLES = [
     "Hello world", " Hello  world ", "It's a test: don't, we'll, they've, I'm, you'd, she's.",
-    "numbers 1234567 and 3.14159, tabs\tand\nnew lines\n\n  indented", "caf\u00e9 na\u00efve \u00fcber \u00c5ngstr\u00f6m",
-    "\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3068\u4e2d\u6587", "emoji \U0001F600\U0001F680 and \u2581 the metaspace char",
+    "numbers 1234567 and 3.14159, tabs\tand\nnew lines\n\n  indented",
+    "caf\u00e9 na\u00efve \u00fcber \u00c5ngstr\u00f6m",
+    "\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3068\u4e2d\u6587",
+    "emoji \U0001F600\U0001F680 and \u2581 the metaspace char",
     "<s>special</s> tokens <|endoftext|> inside", "   ", "", "a", "trailing spaces   ", "x" * 300,
     "def f(x):\n    return x ** 2  # code\n",
 ]
@@ -253,8 +295,8 @@ def _compare(ours, theirs, texts):
         for skip in (False, True):
             w, g = theirs.decode(want, skip_special_tokens=skip), ours.decode(want, skip_special_tokens=skip)
             if g != w:
-                return "decode(skip_special_tokens=%s) differs on %r: ocla %r, tokenizers %r" % (skip, text[:40], g[:40],
-                                                                                                   w[:40])
+                return "decode(skip_special_tokens=%s) differs on %r: ocla %r, tokenizers %r" % (
+                    skip, text[:40], g[:40], w[:40])
     return "agrees on %d texts (encode, decode with and without special tokens)" % len(texts)
 
 
@@ -299,24 +341,25 @@ def table(res):
         c = st["checkpoint"]
         lines.append("model: %s, %.1fM parameters, init %s; prompt %d tokens, %d new; ocla on %s" % (
             c["config"], c["parameters"] / 1e6, c["init"], c["prompt"], c["new"], st.get("ocla_device", "?")))
-    lines.append("%-6s %-5s %14s %14s %10s %10s   %s" % ("batch", "impl", "prefill tok/s", "decode tok/s",
+    lines.append("%-6s %-8s %14s %14s %10s %10s   %s" % ("batch", "impl", "prefill tok/s", "decode tok/s",
                                                         "prefill s", "decode s", "greedy tokens vs fla"))
     for b in res["args"]["batches"]:
-        o, f = st.get("ocla_b%d" % b), st.get("fla_b%d" % b)
-        for name, r in (("fla", f), ("ocla", o)):
+        o, f, fl = st.get("ocla_b%d" % b), st.get("fla_b%d" % b), st.get("fla_loop_b%d" % b)
+        for name, r in (("fla", f), ("fla-loop", fl), ("ocla", o)):
             if not r or "error" in r:
-                lines.append("%-6d %-5s %s" % (b, name, (r or {}).get("error", "not run")))
+                lines.append("%-6d %-8s %s" % (b, name, (r or {}).get("error", "not run")))
                 continue
             agree = ""
-            if name == "ocla" and f and "tokens" in f:
+            if name != "fla" and f and "tokens" in f:
                 d = first_divergence(r["tokens"], f["tokens"])
                 agree = "identical" if d is None else "first divergence at new token %d (%d vs %d)" % (
                     d, r["tokens"][d] if d < len(r["tokens"]) else -1, f["tokens"][d] if d < len(f["tokens"]) else -1)
-            lines.append("%-6d %-5s %14.1f %14.1f %10.4f %10.4f   %s" % (b, name, r["prefill_tps"], r["decode_tps"],
+            lines.append("%-6d %-8s %14.1f %14.1f %10.4f %10.4f   %s" % (b, name, r["prefill_tps"], r["decode_tps"],
                                                                        r["prefill_s"], r["decode_s"], agree))
-        if o and f and "decode_tps" in o and "decode_tps" in f:
-            lines.append("%-6d %-5s %14.2fx %13.2fx   (ocla / fla; > 1: ocla faster)" % (
-                b, "ratio", o["prefill_tps"] / f["prefill_tps"], o["decode_tps"] / f["decode_tps"]))
+        for ref, what in ((f, "fla generate"), (fl, "fla-loop")):
+            if o and ref and "decode_tps" in o and "decode_tps" in ref:
+                lines.append("%-6d %-8s %14.2fx %13.2fx   (ocla / %s; > 1: ocla faster)" % (
+                    b, "ratio", o["prefill_tps"] / ref["prefill_tps"], o["decode_tps"] / ref["decode_tps"], what))
     tk = st.get("tokenizer_check")
     if tk:
         for r in tk:
@@ -343,8 +386,8 @@ def parse_args(argv=None):
                     help="directory containing fla/ (default .gpu/fla-src or .gpu/fla when present); 'none': ocla only")
     ap.add_argument("--generate", help="the ocla-generate binary (default: .gpu/build, build, build-release)")
     ap.add_argument("--out", required=True, help="output directory (model_compare.json, model_compare.txt)")
-    ap.add_argument("--model-dir", help="where to save the checkpoint (default OUT/../gla-<config>, not under OUT: "
-                                        "1.3 GB for 340m)")
+    ap.add_argument("--model-dir", help="where to save the checkpoint (default TMPDIR/ocla-model-compare/gla-<config>; "
+                                        "1.3 GB for 340m: keep it out of OUT)")
     ap.add_argument("--config", choices=sorted(CONFIGS), default="340m")
     ap.add_argument("--init", choices=["unit", "fla"], default="unit")
     ap.add_argument("--seed", type=int, default=0)
@@ -355,6 +398,8 @@ def parse_args(argv=None):
     ap.add_argument("--fla-tf32", action="store_true", help="let fla's Triton dots use TF32 (default: ieee fp32)")
     ap.add_argument("--warmup-new", type=int, default=4, help="tokens of fla's warm-up generate (default 4)")
     ap.add_argument("--budget", type=float, default=330.0, help="seconds; later stages are skipped past it")
+    ap.add_argument("--grace", type=float, default=45.0,
+                    help="seconds past --budget after which the running stage is interrupted (default 45)")
     ap.add_argument("--tokenizer-check", action="store_true", help="compare ocla.tokenizer with `tokenizers`")
     ap.add_argument("--tokenizers", nargs="*", default=[], help="tokenizer.json files or directories to check too")
     a = ap.parse_args(argv)
@@ -381,9 +426,28 @@ def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     res = Results(args.out, args)
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(max(1, int(args.budget + args.grace - elapsed())))
+    try:
+        stages(args, res)
+    except Overtime:
+        res.skip("the rest", "interrupted at %.0f s (--budget %.0f + --grace %.0f)" % (elapsed(), args.budget,
+                                                                                      args.grace))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    text = table(res.data)
+    with open(os.path.join(args.out, "model_compare.txt"), "w") as f:
+        f.write(text)
+    print(text, end="")
+    log("done")
+    return 0
+
+
+def stages(args, res):
     use_fla = args.fla != "none"
     cfg = CONFIGS[args.config]
-    model_dir = args.model_dir or os.path.join(os.path.dirname(os.path.abspath(args.out)), "gla-" + args.config)
+    model_dir = args.model_dir or os.path.join(tempfile.gettempdir(), "ocla-model-compare", "gla-" + args.config)
     os.makedirs(model_dir, exist_ok=True)
     torch = model = None
     if use_fla:
@@ -432,12 +496,16 @@ def main(argv=None):
             if elapsed() > args.budget:
                 res.skip("fla batch %d" % b, "past the %.0f s budget" % args.budget)
                 continue
-            try:
-                r = run_fla(torch, model, prompt, args.new, b, args.warmup_new)
-                res.set("fla_b%d" % b, r)
-            except Exception as e:
-                res.set("fla_b%d" % b, dict(error="%s: %s" % (type(e).__name__, str(e)[:300])))
-                log("fla batch %d failed: %s" % (b, e))
+            for key, fn in (("fla_b%d", lambda: run_fla(torch, model, prompt, args.new, b, args.warmup_new)),
+                            ("fla_loop_b%d", lambda: run_fla_loop(torch, model, prompt, args.new, b))):
+                try:
+                    r = fn()
+                    res.set(key % b, r)
+                    log("%s: prefill %.1f tokens/s, decode %.1f tokens/s" % (key % b, r["prefill_tps"],
+                                                                              r["decode_tps"]))
+                except Exception as e:
+                    res.set(key % b, dict(error="%s: %s" % (type(e).__name__, str(e)[:300])))
+                    log("%s failed: %s" % (key % b, e))
             torch.cuda.empty_cache()
     else:
         res.skip("fla", "--fla none")
@@ -447,13 +515,6 @@ def main(argv=None):
             res.skip("tokenizer check", "past the %.0f s budget" % args.budget)
         else:
             res.set("tokenizer_check", tokenizer_check(args.tokenizers, args.out, log))
-
-    text = table(res.data)
-    with open(os.path.join(args.out, "model_compare.txt"), "w") as f:
-        f.write(text)
-    print(text, end="")
-    log("done")
-    return 0
 
 
 if __name__ == "__main__":

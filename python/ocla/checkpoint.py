@@ -58,8 +58,9 @@ def gla_shapes(c):
     s = {"model.embeddings.weight": (c["vocab_size"], d), "model.norm.weight": (d,)}
     for i in range(L):
         p = "model.layers.%d." % i
-        s.update({p + "attn_norm.weight": (d,), p + "attn.q_proj.weight": (kd, d), p + "attn.k_proj.weight": (kd // g, d),
-                  p + "attn.v_proj.weight": (vd // g, d), p + "attn.g_proj.weight": (vd, d),
+        s.update({p + "attn_norm.weight": (d,), p + "attn.q_proj.weight": (kd, d),
+                  p + "attn.k_proj.weight": (kd // g, d), p + "attn.v_proj.weight": (vd // g, d),
+                  p + "attn.g_proj.weight": (vd, d),
                   p + "attn.gk_proj.0.weight": (16, d), p + "attn.gk_proj.1.weight": (kd // g, 16),
                   p + "attn.gk_proj.1.bias": (kd // g,), p + "attn.o_proj.weight": (d, vd), p + "mlp_norm.weight": (d,),
                   p + "mlp.gate_proj.weight": (inter, d), p + "mlp.up_proj.weight": (inter, d),
