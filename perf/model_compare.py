@@ -398,9 +398,9 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="nvidia", help="ocla's device selector (default nvidia)")
     ap.add_argument("--fla-tf32", action="store_true", help="let fla's Triton dots use TF32 (default: ieee fp32)")
     ap.add_argument("--warmup-new", type=int, default=4, help="tokens of fla's warm-up generate (default 4)")
-    ap.add_argument("--budget", type=float, default=330.0, help="seconds; later stages are skipped past it")
-    ap.add_argument("--grace", type=float, default=45.0,
-                    help="seconds past --budget after which the running stage is interrupted (default 45)")
+    ap.add_argument("--budget", type=float, default=300.0, help="seconds; later stages are skipped past it")
+    ap.add_argument("--grace", type=float, default=40.0,
+                    help="seconds past --budget after which the running stage is interrupted (default 40)")
     ap.add_argument("--tokenizer-check", action="store_true", help="compare ocla.tokenizer with `tokenizers`")
     ap.add_argument("--tokenizers", nargs="*", default=[], help="tokenizer.json files or directories to check too")
     a = ap.parse_args(argv)
