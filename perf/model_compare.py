@@ -27,9 +27,10 @@ built in BUILD:
    GPU), fla's raw decode speed.
 4. Ratios ocla / fla of both speeds, and whether the greedy tokens agree (the first divergence if not;
    fp32 sums in different orders may flip a near-tie late).
-5. --tokenizer-check: ocla.tokenizer against the `tokenizers` library (what transformers' fast
-   tokenizers run) on every tokenizer.json found under --tokenizers paths and the Hugging Face cache,
-   and on two it trains itself (GPT-2-style byte-level BPE; Llama-style BPE with byte fallback).
+5. --tokenizer-check: ocla.tokenizer against the `tokenizers` library and transformers'
+   PreTrainedTokenizerFast on every tokenizer.json found under --tokenizers paths and the Hugging Face
+   cache, and on three it trains itself with `tokenizers` (GPT-2-style byte-level BPE; Llama-style BPE
+   with byte fallback, in the Prepend/Replace form and the Metaspace form).
 
 Writes OUT/model_compare.json (rewritten after every stage, so an interrupted run keeps what it
 measured) and OUT/model_compare.txt (the table). Stages past --budget seconds are skipped, saying so;
@@ -47,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -301,8 +303,23 @@ def _compare(ours, theirs, texts):
     return "agrees on %d texts (encode, decode with and without special tokens)" % len(texts)
 
 
+class _Transformers:
+    """transformers' fast tokenizer over a tokenizer.json, in the interface of tokenizers.Tokenizer that
+    _compare uses (no clean-up of spaces: the text as the decoder makes it)."""
+
+    def __init__(self, path):
+        from transformers import PreTrainedTokenizerFast
+        self.t = PreTrainedTokenizerFast(tokenizer_file=path, clean_up_tokenization_spaces=False)
+
+    def encode(self, text):
+        return types.SimpleNamespace(ids=self.t.encode(text))
+
+    def decode(self, ids, skip_special_tokens=True):
+        return self.t.decode(ids, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False)
+
+
 def tokenizer_check(paths, out, log):
-    """ocla.tokenizer against the tokenizers library: [{file, result}]."""
+    """ocla.tokenizer against the tokenizers library and transformers' fast tokenizer: [{file, result}]."""
     try:
         import tokenizers
     except ImportError:
@@ -324,7 +341,16 @@ def tokenizer_check(paths, out, log):
     results = []
     for path in files:
         try:
-            r = _compare(Tokenizer.from_file(path), tokenizers.Tokenizer.from_file(path), texts)
+            ours = Tokenizer.from_file(path)
+            theirs = tokenizers.Tokenizer.from_file(path)
+            r = "tokenizers %s: %s" % (tokenizers.__version__, _compare(ours, theirs, texts))
+            try:
+                hf = _Transformers(path)
+            except Exception as e:
+                r += "; transformers: unavailable (%s: %s)" % (type(e).__name__, str(e)[:120])
+            else:
+                import transformers
+                r += "; transformers %s: %s" % (transformers.__version__, _compare(ours, hf, texts))
         except TokenizerError as e:
             r = "refused: %s" % e
         except Exception as e:
