@@ -257,6 +257,17 @@ def _corpus():
     return text + TOKENIZER_SAMPLES * 3
 
 
+def _random_texts(n, seed=0):
+    """Short strings of pieces that stress the edges: whitespace kinds (U+001C is not White_Space,
+    U+00A0 and U+3000 are), contractions, combining marks, the metaspace character, special tokens."""
+    import random
+    pieces = list("abcXYZ019_.,!") + [" ", "  ", "\t", "\n", "\r", "\x1c", "\u00a0", "\u3000", "\u2581", "'s", "'ll",
+                                      "'", "e\u0301", "\u00e9", "\u65e5", "\U0001F600", "\u0663", "\u00bd", "<s>",
+                                      "</s>", "<|endoftext|>", "<unk>", "<0x41>"]
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(n)]
+
+
 def _trained(tk_mod, kind):
     """A tokenizer.json trained here with the tokenizers library: GPT-2 style or Llama style."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -284,8 +295,8 @@ def _trained(tk_mod, kind):
     spec = json.loads(tk.to_str())
     if kind != "gpt2":  # byte fallback tokens in the model's vocab, as Llama's tokenizer.json has them
         v = spec["model"]["vocab"]
-        for b in range(256):
-            v.setdefault("<0x%02X>" % b, len(v) + len(spec["added_tokens"]))
+        for b in range(256):  # ids after every other (tokenizers numbers new added tokens from the vocab's size)
+            v.setdefault("<0x%02X>" % b, max(v.values()) + 1)
     return json.dumps(spec)
 
 
@@ -337,7 +348,7 @@ def tokenizer_check(paths, out, log):
         with open(path, "w") as f:
             f.write(_trained(tokenizers, kind))
         files.append(path)
-    texts = TOKENIZER_SAMPLES + _corpus()[:200]
+    texts = TOKENIZER_SAMPLES + _corpus()[:200] + _random_texts(500)
     results = []
     for path in files:
         try:
