@@ -13,7 +13,11 @@
  *     --batch B          B copies of the prompt decoded together (throughput: tokens/s over all B)
  *     --device SEL       device selector (else OCLA_DEVICE, else the first GPU)
  *     --no-warmup        time the first run too (it includes building the kernels)
- * Example: ocla-generate checkpoints/gla-tiny 1 15043 3186 -n 16 */
+ * Example: ocla-generate checkpoints/gla-tiny 1 15043 3186 -n 16
+ * Token ids only: this example stays C (the library has no tokenizer). For text in and out through the
+ * checkpoint's tokenizer.json, the Python binding's entry point does the same run:
+ *   python -m ocla.generate --model checkpoints/gla-tiny --prompt "Once upon a time" -n 16
+ * (docs/MODELS.md "Text and Python"). */
 #include <ocla/ocla.h>
 #include <stdio.h>
 #include <stdlib.h>

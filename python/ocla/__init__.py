@@ -21,6 +21,8 @@ from ._ops import (attention, attention_backward, attention_limits, chunk_gla, c
                    fused_recurrent_retention, fused_recurrent_simple_gla, linformer_attention, plan,
                    softmax_attention)
 from .layers import GAULayer, GLALayer, MHALayer
+from .model import Generation, Model
+from .tokenizer import Tokenizer, TokenizerError
 
 __version__ = "0.3.0"
 
@@ -32,5 +34,5 @@ __all__ = [
     "explain", "flash_attention", "fused_chunk_linear_attn", "fused_chunk_retention", "fused_chunk_simple_gla",
     "fused_recurrent_gla", "fused_recurrent_linear_attn", "fused_recurrent_retention",
     "fused_recurrent_simple_gla", "linformer_attention", "plan", "softmax_attention",
-    "GLALayer", "MHALayer", "GAULayer",
+    "GLALayer", "MHALayer", "GAULayer", "Model", "Generation", "Tokenizer", "TokenizerError",
 ]

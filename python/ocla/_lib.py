@@ -177,6 +177,20 @@ class GAULayerWeights(ctypes.Structure):
                 ("w_o", c_void_p), ("b_o", c_void_p), ("norm_w", c_void_p), ("norm_b", c_void_p)]
 
 
+# ---- model.h ---------------------------------------------------------------------------------
+MODEL_LOGITS_NONE, MODEL_LOGITS_LAST, MODEL_LOGITS_ALL = 0, 1, 2
+
+
+class SamplerParams(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("temperature", c_float), ("top_k", c_int), ("top_p", c_float),
+                ("seed", c_uint64)]
+
+
+class GenerateStats(ctypes.Structure):
+    _fields_ = [("prompt_tokens", c_int64), ("generated_tokens", c_int64), ("prefill_seconds", c_double),
+                ("decode_seconds", c_double)]
+
+
 # ---- function prototypes ---------------------------------------------------------------------
 _S = c_enum  # ocla_status
 _PROTOTYPES = {
@@ -218,6 +232,21 @@ _PROTOTYPES = {
     "ocla_mha_layer_forward": (_S, [c_void_p, P(MHALayerParams), P(MHALayerWeights), c_void_p, c_void_p]),
     "ocla_gau_layer_params_defaults": (None, [P(GAULayerParams)]),
     "ocla_gau_layer_forward": (_S, [c_void_p, P(GAULayerParams), P(GAULayerWeights), c_void_p, c_void_p]),
+    "ocla_model_open": (_S, [c_char_p, P(c_void_p)]),
+    "ocla_model_free": (None, [c_void_p]),
+    "ocla_model_session_create": (_S, [c_void_p, c_void_p, c_int, P(c_void_p)]),
+    "ocla_model_session_free": (None, [c_void_p]),
+    "ocla_model_reset": (_S, [c_void_p]),
+    "ocla_model_session_vocab": (c_int64, [c_void_p]),
+    "ocla_model_session_batch": (c_int, [c_void_p]),
+    "ocla_model_prefill": (_S, [c_void_p, P(c_int32), c_int64, c_enum, P(c_float)]),
+    "ocla_model_step": (_S, [c_void_p, P(c_int32), P(c_float)]),
+    "ocla_sampler_params_defaults": (None, [P(SamplerParams)]),
+    "ocla_sampler_create": (_S, [P(SamplerParams), P(c_void_p)]),
+    "ocla_sampler_free": (None, [c_void_p]),
+    "ocla_sampler_sample": (_S, [c_void_p, P(c_float), c_int64, P(c_int32)]),
+    "ocla_model_generate": (_S, [c_void_p, c_void_p, P(c_int32), c_int64, c_int64, P(c_int32), c_int, P(c_int32),
+                                 P(c_int64), P(GenerateStats)]),
 }
 
 

@@ -23,7 +23,8 @@ def test_structs_have_the_c_sizes():
     structs = {"ocla_context_options_defaults": L.ContextOptions, "ocla_attn_params_defaults": L.AttnParams,
                "ocla_softmax_params_defaults": L.SoftmaxParams, "ocla_linformer_params_defaults": L.LinformerParams,
                "ocla_flash_params_defaults": L.FlashParams, "ocla_gla_layer_params_defaults": L.GLALayerParams,
-               "ocla_mha_layer_params_defaults": L.MHALayerParams, "ocla_gau_layer_params_defaults": L.GAULayerParams}
+               "ocla_mha_layer_params_defaults": L.MHALayerParams, "ocla_gau_layer_params_defaults": L.GAULayerParams,
+               "ocla_sampler_params_defaults": L.SamplerParams}
     for name, st in structs.items():
         buf = ctypes.create_string_buffer(4096)  # room for any C struct of these
         fn = getattr(lib, name)
