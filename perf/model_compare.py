@@ -534,21 +534,21 @@ def stages(args, res):
             res.set("ocla_b%d" % b, dict(error="%s: %s" % (type(e).__name__, e)))
             log("ocla batch %d failed: %s" % (b, e))
 
-    if use_fla:
-        for b in args.batches:
+    if use_fla:  # fla's generate at every batch first (the comparison the issue asks for), then fla-loop
+        runs = [("fla_b%d", b, lambda b=b: run_fla(torch, model, prompt, args.new, b, args.warmup_new))
+                for b in args.batches]
+        runs += [("fla_loop_b%d", b, lambda b=b: run_fla_loop(torch, model, prompt, args.new, b)) for b in args.batches]
+        for key, b, fn in runs:
             if elapsed() > args.budget:
-                res.skip("fla batch %d" % b, "past the %.0f s budget" % args.budget)
+                res.skip(key % b, "past the %.0f s budget" % args.budget)
                 continue
-            for key, fn in (("fla_b%d", lambda: run_fla(torch, model, prompt, args.new, b, args.warmup_new)),
-                            ("fla_loop_b%d", lambda: run_fla_loop(torch, model, prompt, args.new, b))):
-                try:
-                    r = fn()
-                    res.set(key % b, r)
-                    log("%s: prefill %.1f tokens/s, decode %.1f tokens/s" % (key % b, r["prefill_tps"],
-                                                                              r["decode_tps"]))
-                except Exception as e:
-                    res.set(key % b, dict(error="%s: %s" % (type(e).__name__, str(e)[:300])))
-                    log("%s failed: %s" % (key % b, e))
+            try:
+                r = fn()
+                res.set(key % b, r)
+                log("%s: prefill %.1f tokens/s, decode %.1f tokens/s" % (key % b, r["prefill_tps"], r["decode_tps"]))
+            except Exception as e:
+                res.set(key % b, dict(error="%s: %s" % (type(e).__name__, str(e)[:300])))
+                log("%s failed: %s" % (key % b, e))
             torch.cuda.empty_cache()
     elif args.fla == "none":
         res.skip("fla", "--fla none")
