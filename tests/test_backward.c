@@ -288,6 +288,10 @@ static void check_variant(const variant *vr) {
                 errs e = run_device(ctx, vr, &hc, SHAPES[s].chunk, &ref);
                 double m = maxerr(&e);
                 if (m > worst) worst = m;
+                if (getenv("OCLA_TEST_EACH_SHAPE")) /* where a worst case comes from */
+                    fprintf(stderr, "  %s on %s, B%d T%d H%d K%d V%d chunk %d states %d: dq %.2g dk %.2g dv %.2g dg %.2g\n",
+                            vr->name, tc_device_name(d), SHAPES[s].B, SHAPES[s].T, SHAPES[s].H, SHAPES[s].K,
+                            SHAPES[s].V, SHAPES[s].chunk, states, e.dq, e.dk, e.dv, e.dg);
                 w.dq = fmax(w.dq, e.dq), w.dk = fmax(w.dk, e.dk), w.dv = fmax(w.dv, e.dv), w.dg = fmax(w.dg, e.dg);
                 w.dh0 = fmax(w.dh0, e.dh0), w.dz0 = fmax(w.dz0, e.dz0);
                 cr_assert_leq(m, BWD_TOL,
