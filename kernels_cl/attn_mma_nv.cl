@@ -608,7 +608,11 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const float *hbuf,
-    __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
+    __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od
+#if REV && HT
+    , __global float *oi, const ocla_idx oio /* strict (dk for dg): the inter-chunk part goes here */
+#endif
+    ) {
     __local float mem[P1 > P2 ? P1 : P2] __attribute__((aligned(16)));
     __local float gs[CHUNK];
 #if GKC
@@ -849,6 +853,23 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                                               : gkc[(ocla_idx)row * GW + col]);
             }
 #endif
+#if REV && HT
+    /* dk for the gate gradient: its inter-chunk part exp(G_last - G_j) dH_{n+1} v_j apart (mma_bwd_dg
+     * adds the two; it sums k_j.(this part) over earlier rows, where the chunk's decay makes it small) */
+    if (strict) {
+        __global float *ibase = oi + oio + b * ob + h * oh + (ocla_idx)t0 * ot;
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    const int row = wm + gr + 8 * (r >> 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
+                    if (row < rows && col < V) ibase[row * ot + col * od] = oacc[hf][j][r];
+                    oacc[hf][j][r] = 0.0f;
+                }
+    }
+#endif
     /* O += S V in two 64-wide halves. A non-finite v_j must reach only rows i >= j: the masked
      * zeros of S would turn it into NaN in earlier rows (0 * Inf), so a half whose V tile holds a
      * non-finite value is done with a select-based loop instead of the tensor cores (rare). */
@@ -991,13 +1012,16 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 
 #if REV && !USE_GK
 /* ---- scalar gates' gradient: grid (256 * NT, B*H), local 256 ----
- * dq and dk come without their diagonal terms (mma_chunk_output(_rev) with strict = 1); this adds them.
- * dg_t = sum over chunk n's rows t' >= t of (q_t'.dq_t' - k_t'.dk_t') + <H_{n+1}, dH_{n+1}> (the
- * boundary term, as the portable bwd_dg: summing the later chunks' rows instead lost accuracy to
- * cancellation where gates are strong, 2.8e-4 against 8e-5), 0 where the log gate was not negative
- * (clamped to 0 by the forward); q and k identity-mapped (phi = x). H_{n+1}, dH_{n+1}: hfwd and dhs
- * ([B*H][NT][K][V], chunk n+1 and n), after the last chunk hfin and dfin ([B*H][K][V]; has_final 0:
- * no final-state gradient, the term is 0). */
+ * dq and dk come without their diagonal terms (mma_chunk_output(_rev) with strict = 1), dk's
+ * inter-chunk part e_j = exp(G_L - G_j) dH_{n+1} v_j apart (dki); this adds them. With dk' = dk - e,
+ *   dg_t = sum over chunk n's rows t' >= t of (q_t'.dq_t' - k_t'.dk'_t')
+ *          + exp(G_L) <H_n, dH_{n+1}> + sum of k_j.e_j over the rows j < t,
+ * which is sum over t' >= t of (q.dq - k.dk) + <H_{n+1}, dH_{n+1}> rearranged: that form subtracts
+ * the large k_j.e_j of the chunk's last rows (undecayed, of the order of dH) from the boundary term,
+ * and lost 2e-4 of dg to it where gates are strong; this one adds only terms that decay with the
+ * chunk. 0 where the log gate was not negative (clamped to 0 by the forward); q and k
+ * identity-mapped (phi = x). H_n: hfwd ([B*H][NT][K][V]); dH_{n+1}: dhs (chunk n), after the last
+ * chunk dfin ([B*H][K][V]; has_final 0: no final-state gradient, the term is 0). */
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     const int T, const int H, const int K, const int V, const int NT,
     __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
@@ -1006,16 +1030,17 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
     __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
     __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
-    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *hfin,
-    __global const float *dfin, const int has_final,
+    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,
+    const int has_final,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
-    __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh) {
-    __local float rr[CHUNK], cs[CHUNK], part[8];
+    __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh,
+    __global const float *dki, const ocla_idx dkio) {
+    __local float rr[CHUNK], uu[CHUNK], cs[CHUNK], cu[CHUNK], gl[CHUNK], part[8];
     const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
-    /* the boundary term */
+    /* the boundary term <H_n, dH_{n+1}> */
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const float *x1 = n + 1 < NT ? hfwd + ((ocla_idx)bh * NT + n + 1) * KV : hfin + (ocla_idx)bh * KV;
+    __global const float *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV;
     __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
     float bsum = 0.0f;
     if (n + 1 < NT || has_final)
@@ -1028,7 +1053,7 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
      * (coalesced; four lanes per row along a stride of four read half of every 32-byte sector). */
     for (int row = warp; row < rows; row += 8) {
         const ocla_idx t = t0 + row;
-        float x = 0.0f, p = 0.0f;
+        float x = 0.0f, u = 0.0f, p = 0.0f;
         for (int c = lane; c < V; c += 32)
             p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
         p = scale * warp_sum(p);
@@ -1036,22 +1061,27 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
             __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd;
             __global float *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
             const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
-            const float gq = *pq, gk = *pk;
+            const float gq = *pq, gk = *pk, ge = dki[dkio + b * dkb + t * dkt + h * dkh + d * dkd];
             x += qv * gq - kv * gk;
+            u += kv * ge;
             *pq = mad(p, kv, gq);
-            *pk = mad(p, qv, gk);
+            *pk = mad(p, qv, gk + ge);
         }
         x = warp_sum(x);
-        if (lane == 0) rr[row] = x;
+        u = warp_sum(u);
+        if (lane == 0) rr[row] = x, uu[row] = u;
     }
-    if (tid < CHUNK && tid >= rows) rr[tid] = 0.0f;
+    if (tid < CHUNK && tid >= rows) rr[tid] = uu[tid] = 0.0f;
     SYNC();
-    chunk_cumsum(cs, tid < CHUNK ? rr[CHUNK - 1 - tid] : 0.0f, tid); /* cs[m] = sum of rows >= CHUNK-1-m */
+    chunk_cumsum(cs, tid < CHUNK ? rr[CHUNK - 1 - tid] : 0.0f, tid);   /* cs[m] = sum of rows >= CHUNK-1-m */
+    chunk_cumsum(cu, tid < CHUNK && tid > 0 ? uu[tid - 1] : 0.0f, tid); /* cu[m] = sum of rows < m */
+    chunk_cumsum(gl, tid < rows ? log_gate(g, gb, gt, gh, b, t0 + tid, h) : 0.0f, tid);
     if (tid < rows) {
         const ocla_idx t = t0 + tid;
         const float bnd = part[0] + part[1] + part[2] + part[3] + part[4] + part[5] + part[6] + part[7];
-        dg[b * ob + t * ot + h * oh] =
-            ocla_log_gate(g[b * gb + t * gt + h * gh]) < 0.0f ? cs[CHUNK - 1 - tid] + bnd : 0.0f;
+        dg[b * ob + t * ot + h * oh] = ocla_log_gate(g[b * gb + t * gt + h * gh]) < 0.0f
+                                           ? cs[CHUNK - 1 - tid] + exp(gl[CHUNK - 1]) * bnd + cu[tid]
+                                           : 0.0f;
     }
 }
 #endif
@@ -1059,10 +1089,12 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
 #if REV && USE_GK
 /* ---- per-key gates' gradient: grid (256 * NT, B*H), local 256 ----
  * As mma_bwd_dg per key dimension d: dq and dk come without their diagonal terms, which this adds
- * (p_t k_t and p_t q_t, p_t = scale do_t.v_t: the gate factor of the diagonal is 1);
- * dg_t[d] = sum over chunk n's rows t' >= t of (q_t'[d] dq_t'[d] - k_t'[d] dk_t'[d]) +
- * sum_v H_{n+1}[d][v] dH_{n+1}[d][v], 0 where the raw log gate was not negative. Key dimensions go
- * in slices of 64: the rows' terms in local memory, one work-item per dimension for the suffix sum. */
+ * (p_t k_t and p_t q_t, p_t = scale do_t.v_t: the gate factor of the diagonal is 1), and dk's
+ * inter-chunk part e apart (dki); with dk' = dk - e,
+ * dg_t[d] = sum over chunk n's rows t' >= t of (q_t'[d] dq_t'[d] - k_t'[d] dk'_t'[d]) +
+ * exp(G_L[d]) sum_v H_n[d][v] dH_{n+1}[d][v] + sum over rows j < t of k_j[d] e_j[d], 0 where the raw
+ * log gate was not negative. Key dimensions go in slices of 64: the rows' terms in local memory, one
+ * work-item per dimension for the prefix and suffix sums. */
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
     const int T, const int H, const int K, const int V, const int NT,
     __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
@@ -1071,15 +1103,16 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
     __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
     __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
     __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
-    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *hfin,
-    __global const float *dfin, const int has_final,
+    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,
+    const int has_final,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, const ocla_idx gd,
-    __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
-    __local float pr[CHUNK], xs[CHUNK][65], bnd[64];
+    __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od,
+    __global const float *dki, const ocla_idx dkio) {
+    __local float pr[CHUNK], xs[CHUNK][65], us[CHUNK][65], bnd[64];
     const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const float *x1 = n + 1 < NT ? hfwd + ((ocla_idx)bh * NT + n + 1) * KV : hfin + (ocla_idx)bh * KV;
+    __global const float *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV;
     __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
     const int boundary = n + 1 < NT || has_final;
     for (int row = warp; row < rows; row += 8) { /* p_t: a warp per row, its lanes along the row */
@@ -1095,17 +1128,19 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
         for (int e = tid; e < rows * 64; e += 256) {
             const int row = e / 64, d = d0 + e % 64;
             const ocla_idx t = t0 + row;
-            float x = 0.0f;
+            float x = 0.0f, u = 0.0f;
             if (d < K) {
                 __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd;
                 __global float *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
                 const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
-                const float gq = *pq, gk = *pk;
+                const float gq = *pq, gk = *pk, ge = dki[dkio + b * dkb + t * dkt + h * dkh + d * dkd];
                 x = qv * gq - kv * gk;
+                u = kv * ge;
                 *pq = mad(pr[row], kv, gq);
-                *pk = mad(pr[row], qv, gk);
+                *pk = mad(pr[row], qv, gk + ge);
             }
             xs[row][e % 64] = x;
+            us[row][e % 64] = u;
         }
         for (int dl = warp; dl < 64; dl += 8) { /* the boundary term: a warp per state row */
             const int d = d0 + dl;
@@ -1116,11 +1151,19 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
             if (lane == 0) bnd[dl] = s;
         }
         SYNC();
-        if (tid < 64) { /* suffix sums over the chunk's rows */
-            float acc = bnd[tid];
+        if (tid < 64) { /* the chunk's decay, prefix sums of k.e, suffix sums of the rest */
+            const int d = min(d0 + tid, K - 1);
+            float gsum = 0.0f, pre = 0.0f, acc = 0.0f;
+            for (int row = 0; row < rows; row++) {
+                gsum += ocla_log_gate(g[b * gb + (ocla_idx)(t0 + row) * gt + h * gh + d * gd]);
+                const float u = us[row][tid];
+                us[row][tid] = pre;
+                pre += u;
+            }
+            const float bt = exp(gsum) * bnd[tid];
             for (int row = rows - 1; row >= 0; row--) {
                 acc += xs[row][tid];
-                xs[row][tid] = acc;
+                xs[row][tid] = acc + bt + us[row][tid];
             }
         }
         SYNC();

@@ -12,14 +12,16 @@
  *   3. mma_chunk_output_t      dq_i = s exp(G_i) H_n do_i + s sum_{j<=i} (do_i.v_j) exp(G_i - G_j) k_j
  *   4. mma_chunk_output_rev    dv_j = exp(G_L - G_j) dH_{n+1}^T k_j + s sum_{i>=j} (q_i.k_j) exp(G_i - G_j) do_i
  *   5. mma_chunk_output_rev_t  dk_j = exp(G_L - G_j) dH_{n+1} v_j + s sum_{i>=j} (do_i.v_j) exp(G_i - G_j) q_i
- *   6. mma_bwd_dg (scalar gates with dg): dg_t = sum_{t'>=t in chunk n} (q.dq - k.dk)_t' + <H_{n+1}, dH_{n+1}>;
- *      mma_bwd_dgk (GLA) the same per key dimension, the boundary term summed over each state row;
- *      with dg, steps 3 and 5 leave out the diagonal terms s (do_t.v_t) k_t and s (do_t.v_t) q_t,
- *      which cancel in q.dq - k.dk, and this step adds them after using dq and dk (accuracy) 
+ *   6. mma_bwd_dg (scalar gates with dg): with e_j = exp(G_L - G_j) dH_{n+1} v_j (dk's inter-chunk part)
+ *      and dk' = dk - e, dg_t = sum_{t'>=t in chunk n} (q.dq - k.dk')_t' + exp(G_L) <H_n, dH_{n+1}>
+ *      + sum_{j<t in chunk n} k_j.e_j; mma_bwd_dgk (GLA) the same per key dimension. With dg, steps 3
+ *      and 5 leave out the diagonal terms s (do_t.v_t) k_t and s (do_t.v_t) q_t, which cancel in
+ *      q.dq - k.dk, step 5 writes e apart, and this step adds them after using them (accuracy: no
+ *      large terms cancel where gates are strong) 
  * Steps 3-5 are the forward's output kernel with its operands exchanged (the reverse form's
  * anti-causal mask; _t: the [K][V] states read as [V][K]); every product runs on the tensor cores
- * (3xTF32, or TF32 where allowed). Temporaries: scratch slots 0-2 (H, dH, then the final state or
- * the fixed decays), 3 (GLA: the cumulative gates [B*H][T][K]). */
+ * (3xTF32, or TF32 where allowed). Temporaries: scratch slots 0-2 (H, dH, the fixed decays), 3
+ * (GLA: the cumulative gates [B*H][T][K]; with dg, dk's inter-chunk part after them). */
 #include <math.h>
 
 #include "internal.h"
@@ -77,10 +79,11 @@ static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, c
 }
 
 /* One product pass: out = the output kernel's o for q' = a, k' = b, v' = w, state hs ([K'][V'] per
- * chunk), K' = Kx, V' = Vx. */
+ * chunk), K' = Kx, V' = Vx; oi (the dk kernel's): where its inter-chunk part goes with strict, at
+ * element oio. */
 static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, float scale, float scale_inter,
                            int strict, const ocla_tensor *a, const ocla_tensor *b, const ocla_tensor *w, cl_mem hs,
-                           ocla_tensor *out, const char *what) {
+                           ocla_tensor *out, cl_mem oi, int64_t oio, const char *what) {
     cl_kernel k;
     ocla_status st = kernel(c, name, &k);
     if (st != OCLA_SUCCESS) return st;
@@ -93,14 +96,15 @@ static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, 
     for (int d = 0; d < 3; d++) ocla__push_long(&x, c->gs[d]);
     ocla__push_mem(&x, hs);
     push_t(&x, out, 4);
+    if (oi) ocla__push_mem(&x, oi), ocla__push_long(&x, oio);
     if (x.st != OCLA_SUCCESS) return x.st;
     const size_t g[3] = {(size_t)(Vx + 127) / 128 * 256, (size_t)c->NT, c->BH}, l[3] = {256, 1, 1};
     return ocla__launch(c->ctx, k, 3, g, l, what);
 }
 
-/* dg (step 6) of scalar or (vec) per-key gates; the final state H_T at the start of slot 2 where
- * has_final. */
-static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int has_final, float scale, int vec) {
+/* dg (step 6) of scalar or (vec) per-key gates; dk's inter-chunk part at dki. */
+static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int has_final, float scale, int vec,
+                             int64_t dki) {
     cl_kernel k;
     ocla_status st = kernel(c, vec ? "mma_bwd_dgk" : "mma_bwd_dg", &k);
     if (st != OCLA_SUCCESS) return st;
@@ -110,9 +114,10 @@ static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int
     push_t(&x, io->q, 4), push_t(&x, io->k, 4), push_t(&x, io->v, 4), push_t(&x, io->d_o, 4);
     push_t(&x, io->dq, 4), push_t(&x, io->dk, 4);
     ocla__push_float(&x, scale);
-    ocla__push_mem(&x, c->ws[S_H]), ocla__push_mem(&x, c->ws[S_DH]), ocla__push_mem(&x, c->ws[S_MISC]);
-    ocla__push_mem(&x, has_final ? io->d_final_state->mem : c->ws[S_MISC]), ocla__push_int(&x, has_final);
+    ocla__push_mem(&x, c->ws[S_H]), ocla__push_mem(&x, c->ws[S_DH]);
+    ocla__push_mem(&x, has_final ? io->d_final_state->mem : c->ws[S_DH]), ocla__push_int(&x, has_final);
     push_t(&x, io->g, 3 + vec), push_t(&x, io->dg, 3 + vec);
+    ocla__push_mem(&x, c->ws[S_G]), ocla__push_long(&x, dki);
     if (x.st != OCLA_SUCCESS) return x.st;
     const size_t g[2] = {256 * (size_t)c->NT, c->BH}, l[2] = {256, 1};
     return ocla__launch(c->ctx, k, 2, g, l, "NVIDIA backward dg");
@@ -125,14 +130,15 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
                   .BH = (size_t)(req->B * req->H)};
     const float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
     const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL, vec = p->gate == OCLA_GATE_VECTOR;
-    /* temporaries: H and dH (B*H*NT*K*V floats each), then the final state (dg with a final-state
-     * gradient) or the fixed decays */
-    size_t state_bytes, misc_bytes, gate_bytes = 0;
+    /* temporaries: H and dH (B*H*NT*K*V floats each), the fixed decays, then the cumulative gates
+     * (per-key gates) followed by dk's inter-chunk part (with dg), B*H*T*K floats each */
+    size_t state_bytes, tk;
     if (!ocla__mul_ok(c.BH * (size_t)NT, (size_t)K * (size_t)V * sizeof(float), &state_bytes) ||
-        !ocla__mul_ok(has_final ? c.BH * (size_t)K * (size_t)V : (size_t)H + 64, sizeof(float), &misc_bytes) ||
-        (vec && !ocla__mul_ok(c.BH * (size_t)T, (size_t)K * sizeof(float), &gate_bytes)))
+        !ocla__mul_ok(c.BH * (size_t)T, (size_t)K, &tk) || tk > SIZE_MAX / 8)
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
-    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, misc_bytes, gate_bytes};
+    const size_t dki = vec ? tk : 0; /* where dk's inter-chunk part starts, in floats */
+    const size_t bytes[S_COUNT] = {state_bytes, state_bytes, ((size_t)H + 64) * sizeof(float),
+                                   (dki + (dg ? tk : 0)) * sizeof(float)};
     ocla_status st = OCLA_SUCCESS;
     for (int s = 0; s < S_COUNT && st == OCLA_SUCCESS; s++)
         if (bytes[s]) st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, bytes[s], &c.ws[s]);
@@ -167,21 +173,20 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
     }
 
     /* 1-2: the states and their gradients */
-    st = states(&c, "mma_chunk_states", K, V, io->k, io->v, io->initial_state, c.ws[S_H], NULL,
-                has_final ? c.ws[S_MISC] : NULL, 0, 0.0f);
+    st = states(&c, "mma_chunk_states", K, V, io->k, io->v, io->initial_state, c.ws[S_H], NULL, NULL, 0, 0.0f);
     if (st == OCLA_SUCCESS)
         st = states(&c, "mma_chunk_states_rev", K, V, io->q, io->d_o, io->d_final_state, c.ws[S_DH],
                     io->d_initial_state, NULL, 1, scale);
     /* 3-5: dq (contraction over V, outputs over K: the [K][V] states read transposed), dv, dk */
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_t", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_H], io->dq,
-                     "NVIDIA backward dq");
+                     NULL, 0, "NVIDIA backward dq");
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_rev", K, V, scale, 1.0f, 0, io->k, io->q, io->d_o, c.ws[S_DH], io->dv,
-                     "NVIDIA backward dv");
+                     NULL, 0, "NVIDIA backward dv");
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_rev_t", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DH], io->dk,
-                     "NVIDIA backward dk");
-    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale, vec);
+                     dg ? c.ws[S_G] : io->dk->mem, (int64_t)dki, "NVIDIA backward dk");
+    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale, vec, (int64_t)dki);
     return st;
 }
