@@ -55,27 +55,35 @@ static ocla_status kernel(const nvb_call *c, const char *name, cl_kernel *k) {
     return ocla__variant_kernel(c->ctx, &v, name, k);
 }
 
-/* One state pass: operands a, b ([B,T,H,*]), optional initial / final states. rev != 0: the
- * gradient pass, with its scale. */
-static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, const ocla_tensor *a,
-                          const ocla_tensor *b, const ocla_tensor *s0, cl_mem out, const ocla_tensor *sT, cl_mem sT_mem,
-                          int rev, float scale) {
+/* The arguments of a state or product pass start alike: the kernel and its sizes (B, T, H, K', V', NT). */
+static ocla_status begin(const nvb_call *c, const char *name, int Kx, int Vx, ocla_args *x) {
     cl_kernel k;
-    ocla_status st = kernel(c, name, &k);
+    const ocla_status st = kernel(c, name, &k);
     if (st != OCLA_SUCCESS) return st;
-    ocla_args x = {c->ctx, k, 0, OCLA_SUCCESS};
+    *x = (ocla_args){c->ctx, k, 0, OCLA_SUCCESS};
     const int sizes[6] = {(int)c->req->B, c->T, c->H, Kx, Vx, c->NT};
-    for (int i = 0; i < 6; i++) ocla__push_int(&x, sizes[i]);
+    for (int i = 0; i < 6; i++) ocla__push_int(x, sizes[i]);
+    return OCLA_SUCCESS;
+}
+
+/* One state pass: operands a, b ([B,T,H,*]), optional initial and last states (sT: written after the
+ * last chunk). rev != 0: the gradient pass, with its scale. */
+static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, const ocla_tensor *a,
+                          const ocla_tensor *b, const ocla_tensor *s0, cl_mem out, const ocla_tensor *sT, int rev,
+                          float scale) {
+    ocla_args x;
+    const ocla_status st = begin(c, name, Kx, Vx, &x);
+    if (st != OCLA_SUCCESS) return st;
     push_t(&x, a, 4), push_t(&x, b, 4);
     ocla__push_mem(&x, c->gmem);
     for (int d = 0; d < 3; d++) ocla__push_long(&x, c->gs[d]);
     ocla__push_mem(&x, s0 ? s0->mem : out), ocla__push_int(&x, s0 != NULL);
     ocla__push_mem(&x, out);
-    ocla__push_mem(&x, sT ? sT->mem : sT_mem ? sT_mem : out), ocla__push_int(&x, sT != NULL || sT_mem != NULL);
+    ocla__push_mem(&x, sT ? sT->mem : out), ocla__push_int(&x, sT != NULL);
     if (rev) ocla__push_float(&x, scale);
     if (x.st != OCLA_SUCCESS) return x.st;
     const size_t g[3] = {(size_t)(Vx + 63) / 64 * 256, (size_t)(Kx + 63) / 64, c->BH}, l[3] = {256, 1, 1};
-    return ocla__launch(c->ctx, k, 3, g, l, rev ? "NVIDIA backward state gradients" : "NVIDIA backward chunk states");
+    return ocla__launch(c->ctx, x.k, 3, g, l, rev ? "NVIDIA backward state gradients" : "NVIDIA backward chunk states");
 }
 
 /* One product pass: out = the output kernel's o for q' = a, k' = b, v' = w, state hs ([K'][V'] per
@@ -84,12 +92,9 @@ static ocla_status states(const nvb_call *c, const char *name, int Kx, int Vx, c
 static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, float scale, float scale_inter,
                            int strict, const ocla_tensor *a, const ocla_tensor *b, const ocla_tensor *w, cl_mem hs,
                            ocla_tensor *out, cl_mem oi, int64_t oio, const char *what) {
-    cl_kernel k;
-    ocla_status st = kernel(c, name, &k);
+    ocla_args x;
+    const ocla_status st = begin(c, name, Kx, Vx, &x);
     if (st != OCLA_SUCCESS) return st;
-    ocla_args x = {c->ctx, k, 0, OCLA_SUCCESS};
-    const int sizes[6] = {(int)c->req->B, c->T, c->H, Kx, Vx, c->NT};
-    for (int i = 0; i < 6; i++) ocla__push_int(&x, sizes[i]);
     ocla__push_float(&x, scale), ocla__push_float(&x, scale_inter), ocla__push_int(&x, strict);
     push_t(&x, a, 4), push_t(&x, b, 4), push_t(&x, w, 4);
     ocla__push_mem(&x, c->gmem);
@@ -99,7 +104,7 @@ static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, 
     if (oi) ocla__push_mem(&x, oi), ocla__push_long(&x, oio);
     if (x.st != OCLA_SUCCESS) return x.st;
     const size_t g[3] = {(size_t)(Vx + 127) / 128 * 256, (size_t)c->NT, c->BH}, l[3] = {256, 1, 1};
-    return ocla__launch(c->ctx, k, 3, g, l, what);
+    return ocla__launch(c->ctx, x.k, 3, g, l, what);
 }
 
 /* dg (step 6) of scalar or (vec) per-key gates; dk's inter-chunk part at dki. */
@@ -173,10 +178,10 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
     }
 
     /* 1-2: the states and their gradients */
-    st = states(&c, "mma_chunk_states", K, V, io->k, io->v, io->initial_state, c.ws[S_H], NULL, NULL, 0, 0.0f);
+    st = states(&c, "mma_chunk_states", K, V, io->k, io->v, io->initial_state, c.ws[S_H], NULL, 0, 0.0f);
     if (st == OCLA_SUCCESS)
         st = states(&c, "mma_chunk_states_rev", K, V, io->q, io->d_o, io->d_final_state, c.ws[S_DH],
-                    io->d_initial_state, NULL, 1, scale);
+                    io->d_initial_state, 1, scale);
     /* 3-5: dq (contraction over V, outputs over K: the [K][V] states read transposed), dv, dk */
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_t", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_H], io->dq,
