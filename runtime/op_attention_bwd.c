@@ -6,8 +6,9 @@
  * validate -> plan (runtime/plan_bwd.c: chunk, path, the kernels in launch order) -> variant
  * (gate kind, feature map, normaliser, TS, TPG) -> the plan's kernels, in the plan's order. The
  * temporaries are regions of the context's scratch slots 0-3 (layout in runtime/plan.h),
- * grown on demand and kept for the next call; the only host-to-device write is RetNet's [H]
- * default decays (fixed gates). */
+ * grown on demand and kept for the next call; the only host-to-device writes are RetNet's [H]
+ * default decays (fixed gates) and, for packed sequences (params.cu_seqlens), the forward's
+ * (sequence, chunk) table after slot 0's temporaries. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
