@@ -171,17 +171,11 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     ocla_status st = ocla__check_tensor(ctx, io->q, "q", 4, NULL);
     if (st != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3], *qd = io->q->dims;
-    if (p->cu_seqlens) { /* the forward's check; the backward ignores params.form */
-        ocla_attn_params chunked = *p;
-        chunked.form = OCLA_FORM_CHUNKED;
-        if ((st = ocla__check_seqlens(ctx, &chunked, qd)) != OCLA_SUCCESS) return st;
-    }
-    const int64_t R = p->cu_seqlens ? p->n_seqs : B; /* state rows: sequences or batch rows */
     const bwd_check k = {io->k, "k (q's dims)", 4, 1, qd};
     if ((st = check_list(ctx, &k, 1)) != OCLA_SUCCESS) return st;
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t V = io->v->dims[3];
-    int64_t vd[4] = {B, T, H, V}, sd[4] = {R, H, K, V}, zd[3] = {R, H, K}, g3[3] = {B, T, H};
+    int64_t vd[4] = {B, T, H, V}, g3[3] = {B, T, H};
     /* g and dg: the scalar gate [B, T, H], the vector gate q's dims; checked where the gate is an input */
     const int vec = p->gate == OCLA_GATE_VECTOR, g_in = vec || p->gate == OCLA_GATE_SCALAR;
     const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o (v's dims)", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
@@ -192,6 +186,13 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: dg must be NULL for %s (the gate is not an input)",
                           p->gate == OCLA_GATE_FIXED ? "a fixed decay" : "ungated attention");
+    if (p->cu_seqlens) { /* the forward's check, after the tensors' own; the backward ignores params.form */
+        ocla_attn_params chunked = *p;
+        chunked.form = OCLA_FORM_CHUNKED;
+        if ((st = ocla__check_seqlens(ctx, &chunked, qd)) != OCLA_SUCCESS) return st;
+    }
+    const int64_t R = p->cu_seqlens ? p->n_seqs : B; /* state rows: sequences or batch rows */
+    const int64_t sd[4] = {R, H, K, V}, zd[3] = {R, H, K};
     const bwd_check states[] = {
         {io->initial_state, "initial_state", 4, 0, sd}, {io->d_final_state, "d_final_state", 4, 0, sd},
         {io->d_initial_state, "d_initial_state", 4, 0, sd}, {io->initial_z, "initial_z", 3, 0, zd},
