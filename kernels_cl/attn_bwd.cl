@@ -12,7 +12,7 @@
  * exp(G_i) * exp(-G_j) (precomputed) only where the chunk's decay G_last >= -BWD_LIM keeps
  * exp(-G_j) <= e^60, and elementwise otherwise (see EG/EINV/KDEC below).
  *
- *   hs[bh][n]  = S'_{n*C - 1}  (state entering chunk n; hs[bh][NT] = final state)     bwd_states
+ *   hs[bh][n]  = S'_{n*C - 1}  (state entering chunk n, then the final state)     bwd_states
  *   A[bh][n][i][j]  = sum_d qh_id kh_jd exp(G_id - G_jd), j <= i (no scale)            bwd_A
  *   dA[bh][n][i][j] = do'_i . v'_j, j <= i                                             bwd_dA
  *   dhs[bh][n] = dL/d(state leaving chunk n) through later chunks and d_final only     bwd_dstates
@@ -37,6 +37,13 @@
  * static local memory.
  * Temporaries are regions of the context's scratch buffers, passed as (buffer, offset in floats)
  * pairs: BWD_WS(p) in the signature, BWD_BIND(p) gives the pointer p in the body.
+ *
+ * Packed sequences (nseq > 0, B = 1; the forward's rows, kernels_cl/linear_attn.cl "Rows"): the
+ * chunks n = 0 .. NT-1 are all sequences' chunks from the host's table (per sequence: first token,
+ * length, first chunk; per chunk: sequence, chunk within it), so no chunk straddles two sequences;
+ * the state passes run per (sequence, head) over that sequence's chunks only, from its initial state
+ * (forward) and from its final-state gradient back to its initial-state gradient (reverse), so no
+ * gradient crosses a boundary. Sequence r's states in hs start at index (first chunk + r).
  */
 #ifndef TS
 #define TS 16 /* tile of the tiled kernels: items per tile and staged slice width */
@@ -50,8 +57,13 @@
 /* One log gate per token and head: the scalar gate or the fixed decay (same kernels). */
 #define BWD_HEAD_GATE (USE_G || USE_G_GAMMA)
 
-/* Every kernel's first arguments: n = its work-items or tiles, then the sizes. */
-#define BWD_HEAD(n) long n, int T, int H, int K, int V, int C, int NT
+/* Every kernel's first arguments: n = its work-items or tiles, then the sizes, then packed sequences:
+ * nseq (0: dense rows) and the (sequence, chunk) table at seq_b + seq_o (SEQTAB). */
+#define BWD_HEAD(n) long n, int T, int H, int K, int V, int C, int NT, int nseq, __global const int *seq_b, long seq_o
+#define SEQTAB (seq_b + seq_o)
+/* States per head in hs: every chunk's entering state and each row's final state after its chunks,
+ * NT + 1 (dense) or NT + nseq (packed). */
+#define HSN (NT + (nseq > 0 ? nseq : 1))
 /* A temporary region: buffer and offset (floats) in the signature, the pointer in the body. */
 #define BWD_WS(p) __global float *p##_b, long p##_o
 #define BWD_WS_IN(p) __global const float *p##_b, long p##_o
@@ -95,13 +107,46 @@
  * last tl. */
 typedef struct bwd_tile {
     int x, y, n, bh, b, h, t0, L, tl;
+    int r, j, hn, rh; /* state row (batch row or sequence), chunk within it, hs index of its entering
+                       * state (per head), state row index r*H + h (dense: bh) */
 } bwd_tile;
-OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, int NT) {
+/* g's chunk from g.n and g.bh: dense chunk n of row b, packed chunk n of the table. */
+OCLA_INLINE void bwd_chunk_fill(bwd_tile *g, int T, int H, int C, int nseq, __global const int *seqtab) {
+    int ts = 0, len = T;
+    g->b = g->bh / H, g->h = g->bh % H, g->r = g->b, g->j = g->n, g->hn = g->n;
+    if (nseq > 0) {
+        g->r = seqtab[3 * nseq + 2 * g->n], g->j = seqtab[3 * nseq + 2 * g->n + 1];
+        ts = seqtab[3 * g->r], len = seqtab[3 * g->r + 1], g->hn = g->n + g->r;
+    }
+    g->rh = g->r * H + g->h;
+    g->t0 = ts + g->j * C, g->L = min(C, ts + len - g->t0), g->tl = g->t0 + g->L - 1;
+}
+OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, int NT, int nseq,
+                                 __global const int *seqtab) {
     bwd_tile g;
     g.x = (int)(grp % NX), g.y = (int)((grp / NX) % NY);
     const long r = grp / ((long)NX * NY);
-    g.n = (int)(r % NT), g.bh = (int)(r / NT), g.b = g.bh / H, g.h = g.bh % H;
-    g.t0 = g.n * C, g.L = min(C, T - g.t0), g.tl = g.t0 + g.L - 1;
+    g.n = (int)(r % NT), g.bh = (int)(r / NT);
+    bwd_chunk_fill(&g, T, H, C, nseq, seqtab);
+    return g;
+}
+/* The chunk of token t (of head bh): dense t / C; packed, the sequence holding t (binary search over
+ * the first tokens), then its chunk. */
+OCLA_INLINE bwd_tile bwd_tile_of_token(int t, int bh, int T, int H, int C, int nseq, __global const int *seqtab) {
+    bwd_tile g;
+    g.x = g.y = 0, g.bh = bh, g.n = t / C;
+    if (nseq > 0) {
+        int lo = 0, hi = nseq - 1;
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (seqtab[3 * mid] <= t)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        g.n = seqtab[3 * lo + 2] + (t - seqtab[3 * lo]) / C;
+    }
+    bwd_chunk_fill(&g, T, H, C, nseq, seqtab);
     return g;
 }
 
@@ -109,30 +154,36 @@ OCLA_INLINE bwd_tile bwd_tile_at(long grp, int NX, int NY, int T, int H, int C, 
 #define BWD_BLOCK_ITEM(NX, NY)                                                                                    \
     const long item = get_global_id(0);                                                                           \
     if (item >= n_items) return;                                                                                  \
-    const bwd_tile w = bwd_tile_at(item, (NX), (NY), T, H, C, NT)
+    const bwd_tile w = bwd_tile_at(item, (NX), (NY), T, H, C, NT, nseq, SEQTAB)
 
-/* The state passes: item = (bh*K + d)*VV + c, one entry (d, c) of S' = [S | z] of one head; its
- * offset at chunk 0 in hs ([BH][NT+1][VV][K]: o_hs), dhs ([BH][NT][K][VV]: o_dh) and dhsT
- * ([BH][NT][VV][K]: o_dt), one chunk further every KVV. An optional state given as tensors
- * s [B,H,K,V] and z [B,H,K] with flags has_s, has_z: its entry (0 where absent), and a store into it. */
+/* The state passes: item = (rh*K + d)*VV + c, one entry (d, c) of S' = [S | z] of state row r (a
+ * batch row, or a packed sequence) and head h, rh = r*H + h; the row's tokens [ts, te) in nch
+ * chunks; its offset at its first chunk in hs ([BH][HSN][VV][K]: o_hs), dhs ([BH][NT][K][VV]: o_dh)
+ * and dhsT ([BH][NT][VV][K]: o_dt), one chunk further every KVV. An optional state given as tensors
+ * s [rows,H,K,V] and z [rows,H,K] with flags has_s, has_z: its entry (0 where absent), and a store
+ * into it. */
 #define BWD_STATE_ITEM                                                                                            \
     const long item = get_global_id(0);                                                                           \
     if (item >= n_items) return;                                                                                  \
     const int c = (int)(item % VV), d = (int)((item / VV) % K);                                                  \
-    const int bh = (int)(item / ((long)VV * K)), b = bh / H, h = bh % H;                                         \
-    const long o_hs = (long)bh * (NT + 1) * KVV + (long)c * K + d, o_dt = (long)bh * NT * KVV + (long)c * K + d; \
-    const long o_dh = (long)bh * NT * KVV + (long)d * VV + c
-#define BWD_STATE_IN(s, z) (c < V ? (has_##s ? OCLA_AT(s, b, h, d, c) : 0.0f) : has_##z ? OCLA_AT(z, b, h, d, 0) : 0.0f)
+    const int rh = (int)(item / ((long)VV * K)), r = rh / H, h = rh % H, b = nseq > 0 ? 0 : r, bh = b * H + h;   \
+    const int ts = nseq > 0 ? SEQTAB[3 * r] : 0, te = ts + (nseq > 0 ? SEQTAB[3 * r + 1] : T);                  \
+    const int first = nseq > 0 ? SEQTAB[3 * r + 2] : 0, nch = (te - ts + C - 1) / C;                            \
+    const long o_hs = ((long)bh * HSN + first + (nseq > 0 ? r : 0)) * KVV + (long)c * K + d;                      \
+    const long o_dt = ((long)bh * NT + first) * KVV + (long)c * K + d;                                            \
+    const long o_dh = ((long)bh * NT + first) * KVV + (long)d * VV + c
+#define BWD_STATE_IN(s, z) (c < V ? (has_##s ? OCLA_AT(s, r, h, d, c) : 0.0f) : has_##z ? OCLA_AT(z, r, h, d, 0) : 0.0f)
 #define BWD_STATE_OUT(s, z, x)                                                                                    \
-    do if (c < V ? has_##s : has_##z) *(c < V ? OCLA_PTR(s, b, h, d, c) : OCLA_PTR(z, b, h, d, 0)) = (x); while (0)
+    do if (c < V ? has_##s : has_##z) *(c < V ? OCLA_PTR(s, r, h, d, c) : OCLA_PTR(z, r, h, d, 0)) = (x); while (0)
 
 /* The per-token kernels: item = (bh*T + t)*NX + x (x = item % NX, the kernel's own); token t is row
- * i of chunk n, which has L tokens from t0, the last tl. */
+ * i of chunk n, which has L tokens from t0, the last tl; hn: the chunk's entering state in hs. */
 #define BWD_TOKEN_ITEM(NX)                                                                                        \
     const long item = get_global_id(0);                                                                           \
     if (item >= n_items) return;                                                                                  \
     const int t = (int)((item / (NX)) % T), bh = (int)(item / ((long)(NX) * T)), b = bh / H, h = bh % H;         \
-    const int n = t / C, i = t % C, t0 = n * C, L = min(C, T - t0), tl = t0 + L - 1
+    const bwd_tile tk = bwd_tile_of_token(t, bh, T, H, C, nseq, SEQTAB);                                         \
+    const int n = tk.n, t0 = tk.t0, i = t - t0, L = tk.L, tl = tk.tl, hn = tk.hn
 
 /* ---- the tiled kernels' pieces: a tile of TS items stages TS x TS slabs of its operands in local
  * memory (slab[row][column], rows padded to SLAB floats; item ii loads column ii of every row, so
@@ -171,7 +222,7 @@ typedef struct bwd_grp {
     const long tile = (long)get_group_id(0) * TPG + sub;                                                          \
     if (TPG == 1 && tile >= n_groups) return; /* uniform where the work-group is the tile */                     \
     bwd_grp wg = {la, lb, BWD_XCH, ii, sub, tile < n_groups};                                                     \
-    const bwd_tile g = bwd_tile_at(TPG > 1 ? min(tile, n_groups - 1) : tile, (NX), (NY), T, H, C, NT)
+    const bwd_tile g = bwd_tile_at(TPG > 1 ? min(tile, n_groups - 1) : tile, (NX), (NY), T, H, C, NT, nseq, SEQTAB)
 /* A tile without work where cond holds (uniform in the tile): it returns where the work-group is the
  * tile, else it goes through the work-group's barriers without work. */
 #define BWD_TILE_IDLE_IF(cond)                                                                                    \
@@ -386,7 +437,7 @@ OCLA_KERNEL void bwd_gates(BWD_HEAD(n_items), OCLA_TENSOR(g), BWD_WS_IN(decay), 
 }
 
 /* Forward state recomputation, token by token (every factor <= 1), stored at chunk starts.
- * item = (bh*K + d)*VV + c; hs: [BH][NT+1][VV][K] (key dimension fastest: the readers' work-items
+ * item = (rh*K + d)*VV + c; hs: [BH][HSN][VV][K] (key dimension fastest: the readers' work-items
  * are consecutive in d). */
 OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), BWD_WS_IN(gexp), OCLA_TENSOR(h0),
                             int has_h0, OCLA_TENSOR(z0), int has_z0, BWD_WS(hs)) {
@@ -394,13 +445,13 @@ OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), B
     BWD_STATE_ITEM;
     const int isv = c < V;
     float s = BWD_STATE_IN(h0, z0);
-    __global const float *kp = OCLA_PTR(k, b, 0, h, d);
-    __global const float *vp = OCLA_PTR(v, b, 0, h, isv ? c : 0);
-    __global const float *ap = gexp + GIDX(bh, 0, d); /* token decays, read where gated */
-    for (int n = 0; n < NT; n++) {
+    __global const float *kp = OCLA_PTR(k, b, ts, h, d);
+    __global const float *vp = OCLA_PTR(v, b, ts, h, isv ? c : 0);
+    __global const float *ap = gexp + GIDX(bh, ts, d); /* token decays, read where gated */
+    for (int n = 0; n < nch; n++) {
         hs[o_hs + n * KVV] = s;
-        const int t1 = min(T, (n + 1) * C);
-        for (int t = n * C; t < t1; t++) {
+        const int t1 = min(te, ts + (n + 1) * C);
+        for (int t = ts + n * C; t < t1; t++) {
             float kv = OCLA_PHI(*kp) * (isv ? *vp : 1.0f);
             s = (OCLA_HAS_GATE ? *ap : 1.0f) * s + kv;
             ap += GSTEP;
@@ -408,7 +459,7 @@ OCLA_KERNEL void bwd_states(BWD_HEAD(n_items), OCLA_TENSOR(k), OCLA_TENSOR(v), B
             vp += v_s1;
         }
     }
-    hs[o_hs + NT * KVV] = s;
+    hs[o_hs + nch * KVV] = s;
 }
 
 /* Chunk-level state passes (used where the tiled kernels fit; same results as bwd_states /
@@ -428,10 +479,11 @@ OCLA_KERNEL void bwd_chunk_kv(BWD_HEAD(n_groups), OCLA_TENSOR(k), OCLA_TENSOR(v)
     const int c = g.y * TS + ii;
     float acc[TS] = {0.0f};
     bwd_product(acc, wg, BWD_TN, OP_V(g), g.y * TS, OP_K(g, BWD_F_KDEC), g.x * TS, 0, g.L);
-    if (wg.live && c < VV) bwd_store(hs + ((long)g.bh * (NT + 1) + g.n + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
+    if (wg.live && c < VV) bwd_store(hs + ((long)g.bh * HSN + g.hn + 1) * K * VV + (long)c * K, acc, 1.0f, g.x * TS, K);
 }
 
-/* tile = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); W_0 to w0. */
+/* tile = ((bh*NT + n)*NDT + dt)*NCT + ct. Row d = dt*TS + ii. W_n goes to dhs[n-1] ([K][VV]); a row's
+ * first chunk's W to w0 ([rows*H][K][VV]). */
 OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
                                BWD_WS_IN(gcum), BWD_WS_IN(gfac), long n_fac, BWD_WS(dhs), BWD_WS(w0)) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND(dhs); BWD_BIND(w0);
@@ -440,7 +492,7 @@ OCLA_KERNEL void bwd_chunk_qdo(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(q), 
     float acc[TS] = {0.0f};
     bwd_product(acc, wg, BWD_TN, OP_Q(g, BWD_F_EG), g.y * TS, OP_DOP(g, VV), g.x * TS, 0, g.L);
     if (!wg.live || d >= K) return;
-    bwd_store(g.n > 0 ? dhs + ((long)g.bh * NT + g.n - 1) * K * VV + (long)d * VV : w0 + ((long)g.bh * K + d) * VV,
+    bwd_store(g.j > 0 ? dhs + ((long)g.bh * NT + g.n - 1) * K * VV + (long)d * VV : w0 + ((long)g.rh * K + d) * VV,
               acc, scale, g.x * TS, VV);
 }
 
@@ -456,19 +508,19 @@ OCLA_KERNEL void bwd_scan(BWD_HEAD(n_items), BWD_WS_IN(gcum), BWD_WS_IN(gfac), l
     if (pass == 0) {
         float s = BWD_STATE_IN(h0, z0);
         hs[o_hs] = s;
-        for (int n = 0; n < NT; n++) {
-            const int tl = min(T, (n + 1) * C) - 1;
+        for (int n = 0; n < nch; n++) {
+            const int tl = min(te, ts + (n + 1) * C) - 1;
             s = EG(bh, tl, d) * s + hs[o_hs + (n + 1) * KVV];
             hs[o_hs + (n + 1) * KVV] = s;
         }
         return;
     }
     float s = BWD_STATE_IN(dhT, dzT);
-    for (int n = NT - 1; n >= 0; n--) {
-        const int tl = min(T, (n + 1) * C) - 1;
+    for (int n = nch - 1; n >= 0; n--) { /* the row's chunks only: it restarts at each row's end */
+        const int tl = min(te, ts + (n + 1) * C) - 1;
         dhs[o_dh + n * KVV] = s;
         dhsT[o_dt + n * KVV] = s;
-        const float w = n > 0 ? dhs[o_dh + (n - 1) * KVV] : w0[(long)bh * KVV + (long)d * VV + c];
+        const float w = n > 0 ? dhs[o_dh + (n - 1) * KVV] : w0[(long)rh * KVV + (long)d * VV + c];
         s = EG(bh, tl, d) * s + w;
     }
     BWD_STATE_OUT(dh0, dz0, s);
@@ -572,7 +624,7 @@ OCLA_KERNEL void bwd_output(BWD_HEAD(n_items), float scale, float eps, OCLA_TENS
                             BWD_WS_IN(gfac), long n_fac, BWD_WS_IN(hs), BWD_WS_IN(A), OCLA_TENSOR(dout), BWD_WS(dop)) {
     BWD_BIND_IN(gcum); BWD_BIND_IN(gfac); BWD_BIND_IN(hs); BWD_BIND_IN(A); BWD_BIND(dop);
     BWD_TOKEN_ITEM(1);
-    __global const float *S = hs + ((long)bh * (NT + 1) + n) * KVV;
+    __global const float *S = hs + ((long)bh * HSN + hn) * KVV;
     __global const float *Ar = A + (((long)bh * NT + n) * C + i) * C;
     __global float *dp = dop + ((long)bh * T + t) * (V + 1);
     float den = 0.0f, dot = 0.0f;
@@ -610,20 +662,20 @@ OCLA_KERNEL void bwd_dA(BWD_HEAD(n_items), OCLA_TENSOR(v), OCLA_TENSOR(dout), BW
 
 /* Reverse state pass: dhs[bh][n] = dL/d(state leaving chunk n) through later tokens and the final
  * state only; the value left at t = 0 is dL/dS_0 (and dL/dz_0 in column V).
- * item = (bh*K + d)*VV + c; dhs: [BH][NT][K][VV] (for bwd_dv) and dhsT: [BH][NT][VV][K] (bwd_dqk, bwd_dg). */
+ * item = (rh*K + d)*VV + c; dhs: [BH][NT][K][VV] (for bwd_dv) and dhsT: [BH][NT][VV][K] (bwd_dqk, bwd_dg). */
 OCLA_KERNEL void bwd_dstates(BWD_HEAD(n_items), float scale, OCLA_TENSOR(q), OCLA_TENSOR(dout), BWD_WS_IN(dop),
                              BWD_WS_IN(gexp), OCLA_TENSOR(dhT), int has_dhT, OCLA_TENSOR(dzT), int has_dzT, BWD_WS(dhs),
                              BWD_WS(dhsT), OCLA_TENSOR_OUT(dh0), int has_dh0, OCLA_TENSOR_OUT(dz0), int has_dz0) {
     BWD_BIND_IN(dop); BWD_BIND_IN(gexp); BWD_BIND(dhs); BWD_BIND(dhsT);
     BWD_STATE_ITEM;
     float s = BWD_STATE_IN(dhT, dzT);
-    __global const float *qp = OCLA_PTR(q, b, T - 1, h, d);
-    __global const float *op = DOP_PTR(bh, b, T - 1, h, c);
-    __global const float *ap = gexp + GIDX(bh, T - 1, d); /* token decays, read where gated */
-    for (int n = NT - 1; n >= 0; n--) {
+    __global const float *qp = OCLA_PTR(q, b, te - 1, h, d);
+    __global const float *op = DOP_PTR(bh, b, te - 1, h, c);
+    __global const float *ap = gexp + GIDX(bh, te - 1, d); /* token decays, read where gated */
+    for (int n = nch - 1; n >= 0; n--) { /* the row's chunks only: it restarts at each row's end */
         dhs[o_dh + n * KVV] = s;
         dhsT[o_dt + n * KVV] = s;
-        for (int t = min(T, (n + 1) * C) - 1; t >= n * C; t--) {
+        for (int t = min(te, ts + (n + 1) * C) - 1; t >= ts + n * C; t--) {
             s += scale * OCLA_PHI(*qp) * *op;
             s *= OCLA_HAS_GATE ? *ap : 1.0f;
             ap -= GSTEP;
@@ -650,7 +702,7 @@ OCLA_KERNEL void bwd_dqk BWD_DQK_ARGS(n_items) {
     BWD_DQK_BIND;
     BWD_TOKEN_ITEM(K);
     const int d = (int)(item % K);
-    __global const float *S = hs + ((long)bh * (NT + 1) + n) * KVV + d;
+    __global const float *S = hs + ((long)bh * HSN + hn) * KVV + d;
     __global const float *dS = dhsT + ((long)bh * NT + n) * KVV + d;
     __global const float *dAc = dA + ((long)bh * NT + n) * C * C;
     float x = 0.0f, y = 0.0f;
@@ -730,7 +782,7 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
 #endif
     const int ti = g.y, i0 = ti * TS, i = i0 + ii, d0 = g.x * TS, d = d0 + ii;
     BWD_TILE_IDLE_IF(i0 >= g.L); /* the tile has no token */
-    __global const float *S = hs + ((long)g.bh * (NT + 1) + g.n) * KVV;
+    __global const float *S = hs + ((long)g.bh * HSN + g.hn) * KVV;
     __global const float *dS = dhsT + ((long)g.bh * NT + g.n) * KVV;
     const bwd_opnd dAc = OP_MAT(dA + ((long)g.bh * NT + g.n) * C * C, C, C, C);
     float aq[TS] = {0.0f}, ak[TS] = {0.0f}, bq[TS] = {0.0f}, bk[TS] = {0.0f};
@@ -825,7 +877,7 @@ OCLA_KERNEL void bwd_dg(BWD_HEAD(n_items), OCLA_TENSOR(q), OCLA_TENSOR(k), BWD_W
     BWD_BIND_IN(hs); BWD_BIND_IN(dhsT); BWD_BIND_IN(dqh); BWD_BIND_IN(dkh); BWD_BIND(dgv);
     BWD_BLOCK_ITEM(K, 1);
     const int d = w.x, n = w.n, bh = w.bh, b = w.b, h = w.h;
-    __global const float *S1 = hs + ((long)bh * (NT + 1) + n + 1) * KVV + d;
+    __global const float *S1 = hs + ((long)bh * HSN + w.hn + 1) * KVV + d;
     __global const float *dS = dhsT + ((long)bh * NT + n) * KVV + d;
     float acc = 0.0f;
     if (OCLA_HAS_GATE) /* the boundary term (ungated attention has no gate gradient) */

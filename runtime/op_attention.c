@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "attn_op.h"
+#include "op_common.h"
 
 #define OCLA_ATTN_MAX_DIM 256
 
@@ -71,32 +72,6 @@ static ocla_status attn_disjoint(ocla_context *ctx, const char *fn, const ocla_a
     return ocla__check_disjoint(ctx, fn, &set);
 }
 
-/* Packed sequences: the causal chunked form, B = 1, offsets 0 = cu[0] < cu[1] < ... < cu[N] = T. */
-static ocla_status check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd) {
-    const int32_t *cu = p->cu_seqlens;
-    const int N = p->n_seqs;
-    if (!p->causal || p->form != OCLA_FORM_CHUNKED)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                          "packed sequences (params.cu_seqlens) need the causal chunked form");
-    if (qd[0] != 1)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "packed sequences: q must be [1,T,H,K] (B is %lld)", (long long)qd[0]);
-    if (N < 1 || N > qd[1])
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.n_seqs is %d: must be 1 .. T (%lld)", N,
-                          (long long)qd[1]);
-    if (cu[0] != 0)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[0] = %d: the first sequence starts at 0",
-                          (int)cu[0]);
-    for (int i = 0; i < N; i++)
-        if (cu[i + 1] <= cu[i])
-            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                              "cu_seqlens[%d] = %d after cu_seqlens[%d] = %d: sequence %d is %s", i + 1,
-                              (int)cu[i + 1], i, (int)cu[i], i, cu[i + 1] == cu[i] ? "empty" : "of negative length");
-    if (cu[N] != qd[1])
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[%d] = %d: the sequences must cover T = %lld", N,
-                          (int)cu[N], (long long)qd[1]);
-    return OCLA_SUCCESS;
-}
-
 static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_params *p, const ocla_attn_io *io) {
     if (p->causal != 0 && p->causal != 1)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.causal must be 0 or 1 (is %d)", p->causal);
@@ -145,7 +120,7 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
     }
     if ((io->initial_z || io->final_z) && !p->normalize)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "initial_z / final_z need params.normalize = 1");
-    if (p->cu_seqlens && (st = check_seqlens(ctx, p, qd)) != OCLA_SUCCESS) return st;
+    if (p->cu_seqlens && (st = ocla__check_seqlens(ctx, p, qd)) != OCLA_SUCCESS) return st;
     const int64_t rows = p->cu_seqlens ? p->n_seqs : qd[0]; /* state rows: sequences or batch rows */
     if (p->state_slots) {
         if (!p->causal)
@@ -382,7 +357,7 @@ static ocla_status seq_table_reserve(ocla_attn_op *op, int n) {
     return st;
 }
 
-/* The sequence table for offsets cu (checked by check_seqlens), built and uploaded where they
+/* The sequence table for offsets cu (checked by ocla__check_seqlens), built and uploaded where they
  * differ from the last ones: per sequence (first token, length, first chunk), then per chunk
  * (sequence, chunk within it), so that no chunk straddles two sequences. The launches' chunk
  * counts and the walk's segments follow; the kernels' arguments are set again at the next run. */
@@ -392,13 +367,8 @@ static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
     ocla__la_tiles tl;
     ocla__la_tiles_from_plan(&op->plan, &tl);
     const int C = tl.chunk;
-    int c = 0, most = 1;
-    for (int i = 0; i < N; i++) {
-        const int len = cu[i + 1] - cu[i], nch = (len + C - 1) / C;
-        op->seqtab[3 * i] = cu[i], op->seqtab[3 * i + 1] = len, op->seqtab[3 * i + 2] = c;
-        for (int j = 0; j < nch; j++, c++) op->seqtab[3 * N + 2 * c] = i, op->seqtab[3 * N + 2 * c + 1] = j;
-        if (nch > most) most = nch;
-    }
+    int most;
+    const int c = ocla__seq_table_fill(cu, N, C, op->seqtab, &most);
     /* c <= the capacity: each sequence has at most (len + C - 1) / C chunks (prepare_chunked) */
     op->seq_set = 0;
     op->ctx->counters.uploads++;

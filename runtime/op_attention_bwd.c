@@ -6,9 +6,11 @@
  * validate -> plan (runtime/plan_bwd.c: chunk, path, the kernels in launch order) -> variant
  * (gate kind, feature map, normaliser, TS, TPG) -> the plan's kernels, in the plan's order. The
  * temporaries are regions of the context's scratch slots 0-3 (layout in runtime/plan.h),
- * grown on demand and kept for the next call; the only host-to-device write is RetNet's [H]
- * default decays (fixed gates). */
+ * grown on demand and kept for the next call; the only host-to-device writes are RetNet's [H]
+ * default decays (fixed gates) and, for packed sequences (params.cu_seqlens), the forward's
+ * (sequence, chunk) table after slot 0's temporaries. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -27,8 +29,9 @@ enum {
 };
 _Static_assert(W_DGV - W_GRAW == OCLA__BWD_DGV, "the W_ codes follow ocla__bwd_region");
 /* n = B*H times three of these: chunks, tokens, ..., and the tiled kernels' tile counts (TS wide)
- * over the chunk (NTI), key dims (NDT), value columns with the normaliser (NCT) and without (NCV). */
-enum { F_1, F_NT, F_T, F_C, F_K, F_V, F_GW, F_KVV, F_NTI, F_NDT, F_NCT, F_NCV, F_COUNT }; /* bwd_call.f's order */
+ * over the chunk (NTI), key dims (NDT), value columns with the normaliser (NCT) and without (NCV);
+ * the state rows per batch row (F_R: the sequences where packed, else 1). */
+enum { F_1, F_NT, F_T, F_C, F_K, F_V, F_GW, F_KVV, F_NTI, F_NDT, F_NCT, F_NCV, F_R, F_COUNT }; /* bwd_call.f's order */
 
 /* The kernels a plan may name (runtime/plan_bwd.c writes these names). */
 typedef struct bwd_kernel {
@@ -37,9 +40,9 @@ typedef struct bwd_kernel {
 } bwd_kernel;
 static const bwd_kernel k_all[] = {
     {"bwd_gates", "backward gates", 0, {F_NT, F_GW, F_1}, {X_G, W_DECAY, W_GRAW, W_GCUM, W_GEXP, W_GFAC, X_NFAC}},
-    {"bwd_states", "backward chunk states", 0, {F_KVV, F_1, F_1}, {X_K, X_V, W_GEXP, X_H0, X_Z0, W_HS}},
+    {"bwd_states", "backward chunk states", 0, {F_KVV, F_R, F_1}, {X_K, X_V, W_GEXP, X_H0, X_Z0, W_HS}},
     {"bwd_chunk_kv", "backward chunk k^T v", 1, {F_NT, F_NCT, F_NDT}, {X_K, X_V, W_GCUM, W_GFAC, X_NFAC, W_HS}},
-    {"bwd_scan", "backward scan", 0, {F_KVV, F_1, F_1},
+    {"bwd_scan", "backward scan", 0, {F_KVV, F_R, F_1},
      {W_GCUM, W_GFAC, X_NFAC, W_HS, X_H0, X_Z0, W_DHS, W_DHST, W_W0, X_DHT, X_DZT, X_DH0, X_DZ0, X_PASS}},
     {"bwd_A", "backward intra-chunk A", 0, {F_NT, F_C, F_C}, {X_Q, X_K, W_GCUM, W_GFAC, X_NFAC, W_A}},
     {"bwd_A_tiled", "backward intra-chunk A (tiled)", 1, {F_NT, F_NTI, F_NTI}, {X_Q, X_K, W_GCUM, W_GFAC, X_NFAC, W_A}},
@@ -49,7 +52,7 @@ static const bwd_kernel k_all[] = {
     {"bwd_dA_tiled", "backward intra-chunk dA (tiled)", 1, {F_NT, F_NTI, F_NTI}, {X_V, X_DO, W_DOP, W_GCUM, W_DA}},
     {"bwd_chunk_qdo", "backward chunk q^T do", 1, {F_NT, F_NCT, F_NDT},
      {X_SCALE, X_Q, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_DHS, W_W0}},
-    {"bwd_dstates", "backward state gradients", 0, {F_KVV, F_1, F_1},
+    {"bwd_dstates", "backward state gradients", 0, {F_KVV, F_R, F_1},
      {X_SCALE, X_Q, X_DO, W_DOP, W_GEXP, X_DHT, X_DZT, W_DHS, W_DHST, X_DH0, X_DZ0}},
     {"bwd_dqk", "backward dq dk", 0, {F_T, F_K, F_1},
      {X_SCALE, X_Q, X_K, X_V, X_DO, W_DOP, W_GCUM, W_GFAC, X_NFAC, W_HS, W_DHST, W_DA, W_DQH, W_DKH}},
@@ -67,7 +70,8 @@ static const bwd_kernel k_all[] = {
 /* Everything the launches read: the head, sizes, scalars, the tensors and the temporaries. */
 typedef struct bwd_call {
     ocla_context *ctx;
-    cl_int head[6]; /* T, H, K, V, C, NT */
+    cl_int head[7]; /* T, H, K, V, C, NT, nseq */
+    size_t seq_off; /* packed: the (sequence, chunk) table's offset in slot 0, in ints */
     size_t BH, f[F_COUNT], wg, ts, tpg; /* tpg: tiles per work-group of the tiled kernels */
     float scale, eps;
     cl_long n_fac;
@@ -83,7 +87,9 @@ static ocla_status launch_step(const bwd_call *c, const bwd_kernel *d, cl_kernel
     ocla_args a = {c->ctx, k, 0, OCLA_SUCCESS};
     const size_t n = c->BH * c->f[d->n[0]] * c->f[d->n[1]] * c->f[d->n[2]];
     ocla__push_long(&a, (int64_t)n);
-    for (int i = 0; i < 6; i++) ocla__push_int(&a, c->head[i]);
+    for (int i = 0; i < 7; i++) ocla__push_int(&a, c->head[i]);
+    ocla__push_mem(&a, c->ws[0]);
+    ocla__push_long(&a, (int64_t)c->seq_off);
     for (const unsigned char *x = d->args; *x != X_END; x++) {
         if (*x >= W_GRAW) {
             const int r = *x - W_GRAW;
@@ -154,10 +160,9 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     if (!p || !io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: NULL params or io");
     if (!p->causal)
         return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_attention_backward: only the causal form has a backward");
-    if (p->cu_seqlens || p->state_slots)
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_attention_backward: %s: the backward takes dense batches only "
-                          "(run each sequence or row on its own)", p->cu_seqlens ? "packed sequences (cu_seqlens)"
-                                                                                 : "state slots (state_slots)");
+    if (p->state_slots)
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, "ocla_attention_backward: state slots (state_slots): the backward "
+                          "takes dense batches or packed sequences only (state slots serve decoding)");
     if (p->feature_map < OCLA_FEATURE_IDENTITY || p->feature_map > OCLA_FEATURE_RELU)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: bad feature_map %d",
                           (int)p->feature_map);
@@ -170,7 +175,7 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     if ((st = check_list(ctx, &k, 1)) != OCLA_SUCCESS) return st;
     if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t V = io->v->dims[3];
-    int64_t vd[4] = {B, T, H, V}, sd[4] = {B, H, K, V}, zd[3] = {B, H, K}, g3[3] = {B, T, H};
+    int64_t vd[4] = {B, T, H, V}, g3[3] = {B, T, H};
     /* g and dg: the scalar gate [B, T, H], the vector gate q's dims; checked where the gate is an input */
     const int vec = p->gate == OCLA_GATE_VECTOR, g_in = vec || p->gate == OCLA_GATE_SCALAR;
     const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o (v's dims)", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
@@ -181,6 +186,13 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: dg must be NULL for %s (the gate is not an input)",
                           p->gate == OCLA_GATE_FIXED ? "a fixed decay" : "ungated attention");
+    if (p->cu_seqlens) { /* the forward's check, after the tensors' own; the backward ignores params.form */
+        ocla_attn_params chunked = *p;
+        chunked.form = OCLA_FORM_CHUNKED;
+        if ((st = ocla__check_seqlens(ctx, &chunked, qd)) != OCLA_SUCCESS) return st;
+    }
+    const int64_t R = p->cu_seqlens ? p->n_seqs : B; /* state rows: sequences or batch rows */
+    const int64_t sd[4] = {R, H, K, V}, zd[3] = {R, H, K};
     const bwd_check states[] = {
         {io->initial_state, "initial_state", 4, 0, sd}, {io->d_final_state, "d_final_state", 4, 0, sd},
         {io->d_initial_state, "d_initial_state", 4, 0, sd}, {io->initial_z, "initial_z", 3, 0, zd},
@@ -193,7 +205,7 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     if (B < 1 || T < 1 || H < 1 || K < 1 || V < 1)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_backward: empty shape B=%lld T=%lld H=%lld K=%lld V=%lld",
                           (long long)B, (long long)T, (long long)H, (long long)K, (long long)V);
-    if (B * H > INT32_MAX || T > INT32_MAX / 2 || K > 65536 || V > 65536)
+    if (B * H > INT32_MAX || R * H > INT32_MAX || T > INT32_MAX / 2 || K > 65536 || V > 65536)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "ocla_attention_backward: shape beyond the kernels' int ranges");
     if (p->gate == OCLA_GATE_FIXED && p->fixed_log_decay)
         for (int64_t h = 0; h < H; h++)
@@ -225,6 +237,47 @@ static int dense_at_zero(const ocla_attn_grad_io *io) {
 static const char *const region_names[OCLA__BWD_SLOTS] = {
     "gates and intra-chunk A, dA", "chunk states", "state gradients (two layouts)", "per-token gradients"};
 
+/* Packed sequences: the forward's (sequence, chunk) table on the host (ocla__seq_table_fill), nt
+ * chunks in n ints. */
+typedef struct seq_table {
+    int32_t *data;
+    int n, nt;
+} seq_table;
+static ocla_status seq_table_make(ocla_context *ctx, const ocla_attn_params *p, int C, seq_table *tab) {
+    const int N = p->n_seqs, T = p->cu_seqlens[N];
+    /* at most ceil of each length: (T + N (C - 1)) / C chunks, and at most T */
+    const int64_t bound = ((int64_t)T + (int64_t)N * (C - 1)) / C, most_chunks = bound < T ? bound : T;
+    tab->data = malloc((size_t)(3 * (int64_t)N + 2 * most_chunks) * sizeof *tab->data);
+    if (!tab->data) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_attention_backward: out of host memory (sequence table)");
+    int most;
+    tab->nt = ocla__seq_table_fill(p->cu_seqlens, N, C, tab->data, &most);
+    tab->n = 3 * N + 2 * tab->nt;
+    return OCLA_SUCCESS;
+}
+
+/* The temporaries' layout (runtime/plan_bwd.c) and, packed, the table's place after slot 0's
+ * regions. Packed temporaries take the layout of a dense batch of N rows of ceil(nt / N) chunks:
+ * each region holds at least the packed one's floats (per-token regions N * T' >= nt * C >= T
+ * tokens, per-chunk ones N * ceil(nt / N) >= nt chunks, the states N (ceil(nt / N) + 1) >= nt + N,
+ * the first chunks' W per sequence N), at the same offsets for every region the kernels index by
+ * (head, token) or (head, chunk). Returns 1 where sizes overflow. */
+static int bwd_layout(const ocla_plan_request *req, int chunk, const seq_table *tab, bwd_call *c) {
+    ocla_plan_request r = *req;
+    if (tab->data) {
+        const int64_t N = c->head[6], per = (tab->nt + N - 1) / N;
+        if (per > INT32_MAX / 2 / chunk) return 1;
+        r.B = N, r.T = per * chunk;
+    }
+    if (ocla__bwd_layout_for(&r, chunk, &c->lay)) return 1;
+    if (!tab->data) return 0;
+    c->seq_off = (c->lay.slot_bytes[0] / 4 + 63) / 64 * 64;
+    return !ocla__add_ok(c->seq_off, (size_t)tab->n, &c->lay.slot_bytes[0]) ||
+           !ocla__mul_ok(c->lay.slot_bytes[0], 4, &c->lay.slot_bytes[0]);
+}
+
+static ocla_status backward_portable(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                     const ocla_plan_request *rq, const ocla_plan *pl, const seq_table *tab);
+
 static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
     ocla_plan_request req = {.op = OCLA_OP_ATTN_BACKWARD};
     ocla_status st = check_args(ctx, p, io, &req);
@@ -236,23 +289,38 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     req.gate = (int)p->gate;
     req.feature = (int)p->feature_map;
     if (!dense_at_zero(io)) req.flags |= OCLA_PLAN_STRIDED; /* no vendor path */
+    if (p->cu_seqlens) req.flags |= OCLA_PLAN_VARLEN;          /* portable kernels only */
     ocla_plan plan;
     if ((st = ocla__plan_for(ctx, &req, &plan)) != OCLA_SUCCESS) return st;
     if (plan.path == OCLA_PATH_NVIDIA_MMA) return ocla__nv_backward(ctx, &plan, &req, p, io);
+    seq_table tab = {0};
+    if (p->cu_seqlens && (st = seq_table_make(ctx, p, plan.tile[0], &tab)) != OCLA_SUCCESS) return st;
+    st = backward_portable(ctx, p, io, &req, &plan, &tab);
+    free(tab.data);
+    return st;
+}
+
+/* The portable kernels of plan (tab: packed sequences' table, or none). */
+static ocla_status backward_portable(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                     const ocla_plan_request *rq, const ocla_plan *pl, const seq_table *tab) {
+    const ocla_plan_request req = *rq;
+    const ocla_plan plan = *pl;
     ocla__bwd_tiles tl;
     ocla__bwd_tiles_from_plan(&plan, &tl);
     const bwd_kernel *steps[MAX_STEPS];
     int n_steps = 0;
-    if ((st = parse_steps(ctx, &plan, steps, &n_steps)) != OCLA_SUCCESS) return st;
+    ocla_status st = parse_steps(ctx, &plan, steps, &n_steps);
+    if (st != OCLA_SUCCESS) return st;
 
     const size_t T = (size_t)req.T, K = (size_t)req.K, V = (size_t)req.V, C = (size_t)tl.chunk, ts = (size_t)tl.ts;
-    const size_t BH = (size_t)(req.B * req.H), NT = (T + C - 1) / C, VV = V + (p->normalize ? 1 : 0);
+    const size_t BH = (size_t)(req.B * req.H), VV = V + (p->normalize ? 1 : 0), N = p->cu_seqlens ? (size_t)p->n_seqs : 0;
+    const size_t NT = N ? (size_t)tab->nt : (T + C - 1) / C; /* packed: every sequence's chunks */
     const int vec = p->gate == OCLA_GATE_VECTOR;
     bwd_call c = {.ctx = ctx,
-                  .head = {(cl_int)T, (cl_int)req.H, (cl_int)K, (cl_int)V, (cl_int)C, (cl_int)NT},
+                  .head = {(cl_int)T, (cl_int)req.H, (cl_int)K, (cl_int)V, (cl_int)C, (cl_int)NT, (cl_int)N},
                   .BH = BH,
                   .f = {1, NT, T, C, K, V, vec ? K : 1, K * VV, (C + ts - 1) / ts, (K + ts - 1) / ts,
-                        (VV + ts - 1) / ts, (V + ts - 1) / ts},
+                        (VV + ts - 1) / ts, (V + ts - 1) / ts, N ? N : 1},
                   .wg = (size_t)tl.wg,
                   .ts = ts,
                   .tpg = tl.tpg > 1 ? (size_t)tl.tpg : 1,
@@ -261,7 +329,7 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
                   .n_fac = vec ? (cl_long)(BH * T * K) : 0,
                   .t = {NULL, io->q, io->k, io->v, io->d_o, io->g, io->dq, io->dk, io->dv, io->dg, io->initial_state,
                         io->initial_z, io->d_final_state, io->d_final_z, io->d_initial_state, io->d_initial_z}};
-    if (ocla__bwd_layout_for(&req, tl.chunk, &c.lay))
+    if (bwd_layout(&req, tl.chunk, tab, &c))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)
         if (c.lay.slot_bytes[s] > ctx->info.max_alloc_size)
@@ -284,6 +352,12 @@ static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p,
     /* temporaries: regions of scratch slots 0-3 */
     for (int s = 0; s < OCLA__BWD_SLOTS; s++)
         if ((st = ocla__scratch(ctx, OCLA__BWD_SLOT0 + s, c.lay.slot_bytes[s], &c.ws[s])) != OCLA_SUCCESS) return st;
+    if (tab->data) {
+        cl_int err = clEnqueueWriteBuffer(ctx->queue, c.ws[0], CL_TRUE, c.seq_off * 4, (size_t)tab->n * 4, tab->data,
+                                          0, NULL, NULL);
+        if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading the sequence table");
+        ctx->counters.uploads++;
+    }
     if (p->gate == OCLA_GATE_FIXED) {
         float decay[1024];
         if (req.H > 1024)

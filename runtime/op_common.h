@@ -31,4 +31,13 @@ typedef struct ocla_elementwise {
 /* The whole op: checks ctx, takes the lock, validates, launches. */
 ocla_status ocla__elementwise(ocla_context *ctx, const ocla_elementwise *e, const ocla_tensor *const *t, float x);
 
+/* Packed sequences (runtime/seq_table.c; the forward and the backward share both). The offsets
+ * p->cu_seqlens of p->n_seqs sequences checked against q's dims qd on the host: the causal chunked
+ * form, B = 1, 0 = cu[0] < cu[1] < ... < cu[N] = T (the detail names the offset). */
+ocla_status ocla__check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd);
+/* The (sequence, chunk) table of checked offsets cu at chunk C into tab: per sequence (first token,
+ * length, first chunk) at 3i, then per chunk (sequence, chunk within it) at 3N + 2c; room for
+ * 3N + 2 * sum ceil(len_i / C) ints. Returns the chunk count; *most = the longest sequence's. */
+int ocla__seq_table_fill(const int32_t *cu, int N, int C, int32_t *tab, int *most);
+
 #endif

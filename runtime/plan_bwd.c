@@ -105,7 +105,8 @@ static int bwd_nv_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V;
     const double ext = (double)r->B * (double)(nt * 64) * r->H * (double)(r->K > r->V ? r->K : r->V);
     if (!(L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) || chunk != 64 || r->feature != OCLA_FEATURE_IDENTITY ||
-        (r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE)) ||
+        (r->flags &
+         (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN)) ||
         (L->max_alloc_size && 4.0 * span > (double)L->max_alloc_size))
         return 1;
     const int32_t vals[4] = {64, (r->K % 4 == 0 && r->V % 4 == 0) ? 1 : 0,

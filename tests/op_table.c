@@ -451,6 +451,12 @@ static int packed_offsets(const op_shape *s, const packed_cfg *f, int32_t *cu, i
     return n;
 }
 
+int op_packed_offsets(const op_shape *s, int32_t *cu) {
+    static const packed_cfg packed = {OCLA_GATE_NONE, 0, OCLA_FEATURE_IDENTITY, 1};
+    int32_t slots[PACK_MAX];
+    return packed_offsets(s, &packed, cu, slots);
+}
+
 static void packed_make(op_case *c) {
     const packed_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
@@ -1103,11 +1109,16 @@ static void gau_cost(const op_shape *s, double *flops, double *bytes) {
     {name, family, api, shapes, tol, fn##_make, fn##_call, fn##_reference, cost, bench, cfg}
 
 /* the attention backward, one entry per gate kind (op_table_grad.c) */
-static const op_bwd_cfg bwd_linear = {OCLA_GATE_NONE, OCLA_FEATURE_IDENTITY, 0},
-                        bwd_linear_norm = {OCLA_GATE_NONE, OCLA_FEATURE_ELU1, 1},
-                        bwd_sgla = {OCLA_GATE_SCALAR, OCLA_FEATURE_IDENTITY, 0},
-                        bwd_ret = {OCLA_GATE_FIXED, OCLA_FEATURE_IDENTITY, 0},
-                        bwd_gla = {OCLA_GATE_VECTOR, OCLA_FEATURE_IDENTITY, 0};
+static const op_bwd_cfg bwd_linear = {OCLA_GATE_NONE, OCLA_FEATURE_IDENTITY, 0, 0},
+                        bwd_linear_norm = {OCLA_GATE_NONE, OCLA_FEATURE_ELU1, 1, 0},
+                        bwd_sgla = {OCLA_GATE_SCALAR, OCLA_FEATURE_IDENTITY, 0, 0},
+                        bwd_ret = {OCLA_GATE_FIXED, OCLA_FEATURE_IDENTITY, 0, 0},
+                        bwd_gla = {OCLA_GATE_VECTOR, OCLA_FEATURE_IDENTITY, 0, 0};
+/* packed sequences (params.cu_seqlens, op_packed_offsets) through the backward */
+static const op_bwd_cfg bwd_gla_packed = {OCLA_GATE_VECTOR, OCLA_FEATURE_IDENTITY, 0, 1},
+                        bwd_linear_norm_packed = {OCLA_GATE_NONE, OCLA_FEATURE_ELU1, 1, 1};
+#define BWD_PACKED(name, cfg) \
+    ENTRY(name, "backward", "ocla_attention_backward", PACKED_SHAPES, 1e-3, op_bwd, op_bwd_cost, NULL, &cfg)
 #define BWD(name, cfg) \
     ENTRY(name, "backward", "ocla_attention_backward", QKV_SHAPES, 1e-3, op_bwd, op_bwd_cost, NULL, &cfg)
 
@@ -1175,6 +1186,8 @@ static const op_entry OP_TABLE[] = {
     BWD("attention_backward_simple_gla", bwd_sgla),
     BWD("attention_backward_retention", bwd_ret),
     BWD("attention_backward_gla", bwd_gla),
+    BWD_PACKED("attention_backward_gla_packed", bwd_gla_packed),
+    BWD_PACKED("attention_backward_linear_normalized_packed", bwd_linear_norm_packed),
     ENTRY("linear_fwd_bwd_sgd", "block", "ocla_linear_forward, ocla_linear_backward, ocla_sgd_step",
           S2(SH(2, 5, 1, 12, 8, 0, 0, 0, 0), SH(1, 33, 1, 20, 7, 0, 0, 0, 0)), 1e-5, linear, linear_cost, NULL, NULL),
     ENTRY("gate_logsigmoid_fwd_bwd", "block", "ocla_gate_logsigmoid, ocla_gate_logsigmoid_backward",

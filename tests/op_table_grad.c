@@ -16,32 +16,42 @@ enum { BQ, BK, BV, BG, BH0, BZ0, BDO, BDS, BDZ, BDQ, BDK, BDV, BDG, BDH0, BDZ0 }
 
 static int gated(const op_bwd_cfg *f) { return f->gate == OCLA_GATE_SCALAR || f->gate == OCLA_GATE_VECTOR; }
 
+/* Batch rows b of the token tensors and state rows n: B and B, or packed 1 and the sequences. */
+static void bwd_rows(const op_case *c, int *b, int *n) {
+    const op_bwd_cfg *f = c->op->cfg;
+    int32_t cu[8];
+    const int ns = f->packed ? op_packed_offsets(&c->s, cu) : c->s.B;
+    *b = f->packed ? 1 : c->s.B, *n = ns < 0 ? 1 : ns; /* -1: the call refuses */
+}
+
 void op_bwd_make(op_case *c) {
     const op_bwd_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
+    int b, n;
+    bwd_rows(c, &b, &n);
     /* elu+1 with the normaliser: inputs that keep the denominator away from eps (test_backward.c) */
     float lo = f->normalize ? -0.5f : -1.0f;
-    op_in(c, "q", 4, OP_D(s->B, s->T, s->H, s->K), lo, 1);
-    op_in(c, "k", 4, OP_D(s->B, s->T, s->H, s->K), lo, 1);
-    op_in(c, "v", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
-    if (f->gate == OCLA_GATE_VECTOR) op_in(c, "g", 4, OP_D(s->B, s->T, s->H, s->K), -0.5f, -0.02f);
-    else if (f->gate == OCLA_GATE_SCALAR) op_in(c, "g", 3, OP_D(s->B, s->T, s->H), -0.5f, -0.02f);
+    op_in(c, "q", 4, OP_D(b, s->T, s->H, s->K), lo, 1);
+    op_in(c, "k", 4, OP_D(b, s->T, s->H, s->K), lo, 1);
+    op_in(c, "v", 4, OP_D(b, s->T, s->H, s->V), -1, 1);
+    if (f->gate == OCLA_GATE_VECTOR) op_in(c, "g", 4, OP_D(b, s->T, s->H, s->K), -0.5f, -0.02f);
+    else if (f->gate == OCLA_GATE_SCALAR) op_in(c, "g", 3, OP_D(b, s->T, s->H), -0.5f, -0.02f);
     else op_absent(c, "g");
-    op_in(c, "initial_state", 4, OP_D(s->B, s->H, s->K, s->V), -1, 1);
-    if (f->normalize) op_in(c, "initial_z", 3, OP_D(s->B, s->H, s->K), 0, 2);
+    op_in(c, "initial_state", 4, OP_D(n, s->H, s->K, s->V), -1, 1);
+    if (f->normalize) op_in(c, "initial_z", 3, OP_D(n, s->H, s->K), 0, 2);
     else op_absent(c, "initial_z");
-    op_in(c, "d_o", 4, OP_D(s->B, s->T, s->H, s->V), -1, 1);
-    op_in(c, "d_final_state", 4, OP_D(s->B, s->H, s->K, s->V), -1, 1);
-    if (f->normalize) op_in(c, "d_final_z", 3, OP_D(s->B, s->H, s->K), -1, 1);
+    op_in(c, "d_o", 4, OP_D(b, s->T, s->H, s->V), -1, 1);
+    op_in(c, "d_final_state", 4, OP_D(n, s->H, s->K, s->V), -1, 1);
+    if (f->normalize) op_in(c, "d_final_z", 3, OP_D(n, s->H, s->K), -1, 1);
     else op_absent(c, "d_final_z");
-    op_out(c, "dq", 4, OP_D(s->B, s->T, s->H, s->K));
-    op_out(c, "dk", 4, OP_D(s->B, s->T, s->H, s->K));
-    op_out(c, "dv", 4, OP_D(s->B, s->T, s->H, s->V));
-    if (f->gate == OCLA_GATE_VECTOR) op_out(c, "dg", 4, OP_D(s->B, s->T, s->H, s->K));
-    else if (f->gate == OCLA_GATE_SCALAR) op_out(c, "dg", 3, OP_D(s->B, s->T, s->H));
+    op_out(c, "dq", 4, OP_D(b, s->T, s->H, s->K));
+    op_out(c, "dk", 4, OP_D(b, s->T, s->H, s->K));
+    op_out(c, "dv", 4, OP_D(b, s->T, s->H, s->V));
+    if (f->gate == OCLA_GATE_VECTOR) op_out(c, "dg", 4, OP_D(b, s->T, s->H, s->K));
+    else if (f->gate == OCLA_GATE_SCALAR) op_out(c, "dg", 3, OP_D(b, s->T, s->H));
     else op_absent(c, "dg");
-    op_out(c, "d_initial_state", 4, OP_D(s->B, s->H, s->K, s->V));
-    if (f->normalize) op_out(c, "d_initial_z", 3, OP_D(s->B, s->H, s->K));
+    op_out(c, "d_initial_state", 4, OP_D(n, s->H, s->K, s->V));
+    if (f->normalize) op_out(c, "d_initial_z", 3, OP_D(n, s->H, s->K));
     else op_absent(c, "d_initial_z");
 }
 
@@ -65,6 +75,11 @@ ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const 
         if (!decay) return OCLA_ERR_OUT_OF_MEMORY;
         p.fixed_log_decay = decay;
     }
+    int32_t cu[8];
+    if (f->packed) {
+        p.n_seqs = op_packed_offsets(&c->s, cu), p.cu_seqlens = cu;
+        if (p.n_seqs < 0) return free(decay), OCLA_ERR_UNSUPPORTED; /* a shape the entry has no room for */
+    }
     op_attn_apply(c, &p);
     ocla_attn_grad_io io;
     memset(&io, 0, sizeof io);
@@ -80,9 +95,11 @@ ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const 
 void op_bwd_reference(const op_case *c, double *ref) {
     const op_bwd_cfg *f = c->op->cfg;
     const op_shape *s = &c->s;
-    const size_t nq = (size_t)s->B * s->T * s->H * s->K, nv = (size_t)s->B * s->T * s->H * s->V;
-    const size_t ng = (size_t)s->B * s->T * s->H * (f->gate == OCLA_GATE_VECTOR ? s->K : 1);
-    const size_t ns = (size_t)s->B * s->H * s->K * s->V, nz = (size_t)s->B * s->H * s->K;
+    int b, rows;
+    bwd_rows(c, &b, &rows);
+    const size_t nq = (size_t)b * s->T * s->H * s->K, nv = (size_t)b * s->T * s->H * s->V;
+    const size_t ng = (size_t)b * s->T * s->H * (f->gate == OCLA_GATE_VECTOR ? s->K : 1);
+    const size_t ns = (size_t)rows * s->H * s->K * s->V, nz = (size_t)rows * s->H * s->K;
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
     p.gate = f->gate, p.feature_map = f->fmap;
@@ -101,7 +118,21 @@ void op_bwd_reference(const op_case *c, double *ref) {
            *dzT = op_to_double(op_host(c, BDZ), nz);
     ref_attn_grads g = {op_slice(c, ref, BDQ), op_slice(c, ref, BDK), op_slice(c, ref, BDV),
                         gated(f) ? op_slice(c, ref, BDG) : NULL, op_slice(c, ref, BDH0), op_slice(c, ref, BDZ0)};
-    ref_attn_backward(&rc, &in, dout, dhT, dzT, &g);
+    int32_t cu[8];
+    const int n = f->packed ? op_packed_offsets(s, cu) : 0;
+    if (!f->packed)
+        ref_attn_backward(&rc, &in, dout, dhT, dzT, &g);
+    for (int i = 0; i < n; i++) { /* packed: each sequence alone, a batch of one (n >= 1 where the call ran) */
+        const size_t t0 = (size_t)cu[i], hk = (size_t)s->H * s->K, hv = (size_t)s->H * s->V, hkv = hk * s->V;
+        const size_t gw = f->gate == OCLA_GATE_VECTOR ? hk : (size_t)s->H;
+        ref_attn_cfg ri = rc;
+        ri.B = 1, ri.T = cu[i + 1] - cu[i];
+        ref_attn_in ii = {in.q + t0 * hk, in.k + t0 * hk, in.v + t0 * hv, in.g ? in.g + t0 * gw : NULL,
+                          in.h0 ? in.h0 + i * hkv : NULL, in.z0 ? in.z0 + i * hk : NULL};
+        ref_attn_grads gi = {g.dq + t0 * hk, g.dk + t0 * hk, g.dv + t0 * hv, g.dg ? g.dg + t0 * gw : NULL,
+                             g.dh0 ? g.dh0 + i * hkv : NULL, g.dz0 ? g.dz0 + i * hk : NULL};
+        ref_attn_backward(&ri, &ii, dout + t0 * hv, dhT ? dhT + i * hkv : NULL, dzT ? dzT + i * hk : NULL, &gi);
+    }
     free(in.q), free(in.k), free(in.v), free(in.g), free(in.h0), free(in.z0);
     free(dout), free(dhT), free(dzT), free(decay);
 }

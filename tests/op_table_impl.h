@@ -23,7 +23,11 @@ typedef struct op_bwd_cfg {
     ocla_gate_kind gate;
     ocla_feature_map fmap;
     int normalize;
+    int packed; /* 1: packed sequences [1,T,H,D] at op_packed_offsets, states per sequence */
 } op_bwd_cfg;
+/* The packed entries' offsets for shape s (op_table.c): N = min(B + 1, T, 6) sequences of growing
+ * lengths into cu[0..N]; returns N, or -1 where the table has no room (the call refuses). */
+int op_packed_offsets(const op_shape *s, int32_t *cu);
 void op_bwd_make(op_case *c);
 ocla_status op_bwd_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t);
 void op_bwd_reference(const op_case *c, double *ref);

@@ -596,11 +596,10 @@ Test(backward, bad_input) {
         cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED);
         p.causal = 1, p.chunk = 1000;
         cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_INVALID_ARGUMENT);
-        p.chunk = 0; /* packed sequences and state slots: the forward's, not the backward's (refused) */
-        const int32_t cu[3] = {0, 3, 8}, slots[1] = {0};
+        p.chunk = 0; /* packed sequences: the forward's offsets check (tests/test_varlen.c); state slots refused */
+        const int32_t cu[3] = {0, 3, 7}, slots[1] = {0};
         p.cu_seqlens = cu, p.n_seqs = 2;
-        cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED);
-        cr_assert(strstr(ocla_last_error(ctx), "cu_seqlens"), "%s", ocla_last_error(ctx));
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_backward(ctx, &p, &io), "cu_seqlens[2] = 7");
         p.cu_seqlens = NULL, p.n_seqs = 0, p.state_slots = slots, p.n_state_slots = 1;
         cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED);
         cr_assert(strstr(ocla_last_error(ctx), "state_slots"), "%s", ocla_last_error(ctx));

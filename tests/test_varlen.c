@@ -5,13 +5,20 @@
  *  - the packed call equals each sequence run alone (its own initial state in, final state out),
  *    for length mixes with 1, C-1, C, C+1 and a long one, in random order;
  *  - packed with state slots reads and writes the slots' rows;
- *  - the plan is the portable one and says why; bad offsets are refused, naming the offset. */
+ *  - the plan is the portable one and says why; bad offsets are refused, naming the offset;
+ *  - the backward (varlen_bwd): the packed gradients (dq, dk, dv, dg, initial-state gradients) equal
+ *    each sequence's through the dense backward alone, for every gate kind, every chunk the
+ *    backward's scheduler may pick and a forced small one, with and without initial states; one mix
+ *    against the fp64 reference; the same offsets refused. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "internal.h"
 #include "plan.h"
+#include "ref/ref_grad.h"
 
 enum { H = 2, K = 32, V = 24, MAXN = 8 };
 
@@ -281,6 +288,266 @@ Test(varlen, bad_offsets_refused, .timeout = 600) {
                   text);
         ocla_tensor_destroy(q), ocla_tensor_destroy(v), ocla_tensor_destroy(o), ocla_tensor_destroy(s);
         ocla_tensor_destroy(q2), ocla_tensor_destroy(v2), ocla_tensor_destroy(o2);
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* ---- the backward: packed gradients == each sequence's alone ---- */
+/* The backward's host inputs beyond vhost: d_o [T,H,V], d_final_state [N,H,K,V], d_final_z [N,H,K];
+ * and its gradients (float, or fp64 from the reference), laid out as the packed tensors. */
+typedef struct vbwd {
+    float *dout, *dhT, *dzT;
+} vbwd;
+typedef struct vgrads {
+    float *dq, *dk, *dv, *dg, *dh0, *dz0;
+} vgrads;
+
+static void grads_alloc(vgrads *r, const vcase *c) {
+    const size_t T = (size_t)c->cu[c->n], N = (size_t)c->n;
+    r->dq = calloc(T * H * K, 4), r->dk = calloc(T * H * K, 4), r->dv = calloc(T * H * V, 4);
+    r->dg = calloc(T * H * gate_width(c->gate), 4), r->dh0 = calloc(N * H * K * V, 4), r->dz0 = calloc(N * H * K, 4);
+}
+static void grads_free(vgrads *r) { free(r->dq), free(r->dk), free(r->dv), free(r->dg), free(r->dh0), free(r->dz0); }
+
+/* One backward call over tokens [t0, t0 + L) and state rows [r0, r0 + R) of the packed inputs:
+ * packed (c's offsets, t0 = r0 = 0) or one sequence alone (R = 1); gradients into out at the same
+ * places. with_states: initial states (and z) in; d_final_state (and z) always given. */
+static void run_backward(ocla_context *ctx, const vcase *c, const vhost *h, const vbwd *hb, int t0, int L, int r0,
+                         int R, int packed, int with_states, vgrads *out) {
+    const size_t sk = (size_t)H * K * V, zk = (size_t)H * K, gw = gate_width(c->gate);
+    const int g_in = c->gate == OCLA_GATE_SCALAR || c->gate == OCLA_GATE_VECTOR;
+    const int64_t zd[3] = {R, H, K};
+    ocla_tensor *q = tc_tensor4(ctx, 1, L, H, K, h->q + (size_t)t0 * H * K);
+    ocla_tensor *k = tc_tensor4(ctx, 1, L, H, K, h->k + (size_t)t0 * H * K);
+    ocla_tensor *v = tc_tensor4(ctx, 1, L, H, V, h->v + (size_t)t0 * H * V);
+    ocla_tensor *g = gate_tensor(ctx, c->gate, L, h->g + (size_t)t0 * H * gw);
+    ocla_tensor *dg = g_in ? gate_tensor(ctx, c->gate, L, NULL) : NULL;
+    ocla_tensor *dout = tc_tensor4(ctx, 1, L, H, V, hb->dout + (size_t)t0 * H * V);
+    ocla_tensor *dq = tc_tensor4(ctx, 1, L, H, K, NULL), *dk = tc_tensor4(ctx, 1, L, H, K, NULL);
+    ocla_tensor *dv = tc_tensor4(ctx, 1, L, H, V, NULL);
+    ocla_tensor *s0 = with_states ? tc_tensor4(ctx, R, H, K, V, h->s0 + r0 * sk) : NULL;
+    ocla_tensor *dhT = tc_tensor4(ctx, R, H, K, V, hb->dhT + r0 * sk), *dh0 = tc_tensor4(ctx, R, H, K, V, NULL);
+    ocla_tensor *z0 = NULL, *dzT = NULL, *dz0 = NULL;
+    if (c->normalize) {
+        z0 = with_states ? tc_tensor(ctx, 3, zd, h->z0 + r0 * zk) : NULL;
+        dzT = tc_tensor(ctx, 3, zd, hb->dzT + r0 * zk), dz0 = tc_tensor(ctx, 3, zd, NULL);
+    }
+    ocla_attn_params p = params_of(c);
+    if (packed) p.cu_seqlens = c->cu, p.n_seqs = c->n;
+    const ocla_attn_grad_io io = {.q = q, .k = k, .v = v, .g = g, .initial_state = s0, .initial_z = z0, .d_o = dout,
+                                  .d_final_state = dhT, .d_final_z = dzT, .dq = dq, .dk = dk, .dv = dv, .dg = dg,
+                                  .d_initial_state = dh0, .d_initial_z = dz0};
+    tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+    const ocla_tensor *from[6] = {dq, dk, dv, dg, dh0, dz0};
+    float *to[6] = {out->dq + (size_t)t0 * H * K, out->dk + (size_t)t0 * H * K, out->dv + (size_t)t0 * H * V,
+                    out->dg + (size_t)t0 * H * gw, out->dh0 + r0 * sk, out->dz0 + r0 * zk};
+    for (int i = 0; i < 6; i++)
+        if (from[i]) {
+            float *x = tc_download(ctx, from[i]);
+            memcpy(to[i], x, (size_t)ocla_tensor_numel(from[i]) * 4);
+            free(x);
+        }
+    ocla_tensor *all[] = {q, k, v, g, dg, dout, dq, dk, dv, s0, dhT, dh0, z0, dzT, dz0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
+}
+
+static void bwd_make(const vcase *c, uint32_t seed, vbwd *hb) {
+    const size_t T = (size_t)c->cu[c->n], N = (size_t)c->n;
+    hb->dout = malloc(T * H * V * 4), hb->dhT = malloc(N * H * K * V * 4), hb->dzT = malloc(N * H * K * 4);
+    tc_fill_uniform(hb->dout, T * H * V, seed + 7, -1, 1);
+    tc_fill_uniform(hb->dhT, N * H * K * V, seed + 8, -1, 1);
+    tc_fill_uniform(hb->dzT, N * H * K, seed + 9, -1, 1);
+}
+
+/* Every gradient of two runs (packed and alone, or packed and fp64 as float) within tol; returns the
+ * largest error. */
+static double grads_close(const vgrads *got, const vgrads *ref, const vcase *c, double tol, const char *vs, int d,
+                        int with_states) {
+    const size_t T = (size_t)c->cu[c->n], N = (size_t)c->n;
+    const int g_in = c->gate == OCLA_GATE_SCALAR || c->gate == OCLA_GATE_VECTOR;
+    const size_t n[6] = {T * H * K, T * H * K, T * H * V, g_in ? T * H * gate_width(c->gate) : 0, N * H * K * V,
+                         c->normalize ? N * H * K : 0};
+    const float *a[6] = {got->dq, got->dk, got->dv, got->dg, got->dh0, got->dz0};
+    const float *b[6] = {ref->dq, ref->dk, ref->dv, ref->dg, ref->dh0, ref->dz0};
+    static const char *const names[6] = {"dq", "dk", "dv", "dg", "d_initial_state", "d_initial_z"};
+    double worst = 0;
+    for (int i = 0; i < 6; i++) {
+        if (!n[i]) continue;
+        const double e = tc_max_rel_err_f(a[i], b[i], n[i]);
+        if (e > worst) worst = e;
+        cr_assert_leq(e, tol, "%s: packed %s vs %s: err %g (gate %d norm %d chunk %d states %d, %d sequences, T %d)",
+                      tc_device_name(d), names[i], vs, e, (int)c->gate, c->normalize, c->chunk, with_states, c->n,
+                      c->cu[c->n]);
+    }
+    return worst;
+}
+
+/* The packed backward vs each sequence through the dense backward alone (same kernels on the same
+ * chunks: equal to rounding, 1e-6 normwise as the forward's check). */
+static double check_backward(ocla_context *ctx, int d, const vcase *c, uint32_t seed, int with_states) {
+    vhost h;
+    vbwd hb;
+    host_make(c, seed, &h), bwd_make(c, seed, &hb);
+    vgrads packed, alone;
+    grads_alloc(&packed, c), grads_alloc(&alone, c);
+    run_backward(ctx, c, &h, &hb, 0, h.T, 0, c->n, 1, with_states, &packed);
+    ocla_context *twin, *actx = alone_context(ctx, d, &twin);
+    for (int i = 0; i < c->n; i++)
+        run_backward(actx, c, &h, &hb, c->cu[i], c->cu[i + 1] - c->cu[i], i, 1, 0, with_states, &alone);
+    if (twin) ocla_context_destroy(twin);
+    const double e = grads_close(&packed, &alone, c, 1e-6, "each sequence alone", d, with_states);
+    grads_free(&packed), grads_free(&alone);
+    free(hb.dout), free(hb.dhT), free(hb.dzT);
+    host_free(&h);
+    return e;
+}
+
+/* The chunk sizes the backward's scheduler may pick for a packed request, and a forced chunk below
+ * the tiled kernels' tile (8: the simple kernels, token-level state passes). */
+static int bwd_candidates(ocla_context *ctx, ocla_gate_kind gate, int normalize, int *chunks) {
+    ocla_plan_limits L;
+    OCLA_LOCK(ctx);
+    ocla_status st = ocla__plan_limits(ctx, &L);
+    OCLA_UNLOCK(ctx);
+    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
+    const ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, 1, 1000, H, K, V, 0,
+                                 OCLA_PLAN_VARLEN | (normalize ? OCLA_PLAN_NORMALIZE : 0u), (int)gate, 0};
+    const int n = ocla_plan_candidates(&L, &r, chunks, 7);
+    cr_assert_gt(n, 0, "no chunk candidates");
+    chunks[n] = 8;
+    return n + 1;
+}
+
+static void sweep_backward(ocla_gate_kind gate, int normalize) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        int chunks[8];
+        const int nc = bwd_candidates(ctx, gate, normalize, chunks);
+        double worst = 0;
+        for (int ci = 0; ci < nc; ci++) {
+            vcase c = {gate, normalize, chunks[ci], 0, {0}};
+            const uint32_t seed = 500 + 17 * (uint32_t)ci + 5 * (uint32_t)gate + (uint32_t)normalize;
+            length_mix(c.chunk, seed, &c);
+            worst = fmax(worst, check_backward(ctx, d, &c, seed, 1));
+            if (ci % 2 == 0) worst = fmax(worst, check_backward(ctx, d, &c, seed + 1, 0)); /* no initial states */
+        }
+        fprintf(stderr, "varlen_bwd gate %d normalize %d on %s: %d chunks, packed vs alone max error %.3g\n", (int)gate,
+                normalize, tc_device_name(d), nc, worst);
+        ocla_context_destroy(ctx);
+    }
+}
+
+Test(varlen_bwd, linear, .timeout = 1800) { sweep_backward(OCLA_GATE_NONE, 0); }
+Test(varlen_bwd, linear_normalized, .timeout = 1800) { sweep_backward(OCLA_GATE_NONE, 1); }
+Test(varlen_bwd, simple_gla, .timeout = 1800) { sweep_backward(OCLA_GATE_SCALAR, 0); }
+Test(varlen_bwd, retention, .timeout = 1800) { sweep_backward(OCLA_GATE_FIXED, 0); }
+Test(varlen_bwd, gla, .timeout = 1800) { sweep_backward(OCLA_GATE_VECTOR, 0); }
+
+/* The packed backward against the fp64 reference (tests/ref/ref_grad.c), each sequence a batch of
+ * one there, on one mix: GLA with the normaliser and initial states at the scheduler's chunk. The
+ * bound is the dense backward's against the same reference (tests/test_backward.c, BWD_TOL): fp32
+ * chunked sums against the fp64 token recurrence. */
+Test(varlen_bwd, fp64_reference, .timeout = 900) {
+    const vcase c0 = {OCLA_GATE_VECTOR, 1, 0, 0, {0}};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        vcase c = c0;
+        length_mix(64, 91, &c);
+        vhost h;
+        vbwd hb;
+        host_make(&c, 91, &h), bwd_make(&c, 91, &hb);
+        vgrads packed, ref;
+        grads_alloc(&packed, &c), grads_alloc(&ref, &c);
+        run_backward(ctx, &c, &h, &hb, 0, h.T, 0, c.n, 1, 1, &packed);
+        const size_t sk = (size_t)H * K * V, zk = (size_t)H * K;
+        for (int i = 0; i < c.n; i++) {
+            const int t0 = c.cu[i], L = c.cu[i + 1] - t0;
+            const size_t nq = (size_t)L * H * K, nv = (size_t)L * H * V;
+            const ref_attn_cfg cfg = {1, L, H, K, V, 0, 2, 1, 1e-6f, (float)(1.0 / sqrt((double)K)), NULL};
+            ref_attn_in in = {tc_to_double(h.q + t0 * H * K, nq), tc_to_double(h.k + t0 * H * K, nq),
+                              tc_to_double(h.v + t0 * H * V, nv), tc_to_double(h.g + t0 * H * K, nq),
+                              tc_to_double(h.s0 + i * sk, sk), tc_to_double(h.z0 + i * zk, zk)};
+            double *dout = tc_to_double(hb.dout + t0 * H * V, nv), *dhT = tc_to_double(hb.dhT + i * sk, sk);
+            double *dzT = tc_to_double(hb.dzT + i * zk, zk);
+            ref_attn_grads g = {calloc(nq, 8), calloc(nq, 8), calloc(nv, 8), calloc(nq, 8), calloc(sk, 8),
+                                calloc(zk, 8)};
+            ref_attn_backward(&cfg, &in, dout, dhT, dzT, &g);
+            double *from[6] = {g.dq, g.dk, g.dv, g.dg, g.dh0, g.dz0};
+            float *to[6] = {ref.dq + t0 * H * K, ref.dk + t0 * H * K, ref.dv + t0 * H * V, ref.dg + t0 * H * K,
+                            ref.dh0 + i * sk, ref.dz0 + i * zk};
+            const size_t n[6] = {nq, nq, nv, nq, sk, zk};
+            for (int a = 0; a < 6; a++) {
+                for (size_t e = 0; e < n[a]; e++) to[a][e] = (float)from[a][e];
+                free(from[a]);
+            }
+            free(in.q), free(in.k), free(in.v), free(in.g), free(in.h0), free(in.z0), free(dout), free(dhT), free(dzT);
+        }
+        const double e = grads_close(&packed, &ref, &c, 1e-3, "fp64 reference", d, 1);
+        fprintf(stderr, "varlen_bwd fp64_reference on %s: max error %.3g\n", tc_device_name(d), e);
+        grads_free(&packed), grads_free(&ref);
+        free(hb.dout), free(hb.dhT), free(hb.dzT);
+        host_free(&h);
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* The backward refuses what the forward refuses (the shared check: the detail names the offset),
+ * states of B rows instead of N, and state slots; a packed plan never takes the NVIDIA path, even
+ * on a device profile that has it. */
+Test(varlen_bwd, bad_offsets_refused, .timeout = 600) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        const int T = 10;
+        ocla_tensor *q = tc_tensor4(ctx, 1, T, H, K, NULL), *v = tc_tensor4(ctx, 1, T, H, V, NULL);
+        ocla_tensor *dq = tc_tensor4(ctx, 1, T, H, K, NULL), *dk = tc_tensor4(ctx, 1, T, H, K, NULL);
+        ocla_tensor *dv = tc_tensor4(ctx, 1, T, H, V, NULL), *s = tc_tensor4(ctx, 3, H, K, V, NULL);
+        ocla_tensor *s1 = tc_tensor4(ctx, 1, H, K, V, NULL);
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        int32_t cu[4] = {0, 4, 7, T};
+        p.cu_seqlens = cu, p.n_seqs = 3;
+        ocla_attn_grad_io io = {.q = q, .k = q, .v = v, .d_o = v, .dq = dq, .dk = dk, .dv = dv, .d_initial_state = s};
+        tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+        cu[0] = 1;
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_backward(ctx, &p, &io), "cu_seqlens[0] = 1");
+        cu[0] = 0, cu[2] = 4;
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_backward(ctx, &p, &io), "sequence 1 is empty");
+        cu[2] = 3;
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_backward(ctx, &p, &io), "cu_seqlens[2] = 3");
+        cu[2] = 7, cu[3] = T - 1;
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_backward(ctx, &p, &io), "cu_seqlens[3] = 9");
+        cu[3] = T, p.n_seqs = 0;
+        tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_attention_backward(ctx, &p, &io), "n_seqs");
+        p.n_seqs = 3;
+        io.d_initial_state = s1; /* B = 1 rows for 3 sequences */
+        tc_refused(ctx, OCLA_ERR_SHAPE, ocla_attention_backward(ctx, &p, &io), "d_initial_state");
+        io.d_initial_state = s;
+        const int32_t slots[3] = {0, 1, 2};
+        p.state_slots = slots, p.n_state_slots = 3;
+        tc_refused(ctx, OCLA_ERR_UNSUPPORTED, ocla_attention_backward(ctx, &p, &io), "state_slots");
+        p.state_slots = NULL, p.n_state_slots = 0;
+        ocla_tensor *q2 = tc_tensor4(ctx, 2, 5, H, K, NULL), *v2 = tc_tensor4(ctx, 2, 5, H, V, NULL);
+        ocla_tensor *dq2 = tc_tensor4(ctx, 2, 5, H, K, NULL), *dk2 = tc_tensor4(ctx, 2, 5, H, K, NULL);
+        ocla_tensor *dv2 = tc_tensor4(ctx, 2, 5, H, V, NULL);
+        const ocla_attn_grad_io io2 = {.q = q2, .k = q2, .v = v2, .d_o = v2, .dq = dq2, .dk = dk2, .dv = dv2};
+        tc_refused(ctx, OCLA_ERR_SHAPE, ocla_attention_backward(ctx, &p, &io2), "[1,T,H,K]");
+        /* the plan: portable, and why, also where the profile offers the NVIDIA backward (chunk 64,
+         * identity map, scalar gate: the NVIDIA path's case without the offsets) */
+        ocla_plan_limits L;
+        OCLA_LOCK(ctx);
+        tc_ok(ctx, ocla__plan_limits(ctx, &L));
+        OCLA_UNLOCK(ctx);
+        L.paths |= 1u << OCLA_PATH_NVIDIA_MMA;
+        ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, 1, 1000, H, K, V, 64, 0, OCLA_GATE_SCALAR, 0};
+        ocla_plan plan;
+        cr_assert_eq(ocla_plan_compute(&L, &r, &plan), OCLA_SUCCESS);
+        cr_assert_eq(plan.path, OCLA_PATH_NVIDIA_MMA, "%s", plan.reason);
+        r.flags = OCLA_PLAN_VARLEN;
+        cr_assert_eq(ocla_plan_compute(&L, &r, &plan), OCLA_SUCCESS);
+        cr_assert_eq(plan.path, OCLA_PATH_PORTABLE, "%s", plan.reason);
+        cr_assert(strstr(plan.reason, "packed sequences: portable kernels"), "%s", plan.reason);
+        ocla_tensor *all[] = {q, v, dq, dk, dv, s, s1, q2, v2, dq2, dk2, dv2};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
         ocla_context_destroy(ctx);
     }
 }

@@ -50,7 +50,11 @@ typedef struct ocla_attn_grad_io {
  * forces the chunk, a power of two 1..256; 0 = the scheduler's choice, min(64, max(16,
  * next_pow2(T))) as in flash-linear-attention. ocla_plan_explain with OCLA_OP_ATTN_BACKWARD names
  * the kernels that run. Temporaries live in the context's scratch buffers (grown on demand, kept
- * for the next call, released with the context; sizes in docs/TRAINING.md). */
+ * for the next call, released with the context; sizes in docs/TRAINING.md).
+ * Packed sequences (params.cu_seqlens, n_seqs; as the forward's, with the same offsets check): q, k,
+ * v, g, d_o and their gradients [1,T,H,D], the states and their gradients per sequence [N,H,K,V] /
+ * [N,H,K]; each sequence's gradients are those of it run alone (none crosses a boundary); portable
+ * kernels only. params.state_slots (decoding) is refused with OCLA_ERR_UNSUPPORTED. */
 OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_params *params,
                                              const ocla_attn_grad_io *io);
 

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Packed sequences (params.cu_seqlens), shared by the chunked forward (runtime/op_attention.c) and
+ * the backward (runtime/op_attention_bwd.c): the host check of the offsets and the (sequence, chunk)
+ * table the kernels walk (layout: kernels_cl/linear_attn.cl, "Rows"). */
+#include "op_common.h"
+
+/* Packed sequences: the causal chunked form, B = 1, offsets 0 = cu[0] < cu[1] < ... < cu[N] = T. */
+ocla_status ocla__check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd) {
+    const int32_t *cu = p->cu_seqlens;
+    const int N = p->n_seqs;
+    if (!p->causal || p->form != OCLA_FORM_CHUNKED)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          "packed sequences (params.cu_seqlens) need the causal chunked form");
+    if (qd[0] != 1)
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "packed sequences: q must be [1,T,H,K] (B is %lld)", (long long)qd[0]);
+    if (N < 1 || N > qd[1])
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.n_seqs is %d: must be 1 .. T (%lld)", N,
+                          (long long)qd[1]);
+    if (cu[0] != 0)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[0] = %d: the first sequence starts at 0",
+                          (int)cu[0]);
+    for (int i = 0; i < N; i++)
+        if (cu[i + 1] <= cu[i])
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                              "cu_seqlens[%d] = %d after cu_seqlens[%d] = %d: sequence %d is %s", i + 1,
+                              (int)cu[i + 1], i, (int)cu[i], i, cu[i + 1] == cu[i] ? "empty" : "of negative length");
+    if (cu[N] != qd[1])
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[%d] = %d: the sequences must cover T = %lld", N,
+                          (int)cu[N], (long long)qd[1]);
+    return OCLA_SUCCESS;
+}
+
+int ocla__seq_table_fill(const int32_t *cu, int N, int C, int32_t *tab, int *most) {
+    int c = 0;
+    *most = 1;
+    for (int i = 0; i < N; i++) {
+        const int len = cu[i + 1] - cu[i], nch = (len + C - 1) / C;
+        tab[3 * i] = cu[i], tab[3 * i + 1] = len, tab[3 * i + 2] = c;
+        for (int j = 0; j < nch; j++, c++) tab[3 * N + 2 * c] = i, tab[3 * N + 2 * c + 1] = j;
+        if (nch > *most) *most = nch;
+    }
+    return c;
+}
