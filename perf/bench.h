@@ -155,9 +155,10 @@ ocla_context *bench_open_device(size_t gi, int no_peak, bench_device *d);
 
 /* The papers' own measurements (perf/paper_timer.c): warm-up, then the median device time of runs
  * calls of fn; a warm-up call over budget_ms (0: none) skips the point: -1 with "skipped: ..." in
- * why (other failures: -1 with the status). */
+ * why (other failures: -1 with the status). The first call counts only when warm (its row has a
+ * measured point: the kernels are built). */
 int paper_time(ocla_context *ctx, ocla_status (*fn)(ocla_context *ctx, void *arg), void *arg, int runs,
-               double budget_ms, double *med, double *mn, char *why, size_t why_size);
+               double budget_ms, int warm, double *med, double *mn, char *why, size_t why_size);
 /* A tensor of the given dims filled with pseudo-random values in [-scale, scale) (a hash of the index). */
 ocla_status paper_tensor(ocla_context *ctx, int ndim, const int64_t *dims, float scale, ocla_tensor **out);
 /* lt (perf/paper_lt.c) and linformer (perf/paper_linformer.c): rows of one device. */

@@ -94,7 +94,8 @@ static void lf_row(size_t gi, int di, const bench_paper_grid *g, long kp, int ru
         if (st != OCLA_SUCCESS) {
             snprintf(r->status, sizeof r->status, "alloc: %s (out of device memory?)", ocla_status_string(st));
             snprintf(stop, sizeof stop, "skipped: a shorter n failed to allocate");
-        } else if (!paper_time(ctx, lf_call, &a, runs, budget_ms, &r->ms, &r->ms_min, r->status, sizeof r->status)) {
+        } else if (!paper_time(ctx, lf_call, &a, runs, budget_ms, i > 0, &r->ms, &r->ms_min, r->status,
+                               sizeof r->status)) {
             snprintf(r->status, sizeof r->status, "ok");
             r->mem_bytes = tensor_bytes(a.q) + tensor_bytes(a.k) + tensor_bytes(a.v) + tensor_bytes(a.o) +
                            tensor_bytes(a.E) + tensor_bytes(a.F) + (double)ocla_debug_scratch_bytes(ctx);

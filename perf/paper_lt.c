@@ -81,7 +81,8 @@ void paper_lt_run(ocla_context *ctx, int di, const bench_paper_grid *g, int runs
         if (r && lst != OCLA_SUCCESS) snprintf(r->status, sizeof r->status, "alloc: %s", ocla_status_string(lst));
         else if (r && lin_over) snprintf(r->status, sizeof r->status, "skipped: a shorter context failed or was over the budget");
         else if (r) {
-            if (!paper_time(ctx, lt_linear_call, &lin, runs, budget_ms, &r->ms, &r->ms_min, r->status, sizeof r->status))
+            if (!paper_time(ctx, lt_linear_call, &lin, runs, budget_ms, i > 0, &r->ms, &r->ms_min, r->status,
+                            sizeof r->status))
                 snprintf(r->status, sizeof r->status, "ok");
             else lin_over = !strncmp(r->status, "skipped", 7);
             r->gflop = 6.0 * B * H * D * D * 1e-9; /* q.S, the update k v^T, and z */
@@ -113,7 +114,7 @@ void paper_lt_run(ocla_context *ctx, int di, const bench_paper_grid *g, int runs
         if (st != OCLA_SUCCESS) {
             snprintf(r->status, sizeof r->status, "alloc: %s", ocla_status_string(st));
             sm_over = 1;
-        } else if (!paper_time(ctx, lt_softmax_call, &sm, runs, budget_ms, &r->ms, &r->ms_min, r->status,
+        } else if (!paper_time(ctx, lt_softmax_call, &sm, runs, budget_ms, i > 0, &r->ms, &r->ms_min, r->status,
                                sizeof r->status)) {
             snprintf(r->status, sizeof r->status, "ok");
         } else {
