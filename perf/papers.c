@@ -10,6 +10,9 @@
  * holding the summary's numbers), CSV and a chart: --json/--csv/--svg for one paper, or
  * DIR/papers-NAME.{txt,json,csv,svg} with --out DIR. A row whose call passes the grid's time budget
  * (or --budget) ends there; the rest of its row says "skipped" and why. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* mkdir */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
