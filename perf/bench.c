@@ -7,7 +7,8 @@
  * the median wall time of one call followed by ocla_finish. Progress on stderr, table on stdout,
  * --json/--csv/--svg files. --load-inputs DIR runs one op on inputs from files (perf/fla_compare.py
  * uses it); --host-decode measures the host overhead of decode steps (perf/decode_host.c); --papers
- * NAME runs a paper's grid and sums up its claim (perf/papers.c). FLASH, Linformer and the layers run
+ * NAME|all runs each paper's claim (perf/papers.c drives; the sweep papers come back to paper_sweep).
+ * FLASH, Linformer and the layers run
  * through the op table (perf/op_methods.c).
  * Public API only (ocla/ocla.h). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
@@ -48,7 +49,10 @@ typedef struct opts {
     int has_shape;
     bench_sizes sizes;   /* the op-table methods' own sizes (--linformer-k, --gau) */
     const bench_paper *paper; /* --papers NAME: its methods on its grid (perf/papers.c) */
+    int papers;               /* --papers given (NAME or all) */
     int short_grid;           /* --short: the paper's CPU-driver grid */
+    const char *out_dir;      /* --papers: --out DIR */
+    double budget_ms;         /* --papers: --budget MS (0: the grid's own) */
 } opts;
 
 static int cmp_double(const void *a, const void *b) {
@@ -281,6 +285,8 @@ static ocla_status point_run(ocla_context *ctx, const point *p) {
 
 /* Warm up, then median of runs; returns 0 on success. */
 static double call_budget_ms = 0; /* default sweep: skip points slower than this a call (0 = no limit) */
+static int paper_budget = 0;        /* the budget is a --papers grid's: the row ends per mode */
+static int paper_row_warm = 0;      /* --papers: this row has a measured point (its kernels are built) */
 
 /* Per-kernel device time of the run nearest the median, when detail != NULL (ocla_profile_detail). */
 static int time_op(ocla_context *ctx, const point *p, int runs, double *med, double *mn, char *why, size_t why_size,
@@ -296,9 +302,12 @@ static int time_op(ocla_context *ctx, const point *p, int runs, double *med, dou
         /* op-table methods: the first call's output (and gradients) must be finite */
         if (w == 0 && p->tp && bench_tpoint_check(ctx, p->tp, why, why_size)) return -1;
         double call_ms = (bench_now() - t0) * 1e3;
-        if (w == 1 && call_budget_ms > 0 && call_ms > call_budget_ms) {
-            snprintf(why, why_size, "skipped: %.0f ms a call (default sweep; --methods %s runs it)", call_ms,
-                     p->m->name);
+        /* the first call may build kernels: it counts once the row has a measured point (--papers) */
+        if (call_budget_ms > 0 && (w || (paper_budget && paper_row_warm)) && call_ms > call_budget_ms) {
+            if (paper_budget) snprintf(why, why_size, "skipped: %.0f ms a call, over the budget of %.0f ms", call_ms,
+                                       call_budget_ms);
+            else snprintf(why, why_size, "skipped: %.0f ms a call (default sweep; --methods %s runs it)", call_ms,
+                          p->m->name);
             return -1;
         }
     }
@@ -423,6 +432,19 @@ static int method_selected(const opts *o, const char *name) {
 static int n_results = 0;
 static bench_result results[MAX_RES];
 
+/* The result list (bench.h): the sweep fills it directly, the papers' own modes through these. */
+bench_result *bench_result_add(void) {
+    if (n_results >= MAX_RES) return NULL;
+    bench_result *r = &results[n_results++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+bench_result *bench_results(int *n) {
+    *n = n_results;
+    return results;
+}
+void bench_results_clear(void) { n_results = 0; }
+
 /* The chunks of one point into chunks[0..return): [0] the scheduler's pick (0: the op's own, for the
  * softmax baseline and the op-table methods with no chunk of their own), then every fitting candidate
  * where asked (forward only: the backward takes its own chunk rule, train.h). */
@@ -468,10 +490,10 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
     long one_shape[1][3];
     long one_T[1];
     if (o->paper) { /* the paper's grid, one shape for every method */
-        const long *ps = o->short_grid ? o->paper->short_shape : o->paper->shape;
-        for (int i = 0; i < 3; i++) one_shape[0][i] = ps[i];
-        Ts = o->short_grid ? o->paper->short_Ts : o->paper->Ts;
-        nT = o->short_grid ? o->paper->short_nT : o->paper->nT;
+        const bench_paper_grid *g = o->short_grid ? &o->paper->brief : &o->paper->full;
+        for (int i = 0; i < 3; i++) one_shape[0][i] = g->shape[i];
+        Ts = g->Ts;
+        nT = g->nT;
     } else if (o->has_shape) {
         one_shape[0][0] = o->shape[0];
         one_shape[0][1] = o->shape[2];
@@ -507,6 +529,9 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
             const long B0 = shp[si][0], H0 = shp[si][1], D = shp[si][2];
             for (int mode = MODE_FWD; mode <= MODE_FWDBWD; mode++) {
                 if (mode == MODE_DECODE && (m->softmax || m->tm || o->no_decode)) continue;
+                /* --papers: a training-speed claim runs forward+backward only; a row ends per mode */
+                if (o->paper && o->paper->fwdbwd_only && mode != MODE_FWDBWD) continue;
+                if (o->paper) over_budget = 0, paper_row_warm = 0;
                 if (mode == MODE_FWDBWD && o->no_backward) continue;
                 const int decode = mode == MODE_DECODE;
                 const int no_bwd = m->tm && mode == MODE_FWDBWD && !bench_tmethod_has_backward(m->tm);
@@ -564,8 +589,9 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         if (m->tm) bench_tpoint_cost(&tp, chunks[ci], &r->gflop, &r->gbytes);
                         else models(m, mode, B, T, H, D, chunks[ci] ? chunks[ci] : 64, &r->gflop, &r->gbytes);
                         if (over_budget) {
-                            snprintf(r->status, sizeof r->status, "skipped (default sweep; --methods %s runs it)",
-                                     m->name);
+                            if (o->paper) snprintf(r->status, sizeof r->status, "skipped: a shorter T was over the budget");
+                            else snprintf(r->status, sizeof r->status, "skipped (default sweep; --methods %s runs it)",
+                                          m->name);
                             continue;
                         }
                         const point pt = {m, mode, chunks[ci], &bufs, m->tm ? &tp : NULL};
@@ -573,7 +599,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                                     o->detail ? r->detail : NULL, sizeof r->detail) == 0 &&
                             (o->no_host_time ||
                              time_host(ctx, &pt, o->runs, r->ms, r, r->status, sizeof r->status) == 0))
-                            snprintf(r->status, sizeof r->status, "ok");
+                            snprintf(r->status, sizeof r->status, "ok"), paper_row_warm = 1;
                         else if (!strncmp(r->status, "skipped", 7))
                             over_budget = 1;
                     }
@@ -738,6 +764,47 @@ static int run_load_inputs(const opts *o) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+ocla_context *bench_open_device(size_t gi, int no_peak, bench_device *d) {
+    char sel[32];
+    snprintf(sel, sizeof sel, "%zu", gi);
+    ocla_context_options co;
+    ocla_context_options_defaults(&co);
+    co.device = sel;
+    co.profiling = 1;
+    ocla_context *ctx = NULL;
+    ocla_status st = ocla_context_create(&co, &ctx);
+    if (st != OCLA_SUCCESS) {
+        fprintf(stderr, "ocla-bench: device %s: %s: %s\n", sel, ocla_status_string(st), ocla_last_error(NULL));
+        return NULL;
+    }
+    ocla_device_info info;
+    ocla_context_device_info(ctx, &info);
+    snprintf(d->name, sizeof d->name, "%s", info.device_name);
+    snprintf(d->platform, sizeof d->platform, "%s", info.platform_name);
+    snprintf(d->driver, sizeof d->driver, "%s", info.driver_version);
+    d->is_gpu = info.is_gpu;
+    d->events = info.profiling_works;
+    if (!no_peak) {
+        bench_progress(0, "[%s] measuring fp32 FMA peak and copy bandwidth ...", d->name);
+        measure_peak(ctx, d);
+        bench_progress(1, "[%s] peak %.1f GFLOP/s, copy %.1f GB/s (%s)", d->name, d->peak_gflops, d->bw_gbs,
+                       d->events ? "event timers" : "host clock");
+    }
+    return ctx;
+}
+
+/* --papers: the ordinary sweep of a paper's grid and methods on one device, under the run's budget. */
+static void paper_sweep(ocla_context *ctx, int di, const bench_device *d, const bench_paper *p,
+                        const bench_papers_env *env) {
+    opts o = *(const opts *)env->opts;
+    o.paper = p;
+    o.methods = p->methods;
+    const bench_paper_grid *g = env->short_grid ? &p->brief : &p->full;
+    call_budget_ms = env->budget_ms > 0 ? env->budget_ms : g->budget_ms;
+    paper_budget = 1;
+    bench_device_sweep(ctx, di, d, &o);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ocla-bench [options]\n"
@@ -773,11 +840,20 @@ static void usage(FILE *f) {
             "  --steps N           decode steps per measurement with --host-decode (default 1000)\n"
             "  --ops               instead of the sweep: every op of the op table (tests/op_table.c) at its\n"
             "                      first shape: device time, host enqueue time, GFLOP/s, GB/s\n"
-            "  --papers gla        instead of the default sweep: the GLA paper's claim (FlashLinearAttention faster\n"
-            "                      than FlashAttention-2 from T = 1K): linear, gla and softmax, forward and\n"
-            "                      forward+backward, B=32 H=16 D=64, T = 512..16384, then each method's speedup\n"
-            "                      over softmax and the crossover T (JSON: a \"claim\" member)\n"
-            "  --short             with --papers: the CPU-driver grid (B=1 H=4 D=64, T = 512..2048)\n"
+            "  --papers NAME       instead of the default sweep: a paper's speed claim on its grid, then its summary\n"
+            "                      (JSON: a \"claim\" member); NAME = gla, lt, flash, linformer or all (in turn):\n"
+            "                      gla        linear, gla vs softmax, fwd and fwd+bwd, B=32 H=16 D=64, T=512..16K,\n"
+            "                                 speedups and the crossover T (Yang et al.)\n"
+            "                      lt         a decode step: linear attention's recurrent form vs softmax over a\n"
+            "                                 KV cache, ms per token at contexts 256..64K (Katharopoulos et al.)\n"
+            "                      flash      gau_layer vs mha_softmax, flash vs softmax, fwd+bwd, d=768,\n"
+            "                                 T=512..8K, speedups and crossover (Hua et al.)\n"
+            "                      linformer  linformer k=128, 256 vs non-causal softmax, inference time and\n"
+            "                                 device memory at n=512..64K (Wang et al.)\n"
+            "  --short             with --papers: the CPU-driver grids (smaller shapes and lengths)\n"
+            "  --budget MS         with --papers: a call slower than MS ends its method's row (default: each\n"
+            "                      grid's own; the rest of the row says \"skipped\")\n"
+            "  --out DIR           with --papers: DIR/papers-NAME.{txt,json,csv,svg} for each paper\n"
             "  --json FILE --csv FILE --svg FILE\n"
             "  --load-inputs DIR   run one op on inputs from DIR (see perf/fla_compare.py)\n");
 }
@@ -829,8 +905,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--load-inputs")) { NEXT(); o.load_dir = nx; }
         else if (!strcmp(a, "--papers")) {
             NEXT();
-            if (!(o.paper = bench_paper_find(nx))) return bad_value(a, nx, "gla");
+            o.papers = 1;
+            if (strcmp(nx, "all") && !(o.paper = bench_paper_find(nx))) return bad_value(a, nx, bench_paper_names());
         } else if (!strcmp(a, "--short")) o.short_grid = 1;
+        else if (!strcmp(a, "--out")) { NEXT(); o.out_dir = nx; }
+        else if (!strcmp(a, "--budget")) {
+            NEXT();
+            long v;
+            if (parse_long(nx, 1, 3600000, &v)) return bad_value(a, nx, "milliseconds, a whole number in 1..3600000");
+            o.budget_ms = (double)v;
+        }
         else if (!strcmp(a, "--linformer-k")) {
             NEXT();
             if (parse_long(nx, 1, 65536, &o.sizes.kp)) return bad_value(a, nx, "a whole number in 1..65536");
@@ -883,16 +967,19 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (o.paper) { /* the paper's grid and methods: no other grid or method list */
-        if (o.has_shape || o.full || o.quick || o.methods) {
+    if (o.papers) { /* the paper's grid and methods: no other grid or method list */
+        if (o.has_shape || o.full || o.quick || o.methods || o.ops || o.host_decode || o.load_dir) {
             fprintf(stderr, "ocla-bench: --papers runs its own grid and methods (--short for CPU drivers): no --shape,"
-                            " --full, --quick or --methods\n");
+                            " --full, --quick, --methods, --ops, --host-decode or --load-inputs\n");
             return 2;
         }
-        o.methods = o.paper->methods;
+        if (!o.paper && (o.json || o.csv || o.svg)) {
+            fprintf(stderr, "ocla-bench: --papers all writes its files with --out DIR, not --json/--csv/--svg\n");
+            return 2;
+        }
         o.no_decode = 1, o.all_chunks = 0, o.no_host_time = 1;
-    } else if (o.short_grid) {
-        fprintf(stderr, "ocla-bench: --short goes with --papers\n");
+    } else if (o.short_grid || o.out_dir || o.budget_ms > 0) {
+        fprintf(stderr, "ocla-bench: --short, --budget and --out go with --papers\n");
         return 2;
     }
     if (o.methods) { /* every name must be a method */
@@ -942,36 +1029,20 @@ int main(int argc, char **argv) {
     }
     if (o.ops) return ops_main(idx, nidx, o.runs, o.json);
     if (o.host_decode) return decode_host_main(idx, nidx, o.decode_steps > 0 ? o.decode_steps : 1000, o.json);
+    if (o.papers) { /* perf/papers.c runs each paper on every device */
+        const bench_papers_env env = {idx, nidx, o.short_grid, o.runs, o.no_peak, o.budget_ms, o.out_dir,
+                                      o.json, o.csv, o.svg, paper_sweep, &o};
+        const int prc = bench_papers_main(&env, o.paper);
+        free(rnd_block);
+        return prc;
+    }
     bench_device devs[MAX_DEV];
     memset(devs, 0, sizeof devs);
     int ndev = 0;
     for (int i = 0; i < nidx; i++) {
-        char sel[32];
-        snprintf(sel, sizeof sel, "%zu", idx[i]);
-        ocla_context_options co;
-        ocla_context_options_defaults(&co);
-        co.device = sel;
-        co.profiling = 1;
-        ocla_context *ctx = NULL;
-        ocla_status st = ocla_context_create(&co, &ctx);
-        if (st != OCLA_SUCCESS) {
-            fprintf(stderr, "ocla-bench: device %s: %s: %s\n", sel, ocla_status_string(st), ocla_last_error(NULL));
-            continue;
-        }
         bench_device *d = &devs[ndev];
-        ocla_device_info info;
-        ocla_context_device_info(ctx, &info);
-        snprintf(d->name, sizeof d->name, "%s", info.device_name);
-        snprintf(d->platform, sizeof d->platform, "%s", info.platform_name);
-        snprintf(d->driver, sizeof d->driver, "%s", info.driver_version);
-        d->is_gpu = info.is_gpu;
-        d->events = info.profiling_works;
-        if (!o.no_peak) {
-            bench_progress(0, "[%s] measuring fp32 FMA peak and copy bandwidth ...", d->name);
-            measure_peak(ctx, d);
-            bench_progress(1, "[%s] peak %.1f GFLOP/s, copy %.1f GB/s (%s)", d->name, d->peak_gflops, d->bw_gbs,
-                           d->events ? "event timers" : "host clock");
-        }
+        ocla_context *ctx = bench_open_device(idx[i], o.no_peak, d);
+        if (!ctx) continue;
         bench_device_sweep(ctx, ndev, d, &o);
         ocla_context_destroy(ctx);
         ndev++;
@@ -983,10 +1054,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_results; i++)
         if (!strcmp(results[i].method, "softmax") && !strcmp(results[i].status, "ok")) have_softmax = 1;
     if (!have_softmax) note = "no softmax baseline in this run (--methods without softmax, or it failed)";
-    const bench_paper_run run = {o.paper, o.short_grid, ndev, results, n_results};
-    if (o.paper) bench_paper_report(stdout, o.paper, o.short_grid, devs, ndev, results, n_results);
-    if (o.json && report_json(o.json, devs, ndev, results, n_results, o.paper ? bench_paper_json : NULL, &run))
-        rc = write_failed(o.json);
+    if (o.json && report_json(o.json, devs, ndev, results, n_results, NULL, NULL)) rc = write_failed(o.json);
     if (o.csv && report_csv(o.csv, devs, results, n_results)) rc = write_failed(o.csv);
     if (o.svg && report_svg(o.svg, devs, ndev, results, n_results, note)) rc = write_failed(o.svg);
     free(rnd_block);

@@ -38,6 +38,7 @@ typedef struct bench_result {
     int host_calls;           /* calls in the pipelined batch */
     char status[96];     /* "ok" or why not */
     char detail[480];    /* per-kernel device time of the median run (ocla_profile_detail), --detail */
+    double mem_bytes;    /* --papers linformer: the tensors + the context's scratch after the call (0: not measured) */
 } bench_result;
 
 /* The device's fp32 FMA peak (d->peak_gflops, d->peak_by_width) and copy bandwidth (d->bw_gbs),
@@ -100,31 +101,100 @@ void bench_tpoint_cost(const bench_tpoint *p, int chunk, double *gflop, double *
 void bench_tpoint_destroy(bench_tpoint *p);
 
 /* ---- --papers NAME (perf/papers.c): a paper's speed claim on its grid ---- */
+typedef enum bench_paper_kind {
+    PAPER_SWEEP = 0, /* the ordinary sweep of bench.c on the paper's grid (gla, flash) */
+    PAPER_DECODE,    /* cost per generated token against context length (lt: perf/paper_lt.c) */
+    PAPER_MEMORY     /* inference time and device memory against n (linformer: perf/paper_linformer.c) */
+} bench_paper_kind;
+typedef struct bench_paper_grid {
+    long shape[3];    /* B, H, D */
+    long Ts[10];      /* sequence / context lengths */
+    int nT;
+    double budget_ms; /* a call slower than this ends its method's row (the rest: "skipped") */
+} bench_paper_grid;
 typedef struct bench_paper {
     const char *name;     /* --papers NAME */
     const char *claim;    /* the paper's claim, in its words */
-    const char *methods;  /* the methods run (--methods) */
-    const char *baseline; /* the one the others are compared with */
-    long shape[3];        /* B, H, D of the paper */
-    long Ts[8];
-    int nT;
-    long short_shape[3];  /* --short: the CPU-driver grid */
-    long short_Ts[8];
-    int short_nT;
+    bench_paper_kind kind;
+    const char *methods;  /* PAPER_SWEEP: the methods run (--methods) */
+    const char *pairs[3][2]; /* {method, its baseline}: the speedups reported; {NULL} ends */
+    int fwdbwd_only;      /* PAPER_SWEEP: forward+backward rows only (a training-speed claim) */
+    double paper_ratio;   /* the paper's largest speedup (0: none stated) */
+    bench_paper_grid full;  /* the paper's grid (GPU) */
+    bench_paper_grid brief; /* --short: the CPU-driver grid */
 } bench_paper;
-const bench_paper *bench_paper_find(const char *name); /* NULL: no such paper */
-/* Speedups over the baseline and the crossover length per device, mode and method, on f. */
-void bench_paper_report(FILE *f, const bench_paper *p, int short_grid, const bench_device *devs, int ndev,
-                        const bench_result *r, int n);
-/* The same as the JSON member "claim" (report_json's extra writer; arg: a bench_paper_run). */
+/* NULL: no such paper ("all" is not one: bench_paper_at walks them). */
+const bench_paper *bench_paper_find(const char *name);
+const bench_paper *bench_paper_at(int i); /* NULL past the last */
+/* The names --papers takes, for messages: "gla, lt, flash, linformer or all". */
+const char *bench_paper_names(void);
+
+/* What bench.c gives the papers' driver (perf/papers.c). */
+typedef struct bench_papers_env bench_papers_env;
+struct bench_papers_env {
+    const size_t *idx; /* global device indices */
+    int nidx;
+    int short_grid, runs, no_peak;
+    double budget_ms;        /* --budget: 0 = each grid's own */
+    const char *out_dir;     /* --out DIR: papers-NAME.{txt,json,csv,svg} per paper, or NULL */
+    const char *json, *csv, *svg; /* one paper only: these files as for a sweep */
+    /* the ordinary sweep of paper p's grid (bench.c) on one device, rows added to the result list */
+    void (*sweep)(ocla_context *ctx, int di, const bench_device *d, const bench_paper *p, const bench_papers_env *env);
+    const void *opts; /* bench.c's own options, for sweep */
+};
+/* --papers NAME|all: each paper in turn on every device; returns the exit code. */
+int bench_papers_main(const bench_papers_env *env, const bench_paper *only);
+
+/* bench.c: the result list every mode fills (cleared between papers), and one device's context. */
+bench_result *bench_result_add(void); /* a zeroed row, or NULL when the list is full */
+bench_result *bench_results(int *n);
+void bench_results_clear(void);
+/* A profiling context on global device gi with d filled (name, platform, driver; the peak and
+ * bandwidth unless no_peak); NULL when it cannot be made (said on stderr). */
+ocla_context *bench_open_device(size_t gi, int no_peak, bench_device *d);
+
+/* The papers' own measurements (perf/paper_timer.c): warm-up, then the median device time of runs
+ * calls of fn; a warm-up call over budget_ms (0: none) skips the point: -1 with "skipped: ..." in
+ * why (other failures: -1 with the status). The first call counts only when warm (its row has a
+ * measured point: the kernels are built). */
+int paper_time(ocla_context *ctx, ocla_status (*fn)(ocla_context *ctx, void *arg), void *arg, int runs,
+               double budget_ms, int warm, double *med, double *mn, char *why, size_t why_size);
+/* A tensor of the given dims filled with pseudo-random values in [-scale, scale) (a hash of the index). */
+ocla_status paper_tensor(ocla_context *ctx, int ndim, const int64_t *dims, float scale, ocla_tensor **out);
+/* lt (perf/paper_lt.c) and linformer (perf/paper_linformer.c): rows of one device. */
+void paper_lt_run(ocla_context *ctx, int di, const bench_paper_grid *g, int runs, double budget_ms);
+void paper_linformer_run(size_t gi, int di, const bench_paper_grid *g, int runs, double budget_ms);
+
+/* The claim's summary on f, and the JSON member "claim" (report_json's extra writer; arg: a
+ * bench_paper_run). */
 typedef struct bench_paper_run {
     const bench_paper *paper;
     int short_grid;
+    double budget_ms; /* the per-call budget the run used */
+    const bench_device *devs;
     int ndev;
     const bench_result *r;
     int n;
 } bench_paper_run;
+void bench_paper_report(FILE *f, const bench_paper_run *run);
 void bench_paper_json(FILE *f, const void *arg);
+/* The chart of a claim that the sweep's chart does not draw (lt, linformer). */
+int bench_paper_svg(const char *path, const bench_paper_run *run);
+
+/* A chart of panels of (x, y) series, log-log (report.c). */
+typedef struct report_series {
+    const char *label;
+    int dashed;
+    int n;
+    double x[12], y[12];
+} report_series;
+typedef struct report_panel {
+    char title[200];
+    const char *xlabel, *ylabel;
+    int ns;
+    report_series s[6];
+} report_panel;
+int report_svg_panels(const char *path, const report_panel *p, int np, const char *note);
 
 void report_table(FILE *f, const bench_device *devs, int ndev, const bench_result *r, int n);
 /* extra (may be NULL): writes one more member of the top-level object (no trailing comma) */

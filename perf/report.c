@@ -6,7 +6,11 @@
 
 #include "bench.h"
 
-static double tok_s(const bench_result *r) { return r->ms > 0 ? (double)r->B * (double)r->T / (r->ms * 1e-3) : 0; }
+/* tokens a call handles: B*T, or B for a decode step (one token per sequence; --papers lt's T is the context) */
+static double tok_s(const bench_result *r) {
+    const double tokens = (double)r->B * (strcmp(r->mode, "decode") ? (double)r->T : 1.0);
+    return r->ms > 0 ? tokens / (r->ms * 1e-3) : 0;
+}
 static double gflops(const bench_result *r) { return r->ms > 0 ? r->gflop / (r->ms * 1e-3) : 0; }
 static double gbs(const bench_result *r) { return r->ms > 0 ? r->gbytes / (r->ms * 1e-3) : 0; }
 
@@ -127,6 +131,7 @@ int report_json(const char *path, const bench_device *devs, int ndev, const benc
                     r[i].host_enqueue_us, r[i].wall_pipelined_ms, r[i].wall_wait_ms, r[i].host_calls);
         else
             fprintf(f, ", \"host_enqueue_us\": null, \"wall_pipelined_ms\": null, \"wall_wait_ms\": null, \"host_calls\": 0");
+        if (r[i].mem_bytes > 0) fprintf(f, ", \"mem_bytes\": %.0f", r[i].mem_bytes);
         fprintf(f, "}%s\n", i + 1 < n ? "," : "");
     }
     fprintf(f, "  ]");
@@ -143,7 +148,7 @@ int report_csv(const char *path, const bench_device *devs, const bench_result *r
     if (!f) return -1;
     fprintf(f, "device,driver,method,mode,B,T,H,D,chunk,scheduler_pick,status,ms,ms_min,runs,tokens_per_s,gflops,gbs,"
                "pct_fma_peak,pct_bandwidth,peak_gflops,copy_gbs,host_enqueue_us,wall_pipelined_ms,wall_wait_ms,"
-               "host_calls,config\n");
+               "host_calls,config,mem_bytes\n");
     for (int i = 0; i < n; i++) {
         const bench_device *d = &devs[r[i].dev];
         fprintf(f, "\"%s\",\"%s\",%s,%s,%ld,%ld,%ld,%ld,%d,%d,\"%s\",%.6f,%.6f,%d,%.6g,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f",
@@ -156,7 +161,9 @@ int report_csv(const char *path, const bench_device *devs, const bench_result *r
                     r[i].host_calls);
         else
             fprintf(f, ",,,,0");
-        fprintf(f, ",\"%s\"\n", r[i].config);
+        fprintf(f, ",\"%s\",", r[i].config);
+        if (r[i].mem_bytes > 0) fprintf(f, "%.0f", r[i].mem_bytes); /* empty where not measured */
+        fprintf(f, "\n");
     }
     return fclose(f) ? -1 : 0;
 }
@@ -285,5 +292,79 @@ int report_svg(const char *path, const bench_device *devs, int ndev, const bench
     }
     fprintf(f, "</svg>\n");
     (void)ndev;
+    return fclose(f) ? -1 : 0;
+}
+
+/* Panels of (x, y) series, log2 x and log10 y, one legend per panel (the papers' charts). */
+int report_svg_panels(const char *path, const report_panel *p, int np, const char *note) {
+    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+    const int W = 760, PH = 280, ML = 80, MR = 170, MT = 40, MB = 50;
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    const int H = (np ? np : 1) * (PH + MT + MB) + 30;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    for (int k = 0; k < np; k++) {
+        const report_panel *pn = &p[k];
+        const int y0 = k * (PH + MT + MB) + MT, x0 = ML, pw = W - ML - MR;
+        double xmin = 1e300, xmax = 0, ymin = 1e300, ymax = 0;
+        for (int s = 0; s < pn->ns; s++)
+            for (int i = 0; i < pn->s[s].n; i++) {
+                const double x = pn->s[s].x[i], y = pn->s[s].y[i];
+                if (x <= 0 || y <= 0) continue;
+                xmin = x < xmin ? x : xmin, xmax = x > xmax ? x : xmax;
+                ymin = y < ymin ? y : ymin, ymax = y > ymax ? y : ymax;
+            }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\">", x0, y0 - 14);
+        xml_text(f, pn->title);
+        fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", x0,
+                y0, pw, PH);
+        if (xmax <= 0) {
+            fprintf(f, "<text x=\"%d\" y=\"%d\">no point measured</text>\n", x0 + 10, y0 + 20);
+            continue;
+        }
+        double lx0 = log2(xmin), lx1 = log2(xmax), ly0 = floor(log10(ymin)), ly1 = ceil(log10(ymax));
+        if (lx1 - lx0 < 1) lx0 -= 0.5, lx1 += 0.5;
+        if (ly1 <= ly0) ly1 = ly0 + 1;
+        for (double ly = ly0; ly <= ly1 + 1e-9; ly += 1) {
+            const int yy = y0 + PH - (int)((ly - ly0) / (ly1 - ly0) * PH);
+            fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>", x0, yy, x0 + pw, yy);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">1e%d</text>\n", x0 - 6, yy + 4, (int)ly);
+        }
+        for (double lx = ceil(lx0); lx <= lx1 + 1e-9; lx += 1) {
+            const int xx = x0 + (int)((lx - lx0) / (lx1 - lx0) * pw);
+            fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>", xx, y0, xx, y0 + PH);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", xx, y0 + PH + 16, pow(2, lx));
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", x0 + pw / 2, y0 + PH + 34);
+        xml_text(f, pn->xlabel);
+        fprintf(f, "</text>\n<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">", 18, y0 + PH / 2);
+        xml_text(f, pn->ylabel);
+        fprintf(f, "</text>\n");
+        for (int s = 0; s < pn->ns; s++) {
+            const report_series *se = &pn->s[s];
+            const char *color = colors[s % 6], *dash = se->dashed ? " stroke-dasharray=\"6,3\"" : "";
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color, dash);
+            for (int i = 0; i < se->n; i++)
+                fprintf(f, "%.1f,%.1f ", x0 + (log2(se->x[i]) - lx0) / (lx1 - lx0) * pw,
+                        y0 + PH - (log10(se->y[i]) - ly0) / (ly1 - ly0) * PH);
+            fprintf(f, "\"/>\n");
+            for (int i = 0; i < se->n; i++)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", x0 + (log2(se->x[i]) - lx0) / (lx1 - lx0) * pw,
+                        y0 + PH - (log10(se->y[i]) - ly0) / (ly1 - ly0) * PH, color);
+            const int ly = y0 + 16 + 18 * s;
+            fprintf(f, "\n<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"%s/>", x0 + pw + 10,
+                    ly - 4, x0 + pw + 30, ly - 4, color, dash);
+            fprintf(f, "<text x=\"%d\" y=\"%d\">", x0 + pw + 36, ly);
+            xml_text(f, se->label);
+            fprintf(f, "</text>\n");
+        }
+    }
+    if (note) {
+        fprintf(f, "<text x=\"10\" y=\"%d\" fill=\"#a00\">", H - 10);
+        xml_text(f, note);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "</svg>\n");
     return fclose(f) ? -1 : 0;
 }

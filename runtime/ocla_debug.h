@@ -32,6 +32,9 @@ typedef struct ocla_debug_counters {
     uint64_t env_reads;      /* environment variables read by the library (process-wide) */
 } ocla_debug_counters;
 OCLA_API void ocla_debug_get_counters(const ocla_context *ctx, ocla_debug_counters *counters);
+/* Device bytes the context holds for ops beyond the caller's tensors: every scratch slot and the GEMM
+ * temporary buffer (they grow on demand and never shrink; ocla-bench --papers linformer reads it). */
+OCLA_API uint64_t ocla_debug_scratch_bytes(const ocla_context *ctx);
 #ifdef __cplusplus
 }
 #endif

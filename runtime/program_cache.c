@@ -296,3 +296,9 @@ void ocla_debug_get_counters(const ocla_context *ctx, ocla_debug_counters *c) {
     *c = ctx->counters;
     c->env_reads = ocla__env_reads();
 }
+
+uint64_t ocla_debug_scratch_bytes(const ocla_context *ctx) {
+    uint64_t n = 0;
+    for (int i = 0; ctx && i < OCLA_SCRATCH_SLOTS; i++) n += ctx->scratch_size[i];
+    return ctx ? n + ctx->blas_temp_size : 0;
+}
