@@ -279,7 +279,18 @@ Test(layer_varlen, refusals_name_the_argument) {
 
 /* ---- backward: packed gradients == the sequences' own (dx by rows, weight gradients summed) ---- */
 
-/* True (and the test skipped with the reason) when the attention backward refuses packed sequences. */
+/* One layer's backward: run(c, cu, n_seqs, x, dy, dx) writes dx and the n weight gradients gt. */
+typedef struct bwd_case {
+    ocla_context *ctx;
+    const char *name;
+    int n;
+    ocla_tensor *const *gt;
+    const void *layer; /* the weights and grads the run function knows */
+    ocla_status (*run)(const struct bwd_case *c, const int32_t *cu, int n_seqs, const ocla_tensor *x,
+                       const ocla_tensor *dy, ocla_tensor *dx);
+} bwd_case;
+
+/* True (the reason logged) when the attention backward refuses packed sequences. */
 static int backward_refuses(ocla_context *ctx, ocla_status st) {
     if (st != OCLA_ERR_UNSUPPORTED || !strstr(ocla_last_error(ctx), "ocla_attention_backward") ||
         !strstr(ocla_last_error(ctx), "cu_seqlens"))
@@ -288,136 +299,122 @@ static int backward_refuses(ocla_context *ctx, ocla_status st) {
     return 1;
 }
 
-/* grads of n weights of the given dims; out[i] accumulates (host) */
-static void add_grads(ocla_context *ctx, ocla_tensor *const *gt, int n, float **sum, const size_t *numel) {
-    for (int i = 0; i < n; i++) {
-        float *h = tc_download(ctx, gt[i]);
-        for (size_t j = 0; j < numel[i]; j++) sum[i][j] += h[j];
-        free(h);
-    }
-}
-
-Test(layer_varlen, gla_backward_packed_vs_alone, .timeout = 600) {
+/* The packed backward against each sequence's; returns 1 when the attention backward refused. */
+static int compare_backward(const bwd_case *c, int dv, uint32_t seed) {
+    ocla_context *ctx = c->ctx;
     int32_t cu[NS + 1];
     offsets(cu);
     const int T = cu[NS];
+    float *x = malloc(sizeof(float) * T * D), *dy = malloc(sizeof(float) * T * D), *packed[9], *sum[9];
+    tc_fill_normal(x, (size_t)T * D, seed, 1.0f), tc_fill_normal(dy, (size_t)T * D, seed + 1, 1.0f);
+    ocla_tensor *xt = sub_tensor(ctx, x, T, D), *dyt = sub_tensor(ctx, dy, T, D), *dxt = sub_tensor(ctx, NULL, T, D);
+    size_t numel[9];
+    for (int i = 0; i < c->n; i++) numel[i] = (size_t)ocla_tensor_numel(c->gt[i]), sum[i] = calloc(numel[i], sizeof(float));
+    const ocla_status st = c->run(c, cu, NS, xt, dyt, dxt);
+    const int skip = backward_refuses(ctx, st);
+    if (!skip) {
+        tc_ok(ctx, st);
+        float *dx = tc_download(ctx, dxt);
+        for (int i = 0; i < c->n; i++) packed[i] = tc_download(ctx, c->gt[i]);
+        double edx = 0, ew = 0;
+        for (int s = 0; s < NS; s++) {
+            ocla_tensor *xi = sub_tensor(ctx, x + (size_t)cu[s] * D, lens[s], D);
+            ocla_tensor *dyi = sub_tensor(ctx, dy + (size_t)cu[s] * D, lens[s], D), *dxi = sub_tensor(ctx, NULL, lens[s], D);
+            tc_ok(ctx, c->run(c, NULL, 0, xi, dyi, dxi));
+            float *da = tc_download(ctx, dxi);
+            const double e = err_f(dx + (size_t)cu[s] * D, da, (size_t)lens[s] * D);
+            edx = e > edx ? e : edx;
+            for (int i = 0; i < c->n; i++) { /* the weights' gradients add up over the sequences */
+                float *h = tc_download(ctx, c->gt[i]);
+                for (size_t j = 0; j < numel[i]; j++) sum[i][j] += h[j];
+                free(h);
+            }
+            free(da);
+            ocla_tensor_destroy(xi), ocla_tensor_destroy(dyi), ocla_tensor_destroy(dxi);
+        }
+        for (int i = 0; i < c->n; i++) {
+            const double e = err_f(packed[i], sum[i], numel[i]);
+            ew = e > ew ? e : ew;
+            free(packed[i]);
+        }
+        cr_log_info("%s backward packed on %s: dx %.2e, weight gradients %.2e vs alone", c->name, tc_device_name(dv),
+                    edx, ew);
+        cr_expect_leq(edx, GRAD_TOL, "%s packed dx on %s: %.3e", c->name, tc_device_name(dv), edx);
+        cr_expect_leq(ew, GRAD_TOL, "%s packed weight gradients on %s: %.3e", c->name, tc_device_name(dv), ew);
+        free(dx);
+    }
+    for (int i = 0; i < c->n; i++) free(sum[i]);
+    free(x), free(dy);
+    ocla_tensor_destroy(xt), ocla_tensor_destroy(dyt), ocla_tensor_destroy(dxt);
+    return skip;
+}
+
+typedef struct gla_bwd {
+    const gla_w *g;
+    const ocla_gla_layer_grads *grads;
+} gla_bwd;
+
+static ocla_status gla_run(const bwd_case *c, const int32_t *cu, int n_seqs, const ocla_tensor *x,
+                           const ocla_tensor *dy, ocla_tensor *dx) {
+    const gla_bwd *b = c->layer;
+    ocla_gla_layer_params p;
+    gla_params(&p);
+    p.cu_seqlens = cu, p.n_seqs = n_seqs;
+    return ocla_gla_layer_backward(c->ctx, &p, &b->g->w, x, dy, dx, b->grads);
+}
+
+typedef struct mha_bwd {
+    const mha_w *m;
+    const ocla_mha_layer_grads *grads;
+} mha_bwd;
+
+static ocla_status mha_run(const bwd_case *c, const int32_t *cu, int n_seqs, const ocla_tensor *x,
+                           const ocla_tensor *dy, ocla_tensor *dx) {
+    const mha_bwd *b = c->layer;
+    ocla_mha_layer_params p;
+    mha_params(&p);
+    p.cu_seqlens = cu, p.n_seqs = n_seqs;
+    return ocla_mha_layer_backward(c->ctx, &p, &b->m->w, x, dy, dx, b->grads);
+}
+
+/* Gradient tensors of the weights' dims (zeros). */
+static void grad_tensors(ocla_context *ctx, ocla_tensor *const *w, int n, ocla_tensor **gt) {
+    for (int i = 0; i < n; i++) gt[i] = tc_tensor(ctx, w[i]->ndim, w[i]->dims, NULL);
+}
+
+Test(layer_varlen, gla_backward_packed_vs_alone, .timeout = 600) {
+    int skip = 0;
     for (int dv = 0; dv < tc_device_count(); dv++) {
         ocla_context *ctx = tc_open(dv);
         gla_w g;
         gla_weights(ctx, &g);
-        float *x = malloc(sizeof(float) * T * D), *dy = malloc(sizeof(float) * T * D);
-        tc_fill_normal(x, (size_t)T * D, 31, 1.0f), tc_fill_normal(dy, (size_t)T * D, 32, 1.0f);
-        ocla_tensor *xt = sub_tensor(ctx, x, T, D), *dyt = sub_tensor(ctx, dy, T, D), *dxt = sub_tensor(ctx, NULL, T, D);
         ocla_tensor *gt[9];
-        size_t numel[9];
-        float *sum[9];
-        for (int i = 0; i < 9; i++) {
-            gt[i] = tc_tensor(ctx, g.t[i]->ndim, g.t[i]->dims, NULL);
-            numel[i] = (size_t)ocla_tensor_numel(g.t[i]);
-            sum[i] = calloc(numel[i], sizeof(float));
-        }
+        grad_tensors(ctx, g.t, 9, gt);
         const ocla_gla_layer_grads grads = {gt[0], gt[1], gt[2], gt[3], gt[4], gt[5], gt[6], gt[7], gt[8], NULL};
-        ocla_gla_layer_params p;
-        gla_params(&p);
-        p.cu_seqlens = cu, p.n_seqs = NS;
-        const ocla_status st = ocla_gla_layer_backward(ctx, &p, &g.w, xt, dyt, dxt, &grads);
-        const int skip = backward_refuses(ctx, st);
-        if (!skip) {
-            tc_ok(ctx, st);
-            float *dx = tc_download(ctx, dxt), *packed[9];
-            for (int i = 0; i < 9; i++) packed[i] = tc_download(ctx, gt[i]);
-            double edx = 0, ew = 0;
-            ocla_gla_layer_params pi;
-            gla_params(&pi);
-            for (int s = 0; s < NS; s++) {
-                ocla_tensor *xi = sub_tensor(ctx, x + (size_t)cu[s] * D, lens[s], D);
-                ocla_tensor *dyi = sub_tensor(ctx, dy + (size_t)cu[s] * D, lens[s], D), *dxi = sub_tensor(ctx, NULL, lens[s], D);
-                tc_ok(ctx, ocla_gla_layer_backward(ctx, &pi, &g.w, xi, dyi, dxi, &grads));
-                float *da = tc_download(ctx, dxi);
-                const double e = err_f(dx + (size_t)cu[s] * D, da, (size_t)lens[s] * D);
-                edx = e > edx ? e : edx;
-                add_grads(ctx, gt, 9, sum, numel);
-                free(da);
-                ocla_tensor_destroy(xi), ocla_tensor_destroy(dyi), ocla_tensor_destroy(dxi);
-            }
-            for (int i = 0; i < 9; i++) {
-                const double e = err_f(packed[i], sum[i], numel[i]);
-                ew = e > ew ? e : ew;
-                free(packed[i]);
-            }
-            cr_log_info("GLA layer backward packed on %s: dx %.2e, weight gradients %.2e vs alone", tc_device_name(dv),
-                        edx, ew);
-            cr_expect_leq(edx, GRAD_TOL, "packed dx on %s: %.3e", tc_device_name(dv), edx);
-            cr_expect_leq(ew, GRAD_TOL, "packed weight gradients on %s: %.3e", tc_device_name(dv), ew);
-            free(dx);
-        }
-        for (int i = 0; i < 9; i++) ocla_tensor_destroy(gt[i]), free(sum[i]);
-        free(x), free(dy);
-        ocla_tensor_destroy(xt), ocla_tensor_destroy(dyt), ocla_tensor_destroy(dxt);
+        const gla_bwd b = {&g, &grads};
+        const bwd_case c = {ctx, "GLA layer", 9, gt, &b, gla_run};
+        skip |= compare_backward(&c, dv, 31);
+        for (int i = 0; i < 9; i++) ocla_tensor_destroy(gt[i]);
         gla_free(&g);
         ocla_context_destroy(ctx);
-        if (skip) cr_skip("the attention backward takes no packed sequences yet: packed layer gradients not compared");
     }
+    if (skip) cr_skip("the attention backward takes no packed sequences yet: packed layer gradients not compared");
 }
 
 Test(layer_varlen, mha_linear_backward_packed_vs_alone, .timeout = 600) {
-    int32_t cu[NS + 1];
-    offsets(cu);
-    const int T = cu[NS];
+    int skip = 0;
     for (int dv = 0; dv < tc_device_count(); dv++) {
         ocla_context *ctx = tc_open(dv);
         mha_w m;
         mha_weights(ctx, &m);
-        float *x = malloc(sizeof(float) * T * D), *dy = malloc(sizeof(float) * T * D);
-        tc_fill_normal(x, (size_t)T * D, 41, 1.0f), tc_fill_normal(dy, (size_t)T * D, 42, 1.0f);
-        ocla_tensor *xt = sub_tensor(ctx, x, T, D), *dyt = sub_tensor(ctx, dy, T, D), *dxt = sub_tensor(ctx, NULL, T, D);
         ocla_tensor *gt[4];
-        size_t numel[4];
-        float *sum[4];
-        for (int i = 0; i < 4; i++) {
-            gt[i] = tc_tensor(ctx, 2, m.t[i]->dims, NULL);
-            numel[i] = (size_t)ocla_tensor_numel(m.t[i]);
-            sum[i] = calloc(numel[i], sizeof(float));
-        }
+        grad_tensors(ctx, m.t, 4, gt);
         const ocla_mha_layer_grads grads = {.w_q = gt[0], .w_k = gt[1], .w_v = gt[2], .w_o = gt[3]};
-        ocla_mha_layer_params p;
-        mha_params(&p);
-        p.cu_seqlens = cu, p.n_seqs = NS;
-        const ocla_status st = ocla_mha_layer_backward(ctx, &p, &m.w, xt, dyt, dxt, &grads);
-        const int skip = backward_refuses(ctx, st);
-        if (!skip) {
-            tc_ok(ctx, st);
-            float *dx = tc_download(ctx, dxt), *packed[4];
-            for (int i = 0; i < 4; i++) packed[i] = tc_download(ctx, gt[i]);
-            double edx = 0, ew = 0;
-            ocla_mha_layer_params pi;
-            mha_params(&pi);
-            for (int s = 0; s < NS; s++) {
-                ocla_tensor *xi = sub_tensor(ctx, x + (size_t)cu[s] * D, lens[s], D);
-                ocla_tensor *dyi = sub_tensor(ctx, dy + (size_t)cu[s] * D, lens[s], D), *dxi = sub_tensor(ctx, NULL, lens[s], D);
-                tc_ok(ctx, ocla_mha_layer_backward(ctx, &pi, &m.w, xi, dyi, dxi, &grads));
-                float *da = tc_download(ctx, dxi);
-                const double e = err_f(dx + (size_t)cu[s] * D, da, (size_t)lens[s] * D);
-                edx = e > edx ? e : edx;
-                add_grads(ctx, gt, 4, sum, numel);
-                free(da);
-                ocla_tensor_destroy(xi), ocla_tensor_destroy(dyi), ocla_tensor_destroy(dxi);
-            }
-            for (int i = 0; i < 4; i++) {
-                const double e = err_f(packed[i], sum[i], numel[i]);
-                ew = e > ew ? e : ew;
-                free(packed[i]);
-            }
-            cr_log_info("linear MHA backward packed on %s: dx %.2e, weight gradients %.2e vs alone", tc_device_name(dv),
-                        edx, ew);
-            cr_expect_leq(edx, GRAD_TOL, "packed dx on %s: %.3e", tc_device_name(dv), edx);
-            cr_expect_leq(ew, GRAD_TOL, "packed weight gradients on %s: %.3e", tc_device_name(dv), ew);
-            free(dx);
-        }
-        for (int i = 0; i < 4; i++) ocla_tensor_destroy(gt[i]), ocla_tensor_destroy(m.t[i]), free(sum[i]);
-        free(x), free(dy);
-        ocla_tensor_destroy(xt), ocla_tensor_destroy(dyt), ocla_tensor_destroy(dxt);
+        const mha_bwd b = {&m, &grads};
+        const bwd_case c = {ctx, "linear MHA layer", 4, gt, &b, mha_run};
+        skip |= compare_backward(&c, dv, 41);
+        for (int i = 0; i < 4; i++) ocla_tensor_destroy(gt[i]), ocla_tensor_destroy(m.t[i]);
         ocla_context_destroy(ctx);
-        if (skip) cr_skip("the attention backward takes no packed sequences yet: packed layer gradients not compared");
     }
+    if (skip) cr_skip("the attention backward takes no packed sequences yet: packed layer gradients not compared");
 }
