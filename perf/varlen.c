@@ -10,7 +10,9 @@
  *     sequence's last chunk is partial), which bounds the ratio below 1 by that share. Methods: linear
  *     attention (no gate, no normaliser) and GLA (OCLA_GATE_VECTOR). On NVIDIA the dense call takes
  *     the tensor-core path where the plan picks it and the packed call the portable kernels
- *     (packed calls plan the portable path), so there the ratio compares two implementations.
+ *     (packed calls plan the portable path), so there the ratio compares two implementations; where
+ *     the dense plan is a vendor path the comparison is run again in a context with
+ *     portable_kernels_only ("portable" rows): the ratio of the packed form itself.
  * (b) slot decode. One decode step (recurrent form, T = 1, GLA's per-key gates) of B active rows over
  *     a pool of S = 2B states [S,H,D,D], rows in random distinct slots, in place; beside it the dense
  *     step (states [B,H,D,D], no slots). Bytes moved per step: the states read and written
@@ -106,12 +108,22 @@ typedef struct row {
     long B, T, H, D;
     int n_seqs;
     long chunks_dense, chunks_packed; /* at chunk 64 */
+    int path_dense, path_packed, chunk_dense, chunk_packed; /* the plans (ocla_plan_explain) */
     double a_ms, b_ms; /* (a) dense, packed; (b) dense step, slot step */
     double gbs_dense, gbs_slots, bw;
 } row;
 
-static void packed_rows(ocla_context *ctx, const char *dev, const long *shape, int runs, int detail, row *out,
-                        int *nout) {
+/* The plan of a chunked call (path and chunk), as the op runs it. */
+static void plan_of(ocla_context *ctx, ocla_op_kind op, const long *shape, long B, long T, unsigned flags, int *path,
+                    int *chunk) {
+    const ocla_plan_request rq = {.op = op, .B = B, .T = T, .H = shape[2], .K = shape[3], .V = shape[3], .flags = flags};
+    ocla_plan plan;
+    *path = -1, *chunk = 0;
+    if (ocla_plan_explain(ctx, &rq, &plan, NULL, 0) == OCLA_SUCCESS) *path = (int)plan.path, *chunk = plan.chunk;
+}
+
+static void packed_rows(ocla_context *ctx, const char *dev, const char *suffix, const long *shape, int runs,
+                        int detail, row *out, int *nout) {
     const long B = shape[0], T = shape[1], H = shape[2], D = shape[3], N = B * T;
     enum { CAP = 1 << 16 };
     int32_t *cu = malloc(CAP * sizeof *cu);
@@ -126,8 +138,11 @@ static void packed_rows(ocla_context *ctx, const char *dev, const long *shape, i
     ocla_tensor **const views[5] = {&qv, &kv, &vv, &gv, &ov};
     for (int i = 0; i < 5; i++)
         if (base[i]) ocla_tensor_view(ctx, base[i], 0, 4, dd, ds, views[i]);
-    static const struct { const char *name; ocla_gate_kind gate; } methods[2] = {{"linear", OCLA_GATE_NONE},
-                                                                                 {"gla", OCLA_GATE_VECTOR}};
+    static const struct {
+        const char *name;
+        ocla_gate_kind gate;
+        ocla_op_kind op;
+    } methods[2] = {{"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK}, {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK}};
     for (int m = 0; m < 2 && qv && kv && vv && gv && ov; m++) {
         call dense = {.ctx = ctx}, packed = {.ctx = ctx};
         ocla_attn_params_defaults(&dense.p);
@@ -140,7 +155,9 @@ static void packed_rows(ocla_context *ctx, const char *dev, const long *shape, i
         row *r = &out[(*nout)++];
         memset(r, 0, sizeof *r);
         snprintf(r->device, sizeof r->device, "%s", dev);
-        snprintf(r->what, sizeof r->what, "packed %s", methods[m].name);
+        snprintf(r->what, sizeof r->what, "packed %s%s", methods[m].name, suffix);
+        plan_of(ctx, methods[m].op, shape, B, T, 0, &r->path_dense, &r->chunk_dense);
+        plan_of(ctx, methods[m].op, shape, 1, N, OCLA_PLAN_VARLEN, &r->path_packed, &r->chunk_packed);
         r->B = B, r->T = T, r->H = H, r->D = D, r->n_seqs = n;
         r->chunks_dense = B * ((T + 63) / 64);
         for (int i = 0; i < n; i++) r->chunks_packed += (cu[i + 1] - cu[i] + 63) / 64;
@@ -196,8 +213,10 @@ static void json_rows(FILE *f, const row *rows, int n) {
         const int dec = r->T == 1;
         fprintf(f,
                 "  {\"device\": \"%s\", \"what\": \"%s\", \"B\": %ld, \"T\": %ld, \"H\": %ld, \"D\": %ld, "
-                "\"n_seqs\": %d, \"chunks64_dense\": %ld, \"chunks64_packed\": %ld, \"%s_ms\": %.6f, \"%s_ms\": %.6f",
-                r->device, r->what, r->B, r->T, r->H, r->D, r->n_seqs, r->chunks_dense, r->chunks_packed, dec ? "dense_step" : "dense",
+                "\"n_seqs\": %d, \"chunks64_dense\": %ld, \"chunks64_packed\": %ld, \"path_dense\": %d, "
+                "\"path_packed\": %d, \"chunk_dense\": %d, \"chunk_packed\": %d, \"%s_ms\": %.6f, \"%s_ms\": %.6f",
+                r->device, r->what, r->B, r->T, r->H, r->D, r->n_seqs, r->chunks_dense, r->chunks_packed,
+                r->path_dense, r->path_packed, r->chunk_dense, r->chunk_packed, dec ? "dense_step" : "dense",
                 r->a_ms, dec ? "slot_step" : "packed", r->b_ms);
         if (dec)
             fprintf(f, ", \"gbs_dense\": %.3f, \"gbs_slots\": %.3f, \"copy_bw_gbs\": %.3f}", r->gbs_dense,
@@ -213,7 +232,7 @@ int varlen_main(const size_t *idx, int nidx, int runs, const long *shape, int de
     const long pshape[4] = {shape ? shape[0] : 8, shape ? shape[1] : 512, shape ? shape[2] : 4, shape ? shape[3] : 64};
     const long dshape[4] = {shape ? shape[0] : 64, 1, shape ? shape[2] : 16, shape ? shape[3] : 128};
     if (runs < 1) runs = 10;
-    row *rows = calloc((size_t)nidx * 3, sizeof *rows);
+    row *rows = calloc((size_t)nidx * 5, sizeof *rows);
     int n = 0;
     if (!rows) return 1;
     for (int i = 0; i < nidx; i++) {
@@ -236,14 +255,24 @@ int varlen_main(const size_t *idx, int nidx, int runs, const long *shape, int de
         if (bench_device_peak(ctx, &d, err, sizeof err) != 0) fprintf(stderr, "ocla-bench --varlen: peak: %s\n", err);
         printf("[%s] copy bandwidth %.1f GB/s\n", d.name, d.bw_gbs);
         const int first = n;
-        packed_rows(ctx, d.name, pshape, runs, detail, rows, &n);
+        packed_rows(ctx, d.name, "", pshape, runs, detail, rows, &n);
+        int vendor = 0;
+        for (int j = first; j < n; j++) vendor |= rows[j].path_dense > 0;
+        if (vendor) { /* the dense call took a vendor path: the same comparison with portable kernels only */
+            ocla_context *pctx = NULL;
+            co.portable_kernels_only = 1;
+            if (ocla_context_create(&co, &pctx) == OCLA_SUCCESS)
+                packed_rows(pctx, d.name, " portable", pshape, runs, detail, rows, &n), ocla_context_destroy(pctx);
+        }
         decode_row(ctx, d.name, dshape, d.bw_gbs, runs, detail, &rows[n++]);
         for (int j = first; j < n; j++) {
             const row *r = &rows[j];
             if (r->T > 1)
-                printf("  %-14s %ldx%ld tokens (H %ld, D %ld), %d sequences (chunks at 64: %ld dense, %ld packed): "
-                       "dense %.0f tok/s, packed %.0f tok/s, packed/dense %.2f\n", r->what, r->B, r->T, r->H, r->D,
-                       r->n_seqs, r->chunks_dense, r->chunks_packed,
+                printf("  %-23s %ldx%ld tokens (H %ld, D %ld), %d sequences (chunks at 64: %ld dense, %ld packed; "
+                       "plans: dense %s chunk %d, packed %s chunk %d): dense %.0f tok/s, packed %.0f tok/s, "
+                       "packed/dense %.2f\n", r->what, r->B, r->T, r->H, r->D, r->n_seqs, r->chunks_dense,
+                       r->chunks_packed, r->path_dense == 0 ? "portable" : "vendor", r->chunk_dense,
+                       r->path_packed == 0 ? "portable" : "vendor", r->chunk_packed,
                        r->a_ms > 0 ? (double)(r->B * r->T) / (r->a_ms * 1e-3) : 0.0,
                        r->b_ms > 0 ? (double)(r->B * r->T) / (r->b_ms * 1e-3) : 0.0,
                        r->a_ms > 0 && r->b_ms > 0 ? r->a_ms / r->b_ms : 0.0);
