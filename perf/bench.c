@@ -44,6 +44,7 @@ typedef struct opts {
     int full, quick, runs, all_chunks, chunks_everywhere, no_decode, no_backward, no_peak, detail, no_host_time;
     int host_decode;     /* --host-decode: decode host overhead (perf/decode_host.c) instead of the sweep */
     int ops;             /* --ops: every entry of the op table (perf/ops.c) instead of the sweep */
+    int varlen;          /* --varlen: packed sequences and state slots (perf/varlen.c) instead of the sweep */
     int decode_steps;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
@@ -838,6 +839,9 @@ static void usage(FILE *f) {
             "  --host-decode       instead of the sweep: host overhead of GLA decode steps (B=1, H=4, K=V=64,\n"
             "                      recurrent form, state in place), one-shot and prepared API (perf/decode_host.c)\n"
             "  --steps N           decode steps per measurement with --host-decode (default 1000)\n"
+            "  --varlen            instead of the sweep: packed sequences vs dense at the same tokens (--shape\n"
+            "                      B,T,H,D, default 8,512,4,64) and a GLA decode step over state slots (B, H, D\n"
+            "                      of --shape, default 64,16,128) against the copy bandwidth (perf/varlen.c)\n"
             "  --ops               instead of the sweep: every op of the op table (tests/op_table.c) at its\n"
             "                      first shape: device time, host enqueue time, GFLOP/s, GB/s\n"
             "  --papers NAME       instead of the default sweep: a paper's speed claim on its grid, then its summary\n"
@@ -944,6 +948,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-host-time")) o.no_host_time = 1;
         else if (!strcmp(a, "--host-decode")) o.host_decode = 1;
         else if (!strcmp(a, "--ops")) o.ops = 1;
+        else if (!strcmp(a, "--varlen")) o.varlen = 1;
         else if (!strcmp(a, "--steps")) {
             NEXT();
             long v;
@@ -1028,6 +1033,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (o.ops) return ops_main(idx, nidx, o.runs, o.json);
+    if (o.varlen) return varlen_main(idx, nidx, o.runs, o.has_shape ? o.shape : NULL, o.detail, o.json);
     if (o.host_decode) return decode_host_main(idx, nidx, o.decode_steps > 0 ? o.decode_steps : 1000, o.json);
     if (o.papers) { /* perf/papers.c runs each paper on every device */
         const bench_papers_env env = {idx, nidx, o.short_grid, o.runs, o.no_peak, o.budget_ms, o.out_dir,

@@ -62,6 +62,9 @@ int ops_main(const size_t *idx, int nidx, int runs, const char *json);
 /* --host-decode (perf/decode_host.c): host overhead of GLA decode steps on each device of idx (global
  * device indices); table on stdout, JSON to json_path when not NULL. Returns the exit code. */
 int decode_host_main(const size_t *idx, int nidx, int steps, const char *json_path);
+/* --varlen (perf/varlen.c): packed vs dense throughput at the same tokens, and a decode step over
+ * state slots against the copy bandwidth; shape B,T,H,D or NULL (defaults); JSON to json_path. */
+int varlen_main(const size_t *idx, int nidx, int runs, const long *shape, int detail, const char *json_path);
 
 /* ---- methods run through the op table (perf/op_methods.c): FLASH, Linformer, the layers ---- */
 /* Their sizes beyond the sweep's B,T,H,D (command line; defaults in bench.c). */

@@ -88,6 +88,11 @@ void ocla__gau_weight_table(const ocla_gau_layer_params *p, const ocla__gau_dims
 ocla_status ocla__gau_check(ocla_context *ctx, const char *fn, const ocla_gau_layer_params *p,
                             const ocla_gau_layer_weights *w, const ocla_tensor *x, ocla_io_set *set,
                             ocla__gau_dims *dm) {
+    if (p->cu_seqlens || p->n_seqs) /* layers.h: FLASH has no sequence table */
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                          "%s: params.cu_seqlens: the GAU layer takes no packed sequences (ocla_flash_attention's "
+                          "chunks, linear prefix and RoPE positions run over the whole time axis); run one call "
+                          "per sequence", fn);
     ocla_status st = ocla__check_tensor(ctx, x, "x", 3, NULL);
     if (st != OCLA_SUCCESS) return st;
     if (!ocla__tensor_is_contiguous(x)) return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: x must be dense [B,T,d]", fn);

@@ -48,6 +48,8 @@ void ocla__gla_attn_params(const ocla_gla_layer_params *p, ocla_attn_params *ap)
     ap->gate = OCLA_GATE_VECTOR;
     ap->form = p->form;
     ap->chunk = p->chunk;
+    ap->cu_seqlens = p->cu_seqlens, ap->n_seqs = p->n_seqs;
+    ap->state_slots = p->state_slots, ap->n_state_slots = p->n_state_slots;
 }
 
 ocla_status ocla__gla_forward_steps(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,

@@ -28,6 +28,10 @@ static ocla_status check_params(ocla_context *ctx, const char *fn, const ocla_mh
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.causal must be 0 or 1 (is %d)", fn, p->causal);
     if (p->has_scale && !isfinite(p->scale))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.scale must be finite", fn);
+    if ((p->cu_seqlens || p->n_seqs) && !(p->kind == OCLA_MHA_LINEAR && p->causal))
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                          "%s: params.cu_seqlens: packed sequences need the causal LINEAR layer (softmax and "
+                          "Linformer have no sequence table; a non-causal row reads the whole time axis)", fn);
     if (p->kind == OCLA_MHA_LINEAR) {
         if ((int)p->feature_map < OCLA_FEATURE_IDENTITY || (int)p->feature_map > OCLA_FEATURE_RELU)
             return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.feature_map %d is not a known feature map", fn,
@@ -65,6 +69,7 @@ void ocla__mha_op_params(const ocla_mha_layer_params *p, ocla__mha_ops *ops) {
     ap->eps = p->eps;
     ap->form = OCLA_FORM_CHUNKED;
     ap->chunk = p->chunk;
+    ap->cu_seqlens = p->cu_seqlens, ap->n_seqs = p->n_seqs;
     ocla_softmax_params *sp = &ops->softmax; /* every field given */
     ocla_softmax_params_defaults(sp);
     sp->causal = p->causal, sp->has_scale = p->has_scale, sp->scale = p->scale, sp->block = p->block;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_bwd_common.h" /* ocla__layer_fill */
 #include "layer_common.h"
 #include "model_internal.h"
 
@@ -22,6 +23,17 @@ typedef struct model_layer {
     ocla_tensor *w_gate, *w_up, *w_down;              /* [d, I], [d, I], [I, d] */
     ocla_tensor *state;                               /* [B, H, K, V] */
 } model_layer;
+
+/* The rows of one forward pass: B rows of T tokens each (dense), or B = 1 row holding n_seqs
+ * sequences back to back (cu: n_seqs + 1 offsets, a packed prefill). slots: the state slot of each
+ * row (sequence when packed), n_slots of them; NULL: rows 0 .. B-1 of the states (the dense batch). */
+typedef struct batch_rows {
+    int64_t B, T;
+    const int32_t *slots;
+    int n_slots;
+    const int32_t *cu;
+    int n_seqs;
+} batch_rows;
 
 /* An activation buffer: a dense 1-D tensor of cap floats, replaced by a larger one when a call needs it. */
 typedef struct act_buf {
@@ -292,15 +304,17 @@ static ocla_status elementwise(ocla_model_session *s, const char *kernel, int64_
     return ocla__layer_launch(&a, 1, &global, NULL, kernel);
 }
 
-static ocla_status layer(ocla_model_session *s, const model_layer *ly, int64_t T, ocla_attn_form form, int has_add) {
-    const int64_t R = s->B * T;
-    struct ocla_tensor h3 = view(&s->h, s->B, T, s->d), a3 = view(&s->a, s->B, T, s->d);
+static ocla_status layer(ocla_model_session *s, const model_layer *ly, const batch_rows *b, ocla_attn_form form,
+                         int has_add) {
+    const int64_t R = b->B * b->T;
+    struct ocla_tensor h3 = view(&s->h, b->B, b->T, s->d), a3 = view(&s->a, b->B, b->T, s->d);
     struct ocla_tensor h2 = view(&s->h, R, s->d, 0), a2 = view(&s->a, R, s->d, 0);
     struct ocla_tensor g2 = view(&s->g, R, s->I, 0), u2 = view(&s->u, R, s->I, 0);
     ocla_gla_layer_params p;
     ocla_gla_layer_params_defaults(&p);
     p.heads = (int)s->H, p.head_k = (int)s->K, p.head_v = (int)s->V, p.gate_tau = s->tau, p.norm_eps = s->eps;
     p.form = form, p.initial_state = ly->state, p.final_state = ly->state;
+    p.cu_seqlens = b->cu, p.n_seqs = b->n_seqs, p.state_slots = b->slots, p.n_state_slots = b->n_slots;
     const ocla_gla_layer_weights w = {.w_q = ly->wq, .w_k = ly->wk, .w_v = ly->wv, .w_r = ly->wr, .w_g1 = ly->wg1,
                                       .w_g2 = ly->wg2, .b_g2 = ly->bg2, .norm_w = ly->gnorm, .w_o = ly->wo};
     ocla_status st;
@@ -314,23 +328,38 @@ static ocla_status layer(ocla_model_session *s, const model_layer *ly, int64_t T
     return ocla_linear_forward(s->ctx, &g2, ly->w_down, &a2);
 }
 
-static ocla_status forward(ocla_model_session *s, const char *fn, const int32_t *tokens, int64_t T,
+/* The final norm of the rows whose logits are asked for (each sequence's last, or all: out_rows),
+ * into h's first rows. */
+static ocla_status final_norm(ocla_model_session *s, const batch_rows *b, int all, int64_t out_rows) {
+    struct ocla_tensor h2 = view(&s->h, out_rows, s->d, 0);
+    if (all || !b->cu) return add_rmsnorm(s, out_rows, all ? 0 : b->T - 1, all ? 1 : b->T, s->L > 0, s->final_norm, &h2);
+    for (int i = 0; i < b->n_seqs; i++) { /* packed: sequence i's last token, one row each */
+        struct ocla_tensor row = view(&s->h, 1, s->d, 0);
+        row.offset = (size_t)i * (size_t)s->d;
+        const ocla_status st = add_rmsnorm(s, 1, b->cu[i + 1] - 1, 1, s->L > 0, s->final_norm, &row);
+        if (st != OCLA_SUCCESS) return st;
+    }
+    return OCLA_SUCCESS;
+}
+
+static ocla_status forward(ocla_model_session *s, const char *fn, const int32_t *tokens, const batch_rows *b,
                            ocla_attn_form form, ocla_model_logits which, float *logits) {
+    const int64_t T = b->T;
     if (!tokens) return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: tokens is NULL", fn);
     if (which != OCLA_MODEL_LOGITS_NONE && which != OCLA_MODEL_LOGITS_LAST && which != OCLA_MODEL_LOGITS_ALL)
         return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: which = %d is not an ocla_model_logits", fn,
                           (int)which);
     if (which != OCLA_MODEL_LOGITS_NONE && !logits)
         return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: logits is NULL", fn);
-    if (T < 1 || T > INT32_MAX / s->B / (s->H > 0 ? s->H : 1))
+    if (T < 1 || T > INT32_MAX / b->B / (s->H > 0 ? s->H : 1))
         return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: T = %lld tokens (1 .. %lld for batch %lld)", fn,
-                          (long long)T, (long long)(INT32_MAX / s->B / (s->H > 0 ? s->H : 1)), (long long)s->B);
-    const int64_t R = s->B * T;
+                          (long long)T, (long long)(INT32_MAX / b->B / (s->H > 0 ? s->H : 1)), (long long)b->B);
+    const int64_t R = b->B * T;
     for (int64_t i = 0; i < R; i++)
         if (tokens[i] < 0 || tokens[i] >= s->vocab)
             return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: tokens[%lld] = %lld outside the vocabulary [0, %lld)",
                               fn, (long long)i, (long long)tokens[i], (long long)s->vocab);
-    const int64_t out_rows = which == OCLA_MODEL_LOGITS_ALL ? R : s->B;
+    const int64_t out_rows = which == OCLA_MODEL_LOGITS_ALL ? R : b->cu ? b->n_seqs : b->B;
     ocla_status st;
     if ((st = ensure(s, &s->x, R * s->d)) != OCLA_SUCCESS || (st = ensure(s, &s->h, R * s->d)) != OCLA_SUCCESS ||
         (st = ensure(s, &s->a, R * s->d)) != OCLA_SUCCESS || (st = ensure(s, &s->g, R * s->I)) != OCLA_SUCCESS ||
@@ -341,12 +370,11 @@ static ocla_status forward(ocla_model_session *s, const char *fn, const int32_t 
     struct ocla_tensor x2 = view(&s->x, R, s->d, 0);
     if ((st = elementwise(s, "model_embed", R * s->d, (int)s->d, s->ids, s->embed, &x2)) != OCLA_SUCCESS) return st;
     for (int64_t l = 0; l < s->L; l++)
-        if ((st = layer(s, &s->layers[l], T, form, l > 0)) != OCLA_SUCCESS) return st;
+        if ((st = layer(s, &s->layers[l], b, form, l > 0)) != OCLA_SUCCESS) return st;
     if (which == OCLA_MODEL_LOGITS_NONE) return OCLA_SUCCESS;
     /* the final norm of the rows asked for (each sequence's last, or all), then the head */
     struct ocla_tensor h2 = view(&s->h, out_rows, s->d, 0), l2 = view(&s->logits, out_rows, s->vocab, 0);
-    const int all = which == OCLA_MODEL_LOGITS_ALL;
-    if ((st = add_rmsnorm(s, out_rows, all ? 0 : T - 1, all ? 1 : T, s->L > 0, s->final_norm, &h2)) != OCLA_SUCCESS ||
+    if ((st = final_norm(s, b, which == OCLA_MODEL_LOGITS_ALL, out_rows)) != OCLA_SUCCESS ||
         (st = ocla_linear_forward(s->ctx, &h2, s->head, &l2)) != OCLA_SUCCESS)
         return st;
     return ocla_tensor_download(s->ctx, &l2, logits, (size_t)(out_rows * s->vocab) * sizeof(float));
@@ -355,13 +383,93 @@ static ocla_status forward(ocla_model_session *s, const char *fn, const int32_t 
 ocla_status ocla_model_prefill(ocla_model_session *session, const int32_t *tokens, int64_t T,
                                ocla_model_logits which, float *logits) {
     if (!session) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_model_prefill: session is NULL");
+    const batch_rows b = {.B = session->B, .T = T};
     OCLA__LOCKED_CALL("ocla_model_prefill", session->ctx, session, session,
-                      forward(session, "ocla_model_prefill", tokens, T, OCLA_FORM_CHUNKED, which, logits));
+                      forward(session, "ocla_model_prefill", tokens, &b, OCLA_FORM_CHUNKED, which, logits));
 }
 
 ocla_status ocla_model_step(ocla_model_session *session, const int32_t *tokens, float *logits) {
     if (!session) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_model_step: session is NULL");
+    const batch_rows b = {.B = session->B, .T = 1};
     OCLA__LOCKED_CALL("ocla_model_step", session->ctx, session, session,
-                      forward(session, "ocla_model_step", tokens, 1, OCLA_FORM_RECURRENT,
+                      forward(session, "ocla_model_step", tokens, &b, OCLA_FORM_RECURRENT,
                               logits ? OCLA_MODEL_LOGITS_LAST : OCLA_MODEL_LOGITS_NONE, logits));
+}
+
+/* ---- serving: requests in state slots ---- */
+
+/* n slots in [0, pool), none repeated; the messages name fn's argument. */
+static ocla_status check_slots(ocla_model_session *s, const char *fn, int n, const int32_t *slots) {
+    if (!slots || n < 1 || n > s->B)
+        return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: slots: n = %d slots %s(1 .. the session's %lld)", fn,
+                          n, slots ? "" : "(NULL) ", (long long)s->B);
+    for (int i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= s->B)
+            return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: slots[%d] = %d outside the session's slots [0, %lld)",
+                              fn, i, (int)slots[i], (long long)s->B);
+        for (int j = 0; j < i; j++)
+            if (slots[j] == slots[i])
+                return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: slots[%d] = %d repeats slots[%d]", fn, i,
+                                  (int)slots[i], j);
+    }
+    return OCLA_SUCCESS;
+}
+
+static ocla_status slot_reset(ocla_model_session *s, int slot) {
+    const int32_t one = (int32_t)slot;
+    ocla_status st = check_slots(s, "ocla_model_slot_reset", 1, &one);
+    for (int64_t l = 0; st == OCLA_SUCCESS && l < s->L; l++) {
+        struct ocla_tensor row = *s->layers[l].state; /* [1,H,K,V] at the slot */
+        row.dims[0] = 1;
+        row.offset += (size_t)slot * (size_t)(s->H * s->K * s->V);
+        st = ocla__layer_fill(s->ctx, &row, 0.0f);
+    }
+    return st;
+}
+
+ocla_status ocla_model_slot_reset(ocla_model_session *session, int slot) {
+    if (!session) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_model_slot_reset: session is NULL");
+    OCLA__LOCKED_CALL("ocla_model_slot_reset", session->ctx, session, session, slot_reset(session, slot));
+}
+
+#define FN_PREFILL_SLOTS "ocla_model_prefill_slots"
+
+static ocla_status prefill_slots(ocla_model_session *s, int n, const int32_t *slots, const int32_t *cu,
+                                 const int32_t *tokens, ocla_model_logits which, float *logits) {
+    ocla_status st = check_slots(s, FN_PREFILL_SLOTS, n, slots);
+    if (st != OCLA_SUCCESS) return st;
+    if (!cu) return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, FN_PREFILL_SLOTS ": cu_seqlens is NULL");
+    if (cu[0] != 0)
+        return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT, FN_PREFILL_SLOTS ": cu_seqlens[0] = %d (must be 0)", (int)cu[0]);
+    for (int i = 0; i < n; i++)
+        if (cu[i + 1] <= cu[i])
+            return ocla__fail(s->ctx, OCLA_ERR_INVALID_ARGUMENT,
+                              FN_PREFILL_SLOTS ": cu_seqlens[%d] = %d after %d: request %d has no tokens", i + 1,
+                              (int)cu[i + 1], (int)cu[i], i);
+    const batch_rows b = {.B = 1, .T = cu[n], .slots = slots, .n_slots = n, .cu = cu, .n_seqs = n};
+    return forward(s, FN_PREFILL_SLOTS, tokens, &b, OCLA_FORM_CHUNKED, which, logits);
+}
+
+ocla_status ocla_model_prefill_slots(ocla_model_session *session, int n, const int32_t *slots,
+                                     const int32_t *cu_seqlens, const int32_t *tokens, ocla_model_logits which,
+                                     float *logits) {
+    if (!session) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, FN_PREFILL_SLOTS ": session is NULL");
+    OCLA__LOCKED_CALL(FN_PREFILL_SLOTS, session->ctx, session, session,
+                      prefill_slots(session, n, slots, cu_seqlens, tokens, which, logits));
+}
+
+static ocla_status step_slots(ocla_model_session *s, int n, const int32_t *slots, const int32_t *tokens,
+                              float *logits) {
+    const ocla_status st = check_slots(s, "ocla_model_step_slots", n, slots);
+    const batch_rows b = {.B = n, .T = 1, .slots = slots, .n_slots = n};
+    return st != OCLA_SUCCESS ? st
+                              : forward(s, "ocla_model_step_slots", tokens, &b, OCLA_FORM_RECURRENT,
+                                        logits ? OCLA_MODEL_LOGITS_LAST : OCLA_MODEL_LOGITS_NONE, logits);
+}
+
+ocla_status ocla_model_step_slots(ocla_model_session *session, int n, const int32_t *slots, const int32_t *tokens,
+                                  float *logits) {
+    if (!session) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_model_step_slots: session is NULL");
+    OCLA__LOCKED_CALL("ocla_model_step_slots", session->ctx, session, session,
+                      step_slots(session, n, slots, tokens, logits));
 }

@@ -358,6 +358,135 @@ Test(model_run, bad_input) {
     free(dir), free(dir2);
 }
 
+static double err_vs_float(const float *got, const float *want, int rows, int64_t vocab) {
+    double worst = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const double e = tc_max_rel_err_f(got + (size_t)r * vocab, want + (size_t)r * vocab, (size_t)vocab);
+        worst = e > worst ? e : worst;
+    }
+    return worst;
+}
+
+/* ---- serving: requests in state slots (ocla_model_slot_reset / prefill_slots / step_slots) ---- */
+
+typedef struct serve_req {
+    int plen, clen, slot;  /* prompt and continuation lengths, the slot it is served in */
+    int32_t tok[32];       /* prompt then continuation */
+    float *ref;            /* alone: 1 + clen rows of logits (after the prompt, after each continuation token) */
+    int admitted, pos;     /* pos: continuation tokens fed so far */
+} serve_req;
+
+/* A request's logits row against running it alone: the same kernels compute each row, but CLBlast may
+ * pick other GEMM kernels (another summation order) for another row count, and the packed prefill
+ * sums a chunk's tokens in another order than a dense one only where it starts a chunk elsewhere
+ * (it does not: chunks start at each sequence's first token as when alone). Differences are fp32
+ * rounding of sums over d = 32..64 terms through 2 layers (~1e-7 relative). Measured: 0 (bitwise
+ * equal) on PoCL and llvmpipe (logged); 1e-5 allows a GEMM of another order on other devices and is
+ * still 2x below TOL's bar against fp64. */
+#define SERVE_TOL 1e-5
+
+static void serve_check(const float *got, serve_req *r, int row, int64_t NV, double *worst, int *argmax_same) {
+    const float *want = r->ref + (size_t)row * NV;
+    const double e = err_vs_float(got, want, 1, NV);
+    *worst = e > *worst ? e : *worst;
+    int32_t a = 0, b = 0;
+    for (int64_t v = 1; v < NV; v++) a = got[v] > got[a] ? (int32_t)v : a, b = want[v] > want[b] ? (int32_t)v : b;
+    *argmax_same &= a == b;
+}
+
+/* Four requests served in a pool of 4 slots, admitted at different steps (one alone, two in one packed
+ * prefill, one into the slot of a retired one), decoding together in an order that permutes the
+ * slots: every logits row equals running the request alone in a session of batch 1. */
+Test(model_run, serving_slots_match_alone, .timeout = 600) {
+    const mspec m = small();
+    char *dir = write_model(&m, 51);
+    ocla_model *model = open_model(dir);
+    const int64_t NV = m.vocab;
+    serve_req rq[4] = {{.plen = 9, .clen = 10, .slot = 2}, {.plen = 5, .clen = 4, .slot = 0},
+                       {.plen = 20, .clen = 8, .slot = 3}, {.plen = 1, .clen = 6, .slot = 0}};
+    static const int admit_at[4] = {0, 2, 2, -1}; /* -1: when request 1 has retired (its slot) */
+    for (int r = 0; r < 4; r++) {
+        tokens_of(rq[r].tok, rq[r].plen + rq[r].clen, NV, 60 + (uint32_t)r);
+        rq[r].ref = malloc((size_t)(1 + rq[r].clen) * NV * sizeof(float));
+        cr_assert_not_null(rq[r].ref);
+    }
+    float *got = malloc((size_t)4 * NV * sizeof *got);
+    cr_assert_not_null(got);
+    for (int dv = 0; dv < tc_device_count(); dv++) {
+        ocla_context *ctx = tc_open(dv);
+        ocla_model_session *alone = NULL, *s = NULL;
+        tc_ok(ctx, ocla_model_session_create(ctx, model, 1, &alone));
+        for (int r = 0; r < 4; r++) {
+            tc_ok(ctx, ocla_model_reset(alone));
+            tc_ok(ctx, ocla_model_prefill(alone, rq[r].tok, rq[r].plen, OCLA_MODEL_LOGITS_LAST, rq[r].ref));
+            for (int j = 0; j < rq[r].clen; j++)
+                tc_ok(ctx, ocla_model_step(alone, &rq[r].tok[rq[r].plen + j], rq[r].ref + (size_t)(1 + j) * NV));
+            rq[r].admitted = 0, rq[r].pos = 0;
+        }
+        tc_ok(ctx, ocla_model_session_create(ctx, model, 4, &s));
+        double worst = 0.0;
+        int same = 1, steps = 0;
+        for (int t = 0;; t++) {
+            /* admissions: one packed prefill for every request admitted now */
+            int32_t slots[4], cu[5] = {0}, toks[64], who[4];
+            int n = 0;
+            for (int r = 0; r < 4; r++) {
+                const int due = admit_at[r] >= 0 ? admit_at[r] == t : rq[1].admitted && rq[1].pos == rq[1].clen;
+                if (rq[r].admitted || !due) continue;
+                tc_ok(ctx, ocla_model_slot_reset(s, rq[r].slot));
+                memcpy(toks + cu[n], rq[r].tok, (size_t)rq[r].plen * sizeof *toks);
+                slots[n] = rq[r].slot, cu[n + 1] = cu[n] + rq[r].plen, who[n++] = r;
+                rq[r].admitted = 1;
+            }
+            if (n) {
+                tc_ok(ctx, ocla_model_prefill_slots(s, n, slots, cu, toks, OCLA_MODEL_LOGITS_LAST, got));
+                for (int i = 0; i < n; i++) serve_check(got + (size_t)i * NV, &rq[who[i]], 0, NV, &worst, &same);
+            }
+            /* one decode step of every active request, the last admitted first */
+            n = 0;
+            for (int r = 3; r >= 0; r--)
+                if (rq[r].admitted && rq[r].pos < rq[r].clen)
+                    slots[n] = rq[r].slot, toks[n] = rq[r].tok[rq[r].plen + rq[r].pos], who[n++] = r;
+            if (!n && rq[3].admitted) break;
+            if (!n) continue;
+            tc_ok(ctx, ocla_model_step_slots(s, n, slots, toks, got));
+            for (int i = 0; i < n; i++) {
+                serve_req *r = &rq[who[i]];
+                serve_check(got + (size_t)i * NV, r, ++r->pos, NV, &worst, &same);
+            }
+            steps++;
+        }
+        cr_log_info("serving 4 requests in slots on %s (%d steps): logits vs alone %.2e, argmax %s", tc_device_name(dv),
+                    steps, worst, same ? "identical" : "DIFFER");
+        cr_expect_leq(worst, SERVE_TOL, "serving on %s: %.3e", tc_device_name(dv), worst);
+        cr_expect(same, "serving on %s: a greedy token differs from running alone", tc_device_name(dv));
+        for (int r = 0; r < 4; r++) cr_expect_eq(rq[r].pos, rq[r].clen, "request %d did not finish", r);
+        /* bad slots and offsets, refused before any work, naming the argument */
+        const int32_t bad_range[2] = {1, 4}, repeat[2] = {3, 3}, one = 0, cu_bad[3] = {0, 2, 2}, cu_start[2] = {1, 2};
+        const int32_t tk[4] = {1, 2, 3, 4};
+        expect_status(ctx, ocla_model_step_slots(s, 2, bad_range, tk, got), OCLA_ERR_INVALID_ARGUMENT, "slots[1] = 4");
+        expect_status(ctx, ocla_model_step_slots(s, 2, repeat, tk, got), OCLA_ERR_INVALID_ARGUMENT, "repeats slots[0]");
+        expect_status(ctx, ocla_model_step_slots(s, 0, &one, tk, got), OCLA_ERR_INVALID_ARGUMENT, "n = 0");
+        expect_status(ctx, ocla_model_step_slots(s, 5, tk, tk, got), OCLA_ERR_INVALID_ARGUMENT, "n = 5");
+        expect_status(ctx, ocla_model_step_slots(s, 1, NULL, tk, got), OCLA_ERR_INVALID_ARGUMENT, "slots");
+        expect_status(ctx, ocla_model_slot_reset(s, -1), OCLA_ERR_INVALID_ARGUMENT, "slots[0] = -1");
+        const int32_t two[2] = {0, 1};
+        expect_status(ctx, ocla_model_prefill_slots(s, 2, two, cu_bad, tk, OCLA_MODEL_LOGITS_LAST, got),
+                      OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[2]");
+        expect_status(ctx, ocla_model_prefill_slots(s, 1, two, cu_start, tk, OCLA_MODEL_LOGITS_LAST, got),
+                      OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[0]");
+        expect_status(ctx, ocla_model_prefill_slots(s, 1, two, NULL, tk, OCLA_MODEL_LOGITS_LAST, got),
+                      OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens");
+        ocla_model_session_free(s), ocla_model_session_free(alone);
+        ocla_context_destroy(ctx);
+    }
+    for (int r = 0; r < 4; r++) free(rq[r].ref);
+    free(got);
+    ocla_model_free(model);
+    tc_remove_tree(dir);
+    free(dir);
+}
+
 /* ---- fla's own logits (tests/fixtures/gla/<name>/, tests/tools/make_gla_fixtures.py) ----
  * expected.txt: "prompt N t...", "tokens M t..." (the greedy continuation), "vocab V"; logits.bin:
  * float32 little-endian, N + M rows of V: the prompt's logits at every position, then the logits
@@ -400,15 +529,6 @@ static int read_fixture(const char *dir, fixture *fx) {
 }
 
 static void free_fixture(fixture *fx) { free(fx->prompt), free(fx->gen), free(fx->logits); }
-
-static double err_vs_float(const float *got, const float *want, int rows, int64_t vocab) {
-    double worst = 0.0;
-    for (int r = 0; r < rows; r++) {
-        const double e = tc_max_rel_err_f(got + (size_t)r * vocab, want + (size_t)r * vocab, (size_t)vocab);
-        worst = e > worst ? e : worst;
-    }
-    return worst;
-}
 
 static void check_fixture(const char *dir, const char *name) {
     fixture fx;

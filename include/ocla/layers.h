@@ -40,6 +40,19 @@ typedef struct ocla_gla_layer_params {
                                  initial_state itself (in place); y and final_state may not share
                                  memory with x, a weight or initial_state otherwise */
     const ocla_tensor *initial_state; /* optional [B,H,K,V] */
+    /* Packed sequences (fla's cu_seqlens; later fields, appended): NULL, or n_seqs + 1 int32 offsets
+     * into the time axis of x [1,T,d] (B = 1), which holds n_seqs sequences back to back; each runs as
+     * if alone. The projections, gate and norm are per token; the attention gets the offsets
+     * (ocla_attn_params.cu_seqlens: chunked form only, offsets checked there, OCLA_ERR_INVALID_ARGUMENT
+     * naming the offset). States are then per sequence: initial_state / final_state [n_seqs,H,K,V]. */
+    const int32_t *cu_seqlens;
+    int n_seqs;
+    /* State slots (continuous batching): NULL, or n_state_slots int32 indices, one per row of x (per
+     * sequence when packed); initial_state / final_state are then pools [S,H,K,V] and row b reads and
+     * writes row state_slots[b] only (ocla_attn_params.state_slots: indices in [0, S), no repeats,
+     * refused naming the index otherwise). Both forms; the recurrent one is the decode step. */
+    const int32_t *state_slots;
+    int n_state_slots;
 } ocla_gla_layer_params;
 OCLA_API void ocla_gla_layer_params_defaults(ocla_gla_layer_params *params);
 
@@ -111,6 +124,13 @@ typedef struct ocla_mha_layer_params {
     int chunk;                   /* LINEAR: 0 = the scheduler's pick (or OCLA_CHUNK); else 16..256 */
     int block;                   /* SOFTMAX / LINFORMER: softmax block, 0 = the runtime's pick */
     ocla_linformer_sharing sharing; /* LINFORMER: which of weights.E / weights.F are used, see above */
+    /* Packed sequences (later fields, appended): NULL, or n_seqs + 1 int32 offsets into the time axis
+     * of x [1,T,d], as ocla_attn_params.cu_seqlens. LINEAR causal only (the attention op takes them);
+     * SOFTMAX, LINFORMER and non-causal LINEAR refuse them (OCLA_ERR_UNSUPPORTED naming cu_seqlens):
+     * their ops have no sequence table, and a non-causal or Linformer row mixes the whole time axis.
+     * The layer keeps no states, so it has no state slots. */
+    const int32_t *cu_seqlens;
+    int n_seqs;
 } ocla_mha_layer_params;
 /* Defaults of the given kind (see the fields); heads 1, head_k = head_v = 64. */
 OCLA_API void ocla_mha_layer_params_defaults(ocla_mha_layer_params *params, ocla_mha_kind kind);
@@ -186,6 +206,13 @@ typedef struct ocla_gau_layer_params {
                                 part / C with an exclusive chunk prefix) except rope_dims = 128 = qk_dim:
                                 the paper's model applies RoPE to all s dims of the four Q/K (set 0 to
                                 turn it off; keep rope_dims <= qk_dim when changing qk_dim) */
+    /* Packed sequences (later fields, appended): must be NULL. The layer refuses offsets
+     * (OCLA_ERR_UNSUPPORTED naming cu_seqlens): ocla_flash_attention has no sequence table (its
+     * quadratic chunks, linear prefix and RoPE positions run over the whole time axis), so a packed
+     * call would let tokens see other sequences. Run one call per sequence. No state slots either:
+     * the layer has no recurrent form. */
+    const int32_t *cu_seqlens;
+    int n_seqs;
 } ocla_gau_layer_params;
 OCLA_API void ocla_gau_layer_params_defaults(ocla_gau_layer_params *params);
 

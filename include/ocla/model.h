@@ -146,6 +146,29 @@ OCLA_API ocla_status ocla_model_prefill(ocla_model_session *session, const int32
  * (NULL: states only). */
 OCLA_API ocla_status ocla_model_step(ocla_model_session *session, const int32_t *tokens, float *logits);
 
+/* ---- serving: requests in state slots (continuous batching) ----
+ * The session's per-layer states are a pool of `batch` slots. A server keeps each request in a slot
+ * of its own: it admits a request with ocla_model_slot_reset (that slot's states to zero in every
+ * layer) and a prefill into the slot, decodes every active request together, one token each per
+ * step, and retires a request by no longer naming its slot (nothing is copied or freed). The other
+ * slots are neither read nor written by a call. A request's logits equal those of running it alone
+ * (the same kernels per row; docs/MODELS.md, "Serving").
+ * slots: n int32 slot indices, 1 <= n <= batch, each in [0, batch), none repeated:
+ * OCLA_ERR_INVALID_ARGUMENT naming the index otherwise, before any work. */
+OCLA_API ocla_status ocla_model_slot_reset(ocla_model_session *session, int slot);
+/* Prefill n requests together, request i's tokens being tokens[cu_seqlens[i] .. cu_seqlens[i+1])
+ * (packed back to back; cu_seqlens[0] = 0, every request at least one token), continuing from slot
+ * slots[i]'s states and leaving them there. One chunked pass over the packed tokens (the attention's
+ * packed-sequence form: no token sees another request's). logits: LAST [n, vocab] (each request's
+ * last token), ALL [cu_seqlens[n], vocab]. */
+OCLA_API ocla_status ocla_model_prefill_slots(ocla_model_session *session, int n, const int32_t *slots,
+                                              const int32_t *cu_seqlens, const int32_t *tokens,
+                                              ocla_model_logits which, float *logits);
+/* One token of each of n requests (tokens [n]) in slots slots[0..n) through the recurrent form, one
+ * launch per kernel for all n; logits [n, vocab] (NULL: states only). */
+OCLA_API ocla_status ocla_model_step_slots(ocla_model_session *session, int n, const int32_t *slots,
+                                           const int32_t *tokens, float *logits);
+
 /* ---- sampling (on the host, over downloaded logits) ----
  * In order, as Hugging Face's generate: temperature (logits / t), top-k (the k largest), top-p (the
  * fewest largest whose probabilities sum to >= p), then a draw from the softmax of what is left.

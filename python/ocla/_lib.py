@@ -142,7 +142,9 @@ class FlashIO(ctypes.Structure):
 class GLALayerParams(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("heads", c_int), ("head_k", c_int), ("head_v", c_int), ("gate_tau", c_float),
                 ("norm_eps", c_float), ("form", c_enum), ("chunk", c_int), ("final_state", c_void_p),
-                ("initial_state", c_void_p)]
+                ("initial_state", c_void_p),
+                ("cu_seqlens", P(ctypes.c_int32)), ("n_seqs", c_int),
+                ("state_slots", P(ctypes.c_int32)), ("n_state_slots", c_int)]
 
 
 class GLALayerWeights(ctypes.Structure):
@@ -156,7 +158,8 @@ MHA_LINEAR, MHA_SOFTMAX, MHA_LINFORMER = 0, 1, 2
 class MHALayerParams(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("kind", c_enum), ("heads", c_int), ("head_k", c_int), ("head_v", c_int),
                 ("causal", c_int), ("has_scale", c_int), ("scale", c_float), ("feature_map", c_enum),
-                ("normalize", c_int), ("eps", c_float), ("chunk", c_int), ("block", c_int), ("sharing", c_enum)]
+                ("normalize", c_int), ("eps", c_float), ("chunk", c_int), ("block", c_int), ("sharing", c_enum),
+                ("cu_seqlens", P(ctypes.c_int32)), ("n_seqs", c_int)]
 
 
 class MHALayerWeights(ctypes.Structure):
@@ -169,7 +172,8 @@ GAU_NORM_LAYER, GAU_NORM_SCALE, GAU_NORM_NONE = 0, 1, 2
 
 class GAULayerParams(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("hidden_dim", c_int), ("qk_dim", c_int), ("norm", c_enum), ("norm_eps", c_float),
-                ("residual", c_int), ("flash", FlashParams)]
+                ("residual", c_int), ("flash", FlashParams),
+                ("cu_seqlens", P(ctypes.c_int32)), ("n_seqs", c_int)]
 
 
 class GAULayerWeights(ctypes.Structure):
