@@ -100,4 +100,31 @@ OCLA_INLINE int ocla_rope_partner(int i, int rd) { return i < rd / 2 ? i + rd / 
 /* llvmpipe (Mesa rusticl) stops a work-item's loops after about 65,535 iterations in total and
  * returns wrong results without an error. Kernels with long loops run in launches that stay under
  * this many iterations; the host splits the work (see docs/ARCHITECTURE.md, driver facts). */
+/* ---- the chunked linear attention kernels (linear_attn.cl's portable ones, linear_attn_cpu.cl's
+ * CPU ones): one argument list per pass, so the host binds either set alike (op_attention.c) ---- */
+#define OCLA_LA_STATES_ARGS                                                                                     \
+    const int T, const int H, const int K, const int V, const int NT, const int nvt, const int feature,        \
+        const int gmode, const int norm, const int n0, const int n1, OCLA_TENSOR(k), OCLA_TENSOR(v),          \
+        __global const float *G, __global float *hs, const int has_s0, OCLA_TENSOR(S0), const int has_z0,      \
+        OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1, OCLA_TENSOR_OUT(z1),        \
+        const int has_slots, __global const int *slots, const int nseq, __global const int *seqtab,           \
+        __local float *sK, __local float *sV
+#define OCLA_LA_OUTPUT_ARGS                                                                                     \
+    const int T, const int H, const int K, const int V, const int NT, const int nvt, const float scale,        \
+        const int feature, const int gmode, const int norm, const int noncausal, OCLA_TENSOR(q), OCLA_TENSOR(k), \
+        OCLA_TENSOR(v), __global const float *G, __global const float *hs, OCLA_TENSOR_OUT(o),                \
+        __global float *den, const int nseq, __global const int *seqtab, __local float *sA, __local float *sX
+
+/* A row of the state walk: batch row b (dense: nseq = 0) or packed sequence r (B = 1; seqtab holds
+ * per sequence first token, length, first chunk): first token ts, length len, first state hb. */
+typedef struct la_row {
+    int b, ts, len, hb;
+} la_row;
+
+OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global const int *seqtab) {
+    la_row w = {r, 0, T, 0};
+    if (nseq > 0) w.b = 0, w.ts = seqtab[3 * r], w.len = seqtab[3 * r + 1], w.hb = seqtab[3 * r + 2] + r;
+    return w;
+}
+
 #endif

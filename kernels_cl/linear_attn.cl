@@ -65,16 +65,7 @@
 #define SJB 16
 #endif
 
-/* A row of the state walk (see Rows above): batch row b, first token ts, length len, first state hb. */
-typedef struct la_row {
-    int b, ts, len, hb;
-} la_row;
-
-OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global const int *seqtab) {
-    la_row w = {r, 0, T, 0};
-    if (nseq > 0) w.b = 0, w.ts = seqtab[3 * r], w.len = seqtab[3 * r + 1], w.hb = seqtab[3 * r + 2] + r;
-    return w;
-}
+/* A row of the state walk (see Rows above): la_row, la_row_of (common.cl). */
 
 /* The chunk-local cumsums of tokens [t0, t1) (see la_gate_cumsum). */
 OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const int mode, OCLA_TENSOR(g),
@@ -131,13 +122,7 @@ OCLA_KERNEL void la_gate_cumsum_seq(const int T, const int H, const int KG, cons
  * (state pools [S,H,K,V] / [S,H,K]; the host checks the slots are in the pool and distinct).
  * With gmode = 0 and no chunk-boundary semantics needed
  * (non-causal), the same kernel computes KV = sum_t phi(k_t) v_t^T. */
-OCLA_KERNEL void la_chunk_states(const int T, const int H, const int K, const int V, const int NT, const int nvt,
-                                 const int feature, const int gmode, const int norm, const int n0, const int n1,
-                                 OCLA_TENSOR(k), OCLA_TENSOR(v), __global const float *G, __global float *hs,
-                                 const int has_s0, OCLA_TENSOR(S0), const int has_z0, OCLA_TENSOR(z0), const int has_s1,
-                                 OCLA_TENSOR_OUT(S1), const int has_z1, OCLA_TENSOR_OUT(z1), const int has_slots,
-                                 __global const int *slots, const int nseq, __global const int *seqtab,
-                                 __local float *sK, __local float *sV) {
+OCLA_KERNEL void la_chunk_states(OCLA_LA_STATES_ARGS) {
     const int tid = (int)get_local_id(0);
     const int kt = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
     const int rh = (int)get_group_id(2), rr = rh / H, h = rh % H;
@@ -247,12 +232,7 @@ OCLA_KERNEL void la_chunk_states(const int T, const int H, const int K, const in
  * A (CHUNK x CHUNK, stored transposed with pitch CHUNK+4) lives in local memory (sA), computed in
  * 4x4 blocks (float4 loads) spread over the work-items, from transposed q/k/G slabs of BKA key
  * columns (sX); adjacent work-items own adjacent output columns (coalesced, conflict-free). */
-OCLA_KERNEL void la_chunk_output(const int T, const int H, const int K, const int V, const int NT, const int nvt,
-                                 const float scale, const int feature, const int gmode, const int norm,
-                                 const int noncausal, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
-                                 __global const float *G, __global const float *hs, OCLA_TENSOR_OUT(o),
-                                 __global float *den, const int nseq, __global const int *seqtab, __local float *sA,
-                                 __local float *sX) {
+OCLA_KERNEL void la_chunk_output(OCLA_LA_OUTPUT_ARGS) {
     const int tid = (int)get_local_id(0);
     const int n = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
     const int bh = (int)get_group_id(2), h = bh % H;

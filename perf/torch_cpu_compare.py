@@ -42,6 +42,8 @@ PyTorch sgemm rate (1024^3, same threads) as a second yardstick (*_pct_sgemm in 
 PoCL the mad-chain "peak" is one dependent mul+add chain per work-item, latency-bound, so achieved rates
 can exceed it. Table on stdout; torch_cpu_compare.json and .csv in --out.
 --chunks 16,32,... forces ocla's chunk through OCLA_CHUNK (and PyTorch uses the same C) for every case.
+--portable-too also times ocla with OCLA_PORTABLE=1 (the portable kernels instead of the CPU kernels
+the plan picks on PoCL: before/after in one run; columns "port ms" and "port ratio").
 --selftest checks the PyTorch chunked forms against an fp64 token-by-token recurrence (no OpenCL).
 """
 import argparse
@@ -268,8 +270,10 @@ def ocla_env(args):
     return env
 
 
-def run_ocla(args, d, chunk):
+def run_ocla(args, d, chunk, portable=False):
     env = ocla_env(args)
+    if portable:  # the portable (GPU-shaped) kernels instead of the CPU kernels the plan picks on PoCL
+        env["OCLA_PORTABLE"] = "1"
     if chunk:
         env["OCLA_CHUNK"] = str(chunk)
     else:
@@ -312,7 +316,7 @@ def print_table(hdr, rows, out=sys.stdout, head=True, foot=True):
     if head:
         print(hdr, file=out)
         print(f"{'method':10} {'B,T,H,D':>14} {'C':>4} {'ocla ms':>9} {'torch ms':>9} {'ratio':>6} {'max rel err':>11} "
-              f"{'ocla GF/s':>9} {'%peak':>6} {'torch GF/s':>10} {'%peak':>6}", file=out)
+              f"{'ocla GF/s':>9} {'%peak':>6} {'torch GF/s':>10} {'%peak':>6} {'port ms':>9} {'port ratio':>10}", file=out)
     for r in rows:
         shape = f"{r['B']},{r['T']},{r['H']},{r['D']}"
 
@@ -320,7 +324,8 @@ def print_table(hdr, rows, out=sys.stdout, head=True, foot=True):
             return format(r[key], fmt) if key in r else "-".rjust(w)
         print(f"{r['method']:10} {shape:>14} {f('chunk', '4d', 4)} {f('ocla_ms', '9.3f', 9)} {f('torch_ms', '9.3f', 9)} "
               f"{f('ratio_ocla_over_torch', '6.2f', 6)} {f('max_rel_err', '11.2e', 11)} {f('ocla_gflops', '9.2f', 9)} "
-              f"{f('ocla_pct_peak', '5.1f', 5)}% {f('torch_gflops', '10.2f', 10)} {f('torch_pct_peak', '5.1f', 5)}%",
+              f"{f('ocla_pct_peak', '5.1f', 5)}% {f('torch_gflops', '10.2f', 10)} {f('torch_pct_peak', '5.1f', 5)}%"
+              + (f" {f('portable_ms', '9.3f', 9)} {f('ratio_portable_over_torch', '10.2f', 10)}" if "portable_ms" in r else ""),
               file=out)
         for who in ("ocla", "torch"):
             if r.get(f"{who}_error"):
@@ -351,6 +356,8 @@ def main():
     ap.add_argument("--ocla-runs", type=int, default=20, help="ocla-bench --runs (>= 20 with --load-inputs)")
     ap.add_argument("--repeat", type=int, default=2,
                     help="measure ocla and torch this many times alternately, keep each one's best median")
+    ap.add_argument("--portable-too", action="store_true",
+                    help="also time ocla with OCLA_PORTABLE=1 (portable kernels): before/after in one run")
     ap.add_argument("--selftest", action="store_true", help="check the PyTorch forms against fp64 and exit")
     ap.add_argument("--keep-bins", action="store_true", help="keep the .bin files in --out")
     args = ap.parse_args()
@@ -383,7 +390,9 @@ def main():
     peak = {}
     pj = os.path.join(args.out, "peak.json")
     env = ocla_env(args)
-    r = subprocess.run([args.bench, "--device", args.device, "--methods", "none", "--json", pj],
+    # the peak comes with any run: one tiny forward (ocla-bench takes no empty method list)
+    r = subprocess.run([args.bench, "--device", args.device, "--methods", "linear", "--shape", "1,64,1,16", "--chunks",
+                        "pick", "--no-decode", "--no-backward", "--no-host-time", "--json", pj],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if r.returncode == 0:
         with open(pj) as f:
@@ -399,7 +408,7 @@ def main():
            f"timer {peak.get('timer', '?')}\n"
            f"measured fp32 FMA peak {pk:.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
            f"PyTorch {torch.__version__}, {threads} threads, sgemm 1024^3 {gemm:.1f} GFLOP/s; GLA sub-chunk "
-           f"{args.sub} (torch) / 4 (ocla); load average at start {os.getloadavg()[0]:.2f}")
+           f"{args.sub} (torch) / 4 (ocla portable kernels), 8 (ocla CPU kernels); load average at start {os.getloadavg()[0]:.2f}")
     print_table(hdr, [], out=sys.stderr, foot=False)
     rows = report["rows"]
 
@@ -408,7 +417,7 @@ def main():
         with open(os.path.join(args.out, "torch_cpu_compare.json"), "w") as f:
             json.dump(report, f, indent=1)
         keys = ["method", "B", "T", "H", "D", "chunk", "ocla_ms", "torch_ms", "ratio_ocla_over_torch", "max_rel_err",
-                "ocla_gflops", "ocla_pct_peak", "torch_gflops", "torch_pct_peak", "ocla_pct_sgemm", "torch_pct_sgemm", "ocla_detail", "ocla_error",
+                "ocla_gflops", "ocla_pct_peak", "torch_gflops", "torch_pct_peak", "ocla_pct_sgemm", "torch_pct_sgemm", "portable_ms", "ratio_portable_over_torch", "ocla_detail", "ocla_error",
                 "torch_error"]
         with open(os.path.join(args.out, "torch_cpu_compare.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
@@ -429,7 +438,7 @@ def main():
                     write_bin(os.path.join(d, name + ".bin"), t)
             for forced in chunks:
                 row = dict(method=m, B=B, T=T, H=H, D=D, forced_chunk=forced or None)
-                ocla_meds, torch_meds = [], []
+                ocla_meds, torch_meds, port_meds = [], [], []
                 C = forced
                 o_ocla = None
                 for rep in range(max(1, args.repeat)):
@@ -446,6 +455,12 @@ def main():
                         o_ocla = read_bin(torch, os.path.join(d, "o.bin"), (B, T, H, D))
                     if res["ms"] <= min(ocla_meds):
                         row["ocla_detail"] = res.get("detail", "")
+                    if args.portable_too:
+                        pres, perr = run_ocla(args, d, forced, portable=True)
+                        if perr:
+                            row["portable_error"] = perr
+                        else:
+                            port_meds.append(pres["ms"])
                     print(f"[{m} {B},{T},{H},{D} C={C}] torch ({rep + 1}/{args.repeat}) ...", file=sys.stderr,
                           flush=True)
                     try:
@@ -471,6 +486,8 @@ def main():
                     if pk:
                         row["ocla_pct_peak"] = 100 * row["ocla_gflops"] / pk
                     row["ocla_pct_sgemm"] = 100 * row["ocla_gflops"] / gemm
+                if port_meds:
+                    row.update(portable_ms=min(port_meds), portable_ms_all=port_meds)
                 if torch_meds:
                     row.update(torch_ms=min(torch_meds), torch_ms_all=torch_meds)
                     row["torch_gflops"] = gflop / (row["torch_ms"] * 1e-3)
@@ -479,6 +496,8 @@ def main():
                     row["torch_pct_sgemm"] = 100 * row["torch_gflops"] / gemm
                 if ocla_meds and torch_meds:
                     row["ratio_ocla_over_torch"] = row["ocla_ms"] / row["torch_ms"]
+                if port_meds and torch_meds:
+                    row["ratio_portable_over_torch"] = row["portable_ms"] / row["torch_ms"]
                 if o_ocla is not None and "torch_error" not in row:
                     row["max_rel_err"] = rel_err(o_ocla, chunked_forward(torch, m, q, k, v, g, C, args.sub))
                 rows.append(row)

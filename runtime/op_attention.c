@@ -430,8 +430,10 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, RH}, ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
-    ocla_status st = ocla__attn_add_planned(op, r, "la_chunk_states", L_MAIN, AT_EACH, gs, ls, "attention chunk states");
-    if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, "la_chunk_output", L_OUT, AT_LAST, go, lo, "attention chunk outputs");
+    /* CPU devices: linear_attn_cpu.cl's kernels, same arguments, one work-item per work-group (plan_la.c) */
+    const char *ks = t.cpu ? "la_cpu_states" : "la_chunk_states", *ko = t.cpu ? "la_cpu_output" : "la_chunk_output";
+    ocla_status st = ocla__attn_add_planned(op, r, ks, L_MAIN, AT_EACH, gs, ls, "attention chunk states");
+    if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, ko, L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
     if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");

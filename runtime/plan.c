@@ -163,6 +163,9 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states and rows only */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels", r->flags & OCLA_PLAN_VARLEN ? "packed sequences" : "state slots");
+    if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu */
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; CPU kernels: one work-item per work-group, no barriers (OCLA_PORTABLE=1: the portable ones)");
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }
@@ -196,7 +199,10 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
 
 int ocla__resolve_chunk(const ocla_context *ctx, int param_chunk) { return param_chunk ? param_chunk : ctx->env_chunk; }
 
-ocla_status ocla__plan_with(ocla_context *ctx, const ocla_plan_limits *L, const ocla_plan_request *r, ocla_plan *p) {
+ocla_status ocla__plan_with(ocla_context *ctx, const ocla_plan_limits *L, const ocla_plan_request *req, ocla_plan *p) {
+    ocla_plan_request rq = *req;
+    if (ctx->portable_only) rq.flags |= OCLA_PLAN_PORTABLE; /* no vendor path, no CPU kernels (plan_la.c) */
+    const ocla_plan_request *r = &rq;
     const ocla_status st = ocla_plan_compute(L, r, p);
     if (st != OCLA_SUCCESS) /* ocla_plan_compute has no context: move its detail here */
         ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL),

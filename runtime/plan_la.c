@@ -10,6 +10,13 @@
 
 /* Work-items and bytes of __local arguments of both kernels, from the tiles. */
 static void la_derive(ocla__la_tiles *t) {
+    if (t->cpu) { /* linear_attn_cpu.cl's staging (its header); BKA = SBK = K rounded up to 4 */
+        const uint64_t C = (uint64_t)t->chunk, KP = (uint64_t)t->bka, gv = (uint64_t)t->gv;
+        t->out_local = 4 * (C * (C + 4) + (3 + gv) * C * KP + C * t->bv + KP * t->bv + gv * KP);
+        t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
+        t->out_threads = t->state_threads = 1;
+        return;
+    }
     const uint64_t lda = (uint64_t)t->chunk + 4; /* transposed slabs and A: pitch C + 4 */
     const uint64_t nslab = 2 + 3 * (uint64_t)t->gv; /* q, k (+ G, rescaled q, rescaled k) */
     uint64_t slab = nslab * lda * t->bka, inter = lda * t->bka + (uint64_t)t->bka * t->bv;
@@ -64,6 +71,46 @@ static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, o
     return 1;
 }
 
+/* ---- CPU devices (the parameter table's cpu_kernels rows: PoCL): kernels_cl/linear_attn_cpu.cl ----
+ * A CPU driver runs a work-group's items as loops on one core and splits them at barriers, so
+ * these kernels run one work-item per work-group: the state walk one per (row, head, value slice
+ * of SBV columns: the widest that leaves two walks per compute unit, so the gated keys are staged
+ * once for as many columns as the cores allow), the outputs one per (batch, head, chunk, value
+ * slice of BV columns: all of V (+ the normaliser column) where the staging fits the device's
+ * local memory, so the C x C scores are computed once per chunk). The slices are run-time values
+ * in the kernels (lc_slice: from the slice count); SBV and BV here size the local memory.
+ * TM x TN = 4 x 4 float4 accumulators. GLA's reference-point block SUB = 8 rows (the fewest exps
+ * at C = 32-64 between the off-diagonal key rescaling and the element-wise diagonal block; every
+ * exponent <= 0). Nonzero when nothing fits. */
+static int la_tiles_cpu(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla__la_tiles *t) {
+    memset(t, 0, sizeof *t);
+    const uint64_t avail = ocla__plan_local_avail(L);
+    t->cpu = 1;
+    t->chunk = chunk;
+    t->gv = r->op == OCLA_OP_GLA_CHUNK;
+    t->sub = t->gv ? 8 : 0;
+    if (t->gv && chunk % 8) return 1;
+    t->tm = 4, t->tn = 4;
+    t->bka = t->sbk = (int)((r->K + 3) / 4 * 4);
+    t->stm = 4, t->stn = 4, t->sjb = chunk;
+    const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
+    /* value slices as the kernels form them from the slice count n: ceil(Ve / n) rounded up to 16.
+     * The state walk: the widest slice that still gives every compute unit two walks. */
+    const double cu = L->compute_units ? (double)L->compute_units : 1.0;
+    for (int64_t n = 1;; n *= 2) {
+        t->sbv = (int)(((Ve + n - 1) / n + 15) / 16 * 16);
+        if (t->sbv == 16 || (double)r->B * (double)r->H * (double)n >= 2.0 * cu) break;
+    }
+    /* the outputs: one slice where the staging fits, else more */
+    for (int64_t n = 1;; n *= 2) {
+        t->bv = (int)(((Ve + n - 1) / n + 15) / 16 * 16);
+        la_derive(t);
+        if (t->out_local <= avail && t->state_local <= avail) return 0;
+        if (t->bv == 16) break;
+    }
+    return 1;
+}
+
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
  * balance, plus a penalty when the launch has fewer work-groups than the device can run at once,
  * when a compute unit holds fewer work-groups than the parameter table wants (local memory) and
@@ -96,6 +143,7 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     t->chunk = p->tile[0], t->sub = p->tile[1], t->gv = p->tile[2], t->bv = p->tile[3], t->tm = p->tile[4];
     t->tn = p->tile[5], t->bka = p->tile[6], t->sbk = p->tile[7], t->sbv = p->tile[8], t->stm = p->tile[9];
     t->stn = p->tile[10], t->sjb = p->tile[11];
+    t->cpu = strstr(p->kernels, "la_cpu_output") != NULL;
     la_derive(t);
 }
 
@@ -125,14 +173,17 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         p->cost = portable ? 0.3 * la_cost(L, P, r, &t) : 1.0;
         return 0;
     }
-    if (!portable) return 1;
+    ocla__la_tiles c;
+    if (!L->is_gpu && P->cpu_kernels && !(r->flags & OCLA_PLAN_PORTABLE) && !la_tiles_cpu(L, r, chunk, &c)) t = c;
+    else if (!portable) return 1;
     static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",
                                         "SBK",   "SBV", "STM", "STN", "SJB", NULL};
     const int32_t vals[12] = {t.chunk, t.sub ? t.sub : 16, t.gv, t.bv, t.tm, t.tn, t.bka, t.sbk, t.sbv, t.stm, t.stn, t.sjb};
     ocla__plan_set_tiles(p, names, vals);
     const int gated = r->op != OCLA_OP_LINEAR_CHUNK && !(r->flags & OCLA_PLAN_NONCAUSAL);
-    ocla__plan_set_kernels(p, "%sla_chunk_states, la_chunk_output%s",
+    ocla__plan_set_kernels(p, "%s%s%s",
                            !gated ? "" : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, " : "la_gate_cumsum, ",
+                           t.cpu ? "la_cpu_states, la_cpu_output" : "la_chunk_states, la_chunk_output",
                            (r->flags & OCLA_PLAN_NORMALIZE) ? ", la_normalize" : "");
     p->sub_chunk = t.sub;
     p->bk = t.bka;

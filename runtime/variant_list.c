@@ -11,6 +11,9 @@
  * (plan_la.c; the plan's GV is the kernel's USE_GK). */
 static const ocla_kfamily fam_chunk = {
     "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
+/* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); from the
+ * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5); the value slices are run-time values */
+static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
@@ -79,10 +82,12 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     case OCLA_OP_LINEAR_CHUNK:
     case OCLA_OP_SIMPLE_GLA_CHUNK:
     case OCLA_OP_GLA_CHUNK:
-        fam = !strcmp(name, "la_normalize") ? &fam_norm
-              : !nv                          ? &fam_chunk
-              : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum
-                                                : &ocla__fam_nv;
+        /* the NVIDIA and CPU paths take the gate cumsums of linear_attn.cl at their chunk */
+        fam = !strcmp(name, "la_normalize")                     ? &fam_norm
+              : !strncmp(name, "la_cpu_", 7)                    ? &fam_chunk_cpu
+              : !nv && !strstr(p->kernels, "la_cpu_output")   ? &fam_chunk
+              : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
+                                                                : &ocla__fam_nv;
         break;
     case OCLA_OP_ATTN_RECURRENT: fam = !strcmp(name, "la_normalize") ? &fam_norm : &fam_rec; break;
     case OCLA_OP_FLASH_CHUNK: fam = !strncmp(name, "flashb_", 7) ? &fam_flash_bwd : &ocla__fam_flash; break;
@@ -106,6 +111,10 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         const size_t n = strlen(name);
         v->tile[4] = strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
         v->tile[5] = n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
+    } else if (fam == &fam_chunk_cpu) {
+        *v = ocla__variant(fam);
+        v->tile[0] = p->tile[0], v->tile[1] = p->tile[1], v->tile[2] = p->tile[2], v->tile[3] = p->tile[4];
+        v->tile[4] = p->tile[5];
     } else if (fam == &fam_nv_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;

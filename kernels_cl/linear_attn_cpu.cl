@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/* linear_attn_cpu.cl: the chunked forward of linear attention, simple GLA / retention, GLA and
+ * non-causal linear attention shaped for CPU drivers (PoCL, rusticl/llvmpipe). Same math, same
+ * arguments and the same chunk states hs as linear_attn.cl's la_chunk_states / la_chunk_output
+ * (notation, rows, packed sequences, state slots, split walks: see that file); docs/KERNELS.md.
+ *
+ * Why another shape: a CPU driver runs a work-group as loops over its work-items on one core,
+ * splits those loops at every barrier and treats __local memory as plain memory. So here one
+ * work-item is a whole work-group: it owns a (row, head, value slice) of the state walk or a
+ * (batch, head, chunk, value slice) of the outputs, stages what it reads into __local memory once
+ * per chunk (feature map, gates, the all-ones normaliser column and zero padding applied there),
+ * and runs straight float4 loops over the staged rows, with no barrier at all.
+ *
+ * Build options (defaults here; the plan sets them, runtime/plan_la.c):
+ *   CHUNK   tokens per chunk
+ *   SUB     GLA reference-point block (rows): queries of block I are rescaled to its first row n,
+ *           keys before n by exp(G_n - G_j); the diagonal block element by element (exponents <= 0)
+ *   USE_GK  1: per-key-dimension gates
+ *   TM, TN  output block: TM query rows x TN float4 columns of accumulators
+ * Value slices are run-time values: the Ve = V + norm columns split into nvt slices of lc_slice(Ve, nvt)
+ * columns (a multiple of 16: blocks of 4 x 16 accumulators), sbv in the state walk, bv in the outputs.
+ * Local memory (floats, KP = K rounded up to 4), from the host's sizes (plan_la.c, la_derive):
+ *   states: sK [CHUNK][KP] gated keys, sV [CHUNK][sbv] values
+ *   output: sA [CHUNK][CHUNK + 4] scores; sX = q, k, scale q exp(G) [CHUNK][KP] each, v [CHUNK][bv],
+ *           h [KP][bv], and for GLA q rescaled [CHUNK][KP] and one key row [KP]. */
+#ifndef CHUNK
+#define CHUNK 64
+#endif
+#define LC_LDA (CHUNK + 4) /* row pitch of the scores sA */
+#ifndef SUB
+#define SUB 8
+#endif
+#if !defined(TM) || !defined(TN) /* the output block: both from the plan, else both defaults */
+#undef TM
+#undef TN
+#define TM 4
+#define TN 4
+#endif
+
+/* Lane e of x (no pointer to a private vector: it would keep x out of registers). */
+OCLA_INLINE float lc_lane(const float4 x, const int e) { return e == 0 ? x.s0 : e == 1 ? x.s1 : e == 2 ? x.s2 : x.s3; }
+
+/* The first n (< 4) floats of p, the others 0. */
+OCLA_INLINE float4 lc_load_part(__global const float *p, const int n) {
+    return (float4)(n > 0 ? p[0] : 0.0f, n > 1 ? p[1] : 0.0f, n > 2 ? p[2] : 0.0f, 0.0f);
+}
+
+/* Columns of each of the nvt value slices of Ve columns: a multiple of 16 (plan_la.c sizes the same). */
+OCLA_INLINE int lc_slice(const int Ve, const int nvt) { return ((Ve + nvt - 1) / nvt + 15) / 16 * 16; }
+
+/* Value column col of token row p (stride s): v, the all-ones normaliser column V, else 0. */
+OCLA_INLINE float lc_vcol(__global const float *p, const ocla_idx s, const int col, const int V, const int norm) {
+    return col < V ? p[(ocla_idx)col * s] : (col == V && norm) ? 1.0f : 0.0f;
+}
+
+/* Stage `rows` value rows of columns [c0, c0 + W) into dst [rows][W] (missing rows and columns 0). */
+OCLA_INLINE void lc_stage_v(__local float *dst, const int W, __global const float *vb, const ocla_idx s1,
+                            const ocla_idx s3, const int t0, const int L, const int c0, const int V, const int norm) {
+    for (int j = 0; j < CHUNK; j++) {
+        __global const float *p = vb + (ocla_idx)(t0 + j) * s1;
+        if (j < L && s3 == 1 && c0 + W <= V)
+            for (int c = 0; c < W; c += 4) vstore4(vload4(0, p + c0 + c), 0, dst + j * W + c);
+        else
+            for (int c = 0; c < W; c++) dst[j * W + c] = j < L ? lc_vcol(p, s3, c0 + c, V, norm) : 0.0f;
+    }
+}
+
+/* Chunk states, as la_chunk_states: hs[n + 1] = diag(exp(G_last)) hs[n] + sum_j (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T.
+ * Work split: one work-item (and work-group) per (row, head, value slice of sbv columns), walking
+ * the chunks [n0, n1) in order; the state lives in hs (each chunk's state is written anyway), a
+ * block of 4 key rows x 16 columns in registers while a chunk's keys and values stream from sK, sV. */
+OCLA_KERNEL void la_cpu_states(OCLA_LA_STATES_ARGS) {
+    const int vt = (int)get_group_id(1) % nvt;
+    const int rh = (int)get_group_id(2), rr = rh / H, h = rh % H;
+    const la_row w = la_row_of(rr, T, nseq, seqtab);
+    const int b = w.b, bh = b * H + h, ntr = (w.len + CHUNK - 1) / CHUNK;
+    if (n0 > 0 && n0 >= ntr) return; /* this row's walk ended in an earlier launch */
+    const int m1 = min(n1, ntr);
+    const int sb = has_slots ? slots[rr] : rr;
+    const int Ve = V + norm, KP = (K + 3) & ~3, KG = gmode == 2 ? K : 1;
+    const int sbv = lc_slice(Ve, nvt), c0 = vt * sbv, nc = min(sbv, Ve - c0);
+    const ocla_idx kv = (ocla_idx)K * Ve;
+    __global float *hrow = hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb) * kv;
+    if (n0 == 0)
+        for (int r = 0; r < K; r++)
+            for (int c = 0; c < nc; c++) {
+                const int col = c0 + c;
+                float x = 0.0f;
+                if (col < V && has_s0) x = OCLA_AT(S0, sb, h, r, col);
+                else if (col == V && norm && has_z0) x = OCLA_AT(z0, sb, h, r, 0);
+                hrow[(ocla_idx)r * Ve + col] = x;
+            }
+    __global const float *kb = OCLA_PTR(k, b, w.ts, h, 0), *vb = OCLA_PTR(v, b, w.ts, h, 0);
+    __global const float *Gb = G + ((ocla_idx)bh * T + w.ts) * KG;
+    for (int n = n0; n < m1; n++) {
+        __global const float *hn = hrow + n * kv;
+        __global float *hn1 = hrow + (n + 1) * kv;
+        const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
+        for (int j = 0; j < CHUNK; j++)
+            for (int r = 0; r < KP; r++) {
+                float x = 0.0f;
+                if (j < L && r < K) {
+                    const int t = t0 + j;
+                    x = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)r * k_s3], feature);
+                    if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
+                }
+                sK[j * KP + r] = x;
+            }
+        if (gmode == 1) /* one factor per key row */
+            for (int j = 0; j < L; j++) {
+                const float f = exp(Gb[tl] - Gb[t0 + j]);
+                for (int r = 0; r < K; r++) sK[j * KP + r] *= f;
+            }
+        lc_stage_v(sV, sbv, vb, v_s1, v_s3, t0, L, c0, V, norm);
+        for (int r0 = 0; r0 < K; r0 += 4)
+            for (int cb = 0; cb < (sbv / 4); cb += 4) { /* 4 key rows x 16 columns in registers */
+                float4 acc[4][4];
+                for (int a = 0; a < 4; a++) {
+                    const int r = min(r0 + a, K - 1); /* rows past K: computed, never stored */
+                    const float f = gmode == 1 ? exp(Gb[tl]) : gmode == 2 ? exp(Gb[(ocla_idx)tl * K + r]) : 1.0f;
+                    __global const float *src = hn + (ocla_idx)r * Ve + c0;
+                    for (int q = cb; q < cb + 4; q++)
+                        acc[a][q - cb] =
+                            f * (4 * q + 4 <= nc ? vload4(q, src) : lc_load_part(src + 4 * q, clamp(nc - 4 * q, 0, 3)));
+                }
+                for (int j = 0; j < L; j++) {
+                    const float4 kr = vload4(0, sK + j * KP + r0);
+                    for (int q = 0; q < 4; q++) {
+                        const float4 x = vload4(cb + q, sV + j * sbv);
+                        acc[0][q] = mad((float4)(kr.s0), x, acc[0][q]);
+                        acc[1][q] = mad((float4)(kr.s1), x, acc[1][q]);
+                        acc[2][q] = mad((float4)(kr.s2), x, acc[2][q]);
+                        acc[3][q] = mad((float4)(kr.s3), x, acc[3][q]);
+                    }
+                }
+                for (int a = 0; a < 4 && r0 + a < K; a++) {
+                    __global float *dst = hn1 + (ocla_idx)(r0 + a) * Ve + c0;
+                    for (int q = cb; q < cb + 4; q++) {
+                        if (4 * q + 4 <= nc) vstore4(acc[a][q - cb], q, dst);
+                        else
+                            for (int e = 0; e < 4 && 4 * q + e < nc; e++) dst[4 * q + e] = lc_lane(acc[a][q - cb], e);
+                    }
+                }
+            }
+    }
+    if (n1 < ntr) return;
+    __global const float *hl = hrow + ntr * kv;
+    for (int r = 0; r < K; r++)
+        for (int c = 0; c < nc; c++) {
+            const int col = c0 + c;
+            if (col < V && has_s1) OCLA_AT(S1, sb, h, r, col) = hl[(ocla_idx)r * Ve + col];
+            else if (col == V && norm && has_z1) OCLA_AT(z1, sb, h, r, 0) = hl[(ocla_idx)r * Ve + col];
+        }
+}
+
+/* Dot product of two staged rows of KP floats (KP a multiple of 4). */
+OCLA_INLINE float lc_dot(__local const float *a, __local const float *b, const int KP) {
+    float4 s = (float4)(0.0f);
+    for (int d = 0; d < KP; d += 4) s = mad(vload4(0, a + d), vload4(0, b + d), s);
+    return (s.s0 + s.s1) + (s.s2 + s.s3);
+}
+
+/* Chunk outputs, as la_chunk_output (same arguments, same math):
+ *   o_i = scale (phi(q_i) exp(G_i))^T h_n + sum_{j <= i in chunk} A_ij [v_j, 1],
+ *   A_ij = scale sum_d phi(q_id) phi(k_jd) exp(G_id - G_jd).
+ * Work split: one work-item (and work-group) per (batch, head, chunk, value slice of bv columns).
+ * It stages phi(q), phi(k) [CHUNK][KP], the value slice and the state slice, computes the causal
+ * scores A row by row (GLA: for query block I with first row n, keys j < n against
+ * q_i exp(G_i - G_n) and k_j exp(G_n - G_j); keys in I element by element with exp(min(G_i - G_j, 0));
+ * every exponent <= 0), then the outputs TM rows at a time. */
+OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
+    const int n = (int)get_group_id(1) / nvt, vt = (int)get_group_id(1) % nvt;
+    const int bh = (int)get_group_id(2), h = bh % H;
+    const int rr = nseq > 0 ? seqtab[3 * nseq + 2 * n] : bh / H, j = nseq > 0 ? seqtab[3 * nseq + 2 * n + 1] : n;
+    const la_row w = la_row_of(rr, T, nseq, seqtab);
+    const int b = w.b, Ve = V + norm, KP = (K + 3) & ~3, KG = gmode == 2 ? K : 1;
+    const int t0 = w.ts + j * CHUNK, L = min(CHUNK, w.len - j * CHUNK);
+    const int bv = lc_slice(Ve, nvt), c0 = vt * bv;
+    __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
+    __global const float *vb = OCLA_PTR(v, b, 0, h, 0);
+    __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
+    __global const float *hn =
+        hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb + (noncausal ? NT : j)) * (ocla_idx)K * Ve;
+    __local float *sq = sX, *sk = sq + CHUNK * KP, *sg = sk + CHUNK * KP, *sv = sg + CHUNK * KP, *sh = sv + CHUNK * bv;
+
+    /* ---- stage phi(q), phi(k), the value slice and the state slice ---- */
+    for (int i = 0; i < CHUNK; i++)
+        for (int d = 0; d < KP; d++) {
+            const int ok = i < L && d < K;
+            const ocla_idx t = t0 + i;
+            sq[i * KP + d] = ok ? ocla_phi(qb[t * q_s1 + (ocla_idx)d * q_s3], feature) : 0.0f;
+            sk[i * KP + d] = ok && !noncausal ? ocla_phi(kb[t * k_s1 + (ocla_idx)d * k_s3], feature) : 0.0f;
+        }
+    /* the inter-chunk query rows: scale phi(q_i) exp(G_i) */
+    for (int i = 0; i < CHUNK; i++) {
+        const float f = scale * (gmode == 1 && !noncausal && i < L ? exp(Gb[i]) : 1.0f);
+        for (int d = 0; d < KP; d++) sg[i * KP + d] = f * sq[i * KP + d];
+        if (gmode == 2 && !noncausal && i < L)
+            for (int d = 0; d < K; d++) sg[i * KP + d] *= exp(Gb[(ocla_idx)i * K + d]);
+    }
+    if (!noncausal) lc_stage_v(sv, bv, vb, v_s1, v_s3, t0, L, c0, V, norm);
+    for (int d = 0; d < KP; d++)
+        for (int c = 0; c < bv; c++)
+            sh[d * bv + c] = d < K && c0 + c < Ve ? hn[(ocla_idx)d * Ve + c0 + c] : 0.0f;
+
+    /* ---- scores: sA[i * LC_LDA + j] = A_ij for j <= i < L (scale and gates included) ---- */
+    if (!noncausal) {
+#if USE_GK
+        __local float *sqt = sh + KP * bv, *skt = sqt + CHUNK * KP;
+        for (int i = 0; i < L; i++) { /* q_i exp(G_i - G_n(i)): exponent <= 0 */
+            const int nr = i - i % SUB;
+            for (int d = 0; d < K; d++)
+                sqt[i * KP + d] = sq[i * KP + d] * exp(fmin(Gb[(ocla_idx)i * K + d] - Gb[(ocla_idx)nr * K + d], 0.0f));
+            for (int d = K; d < KP; d++) sqt[i * KP + d] = 0.0f;
+        }
+        for (int i0 = 0; i0 < L; i0 += SUB) {
+            const int i1 = min(i0 + SUB, L);
+            for (int jj = 0; jj < i0; jj++) { /* keys before the block: k_j exp(G_n - G_j) */
+                for (int d = 0; d < K; d++)
+                    skt[d] = sk[jj * KP + d] * exp(fmin(Gb[(ocla_idx)i0 * K + d] - Gb[(ocla_idx)jj * K + d], 0.0f));
+                for (int d = K; d < KP; d++) skt[d] = 0.0f;
+                for (int i = i0; i < i1; i++) sA[i * LC_LDA + jj] = scale * lc_dot(sqt + i * KP, skt, KP);
+            }
+            for (int i = i0; i < i1; i++) /* the diagonal block */
+                for (int jj = i0; jj <= i; jj++) {
+                    float s = 0.0f;
+                    for (int d = 0; d < K; d++)
+                        s = mad(sq[i * KP + d] * sk[jj * KP + d],
+                                exp(fmin(Gb[(ocla_idx)i * K + d] - Gb[(ocla_idx)jj * K + d], 0.0f)), s);
+                    sA[i * LC_LDA + jj] = scale * s;
+                }
+        }
+#else
+        for (int i = 0; i < L; i++)
+            for (int jj = 0; jj <= i; jj++) {
+                float s = scale * lc_dot(sq + i * KP, sk + jj * KP, KP);
+                if (gmode == 1) s *= exp(Gb[i] - Gb[jj]); /* j <= i: exponent <= 0 */
+                sA[i * LC_LDA + jj] = s;
+            }
+#endif
+    }
+
+    /* ---- outputs, TM rows x 4 TN columns at a time: scale (phi(q) exp(G)) h_n + A [v, 1] ---- */
+    __global float *ob = OCLA_PTR(o, b, 0, h, 0);
+    for (int i0 = 0; i0 < L; i0 += TM)
+        for (int cb = 0; cb < (bv / 4); cb += TN) {
+            float4 acc[TM][TN];
+            for (int a = 0; a < TM; a++)
+                for (int c = 0; c < TN; c++) acc[a][c] = (float4)(0.0f);
+            for (int d = 0; d < K; d++) { /* rows past L read zeros (staged), never stored */
+                float qg[TM];
+                for (int a = 0; a < TM; a++) qg[a] = sg[(i0 + a) * KP + d];
+                for (int c = 0; c < TN; c++) {
+                    const float4 hv = vload4(cb + c, sh + d * bv);
+                    for (int a = 0; a < TM; a++) acc[a][c] = mad((float4)(qg[a]), hv, acc[a][c]);
+                }
+            }
+            if (!noncausal)
+                /* key rows j <= i only: an Inf or NaN in a later token must not reach earlier outputs */
+                for (int jj = 0; jj < min(i0 + TM, L); jj++)
+                    for (int a = 0; a < TM; a++) {
+                        const int i = i0 + a;
+                        if (jj > i || i >= L) continue;
+                        const float s = sA[i * LC_LDA + jj];
+                        for (int c = 0; c < TN; c++) acc[a][c] = mad((float4)(s), vload4(cb + c, sv + jj * bv), acc[a][c]);
+                    }
+            for (int a = 0; a < TM && i0 + a < L; a++) {
+                const ocla_idx t = t0 + i0 + a;
+                __global float *orow = ob + t * o_s1;
+                for (int c = 0; c < TN; c++) {
+                    const int col = c0 + 4 * (cb + c);
+                    if (o_s3 == 1 && col + 4 <= V) {
+                        vstore4(acc[a][c], 0, orow + col);
+                        continue;
+                    }
+                    for (int e = 0; e < 4; e++) {
+                        const float x = lc_lane(acc[a][c], e);
+                        if (col + e < V) orow[(ocla_idx)(col + e) * o_s3] = x;
+                        else if (col + e == V && norm) den[(ocla_idx)bh * T + t] = x;
+                    }
+                }
+            }
+        }
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl): the plan chooses them on the CPU
+ * drivers whose parameter-table row says so (PoCL), and the portable kernels still run there with
+ * portable_kernels_only (OCLA_PORTABLE=1). The fp64 comparisons of tests/test_attention.c run the
+ * CPU kernels on PoCL; here both kernel sets run on the same inputs and must agree. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* Each kernel set is within 1e-4 of the fp64 recurrence (tests/test_attention.c's TOL), so the two
+ * differ by at most 2e-4 of the largest output. */
+#define AGREE_TOL 2e-4
+
+typedef struct cpu_run {
+    float *o, *s1;
+    char kernels[160];
+} cpu_run;
+
+static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int B, int T, int H, int K, int V) {
+    const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ng = gate == OCLA_GATE_VECTOR ? nq : (size_t)B * T * H;
+    float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *g = malloc(ng * 4);
+    float *s0 = malloc((size_t)B * H * K * V * 4);
+    tc_fill_uniform(q, nq, 11, norm ? 0.0f : -1.0f, 1), tc_fill_uniform(k, nq, 12, norm ? 0.0f : -1.0f, 1);
+    tc_fill_uniform(v, nv, 13, -1, 1), tc_fill_uniform(g, ng, 14, -0.5f, 0);
+    tc_fill_uniform(s0, (size_t)B * H * K * V, 15, -1, 1);
+    ocla_tensor *tq = tc_tensor4(ctx, B, T, H, K, q), *tk = tc_tensor4(ctx, B, T, H, K, k), *tv = tc_tensor4(ctx, B, T, H, V, v);
+    ocla_tensor *to = tc_tensor4(ctx, B, T, H, V, NULL), *ts0 = tc_tensor4(ctx, B, H, K, V, s0);
+    ocla_tensor *ts1 = tc_tensor4(ctx, B, H, K, V, NULL), *tg = NULL;
+    if (gate == OCLA_GATE_VECTOR) tg = tc_tensor4(ctx, B, T, H, K, g);
+    if (gate == OCLA_GATE_SCALAR) tg = tc_tensor(ctx, 3, (int64_t[]){B, T, H}, g);
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    p.gate = gate, p.normalize = norm;
+    ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .g = tg, .o = to, .initial_state = ts0, .final_state = ts1};
+    ocla_attn_op *op = NULL;
+    ocla_plan plan;
+    tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+    tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+    tc_ok(ctx, ocla_attention_run(op, &io));
+    cpu_run r = {tc_download(ctx, to), tc_download(ctx, ts1), ""};
+    memcpy(r.kernels, plan.kernels, sizeof r.kernels);
+    ocla_attention_op_destroy(op);
+    ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
+    ocla_tensor_destroy(ts0), ocla_tensor_destroy(ts1), ocla_tensor_destroy(tg);
+    free(q), free(k), free(v), free(g), free(s0);
+    return r;
+}
+
+Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout = 1800) {
+    const char *env = getenv("OCLA_PORTABLE");
+    const int forced_portable = env && strcmp(env, "0") != 0;
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_context_options opts;
+        ocla_context_options_defaults(&opts);
+        opts.portable_kernels_only = 1;
+        ocla_context *pctx = tc_open_with(d, &opts);
+        ocla_device_info info;
+        tc_ok(ctx, ocla_context_device_info(ctx, &info));
+        const int want_cpu = !info.is_gpu && info.vendor == OCLA_VENDOR_POCL && !forced_portable;
+        static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_VECTOR, OCLA_GATE_NONE};
+        for (int i = 0; i < 4; i++) {
+            const int norm = i == 3, B = 2, T = 300, H = 2, K = 36, V = 20 + 13 * i; /* K, V not multiples of 16 */
+            cpu_run a = run_forward(ctx, gates[i], norm, B, T, H, K, V), b = run_forward(pctx, gates[i], norm, B, T, H, K, V);
+            cr_assert_eq(strstr(a.kernels, "la_cpu_output") != NULL, want_cpu, "%s: the plan runs %s", tc_device_name(d),
+                         a.kernels);
+            cr_assert_null(strstr(b.kernels, "la_cpu_"), "%s, portable kernels only: the plan runs %s",
+                           tc_device_name(d), b.kernels);
+            double *ro = tc_to_double(b.o, (size_t)B * T * H * V), *rs = tc_to_double(b.s1, (size_t)B * H * K * V);
+            const double eo = tc_max_rel_err(a.o, ro, (size_t)B * T * H * V), es = tc_max_rel_err(a.s1, rs, (size_t)B * H * K * V);
+            cr_log_info("%s gate %d norm %d: %s vs portable: o %.2e, state %.2e", tc_device_name(d), (int)gates[i], norm,
+                        a.kernels, eo, es);
+            cr_assert_leq(eo, AGREE_TOL, "%s gate %d norm %d: outputs differ by %g", tc_device_name(d), (int)gates[i], norm, eo);
+            cr_assert_leq(es, AGREE_TOL, "%s gate %d norm %d: final states differ by %g", tc_device_name(d), (int)gates[i],
+                          norm, es);
+            free(a.o), free(a.s1), free(b.o), free(b.s1), free(ro), free(rs);
+        }
+        ocla_context_destroy(pctx);
+        ocla_context_destroy(ctx);
+    }
+}
