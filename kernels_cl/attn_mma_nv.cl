@@ -838,42 +838,44 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             Ss[row * (CHUNK + PAD) + col] = scale * sum;
         }
 #endif
+/* The statements for every element (hf, j, r) of the O accumulator, at chunk row `row` and output
+ * column `col`. */
+#define FOR_OACC(...)                                                                                            \
+    _Pragma("unroll") for (int hf = 0; hf < 2; hf++) _Pragma("unroll") for (int j = 0; j < 4; j++)             \
+        _Pragma("unroll") for (int r = 0; r < 4; r++) {                                                          \
+        const int row = wm + gr + 8 * (r >> 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);             \
+        __VA_ARGS__                                                                                              \
+    }
 #if GKO
     /* per-key gates on the output columns (dq, dk): the inter-chunk part's exp(G_i) (REV: exp(G_last -
-     * G_j)) per element */
-#pragma unroll
-    for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const int row = min(wm + gr + 8 * (r >> 1), rows - 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
-                if (col < V)
-                    oacc[hf][j][r] *= exp(REV ? gkc[(ocla_idx)(rows - 1) * GW + col] - gkc[(ocla_idx)row * GW + col]
-                                              : gkc[(ocla_idx)row * GW + col]);
-            }
+     * G_j)) per element (rows past the chunk's end read its last row's gates) */
+    FOR_OACC(const ocla_idx gi_ = (ocla_idx)min(row, rows - 1) * GW + col;
+             if (col < V) oacc[hf][j][r] *= exp(REV ? gkc[(ocla_idx)(rows - 1) * GW + col] - gkc[gi_] : gkc[gi_]);)
 #endif
 #if REV && HT
     /* dk for the gate gradient: its inter-chunk part exp(G_last - G_j) dH_{n+1} v_j apart (mma_bwd_dg
      * adds the two; it sums k_j.(this part) over earlier rows, where the chunk's decay makes it small) */
     if (strict) {
         __global float *ibase = oi + oio + b * ob + h * oh + (ocla_idx)t0 * ot;
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) {
-                    const int row = wm + gr + 8 * (r >> 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
-                    if (row < rows && col < V) ibase[row * ot + col * od] = oacc[hf][j][r];
-                    oacc[hf][j][r] = 0.0f;
-                }
+        FOR_OACC(if (row < rows && col < V) ibase[row * ot + col * od] = oacc[hf][j][r]; oacc[hf][j][r] = 0.0f;)
     }
 #endif
     /* O += S V in two 64-wide halves. A non-finite v_j must reach only rows i >= j: the masked
      * zeros of S would turn it into NaN in earlier rows (0 * Inf), so a half whose V tile holds a
      * non-finite value is done with a select-based loop instead of the tensor cores (rare). */
     __local int nonfinite;
+/* acc += S[the warp's rows][t8 .. t8 + 7] V[t8 .. t8 + 7][the warp's columns] on the tensor cores */
+#define SV_STEP(acc, t8)                                                                                         \
+    {                                                                                                            \
+        uint ab[4], as[4], bb[4][2], bs[4][2];                                                                   \
+        FRAG_A(Ss, CHUNK + PAD, wm + gr, t8, tg, ab, as)                                                         \
+        _Pragma("unroll") for (int j = 0; j < 4; j++) {                                                          \
+            const int c0 = wn + j * 8;                                                                           \
+            float bf[2] = {Vs[((t8) + tg) * (TILE + 8) + c0 + gr], Vs[((t8) + tg + 4) * (TILE + 8) + c0 + gr]};   \
+            split(bf, bb[j], bs[j], 2);                                                                          \
+        }                                                                                                        \
+        MMA_PASSES_1x4(acc, ab, as, bb, bs)                                                                      \
+    }
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         if (v0 + hf * 64 >= V) break;
@@ -944,15 +946,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #pragma unroll
                     for (int u = 0; u < 2; u++) {
                         const int t8 = 16 * J + 8 * u;
-                        uint ab[4], as[4], bb[4][2], bs[4][2];
-                        FRAG_A(Ss, CHUNK + PAD, wm + gr, t8, tg, ab, as)
-#pragma unroll
-                        for (int j = 0; j < 4; j++) {
-                            int c0 = wn + j * 8;
-                            float bf[2] = {Vs[(t8 + tg) * (TILE + 8) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + 8) + c0 + gr]};
-                            split(bf, bb[j], bs[j], 2);
-                        }
-                        MMA_PASSES_1x4(sacc, ab, as, bb, bs)
+                        SV_STEP(sacc, t8)
                     }
                 }
 #pragma unroll
@@ -984,32 +978,30 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         }
         /* contraction over the chunk's time steps */
 #pragma unroll UNROLL_K
-        for (int t8 = 0; t8 < CHUNK; t8 += 8) {
-            uint ab[4], as[4], bb[4][2], bs[4][2];
-            FRAG_A(Ss, CHUNK + PAD, wm + gr, t8, tg, ab, as)
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                int c0 = wn + j * 8;
-                float bf[2] = {Vs[(t8 + tg) * (TILE + 8) + c0 + gr], Vs[(t8 + tg + 4) * (TILE + 8) + c0 + gr]};
-                split(bf, bb[j], bs[j], 2);
-            }
-            MMA_PASSES_1x4(oacc[hf], ab, as, bb, bs)
-        }
+        for (int t8 = 0; t8 < CHUNK; t8 += 8) SV_STEP(oacc[hf], t8)
 #endif
         SYNC();
     }
+#undef SV_STEP
     __global float *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
-#pragma unroll
-    for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                int row = wm + gr + 8 * (r >> 1), col = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
-                if (row < rows && col < V) obase[row * ot + col * od] = oacc[hf][j][r];
-            }
+    FOR_OACC(if (row < rows && col < V) obase[row * ot + col * od] = oacc[hf][j][r];)
+#undef FOR_OACC
 }
 
+#if REV
+/* The gate gradients' arguments before the gate's own (mma_bwd_dg, mma_bwd_dgk: runtime/attention_bwd_nv.c). */
+#define MMA_BWD_DG_ARGS                                                                                            \
+    const int T, const int H, const int K, const int V, const int NT,                                          \
+    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,       \
+    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,      \
+    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,      \
+    __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,    \
+    __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,        \
+    __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,        \
+    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,      \
+    const int has_final,
+
+#endif
 #if REV && !USE_GK
 /* ---- scalar gates' gradient: grid (256 * NT, B*H), local 256 ----
  * dq and dk come without their diagonal terms (mma_chunk_output(_rev) with strict = 1), dk's
@@ -1023,15 +1015,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
  * identity-mapped (phi = x). H_n: hfwd ([B*H][NT][K][V]); dH_{n+1}: dhs (chunk n), after the last
  * chunk dfin ([B*H][K][V]; has_final 0: no final-state gradient, the term is 0). */
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
-    const int T, const int H, const int K, const int V, const int NT,
-    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
-    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
-    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
-    __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
-    __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
-    __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
-    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,
-    const int has_final,
+    MMA_BWD_DG_ARGS
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh,
     __global const float *dki, const ocla_idx dkio) {
@@ -1096,15 +1080,7 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
  * log gate was not negative. Key dimensions go in slices of 64: the rows' terms in local memory, one
  * work-item per dimension for the prefix and suffix sums. */
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
-    const int T, const int H, const int K, const int V, const int NT,
-    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
-    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
-    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
-    __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,
-    __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,
-    __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,
-    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,
-    const int has_final,
+    MMA_BWD_DG_ARGS
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, const ocla_idx gd,
     __global float *dg, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od,
     __global const float *dki, const ocla_idx dkio) {
