@@ -280,7 +280,9 @@ int main(int argc, char **argv) {
         snprintf(names, sizeof names, "%s", f->kernels);
         for (char *n = strtok(names, " "); n; n = strtok(NULL, " ")) add(&v, n, NULL);
     }
-    for (size_t s = 0; s < ocla_embedded_source_count; s++) { /* every source is in some variant */
+    /* every source is in some variant of some profile (with --device, only that device's variants are
+     * listed: the CPU drivers' kernels, say, are in none of Oclgrind's) */
+    for (size_t s = 0; s < ocla_embedded_source_count && g_n_profiles > 1; s++) {
         const char *name = ocla_embedded_sources[s].name;
         int used = !strcmp(name, "common");
         for (int i = 0; i < g_n && !used; i++) used = !strcmp(g_lines[i].source, name);
