@@ -23,17 +23,22 @@
 # scratch per hardware thread) and spills (AMD: VGPR+SGPR spill counts; Intel reports no count, its
 # spills are the scratch bytes). Per-kernel numbers: build/vendor-compile/resources.tsv.
 #
-# Scope (OCLA_VENDOR_SCOPE): full compiles every portable variant on every target (275 variants x 8
-# targets: 2200 compiles; 177 and 1416 when the cost below was measured); sample, the default and
-# CI's until a full-scope CI run is timed, is described below. CPU time per compile on this machine (the
-# backward's 16-kernel program is the slowest): ocloc 0.6-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
-# SPIR-V 0.1 s; ocloc takes about two thirds of the total, which is about 2400 CPU-seconds (some 20
-# minutes on 2 idle cores; docs/KERNELS.md says how that was measured). Cheaper ways measured and
-# not taken: one ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its
-# front end is 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under
-# 0.1 s: the time is in optimisation and code generation, both per target). The -O0 link check runs
-# on gfx90a only: the `inline` linking failure it is for does not depend on the target. The CPU
-# seconds per target of a full run are in the data file it writes (docs/data/vendor-compile-*.tsv).
+# Scope (OCLA_VENDOR_SCOPE): full, the default (CI's), compiles on each vendor's targets every variant
+# the runtime builds on that vendor's devices (`ocla_variants --profiles amd|intel`: the plans of the
+# AMD and Intel rows of the parameter table, every request and forced chunk), and every portable
+# variant for the -O0 link check and SPIR-V (the portability checks); `every` adds every portable
+# variant on every target (the other vendors' variants too: CPU kernels, NVIDIA's portable fallbacks,
+# Apple and mobile tiles). sample (local runs) is described below. CPU time per compile on this machine
+# (the backward's 16-kernel program is the slowest): ocloc 0.6-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
+# SPIR-V 0.1 s. One `every` run (2336 compiles) took 5347 CPU-seconds, ocloc about two thirds; the
+# `full` scope's 1712 of them 3790 (about 34 minutes on 2 idle cores; docs/KERNELS.md says how that
+# was measured). Cheaper ways measured and not taken: one ocloc for the three Intel devices (a fat
+# binary: as much CPU as three runs; its front end is 0.1-0.3 s of 1-11), one clang front end for
+# every AMD target (the front end is under 0.1 s: the time is in optimisation and code generation,
+# both per target), compiling each distinct preprocessed program once (290 of the 292 variants are
+# distinct). The -O0 link check runs on gfx90a only: the `inline` linking failure it is for does not
+# depend on the target. The CPU seconds per target of a run are in the data file it writes
+# (docs/data/vendor-compile-*.tsv).
 # sample keeps every variant for gfx90a -O3, -O0 and SPIR-V and, for the five
 # other targets, the first variant of each (source, kernels, gate / normaliser / one-row macros)
 # group and every 6th of the rest. OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source
@@ -103,8 +108,8 @@ if [ "${1:-}" = --one ]; then
 fi
 
 start=$(date +%s)
-scope=${OCLA_VENDOR_SCOPE:-sample}
-case $scope in full | sample) ;; *) echo "16-vendor-compile: OCLA_VENDOR_SCOPE is full or sample"; exit 1 ;; esac
+scope=${OCLA_VENDOR_SCOPE:-full}
+case $scope in full | every | sample) ;; *) echo "16-vendor-compile: OCLA_VENDOR_SCOPE is full, every or sample"; exit 1 ;; esac
 # ocloc without the Intel ICD: installing intel-opencl-icd registers an OpenCL platform for every
 # program on the machine (the test suite would see it, and the ICD loader's path through it aborts
 # the AddressSanitizer checks), so unless ocloc is already there its package is unpacked under build/
@@ -124,15 +129,17 @@ done
 mkdir -p "$dir"
 [ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
 build/tests/ocla_variants > "$dir/variants.new"
+for v in amd intel; do build/tests/ocla_variants --profiles "$v" 2> /dev/null | cut -f1,2 > "$dir/variants-$v.new"; done
 # OCLA_VENDOR_KEEP=1 resumes an interrupted run: the compiles that succeeded are kept if the variant
 # list is the same (its line numbers name them)
 if [ "${OCLA_VENDOR_KEEP:-0}" = 1 ] && cmp -s "$dir/variants.new" "$dir/variants.tsv"; then
   keep=1
 else
   keep=0
-  find "$dir" -mindepth 1 ! -name variants.new -delete
+  find "$dir" -mindepth 1 ! -name 'variants*.new' -delete
 fi
 mv "$dir/variants.new" "$dir/variants.tsv"
+for v in amd intel; do mv "$dir/variants-$v.new" "$dir/variants-$v.tsv"; done
 mkdir -p "$dir/src" "$dir/out" "$dir/devlibs"
 
 # the device libraries, with a gfx1100 ISA file where the distribution's release predates it
@@ -145,18 +152,23 @@ for f in kernels_cl/*.cl; do cat kernels_cl/common.cl "$f" > "$dir/src/$(basenam
 
 every=(amd:gfx90a:O3 amd:gfx90a:O0 spirv)
 others=(amd:gfx1030:O3 amd:gfx1100:O3 intel:dg2 intel:tgllp intel:pvc)
-[ "$scope" = full ] && every+=("${others[@]}") && others=()
-# jobs: every portable variant on each target of `every`; on `others`, the first variant of each
-# (source, kernels, gate/normaliser/one-row macros) group and every 6th of the rest of the sorted list
-# (tile sizes vary along it)
-awk -F'\t' -v every="${every[*]}" -v others="${others[*]}" -v only="${OCLA_VENDOR_ONLY:-.}" '
-  BEGIN { ne = split(every, E, " "); no = split(others, O, " ") }
+vendor=() # full: the targets that take their vendor's variants only
+[ "$scope" = every ] && every+=("${others[@]}") && others=()
+[ "$scope" = full ] && every=(amd:gfx90a:O0 spirv) && vendor=(amd:gfx90a:O3 "${others[@]}") && others=()
+# jobs: every portable variant on each target of `every`; on `vendor`, the variants of that vendor's
+# list; on `others`, the first variant of each (source, kernels, gate/normaliser/one-row macros)
+# group and every 6th of the rest of the sorted list (tile sizes vary along it)
+awk -F'\t' -v every="${every[*]}" -v vendor="${vendor[*]}" -v others="${others[*]}" -v only="${OCLA_VENDOR_ONLY:-.}" '
+  BEGIN { ne = split(every, E, " "); nv = split(vendor, VT, " "); no = split(others, O, " ") }
+  FILENAME ~ /variants-amd/ { amd[$1 "\t" $2] = 1; next }
+  FILENAME ~ /variants-intel/ { intel[$1 "\t" $2] = 1; next }
   $4 != "any" || ($1 " " $2) !~ only { next }
-  { for (i = 1; i <= ne; i++) print NR, E[i]
+  { for (i = 1; i <= ne; i++) print FNR, E[i]
+    for (i = 1; i <= nv; i++) if ((VT[i] ~ /^amd/ && ($1 "\t" $2) in amd) || (VT[i] ~ /^intel/ && ($1 "\t" $2) in intel)) print FNR, VT[i]
     g = $1 " " $3; n = split($2, w, " ")
     for (j = 1; j <= n; j++) if (w[j] ~ /^-D(USE_G|USE_GK|USE_G_GAMMA|USE_NORM|ONE_ROW)=/) g = g " " w[j]
-    if (!(g in seen) || ++k % 6 == 0) { seen[g] = 1; for (i = 1; i <= no; i++) print NR, O[i] } }' \
-  "$dir/variants.tsv" > "$dir/jobs.txt"
+    if (!(g in seen) || ++k % 6 == 0) { seen[g] = 1; for (i = 1; i <= no; i++) print FNR, O[i] } }' \
+  "$dir/variants-amd.tsv" "$dir/variants-intel.tsv" "$dir/variants.tsv" > "$dir/jobs.txt"
 nvar=$(awk -F'\t' '$4 == "any"' "$dir/variants.tsv" | wc -l)
 nnv=$(awk -F'\t' '$4 == "nvidia"' "$dir/variants.tsv" | wc -l)
 echo "variants: $nvar portable + $nnv NVIDIA-only (checked by 15-vendor-kernels.sh); $(wc -l < "$dir/jobs.txt") compiles, scope $scope"

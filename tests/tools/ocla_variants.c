@@ -31,7 +31,10 @@
  *   that run without a plan:
  *     op=<ocla_op_kind> gate=<ocla_gate_kind> feature=<ocla_feature_map> flags=<OCLA_PLAN_* bits>
  *     B=<n> T=<n> H=<n> K=<n> V=<n> chunk=<n>
- *   tests/tools/kernel_sweep.c runs it for each variant its own parts did not build. */
+ *   tests/tools/kernel_sweep.c runs it for each variant its own parts did not build.
+ *        ocla_variants --profiles PREFIX
+ *   only the profiles below whose name starts with PREFIX ("amd", "intel"): what the runtime builds
+ *   on that vendor's devices (16-vendor-compile.sh gives each vendor's compilers those). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +140,7 @@ static void add(const ocla_variant *v, const char *kernel, const ocla_plan_reque
 
 /* What a plan's variants depend on (ocla__plan_kernel_variant's inputs); plans seen before are skipped. */
 typedef struct plan_key {
-    int op, path, chunk, gate, feature, norm;
+    int op, path, chunk, gate, feature, norm, varlen; /* varlen: the NVIDIA path's VARLEN kernels */
     int32_t tile[OCLA_PLAN_TILES];
     char kernels[sizeof ((ocla_plan *)0)->kernels];
 } plan_key;
@@ -151,6 +154,7 @@ static int seen_before(const ocla_plan *p, const ocla_plan_request *r) {
     memset(&k, 0, sizeof k); /* compared with memcmp */
     k.op = p->op, k.path = p->path, k.chunk = p->chunk, k.gate = r->gate, k.feature = r->feature;
     k.norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
+    k.varlen = (r->flags & OCLA_PLAN_VARLEN) != 0;
     memcpy(k.tile, p->tile, sizeof k.tile);
     snprintf(k.kernels, sizeof k.kernels, "%s", p->kernels);
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -215,10 +219,11 @@ static void walk_requests(void) {
         unsigned flags; /* request flags the op may set */
     } ops[] = {
         {OCLA_OP_LINEAR_CHUNK, 1 << OCLA_GATE_NONE,
-         OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE},
+         OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
         {OCLA_OP_SIMPLE_GLA_CHUNK, 1 << OCLA_GATE_SCALAR | 1 << OCLA_GATE_FIXED,
-         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE},
-        {OCLA_OP_GLA_CHUNK, 1 << OCLA_GATE_VECTOR, OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE},
+         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
+        {OCLA_OP_GLA_CHUNK, 1 << OCLA_GATE_VECTOR,
+         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
         {OCLA_OP_ATTN_RECURRENT, 0xf, OCLA_PLAN_NORMALIZE},
         {OCLA_OP_FLASH_CHUNK, 1 << OCLA_GATE_NONE, OCLA__PLAN_FLASH_BWD | OCLA__PLAN_FLASH_DBIAS}, /* and the backward */
         {OCLA_OP_SOFTMAX_TILED, 1 << OCLA_GATE_NONE, OCLA_PLAN_STRIDED},
@@ -264,15 +269,25 @@ static int device_profile(const char *selector, profile *out) {
 }
 
 int main(int argc, char **argv) {
-    static profile device;
+    static profile device, some[sizeof k_profiles / sizeof k_profiles[0]];
     const int witness = argc == 4 && !strcmp(argv[3], "--witness");
     if (argc >= 3 && argc <= 4 && !strcmp(argv[1], "--device") && (argc == 3 || witness)) {
         if (device_profile(argv[2], &device)) return 1;
         g_profiles = &device, g_n_profiles = 1;
+    } else if (argc == 3 && !strcmp(argv[1], "--profiles")) {
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof k_profiles / sizeof k_profiles[0]; i++)
+            if (!strncmp(k_profiles[i].name, argv[2], strlen(argv[2]))) some[n++] = k_profiles[i];
+        if (!n) {
+            fprintf(stderr, "ocla_variants: no profile's name starts with \"%s\"\n", argv[2]);
+            return 2;
+        }
+        g_profiles = some, g_n_profiles = n;
     } else if (argc != 1) {
-        fprintf(stderr, "usage: ocla_variants [--device SELECTOR [--witness]]\n");
+        fprintf(stderr, "usage: ocla_variants [--device SELECTOR [--witness] | --profiles PREFIX]\n");
         return 2;
     }
+    const int all_profiles = g_profiles == k_profiles;
     walk_requests();
     for (const ocla_fixed_build *f = ocla__fixed_builds; f->fam; f++) {
         const ocla_variant v = ocla__variant(f->fam);
@@ -282,7 +297,7 @@ int main(int argc, char **argv) {
     }
     /* every source is in some variant of some profile (with --device, only that device's variants are
      * listed: the CPU drivers' kernels, say, are in none of Oclgrind's) */
-    for (size_t s = 0; s < ocla_embedded_source_count && g_n_profiles > 1; s++) {
+    for (size_t s = 0; s < ocla_embedded_source_count && all_profiles; s++) {
         const char *name = ocla_embedded_sources[s].name;
         int used = !strcmp(name, "common");
         for (int i = 0; i < g_n && !used; i++) used = !strcmp(g_lines[i].source, name);
