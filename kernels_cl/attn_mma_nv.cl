@@ -26,7 +26,10 @@
  * any key dimension, warp I sums its scores element by element from the inputs instead (rare).
  *
  * Build options: -DCHUNK=64 (C, multiple of 32), -DFEATURE=0/1/2 (identity, elu+1, relu),
- *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer)
+ *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer),
+ *                -DVARLEN=1: packed sequences (forward only; B = 1, the sequence table of
+ *                linear_attn.cl's "Rows": the state pass's work-group rows are sequences, the output
+ *                pass's chunks are the table's; T and NT the packed axis and the table's chunk count)
  * Work-groups: 128 work-items = 4 warps in a 2x2 arrangement; each warp owns a 32x32 block as
  * 2 x 4 mma tiles of 16x8 (fragment layouts per the PTX ISA for m16n8k8 .row.col).
  */
@@ -34,6 +37,9 @@
 
 #ifndef CHUNK
 #define CHUNK 64
+#endif
+#ifndef VARLEN
+#define VARLEN 0
 #endif
 #define GATE (USE_G || USE_G_GAMMA) /* any gate */
 /* Work-group barrier without the memory fence NVIDIA's barrier(CLK_LOCAL_MEM_FENCE) may add
@@ -251,13 +257,16 @@ OCLA_INLINE void cp_async16(__local float *dst, __global const float *src, const
 #endif
 #define MMA_PASSES_1x4(acc, ab, as, bb, bs) MMA_PASSES_IF(acc, ab, as, bb, bs, 1)
 __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
-    const int B, const int T, const int H, const int K, const int V, const int NT,
+    const int B, const int Tall, const int H, const int K, const int V, const int NTall,
     __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT
 #if REV
     , const float scale
+#endif
+#if VARLEN
+    , const int nseq, __global const int *seqtab
 #endif
     ) {
 #if ST_ASYNC
@@ -272,14 +281,24 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
     const int v0 = get_group_id(0) * TILE, k0 = get_group_id(1) * TILE;
-    const int bh = get_group_id(2), b = bh / H, h = bh % H;
-    __global const float *kbase = k + b * kb + h * kh + k0 * kd_;
-    __global const float *vbase = v + b * vb + h * vh + v0 * vd_;
+    const int bh = get_group_id(2), h = bh % H;
+#if VARLEN
+    /* row bh / H is sequence sq, tokens [ts, ts + T) of the packed axis; its states start at chunk
+     * c0 of the table's NTall (initial and final states: row sq, [N,H,K,V]) */
+    const int sq = bh / H, b = 0, ts = seqtab[3 * sq], T = seqtab[3 * sq + 1], NT = (T + CHUNK - 1) / CHUNK;
+    const ocla_idx hrow = (ocla_idx)h * NTall + seqtab[3 * sq + 2], trow = (ocla_idx)h * Tall + ts;
+    g += (ocla_idx)ts * gt; /* scalar gates [1,T,H] (fixed decays and the cumsums: gt = 0) */
+#else
+    const int b = bh / H, ts = 0, T = Tall, NT = NTall;
+    const ocla_idx hrow = (ocla_idx)bh * NT, trow = (ocla_idx)bh * T; /* rows of [B*H][NT] and [B*H][T] */
+#endif
+    __global const float *kbase = k + b * kb + h * kh + k0 * kd_ + (ocla_idx)ts * kt;
+    __global const float *vbase = v + b * vb + h * vh + v0 * vd_ + (ocla_idx)ts * vt;
     float acc[4][4];
 #if USE_GK
     /* per-key gates: the chunk's cumulative gates of this key slice (W-wide loads), those of its
      * last row, and the last row's values at this work-item's two state rows */
-    __global const float *gkb = g + (ocla_idx)bh * T * K + k0;
+    __global const float *gkb = g + trow * K + k0;
     wvec pgk[LOADS / W], pgl = (wvec)(0.0f);
     float pdr[2] = {0.0f, 0.0f};
 #define GK_LOADS(t0_, rows_)                                                                                \
@@ -368,7 +387,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     for (int m = 0; m < NT; m++) {
         const int n = CH(m);
         /* the state entering chunk n (REV: the gradient of the state leaving it) */
-        __global float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
+        __global float *hn = hbuf + (hrow + n) * K * V;
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
@@ -612,6 +631,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #if REV && HT
     , __global float *oi, const ocla_idx oio /* strict (dk for dg): the inter-chunk part goes here */
 #endif
+#if VARLEN
+    , const int nseq, __global const int *seqtab
+#endif
     ) {
     __local float mem[P1 > P2 ? P1 : P2] __attribute__((aligned(16)));
     __local float gs[CHUNK];
@@ -623,10 +645,16 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
-    const int v0 = get_group_id(0) * OT, n = get_group_id(1);
-    const int bh = get_group_id(2), b = bh / H, h = bh % H;
-    const int t0 = n * CHUNK, rows = min(CHUNK, T - t0);
-    __global const float *hn = hbuf + ((ocla_idx)bh * NT + n) * K * V;
+    const int v0 = get_group_id(0) * OT, cg = get_group_id(1);
+    const int bh = get_group_id(2), h = bh % H;
+#if VARLEN
+    /* chunk cg of the table is chunk n of sequence sq (B = 1, so bh = h) */
+    const int b = 0, sq = seqtab[3 * nseq + 2 * cg], n = seqtab[3 * nseq + 2 * cg + 1];
+    const int t0 = seqtab[3 * sq] + n * CHUNK, rows = min(CHUNK, seqtab[3 * sq + 1] - n * CHUNK);
+#else
+    const int b = bh / H, t0 = cg * CHUNK, rows = min(CHUNK, T - t0);
+#endif
+    __global const float *hn = hbuf + ((ocla_idx)bh * NT + cg) * K * V;
     __global const float *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
     __global const float *kbase = k + b * kb + h * kh + (ocla_idx)t0 * kt;
     __global const float *vbase = v + b * vb + h * vh + (ocla_idx)t0 * vt;

@@ -4,7 +4,8 @@
  * Two launches (three with per-key gates, whose chunk-local cumsums la_gate_cumsum writes first):
  * the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state tiles)
  * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
- * tile) in parallel. */
+ * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants walk op_attention.c's
+ * sequence table (per sequence a state walk; per table chunk an output work-group). */
 #include <stdio.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
 
 static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     (void)seg; /* one segment */
-    const int NT = (op->T + 63) / 64;
+    const int nseq = op->key.nseq, NT = nseq ? op->nct : (op->T + 63) / 64; /* packed: the table's chunks */
     cl_mem hbuf = op->buf[BUF_HS], gmem = hbuf; /* any valid buffer where the kernel reads no gate */
     int64_t gs[3] = {0, 0, 0};
     if (op->key.gate == OCLA_GATE_SCALAR) {
@@ -49,6 +50,7 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
         ocla__push_int(&c, op->T), ocla__push_int(&c, op->H), ocla__push_int(&c, op->K), ocla__push_int(&c, NT);
         ocla__push_int(&c, OCLA_GATE_VECTOR), ocla__push_tensor(&c, io->g, NULL, 4);
         ocla__push_mem(&c, hbuf), ocla__push_mem(&c, gmem);
+        if (nseq) ocla__push_int(&c, nseq), ocla__push_mem(&c, op->seq_buf); /* la_gate_cumsum_seq */
         if (c.st != OCLA_SUCCESS) return c.st;
     }
     const int sizes[6] = {op->B, op->T, op->H, op->K, op->V, NT};
@@ -67,22 +69,37 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     ocla__push_int(&s, io->final_state != NULL);
     ocla__push_mem(&a, hbuf);
     push_nv(&a, io->o);
+    if (nseq) {
+        ocla__push_int(&s, nseq), ocla__push_mem(&s, op->seq_buf);
+        ocla__push_int(&a, nseq), ocla__push_mem(&a, op->seq_buf);
+    }
     return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
 
 /* The plan's kernels (variant_list.c: CHUNK VEC IDX32 SPLIT from the plan, narrowed to the op's
  * layouts by fit_layout; gate and feature map from the request; la_gate_cumsum at the path's chunk). */
 ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
+    const size_t B = (size_t)op->B, H = (size_t)op->H, K = (size_t)op->K, V = (size_t)op->V, N = (size_t)op->key.nseq;
+    /* packed: at most ceil(len / 64) chunks per sequence, so (T + 63 N) / 64 in all, and at most T */
+    const size_t NTd = (size_t)(op->T + 63) / 64, NTp = ((size_t)op->T + 63 * N) / 64;
+    const size_t NT = !N ? NTd : NTp < (size_t)op->T ? NTp : (size_t)op->T, local[3] = {256, 1, 1};
+    if (N) { /* the plan could not know N: 32-bit offsets where the table's chunk states allow them */
+        op->plan.tile[2] = (double)H * (double)NT * (double)(K * V) < 2147483648.0 &&
+                           (double)NTd * 64.0 * (double)H * (double)(K > V ? K : V) < 2147483648.0;
+        op->nct = (int)NT, op->seq_set = 0;
+        ocla_status st = ocla__attn_seq_reserve(op, (int)(3 * N + 2 * NT));
+        if (st != OCLA_SUCCESS) return st;
+    }
     fit_layout(op);
-    const size_t B = (size_t)op->B, H = (size_t)op->H, K = (size_t)op->K, V = (size_t)op->V;
-    const size_t NT = (size_t)(op->T + 63) / 64, local[3] = {256, 1, 1};
     size_t hbytes;
     if (!ocla__mul_ok(B * H * NT, K * V * sizeof(float), &hbytes))
         return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
     op->need[BUF_HS] = hbytes;
     op->nseg = 1;
     op->bind = nv_bind;
-    const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, B * H}, go[3] = {(V + 127) / 128 * 256, NT, B * H};
+    /* state walks per (row, head): batch rows, or sequences (packed); output chunks: set_seqs sets
+     * the table's count (packed) */
+    const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, (size_t)op->rows * H}, go[3] = {(V + 127) / 128 * 256, NT, B * H};
     ocla_status st = ocla__attn_add_planned(op, r, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
     if (st == OCLA_SUCCESS)
         st = ocla__attn_add_planned(op, r, "mma_chunk_output", L_OUT, AT_LAST, go, local, "NVIDIA chunk outputs");
@@ -90,7 +107,8 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     if (!ocla__mul_ok(B * H * (size_t)op->T, K * sizeof(float), &op->need[BUF_G]))
         return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
     const size_t gc[3] = {K, NT, B * H};
-    return ocla__attn_add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL, "NVIDIA gate cumsum");
+    return ocla__attn_add_planned(op, r, N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL,
+                                  "NVIDIA gate cumsum");
 }
 
 /* The probe's expected output: lane l holds D[r][c] for (r, c) = (l/4, 2(l%4)), (l/4, 2(l%4)+1),

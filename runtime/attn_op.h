@@ -86,6 +86,9 @@ ocla_status ocla__attn_add_launch(ocla_attn_op *op, const ocla_variant *v, const
 ocla_status ocla__attn_add_planned(ocla_attn_op *op, const ocla_plan_request *r, const char *name, int slot, int when,
                                    const size_t global[3], const size_t *local, const char *what);
 
+/* Room for a packed-sequence table of n ints, host and device (op_attention.c; filled by its set_seqs). */
+ocla_status ocla__attn_seq_reserve(ocla_attn_op *op, int n);
+
 /* NVIDIA tensor-core path (attention_nv.c): launches and arguments from the plan's variant. */
 ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r);
 

@@ -344,7 +344,7 @@ static void release_kernels(ocla_attn_op *op) {
 
 /* ---- packed sequences ---- */
 /* Room for a sequence table of n ints (host and device); kept when large enough. */
-static ocla_status seq_table_reserve(ocla_attn_op *op, int n) {
+ocla_status ocla__attn_seq_reserve(ocla_attn_op *op, int n) {
     if (n <= op->seq_cap) return OCLA_SUCCESS;
     if (op->seq_buf) clReleaseMemObject(op->seq_buf), op->seq_buf = NULL;
     free(op->seqtab);
@@ -364,8 +364,14 @@ static ocla_status seq_table_reserve(ocla_attn_op *op, int n) {
 static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
     const int N = op->key.nseq;
     if (op->seq_set && !memcmp(op->cu, cu, ((size_t)N + 1) * sizeof *cu)) return OCLA_SUCCESS;
+    /* the NVIDIA path (attention_nv.c): chunk 64, one state walk per sequence, an output work-group
+     * per (value tile, chunk) */
+    const int nv = op->plan.path == OCLA_PATH_NVIDIA_MMA;
     ocla__la_tiles tl;
-    ocla__la_tiles_from_plan(&op->plan, &tl);
+    if (nv)
+        memset(&tl, 0, sizeof tl), tl.chunk = 64, tl.bv = 1;
+    else
+        ocla__la_tiles_from_plan(&op->plan, &tl);
     const int C = tl.chunk;
     int most;
     const int c = ocla__seq_table_fill(cu, N, C, op->seqtab, &most);
@@ -377,8 +383,8 @@ static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
     if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clEnqueueWriteBuffer", "uploading the sequence table");
     memcpy(op->cu, cu, ((size_t)N + 1) * sizeof *cu);
     op->nct = c;
-    op->nseg = (most + op->seg - 1) / op->seg;
-    op->launch[L_OUT].global[1] = (size_t)c * (size_t)((op->V + op->key.normalize + tl.bv - 1) / tl.bv);
+    op->nseg = nv ? 1 : (most + op->seg - 1) / op->seg;
+    op->launch[L_OUT].global[1] = nv ? (size_t)c : (size_t)c * (size_t)((op->V + op->key.normalize + tl.bv - 1) / tl.bv);
     op->launch[L_GATE].global[1] = (size_t)c;
     memset(&op->binding, 0, sizeof op->binding); /* NT changed: every argument again */
     op->seq_set = 1;
@@ -416,7 +422,7 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
     if (N) { /* the sequence table, sized for this chunk; filled by set_seqs */
         op->nct = NT, op->seq_set = 0;
-        ocla_status st = seq_table_reserve(op, 3 * N + 2 * NT);
+        ocla_status st = ocla__attn_seq_reserve(op, 3 * N + 2 * NT);
         if (st != OCLA_SUCCESS) return st;
     }
     if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)T * 4;

@@ -160,7 +160,10 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                  "%s: lowest modelled cost of %d fitting chunk sizes (largest fitting %d in %llu B local, wg <= %llu)%s",
                  row->name, nfit, fit[nfit - 1], avail, W,
                  nfit > 1 && second > 0 && second / plan->cost < 1.05 ? "; runner-up within 5%" : "");
-    if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states and rows only */
+    if (plan->path == OCLA_PATH_NVIDIA_MMA && (r->flags & OCLA_PLAN_VARLEN))
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; packed sequences: NVIDIA kernels over the sequence table");
+    else if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states only */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels", r->flags & OCLA_PLAN_VARLEN ? "packed sequences" : "state slots");
     if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu */

@@ -154,10 +154,11 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     const int64_t nt = (r->T + 63) / 64;
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V; /* per-chunk state floats at chunk 64 */
     /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors and states (no
-     * state slots, no packed sequences), per-chunk states within the largest allocation). */
+     * state slots; packed sequences through its VARLEN kernels), per-chunk states within the largest
+     * allocation). */
     if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
         !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE |
-                      OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) &&
+                      OCLA_PLAN_SLOTS)) &&
         (!L->max_alloc_size || 4.0 * span <= (double)L->max_alloc_size)) {
         /* 8 warps per work-group; the state pass owns a 64x64 state tile, the output pass a
          * (chunk, 128-wide value tile); local memory is the kernels' own (static) */
@@ -166,8 +167,10 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
                                  (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
-        ocla__plan_set_kernels(p, r->op == OCLA_OP_GLA_CHUNK ? "la_gate_cumsum, mma_chunk_states, mma_chunk_output"
-                                                             : "mma_chunk_states, mma_chunk_output");
+        ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
+                               r->op != OCLA_OP_GLA_CHUNK        ? ""
+                               : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, "
+                                                               : "la_gate_cumsum, ");
         p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
         /* measured on the H100: 2.5-3x faster than the portable kernels at the same chunk */
         p->cost = portable ? 0.3 * la_cost(L, P, r, &t) : 1.0;

@@ -21,10 +21,11 @@ static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE 
  * prefix); no options, as the forward's family. */
 static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {NULL}};
 /* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
- * plan (which the prepared op may narrow to its layouts), gate and feature map from the request;
- * and la_gate_cumsum of linear_attn.cl at the path's chunk. */
+ * plan (which the prepared op may narrow to its layouts; packed: IDX32 from its sequence count),
+ * VARLEN=1 for packed sequences, gate and feature map from the request; and la_gate_cumsum(_seq) of
+ * linear_attn.cl at the path's chunk. */
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
-                                   {"CHUNK", "VEC", "IDX32", "SPLIT", NULL}};
+                                   {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* The NVIDIA backward's kernels (runtime/attention_bwd_nv.c): the same source and plan tiles, REV=1
  * for the reverse forms (names with _rev, and mma_bwd_dg), HT=1 for the output kernel that reads the
@@ -118,6 +119,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else if (fam == &fam_nv_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;
+    } else if (fam == &ocla__fam_nv) {
+        *v = ocla__variant_from_plan(fam, p);
+        v->tile[4] = (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
     } else {
         *v = ocla__variant_from_plan(fam, p);
     }

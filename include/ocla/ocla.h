@@ -324,7 +324,7 @@ typedef struct ocla_plan_limits {
 #define OCLA_PLAN_STRIDED 4u    /* tensors with buffer offsets or non-dense states: no vendor path */
 #define OCLA_PLAN_PORTABLE 8u   /* portable kernels only */
 #define OCLA_PLAN_SLOTS 16u     /* linear attention with state slots: portable kernels (no vendor path) */
-#define OCLA_PLAN_VARLEN 32u    /* linear attention over packed sequences: portable kernels (no vendor path) */
+#define OCLA_PLAN_VARLEN 32u    /* linear attention over packed sequences (causal chunked forms) */
 
 typedef struct ocla_plan_request {
     ocla_op_kind op;
