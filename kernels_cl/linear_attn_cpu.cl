@@ -127,6 +127,27 @@ OCLA_INLINE void lc_stage_v(__local float *dst, const int W, __global const floa
     }
 }
 
+/* Stage phi(x) of `rows` token rows (K features, row t0 + i at src + (t0 + i) s1, feature d at d s3)
+ * into dst[i * pi + d * pd]; rows past L and features past K up to KP are 0. Unit-stride
+ * identity-feature rows go as float4 copies (K % 4 == 0), the rest element by element. */
+OCLA_INLINE void lc_stage_phi(__local float *dst, const int pi, const int pd, __global const float *src, const ocla_idx s1,
+                              const ocla_idx s3, const int t0, const int L, const int rows, const int K, const int KP,
+                              const int feature) {
+    const int vec = s3 == 1 && feature == 0 && pd == 1 && K % 4 == 0;
+    for (int i = 0; i < rows; i++) {
+        __global const float *p = src + (ocla_idx)(t0 + i) * s1;
+        __local float *d = dst + i * pi;
+        if (i >= L)
+            for (int c = 0; c < KP; c++) d[c * pd] = 0.0f;
+        else if (vec)
+            for (int c = 0; c < K; c += 4) vstore4(vload4(0, p + c), 0, d + c);
+        else {
+            for (int c = 0; c < K; c++) d[c * pd] = ocla_phi(p[(ocla_idx)c * s3], feature);
+            for (int c = K; c < KP; c++) d[c * pd] = 0.0f;
+        }
+    }
+}
+
 /* Chunk states, as la_chunk_states: hs[n + 1] = diag(exp(G_last)) hs[n] + sum_j (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T.
  * Work split: one work-item (and work-group) per (row, head, value slice of sbv columns), walking
  * the chunks [n0, n1) in order; the state lives in hs (each chunk's state is written anyway), a
@@ -158,16 +179,10 @@ OCLA_KERNEL void la_cpu_states(OCLA_LA_STATES_ARGS) {
         __global const float *hn = hrow + n * kv;
         __global float *hn1 = hrow + (n + 1) * kv;
         const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
-        for (int j = 0; j < CHUNK; j++)
-            for (int r = 0; r < KP; r++) {
-                float x = 0.0f;
-                if (j < L && r < K) {
-                    const int t = t0 + j;
-                    x = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)r * k_s3], feature);
-                    if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
-                }
-                sK[j * KP + r] = x;
-            }
+        lc_stage_phi(sK, KP, 1, kb, k_s1, k_s3, t0, L, CHUNK, K, KP, feature);
+        if (gmode == 2) /* one factor per key element */
+            for (int j = 0; j < L; j++)
+                for (int r = 0; r < K; r++) sK[j * KP + r] *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)(t0 + j) * K + r]);
         if (gmode == 1) /* one factor per key row */
             for (int j = 0; j < L; j++) {
                 const float f = exp(Gb[tl] - Gb[t0 + j]);
@@ -236,29 +251,27 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
     __local float *sq = sX, *sk = sq + CHUNK * KP, *sg = sk + LC_CT * KP, *sv = sg + CHUNK * KP, *sh = sv + CHUNK * bv;
 
     /* ---- stage phi(q), phi(k), the value slice and the state slice ---- */
-    for (int i = 0; i < LC_CT; i++)
-        for (int d = 0; d < KP; d++) {
-            const int ok = i < L && d < K;
-            const ocla_idx t = t0 + i;
-            const float x = ok && !noncausal ? ocla_phi(kb[t * k_s1 + (ocla_idx)d * k_s3], feature) : 0.0f;
-            if (i < CHUNK) sq[i * KP + d] = ok ? ocla_phi(qb[t * q_s1 + (ocla_idx)d * q_s3], feature) : 0.0f;
+    lc_stage_phi(sq, KP, 1, qb, q_s1, q_s3, t0, L, CHUNK, K, KP, feature);
 #if USE_GK
-            if (i < CHUNK) sk[i * KP + d] = x;
+    lc_stage_phi(sk, KP, 1, kb, k_s1, k_s3, t0, noncausal ? 0 : L, CHUNK, K, KP, feature);
 #else
-            sk[d * LC_CT + i] = x;
+    lc_stage_phi(sk, 1, LC_CT, kb, k_s1, k_s3, t0, noncausal ? 0 : L, LC_CT, K, KP, feature);
 #endif
-        }
     /* the inter-chunk query rows: scale phi(q_i) exp(G_i) */
     for (int i = 0; i < CHUNK; i++) {
         const float f = scale * (gmode == 1 && !noncausal && i < L ? exp(Gb[i]) : 1.0f);
-        for (int d = 0; d < KP; d++) sg[i * KP + d] = f * sq[i * KP + d];
+        for (int d = 0; d < KP; d += 4) vstore4(f * vload4(0, sq + i * KP + d), 0, sg + i * KP + d);
         if (gmode == 2 && !noncausal && i < L)
             for (int d = 0; d < K; d++) sg[i * KP + d] *= exp(Gb[(ocla_idx)i * K + d]);
     }
     if (!noncausal) lc_stage_v(sv, bv, vb, v_s1, v_s3, t0, L, c0, V, norm);
-    for (int d = 0; d < KP; d++)
-        for (int c = 0; c < bv; c++)
-            sh[d * bv + c] = d < K && c0 + c < Ve ? hn[(ocla_idx)d * Ve + c0 + c] : 0.0f;
+    for (int d = 0; d < KP; d++) {
+        __global const float *p = hn + (ocla_idx)d * Ve + c0;
+        if (d < K && c0 + bv <= Ve)
+            for (int c = 0; c < bv; c += 4) vstore4(vload4(0, p + c), 0, sh + d * bv + c);
+        else
+            for (int c = 0; c < bv; c++) sh[d * bv + c] = d < K && c0 + c < Ve ? p[c] : 0.0f;
+    }
 
     /* ---- scores: sA[i * LC_LDA + j] = A_ij for j <= i < L (scale and gates included) ---- */
     if (!noncausal) {
