@@ -10,7 +10,7 @@
  * (batch, head, chunk, value slice) of the outputs, stages what it reads into __local memory once
  * per chunk (feature map, gates, the all-ones normaliser column and zero padding applied there),
  * and runs every product (scores q k^T, outputs q h + A v, state update k^T v) as one register-block
- * loop, lc_mm: TM rows x TN vectors of VW floats in registers, one fma per element and step, over
+ * loop, lc_mm: TM rows x 8 TN columns (vectors of VW floats) in registers, one fma per step, over
  * staged rows with unit-stride vector loads (the keys staged transposed for q k^T); no barrier at all.
  *
  * Build options (defaults here; the plan sets them, runtime/plan_la.c):
@@ -18,9 +18,11 @@
  *   SUB     GLA reference-point block (rows): queries of block I are rescaled to its first row n,
  *           keys before n by exp(G_n - G_j); the diagonal block element by element (exponents <= 0)
  *   USE_GK  1: per-key-dimension gates
- *   TM, TN  register block: TM rows x TN vectors of VW floats (VW = 8 by default: one AVX2 register)
+ *   TM, TN  register block: TM rows x 8 TN columns, held as vectors of VW floats
+ *   LC_VW   floats per vector (VW): 8 by default (one AVX2 register). For AVX-512 the experiment is
+ *           OCLA_CL_OPTIONS="-DLC_VW=16 -DLC_TM=8" (LC_TM overrides TM: 8 accumulators of 16 floats)
  * Value slices are run-time values: the Ve = V + norm columns split into nvt slices of lc_slice(Ve, nvt)
- * columns (a multiple of LC_CB = TN VW), sbv in the state walk, bv in the outputs. CHUNK % TM == 0.
+ * columns (a multiple of LC_CB = 8 TN), sbv in the state walk, bv in the outputs. CHUNK % TM == 0.
  * Local memory (floats, KP = K rounded up to 4), from the host's sizes (plan_la.c, la_derive):
  *   states: sK [CHUNK][KP] gated keys, sV [CHUNK][sbv] values
  *   output: sA [CHUNK][CHUNK + 4] scores; sX = q [CHUNK][KP], k [KP][LC_CT] transposed (GLA: [CHUNK][KP]),
@@ -40,7 +42,13 @@
 #define TM 4
 #define TN 2
 #endif
-#ifndef VW
+#ifdef LC_TM /* experiments: a taller block than the plan's (OCLA_CL_OPTIONS; the plan checks CHUNK % 4) */
+#undef TM
+#define TM LC_TM
+#endif
+#ifdef LC_VW
+#define VW LC_VW
+#else
 #define VW 8 /* floats per vector: 8 fills an AVX2 register (PoCL packs a float8 into one) */
 #endif
 #if VW == 16
@@ -58,37 +66,45 @@
 #define LC_LOAD vload8
 #define LC_STORE vstore8
 #endif
-/* fma, not mad: PoCL and llvmpipe lower mad to a multiply and an add, fma to one vfmadd on CPUs that
- * have it (x86-64 since Haswell, ARMv8) and to a correct but slow library call on those that do not */
+/* fma where the target has it (x86-64 with FMA3, ARMv8): PoCL lowers mad to a multiply and an add
+ * but fma to one vfmadd; elsewhere (llvmpipe defines neither macro) mad, never a library fma */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
 #define LC_MAD(a, b, c) fma(a, b, c)
-#define LC_CB (TN * VW) /* columns of one register block; value slices are multiples of it */
+#else
+#define LC_MAD(a, b, c) mad(a, b, c)
+#endif
+#define LC_CB (8 * TN)      /* columns of one register block; value slices are multiples of it */
+#define LC_NV (LC_CB / VW)  /* vectors per row of the block */
+#if LC_CB % VW
+#error "VW must divide 8 TN"
+#endif
 
 /* Columns of each of the nvt value slices of Ve columns: a multiple of LC_CB (plan_la.c sizes the same). */
 OCLA_INLINE int lc_slice(const int Ve, const int nvt) { return ((Ve + nvt - 1) / nvt + LC_CB - 1) / LC_CB * LC_CB; }
 
 /* The register-block product acc[a][c] += sum_{d < n} A[a * as + d * ds] B[d * ldb + c VW ...]: TM
- * rows of A as scalars (broadcast), TN vectors of each row of B (unit stride). Straight loops over
+ * rows of A as scalars (broadcast), LC_NV vectors of each row of B (unit stride). Straight loops over
  * staged rows that the driver keeps in vector registers. */
-OCLA_INLINE void lc_mm(LC_V acc[TM][TN], __local const float *A, const int as, const int ds, __local const float *B,
+OCLA_INLINE void lc_mm(LC_V acc[TM][LC_NV], __local const float *A, const int as, const int ds, __local const float *B,
                        const int ldb, const int n) {
     for (int d = 0; d < n; d++) {
-        LC_V b[TN];
+        LC_V b[LC_NV];
         #pragma unroll
-        for (int c = 0; c < TN; c++) b[c] = LC_LOAD(c, B + d * ldb);
+        for (int c = 0; c < LC_NV; c++) b[c] = LC_LOAD(c, B + d * ldb);
         #pragma unroll
         for (int a = 0; a < TM; a++) {
             const LC_V x = (LC_V)(A[a * as + d * ds]);
             #pragma unroll
-            for (int c = 0; c < TN; c++) acc[a][c] = LC_MAD(x, b[c], acc[a][c]);
+            for (int c = 0; c < LC_NV; c++) acc[a][c] = LC_MAD(x, b[c], acc[a][c]);
         }
     }
 }
 
-OCLA_INLINE void lc_zero(LC_V acc[TM][TN]) {
+OCLA_INLINE void lc_zero(LC_V acc[TM][LC_NV]) {
     #pragma unroll
     for (int a = 0; a < TM; a++)
         #pragma unroll
-        for (int c = 0; c < TN; c++) acc[a][c] = (LC_V)(0.0f);
+        for (int c = 0; c < LC_NV; c++) acc[a][c] = (LC_V)(0.0f);
 }
 
 /* The first n floats at p as a vector (n >= VW: all of them; the others 0). */
@@ -191,21 +207,21 @@ OCLA_KERNEL void la_cpu_states(OCLA_LA_STATES_ARGS) {
         lc_stage_v(sV, sbv, vb, v_s1, v_s3, t0, L, c0, V, norm);
         for (int r0 = 0; r0 < K; r0 += TM)
             for (int cb = 0; cb < nc; cb += LC_CB) { /* TM key rows x LC_CB columns in registers */
-                LC_V acc[TM][TN];
+                LC_V acc[TM][LC_NV];
                 #pragma unroll
                 for (int a = 0; a < TM; a++) {
                     const int r = min(r0 + a, K - 1); /* rows past K: computed, never stored */
                     const float f = gmode == 1 ? exp(Gb[tl]) : gmode == 2 ? exp(Gb[(ocla_idx)tl * K + r]) : 1.0f;
                     __global const float *src = hn + (ocla_idx)r * Ve + c0 + cb;
                     #pragma unroll
-                    for (int c = 0; c < TN; c++) acc[a][c] = f * lc_load_n(src + c * VW, nc - cb - c * VW);
+                    for (int c = 0; c < LC_NV; c++) acc[a][c] = f * lc_load_n(src + c * VW, nc - cb - c * VW);
                 }
                 lc_mm(acc, sK + r0, 1, KP, sV + cb, sbv, L); /* sum_j (gated k_j)^T v_j */
                 #pragma unroll
                 for (int a = 0; a < TM && r0 + a < K; a++) {
                     __global float *dst = hn1 + (ocla_idx)(r0 + a) * Ve + c0 + cb;
                     #pragma unroll
-                    for (int c = 0; c < TN; c++) lc_store_n(acc[a][c], dst + c * VW, nc - cb - c * VW);
+                    for (int c = 0; c < LC_NV; c++) lc_store_n(acc[a][c], dst + c * VW, nc - cb - c * VW);
                 }
             }
     }
@@ -305,14 +321,14 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
          * diagonal are computed (exponent clamped to 0) and never read */
         for (int i0 = 0; i0 < L; i0 += TM)
             for (int j0 = 0; j0 < min(i0 + TM, L); j0 += LC_CB) {
-                LC_V acc[TM][TN];
+                LC_V acc[TM][LC_NV];
                 lc_zero(acc);
                 lc_mm(acc, sq + i0 * KP, KP, 1, sk + j0, LC_CT, KP);
                 #pragma unroll
                 for (int a = 0; a < TM; a++) {
                     const float gi = gmode == 1 && i0 + a < L ? Gb[i0 + a] : 0.0f;
                     #pragma unroll
-                    for (int c = 0; c < TN; c++) {
+                    for (int c = 0; c < LC_NV; c++) {
                         const int jc = j0 + c * VW;
                         LC_V f = (LC_V)(scale);
                         if (gmode == 1) { /* exp(G_i - G_j), j <= i: exponent <= 0 */
@@ -337,7 +353,7 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
     __global float *ob = OCLA_PTR(o, b, 0, h, 0);
     for (int i0 = 0; i0 < L; i0 += TM)
         for (int cb = 0; cb < bv; cb += LC_CB) {
-            LC_V acc[TM][TN];
+            LC_V acc[TM][LC_NV];
             lc_zero(acc);
             lc_mm(acc, sg + i0 * KP, KP, 1, sh + cb, bv, K); /* rows past L read zeros (staged), never stored */
             if (!noncausal) {
@@ -350,7 +366,7 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
                         if (jj > i0 + a) continue;
                         const LC_V s = (LC_V)(sA[(i0 + a) * LC_LDA + jj]);
                         #pragma unroll
-                        for (int c = 0; c < TN; c++) acc[a][c] = LC_MAD(s, LC_LOAD(c, sv + cb + jj * bv), acc[a][c]);
+                        for (int c = 0; c < LC_NV; c++) acc[a][c] = LC_MAD(s, LC_LOAD(c, sv + cb + jj * bv), acc[a][c]);
                     }
             }
             #pragma unroll
@@ -358,7 +374,7 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
                 const ocla_idx t = t0 + i0 + a;
                 __global float *orow = ob + t * o_s1;
                 #pragma unroll
-                for (int c = 0; c < TN; c++) {
+                for (int c = 0; c < LC_NV; c++) {
                     const int col = c0 + cb + c * VW;
                     if (o_s3 == 1 && col + VW <= V) {
                         LC_STORE(acc[a][c], 0, orow + col);

@@ -95,19 +95,20 @@ static int la_tiles_cpu(const ocla_plan_limits *L, const ocla_plan_request *r, i
     t->bka = t->sbk = (int)((r->K + 3) / 4 * 4);
     t->stm = t->tm, t->stn = t->tn, t->sjb = chunk;
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
-    /* value slices as the kernels form them from the slice count n: ceil(Ve / n) rounded up to 16.
+    /* value slices as the kernels form them from the slice count n: ceil(Ve / n) rounded up to 8 TN.
      * The state walk: the widest slice that still gives every compute unit two walks. */
     const double cu = L->compute_units ? (double)L->compute_units : 1.0;
+    const int64_t cb = 8 * t->tn; /* the kernels' block columns, LC_CB */
     for (int64_t n = 1;; n *= 2) {
-        t->sbv = (int)(((Ve + n - 1) / n + 15) / 16 * 16);
-        if (t->sbv == 16 || (double)r->B * (double)r->H * (double)n >= 2.0 * cu) break;
+        t->sbv = (int)(((Ve + n - 1) / n + cb - 1) / cb * cb);
+        if (t->sbv == cb || (double)r->B * (double)r->H * (double)n >= 2.0 * cu) break;
     }
     /* the outputs: one slice where the staging fits, else more */
     for (int64_t n = 1;; n *= 2) {
-        t->bv = (int)(((Ve + n - 1) / n + 15) / 16 * 16);
+        t->bv = (int)(((Ve + n - 1) / n + cb - 1) / cb * cb);
         la_derive(t);
         if (t->out_local <= avail && t->state_local <= avail) return 0;
-        if (t->bv == 16) break;
+        if (t->bv == cb) break;
     }
     return 1;
 }
