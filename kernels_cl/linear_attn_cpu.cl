@@ -9,44 +9,122 @@
  * work-item is a whole work-group: it owns a (row, head, value slice) of the state walk or a
  * (batch, head, chunk, value slice) of the outputs, stages what it reads into __local memory once
  * per chunk (feature map, gates, the all-ones normaliser column and zero padding applied there),
- * and runs straight float4 loops over the staged rows, with no barrier at all.
+ * and runs every product (scores q k^T, outputs q h + A v, state update k^T v) as one register-block
+ * loop, lc_mm: TM rows x 8 TN columns (vectors of VW floats) in registers, one fma per step, over
+ * staged rows with unit-stride vector loads (the keys staged transposed for q k^T); no barrier at all.
  *
  * Build options (defaults here; the plan sets them, runtime/plan_la.c):
  *   CHUNK   tokens per chunk
  *   SUB     GLA reference-point block (rows): queries of block I are rescaled to its first row n,
  *           keys before n by exp(G_n - G_j); the diagonal block element by element (exponents <= 0)
  *   USE_GK  1: per-key-dimension gates
- *   TM, TN  output block: TM query rows x TN float4 columns of accumulators
+ *   TM, TN  register block: TM rows x 8 TN columns, held as vectors of VW floats
+ *   LC_VW   floats per vector (VW): 8 by default (one AVX2 register). For AVX-512 the experiment is
+ *           OCLA_CL_OPTIONS="-DLC_VW=16 -DLC_TM=8" (LC_TM overrides TM: 8 accumulators of 16 floats)
  * Value slices are run-time values: the Ve = V + norm columns split into nvt slices of lc_slice(Ve, nvt)
- * columns (a multiple of 16: blocks of 4 x 16 accumulators), sbv in the state walk, bv in the outputs.
+ * columns (a multiple of LC_CB = 8 TN), sbv in the state walk, bv in the outputs. CHUNK % TM == 0.
  * Local memory (floats, KP = K rounded up to 4), from the host's sizes (plan_la.c, la_derive):
  *   states: sK [CHUNK][KP] gated keys, sV [CHUNK][sbv] values
- *   output: sA [CHUNK][CHUNK + 4] scores; sX = q, k, scale q exp(G) [CHUNK][KP] each, v [CHUNK][bv],
+ *   output: sA [CHUNK][CHUNK + 4] scores; sX = q [CHUNK][KP], k [KP][LC_CT] transposed (GLA: [CHUNK][KP]),
+ *           scale q exp(G) [CHUNK][KP], v [CHUNK][bv],
  *           h [KP][bv], and for GLA q rescaled [CHUNK][KP] and one key row [KP]. */
 #ifndef CHUNK
 #define CHUNK 64
 #endif
-#define LC_LDA (CHUNK + 4) /* row pitch of the scores sA */
+#define LC_CT ((CHUNK + 15) / 16 * 16) /* CHUNK rounded up to 16: pitch of the transposed keys */
+#define LC_LDA (CHUNK + 4)              /* row pitch of the scores sA */
 #ifndef SUB
 #define SUB 8
 #endif
-#if !defined(TM) || !defined(TN) /* the output block: both from the plan, else both defaults */
+#if !defined(TM) || !defined(TN) /* the register block: both from the plan, else both defaults */
 #undef TM
 #undef TN
 #define TM 4
-#define TN 4
+#define TN 2
+#endif
+#ifdef LC_TM /* experiments: a taller block than the plan's (OCLA_CL_OPTIONS; the plan checks CHUNK % 4) */
+#undef TM
+#define TM LC_TM
+#endif
+#ifdef LC_VW
+#define VW LC_VW
+#else
+#define VW 8 /* floats per vector: 8 fills an AVX2 register (PoCL packs a float8 into one) */
+#endif
+#if VW == 16
+#define LC_V float16
+#define LC_LOAD vload16
+#define LC_STORE vstore16
+#elif VW == 4
+#define LC_V float4
+#define LC_LOAD vload4
+#define LC_STORE vstore4
+#else
+#undef VW
+#define VW 8
+#define LC_V float8
+#define LC_LOAD vload8
+#define LC_STORE vstore8
+#endif
+/* fma where the target has it (x86-64 with FMA3, ARMv8): PoCL lowers mad to a multiply and an add
+ * but fma to one vfmadd; elsewhere (llvmpipe defines neither macro) mad, never a library fma */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define LC_MAD(a, b, c) fma(a, b, c)
+#else
+#define LC_MAD(a, b, c) mad(a, b, c)
+#endif
+#define LC_CB (8 * TN)      /* columns of one register block; value slices are multiples of it */
+#define LC_NV (LC_CB / VW)  /* vectors per row of the block */
+#if LC_CB % VW
+#error "VW must divide 8 TN"
 #endif
 
-/* Lane e of x (no pointer to a private vector: it would keep x out of registers). */
-OCLA_INLINE float lc_lane(const float4 x, const int e) { return e == 0 ? x.s0 : e == 1 ? x.s1 : e == 2 ? x.s2 : x.s3; }
+/* Columns of each of the nvt value slices of Ve columns: a multiple of LC_CB (plan_la.c sizes the same). */
+OCLA_INLINE int lc_slice(const int Ve, const int nvt) { return ((Ve + nvt - 1) / nvt + LC_CB - 1) / LC_CB * LC_CB; }
 
-/* The first n (< 4) floats of p, the others 0. */
-OCLA_INLINE float4 lc_load_part(__global const float *p, const int n) {
-    return (float4)(n > 0 ? p[0] : 0.0f, n > 1 ? p[1] : 0.0f, n > 2 ? p[2] : 0.0f, 0.0f);
+/* The register-block product acc[a][c] += sum_{d < n} A[a * as + d * ds] B[d * ldb + c VW ...]: TM
+ * rows of A as scalars (broadcast), LC_NV vectors of each row of B (unit stride). Straight loops over
+ * staged rows that the driver keeps in vector registers. */
+OCLA_INLINE void lc_mm(LC_V acc[TM][LC_NV], __local const float *A, const int as, const int ds, __local const float *B,
+                       const int ldb, const int n) {
+    for (int d = 0; d < n; d++) {
+        LC_V b[LC_NV];
+        #pragma unroll
+        for (int c = 0; c < LC_NV; c++) b[c] = LC_LOAD(c, B + d * ldb);
+        #pragma unroll
+        for (int a = 0; a < TM; a++) {
+            const LC_V x = (LC_V)(A[a * as + d * ds]);
+            #pragma unroll
+            for (int c = 0; c < LC_NV; c++) acc[a][c] = LC_MAD(x, b[c], acc[a][c]);
+        }
+    }
 }
 
-/* Columns of each of the nvt value slices of Ve columns: a multiple of 16 (plan_la.c sizes the same). */
-OCLA_INLINE int lc_slice(const int Ve, const int nvt) { return ((Ve + nvt - 1) / nvt + 15) / 16 * 16; }
+OCLA_INLINE void lc_zero(LC_V acc[TM][LC_NV]) {
+    #pragma unroll
+    for (int a = 0; a < TM; a++)
+        #pragma unroll
+        for (int c = 0; c < LC_NV; c++) acc[a][c] = (LC_V)(0.0f);
+}
+
+/* The first n floats at p as a vector (n >= VW: all of them; the others 0). */
+OCLA_INLINE LC_V lc_load_n(__global const float *p, const int n) {
+    if (n >= VW) return LC_LOAD(0, p);
+    float t[VW];
+    for (int e = 0; e < VW; e++) t[e] = e < n ? p[e] : 0.0f;
+    return LC_LOAD(0, t);
+}
+
+/* The first n lanes of x to p (n >= VW: all). */
+OCLA_INLINE void lc_store_n(const LC_V x, __global float *p, const int n) {
+    if (n >= VW) {
+        LC_STORE(x, 0, p);
+        return;
+    }
+    float t[VW];
+    LC_STORE(x, 0, t);
+    for (int e = 0; e < n; e++) p[e] = t[e];
+}
 
 /* Value column col of token row p (stride s): v, the all-ones normaliser column V, else 0. */
 OCLA_INLINE float lc_vcol(__global const float *p, const ocla_idx s, const int col, const int V, const int norm) {
@@ -65,10 +143,31 @@ OCLA_INLINE void lc_stage_v(__local float *dst, const int W, __global const floa
     }
 }
 
+/* Stage phi(x) of `rows` token rows (K features, row t0 + i at src + (t0 + i) s1, feature d at d s3)
+ * into dst[i * pi + d * pd]; rows past L and features past K up to KP are 0. Unit-stride
+ * identity-feature rows go as float4 copies (K % 4 == 0), the rest element by element. */
+OCLA_INLINE void lc_stage_phi(__local float *dst, const int pi, const int pd, __global const float *src, const ocla_idx s1,
+                              const ocla_idx s3, const int t0, const int L, const int rows, const int K, const int KP,
+                              const int feature) {
+    const int vec = s3 == 1 && feature == 0 && pd == 1 && K % 4 == 0;
+    for (int i = 0; i < rows; i++) {
+        __global const float *p = src + (ocla_idx)(t0 + i) * s1;
+        __local float *d = dst + i * pi;
+        if (i >= L)
+            for (int c = 0; c < KP; c++) d[c * pd] = 0.0f;
+        else if (vec)
+            for (int c = 0; c < K; c += 4) vstore4(vload4(0, p + c), 0, d + c);
+        else {
+            for (int c = 0; c < K; c++) d[c * pd] = ocla_phi(p[(ocla_idx)c * s3], feature);
+            for (int c = K; c < KP; c++) d[c * pd] = 0.0f;
+        }
+    }
+}
+
 /* Chunk states, as la_chunk_states: hs[n + 1] = diag(exp(G_last)) hs[n] + sum_j (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T.
  * Work split: one work-item (and work-group) per (row, head, value slice of sbv columns), walking
  * the chunks [n0, n1) in order; the state lives in hs (each chunk's state is written anyway), a
- * block of 4 key rows x 16 columns in registers while a chunk's keys and values stream from sK, sV. */
+ * block of TM key rows x LC_CB columns in registers while a chunk's keys and values stream from sK, sV. */
 OCLA_KERNEL void la_cpu_states(OCLA_LA_STATES_ARGS) {
     const int vt = (int)get_group_id(1) % nvt;
     const int rh = (int)get_group_id(2), rr = rh / H, h = rh % H;
@@ -96,50 +195,33 @@ OCLA_KERNEL void la_cpu_states(OCLA_LA_STATES_ARGS) {
         __global const float *hn = hrow + n * kv;
         __global float *hn1 = hrow + (n + 1) * kv;
         const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
-        for (int j = 0; j < CHUNK; j++)
-            for (int r = 0; r < KP; r++) {
-                float x = 0.0f;
-                if (j < L && r < K) {
-                    const int t = t0 + j;
-                    x = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)r * k_s3], feature);
-                    if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
-                }
-                sK[j * KP + r] = x;
-            }
+        lc_stage_phi(sK, KP, 1, kb, k_s1, k_s3, t0, L, CHUNK, K, KP, feature);
+        if (gmode == 2) /* one factor per key element */
+            for (int j = 0; j < L; j++)
+                for (int r = 0; r < K; r++) sK[j * KP + r] *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)(t0 + j) * K + r]);
         if (gmode == 1) /* one factor per key row */
             for (int j = 0; j < L; j++) {
                 const float f = exp(Gb[tl] - Gb[t0 + j]);
                 for (int r = 0; r < K; r++) sK[j * KP + r] *= f;
             }
         lc_stage_v(sV, sbv, vb, v_s1, v_s3, t0, L, c0, V, norm);
-        for (int r0 = 0; r0 < K; r0 += 4)
-            for (int cb = 0; cb < (sbv / 4); cb += 4) { /* 4 key rows x 16 columns in registers */
-                float4 acc[4][4];
-                for (int a = 0; a < 4; a++) {
+        for (int r0 = 0; r0 < K; r0 += TM)
+            for (int cb = 0; cb < nc; cb += LC_CB) { /* TM key rows x LC_CB columns in registers */
+                LC_V acc[TM][LC_NV];
+                #pragma unroll
+                for (int a = 0; a < TM; a++) {
                     const int r = min(r0 + a, K - 1); /* rows past K: computed, never stored */
                     const float f = gmode == 1 ? exp(Gb[tl]) : gmode == 2 ? exp(Gb[(ocla_idx)tl * K + r]) : 1.0f;
-                    __global const float *src = hn + (ocla_idx)r * Ve + c0;
-                    for (int q = cb; q < cb + 4; q++)
-                        acc[a][q - cb] =
-                            f * (4 * q + 4 <= nc ? vload4(q, src) : lc_load_part(src + 4 * q, clamp(nc - 4 * q, 0, 3)));
+                    __global const float *src = hn + (ocla_idx)r * Ve + c0 + cb;
+                    #pragma unroll
+                    for (int c = 0; c < LC_NV; c++) acc[a][c] = f * lc_load_n(src + c * VW, nc - cb - c * VW);
                 }
-                for (int j = 0; j < L; j++) {
-                    const float4 kr = vload4(0, sK + j * KP + r0);
-                    for (int q = 0; q < 4; q++) {
-                        const float4 x = vload4(cb + q, sV + j * sbv);
-                        acc[0][q] = mad((float4)(kr.s0), x, acc[0][q]);
-                        acc[1][q] = mad((float4)(kr.s1), x, acc[1][q]);
-                        acc[2][q] = mad((float4)(kr.s2), x, acc[2][q]);
-                        acc[3][q] = mad((float4)(kr.s3), x, acc[3][q]);
-                    }
-                }
-                for (int a = 0; a < 4 && r0 + a < K; a++) {
-                    __global float *dst = hn1 + (ocla_idx)(r0 + a) * Ve + c0;
-                    for (int q = cb; q < cb + 4; q++) {
-                        if (4 * q + 4 <= nc) vstore4(acc[a][q - cb], q, dst);
-                        else
-                            for (int e = 0; e < 4 && 4 * q + e < nc; e++) dst[4 * q + e] = lc_lane(acc[a][q - cb], e);
-                    }
+                lc_mm(acc, sK + r0, 1, KP, sV + cb, sbv, L); /* sum_j (gated k_j)^T v_j */
+                #pragma unroll
+                for (int a = 0; a < TM && r0 + a < K; a++) {
+                    __global float *dst = hn1 + (ocla_idx)(r0 + a) * Ve + c0 + cb;
+                    #pragma unroll
+                    for (int c = 0; c < LC_NV; c++) lc_store_n(acc[a][c], dst + c * VW, nc - cb - c * VW);
                 }
             }
     }
@@ -164,8 +246,8 @@ OCLA_INLINE float lc_dot(__local const float *a, __local const float *b, const i
  *   o_i = scale (phi(q_i) exp(G_i))^T h_n + sum_{j <= i in chunk} A_ij [v_j, 1],
  *   A_ij = scale sum_d phi(q_id) phi(k_jd) exp(G_id - G_jd).
  * Work split: one work-item (and work-group) per (batch, head, chunk, value slice of bv columns).
- * It stages phi(q), phi(k) [CHUNK][KP], the value slice and the state slice, computes the causal
- * scores A row by row (GLA: for query block I with first row n, keys j < n against
+ * It stages phi(q), phi(k), the value slice and the state slice, computes the causal scores A in
+ * register blocks (GLA, row by row: for query block I with first row n, keys j < n against
  * q_i exp(G_i - G_n) and k_j exp(G_n - G_j); keys in I element by element with exp(min(G_i - G_j, 0));
  * every exponent <= 0), then the outputs TM rows at a time. */
 OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
@@ -181,27 +263,31 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
     __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
     __global const float *hn =
         hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb + (noncausal ? NT : j)) * (ocla_idx)K * Ve;
-    __local float *sq = sX, *sk = sq + CHUNK * KP, *sg = sk + CHUNK * KP, *sv = sg + CHUNK * KP, *sh = sv + CHUNK * bv;
+    /* sk: phi(k) [CHUNK][KP] for GLA, else transposed [KP][LC_CT] (columns past CHUNK 0) */
+    __local float *sq = sX, *sk = sq + CHUNK * KP, *sg = sk + LC_CT * KP, *sv = sg + CHUNK * KP, *sh = sv + CHUNK * bv;
 
     /* ---- stage phi(q), phi(k), the value slice and the state slice ---- */
-    for (int i = 0; i < CHUNK; i++)
-        for (int d = 0; d < KP; d++) {
-            const int ok = i < L && d < K;
-            const ocla_idx t = t0 + i;
-            sq[i * KP + d] = ok ? ocla_phi(qb[t * q_s1 + (ocla_idx)d * q_s3], feature) : 0.0f;
-            sk[i * KP + d] = ok && !noncausal ? ocla_phi(kb[t * k_s1 + (ocla_idx)d * k_s3], feature) : 0.0f;
-        }
+    lc_stage_phi(sq, KP, 1, qb, q_s1, q_s3, t0, L, CHUNK, K, KP, feature);
+#if USE_GK
+    lc_stage_phi(sk, KP, 1, kb, k_s1, k_s3, t0, noncausal ? 0 : L, CHUNK, K, KP, feature);
+#else
+    lc_stage_phi(sk, 1, LC_CT, kb, k_s1, k_s3, t0, noncausal ? 0 : L, LC_CT, K, KP, feature);
+#endif
     /* the inter-chunk query rows: scale phi(q_i) exp(G_i) */
     for (int i = 0; i < CHUNK; i++) {
         const float f = scale * (gmode == 1 && !noncausal && i < L ? exp(Gb[i]) : 1.0f);
-        for (int d = 0; d < KP; d++) sg[i * KP + d] = f * sq[i * KP + d];
+        for (int d = 0; d < KP; d += 4) vstore4(f * vload4(0, sq + i * KP + d), 0, sg + i * KP + d);
         if (gmode == 2 && !noncausal && i < L)
             for (int d = 0; d < K; d++) sg[i * KP + d] *= exp(Gb[(ocla_idx)i * K + d]);
     }
     if (!noncausal) lc_stage_v(sv, bv, vb, v_s1, v_s3, t0, L, c0, V, norm);
-    for (int d = 0; d < KP; d++)
-        for (int c = 0; c < bv; c++)
-            sh[d * bv + c] = d < K && c0 + c < Ve ? hn[(ocla_idx)d * Ve + c0 + c] : 0.0f;
+    for (int d = 0; d < KP; d++) {
+        __global const float *p = hn + (ocla_idx)d * Ve + c0;
+        if (d < K && c0 + bv <= Ve)
+            for (int c = 0; c < bv; c += 4) vstore4(vload4(0, p + c), 0, sh + d * bv + c);
+        else
+            for (int c = 0; c < bv; c++) sh[d * bv + c] = d < K && c0 + c < Ve ? p[c] : 0.0f;
+    }
 
     /* ---- scores: sA[i * LC_LDA + j] = A_ij for j <= i < L (scale and gates included) ---- */
     if (!noncausal) {
@@ -231,52 +317,74 @@ OCLA_KERNEL void la_cpu_output(OCLA_LA_OUTPUT_ARGS) {
                 }
         }
 #else
-        for (int i = 0; i < L; i++)
-            for (int jj = 0; jj <= i; jj++) {
-                float s = scale * lc_dot(sq + i * KP, sk + jj * KP, KP);
-                if (gmode == 1) s *= exp(Gb[i] - Gb[jj]); /* j <= i: exponent <= 0 */
-                sA[i * LC_LDA + jj] = s;
+        /* TM query rows x LC_CB keys per block, the key blocks up to the diagonal; entries past the
+         * diagonal are computed (exponent clamped to 0) and never read */
+        for (int i0 = 0; i0 < L; i0 += TM)
+            for (int j0 = 0; j0 < min(i0 + TM, L); j0 += LC_CB) {
+                LC_V acc[TM][LC_NV];
+                lc_zero(acc);
+                lc_mm(acc, sq + i0 * KP, KP, 1, sk + j0, LC_CT, KP);
+                #pragma unroll
+                for (int a = 0; a < TM; a++) {
+                    const float gi = gmode == 1 && i0 + a < L ? Gb[i0 + a] : 0.0f;
+                    #pragma unroll
+                    for (int c = 0; c < LC_NV; c++) {
+                        const int jc = j0 + c * VW;
+                        LC_V f = (LC_V)(scale);
+                        if (gmode == 1) { /* exp(G_i - G_j), j <= i: exponent <= 0 */
+                            float t[VW];
+                            for (int e = 0; e < VW; e++) t[e] = jc + e < L ? Gb[jc + e] : gi;
+                            f *= exp(fmin((LC_V)(gi) - LC_LOAD(0, t), (LC_V)(0.0f)));
+                        }
+                        __local float *dst = sA + (i0 + a) * LC_LDA + jc;
+                        if (jc + VW <= CHUNK) LC_STORE(acc[a][c] * f, 0, dst);
+                        else { /* the last block of a chunk that is not a multiple of LC_CB */
+                            float x[VW];
+                            LC_STORE(acc[a][c] * f, 0, x);
+                            for (int e = 0; e < VW && jc + e < CHUNK; e++) dst[e] = x[e];
+                        }
+                    }
+                }
             }
 #endif
     }
 
-    /* ---- outputs, TM rows x 4 TN columns at a time: scale (phi(q) exp(G)) h_n + A [v, 1] ---- */
+    /* ---- outputs, TM rows x LC_CB columns at a time: scale (phi(q) exp(G)) h_n + A [v, 1] ---- */
     __global float *ob = OCLA_PTR(o, b, 0, h, 0);
     for (int i0 = 0; i0 < L; i0 += TM)
-        for (int cb = 0; cb < (bv / 4); cb += TN) {
-            float4 acc[TM][TN];
-            for (int a = 0; a < TM; a++)
-                for (int c = 0; c < TN; c++) acc[a][c] = (float4)(0.0f);
-            for (int d = 0; d < K; d++) { /* rows past L read zeros (staged), never stored */
-                float qg[TM];
-                for (int a = 0; a < TM; a++) qg[a] = sg[(i0 + a) * KP + d];
-                for (int c = 0; c < TN; c++) {
-                    const float4 hv = vload4(cb + c, sh + d * bv);
-                    for (int a = 0; a < TM; a++) acc[a][c] = mad((float4)(qg[a]), hv, acc[a][c]);
-                }
-            }
-            if (!noncausal)
-                /* key rows j <= i only: an Inf or NaN in a later token must not reach earlier outputs */
-                for (int jj = 0; jj < min(i0 + TM, L); jj++)
+        for (int cb = 0; cb < bv; cb += LC_CB) {
+            LC_V acc[TM][LC_NV];
+            lc_zero(acc);
+            lc_mm(acc, sg + i0 * KP, KP, 1, sh + cb, bv, K); /* rows past L read zeros (staged), never stored */
+            if (!noncausal) {
+                /* keys before the block: j < i0 <= i */
+                lc_mm(acc, sA + i0 * LC_LDA, LC_LDA, 1, sv + cb, bv, i0);
+                /* keys in the block, j <= i only: an Inf or NaN in a later token must not reach earlier outputs */
+                for (int jj = i0; jj < min(i0 + TM, L); jj++)
+                    #pragma unroll
                     for (int a = 0; a < TM; a++) {
-                        const int i = i0 + a;
-                        if (jj > i || i >= L) continue;
-                        const float s = sA[i * LC_LDA + jj];
-                        for (int c = 0; c < TN; c++) acc[a][c] = mad((float4)(s), vload4(cb + c, sv + jj * bv), acc[a][c]);
+                        if (jj > i0 + a) continue;
+                        const LC_V s = (LC_V)(sA[(i0 + a) * LC_LDA + jj]);
+                        #pragma unroll
+                        for (int c = 0; c < LC_NV; c++) acc[a][c] = LC_MAD(s, LC_LOAD(c, sv + cb + jj * bv), acc[a][c]);
                     }
+            }
+            #pragma unroll
             for (int a = 0; a < TM && i0 + a < L; a++) {
                 const ocla_idx t = t0 + i0 + a;
                 __global float *orow = ob + t * o_s1;
-                for (int c = 0; c < TN; c++) {
-                    const int col = c0 + 4 * (cb + c);
-                    if (o_s3 == 1 && col + 4 <= V) {
-                        vstore4(acc[a][c], 0, orow + col);
+                #pragma unroll
+                for (int c = 0; c < LC_NV; c++) {
+                    const int col = c0 + cb + c * VW;
+                    if (o_s3 == 1 && col + VW <= V) {
+                        LC_STORE(acc[a][c], 0, orow + col);
                         continue;
                     }
-                    for (int e = 0; e < 4; e++) {
-                        const float x = lc_lane(acc[a][c], e);
-                        if (col + e < V) orow[(ocla_idx)(col + e) * o_s3] = x;
-                        else if (col + e == V && norm) den[(ocla_idx)bh * T + t] = x;
+                    float x[VW];
+                    LC_STORE(acc[a][c], 0, x);
+                    for (int e = 0; e < VW; e++) {
+                        if (col + e < V) orow[(ocla_idx)(col + e) * o_s3] = x[e];
+                        else if (col + e == V && norm) den[(ocla_idx)bh * T + t] = x[e];
                     }
                 }
             }

@@ -44,6 +44,10 @@ can exceed it. Table on stdout; torch_cpu_compare.json and .csv in --out.
 --chunks 16,32,... forces ocla's chunk through OCLA_CHUNK (and PyTorch uses the same C) for every case.
 --portable-too also times ocla with OCLA_PORTABLE=1 (the portable kernels instead of the CPU kernels
 the plan picks on PoCL: before/after in one run; columns "port ms" and "port ratio").
+--backward times forward + backward instead: ocla-bench's fwdbwd mode (ocla_attention_forward, then
+ocla_attention_backward for a seeded output gradient do ~ N(0,1): dq, dk, dv, dg) against PyTorch autograd
+through the same chunked forward (o.backward(do)); max rel err then covers o and every gradient (also per
+gradient in the JSON), GFLOP/s use ocla-bench's nominal 3x the forward's FLOPs.
 --selftest checks the PyTorch chunked forms against an fp64 token-by-token recurrence (no OpenCL).
 """
 import argparse
@@ -98,9 +102,12 @@ def chunked_forward(torch, method, q, k, v, g, C, sub=16, scale=None):
     states = q.new_empty(B, H, NT, D, Dv)
     if method == "linear":
         kv = kc.transpose(-1, -2) @ vc  # [B,H,NT,D,Dv]
-        states[:, :, 0].zero_()
-        if NT > 1:
-            torch.cumsum(kv[:, :, :-1], 2, out=states[:, :, 1:])
+        if kv.requires_grad:  # --backward: cumsum(out=) has no autograd, the same sums without it
+            states = torch.cat([kv.new_zeros(B, H, 1, D, Dv), torch.cumsum(kv[:, :, :-1], 2)], 2)
+        else:
+            states[:, :, 0].zero_()
+            if NT > 1:
+                torch.cumsum(kv[:, :, :-1], 2, out=states[:, :, 1:])
         o = (qc * scale) @ states
         A = (qc @ kc.transpose(-1, -2)) * scale
         A.masked_fill_(~tril, 0.0)
@@ -157,6 +164,15 @@ def chunked_forward(torch, method, q, k, v, g, C, sub=16, scale=None):
         raise ValueError(method)
     o = o.reshape(B, H, Tp, Dv)[:, :, :T].transpose(1, 2).contiguous()
     return o
+
+
+def chunked_forward_backward(torch, method, q, k, v, g, dout, C, sub=16):
+    """PyTorch autograd through chunked_forward: o, then (dq, dk, dv[, dg]) for the output gradient dout
+    (what ocla-bench's fwdbwd mode computes: ocla_attention_forward then ocla_attention_backward)."""
+    leaves = [x.detach().requires_grad_() for x in (q, k, v) + ((g,) if g is not None else ())]
+    o = chunked_forward(torch, method, *leaves[:3], leaves[3] if g is not None else None, C, sub)
+    o.backward(dout)
+    return o.detach(), [x.grad for x in leaves]
 
 
 def reference_fp64(torch, method, q, k, v, g):
@@ -358,6 +374,9 @@ def main():
                     help="measure ocla and torch this many times alternately, keep each one's best median")
     ap.add_argument("--portable-too", action="store_true",
                     help="also time ocla with OCLA_PORTABLE=1 (portable kernels): before/after in one run")
+    ap.add_argument("--backward", action="store_true",
+                    help="time forward + backward: ocla-bench's fwdbwd mode (forward, then ocla_attention_backward "
+                         "for a seeded output gradient) against PyTorch autograd through the same chunked forward")
     ap.add_argument("--selftest", action="store_true", help="check the PyTorch forms against fp64 and exit")
     ap.add_argument("--keep-bins", action="store_true", help="keep the .bin files in --out")
     args = ap.parse_args()
@@ -417,6 +436,7 @@ def main():
         with open(os.path.join(args.out, "torch_cpu_compare.json"), "w") as f:
             json.dump(report, f, indent=1)
         keys = ["method", "B", "T", "H", "D", "chunk", "ocla_ms", "torch_ms", "ratio_ocla_over_torch", "max_rel_err",
+                "max_rel_err_dq", "max_rel_err_dk", "max_rel_err_dv", "max_rel_err_dg", "mode",
                 "ocla_gflops", "ocla_pct_peak", "torch_gflops", "torch_pct_peak", "ocla_pct_sgemm", "torch_pct_sgemm", "portable_ms", "ratio_portable_over_torch", "ocla_detail", "ocla_error",
                 "torch_error"]
         with open(os.path.join(args.out, "torch_cpu_compare.csv"), "w", newline="") as f:
@@ -429,15 +449,22 @@ def main():
         for m in methods:
             seed = 2000 + 7 * METHODS.index(m) + 131 * T + 3 * H + D + B
             q, k, v, g = make_inputs(torch, m, B, T, H, D, seed)
+            dout = torch.randn(B, T, H, D, generator=torch.Generator().manual_seed(seed + 1)) if args.backward else None
             d = os.path.join(args.out, f"{m}_{B}x{T}x{H}x{D}")
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, "meta"), "w") as f:
-                f.write(f"{m} fwd {B} {T} {H} {D}\n")
-            for name, t in (("q", q), ("k", k), ("v", v), ("g", g)):
+                f.write(f"{m} {'fwdbwd' if args.backward else 'fwd'} {B} {T} {H} {D}\n")
+            for name, t in (("q", q), ("k", k), ("v", v), ("g", g), ("do", dout)):
                 if t is not None:
                     write_bin(os.path.join(d, name + ".bin"), t)
+            def run_torch(C):
+                if args.backward:
+                    return chunked_forward_backward(torch, m, q, k, v, g, dout, C, args.sub)
+                return chunked_forward(torch, m, q, k, v, g, C, args.sub)
+
             for forced in chunks:
-                row = dict(method=m, B=B, T=T, H=H, D=D, forced_chunk=forced or None)
+                row = dict(method=m, B=B, T=T, H=H, D=D, forced_chunk=forced or None,
+                           mode="fwdbwd" if args.backward else "fwd")
                 ocla_meds, torch_meds, port_meds = [], [], []
                 C = forced
                 o_ocla = None
@@ -464,7 +491,7 @@ def main():
                     print(f"[{m} {B},{T},{H},{D} C={C}] torch ({rep + 1}/{args.repeat}) ...", file=sys.stderr,
                           flush=True)
                     try:
-                        fn = lambda: chunked_forward(torch, m, q, k, v, g, C, args.sub)  # noqa: E731
+                        fn = lambda: run_torch(C)  # noqa: E731
                         med, _ = time_torch(fn, args.runs)
                         torch_meds.append(med)
                     except Exception as e:
@@ -475,11 +502,10 @@ def main():
                     row["chunk"] = C
                 if "torch_error" not in row and not torch_meds:
                     try:
-                        torch_meds.append(time_torch(lambda: chunked_forward(torch, m, q, k, v, g, C, args.sub),
-                                                     args.runs)[0])
+                        torch_meds.append(time_torch(lambda: run_torch(C), args.runs)[0])
                     except Exception as e:
                         row["torch_error"] = f"{type(e).__name__}: {e}"
-                gflop = B * H * T * (4 * C * D + 4 * D * D) * 1e-9
+                gflop = B * H * T * (4 * C * D + 4 * D * D) * 1e-9 * (3 if args.backward else 1)  # ocla-bench's 3x
                 if ocla_meds:
                     row.update(ocla_ms=min(ocla_meds), ocla_ms_all=ocla_meds)
                     row["ocla_gflops"] = gflop / (row["ocla_ms"] * 1e-3)
@@ -499,12 +525,19 @@ def main():
                 if port_meds and torch_meds:
                     row["ratio_portable_over_torch"] = row["portable_ms"] / row["torch_ms"]
                 if o_ocla is not None and "torch_error" not in row:
-                    row["max_rel_err"] = rel_err(o_ocla, chunked_forward(torch, m, q, k, v, g, C, args.sub))
+                    ref = run_torch(C)
+                    row["max_rel_err"] = rel_err(o_ocla, ref[0] if args.backward else ref)
+                    if args.backward:  # the gradients ocla-bench wrote, against autograd's
+                        for name, gt in zip(("dq", "dk", "dv", "dg"), ref[1]):
+                            gp = os.path.join(d, name + ".bin")
+                            if os.path.exists(gp):
+                                row[f"max_rel_err_{name}"] = rel_err(read_bin(torch, gp, tuple(gt.shape)), gt)
+                        row["max_rel_err"] = max([row["max_rel_err"]] + [row[key] for key in row if key.startswith("max_rel_err_")])
                 rows.append(row)
                 save()
                 print_table(hdr, [row], out=sys.stderr, head=False, foot=False)
             if not args.keep_bins:
-                for f in ("q", "k", "v", "g", "o"):
+                for f in ("q", "k", "v", "g", "o", "do", "dq", "dk", "dv", "dg"):
                     p = os.path.join(d, f + ".bin")
                     if os.path.exists(p):
                         os.remove(p)

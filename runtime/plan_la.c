@@ -11,8 +11,8 @@
 /* Work-items and bytes of __local arguments of both kernels, from the tiles. */
 static void la_derive(ocla__la_tiles *t) {
     if (t->cpu) { /* linear_attn_cpu.cl's staging (its header); BKA = SBK = K rounded up to 4 */
-        const uint64_t C = (uint64_t)t->chunk, KP = (uint64_t)t->bka, gv = (uint64_t)t->gv;
-        t->out_local = 4 * (C * (C + 4) + (3 + gv) * C * KP + C * t->bv + KP * t->bv + gv * KP);
+        const uint64_t C = (uint64_t)t->chunk, KP = (uint64_t)t->bka, gv = (uint64_t)t->gv, CT = (C + 15) / 16 * 16;
+        t->out_local = 4 * (C * (C + 4) + (2 + gv) * C * KP + CT * KP + C * t->bv + KP * t->bv + gv * KP);
         t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
         t->out_threads = t->state_threads = 1;
         return;
@@ -79,7 +79,7 @@ static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, o
  * slice of BV columns: all of V (+ the normaliser column) where the staging fits the device's
  * local memory, so the C x C scores are computed once per chunk). The slices are run-time values
  * in the kernels (lc_slice: from the slice count); SBV and BV here size the local memory.
- * TM x TN = 4 x 4 float4 accumulators. GLA's reference-point block SUB = 8 rows (the fewest exps
+ * TM x TN = 4 x 2 float8 accumulators. GLA's reference-point block SUB = 8 rows (the fewest exps
  * at C = 32-64 between the off-diagonal key rescaling and the element-wise diagonal block; every
  * exponent <= 0). Nonzero when nothing fits. */
 static int la_tiles_cpu(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla__la_tiles *t) {
@@ -89,24 +89,26 @@ static int la_tiles_cpu(const ocla_plan_limits *L, const ocla_plan_request *r, i
     t->chunk = chunk;
     t->gv = r->op == OCLA_OP_GLA_CHUNK;
     t->sub = t->gv ? 8 : 0;
-    if (t->gv && chunk % 8) return 1;
-    t->tm = 4, t->tn = 4;
+    /* TM x TN = 4 x 2 float8 accumulators (the kernels' VW = 8): 8 AVX2 registers, 16 columns */
+    t->tm = 4, t->tn = 2;
+    if ((t->gv && chunk % 8) || chunk % t->tm) return 1;
     t->bka = t->sbk = (int)((r->K + 3) / 4 * 4);
-    t->stm = 4, t->stn = 4, t->sjb = chunk;
+    t->stm = t->tm, t->stn = t->tn, t->sjb = chunk;
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
-    /* value slices as the kernels form them from the slice count n: ceil(Ve / n) rounded up to 16.
+    /* value slices as the kernels form them from the slice count n: ceil(Ve / n) rounded up to 8 TN.
      * The state walk: the widest slice that still gives every compute unit two walks. */
     const double cu = L->compute_units ? (double)L->compute_units : 1.0;
+    const int64_t cb = 8 * t->tn; /* the kernels' block columns, LC_CB */
     for (int64_t n = 1;; n *= 2) {
-        t->sbv = (int)(((Ve + n - 1) / n + 15) / 16 * 16);
-        if (t->sbv == 16 || (double)r->B * (double)r->H * (double)n >= 2.0 * cu) break;
+        t->sbv = (int)(((Ve + n - 1) / n + cb - 1) / cb * cb);
+        if (t->sbv == cb || (double)r->B * (double)r->H * (double)n >= 2.0 * cu) break;
     }
     /* the outputs: one slice where the staging fits, else more */
     for (int64_t n = 1;; n *= 2) {
-        t->bv = (int)(((Ve + n - 1) / n + 15) / 16 * 16);
+        t->bv = (int)(((Ve + n - 1) / n + cb - 1) / cb * cb);
         la_derive(t);
         if (t->out_local <= avail && t->state_local <= avail) return 0;
-        if (t->bv == 16) break;
+        if (t->bv == cb) break;
     }
     return 1;
 }

@@ -2,7 +2,8 @@
 /* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl): the plan chooses them on the CPU
  * drivers whose parameter-table row says so (PoCL), and the portable kernels still run there with
  * portable_kernels_only (OCLA_PORTABLE=1). The fp64 comparisons of tests/test_attention.c run the
- * CPU kernels on PoCL; here both kernel sets run on the same inputs and must agree. */
+ * CPU kernels on PoCL at the picked chunk; here both kernel sets run on the same inputs and must agree,
+ * the CPU kernels at every chunk the scheduler may pick. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,8 @@ typedef struct cpu_run {
     char kernels[160];
 } cpu_run;
 
-static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int B, int T, int H, int K, int V) {
+static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int chunk, int B, int T, int H, int K,
+                           int V) {
     const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ng = gate == OCLA_GATE_VECTOR ? nq : (size_t)B * T * H;
     float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *g = malloc(ng * 4);
     float *s0 = malloc((size_t)B * H * K * V * 4);
@@ -32,16 +34,20 @@ static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int
     if (gate == OCLA_GATE_SCALAR) tg = tc_tensor(ctx, 3, (int64_t[]){B, T, H}, g);
     ocla_attn_params p;
     ocla_attn_params_defaults(&p);
-    p.gate = gate, p.normalize = norm;
+    p.gate = gate, p.normalize = norm, p.chunk = chunk;
     ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .g = tg, .o = to, .initial_state = ts0, .final_state = ts1};
     ocla_attn_op *op = NULL;
     ocla_plan plan;
-    tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
-    tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
-    tc_ok(ctx, ocla_attention_run(op, &io));
-    cpu_run r = {tc_download(ctx, to), tc_download(ctx, ts1), ""};
-    memcpy(r.kernels, plan.kernels, sizeof r.kernels);
-    ocla_attention_op_destroy(op);
+    cpu_run r = {NULL, NULL, ""};
+    const ocla_status st = ocla_attention_prepare(ctx, &p, &io, &op);
+    if (st != OCLA_ERR_UNSUPPORTED) { /* unsupported: this chunk does not fit the device (r.o stays NULL) */
+        tc_ok(ctx, st);
+        tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+        tc_ok(ctx, ocla_attention_run(op, &io));
+        r.o = tc_download(ctx, to), r.s1 = tc_download(ctx, ts1);
+        memcpy(r.kernels, plan.kernels, sizeof r.kernels);
+        ocla_attention_op_destroy(op);
+    }
     ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
     ocla_tensor_destroy(ts0), ocla_tensor_destroy(ts1), ocla_tensor_destroy(tg);
     free(q), free(k), free(v), free(g), free(s0);
@@ -61,21 +67,32 @@ Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout 
         tc_ok(ctx, ocla_context_device_info(ctx, &info));
         const int want_cpu = !info.is_gpu && info.vendor == OCLA_VENDOR_POCL && !forced_portable;
         static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_VECTOR, OCLA_GATE_NONE};
+        /* every chunk the scheduler may pick (plan.c): the CPU kernels against the portable ones at theirs */
+        static const int chunks[] = {16, 32, 64, 128, 256};
         for (int i = 0; i < 4; i++) {
             const int norm = i == 3, B = 2, T = 300, H = 2, K = 36, V = 20 + 13 * i; /* K, V not multiples of 16 */
-            cpu_run a = run_forward(ctx, gates[i], norm, B, T, H, K, V), b = run_forward(pctx, gates[i], norm, B, T, H, K, V);
-            cr_assert_eq(strstr(a.kernels, "la_cpu_output") != NULL, want_cpu, "%s: the plan runs %s", tc_device_name(d),
-                         a.kernels);
+            cpu_run b = run_forward(pctx, gates[i], norm, 0, B, T, H, K, V);
             cr_assert_null(strstr(b.kernels, "la_cpu_"), "%s, portable kernels only: the plan runs %s",
                            tc_device_name(d), b.kernels);
             double *ro = tc_to_double(b.o, (size_t)B * T * H * V), *rs = tc_to_double(b.s1, (size_t)B * H * K * V);
-            const double eo = tc_max_rel_err(a.o, ro, (size_t)B * T * H * V), es = tc_max_rel_err(a.s1, rs, (size_t)B * H * K * V);
-            cr_log_info("%s gate %d norm %d: %s vs portable: o %.2e, state %.2e", tc_device_name(d), (int)gates[i], norm,
-                        a.kernels, eo, es);
-            cr_assert_leq(eo, AGREE_TOL, "%s gate %d norm %d: outputs differ by %g", tc_device_name(d), (int)gates[i], norm, eo);
-            cr_assert_leq(es, AGREE_TOL, "%s gate %d norm %d: final states differ by %g", tc_device_name(d), (int)gates[i],
-                          norm, es);
-            free(a.o), free(a.s1), free(b.o), free(b.s1), free(ro), free(rs);
+            for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+                cpu_run a = run_forward(ctx, gates[i], norm, chunks[c], B, T, H, K, V);
+                /* the CPU kernels fit every chunk; the portable ones on rusticl not the largest */
+                cr_assert(a.o || !want_cpu, "%s: chunk %d does not fit", tc_device_name(d), chunks[c]);
+                if (!a.o) continue;
+                cr_assert_eq(strstr(a.kernels, "la_cpu_output") != NULL, want_cpu, "%s: the plan runs %s",
+                             tc_device_name(d), a.kernels);
+                const double eo = tc_max_rel_err(a.o, ro, (size_t)B * T * H * V);
+                const double es = tc_max_rel_err(a.s1, rs, (size_t)B * H * K * V);
+                cr_log_info("%s gate %d norm %d chunk %d: %s vs portable: o %.2e, state %.2e", tc_device_name(d),
+                            (int)gates[i], norm, chunks[c], a.kernels, eo, es);
+                cr_assert_leq(eo, AGREE_TOL, "%s gate %d norm %d chunk %d: outputs differ by %g", tc_device_name(d),
+                              (int)gates[i], norm, chunks[c], eo);
+                cr_assert_leq(es, AGREE_TOL, "%s gate %d norm %d chunk %d: final states differ by %g",
+                              tc_device_name(d), (int)gates[i], norm, chunks[c], es);
+                free(a.o), free(a.s1);
+            }
+            free(b.o), free(b.s1), free(ro), free(rs);
         }
         ocla_context_destroy(pctx);
         ocla_context_destroy(ctx);
