@@ -348,7 +348,7 @@ static int time_op(ocla_context *ctx, const point *p, int runs, double *med, dou
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     *mn = t[0];
     *med = bench_median(t, n);
-    const int suspect = check && bench_events_suspect(*med, bench_median(host, n), kernels, why, why_size);
+    const int suspect = check && bench_events_suspect(ctx, *med, bench_median(host, n), kernels, why, why_size);
     free(t);
     return suspect ? -1 : 0;
 }

@@ -162,12 +162,15 @@ void bench_results_clear(void);
  * bandwidth unless no_peak); NULL when it cannot be made (said on stderr). */
 ocla_context *bench_open_device(size_t gi, int no_peak, bench_device *d);
 
-/* A point whose device time (median, ms) is far below the host clock's around the same profiled
- * calls (median, ms; kernels: launches a call counts): 1 with "suspect: ..." in why, else 0. The
- * events then missed work (e.g. a library call that enqueues several kernels and hands back the
+/* A point on a GPU whose device time (median, ms) is far below the host clock's around the same
+ * profiled calls (median, ms; kernels: launches a call counts): 1 with "suspect: ..." in why, else 0.
+ * The events then missed work (e.g. a library call that enqueues several kernels and hands back the
  * last one's event). Far below: under a quarter, and more than 1 ms + 0.1 ms a kernel apart (a
- * profiled call waits on every event, tens of microseconds each on a GPU). perf/paper_timer.c. */
-int bench_events_suspect(double dev_ms, double host_ms, int kernels, char *why, size_t why_size);
+ * profiled call waits on every event, tens of microseconds each on a GPU). Not on CPU drivers: they
+ * share the cores with the host and whatever else runs, and on a loaded machine each wait on an
+ * event is a thread's wake-up (PoCL at load 25: host 5-10x the device time for every op), so the
+ * host clock is no reference there. perf/paper_timer.c. */
+int bench_events_suspect(ocla_context *ctx, double dev_ms, double host_ms, int kernels, char *why, size_t why_size);
 /* The papers' own measurements (perf/paper_timer.c): warm-up, then the median device time of runs
  * calls of fn; a warm-up call over budget_ms (0: none) skips the point: -1 with "skipped: ..." in
  * why (other failures: -1 with the status); 1 (measured, with "suspect: ..." in why) where

@@ -11,7 +11,9 @@
 
 #include "bench.h"
 
-int bench_events_suspect(double dev_ms, double host_ms, int kernels, char *why, size_t why_size) {
+int bench_events_suspect(ocla_context *ctx, double dev_ms, double host_ms, int kernels, char *why, size_t why_size) {
+    ocla_device_info info;
+    if (ocla_context_device_info(ctx, &info) != OCLA_SUCCESS || !info.is_gpu) return 0;
     if (!(dev_ms > 0) || !(host_ms > 4 * dev_ms) || host_ms - dev_ms <= 1.0 + 0.1 * kernels) return 0;
     snprintf(why, why_size, "suspect: device %.3g ms a call, host %.3g ms (events missed work?)", dev_ms, host_ms);
     return 1;
@@ -64,7 +66,7 @@ int paper_time(ocla_context *ctx, ocla_status (*fn)(ocla_context *ctx, void *arg
     }
     *med = bench_median(t, runs); /* sorts t */
     *mn = t[0];
-    const int suspect = bench_events_suspect(*med, bench_median(host, runs), kernels, why, why_size);
+    const int suspect = bench_events_suspect(ctx, *med, bench_median(host, runs), kernels, why, why_size);
     free(t);
     free(host);
     return suspect;
