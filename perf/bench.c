@@ -315,8 +315,9 @@ static int time_op(ocla_context *ctx, const point *p, int runs, double *med, dou
         }
     }
     ocla_finish(ctx);
-    double *t = malloc(sizeof(double) * (size_t)runs * 2), *host = t + runs;
+    double *t = malloc(sizeof(double) * (size_t)runs * 2);
     if (!t) return -1;
+    double *host = t + runs; /* the host clock around each profiled call */
     int n = 0, kernels = 0;
     for (int r = 0; r < runs; r++) {
         double ms = 0;
