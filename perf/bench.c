@@ -51,7 +51,7 @@ typedef struct opts {
     bench_sizes sizes;   /* the op-table methods' own sizes (--linformer-k, --gau) */
     const bench_paper *paper; /* --papers NAME: its methods on its grid (perf/papers.c) */
     int papers;               /* --papers given (NAME or all) */
-    int short_grid;           /* --short: the paper's CPU-driver grid */
+    int short_grid;           /* --short: the paper's CPU-driver grid, --tiny: its slow-CPU-driver grid (bench_grid_level) */
     const char *out_dir;      /* --papers: --out DIR */
     double budget_ms;         /* --papers: --budget MS (0: the grid's own) */
 } opts;
@@ -289,9 +289,11 @@ static double call_budget_ms = 0; /* default sweep: skip points slower than this
 static int paper_budget = 0;        /* the budget is a --papers grid's: the row ends per mode */
 static int paper_row_warm = 0;      /* --papers: this row has a measured point (its kernels are built) */
 
-/* Per-kernel device time of the run nearest the median, when detail != NULL (ocla_profile_detail). */
+/* Per-kernel device time of the run nearest the median, when detail != NULL (ocla_profile_detail).
+ * check: a median far below the host clock's around the same calls fails the point with "suspect: ..."
+ * (bench_events_suspect; *med and *mn are set). */
 static int time_op(ocla_context *ctx, const point *p, int runs, double *med, double *mn, char *why, size_t why_size,
-                   char *detail, size_t detail_size) {
+                   char *detail, size_t detail_size, int check) {
     for (int w = 0; w < 2; w++) {
         double t0 = bench_now();
         ocla_status st = point_run(ctx, p);
@@ -313,19 +315,24 @@ static int time_op(ocla_context *ctx, const point *p, int runs, double *med, dou
         }
     }
     ocla_finish(ctx);
-    double *t = malloc(sizeof(double) * (size_t)runs);
+    double *t = malloc(sizeof(double) * (size_t)runs * 2);
     if (!t) return -1;
-    int n = 0;
+    double *host = t + runs; /* the host clock around each profiled call */
+    int n = 0, kernels = 0;
     for (int r = 0; r < runs; r++) {
         double ms = 0;
+        int nk = 0;
+        const double h0 = bench_now();
         ocla_profile_begin(ctx);
         ocla_status st = point_run(ctx, p);
-        ocla_profile_end(ctx, &ms, NULL);
+        ocla_profile_end(ctx, &ms, &nk);
+        host[n] = (bench_now() - h0) * 1e3;
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
             free(t);
             return -1;
         }
+        if (nk > kernels) kernels = nk;
         t[n++] = ms;
         if (detail) { /* keep the detail of the run closest to the running median */
             double *c = malloc(sizeof(double) * (size_t)n);
@@ -342,8 +349,9 @@ static int time_op(ocla_context *ctx, const point *p, int runs, double *med, dou
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     *mn = t[0];
     *med = bench_median(t, n);
+    const int suspect = check && bench_events_suspect(ctx, *med, bench_median(host, n), kernels, why, why_size);
     free(t);
-    return 0;
+    return suspect ? -1 : 0;
 }
 
 /* Host times of one point, after time_op (warmed up, no profile open, so no call waits on events):
@@ -491,7 +499,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
     long one_shape[1][3];
     long one_T[1];
     if (o->paper) { /* the paper's grid, one shape for every method */
-        const bench_paper_grid *g = o->short_grid ? &o->paper->brief : &o->paper->full;
+        const bench_paper_grid *g = bench_paper_grid_at(o->paper, o->short_grid);
         for (int i = 0; i < 3; i++) one_shape[0][i] = g->shape[i];
         Ts = g->Ts;
         nT = g->nT;
@@ -597,7 +605,7 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         }
                         const point pt = {m, mode, chunks[ci], &bufs, m->tm ? &tp : NULL};
                         if (time_op(ctx, &pt, o->runs, &r->ms, &r->ms_min, r->status, sizeof r->status,
-                                    o->detail ? r->detail : NULL, sizeof r->detail) == 0 &&
+                                    o->detail ? r->detail : NULL, sizeof r->detail, 1) == 0 &&
                             (o->no_host_time ||
                              time_host(ctx, &pt, o->runs, r->ms, r, r->status, sizeof r->status) == 0))
                             snprintf(r->status, sizeof r->status, "ok"), paper_row_warm = 1;
@@ -731,7 +739,7 @@ static int run_load_inputs(const opts *o) {
             char why[64] = "";
             char det[1024] = "";
             if (time_op(ctx, &pt, o->runs < 20 ? 20 : o->runs, &med, &mn, why, sizeof why, det,
-                        sizeof det) == 0) {
+                        sizeof det, 0) == 0) {
                 snprintf(path, sizeof path, "%s/result.txt", o->load_dir);
                 FILE *r = fopen(path, "w");
                 if (r) {
@@ -800,8 +808,9 @@ static void paper_sweep(ocla_context *ctx, int di, const bench_device *d, const 
     opts o = *(const opts *)env->opts;
     o.paper = p;
     o.methods = p->methods;
-    const bench_paper_grid *g = env->short_grid ? &p->brief : &p->full;
+    const bench_paper_grid *g = bench_paper_grid_at(p, env->short_grid);
     call_budget_ms = env->budget_ms > 0 ? env->budget_ms : g->budget_ms;
+    if (g->runs > 0) o.runs = g->runs;
     paper_budget = 1;
     bench_device_sweep(ctx, di, d, &o);
 }
@@ -855,6 +864,8 @@ static void usage(FILE *f) {
             "                      linformer  linformer k=128, 256 vs non-causal softmax, inference time and\n"
             "                                 device memory at n=512..64K (Wang et al.)\n"
             "  --short             with --papers: the CPU-driver grids (smaller shapes and lengths)\n"
+            "  --tiny              with --papers: the slow-CPU-driver grids (one head, T from 256, budgets of\n"
+            "                      10-30 s a call, median of 3: rusticl on llvmpipe)\n"
             "  --budget MS         with --papers: a call slower than MS ends its method's row (default: each\n"
             "                      grid's own; the rest of the row says \"skipped\")\n"
             "  --out DIR           with --papers: DIR/papers-NAME.{txt,json,csv,svg} for each paper\n"
@@ -911,7 +922,14 @@ int main(int argc, char **argv) {
             NEXT();
             o.papers = 1;
             if (strcmp(nx, "all") && !(o.paper = bench_paper_find(nx))) return bad_value(a, nx, bench_paper_names());
-        } else if (!strcmp(a, "--short")) o.short_grid = 1;
+        } else if (!strcmp(a, "--short") || !strcmp(a, "--tiny")) {
+            const int level = a[2] == 's' ? GRID_SHORT : GRID_TINY;
+            if (o.short_grid && o.short_grid != level) {
+                fprintf(stderr, "ocla-bench: --short and --tiny: one grid at a time\n");
+                return 2;
+            }
+            o.short_grid = level;
+        }
         else if (!strcmp(a, "--out")) { NEXT(); o.out_dir = nx; }
         else if (!strcmp(a, "--budget")) {
             NEXT();
@@ -984,7 +1002,7 @@ int main(int argc, char **argv) {
         }
         o.no_decode = 1, o.all_chunks = 0, o.no_host_time = 1;
     } else if (o.short_grid || o.out_dir || o.budget_ms > 0) {
-        fprintf(stderr, "ocla-bench: --short, --budget and --out go with --papers\n");
+        fprintf(stderr, "ocla-bench: --short, --tiny, --budget and --out go with --papers\n");
         return 2;
     }
     if (o.methods) { /* every name must be a method */

@@ -114,7 +114,11 @@ typedef struct bench_paper_grid {
     long Ts[10];      /* sequence / context lengths */
     int nT;
     double budget_ms; /* a call slower than this ends its method's row (the rest: "skipped") */
+    int runs;         /* timed calls a point (median); 0: the tool's --runs (default 10) */
 } bench_paper_grid;
+/* Which of a paper's grids a run takes: the paper's (GPU), --short (CPU drivers), --tiny (slow CPU
+ * drivers: rusticl on llvmpipe). */
+typedef enum bench_grid_level { GRID_PAPER = 0, GRID_SHORT = 1, GRID_TINY = 2 } bench_grid_level;
 typedef struct bench_paper {
     const char *name;     /* --papers NAME */
     const char *claim;    /* the paper's claim, in its words */
@@ -124,8 +128,10 @@ typedef struct bench_paper {
     int fwdbwd_only;      /* PAPER_SWEEP: forward+backward rows only (a training-speed claim) */
     double paper_ratio;   /* the paper's largest speedup (0: none stated) */
     bench_paper_grid full;  /* the paper's grid (GPU) */
-    bench_paper_grid brief; /* --short: the CPU-driver grid */
+    bench_paper_grid brief; /* --short: the CPU-driver grid (--tiny: perf/papers.c's own table) */
 } bench_paper;
+/* The grid of paper p at a bench_grid_level. */
+const bench_paper_grid *bench_paper_grid_at(const bench_paper *p, int level);
 /* NULL: no such paper ("all" is not one: bench_paper_at walks them). */
 const bench_paper *bench_paper_find(const char *name);
 const bench_paper *bench_paper_at(int i); /* NULL past the last */
@@ -137,7 +143,7 @@ typedef struct bench_papers_env bench_papers_env;
 struct bench_papers_env {
     const size_t *idx; /* global device indices */
     int nidx;
-    int short_grid, runs, no_peak;
+    int short_grid, runs, no_peak; /* short_grid: a bench_grid_level */
     double budget_ms;        /* --budget: 0 = each grid's own */
     const char *out_dir;     /* --out DIR: papers-NAME.{txt,json,csv,svg} per paper, or NULL */
     const char *json, *csv, *svg; /* one paper only: these files as for a sweep */
@@ -156,10 +162,20 @@ void bench_results_clear(void);
  * bandwidth unless no_peak); NULL when it cannot be made (said on stderr). */
 ocla_context *bench_open_device(size_t gi, int no_peak, bench_device *d);
 
+/* A point on a GPU whose device time (median, ms) is far below the host clock's around the same
+ * profiled calls (median, ms; kernels: launches a call counts): 1 with "suspect: ..." in why, else 0.
+ * The events then missed work (e.g. a library call that enqueues several kernels and hands back the
+ * last one's event). Far below: under a quarter, and more than 1 ms + 0.1 ms a kernel apart (a
+ * profiled call waits on every event, tens of microseconds each on a GPU). Not on CPU drivers: they
+ * share the cores with the host and whatever else runs, and on a loaded machine each wait on an
+ * event is a thread's wake-up (PoCL at load 25: host 5-10x the device time for every op), so the
+ * host clock is no reference there. perf/paper_timer.c. */
+int bench_events_suspect(ocla_context *ctx, double dev_ms, double host_ms, int kernels, char *why, size_t why_size);
 /* The papers' own measurements (perf/paper_timer.c): warm-up, then the median device time of runs
  * calls of fn; a warm-up call over budget_ms (0: none) skips the point: -1 with "skipped: ..." in
- * why (other failures: -1 with the status). The first call counts only when warm (its row has a
- * measured point: the kernels are built). */
+ * why (other failures: -1 with the status); 1 (measured, with "suspect: ..." in why) where
+ * bench_events_suspect flags it. The first call counts only when warm (its row has a measured
+ * point: the kernels are built). */
 int paper_time(ocla_context *ctx, ocla_status (*fn)(ocla_context *ctx, void *arg), void *arg, int runs,
                double budget_ms, int warm, double *med, double *mn, char *why, size_t why_size);
 /* A tensor of the given dims filled with pseudo-random values in [-scale, scale) (a hash of the index). */
@@ -172,7 +188,7 @@ void paper_linformer_run(size_t gi, int di, const bench_paper_grid *g, int runs,
  * bench_paper_run). */
 typedef struct bench_paper_run {
     const bench_paper *paper;
-    int short_grid;
+    int short_grid; /* a bench_grid_level */
     double budget_ms; /* the per-call budget the run used */
     const bench_device *devs;
     int ndev;

@@ -3,12 +3,21 @@
  * protocol of the sweep (bench.c's time_op): two untimed warm-up calls, then the median device time of
  * runs calls (ocla_profile_begin/end: events summed over every kernel; the host clock where the
  * driver's events read 0). A warm-up call over the budget skips the point; the first call, which may
- * build kernels, counts only once its row has a measured point (warm). Public API only. */
+ * build kernels, counts only once its row has a measured point (warm). The host clock around each
+ * timed call checks the events (bench_events_suspect). Public API only. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
+
+int bench_events_suspect(ocla_context *ctx, double dev_ms, double host_ms, int kernels, char *why, size_t why_size) {
+    ocla_device_info info;
+    if (ocla_context_device_info(ctx, &info) != OCLA_SUCCESS || !info.is_gpu) return 0;
+    if (!(dev_ms > 0) || !(host_ms > 4 * dev_ms) || host_ms - dev_ms <= 1.0 + 0.1 * kernels) return 0;
+    snprintf(why, why_size, "suspect: device %.3g ms a call, host %.3g ms (events missed work?)", dev_ms, host_ms);
+    return 1;
+}
 
 int paper_time(ocla_context *ctx, ocla_status (*fn)(ocla_context *ctx, void *arg), void *arg, int runs,
                double budget_ms, int warm, double *med, double *mn, char *why, size_t why_size) {
@@ -31,22 +40,36 @@ int paper_time(ocla_context *ctx, ocla_status (*fn)(ocla_context *ctx, void *arg
         snprintf(why, why_size, "out of host memory");
         return -1;
     }
+    double *host = malloc(sizeof(double) * (size_t)runs);
+    if (!host) {
+        free(t);
+        snprintf(why, why_size, "out of host memory");
+        return -1;
+    }
+    int kernels = 0;
     for (int r = 0; r < runs; r++) {
         double ms = 0;
+        int nk = 0;
+        const double t0 = bench_now();
         ocla_profile_begin(ctx);
         ocla_status st = fn(ctx, arg);
-        ocla_profile_end(ctx, &ms, NULL);
+        ocla_profile_end(ctx, &ms, &nk);
+        host[r] = (bench_now() - t0) * 1e3;
         if (st != OCLA_SUCCESS) {
             snprintf(why, why_size, "%s", ocla_status_string(st));
             free(t);
+            free(host);
             return -1;
         }
         t[r] = ms;
+        if (nk > kernels) kernels = nk;
     }
     *med = bench_median(t, runs); /* sorts t */
     *mn = t[0];
+    const int suspect = bench_events_suspect(ctx, *med, bench_median(host, runs), kernels, why, why_size);
     free(t);
-    return 0;
+    free(host);
+    return suspect;
 }
 
 ocla_status paper_tensor(ocla_context *ctx, int ndim, const int64_t *dims, float scale, ocla_tensor **out) {

@@ -36,33 +36,43 @@ static const bench_paper PAPERS[] = {
      PAPER_SWEEP, "linear,gla,softmax", {{"linear", "softmax"}, {"gla", "softmax"}, {NULL, NULL}}, 0, 0,
      /* the paper's Fig. 2 shape: batch 32, 16 heads, head dim 64, T up to 16K; a call over 1 s ends the
       * row (softmax: its forward+backward at 16K would take minutes of calls) */
-     {{32, 16, 64}, {512, 1024, 2048, 4096, 8192, 16384}, 6, 1000},
+     {{32, 16, 64}, {512, 1024, 2048, 4096, 8192, 16384}, 6, 1000, 0},
      /* CPU drivers: one sequence of 4 heads, T up to 2K */
-     {{1, 4, 64}, {512, 1024, 2048}, 3, 3000}},
+     {{1, 4, 64}, {512, 1024, 2048}, 3, 3000, 0}},
     {"lt",
      "Linear Transformers (Katharopoulos et al.): up to 4000x faster on autoregressive prediction of very long "
      "sequences",
      PAPER_DECODE, NULL, {{"linear_rec", "softmax_kv"}, {NULL, NULL}}, 0, 4000,
      /* 8 sequences of 16 heads of 64 decoding, contexts 256 .. 64K */
-     {{8, 16, 64}, {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}, 9, 1000},
-     {{1, 4, 64}, {256, 1024, 4096, 16384}, 4, 2000}},
+     {{8, 16, 64}, {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}, 9, 1000, 0},
+     {{1, 4, 64}, {256, 1024, 4096, 16384}, 4, 2000, 0}},
     {"flash",
      "FLASH (Hua et al.): training speedups of up to 4.9x on Wiki-40B and 12.1x on PG-19 over Transformer+ "
      "(FLASH's GAU against a softmax multi-head layer)",
      PAPER_SWEEP, "gau_layer,mha_softmax,flash,softmax",
      {{"gau_layer", "mha_softmax"}, {"flash", "softmax"}, {NULL, NULL}}, 1, 12.1,
      /* the layers at d = H*D = 768 (12 heads of 64; GAU: e = 2d, s = 128, the paper's), 4 sequences */
-     {{4, 12, 64}, {512, 1024, 2048, 4096, 8192}, 5, 1000},
+     {{4, 12, 64}, {512, 1024, 2048, 4096, 8192}, 5, 1000, 0},
      /* CPU drivers: d = 128 (2 heads of 64; GAU e = 256, s = 128), one sequence */
-     {{1, 2, 64}, {512, 1024, 2048}, 3, 4000}},
+     {{1, 2, 64}, {512, 1024, 2048}, 3, 4000, 0}},
     {"linformer",
      "Linformer (Wang et al.): self-attention in linear time and memory (inference time and memory against n, "
      "k = 128 and 256)",
      PAPER_MEMORY, NULL, {{"linformer", "softmax"}, {NULL, NULL}}, 0, 0,
-     {{1, 8, 64}, {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}, 8, 1000},
-     {{1, 4, 64}, {512, 1024, 2048, 4096, 8192}, 5, 2000}},
+     {{1, 8, 64}, {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}, 8, 1000, 0},
+     {{1, 4, 64}, {512, 1024, 2048, 4096, 8192}, 5, 2000, 0}},
 };
 #define N_PAPERS (int)(sizeof PAPERS / sizeof PAPERS[0])
+
+/* --tiny: the slow-CPU-driver grids (rusticl on llvmpipe, where ocla's softmax runs in launches of at
+ * most 60,000 loop iterations), in PAPERS' order: one head of 64 (FLASH's GAU: d = 64, e = 128, s =
+ * 128), lengths from 256 with 1K among them, budgets that let the softmax baselines' forward+backward
+ * run at 1K (60 s a call: 45 s on rusticl on a loaded 2-core machine), the median of 3 timed calls. */
+static const bench_paper_grid TINY[N_PAPERS] = {
+    {{1, 1, 64}, {256, 512, 1024, 2048}, 4, 60000, 3},         /* gla */
+    {{1, 1, 64}, {256, 1024, 4096, 16384}, 4, 10000, 3},       /* lt */
+    {{1, 1, 64}, {256, 512, 1024, 2048}, 4, 60000, 3},         /* flash */
+    {{1, 1, 64}, {256, 512, 1024, 2048, 4096}, 5, 20000, 3}};  /* linformer */
 
 const bench_paper *bench_paper_find(const char *name) {
     for (int i = 0; i < N_PAPERS; i++)
@@ -71,9 +81,12 @@ const bench_paper *bench_paper_find(const char *name) {
 }
 const bench_paper *bench_paper_at(int i) { return i >= 0 && i < N_PAPERS ? &PAPERS[i] : NULL; }
 const char *bench_paper_names(void) { return "gla, lt, flash, linformer or all"; }
+const bench_paper_grid *bench_paper_grid_at(const bench_paper *p, int level) {
+    return level == GRID_TINY ? &TINY[p - PAPERS] : level == GRID_SHORT ? &p->brief : &p->full;
+}
 
 static const bench_paper_grid *run_grid(const bench_paper_run *run) {
-    return run->short_grid ? &run->paper->brief : &run->paper->full;
+    return bench_paper_grid_at(run->paper, run->short_grid);
 }
 
 /* The row of (dev, mode, method, T) whose config starts with cfg (NULL: any): an ok one if there is
@@ -352,8 +365,11 @@ void bench_paper_report(FILE *f, const bench_paper_run *run) {
     fprintf(f, "\n== The claim: %s\n   here: B=%ld H=%ld D=%ld, fp32, lengths", p->claim, g->shape[0], g->shape[1],
             g->shape[2]);
     for (int i = 0; i < g->nT; i++) fprintf(f, "%s%ld", i ? "," : " ", g->Ts[i]);
-    fprintf(f, "%s; a call over %.0f ms ends its row\n", run->short_grid ? " (--short: the CPU-driver grid)" : "",
-            run->budget_ms);
+    const char *which = run->short_grid == GRID_TINY    ? " (--tiny: the slow-CPU-driver grid)"
+                        : run->short_grid == GRID_SHORT ? " (--short: the CPU-driver grid)"
+                                                        : "";
+    fprintf(f, "%s; a call over %.0f ms ends its row\n", which, run->budget_ms);
+    if (g->runs > 0) fprintf(f, "   (this grid: the median of %d timed calls a point, not of 10)\n", g->runs);
     if (p->kind == PAPER_SWEEP) sweep_report(f, run);
     else if (p->kind == PAPER_DECODE) lt_report(f, run);
     else lf_report(f, run);
@@ -364,7 +380,7 @@ void bench_paper_json(FILE *f, const void *arg) {
     const bench_paper *p = run->paper;
     const bench_paper_grid *g = run_grid(run);
     fprintf(f, "  \"claim\": {\"paper\": \"%s\", \"text\": \"%s\", \"baseline\": \"%s\", \"grid\": \"%s\",\n", p->name,
-            p->claim, p->pairs[0][1], run->short_grid ? "short" : "paper");
+            p->claim, p->pairs[0][1], run->short_grid == GRID_TINY ? "tiny" : run->short_grid ? "short" : "paper");
     fprintf(f, "    \"B\": %ld, \"H\": %ld, \"D\": %ld, \"budget_ms\": %.0f, \"T\": [", g->shape[0], g->shape[1],
             g->shape[2], run->budget_ms);
     for (int i = 0; i < g->nT; i++) fprintf(f, "%s%ld", i ? ", " : "", g->Ts[i]);
@@ -417,7 +433,10 @@ int bench_paper_svg(const char *path, const bench_paper_run *run) {
             add_series(a, run, d, "fwd", "softmax", NULL, "softmax (flash-style)", 1, mem, 1);
         }
     }
-    const int rc = report_svg_panels(path, pn, np, run->short_grid ? "CPU-driver grid (--short)" : NULL);
+    const char *note = run->short_grid == GRID_TINY ? "slow-CPU-driver grid (--tiny)"
+                       : run->short_grid              ? "CPU-driver grid (--short)"
+                                                      : NULL;
+    const int rc = report_svg_panels(path, pn, np, note);
     free(pn);
     return rc;
 }
@@ -442,15 +461,16 @@ static int write_files(const bench_papers_env *env, const bench_paper_run *run, 
 
 static int one_paper(const bench_papers_env *env, const bench_paper *p, ocla_context **ctx, const size_t *gi,
                      const bench_device *devs, int ndev) {
-    const bench_paper_grid *g = env->short_grid ? &p->brief : &p->full;
+    const bench_paper_grid *g = bench_paper_grid_at(p, env->short_grid);
     const double budget = env->budget_ms > 0 ? env->budget_ms : g->budget_ms;
+    const int runs = g->runs > 0 ? g->runs : env->runs;
     bench_results_clear();
     const double t0 = bench_now();
     for (int d = 0; d < ndev; d++) {
         bench_progress(1, "[%s] --papers %s ...", devs[d].name, p->name);
         if (p->kind == PAPER_SWEEP) env->sweep(ctx[d], d, &devs[d], p, env);
-        else if (p->kind == PAPER_DECODE) paper_lt_run(ctx[d], d, g, env->runs, budget);
-        else paper_linformer_run(gi[d], d, g, env->runs, budget);
+        else if (p->kind == PAPER_DECODE) paper_lt_run(ctx[d], d, g, runs, budget);
+        else paper_linformer_run(gi[d], d, g, runs, budget);
     }
     int n;
     const bench_result *r = bench_results(&n);

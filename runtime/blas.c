@@ -8,6 +8,10 @@
  *  - the indirect GEMM path allocates a temporary buffer per call unless given one: single GEMMs
  *    use CLBlastSgemmWithTempBuffer with a buffer the context keeps and grows;
  *  - returned events are released (or handed to the profiler, which releases them);
+ *  - the event a routine hands back is its last kernel's only: the indirect GEMM (a non-zero temporary
+ *    buffer size) runs pad/transpose kernels, the main kernel and C's copy back, and its event is the
+ *    copy's (a few microseconds of a call of milliseconds). While profiling, such a call is timed from a
+ *    gated marker before it to that event's end (ocla__profile_span_begin, launch.c);
  *  - CLBlast prints some errors to stderr itself; there is no way to silence that.
  */
 #include <clblast_c.h>
@@ -66,11 +70,16 @@ ocla_status ocla__gemm(ocla_context *ctx, const ocla_gemm_desc *d, cl_mem a, siz
     CLBlastTranspose tb = d->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     cl_event ev = NULL;
     CLBlastStatusCode code;
+    ocla__span span = {NULL, NULL};
     ocla_global_lock();
+    /* a non-zero size: the indirect path, several kernels (the strided-batched routine allocates its own
+     * temporaries, by the same rule up to the offsets) */
+    size_t temp = 0;
+    const CLBlastStatusCode size_code = CLBlastSGemmTempBufferSize(
+        CLBlastLayoutRowMajor, ta, tb, d->m, d->n, d->k, a_off, lda, b_off, ldb, c_off, ldc, &ctx->queue, &temp);
+    if (size_code == CLBlastSuccess && temp > 0) ocla__profile_span_begin(ctx, &span);
+    code = d->batch == 1 ? size_code : CLBlastSuccess; /* the batched routine does not need the size */
     if (d->batch == 1) {
-        size_t temp = 0;
-        code = CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta, tb, d->m, d->n, d->k, a_off, lda, b_off, ldb, c_off,
-                                          ldc, &ctx->queue, &temp);
         cl_mem m = NULL; /* a larger temporary buffer replaces the context's */
         if (code == CLBlastSuccess && temp > ctx->blas_temp_size &&
             (st = ocla__alloc(ctx, temp, &m, "allocating the GEMM temporary buffer")) == OCLA_SUCCESS) {
@@ -87,12 +96,11 @@ ocla_status ocla__gemm(ocla_context *ctx, const ocla_gemm_desc *d, cl_mem a, siz
     }
     ctx->blas_used = 1;
     ocla_global_unlock();
+    const int ok = st == OCLA_SUCCESS && code == CLBlastSuccess;
+    ocla__profile_span_end(ctx, &span, ok ? ev : NULL, d->batch == 1 ? "gemm" : "gemm strided-batched");
+    if (!ok && ev) clReleaseEvent(ev);
     if (st != OCLA_SUCCESS) return st;
-    if (code != CLBlastSuccess) {
-        if (ev) clReleaseEvent(ev);
-        return blas_fail(ctx, code, d->batch == 1 ? "SgemmWithTempBuffer" : "SgemmStridedBatched");
-    }
-    ocla__profile_event(ctx, ev, d->batch == 1 ? "gemm" : "gemm strided-batched");
+    if (code != CLBlastSuccess) return blas_fail(ctx, code, d->batch == 1 ? "SgemmWithTempBuffer" : "SgemmStridedBatched");
     return OCLA_SUCCESS;
 }
 

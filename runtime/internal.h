@@ -249,6 +249,15 @@ ocla_status ocla__enqueue(ocla_context *ctx, cl_kernel k, cl_uint dims, const si
 ocla_status ocla__pre_enqueue(ocla_context *ctx, const char *call, const char *what);
 /* Account an event produced by another library (CLBlast); releases it. */
 void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what);
+/* The same for a call that may enqueue several commands and hand back the last one's event only
+ * (launch.c says how): span_begin before the call, span_end after it with that event (NULL when the
+ * call failed); span_end releases both and accounts the whole call. Nothing happens unless a profile
+ * is open on a device whose events work. */
+typedef struct ocla__span {
+    cl_event gate, marker;
+} ocla__span;
+void ocla__profile_span_begin(ocla_context *ctx, ocla__span *s);
+void ocla__profile_span_end(ocla_context *ctx, ocla__span *s, cl_event last, const char *what);
 /* Per-kernel limits after build: the work-group limit and the kernel's own local memory, read when
  * the kernel was created. (CL_KERNEL_LOCAL_MEM_SIZE also counts the __local arguments set so far, so
  * reading it after a launch would count a plan's dynamic local memory twice.) */

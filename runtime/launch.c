@@ -98,6 +98,46 @@ void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what) {
     clReleaseEvent(ev);
 }
 
+/* A call of another library that may enqueue several commands but hands back the event of its last
+ * only (CLBlast's indirect GEMM: pad/transpose kernels for A and B, the main kernel, then C's copy
+ * back; the returned event is the copy's). While a profile is open and the events work, a marker
+ * gated by a user event goes first: every command of the call queues behind it, the gate opens once
+ * the call has enqueued them all, so the marker's end is where the call's work can start, and the
+ * time from it to the last command's end covers all of the call (its commands and the gaps between
+ * them), not the host's time to enqueue them. */
+void ocla__profile_span_begin(ocla_context *ctx, ocla__span *s) {
+    s->gate = NULL, s->marker = NULL;
+    if (!ctx->prof_active || !ctx->profiling || ctx->prof_events_zero) return;
+    cl_int err;
+    s->gate = clCreateUserEvent(ctx->cl, &err);
+    if (err != CL_SUCCESS) {
+        s->gate = NULL;
+        return;
+    }
+    if (clEnqueueMarkerWithWaitList(ctx->queue, 1, &s->gate, &s->marker) != CL_SUCCESS) s->marker = NULL;
+}
+
+void ocla__profile_span_end(ocla_context *ctx, ocla__span *s, cl_event last, const char *what) {
+    if (s->gate) {
+        clSetUserEventStatus(s->gate, CL_COMPLETE);
+        clReleaseEvent(s->gate);
+    }
+    cl_ulong m1 = 0, t1 = 0;
+    if (s->marker && last && ctx->prof_active && clWaitForEvents(1, &last) == CL_SUCCESS &&
+        clGetEventProfilingInfo(s->marker, CL_PROFILING_COMMAND_END, sizeof m1, &m1, NULL) == CL_SUCCESS &&
+        clGetEventProfilingInfo(last, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > m1 &&
+        m1 > 0) {
+        ctx->prof_ms += (double)(t1 - m1) * 1e-6;
+        add_item(ctx, what ? what : "?", (double)(t1 - m1) * 1e-6);
+        ctx->prof_kernels++;
+        clReleaseEvent(last);
+    } else if (last) {
+        ocla__profile_event(ctx, last, what); /* no marker (or it has no times): the last command's own */
+    }
+    if (s->marker) clReleaseEvent(s->marker);
+    s->gate = NULL, s->marker = NULL;
+}
+
 /* Local sizes against the device and the kernel's current limits (local memory counts the
  * __local arguments set now). */
 ocla_status ocla__check_launch(ocla_context *ctx, cl_kernel k, cl_uint dims, const size_t *local, const char *what) {

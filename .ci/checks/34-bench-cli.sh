@@ -3,7 +3,8 @@
 # ocla-bench's command line: a bad paper name, a bad --budget, options that --papers does not take,
 # --papers all with --json, and an --out directory that cannot be made are refused with exit status 2
 # and a message naming the option, before any work: no device is opened (stderr holds nothing but
-# the one message) and no output file is written. No timing is asserted.
+# the one message) and no output file is written; --short and --tiny (two grids) together are refused
+# too. No timing is asserted.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -37,9 +38,12 @@ refused --papers flash --methods linear -- "--papers runs its own grid and metho
 refused --papers gla --shape 1,512,2,64 -- "--papers runs its own grid and methods"
 refused --papers linformer --ops -- "--papers runs its own grid and methods"
 refused --papers all --json res.json -- "--papers all writes its files with --out DIR"
-refused --short -- "--short, --budget and --out go with --papers"
-refused --out res -- "--short, --budget and --out go with --papers"
-refused --budget 100 -- "--short, --budget and --out go with --papers"
+refused --short -- "--short, --tiny, --budget and --out go with --papers"
+refused --tiny -- "--short, --tiny, --budget and --out go with --papers"
+refused --out res -- "--short, --tiny, --budget and --out go with --papers"
+refused --budget 100 -- "--short, --tiny, --budget and --out go with --papers"
+refused --papers gla --short --tiny -- "--short and --tiny: one grid at a time"
+refused --papers gla --tiny --short -- "--short and --tiny: one grid at a time"
 refused --papers all --out /dev/null/res -- "--out /dev/null/res:"
 refused --methods nosuch -- "--methods nosuch: want"
 echo "bench-cli: $n refusals checked in $(( $(date +%s) - start )) s"
