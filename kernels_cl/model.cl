@@ -12,6 +12,21 @@
  *                     row, its local size a power of two (the __local argument holds one float per
  *                     item); has_add = 0 reads a not at all
  * model_swiglu:       g[i] = silu(g[i]) * u[i]                 i < n (fla's swiglu: x sigmoid(x) y)
+ *
+ * The options of fla's GatedLinearAttention (runtime/model_attn.c):
+ * model_map:          x[i] = f(x[i]) in place, i < n; op 1..6 the feature maps of fla's ACT2FN
+ *                     (ocla_model_feature_map: relu, sigmoid, logsigmoid, swish, sqrelu, gelu = fla's
+ *                     tanh approximation), op 7 clamp_min: max(x[i], c)
+ * model_short_conv:   fla's ShortConvolution (depthwise, causal, no bias, silu) of x [rows, C]:
+ *                       y[r, c] = silu(sum_{j < W} w[j, c] src(r, t_r - (W - 1) + j, c))
+ *                     info[2r] = s_r the state row (slot) of token row r, info[2r + 1] = t_r its
+ *                     position in its sequence; src(r, tau, c) = x[r - t_r + tau, c] for tau >= 0,
+ *                     else state[s_r, W - 1 + tau, c] (state [S, W - 1, C]: the W - 1 inputs before
+ *                     the call, oldest first: fla's conv_state); one work-item per value
+ * model_conv_state:   the states after the call, per sequence n < n_seqs (seq = info + seq_o: seq[3n] its slot,
+ *                     seq[3n + 1] one past its last row of x, seq[3n + 2] its length L) and c < C:
+ *                       state[slot, i, c] = src(L - (W - 1) + i) for i = 0 .. W - 2 in that order
+ *                     (in place: entry i reads x or the old entry L + i > i); one work-item per (n, c)
  */
 
 OCLA_KERNEL void model_embed(const ocla_idx n, const int d, __global const int *ids, OCLA_BUF(E), OCLA_BUF_OUT(x)) {
@@ -53,4 +68,51 @@ OCLA_KERNEL void model_swiglu(const ocla_idx n, OCLA_BUF_OUT(g), OCLA_BUF(u)) {
     const ocla_idx i = (ocla_idx)get_global_id(0);
     if (i >= n) return;
     g[g_o + i] = ocla_silu(g[g_o + i]) * u[u_o + i];
+}
+
+OCLA_KERNEL void model_map(const ocla_idx n, const int op, const float c, OCLA_BUF_OUT(x)) {
+    const ocla_idx i = (ocla_idx)get_global_id(0);
+    if (i >= n) return;
+    const float v = x[x_o + i];
+    float y = v;
+    switch (op) {
+    case 1: y = fmax(v, 0.0f); break;
+    case 2: y = 1.0f / (1.0f + exp(-v)); break;
+    case 3: y = fmin(v, 0.0f) - log1p(exp(-fabs(v))); break;
+    case 4: y = ocla_silu(v); break;
+    case 5: y = fmax(v, 0.0f) * fmax(v, 0.0f); break;
+    case 6: y = v * 0.5f * (1.0f + tanh(0.79788456f * v * (1.0f + 0.044715f * v * v))); break;
+    case 7: y = fmax(v, c); break;
+    default: break;
+    }
+    x[x_o + i] = y;
+}
+
+OCLA_KERNEL void model_short_conv(const int rows, const int C, const int W, __global const int *info, OCLA_BUF(x),
+                                  OCLA_BUF(w), OCLA_BUF(state), OCLA_BUF_OUT(y)) {
+    const ocla_idx gid = (ocla_idx)get_global_id(0);
+    if (gid >= (ocla_idx)rows * C) return;
+    const ocla_idx r = gid / C;
+    const int c = (int)(gid - r * C), slot = info[2 * r], t = info[2 * r + 1];
+    float acc = 0.0f;
+    for (int j = 0; j < W; j++) {
+        const int tau = t - (W - 1) + j;
+        const float v = tau >= 0 ? x[x_o + (r - t + tau) * C + c]
+                                 : state[state_o + ((ocla_idx)slot * (W - 1) + (W - 1 + tau)) * C + c];
+        acc = mad(w[w_o + (ocla_idx)j * C + c], v, acc);
+    }
+    y[y_o + gid] = ocla_silu(acc);
+}
+
+OCLA_KERNEL void model_conv_state(const int n_seqs, const int C, const int W, __global const int *info,
+                                  const int seq_o, OCLA_BUF(x), OCLA_BUF_OUT(state)) {
+    __global const int *seq = info + seq_o;
+    const int gid = (int)get_global_id(0);
+    if (gid >= n_seqs * C) return;
+    const int n = gid / C, c = gid - n * C, slot = seq[3 * n], end = seq[3 * n + 1], L = seq[3 * n + 2];
+    __global float *st = state + state_o + (ocla_idx)slot * (W - 1) * C + c;
+    for (int i = 0; i < W - 1; i++) {
+        const int tau = L - (W - 1) + i;
+        st[(ocla_idx)i * C] = tau >= 0 ? x[x_o + ((ocla_idx)end - L + tau) * C + c] : st[(ocla_idx)(W - 1 + tau) * C];
+    }
 }

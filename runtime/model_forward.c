@@ -16,24 +16,8 @@
 
 #define FN_CREATE "ocla_model_session_create"
 
-typedef struct model_layer {
-    ocla_tensor *attn_norm, *mlp_norm;               /* [d] */
-    ocla_tensor *wq, *wk, *wv, *wr, *wg1, *wg2, *bg2; /* [in, out]; k, v, gate widened to every head */
-    ocla_tensor *gnorm, *wo;                          /* [head_v], [value_dim, d] */
-    ocla_tensor *w_gate, *w_up, *w_down;              /* [d, I], [d, I], [I, d] */
-    ocla_tensor *state;                               /* [B, H, K, V] */
-} model_layer;
-
-/* The rows of one forward pass: B rows of T tokens each (dense), or B = 1 row holding n_seqs
- * sequences back to back (cu: n_seqs + 1 offsets, a packed prefill). slots: the state slot of each
- * row (sequence when packed), n_slots of them; NULL: rows 0 .. B-1 of the states (the dense batch). */
-typedef struct batch_rows {
-    int64_t B, T;
-    const int32_t *slots;
-    int n_slots;
-    const int32_t *cu;
-    int n_seqs;
-} batch_rows;
+typedef ocla__model_layer model_layer; /* model_internal.h */
+typedef ocla__model_rows batch_rows;
 
 /* An activation buffer: a dense 1-D tensor of cap floats, replaced by a larger one when a call needs it. */
 typedef struct act_buf {
@@ -51,6 +35,8 @@ struct ocla_model_session {
     cl_mem ids;                     /* int32 token ids */
     int64_t ids_cap;
     size_t lanes; /* local size of model_add_rmsnorm */
+    int options;  /* the config sets fla's options: layers run ocla__model_attn_forward (runtime/model_attn.c) */
+    ocla__model_attn attn;
 };
 
 /* ---- weights ---- */
@@ -77,7 +63,8 @@ static ocla_status upload_linear(ocla_context *ctx, const ocla_model *m, const c
     ocla_model_tensor t;
     ocla_status st = get(ctx, m, name, &t);
     if (st != OCLA_SUCCESS) return st;
-    const int64_t rows = t.dims[0], in = t.ndim == 2 ? t.dims[1] : 1, cols = rows * G;
+    /* in: 1 for a vector, the kernel taps of a depthwise Conv1d [rows, 1, W] (then [W, rows * G]) */
+    const int64_t rows = t.dims[0], in = rows > 0 ? t.numel / rows : 1, cols = rows * G;
     float *buf = malloc((size_t)(in * cols) * sizeof(float) + 1);
     if (!buf) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, FN_CREATE ": host memory for '%s'", name);
     for (int64_t o = 0; o < cols; o++) {
@@ -85,7 +72,7 @@ static ocla_status upload_linear(ocla_context *ctx, const ocla_model *m, const c
         for (int64_t i = 0; i < in; i++) buf[i * cols + o] = t.data[src * in + i];
     }
     const int64_t dims[2] = {in, cols};
-    st = t.ndim == 2 ? upload(ctx, buf, 2, dims, out) : upload(ctx, buf, 1, &cols, out);
+    st = t.ndim >= 2 ? upload(ctx, buf, 2, dims, out) : upload(ctx, buf, 1, &cols, out);
     free(buf);
     return st;
 }
@@ -117,12 +104,24 @@ static ocla_status upload_layer(ocla_model_session *s, const ocla_model *m, cons
              c->fuse_norm && c->use_output_gate ? "g_norm_swish_gate" : "g_norm");
     const int64_t sdims[4] = {s->B, s->H, K, V};
     ocla_status st;
+    if (c->use_short_conv) { /* depthwise [C, 1, W] as [W, C], k and v widened like their projections */
+        static const char qkv[3] = {'q', 'k', 'v'};
+        const int64_t W = c->conv_size;
+        for (int i = 0; i < 3; i++) {
+            char cn[112];
+            snprintf(cn, sizeof cn, "model.layers.%lld.attn.%c_conv1d.weight", (long long)l, qkv[i]);
+            const int64_t D = i == 2 ? V : K, cdims[3] = {s->B, W > 1 ? W - 1 : 1, s->H * D};
+            if ((st = upload_linear(ctx, m, cn, i ? G : 1, D, &ly->conv_w[i])) != OCLA_SUCCESS ||
+                (st = ocla_tensor_create(ctx, OCLA_F32, 3, cdims, &ly->conv_state[i])) != OCLA_SUCCESS)
+                return st;
+        }
+    }
     if ((st = upload_vector(ctx, m, n[0], 0, &ly->attn_norm)) != OCLA_SUCCESS ||
         (st = upload_vector(ctx, m, n[1], 0, &ly->mlp_norm)) != OCLA_SUCCESS ||
         (st = upload_linear(ctx, m, n[2], 1, K, &ly->wq)) != OCLA_SUCCESS ||
         (st = upload_linear(ctx, m, n[3], G, K, &ly->wk)) != OCLA_SUCCESS ||
         (st = upload_linear(ctx, m, n[4], G, V, &ly->wv)) != OCLA_SUCCESS ||
-        (st = upload_linear(ctx, m, n[5], 1, V, &ly->wr)) != OCLA_SUCCESS ||
+        (c->use_output_gate && (st = upload_linear(ctx, m, n[5], 1, V, &ly->wr)) != OCLA_SUCCESS) ||
         (st = upload_linear(ctx, m, n[6], 1, 1, &ly->wg1)) != OCLA_SUCCESS ||
         (st = upload_linear(ctx, m, n[7], G, K, &ly->wg2)) != OCLA_SUCCESS ||
         (st = upload_linear(ctx, m, n[8], G, K, &ly->bg2)) != OCLA_SUCCESS ||
@@ -135,16 +134,14 @@ static ocla_status upload_layer(ocla_model_session *s, const ocla_model *m, cons
     return ocla_tensor_create(ctx, OCLA_F32, 4, sdims, &ly->state);
 }
 
-/* What the session cannot run: OCLA_ERR_UNSUPPORTED naming the option. */
+/* What the session cannot run: OCLA_ERR_UNSUPPORTED naming the option and its value. */
 static ocla_status check_config(ocla_context *ctx, const ocla_gla_config *c) {
-    const char *why = c->feature_map != OCLA_MODEL_FMAP_NONE ? "feature_map (only null)"
-                      : c->use_short_conv                    ? "use_short_conv = true"
-                      : !c->use_output_gate                  ? "use_output_gate = false"
-                      : c->has_clamp_min                     ? "clamp_min (only null)"
-                                                             : NULL;
-    if (why)
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          FN_CREATE ": the config sets %s, which ocla's GLA layer does not run", why);
+    if (c->feature_map < OCLA_MODEL_FMAP_NONE || c->feature_map > OCLA_MODEL_FMAP_GELU)
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN_CREATE ": feature_map = %d is not an ocla_model_feature_map",
+                          (int)c->feature_map);
+    if (c->use_short_conv && (c->conv_size < 1 || c->conv_size > INT32_MAX / 2))
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN_CREATE ": conv_size = %lld (ocla runs 1 .. %d)",
+                          (long long)c->conv_size, INT32_MAX / 2);
     if (c->hidden_size > INT32_MAX || c->intermediate_size > INT32_MAX || c->vocab_size > INT32_MAX)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, FN_CREATE ": sizes beyond the kernels' int range");
     return OCLA_SUCCESS;
@@ -158,6 +155,7 @@ static void free_session(ocla_model_session *s) {
             for (size_t i = 0; i < sizeof(model_layer) / sizeof(ocla_tensor *); i++) ocla_tensor_destroy(t[i]);
         }
     free(s->layers);
+    ocla__model_attn_free(&s->attn);
     ocla_tensor *own[] = {s->embed, s->head, s->final_norm, s->x.t, s->h.t, s->a.t, s->g.t, s->u.t, s->logits.t};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ocla_tensor_destroy(own[i]);
     if (s->ids) clReleaseMemObject(s->ids);
@@ -187,7 +185,7 @@ static ocla_status create(ocla_context *ctx, const ocla_model *model, int batch,
     *s = (ocla_model_session){.ctx = ctx, .B = batch, .d = c->hidden_size, .vocab = c->vocab_size,
                               .I = c->intermediate_size, .H = c->num_heads, .K = c->head_k_dim,
                               .V = c->head_v_dim, .L = c->num_hidden_layers, .eps = c->norm_eps,
-                              .tau = c->gate_logit_normalizer};
+                              .tau = c->gate_logit_normalizer, .options = ocla__model_attn_needed(c)};
     s->layers = calloc((size_t)s->L + 1, sizeof *s->layers);
     if (!s->layers) st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, FN_CREATE ": host memory");
     for (int64_t l = 0; st == OCLA_SUCCESS && l < s->L; l++) st = upload_layer(s, model, c, l);
@@ -198,6 +196,10 @@ static ocla_status create(ocla_context *ctx, const ocla_model *model, int batch,
                             &s->head)) == OCLA_SUCCESS &&
         (st = upload_vector(ctx, model, "model.norm.weight", 0, &s->final_norm)) == OCLA_SUCCESS)
         st = norm_lanes(s);
+    s->attn = (ocla__model_attn){.feature_map = (int)c->feature_map, .has_clamp = c->has_clamp_min,
+                                 .clamp_min = c->clamp_min, .use_output_gate = c->use_output_gate,
+                                 .W = c->use_short_conv ? c->conv_size : 0, .H = s->H, .K = s->K, .V = s->V,
+                                 .eps = s->eps, .tau = s->tau, .lanes = s->lanes};
     if (st != OCLA_SUCCESS) {
         free_session(s);
         return st;
@@ -225,7 +227,9 @@ int ocla_model_session_batch(const ocla_model_session *session) { return session
 
 static ocla_status reset(ocla_model_session *s) {
     for (int64_t l = 0; l < s->L; l++) {
-        const ocla_status st = ocla_tensor_fill(s->ctx, s->layers[l].state, 0.0f);
+        ocla_status st = ocla_tensor_fill(s->ctx, s->layers[l].state, 0.0f);
+        for (int i = 0; i < 3 && st == OCLA_SUCCESS; i++)
+            if (s->layers[l].conv_state[i]) st = ocla_tensor_fill(s->ctx, s->layers[l].conv_state[i], 0.0f);
         if (st != OCLA_SUCCESS) return st;
     }
     return OCLA_SUCCESS;
@@ -260,33 +264,43 @@ static struct ocla_tensor view(const act_buf *b, int64_t d0, int64_t d1, int64_t
     return v;
 }
 
-static ocla_status upload_ids(ocla_model_session *s, const int32_t *tokens, int64_t n) {
+ocla_status ocla__model_upload_ints(ocla_context *ctx, cl_mem *buf, int64_t *cap, const int32_t *v, int64_t n,
+                                    const char *what) {
     cl_int err = CL_SUCCESS;
-    if (s->ids_cap < n) {
-        if (s->ids) clReleaseMemObject(s->ids);
-        s->ids_cap = 0;
-        s->ids = clCreateBuffer(ocla_context_cl(s->ctx), CL_MEM_READ_ONLY, (size_t)n * sizeof(cl_int), NULL, &err);
-        if (err != CL_SUCCESS) return s->ids = NULL, ocla__cl_fail(s->ctx, err, "clCreateBuffer", "token ids");
-        s->ids_cap = n;
+    if (*cap < n) {
+        if (*buf) clReleaseMemObject(*buf);
+        *cap = 0;
+        *buf = clCreateBuffer(ocla_context_cl(ctx), CL_MEM_READ_ONLY, (size_t)n * sizeof(cl_int), NULL, &err);
+        if (err != CL_SUCCESS) return *buf = NULL, ocla__cl_fail(ctx, err, "clCreateBuffer", what);
+        *cap = n;
     }
-    err = clEnqueueWriteBuffer(ocla_context_queue(s->ctx), s->ids, CL_TRUE, 0, (size_t)n * sizeof(cl_int), tokens,
-                               0, NULL, NULL);
-    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(s->ctx, err, "clEnqueueWriteBuffer", "token ids");
+    err = clEnqueueWriteBuffer(ocla_context_queue(ctx), *buf, CL_TRUE, 0, (size_t)n * sizeof(cl_int), v, 0, NULL, NULL);
+    return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", what);
 }
 
-/* y rows i < rows = RMSNorm(x row first + i * step (+= a's row when has_add)) * w */
+static ocla_status upload_ids(ocla_model_session *s, const int32_t *tokens, int64_t n) {
+    return ocla__model_upload_ints(s->ctx, &s->ids, &s->ids_cap, tokens, n, "token ids");
+}
+
+ocla_status ocla__model_rmsnorm(ocla_context *ctx, size_t lanes, int64_t rows, int64_t d, float eps, int64_t first,
+                                int64_t step, int has_add, ocla_tensor *x, const ocla_tensor *a, const ocla_tensor *w,
+                                ocla_tensor *y) {
+    ocla_args k;
+    ocla_status st = ocla__layer_kernel(ctx, &ocla__fam_model, "model_add_rmsnorm", &k);
+    if (st != OCLA_SUCCESS) return st;
+    ocla__push_int(&k, rows), ocla__push_int(&k, d), ocla__push_float(&k, eps);
+    ocla__push_int(&k, first), ocla__push_int(&k, step), ocla__push_int(&k, has_add);
+    ocla__push_tensor(&k, x, NULL, 0), ocla__push_tensor(&k, a, NULL, 0);
+    ocla__push_tensor(&k, w, NULL, 0), ocla__push_tensor(&k, y, NULL, 0);
+    ocla__push_local(&k, lanes * sizeof(float));
+    const size_t global = (size_t)rows * lanes;
+    return ocla__layer_launch(&k, 1, &global, &lanes, "model RMSNorm");
+}
+
+/* y rows i < rows = RMSNorm(x row first + i * step (+= a's row when has_add)) * w, on the residual stream */
 static ocla_status add_rmsnorm(ocla_model_session *s, int64_t rows, int64_t first, int64_t step, int has_add,
                                const ocla_tensor *w, ocla_tensor *y) {
-    ocla_args a;
-    ocla_status st = ocla__layer_kernel(s->ctx, &ocla__fam_model, "model_add_rmsnorm", &a);
-    if (st != OCLA_SUCCESS) return st;
-    ocla__push_int(&a, rows), ocla__push_int(&a, s->d), ocla__push_float(&a, s->eps);
-    ocla__push_int(&a, first), ocla__push_int(&a, step), ocla__push_int(&a, has_add);
-    ocla__push_tensor(&a, s->x.t, NULL, 0), ocla__push_tensor(&a, s->a.t, NULL, 0);
-    ocla__push_tensor(&a, w, NULL, 0), ocla__push_tensor(&a, y, NULL, 0);
-    ocla__push_local(&a, s->lanes * sizeof(float));
-    const size_t global = (size_t)rows * s->lanes;
-    return ocla__layer_launch(&a, 1, &global, &s->lanes, "model RMSNorm");
+    return ocla__model_rmsnorm(s->ctx, s->lanes, rows, s->d, s->eps, first, step, has_add, s->x.t, s->a.t, w, y);
 }
 
 static ocla_status elementwise(ocla_model_session *s, const char *kernel, int64_t n, int d, cl_mem ids,
@@ -319,7 +333,8 @@ static ocla_status layer(ocla_model_session *s, const model_layer *ly, const bat
                                       .w_g2 = ly->wg2, .b_g2 = ly->bg2, .norm_w = ly->gnorm, .w_o = ly->wo};
     ocla_status st;
     if ((st = add_rmsnorm(s, R, 0, 1, has_add, ly->attn_norm, &h2)) != OCLA_SUCCESS ||
-        (st = ocla_gla_layer_forward(s->ctx, &p, &w, &h3, &a3)) != OCLA_SUCCESS ||
+        (st = s->options ? ocla__model_attn_forward(s->ctx, &s->attn, ly, b, form, &h3, &a3)
+                         : ocla_gla_layer_forward(s->ctx, &p, &w, &h3, &a3)) != OCLA_SUCCESS ||
         (st = add_rmsnorm(s, R, 0, 1, 1, ly->mlp_norm, &h2)) != OCLA_SUCCESS ||
         (st = ocla_linear_forward(s->ctx, &h2, ly->w_gate, &g2)) != OCLA_SUCCESS ||
         (st = ocla_linear_forward(s->ctx, &h2, ly->w_up, &u2)) != OCLA_SUCCESS ||
@@ -419,10 +434,15 @@ static ocla_status slot_reset(ocla_model_session *s, int slot) {
     const int32_t one = (int32_t)slot;
     ocla_status st = check_slots(s, "ocla_model_slot_reset", 1, &one);
     for (int64_t l = 0; st == OCLA_SUCCESS && l < s->L; l++) {
-        struct ocla_tensor row = *s->layers[l].state; /* [1,H,K,V] at the slot */
-        row.dims[0] = 1;
-        row.offset += (size_t)slot * (size_t)(s->H * s->K * s->V);
-        st = ocla__layer_fill(s->ctx, &row, 0.0f);
+        const model_layer *ly = &s->layers[l];
+        ocla_tensor *const t[4] = {ly->state, ly->conv_state[0], ly->conv_state[1], ly->conv_state[2]};
+        for (int i = 0; i < 4 && st == OCLA_SUCCESS; i++) {
+            if (!t[i]) continue; /* no short convolutions */
+            struct ocla_tensor row = *t[i]; /* [1, ...] at the slot */
+            row.dims[0] = 1;
+            row.offset += (size_t)slot * (size_t)row.strides[0];
+            st = ocla__layer_fill(s->ctx, &row, 0.0f);
+        }
     }
     return st;
 }

@@ -59,7 +59,7 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
     {&ocla__fam_optim, "sgd_step"},
-    {&ocla__fam_model, "model_embed model_add_rmsnorm model_swiglu"}, /* the whole-model steps */
+    {&ocla__fam_model, "model_embed model_add_rmsnorm model_swiglu model_map model_short_conv model_conv_state"}, /* the whole-model steps */
     {&ocla__fam_layer_bwd, "layer_colsum gla_norm_gate_bwd layer_fill"},
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};

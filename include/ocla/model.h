@@ -111,15 +111,18 @@ OCLA_API ocla_status ocla_model_tensor_upload(ocla_context *ctx, const ocla_mode
  * A session holds the model's weights on a context's device (transposed once to [in, out]; grouped
  * k, v and gate projections widened to every head) and the recurrent state of each layer for
  * `batch` sequences. Per layer, as fla's GLABlock:
- *   h = RMSNorm(x) * attn_norm;  x = x + GatedLinearAttention(h)   (ocla_gla_layer_forward)
+ *   h = RMSNorm(x) * attn_norm;  x = x + GatedLinearAttention(h)   (ocla_gla_layer_forward, or with
+ *                                                                   the options below its own steps)
  *   h = RMSNorm(x) * mlp_norm;   x = x + down(silu(gate(h)) * up(h))
  * then logits = (RMSNorm(x) * norm) lm_head (the embedding matrix when tied). Every RMSNorm uses the
  * config's norm_eps. Prefill runs the chunked form of the attention, a step the recurrent form; both
  * continue from the layers' states and leave them after the last token, so prefill(A) then
  * prefill(B) equals prefill(A B), and prefill(A) then a step per token of B likewise.
  *
- * Configs ocla does not run are refused by ocla_model_session_create with OCLA_ERR_UNSUPPORTED
- * naming the option: feature_map, use_short_conv, use_output_gate = false, clamp_min.
+ * fla's options run as fla computes them: feature_map (on q and k), use_short_conv (causal depthwise
+ * convolutions of q, k, v of conv_size taps, then silu; the last conv_size - 1 inputs of each are kept
+ * per layer and sequence (slot) beside the recurrent state, filled by prefills, reset with it),
+ * use_output_gate = false (o = RMSNorm(o) * g_norm), clamp_min (on the log gates).
  * Token ids are int32 in [0, vocab_size): anything else is OCLA_ERR_INVALID_ARGUMENT before any
  * work. Logits are downloaded to host memory as fp32. Errors: ocla_last_error(ctx). */
 typedef struct ocla_model_session ocla_model_session;

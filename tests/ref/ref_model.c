@@ -2,9 +2,12 @@
 /* fp64 reference of fla's GLAForCausalLM (ref_model.h). Per layer (GLABlock):
  *   h = RMSNorm(x) attn_norm
  *   q = h Wq, k = h Wk, v = h Wv (grouped heads: query head i reads kv head i / G), r = h Wg
- *   gk = logsigmoid((h Wgk0) Wgk1 + b) / 16
+ *   use_short_conv: q, k, v = silu(sum_j w[c, j] z_{t - (W-1) + j}[c]) (fla's ShortConvolution of
+ *                   each projection, zeros before the first token, no bias)
+ *   gk = logsigmoid((h Wgk0) Wgk1 + b) / 16;  clamp_min: gk = max(gk, clamp_min)
+ *   feature_map: q, k = phi(q), phi(k) (fla's ACT2FN)
  *   S_t = diag(exp(gk_t)) S_{t-1} + k_t v_t^T,  o_t = K^-1/2 q_t^T S_t          (per head)
- *   o = RMSNorm_V(o) gnorm * silu(r);  x = x + o Wo
+ *   o = RMSNorm_V(o) gnorm * silu(r) (use_output_gate; else RMSNorm_V(o) gnorm);  x = x + o Wo
  *   h = RMSNorm(x) mlp_norm;  x = x + (silu(h Wgate) * (h Wup)) Wdown
  * then logits = (RMSNorm(x) norm) W_head (lm_head, or the embeddings when tied). RMSNorm(x) =
  * x / sqrt(mean(x^2) + norm_eps). nn.Linear weights are [out, in]: y_o = sum_i W[o, i] x_i. */
@@ -46,25 +49,57 @@ static void rmsnorm(const double *x, int n, double eps, const float *w, double *
 static double silu(double a) { return a / (1.0 + exp(-a)); }
 static double logsigmoid(double a) { return fmin(a, 0.0) - log1p(exp(-fabs(a))); }
 
+/* fla's ACT2FN[feature_map] (gelu: fla's tanh approximation, its constants) */
+static double feature(int fmap, double a) {
+    switch (fmap) {
+    case OCLA_MODEL_FMAP_RELU: return fmax(a, 0.0);
+    case OCLA_MODEL_FMAP_SIGMOID: return 1.0 / (1.0 + exp(-a));
+    case OCLA_MODEL_FMAP_LOGSIGMOID: return logsigmoid(a);
+    case OCLA_MODEL_FMAP_SWISH: return silu(a);
+    case OCLA_MODEL_FMAP_SQRELU: return fmax(a, 0.0) * fmax(a, 0.0);
+    case OCLA_MODEL_FMAP_GELU: return a * 0.5 * (1.0 + tanh(0.79788456 * a * (1.0 + 0.044715 * a * a)));
+    default: return a;
+    }
+}
+
+/* the short convolution of channel c at token t of raw [T, n]: silu(sum_j w[c, 0, j] raw[t - (W-1) + j, c]) */
+static double conv_at(const double *raw, int n, int t, int c, const float *w, int W) {
+    double s = 0.0;
+    for (int j = 0; j < W; j++) {
+        const int tau = t - (W - 1) + j;
+        if (tau >= 0) s += (double)w[(size_t)c * W + j] * raw[(size_t)tau * n + c];
+    }
+    return silu(s);
+}
+
 typedef struct lw {
     const float *an, *mn, *wq, *wk, *wv, *wg, *g0, *g1, *gb, *wo, *gn, *gate, *up, *down;
+    const float *cq, *ck, *cv; /* use_short_conv */
 } lw;
 
 static int layer_weights(const ocla_model *m, const ocla_gla_config *c, int l, lw *w) {
     *w = (lw){layer_tensor(m, l, "attn_norm.weight"),       layer_tensor(m, l, "mlp_norm.weight"),
               layer_tensor(m, l, "attn.q_proj.weight"),     layer_tensor(m, l, "attn.k_proj.weight"),
-              layer_tensor(m, l, "attn.v_proj.weight"),     layer_tensor(m, l, "attn.g_proj.weight"),
+              layer_tensor(m, l, "attn.v_proj.weight"),
+              c->use_output_gate ? layer_tensor(m, l, "attn.g_proj.weight") : NULL,
               layer_tensor(m, l, "attn.gk_proj.0.weight"),  layer_tensor(m, l, "attn.gk_proj.1.weight"),
               layer_tensor(m, l, "attn.gk_proj.1.bias"),    layer_tensor(m, l, "attn.o_proj.weight"),
               NULL,                                         layer_tensor(m, l, "mlp.gate_proj.weight"),
-              layer_tensor(m, l, "mlp.up_proj.weight"),     layer_tensor(m, l, "mlp.down_proj.weight")};
+              layer_tensor(m, l, "mlp.up_proj.weight"),     layer_tensor(m, l, "mlp.down_proj.weight"),
+              NULL, NULL, NULL};
     if (c->elementwise_affine) {
-        w->gn = layer_tensor(m, l, c->fuse_norm ? "attn.g_norm_swish_gate.weight" : "attn.g_norm.weight");
+        w->gn = layer_tensor(m, l, c->fuse_norm && c->use_output_gate ? "attn.g_norm_swish_gate.weight"
+                                                                       : "attn.g_norm.weight");
         if (!w->gn) return -1;
+    }
+    if (c->use_short_conv) {
+        w->cq = layer_tensor(m, l, "attn.q_conv1d.weight"), w->ck = layer_tensor(m, l, "attn.k_conv1d.weight");
+        w->cv = layer_tensor(m, l, "attn.v_conv1d.weight");
+        if (!w->cq || !w->ck || !w->cv) return -1;
     }
     const float *const *p = &w->an;
     for (int i = 0; i < 14; i++)
-        if (i != 10 && !p[i]) return -1;
+        if (i != 10 && !(i == 5 && !c->use_output_gate) && !p[i]) return -1;
     return 0;
 }
 
@@ -82,7 +117,10 @@ int ref_model_logits(const ocla_model *model, const int32_t *tokens, int T, doub
     double *k = malloc(big * sizeof *k), *v = malloc(big * sizeof *v), *r = malloc(big * sizeof *r);
     double *gk = malloc(big * sizeof *gk), *lr = malloc((size_t)R * sizeof *lr), *o = malloc(big * sizeof *o);
     double *a = malloc(big * sizeof *a), *S = calloc((size_t)H * K * V, sizeof *S);
-    int ret = E && fn && head && x && h && q && k && v && r && gk && lr && o && a && S ? 0 : -1;
+    /* the raw projections of every token (the short convolutions' inputs) */
+    const int W = c->use_short_conv ? (int)c->conv_size : 0;
+    double *raw = W ? malloc((size_t)T * (size_t)(kd + kg + vg) * sizeof *raw) : NULL;
+    int ret = E && fn && head && x && h && q && k && v && r && gk && lr && o && a && S && (!W || raw) ? 0 : -1;
     for (int t = 0; !ret && t < T; t++)
         for (int i = 0; i < d; i++) x[(size_t)t * d + i] = E[(size_t)tokens[t] * d + i];
     for (int l = 0; !ret && l < c->num_hidden_layers; l++) {
@@ -93,8 +131,23 @@ int ref_model_logits(const ocla_model *model, const int32_t *tokens, int T, doub
             double *xt = x + (size_t)t * d;
             rmsnorm(xt, d, eps, w.an, h);
             linear(w.wq, kd, d, h, q), linear(w.wk, kg, d, h, k), linear(w.wv, vg, d, h, v);
-            linear(w.wg, vd, d, h, r), linear(w.g0, R, d, h, lr), linear(w.g1, kg, R, lr, gk);
-            for (int j = 0; j < kg; j++) gk[j] = logsigmoid(gk[j] + w.gb[j]) / tau;
+            if (W) {
+                double *rq = raw, *rk = raw + (size_t)T * kd, *rv = rk + (size_t)T * kg;
+                memcpy(rq + (size_t)t * kd, q, (size_t)kd * sizeof *q);
+                memcpy(rk + (size_t)t * kg, k, (size_t)kg * sizeof *k);
+                memcpy(rv + (size_t)t * vg, v, (size_t)vg * sizeof *v);
+                for (int j = 0; j < kd; j++) q[j] = conv_at(rq, kd, t, j, w.cq, W);
+                for (int j = 0; j < kg; j++) k[j] = conv_at(rk, kg, t, j, w.ck, W);
+                for (int j = 0; j < vg; j++) v[j] = conv_at(rv, vg, t, j, w.cv, W);
+            }
+            if (w.wg) linear(w.wg, vd, d, h, r);
+            linear(w.g0, R, d, h, lr), linear(w.g1, kg, R, lr, gk);
+            for (int j = 0; j < kg; j++) {
+                gk[j] = logsigmoid(gk[j] + w.gb[j]) / tau;
+                if (c->has_clamp_min) gk[j] = fmax(gk[j], (double)c->clamp_min);
+            }
+            for (int j = 0; j < kd; j++) q[j] = feature((int)c->feature_map, q[j]);
+            for (int j = 0; j < kg; j++) k[j] = feature((int)c->feature_map, k[j]);
             for (int hh = 0; hh < H; hh++) {
                 const int g = hh / G; /* fla's repeat: head hh reads kv head hh / G */
                 double *Sh = S + (size_t)hh * K * V, *oh = o + (size_t)hh * V;
@@ -108,7 +161,8 @@ int ref_model_logits(const ocla_model *model, const int32_t *tokens, int T, doub
                     a[j] = s * scale;
                 }
                 rmsnorm(a, V, eps, w.gn, oh);
-                for (int j = 0; j < V; j++) oh[j] *= silu(r[hh * V + j]);
+                if (w.wg)
+                    for (int j = 0; j < V; j++) oh[j] *= silu(r[hh * V + j]);
             }
             linear(w.wo, d, vd, o, a);
             for (int i = 0; i < d; i++) xt[i] += a[i];
@@ -123,6 +177,6 @@ int ref_model_logits(const ocla_model *model, const int32_t *tokens, int T, doub
         rmsnorm(x + (size_t)t * d, d, eps, fn, h);
         linear(head, NV, d, h, logits + (size_t)t * NV);
     }
-    free(x), free(h), free(q), free(k), free(v), free(r), free(gk), free(lr), free(o), free(a), free(S);
+    free(x), free(h), free(q), free(k), free(v), free(r), free(gk), free(lr), free(o), free(a), free(S), free(raw);
     return ret;
 }

@@ -12,7 +12,7 @@ enum { MAX_T = 64 };
 typedef struct wfile {
     char name[MAX_T][96];
     int ndim[MAX_T];
-    int64_t dims[MAX_T][2], numel[MAX_T];
+    int64_t dims[MAX_T][3], numel[MAX_T];
     float *data[MAX_T];
     int n, failed;
 } wfile;
@@ -49,6 +49,14 @@ static void add(wfile *w, uint32_t *seed, const char *fmt, int64_t l, int ndim, 
     }
 }
 
+/* a depthwise Conv1d weight [C, 1, W]: written as [C, W] (values of variance 1/W), then given its shape */
+static void add_conv(wfile *w, uint32_t *seed, const char *fmt, int64_t l, int64_t C, int64_t W) {
+    add(w, seed, fmt, l, 2, C, W);
+    if (w->failed) return;
+    const int i = w->n - 1;
+    w->ndim[i] = 3, w->dims[i][0] = C, w->dims[i][1] = 1, w->dims[i][2] = W;
+}
+
 static void weights(const ref_model_spec *m, wfile *w, uint32_t seed) {
     const int64_t kd = (int64_t)(m->d * m->ek), vd = (int64_t)(m->d * m->ev), g = m->H / m->kvH;
     add(w, &seed, "model.embeddings.weight", 0, 2, m->vocab, m->d);
@@ -57,14 +65,20 @@ static void weights(const ref_model_spec *m, wfile *w, uint32_t seed) {
         add(w, &seed, "model.layers.%lld.attn.q_proj.weight", l, 2, kd, m->d);
         add(w, &seed, "model.layers.%lld.attn.k_proj.weight", l, 2, kd / g, m->d);
         add(w, &seed, "model.layers.%lld.attn.v_proj.weight", l, 2, vd / g, m->d);
-        add(w, &seed, "model.layers.%lld.attn.g_proj.weight", l, 2, vd, m->d);
+        if (!m->no_gate) add(w, &seed, "model.layers.%lld.attn.g_proj.weight", l, 2, vd, m->d);
+        if (m->conv > 0) {
+            add_conv(w, &seed, "model.layers.%lld.attn.q_conv1d.weight", l, kd, m->conv);
+            add_conv(w, &seed, "model.layers.%lld.attn.k_conv1d.weight", l, kd / g, m->conv);
+            add_conv(w, &seed, "model.layers.%lld.attn.v_conv1d.weight", l, vd / g, m->conv);
+        }
         add(w, &seed, "model.layers.%lld.attn.gk_proj.0.weight", l, 2, 16, m->d);
         add(w, &seed, "model.layers.%lld.attn.gk_proj.1.weight", l, 2, kd / g, 16);
         add(w, &seed, "model.layers.%lld.attn.gk_proj.1.bias", l, 1, kd / g, 0);
         add(w, &seed, "model.layers.%lld.attn.o_proj.weight", l, 2, m->d, vd);
         if (m->affine)
             add(w, &seed,
-                m->fuse ? "model.layers.%lld.attn.g_norm_swish_gate.weight" : "model.layers.%lld.attn.g_norm.weight",
+                m->fuse && !m->no_gate ? "model.layers.%lld.attn.g_norm_swish_gate.weight"
+                                       : "model.layers.%lld.attn.g_norm.weight",
                 l, 1, vd / m->H, 0);
         add(w, &seed, "model.layers.%lld.mlp_norm.weight", l, 1, m->d, 0);
         add(w, &seed, "model.layers.%lld.mlp.gate_proj.weight", l, 2, m->I, m->d);
@@ -93,7 +107,10 @@ static int write_safetensors(const char *dir, const wfile *w) {
     hl += (size_t)snprintf(h, cap, "{");
     for (int i = 0; i < w->n && hl < cap - 256; i++) {
         char shape[64];
-        if (w->ndim[i] == 2)
+        if (w->ndim[i] == 3)
+            snprintf(shape, sizeof shape, "%lld, %lld, %lld", (long long)w->dims[i][0], (long long)w->dims[i][1],
+                     (long long)w->dims[i][2]);
+        else if (w->ndim[i] == 2)
             snprintf(shape, sizeof shape, "%lld, %lld", (long long)w->dims[i][0], (long long)w->dims[i][1]);
         else
             snprintf(shape, sizeof shape, "%lld", (long long)w->dims[i][0]);
@@ -120,13 +137,15 @@ static int write_safetensors(const char *dir, const wfile *w) {
 }
 
 int ref_model_write(const char *dir, const ref_model_spec *m, uint32_t seed) {
-    char cfg[2048];
+    char cfg[2048], opt[128] = "";
+    if (m->conv > 0) snprintf(opt, sizeof opt, "\"use_short_conv\": true, \"conv_size\": %lld, ", (long long)m->conv);
+    if (m->no_gate) strcat(opt, "\"use_output_gate\": false, ");
     const int len = snprintf(
         cfg, sizeof cfg,
-        "{\"model_type\": \"gla\", %s\"vocab_size\": %lld, \"hidden_size\": %lld, \"num_hidden_layers\": %lld,"
+        "{\"model_type\": \"gla\", %s%s\"vocab_size\": %lld, \"hidden_size\": %lld, \"num_hidden_layers\": %lld,"
         "\"num_heads\": %lld, \"num_kv_heads\": %lld, \"expand_k\": %g, \"expand_v\": %g, \"intermediate_size\": %lld,"
         "\"elementwise_affine\": %s, \"fuse_norm\": %s, \"tie_word_embeddings\": %s, \"norm_eps\": 1e-06}",
-        m->extra ? m->extra : "", (long long)m->vocab, (long long)m->d, (long long)m->L, (long long)m->H,
+        opt, m->extra ? m->extra : "", (long long)m->vocab, (long long)m->d, (long long)m->L, (long long)m->H,
         (long long)m->kvH, m->ek, m->ev, (long long)m->I, m->affine ? "true" : "false", m->fuse ? "true" : "false",
         m->tied ? "true" : "false");
     if (len < 0 || len >= (int)sizeof cfg || write_file(dir, "config.json", cfg, (size_t)len)) return -1;

@@ -11,6 +11,8 @@ typedef struct ref_model_spec {
     double ek, ev;                  /* expand_k, expand_v */
     int affine, fuse, tied;         /* elementwise_affine, fuse_norm, tie_word_embeddings */
     const char *extra;              /* more config.json members, each ending with a comma, or NULL */
+    int64_t conv;                   /* > 0: use_short_conv with conv_size conv (the q, k, v conv1d weights) */
+    int no_gate;                    /* use_output_gate false: no g_proj, the norm is g_norm */
 } ref_model_spec;
 
 /* vocab 64, d 32, 2 layers, 2 heads (K 8, V 16), I 48, affine, fused norms, untied */

@@ -20,7 +20,8 @@
  *      the sanitizer is the check here.
  * Before them the device selftest (ocla_selftest); the probe kernel runs when the context first plans.
  *   5. the whole-model kernels (kernels_cl/model.cl): a tiny GLAForCausalLM checkpoint (written to a
- *      temporary directory, tests/ref/ref_model_ckpt.c) prefilled and stepped once; finiteness only.
+ *      temporary directory, tests/ref/ref_model_ckpt.c; with short convolutions, a feature map and
+ *      clamp_min, so every kernel of model.cl runs) prefilled and stepped once; finiteness only.
  *
  *   4. with a variant list (ocla_variants --device <this device> --witness: every variant the runtime
  *      builds on a device of these limits, with the first request whose plan builds it), every
@@ -448,6 +449,7 @@ static void model_part(void) {
     char dir[] = "/tmp/ocla-sweep-XXXXXX", path[64];
     ref_model_spec m = ref_model_small();
     m.vocab = 16, m.d = 16, m.L = 1, m.I = 16; /* K 4, V 8 */
+    m.conv = 3, m.extra = "\"feature_map\": \"relu\", \"clamp_min\": -0.05,"; /* fla's options: model.cl's all */
     ocla_model *model = NULL;
     ocla_model_session *s = NULL;
     float logits[5 * 16];

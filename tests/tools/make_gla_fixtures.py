@@ -15,7 +15,8 @@ Needs a CUDA GPU (fla's Triton kernels), torch, transformers, einops and fla's s
 
   python3 tests/tools/make_gla_fixtures.py --fla /path/to/flash-linear-attention --out tests/fixtures/gla
 
-(--fla is the directory that contains the fla/ package.) With --bench DIR it also saves a GLA model of
+(--fla is the directory that contains the fla/ package.) --only NAME[,NAME] makes only those fixtures
+(each keeps the seed of its place in CONFIGS, so a partial run makes the same files). With --bench DIR it also saves a GLA model of
 about 340M parameters (hidden 1024, 24 layers, 4 heads, vocabulary 32000, random weights, 1.4 GB
 fp32: not a fixture) in DIR and times fla's own decoding of it at batch 1 and 64, printing the
 ocla-generate command lines that time ocla on the same checkpoint. The logits are fla's in fp32 with TF32 off
@@ -36,7 +37,8 @@ import time
 
 # Small configurations: each well under 1 MB of fp32 weights. Every option ocla runs is covered
 # somewhere: default MLP width rounding, grouped kv heads, tied embeddings, no affine output norm,
-# unfused norms, a sharded save, head dims of 32, a prompt longer than fla's 64-token switch.
+# unfused norms, a sharded save, head dims of 32, a prompt longer than fla's 64-token switch, the
+# feature maps, short convolutions, no output gate and clamp_min.
 CONFIGS = [
     dict(name="base", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2)),
     dict(name="tied_grouped", prompt=20,
@@ -48,6 +50,33 @@ CONFIGS = [
     dict(name="long", prompt=100,
          cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, expand_k=1.0,
                   intermediate_size=128)),
+    # the options of fla's GatedLinearAttention beyond the defaults (feature maps on q and k, short
+    # convolutions of q, k, v, no output gate, a lower bound on the log gates), one per model, then
+    # all together with grouped heads. fla's GLABlock passes no conv_bias to the layer (its
+    # ShortConvolutions have no bias in a GLAForCausalLM), so no fixture can have one.
+    dict(name="fmap_relu", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
+                                               intermediate_size=128, feature_map="relu")),
+    dict(name="fmap_swish", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
+                                                intermediate_size=128, feature_map="swish")),
+    dict(name="fmap_gelu", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
+                                               intermediate_size=128, feature_map="gelu")),
+    dict(name="fmap_logsigmoid", prompt=20,
+         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, intermediate_size=128,
+                  feature_map="logsigmoid")),
+    dict(name="conv4", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
+                                           intermediate_size=128, use_short_conv=True, conv_size=4)),
+    dict(name="conv2_long", prompt=100,
+         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, intermediate_size=128,
+                  use_short_conv=True, conv_size=2)),
+    dict(name="no_output_gate", prompt=20,
+         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, intermediate_size=128,
+                  use_output_gate=False)),
+    dict(name="clamp_min", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
+                                               intermediate_size=128, clamp_min=-0.05)),
+    dict(name="options_combined", prompt=70,
+         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=4, num_kv_heads=2,
+                  intermediate_size=128, feature_map="sigmoid", use_short_conv=True, conv_size=3,
+                  use_output_gate=False, clamp_min=-0.03, elementwise_affine=False)),
 ]
 STEPS = 32
 MAX_BYTES = 1 << 20   # per model's weights
@@ -93,6 +122,8 @@ def init_weights(torch, model, gen):
                 v = 0.5 * u
             elif p.dim() == 2:
                 v = u * math.sqrt(3.0 / p.shape[1])
+            elif p.dim() == 3 and "conv1d" in name:  # depthwise Conv1d [channels, 1, conv_size]
+                v = u * math.sqrt(3.0 / p.shape[2])
             else:
                 die(f"parameter {name} {tuple(p.shape)}: no rule to initialise it (a newer fla option?)")
             p.copy_(v.to(p.dtype))
@@ -133,6 +164,22 @@ def reference(torch, sd, c, ids):
         y = x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps)
         return y * w if w is not None else y
 
+    def short_conv(z, name):
+        """fla's ShortConvolution (activation silu, no bias in a GLA model): causal depthwise
+        y[t, c] = silu(sum_j w[c, 0, j] z[t - (W - 1) + j, c]), zeros before the first token."""
+        w = W[name]
+        n = w.shape[2]
+        zp = torch.cat([torch.zeros(n - 1, z.shape[1], dtype=z.dtype), z])
+        y = sum(zp[j:j + z.shape[0]] * w[:, 0, j] for j in range(n))
+        return F.silu(y)
+
+    fmap = {None: lambda z: z, "relu": F.relu, "sigmoid": torch.sigmoid, "logsigmoid": F.logsigmoid,
+            "swish": F.silu, "silu": F.silu, "sqrelu": lambda z: F.relu(z) ** 2,
+            # fla's ACT2FN['gelu'] is its tanh approximation, with these constants
+            "gelu": lambda z: z * 0.5 * (1.0 + torch.tanh(0.79788456 * z * (1 + 0.044715 * z * z)))}
+    if c.feature_map not in fmap:
+        die(f"feature_map {c.feature_map!r}: the float64 reference does not compute it")
+
     x = W["model.embeddings.weight"][ids]
     for l in range(c.num_hidden_layers):
         p = f"model.layers.{l}."
@@ -140,20 +187,26 @@ def reference(torch, sd, c, ids):
         q = h @ W[p + "attn.q_proj.weight"].T
         k = h @ W[p + "attn.k_proj.weight"].T
         v = h @ W[p + "attn.v_proj.weight"].T
-        r = h @ W[p + "attn.g_proj.weight"].T
+        if c.use_short_conv:  # fla: the convolutions of the projections, before the heads are split
+            q, k, v = (short_conv(z, p + f"attn.{n}_conv1d.weight") for z, n in ((q, "q"), (k, "k"), (v, "v")))
         gk = (h @ W[p + "attn.gk_proj.0.weight"].T) @ W[p + "attn.gk_proj.1.weight"].T + W[p + "attn.gk_proj.1.bias"]
         T = x.shape[0]
         q = q.view(T, H, K)
         k = k.view(T, H // G, K).repeat_interleave(G, dim=1)  # fla: '(h d) -> (h g) d'
         gk = (F.logsigmoid(gk) / 16).view(T, H // G, K).repeat_interleave(G, dim=1)
+        if c.clamp_min is not None:  # fla: clamp_min on the normalised log gate
+            gk = torch.clamp_min(gk, torch.tensor(c.clamp_min, dtype=torch.float32).double())
         v = v.view(T, H // G, V).repeat_interleave(G, dim=1)
+        q, k = fmap[c.feature_map](q), fmap[c.feature_map](k)  # fla: after the gate, on q and k only
         S = torch.zeros(H, K, V, dtype=torch.float64)
         o = torch.empty(T, H, V, dtype=torch.float64)
         for t in range(T):
             S = torch.exp(gk[t])[:, :, None] * S + k[t][:, :, None] * v[t][:, None, :]
             o[t] = torch.einsum("hk,hkv->hv", q[t], S) * K ** -0.5
         gw = W.get(p + "attn.g_norm_swish_gate.weight", W.get(p + "attn.g_norm.weight"))
-        o = rms(o, gw).reshape(T, vd) * F.silu(r)
+        o = rms(o, gw).reshape(T, vd)
+        if c.use_output_gate:  # else fla's o = g_norm(o): RMSNorm only
+            o = o * F.silu(h @ W[p + "attn.g_proj.weight"].T)
         x = x + o @ W[p + "attn.o_proj.weight"].T
         h = rms(x, W[p + "mlp_norm.weight"])
         z = F.silu(h @ W[p + "mlp.gate_proj.weight"].T) * (h @ W[p + "mlp.up_proj.weight"].T)
@@ -322,8 +375,14 @@ def main():
     ap.add_argument("--out", required=True, help="output directory, e.g. tests/fixtures/gla")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--only", metavar="NAME[,NAME]", help="make only these fixtures (names of CONFIGS)")
     ap.add_argument("--bench", metavar="DIR", help="also save a ~340M model in DIR and time fla's decoding of it")
     args = ap.parse_args()
+    names = [c["name"] for c in CONFIGS]
+    only = args.only.split(",") if args.only else names
+    for n in only:
+        if n not in names:
+            die(f"--only {n}: no such fixture (the fixtures: {', '.join(names)})")
     mods = imports(args.fla)
     torch = mods[0]
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -334,9 +393,10 @@ def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.makedirs(args.out, exist_ok=True)
     total = 0
-    for i, spec in enumerate(CONFIGS):
-        total += make_one(mods, spec, args.out, args.seed + i, args.device, repo)
-    print(f"wrote {len(CONFIGS)} fixtures, {total} bytes, to {args.out}")
+    for i, spec in enumerate(CONFIGS):  # seeds by position in CONFIGS: --only makes the same fixtures
+        if spec["name"] in only:
+            total += make_one(mods, spec, args.out, args.seed + i, args.device, repo)
+    print(f"wrote {len(only)} fixtures, {total} bytes, to {args.out}")
     if args.bench:
         bench(mods, args.bench, args.device)
 
