@@ -394,6 +394,14 @@ static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
 static ocla_status prepare_recurrent(ocla_attn_op *op, const ocla_plan_request *r) {
     const int RV = op->plan.tile[0], RK = op->plan.tile[1], KR = op->plan.tile[2];
     const int K = op->K, T = op->T, Ve = op->V + op->key.normalize;
+    if (strstr(op->plan.kernels, "la_decode")) { /* T = 1: tiles DV KS CW (plan_la.c); la_recurrent's arguments */
+        const int DV = RV, KS = RK, CW = KR, groups = (Ve + DV * CW - 1) / (DV * CW);
+        op->seg = 1, op->nseg = 1, op->bind = bind_recurrent;
+        if (op->key.normalize) op->need[BUF_DEN] = (size_t)op->B * op->H * 4 + 4;
+        const size_t global[3] = {(size_t)groups * DV, (size_t)KS, (size_t)op->B * op->H};
+        const size_t local[3] = {(size_t)DV, (size_t)KS, 1};
+        return ocla__attn_add_planned(op, r, "la_decode", L_MAIN, AT_EACH, global, local, "attention decode step");
+    }
     /* Tokens per launch: llvmpipe stops a kernel's loops after ~65535 iterations in total, so long
      * sequences run as several launches carrying the state through a buffer ([B,H,K,Ve]). */
     const int mesa = op->ctx->info.vendor == OCLA_VENDOR_MESA;

@@ -15,6 +15,8 @@ static const ocla_kfamily fam_chunk = {
  * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5); the value slices are run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
+/* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
+static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"DV", "KS", "CW", "RB", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
@@ -90,7 +92,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
                                                                 : &ocla__fam_nv;
         break;
-    case OCLA_OP_ATTN_RECURRENT: fam = !strcmp(name, "la_normalize") ? &fam_norm : &fam_rec; break;
+    case OCLA_OP_ATTN_RECURRENT:
+        fam = !strcmp(name, "la_normalize") ? &fam_norm : !strcmp(name, "la_decode") ? &fam_decode : &fam_rec;
+        break;
     case OCLA_OP_FLASH_CHUNK: fam = !strncmp(name, "flashb_", 7) ? &fam_flash_bwd : &ocla__fam_flash; break;
     case OCLA_OP_SOFTMAX_TILED:
         fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;

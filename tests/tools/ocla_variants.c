@@ -88,8 +88,10 @@ static size_t g_n_profiles = sizeof k_profiles / sizeof k_profiles[0];
  * tests and ocla-bench use (1..256). */
 static const int k_dims[] = {1, 3, 4, 8, 16, 17, 32, 33, 48, 64, 65, 100, 128, 129, 256};
 /* (B, H, T): a medium shape, and one whose per-chunk states pass 2^31 floats (the NVIDIA path's
- * 64-bit offsets) while fitting its largest allocation. */
-static const int64_t k_shapes[][3] = {{2, 4, 2048}, {1, 16, (int64_t)1 << 20}};
+ * 64-bit offsets) while fitting its largest allocation; then T = 1, the decode step (recurrent op
+ * only: linear_attn_decode.cl), on a small and a large grid (its key splits; the small one first, so
+ * that Oclgrind's sweep runs a variant both build at the small one). */
+static const int64_t k_shapes[][3] = {{2, 4, 2048}, {1, 16, (int64_t)1 << 20}, {2, 4, 1}, {64, 16, 1}};
 
 typedef struct variant_line {
     char source[32], options[640], kernels[512];
@@ -204,7 +206,7 @@ static void walk_chunks(ocla_plan_request r) {
 static void walk_shapes(ocla_plan_request r) {
     const int nd = (int)(sizeof k_dims / sizeof k_dims[0]);
     for (size_t s = 0; s < sizeof k_shapes / sizeof k_shapes[0]; s++)
-        for (int k = 0; k < nd; k++)
+        for (int k = 0; k < nd && (k_shapes[s][2] > 1 || r.op == OCLA_OP_ATTN_RECURRENT); k++)
             for (int v = 0; v < nd; v++) {
                 r.B = k_shapes[s][0], r.H = k_shapes[s][1], r.T = k_shapes[s][2], r.K = k_dims[k], r.V = k_dims[v];
                 walk_chunks(r);
