@@ -567,7 +567,7 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io, const int32_t *
      * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
     for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
         const attn_layout *l = &op->key.lay[i];
-        int same = t[i] && t[i]->ndim == l->ndim && t[i]->dtype == OCLA_F32;
+        int same = t[i] && t[i]->ndim == l->ndim;
         for (int d = 0; same && d < t[i]->ndim; d++)
             same = t[i]->dims[d] == l->dims[d] && t[i]->strides[d] == l->strides[d];
         if (!t[i] != !l->present)
@@ -576,6 +576,8 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io, const int32_t *
         else if (t[i] && t[i]->ctx != ctx)
             st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
                             io_names[i]);
+        else if (t[i] && t[i]->dtype != OCLA_F32)
+            st = ocla__refuse_dtype(ctx, t[i], io_names[i], OCLA_F32);
         else if (t[i] && !same)
             st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
                             io_names[i]);
