@@ -69,36 +69,28 @@ float ocla_f16_to_f32(uint16_t h) {
     return float_of(sign | bits_of((float)m * 0x1p-24f)); /* subnormal: m * 2^-24 is exact in fp32 */
 }
 
-ocla_status ocla_convert_from_f32(ocla_dtype dtype, const float *src, void *dst, size_t n) {
+/* n values from fp32 to dtype's storage (widen = 0) or back (widen = 1). */
+static ocla_status convert(ocla_dtype dtype, const void *src, void *dst, size_t n, int widen) {
     if (!ocla_dtype_size(dtype) || (n && (!src || !dst))) return OCLA_ERR_INVALID_ARGUMENT;
-    uint16_t *h = dst;
-    switch (dtype) {
-    case OCLA_F32:
-        if (n) memmove(dst, src, n * sizeof *src);
-        break;
-    case OCLA_BF16:
-        for (size_t i = 0; i < n; i++) h[i] = ocla_f32_to_bf16(src[i]);
-        break;
-    case OCLA_F16:
-        for (size_t i = 0; i < n; i++) h[i] = ocla_f32_to_f16(src[i]);
-        break;
+    if (dtype == OCLA_F32) {
+        if (n) memmove(dst, src, n * sizeof(float));
+        return OCLA_SUCCESS;
     }
+    const int bf = dtype == OCLA_BF16;
+    const float *f = src;
+    const uint16_t *h = src;
+    float *fo = dst;
+    uint16_t *ho = dst;
+    for (size_t i = 0; i < n; i++)
+        if (widen) fo[i] = bf ? ocla_bf16_to_f32(h[i]) : ocla_f16_to_f32(h[i]);
+        else ho[i] = bf ? ocla_f32_to_bf16(f[i]) : ocla_f32_to_f16(f[i]);
     return OCLA_SUCCESS;
 }
 
+ocla_status ocla_convert_from_f32(ocla_dtype dtype, const float *src, void *dst, size_t n) {
+    return convert(dtype, src, dst, n, 0);
+}
+
 ocla_status ocla_convert_to_f32(ocla_dtype dtype, const void *src, float *dst, size_t n) {
-    if (!ocla_dtype_size(dtype) || (n && (!src || !dst))) return OCLA_ERR_INVALID_ARGUMENT;
-    const uint16_t *h = src;
-    switch (dtype) {
-    case OCLA_F32:
-        if (n) memmove(dst, src, n * sizeof *dst);
-        break;
-    case OCLA_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = ocla_bf16_to_f32(h[i]);
-        break;
-    case OCLA_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = ocla_f16_to_f32(h[i]);
-        break;
-    }
-    return OCLA_SUCCESS;
+    return convert(dtype, src, dst, n, 1);
 }
