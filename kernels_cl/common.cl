@@ -136,6 +136,7 @@ OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global 
  * its ushort bit pattern. States, cumulative gates, normalisers and accumulators stay fp32.
  *   ocla_data, ocla_gdata           the element types (float, ushort, half) for pointers
  *   OCLA_DTENSOR / OCLA_DTENSOR_OUT  kernel arguments as OCLA_TENSOR, of element type ocla_data
+ *   OCLA_GTENSOR                     a gate argument, of element type ocla_gdata
  *   OCLA_LD(p, i), OCLA_ST(p, i, x)  element i of a data pointer as fp32; store fp32 x there
  *   OCLA_GLD(p, i)                   element i of a gate pointer as fp32 */
 #define OCLA_DT_F32 0
@@ -172,5 +173,6 @@ OCLA_INLINE ushort ocla_bf16_rne(const float x) {
 #define OCLA_GLD(p, i) OCLA_DT_CAT(OCLA_DT_LD_, OCLA_GTYPE)(p, i)
 #define OCLA_DTENSOR(p) __global const ocla_data *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 #define OCLA_DTENSOR_OUT(p) __global ocla_data *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+#define OCLA_GTENSOR(p) __global const ocla_gdata *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 
 #endif

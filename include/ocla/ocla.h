@@ -352,6 +352,11 @@ typedef struct ocla_plan_limits {
 #define OCLA_PLAN_PORTABLE 8u   /* portable kernels only */
 #define OCLA_PLAN_SLOTS 16u     /* linear attention with state slots: portable kernels (no vendor path) */
 #define OCLA_PLAN_VARLEN 32u    /* linear attention over packed sequences: portable kernels (no vendor path) */
+/* Half precision (OCLA_OP_ATTN_RECURRENT only so far): q, k, v, o in bf16 or fp16, and the gates in
+ * that dtype too with OCLA_PLAN_HALF_GATE (else fp32). */
+#define OCLA_PLAN_BF16 64u
+#define OCLA_PLAN_F16 128u
+#define OCLA_PLAN_HALF_GATE 256u
 
 typedef struct ocla_plan_request {
     ocla_op_kind op;
