@@ -127,4 +127,52 @@ OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global 
     return w;
 }
 
+
+/* ---- half-precision storage (issue 14): a tensor's elements by dtype ----
+ * OCLA_DTYPE is the element type of the data tensors (q, k, v, o), OCLA_GTYPE that of the gates: the
+ * values of the public ocla_dtype (OCLA_DT_*), fp32 by default. Values are fp32 in registers: a load
+ * widens exactly, a store rounds to nearest, ties to even (as ocla_f32_to_bf16 / ocla_f32_to_f16 do on
+ * the host). fp16 goes through vload_half / vstore_half_rte (core OpenCL 1.2: no cl_khr_fp16), bf16 is
+ * its ushort bit pattern. States, cumulative gates, normalisers and accumulators stay fp32.
+ *   ocla_data, ocla_gdata           the element types (float, ushort, half) for pointers
+ *   OCLA_DTENSOR / OCLA_DTENSOR_OUT  kernel arguments as OCLA_TENSOR, of element type ocla_data
+ *   OCLA_GTENSOR                     a gate argument, of element type ocla_gdata
+ *   OCLA_LD(p, i), OCLA_ST(p, i, x)  element i of a data pointer as fp32; store fp32 x there
+ *   OCLA_GLD(p, i)                   element i of a gate pointer as fp32 */
+#define OCLA_DT_F32 0
+#define OCLA_DT_BF16 1
+#define OCLA_DT_F16 2
+#ifndef OCLA_DTYPE
+#define OCLA_DTYPE OCLA_DT_F32
+#endif
+#ifndef OCLA_GTYPE
+#define OCLA_GTYPE OCLA_DT_F32
+#endif
+OCLA_INLINE float ocla_bf16_load(const ushort h) { return as_float((uint)h << 16); }
+/* fp32 -> bf16, round to nearest even on the bits; a NaN stays a quiet NaN (truncation could make Inf) */
+OCLA_INLINE ushort ocla_bf16_rne(const float x) {
+    const uint u = as_uint(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (ushort)((u >> 16) | 0x40u);
+    return (ushort)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+#define OCLA_DT_TYPE_0 float
+#define OCLA_DT_TYPE_1 ushort
+#define OCLA_DT_TYPE_2 half
+#define OCLA_DT_LD_0(p, i) ((p)[i])
+#define OCLA_DT_LD_1(p, i) ocla_bf16_load((p)[i])
+#define OCLA_DT_LD_2(p, i) vload_half((size_t)(i), (p))
+#define OCLA_DT_ST_0(p, i, x) ((p)[i] = (x))
+#define OCLA_DT_ST_1(p, i, x) ((p)[i] = ocla_bf16_rne(x))
+#define OCLA_DT_ST_2(p, i, x) vstore_half_rte((x), (size_t)(i), (p))
+#define OCLA_DT_CAT_(a, b) a##b
+#define OCLA_DT_CAT(a, b) OCLA_DT_CAT_(a, b) /* expands the dtype macro first */
+#define ocla_data OCLA_DT_CAT(OCLA_DT_TYPE_, OCLA_DTYPE)
+#define ocla_gdata OCLA_DT_CAT(OCLA_DT_TYPE_, OCLA_GTYPE)
+#define OCLA_LD(p, i) OCLA_DT_CAT(OCLA_DT_LD_, OCLA_DTYPE)(p, i)
+#define OCLA_ST(p, i, x) OCLA_DT_CAT(OCLA_DT_ST_, OCLA_DTYPE)(p, i, x)
+#define OCLA_GLD(p, i) OCLA_DT_CAT(OCLA_DT_LD_, OCLA_GTYPE)(p, i)
+#define OCLA_DTENSOR(p) __global const ocla_data *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+#define OCLA_DTENSOR_OUT(p) __global ocla_data *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+#define OCLA_GTENSOR(p) __global const ocla_gdata *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+
 #endif

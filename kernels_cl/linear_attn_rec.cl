@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* linear_attn_rec.cl: the recurrent (token-by-token) form of linear attention / simple GLA /
- * retention / GLA: the decode step (T = 1) and the reference form. fp32, OpenCL C 1.2.
+ * retention / GLA: the decode step (T = 1) and the reference form. OpenCL C 1.2. q, k, v, o in
+ * OCLA_DTYPE, g in OCLA_GTYPE (common.cl: fp32, bf16 or fp16); state and arithmetic fp32.
  *
  *   S_t = diag(exp(ocla_log_gate(g_t))) S_{t-1} + phi(k_t) [v_t, 1]^T      (column V = z when norm)
  *   o_t = scale * phi(q_t)^T S_t   (columns < V -> o; column V -> den[bh][t], see la_normalize)
@@ -27,8 +28,8 @@
 #endif
 
 OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V, const float scale, const int feature,
-                              const int gmode, const int norm, OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v),
-                              OCLA_TENSOR(g), OCLA_TENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
+                              const int gmode, const int norm, OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v),
+                              OCLA_GTENSOR(g), OCLA_DTENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
                               OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1,
                               OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den, const int slot_s0,
                               const int slot_s1, __global const int *slots) {
@@ -48,20 +49,21 @@ OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V
             x = OCLA_AT(z0, sb0, h, row, 0);
         S[i] = x;
     }
-    __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
-    __global const float *vb = OCLA_PTR(v, b, 0, h, 0), *gb = OCLA_PTR(g, b, 0, h, 0);
+    __global const ocla_data *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
+    __global const ocla_data *vb = OCLA_PTR(v, b, 0, h, 0);
+    __global const ocla_gdata *gb = OCLA_PTR(g, b, 0, h, 0);
     const float fixed = gmode == OCLA_GATE_FIXED ? exp(ocla_log_gate(dec[h])) : 1.0f;
     for (int t = 0; t < T; t++) {
         for (int e = tid; e < K; e += RK * RV) {
-            sq[e] = ocla_phi(qb[(ocla_idx)t * q_s1 + (ocla_idx)e * q_s3], feature);
-            sk[e] = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)e * k_s3], feature);
+            sq[e] = ocla_phi(OCLA_LD(qb, (ocla_idx)t * q_s1 + (ocla_idx)e * q_s3), feature);
+            sk[e] = ocla_phi(OCLA_LD(kb, (ocla_idx)t * k_s1 + (ocla_idx)e * k_s3), feature);
             float f = fixed;
-            if (gmode == OCLA_GATE_SCALAR) f = exp(ocla_log_gate(gb[(ocla_idx)t * g_s1]));
-            else if (gmode == OCLA_GATE_VECTOR) f = exp(ocla_log_gate(gb[(ocla_idx)t * g_s1 + (ocla_idx)e * g_s3]));
+            if (gmode == OCLA_GATE_SCALAR) f = exp(ocla_log_gate(OCLA_GLD(gb, (ocla_idx)t * g_s1)));
+            else if (gmode == OCLA_GATE_VECTOR) f = exp(ocla_log_gate(OCLA_GLD(gb, (ocla_idx)t * g_s1 + (ocla_idx)e * g_s3)));
             sg[e] = f;
         }
         float vc = 0.0f;
-        if (col < V) vc = vb[(ocla_idx)t * v_s1 + (ocla_idx)col * v_s3];
+        if (col < V) vc = OCLA_LD(vb, (ocla_idx)t * v_s1 + (ocla_idx)col * v_s3);
         else if (col == V && norm) vc = 1.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
         float acc = 0.0f;
@@ -78,7 +80,7 @@ OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V
             float s = 0.0f;
             for (int i = 0; i < RK; i++) s += part[i * RV + c];
             s *= scale;
-            if (col < V) OCLA_AT(o, b, t, h, col) = s;
+            if (col < V) OCLA_ST(o, OCLA_OFF(o, b, t, h, col), s);
             else if (col == V && norm) den[(ocla_idx)bh * T + t] = s;
         }
     }

@@ -19,6 +19,7 @@ enum { AT_FIRST, AT_EACH, AT_LAST };
 
 typedef struct attn_layout {
     int present, ndim, offset; /* offset: the tensor starts inside its buffer */
+    int dtype;                 /* ocla_dtype */
     int64_t dims[4], strides[4];
 } attn_layout;
 

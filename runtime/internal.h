@@ -287,6 +287,12 @@ struct ocla_tensor {
 /* Validate a tensor argument: non-NULL, belongs to ctx, ndim and dims as expected (-1 = any). */
 ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
                                const int64_t *expect_dims);
+/* Half precision: the same check for a tensor that must be of dtype (ocla__check_tensor: fp32), and
+ * the refusal of a tensor of another dtype (runtime/op_common.c, the one place its message is made):
+ * OCLA_ERR_UNSUPPORTED naming the tensor, its dtype and the one expected. */
+ocla_status ocla__check_tensor_as(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
+                                  const int64_t *expect_dims, ocla_dtype dtype);
+ocla_status ocla__refuse_dtype(ocla_context *ctx, const ocla_tensor *t, const char *name, ocla_dtype expected);
 int ocla__tensor_is_contiguous(const ocla_tensor *t);
 /* The tensors of one call, for the aliasing check: in_place[i] = o + 1 where input i may be output o
  * itself (the same memory and layout: the documented in-place state update), else 0. */

@@ -90,16 +90,20 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
     if (!p->causal && p->gate != OCLA_GATE_NONE)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "non-causal attention takes no gate (params.gate = %d)",
                           (int)p->gate);
-    ocla_status st = ocla__check_tensor(ctx, io->q, "q", 4, NULL);
+    /* half precision: q, k, v, o of one dtype, the gates fp32 or that dtype, states fp32; the
+     * recurrent form without the normaliser only, so far (docs/ARCHITECTURE.md, "Half precision") */
+    const int half_ok = p->causal && p->form == OCLA_FORM_RECURRENT && !p->normalize;
+    const ocla_dtype dt = io->q && half_ok ? io->q->dtype : OCLA_F32;
+    ocla_status st = ocla__check_tensor_as(ctx, io->q, "q", 4, NULL, dt);
     if (st != OCLA_SUCCESS) return st;
     const int64_t *qd = io->q->dims;
     if (qd[0] < 1 || qd[1] < 1 || qd[2] < 1 || qd[3] < 1)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "q: every dim must be >= 1");
     if (qd[0] * qd[2] > INT32_MAX / 2 || qd[1] > INT32_MAX / 2)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "q: B*H and T must stay below 2^30");
-    if ((st = ocla__check_tensor(ctx, io->k, "k (q's dims)", 4, qd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->k, "k (q's dims)", 4, qd, dt)) != OCLA_SUCCESS) return st;
     int64_t vd[4] = {qd[0], qd[1], qd[2], -1};
-    if ((st = ocla__check_tensor(ctx, io->v, "v (q's B, T, H)", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->v, "v (q's B, T, H)", 4, vd, dt)) != OCLA_SUCCESS) return st;
     const int K = (int)qd[3], V = (int)io->v->dims[3];
     if (V < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "v: V must be >= 1");
     if (K > OCLA_ATTN_MAX_DIM || V > OCLA_ATTN_MAX_DIM)
@@ -107,13 +111,14 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
                           "K = %d, V = %d: the attention kernels support K and V up to %d (ocla_attention_limits)", K,
                           V, OCLA_ATTN_MAX_DIM);
     vd[3] = V;
-    if ((st = ocla__check_tensor(ctx, io->o, "o (v's dims)", 4, vd)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->o, "o (v's dims, q's dtype)", 4, vd, dt)) != OCLA_SUCCESS) return st;
+    const ocla_dtype gdt = io->g && io->g->dtype == OCLA_F32 ? OCLA_F32 : dt; /* gates: fp32 or q's dtype */
     if (p->gate == OCLA_GATE_SCALAR) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "gate SCALAR needs g [B,T,H]");
-        if ((st = ocla__check_tensor(ctx, io->g, "g (scalar gate, [B,T,H])", 3, qd)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__check_tensor_as(ctx, io->g, "g (scalar gate, [B,T,H])", 3, qd, gdt)) != OCLA_SUCCESS) return st;
     } else if (p->gate == OCLA_GATE_VECTOR) {
         if (!io->g) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "gate VECTOR needs g [B,T,H,K]");
-        if ((st = ocla__check_tensor(ctx, io->g, "g (vector gate, [B,T,H,K])", 4, qd)) != OCLA_SUCCESS) return st;
+        if ((st = ocla__check_tensor_as(ctx, io->g, "g (vector gate, [B,T,H,K])", 4, qd, gdt)) != OCLA_SUCCESS) return st;
     } else if (io->g) {
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "g given but params.gate is %s",
                           p->gate == OCLA_GATE_FIXED ? "FIXED (decays come from params.fixed_log_decay)" : "NONE");
@@ -168,7 +173,7 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
     for (int i = 0; i < IO_N; i++) {
         attn_layout *l = &k->lay[i];
         if (!t[i]) continue;
-        l->present = 1, l->ndim = t[i]->ndim, l->offset = t[i]->offset != 0;
+        l->present = 1, l->ndim = t[i]->ndim, l->offset = t[i]->offset != 0, l->dtype = (int)t[i]->dtype;
         for (int d = 0; d < t[i]->ndim; d++) l->dims[d] = t[i]->dims[d], l->strides[d] = t[i]->strides[d];
     }
 }
@@ -525,6 +530,9 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         (io->final_state && !ocla__tensor_is_contiguous(io->final_state)))
         flags |= OCLA_PLAN_STRIDED;
     const int recurrent = op->key.form == OCLA_FORM_RECURRENT;
+    const int dt = op->key.lay[IO_Q].dtype; /* half: the portable recurrent kernel (validate) */
+    flags |= (dt == OCLA_BF16 ? OCLA_PLAN_BF16 : dt == OCLA_F16 ? OCLA_PLAN_F16 : 0u) |
+             (dt != OCLA_F32 && op->key.lay[IO_G].dtype == dt ? OCLA_PLAN_HALF_GATE : 0u);
     ocla_plan_request r = {op_for(p), op->B, op->T, op->H, op->K, op->V, recurrent ? 0 : op->key.chunk, flags,
                            (int)p->gate, (int)p->feature_map};
     ocla_plan_limits L;
@@ -581,7 +589,7 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io, const int32_t *
      * differ on the portable path; the NVIDIA path needs tensors at the start of their buffers) */
     for (int i = 0; i < IO_N && st == OCLA_SUCCESS; i++) {
         const attn_layout *l = &op->key.lay[i];
-        int same = t[i] && t[i]->ndim == l->ndim && t[i]->dtype == OCLA_F32;
+        int same = t[i] && t[i]->ndim == l->ndim;
         for (int d = 0; same && d < t[i]->ndim; d++)
             same = t[i]->dims[d] == l->dims[d] && t[i]->strides[d] == l->strides[d];
         if (!t[i] != !l->present)
@@ -590,6 +598,8 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io, const int32_t *
         else if (t[i] && t[i]->ctx != ctx)
             st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_run: %s belongs to another context",
                             io_names[i]);
+        else if (t[i] && (int)t[i]->dtype != l->dtype)
+            st = ocla__refuse_dtype(ctx, t[i], io_names[i], (ocla_dtype)l->dtype);
         else if (t[i] && !same)
             st = ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_run: %s has other dims or strides than when prepared",
                             io_names[i]);

@@ -15,6 +15,14 @@ ocla_status ocla__dense_2d(ocla_context *ctx, const ocla_tensor *t, const char *
     return OCLA_SUCCESS;
 }
 
+/* The one refusal of a tensor's dtype (internal.h): every op's tensor checks come here. */
+ocla_status ocla__refuse_dtype(ocla_context *ctx, const ocla_tensor *t, const char *name, ocla_dtype expected) {
+    return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                      "%s is a %s tensor and this op takes %s here (which ops run in half precision: "
+                      "docs/ARCHITECTURE.md, \"Half precision\")",
+                      name, ocla_dtype_name(t->dtype), ocla_dtype_name(expected));
+}
+
 size_t ocla__launch_1d_local(uint64_t kernel_wg, uint64_t device_wg, uint64_t item_size0) {
     uint64_t lim = device_wg;
     if (kernel_wg && kernel_wg < lim) lim = kernel_wg;

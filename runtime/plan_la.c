@@ -240,7 +240,8 @@ int ocla__rec_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const 
                    ocla_plan *p) {
     (void)chunk, (void)P;
     const uint64_t W = ocla__plan_wg_limit(L); /* >= 1 (plan.c) */
-    if (r->T == 1 && r->K <= 256) return decode_plan(L, r, W, p); /* 256: the kernel's KMAX */
+    /* 256: the decode kernel's KMAX; it reads fp32 only (half: la_recurrent) */
+    if (r->T == 1 && r->K <= 256 && !(r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16))) return decode_plan(L, r, W, p);
     int RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
     if ((uint64_t)RV > W) RV = (int)W;
     int RK = (int)(W / (uint64_t)RV); /* >= 1: RV <= W */

@@ -216,28 +216,6 @@ ocla_status ocla__st_check_data_size(const ocla__st_header *h, uint64_t data, co
     return OCLA_SUCCESS;
 }
 
-/* IEEE half -> float, exact for every value (subnormals, infinities and NaN payloads included). */
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0x1f)
-        bits = sign | 0x7f800000u | (mant << 13);
-    else if (exp != 0)
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    else if (mant == 0)
-        bits = sign;
-    else { /* subnormal: normalise */
-        int e = 113;
-        while (!(mant & 0x400)) {
-            mant <<= 1;
-            e--;
-        }
-        bits = sign | ((uint32_t)e << 23) | ((mant & 0x3ff) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 void ocla__st_to_f32(ocla_model_dtype dtype, const uint8_t *b, size_t count, float *out) {
     for (size_t i = 0; i < count; i++) {
         uint32_t bits;
@@ -247,7 +225,7 @@ void ocla__st_to_f32(ocla_model_dtype dtype, const uint8_t *b, size_t count, flo
         } else {
             uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
             if (dtype == OCLA_MODEL_F16) {
-                out[i] = half_to_float(h);
+                out[i] = ocla_f16_to_f32(h); /* runtime/dtype.c: exact, subnormals and NaN payloads kept */
                 continue;
             }
             bits = (uint32_t)h << 16; /* bf16 is the high half of an fp32 */

@@ -5,12 +5,10 @@
 
 #include "internal.h"
 
-static size_t dtype_size(ocla_dtype t) { return t == OCLA_F32 ? 4 : 0; }
-
 /* Validate dims/strides and return the extent (max element offset + 1) in elements. */
 static ocla_status check_layout(ocla_context *ctx, const char *fn, ocla_dtype dtype, int ndim, const int64_t *dims,
                                 const int64_t *strides, size_t *numel, size_t *extent) {
-    if (dtype_size(dtype) == 0) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: unknown dtype %d", fn, (int)dtype);
+    if (ocla_dtype_size(dtype) == 0) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: unknown dtype %d", fn, (int)dtype);
     if (ndim < 1 || ndim > OCLA_MAX_DIMS)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: ndim %d is outside 1..%d", fn, ndim, OCLA_MAX_DIMS);
     if (!dims) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: dims is NULL", fn);
@@ -30,7 +28,7 @@ static ocla_status check_layout(ocla_context *ctx, const char *fn, ocla_dtype dt
         }
     }
     size_t bytes;
-    if (!ocla__mul_ok(n, dtype_size(dtype), &bytes))
+    if (!ocla__mul_ok(n, ocla_dtype_size(dtype), &bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "%s: the byte size of %zu elements overflows", fn, n);
     *numel = n;
     *extent = strides ? last + 1 : n;
@@ -63,8 +61,8 @@ ocla_status ocla_tensor_create(ocla_context *ctx, ocla_dtype dtype, int ndim, co
     size_t numel, extent;
     cl_mem mem = NULL;
     ocla_status st = check_layout(ctx, "ocla_tensor_create", dtype, ndim, dims, NULL, &numel, &extent);
-    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, numel * dtype_size(dtype), &mem, "creating a tensor");
-    if (st == OCLA_SUCCESS) st = ocla__fill_zero(ctx, mem, 0, numel * dtype_size(dtype));
+    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, numel * ocla_dtype_size(dtype), &mem, "creating a tensor");
+    if (st == OCLA_SUCCESS) st = ocla__fill_zero(ctx, mem, 0, numel * ocla_dtype_size(dtype));
     if (st == OCLA_SUCCESS) {
         *out = new_tensor(ctx, mem, 0, dtype, ndim, dims, NULL);
         if (!*out) st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_create: out of host memory");
@@ -93,7 +91,7 @@ ocla_status ocla_tensor_wrap(ocla_context *ctx, cl_mem buffer, size_t offset, oc
         st = ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                         "ocla_tensor_wrap: the buffer belongs to another OpenCL context than this ocla context's");
     if (st == OCLA_SUCCESS &&
-        (!ocla__add_ok(offset, extent, &need) || !ocla__mul_ok(need, dtype_size(dtype), &need) || need > size))
+        (!ocla__add_ok(offset, extent, &need) || !ocla__mul_ok(need, ocla_dtype_size(dtype), &need) || need > size))
         st = ocla__fail(ctx, OCLA_ERR_SHAPE,
                         "ocla_tensor_wrap: offset %zu + extent %zu elements does not fit the buffer of %zu bytes",
                         offset, extent, size);
@@ -171,17 +169,24 @@ static void for_each(const ocla_tensor *t, void (*cb)(size_t, size_t, void *), v
 }
 
 typedef struct copy_ctx {
-    float *dense;
-    float *span;
+    unsigned char *dense;
+    unsigned char *span;
+    size_t es; /* bytes per element */
 } copy_ctx;
-static void gather(size_t i, size_t off, void *u) { ((copy_ctx *)u)->dense[i] = ((copy_ctx *)u)->span[off]; }
-static void scatter(size_t i, size_t off, void *u) { ((copy_ctx *)u)->span[off] = ((copy_ctx *)u)->dense[i]; }
+static void gather(size_t i, size_t off, void *u) {
+    const copy_ctx *c = u;
+    memcpy(c->dense + i * c->es, c->span + off * c->es, c->es);
+}
+static void scatter(size_t i, size_t off, void *u) {
+    const copy_ctx *c = u;
+    memcpy(c->span + off * c->es, c->dense + i * c->es, c->es);
+}
 
 static ocla_status check_io(ocla_context *ctx, const ocla_tensor *t, const void *host, size_t bytes, const char *fn) {
     if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: tensor is NULL", fn);
     if (t->ctx != ctx) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: the tensor belongs to another context", fn);
     if (!host) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: host pointer is NULL", fn);
-    size_t need = (size_t)ocla_tensor_numel(t) * dtype_size(t->dtype);
+    size_t need = (size_t)ocla_tensor_numel(t) * ocla_dtype_size(t->dtype);
     if (bytes != need)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %zu bytes given, the tensor holds %zu", fn, bytes, need);
     return ocla__pre_enqueue(ctx, "clEnqueueReadBuffer/WriteBuffer (injected)", fn);
@@ -189,13 +194,13 @@ static ocla_status check_io(ocla_context *ctx, const ocla_tensor *t, const void 
 
 /* Host <-> tensor. Contiguous: one blocking transfer. Strided: read the span, then scatter into it and
  * write it back (elements between stay intact), or gather from it. */
-static ocla_status transfer(ocla_context *ctx, const ocla_tensor *t, float *host, size_t bytes, int up,
+static ocla_status transfer(ocla_context *ctx, const ocla_tensor *t, void *host, size_t bytes, int up,
                             const char *fn) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     OCLA_LOCK(ctx);
     ocla_status st = check_io(ctx, t, host, bytes, fn);
     if (st != OCLA_SUCCESS) goto done;
-    size_t es = dtype_size(t->dtype);
+    size_t es = ocla_dtype_size(t->dtype);
     cl_int err;
     if (ocla__tensor_is_contiguous(t)) {
         err = up ? clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL)
@@ -204,13 +209,13 @@ static ocla_status transfer(ocla_context *ctx, const ocla_tensor *t, float *host
         goto done;
     }
     size_t ext = extent_of(t);
-    float *span = malloc(ext * es);
+    unsigned char *span = malloc(ext * es);
     if (!span) {
         st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
         goto done;
     }
     err = clEnqueueReadBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
-    copy_ctx c = {host, span};
+    copy_ctx c = {host, span, es};
     if (err == CL_SUCCESS) for_each(t, up ? scatter : gather, &c);
     if (err == CL_SUCCESS && up)
         err = clEnqueueWriteBuffer(ctx->queue, t->mem, CL_TRUE, t->offset * es, ext * es, span, 0, NULL, NULL);
@@ -222,7 +227,7 @@ done:
 }
 
 ocla_status ocla_tensor_upload(ocla_context *ctx, ocla_tensor *t, const void *host, size_t bytes) {
-    return transfer(ctx, t, (float *)(uintptr_t)host, bytes, 1, "ocla_tensor_upload");
+    return transfer(ctx, t, (void *)(uintptr_t)host, bytes, 1, "ocla_tensor_upload");
 }
 
 ocla_status ocla_tensor_download(ocla_context *ctx, const ocla_tensor *t, void *host, size_t bytes) {
@@ -232,20 +237,28 @@ ocla_status ocla_tensor_download(ocla_context *ctx, const ocla_tensor *t, void *
 ocla_status ocla_tensor_fill(ocla_context *ctx, ocla_tensor *t, float value) {
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_fill: ctx is NULL");
     if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_tensor_fill: tensor is NULL");
-    size_t n = (size_t)ocla_tensor_numel(t);
-    float *host = malloc(n * sizeof *host);
+    const size_t n = (size_t)ocla_tensor_numel(t), es = ocla_dtype_size(t->dtype);
+    unsigned char one[4], *host = malloc(n * es);
     if (!host) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "ocla_tensor_fill: out of host memory");
-    for (size_t i = 0; i < n; i++) host[i] = value;
-    ocla_status st = ocla_tensor_upload(ctx, t, host, n * sizeof *host);
+    ocla_convert_from_f32(t->dtype, &value, one, 1);
+    for (size_t i = 0; i < n; i++) memcpy(host + i * es, one, es);
+    ocla_status st = ocla_tensor_upload(ctx, t, host, n * es);
     free(host);
     return st;
 }
 
+ocla_dtype ocla_tensor_dtype(const ocla_tensor *t) { return t ? t->dtype : OCLA_F32; }
+
 ocla_status ocla__check_tensor(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
                                const int64_t *expect) {
+    return ocla__check_tensor_as(ctx, t, name, ndim, expect, OCLA_F32);
+}
+
+ocla_status ocla__check_tensor_as(ocla_context *ctx, const ocla_tensor *t, const char *name, int ndim,
+                                  const int64_t *expect, ocla_dtype dtype) {
     if (!t) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s is NULL", name);
     if (t->ctx != ctx) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s belongs to another context", name);
-    if (t->dtype != OCLA_F32) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s must be fp32", name);
+    if (t->dtype != dtype) return ocla__refuse_dtype(ctx, t, name, dtype);
     if (ndim >= 0 && t->ndim != ndim)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s has %d dims, expected %d", name, t->ndim, ndim);
     if (expect)

@@ -14,7 +14,8 @@ static const ocla_kfamily fam_chunk = {
 /* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); from the
  * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5); the value slices are run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
-static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", NULL}};
+/* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
+static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
 /* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
 static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"DV", "KS", "CW", "RB", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
@@ -128,6 +129,10 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         v->tile[4] = (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
     } else {
         *v = ocla__variant_from_plan(fam, p);
+    }
+    if (fam == &fam_rec) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
+        const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+        v->tile[3] = dt, v->tile[4] = dt >= 0 && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
     }
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;

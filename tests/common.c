@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE /* mkdtemp */
+#define _GNU_SOURCE /* mkdtemp, strcasestr */
 #include "common.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,4 +191,14 @@ void tc_remove_tree(const char *dir) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+int tc_names(const char *msg, const char *name) {
+    const size_t n = strlen(name);
+    for (const char *p = strcasestr(msg, name); p; p = strcasestr(p + 1, name)) {
+        const int before = p > msg && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        const int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+        if (!before && !after) return 1;
+    }
+    return 0;
 }

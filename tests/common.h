@@ -62,6 +62,10 @@ void tc_remove_tree(const char *dir);
                      ocla_last_error(ctx));                                                          \
     } while (0)
 
+/* name appears in msg as a word (not inside another identifier), case aside (the blocks' headers
+ * call their tensors X, W, dY): "k" in "k: dim 3 is 17" but not in "kernel" */
+int tc_names(const char *msg, const char *name);
+
 /* Assert that expr is refused with status want and that the context's detail names word (the
  * argument or tensor the caller got wrong). */
 #define tc_refused(ctx, want, expr, word)                                                                      \

@@ -172,6 +172,20 @@ ocla_status op_run_reference(ocla_context *ctx, const op_case *c, float **out, d
 /* ------------------------------------------------------------------------------------------ */
 /* op_run                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
+/* Array i as a tensor of a half dtype: its values rounded (zeros where it has none). */
+static ocla_status make_half_tensor(ocla_context *ctx, const op_case *c, int i, ocla_dtype dtype, ocla_tensor **t) {
+    const op_array *a = &c->a[i];
+    ocla_status st = ocla_tensor_create(ctx, dtype, a->ndim, a->dims, t);
+    if (st != OCLA_SUCCESS || !a->host || c->bad) return st;
+    const size_t n = (size_t)ocla_tensor_numel(*t);
+    uint16_t *h = malloc(n * sizeof *h);
+    if (!h) return OCLA_ERR_OUT_OF_MEMORY;
+    st = ocla_convert_from_f32(dtype, a->host, h, n);
+    if (st == OCLA_SUCCESS) st = ocla_tensor_upload(ctx, *t, h, n * sizeof *h);
+    free(h);
+    return st;
+}
+
 static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_tensor **t, ocla_tensor **parent,
                                int *alias) {
     const op_array *a = &c->a[i];
@@ -180,6 +194,7 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
     int64_t dims[5] = {0};
     memcpy(dims, a->dims, sizeof a->dims);
     size_t off = 0;
+    ocla_dtype dtype = OCLA_F32;
     const op_mutation *m = &c->mut;
     if (m->kind != OP_MUT_NONE && (m->index == i || (m->kind == OP_MUT_DIM && m->also == i + 1))) {
         switch (m->kind) {
@@ -219,9 +234,11 @@ static ocla_status make_tensor(ocla_context *ctx, const op_case *c, int i, ocla_
                 return OCLA_SUCCESS;
             }
             break;
+        case OP_MUT_DTYPE: dtype = (ocla_dtype)m->delta; break;
         default: break;
         }
     }
+    if (dtype != OCLA_F32) return make_half_tensor(ctx, c, i, dtype, &t[i]);
     ocla_status st;
     if (off) {
         int64_t n = numel(ndim, dims);

@@ -30,8 +30,9 @@
  * OCLA_ERR_UNSUPPORTED from an entry means "not on this device" (a device without what the op
  * needs); every harness skips it there and says so. Every entry runs on PoCL and rusticl today.
  *
- * dtypes: op_run makes OCLA_F32 tensors, the only ocla_dtype so far; a second dtype is a cfg (or a
- * shape field) that make / call / reference convert for, with its own tolerance. */
+ * dtypes: op_run makes OCLA_F32 tensors (OP_MUT_DTYPE makes one array bf16 or fp16: every op refuses
+ * that today, tests/test_half_refused.c); an entry computing in half is a cfg (or a shape field) that
+ * make / call / reference convert for, with its own tolerance. */
 #ifndef OCLA_TESTS_OP_TABLE_H
 #define OCLA_TESTS_OP_TABLE_H
 
@@ -78,7 +79,8 @@ typedef enum op_mutation_kind {
                       of its memory with this array's own dims (OCLA_ERR_SHAPE where it does not fit) */
     OP_MUT_BCAST,  /* a view with stride 0 along its first dim of more than one element (overlapping
                       elements; an output must be refused) */
-    OP_MUT_FOREIGN /* the tensor made on the context `foreign` (another context, same device): refused */
+    OP_MUT_FOREIGN, /* the tensor made on the context `foreign` (another context, same device): refused */
+    OP_MUT_DTYPE    /* the tensor of dtype `delta` (an ocla_dtype), its values converted (tests/test_half_refused.c) */
 } op_mutation_kind;
 typedef struct op_mutation {
     op_mutation_kind kind;

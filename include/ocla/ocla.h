@@ -69,7 +69,7 @@ extern "C" {
  * ocla_version_number() to check that the library an application runs with is the one it was built
  * against; docs/EMBEDDING.md gives the ABI policy (what a version change may break). */
 #define OCLA_VERSION_MAJOR 0
-#define OCLA_VERSION_MINOR 3
+#define OCLA_VERSION_MINOR 4
 #define OCLA_VERSION_PATCH 0
 #define OCLA_MAKE_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
 #define OCLA_VERSION OCLA_MAKE_VERSION(OCLA_VERSION_MAJOR, OCLA_VERSION_MINOR, OCLA_VERSION_PATCH)
@@ -229,7 +229,31 @@ OCLA_API ocla_status ocla_profile_detail(const ocla_context *ctx, char *text, si
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
-typedef enum ocla_dtype { OCLA_F32 = 0 } ocla_dtype;
+/* Element types. Half-precision tensors (bf16, fp16) store inputs and outputs; states,
+ * cumulative log gates, normalisers and accumulation stay fp32 in every kernel (fla's rule). Which ops take
+ * half tensors today: docs/ARCHITECTURE.md, "Half precision"; every other op refuses them with
+ * OCLA_ERR_UNSUPPORTED, naming the tensor and its dtype. */
+typedef enum ocla_dtype {
+    OCLA_F32 = 0,
+    OCLA_BF16 = 1, /* bfloat16: fp32's sign and 8 exponent bits, 7 mantissa bits */
+    OCLA_F16 = 2   /* IEEE 754 binary16: 5 exponent bits, 10 mantissa bits, largest finite 65504 */
+} ocla_dtype;
+
+/* Bytes per element (4, 2, 2); 0 for a value that is no ocla_dtype. */
+OCLA_API size_t ocla_dtype_size(ocla_dtype dtype);
+/* "f32", "bf16", "f16"; "unknown" for a value that is no ocla_dtype. */
+OCLA_API const char *ocla_dtype_name(ocla_dtype dtype);
+/* Host conversions. fp32 -> bf16 and fp32 -> fp16 round to nearest, ties to even; a NaN stays a NaN
+ * (quiet, sign kept); fp16 overflows to +-Inf from 65520 on (the values that round above 65504),
+ * and fp16 subnormals (2^-24 .. 2^-14) are rounded exactly. Half -> fp32 is exact. */
+OCLA_API uint16_t ocla_f32_to_bf16(float x);
+OCLA_API float ocla_bf16_to_f32(uint16_t h);
+OCLA_API uint16_t ocla_f32_to_f16(float x);
+OCLA_API float ocla_f16_to_f32(uint16_t h);
+/* n values between fp32 and dtype's storage (uint16_t for the half types; OCLA_F32 copies).
+ * OCLA_ERR_INVALID_ARGUMENT for an unknown dtype or a NULL pointer with n > 0. */
+OCLA_API ocla_status ocla_convert_from_f32(ocla_dtype dtype, const float *src, void *dst, size_t n);
+OCLA_API ocla_status ocla_convert_to_f32(ocla_dtype dtype, const void *src, float *dst, size_t n);
 
 #define OCLA_MAX_DIMS 4
 typedef struct ocla_tensor ocla_tensor;
@@ -246,10 +270,13 @@ OCLA_API ocla_status ocla_tensor_view(ocla_context *ctx, const ocla_tensor *pare
                                       const int64_t *dims, const int64_t *strides, ocla_tensor **out);
 OCLA_API void ocla_tensor_destroy(ocla_tensor *tensor);
 /* Copy between host memory and the tensor. Host data is dense in the tensor's logical row-major
- * order; bytes must equal the tensor's element count times the element size. Blocking. */
+ * order, in the tensor's dtype (uint16_t bit patterns for bf16 and fp16: ocla_convert_*); bytes must
+ * equal the tensor's element count times the element size (ocla_dtype_size). Blocking. */
 OCLA_API ocla_status ocla_tensor_upload(ocla_context *ctx, ocla_tensor *tensor, const void *host, size_t bytes);
 OCLA_API ocla_status ocla_tensor_download(ocla_context *ctx, const ocla_tensor *tensor, void *host, size_t bytes);
+/* Every element set to value (rounded to the tensor's dtype as ocla_convert_from_f32 does). */
 OCLA_API ocla_status ocla_tensor_fill(ocla_context *ctx, ocla_tensor *tensor, float value);
+OCLA_API ocla_dtype ocla_tensor_dtype(const ocla_tensor *tensor);
 OCLA_API int ocla_tensor_ndim(const ocla_tensor *tensor);
 OCLA_API int64_t ocla_tensor_dim(const ocla_tensor *tensor, int axis);
 OCLA_API int64_t ocla_tensor_stride(const ocla_tensor *tensor, int axis);
@@ -325,6 +352,11 @@ typedef struct ocla_plan_limits {
 #define OCLA_PLAN_PORTABLE 8u   /* portable kernels only */
 #define OCLA_PLAN_SLOTS 16u     /* linear attention with state slots: portable kernels (no vendor path) */
 #define OCLA_PLAN_VARLEN 32u    /* linear attention over packed sequences (causal chunked forms) */
+/* Half precision (OCLA_OP_ATTN_RECURRENT only so far): q, k, v, o in bf16 or fp16, and the gates in
+ * that dtype too with OCLA_PLAN_HALF_GATE (else fp32). */
+#define OCLA_PLAN_BF16 64u
+#define OCLA_PLAN_F16 128u
+#define OCLA_PLAN_HALF_GATE 256u
 
 typedef struct ocla_plan_request {
     ocla_op_kind op;

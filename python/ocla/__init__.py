@@ -24,7 +24,7 @@ from .layers import GAULayer, GLALayer, MHALayer
 from .model import Generation, Model
 from .tokenizer import Tokenizer, TokenizerError
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "Context", "Device", "OclaError", "Tensor", "default_context", "devices", "select_device",

@@ -143,6 +143,7 @@ static void add(const ocla_variant *v, const char *kernel, const ocla_plan_reque
 /* What a plan's variants depend on (ocla__plan_kernel_variant's inputs); plans seen before are skipped. */
 typedef struct plan_key {
     int op, path, chunk, gate, feature, norm, varlen; /* varlen: the NVIDIA path's VARLEN kernels */
+    unsigned half; /* the request's half-precision flags (the recurrent kernel's element types) */
     int32_t tile[OCLA_PLAN_TILES];
     char kernels[sizeof ((ocla_plan *)0)->kernels];
 } plan_key;
@@ -157,6 +158,7 @@ static int seen_before(const ocla_plan *p, const ocla_plan_request *r) {
     k.op = p->op, k.path = p->path, k.chunk = p->chunk, k.gate = r->gate, k.feature = r->feature;
     k.norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
     k.varlen = (r->flags & OCLA_PLAN_VARLEN) != 0;
+    k.half = r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16 | OCLA_PLAN_HALF_GATE);
     memcpy(k.tile, p->tile, sizeof k.tile);
     snprintf(k.kernels, sizeof k.kernels, "%s", p->kernels);
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -226,7 +228,7 @@ static void walk_requests(void) {
          OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
         {OCLA_OP_GLA_CHUNK, 1 << OCLA_GATE_VECTOR,
          OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
-        {OCLA_OP_ATTN_RECURRENT, 0xf, OCLA_PLAN_NORMALIZE},
+        {OCLA_OP_ATTN_RECURRENT, 0xf, OCLA_PLAN_NORMALIZE | OCLA_PLAN_BF16 | OCLA_PLAN_F16 | OCLA_PLAN_HALF_GATE},
         {OCLA_OP_FLASH_CHUNK, 1 << OCLA_GATE_NONE, OCLA__PLAN_FLASH_BWD | OCLA__PLAN_FLASH_DBIAS}, /* and the backward */
         {OCLA_OP_SOFTMAX_TILED, 1 << OCLA_GATE_NONE, OCLA_PLAN_STRIDED},
         {OCLA_OP_ATTN_BACKWARD, 0xf, OCLA_PLAN_NORMALIZE | OCLA__PLAN_BWD_NO_DG},
