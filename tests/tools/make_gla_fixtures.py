@@ -52,30 +52,31 @@ CONFIGS = [
                   intermediate_size=128)),
     # the options of fla's GatedLinearAttention beyond the defaults (feature maps on q and k, short
     # convolutions of q, k, v, no output gate, a lower bound on the log gates), one per model, then
-    # all together with grouped heads. fla's GLABlock passes no conv_bias to the layer (its
-    # ShortConvolutions have no bias in a GLAForCausalLM), so no fixture can have one.
-    dict(name="fmap_relu", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
-                                               intermediate_size=128, feature_map="relu")),
-    dict(name="fmap_swish", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
-                                                intermediate_size=128, feature_map="swish")),
-    dict(name="fmap_gelu", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
-                                               intermediate_size=128, feature_map="gelu")),
+    # all together with grouped heads; vocabulary 64, width 32, one layer (two where states chain
+    # through layers: conv2_long, options_combined), 60-145 KB each. fla's GLABlock passes no conv_bias
+    # to the layer (its ShortConvolutions have no bias in a GLAForCausalLM), so no fixture can have one.
+    dict(name="fmap_relu", prompt=20, cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2,
+                                               intermediate_size=64, feature_map="relu")),
+    dict(name="fmap_swish", prompt=20, cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2,
+                                                intermediate_size=64, feature_map="swish")),
+    dict(name="fmap_gelu", prompt=20, cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2,
+                                               intermediate_size=64, feature_map="gelu")),
     dict(name="fmap_logsigmoid", prompt=20,
-         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, intermediate_size=128,
+         cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2, intermediate_size=64,
                   feature_map="logsigmoid")),
-    dict(name="conv4", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
-                                           intermediate_size=128, use_short_conv=True, conv_size=4)),
+    dict(name="conv4", prompt=20, cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2,
+                                           intermediate_size=64, use_short_conv=True, conv_size=4)),
     dict(name="conv2_long", prompt=100,
-         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, intermediate_size=128,
+         cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_heads=2, intermediate_size=64,
                   use_short_conv=True, conv_size=2)),
     dict(name="no_output_gate", prompt=20,
-         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2, intermediate_size=128,
+         cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2, intermediate_size=64,
                   use_output_gate=False)),
-    dict(name="clamp_min", prompt=20, cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=2,
-                                               intermediate_size=128, clamp_min=-0.05)),
+    dict(name="clamp_min", prompt=20, cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_heads=2,
+                                               intermediate_size=64, clamp_min=-0.05)),
     dict(name="options_combined", prompt=70,
-         cfg=dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_heads=4, num_kv_heads=2,
-                  intermediate_size=128, feature_map="sigmoid", use_short_conv=True, conv_size=3,
+         cfg=dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_heads=4, num_kv_heads=2,
+                  intermediate_size=64, feature_map="sigmoid", use_short_conv=True, conv_size=3,
                   use_output_gate=False, clamp_min=-0.03, elementwise_affine=False)),
 ]
 STEPS = 32
