@@ -132,7 +132,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     }
     if (fam == &fam_rec) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
         const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
-        v->tile[3] = dt, v->tile[4] = dt >= 0 && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
+        /* the gates' type where a gate tensor exists (scalar or per-key gates; fixed decays are fp32) */
+        const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
+        v->tile[3] = dt, v->tile[4] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
     }
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;

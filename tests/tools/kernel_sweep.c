@@ -226,19 +226,36 @@ static void op_table_part(void) {
 
 /* ---- parts 3 and 4: every attention variant through the public calls ---- */
 
-static ocla_tensor *tensor(int ndim, const int64_t *dims, float lo, float hi, unsigned *seed) {
+/* A tensor of dtype dt filled from [lo, hi) (converted from fp32 for the half dtypes). */
+static ocla_tensor *tensor_dt(ocla_dtype dt, int ndim, const int64_t *dims, float lo, float hi, unsigned *seed) {
     ocla_tensor *t = NULL;
-    if (ocla_tensor_create(ctx, OCLA_F32, ndim, dims, &t) != OCLA_SUCCESS) return NULL;
-    int64_t n = ocla_tensor_numel(t);
+    if (ocla_tensor_create(ctx, dt, ndim, dims, &t) != OCLA_SUCCESS) return NULL;
+    const int64_t n = ocla_tensor_numel(t);
+    const size_t bytes = (size_t)n * ocla_dtype_size(dt);
     float *h = malloc((size_t)n * sizeof *h);
+    void *raw = dt == OCLA_F32 ? (void *)h : malloc(bytes);
     for (int64_t i = 0; h && i < n; i++) {
         *seed = *seed * 1664525u + 1013904223u;
         h[i] = lo + (hi - lo) * (float)(*seed >> 8) / 16777216.0f;
     }
-    if (!h || ocla_tensor_upload(ctx, t, h, (size_t)n * sizeof *h) != OCLA_SUCCESS) ocla_tensor_destroy(t), t = NULL;
+    if (!h || !raw || (dt != OCLA_F32 && ocla_convert_from_f32(dt, h, raw, (size_t)n) != OCLA_SUCCESS) ||
+        ocla_tensor_upload(ctx, t, raw, bytes) != OCLA_SUCCESS)
+        ocla_tensor_destroy(t), t = NULL;
+    if (raw != h) free(raw);
     free(h);
     return t;
 }
+
+static ocla_tensor *tensor(int ndim, const int64_t *dims, float lo, float hi, unsigned *seed) {
+    return tensor_dt(OCLA_F32, ndim, dims, lo, hi, seed);
+}
+
+/* The attention runs' batch and element types: B = 1, fp32, except for a witness request of part 4
+ * (run_request: a decode step's B and H, half-precision q, k, v, o and gates) */
+static struct {
+    int64_t B;
+    ocla_dtype dt, gdt;
+} g_attn = {1, OCLA_F32, OCLA_F32};
 
 typedef struct attn_tensors {
     ocla_tensor *q, *k, *v, *g, *s0, *z0, *o, *s1, *z1, *d_o, *dq, *dk, *dv, *dg, *ds0, *dz0;
@@ -251,20 +268,22 @@ static void attn_tensors_destroy(attn_tensors *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* Inputs (non-negative q, k with the normaliser) and outputs of every role at (1, T, H, K, V). */
+/* Inputs (non-negative q, k with the normaliser) and outputs of every role at (B, T, H, K, V), B and
+ * the element types of q, k, v, o and the gates from g_attn. */
 static int attn_tensors_create(attn_tensors *t, const ocla_attn_params *p, int T, int64_t H, int K, int V) {
-    const int64_t B = 1;
+    const int64_t B = g_attn.B;
+    const ocla_dtype dt = g_attn.dt;
     unsigned seed = 5;
     const float lo = p->normalize ? 0.0f : -1.0f;
     memset(t, 0, sizeof *t);
-    t->q = tensor(4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dq = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
-    t->k = tensor(4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dk = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
-    t->v = tensor(4, (int64_t[]){B, T, H, V}, -1, 1, &seed), t->dv = tensor(4, (int64_t[]){B, T, H, V}, 0, 0, &seed);
-    t->o = tensor(4, (int64_t[]){B, T, H, V}, 0, 0, &seed), t->d_o = tensor(4, (int64_t[]){B, T, H, V}, -1, 1, &seed);
+    t->q = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dq = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+    t->k = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dk = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+    t->v = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, -1, 1, &seed), t->dv = tensor(4, (int64_t[]){B, T, H, V}, 0, 0, &seed);
+    t->o = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, 0, 0, &seed), t->d_o = tensor(4, (int64_t[]){B, T, H, V}, -1, 1, &seed);
     int ok = t->q && t->k && t->v && t->o && t->d_o && t->dq && t->dk && t->dv;
     if (p->gate == OCLA_GATE_VECTOR || p->gate == OCLA_GATE_SCALAR) {
         const int nd = p->gate == OCLA_GATE_VECTOR ? 4 : 3;
-        t->g = tensor(nd, (int64_t[]){B, T, H, K}, -0.5f, -0.01f, &seed);
+        t->g = tensor_dt(g_attn.gdt, nd, (int64_t[]){B, T, H, K}, -0.5f, -0.01f, &seed);
         t->dg = tensor(nd, (int64_t[]){B, T, H, K}, 0, 0, &seed);
         ok = ok && t->g && t->dg;
     }
@@ -283,10 +302,15 @@ static int attn_tensors_create(attn_tensors *t, const ocla_attn_params *p, int T
 }
 
 static const char *finite(const ocla_tensor *t) {
-    int64_t n = ocla_tensor_numel(t);
+    const int64_t n = ocla_tensor_numel(t);
+    const ocla_dtype dt = ocla_tensor_dtype(t);
+    const size_t bytes = (size_t)n * ocla_dtype_size(dt);
     float *h = malloc((size_t)n * sizeof *h);
-    const char *bad = h ? NULL : "host memory";
-    if (h && ocla_tensor_download(ctx, t, h, (size_t)n * sizeof *h) != OCLA_SUCCESS) bad = "download failed";
+    void *raw = dt == OCLA_F32 ? (void *)h : malloc(bytes);
+    const char *bad = h && raw ? NULL : "host memory";
+    if (!bad && ocla_tensor_download(ctx, t, raw, bytes) != OCLA_SUCCESS) bad = "download failed";
+    if (!bad && raw != h && ocla_convert_to_f32(dt, raw, h, (size_t)n) != OCLA_SUCCESS) bad = "conversion failed";
+    if (raw != h) free(raw);
     for (int64_t i = 0; h && !bad && i < n; i++)
         if (!isfinite(h[i])) bad = "non-finite output";
     free(h);
@@ -361,7 +385,10 @@ static void attention_part(void) {
  * form and dg from the request), else through the first op-table entry that takes this op's
  * chunk (chunk_op), against its reference. Nonzero when no call makes this op's plans. */
 static int run_request(const ocla_plan_request *r, const char *label) {
-    const int T = r->chunk > 0 ? r->chunk + 3 : 5, K = (int)r->K, V = (int)r->V;
+    /* a decode step (T = 1) at the witness's B and H: its plan's tiles follow the grid's size */
+    const int step = r->op == OCLA_OP_ATTN_RECURRENT && r->T == 1;
+    const int T = step ? 1 : r->chunk > 0 ? r->chunk + 3 : 5, K = (int)r->K, V = (int)r->V;
+    const int H = step ? (int)r->H : 1;
     switch (r->op) {
     case OCLA_OP_LINEAR_CHUNK:
     case OCLA_OP_SIMPLE_GLA_CHUNK:
@@ -374,7 +401,10 @@ static int run_request(const ocla_plan_request *r, const char *label) {
         p.normalize = (r->flags & OCLA_PLAN_NORMALIZE) != 0, p.causal = !(r->flags & OCLA_PLAN_NONCAUSAL);
         p.form = r->op == OCLA_OP_ATTN_RECURRENT ? OCLA_FORM_RECURRENT : OCLA_FORM_CHUNKED;
         p.chunk = r->chunk;
-        attn_run(&p, r->op == OCLA_OP_ATTN_BACKWARD, !(r->flags & OCLA__PLAN_BWD_NO_DG), T, 1, K, V, label);
+        const ocla_dtype dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : OCLA_F32;
+        g_attn.B = step ? r->B : 1, g_attn.dt = dt, g_attn.gdt = (r->flags & OCLA_PLAN_HALF_GATE) ? dt : OCLA_F32;
+        attn_run(&p, r->op == OCLA_OP_ATTN_BACKWARD, !(r->flags & OCLA__PLAN_BWD_NO_DG), T, H, K, V, label);
+        g_attn.B = 1, g_attn.dt = g_attn.gdt = OCLA_F32;
         return 0;
     }
     default:
@@ -426,7 +456,7 @@ static void list_part(const char *path) {
             failures++;
             continue;
         }
-        r.op = (ocla_op_kind)op, r.K = K, r.V = V;
+        r.op = (ocla_op_kind)op, r.B = B, r.T = T, r.H = H, r.K = K, r.V = V;
         snprintf(label, sizeof label, "variant %.32s op %d gate %d feature %d flags %u K %lld V %lld chunk %d",
                  field[0], op, r.gate, r.feature, r.flags, K, V, r.chunk);
         from_list++;
