@@ -201,35 +201,43 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
 }
 
 /* ---- one decode step (T = 1): kernels_cl/linear_attn_decode.cl, which streams each state once.
- * GPUs: DV = 32..128 work-items along the value columns (one column each, CW = 1: a warp reads 128
- * contiguous bytes of a state row), KS key splits (a power of two up to 8, at least RB = 8 rows
+ * GPUs: DV = 32..128 work-items along the value columns, each owning 4 contiguous columns read and
+ * written as one float4 where the rows are 16-byte aligned (VEC: dense states, V % 4 == 0, no
+ * normaliser; a warp then moves 512 contiguous bytes of a state row per load), else one column
+ * (CW = 1: 128 bytes per warp), KS key splits (a power of two up to 8, at least RB = 8 rows
  * each) while the grid stays within 2048 work-items per compute unit (a full wave on NVIDIA's SMs; at 64
  * rows x 16 heads x 128 x 128 on the H100's 132 SMs: DV 128, KS 2, 2048 work-groups); RB = 8 rows
  * loaded before they are stored (the loads in flight that hide the memory latency).
  * CPUs: one work-item per work-group walking CW = 32 contiguous columns row by row (the row's
- * columns vectorise; a work-group of one item has no barrier loops). ---- */
+ * columns vectorise; a work-group of one item has no barrier loops); with portable_kernels_only
+ * (OCLA_PLAN_PORTABLE) the GPU shape, so that CPU drivers test it too (tests/test_decode.c). ---- */
 static int decode_plan(const ocla_plan_limits *L, const ocla_plan_request *r, uint64_t W, ocla_plan *p) {
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
-    int DV = 1, KS = 1, CW = 32, RB = 1;
-    if (L->is_gpu) {
+    int DV = 1, KS = 1, CW = 32, RB = 1, VEC = 0;
+    if (L->is_gpu || (r->flags & OCLA_PLAN_PORTABLE)) { /* portable kernels only: the GPU shape anywhere */
         const uint64_t dv_max = W < 128 ? W : 128;
-        CW = 1, RB = 8;
+        /* float4 rows where every state row is 16-byte aligned: dense states, V % 4 == 0 and no
+         * normaliser column (z is a tensor of its own) */
+        VEC = !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED)) && r->V % 4 == 0;
+        CW = VEC ? 4 : 1, RB = 8;
         DV = dv_max < 32 ? (int)dv_max : 32;
-        while (DV < Ve && (uint64_t)DV * 2 <= dv_max) DV *= 2;
+        while ((int64_t)DV * CW < Ve && (uint64_t)DV * 2 <= dv_max) DV *= 2;
         const double want = 2048.0 * (L->compute_units ? (double)L->compute_units : 1.0);
-        const double items = (double)r->B * (double)r->H * (double)((Ve + DV - 1) / DV) * DV;
-        while (KS < 8 && items * KS * 2 <= want && (uint64_t)DV * KS * 2 <= W && (int64_t)KS * 2 * RB <= r->K) KS *= 2;
+        const double items = (double)r->B * (double)r->H * (double)((Ve + DV * CW - 1) / (DV * CW)) * DV;
+        while (KS < 8 && items * KS * 2 <= want && (uint64_t)DV * KS * 2 <= W && (int64_t)KS * 2 * RB <= r->K &&
+               DV * KS * 2 * CW <= 2048) /* 2048: the kernel's PART */
+            KS *= 2;
     }
-    const int32_t vals[4] = {DV, KS, CW, RB};
-    ocla__plan_set_tiles(p, (const char *const[]){"DV", "KS", "CW", "RB", NULL}, vals);
+    const int32_t vals[5] = {DV, KS, CW, RB, VEC};
+    ocla__plan_set_tiles(p, (const char *const[]){"DV", "KS", "CW", "RB", "VEC", NULL}, vals);
     ocla__plan_set_kernels(p, "la_decode%s", (r->flags & OCLA_PLAN_NORMALIZE) ? ", la_normalize" : "");
     p->bk = KS, p->bv = DV * CW;
     p->wg_x = DV, p->wg_y = KS;
-    p->local_bytes = 4 * (uint64_t)(3 * 256 + (KS > 1 ? KS * DV * CW : 0)); /* staged q, k, gates + partial sums */
+    p->local_bytes = 4 * (uint64_t)(3 * 256 + 2048); /* staged q, k, gates + partial sums (static: KMAX, PART) */
     p->cost = (double)r->K * (double)r->V;
     snprintf(p->reason, sizeof p->reason,
-             "decode step: %d x %d work-items, %d column(s) each, %d rows loaded ahead (device/kernel limit %llu)", DV,
-             KS, CW, RB, (unsigned long long)W);
+             "decode step: %d x %d work-items, %d column(s) each%s, %d rows loaded ahead (device/kernel limit %llu)", DV,
+             KS, CW, VEC ? " as one float4" : "", RB, (unsigned long long)W);
     return 0;
 }
 
@@ -240,8 +248,7 @@ int ocla__rec_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const 
                    ocla_plan *p) {
     (void)chunk, (void)P;
     const uint64_t W = ocla__plan_wg_limit(L); /* >= 1 (plan.c) */
-    /* 256: the decode kernel's KMAX; it reads fp32 only (half: la_recurrent) */
-    if (r->T == 1 && r->K <= 256 && !(r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16))) return decode_plan(L, r, W, p);
+    if (r->T == 1 && r->K <= 256) return decode_plan(L, r, W, p); /* 256: the decode kernel's KMAX */
     int RV = W >= 256 ? 32 : W >= 64 ? 16 : 8;
     if ((uint64_t)RV > W) RV = (int)W;
     int RK = (int)(W / (uint64_t)RV); /* >= 1: RV <= W */

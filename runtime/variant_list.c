@@ -17,7 +17,8 @@ static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB"
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
 /* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
-static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"DV", "KS", "CW", "RB", NULL}};
+/* (the plan's DV and KS are the launch's local size, read by the kernel at run time) */
+static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "VEC", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
@@ -121,6 +122,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[0], v->tile[1] = p->tile[1], v->tile[2] = p->tile[2], v->tile[3] = p->tile[4];
         v->tile[4] = p->tile[5];
+    } else if (fam == &fam_decode) { /* plan tiles DV KS CW RB VEC */
+        *v = ocla__variant(fam);
+        v->tile[0] = p->tile[2], v->tile[1] = p->tile[3], v->tile[2] = p->tile[4];
     } else if (fam == &fam_nv_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;
@@ -130,11 +134,12 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else {
         *v = ocla__variant_from_plan(fam, p);
     }
-    if (fam == &fam_rec) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
+    if (fam == &fam_rec || fam == &fam_decode) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
         const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
         /* the gates' type where a gate tensor exists (scalar or per-key gates; fixed decays are fp32) */
         const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
-        v->tile[3] = dt, v->tile[4] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
+        const int at = 3; /* both families' OCLA_DTYPE slot */
+        v->tile[at] = dt, v->tile[at + 1] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
     }
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;

@@ -211,3 +211,36 @@ Test(decode, vs_fp64_and_recurrent, .timeout = 1800) {
         ocla_context_destroy(ctx);
     }
 }
+
+/* The GPU shape on every device (portable_kernels_only plans it on CPUs too): DV x KS work-groups with
+ * key splits, float4 rows where the plan allows them (dense states, V % 4 == 0, no normaliser) and
+ * one column per work-item otherwise, at shapes with partial and several column tiles. */
+Test(decode, gpu_shape_vs_fp64_and_recurrent, .timeout = 1800) {
+    static const dcase cases[] = {
+        {64, 128, OCLA_GATE_VECTOR, 0, OCLA_FEATURE_IDENTITY, 0}, {64, 128, OCLA_GATE_SCALAR, 0, OCLA_FEATURE_IDENTITY, 1},
+        {256, 32, OCLA_GATE_FIXED, 0, OCLA_FEATURE_ELU1, 0},     {16, 4, OCLA_GATE_NONE, 0, OCLA_FEATURE_RELU, 1},
+        {24, 256, OCLA_GATE_VECTOR, 0, OCLA_FEATURE_IDENTITY, 1}, {32, 129, OCLA_GATE_VECTOR, 0, OCLA_FEATURE_IDENTITY, 0},
+        {5, 17, OCLA_GATE_SCALAR, 1, OCLA_FEATURE_ELU1, 1},      {64, 128, OCLA_GATE_NONE, 1, OCLA_FEATURE_ELU1, 0},
+    };
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context_options o;
+        ocla_context_options_defaults(&o);
+        o.portable_kernels_only = 1;
+        ocla_context *ctx = tc_open_with(d, &o);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            const dcase *c = &cases[i];
+            /* the plan's shape: float4 exactly where the rows allow it */
+            const ocla_plan_request r = {.op = OCLA_OP_ATTN_RECURRENT, .B = B, .T = 1, .H = H, .K = c->K, .V = c->V,
+                                         .gate = c->gate, .feature = c->feature,
+                                         .flags = c->norm ? OCLA_PLAN_NORMALIZE : 0u};
+            ocla_plan plan;
+            char text[1024];
+            tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, text, sizeof text));
+            const int vec = !c->norm && c->V % 4 == 0;
+            cr_assert(strstr(plan.kernels, "la_decode") && (strstr(text, "VEC=1") != NULL) == vec, "%s: %s",
+                      tc_device_name(d), text);
+            check(ctx, d, c, 500 + (uint32_t)i);
+        }
+        ocla_context_destroy(ctx);
+    }
+}
