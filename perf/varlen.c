@@ -17,7 +17,10 @@
  *     a pool of S = 2B states [S,H,D,D], rows in random distinct slots, in place; beside it the dense
  *     step (states [B,H,D,D], no slots). Bytes moved per step: the states read and written
  *     (2 B H D D floats) and q, k, v, g, o (5 B H D floats); GB/s = bytes / median step time, and
- *     its share of the device's copy bandwidth measured by ocla-bench's peak (perf/peak.c).
+ *     its share of the device's copy bandwidth measured by ocla-bench's peak (perf/peak.c), once by
+ *     the wall time of a waited call (host work and the wait included) and once by the device time
+ *     of the step's kernels (OpenCL events, median of `runs`), which is how the copy bandwidth itself
+ *     is timed; the host's share is ocla-bench --host-decode's figure.
  * --detail adds the per-kernel device times of one call of each (ocla_profile_detail). Shapes:
  * (a) --shape B,T,H,D (default 8,512,4,64); (b) B, H, D of --shape (default the issue's 64,16,128).
  * Public API only. */
@@ -75,6 +78,24 @@ static void print_detail(call *c, const char *what) {
     printf("    %-22s %d kernels, %.3f ms: %s\n", what, kernels, dev, text);
 }
 
+/* Median device time (ms, OpenCL events through ocla_profile_begin/end) of runs calls of c, after
+ * one warm-up; -1 where the device gives no timestamps. */
+static double device_median(call *c, int runs) {
+    double *t = malloc((size_t)runs * sizeof *t);
+    int n = 0;
+    for (int i = -1; t && i < runs; i++) {
+        double ms = 0;
+        int kernels = 0;
+        if (ocla_profile_begin(c->ctx) != OCLA_SUCCESS) break;
+        const ocla_status st = ocla_attention_forward(c->ctx, &c->p, &c->io);
+        if (ocla_profile_end(c->ctx, &ms, &kernels) != OCLA_SUCCESS || st != OCLA_SUCCESS || ms <= 0) break;
+        if (i >= 0) t[n++] = ms;
+    }
+    const double m = n == runs ? bench_median(t, n) : -1.0;
+    free(t);
+    return m;
+}
+
 /* Median wall times (ms) of runs calls of a and of b, alternated (a, b, a, b, ...) after two
  * warm-ups of each, so that a machine whose load drifts slows both alike; -1 on failure. */
 static void time_pair(call *a, call *b, int runs, int detail, const char *wa, const char *wb, double *ma, double *mb) {
@@ -109,8 +130,9 @@ typedef struct row {
     int n_seqs;
     long chunks_dense, chunks_packed; /* at chunk 64 */
     int path_dense, path_packed, chunk_dense, chunk_packed; /* the plans (ocla_plan_explain) */
-    double a_ms, b_ms; /* (a) dense, packed; (b) dense step, slot step */
+    double a_ms, b_ms; /* (a) dense, packed; (b) dense step, slot step: wall time */
     double gbs_dense, gbs_slots, bw;
+    double a_dev, b_dev, gbs_dense_dev, gbs_slots_dev; /* (b): device time (events), GB/s by it */
 } row;
 
 /* The plan of a chunked call (path and chunk), as the op runs it. */
@@ -200,6 +222,9 @@ static void decode_row(ocla_context *ctx, const char *dev, const long *shape, do
         const double bytes = 4.0 * (double)B * (double)H * (2.0 * (double)D * (double)D + 5.0 * (double)D);
         if (r->a_ms > 0) r->gbs_dense = bytes / (r->a_ms * 1e6);
         if (r->b_ms > 0) r->gbs_slots = bytes / (r->b_ms * 1e6);
+        r->a_dev = device_median(&dense, runs), r->b_dev = device_median(&slotted, runs);
+        if (r->a_dev > 0) r->gbs_dense_dev = bytes / (r->a_dev * 1e6);
+        if (r->b_dev > 0) r->gbs_slots_dev = bytes / (r->b_dev * 1e6);
     }
     ocla_tensor *const all[7] = {q, k, v, g, o, pool, dense_s};
     for (int i = 0; i < 7; i++) ocla_tensor_destroy(all[i]);
@@ -219,8 +244,11 @@ static void json_rows(FILE *f, const row *rows, int n) {
                 r->path_dense, r->path_packed, r->chunk_dense, r->chunk_packed, dec ? "dense_step" : "dense",
                 r->a_ms, dec ? "slot_step" : "packed", r->b_ms);
         if (dec)
-            fprintf(f, ", \"gbs_dense\": %.3f, \"gbs_slots\": %.3f, \"copy_bw_gbs\": %.3f}", r->gbs_dense,
-                    r->gbs_slots, r->bw);
+            fprintf(f,
+                    ", \"gbs_dense\": %.3f, \"gbs_slots\": %.3f, \"dense_step_device_ms\": %.6f, "
+                    "\"slot_step_device_ms\": %.6f, \"gbs_dense_device\": %.3f, \"gbs_slots_device\": %.3f, "
+                    "\"copy_bw_gbs\": %.3f}",
+                    r->gbs_dense, r->gbs_slots, r->a_dev, r->b_dev, r->gbs_dense_dev, r->gbs_slots_dev, r->bw);
         else
             fprintf(f, ", \"ratio\": %.4f}", r->a_ms > 0 && r->b_ms > 0 ? r->a_ms / r->b_ms : 0.0);
         fprintf(f, "%s\n", i + 1 < n ? "," : "");
@@ -276,11 +304,17 @@ int varlen_main(const size_t *idx, int nidx, int runs, const long *shape, int de
                        r->a_ms > 0 ? (double)(r->B * r->T) / (r->a_ms * 1e-3) : 0.0,
                        r->b_ms > 0 ? (double)(r->B * r->T) / (r->b_ms * 1e-3) : 0.0,
                        r->a_ms > 0 && r->b_ms > 0 ? r->a_ms / r->b_ms : 0.0);
-            else
+            else {
                 printf("  %-14s B %ld, H %ld, D %ld: dense step %.3f ms (%.1f GB/s, %.0f%%), slot step %.3f ms "
-                       "(%.1f GB/s, %.0f%% of copy bandwidth)\n", r->what, r->B, r->H, r->D, r->a_ms, r->gbs_dense,
-                       r->bw > 0 ? 100.0 * r->gbs_dense / r->bw : 0.0, r->b_ms, r->gbs_slots,
+                       "(%.1f GB/s, %.0f%% of copy bandwidth) [wall, host included]\n", r->what, r->B, r->H, r->D,
+                       r->a_ms, r->gbs_dense, r->bw > 0 ? 100.0 * r->gbs_dense / r->bw : 0.0, r->b_ms, r->gbs_slots,
                        r->bw > 0 ? 100.0 * r->gbs_slots / r->bw : 0.0);
+                if (r->a_dev > 0 && r->b_dev > 0)
+                    printf("  %-14s B %ld, H %ld, D %ld: dense step %.3f ms (%.1f GB/s, %.0f%%), slot step %.3f ms "
+                           "(%.1f GB/s, %.0f%% of copy bandwidth) [device time]\n", r->what, r->B, r->H, r->D,
+                           r->a_dev, r->gbs_dense_dev, r->bw > 0 ? 100.0 * r->gbs_dense_dev / r->bw : 0.0, r->b_dev,
+                           r->gbs_slots_dev, r->bw > 0 ? 100.0 * r->gbs_slots_dev / r->bw : 0.0);
+            }
         }
         ocla_context_destroy(ctx);
     }
