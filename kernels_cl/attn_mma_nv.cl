@@ -648,9 +648,17 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     const int v0 = get_group_id(0) * OT, cg = get_group_id(1);
     const int bh = get_group_id(2), h = bh % H;
 #if VARLEN
-    /* chunk cg of the table is chunk n of sequence sq (B = 1, so bh = h) */
-    const int b = 0, sq = seqtab[3 * nseq + 2 * cg], n = seqtab[3 * nseq + 2 * cg + 1];
-    const int t0 = seqtab[3 * sq] + n * CHUNK, rows = min(CHUNK, seqtab[3 * sq + 1] - n * CHUNK);
+    /* chunk cg of the table is chunk n of sequence sq (B = 1, so bh = h). One work-item reads the
+     * table and the others take its first token and row count from local memory: read by every
+     * work-item from global memory, the two stayed in registers through the kernel (161 registers
+     * with per-key gates on the H100's compiler, one work-group per SM; 125 this way, two) */
+    __local int vtab[2];
+    if (tid == 0) {
+        const int sq = seqtab[3 * nseq + 2 * cg], n = seqtab[3 * nseq + 2 * cg + 1];
+        vtab[0] = seqtab[3 * sq] + n * CHUNK, vtab[1] = min(CHUNK, seqtab[3 * sq + 1] - n * CHUNK);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int b = 0, t0 = vtab[0], rows = vtab[1];
 #else
     const int b = bh / H, t0 = cg * CHUNK, rows = min(CHUNK, T - t0);
 #endif
