@@ -283,13 +283,15 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     const int v0 = get_group_id(0) * TILE, k0 = get_group_id(1) * TILE;
     const int bh = get_group_id(2), h = bh % H;
 #if VARLEN
-    /* row bh / H is sequence sq, tokens [ts, ts + T) of the packed axis; its states start at chunk
-     * c0 of the table's NTall (initial and final states: row sq, [N,H,K,V]) */
-    const int sq = bh / H, b = 0, ts = seqtab[3 * sq], T = seqtab[3 * sq + 1], NT = (T + CHUNK - 1) / CHUNK;
+    /* row bh / H walks sequence sq (the table's walk order after its NTall chunks: longest first),
+     * tokens [ts, ts + T) of the packed axis; its states start at chunk c0 of the table's NTall
+     * (initial and final states: row sq, [N,H,K,V]) */
+    const int sq = seqtab[3 * nseq + 2 * NTall + bh / H], b = 0, ts = seqtab[3 * sq], T = seqtab[3 * sq + 1];
+    const int NT = (T + CHUNK - 1) / CHUNK, sbh = sq * H + h; /* the states' row */
     const ocla_idx hrow = (ocla_idx)h * NTall + seqtab[3 * sq + 2], trow = (ocla_idx)h * Tall + ts;
     g += (ocla_idx)ts * gt; /* scalar gates [1,T,H] (fixed decays and the cumsums: gt = 0) */
 #else
-    const int b = bh / H, ts = 0, T = Tall, NT = NTall;
+    const int b = bh / H, ts = 0, T = Tall, NT = NTall, sbh = bh;
     const ocla_idx hrow = (ocla_idx)bh * NT, trow = (ocla_idx)bh * T; /* rows of [B*H][NT] and [B*H][T] */
 #endif
     __global const float *kbase = k + b * kb + h * kh + k0 * kd_ + (ocla_idx)ts * kt;
@@ -326,7 +328,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-            acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)bh * K + row) * V + col] : 0.0f;
+            acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)sbh * K + row) * V + col] : 0.0f;
         }
     float pg = 0.0f; /* the next chunk's raw scalar gate at row tid */
 #if ST_ASYNC
@@ -535,7 +537,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
             for (int r = 0; r < 4; r++) {
                 int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
-                if (row < K && col < V) hT[((ocla_idx)bh * K + row) * V + col] = acc[j][r];
+                if (row < K && col < V) hT[((ocla_idx)sbh * K + row) * V + col] = acc[j][r];
             }
 }
 

@@ -87,7 +87,7 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
         op->plan.tile[2] = (double)H * (double)NT * (double)(K * V) < 2147483648.0 &&
                            (double)NTd * 64.0 * (double)H * (double)(K > V ? K : V) < 2147483648.0;
         op->nct = (int)NT, op->seq_set = 0;
-        ocla_status st = ocla__attn_seq_reserve(op, (int)(3 * N + 2 * NT));
+        ocla_status st = ocla__attn_seq_reserve(op, (int)(4 * N + 2 * NT)); /* and the walk order (set_seqs) */
         if (st != OCLA_SUCCESS) return st;
     }
     fit_layout(op);

@@ -362,6 +362,24 @@ ocla_status ocla__attn_seq_reserve(ocla_attn_op *op, int n) {
     return st;
 }
 
+static int by_key(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The order in which the NVIDIA state pass walks the sequences (work-group z -> sequence): longest
+ * first, ties by position. Work-groups start in order and the pass takes as long as its longest
+ * walk, so the long walks go first and the short ones fill in beside them. */
+static ocla_status seq_walk_order(const int32_t *cu, int N, int32_t *order) {
+    int64_t *key = malloc((size_t)N * sizeof *key);
+    if (!key) return OCLA_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < N; i++) key[i] = ((int64_t)(INT32_MAX - (cu[i + 1] - cu[i])) << 32) | i;
+    qsort(key, (size_t)N, sizeof *key, by_key);
+    for (int i = 0; i < N; i++) order[i] = (int32_t)(key[i] & 0xffffffff);
+    free(key);
+    return OCLA_SUCCESS;
+}
+
 /* The sequence table for offsets cu (checked by ocla__check_seqlens), built and uploaded where they
  * differ from the last ones: per sequence (first token, length, first chunk), then per chunk
  * (sequence, chunk within it), so that no chunk straddles two sequences. The launches' chunk
@@ -380,11 +398,15 @@ static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
     const int C = tl.chunk;
     int most;
     const int c = ocla__seq_table_fill(cu, N, C, op->seqtab, &most);
-    /* c <= the capacity: each sequence has at most (len + C - 1) / C chunks (prepare_chunked) */
+    /* c <= the capacity: each sequence has at most (len + C - 1) / C chunks (prepare_chunked);
+     * the NVIDIA path reserved N more for its walk order (nv_prepare) */
+    if (nv && seq_walk_order(cu, N, op->seqtab + 3 * N + 2 * c) != OCLA_SUCCESS)
+        return ocla__fail(op->ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory (sequence table)");
     op->seq_set = 0;
     op->ctx->counters.uploads++;
     const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->seq_buf, CL_TRUE, 0,
-                                            (size_t)(3 * N + 2 * c) * sizeof(cl_int), op->seqtab, 0, NULL, NULL);
+                                            (size_t)(3 * N + 2 * c + (nv ? N : 0)) * sizeof(cl_int), op->seqtab,
+                                            0, NULL, NULL);
     if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clEnqueueWriteBuffer", "uploading the sequence table");
     memcpy(op->cu, cu, ((size_t)N + 1) * sizeof *cu);
     op->nct = c;
