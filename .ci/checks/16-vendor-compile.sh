@@ -29,16 +29,21 @@
 # variant for the -O0 link check and SPIR-V (the portability checks); `every` adds every portable
 # variant on every target (the other vendors' variants too: CPU kernels, NVIDIA's portable fallbacks,
 # Apple and mobile tiles). sample (local runs) is described below. CPU time per compile on this machine
-# (the backward's 16-kernel program is the slowest): ocloc 0.6-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
-# SPIR-V 0.1 s. One `every` run (2336 compiles) took 5347 CPU-seconds, ocloc about two thirds; the
-# `full` scope's 1712 of them 3790; in CI (333 variants, 1938 compiles) 3967 CPU-s, 2237 s (docs/KERNELS.md says how that
-# was measured). Cheaper ways measured and not taken: one ocloc for the three Intel devices (a fat
-# binary: as much CPU as three runs; its front end is 0.1-0.3 s of 1-11), one clang front end for
-# every AMD target (the front end is under 0.1 s: the time is in optimisation and code generation,
-# both per target), compiling each distinct preprocessed program once (290 of the 292 variants are
-# distinct). The -O0 link check runs on gfx90a only: the `inline` linking failure it is for does not
-# depend on the target. The CPU seconds per target of a run are in the data file it writes
-# (docs/data/vendor-compile-*.tsv).
+# (the backward's 16-kernel program is the slowest): ocloc 0.3-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
+# SPIR-V 0.1 s. One `every` run of 292 variants (2336 compiles) took 5347 CPU-seconds, ocloc about two
+# thirds; the `full` scope's 1712 of them 3790; in CI (333 variants, 1938 compiles) 3967 CPU-s,
+# 2237 s; `every` at 333 variants is 2664 compiles, about 6100 CPU-s at that run's rate
+# (docs/KERNELS.md says how each was measured). ocloc runs as `ocloc multi`, 8 compiles of one
+# device per process (OCLA_VENDOR_BATCH): the same binaries, 0.05-0.16 CPU-s less per compile (IGC
+# loaded once), dispatched before the AMD and SPIR-V jobs. Cheaper ways measured and not taken: one
+# ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its front end is
+# 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under 0.1 s: the
+# time is in optimisation and code generation, both per target), compiling each distinct
+# preprocessed program once (290 of the 292 variants are distinct); forcing IGC's SIMD width (on dg2
+# it compiled the backward's 16 kernels about 23 times, a second width for about 7, and kept one;
+# the width it keeps is part of the report). The -O0 link check runs on gfx90a only: the `inline`
+# linking failure it is for does not depend on the target. The CPU seconds per target of a run are
+# in the data file it writes (docs/data/vendor-compile-*.tsv).
 # sample keeps every variant for gfx90a -O3, -O0 and SPIR-V and, for the five
 # other targets, the first variant of each (source, kernels, gate / normaliser / one-row macros)
 # group and every 6th of the rest. OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source
@@ -149,7 +154,7 @@ if [ "${1:-}" = --one ]; then
 fi
 
 start=$(date +%s)
-scope=${OCLA_VENDOR_SCOPE:-every}
+scope=${OCLA_VENDOR_SCOPE:-full}
 case $scope in full | every | sample) ;; *) echo "16-vendor-compile: OCLA_VENDOR_SCOPE is full, every or sample"; exit 1 ;; esac
 # ocloc without the Intel ICD: installing intel-opencl-icd registers an OpenCL platform for every
 # program on the machine (the test suite would see it, and the ICD loader's path through it aborts
@@ -169,8 +174,14 @@ done
 [ -f "$devlibs/ocml.bc" ] || { echo "16-vendor-compile: no ROCm device libraries in $devlibs (rocm-device-libs)"; exit 1; }
 mkdir -p "$dir"
 [ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
+# the three enumerations at once (about 20 CPU-seconds together)
+pids=()
+for v in amd intel; do
+  build/tests/ocla_variants --profiles "$v" 2> /dev/null | cut -f1,2 > "$dir/variants-$v.new" &
+  pids+=($!)
+done
 build/tests/ocla_variants > "$dir/variants.new"
-for v in amd intel; do build/tests/ocla_variants --profiles "$v" 2> /dev/null | cut -f1,2 > "$dir/variants-$v.new"; done
+for p in "${pids[@]}"; do wait "$p"; done # a failed enumeration stops the check (set -e)
 # OCLA_VENDOR_KEEP=1 resumes an interrupted run: the compiles that succeeded are kept if the variant
 # list is the same (its line numbers name them)
 if [ "${OCLA_VENDOR_KEEP:-0}" = 1 ] && cmp -s "$dir/variants.new" "$dir/variants.tsv"; then
