@@ -65,7 +65,7 @@ if [ "${1:-}" = --one ] && [[ $3 == intel:* ]]; then
     IFS=$'\t' read -r source options _ < <(sed -n "${id}p" "$dir/variants.tsv")
     [ "$options" = - ] && options=""
     : > "$dir/out/$id.intel-$dev.res"
-    rm -f "$dir/out/$id.$dev" "$dir/out/$id.intel-$dev.err"
+    rm -f "$dir/out/$id.$dev" "$dir/out/$id.intel-$dev.err" "$dir/out/$id.intel-$dev.res.tmp"
     printf -- '-file %s -device %s -options "-cl-std=CL1.2 %s" -output_no_suffix -out_dir %s -output %s\n' \
       "$dir/src/$source.cl" "$dev" "$options" "$dir/out" "$id.$dev" >> "$batch.list"
     n=$((n + 1))
