@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Resources of the kernels in an Intel offline-compiler binary (ocloc's .bin, patch-token format).
 
-Usage: intel_resources.py FILE.bin
-Prints one line per kernel: name <TAB> GRF registers <TAB> SIMD width <TAB> local memory bytes (SLM)
+Usage: intel_resources.py [--names] FILE.bin [FILE.bin ...]
+Prints one line per kernel (with --names, each line starts with the file's name and a tab): name <TAB> GRF registers <TAB> SIMD width <TAB> local memory bytes (SLM)
 <TAB> private memory bytes per work-item (arrays not kept in registers) <TAB> scratch bytes per
 hardware thread (register spills). Used by
 .ci/checks/16-vendor-compile.sh. Layout (Intel's iOpenCL patch tokens, patch_shared.h / patch_list.h):
@@ -62,8 +62,24 @@ def kernels(blob):
         yield name, res
 
 
+def main(args):
+    """One process for a batch of binaries; a file that cannot be read is named on stderr, its lines
+    left out, and the exit status is 1."""
+    status = 0
+    names = args[:1] == ["--names"]
+    for path in args[1:] if names else args:
+        try:
+            with open(path, "rb") as fh:
+                rows = list(kernels(device_binary(fh.read())))
+        except (OSError, struct.error, SystemExit) as e:
+            print("%s: %s" % (path, e), file=sys.stderr)
+            status = 1
+            continue
+        prefix = path + "\t" if names else ""
+        for name, r in rows:
+            print("%s%s\t%d\t%d\t%d\t%d\t%d" % (prefix, name, r["grf"], r["simd"], r["slm"], r["private"], r["scratch"]))
+    return status
+
+
 if __name__ == "__main__":
-    with open(sys.argv[1], "rb") as fh:
-        blob = device_binary(fh.read())
-    for name, r in kernels(blob):
-        print("%s\t%d\t%d\t%d\t%d\t%d" % (name, r["grf"], r["simd"], r["slm"], r["private"], r["scratch"]))
+    sys.exit(main(sys.argv[1:]))

@@ -43,15 +43,17 @@ def deb_version(package):
 
 
 def cpu_seconds(run_dir):
-    """CPU seconds (user + system of the compilers) and compiles per target, from out/*.cpu."""
+    """CPU seconds (user + system of the compilers) and compiles per target, from out/*.cpu (an Intel
+    batch's file says how many compiles it ran on its third line)."""
     per = {}
     for path in glob.glob(os.path.join(run_dir, "out", "*.cpu")):
         target = os.path.basename(path).split(".", 1)[1][:-4]
         with open(path) as fh:
             lines = fh.read().splitlines()
         secs = sum(int(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", lines[1]))
+        count = int(lines[2].split()[1]) if len(lines) > 2 and lines[2].startswith("compiles ") else 1
         n, total = per.get(target, (0, 0.0))
-        per[target] = (n + 1, total + secs)
+        per[target] = (n + count, total + secs)
     return per
 
 
