@@ -20,15 +20,20 @@ ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_t
 
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
                            int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys) {
-    ocla_status st = ocla__check_tensor(ctx, v, "v", 4, NULL);
+    return ocla__check_vo_as(ctx, v, o, B, Tv, T, H, Dv, queries, keys, OCLA_F32);
+}
+
+ocla_status ocla__check_vo_as(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
+                              int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys, ocla_dtype dt) {
+    ocla_status st = ocla__check_tensor_as(ctx, v, "v", 4, NULL, dt);
     if (st != OCLA_SUCCESS) return st;
     *Dv = v->dims[3];
     char vname[64]; /* the detail names the tensor v's dims come from: a wrong one is either */
     snprintf(vname, sizeof vname, "v (B, T, H of %s)", keys);
-    if ((st = ocla__check_tensor(ctx, v, vname, 4, (int64_t[]){B, Tv, H, *Dv})) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, v, vname, 4, (int64_t[]){B, Tv, H, *Dv}, dt)) != OCLA_SUCCESS) return st;
     char oname[64];
     snprintf(oname, sizeof oname, "o (T of %s, V of v)", queries);
-    return ocla__check_tensor(ctx, o, oname, 4, (int64_t[]){B, T, H, *Dv});
+    return ocla__check_tensor_as(ctx, o, oname, 4, (int64_t[]){B, T, H, *Dv}, dt);
 }
 
 ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const ocla__layer_weight *w, int n,

@@ -25,6 +25,9 @@ ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_t
  * keys name the tensors that T and B, Tv, H come from (in the detail of a mismatch). */
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
                            int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys);
+/* The same for v and o of dtype dt (ocla__check_vo: fp32). */
+ocla_status ocla__check_vo_as(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
+                              int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys, ocla_dtype dt);
 
 /* A layer's weight: dense row-major [rows, cols] (cols < 0: a vector [rows]); what = how the dims are
  * made up, e.g. "[d, H*K]"; optional != 0 lets t be NULL. */

@@ -8,7 +8,8 @@
  *     x KN = 4 keys of scores and RM rows x DV/TX value dims of the output. Local memory (a __local
  *     argument): q and k slabs of 32 dims or a value slab of VS rows, P, row maxima (and row sums at
  *     TX = 16, LSUM). VEC4 (float4 loads) unless the request says OCLA_PLAN_STRIDED (a buffer offset
- *     or a stride that breaks 16-byte rows) or K, V are not multiples of 4. Measured on the H100 at
+ *     or a stride that breaks 16-byte rows) or half tensors (OCLA_PLAN_BF16 / OCLA_PLAN_F16: element
+ *     loads through common.cl's OCLA_LD), or K, V are not multiples of 4. Measured on the H100 at
  *     D = 128: block 64 with 8 rows per item 30 TFLOP/s (255 registers, 4 warps), with 4 rows 26.
  *   sm_forward (one query row per work-item, key and value rows staged in static local memory of
  *     chunk x (DK + DV) floats): where the tiled kernel's work-group or local memory does not fit, at
@@ -51,7 +52,7 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, co
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
     const int forced = r->chunk == chunk;
-    const int vec4 = !(r->flags & OCLA_PLAN_STRIDED) && r->K % 4 == 0 && r->V % 4 == 0;
+    const int vec4 = !(r->flags & (OCLA_PLAN_STRIDED | OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && r->K % 4 == 0 && r->V % 4 == 0;
     int32_t t[SM_NTILES];
     uint64_t local = 0;
     /* one pass either way (the op splits the keys over more launches on Mesa llvmpipe: loop limit) */

@@ -16,6 +16,11 @@ static const ocla_kfamily fam_chunk = {
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
+/* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
+ * of q, k, v, o (and the backward's do and gradients) from the request's OCLA_PLAN_BF16 / _F16. */
+static const ocla_kfamily fam_sm_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", "OCLA_DTYPE", NULL}};
+static const ocla_kfamily fam_sm_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", "OCLA_DTYPE", NULL}};
+static const ocla_kfamily fam_sm_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", "OCLA_DTYPE", NULL}};
 /* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
 static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"DV", "KS", "CW", "RB", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
@@ -98,12 +103,12 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         break;
     case OCLA_OP_FLASH_CHUNK: fam = !strncmp(name, "flashb_", 7) ? &fam_flash_bwd : &ocla__fam_flash; break;
     case OCLA_OP_SOFTMAX_TILED:
-        fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
+        fam = !strcmp(name, "sm_tiled") ? &fam_sm_tiled : &fam_sm_onerow;
         break;
     case OCLA_OP_ATTN_BACKWARD:
         fam = !nv ? &fam_bwd : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum : &fam_nv_bwd;
         break;
-    case OCLA_OP_SOFTMAX_BACKWARD: fam = &ocla__fam_softmax_bwd; break;
+    case OCLA_OP_SOFTMAX_BACKWARD: fam = &fam_sm_bwd; break;
     default: return -1;
     }
     if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG TPG: the kernels read TS and TPG */
@@ -130,8 +135,13 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else {
         *v = ocla__variant_from_plan(fam, p);
     }
+    if (fam == &fam_sm_tiled || fam == &fam_sm_onerow || fam == &fam_sm_bwd) { /* the last tile: OCLA_DTYPE */
+        int i = 0;
+        while (fam->tiles[i + 1]) i++;
+        v->tile[i] = ocla__plan_dtype(r);
+    }
     if (fam == &fam_rec) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
-        const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+        const int dt = ocla__plan_dtype(r);
         /* the gates' type where a gate tensor exists (scalar or per-key gates; fixed decays are fp32) */
         const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
         v->tile[3] = dt, v->tile[4] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
