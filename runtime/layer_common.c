@@ -137,6 +137,50 @@ ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const o
     return ocla__layer_launch(&a, 1, &n, NULL, "layer projection bias");
 }
 
+ocla_status ocla__convert_dtype(ocla_context *ctx, const ocla_tensor *src, ocla_tensor *dst) {
+    const int to_f32 = dst->dtype == OCLA_F32;
+    const ocla_tensor *h = to_f32 ? src : dst, *x = to_f32 ? dst : src;
+    const int64_t n = ocla_tensor_numel(h);
+    if (h->dtype == OCLA_F32 || x->dtype != OCLA_F32 || ocla_tensor_numel(x) != n || !ocla__tensor_is_contiguous(x))
+        return ocla__fail(ctx, OCLA_ERR_INTERNAL, "dtype conversion: one half tensor and one dense fp32 tensor of its size");
+    if (n == 0) return OCLA_SUCCESS;
+    int64_t d[4] = {1, 1, 1, 1}, s[4] = {0, 0, 0, 0};
+    for (int i = 0; i < h->ndim; i++) d[4 - h->ndim + i] = h->dims[i], s[4 - h->ndim + i] = h->strides[i];
+    if (d[1] > INT32_MAX || d[2] > INT32_MAX || d[3] > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "dtype conversion: a dim beyond 2^31");
+    ocla_args a;
+    ocla_status st = ocla__layer_kernel(ctx, &ocla__fam_layer_common, to_f32 ? "layer_to_f32" : "layer_from_f32", &a);
+    if (st != OCLA_SUCCESS) return st;
+    ocla__push_int(&a, (int)h->dtype), ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
+    for (int i = 0; i < 4; i++) ocla__push_long(&a, s[i]);
+    ocla__push_int(&a, d[1]), ocla__push_int(&a, d[2]), ocla__push_int(&a, d[3]), ocla__push_long(&a, n);
+    ocla__push_tensor(&a, x, NULL, 0);
+    const size_t g = (size_t)n;
+    return ocla__layer_launch(&a, 1, &g, NULL, to_f32 ? "half to fp32" : "fp32 to half");
+}
+
+ocla_status ocla__half_enter(ocla__half_io *h, int slot, const char *fn) {
+    ocla_context *ctx = h->ws.ctx;
+    for (int i = 0; i < h->n; i++) {
+        h->t32[i] = NULL;
+        if (!h->t[i]) continue;
+        ocla_status st = ocla__check_tensor_as(ctx, h->t[i], h->name[i], -1, NULL, h->dt);
+        if (st != OCLA_SUCCESS) return st;
+        h->t32[i] = ocla__layer_ws_add(&h->ws, h->t[i]->ndim, h->t[i]->dims);
+    }
+    ocla_status st = ocla__layer_ws_get_in(&h->ws, slot, fn);
+    for (int i = 0; i < h->n && st == OCLA_SUCCESS; i++)
+        if (h->t[i] && !h->out[i]) st = ocla__convert_dtype(ctx, h->t[i], h->t32[i]);
+    return st;
+}
+
+ocla_status ocla__half_leave(ocla__half_io *h) {
+    ocla_status st = OCLA_SUCCESS;
+    for (int i = 0; i < h->n && st == OCLA_SUCCESS; i++)
+        if (h->t[i] && h->out[i]) st = ocla__convert_dtype(h->ws.ctx, h->t32[i], (ocla_tensor *)h->t[i]);
+    return st;
+}
+
 /* ---- RoPE ---- */
 ocla_status ocla__rope_upload(ocla_context *ctx, int rd, float base, cl_mem mem, size_t off) {
     const int half = rd / 2;

@@ -76,6 +76,29 @@ void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, o
 ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *w, const ocla_tensor *b,
                                 ocla_tensor *y);
 
+/* Half precision at an op's boundary: src to dst, one a bf16 / fp16 tensor of any strides, the other a
+ * dense fp32 tensor of as many elements (a workspace tensor); kernels_cl/layer_common.cl, rounding
+ * to nearest even on the way to half. */
+ocla_status ocla__convert_dtype(ocla_context *ctx, const ocla_tensor *src, ocla_tensor *dst);
+
+/* An op in half precision through its fp32 core ("convert at the boundaries"): every tensor t[i]
+ * (NULL: absent) must be of dtype dt (else OCLA_ERR_UNSUPPORTED naming name[i]); ocla__half_enter
+ * gives each a dense fp32 copy t32[i] in scratch slot `slot` (inputs, out[i] = 0, converted), the
+ * core runs on the copies, and ocla__half_leave rounds the outputs (out[i] = 1) into t[i]. The
+ * caller checks aliasing on the originals (the core sees only the copies). */
+#define OCLA_HALF_IO_MAX 12
+typedef struct ocla__half_io {
+    ocla__layer_ws ws; /* .ctx set by the caller */
+    ocla_dtype dt;
+    int n;
+    const ocla_tensor *t[OCLA_HALF_IO_MAX];
+    const char *name[OCLA_HALF_IO_MAX];
+    int out[OCLA_HALF_IO_MAX];
+    ocla_tensor *t32[OCLA_HALF_IO_MAX];
+} ocla__half_io;
+ocla_status ocla__half_enter(ocla__half_io *h, int slot, const char *fn);
+ocla_status ocla__half_leave(ocla__half_io *h);
+
 /* a = the named kernel of fam (no tiles), ready for its pushes. */
 ocla_status ocla__layer_kernel(ocla_context *ctx, const ocla_kfamily *fam, const char *name, ocla_args *a);
 /* Launch a's kernel once its arguments are pushed (a->st keeps the first failed push). */

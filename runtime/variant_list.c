@@ -61,7 +61,7 @@ const ocla_kfamily ocla__fam_layer_bwd = {"layer_bwd", 0, {NULL}};
 const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla_fam_selftest, "ocla_selftest_axpy"},
     {&ocla__fam_probe, "la_probe"},
-    {&ocla__fam_layer_common, "layer_add_bias"},
+    {&ocla__fam_layer_common, "layer_add_bias layer_to_f32 layer_from_f32"},
     {&ocla__fam_gau, "gau_norm gau_split gau_gate gau_out gau_norm_bwd"},
     {&ocla__fam_gau_bwd, "gau_bwd_gate gau_bwd_vz"},
     {&ocla__fam_gla_layer, "gla_norm_gate"},
