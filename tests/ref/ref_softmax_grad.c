@@ -109,9 +109,9 @@ static void seq_grad(const ref_lf_shape *s, double *dP, int h, int D, const doub
             }
 }
 
-void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
-                            const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
-                            double *dF) {
+static void lf_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
+                        const float *v, const float *d_o, const float *og, double *dq, double *dk, double *dv,
+                        double *dE, double *dF) {
     const size_t bh = (size_t)s->B * (size_t)s->H, ne = (size_t)(s->per_head ? s->H : 1) * s->kp * s->n;
     const size_t nk = bh * s->kp * s->D, nv = bh * s->kp * s->Dv;
     double *kd = to_d(k, bh * s->T * s->D), *vd = to_d(v, bh * s->T * s->Dv), *qd = to_d(q, bh * s->T * s->D);
@@ -120,7 +120,7 @@ void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *
     if (!kp || !vp || !dkp || !dvp) abort();
     for (int h = 0; h < s->H; h++) seq_project(s, E, h, s->D, kd, kp, 0), seq_project(s, F, h, s->Dv, vd, vp, 0);
     const ref_sm_shape ss = {s->B, s->T, s->kp, s->H, s->D, s->Dv, 0, s->scale};
-    backward(&ss, qd, kp, vp, dod, NULL, NULL, dq, dkp, dvp);
+    backward(&ss, qd, kp, vp, dod, og, NULL, dq, dkp, dvp);
     memset(dk, 0, bh * s->T * s->D * sizeof *dk), memset(dv, 0, bh * s->T * s->Dv * sizeof *dv);
     memset(dE, 0, ne * sizeof *dE), memset(dF, 0, ne * sizeof *dF);
     for (int h = 0; h < s->H; h++) {
@@ -128,4 +128,16 @@ void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *
         seq_grad(s, dE, h, s->D, dkp, kd), seq_grad(s, dF, h, s->Dv, dvp, vd);
     }
     free(kd), free(vd), free(qd), free(dod), free(kp), free(vp), free(dkp), free(dvp);
+}
+
+void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
+                            const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
+                            double *dF) {
+    lf_backward(s, E, F, q, k, v, d_o, NULL, dq, dk, dv, dE, dF);
+}
+
+void ref_linformer_backward_given_o(const ref_lf_shape *s, const float *E, const float *F, const float *q,
+                                    const float *k, const float *v, const float *d_o, const float *o_given, double *dq,
+                                    double *dk, double *dv, double *dE, double *dF) {
+    lf_backward(s, E, F, q, k, v, d_o, o_given, dq, dk, dv, dE, dF);
 }

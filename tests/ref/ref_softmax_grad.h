@@ -30,5 +30,9 @@ typedef struct ref_lf_shape {
 void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
                             const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
                             double *dF);
+/* The same for a backward given o (its input o, e.g. rounded to half): D = do . o_given. */
+void ref_linformer_backward_given_o(const ref_lf_shape *s, const float *E, const float *F, const float *q,
+                                    const float *k, const float *v, const float *d_o, const float *o_given, double *dq,
+                                    double *dk, double *dv, double *dE, double *dF);
 
 #endif
