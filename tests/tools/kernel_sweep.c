@@ -28,7 +28,8 @@
  *      portable variant of it that parts 1 to 3 did not build, through that request at B = H = 1,
  *      T = chunk + 3 and its own head dims (list_part): the head-dim-dependent tiles (softmax's
  *      padded DK, DV and float4 loads, the chunked output's value tile, the recurrent form's rows per
- *      item). A new tile or family of an existing op kind comes in through the list alone.
+ *      item; the half-precision softmax variants through softmax_half_run, every tensor in the
+ *      request's dtype). A new tile or family of an existing op kind comes in through the list alone.
  *
  * usage: kernel_sweep [device selector] [filter] [variants file] [variant list]
  *        kernel_sweep [device selector] canary
