@@ -3,9 +3,9 @@
  * with every tensor bf16 or fp16, on every device, against the fp64 references (tests/ref/) computed
  * on the same half-rounded inputs; and the fp16 overflow policy (docs/RELIABILITY.md, "Numerics").
  *
- * Shapes: T = 1, partial blocks, K != V, odd dims (element loads), non-causal Tk != T, and T = 300,
+ * Shapes: T = 1, partial blocks, K != V, odd dims (element loads), non-causal Tk != T, T = 300,
  * long enough for the blocks to be split over launches on Mesa llvmpipe (the backward's gradients
- * then carry over in fp32). The scheduler picks the block (one variant per padded width and dtype:
+ * then carry over in fp32), and [B,H,T,D] views (strided loads and stores). The scheduler picks the block (one variant per padded width and dtype:
  * the compiled variants stay few); the 16-row block is forced once per dtype.
  *
  * Tolerances (normwise, tc_max_rel_err: max error / max |reference|), issue 14's: 5e-3 bf16, 1e-3
@@ -22,15 +22,36 @@
 #include "ref/ref_softmax_grad.h"
 
 typedef struct hs_case {
-    int B, T, Tk, H, K, V, causal;
+    int B, T, Tk, H, K, V, causal, bhtd; /* bhtd: every tensor a [B,T,H,D] view of a [B,H,T,D] buffer */
 } hs_case;
 
 static const hs_case CASES[] = {
-    {1, 1, 1, 1, 16, 16, 1},   /* T = 1 */
-    {2, 37, 37, 3, 24, 40, 1}, /* partial blocks, K != V */
-    {1, 45, 70, 2, 17, 5, 0},  /* odd dims, Tk > T */
-    {1, 300, 300, 1, 32, 32, 1}, /* split over launches on llvmpipe */
+    {1, 1, 1, 1, 16, 16, 1, 0},   /* T = 1 */
+    {2, 37, 37, 3, 24, 40, 1, 0}, /* partial blocks, K != V */
+    {1, 45, 70, 2, 17, 5, 0, 0},  /* odd dims, Tk > T */
+    {1, 300, 300, 1, 32, 32, 1, 0}, /* split over launches on llvmpipe */
+    {2, 29, 29, 2, 20, 12, 1, 1}, /* strided views: element loads with strides */
 };
+
+/* A [B,T,H,D] tensor of dtype dt holding host: dense, or (bhtd) a view of a [B,H,T,D] buffer, whose
+ * own tensor is *parent (destroyed after the view). */
+static ocla_tensor *make(ocla_context *ctx, ocla_dtype dt, const int64_t *dims, int bhtd, const float *host,
+                         ocla_tensor **parent) {
+    *parent = NULL;
+    if (!bhtd) return tc_tensor_as(ctx, dt, 4, dims, host);
+    const int64_t B = dims[0], T = dims[1], H = dims[2], D = dims[3], str[4] = {T * H * D, D, T * D, 1};
+    ocla_tensor *view;
+    *parent = tc_tensor_as(ctx, dt, 4, (int64_t[]){B, H, T, D}, NULL);
+    tc_ok(ctx, ocla_tensor_view(ctx, *parent, 0, 4, dims, str, &view));
+    if (host) {
+        const size_t n = (size_t)(B * T * H * D);
+        uint16_t *bits = malloc(n * sizeof *bits);
+        cr_assert(bits && ocla_convert_from_f32(dt, host, bits, n) == OCLA_SUCCESS);
+        tc_ok(ctx, ocla_tensor_upload(ctx, view, bits, n * sizeof *bits));
+        free(bits);
+    }
+    return view;
+}
 
 enum { A_Q, A_K, A_V, A_DO, A_O, A_DQ, A_DK, A_DV, A_N };
 
@@ -39,7 +60,7 @@ static void run_case(ocla_context *ctx, const hs_case *c, ocla_dtype dt, int blo
     const int64_t rows[A_N] = {c->T, c->Tk, c->Tk, c->T, c->T, c->T, c->Tk, c->Tk};
     const int64_t dim[A_N] = {c->K, c->K, c->V, c->V, c->V, c->K, c->K, c->V};
     float *host[A_DO + 1];
-    ocla_tensor *t[A_N];
+    ocla_tensor *t[A_N], *parent[A_N];
     size_t n[A_N];
     for (int i = 0; i < A_N; i++) {
         const int64_t dims[4] = {c->B, rows[i], c->H, dim[i]};
@@ -50,7 +71,7 @@ static void run_case(ocla_context *ctx, const hs_case *c, ocla_dtype dt, int blo
             tc_fill_normal(host[i], n[i], seed + (uint32_t)i, 1.0f);
             tc_round_to(dt, host[i], n[i]);
         }
-        t[i] = tc_tensor_as(ctx, dt, 4, dims, i <= A_DO ? host[i] : NULL);
+        t[i] = make(ctx, dt, dims, c->bhtd, i <= A_DO ? host[i] : NULL, &parent[i]);
     }
     ocla_softmax_params p;
     ocla_softmax_params_defaults(&p);
@@ -76,7 +97,7 @@ static void run_case(ocla_context *ctx, const hs_case *c, ocla_dtype dt, int blo
         free(got), free(ref[g]);
     }
     for (int i = 0; i < A_N; i++) {
-        ocla_tensor_destroy(t[i]);
+        ocla_tensor_destroy(t[i]), ocla_tensor_destroy(parent[i]);
         if (i <= A_DO) free(host[i]);
     }
 }
