@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* softmax.cl: tiled (flash-style) softmax attention, fp32, OpenCL C 1.2.
+/* softmax.cl: tiled (flash-style) softmax attention, OpenCL C 1.2. q, k, v, o of element type
+ * ocla_data (-DOCLA_DTYPE, common.cl: fp32, bf16 or fp16 storage); scores, the running maximum and
+ * sum and the accumulators fp32; o rounded once on its store.
  *
  *   o[b,t,h,:] = sum_s p_ts v[b,s,h,:],  p_ts = exp(x_ts - m_t) / l_t,  x_ts = scale * q[b,t,h,:] . k[b,s,h,:]
  *   (s <= t when causal), with the running maximum m_t and sum l_t updated block by block (online
@@ -73,23 +75,26 @@
 #define OFF_M (OFF_P + BK * LP4)
 #define OFF_L (OFF_M + TX * BQ / 4)
 
-/* p[off + i * s3] for dims d + i below lim, zero above (VEC4: one float4 load). */
-OCLA_INLINE float4 sm_ld4(__global const float *p, long off, long s3, int d, int lim) {
+#if VEC4 && OCLA_DTYPE != OCLA_DT_F32
+#error "VEC4 (float4 loads) is fp32 only: the plan leaves it off for half tensors"
+#endif
+/* p[off + i * s3] for dims d + i below lim, zero above (VEC4: one float4 load), as fp32. */
+OCLA_INLINE float4 sm_ld4(__global const ocla_data *p, long off, long s3, int d, int lim) {
 #if VEC4
     return *(__global const float4 *)(p + off);
 #else
     float4 r = (float4)(0.0f);
-    if (d < lim) r.s0 = p[off];
-    if (d + 1 < lim) r.s1 = p[off + s3];
-    if (d + 2 < lim) r.s2 = p[off + 2 * s3];
-    if (d + 3 < lim) r.s3 = p[off + 3 * s3];
+    if (d < lim) r.s0 = OCLA_LD(p, off);
+    if (d + 1 < lim) r.s1 = OCLA_LD(p, off + s3);
+    if (d + 2 < lim) r.s2 = OCLA_LD(p, off + 2 * s3);
+    if (d + 3 < lim) r.s3 = OCLA_LD(p, off + 3 * s3);
     return r;
 #endif
 }
 
 /* n float4 per item of rows r0.. (those below rlim) of w float4 each, dims d0.. (zero from lim on). */
 OCLA_INLINE void sm_fetch_rows(float4 *pre, int n, int w, int lid, int r0, int rlim, int d0, int lim,
-                               __global const float *p, long base, long s1, long s3) {
+                               __global const ocla_data *p, long base, long s1, long s3) {
 #pragma unroll
     for (int u = 0; u < n; u++) {
         const int f = lid + NT * u, r = r0 + f / w, d = d0 + (f % w) * 4;
@@ -100,8 +105,8 @@ OCLA_INLINE void sm_fetch_rows(float4 *pre, int n, int w, int lid, int r0, int r
 /* Global loads of stage g of key block kb into registers: g < NKS: k slab g and q slab g; else
  * value slab g - NKS. Zero outside [0, T) x [0, K) and [0, Tk) x [0, V). */
 OCLA_INLINE void sm_fetch(float4 *pre, int kb, int g, int lid, int q0, int T, int Tk, int K, int V,
-                          __global const float *q, long qb, long qs1, long qs3, __global const float *k, long kbs,
-                          long ks1, long ks3, __global const float *v, long vb, long vs1, long vs3) {
+                          __global const ocla_data *q, long qb, long qs1, long qs3, __global const ocla_data *k,
+                          long kbs, long ks1, long ks3, __global const ocla_data *v, long vb, long vs1, long vs3) {
     if (g < NKS) {
         sm_fetch_rows(pre, KLD, KS / 4, lid, kb * BK, Tk, g * KS, K, k, kbs, ks1, ks3);
         sm_fetch_rows(pre + KLD, QLD, KS / 4, lid, q0, T, g * KS, K, q, qb, qs1, qs3);
@@ -144,7 +149,7 @@ OCLA_INLINE void sm_put_rows(__local float4 *sm, int off, const float *x) {
     } while (0)
 
 OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void
-sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T, int Tk, int H, int K, int V,
+sm_tiled(OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v), OCLA_DTENSOR_OUT(o), int T, int Tk, int H, int K, int V,
          float scale, int causal, int kb0, int kb1, int first, int final_pass, __global float *st, __local float4 *sm) {
     const int lid = (int)get_local_id(0), tx = lid % TX, ty = lid / TX;
     const int bh = (int)get_group_id(0);
@@ -314,10 +319,10 @@ sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int
 #if VEC4
             if (d < V) *(__global float4 *)(o + ob + d) = r;
 #else
-            if (d < V) o[ob + (ocla_idx)d * o_s3] = r.s0;
-            if (d + 1 < V) o[ob + (ocla_idx)(d + 1) * o_s3] = r.s1;
-            if (d + 2 < V) o[ob + (ocla_idx)(d + 2) * o_s3] = r.s2;
-            if (d + 3 < V) o[ob + (ocla_idx)(d + 3) * o_s3] = r.s3;
+            if (d < V) OCLA_ST(o, ob + (ocla_idx)d * o_s3, r.s0);
+            if (d + 1 < V) OCLA_ST(o, ob + (ocla_idx)(d + 1) * o_s3, r.s1);
+            if (d + 2 < V) OCLA_ST(o, ob + (ocla_idx)(d + 2) * o_s3, r.s2);
+            if (d + 3 < V) OCLA_ST(o, ob + (ocla_idx)(d + 3) * o_s3, r.s3);
 #endif
         }
     }
@@ -329,7 +334,7 @@ sm_tiled(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int
 #define BQ 16
 #endif
 OCLA_KERNEL __attribute__((reqd_work_group_size(BQ, 1, 1))) void
-sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), int T, int Tk, int H, int K, int V,
+sm_forward(OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v), OCLA_DTENSOR_OUT(o), int T, int Tk, int H, int K, int V,
            float scale, int causal, int kb0, int kb1, int first, int final_pass, __global float *st) {
     __local float ks[BQ][DK];
     __local float vs[BQ][DV];
@@ -337,7 +342,7 @@ sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), i
     const int b = bh / H, h = bh % H;
     const int t = blk * BQ + lid, tq = t < T ? t : T - 1;
     float qr[DK], acc[DV];
-    for (int d = 0; d < DK; d++) qr[d] = d < K ? scale * OCLA_AT(q, b, tq, h, d) : 0.0f;
+    for (int d = 0; d < DK; d++) qr[d] = d < K ? scale * OCLA_LD(q, OCLA_OFF(q, b, tq, h, d)) : 0.0f;
     for (int d = 0; d < DV; d++) acc[d] = 0.0f;
     float m = -INFINITY, l = 0.0f;
     /* state of an earlier launch over key blocks [0, kb0): row (bh, t) of st holds m, l, acc[DV] */
@@ -351,8 +356,8 @@ sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), i
     for (int kb = kb0; kb < last; kb++) {
         const int s_load = kb * BQ + lid;
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int d = 0; d < K; d++) ks[lid][d] = (s_load < Tk) ? OCLA_AT(k, b, s_load, h, d) : 0.0f;
-        for (int d = 0; d < V; d++) vs[lid][d] = (s_load < Tk) ? OCLA_AT(v, b, s_load, h, d) : 0.0f;
+        for (int d = 0; d < K; d++) ks[lid][d] = (s_load < Tk) ? OCLA_LD(k, OCLA_OFF(k, b, s_load, h, d)) : 0.0f;
+        for (int d = 0; d < V; d++) vs[lid][d] = (s_load < Tk) ? OCLA_LD(v, OCLA_OFF(v, b, s_load, h, d)) : 0.0f;
         barrier(CLK_LOCAL_MEM_FENCE);
         int jmax = min(Tk - kb * BQ, BQ);
         if (causal && kb == blk) jmax = min(jmax, lid + 1);
@@ -377,7 +382,7 @@ sm_forward(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR_OUT(o), i
     }
     if (t < T) {
         const float inv = 1.0f / l;
-        for (int d = 0; d < V; d++) OCLA_AT(o, b, t, h, d) = acc[d] * inv;
+        for (int d = 0; d < V; d++) OCLA_ST(o, OCLA_OFF(o, b, t, h, d), acc[d] * inv);
     }
 }
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* softmax_bwd.cl: backward of the tiled softmax attention of softmax.cl (flash-style: P is
- * recomputed from q, k and each row's logsumexp, never stored), fp32, OpenCL C 1.2.
+ * recomputed from q, k and each row's logsumexp, never stored), OpenCL C 1.2. q, k, v, o, do and the
+ * gradients of element type ocla_data (-DOCLA_DTYPE, common.cl: fp32, bf16 or fp16 storage); the
+ * logsumexp, D, P, dS and every accumulator fp32, each gradient rounded once on its store.
  *
  * Forward:  x_ts = scale * q_t . k_s,  p_ts = exp(x_ts - lse_t) (s <= t when causal),  o_t = sum_s p_ts v_s.
  * Backward, given do = dL/do:
@@ -29,7 +31,8 @@
  * partial sums [2][BQ][BK][DS], P and dS [BQ][BK]. Rows and dims outside the tensors are zero,
  * scores outside them masked. The host splits the blocks over launches [blk0, blk1) where the
  * driver caps a work-item's loop iterations (Mesa llvmpipe), as the forward does; first = 1 starts
- * the accumulators from zero. Every macro has a default, so the file compiles on its own after
+ * the accumulators from zero, else from gacc, and a launch that is not the final one (final_pass = 0)
+ * leaves them in gacc (fp32 [B*H][rows][DK + DV], the op's scratch) instead of storing the gradients. Every macro has a default, so the file compiles on its own after
  * common.cl.
  */
 #ifndef BQ /* the runtime sets all five */
@@ -53,19 +56,36 @@
 /* n rows from row r0 (those below rlim) of dims [0, dp) (those below lim) of p at base, rows s1 and
  * dims s3 apart, into local memory at off (dense rows of dp); zeros elsewhere. */
 OCLA_INLINE void smb_load(__local float *sm, int off, int n, int dp, int r0, int rlim, int lim,
-                          __global const float *p, ocla_idx base, ocla_idx s1, ocla_idx s3) {
+                          __global const ocla_data *p, ocla_idx base, ocla_idx s1, ocla_idx s3) {
     for (int f = (int)get_local_id(0); f < n * dp; f += NT) {
         const int r = f / dp, d = f % dp;
-        sm[off + f] = (r0 + r < rlim && d < lim) ? p[base + (ocla_idx)(r0 + r) * s1 + (ocla_idx)d * s3] : 0.0f;
+        sm[off + f] = (r0 + r < rlim && d < lim) ? OCLA_LD(p, base + (ocla_idx)(r0 + r) * s1 + (ocla_idx)d * s3) : 0.0f;
     }
 }
 
 /* An item's dims js, js + DS, ... of row t (valid) of p, zero outside [0, lim). */
-OCLA_INLINE void smb_row(float *x, int n, int js, int valid, int lim, __global const float *p, ocla_idx base,
+OCLA_INLINE void smb_row(float *x, int n, int js, int valid, int lim, __global const ocla_data *p, ocla_idx base,
                          ocla_idx s3) {
     for (int i = 0; i < n; i++) {
         const int d = js + DS * i;
-        x[i] = (valid && d < lim) ? p[base + (ocla_idx)d * s3] : 0.0f;
+        x[i] = (valid && d < lim) ? OCLA_LD(p, base + (ocla_idx)d * s3) : 0.0f;
+    }
+}
+/* An item's accumulators (its dims js, js + DS, ... of a gradient row) from an earlier launch: row g
+ * of gacc (zero where first or the row is outside); smb_acc_out keeps them there for the next. */
+OCLA_INLINE void smb_acc_in(float *x, int n, int js, int from, __global const float *g) {
+    for (int i = 0; i < n; i++) x[i] = from ? g[js + DS * i] : 0.0f;
+}
+OCLA_INLINE void smb_acc_out(const float *x, int n, int js, int valid, __global float *g) {
+    for (int i = 0; i < n; i++)
+        if (valid) g[js + DS * i] = x[i];
+}
+/* The item's dims of a gradient row, rounded to the tensor's type (those below lim). */
+OCLA_INLINE void smb_store(const float *x, int n, int js, int valid, int lim, __global ocla_data *p, ocla_idx base,
+                           ocla_idx s3) {
+    for (int i = 0; i < n; i++) {
+        const int d = js + DS * i;
+        if (valid && d < lim) OCLA_ST(p, base + (ocla_idx)d * s3, x[i]);
     }
 }
 
@@ -88,8 +108,8 @@ OCLA_INLINE void smb_partials(__local float *sm, const float *a, const float *b,
  * with_b its second) staged in local memory, then every item's partial dot products in PART, visible
  * to the whole work-group. Every item calls it (barriers). */
 OCLA_INLINE void smb_stage(__local float *sm, const float *a, const float *b, int r, int js, int with_b, int r0,
-                           int rlim, int K, int V, __global const float *pa, ocla_idx abase, ocla_idx as1, ocla_idx as3,
-                           __global const float *pb, ocla_idx bbase, ocla_idx bs1, ocla_idx bs3) {
+                           int rlim, int K, int V, __global const ocla_data *pa, ocla_idx abase, ocla_idx as1,
+                           ocla_idx as3, __global const ocla_data *pb, ocla_idx bbase, ocla_idx bs1, ocla_idx bs3) {
     barrier(CLK_LOCAL_MEM_FENCE);
     smb_load(sm, OTH_A, BK, DK, r0, rlim, K, pa, abase, as1, as3);
     if (with_b) smb_load(sm, OTH_B, BK, DV, r0, rlim, V, pb, bbase, bs1, bs3);
@@ -110,7 +130,7 @@ OCLA_INLINE float smb_sum(__local const float *sm, int which, int r, int j) {
 
 /* ---- smb_stats: the rows' (m, l) over the key blocks [kb0, kb1) in st, (lse, D) on the final launch ---- */
 OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void
-smb_stats(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(o), OCLA_TENSOR(dout), int T, int Tk, int H, int K, int V,
+smb_stats(OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(o), OCLA_DTENSOR(dout), int T, int Tk, int H, int K, int V,
           float scale, int causal, int kb0, int kb1, int first, int final_pass, __global float *st, __local float *sm) {
     const int lid = (int)get_local_id(0), r = lid / DS, js = lid % DS, bh = (int)get_group_id(0);
     const int b = bh / H, h = bh % H, q0 = SMB_Q0(), t = q0 + r, valid = t < T, tc = valid ? t : 0;
@@ -139,7 +159,7 @@ smb_stats(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(o), OCLA_TENSOR(dout), int
         const ocla_idx ob = OCLA_OFF(o, b, tc, h, 0), db = OCLA_OFF(dout, b, tc, h, 0);
         for (int i = 0; i < NB; i++) {
             const int d = js + DS * i;
-            if (valid && d < V) dpart = mad(dout[db + (ocla_idx)d * dout_s3], o[ob + (ocla_idx)d * o_s3], dpart);
+            if (valid && d < V) dpart = mad(OCLA_LD(dout, db + (ocla_idx)d * dout_s3), OCLA_LD(o, ob + (ocla_idx)d * o_s3), dpart);
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -160,9 +180,9 @@ smb_stats(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(o), OCLA_TENSOR(dout), int
 
 /* ---- smb_dq: dq of BQ query rows over the key blocks [kb0, kb1) (st = (lse, D)) ---- */
 OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void
-smb_dq(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_TENSOR_OUT(dq), int T, int Tk, int H,
-       int K, int V, float scale, int causal, int kb0, int kb1, int first, __global const float *st,
-       __local float *sm) {
+smb_dq(OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v), OCLA_DTENSOR(dout), OCLA_DTENSOR_OUT(dq), int T, int Tk,
+       int H, int K, int V, float scale, int causal, int kb0, int kb1, int first, int final_pass,
+       __global const float *st, __global float *gacc, __local float *sm) {
     const int lid = (int)get_local_id(0), r = lid / DS, js = lid % DS, bh = (int)get_group_id(0);
     const int b = bh / H, h = bh % H, q0 = SMB_Q0(), t = q0 + r, valid = t < T, tc = valid ? t : 0;
     __global const float *srow = st + ((ocla_idx)bh * T + tc) * 2;
@@ -174,8 +194,9 @@ smb_dq(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_T
     const int kend = min(kb1, causal ? min(nkb, (q0 + BQ - 1) / BK + 1) : nkb);
     const float lse = valid ? srow[0] : 0.0f, dr = valid ? srow[1] : 0.0f;
     const ocla_idx qo = OCLA_OFF(dq, b, tc, h, 0);
+    __global float *grow = gacc + ((ocla_idx)bh * T + tc) * (DK + DV);
     float acc[NA];
-    smb_row(acc, NA, js, valid && !first, K, dq, qo, dq_s3);
+    smb_acc_in(acc, NA, js, valid && !first, grow);
     for (int kb = kb0; kb < kend; kb++) {
         smb_stage(sm, a, bb, r, js, 1, kb * BK, Tk, K, V, k, kbase, k_s1, k_s3, v, vbase, v_s1, v_s3);
         for (int j = js; j < BK; j += DS) {
@@ -194,17 +215,15 @@ smb_dq(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_T
             for (int i = 0; i < NA; i++) acc[i] = mad(g, sm[OTH_A + j * DK + js + DS * i], acc[i]);
         }
     }
-    for (int i = 0; i < NA; i++) {
-        const int d = js + DS * i;
-        if (valid && d < K) dq[qo + (ocla_idx)d * dq_s3] = acc[i];
-    }
+    if (!final_pass) smb_acc_out(acc, NA, js, valid, grow);
+    else smb_store(acc, NA, js, valid, K, dq, qo, dq_s3);
 }
 
 /* ---- smb_dkv: dk and dv of BQ key rows over the query blocks [qb0, qb1) ---- */
 OCLA_KERNEL __attribute__((reqd_work_group_size(NT, 1, 1))) void
-smb_dkv(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_TENSOR_OUT(dk), OCLA_TENSOR_OUT(dv),
-        int T, int Tk, int H, int K, int V, float scale, int causal, int qb0, int qb1, int first,
-        __global const float *st, __local float *sm) {
+smb_dkv(OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v), OCLA_DTENSOR(dout), OCLA_DTENSOR_OUT(dk),
+        OCLA_DTENSOR_OUT(dv), int T, int Tk, int H, int K, int V, float scale, int causal, int qb0, int qb1, int first,
+        int final_pass, __global const float *st, __global float *gacc, __local float *sm) {
     const int lid = (int)get_local_id(0), r = lid / DS, js = lid % DS, bh = (int)get_group_id(0);
     const int b = bh / H, h = bh % H;
     const int s0 = (int)get_group_id(1) * BQ, s = s0 + r, valid = s < Tk, sc = valid ? s : 0;
@@ -217,9 +236,10 @@ smb_dkv(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_
     const int qstart = max(qb0, causal ? s0 / BK : 0), qend = min(qb1, nqb);
 
     const ocla_idx ko = OCLA_OFF(dk, b, sc, h, 0), vo = OCLA_OFF(dv, b, sc, h, 0);
+    __global float *grow = gacc + ((ocla_idx)bh * Tk + sc) * (DK + DV);
     float ak[NA], av[NB];
-    smb_row(ak, NA, js, valid && !first, K, dk, ko, dk_s3);
-    smb_row(av, NB, js, valid && !first, V, dv, vo, dv_s3);
+    smb_acc_in(ak, NA, js, valid && !first, grow);
+    smb_acc_in(av, NB, js, valid && !first, grow + DK);
     for (int qb = qstart; qb < qend; qb++) {
         /* the block's (lse, D): the last reads of the previous step's are behind its P / dS barrier */
         for (int f = lid; f < 2 * BK; f += NT) sm[OTH_S + f] = qb * BK + f / 2 < T ? stb[(ocla_idx)qb * BK * 2 + f] : 0.0f;
@@ -242,12 +262,11 @@ smb_dkv(OCLA_TENSOR(q), OCLA_TENSOR(k), OCLA_TENSOR(v), OCLA_TENSOR(dout), OCLA_
             for (int i = 0; i < NB; i++) av[i] = mad(p, sm[OTH_B + j * DV + js + DS * i], av[i]);
         }
     }
-    for (int i = 0; i < NA; i++) {
-        const int d = js + DS * i;
-        if (valid && d < K) dk[ko + (ocla_idx)d * dk_s3] = ak[i];
-    }
-    for (int i = 0; i < NB; i++) {
-        const int d = js + DS * i;
-        if (valid && d < V) dv[vo + (ocla_idx)d * dv_s3] = av[i];
+    if (!final_pass) {
+        smb_acc_out(ak, NA, js, valid, grow);
+        smb_acc_out(av, NB, js, valid, grow + DK);
+    } else {
+        smb_store(ak, NA, js, valid, K, dk, ko, dk_s3);
+        smb_store(av, NB, js, valid, V, dv, vo, dv_s3);
     }
 }

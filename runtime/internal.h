@@ -56,10 +56,12 @@ typedef struct ocla_source_hash {
 } ocla_source_hash;
 
 
-#define OCLA_SCRATCH_SLOTS 12 /* 0-3 attention forward (one-shot calls) and backward; 4 softmax /
+#define OCLA_SCRATCH_SLOTS 14 /* 0-3 attention forward (one-shot calls) and backward; 4 softmax /
                                 FLASH scores, 5-6 FLASH or Linformer, 7 layer temporaries (the linear-attention layer
                                 uses 4-7); 8-11 layer backward temporaries
-                                (layer_bwd_common.h) */
+                                (layer_bwd_common.h); 12-13 a half-precision layer's fp32 copies
+                                (layer_half.h); the half Linformer op's in 0, the half softmax
+                                backward's split accumulators in 3 */
 
 struct ocla_context {
     cl_device_id device;

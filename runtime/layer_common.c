@@ -20,15 +20,20 @@ ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_t
 
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
                            int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys) {
-    ocla_status st = ocla__check_tensor(ctx, v, "v", 4, NULL);
+    return ocla__check_vo_as(ctx, v, o, B, Tv, T, H, Dv, queries, keys, OCLA_F32);
+}
+
+ocla_status ocla__check_vo_as(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
+                              int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys, ocla_dtype dt) {
+    ocla_status st = ocla__check_tensor_as(ctx, v, "v", 4, NULL, dt);
     if (st != OCLA_SUCCESS) return st;
     *Dv = v->dims[3];
     char vname[64]; /* the detail names the tensor v's dims come from: a wrong one is either */
     snprintf(vname, sizeof vname, "v (B, T, H of %s)", keys);
-    if ((st = ocla__check_tensor(ctx, v, vname, 4, (int64_t[]){B, Tv, H, *Dv})) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, v, vname, 4, (int64_t[]){B, Tv, H, *Dv}, dt)) != OCLA_SUCCESS) return st;
     char oname[64];
     snprintf(oname, sizeof oname, "o (T of %s, V of v)", queries);
-    return ocla__check_tensor(ctx, o, oname, 4, (int64_t[]){B, T, H, *Dv});
+    return ocla__check_tensor_as(ctx, o, oname, 4, (int64_t[]){B, T, H, *Dv}, dt);
 }
 
 ocla_status ocla__layer_check_weights(ocla_context *ctx, const char *fn, const ocla__layer_weight *w, int n,
@@ -130,6 +135,50 @@ ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const o
     ocla__push_int(&a, rows), ocla__push_int(&a, cols), ocla__push_tensor(&a, y, NULL, 0), ocla__push_tensor(&a, b, NULL, 0);
     const size_t n = (size_t)rows * (size_t)cols;
     return ocla__layer_launch(&a, 1, &n, NULL, "layer projection bias");
+}
+
+ocla_status ocla__convert_dtype(ocla_context *ctx, const ocla_tensor *src, ocla_tensor *dst) {
+    const int to_f32 = dst->dtype == OCLA_F32;
+    const ocla_tensor *h = to_f32 ? src : dst, *x = to_f32 ? dst : src;
+    const int64_t n = ocla_tensor_numel(h);
+    if (h->dtype == OCLA_F32 || x->dtype != OCLA_F32 || ocla_tensor_numel(x) != n || !ocla__tensor_is_contiguous(x))
+        return ocla__fail(ctx, OCLA_ERR_INTERNAL, "dtype conversion: one half tensor and one dense fp32 tensor of its size");
+    if (n == 0) return OCLA_SUCCESS;
+    int64_t d[4] = {1, 1, 1, 1}, s[4] = {0, 0, 0, 0};
+    for (int i = 0; i < h->ndim; i++) d[4 - h->ndim + i] = h->dims[i], s[4 - h->ndim + i] = h->strides[i];
+    if (d[1] > INT32_MAX || d[2] > INT32_MAX || d[3] > INT32_MAX)
+        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "dtype conversion: a dim beyond 2^31");
+    ocla_args a;
+    ocla_status st = ocla__layer_kernel(ctx, &ocla__fam_layer_common, to_f32 ? "layer_to_f32" : "layer_from_f32", &a);
+    if (st != OCLA_SUCCESS) return st;
+    ocla__push_int(&a, (int)h->dtype), ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
+    for (int i = 0; i < 4; i++) ocla__push_long(&a, s[i]);
+    ocla__push_int(&a, d[1]), ocla__push_int(&a, d[2]), ocla__push_int(&a, d[3]), ocla__push_long(&a, n);
+    ocla__push_tensor(&a, x, NULL, 0);
+    const size_t g = (size_t)n;
+    return ocla__layer_launch(&a, 1, &g, NULL, to_f32 ? "half to fp32" : "fp32 to half");
+}
+
+ocla_status ocla__half_enter(ocla__half_io *h, int slot, const char *fn) {
+    ocla_context *ctx = h->ws.ctx;
+    for (int i = 0; i < h->n; i++) {
+        h->t32[i] = NULL;
+        if (!h->t[i]) continue;
+        ocla_status st = ocla__check_tensor_as(ctx, h->t[i], h->name[i], -1, NULL, h->dt);
+        if (st != OCLA_SUCCESS) return st;
+        h->t32[i] = ocla__layer_ws_add(&h->ws, h->t[i]->ndim, h->t[i]->dims);
+    }
+    ocla_status st = ocla__layer_ws_get_in(&h->ws, slot, fn);
+    for (int i = 0; i < h->n && st == OCLA_SUCCESS; i++)
+        if (h->t[i] && !h->out[i]) st = ocla__convert_dtype(ctx, h->t[i], h->t32[i]);
+    return st;
+}
+
+ocla_status ocla__half_leave(ocla__half_io *h) {
+    ocla_status st = OCLA_SUCCESS;
+    for (int i = 0; i < h->n && st == OCLA_SUCCESS; i++)
+        if (h->t[i] && h->out[i]) st = ocla__convert_dtype(h->ws.ctx, h->t32[i], (ocla_tensor *)h->t[i]);
+    return st;
 }
 
 /* ---- RoPE ---- */

@@ -25,6 +25,9 @@ ocla_status ocla__layer_check_io(ocla_context *ctx, const char *fn, const ocla_t
  * keys name the tensors that T and B, Tv, H come from (in the detail of a mismatch). */
 ocla_status ocla__check_vo(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
                            int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys);
+/* The same for v and o of dtype dt (ocla__check_vo: fp32). */
+ocla_status ocla__check_vo_as(ocla_context *ctx, const ocla_tensor *v, const ocla_tensor *o, int64_t B, int64_t Tv,
+                              int64_t T, int64_t H, int64_t *Dv, const char *queries, const char *keys, ocla_dtype dt);
 
 /* A layer's weight: dense row-major [rows, cols] (cols < 0: a vector [rows]); what = how the dims are
  * made up, e.g. "[d, H*K]"; optional != 0 lets t be NULL. */
@@ -72,6 +75,29 @@ void ocla__layer_heads(const ocla_tensor *t, size_t off, int64_t H, int64_t D, o
  * W [in, out], y dense [..., out], b [out] or NULL; every operand may sit at a buffer offset. */
 ocla_status ocla__layer_project(ocla_context *ctx, const ocla_tensor *x, const ocla_tensor *w, const ocla_tensor *b,
                                 ocla_tensor *y);
+
+/* Half precision at an op's boundary: src to dst, one a bf16 / fp16 tensor of any strides, the other a
+ * dense fp32 tensor of as many elements (a workspace tensor); kernels_cl/layer_common.cl, rounding
+ * to nearest even on the way to half. */
+ocla_status ocla__convert_dtype(ocla_context *ctx, const ocla_tensor *src, ocla_tensor *dst);
+
+/* An op in half precision through its fp32 core ("convert at the boundaries"): every tensor t[i]
+ * (NULL: absent) must be of dtype dt (else OCLA_ERR_UNSUPPORTED naming name[i]); ocla__half_enter
+ * gives each a dense fp32 copy t32[i] in scratch slot `slot` (inputs, out[i] = 0, converted), the
+ * core runs on the copies, and ocla__half_leave rounds the outputs (out[i] = 1) into t[i]. The
+ * caller checks aliasing on the originals (the core sees only the copies). */
+#define OCLA_HALF_IO_MAX 12
+typedef struct ocla__half_io {
+    ocla__layer_ws ws; /* .ctx set by the caller */
+    ocla_dtype dt;
+    int n;
+    const ocla_tensor *t[OCLA_HALF_IO_MAX];
+    const char *name[OCLA_HALF_IO_MAX];
+    int out[OCLA_HALF_IO_MAX];
+    ocla_tensor *t32[OCLA_HALF_IO_MAX];
+} ocla__half_io;
+ocla_status ocla__half_enter(ocla__half_io *h, int slot, const char *fn);
+ocla_status ocla__half_leave(ocla__half_io *h);
 
 /* a = the named kernel of fam (no tiles), ready for its pushes. */
 ocla_status ocla__layer_kernel(ocla_context *ctx, const ocla_kfamily *fam, const char *name, ocla_args *a);

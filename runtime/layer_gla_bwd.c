@@ -11,6 +11,7 @@
  * the next one (layer_bwd_common.h); nothing is allocated once they are large enough. */
 #include "layer_bwd_common.h"
 #include "layer_gla.h"
+#include "layer_half.h"
 
 #define FN "ocla_gla_layer_backward"
 
@@ -56,6 +57,8 @@ static ocla_status norm_gate_backward(ocla_context *ctx, const ocla_gla_layer_pa
 static ocla_status backward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx,
                             const ocla_gla_layer_grads *grads) {
+    if (x && x->dtype != OCLA_F32) /* layer_half.h */
+        return ocla__gla_backward_half(ctx, FN, p, w, x, dy, dx, grads, backward);
     const ocla_gla_layer_grads none = {0};
     const ocla_gla_layer_grads *g = grads ? grads : &none;
     int64_t dims[4] = {0, 0, 0, 0};

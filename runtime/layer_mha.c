@@ -5,6 +5,7 @@
  * workspace in the layers' scratch slot (layer_common.h): nothing is allocated once it is large enough. */
 #include <math.h>
 
+#include "layer_half.h"
 #include "layer_mha.h"
 
 #define FN "ocla_mha_layer_forward"
@@ -117,6 +118,7 @@ ocla_status ocla__mha_check(ocla_context *ctx, const char *fn, const ocla_mha_la
 
 static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
+    if (x && x->dtype != OCLA_F32) return ocla__mha_forward_half(ctx, FN, p, w, x, y, forward); /* layer_half.h */
     int64_t B = 0, T = 0, D = 0;
     ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;

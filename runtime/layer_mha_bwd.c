@@ -8,6 +8,7 @@
  * (layer_bwd_common.h), the non-causal linear layer's states in the third; nothing is allocated once
  * they are large enough. */
 #include "layer_bwd_common.h"
+#include "layer_half.h"
 #include "layer_mha.h"
 
 #define FN "ocla_mha_layer_backward"
@@ -100,6 +101,8 @@ static ocla_status attend_backward(ocla_context *ctx, const ocla_mha_layer_param
 static ocla_status backward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx,
                             const ocla_mha_layer_grads *grads) {
+    if (x && x->dtype != OCLA_F32) /* layer_half.h */
+        return ocla__mha_backward_half(ctx, FN, p, w, x, dy, dx, grads, backward);
     const ocla_mha_layer_grads none = {0};
     const ocla_mha_layer_grads *g = grads ? grads : &none;
     int64_t dims[3] = {0, 0, 0};

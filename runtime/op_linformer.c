@@ -88,6 +88,28 @@ ocla_status ocla__linformer_project_kv(ocla_context *ctx, const ocla_linformer_p
     return OCLA_SUCCESS;
 }
 
+static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_io *io);
+
+/* Half precision (q's dtype bf16 or fp16): every tensor of q's dtype, converted at the boundary to
+ * fp32 copies in scratch slot 0 (which no step of the op uses), the fp32 op on them (projections by
+ * SGEMM, K' and V' fp32, the fp32 softmax), o rounded once. Costs: docs/ARCHITECTURE.md. */
+static ocla_status run_half(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_io *io) {
+    const int shared_kv = p->sharing == OCLA_LINFORMER_KEY_VALUE || p->sharing == OCLA_LINFORMER_LAYERWISE;
+    ocla__half_io h = {.ws = {.ctx = ctx}, .dt = io->q->dtype, .n = 6,
+                       .t = {io->q, io->k, io->v, io->E, shared_kv ? NULL : io->F, io->o},
+                       .name = {"q", "k (q's dtype)", "v (q's dtype)", "E (q's dtype)", "F (q's dtype)", "o (q's dtype)"},
+                       .out = {0, 0, 0, 0, 0, 1}};
+    for (int i = 0; i < 6; i++)
+        if (!h.t[i] && i != 4) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", h.name[i]);
+    const ocla_io_set set = {.in = {io->q, io->k, io->v, io->E, h.t[4]}, .in_name = {"q", "k", "v", "E", "F"},
+                             .out = {io->o}, .out_name = {"o"}, .n_in = 5, .n_out = 1};
+    ocla_status st = ocla__half_enter(&h, 0, FN);
+    if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, FN, &set);
+    const ocla_linformer_io io32 = {h.t32[0], h.t32[1], h.t32[2], h.t32[3], h.t32[4], h.t32[5]};
+    if (st == OCLA_SUCCESS) st = run(ctx, p, &io32);
+    return st == OCLA_SUCCESS ? ocla__half_leave(&h) : st;
+}
+
 static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_io *io) {
     ocla_status st;
     if (p->causal)
@@ -96,6 +118,7 @@ static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const 
                           "future ones included, into each projected row); use softmax, linear or FLASH attention");
     if ((int)p->sharing < 0 || (int)p->sharing > OCLA_LINFORMER_NONE)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": unknown sharing %d", (int)p->sharing);
+    if (io->q && io->q->dtype != OCLA_F32) return run_half(ctx, p, io);
     if ((st = ocla__check_tensor(ctx, io->q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], D = io->q->dims[3];
     int64_t Dv = 0;

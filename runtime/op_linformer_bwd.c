@@ -53,11 +53,41 @@ static ocla_status check_operand(ocla_context *ctx, const ocla_tensor *t, const 
                            dense ? "dense" : "unit-stride along its last dim with a token stride >= it");
 }
 
+static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_grad_io *io);
+
+/* Half precision (q's dtype bf16 or fp16), as the forward (op_linformer.c): every tensor of q's
+ * dtype, fp32 copies in scratch slot 0, the fp32 backward on them, the gradients rounded once. */
+static ocla_status run_half(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_grad_io *io) {
+    const int shared_kv = p->sharing == OCLA_LINFORMER_KEY_VALUE || p->sharing == OCLA_LINFORMER_LAYERWISE;
+    ocla__half_io h = {.ws = {.ctx = ctx}, .dt = io->q->dtype, .n = 12,
+                       .t = {io->q, io->k, io->v, io->E, shared_kv ? NULL : io->F, io->o, io->d_o, io->dq, io->dk,
+                             io->dv, io->dE, io->dF},
+                       .name = {"q", "k (q's dtype)", "v (q's dtype)", "E (q's dtype)", "F (q's dtype)",
+                                "o (q's dtype)", "d_o (q's dtype)", "dq (q's dtype)", "dk (q's dtype)",
+                                "dv (q's dtype)", "dE (q's dtype)", "dF (q's dtype)"},
+                       .out = {0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1}};
+    for (int i = 0; i < 10; i++)
+        if (!h.t[i] && i != 4) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": %s is NULL", h.name[i]);
+    const ocla_io_set set = {.in = {io->q, io->k, io->v, io->E, h.t[4], io->o, io->d_o},
+                             .in_name = {"q", "k", "v", "E", "F", "o", "d_o"},
+                             .out = {io->dq, io->dk, io->dv, io->dE, io->dF},
+                             .out_name = {"dq", "dk", "dv", "dE", "dF"},
+                             .n_in = 7,
+                             .n_out = 5};
+    ocla_status st = ocla__half_enter(&h, 0, FN);
+    if (st == OCLA_SUCCESS) st = ocla__check_disjoint(ctx, FN, &set);
+    ocla_tensor *const *c = h.t32;
+    const ocla_linformer_grad_io io32 = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]};
+    if (st == OCLA_SUCCESS) st = run(ctx, p, &io32);
+    return st == OCLA_SUCCESS ? ocla__half_leave(&h) : st;
+}
+
 static ocla_status run(ocla_context *ctx, const ocla_linformer_params *p, const ocla_linformer_grad_io *io) {
     ocla_status st;
     if (p->causal) return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED, FN ": causal Linformer is not defined (as the forward)");
     if ((int)p->sharing < 0 || (int)p->sharing > OCLA_LINFORMER_NONE)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": unknown sharing %d", (int)p->sharing);
+    if (io->q && io->q->dtype != OCLA_F32) return run_half(ctx, p, io);
     if ((st = ocla__check_tensor(ctx, io->q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], D = io->q->dims[3];
     if ((st = ocla__check_tensor(ctx, io->k, "k (q's dims)", 4, io->q->dims)) != OCLA_SUCCESS ||

@@ -85,12 +85,14 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
 static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const ocla_tensor *q, const ocla_tensor *k,
                        const ocla_tensor *v, ocla_tensor *o) {
     ocla_status st;
-    if ((st = ocla__check_tensor(ctx, q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
+    const ocla_dtype dt = q ? q->dtype : OCLA_F32; /* q, k, v, o of one dtype: fp32, bf16 or fp16 */
+    if ((st = ocla__check_tensor_as(ctx, q, "q", 4, NULL, dt)) != OCLA_SUCCESS) return st;
     const int64_t B = q->dims[0], T = q->dims[1], H = q->dims[2], K = q->dims[3];
-    if ((st = ocla__check_tensor(ctx, k, "k (q's B, H, K)", 4, (int64_t[]){B, -1, H, K})) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, k, "k (q's B, H, K, dtype)", 4, (int64_t[]){B, -1, H, K}, dt)) != OCLA_SUCCESS)
+        return st;
     const int64_t Tk = k->dims[1];
     int64_t V = 0;
-    if ((st = ocla__check_vo(ctx, v, o, B, Tk, T, H, &V, "q", "k")) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_vo_as(ctx, v, o, B, Tk, T, H, &V, "q", "k", dt)) != OCLA_SUCCESS) return st;
     const ocla_io_set set = {.in = {q, k, v}, .in_name = {"q", "k", "v"}, .out = {o}, .out_name = {"o"}, .n_in = 3, .n_out = 1};
     if ((st = ocla__check_disjoint(ctx, FN, &set)) != OCLA_SUCCESS) return st;
     if (p->causal && Tk != T)
@@ -109,7 +111,7 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     /* float4 loads need 16-byte rows: a buffer offset or stride that breaks them is OCLA_PLAN_STRIDED */
     const int rows16 = aligned4(q) && aligned4(k) && aligned4(v) && aligned4(o);
     const ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, B, T, H, K, V, ocla__resolve_chunk(ctx, p->block),
-                                 rows16 ? 0u : OCLA_PLAN_STRIDED, 0, 0};
+                                 (rows16 ? 0u : OCLA_PLAN_STRIDED) | ocla__plan_dtype_flags(dt), 0, 0};
     ocla_plan plan;
     cl_kernel kern = NULL;
     if ((st = plan_and_build(ctx, &r, &plan, &kern)) != OCLA_SUCCESS) return st;

@@ -5,7 +5,11 @@
  * validate -> plan (BQ BK DS DK DV) -> the three kernels of the plan's variant (planned again with
  * a built kernel's own limits where they do not take the plan) -> smb_stats (each query row's
  * logsumexp and D = do . o into scratch slot 4, [B*H][T][2] floats), smb_dq (dq), smb_dkv (dk, dv). The logsumexp is recomputed rather than saved by the forward: the forward's API and
- * kernels stay as they are, and the recomputation is one of the backward's eight T x T products. */
+ * kernels stay as they are, and the recomputation is one of the backward's eight T x T products.
+ * Where the blocks are split over launches (Mesa llvmpipe), dq, dk and dv accumulate in fp32 in
+ * scratch slot 3 ([B*H][rows][DK + DV] floats; no attention op runs inside this one) and the final
+ * launch stores them: a half gradient is rounded once, as in one launch.
+ * Half precision: q, k, v, o, d_o, dq, dk, dv all of q's dtype (the variant's -DOCLA_DTYPE). */
 #include <math.h>
 
 #include "layer_common.h"
@@ -13,6 +17,7 @@
 
 #define FN "ocla_softmax_backward"
 #define SLOT_STATS 4 /* the forward's slot: one op at a time under the context lock */
+#define SLOT_GACC 3  /* the gradients' fp32 accumulators between split launches */
 
 /* The plan and its three kernels. A built kernel whose work-group limit or static local memory does
  * not take the plan tightens the limits and plans again (at most twice: the limits only tighten). */
@@ -62,7 +67,7 @@ typedef struct smb_call {
     const ocla_softmax_grad_io *io;
     int64_t B, T, Tk, H, K, V;
     float scale;
-    cl_mem st;
+    cl_mem st, gacc;
     ocla_plan plan;
 } smb_call;
 
@@ -93,8 +98,9 @@ static ocla_status run_kernel(const smb_call *c, cl_kernel kern, int which) {
         for (int i = 0; i < 4 + which; i++) ocla__push_tensor(&a, t[which][i], NULL, 4);
         push_head(&a, c);
         ocla__push_int(&a, b0), ocla__push_int(&a, b0 + per), ocla__push_int(&a, b0 == 0);
-        if (which == K_STATS) ocla__push_int(&a, b0 + per >= nblk); /* the final launch writes (lse, D) */
+        ocla__push_int(&a, b0 + per >= nblk); /* the final launch writes (lse, D), or the gradients */
         ocla__args_push(&a, sizeof c->st, &c->st);
+        if (which != K_STATS) ocla__args_push(&a, sizeof c->gacc, &c->gacc);
         ocla__args_push(&a, (size_t)c->plan.local_bytes, NULL);
         const ocla_status st = ocla__layer_launch(&a, 2, global, local, what[which]);
         if (st != OCLA_SUCCESS) return st;
@@ -104,16 +110,18 @@ static ocla_status run_kernel(const smb_call *c, cl_kernel kern, int which) {
 
 static ocla_status check(ocla_context *ctx, const ocla_softmax_params *p, const ocla_softmax_grad_io *io, smb_call *c) {
     ocla_status st;
-    if ((st = ocla__check_tensor(ctx, io->q, "q", 4, NULL)) != OCLA_SUCCESS) return st;
+    const ocla_dtype dt = io->q ? io->q->dtype : OCLA_F32; /* every tensor of q's dtype */
+    if ((st = ocla__check_tensor_as(ctx, io->q, "q", 4, NULL, dt)) != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3];
-    if ((st = ocla__check_tensor(ctx, io->k, "k (q's B, H, K)", 4, (int64_t[]){B, -1, H, K})) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->k, "k (q's B, H, K, dtype)", 4, (int64_t[]){B, -1, H, K}, dt)) != OCLA_SUCCESS)
+        return st;
     const int64_t Tk = io->k->dims[1];
     int64_t V = 0;
-    if ((st = ocla__check_vo(ctx, io->v, io->o, B, Tk, T, H, &V, "q", "k")) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->d_o, "d_o (o's dims)", 4, io->o->dims)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->dq, "dq (q's dims)", 4, io->q->dims)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->dk, "dk (k's dims)", 4, io->k->dims)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->dv, "dv (v's dims)", 4, io->v->dims)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_vo_as(ctx, io->v, io->o, B, Tk, T, H, &V, "q", "k", dt)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->d_o, "d_o (o's dims)", 4, io->o->dims, dt)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->dq, "dq (q's dims)", 4, io->q->dims, dt)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->dk, "dk (k's dims)", 4, io->k->dims, dt)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->dv, "dv (v's dims)", 4, io->v->dims, dt)) != OCLA_SUCCESS) return st;
     const ocla_io_set set = {.in = {io->q, io->k, io->v, io->o, io->d_o},
                              .in_name = {"q", "k", "v", "o", "d_o"},
                              .out = {io->dq, io->dk, io->dv},
@@ -145,13 +153,22 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     if (st != OCLA_SUCCESS) return st;
     if (c.B * c.T * c.Tk * c.H * c.K * c.V == 0) return OCLA_SUCCESS; /* (tensors have no empty dims today) */
     const ocla_plan_request r = {OCLA_OP_SOFTMAX_BACKWARD, c.B, c.T, c.H, c.K, c.V, ocla__resolve_chunk(ctx, p->block),
-                                 0, 0, 0};
+                                 ocla__plan_dtype_flags(io->q->dtype), 0, 0};
     cl_kernel kern[3];
     if ((st = plan_kernels(ctx, &r, &c.plan, kern)) != OCLA_SUCCESS) return st;
     size_t bytes;
     if (!ocla__mul_ok((size_t)(c.B * c.H), (size_t)c.T * 8, &bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": the row statistics' size overflows");
     if ((st = ocla__scratch(ctx, SLOT_STATS, bytes, &c.st)) != OCLA_SUCCESS) return st;
+    /* the gradients' accumulators, where a kernel's blocks are split over launches */
+    const int64_t rows = c.T > c.Tk ? c.T : c.Tk, w = c.plan.tile[SMB_DK] + c.plan.tile[SMB_DV];
+    const int nblk = (int)((rows + c.plan.tile[SMB_BK] - 1) / c.plan.tile[SMB_BK]);
+    c.gacc = c.st; /* not read where nothing is split */
+    if (blocks_per_launch(ctx, c.plan.tile, nblk) < nblk) {
+        if (!ocla__mul_ok((size_t)(c.B * c.H) * (size_t)rows, (size_t)w * 4, &bytes))
+            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": the gradient accumulators' size overflows");
+        if ((st = ocla__scratch(ctx, SLOT_GACC, bytes, &c.gacc)) != OCLA_SUCCESS) return st;
+    }
     for (int i = K_STATS; i <= K_DKV && st == OCLA_SUCCESS; i++) st = run_kernel(&c, kern[i], i);
     return st;
 }

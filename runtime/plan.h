@@ -167,6 +167,15 @@ static inline ocla_variant ocla__variant_from_plan(const ocla_kfamily *fam, cons
     return v;
 }
 
+/* Half precision: the request flag of tensors of dtype dt (OCLA_PLAN_BF16 / OCLA_PLAN_F16; none for
+ * fp32), and the dtype a request's flags name (-1: fp32), as the variants' -DOCLA_DTYPE takes it. */
+static inline unsigned ocla__plan_dtype_flags(ocla_dtype dt) {
+    return dt == OCLA_BF16 ? OCLA_PLAN_BF16 : dt == OCLA_F16 ? OCLA_PLAN_F16 : 0u;
+}
+static inline int ocla__plan_dtype(const ocla_plan_request *r) {
+    return (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+}
+
 /* ---- device profile (plan.c; needs a context) ---- */
 /* Limits of this context's device as the plan function wants them: device limits, the per-kernel
  * work-group limit of a probe kernel (llvmpipe reports 32), vendor paths and precision options.

@@ -8,7 +8,9 @@
  *     x KN = 4 keys of scores and RM rows x DV/TX value dims of the output. Local memory (a __local
  *     argument): q and k slabs of 32 dims or a value slab of VS rows, P, row maxima (and row sums at
  *     TX = 16, LSUM). VEC4 (float4 loads) unless the request says OCLA_PLAN_STRIDED (a buffer offset
- *     or a stride that breaks 16-byte rows) or K, V are not multiples of 4. Measured on the H100 at
+ *     or a stride that breaks 16-byte rows) or half tensors (OCLA_PLAN_BF16 / OCLA_PLAN_F16: element
+ *     loads through common.cl's OCLA_LD), or K, V are not multiples of 4. Half tensors: K and V
+ *     padded to one width, the larger (as the backward does): 4 widths per dtype instead of 16. Measured on the H100 at
  *     D = 128: block 64 with 8 rows per item 30 TFLOP/s (255 registers, 4 warps), with 4 rows 26.
  *   sm_forward (one query row per work-item, key and value rows staged in static local memory of
  *     chunk x (DK + DV) floats): where the tiled kernel's work-group or local memory does not fit, at
@@ -51,16 +53,19 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, co
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
     const int forced = r->chunk == chunk;
-    const int vec4 = !(r->flags & OCLA_PLAN_STRIDED) && r->K % 4 == 0 && r->V % 4 == 0;
+    const int half = (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) != 0;
+    const int vec4 = !(r->flags & OCLA_PLAN_STRIDED) && !half && r->K % 4 == 0 && r->V % 4 == 0;
+    /* half: one padded width for K and V (as the backward): a quarter of the variants */
+    const int64_t K = half && r->V > r->K ? r->V : r->K, V = half && r->K > r->V ? r->K : r->V;
     int32_t t[SM_NTILES];
     uint64_t local = 0;
     /* one pass either way (the op splits the keys over more launches on Mesa llvmpipe: loop limit) */
     /* the parameter table's largest block that does not spill (a forced block runs anyway) */
     const int spills = !forced && chunk > P->sm_block_max;
-    const int tiled = !spills && !tiled_tiles(chunk, r->K, r->V, vec4, t, &local) &&
+    const int tiled = !spills && !tiled_tiles(chunk, K, V, vec4, t, &local) &&
                       (uint64_t)t[SM_TX] * (uint64_t)t[SM_TY] <= W && local <= avail;
     if (!tiled) { /* sm_forward's tiles in t */
-        t[SMR_ONE_ROW] = 1, t[SMR_BQ] = chunk, t[SMR_DK] = pad_dim(r->K), t[SMR_DV] = pad_dim(r->V);
+        t[SMR_ONE_ROW] = 1, t[SMR_BQ] = chunk, t[SMR_DK] = pad_dim(K), t[SMR_DV] = pad_dim(V);
         local = 4ull * (uint64_t)chunk * (uint64_t)(t[SMR_DK] + t[SMR_DV]);
         if (chunk > 32 || (uint64_t)chunk > W || local > avail || (!forced && 2 * local > avail)) return 1;
     }

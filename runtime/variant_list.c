@@ -16,6 +16,11 @@ static const ocla_kfamily fam_chunk = {
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
+/* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
+ * of q, k, v, o (and the backward's do and gradients) from the request's OCLA_PLAN_BF16 / _F16. */
+static const ocla_kfamily fam_sm_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", "OCLA_DTYPE", NULL}};
+static const ocla_kfamily fam_sm_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", "OCLA_DTYPE", NULL}};
+static const ocla_kfamily fam_sm_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", "OCLA_DTYPE", NULL}};
 /* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
 /* (the plan's DV and KS are the launch's local size, read by the kernel at run time) */
 static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "VEC", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
@@ -57,7 +62,7 @@ const ocla_kfamily ocla__fam_layer_bwd = {"layer_bwd", 0, {NULL}};
 const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla_fam_selftest, "ocla_selftest_axpy"},
     {&ocla__fam_probe, "la_probe"},
-    {&ocla__fam_layer_common, "layer_add_bias"},
+    {&ocla__fam_layer_common, "layer_add_bias layer_to_f32 layer_from_f32"},
     {&ocla__fam_gau, "gau_norm gau_split gau_gate gau_out gau_norm_bwd"},
     {&ocla__fam_gau_bwd, "gau_bwd_gate gau_bwd_vz"},
     {&ocla__fam_gla_layer, "gla_norm_gate"},
@@ -99,12 +104,12 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         break;
     case OCLA_OP_FLASH_CHUNK: fam = !strncmp(name, "flashb_", 7) ? &fam_flash_bwd : &ocla__fam_flash; break;
     case OCLA_OP_SOFTMAX_TILED:
-        fam = !strcmp(name, "sm_tiled") ? &ocla__fam_softmax_tiled : &ocla__fam_softmax_onerow;
+        fam = !strcmp(name, "sm_tiled") ? &fam_sm_tiled : &fam_sm_onerow;
         break;
     case OCLA_OP_ATTN_BACKWARD:
         fam = !nv ? &fam_bwd : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum : &fam_nv_bwd;
         break;
-    case OCLA_OP_SOFTMAX_BACKWARD: fam = &ocla__fam_softmax_bwd; break;
+    case OCLA_OP_SOFTMAX_BACKWARD: fam = &fam_sm_bwd; break;
     default: return -1;
     }
     if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG TPG: the kernels read TS and TPG */
@@ -134,8 +139,13 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else {
         *v = ocla__variant_from_plan(fam, p);
     }
+    if (fam == &fam_sm_tiled || fam == &fam_sm_onerow || fam == &fam_sm_bwd) { /* the last tile: OCLA_DTYPE */
+        int i = 0;
+        while (fam->tiles[i + 1]) i++;
+        v->tile[i] = ocla__plan_dtype(r);
+    }
     if (fam == &fam_rec || fam == &fam_decode) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
-        const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+        const int dt = ocla__plan_dtype(r);
         /* the gates' type where a gate tensor exists (scalar or per-key gates; fixed decays are fp32) */
         const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
         const int at = 3; /* both families' OCLA_DTYPE slot */

@@ -144,10 +144,27 @@ int tc_all_finite(const float *x, size_t n) {
 }
 
 ocla_tensor *tc_tensor(ocla_context *ctx, int ndim, const int64_t *dims, const float *host) {
+    return tc_tensor_as(ctx, OCLA_F32, ndim, dims, host);
+}
+
+ocla_tensor *tc_tensor_as(ocla_context *ctx, ocla_dtype dt, int ndim, const int64_t *dims, const float *host) {
     ocla_tensor *t = NULL;
-    tc_ok(ctx, ocla_tensor_create(ctx, OCLA_F32, ndim, dims, &t));
-    if (host) tc_ok(ctx, ocla_tensor_upload(ctx, t, host, (size_t)ocla_tensor_numel(t) * sizeof(float)));
+    tc_ok(ctx, ocla_tensor_create(ctx, dt, ndim, dims, &t));
+    if (!host) return t;
+    const size_t n = (size_t)ocla_tensor_numel(t);
+    void *raw = dt == OCLA_F32 ? NULL : malloc((n ? n : 1) * ocla_dtype_size(dt));
+    if (dt != OCLA_F32) cr_assert(raw && ocla_convert_from_f32(dt, host, raw, n) == OCLA_SUCCESS);
+    tc_ok(ctx, ocla_tensor_upload(ctx, t, raw ? raw : (const void *)host, n * ocla_dtype_size(dt)));
+    free(raw);
     return t;
+}
+
+void tc_round_to(ocla_dtype dt, float *x, size_t n) {
+    if (dt == OCLA_F32) return;
+    uint16_t *bits = malloc((n ? n : 1) * sizeof *bits);
+    cr_assert(bits && ocla_convert_from_f32(dt, x, bits, n) == OCLA_SUCCESS);
+    cr_assert_eq(ocla_convert_to_f32(dt, bits, x, n), OCLA_SUCCESS);
+    free(bits);
 }
 
 ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host) {
@@ -159,7 +176,16 @@ float *tc_download(ocla_context *ctx, const ocla_tensor *t) {
     size_t n = (size_t)ocla_tensor_numel(t);
     float *x = malloc((n ? n : 1) * sizeof *x);
     cr_assert(x);
-    tc_ok(ctx, ocla_tensor_download(ctx, t, x, n * sizeof(float)));
+    const ocla_dtype dt = ocla_tensor_dtype(t);
+    if (dt == OCLA_F32) {
+        tc_ok(ctx, ocla_tensor_download(ctx, t, x, n * sizeof(float)));
+        return x;
+    }
+    void *raw = malloc((n ? n : 1) * ocla_dtype_size(dt));
+    cr_assert(raw);
+    tc_ok(ctx, ocla_tensor_download(ctx, t, raw, n * ocla_dtype_size(dt)));
+    cr_assert_eq(ocla_convert_to_f32(dt, raw, x, n), OCLA_SUCCESS);
+    free(raw);
     return x;
 }
 

@@ -45,7 +45,12 @@ int tc_all_finite(const float *x, size_t n);
 /* Tensor helpers (assert on failure). host may be NULL (zeros). */
 ocla_tensor *tc_tensor(ocla_context *ctx, int ndim, const int64_t *dims, const float *host);
 ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host);
-float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats */
+float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats (half: widened) */
+/* Half precision: a tensor of dtype dt holding host (fp32 values rounded to dt, ties to even; NULL:
+ * left as created), and x rounded to dt in place (the values a half tensor of x holds: the inputs
+ * an fp64 reference takes). fp32: unchanged. */
+ocla_tensor *tc_tensor_as(ocla_context *ctx, ocla_dtype dt, int ndim, const int64_t *dims, const float *host);
+void tc_round_to(ocla_dtype dt, float *x, size_t n);
 
 /* Device i (tc_open's numbering) with its disk cache in dir under the given mode; warnings (an
  * untrusted directory) not logged. *ctx is NULL on failure. */

@@ -290,8 +290,9 @@ static int built_as_planned(const ocla_context *ctx, const ocla_plan *plan) {
         const ocla_kernel_entry *e = &ctx->kernels[i];
         if (!e->has_variant || strcmp(e->name, plan->kernels) || strcmp(e->variant.fam->source, "softmax")) continue;
         int same = 1;
-        for (int t = 0; t < OCLA_VARIANT_TILES && e->variant.fam->tiles[t]; t++)
-            same &= e->variant.tile[t] == plan->tile[t];
+        for (int t = 0; t < OCLA_VARIANT_TILES && e->variant.fam->tiles[t]; t++) /* fp32: no OCLA_DTYPE */
+            same &= !strcmp(e->variant.fam->tiles[t], "OCLA_DTYPE") ? e->variant.tile[t] < 0
+                                                                    : e->variant.tile[t] == plan->tile[t];
         if (same) return 1;
     }
     return 0;

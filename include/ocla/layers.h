@@ -5,6 +5,16 @@
  * included here: <ocla/softmax.h> (softmax attention, Linformer) and <ocla/flash.h> (FLASH).
  *
  * The math of every kernel: docs/KERNELS.md, section "FLASH, Linformer, softmax, layers".
+ *
+ * Half precision (issue 14): the GLA layer and the multi-head layers (linear, softmax, Linformer),
+ * forward and backward, take x of dtype OCLA_BF16 or OCLA_F16 with every weight, y, dy, dx and every
+ * weight's gradient of x's dtype (another mix: OCLA_ERR_UNSUPPORTED naming the tensor); states
+ * (initial_state, final_state and its gradient) stay fp32. Today each such call converts at its
+ * boundary: fp32 copies of its half tensors in the context's scratch (one per tensor: 2 bytes more
+ * per element of every argument than the fp32 call), the fp32 layer on them (projections by SGEMM,
+ * intermediates and the attention op fp32), each output rounded once to nearest even. An fp16
+ * output beyond 65504 is +-Inf (docs/RELIABILITY.md). Cost and accuracy: docs/ARCHITECTURE.md,
+ * "Half precision". The GAU / FLASH layer takes fp32 only.
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
  * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */

@@ -4,7 +4,8 @@
  * Include <ocla/ocla.h> first (it includes this header through <ocla/layers.h>).
  *
  * Layout as in <ocla/attention.h>: q, k [B,T,H,K], v, o [B,T,H,V], any strides (so [B,H,T,D]
- * views work too). fp32 throughout. The math of every kernel: docs/KERNELS.md, section
+ * views work too). fp32, except where an op below says it takes half-precision tensors (issue 14;
+ * docs/ARCHITECTURE.md, "Half precision"). The math of every kernel: docs/KERNELS.md, section
  * "FLASH, Linformer, softmax, layers".
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
@@ -20,7 +21,11 @@ extern "C" {
  *   o_t = sum_s softmax_s(scale * q_t . k_s) v_s,  s <= t when causal.
  * q [B,T,H,K], k [B,Tk,H,K], v [B,Tk,H,V], o [B,T,H,V]; non-causal allows Tk != T (cross attention,
  * Linformer's projected keys), causal needs Tk = T. o may not share memory with q, k or v nor have
- * overlapping elements (OCLA_ERR_INVALID_ARGUMENT); the same holds for Linformer's o (and E, F). */
+ * overlapping elements (OCLA_ERR_INVALID_ARGUMENT); the same holds for Linformer's o (and E, F).
+ * Half precision: q, k, v, o all OCLA_F32, all OCLA_BF16 or all OCLA_F16 (q's dtype; another mix is
+ * OCLA_ERR_UNSUPPORTED naming the tensor). Scores, the running maximum and sum and the accumulators
+ * are fp32 whatever the dtype; o is rounded once, to nearest even. An fp16 o beyond 65504 is stored
+ * as +-Inf and the call returns OCLA_SUCCESS (outputs are not scanned: docs/RELIABILITY.md). */
 typedef struct ocla_softmax_params {
     size_t size; /* sizeof this struct in the application's build: set by ocla_softmax_params_defaults() */
     int causal;     /* 1 (default) */
@@ -44,7 +49,11 @@ OCLA_API ocla_status ocla_softmax_attention(ocla_context *ctx, const ocla_softma
  * Memory: 8 bytes per (b, h, query row) of the context's scratch; nothing T x T. The outputs are
  * overwritten, never accumulated, and may not share memory with an input or with each other
  * (OCLA_ERR_INVALID_ARGUMENT); shapes, K, V and the block as the forward refuses them. Math and
- * tests: docs/TRAINING.md, "Softmax attention backward". */
+ * tests: docs/TRAINING.md, "Softmax attention backward".
+ * Half precision: every tensor of q's dtype (fp32, bf16 or fp16); the logsumexp, D, P, dS and the
+ * accumulators fp32, each gradient rounded once (where the blocks are split over launches, Mesa
+ * llvmpipe, the accumulators carry over in fp32 scratch: B*H*max(T, Tk)*(DK + DV) floats more);
+ * an fp16 gradient beyond 65504 is stored as +-Inf, as for the forward's o. */
 typedef struct ocla_softmax_grad_io {
     const ocla_tensor *q, *k, *v, *o; /* the forward's inputs and output */
     const ocla_tensor *d_o;           /* dL/do, o's dims */

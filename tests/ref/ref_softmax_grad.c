@@ -9,9 +9,9 @@
 
 #define AT(p, b, t, T, h, H, D) ((p) + ((((size_t)(b) * (size_t)(T) + (size_t)(t)) * (size_t)(H) + (size_t)(h)) * (size_t)(D)))
 
-/* The core on fp64 inputs. */
+/* The core on fp64 inputs; D from og where given. */
 static void backward(const ref_sm_shape *s, const double *q, const double *k, const double *v, const double *d_o,
-                     double *o, double *dq, double *dk, double *dv) {
+                     const float *og, double *o, double *dq, double *dk, double *dv) {
     const int B = s->B, T = s->T, Tk = s->Tk, H = s->H, K = s->K, V = s->V;
     memset(dq, 0, (size_t)B * T * H * K * sizeof *dq);
     memset(dk, 0, (size_t)B * Tk * H * K * sizeof *dk);
@@ -38,7 +38,8 @@ static void backward(const ref_sm_shape *s, const double *q, const double *k, co
                     const double *vj = AT(v, b, j, Tk, h, H, V);
                     for (int i = 0; i < V; i++) ot[i] += p[j] * vj[i];
                 }
-                for (int i = 0; i < V; i++) D += dot[i] * ot[i];
+                const float *ogt = og ? og + (AT(d_o, b, t, T, h, H, V) - d_o) : NULL;
+                for (int i = 0; i < V; i++) D += dot[i] * (ogt ? (double)ogt[i] : ot[i]);
                 if (o) memcpy(AT(o, b, t, T, h, H, V), ot, (size_t)V * sizeof *ot);
                 double *dqt = AT(dq, b, t, T, h, H, K);
                 for (int j = 0; j < n; j++) {
@@ -61,13 +62,23 @@ static double *to_d(const float *x, size_t n) {
     return d;
 }
 
-void ref_softmax_backward(const ref_sm_shape *s, const float *q, const float *k, const float *v, const float *d_o,
-                          double *o, double *dq, double *dk, double *dv) {
+static void backward_f(const ref_sm_shape *s, const float *q, const float *k, const float *v, const float *d_o,
+                       const float *og, double *o, double *dq, double *dk, double *dv) {
     const size_t bh = (size_t)s->B * (size_t)s->H;
     double *x[4] = {to_d(q, bh * s->T * s->K), to_d(k, bh * s->Tk * s->K), to_d(v, bh * s->Tk * s->V),
                     to_d(d_o, bh * s->T * s->V)};
-    backward(s, x[0], x[1], x[2], x[3], o, dq, dk, dv);
+    backward(s, x[0], x[1], x[2], x[3], og, o, dq, dk, dv);
     for (int i = 0; i < 4; i++) free(x[i]);
+}
+
+void ref_softmax_backward(const ref_sm_shape *s, const float *q, const float *k, const float *v, const float *d_o,
+                          double *o, double *dq, double *dk, double *dv) {
+    backward_f(s, q, k, v, d_o, NULL, o, dq, dk, dv);
+}
+
+void ref_softmax_backward_given_o(const ref_sm_shape *s, const float *q, const float *k, const float *v,
+                                  const float *d_o, const float *o_given, double *dq, double *dk, double *dv) {
+    backward_f(s, q, k, v, d_o, o_given, NULL, dq, dk, dv);
 }
 
 /* P_h[:, :T] x per (b, h) (dir 0) or P_h[:, :T]^T y (dir 1): x [B,T,H,D], y [B,kp,H,D]. */
@@ -98,9 +109,9 @@ static void seq_grad(const ref_lf_shape *s, double *dP, int h, int D, const doub
             }
 }
 
-void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
-                            const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
-                            double *dF) {
+static void lf_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
+                        const float *v, const float *d_o, const float *og, double *dq, double *dk, double *dv,
+                        double *dE, double *dF) {
     const size_t bh = (size_t)s->B * (size_t)s->H, ne = (size_t)(s->per_head ? s->H : 1) * s->kp * s->n;
     const size_t nk = bh * s->kp * s->D, nv = bh * s->kp * s->Dv;
     double *kd = to_d(k, bh * s->T * s->D), *vd = to_d(v, bh * s->T * s->Dv), *qd = to_d(q, bh * s->T * s->D);
@@ -109,7 +120,7 @@ void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *
     if (!kp || !vp || !dkp || !dvp) abort();
     for (int h = 0; h < s->H; h++) seq_project(s, E, h, s->D, kd, kp, 0), seq_project(s, F, h, s->Dv, vd, vp, 0);
     const ref_sm_shape ss = {s->B, s->T, s->kp, s->H, s->D, s->Dv, 0, s->scale};
-    backward(&ss, qd, kp, vp, dod, NULL, dq, dkp, dvp);
+    backward(&ss, qd, kp, vp, dod, og, NULL, dq, dkp, dvp);
     memset(dk, 0, bh * s->T * s->D * sizeof *dk), memset(dv, 0, bh * s->T * s->Dv * sizeof *dv);
     memset(dE, 0, ne * sizeof *dE), memset(dF, 0, ne * sizeof *dF);
     for (int h = 0; h < s->H; h++) {
@@ -117,4 +128,16 @@ void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *
         seq_grad(s, dE, h, s->D, dkp, kd), seq_grad(s, dF, h, s->Dv, dvp, vd);
     }
     free(kd), free(vd), free(qd), free(dod), free(kp), free(vp), free(dkp), free(dvp);
+}
+
+void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
+                            const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
+                            double *dF) {
+    lf_backward(s, E, F, q, k, v, d_o, NULL, dq, dk, dv, dE, dF);
+}
+
+void ref_linformer_backward_given_o(const ref_lf_shape *s, const float *E, const float *F, const float *q,
+                                    const float *k, const float *v, const float *d_o, const float *o_given, double *dq,
+                                    double *dk, double *dv, double *dE, double *dF) {
+    lf_backward(s, E, F, q, k, v, d_o, o_given, dq, dk, dv, dE, dF);
 }

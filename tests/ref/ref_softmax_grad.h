@@ -15,6 +15,9 @@ typedef struct ref_sm_shape {
 } ref_sm_shape;
 void ref_softmax_backward(const ref_sm_shape *s, const float *q, const float *k, const float *v, const float *d_o,
                           double *o, double *dq, double *dk, double *dv);
+/* The same for a backward given o (its input o, e.g. rounded to half): D = do . o_given. */
+void ref_softmax_backward_given_o(const ref_sm_shape *s, const float *q, const float *k, const float *v,
+                                  const float *d_o, const float *o_given, double *dq, double *dk, double *dv);
 
 /* Linformer (non-causal): K' = E_h[:, :T] k, V' = F_h[:, :T] v per (b, h), o = softmax attention of q
  * over K', V' (scale); E, F [kp, n] (per_head: [H, kp, n], dense). Writes dq, dk, dv and dE, dF
@@ -27,5 +30,9 @@ typedef struct ref_lf_shape {
 void ref_linformer_backward(const ref_lf_shape *s, const float *E, const float *F, const float *q, const float *k,
                             const float *v, const float *d_o, double *dq, double *dk, double *dv, double *dE,
                             double *dF);
+/* The same for a backward given o (its input o, e.g. rounded to half): D = do . o_given. */
+void ref_linformer_backward_given_o(const ref_lf_shape *s, const float *E, const float *F, const float *q,
+                                    const float *k, const float *v, const float *d_o, const float *o_given, double *dq,
+                                    double *dk, double *dv, double *dE, double *dF);
 
 #endif

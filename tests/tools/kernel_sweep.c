@@ -28,7 +28,8 @@
  *      portable variant of it that parts 1 to 3 did not build, through that request at B = H = 1,
  *      T = chunk + 3 and its own head dims (list_part): the head-dim-dependent tiles (softmax's
  *      padded DK, DV and float4 loads, the chunked output's value tile, the recurrent form's rows per
- *      item). A new tile or family of an existing op kind comes in through the list alone.
+ *      item; the half-precision softmax variants through softmax_half_run, every tensor in the
+ *      request's dtype). A new tile or family of an existing op kind comes in through the list alone.
  *
  * usage: kernel_sweep [device selector] [filter] [variants file] [variant list]
  *        kernel_sweep [device selector] canary
@@ -341,6 +342,34 @@ static void attn_run(ocla_attn_params *p, int backward, int with_dg, int T, int 
     attn_tensors_destroy(&t);
 }
 
+/* Softmax attention in half precision (part 4's witness of a bf16 / fp16 softmax variant): every
+ * tensor of dtype dt at (1, T, 1, K/V), the forward at block (backward: at the scheduler's), then
+ * (backward) the backward at block; status
+ * and finiteness (test_half_softmax.c checks the values). */
+static void softmax_half_run(ocla_dtype dt, int backward, int block, int T, int K, int V, const char *label) {
+    if (!selected(label)) return;
+    t_run = ocla_now_seconds();
+    unsigned seed = 9;
+    ocla_tensor *t[8]; /* q k v d_o o dq dk dv */
+    const int dim[8] = {K, K, V, V, V, K, K, V};
+    int ok = 1;
+    for (int i = 0; i < 8; i++) {
+        t[i] = tensor_dt(dt, 4, (int64_t[]){1, T, 1, dim[i]}, i < 4 ? -1.0f : 0.0f, i < 4 ? 1.0f : 0.0f, &seed);
+        ok = ok && t[i];
+    }
+    ocla_softmax_params p;
+    ocla_softmax_params_defaults(&p);
+    p.block = backward ? 0 : block; /* the backward's block is its own plan's */
+    ocla_status st = ok ? ocla_softmax_attention(ctx, &p, t[0], t[1], t[2], t[4]) : OCLA_ERR_OUT_OF_MEMORY;
+    p.block = block;
+    if (st == OCLA_SUCCESS && backward) {
+        const ocla_softmax_grad_io io = {t[0], t[1], t[2], t[4], t[3], t[5], t[6], t[7]};
+        st = ocla_softmax_backward(ctx, &p, &io);
+    }
+    result(label, st, st == OCLA_SUCCESS ? finite(t[backward ? 6 : 4]) : NULL);
+    for (int i = 0; i < 8; i++) ocla_tensor_destroy(t[i]);
+}
+
 static void attention_part(void) {
     static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_FIXED, OCLA_GATE_VECTOR};
     static const ocla_feature_map fmaps[] = {OCLA_FEATURE_IDENTITY, OCLA_FEATURE_ELU1, OCLA_FEATURE_RELU};
@@ -389,6 +418,11 @@ static int run_request(const ocla_plan_request *r, const char *label) {
     const int step = r->op == OCLA_OP_ATTN_RECURRENT && r->T == 1;
     const int T = step ? 1 : r->chunk > 0 ? r->chunk + 3 : 5, K = (int)r->K, V = (int)r->V;
     const int H = step ? (int)r->H : 1;
+    const int sm = r->op == OCLA_OP_SOFTMAX_TILED || r->op == OCLA_OP_SOFTMAX_BACKWARD;
+    if (sm && ocla__plan_dtype(r) >= 0) { /* half softmax: its own run (the op table's entries are fp32) */
+        softmax_half_run((ocla_dtype)ocla__plan_dtype(r), r->op == OCLA_OP_SOFTMAX_BACKWARD, r->chunk, T, K, V, label);
+        return 0;
+    }
     switch (r->op) {
     case OCLA_OP_LINEAR_CHUNK:
     case OCLA_OP_SIMPLE_GLA_CHUNK:
