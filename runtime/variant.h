@@ -19,7 +19,7 @@
 
 #include "ocla/ocla.h"
 
-#define OCLA_VARIANT_TILES 12
+#define OCLA_VARIANT_TILES 16
 
 /* Which variant fields a family's kernels read at compile time (others are zeroed in the key). */
 enum {

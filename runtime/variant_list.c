@@ -8,17 +8,19 @@
 #include "plan.h"
 
 /* kernels_cl/linear_attn.cl: the portable chunked kernels, tiles as the plan records them
- * (plan_la.c; the plan's GV is the kernel's USE_GK). */
-static const ocla_kfamily fam_chunk = {
-    "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
+ * (plan_la.c; the plan's GV is the kernel's USE_GK), then the element types (half_types). */
+static const ocla_kfamily fam_chunk = {"linear_attn",
+                                       0,
+                                       {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN",
+                                        "SJB", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); from the
  * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5); the value slices are run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
-static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
+static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
 static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"DV", "KS", "CW", "RB", NULL}};
-static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
+static const ocla_kfamily fam_norm = {"la_normalize", 0, {"OCLA_DTYPE", NULL}}; /* o's type (u is fp32) */
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
  * prefix); no options, as the forward's family. */
@@ -66,6 +68,19 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_layer_bwd, "layer_colsum gla_norm_gate_bwd layer_fill"},
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
+
+/* The element types of a kernel that reads q, k, v (and g) and writes o, from the request's half
+ * flags, as tiles at..at+2 (OCLA_DTYPE OCLA_GTYPE OCLA_OTYPE, common.cl; -1 where fp32, the
+ * default): the data type; the gates' where a gate tensor exists (scalar or per-key gates, fixed
+ * decays are fp32) and OCLA_PLAN_HALF_GATE says so; the outputs fp32 where the normaliser divides
+ * them later (la_normalize rounds once). */
+static void half_types(const ocla_plan_request *r, ocla_variant *v, int at) {
+    const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+    const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
+    v->tile[at] = dt;
+    v->tile[at + 1] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
+    v->tile[at + 2] = dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
+}
 
 /* name is one of the words of list (separated by spaces and commas). */
 static int names(const char *list, const char *name) {
@@ -130,12 +145,10 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else {
         *v = ocla__variant_from_plan(fam, p);
     }
-    if (fam == &fam_rec) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
-        const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
-        /* the gates' type where a gate tensor exists (scalar or per-key gates; fixed decays are fp32) */
-        const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
-        v->tile[3] = dt, v->tile[4] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
-    }
+    /* half precision: the element types where not fp32 */
+    if (fam == &fam_rec) half_types(r, v, 3);
+    else if (fam == &fam_chunk) half_types(r, v, 12);
+    else if (fam == &fam_norm) v->tile[0] = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;
     v->norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
