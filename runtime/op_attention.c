@@ -91,8 +91,10 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "non-causal attention takes no gate (params.gate = %d)",
                           (int)p->gate);
     /* half precision: q, k, v, o of one dtype, the gates fp32 or that dtype, states fp32; every form
-     * on the portable kernels (docs/ARCHITECTURE.md, "Half precision") */
-    const ocla_dtype dt = io->q ? io->q->dtype : OCLA_F32;
+     * on the portable kernels (docs/ARCHITECTURE.md, "Half precision"). The data dtype is q's, or
+     * the one k and v share where q has another (so the detail names the odd tensor out). */
+    ocla_dtype dt = io->q ? io->q->dtype : OCLA_F32;
+    if (io->k && io->v && io->k->dtype == io->v->dtype) dt = io->k->dtype;
     ocla_status st = ocla__check_tensor_as(ctx, io->q, "q", 4, NULL, dt);
     if (st != OCLA_SUCCESS) return st;
     const int64_t *qd = io->q->dims;
