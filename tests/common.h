@@ -45,7 +45,7 @@ int tc_all_finite(const float *x, size_t n);
 /* Tensor helpers (assert on failure). host may be NULL (zeros). */
 ocla_tensor *tc_tensor(ocla_context *ctx, int ndim, const int64_t *dims, const float *host);
 ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const float *host);
-float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats */
+float *tc_download(ocla_context *ctx, const ocla_tensor *t); /* malloc'd, numel floats (half: widened) */
 
 /* Device i (tc_open's numbering) with its disk cache in dir under the given mode; warnings (an
  * untrusted directory) not logged. *ctx is NULL on failure. */

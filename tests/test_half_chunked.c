@@ -65,20 +65,6 @@ static ocla_tensor *put(ocla_context *ctx, ocla_dtype dt, int nd, const int64_t 
     return t;
 }
 
-static float *get(ocla_context *ctx, const ocla_tensor *t, ocla_dtype dt, size_t n) {
-    float *f = malloc(n * sizeof *f);
-    uint16_t *b = malloc(n * sizeof *b);
-    cr_assert(f && b);
-    if (dt == OCLA_F32) {
-        tc_ok(ctx, ocla_tensor_download(ctx, t, f, n * sizeof *f));
-    } else {
-        tc_ok(ctx, ocla_tensor_download(ctx, t, b, n * sizeof *b));
-        cr_assert_eq(ocla_convert_to_f32(dt, b, f, n), OCLA_SUCCESS);
-    }
-    free(b);
-    return f;
-}
-
 /* The fp64 reference: dense rows, or each packed sequence from zero states. */
 static void reference(const hcase *c, const float *q, const float *k, const float *v, const float *g,
                       const float *s0, const float *z0, double *o, double *s1, double *z1) {
@@ -139,17 +125,17 @@ static hres run_case(ocla_context *ctx, const hcase *c) {
     ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .g = tg, .o = to, .initial_state = ts0, .final_state = ts1,
                        .initial_z = tz0, .final_z = tz1};
     tc_ok(ctx, ocla_attention_forward(ctx, &p, &io));
-    float *o = get(ctx, to, c->dt, nv);
+    float *o = tc_download(ctx, to);
     double *ro = malloc(nv * sizeof *ro), *rs = malloc(ns * sizeof *rs), *rz = malloc(nz * sizeof *rz);
     cr_assert(ro && rs && rz);
     reference(c, q, k, v, tg ? g : NULL, states ? s0 : NULL, states && c->norm ? z0 : NULL, ro, rs, rz);
     hres r = {tc_max_rel_err(o, ro, nv), 0.0, 0.0};
     if (states) {
-        float *s1 = get(ctx, ts1, OCLA_F32, ns);
+        float *s1 = tc_download(ctx, ts1);
         r.state = tc_max_rel_err(s1, rs, ns);
         free(s1);
         if (c->norm) {
-            float *z1 = get(ctx, tz1, OCLA_F32, nz);
+            float *z1 = tc_download(ctx, tz1);
             r.state = fmax(r.state, tc_max_rel_err(z1, rz, nz));
             free(z1);
         }
@@ -157,7 +143,7 @@ static hres run_case(ocla_context *ctx, const hcase *c) {
         p.form = OCLA_FORM_RECURRENT, p.chunk = 0;
         io.o = tr;
         tc_ok(ctx, ocla_attention_forward(ctx, &p, &io));
-        float *orec = get(ctx, tr, c->dt, nv);
+        float *orec = tc_download(ctx, tr);
         r.rec = tc_max_rel_err_f(o, orec, nv);
         free(orec);
     }
