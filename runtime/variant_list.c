@@ -32,6 +32,10 @@ static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {NULL}};
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
+/* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
+ * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
+ * by the gates' type. */
+static const ocla_kfamily fam_half_cumsum = {"linear_attn", 0, {"CHUNK", "OCLA_GTYPE", NULL}};
 /* The NVIDIA backward's kernels (runtime/attention_bwd_nv.c): the same source and plan tiles, REV=1
  * for the reverse forms (names with _rev, and mma_bwd_dg), HT=1 for the output kernel that reads the
  * states transposed (names ending _t). */
@@ -72,17 +76,23 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
 
-/* The element types of a kernel that reads q, k, v (and g) and writes o, from the request's half
- * flags, as tiles at..at+2 (OCLA_DTYPE OCLA_GTYPE OCLA_OTYPE, common.cl; -1 where fp32, the
- * default): the data type; the gates' where a gate tensor exists (scalar or per-key gates, fixed
- * decays are fp32) and OCLA_PLAN_HALF_GATE says so; the outputs fp32 where the normaliser divides
+/* The data type of a half request (OCLA_DTYPE, common.cl), -1 for fp32 (the kernels' default). */
+static int data_type(const ocla_plan_request *r) {
+    return (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+}
+/* The gates' type (OCLA_GTYPE): the data type where a gate tensor exists (scalar or per-key gates;
+ * fixed decays are fp32) and OCLA_PLAN_HALF_GATE says so, else -1 (fp32). */
+static int gate_type(const ocla_plan_request *r) {
+    const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
+    return data_type(r) >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? data_type(r) : -1;
+}
+/* The element types of a kernel that reads q, k, v (and g) and writes o, as tiles at..at+2
+ * (OCLA_DTYPE OCLA_GTYPE OCLA_OTYPE; -1 where fp32): the outputs fp32 where the normaliser divides
  * them later (la_normalize rounds once). */
 static void half_types(const ocla_plan_request *r, ocla_variant *v, int at) {
-    const int dt = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
-    const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
-    v->tile[at] = dt;
-    v->tile[at + 1] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
-    v->tile[at + 2] = dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
+    v->tile[at] = data_type(r);
+    v->tile[at + 1] = gate_type(r);
+    v->tile[at + 2] = data_type(r) >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
 }
 
 /* name is one of the words of list (separated by spaces and commas). */
@@ -107,6 +117,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         /* the NVIDIA and CPU paths take the gate cumsums of linear_attn.cl at their chunk */
         fam = !strcmp(name, "la_normalize")                     ? &fam_norm
               : !strncmp(name, "la_cpu_", 7)                    ? &fam_chunk_cpu
+              : (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && !strncmp(name, "la_gate_cumsum", 14) ? &fam_half_cumsum
               : !nv && !strstr(p->kernels, "la_cpu_output")   ? &fam_chunk
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
                                                                 : &ocla__fam_nv;
@@ -139,7 +150,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[0], v->tile[1] = p->tile[1], v->tile[2] = p->tile[2], v->tile[3] = p->tile[4];
         v->tile[4] = p->tile[5];
-    } else if (fam == &fam_nv_cumsum) {
+    } else if (fam == &fam_nv_cumsum || fam == &fam_half_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;
     } else if (fam == &ocla__fam_nv) {
@@ -150,8 +161,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     }
     /* half precision: the element types where not fp32 */
     if (fam == &fam_rec) half_types(r, v, 3);
-    else if (fam == &fam_chunk) half_types(r, v, 12);
-    else if (fam == &fam_norm) v->tile[0] = (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
+    else if (fam == &fam_chunk) half_types(r, v, 12), v->tile[13] = -1; /* the gates: fam_half_cumsum's */
+    else if (fam == &fam_half_cumsum) v->tile[1] = gate_type(r);
+    else if (fam == &fam_norm) v->tile[0] = data_type(r);
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;
     v->norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;
