@@ -3,8 +3,9 @@
  * (tests/op_table.c), each present array in turn made a bf16, then an fp16 tensor (the others fp32):
  * OCLA_ERR_UNSUPPORTED, a detail naming the array (as a word) and its dtype, and nothing written
  * (every output of the calls from that array's on still holds the canary), so no kernel ever reads
- * half data as fp32. The ops that take half tensors (ocla_attention_forward in every form:
- * tests/test_half_attention.c, test_half_chunked.c) take them together (q, k, v, o of one dtype,
+ * half data as fp32. The ops that take half tensors (ocla_attention_forward in every form and
+ * ocla_attention_backward: tests/test_half_attention.c, test_half_chunked.c, test_half_backward.c)
+ * take them together (q, k, v, o of one dtype,
  * the gates fp32 or that dtype, the states fp32), so one half array among fp32 ones is refused by
  * them too, naming it: they stay in this list as a check of the mixed-dtype rule. */
 #include <stdlib.h>
