@@ -5,9 +5,9 @@
  * (every output of the calls from that array's on still holds the canary), so no kernel ever reads
  * half data as fp32. The ops that take half tensors (ocla_attention_forward in every form and
  * ocla_attention_backward: tests/test_half_attention.c, test_half_chunked.c, test_half_backward.c)
- * take them together (q, k, v, o of one dtype,
- * the gates fp32 or that dtype, the states fp32), so one half array among fp32 ones is refused by
- * them too, naming it: they stay in this list as a check of the mixed-dtype rule. */
+ * take them together (q, k, v, o of one dtype, the gates fp32 or that dtype, the states fp32), so one
+ * half array among fp32 ones is refused by them too, naming it: they stay in this list as a check of
+ * the mixed-dtype rule. */
 #include <stdlib.h>
 #include <string.h>
 
