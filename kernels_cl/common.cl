@@ -104,15 +104,15 @@ OCLA_INLINE int ocla_rope_partner(int i, int rd) { return i < rd / 2 ? i + rd / 
  * CPU ones): one argument list per pass, so the host binds either set alike (op_attention.c) ---- */
 #define OCLA_LA_STATES_ARGS                                                                                     \
     const int T, const int H, const int K, const int V, const int NT, const int nvt, const int feature,        \
-        const int gmode, const int norm, const int n0, const int n1, OCLA_TENSOR(k), OCLA_TENSOR(v),          \
+        const int gmode, const int norm, const int n0, const int n1, OCLA_DTENSOR(k), OCLA_DTENSOR(v),        \
         __global const float *G, __global float *hs, const int has_s0, OCLA_TENSOR(S0), const int has_z0,      \
         OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1, OCLA_TENSOR_OUT(z1),        \
         const int has_slots, __global const int *slots, const int nseq, __global const int *seqtab,           \
         __local float *sK, __local float *sV
 #define OCLA_LA_OUTPUT_ARGS                                                                                     \
     const int T, const int H, const int K, const int V, const int NT, const int nvt, const float scale,        \
-        const int feature, const int gmode, const int norm, const int noncausal, OCLA_TENSOR(q), OCLA_TENSOR(k), \
-        OCLA_TENSOR(v), __global const float *G, __global const float *hs, OCLA_TENSOR_OUT(o),                \
+        const int feature, const int gmode, const int norm, const int noncausal, OCLA_DTENSOR(q),             \
+        OCLA_DTENSOR(k), OCLA_DTENSOR(v), __global const float *G, __global const float *hs, OCLA_OTENSOR_OUT(o), \
         __global float *den, const int nseq, __global const int *seqtab, __local float *sA, __local float *sX
 
 /* A row of the state walk: batch row b (dense: nseq = 0) or packed sequence r (B = 1; seqtab holds
@@ -138,7 +138,9 @@ OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global 
  *   OCLA_DTENSOR / OCLA_DTENSOR_OUT  kernel arguments as OCLA_TENSOR, of element type ocla_data
  *   OCLA_GTENSOR                     a gate argument, of element type ocla_gdata
  *   OCLA_LD(p, i), OCLA_ST(p, i, x)  element i of a data pointer as fp32; store fp32 x there
- *   OCLA_GLD(p, i)                   element i of a gate pointer as fp32 */
+ *   OCLA_GLD(p, i)                   element i of a gate pointer as fp32
+ *   OCLA_OTYPE, ocla_odata, OCLA_OST, OCLA_OTENSOR_OUT   the outputs' type (OCLA_DTYPE unless set: fp32
+ *                                    where a half output is normalised later, from fp32, by la_normalize) */
 #define OCLA_DT_F32 0
 #define OCLA_DT_BF16 1
 #define OCLA_DT_F16 2
@@ -147,6 +149,9 @@ OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global 
 #endif
 #ifndef OCLA_GTYPE
 #define OCLA_GTYPE OCLA_DT_F32
+#endif
+#ifndef OCLA_OTYPE
+#define OCLA_OTYPE OCLA_DTYPE
 #endif
 OCLA_INLINE float ocla_bf16_load(const ushort h) { return as_float((uint)h << 16); }
 /* fp32 -> bf16, round to nearest even on the bits; a NaN stays a quiet NaN (truncation could make Inf) */
@@ -171,8 +176,11 @@ OCLA_INLINE ushort ocla_bf16_rne(const float x) {
 #define OCLA_LD(p, i) OCLA_DT_CAT(OCLA_DT_LD_, OCLA_DTYPE)(p, i)
 #define OCLA_ST(p, i, x) OCLA_DT_CAT(OCLA_DT_ST_, OCLA_DTYPE)(p, i, x)
 #define OCLA_GLD(p, i) OCLA_DT_CAT(OCLA_DT_LD_, OCLA_GTYPE)(p, i)
+#define ocla_odata OCLA_DT_CAT(OCLA_DT_TYPE_, OCLA_OTYPE)
+#define OCLA_OST(p, i, x) OCLA_DT_CAT(OCLA_DT_ST_, OCLA_OTYPE)(p, i, x)
 #define OCLA_DTENSOR(p) __global const ocla_data *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 #define OCLA_DTENSOR_OUT(p) __global ocla_data *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 #define OCLA_GTENSOR(p) __global const ocla_gdata *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
+#define OCLA_OTENSOR_OUT(p) __global ocla_odata *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 
 #endif

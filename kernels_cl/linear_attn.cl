@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* linear_attn.cl: chunkwise causal linear attention, simple GLA / retention, GLA (vector gates),
- * and non-causal linear attention. fp32, OpenCL C 1.2. Math and work split: docs/KERNELS.md.
+ * and non-causal linear attention. OpenCL C 1.2: q, k, v in OCLA_DTYPE, g in OCLA_GTYPE, o in
+ * OCLA_OTYPE (common.cl: fp32, bf16 or fp16, widened on load); G, states, local staging and arithmetic fp32. Math and work split: docs/KERNELS.md.
  *
  * Notation per (batch b, head h): phi = feature map (0 identity, 1 elu+1, 2 relu) applied on load to
  * q and k; log gates are clamped to min(g, 0) (positive-gate policy); C = CHUNK tokens per chunk,
@@ -68,7 +69,7 @@
 /* A row of the state walk (see Rows above): la_row, la_row_of (common.cl). */
 
 /* The chunk-local cumsums of tokens [t0, t1) (see la_gate_cumsum). */
-OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const int mode, OCLA_TENSOR(g),
+OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const int mode, OCLA_GTENSOR(g),
                             __global const float *dec, __global float *G, const int kg, const int bh, const int t0,
                             const int t1) {
     const int b = bh / H, h = bh % H;
@@ -79,9 +80,9 @@ OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const i
         for (int t = t0; t < t1; t++) out[(ocla_idx)t * KG] = d * (float)(t - t0 + 1);
         return;
     }
-    __global const float *gb = OCLA_PTR(g, b, 0, h, mode == 2 ? kg : 0);
+    __global const ocla_gdata *gb = OCLA_PTR(g, b, 0, h, mode == 2 ? kg : 0);
     for (int t = t0; t < t1; t++) {
-        acc += ocla_log_gate(gb[(ocla_idx)t * g_s1]);
+        acc += ocla_log_gate(OCLA_GLD(gb, (ocla_idx)t * g_s1));
         out[(ocla_idx)t * KG] = acc;
     }
 }
@@ -90,7 +91,7 @@ OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const i
  * min(g, 0). mode 1: g [B,T,H]; mode 2: g [B,T,H,K]; mode 3: fixed per-head decay dec[h]
  * (G = (i+1) * min(dec[h], 0) for the i-th row of a chunk).
  * Work split: one work-item per (kg, chunk, bh), sequential over the chunk's rows. */
-OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode, OCLA_TENSOR(g),
+OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const int NT, const int mode, OCLA_GTENSOR(g),
                                 __global const float *dec, __global float *G) {
     const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (kg >= KG || n >= NT) return;
@@ -100,7 +101,7 @@ OCLA_KERNEL void la_gate_cumsum(const int T, const int H, const int KG, const in
 /* la_gate_cumsum over packed sequences (B = 1): chunk n of all NT is chunk j of sequence i (seqtab),
  * tokens [ts_i + j C, min(ts_i + (j + 1) C, ts_i + len_i)). */
 OCLA_KERNEL void la_gate_cumsum_seq(const int T, const int H, const int KG, const int NT, const int mode,
-                                    OCLA_TENSOR(g), __global const float *dec, __global float *G, const int nseq,
+                                    OCLA_GTENSOR(g), __global const float *dec, __global float *G, const int nseq,
                                     __global const int *seqtab) {
     const int kg = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (kg >= KG || n >= NT) return;
@@ -152,7 +153,7 @@ OCLA_KERNEL void la_chunk_states(OCLA_LA_STATES_ARGS) {
                 x = OCLA_AT(z0, sb, h, r, 0);
             S[a][c] = x;
         }
-    __global const float *kb = OCLA_PTR(k, b, w.ts, h, 0), *vb = OCLA_PTR(v, b, w.ts, h, 0);
+    __global const ocla_data *kb = OCLA_PTR(k, b, w.ts, h, 0), *vb = OCLA_PTR(v, b, w.ts, h, 0);
     __global const float *Gb = G + ((ocla_idx)bh * T + w.ts) * KG;
     for (int n = n0; n <= m1; n++) {
         __global float *hn = hrow + n * kv;
@@ -179,7 +180,7 @@ OCLA_KERNEL void la_chunk_states(OCLA_LA_STATES_ARGS) {
                 float x = 0.0f;
                 if (j < L && r < K) {
                     const int t = t0 + j;
-                    x = ocla_phi(kb[(ocla_idx)t * k_s1 + (ocla_idx)r * k_s3], feature);
+                    x = ocla_phi(OCLA_LD(kb, (ocla_idx)t * k_s1 + (ocla_idx)r * k_s3), feature);
                     if (gmode == 1) x *= exp(Gb[tl] - Gb[t]);
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)tl * K + r] - Gb[(ocla_idx)t * K + r]);
                 }
@@ -189,7 +190,7 @@ OCLA_KERNEL void la_chunk_states(OCLA_LA_STATES_ARGS) {
                 const int jj = e / SBV, cc = e % SBV, j = j0 + jj, col = vt * SBV + cc;
                 float x = 0.0f;
                 if (j < L) {
-                    if (col < V) x = vb[(ocla_idx)(t0 + j) * v_s1 + (ocla_idx)col * v_s3];
+                    if (col < V) x = OCLA_LD(vb, (ocla_idx)(t0 + j) * v_s1 + (ocla_idx)col * v_s3);
                     else if (col == V && norm) x = 1.0f;
                 }
                 sV[jj * SBV + cc] = x;
@@ -243,8 +244,8 @@ OCLA_KERNEL void la_chunk_output(OCLA_LA_OUTPUT_ARGS) {
     const int Ve = V + norm;
     const int KG = gmode == 2 ? K : 1;
     const int t0 = w.ts + j * CHUNK, L = min(CHUNK, w.len - j * CHUNK);
-    __global const float *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
-    __global const float *vb = OCLA_PTR(v, b, 0, h, 0);
+    __global const ocla_data *qb = OCLA_PTR(q, b, 0, h, 0), *kb = OCLA_PTR(k, b, 0, h, 0);
+    __global const ocla_data *vb = OCLA_PTR(v, b, 0, h, 0);
     __global const float *Gb = G + ((ocla_idx)bh * T + t0) * KG; /* row i of this chunk: Gb[i * KG] */
     const int tx = tid % (BV / TN), ty = tid / (BV / TN);
     const int i0 = ty * TM, c0 = vt * BV; /* rows i0 .. i0+TM-1, columns c0 + tx + c * (BV/TN) */
@@ -266,8 +267,8 @@ OCLA_KERNEL void la_chunk_output(OCLA_LA_OUTPUT_ARGS) {
                 float xq = 0.0f, xk = 0.0f;
                 if (i < L && d < K) {
                     const ocla_idx t = t0 + i;
-                    xq = ocla_phi(qb[t * q_s1 + (ocla_idx)d * q_s3], feature);
-                    xk = ocla_phi(kb[t * k_s1 + (ocla_idx)d * k_s3], feature);
+                    xq = ocla_phi(OCLA_LD(qb, t * q_s1 + (ocla_idx)d * q_s3), feature);
+                    xk = ocla_phi(OCLA_LD(kb, t * k_s1 + (ocla_idx)d * k_s3), feature);
                 }
                 sq[dd * LA_LDA + i] = xq;
                 sk[dd * LA_LDA + i] = xk;
@@ -356,7 +357,7 @@ OCLA_KERNEL void la_chunk_output(OCLA_LA_OUTPUT_ARGS) {
             const int i = e / BKA, dd = e % BKA, d = d0 + dd;
             float x = 0.0f;
             if (i < L && d < K) {
-                x = ocla_phi(qb[(ocla_idx)(t0 + i) * q_s1 + (ocla_idx)d * q_s3], feature);
+                x = ocla_phi(OCLA_LD(qb, (ocla_idx)(t0 + i) * q_s1 + (ocla_idx)d * q_s3), feature);
                 if (!noncausal) {
                     if (gmode == 1) x *= exp(Gb[i]);
                     else if (gmode == 2) x *= exp(Gb[(ocla_idx)i * K + d]);
@@ -393,7 +394,7 @@ OCLA_KERNEL void la_chunk_output(OCLA_LA_OUTPUT_ARGS) {
                 const int jj = e / BV, cc = e % BV, j = j0 + jj, col = c0 + cc;
                 float x = 0.0f;
                 if (j < L) {
-                    if (col < V) x = vb[(ocla_idx)(t0 + j) * v_s1 + (ocla_idx)col * v_s3];
+                    if (col < V) x = OCLA_LD(vb, (ocla_idx)(t0 + j) * v_s1 + (ocla_idx)col * v_s3);
                     else if (col == V && norm) x = 1.0f;
                 }
                 sv[e] = x;
@@ -416,14 +417,14 @@ OCLA_KERNEL void la_chunk_output(OCLA_LA_OUTPUT_ARGS) {
         }
     }
 
-    __global float *ob = OCLA_PTR(o, b, 0, h, 0);
+    __global ocla_odata *ob = OCLA_PTR(o, b, 0, h, 0);
     for (int a = 0; a < TM; a++) {
         const int i = i0 + a;
         if (i >= L) break;
         for (int c = 0; c < TN; c++) {
             const int col = c0 + tx + c * (BV / TN);
             if (col < V)
-                ob[(ocla_idx)(t0 + i) * o_s1 + (ocla_idx)col * o_s3] = acc[a][c];
+                OCLA_OST(ob, (ocla_idx)(t0 + i) * o_s1 + (ocla_idx)col * o_s3, acc[a][c]);
             else if (col == V && norm)
                 den[(ocla_idx)bh * T + t0 + i] = acc[a][c];
         }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* linear_attn_decode.cl: one decode step (the recurrent form at T = 1) of linear attention / simple
- * GLA / retention / GLA, streaming each state once. fp32, OpenCL C 1.2.
+ * GLA / retention / GLA, streaming each state once. OpenCL C 1.2. q, k, v in OCLA_DTYPE, g in
+ * OCLA_GTYPE, o in OCLA_OTYPE (common.cl: fp32, bf16 or fp16, as linear_attn_rec.cl); the state and
+ * the arithmetic fp32.
  *
  *   S = diag(exp(ocla_log_gate(g))) S0 + phi(k) [v, 1]^T      (column V = z when norm)
  *   o = scale * phi(q)^T S   (columns < V -> o; column V -> den[bh], see la_normalize)
@@ -43,7 +45,7 @@
 
 OCLA_KERNEL void la_decode(const int T, const int H, const int K, const int V, const float scale, const int feature,
                            const int gmode, const int norm, OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v),
-                           OCLA_GTENSOR(g), OCLA_DTENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
+                           OCLA_GTENSOR(g), OCLA_OTENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
                            OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1,
                            OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den, const int slot_s0,
                            const int slot_s1, __global const int *slots) {
@@ -139,7 +141,7 @@ OCLA_KERNEL void la_decode(const int T, const int H, const int K, const int V, c
     }
     for (int u = 0; u < CW; u++) {
         const int col = DEC_COL(u);
-        if (kind[u] == 1) OCLA_ST(o, OCLA_OFF(o, b, 0, h, col), scale * acc[u]);
+        if (kind[u] == 1) OCLA_OST(o, OCLA_OFF(o, b, 0, h, col), scale * acc[u]);
         else if (kind[u] == 2) den[bh] = scale * acc[u];
     }
 #undef DEC_COL

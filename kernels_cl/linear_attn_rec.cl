@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* linear_attn_rec.cl: the recurrent (token-by-token) form of linear attention / simple GLA /
- * retention / GLA: the decode step (T = 1) and the reference form. OpenCL C 1.2. q, k, v, o in
- * OCLA_DTYPE, g in OCLA_GTYPE (common.cl: fp32, bf16 or fp16); state and arithmetic fp32.
+ * retention / GLA: the decode step (T = 1) and the reference form. OpenCL C 1.2. q, k, v in
+ * OCLA_DTYPE, g in OCLA_GTYPE, o in OCLA_OTYPE (common.cl: fp32, bf16 or fp16); state and arithmetic fp32.
  *
  *   S_t = diag(exp(ocla_log_gate(g_t))) S_{t-1} + phi(k_t) [v_t, 1]^T      (column V = z when norm)
  *   o_t = scale * phi(q_t)^T S_t   (columns < V -> o; column V -> den[bh][t], see la_normalize)
@@ -29,7 +29,7 @@
 
 OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V, const float scale, const int feature,
                               const int gmode, const int norm, OCLA_DTENSOR(q), OCLA_DTENSOR(k), OCLA_DTENSOR(v),
-                              OCLA_GTENSOR(g), OCLA_DTENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
+                              OCLA_GTENSOR(g), OCLA_OTENSOR_OUT(o), const int has_s0, OCLA_TENSOR(S0), const int has_z0,
                               OCLA_TENSOR(z0), const int has_s1, OCLA_TENSOR_OUT(S1), const int has_z1,
                               OCLA_TENSOR_OUT(z1), __global const float *dec, __global float *den, const int slot_s0,
                               const int slot_s1, __global const int *slots) {
@@ -80,7 +80,7 @@ OCLA_KERNEL void la_recurrent(const int T, const int H, const int K, const int V
             float s = 0.0f;
             for (int i = 0; i < RK; i++) s += part[i * RV + c];
             s *= scale;
-            if (col < V) OCLA_ST(o, OCLA_OFF(o, b, t, h, col), s);
+            if (col < V) OCLA_OST(o, OCLA_OFF(o, b, t, h, col), s);
             else if (col == V && norm) den[(ocla_idx)bh * T + t] = s;
         }
     }

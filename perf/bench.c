@@ -54,6 +54,7 @@ typedef struct opts {
     int short_grid;           /* --short: the paper's CPU-driver grid, --tiny: its slow-CPU-driver grid (bench_grid_level) */
     const char *out_dir;      /* --papers: --out DIR */
     double budget_ms;         /* --papers: --budget MS (0: the grid's own) */
+    ocla_dtype dtype;         /* --dtype: q, k, v, o, g and the gradients of linear, simple_gla, gla */
 } opts;
 
 static int cmp_double(const void *a, const void *b) {
@@ -168,9 +169,23 @@ static float *rnd_block;
 static size_t rnd_n;
 static unsigned rnd_shift;
 
+/* --dtype: the element type of the linear-attention methods' tensors (states fp32) */
+static ocla_dtype g_dtype = OCLA_F32;
+
+/* n fp32 values into t, converted to its dtype */
+static ocla_status upload_as(ocla_context *ctx, ocla_tensor *t, const float *data, size_t n) {
+    const ocla_dtype dt = ocla_tensor_dtype(t);
+    if (dt == OCLA_F32) return ocla_tensor_upload(ctx, t, data, n * 4);
+    uint16_t *h = malloc(n * sizeof *h);
+    ocla_status st = h ? ocla_convert_from_f32(dt, data, h, n) : OCLA_ERR_OUT_OF_MEMORY;
+    if (st == OCLA_SUCCESS) st = ocla_tensor_upload(ctx, t, h, n * sizeof *h);
+    free(h);
+    return st;
+}
+
 static ocla_status upload_fn(ocla_context *ctx, ocla_tensor *t, const float *data) {
     size_t n = (size_t)ocla_tensor_numel(t);
-    if (data) return ocla_tensor_upload(ctx, t, data, n * 4);
+    if (data) return upload_as(ctx, t, data, n);
     if (rnd_n < n + 64) {
         float *h = realloc(rnd_block, (n + 64) * 4);
         if (!h) return OCLA_ERR_OUT_OF_MEMORY;
@@ -179,7 +194,7 @@ static ocla_status upload_fn(ocla_context *ctx, ocla_tensor *t, const float *dat
         rnd_n = n + 64;
     }
     rnd_shift = (rnd_shift + 7) % 64;
-    return ocla_tensor_upload(ctx, t, rnd_block + rnd_shift, n * 4);
+    return upload_as(ctx, t, rnd_block + rnd_shift, n);
 }
 
 /* Allocate q,k,v,(g),o,(state) for [B,T,H,D]; host arrays (NULL = random) for the inputs. */
@@ -191,14 +206,15 @@ static ocla_status make_bufs(ocla_context *ctx, ocla_gate_kind gate, long B, lon
                              const float *hq, const float *hk, const float *hv, const float *hg, const float *hs,
                              const float *hdo, op_bufs *b) {
     const int decode = mode == MODE_DECODE;
+    const ocla_dtype dt = g_dtype; /* --dtype (the softmax method runs with f32 only) */
     memset(b, 0, sizeof *b);
     int64_t d4[4] = {B, T, H, D}, d3[3] = {B, T, H}, s4[4] = {B, H, D, D};
     ocla_status st;
-    if ((st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->q)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->k)) ||
-        (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->v)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->o)))
+    if ((st = ocla_tensor_create(ctx, dt, 4, d4, &b->q)) || (st = ocla_tensor_create(ctx, dt, 4, d4, &b->k)) ||
+        (st = ocla_tensor_create(ctx, dt, 4, d4, &b->v)) || (st = ocla_tensor_create(ctx, dt, 4, d4, &b->o)))
         goto fail;
-    if (gate == OCLA_GATE_SCALAR && (st = ocla_tensor_create(ctx, OCLA_F32, 3, d3, &b->g))) goto fail;
-    if (gate == OCLA_GATE_VECTOR && (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->g))) goto fail;
+    if (gate == OCLA_GATE_SCALAR && (st = ocla_tensor_create(ctx, dt, 3, d3, &b->g))) goto fail;
+    if (gate == OCLA_GATE_VECTOR && (st = ocla_tensor_create(ctx, dt, 4, d4, &b->g))) goto fail;
     if (decode && (st = ocla_tensor_create(ctx, OCLA_F32, 4, s4, &b->s))) goto fail;
     if ((st = upload_fn(ctx, b->q, hq)) || (st = upload_fn(ctx, b->k, hk)) || (st = upload_fn(ctx, b->v, hv))) goto fail;
     if (b->g) {
@@ -215,18 +231,18 @@ static ocla_status make_bufs(ocla_context *ctx, ocla_gate_kind gate, long B, lon
                 float x = 4.0f * frand();
                 h[i] = -log1pf(expf(-x)) / 16.0f;
             }
-            st = ocla_tensor_upload(ctx, b->g, h, (size_t)n * 4);
+            st = upload_as(ctx, b->g, h, (size_t)n);
             free(h);
             if (st) goto fail;
         }
     }
     if (b->s && (st = upload_fn(ctx, b->s, hs))) goto fail;
     if (mode == MODE_FWDBWD) {
-        if ((st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->d_o)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dq)) ||
-            (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dk)) || (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dv)))
+        if ((st = ocla_tensor_create(ctx, dt, 4, d4, &b->d_o)) || (st = ocla_tensor_create(ctx, dt, 4, d4, &b->dq)) ||
+            (st = ocla_tensor_create(ctx, dt, 4, d4, &b->dk)) || (st = ocla_tensor_create(ctx, dt, 4, d4, &b->dv)))
             goto fail;
-        if (gate == OCLA_GATE_SCALAR && (st = ocla_tensor_create(ctx, OCLA_F32, 3, d3, &b->dg))) goto fail;
-        if (gate == OCLA_GATE_VECTOR && (st = ocla_tensor_create(ctx, OCLA_F32, 4, d4, &b->dg))) goto fail;
+        if (gate == OCLA_GATE_SCALAR && (st = ocla_tensor_create(ctx, dt, 3, d3, &b->dg))) goto fail;
+        if (gate == OCLA_GATE_VECTOR && (st = ocla_tensor_create(ctx, dt, 4, d4, &b->dg))) goto fail;
         if ((st = upload_fn(ctx, b->d_o, hdo))) goto fail;
     }
     return OCLA_SUCCESS;
@@ -578,7 +594,9 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
                         bench_result *r = &results[n_results++];
                         memset(r, 0, sizeof *r);
                         r->dev = di;
-                        snprintf(r->method, sizeof r->method, "%s", m->name);
+                        /* the method's name, with its dtype where not fp32 (tables, JSON, CSV, chart) */
+                        snprintf(r->method, sizeof r->method, "%s%s%s", m->name, g_dtype != OCLA_F32 ? "-" : "",
+                                 g_dtype != OCLA_F32 ? ocla_dtype_name(g_dtype) : "");
                         snprintf(r->mode, sizeof r->mode, "%s", MODE_NAMES[mode]);
                         if (m->tm) bench_tmethod_config(m->tm, &o->sizes, T, H, D, r->config, sizeof r->config);
                         r->B = B, r->T = T, r->H = H, r->D = D;
@@ -819,6 +837,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ocla-bench [options]\n"
             "  --device SEL[,SEL]  devices to run (selectors as OCLA_DEVICE: nvidia, pocl, rusticl, gpu, 0, 1:0)\n"
+            "  --dtype f32|bf16|f16  element type of q, k, v, o, g and their gradients (states fp32); bf16 and\n"
+            "                      f16: the methods linear, simple_gla and gla (their default), named NAME-bf16\n"
             "  --methods LIST      comma-separated, default all of:\n"
             "                      linear, simple_gla, gla   chunked linear attention, scalar / per-key gates\n"
             "                      softmax        ocla_softmax_attention, causal: the baseline of the chart\n"
@@ -914,6 +934,13 @@ int main(int argc, char **argv) {
     } while (0)
         if (!strcmp(a, "--device")) { NEXT(); o.devices = nx; }
         else if (!strcmp(a, "--methods")) { NEXT(); o.methods = nx; }
+        else if (!strcmp(a, "--dtype")) {
+            NEXT();
+            if (!strcmp(nx, "f32")) o.dtype = OCLA_F32;
+            else if (!strcmp(nx, "bf16")) o.dtype = OCLA_BF16;
+            else if (!strcmp(nx, "f16")) o.dtype = OCLA_F16;
+            else return bad_value(a, nx, "f32, bf16 or f16");
+        }
         else if (!strcmp(a, "--json")) { NEXT(); o.json = nx; }
         else if (!strcmp(a, "--csv")) { NEXT(); o.csv = nx; }
         else if (!strcmp(a, "--svg")) { NEXT(); o.svg = nx; }
@@ -1014,6 +1041,24 @@ int main(int argc, char **argv) {
             if (!known) return bad_value("--methods", tok, "method names of --help, comma-separated");
         }
     }
+    const int default_methods = !o.methods;
+    if (o.dtype != OCLA_F32) { /* half: the linear-attention methods of the sweep (fwd, decode, fwdbwd) */
+        const char *dn = ocla_dtype_name(o.dtype);
+        if (o.papers || o.ops || o.varlen || o.host_decode || o.load_dir) {
+            fprintf(stderr, "ocla-bench: --dtype %s goes with the sweep only (no --papers, --ops, --varlen, "
+                            "--host-decode or --load-inputs)\n", dn);
+            return 2;
+        }
+        if (!o.methods) o.methods = "linear,simple_gla,gla";
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", o.methods);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+            if (strcmp(tok, "linear") && strcmp(tok, "simple_gla") && strcmp(tok, "gla")) {
+                fprintf(stderr, "ocla-bench: --dtype %s: the methods linear, simple_gla and gla only (not %s)\n", dn, tok);
+                return 2;
+            }
+        g_dtype = o.dtype;
+    }
     /* output files: writable before the run, not after it */
     const char *outs[3] = {o.json, o.csv, o.svg};
     for (int i = 0; i < 3; i++) {
@@ -1025,7 +1070,7 @@ int main(int argc, char **argv) {
         if (f) fclose(f);
     }
     if (o.load_dir) return run_load_inputs(&o);
-    if (!o.full && !o.has_shape && !o.methods) call_budget_ms = 400; /* keeps the default sweep near a minute */
+    if (!o.full && !o.has_shape && default_methods) call_budget_ms = 400; /* keeps the default sweep near a minute */
 
     /* devices: every one, or the selected ones */
     size_t idx[MAX_DEV];

@@ -90,10 +90,11 @@ static ocla_status validate(ocla_context *ctx, const char *fn, const ocla_attn_p
     if (!p->causal && p->gate != OCLA_GATE_NONE)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "non-causal attention takes no gate (params.gate = %d)",
                           (int)p->gate);
-    /* half precision: q, k, v, o of one dtype, the gates fp32 or that dtype, states fp32; the
-     * recurrent form without the normaliser only, so far (docs/ARCHITECTURE.md, "Half precision") */
-    const int half_ok = p->causal && p->form == OCLA_FORM_RECURRENT && !p->normalize;
-    const ocla_dtype dt = io->q && half_ok ? io->q->dtype : OCLA_F32;
+    /* half precision: q, k, v, o of one dtype, the gates fp32 or that dtype, states fp32; every form
+     * on the portable kernels (docs/ARCHITECTURE.md, "Half precision"). The data dtype is q's, or
+     * the one k and v share where q has another (so the detail names the odd tensor out). */
+    ocla_dtype dt = io->q ? io->q->dtype : OCLA_F32;
+    if (io->k && io->v && io->k->dtype == io->v->dtype) dt = io->k->dtype;
     ocla_status st = ocla__check_tensor_as(ctx, io->q, "q", 4, NULL, dt);
     if (st != OCLA_SUCCESS) return st;
     const int64_t *qd = io->q->dims;
@@ -195,10 +196,32 @@ static cl_mem ws(const ocla_attn_op *op, int i, const ocla_attn_io *io) {
     return op->buf[i] ? op->buf[i] : io->q->mem;
 }
 
+/* Half outputs with the normaliser: the kernels write the unnormalised outputs u in fp32 (their
+ * OCLA_OTYPE, variant_list.c) to the denominators' buffer after its B*H*T floats (T: the tokens of
+ * a launch), dense [B,T,H,V]; la_normalize rounds o once. fp32 outputs: u is o, in place. */
+static int half_norm(const ocla_attn_op *op) {
+    return op->key.normalize && op->key.lay[IO_O].dtype != OCLA_F32;
+}
+static const ocla_tensor *unnormalised(const ocla_attn_op *op, int T, const ocla_tensor *o, cl_mem den,
+                                       ocla_tensor *u) {
+    if (!half_norm(op)) return o;
+    const int64_t H = op->H, V = op->V;
+    *u = (ocla_tensor){.mem = den, .offset = (size_t)op->B * (size_t)H * (size_t)T, .ndim = 4,
+                       .dims = {op->B, T, H, V}, .strides = {(int64_t)T * H * V, H * V, V, 1}, .dtype = OCLA_F32};
+    return u;
+}
+/* The denominators' buffer for T tokens a launch: B*H*T floats, and u after them (half_norm) */
+static int den_bytes(const ocla_attn_op *op, size_t T, size_t *bytes) {
+    const size_t BH = (size_t)op->B * (size_t)op->H, per = 1 + (half_norm(op) ? (size_t)op->V : 0);
+    return ocla__mul_ok(BH * T, per * 4, bytes);
+}
+
 static ocla_status set_norm_args(ocla_attn_op *op, int T, const ocla_tensor *o, cl_mem den) {
     if (!op->launch[L_NORM].k) return OCLA_SUCCESS;
+    ocla_tensor ub;
     ocla_args a = {op->ctx, op->launch[L_NORM].k, 0, OCLA_SUCCESS};
     ocla__push_int(&a, T), ocla__push_int(&a, op->H), ocla__push_int(&a, op->V), ocla__push_float(&a, op->key.eps);
+    ocla__push_tensor(&a, unnormalised(op, T, o, den, &ub), NULL, 4);
     ocla__push_tensor(&a, o, NULL, 4);
     ocla__push_mem(&a, den);
     return a.st;
@@ -270,7 +293,8 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__push_int(&b, op->key.feature), ocla__push_int(&b, gmode), ocla__push_int(&b, norm), ocla__push_int(&b, !op->key.causal);
     ocla__push_tensor(&b, t[IO_Q], any, 4), ocla__push_tensor(&b, t[IO_K], any, 4), ocla__push_tensor(&b, t[IO_V], any, 4);
     ocla__push_mem(&b, G), ocla__push_mem(&b, hs);
-    ocla__push_tensor(&b, t[IO_O], any, 4);
+    ocla_tensor ub;
+    ocla__push_tensor(&b, unnormalised(op, T, t[IO_O], den, &ub), any, 4);
     ocla__push_mem(&b, den);
     ocla__push_int(&b, nseq), ocla__push_mem(&b, op->seq_buf ? op->seq_buf : any);
     ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
@@ -297,6 +321,10 @@ static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int 
     cz.offset = (size_t)V;
     if (seg > 0) t[IO_S0] = &cs, t[IO_Z0] = norm ? &cz : NULL;
     if (seg < op->nseg - 1) t[IO_S1] = &cs, t[IO_Z1] = norm ? &cz : NULL;
+    /* half outputs with the normaliser: this segment's u (sized for op->seg tokens, as den) */
+    ocla_tensor ub;
+    const ocla_tensor *o = t[IO_O];
+    t[IO_O] = unnormalised(op, tn, o, den, &ub);
     ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
     ocla__push_int(&a, tn), ocla__push_int(&a, H), ocla__push_int(&a, K), ocla__push_int(&a, V);
     ocla__push_float(&a, op->scale);
@@ -308,7 +336,7 @@ static ocla_status bind_recurrent(ocla_attn_op *op, const ocla_attn_io *io, int 
     ocla__push_mem(&a, op->slot_buf ? op->slot_buf : any);
     if (a.st != OCLA_SUCCESS) return a.st;
     op->launch[L_NORM].global[1] = (size_t)tn; /* the normaliser covers this segment's tokens */
-    return set_norm_args(op, tn, t[IO_O], den);
+    return set_norm_args(op, tn, o, den);
 }
 
 /* ---- prepare ---- */
@@ -424,7 +452,8 @@ static ocla_status prepare_recurrent(ocla_attn_op *op, const ocla_plan_request *
     if (strstr(op->plan.kernels, "la_decode")) { /* T = 1: tiles DV KS CW (plan_la.c); la_recurrent's arguments */
         const int DV = RV, KS = RK, CW = KR, groups = (Ve + DV * CW - 1) / (DV * CW);
         op->seg = 1, op->nseg = 1, op->bind = bind_recurrent;
-        if (op->key.normalize) op->need[BUF_DEN] = (size_t)op->B * op->H * 4 + 4;
+        if (op->key.normalize && !den_bytes(op, 1, &op->need[BUF_DEN])) /* and u after them (half) */
+            return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "denominator size overflows");
         const size_t global[3] = {(size_t)groups * DV, (size_t)KS, (size_t)op->B * op->H};
         const size_t local[3] = {(size_t)DV, (size_t)KS, 1};
         return ocla__attn_add_planned(op, r, "la_decode", L_MAIN, AT_EACH, global, local, "attention decode step");
@@ -436,7 +465,8 @@ static ocla_status prepare_recurrent(ocla_attn_op *op, const ocla_plan_request *
     op->seg = per > 1 ? per : 1;
     op->nseg = (T + op->seg - 1) / op->seg;
     const size_t BH = (size_t)op->B * op->H;
-    if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)(op->seg < T ? op->seg : T) * 4 + 4;
+    if (op->key.normalize && !den_bytes(op, (size_t)(op->seg < T ? op->seg : T), &op->need[BUF_DEN]))
+        return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "denominator size overflows");
     if (op->nseg > 1) op->need[BUF_CARRY] = BH * (size_t)K * (size_t)Ve * 4;
     op->bind = bind_recurrent;
     const size_t global[3] = {(size_t)(Ve + RV - 1) / RV * RV, (size_t)RK, BH}, local[3] = {(size_t)RV, (size_t)RK, 1};
@@ -460,7 +490,8 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
         ocla_status st = ocla__attn_seq_reserve(op, 3 * N + 2 * NT);
         if (st != OCLA_SUCCESS) return st;
     }
-    if (op->key.normalize) op->need[BUF_DEN] = BH * (size_t)T * 4;
+    if (op->key.normalize && !den_bytes(op, (size_t)T, &op->need[BUF_DEN]))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "denominator size overflows");
     /* Chunks per launch of the sequential state walk: bounded so that no launch runs an unbounded
      * loop (llvmpipe stops loops after ~65535 iterations in total; long kernels also trip GPU
      * watchdogs). */
@@ -552,7 +583,7 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
         (io->final_state && !ocla__tensor_is_contiguous(io->final_state)))
         flags |= OCLA_PLAN_STRIDED;
     const int recurrent = op->key.form == OCLA_FORM_RECURRENT;
-    const int dt = op->key.lay[IO_Q].dtype; /* half: the portable recurrent kernel (validate) */
+    const int dt = op->key.lay[IO_Q].dtype; /* half: the portable kernels (plan_la.c) */
     flags |= (dt == OCLA_BF16 ? OCLA_PLAN_BF16 : dt == OCLA_F16 ? OCLA_PLAN_F16 : 0u) |
              (dt != OCLA_F32 && op->key.lay[IO_G].dtype == dt ? OCLA_PLAN_HALF_GATE : 0u);
     ocla_plan_request r = {op_for(p), op->B, op->T, op->H, op->K, op->V, recurrent ? 0 : op->key.chunk, flags,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn_op.h"
 #include "internal.h"
 #include "op_common.h"
 #include "plan.h"
@@ -386,6 +387,7 @@ OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_
     if (!ctx) return ocla__fail(NULL, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: ctx is NULL");
     ocla_attn_params given;
     OCLA__ABI_IN(ctx, "ocla_attention_backward", "params", OCLA__ABI_ATTN_PARAMS, params, given);
+    if (io && io->q && io->q->dtype != OCLA_F32) return ocla__attn_backward_half(ctx, params, io); /* bf16, fp16 */
     OCLA_LOCK(ctx);
     ocla_status st = backward_locked(ctx, params, io);
     OCLA_UNLOCK(ctx);

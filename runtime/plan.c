@@ -166,6 +166,11 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     else if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states only */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels", r->flags & OCLA_PLAN_VARLEN ? "packed sequences" : "state slots");
+    if ((r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && (r->op == OCLA_OP_LINEAR_CHUNK ||
+                                                         r->op == OCLA_OP_SIMPLE_GLA_CHUNK || r->op == OCLA_OP_GLA_CHUNK))
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; %s: portable kernels (the NVIDIA and CPU kernels are fp32)",
+                 r->flags & OCLA_PLAN_BF16 ? "bf16" : "fp16");
     if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; CPU kernels: one work-item per work-group, no barriers (OCLA_PORTABLE=1: the portable ones)");

@@ -155,10 +155,11 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     const int portable = !la_tiles_for(L, P, r->op, r->V, chunk, &t);
     const int64_t nt = (r->T + 63) / 64;
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V; /* per-chunk state floats at chunk 64 */
-    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, dense tensors and states (no
-     * state slots; packed sequences through its VARLEN kernels), per-chunk states within the largest
-     * allocation). */
-    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
+    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, fp32 tensors, dense tensors and
+     * states (no state slots; packed sequences through its VARLEN kernels), per-chunk states within
+     * the largest allocation). */
+    const unsigned half = r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16); /* the portable kernels only */
+    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 && !half &&
         !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE |
                       OCLA_PLAN_SLOTS)) &&
         (!L->max_alloc_size || 4.0 * span <= (double)L->max_alloc_size)) {
@@ -179,7 +180,7 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         return 0;
     }
     ocla__la_tiles c;
-    if (!L->is_gpu && P->cpu_kernels && !(r->flags & OCLA_PLAN_PORTABLE) && !la_tiles_cpu(L, r, chunk, &c)) t = c;
+    if (!L->is_gpu && P->cpu_kernels && !(r->flags & OCLA_PLAN_PORTABLE) && !half && !la_tiles_cpu(L, r, chunk, &c)) t = c;
     else if (!portable) return 1;
     static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",
                                         "SBK",   "SBV", "STM", "STN", "SJB", NULL};

@@ -8,23 +8,25 @@
 #include "plan.h"
 
 /* kernels_cl/linear_attn.cl: the portable chunked kernels, tiles as the plan records them
- * (plan_la.c; the plan's GV is the kernel's USE_GK). */
-static const ocla_kfamily fam_chunk = {
-    "linear_attn", 0, {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN", "SJB"}};
+ * (plan_la.c; the plan's GV is the kernel's USE_GK), then the element types (half_types). */
+static const ocla_kfamily fam_chunk = {"linear_attn",
+                                       0,
+                                       {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN",
+                                        "SJB", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); from the
  * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5); the value slices are run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
-static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
+static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
  * of q, k, v, o (and the backward's do and gradients) from the request's OCLA_PLAN_BF16 / _F16. */
 static const ocla_kfamily fam_sm_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_sm_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_sm_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", "OCLA_DTYPE", NULL}};
-/* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan) */
-/* (the plan's DV and KS are the launch's local size, read by the kernel at run time) */
-static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "VEC", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
-static const ocla_kfamily fam_norm = {"la_normalize", 0, {NULL}};
+/* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan); the plan's DV and KS
+ * are the launch's local size, read by the kernel at run time; then the element types as fam_rec's */
+static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "VEC", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
+static const ocla_kfamily fam_norm = {"la_normalize", 0, {"OCLA_DTYPE", NULL}}; /* o's type (u is fp32) */
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
  * prefix); no options, as the forward's family. */
@@ -36,6 +38,10 @@ static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {NULL}};
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
+/* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
+ * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
+ * by the gates' type. */
+static const ocla_kfamily fam_half_cumsum = {"linear_attn", 0, {"CHUNK", "OCLA_GTYPE", NULL}};
 /* The NVIDIA backward's kernels (runtime/attention_bwd_nv.c): the same source and plan tiles, REV=1
  * for the reverse forms (names with _rev, and mma_bwd_dg), HT=1 for the output kernel that reads the
  * states transposed (names ending _t). */
@@ -51,6 +57,8 @@ const ocla_kfamily ocla__fam_gau = {"gau", 0, {NULL}};
 const ocla_kfamily ocla__fam_gau_bwd = {"gau_bwd", 0, {NULL}};
 const ocla_kfamily ocla__fam_gla_layer = {"gla_layer", 0, {NULL}};
 const ocla_kfamily ocla__fam_gate = {"gate", 0, {NULL}};
+/* kernels_cl/half_convert.cl: half tensors to and from fp32 (the attention backward in half) */
+const ocla_kfamily ocla__fam_half_convert = {"half_convert", 0, {NULL}};
 const ocla_kfamily ocla__fam_optim = {"optim", 0, {NULL}};
 /* ---- model (runtime/model_forward.c; declared in runtime/model_internal.h) ---- */
 extern const ocla_kfamily ocla__fam_model;
@@ -67,11 +75,29 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_gau_bwd, "gau_bwd_gate gau_bwd_vz"},
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
+    {&ocla__fam_half_convert, "half_widen half_narrow"},
     {&ocla__fam_optim, "sgd_step"},
     {&ocla__fam_model, "model_embed model_add_rmsnorm model_swiglu model_map model_short_conv model_conv_state"}, /* the whole-model steps */
     {&ocla__fam_layer_bwd, "layer_colsum gla_norm_gate_bwd layer_fill"},
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
+
+/* The data type of a half request (OCLA_DTYPE, common.cl), -1 for fp32 (the kernels' default). */
+static int data_type(const ocla_plan_request *r) { return ocla__plan_dtype(r); }
+/* The gates' type (OCLA_GTYPE): the data type where a gate tensor exists (scalar or per-key gates;
+ * fixed decays are fp32) and OCLA_PLAN_HALF_GATE says so, else -1 (fp32). */
+static int gate_type(const ocla_plan_request *r) {
+    const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
+    return data_type(r) >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? data_type(r) : -1;
+}
+/* The element types of a kernel that reads q, k, v (and g) and writes o, as tiles at..at+2
+ * (OCLA_DTYPE OCLA_GTYPE OCLA_OTYPE; -1 where fp32): the outputs fp32 where the normaliser divides
+ * them later (la_normalize rounds once). */
+static void half_types(const ocla_plan_request *r, ocla_variant *v, int at) {
+    v->tile[at] = data_type(r);
+    v->tile[at + 1] = gate_type(r);
+    v->tile[at + 2] = data_type(r) >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
+}
 
 /* name is one of the words of list (separated by spaces and commas). */
 static int names(const char *list, const char *name) {
@@ -95,6 +121,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         /* the NVIDIA and CPU paths take the gate cumsums of linear_attn.cl at their chunk */
         fam = !strcmp(name, "la_normalize")                     ? &fam_norm
               : !strncmp(name, "la_cpu_", 7)                    ? &fam_chunk_cpu
+              : (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && !strncmp(name, "la_gate_cumsum", 14) ? &fam_half_cumsum
               : !nv && !strstr(p->kernels, "la_cpu_output")   ? &fam_chunk
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
                                                                 : &ocla__fam_nv;
@@ -130,7 +157,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else if (fam == &fam_decode) { /* plan tiles DV KS CW RB VEC */
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[2], v->tile[1] = p->tile[3], v->tile[2] = p->tile[4];
-    } else if (fam == &fam_nv_cumsum) {
+    } else if (fam == &fam_nv_cumsum || fam == &fam_half_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;
     } else if (fam == &ocla__fam_nv) {
@@ -144,13 +171,11 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         while (fam->tiles[i + 1]) i++;
         v->tile[i] = ocla__plan_dtype(r);
     }
-    if (fam == &fam_rec || fam == &fam_decode) { /* half precision: -DOCLA_DTYPE / -DOCLA_GTYPE where not fp32 */
-        const int dt = ocla__plan_dtype(r);
-        /* the gates' type where a gate tensor exists (scalar or per-key gates; fixed decays are fp32) */
-        const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
-        const int at = 3; /* both families' OCLA_DTYPE slot */
-        v->tile[at] = dt, v->tile[at + 1] = dt >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? dt : -1;
-    }
+    /* half precision: the element types where not fp32 */
+    if (fam == &fam_rec || fam == &fam_decode) half_types(r, v, 3);
+    else if (fam == &fam_chunk) half_types(r, v, 12), v->tile[13] = -1; /* the gates: fam_half_cumsum's */
+    else if (fam == &fam_half_cumsum) v->tile[1] = gate_type(r);
+    else if (fam == &fam_norm) v->tile[0] = data_type(r);
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;
     v->norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;

@@ -174,9 +174,9 @@ ocla_tensor *tc_tensor4(ocla_context *ctx, int64_t d0, int64_t d1, int64_t d2, i
 
 float *tc_download(ocla_context *ctx, const ocla_tensor *t) {
     size_t n = (size_t)ocla_tensor_numel(t);
+    const ocla_dtype dt = ocla_tensor_dtype(t);
     float *x = malloc((n ? n : 1) * sizeof *x);
     cr_assert(x);
-    const ocla_dtype dt = ocla_tensor_dtype(t);
     if (dt == OCLA_F32) {
         tc_ok(ctx, ocla_tensor_download(ctx, t, x, n * sizeof(float)));
         return x;

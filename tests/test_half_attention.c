@@ -2,7 +2,8 @@
 /* Linear attention in half precision (issue 14): the recurrent form (the portable la_recurrent
  * kernel, the decode step at T = 1) with q, k, v, o in bf16 or fp16, gates in fp32 or in q's dtype,
  * states fp32, every gate kind, on every device, against the fp64 reference (tests/ref/) computed on
- * the same half-rounded inputs. What is not run in half yet is refused, naming q and its dtype. */
+ * the same half-rounded inputs (the chunked form: test_half_chunked.c). Mixed data dtypes are
+ * refused, naming the tensor. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,21 +112,28 @@ Test(half_attention, recurrent_every_gate_and_dtype, .timeout = 600) {
     }
 }
 
-/* What does not run in half yet: the chunked form and the normaliser refuse bf16 q, naming it. */
-Test(half_attention, chunked_and_normalised_refused) {
+/* Mixed data dtypes are refused, naming the tensor: k or o of another dtype than q (bf16 q), in
+ * the recurrent and the chunked forms; gates may be fp32 or q's dtype, not the other half type. */
+Test(half_attention, mixed_dtypes_refused) {
     ocla_context *ctx = tc_open(0);
-    const int64_t d[4] = {1, 8, 1, 16};
-    ocla_tensor *t[4];
+    const int64_t d[4] = {1, 8, 1, 16}, gd[3] = {1, 8, 1};
+    ocla_tensor *t[4], *k16, *g16;
     for (int i = 0; i < 4; i++) tc_ok(ctx, ocla_tensor_create(ctx, OCLA_BF16, 4, d, &t[i]));
-    for (int c = 0; c < 2; c++) {
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        if (c) p.form = OCLA_FORM_RECURRENT, p.normalize = 1;
-        const ocla_attn_io io = {.q = t[0], .k = t[1], .v = t[2], .o = t[3]};
-        cr_assert_eq(ocla_attention_forward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED, "%s", ocla_last_error(ctx));
-        cr_assert(tc_names(ocla_last_error(ctx), "q") && strstr(ocla_last_error(ctx), "bf16"), "%s",
-                  ocla_last_error(ctx));
-    }
+    tc_ok(ctx, ocla_tensor_create(ctx, OCLA_F16, 4, d, &k16));
+    tc_ok(ctx, ocla_tensor_create(ctx, OCLA_F16, 3, gd, &g16));
+    for (int c = 0; c < 3; c++)
+        for (int form = OCLA_FORM_CHUNKED; form <= OCLA_FORM_RECURRENT; form++) {
+            ocla_attn_params p;
+            ocla_attn_params_defaults(&p);
+            p.form = (ocla_attn_form)form;
+            ocla_attn_io io = {.q = t[0], .k = c == 0 ? k16 : t[1], .v = t[2], .o = c == 1 ? k16 : t[3]};
+            if (c == 2) p.gate = OCLA_GATE_SCALAR, io.g = g16;
+            const char *name = c == 0 ? "k" : c == 1 ? "o" : "g";
+            cr_assert_eq(ocla_attention_forward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED, "%s", ocla_last_error(ctx));
+            cr_assert(tc_names(ocla_last_error(ctx), name) && strstr(ocla_last_error(ctx), "a f16 tensor"), "%s: %s", name,
+                      ocla_last_error(ctx));
+        }
     for (int i = 0; i < 4; i++) ocla_tensor_destroy(t[i]);
+    ocla_tensor_destroy(k16), ocla_tensor_destroy(g16);
     ocla_context_destroy(ctx);
 }

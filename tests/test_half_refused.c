@@ -3,11 +3,13 @@
  * (tests/op_table.c), each present array in turn made a bf16, then an fp16 tensor (the others fp32):
  * OCLA_ERR_UNSUPPORTED, a detail naming the array (as a word) and its dtype, and nothing written
  * (every output of the calls from that array's on still holds the canary), so no kernel ever reads
- * half data as fp32. The ops that do take half tensors take them together (the recurrent attention
- * form: q, k, v, o of one dtype; softmax attention and Linformer, forward and backward: every tensor
- * of q's dtype; the GLA and multi-head layers: every tensor but the states of x's dtype), so one half
- * array among fp32 ones is refused by them too, naming it or, where the odd one is q or x, naming the
- * first tensor that differs from it "(q's dtype)" / "(x's dtype)". */
+ * half data as fp32. The ops that do take half tensors take them together (ocla_attention_forward in
+ * every form and ocla_attention_backward: q, k, v, o of one dtype, the gates fp32 or that dtype, the
+ * states fp32 (tests/test_half_attention.c, test_half_chunked.c, test_half_backward.c); softmax
+ * attention and Linformer, forward and backward: every tensor of q's dtype; the GLA and multi-head
+ * layers: every tensor but the states of x's dtype), so one half array among fp32 ones is refused by
+ * them too, naming it or, where the odd one is q or x, naming the first tensor that differs from it
+ * "(q's dtype)" / "(x's dtype)": they stay in this list as a check of the mixed-dtype rule. */
 #include <stdlib.h>
 #include <string.h>
 

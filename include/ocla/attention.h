@@ -11,6 +11,13 @@
  * legal (-inf forgets the state). The kernels read each as max(min(g, 0), -20): a positive gate never
  * makes the state grow, and a gate below -20 acts as a decay of e^-20 (docs/RELIABILITY.md). A NaN
  * fixed decay is refused; NaN gates in tensors are not scanned for.
+ * Half precision (0.4.0): ocla_attention_forward (every form: chunked, recurrent, decode; causal and
+ * non-causal; the normaliser; packed sequences and views) and ocla_attention_backward take q, k, v, o
+ * (d_o, dq, dk, dv) as OCLA_BF16 or OCLA_F16 tensors, all of one dtype; g (and dg) fp32 or that
+ * dtype; states, z and their gradients fp32. Arithmetic is fp32; each output is rounded once, to
+ * nearest even. A mixed set is refused with OCLA_ERR_UNSUPPORTED naming the tensor. Half requests run
+ * the portable kernels (the NVIDIA tensor-core and CPU kernels are fp32; ocla_plan_explain says so);
+ * the backward widens its half inputs to fp32 temporaries (docs/ARCHITECTURE.md, "Half precision").
  * The math of every kernel is in docs/KERNELS.md.
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before

@@ -252,7 +252,8 @@ static ocla_tensor *tensor(int ndim, const int64_t *dims, float lo, float hi, un
 }
 
 /* The attention runs' batch and element types: B = 1, fp32, except for a witness request of part 4
- * (run_request: a decode step's B and H, half-precision q, k, v, o and gates) */
+ * (run_request: a decode step's B and H, half-precision q, k, v, o and gates) and the half backward
+ * (attention_part: q, k, v, d_o and their gradients, gates and dg in half) */
 static struct {
     int64_t B;
     ocla_dtype dt, gdt;
@@ -277,15 +278,15 @@ static int attn_tensors_create(attn_tensors *t, const ocla_attn_params *p, int T
     unsigned seed = 5;
     const float lo = p->normalize ? 0.0f : -1.0f;
     memset(t, 0, sizeof *t);
-    t->q = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dq = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
-    t->k = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dk = tensor(4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
-    t->v = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, -1, 1, &seed), t->dv = tensor(4, (int64_t[]){B, T, H, V}, 0, 0, &seed);
-    t->o = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, 0, 0, &seed), t->d_o = tensor(4, (int64_t[]){B, T, H, V}, -1, 1, &seed);
+    t->q = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dq = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+    t->k = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, lo, 1, &seed), t->dk = tensor_dt(dt, 4, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+    t->v = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, -1, 1, &seed), t->dv = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, 0, 0, &seed);
+    t->o = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, 0, 0, &seed), t->d_o = tensor_dt(dt, 4, (int64_t[]){B, T, H, V}, -1, 1, &seed);
     int ok = t->q && t->k && t->v && t->o && t->d_o && t->dq && t->dk && t->dv;
     if (p->gate == OCLA_GATE_VECTOR || p->gate == OCLA_GATE_SCALAR) {
         const int nd = p->gate == OCLA_GATE_VECTOR ? 4 : 3;
         t->g = tensor_dt(g_attn.gdt, nd, (int64_t[]){B, T, H, K}, -0.5f, -0.01f, &seed);
-        t->dg = tensor(nd, (int64_t[]){B, T, H, K}, 0, 0, &seed);
+        t->dg = tensor_dt(g_attn.gdt, nd, (int64_t[]){B, T, H, K}, 0, 0, &seed);
         ok = ok && t->g && t->dg;
     }
     if (p->causal) {
@@ -404,6 +405,17 @@ static void attention_part(void) {
                     attn_run(&p, 1, dg, T, 2, K, V, label);
                 }
             }
+    /* the backward in half (runtime/op_attention_bwd_half.c): half_convert.cl's kernels, which no plan
+     * names, both ways (bf16 and fp16 share its program; the gradients go back in q's dtype) */
+    for (int dt = OCLA_BF16; dt <= OCLA_F16; dt++) {
+        ocla_attn_params p;
+        ocla_attn_params_defaults(&p);
+        p.gate = OCLA_GATE_VECTOR;
+        g_attn.dt = g_attn.gdt = (ocla_dtype)dt;
+        snprintf(label, sizeof label, "backward gate vector %s", ocla_dtype_name((ocla_dtype)dt));
+        attn_run(&p, 1, 1, T, 2, K, V, label);
+        g_attn.dt = g_attn.gdt = OCLA_F32;
+    }
 }
 
 /* ---- part 4: the variants of the runtime's list that parts 1 to 3 did not build ---- */

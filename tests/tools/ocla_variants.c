@@ -143,7 +143,7 @@ static void add(const ocla_variant *v, const char *kernel, const ocla_plan_reque
 /* What a plan's variants depend on (ocla__plan_kernel_variant's inputs); plans seen before are skipped. */
 typedef struct plan_key {
     int op, path, chunk, gate, feature, norm, varlen; /* varlen: the NVIDIA path's VARLEN kernels */
-    unsigned half; /* the request's half-precision flags (the recurrent kernel's element types) */
+    unsigned half; /* the request's half-precision flags (the kernels' element types) */
     int32_t tile[OCLA_PLAN_TILES];
     char kernels[sizeof ((ocla_plan *)0)->kernels];
 } plan_key;
@@ -223,11 +223,14 @@ static void walk_requests(void) {
         unsigned flags; /* request flags the op may set */
     } ops[] = {
         {OCLA_OP_LINEAR_CHUNK, 1 << OCLA_GATE_NONE,
-         OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
+         OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN |
+             OCLA_PLAN_BF16 | OCLA_PLAN_F16},
         {OCLA_OP_SIMPLE_GLA_CHUNK, 1 << OCLA_GATE_SCALAR | 1 << OCLA_GATE_FIXED,
-         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
+         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN | OCLA_PLAN_BF16 |
+             OCLA_PLAN_F16 | OCLA_PLAN_HALF_GATE},
         {OCLA_OP_GLA_CHUNK, 1 << OCLA_GATE_VECTOR,
-         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN},
+         OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN | OCLA_PLAN_BF16 |
+             OCLA_PLAN_F16 | OCLA_PLAN_HALF_GATE},
         {OCLA_OP_ATTN_RECURRENT, 0xf, OCLA_PLAN_NORMALIZE | OCLA_PLAN_BF16 | OCLA_PLAN_F16 | OCLA_PLAN_HALF_GATE},
         {OCLA_OP_FLASH_CHUNK, 1 << OCLA_GATE_NONE, OCLA__PLAN_FLASH_BWD | OCLA__PLAN_FLASH_DBIAS}, /* and the backward */
         {OCLA_OP_SOFTMAX_TILED, 1 << OCLA_GATE_NONE, OCLA_PLAN_STRIDED | OCLA_PLAN_BF16 | OCLA_PLAN_F16},
@@ -239,6 +242,9 @@ static void walk_requests(void) {
             for (int feature = 0; feature <= 2; feature++)
                 for (unsigned flags = 0; flags <= ops[i].flags; flags++) {
                     if (!(ops[i].gates >> gate & 1) || (flags & ~ops[i].flags)) continue;
+                    /* one half dtype at a time; its gates' flag only with it (what the ops request) */
+                    if ((flags & OCLA_PLAN_BF16) && (flags & OCLA_PLAN_F16)) continue;
+                    if ((flags & OCLA_PLAN_HALF_GATE) && !(flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16))) continue;
                     ocla_plan_request r = {.op = ops[i].op, .flags = flags, .gate = gate, .feature = feature};
                     walk_shapes(r);
                 }

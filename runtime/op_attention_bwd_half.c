@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* The attention backward in half precision (issue 14): q, k, v, d_o (and g) of a half dtype are
+ * widened exactly to fp32 temporaries, the fp32 backward runs on them (its plan: the portable or the
+ * NVIDIA kernels, fp32 accumulation), and dq, dk, dv (and dg) are rounded once, to nearest even,
+ * into the caller's half tensors (kernels_cl/half_convert.cl). The states and their gradients are
+ * fp32 and pass through. The temporaries are allocated per call (docs/ARCHITECTURE.md, "Half
+ * precision"). */
+#include "attn_op.h"
+#include "op_common.h"
+
+enum { HB_Q, HB_K, HB_V, HB_DO, HB_G, HB_DQ, HB_DK, HB_DV, HB_DG, HB_N };
+static const char *const hb_names[HB_N] = {"q", "k", "v", "d_o", "g", "dq", "dk", "dv", "dg"};
+
+/* half tensor h <-> dense fp32 f, element by element in row-major order (half_widen / half_narrow) */
+static ocla_status convert(ocla_context *ctx, const char *kernel, const ocla_tensor *h, const ocla_tensor *f) {
+    cl_kernel k = NULL;
+    const ocla_variant v = ocla__variant(&ocla__fam_half_convert);
+    ocla_status st = ocla__variant_kernel(ctx, &v, kernel, &k);
+    if (st != OCLA_SUCCESS) return st;
+    int64_t d[4] = {1, 1, 1, 1}, s[4] = {0, 0, 0, 0};
+    for (int i = 0; i < h->ndim; i++) d[i] = h->dims[i], s[i] = h->strides[i];
+    const size_t n = (size_t)(d[0] * d[1] * d[2] * d[3]);
+    ocla_args a = {ctx, k, 0, OCLA_SUCCESS};
+    ocla__push_long(&a, (int64_t)n), ocla__push_int(&a, (int)h->dtype);
+    ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
+    for (int i = 0; i < 4; i++) ocla__push_long(&a, s[i]);
+    for (int i = 1; i < 4; i++) ocla__push_long(&a, d[i]);
+    ocla__push_mem(&a, f->mem);
+    uint64_t kwg = 0;
+    st = a.st == OCLA_SUCCESS ? ocla__kernel_limits(ctx, k, &kwg, NULL) : a.st;
+    const size_t l = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
+    return st == OCLA_SUCCESS ? ocla__launch(ctx, k, 1, &n, &l, kernel) : st;
+}
+
+/* The tensors' dtypes: q, k, v, d_o, dq, dk, dv of one dtype (q's, or the one k and v share where q
+ * has another: the detail names the odd tensor out), g fp32 or that dtype, dg g's; present where
+ * required (the fp32 backward checks the rest: shapes, states, aliasing). */
+static ocla_status check(ocla_context *ctx, const ocla_attn_params *p, const ocla_tensor *const t[HB_N]) {
+    ocla_dtype dt = t[HB_Q]->dtype;
+    if (t[HB_K] && t[HB_V] && t[HB_K]->dtype == t[HB_V]->dtype) dt = t[HB_K]->dtype;
+    const int gnd = p->gate == OCLA_GATE_SCALAR ? 3 : 4;
+    for (int i = 0; i < HB_N; i++) {
+        if (!t[i]) {
+            if (i == HB_G || i == HB_DG) continue;
+            return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: %s is NULL", hb_names[i]);
+        }
+        const ocla_dtype want = i == HB_G ? (t[i]->dtype == OCLA_F32 ? OCLA_F32 : dt)
+                                : i == HB_DG ? (t[HB_G] ? t[HB_G]->dtype : OCLA_F32)
+                                             : dt;
+        const ocla_status st = ocla__check_tensor_as(ctx, t[i], hb_names[i], i == HB_G || i == HB_DG ? gnd : 4, NULL, want);
+        if (st != OCLA_SUCCESS) return st;
+    }
+    return OCLA_SUCCESS;
+}
+
+ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
+    const ocla_tensor *t[HB_N] = {io->q, io->k, io->v, io->d_o, io->g, io->dq, io->dk, io->dv, io->dg};
+    OCLA_LOCK(ctx);
+    ocla_status st = check(ctx, p, t);
+    OCLA_UNLOCK(ctx);
+    if (st != OCLA_SUCCESS) return st;
+    ocla_tensor *f[HB_N] = {NULL}; /* the fp32 temporaries of the half tensors */
+    for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)
+        if (t[i] && t[i]->dtype != OCLA_F32) st = ocla_tensor_create(ctx, OCLA_F32, t[i]->ndim, t[i]->dims, &f[i]);
+#define F(i) (f[i] ? f[i] : (ocla_tensor *)t[i])
+    if (st == OCLA_SUCCESS) {
+        OCLA_LOCK(ctx);
+        for (int i = 0; i <= HB_G && st == OCLA_SUCCESS; i++)
+            if (f[i]) st = convert(ctx, "half_widen", t[i], f[i]);
+        OCLA_UNLOCK(ctx);
+    }
+    if (st == OCLA_SUCCESS) {
+        ocla_attn_grad_io w = *io;
+        w.q = F(HB_Q), w.k = F(HB_K), w.v = F(HB_V), w.d_o = F(HB_DO), w.g = io->g ? F(HB_G) : NULL;
+        w.dq = F(HB_DQ), w.dk = F(HB_DK), w.dv = F(HB_DV), w.dg = io->dg ? F(HB_DG) : NULL;
+        st = ocla_attention_backward(ctx, p, &w);
+    }
+#undef F
+    if (st == OCLA_SUCCESS) {
+        OCLA_LOCK(ctx);
+        for (int i = HB_DQ; i < HB_N && st == OCLA_SUCCESS; i++)
+            if (f[i]) st = convert(ctx, "half_narrow", t[i], f[i]);
+        OCLA_UNLOCK(ctx);
+    }
+    for (int i = 0; i < HB_N; i++) ocla_tensor_destroy(f[i]);
+    return st;
+}
