@@ -166,9 +166,14 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     else if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states only */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels", r->flags & OCLA_PLAN_VARLEN ? "packed sequences" : "state slots");
-    if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu */
+    if (strstr(plan->kernels, "la_cpu_output") && plan->wg_x <= 1) /* plan_la.c, la_tiles_cpu */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; CPU kernels: one work-item per work-group, no barriers (OCLA_PORTABLE=1: the portable ones)");
+    else if (strstr(plan->kernels, "la_cpu_output"))
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; CPU kernels: %llu work-items per work-group, one SIMD lane each (the driver vectorises across "
+                 "work-items; OCLA_PORTABLE=1: the portable ones)",
+                 (unsigned long long)plan->wg_x);
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }
