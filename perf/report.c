@@ -78,9 +78,9 @@ void report_table(FILE *f, const bench_device *devs, int ndev, const bench_resul
                    "  Host clock, per call: enq us = enqueue time of back-to-back calls with no wait; pipe ms = wall\n"
                    "  time of the same batch up to its ocla_finish; wait ms = one call then ocla_finish (median).\n");
     if (over_peak)
-        fprintf(f, "  %%FMA above 100: the op ran faster than the measured mad-chain rate. That rate comes from two\n"
-                   "  dependent mad chains per work-item; CPU drivers run such chains latency-bound and it moves between\n"
-                   "  runs, while an op's independent FMAs can go faster: read it as a reference rate, not a ceiling.\n");
+        fprintf(f, "  %%FMA above 100: the op ran faster than the measured rate. That rate comes from 8 independent\n"
+                   "  fma (or mad) chains per work-item and moves between runs on a shared machine: read it as a\n"
+                   "  reference rate, not a ceiling.\n");
 }
 
 static void json_str(FILE *f, const char *s) {
