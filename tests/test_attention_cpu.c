@@ -1,16 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl): the plan chooses them on the CPU
- * drivers whose parameter-table row says so (PoCL: one work-item per work-group; rusticl's llvmpipe:
- * 8 work-items per work-group, one SIMD lane each, at the chunks whose loops stay within llvmpipe's
- * loop limit), and the portable kernels still run there with
+ * drivers whose parameter-table row says so (PoCL: one work-item per work-group; on rusticl's
+ * llvmpipe, with the context named as the table's "lanes" row: 8 work-items per work-group, one SIMD
+ * lane each, at the chunks whose loops stay within llvmpipe's loop limit), and the portable kernels still run there with
  * portable_kernels_only (OCLA_PORTABLE=1). The fp64 comparisons of tests/test_attention.c run the
  * CPU kernels on PoCL at the picked chunk; here both kernel sets run on the same inputs and must agree,
  * the CPU kernels at every chunk the scheduler may pick. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "internal.h"
+
+/* llvmpipe plans the portable kernels; a context named as the parameter table's "lanes" row plans
+ * the lanes kernels there (runtime/plan_params.c). */
+static void name_lanes(ocla_context *ctx) {
+    if (ctx->info.vendor != OCLA_VENDOR_MESA) return;
+    char name[sizeof ctx->info.device_name];
+    snprintf(name, sizeof name, "lanes %.100s", ctx->info.device_name);
+    memcpy(ctx->info.device_name, name, sizeof name);
+}
 
 /* Each kernel set is within 1e-4 of the fp64 recurrence (tests/test_attention.c's TOL), so the two
  * differ by at most 2e-4 of the largest output. */
@@ -61,6 +72,7 @@ Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout 
     const int forced_portable = env && strcmp(env, "0") != 0;
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
+        name_lanes(ctx);
         ocla_context_options opts;
         ocla_context_options_defaults(&opts);
         opts.portable_kernels_only = 1;
@@ -112,6 +124,7 @@ Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout 
 Test(attention_cpu, lanes_kernels_long_walk, .timeout = 1800) {
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
+        name_lanes(ctx);
         ocla_device_info info;
         tc_ok(ctx, ocla_context_device_info(ctx, &info));
         if (info.is_gpu || info.vendor != OCLA_VENDOR_MESA) {

@@ -227,13 +227,16 @@ static void op_table_part(void) {
 }
 
 /* ---- part 2b: the CPU kernels' lanes variants (kernels_cl/linear_attn_cpu.cl, LC_LANES > 1), which
- * only llvmpipe plans: this device's context planning as llvmpipe (its vendor and CPU type; no
- * "bits" in the name: the row's 8 lanes) runs the chunked forward entries at every chunk they take
+ * only the parameter table's "lanes" row plans: this device's context planning as that row (Mesa,
+ * a CPU, "llvmpipe lanes": no "bits" in the name, the row's 8 lanes) runs the chunked forward entries at every chunk they take
  * there, against their fp64 references; the other chunks run the portable kernels part 2 ran. ---- */
 static void lanes_part(void) {
     const ocla_vendor vendor = ctx->info.vendor;
     const int gpu = ctx->info.is_gpu;
+    char name[sizeof ctx->info.device_name];
+    memcpy(name, ctx->info.device_name, sizeof name);
     ctx->info.vendor = OCLA_VENDOR_MESA, ctx->info.is_gpu = 0;
+    snprintf(ctx->info.device_name, sizeof ctx->info.device_name, "llvmpipe lanes"); /* plan_params.c's row */
     char label[160];
     for (int i = 0; i < op_count(); i++) {
         const op_entry *e = op_get(i);
@@ -249,6 +252,7 @@ static void lanes_part(void) {
         }
     }
     ctx->info.vendor = vendor, ctx->info.is_gpu = gpu;
+    memcpy(ctx->info.device_name, name, sizeof name);
 }
 
 /* ---- parts 3 and 4: every attention variant through the public calls ---- */
