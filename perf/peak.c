@@ -3,10 +3,8 @@
  * for ocla-bench's %FMA and %BW columns. Plain OpenCL on the context's queue (ocla_context_queue):
  * the benchmark measures the device, the library is not involved.
  *
- * peak_mad: each work-item runs PEAK_ITERS x 64 multiply-adds on vectors of width VW as independent
- * chains, interleaved (a CPU's FMA pipes need several in flight per core): 8 chains of widths 1-4,
- * 4 of width 8, 2 of width 16, so at most 32 floats live (llvmpipe keeps each component of a vector
- * in its own SIMD register: 8 chains of float16 took its compiler minutes), so
+ * peak_mad: each work-item runs PEAK_ITERS x 64 multiply-adds on vectors of width VW as NCH = 8
+ * independent chains (4 pairs, interleaved: a CPU's FMA pipes need several in flight per core), so
  * a work-item does PEAK_ITERS * 64 * 2 * VW FLOPs; the result is stored so the chains stay. The
  * operation is fma() where the device reports CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG (PoCL lowers
  * mad() to a multiply and an add, so mad chains read half the rate its fma kernels reach), else
@@ -26,9 +24,7 @@ static const int k_widths[5] = {1, 2, 4, 8, 16};
 static const char *k_peak_src =
     "#if USE_FMA\n#define OP(a, b, c) fma(a, b, c)\n#else\n#define OP(a, b, c) mad(a, b, c)\n#endif\n"
     "#define STEP(x, y) x = OP(y, x, y); y = OP(x, y, x);\n"
-    "#if VW >= 16\n#define STEP4 STEP(x0, y0) STEP(x0, y0) STEP(x0, y0) STEP(x0, y0)\n"
-    "#elif VW >= 8\n#define STEP4 STEP(x0, y0) STEP(x1, y1) STEP(x0, y0) STEP(x1, y1)\n"
-    "#else\n#define STEP4 STEP(x0, y0) STEP(x1, y1) STEP(x2, y2) STEP(x3, y3)\n#endif\n"
+    "#define STEP4 STEP(x0, y0) STEP(x1, y1) STEP(x2, y2) STEP(x3, y3)\n"
     "#define MAD64 STEP4 STEP4 STEP4 STEP4 STEP4 STEP4 STEP4 STEP4\n"
     "#if VW == 1\n#define VT float\n#define SUM(y) (y)\n"
     "#elif VW == 2\n#define VT float2\n#define SUM(y) ((y).s0 + (y).s1)\n"
