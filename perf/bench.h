@@ -17,6 +17,7 @@ typedef struct bench_device {
     double peak_gflops;   /* best vector width */
     double peak_by_width[5]; /* widths 1,2,4,8,16 */
     double bw_gbs;        /* float4 copy, read + write */
+    int peak_fma;         /* 1: the peak ran fma() chains (CL_FP_FMA), 0: mad() */
 } bench_device;
 
 typedef struct bench_result {

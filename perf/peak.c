@@ -3,8 +3,12 @@
  * for ocla-bench's %FMA and %BW columns. Plain OpenCL on the context's queue (ocla_context_queue):
  * the benchmark measures the device, the library is not involved.
  *
- * peak_mad: each work-item runs PEAK_ITERS x 64 dependent mad() on two vectors of width VW, so a
- * work-item does PEAK_ITERS * 64 * 2 * VW FLOPs; the result is stored so the chain stays.
+ * peak_mad: each work-item runs PEAK_ITERS x 64 multiply-adds on vectors of width VW as NCH = 8
+ * independent chains (4 pairs, interleaved: a CPU's FMA pipes need several in flight per core), so
+ * a work-item does PEAK_ITERS * 64 * 2 * VW FLOPs; the result is stored so the chains stay. The
+ * operation is fma() where the device reports CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG (PoCL lowers
+ * mad() to a multiply and an add, so mad chains read half the rate its fma kernels reach), else
+ * mad(); bench_device.peak_fma says which.
  * peak_copy4 / peak_copy4x16: dst[i] = src[i] over float4 elements, one or 16 per work-item (clpeak's
  * "go" pattern, for drivers with a high per-work-item cost); read + write counted, the faster wins.
  * Launches are timed by their events where the queue profiles and the timestamps work, else by the
@@ -18,9 +22,10 @@
 static const int k_widths[5] = {1, 2, 4, 8, 16};
 
 static const char *k_peak_src =
-    "#define MAD4(x, y) x = mad(y, x, y); y = mad(x, y, x); x = mad(y, x, y); y = mad(x, y, x);\n"
-    "#define MAD16(x, y) MAD4(x, y) MAD4(x, y) MAD4(x, y) MAD4(x, y)\n"
-    "#define MAD64(x, y) MAD16(x, y) MAD16(x, y) MAD16(x, y) MAD16(x, y)\n"
+    "#if USE_FMA\n#define OP(a, b, c) fma(a, b, c)\n#else\n#define OP(a, b, c) mad(a, b, c)\n#endif\n"
+    "#define STEP(x, y) x = OP(y, x, y); y = OP(x, y, x);\n"
+    "#define STEP4 STEP(x0, y0) STEP(x1, y1) STEP(x2, y2) STEP(x3, y3)\n"
+    "#define MAD64 STEP4 STEP4 STEP4 STEP4 STEP4 STEP4 STEP4 STEP4\n"
     "#if VW == 1\n#define VT float\n#define SUM(y) (y)\n"
     "#elif VW == 2\n#define VT float2\n#define SUM(y) ((y).s0 + (y).s1)\n"
     "#elif VW == 4\n#define VT float4\n#define SUM(y) (((y).s0 + (y).s1) + ((y).s2 + (y).s3))\n"
@@ -30,9 +35,11 @@ static const char *k_peak_src =
     "+ ((y).s6 + (y).s7) + ((y).s8 + (y).s9) + ((y).sa + (y).sb) + ((y).sc + (y).sd) + ((y).se + (y).sf))\n"
     "#endif\n"
     "__kernel void peak_mad(__global float *out, float a) {\n"
-    "    VT x = (VT)(a);\n"
-    "    VT y = (VT)((float)get_local_id(0));\n"
-    "    for (int i = 0; i < PEAK_ITERS; i++) { MAD64(x, y) }\n"
+    "    const float l = (float)get_local_id(0);\n"
+    "    VT x0 = (VT)(a), x1 = (VT)(a + 1.0f), x2 = (VT)(a + 2.0f), x3 = (VT)(a + 3.0f);\n"
+    "    VT y0 = (VT)(l), y1 = (VT)(l + 1.0f), y2 = (VT)(l + 2.0f), y3 = (VT)(l + 3.0f);\n"
+    "    for (int i = 0; i < PEAK_ITERS; i++) { MAD64 }\n"
+    "    const VT y = (y0 + y1) + (y2 + y3);\n"
     "    out[get_global_id(0)] = SUM(y);\n"
     "}\n"
     "__kernel void peak_copy4x16(__global const float4 *src, __global float4 *dst) {\n"
@@ -48,6 +55,7 @@ typedef struct peak_env {
     cl_command_queue q;
     int events; /* 1 while the queue's event timestamps work */
     int is_gpu;
+    int fma; /* CL_FP_FMA in CL_DEVICE_SINGLE_FP_CONFIG: the chains use fma() */
     cl_uint units;
     size_t max_wg, max_item0;
     cl_ulong max_alloc;
@@ -86,7 +94,7 @@ static int timed_launch(peak_env *e, cl_kernel k, size_t global, size_t local, d
 static int build_kernel(peak_env *e, int w, const char *name, cl_program *prog, cl_kernel *k, size_t *local) {
     cl_int err;
     char opts[64];
-    snprintf(opts, sizeof opts, "-DVW=%d -DPEAK_ITERS=%d", w, PEAK_ITERS);
+    snprintf(opts, sizeof opts, "-DVW=%d -DPEAK_ITERS=%d -DUSE_FMA=%d", w, PEAK_ITERS, e->fma);
     *prog = clCreateProgramWithSource(e->cl, 1, &k_peak_src, NULL, &err);
     if (err != CL_SUCCESS) return fail(e, "clCreateProgramWithSource", err);
     if ((err = clBuildProgram(*prog, 1, &e->dev, opts, NULL, NULL)) != CL_SUCCESS) return fail(e, "clBuildProgram", err);
@@ -106,7 +114,7 @@ static void release(cl_program p, cl_kernel k) {
     if (p) clReleaseProgram(p);
 }
 
-/* mad chains of width k_widths[w]: the global size grows until a launch takes the target time, then
+/* fma (or mad) chains of width k_widths[w]: the global size grows until a launch takes the target time, then
  * the median of 7 launches. */
 static int measure_fma(peak_env *e, cl_mem out, size_t max_items, int w, double *gflops) {
     const double target_ms = e->is_gpu ? 5.0 : 30.0;
@@ -186,6 +194,10 @@ int bench_device_peak(ocla_context *ctx, bench_device *d, char *err, size_t errl
     clGetDeviceInfo(e.dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL);
     e.max_item0 = items[0];
     e.is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo(e.dev, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    e.fma = (fp & CL_FP_FMA) != 0;
+    d->peak_fma = e.fma;
     e.events = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
     size_t max_items = (size_t)(e.max_alloc / 4); /* mad output: one float per work-item, up to 2^26 */
     if (max_items > ((size_t)1 << 26)) max_items = (size_t)1 << 26;

@@ -37,10 +37,9 @@ and the best median of each is kept (the machine may be shared).
 
 Reported per case: both times, ratio ocla/torch (> 1: ocla slower), max relative error
 max|o_ocla - o_torch| / max|o_torch|, GFLOP/s of each by the model B*H*T*(4*C*D + 4*D*D)
-(perf/fla_compare.py, ocla-bench) and % of ocla-bench's measured fp32 FMA peak (mad chains), plus a
-PyTorch sgemm rate (1024^3, same threads) as a second yardstick (*_pct_sgemm in the JSON/CSV): on
-PoCL the mad-chain "peak" is one dependent mul+add chain per work-item, latency-bound, so achieved rates
-can exceed it. Table on stdout; torch_cpu_compare.json and .csv in --out.
+(perf/fla_compare.py, ocla-bench) and % of ocla-bench's measured fp32 FMA peak (8 independent fma
+chains per work-item where the device has CL_FP_FMA, else mad; perf/peak.c), plus a
+PyTorch sgemm rate (1024^3, same threads) as a second yardstick (*_pct_sgemm in the JSON/CSV). Table on stdout; torch_cpu_compare.json and .csv in --out.
 --chunks 16,32,... forces ocla's chunk through OCLA_CHUNK (and PyTorch uses the same C) for every case.
 --portable-too also times ocla with OCLA_PORTABLE=1 (the portable kernels instead of the CPU kernels
 the plan picks on PoCL: before/after in one run; columns "port ms" and "port ratio").
@@ -348,7 +347,7 @@ def print_table(hdr, rows, out=sys.stdout, head=True, foot=True):
                 print(f"   {who} failed: {r[who + '_error'].strip().splitlines()[-1]}", file=out)
     if foot:
         print("ratio = ocla ms / torch ms (> 1: ocla slower). GFLOP/s by the model B*H*T*(4*C*D + 4*D*D);\n"
-              "%peak = of ocla-bench's measured fp32 FMA peak (mad chains). ocla: median of event-profiled device\n"
+              "%peak = of ocla-bench's measured fp32 FMA peak (perf/peak.c). ocla: median of event-profiled device\n"
               "time; torch: median wall clock of the whole call. max rel err = max|o_ocla - o_torch| / max|o_torch|.",
               file=out)
 

@@ -171,9 +171,14 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels (the NVIDIA and CPU kernels are fp32)",
                  r->flags & OCLA_PLAN_BF16 ? "bf16" : "fp16");
-    if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu */
+    if (strstr(plan->kernels, "la_cpu_output") && plan->wg_x <= 1) /* plan_la.c, la_tiles_cpu */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; CPU kernels: one work-item per work-group, no barriers (OCLA_PORTABLE=1: the portable ones)");
+    else if (strstr(plan->kernels, "la_cpu_output"))
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; CPU kernels: %llu work-items per work-group, one SIMD lane each (the driver vectorises across "
+                 "work-items; OCLA_PORTABLE=1: the portable ones)",
+                 (unsigned long long)plan->wg_x);
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }

@@ -49,7 +49,10 @@ struct ocla__plan_params {
     uint64_t local_per_cu; /* local memory the work-groups of one compute unit share; 0: unknown */
     int want_wgs;          /* work-groups per compute unit the tiles keep where the op allows */
     int sm_block_max;      /* largest softmax block whose sm_tiled kernel stays within regs */
-    int cpu_kernels;       /* 1: the linear attention forward's CPU-shaped kernels (plan_la.c) on this row's CPUs */
+    int cpu_kernels;       /* the linear attention forward's CPU-shaped kernels (plan_la.c) on this row's CPUs:
+                            * 0 none, else their work-items per work-group (LC_LANES): 1 for drivers that
+                            * vectorise within a work-item (PoCL), the SIMD width for those that vectorise
+                            * across work-items (llvmpipe) */
 };
 /* The row for a device: by vendor, CPU or GPU, and device name (NULL: none). Never NULL. */
 const ocla__plan_params *ocla__plan_params_find(ocla_vendor vendor, int is_gpu, const char *name);
@@ -83,7 +86,8 @@ typedef struct ocla__la_tiles {
     int gv;                  /* per-key-dimension gates */
     int bv, tm, tn, bka;     /* output kernel: value tile, per-item outputs, key slab */
     int sbk, sbv, stm, stn, sjb; /* state kernel */
-    int cpu;                 /* the CPU-shaped kernels (linear_attn_cpu.cl): one work-item per work-group */
+    int cpu;                 /* the CPU-shaped kernels (linear_attn_cpu.cl) */
+    int lanes;               /* their work-items per work-group (LC_LANES; the plan's tile SJB slot) */
     int out_threads, state_threads;
     uint64_t out_local, state_local; /* bytes of __local arguments per work-group */
 } ocla__la_tiles;

@@ -14,7 +14,7 @@ static void la_derive(ocla__la_tiles *t) {
         const uint64_t C = (uint64_t)t->chunk, KP = (uint64_t)t->bka, gv = (uint64_t)t->gv, CT = (C + 15) / 16 * 16;
         t->out_local = 4 * (C * (C + 4) + (2 + gv) * C * KP + CT * KP + C * t->bv + KP * t->bv + gv * KP);
         t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
-        t->out_threads = t->state_threads = 1;
+        t->out_threads = t->state_threads = t->lanes > 1 ? t->lanes : 1;
         return;
     }
     const uint64_t lda = (uint64_t)t->chunk + 4; /* transposed slabs and A: pitch C + 4 */
@@ -71,43 +71,88 @@ static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, o
     return 1;
 }
 
-/* ---- CPU devices (the parameter table's cpu_kernels rows: PoCL): kernels_cl/linear_attn_cpu.cl ----
- * A CPU driver runs a work-group's items as loops on one core and splits them at barriers, so
- * these kernels run one work-item per work-group: the state walk one per (row, head, value slice
- * of SBV columns: the widest that leaves two walks per compute unit, so the gated keys are staged
- * once for as many columns as the cores allow), the outputs one per (batch, head, chunk, value
- * slice of BV columns: all of V (+ the normaliser column) where the staging fits the device's
- * local memory, so the C x C scores are computed once per chunk). The slices are run-time values
- * in the kernels (lc_slice: from the slice count); SBV and BV here size the local memory.
- * TM x TN = 4 x 2 float8 accumulators. GLA's reference-point block SUB = 8 rows (the fewest exps
- * at C = 32-64 between the off-diagonal key rescaling and the element-wise diagonal block; every
+/* ---- CPU devices (the parameter table's cpu_kernels rows: PoCL, llvmpipe): kernels_cl/linear_attn_cpu.cl ----
+ * PoCL runs a work-group's items as loops on one core and splits them at barriers, and vectorises
+ * within a work-item: there these kernels run one work-item per work-group, no barrier. llvmpipe
+ * vectorises across the work-items (one SIMD lane each): there a work-group is LANES work-items (the
+ * row's cpu_kernels; its device name's "128 bits" / "512 bits" give 4 / 16), each owning one column
+ * of every register block (floats, not float8), with two barriers per chunk.
+ * The state walk: one work-group per (row, head, value slice of SBV columns: the widest that leaves
+ * two walks per compute unit, so the gated keys are staged once for as many columns as the cores
+ * allow), the outputs one per (batch, head, chunk, value slice of BV columns: all of V (+ the
+ * normaliser column) where the staging fits the device's local memory, so the C x C scores are
+ * computed once per chunk). The slices are run-time values in the kernels (lc_slice: from the slice
+ * count); SBV and BV here size the local memory. TM x TN = 4 x 2 float8 accumulators (with lanes:
+ * 4 x 16 / LANES floats per lane). GLA's reference-point block SUB = 8 rows (the fewest exps at
+ * C = 32-64 between the off-diagonal key rescaling and the element-wise diagonal block; every
  * exponent <= 0). Nonzero when nothing fits. */
-static int la_tiles_cpu(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla__la_tiles *t) {
+
+/* llvmpipe stops a work-item's loops after ~65535 iterations in total (common.cl), silently. The
+ * loop iterations one work-item of the lanes kernels runs, as the kernels' loops count them: the
+ * state walk over the 2048 tokens of one launch (runtime/op_attention.c splits Mesa's walks so), the
+ * outputs of one chunk. Loops with constant trip counts are unrolled and count nothing. */
+#define LANES_LOOP_BUDGET 40000.0 /* of 65535: room for what the estimate misses */
+static double lanes_state_iters(const ocla_plan_request *r, const ocla__la_tiles *t) {
+    const double C = t->chunk, K = (double)r->K, KP = t->bka, rows = C / t->lanes, cb = 8.0 * t->tn;
+    const double chunks = 2048.0 / C > 1.0 ? 2048.0 / C : 1.0, edge = 2.0 * K * t->sbv / t->lanes;
+    const double per_chunk = (KP / t->tm) * (t->sbv / cb) * (C + 1.0) + rows * (KP / 4.0 + (1.0 + t->gv) * K / 4.0 + 2.0) +
+                             rows * t->sbv / 4.0;
+    return chunks * per_chunk + edge;
+}
+static double lanes_output_iters(const ocla_plan_request *r, const ocla__la_tiles *t) {
+    const double C = t->chunk, K = (double)r->K, KP = t->bka, rows = C / t->lanes, cb = 8.0 * t->tn, ct = (C + 15) / 16 * 16;
+    double n = rows * 3.0 * KP / 4.0 + ct / t->lanes * KP + rows * (t->bv / 4.0 + K) + KP / t->lanes * t->bv / 4.0;
+    if (t->gv) /* q rescaled, keys before each block one per lane, the diagonal block a row per lane */
+        n += rows * K + (C / t->sub) * (C / 2.0 / t->lanes + 1.0) * K + rows * (t->sub / 2.0 + 1.0) * K;
+    else
+        n += (C / t->tm) * (C / cb / 2.0 + 1.0) * KP;
+    return n + (C / t->tm) * (t->bv / cb) * (K + C / 2.0 + t->tm);
+}
+
+/* SIMD lanes of a row that vectorises across work-items: the row's, or its device name's vector bits / 32. */
+static int cpu_lanes(const ocla_plan_limits *L, const ocla__plan_params *P) {
+    if (P->cpu_kernels <= 1) return 1;
+    const char *a = L->arch, *end = memchr(a, 0, sizeof L->arch); /* the caller's arch need not end in a 0 */
+    const size_t n = end ? (size_t)(end - a) : sizeof L->arch;
+    for (size_t i = 0; i + 8 <= n; i++)
+        if (!strncmp(a + i, "128 bits", 8) || !strncmp(a + i, "512 bits", 8)) return a[i] == '1' ? 4 : 16;
+    return P->cpu_kernels;
+}
+
+static int la_tiles_cpu(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                        ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const uint64_t avail = ocla__plan_local_avail(L);
     t->cpu = 1;
+    t->lanes = cpu_lanes(L, P);
     t->chunk = chunk;
     t->gv = r->op == OCLA_OP_GLA_CHUNK;
     t->sub = t->gv ? 8 : 0;
-    /* TM x TN = 4 x 2 float8 accumulators (the kernels' VW = 8): 8 AVX2 registers, 16 columns */
-    t->tm = 4, t->tn = 2;
+    /* TM x TN = 4 x 2 float8 accumulators (the kernels' VW = 8): 8 AVX2 registers, 16 columns. With
+     * lanes: 8 rows x one column per lane (8 columns; 16 lanes: 16), 8 registers as well, and half
+     * the state walk's loop iterations of 4 rows (llvmpipe's loop limit) */
+    t->tm = t->lanes > 1 ? 8 : 4, t->tn = t->lanes > 8 ? 2 : t->lanes > 1 ? 1 : 2;
     if ((t->gv && chunk % 8) || chunk % t->tm) return 1;
+    if (t->lanes > 1 && (uint64_t)t->lanes > ocla__plan_wg_limit(L)) return 1;
     t->bka = t->sbk = (int)((r->K + 3) / 4 * 4);
     t->stm = t->tm, t->stn = t->tn, t->sjb = chunk;
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
     /* value slices as the kernels form them from the slice count n: ceil(Ve / n) rounded up to 8 TN.
-     * The state walk: the widest slice that still gives every compute unit two walks. */
+     * The state walk: the widest slice that still gives every compute unit two walks (with lanes:
+     * one register block, the loop budget). */
     const double cu = L->compute_units ? (double)L->compute_units : 1.0;
     const int64_t cb = 8 * t->tn; /* the kernels' block columns, LC_CB */
     for (int64_t n = 1;; n *= 2) {
         t->sbv = (int)(((Ve + n - 1) / n + cb - 1) / cb * cb);
-        if (t->sbv == cb || (double)r->B * (double)r->H * (double)n >= 2.0 * cu) break;
+        if (t->sbv == cb || (t->lanes == 1 && (double)r->B * (double)r->H * (double)n >= 2.0 * cu)) break;
     }
-    /* the outputs: one slice where the staging fits, else more */
+    if (t->lanes > 1 && lanes_state_iters(r, t) > LANES_LOOP_BUDGET) return 1;
+    /* the outputs: one slice where the staging fits (and with lanes the loop budget), else more */
     for (int64_t n = 1;; n *= 2) {
         t->bv = (int)(((Ve + n - 1) / n + cb - 1) / cb * cb);
         la_derive(t);
-        if (t->out_local <= avail && t->state_local <= avail) return 0;
+        if (t->out_local <= avail && t->state_local <= avail && (t->lanes == 1 || lanes_output_iters(r, t) <= LANES_LOOP_BUDGET))
+            return 0;
         if (t->bv == cb) break;
     }
     return 1;
@@ -146,6 +191,7 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     t->tn = p->tile[5], t->bka = p->tile[6], t->sbk = p->tile[7], t->sbv = p->tile[8], t->stm = p->tile[9];
     t->stn = p->tile[10], t->sjb = p->tile[11];
     t->cpu = strstr(p->kernels, "la_cpu_output") != NULL;
+    if (t->cpu) t->lanes = t->sjb, t->sjb = t->chunk; /* the CPU kernels' tile 11 is LANES */
     la_derive(t);
 }
 
@@ -180,12 +226,16 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         return 0;
     }
     ocla__la_tiles c;
-    if (!L->is_gpu && P->cpu_kernels && !(r->flags & OCLA_PLAN_PORTABLE) && !half && !la_tiles_cpu(L, r, chunk, &c)) t = c;
+    if (!L->is_gpu && P->cpu_kernels && !(r->flags & OCLA_PLAN_PORTABLE) && !half && !la_tiles_cpu(L, P, r, chunk, &c)) t = c;
     else if (!portable) return 1;
     static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",
                                         "SBK",   "SBV", "STM", "STN", "SJB", NULL};
-    const int32_t vals[12] = {t.chunk, t.sub ? t.sub : 16, t.gv, t.bv, t.tm, t.tn, t.bka, t.sbk, t.sbv, t.stm, t.stn, t.sjb};
-    ocla__plan_set_tiles(p, names, vals);
+    /* the CPU kernels' state walk takes the chunk's rows at once (SJB = CHUNK): that slot holds their LANES */
+    static const char *const cpu_names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",   "BKA",
+                                            "SBK",   "SBV", "STM", "STN", "LANES", NULL};
+    const int32_t vals[12] = {t.chunk, t.sub ? t.sub : 16, t.gv, t.bv, t.tm, t.tn, t.bka, t.sbk, t.sbv, t.stm, t.stn,
+                              t.cpu ? (t.lanes > 1 ? t.lanes : 1) : t.sjb};
+    ocla__plan_set_tiles(p, t.cpu ? cpu_names : names, vals);
     const int gated = r->op != OCLA_OP_LINEAR_CHUNK && !(r->flags & OCLA_PLAN_NONCAUSAL);
     ocla__plan_set_kernels(p, "%s%s%s",
                            !gated ? "" : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, " : "la_gate_cumsum, ",

@@ -23,16 +23,23 @@
 #define KIB 1024u
 
 /* name, vendor, gpu, arch, wave, regs, local per CU, work-groups per CU wanted, softmax block max,
- * CPU kernels (kernels_cl/linear_attn_cpu.cl) */
+ * CPU kernels (kernels_cl/linear_attn_cpu.cl: 0 none, else their work-items per work-group) */
 static const ocla__plan_params k_rows[] = {
     /* The default row: unknown devices and the CPUs plan as before the table. sm_tiled block 64
      * was measured on the H100: 255 registers, no spill, 30 TFLOP/s at D = 128 (docs/KERNELS.md). */
     {"default", OCLA_VENDOR_UNKNOWN, -1, NULL, 0, 0, 0, 0, 64, 0},
     /* PoCL: the CPU-shaped linear attention kernels (one work-item per work-group, no barriers):
      * 2-4x faster than the portable ones on its CPUs (docs/BENCHMARKS.md, "CPU drivers"). llvmpipe
-     * keeps the portable ones: their long per-work-item loops pass its loop limit (common.cl). */
+     * vectorises across the work-items of a work-group (one SIMD lane each; "256 bits" in its
+     * device name: 8 floats); the same kernels built for that (8 work-items per work-group, one
+     * column of each register block per lane: LC_LANES) measured 1.3-2.4x SLOWER than the
+     * portable kernels on rusticl 22.3 (docs/BENCHMARKS.md, "rusticl/llvmpipe: the lanes
+     * kernels"), so llvmpipe keeps the portable ones. The "lanes" row plans them for a device
+     * whose name says "lanes" (no driver does: the tests and kernel_sweep name their context so,
+     * to check and time them). */
     {"pocl (CPU)", OCLA_VENDOR_POCL, -1, NULL, 0, 0, 0, 0, 64, 1},
     {"llvmpipe (CPU)", OCLA_VENDOR_MESA, -1, NULL, 0, 0, 0, 0, 64, 0},
+    {"llvmpipe lanes (CPU)", OCLA_VENDOR_MESA, 0, "lanes", 0, 0, 0, 0, 64, 8},
     /* NVIDIA: warps of 32, 255 registers per thread. The shared memory per SM depends on the
      * generation (64-228 KiB), so the vendor row does not count occupancy; Hopper and Ampere do. */
     {"nvidia", OCLA_VENDOR_NVIDIA, 1, NULL, 32, 255, 0, 2, 64, 0},

@@ -14,8 +14,9 @@ static const ocla_kfamily fam_chunk = {"linear_attn",
                                        {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN",
                                         "SJB", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); from the
- * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5); the value slices are run-time values */
-static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", NULL}};
+ * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5), LC_LANES (tile 11, LANES: left out where 1); the
+ * value slices are run-time values */
+static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", "LC_LANES", NULL}};
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
@@ -154,6 +155,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[0], v->tile[1] = p->tile[1], v->tile[2] = p->tile[2], v->tile[3] = p->tile[4];
         v->tile[4] = p->tile[5];
+        v->tile[5] = p->tile[11] > 1 ? p->tile[11] : -1;
     } else if (fam == &fam_decode) { /* plan tiles DV KS CW RB VEC */
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[2], v->tile[1] = p->tile[3], v->tile[2] = p->tile[4];

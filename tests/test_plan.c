@@ -364,6 +364,42 @@ Test(plan, vendor_table_keeps_measured_devices) {
             }
 }
 
+/* llvmpipe (Mesa's rusticl) plans the portable kernels (the lanes kernels measured slower there);
+ * the parameter table's "lanes" row (a device name with "lanes") plans the CPU kernels with one SIMD
+ * lane per work-item, LANES = the device's vector bits / 32 (8 at "256 bits", 4 at "128 bits"),
+ * where their staging fits its 32 KiB of local memory and their loops its loop limit (plan_la.c):
+ * at K = V = 64 chunk 16, not 64 (the portable kernels there); the reason says which. */
+Test(plan, llvmpipe_lanes_kernels) {
+    static const struct {
+        const char *name;
+        int lanes;
+    } k[] = {{"llvmpipe lanes (LLVM 15.0.6, 256 bits)", 8}, {"llvmpipe lanes (LLVM 15.0.6, 128 bits)", 4}};
+    for (size_t d = 0; d < sizeof k / sizeof k[0]; d++)
+        for (int i = 0; i < (k[d].lanes == 8 ? 3 : 2); i++) { /* 4 lanes: GLA's walk passes the loop budget */
+            ocla_plan_limits L = fake(32, 1024, 0);
+            L.vendor = OCLA_VENDOR_MESA;
+            L.simd_width = 0;
+            snprintf(L.arch, sizeof L.arch, "%s", k[d].name);
+            ocla_plan_request r = {k_ops[i], 1, 1024, 2, 64, 64, 16, 0, OCLA_GATE_NONE, 0};
+            ocla_plan a;
+            ocla_plan_limits plain = L; /* the driver's own name: the portable kernels */
+            snprintf(plain.arch, sizeof plain.arch, "llvmpipe (LLVM 15.0.6, 256 bits)");
+            cr_assert_eq(ocla_plan_compute(&plain, &r, &a), OCLA_SUCCESS);
+            cr_assert_not_null(strstr(a.kernels, "la_chunk_output"), "op %d: %s", i, a.kernels);
+            cr_assert_eq(ocla_plan_compute(&L, &r, &a), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+            cr_assert_not_null(strstr(a.kernels, "la_cpu_output"), "%s op %d: %s", k[d].name, i, a.kernels);
+            cr_assert_eq(a.tile[11], k[d].lanes, "%s op %d: LANES %d", k[d].name, i, a.tile[11]);
+            cr_assert_eq((int)a.wg_x, k[d].lanes);
+            cr_assert_not_null(strstr(a.reason, "work-items per work-group, one SIMD lane each"), "%s", a.reason);
+            r.chunk = 64; /* its staging does not fit 32 KiB: the portable kernels */
+            cr_assert_eq(ocla_plan_compute(&L, &r, &a), OCLA_SUCCESS);
+            cr_assert_not_null(strstr(a.kernels, "la_chunk_output"), "op %d chunk 64: %s", i, a.kernels);
+            r.chunk = 16, r.flags = OCLA_PLAN_PORTABLE; /* OCLA_PORTABLE=1 */
+            cr_assert_eq(ocla_plan_compute(&L, &r, &a), OCLA_SUCCESS);
+            cr_assert_not_null(strstr(a.kernels, "la_chunk_output"), "op %d portable: %s", i, a.kernels);
+        }
+}
+
 /* Rows by device name as drivers report it. */
 Test(plan, vendor_table_rows) {
     static const struct {

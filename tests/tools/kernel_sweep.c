@@ -8,6 +8,8 @@
  * What runs (tiny shapes: the op table's first shape, or B = 1, T = 19, H = 2, K = V = 8):
  *   1. every entry of the op table (tests/op_table.h) at its shapes[0], against its fp64 reference:
  *      every public op and form, the layers, GEMMs, the gate and the SGD step;
+ *   2b. the chunked forward entries of part 2 again with the context planning as llvmpipe (the CPU
+ *      kernels' lanes variants, LC_LANES, where they fit: lanes_part);
  *   2. one entry per kernel family that takes a chunk (every_chunk below: the chunked forward
  *      with and without vector gates, the prepared op, the backward, FLASH, softmax) at every chunk
  *      the scheduler may pick on this device (ocla_plan_candidates), at B = H = 1, T = C + 3 (a
@@ -223,6 +225,35 @@ static void op_table_part(void) {
             if (selected(label)) run_entry(e, &s, label);
         }
     }
+}
+
+/* ---- part 2b: the CPU kernels' lanes variants (kernels_cl/linear_attn_cpu.cl, LC_LANES > 1), which
+ * only the parameter table's "lanes" row plans: this device's context planning as that row (Mesa,
+ * a CPU, "llvmpipe lanes": no "bits" in the name, the row's 8 lanes) runs the chunked forward entries at every chunk they take
+ * there, against their fp64 references; the other chunks run the portable kernels part 2 ran. ---- */
+static void lanes_part(void) {
+    const ocla_vendor vendor = ctx->info.vendor;
+    const int gpu = ctx->info.is_gpu;
+    char name[sizeof ctx->info.device_name];
+    memcpy(name, ctx->info.device_name, sizeof name);
+    ctx->info.vendor = OCLA_VENDOR_MESA, ctx->info.is_gpu = 0;
+    snprintf(ctx->info.device_name, sizeof ctx->info.device_name, "llvmpipe lanes"); /* plan_params.c's row */
+    char label[160];
+    for (int i = 0; i < op_count(); i++) {
+        const op_entry *e = op_get(i);
+        int gate, op = chunk_op(e, &gate), chunks[8];
+        if (op < 0 || op > OCLA_OP_GLA_CHUNK || !runs_every_chunk(e)) continue;
+        op_shape s = e->shapes[0];
+        s.B = 1, s.H = 1;
+        int nc = candidates((ocla_op_kind)op, gate, 0, s.K, s.V, chunks);
+        for (int j = 0; j < nc; j++) {
+            s.chunk = chunks[j], s.T = chunks[j] + 3;
+            snprintf(label, sizeof label, "lanes %s chunk %d T %d", e->name, s.chunk, s.T);
+            if (selected(label)) run_entry(e, &s, label);
+        }
+    }
+    ctx->info.vendor = vendor, ctx->info.is_gpu = gpu;
+    memcpy(ctx->info.device_name, name, sizeof name);
 }
 
 /* ---- parts 3 and 4: every attention variant through the public calls ---- */
@@ -601,6 +632,7 @@ int main(int argc, char **argv) {
         result("selftest", ocla_selftest(ctx, NULL), NULL);
     }
     op_table_part();
+    lanes_part();
     attention_part();
     model_part();
     if (argc > 4) list_part(argv[4]);

@@ -77,6 +77,10 @@ static const profile k_profiles[] = {
     {"llvmpipe", {.local_mem_size = 64 * 1024, .max_work_group_size = 1024, .max_work_item_size0 = 1024,
                   .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB,
                   .vendor = OCLA_VENDOR_MESA}},
+    /* the parameter table's "lanes" row (runtime/plan_params.c): linear_attn_cpu.cl with LC_LANES */
+    {"llvmpipe-lanes", {.local_mem_size = 32 * 1024, .max_work_group_size = 1024, .max_work_item_size0 = 1024,
+                        .kernel_wg_size = 32, .compute_units = 2, .simd_width = 8, .max_alloc_size = 2 * GIB,
+                        .vendor = OCLA_VENDOR_MESA, .arch = "llvmpipe lanes"}},
 };
 /* The profiles walked: k_profiles, or the one of --device. */
 static const profile *g_profiles = k_profiles;
