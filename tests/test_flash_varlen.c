@@ -217,3 +217,92 @@ static void bad_offsets(ocla_context *ctx, int d) {
     ocla_tensor_destroy(x), ocla_tensor_destroy(o), ocla_tensor_destroy(x2), ocla_tensor_destroy(o2);
 }
 Test(flash_varlen, bad_offsets) { on_every_device(bad_offsets); }
+
+/* ---- the GAU layer ---- */
+enum { GD = 16, GE = 24, GS = 16, GW = 2 * GE + GS, N_GW = 8 };
+
+/* The layer's weights [in, out] in the order of ocla_gau_layer_weights (LayerNorm's norm_w, norm_b). */
+static const int64_t g_rows[N_GW] = {GD, GW, 4, 4, GE, GD, GD, GD}, g_cols[N_GW] = {GW, 0, GS, GS, GD, 0, 0, 0};
+static size_t g_numel(int i) { return (size_t)g_rows[i] * (size_t)(g_cols[i] ? g_cols[i] : 1); }
+static ocla_tensor *g_tensor(ocla_context *ctx, int i, const float *host) {
+    return g_cols[i] ? tc_tensor(ctx, 2, (const int64_t[]){g_rows[i], g_cols[i]}, host)
+                     : tc_tensor(ctx, 1, &g_rows[i], host);
+}
+
+/* Layer forward and backward of tokens [t0, t0 + L) (packed: cu, n). y and dx at token t0 in
+ * out[0], out[1]; out[2 + i] += weight i's gradient, out[2 + N_GW] += rel_bias's. */
+static void gau_run(ocla_context *ctx, int C, float *const w[N_GW + 1], const float *x, const float *dy, int t0, int L,
+                    const int32_t *cu, int n, float *out[N_GW + 3]) {
+    ocla_gau_layer_params p;
+    ocla_gau_layer_params_defaults(&p);
+    p.hidden_dim = GE, p.qk_dim = GS, p.flash.chunk = C, p.flash.rope_dims = GS, p.flash.pos_offset = 3;
+    p.cu_seqlens = cu, p.n_seqs = n;
+    const int64_t xd[3] = {1, L, GD}, bd[2] = {1, 2 * C - 1};
+    ocla_tensor *tw[N_GW], *tg[N_GW];
+    for (int i = 0; i < N_GW; i++) tw[i] = g_tensor(ctx, i, w[i]), tg[i] = g_tensor(ctx, i, NULL);
+    ocla_tensor *tb = tc_tensor(ctx, 2, bd, w[N_GW]), *tdb = tc_tensor(ctx, 2, bd, NULL);
+    p.flash.rel_bias = tb;
+    ocla_tensor *tx = tc_tensor(ctx, 3, xd, x + (size_t)t0 * GD), *tdy = tc_tensor(ctx, 3, xd, dy + (size_t)t0 * GD);
+    ocla_tensor *ty = tc_tensor(ctx, 3, xd, NULL), *tdx = tc_tensor(ctx, 3, xd, NULL);
+    const ocla_gau_layer_weights gw = {tw[0], tw[1], tw[2], tw[3], tw[4], tw[5], tw[6], tw[7]};
+    const ocla_gau_layer_grads gg = {tg[0], tg[1], tg[2], tg[3], tg[4], tg[5], tg[6], tg[7], tdb};
+    tc_ok(ctx, ocla_gau_layer_forward(ctx, &p, &gw, tx, ty));
+    tc_ok(ctx, ocla_gau_layer_backward(ctx, &p, &gw, tx, tdy, tdx, &gg));
+    ocla_tensor *const tok[2] = {ty, tdx};
+    for (int k = 0; k < 2; k++) {
+        float *got = tc_download(ctx, tok[k]);
+        memcpy(out[k] + (size_t)t0 * GD, got, (size_t)L * GD * 4);
+        free(got);
+    }
+    for (int i = 0; i <= N_GW; i++) {
+        float *got = tc_download(ctx, i < N_GW ? tg[i] : tdb);
+        const size_t n_el = i < N_GW ? g_numel(i) : (size_t)(2 * C - 1);
+        for (size_t j = 0; j < n_el; j++) out[2 + i][j] += got[j];
+        free(got);
+    }
+    for (int i = 0; i < N_GW; i++) ocla_tensor_destroy(tw[i]), ocla_tensor_destroy(tg[i]);
+    ocla_tensor_destroy(tb), ocla_tensor_destroy(tdb), ocla_tensor_destroy(tx), ocla_tensor_destroy(tdy);
+    ocla_tensor_destroy(ty), ocla_tensor_destroy(tdx);
+}
+
+/* The layer on a packed batch against each sequence alone (y, dx by tokens; every weight's gradient
+ * and rel_bias's summed over the sequences), at two chunks. */
+static void gau_packed_vs_alone(ocla_context *ctx, int d) {
+    static const int chunks[] = {16, 32};
+    for (int ci = 0; ci < 2; ci++) {
+        const int C = chunks[ci];
+        vcase c = {C, 0, 1, 0, GS, 3, 0, {0}};
+        offsets(&c, (const int[]){1, C - 1, C, C + 1, 2 * C + 9}, 5, 11u + (uint32_t)ci);
+        const int T = c.cu[c.n];
+        float *w[N_GW + 1];
+        for (int i = 0; i <= N_GW; i++) {
+            const size_t n_el = i < N_GW ? g_numel(i) : (size_t)(2 * C - 1);
+            w[i] = malloc(n_el * 4);
+            tc_fill_uniform(w[i], n_el, 40u + (uint32_t)i, -0.5f, 0.5f);
+            if (i == 2 || i == 6)
+                for (size_t j = 0; j < n_el; j++) w[i][j] += 1.0f; /* gamma, norm_w: around 1 */
+        }
+        float *x = malloc((size_t)T * GD * 4), *dy = malloc((size_t)T * GD * 4);
+        tc_fill_normal(x, (size_t)T * GD, 60, 1.0f), tc_fill_normal(dy, (size_t)T * GD, 61, 1.0f);
+        float *packed[N_GW + 3], *alone[N_GW + 3];
+        for (int k = 0; k < N_GW + 3; k++) {
+            const size_t n_el = k < 2 ? (size_t)T * GD : k < 2 + N_GW ? g_numel(k - 2) : (size_t)(2 * C - 1);
+            packed[k] = calloc(n_el, 4), alone[k] = calloc(n_el, 4);
+        }
+        gau_run(ctx, C, w, x, dy, 0, T, c.cu, c.n, packed);
+        for (int i = 0; i < c.n; i++) gau_run(ctx, C, w, x, dy, c.cu[i], c.cu[i + 1] - c.cu[i], NULL, 0, alone);
+        static const char *const names[N_GW + 3] = {"y",    "dx",  "d w_uvz", "d b_uvz",  "d gamma",   "d beta",
+                                                    "d w_o", "d b_o", "d norm_w", "d norm_b", "d rel_bias"};
+        for (int k = 0; k < N_GW + 3; k++) {
+            const size_t n_el = k < 2 ? (size_t)T * GD : k < 2 + N_GW ? g_numel(k - 2) : (size_t)(2 * C - 1);
+            cr_assert(tc_all_finite(packed[k], n_el));
+            const double e = tc_max_rel_err_f(packed[k], alone[k], n_el);
+            /* weight gradients: sums over T tokens in another order (one sum against N sums added) */
+            cr_assert_leq(e, TOL, "%s: GAU %s packed vs alone %g (C %d, T %d)", tc_device_name(d), names[k], e, C, T);
+            free(packed[k]), free(alone[k]);
+        }
+        for (int i = 0; i <= N_GW; i++) free(w[i]);
+        free(x), free(dy);
+    }
+}
+Test(flash_varlen, gau_layer_packed_vs_alone, .timeout = 1800) { on_every_device(gau_packed_vs_alone); }
