@@ -11,6 +11,8 @@
  *   qk   [B,T,4,s]    Q_quad, K_quad, Q_lin, K_lin; the flash op reads them through [B,T,1,s] views
  *   o    [B,T,e]      AV, then U * AV in place
  *   invf [rd/2]       RoPE inverse frequencies
+ *   seq  [N+1]        packed sequences only: the offsets (int32), for gau_split's and gau_bwd_vz's
+ *                     positions; the flash op gets them through its params (its own table, slot 6)
  * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s).
  * The backward (layer_gau_bwd.c) recomputes everything up to AV through the ocla__gau_* steps
  * (layer_gau.h): the checks, the temporaries and ocla__gau_attend. */
