@@ -128,6 +128,58 @@ OCLA_INLINE la_row la_row_of(const int r, const int T, const int nseq, __global 
 }
 
 
+/* ---- packed sequences of the token-indexed kernels (FLASH: flash.cl, flash_bwd.cl; the GAU layer's
+ * RoPE positions: gau.cl, gau_bwd.cl) ----
+ * OCLA_SEQ: the table (buffer, offset in ints) and nseq; nseq = 0 is a dense batch (no table read).
+ * With nseq = N > 0 the table holds cu[0..N] (the offsets, cu[0] = 0, cu[N] = T), then FLASH's
+ * first chunk of each sequence ch[0..N] (ch[N] = G, the chunks of all sequences). */
+#define OCLA_SEQ __global const int *seq_buf, const ocla_idx seq_o, const int nseq
+
+/* The last i < n with a[i] <= x (a ascending, a[0] <= x), by bisection. */
+OCLA_INLINE int ocla_seq_find(__global const int *a, const int n, const int x) {
+    int lo = 0, hi = n;
+    while (hi - lo > 1) {
+        const int m = (lo + hi) >> 1;
+        if (a[m] <= x) lo = m;
+        else hi = m;
+    }
+    return lo;
+}
+
+/* Token t's index within its sequence (dense: t itself, the row's own time axis). */
+OCLA_INLINE int ocla_seq_pos(const int t, __global const int *seq, const int nseq) {
+    return nseq > 0 ? t - seq[ocla_seq_find(seq, nseq, t)] : t;
+}
+
+/* A FLASH chunk (group): its index g among all chunks, its tokens [s0, s1), and q0, the first token
+ * of its sequence (RoPE positions are pos0 + t - q0). Dense: chunks of C from token 0, G = ceil(T/C). */
+typedef struct ocla_fchunk {
+    int g, s0, s1, q0;
+} ocla_fchunk;
+
+/* Chunk j of sequence n (dense: n = 0, a row of T tokens). */
+OCLA_INLINE ocla_fchunk ocla_fchunk_in(const int n, const int j, const int T, const int C, __global const int *seq,
+                                       const int nseq) {
+    ocla_fchunk r;
+    r.q0 = nseq > 0 ? seq[n] : 0;
+    r.g = nseq > 0 ? seq[nseq + 1 + n] + j : j;
+    r.s0 = r.q0 + j * C;
+    r.s1 = min(nseq > 0 ? seq[n + 1] : T, r.s0 + C);
+    return r;
+}
+
+/* The chunk of token t. */
+OCLA_INLINE ocla_fchunk ocla_fchunk_of(const int t, const int T, const int C, __global const int *seq, const int nseq) {
+    const int n = nseq > 0 ? ocla_seq_find(seq, nseq, t) : 0;
+    return ocla_fchunk_in(n, (t - (nseq > 0 ? seq[n] : 0)) / C, T, C, seq, nseq);
+}
+
+/* Chunk g (0 <= g < G). */
+OCLA_INLINE ocla_fchunk ocla_fchunk_at(const int g, const int T, const int C, __global const int *seq, const int nseq) {
+    const int n = nseq > 0 ? ocla_seq_find(seq + nseq + 1, nseq, g) : 0;
+    return ocla_fchunk_in(n, g - (nseq > 0 ? seq[nseq + 1 + n] : 0), T, C, seq, nseq);
+}
+
 /* ---- half-precision storage (issue 14): a tensor's elements by dtype ----
  * OCLA_DTYPE is the element type of the data tensors (q, k, v, o), OCLA_GTYPE that of the gates: the
  * values of the public ocla_dtype (OCLA_DT_*), fp32 by default. Values are fp32 in registers: a load

@@ -14,6 +14,10 @@
  *   flash_out     o_tj = sum_c A[bh,t,c] v_{gC+c,j} + sum_i rope(ql_t)_i KV[g or 0][i][j]  global (E, T, B*H)
  * One work-item per output element, no local memory and no barrier: any work-group shape runs (the
  * plan's), and items past the end of a dimension return at once.
+ * Packed sequences (every kernel's last arguments, OCLA_SEQ, common.cl; B = 1): chunks start at each
+ * sequence's first token (common.cl's ocla_fchunk: g, s0, s1 for the C of a chunk above, G the chunks
+ * of all sequences), RoPE positions count from it, and flash_prefix runs one item per (bh, sequence,
+ * i, j) over that sequence's chunks (global (E, S, B*H*N)); nseq = 0 is the dense batch above.
  */
 
 /* Element i of rope(x) for the row at x[base] (stride sd between dims). */
@@ -25,15 +29,17 @@ OCLA_INLINE float fl_rope_at(__global const float *x, ocla_idx base, ocla_idx sd
 
 OCLA_KERNEL void flash_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const float *bias, ocla_idx bias_o,
                               ocla_idx bias_h, __global const float *invf, __global float *A, int T, int H, int S,
-                              int C, int causal, int has_bias, int rd, long pos0, float qs, float bs, float post) {
+                              int C, int causal, int has_bias, int rd, long pos0, float qs, float bs, float post,
+                              OCLA_SEQ) {
     const int c = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (c >= C || t >= T) return;
     const int b = bh / H, h = bh % H;
-    const int s = (t / C) * C + c;
+    const ocla_fchunk ch = ocla_fchunk_of(t, T, C, seq_buf + seq_o, nseq);
+    const int s = ch.s0 + c;
     float a = 0.0f;
-    if (s < T && (!causal || s <= t)) {
+    if (s < ch.s1 && (!causal || s <= t)) {
         const ocla_idx qb = OCLA_OFF(qq, b, t, h, 0), kb = OCLA_OFF(kq, b, s, h, 0);
-        const float pt = (float)(pos0 + t), ps = (float)(pos0 + s);
+        const float pt = (float)(pos0 + t - ch.q0), ps = (float)(pos0 + s - ch.q0);
         float x = 0.0f;
         for (int i = 0; i < S; i++)
             x = mad(fl_rope_at(qq, qb, qq_s3, i, rd, pt, invf), fl_rope_at(kq, kb, kq_s3, i, rd, ps, invf), x);
@@ -46,26 +52,30 @@ OCLA_KERNEL void flash_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const f
 }
 
 OCLA_KERNEL void flash_states(OCLA_TENSOR(kl), OCLA_TENSOR(v), __global const float *invf, __global float *KV, int T,
-                              int H, int S, int E, int C, int G, int rd, long pos0) {
+                              int H, int S, int E, int C, int G, int rd, long pos0, OCLA_SEQ) {
     const int j = (int)get_global_id(0), i = (int)get_global_id(1), bhg = (int)get_global_id(2);
     if (j >= E || i >= S) return;
     const int g = bhg % G, bh = bhg / G;
     const int b = bh / H, h = bh % H;
-    const int s1 = min(T, (g + 1) * C);
+    const ocla_fchunk ch = ocla_fchunk_at(g, T, C, seq_buf + seq_o, nseq);
     float acc = 0.0f;
-    for (int s = g * C; s < s1; s++)
-        acc = mad(fl_rope_at(kl, OCLA_OFF(kl, b, s, h, 0), kl_s3, i, rd, (float)(pos0 + s), invf), OCLA_AT(v, b, s, h, j),
-                  acc);
+    for (int s = ch.s0; s < ch.s1; s++)
+        acc = mad(fl_rope_at(kl, OCLA_OFF(kl, b, s, h, 0), kl_s3, i, rd, (float)(pos0 + s - ch.q0), invf),
+                  OCLA_AT(v, b, s, h, j), acc);
     KV[(((ocla_idx)bh * G + g) * S + i) * E + j] = acc;
 }
 
-/* lin_norm: 0 = multiply by lin; 1 = multiply by lin / g (mean over preceding chunks; g = 0 -> 0). */
-OCLA_KERNEL void flash_prefix(__global float *KV, int S, int E, int G, int causal, int lin_norm, float lin) {
-    const int j = (int)get_global_id(0), i = (int)get_global_id(1), bh = (int)get_global_id(2);
+/* lin_norm: 0 = multiply by lin; 1 = multiply by lin / g (mean over preceding chunks; g = 0 -> 0),
+ * g counted within the sequence. */
+OCLA_KERNEL void flash_prefix(__global float *KV, int S, int E, int G, int causal, int lin_norm, float lin, OCLA_SEQ) {
+    const int j = (int)get_global_id(0), i = (int)get_global_id(1), r = (int)get_global_id(2);
     if (j >= E || i >= S) return;
-    const ocla_idx base = (ocla_idx)bh * G * S * E + (ocla_idx)i * E + j, gs = (ocla_idx)S * E;
+    __global const int *seq = seq_buf + seq_o;
+    const int ns = max(nseq, 1), bh = r / ns, n = r % ns;
+    const int g0 = nseq > 0 ? seq[nseq + 1 + n] : 0, g1 = nseq > 0 ? seq[nseq + 2 + n] : G;
+    const ocla_idx base = ((ocla_idx)bh * G + g0) * S * E + (ocla_idx)i * E + j, gs = (ocla_idx)S * E;
     float run = 0.0f;
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < g1 - g0; g++) {
         const float x = KV[base + g * gs];
         if (causal) {
             const float f = lin_norm == 1 ? (g > 0 ? lin / (float)g : 0.0f) : lin;
@@ -78,17 +88,18 @@ OCLA_KERNEL void flash_prefix(__global float *KV, int S, int E, int G, int causa
 
 OCLA_KERNEL void flash_out(OCLA_TENSOR(ql), OCLA_TENSOR(v), __global const float *invf, __global const float *A,
                            __global const float *KV, OCLA_TENSOR_OUT(o), int T, int H, int S, int E, int C, int G,
-                           int causal, int rd, long pos0) {
+                           int causal, int rd, long pos0, OCLA_SEQ) {
     const int j = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (j >= E || t >= T) return;
     const int b = bh / H, h = bh % H;
-    const int g = t / C, s0 = g * C, s1 = causal ? t + 1 : min(T, s0 + C);
+    const ocla_fchunk ch = ocla_fchunk_of(t, T, C, seq_buf + seq_o, nseq);
+    const int g = ch.g, s0 = ch.s0, s1 = causal ? t + 1 : ch.s1;
     const ocla_idx ab = ((ocla_idx)bh * T + t) * C;
     float acc = 0.0f;
     for (int s = s0; s < s1; s++) acc = mad(A[ab + (s - s0)], OCLA_AT(v, b, s, h, j), acc);
     const ocla_idx kvb = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E + j;
     const ocla_idx qb = OCLA_OFF(ql, b, t, h, 0);
-    const float pt = (float)(pos0 + t);
+    const float pt = (float)(pos0 + t - ch.q0);
     for (int i = 0; i < S; i++) acc = mad(fl_rope_at(ql, qb, ql_s3, i, rd, pt, invf), KV[kvb + (ocla_idx)i * E], acc);
     OCLA_AT(o, b, t, h, j) = acc;
 }

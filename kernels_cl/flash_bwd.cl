@@ -25,6 +25,8 @@
  * One work-item per output element, no local memory and no barrier: any work-group shape runs (the
  * plan's), and items past the end of a dimension return at once. Temporaries are (buffer, offset)
  * pairs (OCLA_BUF); M and dS are [bh, G, S, E] as flash.cl lays them out.
+ * Packed sequences: as flash.cl (the last arguments, OCLA_SEQ; chunks, positions and the suffix per
+ * sequence, common.cl's ocla_fchunk; flashb_suffix global (E, S, B*H*N)).
  */
 
 /* rope(x)_i of the row at x[base] (stride sd between dims) at position pos. */
@@ -36,15 +38,16 @@ OCLA_INLINE float fb_rot(__global const float *x, ocla_idx base, ocla_idx sd, in
 OCLA_KERNEL void flashb_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const float *bias, ocla_idx bias_o,
                                ocla_idx bias_h, OCLA_TENSOR(v), OCLA_TENSOR(dout), __global const float *invf,
                                OCLA_BUF_OUT(A), OCLA_BUF_OUT(dX), int T, int H, int S, int E, int C, int causal,
-                               int has_bias, int rd, long pos0, float qs, float bs, float post) {
+                               int has_bias, int rd, long pos0, float qs, float bs, float post, OCLA_SEQ) {
     const int c = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (c >= C || t >= T) return;
     const int b = bh / H, h = bh % H;
-    const int s = (t / C) * C + c;
+    const ocla_fchunk ch = ocla_fchunk_of(t, T, C, seq_buf + seq_o, nseq);
+    const int s = ch.s0 + c;
     float a = 0.0f, dx = 0.0f;
-    if (s < T && (!causal || s <= t)) {
+    if (s < ch.s1 && (!causal || s <= t)) {
         const ocla_idx qb = OCLA_OFF(qq, b, t, h, 0), kb = OCLA_OFF(kq, b, s, h, 0);
-        const float pt = (float)(pos0 + t), ps = (float)(pos0 + s);
+        const float pt = (float)(pos0 + t - ch.q0), ps = (float)(pos0 + s - ch.q0);
         float x = 0.0f, da = 0.0f;
         for (int i = 0; i < S; i++)
             x = mad(fb_rot(qq, qb, qq_s3, i, rd, pt, invf), fb_rot(kq, kb, kq_s3, i, rd, ps, invf), x);
@@ -62,12 +65,16 @@ OCLA_KERNEL void flashb_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const 
 
 /* causal: W[g] <- sum_{g' > g} f(g') W[g'] (in place, from the last chunk back), f(g') = lin, or lin / g'
  * with lin_norm 1 (0 for g' = 0); non-causal: W[0] <- lin * sum_g W[g]. */
-OCLA_KERNEL void flashb_suffix(__global float *W, int S, int E, int G, int causal, int lin_norm, float lin) {
-    const int j = (int)get_global_id(0), i = (int)get_global_id(1), bh = (int)get_global_id(2);
+OCLA_KERNEL void flashb_suffix(__global float *W, int S, int E, int G, int causal, int lin_norm, float lin,
+                                OCLA_SEQ) {
+    const int j = (int)get_global_id(0), i = (int)get_global_id(1), r = (int)get_global_id(2);
     if (j >= E || i >= S) return;
-    const ocla_idx base = (ocla_idx)bh * G * S * E + (ocla_idx)i * E + j, gs = (ocla_idx)S * E;
+    __global const int *seq = seq_buf + seq_o;
+    const int ns = max(nseq, 1), bh = r / ns, n = r % ns;
+    const int g0 = nseq > 0 ? seq[nseq + 1 + n] : 0, g1 = nseq > 0 ? seq[nseq + 2 + n] : G;
+    const ocla_idx base = ((ocla_idx)bh * G + g0) * S * E + (ocla_idx)i * E + j, gs = (ocla_idx)S * E;
     float run = 0.0f;
-    for (int g = G - 1; g >= 0; g--) {
+    for (int g = g1 - g0 - 1; g >= 0; g--) {
         const float w = W[base + g * gs];
         if (causal) {
             W[base + g * gs] = run;
@@ -86,19 +93,20 @@ OCLA_KERNEL void flashb_suffix(__global float *W, int S, int E, int G, int causa
  *   quadratic: qs sum_j dX[row, j or j, row] rope(y_j)     linear: st[g or 0] u_row */
 OCLA_KERNEL void flashb_dqk(OCLA_TENSOR(y), OCLA_TENSOR(u), __global const float *invf, OCLA_BUF(dX),
                             __global const float *st, OCLA_TENSOR_OUT(dquad), OCLA_TENSOR_OUT(dlin), int T, int H,
-                            int S, int E, int C, int G, int causal, int rd, long pos0, float qs, int side) {
+                            int S, int E, int C, int G, int causal, int rd, long pos0, float qs, int side, OCLA_SEQ) {
     const int i = (int)get_global_id(0), row = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (i >= S || row >= T) return;
     const int b = bh / H, h = bh % H, p = ocla_rope_partner(i, rd), rot = i < rd;
-    const int g = row / C, s0 = g * C;
-    const int lo = side && causal ? row : s0, hi = !side && causal ? row + 1 : min(T, s0 + C);
+    const ocla_fchunk ch = ocla_fchunk_of(row, T, C, seq_buf + seq_o, nseq);
+    const int g = ch.g, s0 = ch.s0;
+    const int lo = side && causal ? row : s0, hi = !side && causal ? row + 1 : ch.s1;
     /* dX[bh, t, s - s0] at xb + j * xs for partner j */
     const ocla_idx xb = dX_o + (side ? (ocla_idx)bh * T * C + (row - s0) : ((ocla_idx)bh * T + row) * C - s0);
     const ocla_idx xs = side ? C : 1;
     float qi = 0.0f, qp = 0.0f;
     for (int j = lo; j < hi; j++) {
         const ocla_idx yb = OCLA_OFF(y, b, j, h, 0);
-        const float pj = (float)(pos0 + j), d = dX[xb + j * xs];
+        const float pj = (float)(pos0 + j - ch.q0), d = dX[xb + j * xs];
         qi = mad(d, fb_rot(y, yb, y_s3, i, rd, pj, invf), qi);
         if (rot) qp = mad(d, fb_rot(y, yb, y_s3, p, rd, pj, invf), qp);
     }
@@ -109,34 +117,36 @@ OCLA_KERNEL void flashb_dqk(OCLA_TENSOR(y), OCLA_TENSOR(u), __global const float
         li = mad(st[sb + (ocla_idx)i * E + j], x, li);
         if (rot) lp = mad(st[sb + (ocla_idx)p * E + j], x, lp);
     }
-    const float pr = (float)(pos0 + row);
+    const float pr = (float)(pos0 + row - ch.q0);
     OCLA_AT(dquad, b, row, h, i) = qs * ocla_rope(qi, qp, i, rd, -pr, invf);
     OCLA_AT(dlin, b, row, h, i) = ocla_rope(li, lp, i, rd, -pr, invf);
 }
 
 OCLA_KERNEL void flashb_dv(OCLA_TENSOR(kl), OCLA_TENSOR(dout), __global const float *invf, OCLA_BUF(A),
                            __global const float *dS, OCLA_TENSOR_OUT(dv), int T, int H, int S, int E, int C, int G,
-                           int causal, int rd, long pos0) {
+                           int causal, int rd, long pos0, OCLA_SEQ) {
     const int j = (int)get_global_id(0), s = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (j >= E || s >= T) return;
     const int b = bh / H, h = bh % H;
-    const int g = s / C, c = s - g * C, t1 = min(T, (g + 1) * C);
+    const ocla_fchunk ch = ocla_fchunk_of(s, T, C, seq_buf + seq_o, nseq);
+    const int g = ch.g, c = s - ch.s0, t1 = ch.s1;
     float acc = 0.0f;
-    for (int t = causal ? s : g * C; t < t1; t++)
+    for (int t = causal ? s : ch.s0; t < t1; t++)
         acc = mad(A[A_o + ((ocla_idx)bh * T + t) * C + c], OCLA_AT(dout, b, t, h, j), acc);
     const ocla_idx db = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E + j, kb = OCLA_OFF(kl, b, s, h, 0);
-    const float ps = (float)(pos0 + s);
+    const float ps = (float)(pos0 + s - ch.q0);
     for (int i = 0; i < S; i++) acc = mad(fb_rot(kl, kb, kl_s3, i, rd, ps, invf), dS[db + (ocla_idx)i * E], acc);
     OCLA_AT(dv, b, s, h, j) = acc;
 }
 
 /* P[bh, g, k] = sum over the tokens t of chunk g of dX[bh, t, s - gC] with t - s = k - (C - 1) (the
  * bias index), s in the chunk; dX is 0 where the score was masked. */
-OCLA_KERNEL void flashb_dbias(OCLA_BUF(dX), OCLA_BUF_OUT(P), int T, int C, int G) {
+OCLA_KERNEL void flashb_dbias(OCLA_BUF(dX), OCLA_BUF_OUT(P), int T, int C, int G, OCLA_SEQ) {
     const int k = (int)get_global_id(0), g = (int)get_global_id(1), bh = (int)get_global_id(2);
     const int nk = 2 * C - 1;
     if (k >= nk || g >= G) return;
-    const int d = k - (C - 1), s0 = g * C, t1 = min(T, s0 + C);
+    const ocla_fchunk ch = ocla_fchunk_at(g, T, C, seq_buf + seq_o, nseq);
+    const int d = k - (C - 1), s0 = ch.s0, t1 = ch.s1;
     float acc = 0.0f;
     for (int t = max(s0, s0 + d); t < t1 && t - d < s0 + C; t++) acc += dX[dX_o + ((ocla_idx)bh * T + t) * C + (t - d - s0)];
     P[P_o + ((ocla_idx)bh * G + g) * nk + k] = acc;

@@ -13,7 +13,8 @@
  *               h[r, c] = silu(h[r, c] + b[c])                    c < 2E    (U and V)
  *             and for the shared Z (c = 2E + j, j < S), with z = silu(h[r, c] + b[c]):
  *               qk[r, k, :] = rope(z * gamma[k, :] + beta[k, :])  k = 0..3 (Q_quad, K_quad, Q_lin, K_lin)
- *             rope = split-half RoPE on the first rd dims at position pos0 + (r mod T): common.cl's
+ *             rope = split-half RoPE on the first rd dims at position pos0 + (r mod T) (packed
+ *             sequences, OCLA_SEQ: pos0 + r's index within its sequence): common.cl's
  *             ocla_rope, as flash.cl uses it (invf made on the host in fp64, angle in fp32); rd = 0: none.
  *             Rotating here, once per token, replaces the flash op's rotation inside every score
  *             and state product (the op then runs with rope_dims = 0).
@@ -91,7 +92,7 @@ OCLA_KERNEL void gau_norm(const int rows, const int d, const int kind, const flo
 
 OCLA_KERNEL void gau_split(const int rows, const int T, const int E, const int S, OCLA_BUF_OUT(h_buf), OCLA_BUF(b),
                            const int has_b, OCLA_BUF(gamma), OCLA_BUF(beta), const int has_beta, const int rd,
-                           const long pos0, OCLA_BUF(invf_buf), OCLA_BUF_OUT(qk)) {
+                           const long pos0, OCLA_BUF(invf_buf), OCLA_BUF_OUT(qk), OCLA_SEQ) {
     __global float *h = h_buf + h_buf_o;
     __global const float *invf = invf_buf + invf_buf_o;
     const int c = (int)get_global_id(0), r = (int)get_global_id(1);
@@ -116,7 +117,7 @@ OCLA_KERNEL void gau_split(const int rows, const int T, const int E, const int S
     float ap = h[row + 2 * E + jp];
     if (has_b) ap += b[b_o + 2 * E + jp];
     const float zp = ocla_silu(ap);
-    const float pos = (float)(pos0 + r % T);
+    const float pos = (float)(pos0 + (nseq > 0 ? ocla_seq_pos(r, seq_buf + seq_o, nseq) : r % T));
     for (int k = 0; k < 4; k++) {
         const float x = mad(z, gamma[gamma_o + k * S + j], has_beta ? beta[beta_o + k * S + j] : 0.0f);
         const float xp = mad(zp, gamma[gamma_o + k * S + jp], has_beta ? beta[beta_o + k * S + jp] : 0.0f);

@@ -17,7 +17,8 @@
  *               c = E + j (Z, j < S): dq holds the four gradients of the rotated Q_quad, K_quad,
  *               Q_lin, K_lin (planes of rows * S, as the FLASH backward wrote them); back through RoPE
  *               (its transpose is the rotation by the opposite angle: ocla_rope at position -pos),
- *                 dp_k = rope^T(dq_k)[r, j]   at pos = pos0 + r mod T on the first rd dims
+ *                 dp_k = rope^T(dq_k)[r, j]   at pos = pos0 + r mod T on the first rd dims (packed: r's
+ *                 index within its sequence, OCLA_SEQ as gau.cl)
  *               then with z_a = h[r, 2E + j] + b[2E + j] (gau_split keeps Z's pre-activation), z = silu(z_a):
  *                 da[r, 2E + j] = silu'(z_a) sum_k dp_k gamma[k, j]
  *                 p[r, k S + j] = dp_k z,  p[rows 4S + r 4S + k S + j] = dp_k   (has_p: the terms of
@@ -44,7 +45,7 @@ OCLA_KERNEL void gau_bwd_gate(const int rows, const int E, const int S, OCLA_BUF
 
 OCLA_KERNEL void gau_bwd_vz(const int rows, const int T, const int E, const int S, OCLA_BUF(h), OCLA_BUF(b),
                             const int has_b, OCLA_BUF(dv), OCLA_BUF(dq), OCLA_BUF(gamma), const int rd, const long pos0,
-                            OCLA_BUF(invf_buf), OCLA_BUF_OUT(da), OCLA_BUF_OUT(p), const int has_p) {
+                            OCLA_BUF(invf_buf), OCLA_BUF_OUT(da), OCLA_BUF_OUT(p), const int has_p, OCLA_SEQ) {
     const int c = (int)get_global_id(0), r = (int)get_global_id(1);
     if (c >= E + S || r >= rows) return;
     const int W = 2 * E + S;
@@ -58,7 +59,7 @@ OCLA_KERNEL void gau_bwd_vz(const int rows, const int T, const int E, const int 
     __global const float *invf = invf_buf + invf_buf_o;
     const ocla_idx plane = (ocla_idx)rows * S, at = (ocla_idx)r * S + j;
     const int jp = j < rd ? ocla_rope_partner(j, rd) : j;
-    const float pos = -(float)(pos0 + r % T);
+    const float pos = -(float)(pos0 + (nseq > 0 ? ocla_seq_pos(r, seq_buf + seq_o, nseq) : r % T));
     const float za = h[h_o + row + 2 * E + j] + (has_b ? b[b_o + 2 * E + j] : 0.0f), z = ocla_silu(za);
     float dz = 0.0f;
     for (int k = 0; k < 4; k++) {

@@ -8,7 +8,8 @@
  *     each waited for (ocla_finish), dense and packed alternated; tokens/s = B*T / time; ratio =
  *     packed / dense. The chunks each walks at chunk 64 are printed: a packed mix has more (each
  *     sequence's last chunk is partial), which bounds the ratio below 1 by that share. Methods: linear
- *     attention (no gate, no normaliser) and GLA (OCLA_GATE_VECTOR). On NVIDIA the dense call takes
+ *     attention (no gate, no normaliser), GLA (OCLA_GATE_VECTOR) and FLASH (ocla_flash_attention at
+ *     chunk 64, qq = ql = q, kq = kl = k, its other params the defaults). On NVIDIA the dense call takes
  *     the tensor-core path where the plan picks it and the packed call the portable kernels
  *     (packed calls plan the portable path), so there the ratio compares two implementations; where
  *     the dense plan is a vendor path the comparison is run again in a context with
@@ -35,7 +36,14 @@ typedef struct call {
     ocla_context *ctx;
     ocla_attn_params p;
     ocla_attn_io io;
+    int flash; /* 1: ocla_flash_attention with fp, fio instead */
+    ocla_flash_params fp;
+    ocla_flash_io fio;
 } call;
+
+static ocla_status run_call(call *c) {
+    return c->flash ? ocla_flash_attention(c->ctx, &c->fp, &c->fio) : ocla_attention_forward(c->ctx, &c->p, &c->io);
+}
 
 static uint32_t xs(uint32_t *s) {
     *s ^= *s << 13, *s ^= *s >> 17, *s ^= *s << 5;
@@ -59,7 +67,7 @@ static ocla_tensor *rand_tensor(ocla_context *ctx, int64_t a, int64_t b, int64_t
 /* One call of c, waited for; its wall time in ms, or -1 (the reason on stderr). */
 static double one_call(call *c, const char *what) {
     const double t0 = bench_now();
-    ocla_status st = ocla_attention_forward(c->ctx, &c->p, &c->io);
+    ocla_status st = run_call(c);
     if (st == OCLA_SUCCESS) st = ocla_finish(c->ctx);
     if (st == OCLA_SUCCESS) return (bench_now() - t0) * 1e3;
     fprintf(stderr, "ocla-bench --varlen: %s: %s\n", what, ocla_last_error(c->ctx));
@@ -72,7 +80,7 @@ static void print_detail(call *c, const char *what) {
     double dev = 0;
     int kernels = 0;
     ocla_profile_begin(c->ctx);
-    const ocla_status st = ocla_attention_forward(c->ctx, &c->p, &c->io);
+    const ocla_status st = run_call(c);
     if (ocla_profile_end(c->ctx, &dev, &kernels) == OCLA_SUCCESS && st == OCLA_SUCCESS)
         ocla_profile_detail(c->ctx, text, sizeof text);
     printf("    %-22s %d kernels, %.3f ms: %s\n", what, kernels, dev, text);
@@ -164,8 +172,10 @@ static void packed_rows(ocla_context *ctx, const char *dev, const char *suffix, 
         const char *name;
         ocla_gate_kind gate;
         ocla_op_kind op;
-    } methods[2] = {{"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK}, {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK}};
-    for (int m = 0; m < 2 && qv && kv && vv && gv && ov; m++) {
+    } methods[3] = {{"linear", OCLA_GATE_NONE, OCLA_OP_LINEAR_CHUNK},
+                    {"gla", OCLA_GATE_VECTOR, OCLA_OP_GLA_CHUNK},
+                    {"flash", OCLA_GATE_NONE, OCLA_OP_FLASH_CHUNK}};
+    for (int m = 0; m < 3 && qv && kv && vv && gv && ov; m++) {
         call dense = {.ctx = ctx}, packed = {.ctx = ctx};
         ocla_attn_params_defaults(&dense.p);
         dense.p.gate = methods[m].gate;
@@ -174,12 +184,22 @@ static void packed_rows(ocla_context *ctx, const char *dev, const char *suffix, 
         const int gated = methods[m].gate != OCLA_GATE_NONE;
         dense.io = (ocla_attn_io){.q = qv, .k = kv, .v = vv, .g = gated ? gv : NULL, .o = ov};
         packed.io = (ocla_attn_io){.q = q, .k = k, .v = v, .g = gated ? g : NULL, .o = o};
+        if (methods[m].op == OCLA_OP_FLASH_CHUNK) { /* qq = ql = q, kq = kl = k, chunk 64 */
+            dense.flash = packed.flash = 1;
+            ocla_flash_params_defaults(&dense.fp);
+            dense.fp.chunk = 64;
+            packed.fp = dense.fp;
+            packed.fp.cu_seqlens = cu, packed.fp.n_seqs = n;
+            dense.fio = (ocla_flash_io){qv, kv, qv, kv, vv, ov};
+            packed.fio = (ocla_flash_io){q, k, q, k, v, o};
+        }
         row *r = &out[(*nout)++];
         memset(r, 0, sizeof *r);
         snprintf(r->device, sizeof r->device, "%s", dev);
         snprintf(r->what, sizeof r->what, "packed %s%s", methods[m].name, suffix);
         plan_of(ctx, methods[m].op, shape, B, T, 0, &r->path_dense, &r->chunk_dense);
         plan_of(ctx, methods[m].op, shape, 1, N, OCLA_PLAN_VARLEN, &r->path_packed, &r->chunk_packed);
+        if (dense.flash) r->chunk_dense = r->chunk_packed = dense.fp.chunk; /* given, not the scheduler's */
         r->B = B, r->T = T, r->H = H, r->D = D, r->n_seqs = n;
         r->chunks_dense = B * ((T + 63) / 64);
         for (int i = 0; i < n; i++) r->chunks_packed += (cu[i + 1] - cu[i] + 63) / 64;
@@ -260,7 +280,7 @@ int varlen_main(const size_t *idx, int nidx, int runs, const long *shape, int de
     const long pshape[4] = {shape ? shape[0] : 8, shape ? shape[1] : 512, shape ? shape[2] : 4, shape ? shape[3] : 64};
     const long dshape[4] = {shape ? shape[0] : 64, 1, shape ? shape[2] : 16, shape ? shape[3] : 128};
     if (runs < 1) runs = 10;
-    row *rows = calloc((size_t)nidx * 5, sizeof *rows);
+    row *rows = calloc((size_t)nidx * 7, sizeof *rows);
     int n = 0;
     if (!rows) return 1;
     for (int i = 0; i < nidx; i++) {

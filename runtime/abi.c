@@ -40,6 +40,9 @@ typedef struct abi_struct {
 } abi_struct;
 
 #define ENTRY(T, last) {#T, sizeof(T), FIRST_SIZE(T, last), _Alignof(T), d_##T}
+/* The GAU layer's params nest ocla_flash_params, which grew after (cu_seqlens, n_seqs): the GAU
+ * struct's first release ended with the flash params of their first release. */
+#define GAU_FIRST_SIZE (offsetof(ocla_gau_layer_params, flash) + FIRST_SIZE(ocla_flash_params, pos_offset))
 
 /* In the order of ocla__abi_struct. The last field of each struct's first release (0.x). */
 static const abi_struct abi_structs[OCLA__ABI_COUNT] = {
@@ -51,7 +54,8 @@ static const abi_struct abi_structs[OCLA__ABI_COUNT] = {
     [OCLA__ABI_LINFORMER_PARAMS] = ENTRY(ocla_linformer_params, block),
     [OCLA__ABI_GLA_LAYER_PARAMS] = ENTRY(ocla_gla_layer_params, initial_state),
     [OCLA__ABI_MHA_LAYER_PARAMS] = ENTRY(ocla_mha_layer_params, sharing),
-    [OCLA__ABI_GAU_LAYER_PARAMS] = ENTRY(ocla_gau_layer_params, flash),
+    [OCLA__ABI_GAU_LAYER_PARAMS] = {"ocla_gau_layer_params", sizeof(ocla_gau_layer_params), GAU_FIRST_SIZE,
+                                    _Alignof(ocla_gau_layer_params), d_ocla_gau_layer_params},
 };
 
 ocla_status ocla__abi_in(ocla_context *ctx, const char *fn, const char *name, ocla__abi_struct which, const void *in,

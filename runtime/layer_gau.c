@@ -11,6 +11,8 @@
  *   qk   [B,T,4,s]    Q_quad, K_quad, Q_lin, K_lin; the flash op reads them through [B,T,1,s] views
  *   o    [B,T,e]      AV, then U * AV in place
  *   invf [rd/2]       RoPE inverse frequencies
+ *   seq  [N+1]        packed sequences only: the offsets (int32), for gau_split's and gau_bwd_vz's
+ *                     positions; the flash op gets them through its params (its own table, slot 6)
  * V is read by the flash op in place inside h through a strided [B,T,1,e] view (row stride 2e+s).
  * The backward (layer_gau_bwd.c) recomputes everything up to AV through the ocla__gau_* steps
  * (layer_gau.h): the checks, the temporaries and ocla__gau_attend. */
@@ -34,6 +36,32 @@ void ocla_gau_layer_params_defaults(ocla_gau_layer_params *p) {
 void ocla__gau_push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback) {
     ocla__push_tensor(a, t, fallback, 0);
     ocla__push_int(a, t != NULL);
+}
+
+void ocla__gau_push_seq(ocla_args *a, const ocla__gau_bufs *b, const ocla__gau_dims *dm) {
+    ocla__push_tensor(a, b->seq, b->h->mem, 0);
+    ocla__push_int(a, b->seq ? dm->nseq : 0);
+}
+
+/* Packed sequences: the layer's offsets (params.flash's must stay NULL: the layer passes its own),
+ * causal only, checked as the attention op checks them against x [1,T,d]. */
+static ocla_status check_seqs(ocla_context *ctx, const char *fn, const ocla_gau_layer_params *p, const ocla_tensor *x,
+                              ocla__gau_dims *dm) {
+    dm->nseq = 0;
+    if (p->flash.cu_seqlens || p->flash.n_seqs)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          "%s: params.flash.cu_seqlens: the layer passes its own offsets to the attention; set "
+                          "params.cu_seqlens and params.n_seqs instead", fn);
+    if (!p->cu_seqlens && !p->n_seqs) return OCLA_SUCCESS;
+    if (!p->cu_seqlens)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: params.n_seqs is %d but params.cu_seqlens is NULL", fn,
+                          p->n_seqs);
+    if (!p->flash.causal)
+        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
+                          "%s: params.cu_seqlens: packed sequences need the causal form (flash.causal = 1)", fn);
+    ocla_status st = ocla__check_offsets(ctx, p->cu_seqlens, p->n_seqs, x->dims, "x must be [1,T,d]");
+    if (st == OCLA_SUCCESS) dm->nseq = p->n_seqs;
+    return st;
 }
 
 ocla_status ocla__gau_row_group(ocla_context *ctx, cl_kernel k, int64_t d, size_t *L) {
@@ -88,18 +116,14 @@ void ocla__gau_weight_table(const ocla_gau_layer_params *p, const ocla__gau_dims
 ocla_status ocla__gau_check(ocla_context *ctx, const char *fn, const ocla_gau_layer_params *p,
                             const ocla_gau_layer_weights *w, const ocla_tensor *x, ocla_io_set *set,
                             ocla__gau_dims *dm) {
-    if (p->cu_seqlens || p->n_seqs) /* layers.h: FLASH has no sequence table */
-        return ocla__fail(ctx, OCLA_ERR_UNSUPPORTED,
-                          "%s: params.cu_seqlens: the GAU layer takes no packed sequences (ocla_flash_attention's "
-                          "chunks, linear prefix and RoPE positions run over the whole time axis); run one call "
-                          "per sequence", fn);
     ocla_status st = ocla__check_tensor(ctx, x, "x", 3, NULL);
     if (st != OCLA_SUCCESS) return st;
     if (!ocla__tensor_is_contiguous(x)) return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: x must be dense [B,T,d]", fn);
     const int64_t B = x->dims[0], T = x->dims[1], D = x->dims[2];
     if (D < 1) return ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: x has d = 0 features", fn);
     const int64_t E = p->hidden_dim > 0 ? p->hidden_dim : 2 * D, S = p->qk_dim, W = 2 * E + S;
-    *dm = (ocla__gau_dims){B, T, D, E, S, W, 0};
+    *dm = (ocla__gau_dims){B, T, D, E, S, W, 0, 0};
+    if ((st = check_seqs(ctx, fn, p, x, dm)) != OCLA_SUCCESS) return st;
     const ocla_tensor *const t[8] = {w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, w->norm_w, w->norm_b};
     ocla__layer_weight weights[8];
     ocla__gau_weight_table(p, dm, t, 0, weights);
@@ -119,6 +143,8 @@ void ocla__gau_ws_add(ocla__layer_ws *ws, const ocla__gau_dims *dm, int rope_dim
     b->xo = ocla__layer_ws_add(ws, 3, dx), b->h = ocla__layer_ws_add(ws, 3, dh);
     b->qk = ocla__layer_ws_add(ws, 3, dq), b->o = ocla__layer_ws_add(ws, 3, de);
     b->invf = rope_dims > 0 ? ocla__layer_ws_add(ws, 1, &dr) : NULL;
+    const int64_t dn = (int64_t)dm->nseq + 1; /* int32 offsets, one float's room each */
+    b->seq = dm->nseq > 0 ? ocla__layer_ws_add(ws, 1, &dn) : NULL;
 }
 
 ocla_status ocla__gau_attend(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
@@ -130,6 +156,11 @@ ocla_status ocla__gau_attend(ocla_context *ctx, const ocla_gau_layer_params *p, 
     ocla_status st;
     /* RoPE inverse frequencies base^(-i/half), made in fp64 as op_flash.c does */
     if (invf && (st = ocla__rope_upload(ctx, rd, p->flash.rope_base, invf->mem, invf->offset)) != OCLA_SUCCESS) return st;
+    if (b->seq) { /* the offsets, for gau_split's RoPE positions (gau_bwd_vz reads them too) */
+        const cl_int err = clEnqueueWriteBuffer(ctx->queue, b->seq->mem, CL_TRUE, b->seq->offset * sizeof(float),
+                                                ((size_t)dm->nseq + 1) * sizeof(int32_t), p->cu_seqlens, 0, NULL, NULL);
+        if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading the GAU layer's offsets");
+    }
     ocla_args a;
 
     /* xn = norm(x) into xo, then [U | V | Z] pre-activations = xn W_uvz */
@@ -155,7 +186,7 @@ ocla_status ocla__gau_attend(ocla_context *ctx, const ocla_gau_layer_params *p, 
     ocla__push_int(&a, rows), ocla__push_int(&a, T), ocla__push_int(&a, E), ocla__push_int(&a, S);
     ocla__push_tensor(&a, h, NULL, 0), ocla__gau_push_opt(&a, w->b_uvz, h->mem), ocla__push_tensor(&a, w->gamma, NULL, 0);
     ocla__gau_push_opt(&a, w->beta, h->mem), ocla__push_int(&a, rd), ocla__push_long(&a, p->flash.pos_offset);
-    ocla__push_tensor(&a, invf, h->mem, 0), ocla__push_tensor(&a, qk, NULL, 0);
+    ocla__push_tensor(&a, invf, h->mem, 0), ocla__push_tensor(&a, qk, NULL, 0), ocla__gau_push_seq(&a, b, dm);
     const size_t gs[2] = {(size_t)W, (size_t)rows};
     if ((st = ocla__layer_launch(&a, 2, gs, NULL, "GAU layer silu and offset-scale")) != OCLA_SUCCESS) return st;
 
@@ -167,6 +198,7 @@ ocla_status ocla__gau_attend(ocla_context *ctx, const ocla_gau_layer_params *p, 
     ocla_flash_io io = {&vq, &vk, &vql, &vkl, &vv, &vo};
     ocla_flash_params fp = p->flash;
     fp.rope_dims = 0; /* already rotated by gau_split */
+    fp.cu_seqlens = p->cu_seqlens, fp.n_seqs = p->n_seqs;
     return ocla_flash_attention(ctx, &fp, &io);
 }
 

@@ -11,6 +11,7 @@
 typedef struct ocla__gau_dims {
     int64_t B, T, D, E, S, W;
     int rows;
+    int nseq; /* packed sequences (params.cu_seqlens): their count, 0 without */
 } ocla__gau_dims;
 
 /* params, every field; messages name fn. */
@@ -30,9 +31,9 @@ void ocla__gau_weight_table(const ocla_gau_layer_params *p, const ocla__gau_dims
                             int grads, ocla__layer_weight out[8]);
 
 /* The forward's temporaries (layer_gau.c's header comment): xo [B,T,D], h [B,T,W], qk [B,T,4S],
- * o [B,T,E], invf [rd/2] (NULL without RoPE). */
+ * o [B,T,E], invf [rd/2] (NULL without RoPE), seq [N+1] (the packed offsets as int32, NULL without). */
 typedef struct ocla__gau_bufs {
-    ocla_tensor *xo, *h, *qk, *o, *invf;
+    ocla_tensor *xo, *h, *qk, *o, *invf, *seq;
 } ocla__gau_bufs;
 /* Adds them to ws (the caller adds its own, then gets the buffer). */
 void ocla__gau_ws_add(ocla__layer_ws *ws, const ocla__gau_dims *dm, int rope_dims, ocla__gau_bufs *b);
@@ -55,5 +56,7 @@ ocla_status ocla__gau_row_group(ocla_context *ctx, cl_kernel k, int64_t d, size_
 
 /* An optional vector for a kernel: its buffer (or fallback, never read), its offset and a presence flag. */
 void ocla__gau_push_opt(ocla_args *a, const ocla_tensor *t, cl_mem fallback);
+/* A kernel's OCLA_SEQ arguments (common.cl): b's offsets table, or none (nseq 0). */
+void ocla__gau_push_seq(ocla_args *a, const ocla__gau_bufs *b, const ocla__gau_dims *dm);
 
 #endif

@@ -84,6 +84,7 @@ static ocla_status attention_backward(ocla_context *ctx, const ocla_gau_layer_pa
     const ocla_flash_grad_io io = {&q[0], &q[1], &q[2], &q[3], &v, &d_o, &dq[0], &dq[1], &dq[2], &dq[3], &dv, d_rel_bias};
     ocla_flash_params fp = p->flash;
     fp.rope_dims = 0; /* qk holds the rotated values (gau_split) */
+    fp.cu_seqlens = p->cu_seqlens, fp.n_seqs = p->n_seqs;
     return ocla_flash_backward(ctx, &fp, &io);
 }
 
@@ -99,7 +100,7 @@ static ocla_status vz_backward(ocla_context *ctx, const ocla_gau_layer_params *p
     ocla__push_tensor(&a, b->dv, NULL, 0), ocla__push_tensor(&a, b->dq, NULL, 0), ocla__push_tensor(&a, w->gamma, NULL, 0);
     ocla__push_int(&a, p->flash.rope_dims), ocla__push_long(&a, p->flash.pos_offset);
     ocla__push_tensor(&a, f->invf, f->h->mem, 0), ocla__push_tensor(&a, b->da, NULL, 0);
-    ocla__gau_push_opt(&a, b->p, f->h->mem);
+    ocla__gau_push_opt(&a, b->p, f->h->mem), ocla__gau_push_seq(&a, f, dm);
     const size_t gs[2] = {(size_t)(dm->E + dm->S), (size_t)dm->rows};
     if ((st = ocla__layer_launch(&a, 2, gs, NULL, "GAU backward V, Z, offset-scale and RoPE")) != OCLA_SUCCESS) return st;
     ocla_tensor *const sums[2] = {g->gamma, g->beta};

@@ -35,6 +35,9 @@ ocla_status ocla__elementwise(ocla_context *ctx, const ocla_elementwise *e, cons
  * p->cu_seqlens of p->n_seqs sequences checked against q's dims qd on the host: the causal chunked
  * form, B = 1, 0 = cu[0] < cu[1] < ... < cu[N] = T (the detail names the offset). */
 ocla_status ocla__check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd);
+/* The offsets' rules alone, for any op: N offsets cu into a time axis of qd[1] tokens, qd[0] = B = 1
+ * (else OCLA_ERR_SHAPE with shape, e.g. "q must be [1,T,H,K]", in the detail). */
+ocla_status ocla__check_offsets(ocla_context *ctx, const int32_t *cu, int N, const int64_t *qd, const char *shape);
 /* The (sequence, chunk) table of checked offsets cu at chunk C into tab: per sequence (first token,
  * length, first chunk) at 3i, then per chunk (sequence, chunk within it) at 3N + 2c; room for
  * 3N + 2 * sum ceil(len_i / C) ints. Returns the chunk count; *most = the longest sequence's. */

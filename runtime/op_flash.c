@@ -92,7 +92,7 @@ ocla_status ocla__flash_check(ocla_context *ctx, const char *fn, const ocla_flas
     if (T > INT32_MAX / 2 || B * H > INT32_MAX / 2 || S > 65536 || E > 65536)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "%s: sizes beyond the kernels' int indices", fn);
     *c = (ocla__flash_call){.B = B, .T = T, .H = H, .S = S, .E = E};
-    return OCLA_SUCCESS;
+    return ocla__flash_check_seqs(ctx, fn, p, c);
 }
 
 ocla_status ocla__flash_check_bias(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
@@ -111,7 +111,7 @@ ocla_status ocla__flash_plan(ocla_context *ctx, const char *fn, const ocla_flash
     if (st != OCLA_SUCCESS) return st;
     const int C = plan->chunk;
     c->C = C;
-    c->G = (c->T + C - 1) / C;
+    c->G = ocla__flash_chunks(c);
     c->causal = p->causal ? 1 : 0;
     c->qs = p->has_quad_scale ? p->quad_scale : 1.0f / (float)C;
     c->lin = p->has_lin_scale ? p->lin_scale : c->causal ? 1.0f / (float)C : (float)(1.0 / (double)c->T);
@@ -128,6 +128,7 @@ ocla_status ocla__flash_states(ocla_context *ctx, cl_kernel states, const ocla_t
     ocla__push_tensor(&a, x, NULL, 4), ocla__push_tensor(&a, v, NULL, 4), ocla__push_mem(&a, invf), ocla__push_mem(&a, KV);
     ocla__push_int(&a, c->T), ocla__push_int(&a, c->H), ocla__push_int(&a, c->S), ocla__push_int(&a, c->E);
     ocla__push_int(&a, c->C), ocla__push_int(&a, c->G), ocla__push_int(&a, c->rd), ocla__push_long(&a, c->pos0);
+    ocla__flash_push_seq(&a, c);
     const size_t g2[3] = {(size_t)c->E, (size_t)c->S, (size_t)(c->B * c->H * c->G)};
     return ocla__layer_launch(&a, 3, g2, c->local, "flash chunk states");
 }
@@ -136,7 +137,8 @@ ocla_status ocla__flash_prefix(ocla_context *ctx, cl_kernel prefix, cl_mem KV, c
     ocla_args a = {ctx, prefix, 0, OCLA_SUCCESS};
     ocla__push_mem(&a, KV), ocla__push_int(&a, c->S), ocla__push_int(&a, c->E), ocla__push_int(&a, c->G);
     ocla__push_int(&a, c->causal), ocla__push_int(&a, c->lin_norm), ocla__push_float(&a, c->lin);
-    const size_t g3[3] = {(size_t)c->E, (size_t)c->S, (size_t)(c->B * c->H)};
+    ocla__flash_push_seq(&a, c);
+    const size_t g3[3] = {(size_t)c->E, (size_t)c->S, (size_t)(c->B * c->H) * (size_t)(c->nseq ? c->nseq : 1)};
     return ocla__layer_launch(&a, 3, g3, c->local, "flash prefix");
 }
 
@@ -159,14 +161,15 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     cl_kernel k[4];
     if ((st = ocla__flash_plan(ctx, FN, p, 0, k_names, 4, &c, &plan, k)) != OCLA_SUCCESS) return st;
     if (p->rel_bias && (st = ocla__flash_check_bias(ctx, FN, p->rel_bias, "rel_bias", &c)) != OCLA_SUCCESS) return st;
-    /* scratch slots 4, 5, 6: the C x C scores per chunk, the chunk states and the RoPE frequencies */
-    const int64_t half = c.rd / 2;
+    /* scratch slots 4, 5, 6: the C x C scores per chunk, the chunk states, the RoPE frequencies and the
+     * sequence table */
+    const int64_t aux = (int64_t)ocla__flash_aux_floats(&c);
     ocla__layer_ws ws = {.ctx = ctx};
     ocla_tensor *tA = ocla__layer_ws_add(&ws, 3, (int64_t[]){c.B * c.H, c.T, c.C});
     ocla_tensor *tKV = ocla__layer_ws_add(&ws, 4, (int64_t[]){c.B * c.H, c.G, c.S, c.E});
-    ocla_tensor *tf = c.rd ? ocla__layer_ws_add(&ws, 1, &half) : tKV; /* never read when rd = 0 */
+    ocla_tensor *tf = ocla__layer_ws_add(&ws, 1, &aux);
     if ((st = ocla__layer_ws_get_apart(&ws, 4, FN)) != OCLA_SUCCESS ||
-        (c.rd && (st = ocla__rope_upload(ctx, c.rd, p->rope_base, tf->mem, 0)) != OCLA_SUCCESS))
+        (st = ocla__flash_aux_upload(ctx, p->rope_base, tf->mem, &c)) != OCLA_SUCCESS)
         return st;
     const cl_mem A = tA->mem, KV = tKV->mem, invf = tf->mem;
 
@@ -178,7 +181,7 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla__push_int(&a, c.T), ocla__push_int(&a, c.H), ocla__push_int(&a, c.S), ocla__push_int(&a, c.C);
     ocla__push_int(&a, c.causal), ocla__push_int(&a, p->rel_bias != NULL), ocla__push_int(&a, c.rd);
     ocla__push_long(&a, c.pos0), ocla__push_float(&a, c.qs), ocla__push_float(&a, p->bias_scale);
-    ocla__push_float(&a, p->quad_post);
+    ocla__push_float(&a, p->quad_post), ocla__flash_push_seq(&a, &c);
     const size_t g1[3] = {(size_t)c.C, (size_t)c.T, (size_t)(c.B * c.H)};
     if ((st = ocla__layer_launch(&a, 3, g1, c.local, "flash scores")) != OCLA_SUCCESS) return st;
 
@@ -193,6 +196,7 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla__push_tensor(&a, io->o, NULL, 4);
     ocla__push_int(&a, c.T), ocla__push_int(&a, c.H), ocla__push_int(&a, c.S), ocla__push_int(&a, c.E), ocla__push_int(&a, c.C);
     ocla__push_int(&a, (int)c.G), ocla__push_int(&a, c.causal), ocla__push_int(&a, c.rd), ocla__push_long(&a, c.pos0);
+    ocla__flash_push_seq(&a, &c);
     const size_t g4[3] = {(size_t)c.E, (size_t)c.T, (size_t)(c.B * c.H)};
     return ocla__layer_launch(&a, 3, g4, c.local, "flash output");
 }

@@ -19,6 +19,13 @@ typedef struct ocla__flash_call {
     float qs, lin;
     int64_t pos0;
     size_t local[3]; /* the plan's work-group */
+    /* packed sequences (runtime/op_flash_seq.c): nseq = N (0: dense), the host offsets cu, and the
+     * device table (common.cl's OCLA_SEQ: cu[0..N], then each sequence's first chunk) in aux at seq_o
+     * ints, after the RoPE frequencies at 0 */
+    int nseq;
+    const int32_t *cu;
+    cl_mem aux;
+    size_t seq_o;
 } ocla__flash_call;
 
 /* The params and the inputs qq, kq, ql, kl [B,T,H,S] and v [B,T,H,E] (any E); fills the sizes of c.
@@ -39,5 +46,19 @@ ocla_status ocla__flash_plan(ocla_context *ctx, const char *fn, const ocla_flash
 ocla_status ocla__flash_states(ocla_context *ctx, cl_kernel states, const ocla_tensor *x, const ocla_tensor *v,
                                cl_mem invf, cl_mem KV, const ocla__flash_call *c);
 ocla_status ocla__flash_prefix(ocla_context *ctx, cl_kernel prefix, cl_mem KV, const ocla__flash_call *c);
+
+/* ---- packed sequences (runtime/op_flash_seq.c) ---- */
+/* p's cu_seqlens, n_seqs against qq's dims (called by ocla__flash_check): causal only (UNSUPPORTED),
+ * B = 1, the offsets' rules (runtime/seq_table.c); sets c->nseq, c->cu. */
+ocla_status ocla__flash_check_seqs(ocla_context *ctx, const char *fn, const ocla_flash_params *p, ocla__flash_call *c);
+/* The chunk count G at chunk c->C: ceil(T / C), or packed the sum over the sequences. */
+int64_t ocla__flash_chunks(const ocla__flash_call *c);
+/* The floats of the RoPE frequencies and the sequence table together (at least 1); sets c->seq_o. */
+size_t ocla__flash_aux_floats(ocla__flash_call *c);
+/* Into aux (a buffer of ocla__flash_aux_floats): the RoPE frequencies of rd, base and the sequence
+ * table; sets c->aux. */
+ocla_status ocla__flash_aux_upload(ocla_context *ctx, float rope_base, cl_mem aux, ocla__flash_call *c);
+/* A kernel's OCLA_SEQ arguments (the table, its offset, nseq). */
+void ocla__flash_push_seq(ocla_args *a, const ocla__flash_call *c);
 
 #endif

@@ -8,7 +8,8 @@
  * Temporaries in the context's scratch slots 0-3 (the attention ops' range; a layer's backward keeps
  * its own in 4-7): 0 = the linear part's states M [B*H, G, S, E], 1 = the sums of rope(ql) do^T per
  * chunk, turned into their suffix dS [B*H, G, S, E], 2 = the RoPE frequencies, 3 = the scores A and
- * their gradient dX [B*H, T, C] each, and the relative bias gradient's partial sums [B*H, G, 2C-1]. */
+ * their gradient dX [B*H, T, C] each, and the relative bias gradient's partial sums [B*H, G, 2C-1]. Slot 2
+ * holds the packed sequences' table after the frequencies (runtime/op_flash_seq.c). */
 #include <stdint.h>
 #include <string.h>
 
@@ -54,7 +55,7 @@ static ocla_status check_outputs(ocla_context *ctx, const ocla_flash_params *p, 
 
 /* Slot 3's regions (floats): A at 0, dX at *x_off, the bias partial sums at *p_off; the bytes of every
  * slot in bytes[]. Nonzero when a size overflows. */
-static int layout(const ocla__flash_call *c, int dbias, size_t *x_off, size_t *p_off, size_t bytes[4]) {
+static int layout(ocla__flash_call *c, int dbias, size_t *x_off, size_t *p_off, size_t bytes[4]) {
     size_t bh, tc, states, part = 0, end;
     if (!ocla__mul_ok((size_t)c->B, (size_t)c->H, &bh) || !ocla__mul_ok(bh, (size_t)c->T, &tc) ||
         !ocla__mul_ok(tc, (size_t)c->C, &tc) || !ocla__mul_ok(bh, (size_t)c->G, &states) ||
@@ -67,7 +68,7 @@ static int layout(const ocla__flash_call *c, int dbias, size_t *x_off, size_t *p
     if (!ocla__add_ok(a_end, tc, &end)) return 1;
     *p_off = (end + ALIGN - 1) / ALIGN * ALIGN;
     if (!ocla__add_ok(*p_off, part, &end)) return 1;
-    const size_t floats[4] = {states, states, c->rd ? (size_t)c->rd / 2 : 1, end};
+    const size_t floats[4] = {states, states, ocla__flash_aux_floats(c), end};
     for (int i = 0; i < 4; i++)
         if (!ocla__mul_ok(floats[i], sizeof(float), &bytes[i])) return 1;
     return 0;
@@ -101,7 +102,7 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
                               bytes[i], c.C, (unsigned long long)ctx->info.max_alloc_size);
         if ((st = ocla__scratch(ctx, i, bytes[i], &mem[i])) != OCLA_SUCCESS) return st;
     }
-    if (c.rd && (st = ocla__rope_upload(ctx, c.rd, p->rope_base, mem[SLOT_INVF], 0)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__flash_aux_upload(ctx, p->rope_base, mem[SLOT_INVF], &c)) != OCLA_SUCCESS) return st;
     const cl_mem M = mem[SLOT_M], dS = mem[SLOT_DS], invf = mem[SLOT_INVF], AX = mem[SLOT_AX];
     const size_t BH = (size_t)(c.B * c.H);
 
@@ -114,7 +115,7 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla__push_int(&a, c.T), ocla__push_int(&a, c.H), ocla__push_int(&a, c.S), ocla__push_int(&a, c.E);
     ocla__push_int(&a, c.C), ocla__push_int(&a, c.causal), ocla__push_int(&a, p->rel_bias != NULL);
     ocla__push_int(&a, c.rd), ocla__push_long(&a, c.pos0), ocla__push_float(&a, c.qs);
-    ocla__push_float(&a, p->bias_scale), ocla__push_float(&a, p->quad_post);
+    ocla__push_float(&a, p->bias_scale), ocla__push_float(&a, p->quad_post), ocla__flash_push_seq(&a, &c);
     const size_t g_scores[3] = {(size_t)c.C, (size_t)c.T, BH};
     if ((st = ocla__layer_launch(&a, 3, g_scores, c.local, "flash backward scores")) != OCLA_SUCCESS) return st;
 
@@ -126,7 +127,8 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     a = (ocla_args){ctx, k[K_SUFFIX], 0, OCLA_SUCCESS};
     ocla__push_mem(&a, dS), ocla__push_int(&a, c.S), ocla__push_int(&a, c.E), ocla__push_int(&a, (int)c.G);
     ocla__push_int(&a, c.causal), ocla__push_int(&a, c.lin_norm), ocla__push_float(&a, c.lin);
-    const size_t g_suffix[3] = {(size_t)c.E, (size_t)c.S, BH};
+    ocla__flash_push_seq(&a, &c);
+    const size_t g_suffix[3] = {(size_t)c.E, (size_t)c.S, BH * (size_t)(c.nseq ? c.nseq : 1)};
     if ((st = ocla__layer_launch(&a, 3, g_suffix, c.local, "flash backward suffix")) != OCLA_SUCCESS) return st;
 
     /* dqq, dql from (kq, dX, M, d_o); dkq, dkl from (qq, dX, dS, v): the same argument shapes */
@@ -141,7 +143,7 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
         ocla__push_tensor(&a, dst[i][0], NULL, 4), ocla__push_tensor(&a, dst[i][1], NULL, 4);
         ocla__push_int(&a, c.T), ocla__push_int(&a, c.H), ocla__push_int(&a, c.S), ocla__push_int(&a, c.E);
         ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G), ocla__push_int(&a, c.causal), ocla__push_int(&a, c.rd);
-        ocla__push_long(&a, c.pos0), ocla__push_float(&a, c.qs), ocla__push_int(&a, i);
+        ocla__push_long(&a, c.pos0), ocla__push_float(&a, c.qs), ocla__push_int(&a, i), ocla__flash_push_seq(&a, &c);
         if ((st = ocla__layer_launch(&a, 3, g_qk, c.local, i ? "flash backward dk" : "flash backward dq")) != OCLA_SUCCESS)
             return st;
     }
@@ -152,14 +154,14 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla__push_mem(&a, AX), ocla__push_long(&a, 0), ocla__push_mem(&a, dS), ocla__push_tensor(&a, io->dv, NULL, 4);
     ocla__push_int(&a, c.T), ocla__push_int(&a, c.H), ocla__push_int(&a, c.S), ocla__push_int(&a, c.E);
     ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G), ocla__push_int(&a, c.causal), ocla__push_int(&a, c.rd);
-    ocla__push_long(&a, c.pos0);
+    ocla__push_long(&a, c.pos0), ocla__flash_push_seq(&a, &c);
     const size_t g_dv[3] = {(size_t)c.E, (size_t)c.T, BH};
     if ((st = ocla__layer_launch(&a, 3, g_dv, c.local, "flash backward dv")) != OCLA_SUCCESS || !dbias) return st;
 
     /* d rel_bias: partial sums per chunk, then over the batch and the chunks */
     a = (ocla_args){ctx, k[K_DBIAS], 0, OCLA_SUCCESS};
     ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)x_off), ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)p_off);
-    ocla__push_int(&a, c.T), ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G);
+    ocla__push_int(&a, c.T), ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G), ocla__flash_push_seq(&a, &c);
     const size_t g_part[3] = {2 * (size_t)c.C - 1, (size_t)c.G, BH};
     if ((st = ocla__layer_launch(&a, 3, g_part, c.local, "flash backward bias partials")) != OCLA_SUCCESS) return st;
     const size_t g_sum[3] = {2 * (size_t)c.C - 1, (size_t)c.H, 1};

@@ -4,15 +4,9 @@
  * table the kernels walk (layout: kernels_cl/linear_attn.cl, "Rows"). */
 #include "op_common.h"
 
-/* Packed sequences: the causal chunked form, B = 1, offsets 0 = cu[0] < cu[1] < ... < cu[N] = T. */
-ocla_status ocla__check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd) {
-    const int32_t *cu = p->cu_seqlens;
-    const int N = p->n_seqs;
-    if (!p->causal || p->form != OCLA_FORM_CHUNKED)
-        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
-                          "packed sequences (params.cu_seqlens) need the causal chunked form");
+ocla_status ocla__check_offsets(ocla_context *ctx, const int32_t *cu, int N, const int64_t *qd, const char *shape) {
     if (qd[0] != 1)
-        return ocla__fail(ctx, OCLA_ERR_SHAPE, "packed sequences: q must be [1,T,H,K] (B is %lld)", (long long)qd[0]);
+        return ocla__fail(ctx, OCLA_ERR_SHAPE, "packed sequences: %s (B is %lld)", shape, (long long)qd[0]);
     if (N < 1 || N > qd[1])
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "params.n_seqs is %d: must be 1 .. T (%lld)", N,
                           (long long)qd[1]);
@@ -28,6 +22,14 @@ ocla_status ocla__check_seqlens(ocla_context *ctx, const ocla_attn_params *p, co
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "cu_seqlens[%d] = %d: the sequences must cover T = %lld", N,
                           (int)cu[N], (long long)qd[1]);
     return OCLA_SUCCESS;
+}
+
+/* Packed sequences: the causal chunked form, B = 1, offsets 0 = cu[0] < cu[1] < ... < cu[N] = T. */
+ocla_status ocla__check_seqlens(ocla_context *ctx, const ocla_attn_params *p, const int64_t *qd) {
+    if (!p->causal || p->form != OCLA_FORM_CHUNKED)
+        return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
+                          "packed sequences (params.cu_seqlens) need the causal chunked form");
+    return ocla__check_offsets(ctx, p->cu_seqlens, p->n_seqs, qd, "q must be [1,T,H,K]");
 }
 
 int ocla__seq_table_fill(const int32_t *cu, int N, int C, int32_t *tab, int *most) {

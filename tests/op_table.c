@@ -786,6 +786,45 @@ static void flash_cost_(const op_shape *s, double *flops, double *bytes, int cau
 static void flash_cost_causal(const op_shape *s, double *f, double *b) { flash_cost_(s, f, b, 1); }
 static void flash_cost_full(const op_shape *s, double *f, double *b) { flash_cost_(s, f, b, 0); }
 
+/* Causal FLASH over packed sequences (params.cu_seqlens at op_packed_offsets: N = min(B + 1, T, 6)
+ * sequences in [1,T,H,*], B only sets N); the reference runs each sequence alone. Arrays as
+ * flash_make's. */
+static void flash_packed_make(op_case *c) {
+    const op_shape *s = &c->s;
+    static const char *const in[4] = {"qq", "kq", "ql", "kl"};
+    for (int i = 0; i < 4; i++) op_in(c, in[i], 4, OP_D(1, s->T, s->H, s->K), -1, 1);
+    op_in(c, "v", 4, OP_D(1, s->T, s->H, s->V), -1, 1);
+    op_out(c, "o", 4, OP_D(1, s->T, s->H, s->V));
+}
+static ocla_status flash_packed_call(ocla_context *ctx, const op_case *c, ocla_tensor *const *t) {
+    int32_t cu[PACK_MAX + 1];
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    p.chunk = c->s.chunk, p.n_seqs = op_packed_offsets(&c->s, cu), p.cu_seqlens = cu;
+    if (p.n_seqs < 0) return OCLA_ERR_UNSUPPORTED; /* a shape the entry has no room for */
+    ocla_flash_io io = {t[0], t[1], t[2], t[3], t[4], t[5]};
+    return ocla_flash_attention(ctx, &p, &io);
+}
+static void flash_packed_reference(const op_case *c, double *ref) {
+    const op_shape *s = &c->s;
+    const int C = s->chunk;
+    int32_t cu[PACK_MAX + 1];
+    const int n = op_packed_offsets(s, cu);
+    const size_t rs = (size_t)s->H * s->K, rv = (size_t)s->H * s->V;
+    for (int i = 0; i < n; i++) {
+        const size_t t0 = (size_t)cu[i];
+        const ref_flash_cfg r = {1, cu[i + 1] - cu[i], s->H, s->K, s->V, C, 1, 1.0 / C, 1.0, 1.0, NULL, 0,
+                                 1.0 / C, 0, 10000.0, 0};
+        ref_flash_attention(&r, op_host(c, 0) + t0 * rs, op_host(c, 1) + t0 * rs, op_host(c, 2) + t0 * rs,
+                            op_host(c, 3) + t0 * rs, op_host(c, 4) + t0 * rv, op_slice(c, ref, 5) + t0 * rv);
+    }
+}
+static void flash_packed_cost(const op_shape *s, double *f, double *b) {
+    op_shape one = *s;
+    one.B = 1;
+    flash_cost_(&one, f, b, 1);
+}
+
 static int linformer_n(const op_shape *s) { return s->N >= s->T ? s->N : s->T; }
 typedef struct linformer_cfg {
     ocla_linformer_sharing sharing;
@@ -1103,6 +1142,10 @@ static void gau_cost(const op_shape *s, double *flops, double *bytes) {
 /* FLASH: S = 16, E = 8, C = 16 (several chunks, the last partial); S = 32, E = 24, C = 32 */
 #define FLASH_SHAPES \
     S3(SH(1, 37, 2, 16, 8, 0, 0, 0, 16), SH(2, 1, 1, 16, 8, 0, 0, 0, 16), SH(1, 70, 1, 32, 24, 0, 0, 0, 32))
+/* packed FLASH: N = 3 sequences of T = 37 (4, 13, 20 tokens at C = 16), 4 of 5 (1, 1, 1, 2 at C = 4),
+ * 4 of 70 (5, 13, 22, 30 at C = 32) */
+#define FLASH_PACKED_SHAPES \
+    S3(SH(2, 37, 2, 16, 8, 0, 0, 0, 16), SH(3, 5, 1, 16, 8, 0, 0, 0, 4), SH(3, 70, 1, 32, 24, 0, 0, 0, 32))
 /* Linformer: kp = P rows of E, F [P, N], N >= T (the first T columns are used) */
 #define LINFORMER_SHAPES \
     S3(SH(1, 37, 2, 16, 8, 0, 12, 48, 0), SH(2, 1, 1, 16, 8, 0, 4, 8, 0), SH(1, 70, 3, 16, 8, 0, 16, 70, 0))
@@ -1226,6 +1269,8 @@ static const op_entry OP_TABLE[] = {
           &causal1),
     ENTRY("flash_noncausal", "flash", "ocla_flash_attention", FLASH_SHAPES, 1e-4, flash, flash_cost_full, NULL,
           &causal0),
+    ENTRY("flash_causal_packed", "flash", "ocla_flash_attention", FLASH_PACKED_SHAPES, 1e-4, flash_packed,
+          flash_packed_cost, NULL, NULL),
     FLASH_BWD("flash_backward_causal", flash_bwd_causal),
     FLASH_BWD("flash_backward_causal_mean", flash_bwd_mean),
     FLASH_BWD("flash_backward_noncausal", flash_bwd_noncausal),

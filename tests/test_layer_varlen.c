@@ -3,8 +3,8 @@
  * layer and the causal linear multi-head layer on a packed batch against each sequence run alone
  * (outputs, final states, and the backward's dx and weight gradients: the packed gradient of a weight
  * is the sum of the sequences' own), the GLA layer's decode step reading and writing a state pool
- * through slots against each row alone, and the refusals (GAU, softmax and non-causal layers, bad
- * offsets and slots), each naming the argument. The backward tests skip with the reason while
+ * through slots against each row alone, and the refusals (GAU's non-causal form, softmax and
+ * non-causal layers, bad offsets and slots), each naming the argument. The backward tests skip with the reason while
  * ocla_attention_backward refuses packed sequences. */
 #include <stdlib.h>
 #include <string.h>
@@ -247,8 +247,8 @@ Test(layer_varlen, mha_linear_packed_vs_alone, .timeout = 600) {
     }
 }
 
-/* GAU refuses offsets (its FLASH attention has no sequence table); the GLA layer passes bad offsets
- * to the attention, which names them. */
+/* GAU refuses offsets with non-causal attention and names a bad one (its packed runs:
+ * tests/test_flash_varlen.c); the GLA layer passes bad offsets to the attention, which names them. */
 Test(layer_varlen, refusals_name_the_argument) {
     ocla_context *ctx = tc_open(0);
     int32_t cu[NS + 1];
@@ -257,10 +257,15 @@ Test(layer_varlen, refusals_name_the_argument) {
     ocla_tensor *xt = sub_tensor(ctx, NULL, T, D), *yt = sub_tensor(ctx, NULL, T, D);
     ocla_gau_layer_params gp;
     ocla_gau_layer_params_defaults(&gp);
-    gp.cu_seqlens = cu, gp.n_seqs = NS;
+    gp.cu_seqlens = cu, gp.n_seqs = NS, gp.flash.causal = 0;
     const ocla_gau_layer_weights none = {0};
     tc_refused(ctx, OCLA_ERR_UNSUPPORTED, ocla_gau_layer_forward(ctx, &gp, &none, xt, yt), "cu_seqlens");
     tc_refused(ctx, OCLA_ERR_UNSUPPORTED, ocla_gau_layer_backward(ctx, &gp, &none, xt, yt, NULL, NULL), "cu_seqlens");
+    const int32_t past[NS + 1] = {0, 1, 16, 32, 49, 90};
+    gp.flash.causal = 1, gp.cu_seqlens = past;
+    tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &gp, &none, xt, yt), "cu_seqlens[5]");
+    tc_refused(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &gp, &none, xt, yt, NULL, NULL),
+               "cu_seqlens[5]");
     gla_w g;
     gla_weights(ctx, &g);
     ocla_gla_layer_params p;

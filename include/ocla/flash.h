@@ -47,6 +47,19 @@ typedef struct ocla_flash_params {
                               rope_dims dims of qq, kq, ql, kl at global positions pos_offset + t */
     float rope_base;       /* 10000 */
     int64_t pos_offset;    /* 0 */
+    /* Packed sequences (fla's cu_seqlens; later fields, appended), causal only: NULL (default), or a
+     * host array of n_seqs + 1 int32 offsets into the time axis of qq, which then holds n_seqs
+     * sequences back to back: qq, kq, ql, kl [1,T,H,S], v, o [1,T,H,E] (B = 1), sequence i = tokens
+     * [cu_seqlens[i], cu_seqlens[i+1]). cu_seqlens[0] = 0, every sequence at least one token
+     * (strictly increasing), cu_seqlens[n_seqs] = T: OCLA_ERR_INVALID_ARGUMENT naming the offset
+     * otherwise; B != 1 is OCLA_ERR_SHAPE; non-causal with offsets OCLA_ERR_UNSUPPORTED. Each
+     * sequence runs as if alone: its chunks start at its first token (its last chunk may be short),
+     * its linear prefix starts from 0, its RoPE positions are pos_offset + the token's index within
+     * the sequence. The chunk C (the scheduler's pick for chunk 0 does not depend on T) and
+     * the defaults of quad_scale and lin_scale (1 / C) are the same for every sequence. The backward
+     * takes the same offsets (runtime/op_flash_seq.c). */
+    const int32_t *cu_seqlens;
+    int n_seqs;
 } ocla_flash_params;
 OCLA_API void ocla_flash_params_defaults(ocla_flash_params *params);
 

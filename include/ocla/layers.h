@@ -216,11 +216,15 @@ typedef struct ocla_gau_layer_params {
                                 part / C with an exclusive chunk prefix) except rope_dims = 128 = qk_dim:
                                 the paper's model applies RoPE to all s dims of the four Q/K (set 0 to
                                 turn it off; keep rope_dims <= qk_dim when changing qk_dim) */
-    /* Packed sequences (later fields, appended): must be NULL. The layer refuses offsets
-     * (OCLA_ERR_UNSUPPORTED naming cu_seqlens): ocla_flash_attention has no sequence table (its
-     * quadratic chunks, linear prefix and RoPE positions run over the whole time axis), so a packed
-     * call would let tokens see other sequences. Run one call per sequence. No state slots either:
-     * the layer has no recurrent form. */
+    /* Packed sequences (later fields, appended): NULL, or n_seqs + 1 int32 offsets into the time
+     * axis of x [1,T,d] (B = 1), which holds n_seqs sequences back to back; each runs as if alone
+     * (forward and backward): the layer passes them to ocla_flash_attention / ocla_flash_backward
+     * (ocla_flash_params.cu_seqlens: FLASH's chunks and linear prefix restart at each sequence) and
+     * counts its RoPE positions from each sequence's first token; the norm, projections and gate are
+     * per token. Causal only (flash.causal = 0 with offsets: OCLA_ERR_UNSUPPORTED naming cu_seqlens);
+     * the offsets are checked as the attention op's (OCLA_ERR_INVALID_ARGUMENT naming the offset).
+     * params.flash.cu_seqlens must stay NULL (OCLA_ERR_INVALID_ARGUMENT): the layer sets it. No state
+     * slots: the layer has no recurrent form. */
     const int32_t *cu_seqlens;
     int n_seqs;
 } ocla_gau_layer_params;

@@ -130,7 +130,8 @@ class FlashParams(ctypes.Structure):
     _fields_ = [("size", c_size_t), ("causal", c_int), ("chunk", c_int), ("has_quad_scale", c_int),
                 ("quad_scale", c_float), ("bias_scale", c_float), ("quad_post", c_float), ("rel_bias", c_void_p),
                 ("lin_norm", c_enum), ("has_lin_scale", c_int), ("lin_scale", c_float), ("rope_dims", c_int),
-                ("rope_base", c_float), ("pos_offset", c_int64)]
+                ("rope_base", c_float), ("pos_offset", c_int64),
+                ("cu_seqlens", P(ctypes.c_int32)), ("n_seqs", c_int)]
 
 
 class FlashIO(ctypes.Structure):

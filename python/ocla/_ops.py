@@ -417,9 +417,11 @@ def _flash_params(lib, causal=True, chunk=256, quad_scale=None, bias_scale=1.0, 
 
 def flash_attention(qq, kq, ql, kl, v, *, causal=True, chunk=256, quad_scale=None, bias_scale=1.0,
                     quad_post=1.0, rel_bias=None, lin_norm="chunk", lin_scale=None, rope_dims=0,
-                    rope_base=10000.0, pos_offset=0, context=None):
+                    rope_base=10000.0, pos_offset=0, cu_seqlens=None, context=None):
     """FLASH mixed chunk attention (Hua et al. 2022; see include/ocla/flash.h for the exact math).
-    qq, kq, ql, kl [B,T,H,S], v [B,T,H,E]; rel_bias None or [H, 2C-1]. Returns o [B,T,H,E]."""
+    qq, kq, ql, kl [B,T,H,S], v [B,T,H,E]; rel_bias None or [H, 2C-1]. Returns o [B,T,H,E].
+    cu_seqlens: None, or N+1 int32 offsets of N sequences packed along T (B = 1, causal), each run as
+    if alone (fla's convention)."""
     ctx = _ctx(context)
     lib = L.library()
     arrs = [as_f32(a, n) for a, n in ((qq, "qq"), (kq, "kq"), (ql, "ql"), (kl, "kl"), (v, "v"))]
@@ -427,6 +429,10 @@ def flash_attention(qq, kq, ql, kl, v, *, causal=True, chunk=256, quad_scale=Non
         raise _shape_error("qq must be [B,T,H,S] and v [B,T,H,E]")
     p = _flash_params(lib, causal, chunk, quad_scale, bias_scale, quad_post, lin_norm, lin_scale, rope_dims,
                       rope_base, pos_offset)
+    if cu_seqlens is not None:
+        cu = np.ascontiguousarray(cu_seqlens, dtype=np.int32)
+        p.cu_seqlens = cu.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+        p.n_seqs = cu.size - 1
     made = [Tensor.from_numpy(ctx, a, n) for a, n in zip(arrs, ("qq", "kq", "ql", "kl", "v"))]
     try:
         if rel_bias is not None:

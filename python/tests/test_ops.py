@@ -226,6 +226,22 @@ def test_flash_attention(ctx, rng, causal):
     assert_close(o, ro, what="flash")
 
 
+def test_flash_packed_sequences(ctx, rng):
+    """cu_seqlens: the packed call equals each sequence run alone; bad offsets are refused."""
+    S, E, C = 16, 8, 16
+    cu = np.array([0, 1, 16, 32, 49, 90], np.int32)
+    Tp = int(cu[-1])
+    qq, kq, ql, kl = (rng.standard_normal((1, Tp, 2, S)).astype(np.float32) for _ in range(4))
+    v = rng.standard_normal((1, Tp, 2, E)).astype(np.float32)
+    o = ocla.flash_attention(qq, kq, ql, kl, v, chunk=C, rope_dims=8, cu_seqlens=cu, context=ctx)
+    for a, b in zip(cu[:-1], cu[1:]):
+        alone = ocla.flash_attention(qq[:, a:b], kq[:, a:b], ql[:, a:b], kl[:, a:b], v[:, a:b], chunk=C,
+                                     rope_dims=8, context=ctx)
+        assert_close(o[:, a:b], alone, tol=1e-6, what="packed sequence %d..%d" % (a, b))
+    with pytest.raises(ocla.OclaError, match=r"cu_seqlens\[2\]"):
+        ocla.flash_attention(qq, kq, ql, kl, v, chunk=C, cu_seqlens=[0, 5, 5, Tp], context=ctx)
+
+
 def test_state_v_first(ctx, rng):
     q, k, v, g, gs, s0 = inputs(rng)
     o, s = ocla.chunk_gla(q, k, v, g, initial_state=s0, output_final_state=True, context=ctx)
