@@ -69,12 +69,23 @@ OCLA_INLINE void mma_tf32(float *d, const uint *a, const uint *b) {
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-/* Split n floats into tf32 big and small parts. */
+/* Split n floats into tf32 big and small parts. Plain TF32 (SPLIT 1, no small parts) hands the fp32
+ * bits to the tensor cores as they are, which read the top 19 (truncation instead of cvt.rna's
+ * rounding: up to 2^-10 relative per operand instead of 2^-11, inside the TF32 mode's error budget)
+ * and saves a conversion per fragment element. */
+#ifndef SPLIT
+#define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
+#endif
 OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
     #pragma unroll
     for (int i = 0; i < n; i++) {
+#if SPLIT == 1
+        big[i] = as_uint(x[i]);
+        small[i] = 0u;
+#else
         big[i] = tf32_bits(x[i]);
         small[i] = tf32_bits(x[i] - as_float(big[i]));
+#endif
     }
 }
 
@@ -158,9 +169,6 @@ typedef float wvec;
 #endif
 #ifndef UNROLL_K
 #define UNROLL_K 1 /* unroll factor of the contraction loops (register pressure vs ILP) */
-#endif
-#ifndef SPLIT
-#define SPLIT 3 /* 3: 3xTF32 (fp32 accuracy); 1: plain TF32 (fla's default "fp32" precision) */
 #endif
 /* The backward's forms (runtime/attention_bwd_nv.c; math at mma_chunk_states and mma_chunk_output):
  * REV=1 builds the reverse forms mma_chunk_states_rev (state gradients, last chunk first) and
@@ -593,7 +601,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define H_B(Hx, d, c0, p_) Hx[(d) * (OT + 8) + (c0) + gr]
 #endif
 #define H_STEP(Hx, d8, p_)                                                                                       \
-    _Pragma("unroll") for (int hf = 0; hf < 2; hf++) {                                                           \
+    _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V) { /* V <= 64: one half */     \
         uint hb_[4][2], hsm[4][2];                                                                               \
         _Pragma("unroll") for (int j = 0; j < 4; j++) { /* O: B[d][vd] = H[d][vd] */                             \
             const int c0 = hf * 64 + wn + j * 8;                                                                 \
