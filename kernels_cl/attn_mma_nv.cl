@@ -282,8 +282,9 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     __local float Vst[2][HALF][TILE + 8] __attribute__((aligned(16)));
     __local float vf[CHUNK];
 #else
-    __local float Ks[CHUNK][TILE + 8]; /* phi(k) of the chunk, key slice (row stride = 8 mod 32: */
-    __local float Vs[CHUNK][TILE + 8]; /* v * exp(G_last - G_j), value slice   conflict-free) */
+    __local float Ks[CHUNK][TILE + 8] __attribute__((aligned(16))); /* phi(k) of the chunk, key slice */
+    __local float Vs[CHUNK][TILE + 8] __attribute__((aligned(16))); /* v * exp(G_last - G_j), value slice
+                                                                     * (row stride 8 mod 32: conflict-free) */
 #endif
     __local float gs[CHUNK];
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
@@ -319,8 +320,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));                             \
             pgk[l] = (t < (rows_) && k0 + c < K) ? WLOAD(gkb, (t0_) + t, c, K, 1) : pgl;                     \
         }                                                                                                   \
-        pdr[0] = k0 + wm + gr < K ? gkb[(off_t_)last_ * K + wm + gr] : 0.0f;                                \
-        pdr[1] = k0 + wm + gr + 8 < K ? gkb[(off_t_)last_ * K + wm + gr + 8] : 0.0f;                        \
+        pdr[0] = k0 + wm + 2 * gr < K ? gkb[(off_t_)last_ * K + wm + 2 * gr] : 0.0f;                        \
+        pdr[1] = k0 + wm + 2 * gr + 1 < K ? gkb[(off_t_)last_ * K + wm + 2 * gr + 1] : 0.0f;                \
     }
 #if REV
 #define GK_STATE_F(gk_) exp(gk_) /* q_i exp(G_i) */
@@ -330,12 +331,18 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #else
 #define GK_LOADS(t0_, rows_)
 #endif
-    /* fragment element (j, r): row k0+wm+gr+8*(r>>1), column v0+wn+j*8+2*tg+(r&1) */
+    /* fragment element (j, r) is state row SROW(r), column SCOL(j, r): the mma tiles' rows and
+     * columns are permuted so that each lane reads its A fragment as two float2 and its B fragments
+     * of the four column tiles as four float2 of local memory (6 loads per 8 chunk rows instead of
+     * 12), and writes its accumulators as four float4 (row SROW(2 hr), columns SCOL(2 p, 0) ..
+     * + 3: 64 contiguous bytes of a state row per 4 lanes) */
+#define SROW(r) (k0 + wm + 2 * gr + ((r) >> 1))
+#define SCOL(j, r) (v0 + wn + 16 * ((j) >> 1) + 4 * tg + 2 * ((r)&1) + ((j)&1))
 #pragma unroll
     for (int j = 0; j < 4; j++)
 #pragma unroll
         for (int r = 0; r < 4; r++) {
-            int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
+            const int row = SROW(r), col = SCOL(j, r);
             acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)sbh * K + row) * V + col] : 0.0f;
         }
     float pg = 0.0f; /* the next chunk's raw scalar gate at row tid */
@@ -379,17 +386,23 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define SAME(x) (x)
 #define ONE(t) 1.0f
 /* DELTA += PHI_(Kx)^T (Vx * F_): the rows_ rows of a local chunk tile, tile row t being the chunk's
- * row toff_ + t (A[kd][t] = Kx[t][kd], B[t][vd] = Vx[t][vd], contraction over t). */
+ * row toff_ + t (A[kd][t] = Kx[t][kd], B[t][vd] = Vx[t][vd], contraction over t; rows and columns
+ * permuted as SROW/SCOL say: A rows 2 gr and 2 gr + 1 of the warp's 16, B column 16 (j >> 1) +
+ * 2 gr + (j & 1) of its 32). */
+#define LROW2(X, t, c) (*(__local const float2 *)&X[t][c])
 #define CHUNK_MMA(Kx, Vx, rows_, toff_, PHI_, F_)                                                            \
     _Pragma("unroll 2") for (int t8 = 0; t8 < (rows_); t8 += 8) {                                            \
         uint ab[4], as[4], bb[4][2], bs[4][2];                                                               \
-        float a[4] = {PHI_(Kx[t8 + tg][wm + gr]), PHI_(Kx[t8 + tg][wm + gr + 8]), PHI_(Kx[t8 + tg + 4][wm + gr]), \
-                      PHI_(Kx[t8 + tg + 4][wm + gr + 8])};                                                    \
+        const float2 ka_ = LROW2(Kx, t8 + tg, wm + 2 * gr), kc_ = LROW2(Kx, t8 + tg + 4, wm + 2 * gr);        \
+        float a[4] = {PHI_(ka_.x), PHI_(ka_.y), PHI_(kc_.x), PHI_(kc_.y)};                                    \
         split(a, ab, as, 4);                                                                                 \
-        const float f0 = F_((toff_) + t8 + tg), f1 = F_((toff_) + t8 + tg + 4);                              \
-        _Pragma("unroll") for (int j = 0; j < 4; j++) {                                                      \
-            float bf[2] = {Vx[t8 + tg][wn + j * 8 + gr] * f0, Vx[t8 + tg + 4][wn + j * 8 + gr] * f1};         \
-            split(bf, bb[j], bs[j], 2);                                                                      \
+        const float f0_ = F_((toff_) + t8 + tg), f1_ = F_((toff_) + t8 + tg + 4);                              \
+        _Pragma("unroll") for (int p = 0; p < 2; p++) { /* column tiles 2p, 2p + 1 */                        \
+            const float2 va_ = LROW2(Vx, t8 + tg, wn + 16 * p + 2 * gr) * f0_;                                  \
+            const float2 vc_ = LROW2(Vx, t8 + tg + 4, wn + 16 * p + 2 * gr) * f1_;                              \
+            const float b0_[2] = {va_.x, vc_.x}, b1_[2] = {va_.y, vc_.y};                                     \
+            split(b0_, bb[2 * p], bs[2 * p], 2);                                                             \
+            split(b1_, bb[2 * p + 1], bs[2 * p + 1], 2);                                                     \
         }                                                                                                    \
         MMA_PASSES_1x4(DELTA, ab, as, bb, bs)                                                                \
     }
@@ -399,16 +412,19 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         /* the state entering chunk n (REV: the gradient of the state leaving it) */
         __global float *hn = hbuf + (hrow + n) * K * V;
 #pragma unroll
-        for (int j = 0; j < 4; j++)
+        for (int hr = 0; hr < 2; hr++)
 #pragma unroll
-            for (int r = 0; r < 4; r += 2) {
-                int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg;
+            for (int p = 0; p < 2; p++) {
+                const int row = SROW(2 * hr), col = SCOL(2 * p, 0), j = 2 * p, r = 2 * hr;
                 if (row >= K || col >= V) continue;
-                if (col + 1 < V && (V & 1) == 0) {
-                    vstore2((float2)(acc[j][r], acc[j][r + 1]), 0, hn + (ocla_idx)row * V + col);
+                __global float *dst = hn + (ocla_idx)row * V + col;
+                if (col + 3 < V && (V & 3) == 0) { /* 16-byte aligned: V and col multiples of 4 */
+                    *(__global float4 *)dst = (float4)(acc[j][r], acc[j + 1][r], acc[j][r + 1], acc[j + 1][r + 1]);
                 } else {
-                    hn[(ocla_idx)row * V + col] = acc[j][r];
-                    if (col + 1 < V) hn[(ocla_idx)row * V + col + 1] = acc[j][r + 1];
+                    const float e_[4] = {acc[j][r], acc[j + 1][r], acc[j][r + 1], acc[j + 1][r + 1]};
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (col + c < V) dst[c] = e_[c];
                 }
             }
 #if GATE
@@ -544,9 +560,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         for (int j = 0; j < 4; j++)
 #pragma unroll
             for (int r = 0; r < 4; r++) {
-                int row = k0 + wm + gr + 8 * (r >> 1), col = v0 + wn + j * 8 + 2 * tg + (r & 1);
+                const int row = SROW(r), col = SCOL(j, r);
                 if (row < K && col < V) hT[((ocla_idx)sbh * K + row) * V + col] = acc[j][r];
             }
+#undef SROW
+#undef SCOL
 }
 
 /* ---- outputs: grid (ceil(V/128) * 256, NT, B*H), local 256 ----
