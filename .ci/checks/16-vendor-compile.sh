@@ -27,8 +27,8 @@
 # kernels with other load and store macros): in the full scope on their vendor's first target only
 # (amd:gfx90a:O3, intel:dg2), and on the -O0 link check and SPIR-V like every variant (the every
 # scope takes them everywhere). At 699 portable variants (392 half) full is 2887 compiles; half storage
-# on all six vendor targets would make it 3531, about 1.27 times its CPU time (some 12 more minutes
-# of CI), and every is 5592, about 2.2 times (docs/KERNELS.md: how these were estimated).
+# on all six vendor targets would make it 3531, about 1.2-1.3 times its CPU time (some 10-12 more
+# minutes of CI), and every is 5592, about 2.0-2.2 times (docs/KERNELS.md: how these were estimated).
 # Scope (OCLA_VENDOR_SCOPE): full, the default (CI's), compiles on each vendor's targets every variant
 # the runtime builds on that vendor's devices (`ocla_variants --profiles amd|intel`: the plans of the
 # AMD and Intel rows of the parameter table, every request and forced chunk), and every portable
