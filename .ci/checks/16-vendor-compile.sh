@@ -25,8 +25,10 @@
 #
 # Half storage (variants with -DOCLA_DTYPE, OCLA_GTYPE or OCLA_OTYPE: bf16 / fp16 tensors; the same
 # kernels with other load and store macros): in the full scope on their vendor's first target only
-# (amd:gfx90a:O3, intel:dg2), and on the -O0 link check and SPIR-V like every variant; on the other
-# four targets they would have nearly doubled the check's compiles (the every scope takes them there).
+# (amd:gfx90a:O3, intel:dg2), and on the -O0 link check and SPIR-V like every variant (the every
+# scope takes them everywhere). At 699 portable variants (392 half) full is 2887 compiles; half storage
+# on all six vendor targets would make it 3531, about 1.2-1.3 times its CPU time (some 10-12 more
+# minutes of CI), and every is 5592, about 2.0-2.2 times (docs/KERNELS.md: how these were estimated).
 # Scope (OCLA_VENDOR_SCOPE): full, the default (CI's), compiles on each vendor's targets every variant
 # the runtime builds on that vendor's devices (`ocla_variants --profiles amd|intel`: the plans of the
 # AMD and Intel rows of the parameter table, every request and forced chunk), and every portable
@@ -43,7 +45,10 @@
 # ocloc for the three Intel devices (a fat binary: as much CPU as three runs; its front end is
 # 0.1-0.3 s of 1-11), one clang front end for every AMD target (the front end is under 0.1 s: the
 # time is in optimisation and code generation, both per target), compiling each distinct
-# preprocessed program once (290 of the 292 variants are distinct); forcing IGC's SIMD width (on dg2
+# preprocessed program once (697 of the 699 portable variants are distinct) or each distinct kernel
+# once (1577 of the 2842 kernels of those programs are distinct, tests/tools/vendor_instances.py; but
+# a kernel compiled alone costs 1.6-2.2 times its share of the program, and on AMD gets other
+# registers than in the program the runtime builds: other inlining); forcing IGC's SIMD width (on dg2
 # it compiled the backward's 16 kernels about 23 times, a second width for about 7, and kept one;
 # the width it keeps is part of the report). The -O0 link check runs on gfx90a only: the `inline`
 # linking failure it is for does not depend on the target. The CPU seconds per target of a run are
