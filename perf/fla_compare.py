@@ -7,8 +7,9 @@ pip or its source checked out; see docs/BENCHMARKS.md "How to reproduce"):
 
     python3 perf/fla_compare.py --bench build/perf/ocla-bench --fla PATH/TO/flash-linear-attention --out fla-out
 
-For each case the script makes inputs in PyTorch (seeded), writes them as raw fp32 files, runs
-`ocla-bench --load-inputs DIR` (which writes o.bin, the final state for decode, and its median time
+For each case the script makes inputs in PyTorch (seeded), writes them as raw files (fp32, or --dtype's
+16-bit patterns), runs `ocla-bench --dtype D --load-inputs DIR` (which writes o.bin, the final state
+for decode, and its median time
 over >= 20 event-profiled runs), runs fla on the same tensors (median of triton.testing.do_bench after
 warm-up, which also absorbs fla's autotuning), and reports max relative error
 max|o_ocla - o_fla| / max|o_fla| and the time ratio ocla/fla (< 1: ocla faster).

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The layers in half precision (issue 14; runtime/layer_half.c): x of dtype bf16 or fp16, every
  * weight, y, dy, dx and the weights' gradients of x's dtype (states fp32, as the attention op takes
- * them; the GAU layer's relative bias too). Each layer converts at its boundary: dense fp32 copies of its half inputs in scratch slot
- * OCLA_HALF_IN_SLOT, of its half outputs in OCLA_HALF_OUT_SLOT (no layer or op uses those), its fp32
+ * them; the GAU layer's relative bias of x's dtype too). Each layer converts at its boundary: dense
+ * fp32 copies of its half inputs in scratch slot OCLA_HALF_IN_SLOT, of its half outputs in
+ * OCLA_HALF_OUT_SLOT (no layer or op uses those), its fp32
  * path on the copies (intermediates fp32: projections by SGEMM, the attention op in fp32), then each
  * output rounded once. Switching an intermediate to half later (once the attention op takes half
  * q, k, v, o) is a change inside the fp32 path, not here. Not installed. */
