@@ -433,7 +433,8 @@ def main():
     else:
         report_warm = None
 
-    report = dict(device=peak, fla_error=fla_err, rows=[], warm_up_s=report_warm, torch=torch.__version__, dtype=args.dtype,
+    report = dict(device=peak, fla_error=fla_err, rows=[], warm_up_s=report_warm, torch=torch.__version__,
+                  dtype=args.dtype,
                   triton=getattr(__import__("triton"), "__version__", "?") if gpu == "cuda" else None)
     rows = report["rows"]
 
