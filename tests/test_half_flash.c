@@ -9,7 +9,8 @@
  *    ref_flash_grad.h);
  *  - ocla_gau_layer_forward / _backward with x, every weight, the relative bias, y, dy, dx and every
  *    gradient of x's dtype (runtime/layer_half.c: converted at the boundary), LayerNorm and ScaleNorm,
- *    against tests/ref/ref_gau.c and ref_gau_grad.c; y in place (y = x) equals y apart.
+ *    against tests/ref/ref_gau.c and ref_gau_grad.c; y in place (y = x) equals y apart;
+ *  - a tensor of the other half dtype refused by both, naming it, nothing written.
  * Tolerances (normwise, tc_max_rel_err: max error / max |reference|), issue 14's: 5e-3 bf16, 1e-3 fp16.
  * The inputs are the same on both sides, so what differs is each output's one rounding (at most the
  * dtype's unit roundoff of the largest element: 2^-8 = 3.9e-3, 2^-11 = 4.9e-4) plus the fp32
@@ -305,6 +306,49 @@ Test(half_flash, gau_layer_forward_and_backward_vs_fp64, .timeout = 900) {
                 cr_log_info("%s %s GAU layer %s: max error of y, dx and every gradient %.3g", tc_device_name(d), dn,
                             nn, e);
             }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* Mixed dtypes are refused (fla has no FLASH; the layer follows x): one tensor of the other half dtype
+ * among half ones is OCLA_ERR_UNSUPPORTED with a detail naming it and both dtypes, and the output
+ * keeps its canary (test_half_refused.c gives each tensor as half among fp32 ones). */
+Test(half_flash, mixed_half_dtypes_refused) {
+    const int64_t d4[4] = {1, 20, 1, 8}, xd[3] = {1, 20, 8};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_tensor *t[6];
+        for (int i = 0; i < 6; i++) t[i] = tc_tensor_as(ctx, OCLA_BF16, 4, d4, NULL);
+        ocla_tensor *v16 = tc_tensor_as(ctx, OCLA_F16, 4, d4, NULL);
+        tc_ok(ctx, ocla_tensor_fill(ctx, t[5], 3.0f));
+        ocla_flash_params p;
+        ocla_flash_params_defaults(&p);
+        p.chunk = 8;
+        const ocla_flash_io io = {t[0], t[1], t[2], t[3], v16, t[5]};
+        cr_expect_eq(ocla_flash_attention(ctx, &p, &io), OCLA_ERR_UNSUPPORTED);
+        const char *msg = ocla_last_error(ctx);
+        cr_expect(tc_names(msg, "v") && strstr(msg, "f16") && strstr(msg, "bf16"), "%s", msg);
+        float *o = tc_download(ctx, t[5]);
+        for (int i = 0; i < 20 * 8; i++) cr_assert_eq(o[i], 3.0f, "o written");
+        free(o);
+        /* the GAU layer: x bf16, w_o fp16 */
+        ocla_gau_layer_params lp;
+        ocla_gau_layer_params_defaults(&lp);
+        lp.hidden_dim = 8, lp.qk_dim = 4, lp.flash.rope_dims = 4, lp.flash.chunk = 8;
+        ocla_tensor *x = tc_tensor_as(ctx, OCLA_BF16, 3, xd, NULL), *y = tc_tensor_as(ctx, OCLA_BF16, 3, xd, NULL);
+        ocla_tensor *wuvz = tc_tensor_as(ctx, OCLA_BF16, 2, (const int64_t[]){8, 20}, NULL);
+        ocla_tensor *gamma = tc_tensor_as(ctx, OCLA_BF16, 2, (const int64_t[]){4, 4}, NULL);
+        ocla_tensor *wo = tc_tensor_as(ctx, OCLA_F16, 2, (const int64_t[]){8, 8}, NULL);
+        tc_ok(ctx, ocla_tensor_fill(ctx, y, 3.0f));
+        const ocla_gau_layer_weights w = {wuvz, NULL, gamma, NULL, wo, NULL, NULL, NULL};
+        cr_expect_eq(ocla_gau_layer_forward(ctx, &lp, &w, x, y), OCLA_ERR_UNSUPPORTED);
+        msg = ocla_last_error(ctx);
+        cr_expect(tc_names(msg, "w_o") && strstr(msg, "f16") && strstr(msg, "bf16"), "%s", msg);
+        float *yy = tc_download(ctx, y);
+        for (int i = 0; i < 20 * 8; i++) cr_assert_eq(yy[i], 3.0f, "y written");
+        free(yy);
+        ocla_tensor *all[] = {t[0], t[1], t[2], t[3], t[4], t[5], v16, x, y, wuvz, gamma, wo};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
         ocla_context_destroy(ctx);
     }
 }
