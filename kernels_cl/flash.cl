@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* flash.cl: FLASH mixed chunk attention (Hua et al. 2022), fp32, OpenCL C 1.2. No variant macros:
- * one program serves every chunk size and shape (C, sizes and strides are arguments).
+/* flash.cl: FLASH mixed chunk attention (Hua et al. 2022), OpenCL C 1.2. One variant macro,
+ * OCLA_DTYPE (common.cl): the element type of qq, kq, ql, kl, v, o and the bias (fp32, bf16 or fp16;
+ * loads widen, the output is rounded once); the scores, chunk states and every sum are fp32. One
+ * program per dtype serves every chunk size and shape (C, sizes and strides are arguments).
  *
  * Shapes: qq, kq, ql, kl [B,T,H,S], v, o [B,T,H,E], any strides (elements; OCLA_TENSOR). Chunks of C
  * tokens, g = t / C, G = ceil(T / C). rope(x, p) = split-half RoPE on the first rd dims at position p
@@ -21,13 +23,13 @@
  */
 
 /* Element i of rope(x) for the row at x[base] (stride sd between dims). */
-OCLA_INLINE float fl_rope_at(__global const float *x, ocla_idx base, ocla_idx sd, int i, int rd, float pos,
+OCLA_INLINE float fl_rope_at(__global const ocla_data *x, ocla_idx base, ocla_idx sd, int i, int rd, float pos,
                              __global const float *invf) {
-    const float xi = x[base + (ocla_idx)i * sd];
-    return i < rd ? ocla_rope(xi, x[base + (ocla_idx)ocla_rope_partner(i, rd) * sd], i, rd, pos, invf) : xi;
+    const float xi = OCLA_LD(x, base + (ocla_idx)i * sd);
+    return i < rd ? ocla_rope(xi, OCLA_LD(x, base + (ocla_idx)ocla_rope_partner(i, rd) * sd), i, rd, pos, invf) : xi;
 }
 
-OCLA_KERNEL void flash_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const float *bias, ocla_idx bias_o,
+OCLA_KERNEL void flash_scores(OCLA_DTENSOR(qq), OCLA_DTENSOR(kq), __global const ocla_data *bias, ocla_idx bias_o,
                               ocla_idx bias_h, __global const float *invf, __global float *A, int T, int H, int S,
                               int C, int causal, int has_bias, int rd, long pos0, float qs, float bs, float post,
                               OCLA_SEQ) {
@@ -44,14 +46,14 @@ OCLA_KERNEL void flash_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const f
         for (int i = 0; i < S; i++)
             x = mad(fl_rope_at(qq, qb, qq_s3, i, rd, pt, invf), fl_rope_at(kq, kb, kq_s3, i, rd, ps, invf), x);
         x *= qs;
-        if (has_bias) x += bs * bias[bias_o + (ocla_idx)h * bias_h + (t - s + C - 1)];
+        if (has_bias) x += bs * OCLA_LD(bias, bias_o + (ocla_idx)h * bias_h + (t - s + C - 1));
         const float r = fmax(x, 0.0f);
         a = post * r * r;
     }
     A[((ocla_idx)bh * T + t) * C + c] = a;
 }
 
-OCLA_KERNEL void flash_states(OCLA_TENSOR(kl), OCLA_TENSOR(v), __global const float *invf, __global float *KV, int T,
+OCLA_KERNEL void flash_states(OCLA_DTENSOR(kl), OCLA_DTENSOR(v), __global const float *invf, __global float *KV, int T,
                               int H, int S, int E, int C, int G, int rd, long pos0, OCLA_SEQ) {
     const int j = (int)get_global_id(0), i = (int)get_global_id(1), bhg = (int)get_global_id(2);
     if (j >= E || i >= S) return;
@@ -61,7 +63,7 @@ OCLA_KERNEL void flash_states(OCLA_TENSOR(kl), OCLA_TENSOR(v), __global const fl
     float acc = 0.0f;
     for (int s = ch.s0; s < ch.s1; s++)
         acc = mad(fl_rope_at(kl, OCLA_OFF(kl, b, s, h, 0), kl_s3, i, rd, (float)(pos0 + s - ch.q0), invf),
-                  OCLA_AT(v, b, s, h, j), acc);
+                  OCLA_LD(v, OCLA_OFF(v, b, s, h, j)), acc);
     KV[(((ocla_idx)bh * G + g) * S + i) * E + j] = acc;
 }
 
@@ -86,8 +88,8 @@ OCLA_KERNEL void flash_prefix(__global float *KV, int S, int E, int G, int causa
     if (!causal) KV[base] = run * lin;
 }
 
-OCLA_KERNEL void flash_out(OCLA_TENSOR(ql), OCLA_TENSOR(v), __global const float *invf, __global const float *A,
-                           __global const float *KV, OCLA_TENSOR_OUT(o), int T, int H, int S, int E, int C, int G,
+OCLA_KERNEL void flash_out(OCLA_DTENSOR(ql), OCLA_DTENSOR(v), __global const float *invf, __global const float *A,
+                           __global const float *KV, OCLA_DTENSOR_OUT(o), int T, int H, int S, int E, int C, int G,
                            int causal, int rd, long pos0, OCLA_SEQ) {
     const int j = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (j >= E || t >= T) return;
@@ -96,10 +98,10 @@ OCLA_KERNEL void flash_out(OCLA_TENSOR(ql), OCLA_TENSOR(v), __global const float
     const int g = ch.g, s0 = ch.s0, s1 = causal ? t + 1 : ch.s1;
     const ocla_idx ab = ((ocla_idx)bh * T + t) * C;
     float acc = 0.0f;
-    for (int s = s0; s < s1; s++) acc = mad(A[ab + (s - s0)], OCLA_AT(v, b, s, h, j), acc);
+    for (int s = s0; s < s1; s++) acc = mad(A[ab + (s - s0)], OCLA_LD(v, OCLA_OFF(v, b, s, h, j)), acc);
     const ocla_idx kvb = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E + j;
     const ocla_idx qb = OCLA_OFF(ql, b, t, h, 0);
     const float pt = (float)(pos0 + t - ch.q0);
     for (int i = 0; i < S; i++) acc = mad(fl_rope_at(ql, qb, ql_s3, i, rd, pt, invf), KV[kvb + (ocla_idx)i * E], acc);
-    OCLA_AT(o, b, t, h, j) = acc;
+    OCLA_ST(o, OCLA_OFF(o, b, t, h, j), acc);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* flash_bwd.cl: backward of FLASH mixed chunk attention (flash.cl's forward), fp32, OpenCL C 1.2.
- * No variant macros: one program serves every chunk size and shape (C, sizes, strides are arguments).
+/* flash_bwd.cl: backward of FLASH mixed chunk attention (flash.cl's forward), OpenCL C 1.2. One
+ * variant macro, OCLA_DTYPE (common.cl), as flash.cl: the element type of the inputs (qq, kq, ql, kl,
+ * v, do, the bias) and of the gradients, each rounded once; A, dX, the states and every sum are fp32.
+ * One program per dtype serves every chunk size and shape (C, sizes, strides are arguments).
  *
  * Forward (per batch b and head h; rq, rk, rql, rkl = rope(qq), rope(kq), rope(ql), rope(kl) at the
  * token's global position pos0 + t; g = t / C):
@@ -30,13 +32,13 @@
  */
 
 /* rope(x)_i of the row at x[base] (stride sd between dims) at position pos. */
-OCLA_INLINE float fb_rot(__global const float *x, ocla_idx base, ocla_idx sd, int i, int rd, float pos,
+OCLA_INLINE float fb_rot(__global const ocla_data *x, ocla_idx base, ocla_idx sd, int i, int rd, float pos,
                          __global const float *invf) {
-    return ocla_rope(x[base + i * sd], x[base + ocla_rope_partner(i, rd) * sd], i, rd, pos, invf);
+    return ocla_rope(OCLA_LD(x, base + i * sd), OCLA_LD(x, base + ocla_rope_partner(i, rd) * sd), i, rd, pos, invf);
 }
 
-OCLA_KERNEL void flashb_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const float *bias, ocla_idx bias_o,
-                               ocla_idx bias_h, OCLA_TENSOR(v), OCLA_TENSOR(dout), __global const float *invf,
+OCLA_KERNEL void flashb_scores(OCLA_DTENSOR(qq), OCLA_DTENSOR(kq), __global const ocla_data *bias, ocla_idx bias_o,
+                               ocla_idx bias_h, OCLA_DTENSOR(v), OCLA_DTENSOR(dout), __global const float *invf,
                                OCLA_BUF_OUT(A), OCLA_BUF_OUT(dX), int T, int H, int S, int E, int C, int causal,
                                int has_bias, int rd, long pos0, float qs, float bs, float post, OCLA_SEQ) {
     const int c = (int)get_global_id(0), t = (int)get_global_id(1), bh = (int)get_global_id(2);
@@ -52,8 +54,8 @@ OCLA_KERNEL void flashb_scores(OCLA_TENSOR(qq), OCLA_TENSOR(kq), __global const 
         for (int i = 0; i < S; i++)
             x = mad(fb_rot(qq, qb, qq_s3, i, rd, pt, invf), fb_rot(kq, kb, kq_s3, i, rd, ps, invf), x);
         x *= qs;
-        if (has_bias) x += bs * bias[bias_o + (ocla_idx)h * bias_h + (t - s + C - 1)];
-        for (int j = 0; j < E; j++) da = mad(OCLA_AT(dout, b, t, h, j), OCLA_AT(v, b, s, h, j), da);
+        if (has_bias) x += bs * OCLA_LD(bias, bias_o + (ocla_idx)h * bias_h + (t - s + C - 1));
+        for (int j = 0; j < E; j++) da = mad(OCLA_LD(dout, OCLA_OFF(dout, b, t, h, j)), OCLA_LD(v, OCLA_OFF(v, b, s, h, j)), da);
         const float r = fmax(x, 0.0f);
         a = post * r * r;
         dx = 2.0f * post * r * da;
@@ -91,8 +93,8 @@ OCLA_KERNEL void flashb_suffix(__global float *W, int S, int E, int G, int causa
  * u = v, st = dS). Sums the gradient of the rotated row at dim i and, for a rotated dim, at its
  * partner p, then rotates back (element i of ocla_rope(., -pos)):
  *   quadratic: qs sum_j dX[row, j or j, row] rope(y_j)     linear: st[g or 0] u_row */
-OCLA_KERNEL void flashb_dqk(OCLA_TENSOR(y), OCLA_TENSOR(u), __global const float *invf, OCLA_BUF(dX),
-                            __global const float *st, OCLA_TENSOR_OUT(dquad), OCLA_TENSOR_OUT(dlin), int T, int H,
+OCLA_KERNEL void flashb_dqk(OCLA_DTENSOR(y), OCLA_DTENSOR(u), __global const float *invf, OCLA_BUF(dX),
+                            __global const float *st, OCLA_DTENSOR_OUT(dquad), OCLA_DTENSOR_OUT(dlin), int T, int H,
                             int S, int E, int C, int G, int causal, int rd, long pos0, float qs, int side, OCLA_SEQ) {
     const int i = (int)get_global_id(0), row = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (i >= S || row >= T) return;
@@ -113,17 +115,17 @@ OCLA_KERNEL void flashb_dqk(OCLA_TENSOR(y), OCLA_TENSOR(u), __global const float
     const ocla_idx sb = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E;
     float li = 0.0f, lp = 0.0f;
     for (int j = 0; j < E; j++) {
-        const float x = OCLA_AT(u, b, row, h, j);
+        const float x = OCLA_LD(u, OCLA_OFF(u, b, row, h, j));
         li = mad(st[sb + (ocla_idx)i * E + j], x, li);
         if (rot) lp = mad(st[sb + (ocla_idx)p * E + j], x, lp);
     }
     const float pr = (float)(pos0 + row - ch.q0);
-    OCLA_AT(dquad, b, row, h, i) = qs * ocla_rope(qi, qp, i, rd, -pr, invf);
-    OCLA_AT(dlin, b, row, h, i) = ocla_rope(li, lp, i, rd, -pr, invf);
+    OCLA_ST(dquad, OCLA_OFF(dquad, b, row, h, i), qs * ocla_rope(qi, qp, i, rd, -pr, invf));
+    OCLA_ST(dlin, OCLA_OFF(dlin, b, row, h, i), ocla_rope(li, lp, i, rd, -pr, invf));
 }
 
-OCLA_KERNEL void flashb_dv(OCLA_TENSOR(kl), OCLA_TENSOR(dout), __global const float *invf, OCLA_BUF(A),
-                           __global const float *dS, OCLA_TENSOR_OUT(dv), int T, int H, int S, int E, int C, int G,
+OCLA_KERNEL void flashb_dv(OCLA_DTENSOR(kl), OCLA_DTENSOR(dout), __global const float *invf, OCLA_BUF(A),
+                           __global const float *dS, OCLA_DTENSOR_OUT(dv), int T, int H, int S, int E, int C, int G,
                            int causal, int rd, long pos0, OCLA_SEQ) {
     const int j = (int)get_global_id(0), s = (int)get_global_id(1), bh = (int)get_global_id(2);
     if (j >= E || s >= T) return;
@@ -132,11 +134,11 @@ OCLA_KERNEL void flashb_dv(OCLA_TENSOR(kl), OCLA_TENSOR(dout), __global const fl
     const int g = ch.g, c = s - ch.s0, t1 = ch.s1;
     float acc = 0.0f;
     for (int t = causal ? s : ch.s0; t < t1; t++)
-        acc = mad(A[A_o + ((ocla_idx)bh * T + t) * C + c], OCLA_AT(dout, b, t, h, j), acc);
+        acc = mad(A[A_o + ((ocla_idx)bh * T + t) * C + c], OCLA_LD(dout, OCLA_OFF(dout, b, t, h, j)), acc);
     const ocla_idx db = ((ocla_idx)bh * G + (causal ? g : 0)) * S * E + j, kb = OCLA_OFF(kl, b, s, h, 0);
     const float ps = (float)(pos0 + s - ch.q0);
     for (int i = 0; i < S; i++) acc = mad(fb_rot(kl, kb, kl_s3, i, rd, ps, invf), dS[db + (ocla_idx)i * E], acc);
-    OCLA_AT(dv, b, s, h, j) = acc;
+    OCLA_ST(dv, OCLA_OFF(dv, b, s, h, j), acc);
 }
 
 /* P[bh, g, k] = sum over the tokens t of chunk g of dX[bh, t, s - gC] with t - s = k - (C - 1) (the
@@ -154,18 +156,21 @@ OCLA_KERNEL void flashb_dbias(OCLA_BUF(dX), OCLA_BUF_OUT(P), int T, int C, int G
 
 /* d bias[h, k] = bs * sum over the batch and the chunks of P[(b*H + h), g, k]; d bias as the forward's
  * bias: (buffer, offset, stride between heads), contiguous along k. This launch sums the (b, g) pairs
- * n = b*G + g in [n0, n1) and adds to d bias after the first launch (acc = 1): the host splits B*G
- * into launches of at most 32768 (llvmpipe's per-item loop limit, common.cl). */
-OCLA_KERNEL void flashb_dbias_sum(OCLA_BUF(P), __global float *db, ocla_idx db_o, ocla_idx db_h, int H, int C, int G,
-                                  int n0, int n1, int acc, float bs) {
+ * n = b*G + g in [n0, n1), after the first launch (acc = 1) onto the running sum R[h, k] (fp32, so a
+ * half d bias is rounded once); the last launch (last = 1) stores bs times the sum in d bias, the
+ * others keep it in R. The host splits B*G into launches of at most 32768 (llvmpipe's per-item loop
+ * limit, common.cl). */
+OCLA_KERNEL void flashb_dbias_sum(OCLA_BUF(P), OCLA_BUF_OUT(R), __global ocla_data *db, ocla_idx db_o, ocla_idx db_h,
+                                  int H, int C, int G, int n0, int n1, int acc, int last, float bs) {
     const int k = (int)get_global_id(0), h = (int)get_global_id(1);
     const int nk = 2 * C - 1;
     if (k >= nk || h >= H) return;
-    float sum = 0.0f;
+    const ocla_idx r = R_o + (ocla_idx)h * nk + k;
+    float sum = acc ? R[r] : 0.0f;
     for (int n = n0; n < n1; n++) {
         const int b = n / G, g = n - b * G;
         sum += P[P_o + ((ocla_idx)(b * H + h) * G + g) * nk + k];
     }
-    const ocla_idx at = db_o + (ocla_idx)h * db_h + k;
-    db[at] = (acc ? db[at] : 0.0f) + bs * sum;
+    if (last) OCLA_ST(db, db_o + (ocla_idx)h * db_h + k, bs * sum);
+    else R[r] = sum;
 }

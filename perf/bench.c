@@ -171,6 +171,8 @@ static unsigned rnd_shift;
 
 /* --dtype: the element type of the linear-attention methods' tensors (states fp32) */
 static ocla_dtype g_dtype = OCLA_F32;
+/* its plan request flag (the scheduler plans half requests with the portable kernels) */
+static unsigned dtype_flags(void) { return g_dtype == OCLA_BF16 ? OCLA_PLAN_BF16 : g_dtype == OCLA_F16 ? OCLA_PLAN_F16 : 0u; }
 
 /* n fp32 values into t, converted to its dtype */
 static ocla_status upload_as(ocla_context *ctx, ocla_tensor *t, const float *data, size_t n) {
@@ -480,7 +482,7 @@ static int point_chunks(ocla_context *ctx, const ocla_plan_limits *lim, const me
      * candidates at every T with --full too */
     const int every_block = o->all_chunks && (first_T || o->has_shape || o->chunks_everywhere);
     const int every_chunk = every_block || (o->all_chunks && o->full);
-    ocla_plan_request rq = {m->op, B, T, H, D, D, 0, 0, 0, 0};
+    ocla_plan_request rq = {m->op, B, T, H, D, D, 0, dtype_flags(), 0, 0};
     /* softmax: block 0 = the op's own pick (the plan's OCLA_OP_SOFTMAX_TILED chunk can be outside the
      * 16/32/64 the op accepts) */
     if (!m->softmax && m->op != OCLA_OP_COUNT) {
@@ -642,31 +644,38 @@ static void bench_device_sweep(ocla_context *ctx, int di, const bench_device *de
 /* ---------------------------------------------------------------------------------------------- */
 /* --load-inputs DIR: one op on inputs from files (see perf/fla_compare.py)                        */
 /* ---------------------------------------------------------------------------------------------- */
-static float *read_bin(const char *dir, const char *name, size_t count) {
+/* count elements of dtype dt (raw: fp32, or the 16-bit patterns of bf16 / fp16) from dir/name, as fp32
+ * (a half value widens exactly) */
+static float *read_bin(const char *dir, const char *name, size_t count, ocla_dtype dt) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
+    const size_t es = ocla_dtype_size(dt);
     float *h = malloc(count * 4);
-    if (h && fread(h, 4, count, f) != count) {
+    void *raw = dt == OCLA_F32 ? (void *)h : malloc(count * es);
+    if (!h || !raw || fread(raw, es, count, f) != count ||
+        (dt != OCLA_F32 && ocla_convert_to_f32(dt, raw, h, count) != OCLA_SUCCESS)) {
         free(h);
         h = NULL;
     }
+    if (raw != h) free(raw);
     fclose(f);
     return h;
 }
 
-static int write_bin(const char *dir, const char *name, const float *h, size_t count) {
+static int write_bin(const char *dir, const char *name, const void *h, size_t bytes) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
-    size_t w = fwrite(h, 4, count, f);
-    return fclose(f) || w != count ? -1 : 0;
+    size_t w = fwrite(h, 1, bytes, f);
+    return fclose(f) || w != bytes ? -1 : 0;
 }
 
 /* DIR/meta: "method mode B T H D" (mode fwd|decode|fwdbwd); q.bin k.bin v.bin [g.bin] [s.bin] [do.bin]
- * fp32 [B,T,H,D]. Writes o.bin (s_out.bin for decode; dq.bin dk.bin dv.bin [dg.bin] for fwdbwd) and
+ * [B,T,H,D] in --dtype's raw elements (fp32, or bf16 / fp16 bit patterns; s.bin [B,H,D,D] fp32 always).
+ * Writes o.bin (s_out.bin for decode, fp32; dq.bin dk.bin dv.bin [dg.bin] for fwdbwd) in that dtype and
  * result.txt "ms ms_min chunk runs device" (the time of the whole mode: forward+backward for fwdbwd). */
 static int run_load_inputs(const opts *o) {
     char path[1024], method[32] = "", mode[16] = "";
@@ -693,6 +702,12 @@ static int run_load_inputs(const opts *o) {
         fprintf(stderr, "ocla-bench: mode %s not available for %s\n", mode, method);
         return 2;
     }
+    const ocla_dtype dt = g_dtype; /* --dtype: the files' and the tensors' element type */
+    if (m->softmax && dt != OCLA_F32) {
+        fprintf(stderr, "ocla-bench: --dtype %s: the methods linear, simple_gla and gla only (not %s)\n",
+                ocla_dtype_name(dt), method);
+        return 2;
+    }
     int decode = md == MODE_DECODE;
     /* sizes from the file: each in 1..2^20 and every product within 2^31 elements */
     const long lim = 1L << 20;
@@ -705,11 +720,11 @@ static int run_load_inputs(const opts *o) {
     size_t n = (size_t)B * (size_t)T * (size_t)H * (size_t)D;
     size_t ng = m->gate == OCLA_GATE_VECTOR ? n : (size_t)B * (size_t)T * (size_t)H;
     size_t ns = (size_t)B * (size_t)H * (size_t)D * (size_t)D;
-    float *q = read_bin(o->load_dir, "q.bin", n), *k = read_bin(o->load_dir, "k.bin", n),
-          *v = read_bin(o->load_dir, "v.bin", n);
-    float *g = m->gate != OCLA_GATE_NONE ? read_bin(o->load_dir, "g.bin", ng) : NULL;
-    float *s = decode ? read_bin(o->load_dir, "s.bin", ns) : NULL;
-    float *dout = md == MODE_FWDBWD ? read_bin(o->load_dir, "do.bin", n) : NULL;
+    float *q = read_bin(o->load_dir, "q.bin", n, dt), *k = read_bin(o->load_dir, "k.bin", n, dt),
+          *v = read_bin(o->load_dir, "v.bin", n, dt);
+    float *g = m->gate != OCLA_GATE_NONE ? read_bin(o->load_dir, "g.bin", ng, dt) : NULL;
+    float *s = decode ? read_bin(o->load_dir, "s.bin", ns, OCLA_F32) : NULL;
+    float *dout = md == MODE_FWDBWD ? read_bin(o->load_dir, "do.bin", n, dt) : NULL;
     if (!q || !k || !v || (m->gate != OCLA_GATE_NONE && !g) || (decode && !s) || (md == MODE_FWDBWD && !dout)) {
         fprintf(stderr, "ocla-bench: missing or short input files in %s\n", o->load_dir);
         return 2;
@@ -728,27 +743,29 @@ static int run_load_inputs(const opts *o) {
     int chunk = 0;
     int rc = 1;
     if ((st = make_bufs(ctx, m->gate, B, T, H, D, md, q, k, v, g, s, dout, &b)) == OCLA_SUCCESS) {
-        /* correctness run first from the given state, then the timed runs */
+        /* correctness run first from the given state, then the timed runs; outputs in their tensors'
+         * dtypes, raw */
+        const size_t es = ocla_dtype_size(dt);
         float *out = malloc(n * 4), *sout = decode ? malloc(ns * 4) : NULL;
         const point pt = {m, md, 0, &b, NULL};
         st = out ? point_run(ctx, &pt) : OCLA_ERR_OUT_OF_MEMORY;
-        if (st == OCLA_SUCCESS) st = ocla_tensor_download(ctx, b.o, out, n * 4);
-        if (st == OCLA_SUCCESS) write_bin(o->load_dir, "o.bin", out, n);
+        if (st == OCLA_SUCCESS) st = ocla_tensor_download(ctx, b.o, out, n * es);
+        if (st == OCLA_SUCCESS) write_bin(o->load_dir, "o.bin", out, n * es);
         if (st == OCLA_SUCCESS && decode) st = ocla_tensor_download(ctx, b.s, sout, ns * 4);
-        if (st == OCLA_SUCCESS && decode) write_bin(o->load_dir, "s_out.bin", sout, ns);
+        if (st == OCLA_SUCCESS && decode) write_bin(o->load_dir, "s_out.bin", sout, ns * 4);
         if (md == MODE_FWDBWD) { /* gradients, written through the same buffer */
             const char *names[4] = {"dq.bin", "dk.bin", "dv.bin", "dg.bin"};
             const ocla_tensor *ts[4] = {b.dq, b.dk, b.dv, b.dg};
             for (int i = 0; i < 4 && st == OCLA_SUCCESS; i++) {
                 if (!ts[i]) continue;
                 size_t cnt = (size_t)ocla_tensor_numel(ts[i]);
-                st = ocla_tensor_download(ctx, ts[i], out, cnt * 4);
-                if (st == OCLA_SUCCESS) write_bin(o->load_dir, names[i], out, cnt);
+                st = ocla_tensor_download(ctx, ts[i], out, cnt * es);
+                if (st == OCLA_SUCCESS) write_bin(o->load_dir, names[i], out, cnt * es);
             }
         }
         if (st == OCLA_SUCCESS) {
             if (!decode) {
-                ocla_plan_request rq = {m->op, B, T, H, D, D, 0, 0, 0, 0};
+                ocla_plan_request rq = {m->op, B, T, H, D, D, 0, dtype_flags(), 0, 0};
                 ocla_plan plan;
                 char text[512];
                 if (ocla_plan_explain(ctx, &rq, &plan, text, sizeof text) == OCLA_SUCCESS) chunk = plan.chunk;
@@ -838,7 +855,8 @@ static void usage(FILE *f) {
             "usage: ocla-bench [options]\n"
             "  --device SEL[,SEL]  devices to run (selectors as OCLA_DEVICE: nvidia, pocl, rusticl, gpu, 0, 1:0)\n"
             "  --dtype f32|bf16|f16  element type of q, k, v, o, g and their gradients (states fp32); bf16 and\n"
-            "                      f16: the methods linear, simple_gla and gla (their default), named NAME-bf16\n"
+            "                      f16: the methods linear, simple_gla and gla (their default), named NAME-bf16;\n"
+            "                      with --load-inputs, the files' element type (raw 16-bit patterns)\n"
             "  --methods LIST      comma-separated, default all of:\n"
             "                      linear, simple_gla, gla   chunked linear attention, scalar / per-key gates\n"
             "                      softmax        ocla_softmax_attention, causal: the baseline of the chart\n"
@@ -1044,9 +1062,9 @@ int main(int argc, char **argv) {
     const int default_methods = !o.methods;
     if (o.dtype != OCLA_F32) { /* half: the linear-attention methods of the sweep (fwd, decode, fwdbwd) */
         const char *dn = ocla_dtype_name(o.dtype);
-        if (o.papers || o.ops || o.varlen || o.host_decode || o.load_dir) {
-            fprintf(stderr, "ocla-bench: --dtype %s goes with the sweep only (no --papers, --ops, --varlen, "
-                            "--host-decode or --load-inputs)\n", dn);
+        if (o.papers || o.ops || o.varlen || o.host_decode) {
+            fprintf(stderr, "ocla-bench: --dtype %s goes with the sweep and --load-inputs only (no --papers, --ops, "
+                            "--varlen or --host-decode)\n", dn);
             return 2;
         }
         if (!o.methods) o.methods = "linear,simple_gla,gla";

@@ -7,8 +7,9 @@ pip or its source checked out; see docs/BENCHMARKS.md "How to reproduce"):
 
     python3 perf/fla_compare.py --bench build/perf/ocla-bench --fla PATH/TO/flash-linear-attention --out fla-out
 
-For each case the script makes inputs in PyTorch (seeded), writes them as raw fp32 files, runs
-`ocla-bench --load-inputs DIR` (which writes o.bin, the final state for decode, and its median time
+For each case the script makes inputs in PyTorch (seeded), writes them as raw files (fp32, or --dtype's
+16-bit patterns), runs `ocla-bench --dtype D --load-inputs DIR` (which writes o.bin, the final state
+for decode, and its median time
 over >= 20 event-profiled runs), runs fla on the same tensors (median of triton.testing.do_bench after
 warm-up, which also absorbs fla's autotuning), and reports max relative error
 max|o_ocla - o_fla| / max|o_fla| and the time ratio ocla/fla (< 1: ocla faster).
@@ -29,6 +30,13 @@ TRITON_F32_DEFAULT=ieee (true fp32, in a child process, since Triton reads it at
 path: fla's own precision), beside ocla's default fp32-accurate one.
 --softmax adds the softmax baseline: ocla's tiled causal softmax attention (ocla-bench --methods softmax,
 the scheduler's pick) against PyTorch's scaled_dot_product_attention in fp32, causal, at both shapes.
+--dtype f32|bf16|f16 (default f32): the element type of q, k, v, the gates, do, o and the gradients on
+both sides (the decode state stays fp32, as in fla and ocla): the inputs are made in fp32, rounded to
+the dtype, written as raw 16-bit files for `ocla-bench --dtype D --load-inputs` and given to fla as
+tensors of that dtype. Every case is also checked against an fp64 reference computed on the same
+half-rounded inputs (the chunked form in fp64, gradients by autograd: ref_fp64), for ocla and for fla:
+max|x - ref| / max|ref| (issue 14's bound: 5e-3 bf16, 1e-3 fp16). --tf32 and --ieee are fp32 options
+(skipped, with a note, for the half dtypes).
 fla's code is imported from --fla and never copied into the repository.
 """
 import argparse
@@ -40,6 +48,12 @@ import sys
 import types
 
 SHAPES = [(4, 2048, 16, 128), (2, 8192, 16, 128)]
+DTYPES = ("f32", "bf16", "f16")
+
+
+def torch_dtype(name):
+    import torch
+    return {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[name]
 METHODS = ["linear", "simple_gla", "gla"]
 DECODE = (64, 16, 128)  # sequences, heads, D
 
@@ -90,7 +104,8 @@ def load_fla(path):
                 fused_recurrent_simple_gla=fused_recurrent_simple_gla)
 
 
-def make_inputs(method, mode, B, T, H, D, seed):
+def make_inputs(method, mode, B, T, H, D, seed, dtype="f32"):
+    """q, k, v, the log gates (fp32 values rounded to dtype) and the decode state (fp32)."""
     import torch
     import torch.nn.functional as F
     g = torch.Generator().manual_seed(seed)
@@ -103,20 +118,59 @@ def make_inputs(method, mode, B, T, H, D, seed):
     elif method == "gla":
         gate = F.logsigmoid(torch.randn(B, T, H, D, generator=g)) / 16
     s = torch.randn(B, H, D, D, generator=g) * 0.1 if mode == "decode" else None
+    dt = torch_dtype(dtype)
+    q, k, v = q.to(dt), k.to(dt), v.to(dt)
+    gate = gate.to(dt) if gate is not None else None
     return q, k, v, gate, s
 
 
 def write_bin(path, t):
-    t = t.detach().to("cpu", dtype=__import__("torch").float32).contiguous()
+    """t's elements, raw, in its own dtype (fp32, or the 16-bit patterns of bf16 / fp16)."""
+    t = t.detach().cpu().contiguous()
     with open(path, "wb") as f:
-        f.write(ctypes.string_at(t.data_ptr(), t.numel() * 4))
+        f.write(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()))
 
 
-def read_bin(path, shape):
+def read_bin(path, shape, dtype="f32"):
     import torch
     with open(path, "rb") as f:
         data = bytearray(f.read())
-    return torch.frombuffer(data, dtype=torch.float32).clone().reshape(shape)
+    return torch.frombuffer(data, dtype=torch_dtype(dtype)).clone().reshape(shape)
+
+
+def ref_fp64(method, mode, q, k, v, gate, s, do=None):
+    """fp64 reference on the given (half-rounded) tensors, on their device: the chunked form (chunks of 64,
+    gates relative to each chunk's first token, so every exp stays within exp(64 max|g|)), gradients by
+    autograd from do. Returns (o, [dq, dk, dv, dg] or None, final state or None)."""
+    import torch
+    leaves = [t.detach().double().requires_grad_(mode == "fwdbwd") if t is not None else None for t in (q, k, v, gate)]
+    q, k, v, g = leaves
+    B, T, H, K = q.shape
+    qs = q * K ** -0.5
+    if mode == "decode":  # one step: S' = exp(g) S + k v^T, o = scale q S'
+        S = s.double() * g[:, 0].exp()[..., None, None] + k[:, 0, :, :, None] * v[:, 0, :, None, :]
+        return torch.einsum("bhk,bhkv->bhv", qs[:, 0], S)[:, None], None, S
+    S = q.new_zeros(B, H, K, v.shape[-1])
+    outs = []
+    for t0 in range(0, T, 64):
+        qc, kc, vc = qs[:, t0:t0 + 64], k[:, t0:t0 + 64], v[:, t0:t0 + 64]
+        if method == "linear":
+            G = torch.zeros_like(qc)
+        elif method == "simple_gla":
+            G = g[:, t0:t0 + 64].cumsum(1)[..., None].expand_as(qc)
+        else:
+            G = g[:, t0:t0 + 64].cumsum(1)
+        qg, kg = qc * G.exp(), kc * (-G).exp()
+        A = torch.einsum("bihk,bjhk->bhij", qg, kg).tril()
+        outs.append(torch.einsum("bhij,bjhv->bihv", A, vc) + torch.einsum("bihk,bhkv->bihv", qg, S))
+        Gl = G[:, -1]
+        S = S * Gl.exp()[..., None] + torch.einsum("bjhk,bjhv->bhkv", kc * (Gl[:, None] - G).exp(), vc)
+    o = torch.cat(outs, 1)
+    grads = None
+    if mode == "fwdbwd":
+        o.backward(do.double())
+        grads = [t.grad for t in leaves if t is not None]
+    return o.detach(), grads, None
 
 
 def run_fla(fns, method, mode, q, k, v, gate, s, do=None):
@@ -236,9 +290,9 @@ def fla_only(args):
     all_cases = cases(args.modes.split(","))
     picked = [all_cases[args.case]] if args.case >= 0 else all_cases
     for (m, mode, B, T, H, D) in picked:
-        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, case_seed(m, mode, B, T, H, D))
+        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, case_seed(m, mode, B, T, H, D), args.dtype)
         g = torch.Generator().manual_seed(case_seed(m, mode, B, T, H, D) + 1)
-        do = torch.randn(B, T, H, D, generator=g).cuda() if mode == "fwdbwd" else None
+        do = torch.randn(B, T, H, D, generator=g).to(torch_dtype(args.dtype)).cuda() if mode == "fwdbwd" else None
         dev = to_dev((q, k, v, gate, s), "cuda", mode == "fwdbwd")
         fn = run_fla(fns, m, mode, *dev, do=do)
         if args.warm:
@@ -269,7 +323,7 @@ def warm_up(args):
         while specs and len(running) < jobs:
             env, modes, i = specs.pop(0)
             cmd = [sys.executable, __file__, "--fla-only", "--warm", "--case", str(i), "--fla", args.fla,
-                   "--modes", modes]
+                   "--modes", modes, "--dtype", args.dtype]
             running.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                             text=True))
         time.sleep(0.5)
@@ -292,23 +346,28 @@ def warm_up(args):
 
 
 def rel_err(a, b):
+    """max|a - b| / max|b|, in fp64 (either may be half)."""
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
 def print_table(peak, args, rows, out=sys.stdout):
     print(f"device: {peak.get('name', '?')}  driver {peak.get('driver', '?')}  measured fp32 FMA peak "
           f"{peak.get('peak_gflops', 0):.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
-          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}", file=out)
-    print(f"{'case':36} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} {'err o':>9} "
-          f"{'err grads':>9} {'C':>4} {'%FMA/%BW':>9} {'ocla tf32':>9} {'ratio':>6}", file=out)
+          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}; dtype {args.dtype}",
+          file=out)
+    print(f"{'case':36} {'dtype':>5} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} "
+          f"{'err o':>9} {'err grads':>9} {'ocla e64':>9} {'fla e64':>9} {'C':>4} {'%FMA/%BW':>9} {'ocla tf32':>9} "
+          f"{'ratio':>6}", file=out)
     for r in rows:
         def g(k, fmt):
             w = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
             return format(r[k], fmt) if k in r else "-".rjust(w)
         pct = g("ocla_pct_bw", ".1f") if r["mode"] == "decode" else g("ocla_pct_fma", ".1f")
-        print(f"{r['case']:36} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} {g('ratio_ocla_over_fla', '6.2f')} "
-              f"{g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} {g('max_rel_err_o', '9.2e')} "
-              f"{g('max_rel_err_grads', '9.2e')} {g('ocla_chunk', '4d')} {pct:>9} {g('ocla_tf32_ms', '9.4f')} "
+        print(f"{r['case']:36} {r.get('dtype', 'f32'):>5} {g('ocla_ms', '9.4f')} {g('fla_ms', '9.4f')} "
+              f"{g('ratio_ocla_over_fla', '6.2f')} {g('fla_ieee_ms', '9.4f')} {g('ratio_ocla_over_fla_ieee', '6.2f')} "
+              f"{g('max_rel_err_o', '9.2e')} {g('max_rel_err_grads', '9.2e')} {g('ocla_err_fp64', '9.2e')} "
+              f"{g('fla_err_fp64', '9.2e')} {g('ocla_chunk', '4d')} {pct:>9} {g('ocla_tf32_ms', '9.4f')} "
               f"{g('ratio_ocla_tf32_over_fla', '6.2f')}", file=out)
         for who in ("ocla", "fla"):
             if f"{who}_error" in r and r[f"{who}_error"]:
@@ -316,6 +375,8 @@ def print_table(peak, args, rows, out=sys.stdout):
     print("ratio = ocla / fla (< 1: ocla faster); fwdbwd = forward + backward (dq,dk,dv,dg) per call.\n"
           "ocla tf32: OCLA_ALLOW_TF32=1 (--tf32), its ratio against fla's default (TF32 dots).\n"
           "err o / err grads: max|ocla - fla| / max|fla| (grads: worst of dq, dk, dv, dg).\n"
+          "ocla e64 / fla e64: max|x - ref| / max|ref| against fp64 on the same (half-rounded) inputs, worst of\n"
+          "o and the gradients (decode: o and the state).\n"
           "decode %BW: state read+write vs measured copy bandwidth.", file=out)
 
 
@@ -330,6 +391,8 @@ def main():
     ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee (forward)")
     ap.add_argument("--tf32", action="store_true", help="also time ocla with OCLA_ALLOW_TF32=1 (fwd and fwdbwd)")
     ap.add_argument("--softmax", action="store_true", help="also time ocla's softmax baseline against PyTorch SDPA fp32")
+    ap.add_argument("--dtype", default="f32", choices=DTYPES,
+                    help="element type of q, k, v, gates, do, o and the gradients on both sides (states fp32)")
     ap.add_argument("--jobs", type=int, default=0, help="warm-up processes at once (0: one per case, <= CPUs)")
     ap.add_argument("--no-warm", action="store_true", help="skip the parallel warm-up")
     ap.add_argument("--warm-timeout", type=int, default=330, help="stop the warm-up after this many seconds")
@@ -339,6 +402,9 @@ def main():
     args = ap.parse_args()
     if args.fla_only:
         return fla_only(args)
+    if args.dtype != "f32" and (args.tf32 or args.ieee):  # fp32 options: nothing to compare in half
+        print(f"--dtype {args.dtype}: --tf32 and --ieee are fp32 options, skipped", file=sys.stderr)
+        args.tf32 = args.ieee = False
 
     import torch
     gpu = "cuda" if torch.cuda.is_available() else "cpu"
@@ -368,6 +434,7 @@ def main():
         report_warm = None
 
     report = dict(device=peak, fla_error=fla_err, rows=[], warm_up_s=report_warm, torch=torch.__version__,
+                  dtype=args.dtype,
                   triton=getattr(__import__("triton"), "__version__", "?") if gpu == "cuda" else None)
     rows = report["rows"]
 
@@ -380,17 +447,18 @@ def main():
         d = os.path.join(args.out, key.replace("/", "_").replace(",", "x"))
         os.makedirs(d, exist_ok=True)
         seed = case_seed(m, mode, B, T, H, D)
-        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, seed)
-        do = torch.randn(B, T, H, D, generator=torch.Generator().manual_seed(seed + 1)) if mode == "fwdbwd" else None
+        q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, seed, args.dtype)
+        do = (torch.randn(B, T, H, D, generator=torch.Generator().manual_seed(seed + 1)).to(torch_dtype(args.dtype))
+              if mode == "fwdbwd" else None)
         with open(os.path.join(d, "meta"), "w") as f:
             f.write(f"{m} {mode} {B} {T} {H} {D}\n")
         for name, t in (("q", q), ("k", k), ("v", v), ("g", gate), ("s", s), ("do", do)):
             if t is not None:
                 write_bin(os.path.join(d, name + ".bin"), t)
         print(f"[{key}] ocla ...", file=sys.stderr, flush=True)
-        rr = subprocess.run([args.bench, "--device", args.device, "--load-inputs", d],
+        rr = subprocess.run([args.bench, "--device", args.device, "--dtype", args.dtype, "--load-inputs", d],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        row = dict(case=key, method=m, mode=mode, B=B, T=T, H=H, D=D)
+        row = dict(case=key, method=m, mode=mode, B=B, T=T, H=H, D=D, dtype=args.dtype)
         grad_names = ["dq", "dk", "dv"] + (["dg"] if gate is not None else [])
         if rr.returncode != 0:
             row["ocla_error"] = rr.stderr.strip()[-500:]
@@ -399,7 +467,7 @@ def main():
                 parts = f.read().split()
             row.update(ocla_ms=float(parts[0]), ocla_ms_min=float(parts[1]), ocla_chunk=int(parts[2]),
                        ocla_runs=int(parts[3]), ocla_device=" ".join(parts[4:]))
-            o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
+            o_ocla = read_bin(os.path.join(d, "o.bin"), (B, T, H, D), args.dtype)
             if mode == "fwdbwd":  # keep the default run's gradients: the TF32 run writes its own
                 for name in grad_names:
                     os.replace(os.path.join(d, name + ".bin"), os.path.join(d, name + ".default.bin"))
@@ -413,6 +481,17 @@ def main():
                 o_tf32 = read_bin(os.path.join(d, "o.bin"), (B, T, H, D))
             else:
                 row["ocla_tf32_error"] = rr.stderr.strip()[-500:]
+        # the fp64 reference on the same (rounded) inputs, for ocla's outputs here and fla's below
+        print(f"[{key}] fp64 reference ...", file=sys.stderr, flush=True)
+        ref = ref_fp64(m, mode, *to_dev((q, k, v, gate, s), gpu, False), do=do.to(gpu) if do is not None else None)
+        if "ocla_ms" in row:
+            errs = [rel_err(o_ocla, ref[0])]
+            if mode == "fwdbwd":
+                errs += [rel_err(read_bin(os.path.join(d, n + ".default.bin"), tuple(r.shape), args.dtype), r)
+                         for n, r in zip(grad_names, ref[1])]
+            if mode == "decode":
+                errs.append(rel_err(read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D)), ref[2]))
+            row["ocla_err_fp64"] = max(errs)
         if fns:
             print(f"[{key}] fla ...", file=sys.stderr, flush=True)
             try:
@@ -422,21 +501,27 @@ def main():
                 o_fla = res[0]
                 row["fla_ms"] = bench_fla(fn, [x for x in dev[:4] if x is not None] if mode == "fwdbwd" else None)
                 if "ocla_ms" in row:
-                    row["max_rel_err_o"] = rel_err(o_ocla, o_fla.detach().float().cpu())
+                    row["max_rel_err_o"] = rel_err(o_ocla, o_fla)
                     row["ratio_ocla_over_fla"] = row["ocla_ms"] / row["fla_ms"]
                 if o_tf32 is not None:
-                    row["max_rel_err_o_tf32"] = rel_err(o_tf32, o_fla.detach().float().cpu())
+                    row["max_rel_err_o_tf32"] = rel_err(o_tf32, o_fla)
                     row["ratio_ocla_tf32_over_fla"] = row["ocla_tf32_ms"] / row["fla_ms"]
                 if mode == "fwdbwd" and "ocla_ms" in row:  # the default run's gradients against fla's
                     errs = {}
                     for name, gt in zip(grad_names, res[1]):
                         shape = tuple(gt.shape)
-                        errs[name] = rel_err(read_bin(os.path.join(d, name + ".default.bin"), shape), gt.float().cpu())
+                        errs[name] = rel_err(read_bin(os.path.join(d, name + ".default.bin"), shape, args.dtype), gt)
                     row["rel_err_grads"] = errs
                     row["max_rel_err_grads"] = max(errs.values())
                 if mode == "decode" and res[1] is not None and "ocla_ms" in row:
                     s_ocla = read_bin(os.path.join(d, "s_out.bin"), (B, H, D, D))
-                    row["max_rel_err_state"] = rel_err(s_ocla, res[1].float().cpu())
+                    row["max_rel_err_state"] = rel_err(s_ocla, res[1])
+                ferrs = [rel_err(o_fla, ref[0])]
+                if mode == "fwdbwd":
+                    ferrs += [rel_err(gt, r) for gt, r in zip(res[1], ref[1])]
+                if mode == "decode" and res[1] is not None:
+                    ferrs.append(rel_err(res[1], ref[2]))
+                row["fla_err_fp64"] = max(ferrs)
                 del dev, fn, res
             except Exception as e:  # keep the ocla row
                 row["fla_error"] = f"{type(e).__name__}: {e}"
@@ -455,6 +540,7 @@ def main():
                 row["ocla_gflops"] = gflop / (row["ocla_ms"] * 1e-3)
                 if peak.get("peak_gflops"):
                     row["ocla_pct_fma"] = 100 * row["ocla_gflops"] / peak["peak_gflops"]
+        del ref
         rows.append(row)
         save()
         print_table(peak, args, [row], out=sys.stderr)

@@ -18,6 +18,7 @@
  * OCLA_LAYER_BWD_SLOT; the flash op's forward keeps its slots 4-6 and its backward 0-3 apart. */
 #include "layer_bwd_common.h"
 #include "layer_gau.h"
+#include "layer_half.h"
 #include "op_common.h"
 
 #define FN "ocla_gau_layer_backward"
@@ -146,6 +147,8 @@ static ocla_status norm_backward(ocla_context *ctx, const ocla_gau_layer_params 
 
 static ocla_status backward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx, const ocla_gau_layer_grads *g) {
+    if (x && x->dtype != OCLA_F32) /* layer_half.h */
+        return ocla__gau_backward_half(ctx, FN, p, w, x, dy, dx, g, backward);
     static const ocla_gau_layer_grads none; /* every gradient NULL */
     if (!g) g = &none;
     ocla__gau_dims dm;

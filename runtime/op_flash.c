@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* FLASH mixed chunk attention: kernels_cl/flash.cl, planned by runtime/plan_flash.c (four passes:
- * scores, chunk states, prefix, output, in the plan's work-groups). The chunk C is the params' (a
+ * scores, chunk states, prefix, output, in the plan's work-groups). Half precision: every tensor of
+ * qq's dtype, read and written by the kernels themselves (the variant's -DOCLA_DTYPE from the
+ * request's OCLA_PLAN_BF16 / _F16); the scores, states and sums stay fp32. The chunk C is the params' (a
  * model parameter, default 256), else OCLA_CHUNK, else the scheduler's pick, resolved by
  * ocla__resolve_chunk and planned by ocla__plan_for as ocla_plan_explain does.
  * Scratch slots (layer_common.h): 4 = C x C scores per chunk ([B*H, T, C]), 5 = chunk states
@@ -69,14 +71,15 @@ static ocla_status plan_and_build(ocla_context *ctx, const char *fn, ocla_plan_r
 ocla_status ocla__flash_check(ocla_context *ctx, const char *fn, const ocla_flash_params *p, const ocla_tensor *const x[4],
                               const ocla_tensor *v, ocla__flash_call *c) {
     ocla_status st;
-    if ((st = ocla__check_tensor(ctx, x[0], "qq", 4, NULL)) != OCLA_SUCCESS) return st;
+    const ocla_dtype dt = x[0] ? x[0]->dtype : OCLA_F32; /* every tensor of qq's dtype: fp32, bf16 or fp16 */
+    if ((st = ocla__check_tensor_as(ctx, x[0], "qq", 4, NULL, dt)) != OCLA_SUCCESS) return st;
     const int64_t B = x[0]->dims[0], T = x[0]->dims[1], H = x[0]->dims[2], S = x[0]->dims[3];
     const int64_t sd[4] = {B, T, H, S};
-    if ((st = ocla__check_tensor(ctx, x[1], "kq (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, x[2], "ql (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, x[3], "kl (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, v, "v", 4, NULL)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, v, "v (B, T, H of qq)", 4, (int64_t[]){B, T, H, v->dims[3]})) != OCLA_SUCCESS)
+    if ((st = ocla__check_tensor_as(ctx, x[1], "kq (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, x[2], "ql (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, x[3], "kl (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, v, "v (qq's dtype)", 4, NULL, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, v, "v (B, T, H of qq)", 4, (int64_t[]){B, T, H, v->dims[3]}, dt)) != OCLA_SUCCESS)
         return st;
     if (p->chunk < 0 || p->chunk > OCLA__FLASH_MAX_CHUNK)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "%s: chunk %d (0 = scheduler, 1..%d)", fn, p->chunk,
@@ -91,13 +94,13 @@ ocla_status ocla__flash_check(ocla_context *ctx, const char *fn, const ocla_flas
     const int64_t E = v->dims[3];
     if (T > INT32_MAX / 2 || B * H > INT32_MAX / 2 || S > 65536 || E > 65536)
         return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "%s: sizes beyond the kernels' int indices", fn);
-    *c = (ocla__flash_call){.B = B, .T = T, .H = H, .S = S, .E = E};
+    *c = (ocla__flash_call){.B = B, .T = T, .H = H, .S = S, .E = E, .dt = dt};
     return ocla__flash_check_seqs(ctx, fn, p, c);
 }
 
 ocla_status ocla__flash_check_bias(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
                                    const ocla__flash_call *c) {
-    ocla_status st = ocla__check_tensor(ctx, t, name, 2, (int64_t[]){c->H, 2 * (int64_t)c->C - 1});
+    ocla_status st = ocla__check_tensor_as(ctx, t, name, 2, (int64_t[]){c->H, 2 * (int64_t)c->C - 1}, c->dt);
     if (st == OCLA_SUCCESS && t->strides[1] != 1)
         st = ocla__fail(ctx, OCLA_ERR_SHAPE, "%s: %s must be contiguous along its last dim", fn, name);
     return st;
@@ -106,7 +109,7 @@ ocla_status ocla__flash_check_bias(ocla_context *ctx, const char *fn, const ocla
 ocla_status ocla__flash_plan(ocla_context *ctx, const char *fn, const ocla_flash_params *p, unsigned flags,
                              const char *const *names, int n, ocla__flash_call *c, ocla_plan *plan, cl_kernel *k) {
     ocla_plan_request r = {OCLA_OP_FLASH_CHUNK, c->B, c->T, c->H, c->S, c->E, ocla__resolve_chunk(ctx, p->chunk),
-                           flags | (p->causal ? 0u : OCLA_PLAN_NONCAUSAL), 0, 0};
+                           flags | (p->causal ? 0u : OCLA_PLAN_NONCAUSAL) | ocla__plan_dtype_flags(c->dt), 0, 0};
     ocla_status st = plan_and_build(ctx, fn, &r, p->chunk != 0, names, n, plan, k);
     if (st != OCLA_SUCCESS) return st;
     const int C = plan->chunk;
@@ -147,7 +150,8 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla_status st = ocla__flash_check(ctx, FN, p, (const ocla_tensor *const[4]){io->qq, io->kq, io->ql, io->kl},
                                        io->v, &c);
     int64_t E = 0;
-    if (st != OCLA_SUCCESS || (st = ocla__check_vo(ctx, io->v, io->o, c.B, c.T, c.T, c.H, &E, "qq", "qq")) != OCLA_SUCCESS)
+    if (st != OCLA_SUCCESS ||
+        (st = ocla__check_vo_as(ctx, io->v, io->o, c.B, c.T, c.T, c.H, &E, "qq", "qq", c.dt)) != OCLA_SUCCESS)
         return st;
     const ocla_io_set set = {.in = {io->qq, io->kq, io->ql, io->kl, io->v, p->rel_bias},
                              .in_name = {"qq", "kq", "ql", "kl", "v", "rel_bias"},
@@ -160,7 +164,8 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     ocla_plan plan;
     cl_kernel k[4];
     if ((st = ocla__flash_plan(ctx, FN, p, 0, k_names, 4, &c, &plan, k)) != OCLA_SUCCESS) return st;
-    if (p->rel_bias && (st = ocla__flash_check_bias(ctx, FN, p->rel_bias, "rel_bias", &c)) != OCLA_SUCCESS) return st;
+    if (p->rel_bias && (st = ocla__flash_check_bias(ctx, FN, p->rel_bias, "rel_bias (qq's dtype)", &c)) != OCLA_SUCCESS)
+        return st;
     /* scratch slots 4, 5, 6: the C x C scores per chunk, the chunk states, the RoPE frequencies and the
      * sequence table */
     const int64_t aux = (int64_t)ocla__flash_aux_floats(&c);

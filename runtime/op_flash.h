@@ -15,6 +15,7 @@
 /* One call's sizes, planned chunk and scalars (the params' values with their defaults resolved). */
 typedef struct ocla__flash_call {
     int64_t B, T, H, S, E, G;
+    ocla_dtype dt; /* qq's: every input, output, gradient and the bias have it (the variants' OCLA_DTYPE) */
     int C, causal, lin_norm, rd;
     float qs, lin;
     int64_t pos0;
@@ -28,12 +29,13 @@ typedef struct ocla__flash_call {
     size_t seq_o;
 } ocla__flash_call;
 
-/* The params and the inputs qq, kq, ql, kl [B,T,H,S] and v [B,T,H,E] (any E); fills the sizes of c.
+/* The params and the inputs qq, kq, ql, kl [B,T,H,S] and v [B,T,H,E] (any E), all of qq's dtype (fp32,
+ * bf16 or fp16; another: OCLA_ERR_UNSUPPORTED naming the tensor); fills the sizes and the dtype of c.
  * Outputs and the relative bias are the caller's to check (the bias after the plan: its length is
  * 2C-1). */
 ocla_status ocla__flash_check(ocla_context *ctx, const char *fn, const ocla_flash_params *p, const ocla_tensor *const x[4],
                               const ocla_tensor *v, ocla__flash_call *c);
-/* t (rel_bias or its gradient) is [H, 2C-1], contiguous along its last dim. */
+/* t (rel_bias or its gradient) is [H, 2C-1] of c's dtype, contiguous along its last dim. */
 ocla_status ocla__flash_check_bias(ocla_context *ctx, const char *fn, const ocla_tensor *t, const char *name,
                                    const ocla__flash_call *c);
 /* Plan (flags: OCLA_PLAN_NONCAUSAL from the params, plus the backward's OCLA__PLAN_FLASH_*), build the

@@ -8,8 +8,10 @@
  * Temporaries in the context's scratch slots 0-3 (the attention ops' range; a layer's backward keeps
  * its own in 4-7): 0 = the linear part's states M [B*H, G, S, E], 1 = the sums of rope(ql) do^T per
  * chunk, turned into their suffix dS [B*H, G, S, E], 2 = the RoPE frequencies, 3 = the scores A and
- * their gradient dX [B*H, T, C] each, and the relative bias gradient's partial sums [B*H, G, 2C-1]. Slot 2
- * holds the packed sequences' table after the frequencies (runtime/op_flash_seq.c). */
+ * their gradient dX [B*H, T, C] each, the relative bias gradient's partial sums [B*H, G, 2C-1] and its
+ * running sum [H, 2C-1]. Slot 2 holds the packed sequences' table after the frequencies
+ * (runtime/op_flash_seq.c). Half precision: every tensor of qq's dtype (the kernels read and write it,
+ * the variant's -DOCLA_DTYPE); the temporaries and every sum stay fp32. */
 #include <stdint.h>
 #include <string.h>
 
@@ -35,12 +37,13 @@ static ocla_status check_outputs(ocla_context *ctx, const ocla_flash_params *p, 
                                  const ocla__flash_call *c) {
     const int64_t sd[4] = {c->B, c->T, c->H, c->S}, ed[4] = {c->B, c->T, c->H, c->E};
     ocla_status st;
-    if ((st = ocla__check_tensor(ctx, io->d_o, "d_o (v's dims)", 4, ed)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->dqq, "dqq (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->dkq, "dkq (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->dql, "dql (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->dkl, "dkl (qq's dims)", 4, sd)) != OCLA_SUCCESS ||
-        (st = ocla__check_tensor(ctx, io->dv, "dv (v's dims)", 4, ed)) != OCLA_SUCCESS)
+    const ocla_dtype dt = c->dt;
+    if ((st = ocla__check_tensor_as(ctx, io->d_o, "d_o (v's dims, qq's dtype)", 4, ed, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, io->dqq, "dqq (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, io->dkq, "dkq (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, io->dql, "dql (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, io->dkl, "dkl (qq's dims and dtype)", 4, sd, dt)) != OCLA_SUCCESS ||
+        (st = ocla__check_tensor_as(ctx, io->dv, "dv (v's dims, qq's dtype)", 4, ed, dt)) != OCLA_SUCCESS)
         return st;
     if (io->d_rel_bias && !p->rel_bias)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, FN ": d_rel_bias needs params.rel_bias");
@@ -53,9 +56,10 @@ static ocla_status check_outputs(ocla_context *ctx, const ocla_flash_params *p, 
     return ocla__check_disjoint(ctx, FN, &set);
 }
 
-/* Slot 3's regions (floats): A at 0, dX at *x_off, the bias partial sums at *p_off; the bytes of every
- * slot in bytes[]. Nonzero when a size overflows. */
-static int layout(ocla__flash_call *c, int dbias, size_t *x_off, size_t *p_off, size_t bytes[4]) {
+/* Slot 3's regions (floats): A at 0, dX at *x_off, the bias partial sums at *p_off, then (dbias) the
+ * bias gradient's running sum [H, 2C-1] at *r_off; the bytes of every slot in bytes[]. Nonzero when a
+ * size overflows. */
+static int layout(ocla__flash_call *c, int dbias, size_t *x_off, size_t *p_off, size_t *r_off, size_t bytes[4]) {
     size_t bh, tc, states, part = 0, end;
     if (!ocla__mul_ok((size_t)c->B, (size_t)c->H, &bh) || !ocla__mul_ok(bh, (size_t)c->T, &tc) ||
         !ocla__mul_ok(tc, (size_t)c->C, &tc) || !ocla__mul_ok(bh, (size_t)c->G, &states) ||
@@ -68,6 +72,8 @@ static int layout(ocla__flash_call *c, int dbias, size_t *x_off, size_t *p_off, 
     if (!ocla__add_ok(a_end, tc, &end)) return 1;
     *p_off = (end + ALIGN - 1) / ALIGN * ALIGN;
     if (!ocla__add_ok(*p_off, part, &end)) return 1;
+    *r_off = end;
+    if (dbias && !ocla__add_ok(end, (size_t)c->H * (2 * (size_t)c->C - 1), &end)) return 1;
     const size_t floats[4] = {states, states, ocla__flash_aux_floats(c), end};
     for (int i = 0; i < 4; i++)
         if (!ocla__mul_ok(floats[i], sizeof(float), &bytes[i])) return 1;
@@ -85,13 +91,13 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     cl_kernel k[K_COUNT];
     const unsigned flags = OCLA__PLAN_FLASH_BWD | (dbias ? OCLA__PLAN_FLASH_DBIAS : 0u);
     if ((st = ocla__flash_plan(ctx, FN, p, flags, k_names, nk, &c, &plan, k)) != OCLA_SUCCESS) return st;
-    if ((p->rel_bias && (st = ocla__flash_check_bias(ctx, FN, p->rel_bias, "rel_bias", &c)) != OCLA_SUCCESS) ||
-        (dbias && (st = ocla__flash_check_bias(ctx, FN, io->d_rel_bias, "d_rel_bias", &c)) != OCLA_SUCCESS))
+    if ((p->rel_bias && (st = ocla__flash_check_bias(ctx, FN, p->rel_bias, "rel_bias (qq's dtype)", &c)) != OCLA_SUCCESS) ||
+        (dbias && (st = ocla__flash_check_bias(ctx, FN, io->d_rel_bias, "d_rel_bias (qq's dtype)", &c)) != OCLA_SUCCESS))
         return st;
 
     /* temporaries */
-    size_t x_off, p_off, bytes[4];
-    if (layout(&c, dbias, &x_off, &p_off, bytes))
+    size_t x_off, p_off, r_off, bytes[4];
+    if (layout(&c, dbias, &x_off, &p_off, &r_off, bytes))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": temporary sizes overflow");
     cl_mem mem[4];
     for (int i = 0; i < 4; i++) {
@@ -167,10 +173,12 @@ static ocla_status run(ocla_context *ctx, const ocla_flash_params *p, const ocla
     const size_t g_sum[3] = {2 * (size_t)c.C - 1, (size_t)c.H, 1};
     const int64_t pairs = c.B * c.G; /* (b, g) pairs, DBIAS_SPLIT per launch */
     for (int64_t n0 = 0; n0 < pairs && st == OCLA_SUCCESS; n0 += DBIAS_SPLIT) {
+        const int last = pairs - n0 <= DBIAS_SPLIT;
         a = (ocla_args){ctx, k[K_DBIAS_SUM], 0, OCLA_SUCCESS};
-        ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)p_off), ocla__push_tensor(&a, io->d_rel_bias, NULL, 1);
+        ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)p_off), ocla__push_mem(&a, AX), ocla__push_long(&a, (int64_t)r_off);
+        ocla__push_tensor(&a, io->d_rel_bias, NULL, 1);
         ocla__push_int(&a, (int)c.H), ocla__push_int(&a, c.C), ocla__push_int(&a, (int)c.G), ocla__push_int(&a, (int)n0);
-        ocla__push_int(&a, (int)(pairs - n0 < DBIAS_SPLIT ? pairs : n0 + DBIAS_SPLIT)), ocla__push_int(&a, n0 > 0);
+        ocla__push_int(&a, (int)(last ? pairs : n0 + DBIAS_SPLIT)), ocla__push_int(&a, n0 > 0), ocla__push_int(&a, last);
         ocla__push_float(&a, p->bias_scale);
         st = ocla__layer_launch(&a, 3, g_sum, c.local, "flash backward bias");
     }

@@ -161,7 +161,8 @@ extern const ocla_kfamily ocla__fam_softmax_bwd;
 enum { SMB_BQ, SMB_BK, SMB_DS, SMB_DK, SMB_DV, SMB_NTILES };
 uint64_t ocla__softmax_bwd_local(int bq, int bk, int ds, int dk, int dv);
 
-/* kernels_cl/flash.cl: no compile-time tiles (one program for every chunk and shape). */
+/* kernels_cl/flash.cl: no compile-time tiles (one program for every chunk and shape); its one option is
+ * the tensors' element type, OCLA_DTYPE (variant_list.c). */
 extern const ocla_kfamily ocla__fam_flash;
 
 /* The variant of fam whose tiles are the plan's (the family's order). */

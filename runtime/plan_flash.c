@@ -5,7 +5,7 @@
  * What runs: four passes, flash_scores (C x C relu^2 scores per chunk into a [B*H, T, C] buffer),
  * flash_states (each chunk's K_lin^T V, [B*H, G, S, E]), flash_prefix (exclusive prefix over the
  * chunks, or the total when non-causal) and flash_out. One work-item per output element, no local
- * memory, no compile-time tiles (one program for every chunk and shape). Every pass launches
+ * memory, no compile-time tiles (one program per element type for every chunk and shape). Every pass launches
  * work-groups of WG_X x WG_Y items over its first two global dimensions (C or E, then T or S):
  * WG_X = 32 items along the value/score axis (contiguous in the outputs), halved while the shorter of
  * C and E fills half of it or the work-group limit is below it, and WG_Y = 4 rows where the limit
@@ -24,7 +24,8 @@
  * FLOPs), and the linear part's S E. */
 #include "plan.h"
 
-const ocla_kfamily ocla__fam_flash = {"flash", 0, {NULL}};
+/* the one option: the element type of the tensors (runtime/variant_list.c sets it from the request) */
+const ocla_kfamily ocla__fam_flash = {"flash", 0, {"OCLA_DTYPE", NULL}};
 
 int ocla__flash_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
                      ocla_plan *p) {

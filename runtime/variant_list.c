@@ -30,8 +30,8 @@ static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "V
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {"OCLA_DTYPE", NULL}}; /* o's type (u is fp32) */
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
- * prefix); no options, as the forward's family. */
-static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {NULL}};
+ * prefix); as the forward's family, the one option is the element type (OCLA_DTYPE, from the request). */
+static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {"OCLA_DTYPE", NULL}};
 /* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
  * plan (which the prepared op may narrow to its layouts; packed: IDX32 from its sequence count),
  * VARLEN=1 for packed sequences, gate and feature map from the request; and la_gate_cumsum(_seq) of
@@ -159,6 +159,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else if (fam == &fam_decode) { /* plan tiles DV KS CW RB VEC */
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[2], v->tile[1] = p->tile[3], v->tile[2] = p->tile[4];
+    } else if (fam == &fam_flash_bwd || fam == &ocla__fam_flash) { /* the plan's tiles are work-groups only */
+        *v = ocla__variant(fam);
+        v->tile[0] = data_type(r);
     } else if (fam == &fam_nv_cumsum || fam == &fam_half_cumsum) {
         *v = ocla__variant(fam);
         v->tile[0] = p->chunk;

@@ -2,8 +2,16 @@
 /* ocla FLASH op: mixed chunk attention, the attention of the GAU / FLASH layer (<ocla/layers.h>).
  * Include <ocla/ocla.h> first (it includes this header through <ocla/layers.h>).
  *
- * Layout as in <ocla/attention.h>: [B,T,H,D], any strides. fp32 throughout. The math of every
- * kernel: docs/KERNELS.md, section "FLASH, Linformer, softmax, layers".
+ * Layout as in <ocla/attention.h>: [B,T,H,D], any strides. The math of every kernel: docs/KERNELS.md,
+ * section "FLASH, Linformer, softmax, layers".
+ *
+ * Element types (issue 14): qq, kq, ql, kl, v, o, params.rel_bias and, in the backward, d_o and every
+ * gradient (d_rel_bias too) are all of qq's dtype: OCLA_F32, OCLA_BF16 or OCLA_F16 (another tensor's
+ * dtype: OCLA_ERR_UNSUPPORTED naming it, e.g. "kq (qq's dims and dtype) is a f32 tensor and this op
+ * takes bf16 here", before any kernel runs). The kernels read and write the half tensors themselves
+ * (widened exactly on load); the scores, the chunk states, their prefix / suffix and every sum are
+ * fp32, and each output element is rounded once to nearest even. An fp16 output beyond 65504 is +-Inf
+ * (docs/RELIABILITY.md). Accuracy against fp64: docs/ARCHITECTURE.md, "Half precision".
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
  * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */

@@ -6,15 +6,16 @@
  *
  * The math of every kernel: docs/KERNELS.md, section "FLASH, Linformer, softmax, layers".
  *
- * Half precision (issue 14): the GLA layer and the multi-head layers (linear, softmax, Linformer),
- * forward and backward, take x of dtype OCLA_BF16 or OCLA_F16 with every weight, y, dy, dx and every
- * weight's gradient of x's dtype (another mix: OCLA_ERR_UNSUPPORTED naming the tensor); states
+ * Half precision (issue 14): the GLA layer, the multi-head layers (linear, softmax, Linformer) and the
+ * GAU / FLASH layer, forward and backward, take x of dtype OCLA_BF16 or OCLA_F16 with every weight
+ * (the GAU layer's params.flash.rel_bias too), y, dy, dx and every weight's gradient of x's dtype
+ * (another mix: OCLA_ERR_UNSUPPORTED naming the tensor); states
  * (initial_state, final_state and its gradient) stay fp32. Today each such call converts at its
  * boundary: fp32 copies of its half tensors in the context's scratch (one per tensor: 2 bytes more
  * per element of every argument than the fp32 call), the fp32 layer on them (projections by SGEMM,
  * intermediates and the attention op fp32), each output rounded once to nearest even. An fp16
  * output beyond 65504 is +-Inf (docs/RELIABILITY.md). Cost and accuracy: docs/ARCHITECTURE.md,
- * "Half precision". The GAU / FLASH layer takes fp32 only.
+ * "Half precision".
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
  * <ocla/ocla.h> it still sees the core types (ocla.h includes the topic headers after them). */
@@ -195,8 +196,8 @@ OCLA_API ocla_status ocla_mha_layer_backward(ocla_context *ctx, const ocla_mha_l
  *        SCALE  x / max(||x|| d^-1/2, eps) * norm_w[0]             (lucidrains' ScaleNorm; norm_w [1])
  *        NONE   xn = x                                             (norm_w, norm_b ignored)
  * NULL norm_w means 1, NULL norm_b / b_uvz / beta / b_o mean 0.
- * x and y are dense [B,T,d] fp32 (y may be x itself, in place, but no other overlap of y with x or
- * a weight: OCLA_ERR_INVALID_ARGUMENT); weights are dense row-major [in, out]
+ * x and y are dense [B,T,d] of one dtype, fp32 or half (above; y may be x itself, in place, but no
+ * other overlap of y with x or a weight: OCLA_ERR_INVALID_ARGUMENT); weights are dense row-major [in, out]
  * (y = x W). Projections run through CLBlast; intermediates (about B*T*(d + 3e + 5s) floats) live
  * in the context's scratch memory (a repeated call allocates nothing on the device). */
 typedef enum ocla_gau_norm {

@@ -30,8 +30,8 @@
  *      portable variant of it that parts 1 to 3 did not build, through that request at B = H = 1,
  *      T = chunk + 3 and its own head dims (list_part): the head-dim-dependent tiles (softmax's
  *      padded DK, DV and float4 loads, the chunked output's value tile, the recurrent form's rows per
- *      item; the half-precision softmax variants through softmax_half_run, every tensor in the
- *      request's dtype). A new tile or family of an existing op kind comes in through the list alone.
+ *      item; the half-precision softmax and FLASH variants through softmax_half_run and
+ *      flash_half_run, every tensor in the request's dtype). A new tile or family of an existing op kind comes in through the list alone.
  *
  * usage: kernel_sweep [device selector] [filter] [variants file] [variant list]
  *        kernel_sweep [device selector] canary
@@ -402,6 +402,39 @@ static void softmax_half_run(ocla_dtype dt, int backward, int block, int T, int 
     for (int i = 0; i < 8; i++) ocla_tensor_destroy(t[i]);
 }
 
+/* FLASH in half precision (part 4's witness of a bf16 / fp16 flash or flash_bwd variant): every tensor
+ * (the relative bias and its gradient too) of dtype dt at (1, T, 1, K/V), chunk C, causal; the forward,
+ * then (backward) the backward, with the bias gradient where dbias; status and finiteness
+ * (test_half_flash.c checks the values). */
+static void flash_half_run(ocla_dtype dt, int backward, int dbias, int C, int T, int K, int V, const char *label) {
+    if (!selected(label)) return;
+    t_run = ocla_now_seconds();
+    unsigned seed = 13;
+    ocla_tensor *t[14]; /* qq kq ql kl v d_o o dqq dkq dql dkl dv bias dbias */
+    int ok = 1;
+    for (int i = 0; i < 12; i++) {
+        const int64_t dims[4] = {1, T, 1, i == 4 || i == 5 || i == 6 || i == 11 ? V : K};
+        t[i] = tensor_dt(dt, 4, dims, i < 6 ? -1.0f : 0.0f, i < 6 ? 1.0f : 0.0f, &seed);
+        ok = ok && t[i];
+    }
+    const int64_t bd[2] = {1, C > 0 ? 2 * (int64_t)C - 1 : 1}; /* chunk 0 (the scheduler's): no bias */
+    t[12] = tensor_dt(dt, 2, bd, -0.5f, 0.5f, &seed), t[13] = tensor_dt(dt, 2, bd, 0, 0, &seed);
+    ok = ok && t[12] && t[13];
+    ocla_flash_params p;
+    ocla_flash_params_defaults(&p);
+    p.chunk = C, p.rel_bias = C > 0 ? t[12] : NULL;
+    dbias = dbias && C > 0;
+    const ocla_flash_io io = {t[0], t[1], t[2], t[3], t[4], t[6]};
+    ocla_status st = ok ? ocla_flash_attention(ctx, &p, &io) : OCLA_ERR_OUT_OF_MEMORY;
+    if (st == OCLA_SUCCESS && backward) {
+        const ocla_flash_grad_io gio = {t[0], t[1], t[2], t[3], t[4], t[5], t[7], t[8], t[9], t[10], t[11],
+                                        dbias ? t[13] : NULL};
+        st = ocla_flash_backward(ctx, &p, &gio);
+    }
+    result(label, st, st == OCLA_SUCCESS ? finite(t[backward ? (dbias ? 13 : 8) : 6]) : NULL);
+    for (int i = 0; i < 14; i++) ocla_tensor_destroy(t[i]);
+}
+
 static void attention_part(void) {
     static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_FIXED, OCLA_GATE_VECTOR};
     static const ocla_feature_map fmaps[] = {OCLA_FEATURE_IDENTITY, OCLA_FEATURE_ELU1, OCLA_FEATURE_RELU};
@@ -464,6 +497,11 @@ static int run_request(const ocla_plan_request *r, const char *label) {
     const int sm = r->op == OCLA_OP_SOFTMAX_TILED || r->op == OCLA_OP_SOFTMAX_BACKWARD;
     if (sm && ocla__plan_dtype(r) >= 0) { /* half softmax: its own run (the op table's entries are fp32) */
         softmax_half_run((ocla_dtype)ocla__plan_dtype(r), r->op == OCLA_OP_SOFTMAX_BACKWARD, r->chunk, T, K, V, label);
+        return 0;
+    }
+    if (r->op == OCLA_OP_FLASH_CHUNK && ocla__plan_dtype(r) >= 0) { /* half FLASH: likewise */
+        flash_half_run((ocla_dtype)ocla__plan_dtype(r), (r->flags & OCLA__PLAN_FLASH_BWD) != 0,
+                       (r->flags & OCLA__PLAN_FLASH_DBIAS) != 0, r->chunk, T, K, V, label);
         return 0;
     }
     switch (r->op) {
