@@ -24,11 +24,10 @@
 # spills are the scratch bytes). Per-kernel numbers: build/vendor-compile/resources.tsv.
 #
 # Half storage (variants with -DOCLA_DTYPE, OCLA_GTYPE or OCLA_OTYPE: bf16 / fp16 tensors; the same
-# kernels with other load and store macros): in the full scope on their vendor's first target only
-# (amd:gfx90a:O3, intel:dg2), and on the -O0 link check and SPIR-V like every variant (the every
-# scope takes them everywhere). At 699 portable variants (392 half) full is 2887 compiles; half storage
-# on all six vendor targets would make it 3531, about 1.2-1.3 times its CPU time (some 10-12 more
-# minutes of CI), and every is 5592, about 2.0-2.2 times (docs/KERNELS.md: how these were estimated).
+# kernels with other load and store macros) compiles like every other variant: on every target of its
+# vendor in the full scope. At 699 portable variants (392 half) that is 3531 compiles, 1.2-1.3 times
+# the CPU time of compiling half storage on each vendor's first target only (2887, the rule before),
+# and every is 5592, about 2.0-2.2 times (docs/KERNELS.md: how these were estimated).
 # Scope (OCLA_VENDOR_SCOPE): full, the default (CI's), compiles on each vendor's targets every variant
 # the runtime builds on that vendor's devices (`ocla_variants --profiles amd|intel`: the plans of the
 # AMD and Intel rows of the parameter table, every request and forced chunk), and every portable
@@ -225,9 +224,8 @@ awk -F'\t' -v every="${every[*]}" -v vendor="${vendor[*]}" -v others="${others[*
   FILENAME ~ /variants-intel/ { intel[$1 "\t" $2] = 1; next }
   $4 != "any" || ($1 " " $2) !~ only { next }
   { for (i = 1; i <= ne; i++) print FNR, E[i]
-    half = $2 ~ /-DOCLA_[DGO]TYPE=/ # half storage: the first target of its vendor only (see the header)
     for (i = 1; i <= nv; i++) if ((VT[i] ~ /^amd/ && ($1 "\t" $2) in amd) || (VT[i] ~ /^intel/ && ($1 "\t" $2) in intel))
-      if (!half || VT[i] == "amd:gfx90a:O3" || VT[i] == "intel:dg2") print FNR, VT[i]
+      print FNR, VT[i]
     g = $1 " " $3; n = split($2, w, " ")
     for (j = 1; j <= n; j++) if (w[j] ~ /^-D(USE_G|USE_GK|USE_G_GAMMA|USE_NORM|ONE_ROW)=/) g = g " " w[j]
     if (!(g in seen) || ++k % 6 == 0) { seen[g] = 1; for (i = 1; i <= no; i++) print FNR, O[i] } }' \
