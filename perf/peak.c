@@ -11,8 +11,9 @@
  * mad(); bench_device.peak_fma says which.
  * peak_copy4 / peak_copy4x16: dst[i] = src[i] over float4 elements, one or 16 per work-item (clpeak's
  * "go" pattern, for drivers with a high per-work-item cost); read + write counted, the faster wins.
- * Launches are timed by their events where the queue profiles and the timestamps work, else by the
- * host clock around enqueue and clFinish. */
+ * Launches are timed by their events where the queue profiles and the timestamps work (an event
+ * time below 1/1000 of the host's round trip counts as not working), else by the host clock around
+ * enqueue and clFinish. */
 #include <stdio.h>
 #include <string.h>
 
@@ -81,10 +82,12 @@ static int timed_launch(peak_env *e, cl_kernel k, size_t global, size_t local, d
     if (err == CL_SUCCESS && ev) {
         cl_ulong a = 0, b = 0;
         if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof a, &a, NULL) == CL_SUCCESS &&
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL) == CL_SUCCESS && b > a)
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL) == CL_SUCCESS && b > a &&
+            (double)(b - a) * 1e-6 >= *ms * 1e-3)
             *ms = (double)(b - a) * 1e-6;
-        else
-            e->events = 0; /* timestamps read 0: the host clock from here on */
+        else /* timestamps read 0, or count 1 ns per command (rusticl 22.3: 0, 1, 2, 3), which would grow
+              * the calibrated launch to 2^26 work-items: the host clock from here on */
+            e->events = 0;
     }
     if (ev) clReleaseEvent(ev);
     return err == CL_SUCCESS ? 0 : fail(e, "clFinish", err);

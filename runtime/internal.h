@@ -104,6 +104,7 @@ struct ocla_context {
     double prof_ms;
     int prof_kernels;
     double prof_host_start;
+    double prof_host_last; /* host clock at the profile's last wait (per-command host times) */
     int prof_events_zero; /* the driver's events read 0: fall back to host time */
     struct {
         char what[48];

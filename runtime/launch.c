@@ -86,13 +86,21 @@ void ocla__profile_event(ocla_context *ctx, cl_event ev, const char *what) {
     if (!ev) return;
     cl_ulong t0 = 0, t1 = 0;
     if (ctx->prof_active && ctx->profiling) {
-        if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
+        const int done = clWaitForEvents(1, &ev) == CL_SUCCESS;
+        const double now = ocla_now_seconds();
+        if (done && !ctx->prof_events_zero &&
             clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
             clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS && t1 > t0) {
             ctx->prof_ms += (double)(t1 - t0) * 1e-6;
             add_item(ctx, what ? what : "?", (double)(t1 - t0) * 1e-6);
-        } else
+        } else {
             ctx->prof_events_zero = 1;
+            /* the host clock from the previous wait (or the profile's start) to this one: each command
+             * is waited for as it is enqueued, so this is its enqueue and run (rusticl's events read 0,
+             * or 1 ns apart) */
+            if (done) add_item(ctx, what ? what : "?", (now - ctx->prof_host_last) * 1e3);
+        }
+        ctx->prof_host_last = now;
     }
     if (ctx->prof_active) ctx->prof_kernels++;
     clReleaseEvent(ev);
@@ -199,7 +207,7 @@ ocla_status ocla_profile_begin(ocla_context *ctx) {
     ctx->prof_kernels = 0;
     ctx->prof_n_items = 0;
     ctx->prof_events_zero = !ctx->profiling || !ctx->info.profiling_works;
-    ctx->prof_host_start = ocla_now_seconds();
+    ctx->prof_host_start = ctx->prof_host_last = ocla_now_seconds();
     OCLA_UNLOCK(ctx);
     return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clFinish", "starting a profile");
 }

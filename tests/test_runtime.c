@@ -504,6 +504,18 @@ Test(profile, counts_kernels) {
         tc_ok(ctx, ocla_profile_end(ctx, &ms, &kernels));
         cr_assert_eq(kernels, 1);
         cr_assert(ms >= 0 && isfinite(ms));
+        /* the one launch's own time: its events, or where they read 0 (rusticl: 0, 1, 2, 3 ns) the host
+         * clock from the profile's start to its wait, within the profile's total (printed to 0.1 us) */
+        char detail[256] = "";
+        tc_ok(ctx, ocla_profile_detail(ctx, detail, sizeof detail));
+        const char *num = strrchr(detail, ' ');
+        double item = -1;
+        while (num && num > detail && num[-1] != ' ') num--;
+        if (num) item = strtod(num, NULL);
+        cr_assert(item >= 0 && item <= ms + 1e-4, "detail \"%s\", total %g ms", detail, ms);
+        ocla_device_info info;
+        ocla_context_device_info(ctx, &info);
+        if (!info.profiling_works) cr_assert_gt(item, 0.0, "host-clocked launch: \"%s\"", detail);
         ocla_context_destroy(ctx);
     }
 }

@@ -222,8 +222,9 @@ OCLA_API ocla_status ocla_warmup(ocla_context *ctx, double *seconds);
  * (OpenCL events; host wall clock around the work where the driver's events read 0). */
 OCLA_API ocla_status ocla_profile_begin(ocla_context *ctx);
 OCLA_API ocla_status ocla_profile_end(ocla_context *ctx, double *milliseconds, int *kernels);
-/* After ocla_profile_end: device time per kernel name, "name 0.1234 ms; ..." (empty where the
- * driver's events read 0). */
+/* After ocla_profile_end: device time per kernel name, "name 0.1234 ms; ..." (where the driver's
+ * events read 0, as on rusticl, each command's host time instead: from the previous command's
+ * wait to its own, enqueue included; needs a profiling context, as the event times do). */
 OCLA_API ocla_status ocla_profile_detail(const ocla_context *ctx, char *text, size_t size);
 
 /* ------------------------------------------------------------------------------------------ */
