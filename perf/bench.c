@@ -1046,13 +1046,15 @@ int main(int argc, char **argv) {
             int known = 0;
             for (int i = 0; i < method_count(); i++) known |= !strcmp(method_at(i).name, tok);
             if (!known) return bad_value("--methods", tok, "method names of --help, comma-separated");
+            if (o.pick && strcmp(tok, "linear") && strcmp(tok, "simple_gla") && strcmp(tok, "gla"))
+                return bad_value("--pick --methods", tok, "linear, simple_gla or gla");
         }
     }
     const int default_methods = !o.methods;
     if (o.dtype != OCLA_F32) { /* half: the linear-attention methods of the sweep (fwd, decode, fwdbwd) */
         const char *dn = ocla_dtype_name(o.dtype);
-        if (o.papers || o.ops || o.varlen || o.host_decode || o.load_dir) {
-            fprintf(stderr, "ocla-bench: --dtype %s goes with the sweep only (no --papers, --ops, --varlen, "
+        if (o.papers || o.ops || o.varlen || o.pick || o.host_decode || o.load_dir) {
+            fprintf(stderr, "ocla-bench: --dtype %s goes with the sweep only (no --papers, --ops, --varlen, --pick, "
                             "--host-decode or --load-inputs)\n", dn);
             return 2;
         }
