@@ -45,6 +45,7 @@ typedef struct opts {
     int host_decode;     /* --host-decode: decode host overhead (perf/decode_host.c) instead of the sweep */
     int ops;             /* --ops: every entry of the op table (perf/ops.c) instead of the sweep */
     int varlen;          /* --varlen: packed sequences and state slots (perf/varlen.c) instead of the sweep */
+    int pick;            /* --pick: the scheduler's chunk against every candidate (perf/pick.c) instead of the sweep */
     int decode_steps;
     long shape[4];       /* B,T,H,D or zeros */
     int has_shape;
@@ -442,9 +443,8 @@ static void models(const method_def *m, int mode, long B, long T, long H, long D
     }
 }
 
-static int method_selected(const opts *o, const char *name) {
-    if (!o->methods) return 1;
-    const char *p = o->methods;
+int bench_list_has(const char *list, const char *name) {
+    const char *p = list;
     size_t n = strlen(name);
     while (*p) {
         const char *e = strchr(p, ',');
@@ -455,6 +455,8 @@ static int method_selected(const opts *o, const char *name) {
     }
     return 0;
 }
+
+static int method_selected(const opts *o, const char *name) { return !o->methods || bench_list_has(o->methods, name); }
 
 static int n_results = 0;
 static bench_result results[MAX_RES];
@@ -889,6 +891,10 @@ static void usage(FILE *f) {
             "  --varlen            instead of the sweep: packed sequences vs dense at the same tokens (--shape\n"
             "                      B,T,H,D, default 8,512,4,64) and a GLA decode step over state slots (B, H, D\n"
             "                      of --shape, default 64,16,128) against the copy bandwidth (perf/varlen.c)\n"
+            "  --pick              instead of the sweep: the scheduler's chunk against every chunk it may pick,\n"
+            "                      side by side (rounds of one call each), pick / fastest per case: linear,\n"
+            "                      simple_gla, gla (--methods) at the shapes of perf/torch_cpu_compare.py or\n"
+            "                      --shape; --runs rounds, --json FILE (perf/pick.c)\n"
             "  --ops               instead of the sweep: every op of the op table (tests/op_table.c) at its\n"
             "                      first shape: device time, host enqueue time, GFLOP/s, GB/s\n"
             "  --papers NAME       instead of the default sweep: a paper's speed claim on its grid, then its summary\n"
@@ -1012,6 +1018,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--host-decode")) o.host_decode = 1;
         else if (!strcmp(a, "--ops")) o.ops = 1;
         else if (!strcmp(a, "--varlen")) o.varlen = 1;
+        else if (!strcmp(a, "--pick")) o.pick = 1;
         else if (!strcmp(a, "--steps")) {
             NEXT();
             long v;
@@ -1057,14 +1064,16 @@ int main(int argc, char **argv) {
             int known = 0;
             for (int i = 0; i < method_count(); i++) known |= !strcmp(method_at(i).name, tok);
             if (!known) return bad_value("--methods", tok, "method names of --help, comma-separated");
+            if (o.pick && strcmp(tok, "linear") && strcmp(tok, "simple_gla") && strcmp(tok, "gla"))
+                return bad_value("--pick --methods", tok, "linear, simple_gla or gla");
         }
     }
     const int default_methods = !o.methods;
     if (o.dtype != OCLA_F32) { /* half: the linear-attention methods of the sweep (fwd, decode, fwdbwd) */
         const char *dn = ocla_dtype_name(o.dtype);
-        if (o.papers || o.ops || o.varlen || o.host_decode) {
+        if (o.papers || o.ops || o.varlen || o.pick || o.host_decode) {
             fprintf(stderr, "ocla-bench: --dtype %s goes with the sweep and --load-inputs only (no --papers, --ops, "
-                            "--varlen or --host-decode)\n", dn);
+                            "--varlen, --pick or --host-decode)\n", dn);
             return 2;
         }
         if (!o.methods) o.methods = "linear,simple_gla,gla";
@@ -1114,6 +1123,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (o.ops) return ops_main(idx, nidx, o.runs, o.json);
+    if (o.pick) return pick_main(idx, nidx, o.runs, o.has_shape ? o.shape : NULL, o.methods, o.json);
     if (o.varlen) return varlen_main(idx, nidx, o.runs, o.has_shape ? o.shape : NULL, o.detail, o.json);
     if (o.host_decode) return decode_host_main(idx, nidx, o.decode_steps > 0 ? o.decode_steps : 1000, o.json);
     if (o.papers) { /* perf/papers.c runs each paper on every device */

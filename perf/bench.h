@@ -57,6 +57,12 @@ void bench_progress_end(void);
 double bench_now(void);
 /* Median of v[0..n) (sorts v in place). */
 double bench_median(double *v, int n);
+/* Is name one of the comma-separated words of list? */
+int bench_list_has(const char *list, const char *name);
+/* --pick (perf/pick.c): the scheduler's chunk against every chunk it may pick, side by side, for the
+ * methods of the comma list (NULL: linear, simple_gla, gla) at shape B,T,H,D (NULL: perf/torch_cpu_compare.py's
+ * three); table on stdout, JSON rows to json if given. */
+int pick_main(const size_t *idx, int nidx, int runs, const long *shape, const char *methods, const char *json);
 /* --ops (perf/ops.c): every entry of the op table on each device of idx; JSON rows to json if given. */
 int ops_main(const size_t *idx, int nidx, int runs, const char *json);
 

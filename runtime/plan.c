@@ -78,12 +78,14 @@ static void append_occupancy(const ocla_plan_limits *L, const ocla__plan_params 
     const size_t n = strlen(p->reason);
     const int wgs = ocla__plan_wgs_per_cu(L, P, p->local_bytes);
     const unsigned wave = ocla__plan_wave(L, P);
-    char occ[80] = "wave unknown";
-    if (wave) snprintf(occ, sizeof occ, "wave %u", wave);
+    char occ[80] = "";
+    if (wave) snprintf(occ, sizeof occ, " (wave %u", wave);
+    else if (wgs) snprintf(occ, sizeof occ, " (wave unknown"); /* neither (CPUs): the row alone */
     if (wgs)
         snprintf(occ + strlen(occ), sizeof occ - strlen(occ), ", %d work-group%s per compute unit", wgs,
                  wgs > 1 ? "s" : "");
-    snprintf(p->reason + n, sizeof p->reason - n, "; table row %s (%s)", P->name, occ);
+    if (occ[0]) strcat(occ, ")");
+    snprintf(p->reason + n, sizeof p->reason - n, "; table row %s%s", P->name, occ);
 }
 
 /* Plan r for each chunk of its row (forced: r->chunk only) and keep the cheapest in best, with the
@@ -171,14 +173,11 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels (the NVIDIA and CPU kernels are fp32)",
                  r->flags & OCLA_PLAN_BF16 ? "bf16" : "fp16");
-    if (strstr(plan->kernels, "la_cpu_output") && plan->wg_x <= 1) /* plan_la.c, la_tiles_cpu */
+    if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu: value slices from the limits */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 "; CPU kernels: one work-item per work-group, no barriers (OCLA_PORTABLE=1: the portable ones)");
-    else if (strstr(plan->kernels, "la_cpu_output"))
-        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 "; CPU kernels: %llu work-items per work-group, one SIMD lane each (the driver vectorises across "
-                 "work-items; OCLA_PORTABLE=1: the portable ones)",
-                 (unsigned long long)plan->wg_x);
+                 "; CPU kernels for %u compute units: walks %d cols, outputs %d, %d item%s/work-group%s",
+                 limits->compute_units, (int)plan->tile[8], (int)plan->tile[3], plan->wg_x, plan->wg_x > 1 ? "s" : "",
+                 plan->wg_x > 1 ? " (1 SIMD lane each)" : "");
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }

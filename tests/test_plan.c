@@ -390,7 +390,7 @@ Test(plan, llvmpipe_lanes_kernels) {
             cr_assert_not_null(strstr(a.kernels, "la_cpu_output"), "%s op %d: %s", k[d].name, i, a.kernels);
             cr_assert_eq(a.tile[11], k[d].lanes, "%s op %d: LANES %d", k[d].name, i, a.tile[11]);
             cr_assert_eq((int)a.wg_x, k[d].lanes);
-            cr_assert_not_null(strstr(a.reason, "work-items per work-group, one SIMD lane each"), "%s", a.reason);
+            cr_assert_not_null(strstr(a.reason, "items/work-group (1 SIMD lane each)"), "%s", a.reason);
             r.chunk = 64; /* its staging does not fit 32 KiB: the portable kernels */
             cr_assert_eq(ocla_plan_compute(&L, &r, &a), OCLA_SUCCESS);
             cr_assert_not_null(strstr(a.kernels, "la_chunk_output"), "op %d chunk 64: %s", i, a.kernels);
@@ -419,4 +419,60 @@ Test(plan, vendor_table_rows) {
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         cr_assert_str_eq(ocla__plan_params_find(k[i].vendor, k[i].gpu, k[i].name)->name, k[i].row, "%s",
                          k[i].name ? k[i].name : "(no name)");
+}
+
+/* The CPU drivers' chunk picks at perf/torch_cpu_compare.py's nine (method, shape) cases, as
+ * `ocla-bench --pick` measured them within 10 % of the fastest candidate on the 2-core machine
+ * (docs/BENCHMARKS.md, "The scheduler's chunk pick on both CPU drivers"): a change of the CPU cost
+ * model that moves one of these must be measured again. PoCL (2 compute units, 1 MiB of local
+ * memory, the CPU kernels): 32, but 64 for linear attention and simple GLA at D = 128; llvmpipe (8
+ * compute units, 32 KiB, a kernel work-group limit of 32, the portable kernels): 32 everywhere. */
+Test(plan, cpu_drivers_measured_picks) {
+    static const int64_t shapes[3][4] = {{1, 2048, 4, 64}, {1, 4096, 4, 128}, {2, 1024, 8, 64}};
+    static const ocla_op_kind ops[3] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK};
+    for (int dev = 0; dev < 2; dev++) {
+        ocla_plan_limits L = fake(dev ? 32 : 1024, dev ? 1024 : 4096, 0);
+        L.simd_width = 0;
+        L.vendor = dev ? OCLA_VENDOR_MESA : OCLA_VENDOR_POCL;
+        L.compute_units = dev ? 8 : 2;
+        L.kernel_wg_size = dev ? 32 : 0;
+        snprintf(L.arch, sizeof L.arch, "%s", dev ? "llvmpipe (LLVM 15.0.6, 256 bits)" : "pthread-skylake-avx512-AMD EPYC");
+        for (int s = 0; s < 3; s++)
+            for (int o = 0; o < 3; o++) {
+                const ocla_plan_request r = {ops[o], shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][3],
+                                             0, 0, 0, 0};
+                ocla_plan p;
+                cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
+                const int want = !dev && shapes[s][3] == 128 && ops[o] != OCLA_OP_GLA_CHUNK ? 64 : 32;
+                cr_assert_eq(p.chunk, want, "%s op %d shape %d: chunk %d (%s)", L.arch, (int)ops[o], s, p.chunk, p.reason);
+                cr_assert_eq(strstr(p.kernels, "la_cpu_output") != NULL, !dev, "%s", p.kernels);
+            }
+    }
+}
+
+/* The CPU kernels' value slices come from the device's limits and the reason says so: the state
+ * walk takes the widest slice that still gives every compute unit two walks (4 heads on 2 units:
+ * all 64 columns in one slice; on 16 units: 16-column slices), the outputs one slice where the
+ * staging fits the local memory. The reason fits ocla_plan.reason whole, the table row included. */
+Test(plan, cpu_kernels_slices_from_limits) {
+    static const struct {
+        uint32_t cu;
+        int sbv;
+    } k[] = {{2, 64}, {16, 16}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        ocla_plan_limits L = fake(1024, 4096, 0);
+        L.simd_width = 0, L.vendor = OCLA_VENDOR_POCL, L.compute_units = k[i].cu;
+        snprintf(L.arch, sizeof L.arch, "pthread-skylake-avx512-AMD EPYC");
+        const ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 2048, 4, 64, 64, 0, 0, 0, 0};
+        ocla_plan p;
+        cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS);
+        cr_assert_eq(p.tile[8], k[i].sbv, "%u units: SBV %d", k[i].cu, (int)p.tile[8]);
+        cr_assert_eq(p.tile[3], 64, "BV %d", (int)p.tile[3]);
+        char want[160];
+        snprintf(want, sizeof want, "CPU kernels for %u compute units: walks %d cols, outputs 64, 1 item/work-group",
+                 k[i].cu, k[i].sbv);
+        cr_assert_not_null(strstr(p.reason, want), "%s", p.reason);
+        cr_assert_lt(strlen(p.reason), sizeof p.reason - 1, "not cut: %s", p.reason);
+        cr_assert_not_null(strstr(p.reason, "table row pocl (CPU)"), "%s", p.reason);
+    }
 }

@@ -4,8 +4,8 @@
 # --papers all with --json, and an --out directory that cannot be made are refused with exit status 2
 # and a message naming the option, before any work: no device is opened (stderr holds nothing but
 # the one message) and no output file is written; --short and --tiny (two grids) together are refused
-# too; --dtype's value, and a half --dtype with methods or modes that run fp32 only. No timing is
-# asserted.
+# too; --dtype's value, and a half --dtype with methods or modes that run fp32 only; --pick with a method
+# other than linear, simple_gla, gla. No timing is asserted.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -50,4 +50,6 @@ refused --methods nosuch -- "--methods nosuch: want"
 refused --dtype f64 -- "--dtype f64: want f32, bf16 or f16"
 refused --dtype bf16 --methods gla,softmax -- "--dtype bf16: the methods linear, simple_gla and gla only (not softmax)"
 refused --dtype f16 --ops -- "--dtype f16 goes with the sweep and --load-inputs only"
+refused --dtype bf16 --pick -- "--dtype bf16 goes with the sweep and --load-inputs only"
+refused --pick --methods linear,softmax -- "--pick --methods softmax: want linear, simple_gla or gla"
 echo "bench-cli: $n refusals checked in $(( $(date +%s) - start )) s"
