@@ -11,17 +11,10 @@
 
 #include "internal.h"
 #include "platform.h"
+#include "tool_median.h"
 
 enum { REPS_MAX = 64 };
 
-static double median(double *t, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
-            const double s = t[j];
-            t[j] = t[j - 1], t[j - 1] = s;
-        }
-    return t[n / 2];
-}
 
 static ocla_tensor *make(ocla_context *ctx, ocla_dtype dt, int64_t T, int64_t D) {
     const int64_t dims[4] = {1, T, 1, D};
@@ -81,7 +74,7 @@ int main(int argc, char **argv) {
             }
             if (round)
                 printf("%-4s forward %8.2f ms  backward %8.2f ms\n", ocla_dtype_name((ocla_dtype)dt),
-                       median(tf, reps) * 1e3, median(tb, reps) * 1e3);
+                       tool_median(tf, reps) * 1e3, tool_median(tb, reps) * 1e3);
             for (int i = 0; i < 5; i++) ocla_tensor_destroy(x[i]), ocla_tensor_destroy(g[i]);
             ocla_tensor_destroy(out), ocla_tensor_destroy(d_o);
         }

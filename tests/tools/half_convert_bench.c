@@ -9,15 +9,8 @@
 #include <stdlib.h>
 
 #include "layer_common.h"
+#include "tool_median.h"
 
-static double median(double *t, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
-            const double s = t[j];
-            t[j] = t[j - 1], t[j - 1] = s;
-        }
-    return t[n / 2];
-}
 
 static ocla_tensor *make(ocla_context *ctx, ocla_dtype dt, int nd, const int64_t *dims) {
     ocla_tensor *t = NULL;
@@ -84,7 +77,7 @@ int main(int argc, char **argv) {
             step(ctx, s, t, h, L);
             tm[r] = ocla_now_seconds() - t0;
         }
-        med[s] = median(tm, reps);
+        med[s] = tool_median(tm, reps);
     }
     ocla_device_info info;
     ocla_context_device_info(ctx, &info);
