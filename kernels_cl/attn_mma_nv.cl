@@ -27,6 +27,11 @@
  *
  * Build options: -DCHUNK=64 (C, multiple of 32), -DFEATURE=0/1/2 (identity, elu+1, relu),
  *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer),
+ *                -DOCLA_DTYPE (common.cl): q, k, v and o in bf16 or fp16 (forward only; states, gates' cumsums
+ *                and accumulation fp32): cp.async stages the half elements (VEC: rows of 8-element, 16-byte
+ *                groups) and the fragment reads widen them exactly to fp32 (per-key gates' state pass and
+ *                VEC 0: widened in registers as they are staged), so a half input is exact in TF32; o is
+ *                rounded once, to nearest even. -DOCLA_GTYPE: the scalar gates' type (USE_G).
  *                -DVARLEN=1: packed sequences (forward only; B = 1, the sequence table of
  *                linear_attn.cl's "Rows": the state pass's work-group rows are sequences, the output
  *                pass's chunks are the table's; T and NT the packed axis and the table's chunk count)
@@ -69,6 +74,29 @@ OCLA_INLINE void mma_tf32(float *d, const uint *a, const uint *b) {
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+/* Half data (OCLA_DTYPE bf16 / fp16): d += a * b for one 16x8x16 tile of packed pairs (fragment
+ * layouts per the PTX ISA for m16n8k16 .row.col: the accumulators as m16n8k8's). */
+#if OCLA_DTYPE == OCLA_DT_BF16
+#define MMA16_TYPES "bf16.bf16"
+#else
+#define MMA16_TYPES "f16.f16"
+#endif
+#if OCLA_DTYPE != OCLA_DT_F32
+OCLA_INLINE void mma16(float *d, const uint *a, const uint b0, const uint b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32." MMA16_TYPES ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* Four 8x8 b16 matrices of local memory, transposed: lane l gives the address of row l % 8 of matrix
+ * l / 8 (16 bytes) and receives in r[i] the pair (rows 2 (l % 4), + 1; column l / 4) of matrix i. */
+OCLA_INLINE void ldmatrix_x4_trans(uint *r, __local const void *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "l"(row));
+}
+#endif
+
 /* Split n floats into tf32 big and small parts. Plain TF32 (SPLIT 1, no small parts) hands the fp32
  * bits to the tensor cores as they are, which read the top 19 (truncation instead of cvt.rna's
  * rounding: up to 2^-10 relative per operand instead of 2^-11, inside the TF32 mode's error budget)
@@ -93,9 +121,11 @@ OCLA_INLINE void split(const float *x, uint *big, uint *small, int n) {
  * tile with row pitch P (each lane's four values), split into big and small TF32 parts. A macro whose
  * index sums associate as (row * P + c0) + tg: grouping (c0 + tg) instead, inside an inline function
  * or a macro, made the output kernel 11 % slower on the H100 (0.345 -> 0.386 ms; measured). */
-#define FRAG_LOAD(a_, X, P, r, c0, tg)                                                                           \
-    float a_[4] = {X[(r) * (P) + c0 + tg], X[((r) + 8) * (P) + c0 + tg], X[(r) * (P) + c0 + tg + 4],              \
-                   X[((r) + 8) * (P) + c0 + tg + 4]};
+#define FRAG_LOADX(a_, X, P, r, c0, tg, LD_)                                                                     \
+    float a_[4] = {LD_(X, (r) * (P) + c0 + tg), LD_(X, ((r) + 8) * (P) + c0 + tg), LD_(X, (r) * (P) + c0 + tg + 4),  \
+                   LD_(X, ((r) + 8) * (P) + c0 + tg + 4)};
+#define LDF(X, i) (X)[i]
+#define FRAG_LOAD(a_, X, P, r, c0, tg) FRAG_LOADX(a_, X, P, r, c0, tg, LDF)
 #define FRAG_A(X, P, r, c0, tg, big, small)                                                                      \
     {                                                                                                            \
         FRAG_LOAD(a_, X, P, r, c0, tg)                                                                           \
@@ -167,6 +197,66 @@ typedef float wvec;
 #define WPHI(x) phi(x)
 #define WBAD(x) (!isfinite(x))
 #endif
+/* The data tensors (q, k, v) by OCLA_DTYPE, widened to fp32: DWLOAD is WLOAD of a data pointer, DLD
+ * one element (common.cl's OCLA_LD). fp32: WLOAD itself. */
+#define HALF_IO (OCLA_DTYPE != OCLA_DT_F32)
+#if !HALF_IO
+#define DWLOAD WLOAD
+#elif VEC && OCLA_DTYPE == OCLA_DT_BF16
+#define DWLOAD(base, t, c, st, sd) as_float4(convert_uint4(vload4(0, (base) + (off_t_)(t) * (off_t_)(st) + c)) << 16)
+#elif VEC
+#define DWLOAD(base, t, c, st, sd) vload_half4(0, (base) + (off_t_)(t) * (off_t_)(st) + c)
+#else
+#define DWLOAD(base, t, c, st, sd) OCLA_LD(base, (ocla_idx)(t) * (st) + (ocla_idx)(c) * (sd))
+#endif
+#define DLD(p, i) OCLA_LD(p, i)
+#if HALF_IO && (REV || HT)
+#error "attn_mma_nv.cl: half data in the forward kernels only (the backward widens its inputs)"
+#endif
+/* Staged (cp.async) data in local memory: fp32, or the half bit patterns (ushort) widened as they are
+ * read: LDX(X, i) element i, LROW2H(X, t, c) elements c and c + 1 (c even) of row t as a float2. */
+#if HALF_IO
+typedef ushort stg_t;
+#define VPC 8 /* elements per 16-byte copy */
+#if OCLA_DTYPE == OCLA_DT_BF16
+#define LDX(X, i) as_float((uint)(X)[i] << 16)
+OCLA_INLINE float2 ldpair(__local const ushort *p) {
+    const uint u = *(__local const uint *)p;
+    return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
+}
+#else
+#define LDX(X, i) vload_half((size_t)(i), (__local const half *)(X))
+#define ldpair(p) vload_half2(0, (__local const half *)(p))
+#endif
+#define LROW2H(X, t, c) ldpair(&X[t][c])
+#else
+typedef float stg_t;
+#define VPC 4
+#define LDX(X, i) (X)[i]
+#define LROW2H LROW2
+#endif
+/* The chunk states between the passes (hbuf): bf16 for bf16 data (rounded once, to nearest even, as
+ * fla keeps them in the inputs' type; fp16's range could overflow: fp32), else fp32. The final
+ * state and every accumulation stay fp32. HS_LD/HWLOAD read as fp32 (HWLOAD: W at a time, WLOAD's
+ * arguments), HLDX a staged element of local memory. */
+#define HS_HALF (OCLA_DTYPE == OCLA_DT_BF16)
+#if HS_HALF
+typedef ushort hs_t;
+#define HS_VPC 8
+#define HS_ST(p, i, x) ((p)[i] = ocla_bf16_rne(x))
+#define HLDX(X, i) as_float((uint)(X)[i] << 16)
+#if VEC
+#define HWLOAD(base, t, c, st, sd) as_float4(convert_uint4(vload4(0, (base) + (off_t_)(t) * (off_t_)(st) + c)) << 16)
+#else
+#define HWLOAD(base, t, c, st, sd) ocla_bf16_load((base)[(ocla_idx)(t) * (st) + (ocla_idx)(c) * (sd)])
+#endif
+#else
+typedef float hs_t;
+#define HS_VPC 4
+#define HS_ST(p, i, x) ((p)[i] = (x))
+#define HLDX(X, i) (X)[i]
+#define HWLOAD WLOAD
+#endif
 #ifndef UNROLL_K
 #define UNROLL_K 1 /* unroll factor of the contraction loops (register pressure vs ILP) */
 #endif
@@ -217,10 +307,17 @@ OCLA_INLINE float warp_sum(float x) {
 
 /* Scalar gate at (b, t, h) as stored (raw: a prefetch must not wait for its load) and under the
  * log-gate policy (common.cl). */
-OCLA_INLINE float raw_gate(__global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
+#if USE_G
+#define GATE_T ocla_gdata /* a scalar gate tensor: OCLA_GTYPE */
+#define GATE_LD(g, i) OCLA_GLD(g, i)
+#else
+#define GATE_T float /* fixed decays, per-key gates' cumsums: fp32 buffers of the op */
+#define GATE_LD(g, i) ((g)[i])
+#endif
+OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, int b,
                            int t, int h) {
 #if USE_G
-    return g[b * gb + t * gt + h * gh];
+    return GATE_LD(g, b * gb + t * gt + h * gh);
 #elif USE_G_GAMMA
     return g[h];
 #else
@@ -243,11 +340,15 @@ OCLA_INLINE float raw_gate(__global const float *g, const ocla_idx gb, const ocl
 /* k and v staged by cp.async where rows are float4 (per-key gates: their factors still come
  * through the register prefetch and are applied to the staged k in place; GLA states 0.339 ->
  * 0.305 ms on the H100 at B=4, T=2048, H=16, D=128). */
-#define ST_ASYNC VEC
+#define ST_ASYNC (VEC && !(HALF_IO && USE_GK)) /* half with per-key gates: scaled in registers */
 #if ST_ASYNC
 #define HALF (CHUNK / 2)
+/* staged rows: 8 mod 32 words (conflict-free fragment reads) */
+#define SPITCH (HALF_IO ? TILE + 16 : TILE + 8)
+#endif
+#if ST_ASYNC || VEC
 /* 16 bytes global -> local without registers (sm_80+); ok == 0 writes zeros and reads nothing. */
-OCLA_INLINE void cp_async16(__local float *dst, __global const float *src, const int ok) {
+OCLA_INLINE void cp_async16(__local void *dst, __global const void *src, const int ok) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
 }
 #endif
@@ -266,10 +367,10 @@ OCLA_INLINE void cp_async16(__local float *dst, __global const float *src, const
 #define MMA_PASSES_1x4(acc, ab, as, bb, bs) MMA_PASSES_IF(acc, ab, as, bb, bs, 1)
 __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     const int B, const int Tall, const int H, const int K, const int V, const int NTall,
-    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
-    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
-    __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
-    __global const float *h0, const int has_h0, __global float *hbuf, __global float *hT, const int has_hT
+    __global const ocla_data *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
+    __global const ocla_data *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
+    __global const GATE_T *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
+    __global const float *h0, const int has_h0, __global hs_t *hbuf, __global float *hT, const int has_hT
 #if REV
     , const float scale
 #endif
@@ -278,8 +379,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #endif
     ) {
 #if ST_ASYNC
-    __local float Kst[2][HALF][TILE + 8] __attribute__((aligned(16)));
-    __local float Vst[2][HALF][TILE + 8] __attribute__((aligned(16)));
+    __local stg_t Kst[2][HALF][SPITCH] __attribute__((aligned(16)));
+    __local stg_t Vst[2][HALF][SPITCH] __attribute__((aligned(16)));
     __local float vf[CHUNK];
 #else
     __local float Ks[CHUNK][TILE + 8] __attribute__((aligned(16))); /* phi(k) of the chunk, key slice */
@@ -303,8 +404,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     const int b = bh / H, ts = 0, T = Tall, NT = NTall, sbh = bh;
     const ocla_idx hrow = (ocla_idx)bh * NT, trow = (ocla_idx)bh * T; /* rows of [B*H][NT] and [B*H][T] */
 #endif
-    __global const float *kbase = k + b * kb + h * kh + k0 * kd_ + (ocla_idx)ts * kt;
-    __global const float *vbase = v + b * vb + h * vh + v0 * vd_ + (ocla_idx)ts * vt;
+    __global const ocla_data *kbase = k + b * kb + h * kh + k0 * kd_ + (ocla_idx)ts * kt;
+    __global const ocla_data *vbase = v + b * vb + h * vh + v0 * vd_ + (ocla_idx)ts * vt;
     float acc[4][4];
 #if USE_GK
     /* per-key gates: the chunk's cumulative gates of this key slice (W-wide loads), those of its
@@ -359,8 +460,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define ISSUE(hs_)                                                                                           \
     {                                                                                                        \
         const int t0_ = CH((hs_) >> 1) * CHUNK + ((hs_)&1) * HALF, st_ = (hs_)&1;                                                       \
-        _Pragma("unroll") for (int l = 0; l < HALF * TILE / 4 / SWG; l++) {                                  \
-            const int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4)), okt = t0_ + t < T;     \
+        _Pragma("unroll") for (int l = 0; l < HALF * TILE / VPC / SWG; l++) {                                \
+            const int e = tid + SWG * l, t = e / (TILE / VPC), c = VPC * (e % (TILE / VPC)), okt = t0_ + t < T; \
             const int okk = okt && k0 + c < K, okv = okt && v0 + c < V;                                      \
             cp_async16(&Kst[st_][t][c], kbase + (okk ? (off_t_)(t0_ + t) * (off_t_)kt + c : 0), okk);        \
             cp_async16(&Vst[st_][t][c], vbase + (okv ? (off_t_)(t0_ + t) * (off_t_)vt + c : 0), okv);        \
@@ -376,8 +477,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
         _Pragma("unroll") for (int l = 0; l < LOADS / W; l++) {                                       \
             int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));                     \
-            pk[l] = (t < rows_ && k0 + c < K) ? WPHI(WLOAD(kbase, t0_ + t, c, kt, kd_)) : (wvec)(0.0f); \
-            pv[l] = (t < rows_ && v0 + c < V) ? WLOAD(vbase, t0_ + t, c, vt, vd_) : (wvec)(0.0f);     \
+            pk[l] = (t < rows_ && k0 + c < K) ? WPHI(DWLOAD(kbase, t0_ + t, c, kt, kd_)) : (wvec)(0.0f); \
+            pv[l] = (t < rows_ && v0 + c < V) ? DWLOAD(vbase, t0_ + t, c, vt, vd_) : (wvec)(0.0f);     \
         }                                                                                             \
         pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
         GK_LOADS(t0_, rows_)                                                                          \
@@ -390,16 +491,16 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * permuted as SROW/SCOL say: A rows 2 gr and 2 gr + 1 of the warp's 16, B column 16 (j >> 1) +
  * 2 gr + (j & 1) of its 32). */
 #define LROW2(X, t, c) (*(__local const float2 *)&X[t][c])
-#define CHUNK_MMA(Kx, Vx, rows_, toff_, PHI_, F_)                                                            \
+#define CHUNK_MMA(Kx, Vx, rows_, toff_, PHI_, F_, L2_)                                                       \
     _Pragma("unroll 2") for (int t8 = 0; t8 < (rows_); t8 += 8) {                                            \
         uint ab[4], as[4], bb[4][2], bs[4][2];                                                               \
-        const float2 ka_ = LROW2(Kx, t8 + tg, wm + 2 * gr), kc_ = LROW2(Kx, t8 + tg + 4, wm + 2 * gr);        \
+        const float2 ka_ = L2_(Kx, t8 + tg, wm + 2 * gr), kc_ = L2_(Kx, t8 + tg + 4, wm + 2 * gr);            \
         float a[4] = {PHI_(ka_.x), PHI_(ka_.y), PHI_(kc_.x), PHI_(kc_.y)};                                    \
         split(a, ab, as, 4);                                                                                 \
         const float f0_ = F_((toff_) + t8 + tg), f1_ = F_((toff_) + t8 + tg + 4);                              \
         _Pragma("unroll") for (int p = 0; p < 2; p++) { /* column tiles 2p, 2p + 1 */                        \
-            const float2 va_ = LROW2(Vx, t8 + tg, wn + 16 * p + 2 * gr) * f0_;                                  \
-            const float2 vc_ = LROW2(Vx, t8 + tg + 4, wn + 16 * p + 2 * gr) * f1_;                              \
+            const float2 va_ = L2_(Vx, t8 + tg, wn + 16 * p + 2 * gr) * f0_;                                    \
+            const float2 vc_ = L2_(Vx, t8 + tg + 4, wn + 16 * p + 2 * gr) * f1_;                                \
             const float b0_[2] = {va_.x, vc_.x}, b1_[2] = {va_.y, vc_.y};                                     \
             split(b0_, bb[2 * p], bs[2 * p], 2);                                                             \
             split(b1_, bb[2 * p + 1], bs[2 * p + 1], 2);                                                     \
@@ -410,22 +511,27 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     for (int m = 0; m < NT; m++) {
         const int n = CH(m);
         /* the state entering chunk n (REV: the gradient of the state leaving it) */
-        __global float *hn = hbuf + (hrow + n) * K * V;
+        __global hs_t *hn = hbuf + (hrow + n) * K * V;
 #pragma unroll
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
             for (int p = 0; p < 2; p++) {
                 const int row = SROW(2 * hr), col = SCOL(2 * p, 0), j = 2 * p, r = 2 * hr;
                 if (row >= K || col >= V) continue;
-                __global float *dst = hn + (ocla_idx)row * V + col;
-                if (col + 3 < V && (V & 3) == 0) { /* 16-byte aligned: V and col multiples of 4 */
-                    *(__global float4 *)dst = (float4)(acc[j][r], acc[j + 1][r], acc[j][r + 1], acc[j + 1][r + 1]);
-                } else {
-                    const float e_[4] = {acc[j][r], acc[j + 1][r], acc[j][r + 1], acc[j + 1][r + 1]};
+                __global hs_t *dst = hn + (ocla_idx)row * V + col;
+                const float e_[4] = {acc[j][r], acc[j + 1][r], acc[j][r + 1], acc[j + 1][r + 1]};
+#if HS_HALF
+                if (col + 3 < V && (V & 3) == 0) /* 8-byte aligned: V and col multiples of 4 */
+                    *(__global uint2 *)dst = (uint2)((uint)ocla_bf16_rne(e_[0]) | (uint)ocla_bf16_rne(e_[1]) << 16,
+                                                     (uint)ocla_bf16_rne(e_[2]) | (uint)ocla_bf16_rne(e_[3]) << 16);
+#else
+                if (col + 3 < V && (V & 3) == 0) /* 16-byte aligned: V and col multiples of 4 */
+                    *(__global float4 *)dst = (float4)(e_[0], e_[1], e_[2], e_[3]);
+#endif
+                else
 #pragma unroll
                     for (int c = 0; c < 4; c++)
-                        if (col + c < V) dst[c] = e_[c];
-                }
+                        if (col + c < V) HS_ST(dst, c, e_[c]);
             }
 #if GATE
         chunk_cumsum(gs, ocla_log_gate(pg), tid);
@@ -528,13 +634,13 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #else
 #define KPHI phi
 #endif
-            CHUNK_MMA(Kst[st], Vst[st], HALF, hh * HALF, KPHI, VF)
+            CHUNK_MMA(Kst[st], Vst[st], HALF, hh * HALF, KPHI, VF, LROW2H)
 #undef KPHI
             SYNC(); /* before ISSUE refills this stage */
         }
 #undef VF
 #else
-        CHUNK_MMA(Ks, Vs, CHUNK, 0, SAME, ONE)
+        CHUNK_MMA(Ks, Vs, CHUNK, 0, SAME, ONE, LROW2)
 #endif
 #if SPLIT != 1
 #pragma unroll
@@ -584,10 +690,14 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define O_ASYNC (VEC && !GKC)
 #if O_ASYNC
 #define OKS 16
+/* q and k slices' row pitch in elements (fp32: 20 words; half: 12 words, a multiple of 16 bytes), and
+ * one slice's size in floats */
+#define QKP (HALF_IO ? OKS + 8 : OKS + PAD)
+#define QKF (HALF_IO ? CHUNK * QKP / 2 : CHUNK * QKP)
 #if HT
-#define OSTAGE (2 * CHUNK * (OKS + PAD) + OT * (OKS + PAD)) /* one stage's local floats */
+#define OSTAGE (2 * QKF + OT * (OKS + PAD)) /* one stage's local floats */
 #else
-#define OSTAGE (2 * CHUNK * (OKS + PAD) + OKS * (OT + 8)) /* one stage's local floats */
+#define OSTAGE (2 * QKF + OKS * (OT + 8)) /* one stage's local floats */
 #endif
 #define P1 (2 * OSTAGE)
 #else
@@ -596,40 +706,63 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 /* One contraction step (key dims d8 .. d8+7 of a slice) without per-key gates: S += PHI_(Q) PHI_(K)^T
  * and O += PHI_(Q) H, from local tiles Qx, Kx (row pitch p_) and Hx (row pitch OT + 8); KIN_(d):
  * slice column d lies inside K (phi(0) may be nonzero: padded key columns must not reach S). */
-#define SLICE_STEP(Qx, Kx, Hx, p_, d8, PHI_, KIN_)                                                               \
+#define SLICE_STEP(Qx, Kx, Hx, p_, d8, PHI_, KIN_, LD_, HLD_)                                                    \
     {                                                                                                            \
         uint ab[4], as[4], kb_[4][2], ksm[4][2];                                                                 \
-        FRAG_LOAD(a_, Qx, p_, wm + gr, d8, tg)                                                                   \
+        FRAG_LOADX(a_, Qx, p_, wm + gr, d8, tg, LD_)                                                             \
         _Pragma("unroll") for (int i_ = 0; i_ < 4; i_++) a_[i_] = PHI_(a_[i_]);                                  \
         split(a_, ab, as, 4);                                                                                    \
         _Pragma("unroll") for (int j = 0; j < 4; j++) { /* S: B[d][j'] = K[j'][d] */                             \
             const int c0 = wn + j * 8;                                                                           \
-            float bk[2] = {KIN_(d8 + tg) ? PHI_(Kx[(c0 + gr) * (p_) + d8 + tg]) : 0.0f,                          \
-                           KIN_(d8 + tg + 4) ? PHI_(Kx[(c0 + gr) * (p_) + d8 + tg + 4]) : 0.0f};                  \
+            float bk[2] = {KIN_(d8 + tg) ? PHI_(LD_(Kx, (c0 + gr) * (p_) + d8 + tg)) : 0.0f,                      \
+                           KIN_(d8 + tg + 4) ? PHI_(LD_(Kx, (c0 + gr) * (p_) + d8 + tg + 4)) : 0.0f};              \
             split(bk, kb_[j], ksm[j], 2);                                                                        \
         }                                                                                                        \
         MMA_PASSES_1x4(sacc, ab, as, kb_, ksm)                                                                   \
-        H_STEP(Hx, d8, p_)                                                                                       \
+        H_STEP(Hx, d8, p_, HLD_)                                                                                 \
     }
 /* O += A H for one contraction step (A fragments ab/as in scope): the state slice in local memory as
  * [contraction][OT + 8], or with HT as [OT][p_] (the same row pitch as the q and k slices). */
 #if HT
-#define H_B(Hx, d, c0, p_) Hx[((c0) + gr) * (p_) + (d)]
+#define H_B(Hx, d, c0, p_, HLD_) HLD_(Hx, ((c0) + gr) * (p_) + (d))
 #else
-#define H_B(Hx, d, c0, p_) Hx[(d) * (OT + 8) + (c0) + gr]
+#define H_B(Hx, d, c0, p_, HLD_) HLD_(Hx, (d) * (OT + 8) + (c0) + gr)
 #endif
-#define H_STEP(Hx, d8, p_)                                                                                       \
+#define H_STEP(Hx, d8, p_, HLD_)                                                                                 \
     _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V) { /* V <= 64: one half */     \
         uint hb_[4][2], hsm[4][2];                                                                               \
         _Pragma("unroll") for (int j = 0; j < 4; j++) { /* O: B[d][vd] = H[d][vd] */                             \
             const int c0 = hf * 64 + wn + j * 8;                                                                 \
-            float bh_[2] = {H_B(Hx, (d8) + tg, c0, p_), H_B(Hx, (d8) + tg + 4, c0, p_)};                         \
+            float bh_[2] = {H_B(Hx, (d8) + tg, c0, p_, HLD_), H_B(Hx, (d8) + tg + 4, c0, p_, HLD_)};             \
             split(bh_, hb_[j], hsm[j], 2);                                                                       \
         }                                                                                                        \
         MMA_PASSES_1x4(oacc[hf], ab, as, hb_, hsm)                                                               \
     }
 #define SAME(x) (x)
 #define ALL_IN(d) 1
+/* Half data with the identity feature map (MMA16): one 16-wide slice step on m16n8k16 tensor cores,
+ * the staged half elements as they are (exact products, fp32 accumulation): S += Q K^T from packed
+ * pairs along the key dimension, O += Q H with H's fragments by ldmatrix.trans (H: [OKS][OT + 8],
+ * 272-byte rows: conflict-free). Padded key dimensions were staged as zeros (cp.async). */
+#define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && !REV && !HT) /* bf16: H staged bf16 too */
+#define LD32(p) (*(__local const uint *)(p))
+#define SLICE_STEP16(Qx, Kx, Hx, p_)                                                                             \
+    {                                                                                                            \
+        __local const stg_t *qr_ = Qx + (wm + gr) * (p_) + 2 * tg;                                               \
+        const uint a_[4] = {LD32(qr_), LD32(qr_ + 8 * (p_)), LD32(qr_ + 8), LD32(qr_ + 8 * (p_) + 8)};           \
+        _Pragma("unroll") for (int j = 0; j < 4; j++) {                                                          \
+            __local const stg_t *kr_ = Kx + (wn + 8 * j + gr) * (p_) + 2 * tg;                                   \
+            mma16(sacc[j], a_, LD32(kr_), LD32(kr_ + 8));                                                        \
+        }                                                                                                        \
+        _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                            \
+            _Pragma("unroll") for (int jj = 0; jj < 2; jj++) {                                                   \
+            uint b_[4];                                                                                          \
+            ldmatrix_x4_trans(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +  \
+                                      (lane >> 4) * 8);                                                          \
+            mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);                                                           \
+            mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                       \
+        }                                                                                                        \
+    }
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
 /* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (W wide) -> q^ and k~ (see the top).
  * REV (dv): the rows are k's (k~ = k exp(G_f(J) - G_j)), the columns q's (q^ = q exp(G_i - G_f(I))). */
@@ -651,11 +784,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     const int B, const int T, const int H, const int K, const int V, const int NT, const float scale,
     const float scale_inter, const int strict,
-    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
-    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
-    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
-    __global const float *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const float *hbuf,
-    __global float *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od
+    __global const ocla_data *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
+    __global const ocla_data *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
+    __global const ocla_data *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
+    __global const GATE_T *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const hs_t *hbuf,
+    __global ocla_data *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od
 #if REV && HT
     , __global float *oi, const ocla_idx oio /* strict (dk for dg): the inter-chunk part goes here */
 #endif
@@ -690,10 +823,10 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #else
     const int b = bh / H, t0 = cg * CHUNK, rows = min(CHUNK, T - t0);
 #endif
-    __global const float *hn = hbuf + ((ocla_idx)bh * NT + cg) * K * V;
-    __global const float *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
-    __global const float *kbase = k + b * kb + h * kh + (ocla_idx)t0 * kt;
-    __global const float *vbase = v + b * vb + h * vh + (ocla_idx)t0 * vt;
+    __global const hs_t *hn = hbuf + ((ocla_idx)bh * NT + cg) * K * V;
+    __global const ocla_data *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
+    __global const ocla_data *kbase = k + b * kb + h * kh + (ocla_idx)t0 * kt;
+    __global const ocla_data *vbase = v + b * vb + h * vh + (ocla_idx)t0 * vt;
 #if USE_GK
     const int GW = GKO ? V : K; /* the gates' width: the contraction's, or (GKO) the output's */
     __global const float *gkc = g + ((ocla_idx)bh * T + t0) * GW; /* cumulative gates of the chunk */
@@ -722,21 +855,21 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #else
 #define H_ISSUE(hd_, ks_, e)                                                                                     \
     {                                                                                                            \
-        const int r = (e) / (OT / 4), c = 4 * ((e) % (OT / 4)), ok = ks_ + r < K && v0 + c < V;                  \
-        cp_async16(hd_ + r * (OT + 8) + c, hn + (ok ? (off_t_)(ks_ + r) * V + v0 + c : 0), ok);                  \
+        const int r = (e) / (OT / HS_VPC), c = HS_VPC * ((e) % (OT / HS_VPC)), ok = ks_ + r < K && v0 + c < V;   \
+        cp_async16((__local hs_t *)(hd_) + r * (OT + 8) + c, hn + (ok ? (off_t_)(ks_ + r) * V + v0 + c : 0), ok); \
     }
 #endif
 #define OISSUE(s_)                                                                                               \
     {                                                                                                            \
         const int ks_ = (s_) * OKS;                                                                              \
-        __local float *qd_ = mem + ((s_) & 1) * OSTAGE, *kd2_ = qd_ + CHUNK * (OKS + PAD),                       \
-                      *hd_ = kd2_ + CHUNK * (OKS + PAD);                                                         \
-        for (int e = tid; e < CHUNK * OKS / 4; e += OWG) { /* q and k: CHUNK rows x OKS */                      \
-            const int t = e / (OKS / 4), c = 4 * (e % (OKS / 4)), ok = t < rows && ks_ + c < K;                  \
-            cp_async16(qd_ + t * (OKS + PAD) + c, qbase + (ok ? (off_t_)t * (off_t_)qt + ks_ + c : 0), ok);     \
-            cp_async16(kd2_ + t * (OKS + PAD) + c, kbase + (ok ? (off_t_)t * (off_t_)kt + ks_ + c : 0), ok);    \
+        __local stg_t *qd_ = (__local stg_t *)(mem + ((s_) & 1) * OSTAGE), *kd2_ = qd_ + CHUNK * QKP;            \
+        __local float *hd_ = mem + ((s_) & 1) * OSTAGE + 2 * QKF;                                                \
+        for (int e = tid; e < CHUNK * OKS / VPC; e += OWG) { /* q and k: CHUNK rows x OKS */                    \
+            const int t = e / (OKS / VPC), c = VPC * (e % (OKS / VPC)), ok = t < rows && ks_ + c < K;            \
+            cp_async16(qd_ + t * QKP + c, qbase + (ok ? (off_t_)t * (off_t_)qt + ks_ + c : 0), ok);              \
+            cp_async16(kd2_ + t * QKP + c, kbase + (ok ? (off_t_)t * (off_t_)kt + ks_ + c : 0), ok);             \
         }                                                                                                        \
-        _Pragma("unroll") for (int l = 0; l < OKS * OT / 4 / OWG; l++) H_ISSUE(hd_, ks_, tid + OWG * l)        \
+        _Pragma("unroll") for (int l = 0; l < OKS * OT / HS_VPC / OWG; l++) H_ISSUE(hd_, ks_, tid + OWG * l)   \
         asm volatile("cp.async.commit_group;" ::: "memory");                                                     \
     }
     const int NS = (K + OKS - 1) / OKS;
@@ -749,11 +882,16 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             asm volatile("cp.async.wait_group 0;" ::: "memory");
         }
         SYNC();
-        __local float *Qa = mem + (sl & 1) * OSTAGE, *Ka = Qa + CHUNK * (OKS + PAD), *Ha = Ka + CHUNK * (OKS + PAD);
+        __local stg_t *Qa = (__local stg_t *)(mem + (sl & 1) * OSTAGE), *Ka = Qa + CHUNK * QKP;
+        __local hs_t *Ha = (__local hs_t *)(mem + (sl & 1) * OSTAGE + 2 * QKF);
         const int ks0 = sl * OKS;
 #define KIN(d) (ks0 + (d) < K)
+#if MMA16
+        SLICE_STEP16(Qa, Ka, Ha, QKP)
+#else
 #pragma unroll UNROLL_K
-        for (int d8 = 0; d8 < OKS; d8 += 8) SLICE_STEP(Qa, Ka, Ha, OKS + PAD, d8, phi, KIN)
+        for (int d8 = 0; d8 < OKS; d8 += 8) SLICE_STEP(Qa, Ka, Ha, QKP, d8, phi, KIN, LDX, HLDX)
+#endif
 #undef KIN
         SYNC(); /* before OISSUE refills this stage */
     }
@@ -765,8 +903,8 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             int e = tid + OWG * l, t = e / (KS / W), c = W * (e % (KS / W));
             wvec qv = (wvec)(0.0f), kv = (wvec)(0.0f);
             if (t < rows && ks0 + c < K) {
-                qv = WPHI(WLOAD(qbase, t, ks0 + c, qt, qd));
-                kv = WPHI(WLOAD(kbase, t, ks0 + c, kt, kd_));
+                qv = WPHI(DWLOAD(qbase, t, ks0 + c, qt, qd));
+                kv = WPHI(DWLOAD(kbase, t, ks0 + c, kt, kd_));
 #if GKC
                 GK_SCALE(qv, kv, t, ks0 + c)
 #endif
@@ -782,7 +920,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             WSTORE(hv, Hs + r * (KS + PAD) + c);
 #else
             int e = tid + OWG * l, r = e / (OT / W), c = W * (e % (OT / W));
-            wvec hv = (ks0 + r < K && v0 + c < V) ? WLOAD(hn, ks0 + r, v0 + c, V, 1) : (wvec)(0.0f);
+            wvec hv = (ks0 + r < K && v0 + c < V) ? HWLOAD(hn, ks0 + r, v0 + c, V, 1) : (wvec)(0.0f);
             WSTORE(hv, Hs + r * (OT + 8) + c);
 #endif
         }
@@ -846,16 +984,16 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #pragma unroll
                     for (int m_ = 0; m_ < 4; m_++) {
                         const int row = wm + gr + 8 * (m_ & 1), d = ks0 + d8 + tg + 4 * (m_ >> 1);
-                        ai[m_] = row < rows && d < K ? phi(qbase[row * qt + d * qd]) *
+                        ai[m_] = row < rows && d < K ? phi(DLD(qbase, row * qt + d * qd)) *
                                                            exp(gkc[(ocla_idx)(rows - 1) * K + d] - gkc[(ocla_idx)row * K + d])
                                                      : 0.0f;
                     }
 #endif
                 split(ai, ab, as, 4);
             }
-            H_STEP(Hs, d8, KS + PAD)
+            H_STEP(Hs, d8, KS + PAD, LDF)
 #else
-            SLICE_STEP(Qs, Ks, Hs, KS + PAD, d8, SAME, ALL_IN)
+            SLICE_STEP(Qs, Ks, Hs, KS + PAD, d8, SAME, ALL_IN, LDF, LDF)
 #endif
         }
         SYNC();
@@ -896,7 +1034,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             float sum = 0.0f;
             if (REV ? col >= row && col < rows : col <= row && row < rows)
                 for (int d = 0; d < K; d++)
-                    sum += phi(qbase[row * qt + d * qd]) * phi(kbase[col * kt + d * kd_]) *
+                    sum += phi(DLD(qbase, row * qt + d * qd)) * phi(DLD(kbase, col * kt + d * kd_)) *
                            exp(REV ? gkc[(ocla_idx)col * K + d] - gkc[(ocla_idx)row * K + d]
                                    : gkc[(ocla_idx)row * K + d] - gkc[(ocla_idx)col * K + d]);
             Ss[row * (CHUNK + PAD) + col] = scale * sum;
@@ -949,7 +1087,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / OWG / W; l++) {
             int e = tid + OWG * l, t = e / (TILE / W), c = W * (e % (TILE / W)), col = v0 + hf * 64 + c;
-            wvec vv = (t < rows && col < V) ? WLOAD(vbase, t, col, vt, vd_) : (wvec)(0.0f);
+            wvec vv = (t < rows && col < V) ? DWLOAD(vbase, t, col, vt, vd_) : (wvec)(0.0f);
             bad |= WBAD(vv);
 #if GKO /* w~ = w exp(G_f(J) - G_t) (REV: w exp(G_t - G_l(J))) for row t of sub-chunk J: >= w */
             if (t < rows && col < V)
@@ -983,7 +1121,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                         float sum = 0.0f;
                         if (row < rows && c < V)
                             for (int t = REV ? row + strict : 0; t <= (REV ? rows - 1 : row - strict); t++)
-                                sum = mad(Ss[row * (CHUNK + PAD) + t] * vbase[(ocla_idx)t * vt + (ocla_idx)c * vd_],
+                                sum = mad(Ss[row * (CHUNK + PAD) + t] * DLD(vbase, (ocla_idx)t * vt + (ocla_idx)c * vd_),
                                           exp(REV ? gkc[(ocla_idx)t * GW + c] - gkc[(ocla_idx)row * GW + c]
                                                   : gkc[(ocla_idx)row * GW + c] - gkc[(ocla_idx)t * GW + c]),
                                           sum);
@@ -1047,8 +1185,8 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         SYNC();
     }
 #undef SV_STEP
-    __global float *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
-    FOR_OACC(if (row < rows && col < V) obase[row * ot + col * od] = oacc[hf][j][r];)
+    __global ocla_data *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
+    FOR_OACC(if (row < rows && col < V) OCLA_ST(obase, row * ot + col * od, oacc[hf][j][r]);)
 #undef FOR_OACC
 }
 

@@ -12,14 +12,15 @@
 #include "attn_op.h"
 #include "ocla_debug.h"
 
-/* The plan assumed dense tensors; check the op's real layouts for float4 rows and 32-bit offsets. */
+/* The plan assumed dense tensors; check the op's real layouts for 16-byte rows and 32-bit offsets. */
 static void fit_layout(ocla_attn_op *op) {
     static const int io[4] = {IO_Q, IO_K, IO_V, IO_O};
     int vec = op->plan.tile[1];
+    const int64_t q = op->key.lay[IO_Q].dtype == OCLA_F32 ? 4 : 8; /* elements per 16 bytes */
     int64_t span = 0;
     for (int i = 0; i < 4; i++) {
         const attn_layout *l = &op->key.lay[io[i]];
-        vec = vec && l->strides[3] == 1 && l->strides[0] % 4 == 0 && l->strides[1] % 4 == 0 && l->strides[2] % 4 == 0;
+        vec = vec && l->strides[3] == 1 && l->strides[0] % q == 0 && l->strides[1] % q == 0 && l->strides[2] % q == 0;
         int64_t e = 1;
         for (int d = 0; d < 4; d++) e += (l->dims[d] - 1) * l->strides[d];
         if (e > span) span = e;
@@ -91,8 +92,9 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
         if (st != OCLA_SUCCESS) return st;
     }
     fit_layout(op);
-    size_t hbytes;
-    if (!ocla__mul_ok(B * H * NT, K * V * sizeof(float), &hbytes))
+    size_t hbytes; /* the chunk states: bf16 for bf16 data (attn_mma_nv.cl, HS_HALF), else fp32 */
+    const size_t hsize = op->key.lay[IO_Q].dtype == OCLA_BF16 ? 2 : sizeof(float);
+    if (!ocla__mul_ok(B * H * NT, K * V * hsize, &hbytes))
         return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "chunk state size overflows");
     op->need[BUF_HS] = hbytes;
     op->nseg = 1;

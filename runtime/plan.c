@@ -171,7 +171,9 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     if ((r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && (r->op == OCLA_OP_LINEAR_CHUNK ||
                                                          r->op == OCLA_OP_SIMPLE_GLA_CHUNK || r->op == OCLA_OP_GLA_CHUNK))
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 "; %s: portable kernels (the NVIDIA and CPU kernels are fp32)",
+                 plan->path == OCLA_PATH_NVIDIA_MMA
+                     ? "; %s: NVIDIA kernels widen q, k, v to fp32 as they stage them"
+                     : "; %s: portable kernels (the CPU kernels are fp32)",
                  r->flags & OCLA_PLAN_BF16 ? "bf16" : "fp16");
     if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu: value slices from the limits */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),

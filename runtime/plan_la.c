@@ -201,19 +201,24 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     const int portable = !la_tiles_for(L, P, r->op, r->V, chunk, &t);
     const int64_t nt = (r->T + 63) / 64;
     const double span = (double)r->B * r->H * (double)nt * r->K * r->V; /* per-chunk state floats at chunk 64 */
-    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, fp32 tensors, dense tensors and
+    /* The NVIDIA tensor-core path (chunk 64, causal, no normaliser, fp32 or half tensors, dense tensors and
      * states (no state slots; packed sequences through its VARLEN kernels), per-chunk states within
      * the largest allocation). */
-    const unsigned half = r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16); /* the portable kernels only */
-    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 && !half &&
+    const unsigned half = r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16); /* not the CPU kernels */
+    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && chunk == 64 &&
         !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE |
                       OCLA_PLAN_SLOTS)) &&
         (!L->max_alloc_size || 4.0 * span <= (double)L->max_alloc_size)) {
         /* 8 warps per work-group; the state pass owns a 64x64 state tile, the output pass a
          * (chunk, 128-wide value tile); local memory is the kernels' own (static) */
         const double ext = (double)r->B * (double)(nt * 64) * r->H * (double)(r->K > r->V ? r->K : r->V);
-        const int32_t vals[4] = {64, (r->K % 4 == 0 && r->V % 4 == 0) ? 1 : 0,
-                                 (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
+        const int vq = half ? 8 : 4; /* VEC: rows of 16-byte groups */
+        const int32_t vals[4] = {64, (r->K % vq == 0 && r->V % vq == 0) ? 1 : 0,
+                                 (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0,
+                                 /* bf16 inputs are exact in TF32 and its outputs' rounding (2^-8) far above
+                                  * TF32's on the derived operands: one pass (attn_mma_nv.cl, OCLA_DTYPE);
+                                  * fp16 keeps 10 bits, as TF32: 3xTF32 (one pass measured 1.25e-3 > 1e-3) */
+                                 L->allow_tf32 || (half & OCLA_PLAN_BF16) ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
         ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",

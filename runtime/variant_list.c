@@ -34,10 +34,10 @@ static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE 
 static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {"OCLA_DTYPE", NULL}};
 /* The NVIDIA path's kernels, as runtime/attention_nv.c builds them: CHUNK VEC IDX32 SPLIT from the
  * plan (which the prepared op may narrow to its layouts; packed: IDX32 from its sequence count),
- * VARLEN=1 for packed sequences, gate and feature map from the request; and la_gate_cumsum(_seq) of
- * linear_attn.cl at the path's chunk. */
+ * VARLEN=1 for packed sequences, the data and scalar gates' types of a half request, gate and feature
+ * map from the request; and la_gate_cumsum(_seq) of linear_attn.cl at the path's chunk. */
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
-                                   {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", NULL}};
+                                   {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
  * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
@@ -168,6 +168,8 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     } else if (fam == &ocla__fam_nv) {
         *v = ocla__variant_from_plan(fam, p);
         v->tile[4] = (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
+        v->tile[5] = data_type(r);
+        v->tile[6] = r->gate == OCLA_GATE_SCALAR ? gate_type(r) : -1; /* per-key gates: fam_half_cumsum's */
     } else {
         *v = ocla__variant_from_plan(fam, p);
     }

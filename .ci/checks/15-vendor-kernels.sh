@@ -20,6 +20,17 @@ for f in kernels_cl/*.cl; do
   n=$((n + 1))
 done
 echo "kernel files compiled on their own with their defaults: $n"
+# clang's nvptx target declares no vload_half / vstore_half family (NVIDIA's driver has them, as
+# every OpenCL 1.2 device): declared here for the fp16 variants (OCLA_DTYPE)
+cat > build/kernel-check/nv_half.h <<'EOF'
+#define OV __attribute__((overloadable))
+float OV vload_half(size_t, const __global half *);
+float OV vload_half(size_t, const __local half *);
+float2 OV vload_half2(size_t, const __local half *);
+float4 OV vload_half4(size_t, const __global half *);
+void OV vstore_half_rte(float, size_t, __global half *);
+#undef OV
+EOF
 cat kernels_cl/common.cl kernels_cl/attn_mma_nv.cl > build/kernel-check/attn_mma_nv.cl
 [ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
 v=0
@@ -28,7 +39,7 @@ while IFS=$'\t' read -r source options _ compiles; do
   [ "$options" = - ] && options=""
   # shellcheck disable=SC2086  # options are separate -D words
   clang -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -D__NV_CL_C_VERSION=1 -Dasm=__asm__ \
-        $options -fsyntax-only -Werror build/kernel-check/attn_mma_nv.cl
+        -include build/kernel-check/nv_half.h $options -fsyntax-only -Werror build/kernel-check/attn_mma_nv.cl
   v=$((v + 1))
 done < <(build/tests/ocla_variants 2> /dev/null)
 [ "$v" -gt 0 ] || { echo "15-vendor-kernels: ocla_variants listed no NVIDIA variant"; exit 1; }

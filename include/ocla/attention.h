@@ -15,9 +15,11 @@
  * non-causal; the normaliser; packed sequences and views) and ocla_attention_backward take q, k, v, o
  * (d_o, dq, dk, dv) as OCLA_BF16 or OCLA_F16 tensors, all of one dtype; g (and dg) fp32 or that
  * dtype; states, z and their gradients fp32. Arithmetic is fp32; each output is rounded once, to
- * nearest even. A mixed set is refused with OCLA_ERR_UNSUPPORTED naming the tensor. Half requests run
- * the portable kernels (the NVIDIA tensor-core and CPU kernels are fp32; ocla_plan_explain says so);
- * the backward widens its half inputs to fp32 temporaries (docs/ARCHITECTURE.md, "Half precision").
+ * nearest even. A mixed set is refused with OCLA_ERR_UNSUPPORTED naming the tensor. Chunked half
+ * requests run the NVIDIA tensor-core kernels where fp32 would (they widen q, k, v to fp32 as they
+ * stage them; bf16 in one TF32 pass, fp16 as fp32), else the portable kernels (the CPU kernels are
+ * fp32; ocla_plan_explain says which); the backward widens its half inputs to fp32 temporaries
+ * (docs/ARCHITECTURE.md, "Half precision").
  * The math of every kernel is in docs/KERNELS.md.
  */
 /* The core API first, outside the guard: this header compiles on its own, and included before
