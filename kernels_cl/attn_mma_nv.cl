@@ -1001,6 +1001,14 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif
     /* gate the inter-chunk part by exp(G_i) and the intra-chunk scores by exp(G_i - G_j), causal;
      * REV: by exp(G_last - G_i) and exp(G_j - G_i), anti-causal (j >= i); then the scales */
+/* the scores in local memory: fp32 [CHUNK][CHUNK + PAD], or (MMA16V) bf16 [CHUNK][CHUNK + 8], rounded
+ * once as fla rounds them, for S V on m16n8k16 */
+#define MMA16V (MMA16 && O_ASYNC)
+#if MMA16V
+#define SS_ST(row, col, x) (((__local ushort *)Ss)[(row) * (CHUNK + 8) + (col)] = ocla_bf16_rne(x))
+#else
+#define SS_ST(row, col, x) (Ss[(row) * (CHUNK + PAD) + (col)] = (x))
+#endif
 #if REV
 #define KEEP(row, col) ((col) > (row) || (!strict && (col) == (row)))
 #else
@@ -1013,16 +1021,16 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             int row = wm + gr + 8 * (r >> 1), col = wn + j * 8 + 2 * tg + (r & 1);
 #if GATE && REV
             const float fi = scale_inter * exp(gs[CHUNK - 1] - gs[row]);
-            Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] * exp(gs[col] - gs[row]) : 0.0f;
+            SS_ST(row, col, KEEP(row, col) ? scale * sacc[j][r] * exp(gs[col] - gs[row]) : 0.0f);
 #elif GATE
             const float fi = scale_inter * exp(gs[row]);
-            Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f;
+            SS_ST(row, col, KEEP(row, col) ? scale * sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f);
 #else
             const float fi = scale_inter;
 #if GKC
             if (!big)
 #endif
-                Ss[row * (CHUNK + PAD) + col] = KEEP(row, col) ? scale * sacc[j][r] : 0.0f;
+                SS_ST(row, col, KEEP(row, col) ? scale * sacc[j][r] : 0.0f);
 #endif
             oacc[0][j][r] *= fi;
             oacc[1][j][r] *= fi;
@@ -1078,6 +1086,65 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         }                                                                                                        \
         MMA_PASSES_1x4(acc, ab, as, bb, bs)                                                                      \
     }
+#if MMA16V
+    /* bf16 S [CHUNK][CHUNK + 8] and V [CHUNK][TILE + 8] (rows of 144 bytes: 16-byte aligned,
+     * conflict-free for ldmatrix); V by cp.async, its non-finite values found in local memory */
+    __local const ushort *S16 = (__local const ushort *)Ss;
+    __local ushort *V16 = (__local ushort *)(mem + CHUNK * (CHUNK + 8) / 2);
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        if (v0 + hf * 64 >= V) break;
+        if (tid == 0) nonfinite = 0;
+        SYNC();
+        int bad = 0;
+#pragma unroll
+        for (int l = 0; l < CHUNK * TILE / 8 / OWG; l++) {
+            const int e = tid + OWG * l, t = e / (TILE / 8), c = 8 * (e % (TILE / 8)), col = v0 + hf * 64 + c;
+            const int ok = t < rows && col < V;
+            cp_async16(V16 + t * (TILE + 8) + c, vbase + (ok ? (off_t_)t * (off_t_)vt + col : 0), ok);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        asm volatile("cp.async.wait_group 0;" ::: "memory");
+#pragma unroll
+        for (int l = 0; l < CHUNK * TILE / 8 / OWG; l++) {
+            const int e = tid + OWG * l, t = e / (TILE / 8), c = 8 * (e % (TILE / 8));
+            const uint4 w_ = *(__local const uint4 *)(V16 + t * (TILE + 8) + c); /* this work-item's copy */
+            const uint4 x_ = w_ & (uint4)(0x7f807f80u);
+            bad |= any((x_ & (uint4)(0x7f80u)) == (uint4)(0x7f80u)) | any((x_ >> 16) == (uint4)(0x7f80u));
+        }
+        if (bad) nonfinite = 1;
+        SYNC();
+        if (nonfinite) {
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
+                    float sum = 0.0f;
+                    for (int t = 0; t <= row - strict; t++)
+                        sum = mad(LDX(S16, row * (CHUNK + 8) + t), LDX(V16, t * (TILE + 8) + c), sum);
+                    oacc[hf][j][r] += sum;
+                }
+            SYNC();
+            continue;
+        }
+        /* O += S V: m16n8k16 over the chunk's time steps, V's fragments by ldmatrix.trans */
+#pragma unroll
+        for (int t16 = 0; t16 < CHUNK; t16 += 16) {
+            __local const ushort *sr_ = S16 + (wm + gr) * (CHUNK + 8) + t16 + 2 * tg;
+            const uint a_[4] = {LD32(sr_), LD32(sr_ + 8 * (CHUNK + 8)), LD32(sr_ + 8), LD32(sr_ + 8 * (CHUNK + 8) + 8)};
+#pragma unroll
+            for (int jj = 0; jj < 2; jj++) {
+                uint b_[4];
+                ldmatrix_x4_trans(b_, V16 + (t16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * (TILE + 8) + wn + 16 * jj +
+                                          (lane >> 4) * 8);
+                mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);
+                mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);
+            }
+        }
+        SYNC();
+    }
+#else
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         if (v0 + hf * 64 >= V) break;
@@ -1184,6 +1251,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif
         SYNC();
     }
+#endif /* MMA16V */
 #undef SV_STEP
     __global ocla_data *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
     FOR_OACC(if (row < rows && col < V) OCLA_ST(obase, row * ot + col * od, oacc[hf][j][r]);)
