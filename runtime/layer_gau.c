@@ -205,11 +205,7 @@ ocla_status ocla__gau_attend(ocla_context *ctx, const ocla_gau_layer_params *p, 
 
 static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
-    if (x && x->dtype != OCLA_F32) { /* layer_half.h: this path on fp32 copies of the tensors */
-        ocla__half_call h;
-        const ocla_status st = ocla__half_forward_enter(ctx, FN, &h, &ocla__gau_half, p, w, x, y);
-        return ocla__half_call_leave(&h, st != OCLA_SUCCESS ? st : forward(ctx, &h.p.gau, &h.w.gau, h.x, h.y));
-    }
+    if (x && x->dtype != OCLA_F32) OCLA__HALF_FORWARD(gau, forward, ctx, FN, p, w, x, y); /* returns; layer_half.h */
     ocla__gau_dims dm;
     int64_t B = 0, T = 0, D = 0;
     /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */

@@ -147,12 +147,8 @@ static ocla_status norm_backward(ocla_context *ctx, const ocla_gau_layer_params 
 
 static ocla_status backward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx, const ocla_gau_layer_grads *g) {
-    if (x && x->dtype != OCLA_F32) { /* layer_half.h: this path on fp32 copies of the tensors */
-        ocla__half_call h;
-        ocla_status st = ocla__half_backward_enter(ctx, FN, &h, &ocla__gau_half, p, w, x, dy, dx, g);
-        if (st == OCLA_SUCCESS) st = backward(ctx, &h.p.gau, &h.w.gau, h.x, h.dy, h.y, &h.g.gau);
-        return ocla__half_call_leave(&h, st);
-    }
+    if (x && x->dtype != OCLA_F32) /* returns; layer_half.h */
+        OCLA__HALF_BACKWARD(gau, backward, ctx, FN, p, w, x, dy, dx, g);
     static const ocla_gau_layer_grads none; /* every gradient NULL */
     if (!g) g = &none;
     ocla__gau_dims dm;

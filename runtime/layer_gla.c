@@ -89,11 +89,7 @@ ocla_status ocla__gla_forward_steps(ocla_context *ctx, const ocla_gla_layer_para
 
 static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
-    if (x && x->dtype != OCLA_F32) { /* layer_half.h: this path on fp32 copies of the tensors */
-        ocla__half_call h;
-        const ocla_status st = ocla__half_forward_enter(ctx, FN, &h, &ocla__gla_half, p, w, x, y);
-        return ocla__half_call_leave(&h, st != OCLA_SUCCESS ? st : forward(ctx, &h.p.gla, &h.w.gla, h.x, h.y));
-    }
+    if (x && x->dtype != OCLA_F32) OCLA__HALF_FORWARD(gla, forward, ctx, FN, p, w, x, y); /* returns; layer_half.h */
     int64_t B = 0, T = 0, D = 0, R = 0;
     ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     if (st != OCLA_SUCCESS) return st;

@@ -63,4 +63,21 @@ ocla_status ocla__half_backward_enter(ocla_context *ctx, const char *fn, ocla__h
                                       const ocla_tensor *dy, ocla_tensor *dx, const void *grads);
 ocla_status ocla__half_call_leave(ocla__half_call *c, ocla_status st);
 
+/* In a layer's fp32 path f (its forward: f(ctx, p, w, x, y); its backward: f(ctx, p, w, x, dy, dx, g)),
+ * where x is half: return f run on the fp32 copies, each output rounded once. m names the layer (gla,
+ * mha, gau: ocla__<m>_half, the copies' union member). */
+#define OCLA__HALF_FORWARD(m, f, ctx, fn, P, W, X, Y)                                                                 \
+    OCLA__HALF_CALL(ocla__half_forward_enter(ctx, fn, &h_, &ocla__##m##_half, P, W, X, Y),                            \
+                    f(ctx, &h_.p.m, &h_.w.m, h_.x, h_.y))
+#define OCLA__HALF_BACKWARD(m, f, ctx, fn, P, W, X, DY, DX, G)                                                        \
+    OCLA__HALF_CALL(ocla__half_backward_enter(ctx, fn, &h_, &ocla__##m##_half, P, W, X, DY, DX, G),                   \
+                    f(ctx, &h_.p.m, &h_.w.m, h_.x, h_.dy, h_.y, &h_.g.m))
+/* Their body: enter (on h_), then run where that succeeded, then leave. */
+#define OCLA__HALF_CALL(enter, run)                                                                                   \
+    do {                                                                                                              \
+        ocla__half_call h_;                                                                                           \
+        const ocla_status st_ = (enter);                                                                              \
+        return ocla__half_call_leave(&h_, st_ != OCLA_SUCCESS ? st_ : (run));                                         \
+    } while (0)
+
 #endif

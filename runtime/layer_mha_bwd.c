@@ -101,12 +101,8 @@ static ocla_status attend_backward(ocla_context *ctx, const ocla_mha_layer_param
 static ocla_status backward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx,
                             const ocla_mha_layer_grads *grads) {
-    if (x && x->dtype != OCLA_F32) { /* layer_half.h: this path on fp32 copies of the tensors */
-        ocla__half_call h;
-        ocla_status st = ocla__half_backward_enter(ctx, FN, &h, &ocla__mha_half, p, w, x, dy, dx, grads);
-        if (st == OCLA_SUCCESS) st = backward(ctx, &h.p.mha, &h.w.mha, h.x, h.dy, h.y, &h.g.mha);
-        return ocla__half_call_leave(&h, st);
-    }
+    if (x && x->dtype != OCLA_F32) /* returns; layer_half.h */
+        OCLA__HALF_BACKWARD(mha, backward, ctx, FN, p, w, x, dy, dx, grads);
     const ocla_mha_layer_grads none = {0};
     const ocla_mha_layer_grads *g = grads ? grads : &none;
     int64_t dims[3] = {0, 0, 0};

@@ -68,6 +68,14 @@ ocla_context *tc_open(int i) {
     return tc_open_with(i, &opts);
 }
 
+void tc_on_every_device(void (*fn)(ocla_context *ctx, int d)) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        fn(ctx, d);
+        ocla_context_destroy(ctx);
+    }
+}
+
 static uint32_t xs(uint32_t *s) {
     uint32_t x = *s;
     x ^= x << 13;

@@ -19,7 +19,8 @@ ocla_context *tc_open(int i);
 ocla_context *tc_open_with(int i, ocla_context_options *opts);
 const char *tc_device_name(int i);
 
-/* Loop helper: for (int d = 0; d < tc_device_count(); d++) { ocla_context *ctx = tc_open(d); ... } */
+/* fn(ctx, d) on a fresh context of every device under test (tc_open(d), destroyed after). */
+void tc_on_every_device(void (*fn)(ocla_context *ctx, int d));
 
 /* Deterministic random numbers (xorshift), uniform in [lo, hi). */
 void tc_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi);
