@@ -68,6 +68,15 @@ void tc_remove_tree(const char *dir);
                      ocla_last_error(ctx));                                                          \
     } while (0)
 
+/* Expect (cr_expect: the test goes on) status want and a non-empty error detail. */
+#define tc_fails(ctx, want, expr)                                                                         \
+    do {                                                                                                  \
+        ocla_status st_ = (expr);                                                                         \
+        cr_expect_eq(st_, (want), "%s -> %s, expected %s (%s)", #expr, ocla_status_string(st_),           \
+                     ocla_status_string(want), ocla_last_error(ctx));                                     \
+        cr_expect(ocla_last_error(ctx) && ocla_last_error(ctx)[0] != 0, "%s: empty error detail", #expr); \
+    } while (0)
+
 /* name appears in msg as a word (not inside another identifier), case aside (the blocks' headers
  * call their tensors X, W, dY): "k" in "k: dim 3 is 17" but not in "kernel" */
 int tc_names(const char *msg, const char *name);

@@ -300,15 +300,6 @@ Test(gau, scheduler_chunks_vs_fp64, .timeout = 1200) {
     }
 }
 
-/* Expect status want and a non-empty error detail. */
-#define expect_fail(ctx, want, expr)                                                                            \
-    do {                                                                                                        \
-        ocla_status st_ = (expr);                                                                               \
-        cr_expect_eq(st_, (want), "%s -> %s, expected %s (%s)", #expr, ocla_status_string(st_),                 \
-                     ocla_status_string(want), ocla_last_error(ctx));                                           \
-        cr_expect(ocla_last_error(ctx) && ocla_last_error(ctx)[0] != 0, "%s: empty error detail", #expr);      \
-    } while (0)
-
 Test(gau, bad_input, .timeout = 600) {
     for (int dev = 0; dev < tc_device_count(); dev++) {
         ocla_context *ctx = tc_open(dev);
@@ -333,68 +324,68 @@ Test(gau, bad_input, .timeout = 600) {
         tc_ok(ctx, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         float *a0 = tc_download(ctx, y);
 
-        expect_fail(NULL, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(NULL, &p, &w, x, y));
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, NULL, &w, x, y));
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, NULL, x, y));
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, NULL, y));
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, NULL));
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, ybad));
+        tc_fails(NULL, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(NULL, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, NULL, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, NULL, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, NULL, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, NULL));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, ybad));
         w.w_uvz = NULL;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.w_uvz = w_uvz_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.b_uvz = b_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.gamma = gamma_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.gamma = NULL;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.beta = gamma_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.w_o = w_o_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.w_o = NULL;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.b_o = b_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good, w.norm_w = nw_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good; /* ScaleNorm takes a [1] gain and no offset */
         ocla_gau_layer_params q = p;
         q.norm = OCLA_GAU_NORM_SCALE;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         w.norm_w = sw, w.norm_b = nw;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         w.norm_b = NULL;
         tc_ok(ctx, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         w = good;
         /* e != 2d without saying so: w_uvz [8, 40] is e = 16 = 2d here, so ask for e = 12 */
         q = p, q.hidden_dim = 12;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.qk_dim = 0;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.hidden_dim = -1;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.norm = (ocla_gau_norm)7;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.norm_eps = 0.0f;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.flash.rope_dims = 128; /* the default with qk_dim = 8 */
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.flash.rope_dims = 3;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.flash.rope_base = 0.0f;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         /* refused inside the flash op, after the layer's buffers exist (the cleanup path) */
         q = p, q.flash.chunk = -1;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         q = p, q.flash.rel_bias = bias_bad;
-        expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &q, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_forward(ctx, &q, &w, x, y));
         /* a tensor of another context */
         ocla_context *other = tc_open(dev);
         ocla_tensor *foreign = t2(other, 4, S, NULL);
         w.gamma = foreign;
-        expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
+        tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, x, y));
         w = good;
         ocla_tensor_destroy(foreign);
         ocla_context_destroy(other);
@@ -403,7 +394,7 @@ Test(gau, bad_input, .timeout = 600) {
             ocla_tensor *buf = t1(ctx, 2 * B * T * D, NULL), *xa = NULL, *ya = NULL;
             tc_ok(ctx, ocla_tensor_view(ctx, buf, 0, 3, xd, NULL, &xa));
             tc_ok(ctx, ocla_tensor_view(ctx, buf, 3, 3, xd, NULL, &ya));
-            expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, xa, ya));
+            tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_forward(ctx, &p, &w, xa, ya));
             ocla_tensor_destroy(xa), ocla_tensor_destroy(ya), ocla_tensor_destroy(buf);
         }
         /* the context still works, and gives the same answer as before */

@@ -331,15 +331,6 @@ static void partial_and_repeated(ocla_context *ctx, int d) {
 }
 Test(gau_bwd, partial_gradients_and_repeated_calls) { tc_on_every_device(partial_and_repeated); }
 
-/* Expect status want and a non-empty error detail. */
-#define expect_fail(ctx, want, expr)                                                                            \
-    do {                                                                                                        \
-        ocla_status st_ = (expr);                                                                               \
-        cr_expect_eq(st_, (want), "%s -> %s, expected %s (%s)", #expr, ocla_status_string(st_),                 \
-                     ocla_status_string(want), ocla_last_error(ctx));                                           \
-        cr_expect(ocla_last_error(ctx) && ocla_last_error(ctx)[0] != 0, "%s: empty error detail", #expr);      \
-    } while (0)
-
 /* The forward's rules (a sample: the full list is test_gau.c's) and the backward's own; the context
  * still works and gives the same gradients after. */
 static void bad_input(ocla_context *ctx, int d) {
@@ -365,59 +356,59 @@ static void bad_input(ocla_context *ctx, int d) {
     tc_ok(ctx, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     float *a0 = tc_download(ctx, dx), *b0 = tc_download(ctx, g_gamma);
 
-    expect_fail(NULL, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(NULL, &p, &w, x, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, NULL, &w, x, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, NULL, x, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, NULL, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, NULL, dx, &g));
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, bad, dx, &g));
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, bad, &g));
+    tc_fails(NULL, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(NULL, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, NULL, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, NULL, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, NULL, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, NULL, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, bad, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, bad, &g));
     /* the forward's checks */
     ocla_gau_layer_weights wb = w;
     wb.w_o = g_uvz; /* [d, 2e+s], not [e, d] */
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &wb, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &wb, x, dy, dx, &g));
     ocla_gau_layer_params q = p;
     q.flash.rope_dims = 3;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     q = p, q.norm = (ocla_gau_norm)9;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     q = p, q.flash.chunk = -1; /* refused inside the flash op, after the recomputation */
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* gradient dims */
     g = good, g.w_o = g_bad, g.w_uvz = g_wo;
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     g = good, g.norm_w = g_sw; /* LayerNorm's is [d] */
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     /* the norm's rules */
     q = p, q.norm = OCLA_GAU_NORM_NONE, g = good;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     q = p, q.norm = OCLA_GAU_NORM_SCALE, g = good, g.norm_w = g_sw;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     g.norm_b = NULL;
     tc_ok(ctx, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* the relative bias's gradient needs the bias, and its dims */
     g = good, g.rel_bias = g_bias;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     q = p, q.flash.rel_bias = bias, g.rel_bias = g_nw;
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     g.rel_bias = g_bias;
     tc_ok(ctx, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* aliasing: an output on an input, two outputs in one tensor */
     g = good;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dy, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, x, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dy, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, x, &g));
     g.gamma = gamma; /* the gradient over its weight */
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     cr_expect(strstr(ocla_last_error(ctx), "grads.gamma") != NULL, "%s", ocla_last_error(ctx));
     g = good, g.norm_b = g_nw;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     q = p, q.flash.rel_bias = bias, g = good, g.rel_bias = bias;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* a tensor of another context */
     ocla_context *other = tc_open(d);
     ocla_tensor *foreign = tc_tensor(other, 2, dg, NULL);
     g = good, g.gamma = foreign;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     ocla_tensor_destroy(foreign);
     ocla_context_destroy(other);
     /* the context still works, with the same answer */
