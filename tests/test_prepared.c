@@ -59,6 +59,29 @@ static ocla_attn_io io_of(const pdata *d) {
     return io;
 }
 
+/* Two cases a, b of a's gate on one context (seeds seed, seed + 1): their tensors and host inputs, the
+ * params (chunk 0: the scheduler's) and each one's io. */
+typedef struct ppair {
+    pdata da, db;
+    float *h[8];
+    ocla_attn_params p;
+    ocla_attn_io ia, ib;
+} ppair;
+
+static void pair_make(ocla_context *ctx, const pcase *a, const pcase *b, uint32_t seed, int chunk, ppair *r) {
+    make(ctx, a, seed, &r->da, &r->h[0], &r->h[1], &r->h[2], &r->h[3]);
+    make(ctx, b, seed + 1, &r->db, &r->h[4], &r->h[5], &r->h[6], &r->h[7]);
+    ocla_attn_params_defaults(&r->p);
+    r->p.gate = a->gate;
+    if (chunk) r->p.chunk = chunk;
+    r->ia = io_of(&r->da), r->ib = io_of(&r->db);
+}
+
+static void pair_drop(ppair *r) {
+    for (int i = 0; i < 8; i++) free(r->h[i]);
+    drop(&r->da), drop(&r->db);
+}
+
 /* Prepared op == one-shot call (bit-identical), for chunked and recurrent forms and every gate. */
 Test(prepared, equals_one_shot, .timeout = 1800) {
     static const pcase cases[] = {
@@ -183,15 +206,10 @@ Test(prepared, one_shot_cache_and_cached_lookup, .timeout = 1800) {
         ocla_context *ctx = tc_open(dv);
         const pcase a = {1, 40, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
         const pcase b = {2, 50, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
-        pdata da, db;
-        float *h[8];
-        make(ctx, &a, 5, &da, &h[0], &h[1], &h[2], &h[3]);
-        make(ctx, &b, 6, &db, &h[4], &h[5], &h[6], &h[7]);
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        p.gate = OCLA_GATE_SCALAR;
-        p.chunk = 32;
-        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
+        ppair r;
+        pair_make(ctx, &a, &b, 5, 32, &r);
+        const ocla_attn_params p = r.p;
+        const ocla_attn_io ia = r.ia, ib = r.ib;
         tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia)); /* builds */
         ocla_debug_counters c0, c1, c2;
         ocla_debug_get_counters(ctx, &c0);
@@ -206,8 +224,7 @@ Test(prepared, one_shot_cache_and_cached_lookup, .timeout = 1800) {
         cr_assert_eq(c2.kernel_creates, c1.kernel_creates, "the kernels were already built");
         cr_assert_eq(c2.source_hashes, c1.source_hashes, "a cached kernel lookup hashed a source");
         cr_assert_eq(c2.cache_allocs, c1.cache_allocs, "a cached kernel lookup allocated");
-        for (int i = 0; i < 8; i++) free(h[i]);
-        drop(&da), drop(&db);
+        pair_drop(&r);
         ocla_context_destroy(ctx);
     }
 }
@@ -218,14 +235,11 @@ Test(prepared, refuses_other_layouts, .timeout = 900) {
         ocla_context *ctx = tc_open(dv);
         const pcase a = {1, 20, 2, 16, 16, OCLA_GATE_VECTOR, 0, OCLA_FORM_CHUNKED};
         const pcase b = {1, 21, 2, 16, 16, OCLA_GATE_VECTOR, 0, OCLA_FORM_CHUNKED};
-        pdata da, db;
-        float *h[8];
-        make(ctx, &a, 5, &da, &h[0], &h[1], &h[2], &h[3]);
-        make(ctx, &b, 6, &db, &h[4], &h[5], &h[6], &h[7]);
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        p.gate = OCLA_GATE_VECTOR;
-        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
+        ppair r;
+        pair_make(ctx, &a, &b, 5, 0, &r);
+        const ocla_attn_params p = r.p;
+        ocla_attn_io ia = r.ia;
+        const ocla_attn_io ib = r.ib;
         ocla_attn_op *op = NULL;
         tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ia, &op));
         cr_assert_eq(ocla_attention_run(op, &ib), OCLA_ERR_SHAPE);
@@ -243,8 +257,7 @@ Test(prepared, refuses_other_layouts, .timeout = 900) {
         cr_assert_null(bad);
         ocla_attention_op_destroy(op);
         ocla_attention_op_destroy(NULL);
-        for (int i = 0; i < 8; i++) free(h[i]);
-        drop(&da), drop(&db);
+        pair_drop(&r);
         ocla_context_destroy(ctx);
     }
 }
@@ -257,15 +270,11 @@ Test(prepared, alternating_ops_keep_their_arguments, .timeout = 1800) {
         ocla_context *ctx = tc_open(dv);
         const pcase a = {1, 40, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
         const pcase b = {2, 70, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
-        pdata da, db;
-        float *h[8];
-        make(ctx, &a, 7, &da, &h[0], &h[1], &h[2], &h[3]);
-        make(ctx, &b, 8, &db, &h[4], &h[5], &h[6], &h[7]);
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        p.gate = OCLA_GATE_SCALAR;
-        p.chunk = 32;
-        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
+        ppair r;
+        pair_make(ctx, &a, &b, 7, 32, &r);
+        const ocla_attn_params p = r.p;
+        const ocla_attn_io ia = r.ia, ib = r.ib;
+        const pdata da = r.da, db = r.db;
         const size_t na = (size_t)a.B * a.T * a.H * a.V, nb = (size_t)b.B * b.T * b.H * b.V;
         tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia));
         tc_ok(ctx, ocla_attention_forward(ctx, &p, &ib));
@@ -291,8 +300,7 @@ Test(prepared, alternating_ops_keep_their_arguments, .timeout = 1800) {
             ocla_attention_op_destroy(ob);
         }
         free(a1), free(b1);
-        for (int i = 0; i < 8; i++) free(h[i]);
-        drop(&da), drop(&db);
+        pair_drop(&r);
         ocla_context_destroy(ctx);
     }
 }
