@@ -208,17 +208,15 @@ Test(prepared, one_shot_cache_and_cached_lookup, .timeout = 1800) {
         const pcase b = {2, 50, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
         ppair r;
         pair_make(ctx, &a, &b, 5, 32, &r);
-        const ocla_attn_params p = r.p;
-        const ocla_attn_io ia = r.ia, ib = r.ib;
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia)); /* builds */
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ia)); /* builds */
         ocla_debug_counters c0, c1, c2;
         ocla_debug_get_counters(ctx, &c0);
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia)); /* the cached prepared op */
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ia)); /* the cached prepared op */
         ocla_debug_get_counters(ctx, &c1);
         cr_assert_eq(c1.kernel_lookups, c0.kernel_lookups, "a repeated one-shot call looked kernels up");
         cr_assert_eq(c1.uploads, c0.uploads);
         cr_assert_eq(c1.env_reads, c0.env_reads);
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ib)); /* new shape, same kernels: cached lookups */
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ib)); /* new shape, same kernels: cached lookups */
         ocla_debug_get_counters(ctx, &c2);
         cr_assert_gt(c2.kernel_lookups, c1.kernel_lookups, "the new shape was planned");
         cr_assert_eq(c2.kernel_creates, c1.kernel_creates, "the kernels were already built");
@@ -237,23 +235,20 @@ Test(prepared, refuses_other_layouts, .timeout = 900) {
         const pcase b = {1, 21, 2, 16, 16, OCLA_GATE_VECTOR, 0, OCLA_FORM_CHUNKED};
         ppair r;
         pair_make(ctx, &a, &b, 5, 0, &r);
-        const ocla_attn_params p = r.p;
-        ocla_attn_io ia = r.ia;
-        const ocla_attn_io ib = r.ib;
         ocla_attn_op *op = NULL;
-        tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ia, &op));
-        cr_assert_eq(ocla_attention_run(op, &ib), OCLA_ERR_SHAPE);
+        tc_ok(ctx, ocla_attention_prepare(ctx, &r.p, &r.ia, &op));
+        cr_assert_eq(ocla_attention_run(op, &r.ib), OCLA_ERR_SHAPE);
         cr_assert(strstr(ocla_last_error(ctx), "q"), "%s", ocla_last_error(ctx));
-        ocla_attn_io ic = ia;
+        ocla_attn_io ic = r.ia;
         ic.final_state = NULL;
         cr_assert_eq(ocla_attention_run(op, &ic), OCLA_ERR_INVALID_ARGUMENT);
         cr_assert(strstr(ocla_last_error(ctx), "final_state"), "%s", ocla_last_error(ctx));
         cr_assert_eq(ocla_attention_run(op, NULL), OCLA_ERR_INVALID_ARGUMENT);
-        cr_assert_eq(ocla_attention_run(NULL, &ia), OCLA_ERR_INVALID_ARGUMENT);
-        cr_assert_eq(ocla_attention_prepare(ctx, &p, &ia, NULL), OCLA_ERR_INVALID_ARGUMENT);
-        ia.g = NULL; /* bad io: refused at prepare */
+        cr_assert_eq(ocla_attention_run(NULL, &r.ia), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_attention_prepare(ctx, &r.p, &r.ia, NULL), OCLA_ERR_INVALID_ARGUMENT);
+        r.ia.g = NULL; /* bad io: refused at prepare */
         ocla_attn_op *bad = (ocla_attn_op *)1;
-        cr_assert_eq(ocla_attention_prepare(ctx, &p, &ia, &bad), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_attention_prepare(ctx, &r.p, &r.ia, &bad), OCLA_ERR_INVALID_ARGUMENT);
         cr_assert_null(bad);
         ocla_attention_op_destroy(op);
         ocla_attention_op_destroy(NULL);
@@ -272,25 +267,22 @@ Test(prepared, alternating_ops_keep_their_arguments, .timeout = 1800) {
         const pcase b = {2, 70, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
         ppair r;
         pair_make(ctx, &a, &b, 7, 32, &r);
-        const ocla_attn_params p = r.p;
-        const ocla_attn_io ia = r.ia, ib = r.ib;
-        const pdata da = r.da, db = r.db;
         const size_t na = (size_t)a.B * a.T * a.H * a.V, nb = (size_t)b.B * b.T * b.H * b.V;
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia));
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ib));
-        float *a1 = tc_download(ctx, da.o), *b1 = tc_download(ctx, db.o);
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ia));
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ib));
+        float *a1 = tc_download(ctx, r.da.o), *b1 = tc_download(ctx, r.db.o);
         for (int round = 0; round < 2; round++) {
             ocla_attn_op *oa = NULL, *ob = NULL;
             if (round == 1) {
-                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ia, &oa));
-                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ib, &ob));
+                tc_ok(ctx, ocla_attention_prepare(ctx, &r.p, &r.ia, &oa));
+                tc_ok(ctx, ocla_attention_prepare(ctx, &r.p, &r.ib, &ob));
             }
             for (int it = 0; it < 2; it++) {
-                tc_ok(ctx, ocla_tensor_fill(ctx, da.o, 0.0f));
-                tc_ok(ctx, ocla_tensor_fill(ctx, db.o, 0.0f));
-                tc_ok(ctx, oa ? ocla_attention_run(oa, &ia) : ocla_attention_forward(ctx, &p, &ia));
-                tc_ok(ctx, ob ? ocla_attention_run(ob, &ib) : ocla_attention_forward(ctx, &p, &ib));
-                float *a2 = tc_download(ctx, da.o), *b2 = tc_download(ctx, db.o);
+                tc_ok(ctx, ocla_tensor_fill(ctx, r.da.o, 0.0f));
+                tc_ok(ctx, ocla_tensor_fill(ctx, r.db.o, 0.0f));
+                tc_ok(ctx, oa ? ocla_attention_run(oa, &r.ia) : ocla_attention_forward(ctx, &r.p, &r.ia));
+                tc_ok(ctx, ob ? ocla_attention_run(ob, &r.ib) : ocla_attention_forward(ctx, &r.p, &r.ib));
+                float *a2 = tc_download(ctx, r.da.o), *b2 = tc_download(ctx, r.db.o);
                 cr_assert(!memcmp(a1, a2, na * 4), "round %d: the first op ran with the other's arguments on %s", round,
                           tc_device_name(dv));
                 cr_assert(!memcmp(b1, b2, nb * 4), "round %d: the second op differs on %s", round, tc_device_name(dv));
