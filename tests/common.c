@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan.h"
+
 #define TC_MAX_DEVICES 32
 
 static int g_n = -1;
@@ -74,6 +76,17 @@ void tc_on_every_device(void (*fn)(ocla_context *ctx, int d)) {
         fn(ctx, d);
         ocla_context_destroy(ctx);
     }
+}
+
+int tc_plan_candidates(ocla_context *ctx, const ocla_plan_request *r, int *chunks, int max) {
+    ocla_plan_limits L;
+    OCLA_LOCK(ctx);
+    ocla_status st = ocla__plan_limits(ctx, &L);
+    OCLA_UNLOCK(ctx);
+    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
+    const int n = ocla_plan_candidates(&L, r, chunks, max);
+    cr_assert_gt(n, 0, "no chunk candidates for op %d", (int)r->op);
+    return n;
 }
 
 static uint32_t xs(uint32_t *s) {

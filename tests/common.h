@@ -22,6 +22,10 @@ const char *tc_device_name(int i);
 /* fn(ctx, d) on a fresh context of every device under test (tc_open(d), destroyed after). */
 void tc_on_every_device(void (*fn)(ocla_context *ctx, int d));
 
+/* The chunks the scheduler may pick for request r on this context's device (ocla_plan_candidates on
+ * its limits, read under the context's lock), at most max; asserts that there is one. */
+int tc_plan_candidates(ocla_context *ctx, const ocla_plan_request *r, int *chunks, int max);
+
 /* Deterministic random numbers (xorshift), uniform in [lo, hi). */
 void tc_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi);
 void tc_fill_normal(float *x, size_t n, uint32_t seed, float stddev);

@@ -218,14 +218,8 @@ Test(gau, shapes_and_parameters_vs_fp64, .timeout = 1200) {
 }
 
 static int flash_candidates(ocla_context *ctx, int S, int E, int *chunks) {
-    ocla_plan_limits L;
-    OCLA_LOCK(ctx);
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    OCLA_UNLOCK(ctx);
-    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
-    ocla_plan_request r = {OCLA_OP_FLASH_CHUNK, 1, 333, 1, S, E, 0, 0, 0, 0};
-    int n = ocla_plan_candidates(&L, &r, chunks, 8);
-    cr_assert_gt(n, 0, "no FLASH chunk candidates on this device");
+    const ocla_plan_request r = {OCLA_OP_FLASH_CHUNK, 1, 333, 1, S, E, 0, 0, 0, 0};
+    int n = tc_plan_candidates(ctx, &r, chunks, 8);
     int has256 = 0;
     for (int i = 0; i < n; i++) has256 |= chunks[i] == 256;
     if (!has256 && n < 9) chunks[n++] = 256; /* the paper's C, the layer's default */
