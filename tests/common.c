@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "op_table.h"
 #include "plan.h"
 
 #define TC_MAX_DEVICES 32
@@ -87,6 +88,13 @@ int tc_plan_candidates(ocla_context *ctx, const ocla_plan_request *r, int *chunk
     const int n = ocla_plan_candidates(&L, r, chunks, max);
     cr_assert_gt(n, 0, "no chunk candidates for op %d", (int)r->op);
     return n;
+}
+
+struct criterion_test_params tc_op_entries(void) {
+    static int idx[TC_MAX_OP_ENTRIES];
+    const int n = op_count() < TC_MAX_OP_ENTRIES ? op_count() : TC_MAX_OP_ENTRIES;
+    for (int i = 0; i < n; i++) idx[i] = i;
+    return cr_make_param_array(int, idx, (size_t)n);
 }
 
 static uint32_t xs(uint32_t *s) {

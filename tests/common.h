@@ -4,6 +4,7 @@
 #define OCLA_TESTS_COMMON_H
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h> /* strstr in tc_refused */
@@ -25,6 +26,11 @@ void tc_on_every_device(void (*fn)(ocla_context *ctx, int d));
 /* The chunks the scheduler may pick for request r on this context's device (ocla_plan_candidates on
  * its limits, read under the context's lock), at most max; asserts that there is one. */
 int tc_plan_candidates(ocla_context *ctx, const ocla_plan_request *r, int *chunks, int max);
+
+/* The parameters of a test run once per op-table entry (tests/op_table.h): the indices 0 .. op_count() - 1,
+ * at most TC_MAX_OP_ENTRIES (test_op_table.c asserts that the table fits). */
+#define TC_MAX_OP_ENTRIES 128
+struct criterion_test_params tc_op_entries(void);
 
 /* Deterministic random numbers (xorshift), uniform in [lo, hi). */
 void tc_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi);
