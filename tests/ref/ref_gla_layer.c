@@ -6,16 +6,7 @@
 
 #include "ref_attention.h"
 #include "ref_layer_grad.h"
-
-/* y = x W (x [M, in], W [in, out]) in fp64 */
-static void mm(const double *x, const float *w, double *y, int M, int in, int out) {
-    for (int m = 0; m < M; m++)
-        for (int o = 0; o < out; o++) {
-            double acc = 0;
-            for (int i = 0; i < in; i++) acc += x[(size_t)m * in + i] * w[(size_t)i * out + o];
-            y[(size_t)m * out + o] = acc;
-        }
-}
+#include "ref_layers_mha.h"
 
 static float *to_float(const double *x, size_t n) {
     float *f = malloc((n ? n : 1) * sizeof *f);
@@ -32,9 +23,10 @@ void ref_gla_layer_rounded(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w,
            *v = malloc(sizeof(double) * M * HV), *r = malloc(sizeof(double) * M * HV),
            *lr = malloc(sizeof(double) * M * R), *g = malloc(sizeof(double) * M * HK),
            *o = malloc(sizeof(double) * M * HV), *u = malloc(sizeof(double) * M * HV);
-    mm(xd, w->wq, q, M, D, HK), mm(xd, w->wk, k, M, D, HK), mm(xd, w->wv, v, M, D, HV), mm(xd, w->wr, r, M, D, HV);
-    mm(xd, w->wg1, lr, M, D, R);
-    mm(lr, w->wg2, g, M, R, HK);
+    ref_linear(xd, w->wq, NULL, q, M, D, HK), ref_linear(xd, w->wk, NULL, k, M, D, HK);
+    ref_linear(xd, w->wv, NULL, v, M, D, HV), ref_linear(xd, w->wr, NULL, r, M, D, HV);
+    ref_linear(xd, w->wg1, NULL, lr, M, D, R);
+    ref_linear(lr, w->wg2, NULL, g, M, R, HK);
     for (int m = 0; m < M; m++)
         for (int j = 0; j < HK; j++) {
             double z = g[(size_t)m * HK + j] + (w->bg2 ? w->bg2[j] : 0.0f);
@@ -54,7 +46,7 @@ void ref_gla_layer_rounded(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w,
             u[(size_t)row * c->V + e] = o[(size_t)row * c->V + e] * inv * w->norm_w[e] * z / (1 + exp(-z));
         }
     }
-    mm(u, w->wo, y, M, HV, D);
+    ref_linear(u, w->wo, NULL, y, M, HV, D);
     free(xd), free(q), free(k), free(v), free(r), free(lr), free(g), free(o), free(u);
     free(qf), free(kf), free(vf), free(gf);
 }
