@@ -205,7 +205,7 @@ ocla_status ocla__gau_attend(ocla_context *ctx, const ocla_gau_layer_params *p, 
 
 static ocla_status forward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
-    if (x && x->dtype != OCLA_F32) return ocla__gau_forward_half(ctx, FN, p, w, x, y, forward); /* layer_half.h */
+    if (x && x->dtype != OCLA_F32) OCLA__HALF_FORWARD(gau, forward, ctx, FN, p, w, x, y); /* returns; layer_half.h */
     ocla__gau_dims dm;
     int64_t B = 0, T = 0, D = 0;
     /* y is x itself (in place: the same memory and layout) or apart from it, and apart from the weights */

@@ -147,8 +147,8 @@ static ocla_status norm_backward(ocla_context *ctx, const ocla_gau_layer_params 
 
 static ocla_status backward(ocla_context *ctx, const ocla_gau_layer_params *p, const ocla_gau_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx, const ocla_gau_layer_grads *g) {
-    if (x && x->dtype != OCLA_F32) /* layer_half.h */
-        return ocla__gau_backward_half(ctx, FN, p, w, x, dy, dx, g, backward);
+    if (x && x->dtype != OCLA_F32) /* returns; layer_half.h */
+        OCLA__HALF_BACKWARD(gau, backward, ctx, FN, p, w, x, dy, dx, g);
     static const ocla_gau_layer_grads none; /* every gradient NULL */
     if (!g) g = &none;
     ocla__gau_dims dm;

@@ -89,7 +89,7 @@ ocla_status ocla__gla_forward_steps(ocla_context *ctx, const ocla_gla_layer_para
 
 static ocla_status forward(ocla_context *ctx, const ocla_gla_layer_params *p, const ocla_gla_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
-    if (x && x->dtype != OCLA_F32) return ocla__gla_forward_half(ctx, FN, p, w, x, y, forward); /* layer_half.h */
+    if (x && x->dtype != OCLA_F32) OCLA__HALF_FORWARD(gla, forward, ctx, FN, p, w, x, y); /* returns; layer_half.h */
     int64_t B = 0, T = 0, D = 0, R = 0;
     ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     if (st != OCLA_SUCCESS) return st;

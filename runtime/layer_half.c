@@ -1,11 +1,43 @@
 /* SPDX-License-Identifier: MIT */
 /* The layers in half precision, converted at their boundary (runtime/layer_half.h). */
+#include <stddef.h>
+#include <string.h>
+
 #include "layer_half.h"
+
+/* A weight of the layer's weights struct W, its gradient the field of the same name in G. */
+#define WEIGHT(W, G, f, name) {0, offsetof(W, f), offsetof(G, f), name, name}
+#define GLA_W(f) WEIGHT(ocla_gla_layer_weights, ocla_gla_layer_grads, f, #f " (x's dtype)")
+#define MHA_W(f) WEIGHT(ocla_mha_layer_weights, ocla_mha_layer_grads, f, #f " (x's dtype)")
+#define GAU_W(f)                                                                                                      \
+    {0, offsetof(ocla_gau_layer_weights, f), offsetof(ocla_gau_layer_grads, f), "weights." #f " (x's dtype)",         \
+     "grads." #f " (x's dtype)"}
+
+const ocla__half_layer ocla__gla_half = {
+    sizeof(ocla_gla_layer_params), sizeof(ocla_gla_layer_weights), sizeof(ocla_gla_layer_grads), 0, 9,
+    {GLA_W(w_q), GLA_W(w_k), GLA_W(w_v), GLA_W(w_r), GLA_W(w_g1), GLA_W(w_g2), GLA_W(b_g2), GLA_W(norm_w),
+     GLA_W(w_o)}};
+const ocla__half_layer ocla__mha_half = {
+    sizeof(ocla_mha_layer_params), sizeof(ocla_mha_layer_weights), sizeof(ocla_mha_layer_grads), 0, 10,
+    {MHA_W(w_q), MHA_W(w_k), MHA_W(w_v), MHA_W(w_o), MHA_W(b_q), MHA_W(b_k), MHA_W(b_v), MHA_W(b_o), MHA_W(E),
+     MHA_W(F)}};
+/* the GAU layer: params.flash.rel_bias is converted as its weights are (its gradient grads.rel_bias);
+ * y may be x itself, as in the fp32 layer */
+const ocla__half_layer ocla__gau_half = {
+    sizeof(ocla_gau_layer_params), sizeof(ocla_gau_layer_weights), sizeof(ocla_gau_layer_grads), 1, 9,
+    {GAU_W(w_uvz), GAU_W(b_uvz), GAU_W(gamma), GAU_W(beta), GAU_W(w_o), GAU_W(b_o), GAU_W(norm_w), GAU_W(norm_b),
+     {1, offsetof(ocla_gau_layer_params, flash.rel_bias), offsetof(ocla_gau_layer_grads, rel_bias),
+      "flash.rel_bias (x's dtype)", "grads.rel_bias (x's dtype)"}}};
 
 /* Argument i of h: t (NULL: absent) named name, an output where out. */
 static void arg(ocla__half_io *h, const ocla_tensor *t, const char *name, int out) {
     h->t[h->n] = t, h->name[h->n] = name, h->out[h->n] = out, h->n++;
 }
+
+/* The tensor field at byte offset at of a struct (weights and params: const ocla_tensor *; grads:
+ * ocla_tensor *). */
+static const ocla_tensor **field(void *s, size_t at) { return (const ocla_tensor **)(void *)((char *)s + at); }
+static ocla_tensor **grad_field(void *s, size_t at) { return (ocla_tensor **)(void *)((char *)s + at); }
 
 /* The copies of in (inputs) and out (outputs), then the aliasing rule on the originals (the fp32 path
  * sees only the copies); input in_place (-1: none) may be output 0 itself. */
@@ -20,140 +52,48 @@ static ocla_status enter(ocla_context *ctx, const char *fn, ocla__half_io *in, o
     return st == OCLA_SUCCESS ? ocla__check_disjoint(ctx, fn, &set) : st;
 }
 
-#define HALF_IO(h, ctx, x) ocla__half_io h = {.ws = {.ctx = (ctx)}, .dt = (x)->dtype}
-
-static void gla_weights(ocla__half_io *h, const ocla_gla_layer_weights *w) {
-    arg(h, w->w_q, "w_q (x's dtype)", 0), arg(h, w->w_k, "w_k (x's dtype)", 0), arg(h, w->w_v, "w_v (x's dtype)", 0);
-    arg(h, w->w_r, "w_r (x's dtype)", 0), arg(h, w->w_g1, "w_g1 (x's dtype)", 0), arg(h, w->w_g2, "w_g2 (x's dtype)", 0);
-    arg(h, w->b_g2, "b_g2 (x's dtype)", 0), arg(h, w->norm_w, "norm_w (x's dtype)", 0), arg(h, w->w_o, "w_o (x's dtype)", 0);
-}
-static ocla_gla_layer_weights gla_copies(ocla_tensor *const *c) {
-    return (ocla_gla_layer_weights){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
-}
-
-static void mha_weights(ocla__half_io *h, const ocla_mha_layer_weights *w) {
-    arg(h, w->w_q, "w_q (x's dtype)", 0), arg(h, w->w_k, "w_k (x's dtype)", 0), arg(h, w->w_v, "w_v (x's dtype)", 0);
-    arg(h, w->w_o, "w_o (x's dtype)", 0), arg(h, w->b_q, "b_q (x's dtype)", 0), arg(h, w->b_k, "b_k (x's dtype)", 0);
-    arg(h, w->b_v, "b_v (x's dtype)", 0), arg(h, w->b_o, "b_o (x's dtype)", 0), arg(h, w->E, "E (x's dtype)", 0);
-    arg(h, w->F, "F (x's dtype)", 0);
-}
-static ocla_mha_layer_weights mha_copies(ocla_tensor *const *c) {
-    return (ocla_mha_layer_weights){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]};
-}
-
-/* The GAU layer's weights and params.flash.rel_bias (its gradients with grads != 0), in the order of
- * ocla_gau_layer_weights, the bias at 8. */
-static void gau_weights(ocla__half_io *h, const ocla_tensor *const t[9], int grads) {
-    static const char *const names[2][9] = {
-        {"weights.w_uvz (x's dtype)", "weights.b_uvz (x's dtype)", "weights.gamma (x's dtype)",
-         "weights.beta (x's dtype)", "weights.w_o (x's dtype)", "weights.b_o (x's dtype)",
-         "weights.norm_w (x's dtype)", "weights.norm_b (x's dtype)", "flash.rel_bias (x's dtype)"},
-        {"grads.w_uvz (x's dtype)", "grads.b_uvz (x's dtype)", "grads.gamma (x's dtype)", "grads.beta (x's dtype)",
-         "grads.w_o (x's dtype)", "grads.b_o (x's dtype)", "grads.norm_w (x's dtype)", "grads.norm_b (x's dtype)",
-         "grads.rel_bias (x's dtype)"}};
-    for (int i = 0; i < 9; i++) arg(h, t[i], names[grads][i], grads);
-}
-static ocla_gau_layer_weights gau_copies(ocla_tensor *const *c) {
-    return (ocla_gau_layer_weights){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+/* The inputs: the layer's tensors, x (and dy); the outputs: y, or the gradients and dx. Then the
+ * caller's structs with each converted tensor replaced by its copy. */
+static ocla_status call_enter(ocla_context *ctx, const char *fn, ocla__half_call *c, const ocla__half_layer *L,
+                              int backward, const void *p, const void *w, const ocla_tensor *x,
+                              const ocla_tensor *dy, ocla_tensor *y, const void *grads) {
+    const int n = L->n;
+    c->in = (ocla__half_io){.ws = {.ctx = ctx}, .dt = x->dtype};
+    c->out = (ocla__half_io){.ws = {.ctx = ctx}, .dt = x->dtype};
+    memcpy(&c->p, p, L->params_size);
+    memcpy(&c->w, w, L->weights_size);
+    if (grads) memcpy(&c->g, grads, L->grads_size);
+    else memset(&c->g, 0, sizeof c->g); /* no gradients */
+    for (int i = 0; i < n; i++)
+        arg(&c->in, *field(L->t[i].in_params ? (void *)&c->p : (void *)&c->w, L->t[i].at), L->t[i].name, 0);
+    arg(&c->in, x, "x", 0);
+    if (backward) {
+        arg(&c->in, dy, "dy (x's dtype)", 0);
+        for (int i = 0; i < n; i++) arg(&c->out, *grad_field(&c->g, L->t[i].grad_at), L->t[i].grad_name, 1);
+    }
+    arg(&c->out, y, backward ? "dx (x's dtype)" : "y (x's dtype)", 1);
+    ocla_status st = enter(ctx, fn, &c->in, &c->out, !backward && L->in_place ? n : -1);
+    for (int i = 0; i < n; i++) {
+        *field(L->t[i].in_params ? (void *)&c->p : (void *)&c->w, L->t[i].at) = c->in.t32[i];
+        if (backward) *grad_field(&c->g, L->t[i].grad_at) = c->out.t32[i];
+    }
+    c->x = c->in.t32[n];
+    c->dy = backward ? c->in.t32[n + 1] : NULL;
+    c->y = c->out.t32[backward ? n : 0];
+    return st;
 }
 
-ocla_status ocla__gla_forward_half(ocla_context *ctx, const char *fn, const ocla_gla_layer_params *p,
-                                   const ocla_gla_layer_weights *w, const ocla_tensor *x, ocla_tensor *y,
-                                   ocla__gla_fwd_fn f) {
-    HALF_IO(in, ctx, x);
-    HALF_IO(out, ctx, x);
-    gla_weights(&in, w), arg(&in, x, "x", 0), arg(&out, y, "y (x's dtype)", 1);
-    ocla_status st = enter(ctx, fn, &in, &out, -1);
-    const ocla_gla_layer_weights w32 = gla_copies(in.t32);
-    if (st == OCLA_SUCCESS) st = f(ctx, p, &w32, in.t32[9], out.t32[0]);
-    return st == OCLA_SUCCESS ? ocla__half_leave(&out) : st;
+ocla_status ocla__half_forward_enter(ocla_context *ctx, const char *fn, ocla__half_call *c, const ocla__half_layer *layer,
+                                     const void *p, const void *w, const ocla_tensor *x, ocla_tensor *y) {
+    return call_enter(ctx, fn, c, layer, 0, p, w, x, NULL, y, NULL);
 }
 
-ocla_status ocla__gla_backward_half(ocla_context *ctx, const char *fn, const ocla_gla_layer_params *p,
-                                    const ocla_gla_layer_weights *w, const ocla_tensor *x, const ocla_tensor *dy,
-                                    ocla_tensor *dx, const ocla_gla_layer_grads *g, ocla__gla_bwd_fn f) {
-    static const ocla_gla_layer_grads none = {0};
-    const ocla_gla_layer_grads *gg = g ? g : &none;
-    HALF_IO(in, ctx, x);
-    HALF_IO(out, ctx, x);
-    gla_weights(&in, w), arg(&in, x, "x", 0), arg(&in, dy, "dy (x's dtype)", 0);
-    const ocla_gla_layer_weights gw = {gg->w_q, gg->w_k, gg->w_v, gg->w_r, gg->w_g1, gg->w_g2, gg->b_g2, gg->norm_w, gg->w_o};
-    gla_weights(&out, &gw), arg(&out, dx, "dx (x's dtype)", 1);
-    for (int i = 0; i < out.n; i++) out.out[i] = 1;
-    ocla_status st = enter(ctx, fn, &in, &out, -1);
-    const ocla_gla_layer_weights w32 = gla_copies(in.t32);
-    ocla_tensor *const *c = out.t32;
-    const ocla_gla_layer_grads g32 = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], gg->initial_state};
-    if (st == OCLA_SUCCESS) st = f(ctx, p, &w32, in.t32[9], in.t32[10], out.t32[9], &g32);
-    return st == OCLA_SUCCESS ? ocla__half_leave(&out) : st;
+ocla_status ocla__half_backward_enter(ocla_context *ctx, const char *fn, ocla__half_call *c,
+                                      const ocla__half_layer *layer, const void *p, const void *w, const ocla_tensor *x,
+                                      const ocla_tensor *dy, ocla_tensor *dx, const void *grads) {
+    return call_enter(ctx, fn, c, layer, 1, p, w, x, dy, dx, grads);
 }
 
-ocla_status ocla__mha_forward_half(ocla_context *ctx, const char *fn, const ocla_mha_layer_params *p,
-                                   const ocla_mha_layer_weights *w, const ocla_tensor *x, ocla_tensor *y,
-                                   ocla__mha_fwd_fn f) {
-    HALF_IO(in, ctx, x);
-    HALF_IO(out, ctx, x);
-    mha_weights(&in, w), arg(&in, x, "x", 0), arg(&out, y, "y (x's dtype)", 1);
-    ocla_status st = enter(ctx, fn, &in, &out, -1);
-    const ocla_mha_layer_weights w32 = mha_copies(in.t32);
-    if (st == OCLA_SUCCESS) st = f(ctx, p, &w32, in.t32[10], out.t32[0]);
-    return st == OCLA_SUCCESS ? ocla__half_leave(&out) : st;
-}
-
-ocla_status ocla__mha_backward_half(ocla_context *ctx, const char *fn, const ocla_mha_layer_params *p,
-                                    const ocla_mha_layer_weights *w, const ocla_tensor *x, const ocla_tensor *dy,
-                                    ocla_tensor *dx, const ocla_mha_layer_grads *g, ocla__mha_bwd_fn f) {
-    static const ocla_mha_layer_grads none = {0};
-    const ocla_mha_layer_grads *gg = g ? g : &none;
-    HALF_IO(in, ctx, x);
-    HALF_IO(out, ctx, x);
-    mha_weights(&in, w), arg(&in, x, "x", 0), arg(&in, dy, "dy (x's dtype)", 0);
-    const ocla_mha_layer_weights gw = {gg->w_q, gg->w_k, gg->w_v, gg->w_o, gg->b_q, gg->b_k, gg->b_v, gg->b_o, gg->E, gg->F};
-    mha_weights(&out, &gw), arg(&out, dx, "dx (x's dtype)", 1);
-    for (int i = 0; i < out.n; i++) out.out[i] = 1;
-    ocla_status st = enter(ctx, fn, &in, &out, -1);
-    const ocla_mha_layer_weights w32 = mha_copies(in.t32);
-    ocla_tensor *const *c = out.t32;
-    const ocla_mha_layer_grads g32 = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]};
-    if (st == OCLA_SUCCESS) st = f(ctx, p, &w32, in.t32[10], in.t32[11], out.t32[10], &g32);
-    return st == OCLA_SUCCESS ? ocla__half_leave(&out) : st;
-}
-
-ocla_status ocla__gau_forward_half(ocla_context *ctx, const char *fn, const ocla_gau_layer_params *p,
-                                   const ocla_gau_layer_weights *w, const ocla_tensor *x, ocla_tensor *y,
-                                   ocla__gau_fwd_fn f) {
-    HALF_IO(in, ctx, x);
-    HALF_IO(out, ctx, x);
-    const ocla_tensor *const wt[9] = {w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, w->norm_w, w->norm_b,
-                                      p->flash.rel_bias};
-    gau_weights(&in, wt, 0), arg(&in, x, "x", 0), arg(&out, y, "y (x's dtype)", 1);
-    ocla_status st = enter(ctx, fn, &in, &out, 9); /* y may be x itself */
-    ocla_gau_layer_params p32 = *p;
-    p32.flash.rel_bias = in.t32[8];
-    const ocla_gau_layer_weights w32 = gau_copies(in.t32);
-    if (st == OCLA_SUCCESS) st = f(ctx, &p32, &w32, in.t32[9], out.t32[0]);
-    return st == OCLA_SUCCESS ? ocla__half_leave(&out) : st;
-}
-
-ocla_status ocla__gau_backward_half(ocla_context *ctx, const char *fn, const ocla_gau_layer_params *p,
-                                    const ocla_gau_layer_weights *w, const ocla_tensor *x, const ocla_tensor *dy,
-                                    ocla_tensor *dx, const ocla_gau_layer_grads *g, ocla__gau_bwd_fn f) {
-    static const ocla_gau_layer_grads none = {0};
-    const ocla_gau_layer_grads *gg = g ? g : &none;
-    HALF_IO(in, ctx, x);
-    HALF_IO(out, ctx, x);
-    const ocla_tensor *const wt[9] = {w->w_uvz, w->b_uvz, w->gamma, w->beta, w->w_o, w->b_o, w->norm_w, w->norm_b,
-                                      p->flash.rel_bias};
-    const ocla_tensor *const gt[9] = {gg->w_uvz, gg->b_uvz, gg->gamma, gg->beta, gg->w_o, gg->b_o, gg->norm_w,
-                                      gg->norm_b, gg->rel_bias};
-    gau_weights(&in, wt, 0), arg(&in, x, "x", 0), arg(&in, dy, "dy (x's dtype)", 0);
-    gau_weights(&out, gt, 1), arg(&out, dx, "dx (x's dtype)", 1);
-    ocla_status st = enter(ctx, fn, &in, &out, -1);
-    ocla_gau_layer_params p32 = *p;
-    p32.flash.rel_bias = in.t32[8];
-    const ocla_gau_layer_weights w32 = gau_copies(in.t32);
-    ocla_tensor *const *c = out.t32;
-    const ocla_gau_layer_grads g32 = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
-    if (st == OCLA_SUCCESS) st = f(ctx, &p32, &w32, in.t32[9], in.t32[10], out.t32[9], &g32);
-    return st == OCLA_SUCCESS ? ocla__half_leave(&out) : st;
+ocla_status ocla__half_call_leave(ocla__half_call *c, ocla_status st) {
+    return st == OCLA_SUCCESS ? ocla__half_leave(&c->out) : st;
 }

@@ -118,7 +118,7 @@ ocla_status ocla__mha_check(ocla_context *ctx, const char *fn, const ocla_mha_la
 
 static ocla_status forward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                            const ocla_tensor *x, ocla_tensor *y) {
-    if (x && x->dtype != OCLA_F32) return ocla__mha_forward_half(ctx, FN, p, w, x, y, forward); /* layer_half.h */
+    if (x && x->dtype != OCLA_F32) OCLA__HALF_FORWARD(mha, forward, ctx, FN, p, w, x, y); /* returns; layer_half.h */
     int64_t B = 0, T = 0, D = 0;
     ocla_status st = ocla__layer_check_io(ctx, FN, x, y, &B, &T, &D);
     const int64_t H = p->heads, K = p->head_k, V = p->head_v;

@@ -101,8 +101,8 @@ static ocla_status attend_backward(ocla_context *ctx, const ocla_mha_layer_param
 static ocla_status backward(ocla_context *ctx, const ocla_mha_layer_params *p, const ocla_mha_layer_weights *w,
                             const ocla_tensor *x, const ocla_tensor *dy, ocla_tensor *dx,
                             const ocla_mha_layer_grads *grads) {
-    if (x && x->dtype != OCLA_F32) /* layer_half.h */
-        return ocla__mha_backward_half(ctx, FN, p, w, x, dy, dx, grads, backward);
+    if (x && x->dtype != OCLA_F32) /* returns; layer_half.h */
+        OCLA__HALF_BACKWARD(mha, backward, ctx, FN, p, w, x, dy, dx, grads);
     const ocla_mha_layer_grads none = {0};
     const ocla_mha_layer_grads *g = grads ? grads : &none;
     int64_t dims[3] = {0, 0, 0};

@@ -165,13 +165,6 @@ uint64_t ocla__softmax_bwd_local(int bq, int bk, int ds, int dk, int dv);
  * the tensors' element type, OCLA_DTYPE (variant_list.c). */
 extern const ocla_kfamily ocla__fam_flash;
 
-/* The variant of fam whose tiles are the plan's (the family's order). */
-static inline ocla_variant ocla__variant_from_plan(const ocla_kfamily *fam, const ocla_plan *p) {
-    ocla_variant v = ocla__variant(fam);
-    for (int i = 0; i < OCLA_VARIANT_TILES && i < OCLA_PLAN_TILES && fam->tiles[i]; i++) v.tile[i] = p->tile[i];
-    return v;
-}
-
 /* Half precision: the request flag of tensors of dtype dt (OCLA_PLAN_BF16 / OCLA_PLAN_F16; none for
  * fp32), and the dtype a request's flags name (-1: fp32), as the variants' -DOCLA_DTYPE takes it. */
 static inline unsigned ocla__plan_dtype_flags(ocla_dtype dt) {

@@ -7,27 +7,32 @@
 
 #include "plan.h"
 
-/* kernels_cl/linear_attn.cl: the portable chunked kernels, tiles as the plan records them
- * (plan_la.c; the plan's GV is the kernel's USE_GK), then the element types (half_types). */
+/* Each tile of a variant takes its value by name (tile_value, below): the element types from the
+ * request, any other from the plan's tile of that name. */
+/* kernels_cl/linear_attn.cl: the portable chunked kernels, the plan's tiles (plan_la.c; its GV is the
+ * kernel's USE_GK), then the element types; not the gates' (OCLA_GTYPE), which la_gate_cumsum alone
+ * reads: half requests build it from fam_half_cumsum. */
 static const ocla_kfamily fam_chunk = {"linear_attn",
                                        0,
                                        {"CHUNK", "SUB", "USE_GK", "BV", "TM", "TN", "BKA", "SBK", "SBV", "STM", "STN",
-                                        "SJB", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
-/* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); from the
- * plan's tiles CHUNK SUB GV, TM TN (tiles 4, 5), LC_LANES (tile 11, LANES: left out where 1); the
- * value slices are run-time values */
+                                        "SJB", "OCLA_DTYPE", "OCLA_OTYPE", NULL}};
+/* kernels_cl/linear_attn_cpu.cl: the CPU-shaped chunked kernels (plan_la.c, la_tiles_cpu); of the
+ * plan's tiles CHUNK SUB GV TM TN and LANES (LC_LANES: left out where 1); the value slices are
+ * run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", "LC_LANES", NULL}};
-/* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
+/* the recurrent kernel: the plan's tiles, then the element types (common.cl) */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
  * of q, k, v, o (and the backward's do and gradients) from the request's OCLA_PLAN_BF16 / _F16. */
 static const ocla_kfamily fam_sm_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_sm_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_sm_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", "OCLA_DTYPE", NULL}};
-/* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan); the plan's DV and KS
- * are the launch's local size, read by the kernel at run time; then the element types as fam_rec's */
+/* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan): the plan's CW RB VEC (its
+ * DV and KS are the launch's local size, read by the kernel at run time), then the element types */
 static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "VEC", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 static const ocla_kfamily fam_norm = {"la_normalize", 0, {"OCLA_DTYPE", NULL}}; /* o's type (u is fp32) */
+/* kernels_cl/attn_bwd.cl: of the plan's CHUNK TS TILED WG TPG (plan_bwd.c) the kernels read TS and TPG (left
+ * out where 1: one tile per work-group) */
 static const ocla_kfamily fam_bwd = {"attn_bwd", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NORM, {"TS", "TPG", NULL}};
 /* kernels_cl/flash_bwd.cl: the FLASH backward's own kernels (its plan also names flash.cl's states and
  * prefix); as the forward's family, the one option is the element type (OCLA_DTYPE, from the request). */
@@ -83,36 +88,56 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_nv, "mma_probe"}, /* the NVIDIA path's capability probe (attention_nv.c), defaults */
     {NULL, NULL}};
 
-/* The data type of a half request (OCLA_DTYPE, common.cl), -1 for fp32 (the kernels' default). */
-static int data_type(const ocla_plan_request *r) { return ocla__plan_dtype(r); }
-/* The gates' type (OCLA_GTYPE): the data type where a gate tensor exists (scalar or per-key gates;
- * fixed decays are fp32) and OCLA_PLAN_HALF_GATE says so, else -1 (fp32). */
-static int gate_type(const ocla_plan_request *r) {
-    const int gt = r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR;
-    return data_type(r) >= 0 && gt && (r->flags & OCLA_PLAN_HALF_GATE) ? data_type(r) : -1;
-}
-/* The element types of a kernel that reads q, k, v (and g) and writes o, as tiles at..at+2
- * (OCLA_DTYPE OCLA_GTYPE OCLA_OTYPE; -1 where fp32): the outputs fp32 where the normaliser divides
- * them later (la_normalize rounds once). */
-static void half_types(const ocla_plan_request *r, ocla_variant *v, int at) {
-    v->tile[at] = data_type(r);
-    v->tile[at + 1] = gate_type(r);
-    v->tile[at + 2] = data_type(r) >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
-}
-
-/* name is one of the words of list (separated by spaces and commas). */
-static int names(const char *list, const char *name) {
-    const size_t n = strlen(name);
-    for (const char *s = list + strspn(list, ", "); *s; s += strspn(s, ", ")) {
+/* Where word is in list (words separated by spaces and commas): its index, or -1. */
+static int word_index(const char *list, const char *word) {
+    const size_t n = strlen(word);
+    int i = 0;
+    for (const char *s = list + strspn(list, ", "); *s; s += strspn(s, ", "), i++) {
         const size_t len = strcspn(s, ", ");
-        if (len == n && !strncmp(s, name, n)) return 1;
+        if (len == n && !strncmp(s, word, n)) return i;
         s += len;
     }
-    return 0;
+    return -1;
+}
+
+/* A family's tiles that the plan names otherwise: {the kernel's -D name, the plan's} (plan_la.c: the
+ * plan's GV is linear_attn.cl's USE_GK, its LANES linear_attn_cpu.cl's LC_LANES). */
+static const char *const k_plan_name[][2] = {{"USE_GK", "GV"}, {"LC_LANES", "LANES"}};
+/* Tiles left out where the plan's value is 1, their kernels' default (one tile per work-group, one
+ * work-item per work-group). */
+static const char *const k_default_one = "TPG LC_LANES";
+
+/* The value of tile `tile` in the variant of kernel `name` of plan p for request r (-1: left out):
+ *   OCLA_DTYPE  the data type of a half request (common.cl), -1 for fp32 (the kernels' default);
+ *   OCLA_GTYPE  the gates' type: the data type where a gate tensor exists (scalar or per-key gates;
+ *               fixed decays are fp32) and OCLA_PLAN_HALF_GATE says so;
+ *   OCLA_OTYPE  fp32 where the normaliser divides the outputs later (la_normalize rounds once);
+ *   VARLEN      1 for packed sequences (the NVIDIA path's kernels);
+ *   REV, HT     from the kernel's name (the NVIDIA backward: _rev and mma_bwd_dg, a trailing _t);
+ *   any other   the plan's tile of that name (k_plan_name), left out where the plan has none. */
+static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_request *r, const char *name) {
+    const int dt = ocla__plan_dtype(r);
+    const size_t n = strlen(name);
+    if (!strcmp(tile, "OCLA_DTYPE")) return dt;
+    if (!strcmp(tile, "OCLA_GTYPE")) /* the NVIDIA kernels read per-key gates as la_gate_cumsum's fp32 sums */
+        return (r->gate == OCLA_GATE_SCALAR || (r->gate == OCLA_GATE_VECTOR && strncmp(name, "mma_", 4))) &&
+                       (r->flags & OCLA_PLAN_HALF_GATE)
+                   ? dt
+                   : -1;
+    if (!strcmp(tile, "OCLA_OTYPE")) return dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
+    if (!strcmp(tile, "VARLEN")) return (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
+    if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
+    if (!strcmp(tile, "HT")) return n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
+    const char *in_plan = tile;
+    for (size_t i = 0; i < sizeof k_plan_name / sizeof *k_plan_name; i++)
+        if (!strcmp(tile, k_plan_name[i][0])) in_plan = k_plan_name[i][1];
+    const int at = word_index(p->tile_names, in_plan);
+    if (at < 0 || at >= OCLA_PLAN_TILES) return -1;
+    return p->tile[at] == 1 && word_index(k_default_one, tile) >= 0 ? -1 : p->tile[at];
 }
 
 int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, const char *name, ocla_variant *v) {
-    if (!names(p->kernels, name)) return -1;
+    if (word_index(p->kernels, name) < 0) return -1;
     const ocla_kfamily *fam = NULL;
     const int nv = p->path == OCLA_PATH_NVIDIA_MMA;
     switch (p->op) {
@@ -140,49 +165,8 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
     case OCLA_OP_SOFTMAX_BACKWARD: fam = &fam_sm_bwd; break;
     default: return -1;
     }
-    if (fam == &fam_bwd) { /* the plan's tiles are CHUNK TS TILED WG TPG: the kernels read TS and TPG */
-        ocla__bwd_tiles t;
-        ocla__bwd_tiles_from_plan(p, &t);
-        *v = ocla__variant(fam);
-        v->tile[0] = t.ts;
-        v->tile[1] = t.tpg > 1 ? t.tpg : -1; /* 1: the kernels' default (one tile per work-group) */
-    } else if (fam == &fam_nv_bwd) {
-        *v = ocla__variant_from_plan(fam, p);
-        const size_t n = strlen(name);
-        v->tile[4] = strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
-        v->tile[5] = n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
-    } else if (fam == &fam_chunk_cpu) {
-        *v = ocla__variant(fam);
-        v->tile[0] = p->tile[0], v->tile[1] = p->tile[1], v->tile[2] = p->tile[2], v->tile[3] = p->tile[4];
-        v->tile[4] = p->tile[5];
-        v->tile[5] = p->tile[11] > 1 ? p->tile[11] : -1;
-    } else if (fam == &fam_decode) { /* plan tiles DV KS CW RB VEC */
-        *v = ocla__variant(fam);
-        v->tile[0] = p->tile[2], v->tile[1] = p->tile[3], v->tile[2] = p->tile[4];
-    } else if (fam == &fam_flash_bwd || fam == &ocla__fam_flash) { /* the plan's tiles are work-groups only */
-        *v = ocla__variant(fam);
-        v->tile[0] = data_type(r);
-    } else if (fam == &fam_nv_cumsum || fam == &fam_half_cumsum) {
-        *v = ocla__variant(fam);
-        v->tile[0] = p->chunk;
-    } else if (fam == &ocla__fam_nv) {
-        *v = ocla__variant_from_plan(fam, p);
-        v->tile[4] = (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
-        v->tile[5] = data_type(r);
-        v->tile[6] = r->gate == OCLA_GATE_SCALAR ? gate_type(r) : -1; /* per-key gates: fam_half_cumsum's */
-    } else {
-        *v = ocla__variant_from_plan(fam, p);
-    }
-    if (fam == &fam_sm_tiled || fam == &fam_sm_onerow || fam == &fam_sm_bwd) { /* the last tile: OCLA_DTYPE */
-        int i = 0;
-        while (fam->tiles[i + 1]) i++;
-        v->tile[i] = ocla__plan_dtype(r);
-    }
-    /* half precision: the element types where not fp32 */
-    if (fam == &fam_rec || fam == &fam_decode) half_types(r, v, 3);
-    else if (fam == &fam_chunk) half_types(r, v, 12), v->tile[13] = -1; /* the gates: fam_half_cumsum's */
-    else if (fam == &fam_half_cumsum) v->tile[1] = gate_type(r);
-    else if (fam == &fam_norm) v->tile[0] = data_type(r);
+    *v = ocla__variant(fam);
+    for (int i = 0; i < OCLA_VARIANT_TILES && fam->tiles[i]; i++) v->tile[i] = tile_value(fam->tiles[i], p, r, name);
     v->gate = (int8_t)r->gate;
     v->feature = (int8_t)r->feature;
     v->norm = (r->flags & OCLA_PLAN_NORMALIZE) != 0;

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "op_table.h"
+#include "plan.h"
+
 #define TC_MAX_DEVICES 32
 
 static int g_n = -1;
@@ -66,6 +69,32 @@ ocla_context *tc_open(int i) {
     ocla_context_options opts;
     ocla_context_options_defaults(&opts);
     return tc_open_with(i, &opts);
+}
+
+void tc_on_every_device(void (*fn)(ocla_context *ctx, int d)) {
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        fn(ctx, d);
+        ocla_context_destroy(ctx);
+    }
+}
+
+int tc_plan_candidates(ocla_context *ctx, const ocla_plan_request *r, int *chunks, int max) {
+    ocla_plan_limits L;
+    OCLA_LOCK(ctx);
+    ocla_status st = ocla__plan_limits(ctx, &L);
+    OCLA_UNLOCK(ctx);
+    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
+    const int n = ocla_plan_candidates(&L, r, chunks, max);
+    cr_assert_gt(n, 0, "no chunk candidates for op %d", (int)r->op);
+    return n;
+}
+
+struct criterion_test_params tc_op_entries(void) {
+    static int idx[TC_MAX_OP_ENTRIES];
+    const int n = op_count() < TC_MAX_OP_ENTRIES ? op_count() : TC_MAX_OP_ENTRIES;
+    for (int i = 0; i < n; i++) idx[i] = i;
+    return cr_make_param_array(int, idx, (size_t)n);
 }
 
 static uint32_t xs(uint32_t *s) {

@@ -4,6 +4,7 @@
 #define OCLA_TESTS_COMMON_H
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h> /* strstr in tc_refused */
@@ -19,7 +20,17 @@ ocla_context *tc_open(int i);
 ocla_context *tc_open_with(int i, ocla_context_options *opts);
 const char *tc_device_name(int i);
 
-/* Loop helper: for (int d = 0; d < tc_device_count(); d++) { ocla_context *ctx = tc_open(d); ... } */
+/* fn(ctx, d) on a fresh context of every device under test (tc_open(d), destroyed after). */
+void tc_on_every_device(void (*fn)(ocla_context *ctx, int d));
+
+/* The chunks the scheduler may pick for request r on this context's device (ocla_plan_candidates on
+ * its limits, read under the context's lock), at most max; asserts that there is one. */
+int tc_plan_candidates(ocla_context *ctx, const ocla_plan_request *r, int *chunks, int max);
+
+/* The parameters of a test run once per op-table entry (tests/op_table.h): the indices 0 .. op_count() - 1,
+ * at most TC_MAX_OP_ENTRIES (test_op_table.c asserts that the table fits). */
+#define TC_MAX_OP_ENTRIES 128
+struct criterion_test_params tc_op_entries(void);
 
 /* Deterministic random numbers (xorshift), uniform in [lo, hi). */
 void tc_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi);
@@ -65,6 +76,15 @@ void tc_remove_tree(const char *dir);
         ocla_status st_ = (expr);                                                                    \
         cr_assert_eq(st_, OCLA_SUCCESS, "%s -> %s: %s", #expr, ocla_status_string(st_),             \
                      ocla_last_error(ctx));                                                          \
+    } while (0)
+
+/* Expect (cr_expect: the test goes on) status want and a non-empty error detail. */
+#define tc_fails(ctx, want, expr)                                                                         \
+    do {                                                                                                  \
+        ocla_status st_ = (expr);                                                                         \
+        cr_expect_eq(st_, (want), "%s -> %s, expected %s (%s)", #expr, ocla_status_string(st_),           \
+                     ocla_status_string(want), ocla_last_error(ctx));                                     \
+        cr_expect(ocla_last_error(ctx) && ocla_last_error(ctx)[0] != 0, "%s: empty error detail", #expr); \
     } while (0)
 
 /* name appears in msg as a word (not inside another identifier), case aside (the blocks' headers

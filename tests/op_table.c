@@ -14,6 +14,7 @@
 #include "op_table_impl.h"
 #include "ref/ref_attention.h"
 #include "ref/ref_gau.h"
+#include "ref/ref_layer_grad.h"
 #include "ref/ref_layers.h"
 #include "ref/ref_layers_mha.h"
 
@@ -878,21 +879,6 @@ static void linformer_cost(const op_shape *s, double *flops, double *bytes) {
 /* ------------------------------------------------------------------------------------------ */
 /* Layers on [B,T,d]: GLA, multi-head (linear, softmax, Linformer), GAU                         */
 /* ------------------------------------------------------------------------------------------ */
-/* y = x W (x [M, in], W [in, out]) in fp64 */
-static void mm(const double *x, const float *w, double *y, int M, int in, int out) {
-    for (int m = 0; m < M; m++)
-        for (int o = 0; o < out; o++) {
-            double acc = 0;
-            for (int i = 0; i < in; i++) acc += x[(size_t)m * in + i] * w[(size_t)i * out + o];
-            y[(size_t)m * out + o] = acc;
-        }
-}
-static float *to_float(const double *x, size_t n) {
-    float *f = malloc((n ? n : 1) * sizeof *f);
-    if (f)
-        for (size_t i = 0; i < n; i++) f[i] = (float)x[i];
-    return f;
-}
 
 typedef struct gla_layer_cfg {
     ocla_attn_form form;
@@ -933,45 +919,15 @@ static ocla_status gla_layer_call(ocla_context *ctx, const op_case *c, ocla_tens
     ocla_gla_layer_weights w = {t[GWQ], t[GWK], t[GWV], t[GWR], t[GWG1], t[GWG2], t[GBG2], t[GNW], t[GWO]};
     return ocla_gla_layer_forward(ctx, &p, &w, t[GX], t[GY]);
 }
-/* fp64 GLA layer (the same as tests/test_layers.c's): the attention core is the fp64 recurrence of
- * tests/ref, on the fp64 intermediates rounded once to float (6e-8 relative, far below the bar). */
+/* fp64 GLA layer, the attention core on the intermediates rounded once to float (ref_layer_grad.h). */
 static void gla_layer_reference(const op_case *c, double *y) {
     const op_shape *d = &c->s;
-    const int M = d->B * d->T, HK = d->H * d->K, HV = d->H * d->V, R = d->P;
     ocla_gla_layer_params p;
     gla_layer_params(c, &p);
-    double *xd = op_to_double(op_host(c, GX), (size_t)M * d->D);
-    double *q = malloc(sizeof(double) * M * HK), *k = malloc(sizeof(double) * M * HK),
-           *v = malloc(sizeof(double) * M * HV), *r = malloc(sizeof(double) * M * HV),
-           *lr = malloc(sizeof(double) * M * R), *g = malloc(sizeof(double) * M * HK),
-           *o = malloc(sizeof(double) * M * HV), *u = malloc(sizeof(double) * M * HV);
-    const float *bg2 = op_host(c, GBG2), *nw = op_host(c, GNW);
-    mm(xd, op_host(c, GWQ), q, M, d->D, HK), mm(xd, op_host(c, GWK), k, M, d->D, HK);
-    mm(xd, op_host(c, GWV), v, M, d->D, HV), mm(xd, op_host(c, GWR), r, M, d->D, HV);
-    mm(xd, op_host(c, GWG1), lr, M, d->D, R);
-    mm(lr, op_host(c, GWG2), g, M, R, HK);
-    for (int m = 0; m < M; m++)
-        for (int j = 0; j < HK; j++) {
-            double z = g[(size_t)m * HK + j] + bg2[j];
-            double ls = z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z)); /* logsigmoid */
-            g[(size_t)m * HK + j] = ls / p.gate_tau;
-        }
-    float *qf = to_float(q, (size_t)M * HK), *kf = to_float(k, (size_t)M * HK), *vf = to_float(v, (size_t)M * HV),
-          *gf = to_float(g, (size_t)M * HK);
-    ref_attn_cfg rc = {d->B, d->T, d->H, d->K, d->V, 1, 1.0 / sqrt((double)d->K), 0, 0, 0, 2, NULL};
-    ref_attn_recurrent(&rc, qf, kf, vf, gf, NULL, NULL, o, NULL, NULL);
-    for (int row = 0; row < M * d->H; row++) {
-        double ss = 0;
-        for (int e = 0; e < d->V; e++) ss += o[(size_t)row * d->V + e] * o[(size_t)row * d->V + e];
-        double inv = 1.0 / sqrt(ss / d->V + (double)p.norm_eps);
-        for (int e = 0; e < d->V; e++) {
-            double z = r[(size_t)row * d->V + e];
-            u[(size_t)row * d->V + e] = o[(size_t)row * d->V + e] * inv * nw[e] * z / (1 + exp(-z));
-        }
-    }
-    mm(u, op_host(c, GWO), op_slice(c, y, GY), M, HV, d->D);
-    free(xd), free(q), free(k), free(v), free(r), free(lr), free(g), free(o), free(u);
-    free(qf), free(kf), free(vf), free(gf);
+    const ref_gla_layer_cfg rc = {d->B, d->T, d->D, d->H, d->K, d->V, d->P, p.gate_tau, (double)p.norm_eps};
+    const ref_gla_layer_w w = {op_host(c, GWQ), op_host(c, GWK), op_host(c, GWV), op_host(c, GWR), op_host(c, GWG1),
+                               op_host(c, GWG2), op_host(c, GBG2), op_host(c, GNW), op_host(c, GWO), NULL};
+    ref_gla_layer_rounded(&rc, &w, op_host(c, GX), op_slice(c, y, GY));
 }
 static void gla_layer_cost(const op_shape *s, double *flops, double *bytes) {
     double M = (double)s->B * s->T, D = s->D, HK = (double)s->H * s->K, HV = (double)s->H * s->V;

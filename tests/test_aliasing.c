@@ -19,7 +19,6 @@
 
 #include <criterion/parameterized.h>
 
-#define MAX_ENTRIES 128
 
 /* haystack contains needle, ignoring case (the API names X, W; the table x, w) */
 static int has_name(const char *hay, const char *needle) {
@@ -50,10 +49,7 @@ static float *run_plain(ocla_context *ctx, const op_entry *e, size_t *n_out, ocl
 }
 
 ParameterizedTestParameters(aliasing, every_op_refuses_an_output_on_an_input) {
-    static int idx[MAX_ENTRIES];
-    int n = op_count() < MAX_ENTRIES ? op_count() : MAX_ENTRIES;
-    for (int i = 0; i < n; i++) idx[i] = i;
-    return cr_make_param_array(int, idx, (size_t)n);
+    return tc_op_entries();
 }
 
 ParameterizedTest(int *index, aliasing, every_op_refuses_an_output_on_an_input, .timeout = 900) {

@@ -24,7 +24,6 @@
 
 #include <criterion/parameterized.h>
 
-#define MAX_ENTRIES 128
 static const float CANARY = -12345.5f; /* no op computes it from the table's inputs */
 
 
@@ -84,10 +83,7 @@ static void expect_refused(ocla_context *ctx, op_case *c, int i, ocla_status wan
 }
 
 ParameterizedTestParameters(args, every_argument_refused) {
-    static int idx[MAX_ENTRIES];
-    int n = op_count() < MAX_ENTRIES ? op_count() : MAX_ENTRIES;
-    for (int i = 0; i < n; i++) idx[i] = i;
-    return cr_make_param_array(int, idx, (size_t)n);
+    return tc_op_entries();
 }
 
 /* One entry of the op table: every present array, every dim one larger, then on another context. */

@@ -147,15 +147,8 @@ static void check_case(ocla_context *ctx, int d, const acase *c, double tol, con
 }
 
 static int candidates(ocla_context *ctx, ocla_op_kind op, int K, int V, int *chunks) {
-    ocla_plan_limits L;
-    OCLA_LOCK(ctx);
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    OCLA_UNLOCK(ctx);
-    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
-    ocla_plan_request r = {op, 1, 1000, 2, K, V, 0, 0, 0, 0};
-    int n = ocla_plan_candidates(&L, &r, chunks, 8);
-    cr_assert_gt(n, 0, "no chunk candidates");
-    return n;
+    const ocla_plan_request r = {op, 1, 1000, 2, K, V, 0, 0, 0, 0};
+    return tc_plan_candidates(ctx, &r, chunks, 8);
 }
 
 static acase base_case(void) {

@@ -114,15 +114,6 @@ static double run_case(ocla_context *ctx, int d, const fcase *f, uint32_t seed) 
     return worst;
 }
 
-/* fn(ctx, d) on a fresh context of every device. */
-static void on_every_device(void (*fn)(ocla_context *ctx, int d)) {
-    for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        fn(ctx, d);
-        ocla_context_destroy(ctx);
-    }
-}
-
 static void shapes_and_parameters(ocla_context *ctx, int d) {
     /* B T H S E C causal quad bias mean rope lin_custom pos0 */
     static const fcase cs[] = {
@@ -145,7 +136,7 @@ static void shapes_and_parameters(ocla_context *ctx, int d) {
             run_case(ctx, d, &f, (uint32_t)(200 + 10 * i));
         }
 }
-Test(flash_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) { on_every_device(shapes_and_parameters); }
+Test(flash_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) { tc_on_every_device(shapes_and_parameters); }
 
 /* L = sum d_o . o by the GAU tests' fp64 forward (H = 1). */
 static double loss(const fcase *f, const ref_flash_cfg *r, double *const x[6]) {
@@ -248,7 +239,7 @@ static void scheduler_chunk(ocla_context *ctx, int d) {
 }
 /* Chunk 0: the scheduler's pick (the chunk ocla_plan_explain names for the forward), the same bits as
  * that chunk given. */
-Test(flash_bwd, scheduler_chunk) { on_every_device(scheduler_chunk); }
+Test(flash_bwd, scheduler_chunk) { tc_on_every_device(scheduler_chunk); }
 
 /* The forward's rules and the backward's own: refused with the status and a detail, nothing run,
  * the context still works after. */
@@ -301,7 +292,7 @@ static void bad_input(ocla_context *ctx, int d) {
     const fcase f = {1, 40, 1, 16, 16, 16, 1, 0, 1, 0, 0, 0, 0};
     run_case(ctx, d, &f, 9);
 }
-Test(flash_bwd, bad_input) { on_every_device(bad_input); }
+Test(flash_bwd, bad_input) { tc_on_every_device(bad_input); }
 
 /* d rel_bias over more (b, g) pairs than one bias-sum launch takes (32768, runtime/op_flash_bwd.c):
  * B = 2, C = 1, T = 16400 (32800 pairs, two launches), against its closed form at C = 1 (no RoPE):
@@ -338,4 +329,4 @@ static void bias_sum_split(ocla_context *ctx, int d) {
     for (int i = 0; i < 5; i++) ocla_tensor_destroy(g[i]);
     ocla_tensor_destroy(tb), ocla_tensor_destroy(tdb);
 }
-Test(flash_bwd, bias_sum_over_many_chunks) { on_every_device(bias_sum_split); }
+Test(flash_bwd, bias_sum_over_many_chunks) { tc_on_every_device(bias_sum_split); }

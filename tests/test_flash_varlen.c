@@ -124,14 +124,6 @@ static void offsets(vcase *c, const int *len, int n, uint32_t seed) {
     for (int i = 0; i < n; i++) c->cu[i + 1] = c->cu[i] + l[i];
 }
 
-static void on_every_device(void (*fn)(ocla_context *ctx, int d)) {
-    for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        fn(ctx, d);
-        ocla_context_destroy(ctx);
-    }
-}
-
 /* Every chunk the scheduler may pick (plan.c's FLASH row: 16..256) and C = 5 given in the params. */
 static void packed_vs_alone(ocla_context *ctx, int d) {
     static const int chunks[] = {5, 16, 32, 64, 128, 256};
@@ -152,7 +144,7 @@ static void packed_vs_alone(ocla_context *ctx, int d) {
     offsets(&many, (const int[]){1, 2, 1, 3, 17, 1, 5, 16}, 8, 3);
     check_case(ctx, d, &many, 8);
 }
-Test(flash_varlen, packed_vs_alone, .timeout = 1800) { on_every_device(packed_vs_alone); }
+Test(flash_varlen, packed_vs_alone, .timeout = 1800) { tc_on_every_device(packed_vs_alone); }
 
 /* One offsets error: the status and a word of the detail, forward and backward alike. */
 static void expect_refused(ocla_context *ctx, ocla_flash_params *p, const ocla_flash_io *io,
@@ -216,7 +208,7 @@ static void bad_offsets(ocla_context *ctx, int d) {
     for (int i = 0; i < 5; i++) ocla_tensor_destroy(g[i]);
     ocla_tensor_destroy(x), ocla_tensor_destroy(o), ocla_tensor_destroy(x2), ocla_tensor_destroy(o2);
 }
-Test(flash_varlen, bad_offsets) { on_every_device(bad_offsets); }
+Test(flash_varlen, bad_offsets) { tc_on_every_device(bad_offsets); }
 
 /* ---- the GAU layer ---- */
 enum { GD = 16, GE = 24, GS = 16, GW = 2 * GE + GS, N_GW = 8 };
@@ -305,4 +297,4 @@ static void gau_packed_vs_alone(ocla_context *ctx, int d) {
         free(x), free(dy);
     }
 }
-Test(flash_varlen, gau_layer_packed_vs_alone, .timeout = 1800) { on_every_device(gau_packed_vs_alone); }
+Test(flash_varlen, gau_layer_packed_vs_alone, .timeout = 1800) { tc_on_every_device(gau_packed_vs_alone); }

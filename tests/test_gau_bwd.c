@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "gau_case.h"
 #include "ocla_debug.h"
 #include "ref/ref_gau_grad.h"
 
@@ -35,19 +36,6 @@
 #define REF_TOL 1e-6
 #define FD_STEP 1e-5
 #define BIAS_STEP (1.0 / 4096) /* exact on float biases in [-0.5, 0.5) */
-
-typedef struct bcase {
-    int B, T, d, e, s, C, causal;
-    int norm;      /* ocla_gau_norm */
-    int residual;
-    int rel_bias;  /* Toeplitz bias [1, 2C-1] and its gradient */
-    int rope;      /* rope_dims */
-    int64_t pos0;
-    int lin_mean;
-    int quad_text; /* relu^2(qk / sqrt s) / C instead of relu^2(qk / C + b) */
-    int no_opt;    /* every optional weight NULL (their gradients still asked for) */
-    float tiny_row; /* 0, or row 1 of x scaled by this: under ScaleNorm's clamp */
-} bcase;
 
 enum { W_UVZ, B_UVZ, GAMMA, BETA, W_O, B_O, NORM_W, NORM_B, N_W };
 static const char *const w_names[N_W] = {"w_uvz", "b_uvz", "gamma", "beta", "w_o", "b_o", "norm_w", "norm_b"};
@@ -62,7 +50,7 @@ typedef struct host {
 
 static size_t numel(const host *h, int i) { return (size_t)h->rows[i] * (size_t)(h->cols[i] ? h->cols[i] : 1); }
 
-static void host_make(const bcase *c, uint32_t seed, host *h) {
+static void host_make(const gcase *c, uint32_t seed, host *h) {
     const int W = 2 * c->e + c->s, D = c->d;
     const int64_t rows[N_W] = {D, W, 4, 4, c->e, D, c->norm == OCLA_GAU_NORM_SCALE ? 1 : D, D};
     const int64_t cols[N_W] = {W, 0, c->s, c->s, D, 0, 0, 0};
@@ -92,33 +80,18 @@ static void host_free(host *h) {
 }
 
 /* Whether weight i takes part in case c (present in the call; for the norm's, used by its norm). */
-static int used(const bcase *c, int i) {
+static int used(const gcase *c, int i) {
     if (i == NORM_W) return c->norm != OCLA_GAU_NORM_NONE;
     if (i == NORM_B) return c->norm == OCLA_GAU_NORM_LAYER;
     return 1;
 }
-static int present(const bcase *c, int i) {
+static int present(const gcase *c, int i) {
     const int optional = i == B_UVZ || i == BETA || i == B_O || i == NORM_W || i == NORM_B;
     return used(c, i) && !(optional && c->no_opt);
 }
 
-/* Params as the case asks, and the reference config to match (bias pointer set by the caller). */
-static void setup(const bcase *c, ocla_gau_layer_params *p, ref_gau_cfg *r) {
-    ocla_gau_layer_params_defaults(p);
-    p->hidden_dim = c->e, p->qk_dim = c->s, p->norm = (ocla_gau_norm)c->norm, p->residual = c->residual;
-    p->flash.causal = c->causal, p->flash.chunk = c->C, p->flash.rope_dims = c->rope, p->flash.pos_offset = c->pos0;
-    *r = (ref_gau_cfg){c->B, c->T, c->d, c->e, c->s, c->norm, 1e-5, c->residual, c->C, c->causal, 1.0 / c->C, 1.0,
-                       1.0, NULL, 0, c->causal ? 1.0 / c->C : 1.0 / c->T, c->rope, 10000.0, c->pos0};
-    if (c->quad_text) {
-        p->flash.has_quad_scale = 1, p->flash.quad_scale = (float)(1.0 / sqrt((double)c->s));
-        p->flash.quad_post = 1.0f / (float)c->C;
-        r->quad_scale = 1.0 / sqrt((double)c->s), r->quad_post = 1.0 / c->C;
-    }
-    if (c->lin_mean) p->flash.lin_norm = OCLA_FLASH_LIN_MEAN, r->lin_mean = 1;
-}
-
 /* The fp64 weights of case c: the present ones, NULL for the others (malloc'd copies). */
-static void weights64(const bcase *c, const ref_gau_cfg *r, const host *h, ref_gau_weights64 *w) {
+static void weights64(const gcase *c, const ref_gau_cfg *r, const host *h, ref_gau_weights64 *w) {
     const float *f[N_W];
     for (int i = 0; i < N_W; i++) f[i] = present(c, i) ? h->w[i] : NULL;
     const ref_gau_weights fw = {f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
@@ -128,11 +101,11 @@ static void weights64(const bcase *c, const ref_gau_cfg *r, const host *h, ref_g
 /* Device gradients of case c; which[i] != 0 asks for weight i's gradient (used ones only), with_dx for
  * dx. out[0..N_W-1] the weights' gradients, out[N_W] dx, out[N_W + 1] the bias's (NULL where not
  * asked; malloc'd). repeat: the call follows one with the same shapes, so it creates no kernel. */
-static void device_grads(ocla_context *ctx, const bcase *c, const host *h, const int *which, int with_dx,
+static void device_grads(ocla_context *ctx, const gcase *c, const host *h, const int *which, int with_dx,
                          int repeat, float **out) {
     ocla_gau_layer_params p;
     ref_gau_cfg r;
-    setup(c, &p, &r);
+    gcase_setup(c, &p, &r);
     const int64_t xd[3] = {c->B, c->T, c->d}, bd[2] = {1, 2 * c->C - 1};
     ocla_tensor *tx = tc_tensor(ctx, 3, xd, h->x), *tdy = tc_tensor(ctx, 3, xd, h->dy);
     ocla_tensor *tdx = with_dx ? tc_tensor(ctx, 3, xd, NULL) : NULL, *tb = tc_tensor(ctx, 2, bd, h->bias);
@@ -165,17 +138,16 @@ static void device_grads(ocla_context *ctx, const bcase *c, const host *h, const
 
 static const int all_grads[N_W + 1] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
 
-static const char *norm_name(int n) { return n == 0 ? "layer" : n == 1 ? "scale" : "none"; }
 
 /* Every gradient of case c on ctx against the reference; returns the worst error. */
-static double check_case(ocla_context *ctx, int dev, const bcase *c, uint32_t seed) {
+static double check_case(ocla_context *ctx, int dev, const gcase *c, uint32_t seed) {
     host h;
     host_make(c, seed, &h);
     float *got[N_W + 2];
     device_grads(ctx, c, &h, all_grads, 1, 0, got);
     ocla_gau_layer_params p;
     ref_gau_cfg r;
-    setup(c, &p, &r);
+    gcase_setup(c, &p, &r);
     if (c->rel_bias) r.bias = h.bias;
     ref_gau_weights64 w;
     weights64(c, &r, &h, &w);
@@ -197,14 +169,16 @@ static double check_case(ocla_context *ctx, int dev, const bcase *c, uint32_t se
         const double e = i == N_W ? tc_max_rel_err_rows(got[i], want[i], n, (size_t)c->d) : tc_max_rel_err(got[i], want[i], n);
         cr_expect(e <= TOL, "%s B%d T%d d%d e%d s%d C%d causal %d norm %s res %d bias %d rope %d+%lld mean %d text %d "
                   "noopt %d tiny %g: d%s err %.3g",
-                  tc_device_name(dev), c->B, c->T, c->d, c->e, c->s, c->C, c->causal, norm_name(c->norm), c->residual,
-                  c->rel_bias, c->rope, (long long)c->pos0, c->lin_mean, c->quad_text, c->no_opt, (double)c->tiny_row, name, e);
+                  tc_device_name(dev), c->B, c->T, c->d, c->e, c->s, c->C, c->causal, gcase_norm_name(c->norm),
+                  c->residual, c->rel_bias, c->rope, (long long)c->pos0, c->lin_mean, c->quad_text, c->no_opt,
+                  (double)c->tiny_row, name, e);
         worst = fmax(worst, e);
     }
     cr_log_info("gau backward %s B%d T%d d%d e%d s%d C%d causal %d norm %s res %d bias %d rope %d+%lld mean %d "
                 "text %d noopt %d tiny %g: worst %.3g",
-                tc_device_name(dev), c->B, c->T, c->d, c->e, c->s, c->C, c->causal, norm_name(c->norm), c->residual,
-                c->rel_bias, c->rope, (long long)c->pos0, c->lin_mean, c->quad_text, c->no_opt, (double)c->tiny_row, worst);
+                tc_device_name(dev), c->B, c->T, c->d, c->e, c->s, c->C, c->causal, gcase_norm_name(c->norm),
+                c->residual, c->rel_bias, c->rope, (long long)c->pos0, c->lin_mean, c->quad_text, c->no_opt,
+                (double)c->tiny_row, worst);
     for (int i = 0; i < N_W + 2; i++) free(got[i]), free(want[i]);
     free(x64), free(dy64);
     ref_gau_weights64_free(&w);
@@ -212,38 +186,23 @@ static double check_case(ocla_context *ctx, int dev, const bcase *c, uint32_t se
     return worst;
 }
 
-/* fn(ctx, d) on a fresh context of every device. */
-static void on_every_device(void (*fn)(ocla_context *ctx, int d)) {
-    for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        fn(ctx, d);
-        ocla_context_destroy(ctx);
-    }
-}
-
 static void shapes_and_parameters(ocla_context *ctx, int d) {
-    /* B  T  d  e  s  C  causal norm res bias rope pos0 mean text noopt tiny */
-    static const bcase cs[] = {
-        {1, 1, 16, 32, 16, 16, 0, OCLA_GAU_NORM_LAYER, 1, 0, 0, 0, 0, 0, 0, 0},     /* T = 1 */
-        {2, 100, 16, 32, 32, 32, 0, OCLA_GAU_NORM_LAYER, 1, 1, 32, 0, 0, 0, 0, 0},  /* chunks, bias, full RoPE */
-        {1, 150, 24, 48, 32, 64, 0, OCLA_GAU_NORM_SCALE, 0, 0, 16, 7, 0, 0, 0, 1e-7f}, /* clamped row, partial RoPE */
-        {1, 64, 16, 24, 16, 16, 0, OCLA_GAU_NORM_NONE, 0, 1, 0, 0, 0, 0, 1, 0},    /* no norm, e != 2d, no opt */
-        {2, 77, 20, 40, 24, 32, 0, OCLA_GAU_NORM_LAYER, 0, 1, 24, 0, 1, 1, 0, 0},  /* MEAN, the paper text's scale */
-        {1, 300, 32, 64, 64, 256, 0, OCLA_GAU_NORM_LAYER, 1, 0, 64, 100, 0, 0, 0, 0}, /* the paper's C */
-        {2, 37, 8, 16, 8, 16, 0, OCLA_GAU_NORM_SCALE, 1, 1, 8, 0, 0, 0, 1, 0},     /* ScaleNorm's gain absent */
-        {3, 19, 16, 32, 16, 16, 0, OCLA_GAU_NORM_NONE, 1, 0, 0, 0, 1, 0, 0, 0},    /* T < C, residual, MEAN */
-        {1, 45, 12, 20, 16, 16, 0, OCLA_GAU_NORM_LAYER, 1, 1, 16, 3, 0, 0, 1, 0},  /* LayerNorm's weights absent */
+    /* B  T  d  e  s  C  causal norm res bias rope pos0 mean text noopt off inplace tiny */
+    static const gcase cs[] = {
+        {1, 1, 16, 32, 16, 16, 0, OCLA_GAU_NORM_LAYER, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},        /* T = 1 */
+        {2, 100, 16, 32, 32, 32, 0, OCLA_GAU_NORM_LAYER, 1, 1, 32, 0, 0, 0, 0, 0, 0, 0},     /* chunks, bias, full RoPE */
+        {1, 150, 24, 48, 32, 64, 0, OCLA_GAU_NORM_SCALE, 0, 0, 16, 7, 0, 0, 0, 0, 0, 1e-7f}, /* clamped row, partial RoPE */
+        {1, 64, 16, 24, 16, 16, 0, OCLA_GAU_NORM_NONE, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0},        /* no norm, e != 2d, no opt */
+        {2, 77, 20, 40, 24, 32, 0, OCLA_GAU_NORM_LAYER, 0, 1, 24, 0, 1, 1, 0, 0, 0, 0},      /* MEAN, the paper text's scale */
+        {1, 300, 32, 64, 64, 256, 0, OCLA_GAU_NORM_LAYER, 1, 0, 64, 100, 0, 0, 0, 0, 0, 0},  /* the paper's C */
+        {2, 37, 8, 16, 8, 16, 0, OCLA_GAU_NORM_SCALE, 1, 1, 8, 0, 0, 0, 1, 0, 0, 0},         /* ScaleNorm's gain absent */
+        {3, 19, 16, 32, 16, 16, 0, OCLA_GAU_NORM_NONE, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0},        /* T < C, residual, MEAN */
+        {1, 45, 12, 20, 16, 16, 0, OCLA_GAU_NORM_LAYER, 1, 1, 16, 3, 0, 0, 1, 0, 0, 0},      /* LayerNorm's weights absent */
     };
-    double worst = 0;
-    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
-        for (int causal = 0; causal < 2; causal++) {
-            bcase c = cs[i];
-            c.causal = causal;
-            worst = fmax(worst, check_case(ctx, d, &c, (uint32_t)(400 + 10 * i)));
-        }
+    const double worst = gcase_sweep(ctx, d, cs, sizeof cs / sizeof cs[0], 400, check_case);
     cr_log_info("gau backward shapes_and_parameters %s: worst %.3g", tc_device_name(d), worst);
 }
-Test(gau_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) { on_every_device(shapes_and_parameters); }
+Test(gau_bwd, shapes_and_parameters_vs_fp64, .timeout = 1800) { tc_on_every_device(shapes_and_parameters); }
 
 /* L = sum dy . y by the fp64 forward. */
 static double loss(const ref_gau_cfg *r, const ref_gau_weights64 *w, const double *x, const double *dy, size_t nx) {
@@ -257,22 +216,22 @@ static double loss(const ref_gau_cfg *r, const ref_gau_weights64 *w, const doubl
 /* The reference gradient against central differences of the fp64 forward, every element of x, of
  * every weight and of the bias. */
 Test(gau_bwd, reference_vs_finite_differences) {
-    /* B  T  d  e  s  C  causal norm res bias rope pos0 mean text noopt tiny */
-    static const bcase cs[] = {
-        {2, 7, 5, 4, 4, 3, 0, OCLA_GAU_NORM_LAYER, 1, 1, 4, 3, 1, 0, 0, 0},
-        {1, 9, 4, 6, 6, 4, 0, OCLA_GAU_NORM_SCALE, 0, 1, 2, 0, 0, 1, 0, 0.1f},
-        {2, 5, 3, 2, 4, 2, 0, OCLA_GAU_NORM_NONE, 1, 0, 0, 0, 0, 0, 0, 0},
-        {1, 6, 4, 3, 2, 4, 0, OCLA_GAU_NORM_LAYER, 0, 1, 2, 0, 1, 1, 0, 0},
+    /* B  T  d  e  s  C  causal norm res bias rope pos0 mean text noopt off inplace tiny */
+    static const gcase cs[] = {
+        {2, 7, 5, 4, 4, 3, 0, OCLA_GAU_NORM_LAYER, 1, 1, 4, 3, 1, 0, 0, 0, 0, 0},
+        {1, 9, 4, 6, 6, 4, 0, OCLA_GAU_NORM_SCALE, 0, 1, 2, 0, 0, 1, 0, 0, 0, 0.1f},
+        {2, 5, 3, 2, 4, 2, 0, OCLA_GAU_NORM_NONE, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+        {1, 6, 4, 3, 2, 4, 0, OCLA_GAU_NORM_LAYER, 0, 1, 2, 0, 1, 1, 0, 0, 0, 0},
     };
     for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
         for (int causal = 0; causal < 2; causal++) {
-            bcase c = cs[k];
+            gcase c = cs[k];
             c.causal = causal;
             host h;
             host_make(&c, (uint32_t)(70 + k), &h);
             ocla_gau_layer_params p;
             ref_gau_cfg r;
-            setup(&c, &p, &r);
+            gcase_setup(&c, &p, &r);
             /* ScaleNorm's clamp at 0.5 holds the row scaled by 0.1 (RMS ~0.1) within a step, while the
              * others (RMS ~1.1) stay above it; a small eps would amplify the step by 1 / eps there */
             r.norm_eps = 0.5;
@@ -328,7 +287,7 @@ Test(gau_bwd, reference_vs_finite_differences) {
 /* Any part of the gradients asked for (dx alone, the weights alone, one of them) gives the bits that
  * all of them give; grads NULL is dx alone; a repeated call creates no kernel. */
 static void partial_and_repeated(ocla_context *ctx, int d) {
-    const bcase c = {2, 40, 12, 20, 16, 16, 1, OCLA_GAU_NORM_LAYER, 1, 1, 16, 0, 0, 0, 0, 0};
+    const gcase c = {2, 40, 12, 20, 16, 16, 1, OCLA_GAU_NORM_LAYER, 1, 1, 16, 0, 0, 0, 0, 0, 0, 0};
     host h;
     host_make(&c, 77, &h);
     float *full[N_W + 2], *part[N_W + 2];
@@ -350,7 +309,7 @@ static void partial_and_repeated(ocla_context *ctx, int d) {
     {
         ocla_gau_layer_params p;
         ref_gau_cfg r;
-        setup(&c, &p, &r);
+        gcase_setup(&c, &p, &r);
         const int64_t xd[3] = {c.B, c.T, c.d}, bd[2] = {1, 2 * c.C - 1};
         ocla_tensor *tx = tc_tensor(ctx, 3, xd, h.x), *tdy = tc_tensor(ctx, 3, xd, h.dy), *tdx = tc_tensor(ctx, 3, xd, NULL);
         ocla_tensor *tb = tc_tensor(ctx, 2, bd, h.bias), *tw[N_W];
@@ -370,16 +329,7 @@ static void partial_and_repeated(ocla_context *ctx, int d) {
     for (int i = 0; i < N_W + 2; i++) free(full[i]);
     host_free(&h);
 }
-Test(gau_bwd, partial_gradients_and_repeated_calls) { on_every_device(partial_and_repeated); }
-
-/* Expect status want and a non-empty error detail. */
-#define expect_fail(ctx, want, expr)                                                                            \
-    do {                                                                                                        \
-        ocla_status st_ = (expr);                                                                               \
-        cr_expect_eq(st_, (want), "%s -> %s, expected %s (%s)", #expr, ocla_status_string(st_),                 \
-                     ocla_status_string(want), ocla_last_error(ctx));                                           \
-        cr_expect(ocla_last_error(ctx) && ocla_last_error(ctx)[0] != 0, "%s: empty error detail", #expr);      \
-    } while (0)
+Test(gau_bwd, partial_gradients_and_repeated_calls) { tc_on_every_device(partial_and_repeated); }
 
 /* The forward's rules (a sample: the full list is test_gau.c's) and the backward's own; the context
  * still works and gives the same gradients after. */
@@ -406,59 +356,59 @@ static void bad_input(ocla_context *ctx, int d) {
     tc_ok(ctx, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     float *a0 = tc_download(ctx, dx), *b0 = tc_download(ctx, g_gamma);
 
-    expect_fail(NULL, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(NULL, &p, &w, x, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, NULL, &w, x, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, NULL, x, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, NULL, dy, dx, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, NULL, dx, &g));
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, bad, dx, &g));
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, bad, &g));
+    tc_fails(NULL, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(NULL, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, NULL, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, NULL, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, NULL, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, NULL, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, bad, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, bad, &g));
     /* the forward's checks */
     ocla_gau_layer_weights wb = w;
     wb.w_o = g_uvz; /* [d, 2e+s], not [e, d] */
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &wb, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &wb, x, dy, dx, &g));
     ocla_gau_layer_params q = p;
     q.flash.rope_dims = 3;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     q = p, q.norm = (ocla_gau_norm)9;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     q = p, q.flash.chunk = -1; /* refused inside the flash op, after the recomputation */
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* gradient dims */
     g = good, g.w_o = g_bad, g.w_uvz = g_wo;
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     g = good, g.norm_w = g_sw; /* LayerNorm's is [d] */
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     /* the norm's rules */
     q = p, q.norm = OCLA_GAU_NORM_NONE, g = good;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     q = p, q.norm = OCLA_GAU_NORM_SCALE, g = good, g.norm_w = g_sw;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     g.norm_b = NULL;
     tc_ok(ctx, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* the relative bias's gradient needs the bias, and its dims */
     g = good, g.rel_bias = g_bias;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     q = p, q.flash.rel_bias = bias, g.rel_bias = g_nw;
-    expect_fail(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_SHAPE, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     g.rel_bias = g_bias;
     tc_ok(ctx, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* aliasing: an output on an input, two outputs in one tensor */
     g = good;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dy, &g));
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, x, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dy, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, x, &g));
     g.gamma = gamma; /* the gradient over its weight */
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     cr_expect(strstr(ocla_last_error(ctx), "grads.gamma") != NULL, "%s", ocla_last_error(ctx));
     g = good, g.norm_b = g_nw;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     q = p, q.flash.rel_bias = bias, g = good, g.rel_bias = bias;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &q, &w, x, dy, dx, &g));
     /* a tensor of another context */
     ocla_context *other = tc_open(d);
     ocla_tensor *foreign = tc_tensor(other, 2, dg, NULL);
     g = good, g.gamma = foreign;
-    expect_fail(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
+    tc_fails(ctx, OCLA_ERR_INVALID_ARGUMENT, ocla_gau_layer_backward(ctx, &p, &w, x, dy, dx, &g));
     ocla_tensor_destroy(foreign);
     ocla_context_destroy(other);
     /* the context still works, with the same answer */
@@ -472,4 +422,4 @@ static void bad_input(ocla_context *ctx, int d) {
     ocla_tensor *all[] = {x, dy, dx, bad, w_uvz, gamma, w_o, g_uvz, g_gamma, g_wo, g_bad, g_nw, g_nb, g_sw, g_b, bias, g_bias};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ocla_tensor_destroy(all[i]);
 }
-Test(gau_bwd, bad_input) { on_every_device(bad_input); }
+Test(gau_bwd, bad_input) { tc_on_every_device(bad_input); }

@@ -18,7 +18,6 @@
 
 #include <criterion/parameterized.h>
 
-#define MAX_ENTRIES 128
 static const float CANARY = -1216.0f; /* -1.0011b * 2^10: exact in bf16 and fp16, which the outputs may be */
 
 /* How many elements of output tensor t no longer hold the canary. */
@@ -61,10 +60,7 @@ static void expect_refused(ocla_context *ctx, op_case *c, int i, ocla_dtype dtyp
 }
 
 ParameterizedTestParameters(half_refused, every_argument) {
-    static int idx[MAX_ENTRIES];
-    int n = op_count() < MAX_ENTRIES ? op_count() : MAX_ENTRIES;
-    for (int i = 0; i < n; i++) idx[i] = i;
-    return cr_make_param_array(int, idx, (size_t)n);
+    return tc_op_entries();
 }
 
 ParameterizedTest(int *index, half_refused, every_argument, .timeout = 600) {

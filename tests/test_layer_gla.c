@@ -7,65 +7,11 @@
 
 #include "common.h"
 #include "internal.h"
-#include "ref/ref_attention.h"
+#include "ref/ref_layer_grad.h"
 
 typedef struct dims {
     int B, T, D, H, K, V, R;
 } dims;
-
-/* y = x W (x [M, in], W [in, out]) in fp64 */
-static void mm(const double *x, const float *w, double *y, int M, int in, int out) {
-    for (int m = 0; m < M; m++)
-        for (int o = 0; o < out; o++) {
-            double acc = 0;
-            for (int i = 0; i < in; i++) acc += x[(size_t)m * in + i] * w[(size_t)i * out + o];
-            y[(size_t)m * out + o] = acc;
-        }
-}
-
-static float *to_float(const double *x, size_t n) {
-    float *f = malloc(n * sizeof *f);
-    for (size_t i = 0; i < n; i++) f[i] = (float)x[i];
-    return f;
-}
-
-/* fp64 GLA layer; the attention core is the fp64 recurrence of tests/ref (its float inputs are the
- * fp64 intermediates rounded once, 6e-8 relative: far below the tolerance). */
-static void ref_gla_layer(const dims *d, const float *x, const float *wq, const float *wk, const float *wv,
-                          const float *wr, const float *wg1, const float *wg2, const float *bg2, const float *nw,
-                          const float *wo, double *y) {
-    int M = d->B * d->T, HK = d->H * d->K, HV = d->H * d->V;
-    double *xd = tc_to_double(x, (size_t)M * d->D);
-    double *q = malloc(sizeof(double) * M * HK), *k = malloc(sizeof(double) * M * HK),
-           *v = malloc(sizeof(double) * M * HV), *r = malloc(sizeof(double) * M * HV),
-           *lr = malloc(sizeof(double) * M * d->R), *g = malloc(sizeof(double) * M * HK),
-           *o = malloc(sizeof(double) * M * HV), *u = malloc(sizeof(double) * M * HV);
-    mm(xd, wq, q, M, d->D, HK), mm(xd, wk, k, M, d->D, HK), mm(xd, wv, v, M, d->D, HV), mm(xd, wr, r, M, d->D, HV);
-    mm(xd, wg1, lr, M, d->D, d->R);
-    mm(lr, wg2, g, M, d->R, HK);
-    for (int m = 0; m < M; m++)
-        for (int c = 0; c < HK; c++) {
-            double z = g[(size_t)m * HK + c] + bg2[c];
-            double ls = z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z)); /* logsigmoid */
-            g[(size_t)m * HK + c] = ls / 16.0;
-        }
-    float *qf = to_float(q, (size_t)M * HK), *kf = to_float(k, (size_t)M * HK), *vf = to_float(v, (size_t)M * HV),
-          *gf = to_float(g, (size_t)M * HK);
-    ref_attn_cfg c = {d->B, d->T, d->H, d->K, d->V, 1, 1.0 / sqrt((double)d->K), 0, 0, 0, 2, NULL};
-    ref_attn_recurrent(&c, qf, kf, vf, gf, NULL, NULL, o, NULL, NULL);
-    for (int row = 0; row < M * d->H; row++) {
-        double ss = 0;
-        for (int e = 0; e < d->V; e++) ss += o[(size_t)row * d->V + e] * o[(size_t)row * d->V + e];
-        double inv = 1.0 / sqrt(ss / d->V + 1e-5);
-        for (int e = 0; e < d->V; e++) {
-            double z = r[(size_t)row * d->V + e];
-            u[(size_t)row * d->V + e] = o[(size_t)row * d->V + e] * inv * nw[e] * z / (1 + exp(-z));
-        }
-    }
-    mm(u, wo, y, M, HV, d->D);
-    free(xd), free(q), free(k), free(v), free(r), free(lr), free(g), free(o), free(u);
-    free(qf), free(kf), free(vf), free(gf);
-}
 
 static ocla_tensor *t2(ocla_context *ctx, int64_t a, int64_t b, const float *h) {
     int64_t dd[2] = {a, b};
@@ -106,7 +52,9 @@ Test(layer_gla, vs_fp64, .timeout = 600) {
             tc_ok(ctx, ocla_gla_layer_forward(ctx, &p, &w, tx, ty));
             float *got = tc_download(ctx, ty);
             double *ref = malloc(sizeof(double) * M * d->D);
-            ref_gla_layer(d, x, wq, wk, wv, wr, wg1, wg2, bg2, nw, wo, ref);
+            const ref_gla_layer_cfg rc = {d->B, d->T, d->D, d->H, d->K, d->V, d->R, 16.0, 1e-5};
+            const ref_gla_layer_w rw = {wq, wk, wv, wr, wg1, wg2, bg2, nw, wo, NULL};
+            ref_gla_layer_rounded(&rc, &rw, x, ref); /* fla's defaults: gate_tau 16, norm_eps 1e-5 */
             double err = tc_max_rel_err(got, ref, (size_t)M * d->D);
             cr_log_info("GLA layer %s (B,T,d,H,K,V)=(%d,%d,%d,%d,%d,%d): %.2e", tc_device_name(dev), d->B, d->T, d->D,
                         d->H, d->K, d->V, err);

@@ -26,7 +26,6 @@
 
 #include <criterion/parameterized.h>
 
-#define MAX_ENTRIES 128
 
 /* The input array of an entry whose rows are scaled, NULL where none can be (see above). */
 static const char *scaled_array(const op_entry *e) {
@@ -56,10 +55,7 @@ static long scale_rows(op_array *a) {
 }
 
 ParameterizedTestParameters(magnitudes, rows_from_1e_5_to_1e3) {
-    static int idx[MAX_ENTRIES];
-    int n = op_count() < MAX_ENTRIES ? op_count() : MAX_ENTRIES;
-    for (int i = 0; i < n; i++) idx[i] = i;
-    return cr_make_param_array(int, idx, (size_t)n);
+    return tc_op_entries();
 }
 
 ParameterizedTest(int *index, magnitudes, rows_from_1e_5_to_1e3, .timeout = 600) {

@@ -21,13 +21,9 @@
 
 #include <criterion/parameterized.h>
 
-#define MAX_ENTRIES 128
 
 ParameterizedTestParameters(op_table, entry_matches_fp64_on_every_device) {
-    static int idx[MAX_ENTRIES];
-    int n = op_count() < MAX_ENTRIES ? op_count() : MAX_ENTRIES;
-    for (int i = 0; i < n; i++) idx[i] = i;
-    return cr_make_param_array(int, idx, (size_t)n);
+    return tc_op_entries();
 }
 
 ParameterizedTest(int *index, op_table, entry_matches_fp64_on_every_device, .timeout = 900) {
@@ -84,7 +80,7 @@ ParameterizedTest(int *index, op_table, entry_matches_fp64_on_every_device, .tim
 /* The table itself: unique names, every field set, shapes that make and cost, deterministic inputs. */
 Test(op_table, entries_are_well_formed) {
     cr_assert_gt(op_count(), 0);
-    cr_assert_leq(op_count(), MAX_ENTRIES, "raise MAX_ENTRIES in test_op_table.c");
+    cr_assert_leq(op_count(), TC_MAX_OP_ENTRIES, "raise TC_MAX_OP_ENTRIES in tests/common.h");
     for (int i = 0; i < op_count(); i++) {
         const op_entry *e = op_get(i);
         cr_assert(e && e->name && e->family && e->api, "entry %d lacks a name, family or api", i);

@@ -59,6 +59,29 @@ static ocla_attn_io io_of(const pdata *d) {
     return io;
 }
 
+/* Two cases a, b of a's gate on one context (seeds seed, seed + 1): their tensors and host inputs, the
+ * params (chunk 0: the scheduler's) and each one's io. */
+typedef struct ppair {
+    pdata da, db;
+    float *h[8];
+    ocla_attn_params p;
+    ocla_attn_io ia, ib;
+} ppair;
+
+static void pair_make(ocla_context *ctx, const pcase *a, const pcase *b, uint32_t seed, int chunk, ppair *r) {
+    make(ctx, a, seed, &r->da, &r->h[0], &r->h[1], &r->h[2], &r->h[3]);
+    make(ctx, b, seed + 1, &r->db, &r->h[4], &r->h[5], &r->h[6], &r->h[7]);
+    ocla_attn_params_defaults(&r->p);
+    r->p.gate = a->gate;
+    if (chunk) r->p.chunk = chunk;
+    r->ia = io_of(&r->da), r->ib = io_of(&r->db);
+}
+
+static void pair_drop(ppair *r) {
+    for (int i = 0; i < 8; i++) free(r->h[i]);
+    drop(&r->da), drop(&r->db);
+}
+
 /* Prepared op == one-shot call (bit-identical), for chunked and recurrent forms and every gate. */
 Test(prepared, equals_one_shot, .timeout = 1800) {
     static const pcase cases[] = {
@@ -183,31 +206,23 @@ Test(prepared, one_shot_cache_and_cached_lookup, .timeout = 1800) {
         ocla_context *ctx = tc_open(dv);
         const pcase a = {1, 40, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
         const pcase b = {2, 50, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
-        pdata da, db;
-        float *h[8];
-        make(ctx, &a, 5, &da, &h[0], &h[1], &h[2], &h[3]);
-        make(ctx, &b, 6, &db, &h[4], &h[5], &h[6], &h[7]);
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        p.gate = OCLA_GATE_SCALAR;
-        p.chunk = 32;
-        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia)); /* builds */
+        ppair r;
+        pair_make(ctx, &a, &b, 5, 32, &r);
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ia)); /* builds */
         ocla_debug_counters c0, c1, c2;
         ocla_debug_get_counters(ctx, &c0);
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia)); /* the cached prepared op */
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ia)); /* the cached prepared op */
         ocla_debug_get_counters(ctx, &c1);
         cr_assert_eq(c1.kernel_lookups, c0.kernel_lookups, "a repeated one-shot call looked kernels up");
         cr_assert_eq(c1.uploads, c0.uploads);
         cr_assert_eq(c1.env_reads, c0.env_reads);
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ib)); /* new shape, same kernels: cached lookups */
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ib)); /* new shape, same kernels: cached lookups */
         ocla_debug_get_counters(ctx, &c2);
         cr_assert_gt(c2.kernel_lookups, c1.kernel_lookups, "the new shape was planned");
         cr_assert_eq(c2.kernel_creates, c1.kernel_creates, "the kernels were already built");
         cr_assert_eq(c2.source_hashes, c1.source_hashes, "a cached kernel lookup hashed a source");
         cr_assert_eq(c2.cache_allocs, c1.cache_allocs, "a cached kernel lookup allocated");
-        for (int i = 0; i < 8; i++) free(h[i]);
-        drop(&da), drop(&db);
+        pair_drop(&r);
         ocla_context_destroy(ctx);
     }
 }
@@ -218,33 +233,26 @@ Test(prepared, refuses_other_layouts, .timeout = 900) {
         ocla_context *ctx = tc_open(dv);
         const pcase a = {1, 20, 2, 16, 16, OCLA_GATE_VECTOR, 0, OCLA_FORM_CHUNKED};
         const pcase b = {1, 21, 2, 16, 16, OCLA_GATE_VECTOR, 0, OCLA_FORM_CHUNKED};
-        pdata da, db;
-        float *h[8];
-        make(ctx, &a, 5, &da, &h[0], &h[1], &h[2], &h[3]);
-        make(ctx, &b, 6, &db, &h[4], &h[5], &h[6], &h[7]);
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        p.gate = OCLA_GATE_VECTOR;
-        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
+        ppair r;
+        pair_make(ctx, &a, &b, 5, 0, &r);
         ocla_attn_op *op = NULL;
-        tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ia, &op));
-        cr_assert_eq(ocla_attention_run(op, &ib), OCLA_ERR_SHAPE);
+        tc_ok(ctx, ocla_attention_prepare(ctx, &r.p, &r.ia, &op));
+        cr_assert_eq(ocla_attention_run(op, &r.ib), OCLA_ERR_SHAPE);
         cr_assert(strstr(ocla_last_error(ctx), "q"), "%s", ocla_last_error(ctx));
-        ocla_attn_io ic = ia;
+        ocla_attn_io ic = r.ia;
         ic.final_state = NULL;
         cr_assert_eq(ocla_attention_run(op, &ic), OCLA_ERR_INVALID_ARGUMENT);
         cr_assert(strstr(ocla_last_error(ctx), "final_state"), "%s", ocla_last_error(ctx));
         cr_assert_eq(ocla_attention_run(op, NULL), OCLA_ERR_INVALID_ARGUMENT);
-        cr_assert_eq(ocla_attention_run(NULL, &ia), OCLA_ERR_INVALID_ARGUMENT);
-        cr_assert_eq(ocla_attention_prepare(ctx, &p, &ia, NULL), OCLA_ERR_INVALID_ARGUMENT);
-        ia.g = NULL; /* bad io: refused at prepare */
+        cr_assert_eq(ocla_attention_run(NULL, &r.ia), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_attention_prepare(ctx, &r.p, &r.ia, NULL), OCLA_ERR_INVALID_ARGUMENT);
+        r.ia.g = NULL; /* bad io: refused at prepare */
         ocla_attn_op *bad = (ocla_attn_op *)1;
-        cr_assert_eq(ocla_attention_prepare(ctx, &p, &ia, &bad), OCLA_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(ocla_attention_prepare(ctx, &r.p, &r.ia, &bad), OCLA_ERR_INVALID_ARGUMENT);
         cr_assert_null(bad);
         ocla_attention_op_destroy(op);
         ocla_attention_op_destroy(NULL);
-        for (int i = 0; i < 8; i++) free(h[i]);
-        drop(&da), drop(&db);
+        pair_drop(&r);
         ocla_context_destroy(ctx);
     }
 }
@@ -257,31 +265,24 @@ Test(prepared, alternating_ops_keep_their_arguments, .timeout = 1800) {
         ocla_context *ctx = tc_open(dv);
         const pcase a = {1, 40, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
         const pcase b = {2, 70, 2, 32, 32, OCLA_GATE_SCALAR, 0, OCLA_FORM_CHUNKED};
-        pdata da, db;
-        float *h[8];
-        make(ctx, &a, 7, &da, &h[0], &h[1], &h[2], &h[3]);
-        make(ctx, &b, 8, &db, &h[4], &h[5], &h[6], &h[7]);
-        ocla_attn_params p;
-        ocla_attn_params_defaults(&p);
-        p.gate = OCLA_GATE_SCALAR;
-        p.chunk = 32;
-        ocla_attn_io ia = io_of(&da), ib = io_of(&db);
+        ppair r;
+        pair_make(ctx, &a, &b, 7, 32, &r);
         const size_t na = (size_t)a.B * a.T * a.H * a.V, nb = (size_t)b.B * b.T * b.H * b.V;
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ia));
-        tc_ok(ctx, ocla_attention_forward(ctx, &p, &ib));
-        float *a1 = tc_download(ctx, da.o), *b1 = tc_download(ctx, db.o);
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ia));
+        tc_ok(ctx, ocla_attention_forward(ctx, &r.p, &r.ib));
+        float *a1 = tc_download(ctx, r.da.o), *b1 = tc_download(ctx, r.db.o);
         for (int round = 0; round < 2; round++) {
             ocla_attn_op *oa = NULL, *ob = NULL;
             if (round == 1) {
-                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ia, &oa));
-                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &ib, &ob));
+                tc_ok(ctx, ocla_attention_prepare(ctx, &r.p, &r.ia, &oa));
+                tc_ok(ctx, ocla_attention_prepare(ctx, &r.p, &r.ib, &ob));
             }
             for (int it = 0; it < 2; it++) {
-                tc_ok(ctx, ocla_tensor_fill(ctx, da.o, 0.0f));
-                tc_ok(ctx, ocla_tensor_fill(ctx, db.o, 0.0f));
-                tc_ok(ctx, oa ? ocla_attention_run(oa, &ia) : ocla_attention_forward(ctx, &p, &ia));
-                tc_ok(ctx, ob ? ocla_attention_run(ob, &ib) : ocla_attention_forward(ctx, &p, &ib));
-                float *a2 = tc_download(ctx, da.o), *b2 = tc_download(ctx, db.o);
+                tc_ok(ctx, ocla_tensor_fill(ctx, r.da.o, 0.0f));
+                tc_ok(ctx, ocla_tensor_fill(ctx, r.db.o, 0.0f));
+                tc_ok(ctx, oa ? ocla_attention_run(oa, &r.ia) : ocla_attention_forward(ctx, &r.p, &r.ia));
+                tc_ok(ctx, ob ? ocla_attention_run(ob, &r.ib) : ocla_attention_forward(ctx, &r.p, &r.ib));
+                float *a2 = tc_download(ctx, r.da.o), *b2 = tc_download(ctx, r.db.o);
                 cr_assert(!memcmp(a1, a2, na * 4), "round %d: the first op ran with the other's arguments on %s", round,
                           tc_device_name(dv));
                 cr_assert(!memcmp(b1, b2, nb * 4), "round %d: the second op differs on %s", round, tc_device_name(dv));
@@ -291,8 +292,7 @@ Test(prepared, alternating_ops_keep_their_arguments, .timeout = 1800) {
             ocla_attention_op_destroy(ob);
         }
         free(a1), free(b1);
-        for (int i = 0; i < 8; i++) free(h[i]);
-        drop(&da), drop(&db);
+        pair_drop(&r);
         ocla_context_destroy(ctx);
     }
 }

@@ -189,18 +189,11 @@ static void check_case(ocla_context *ctx, int d, const vcase *c, uint32_t seed, 
 
 /* The chunk sizes the scheduler may pick for a packed request of this gate kind. */
 static int candidates(ocla_context *ctx, ocla_gate_kind gate, int *chunks) {
-    ocla_plan_limits L;
-    OCLA_LOCK(ctx);
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    OCLA_UNLOCK(ctx);
-    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
     const ocla_op_kind op = gate == OCLA_GATE_VECTOR ? OCLA_OP_GLA_CHUNK
                             : gate == OCLA_GATE_NONE ? OCLA_OP_LINEAR_CHUNK
                                                      : OCLA_OP_SIMPLE_GLA_CHUNK;
     const ocla_plan_request r = {op, 1, 1000, H, K, V, 0, OCLA_PLAN_VARLEN, (int)gate, 0};
-    const int n = ocla_plan_candidates(&L, &r, chunks, 8);
-    cr_assert_gt(n, 0, "no chunk candidates");
-    return n;
+    return tc_plan_candidates(ctx, &r, chunks, 8);
 }
 
 /* Lengths 1, C-1, C, C+1, a long one (3C + 7) and two random ones, shuffled. */
@@ -417,15 +410,9 @@ static double check_backward(ocla_context *ctx, int d, const vcase *c, uint32_t 
 /* The chunk sizes the backward's scheduler may pick for a packed request, and a forced chunk below
  * the tiled kernels' tile (8: the simple kernels, token-level state passes). */
 static int bwd_candidates(ocla_context *ctx, ocla_gate_kind gate, int normalize, int *chunks) {
-    ocla_plan_limits L;
-    OCLA_LOCK(ctx);
-    ocla_status st = ocla__plan_limits(ctx, &L);
-    OCLA_UNLOCK(ctx);
-    cr_assert_eq(st, OCLA_SUCCESS, "%s", ocla_last_error(ctx));
     const ocla_plan_request r = {OCLA_OP_ATTN_BACKWARD, 1, 1000, H, K, V, 0,
                                  OCLA_PLAN_VARLEN | (normalize ? OCLA_PLAN_NORMALIZE : 0u), (int)gate, 0};
-    const int n = ocla_plan_candidates(&L, &r, chunks, 7);
-    cr_assert_gt(n, 0, "no chunk candidates");
+    const int n = tc_plan_candidates(ctx, &r, chunks, 7);
     chunks[n] = 8;
     return n + 1;
 }

@@ -78,6 +78,15 @@ void ref_gau_weights64_free(ref_gau_weights64 *w) {
     for (int i = 0; i < 8; i++) free((void *)all[i]);
 }
 
+double ref_gau_layernorm_stats(const double *x, int D, double eps, double *mean) {
+    double m = 0, var = 0;
+    for (int i = 0; i < D; i++) m += x[i];
+    m /= D;
+    for (int i = 0; i < D; i++) var += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    return 1.0 / sqrt(var / D + eps);
+}
+
 void ref_gau_acts_make(const ref_gau_cfg *c, const ref_gau_weights64 *w, const double *x, ref_gau_acts *acts) {
     const int D = c->d, E = c->e, S = c->s, W = 2 * E + S;
     const size_t M = (size_t)c->B * c->T;
@@ -90,11 +99,8 @@ void ref_gau_acts_make(const ref_gau_cfg *c, const ref_gau_weights64 *w, const d
         const double *xr = x + m * D;
         double *nr = xn + m * D;
         if (c->norm == 0) {
-            double mean = 0, var = 0;
-            for (int i = 0; i < D; i++) mean += xr[i];
-            mean /= D;
-            for (int i = 0; i < D; i++) var += (xr[i] - mean) * (xr[i] - mean);
-            const double inv = 1.0 / sqrt(var / D + c->norm_eps);
+            double mean;
+            const double inv = ref_gau_layernorm_stats(xr, D, c->norm_eps, &mean);
             for (int i = 0; i < D; i++)
                 nr[i] = (xr[i] - mean) * inv * (w->norm_w ? w->norm_w[i] : 1.0) + (w->norm_b ? w->norm_b[i] : 0.0);
         } else if (c->norm == 1) {

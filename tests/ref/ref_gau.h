@@ -50,6 +50,9 @@ typedef struct ref_gau_acts {
     double *xn, *a, *h, *q[4], *v, *o;
 } ref_gau_acts;
 void ref_gau_acts_make(const ref_gau_cfg *c, const ref_gau_weights64 *w, const double *x, ref_gau_acts *acts);
+/* LayerNorm's statistics of one row x[D] (the forward's and ref_gau_grad.c's): *mean, and the
+ * returned 1 / sqrt(var + eps). */
+double ref_gau_layernorm_stats(const double *x, int D, double eps, double *mean);
 void ref_gau_acts_free(ref_gau_acts *acts);
 
 /* fp64 copies of float weights (NULL stays NULL), sized by c; free with ref_gau_weights64_free. */

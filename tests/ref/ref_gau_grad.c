@@ -29,12 +29,8 @@ static void norm_backward(const ref_gau_cfg *c, const ref_gau_weights64 *w, cons
         const double *xr = x + m * D, *dr = dxn + m * D;
         double *out = g->dx ? g->dx + m * D : NULL;
         if (c->norm == 0) {
-            double mean = 0, var = 0;
-            for (int i = 0; i < D; i++) mean += xr[i];
-            mean /= D;
-            for (int i = 0; i < D; i++) var += (xr[i] - mean) * (xr[i] - mean);
-            const double inv = 1.0 / sqrt(var / D + c->norm_eps);
-            double mg = 0, mgx = 0;
+            double mean, mg = 0, mgx = 0;
+            const double inv = ref_gau_layernorm_stats(xr, D, c->norm_eps, &mean);
             for (int i = 0; i < D; i++) {
                 const double xh = (xr[i] - mean) * inv;
                 gr[i] = dr[i] * (w->norm_w ? w->norm_w[i] : 1.0);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "ref_grad.h"
+#include "ref_layers_mha.h"
 
 void ref_lg_fd(ref_lg_loss loss, const void *arg, float *a, size_t n, double h, double *grad) {
     for (size_t i = 0; i < n; i++) {
@@ -20,16 +21,6 @@ void ref_lg_fd(ref_lg_loss loss, const void *arg, float *a, size_t n, double h, 
     }
 }
 
-/* y[M, out] = x[M, in] w[in, out] (+ b), in double. */
-static void mm(const double *x, const float *w, const float *b, double *y, int M, int in, int out) {
-    for (int m = 0; m < M; m++)
-        for (int o = 0; o < out; o++) {
-            double acc = b ? b[o] : 0.0;
-            for (int i = 0; i < in; i++) acc += x[(size_t)m * in + i] * (double)w[(size_t)i * out + o];
-            y[(size_t)m * out + o] = acc;
-        }
-}
-
 void ref_gla_layer_fwd(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w, const float *x, double *y) {
     const int M = c->B * c->T, HK = c->H * c->K, HV = c->H * c->V, D = c->d, V = c->V;
     double *xd = malloc(sizeof(double) * M * D), *q = malloc(sizeof(double) * M * HK), *k = malloc(sizeof(double) * M * HK),
@@ -39,8 +30,9 @@ void ref_gla_layer_fwd(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w, con
     double *h0 = w->h0 ? malloc(sizeof(double) * nh) : NULL;
     for (size_t i = 0; i < (size_t)M * D; i++) xd[i] = x[i];
     for (size_t i = 0; h0 && i < nh; i++) h0[i] = w->h0[i];
-    mm(xd, w->wq, NULL, q, M, D, HK), mm(xd, w->wk, NULL, k, M, D, HK), mm(xd, w->wv, NULL, v, M, D, HV);
-    mm(xd, w->wr, NULL, r, M, D, HV), mm(xd, w->wg1, NULL, lr, M, D, c->R), mm(lr, w->wg2, w->bg2, g, M, c->R, HK);
+    ref_linear(xd, w->wq, NULL, q, M, D, HK), ref_linear(xd, w->wk, NULL, k, M, D, HK);
+    ref_linear(xd, w->wv, NULL, v, M, D, HV), ref_linear(xd, w->wr, NULL, r, M, D, HV);
+    ref_linear(xd, w->wg1, NULL, lr, M, D, c->R), ref_linear(lr, w->wg2, w->bg2, g, M, c->R, HK);
     for (size_t i = 0; i < (size_t)M * HK; i++) { /* logsigmoid / tau */
         const double z = g[i];
         g[i] = (z < 0 ? z - log1p(exp(z)) : -log1p(exp(-z))) / c->tau;
@@ -57,6 +49,6 @@ void ref_gla_layer_fwd(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w, con
             u[(size_t)row * V + e] = o[(size_t)row * V + e] * inv * w->norm_w[e] * z / (1 + exp(-z));
         }
     }
-    mm(u, w->wo, NULL, y, M, HV, D);
+    ref_linear(u, w->wo, NULL, y, M, HV, D);
     free(xd), free(q), free(k), free(v), free(r), free(lr), free(g), free(o), free(u), free(h0);
 }

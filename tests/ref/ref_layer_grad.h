@@ -30,4 +30,8 @@ typedef struct ref_gla_layer_w {
 } ref_gla_layer_w;
 /* y [B,T,d] in fp64. */
 void ref_gla_layer_fwd(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w, const float *x, double *y);
+/* The same layer (h0 not read: no initial state) with its attention core the fp64 recurrence of
+ * tests/ref/ref_attention.c on the fp64 intermediates rounded once to float (6e-8 relative, far below
+ * the 1e-4 bar); tests/ref/ref_gla_layer.c. The forward's reference in test_layer_gla.c and the op table. */
+void ref_gla_layer_rounded(const ref_gla_layer_cfg *c, const ref_gla_layer_w *w, const float *x, double *y);
 #endif

@@ -7,8 +7,7 @@
 
 #include "ref_attention.h" /* ref_phi */
 
-/* y[M, out] = x[M, in] w[in, out] + b (b may be NULL), all sums in double. */
-static void linear(const double *x, const float *w, const float *b, double *y, int M, int in, int out) {
+void ref_linear(const double *x, const float *w, const float *b, double *y, int M, int in, int out) {
     for (int m = 0; m < M; m++)
         for (int o = 0; o < out; o++) {
             double acc = b ? b[o] : 0.0;
@@ -117,12 +116,12 @@ void ref_mha_layer(const ref_mha_cfg *c, const ref_mha_weights *w, const float *
     for (size_t i = 0; i < (size_t)M * c->d; i++) xd[i] = x[i];
     double *q = malloc(sizeof(double) * (size_t)M * HK), *k = malloc(sizeof(double) * (size_t)M * HK),
            *v = malloc(sizeof(double) * (size_t)M * HV), *o = malloc(sizeof(double) * (size_t)M * HV);
-    linear(xd, w->wq, w->bq, q, M, c->d, HK);
-    linear(xd, w->wk, w->bk, k, M, c->d, HK);
-    linear(xd, w->wv, w->bv, v, M, c->d, HV);
+    ref_linear(xd, w->wq, w->bq, q, M, c->d, HK);
+    ref_linear(xd, w->wk, w->bk, k, M, c->d, HK);
+    ref_linear(xd, w->wv, w->bv, v, M, c->d, HV);
     if (c->kind == REF_MHA_LINEAR) linear_attention(c, q, k, v, o);
     else if (c->kind == REF_MHA_SOFTMAX) softmax_attention(c, q, k, v, o);
     else linformer(c, q, k, v, o);
-    linear(o, w->wo, w->bo, y, M, HV, c->d);
+    ref_linear(o, w->wo, w->bo, y, M, HV, c->d);
     free(xd), free(q), free(k), free(v), free(o);
 }

@@ -24,6 +24,10 @@ typedef struct ref_mha_cfg {
     const float *E, *F;  /* F may be E (shared) */
 } ref_mha_cfg;
 
+/* y[M, out] = x[M, in] w[in, out] + b (b may be NULL), all sums in double (the layers' projections:
+ * here, ref_layer_grad.c, ref_gla_layer.c). */
+void ref_linear(const double *x, const float *w, const float *b, double *y, int M, int in, int out);
+
 typedef struct ref_mha_weights {
     const float *wq, *wk, *wv, *wo; /* [d,H*K], [d,H*K], [d,H*V], [H*V,d] */
     const float *bq, *bk, *bv, *bo; /* [H*K], [H*K], [H*V], [d] or NULL */
