@@ -61,7 +61,8 @@ typedef struct ocla_source_hash {
                                 uses 4-7); 8-11 layer backward temporaries
                                 (layer_bwd_common.h); 12-13 a half-precision layer's fp32 copies
                                 (layer_half.h); the half Linformer op's in 0, the half softmax
-                                backward's split accumulators in 3 */
+                                backward's split accumulators in 3, the half attention backward's fp32
+                                copies in 4-12 (op_attention_bwd_half.c) */
 
 struct ocla_context {
     cl_device_id device;
