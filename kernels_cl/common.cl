@@ -184,8 +184,11 @@ OCLA_INLINE ocla_fchunk ocla_fchunk_at(const int g, const int T, const int C, __
  * OCLA_DTYPE is the element type of the data tensors (q, k, v, o), OCLA_GTYPE that of the gates: the
  * values of the public ocla_dtype (OCLA_DT_*), fp32 by default. Values are fp32 in registers: a load
  * widens exactly, a store rounds to nearest, ties to even (as ocla_f32_to_bf16 / ocla_f32_to_f16 do on
- * the host). fp16 goes through vload_half / vstore_half_rte (core OpenCL 1.2: no cl_khr_fp16), bf16 is
- * its ushort bit pattern. States, cumulative gates, normalisers and accumulators stay fp32.
+ * the host). fp16 goes through vload_half / vstore_half_rte (core OpenCL 1.2: no cl_khr_fp16), or,
+ * with -DOCLA_HALF_BITS=1, through ocla_f16_load / ocla_f16_rne below: a few integer operations and
+ * one branch ordinary data never takes, where PoCL's builtins are a longer routine per element (the
+ * runtime sets it on a CPU device with fp32 subnormals: runtime/context.c); both give the same bits.
+ * bf16 is its ushort bit pattern. States, cumulative gates, normalisers and accumulators stay fp32.
  *   ocla_data, ocla_gdata           the element types (float, ushort, half) for pointers
  *   OCLA_DTENSOR / OCLA_DTENSOR_OUT  kernel arguments as OCLA_TENSOR, of element type ocla_data
  *   OCLA_GTENSOR                     a gate argument, of element type ocla_gdata
@@ -212,15 +215,55 @@ OCLA_INLINE ushort ocla_bf16_rne(const float x) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return (ushort)((u >> 16) | 0x40u);
     return (ushort)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
+#ifndef OCLA_HALF_BITS
+#define OCLA_HALF_BITS 0
+#endif
+/* a condition almost always true: the branch stays a branch (no if-conversion of the rare path) */
+#ifdef __clang__
+#define OCLA_LIKELY(c) __builtin_expect((c) != 0, 1)
+#else
+#define OCLA_LIKELY(c) (c)
+#endif
+/* fp16 bits -> fp32, exact: b, the sign at fp32's place and the exponent and significand 13 bits up
+ * (a shift pair and a mask), as an fp32 times 2^112 is every finite half; a subnormal half passes
+ * through an fp32 subnormal, so the runtime sets OCLA_HALF_BITS only where the device keeps them
+ * (CL_FP_DENORM). Inf / NaN (exponent 255, the payload kept) take a branch ordinary data never does. */
+OCLA_INLINE float ocla_f16_load(const ushort h) {
+    const uint b = (uint)((int)((uint)h << 16) >> 3) & 0x8fffe000u;
+    if (OCLA_LIKELY((h & 0x7c00u) != 0x7c00u)) return as_float(b) * 0x1p112f;
+    return as_float(b | 0x7f800000u);
+}
+/* fp32 -> fp16 bits, round to nearest even on the bits, as ocla_f32_to_f16 (runtime/dtype.c). A
+ * normal result (|x| in [2^-14, 65520)): the exponent rebiased, the 13 dropped bits rounded (a carry
+ * steps the exponent, to Inf from 65520 on: the tie above 65504 goes to the even 2^16), the one
+ * branch ordinary data takes. Otherwise: a NaN stays a quiet NaN (its payload's top bits), beyond
+ * 65520 +-Inf, below 2^-14 (subnormal, zero) the 24-bit significand m shifted right by 126 -
+ * exponent and rounded, the shift capped at 25, where every m < 2^24 gives 0. */
+OCLA_INLINE ushort ocla_f16_rne(const float x) {
+    const uint u = as_uint(x), a = u & 0x7fffffffu, sign = (u >> 16) & 0x8000u;
+    if (OCLA_LIKELY(a - 0x38800000u < 0x477ff000u - 0x38800000u))
+        return (ushort)(sign | ((a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13));
+    const uint e = a >> 23, m = (a & 0x7fffffu) | 0x800000u, s = min(126u - e, 25u);
+    const uint sub = (m + (1u << (s - 1u)) - 1u + ((m >> s) & 1u)) >> s;
+    return (ushort)(sign | (a > 0x7f800000u ? 0x7e00u | ((a >> 13) & 0x3ffu) : a >= 0x477ff000u ? 0x7c00u : sub));
+}
+/* element i of a global fp16 buffer (pointer to half or ushort) as fp32; store fp32 x there */
+#if OCLA_HALF_BITS
+#define OCLA_F16_LD(p, i) ocla_f16_load(((__global const ushort *)(p))[i])
+#define OCLA_F16_ST(p, i, x) (((__global ushort *)(p))[i] = ocla_f16_rne(x))
+#else
+#define OCLA_F16_LD(p, i) vload_half((size_t)(i), (__global const half *)(p))
+#define OCLA_F16_ST(p, i, x) vstore_half_rte((x), (size_t)(i), (__global half *)(p))
+#endif
 #define OCLA_DT_TYPE_0 float
 #define OCLA_DT_TYPE_1 ushort
 #define OCLA_DT_TYPE_2 half
 #define OCLA_DT_LD_0(p, i) ((p)[i])
 #define OCLA_DT_LD_1(p, i) ocla_bf16_load((p)[i])
-#define OCLA_DT_LD_2(p, i) vload_half((size_t)(i), (p))
+#define OCLA_DT_LD_2(p, i) OCLA_F16_LD(p, i)
 #define OCLA_DT_ST_0(p, i, x) ((p)[i] = (x))
 #define OCLA_DT_ST_1(p, i, x) ((p)[i] = ocla_bf16_rne(x))
-#define OCLA_DT_ST_2(p, i, x) vstore_half_rte((x), (size_t)(i), (p))
+#define OCLA_DT_ST_2(p, i, x) OCLA_F16_ST(p, i, x)
 #define OCLA_DT_CAT_(a, b) a##b
 #define OCLA_DT_CAT(a, b) OCLA_DT_CAT_(a, b) /* expands the dtype macro first */
 #define ocla_data OCLA_DT_CAT(OCLA_DT_TYPE_, OCLA_DTYPE)

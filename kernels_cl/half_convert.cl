@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* half_convert.cl: a half-precision tensor to and from dense fp32 (the attention backward in half,
  * runtime/op_attention_bwd_half.c). dtype is the tensor's ocla_dtype (1 bf16, 2 fp16) at run time,
- * so one program serves both; common.cl's ocla_bf16_load / ocla_bf16_rne and vload_half /
- * vstore_half_rte convert (round to nearest even; core OpenCL 1.2). The tensor: buffer x of 16-bit
+ * so one program serves both; common.cl's ocla_bf16_load / ocla_bf16_rne and OCLA_F16_LD /
+ * OCLA_F16_ST convert (round to nearest even; core OpenCL 1.2). The tensor: buffer x of 16-bit
  * elements, offset xo and strides s0..s3, dims (d0,) d1, d2, d3 (fewer dims: trailing dims of 1);
  * element i of the dense fp32 buffer y is the tensor's element i in row-major order.
  * Work split: one work-item per element. */
@@ -19,7 +19,7 @@ OCLA_KERNEL void half_widen(const ocla_idx n, const int dtype, __global const us
     const ocla_idx i = get_global_id(0);
     if (i >= n) return;
     const ocla_idx o = hc_off(i, xo, s0, s1, s2, s3, d1, d2, d3);
-    y[i] = dtype == OCLA_DT_BF16 ? ocla_bf16_load(x[o]) : vload_half((size_t)o, (__global const half *)x);
+    y[i] = dtype == OCLA_DT_BF16 ? ocla_bf16_load(x[o]) : OCLA_F16_LD(x, o);
 }
 
 /* x[element i] = y[i] rounded to nearest even in dtype */
@@ -30,5 +30,5 @@ OCLA_KERNEL void half_narrow(const ocla_idx n, const int dtype, __global ushort 
     if (i >= n) return;
     const ocla_idx o = hc_off(i, xo, s0, s1, s2, s3, d1, d2, d3);
     if (dtype == OCLA_DT_BF16) x[o] = ocla_bf16_rne(y[i]);
-    else vstore_half_rte(y[i], (size_t)o, (__global half *)x);
+    else OCLA_F16_ST(x, o, y[i]);
 }

@@ -146,6 +146,13 @@ static ocla_status finish_create(ocla_context *ctx, const ocla_context_options *
     }
     ocla_status st = setup_disk_cache(ctx, o);
     if (st != OCLA_SUCCESS) return st;
+    /* fp16 loads and stores as integer operations (common.cl, OCLA_HALF_BITS) where vload_half /
+     * vstore_half_rte are a scalar library routine per element (PoCL) and the load's multiply by
+     * 2^112 keeps fp32 subnormals (an fp16 subnormal passes through one); elsewhere the builtins */
+    cl_device_fp_config fp = 0;
+    ctx->half_bits = ctx->info.is_cpu &&
+                     clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) == CL_SUCCESS &&
+                     (fp & CL_FP_DENORM);
     ocla__log(ctx, OCLA_LOG_INFO, "using device %d: %s / %s (%s)%s", ctx->info.global_index, ctx->info.platform_name,
               ctx->info.device_name, ocla_vendor_name(ctx->info.vendor),
               ctx->disk_cache ? "" : ", disk cache off");

@@ -61,7 +61,8 @@ typedef struct ocla_source_hash {
                                 uses 4-7); 8-11 layer backward temporaries
                                 (layer_bwd_common.h); 12-13 a half-precision layer's fp32 copies
                                 (layer_half.h); the half Linformer op's in 0, the half softmax
-                                backward's split accumulators in 3 */
+                                backward's split accumulators in 3, the half attention backward's fp32
+                                copies in 4-12 (op_attention_bwd_half.c) */
 
 struct ocla_context {
     cl_device_id device;
@@ -115,6 +116,7 @@ struct ocla_context {
     int env_chunk; /* OCLA_CHUNK, read at creation (0 = unset) */
     char nv_extra_options[128]; /* OCLA_NV_OPTIONS, read at creation: extra options for NVIDIA kernels */
     char cl_extra_options[128]; /* OCLA_CL_OPTIONS: extra options for the portable kernels */
+    int half_bits; /* portable kernels built with -DOCLA_HALF_BITS=1 (common.cl): a CPU device with fp32 subnormals */
     int probe_done;             /* probe_wg_size is known */
     uint64_t probe_wg_size;     /* CL_KERNEL_WORK_GROUP_SIZE of a tiny barrier kernel (llvmpipe: 32) */
     int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */

@@ -250,6 +250,7 @@ ocla_status ocla__alloc(ocla_context *ctx, size_t bytes, cl_mem *out, const char
     cl_int err;
     cl_mem m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS) return ocla__cl_fail(ctx, err, "clCreateBuffer", what);
+    ctx->counters.buffers++;
     *out = m;
     return OCLA_SUCCESS;
 }

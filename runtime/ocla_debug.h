@@ -30,6 +30,7 @@ typedef struct ocla_debug_counters {
     uint64_t cache_allocs;   /* host allocations by the program and kernel caches */
     uint64_t uploads;        /* host-to-device writes made by ops */
     uint64_t env_reads;      /* environment variables read by the library (process-wide) */
+    uint64_t buffers;        /* device buffers the context created (tensors, scratch growth, workspaces) */
 } ocla_debug_counters;
 OCLA_API void ocla_debug_get_counters(const ocla_context *ctx, ocla_debug_counters *counters);
 /* Device bytes the context holds for ops beyond the caller's tensors: every scratch slot and the GEMM

@@ -3,13 +3,30 @@
  * widened exactly to fp32 temporaries, the fp32 backward runs on them (its plan: the portable or the
  * NVIDIA kernels, fp32 accumulation), and dq, dk, dv (and dg) are rounded once, to nearest even,
  * into the caller's half tensors (kernels_cl/half_convert.cl). The states and their gradients are
- * fp32 and pass through. The temporaries are allocated per call (docs/ARCHITECTURE.md, "Half
- * precision"). */
+ * fp32 and pass through. The temporaries live in the context's scratch, one slot each from
+ * HB_SLOT0 at offset 0 (dense at offset 0, as the NVIDIA backward's plan wants them; the fp32
+ * backward uses slots 0-3 only), so a call allocates nothing once the slots are large enough; the
+ * context stays locked from the widening to the rounding (docs/ARCHITECTURE.md, "Half precision"). */
 #include "attn_op.h"
 #include "op_common.h"
 
 enum { HB_Q, HB_K, HB_V, HB_DO, HB_G, HB_DQ, HB_DK, HB_DV, HB_DG, HB_N };
 static const char *const hb_names[HB_N] = {"q", "k", "v", "d_o", "g", "dq", "dk", "dv", "dg"};
+#define HB_SLOT0 4 /* slots 4 .. 4 + HB_N - 1 (runtime/internal.h) */
+
+/* out = a dense fp32 tensor of h's dims in scratch slot slot, at offset 0 */
+static ocla_status temporary(ocla_context *ctx, int slot, const ocla_tensor *h, const char *name, struct ocla_tensor *out) {
+    *out = (struct ocla_tensor){.ctx = ctx, .ndim = h->ndim, .dtype = OCLA_F32};
+    size_t numel = 1, bytes;
+    for (int i = h->ndim - 1; i >= 0; i--) {
+        out->dims[i] = h->dims[i], out->strides[i] = (int64_t)numel;
+        if (!ocla__mul_ok(numel, (size_t)h->dims[i], &numel))
+            return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: the fp32 copy of %s overflows", name);
+    }
+    if (!ocla__mul_ok(numel, sizeof(float), &bytes))
+        return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: the fp32 copy of %s overflows", name);
+    return ocla__scratch(ctx, slot, bytes ? bytes : sizeof(float), &out->mem);
+}
 
 /* half tensor h <-> dense fp32 f, element by element in row-major order (half_widen / half_narrow) */
 static ocla_status convert(ocla_context *ctx, const char *kernel, const ocla_tensor *h, const ocla_tensor *f) {
@@ -55,33 +72,28 @@ static ocla_status check(ocla_context *ctx, const ocla_attn_params *p, const ocl
 
 ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
     const ocla_tensor *t[HB_N] = {io->q, io->k, io->v, io->d_o, io->g, io->dq, io->dk, io->dv, io->dg};
-    OCLA_LOCK(ctx);
+    struct ocla_tensor f[HB_N];      /* the fp32 temporaries of the half tensors, in scratch */
+    const ocla_tensor *w32[HB_N];    /* what the fp32 backward sees: f[i], or t[i] where fp32 or absent */
+    OCLA_LOCK(ctx); /* recursive: held through the fp32 backward, so no other call reuses the slots meanwhile */
     ocla_status st = check(ctx, p, t);
-    OCLA_UNLOCK(ctx);
-    if (st != OCLA_SUCCESS) return st;
-    ocla_tensor *f[HB_N] = {NULL}; /* the fp32 temporaries of the half tensors */
-    for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)
-        if (t[i] && t[i]->dtype != OCLA_F32) st = ocla_tensor_create(ctx, OCLA_F32, t[i]->ndim, t[i]->dims, &f[i]);
-#define F(i) (f[i] ? f[i] : (ocla_tensor *)t[i])
-    if (st == OCLA_SUCCESS) {
-        OCLA_LOCK(ctx);
-        for (int i = 0; i <= HB_G && st == OCLA_SUCCESS; i++)
-            if (f[i]) st = convert(ctx, "half_widen", t[i], f[i]);
-        OCLA_UNLOCK(ctx);
+    for (int i = 0; i < HB_N; i++) {
+        w32[i] = t[i];
+        if (st == OCLA_SUCCESS && t[i] && t[i]->dtype != OCLA_F32) {
+            st = temporary(ctx, HB_SLOT0 + i, t[i], hb_names[i], &f[i]);
+            w32[i] = &f[i];
+        }
     }
+    for (int i = 0; i <= HB_G && st == OCLA_SUCCESS; i++)
+        if (w32[i] != t[i]) st = convert(ctx, "half_widen", t[i], w32[i]);
     if (st == OCLA_SUCCESS) {
         ocla_attn_grad_io w = *io;
-        w.q = F(HB_Q), w.k = F(HB_K), w.v = F(HB_V), w.d_o = F(HB_DO), w.g = io->g ? F(HB_G) : NULL;
-        w.dq = F(HB_DQ), w.dk = F(HB_DK), w.dv = F(HB_DV), w.dg = io->dg ? F(HB_DG) : NULL;
+        w.q = w32[HB_Q], w.k = w32[HB_K], w.v = w32[HB_V], w.d_o = w32[HB_DO], w.g = w32[HB_G];
+        w.dq = (ocla_tensor *)w32[HB_DQ], w.dk = (ocla_tensor *)w32[HB_DK], w.dv = (ocla_tensor *)w32[HB_DV];
+        w.dg = (ocla_tensor *)w32[HB_DG];
         st = ocla_attention_backward(ctx, p, &w);
     }
-#undef F
-    if (st == OCLA_SUCCESS) {
-        OCLA_LOCK(ctx);
-        for (int i = HB_DQ; i < HB_N && st == OCLA_SUCCESS; i++)
-            if (f[i]) st = convert(ctx, "half_narrow", t[i], f[i]);
-        OCLA_UNLOCK(ctx);
-    }
-    for (int i = 0; i < HB_N; i++) ocla_tensor_destroy(f[i]);
+    for (int i = HB_DQ; i < HB_N && st == OCLA_SUCCESS; i++)
+        if (w32[i] != t[i]) st = convert(ctx, "half_narrow", t[i], w32[i]);
+    OCLA_UNLOCK(ctx);
     return st;
 }

@@ -32,7 +32,8 @@ static int same_variant(const ocla_variant *a, const ocla_variant *b) {
 }
 
 /* The build options of a normalised variant, each after a space: " -DUSE_GK=1 -DFEATURE=1 -DCHUNK=64
- * ...". Returns 0, or -1 when they do not fit in size. */
+ * ..." (and the context's: -DOCLA_HALF_BITS=1 on a CPU device with fp32 subnormals, OCLA_CL_OPTIONS or OCLA_NV_OPTIONS).
+ * Returns 0, or -1 when they do not fit in size. */
 static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v, char *buf, size_t size) {
     const unsigned f = v->fam->fields;
     size_t off = 0;
@@ -49,6 +50,7 @@ static int ocla__variant_options(const ocla_context *ctx, const ocla_variant *v,
     if ((f & OCLA_VF_NORM) && v->norm) PUT(" -DUSE_NORM=1");
     for (int i = 0; i < OCLA_VARIANT_TILES && v->fam->tiles[i]; i++)
         if (v->tile[i] >= 0) PUT(" -D%s=%d", v->fam->tiles[i], (int)v->tile[i]);
+    if (!(f & OCLA_VF_NV_EXTRA) && ctx && ctx->half_bits) PUT(" -DOCLA_HALF_BITS=1"); /* context.c */
     if ((f & OCLA_VF_NV_EXTRA) && ctx && ctx->nv_extra_options[0]) PUT(" %s", ctx->nv_extra_options);
     if (!(f & OCLA_VF_NV_EXTRA) && ctx && ctx->cl_extra_options[0]) PUT(" %s", ctx->cl_extra_options);
 #undef PUT

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "ocla_debug.h"
 #include "ref/ref_grad.h"
 
 typedef struct hb_shape {
@@ -85,6 +86,14 @@ static double run_case(ocla_context *ctx, const hb_shape *s, ocla_dtype dt, ocla
                                   .d_final_state = tdhT, .dq = tdq, .dk = tdk, .dv = tdv, .dg = tdg,
                                   .d_initial_state = tdh0};
     tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+    /* The fp32 copies live in the context's scratch (runtime/op_attention_bwd_half.c): the same call
+     * again creates no device buffer, and writes the same gradients (checked below). */
+    ocla_debug_counters c0, c1;
+    ocla_debug_get_counters(ctx, &c0);
+    tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+    ocla_debug_get_counters(ctx, &c1);
+    cr_assert_eq(c1.buffers, c0.buffers, "%s: a second half backward created %llu device buffers",
+                 ocla_dtype_name(dt), (unsigned long long)(c1.buffers - c0.buffers));
     const ref_attn_cfg rc = {s->B, s->T, s->H, s->K, s->V, (int)p.feature_map, (int)gate, norm, (double)1e-6f,
                              1.0 / sqrt((double)s->K), decay64};
     ref_attn_in in = {q64, k64, v64, gated ? g64 : NULL, h064, NULL};
