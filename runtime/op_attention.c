@@ -501,7 +501,7 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     op->bind = bind_chunked;
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
     /* linear_attn_blk.cl's walk: one work-item per TM x TN block of a state, LANES a work-group */
-    const size_t blocks = (size_t)((K + t.tm - 1) / t.tm) * (size_t)((Ve + t.tn - 1) / t.tn), lanes = (size_t)t.lanes;
+    const size_t blocks = (size_t)((K + t.stm - 1) / t.stm) * (size_t)((Ve + t.stn - 1) / t.stn), lanes = (size_t)t.lanes;
     const size_t gs[3] = {(size_t)t.state_threads, t.blk ? (blocks + lanes - 1) / lanes : (size_t)nkt * nvt_s, RH};
     const size_t ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};

@@ -10,12 +10,12 @@
 
 /* Work-items and bytes of __local arguments of both kernels, from the tiles. */
 static void la_derive(ocla__la_tiles *t) {
-    if (t->blk) { /* linear_attn_blk.cl: only the scores sA [C][C + 4] (the other __local arguments: 4 floats) */
-        t->out_local = 4 * ((uint64_t)t->chunk * (uint64_t)(t->chunk + 4) + 4);
-        t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
+    if (t->blk) { /* linear_attn_blk.cl: the scores sA [C][C + 4], each output work-item's TM x TN block (sX) */
         /* the outputs' (C / TM) x (BV / TN) blocks over at most 32 work-items (llvmpipe's limit), whole lane vectors */
         const int blocks = (t->chunk / t->tm) * (t->bv / t->tn);
         t->state_threads = t->lanes, t->out_threads = blocks < 32 ? (blocks + t->lanes - 1) / t->lanes * t->lanes : 32;
+        t->out_local = 4 * ((uint64_t)t->chunk * (uint64_t)(t->chunk + 4) + (uint64_t)t->out_threads * t->tm * t->tn);
+        t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
         return;
     }
     if (t->cpu) { /* linear_attn_cpu.cl's staging (its header); BKA = SBK = K rounded up to 4 */
@@ -166,19 +166,22 @@ static int la_tiles_cpu(const ocla_plan_limits *L, const ocla__plan_params *P, c
     return 1;
 }
 
-/* linear_attn_blk.cl (the row's cpu_block; no per-key gates, fp32): TM x TN = 8 x 8 floats per
- * work-item (one block of the state in the walk, of the outputs in the output kernel), 8 work-items
- * per state work-group (one lane vector), the outputs' work-group a whole chunk ((C / 8) x ceil(Ve / 8)
- * work-items: BV covers Ve). Offsets are 32-bit: every tensor the kernels index and the chunk states
- * of one row and head under 2^31 floats. llvmpipe's loop limit: the walk runs ~C + 1 iterations per
- * chunk (2048 tokens a launch), the outputs' work-items K + C + K C / 8 at most. Nonzero when it
- * does not fit. */
+/* linear_attn_blk.cl (the row's cpu_block; no per-key gates, fp32): 8 x 8 floats per work-item
+ * (TM x TN of the outputs, STM x STN of a state; 8 x 4 states measured 1.2-1.7x slower on llvmpipe),
+ * 8 work-items per state work-group (one lane vector), the outputs' work-group a whole chunk (BV
+ * covers Ve: the (C / 8) x (BV / 8) blocks over up to 32 work-items, llvmpipe's kernel limit).
+ * Offsets are 32-bit: the dense extent of every tensor the kernels index and the chunk states of
+ * one row under 2^31 floats (a strided view of a larger buffer is the caller's to keep within it).
+ * llvmpipe's loop limit: the walk runs ~C + 1 iterations per chunk (2048 tokens a launch), an
+ * output work-item K (C / 8)^2 / 32 + (K + C) (C / 8) (BV / 8) / 32 at most. Nonzero when it does
+ * not fit. */
 static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
     t->cpu = t->blk = 1, t->lanes = 8, t->chunk = chunk, t->tm = t->tn = 8;
     if (chunk % t->tm || chunk > 64 || r->gate == OCLA_GATE_VECTOR) return 1;
-    t->bka = t->sbk = t->tm, t->sbv = t->tn, t->stm = t->tm, t->stn = t->tn, t->sjb = 1;
+    t->stm = t->stn = 8;
+    t->bka = t->sbk = t->stm, t->sbv = t->stn, t->sjb = 1;
     t->bv = (int)((Ve + t->tn - 1) / t->tn * t->tn);
     const double big = 2147483647.0, kv = (double)r->K * (double)Ve, tok = (double)r->B * (double)r->T * (double)r->H;
     if (tok * (double)(r->K > Ve ? r->K : Ve) >= big || kv * ((double)r->T / chunk + 2.0 + r->B) >= big) return 1;

@@ -19,7 +19,8 @@ static const ocla_kfamily fam_chunk = {"linear_attn",
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", "LC_LANES", NULL}};
 /* kernels_cl/linear_attn_blk.cl: llvmpipe's register-block kernels (plan_la.c, la_tiles_blk): CHUNK
  * and TM TN (tiles 4, 5); the gate (scalar or fixed, never per-key) and the feature map compile in */
-static const ocla_kfamily fam_chunk_blk = {"linear_attn_blk", OCLA_VF_GATE | OCLA_VF_FEATURE, {"CHUNK", "TM", "TN", NULL}};
+static const ocla_kfamily fam_chunk_blk = {"linear_attn_blk", OCLA_VF_GATE | OCLA_VF_FEATURE,
+                                           {"CHUNK", "TM", "TN", "STM", "STN", NULL}};
 /* the recurrent kernel's element types (common.cl) follow its tiles: from the request, not the plan */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
@@ -162,7 +163,8 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         v->tile[5] = p->tile[11] > 1 ? p->tile[11] : -1;
     } else if (fam == &fam_chunk_blk) {
         *v = ocla__variant(fam);
-        v->tile[0] = p->tile[0], v->tile[1] = p->tile[4], v->tile[2] = p->tile[5];
+        v->tile[0] = p->tile[0], v->tile[1] = p->tile[4], v->tile[2] = p->tile[5], v->tile[3] = p->tile[9];
+        v->tile[4] = p->tile[10];
     } else if (fam == &fam_decode) { /* plan tiles DV KS CW RB VEC */
         *v = ocla__variant(fam);
         v->tile[0] = p->tile[2], v->tile[1] = p->tile[3], v->tile[2] = p->tile[4];
