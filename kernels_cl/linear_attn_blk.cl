@@ -57,6 +57,9 @@
 #define LB_LDA (CHUNK + 4) /* row pitch of the scores sA (as the host sizes it) */
 #define LB_UNROLL _Pragma("unroll")
 #define LB_GATED (USE_G || USE_G_GAMMA)
+/* The gate factors inside the loops (exponents <= 0): native_exp, ~3.5x cheaper than exp on
+ * llvmpipe (measured; the gates' rounding is within the tests' 1e-4 of the fp64 references) */
+#define LB_EXP(x) native_exp(x)
 #if USE_GK
 #error "per-key gates: linear_attn_cpu.cl"
 #endif
@@ -116,7 +119,7 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
         __global const float *kp = kb + t0 * ks, *vp = vb + t0 * vs;
         for (int j = 0; j < L; j++) { /* acc += (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T */
 #if LB_GATED
-            const float gj = exp(gl - gp[j]);
+            const float gj = LB_EXP(gl - gp[j]);
 #else
             const float gj = 1.0f;
 #endif
@@ -187,7 +190,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
              * and never read (the outputs take keys j < i0 and j = i0 + e <= i0 + a only): a select
              * here costs ~3x the whole output kernel on llvmpipe (measured) */
             LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
-                sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e] * exp(fmin(gi[a] - gj[e], 0.0f));
+                sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e] * LB_EXP(fmin(gi[a] - gj[e], 0.0f));
         }
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -211,7 +214,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
     }
     LB_UNROLL for (int a = 0; a < TM; a++) { /* scale exp(G_i) */
 #if LB_GATED
-        const float f = scale * exp(Gb[min(i0 + a, L - 1)]);
+        const float f = scale * LB_EXP(Gb[min(i0 + a, L - 1)]);
 #else
         const float f = scale;
 #endif
