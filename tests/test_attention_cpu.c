@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl, linear_attn_blk.cl): the plan chooses them on the CPU
- * drivers whose parameter-table row says so (PoCL: one work-item per work-group; on rusticl's
+/* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl; linear_attn_blk.cl at the end): the
+ * plan chooses them on the CPU drivers whose parameter-table row says so (PoCL: one work-item per work-group; on rusticl's
  * llvmpipe, with the context named as the table's "lanes" row: 8 work-items per work-group, one SIMD
  * lane each, at the chunks whose loops stay within llvmpipe's loop limit), and the portable kernels still run there with
  * portable_kernels_only (OCLA_PORTABLE=1). The fp64 comparisons of tests/test_attention.c run the
@@ -121,20 +121,28 @@ Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout 
  * more, at the head size of the benchmarks, each chunk the lanes kernels take, against the portable
  * kernels (which the fp64 tests check). A walk whose loops stopped early leaves the later chunk states
  * and outputs wrong. */
+/* Device d's context (named as the "lanes" row where lanes is set) and a portable-kernels-only twin
+ * in *pctx, where d is llvmpipe (a Mesa CPU); else NULL. */
+static ocla_context *open_mesa(int d, int lanes, ocla_context **pctx) {
+    ocla_context *ctx = tc_open(d);
+    if (lanes) name_lanes(ctx);
+    ocla_device_info info;
+    tc_ok(ctx, ocla_context_device_info(ctx, &info));
+    if (info.is_gpu || info.vendor != OCLA_VENDOR_MESA) {
+        ocla_context_destroy(ctx);
+        return NULL;
+    }
+    ocla_context_options opts;
+    ocla_context_options_defaults(&opts);
+    opts.portable_kernels_only = 1;
+    *pctx = tc_open_with(d, &opts);
+    return ctx;
+}
+
 Test(attention_cpu, lanes_kernels_long_walk, .timeout = 1800) {
     for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        name_lanes(ctx);
-        ocla_device_info info;
-        tc_ok(ctx, ocla_context_device_info(ctx, &info));
-        if (info.is_gpu || info.vendor != OCLA_VENDOR_MESA) {
-            ocla_context_destroy(ctx);
-            continue;
-        }
-        ocla_context_options opts;
-        ocla_context_options_defaults(&opts);
-        opts.portable_kernels_only = 1;
-        ocla_context *pctx = tc_open_with(d, &opts);
+        ocla_context *pctx, *ctx = open_mesa(d, 1, &pctx);
+        if (!ctx) continue;
         static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_VECTOR};
         /* the chunks the lanes kernels take at K = 64 (16) and K = 32 (16, 32) in 32 KiB of local memory */
         static const int chunks[] = {16, 32};
@@ -174,17 +182,8 @@ Test(attention_cpu, blk_kernels_on_llvmpipe_agree_with_portable, .timeout = 1800
     const char *env = getenv("OCLA_PORTABLE");
     const int forced_portable = env && strcmp(env, "0") != 0;
     for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        ocla_device_info info;
-        tc_ok(ctx, ocla_context_device_info(ctx, &info));
-        if (info.is_gpu || info.vendor != OCLA_VENDOR_MESA) {
-            ocla_context_destroy(ctx);
-            continue;
-        }
-        ocla_context_options opts;
-        ocla_context_options_defaults(&opts);
-        opts.portable_kernels_only = 1;
-        ocla_context *pctx = tc_open_with(d, &opts);
+        ocla_context *pctx, *ctx = open_mesa(d, 0, &pctx);
+        if (!ctx) continue;
         static const int chunks[] = {16, 32, 64, 128, 256};
         for (int i = 0; i < 7; i++) {
             const int gate = i % 2 ? OCLA_GATE_SCALAR : OCLA_GATE_NONE, norm = i == 4 || i == 5, lng = i == 6;
