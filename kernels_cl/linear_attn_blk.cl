@@ -13,8 +13,8 @@
  * loops over a, c, e have constant bounds), offsets are 32-bit (the plan checks the sizes), no
  * division in a loop, and the state walk has no barrier (the outputs one).
  * And no branch reads or writes the accumulators (rusticl 22.3, measured: docs/BENCHMARKS.md,
- * 2026-11-27): an if/else, ?: or early continue around acc, anywhere in the kernel, made llvmpipe
- * keep acc in memory through the hot loops, 3-5x slower. So the walk's first state is written to
+ * 2026-11-27): an if/else, ?: or early continue around acc, anywhere in the kernel, made the whole
+ * kernel 3-5x slower (as if llvmpipe kept acc in memory through the hot loops). So the walk's first state is written to
  * hs and loaded back, its final state read back from hs, the outputs go out through local memory,
  * and the scores above the diagonal are stored (and never read) rather than selected.
  *
@@ -91,9 +91,8 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
     LB_UNROLL for (int c = 0; c < STN; c++) cc[c] = c0 + c, vo[c] = min(c0 + c, V - 1) * (int)v_s3;
 #define LB_HO(a, c) (min(r0 + (a), K - 1) * Ve + min(cc[c], Ve - 1))
     /* The block's first state: the previous launch's (n0 > 0), else S0 / z0 or 0, which the first
-     * launch writes to state 0 first. acc is then loaded from state n0 with no branch around it:
-     * where a branch (divergent or not) writes acc, llvmpipe keeps it in memory through the whole
-     * walk, ~5x slower (measured). Rows and columns past the state read a clamped element, never stored. */
+     * launch writes to state 0 first. acc is then loaded from state n0 with no branch around it
+     * (branches choosing it made the walk ~5x slower, measured). Rows and columns past the state read a clamped element, never stored. */
     if (n0 == 0)
         LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) {
             const int r = r0 + a, col = cc[c];
