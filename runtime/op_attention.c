@@ -500,10 +500,15 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     op->nseg = ((T + C - 1) / C + op->seg - 1) / op->seg; /* the longest row's chunks (packed: set_seqs) */
     op->bind = bind_chunked;
     const int nkt = (K + t.sbk - 1) / t.sbk, nvt_s = (Ve + t.sbv - 1) / t.sbv, nvt_o = (Ve + t.bv - 1) / t.bv;
-    const size_t gs[3] = {(size_t)t.state_threads, (size_t)nkt * nvt_s, RH}, ls[3] = {(size_t)t.state_threads, 1, 1};
+    /* linear_attn_blk.cl's walk: one work-item per TM x TN block of a state, LANES a work-group */
+    const size_t blocks = (size_t)((K + t.stm - 1) / t.stm) * (size_t)((Ve + t.stn - 1) / t.stn), lanes = (size_t)t.lanes;
+    const size_t gs[3] = {(size_t)t.state_threads, t.blk ? (blocks + lanes - 1) / lanes : (size_t)nkt * nvt_s, RH};
+    const size_t ls[3] = {(size_t)t.state_threads, 1, 1};
     const size_t go[3] = {(size_t)t.out_threads, (size_t)NT * nvt_o, BH}, lo[3] = {(size_t)t.out_threads, 1, 1};
-    /* CPU devices: linear_attn_cpu.cl's kernels, same arguments, one work-item per work-group (plan_la.c) */
-    const char *ks = t.cpu ? "la_cpu_states" : "la_chunk_states", *ko = t.cpu ? "la_cpu_output" : "la_chunk_output";
+    /* CPU devices: linear_attn_cpu.cl's kernels (one work-item per work-group, or LANES) or
+     * linear_attn_blk.cl's, same arguments (plan_la.c) */
+    const char *ks = t.blk ? "la_blk_states" : t.cpu ? "la_cpu_states" : "la_chunk_states";
+    const char *ko = t.blk ? "la_blk_output" : t.cpu ? "la_cpu_output" : "la_chunk_output";
     ocla_status st = ocla__attn_add_planned(op, r, ks, L_MAIN, AT_EACH, gs, ls, "attention chunk states");
     if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, ko, L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;

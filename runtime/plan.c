@@ -180,6 +180,10 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                  "; CPU kernels for %u compute units: walks %d cols, outputs %d, %d item%s/work-group%s",
                  limits->compute_units, (int)plan->tile[8], (int)plan->tile[3], plan->wg_x, plan->wg_x > 1 ? "s" : "",
                  plan->wg_x > 1 ? " (1 SIMD lane each)" : "");
+    if (strstr(plan->kernels, "la_blk_output")) /* plan_la.c, la_tiles_blk */
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; register-block kernels: %d x %d floats per work-item, walks %d items/work-group, outputs %d",
+                 (int)plan->tile[4], (int)plan->tile[5], (int)plan->tile[11], plan->wg_x);
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }

@@ -53,6 +53,9 @@ struct ocla__plan_params {
                             * 0 none, else their work-items per work-group (LC_LANES): 1 for drivers that
                             * vectorise within a work-item (PoCL), the SIMD width for those that vectorise
                             * across work-items (llvmpipe) */
+    int cpu_block;         /* 1: linear attention and simple GLA (no per-key gates) take linear_attn_blk.cl's
+                            * register-block kernels on this row's CPUs (a work-item per 8 x 8 block; the
+                            * drivers that vectorise across work-items: llvmpipe), cpu_kernels' others */
 };
 /* The row for a device: by vendor, CPU or GPU, and device name (NULL: none). Never NULL. */
 const ocla__plan_params *ocla__plan_params_find(ocla_vendor vendor, int is_gpu, const char *name);
@@ -88,6 +91,7 @@ typedef struct ocla__la_tiles {
     int sbk, sbv, stm, stn, sjb; /* state kernel */
     int cpu;                 /* the CPU-shaped kernels (linear_attn_cpu.cl) */
     int lanes;               /* their work-items per work-group (LC_LANES; the plan's tile SJB slot) */
+    int blk;                 /* linear_attn_blk.cl's kernels (cpu set too: the same tile slots) */
     int out_threads, state_threads;
     uint64_t out_local, state_local; /* bytes of __local arguments per work-group */
 } ocla__la_tiles;

@@ -10,6 +10,14 @@
 
 /* Work-items and bytes of __local arguments of both kernels, from the tiles. */
 static void la_derive(ocla__la_tiles *t) {
+    if (t->blk) { /* linear_attn_blk.cl: the scores sA [C][C + 4], each output work-item's TM x TN block (sX) */
+        /* the outputs' (C / TM) x (BV / TN) blocks over at most 32 work-items (llvmpipe's limit), whole lane vectors */
+        const int blocks = (t->chunk / t->tm) * (t->bv / t->tn);
+        t->state_threads = t->lanes, t->out_threads = blocks < 32 ? (blocks + t->lanes - 1) / t->lanes * t->lanes : 32;
+        t->out_local = 4 * ((uint64_t)t->chunk * (uint64_t)(t->chunk + 4) + (uint64_t)t->out_threads * t->tm * t->tn);
+        t->state_local = 4 * (uint64_t)t->sjb * (uint64_t)(t->sbk + t->sbv);
+        return;
+    }
     if (t->cpu) { /* linear_attn_cpu.cl's staging (its header); BKA = SBK = K rounded up to 4 */
         const uint64_t C = (uint64_t)t->chunk, KP = (uint64_t)t->bka, gv = (uint64_t)t->gv, CT = (C + 15) / 16 * 16;
         t->out_local = 4 * (C * (C + 4) + (2 + gv) * C * KP + CT * KP + C * t->bv + KP * t->bv + gv * KP);
@@ -158,6 +166,30 @@ static int la_tiles_cpu(const ocla_plan_limits *L, const ocla__plan_params *P, c
     return 1;
 }
 
+/* linear_attn_blk.cl (the row's cpu_block; no per-key gates, fp32): 8 x 8 floats per work-item
+ * (TM x TN of the outputs, STM x STN of a state; 8 x 4 states measured 1.2-1.7x slower on llvmpipe),
+ * 8 work-items per state work-group (one lane vector), the outputs' work-group a whole chunk (BV
+ * covers Ve: the (C / 8) x (BV / 8) blocks over up to 32 work-items, llvmpipe's kernel limit).
+ * Offsets are 32-bit: the dense extent of every tensor the kernels index and the chunk states of
+ * one row under 2^31 floats (a strided view of a larger buffer is the caller's to keep within it).
+ * llvmpipe's loop limit: the walk runs ~C + 1 iterations per chunk (2048 tokens a launch), an
+ * output work-item K (C / 8)^2 / 32 + (K + C) (C / 8) (BV / 8) / 32 at most. Nonzero when it does
+ * not fit. */
+static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla__la_tiles *t) {
+    memset(t, 0, sizeof *t);
+    const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
+    t->cpu = t->blk = 1, t->lanes = 8, t->chunk = chunk, t->tm = t->tn = 8;
+    if (chunk % t->tm || chunk > 64 || r->gate == OCLA_GATE_VECTOR) return 1;
+    t->stm = t->stn = 8;
+    t->bka = t->sbk = t->stm, t->sbv = t->stn, t->sjb = 1;
+    t->bv = (int)((Ve + t->tn - 1) / t->tn * t->tn);
+    const double big = 2147483647.0, kv = (double)r->K * (double)Ve, tok = (double)r->B * (double)r->T * (double)r->H;
+    if (tok * (double)(r->K > Ve ? r->K : Ve) >= big || kv * ((double)r->T / chunk + 2.0 + r->B) >= big) return 1;
+    la_derive(t);
+    return (uint64_t)t->out_threads > ocla__plan_wg_limit(L) || t->out_local > ocla__plan_local_avail(L) ||
+           t->state_local > ocla__plan_local_avail(L);
+}
+
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
  * balance, plus a penalty when the launch has fewer work-groups than the device can run at once,
  * when a compute unit holds fewer work-groups than the parameter table wants (local memory) and
@@ -190,8 +222,9 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t) {
     t->chunk = p->tile[0], t->sub = p->tile[1], t->gv = p->tile[2], t->bv = p->tile[3], t->tm = p->tile[4];
     t->tn = p->tile[5], t->bka = p->tile[6], t->sbk = p->tile[7], t->sbv = p->tile[8], t->stm = p->tile[9];
     t->stn = p->tile[10], t->sjb = p->tile[11];
-    t->cpu = strstr(p->kernels, "la_cpu_output") != NULL;
-    if (t->cpu) t->lanes = t->sjb, t->sjb = t->chunk; /* the CPU kernels' tile 11 is LANES */
+    t->blk = strstr(p->kernels, "la_blk_output") != NULL;
+    t->cpu = t->blk || strstr(p->kernels, "la_cpu_output") != NULL;
+    if (t->cpu) t->lanes = t->sjb, t->sjb = t->blk ? 1 : t->chunk; /* the CPU kernels' tile 11 is LANES */
     la_derive(t);
 }
 
@@ -231,7 +264,9 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         return 0;
     }
     ocla__la_tiles c;
-    if (!L->is_gpu && P->cpu_kernels && !(r->flags & OCLA_PLAN_PORTABLE) && !half && !la_tiles_cpu(L, P, r, chunk, &c)) t = c;
+    const int cpu = !L->is_gpu && !(r->flags & OCLA_PLAN_PORTABLE) && !half;
+    if (cpu && P->cpu_block && r->op != OCLA_OP_GLA_CHUNK && !la_tiles_blk(L, r, chunk, &c)) t = c;
+    else if (cpu && P->cpu_kernels && !la_tiles_cpu(L, P, r, chunk, &c)) t = c;
     else if (!portable) return 1;
     static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",
                                         "SBK",   "SBV", "STM", "STN", "SJB", NULL};
@@ -244,7 +279,9 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     const int gated = r->op != OCLA_OP_LINEAR_CHUNK && !(r->flags & OCLA_PLAN_NONCAUSAL);
     ocla__plan_set_kernels(p, "%s%s%s",
                            !gated ? "" : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, " : "la_gate_cumsum, ",
-                           t.cpu ? "la_cpu_states, la_cpu_output" : "la_chunk_states, la_chunk_output",
+                           t.blk   ? "la_blk_states, la_blk_output"
+                           : t.cpu ? "la_cpu_states, la_cpu_output"
+                                   : "la_chunk_states, la_chunk_output",
                            (r->flags & OCLA_PLAN_NORMALIZE) ? ", la_normalize" : "");
     p->sub_chunk = t.sub;
     p->bk = t.bka;

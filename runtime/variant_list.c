@@ -20,6 +20,10 @@ static const ocla_kfamily fam_chunk = {"linear_attn",
  * plan's tiles CHUNK SUB GV TM TN and LANES (LC_LANES: left out where 1); the value slices are
  * run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", "LC_LANES", NULL}};
+/* kernels_cl/linear_attn_blk.cl: llvmpipe's register-block kernels (plan_la.c, la_tiles_blk): CHUNK
+ * and TM TN (tiles 4, 5); the gate (scalar or fixed, never per-key) and the feature map compile in */
+static const ocla_kfamily fam_chunk_blk = {"linear_attn_blk", OCLA_VF_GATE | OCLA_VF_FEATURE,
+                                           {"CHUNK", "TM", "TN", "STM", "STN", NULL}};
 /* the recurrent kernel: the plan's tiles, then the element types (common.cl) */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
@@ -147,8 +151,9 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         /* the NVIDIA and CPU paths take the gate cumsums of linear_attn.cl at their chunk */
         fam = !strcmp(name, "la_normalize")                     ? &fam_norm
               : !strncmp(name, "la_cpu_", 7)                    ? &fam_chunk_cpu
+              : !strncmp(name, "la_blk_", 7)                    ? &fam_chunk_blk
               : (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && !strncmp(name, "la_gate_cumsum", 14) ? &fam_half_cumsum
-              : !nv && !strstr(p->kernels, "la_cpu_output")   ? &fam_chunk
+              : !nv && !strstr(p->kernels, "la_cpu_output") && !strstr(p->kernels, "la_blk_output") ? &fam_chunk
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
                                                                 : &ocla__fam_nv;
         break;

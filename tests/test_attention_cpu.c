@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl): the plan chooses them on the CPU
- * drivers whose parameter-table row says so (PoCL: one work-item per work-group; on rusticl's
+/* The CPU-shaped chunked kernels (kernels_cl/linear_attn_cpu.cl; linear_attn_blk.cl at the end): the
+ * plan chooses them on the CPU drivers whose parameter-table row says so (PoCL: one work-item per work-group; on rusticl's
  * llvmpipe, with the context named as the table's "lanes" row: 8 work-items per work-group, one SIMD
  * lane each, at the chunks whose loops stay within llvmpipe's loop limit), and the portable kernels still run there with
  * portable_kernels_only (OCLA_PORTABLE=1). The fp64 comparisons of tests/test_attention.c run the
@@ -121,20 +121,28 @@ Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout 
  * more, at the head size of the benchmarks, each chunk the lanes kernels take, against the portable
  * kernels (which the fp64 tests check). A walk whose loops stopped early leaves the later chunk states
  * and outputs wrong. */
+/* Device d's context (named as the "lanes" row where lanes is set) and a portable-kernels-only twin
+ * in *pctx, where d is llvmpipe (a Mesa CPU); else NULL. */
+static ocla_context *open_mesa(int d, int lanes, ocla_context **pctx) {
+    ocla_context *ctx = tc_open(d);
+    if (lanes) name_lanes(ctx);
+    ocla_device_info info;
+    tc_ok(ctx, ocla_context_device_info(ctx, &info));
+    if (info.is_gpu || info.vendor != OCLA_VENDOR_MESA) {
+        ocla_context_destroy(ctx);
+        return NULL;
+    }
+    ocla_context_options opts;
+    ocla_context_options_defaults(&opts);
+    opts.portable_kernels_only = 1;
+    *pctx = tc_open_with(d, &opts);
+    return ctx;
+}
+
 Test(attention_cpu, lanes_kernels_long_walk, .timeout = 1800) {
     for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        name_lanes(ctx);
-        ocla_device_info info;
-        tc_ok(ctx, ocla_context_device_info(ctx, &info));
-        if (info.is_gpu || info.vendor != OCLA_VENDOR_MESA) {
-            ocla_context_destroy(ctx);
-            continue;
-        }
-        ocla_context_options opts;
-        ocla_context_options_defaults(&opts);
-        opts.portable_kernels_only = 1;
-        ocla_context *pctx = tc_open_with(d, &opts);
+        ocla_context *pctx, *ctx = open_mesa(d, 1, &pctx);
+        if (!ctx) continue;
         static const ocla_gate_kind gates[] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_VECTOR};
         /* the chunks the lanes kernels take at K = 64 (16) and K = 32 (16, 32) in 32 KiB of local memory */
         static const int chunks[] = {16, 32};
@@ -155,6 +163,48 @@ Test(attention_cpu, lanes_kernels_long_walk, .timeout = 1800) {
                               (int)gates[i % 3], chunks[c], K, eo);
                 cr_assert_leq(es, AGREE_TOL, "%s gate %d chunk %d K %d: final states differ by %g", tc_device_name(d),
                               (int)gates[i % 3], chunks[c], K, es);
+                free(a.o), free(a.s1);
+            }
+            free(b.o), free(b.s1), free(ro), free(rs);
+        }
+        ocla_context_destroy(pctx);
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* llvmpipe's own row (an unnamed context): linear attention and simple GLA run linear_attn_blk.cl's
+ * register-block kernels at chunks up to 64 (the larger ones and GLA the portable kernels); both
+ * against the portable kernels on the same inputs: K, V not multiples of the 8 x 8 block, T not a
+ * multiple of any chunk, with and without the normaliser, and a 2100-token walk (two launches on
+ * Mesa: the second starts from the state the first wrote, and llvmpipe's loop limit). The fp64
+ * comparisons of tests/test_attention.c run them at every candidate chunk too. */
+Test(attention_cpu, blk_kernels_on_llvmpipe_agree_with_portable, .timeout = 1800) {
+    const char *env = getenv("OCLA_PORTABLE");
+    const int forced_portable = env && strcmp(env, "0") != 0;
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *pctx, *ctx = open_mesa(d, 0, &pctx);
+        if (!ctx) continue;
+        static const int chunks[] = {16, 32, 64, 128, 256};
+        for (int i = 0; i < 7; i++) {
+            const int gate = i % 2 ? OCLA_GATE_SCALAR : OCLA_GATE_NONE, norm = i == 4 || i == 5, lng = i == 6;
+            const int B = lng ? 1 : 2, T = lng ? 2100 : 300, H = lng ? 1 : 2, K = lng ? 64 : 36 - 7 * (i / 2);
+            const int V = lng ? 64 : 20 + 13 * (i / 2); /* K 36, 29, 22, V 20, 33, 46: not multiples of 8 */
+            cpu_run b = run_forward(pctx, (ocla_gate_kind)gate, norm, 0, B, T, H, K, V);
+            double *ro = tc_to_double(b.o, (size_t)B * T * H * V), *rs = tc_to_double(b.s1, (size_t)B * H * K * V);
+            for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+                cpu_run a = run_forward(ctx, (ocla_gate_kind)gate, norm, chunks[c], B, T, H, K, V);
+                if (!a.o) continue; /* a chunk that does not fit rusticl's local memory */
+                const int blk = strstr(a.kernels, "la_blk_output") != NULL;
+                cr_assert_eq(blk, chunks[c] <= 64 && !forced_portable, "%s chunk %d: the plan runs %s",
+                             tc_device_name(d), chunks[c], a.kernels);
+                const double eo = tc_max_rel_err(a.o, ro, (size_t)B * T * H * V);
+                const double es = tc_max_rel_err(a.s1, rs, (size_t)B * H * K * V);
+                cr_log_info("%s gate %d norm %d chunk %d T %d K %d V %d: %s vs portable: o %.2e, state %.2e",
+                            tc_device_name(d), gate, norm, chunks[c], T, K, V, a.kernels, eo, es);
+                cr_assert_leq(eo, AGREE_TOL, "%s gate %d norm %d chunk %d K %d V %d: outputs differ by %g",
+                              tc_device_name(d), gate, norm, chunks[c], K, V, eo);
+                cr_assert_leq(es, AGREE_TOL, "%s gate %d norm %d chunk %d K %d V %d: final states differ by %g",
+                              tc_device_name(d), gate, norm, chunks[c], K, V, es);
                 free(a.o), free(a.s1);
             }
             free(b.o), free(b.s1), free(ro), free(rs);

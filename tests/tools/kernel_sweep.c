@@ -9,7 +9,8 @@
  *   1. every entry of the op table (tests/op_table.h) at its shapes[0], against its fp64 reference:
  *      every public op and form, the layers, GEMMs, the gate and the SGD step;
  *   2b. the chunked forward entries of part 2 again with the context planning as llvmpipe (the CPU
- *      kernels' lanes variants, LC_LANES, where they fit: lanes_part);
+ *      kernels' lanes variants, LC_LANES, where they fit, and llvmpipe's register-block kernels:
+ *      mesa_part);
  *   2. one entry per kernel family that takes a chunk (every_chunk below: the chunked forward
  *      with and without vector gates, the prepared op, the backward, FLASH, softmax) at every chunk
  *      the scheduler may pick on this device (ocla_plan_candidates), at B = H = 1, T = C + 3 (a
@@ -230,14 +231,16 @@ static void op_table_part(void) {
 /* ---- part 2b: the CPU kernels' lanes variants (kernels_cl/linear_attn_cpu.cl, LC_LANES > 1), which
  * only the parameter table's "lanes" row plans: this device's context planning as that row (Mesa,
  * a CPU, "llvmpipe lanes": no "bits" in the name, the row's 8 lanes) runs the chunked forward entries at every chunk they take
- * there, against their fp64 references; the other chunks run the portable kernels part 2 ran. ---- */
-static void lanes_part(void) {
+ * there, against their fp64 references; the other chunks run the portable kernels part 2 ran.
+ * Then the same as llvmpipe's own row ("llvmpipe"): the register-block kernels
+ * (kernels_cl/linear_attn_blk.cl) for linear attention and simple GLA at the chunks up to 64. ---- */
+static void mesa_part(const char *row, const char *tag) {
     const ocla_vendor vendor = ctx->info.vendor;
     const int gpu = ctx->info.is_gpu;
     char name[sizeof ctx->info.device_name];
     memcpy(name, ctx->info.device_name, sizeof name);
     ctx->info.vendor = OCLA_VENDOR_MESA, ctx->info.is_gpu = 0;
-    snprintf(ctx->info.device_name, sizeof ctx->info.device_name, "llvmpipe lanes"); /* plan_params.c's row */
+    snprintf(ctx->info.device_name, sizeof ctx->info.device_name, "%s", row); /* plan_params.c's row */
     char label[160];
     for (int i = 0; i < op_count(); i++) {
         const op_entry *e = op_get(i);
@@ -248,7 +251,7 @@ static void lanes_part(void) {
         int nc = candidates((ocla_op_kind)op, gate, 0, s.K, s.V, chunks);
         for (int j = 0; j < nc; j++) {
             s.chunk = chunks[j], s.T = chunks[j] + 3;
-            snprintf(label, sizeof label, "lanes %s chunk %d T %d", e->name, s.chunk, s.T);
+            snprintf(label, sizeof label, "%s %s chunk %d T %d", tag, e->name, s.chunk, s.T);
             if (selected(label)) run_entry(e, &s, label);
         }
     }
@@ -670,7 +673,8 @@ int main(int argc, char **argv) {
         result("selftest", ocla_selftest(ctx, NULL), NULL);
     }
     op_table_part();
-    lanes_part();
+    mesa_part("llvmpipe lanes", "lanes");
+    mesa_part("llvmpipe", "blk");
     attention_part();
     model_part();
     if (argc > 4) list_part(argv[4]);

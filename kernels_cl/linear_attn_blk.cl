@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/* linear_attn_blk.cl: the chunked forward of linear attention and simple GLA / retention (no
+ * per-key gates) for drivers that vectorise ACROSS work-items (Mesa llvmpipe: each SIMD lane runs
+ * one work-item). Same arguments, same math and the same chunk states hs as linear_attn.cl's
+ * la_chunk_states / la_chunk_output (notation, rows, packed sequences, state slots, split walks:
+ * see that file); docs/KERNELS.md, "CPU drivers", Blocks.
+ *
+ * Why this shape: in rusticl 22.3's llvmpipe every load inside a loop is a loop over the lanes (one
+ * scalar load per lane, 12-21 lane-vector multiply-adds per float, whatever the address pattern),
+ * and a private array indexed at run time costs ~780 (docs/BENCHMARKS.md). So each work-item owns
+ * a TM x TN register block (8 x 8: 64 accumulators), and every inner loop holds only the block's
+ * TM + TN loads and TM * TN multiply-adds; every private index is a constant after unrolling (the
+ * loops over a, c, e have constant bounds), offsets are 32-bit (the plan checks the sizes), no
+ * division in a loop, and the state walk has no barrier (the outputs one).
+ * And no branch reads or writes the accumulators (rusticl 22.3, measured: docs/BENCHMARKS.md,
+ * 2026-11-27): an if/else, ?: or early continue around acc, anywhere in the kernel, made the whole
+ * kernel 3-5x slower (as if llvmpipe kept acc in memory through the hot loops). So the walk's first state is written to
+ * hs and loaded back, its final state read back from hs, the outputs go out through local memory,
+ * and the scores above the diagonal are stored (and never read) rather than selected.
+ *
+ *   la_blk_states: work-item = one STM x STN block of a (row, head)'s state [K][Ve] (Ve = V + the
+ *     normaliser column), walking the chunks [n0, n1) in order with the block in registers; lanes
+ *     blocks per work-group along get_group_id(1) (the host sizes the grid). Per token: STM gated
+ *     keys, STN values, STM STN multiply-adds; per chunk the block is written to hs once.
+ *   la_blk_output: work-group = one (batch, head, chunk) (the host picks the work-items: up to
+ *     (CHUNK / TM) x ceil(Ve / TN), at most 32). First the scores A (every TM x TM block, split over
+ *     the work-items, into sA; the causal outputs read the entries j <= i only), one barrier, then
+ *     the output blocks split over the work-items: block (row block, column block) sums
+ *     scale exp(G_i) phi(q_i)^T h_n (K steps) and A v (the keys before its rows, then its diagonal
+ *     block with constant j <= i conditions, so a NaN in a later token never reaches an output).
+ *
+ * Build options: CHUNK (tokens per chunk, a multiple of TM), TM x TN (the outputs' block), STM x
+ * STN (the walk's), the gate
+ * (USE_G / USE_G_GAMMA: per-token cumsums G [B*H][T], the run-time gmode 1; none: gmode 0) and
+ * FEATURE (common.cl), compile-time so that the inner loops hold no exp or branch they do not need.
+ * Per-key gates (USE_GK, gmode 2) are not handled here: the plan keeps linear_attn_cpu.cl's or the
+ * portable kernels for GLA. */
+#ifndef CHUNK
+#define CHUNK 32
+#endif
+#ifndef TM
+#define TM 8
+#endif
+#ifndef TN
+#define TN 8
+#endif
+#ifndef STM /* the state walk's block (STM x STN) */
+#define STM 8
+#endif
+#ifndef STN
+#define STN 8
+#endif
+#if CHUNK % TM
+#error "CHUNK must be a multiple of TM"
+#endif
+#define LB_NB (CHUNK / TM) /* row blocks of a chunk */
+#define LB_LDA (CHUNK + 4) /* row pitch of the scores sA (as the host sizes it) */
+#define LB_UNROLL _Pragma("unroll")
+#define LB_GATED (USE_G || USE_G_GAMMA)
+/* The gate factors inside the loops (exponents <= 0): native_exp, ~3.5x cheaper than exp on
+ * llvmpipe (measured; the gates' rounding is within the tests' 1e-4 of the fp64 references) */
+#define LB_EXP(x) native_exp(x)
+#if USE_GK
+#error "per-key gates: linear_attn_cpu.cl"
+#endif
+
+/* Value column col of a token row at p: v, 1 for the normaliser column V, else 0; the load is made
+ * at a valid offset (off: the column clamped to V - 1, by the caller) and selected, not branched. */
+OCLA_INLINE float lb_vcol(__global const float *p, const int off, const int col, const int V, const int norm) {
+    const float x = p[off];
+    return col < V ? x : (col == V && norm) ? 1.0f : 0.0f;
+}
+
+OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
+    (void)nvt, (void)feature, (void)gmode, (void)sK, (void)sV;
+    const int rh = (int)get_group_id(2), rr = rh / H, h = rh % H;
+    const la_row w = la_row_of(rr, T, nseq, seqtab);
+    const int b = w.b, bh = b * H + h, ntr = (w.len + CHUNK - 1) / CHUNK;
+    if (n0 > 0 && n0 >= ntr) return; /* this row's walk ended in an earlier launch */
+    const int m1 = min(n1, ntr), Ve = V + norm;
+    const int ncb = (Ve + STN - 1) / STN, nrb = (K + STM - 1) / STM;
+    const int bi = (int)get_group_id(1) * (int)get_local_size(0) + (int)get_local_id(0);
+    if (bi >= nrb * ncb) return; /* no barrier in this kernel */
+    const int rb = bi / ncb, r0 = rb * STM, c0 = (bi - rb * ncb) * STN;
+    const int sb = has_slots ? slots[rr] : rr;
+    const int kv = K * Ve;
+    __global float *hrow = hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb) * kv;
+    /* 32-bit per-lane offsets: rows of k, columns of v; a state element at (r, c): r Ve + c */
+    int ko[STM], vo[STN], cc[STN];
+    LB_UNROLL for (int a = 0; a < STM; a++) ko[a] = min(r0 + a, K - 1) * (int)k_s3;
+    LB_UNROLL for (int c = 0; c < STN; c++) cc[c] = c0 + c, vo[c] = min(c0 + c, V - 1) * (int)v_s3;
+#define LB_HO(a, c) (min(r0 + (a), K - 1) * Ve + min(cc[c], Ve - 1))
+    /* The block's first state: the previous launch's (n0 > 0), else S0 / z0 or 0, which the first
+     * launch writes to state 0 first. acc is then loaded from state n0 with no branch around it
+     * (branches choosing it made the walk ~5x slower, measured). Rows and columns past the state read a clamped element, never stored. */
+    if (n0 == 0)
+        LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) {
+            const int r = r0 + a, col = cc[c];
+            if (r >= K || col >= Ve) continue;
+            float x = 0.0f;
+            if (col < V && has_s0) x = OCLA_AT(S0, sb, h, r, col);
+            else if (col == V && norm && has_z0) x = OCLA_AT(z0, sb, h, r, 0);
+            hrow[LB_HO(a, c)] = x;
+        }
+    float acc[STM][STN];
+    __global const float *hprev = hrow + (ocla_idx)n0 * kv;
+    LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] = hprev[LB_HO(a, c)];
+    __global const float *kb = OCLA_PTR(k, b, w.ts, h, 0), *vb = OCLA_PTR(v, b, w.ts, h, 0);
+    __global const float *Gb = G + (ocla_idx)bh * T + w.ts;
+    const int ks = (int)k_s1, vs = (int)v_s1;
+    for (int n = n0; n < m1; n++) {
+        const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
+#if LB_GATED
+        const float gl = Gb[tl], f = exp(gl); /* decay of the state over the chunk */
+        LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
+        __global const float *gp = Gb + t0;
+#endif
+        __global const float *kp = kb + t0 * ks, *vp = vb + t0 * vs;
+        for (int j = 0; j < L; j++) { /* acc += (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T */
+#if LB_GATED
+            const float gj = LB_EXP(gl - gp[j]);
+#else
+            const float gj = 1.0f;
+#endif
+            float x[STM], y[STN];
+            LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(kp[ko[a]]) * gj;
+            LB_UNROLL for (int c = 0; c < STN; c++) y[c] = lb_vcol(vp, vo[c], cc[c], V, norm);
+            LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
+                acc[a][c] = mad(x[a], y[c], acc[a][c]);
+            kp += ks, vp += vs;
+        }
+        __global float *hn1 = hrow + (ocla_idx)(n + 1) * kv;
+        LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
+            if (r0 + a < K && cc[c] < Ve) hn1[LB_HO(a, c)] = acc[a][c];
+    }
+    if (n1 < ntr) return;
+    /* the final state from the one this work-item wrote last (reading acc in these branches would
+     * cost as above) */
+    __global const float *hl = hrow + (ocla_idx)ntr * kv;
+    LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) {
+        const int r = r0 + a, col = cc[c];
+        if (r < K && col < V && has_s1) OCLA_AT(S1, sb, h, r, col) = hl[LB_HO(a, c)];
+        else if (r < K && col == V && norm && has_z1) OCLA_AT(z1, sb, h, r, 0) = hl[LB_HO(a, c)];
+    }
+#undef LB_HO
+}
+
+OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
+    (void)nvt, (void)feature, (void)gmode;
+    const int n = (int)get_group_id(1), bh = (int)get_group_id(2), h = bh % H;
+    const int rr = nseq > 0 ? seqtab[3 * nseq + 2 * n] : bh / H, j = nseq > 0 ? seqtab[3 * nseq + 2 * n + 1] : n;
+    const la_row w = la_row_of(rr, T, nseq, seqtab);
+    const int b = w.b, Ve = V + norm, lid = (int)get_local_id(0), lanes = (int)get_local_size(0);
+    const int t0 = w.ts + j * CHUNK, L = min(CHUNK, w.len - j * CHUNK);
+    __global const float *qb = OCLA_PTR(q, b, t0, h, 0), *kb = OCLA_PTR(k, b, t0, h, 0), *vb = OCLA_PTR(v, b, t0, h, 0);
+    __global const float *Gb = G + (ocla_idx)bh * T + t0; /* row i of this chunk: Gb[i] */
+    __global const float *hn =
+        hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb + (noncausal ? NT : j)) * (ocla_idx)K * Ve;
+    const int qs = (int)q_s1, qd = (int)q_s3, ks = (int)k_s1, kd = (int)k_s3;
+
+    /* ---- scores: sA[i][j] = scale exp(G_i - G_j) phi(q_i)^T phi(k_j), read for j <= i only ---- */
+    if (!noncausal && L > 0)
+        for (int p = lid; p < LB_NB * LB_NB; p += lanes) {
+            /* every (row block, key block) pair, those above the diagonal or past L too (their entries
+             * are 0 or never read): a branch here costs ~2.5x the scores on llvmpipe (measured) */
+            const int ib = p / LB_NB, jb = p - ib * LB_NB, i0 = ib * TM, j0 = jb * TM;
+            int qo[TM], ko[TM];
+            LB_UNROLL for (int a = 0; a < TM; a++) qo[a] = min(i0 + a, L - 1) * qs, ko[a] = min(j0 + a, L - 1) * ks;
+            float acc[TM][TM];
+            LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++) acc[a][e] = 0.0f;
+            __global const float *qp = qb, *kp = kb;
+            for (int d = 0; d < K; d++) {
+                float x[TM], y[TM];
+                LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]);
+                LB_UNROLL for (int e = 0; e < TM; e++) y[e] = OCLA_PHI(kp[ko[e]]);
+                LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
+                    acc[a][e] = mad(x[a], y[e], acc[a][e]);
+                qp += qd, kp += kd;
+            }
+            float gi[TM], gj[TM];
+            LB_UNROLL for (int a = 0; a < TM; a++) {
+#if LB_GATED
+                gi[a] = Gb[min(i0 + a, L - 1)], gj[a] = Gb[min(j0 + a, L - 1)];
+#else
+                gi[a] = gj[a] = 0.0f;
+#endif
+            }
+            /* exp(G_i - G_j), j <= i: exponent <= 0. The entries above the diagonal (j > i) are stored too
+             * and never read (the outputs take keys j < i0 and j = i0 + e <= i0 + a only): a select
+             * here costs ~3x the whole output kernel on llvmpipe (measured) */
+            LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
+                sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e] * LB_EXP(fmin(gi[a] - gj[e], 0.0f));
+        }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* ---- outputs: each work-item its (row block, column block) pairs ---- */
+    const int ncb = (Ve + TN - 1) / TN;
+    for (int p = lid; p < LB_NB * ncb; p += lanes) {
+    const int rb = p / ncb, i0 = rb * TM, c0 = (p - rb * ncb) * TN;
+    if (i0 >= L) break; /* the later pairs' rows are past L too */
+    int qo[TM], cc[TN], hc[TN], vo[TN];
+    LB_UNROLL for (int a = 0; a < TM; a++) qo[a] = min(i0 + a, L - 1) * qs;
+    LB_UNROLL for (int c = 0; c < TN; c++) cc[c] = c0 + c, hc[c] = min(c0 + c, Ve - 1), vo[c] = min(c0 + c, V - 1) * (int)v_s3;
+    float acc[TM][TN];
+    LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
+    __global const float *qp = qb, *hp = hn;
+    for (int d = 0; d < K; d++) { /* phi(q_i)^T h_n */
+        float x[TM], y[TN];
+        LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]);
+        LB_UNROLL for (int c = 0; c < TN; c++) y[c] = hp[hc[c]];
+        LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = mad(x[a], y[c], acc[a][c]);
+        qp += qd, hp += Ve;
+    }
+    LB_UNROLL for (int a = 0; a < TM; a++) { /* scale exp(G_i) */
+#if LB_GATED
+        const float f = scale * LB_EXP(Gb[min(i0 + a, L - 1)]);
+#else
+        const float f = scale;
+#endif
+        LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] *= f;
+    }
+    { /* A v (non-causal: no keys; a select, not a branch, around acc: see la_blk_states) */
+        const int vs = (int)v_s1;
+        __global const float *vp = vb;
+        __local const float *ap = sA + i0 * LB_LDA;
+        for (int jj = 0; jj < (noncausal ? 0 : i0); jj++) { /* the keys before the block: j < i0 <= i */
+            float x[TM], y[TN];
+            LB_UNROLL for (int a = 0; a < TM; a++) x[a] = ap[a * LB_LDA];
+            LB_UNROLL for (int c = 0; c < TN; c++) y[c] = lb_vcol(vp, vo[c], cc[c], V, norm);
+            LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = mad(x[a], y[c], acc[a][c]);
+            ap += 1, vp += vs;
+        }
+        /* the diagonal block: key i0 + e for row i0 + a where e <= a (constants), rows < L only read keys < L */
+        LB_UNROLL for (int e = 0; e < TM; e++) {
+            __global const float *ve = vb + min(i0 + e, L - 1) * vs;
+            float y[TN];
+            LB_UNROLL for (int c = 0; c < TN; c++) y[c] = lb_vcol(ve, vo[c], cc[c], V, norm);
+            /* a from 0, not e: both loops unroll fully and a >= e is a constant (a loop from e would
+             * leave acc indexed at run time: ~780x per access on llvmpipe) */
+            LB_UNROLL for (int a = 0; a < TM; a++) {
+                if (a < e) continue;
+                const float s = sA[(i0 + a) * LB_LDA + i0 + e], x = noncausal ? 0.0f : s; /* loaded, then selected */
+                LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = mad(x, y[c], acc[a][c]);
+            }
+        }
+    }
+    /* through this work-item's TM x TN floats of sX, stored with no branch: reading acc in the
+     * branches that pick the stores (rows < L, columns < V, the normaliser column) costs ~4x the
+     * whole kernel on llvmpipe (measured); read back by the same work-item, no barrier */
+    __local float *so = sX + lid * (TM * TN);
+    LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) so[a * TN + c] = acc[a][c];
+    __global float *ob = OCLA_PTR(o, b, t0, h, 0);
+    LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) {
+        const int i = i0 + a, col = cc[c];
+        if (i >= L) continue;
+        if (col < V) ob[(ocla_idx)i * o_s1 + (ocla_idx)col * o_s3] = so[a * TN + c];
+        else if (col == V && norm) den[(ocla_idx)bh * T + t0 + i] = so[a * TN + c];
+    }
+    }
+}
