@@ -196,7 +196,7 @@ static void fuzz_tensor_create(rd *r) {
     if (!g_ctx) return;
     /* Only ask for what is either refused or small: the harness works out the element count. */
     double n = 1; /* exact while small, which is all that is compared exactly */
-    int bad = ndim < 1 || ndim > OCLA_MAX_DIMS || dt != OCLA_F32;
+    int bad = ndim < 1 || ndim > OCLA_MAX_DIMS || (dt != OCLA_F32 && dt != OCLA_BF16 && dt != OCLA_F16);
     for (int i = 0; i < ndim && i < 8 && !bad; i++) {
         if (dims[i] <= 0) bad = 1;
         else n *= (double)dims[i];
