@@ -179,7 +179,8 @@ static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, i
     memset(t, 0, sizeof *t);
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
     t->cpu = t->blk = 1, t->lanes = 8, t->chunk = chunk, t->tm = t->tn = 8;
-    if (chunk % t->tm || chunk > 64 || r->gate == OCLA_GATE_VECTOR) return 1;
+    t->gv = r->op == OCLA_OP_GLA_CHUNK; /* per-key gates: USE_GK (the variant's gate) */
+    if (chunk % t->tm || chunk > 64) return 1;
     t->stm = t->stn = 8;
     t->bka = t->sbk = t->stm, t->sbv = t->stn, t->sjb = 1;
     t->bv = (int)((Ve + t->tn - 1) / t->tn * t->tn);
@@ -265,7 +266,7 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     }
     ocla__la_tiles c;
     const int cpu = !L->is_gpu && !(r->flags & OCLA_PLAN_PORTABLE) && !half;
-    if (cpu && P->cpu_block && r->op != OCLA_OP_GLA_CHUNK && !la_tiles_blk(L, r, chunk, &c)) t = c;
+    if (cpu && P->cpu_block && !la_tiles_blk(L, r, chunk, &c)) t = c;
     else if (cpu && P->cpu_kernels && !la_tiles_cpu(L, P, r, chunk, &c)) t = c;
     else if (!portable) return 1;
     static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",
