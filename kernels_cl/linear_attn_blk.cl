@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* linear_attn_blk.cl: the chunked forward of linear attention and simple GLA / retention (no
- * per-key gates) for drivers that vectorise ACROSS work-items (Mesa llvmpipe: each SIMD lane runs
- * one work-item). Same arguments, same math and the same chunk states hs as linear_attn.cl's
- * la_chunk_states / la_chunk_output (notation, rows, packed sequences, state slots, split walks:
- * see that file); docs/KERNELS.md, "CPU drivers", Blocks.
+/* linear_attn_blk.cl: the chunked forward of linear attention, simple GLA / retention and GLA
+ * for drivers that vectorise ACROSS work-items (Mesa llvmpipe: each SIMD lane runs one work-item).
+ * Same arguments, same math and the same chunk states hs as linear_attn.cl's la_chunk_states /
+ * la_chunk_output (notation, rows, packed sequences, state slots, split walks: see that file);
+ * docs/KERNELS.md, "CPU drivers", Blocks.
  *
  * Why this shape: in rusticl 22.3's llvmpipe every load inside a loop is a loop over the lanes (one
  * scalar load per lane, 12-21 lane-vector multiply-adds per float, whatever the address pattern),
@@ -21,20 +21,25 @@
  *   la_blk_states: work-item = one STM x STN block of a (row, head)'s state [K][Ve] (Ve = V + the
  *     normaliser column), walking the chunks [n0, n1) in order with the block in registers; lanes
  *     blocks per work-group along get_group_id(1) (the host sizes the grid). Per token: STM gated
- *     keys, STN values, STM STN multiply-adds; per chunk the block is written to hs once.
+ *     keys, STN values, STM STN multiply-adds; per chunk the block is written to hs once. GLA:
+ *     key row r of token j gated by exp(G_last,r - G_j,r) (STM exps a token), state row r decayed
+ *     by exp(G_last,r) once a chunk.
  *   la_blk_output: work-group = one (batch, head, chunk) (the host picks the work-items: up to
  *     (CHUNK / TM) x ceil(Ve / TN), at most 32). First the scores A (every TM x TM block, split over
  *     the work-items, into sA; the causal outputs read the entries j <= i only), one barrier, then
  *     the output blocks split over the work-items: block (row block, column block) sums
  *     scale exp(G_i) phi(q_i)^T h_n (K steps) and A v (the keys before its rows, then its diagonal
  *     block with constant j <= i conditions, so a NaN in a later token never reaches an output).
+ *     GLA: the score block of rows i0.. and keys ..jend sums, over d, q_i exp(G_i - G_i0) times
+ *     k_j exp(G_jend - G_j) times exp(G_i0 - G_jend) (every exponent <= 0 below the diagonal; on
+ *     it the middle one is the block's decay, at most LB_GK_CAP), a diagonal block whose decay
+ *     passes LB_GK_TH recomputed element by element in a branch that holds no accumulator; the
+ *     inter-chunk rows phi(q_i) exp(G_i) element by element (exponents <= 0).
  *
  * Build options: CHUNK (tokens per chunk, a multiple of TM), TM x TN (the outputs' block), STM x
- * STN (the walk's), the gate
- * (USE_G / USE_G_GAMMA: per-token cumsums G [B*H][T], the run-time gmode 1; none: gmode 0) and
- * FEATURE (common.cl), compile-time so that the inner loops hold no exp or branch they do not need.
- * Per-key gates (USE_GK, gmode 2) are not handled here: the plan keeps linear_attn_cpu.cl's or the
- * portable kernels for GLA. */
+ * STN (the walk's), the gate (USE_G / USE_G_GAMMA: per-token cumsums G [B*H][T], the run-time
+ * gmode 1; USE_GK: per-key cumsums G [B*H][T][K], gmode 2; none: gmode 0) and FEATURE
+ * (common.cl), compile-time so that the inner loops hold no exp or branch they do not need. */
 #ifndef CHUNK
 #define CHUNK 32
 #endif
@@ -67,9 +72,12 @@
 #endif
 /* GLA's scores, block (row block I from i0, key block J up to jend): exp(G_i - G_j) as the product
  * exp(G_i - G_i0) exp(G_i0 - G_jend) exp(G_jend - G_j), each exponent <= 0 off the diagonal; in a
- * diagonal block the middle one is >= 0, the block's own decay, used up to LB_GK_TH (the three
+ * diagonal block the middle one is >= 0, the block's own decay, used up to LB_GK_CAP (the three
  * factors then within e^-TH..e^TH); past it the block is recomputed element by element */
-#define LB_GK_TH 40.0f
+#define LB_GK_CAP 40.0f /* the middle factor's largest exponent */
+#ifndef LB_GK_TH /* (an option for checks: -DLB_GK_TH=-1 takes the element-wise path in every diagonal block) */
+#define LB_GK_TH LB_GK_CAP
+#endif
 
 /* Value column col of a token row at p: v, 1 for the normaliser column V, else 0; the load is made
  * at a valid offset (off: the column clamped to V - 1, by the caller) and selected, not branched. */
@@ -207,7 +215,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
                 float x[TM], y[TM];
 #if USE_GK
                 const float gi0 = gp[g0], gje = gp[ge];
-                const float m = LB_EXP(fmin(gi0 - gje, LB_GK_TH));
+                const float m = LB_EXP(fmin(gi0 - gje, LB_GK_CAP));
                 dm = fmax(dm, gi0 - gje);
                 LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]) * LB_EXP(gp[gq[a]] - gi0);
                 LB_UNROLL for (int e = 0; e < TM; e++) y[e] = OCLA_PHI(kp[ko[e]]) * (m * LB_EXP(gje - gp[gk[e]]));
