@@ -24,7 +24,7 @@
 
 /* name, vendor, gpu, arch, wave, regs, local per CU, work-groups per CU wanted, softmax block max,
  * CPU kernels (kernels_cl/linear_attn_cpu.cl: 0 none, else their work-items per work-group),
- * block kernels (kernels_cl/linear_attn_blk.cl for linear attention and simple GLA: 1) */
+ * block kernels (kernels_cl/linear_attn_blk.cl for linear attention, simple GLA and GLA: 1) */
 static const ocla__plan_params k_rows[] = {
     /* The default row: unknown devices and the CPUs plan as before the table. sm_tiled block 64
      * was measured on the H100: 255 registers, no spill, 30 TFLOP/s at D = 128 (docs/KERNELS.md). */

@@ -437,6 +437,24 @@ Test(plan, vendor_table_rows) {
  * compute units, 32 KiB, a kernel work-group limit of 32): the same (linear attention and simple GLA
  * on its register-block kernels, within 8 % of the fastest chunk by `--pick` on 2026-11-27; GLA on the
  * portable kernels, 32 everywhere). */
+/* llvmpipe's block kernels stay within its loop limit (~65535 iterations a work-item): at K = 2048,
+ * chunk 64, GLA's output work-item would run ~80000 (its element-wise diagonal block where the
+ * gates are strong: 37 K), so the plan does not take them there; linear attention (~8000) does. */
+Test(plan, llvmpipe_blk_kernels_within_loop_limit) {
+    ocla_plan_limits L = fake(32, 1024, 0);
+    L.simd_width = 0, L.vendor = OCLA_VENDOR_MESA, L.compute_units = 8, L.kernel_wg_size = 32;
+    snprintf(L.arch, sizeof L.arch, "llvmpipe (LLVM 15.0.6, 256 bits)");
+    for (int o = 0; o < 3; o++)
+        for (int big = 0; big < 2; big++) {
+            const int64_t K = big ? 2048 : 64;
+            const ocla_plan_request r = {k_ops[o], 1, 256, 1, K, 64, 64, 0, 0, 0};
+            ocla_plan p;
+            if (ocla_plan_compute(&L, &r, &p) != OCLA_SUCCESS) continue; /* the portable kernels may not fit either */
+            const int want = !(big && k_ops[o] == OCLA_OP_GLA_CHUNK);
+            cr_assert_eq(strstr(p.kernels, "la_blk_output") != NULL, want, "op %d K %d: %s", o, (int)K, p.kernels);
+        }
+}
+
 Test(plan, cpu_drivers_measured_picks) {
     static const int64_t shapes[3][4] = {{1, 2048, 4, 64}, {1, 4096, 4, 128}, {2, 1024, 8, 64}};
     static const ocla_op_kind ops[3] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK};
