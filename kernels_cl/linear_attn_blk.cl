@@ -73,7 +73,7 @@
 /* GLA's scores, block (row block I from i0, key block J up to jend): exp(G_i - G_j) as the product
  * exp(G_i - G_i0) exp(G_i0 - G_jend) exp(G_jend - G_j), each exponent <= 0 off the diagonal; in a
  * diagonal block the middle one is >= 0, the block's own decay, used up to LB_GK_CAP (the three
- * factors then within e^-TH..e^TH); past it the block is recomputed element by element */
+ * factors then within e^-CAP..e^CAP); past it the block is recomputed element by element */
 #define LB_GK_CAP 40.0f /* the middle factor's largest exponent */
 #ifndef LB_GK_TH /* (an option for checks: -DLB_GK_TH=-1 takes the element-wise path in every diagonal block) */
 #define LB_GK_TH LB_GK_CAP
