@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* linear_attn_blk.cl: the chunked forward of linear attention and simple GLA / retention (no
- * per-key gates) for drivers that vectorise ACROSS work-items (Mesa llvmpipe: each SIMD lane runs
- * one work-item). Same arguments, same math and the same chunk states hs as linear_attn.cl's
- * la_chunk_states / la_chunk_output (notation, rows, packed sequences, state slots, split walks:
- * see that file); docs/KERNELS.md, "CPU drivers", Blocks.
+/* linear_attn_blk.cl: the chunked forward of linear attention, simple GLA / retention and GLA
+ * for drivers that vectorise ACROSS work-items (Mesa llvmpipe: each SIMD lane runs one work-item).
+ * Same arguments, same math and the same chunk states hs as linear_attn.cl's la_chunk_states /
+ * la_chunk_output (notation, rows, packed sequences, state slots, split walks: see that file);
+ * docs/KERNELS.md, "CPU drivers", Blocks.
  *
  * Why this shape: in rusticl 22.3's llvmpipe every load inside a loop is a loop over the lanes (one
  * scalar load per lane, 12-21 lane-vector multiply-adds per float, whatever the address pattern),
@@ -21,20 +21,25 @@
  *   la_blk_states: work-item = one STM x STN block of a (row, head)'s state [K][Ve] (Ve = V + the
  *     normaliser column), walking the chunks [n0, n1) in order with the block in registers; lanes
  *     blocks per work-group along get_group_id(1) (the host sizes the grid). Per token: STM gated
- *     keys, STN values, STM STN multiply-adds; per chunk the block is written to hs once.
+ *     keys, STN values, STM STN multiply-adds; per chunk the block is written to hs once. GLA:
+ *     key row r of token j gated by exp(G_last,r - G_j,r) (STM exps a token), state row r decayed
+ *     by exp(G_last,r) once a chunk.
  *   la_blk_output: work-group = one (batch, head, chunk) (the host picks the work-items: up to
  *     (CHUNK / TM) x ceil(Ve / TN), at most 32). First the scores A (every TM x TM block, split over
  *     the work-items, into sA; the causal outputs read the entries j <= i only), one barrier, then
  *     the output blocks split over the work-items: block (row block, column block) sums
  *     scale exp(G_i) phi(q_i)^T h_n (K steps) and A v (the keys before its rows, then its diagonal
  *     block with constant j <= i conditions, so a NaN in a later token never reaches an output).
+ *     GLA: the score block of rows i0.. and keys ..jend sums, over d, q_i exp(G_i - G_i0) times
+ *     k_j exp(G_jend - G_j) times exp(G_i0 - G_jend) (every exponent <= 0 below the diagonal; on
+ *     it the middle one is the block's decay, at most LB_GK_CAP), a diagonal block whose decay
+ *     passes LB_GK_TH recomputed element by element in a branch that holds no accumulator; the
+ *     inter-chunk rows phi(q_i) exp(G_i) element by element (exponents <= 0).
  *
  * Build options: CHUNK (tokens per chunk, a multiple of TM), TM x TN (the outputs' block), STM x
- * STN (the walk's), the gate
- * (USE_G / USE_G_GAMMA: per-token cumsums G [B*H][T], the run-time gmode 1; none: gmode 0) and
- * FEATURE (common.cl), compile-time so that the inner loops hold no exp or branch they do not need.
- * Per-key gates (USE_GK, gmode 2) are not handled here: the plan keeps linear_attn_cpu.cl's or the
- * portable kernels for GLA. */
+ * STN (the walk's), the gate (USE_G / USE_G_GAMMA: per-token cumsums G [B*H][T], the run-time
+ * gmode 1; USE_GK: per-key cumsums G [B*H][T][K], gmode 2; none: gmode 0) and FEATURE
+ * (common.cl), compile-time so that the inner loops hold no exp or branch they do not need. */
 #ifndef CHUNK
 #define CHUNK 32
 #endif
@@ -61,7 +66,17 @@
  * llvmpipe (measured; the gates' rounding is within the tests' 1e-4 of the fp64 references) */
 #define LB_EXP(x) native_exp(x)
 #if USE_GK
-#error "per-key gates: linear_attn_cpu.cl"
+#define LB_KG K /* G [B*H][T][K]: row t of a (batch, head) at t K */
+#else
+#define LB_KG 1
+#endif
+/* GLA's scores, block (row block I from i0, key block J up to jend): exp(G_i - G_j) as the product
+ * exp(G_i - G_i0) exp(G_i0 - G_jend) exp(G_jend - G_j), each exponent <= 0 off the diagonal; in a
+ * diagonal block the middle one is >= 0, the block's own decay, used up to LB_GK_CAP (the three
+ * factors then within e^-CAP..e^CAP); past it the block is recomputed element by element */
+#define LB_GK_CAP 40.0f /* the middle factor's largest exponent */
+#ifndef LB_GK_TH /* (an option for checks: -DLB_GK_TH=-1 takes the element-wise path in every diagonal block) */
+#define LB_GK_TH LB_GK_CAP
 #endif
 
 /* Value column col of a token row at p: v, 1 for the normaliser column V, else 0; the load is made
@@ -106,17 +121,35 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
     __global const float *hprev = hrow + (ocla_idx)n0 * kv;
     LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] = hprev[LB_HO(a, c)];
     __global const float *kb = OCLA_PTR(k, b, w.ts, h, 0), *vb = OCLA_PTR(v, b, w.ts, h, 0);
-    __global const float *Gb = G + (ocla_idx)bh * T + w.ts;
+    __global const float *Gb = G + ((ocla_idx)bh * T + w.ts) * LB_KG;
     const int ks = (int)k_s1, vs = (int)v_s1;
+#if USE_GK
+    int go[STM]; /* the block's key rows in a row of G */
+    LB_UNROLL for (int a = 0; a < STM; a++) go[a] = min(r0 + a, K - 1);
+#endif
     for (int n = n0; n < m1; n++) {
         const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
-#if LB_GATED
+#if USE_GK
+        /* row r of the state decays by exp(G_last,r) over the chunk; key j's row r by exp(G_last,r - G_j,r) */
+        __global const float *glp = Gb + tl * K, *gp = Gb + t0 * K;
+        float gl[STM];
+        LB_UNROLL for (int a = 0; a < STM; a++) {
+            gl[a] = glp[go[a]];
+            const float f = exp(gl[a]);
+            LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
+        }
+#elif LB_GATED
         const float gl = Gb[tl], f = exp(gl); /* decay of the state over the chunk */
         LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
         __global const float *gp = Gb + t0;
 #endif
         __global const float *kp = kb + t0 * ks, *vp = vb + t0 * vs;
         for (int j = 0; j < L; j++) { /* acc += (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T */
+#if USE_GK
+            float x[STM], y[STN];
+            LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(kp[ko[a]]) * LB_EXP(gl[a] - gp[go[a]]);
+            gp += K;
+#else
 #if LB_GATED
             const float gj = LB_EXP(gl - gp[j]);
 #else
@@ -124,6 +157,7 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
 #endif
             float x[STM], y[STN];
             LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(kp[ko[a]]) * gj;
+#endif
             LB_UNROLL for (int c = 0; c < STN; c++) y[c] = lb_vcol(vp, vo[c], cc[c], V, norm);
             LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
                 acc[a][c] = mad(x[a], y[c], acc[a][c]);
@@ -153,7 +187,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
     const int b = w.b, Ve = V + norm, lid = (int)get_local_id(0), lanes = (int)get_local_size(0);
     const int t0 = w.ts + j * CHUNK, L = min(CHUNK, w.len - j * CHUNK);
     __global const float *qb = OCLA_PTR(q, b, t0, h, 0), *kb = OCLA_PTR(k, b, t0, h, 0), *vb = OCLA_PTR(v, b, t0, h, 0);
-    __global const float *Gb = G + (ocla_idx)bh * T + t0; /* row i of this chunk: Gb[i] */
+    __global const float *Gb = G + ((ocla_idx)bh * T + t0) * LB_KG; /* row i of this chunk: Gb[i LB_KG] */
     __global const float *hn =
         hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb + (noncausal ? NT : j)) * (ocla_idx)K * Ve;
     const int qs = (int)q_s1, qd = (int)q_s3, ks = (int)k_s1, kd = (int)k_s3;
@@ -169,14 +203,48 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
             float acc[TM][TM];
             LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++) acc[a][e] = 0.0f;
             __global const float *qp = qb, *kp = kb;
+#if USE_GK
+            /* rows of G: the block's rows and keys, its first row i0 and its last key jend (clamped to L) */
+            int gq[TM], gk[TM];
+            LB_UNROLL for (int a = 0; a < TM; a++) gq[a] = min(i0 + a, L - 1) * K, gk[a] = min(j0 + a, L - 1) * K;
+            const int g0 = min(i0, L - 1) * K, ge = min(j0 + TM - 1, L - 1) * K;
+            float dm = 0.0f; /* the largest middle exponent (a diagonal block's decay) */
+            __global const float *gp = Gb;
+#endif
             for (int d = 0; d < K; d++) {
                 float x[TM], y[TM];
+#if USE_GK
+                const float gi0 = gp[g0], gje = gp[ge];
+                const float m = LB_EXP(fmin(gi0 - gje, LB_GK_CAP));
+                dm = fmax(dm, gi0 - gje);
+                LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]) * LB_EXP(gp[gq[a]] - gi0);
+                LB_UNROLL for (int e = 0; e < TM; e++) y[e] = OCLA_PHI(kp[ko[e]]) * (m * LB_EXP(gje - gp[gk[e]]));
+                gp += 1;
+#else
                 LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]);
                 LB_UNROLL for (int e = 0; e < TM; e++) y[e] = OCLA_PHI(kp[ko[e]]);
+#endif
                 LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
                     acc[a][e] = mad(x[a], y[e], acc[a][e]);
                 qp += qd, kp += kd;
             }
+#if USE_GK
+            /* the entries above the diagonal (j > i) are stored too and never read (see below) */
+            LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
+                sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e];
+            /* a diagonal block whose decay passes LB_GK_TH: its entries j <= i again, element by element
+             * (exponents <= 0), from scalars only (this branch never touches acc) */
+            if (ib == jb && dm > LB_GK_TH)
+                for (int a = 0; a < TM; a++)
+                    for (int e = 0; e <= a; e++) {
+                        const int i = min(i0 + a, L - 1), jk = min(i0 + e, L - 1);
+                        float s = 0.0f;
+                        for (int d = 0; d < K; d++)
+                            s = mad(OCLA_PHI(qb[i * qs + d * qd]) * OCLA_PHI(kb[jk * ks + d * kd]),
+                                    LB_EXP(fmin(Gb[i * K + d] - Gb[jk * K + d], 0.0f)), s);
+                        sA[(i0 + a) * LB_LDA + i0 + e] = scale * s;
+                    }
+#else
             float gi[TM], gj[TM];
             LB_UNROLL for (int a = 0; a < TM; a++) {
 #if LB_GATED
@@ -190,6 +258,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
              * here costs ~3x the whole output kernel on llvmpipe (measured) */
             LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
                 sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e] * LB_EXP(fmin(gi[a] - gj[e], 0.0f));
+#endif
         }
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -204,15 +273,25 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
     float acc[TM][TN];
     LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
     __global const float *qp = qb, *hp = hn;
+#if USE_GK
+    int gq[TM]; /* rows of G: phi(q_i) exp(G_i) element by element (exponents <= 0) */
+    LB_UNROLL for (int a = 0; a < TM; a++) gq[a] = min(i0 + a, L - 1) * K;
+    __global const float *gp = Gb;
+#endif
     for (int d = 0; d < K; d++) { /* phi(q_i)^T h_n */
         float x[TM], y[TN];
+#if USE_GK
+        LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]) * LB_EXP(gp[gq[a]]);
+        gp += 1;
+#else
         LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]);
+#endif
         LB_UNROLL for (int c = 0; c < TN; c++) y[c] = hp[hc[c]];
         LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = mad(x[a], y[c], acc[a][c]);
         qp += qd, hp += Ve;
     }
     LB_UNROLL for (int a = 0; a < TM; a++) { /* scale exp(G_i) */
-#if LB_GATED
+#if LB_GATED && !USE_GK
         const float f = scale * LB_EXP(Gb[min(i0 + a, L - 1)]);
 #else
         const float f = scale;

@@ -53,7 +53,7 @@ struct ocla__plan_params {
                             * 0 none, else their work-items per work-group (LC_LANES): 1 for drivers that
                             * vectorise within a work-item (PoCL), the SIMD width for those that vectorise
                             * across work-items (llvmpipe) */
-    int cpu_block;         /* 1: linear attention and simple GLA (no per-key gates) take linear_attn_blk.cl's
+    int cpu_block;         /* 1: linear attention, simple GLA and GLA take linear_attn_blk.cl's
                             * register-block kernels on this row's CPUs (a work-item per 8 x 8 block; the
                             * drivers that vectorise across work-items: llvmpipe), cpu_kernels' others */
 };

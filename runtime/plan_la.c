@@ -3,6 +3,7 @@
  * and GLA (portable kernels_cl/linear_attn.cl, or the NVIDIA tensor-core kernels
  * kernels_cl/attn_mma_nv.cl where the device has them), and the recurrent (decode) form
  * (kernels_cl/linear_attn_rec.cl). Pure functions of (limits, request). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,28 +167,33 @@ static int la_tiles_cpu(const ocla_plan_limits *L, const ocla__plan_params *P, c
     return 1;
 }
 
-/* linear_attn_blk.cl (the row's cpu_block; no per-key gates, fp32): 8 x 8 floats per work-item
+/* linear_attn_blk.cl (the row's cpu_block; fp32; GLA's per-key gates compile in): 8 x 8 floats per work-item
  * (TM x TN of the outputs, STM x STN of a state; 8 x 4 states measured 1.2-1.7x slower on llvmpipe),
  * 8 work-items per state work-group (one lane vector), the outputs' work-group a whole chunk (BV
  * covers Ve: the (C / 8) x (BV / 8) blocks over up to 32 work-items, llvmpipe's kernel limit).
  * Offsets are 32-bit: the dense extent of every tensor the kernels index and the chunk states of
  * one row under 2^31 floats (a strided view of a larger buffer is the caller's to keep within it).
  * llvmpipe's loop limit: the walk runs ~C + 1 iterations per chunk (2048 tokens a launch), an
- * output work-item K (C / 8)^2 / 32 + (K + C) (C / 8) (BV / 8) / 32 at most. Nonzero when it does
- * not fit. */
+ * output work-item about K (C / 8)^2 / W + (K + C) (C / 8) (BV / 8) / W (W its work-group's
+ * work-items; GLA 37 K more), checked against LANES_LOOP_BUDGET. Nonzero when it does not fit. */
 static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, int chunk, ocla__la_tiles *t) {
     memset(t, 0, sizeof *t);
     const int64_t Ve = r->V + ((r->flags & OCLA_PLAN_NORMALIZE) != 0);
     t->cpu = t->blk = 1, t->lanes = 8, t->chunk = chunk, t->tm = t->tn = 8;
-    if (chunk % t->tm || chunk > 64 || r->gate == OCLA_GATE_VECTOR) return 1;
+    t->gv = r->op == OCLA_OP_GLA_CHUNK; /* per-key gates: USE_GK (the variant's gate) */
+    if (chunk % t->tm || chunk > 64) return 1;
     t->stm = t->stn = 8;
     t->bka = t->sbk = t->stm, t->sbv = t->stn, t->sjb = 1;
     t->bv = (int)((Ve + t->tn - 1) / t->tn * t->tn);
     const double big = 2147483647.0, kv = (double)r->K * (double)Ve, tok = (double)r->B * (double)r->T * (double)r->H;
     if (tok * (double)(r->K > Ve ? r->K : Ve) >= big || kv * ((double)r->T / chunk + 2.0 + r->B) >= big) return 1;
     la_derive(t);
+    /* an output work-item's loop iterations: its score blocks (K each), GLA's element-wise diagonal
+     * block where the gates are strong (at most one per work-item: 36 K), its output blocks (K + C) */
+    const double nb = chunk / 8.0, w = t->out_threads, K = (double)r->K;
+    const double out_iters = ceil(nb * nb / w) * K + (t->gv ? 37.0 * K : 0.0) + ceil(nb * (t->bv / 8.0) / w) * (K + chunk);
     return (uint64_t)t->out_threads > ocla__plan_wg_limit(L) || t->out_local > ocla__plan_local_avail(L) ||
-           t->state_local > ocla__plan_local_avail(L);
+           t->state_local > ocla__plan_local_avail(L) || out_iters > LANES_LOOP_BUDGET;
 }
 
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
@@ -265,7 +271,7 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
     }
     ocla__la_tiles c;
     const int cpu = !L->is_gpu && !(r->flags & OCLA_PLAN_PORTABLE) && !half;
-    if (cpu && P->cpu_block && r->op != OCLA_OP_GLA_CHUNK && !la_tiles_blk(L, r, chunk, &c)) t = c;
+    if (cpu && P->cpu_block && !la_tiles_blk(L, r, chunk, &c)) t = c;
     else if (cpu && P->cpu_kernels && !la_tiles_cpu(L, P, r, chunk, &c)) t = c;
     else if (!portable) return 1;
     static const char *const names[] = {"CHUNK", "SUB", "GV", "BV",  "TM",  "TN",  "BKA",

@@ -24,7 +24,7 @@
 
 /* name, vendor, gpu, arch, wave, regs, local per CU, work-groups per CU wanted, softmax block max,
  * CPU kernels (kernels_cl/linear_attn_cpu.cl: 0 none, else their work-items per work-group),
- * block kernels (kernels_cl/linear_attn_blk.cl for linear attention and simple GLA: 1) */
+ * block kernels (kernels_cl/linear_attn_blk.cl for linear attention, simple GLA and GLA: 1) */
 static const ocla__plan_params k_rows[] = {
     /* The default row: unknown devices and the CPUs plan as before the table. sm_tiled block 64
      * was measured on the H100: 255 registers, no spill, 30 TFLOP/s at D = 128 (docs/KERNELS.md). */
@@ -38,9 +38,10 @@ static const ocla__plan_params k_rows[] = {
      * kernels"), so llvmpipe does not plan them. The "lanes" row plans them for a device
      * whose name says "lanes" (no driver does: the tests and kernel_sweep name their context so,
      * to check and time them). llvmpipe's own row plans linear_attn_blk.cl (one 8 x 8 block per
-     * work-item) for linear attention and simple GLA: 5.8-7x the portable kernels' speed, 8-10.5 %
-     * of its measured peak (docs/BENCHMARKS.md, "rusticl/llvmpipe: register-block kernels"); GLA
-     * keeps the portable kernels. */
+     * work-item) for linear attention, simple GLA and GLA: on the quiet 2-core machine 4.7-8.4x the
+     * portable kernels' speed, 6.8-12.5 % of its measured peak for linear attention and simple GLA,
+     * 4.9-6.7x and 5.2-6.0 % for GLA (docs/BENCHMARKS.md, "rusticl/llvmpipe: GLA on the
+     * register-block kernels"). */
     {"pocl (CPU)", OCLA_VENDOR_POCL, -1, NULL, 0, 0, 0, 0, 64, 1, 0},
     {"llvmpipe (CPU)", OCLA_VENDOR_MESA, -1, NULL, 0, 0, 0, 0, 64, 0, 1},
     {"llvmpipe lanes (CPU)", OCLA_VENDOR_MESA, 0, "lanes", 0, 0, 0, 0, 64, 8, 0},

@@ -21,7 +21,7 @@ static const ocla_kfamily fam_chunk = {"linear_attn",
  * run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", "LC_LANES", NULL}};
 /* kernels_cl/linear_attn_blk.cl: llvmpipe's register-block kernels (plan_la.c, la_tiles_blk): CHUNK
- * and TM TN (tiles 4, 5); the gate (scalar or fixed, never per-key) and the feature map compile in */
+ * and TM TN STM STN; the gate (scalar, fixed or per-key: USE_GK) and the feature map compile in */
 static const ocla_kfamily fam_chunk_blk = {"linear_attn_blk", OCLA_VF_GATE | OCLA_VF_FEATURE,
                                            {"CHUNK", "TM", "TN", "STM", "STN", NULL}};
 /* the recurrent kernel: the plan's tiles, then the element types (common.cl) */

@@ -32,13 +32,13 @@ typedef struct cpu_run {
     char kernels[160];
 } cpu_run;
 
-static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int chunk, int B, int T, int H, int K,
-                           int V) {
+static cpu_run run_forward_g(ocla_context *ctx, ocla_gate_kind gate, float glo, int norm, int chunk, int B, int T,
+                             int H, int K, int V) {
     const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ng = gate == OCLA_GATE_VECTOR ? nq : (size_t)B * T * H;
     float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *g = malloc(ng * 4);
     float *s0 = malloc((size_t)B * H * K * V * 4);
     tc_fill_uniform(q, nq, 11, norm ? 0.0f : -1.0f, 1), tc_fill_uniform(k, nq, 12, norm ? 0.0f : -1.0f, 1);
-    tc_fill_uniform(v, nv, 13, -1, 1), tc_fill_uniform(g, ng, 14, -0.5f, 0);
+    tc_fill_uniform(v, nv, 13, -1, 1), tc_fill_uniform(g, ng, 14, glo, glo < -1.0f ? glo + 4.0f : 0.0f);
     tc_fill_uniform(s0, (size_t)B * H * K * V, 15, -1, 1);
     ocla_tensor *tq = tc_tensor4(ctx, B, T, H, K, q), *tk = tc_tensor4(ctx, B, T, H, K, k), *tv = tc_tensor4(ctx, B, T, H, V, v);
     ocla_tensor *to = tc_tensor4(ctx, B, T, H, V, NULL), *ts0 = tc_tensor4(ctx, B, H, K, V, s0);
@@ -65,6 +65,12 @@ static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int
     ocla_tensor_destroy(ts0), ocla_tensor_destroy(ts1), ocla_tensor_destroy(tg);
     free(q), free(k), free(v), free(g), free(s0);
     return r;
+}
+
+/* run_forward_g with log gates in [-0.5, 0] */
+static cpu_run run_forward(ocla_context *ctx, ocla_gate_kind gate, int norm, int chunk, int B, int T, int H, int K,
+                           int V) {
+    return run_forward_g(ctx, gate, -0.5f, norm, chunk, B, T, H, K, V);
 }
 
 Test(attention_cpu, cpu_kernels_where_planned_and_portable_ones_agree, .timeout = 1800) {
@@ -172,12 +178,14 @@ Test(attention_cpu, lanes_kernels_long_walk, .timeout = 1800) {
     }
 }
 
-/* llvmpipe's own row (an unnamed context): linear attention and simple GLA run linear_attn_blk.cl's
- * register-block kernels at chunks up to 64 (the larger ones and GLA the portable kernels); both
- * against the portable kernels on the same inputs: K, V not multiples of the 8 x 8 block, T not a
- * multiple of any chunk, with and without the normaliser, and a 2100-token walk (two launches on
- * Mesa: the second starts from the state the first wrote, and llvmpipe's loop limit). The fp64
- * comparisons of tests/test_attention.c run them at every candidate chunk too. */
+/* llvmpipe's own row (an unnamed context): linear attention, simple GLA and GLA run linear_attn_blk.cl's
+ * register-block kernels at chunks up to 64 (the larger ones the portable kernels); each against the
+ * portable kernels on the same inputs: K, V not multiples of the 8 x 8 block, T not a multiple of any
+ * chunk, with and without the normaliser, a 2100-token walk (two launches on Mesa: the second starts
+ * from the state the first wrote, and llvmpipe's loop limit), and GLA with log gates in [-24, -20]
+ * (every diagonal score block past LB_GK_TH: the element-wise scores) and [-6, -2] (some blocks
+ * either side of it). The fp64 comparisons of tests/test_attention.c run them at every candidate
+ * chunk too (strong and extreme gates among them). */
 Test(attention_cpu, blk_kernels_on_llvmpipe_agree_with_portable, .timeout = 1800) {
     const char *env = getenv("OCLA_PORTABLE");
     const int forced_portable = env && strcmp(env, "0") != 0;
@@ -185,14 +193,17 @@ Test(attention_cpu, blk_kernels_on_llvmpipe_agree_with_portable, .timeout = 1800
         ocla_context *pctx, *ctx = open_mesa(d, 0, &pctx);
         if (!ctx) continue;
         static const int chunks[] = {16, 32, 64, 128, 256};
-        for (int i = 0; i < 7; i++) {
-            const int gate = i % 2 ? OCLA_GATE_SCALAR : OCLA_GATE_NONE, norm = i == 4 || i == 5, lng = i == 6;
-            const int B = lng ? 1 : 2, T = lng ? 2100 : 300, H = lng ? 1 : 2, K = lng ? 64 : 36 - 7 * (i / 2);
-            const int V = lng ? 64 : 20 + 13 * (i / 2); /* K 36, 29, 22, V 20, 33, 46: not multiples of 8 */
-            cpu_run b = run_forward(pctx, (ocla_gate_kind)gate, norm, 0, B, T, H, K, V);
+        for (int i = 0; i < 12; i++) {
+            /* 0-5: none / scalar gates; 6: the long walk; 7-11: per-key gates (9, 10: strong ones; 11: long) */
+            const int gk = i >= 7, gate = gk ? OCLA_GATE_VECTOR : i % 2 ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
+            const int norm = i == 4 || i == 5 || i == 8, lng = i == 6 || i == 11, m = gk ? i - 7 : i / 2;
+            const float glo = i == 9 ? -24.0f : i == 10 ? -6.0f : -0.5f;
+            const int B = lng ? 1 : 2, T = lng ? 2100 : 300, H = lng ? 1 : 2, K = lng ? 64 : 36 - 7 * (m % 3);
+            const int V = lng ? 64 : 20 + 13 * (m % 3); /* K 36, 29, 22, V 20, 33, 46: not multiples of 8 */
+            cpu_run b = run_forward_g(pctx, (ocla_gate_kind)gate, glo, norm, 0, B, T, H, K, V);
             double *ro = tc_to_double(b.o, (size_t)B * T * H * V), *rs = tc_to_double(b.s1, (size_t)B * H * K * V);
             for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-                cpu_run a = run_forward(ctx, (ocla_gate_kind)gate, norm, chunks[c], B, T, H, K, V);
+                cpu_run a = run_forward_g(ctx, (ocla_gate_kind)gate, glo, norm, chunks[c], B, T, H, K, V);
                 if (!a.o) continue; /* a chunk that does not fit rusticl's local memory */
                 const int blk = strstr(a.kernels, "la_blk_output") != NULL;
                 cr_assert_eq(blk, chunks[c] <= 64 && !forced_portable, "%s chunk %d: the plan runs %s",

@@ -324,8 +324,8 @@ Test(plan, vendor_table_changes) {
 
 /* The measured devices keep their plans: an H100 (NVIDIA, 48 KiB per work-group, 132 SMs, the
  * tensor-core path) plans every op and shape exactly as the default row does, and so do the PoCL
- * and llvmpipe rows, but for PoCL's linear attention forward: its row's CPU kernels (llvmpipe's
- * register-block kernels take no per-key gates, which these requests ask for). */
+ * and llvmpipe rows, but for the linear attention forward: PoCL's row's CPU kernels, llvmpipe's
+ * register-block kernels (at chunks up to 64). */
 Test(plan, vendor_table_keeps_measured_devices) {
     static const struct {
         ocla_vendor vendor;
@@ -353,6 +353,11 @@ Test(plan, vendor_table_keeps_measured_devices) {
                 if (k[d].vendor == OCLA_VENDOR_POCL && op <= OCLA_OP_GLA_CHUNK) { /* its row's CPU kernels */
                     cr_assert_not_null(strstr(a.kernels, "la_cpu_output"), "op %d: %s", op, a.kernels);
                     cr_assert_null(strstr(b.kernels, "la_cpu_"), "op %d: %s", op, b.kernels);
+                    continue;
+                }
+                if (k[d].vendor == OCLA_VENDOR_MESA && op <= OCLA_OP_GLA_CHUNK) { /* its row's block kernels */
+                    cr_assert_eq(strstr(a.kernels, "la_blk_output") != NULL, a.chunk <= 64, "op %d: %s", op, a.kernels);
+                    cr_assert_null(strstr(b.kernels, "la_blk_"), "op %d: %s", op, b.kernels);
                     continue;
                 }
                 cr_assert_eq(a.path, b.path);
@@ -387,7 +392,7 @@ Test(plan, llvmpipe_lanes_kernels) {
             ocla_plan_limits plain = L; /* the driver's own name: the portable kernels */
             snprintf(plain.arch, sizeof plain.arch, "llvmpipe (LLVM 15.0.6, 256 bits)");
             cr_assert_eq(ocla_plan_compute(&plain, &r, &a), OCLA_SUCCESS);
-            cr_assert_not_null(strstr(a.kernels, k_ops[i] == OCLA_OP_GLA_CHUNK ? "la_chunk_output" : "la_blk_output"),
+            cr_assert_not_null(strstr(a.kernels, "la_blk_output"),
                                "op %d: %s", i, a.kernels);
             cr_assert_eq(ocla_plan_compute(&L, &r, &a), OCLA_SUCCESS, "%s", ocla_last_error(NULL));
             cr_assert_not_null(strstr(a.kernels, "la_cpu_output"), "%s op %d: %s", k[d].name, i, a.kernels);
@@ -432,6 +437,24 @@ Test(plan, vendor_table_rows) {
  * compute units, 32 KiB, a kernel work-group limit of 32): the same (linear attention and simple GLA
  * on its register-block kernels, within 8 % of the fastest chunk by `--pick` on 2026-11-27; GLA on the
  * portable kernels, 32 everywhere). */
+/* llvmpipe's block kernels stay within its loop limit (~65535 iterations a work-item): at K = 2048,
+ * chunk 64, GLA's output work-item would run ~80000 (its element-wise diagonal block where the
+ * gates are strong: 37 K), so the plan does not take them there; linear attention (~8000) does. */
+Test(plan, llvmpipe_blk_kernels_within_loop_limit) {
+    ocla_plan_limits L = fake(32, 1024, 0);
+    L.simd_width = 0, L.vendor = OCLA_VENDOR_MESA, L.compute_units = 8, L.kernel_wg_size = 32;
+    snprintf(L.arch, sizeof L.arch, "llvmpipe (LLVM 15.0.6, 256 bits)");
+    for (int o = 0; o < 3; o++)
+        for (int big = 0; big < 2; big++) {
+            const int64_t K = big ? 2048 : 64;
+            const ocla_plan_request r = {k_ops[o], 1, 256, 1, K, 64, 64, 0, 0, 0};
+            ocla_plan p;
+            if (ocla_plan_compute(&L, &r, &p) != OCLA_SUCCESS) continue; /* the portable kernels may not fit either */
+            const int want = !(big && k_ops[o] == OCLA_OP_GLA_CHUNK);
+            cr_assert_eq(strstr(p.kernels, "la_blk_output") != NULL, want, "op %d K %d: %s", o, (int)K, p.kernels);
+        }
+}
+
 Test(plan, cpu_drivers_measured_picks) {
     static const int64_t shapes[3][4] = {{1, 2048, 4, 64}, {1, 4096, 4, 128}, {2, 1024, 8, 64}};
     static const ocla_op_kind ops[3] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK};
@@ -451,7 +474,7 @@ Test(plan, cpu_drivers_measured_picks) {
                 const int want = shapes[s][3] == 128 && ops[o] != OCLA_OP_GLA_CHUNK ? 64 : 32;
                 cr_assert_eq(p.chunk, want, "%s op %d shape %d: chunk %d (%s)", L.arch, (int)ops[o], s, p.chunk, p.reason);
                 cr_assert_eq(strstr(p.kernels, "la_cpu_output") != NULL, !dev, "%s", p.kernels);
-                cr_assert_eq(strstr(p.kernels, "la_blk_output") != NULL, dev && ops[o] != OCLA_OP_GLA_CHUNK, "%s", p.kernels);
+                cr_assert_eq(strstr(p.kernels, "la_blk_output") != NULL, dev, "%s", p.kernels);
             }
     }
 }

@@ -233,7 +233,7 @@ static void op_table_part(void) {
  * a CPU, "llvmpipe lanes": no "bits" in the name, the row's 8 lanes) runs the chunked forward entries at every chunk they take
  * there, against their fp64 references; the other chunks run the portable kernels part 2 ran.
  * Then the same as llvmpipe's own row ("llvmpipe"): the register-block kernels
- * (kernels_cl/linear_attn_blk.cl) for linear attention and simple GLA at the chunks up to 64. ---- */
+ * (kernels_cl/linear_attn_blk.cl) for linear attention, simple GLA and GLA at the chunks up to 64. ---- */
 static void mesa_part(const char *row, const char *tag) {
     const ocla_vendor vendor = ctx->info.vendor;
     const int gpu = ctx->info.is_gpu;
