@@ -96,5 +96,7 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r);
 /* ocla_attention_backward with q of a half dtype (runtime/op_attention_bwd_half.c): widen, the fp32
  * backward, round the gradients back. Called without the context lock. */
 ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io);
+ocla_status ocla__attn_backward_widened(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                        unsigned from_half);
 
 #endif

@@ -279,14 +279,16 @@ static int bwd_layout(const ocla_plan_request *req, int chunk, const seq_table *
 static ocla_status backward_portable(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
                                      const ocla_plan_request *rq, const ocla_plan *pl, const seq_table *tab);
 
-static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
+static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                   unsigned from_half) {
     ocla_plan_request req = {.op = OCLA_OP_ATTN_BACKWARD};
     ocla_status st = check_args(ctx, p, io, &req);
     if (st != OCLA_SUCCESS) return st;
 
     /* plan: chunk, path and the kernels in launch order */
     req.chunk = ocla__resolve_chunk(ctx, p->chunk);
-    req.flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0u) | (io->dg ? 0u : OCLA__PLAN_BWD_NO_DG);
+    req.flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0u) | (io->dg ? 0u : OCLA__PLAN_BWD_NO_DG) |
+                (from_half == OCLA_PLAN_BF16 ? OCLA__PLAN_BWD_FROM_BF16 : 0u);
     req.gate = (int)p->gate;
     req.feature = (int)p->feature_map;
     if (!dense_at_zero(io)) req.flags |= OCLA_PLAN_STRIDED; /* no vendor path */
@@ -389,7 +391,14 @@ OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_
     OCLA__ABI_IN(ctx, "ocla_attention_backward", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     if (io && io->q && io->q->dtype != OCLA_F32) return ocla__attn_backward_half(ctx, params, io); /* bf16, fp16 */
     OCLA_LOCK(ctx);
-    ocla_status st = backward_locked(ctx, params, io);
+    ocla_status st = backward_locked(ctx, params, io, 0u);
     OCLA_UNLOCK(ctx);
     return st;
+}
+
+/* The fp32 backward on the half backward's widened copies (op_attention_bwd_half.c; the context is
+ * locked there), from_half: the original tensors' OCLA_PLAN_BF16 / OCLA_PLAN_F16. */
+ocla_status ocla__attn_backward_widened(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                        unsigned from_half) {
+    return backward_locked(ctx, p, io, from_half);
 }

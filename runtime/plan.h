@@ -102,6 +102,10 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t);
 /* Request flag (private to the backward): the caller passes no dg tensor, so bwd_dg_out is not
  * planned. Without it (ocla_plan_explain's default) the plan is the one with dg. */
 #define OCLA__PLAN_BWD_NO_DG (1u << 16)
+/* Request flag (private to the backward): the fp32 inputs are widened bf16 tensors (the half
+ * backward, op_attention_bwd_half.c), exact in TF32, so the NVIDIA backward takes one TF32 pass
+ * (SPLIT 1) as the bf16 forward does, whatever the context's TF32 setting. */
+#define OCLA__PLAN_BWD_FROM_BF16 (1u << 19)
 
 /* The scratch slots the backward uses (the attention range, see runtime/internal.h). */
 #define OCLA__BWD_SLOT0 0

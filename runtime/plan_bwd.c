@@ -110,7 +110,8 @@ static int bwd_nv_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
         (L->max_alloc_size && 4.0 * span > (double)L->max_alloc_size))
         return 1;
     const int32_t vals[4] = {64, (r->K % 4 == 0 && r->V % 4 == 0) ? 1 : 0,
-                             (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0, L->allow_tf32 ? 1 : 3};
+                             (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0,
+                             L->allow_tf32 || (r->flags & OCLA__PLAN_BWD_FROM_BF16) ? 1 : 3};
     p->path = OCLA_PATH_NVIDIA_MMA;
     ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
     /* (GLA: the cumulative gates,) states, state gradients, dq, dv, dk, dg */

@@ -166,3 +166,69 @@ Test(half_backward, mixed_refused) {
     ocla_tensor_destroy(f16), ocla_tensor_destroy(g32), ocla_tensor_destroy(dg16);
     ocla_context_destroy(ctx);
 }
+
+/* Views: q, k, v, d_o, g and the gradients as strided views (q and dq in a [B,H,T,K] buffer, the rest
+ * with padded rows, g every other element, at buffer offsets) give bit for bit the gradients of
+ * dense tensors: the half backward widens views into the same dense fp32 copies
+ * (kernels_cl/half_convert.cl's strided index), so the fp32 backward's plan and result are the same. */
+Test(half_backward, views_match_dense) {
+    enum { B = 2, T = 70, H = 3, D = 24, PAD = 8 };
+    const int64_t d4[4] = {B, T, H, D}, d3[3] = {B, T, H};
+    const int64_t s_bhtd[4] = {(int64_t)H * T * D, D, (int64_t)T * D, 1};                  /* [B,H,T,D] storage */
+    const int64_t s_pad[4] = {(int64_t)T * H * (D + PAD), (int64_t)H * (D + PAD), D + PAD, 1}; /* padded rows */
+    const int64_t s_g[3] = {(int64_t)T * H * 2, H * 2, 2};
+    const size_t n = (size_t)B * T * H * D, ng = (size_t)B * T * H, big = (size_t)B * T * H * (D + PAD) + 16;
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (int dt = OCLA_BF16; dt <= OCLA_F16; dt++) {
+            float *f = malloc(n * 5 * sizeof *f), *fg = malloc(ng * sizeof *fg);
+            uint16_t *b = malloc(n * 5 * sizeof *b), *bg = malloc(ng * sizeof *bg);
+            cr_assert(f && fg && b && bg);
+            tc_fill_uniform(f, n * 5, 41, -1.0f, 1.0f);
+            tc_fill_uniform(fg, ng, 42, -0.6f, 0.0f);
+            tc_ok(ctx, ocla_convert_from_f32((ocla_dtype)dt, f, b, n * 5));
+            tc_ok(ctx, ocla_convert_from_f32((ocla_dtype)dt, fg, bg, ng));
+            uint16_t *res[2][5];
+            ocla_tensor *parents[11] = {NULL};
+            for (int view = 0; view <= 1; view++) {
+                ocla_tensor *t[11]; /* q k v d_o g | dq dk dv dg | */
+                for (int i = 0; i < 9; i++) {
+                    const int gate = i == 4 || i == 8;
+                    if (!view) {
+                        tc_ok(ctx, ocla_tensor_create(ctx, (ocla_dtype)dt, gate ? 3 : 4, gate ? d3 : d4, &t[i]));
+                        continue;
+                    }
+                    const int64_t pd[1] = {(int64_t)big};
+                    tc_ok(ctx, ocla_tensor_create(ctx, (ocla_dtype)dt, 1, pd, &parents[i]));
+                    const int64_t *st = gate ? s_g : (i == 0 || i == 5) ? s_bhtd : s_pad;
+                    tc_ok(ctx, ocla_tensor_view(ctx, parents[i], 16, gate ? 3 : 4, gate ? d3 : d4, st, &t[i]));
+                }
+                for (int i = 0; i < 5; i++)
+                    tc_ok(ctx, ocla_tensor_upload(ctx, t[i], i == 4 ? bg : b + n * i, (i == 4 ? ng : n) * 2));
+                ocla_attn_params p;
+                ocla_attn_params_defaults(&p);
+                p.gate = OCLA_GATE_SCALAR;
+                const ocla_attn_grad_io io = {.q = t[0], .k = t[1], .v = t[2], .d_o = t[3], .g = t[4],
+                                              .dq = t[5], .dk = t[6], .dv = t[7], .dg = t[8]};
+                tc_ok(ctx, ocla_attention_backward(ctx, &p, &io));
+                for (int i = 0; i < 4; i++) {
+                    const size_t m = i == 3 ? ng : n;
+                    res[view][i] = malloc(m * 2);
+                    cr_assert(res[view][i]);
+                    tc_ok(ctx, ocla_tensor_download(ctx, t[5 + i], res[view][i], m * 2));
+                }
+                for (int i = 0; i < 9; i++) ocla_tensor_destroy(t[i]);
+                for (int i = 0; i < 9; i++) ocla_tensor_destroy(parents[i]), parents[i] = NULL;
+            }
+            static const char *const names[4] = {"dq", "dk", "dv", "dg"};
+            for (int i = 0; i < 4; i++) {
+                const size_t m = i == 3 ? ng : n;
+                cr_assert(!memcmp(res[0][i], res[1][i], m * 2), "%s %s: %s of views differs from the dense one",
+                          tc_device_name(d), ocla_dtype_name((ocla_dtype)dt), names[i]);
+                free(res[0][i]), free(res[1][i]);
+            }
+            free(f), free(fg), free(b), free(bg);
+        }
+        ocla_context_destroy(ctx);
+    }
+}
