@@ -10,29 +10,32 @@ OCLA_KERNEL void layer_add_bias(const int rows, const int cols, OCLA_BUF_OUT(x),
     if (i < (ocla_idx)rows * cols) x[x_o + i] += b[b_o + i % cols];
 }
 
-/* Half precision at an op's boundary (issue 14; runtime/layer_common.c, ocla__convert_dtype): a
- * bf16 (dt = OCLA_DT_BF16) or fp16 (OCLA_DT_F16) tensor of any strides (4-D; fewer dims padded in
- * front: d1 d2 d3 the last three dims) to or from a dense fp32 array x; one work-item per element.
+/* Half precision at an op's boundary (issue 14; runtime/layer_common.c, ocla__convert_dtype, for the
+ * layers and the attention backward in half): a bf16 (dt = OCLA_DT_BF16) or fp16 (OCLA_DT_F16) tensor h
+ * of any strides, dims d0 x d1 x d2 x d3 (fewer dims padded in front), to or from a dense fp32 array x.
  * The load widens exactly, the store rounds to nearest, ties to even (common.cl's conversions; fp16
  * through OCLA_F16_LD / OCLA_F16_ST, no cl_khr_fp16; beyond 65504 it is +-Inf).
- *   layer_to_f32:   x[i] = h[element i]      layer_from_f32:  h[element i] = x[i] */
-OCLA_INLINE ocla_idx layer_elem(ocla_idx i, int d1, int d2, int d3, ocla_idx s0, ocla_idx s1, ocla_idx s2, ocla_idx s3) {
-    const ocla_idx c3 = i % d3, r3 = i / d3, c2 = r3 % d2, r2 = r3 / d2, c1 = r2 % d1, c0 = r2 / d1;
-    return c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3;
-}
+ *   layer_to_f32:   x[i] = h[element i]      layer_from_f32:  h[element i] = x[i]
+ * Work split: a 3-D grid over (d3, d2, d1) (the host caps the third at 32768 and the kernel steps d1 by
+ * the grid's size), each work-item converting its element of every one of the d0 outer rows: no
+ * division in the index arithmetic (a 64-bit division chain per element, one work-item per element,
+ * took 1.3 ms for four [2,8192,16,128] bf16 tensors on the H100). */
+#define LAYER_CONVERT(body)                                                                                       \
+    const ocla_idx c3 = get_global_id(0), c2 = get_global_id(1), g1 = get_global_size(2);                        \
+    if (c3 >= d3) return;                                                                                        \
+    for (ocla_idx c1 = get_global_id(2); c1 < d1; c1 += g1)                                                      \
+        for (ocla_idx c0 = 0; c0 < d0; c0++) {                                                                   \
+            const ocla_idx e = h_o + c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3;                                      \
+            const ocla_idx i = x_o + ((c0 * d1 + c1) * d2 + c2) * d3 + c3;                                       \
+            body                                                                                                 \
+        }
 OCLA_KERNEL void layer_to_f32(const int dt, __global const ushort *h, ocla_idx h_o, ocla_idx s0, ocla_idx s1,
-                              ocla_idx s2, ocla_idx s3, const int d1, const int d2, const int d3, const ocla_idx n,
-                              OCLA_BUF_OUT(x)) {
-    const ocla_idx i = get_global_id(0);
-    if (i >= n) return;
-    const ocla_idx e = h_o + layer_elem(i, d1, d2, d3, s0, s1, s2, s3);
-    x[x_o + i] = dt == OCLA_DT_BF16 ? ocla_bf16_load(h[e]) : OCLA_F16_LD(h, e);
+                              ocla_idx s2, ocla_idx s3, const ocla_idx d0, const ocla_idx d1, const ocla_idx d2,
+                              const ocla_idx d3, OCLA_BUF_OUT(x)) {
+    LAYER_CONVERT(x[i] = dt == OCLA_DT_BF16 ? ocla_bf16_load(h[e]) : OCLA_F16_LD(h, e);)
 }
 OCLA_KERNEL void layer_from_f32(const int dt, __global ushort *h, ocla_idx h_o, ocla_idx s0, ocla_idx s1, ocla_idx s2,
-                                ocla_idx s3, const int d1, const int d2, const int d3, const ocla_idx n, OCLA_BUF(x)) {
-    const ocla_idx i = get_global_id(0);
-    if (i >= n) return;
-    const ocla_idx e = h_o + layer_elem(i, d1, d2, d3, s0, s1, s2, s3);
-    if (dt == OCLA_DT_BF16) h[e] = ocla_bf16_rne(x[x_o + i]);
-    else OCLA_F16_ST(h, e, x[x_o + i]);
+                                ocla_idx s3, const ocla_idx d0, const ocla_idx d1, const ocla_idx d2, const ocla_idx d3,
+                                OCLA_BUF(x)) {
+    LAYER_CONVERT(if (dt == OCLA_DT_BF16) h[e] = ocla_bf16_rne(x[i]); else OCLA_F16_ST(h, e, x[i]);)
 }

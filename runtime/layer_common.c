@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the [B,T,d_model] layers and the layer-family ops: see layer_common.h. */
 #include "layer_common.h"
+#include "op_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -146,17 +147,22 @@ ocla_status ocla__convert_dtype(ocla_context *ctx, const ocla_tensor *src, ocla_
     if (n == 0) return OCLA_SUCCESS;
     int64_t d[4] = {1, 1, 1, 1}, s[4] = {0, 0, 0, 0};
     for (int i = 0; i < h->ndim; i++) d[4 - h->ndim + i] = h->dims[i], s[4 - h->ndim + i] = h->strides[i];
-    if (d[1] > INT32_MAX || d[2] > INT32_MAX || d[3] > INT32_MAX)
-        return ocla__fail(ctx, OCLA_ERR_TOO_LARGE, "dtype conversion: a dim beyond 2^31");
     ocla_args a;
     ocla_status st = ocla__layer_kernel(ctx, &ocla__fam_layer_common, to_f32 ? "layer_to_f32" : "layer_from_f32", &a);
     if (st != OCLA_SUCCESS) return st;
     ocla__push_int(&a, (int)h->dtype), ocla__push_mem(&a, h->mem), ocla__push_long(&a, (int64_t)h->offset);
     for (int i = 0; i < 4; i++) ocla__push_long(&a, s[i]);
-    ocla__push_int(&a, d[1]), ocla__push_int(&a, d[2]), ocla__push_int(&a, d[3]), ocla__push_long(&a, n);
+    for (int i = 0; i < 4; i++) ocla__push_long(&a, d[i]);
     ocla__push_tensor(&a, x, NULL, 0);
-    const size_t g = (size_t)n;
-    return ocla__layer_launch(&a, 1, &g, NULL, to_f32 ? "half to fp32" : "fp32 to half");
+    /* the grid (layer_common.cl): rows of d3 in work-groups of up to 64 (fewer for narrow rows), d2,
+     * and d1 capped (the kernel steps over the rest) */
+    uint64_t kwg = 0;
+    if (a.st == OCLA_SUCCESS) a.st = ocla__kernel_limits(ctx, a.k, &kwg, NULL);
+    size_t l0 = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
+    while (l0 > 1 && l0 / 2 >= (size_t)d[3]) l0 /= 2;
+    const size_t g[3] = {((size_t)d[3] + l0 - 1) / l0 * l0, (size_t)d[2], (size_t)(d[1] < 32768 ? d[1] : 32768)};
+    const size_t l[3] = {l0, 1, 1};
+    return ocla__layer_launch(&a, 3, g, l, to_f32 ? "half to fp32" : "fp32 to half");
 }
 
 ocla_status ocla__half_enter(ocla__half_io *h, int slot, const char *fn) {

@@ -75,7 +75,6 @@ extern const ocla_kfamily ocla__fam_gau;          /* gau.cl: the GAU layer */
 extern const ocla_kfamily ocla__fam_gau_bwd;      /* gau_bwd.cl: the GAU layer's backward */
 extern const ocla_kfamily ocla__fam_gla_layer;    /* gla_layer.cl: the GLA layer's norm and gate */
 extern const ocla_kfamily ocla__fam_gate;         /* gate.cl: the log-sigmoid gate op */
-extern const ocla_kfamily ocla__fam_half_convert; /* half_convert.cl: half tensors to and from fp32 */
 extern const ocla_kfamily ocla__fam_optim;        /* optim.cl: the SGD step */
 extern const ocla_kfamily ocla__fam_layer_bwd;    /* layer_bwd.cl: the layers' backward steps */
 extern const ocla_kfamily ocla__fam_nv;           /* attn_mma_nv.cl: the NVIDIA path (and its probe) */

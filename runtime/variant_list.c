@@ -67,8 +67,6 @@ const ocla_kfamily ocla__fam_gau = {"gau", 0, {NULL}};
 const ocla_kfamily ocla__fam_gau_bwd = {"gau_bwd", 0, {NULL}};
 const ocla_kfamily ocla__fam_gla_layer = {"gla_layer", 0, {NULL}};
 const ocla_kfamily ocla__fam_gate = {"gate", 0, {NULL}};
-/* kernels_cl/half_convert.cl: half tensors to and from fp32 (the attention backward in half) */
-const ocla_kfamily ocla__fam_half_convert = {"half_convert", 0, {NULL}};
 const ocla_kfamily ocla__fam_optim = {"optim", 0, {NULL}};
 /* ---- model (runtime/model_forward.c; declared in runtime/model_internal.h) ---- */
 extern const ocla_kfamily ocla__fam_model;
@@ -85,7 +83,6 @@ const ocla_fixed_build ocla__fixed_builds[] = {
     {&ocla__fam_gau_bwd, "gau_bwd_gate gau_bwd_vz"},
     {&ocla__fam_gla_layer, "gla_norm_gate"},
     {&ocla__fam_gate, "gate_logsigmoid gate_logsigmoid_bwd"},
-    {&ocla__fam_half_convert, "half_widen half_narrow"},
     {&ocla__fam_optim, "sgd_step"},
     {&ocla__fam_model, "model_embed model_add_rmsnorm model_swiglu model_map model_short_conv model_conv_state"}, /* the whole-model steps */
     {&ocla__fam_layer_bwd, "layer_colsum gla_norm_gate_bwd layer_fill"},

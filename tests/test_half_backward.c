@@ -170,7 +170,7 @@ Test(half_backward, mixed_refused) {
 /* Views: q, k, v, d_o, g and the gradients as strided views (q and dq in a [B,H,T,K] buffer, the rest
  * with padded rows, g every other element, at buffer offsets) give bit for bit the gradients of
  * dense tensors: the half backward widens views into the same dense fp32 copies
- * (kernels_cl/half_convert.cl's strided index), so the fp32 backward's plan and result are the same. */
+ * (kernels_cl/layer_common.cl's strided index), so the fp32 backward's plan and result are the same. */
 Test(half_backward, views_match_dense) {
     enum { B = 2, T = 70, H = 3, D = 24, PAD = 8 };
     const int64_t d4[4] = {B, T, H, D}, d3[3] = {B, T, H};

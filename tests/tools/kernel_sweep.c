@@ -472,8 +472,9 @@ static void attention_part(void) {
                     attn_run(&p, 1, dg, T, 2, K, V, label);
                 }
             }
-    /* the backward in half (runtime/op_attention_bwd_half.c): half_convert.cl's kernels, which no plan
-     * names, both ways (bf16 and fp16 share its program; the gradients go back in q's dtype) */
+    /* the backward in half (runtime/op_attention_bwd_half.c): layer_common.cl's conversions, which no
+     * attention plan names, both ways (bf16 and fp16 share its program; the gradients go back in q's
+     * dtype) */
     for (int dt = OCLA_BF16; dt <= OCLA_F16; dt++) {
         ocla_attn_params p;
         ocla_attn_params_defaults(&p);
