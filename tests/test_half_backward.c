@@ -167,9 +167,9 @@ Test(half_backward, mixed_refused) {
     ocla_context_destroy(ctx);
 }
 
-/* Views: q, k, v, d_o, g and the gradients as strided views (q and dq in a [B,H,T,K] buffer, the rest
- * with padded rows, g every other element, at buffer offsets) give bit for bit the gradients of
- * dense tensors: the half backward widens views into the same dense fp32 copies
+/* Views: q, k, v, d_o, g and the gradients as strided views (q and dq in a [B,H,T,K] buffer at an odd
+ * offset: element by element; the rest with padded rows at an offset of 16: 8 elements at a time; g
+ * every other element) give bit for bit the gradients of dense tensors: the half backward widens views into the same dense fp32 copies
  * (kernels_cl/layer_common.cl's strided index), so the fp32 backward's plan and result are the same. */
 Test(half_backward, views_match_dense) {
     enum { B = 2, T = 70, H = 3, D = 24, PAD = 8 };
@@ -201,7 +201,7 @@ Test(half_backward, views_match_dense) {
                     const int64_t pd[1] = {(int64_t)big};
                     tc_ok(ctx, ocla_tensor_create(ctx, (ocla_dtype)dt, 1, pd, &parents[i]));
                     const int64_t *st = gate ? s_g : (i == 0 || i == 5) ? s_bhtd : s_pad;
-                    tc_ok(ctx, ocla_tensor_view(ctx, parents[i], 16, gate ? 3 : 4, gate ? d3 : d4, st, &t[i]));
+                    tc_ok(ctx, ocla_tensor_view(ctx, parents[i], st == s_bhtd ? 3 : 16, gate ? 3 : 4, gate ? d3 : d4, st, &t[i]));
                 }
                 for (int i = 0; i < 5; i++)
                     tc_ok(ctx, ocla_tensor_upload(ctx, t[i], i == 4 ? bg : b + n * i, (i == 4 ? ng : n) * 2));
