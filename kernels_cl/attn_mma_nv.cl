@@ -27,11 +27,13 @@
  *
  * Build options: -DCHUNK=64 (C, multiple of 32), -DFEATURE=0/1/2 (identity, elu+1, relu),
  *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer),
- *                -DOCLA_DTYPE (common.cl): q, k, v and o in bf16 or fp16 (forward only; states, gates' cumsums
- *                and accumulation fp32): cp.async stages the half elements (VEC: rows of 8-element, 16-byte
- *                groups) and the fragment reads widen them exactly to fp32 (per-key gates' state pass and
- *                VEC 0: widened in registers as they are staged), so a half input is exact in TF32; o is
- *                rounded once, to nearest even. -DOCLA_GTYPE: the scalar gates' type (USE_G).
+ *                -DOCLA_DTYPE (common.cl): q, k, v and o in bf16 or fp16 (the backward's data and gradients
+ *                too, with HS32; gates' cumsums and accumulation fp32): cp.async stages the half elements
+ *                (VEC: rows of 8-element, 16-byte groups) and the fragment reads widen them exactly to fp32
+ *                (per-key gates' state pass and VEC 0: widened in registers as they are staged), so a half
+ *                input is exact in TF32; o is rounded once, to nearest even (-DOCLA_OTYPE: the output's own
+ *                type, fp32 for the backward's dq and dk that mma_bwd_dg(k) finishes).
+ *                -DOCLA_GTYPE: the scalar gates' type (USE_G).
  *                -DVARLEN=1: packed sequences (forward only; B = 1, the sequence table of
  *                linear_attn.cl's "Rows": the state pass's work-group rows are sequences, the output
  *                pass's chunks are the table's; T and NT the packed axis and the table's chunk count)
@@ -210,8 +212,14 @@ typedef float wvec;
 #define DWLOAD(base, t, c, st, sd) OCLA_LD(base, (ocla_idx)(t) * (st) + (ocla_idx)(c) * (sd))
 #endif
 #define DLD(p, i) OCLA_LD(p, i)
-#if HALF_IO && (REV || HT)
-#error "attn_mma_nv.cl: half data in the forward kernels only (the backward widens its inputs)"
+/* HS32=1: the backward's programs (runtime/attention_bwd_nv.c) keep the chunk states and their
+ * gradients fp32 whatever the data's type (the products read them transposed, the gate gradients
+ * as fp32); its half data are read as the forward reads them. */
+#ifndef HS32
+#define HS32 0
+#endif
+#if HALF_IO && (REV || HT) && !HS32
+#error "attn_mma_nv.cl: the backward's forms with half data keep fp32 states (HS32=1)"
 #endif
 /* Staged (cp.async) data in local memory: fp32, or the half bit patterns (ushort) widened as they are
  * read: LDX(X, i) element i, LROW2H(X, t, c) elements c and c + 1 (c even) of row t as a float2. */
@@ -239,7 +247,7 @@ typedef float stg_t;
  * fla keeps them in the inputs' type; fp16's range could overflow: fp32), else fp32. The final
  * state and every accumulation stay fp32. HS_LD/HWLOAD read as fp32 (HWLOAD: W at a time, WLOAD's
  * arguments), HLDX a staged element of local memory. */
-#define HS_HALF (OCLA_DTYPE == OCLA_DT_BF16)
+#define HS_HALF (OCLA_DTYPE == OCLA_DT_BF16 && !HS32)
 #if HS_HALF
 typedef ushort hs_t;
 #define HS_VPC 8
@@ -788,7 +796,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __global const ocla_data *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,
     __global const ocla_data *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,
     __global const GATE_T *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const hs_t *hbuf,
-    __global ocla_data *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od
+    __global ocla_odata *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od
 #if REV && HT
     , __global float *oi, const ocla_idx oio /* strict (dk for dg): the inter-chunk part goes here */
 #endif
@@ -1253,21 +1261,25 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     }
 #endif /* MMA16V */
 #undef SV_STEP
-    __global ocla_data *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
-    FOR_OACC(if (row < rows && col < V) OCLA_ST(obase, row * ot + col * od, oacc[hf][j][r]);)
+    __global ocla_odata *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
+    FOR_OACC(if (row < rows && col < V) OCLA_OST(obase, row * ot + col * od, oacc[hf][j][r]);)
 #undef FOR_OACC
 }
 
 #if REV
-/* The gate gradients' arguments before the gate's own (mma_bwd_dg, mma_bwd_dgk: runtime/attention_bwd_nv.c). */
+/* The gate gradients' arguments before the gate's own (mma_bwd_dg, mma_bwd_dgk: runtime/attention_bwd_nv.c).
+ * q, k, v and dout are the data (OCLA_DTYPE); dq and dk the products' fp32 results without their
+ * diagonal terms, read here; dqo and dko (OCLA_DTYPE, the strides of dq and dk) receive the finished
+ * gradients: for fp32 data the same buffers as dq and dk, for half data the caller's tensors. */
 #define MMA_BWD_DG_ARGS                                                                                            \
     const int T, const int H, const int K, const int V, const int NT,                                          \
-    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,       \
-    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,      \
-    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,      \
-    __global const float *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,    \
-    __global float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,        \
-    __global float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,        \
+    __global const ocla_data *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,   \
+    __global const ocla_data *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd_,  \
+    __global const ocla_data *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd_,  \
+    __global const ocla_data *dout, const ocla_idx db, const ocla_idx dt, const ocla_idx dh, const ocla_idx dd,\
+    __global const float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,  \
+    __global const float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,  \
+    __global ocla_data *dqo, __global ocla_data *dko,                                                          \
     const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,      \
     const int has_final,
 
@@ -1309,17 +1321,16 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
         const ocla_idx t = t0 + row;
         float x = 0.0f, u = 0.0f, p = 0.0f;
         for (int c = lane; c < V; c += 32)
-            p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
+            p += DLD(dout, b * db + t * dt + h * dh + c * dd) * DLD(v, b * vb + t * vt + h * vh + c * vd_);
         p = scale * warp_sum(p);
         for (int d = lane; d < K; d += 32) {
-            __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd;
-            __global float *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
-            const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
-            const float gq = *pq, gk = *pk, ge = dki[dkio + b * dkb + t * dkt + h * dkh + d * dkd];
+            const ocla_idx iq = b * dqb + t * dqt + h * dqh + d * dqd, ik = b * dkb + t * dkt + h * dkh + d * dkd;
+            const float qv = DLD(q, b * qb + t * qt + h * qh + d * qd), kv = DLD(k, b * kb + t * kt + h * kh + d * kd_);
+            const float gq = dq[iq], gk = dk[ik], ge = dki[dkio + ik];
             x += qv * gq - kv * gk;
             u += kv * ge;
-            *pq = mad(p, kv, gq);
-            *pk = mad(p, qv, gk + ge);
+            OCLA_ST(dqo, iq, mad(p, kv, gq));
+            OCLA_ST(dko, ik, mad(p, qv, gk + ge));
         }
         x = warp_sum(x);
         u = warp_sum(u);
@@ -1365,7 +1376,7 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
         const ocla_idx t = t0 + row;
         float p = 0.0f;
         for (int c = lane; c < V; c += 32)
-            p += dout[b * db + t * dt + h * dh + c * dd] * v[b * vb + t * vt + h * vh + c * vd_];
+            p += DLD(dout, b * db + t * dt + h * dh + c * dd) * DLD(v, b * vb + t * vt + h * vh + c * vd_);
         p = warp_sum(p);
         if (lane == 0) pr[row] = scale * p;
     }
@@ -1376,14 +1387,13 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
             const ocla_idx t = t0 + row;
             float x = 0.0f, u = 0.0f;
             if (d < K) {
-                __global float *pq = dq + b * dqb + t * dqt + h * dqh + d * dqd;
-                __global float *pk = dk + b * dkb + t * dkt + h * dkh + d * dkd;
-                const float qv = q[b * qb + t * qt + h * qh + d * qd], kv = k[b * kb + t * kt + h * kh + d * kd_];
-                const float gq = *pq, gk = *pk, ge = dki[dkio + b * dkb + t * dkt + h * dkh + d * dkd];
+                const ocla_idx iq = b * dqb + t * dqt + h * dqh + d * dqd, ik = b * dkb + t * dkt + h * dkh + d * dkd;
+                const float qv = DLD(q, b * qb + t * qt + h * qh + d * qd), kv = DLD(k, b * kb + t * kt + h * kh + d * kd_);
+                const float gq = dq[iq], gk = dk[ik], ge = dki[dkio + ik];
                 x = qv * gq - kv * gk;
                 u = kv * ge;
-                *pq = mad(pr[row], kv, gq);
-                *pk = mad(pr[row], qv, gk + ge);
+                OCLA_ST(dqo, iq, mad(pr[row], kv, gq));
+                OCLA_ST(dko, ik, mad(pr[row], qv, gk + ge));
             }
             xs[row][e % 64] = x;
             us[row][e % 64] = u;

@@ -107,9 +107,10 @@ static ocla_status product(const nvb_call *c, const char *name, int Kx, int Vx, 
     return ocla__launch(c->ctx, x.k, 3, g, l, what);
 }
 
-/* dg (step 6) of scalar or (vec) per-key gates; dk's inter-chunk part at dki. */
-static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int has_final, float scale, int vec,
-                             int64_t dki) {
+/* dg (step 6) of scalar or (vec) per-key gates; dk's inter-chunk part at dki; dq32 and dk32: the
+ * products' fp32 dq and dk (half data), or io's own. */
+static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, const ocla_tensor *dq32,
+                             const ocla_tensor *dk32, int has_final, float scale, int vec, int64_t dki) {
     cl_kernel k;
     ocla_status st = kernel(c, vec ? "mma_bwd_dgk" : "mma_bwd_dg", &k);
     if (st != OCLA_SUCCESS) return st;
@@ -117,7 +118,8 @@ static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int
     const int sizes[5] = {c->T, c->H, c->K, c->V, c->NT};
     for (int i = 0; i < 5; i++) ocla__push_int(&x, sizes[i]);
     push_t(&x, io->q, 4), push_t(&x, io->k, 4), push_t(&x, io->v, 4), push_t(&x, io->d_o, 4);
-    push_t(&x, io->dq, 4), push_t(&x, io->dk, 4);
+    push_t(&x, dq32, 4), push_t(&x, dk32, 4);
+    ocla__push_mem(&x, io->dq->mem), ocla__push_mem(&x, io->dk->mem); /* the finished gradients, dq32's strides */
     ocla__push_float(&x, scale);
     ocla__push_mem(&x, c->ws[S_H]), ocla__push_mem(&x, c->ws[S_DH]);
     ocla__push_mem(&x, has_final ? io->d_final_state->mem : c->ws[S_DH]), ocla__push_int(&x, has_final);
@@ -129,12 +131,15 @@ static ocla_status gate_grad(const nvb_call *c, const ocla_attn_grad_io *io, int
 }
 
 ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const ocla_plan_request *req,
-                              const ocla_attn_params *p, const ocla_attn_grad_io *io) {
+                              const ocla_attn_params *p, const ocla_attn_grad_io *io, const ocla_tensor *dq32,
+                              const ocla_tensor *dk32) {
     const int T = (int)req->T, H = (int)req->H, K = (int)req->K, V = (int)req->V, NT = (T + 63) / 64;
     nvb_call c = {.ctx = ctx, .plan = plan, .req = req, .T = T, .H = H, .K = K, .V = V, .NT = NT,
                   .BH = (size_t)(req->B * req->H)};
     const float scale = p->has_scale ? p->scale : (float)(1.0 / sqrt((double)K));
     const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL, vec = p->gate == OCLA_GATE_VECTOR;
+    /* dq and dk as the products write them: fp32 where the gate gradient finishes them in half */
+    ocla_tensor *pdq = dg && dq32 ? (ocla_tensor *)dq32 : io->dq, *pdk = dg && dk32 ? (ocla_tensor *)dk32 : io->dk;
     /* temporaries: H and dH (B*H*NT*K*V floats each), the fixed decays, then the cumulative gates
      * (per-key gates) followed by dk's inter-chunk part (with dg), B*H*T*K floats each */
     size_t state_bytes, tk;
@@ -184,14 +189,14 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
                     io->d_initial_state, 1, scale);
     /* 3-5: dq (contraction over V, outputs over K: the [K][V] states read transposed), dv, dk */
     if (st == OCLA_SUCCESS)
-        st = product(&c, "mma_chunk_output_t", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_H], io->dq,
+        st = product(&c, "mma_chunk_output_t", V, K, scale, scale, dg, io->d_o, io->v, io->k, c.ws[S_H], pdq,
                      NULL, 0, "NVIDIA backward dq");
     if (st == OCLA_SUCCESS)
         st = product(&c, "mma_chunk_output_rev", K, V, scale, 1.0f, 0, io->k, io->q, io->d_o, c.ws[S_DH], io->dv,
                      NULL, 0, "NVIDIA backward dv");
     if (st == OCLA_SUCCESS)
-        st = product(&c, "mma_chunk_output_rev_t", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DH], io->dk,
-                     dg ? c.ws[S_G] : io->dk->mem, (int64_t)dki, "NVIDIA backward dk");
-    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, has_final, scale, vec, (int64_t)dki);
+        st = product(&c, "mma_chunk_output_rev_t", V, K, scale, 1.0f, dg, io->v, io->d_o, io->q, c.ws[S_DH], pdk,
+                     dg ? c.ws[S_G] : pdk->mem, (int64_t)dki, "NVIDIA backward dk");
+    if (st == OCLA_SUCCESS && dg) st = gate_grad(&c, io, pdq, pdk, has_final, scale, vec, (int64_t)dki);
     return st;
 }

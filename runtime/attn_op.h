@@ -96,7 +96,17 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r);
 /* ocla_attention_backward with q of a half dtype (runtime/op_attention_bwd_half.c): widen, the fp32
  * backward, round the gradients back. Called without the context lock. */
 ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io);
-ocla_status ocla__attn_backward_widened(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
-                                        unsigned from_half);
+/* The half backward's NVIDIA route (runtime/op_attention_bwd.c, for op_attention_bwd_half.c; the
+ * caller holds the lock): io's data tensors (q, k, v, d_o, dq, dk, dv) of dtype, its gates, dg and
+ * states fp32; with a gate gradient dq32 and dk32 are fp32 temporaries of dq's dims (ocla__nv_backward).
+ * Checks the arguments and plans; where the plan is not the NVIDIA path's, sets *not_taken and
+ * does nothing (the caller widens the data and runs the fp32 backward). */
+typedef struct ocla__bwd_half {
+    ocla_dtype dtype;
+    const ocla_tensor *dq32, *dk32;
+    int *not_taken;
+} ocla__bwd_half;
+ocla_status ocla__attn_backward_half_nv(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                        const ocla__bwd_half *half);
 
 #endif

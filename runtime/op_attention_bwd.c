@@ -138,25 +138,29 @@ static ocla_status parse_steps(ocla_context *ctx, const ocla_plan *plan, const b
     return OCLA_SUCCESS;
 }
 
-/* Tensors checked against (ndim, dims) in order; an absent one is an error where required. */
+/* Tensors checked against (ndim, dims) in order; an absent one is an error where required. Data
+ * tensors (q, k, v, d_o and their gradients) are of dtype dt, the rest fp32. */
 typedef struct bwd_check {
     const ocla_tensor *t;
     const char *name;
     int ndim, required;
     const int64_t *dims;
+    int data;
 } bwd_check;
-static ocla_status check_list(ocla_context *ctx, const bwd_check *l, int n) {
+static ocla_status check_list(ocla_context *ctx, const bwd_check *l, int n, ocla_dtype dt) {
     for (int i = 0; i < n; i++) {
         if (!l[i].t && l[i].required)
             return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: %s is NULL", l[i].name);
-        const ocla_status st = l[i].t ? ocla__check_tensor(ctx, l[i].t, l[i].name, l[i].ndim, l[i].dims) : OCLA_SUCCESS;
+        const ocla_status st = l[i].t ? ocla__check_tensor_as(ctx, l[i].t, l[i].name, l[i].ndim, l[i].dims,
+                                                              l[i].data ? dt : OCLA_F32)
+                                      : OCLA_SUCCESS;
         if (st != OCLA_SUCCESS) return st;
     }
     return OCLA_SUCCESS;
 }
 
-/* Arguments: shapes, gate kind, optional tensors. Fills the request's shape. */
-static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+/* Arguments: shapes, gate kind, optional tensors (the data of dtype dt). Fills the request's shape. */
+static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io, ocla_dtype dt,
                               ocla_plan_request *req) {
     if (!p || !io) return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: NULL params or io");
     if (!p->causal)
@@ -169,20 +173,21 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
                           (int)p->feature_map);
     if (p->gate < OCLA_GATE_NONE || p->gate > OCLA_GATE_FIXED)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT, "ocla_attention_backward: bad gate kind %d", (int)p->gate);
-    ocla_status st = ocla__check_tensor(ctx, io->q, "q", 4, NULL);
+    ocla_status st = ocla__check_tensor_as(ctx, io->q, "q", 4, NULL, dt);
     if (st != OCLA_SUCCESS) return st;
     const int64_t B = io->q->dims[0], T = io->q->dims[1], H = io->q->dims[2], K = io->q->dims[3], *qd = io->q->dims;
-    const bwd_check k = {io->k, "k (q's dims)", 4, 1, qd};
-    if ((st = check_list(ctx, &k, 1)) != OCLA_SUCCESS) return st;
-    if ((st = ocla__check_tensor(ctx, io->v, "v", 4, NULL)) != OCLA_SUCCESS) return st;
+    const bwd_check k = {io->k, "k (q's dims)", 4, 1, qd, 1};
+    if ((st = check_list(ctx, &k, 1, dt)) != OCLA_SUCCESS) return st;
+    if ((st = ocla__check_tensor_as(ctx, io->v, "v", 4, NULL, dt)) != OCLA_SUCCESS) return st;
     const int64_t V = io->v->dims[3];
     int64_t vd[4] = {B, T, H, V}, g3[3] = {B, T, H};
     /* g and dg: the scalar gate [B, T, H], the vector gate q's dims; checked where the gate is an input */
     const int vec = p->gate == OCLA_GATE_VECTOR, g_in = vec || p->gate == OCLA_GATE_SCALAR;
-    const bwd_check outs[] = {{io->v, "v", 4, 1, vd}, {io->d_o, "d_o (v's dims)", 4, 1, vd}, {io->dq, "dq", 4, 1, qd},
-                              {io->dk, "dk", 4, 1, qd}, {io->dv, "dv", 4, 1, vd},
-                              {io->g, "g", vec ? 4 : 3, 1, vec ? qd : g3}, {io->dg, "dg", vec ? 4 : 3, 0, vec ? qd : g3}};
-    if ((st = check_list(ctx, outs, g_in ? 7 : 5)) != OCLA_SUCCESS) return st;
+    const bwd_check outs[] = {{io->v, "v", 4, 1, vd, 1},      {io->d_o, "d_o (v's dims)", 4, 1, vd, 1},
+                              {io->dq, "dq", 4, 1, qd, 1},    {io->dk, "dk", 4, 1, qd, 1},
+                              {io->dv, "dv", 4, 1, vd, 1},    {io->g, "g", vec ? 4 : 3, 1, vec ? qd : g3, 0},
+                              {io->dg, "dg", vec ? 4 : 3, 0, vec ? qd : g3, 0}};
+    if ((st = check_list(ctx, outs, g_in ? 7 : 5, dt)) != OCLA_SUCCESS) return st;
     if (!g_in && io->dg)
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: dg must be NULL for %s (the gate is not an input)",
@@ -195,14 +200,14 @@ static ocla_status check_args(ocla_context *ctx, const ocla_attn_params *p, cons
     const int64_t R = p->cu_seqlens ? p->n_seqs : B; /* state rows: sequences or batch rows */
     const int64_t sd[4] = {R, H, K, V}, zd[3] = {R, H, K};
     const bwd_check states[] = {
-        {io->initial_state, "initial_state", 4, 0, sd}, {io->d_final_state, "d_final_state", 4, 0, sd},
-        {io->d_initial_state, "d_initial_state", 4, 0, sd}, {io->initial_z, "initial_z", 3, 0, zd},
-        {io->d_final_z, "d_final_z", 3, 0, zd}, {io->d_initial_z, "d_initial_z", 3, 0, zd}};
-    if ((st = check_list(ctx, states, 3)) != OCLA_SUCCESS) return st;
+        {io->initial_state, "initial_state", 4, 0, sd, 0}, {io->d_final_state, "d_final_state", 4, 0, sd, 0},
+        {io->d_initial_state, "d_initial_state", 4, 0, sd, 0}, {io->initial_z, "initial_z", 3, 0, zd, 0},
+        {io->d_final_z, "d_final_z", 3, 0, zd, 0}, {io->d_initial_z, "d_initial_z", 3, 0, zd, 0}};
+    if ((st = check_list(ctx, states, 3, dt)) != OCLA_SUCCESS) return st;
     if (!p->normalize && (io->initial_z || io->d_final_z || io->d_initial_z))
         return ocla__fail(ctx, OCLA_ERR_INVALID_ARGUMENT,
                           "ocla_attention_backward: initial_z, d_final_z and d_initial_z need params.normalize");
-    if ((st = check_list(ctx, states + 3, 3)) != OCLA_SUCCESS) return st;
+    if ((st = check_list(ctx, states + 3, 3, dt)) != OCLA_SUCCESS) return st;
     if (B < 1 || T < 1 || H < 1 || K < 1 || V < 1)
         return ocla__fail(ctx, OCLA_ERR_SHAPE, "ocla_attention_backward: empty shape B=%lld T=%lld H=%lld K=%lld V=%lld",
                           (long long)B, (long long)T, (long long)H, (long long)K, (long long)V);
@@ -279,23 +284,29 @@ static int bwd_layout(const ocla_plan_request *req, int chunk, const seq_table *
 static ocla_status backward_portable(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
                                      const ocla_plan_request *rq, const ocla_plan *pl, const seq_table *tab);
 
+/* half: NULL for fp32 tensors; else the half data's call (ocla__attn_backward_half_nv). */
 static ocla_status backward_locked(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
-                                   unsigned from_half) {
+                                   const ocla__bwd_half *half) {
     ocla_plan_request req = {.op = OCLA_OP_ATTN_BACKWARD};
-    ocla_status st = check_args(ctx, p, io, &req);
+    ocla_status st = check_args(ctx, p, io, half ? half->dtype : OCLA_F32, &req);
     if (st != OCLA_SUCCESS) return st;
 
     /* plan: chunk, path and the kernels in launch order */
     req.chunk = ocla__resolve_chunk(ctx, p->chunk);
     req.flags = (p->normalize ? OCLA_PLAN_NORMALIZE : 0u) | (io->dg ? 0u : OCLA__PLAN_BWD_NO_DG) |
-                (from_half == OCLA_PLAN_BF16 ? OCLA__PLAN_BWD_FROM_BF16 : 0u);
+                (half ? ocla__plan_dtype_flags(half->dtype) : 0u);
     req.gate = (int)p->gate;
     req.feature = (int)p->feature_map;
     if (!dense_at_zero(io)) req.flags |= OCLA_PLAN_STRIDED; /* no vendor path */
     if (p->cu_seqlens) req.flags |= OCLA_PLAN_VARLEN;          /* portable kernels only */
     ocla_plan plan;
     if ((st = ocla__plan_for(ctx, &req, &plan)) != OCLA_SUCCESS) return st;
-    if (plan.path == OCLA_PATH_NVIDIA_MMA) return ocla__nv_backward(ctx, &plan, &req, p, io);
+    if (plan.path == OCLA_PATH_NVIDIA_MMA)
+        return ocla__nv_backward(ctx, &plan, &req, p, io, half ? half->dq32 : NULL, half ? half->dk32 : NULL);
+    if (half) { /* the portable kernels take fp32: the caller widens */
+        *half->not_taken = 1;
+        return OCLA_SUCCESS;
+    }
     seq_table tab = {0};
     if (p->cu_seqlens && (st = seq_table_make(ctx, p, plan.tile[0], &tab)) != OCLA_SUCCESS) return st;
     st = backward_portable(ctx, p, io, &req, &plan, &tab);
@@ -391,14 +402,13 @@ OCLA_API ocla_status ocla_attention_backward(ocla_context *ctx, const ocla_attn_
     OCLA__ABI_IN(ctx, "ocla_attention_backward", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     if (io && io->q && io->q->dtype != OCLA_F32) return ocla__attn_backward_half(ctx, params, io); /* bf16, fp16 */
     OCLA_LOCK(ctx);
-    ocla_status st = backward_locked(ctx, params, io, 0u);
+    ocla_status st = backward_locked(ctx, params, io, NULL);
     OCLA_UNLOCK(ctx);
     return st;
 }
 
-/* The fp32 backward on the half backward's widened copies (op_attention_bwd_half.c; the context is
- * locked there), from_half: the original tensors' OCLA_PLAN_BF16 / OCLA_PLAN_F16. */
-ocla_status ocla__attn_backward_widened(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
-                                        unsigned from_half) {
-    return backward_locked(ctx, p, io, from_half);
+ocla_status ocla__attn_backward_half_nv(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io,
+                                        const ocla__bwd_half *half) {
+    *half->not_taken = 0;
+    return backward_locked(ctx, p, io, half);
 }

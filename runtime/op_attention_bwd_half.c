@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The attention backward in half precision (issue 14): q, k, v, d_o (and g) of a half dtype are
- * widened exactly to fp32 temporaries, the fp32 backward runs on them (its plan: the portable or the
- * NVIDIA kernels, fp32 accumulation; bf16 inputs are exact in TF32: one TF32 pass on NVIDIA), and
- * dq, dk, dv (and dg) are rounded once, to nearest even, into the caller's half tensors
+/* The attention backward in half precision (issue 14): q, k, v, d_o of a half dtype, g fp32 or that
+ * dtype. A half g is widened exactly to an fp32 temporary and dg comes back through one (rounded once,
+ * to nearest even). Where the NVIDIA backward's plan takes the call, its kernels read the half data
+ * and write dv, and dq and dk (without a gate gradient; with one, the products' fp32 dq and dk go to
+ * temporaries that the gate gradient's kernel finishes into the caller's tensors); elsewhere the data
+ * are widened to fp32 temporaries, the fp32 backward runs on them and dq, dk, dv are rounded once
  * (ocla__convert_dtype, kernels_cl/layer_common.cl). The states and their gradients are fp32 and
  * pass through. The temporaries live in the context's scratch, one slot each from
  * HB_SLOT0 at offset 0 (dense at offset 0, as the NVIDIA backward's plan wants them; the fp32
@@ -53,28 +55,41 @@ static ocla_status check(ocla_context *ctx, const ocla_attn_params *p, const ocl
 
 ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *p, const ocla_attn_grad_io *io) {
     const ocla_tensor *t[HB_N] = {io->q, io->k, io->v, io->d_o, io->g, io->dq, io->dk, io->dv, io->dg};
-    struct ocla_tensor f[HB_N];      /* the fp32 temporaries of the half tensors, in scratch */
-    const ocla_tensor *w32[HB_N];    /* what the fp32 backward sees: f[i], or t[i] where fp32 or absent */
-    OCLA_LOCK(ctx); /* recursive: held through the fp32 backward, so no other call reuses the slots meanwhile */
+    struct ocla_tensor f[HB_N];   /* the fp32 temporaries of the half tensors, in scratch */
+    const ocla_tensor *w32[HB_N]; /* what the kernels see: f[i], or t[i] where fp32, absent or read as is */
+    OCLA_LOCK(ctx); /* recursive: held through the backward, so no other call reuses the slots meanwhile */
     ocla_status st = check(ctx, p, t);
-    for (int i = 0; i < HB_N; i++) {
-        w32[i] = t[i];
-        if (st == OCLA_SUCCESS && t[i] && t[i]->dtype != OCLA_F32) {
+    const int dg = t[HB_DG] != NULL;
+    for (int i = 0; i < HB_N; i++) w32[i] = t[i];
+    /* fp32 for every route: the gates and dg, and with a gate gradient dq and dk until it finishes them */
+    for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)
+        if (t[i] && t[i]->dtype != OCLA_F32 && (i == HB_G || i == HB_DG || (dg && (i == HB_DQ || i == HB_DK)))) {
             st = temporary(ctx, HB_SLOT0 + i, t[i], hb_names[i], &f[i]);
             w32[i] = &f[i];
         }
+    if (st == OCLA_SUCCESS && w32[HB_G] != t[HB_G]) st = ocla__convert_dtype(ctx, t[HB_G], (ocla_tensor *)w32[HB_G]);
+    ocla_attn_grad_io w = *io;
+    w.g = w32[HB_G], w.dg = (ocla_tensor *)w32[HB_DG];
+    /* the NVIDIA kernels read and write the half data themselves where their plan takes the call */
+    int widen = 0;
+    const ocla__bwd_half hv = {t[HB_K]->dtype, w32[HB_DQ], w32[HB_DK], &widen};
+    if (st == OCLA_SUCCESS) st = ocla__attn_backward_half_nv(ctx, p, &w, &hv);
+    if (st == OCLA_SUCCESS && widen) { /* else: the data widened, the fp32 backward, its gradients rounded */
+        for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)
+            if (w32[i] == t[i] && t[i] && t[i]->dtype != OCLA_F32) {
+                st = temporary(ctx, HB_SLOT0 + i, t[i], hb_names[i], &f[i]);
+                w32[i] = &f[i];
+            }
+        for (int i = 0; i < HB_G && st == OCLA_SUCCESS; i++) st = ocla__convert_dtype(ctx, t[i], (ocla_tensor *)w32[i]);
+        if (st == OCLA_SUCCESS) {
+            w.q = w32[HB_Q], w.k = w32[HB_K], w.v = w32[HB_V], w.d_o = w32[HB_DO];
+            w.dq = (ocla_tensor *)w32[HB_DQ], w.dk = (ocla_tensor *)w32[HB_DK], w.dv = (ocla_tensor *)w32[HB_DV];
+            st = ocla_attention_backward(ctx, p, &w);
+        }
+        for (int i = HB_DQ; i < HB_DG && st == OCLA_SUCCESS; i++)
+            st = ocla__convert_dtype(ctx, w32[i], (ocla_tensor *)t[i]);
     }
-    for (int i = 0; i <= HB_G && st == OCLA_SUCCESS; i++)
-        if (w32[i] != t[i]) st = ocla__convert_dtype(ctx, t[i], (ocla_tensor *)w32[i]);
-    if (st == OCLA_SUCCESS) {
-        ocla_attn_grad_io w = *io;
-        w.q = w32[HB_Q], w.k = w32[HB_K], w.v = w32[HB_V], w.d_o = w32[HB_DO], w.g = w32[HB_G];
-        w.dq = (ocla_tensor *)w32[HB_DQ], w.dk = (ocla_tensor *)w32[HB_DK], w.dv = (ocla_tensor *)w32[HB_DV];
-        w.dg = (ocla_tensor *)w32[HB_DG];
-        st = ocla__attn_backward_widened(ctx, p, &w, ocla__plan_dtype_flags(t[HB_K]->dtype));
-    }
-    for (int i = HB_DQ; i < HB_N && st == OCLA_SUCCESS; i++)
-        if (w32[i] != t[i]) st = ocla__convert_dtype(ctx, w32[i], (ocla_tensor *)t[i]);
+    if (st == OCLA_SUCCESS && w32[HB_DG] != t[HB_DG]) st = ocla__convert_dtype(ctx, w32[HB_DG], (ocla_tensor *)t[HB_DG]);
     OCLA_UNLOCK(ctx);
     return st;
 }

@@ -102,10 +102,6 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t);
 /* Request flag (private to the backward): the caller passes no dg tensor, so bwd_dg_out is not
  * planned. Without it (ocla_plan_explain's default) the plan is the one with dg. */
 #define OCLA__PLAN_BWD_NO_DG (1u << 16)
-/* Request flag (private to the backward): the fp32 inputs are widened bf16 tensors (the half
- * backward, op_attention_bwd_half.c), exact in TF32, so the NVIDIA backward takes one TF32 pass
- * (SPLIT 1) as the bf16 forward does, whatever the context's TF32 setting. */
-#define OCLA__PLAN_BWD_FROM_BF16 (1u << 19)
 
 /* The scratch slots the backward uses (the attention range, see runtime/internal.h). */
 #define OCLA__BWD_SLOT0 0
@@ -148,9 +144,13 @@ typedef struct ocla__bwd_tiles {
 } ocla__bwd_tiles;
 void ocla__bwd_tiles_from_plan(const ocla_plan *p, ocla__bwd_tiles *t);
 /* The backward on the NVIDIA tensor-core path (runtime/attention_bwd_nv.c) for a plan that chose it:
- * arguments checked, tensors dense at offset 0. Caller holds the context lock. */
+ * arguments checked, tensors dense at offset 0. Caller holds the context lock. Half data (the
+ * request's OCLA_PLAN_BF16 / _F16: q, k, v, d_o, dq, dk, dv of that type; gates, dg and states fp32)
+ * with a gate gradient: dq32 and dk32, dense fp32 tensors of dq's dims, hold dq and dk until the gate
+ * gradient's kernel finishes them into io's (NULL otherwise). */
 ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const ocla_plan_request *req,
-                              const ocla_attn_params *p, const ocla_attn_grad_io *io);
+                              const ocla_attn_params *p, const ocla_attn_grad_io *io, const ocla_tensor *dq32,
+                              const ocla_tensor *dk32);
 
 /* ---- kernel families of the softmax and FLASH ops: their rows (plan_softmax.c, plan_flash.c)
  * record a kernel's tiles under the family's -D names and in its order, so the op (op_softmax.c,

@@ -109,9 +109,13 @@ static int bwd_nv_fits(const ocla_plan_limits *L, const ocla_plan_request *r, in
          (OCLA_PLAN_NORMALIZE | OCLA_PLAN_NONCAUSAL | OCLA_PLAN_STRIDED | OCLA_PLAN_PORTABLE | OCLA_PLAN_VARLEN)) ||
         (L->max_alloc_size && 4.0 * span > (double)L->max_alloc_size))
         return 1;
-    const int32_t vals[4] = {64, (r->K % 4 == 0 && r->V % 4 == 0) ? 1 : 0,
+    /* half data (OCLA_PLAN_BF16 / _F16: the kernels read and write them, runtime/op_attention_bwd_half.c):
+     * staged in 16-byte groups of 8 (VEC: K and V multiples of 8); bf16 is exact in TF32, so one TF32
+     * pass (the bf16 forward's rule), fp16 the context's setting as fp32 */
+    const int half = (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) != 0, w = half ? 8 : 4;
+    const int32_t vals[4] = {64, (r->K % w == 0 && r->V % w == 0) ? 1 : 0,
                              (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0,
-                             L->allow_tf32 || (r->flags & OCLA__PLAN_BWD_FROM_BF16) ? 1 : 3};
+                             L->allow_tf32 || (r->flags & OCLA_PLAN_BF16) ? 1 : 3};
     p->path = OCLA_PATH_NVIDIA_MMA;
     ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
     /* (GLA: the cumulative gates,) states, state gradients, dq, dv, dk, dg */

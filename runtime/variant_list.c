@@ -54,9 +54,11 @@ static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 static const ocla_kfamily fam_half_cumsum = {"linear_attn", 0, {"CHUNK", "OCLA_GTYPE", NULL}};
 /* The NVIDIA backward's kernels (runtime/attention_bwd_nv.c): the same source and plan tiles, REV=1
  * for the reverse forms (names with _rev, and mma_bwd_dg), HT=1 for the output kernel that reads the
- * states transposed (names ending _t). */
+ * states transposed (names ending _t); for half data their type, fp32 states (HS32) and the products'
+ * output type (fp32 for dq and dk where the gate gradient finishes them). */
 static const ocla_kfamily fam_nv_bwd = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
-                                        {"CHUNK", "VEC", "IDX32", "SPLIT", "REV", "HT", NULL}};
+                                        {"CHUNK", "VEC", "IDX32", "SPLIT", "REV", "HT", "OCLA_DTYPE", "OCLA_OTYPE",
+                                         "HS32", NULL}};
 
 /* Families of the kernels that run without a plan (no options: one variant each). */
 const ocla_kfamily ocla_fam_selftest = {"selftest", 0, {NULL}};
@@ -112,7 +114,9 @@ static const char *const k_default_one = "TPG LC_LANES";
  *   OCLA_DTYPE  the data type of a half request (common.cl), -1 for fp32 (the kernels' default);
  *   OCLA_GTYPE  the gates' type: the data type where a gate tensor exists (scalar or per-key gates;
  *               fixed decays are fp32) and OCLA_PLAN_HALF_GATE says so;
- *   OCLA_OTYPE  fp32 where the normaliser divides the outputs later (la_normalize rounds once);
+ *   OCLA_OTYPE  fp32 where the normaliser divides the outputs later (la_normalize rounds once), and
+ *               for the NVIDIA backward's dq and dk (_t) where the gate gradient finishes them;
+ *   HS32        1 for the NVIDIA backward's kernels with half data (fp32 states);
  *   VARLEN      1 for packed sequences (the NVIDIA path's kernels);
  *   REV, HT     from the kernel's name (the NVIDIA backward: _rev and mma_bwd_dg, a trailing _t);
  *   any other   the plan's tile of that name (k_plan_name), left out where the plan has none. */
@@ -125,7 +129,13 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
                        (r->flags & OCLA_PLAN_HALF_GATE)
                    ? dt
                    : -1;
+    if (!strcmp(tile, "OCLA_OTYPE") && r->op == OCLA_OP_ATTN_BACKWARD) /* dq, dk for the gate gradient */
+        return dt >= 0 && (r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR) &&
+                       !(r->flags & OCLA__PLAN_BWD_NO_DG) && n > 2 && !strcmp(name + n - 2, "_t")
+                   ? OCLA_F32
+                   : -1;
     if (!strcmp(tile, "OCLA_OTYPE")) return dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
+    if (!strcmp(tile, "HS32")) return dt >= 0 && r->op == OCLA_OP_ATTN_BACKWARD ? 1 : -1;
     if (!strcmp(tile, "VARLEN")) return (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
     if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
     if (!strcmp(tile, "HT")) return n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
