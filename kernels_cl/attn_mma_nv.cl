@@ -712,9 +712,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define P1 (2 * CHUNK * (KS + PAD) + (HT ? OT * (KS + PAD) : KS * (OT + 8))) /* phase-1 local floats */
 #endif
 /* One contraction step (key dims d8 .. d8+7 of a slice) without per-key gates: S += PHI_(Q) PHI_(K)^T
- * and O += PHI_(Q) H, from local tiles Qx, Kx (row pitch p_) and Hx (row pitch OT + 8); KIN_(d):
- * slice column d lies inside K (phi(0) may be nonzero: padded key columns must not reach S). */
-#define SLICE_STEP(Qx, Kx, Hx, p_, d8, PHI_, KIN_, LD_, HLD_)                                                    \
+ * and O += PHI_(Q) H, from local tiles Qx, Kx (row pitch p_) and Hx (row pitch OT + 8; HT: hp_, the
+ * staged q and k rows' pitch but for half data: the states stay fp32); KIN_(d): slice column d lies
+ * inside K (phi(0) may be nonzero: padded key columns must not reach S). */
+#define SLICE_STEP(Qx, Kx, Hx, p_, hp_, d8, PHI_, KIN_, LD_, HLD_)                                               \
     {                                                                                                            \
         uint ab[4], as[4], kb_[4][2], ksm[4][2];                                                                 \
         FRAG_LOADX(a_, Qx, p_, wm + gr, d8, tg, LD_)                                                             \
@@ -727,10 +728,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             split(bk, kb_[j], ksm[j], 2);                                                                        \
         }                                                                                                        \
         MMA_PASSES_1x4(sacc, ab, as, kb_, ksm)                                                                   \
-        H_STEP(Hx, d8, p_, HLD_)                                                                                 \
+        H_STEP(Hx, d8, hp_, HLD_)                                                                                \
     }
 /* O += A H for one contraction step (A fragments ab/as in scope): the state slice in local memory as
- * [contraction][OT + 8], or with HT as [OT][p_] (the same row pitch as the q and k slices). */
+ * [contraction][OT + 8], or with HT as [OT][p_]. */
 #if HT
 #define H_B(Hx, d, c0, p_, HLD_) HLD_(Hx, ((c0) + gr) * (p_) + (d))
 #else
@@ -898,7 +899,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         SLICE_STEP16(Qa, Ka, Ha, QKP)
 #else
 #pragma unroll UNROLL_K
-        for (int d8 = 0; d8 < OKS; d8 += 8) SLICE_STEP(Qa, Ka, Ha, QKP, d8, phi, KIN, LDX, HLDX)
+        for (int d8 = 0; d8 < OKS; d8 += 8) SLICE_STEP(Qa, Ka, Ha, QKP, OKS + PAD, d8, phi, KIN, LDX, HLDX)
 #endif
 #undef KIN
         SYNC(); /* before OISSUE refills this stage */
@@ -1001,7 +1002,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             }
             H_STEP(Hs, d8, KS + PAD, LDF)
 #else
-            SLICE_STEP(Qs, Ks, Hs, KS + PAD, d8, SAME, ALL_IN, LDF, LDF)
+            SLICE_STEP(Qs, Ks, Hs, KS + PAD, KS + PAD, d8, SAME, ALL_IN, LDF, LDF)
 #endif
         }
         SYNC();
