@@ -16,7 +16,8 @@
  * Work-group: 128 work-items = 4 warps, 64 query rows of one (b, h) (grid: B*H x query blocks, the
  * longest causal rows first); warp w owns rows 16 w .. 16 w + 15 of the block. Per key block of 64
  * keys (up to the diagonal block when causal):
- *   S = Q K^T (16 x 64 per warp: 8 mma tiles of 16x8, Q's A fragments in registers all along),
+ *   S = Q K^T (16 x 64 per warp: 8 mma tiles of 16x8; Q's A fragments in registers all along, or
+ *   with -DQREG=0 read again from global memory (L1) at each K stage: DK / 2 - 16 fewer registers),
  *   mask (the diagonal block and a last partial block only), row maxima over the quad of lanes
  *   that shares a row, rescale of O and l, P = exp2(S - m) in place, O += P V (16 x DV per warp).
  * Products: mma.sync.aligned.m16n8k8.row.col, tf32 operands, fp32 accumulators. SPLIT 3 (default):
@@ -24,7 +25,7 @@
  * a_hi b_lo + a_hi b_hi), fp32-level accuracy; P V of each staged slice is summed on the tensor
  * cores from zero and added to O in IEEE fp32 (the tensor cores' accumulation truncates: over
  * thousands of keys that bias would grow). SPLIT 1: plain TF32 (the context's allow_tf32), the
- * fp32 bits as they are (the tensor cores read the top 19), O the accumulator itself.
+ * operands rounded to tf32 once, O the accumulator itself.
  *
  * Fragment layouts (PTX ISA, m16n8k8 .tf32 .row.col; g = lane >> 2, t = lane & 3), as
  * attn_mma_nv.cl's FRAG macros and its probe check on the device:
@@ -47,7 +48,9 @@
  * group per stage (empty past the last), so that wait_group counts stages. Keys at or past Tk are
  * copied as zeros (src-size 0) and their scores masked to -inf: p = 0 times a zero row.
  *
- * Build options: -DDK=64|128 -DDV=64|128 (K and V exactly), -DSPLIT=3|1. */
+ * Build options: -DDK=64|128 -DDV=64|128 (K and V exactly), -DSPLIT=3|1; -DQREG=1|0 (an experiment
+ * through OCLA_NV_OPTIONS, not planned: clang + ptxas for sm_90 put DK = DV = 128, SPLIT 3 at 255
+ * registers with 140 bytes of spills with QREG 1). */
 #ifdef __NV_CL_C_VERSION
 
 #ifndef DK
@@ -64,6 +67,9 @@
 #endif
 #if SPLIT != 1 && SPLIT != 3
 #error "softmax_mma_nv.cl: SPLIT must be 1 or 3"
+#endif
+#ifndef QREG
+#define QREG 1
 #endif
 
 #define SMX_WG 128   /* work-items: 4 warps */
@@ -96,14 +102,16 @@ OCLA_INLINE uint smx_tf32(float x) {
     return r;
 }
 
-/* Values to their hi and lo tf32 parts (SPLIT 3), or (SPLIT 1) hi = the fp32 bits as they are (the
- * tensor cores read the top 19) and lo = 0, unused. Straight-line code, not loops: a compiler may
- * turn a loop that copies an array (SPLIT 1) into a memcpy, which keeps the arrays in memory. */
+/* Values to their hi and lo tf32 parts (SPLIT 3), or (SPLIT 1) hi alone (lo = 0, unused). hi is
+ * rounded, not the fp32 bits handed over as they are (the tensor cores would read the top 19 bits:
+ * truncation, biased toward zero): emulated with N(0,1) inputs, truncation gave up to 2.6e-3
+ * normwise error on non-causal rows over 333 keys, rounding about half. Straight-line code, not
+ * loops: a compiler may turn a loop that copies an array into a memcpy, which keeps the arrays in
+ * memory (seen with clang at SPLIT 1). */
+#define TF32_HI(x) smx_tf32(x)
 #if SPLIT == 1
-#define TF32_HI(x) as_uint(x)
 #define TF32_LO(x, hi) 0u
 #else
-#define TF32_HI(x) smx_tf32(x)
 #define TF32_LO(x, hi) smx_tf32((x) - as_float(hi))
 #endif
 OCLA_INLINE void smx_split2(const float x0, const float x1, uint *hi, uint *lo) {
@@ -176,6 +184,19 @@ OCLA_INLINE void smx_issue(__local float *stg, const int s, const int nstage, co
     asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
+/* Q's A fragment of the dims 8kk' .. 8kk' + 7 (kk' = d8 / 8), scaled by qs = scale * log2(e), rows
+ * past T zeros: f = {q[row0][d8 + 2t], q[row0 + 8][d8 + 2t], q[row0][d8 + 2t + 1], q[row0 + 8][d8 + 2t + 1]}
+ * (a0 a1 a2 a3: k positions t and t + 4 carry dims 2t and 2t + 1). */
+OCLA_INLINE void smx_qfrag(float *f, __global const float *qrow0, const ocla_idx qs1, const int row0, const int T,
+                           const int d8, const int t, const float qs) {
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const float2 x = row0 + 8 * hf < T ? vload2(0, qrow0 + 8 * hf * qs1 + d8 + 2 * t) * qs : (float2)(0.0f);
+        f[hf] = x.x;
+        f[2 + hf] = x.y;
+    }
+}
+
 /* Start of stage s: its copies landed and are visible, stage s + 2 issued (see the top). */
 #define STAGE_BEGIN(s_)                                                                                          \
     asm volatile("cp.async.wait_group 1;" ::: "memory");                                                         \
@@ -197,19 +218,17 @@ __kernel __attribute__((reqd_work_group_size(SMX_WG, 1, 1))) void sm_mma_forward
     smx_issue(stg, 0, nstage, tid, kp, k_s1, vp, v_s1, Tk);
     smx_issue(stg, 1, nstage, tid, kp, k_s1, vp, v_s1, Tk);
 
-    /* Q's A fragments of every 8-dim step kk, scaled by scale * log2(e) (rows past T: zeros):
-     * qf[kk] = {q[row0][8kk + 2t], q[row0 + 8][8kk + 2t], q[row0][8kk + 2t + 1], q[row0 + 8][8kk + 2t + 1]} */
-    float qf[DK / 8][4];
+    /* Q's A fragments (smx_qfrag): qf[kk] of dims 8kk .., all of them (QREG) or the K stage's */
     const float qs = scale * M_LOG2E_F;
+    __global const float *qrow0 = q + OCLA_OFF(q, b, min(row0, T - 1), h, 0); /* rows past T are not read */
+#if QREG
+    float qf[DK / 8][4];
 #pragma unroll
-    for (int kk = 0; kk < DK / 8; kk++)
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            const int row = row0 + 8 * hf;
-            const float2 x = row < T ? vload2(0, q + OCLA_OFF(q, b, row, h, 8 * kk + 2 * t)) * qs : (float2)(0.0f);
-            qf[kk][hf] = x.x;
-            qf[kk][2 + hf] = x.y;
-        }
+    for (int kk = 0; kk < DK / 8; kk++) smx_qfrag(qf[kk], qrow0, q_s1, row0, T, 8 * kk, t, qs);
+#define QF(ks, kk) qf[(ks) * (KSL / 8) + (kk)]
+#else
+#define QF(ks, kk) qf[kk]
+#endif
     /* O (16 x DV per warp: tile n holds columns 8n .. 8n + 7), and per row (hf: row0 + 8 hf) the
      * running maximum (base 2) and this lane's part of the running sum (its columns; the quad adds
      * its four parts at the end: they share m) */
@@ -229,13 +248,17 @@ __kernel __attribute__((reqd_work_group_size(SMX_WG, 1, 1))) void sm_mma_forward
         /* S += Q K^T over the K stages (dims 32 ks ..) */
 #pragma unroll
         for (int ks = 0; ks < NKS; ks++) {
+#if !QREG
+            float qf[KSL / 8][4]; /* this stage's, loaded before the wait */
+#pragma unroll
+            for (int kk = 0; kk < KSL / 8; kk++) smx_qfrag(qf[kk], qrow0, q_s1, row0, T, ks * KSL + 8 * kk, t, qs);
+#endif
             STAGE_BEGIN(s0 + ks)
             __local const float *X = stg + ((s0 + ks) % NBUF) * STAGE_F;
 #pragma unroll
             for (int kk = 0; kk < KSL / 8; kk++) {
                 uint ah[4], al[4];
-                const int kq = ks * (KSL / 8) + kk;
-                smx_split4(qf[kq][0], qf[kq][1], qf[kq][2], qf[kq][3], ah, al);
+                smx_split4(QF(ks, kk)[0], QF(ks, kk)[1], QF(ks, kk)[2], QF(ks, kk)[3], ah, al);
 #pragma unroll
                 for (int j = 0; j < SMX_BK / 8; j++) { /* b0 = K[8j + g][8kk + 2t], b1 = K[8j + g][8kk + 2t + 1] */
                     const float2 x = *(__local const float2 *)(X + (8 * j + g) * KP + 8 * kk + 2 * t);
