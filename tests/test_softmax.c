@@ -416,7 +416,8 @@ Test(softmax, mma_plan) {
 /* The forward on every device in both precision modes, against fp64: where the device has NVIDIA's
  * tensor-core path these shapes run softmax_mma_nv.cl (the plan says so: K, V in {64, 128}, 16-byte
  * rows), elsewhere the portable kernels. Shapes: T < 64, T not a multiple of 64, B*H > 1, K != V,
- * [B,H,T,D] views (16-byte rows, other strides), non-causal with Tk > T and Tk < T. Contexts:
+ * [B,H,T,D] views (16-byte rows, other strides), non-causal with Tk > T and Tk < T, 1500 keys (24
+ * blocks: the rescaled accumulation). Contexts:
  * default (3xTF32 on the tensor cores: 1e-4), allow_tf32 (plain TF32: 2e-3, the portable kernels
  * are unaffected: 1e-4), and portable_kernels_only (OCLA_PORTABLE: never the tensor-core path). */
 Test(softmax, mma_path_vs_fp64, .timeout = 1800) {
@@ -424,7 +425,7 @@ Test(softmax, mma_path_vs_fp64, .timeout = 1800) {
         {1, 50, 50, 2, 64, 64, L_DENSE, 0},      {2, 200, 200, 3, 128, 128, L_DENSE, 0},
         {1, 129, 129, 2, 128, 64, L_DENSE, 0},   {1, 64, 64, 1, 64, 128, L_DENSE, 0},
         {1, 100, 100, 2, 64, 64, L_BHTD, 0},     {2, 70, 333, 2, 128, 128, L_DENSE, 1},
-        {1, 300, 20, 1, 64, 64, L_DENSE, 1},
+        {1, 300, 20, 1, 64, 64, L_DENSE, 1},     {1, 1500, 1500, 1, 128, 128, L_DENSE, 0},
     };
     for (int d = 0; d < tc_device_count(); d++)
         for (int mode = 0; mode < 3; mode++) {
