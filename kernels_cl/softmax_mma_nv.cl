@@ -16,8 +16,10 @@
  * Work-group: 128 work-items = 4 warps, 64 query rows of one (b, h) (grid: B*H x query blocks, the
  * longest causal rows first); warp w owns rows 16 w .. 16 w + 15 of the block. Per key block of 64
  * keys (up to the diagonal block when causal):
- *   S = Q K^T (16 x 64 per warp: 8 mma tiles of 16x8; Q's A fragments in registers all along, or
- *   with -DQREG=0 read again from global memory (L1) at each K stage: DK / 2 - 16 fewer registers),
+ *   S = Q K^T (16 x 64 per warp: 8 mma tiles of 16x8; Q's A fragments in registers all along
+ *   (QREG 1, the default at DK 64), or read again from global memory at each K stage, before its
+ *   wait (QREG 0, the default at DK 128: 48 fewer registers; cp.async.cg bypasses L1, so Q's 32 KB
+ *   per work-group stay there)),
  *   mask (the diagonal block and a last partial block only), row maxima over the quad of lanes
  *   that shares a row, rescale of O and l, P = exp2(S - m) in place, O += P V (16 x DV per warp).
  * Products: mma.sync.aligned.m16n8k8.row.col, tf32 operands, fp32 accumulators. SPLIT 3 (default):
@@ -48,9 +50,10 @@
  * group per stage (empty past the last), so that wait_group counts stages. Keys at or past Tk are
  * copied as zeros (src-size 0) and their scores masked to -inf: p = 0 times a zero row.
  *
- * Build options: -DDK=64|128 -DDV=64|128 (K and V exactly), -DSPLIT=3|1; -DQREG=1|0 (an experiment
- * through OCLA_NV_OPTIONS, not planned: clang + ptxas for sm_90 put DK = DV = 128, SPLIT 3 at 255
- * registers with 140 bytes of spills with QREG 1). */
+ * Build options: -DDK=64|128 -DDV=64|128 (K and V exactly), -DSPLIT=3|1; -DQREG=1|0 overrides the
+ * default (an experiment through OCLA_NV_OPTIONS, not planned). Register use as clang 15 + libclc +
+ * ptxas 13.0 for sm_90 see it (NVIDIA's own compiler may differ): 255 registers in every variant;
+ * spills at DK = DV = 128, SPLIT 3 of 852 bytes with QREG 1 and 40 with QREG 0, none at DK = 64. */
 #ifdef __NV_CL_C_VERSION
 
 #ifndef DK
@@ -69,7 +72,7 @@
 #error "softmax_mma_nv.cl: SPLIT must be 1 or 3"
 #endif
 #ifndef QREG
-#define QREG 1
+#define QREG (DK == 64) /* Q's fragments in registers all along (DK 64), or per K stage (DK 128) */
 #endif
 
 #define SMX_WG 128   /* work-items: 4 warps */
@@ -95,24 +98,26 @@
  * outstanding global accesses); bar.sync orders the work-group's shared-memory accesses. */
 #define SYNC() asm volatile("bar.sync 0;" ::: "memory")
 
-/* tf32(x), rounded to nearest (ties away), as its bit pattern. */
-OCLA_INLINE uint smx_tf32(float x) {
-    uint r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-    return r;
-}
-
-/* Values to their hi and lo tf32 parts (SPLIT 3), or (SPLIT 1) hi alone (lo = 0, unused). hi is
- * rounded, not the fp32 bits handed over as they are (the tensor cores would read the top 19 bits:
- * truncation, biased toward zero): emulated with N(0,1) inputs, truncation gave up to 2.6e-3
- * normwise error on non-causal rows over 333 keys, rounding about half. Straight-line code, not
- * loops: a compiler may turn a loop that copies an array into a memcpy, which keeps the arrays in
- * memory (seen with clang at SPLIT 1). */
-#define TF32_HI(x) smx_tf32(x)
+/* tf32 parts by integer arithmetic. TF32_RNA_BITS(x): x's bits with 2^12 added, which rounds the
+ * magnitude to 10 mantissa bits, to nearest, ties away (a carry runs into the exponent; infinities
+ * stay infinite) in bits 13..31, the bits the tensor cores read (they ignore 0..12: attn_mma_nv.cl's
+ * plain TF32 relies on the same); TF32_RNA(x): that value with bits 0..12 cleared, what
+ * cvt.rna.tf32.f32 gives. cvt.rna.tf32.f32 takes 3 instructions on sm_90 (ptxas 13.0, by code
+ * size), these 1 and 2.
+ * hi and lo parts (SPLIT 3): hi = TF32_RNA(x), lo = x - hi (exact in fp32) rounded the same way; a b
+ * ~= a_lo b_hi + a_hi b_lo + a_hi b_hi misses a_lo b_lo and the parts' rounding: ~2^-21 relative.
+ * SPLIT 1: hi alone, rounded (emulated with N(0,1) inputs, truncation, the fp32 bits as they are,
+ * gave up to 2.6e-3 normwise error on non-causal rows over 333 keys; rounding about a quarter);
+ * lo = 0, unused. Straight-line code, not loops: a compiler may turn a loop that copies an array
+ * into a memcpy, which keeps the arrays in memory (seen with clang at SPLIT 1). */
+#define TF32_RNA_BITS(x) (as_uint(x) + 0x1000u)
+#define TF32_RNA(x) (TF32_RNA_BITS(x) & 0xffffe000u)
 #if SPLIT == 1
+#define TF32_HI(x) TF32_RNA_BITS(x)
 #define TF32_LO(x, hi) 0u
 #else
-#define TF32_LO(x, hi) smx_tf32((x) - as_float(hi))
+#define TF32_HI(x) TF32_RNA(x)
+#define TF32_LO(x, hi) TF32_RNA_BITS((x) - as_float(hi))
 #endif
 OCLA_INLINE void smx_split2(const float x0, const float x1, uint *hi, uint *lo) {
     hi[0] = TF32_HI(x0), hi[1] = TF32_HI(x1);
