@@ -98,26 +98,29 @@
  * outstanding global accesses); bar.sync orders the work-group's shared-memory accesses. */
 #define SYNC() asm volatile("bar.sync 0;" ::: "memory")
 
-/* tf32 parts by integer arithmetic. TF32_RNA_BITS(x): x's bits with 2^12 added, which rounds the
- * magnitude to 10 mantissa bits, to nearest, ties away (a carry runs into the exponent; infinities
- * stay infinite) in bits 13..31, the bits the tensor cores read (they ignore 0..12: attn_mma_nv.cl's
- * plain TF32 relies on the same); TF32_RNA(x): that value with bits 0..12 cleared, what
- * cvt.rna.tf32.f32 gives. cvt.rna.tf32.f32 takes 3 instructions on sm_90 (ptxas 13.0, by code
- * size), these 1 and 2.
- * hi and lo parts (SPLIT 3): hi = TF32_RNA(x), lo = x - hi (exact in fp32) rounded the same way; a b
- * ~= a_lo b_hi + a_hi b_lo + a_hi b_hi misses a_lo b_lo and the parts' rounding: ~2^-21 relative.
- * SPLIT 1: hi alone, rounded (emulated with N(0,1) inputs, truncation, the fp32 bits as they are,
- * gave up to 2.6e-3 normwise error on non-causal rows over 333 keys; rounding about a quarter);
- * lo = 0, unused. Straight-line code, not loops: a compiler may turn a loop that copies an array
- * into a memcpy, which keeps the arrays in memory (seen with clang at SPLIT 1). */
-#define TF32_RNA_BITS(x) (as_uint(x) + 0x1000u)
-#define TF32_RNA(x) (TF32_RNA_BITS(x) & 0xffffe000u)
+/* hi and lo tf32 parts. hi = x rounded to nearest at tf32's 11 significant bits by Veltkamp's split:
+ * c = x (2^13 + 1), hi = c - (c - x) (exact for |x| < 2^115: beyond, and for infinities, hi is NaN;
+ * a NaN stays NaN). The product goes through inline PTX mul.rn, which no compiler fuses into the
+ * subtraction (OpenCL's FP_CONTRACT is on by default: c - x as one fma would not round c, and hi
+ * would keep low bits). 3 fp32 operations; cvt.rna.tf32.f32 takes 3 instructions on sm_90 (ptxas
+ * 13.0, by code size) and adding 2^12 to the bits, 1, turns NVIDIA's canonical NaN (0x7fffffff)
+ * into -0: a NaN input would vanish.
+ * SPLIT 3: lo = x - hi (exact); the tensor cores read the top 19 bits of lo's register (truncation:
+ * 2^-10 of lo, 2^-21 of x); a b ~= a_lo b_hi + a_hi b_lo + a_hi b_hi misses a_lo b_lo (2^-22).
+ * SPLIT 1: hi alone (emulated with N(0,1) inputs, truncation, the fp32 bits as they are, gave up to
+ * 2.6e-3 normwise error on non-causal rows over 333 keys; rounding about a quarter); lo = 0, unused.
+ * Straight-line code, not loops: a compiler may turn a loop that copies an array into a memcpy, which
+ * keeps the arrays in memory (seen with clang at SPLIT 1). */
+OCLA_INLINE float smx_hi(const float x) {
+    float c;
+    asm("mul.rn.f32 %0, %1, 0f46000400;" : "=f"(c) : "f"(x)); /* x * 8193 */
+    return c - (c - x);
+}
+#define TF32_HI(x) as_uint(smx_hi(x))
 #if SPLIT == 1
-#define TF32_HI(x) TF32_RNA_BITS(x)
 #define TF32_LO(x, hi) 0u
 #else
-#define TF32_HI(x) TF32_RNA(x)
-#define TF32_LO(x, hi) TF32_RNA_BITS((x) - as_float(hi))
+#define TF32_LO(x, hi) as_uint((x) - as_float(hi))
 #endif
 OCLA_INLINE void smx_split2(const float x0, const float x1, uint *hi, uint *lo) {
     hi[0] = TF32_HI(x0), hi[1] = TF32_HI(x1);
