@@ -23,8 +23,8 @@
  *   mask (the diagonal block and a last partial block only), row maxima over the quad of lanes
  *   that shares a row, rescale of O and l, P = exp2(S - m) in place, O += P V (16 x DV per warp).
  * Products: mma.sync.aligned.m16n8k8.row.col, tf32 operands, fp32 accumulators. SPLIT 3 (default):
- * "3xTF32" as attn_mma_nv.cl (x = hi + lo, hi = tf32(x), lo = tf32(x - hi); a b ~= a_lo b_hi +
- * a_hi b_lo + a_hi b_hi), fp32-level accuracy; P V of each staged slice is summed on the tensor
+ * "3xTF32" as attn_mma_nv.cl (x = hi + lo, hi = x rounded to tf32, lo = x - hi: smx_hi; a b ~=
+ * a_lo b_hi + a_hi b_lo + a_hi b_hi), fp32-level accuracy; P V of each staged slice is summed on the tensor
  * cores from zero and added to O in IEEE fp32 (the tensor cores' accumulation truncates: over
  * thousands of keys that bias would grow). SPLIT 1: plain TF32 (the context's allow_tf32), the
  * operands rounded to tf32 once, O the accumulator itself.
@@ -52,8 +52,8 @@
  *
  * Build options: -DDK=64|128 -DDV=64|128 (K and V exactly), -DSPLIT=3|1; -DQREG=1|0 overrides the
  * default (an experiment through OCLA_NV_OPTIONS, not planned). Register use as clang 15 + libclc +
- * ptxas 13.0 for sm_90 see it (NVIDIA's own compiler may differ): 255 registers in every variant;
- * spills at DK = DV = 128, SPLIT 3 of 852 bytes with QREG 1 and 40 with QREG 0, none at DK = 64. */
+ * ptxas 13.0 for sm_90 see it (NVIDIA's own compiler may differ): 221-255 registers; spills only at
+ * DK = DV = 128, SPLIT 3: 72 bytes with QREG 1, 40 with QREG 0 (the default there, for headroom). */
 #ifdef __NV_CL_C_VERSION
 
 #ifndef DK
@@ -107,8 +107,9 @@
  * into -0: a NaN input would vanish.
  * SPLIT 3: lo = x - hi (exact); the tensor cores read the top 19 bits of lo's register (truncation:
  * 2^-10 of lo, 2^-21 of x); a b ~= a_lo b_hi + a_hi b_lo + a_hi b_hi misses a_lo b_lo (2^-22).
- * SPLIT 1: hi alone (emulated with N(0,1) inputs, truncation, the fp32 bits as they are, gave up to
- * 2.6e-3 normwise error on non-causal rows over 333 keys; rounding about a quarter); lo = 0, unused.
+ * SPLIT 1: hi alone (this kernel emulated lane by lane on the CPU with N(0,1) inputs: truncation,
+ * the fp32 bits as they are, gave up to 2.6e-3 normwise error on non-causal rows over 333 keys,
+ * rounding 6.5e-4); lo = 0, unused.
  * Straight-line code, not loops: a compiler may turn a loop that copies an array into a memcpy, which
  * keeps the arrays in memory (seen with clang at SPLIT 1). */
 OCLA_INLINE float smx_hi(const float x) {
