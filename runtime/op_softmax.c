@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl, planned by runtime/plan_softmax.c.
+/* Tiled (flash-style) softmax attention: kernels_cl/softmax.cl, or on NVIDIA's tensor cores
+ * kernels_cl/softmax_mma_nv.cl (the plan's path), planned by runtime/plan_softmax.c.
  * The op runs exactly the plan's kernel and tiles (ocla_plan_explain shows the same plan). Where
  * the built kernel's own limits (its work-group limit, its static local memory) do not take the
  * plan, the op plans again through the scheduler with those limits. Scratch slot 4: the (m, l, acc)
@@ -43,7 +44,8 @@ static int64_t iters_per_key_block(const ocla_plan *p, int tiled, int64_t K, int
 /* The plan (ocla__plan_for, as ocla_plan_explain) and its kernel. Where the built kernel's limits do
  * not take the plan, plan again with them: L.kernel_wg_size = the kernel's work-group limit, and
  * L.kernel_local_mem = the local memory the kernel holds beyond what the plan counts (sm_tiled: its
- * static local memory; sm_forward: what it reports beyond its tiles, e.g. rusticl's double count).
+ * static local memory; sm_forward and sm_mma_forward: what it reports beyond what the plan counts,
+ * e.g. rusticl's double count).
  * The limits only tighten, so this ends. */
 static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r, ocla_plan *plan, cl_kernel *kern) {
     ocla_plan_limits L;
@@ -82,6 +84,22 @@ static ocla_status plan_and_build(ocla_context *ctx, const ocla_plan_request *r,
     return st;
 }
 
+/* The NVIDIA tensor-core forward (sm_mma_forward): every key in one launch (the key split is Mesa
+ * llvmpipe's), grid (128 work-items x B*H, query blocks of the plan's chunk). */
+static ocla_status launch_mma(ocla_context *ctx, cl_kernel kern, const ocla_plan *plan, const ocla_tensor *q,
+                              const ocla_tensor *k, const ocla_tensor *v, ocla_tensor *o, cl_float scale, int causal) {
+    const int64_t B = q->dims[0], T = q->dims[1], H = q->dims[2], Tk = k->dims[1];
+    ocla_args a = {ctx, kern, 0, OCLA_SUCCESS};
+    ocla__push_tensor(&a, q, NULL, 4), ocla__push_tensor(&a, k, NULL, 4), ocla__push_tensor(&a, v, NULL, 4);
+    ocla__push_tensor(&a, o, NULL, 4);
+    ocla__push_int(&a, T), ocla__push_int(&a, Tk), ocla__push_int(&a, H);
+    ocla__args_push(&a, sizeof scale, &scale);
+    ocla__push_int(&a, causal);
+    const size_t local[2] = {(size_t)plan->wg_x, 1};
+    const size_t global[2] = {local[0] * (size_t)(B * H), (size_t)((T + plan->chunk - 1) / plan->chunk)};
+    return ocla__layer_launch(&a, 2, global, local, "softmax attention sm_mma_forward");
+}
+
 static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const ocla_tensor *q, const ocla_tensor *k,
                        const ocla_tensor *v, ocla_tensor *o) {
     ocla_status st;
@@ -115,6 +133,8 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
     ocla_plan plan;
     cl_kernel kern = NULL;
     if ((st = plan_and_build(ctx, &r, &plan, &kern)) != OCLA_SUCCESS) return st;
+    const cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
+    if (plan.path == OCLA_PATH_NVIDIA_MMA) return launch_mma(ctx, kern, &plan, q, k, v, o, scale, p->causal ? 1 : 0);
     const int tiled = !strcmp(plan.kernels, "sm_tiled"), bq = plan.chunk;
     const int dk = plan.tile[tiled ? SM_DK : SMR_DK], dv = plan.tile[tiled ? SM_DV : SMR_DV];
     const int nqb = (int)((T + bq - 1) / bq);
@@ -137,7 +157,6 @@ static ocla_status run(ocla_context *ctx, const ocla_softmax_params *p, const oc
             return ocla__fail(ctx, OCLA_ERR_OVERFLOW, FN ": state size overflows");
         if ((st = ocla__scratch(ctx, SLOT_STATE, bytes, &stbuf)) != OCLA_SUCCESS) return st;
     }
-    const cl_float scale = p->has_scale ? p->scale : (cl_float)(1.0 / sqrt((double)K));
     for (int kb0 = 0; kb0 < nkb; kb0 += per_launch) {
         ocla_args a = {ctx, kern, 0, OCLA_SUCCESS};
         ocla__push_tensor(&a, q, NULL, 4), ocla__push_tensor(&a, k, NULL, 4), ocla__push_tensor(&a, v, NULL, 4), ocla__push_tensor(&a, o, NULL, 4);

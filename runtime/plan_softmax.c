@@ -20,11 +20,23 @@
  * CDNA, Intel and the mobile GPUs) are candidates only when forced.
  * Cost: the FLOPs (4x for the one-row kernel, whose inner loops are bound by local-memory loads)
  * plus the key/value bytes re-read once per query block, with the small-grid, occupancy and
- * wave-fill penalties (runtime/plan_params.c). */
+ * wave-fill penalties (runtime/plan_params.c).
+ *
+ * The NVIDIA tensor-core forward (kernels_cl/softmax_mma_nv.cl, sm_mma_forward) at block 64: where
+ * the device has the tensor-core path (L->paths: runtime/attention_nv.c's probe ran right) and the
+ * request is fp32 with 16-byte rows (not OCLA_PLAN_STRIDED: cp.async copies 16 bytes), K and V
+ * each 64 or 128, not OCLA_PLAN_PORTABLE (OCLA_PORTABLE=1, portable_kernels_only), and its 128
+ * work-items and static local memory fit. Tiles DK DV SPLIT: 3 (3xTF32, fp32-level accuracy), 1
+ * (plain TF32) where the context allows TF32. Cost: the tiled kernel's at block 64, scaled by 0.3
+ * (tensor cores: chosen over every portable block). */
 #include "plan.h"
 
 const ocla_kfamily ocla__fam_softmax_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", NULL}};
 const ocla_kfamily ocla__fam_softmax_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", NULL}};
+
+/* softmax_mma_nv.cl's static local memory: NBUF (3) stage buffers of SMX_BK (64) rows x KP (40) floats */
+#define SMX_LOCAL (3u * 64u * 40u * 4u)
+#define SMX_WG 128 /* its work-group: 4 warps */
 
 static int pad_dim(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256; }
 
@@ -48,10 +60,40 @@ static int tiled_tiles(int block, int64_t K, int64_t V, int vec4, int32_t *t, ui
     return 0;
 }
 
+/* The forward's modelled cost: flops (per key and dim, by kernel) and the key/value bytes re-read per
+ * query block of chunk rows, with the grid, occupancy and wave penalties. */
+static double forward_cost(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r,
+                           double flops, int chunk, uint64_t local, uint64_t items) {
+    const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
+    double c = T * (Kd + Vd) * (flops + (L->is_gpu ? 20.0 : 4.0) * 4.0 / chunk); /* balance: bytes */
+    c *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
+    return c * ocla__plan_occupancy_penalty(L, P, local) * ocla__plan_wave_penalty(L, P, items);
+}
+
+/* The NVIDIA tensor-core forward at this chunk (see the top); nonzero where it does not apply. */
+static int mma_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
+                    ocla_plan *p) {
+    const int d_ok = (r->K == 64 || r->K == 128) && (r->V == 64 || r->V == 128);
+    if (!(L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) || chunk != 64 || !d_ok ||
+        (r->flags & (OCLA_PLAN_PORTABLE | OCLA_PLAN_STRIDED | OCLA_PLAN_BF16 | OCLA_PLAN_F16)) ||
+        ocla__plan_wg_limit(L) < SMX_WG || SMX_LOCAL > ocla__plan_local_avail(L))
+        return 1;
+    const int32_t t[3] = {(int32_t)r->K, (int32_t)r->V, L->allow_tf32 ? 1 : 3};
+    p->path = OCLA_PATH_NVIDIA_MMA;
+    ocla__plan_set_tiles(p, (const char *const[]){"DK", "DV", "SPLIT", NULL}, t);
+    ocla__plan_set_kernels(p, "sm_mma_forward");
+    p->wg_x = SMX_WG, p->wg_y = 1;
+    p->bk = 64, p->bv = (int)r->V;
+    p->local_bytes = SMX_LOCAL;
+    p->cost = 0.3 * forward_cost(L, P, r, 2.0, chunk, SMX_LOCAL, SMX_WG);
+    return 0;
+}
+
 int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const ocla_plan_request *r, int chunk,
                        ocla_plan *p) {
     const uint64_t W = ocla__plan_wg_limit(L), avail = ocla__plan_local_avail(L);
     if (r->K > OCLA_SM_MAX_D || r->V > OCLA_SM_MAX_D) return 1;
+    if (!mma_fits(L, P, r, chunk, p)) return 0;
     const int forced = r->chunk == chunk;
     const int half = (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) != 0;
     const int vec4 = !(r->flags & OCLA_PLAN_STRIDED) && !half && r->K % 4 == 0 && r->V % 4 == 0;
@@ -76,10 +118,7 @@ int ocla__softmax_fits(const ocla_plan_limits *L, const ocla__plan_params *P, co
     ocla__plan_set_kernels(p, tiled ? "sm_tiled" : "sm_forward");
     p->wg_y = 1;
     p->local_bytes = local;
-    const double Kd = (double)r->K, Vd = (double)r->V, T = r->T > 0 ? (double)r->T : 1.0;
-    p->cost = T * (Kd + Vd) * ((tiled ? 2.0 : 8.0) + (L->is_gpu ? 20.0 : 4.0) * 4.0 / chunk); /* balance: bytes */
-    p->cost *= ocla__plan_grid_penalty(L, (double)r->B * (double)r->H * (double)((r->T + chunk - 1) / chunk));
-    p->cost *= ocla__plan_occupancy_penalty(L, P, local) * ocla__plan_wave_penalty(L, P, (uint64_t)p->wg_x);
+    p->cost = forward_cost(L, P, r, tiled ? 2.0 : 8.0, chunk, local, (uint64_t)p->wg_x);
     return 0;
 }
 

@@ -31,6 +31,9 @@ static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "O
 static const ocla_kfamily fam_sm_tiled = {"softmax", 0, {"TX", "TY", "RM", "KN", "VS", "DK", "DV", "VEC4", "LSUM", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_sm_onerow = {"softmax", 0, {"ONE_ROW", "BQ", "DK", "DV", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_sm_bwd = {"softmax_bwd", 0, {"BQ", "BK", "DS", "DK", "DV", "OCLA_DTYPE", NULL}};
+/* kernels_cl/softmax_mma_nv.cl: the NVIDIA tensor-core forward (plan_softmax.c, mma_fits), fp32 only: the
+ * plan's DK DV SPLIT in its order (the context's OCLA_NV_OPTIONS appended, as the other NVIDIA kernels). */
+static const ocla_kfamily fam_sm_nv = {"softmax_mma_nv", OCLA_VF_NV_EXTRA, {"DK", "DV", "SPLIT", NULL}};
 /* kernels_cl/linear_attn_decode.cl: one decode step (plan_la.c, decode_plan): the plan's CW RB VEC (its
  * DV and KS are the launch's local size, read by the kernel at run time), then the element types */
 static const ocla_kfamily fam_decode = {"linear_attn_decode", 0, {"CW", "RB", "VEC", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
@@ -169,7 +172,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
         break;
     case OCLA_OP_FLASH_CHUNK: fam = !strncmp(name, "flashb_", 7) ? &fam_flash_bwd : &ocla__fam_flash; break;
     case OCLA_OP_SOFTMAX_TILED:
-        fam = !strcmp(name, "sm_tiled") ? &fam_sm_tiled : &fam_sm_onerow;
+        fam = nv ? &fam_sm_nv : !strcmp(name, "sm_tiled") ? &fam_sm_tiled : &fam_sm_onerow;
         break;
     case OCLA_OP_ATTN_BACKWARD:
         fam = !nv ? &fam_bwd : !strcmp(name, "la_gate_cumsum") ? &fam_nv_cumsum : &fam_nv_bwd;

@@ -6,6 +6,9 @@
  * limit of 16 forces it), and the split of the keys over several launches that Mesa llvmpipe needs
  * (simulated on the other devices too). Non-causal cases with Tk != T use a local fp64 reference
  * (ref_cross below, the same loop as ref_softmax_attention with Tk keys; checked against it at Tk = T).
+ * Where the device has NVIDIA's tensor-core path, block 0 and 64 at K, V in {64, 128} with 16-byte
+ * rows run kernels_cl/softmax_mma_nv.cl instead (mma_path_vs_fp64 covers it in both precision
+ * modes; mma_plan checks when the scheduler takes it, on fake limits).
  *
  * Tolerance 1e-4 normwise (tc_max_rel_err). Justification: each output is a convex combination of
  * value rows, so errors in the weights and sums scale with max |v|. (1) Scores: fp32 dot products of
@@ -19,14 +22,17 @@
  * Program variants are few per device (PoCL compiles each for seconds): per block, K,V padded to
  * 32/64/128/256 and the float4/scalar switch; many shapes run per variant. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "internal.h"
+#include "plan.h"
 #include "ref/ref_layers.h"
 
 #define TOL 1e-4
+#define TOL_TF32 2e-3 /* the tensor-core path with the context's allow_tf32 (plain TF32 products) */
 
 enum { L_DENSE = 0, L_BHTD = 1, L_OFFSET = 2 };
 
@@ -205,8 +211,8 @@ Test(softmax, long_4096, .timeout = 1800) {
     }
 }
 
-/* Simulated small devices and the Mesa launch split on every device (white box: the context's copy
- * of the device limits is edited after creation; the launch checks read the same copy). A work-group
+/* Simulated small devices and the Mesa launch split on every device, portable kernels (white box: the
+ * context's copy of the device limits is edited after creation; the launch checks read the same copy). A work-group
  * limit of 16 leaves only the one-row kernel at block 16; 32 the tiled block 16; vendor Mesa splits
  * the keys over several launches (more than one is checked through the profiler's kernel count). */
 Test(softmax, simulated_limits, .timeout = 1800) {
@@ -219,6 +225,7 @@ Test(softmax, simulated_limits, .timeout = 1800) {
             ocla_context_options o;
             ocla_context_options_defaults(&o);
             o.profiling = 1;
+            o.portable_kernels_only = 1; /* the portable kernels' limits (no tensor-core path on an NVIDIA device) */
             ocla_context *ctx = tc_open_with(d, &o);
             if (sims[si].wg < ctx->info.max_work_group_size) ctx->info.max_work_group_size = sims[si].wg;
             if (sims[si].mesa) ctx->info.vendor = OCLA_VENDOR_MESA;
@@ -288,7 +295,8 @@ static ocla_plan explain_case(ocla_context *ctx, const sm_case *c, int block, ch
 static int built_as_planned(const ocla_context *ctx, const ocla_plan *plan) {
     for (size_t i = 0; i < ctx->n_kernels; i++) {
         const ocla_kernel_entry *e = &ctx->kernels[i];
-        if (!e->has_variant || strcmp(e->name, plan->kernels) || strcmp(e->variant.fam->source, "softmax")) continue;
+        const char *src = plan->path == OCLA_PATH_NVIDIA_MMA ? "softmax_mma_nv" : "softmax";
+        if (!e->has_variant || strcmp(e->name, plan->kernels) || strcmp(e->variant.fam->source, src)) continue;
         int same = 1;
         for (int t = 0; t < OCLA_VARIANT_TILES && e->variant.fam->tiles[t]; t++) /* fp32: no OCLA_DTYPE */
             same &= !strcmp(e->variant.fam->tiles[t], "OCLA_DTYPE") ? e->variant.tile[t] < 0
@@ -345,4 +353,110 @@ Test(softmax, runs_the_plan, .timeout = 1200) {
         ctx->env_chunk = 0;
         ocla_context_destroy(ctx);
     }
+}
+
+/* The scheduler's choice of the NVIDIA tensor-core forward (plan_softmax.c), on fake limits (no
+ * device): block 64, fp32 with 16-byte rows, K and V in {64, 128}, the path in L->paths, 128
+ * work-items and its 30,720 B of static local memory; SPLIT 3 (3xTF32) unless the context allows
+ * TF32; every other request keeps the portable kernels. Its variant is softmax_mma_nv.cl's. */
+Test(softmax, mma_plan) {
+    const ocla_plan_limits h100 = {.local_mem_size = 48 * 1024, .max_work_group_size = 1024, .max_work_item_size0 = 1024,
+                                   .compute_units = 132, .simd_width = 32, .is_gpu = 1, .max_alloc_size = 20ull << 30,
+                                   .vendor = OCLA_VENDOR_NVIDIA, .arch = "NVIDIA H100 80GB HBM3",
+                                   .paths = 1u << OCLA_PATH_NVIDIA_MMA};
+    static const struct {
+        int64_t K, V;
+        int chunk;
+        unsigned flags;
+        int limits; /* 0 as is, 1 allow_tf32, 2 no tensor-core path, 3 work-group limit 64, 4 16 KiB local */
+        int nv;     /* expected: the tensor-core path */
+    } cases[] = {
+        {128, 128, 0, 0, 0, 1},  {64, 64, 0, 0, 0, 1},   {64, 128, 64, 0, 0, 1},  {128, 64, 0, 0, 1, 1},
+        {96, 96, 0, 0, 0, 0},    {32, 32, 0, 0, 0, 0},   {128, 256, 0, 0, 0, 0},  {128, 128, 32, 0, 0, 0},
+        {128, 128, 0, OCLA_PLAN_STRIDED, 0, 0},           {128, 128, 0, OCLA_PLAN_PORTABLE, 0, 0},
+        {128, 128, 0, OCLA_PLAN_BF16, 0, 0},              {64, 64, 0, OCLA_PLAN_F16, 0, 0},
+        {128, 128, 0, 0, 2, 0},  {128, 128, 0, 0, 3, 0}, {128, 128, 0, 0, 4, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ocla_plan_limits L = h100;
+        if (cases[i].limits == 1) L.allow_tf32 = 1;
+        if (cases[i].limits == 2) L.paths = 0;
+        if (cases[i].limits == 3) L.max_work_group_size = L.max_work_item_size0 = 64;
+        if (cases[i].limits == 4) L.local_mem_size = 16 * 1024;
+        const ocla_plan_request r = {OCLA_OP_SOFTMAX_TILED, 4, 2048, 16, cases[i].K, cases[i].V, cases[i].chunk,
+                                     cases[i].flags, 0, 0};
+        ocla_plan p;
+        cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS, "case %zu: %s", i, ocla_last_error(NULL));
+        char text[512];
+        ocla__plan_describe(&p, text, sizeof text);
+        cr_log_info("softmax mma_plan case %zu: %s", i, text);
+        ocla_variant v;
+        char opts[256];
+        cr_assert_eq(ocla__plan_kernel_variant(&p, &r, p.kernels, &v), 0, "case %zu: %s", i, text);
+        cr_assert_eq(ocla__variant_build_options(&v, opts, sizeof opts), 0);
+        if (!cases[i].nv) {
+            cr_expect_eq(p.path, OCLA_PATH_PORTABLE, "case %zu: %s", i, text);
+            cr_expect_str_eq(v.fam->source, "softmax", "case %zu", i);
+            continue;
+        }
+        cr_expect_eq(p.path, OCLA_PATH_NVIDIA_MMA, "case %zu: %s", i, text);
+        cr_expect_str_eq(p.kernels, "sm_mma_forward", "case %zu", i);
+        cr_expect(strstr(text, "NVIDIA tensor cores") != NULL, "case %zu: %s", i, text);
+        cr_expect_eq(p.chunk, 64);
+        cr_expect_eq(p.wg_x * p.wg_y, 128);
+        cr_expect_eq(p.local_bytes, 30720u);
+        char want[96];
+        snprintf(want, sizeof want, " -DDK=%d -DDV=%d -DSPLIT=%d", (int)cases[i].K, (int)cases[i].V,
+                 cases[i].limits == 1 ? 1 : 3);
+        cr_expect_str_eq(v.fam->source, "softmax_mma_nv", "case %zu", i);
+        cr_expect_str_eq(opts, want, "case %zu: options '%s'", i, opts);
+    }
+}
+
+/* The forward on every device in both precision modes, against fp64: where the device has NVIDIA's
+ * tensor-core path these shapes run softmax_mma_nv.cl (the plan says so: K, V in {64, 128}, 16-byte
+ * rows), elsewhere the portable kernels. Shapes: T < 64, T not a multiple of 64, B*H > 1, K != V,
+ * [B,H,T,D] views (16-byte rows, other strides), non-causal with Tk > T and Tk < T, 1500 keys (24
+ * blocks: the rescaled accumulation). Contexts:
+ * default (3xTF32 on the tensor cores: 1e-4), allow_tf32 (plain TF32: 2e-3, the portable kernels
+ * are unaffected: 1e-4), and portable_kernels_only (OCLA_PORTABLE: never the tensor-core path). */
+Test(softmax, mma_path_vs_fp64, .timeout = 1800) {
+    static const sm_case cs[] = {
+        {1, 50, 50, 2, 64, 64, L_DENSE, 0},      {2, 200, 200, 3, 128, 128, L_DENSE, 0},
+        {1, 129, 129, 2, 128, 64, L_DENSE, 0},   {1, 64, 64, 1, 64, 128, L_DENSE, 0},
+        {1, 100, 100, 2, 64, 64, L_BHTD, 0},     {2, 70, 333, 2, 128, 128, L_DENSE, 1},
+        {1, 300, 20, 1, 64, 64, L_DENSE, 1},     {1, 1500, 1500, 1, 128, 128, L_DENSE, 0},
+    };
+    for (int d = 0; d < tc_device_count(); d++)
+        for (int mode = 0; mode < 3; mode++) {
+            ocla_context_options o;
+            ocla_context_options_defaults(&o);
+            o.profiling = 1;
+            o.allow_tf32 = mode == 1;
+            o.portable_kernels_only = mode == 2;
+            ocla_context *ctx = tc_open_with(d, &o);
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+                for (int causal = 0; causal < 2; causal++) {
+                    if (causal && cs[i].noncausal) continue;
+                    char text[512], detail[256] = "";
+                    const ocla_plan plan = explain_case(ctx, &cs[i], 0, text, sizeof text);
+                    const int nv = plan.path == OCLA_PATH_NVIDIA_MMA;
+                    if (mode == 2) cr_expect(!nv, "%s: portable_kernels_only planned %s", tc_device_name(d), text);
+                    if (nv) cr_expect_str_eq(plan.kernels, "sm_mma_forward");
+                    ocla_status st;
+                    int kernels = 0;
+                    const double e = run_case(ctx, &cs[i], causal, 0, (uint32_t)(300 + i), &st, &kernels);
+                    cr_assert_eq(st, OCLA_SUCCESS, "%s: %s", tc_device_name(d), ocla_last_error(ctx));
+                    ocla_profile_detail(ctx, detail, sizeof detail);
+                    const double tol = nv && mode == 1 ? TOL_TF32 : TOL;
+                    cr_log_info("softmax %s mode %d B%d T%d Tk%d H%d K%d V%d layout %d causal %d: %.3g (%s; ran %s)",
+                                tc_device_name(d), mode, cs[i].B, cs[i].T, cs[i].Tk, cs[i].H, cs[i].K, cs[i].V,
+                                cs[i].layout, causal, e, nv ? "tensor cores" : "portable", detail);
+                    cr_expect(e <= tol, "%s mode %d case %zu causal %d (%s): err %.3g > %.0e", tc_device_name(d), mode,
+                              i, causal, plan.kernels, e, tol);
+                    if (detail[0]) cr_expect(strstr(detail, plan.kernels) != NULL, "plan %s, ran %s", plan.kernels, detail);
+                    cr_expect(built_as_planned(ctx, &plan), "%s: %s", tc_device_name(d), text);
+                }
+            ocla_context_destroy(ctx);
+        }
 }

@@ -3,18 +3,19 @@
 # Kernel sources checked without a GPU, with clang's OpenCL front end:
 #  1. every kernels_cl/*.cl compiles on its own (common.cl + the file, no options: every macro a
 #     file reads has a default) for a generic 64-bit target;
-#  2. the NVIDIA fast-path kernels, which only compile on NVIDIA's driver, parse and type-check for
-#     nvptx (NVIDIA's front end takes `asm`, clang spells it __asm__) in every variant the runtime
-#     can build: the "nvidia" lines of build/tests/ocla_variants (the scheduler's plans mapped to
-#     variants: gate kinds, feature maps, TF32 split 1 or 3, float4 rows and 32-bit offsets on or off,
-#     packed sequences (VARLEN), the backward's forms REV and HT), and the file's defaults.
+#  2. the NVIDIA fast-path kernels (kernels_cl/*_nv.cl), which only compile on NVIDIA's driver, parse
+#     and type-check for nvptx (NVIDIA's front end takes `asm`, clang spells it __asm__) in every
+#     variant the runtime can build: the "nvidia" lines of build/tests/ocla_variants (the scheduler's
+#     plans mapped to variants: attn_mma_nv's gate kinds, feature maps, TF32 split 1 or 3, float4 rows
+#     and 32-bit offsets on or off, packed sequences (VARLEN), the backward's forms REV and HT;
+#     softmax_mma_nv's head dims and split), and each file's defaults.
 set -euo pipefail
 mkdir -p build/kernel-check
 n=0
 for f in kernels_cl/*.cl; do
   name=$(basename "$f" .cl)
   [ "$name" = common ] && continue
-  [ "$name" = attn_mma_nv ] && continue  # NVIDIA inline PTX: checked below
+  case "$name" in *_nv) continue ;; esac  # NVIDIA inline PTX: checked below
   cat kernels_cl/common.cl "$f" > build/kernel-check/"$name".cl
   clang -x cl -cl-std=CL1.2 -target spir64 -fsyntax-only -Werror build/kernel-check/"$name".cl
   n=$((n + 1))
@@ -31,18 +32,28 @@ float4 OV vload_half4(size_t, const __global half *);
 void OV vstore_half_rte(float, size_t, __global half *);
 #undef OV
 EOF
-cat kernels_cl/common.cl kernels_cl/attn_mma_nv.cl > build/kernel-check/attn_mma_nv.cl
+nvsrc=()
+for f in kernels_cl/*_nv.cl; do
+  name=$(basename "$f" .cl)
+  cat kernels_cl/common.cl "$f" > build/kernel-check/"$name".cl
+  nvsrc+=("$name")
+done
 [ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
 v=0
+declare -A seen=()
 while IFS=$'\t' read -r source options _ compiles; do
-  [ "$compiles" = nvidia ] && [ "$source" = attn_mma_nv ] || continue
+  [ "$compiles" = nvidia ] || continue
+  [ -f build/kernel-check/"$source".cl ] || { echo "15-vendor-kernels: no kernels_cl/$source.cl"; exit 1; }
   [ "$options" = - ] && options=""
   # shellcheck disable=SC2086  # options are separate -D words
   clang -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -D__NV_CL_C_VERSION=1 -Dasm=__asm__ \
-        -include build/kernel-check/nv_half.h $options -fsyntax-only -Werror build/kernel-check/attn_mma_nv.cl
+        -include build/kernel-check/nv_half.h $options -fsyntax-only -Werror build/kernel-check/"$source".cl
+  seen[$source]=1
   v=$((v + 1))
 done < <(build/tests/ocla_variants 2> /dev/null)
-[ "$v" -gt 0 ] || { echo "15-vendor-kernels: ocla_variants listed no NVIDIA variant"; exit 1; }
-clang -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -D__NV_CL_C_VERSION=1 -Dasm=__asm__ -fsyntax-only -Werror \
-      build/kernel-check/attn_mma_nv.cl
-echo "NVIDIA fast-path kernels: $v variants and the defaults parse and type-check"
+for name in "${nvsrc[@]}"; do
+  [ -n "${seen[$name]:-}" ] || { echo "15-vendor-kernels: ocla_variants listed no variant of $name"; exit 1; }
+  clang -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -D__NV_CL_C_VERSION=1 -Dasm=__asm__ -fsyntax-only -Werror \
+        build/kernel-check/"$name".cl
+done
+echo "NVIDIA fast-path kernels (${nvsrc[*]}): $v variants and the defaults parse and type-check"

@@ -137,7 +137,8 @@ static void add(const ocla_variant *v, const char *kernel, const ocla_plan_reque
         snprintf(l->source, sizeof l->source, "%s", v->fam->source);
         snprintf(l->options, sizeof l->options, "%s", o);
         l->kernels[0] = 0;
-        l->nvidia_only = !strcmp(v->fam->source, "attn_mma_nv");
+        const size_t sl = strlen(v->fam->source); /* kernels_cl/<name>_nv.cl: NVIDIA's inline PTX */
+        l->nvidia_only = sl > 3 && !strcmp(v->fam->source + sl - 3, "_nv");
         l->has_witness = 0;
     }
     if (r && !g_lines[i].has_witness) g_lines[i].witness = *r, g_lines[i].has_witness = 1;
