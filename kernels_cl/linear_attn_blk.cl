@@ -78,6 +78,15 @@
 #ifndef LB_GK_TH /* (an option for checks: -DLB_GK_TH=-1 takes the element-wise path in every diagonal block) */
 #define LB_GK_TH LB_GK_CAP
 #endif
+/* GLA's gated rows, written once per chunk by la_blk_gk_gates beside the cumsums G, in the same buffer
+ * (planes of BHn T K floats after G's, BHn = B H dense, H packed; rows as G's: [BHn][T][K]):
+ *   LB_QG  phi(q_i) exp(G_i - G_i0)      (i0: the first row of i's block of TM rows)
+ *   LB_KB  phi(k_j) exp(G_jend - G_j)    (jend: the last row of j's block, clamped to the chunk)
+ * every exponent <= 0. The hot loops then load plain rows as linear attention's do: a score block
+ * multiplies them by exp(G_i0 - G_jend) (once per step of d), the inter-chunk rows by exp(G_i0), and
+ * the walk decays its state block by block (exp(G_jend - G_jend of the previous block) per row). */
+#define LB_QG 1
+#define LB_KB 2
 
 /* Value column col of a token row at p: v, 1 for the normaliser column V, else 0; the load is made
  * at a valid offset (off: the column clamped to V - 1, by the caller) and selected, not branched. */
@@ -85,6 +94,49 @@ OCLA_INLINE float lb_vcol(__global const float *p, const int off, const int col,
     const float x = p[off];
     return col < V ? x : (col == V && norm) ? 1.0f : 0.0f;
 }
+
+#if USE_GK
+/* GLA's gates for the block kernels (in place of la_gate_cumsum(_seq); the same first arguments):
+ * one work-item per (key column d, chunk n, bh) writes the chunk-local cumsums G (as la_gate_cumsum)
+ * and the gated rows LB_QG, LB_KB above (the exps here, once per element, not in the block kernels'
+ * inner loops). A block of TM rows at a time, unrolled: rows past the chunk read row L - 1 and add no
+ * gate, so every value they store is row L - 1's own (no branch; the same stores again). Packed
+ * sequences (nseq > 0): chunk n of all NT from seqtab. */
+OCLA_KERNEL void la_blk_gk_gates(const int T, const int H, const int KG, const int NT, const int mode, OCLA_GTENSOR(g),
+                                 __global const float *dec, __global float *G, const int nseq,
+                                 __global const int *seqtab, const int feature, OCLA_DTENSOR(q), OCLA_DTENSOR(k)) {
+    (void)mode, (void)dec, (void)feature; /* per-key gates (mode 2); the feature map is compiled in */
+    const int d = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
+    if (d >= KG || n >= NT) return;
+    int t0 = n * CHUNK, te = T;
+    if (nseq > 0) {
+        const la_row w = la_row_of(seqtab[3 * nseq + 2 * n], T, nseq, seqtab);
+        t0 = w.ts + seqtab[3 * nseq + 2 * n + 1] * CHUNK, te = w.ts + w.len;
+    }
+    const int L = min(CHUNK, te - t0), b = bh / H, h = bh % H, K = KG;
+    const ocla_idx P = (ocla_idx)get_global_size(2) * T * K; /* a plane */
+    __global float *gc = G + ((ocla_idx)bh * T + t0) * K + d; /* column d of the chunk's rows */
+    __global const ocla_gdata *gb = OCLA_PTR(g, b, t0, h, d);
+    __global const ocla_data *qb = OCLA_PTR(q, b, t0, h, d), *kb = OCLA_PTR(k, b, t0, h, d);
+    const int qs = (int)q_s1, ks = (int)k_s1, gs = (int)g_s1;
+    float acc = 0.0f;
+    for (int i0 = 0; i0 < L; i0 += TM) {
+        float gv[TM], x[TM], y[TM];
+        int r[TM];
+        LB_UNROLL for (int a = 0; a < TM; a++) {
+            r[a] = min(i0 + a, L - 1);
+            const float lg = ocla_log_gate(OCLA_GLD(gb, r[a] * gs));
+            acc += i0 + a < L ? lg : 0.0f;
+            gv[a] = acc, x[a] = OCLA_PHI(OCLA_LD(qb, r[a] * qs)), y[a] = OCLA_PHI(OCLA_LD(kb, r[a] * ks));
+        }
+        LB_UNROLL for (int a = 0; a < TM; a++) { /* gv[TM - 1]: the block's last row's (clamped) */
+            gc[r[a] * K] = gv[a];
+            gc[LB_QG * P + r[a] * K] = x[a] * LB_EXP(gv[a] - gv[0]);
+            gc[LB_KB * P + r[a] * K] = y[a] * LB_EXP(gv[TM - 1] - gv[a]);
+        }
+    }
+}
+#endif
 
 OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
     (void)nvt, (void)feature, (void)gmode, (void)sK, (void)sV;
@@ -124,32 +176,48 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
     __global const float *Gb = G + ((ocla_idx)bh * T + w.ts) * LB_KG;
     const int ks = (int)k_s1, vs = (int)v_s1;
 #if USE_GK
-    int go[STM]; /* the block's key rows in a row of G */
+    int go[STM]; /* the block's key rows in a row of G (and of the gated keys LB_KB) */
     LB_UNROLL for (int a = 0; a < STM; a++) go[a] = min(r0 + a, K - 1);
+    /* the gated keys' plane (la_blk_gk_gates): BHn rows of T K, BHn = H packed, else the grid's B H */
+    __global const float *kgb = Gb + LB_KB * (ocla_idx)(nseq > 0 ? H : (int)get_num_groups(2)) * T * K;
 #endif
     for (int n = n0; n < m1; n++) {
         const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
 #if USE_GK
-        /* row r of the state decays by exp(G_last,r) over the chunk; key j's row r by exp(G_last,r - G_j,r) */
-        __global const float *glp = Gb + tl * K, *gp = Gb + t0 * K;
-        float gl[STM];
-        LB_UNROLL for (int a = 0; a < STM; a++) {
-            gl[a] = glp[go[a]];
-            const float f = exp(gl[a]);
-            LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
+        /* blocks of TM tokens: row r of the state decays by exp(G_jend,r - G_prev,r) (G_prev: the last
+         * row of the block before, 0 before the first), then takes the block's keys, gated to its last
+         * row (LB_KB); over the chunk that is exp(G_last,r) and exp(G_last,r - G_j,r). Tokens past L
+         * read row L - 1 and add nothing (their keys times 0). */
+        (void)tl;
+        __global const float *gp = Gb + t0 * K, *kgp = kgb + t0 * K, *vp = vb + t0 * vs;
+        float gprev[STM];
+        LB_UNROLL for (int a = 0; a < STM; a++) gprev[a] = 0.0f;
+        for (int j0 = 0; j0 < L; j0 += TM) {
+            const int je = min(j0 + TM - 1, L - 1) * K;
+            LB_UNROLL for (int a = 0; a < STM; a++) {
+                const float ge = gp[je + go[a]], f = exp(ge - gprev[a]);
+                gprev[a] = ge;
+                LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
+            }
+            LB_UNROLL for (int e = 0; e < TM; e++) {
+                const int jr = min(j0 + e, L - 1);
+                const float live = j0 + e < L ? 1.0f : 0.0f;
+                __global const float *kr = kgp + jr * K, *vr = vp + jr * vs;
+                float x[STM], y[STN];
+                LB_UNROLL for (int a = 0; a < STM; a++) x[a] = kr[go[a]] * live;
+                LB_UNROLL for (int c = 0; c < STN; c++) y[c] = lb_vcol(vr, vo[c], cc[c], V, norm);
+                LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
+                    acc[a][c] = mad(x[a], y[c], acc[a][c]);
+            }
         }
-#elif LB_GATED
+#else
+#if LB_GATED
         const float gl = Gb[tl], f = exp(gl); /* decay of the state over the chunk */
         LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
         __global const float *gp = Gb + t0;
 #endif
         __global const float *kp = kb + t0 * ks, *vp = vb + t0 * vs;
         for (int j = 0; j < L; j++) { /* acc += (phi(k_j) exp(G_last - G_j)) [v_j, 1]^T */
-#if USE_GK
-            float x[STM], y[STN];
-            LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(kp[ko[a]]) * LB_EXP(gl[a] - gp[go[a]]);
-            gp += K;
-#else
 #if LB_GATED
             const float gj = LB_EXP(gl - gp[j]);
 #else
@@ -157,12 +225,12 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
 #endif
             float x[STM], y[STN];
             LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(kp[ko[a]]) * gj;
-#endif
             LB_UNROLL for (int c = 0; c < STN; c++) y[c] = lb_vcol(vp, vo[c], cc[c], V, norm);
             LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
                 acc[a][c] = mad(x[a], y[c], acc[a][c]);
             kp += ks, vp += vs;
         }
+#endif
         __global float *hn1 = hrow + (ocla_idx)(n + 1) * kv;
         LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
             if (r0 + a < K && cc[c] < Ve) hn1[LB_HO(a, c)] = acc[a][c];
@@ -191,6 +259,9 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
     __global const float *hn =
         hs + ((ocla_idx)bh * (NT + (nseq > 0 ? nseq : 1)) + w.hb + (noncausal ? NT : j)) * (ocla_idx)K * Ve;
     const int qs = (int)q_s1, qd = (int)q_s3, ks = (int)k_s1, kd = (int)k_s3;
+#if USE_GK
+    const ocla_idx gplane = (ocla_idx)get_num_groups(2) * T * K; /* la_blk_gk_gates' planes (BHn = the grid's B H) */
+#endif
 
     /* ---- scores: sA[i][j] = scale exp(G_i - G_j) phi(q_i)^T phi(k_j), read for j <= i only ---- */
     if (!noncausal && L > 0)
@@ -204,22 +275,22 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
             LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++) acc[a][e] = 0.0f;
             __global const float *qp = qb, *kp = kb;
 #if USE_GK
-            /* rows of G: the block's rows and keys, its first row i0 and its last key jend (clamped to L) */
+            /* the gated rows (la_blk_gk_gates): the block's rows and keys in rows of K; the rows of G
+             * of its first row i0 and its last key jend (clamped to L) */
             int gq[TM], gk[TM];
             LB_UNROLL for (int a = 0; a < TM; a++) gq[a] = min(i0 + a, L - 1) * K, gk[a] = min(j0 + a, L - 1) * K;
             const int g0 = min(i0, L - 1) * K, ge = min(j0 + TM - 1, L - 1) * K;
             float dm = 0.0f; /* the largest middle exponent (a diagonal block's decay) */
-            __global const float *gp = Gb;
+            __global const float *gp = Gb, *gqp = Gb + LB_QG * gplane, *gkp = Gb + LB_KB * gplane;
 #endif
             for (int d = 0; d < K; d++) {
                 float x[TM], y[TM];
 #if USE_GK
-                const float gi0 = gp[g0], gje = gp[ge];
-                const float m = LB_EXP(fmin(gi0 - gje, LB_GK_CAP));
-                dm = fmax(dm, gi0 - gje);
-                LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]) * LB_EXP(gp[gq[a]] - gi0);
-                LB_UNROLL for (int e = 0; e < TM; e++) y[e] = OCLA_PHI(kp[ko[e]]) * (m * LB_EXP(gje - gp[gk[e]]));
-                gp += 1;
+                const float xm = gp[g0] - gp[ge], m = LB_EXP(fmin(xm, LB_GK_CAP));
+                dm = fmax(dm, xm);
+                LB_UNROLL for (int a = 0; a < TM; a++) x[a] = gqp[gq[a]];
+                LB_UNROLL for (int e = 0; e < TM; e++) y[e] = gkp[gk[e]] * m;
+                gp += 1, gqp += 1, gkp += 1;
 #else
                 LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]);
                 LB_UNROLL for (int e = 0; e < TM; e++) y[e] = OCLA_PHI(kp[ko[e]]);
@@ -274,15 +345,17 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
     LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
     __global const float *qp = qb, *hp = hn;
 #if USE_GK
-    int gq[TM]; /* rows of G: phi(q_i) exp(G_i) element by element (exponents <= 0) */
+    int gq[TM]; /* rows of phi(q_i) exp(G_i - G_i0) (LB_QG), times exp(G_i0) per step of d */
     LB_UNROLL for (int a = 0; a < TM; a++) gq[a] = min(i0 + a, L - 1) * K;
-    __global const float *gp = Gb;
+    const int g0 = i0 * K; /* i0 < L here */
+    __global const float *gp = Gb, *gqp = Gb + LB_QG * gplane;
 #endif
     for (int d = 0; d < K; d++) { /* phi(q_i)^T h_n */
         float x[TM], y[TN];
 #if USE_GK
-        LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]) * LB_EXP(gp[gq[a]]);
-        gp += 1;
+        const float e0 = LB_EXP(gp[g0]);
+        LB_UNROLL for (int a = 0; a < TM; a++) x[a] = gqp[gq[a]] * e0;
+        gp += 1, gqp += 1;
 #else
         LB_UNROLL for (int a = 0; a < TM; a++) x[a] = OCLA_PHI(qp[qo[a]]);
 #endif

@@ -283,7 +283,12 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
         ocla__push_int(&g, T), ocla__push_int(&g, H), ocla__push_int(&g, gate == OCLA_GATE_VECTOR ? K : 1), ocla__push_int(&g, NT), ocla__push_int(&g, gate);
         ocla__push_tensor(&g, t[IO_G], any, 4); /* the fourth stride is read for vector gates only */
         ocla__push_mem(&g, op->dec ? op->dec : any), ocla__push_mem(&g, G);
-        if (nseq) ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf); /* la_gate_cumsum_seq */
+        if (tl.blk && gate == OCLA_GATE_VECTOR) { /* la_blk_gk_gates: packed or not, then phi's inputs */
+            ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf ? op->seq_buf : any);
+            ocla__push_int(&g, op->key.feature);
+            ocla__push_tensor(&g, t[IO_Q], any, 4), ocla__push_tensor(&g, t[IO_K], any, 4);
+        } else if (nseq)
+            ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf); /* la_gate_cumsum_seq */
         if (g.st != OCLA_SUCCESS) return g.st;
     }
     const uint64_t a_floats = (uint64_t)C * (C + 4), slab = tl.out_local / 4 - a_floats;
@@ -512,11 +517,14 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     ocla_status st = ocla__attn_add_planned(op, r, ks, L_MAIN, AT_EACH, gs, ls, "attention chunk states");
     if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, ko, L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
-    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
+    /* GLA on linear_attn_blk.cl: la_blk_gk_gates writes the cumsums and two planes of gated rows
+     * after them (its header) */
+    const int gk_blk = t.blk && op->key.gate == OCLA_GATE_VECTOR;
+    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * (gk_blk ? 3 : 1) * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
     const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
-    return ocla__attn_add_planned(op, r, N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL,
-                                  "attention gate cumsum");
+    return ocla__attn_add_planned(op, r, gk_blk ? "la_blk_gk_gates" : N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE,
+                                  AT_FIRST, gg, NULL, gk_blk ? "attention gates and gated rows" : "attention gate cumsum");
 }
 
 /* ---- state slots ---- */
