@@ -95,6 +95,45 @@ OCLA_INLINE float lb_vcol(__global const float *p, const int off, const int col,
     return col < V ? x : (col == V && norm) ? 1.0f : 0.0f;
 }
 
+/* LB_IMG (the plan's choice where K and V are multiples of 4, no normaliser column, dense rows:
+ * variant_list.c): the hot loops read q, k, v, the chunk states hs and GLA's planes of G through
+ * image1d_buffer views of their buffers (RGBA fp32: a texel is 4 consecutive floats of a row).
+ * llvmpipe fetches a texel into every lane at about 40 8-lane multiply-adds against ~17 per float
+ * loaded from a buffer (each a loop over the lanes): 8 x 8 blocks of the walk's shape ran 3x faster
+ * (docs/BENCHMARKS.md, 2026-11-27). Texel indices are element offsets / 4 (32-bit, as the offsets
+ * above); a block's second texel is clamped to the image (its columns past K or V are never used). */
+#if LB_IMG
+#if TM != 8 || TN != 8 || STM != 8 || STN != 8
+#error "LB_IMG takes 8 x 8 blocks"
+#endif
+/* the views, then each one's last texel (the host's: PoCL 3.1 has no get_image_width for them) */
+#define LB_IMG_S_ARGS                                                                                           \
+    , __read_only image1d_buffer_t kim, __read_only image1d_buffer_t vim, __read_only image1d_buffer_t gim,    \
+        const int kmax, const int vmax, const int gmax
+#define LB_IMG_O_ARGS                                                                                           \
+    , __read_only image1d_buffer_t qim, __read_only image1d_buffer_t kim, __read_only image1d_buffer_t vim,    \
+        __read_only image1d_buffer_t gim, __read_only image1d_buffer_t him, const int qmax, const int kmax,   \
+        const int vmax, const int gmax, const int hmax
+/* the 4 floats of texel u into x[0..3][a] (private floats: float4 arrays ran 10-20x slower) */
+#define LB_SPLIT4(x, a, u)                                                                                      \
+    do {                                                                                                       \
+        const float4 u_ = (u);                                                                                 \
+        x[0][a] = u_.s0, x[1][a] = u_.s1, x[2][a] = u_.s2, x[3][a] = u_.s3;                                    \
+    } while (0)
+/* 8 floats of a row: texel t and the next (clamped to tmax, the image's last) */
+#define LB_IMG8(im, t, tmax, x)                                                                                 \
+    do {                                                                                                       \
+        const float4 u_ = read_imagef(im, (t)), w_ = read_imagef(im, min((t) + 1, (tmax)));                    \
+        x[0] = u_.s0, x[1] = u_.s1, x[2] = u_.s2, x[3] = u_.s3, x[4] = w_.s0, x[5] = w_.s1, x[6] = w_.s2,      \
+        x[7] = w_.s3;                                                                                          \
+    } while (0)
+#define LB_PHI4(u) ((float4)(OCLA_PHI((u).s0), OCLA_PHI((u).s1), OCLA_PHI((u).s2), OCLA_PHI((u).s3)))
+#define LB_TEX(off) ((int)((off) >> 2)) /* the texel of an element offset (a multiple of 4) */
+#else
+#define LB_IMG_S_ARGS
+#define LB_IMG_O_ARGS
+#endif
+
 #if USE_GK
 /* GLA's gates for the block kernels (in place of la_gate_cumsum(_seq); the same first arguments):
  * one work-item per (key column d, chunk n, bh) writes the chunk-local cumsums G (as la_gate_cumsum)
@@ -138,7 +177,7 @@ OCLA_KERNEL void la_blk_gk_gates(const int T, const int H, const int KG, const i
 }
 #endif
 
-OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
+OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS LB_IMG_S_ARGS) {
     (void)nvt, (void)feature, (void)gmode, (void)sK, (void)sV;
     const int rh = (int)get_group_id(2), rr = rh / H, h = rh % H;
     const la_row w = la_row_of(rr, T, nseq, seqtab);
@@ -181,6 +220,13 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
     /* the gated keys' plane (la_blk_gk_gates): BHn rows of T K, BHn = H packed, else the grid's B H */
     __global const float *kgb = Gb + LB_KB * (ocla_idx)(nseq > 0 ? H : (int)get_num_groups(2)) * T * K;
 #endif
+#if LB_IMG /* texels of row w.ts at the block's first row r0 (k, G's planes) and column c0 (v) */
+    const int kt = LB_TEX(OCLA_OFF(k, b, w.ts, h, r0)), vt = LB_TEX(OCLA_OFF(v, b, w.ts, h, c0));
+    (void)kmax, (void)gmax;
+#if USE_GK
+    const int gt = LB_TEX((Gb - G) + r0), kgt = LB_TEX((kgb - G) + r0);
+#endif
+#endif
     for (int n = n0; n < m1; n++) {
         const int t0 = n * CHUNK, L = min(CHUNK, w.len - t0), tl = t0 + L - 1;
 #if USE_GK
@@ -194,18 +240,31 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
         LB_UNROLL for (int a = 0; a < STM; a++) gprev[a] = 0.0f;
         for (int j0 = 0; j0 < L; j0 += TM) {
             const int je = min(j0 + TM - 1, L - 1) * K;
+            float ge[STM];
+#if LB_IMG
+            LB_IMG8(gim, gt + (t0 * K + je) / 4, gmax, ge);
+#else
+            LB_UNROLL for (int a = 0; a < STM; a++) ge[a] = gp[je + go[a]];
+#endif
             LB_UNROLL for (int a = 0; a < STM; a++) {
-                const float ge = gp[je + go[a]], f = exp(ge - gprev[a]);
-                gprev[a] = ge;
+                const float f = LB_EXP(ge[a] - gprev[a]); /* exponent <= 0 */
+                gprev[a] = ge[a];
                 LB_UNROLL for (int c = 0; c < STN; c++) acc[a][c] *= f;
             }
             LB_UNROLL for (int e = 0; e < TM; e++) {
                 const int jr = min(j0 + e, L - 1);
                 const float live = j0 + e < L ? 1.0f : 0.0f;
-                __global const float *kr = kgp + jr * K, *vr = vp + jr * vs;
                 float x[STM], y[STN];
+#if LB_IMG
+                LB_IMG8(gim, kgt + (t0 + jr) * (K / 4), gmax, x);
+                LB_IMG8(vim, vt + (t0 + jr) * (vs / 4), vmax, y);
+                LB_UNROLL for (int a = 0; a < STM; a++) x[a] *= live;
+                LB_UNROLL for (int c = 0; c < STN; c++) y[c] = cc[c] < V ? y[c] : (cc[c] == V && norm) ? 1.0f : 0.0f;
+#else
+                __global const float *kr = kgp + jr * K, *vr = vp + jr * vs;
                 LB_UNROLL for (int a = 0; a < STM; a++) x[a] = kr[go[a]] * live;
                 LB_UNROLL for (int c = 0; c < STN; c++) y[c] = lb_vcol(vr, vo[c], cc[c], V, norm);
+#endif
                 LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
                     acc[a][c] = mad(x[a], y[c], acc[a][c]);
             }
@@ -224,8 +283,15 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
             const float gj = 1.0f;
 #endif
             float x[STM], y[STN];
+#if LB_IMG
+            LB_IMG8(kim, kt + (t0 + j) * (ks / 4), kmax, x);
+            LB_IMG8(vim, vt + (t0 + j) * (vs / 4), vmax, y);
+            LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(x[a]) * gj;
+            LB_UNROLL for (int c = 0; c < STN; c++) y[c] = cc[c] < V ? y[c] : (cc[c] == V && norm) ? 1.0f : 0.0f;
+#else
             LB_UNROLL for (int a = 0; a < STM; a++) x[a] = OCLA_PHI(kp[ko[a]]) * gj;
             LB_UNROLL for (int c = 0; c < STN; c++) y[c] = lb_vcol(vp, vo[c], cc[c], V, norm);
+#endif
             LB_UNROLL for (int a = 0; a < STM; a++) LB_UNROLL for (int c = 0; c < STN; c++)
                 acc[a][c] = mad(x[a], y[c], acc[a][c]);
             kp += ks, vp += vs;
@@ -247,7 +313,24 @@ OCLA_KERNEL void la_blk_states(OCLA_LA_STATES_ARGS) {
 #undef LB_HO
 }
 
-OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
+/* GLA's score block out of acc (la_blk_output): every entry, those above the diagonal (j > i) too, never
+ * read; then a diagonal block whose decay dm passes LB_GK_TH: its entries j <= i again, element by
+ * element (exponents <= 0), from scalars only (this branch never touches acc) */
+#define LB_GK_SCORES_OUT                                                                                        \
+    LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)                              \
+        sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e];                                                    \
+    if (ib == jb && dm > LB_GK_TH)                                                                             \
+        for (int a = 0; a < TM; a++)                                                                           \
+            for (int e = 0; e <= a; e++) {                                                                     \
+                const int i = min(i0 + a, L - 1), jk = min(i0 + e, L - 1);                                     \
+                float s = 0.0f;                                                                                \
+                for (int d = 0; d < K; d++)                                                                    \
+                    s = mad(OCLA_PHI(qb[i * qs + d * qd]) * OCLA_PHI(kb[jk * ks + d * kd]),                    \
+                            LB_EXP(fmin(Gb[i * K + d] - Gb[jk * K + d], 0.0f)), s);                            \
+                sA[(i0 + a) * LB_LDA + i0 + e] = scale * s;                                                    \
+            }
+
+OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS LB_IMG_O_ARGS) {
     (void)nvt, (void)feature, (void)gmode;
     const int n = (int)get_group_id(1), bh = (int)get_group_id(2), h = bh % H;
     const int rr = nseq > 0 ? seqtab[3 * nseq + 2 * n] : bh / H, j = nseq > 0 ? seqtab[3 * nseq + 2 * n + 1] : n;
@@ -262,6 +345,15 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
 #if USE_GK
     const ocla_idx gplane = (ocla_idx)get_num_groups(2) * T * K; /* la_blk_gk_gates' planes (BHn = the grid's B H) */
 #endif
+#if LB_IMG /* texels of this chunk's first row (q, k, v at column 0, G and its planes) and of its state */
+    const int qt = LB_TEX(OCLA_OFF(q, b, t0, h, 0)), kt = LB_TEX(OCLA_OFF(k, b, t0, h, 0));
+    const int vt = LB_TEX(OCLA_OFF(v, b, t0, h, 0)), ht = LB_TEX(hn - hs), qs4 = qs / 4, ks4 = ks / 4, vs4 = (int)v_s1 / 4;
+    const int K4 = K / 4, Ve4 = Ve / 4;
+    (void)qmax, (void)kmax, (void)gmax;
+#if USE_GK
+    const int gt = LB_TEX(Gb - G), gqt = LB_TEX((Gb - G) + LB_QG * gplane), gkt = LB_TEX((Gb - G) + LB_KB * gplane);
+#endif
+#endif
 
     /* ---- scores: sA[i][j] = scale exp(G_i - G_j) phi(q_i)^T phi(k_j), read for j <= i only ---- */
     if (!noncausal && L > 0)
@@ -274,6 +366,35 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
             float acc[TM][TM];
             LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++) acc[a][e] = 0.0f;
             __global const float *qp = qb, *kp = kb;
+#if LB_IMG
+            { /* texels of the block's rows and keys; 4 steps of d per texel */
+                int xt[TM], yt[TM];
+#if USE_GK
+                LB_UNROLL for (int a = 0; a < TM; a++) xt[a] = gqt + min(i0 + a, L - 1) * K4, yt[a] = gkt + min(j0 + a, L - 1) * K4;
+                const int g0 = gt + min(i0, L - 1) * K4, ge = gt + min(j0 + TM - 1, L - 1) * K4;
+                float dm = 0.0f;
+#else
+                LB_UNROLL for (int a = 0; a < TM; a++) xt[a] = qt + min(i0 + a, L - 1) * qs4, yt[a] = kt + min(j0 + a, L - 1) * ks4;
+#endif
+                for (int d4 = 0; d4 < K4; d4++) {
+                    float x[4][TM], y[4][TM];
+#if USE_GK
+                    const float4 xm = read_imagef(gim, g0 + d4) - read_imagef(gim, ge + d4), m = LB_EXP(fmin(xm, LB_GK_CAP));
+                    dm = fmax(dm, fmax(fmax(xm.s0, xm.s1), fmax(xm.s2, xm.s3)));
+                    LB_UNROLL for (int a = 0; a < TM; a++) LB_SPLIT4(x, a, read_imagef(gim, xt[a] + d4));
+                    LB_UNROLL for (int e = 0; e < TM; e++) LB_SPLIT4(y, e, read_imagef(gim, yt[e] + d4) * m);
+#else
+                    LB_UNROLL for (int a = 0; a < TM; a++) LB_SPLIT4(x, a, LB_PHI4(read_imagef(qim, xt[a] + d4)));
+                    LB_UNROLL for (int e = 0; e < TM; e++) LB_SPLIT4(y, e, LB_PHI4(read_imagef(kim, yt[e] + d4)));
+#endif
+                    LB_UNROLL for (int s4 = 0; s4 < 4; s4++) LB_UNROLL for (int a = 0; a < TM; a++)
+                        LB_UNROLL for (int e = 0; e < TM; e++) acc[a][e] = mad(x[s4][a], y[s4][e], acc[a][e]);
+                }
+#if USE_GK
+                LB_GK_SCORES_OUT
+#endif
+            }
+#else
 #if USE_GK
             /* the gated rows (la_blk_gk_gates): the block's rows and keys in rows of K; the rows of G
              * of its first row i0 and its last key jend (clamped to L) */
@@ -300,22 +421,10 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
                 qp += qd, kp += kd;
             }
 #if USE_GK
-            /* the entries above the diagonal (j > i) are stored too and never read (see below) */
-            LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int e = 0; e < TM; e++)
-                sA[(i0 + a) * LB_LDA + j0 + e] = scale * acc[a][e];
-            /* a diagonal block whose decay passes LB_GK_TH: its entries j <= i again, element by element
-             * (exponents <= 0), from scalars only (this branch never touches acc) */
-            if (ib == jb && dm > LB_GK_TH)
-                for (int a = 0; a < TM; a++)
-                    for (int e = 0; e <= a; e++) {
-                        const int i = min(i0 + a, L - 1), jk = min(i0 + e, L - 1);
-                        float s = 0.0f;
-                        for (int d = 0; d < K; d++)
-                            s = mad(OCLA_PHI(qb[i * qs + d * qd]) * OCLA_PHI(kb[jk * ks + d * kd]),
-                                    LB_EXP(fmin(Gb[i * K + d] - Gb[jk * K + d], 0.0f)), s);
-                        sA[(i0 + a) * LB_LDA + i0 + e] = scale * s;
-                    }
-#else
+            LB_GK_SCORES_OUT
+#endif
+#endif /* LB_IMG */
+#if !USE_GK
             float gi[TM], gj[TM];
             LB_UNROLL for (int a = 0; a < TM; a++) {
 #if LB_GATED
@@ -344,6 +453,34 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
     float acc[TM][TN];
     LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = 0.0f;
     __global const float *qp = qb, *hp = hn;
+#if LB_IMG
+    { /* phi(q_i)^T h_n, 4 steps of d per texel: the block's rows, 4 rows of the state's 8 columns */
+        int xt[TM];
+#if USE_GK
+        LB_UNROLL for (int a = 0; a < TM; a++) xt[a] = gqt + min(i0 + a, L - 1) * K4;
+        const int g0 = gt + i0 * K4; /* i0 < L here */
+#else
+        LB_UNROLL for (int a = 0; a < TM; a++) xt[a] = qt + min(i0 + a, L - 1) * qs4;
+#endif
+        for (int d4 = 0; d4 < K4; d4++) {
+            float x[4][TM];
+#if USE_GK
+            const float4 e0 = LB_EXP(read_imagef(gim, g0 + d4));
+            LB_UNROLL for (int a = 0; a < TM; a++) LB_SPLIT4(x, a, read_imagef(gim, xt[a] + d4) * e0);
+#else
+            LB_UNROLL for (int a = 0; a < TM; a++) LB_SPLIT4(x, a, LB_PHI4(read_imagef(qim, xt[a] + d4)));
+#endif
+            LB_UNROLL for (int s4 = 0; s4 < 4; s4++) {
+                float y[TN];
+                LB_IMG8(him, ht + (4 * d4 + s4) * Ve4 + c0 / 4, hmax, y);
+                LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++)
+                    acc[a][c] = mad(x[s4][a], y[c], acc[a][c]);
+            }
+        }
+    }
+    if (0)
+#endif
+    {
 #if USE_GK
     int gq[TM]; /* rows of phi(q_i) exp(G_i - G_i0) (LB_QG), times exp(G_i0) per step of d */
     LB_UNROLL for (int a = 0; a < TM; a++) gq[a] = min(i0 + a, L - 1) * K;
@@ -363,6 +500,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
         LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = mad(x[a], y[c], acc[a][c]);
         qp += qd, hp += Ve;
     }
+    }
     LB_UNROLL for (int a = 0; a < TM; a++) { /* scale exp(G_i) */
 #if LB_GATED && !USE_GK
         const float f = scale * LB_EXP(Gb[min(i0 + a, L - 1)]);
@@ -378,15 +516,25 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS) {
         for (int jj = 0; jj < (noncausal ? 0 : i0); jj++) { /* the keys before the block: j < i0 <= i */
             float x[TM], y[TN];
             LB_UNROLL for (int a = 0; a < TM; a++) x[a] = ap[a * LB_LDA];
+#if LB_IMG
+            LB_IMG8(vim, vt + jj * vs4 + c0 / 4, vmax, y);
+            LB_UNROLL for (int c = 0; c < TN; c++) y[c] = cc[c] < V ? y[c] : (cc[c] == V && norm) ? 1.0f : 0.0f;
+#else
             LB_UNROLL for (int c = 0; c < TN; c++) y[c] = lb_vcol(vp, vo[c], cc[c], V, norm);
+#endif
             LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < TN; c++) acc[a][c] = mad(x[a], y[c], acc[a][c]);
             ap += 1, vp += vs;
         }
         /* the diagonal block: key i0 + e for row i0 + a where e <= a (constants), rows < L only read keys < L */
         LB_UNROLL for (int e = 0; e < TM; e++) {
-            __global const float *ve = vb + min(i0 + e, L - 1) * vs;
             float y[TN];
+#if LB_IMG
+            LB_IMG8(vim, vt + min(i0 + e, L - 1) * vs4 + c0 / 4, vmax, y);
+            LB_UNROLL for (int c = 0; c < TN; c++) y[c] = cc[c] < V ? y[c] : (cc[c] == V && norm) ? 1.0f : 0.0f;
+#else
+            __global const float *ve = vb + min(i0 + e, L - 1) * vs;
             LB_UNROLL for (int c = 0; c < TN; c++) y[c] = lb_vcol(ve, vo[c], cc[c], V, norm);
+#endif
             /* a from 0, not e: both loops unroll fully and a >= e is a constant (a loop from e would
              * leave acc indexed at run time: ~780x per access on llvmpipe) */
             LB_UNROLL for (int a = 0; a < TM; a++) {

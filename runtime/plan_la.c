@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h> /* XXX */
 
 #include "plan.h"
 
@@ -183,6 +184,7 @@ static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, i
     t->gv = r->op == OCLA_OP_GLA_CHUNK; /* per-key gates: USE_GK (the variant's gate) */
     if (chunk % t->tm || chunk > 64) return 1;
     t->stm = t->stn = 8;
+    { const char *e = getenv("XBLK_STM"); if (e) t->stm = atoi(e); e = getenv("XBLK_STN"); if (e) t->stn = atoi(e); e = getenv("XBLK_TN"); if (e) t->tn = atoi(e); } /* XXX experiment */
     t->bka = t->sbk = t->stm, t->sbv = t->stn, t->sjb = 1;
     t->bv = (int)((Ve + t->tn - 1) / t->tn * t->tn);
     const double big = 2147483647.0, kv = (double)r->K * (double)Ve, tok = (double)r->B * (double)r->T * (double)r->H;
@@ -194,6 +196,11 @@ static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, i
     const double out_iters = ceil(nb * nb / w) * K + (t->gv ? 37.0 * K : 0.0) + ceil(nb * (t->bv / 8.0) / w) * (K + chunk);
     return (uint64_t)t->out_threads > ocla__plan_wg_limit(L) || t->out_local > ocla__plan_local_avail(L) ||
            t->state_local > ocla__plan_local_avail(L) || out_iters > LANES_LOOP_BUDGET;
+}
+
+int ocla__la_blk_images(const ocla_plan_request *r) {
+    return r->K % 4 == 0 && r->V % 4 == 0 && r->K > 0 && r->V > 0 &&
+           !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_BF16 | OCLA_PLAN_F16));
 }
 
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
