@@ -143,9 +143,18 @@ OCLA_INLINE float lb_vcol(__global const float *p, const int off, const int col,
  * sequences (nseq > 0): chunk n of all NT from seqtab. */
 OCLA_KERNEL void la_blk_gk_gates(const int T, const int H, const int KG, const int NT, const int mode, OCLA_GTENSOR(g),
                                  __global const float *dec, __global float *G, const int nseq,
-                                 __global const int *seqtab, const int feature, OCLA_DTENSOR(q), OCLA_DTENSOR(k)) {
+                                 __global const int *seqtab, const int feature, OCLA_DTENSOR(q), OCLA_DTENSOR(k)
+#if LB_IMG /* the views of q, k and the gates: then 4 key columns per work-item, a texel each per row */
+                                 , __read_only image1d_buffer_t qim, __read_only image1d_buffer_t kim,
+                                 __read_only image1d_buffer_t gim
+#endif
+) {
     (void)mode, (void)dec, (void)feature; /* per-key gates (mode 2); the feature map is compiled in */
+#if LB_IMG
+    const int d = 4 * (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
+#else
     const int d = (int)get_global_id(0), n = (int)get_global_id(1), bh = (int)get_global_id(2);
+#endif
     if (d >= KG || n >= NT) return;
     int t0 = n * CHUNK, te = T;
     if (nseq > 0) {
@@ -158,6 +167,29 @@ OCLA_KERNEL void la_blk_gk_gates(const int T, const int H, const int KG, const i
     __global const ocla_gdata *gb = OCLA_PTR(g, b, t0, h, d);
     __global const ocla_data *qb = OCLA_PTR(q, b, t0, h, d), *kb = OCLA_PTR(k, b, t0, h, d);
     const int qs = (int)q_s1, ks = (int)k_s1, gs = (int)g_s1;
+#if LB_IMG
+    const int gt = LB_TEX(OCLA_OFF(g, b, t0, h, d)), qt = LB_TEX(OCLA_OFF(q, b, t0, h, d)), kt = LB_TEX(OCLA_OFF(k, b, t0, h, d));
+    float4 acc4 = (float4)(0.0f);
+    for (int i0 = 0; i0 < L; i0 += TM) {
+        float gv[4][TM], x[4][TM], y[4][TM];
+        int r[TM];
+        LB_UNROLL for (int a = 0; a < TM; a++) {
+            r[a] = min(i0 + a, L - 1);
+            const float4 lg = fmax(fmin(read_imagef(gim, gt + r[a] * (gs / 4)), 0.0f), OCLA_LOG_GATE_MIN);
+            acc4 += lg * (i0 + a < L ? 1.0f : 0.0f);
+            LB_SPLIT4(gv, a, acc4);
+            LB_SPLIT4(x, a, LB_PHI4(read_imagef(qim, qt + r[a] * (qs / 4))));
+            LB_SPLIT4(y, a, LB_PHI4(read_imagef(kim, kt + r[a] * (ks / 4))));
+        }
+        LB_UNROLL for (int a = 0; a < TM; a++) LB_UNROLL for (int c = 0; c < 4; c++) {
+            gc[r[a] * K + c] = gv[c][a];
+            gc[LB_QG * P + r[a] * K + c] = x[c][a] * LB_EXP(gv[c][a] - gv[c][0]);
+            gc[LB_KB * P + r[a] * K + c] = y[c][a] * LB_EXP(gv[c][TM - 1] - gv[c][a]);
+        }
+    }
+    if (0)
+#endif
+    {
     float acc = 0.0f;
     for (int i0 = 0; i0 < L; i0 += TM) {
         float gv[TM], x[TM], y[TM];
@@ -173,6 +205,7 @@ OCLA_KERNEL void la_blk_gk_gates(const int T, const int H, const int KG, const i
             gc[LB_QG * P + r[a] * K] = x[a] * LB_EXP(gv[a] - gv[0]);
             gc[LB_KB * P + r[a] * K] = y[a] * LB_EXP(gv[TM - 1] - gv[a]);
         }
+    }
     }
 }
 #endif

@@ -254,11 +254,12 @@ static ocla_status upload_decay(ocla_attn_op *op, const ocla_attn_params *p) {
 }
 
 /* ---- linear_attn_blk.cl's image views (LB_IMG) ---- */
-enum { IMG_Q, IMG_K, IMG_V, IMG_G, IMG_HS };
+enum { IMG_Q, IMG_K, IMG_V, IMG_G, IMG_HS, IMG_GATES };
 
-/* Whether the prepared op can read q, k, v, the gate cumsums (gk: three planes) and the chunk states
- * through image views: the device has images, q, k, v rows are whole texels (unit last stride, the
- * other strides multiples of 4) and every buffer fits the device's image size. */
+/* Whether the prepared op can read q, k, v (gk: and the gates), the gate cumsums (gk: three planes)
+ * and the chunk states through image views: the device has images, the tensors' rows are whole
+ * texels (unit last stride, the other strides multiples of 4) and every buffer fits the device's
+ * image size. */
 static int blk_images_fit(ocla_attn_op *op, int gk) {
     cl_bool has = CL_FALSE;
     size_t most = 0;
@@ -266,7 +267,7 @@ static int blk_images_fit(ocla_attn_op *op, int gk) {
         clGetDeviceInfo(op->ctx->device, CL_DEVICE_IMAGE_MAX_BUFFER_SIZE, sizeof most, &most, NULL) != CL_SUCCESS)
         return 0;
     const double texels = (double)most;
-    for (int i = IO_Q; i <= IO_V; i++) {
+    for (int i = IO_Q; i <= (gk ? IO_G : IO_V); i++) {
         const attn_layout *l = &op->key.lay[i];
         double extent = 1.0;
         if (l->ndim != 4 || l->strides[3] != 1) return 0;
@@ -350,6 +351,13 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
             ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf ? op->seq_buf : any);
             ocla__push_int(&g, op->key.feature);
             ocla__push_tensor(&g, t[IO_Q], any, 4), ocla__push_tensor(&g, t[IO_K], any, 4);
+            if (op->blk_img) { /* the views of q, k and the gates (made with the others above) */
+                ocla_status st = image_view(op, IMG_GATES, t[IO_G]->mem);
+                if (st != OCLA_SUCCESS) return st;
+                ocla__push_mem(&g, op->img[IMG_Q]);
+                ocla__push_mem(&g, op->img[IMG_K]);
+                ocla__push_mem(&g, op->img[IMG_GATES]);
+            }
         } else if (nseq)
             ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf); /* la_gate_cumsum_seq */
         if (g.st != OCLA_SUCCESS) return g.st;
@@ -593,7 +601,8 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
     const int gk_blk = t.blk && op->key.gate == OCLA_GATE_VECTOR;
     if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * (gk_blk ? 3 : 1) * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-    const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
+    /* la_blk_gk_gates with image views: 4 key columns per work-item */
+    const size_t gg[3] = {(size_t)(gk_blk && op->blk_img ? (KG + 3) / 4 : KG), (size_t)NT, BH};
     return ocla__attn_add_planned(op, r, gk_blk ? "la_blk_gk_gates" : N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE,
                                   AT_FIRST, gg, NULL, gk_blk ? "attention gates and gated rows" : "attention gate cumsum");
 }
