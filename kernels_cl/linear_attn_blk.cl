@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* linear_attn_blk.cl: the chunked forward of linear attention, simple GLA / retention and GLA
  * for drivers that vectorise ACROSS work-items (Mesa llvmpipe: each SIMD lane runs one work-item).
- * Same arguments, same math and the same chunk states hs as linear_attn.cl's la_chunk_states /
- * la_chunk_output (notation, rows, packed sequences, state slots, split walks: see that file);
- * docs/KERNELS.md, "CPU drivers", Blocks.
+ * Same arguments (with LB_IMG: image views after them), same math and the same chunk states hs as
+ * linear_attn.cl's la_chunk_states / la_chunk_output (notation, rows, packed sequences, state slots,
+ * split walks: see that file); docs/KERNELS.md, "CPU drivers", Blocks.
  *
  * Why this shape: in rusticl 22.3's llvmpipe every load inside a loop is a loop over the lanes (one
  * scalar load per lane, 12-21 lane-vector multiply-adds per float, whatever the address pattern),
@@ -18,12 +18,14 @@
  * hs and loaded back, its final state read back from hs, the outputs go out through local memory,
  * and the scores above the diagonal are stored (and never read) rather than selected.
  *
+ *   la_blk_gk_gates (GLA only, in place of la_gate_cumsum): the cumsums G and q, k gated to their
+ *     block of TM rows (LB_QG, LB_KB below), once per element.
  *   la_blk_states: work-item = one STM x STN block of a (row, head)'s state [K][Ve] (Ve = V + the
  *     normaliser column), walking the chunks [n0, n1) in order with the block in registers; lanes
  *     blocks per work-group along get_group_id(1) (the host sizes the grid). Per token: STM gated
  *     keys, STN values, STM STN multiply-adds; per chunk the block is written to hs once. GLA:
- *     key row r of token j gated by exp(G_last,r - G_j,r) (STM exps a token), state row r decayed
- *     by exp(G_last,r) once a chunk.
+ *     per block of TM tokens, state row r decayed by exp(G_jend,r - G_jend before,r), then the
+ *     block's keys gated to its last row (LB_KB): over the chunk exp(G_last,r - G_j,r) and exp(G_last,r).
  *   la_blk_output: work-group = one (batch, head, chunk) (the host picks the work-items: up to
  *     (CHUNK / TM) x ceil(Ve / TN), at most 32). First the scores A (every TM x TM block, split over
  *     the work-items, into sA; the causal outputs read the entries j <= i only), one barrier, then
@@ -34,12 +36,16 @@
  *     k_j exp(G_jend - G_j) times exp(G_i0 - G_jend) (every exponent <= 0 below the diagonal; on
  *     it the middle one is the block's decay, at most LB_GK_CAP), a diagonal block whose decay
  *     passes LB_GK_TH recomputed element by element in a branch that holds no accumulator; the
- *     inter-chunk rows phi(q_i) exp(G_i) element by element (exponents <= 0).
+ *     inter-chunk rows phi(q_i) exp(G_i) (LB_QG times exp(G_i0); exponents <= 0).
+ * LB_IMG: the rows of q, k, v, hs and G's planes read as texels (4 floats) of image1d_buffer views
+ * (below: a texel into every lane costs llvmpipe 2.3-3 floats' loads).
  *
  * Build options: CHUNK (tokens per chunk, a multiple of TM), TM x TN (the outputs' block), STM x
  * STN (the walk's), the gate (USE_G / USE_G_GAMMA: per-token cumsums G [B*H][T], the run-time
- * gmode 1; USE_GK: per-key cumsums G [B*H][T][K], gmode 2; none: gmode 0) and FEATURE
- * (common.cl), compile-time so that the inner loops hold no exp or branch they do not need. */
+ * gmode 1; USE_GK: per-key cumsums G [B*H][T][K], gmode 2; none: gmode 0), FEATURE (common.cl)
+ * and LB_IMG (the image views: 8 x 8 blocks, K and V multiples of 4, no normaliser column, rows of
+ * whole texels; the plan's request and the prepared op decide), compile-time so that the inner
+ * loops hold no exp or branch they do not need. */
 #ifndef CHUNK
 #define CHUNK 32
 #endif
