@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h> /* XXX */
 
 #include "plan.h"
 
@@ -184,7 +183,6 @@ static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, i
     t->gv = r->op == OCLA_OP_GLA_CHUNK; /* per-key gates: USE_GK (the variant's gate) */
     if (chunk % t->tm || chunk > 64) return 1;
     t->stm = t->stn = 8;
-    { const char *e = getenv("XBLK_STM"); if (e) t->stm = atoi(e); e = getenv("XBLK_STN"); if (e) t->stn = atoi(e); e = getenv("XBLK_TN"); if (e) t->tn = atoi(e); } /* XXX experiment */
     t->bka = t->sbk = t->stm, t->sbv = t->stn, t->sjb = 1;
     t->bv = (int)((Ve + t->tn - 1) / t->tn * t->tn);
     const double big = 2147483647.0, kv = (double)r->K * (double)Ve, tok = (double)r->B * (double)r->T * (double)r->H;
