@@ -193,7 +193,7 @@ OCLA_KERNEL void la_blk_gk_gates(const int T, const int H, const int KG, const i
             gc[LB_KB * P + r[a] * K + c] = y[c][a] * LB_EXP(gv[c][TM - 1] - gv[c][a]);
         }
     }
-    if (0)
+    if (0) /* (the buffers' form below: compiled, never taken with the views) */
 #endif
     {
     float acc = 0.0f;
@@ -517,7 +517,7 @@ OCLA_KERNEL void la_blk_output(OCLA_LA_OUTPUT_ARGS LB_IMG_O_ARGS) {
             }
         }
     }
-    if (0)
+    if (0) /* (the buffers' form below: compiled, never taken with the views) */
 #endif
     {
 #if USE_GK
