@@ -77,6 +77,12 @@ struct ocla_attn_op {
     int32_t *cu, *seqtab;
     cl_mem seq_buf;
     int seq_set, seq_cap, nct;
+    /* linear_attn_blk.cl's image views (LB_IMG, op_attention.c): q, k, v, the gate cumsums, the
+     * chunk states and GLA's gates as RGBA fp32 image1d_buffers, the buffers they view (remade when
+     * one changes) and each one's last texel */
+    int blk_img;
+    cl_mem img[6], img_src[6];
+    int img_last[6];
 };
 
 /* The op's own instance of a variant's kernel as launch slot (op_attention.c). */

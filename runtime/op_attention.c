@@ -253,6 +253,60 @@ static ocla_status upload_decay(ocla_attn_op *op, const ocla_attn_params *p) {
     return err == CL_SUCCESS ? OCLA_SUCCESS : ocla__cl_fail(ctx, err, "clEnqueueWriteBuffer", "uploading fixed decays");
 }
 
+/* ---- linear_attn_blk.cl's image views (LB_IMG) ---- */
+enum { IMG_Q, IMG_K, IMG_V, IMG_G, IMG_HS, IMG_GATES };
+
+/* Whether the prepared op can read q, k, v (gk: and the gates), the gate cumsums (gk: three planes)
+ * and the chunk states through image views: the device has images, the tensors' rows are whole
+ * texels (unit last stride, the other strides multiples of 4) and every buffer fits the device's
+ * image size. */
+static int blk_images_fit(ocla_attn_op *op, int gk) {
+    cl_bool has = CL_FALSE;
+    size_t most = 0;
+    if (clGetDeviceInfo(op->ctx->device, CL_DEVICE_IMAGE_SUPPORT, sizeof has, &has, NULL) != CL_SUCCESS || !has ||
+        clGetDeviceInfo(op->ctx->device, CL_DEVICE_IMAGE_MAX_BUFFER_SIZE, sizeof most, &most, NULL) != CL_SUCCESS)
+        return 0;
+    const double texels = (double)most;
+    for (int i = IO_Q; i <= (gk ? IO_G : IO_V); i++) {
+        const attn_layout *l = &op->key.lay[i];
+        double extent = 1.0;
+        if (l->ndim != 4 || l->strides[3] != 1) return 0;
+        for (int d = 0; d < 4; d++) {
+            if (l->strides[d] % 4 && d < 3) return 0;
+            extent += (double)(l->dims[d] - 1) * (double)l->strides[d];
+        }
+        if (extent / 4.0 > texels) return 0;
+    }
+    const double g = (double)op->B * op->H * (double)op->T * (gk ? 3.0 * op->K : 1.0);
+    return g / 4.0 <= texels && (double)op->need[BUF_HS] / 16.0 <= texels;
+}
+
+/* The image view i of buffer src (remade when src changed): RGBA fp32 texels over its whole size
+ * (up to the device's image size, which blk_images_fit checked the rows it reads against). */
+static ocla_status image_view(ocla_attn_op *op, int i, cl_mem src) {
+    if (op->img[i] && op->img_src[i] == src) return OCLA_SUCCESS;
+    if (op->img[i]) clReleaseMemObject(op->img[i]), op->img[i] = NULL;
+    size_t bytes = 0, most = 0;
+    cl_int err = clGetMemObjectInfo(src, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(op->ctx->device, CL_DEVICE_IMAGE_MAX_BUFFER_SIZE, sizeof most, &most, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clGetMemObjectInfo", "sizing an image view");
+    const cl_image_format f = {CL_RGBA, CL_FLOAT};
+    cl_image_desc d;
+    memset(&d, 0, sizeof d);
+    d.image_type = CL_MEM_OBJECT_IMAGE1D_BUFFER;
+    d.image_width = bytes / 16 < most ? bytes / 16 : most;
+    d.buffer = src;
+    op->img[i] = clCreateImage(op->ctx->cl, CL_MEM_READ_ONLY, &f, &d, NULL, &err);
+    if (err != CL_SUCCESS) {
+        op->img[i] = NULL;
+        return ocla__cl_fail(op->ctx, err, "clCreateImage", "an image view of an attention tensor");
+    }
+    op->img_src[i] = src;
+    op->img_last[i] = (int)d.image_width - 1;
+    return OCLA_SUCCESS;
+}
+
 /* ---- arguments (set when a tensor's buffer or offset changed, and for every segment of a split walk) ---- */
 static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     ocla__la_tiles tl;
@@ -277,13 +331,35 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__push_int(&a, op->key.slots), ocla__push_mem(&a, op->slot_buf ? op->slot_buf : any);
     ocla__push_int(&a, nseq), ocla__push_mem(&a, op->seq_buf ? op->seq_buf : any);
     ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbk), ocla__push_local(&a, 4 * (uint64_t)tl.sjb * tl.sbv);
+    if (op->blk_img && a.st == OCLA_SUCCESS) { /* linear_attn_blk.cl's image views: k v G, then q k v G hs */
+        ocla_status st = image_view(op, IMG_Q, t[IO_Q]->mem);
+        if (st == OCLA_SUCCESS) st = image_view(op, IMG_K, t[IO_K]->mem);
+        if (st == OCLA_SUCCESS) st = image_view(op, IMG_V, t[IO_V]->mem);
+        if (st == OCLA_SUCCESS) st = image_view(op, IMG_G, gate == OCLA_GATE_VECTOR ? G : t[IO_K]->mem);
+        if (st == OCLA_SUCCESS) st = image_view(op, IMG_HS, hs);
+        if (st != OCLA_SUCCESS) return st;
+        for (int i = IMG_K; i <= IMG_G; i++) ocla__push_mem(&a, op->img[i]);
+        for (int i = IMG_K; i <= IMG_G; i++) ocla__push_int(&a, op->img_last[i]);
+    }
     if (a.st != OCLA_SUCCESS || seg > 0) return a.st; /* later segments: only the walk's range changed */
     if (op->launch[L_GATE].k) {
         ocla_args g = {op->ctx, op->launch[L_GATE].k, 0, OCLA_SUCCESS};
         ocla__push_int(&g, T), ocla__push_int(&g, H), ocla__push_int(&g, gate == OCLA_GATE_VECTOR ? K : 1), ocla__push_int(&g, NT), ocla__push_int(&g, gate);
         ocla__push_tensor(&g, t[IO_G], any, 4); /* the fourth stride is read for vector gates only */
         ocla__push_mem(&g, op->dec ? op->dec : any), ocla__push_mem(&g, G);
-        if (nseq) ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf); /* la_gate_cumsum_seq */
+        if (tl.blk && gate == OCLA_GATE_VECTOR) { /* la_blk_gk_gates: packed or not, then phi's inputs */
+            ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf ? op->seq_buf : any);
+            ocla__push_int(&g, op->key.feature);
+            ocla__push_tensor(&g, t[IO_Q], any, 4), ocla__push_tensor(&g, t[IO_K], any, 4);
+            if (op->blk_img) { /* the views of q, k and the gates (made with the others above) */
+                ocla_status st = image_view(op, IMG_GATES, t[IO_G]->mem);
+                if (st != OCLA_SUCCESS) return st;
+                ocla__push_mem(&g, op->img[IMG_Q]);
+                ocla__push_mem(&g, op->img[IMG_K]);
+                ocla__push_mem(&g, op->img[IMG_GATES]);
+            }
+        } else if (nseq)
+            ocla__push_int(&g, nseq), ocla__push_mem(&g, op->seq_buf); /* la_gate_cumsum_seq */
         if (g.st != OCLA_SUCCESS) return g.st;
     }
     const uint64_t a_floats = (uint64_t)C * (C + 4), slab = tl.out_local / 4 - a_floats;
@@ -298,6 +374,8 @@ static ocla_status bind_chunked(ocla_attn_op *op, const ocla_attn_io *io, int se
     ocla__push_mem(&b, den);
     ocla__push_int(&b, nseq), ocla__push_mem(&b, op->seq_buf ? op->seq_buf : any);
     ocla__push_local(&b, 4 * a_floats), ocla__push_local(&b, 4 * slab);
+    for (int i = IMG_Q; op->blk_img && i <= IMG_HS; i++) ocla__push_mem(&b, op->img[i]);
+    for (int i = IMG_Q; op->blk_img && i <= IMG_HS; i++) ocla__push_int(&b, op->img_last[i]);
     return b.st != OCLA_SUCCESS ? b.st : set_norm_args(op, T, t[IO_O], den);
 }
 
@@ -509,14 +587,24 @@ static ocla_status prepare_chunked(ocla_attn_op *op, const ocla_plan_request *r)
      * linear_attn_blk.cl's, same arguments (plan_la.c) */
     const char *ks = t.blk ? "la_blk_states" : t.cpu ? "la_cpu_states" : "la_chunk_states";
     const char *ko = t.blk ? "la_blk_output" : t.cpu ? "la_cpu_output" : "la_chunk_output";
+    /* linear_attn_blk.cl's image views where the request allows them (the variant's LB_IMG) and the
+     * layouts and the device do too; else the variant without them (as for a strided request) */
+    ocla_plan_request rb = *r;
+    op->blk_img = t.blk && ocla__la_blk_images(r) && blk_images_fit(op, op->key.gate == OCLA_GATE_VECTOR);
+    if (t.blk && !op->blk_img) rb.flags |= OCLA_PLAN_STRIDED;
+    r = &rb;
     ocla_status st = ocla__attn_add_planned(op, r, ks, L_MAIN, AT_EACH, gs, ls, "attention chunk states");
     if (st == OCLA_SUCCESS) st = ocla__attn_add_planned(op, r, ko, L_OUT, AT_LAST, go, lo, "attention chunk outputs");
     if (st != OCLA_SUCCESS || op->key.gate == OCLA_GATE_NONE) return st;
-    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * 4, &op->need[BUF_G]))
+    /* GLA on linear_attn_blk.cl: la_blk_gk_gates writes the cumsums and two planes of gated rows
+     * after them (its header) */
+    const int gk_blk = t.blk && op->key.gate == OCLA_GATE_VECTOR;
+    if (!ocla__mul_ok(BH * (size_t)T, (size_t)KG * (gk_blk ? 3 : 1) * 4, &op->need[BUF_G]))
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-    const size_t gg[3] = {(size_t)KG, (size_t)NT, BH};
-    return ocla__attn_add_planned(op, r, N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL,
-                                  "attention gate cumsum");
+    /* la_blk_gk_gates with image views: 4 key columns per work-item */
+    const size_t gg[3] = {(size_t)(gk_blk && op->blk_img ? (KG + 3) / 4 : KG), (size_t)NT, BH};
+    return ocla__attn_add_planned(op, r, gk_blk ? "la_blk_gk_gates" : N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE,
+                                  AT_FIRST, gg, NULL, gk_blk ? "attention gates and gated rows" : "attention gate cumsum");
 }
 
 /* ---- state slots ---- */
@@ -789,6 +877,8 @@ void ocla_attention_op_destroy(ocla_attn_op *op) {
     free(op->seqtab);
     for (int i = 0; i < BUF_N && op->own; i++)
         if (op->buf[i]) clReleaseMemObject(op->buf[i]);
+    for (int i = 0; i < (int)(sizeof op->img / sizeof op->img[0]); i++)
+        if (op->img[i]) clReleaseMemObject(op->img[i]);
     release_kernels(op);
     free(op->decay);
     free(op);

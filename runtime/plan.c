@@ -182,8 +182,9 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                  plan->wg_x > 1 ? " (1 SIMD lane each)" : "");
     if (strstr(plan->kernels, "la_blk_output")) /* plan_la.c, la_tiles_blk */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 "; register-block kernels: %d x %d floats per work-item, walks %d items/work-group, outputs %d",
-                 (int)plan->tile[4], (int)plan->tile[5], (int)plan->tile[11], plan->wg_x);
+                 "; register-block kernels: %d x %d floats/item, walks %d items/group, outputs %d%s",
+                 (int)plan->tile[4], (int)plan->tile[5], (int)plan->tile[11], plan->wg_x,
+                 ocla__la_blk_images(r) ? ", rows read as images" : "");
     append_occupancy(limits, P, plan);
     return OCLA_SUCCESS;
 }

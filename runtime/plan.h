@@ -97,6 +97,9 @@ typedef struct ocla__la_tiles {
 } ocla__la_tiles;
 /* The tiles back from a portable linear-attention plan. */
 void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t);
+/* linear_attn_blk.cl reads its rows through image views (LB_IMG) for this request: fp32, K and V
+ * multiples of 4, no normaliser column, no tensor starting inside its buffer (plan_la.c) */
+int ocla__la_blk_images(const ocla_plan_request *r);
 
 /* ---- the attention backward (plan_bwd.c; the op is runtime/op_attention_bwd.c) ---- */
 /* Request flag (private to the backward): the caller passes no dg tensor, so bwd_dg_out is not

@@ -196,6 +196,11 @@ static int la_tiles_blk(const ocla_plan_limits *L, const ocla_plan_request *r, i
            t->state_local > ocla__plan_local_avail(L) || out_iters > LANES_LOOP_BUDGET;
 }
 
+int ocla__la_blk_images(const ocla_plan_request *r) {
+    return r->K % 4 == 0 && r->V % 4 == 0 && r->K > 0 && r->V > 0 &&
+           !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED | OCLA_PLAN_BF16 | OCLA_PLAN_F16));
+}
+
 /* Cost per token in arbitrary units: FLOPs plus bytes weighted by the device's compute/bandwidth
  * balance, plus a penalty when the launch has fewer work-groups than the device can run at once,
  * when a compute unit holds fewer work-groups than the parameter table wants (local memory) and
@@ -283,8 +288,12 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
                               t.cpu ? (t.lanes > 1 ? t.lanes : 1) : t.sjb};
     ocla__plan_set_tiles(p, t.cpu ? cpu_names : names, vals);
     const int gated = r->op != OCLA_OP_LINEAR_CHUNK && !(r->flags & OCLA_PLAN_NONCAUSAL);
+    /* GLA on the block kernels: la_blk_gk_gates writes the cumsums and the gated rows (packed too) */
     ocla__plan_set_kernels(p, "%s%s%s",
-                           !gated ? "" : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, " : "la_gate_cumsum, ",
+                           !gated                                 ? ""
+                           : t.blk && t.gv                        ? "la_blk_gk_gates, "
+                           : (r->flags & OCLA_PLAN_VARLEN)        ? "la_gate_cumsum_seq, "
+                                                                  : "la_gate_cumsum, ",
                            t.blk   ? "la_blk_states, la_blk_output"
                            : t.cpu ? "la_cpu_states, la_cpu_output"
                                    : "la_chunk_states, la_chunk_output",

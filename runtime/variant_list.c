@@ -21,9 +21,11 @@ static const ocla_kfamily fam_chunk = {"linear_attn",
  * run-time values */
 static const ocla_kfamily fam_chunk_cpu = {"linear_attn_cpu", 0, {"CHUNK", "SUB", "USE_GK", "TM", "TN", "LC_LANES", NULL}};
 /* kernels_cl/linear_attn_blk.cl: llvmpipe's register-block kernels (plan_la.c, la_tiles_blk): CHUNK
- * and TM TN STM STN; the gate (scalar, fixed or per-key: USE_GK) and the feature map compile in */
+ * and TM TN STM STN, LB_IMG (image views: from the request, ocla__la_blk_images; the prepared op
+ * takes the variant without them where a layout or the device does not allow them); the gate
+ * (scalar, fixed or per-key: USE_GK) and the feature map compile in */
 static const ocla_kfamily fam_chunk_blk = {"linear_attn_blk", OCLA_VF_GATE | OCLA_VF_FEATURE,
-                                           {"CHUNK", "TM", "TN", "STM", "STN", NULL}};
+                                           {"CHUNK", "TM", "TN", "STM", "STN", "LB_IMG", NULL}};
 /* the recurrent kernel: the plan's tiles, then the element types (common.cl) */
 static const ocla_kfamily fam_rec = {"linear_attn_rec", 0, {"RV", "RK", "KR", "OCLA_DTYPE", "OCLA_GTYPE", "OCLA_OTYPE", NULL}};
 /* The softmax kernels as built: the plan's tiles (plan_softmax.c's families), then the element type
@@ -121,6 +123,7 @@ static const char *const k_default_one = "TPG LC_LANES";
  *               for the NVIDIA backward's dq and dk (_t) where the gate gradient finishes them;
  *   HS32        1 for the NVIDIA backward's kernels with half data (fp32 states);
  *   VARLEN      1 for packed sequences (the NVIDIA path's kernels);
+ *   LB_IMG      1 where linear_attn_blk.cl may read through image views (ocla__la_blk_images);
  *   REV, HT     from the kernel's name (the NVIDIA backward: _rev and mma_bwd_dg, a trailing _t);
  *   any other   the plan's tile of that name (k_plan_name), left out where the plan has none. */
 static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_request *r, const char *name) {
@@ -140,6 +143,7 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
     if (!strcmp(tile, "OCLA_OTYPE")) return dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
     if (!strcmp(tile, "HS32")) return dt >= 0 && r->op == OCLA_OP_ATTN_BACKWARD ? 1 : -1;
     if (!strcmp(tile, "VARLEN")) return (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
+    if (!strcmp(tile, "LB_IMG")) return ocla__la_blk_images(r) ? 1 : -1; /* linear_attn_blk.cl's image views */
     if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
     if (!strcmp(tile, "HT")) return n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
     const char *in_plan = tile;

@@ -233,7 +233,9 @@ static void op_table_part(void) {
  * a CPU, "llvmpipe lanes": no "bits" in the name, the row's 8 lanes) runs the chunked forward entries at every chunk they take
  * there, against their fp64 references; the other chunks run the portable kernels part 2 ran.
  * Then the same as llvmpipe's own row ("llvmpipe"): the register-block kernels
- * (kernels_cl/linear_attn_blk.cl) for linear attention, simple GLA and GLA at the chunks up to 64. ---- */
+ * (kernels_cl/linear_attn_blk.cl) for linear attention, simple GLA and GLA at the chunks up to 64 (with
+ * and without their image views: K, V multiples of 4 and no normaliser take them). The op table's
+ * gla_chunked runs here too (in both rows). ---- */
 static void mesa_part(const char *row, const char *tag) {
     const ocla_vendor vendor = ctx->info.vendor;
     const int gpu = ctx->info.is_gpu;
@@ -245,7 +247,8 @@ static void mesa_part(const char *row, const char *tag) {
     for (int i = 0; i < op_count(); i++) {
         const op_entry *e = op_get(i);
         int gate, op = chunk_op(e, &gate), chunks[8];
-        if (op < 0 || op > OCLA_OP_GLA_CHUNK || !runs_every_chunk(e)) continue;
+        /* and GLA without the normaliser: the block kernels' image views with per-key gates (LB_IMG) */
+        if (op < 0 || op > OCLA_OP_GLA_CHUNK || !(runs_every_chunk(e) || !strcmp(e->name, "gla_chunked"))) continue;
         op_shape s = e->shapes[0];
         s.B = 1, s.H = 1;
         int nc = candidates((ocla_op_kind)op, gate, 0, s.K, s.V, chunks);
