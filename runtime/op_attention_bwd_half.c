@@ -72,7 +72,7 @@ ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *
     w.g = w32[HB_G], w.dg = (ocla_tensor *)w32[HB_DG];
     /* the NVIDIA kernels read and write the half data themselves where their plan takes the call */
     int widen = 0;
-    const ocla__bwd_half hv = {t[HB_K]->dtype, w32[HB_DQ], w32[HB_DK], &widen};
+    const ocla__bwd_half hv = {t[HB_K] ? t[HB_K]->dtype : OCLA_F32, w32[HB_DQ], w32[HB_DK], &widen};
     if (st == OCLA_SUCCESS) st = ocla__attn_backward_half_nv(ctx, p, &w, &hv);
     if (st == OCLA_SUCCESS && widen) { /* else: the data widened, the fp32 backward, its gradients rounded */
         for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)

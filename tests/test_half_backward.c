@@ -147,7 +147,8 @@ Test(half_backward, every_gate_norm_and_dtype, .timeout = 900) {
     }
 }
 
-/* A mixed set is refused naming the tensor: dq of the other half dtype, a bf16 dg for fp32 gates. */
+/* A mixed set is refused naming the tensor: dq of the other half dtype, a bf16 dg for fp32 gates; a
+ * missing k likewise. */
 Test(half_backward, mixed_refused) {
     ocla_context *ctx = tc_open(0);
     const int64_t d[4] = {1, 8, 1, 16}, gd[3] = {1, 8, 1};
@@ -164,6 +165,12 @@ Test(half_backward, mixed_refused) {
         cr_assert_eq(ocla_attention_backward(ctx, &p, &io), OCLA_ERR_UNSUPPORTED, "%s", ocla_last_error(ctx));
         cr_assert(tc_names(ocla_last_error(ctx), c ? "dg" : "dq"), "%s", ocla_last_error(ctx));
     }
+    /* a missing k beside a half q: refused naming it (the half route reads k's dtype) */
+    ocla_attn_params p;
+    ocla_attn_params_defaults(&p);
+    const ocla_attn_grad_io nok = {.q = t[0], .v = t[2], .d_o = t[3], .dq = t[4], .dk = t[5], .dv = t[6]};
+    cr_assert_eq(ocla_attention_backward(ctx, &p, &nok), OCLA_ERR_INVALID_ARGUMENT, "%s", ocla_last_error(ctx));
+    cr_assert(tc_names(ocla_last_error(ctx), "k"), "%s", ocla_last_error(ctx));
     for (int i = 0; i < 7; i++) ocla_tensor_destroy(t[i]);
     ocla_tensor_destroy(f16), ocla_tensor_destroy(g32), ocla_tensor_destroy(dg16);
     ocla_context_destroy(ctx);
