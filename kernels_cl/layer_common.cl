@@ -16,16 +16,17 @@ OCLA_KERNEL void layer_add_bias(const int rows, const int cols, OCLA_BUF_OUT(x),
  * The load widens exactly, the store rounds to nearest, ties to even (common.cl's conversions; fp16
  * through OCLA_F16_LD / OCLA_F16_ST, no cl_khr_fp16; beyond 65504 it is +-Inf).
  *   layer_to_f32:   x[i] = h[element i]      layer_from_f32:  h[element i] = x[i]
- * Work split: a 3-D grid over (d3 / w, d2, d1) (the host caps the third at 32768 and the kernel steps d1
- * by the grid's size), each work-item converting its w elements of every one of the d0 outer rows: no
+ * Work split: a 3-D grid over (d3 / w, d2, d1) (the host caps the second and third at 32768, within
+ * every driver's grid limits, and the kernel steps d2 and d1 by the grid's sizes), each work-item converting its w elements of every one of the d0 outer rows: no
  * division in the index arithmetic (a 64-bit division chain per element, one work-item per element,
  * took 1.3 ms for four [2,8192,16,128] bf16 tensors on the H100). w = 8 where the host found every
  * row's 8-element group 16-byte aligned in h and 32-byte aligned in x (unit inner stride, offsets and
  * outer strides multiples of 8): one 16-byte load or store of h per work-item; else w = 1. */
 #define LAYER_CONVERT(body)                                                                                       \
-    const ocla_idx c3 = get_global_id(0) * w, c2 = get_global_id(1), g1 = get_global_size(2);                    \
+    const ocla_idx c3 = get_global_id(0) * w, g2 = get_global_size(1), g1 = get_global_size(2);                  \
     if (c3 >= d3) return;                                                                                        \
     for (ocla_idx c1 = get_global_id(2); c1 < d1; c1 += g1)                                                      \
+        for (ocla_idx c2 = get_global_id(1); c2 < d2; c2 += g2)                                                  \
         for (ocla_idx c0 = 0; c0 < d0; c0++) {                                                                   \
             const ocla_idx e = h_o + c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3;                                      \
             const ocla_idx i = x_o + ((c0 * d1 + c1) * d2 + c2) * d3 + c3;                                       \

@@ -160,13 +160,15 @@ ocla_status ocla__convert_dtype(ocla_context *ctx, const ocla_tensor *src, ocla_
                       : 1;
     ocla__push_int(&a, w), ocla__push_tensor(&a, x, NULL, 0);
     /* the grid (layer_common.cl): rows of d3 / w in work-groups of up to 64 (fewer for narrow rows),
-     * d2, and d1 capped (the kernel steps over the rest) */
+     * d2 and d1 capped at 32768 (NVIDIA's grid takes 65535 there; the kernel steps over the rest: a
+     * [B, T, d] tensor puts T in d2) */
     uint64_t kwg = 0;
     if (a.st == OCLA_SUCCESS) a.st = ocla__kernel_limits(ctx, a.k, &kwg, NULL);
     const size_t n0 = (size_t)d[3] / (size_t)w;
     size_t l0 = ocla__launch_1d_local(kwg, ctx->info.max_work_group_size, ctx->info.max_work_item_sizes[0]);
     while (l0 > 1 && l0 / 2 >= n0) l0 /= 2;
-    const size_t g[3] = {(n0 + l0 - 1) / l0 * l0, (size_t)d[2], (size_t)(d[1] < 32768 ? d[1] : 32768)};
+    const size_t g[3] = {(n0 + l0 - 1) / l0 * l0, (size_t)(d[2] < 32768 ? d[2] : 32768),
+                         (size_t)(d[1] < 32768 ? d[1] : 32768)};
     const size_t l[3] = {l0, 1, 1};
     return ocla__layer_launch(&a, 3, g, l, to_f32 ? "half to fp32" : "fp32 to half");
 }

@@ -240,3 +240,18 @@ Test(half_backward, views_match_dense) {
         ocla_context_destroy(ctx);
     }
 }
+
+/* A long sequence: the [B,T,H] gates put T on the conversions' second grid dimension, which the host
+ * caps (32768) and the kernel steps over (kernels_cl/layer_common.cl): g widened and dg rounded across
+ * the cap, against fp64. */
+Test(half_backward, long_sequence_gates, .timeout = 600) {
+    const hb_shape s = {1, 33000, 2, 8, 8};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        double eh;
+        const double e = run_case(ctx, &s, OCLA_BF16, OCLA_BF16, OCLA_GATE_SCALAR, 0, &eh);
+        cr_assert(e <= 5e-3 && eh <= 1e-3, "%s: T = 33000 bf16 scalar gates: gradients %.3g, dh0 %.3g",
+                  tc_device_name(d), e, eh);
+        ocla_context_destroy(ctx);
+    }
+}
