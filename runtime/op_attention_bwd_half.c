@@ -32,6 +32,14 @@ static ocla_status temporary(ocla_context *ctx, int slot, const ocla_tensor *h, 
     return ocla__scratch(ctx, slot, bytes ? bytes : sizeof(float), &out->mem);
 }
 
+/* w32[i] = an fp32 temporary of half tensor t[i] (slot HB_SLOT0 + i), where it has none yet */
+static ocla_status fp32_copy(ocla_context *ctx, int i, const ocla_tensor *const t[HB_N], struct ocla_tensor f[HB_N],
+                             const ocla_tensor *w32[HB_N]) {
+    if (w32[i] != t[i] || !t[i] || t[i]->dtype == OCLA_F32) return OCLA_SUCCESS;
+    w32[i] = &f[i];
+    return temporary(ctx, HB_SLOT0 + i, t[i], hb_names[i], &f[i]);
+}
+
 /* The tensors' dtypes: q, k, v, d_o, dq, dk, dv of one dtype (q's, or the one k and v share where q
  * has another: the detail names the odd tensor out), g fp32 or that dtype, dg g's; present where
  * required (the fp32 backward checks the rest: shapes, states, aliasing). */
@@ -63,10 +71,7 @@ ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *
     for (int i = 0; i < HB_N; i++) w32[i] = t[i];
     /* fp32 for every route: the gates and dg, and with a gate gradient dq and dk until it finishes them */
     for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)
-        if (t[i] && t[i]->dtype != OCLA_F32 && (i == HB_G || i == HB_DG || (dg && (i == HB_DQ || i == HB_DK)))) {
-            st = temporary(ctx, HB_SLOT0 + i, t[i], hb_names[i], &f[i]);
-            w32[i] = &f[i];
-        }
+        if (i == HB_G || i == HB_DG || (dg && (i == HB_DQ || i == HB_DK))) st = fp32_copy(ctx, i, t, f, w32);
     if (st == OCLA_SUCCESS && w32[HB_G] != t[HB_G]) st = ocla__convert_dtype(ctx, t[HB_G], (ocla_tensor *)w32[HB_G]);
     ocla_attn_grad_io w = *io;
     w.g = w32[HB_G], w.dg = (ocla_tensor *)w32[HB_DG];
@@ -75,11 +80,7 @@ ocla_status ocla__attn_backward_half(ocla_context *ctx, const ocla_attn_params *
     const ocla__bwd_half hv = {t[HB_K] ? t[HB_K]->dtype : OCLA_F32, w32[HB_DQ], w32[HB_DK], &widen};
     if (st == OCLA_SUCCESS) st = ocla__attn_backward_half_nv(ctx, p, &w, &hv);
     if (st == OCLA_SUCCESS && widen) { /* else: the data widened, the fp32 backward, its gradients rounded */
-        for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++)
-            if (w32[i] == t[i] && t[i] && t[i]->dtype != OCLA_F32) {
-                st = temporary(ctx, HB_SLOT0 + i, t[i], hb_names[i], &f[i]);
-                w32[i] = &f[i];
-            }
+        for (int i = 0; i < HB_N && st == OCLA_SUCCESS; i++) st = fp32_copy(ctx, i, t, f, w32);
         for (int i = 0; i < HB_G && st == OCLA_SUCCESS; i++) st = ocla__convert_dtype(ctx, t[i], (ocla_tensor *)w32[i]);
         if (st == OCLA_SUCCESS) {
             w.q = w32[HB_Q], w.k = w32[HB_K], w.v = w32[HB_V], w.d_o = w32[HB_DO];
