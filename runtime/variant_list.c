@@ -129,6 +129,7 @@ static const char *const k_default_one = "TPG LC_LANES";
 static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_request *r, const char *name) {
     const int dt = ocla__plan_dtype(r);
     const size_t n = strlen(name);
+    const int ht = n > 2 && !strcmp(name + n - 2, "_t"); /* the NVIDIA backward's transposed-state forms */
     if (!strcmp(tile, "OCLA_DTYPE")) return dt;
     if (!strcmp(tile, "OCLA_GTYPE")) /* the NVIDIA kernels read per-key gates as la_gate_cumsum's fp32 sums */
         return (r->gate == OCLA_GATE_SCALAR || (r->gate == OCLA_GATE_VECTOR && strncmp(name, "mma_", 4))) &&
@@ -137,7 +138,7 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
                    : -1;
     if (!strcmp(tile, "OCLA_OTYPE") && r->op == OCLA_OP_ATTN_BACKWARD) /* dq, dk for the gate gradient */
         return dt >= 0 && (r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_VECTOR) &&
-                       !(r->flags & OCLA__PLAN_BWD_NO_DG) && n > 2 && !strcmp(name + n - 2, "_t")
+                       !(r->flags & OCLA__PLAN_BWD_NO_DG) && ht
                    ? OCLA_F32
                    : -1;
     if (!strcmp(tile, "OCLA_OTYPE")) return dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
@@ -145,7 +146,7 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
     if (!strcmp(tile, "VARLEN")) return (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
     if (!strcmp(tile, "LB_IMG")) return ocla__la_blk_images(r) ? 1 : -1; /* linear_attn_blk.cl's image views */
     if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
-    if (!strcmp(tile, "HT")) return n > 2 && !strcmp(name + n - 2, "_t") ? 1 : -1;
+    if (!strcmp(tile, "HT")) return ht ? 1 : -1;
     const char *in_plan = tile;
     for (size_t i = 0; i < sizeof k_plan_name / sizeof *k_plan_name; i++)
         if (!strcmp(tile, k_plan_name[i][0])) in_plan = k_plan_name[i][1];
