@@ -353,6 +353,21 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
 #define HALF (CHUNK / 2)
 /* staged rows: 8 mod 32 words (conflict-free fragment reads) */
 #define SPITCH (HALF_IO ? TILE + 16 : TILE + 8)
+/* stages of the ring (half-chunks): the copies run ST_NST - 1 half-chunks ahead of the tensor cores */
+#ifndef ST_NST
+#define ST_NST 2
+#endif
+#if ST_NST == 2
+#define ST_WAIT "1"
+#elif ST_NST == 3
+#define ST_WAIT "2"
+#elif ST_NST == 4
+#define ST_WAIT "3"
+#elif ST_NST == 5
+#define ST_WAIT "4"
+#else
+#error "ST_NST: 2 to 5 stages"
+#endif
 #endif
 #if ST_ASYNC || VEC
 /* 16 bytes global -> local without registers (sm_80+); ok == 0 writes zeros and reads nothing. */
@@ -387,8 +402,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #endif
     ) {
 #if ST_ASYNC
-    __local stg_t Kst[2][HALF][SPITCH] __attribute__((aligned(16)));
-    __local stg_t Vst[2][HALF][SPITCH] __attribute__((aligned(16)));
+    __local stg_t Kst[ST_NST][HALF][SPITCH] __attribute__((aligned(16)));
+    __local stg_t Vst[ST_NST][HALF][SPITCH] __attribute__((aligned(16)));
     __local float vf[CHUNK];
 #else
     __local float Ks[CHUNK][TILE + 8] __attribute__((aligned(16))); /* phi(k) of the chunk, key slice */
@@ -457,8 +472,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     float pg = 0.0f; /* the next chunk's raw scalar gate at row tid */
 #if ST_ASYNC
     /* k and v go from global to local memory with cp.async (no registers), in half-chunks of HALF
-     * rows and two stages: the next half loads while the tensor cores work on this one; phi and the
-     * gate factors are applied as the fragments are read. */
+     * rows and ST_NST stages: the next ST_NST - 1 halves load while the tensor cores work on this
+     * one; phi and the gate factors are applied as the fragments are read. */
 #define PREFETCH(n_)                                                                                         \
     {                                                                                                        \
         const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                           \
@@ -467,16 +482,18 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     }
 #define ISSUE(hs_)                                                                                           \
     {                                                                                                        \
-        const int t0_ = CH((hs_) >> 1) * CHUNK + ((hs_)&1) * HALF, st_ = (hs_)&1;                                                       \
-        _Pragma("unroll") for (int l = 0; l < HALF * TILE / VPC / SWG; l++) {                                \
-            const int e = tid + SWG * l, t = e / (TILE / VPC), c = VPC * (e % (TILE / VPC)), okt = t0_ + t < T; \
-            const int okk = okt && k0 + c < K, okv = okt && v0 + c < V;                                      \
-            cp_async16(&Kst[st_][t][c], kbase + (okk ? (off_t_)(t0_ + t) * (off_t_)kt + c : 0), okk);        \
-            cp_async16(&Vst[st_][t][c], vbase + (okv ? (off_t_)(t0_ + t) * (off_t_)vt + c : 0), okv);        \
+        const int t0_ = CH((hs_) >> 1) * CHUNK + ((hs_)&1) * HALF, st_ = (hs_) % ST_NST;                    \
+        if ((hs_) < 2 * NT) {                                                                                \
+            _Pragma("unroll") for (int l = 0; l < HALF * TILE / VPC / SWG; l++) {                            \
+                const int e = tid + SWG * l, t = e / (TILE / VPC), c = VPC * (e % (TILE / VPC));             \
+                const int okt = t0_ + t < T, okk = okt && k0 + c < K, okv = okt && v0 + c < V;               \
+                cp_async16(&Kst[st_][t][c], kbase + (okk ? (off_t_)(t0_ + t) * (off_t_)kt + c : 0), okk);    \
+                cp_async16(&Vst[st_][t][c], vbase + (okv ? (off_t_)(t0_ + t) * (off_t_)vt + c : 0), okv);    \
+            }                                                                                                \
         }                                                                                                    \
         asm volatile("cp.async.commit_group;" ::: "memory");                                                 \
     }
-    ISSUE(0)
+    for (int hs0 = 0; hs0 < ST_NST - 1; hs0++) ISSUE(hs0) /* past the end: empty groups */
 #else
     /* prefetch registers: element group e = tid + SWG*l of the chunk tile is (t = e / (TILE/W), c = W*(e % (TILE/W))) */
     wvec pk[LOADS / W], pv[LOADS / W];
@@ -620,13 +637,9 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
 #endif
         for (int hh = 0; hh < 2; hh++) {
-            const int hs = 2 * m + hh, st = hs & 1;
-            if (hs + 1 < 2 * NT) {
-                ISSUE(hs + 1)
-                asm volatile("cp.async.wait_group 1;" ::: "memory"); /* this half's copies landed */
-            } else {
-                asm volatile("cp.async.wait_group 0;" ::: "memory");
-            }
+            const int hs = 2 * m + hh, st = hs % ST_NST;
+            ISSUE(hs + ST_NST - 1) /* into the stage the last step used (an empty group past the end) */
+            asm volatile("cp.async.wait_group " ST_WAIT ";" ::: "memory"); /* this half's copies landed */
             SYNC();
 #if USE_GK
             /* phi(k) exp(G_last - G_j) (REV: q exp(G_i)) per key dimension, in place: each work-item
@@ -705,9 +718,24 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #if HT
 #define OSTAGE (2 * QKF + OT * (OKS + PAD)) /* one stage's local floats */
 #else
-#define OSTAGE (2 * QKF + OKS * (OT + 8)) /* one stage's local floats */
+#define OSTAGE (2 * QKF + (HS_HALF ? OKS * (OT + 8) / 2 : OKS * (OT + 8))) /* one stage's local floats */
 #endif
-#define P1 (2 * OSTAGE)
+/* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores */
+#ifndef O_NST
+#define O_NST 2
+#endif
+#if O_NST == 2
+#define O_WAIT "1"
+#elif O_NST == 3
+#define O_WAIT "2"
+#elif O_NST == 4
+#define O_WAIT "3"
+#elif O_NST == 5
+#define O_WAIT "4"
+#else
+#error "O_NST: 2 to 5 stages"
+#endif
+#define P1 (O_NST * OSTAGE)
 #else
 #define P1 (2 * CHUNK * (KS + PAD) + (HT ? OT * (KS + PAD) : KS * (OT + 8))) /* phase-1 local floats */
 #endif
@@ -754,6 +782,19 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * pairs along the key dimension, O += Q H with H's fragments by ldmatrix.trans (H: [OKS][OT + 8],
  * 272-byte rows: conflict-free). Padded key dimensions were staged as zeros (cp.async). */
 #define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && !REV && !HT) /* bf16: H staged bf16 too */
+/* O_VPRE=1 (MMA16 with cp.async staging): V's two halves go through the stage ring after the key slices
+ * (positions NS and NS + 1; the scores in stage NS + 2), so that their copies overlap the last slices'
+ * products instead of waiting after them */
+#ifndef O_VPRE
+#define O_VPRE 0
+#endif
+#define OVP (O_VPRE && MMA16 && O_ASYNC)
+#if OVP && O_NST < 3
+#error "O_VPRE: at least three stages"
+#endif
+#if OVP && CHUNK * (TILE + 8) / 2 > OSTAGE
+#error "O_VPRE: a stage holds a half of V and the scores"
+#endif
 #define LD32(p) (*(__local const uint *)(p))
 #define SLICE_STEP16(Qx, Kx, Hx, p_)                                                                             \
     {                                                                                                            \
@@ -812,7 +853,14 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __local float cs[6][KS], dx[4][KS], en[4][KS];
 #endif
     __local float *Qs = mem, *Ks = mem + CHUNK * (KS + PAD), *Hs = mem + 2 * CHUNK * (KS + PAD);
+#if O_ASYNC
+    const int NS = (K + OKS - 1) / OKS; /* key slices */
+#endif
+#if OVP
+    __local float *Ss = mem + ((NS + 2) % O_NST) * OSTAGE, *Vs = mem;
+#else
     __local float *Ss = mem, *Vs = mem + CHUNK * (CHUNK + PAD);
+#endif
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
     const int v0 = get_group_id(0) * OT, cg = get_group_id(1);
@@ -868,31 +916,46 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         cp_async16((__local hs_t *)(hd_) + r * (OT + 8) + c, hn + (ok ? (off_t_)(ks_ + r) * V + v0 + c : 0), ok); \
     }
 #endif
-#define OISSUE(s_)                                                                                               \
-    {                                                                                                            \
-        const int ks_ = (s_) * OKS;                                                                              \
-        __local stg_t *qd_ = (__local stg_t *)(mem + ((s_) & 1) * OSTAGE), *kd2_ = qd_ + CHUNK * QKP;            \
-        __local float *hd_ = mem + ((s_) & 1) * OSTAGE + 2 * QKF;                                                \
-        for (int e = tid; e < CHUNK * OKS / VPC; e += OWG) { /* q and k: CHUNK rows x OKS */                    \
-            const int t = e / (OKS / VPC), c = VPC * (e % (OKS / VPC)), ok = t < rows && ks_ + c < K;            \
-            cp_async16(qd_ + t * QKP + c, qbase + (ok ? (off_t_)t * (off_t_)qt + ks_ + c : 0), ok);              \
-            cp_async16(kd2_ + t * QKP + c, kbase + (ok ? (off_t_)t * (off_t_)kt + ks_ + c : 0), ok);             \
+/* Ring position p_ (stage p_ % O_NST): key slice p_ while p_ < NS; with OVP the two 64-wide halves of
+ * V at positions NS and NS + 1 (V's copies run under the last slices' products); past those an empty
+ * group, so that one wait count fits every step. */
+#if OVP
+#define V_ISSUE(p_, sd_)                                                                                         \
+    else if ((p_) < NS + 2 && v0 + ((p_)-NS) * 64 < V) {                                                         \
+        __local ushort *vd_ = (__local ushort *)(sd_);                                                           \
+        _Pragma("unroll") for (int l = 0; l < CHUNK * TILE / 8 / OWG; l++) {                                     \
+            const int e = tid + OWG * l, t = e / (TILE / 8), c = 8 * (e % (TILE / 8)), col = v0 + ((p_)-NS) * 64 + c; \
+            const int ok = t < rows && col < V;                                                                  \
+            cp_async16(vd_ + t * (TILE + 8) + c, vbase + (ok ? (off_t_)t * (off_t_)vt + col : 0), ok);           \
         }                                                                                                        \
-        _Pragma("unroll") for (int l = 0; l < OKS * OT / HS_VPC / OWG; l++) H_ISSUE(hd_, ks_, tid + OWG * l)   \
+    }
+#else
+#define V_ISSUE(p_, sd_)
+#endif
+#define OISSUE(p_)                                                                                               \
+    {                                                                                                            \
+        const int ks_ = (p_) * OKS;                                                                              \
+        __local float *sd_ = mem + ((p_) % O_NST) * OSTAGE;                                                      \
+        __local stg_t *qd_ = (__local stg_t *)sd_, *kd2_ = qd_ + CHUNK * QKP;                                    \
+        __local float *hd_ = sd_ + 2 * QKF;                                                                      \
+        if ((p_) < NS) {                                                                                         \
+            for (int e = tid; e < CHUNK * OKS / VPC; e += OWG) { /* q and k: CHUNK rows x OKS */                \
+                const int t = e / (OKS / VPC), c = VPC * (e % (OKS / VPC)), ok = t < rows && ks_ + c < K;        \
+                cp_async16(qd_ + t * QKP + c, qbase + (ok ? (off_t_)t * (off_t_)qt + ks_ + c : 0), ok);          \
+                cp_async16(kd2_ + t * QKP + c, kbase + (ok ? (off_t_)t * (off_t_)kt + ks_ + c : 0), ok);         \
+            }                                                                                                    \
+            _Pragma("unroll") for (int l = 0; l < OKS * OT / HS_VPC / OWG; l++) H_ISSUE(hd_, ks_, tid + OWG * l) \
+        }                                                                                                        \
+        V_ISSUE(p_, sd_)                                                                                         \
         asm volatile("cp.async.commit_group;" ::: "memory");                                                     \
     }
-    const int NS = (K + OKS - 1) / OKS;
-    OISSUE(0)
+    for (int p0 = 0; p0 < O_NST - 1; p0++) OISSUE(p0)
     for (int sl = 0; sl < NS; sl++) {
-        if (sl + 1 < NS) {
-            OISSUE(sl + 1)
-            asm volatile("cp.async.wait_group 1;" ::: "memory"); /* this slice's copies landed */
-        } else {
-            asm volatile("cp.async.wait_group 0;" ::: "memory");
-        }
+        OISSUE(sl + O_NST - 1) /* into the stage the last step used */
+        asm volatile("cp.async.wait_group " O_WAIT ";" ::: "memory"); /* this slice's copies landed */
         SYNC();
-        __local stg_t *Qa = (__local stg_t *)(mem + (sl & 1) * OSTAGE), *Ka = Qa + CHUNK * QKP;
-        __local hs_t *Ha = (__local hs_t *)(mem + (sl & 1) * OSTAGE + 2 * QKF);
+        __local stg_t *Qa = (__local stg_t *)(mem + (sl % O_NST) * OSTAGE), *Ka = Qa + CHUNK * QKP;
+        __local hs_t *Ha = (__local hs_t *)(mem + (sl % O_NST) * OSTAGE + 2 * QKF);
         const int ks0 = sl * OKS;
 #define KIN(d) (ks0 + (d) < K)
 #if MMA16
@@ -905,6 +968,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         SYNC(); /* before OISSUE refills this stage */
     }
 #undef OISSUE
+#undef V_ISSUE
 #else
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
 #pragma unroll
@@ -1099,13 +1163,18 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     /* bf16 S [CHUNK][CHUNK + 8] and V [CHUNK][TILE + 8] (rows of 144 bytes: 16-byte aligned,
      * conflict-free for ldmatrix); V by cp.async, its non-finite values found in local memory */
     __local const ushort *S16 = (__local const ushort *)Ss;
+#if !OVP
     __local ushort *V16 = (__local ushort *)(mem + CHUNK * (CHUNK + 8) / 2);
+#endif
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         if (v0 + hf * 64 >= V) break;
         if (tid == 0) nonfinite = 0;
         SYNC();
         int bad = 0;
+#if OVP /* copied during the key slices (V_ISSUE: this work-item's elements as below) */
+        __local ushort *V16 = (__local ushort *)(mem + ((NS + hf) % O_NST) * OSTAGE);
+#else
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / 8 / OWG; l++) {
             const int e = tid + OWG * l, t = e / (TILE / 8), c = 8 * (e % (TILE / 8)), col = v0 + hf * 64 + c;
@@ -1113,6 +1182,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             cp_async16(V16 + t * (TILE + 8) + c, vbase + (ok ? (off_t_)t * (off_t_)vt + col : 0), ok);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
         asm volatile("cp.async.wait_group 0;" ::: "memory");
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / 8 / OWG; l++) {
