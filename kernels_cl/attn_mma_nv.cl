@@ -228,6 +228,10 @@ typedef ushort stg_t;
 #define VPC 8 /* elements per 16-byte copy */
 #if OCLA_DTYPE == OCLA_DT_BF16
 #define LDX(X, i) as_float((uint)(X)[i] << 16)
+/* four staged elements (8-byte aligned) from a float4, rounded to nearest even */
+#define STG_ST4(f_, p)                                                                                         \
+    (*(__local uint2 *)(p) = (uint2)((uint)ocla_bf16_rne((f_).x) | (uint)ocla_bf16_rne((f_).y) << 16,          \
+                                     (uint)ocla_bf16_rne((f_).z) | (uint)ocla_bf16_rne((f_).w) << 16))
 OCLA_INLINE float2 ldpair(__local const ushort *p) {
     const uint u = *(__local const uint *)p;
     return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
@@ -235,6 +239,7 @@ OCLA_INLINE float2 ldpair(__local const ushort *p) {
 #else
 #define LDX(X, i) vload_half((size_t)(i), (__local const half *)(X))
 #define ldpair(p) vload_half2(0, (__local const half *)(p))
+#define STG_ST4(x, p) vstore_half4_rte(x, 0, (__local half *)(p))
 #endif
 #define LROW2H(X, t, c) ldpair(&X[t][c])
 #else
@@ -345,17 +350,20 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
  * (1 x 4 mma tiles), which keeps every value in registers (no spills; 4 warps and 2 x 4 tiles
  * spilled 608 bytes and ran 1.5x slower). */
 #define SWG 256
-/* k and v staged by cp.async where rows are float4 (per-key gates: their factors still come
+/* k and v staged by cp.async where rows are 16-byte groups (per-key gates: their factors still come
  * through the register prefetch and are applied to the staged k in place; GLA states 0.339 ->
- * 0.305 ms on the H100 at B=4, T=2048, H=16, D=128). */
-#define ST_ASYNC (VEC && !(HALF_IO && USE_GK)) /* half with per-key gates: scaled in registers */
+ * 0.305 ms on the H100 at B=4, T=2048, H=16, D=128, fp32; half data: k exp(G_last - G_j) is
+ * rounded to the data's type there, as fla rounds it for its dot products). */
+#define ST_ASYNC VEC
 #if ST_ASYNC
 #define HALF (CHUNK / 2)
 /* staged rows: 8 mod 32 words (conflict-free fragment reads) */
 #define SPITCH (HALF_IO ? TILE + 16 : TILE + 8)
-/* stages of the ring (half-chunks): the copies run ST_NST - 1 half-chunks ahead of the tensor cores */
+/* stages of the ring (half-chunks): the copies run ST_NST - 1 half-chunks ahead of the tensor cores.
+ * Half data: three (a stage is half of fp32's; H100, bf16, B=2, T=8192, H=16, D=128: linear states
+ * 0.221 -> 0.178 ms; four measured the same); fp32: two (48 KiB of local memory) */
 #ifndef ST_NST
-#define ST_NST 2
+#define ST_NST (HALF_IO ? 3 : 2)
 #endif
 #if ST_NST == 2
 #define ST_WAIT "1"
@@ -647,7 +655,12 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int l = 2 * hh + i, e = tid + SWG * l, t = e / (TILE / 4) - hh * HALF, c = 4 * (e % (TILE / 4));
+#if HALF_IO
+                __local stg_t *p_ = &Kst[st][t][c];
+                STG_ST4(phi4((float4)(LDX(p_, 0), LDX(p_, 1), LDX(p_, 2), LDX(p_, 3))) * GK_STATE_F(pgk[l]), p_);
+#else
                 vstore4(phi4(vload4(0, &Kst[st][t][c])) * GK_STATE_F(pgk[l]), 0, &Kst[st][t][c]);
+#endif
             }
             SYNC();
             if (hh == 1 && m + 1 < NT) PREFETCH(CH(m + 1)) /* this chunk's gates were read: the next one's */
@@ -706,9 +719,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define OWG 256
 #define OT 128                                   /* output tile width */
 /* q, k and state slices staged by cp.async (float4 rows, no per-key gates): slices of OKS key
- * dimensions in two stages, the next slice loading while the tensor cores work on this one (H100,
+ * dimensions in O_NST stages, the next slices loading while the tensor cores work on this one (H100,
  * B=4, T=2048, H=16, D=128, 3xTF32: linear 0.344 -> 0.293 ms, simple GLA 0.354 -> 0.300 ms). */
 #define O_ASYNC (VEC && !GKC)
+#define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && !REV && !HT) /* bf16: H staged bf16 too */
 #if O_ASYNC
 #define OKS 16
 /* q and k slices' row pitch in elements (fp32: 20 words; half: 12 words, a multiple of 16 bytes), and
@@ -720,9 +734,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #else
 #define OSTAGE (2 * QKF + (HS_HALF ? OKS * (OT + 8) / 2 : OKS * (OT + 8))) /* one stage's local floats */
 #endif
-/* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores */
+/* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores; with MMA16 four
+ * and V through the ring too (O_VPRE, below; H100, bf16, B=2, T=8192, H=16, D=128: linear outputs
+ * 0.245 -> 0.216 ms, simple GLA 0.265 -> 0.229), else two (fp32 stages: 48 KiB of local memory) */
 #ifndef O_NST
-#define O_NST 2
+#define O_NST (MMA16 ? 4 : 2)
 #endif
 #if O_NST == 2
 #define O_WAIT "1"
@@ -781,12 +797,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * the staged half elements as they are (exact products, fp32 accumulation): S += Q K^T from packed
  * pairs along the key dimension, O += Q H with H's fragments by ldmatrix.trans (H: [OKS][OT + 8],
  * 272-byte rows: conflict-free). Padded key dimensions were staged as zeros (cp.async). */
-#define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && !REV && !HT) /* bf16: H staged bf16 too */
 /* O_VPRE=1 (MMA16 with cp.async staging): V's two halves go through the stage ring after the key slices
  * (positions NS and NS + 1; the scores in stage NS + 2), so that their copies overlap the last slices'
  * products instead of waiting after them */
 #ifndef O_VPRE
-#define O_VPRE 0
+#define O_VPRE MMA16
 #endif
 #define OVP (O_VPRE && MMA16 && O_ASYNC)
 #if OVP && O_NST < 3
