@@ -228,10 +228,6 @@ typedef ushort stg_t;
 #define VPC 8 /* elements per 16-byte copy */
 #if OCLA_DTYPE == OCLA_DT_BF16
 #define LDX(X, i) as_float((uint)(X)[i] << 16)
-/* four staged elements (8-byte aligned) from a float4, rounded to nearest even */
-#define STG_ST4(f_, p)                                                                                         \
-    (*(__local uint2 *)(p) = (uint2)((uint)ocla_bf16_rne((f_).x) | (uint)ocla_bf16_rne((f_).y) << 16,          \
-                                     (uint)ocla_bf16_rne((f_).z) | (uint)ocla_bf16_rne((f_).w) << 16))
 OCLA_INLINE float2 ldpair(__local const ushort *p) {
     const uint u = *(__local const uint *)p;
     return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
@@ -239,7 +235,6 @@ OCLA_INLINE float2 ldpair(__local const ushort *p) {
 #else
 #define LDX(X, i) vload_half((size_t)(i), (__local const half *)(X))
 #define ldpair(p) vload_half2(0, (__local const half *)(p))
-#define STG_ST4(x, p) vstore_half4_rte(x, 0, (__local half *)(p))
 #endif
 #define LROW2H(X, t, c) ldpair(&X[t][c])
 #else
@@ -352,8 +347,8 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
 #define SWG 256
 /* k and v staged by cp.async where rows are 16-byte groups (per-key gates: their factors still come
  * through the register prefetch and are applied to the staged k in place; GLA states 0.339 ->
- * 0.305 ms on the H100 at B=4, T=2048, H=16, D=128, fp32; half data: k exp(G_last - G_j) is
- * rounded to the data's type there, as fla rounds it for its dot products). */
+ * 0.305 ms on the H100 at B=4, T=2048, H=16, D=128, fp32; half data: into an fp32 copy of the
+ * half-chunk: GLA bf16 states 0.595 -> 0.389 ms at B=2, T=8192). */
 #define ST_ASYNC VEC
 #if ST_ASYNC
 #define HALF (CHUNK / 2)
@@ -412,6 +407,9 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #if ST_ASYNC
     __local stg_t Kst[ST_NST][HALF][SPITCH] __attribute__((aligned(16)));
     __local stg_t Vst[ST_NST][HALF][SPITCH] __attribute__((aligned(16)));
+#if USE_GK && HALF_IO
+    __local float Kf[HALF][TILE + 8] __attribute__((aligned(16))); /* this half's gated k, fp32 */
+#endif
     __local float vf[CHUNK];
 #else
     __local float Ks[CHUNK][TILE + 8] __attribute__((aligned(16))); /* phi(k) of the chunk, key slice */
@@ -524,10 +522,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * permuted as SROW/SCOL say: A rows 2 gr and 2 gr + 1 of the warp's 16, B column 16 (j >> 1) +
  * 2 gr + (j & 1) of its 32). */
 #define LROW2(X, t, c) (*(__local const float2 *)&X[t][c])
-#define CHUNK_MMA(Kx, Vx, rows_, toff_, PHI_, F_, L2_)                                                       \
+#define CHUNK_MMA(Kx, KL2_, Vx, L2_, rows_, toff_, PHI_, F_)                                                 \
     _Pragma("unroll 2") for (int t8 = 0; t8 < (rows_); t8 += 8) {                                            \
         uint ab[4], as[4], bb[4][2], bs[4][2];                                                               \
-        const float2 ka_ = L2_(Kx, t8 + tg, wm + 2 * gr), kc_ = L2_(Kx, t8 + tg + 4, wm + 2 * gr);            \
+        const float2 ka_ = KL2_(Kx, t8 + tg, wm + 2 * gr), kc_ = KL2_(Kx, t8 + tg + 4, wm + 2 * gr);          \
         float a[4] = {PHI_(ka_.x), PHI_(ka_.y), PHI_(kc_.x), PHI_(kc_.y)};                                    \
         split(a, ab, as, 4);                                                                                 \
         const float f0_ = F_((toff_) + t8 + tg), f1_ = F_((toff_) + t8 + tg + 4);                              \
@@ -650,14 +648,15 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             asm volatile("cp.async.wait_group " ST_WAIT ";" ::: "memory"); /* this half's copies landed */
             SYNC();
 #if USE_GK
-            /* phi(k) exp(G_last - G_j) (REV: q exp(G_i)) per key dimension, in place: each work-item
-             * scales the rows whose gates it prefetched (l = 2 hh, 2 hh + 1: rows 16 l .. 16 l + 15) */
+            /* phi(k) exp(G_last - G_j) (REV: q exp(G_i)) per key dimension, in place (half data: into
+             * Kf): each work-item scales the rows whose gates it prefetched (l = 2 hh, 2 hh + 1: rows
+             * 16 l .. 16 l + 15) */
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int l = 2 * hh + i, e = tid + SWG * l, t = e / (TILE / 4) - hh * HALF, c = 4 * (e % (TILE / 4));
-#if HALF_IO
-                __local stg_t *p_ = &Kst[st][t][c];
-                STG_ST4(phi4((float4)(LDX(p_, 0), LDX(p_, 1), LDX(p_, 2), LDX(p_, 3))) * GK_STATE_F(pgk[l]), p_);
+#if HALF_IO /* into fp32 rows (rounding k exp(G_last - G_j) to the half type cost the states 1e-4) */
+                __local const stg_t *p_ = &Kst[st][t][c];
+                vstore4(phi4((float4)(LDX(p_, 0), LDX(p_, 1), LDX(p_, 2), LDX(p_, 3))) * GK_STATE_F(pgk[l]), 0, &Kf[t][c]);
 #else
                 vstore4(phi4(vload4(0, &Kst[st][t][c])) * GK_STATE_F(pgk[l]), 0, &Kst[st][t][c]);
 #endif
@@ -668,13 +667,17 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #else
 #define KPHI phi
 #endif
-            CHUNK_MMA(Kst[st], Vst[st], HALF, hh * HALF, KPHI, VF, LROW2H)
+#if USE_GK && HALF_IO
+            CHUNK_MMA(Kf, LROW2, Vst[st], LROW2H, HALF, hh * HALF, KPHI, VF)
+#else
+            CHUNK_MMA(Kst[st], LROW2H, Vst[st], LROW2H, HALF, hh * HALF, KPHI, VF)
+#endif
 #undef KPHI
             SYNC(); /* before ISSUE refills this stage */
         }
 #undef VF
 #else
-        CHUNK_MMA(Ks, Vs, CHUNK, 0, SAME, ONE, LROW2)
+        CHUNK_MMA(Ks, LROW2, Vs, LROW2, CHUNK, 0, SAME, ONE)
 #endif
 #if SPLIT != 1
 #pragma unroll

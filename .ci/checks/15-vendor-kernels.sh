@@ -30,7 +30,6 @@ float OV vload_half(size_t, const __local half *);
 float2 OV vload_half2(size_t, const __local half *);
 float4 OV vload_half4(size_t, const __global half *);
 void OV vstore_half_rte(float, size_t, __global half *);
-void OV vstore_half4_rte(float4, size_t, __local half *);
 #undef OV
 EOF
 nvsrc=()
