@@ -54,7 +54,9 @@
  * orders shared-memory accesses of the work-group, which is all these kernels rely on. */
 #define SYNC() asm volatile("bar.sync 0;" ::: "memory")
 #define TILE 64    /* state tile (K x V) in the state kernel, output tile width in the output kernel */
-#define KS 32      /* key-dimension slice of the output kernel */
+#ifndef KS
+#define KS 32 /* key-dimension slice of the output kernel (element-loaded forms) */
+#endif
 #define PAD 4      /* local-memory row padding: conflict-free fragment loads */
 
 #define phi(x) OCLA_PHI(x) /* common.cl, the variant's FEATURE */
@@ -1033,11 +1035,15 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #if GKC
         /* once set, the warp's scores come from the element-wise sums after the slices (the factors
          * that grow: k~ of the sub-chunks J <= I; REV: of the warp's own rows) */
+#if KS != 16 && KS != 32
+#error "attn_mma_nv.cl: KS must be 16 or 32 (a lane per slice column below)"
+#endif
+        const int dl = lane % KS; /* KS = 16: lanes 16-31 repeat 0-15 */
 #if REV
-        big = big || warp_any(dx[I][lane] > 30.0f);
+        big = big || warp_any(dx[I][dl] > 30.0f);
 #else
-        big = big || warp_any((dx[0][lane] > 30.0f) | (I >= 1 && dx[1][lane] > 30.0f) |
-                              (I >= 2 && dx[2][lane] > 30.0f) | (I >= 3 && dx[3][lane] > 30.0f));
+        big = big || warp_any((dx[0][dl] > 30.0f) | (I >= 1 && dx[1][dl] > 30.0f) |
+                              (I >= 2 && dx[2][dl] > 30.0f) | (I >= 3 && dx[3][dl] > 30.0f));
 #endif
 #endif
 #pragma unroll UNROLL_K
