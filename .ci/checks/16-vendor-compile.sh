@@ -56,8 +56,11 @@
 # other targets, the first variant of each (source, kernels, gate / normaliser / one-row macros)
 # group and every 6th of the rest. OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source
 # options" match; OCLA_VENDOR_JOBS compiles run at once (2); OCLA_VENDOR_KEEP=1 resumes an
-# interrupted run; OCLA_VENDOR_DATA=<file> writes the per-kernel numbers of a full run there
-# (tests/tools/vendor_data.py), from which tests/tools/vendor_table.py writes docs/KERNELS.md's table.
+# interrupted run. A run that passes writes its per-kernel numbers to build/vendor-compile/data.tsv
+# (tests/tools/vendor_data.py; OCLA_VENDOR_DATA=<file> copies it there too), from which
+# tests/tools/vendor_table.py writes docs/KERNELS.md's table; a `full` run fails where the data file
+# that table was made from lacks a variant the run compiled for AMD or Intel
+# (tests/tools/vendor_stale.py): the table cannot go stale silently.
 set -euo pipefail
 dir=build/vendor-compile
 devlibs=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode
@@ -282,7 +285,26 @@ done | awk '{ c[$1] += $2; n[$1] += $3; all += $2 } END {
 took=$(( $(date +%s) - start ))
 echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $took s"
 [ "$fail" = 0 ] || exit 1
-if [ -n "${OCLA_VENDOR_DATA:-}" ]; then
-  took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
-  python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$OCLA_VENDOR_DATA"
+# the run's data file (about a second): build/vendor-compile/data.tsv, and OCLA_VENDOR_DATA's file
+took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
+python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$dir/data.tsv"
+[ -z "${OCLA_VENDOR_DATA:-}" ] || cp "$dir/data.tsv" "$OCLA_VENDOR_DATA"
+# a full run: the data file docs/KERNELS.md's table was made from must have every variant this run
+# compiled for AMD and Intel (tests/tools/vendor_stale.py; tests/test_plan_spills.c reads that file too)
+if [ "$scope" = full ]; then
+  # shellcheck disable=SC2016  # the backquotes are the document's
+  table=$(sed -n 's|^Made by `tests/tools/vendor_table.py \(docs/data/[^ `]*\.tsv\) docs/KERNELS.md`.*|\1|p' docs/KERNELS.md)
+  if [ -z "$table" ] || [ ! -f "$table" ]; then
+    echo "16-vendor-compile: docs/KERNELS.md names no data file of its vendor table"
+    exit 1
+  fi
+  if ! python3 tests/tools/vendor_stale.py "$dir/data.tsv" "$table"; then
+    new="docs/data/vendor-compile-$(date -u +%F)-full.tsv"
+    echo "16-vendor-compile: docs/KERNELS.md's vendor table is stale: this run compiled variants its data file"
+    echo "  $table lacks. Regenerate it from a full run (this one's data, without compiling again):"
+    echo "    cp $dir/data.tsv $new   # or: OCLA_VENDOR_DATA=$new bash .ci/checks/16-vendor-compile.sh"
+    echo "    python3 tests/tools/vendor_table.py $new docs/KERNELS.md"
+    echo "  then update the text above the table (date, commit, counts) and commit both"
+    exit 1
+  fi
 fi
