@@ -252,7 +252,8 @@ Test(plan, backward_tiles_small_local) {
 
 /* What the table changes, on the same limits: AMD CDNA at chunk 64 takes the 16-wide key slab
  * (29,952 B, two work-groups per 64 KiB CU) where the default row takes 32 (42,496 B, one), and
- * softmax block 32 where the default row takes 64; a forced block 64 still runs. */
+ * softmax block 32 where the default row takes 64; a forced block 64 still runs. And Intel Xe-HPC's
+ * value block. */
 Test(plan, vendor_table_changes) {
     ocla_plan_limits amd = tp_vendor_limits(&tp_vendor_fakes[0]), plain = amd;
     plain.vendor = OCLA_VENDOR_UNKNOWN;
@@ -275,6 +276,15 @@ Test(plan, vendor_table_changes) {
     r.chunk = 64;
     cr_assert_eq(ocla_plan_compute(&amd, &r, &a), OCLA_SUCCESS);
     cr_assert_eq(a.chunk, 64);
+    /* Xe-HPC (pvc) takes linear attention's 64-wide value block with 4 x 4 per item where Xe-HPG (dg2)
+     * takes 128 with 8 x 4 (which spills 8 KiB per thread on pvc), each 256 work-items */
+    const ocla_plan_limits hpg = tp_vendor_limits(&tp_vendor_fakes[4]), hpc = tp_vendor_limits(&tp_vendor_fakes[5]);
+    cr_assert_str_eq(ocla__plan_params_for(&hpc)->name, "intel xe-hpc");
+    ocla_plan_request la = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 64, 0, 0, 0};
+    cr_assert_eq(ocla_plan_compute(&hpg, &la, &a), OCLA_SUCCESS);
+    cr_assert_eq(ocla_plan_compute(&hpc, &la, &b), OCLA_SUCCESS);
+    cr_assert(a.tile[3] == 128 && a.tile[4] == 8, "dg2: BV %d TM %d", a.tile[3], a.tile[4]);
+    cr_assert(b.tile[3] == 64 && b.tile[4] == 4, "pvc: BV %d TM %d", b.tile[3], b.tile[4]);
 }
 
 /* The measured devices keep their plans: an H100 (NVIDIA, 48 KiB per work-group, 132 SMs, the

@@ -53,8 +53,8 @@ static const spill_allowed k_allowed[] = {
     {"pvc", "attn_bwd", "bwd_dqk_tiled", NULL, "all 48 variants spill 8-16 KiB: no tile"},
     {"pvc", "attn_bwd", "bwd_dv_tiled", NULL, "all 48 variants spill 4 KiB: no tile"},
     {"pvc", "linear_attn", "la_chunk_states", NULL, "all 92 variants spill 4 KiB: no tile"},
-    {"pvc", "linear_attn", "la_chunk_output", "-DCHUNK=64", "chunk 64: BV 128 (TM 8) spills 8 KiB; BV 64 (TM 4) does not for linear gates: "
-                                                             "left to a per-vendor value block in plan_la.c"},
+    {"pvc", "linear_attn", "la_chunk_output", "-DUSE_GK=1", "per-key gates: 6 of 8 fp32 variants spill, at chunk 64 the row's BV 64 "
+                                                             "1 KiB (BV 128: 8 KiB): no tile at that chunk"},
     {"pvc", "softmax", "sm_tiled", NULL, "all 104 variants spill 16-64 KiB: no block"},
     {"pvc", "softmax_bwd", "smb_dkv", NULL, "all 72 variants spill 8 KiB: no tile"},
     {"pvc", "softmax_bwd", "smb_dq", NULL, "all 72 variants spill 8 KiB: no tile"},
