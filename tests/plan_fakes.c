@@ -17,7 +17,9 @@ ocla_plan_limits tp_fake(uint64_t local_kib, uint64_t wg, int gpu) {
     return L;
 }
 
-/* gfx942 (CDNA3) and navi31 (RDNA3) stand for their families: the check compiles gfx90a and gfx1100 */
+/* gfx942 (CDNA3) and navi31 (RDNA3) stand for their families: the check compiles gfx90a and gfx1100;
+ * the UHD Graphics 770 (Xe-LP, the "intel" row) for tgllp, with tests/tools/ocla_variants.c's limits
+ * for it (128 KiB of local memory, work-groups of 512) */
 const vendor_fake tp_vendor_fakes[] = {
     {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx90a:sramecc+:xnack-", 64, 1024, 64, 104, "gfx90a"},
     {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx942:sramecc+:xnack-", 64, 256, 64, 304, "gfx90a"},
@@ -25,6 +27,7 @@ const vendor_fake tp_vendor_fakes[] = {
     {"amd rdna", OCLA_VENDOR_AMD, "AMD Radeon RX 7900 XTX (radeonsi, navi31, LLVM 15.0.7)", 64, 1024, 32, 96, "gfx1100"},
     {"intel xe-hpg", OCLA_VENDOR_INTEL, "Intel(R) Arc(TM) A770 Graphics", 128, 1024, 16, 512, "dg2"},
     {"intel xe-hpc", OCLA_VENDOR_INTEL, "Intel(R) Data Center GPU Max 1550", 128, 512, 32, 1024, "pvc"},
+    {"intel", OCLA_VENDOR_INTEL, "Intel(R) UHD Graphics 770", 128, 512, 16, 96, "tgllp"},
     {"apple", OCLA_VENDOR_APPLE, "Apple M2", 32, 1024, 32, 10, NULL},
     {"arm mali", OCLA_VENDOR_ARM, "Mali-G715", 32, 256, 32, 16, NULL},
     {"qualcomm adreno", OCLA_VENDOR_QUALCOMM, "QUALCOMM Adreno(TM) 740", 32, 256, 64, 6, NULL},

@@ -45,6 +45,16 @@ static const spill_allowed k_allowed[] = {
     {"gfx1100", "attn_bwd", "bwd_dv_tiled", NULL, "all 72 variants spill (6-117): no tile"},
     {"gfx1100", "softmax", "sm_tiled", NULL, "all 104 variants spill (19-1433): no block"},
     {"gfx1100", "softmax_bwd", "smb_dkv", NULL, "11 of 12 fp32 variants spill (1-14); only BQ 64 BK 2 at D 256 does not: left to a per-vendor backward tile"},
+    /* tgllp (Xe-LP: the "intel" row's UHD Graphics 770) */
+    {"tgllp", "attn_bwd", "bwd_A_tiled", NULL, "all 48 variants spill 1 KiB: no tile"},
+    {"tgllp", "attn_bwd", "bwd_dA_tiled", NULL, "all 48 variants spill 1 KiB: no tile"},
+    {"tgllp", "attn_bwd", "bwd_chunk_kv", NULL, "all 48 variants spill 1 KiB: no tile"},
+    {"tgllp", "attn_bwd", "bwd_chunk_qdo", NULL, "all 48 variants spill 1 KiB: no tile"},
+    {"tgllp", "attn_bwd", "bwd_dqk_tiled", NULL, "all 48 variants spill 2-4 KiB: no tile"},
+    {"tgllp", "attn_bwd", "bwd_dv_tiled", NULL, "all 48 variants spill 1-2 KiB: no tile"},
+    {"tgllp", "softmax", "sm_tiled", NULL, "all 104 variants spill 4-16 KiB: no block"},
+    {"tgllp", "softmax_bwd", "smb_dkv", NULL, "every fp32 variant at D 128 and 256 spills 8 KiB: no tile"},
+    {"tgllp", "softmax_bwd", "smb_dq", NULL, "every fp32 variant at D 128 and 256 spills 8 KiB: no tile"},
     /* pvc: IGC compiles SIMD32 in the 128-GRF mode (the binaries' header) */
     {"pvc", "attn_bwd", "bwd_A_tiled", NULL, "all 48 variants spill 2 KiB: no tile"},
     {"pvc", "attn_bwd", "bwd_dA_tiled", NULL, "all 48 variants spill 2 KiB: no tile"},
