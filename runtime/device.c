@@ -59,6 +59,11 @@ ocla_vendor ocla__normalise_vendor(const char *platform, const char *vendor, con
     return OCLA_VENDOR_UNKNOWN;
 }
 
+/* rusticl 22.x-23.x returns 0 for CL_PROFILING_COMMAND_START/END on llvmpipe (measured): its events
+ * are not trusted. A GPU under Mesa (radeonsi, iris) is not llvmpipe and keeps them, as every other
+ * device; the runtime also detects zero timestamps at run time (launch.c), on any device. */
+int ocla__profiling_trusted(ocla_vendor vendor) { return vendor != OCLA_VENDOR_MESA; }
+
 /* A string property of a platform or device (get: clGetPlatformInfo or clGetDeviceInfo) into the char
  * array out; "" when unavailable. */
 #define INFO_STR(get, obj, prop, out)                                          \
@@ -122,9 +127,7 @@ ocla_status ocla__device_query(cl_platform_id platform, cl_device_id device, ocl
     info->vendor = ocla__normalise_vendor(info->platform_name, info->device_vendor, info->device_name, info->is_gpu);
     /* the hardware wave width, from the scheduler's parameter table (runtime/plan_params.c) */
     info->preferred_wg_multiple = ocla__plan_params_find(info->vendor, info->is_gpu, info->device_name)->wave;
-    /* rusticl 22.x-23.x returns 0 for CL_PROFILING_COMMAND_START/END (measured, llvmpipe; taken to
-     * hold for every Mesa device); the runtime also detects zero timestamps at run time. */
-    info->profiling_works = !is_mesa(info->platform_name, info->device_vendor);
+    info->profiling_works = ocla__profiling_trusted(info->vendor);
     return OCLA_SUCCESS;
 }
 

@@ -191,6 +191,8 @@ ocla_status ocla__device_resolve(ocla_context *ctx_for_errors, const char *selec
 ocla_status ocla__device_query(cl_platform_id platform, cl_device_id device, ocla_device_info *info);
 ocla_vendor ocla__normalise_vendor(const char *platform_name, const char *device_vendor, const char *device_name,
                                    int is_gpu);
+/* Are the device's event timestamps trusted (ocla_device_info.profiling_works)? Not on llvmpipe. */
+int ocla__profiling_trusted(ocla_vendor vendor);
 
 /* ---- program cache ---- */
 /* Build (or fetch from the memory or disk cache) the program made of common.cl + <source>.cl with

@@ -56,6 +56,8 @@ struct ocla__plan_params {
     int cpu_block;         /* 1: linear attention, simple GLA and GLA take linear_attn_blk.cl's
                             * register-block kernels on this row's CPUs (a work-item per 8 x 8 block; the
                             * drivers that vectorise across work-items: llvmpipe), cpu_kernels' others */
+    int la_bv_max;         /* the portable linear-attention output kernel's value block (BV) at most, 0: no
+                            * limit (plan_la.c; a wider one spills on this row's devices) */
 };
 /* The row for a device: by vendor, CPU or GPU, and device name (NULL: none). Never NULL. */
 const ocla__plan_params *ocla__plan_params_find(ocla_vendor vendor, int is_gpu, const char *name);

@@ -50,6 +50,7 @@ static int la_tiles_for(const ocla_plan_limits *L, const ocla__plan_params *P, o
     /* one value tile for V up to 128 where the work-group allows: the C x C score block is then
      * computed once per chunk instead of once per 64-wide value tile */
     t->bv = W < 128 ? 32 : (V >= 128 && W >= 256) ? 128 : 64;
+    if (P->la_bv_max && t->bv > P->la_bv_max) t->bv = P->la_bv_max; /* the wider one spills there */
     t->tm = 4, t->tn = 4;
     while ((uint64_t)(chunk / t->tm) * (uint64_t)(t->bv / t->tn) > target) {
         if (t->tm <= t->tn && t->tm < 32 && t->tm < chunk) t->tm *= 2;

@@ -9,18 +9,7 @@
 #include "common.h"
 #include "internal.h"
 #include "plan.h"
-
-static ocla_plan_limits fake(uint64_t local_kib, uint64_t wg, int gpu) {
-    ocla_plan_limits L;
-    memset(&L, 0, sizeof L);
-    L.local_mem_size = local_kib * 1024;
-    L.max_work_group_size = wg;
-    L.max_work_item_size0 = wg;
-    L.compute_units = gpu ? 132 : 2;
-    L.simd_width = gpu ? 32 : 8;
-    L.is_gpu = gpu;
-    return L;
-}
+#include "plan_fakes.h"
 
 static const ocla_op_kind k_ops[] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK,
                                      OCLA_OP_FLASH_CHUNK, OCLA_OP_SOFTMAX_TILED};
@@ -45,7 +34,7 @@ Test(plan, fake_devices_fit) {
         for (size_t w = 0; w < 4; w++)
             for (int gpu = 0; gpu <= 1; gpu++)
                 for (size_t o = 0; o < sizeof k_ops / sizeof k_ops[0]; o++) {
-                    ocla_plan_limits L = fake(kib[a], wgs[w], gpu);
+                    ocla_plan_limits L = tp_fake(kib[a], wgs[w], gpu);
                     ocla_plan_request r = {k_ops[o], 4, 2048, 16, 128, 128, 0, 0, 0, 0};
                     ocla_plan p;
                     ocla_status st = ocla_plan_compute(&L, &r, &p);
@@ -67,7 +56,7 @@ Test(plan, candidates_follow_local_memory) {
     for (int op = 0; op < 3; op++) {
         int prev = 0;
         for (size_t a = 0; a < 5; a++) {
-            ocla_plan_limits L = fake(kib[a], 1024, 1);
+            ocla_plan_limits L = tp_fake(kib[a], 1024, 1);
             ocla_plan_request r = {(ocla_op_kind)op, 1, 4096, 8, 128, 128, 0, 0, 0, 0};
             int c[8];
             int n = ocla_plan_candidates(&L, &r, c, 8);
@@ -83,7 +72,7 @@ Test(plan, candidates_follow_local_memory) {
 
 /* The kernel's own local memory is subtracted; a tiny device has no plan (clear status). */
 Test(plan, kernel_local_memory_and_nothing_fits) {
-    ocla_plan_limits L = fake(32, 1024, 1);
+    ocla_plan_limits L = tp_fake(32, 1024, 1);
     ocla_plan_request r = {OCLA_OP_GLA_CHUNK, 1, 4096, 8, 128, 128, 0, 0, 0, 0};
     int c[8];
     int n0 = ocla_plan_candidates(&L, &r, c, 8);
@@ -94,7 +83,7 @@ Test(plan, kernel_local_memory_and_nothing_fits) {
     ocla_plan p;
     cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_ERR_UNSUPPORTED);
     cr_assert(strstr(ocla_last_error(NULL), "no chunk size fits"), "%s", ocla_last_error(NULL));
-    ocla_plan_limits tiny = fake(1, 1024, 0);
+    ocla_plan_limits tiny = tp_fake(1, 1024, 0);
     cr_assert_eq(ocla_plan_compute(&tiny, &r, &p), OCLA_ERR_UNSUPPORTED);
     cr_assert_eq(ocla_plan_candidates(&tiny, &r, c, 8), 0);
 }
@@ -102,7 +91,7 @@ Test(plan, kernel_local_memory_and_nothing_fits) {
 /* A kernel work-group limit below the device's (llvmpipe: 32) shrinks the work-group. */
 Test(plan, kernel_work_group_limit) {
     for (int op = 0; op < OCLA_OP_COUNT; op++) {
-        ocla_plan_limits L = fake(1024, 1024, 0);
+        ocla_plan_limits L = tp_fake(1024, 1024, 0);
         L.kernel_wg_size = 32;
         ocla_plan_request r = {(ocla_op_kind)op, 1, 4096, 8, 64, 64, 0, 0, 0, 0};
         int c[8], n = ocla_plan_candidates(&L, &r, c, 8);
@@ -119,7 +108,7 @@ Test(plan, kernel_work_group_limit) {
 
 /* Forced chunk: honoured when it fits; not a chunk size -> INVALID_ARGUMENT; too big -> UNSUPPORTED. */
 Test(plan, forced_chunk) {
-    ocla_plan_limits L = fake(32, 1024, 0);
+    ocla_plan_limits L = tp_fake(32, 1024, 0);
     ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 4096, 8, 64, 64, 32, 0, 0, 0};
     ocla_plan p;
     cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS);
@@ -133,7 +122,7 @@ Test(plan, forced_chunk) {
 }
 
 Test(plan, bad_requests) {
-    ocla_plan_limits L = fake(48, 1024, 1);
+    ocla_plan_limits L = tp_fake(48, 1024, 1);
     ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 4096, 8, 64, 64, 0, 0, 0, 0};
     ocla_plan p;
     cr_assert_neq(ocla_plan_compute(NULL, &r, &p), OCLA_SUCCESS);
@@ -149,7 +138,7 @@ Test(plan, bad_requests) {
 /* The cost model: on a GPU with room for every chunk the standard shape does not pick the extremes
  * (16: state traffic; 256: quadratic intra-chunk work); picks are deterministic. */
 Test(plan, cost_model_shape) {
-    ocla_plan_limits L = fake(1024, 1024, 1);
+    ocla_plan_limits L = tp_fake(1024, 1024, 1);
     ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 0, 0, 0, 0};
     ocla_plan p, p2;
     cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS);
@@ -195,35 +184,6 @@ Test(plan, real_devices_explain) {
 /* ---- the vendor parameter table (runtime/plan_params.c) on fake devices of the vendors CI has no
  * machine for: local memory, wave, work-group limit and compute units as those devices report
  * them, the vendor and the device name as the table reads them ---- */
-typedef struct vendor_fake {
-    const char *row; /* the table row the device must get */
-    ocla_vendor vendor;
-    const char *name;
-    uint64_t local_kib, wg;
-    uint32_t wave, cus;
-} vendor_fake;
-
-static const vendor_fake k_vendor_fakes[] = {
-    {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx90a:sramecc+:xnack-", 64, 1024, 64, 104},
-    {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx942:sramecc+:xnack-", 64, 256, 64, 304},
-    {"amd rdna", OCLA_VENDOR_AMD, "gfx1030", 64, 1024, 32, 36},
-    {"amd rdna", OCLA_VENDOR_AMD, "AMD Radeon RX 7900 XTX (radeonsi, navi31, LLVM 15.0.7)", 64, 1024, 32, 96},
-    {"intel xe-hpg/hpc", OCLA_VENDOR_INTEL, "Intel(R) Arc(TM) A770 Graphics", 128, 1024, 16, 512},
-    {"intel xe-hpg/hpc", OCLA_VENDOR_INTEL, "Intel(R) Data Center GPU Max 1550", 128, 512, 32, 1024},
-    {"apple", OCLA_VENDOR_APPLE, "Apple M2", 32, 1024, 32, 10},
-    {"arm mali", OCLA_VENDOR_ARM, "Mali-G715", 32, 256, 32, 16},
-    {"qualcomm adreno", OCLA_VENDOR_QUALCOMM, "QUALCOMM Adreno(TM) 740", 32, 256, 64, 6},
-};
-
-static ocla_plan_limits vendor_limits(const vendor_fake *f) {
-    ocla_plan_limits L = fake(f->local_kib, f->wg, 1);
-    L.compute_units = f->cus;
-    L.simd_width = f->wave;
-    L.vendor = f->vendor;
-    snprintf(L.arch, sizeof L.arch, "%s", f->name);
-    return L;
-}
-
 /* Every fake vendor device x op kind x shape the tests use: the plan fits; it names the table row;
  * a softmax block within the row's spill-free limit; work-groups a multiple of the wave (the tiled
  * backward: TPG tiles of TS = 16 items, TS 32 spills on gfx90a and gfx1030, docs/ARCHITECTURE.md --
@@ -233,41 +193,36 @@ static ocla_plan_limits vendor_limits(const vendor_fake *f) {
  * keeps one and the model prefers it to block 16 (three), which reads the keys twice as often and
  * needs more registers per item. */
 Test(plan, vendor_fakes) {
-    static const int64_t shapes[][5] = {{4, 2048, 16, 128, 128}, {1, 4096, 8, 64, 64}, {1, 100, 1, 64, 64},
-                                        {2, 512, 4, 256, 256}};
-    for (size_t d = 0; d < sizeof k_vendor_fakes / sizeof k_vendor_fakes[0]; d++) {
-        const vendor_fake *f = &k_vendor_fakes[d];
-        const ocla_plan_limits L = vendor_limits(f);
+    for (size_t d = 0; d < tp_n_vendor_fakes; d++) {
+        const vendor_fake *f = &tp_vendor_fakes[d];
+        const ocla_plan_limits L = tp_vendor_limits(f);
         const ocla__plan_params *row = ocla__plan_params_for(&L);
         cr_assert_str_eq(row->name, f->row, "%s", f->name);
-        for (int op = 0; op < OCLA_OP_COUNT; op++)
-            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-                for (int gate = OCLA_GATE_NONE; gate <= OCLA_GATE_FIXED; gate++) {
-                    if (gate && op != OCLA_OP_ATTN_RECURRENT && op != OCLA_OP_ATTN_BACKWARD) continue;
-                    const int64_t *x = shapes[s];
-                    ocla_plan_request r = {(ocla_op_kind)op, x[0], x[1], x[2], x[3], x[4], 0, 0, gate, 0};
-                    ocla_plan p;
-                    ocla_status st = ocla_plan_compute(&L, &r, &p);
-                    if (op == OCLA_OP_SOFTMAX_TILED && x[3] > OCLA_SM_MAX_D) continue;
-                    cr_assert_eq(st, OCLA_SUCCESS, "%s op %d: %s", f->name, op, ocla_last_error(NULL));
-                    check_plan_fits(&L, &p);
-                    cr_log_info("%s op %d (%lld,%lld): %s", f->name, op, (long long)x[1], (long long)x[3], p.reason);
-                    cr_assert(strstr(p.reason, f->row), "%s", p.reason);
-                    if (op == OCLA_OP_SOFTMAX_TILED) cr_assert_leq(p.chunk, row->sm_block_max, "%s", f->name);
-                    const int tiled_bwd = op == OCLA_OP_ATTN_BACKWARD && p.tile[2];
-                    if (tiled_bwd) cr_assert_eq(p.wg_x, 16 * p.tile[4], "%s: TPG tiles of 16 items", f->name);
-                    if (tiled_bwd && f->local_kib == 32 && f->wave == 64)
-                        cr_assert_eq(p.tile[4], 3, "%s: %s", f->name, p.reason);
-                    else
-                        cr_assert_eq((p.wg_x * p.wg_y) % (int)f->wave, 0, "%s op %d: work-group %dx%d, wave %u",
-                                     f->name, op, p.wg_x, p.wg_y, f->wave);
-                    if (op == OCLA_OP_ATTN_BACKWARD)
-                        cr_assert_eq(p.tile[3] % (int)f->wave, 0, "the item kernels' work-group");
-                    const int wgs = ocla__plan_wgs_per_cu(&L, row, p.local_bytes);
-                    if (p.local_bytes && !(op == OCLA_OP_SOFTMAX_TILED && f->local_kib == 32))
-                        cr_assert_geq(wgs, 2, "%s op %d: %llu B local, %d per compute unit", f->name, op,
-                                      (unsigned long long)p.local_bytes, wgs);
-                }
+        ocla_plan_request r;
+        for (int i = 0; tp_vendor_request(i, &r); i++) {
+            const int op = (int)r.op;
+            ocla_plan p;
+            ocla_status st = ocla_plan_compute(&L, &r, &p);
+            if (op == OCLA_OP_SOFTMAX_TILED && r.K > OCLA_SM_MAX_D) continue;
+            cr_assert_eq(st, OCLA_SUCCESS, "%s op %d: %s", f->name, op, ocla_last_error(NULL));
+            check_plan_fits(&L, &p);
+            cr_log_info("%s op %d (%lld,%lld): %s", f->name, op, (long long)r.T, (long long)r.K, p.reason);
+            cr_assert(strstr(p.reason, f->row), "%s", p.reason);
+            if (op == OCLA_OP_SOFTMAX_TILED) cr_assert_leq(p.chunk, row->sm_block_max, "%s", f->name);
+            const int tiled_bwd = op == OCLA_OP_ATTN_BACKWARD && p.tile[2];
+            if (tiled_bwd) cr_assert_eq(p.wg_x, 16 * p.tile[4], "%s: TPG tiles of 16 items", f->name);
+            if (tiled_bwd && f->local_kib == 32 && f->wave == 64)
+                cr_assert_eq(p.tile[4], 3, "%s: %s", f->name, p.reason);
+            else
+                cr_assert_eq((p.wg_x * p.wg_y) % (int)f->wave, 0, "%s op %d: work-group %dx%d, wave %u",
+                             f->name, op, p.wg_x, p.wg_y, f->wave);
+            if (op == OCLA_OP_ATTN_BACKWARD)
+                cr_assert_eq(p.tile[3] % (int)f->wave, 0, "the item kernels' work-group");
+            const int wgs = ocla__plan_wgs_per_cu(&L, row, p.local_bytes);
+            if (p.local_bytes && !(op == OCLA_OP_SOFTMAX_TILED && f->local_kib == 32))
+                cr_assert_geq(wgs, 2, "%s op %d: %llu B local, %d per compute unit", f->name, op,
+                              (unsigned long long)p.local_bytes, wgs);
+        }
     }
 }
 
@@ -281,7 +236,7 @@ Test(plan, backward_tiles_small_local) {
         int tpg;
     } cases[] = {{8, 1}, {12, 2}, {20, 3}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ocla_plan_limits L = fake(cases[i].kib, 256, 1);
+        ocla_plan_limits L = tp_fake(cases[i].kib, 256, 1);
         L.simd_width = 64;
         L.vendor = OCLA_VENDOR_QUALCOMM;
         snprintf(L.arch, sizeof L.arch, "QUALCOMM Adreno(TM) 610");
@@ -297,9 +252,10 @@ Test(plan, backward_tiles_small_local) {
 
 /* What the table changes, on the same limits: AMD CDNA at chunk 64 takes the 16-wide key slab
  * (29,952 B, two work-groups per 64 KiB CU) where the default row takes 32 (42,496 B, one), and
- * softmax block 32 where the default row takes 64; a forced block 64 still runs. */
+ * softmax block 32 where the default row takes 64; a forced block 64 still runs. And Intel Xe-HPC's
+ * value block. */
 Test(plan, vendor_table_changes) {
-    ocla_plan_limits amd = vendor_limits(&k_vendor_fakes[0]), plain = amd;
+    ocla_plan_limits amd = tp_vendor_limits(&tp_vendor_fakes[0]), plain = amd;
     plain.vendor = OCLA_VENDOR_UNKNOWN;
     plain.arch[0] = 0;
     ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 64, 0, 0, 0};
@@ -320,6 +276,15 @@ Test(plan, vendor_table_changes) {
     r.chunk = 64;
     cr_assert_eq(ocla_plan_compute(&amd, &r, &a), OCLA_SUCCESS);
     cr_assert_eq(a.chunk, 64);
+    /* Xe-HPC (pvc) takes linear attention's 64-wide value block with 4 x 4 per item where Xe-HPG (dg2)
+     * takes 128 with 8 x 4 (which spills 8 KiB per thread on pvc), each 256 work-items */
+    const ocla_plan_limits hpg = tp_vendor_limits(&tp_vendor_fakes[4]), hpc = tp_vendor_limits(&tp_vendor_fakes[5]);
+    cr_assert_str_eq(ocla__plan_params_for(&hpc)->name, "intel xe-hpc");
+    ocla_plan_request la = {OCLA_OP_LINEAR_CHUNK, 4, 2048, 16, 128, 128, 64, 0, 0, 0};
+    cr_assert_eq(ocla_plan_compute(&hpg, &la, &a), OCLA_SUCCESS);
+    cr_assert_eq(ocla_plan_compute(&hpc, &la, &b), OCLA_SUCCESS);
+    cr_assert(a.tile[3] == 128 && a.tile[4] == 8, "dg2: BV %d TM %d", a.tile[3], a.tile[4]);
+    cr_assert(b.tile[3] == 64 && b.tile[4] == 4, "pvc: BV %d TM %d", b.tile[3], b.tile[4]);
 }
 
 /* The measured devices keep their plans: an H100 (NVIDIA, 48 KiB per work-group, 132 SMs, the
@@ -338,7 +303,7 @@ Test(plan, vendor_table_keeps_measured_devices) {
     for (size_t d = 0; d < sizeof k / sizeof k[0]; d++)
         for (int op = 0; op < OCLA_OP_COUNT; op++)
             for (int chunk = 0; chunk <= 64; chunk += 64) {
-                ocla_plan_limits L = fake(k[d].kib, k[d].wg, k[d].gpu), plain;
+                ocla_plan_limits L = tp_fake(k[d].kib, k[d].wg, k[d].gpu), plain;
                 L.vendor = k[d].vendor;
                 L.simd_width = 0;
                 L.paths = k[d].vendor == OCLA_VENDOR_NVIDIA ? 1u << OCLA_PATH_NVIDIA_MMA : 0;
@@ -383,7 +348,7 @@ Test(plan, llvmpipe_lanes_kernels) {
     } k[] = {{"llvmpipe lanes (LLVM 15.0.6, 256 bits)", 8}, {"llvmpipe lanes (LLVM 15.0.6, 128 bits)", 4}};
     for (size_t d = 0; d < sizeof k / sizeof k[0]; d++)
         for (int i = 0; i < (k[d].lanes == 8 ? 3 : 2); i++) { /* 4 lanes: GLA's walk passes the loop budget */
-            ocla_plan_limits L = fake(32, 1024, 0);
+            ocla_plan_limits L = tp_fake(32, 1024, 0);
             L.vendor = OCLA_VENDOR_MESA;
             L.simd_width = 0;
             snprintf(L.arch, sizeof L.arch, "%s", k[d].name);
@@ -441,7 +406,7 @@ Test(plan, vendor_table_rows) {
  * chunk 64, GLA's output work-item would run ~80000 (its element-wise diagonal block where the
  * gates are strong: 37 K), so the plan does not take them there; linear attention (~8000) does. */
 Test(plan, llvmpipe_blk_kernels_within_loop_limit) {
-    ocla_plan_limits L = fake(32, 1024, 0);
+    ocla_plan_limits L = tp_fake(32, 1024, 0);
     L.simd_width = 0, L.vendor = OCLA_VENDOR_MESA, L.compute_units = 8, L.kernel_wg_size = 32;
     snprintf(L.arch, sizeof L.arch, "llvmpipe (LLVM 15.0.6, 256 bits)");
     for (int o = 0; o < 3; o++)
@@ -459,7 +424,7 @@ Test(plan, cpu_drivers_measured_picks) {
     static const int64_t shapes[3][4] = {{1, 2048, 4, 64}, {1, 4096, 4, 128}, {2, 1024, 8, 64}};
     static const ocla_op_kind ops[3] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK};
     for (int dev = 0; dev < 2; dev++) {
-        ocla_plan_limits L = fake(dev ? 32 : 1024, dev ? 1024 : 4096, 0);
+        ocla_plan_limits L = tp_fake(dev ? 32 : 1024, dev ? 1024 : 4096, 0);
         L.simd_width = 0;
         L.vendor = dev ? OCLA_VENDOR_MESA : OCLA_VENDOR_POCL;
         L.compute_units = dev ? 8 : 2;
@@ -489,7 +454,7 @@ Test(plan, cpu_kernels_slices_from_limits) {
         int sbv;
     } k[] = {{2, 64}, {16, 16}};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
-        ocla_plan_limits L = fake(1024, 4096, 0);
+        ocla_plan_limits L = tp_fake(1024, 4096, 0);
         L.simd_width = 0, L.vendor = OCLA_VENDOR_POCL, L.compute_units = k[i].cu;
         snprintf(L.arch, sizeof L.arch, "pthread-skylake-avx512-AMD EPYC");
         const ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 2048, 4, 64, 64, 0, 0, 0, 0};

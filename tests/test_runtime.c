@@ -61,6 +61,15 @@ Test(runtime, vendor_normalisation) {
     cr_assert_eq(ocla__normalise_vendor("Intel(R) OpenCL Graphics", "Intel(R) Corporation", "Intel(R) Arc(TM)", 1),
                  OCLA_VENDOR_INTEL);
     cr_assert_eq(ocla__normalise_vendor("Foo", "Bar", "Baz", 1), OCLA_VENDOR_UNKNOWN);
+    /* event timestamps: untrusted on llvmpipe only, not on a GPU under Mesa */
+    static const char *const mesa[][3] = {{"rusticl", "Mesa/X.org", "llvmpipe"},
+                                          {"Clover", "Mesa", "llvmpipe (LLVM 15.0.6, 256 bits)"},
+                                          {"rusticl", "Mesa/X.org", "AMD Radeon RX 7900 XTX (radeonsi, navi31)"},
+                                          {"rusticl", "Mesa/X.org", "Mesa Intel(R) Arc(tm) A770 Graphics (DG2)"}};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(ocla__profiling_trusted(ocla__normalise_vendor(mesa[i][0], mesa[i][1], mesa[i][2], i > 0)), i >= 2,
+                     "%s", mesa[i][2]);
+    cr_assert(ocla__profiling_trusted(OCLA_VENDOR_POCL));
 }
 
 Test(runtime, selectors) {

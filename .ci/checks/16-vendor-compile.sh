@@ -10,8 +10,9 @@
 #                  rocm-device-libs; its 5.2 release has no gfx1100 ISA file, so one is made here from
 #                  gfx1030's with the ISA version changed), fully linked by ld.lld: gfx90a (CDNA2,
 #                  wave64), gfx1030 (RDNA2), gfx1100 (RDNA3)
-#   amd:gfx90a:O0  the same without optimisation: every call that is not inlined must link (a helper
-#                  declared plain `inline` in common.cl fails here with "undefined hidden symbol")
+#   amd:<gfx>:O0   the same without optimisation: every call that is not inlined must link (a helper
+#                  declared plain `inline` in common.cl fails here with "undefined hidden symbol"):
+#                  gfx90a for every portable variant, gfx1030 and gfx1100 for AMD's
 #   intel:<dev>    Intel's offline compiler ocloc (Debian: unpacked from intel-opencl-icd): dg2, tgllp, pvc
 #   spirv          clang-15 -O0 to SPIR-V 1.0 (llvm-spirv-15; its default, 1.4, breaks 1.4's rule that
 #                  every global an entry point uses is in its interface), validated by spirv-val
@@ -31,7 +32,7 @@
 # Scope (OCLA_VENDOR_SCOPE): full, the default (CI's), compiles on each vendor's targets every variant
 # the runtime builds on that vendor's devices (`ocla_variants --profiles amd|intel`: the plans of the
 # AMD and Intel rows of the parameter table, every request and forced chunk), and every portable
-# variant for the -O0 link check and SPIR-V (the portability checks); `every` adds every portable
+# variant for gfx90a's -O0 link check and SPIR-V (the portability checks); `every` adds every portable
 # variant on every target (the other vendors' variants too: CPU kernels, NVIDIA's portable fallbacks,
 # Apple and mobile tiles). sample (local runs) is described below. CPU time per compile on this machine
 # (the backward's 16-kernel program is the slowest): ocloc 0.3-11 s, AMD -O3 0.15-6.5 s, -O0 0.15-1 s,
@@ -49,15 +50,21 @@
 # a kernel compiled alone costs 1.6-2.2 times its share of the program, and on AMD gets other
 # registers than in the program the runtime builds: other inlining); forcing IGC's SIMD width (on dg2
 # it compiled the backward's 16 kernels about 23 times, a second width for about 7, and kept one;
-# the width it keeps is part of the report). The -O0 link check runs on gfx90a only: the `inline`
-# linking failure it is for does not depend on the target. The CPU seconds per target of a run are
+# the width it keeps is part of the report). The -O0 link check runs on gfx90a for every portable
+# variant (the `inline` linking failure it is for does not depend on the target) and, for the issue's
+# "optimisation on and off" on every AMD target, on gfx1030 and gfx1100 for AMD's variants: about 340
+# compiles each at about 0.25 CPU-seconds (gfx90a -O0 in the CI run of 2026-11-27: 184 CPU-s for 738),
+# some 170 CPU-seconds, 1.5 minutes of CI's two cores, in all. The CPU seconds per target of a run are
 # in the data file it writes (docs/data/vendor-compile-*.tsv).
-# sample keeps every variant for gfx90a -O3, -O0 and SPIR-V and, for the five
+# sample keeps every variant for gfx90a -O3, -O0 and SPIR-V and, for the seven
 # other targets, the first variant of each (source, kernels, gate / normaliser / one-row macros)
 # group and every 6th of the rest. OCLA_VENDOR_ONLY=<regex> keeps the variants whose "source
 # options" match; OCLA_VENDOR_JOBS compiles run at once (2); OCLA_VENDOR_KEEP=1 resumes an
-# interrupted run; OCLA_VENDOR_DATA=<file> writes the per-kernel numbers of a full run there
-# (tests/tools/vendor_data.py), from which tests/tools/vendor_table.py writes docs/KERNELS.md's table.
+# interrupted run. A run that passes writes its per-kernel numbers to build/vendor-compile/data.tsv
+# (tests/tools/vendor_data.py; OCLA_VENDOR_DATA=<file> copies it there too), from which
+# tests/tools/vendor_table.py writes docs/KERNELS.md's table; a `full` run fails where the data file
+# that table was made from lacks a variant the run compiled for AMD or Intel
+# (tests/tools/vendor_stale.py): the table cannot go stale silently.
 set -euo pipefail
 dir=build/vendor-compile
 devlibs=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode
@@ -211,7 +218,7 @@ fi
 for f in kernels_cl/*.cl; do cat kernels_cl/common.cl "$f" > "$dir/src/$(basename "$f")"; done
 
 every=(amd:gfx90a:O3 amd:gfx90a:O0 spirv)
-others=(amd:gfx1030:O3 amd:gfx1100:O3 intel:dg2 intel:tgllp intel:pvc)
+others=(amd:gfx1030:O3 amd:gfx1100:O3 amd:gfx1030:O0 amd:gfx1100:O0 intel:dg2 intel:tgllp intel:pvc)
 vendor=() # full: the targets that take their vendor's variants only
 [ "$scope" = every ] && every+=("${others[@]}") && others=()
 [ "$scope" = full ] && every=(amd:gfx90a:O0 spirv) && vendor=(amd:gfx90a:O3 "${others[@]}") && others=()
@@ -282,7 +289,26 @@ done | awk '{ c[$1] += $2; n[$1] += $3; all += $2 } END {
 took=$(( $(date +%s) - start ))
 echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $took s"
 [ "$fail" = 0 ] || exit 1
-if [ -n "${OCLA_VENDOR_DATA:-}" ]; then
-  took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
-  python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$OCLA_VENDOR_DATA"
+# the run's data file (about a second): build/vendor-compile/data.tsv, and OCLA_VENDOR_DATA's file
+took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
+python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$dir/data.tsv"
+[ -z "${OCLA_VENDOR_DATA:-}" ] || cp "$dir/data.tsv" "$OCLA_VENDOR_DATA"
+# a full run: the data file docs/KERNELS.md's table was made from must have every variant this run
+# compiled for AMD and Intel (tests/tools/vendor_stale.py; tests/test_plan_spills.c reads that file too)
+if [ "$scope" = full ]; then
+  # shellcheck disable=SC2016  # the backquotes are the document's
+  table=$(sed -n 's|^Made by `tests/tools/vendor_table.py \(docs/data/[^ `]*\.tsv\) docs/KERNELS.md`.*|\1|p' docs/KERNELS.md)
+  if [ -z "$table" ] || [ ! -f "$table" ]; then
+    echo "16-vendor-compile: docs/KERNELS.md names no data file of its vendor table"
+    exit 1
+  fi
+  if ! python3 tests/tools/vendor_stale.py "$dir/data.tsv" "$table"; then
+    new="docs/data/vendor-compile-$(date -u +%F)-full.tsv"
+    echo "16-vendor-compile: docs/KERNELS.md's vendor table is stale: this run compiled variants its data file"
+    echo "  $table lacks. Regenerate it from a full run (this one's data, without compiling again):"
+    echo "    cp $dir/data.tsv $new   # or: OCLA_VENDOR_DATA=$new bash .ci/checks/16-vendor-compile.sh"
+    echo "    python3 tests/tools/vendor_table.py $new docs/KERNELS.md"
+    echo "  then update the text above the table (date, commit, counts) and commit both"
+    exit 1
+  fi
 fi

@@ -142,7 +142,7 @@ typedef struct ocla_device_info {
     uint64_t max_alloc_size;
     uint64_t global_mem_size;
     int has_fp16, has_fp64, has_subgroups;
-    int profiling_works; /* 0 where event timestamps are known to read 0 (rusticl) */
+    int profiling_works; /* 0 where event timestamps are known to read 0 (rusticl's llvmpipe) */
 } ocla_device_info;
 
 /* Number of OpenCL devices on all platforms (0 is not an error). */

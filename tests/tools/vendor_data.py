@@ -76,10 +76,12 @@ def main():
     per = cpu_seconds(run_dir)
     total = sum(t for _, t in per.values())
     head = [
-        "# .ci/checks/16-vendor-compile.sh, OCLA_VENDOR_SCOPE=%s%s, on %s: %d of the %d portable variants, "
-        "%d compiles, all passed (each of these variants also links at gfx90a -O0 and its SPIR-V passes spirv-val)"
+        "# .ci/checks/16-vendor-compile.sh, OCLA_VENDOR_SCOPE=%s%s, on %s at commit %s: %d of the %d portable "
+        "variants, %d compiles, all passed (each of these variants also links at gfx90a -O0 and its SPIR-V "
+        "passes spirv-val)"
         % (scope, ", OCLA_VENDOR_ONLY='%s'" % os.environ["OCLA_VENDOR_ONLY"] if os.environ.get("OCLA_VENDOR_ONLY")
-           else "", datetime.date.today().isoformat(), len({vid for vid, _ in order}),
+           else "", datetime.date.today().isoformat(), first_line(["git", "rev-parse", "--short", "HEAD"]),
+           len({vid for vid, _ in order}),
            sum(1 for v in variants if v[3] == "any"), sum(n for n, _ in per.values())),
         "# compilers: %s; rocm-device-libs %s; %s; spirv-val %s; ocloc of intel-opencl-icd %s with libigc1 %s"
         % (first_line(["clang-15", "--version"]), deb_version("rocm-device-libs"),
