@@ -23,8 +23,10 @@ typedef struct spill_allowed {
 } spill_allowed;
 
 /* The counts are of docs/data/vendor-compile-2026-11-27-full.tsv (fp32 variants, as these plans are; AMD:
- * VGPR+SGPR spills, Intel: scratch bytes per hardware thread). "No tile" means no variant of the kernel the
- * plans can build for that request kind compiles without spilling on that target. */
+ * VGPR+SGPR spills, Intel: scratch bytes per hardware thread, which on tgllp and pvc hold the private arrays
+ * IGC does not keep in registers as well as its spills: most tgllp entries are such arrays, by
+ * docs/data/vendor-spill-options-2026-11-27.txt). "No tile" means no variant of the kernel the plans can
+ * build for that request kind compiles without spilling on that target. */
 static const spill_allowed k_allowed[] = {
     /* the recurrent form: every variant spills on every AMD target and on pvc; it has no other tile */
     {"gfx90a", "linear_attn_rec", "la_recurrent", NULL, "all 27 variants spill (20-76): no tile"},
@@ -38,7 +40,9 @@ static const spill_allowed k_allowed[] = {
     {"gfx90a", "softmax_bwd", "smb_dkv", NULL, "all 12 fp32 variants spill 32-33 (bf16/fp16 ones do not): no tile"},
     /* gfx1030 */
     {"gfx1030", "attn_bwd", "bwd_A_tiled", "-DUSE_GK=1", "per-key gates: all 18 variants spill (76-90) at TS 16, the one tile size"},
-    /* gfx1100: clang 15 gives its kernels at most 128 VGPRs (every gfx1100 row of the table) */
+    /* gfx1100: clang 15 gives its kernels at most 128 VGPRs (LLVM 15's GFX11 cap, which LLVM 16 dropped; with
+     * it lifted, gfx1100 had gfx1030's VGPRs and spills in the 9 kernels measured:
+     * docs/data/vendor-spill-options-2026-11-27.txt) */
     {"gfx1100", "attn_bwd", "bwd_A_tiled", NULL, "all 72 variants spill (56-216): no tile"},
     {"gfx1100", "attn_bwd", "bwd_dA_tiled", NULL, "all 72 variants spill (65-102): no tile"},
     {"gfx1100", "attn_bwd", "bwd_dqk_tiled", NULL, "all 72 variants spill (26-228): no tile"},

@@ -21,8 +21,11 @@
 # object. It prints per variant and target the largest of its kernels' registers (AMD: VGPR, SGPR,
 # AGPR; Intel: GRF mode and SIMD width), local memory (LDS/SLM: static only; most tiles are __local
 # arguments, sized by the plan), scratch (AMD: private segment; Intel: private bytes per work-item and
-# scratch per hardware thread) and spills (AMD: VGPR+SGPR spill counts; Intel reports no count, its
-# spills are the scratch bytes). Per-kernel numbers: build/vendor-compile/resources.tsv.
+# scratch per hardware thread) and spills (AMD: VGPR+SGPR spill counts; Intel reports no count: its
+# spills are in the scratch bytes, and on tgllp and pvc so are the private arrays IGC does not keep in
+# registers, whose private column is 0 there: docs/data/vendor-spill-options-2026-11-27.txt). gfx1100's
+# numbers are clang 15's, whose AMDGPU back end never gives a GFX11 kernel more than 128 VGPRs (LLVM 16
+# dropped that cap; the same file). Per-kernel numbers: build/vendor-compile/resources.tsv.
 #
 # Half storage (variants with -DOCLA_DTYPE, OCLA_GTYPE or OCLA_OTYPE: bf16 / fp16 tensors; the same
 # kernels with other load and store macros) compiles like every other variant: on every target of its

@@ -5,7 +5,8 @@
 Usage: intel_resources.py [--names] FILE.bin [FILE.bin ...]
 Prints one line per kernel (with --names, each line starts with the file's name and a tab): name <TAB> GRF registers <TAB> SIMD width <TAB> local memory bytes (SLM)
 <TAB> private memory bytes per work-item (arrays not kept in registers) <TAB> scratch bytes per
-hardware thread (register spills). Used by
+hardware thread (register spills; on tgllp and pvc also the private arrays, whose private column is 0
+there: docs/data/vendor-spill-options-2026-11-27.txt). Used by
 .ci/checks/16-vendor-compile.sh. Layout (Intel's iOpenCL patch tokens, patch_shared.h / patch_list.h):
 the ELF section "Intel(R) OpenCL Device Binary" holds a program header (7 x u32, magic 'CTNI'), the
 program's patch list, then per kernel a 40-byte header, its name, heaps and patch list of
