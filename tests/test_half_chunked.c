@@ -203,9 +203,10 @@ static int half_candidates(ocla_context *ctx, ocla_op_kind op, ocla_dtype dt, in
 
 /* Every gate kind x normaliser x dtype x gate dtype (fp32 or q's), causal, at the scheduler's chunk;
  * the non-causal form with and without the normaliser; a strided view; several shapes per compiled
- * variant (partial chunks and tiles). */
+ * variant (partial chunks and tiles). The second shape's B*T*H is odd: a 16-bit gate tensor's last
+ * element starts a 4-byte word there (the NVIDIA state pass copies 2 bytes of it). */
 Test(half_chunked, every_gate_norm_and_dtype, .timeout = 1200) {
-    static const int shapes[][5] = {{2, 37, 3, 24, 40}, {1, 160, 2, 64, 64}, {1, 1, 2, 16, 8}};
+    static const int shapes[][5] = {{2, 37, 3, 24, 40}, {1, 161, 3, 64, 64}, {1, 1, 2, 16, 8}};
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
         for (int dt = OCLA_BF16; dt <= OCLA_F16; dt++)
