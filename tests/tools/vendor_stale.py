@@ -32,16 +32,18 @@ def read(path):
 def main():
     run_path, committed_path = sys.argv[1:3]
     run, committed = read(run_path), read(committed_path)
-    missing, changed = [], 0
+    missing, changed, pairs = [], 0, 0
     for key, cells in sorted(run.items()):
         old = committed.get(key, {})
         for vendor, targets in VENDORS.items():
-            if any(t in cells for t in targets) and not any(t in old for t in targets):
-                missing.append((vendor, key))
+            if any(t in cells for t in targets):
+                pairs += 1
+                if not any(t in old for t in targets):
+                    missing.append((vendor, key))
         changed += any(old.get(t, c) != c for t, c in cells.items())
     variants = sorted({(v, k[0], k[1]) for v, k in missing})
-    print("vendor_stale: %d kernels of %d (vendor, variant) pairs this run compiled are not in %s; "
-          "%d kernels' numbers differ from it" % (len(missing), len(variants), committed_path, changed))
+    print("vendor_stale: %d of the %d (vendor, kernel) pairs this run compiled are missing from %s (%d variants); "
+          "%d kernels' numbers differ from it" % (len(missing), pairs, committed_path, len(variants), changed))
     for vendor, source, options in variants[:20]:
         print("    %s: %s %s" % (vendor, source, options))
     if len(variants) > 20:
