@@ -17,9 +17,10 @@ OCLA_KERNEL void layer_add_bias(const int rows, const int cols, OCLA_BUF_OUT(x),
  * through OCLA_F16_LD / OCLA_F16_ST, no cl_khr_fp16; beyond 65504 it is +-Inf).
  *   layer_to_f32:   x[i] = h[element i]      layer_from_f32:  h[element i] = x[i]
  * Work split: a 3-D grid over (d3 / w, d2, d1) (the host caps the second and third at 32768, within
- * every driver's grid limits, and the kernel steps d2 and d1 by the grid's sizes), each work-item converting its w elements of every one of the d0 outer rows: no
- * division in the index arithmetic (a 64-bit division chain per element, one work-item per element,
- * took 1.3 ms for four [2,8192,16,128] bf16 tensors on the H100). w = 8 where the host found every
+ * every driver's grid limits, and the kernel steps d2 and d1 by the grid's sizes), each work-item
+ * converting its w elements of every one of the d0 outer rows: no division in the index arithmetic
+ * (a 64-bit division chain per element, one work-item per element, took 1.3 ms for four
+ * [2,8192,16,128] bf16 tensors on the H100). w = 8 where the host found every
  * row's 8-element group 16-byte aligned in h and 32-byte aligned in x (unit inner stride, offsets and
  * outer strides multiples of 8): one 16-byte load or store of h per work-item; else w = 1. */
 #define LAYER_CONVERT(body)                                                                                       \

@@ -160,7 +160,8 @@ static const data_row *find(const data_file *d, const char *source, const char *
 
 /* Does the cell (AMD: VGPR/SGPR/AGPR/LDS/scratch/spills; Intel: GRF/SIMD/SLM/private/scratch per
  * thread) show a spill? AMD: the VGPR+SGPR spill count (scratch without spills is private arrays);
- * Intel: scratch per hardware thread (IGC's spill space; private arrays are the private column).
+ * Intel: scratch per hardware thread (IGC's spill space, which on tgllp and pvc also holds the
+ * private arrays it does not keep in registers: counted as spills here, see the allow-list's note).
  * -1 where the target has no numbers. */
 static int spills(const char *cell, int amd) {
     long v[6];
