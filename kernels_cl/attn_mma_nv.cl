@@ -1030,8 +1030,17 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     }
     for (int p0 = 0; p0 < O_NST - 1; p0++) OISSUE(p0)
     for (int sl = 0; sl < NS; sl++) {
+#if O_NST == 2 && !OVP /* two stages: the last slice waits for everything (no empty group) */
+        if (sl + 1 < NS) {
+            OISSUE(sl + 1)
+            asm volatile("cp.async.wait_group 1;" ::: "memory"); /* this slice's copies landed */
+        } else {
+            asm volatile("cp.async.wait_group 0;" ::: "memory");
+        }
+#else
         OISSUE(sl + O_NST - 1) /* into the stage the last step used */
         asm volatile("cp.async.wait_group " O_WAIT ";" ::: "memory"); /* this slice's copies landed */
+#endif
         SYNC();
         __local stg_t *Qa = (__local stg_t *)(mem + (sl % O_NST) * OSTAGE), *Ka = Qa + CHUNK * QKP;
         __local hs_t *Ha = (__local hs_t *)(mem + (sl % O_NST) * OSTAGE + 2 * QKF);
