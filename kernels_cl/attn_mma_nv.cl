@@ -214,14 +214,11 @@ typedef float wvec;
 #define DWLOAD(base, t, c, st, sd) OCLA_LD(base, (ocla_idx)(t) * (st) + (ocla_idx)(c) * (sd))
 #endif
 #define DLD(p, i) OCLA_LD(p, i)
-/* HS32=1: the backward's programs (runtime/attention_bwd_nv.c) keep the chunk states and their
- * gradients fp32 whatever the data's type (the products read them transposed, the gate gradients
- * as fp32); its half data are read as the forward reads them. */
+/* HS32=1: the chunk states and their gradients fp32 whatever the data's type (the backward's programs
+ * with gates, runtime/variant_list.c; its half data are read as the forward reads them). Without it
+ * bf16 data keep bf16 states (HS_HALF below), in the backward too. */
 #ifndef HS32
 #define HS32 0
-#endif
-#if HALF_IO && (REV || HT) && !HS32
-#error "attn_mma_nv.cl: the backward's forms with half data keep fp32 states (HS32=1)"
 #endif
 /* Staged (cp.async) data in local memory: fp32, or the half bit patterns (ushort) widened as they are
  * read: LDX(X, i) element i, LROW2H(X, t, c) elements c and c + 1 (c even) of row t as a float2. */
@@ -267,6 +264,7 @@ typedef float hs_t;
 #define HLDX(X, i) (X)[i]
 #define HWLOAD WLOAD
 #endif
+#define HS_LD(p, i) HLDX(p, i) /* element i of a global state buffer, as fp32 */
 /* The backward's forms (runtime/attention_bwd_nv.c; math at mma_chunk_states and mma_chunk_output):
  * REV=1 builds the reverse forms mma_chunk_states_rev (state gradients, last chunk first) and
  * mma_chunk_output_rev (anti-causal products), and mma_bwd_dg; HT=1 builds the output kernel as
@@ -794,6 +792,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define QKP (HALF_IO ? OKS + 8 : OKS + PAD)
 #define QKF (HALF_IO ? CHUNK * QKP / 2 : CHUNK * QKP)
 #if HT
+#define HTP (HS_HALF ? OKS + 8 : OKS + PAD) /* the staged [OT][.] state slice's pitch in elements */
 #define OSTAGE (2 * QKF + OT * (OKS + PAD)) /* one stage's local floats */
 #else
 #define OSTAGE (2 * QKF + (HS_HALF ? OKS * (OT + 8) / 2 : OKS * (OT + 8))) /* one stage's local floats */
@@ -997,8 +996,8 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #if HT
 #define H_ISSUE(hd_, ks_, e)                                                                                     \
     {                                                                                                            \
-        const int r = (e) / (OKS / 4), c = 4 * ((e) % (OKS / 4)), ok = v0 + r < V && ks_ + c < K;                \
-        cp_async16(hd_ + r * (OKS + PAD) + c, hn + (ok ? (off_t_)(v0 + r) * K + ks_ + c : 0), ok);               \
+        const int r = (e) / (OKS / HS_VPC), c = HS_VPC * ((e) % (OKS / HS_VPC)), ok = v0 + r < V && ks_ + c < K;  \
+        cp_async16((__local hs_t *)(hd_) + r * HTP + c, hn + (ok ? (off_t_)(v0 + r) * K + ks_ + c : 0), ok);      \
     }
 #else
 #define H_ISSUE(hd_, ks_, e)                                                                                     \
@@ -1062,7 +1061,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         SLICE_STEP16(Qa, Ka, Ha, QKP)
 #else
 #pragma unroll UNROLL_K
-        for (int d8 = 0; d8 < OKS; d8 += 8) SLICE_STEP(Qa, Ka, Ha, QKP, OKS + PAD, d8, phi, KIN, LDX, HLDX)
+        for (int d8 = 0; d8 < OKS; d8 += 8) SLICE_STEP(Qa, Ka, Ha, QKP, HTP, d8, phi, KIN, LDX, HLDX)
 #endif
 #undef KIN
         SYNC(); /* before OISSUE refills this stage */
@@ -1089,7 +1088,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         for (int l = 0; l < KS * OT / OWG / W; l++) {
 #if HT /* the slice's columns from the [V][K] state: Hs [OT][KS + PAD] */
             int e = tid + OWG * l, r = e / (KS / W), c = W * (e % (KS / W));
-            wvec hv = (v0 + r < V && ks0 + c < K) ? WLOAD(hn, v0 + r, ks0 + c, K, 1) : (wvec)(0.0f);
+            wvec hv = (v0 + r < V && ks0 + c < K) ? HWLOAD(hn, v0 + r, ks0 + c, K, 1) : (wvec)(0.0f);
             WSTORE(hv, Hs + r * (KS + PAD) + c);
 #else
             int e = tid + OWG * l, r = e / (OT / W), c = W * (e % (OT / W));
@@ -1455,8 +1454,11 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __global const float *dq, const ocla_idx dqb, const ocla_idx dqt, const ocla_idx dqh, const ocla_idx dqd,  \
     __global const float *dk, const ocla_idx dkb, const ocla_idx dkt, const ocla_idx dkh, const ocla_idx dkd,  \
     __global ocla_data *dqo, __global ocla_data *dko,                                                          \
-    const float scale, __global const float *hfwd, __global const float *dhs, __global const float *dfin,      \
+    const float scale, __global const hs_t *hfwd, __global const hs_t *dhs, __global const float *dfin,      \
     const int has_final,
+/* dH_{n+1} at element i of chunk n's state: the state-gradient pass's (x2), or after the last chunk
+ * the final state's gradient (x2f, fp32) */
+#define X2(i) (n + 1 < NT ? HS_LD(x2, i) : x2f[i])
 
 #endif
 #if REV && !USE_GK
@@ -1481,11 +1483,11 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
     /* the boundary term <H_n, dH_{n+1}> */
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const float *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV;
-    __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
+    __global const hs_t *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV, *x2 = dhs + ((ocla_idx)bh * NT + n) * KV;
+    __global const float *x2f = dfin + (ocla_idx)bh * KV; /* after the last chunk */
     float bsum = 0.0f;
     if (n + 1 < NT || has_final)
-        for (ocla_idx i = tid; i < KV; i += 256) bsum += x1[i] * x2[i];
+        for (ocla_idx i = tid; i < KV; i += 256) bsum += HS_LD(x1, i) * X2(i);
     bsum = warp_sum(bsum);
     if ((tid & 31) == 0) part[tid >> 5] = bsum;
     /* the rows' q.dq - k.dk from dq and dk without their diagonal terms (strict products), then those
@@ -1544,8 +1546,8 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
     const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const float *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV;
-    __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
+    __global const hs_t *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV, *x2 = dhs + ((ocla_idx)bh * NT + n) * KV;
+    __global const float *x2f = dfin + (ocla_idx)bh * KV; /* after the last chunk */
     const int boundary = n + 1 < NT || has_final;
     for (int row = warp; row < rows; row += 8) { /* p_t: a warp per row, its lanes along the row */
         const ocla_idx t = t0 + row;
@@ -1577,7 +1579,7 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
             const int d = d0 + dl;
             float s = 0.0f;
             if (boundary && d < K)
-                for (int c = lane; c < V; c += 32) s += x1[(ocla_idx)d * V + c] * x2[(ocla_idx)d * V + c];
+                for (int c = lane; c < V; c += 32) s += HS_LD(x1, (ocla_idx)d * V + c) * X2((ocla_idx)d * V + c);
             s = warp_sum(s);
             if (lane == 0) bnd[dl] = s;
         }

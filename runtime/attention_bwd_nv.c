@@ -140,10 +140,12 @@ ocla_status ocla__nv_backward(ocla_context *ctx, const ocla_plan *plan, const oc
     const int dg = io->dg != NULL, has_final = dg && io->d_final_state != NULL, vec = p->gate == OCLA_GATE_VECTOR;
     /* dq and dk as the products write them: fp32 where the gate gradient finishes them in half */
     ocla_tensor *pdq = dg && dq32 ? (ocla_tensor *)dq32 : io->dq, *pdk = dg && dk32 ? (ocla_tensor *)dk32 : io->dk;
-    /* temporaries: H and dH (B*H*NT*K*V floats each), the fixed decays, then the cumulative gates
+    /* temporaries: H and dH (B*H*NT*K*V floats each, bf16 for bf16 data without a gate), the fixed
+     * decays, then the cumulative gates
      * (per-key gates) followed by dk's inter-chunk part (with dg), B*H*T*K floats each */
     size_t state_bytes, tk;
-    if (!ocla__mul_ok(c.BH * (size_t)NT, (size_t)K * (size_t)V * sizeof(float), &state_bytes) ||
+    const size_t hsize = ocla__nv_bwd_bf16_states(req) ? 2 : sizeof(float); /* attn_mma_nv.cl's hs_t */
+    if (!ocla__mul_ok(c.BH * (size_t)NT, (size_t)K * (size_t)V * hsize, &state_bytes) ||
         !ocla__mul_ok(c.BH * (size_t)T, (size_t)K, &tk) || tk > SIZE_MAX / 8)
         return ocla__fail(ctx, OCLA_ERR_OVERFLOW, "ocla_attention_backward: temporary sizes overflow");
     const size_t dki = vec ? tk : 0; /* where dk's inter-chunk part starts, in floats */

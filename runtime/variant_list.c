@@ -121,7 +121,8 @@ static const char *const k_default_one = "TPG LC_LANES";
  *               fixed decays are fp32) and OCLA_PLAN_HALF_GATE says so;
  *   OCLA_OTYPE  fp32 where the normaliser divides the outputs later (la_normalize rounds once), and
  *               for the NVIDIA backward's dq and dk (_t) where the gate gradient finishes them;
- *   HS32        1 for the NVIDIA backward's kernels with half data (fp32 states);
+ *   HS32        1 for the NVIDIA backward's kernels with half data (fp32 states), but bf16 data
+ *               without a gate (ocla__nv_bwd_bf16_states: bf16 states);
  *   VARLEN      1 for packed sequences (the NVIDIA path's kernels);
  *   LB_IMG      1 where linear_attn_blk.cl may read through image views (ocla__la_blk_images);
  *   REV, HT     from the kernel's name (the NVIDIA backward: _rev and mma_bwd_dg, a trailing _t);
@@ -142,7 +143,8 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
                    ? OCLA_F32
                    : -1;
     if (!strcmp(tile, "OCLA_OTYPE")) return dt >= 0 && (r->flags & OCLA_PLAN_NORMALIZE) ? OCLA_F32 : -1;
-    if (!strcmp(tile, "HS32")) return dt >= 0 && r->op == OCLA_OP_ATTN_BACKWARD ? 1 : -1;
+    if (!strcmp(tile, "HS32"))
+        return dt >= 0 && r->op == OCLA_OP_ATTN_BACKWARD && !ocla__nv_bwd_bf16_states(r) ? 1 : -1;
     if (!strcmp(tile, "VARLEN")) return (r->flags & OCLA_PLAN_VARLEN) ? 1 : -1;
     if (!strcmp(tile, "LB_IMG")) return ocla__la_blk_images(r) ? 1 : -1; /* linear_attn_blk.cl's image views */
     if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
