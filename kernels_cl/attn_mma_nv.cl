@@ -941,20 +941,8 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
-    /* O_HF=1: the work-groups of one chunk index for every (batch, head) run next to each other (the
-     * grid's dimensions 1 and 2 read as one index, heads fastest): neighbours read neighbouring rows
-     * of the [B,T,H,D] tensors. O_HF=0: one head's chunks next to each other. */
-#ifndef O_HF
-#define O_HF 0
-#endif
-#if O_HF
-    const int lin_ = get_group_id(1) + get_num_groups(1) * get_group_id(2), nbh_ = get_num_groups(2);
-    const int v0 = get_group_id(0) * OT, cg = lin_ / nbh_;
-    const int bh = lin_ % nbh_, h = bh % H;
-#else
     const int v0 = get_group_id(0) * OT, cg = get_group_id(1);
     const int bh = get_group_id(2), h = bh % H;
-#endif
 #if VARLEN
     /* chunk cg of the table is chunk n of sequence sq (B = 1, so bh = h). One work-item reads the
      * table and the others take its first token and row count from local memory: read by every
