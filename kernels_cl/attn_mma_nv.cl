@@ -793,15 +793,18 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define QKF (HALF_IO ? CHUNK * QKP / 2 : CHUNK * QKP)
 #if HT
 #define HTP (HS_HALF ? OKS + 8 : OKS + PAD) /* the staged [OT][.] state slice's pitch in elements */
-#define OSTAGE (2 * QKF + OT * (OKS + PAD)) /* one stage's local floats */
+#define OSTAGE (2 * QKF + (HS_HALF ? OT * HTP / 2 : OT * HTP)) /* one stage's local floats */
 #else
 #define OSTAGE (2 * QKF + (HS_HALF ? OKS * (OT + 8) / 2 : OKS * (OT + 8))) /* one stage's local floats */
 #endif
 /* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores; with MMA16 four
  * and V through the ring too (O_VPRE, below; H100, bf16, B=2, T=8192, H=16, D=128: linear outputs
  * 0.245 -> 0.216 ms, simple GLA 0.265 -> 0.229), else two (fp32 stages: 48 KiB of local memory) */
+#ifndef O_NSTH
+#define O_NSTH 2 /* bf16 states without MMA16 (the backward's forms) */
+#endif
 #ifndef O_NST
-#define O_NST (MMA16 ? 4 : 2)
+#define O_NST (MMA16 ? 4 : HS_HALF ? O_NSTH : 2)
 #endif
 #if O_NST == 2
 #define O_WAIT "1"
