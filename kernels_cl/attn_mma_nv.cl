@@ -800,8 +800,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 /* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores; with MMA16 four
  * and V through the ring too (O_VPRE, below; H100, bf16, B=2, T=8192, H=16, D=128: linear outputs
  * 0.245 -> 0.216 ms, simple GLA 0.265 -> 0.229), else two (fp32 stages: 48 KiB of local memory) */
+/* bf16 states without MMA16 (the backward's forms of linear attention): three stages (H100, linear bf16
+ * forward + backward, B=2, T=8192, H=16, D=128: 1.754 -> 1.700 ms; B=4, T=2048: 0.861 -> 0.835; the
+ * transposed-state stage of four would pass 48 KiB) */
 #ifndef O_NSTH
-#define O_NSTH 2 /* bf16 states without MMA16 (the backward's forms) */
+#define O_NSTH 3
 #endif
 #ifndef O_NST
 #define O_NST (MMA16 ? 4 : HS_HALF ? O_NSTH : 2)
