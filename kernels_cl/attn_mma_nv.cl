@@ -784,7 +784,13 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * dimensions in O_NST stages, the next slices loading while the tensor cores work on this one (H100,
  * B=4, T=2048, H=16, D=128, 3xTF32: linear 0.344 -> 0.293 ms, simple GLA 0.354 -> 0.300 ms). */
 #define O_ASYNC (VEC && !GKC)
-#define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && !REV && !HT) /* bf16: H staged bf16 too */
+/* MMA16: bf16 data and states with the identity feature map on m16n8k16 (H staged bf16 too); the
+ * backward's forms too unless MMA16_REV=0 (their scores rounded to bf16 for the product with the third
+ * operand, as the forward's) */
+#ifndef MMA16_REV
+#define MMA16_REV 1
+#endif
+#define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && (MMA16_REV || (!REV && !HT)))
 #if O_ASYNC
 #define OKS 16
 /* q and k slices' row pitch in elements (fp32: 20 words; half: 12 words, a multiple of 16 bytes), and
@@ -800,14 +806,14 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 /* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores; with MMA16 four
  * and V through the ring too (O_VPRE, below; H100, bf16, B=2, T=8192, H=16, D=128: linear outputs
  * 0.245 -> 0.216 ms, simple GLA 0.265 -> 0.229), else two (fp32 stages: 48 KiB of local memory) */
-/* bf16 states without MMA16 (the backward's forms of linear attention): three stages (H100, linear bf16
- * forward + backward, B=2, T=8192, H=16, D=128: 1.754 -> 1.700 ms; B=4, T=2048: 0.861 -> 0.835; the
- * transposed-state stage of four would pass 48 KiB) */
+/* bf16 states without MMA16 (feature maps other than the identity; measured on the backward's forms
+ * before they took MMA16: three stages, H100, linear bf16 forward + backward, B=2, T=8192, H=16, D=128:
+ * 1.754 -> 1.700 ms; B=4, T=2048: 0.861 -> 0.835; a transposed-state stage of four passes 48 KiB) */
 #ifndef O_NSTH
 #define O_NSTH 3
 #endif
 #ifndef O_NST
-#define O_NST (MMA16 ? 4 : HS_HALF ? O_NSTH : 2)
+#define O_NST (MMA16 ? (HT ? 3 : 4) : HS_HALF ? O_NSTH : 2) /* HT: four stages would pass 48 KiB */
 #endif
 #if O_NST == 2
 #define O_WAIT "1"
@@ -888,15 +894,26 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             __local const stg_t *kr_ = Kx + (wn + 8 * j + gr) * (p_) + 2 * tg;                                   \
             mma16(sacc[j], a_, LD32(kr_), LD32(kr_ + 8));                                                        \
         }                                                                                                        \
-        _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                            \
-            _Pragma("unroll") for (int jj = 0; jj < 2; jj++) {                                                   \
-            uint b_[4];                                                                                          \
-            ldmatrix_x4_trans(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +  \
-                                      (lane >> 4) * 8);                                                          \
-            mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);                                                           \
-            mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                       \
-        }                                                                                                        \
+        H_STEP16(Hx)                                                                                             \
     }
+#if HT /* H as [OT][HTP]: B[d][c] = H[c][d], pairs along d contiguous */
+#define H_STEP16(Hx)                                                                                             \
+    _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                                \
+        _Pragma("unroll") for (int j = 0; j < 4; j++) {                                                          \
+        __local const hs_t *hr_ = Hx + (hf * 64 + wn + 8 * j + gr) * HTP + 2 * tg;                              \
+        mma16(oacc[hf][j], a_, LD32(hr_), LD32(hr_ + 8));                                                        \
+    }
+#else /* H as [OKS][OT + 8]: fragments by ldmatrix.trans */
+#define H_STEP16(Hx)                                                                                             \
+    _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                                \
+        _Pragma("unroll") for (int jj = 0; jj < 2; jj++) {                                                       \
+        uint b_[4];                                                                                              \
+        ldmatrix_x4_trans(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +      \
+                                  (lane >> 4) * 8);                                                              \
+        mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);                                                               \
+        mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                           \
+    }
+#endif
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
 /* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (W wide) -> q^ and k~ (see the top).
  * REV (dv): the rows are k's (k~ = k exp(G_f(J) - G_j)), the columns q's (q^ = q exp(G_i - G_f(I))). */
@@ -1297,7 +1314,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                 for (int r = 0; r < 4; r++) {
                     int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
                     float sum = 0.0f;
-                    for (int t = 0; t <= row - strict; t++)
+                    for (int t = REV ? row + strict : 0; t <= (REV ? rows - 1 : row - strict); t++)
                         sum = mad(LDX(S16, row * (CHUNK + 8) + t), LDX(V16, t * (TILE + 8) + c), sum);
                     oacc[hf][j][r] += sum;
                 }
