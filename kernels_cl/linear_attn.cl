@@ -81,9 +81,18 @@ OCLA_INLINE void la_cumsum_chunk(const int T, const int H, const int KG, const i
         return;
     }
     __global const ocla_gdata *gb = OCLA_PTR(g, b, 0, h, mode == 2 ? kg : 0);
-    for (int t = t0; t < t1; t++) {
-        acc += ocla_log_gate(OCLA_GLD(gb, (ocla_idx)t * g_s1));
-        out[(ocla_idx)t * KG] = acc;
+    /* eight rows' loads before their stores: a store may alias the next load as far as the compiler
+     * knows, so row-by-row code waits for each load in turn */
+    for (int t = t0; t < t1; t += 8) {
+        float x[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) x[i] = t + i < t1 ? ocla_log_gate(OCLA_GLD(gb, (ocla_idx)(t + i) * g_s1)) : 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            if (t + i < t1) {
+                acc += x[i];
+                out[(ocla_idx)(t + i) * KG] = acc;
+            }
     }
 }
 
