@@ -24,7 +24,7 @@ const vendor_fake tp_vendor_fakes[] = {
     {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx90a:sramecc+:xnack-", 64, 1024, 64, 104, "gfx90a"},
     {"amd cdna2/3", OCLA_VENDOR_AMD, "gfx942:sramecc+:xnack-", 64, 256, 64, 304, "gfx90a"},
     {"amd rdna", OCLA_VENDOR_AMD, "gfx1030", 64, 1024, 32, 36, "gfx1030"},
-    {"amd rdna", OCLA_VENDOR_AMD, "AMD Radeon RX 7900 XTX (radeonsi, navi31, LLVM 15.0.7)", 64, 1024, 32, 96, "gfx1100"},
+    {"amd rdna", OCLA_VENDOR_AMD, "AMD Radeon RX 7900 XTX (radeonsi, navi31, LLVM 17.0.6)", 64, 1024, 32, 96, "gfx1100"},
     {"intel xe-hpg", OCLA_VENDOR_INTEL, "Intel(R) Arc(TM) A770 Graphics", 128, 1024, 16, 512, "dg2"},
     {"intel xe-hpc", OCLA_VENDOR_INTEL, "Intel(R) Data Center GPU Max 1550", 128, 512, 32, 1024, "pvc"},
     {"intel", OCLA_VENDOR_INTEL, "Intel(R) UHD Graphics 770", 128, 512, 16, 96, "tgllp"},
