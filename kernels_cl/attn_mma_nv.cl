@@ -28,7 +28,8 @@
  * Build options: -DCHUNK=64 (C, multiple of 32), -DFEATURE=0/1/2 (identity, elu+1, relu),
  *                gate: common.cl encoding, USE_G (tensor [B,T,H]) or USE_G_GAMMA (fixed per-head decay buffer),
  *                -DOCLA_DTYPE (common.cl): q, k, v and o in bf16 or fp16 (the backward's data and gradients
- *                too, with HS32; gates' cumsums and accumulation fp32): cp.async stages the half elements
+ *                too, with fp32 states by HS32 but for bf16 without gates; gates' cumsums and accumulation
+ *                fp32): cp.async stages the half elements
  *                (VEC: rows of 8-element, 16-byte groups) and the fragment reads widen them exactly to fp32
  *                (per-key gates' state pass and VEC 0: widened in registers as they are staged), so a half
  *                input is exact in TF32; o is rounded once, to nearest even (-DOCLA_OTYPE: the output's own
