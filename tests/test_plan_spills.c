@@ -23,7 +23,7 @@ typedef struct spill_allowed {
 } spill_allowed;
 
 /* The counts are of docs/data/vendor-compile-2026-11-27b-full.tsv (fp32 variants, as these plans are; AMD:
- * VGPR+SGPR spills, Intel: scratch bytes per hardware thread, which on tgllp and pvc hold the private arrays
+ * VGPR+SGPR spills with scratch, Intel: scratch bytes per hardware thread, which on tgllp and pvc hold the private arrays
  * IGC does not keep in registers as well as its spills: most tgllp entries are such arrays, by
  * docs/data/vendor-spill-options-2026-11-27.txt). "No tile" means no variant of the kernel the plans can
  * build for that request kind compiles without spilling on that target. */
