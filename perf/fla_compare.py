@@ -37,6 +37,8 @@ tensors of that dtype. Every case is also checked against an fp64 reference comp
 half-rounded inputs (the chunked form in fp64, gradients by autograd: ref_fp64), for ocla and for fla:
 max|x - ref| / max|ref| (issue 14's bound: 5e-3 bf16, 1e-3 fp16). --tf32 and --ieee are fp32 options
 (skipped, with a note, for the half dtypes).
+--modes and --methods (comma lists; default every mode and method) select the cases: the inputs of a
+case do not depend on the selection, so a selected run's rows match a full run's.
 fla's code is imported from --fla and never copied into the repository.
 """
 import argparse
@@ -253,14 +255,15 @@ def softmax_rows(args, gpu):
     return rows
 
 
-def cases(modes=("fwd", "fwdbwd", "decode")):
+def cases(modes=("fwd", "fwdbwd", "decode"), methods=METHODS):
     out = []
     for mode in ("fwd", "fwdbwd"):
         if mode in modes:
             for (B, T, H, D) in SHAPES:
                 for m in METHODS:
-                    out.append((m, mode, B, T, H, D))
-    if "decode" in modes:
+                    if m in methods:
+                        out.append((m, mode, B, T, H, D))
+    if "decode" in modes and "simple_gla" in methods:
         out.append(("simple_gla", "decode", DECODE[0], 1, DECODE[1], DECODE[2]))
     return out
 
@@ -287,7 +290,7 @@ def fla_only(args):
     import torch
     fns = load_fla(args.fla)
     out = {}
-    all_cases = cases(args.modes.split(","))
+    all_cases = cases(args.modes.split(","), args.methods.split(","))
     picked = [all_cases[args.case]] if args.case >= 0 else all_cases
     for (m, mode, B, T, H, D) in picked:
         q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, case_seed(m, mode, B, T, H, D), args.dtype)
@@ -312,10 +315,10 @@ def warm_up(args):
     """Fill Triton's compile cache: every case in its own process, --jobs at once (with --ieee, the
     forward cases again under TRITON_F32_DEFAULT=ieee). Returns seconds."""
     import time
-    specs = [(None, args.modes, i) for i in range(len(cases(args.modes.split(","))))]
+    specs = [(None, args.modes, i) for i in range(len(cases(args.modes.split(","), args.methods.split(","))))]
     if args.ieee and "fwd" in args.modes.split(","):
         ieee_env = dict(os.environ, TRITON_F32_DEFAULT="ieee")
-        specs += [(ieee_env, "fwd", i) for i in range(len(cases(["fwd"])))]
+        specs += [(ieee_env, "fwd", i) for i in range(len(cases(["fwd"], args.methods.split(","))))]
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(specs)))
     t0 = time.time()
     running, failed = [], 0
@@ -323,7 +326,7 @@ def warm_up(args):
         while specs and len(running) < jobs:
             env, modes, i = specs.pop(0)
             cmd = [sys.executable, __file__, "--fla-only", "--warm", "--case", str(i), "--fla", args.fla,
-                   "--modes", modes, "--dtype", args.dtype]
+                   "--modes", modes, "--methods", args.methods, "--dtype", args.dtype]
             running.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                             text=True))
         time.sleep(0.5)
@@ -388,6 +391,8 @@ def main():
     ap.add_argument("--device", default="nvidia", help="ocla device selector")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-results"), "fla"))
     ap.add_argument("--modes", default="fwd,fwdbwd,decode", help="comma list of fwd, fwdbwd, decode")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="comma list of " + ", ".join(METHODS) + " (decode: simple_gla's)")
     ap.add_argument("--ieee", action="store_true", help="also time fla with TRITON_F32_DEFAULT=ieee (forward)")
     ap.add_argument("--tf32", action="store_true", help="also time ocla with OCLA_ALLOW_TF32=1 (fwd and fwdbwd)")
     ap.add_argument("--softmax", action="store_true", help="also time ocla's softmax baseline against PyTorch SDPA fp32")
@@ -400,6 +405,9 @@ def main():
     ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--case", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    bad = [m for m in args.methods.split(",") if m not in METHODS]
+    if bad:
+        ap.error(f"--methods: unknown {', '.join(bad)} (known: {', '.join(METHODS)})")
     if args.fla_only:
         return fla_only(args)
     if args.dtype != "f32" and (args.tf32 or args.ieee):  # fp32 options: nothing to compare in half
@@ -442,7 +450,7 @@ def main():
         with open(os.path.join(args.out, "fla_compare.json"), "w") as f:
             json.dump(report, f, indent=1)
 
-    for (m, mode, B, T, H, D) in cases(args.modes.split(",")):
+    for (m, mode, B, T, H, D) in cases(args.modes.split(","), args.methods.split(",")):
         key = f"{m}/{mode}/{B},{T},{H},{D}"
         d = os.path.join(args.out, key.replace("/", "_").replace(",", "x"))
         os.makedirs(d, exist_ok=True)
