@@ -290,7 +290,7 @@ def fla_only(args):
     import torch
     fns = load_fla(args.fla)
     out = {}
-    all_cases = cases(args.modes.split(","), args.methods.split(","))
+    all_cases = cases(args.modes.split(","), args.method_list)
     picked = [all_cases[args.case]] if args.case >= 0 else all_cases
     for (m, mode, B, T, H, D) in picked:
         q, k, v, gate, s = make_inputs(m, mode, B, T, H, D, case_seed(m, mode, B, T, H, D), args.dtype)
@@ -315,10 +315,10 @@ def warm_up(args):
     """Fill Triton's compile cache: every case in its own process, --jobs at once (with --ieee, the
     forward cases again under TRITON_F32_DEFAULT=ieee). Returns seconds."""
     import time
-    specs = [(None, args.modes, i) for i in range(len(cases(args.modes.split(","), args.methods.split(","))))]
+    specs = [(None, args.modes, i) for i in range(len(cases(args.modes.split(","), args.method_list)))]
     if args.ieee and "fwd" in args.modes.split(","):
         ieee_env = dict(os.environ, TRITON_F32_DEFAULT="ieee")
-        specs += [(ieee_env, "fwd", i) for i in range(len(cases(["fwd"], args.methods.split(","))))]
+        specs += [(ieee_env, "fwd", i) for i in range(len(cases(["fwd"], args.method_list)))]
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(specs)))
     t0 = time.time()
     running, failed = [], 0
@@ -405,7 +405,8 @@ def main():
     ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--case", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    bad = [m for m in args.methods.split(",") if m not in METHODS]
+    args.method_list = args.methods.split(",")  # the comma list, once (the children get --methods as given)
+    bad = [m for m in args.method_list if m not in METHODS]
     if bad:
         ap.error(f"--methods: unknown {', '.join(bad)} (known: {', '.join(METHODS)})")
     if args.fla_only:
@@ -450,7 +451,7 @@ def main():
         with open(os.path.join(args.out, "fla_compare.json"), "w") as f:
             json.dump(report, f, indent=1)
 
-    for (m, mode, B, T, H, D) in cases(args.modes.split(","), args.methods.split(",")):
+    for (m, mode, B, T, H, D) in cases(args.modes.split(","), args.method_list):
         key = f"{m}/{mode}/{B},{T},{H},{D}"
         d = os.path.join(args.out, key.replace("/", "_").replace(",", "x"))
         os.makedirs(d, exist_ok=True)

@@ -26,8 +26,9 @@
 # registers, whose private column is 0 there: docs/data/vendor-spill-options-2026-11-27.txt). gfx1100
 # compiles with `-mllvm -amdgpu-limit-to-128-vgprs=false`: clang 15's AMDGPU back end otherwise never
 # gives a GFX11 kernel more than 128 VGPRs, a cap LLVM 16 dropped (ROCm's RDNA3 releases are LLVM 16 and
-# later); with the option clang 15 gave the kernels measured clang 16's and 19's register counts and
-# spills, within 10 % (the same file). Per-kernel numbers: build/vendor-compile/resources.tsv.
+# later); with the option clang 15 spilled in none of the 9 kernels measured, as clang 16 and 19 (its
+# VGPR counts are gfx1030's, at times above clang 19's: bwd_A_tiled 186 against 52; the same file).
+# Per-kernel numbers: build/vendor-compile/resources.tsv.
 #
 # Half storage (variants with -DOCLA_DTYPE, OCLA_GTYPE or OCLA_OTYPE: bf16 / fp16 tensors; the same
 # kernels with other load and store macros) compiles like every other variant: on every target of its
