@@ -187,10 +187,10 @@ static inline int ocla__plan_dtype(const ocla_plan_request *r) {
     return (r->flags & OCLA_PLAN_BF16) ? OCLA_BF16 : (r->flags & OCLA_PLAN_F16) ? OCLA_F16 : -1;
 }
 /* The NVIDIA backward's chunk states and state gradients in bf16 (attn_mma_nv.cl's HS_HALF, as the
- * forward keeps them): bf16 data without a gate, whose backward has no gate gradient to read them;
- * gated backwards keep them fp32 (HS32). */
+ * forward keeps them): bf16 data without a gate or with scalar gates or fixed decays (the gate
+ * gradient reads them as bf16); per-key gates keep them fp32 (HS32). */
 static inline int ocla__nv_bwd_bf16_states(const ocla_plan_request *r) {
-    return (r->flags & OCLA_PLAN_BF16) && r->gate == OCLA_GATE_NONE;
+    return (r->flags & OCLA_PLAN_BF16) && r->gate != OCLA_GATE_VECTOR;
 }
 
 /* ---- device profile (plan.c; needs a context) ---- */
