@@ -359,10 +359,37 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
  * 0.305 ms on the H100 at B=4, T=2048, H=16, D=128, fp32; half data: into an fp32 copy of the
  * half-chunk: GLA bf16 states 0.595 -> 0.389 ms at B=2, T=8192). */
 #define ST_ASYNC VEC
+/* MMA16S: half data with the identity feature map and no gate, forward: the states' products on
+ * m16n8k16 from the staged half rows as they are (exact products, fp32 accumulation), both operands'
+ * fragments by ldmatrix.trans (K^T and V are contracted over the chunk's rows) instead of widening
+ * each element to a (3x)TF32 operand. MMA16_ST=1 (default): fp16 data (fp32 states, 3xTF32 before;
+ * H100, linear, B=2, T=8192 / B=4, T=2048, H=16, D=128: states 0.341-0.347 -> 0.179 ms / 0.146 ->
+ * 0.093); 2: bf16 too (one TF32 pass there: 0.182 -> 0.161 at T=8192 but 0.069 -> 0.089 at T=2048, so
+ * off by default); 0: off. */
+#ifndef MMA16_ST
+#define MMA16_ST 1
+#endif
+#ifndef MMA16_STG
+#define MMA16_STG 0 /* H100, simple GLA bf16 states, B=2, T=8192 / B=4, T=2048, H=16, D=128: 0.283 -> 0.315 ms /
+                     * 0.097 -> 0.114 with it; fp16 states' error 1.7e-4 (> 1e-4) */
+#endif
+#define MMA16S ((MMA16_ST == 2 || (MMA16_ST == 1 && OCLA_DTYPE == OCLA_DT_F16)) && ST_ASYNC && HALF_IO && FEATURE == OCLA_FEATURE_IDENTITY && (MMA16_STG || !GATE) && !USE_GK && !REV)
+#if MMA16S && GATE
+/* Scalar gates and fixed decays: the A fragment's pairs (rows t, t + 1 of the chunk, one key dim)
+ * times exp(G_last - G_t), rounded back to the half type (fla rounds v exp(G_last - G_t) so) */
+OCLA_INLINE uint scale_pair(const uint u, const float f0, const float f1) {
+#if OCLA_DTYPE == OCLA_DT_BF16
+    return (uint)ocla_bf16_rne(as_float(u << 16) * f0) | (uint)ocla_bf16_rne(as_float(u & 0xffff0000u) * f1) << 16;
+#else
+    return (uint)ocla_f16_rne(ocla_f16_load((ushort)u) * f0) | (uint)ocla_f16_rne(ocla_f16_load((ushort)(u >> 16)) * f1) << 16;
+#endif
+}
+#endif
 #if ST_ASYNC
 #define HALF (CHUNK / 2)
-/* staged rows: 8 mod 32 words (conflict-free fragment reads) */
-#define SPITCH (HALF_IO ? TILE + 16 : TILE + 8)
+/* staged rows: 8 mod 32 words (conflict-free fragment reads); MMA16S: 4 mod 32 (ldmatrix's eight
+ * 16-byte rows on distinct banks) */
+#define SPITCH (MMA16S ? TILE + 8 : HALF_IO ? TILE + 16 : TILE + 8)
 /* stages of the ring (half-chunks): the copies run ST_NST - 1 half-chunks ahead of the tensor cores.
  * Half data: three (a stage is half of fp32's; H100, bf16, B=2, T=8192, H=16, D=128: linear states
  * 0.221 -> 0.178 ms; four measured the same); fp32: two (48 KiB of local memory) */
@@ -504,8 +531,13 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
      * of the four column tiles as four float2 of local memory (6 loads per 8 chunk rows instead of
      * 12), and writes its accumulators as four float4 (row SROW(2 hr), columns SCOL(2 p, 0) ..
      * + 3: 64 contiguous bytes of a state row per 4 lanes) */
+#if MMA16S /* m16n8k16's own layout: rows gr and gr + 8, columns 2 tg and 2 tg + 1 of tile j */
+#define SROW(r) (k0 + wm + gr + 8 * ((r) >> 1))
+#define SCOL(j, r) (v0 + wn + 8 * (j) + 2 * tg + ((r)&1))
+#else
 #define SROW(r) (k0 + wm + 2 * gr + ((r) >> 1))
 #define SCOL(j, r) (v0 + wn + 16 * ((j) >> 1) + 4 * tg + 2 * ((r)&1) + ((j)&1))
+#endif
 #pragma unroll
     for (int j = 0; j < 4; j++)
 #pragma unroll
@@ -594,6 +626,28 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         const int n = CH(m);
         /* the state entering chunk n (REV: the gradient of the state leaving it) */
         __global hs_t *hn = hbuf + (hrow + n) * K * V;
+#if MMA16S /* two adjacent columns a lane, tile j, rows SROW(2 hr) (lanes paired by shuffles to store
+           * four adjacent columns each measured slower with bf16 states: 0.089 -> 0.101 ms at B=4, T=2048) */
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int row = SROW(2 * hr), col = SCOL(j, 0);
+                if (row >= K || col >= V) continue;
+                __global hs_t *dst = hn + (ocla_idx)row * V + col;
+#if HS_HALF
+                if (col + 1 < V && (V & 1) == 0) /* 4-byte aligned */
+                    *(__global uint *)dst = (uint)ocla_bf16_rne(acc[j][2 * hr]) | (uint)ocla_bf16_rne(acc[j][2 * hr + 1]) << 16;
+#else
+                if (col + 1 < V && (V & 1) == 0) /* 8-byte aligned */
+                    *(__global float2 *)dst = (float2)(acc[j][2 * hr], acc[j][2 * hr + 1]);
+#endif
+                else
+#pragma unroll
+                    for (int c = 0; c < 2; c++)
+                        if (col + c < V) HS_ST(dst, c, acc[j][2 * hr + c]);
+            }
+#else
 #pragma unroll
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
@@ -615,6 +669,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
                     for (int c = 0; c < 4; c++)
                         if (col + c < V) HS_ST(dst, c, e_[c]);
             }
+#endif
 #if G_ASYNC
         /* this chunk's gates: copied with the first ISSUE after its PREFETCH (the first chunk's:
          * with none yet, so all of them), at most one newer group pending */
@@ -727,7 +782,29 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #else
 #define KPHI phi
 #endif
-#if USE_GK && HALF_IO
+#if MMA16S
+            /* DELTA += K^T V over the half's rows, 16 at a time: A (16 key dims x 16 rows) and B (16 rows
+             * x 8 values, four tiles) by ldmatrix.trans from the [row][dim] staging */
+#pragma unroll
+            for (int t16 = 0; t16 < HALF; t16 += 16) {
+                uint a_[4], b_[4];
+                ldmatrix_x4_trans(a_, &Kst[st][t16 + ((lane >> 4) & 1) * 8 + (lane & 7)][wm + ((lane >> 3) & 1) * 8]);
+#if GATE /* a_[0], a_[1]: rows t, t + 1; a_[2], a_[3]: rows t + 8, t + 9 */
+                {
+                    const int t_ = hh * HALF + t16 + 2 * tg;
+                    const float f0 = vf[t_], f1 = vf[t_ + 1], f8 = vf[t_ + 8], f9 = vf[t_ + 9];
+                    a_[0] = scale_pair(a_[0], f0, f1), a_[1] = scale_pair(a_[1], f0, f1);
+                    a_[2] = scale_pair(a_[2], f8, f9), a_[3] = scale_pair(a_[3], f8, f9);
+                }
+#endif
+#pragma unroll
+                for (int jj = 0; jj < 2; jj++) {
+                    ldmatrix_x4_trans(b_, &Vst[st][t16 + ((lane >> 3) & 1) * 8 + (lane & 7)][wn + 16 * jj + (lane >> 4) * 8]);
+                    mma16(DELTA[2 * jj], a_, b_[0], b_[1]);
+                    mma16(DELTA[2 * jj + 1], a_, b_[2], b_[3]);
+                }
+            }
+#elif USE_GK && HALF_IO
             CHUNK_MMA(Kf, LROW2, Vst[st], LROW2H, HALF, hh * HALF, KPHI, VF)
 #else
             CHUNK_MMA(Kst[st], LROW2H, Vst[st], LROW2H, HALF, hh * HALF, KPHI, VF)

@@ -102,6 +102,9 @@ def load_fla(path):
     from fla.ops.linear_attn import chunk_linear_attn
     from fla.ops.simple_gla import chunk_simple_gla, fused_recurrent_simple_gla
     from fla.ops.gla import chunk_gla
+    if os.environ.get("OCLA_FLA_UNGUARDED") == "1":  # --fla-unguarded (inherited by the children)
+        import fla.ops.common.chunk_o as chunk_o
+        chunk_o.TRITON_ABOVE_3_7_1 = True  # fla's version guard on its gated backward, lifted
     return dict(chunk_linear_attn=chunk_linear_attn, chunk_simple_gla=chunk_simple_gla, chunk_gla=chunk_gla,
                 fused_recurrent_simple_gla=fused_recurrent_simple_gla)
 
@@ -357,8 +360,8 @@ def rel_err(a, b):
 def print_table(peak, args, rows, out=sys.stdout):
     print(f"device: {peak.get('name', '?')}  driver {peak.get('driver', '?')}  measured fp32 FMA peak "
           f"{peak.get('peak_gflops', 0):.1f} GFLOP/s, copy {peak.get('copy_gbs', 0):.1f} GB/s; "
-          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}; dtype {args.dtype}",
-          file=out)
+          f"fla: {'naive fp64 recurrence (--fla naive)' if args.fla == 'naive' else args.fla}; dtype {args.dtype}"
+          f"{'; fla guard lifted (--fla-unguarded)' if args.fla_unguarded else ''}", file=out)
     print(f"{'case':36} {'dtype':>5} {'ocla ms':>9} {'fla ms':>9} {'ratio':>6} {'fla ieee':>9} {'ratio':>6} "
           f"{'err o':>9} {'err grads':>9} {'ocla e64':>9} {'fla e64':>9} {'C':>4} {'%FMA/%BW':>9} {'ocla tf32':>9} "
           f"{'ratio':>6}", file=out)
@@ -398,6 +401,9 @@ def main():
     ap.add_argument("--softmax", action="store_true", help="also time ocla's softmax baseline against PyTorch SDPA fp32")
     ap.add_argument("--dtype", default="f32", choices=DTYPES,
                     help="element type of q, k, v, gates, do, o and the gradients on both sides (states fp32)")
+    ap.add_argument("--fla-unguarded", action="store_true",
+                    help="lift fla's guard that refuses its gated backward (simple GLA) on Hopper with Triton 3.4-3.7.0 "
+                         "(fla: 'incorrect results'); fla is then timed as it runs, and its fp64 error is reported")
     ap.add_argument("--jobs", type=int, default=0, help="warm-up processes at once (0: one per case, <= CPUs)")
     ap.add_argument("--no-warm", action="store_true", help="skip the parallel warm-up")
     ap.add_argument("--warm-timeout", type=int, default=330, help="stop the warm-up after this many seconds")
@@ -409,6 +415,8 @@ def main():
     bad = [m for m in args.method_list if m not in METHODS]
     if bad:
         ap.error(f"--methods: unknown {', '.join(bad)} (known: {', '.join(METHODS)})")
+    if args.fla_unguarded:
+        os.environ["OCLA_FLA_UNGUARDED"] = "1"
     if args.fla_only:
         return fla_only(args)
     if args.dtype != "f32" and (args.tf32 or args.ieee):  # fp32 options: nothing to compare in half
@@ -443,7 +451,7 @@ def main():
         report_warm = None
 
     report = dict(device=peak, fla_error=fla_err, rows=[], warm_up_s=report_warm, torch=torch.__version__,
-                  dtype=args.dtype,
+                  dtype=args.dtype, fla_unguarded=args.fla_unguarded,
                   triton=getattr(__import__("triton"), "__version__", "?") if gpu == "cuda" else None)
     rows = report["rows"]
 
