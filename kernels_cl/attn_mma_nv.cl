@@ -1130,7 +1130,14 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     }
     for (int p0 = 0; p0 < O_NST - 1; p0++) OISSUE(p0)
     for (int sl = 0; sl < NS; sl++) {
-#if O_NST == 2 && !OVP /* two stages: the last slice waits for everything (no empty group) */
+/* O_LOOP2: two-stage rings keep their own loop (the last slice waits for everything, no empty group)
+ * except in the reverse transposed form (dk): H100, bf16 GLA backward, B=2, T=8192 / B=4, T=2048,
+ * H=16, D=128: dk 0.610 / 0.312 ms with the general ring against 0.840 / 0.433 with this loop; the fp32
+ * forward's outputs within 1 % either way there (0.603-0.617 / 0.308-0.315 ms) */
+#ifndef O_LOOP2
+#define O_LOOP2 (!(REV && HT))
+#endif
+#if O_NST == 2 && !OVP && O_LOOP2 /* two stages: the last slice waits for everything (no empty group) */
         if (sl + 1 < NS) {
             OISSUE(sl + 1)
             asm volatile("cp.async.wait_group 1;" ::: "memory"); /* this slice's copies landed */
@@ -1546,8 +1553,17 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     const float scale, __global const hs_t *hfwd, __global const hs_t *dhs, __global const float *dfin,      \
     const int has_final,
 /* dH_{n+1} at element i of chunk n's state: the state-gradient pass's (x2), or after the last chunk
- * the final state's gradient (x2f, fp32) */
+ * the final state's gradient (x2f, fp32). fp32 states: one pointer, chosen once (a choice per element
+ * took GLA's bf16 dg kernel 0.814 -> 0.955 ms on the H100 at B=2, T=8192, H=16, D=128) */
+#if HS_HALF
+#define X2_DECL                                                                                                \
+    __global const hs_t *x2 = dhs + ((ocla_idx)bh * NT + n) * KV;                                              \
+    __global const float *x2f = dfin + (ocla_idx)bh * KV; /* after the last chunk */
 #define X2(i) (n + 1 < NT ? HS_LD(x2, i) : x2f[i])
+#else
+#define X2_DECL __global const float *x2 = n + 1 < NT ? dhs + ((ocla_idx)bh * NT + n) * KV : dfin + (ocla_idx)bh * KV;
+#define X2(i) x2[i]
+#endif
 
 #endif
 #if REV && !USE_GK
@@ -1572,8 +1588,8 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dg(
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
     /* the boundary term <H_n, dH_{n+1}> */
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const hs_t *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV, *x2 = dhs + ((ocla_idx)bh * NT + n) * KV;
-    __global const float *x2f = dfin + (ocla_idx)bh * KV; /* after the last chunk */
+    __global const hs_t *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV;
+    X2_DECL
     float bsum = 0.0f;
     if (n + 1 < NT || has_final)
         for (ocla_idx i = tid; i < KV; i += 256) bsum += HS_LD(x1, i) * X2(i);
@@ -1635,8 +1651,8 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_bwd_dgk(
     const int tid = get_local_id(0), n = get_group_id(0), bh = get_group_id(1), b = bh / H, h = bh % H;
     const int t0 = n * CHUNK, rows = min(CHUNK, T - t0), lane = tid & 31, warp = tid >> 5;
     const ocla_idx KV = (ocla_idx)K * V;
-    __global const hs_t *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV, *x2 = dhs + ((ocla_idx)bh * NT + n) * KV;
-    __global const float *x2f = dfin + (ocla_idx)bh * KV; /* after the last chunk */
+    __global const hs_t *x1 = hfwd + ((ocla_idx)bh * NT + n) * KV;
+    X2_DECL
     const int boundary = n + 1 < NT || has_final;
     for (int row = warp; row < rows; row += 8) { /* p_t: a warp per row, its lanes along the row */
         const ocla_idx t = t0 + row;
