@@ -30,6 +30,8 @@ TRITON_F32_DEFAULT=ieee (true fp32, in a child process, since Triton reads it at
 path: fla's own precision), beside ocla's default fp32-accurate one.
 --softmax adds the softmax baseline: ocla's tiled causal softmax attention (ocla-bench --methods softmax,
 the scheduler's pick) against PyTorch's scaled_dot_product_attention in fp32, causal, at both shapes.
+--fla-unguarded lifts fla's own guard that refuses its gated backward (simple GLA) on Hopper with
+Triton 3.4 to 3.7.0 ("incorrect results"): fla is then timed as it runs, its fp64 error reported beside.
 --dtype f32|bf16|f16 (default f32): the element type of q, k, v, the gates, do, o and the gradients on
 both sides (the decode state stays fp32, as in fla and ocla): the inputs are made in fp32, rounded to
 the dtype, written as raw 16-bit files for `ocla-bench --dtype D --load-inputs` and given to fla as
