@@ -354,7 +354,6 @@ OCLA_INLINE void bwd_stage(__local float *s, bwd_opnd o, int r0, int c) {
 OCLA_INLINE void bwd_mac(float *acc, __local const float *a, int as, __local const float *b, int bj, int bq, int n) {
     for (int j = 0; j < n; j++) {
         const float x = a[j * as];
-#pragma unroll
         for (int q = 0; q < TS; q++) acc[q] += x * b[j * bj + q * bq];
     }
 }
@@ -387,8 +386,7 @@ OCLA_INLINE void bwd_product(float *acc, bwd_grp w, int form, bwd_opnd a, int ax
 
 /* out[c] = scale * acc[c - c0] for c0 <= c < min(c0 + TS, nc). */
 OCLA_INLINE void bwd_store(__global float *out, const float *acc, float scale, int c0, int nc) {
-#pragma unroll
-    for (int q = 0; q < TS; q++) /* the whole tile, guarded: constant indices keep acc in registers */
+    for (int q = 0; q < TS; q++) /* the whole tile, guarded: constant indices keep acc in registers (no #pragma unroll: it crashed PoCL 3.1's compiler) */
         if (c0 + q < nc) out[c0 + q] = scale * acc[q];
 }
 /* Row i (< C) of tile g of A or dA (X: [BH][NT][C][C]), columns j0 + jj: acc below the diagonal of
@@ -400,7 +398,6 @@ OCLA_INLINE void bwd_store_tri(__global float *X, const float *acc, int active, 
     __global float *out = X + (((long)g.bh * NT + g.n) * C + i) * C;
     __global const float *gh = gcum + (long)g.bh * T + g.t0;
     const int j0 = g.x * TS, L = g.L;
-#pragma unroll
     for (int jj = 0; jj < TS; jj++) { /* the whole tile, guarded: constant indices keep acc in registers */
         const int j = j0 + jj;
         if (j >= C) continue;
@@ -765,7 +762,6 @@ OCLA_INLINE void bwd_dqk_gk(float *acc, bwd_grp w, __local float *lg, int own, b
     const int as = acol ? SLAB : 1;
     for (int j = 0; own && j < TS; j++) {
         const float x = a[j * as];
-#pragma unroll
         for (int q = 0; q < TS; q++) {
             const float y = x * lb[j * SLAB + q];
             acc[q] += safe[q] ? y : y * exp(fmin(dir * (Gi[q] - lg[j * SLAB + q]), 0.0f));
@@ -823,7 +819,6 @@ OCLA_KERNEL void bwd_dqk_tiled BWD_DQK_ARGS(n_groups) {
     }
     if (!wg.live || i >= g.L) return;
     const int t = g.t0 + i;
-#pragma unroll
     for (int dd = 0; dd < TS; dd++) { /* guarded: constant indices keep the accumulators in registers */
         if (d0 + dd >= K) continue;
         const int e = d0 + dd, f = USE_GK && safe[dd];
@@ -875,7 +870,6 @@ OCLA_KERNEL void bwd_dv_tiled(BWD_HEAD(n_groups), float scale, OCLA_TENSOR(k), O
     bwd_product(a1, wg, BWD_NN, OP_K(g, BWD_F_KDEC), j0, OP_MAT(dS, VV, K, V), c0, 0, K);
     bwd_product(a2, wg, BWD_TN, OP_MAT(Ac, C, C, C), j0, OP_DOP(g, V), c0, j0, g.L);
     if (!wg.live || j >= g.L) return;
-#pragma unroll
     for (int cc = 0; cc < TS; cc++) /* guarded: constant indices keep the accumulators in registers */
         if (c0 + cc < V) OCLA_AT(dv, g.b, g.t0 + j, g.h, c0 + cc) = a1[cc] + scale * a2[cc];
 }
