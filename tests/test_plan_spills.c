@@ -38,10 +38,9 @@ static const spill_allowed k_allowed[] = {
     /* gfx1100 (compiled without clang 15's 128-VGPR cap, as LLVM 16 and later compile it: .ci/checks/16-vendor-compile.sh) */
     {"gfx1100", "attn_bwd", "bwd_A_tiled", "-DUSE_GK=1", "per-key gates: all 18 variants spill (76-90) at TS 16, the one tile size"},
     /* dg2 */
-    {"dg2", "attn_bwd", "bwd_dqk_tiled", "-DUSE_GK=1", "per-key gates: the plain variant (TPG 1, SIMD8) spills 1 KiB where it "
-                                                       "kept 320 B private per item before the guarded tile loops; TPG 2 "
-                                                       "compiles SIMD16 without scratch, but the backward's TPG does not "
-                                                       "look at spills"},
+    {"dg2", "attn_bwd", "bwd_dqk_tiled", "-DUSE_GK=1", "per-key gates: 1 KiB in all 6 TPG 1 variants (it kept 320 B private "
+                                                       "per item before the guarded tile loops); at TPG 2 it is clean but "
+                                                       "bwd_dv_tiled spills 1 KiB in all 6: no TPG without a spill"},
     /* tgllp (Xe-LP: the "intel" row's UHD Graphics 770) */
     {"tgllp", "attn_bwd", "bwd_dqk_tiled", NULL, "22 of 48 variants spill 1-8 KiB, the plans' tile and TPG among them "
                                                 "(all 48, 2-4 KiB, before the guarded tile loops)"},
