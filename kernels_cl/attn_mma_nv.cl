@@ -365,26 +365,13 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
  * each element to a (3x)TF32 operand. MMA16_ST=1 (default): fp16 data (fp32 states, 3xTF32 before;
  * H100, linear, B=2, T=8192 / B=4, T=2048, H=16, D=128: states 0.341-0.347 -> 0.179 ms / 0.146 ->
  * 0.093); 2: bf16 too (one TF32 pass there: 0.182 -> 0.161 at T=8192 but 0.069 -> 0.089 at T=2048, so
- * off by default); 0: off. */
+ * off by default); 0: off. Gated forms stay on TF32: scaling the staged k by exp(G_last - G_t) and
+ * rounding it back measured slower (simple GLA bf16 states 0.283 -> 0.315 ms / 0.097 -> 0.114) and
+ * put fp16's final state at 1.7e-4 (> 1e-4). */
 #ifndef MMA16_ST
 #define MMA16_ST 1
 #endif
-#ifndef MMA16_STG
-#define MMA16_STG 0 /* H100, simple GLA bf16 states, B=2, T=8192 / B=4, T=2048, H=16, D=128: 0.283 -> 0.315 ms /
-                     * 0.097 -> 0.114 with it; fp16 states' error 1.7e-4 (> 1e-4) */
-#endif
-#define MMA16S ((MMA16_ST == 2 || (MMA16_ST == 1 && OCLA_DTYPE == OCLA_DT_F16)) && ST_ASYNC && HALF_IO && FEATURE == OCLA_FEATURE_IDENTITY && (MMA16_STG || !GATE) && !USE_GK && !REV)
-#if MMA16S && GATE
-/* Scalar gates and fixed decays: the A fragment's pairs (rows t, t + 1 of the chunk, one key dim)
- * times exp(G_last - G_t), rounded back to the half type (fla rounds v exp(G_last - G_t) so) */
-OCLA_INLINE uint scale_pair(const uint u, const float f0, const float f1) {
-#if OCLA_DTYPE == OCLA_DT_BF16
-    return (uint)ocla_bf16_rne(as_float(u << 16) * f0) | (uint)ocla_bf16_rne(as_float(u & 0xffff0000u) * f1) << 16;
-#else
-    return (uint)ocla_f16_rne(ocla_f16_load((ushort)u) * f0) | (uint)ocla_f16_rne(ocla_f16_load((ushort)(u >> 16)) * f1) << 16;
-#endif
-}
-#endif
+#define MMA16S ((MMA16_ST == 2 || (MMA16_ST == 1 && OCLA_DTYPE == OCLA_DT_F16)) && ST_ASYNC && HALF_IO && FEATURE == OCLA_FEATURE_IDENTITY && !GATE && !USE_GK && !REV)
 #if ST_ASYNC
 #define HALF (CHUNK / 2)
 /* staged rows: 8 mod 32 words (conflict-free fragment reads); MMA16S: 4 mod 32 (ldmatrix's eight
@@ -789,14 +776,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             for (int t16 = 0; t16 < HALF; t16 += 16) {
                 uint a_[4], b_[4];
                 ldmatrix_x4_trans(a_, &Kst[st][t16 + ((lane >> 4) & 1) * 8 + (lane & 7)][wm + ((lane >> 3) & 1) * 8]);
-#if GATE /* a_[0], a_[1]: rows t, t + 1; a_[2], a_[3]: rows t + 8, t + 9 */
-                {
-                    const int t_ = hh * HALF + t16 + 2 * tg;
-                    const float f0 = vf[t_], f1 = vf[t_ + 1], f8 = vf[t_ + 8], f9 = vf[t_ + 9];
-                    a_[0] = scale_pair(a_[0], f0, f1), a_[1] = scale_pair(a_[1], f0, f1);
-                    a_[2] = scale_pair(a_[2], f8, f9), a_[3] = scale_pair(a_[3], f8, f9);
-                }
-#endif
 #pragma unroll
                 for (int jj = 0; jj < 2; jj++) {
                     ldmatrix_x4_trans(b_, &Vst[st][t16 + ((lane >> 3) & 1) * 8 + (lane & 7)][wn + 16 * jj + (lane >> 4) * 8]);
