@@ -5,7 +5,9 @@
  * the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state tiles)
  * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
  * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants walk op_attention.c's
- * sequence table (per sequence a state walk; per table chunk an output work-group). */
+ * sequence table (per sequence a state walk; per table chunk an output work-group). bf16 linear
+ * attention without a feature map (K <= 128, rows of 16-byte groups, dense sequences) takes one launch
+ * instead: kernels_cl/attn_fused_nv.cl walks the chunks with the state tile in registers. */
 #include <stdio.h>
 #include <string.h>
 
@@ -77,9 +79,37 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
 
+/* The single-pass forward (attn_fused_nv.cl): a work-group per (value tile, batch row and head). */
+static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
+    (void)seg; /* one segment */
+    ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
+    const int sizes[5] = {op->B, op->T, op->H, op->K, op->V};
+    for (int i = 0; i < 5; i++) ocla__push_int(&a, sizes[i]);
+    ocla__push_float(&a, op->scale);
+    push_nv(&a, io->q), push_nv(&a, io->k), push_nv(&a, io->v);
+    ocla__push_mem(&a, io->initial_state ? io->initial_state->mem : io->o->mem); /* any buffer where unread */
+    ocla__push_int(&a, io->initial_state != NULL);
+    ocla__push_mem(&a, io->final_state ? io->final_state->mem : io->o->mem);
+    ocla__push_int(&a, io->final_state != NULL);
+    push_nv(&a, io->o);
+    return a.st;
+}
+
 /* The plan's kernels (variant_list.c: CHUNK VEC IDX32 SPLIT from the plan, narrowed to the op's
- * layouts by fit_layout; gate and feature map from the request; la_gate_cumsum at the path's chunk). */
+ * layouts by fit_layout; gate and feature map from the request; la_gate_cumsum at the path's chunk).
+ * A plan of the single-pass forward whose layouts turn out not to be rows of 16-byte groups takes
+ * the two passes instead. */
 ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
+    if (strstr(op->plan.kernels, "mma_fused_fwd")) {
+        fit_layout(op);
+        if (op->plan.tile[1]) {
+            const size_t go[3] = {((size_t)op->V + 31) / 32 * 128, (size_t)op->B * (size_t)op->H, 1}, lo[3] = {128, 1, 1};
+            op->nseg = 1;
+            op->bind = fused_bind;
+            return ocla__attn_add_planned(op, r, "mma_fused_fwd", L_MAIN, AT_EACH, go, lo, "NVIDIA single-pass forward");
+        }
+        ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");
+    }
     const size_t B = (size_t)op->B, H = (size_t)op->H, K = (size_t)op->K, V = (size_t)op->V, N = (size_t)op->key.nseq;
     /* packed: at most ceil(len / 64) chunks per sequence, so (T + 63 N) / 64 in all, and at most T */
     const size_t NTd = (size_t)(op->T + 63) / 64, NTp = ((size_t)op->T + 63 * N) / 64;

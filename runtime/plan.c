@@ -171,7 +171,9 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     if ((r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && (r->op == OCLA_OP_LINEAR_CHUNK ||
                                                          r->op == OCLA_OP_SIMPLE_GLA_CHUNK || r->op == OCLA_OP_GLA_CHUNK))
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 plan->path == OCLA_PATH_NVIDIA_MMA
+                 strstr(plan->kernels, "mma_fused_fwd")
+                     ? "; %s: one pass on bf16 tensor-core products, the state in registers"
+                 : plan->path == OCLA_PATH_NVIDIA_MMA
                      ? "; %s: NVIDIA kernels widen q, k, v to fp32 as they stage them"
                      : "; %s: portable kernels (the CPU kernels are fp32)",
                  r->flags & OCLA_PLAN_BF16 ? "bf16" : "fp16");

@@ -266,10 +266,16 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
                                  L->allow_tf32 || (half & OCLA_PLAN_BF16) ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
-        ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
-                               r->op != OCLA_OP_GLA_CHUNK        ? ""
-                               : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, "
-                                                               : "la_gate_cumsum, ");
+        /* bf16 linear attention without a feature map, K <= 128, rows of 16-byte groups: one pass
+         * (attn_fused_nv.cl), the state tile in registers, no chunk states written or read */
+        if ((half & OCLA_PLAN_BF16) && r->op == OCLA_OP_LINEAR_CHUNK && r->feature == OCLA_FEATURE_IDENTITY &&
+            !(r->flags & OCLA_PLAN_VARLEN) && r->K <= 128 && vals[1])
+            ocla__plan_set_kernels(p, "mma_fused_fwd");
+        else
+            ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
+                                   r->op != OCLA_OP_GLA_CHUNK        ? ""
+                                   : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, "
+                                                                   : "la_gate_cumsum, ");
         p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
         /* measured on the H100: 2.5-3x faster than the portable kernels at the same chunk */
         p->cost = portable ? 0.3 * la_cost(L, P, r, &t) : 1.0;

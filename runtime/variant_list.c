@@ -52,6 +52,9 @@ static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {"OCLA_DTYPE", NULL}}
  * map from the request; and la_gate_cumsum(_seq) of linear_attn.cl at the path's chunk. */
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
+/* kernels_cl/attn_fused_nv.cl: the NVIDIA single-pass forward of bf16 linear attention (plan_la.c):
+ * the plan's IDX32 and the data type; no gate or feature map (it runs without). */
+static const ocla_kfamily fam_nv_fused = {"attn_fused_nv", OCLA_VF_NV_EXTRA, {"IDX32", "OCLA_DTYPE", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
  * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
@@ -172,6 +175,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
               : (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && !strncmp(name, "la_gate_cumsum", 14) ? &fam_half_cumsum
               : !nv && !strstr(p->kernels, "la_cpu_output") && !strstr(p->kernels, "la_blk_output") ? &fam_chunk
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
+              : !strcmp(name, "mma_fused_fwd")                  ? &fam_nv_fused
                                                                 : &ocla__fam_nv;
         break;
     case OCLA_OP_ATTN_RECURRENT:

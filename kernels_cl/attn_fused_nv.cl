@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* attn_fused_nv.cl: NVIDIA single-pass forward of chunked causal linear attention on bf16 data (no
+ * gate, identity feature map, no normaliser, K <= 128, rows of 16-byte groups).
+ *
+ * attn_mma_nv.cl's forward is two passes: a state pass writes the K x V state entering every chunk
+ * and an output pass reads q, k, v and those states back. Here one work-group per (batch row, head,
+ * 32-wide value tile) walks the chunks in order and keeps its state tile S (K x 32, fp32) in
+ * registers, so no state is written and q, k, v are read once per value tile (the value tiles of one
+ * head run side by side and share q and k through L2). Per chunk of 64 rows, with s the scale:
+ *     o_i = s [ q_i^T S + sum_{j <= i in chunk} (q_i . k_j) v_j ],    then  S += sum_j k_j v_j^T.
+ * Products on mma.sync m16n8k16 bf16 with fp32 accumulation. The scores and S are rounded to bf16 as
+ * operands of their products (as fla's chunk kernels do, and as attn_mma_nv.cl's bf16 chunk states
+ * are); S itself, the final state and every sum stay fp32; o is rounded once, to nearest even.
+ *
+ * Work-group: 4 warps. Warp w owns the chunk's rows 16w .. 16w + 15 (their scores with every key of
+ * the chunk, their outputs) and the state rows 32w .. 32w + 31 (their update). The next chunk's q and
+ * k rows and v tile are loaded into registers (16-byte loads, 144 bytes per work-item) while this
+ * chunk's products run, and stored to local memory between chunks; the products read their
+ * fragments there with ldmatrix. S goes through local memory in bf16 once per chunk, for the q S
+ * product of every warp. Local memory: q, k 16 KiB each, v 4 KiB, S 8 KiB (44 KiB; NVIDIA's driver
+ * allows 48 KiB less 16 bytes of its own, so no second stage fits), rows unpadded with their 16-byte
+ * groups permuted (XOR) so that ldmatrix and the stores hit every bank once.
+ * On the H100 (bf16, H=16, D=128) against the two passes: B=2, T=8192 0.397 -> 0.252 ms; B=4,
+ * T=2048 0.187 -> 0.103 ms (docs/BENCHMARKS.md). At B=2, T=8192 the grid is 128 work-groups (one per
+ * SM): each chunk step waits for its loads (0.145 ms of loads and stores alone, 0.173 of products
+ * alone, measured with FUSED_SKIP).
+ *
+ * Build options: -DOCLA_DTYPE=1 (bf16; the file is empty otherwise), -DIDX32=1 (every offset fits in
+ * 32 bits); -DFUSED_SKIP (measurement only, wrong results) leaves parts out.
+ */
+#ifdef __NV_CL_C_VERSION
+#if OCLA_DTYPE == OCLA_DT_BF16
+
+#define FC 64   /* rows per chunk */
+#define FK 128  /* key dimensions held (K <= FK: the rest are zeros) */
+#define FV 32   /* value columns per work-group */
+#define FWG 128 /* work-items: 4 warps */
+#ifndef IDX32
+#define IDX32 0
+#endif
+#if IDX32
+typedef int foff_t;
+#else
+typedef long foff_t;
+#endif
+#ifndef FUSED_SKIP
+#define FUSED_SKIP 0 /* measurement only: 4 q S, 8 scores, 16 state, 32 stores, 64 the loads after chunk 0 left out */
+#endif
+#define FSYNC() asm volatile("bar.sync 0;" ::: "memory") /* no memory fence: outstanding loads go on */
+
+/* d += a b for one 16x8x16 tile (fragment layouts of the PTX ISA for m16n8k16 .row.col). */
+OCLA_INLINE void f_mma(float *d, const uint *a, const uint b0, const uint b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* Four 8x8 b16 matrices of local memory: lane l gives row l % 8 of matrix l / 8 (16 bytes); r[i]
+ * receives (row l / 4, columns 2 (l % 4), + 1) of matrix i, or with .trans (rows 2 (l % 4), + 1;
+ * column l / 4). */
+OCLA_INLINE void f_ldsm(uint *r, __local const void *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "l"(row));
+}
+OCLA_INLINE void f_ldsm_t(uint *r, __local const void *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "l"(row));
+}
+/* Two fp32 as a bf16 pair, each rounded to nearest even: lo in the low half. */
+OCLA_INLINE uint f_pack(const float lo, const float hi) {
+    uint r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+/* Element (r, c) of a staged k chunk (FK columns: 16 groups, group g of row r at g ^ (r % 8)) and of
+ * a staged v chunk or the state (FV columns: 4 groups, group g at g ^ ((r / 2) % 4)). */
+#define KOFF(r, c) ((r)*FK + ((((c) >> 3) ^ ((r)&7)) << 3) + ((c)&7))
+#define VOFF(r, c) ((r)*FV + ((((c) >> 3) ^ (((r) >> 1) & 3)) << 3) + ((c)&7))
+
+__kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
+    const int B, const int T, const int H, const int K, const int V, const float scale,
+    __global const ushort *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
+    __global const ushort *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd,
+    __global const ushort *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd,
+    __global const float *h0, const int has_h0, __global float *hT, const int has_hT,
+    __global ushort *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
+    (void)B, (void)qd, (void)kd, (void)vd, (void)od; /* unit last strides (the plan's VEC) */
+    __local ushort Qs[FC * FK] __attribute__((aligned(16)));
+    __local ushort Ks[FC * FK] __attribute__((aligned(16)));
+    __local ushort Vs[FC * FV] __attribute__((aligned(16)));
+    __local ushort Ss[FK * FV] __attribute__((aligned(16)));
+    const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;
+    const int lm = lane >> 3, lr = lane & 7; /* ldmatrix: this lane's matrix and row in it */
+    const int v0 = get_group_id(0) * FV, bh = get_group_id(1), b = bh / H, h = bh % H;
+    const int NT = (T + FC - 1) / FC;
+    __global const ushort *qbase = q + (b * qb + h * qh);
+    __global const ushort *kbase = k + (b * kb + h * kh);
+    __global const ushort *vbase = v + (b * vb + h * vh + v0);
+    __global ushort *obase = o + (b * ob + h * oh + v0);
+
+    /* chunk n's q and k rows (8 groups of 16 bytes each per work-item, two rows of 256 bytes per warp
+     * and load) and value tile (2 groups) into registers, from addresses clamped inside the tensors
+     * (no branches); QKV_STORE(n) zeros what lies outside T, K and V as it stores them into local
+     * memory, so nothing waits for the loads before then (a select at the load stalls the warp
+     * there) */
+#define QKV_ROW(i_) (tid + FWG * (i_))
+#define QKV_LOAD(n_)                                                                                        \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
+        const int e_ = QKV_ROW(i_);                                                                         \
+        const foff_t r_ = min((n_)*FC + (e_ >> 4), T - 1), c_ = min(8 * (e_ & 15), K - 8);                  \
+        qr[i_] = *(__global const uint4 *)(qbase + r_ * (foff_t)qt + c_);                                   \
+        kr[i_] = *(__global const uint4 *)(kbase + r_ * (foff_t)kt + c_);                                   \
+    }                                                                                                       \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FV / 8 / FWG; i_++) {                                      \
+        const int e_ = QKV_ROW(i_);                                                                         \
+        vr[i_] = *(__global const uint4 *)(vbase + min((n_)*FC + (e_ >> 2), T - 1) * (foff_t)vt +           \
+                                           min(8 * (e_ & 3), V - v0 - 8));                                   \
+    }
+#define QKV_STORE(n_)                                                                                       \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
+        const int e_ = QKV_ROW(i_), ok_ = (n_)*FC + (e_ >> 4) < T && 8 * (e_ & 15) < K;                     \
+        *(__local uint4 *)&Qs[KOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? qr[i_] : (uint4)(0u);                   \
+        *(__local uint4 *)&Ks[KOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? kr[i_] : (uint4)(0u);                   \
+    }                                                                                                       \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FV / 8 / FWG; i_++) {                                      \
+        const int e_ = QKV_ROW(i_), ok_ = (n_)*FC + (e_ >> 2) < T && v0 + 8 * (e_ & 3) < V;                 \
+        *(__local uint4 *)&Vs[VOFF(e_ >> 2, 8 * (e_ & 3))] = ok_ ? vr[i_] : (uint4)(0u);                    \
+    }
+
+    /* the state: warp w's rows 32 w + 16 mt + gr (+ 8), columns 8 j + 2 t4 (+ 1) */
+    float sacc[2][4][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int d = 32 * w + 16 * mt + g + 8 * (e >> 1), c = v0 + 8 * j + 2 * t4 + (e & 1);
+                sacc[mt][j][e] = has_h0 && d < K && c < V ? h0[((ocla_idx)bh * K + d) * V + c] : 0.0f;
+            }
+#define SSTORE()                                                                                            \
+    _Pragma("unroll") for (int mt = 0; mt < 2; mt++) _Pragma("unroll") for (int j = 0; j < 4; j++) {       \
+        const int d_ = 32 * w + 16 * mt + g, c_ = 8 * j + 2 * t4;                                           \
+        *(__local uint *)&Ss[VOFF(d_, c_)] = f_pack(sacc[mt][j][0], sacc[mt][j][1]);                        \
+        *(__local uint *)&Ss[VOFF(d_ + 8, c_)] = f_pack(sacc[mt][j][2], sacc[mt][j][3]);                    \
+    }
+    uint4 qr[FC * FK / 8 / FWG], kr[FC * FK / 8 / FWG], vr[FC * FV / 8 / FWG];
+    QKV_LOAD(0);
+    SSTORE();
+    QKV_STORE(0);
+
+    for (int n = 0; n < NT; n++) {
+#if !(FUSED_SKIP & 64)
+        if (n + 1 < NT) QKV_LOAD(n + 1); /* lands under this chunk's products */
+#endif
+        FSYNC();                         /* chunk n and S in local memory */
+        __local const ushort *Kc = Ks, *Vc = Vs;
+        uint qa[FK / 16][4]; /* q's A fragments: this warp's rows, 16 key dimensions each */
+#pragma unroll
+        for (int kk = 0; kk < FK / 16; kk++)
+            f_ldsm(qa[kk], &Qs[KOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
+
+        /* o = q S (the state entering the chunk) */
+        float oacc[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) oacc[j][e] = 0.0f;
+#if !(FUSED_SKIP & 4)
+#pragma unroll
+        for (int kk = 0; kk < FK / 16; kk++)
+            {
+#pragma unroll
+                for (int jv = 0; jv < 4; jv += 2) {
+                    uint r[4];
+                    f_ldsm_t(r, &Ss[VOFF(16 * kk + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                    f_mma(oacc[jv], qa[kk], r[0], r[1]);
+                    f_mma(oacc[jv + 1], qa[kk], r[2], r[3]);
+                }
+            }
+#endif
+        /* scores with all the chunk's keys, masked to j <= i, then o += P v (P: the scores as bf16 A
+         * fragments, 16 keys a step). Every warp runs every key step and key dimension (zeros where
+         * masked or past K): per-warp branches (warp w's keys 0 .. 16 w + 15 only) serialise the
+         * products and took B=2, T=8192 from 0.38 to 0.54 ms */
+#if !(FUSED_SKIP & 8)
+        float sc[8][4];
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++)
+            {
+#pragma unroll
+                for (int e = 0; e < 4; e++) sc[2 * jp][e] = sc[2 * jp + 1][e] = 0.0f;
+#pragma unroll
+                for (int kk = 0; kk < FK / 16; kk++)
+                    {
+                        uint r[4];
+                        f_ldsm(r, &Kc[KOFF(16 * jp + 8 * (lm >> 1) + lr, 16 * kk + 8 * (lm & 1))]);
+                        f_mma(sc[2 * jp], qa[kk], r[0], r[1]);
+                        f_mma(sc[2 * jp + 1], qa[kk], r[2], r[3]);
+                    }
+            }
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++)
+            {
+                uint pa[4];
+#pragma unroll
+                for (int e = 0; e < 4; e++) { /* key 16 jp + 8 (e / 2) + 2 t4 (+1) against row 16 w + g (+8) */
+                    const int key = 16 * jp + 8 * (e >> 1) + 2 * t4, row = 16 * w + g + 8 * (e & 1);
+                    const float *s_ = sc[2 * jp + (e >> 1)] + 2 * (e & 1);
+                    pa[e] = f_pack(key <= row ? s_[0] : 0.0f, key + 1 <= row ? s_[1] : 0.0f);
+                }
+#pragma unroll
+                for (int jv = 0; jv < 4; jv += 2) {
+                    uint r[4];
+                    f_ldsm_t(r, &Vc[VOFF(16 * jp + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                    f_mma(oacc[jv], pa, r[0], r[1]);
+                    f_mma(oacc[jv + 1], pa, r[2], r[3]);
+                }
+            }
+#endif
+        /* S += k^T v for this warp's state rows */
+#if !(FUSED_SKIP & 16)
+        {
+#pragma unroll
+            for (int ks = 0; ks < FC / 16; ks++) {
+                uint a[2][4], bv[4][2];
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+                    f_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
+#pragma unroll
+                for (int jv = 0; jv < 4; jv += 2) {
+                    uint r[4];
+                    f_ldsm_t(r, &Vc[VOFF(16 * ks + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                    bv[jv][0] = r[0], bv[jv][1] = r[1], bv[jv + 1][0] = r[2], bv[jv + 1][1] = r[3];
+                }
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) f_mma(sacc[mt][j], a[mt], bv[j][0], bv[j][1]);
+            }
+        }
+#endif
+        /* the outputs: rows 16 w + g (+ 8), columns 8 j + 2 t4 (+ 1), as bf16 pairs */
+        const int r0 = n * FC + 16 * w + g;
+#pragma unroll
+        for (int j = 0; j < ((FUSED_SKIP & 32) ? 0 : 4); j++) {
+            const int c = 8 * j + 2 * t4;
+            if (v0 + c < V) {
+                if (r0 < T)
+                    *(__global uint *)(obase + (foff_t)r0 * (foff_t)ot + c) =
+                        f_pack(scale * oacc[j][0], scale * oacc[j][1]);
+                if (r0 + 8 < T)
+                    *(__global uint *)(obase + (foff_t)(r0 + 8) * (foff_t)ot + c) =
+                        f_pack(scale * oacc[j][2], scale * oacc[j][3]);
+            }
+        }
+        FSYNC(); /* every warp is done with chunk n and S */
+        SSTORE();
+#if !(FUSED_SKIP & 64)
+        if (n + 1 < NT) QKV_STORE(n + 1);
+#endif
+    }
+    if (has_hT) {
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int d = 32 * w + 16 * mt + g + 8 * (e >> 1), c = v0 + 8 * j + 2 * t4 + (e & 1);
+                    if (d < K && c < V) hT[((ocla_idx)bh * K + d) * V + c] = sacc[mt][j][e];
+                }
+    }
+}
+#endif
+#endif
