@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* attn_fused_nv.cl: NVIDIA single-pass forward of chunked causal linear attention on bf16 data (no
- * gate, identity feature map, no normaliser, K <= 128, rows of 16-byte groups).
+ * gate, identity feature map, no normaliser, K <= 128 (the plan: K > 64), rows of 16-byte groups).
  *
  * attn_mma_nv.cl's forward is two passes: a state pass writes the K x V state entering every chunk
  * and an output pass reads q, k, v and those states back. Here one work-group per (batch row, head,

@@ -6,7 +6,7 @@
  * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
  * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants walk op_attention.c's
  * sequence table (per sequence a state walk; per table chunk an output work-group). bf16 linear
- * attention without a feature map (K <= 128, rows of 16-byte groups, dense sequences) takes one launch
+ * attention without a feature map (64 < K <= 128, rows of 16-byte groups, dense sequences) takes one launch
  * instead: kernels_cl/attn_fused_nv.cl walks the chunks with the state tile in registers. */
 #include <stdio.h>
 #include <string.h>

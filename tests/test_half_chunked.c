@@ -318,12 +318,13 @@ Test(half_chunked, plan_names_path) {
             cr_assert(p.path == OCLA_PATH_NVIDIA_MMA && p.tile[3] == split, "%s split %d", p.kernels, (int)p.tile[3]);
         }
         /* linear attention in bf16 takes the single pass (attn_fused_nv.cl) where it applies: no feature
-         * map, K <= 128, rows of 16-byte groups, dense sequences; fp16 and the rest the two passes */
+         * map, 64 < K <= 128, rows of 16-byte groups, dense sequences; fp16 and the rest the two passes */
         static const struct { unsigned flags; int K, V, feature, fused; } lin[] = {
-            {OCLA_PLAN_BF16, 128, 128, OCLA_FEATURE_IDENTITY, 1}, {OCLA_PLAN_BF16, 24, 40, OCLA_FEATURE_IDENTITY, 1},
-            {OCLA_PLAN_BF16, 136, 64, OCLA_FEATURE_IDENTITY, 0},  {OCLA_PLAN_BF16, 64, 64, OCLA_FEATURE_ELU1, 0},
-            {OCLA_PLAN_BF16, 64, 36, OCLA_FEATURE_IDENTITY, 0},   {OCLA_PLAN_F16, 64, 64, OCLA_FEATURE_IDENTITY, 0},
-            {OCLA_PLAN_BF16 | OCLA_PLAN_VARLEN, 64, 64, OCLA_FEATURE_IDENTITY, 0}};
+            {OCLA_PLAN_BF16, 128, 128, OCLA_FEATURE_IDENTITY, 1}, {OCLA_PLAN_BF16, 72, 40, OCLA_FEATURE_IDENTITY, 1},
+            {OCLA_PLAN_BF16, 64, 64, OCLA_FEATURE_IDENTITY, 0},   {OCLA_PLAN_BF16, 136, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_PLAN_BF16, 128, 64, OCLA_FEATURE_ELU1, 0},      {OCLA_PLAN_BF16, 128, 36, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_PLAN_F16, 128, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_PLAN_BF16 | OCLA_PLAN_VARLEN, 128, 64, OCLA_FEATURE_IDENTITY, 0}};
         for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) {
             ocla_plan_request rl = {OCLA_OP_LINEAR_CHUNK, 2, 4096, 16, lin[i].K, lin[i].V, 64, lin[i].flags,
                                     OCLA_GATE_NONE, lin[i].feature};
