@@ -129,17 +129,16 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         *(__local uint4 *)&Vs[VOFF(e_ >> 2, 8 * (e_ & 3))] = ok_ ? vr[i_] : (uint4)(0u);                    \
     }
 
-    /* the state: warp w's rows 32 w + 16 mt + gr (+ 8), columns 8 j + 2 t4 (+ 1) */
+    /* the state: warp w's rows 32 w + 16 mt + gr (+ 8), columns 8 j + 2 t4 (+ 1); FOR_STATE runs its
+     * statement for each of this work-item's elements sacc[mt][j][e] = S[d][c], c within the tensor */
     float sacc[2][4][4];
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int d = 32 * w + 16 * mt + g + 8 * (e >> 1), c = v0 + 8 * j + 2 * t4 + (e & 1);
-                sacc[mt][j][e] = has_h0 && d < K && c < V ? h0[((ocla_idx)bh * K + d) * V + c] : 0.0f;
-            }
+#define FOR_STATE(stmt_)                                                                                    \
+    _Pragma("unroll") for (int mt = 0; mt < 2; mt++) _Pragma("unroll") for (int j = 0; j < 4; j++)         \
+        _Pragma("unroll") for (int e = 0; e < 4; e++) {                                                     \
+        const int d = 32 * w + 16 * mt + g + 8 * (e >> 1), c = v0 + 8 * j + 2 * t4 + (e & 1);              \
+        stmt_;                                                                                              \
+    }
+    FOR_STATE(sacc[mt][j][e] = has_h0 && d < K && c < V ? h0[((ocla_idx)bh * K + d) * V + c] : 0.0f);
 #define SSTORE()                                                                                            \
     _Pragma("unroll") for (int mt = 0; mt < 2; mt++) _Pragma("unroll") for (int j = 0; j < 4; j++) {       \
         const int d_ = 32 * w + 16 * mt + g, c_ = 8 * j + 2 * t4;                                           \
@@ -262,17 +261,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         if (n + 1 < NT) QKV_STORE(n + 1);
 #endif
     }
-    if (has_hT) {
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int d = 32 * w + 16 * mt + g + 8 * (e >> 1), c = v0 + 8 * j + 2 * t4 + (e & 1);
-                    if (d < K && c < V) hT[((ocla_idx)bh * K + d) * V + c] = sacc[mt][j][e];
-                }
-    }
+    if (has_hT) FOR_STATE(if (d < K && c < V) hT[((ocla_idx)bh * K + d) * V + c] = sacc[mt][j][e]);
 }
 #endif
 #endif
