@@ -170,14 +170,12 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #if !(FUSED_SKIP & 4)
 #pragma unroll
         for (int kk = 0; kk < FK / 16; kk++)
-            {
 #pragma unroll
-                for (int jv = 0; jv < 4; jv += 2) {
-                    uint r[4];
-                    f_ldsm_t(r, &Ss[VOFF(16 * kk + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
-                    f_mma(oacc[jv], qa[kk], r[0], r[1]);
-                    f_mma(oacc[jv + 1], qa[kk], r[2], r[3]);
-                }
+            for (int jv = 0; jv < 4; jv += 2) {
+                uint r[4];
+                f_ldsm_t(r, &Ss[VOFF(16 * kk + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                f_mma(oacc[jv], qa[kk], r[0], r[1]);
+                f_mma(oacc[jv + 1], qa[kk], r[2], r[3]);
             }
 #endif
         /* scores with all the chunk's keys, masked to j <= i, then o += P v (P: the scores as bf16 A
@@ -187,58 +185,53 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #if !(FUSED_SKIP & 8)
         float sc[8][4];
 #pragma unroll
-        for (int jp = 0; jp < 4; jp++)
-            {
+        for (int jp = 0; jp < 4; jp++) {
 #pragma unroll
-                for (int e = 0; e < 4; e++) sc[2 * jp][e] = sc[2 * jp + 1][e] = 0.0f;
+            for (int e = 0; e < 4; e++) sc[2 * jp][e] = sc[2 * jp + 1][e] = 0.0f;
 #pragma unroll
-                for (int kk = 0; kk < FK / 16; kk++)
-                    {
-                        uint r[4];
-                        f_ldsm(r, &Kc[KOFF(16 * jp + 8 * (lm >> 1) + lr, 16 * kk + 8 * (lm & 1))]);
-                        f_mma(sc[2 * jp], qa[kk], r[0], r[1]);
-                        f_mma(sc[2 * jp + 1], qa[kk], r[2], r[3]);
-                    }
+            for (int kk = 0; kk < FK / 16; kk++) {
+                uint r[4];
+                f_ldsm(r, &Kc[KOFF(16 * jp + 8 * (lm >> 1) + lr, 16 * kk + 8 * (lm & 1))]);
+                f_mma(sc[2 * jp], qa[kk], r[0], r[1]);
+                f_mma(sc[2 * jp + 1], qa[kk], r[2], r[3]);
+            }
+        }
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++) {
+            uint pa[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) { /* key 16 jp + 8 (e / 2) + 2 t4 (+1) against row 16 w + g (+8) */
+                const int key = 16 * jp + 8 * (e >> 1) + 2 * t4, row = 16 * w + g + 8 * (e & 1);
+                const float *s_ = sc[2 * jp + (e >> 1)] + 2 * (e & 1);
+                pa[e] = f_pack(key <= row ? s_[0] : 0.0f, key + 1 <= row ? s_[1] : 0.0f);
             }
 #pragma unroll
-        for (int jp = 0; jp < 4; jp++)
-            {
-                uint pa[4];
-#pragma unroll
-                for (int e = 0; e < 4; e++) { /* key 16 jp + 8 (e / 2) + 2 t4 (+1) against row 16 w + g (+8) */
-                    const int key = 16 * jp + 8 * (e >> 1) + 2 * t4, row = 16 * w + g + 8 * (e & 1);
-                    const float *s_ = sc[2 * jp + (e >> 1)] + 2 * (e & 1);
-                    pa[e] = f_pack(key <= row ? s_[0] : 0.0f, key + 1 <= row ? s_[1] : 0.0f);
-                }
-#pragma unroll
-                for (int jv = 0; jv < 4; jv += 2) {
-                    uint r[4];
-                    f_ldsm_t(r, &Vc[VOFF(16 * jp + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
-                    f_mma(oacc[jv], pa, r[0], r[1]);
-                    f_mma(oacc[jv + 1], pa, r[2], r[3]);
-                }
+            for (int jv = 0; jv < 4; jv += 2) {
+                uint r[4];
+                f_ldsm_t(r, &Vc[VOFF(16 * jp + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                f_mma(oacc[jv], pa, r[0], r[1]);
+                f_mma(oacc[jv + 1], pa, r[2], r[3]);
             }
+        }
 #endif
         /* S += k^T v for this warp's state rows */
 #if !(FUSED_SKIP & 16)
-        {
 #pragma unroll
-            for (int ks = 0; ks < FC / 16; ks++) {
-                uint a[2][4], bv[4][2];
+        for (int ks = 0; ks < FC / 16; ks++) {
+            uint a[2][4], bv[4][2];
 #pragma unroll
-                for (int mt = 0; mt < 2; mt++)
-                    f_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
+            for (int mt = 0; mt < 2; mt++)
+                f_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
 #pragma unroll
-                for (int jv = 0; jv < 4; jv += 2) {
-                    uint r[4];
-                    f_ldsm_t(r, &Vc[VOFF(16 * ks + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
-                    bv[jv][0] = r[0], bv[jv][1] = r[1], bv[jv + 1][0] = r[2], bv[jv + 1][1] = r[3];
-                }
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                    for (int j = 0; j < 4; j++) f_mma(sacc[mt][j], a[mt], bv[j][0], bv[j][1]);
+            for (int jv = 0; jv < 4; jv += 2) {
+                uint r[4];
+                f_ldsm_t(r, &Vc[VOFF(16 * ks + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                bv[jv][0] = r[0], bv[jv][1] = r[1], bv[jv + 1][0] = r[2], bv[jv + 1][1] = r[3];
             }
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) f_mma(sacc[mt][j], a[mt], bv[j][0], bv[j][1]);
         }
 #endif
         /* the outputs: rows 16 w + g (+ 8), columns 8 j + 2 t4 (+ 1), as bf16 pairs */
