@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* attn_fused_nv.cl: NVIDIA single-pass forward of chunked causal linear attention on bf16 data (no
- * gate, identity feature map, no normaliser, K <= 128 (the plan: K > 64), rows of 16-byte groups).
+/* attn_fused_nv.cl: NVIDIA single-pass forward of chunked causal linear attention, simple GLA and
+ * retention on bf16 data (no gate or a scalar one, identity feature map, no normaliser, K <= 128 (the
+ * plan: K > 64), rows of 16-byte groups).
  *
  * attn_mma_nv.cl's forward is two passes: a state pass writes the K x V state entering every chunk
  * and an output pass reads q, k, v and those states back. Here one work-group per (batch row, head,
  * 32-wide value tile) walks the chunks in order and keeps its state tile S (K x 32, fp32) in
  * registers, so no state is written and q, k, v are read once per value tile (the value tiles of one
  * head run side by side and share q and k through L2). Per chunk of 64 rows, with s the scale:
- *     o_i = s [ q_i^T S + sum_{j <= i in chunk} (q_i . k_j) v_j ],    then  S += sum_j k_j v_j^T.
+ *     o_i = s [ q_i^T S + sum_{j <= i in chunk} (q_i . k_j) v_j ],    then  S += sum_j k_j v_j^T,
+ * and with scalar log gates (G_i: the chunk's inclusive cumulative sum, warp 0's scan; every
+ * exponent <= 0; exponentials as ex2 of G log2(e), taken for every score and the masked ones selected
+ * away: a conditional exponential is a divergent branch per element, 0.571 -> 0.364 ms at B=2, T=8192):
+ *     o_i = s [ exp(G_i) q_i^T S + sum_{j <= i} (q_i . k_j) exp(G_i - G_j) v_j ],
+ *     S = exp(G_last) S + sum_j (k_j exp(G_last - G_j)) v_j^T  (the scaled k rounded to bf16, as fla
+ *     rounds its scaled v).
  * Products on mma.sync m16n8k16 bf16 with fp32 accumulation. The scores and S are rounded to bf16 as
  * operands of their products (as fla's chunk kernels do, and as attn_mma_nv.cl's bf16 chunk states
  * are); S itself, the final state and every sum stay fp32; o is rounded once, to nearest even.
@@ -23,7 +30,7 @@
  * On the H100 (bf16, H=16, D=128) against the two passes: B=2, T=8192 0.397 -> 0.252 ms; B=4,
  * T=2048 0.187 -> 0.103 ms (docs/BENCHMARKS.md). At B=2, T=8192 the grid is 128 work-groups (one per
  * SM): each chunk step waits for its loads (0.145 ms of loads and stores alone, 0.173 of products
- * alone, measured with FUSED_SKIP).
+ * alone, measured with FUSED_SKIP). Simple GLA: 0.508 -> 0.364 ms and 0.215 -> 0.131 ms.
  *
  * Build options: -DOCLA_DTYPE=1 (bf16; the file is empty otherwise), -DIDX32=1 (every offset fits in
  * 32 bits); -DFUSED_SKIP (measurement only, wrong results) leaves parts out.
@@ -44,9 +51,20 @@ typedef int foff_t;
 typedef long foff_t;
 #endif
 #ifndef FUSED_SKIP
-#define FUSED_SKIP 0 /* measurement only: 4 q S, 8 scores, 16 state, 32 stores, 64 the loads after chunk 0 left out */
+#define FUSED_SKIP 0 /* measurement only: 4 q S, 8 scores, 16 state, 32 stores, 64 the loads after chunk 0 left out;
+                        * scalar gates: 128 the scores' factors, 256 k's, 512 the decays of o and S */
 #endif
 #define FSYNC() asm volatile("bar.sync 0;" ::: "memory") /* no memory fence: outstanding loads go on */
+/* Scalar gates (simple GLA: -DUSE_G=1, the tensor [B,T,H] of OCLA_GTYPE; retention: -DUSE_G_GAMMA=1,
+ * the op's fixed log decays per head, fp32; common.cl's defaults), under common.cl's log-gate policy. */
+#define FGATE (USE_G || USE_G_GAMMA)
+#if USE_G
+#define FGATE_T ocla_gdata
+#define FGATE_LD(p, i) OCLA_GLD(p, i)
+#else
+#define FGATE_T float
+#define FGATE_LD(p, i) ((p)[i])
+#endif
 
 /* d += a b for one 16x8x16 tile (fragment layouts of the PTX ISA for m16n8k16 .row.col). */
 OCLA_INLINE void f_mma(float *d, const uint *a, const uint b0, const uint b1) {
@@ -68,6 +86,23 @@ OCLA_INLINE void f_ldsm_t(uint *r, __local const void *row) {
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "l"(row));
 }
+/* x of lane (lane - o) (own x below o) and of lane src. */
+OCLA_INLINE float f_shfl_up(const float x, const int o) {
+    float y;
+    asm volatile("shfl.sync.up.b32 %0, %1, %2, 0, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+    return y;
+}
+OCLA_INLINE float f_shfl(const float x, const int src) {
+    float y;
+    asm volatile("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(src));
+    return y;
+}
+/* 2^x (MUFU ex2: relative error ~2^-22, 0 for x below -126) */
+OCLA_INLINE float f_exp2(const float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
 /* Two fp32 as a bf16 pair, each rounded to nearest even: lo in the low half. */
 OCLA_INLINE uint f_pack(const float lo, const float hi) {
     uint r;
@@ -76,6 +111,10 @@ OCLA_INLINE uint f_pack(const float lo, const float hi) {
 }
 /* Element (r, c) of a staged k chunk (FK columns: 16 groups, group g of row r at g ^ (r % 8)) and of
  * a staged v chunk or the state (FV columns: 4 groups, group g at g ^ ((r / 2) % 4)). */
+/* A bf16 pair times (f0, f1), rounded again. */
+OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
+    return f_pack(as_float(u << 16) * f0, as_float(u & 0xffff0000u) * f1);
+}
 #define KOFF(r, c) ((r)*FK + ((((c) >> 3) ^ ((r)&7)) << 3) + ((c)&7))
 #define VOFF(r, c) ((r)*FV + ((((c) >> 3) ^ (((r) >> 1) & 3)) << 3) + ((c)&7))
 
@@ -84,13 +123,19 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
     __global const ushort *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
     __global const ushort *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd,
     __global const ushort *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd,
+    __global const FGATE_T *gt_, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
     __global const float *h0, const int has_h0, __global float *hT, const int has_hT,
     __global ushort *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
     (void)B, (void)qd, (void)kd, (void)vd, (void)od; /* unit last strides (the plan's VEC) */
+    (void)gt_, (void)gb, (void)gt, (void)gh;
     __local ushort Qs[FC * FK] __attribute__((aligned(16)));
     __local ushort Ks[FC * FK] __attribute__((aligned(16)));
     __local ushort Vs[FC * FV] __attribute__((aligned(16)));
     __local ushort Ss[FK * FV] __attribute__((aligned(16)));
+#if FGATE
+    __local float Gc[FC]; /* the chunk's cumulative log gates (inclusive; 0 past T) times log2(e), for exp2 */
+    float graw[2];        /* warp 0: the next chunk's gates of rows lane and lane + 32, as stored */
+#endif
     const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;
     const int lm = lane >> 3, lr = lane & 7; /* ldmatrix: this lane's matrix and row in it */
     const int v0 = get_group_id(0) * FV, bh = get_group_id(1), b = bh / H, h = bh % H;
@@ -99,6 +144,9 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
     __global const ushort *kbase = k + (b * kb + h * kh);
     __global const ushort *vbase = v + (b * vb + h * vh + v0);
     __global ushort *obase = o + (b * ob + h * oh + v0);
+#if USE_G
+    __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
+#endif
 
     /* chunk n's q and k rows (8 groups of 16 bytes each per work-item, two rows of 256 bytes per warp
      * and load) and value tile (2 groups) into registers, from addresses clamped inside the tensors
@@ -117,8 +165,36 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         const int e_ = QKV_ROW(i_);                                                                         \
         vr[i_] = *(__global const uint4 *)(vbase + min((n_)*FC + (e_ >> 2), T - 1) * (foff_t)vt +           \
                                            min(8 * (e_ & 3), V - v0 - 8));                                   \
+    }                                                                                                       \
+    GATE_LOAD(n_)
+#if USE_G
+#define GATE_LOAD(n_)                                                                                       \
+    if (w == 0) {                                                                                           \
+        graw[0] = FGATE_LD(gbase, (foff_t)min((n_)*FC + lane, T - 1) * (foff_t)gt);                         \
+        graw[1] = FGATE_LD(gbase, (foff_t)min((n_)*FC + lane + 32, T - 1) * (foff_t)gt);                    \
     }
+#elif USE_G_GAMMA
+#define GATE_LOAD(n_) graw[0] = graw[1] = gt_[h];
+#else
+#define GATE_LOAD(n_)
+#endif
+/* warp 0: the next chunk's cumulative gates into Gc (two 32-lane scans) */
+#if FGATE
+#define GATE_STORE(n_)                                                                                      \
+    if (w == 0) {                                                                                           \
+        float x0_ = (n_)*FC + lane < T ? ocla_log_gate(graw[0]) : 0.0f;                                    \
+        float x1_ = (n_)*FC + lane + 32 < T ? ocla_log_gate(graw[1]) : 0.0f;                               \
+        _Pragma("unroll") for (int o_ = 1; o_ < 32; o_ <<= 1) {                                             \
+            const float y0_ = f_shfl_up(x0_, o_), y1_ = f_shfl_up(x1_, o_);                                 \
+            if (lane >= o_) x0_ += y0_, x1_ += y1_;                                                         \
+        }                                                                                                   \
+        Gc[lane] = M_LOG2E_F * x0_, Gc[lane + 32] = M_LOG2E_F * (x1_ + f_shfl(x0_, 31));                      \
+    }
+#else
+#define GATE_STORE(n_)
+#endif
 #define QKV_STORE(n_)                                                                                       \
+    GATE_STORE(n_)                                                                                          \
     _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
         const int e_ = QKV_ROW(i_), ok_ = (n_)*FC + (e_ >> 4) < T && 8 * (e_ & 15) < K;                     \
         *(__local uint4 *)&Qs[KOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? qr[i_] : (uint4)(0u);                   \
@@ -156,46 +232,51 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #endif
         FSYNC();                         /* chunk n and S in local memory */
         __local const ushort *Kc = Ks, *Vc = Vs;
-        uint qa[FK / 16][4]; /* q's A fragments: this warp's rows, 16 key dimensions each */
-#pragma unroll
-        for (int kk = 0; kk < FK / 16; kk++)
-            f_ldsm(qa[kk], &Qs[KOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
-
-        /* o = q S (the state entering the chunk) */
-        float oacc[4][4];
+#if FGATE
+        const float gl = Gc[FC - 1], grow[2] = {Gc[16 * w + g], Gc[16 * w + g + 8]}; /* last row; own rows */
+#endif
+        /* per 16 key dimensions kk: q's A fragment of this warp's rows (ldmatrix of Qs: 4 registers, not
+         * the 32 all eight would hold), o = q S (the state entering the chunk) and the 16 x 64 scores
+         * with all the chunk's keys. Every warp runs every key step and key dimension (zeros where
+         * masked or past K): per-warp branches (warp w's keys 0 .. 16 w + 15 only) serialise the
+         * products and took B=2, T=8192 from 0.38 to 0.54 ms. The scores are masked to j <= i below,
+         * then o += P v (P: the scores as bf16 A fragments, 16 keys a step). */
+        float oacc[4][4], sc[8][4];
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) oacc[j][e] = 0.0f;
-#if !(FUSED_SKIP & 4)
+            for (int e = 0; e < 4; e++) oacc[j][e] = 0.0f, sc[j][e] = sc[j + 4][e] = 0.0f;
 #pragma unroll
-        for (int kk = 0; kk < FK / 16; kk++)
+        for (int kk = 0; kk < FK / 16; kk++) {
+            uint qf[4];
+            f_ldsm(qf, &Qs[KOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
+#if !(FUSED_SKIP & 4)
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
                 uint r[4];
                 f_ldsm_t(r, &Ss[VOFF(16 * kk + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
-                f_mma(oacc[jv], qa[kk], r[0], r[1]);
-                f_mma(oacc[jv + 1], qa[kk], r[2], r[3]);
+                f_mma(oacc[jv], qf, r[0], r[1]);
+                f_mma(oacc[jv + 1], qf, r[2], r[3]);
             }
 #endif
-        /* scores with all the chunk's keys, masked to j <= i, then o += P v (P: the scores as bf16 A
-         * fragments, 16 keys a step). Every warp runs every key step and key dimension (zeros where
-         * masked or past K): per-warp branches (warp w's keys 0 .. 16 w + 15 only) serialise the
-         * products and took B=2, T=8192 from 0.38 to 0.54 ms */
 #if !(FUSED_SKIP & 8)
-        float sc[8][4];
 #pragma unroll
-        for (int jp = 0; jp < 4; jp++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) sc[2 * jp][e] = sc[2 * jp + 1][e] = 0.0f;
-#pragma unroll
-            for (int kk = 0; kk < FK / 16; kk++) {
+            for (int jp = 0; jp < 4; jp++) {
                 uint r[4];
                 f_ldsm(r, &Kc[KOFF(16 * jp + 8 * (lm >> 1) + lr, 16 * kk + 8 * (lm & 1))]);
-                f_mma(sc[2 * jp], qa[kk], r[0], r[1]);
-                f_mma(sc[2 * jp + 1], qa[kk], r[2], r[3]);
+                f_mma(sc[2 * jp], qf, r[0], r[1]);
+                f_mma(sc[2 * jp + 1], qf, r[2], r[3]);
             }
+#endif
         }
+#if FGATE && !(FUSED_SKIP & 512)
+        { /* the state's part decays to row i: exp(G_i) */
+            const float e0 = f_exp2(grow[0]), e1 = f_exp2(grow[1]);
+#pragma unroll
+            for (int j = 0; j < 4; j++) oacc[j][0] *= e0, oacc[j][1] *= e0, oacc[j][2] *= e1, oacc[j][3] *= e1;
+        }
+#endif
+#if !(FUSED_SKIP & 8)
 #pragma unroll
         for (int jp = 0; jp < 4; jp++) {
             uint pa[4];
@@ -203,7 +284,18 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
             for (int e = 0; e < 4; e++) { /* key 16 jp + 8 (e / 2) + 2 t4 (+1) against row 16 w + g (+8) */
                 const int key = 16 * jp + 8 * (e >> 1) + 2 * t4, row = 16 * w + g + 8 * (e & 1);
                 const float *s_ = sc[2 * jp + (e >> 1)] + 2 * (e & 1);
+#if FGATE /* times exp(G_i - G_j) <= 1 */
+                const float gi = grow[e & 1];
+#if FUSED_SKIP & 128
+                const float x0 = s_[0] + gi, x1 = s_[1];
+#else
+                const float x0 = s_[0] * f_exp2(fmin(gi - Gc[key], 0.0f)),
+                            x1 = s_[1] * f_exp2(fmin(gi - Gc[key + 1], 0.0f));
+#endif
+                pa[e] = f_pack(key <= row ? x0 : 0.0f, key + 1 <= row ? x1 : 0.0f);
+#else
                 pa[e] = f_pack(key <= row ? s_[0] : 0.0f, key + 1 <= row ? s_[1] : 0.0f);
+#endif
             }
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
@@ -219,9 +311,34 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #pragma unroll
         for (int ks = 0; ks < FC / 16; ks++) {
             uint a[2][4], bv[4][2];
+#if FGATE && !(FUSED_SKIP & 512)
+            if (ks == 0) { /* S decays over the chunk: exp(G_last) */
+                const float el = f_exp2(gl);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) sacc[mt][j][e] *= el;
+            }
+#endif
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
                 f_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
+#if FGATE && !(FUSED_SKIP & 256)
+            /* k_j exp(G_last - G_j) (<= k_j), rounded to bf16 as fla rounds its scaled v: keys 16 ks + 2 t4
+             * (+ 1) in a[.][0..1], + 8 in a[.][2..3] */
+            {
+                const int k0 = 16 * ks + 2 * t4;
+                const float f0 = f_exp2(gl - Gc[k0]), f1 = f_exp2(gl - Gc[k0 + 1]),
+                            f2 = f_exp2(gl - Gc[k0 + 8]), f3 = f_exp2(gl - Gc[k0 + 9]);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    a[mt][0] = f_scale2(a[mt][0], f0, f1), a[mt][1] = f_scale2(a[mt][1], f0, f1);
+                    a[mt][2] = f_scale2(a[mt][2], f2, f3), a[mt][3] = f_scale2(a[mt][3], f2, f3);
+                }
+            }
+#endif
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
                 uint r[4];

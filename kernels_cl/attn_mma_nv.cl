@@ -1265,17 +1265,29 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #else
 #define KEEP(row, col) ((col) < (row) || (!strict && (col) == (row)))
 #endif
+    /* the exponentials are taken for every element and the masked ones selected away (fmin keeps them
+     * finite): a conditional exp is a divergent branch per element, each waiting on its gs load */
+#if GATE
+    const float grw[2] = {gs[wm + gr], gs[wm + gr + 8]};
+#if REV
+    const float fiw[2] = {scale_inter * exp(gs[CHUNK - 1] - grw[0]), scale_inter * exp(gs[CHUNK - 1] - grw[1])};
+#else
+    const float fiw[2] = {scale_inter * exp(grw[0]), scale_inter * exp(grw[1])};
+#endif
+#endif
 #pragma unroll
     for (int j = 0; j < 4; j++)
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             int row = wm + gr + 8 * (r >> 1), col = wn + j * 8 + 2 * tg + (r & 1);
-#if GATE && REV
-            const float fi = scale_inter * exp(gs[CHUNK - 1] - gs[row]);
-            SS_ST(row, col, KEEP(row, col) ? scale * sacc[j][r] * exp(gs[col] - gs[row]) : 0.0f);
-#elif GATE
-            const float fi = scale_inter * exp(gs[row]);
-            SS_ST(row, col, KEEP(row, col) ? scale * sacc[j][r] * exp(gs[row] - gs[col]) : 0.0f);
+#if GATE
+            const float fi = fiw[r >> 1];
+#if REV
+            const float x = scale * sacc[j][r] * exp(fmin(gs[col] - grw[r >> 1], 0.0f));
+#else
+            const float x = scale * sacc[j][r] * exp(fmin(grw[r >> 1] - gs[col], 0.0f));
+#endif
+            SS_ST(row, col, KEEP(row, col) ? x : 0.0f);
 #else
             const float fi = scale_inter;
 #if GKC

@@ -87,6 +87,10 @@ static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg)
     for (int i = 0; i < 5; i++) ocla__push_int(&a, sizes[i]);
     ocla__push_float(&a, op->scale);
     push_nv(&a, io->q), push_nv(&a, io->k), push_nv(&a, io->v);
+    /* the scalar gates [B,T,H], the fixed decays [H] or (no gate) any buffer, unread */
+    const int scalar = op->key.gate == OCLA_GATE_SCALAR;
+    ocla__push_mem(&a, scalar ? io->g->mem : op->key.gate == OCLA_GATE_FIXED ? op->dec : io->o->mem);
+    for (int d = 0; d < 3; d++) ocla__push_long(&a, scalar ? io->g->strides[d] : 0);
     ocla__push_mem(&a, io->initial_state ? io->initial_state->mem : io->o->mem); /* any buffer where unread */
     ocla__push_int(&a, io->initial_state != NULL);
     ocla__push_mem(&a, io->final_state ? io->final_state->mem : io->o->mem);

@@ -266,11 +266,12 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
                                  L->allow_tf32 || (half & OCLA_PLAN_BF16) ? 1 : 3};
         p->path = OCLA_PATH_NVIDIA_MMA;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
-        /* bf16 linear attention without a feature map, 64 < K <= 128, rows of 16-byte groups: one pass
-         * (attn_fused_nv.cl), the state tile in registers, no chunk states written or read. It holds
-         * 128 key dimensions whatever K (zeros past K): at K <= 64 it would do the work of K = 128,
-         * where the two passes do half theirs, and that size was not measured */
-        if ((half & OCLA_PLAN_BF16) && r->op == OCLA_OP_LINEAR_CHUNK && r->feature == OCLA_FEATURE_IDENTITY &&
+        /* bf16 linear attention, simple GLA and retention without a feature map, 64 < K <= 128, rows of
+         * 16-byte groups: one pass (attn_fused_nv.cl), the state tile in registers, no chunk states
+         * written or read. It holds 128 key dimensions whatever K (zeros past K): at K <= 64 it would
+         * do the work of K = 128, where the two passes do half theirs, and that size was not measured */
+        const int scalar = r->op == OCLA_OP_SIMPLE_GLA_CHUNK && (r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_FIXED);
+        if ((half & OCLA_PLAN_BF16) && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) && r->feature == OCLA_FEATURE_IDENTITY &&
             !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 && r->K <= 128 && vals[1])
             ocla__plan_set_kernels(p, "mma_fused_fwd");
         else

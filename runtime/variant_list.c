@@ -52,9 +52,11 @@ static const ocla_kfamily fam_flash_bwd = {"flash_bwd", 0, {"OCLA_DTYPE", NULL}}
  * map from the request; and la_gate_cumsum(_seq) of linear_attn.cl at the path's chunk. */
 const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE | OCLA_VF_NV_EXTRA,
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
-/* kernels_cl/attn_fused_nv.cl: the NVIDIA single-pass forward of bf16 linear attention (plan_la.c):
- * the plan's IDX32 and the data type; no gate or feature map (it runs without). */
-static const ocla_kfamily fam_nv_fused = {"attn_fused_nv", OCLA_VF_NV_EXTRA, {"IDX32", "OCLA_DTYPE", NULL}};
+/* kernels_cl/attn_fused_nv.cl: the NVIDIA single-pass forward of bf16 linear attention, simple GLA and
+ * retention (plan_la.c): the plan's IDX32, the data type and the scalar gates' type; the gate kind
+ * from the request (no feature map: it runs without). */
+static const ocla_kfamily fam_nv_fused = {"attn_fused_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA,
+                                          {"IDX32", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
  * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply

@@ -162,14 +162,16 @@ Test(attention_nv, capability_probe_and_fallback) {
     }
 }
 
-/* bf16 linear attention on NVIDIA takes the single pass (attn_fused_nv.cl: the state tile in registers)
- * where the plan allows it (64 < K <= 128, rows of 16-byte groups) and the two passes otherwise: both
- * against the fp64 recurrence on the same bf16-rounded inputs, with and without initial and final
- * states, at shapes with partial chunks, partial 32-wide value tiles and K below 128 (zeros padded to
- * 16). o within
- * issue 14's bf16 bound (its one rounding, the scores' and the state's as bf16 operands); the final
- * state sums exact bf16 products in fp32: 1e-4. Other devices: not this path (half_chunked covers
- * them). */
+/* bf16 linear attention, simple GLA and retention on NVIDIA take the single pass (attn_fused_nv.cl: the
+ * state tile in registers) where the plan allows it (64 < K <= 128, rows of 16-byte groups) and the two
+ * passes otherwise: against the fp64 recurrence on the same bf16-rounded inputs, without a gate, with
+ * scalar gates (fp32 or bf16 tensors) and with fixed per-head decays, with and without initial and
+ * final states, at shapes with partial chunks, partial 32-wide value tiles and K below 128 (zeros
+ * padded to 16). o within issue
+ * 14's bf16 bound (its one rounding, the scores' and the state's as bf16 operands); the final state
+ * sums exact bf16 products in fp32 without a gate (1e-4), and with gates k exp(G_last - G_j) rounded
+ * to bf16 (2e-3, the one-pass bound of test_half_chunked.c). Other devices: not this path
+ * (half_chunked covers them). */
 Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
     static const int shapes[][5] = {{1, 1, 1, 8, 8},      {2, 63, 3, 64, 64},    {1, 64, 2, 128, 128},
                                     {1, 65, 1, 16, 40},    {2, 1000, 2, 128, 64}, {1, 4099, 1, 128, 128},
@@ -184,45 +186,68 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
             ocla_context_destroy(ctx);
             continue;
         }
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-            const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
-            const int states = s % 2 == 0; /* initial and final states on every other shape */
-            const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ns = (size_t)B * H * K * V;
-            float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *h0 = malloc(ns * 4);
-            tc_fill_uniform(q, nq, 31 + s, -1, 1), tc_fill_uniform(k, nq, 32 + s, -1, 1);
-            tc_fill_uniform(v, nv, 33 + s, -1, 1), tc_fill_uniform(h0, ns, 34 + s, -1, 1);
-            tc_round_to(OCLA_BF16, q, nq), tc_round_to(OCLA_BF16, k, nq), tc_round_to(OCLA_BF16, v, nv);
-            const int64_t dq[4] = {B, T, H, K}, dv[4] = {B, T, H, V};
-            ocla_tensor *tq = tc_tensor_as(ctx, OCLA_BF16, 4, dq, q), *tk = tc_tensor_as(ctx, OCLA_BF16, 4, dq, k),
-                        *tv = tc_tensor_as(ctx, OCLA_BF16, 4, dv, v), *to = tc_tensor_as(ctx, OCLA_BF16, 4, dv, NULL),
-                        *th0 = tc_tensor4(ctx, B, H, K, V, h0), *thT = tc_tensor4(ctx, B, H, K, V, NULL);
-            ocla_attn_params p;
-            ocla_attn_params_defaults(&p);
-            p.causal = 1;
-            ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .o = to};
-            if (states) io.initial_state = th0, io.final_state = thT;
-            ocla_attn_op *op = NULL;
-            ocla_plan plan;
-            tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
-            tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
-            const int fused = K > 64 && K <= 128;
-            cr_assert_eq(strcmp(plan.kernels, "mma_fused_fwd") == 0, fused, "(%d,%d,%d,%d,%d): %s", B, T, H, K, V,
-                         plan.kernels);
-            tc_ok(ctx, ocla_attention_run(op, &io));
-            ocla_attention_op_destroy(op);
-            float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
-            double *ro = malloc(nv * 8), *rh = malloc(ns * 8);
-            ref_gated(B, T, H, K, V, q, k, v, NULL, NULL, 1.0 / sqrt((double)K), states ? h0 : NULL, ro, rh);
-            const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
-            cr_log_info("nv bf16 %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e", fused ? "one pass" : "two passes",
-                        B, T, H, K, V, states, eo, eh);
-            cr_assert_leq(eo, 5e-3, "o: (%d,%d,%d,%d,%d) states %d err %g", B, T, H, K, V, states, eo);
-            cr_assert_leq(eh, fused ? 1e-4 : 2e-3, "state: (%d,%d,%d,%d,%d) err %g", B, T, H, K, V, eh);
-            ran = 1;
-            ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
-            ocla_tensor_destroy(th0), ocla_tensor_destroy(thT);
-            free(q), free(k), free(v), free(h0), free(o), free(hT), free(ro), free(rh);
-        }
+        for (int gated = 0; gated <= 2; gated++) /* none, scalar gates (simple GLA), fixed decays (retention) */
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
+                const int states = s % 2 == 0;                    /* initial and final states on every other shape */
+                const ocla_dtype gdt = s % 3 == 0 ? OCLA_BF16 : OCLA_F32; /* the gates' tensor */
+                const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ns = (size_t)B * H * K * V,
+                             ng = (size_t)B * T * H;
+                float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *h0 = malloc(ns * 4),
+                      *g = malloc(ng * 4);
+                tc_fill_uniform(q, nq, 31 + s, -1, 1), tc_fill_uniform(k, nq, 32 + s, -1, 1);
+                tc_fill_uniform(v, nv, 33 + s, -1, 1), tc_fill_uniform(h0, ns, 34 + s, -1, 1);
+                float decay[3];
+                tc_fill_uniform(decay, 3, 36 + s, -0.3f, -0.01f);
+                tc_fill_uniform(g, ng, 35 + s, -0.5f, 0.0f); /* up to e^-0.5 a step */
+                if (gated == 2)
+                    for (size_t i = 0; i < ng; i++) g[i] = decay[i % H]; /* per head: the reference's gates */
+                tc_round_to(OCLA_BF16, q, nq), tc_round_to(OCLA_BF16, k, nq), tc_round_to(OCLA_BF16, v, nv);
+                if (gdt == OCLA_BF16) tc_round_to(OCLA_BF16, g, ng);
+                const int64_t dq[4] = {B, T, H, K}, dv[4] = {B, T, H, V}, dg[3] = {B, T, H};
+                ocla_tensor *tq = tc_tensor_as(ctx, OCLA_BF16, 4, dq, q), *tk = tc_tensor_as(ctx, OCLA_BF16, 4, dq, k),
+                            *tv = tc_tensor_as(ctx, OCLA_BF16, 4, dv, v), *to = tc_tensor_as(ctx, OCLA_BF16, 4, dv, NULL),
+                            *th0 = tc_tensor4(ctx, B, H, K, V, h0), *thT = tc_tensor4(ctx, B, H, K, V, NULL),
+                            *tg = tc_tensor_as(ctx, gdt, 3, dg, g);
+                ocla_attn_params p;
+                ocla_attn_params_defaults(&p);
+                p.causal = 1;
+                p.gate = gated == 2 ? OCLA_GATE_FIXED : gated ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
+                p.fixed_log_decay = decay;
+                ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .o = to, .g = gated == 1 ? tg : NULL};
+                if (states) io.initial_state = th0, io.final_state = thT;
+                ocla_attn_op *op = NULL;
+                ocla_plan plan;
+                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+                tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+                const int fused = K > 64 && K <= 128;
+                cr_assert_eq(strcmp(plan.kernels, "mma_fused_fwd") == 0, fused, "gated %d (%d,%d,%d,%d,%d): %s", gated, B,
+                             T, H, K, V, plan.kernels);
+                tc_ok(ctx, ocla_attention_run(op, &io));
+                ocla_attention_op_destroy(op);
+                float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
+                double *ro = malloc(nv * 8), *rh = malloc(ns * 8);
+                ref_gated(B, T, H, K, V, q, k, v, gated ? g : NULL, NULL, 1.0 / sqrt((double)K), states ? h0 : NULL, ro,
+                          rh);
+                const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
+                cr_log_info("nv bf16 %s gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
+                            fused ? "one pass" : "two passes",
+                            gated == 2 ? "fixed" : !gated ? "none" : gdt == OCLA_BF16 ? "scalar bf16" : "scalar f32", B,
+                            T, H, K, V, states, eo, eh);
+                /* o: issue 14's bf16 bound, except one token from an initial state on the two passes: o is
+                 * then q^T S0 alone, S0 rounded to bf16 as the product's operand and o rounded again (two
+                 * unit roundoffs, 2^-7) over 8 terms that do not average out (retention there: 5.1e-3 on
+                 * the H100, 2026-11-27; the single pass never sees this shape: K = 8) */
+                const double tol_o = !fused && T == 1 && states ? 0x1p-7 : 5e-3;
+                cr_assert_leq(eo, tol_o, "o: gated %d (%d,%d,%d,%d,%d) states %d err %g", gated, B, T, H, K, V, states,
+                              eo);
+                cr_assert_leq(eh, fused && !gated ? 1e-4 : 2e-3, "state: gated %d (%d,%d,%d,%d,%d) err %g", gated, B, T, H,
+                              K, V, eh);
+                ran = 1;
+                ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
+                ocla_tensor_destroy(th0), ocla_tensor_destroy(thT), ocla_tensor_destroy(tg);
+                free(q), free(k), free(v), free(h0), free(g), free(o), free(hT), free(ro), free(rh);
+            }
         ocla_context_destroy(ctx);
     }
     if (!ran) cr_log_info("no NVIDIA device: the bf16 single pass not exercised");

@@ -293,7 +293,7 @@ Test(half_chunked, plan_names_path) {
             r.flags = OCLA_PLAN_BF16;
             tc_ok(ctx, ocla_plan_explain(ctx, &r, &p, text, sizeof text));
             if (nv) {
-                const int one = op == OCLA_OP_LINEAR_CHUNK; /* attn_fused_nv.cl */
+                const int one = op != OCLA_OP_GLA_CHUNK; /* attn_fused_nv.cl: no gate or a scalar one */
                 cr_assert(p.path == OCLA_PATH_NVIDIA_MMA && strstr(text, one ? "mma_fused_fwd" : "mma_chunk_output"),
                           "%s", text);
                 cr_assert(strstr(text, one ? "bf16: one pass" : "bf16: NVIDIA kernels widen"), "%s", text);
@@ -317,17 +317,27 @@ Test(half_chunked, plan_names_path) {
             const int split = f == OCLA_PLAN_BF16 ? 1 : 3;
             cr_assert(p.path == OCLA_PATH_NVIDIA_MMA && p.tile[3] == split, "%s split %d", p.kernels, (int)p.tile[3]);
         }
-        /* linear attention in bf16 takes the single pass (attn_fused_nv.cl) where it applies: no feature
-         * map, 64 < K <= 128, rows of 16-byte groups, dense sequences; fp16 and the rest the two passes */
-        static const struct { unsigned flags; int K, V, feature, fused; } lin[] = {
-            {OCLA_PLAN_BF16, 128, 128, OCLA_FEATURE_IDENTITY, 1}, {OCLA_PLAN_BF16, 72, 40, OCLA_FEATURE_IDENTITY, 1},
-            {OCLA_PLAN_BF16, 64, 64, OCLA_FEATURE_IDENTITY, 0},   {OCLA_PLAN_BF16, 136, 64, OCLA_FEATURE_IDENTITY, 0},
-            {OCLA_PLAN_BF16, 128, 64, OCLA_FEATURE_ELU1, 0},      {OCLA_PLAN_BF16, 128, 36, OCLA_FEATURE_IDENTITY, 0},
-            {OCLA_PLAN_F16, 128, 64, OCLA_FEATURE_IDENTITY, 0},
-            {OCLA_PLAN_BF16 | OCLA_PLAN_VARLEN, 128, 64, OCLA_FEATURE_IDENTITY, 0}};
+        /* linear attention, simple GLA and retention in bf16 take the single pass (attn_fused_nv.cl)
+         * where it applies: no feature map, 64 < K <= 128, rows of 16-byte groups, dense sequences;
+         * fp16, GLA and the rest the two passes */
+        static const struct { ocla_op_kind op; int gate; unsigned flags; int K, V, feature, fused; } lin[] = {
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16, 128, 128, OCLA_FEATURE_IDENTITY, 1},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16, 72, 40, OCLA_FEATURE_IDENTITY, 1},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16, 64, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16, 136, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16, 128, 64, OCLA_FEATURE_ELU1, 0},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16, 128, 36, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_F16, 128, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_OP_LINEAR_CHUNK, 0, OCLA_PLAN_BF16 | OCLA_PLAN_VARLEN, 128, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_SCALAR, OCLA_PLAN_BF16, 128, 128, OCLA_FEATURE_IDENTITY, 1},
+            {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_SCALAR, OCLA_PLAN_BF16 | OCLA_PLAN_HALF_GATE, 128, 64,
+             OCLA_FEATURE_IDENTITY, 1},
+            {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_FIXED, OCLA_PLAN_BF16, 128, 64, OCLA_FEATURE_IDENTITY, 1},
+            {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_SCALAR, OCLA_PLAN_F16, 128, 64, OCLA_FEATURE_IDENTITY, 0},
+            {OCLA_OP_GLA_CHUNK, OCLA_GATE_VECTOR, OCLA_PLAN_BF16, 128, 64, OCLA_FEATURE_IDENTITY, 0}};
         for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) {
-            ocla_plan_request rl = {OCLA_OP_LINEAR_CHUNK, 2, 4096, 16, lin[i].K, lin[i].V, 64, lin[i].flags,
-                                    OCLA_GATE_NONE, lin[i].feature};
+            ocla_plan_request rl = {lin[i].op, 2, 4096, 16, lin[i].K, lin[i].V, 64, lin[i].flags, lin[i].gate,
+                                    lin[i].feature};
             cr_assert_eq(ocla_plan_compute(&L, &rl, &p), OCLA_SUCCESS);
             cr_assert(p.path == OCLA_PATH_NVIDIA_MMA, "case %zu: %s", i, p.kernels);
             cr_assert_eq(strcmp(p.kernels, "mma_fused_fwd") == 0, lin[i].fused, "case %zu: %s", i, p.kernels);
