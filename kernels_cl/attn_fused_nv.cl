@@ -109,12 +109,12 @@ OCLA_INLINE uint f_pack(const float lo, const float hi) {
     asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
 }
-/* Element (r, c) of a staged k chunk (FK columns: 16 groups, group g of row r at g ^ (r % 8)) and of
- * a staged v chunk or the state (FV columns: 4 groups, group g at g ^ ((r / 2) % 4)). */
 /* A bf16 pair times (f0, f1), rounded again. */
 OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
     return f_pack(as_float(u << 16) * f0, as_float(u & 0xffff0000u) * f1);
 }
+/* Element (r, c) of a staged k chunk (FK columns: 16 groups, group g of row r at g ^ (r % 8)) and of
+ * a staged v chunk or the state (FV columns: 4 groups, group g at g ^ ((r / 2) % 4)). */
 #define KOFF(r, c) ((r)*FK + ((((c) >> 3) ^ ((r)&7)) << 3) + ((c)&7))
 #define VOFF(r, c) ((r)*FV + ((((c) >> 3) ^ (((r) >> 1) & 3)) << 3) + ((c)&7))
 
