@@ -42,8 +42,9 @@ static const spill_allowed k_allowed[] = {
                                                        "per item before the guarded tile loops); at TPG 2 it is clean but "
                                                        "bwd_dv_tiled spills 1 KiB in all 6: no TPG without a spill"},
     /* tgllp (Xe-LP: the "intel" row's UHD Graphics 770) */
-    {"tgllp", "attn_bwd", "bwd_dqk_tiled", NULL, "22 of 48 variants spill 1-8 KiB, the plans' tile and TPG among them "
-                                                "(all 48, 2-4 KiB, before the guarded tile loops)"},
+    {"tgllp", "attn_bwd", "bwd_dqk_tiled", "-DUSE_GK=1", "per-key gates: TPG 1 1 KiB, TPG 2 8 KiB, no TPG without a spill "
+                                                        "(the other gate kinds at the plans' TPG 1: none; at TPG 2 10 of 18 "
+                                                        "spill 1 KiB)"},
     {"tgllp", "softmax", "sm_tiled", NULL, "all 104 variants spill 4-16 KiB: no block"},
     {"tgllp", "softmax_bwd", "smb_dkv", NULL, "every fp32 variant at D 128 and 256 spills 8 KiB: no tile"},
     {"tgllp", "softmax_bwd", "smb_dq", NULL, "every fp32 variant at D 128 and 256 spills 8 KiB: no tile"},
