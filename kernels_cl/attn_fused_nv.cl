@@ -66,37 +66,6 @@ typedef long foff_t;
 #define FGATE_LD(p, i) ((p)[i])
 #endif
 
-/* d += a b for one 16x8x16 tile (fragment layouts of the PTX ISA for m16n8k16 .row.col). */
-OCLA_INLINE void f_mma(float *d, const uint *a, const uint b0, const uint b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-/* Four 8x8 b16 matrices of local memory: lane l gives row l % 8 of matrix l / 8 (16 bytes); r[i]
- * receives (row l / 4, columns 2 (l % 4), + 1) of matrix i, or with .trans (rows 2 (l % 4), + 1;
- * column l / 4). */
-OCLA_INLINE void f_ldsm(uint *r, __local const void *row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "l"(row));
-}
-OCLA_INLINE void f_ldsm_t(uint *r, __local const void *row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "l"(row));
-}
-/* x of lane (lane - o) (own x below o) and of lane src. */
-OCLA_INLINE float f_shfl_up(const float x, const int o) {
-    float y;
-    asm volatile("shfl.sync.up.b32 %0, %1, %2, 0, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
-    return y;
-}
-OCLA_INLINE float f_shfl(const float x, const int src) {
-    float y;
-    asm volatile("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(src));
-    return y;
-}
 /* 2^x (MUFU ex2: relative error ~2^-22, 0 for x below -126) */
 OCLA_INLINE float f_exp2(const float x) {
     float y;
@@ -185,10 +154,10 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         float x0_ = (n_)*FC + lane < T ? ocla_log_gate(graw[0]) : 0.0f;                                    \
         float x1_ = (n_)*FC + lane + 32 < T ? ocla_log_gate(graw[1]) : 0.0f;                               \
         _Pragma("unroll") for (int o_ = 1; o_ < 32; o_ <<= 1) {                                             \
-            const float y0_ = f_shfl_up(x0_, o_), y1_ = f_shfl_up(x1_, o_);                                 \
+            const float y0_ = ocla_nv_shfl_up(x0_, o_), y1_ = ocla_nv_shfl_up(x1_, o_);                                 \
             if (lane >= o_) x0_ += y0_, x1_ += y1_;                                                         \
         }                                                                                                   \
-        Gc[lane] = M_LOG2E_F * x0_, Gc[lane + 32] = M_LOG2E_F * (x1_ + f_shfl(x0_, 31));                      \
+        Gc[lane] = M_LOG2E_F * x0_, Gc[lane + 32] = M_LOG2E_F * (x1_ + ocla_nv_shfl_idx(x0_, 31));                      \
     }
 #else
 #define GATE_STORE(n_)
@@ -249,23 +218,23 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #pragma unroll
         for (int kk = 0; kk < FK / 16; kk++) {
             uint qf[4];
-            f_ldsm(qf, &Qs[KOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
+            ocla_nv_ldsm(qf, &Qs[KOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
 #if !(FUSED_SKIP & 4)
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
                 uint r[4];
-                f_ldsm_t(r, &Ss[VOFF(16 * kk + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
-                f_mma(oacc[jv], qf, r[0], r[1]);
-                f_mma(oacc[jv + 1], qf, r[2], r[3]);
+                ocla_nv_ldsm_t(r, &Ss[VOFF(16 * kk + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                ocla_nv_mma_bf16(oacc[jv], qf, r[0], r[1]);
+                ocla_nv_mma_bf16(oacc[jv + 1], qf, r[2], r[3]);
             }
 #endif
 #if !(FUSED_SKIP & 8)
 #pragma unroll
             for (int jp = 0; jp < 4; jp++) {
                 uint r[4];
-                f_ldsm(r, &Kc[KOFF(16 * jp + 8 * (lm >> 1) + lr, 16 * kk + 8 * (lm & 1))]);
-                f_mma(sc[2 * jp], qf, r[0], r[1]);
-                f_mma(sc[2 * jp + 1], qf, r[2], r[3]);
+                ocla_nv_ldsm(r, &Kc[KOFF(16 * jp + 8 * (lm >> 1) + lr, 16 * kk + 8 * (lm & 1))]);
+                ocla_nv_mma_bf16(sc[2 * jp], qf, r[0], r[1]);
+                ocla_nv_mma_bf16(sc[2 * jp + 1], qf, r[2], r[3]);
             }
 #endif
         }
@@ -300,9 +269,9 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
                 uint r[4];
-                f_ldsm_t(r, &Vc[VOFF(16 * jp + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
-                f_mma(oacc[jv], pa, r[0], r[1]);
-                f_mma(oacc[jv + 1], pa, r[2], r[3]);
+                ocla_nv_ldsm_t(r, &Vc[VOFF(16 * jp + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                ocla_nv_mma_bf16(oacc[jv], pa, r[0], r[1]);
+                ocla_nv_mma_bf16(oacc[jv + 1], pa, r[2], r[3]);
             }
         }
 #endif
@@ -324,7 +293,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #endif
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
-                f_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
+                ocla_nv_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
 #if FGATE && !(FUSED_SKIP & 256)
             /* k_j exp(G_last - G_j) (<= k_j), rounded to bf16 as fla rounds its scaled v: keys 16 ks + 2 t4
              * (+ 1) in a[.][0..1], + 8 in a[.][2..3] */
@@ -342,13 +311,13 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
                 uint r[4];
-                f_ldsm_t(r, &Vc[VOFF(16 * ks + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                ocla_nv_ldsm_t(r, &Vc[VOFF(16 * ks + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
                 bv[jv][0] = r[0], bv[jv][1] = r[1], bv[jv + 1][0] = r[2], bv[jv + 1][1] = r[3];
             }
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-                for (int j = 0; j < 4; j++) f_mma(sacc[mt][j], a[mt], bv[j][0], bv[j][1]);
+                for (int j = 0; j < 4; j++) ocla_nv_mma_bf16(sacc[mt][j], a[mt], bv[j][0], bv[j][1]);
         }
 #endif
         /* the outputs: rows 16 w + g (+ 8), columns 8 j + 2 t4 (+ 1), as bf16 pairs */

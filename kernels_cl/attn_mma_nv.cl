@@ -71,35 +71,13 @@ OCLA_INLINE uint tf32_bits(float x) {
     return r;
 }
 
-/* d += a * b for one 16x8x8 tile. */
-OCLA_INLINE void mma_tf32(float *d, const uint *a, const uint *b) {
-    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-/* Half data (OCLA_DTYPE bf16 / fp16): d += a * b for one 16x8x16 tile of packed pairs (fragment
- * layouts per the PTX ISA for m16n8k16 .row.col: the accumulators as m16n8k8's). */
+/* d += a * b: one 16x8x8 tile of tf32 (common.cl's ocla_nv_mma_tf32); half data (OCLA_DTYPE bf16 /
+ * fp16): one 16x8x16 tile of packed pairs (mma16). */
+#define mma_tf32 ocla_nv_mma_tf32
 #if OCLA_DTYPE == OCLA_DT_BF16
-#define MMA16_TYPES "bf16.bf16"
+#define mma16 ocla_nv_mma_bf16
 #else
-#define MMA16_TYPES "f16.f16"
-#endif
-#if OCLA_DTYPE != OCLA_DT_F32
-OCLA_INLINE void mma16(float *d, const uint *a, const uint b0, const uint b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32." MMA16_TYPES ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-/* Four 8x8 b16 matrices of local memory, transposed: lane l gives the address of row l % 8 of matrix
- * l / 8 (16 bytes) and receives in r[i] the pair (rows 2 (l % 4), + 1; column l / 4) of matrix i. */
-OCLA_INLINE void ldmatrix_x4_trans(uint *r, __local const void *row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "l"(row));
-}
+#define mma16 ocla_nv_mma_f16
 #endif
 
 /* Split n floats into tf32 big and small parts. Plain TF32 (SPLIT 1, no small parts) hands the fp32
@@ -151,8 +129,7 @@ OCLA_INLINE int warp_any(int p) {
 OCLA_INLINE float warp_scan(float x, const int lane) {
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
-        float y;
-        asm volatile("shfl.sync.up.b32 %0, %1, %2, 0, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+        const float y = ocla_nv_shfl_up(x, o);
         if (lane >= o) x += y;
     }
     return x;
@@ -314,11 +291,7 @@ typedef float hs_t;
 /* Sum over the 32 lanes of a warp, in every lane. */
 OCLA_INLINE float warp_sum(float x) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float y;
-        asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
-        x += y;
-    }
+    for (int o = 16; o > 0; o >>= 1) x += ocla_nv_shfl_xor(x, o);
     return x;
 }
 
@@ -418,10 +391,8 @@ OCLA_INLINE float gate_of_word(const uint w, const int off) {
 #endif
 }
 #endif
-/* 16 bytes global -> local without registers (sm_80+); ok == 0 writes zeros and reads nothing. */
-OCLA_INLINE void cp_async16(__local void *dst, __global const void *src, const int ok) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
-}
+/* 16 bytes global -> local without registers: common.cl's ocla_nv_cp_async16 */
+#define cp_async16 ocla_nv_cp_async16
 #endif
 #define LOADS (CHUNK * TILE / SWG) /* elements of each of k and v one work-item loads per chunk */
 /* The split passes over the four 16x8 tiles j_ of a 16 x 32 block whose condition on is true
@@ -775,10 +746,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
             for (int t16 = 0; t16 < HALF; t16 += 16) {
                 uint a_[4], b_[4];
-                ldmatrix_x4_trans(a_, &Kst[st][t16 + ((lane >> 4) & 1) * 8 + (lane & 7)][wm + ((lane >> 3) & 1) * 8]);
+                ocla_nv_ldsm_t(a_, &Kst[st][t16 + ((lane >> 4) & 1) * 8 + (lane & 7)][wm + ((lane >> 3) & 1) * 8]);
 #pragma unroll
                 for (int jj = 0; jj < 2; jj++) {
-                    ldmatrix_x4_trans(b_, &Vst[st][t16 + ((lane >> 3) & 1) * 8 + (lane & 7)][wn + 16 * jj + (lane >> 4) * 8]);
+                    ocla_nv_ldsm_t(b_, &Vst[st][t16 + ((lane >> 3) & 1) * 8 + (lane & 7)][wn + 16 * jj + (lane >> 4) * 8]);
                     mma16(DELTA[2 * jj], a_, b_[0], b_[1]);
                     mma16(DELTA[2 * jj + 1], a_, b_[2], b_[3]);
                 }
@@ -972,7 +943,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                                \
         _Pragma("unroll") for (int jj = 0; jj < 2; jj++) {                                                       \
         uint b_[4];                                                                                              \
-        ldmatrix_x4_trans(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +      \
+        ocla_nv_ldsm_t(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +      \
                                   (lane >> 4) * 8);                                                              \
         mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);                                                               \
         mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                           \
@@ -1435,7 +1406,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #pragma unroll
             for (int jj = 0; jj < 2; jj++) {
                 uint b_[4];
-                ldmatrix_x4_trans(b_, V16 + (t16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * (TILE + 8) + wn + 16 * jj +
+                ocla_nv_ldsm_t(b_, V16 + (t16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * (TILE + 8) + wn + 16 * jj +
                                           (lane >> 4) * 8);
                 mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);
                 mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);

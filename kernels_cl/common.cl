@@ -278,4 +278,64 @@ OCLA_INLINE ushort ocla_f16_rne(const float x) {
 #define OCLA_GTENSOR(p) __global const ocla_gdata *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 #define OCLA_OTENSOR_OUT(p) __global ocla_odata *p, ocla_idx p##_o, ocla_idx p##_s0, ocla_idx p##_s1, ocla_idx p##_s2, ocla_idx p##_s3
 
+/* ---- NVIDIA inline PTX (sm_80 and later), for the *_nv.cl kernels: the runtime builds those only on an
+ * NVIDIA device whose capability probe passed (runtime/device.c) ---- */
+#ifdef __NV_CL_C_VERSION
+/* d += a b for one m16n8k8 tile of tf32 operands (A fragment 4 registers, B 2), fp32 accumulators. */
+OCLA_INLINE void ocla_nv_mma_tf32(float *d, const uint *a, const uint *b) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+/* d += a b for one m16n8k16 tile of bf16 / fp16 pairs (fragment layouts of the PTX ISA for .row.col;
+ * the accumulators as m16n8k8's). */
+OCLA_INLINE void ocla_nv_mma_bf16(float *d, const uint *a, const uint b0, const uint b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+OCLA_INLINE void ocla_nv_mma_f16(float *d, const uint *a, const uint b0, const uint b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* Four 8x8 b16 matrices of local memory: lane l gives the address of row l % 8 of matrix l / 8 (16
+ * bytes); r[i] receives (row l / 4, columns 2 (l % 4), + 1) of matrix i, or with _t (.trans) the
+ * pair (rows 2 (l % 4), + 1; column l / 4). */
+OCLA_INLINE void ocla_nv_ldsm(uint *r, __local const void *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "l"(row));
+}
+OCLA_INLINE void ocla_nv_ldsm_t(uint *r, __local const void *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "l"(row));
+}
+/* x of lane (lane - o) (a lane below o keeps its own), of lane src, of lane (lane ^ o); every lane of
+ * the warp calls them. */
+OCLA_INLINE float ocla_nv_shfl_up(const float x, const int o) {
+    float y;
+    asm volatile("shfl.sync.up.b32 %0, %1, %2, 0, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+    return y;
+}
+OCLA_INLINE float ocla_nv_shfl_idx(const float x, const int src) {
+    float y;
+    asm volatile("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(src));
+    return y;
+}
+OCLA_INLINE float ocla_nv_shfl_xor(const float x, const int o) {
+    float y;
+    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
+    return y;
+}
+/* 16 bytes global -> local without registers (cp.async.cg); ok == 0 writes zeros and reads nothing. */
+OCLA_INLINE void ocla_nv_cp_async16(__local void *dst, __global const void *src, const int ok) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
+}
+#endif /* __NV_CL_C_VERSION */
+
 #endif

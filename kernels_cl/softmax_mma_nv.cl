@@ -132,12 +132,9 @@ OCLA_INLINE void smx_split4(const float x0, const float x1, const float x2, cons
     smx_split2(x2, x3, hi + 2, lo + 2);
 }
 
-/* d += a b: one m16n8k8 tile, tf32 operands (a: A fragment, b: B fragment), fp32 accumulators. */
-OCLA_INLINE void smx_mma(float *d, const uint *a, const uint *b) {
-    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
+/* d += a b: one m16n8k8 tile, tf32 operands (a: A fragment, b: B fragment), fp32 accumulators
+ * (common.cl). */
+#define smx_mma ocla_nv_mma_tf32
 
 /* d += a b from split operands: SPLIT 3 the two cross terms (small) first, hi x hi last. */
 OCLA_INLINE void smx_mma_split(float *d, const uint *ah, const uint *al, const uint *bh, const uint *bl) {
@@ -149,11 +146,7 @@ OCLA_INLINE void smx_mma_split(float *d, const uint *ah, const uint *al, const u
 }
 
 /* Max and sum over the 4 lanes of a quad (the lanes holding one row of a C fragment), in each. */
-OCLA_INLINE float smx_xor(float x, const int o) {
-    float y;
-    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(o));
-    return y;
-}
+#define smx_xor ocla_nv_shfl_xor
 OCLA_INLINE float quad_max(float x) {
     x = fmax(x, smx_xor(x, 1));
     return fmax(x, smx_xor(x, 2));
@@ -163,10 +156,8 @@ OCLA_INLINE float quad_sum(float x) {
     return x + smx_xor(x, 2);
 }
 
-/* 16 bytes global -> local without registers (sm_80+); ok == 0 writes zeros and reads nothing. */
-OCLA_INLINE void smx_cp16(__local float *dst, __global const float *src, const int ok) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
-}
+/* 16 bytes global -> local without registers; ok == 0 writes zeros and reads nothing (common.cl). */
+#define smx_cp16 ocla_nv_cp_async16
 
 /* Stage s of this work-group's walk into buffer s % NBUF: key block s / NST, part i = s % NST: a K
  * stage (i < NKS: keys 64 kb .., dims 32 i ..) or a V stage (keys 64 kb + VR (i - NKS) .., all DV
