@@ -154,10 +154,10 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         float x0_ = (n_)*FC + lane < T ? ocla_log_gate(graw[0]) : 0.0f;                                    \
         float x1_ = (n_)*FC + lane + 32 < T ? ocla_log_gate(graw[1]) : 0.0f;                               \
         _Pragma("unroll") for (int o_ = 1; o_ < 32; o_ <<= 1) {                                             \
-            const float y0_ = ocla_nv_shfl_up(x0_, o_), y1_ = ocla_nv_shfl_up(x1_, o_);                                 \
+            const float y0_ = ocla_nv_shfl_up(x0_, o_), y1_ = ocla_nv_shfl_up(x1_, o_);                     \
             if (lane >= o_) x0_ += y0_, x1_ += y1_;                                                         \
         }                                                                                                   \
-        Gc[lane] = M_LOG2E_F * x0_, Gc[lane + 32] = M_LOG2E_F * (x1_ + ocla_nv_shfl_idx(x0_, 31));                      \
+        Gc[lane] = M_LOG2E_F * x0_, Gc[lane + 32] = M_LOG2E_F * (x1_ + ocla_nv_shfl_idx(x0_, 31));          \
     }
 #else
 #define GATE_STORE(n_)

@@ -1407,7 +1407,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             for (int jj = 0; jj < 2; jj++) {
                 uint b_[4];
                 ocla_nv_ldsm_t(b_, V16 + (t16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * (TILE + 8) + wn + 16 * jj +
-                                          (lane >> 4) * 8);
+                                       (lane >> 4) * 8);
                 mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);
                 mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);
             }
