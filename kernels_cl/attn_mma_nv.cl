@@ -812,13 +812,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * dimensions in O_NST stages, the next slices loading while the tensor cores work on this one (H100,
  * B=4, T=2048, H=16, D=128, 3xTF32: linear 0.344 -> 0.293 ms, simple GLA 0.354 -> 0.300 ms). */
 #define O_ASYNC (VEC && !GKC)
-/* O_FLAT: the element-loaded output kernel's q, k, state and v loads without branches (every address
- * inside the tensors, zeros selected as the values are stored): H100, bf16 GLA forward, H=16, D=128,
- * its outputs B=2, T=8192 0.469-0.472 -> 0.455 ms, B=4, T=2048 0.243 -> 0.236. The forward's forms
- * only: the backward's (REV, HT) were not run on the H100 with it yet. */
-#ifndef O_FLAT
-#define O_FLAT (!REV && !HT)
-#endif
 /* MMA16: bf16 data and states with the identity feature map on m16n8k16 (H staged bf16 too); the
  * backward's forms too unless MMA16_REV=0 (their scores rounded to bf16 for the product with the third
  * operand, as the forward's) */
@@ -1123,9 +1116,11 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #undef V_ISSUE
 #else
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
-#if O_FLAT
         /* every load from an address inside the tensors (row and column 0 where out of range), every
-         * factor taken, the zeros selected as the values are stored: no branch around the loads */
+         * factor taken, the zeros selected as the values are stored: no branch around the loads (here
+         * and for the state and v below). H100, bf16 GLA, H=16, D=128: forward outputs B=2, T=8192
+         * 0.469-0.472 -> 0.455 ms, B=4, T=2048 0.243 -> 0.236; the backward's forms unchanged within
+         * noise (dq 0.510-0.515 -> 0.515-0.520, dv 0.493-0.495 -> 0.485-0.491 ms at B=2, T=8192) */
 #pragma unroll
         for (int l = 0; l < CHUNK * KS / OWG / W; l++) {
             const int e = tid + OWG * l, t = e / (KS / W), c = W * (e % (KS / W)), ok = t < rows && ks0 + c < K;
@@ -1137,22 +1132,6 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             WSTORE(ok ? qv : (wvec)(0.0f), Qs + t * (KS + PAD) + c);
             WSTORE(ok ? kv : (wvec)(0.0f), Ks + t * (KS + PAD) + c);
         }
-#else
-#pragma unroll
-        for (int l = 0; l < CHUNK * KS / OWG / W; l++) {
-            int e = tid + OWG * l, t = e / (KS / W), c = W * (e % (KS / W));
-            wvec qv = (wvec)(0.0f), kv = (wvec)(0.0f);
-            if (t < rows && ks0 + c < K) {
-                qv = WPHI(DWLOAD(qbase, t, ks0 + c, qt, qd));
-                kv = WPHI(DWLOAD(kbase, t, ks0 + c, kt, kd_));
-#if GKC
-                GK_SCALE(qv, kv, t, ks0 + c)
-#endif
-            }
-            WSTORE(qv, Qs + t * (KS + PAD) + c);
-            WSTORE(kv, Ks + t * (KS + PAD) + c);
-        }
-#endif
 #pragma unroll
         for (int l = 0; l < KS * OT / OWG / W; l++) {
 #if HT /* the slice's columns from the [V][K] state: Hs [OT][KS + PAD] */
@@ -1161,15 +1140,10 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
             WSTORE(hv, Hs + r * (KS + PAD) + c);
 #else
             int e = tid + OWG * l, r = e / (OT / W), c = W * (e % (OT / W));
-#if O_FLAT
             const int ok = ks0 + r < K && v0 + c < V;
             const int hr = ok ? ks0 + r : 0, hc = ok ? v0 + c : 0;
             const wvec hv = HWLOAD(hn, hr, hc, V, 1);
             WSTORE(ok ? hv : (wvec)(0.0f), Hs + r * (OT + 8) + c);
-#else
-            wvec hv = (ks0 + r < K && v0 + c < V) ? HWLOAD(hn, ks0 + r, v0 + c, V, 1) : (wvec)(0.0f);
-            WSTORE(hv, Hs + r * (OT + 8) + c);
-#endif
 #endif
         }
 #if GKC
@@ -1424,14 +1398,10 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #pragma unroll
         for (int l = 0; l < CHUNK * TILE / OWG / W; l++) {
             int e = tid + OWG * l, t = e / (TILE / W), c = W * (e % (TILE / W)), col = v0 + hf * 64 + c;
-#if O_FLAT
             const int okv = t < rows && col < V;
             const int vr = okv ? t : 0, vc = okv ? col : 0;
             wvec vv = DWLOAD(vbase, vr, vc, vt, vd_);
             vv = okv ? vv : (wvec)(0.0f);
-#else
-            wvec vv = (t < rows && col < V) ? DWLOAD(vbase, t, col, vt, vd_) : (wvec)(0.0f);
-#endif
             bad |= WBAD(vv);
 #if GKO /* w~ = w exp(G_f(J) - G_t) (REV: w exp(G_t - G_l(J))) for row t of sub-chunk J: >= w */
             if (t < rows && col < V)
