@@ -66,18 +66,9 @@ typedef long foff_t;
 #define FGATE_LD(p, i) ((p)[i])
 #endif
 
-/* 2^x (MUFU ex2: relative error ~2^-22, 0 for x below -126) */
-OCLA_INLINE float f_exp2(const float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
-/* Two fp32 as a bf16 pair, each rounded to nearest even: lo in the low half. */
-OCLA_INLINE uint f_pack(const float lo, const float hi) {
-    uint r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
+/* 2^x on MUFU ex2 and two fp32 as a bf16 pair rounded to nearest even (common.cl) */
+#define f_exp2 ocla_nv_ex2
+#define f_pack ocla_nv_bf16x2
 /* A bf16 pair times (f0, f1), rounded again. */
 OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
     return f_pack(as_float(u << 16) * f0, as_float(u & 0xffff0000u) * f1);

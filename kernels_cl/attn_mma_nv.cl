@@ -353,8 +353,14 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
 /* stages of the ring (half-chunks): the copies run ST_NST - 1 half-chunks ahead of the tensor cores.
  * Half data: three (a stage is half of fp32's; H100, bf16, B=2, T=8192, H=16, D=128: linear states
  * 0.221 -> 0.178 ms; four measured the same); fp32: two (48 KiB of local memory) */
+/* GKA: per-key gates with half data: the chunk's cumulative gates of the key slice staged by cp.async
+ * with k and v (fp32 rows, [ST_NST][HALF][TILE]) and the chunk's last row beside them, instead of a
+ * register prefetch that each chunk step waited for; two stages then fit 48 KiB */
+#ifndef GKA
+#define GKA (ST_ASYNC && USE_GK && HALF_IO)
+#endif
 #ifndef ST_NST
-#define ST_NST (HALF_IO ? 3 : 2)
+#define ST_NST (GKA ? 2 : HALF_IO ? 3 : 2)
 #endif
 #if ST_NST == 2
 #define ST_WAIT "1"
@@ -426,6 +432,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #if USE_GK && HALF_IO
     __local float Kf[HALF][TILE + 8] __attribute__((aligned(16))); /* this half's gated k, fp32 */
 #endif
+#if GKA
+    __local float Gst[ST_NST][HALF][TILE] __attribute__((aligned(16))); /* cumulative gates of the half */
+    __local float Gla[3][TILE] __attribute__((aligned(16)));            /* the chunk's last row (by chunk) */
+#endif
 #if G_ASYNC
     __local uint gst[2][CHUNK]; /* the next chunk's gates: the aligned word holding each */
 #endif
@@ -463,6 +473,9 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     /* per-key gates: the chunk's cumulative gates of this key slice (W-wide loads), those of its
      * last row, and the last row's values at this work-item's two state rows */
     __global const float *gkb = g + trow * K + k0;
+#if GKA
+#define GK_LOADS(t0_, rows_)
+#else
     wvec pgk[LOADS / W], pgl = (wvec)(0.0f);
     float pdr[2] = {0.0f, 0.0f};
 #define GK_LOADS(t0_, rows_)                                                                                \
@@ -476,6 +489,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         pdr[0] = k0 + wm + 2 * gr < K ? gkb[(off_t_)last_ * K + wm + 2 * gr] : 0.0f;                        \
         pdr[1] = k0 + wm + 2 * gr + 1 < K ? gkb[(off_t_)last_ * K + wm + 2 * gr + 1] : 0.0f;                \
     }
+#endif
 #if REV
 #define GK_STATE_F(gk_) exp(gk_) /* q_i exp(G_i) */
 #else
@@ -537,9 +551,25 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
                 cp_async16(&Kst[st_][t][c], kbase + (okk ? (off_t_)(t0_ + t) * (off_t_)kt + c : 0), okk);    \
                 cp_async16(&Vst[st_][t][c], vbase + (okv ? (off_t_)(t0_ + t) * (off_t_)vt + c : 0), okv);    \
             }                                                                                                \
+            GK_ISSUE(hs_, t0_, st_)                                                                          \
         }                                                                                                    \
         asm volatile("cp.async.commit_group;" ::: "memory");                                                 \
     }
+#if GKA
+/* the half's gates (rows t0_ .., this key slice) and, with a chunk's first half, its last row */
+#define GK_ISSUE(hs_, t0_, st_)                                                                              \
+    _Pragma("unroll") for (int l = 0; l < HALF * TILE / 4 / SWG; l++) {                                      \
+        const int e = tid + SWG * l, t = e / (TILE / 4), c = 4 * (e % (TILE / 4));                           \
+        const int okg = (t0_) + t < T && k0 + c < K;                                                         \
+        cp_async16(&Gst[st_][t][c], gkb + (okg ? (off_t_)((t0_) + t) * K + c : 0), okg);                     \
+    }                                                                                                        \
+    if (((hs_)&1) == 0 && tid < TILE / 4) {                                                                  \
+        const int c = 4 * tid, okg = k0 + c < K, last_ = min(CH((hs_) >> 1) * CHUNK + CHUNK, T) - 1;       \
+        cp_async16(&Gla[((hs_) >> 1) % 3][c], gkb + (okg ? (off_t_)last_ * K + c : 0), okg);                 \
+    }
+#else
+#define GK_ISSUE(hs_, t0_, st_)
+#endif
     for (int hs0 = 0; hs0 < ST_NST - 1; hs0++) ISSUE(hs0) /* past the end: empty groups */
 #else
     /* prefetch registers: element group e = tid + SWG*l of the chunk tile is (t = e / (TILE/W), c = W*(e % (TILE/W))) */
@@ -644,7 +674,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         const float glast = 0.0f;
 #endif
 #if USE_GK
+#if GKA
+        float dec0 = 1.0f, dec1 = 1.0f; /* the state rows' decays over the chunk: from Gla, below */
+#else
         const float dec0 = exp(pdr[0]), dec1 = exp(pdr[1]); /* the state rows' decays over the chunk */
+#endif
 #endif
 #if ST_ASYNC
 #if GATE
@@ -699,10 +733,12 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #endif
 #if SPLIT == 1
 #define DELTA acc
+#if !GKA /* GKA: once the chunk's last gates have landed */
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
             for (int r = 0; r < 4; r++) acc[j][r] *= ROW_DECAY(r);
+#endif
 #else
 #define DELTA delta
         float delta[4][4];
@@ -720,6 +756,18 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             ISSUE(hs + ST_NST - 1) /* into the stage the last step used (an empty group past the end) */
             asm volatile("cp.async.wait_group " ST_WAIT ";" ::: "memory"); /* this half's copies landed */
             SYNC();
+#if GKA
+            if (hh == 0) { /* the chunk's last gates landed with its first half */
+                dec0 = exp(Gla[m % 3][wm + 2 * gr]);
+                dec1 = exp(Gla[m % 3][wm + 2 * gr + 1]);
+#if SPLIT == 1
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+#pragma unroll
+                    for (int r = 0; r < 4; r++) acc[j][r] *= ROW_DECAY(r);
+#endif
+            }
+#endif
 #if USE_GK
             /* phi(k) exp(G_last - G_j) (REV: q exp(G_i)) per key dimension, in place (half data: into
              * Kf): each work-item scales the rows whose gates it prefetched (l = 2 hh, 2 hh + 1: rows
@@ -727,7 +775,17 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int l = 2 * hh + i, e = tid + SWG * l, t = e / (TILE / 4) - hh * HALF, c = 4 * (e % (TILE / 4));
-#if HALF_IO /* into fp32 rows (rounding k exp(G_last - G_j) to the half type cost the states 1e-4) */
+#if GKA /* the factors from the staged gates (rows past the sequence's end: 0) */
+                const float4 gk_ = vload4(0, &Gst[st][t][c]);
+#if REV
+                float4 f_ = exp(gk_);
+#else
+                float4 f_ = exp(vload4(0, &Gla[m % 3][c]) - gk_);
+#endif
+                f_ = hh * HALF + t < T - n * CHUNK ? f_ : (float4)(0.0f);
+                __local const stg_t *p_ = &Kst[st][t][c];
+                vstore4(phi4((float4)(LDX(p_, 0), LDX(p_, 1), LDX(p_, 2), LDX(p_, 3))) * f_, 0, &Kf[t][c]);
+#elif HALF_IO /* into fp32 rows (rounding k exp(G_last - G_j) to the half type cost the states 1e-4) */
                 __local const stg_t *p_ = &Kst[st][t][c];
                 vstore4(phi4((float4)(LDX(p_, 0), LDX(p_, 1), LDX(p_, 2), LDX(p_, 3))) * GK_STATE_F(pgk[l]), 0, &Kf[t][c]);
 #else
@@ -811,7 +869,6 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 /* q, k and state slices staged by cp.async (float4 rows, no per-key gates): slices of OKS key
  * dimensions in O_NST stages, the next slices loading while the tensor cores work on this one (H100,
  * B=4, T=2048, H=16, D=128, 3xTF32: linear 0.344 -> 0.293 ms, simple GLA 0.354 -> 0.300 ms). */
-#define O_ASYNC (VEC && !GKC)
 /* MMA16: bf16 data and states with the identity feature map on m16n8k16 (H staged bf16 too); the
  * backward's forms too unless MMA16_REV=0 (their scores rounded to bf16 for the product with the third
  * operand, as the forward's) */
@@ -819,6 +876,17 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define MMA16_REV 1
 #endif
 #define MMA16 (HS_HALF && FEATURE == OCLA_FEATURE_IDENTITY && (MMA16_REV || (!REV && !HT)))
+/* GKM: per-key gates in the forward's output kernel on m16n8k16 too (bf16 states, the identity
+ * feature map, dense rows): the chunk's cumulative gates staged with q, k and the state slice by
+ * cp.async, and the factors applied as each warp reads its fragments, rounded to bf16 as fla rounds
+ * its gated q and k: the scores' block (I, J <= I) from q exp(G_i - G_f(I)) and k exp(G_f(I) - G_j)
+ * (G_f(I): sub-chunk I's first row), the inter-chunk part from q exp(G_i). GKM_ON=0: the element-loaded
+ * TF32 kernel instead. */
+#ifndef GKM_ON
+#define GKM_ON 1
+#endif
+#define GKM (GKM_ON && GKC && MMA16 && !REV && VEC)
+#define O_ASYNC (VEC && (!GKC || GKM))
 #if O_ASYNC
 #define OKS 16
 /* q and k slices' row pitch in elements (fp32: 20 words; half: 12 words, a multiple of 16 bytes), and
@@ -829,7 +897,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define HTP (HS_HALF ? OKS + 8 : OKS + PAD) /* the staged [OT][.] state slice's pitch in elements */
 #define OSTAGE (2 * QKF + (HS_HALF ? OT * HTP / 2 : OT * HTP)) /* one stage's local floats */
 #else
-#define OSTAGE (2 * QKF + (HS_HALF ? OKS * (OT + 8) / 2 : OKS * (OT + 8))) /* one stage's local floats */
+#define GKP (OKS + 4) /* GKM: the staged gates' row pitch in floats */
+#define OSTAGE (2 * QKF + (HS_HALF ? OKS * (OT + 8) / 2 : OKS * (OT + 8)) + (GKM ? CHUNK * GKP : 0)) /* one stage's floats */
 #endif
 /* O_NST stages in a ring: the copies run O_NST - 1 slices ahead of the tensor cores; with MMA16 four
  * and V through the ring too (O_VPRE, below; H100, bf16, B=2, T=8192, H=16, D=128: linear outputs
@@ -841,7 +910,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define O_NSTH 3
 #endif
 #ifndef O_NST
-#define O_NST (MMA16 ? (HT ? 3 : 4) : HS_HALF ? O_NSTH : 2) /* HT: four stages would pass 48 KiB */
+#define O_NST (MMA16 ? (HT || GKM ? 3 : 4) : HS_HALF ? O_NSTH : 2) /* HT, GKM: four stages would pass 48 KiB */
 #endif
 #if O_NST == 2
 #define O_WAIT "1"
@@ -942,6 +1011,60 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                           \
     }
 #endif
+#if GKM
+/* One 16-wide slice step with per-key gates (GKM, above) from the staged q, k, state and gates Gx
+ * ([CHUNK][GKP] fp32; rows past the chunk's end and key dims past K staged as zeros). Warp I's
+ * reference row is G_f(I) (the chunk's last row where sub-chunk I lies past it); rows and columns
+ * past the chunk's end are selected to zero (their factors may overflow). Where G_f(I) - G_l(I) passes
+ * 30 in one of the slice's key dims, k's factor in the diagonal block could overflow: the warp's
+ * scores then come element by element after the slices (big). */
+#define L2E 1.4426950408889634f
+/* Each gated operand is rounded once to bf16. Splitting q's into two bf16 terms (a second product
+ * each) measured 0.330 -> 0.365 ms (outputs, H100, B=2, T=8192, H=16, D=128) for a worst error of
+ * 3.74e-3 -> 3.69e-3 against fp64 (test_attention_nv.c): the scores' rounding dominated, below. */
+#define BF_LO(u) as_float((u) << 16)
+#define BF_HI(u) as_float((u)&0xffff0000u)
+#define GK_STEP16(Qx, Kx, Hx, Gx)                                                                                \
+    {                                                                                                            \
+        __local const float *gf_ = Gx + min(wm, rows - 1) * GKP + 2 * tg;                                        \
+        __local const float *gl_ = Gx + min(wm + 15, rows - 1) * GKP + 2 * tg;                                   \
+        const float2 f0_ = vload2(0, gf_), f1_ = vload2(0, gf_ + 8);                                             \
+        const float2 l0_ = vload2(0, gl_), l1_ = vload2(0, gl_ + 8);                                             \
+        big = big || warp_any((f0_.x - l0_.x > 30.0f) | (f0_.y - l0_.y > 30.0f) | (f1_.x - l1_.x > 30.0f) |      \
+                              (f1_.y - l1_.y > 30.0f));                                                          \
+        const float2 e0_ = f0_ * L2E, e1_ = f1_ * L2E;                                                           \
+        uint as_[4], a_[4]; /* q exp(G_i - G_f(I)) for S, q exp(G_i) for O */                                    \
+        _Pragma("unroll") for (int i_ = 0; i_ < 4; i_++) {                                                       \
+            const int r_ = wm + gr + 8 * (i_ & 1), c_ = 2 * tg + 8 * (i_ >> 1), ok_ = r_ < rows;                 \
+            const uint u_ = LD32(Qx + r_ * QKP + c_);                                                            \
+            const float q0_ = BF_LO(u_), q1_ = BF_HI(u_);                                                        \
+            const float2 g_ = vload2(0, Gx + r_ * GKP + c_) * L2E, e_ = (i_ >> 1) ? e1_ : e0_;                    \
+            const float s0_ = ok_ ? q0_ * ocla_nv_ex2(g_.x - e_.x) : 0.0f, s1_ = ok_ ? q1_ * ocla_nv_ex2(g_.y - e_.y) : 0.0f; \
+            const float h0_ = q0_ * ocla_nv_ex2(g_.x), h1_ = q1_ * ocla_nv_ex2(g_.y);                            \
+            as_[i_] = ocla_nv_bf16x2(s0_, s1_);                                                                  \
+            a_[i_] = ocla_nv_bf16x2(h0_, h1_);                                                                   \
+        }                                                                                                        \
+        _Pragma("unroll") for (int j = 0; j < 4; j++) if (!big && ((wn + 8 * j) >> 4) <= I) {                    \
+            const int t_ = wn + 8 * j + gr, ok_ = t_ < rows;                                                     \
+            __local const stg_t *kr_ = Kx + t_ * QKP + 2 * tg;                                                   \
+            const uint k0_ = LD32(kr_), k1_ = LD32(kr_ + 8);                                                     \
+            const float2 g0_ = vload2(0, Gx + t_ * GKP + 2 * tg) * L2E, g1_ = vload2(0, Gx + t_ * GKP + 2 * tg + 8) * L2E; \
+            const float x0_ = ok_ ? BF_LO(k0_) * ocla_nv_ex2(e0_.x - g0_.x) : 0.0f;                              \
+            const float x1_ = ok_ ? BF_HI(k0_) * ocla_nv_ex2(e0_.y - g0_.y) : 0.0f;                              \
+            const float x2_ = ok_ ? BF_LO(k1_) * ocla_nv_ex2(e1_.x - g1_.x) : 0.0f;                              \
+            const float x3_ = ok_ ? BF_HI(k1_) * ocla_nv_ex2(e1_.y - g1_.y) : 0.0f;                              \
+            mma16(sacc[j], as_, ocla_nv_bf16x2(x0_, x1_), ocla_nv_bf16x2(x2_, x3_));                              \
+        }                                                                                                        \
+        _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                            \
+            _Pragma("unroll") for (int jj = 0; jj < 2; jj++) {                                                   \
+            uint b_[4];                                                                                          \
+            ocla_nv_ldsm_t(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +  \
+                                      (lane >> 4) * 8);                                                          \
+            mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);                                                           \
+            mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                       \
+        }                                                                                                        \
+    }
+#endif
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
 /* Per-key gates: phi(q) and phi(k) at chunk row t, key dims d.. (W wide) -> q^ and k~ (see the top).
  * REV (dv): the rows are k's (k~ = k exp(G_f(J) - G_j)), the columns q's (q^ = q exp(G_i - G_f(I))). */
@@ -977,7 +1100,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     ) {
     __local float mem[P1 > P2 ? P1 : P2] __attribute__((aligned(16)));
     __local float gs[CHUNK];
-#if GKC
+#if GKC && !GKM
     /* c_IJ (J < I: pair I(I-1)/2 + J), G_f - G_l, exp(G_f(I)) (REV: exp(G_last - G_f(I))) */
     __local float cs[6][KS], dx[4][KS], en[4][KS];
 #endif
@@ -1061,6 +1184,15 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #else
 #define V_ISSUE(p_, sd_)
 #endif
+#if GKM /* the slice's cumulative gates, CHUNK rows x OKS, after the state slice */
+#define G_ISSUE(sd_, ks_)                                                                                        \
+    for (int e = tid; e < CHUNK * OKS / 4; e += OWG) {                                                           \
+        const int t = e / (OKS / 4), c = 4 * (e % (OKS / 4)), ok = t < rows && (ks_) + c < K;                    \
+        cp_async16((sd_) + 2 * QKF + OKS * (OT + 8) / 2 + t * GKP + c, gkc + (ok ? (off_t_)t * K + (ks_) + c : 0), ok); \
+    }
+#else
+#define G_ISSUE(sd_, ks_)
+#endif
 #define OISSUE(p_)                                                                                               \
     {                                                                                                            \
         const int ks_ = (p_) * OKS;                                                                              \
@@ -1074,6 +1206,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                 cp_async16(kd2_ + t * QKP + c, kbase + (ok ? (off_t_)t * (off_t_)kt + ks_ + c : 0), ok);         \
             }                                                                                                    \
             _Pragma("unroll") for (int l = 0; l < OKS * OT / HS_VPC / OWG; l++) H_ISSUE(hd_, ks_, tid + OWG * l) \
+            G_ISSUE(sd_, ks_)                                                                                    \
         }                                                                                                        \
         V_ISSUE(p_, sd_)                                                                                         \
         asm volatile("cp.async.commit_group;" ::: "memory");                                                     \
@@ -1103,7 +1236,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         __local hs_t *Ha = (__local hs_t *)(mem + (sl % O_NST) * OSTAGE + 2 * QKF);
         const int ks0 = sl * OKS;
 #define KIN(d) (ks0 + (d) < K)
-#if MMA16
+#if GKM
+        GK_STEP16(Qa, Ka, Ha, (__local const float *)(mem + (sl % O_NST) * OSTAGE + 2 * QKF + OKS * (OT + 8) / 2))
+#elif MMA16
         SLICE_STEP16(Qa, Ka, Ha, QKP)
 #else
 #pragma unroll UNROLL_K
@@ -1114,6 +1249,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     }
 #undef OISSUE
 #undef V_ISSUE
+#undef G_ISSUE
 #else
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
         /* every load from an address inside the tensors (row and column 0 where out of range), every
@@ -1230,8 +1366,28 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 /* the scores in local memory: fp32 [CHUNK][CHUNK + PAD], or (MMA16V) bf16 [CHUNK][CHUNK + 8], rounded
  * once as fla rounds them, for S V on m16n8k16 */
 #define MMA16V (MMA16 && O_ASYNC)
-#if MMA16V
+#if MMA16V && GKM
+/* GKM: the scores as two bf16 terms, S = hi + lo (2^-17), and S V as two products: one rounding of
+ * the scores measured up to 6.7e-3 normwise on the H100 where strong gates leave one or two scores
+ * per row (o_i ~ S_ii v_i: the rounding does not average out). hi as MMA16V's; lo in the stage tails
+ * past V's halves and hi ([CHUNK][CHUNK + 8] bf16; rows 0-31 in the scores' stage, 32-63 in V's first) */
+#if CHUNK * (TILE + 8) / 2 + 32 * (CHUNK + 8) / 2 > OSTAGE
+#error "GKM: a stage's tail holds 32 rows of the scores' low terms"
+#endif
+#define SLO_ROW(r)                                                                                               \
+    ((__local ushort *)(mem + (((r) < 32 ? NS + 2 : NS) % O_NST) * OSTAGE + CHUNK * (TILE + 8) / 2) +             \
+     ((r)&31) * (CHUNK + 8))
+#define SS_ST(row, col, x)                                                                                       \
+    {                                                                                                            \
+        const float x_ = (x);                                                                                    \
+        const ushort h_ = ocla_bf16_rne(x_);                                                                     \
+        ((__local ushort *)Ss)[(row) * (CHUNK + 8) + (col)] = h_;                                                \
+        SLO_ROW(row)[col] = ocla_bf16_rne(x_ - as_float((uint)h_ << 16));                                        \
+    }
+#define S_AT(row, t) (LDX(S16, (row) * (CHUNK + 8) + (t)) + LDX(SLO_ROW(row), t))
+#elif MMA16V
 #define SS_ST(row, col, x) (((__local ushort *)Ss)[(row) * (CHUNK + 8) + (col)] = ocla_bf16_rne(x))
+#define S_AT(row, t) LDX(S16, (row) * (CHUNK + 8) + (t))
 #else
 #define SS_ST(row, col, x) (Ss[(row) * (CHUNK + PAD) + (col)] = (x))
 #endif
@@ -1283,7 +1439,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                     sum += phi(DLD(qbase, row * qt + d * qd)) * phi(DLD(kbase, col * kt + d * kd_)) *
                            exp(REV ? gkc[(ocla_idx)col * K + d] - gkc[(ocla_idx)row * K + d]
                                    : gkc[(ocla_idx)row * K + d] - gkc[(ocla_idx)col * K + d]);
-            Ss[row * (CHUNK + PAD) + col] = scale * sum;
+            SS_ST(row, col, scale * sum);
         }
 #endif
 /* The statements for every element (hf, j, r) of the O accumulator, at chunk row `row` and output
@@ -1366,7 +1522,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                     int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
                     float sum = 0.0f;
                     for (int t = REV ? row + strict : 0; t <= (REV ? rows - 1 : row - strict); t++)
-                        sum = mad(LDX(S16, row * (CHUNK + 8) + t), LDX(V16, t * (TILE + 8) + c), sum);
+                        sum = mad(S_AT(row, t), LDX(V16, t * (TILE + 8) + c), sum);
                     oacc[hf][j][r] += sum;
                 }
             SYNC();
@@ -1377,6 +1533,10 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         for (int t16 = 0; t16 < CHUNK; t16 += 16) {
             __local const ushort *sr_ = S16 + (wm + gr) * (CHUNK + 8) + t16 + 2 * tg;
             const uint a_[4] = {LD32(sr_), LD32(sr_ + 8 * (CHUNK + 8)), LD32(sr_ + 8), LD32(sr_ + 8 * (CHUNK + 8) + 8)};
+#if GKM
+            __local const ushort *sl_ = SLO_ROW(wm + gr) + t16 + 2 * tg; /* rows wm + gr + 8 lie in the same half */
+            const uint al_[4] = {LD32(sl_), LD32(sl_ + 8 * (CHUNK + 8)), LD32(sl_ + 8), LD32(sl_ + 8 * (CHUNK + 8) + 8)};
+#endif
 #pragma unroll
             for (int jj = 0; jj < 2; jj++) {
                 uint b_[4];
@@ -1384,6 +1544,10 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                                        (lane >> 4) * 8);
                 mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);
                 mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);
+#if GKM
+                mma16(oacc[hf][2 * jj], al_, b_[0], b_[1]);
+                mma16(oacc[hf][2 * jj + 1], al_, b_[2], b_[3]);
+#endif
             }
         }
         SYNC();

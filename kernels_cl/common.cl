@@ -336,6 +336,18 @@ OCLA_INLINE float ocla_nv_shfl_xor(const float x, const int o) {
 OCLA_INLINE void ocla_nv_cp_async16(__local void *dst, __global const void *src, const int ok) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
 }
+/* 2^x (MUFU ex2: relative error ~2^-22, 0 for x below -126) */
+OCLA_INLINE float ocla_nv_ex2(const float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+/* Two fp32 as a bf16 pair, each rounded to nearest even: lo in the low half. */
+OCLA_INLINE uint ocla_nv_bf16x2(const float lo, const float hi) {
+    uint r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
 #endif /* __NV_CL_C_VERSION */
 
 #endif

@@ -252,3 +252,73 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
     }
     if (!ran) cr_log_info("no NVIDIA device: the bf16 single pass not exercised");
 }
+
+/* bf16 GLA (per-key gates) on the NVIDIA kernels against the fp64 recurrence: gates of moderate
+ * strength (the gated bf16 products of the output kernel) and strong ones (down past the floor: whole
+ * sub-chunks take the element-wise score path), dense rows of 16-byte groups and other layouts, with
+ * and without states, fp32 and bf16 gate tensors. */
+Test(attention_nv, bf16_gla_vs_fp64, .timeout = 600) {
+    static const int shapes[][5] = {{1, 1, 1, 8, 8},    {2, 63, 3, 64, 64},  {1, 64, 2, 128, 128}, {1, 65, 1, 16, 40},
+                                    {2, 1000, 2, 128, 64}, {1, 700, 1, 128, 128}, {2, 130, 3, 24, 96}, {1, 77, 2, 36, 20},
+                                    {1, 300, 2, 256, 136}};
+    int ran = 0;
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        ocla_device_info info;
+        ocla_context_device_info(ctx, &info);
+        if (info.vendor != OCLA_VENDOR_NVIDIA || !ocla_debug_nv_probe(ctx, 1)) {
+            ocla_context_destroy(ctx);
+            continue;
+        }
+        for (int strong = 0; strong <= 1; strong++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
+                const int states = s % 2 == 0;
+                const ocla_dtype gdt = s % 3 == 1 ? OCLA_BF16 : OCLA_F32;
+                const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ns = (size_t)B * H * K * V;
+                float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *h0 = malloc(ns * 4),
+                      *g = malloc(nq * 4);
+                tc_fill_uniform(q, nq, 41 + s, -1, 1), tc_fill_uniform(k, nq, 42 + s, -1, 1);
+                tc_fill_uniform(v, nv, 43 + s, -1, 1), tc_fill_uniform(h0, ns, 44 + s, -1, 1);
+                tc_fill_uniform(g, nq, 45 + s, strong ? -30.0f : -0.5f, 0.0f);
+                tc_round_to(OCLA_BF16, q, nq), tc_round_to(OCLA_BF16, k, nq), tc_round_to(OCLA_BF16, v, nv);
+                if (gdt == OCLA_BF16) tc_round_to(OCLA_BF16, g, nq);
+                const int64_t dq[4] = {B, T, H, K}, dv[4] = {B, T, H, V};
+                ocla_tensor *tq = tc_tensor_as(ctx, OCLA_BF16, 4, dq, q), *tk = tc_tensor_as(ctx, OCLA_BF16, 4, dq, k),
+                            *tv = tc_tensor_as(ctx, OCLA_BF16, 4, dv, v), *to = tc_tensor_as(ctx, OCLA_BF16, 4, dv, NULL),
+                            *th0 = tc_tensor4(ctx, B, H, K, V, h0), *thT = tc_tensor4(ctx, B, H, K, V, NULL),
+                            *tg = tc_tensor_as(ctx, gdt, 4, dq, g);
+                ocla_attn_params p;
+                ocla_attn_params_defaults(&p);
+                p.causal = 1;
+                p.gate = OCLA_GATE_VECTOR;
+                ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .o = to, .g = tg};
+                if (states) io.initial_state = th0, io.final_state = thT;
+                ocla_attn_op *op = NULL;
+                ocla_plan plan;
+                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+                tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+                cr_assert_eq(plan.path, OCLA_PATH_NVIDIA_MMA, "(%d,%d,%d,%d,%d): %s", B, T, H, K, V, plan.kernels);
+                tc_ok(ctx, ocla_attention_run(op, &io));
+                ocla_attention_op_destroy(op);
+                float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
+                double *ro = malloc(nv * 8), *rh = malloc(ns * 8);
+                ref_gated(B, T, H, K, V, q, k, v, NULL, g, 1.0 / sqrt((double)K), states ? h0 : NULL, ro, rh);
+                const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
+                cr_log_info("nv bf16 gla %s gates %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
+                            strong ? "strong" : "moderate", gdt == OCLA_BF16 ? "bf16" : "f32", B, T, H, K, V, states,
+                            eo, eh);
+                /* o: issue 14's bf16 bound, but one token from an initial state: q^T S0 alone, S0 rounded
+                 * to bf16 as the product's operand and o rounded again (see bf16_single_pass_vs_fp64) */
+                cr_assert_leq(eo, T == 1 && states ? 0x1p-7 : 5e-3, "o: strong %d (%d,%d,%d,%d,%d) states %d err %g",
+                              strong, B, T, H, K, V, states, eo);
+                cr_assert_leq(eh, 2e-3, "state: strong %d (%d,%d,%d,%d,%d) err %g", strong, B, T, H, K, V, eh);
+                ran = 1;
+                ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
+                ocla_tensor_destroy(th0), ocla_tensor_destroy(thT), ocla_tensor_destroy(tg);
+                free(q), free(k), free(v), free(h0), free(g), free(o), free(hT), free(ro), free(rh);
+            }
+        ocla_context_destroy(ctx);
+    }
+    if (!ran) cr_log_info("no NVIDIA device: bf16 GLA on the NVIDIA kernels not exercised");
+}
