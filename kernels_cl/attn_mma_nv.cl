@@ -731,13 +731,13 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         const float decay = exp(glast);
 #define ROW_DECAY(r) decay
 #endif
+/* the state decayed over the chunk (plain TF32: before the chunk's products accumulate into it) */
+#define DECAY_STATE()                                                                                            \
+    _Pragma("unroll") for (int j = 0; j < 4; j++) _Pragma("unroll") for (int r = 0; r < 4; r++) acc[j][r] *= ROW_DECAY(r);
 #if SPLIT == 1
 #define DELTA acc
 #if !GKA /* GKA: once the chunk's last gates have landed */
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) acc[j][r] *= ROW_DECAY(r);
+        DECAY_STATE()
 #endif
 #else
 #define DELTA delta
@@ -761,10 +761,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
                 dec0 = exp(Gla[m % 3][wm + 2 * gr]);
                 dec1 = exp(Gla[m % 3][wm + 2 * gr + 1]);
 #if SPLIT == 1
-#pragma unroll
-                for (int j = 0; j < 4; j++)
-#pragma unroll
-                    for (int r = 0; r < 4; r++) acc[j][r] *= ROW_DECAY(r);
+                DECAY_STATE()
 #endif
             }
 #endif
@@ -832,6 +829,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #endif
 #undef DELTA
 #undef ROW_DECAY
+#undef DECAY_STATE
 #if !ST_ASYNC
         SYNC();
 #endif
