@@ -1053,14 +1053,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             const float x3_ = ok_ ? BF_HI(k1_) * ocla_nv_ex2(e1_.y - g1_.y) : 0.0f;                              \
             mma16(sacc[j], as_, ocla_nv_bf16x2(x0_, x1_), ocla_nv_bf16x2(x2_, x3_));                              \
         }                                                                                                        \
-        _Pragma("unroll") for (int hf = 0; hf < 2; hf++) if (hf == 0 || v0 + 64 < V)                            \
-            _Pragma("unroll") for (int jj = 0; jj < 2; jj++) {                                                   \
-            uint b_[4];                                                                                          \
-            ocla_nv_ldsm_t(b_, Hx + (((lane >> 3) & 1) * 8 + (lane & 7)) * (OT + 8) + hf * 64 + wn + 16 * jj +  \
-                                      (lane >> 4) * 8);                                                          \
-            mma16(oacc[hf][2 * jj], a_, b_[0], b_[1]);                                                           \
-            mma16(oacc[hf][2 * jj + 1], a_, b_[2], b_[3]);                                                       \
-        }                                                                                                        \
+        H_STEP16(Hx)                                                                                             \
     }
 #endif
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))

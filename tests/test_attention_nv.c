@@ -172,6 +172,18 @@ Test(attention_nv, capability_probe_and_fallback) {
  * sums exact bf16 products in fp32 without a gate (1e-4), and with gates k exp(G_last - G_j) rounded
  * to bf16 (2e-3, the one-pass bound of test_half_chunked.c). Other devices: not this path
  * (half_chunked covers them). */
+/* Device d's context where it is NVIDIA's with the inline-PTX kernels working, else NULL. */
+static ocla_context *open_nvidia(int d) {
+    ocla_context *ctx = tc_open(d);
+    ocla_device_info info;
+    ocla_context_device_info(ctx, &info);
+    if (info.vendor != OCLA_VENDOR_NVIDIA || !ocla_debug_nv_probe(ctx, 1)) {
+        ocla_context_destroy(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
     static const int shapes[][5] = {{1, 1, 1, 8, 8},      {2, 63, 3, 64, 64},    {1, 64, 2, 128, 128},
                                     {1, 65, 1, 16, 40},    {2, 1000, 2, 128, 64}, {1, 4099, 1, 128, 128},
@@ -179,13 +191,8 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                                     {2, 77, 2, 72, 40},    {1, 300, 2, 256, 64}}; /* single pass at 64 < K <= 128 */
     int ran = 0;
     for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        ocla_device_info info;
-        ocla_context_device_info(ctx, &info);
-        if (info.vendor != OCLA_VENDOR_NVIDIA || !ocla_debug_nv_probe(ctx, 1)) {
-            ocla_context_destroy(ctx);
-            continue;
-        }
+        ocla_context *ctx = open_nvidia(d);
+        if (!ctx) continue;
         for (int gated = 0; gated <= 2; gated++) /* none, scalar gates (simple GLA), fixed decays (retention) */
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
@@ -263,13 +270,8 @@ Test(attention_nv, bf16_gla_vs_fp64, .timeout = 600) {
                                     {1, 300, 2, 256, 136}};
     int ran = 0;
     for (int d = 0; d < tc_device_count(); d++) {
-        ocla_context *ctx = tc_open(d);
-        ocla_device_info info;
-        ocla_context_device_info(ctx, &info);
-        if (info.vendor != OCLA_VENDOR_NVIDIA || !ocla_debug_nv_probe(ctx, 1)) {
-            ocla_context_destroy(ctx);
-            continue;
-        }
+        ocla_context *ctx = open_nvidia(d);
+        if (!ctx) continue;
         for (int strong = 0; strong <= 1; strong++)
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
