@@ -1016,44 +1016,41 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * past the chunk's end are selected to zero (their factors may overflow). Where G_f(I) - G_l(I) passes
  * 30 in one of the slice's key dims, k's factor in the diagonal block could overflow: the warp's
  * scores then come element by element after the slices (big). */
-#define L2E 1.4426950408889634f
 /* Each gated operand is rounded once to bf16. Splitting q's into two bf16 terms (a second product
  * each) measured 0.330 -> 0.365 ms (outputs, H100, B=2, T=8192, H=16, D=128) for a worst error of
  * 3.74e-3 -> 3.69e-3 against fp64 (test_attention_nv.c): the scores' rounding dominated, below. */
-#define BF_LO(u) as_float((u) << 16)
-#define BF_HI(u) as_float((u)&0xffff0000u)
-#define GK_STEP16(Qx, Kx, Hx, Gx)                                                                                \
-    {                                                                                                            \
-        __local const float *gf_ = Gx + min(wm, rows - 1) * GKP + 2 * tg;                                        \
-        __local const float *gl_ = Gx + min(wm + 15, rows - 1) * GKP + 2 * tg;                                   \
-        const float2 f0_ = vload2(0, gf_), f1_ = vload2(0, gf_ + 8);                                             \
-        const float2 l0_ = vload2(0, gl_), l1_ = vload2(0, gl_ + 8);                                             \
-        big = big || warp_any((f0_.x - l0_.x > 30.0f) | (f0_.y - l0_.y > 30.0f) | (f1_.x - l1_.x > 30.0f) |      \
-                              (f1_.y - l1_.y > 30.0f));                                                          \
-        const float2 e0_ = f0_ * L2E, e1_ = f1_ * L2E;                                                           \
-        uint as_[4], a_[4]; /* q exp(G_i - G_f(I)) for S, q exp(G_i) for O */                                    \
-        _Pragma("unroll") for (int i_ = 0; i_ < 4; i_++) {                                                       \
-            const int r_ = wm + gr + 8 * (i_ & 1), c_ = 2 * tg + 8 * (i_ >> 1), ok_ = r_ < rows;                 \
-            const uint u_ = LD32(Qx + r_ * QKP + c_);                                                            \
-            const float q0_ = BF_LO(u_), q1_ = BF_HI(u_);                                                        \
-            const float2 g_ = vload2(0, Gx + r_ * GKP + c_) * L2E, e_ = (i_ >> 1) ? e1_ : e0_;                    \
+#define GK_STEP16(Qx, Kx, Hx, Gx)                                                                                        \
+    {                                                                                                                    \
+        __local const float *gf_ = Gx + min(wm, rows - 1) * GKP + 2 * tg;                                                \
+        __local const float *gl_ = Gx + min(wm + 15, rows - 1) * GKP + 2 * tg;                                           \
+        const float2 f0_ = vload2(0, gf_), f1_ = vload2(0, gf_ + 8);                                                     \
+        const float2 l0_ = vload2(0, gl_), l1_ = vload2(0, gl_ + 8);                                                     \
+        big = big || warp_any((f0_.x - l0_.x > 30.0f) | (f0_.y - l0_.y > 30.0f) | (f1_.x - l1_.x > 30.0f) |              \
+                              (f1_.y - l1_.y > 30.0f));                                                                  \
+        const float2 e0_ = f0_ * M_LOG2E_F, e1_ = f1_ * M_LOG2E_F;                                                       \
+        uint as_[4], a_[4]; /* q exp(G_i - G_f(I)) for S, q exp(G_i) for O */                                            \
+        _Pragma("unroll") for (int i_ = 0; i_ < 4; i_++) {                                                               \
+            const int r_ = wm + gr + 8 * (i_ & 1), c_ = 2 * tg + 8 * (i_ >> 1), ok_ = r_ < rows;                         \
+            const float2 q_ = ldpair(Qx + r_ * QKP + c_);                                                                \
+            const float q0_ = q_.x, q1_ = q_.y;                                                                          \
+            const float2 g_ = vload2(0, Gx + r_ * GKP + c_) * M_LOG2E_F, e_ = (i_ >> 1) ? e1_ : e0_;                     \
             const float s0_ = ok_ ? q0_ * ocla_nv_ex2(g_.x - e_.x) : 0.0f, s1_ = ok_ ? q1_ * ocla_nv_ex2(g_.y - e_.y) : 0.0f; \
-            const float h0_ = q0_ * ocla_nv_ex2(g_.x), h1_ = q1_ * ocla_nv_ex2(g_.y);                            \
-            as_[i_] = ocla_nv_bf16x2(s0_, s1_);                                                                  \
-            a_[i_] = ocla_nv_bf16x2(h0_, h1_);                                                                   \
-        }                                                                                                        \
-        _Pragma("unroll") for (int j = 0; j < 4; j++) if (!big && ((wn + 8 * j) >> 4) <= I) {                    \
-            const int t_ = wn + 8 * j + gr, ok_ = t_ < rows;                                                     \
-            __local const stg_t *kr_ = Kx + t_ * QKP + 2 * tg;                                                   \
-            const uint k0_ = LD32(kr_), k1_ = LD32(kr_ + 8);                                                     \
-            const float2 g0_ = vload2(0, Gx + t_ * GKP + 2 * tg) * L2E, g1_ = vload2(0, Gx + t_ * GKP + 2 * tg + 8) * L2E; \
-            const float x0_ = ok_ ? BF_LO(k0_) * ocla_nv_ex2(e0_.x - g0_.x) : 0.0f;                              \
-            const float x1_ = ok_ ? BF_HI(k0_) * ocla_nv_ex2(e0_.y - g0_.y) : 0.0f;                              \
-            const float x2_ = ok_ ? BF_LO(k1_) * ocla_nv_ex2(e1_.x - g1_.x) : 0.0f;                              \
-            const float x3_ = ok_ ? BF_HI(k1_) * ocla_nv_ex2(e1_.y - g1_.y) : 0.0f;                              \
-            mma16(sacc[j], as_, ocla_nv_bf16x2(x0_, x1_), ocla_nv_bf16x2(x2_, x3_));                              \
-        }                                                                                                        \
-        H_STEP16(Hx)                                                                                             \
+            const float h0_ = q0_ * ocla_nv_ex2(g_.x), h1_ = q1_ * ocla_nv_ex2(g_.y);                                    \
+            as_[i_] = ocla_nv_bf16x2(s0_, s1_);                                                                          \
+            a_[i_] = ocla_nv_bf16x2(h0_, h1_);                                                                           \
+        }                                                                                                                \
+        _Pragma("unroll") for (int j = 0; j < 4; j++) if (!big && ((wn + 8 * j) >> 4) <= I) {                            \
+            const int t_ = wn + 8 * j + gr, ok_ = t_ < rows;                                                             \
+            __local const stg_t *kr_ = Kx + t_ * QKP + 2 * tg;                                                           \
+            const float2 k0_ = ldpair(kr_), k1_ = ldpair(kr_ + 8);                                                       \
+            const float2 g0_ = vload2(0, Gx + t_ * GKP + 2 * tg) * M_LOG2E_F, g1_ = vload2(0, Gx + t_ * GKP + 2 * tg + 8) * M_LOG2E_F; \
+            const float x0_ = ok_ ? k0_.x * ocla_nv_ex2(e0_.x - g0_.x) : 0.0f;                                           \
+            const float x1_ = ok_ ? k0_.y * ocla_nv_ex2(e0_.y - g0_.y) : 0.0f;                                           \
+            const float x2_ = ok_ ? k1_.x * ocla_nv_ex2(e1_.x - g1_.x) : 0.0f;                                           \
+            const float x3_ = ok_ ? k1_.y * ocla_nv_ex2(e1_.y - g1_.y) : 0.0f;                                           \
+            mma16(sacc[j], as_, ocla_nv_bf16x2(x0_, x1_), ocla_nv_bf16x2(x2_, x3_));                                     \
+        }                                                                                                                \
+        H_STEP16(Hx)                                                                                                     \
     }
 #endif
 #define P2 (CHUNK * (CHUNK + PAD) + CHUNK * (TILE + 8))
@@ -1373,7 +1370,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         const float x_ = (x);                                                                                    \
         const ushort h_ = ocla_bf16_rne(x_);                                                                     \
         ((__local ushort *)Ss)[(row) * (CHUNK + 8) + (col)] = h_;                                                \
-        SLO_ROW(row)[col] = ocla_bf16_rne(x_ - as_float((uint)h_ << 16));                                        \
+        SLO_ROW(row)[col] = ocla_bf16_rne(x_ - ocla_bf16_load(h_));                                        \
     }
 #define S_AT(row, t) (LDX(S16, (row) * (CHUNK + 8) + (t)) + LDX(SLO_ROW(row), t))
 #elif MMA16V

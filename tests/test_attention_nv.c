@@ -310,10 +310,10 @@ Test(attention_nv, bf16_gla_vs_fp64, .timeout = 600) {
                 cr_log_info("nv bf16 gla %s gates %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
                             strong ? "strong" : "moderate", gdt == OCLA_BF16 ? "bf16" : "f32", B, T, H, K, V, states,
                             eo, eh);
-                /* o: issue 14's bf16 bound, but one token from an initial state: q^T S0 alone, S0 rounded
-                 * to bf16 as the product's operand and o rounded again (see bf16_single_pass_vs_fp64) */
-                cr_assert_leq(eo, T == 1 && states ? 0x1p-7 : 5e-3, "o: strong %d (%d,%d,%d,%d,%d) states %d err %g",
-                              strong, B, T, H, K, V, states, eo);
+                /* o: issue 14's bf16 bound on every shape (the one-token shape with an initial state
+                 * measured 2.93e-3 / 1.83e-3 on the H100, 2026-11-28) */
+                cr_assert_leq(eo, 5e-3, "o: strong %d (%d,%d,%d,%d,%d) states %d err %g", strong, B, T, H, K, V, states,
+                              eo);
                 cr_assert_leq(eh, 2e-3, "state: strong %d (%d,%d,%d,%d,%d) err %g", strong, B, T, H, K, V, eh);
                 ran = 1;
                 ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
