@@ -767,8 +767,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #endif
 #if USE_GK
             /* phi(k) exp(G_last - G_j) (REV: q exp(G_i)) per key dimension, in place (half data: into
-             * Kf): each work-item scales the rows whose gates it prefetched (l = 2 hh, 2 hh + 1: rows
-             * 16 l .. 16 l + 15) */
+             * Kf): each work-item scales rows 16 l .. 16 l + 15 (l = 2 hh, 2 hh + 1), their gates from its
+             * prefetch registers or, with GKA, from the staged rows */
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int l = 2 * hh + i, e = tid + SWG * l, t = e / (TILE / 4) - hh * HALF, c = 4 * (e % (TILE / 4));
