@@ -52,7 +52,12 @@ typedef long foff_t;
 #endif
 #ifndef FUSED_SKIP
 #define FUSED_SKIP 0 /* measurement only: 4 q S, 8 scores, 16 state, 32 stores, 64 the loads after chunk 0 left out;
-                        * scalar gates: 128 the scores' factors, 256 k's, 512 the decays of o and S */
+                        * scalar gates: 128 the scores' factors, 256 k's, 512 the decays of o and S, 1024 the scan */
+#endif
+/* FUSED_GA (scalar gate tensors): the next chunk's gates copied by cp.async instead of a register load
+ * that each chunk step waited for (the state pass's G_ASYNC in attn_mma_nv.cl: 0.321 -> 0.258 ms) */
+#ifndef FUSED_GA
+#define FUSED_GA 1
 #endif
 #define FSYNC() asm volatile("bar.sync 0;" ::: "memory") /* no memory fence: outstanding loads go on */
 /* Scalar gates (simple GLA: -DUSE_G=1, the tensor [B,T,H] of OCLA_GTYPE; retention: -DUSE_G_GAMMA=1,
@@ -96,6 +101,9 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
     __local float Gc[FC]; /* the chunk's cumulative log gates (inclusive; 0 past T) times log2(e), for exp2 */
     float graw[2];        /* warp 0: the next chunk's gates of rows lane and lane + 32, as stored */
 #endif
+#if USE_G && FUSED_GA
+    __local uint gst[FC]; /* warp 0's copies of the words holding the next chunk's gates */
+#endif
     const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;
     const int lm = lane >> 3, lr = lane & 7; /* ldmatrix: this lane's matrix and row in it */
     const int v0 = get_group_id(0) * FV, bh = get_group_id(1), b = bh / H, h = bh % H;
@@ -106,6 +114,9 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
     __global ushort *obase = o + (b * ob + h * oh + v0);
 #if USE_G
     __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
+#if FUSED_GA /* the gate tensor's last element */
+    __global const FGATE_T *gend = gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh);
+#endif
 #endif
 
     /* chunk n's q and k rows (8 groups of 16 bytes each per work-item, two rows of 256 bytes per warp
@@ -127,7 +138,28 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
                                            min(8 * (e_ & 3), V - v0 - 8));                                   \
     }                                                                                                       \
     GATE_LOAD(n_)
-#if USE_G
+#if USE_G && FUSED_GA
+/* warp 0: the aligned 4-byte words holding the next chunk's gates of rows lane and lane + 32 (gst[lane],
+ * gst[lane + 32]), by cp.async (a 16-bit gate that is the tensor's last element at a word's start: its
+ * 2 bytes alone); GATE_WAIT takes the gates out of them */
+#define GATE_AT(r_) (gbase + (foff_t)(r_) * (foff_t)gt)
+#define GATE_OFF(r_) ((int)((uintptr_t)GATE_AT(min(r_, T - 1)) & 3))
+#define GATE_LOAD(n_)                                                                                       \
+    if (w == 0) {                                                                                           \
+        _Pragma("unroll") for (int u_ = 0; u_ < 2; u_++) {                                                  \
+            const int r_ = (n_)*FC + lane + 32 * u_, ok_ = r_ < T;                                          \
+            __global const FGATE_T *ge_ = ok_ ? GATE_AT(r_) : gbase;                                        \
+            const int nb_ = !ok_ ? 0 : sizeof(FGATE_T) < 4 && ((uintptr_t)ge_ & 3) == 0 && ge_ == gend ? 2 : 4; \
+            ocla_nv_cp_async4(&gst[lane + 32 * u_],                                                         \
+                              (__global const void *)((uintptr_t)ge_ & ~(uintptr_t)3), nb_);                \
+        }                                                                                                   \
+    }                                                                                                       \
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#define GATE_WAIT(n_)                                                                                       \
+    asm volatile("cp.async.wait_all;" ::: "memory");                                                        \
+    _Pragma("unroll") for (int u_ = 0; u_ < 2; u_++)                                                        \
+        graw[u_] = ocla_nv_gate_of_word(gst[lane + 32 * u_], GATE_OFF((n_)*FC + lane + 32 * u_));
+#elif USE_G
 #define GATE_LOAD(n_)                                                                                       \
     if (w == 0) {                                                                                           \
         graw[0] = FGATE_LD(gbase, (foff_t)min((n_)*FC + lane, T - 1) * (foff_t)gt);                         \
@@ -138,13 +170,17 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #else
 #define GATE_LOAD(n_)
 #endif
-/* warp 0: the next chunk's cumulative gates into Gc (two 32-lane scans) */
 #if FGATE
+#ifndef GATE_WAIT
+#define GATE_WAIT(n_)
+#endif
+/* warp 0: the next chunk's cumulative gates into Gc (two 32-lane scans) */
 #define GATE_STORE(n_)                                                                                      \
     if (w == 0) {                                                                                           \
+        GATE_WAIT(n_)                                                                                       \
         float x0_ = (n_)*FC + lane < T ? ocla_log_gate(graw[0]) : 0.0f;                                    \
         float x1_ = (n_)*FC + lane + 32 < T ? ocla_log_gate(graw[1]) : 0.0f;                               \
-        _Pragma("unroll") for (int o_ = 1; o_ < 32; o_ <<= 1) {                                             \
+        _Pragma("unroll") for (int o_ = 1; o_ < 32 && !(FUSED_SKIP & 1024); o_ <<= 1) {                     \
             const float y0_ = ocla_nv_shfl_up(x0_, o_), y1_ = ocla_nv_shfl_up(x1_, o_);                     \
             if (lane >= o_) x0_ += y0_, x1_ += y1_;                                                         \
         }                                                                                                   \

@@ -380,23 +380,9 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
  * load against 0.258 with a constant gate; linear's 0.180) */
 #define G_ASYNC (ST_ASYNC && USE_G)
 #if ST_ASYNC || VEC
-/* 4 bytes global -> local (cp.async.ca); n bytes of them read (n = 2: the rest zeros). */
-OCLA_INLINE void cp_async4(__local void *dst, __global const void *src, const int n) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"l"(dst), "l"(src), "r"(n) : "memory");
-}
-#if USE_G
-/* The gate (OCLA_GTYPE) at byte offset off (0 or 2) of a staged 4-byte word. */
-OCLA_INLINE float gate_of_word(const uint w, const int off) {
-#if OCLA_GTYPE == OCLA_DT_F32
-    (void)off;
-    return as_float(w);
-#elif OCLA_GTYPE == OCLA_DT_BF16
-    return ocla_bf16_load((ushort)(off ? w >> 16 : w));
-#else
-    return ocla_f16_load((ushort)(off ? w >> 16 : w));
-#endif
-}
-#endif
+/* 4 bytes global -> local and the gate in a copied word: common.cl's */
+#define cp_async4 ocla_nv_cp_async4
+#define gate_of_word ocla_nv_gate_of_word
 /* 16 bytes global -> local without registers: common.cl's ocla_nv_cp_async16 */
 #define cp_async16 ocla_nv_cp_async16
 #endif

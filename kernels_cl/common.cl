@@ -336,6 +336,21 @@ OCLA_INLINE float ocla_nv_shfl_xor(const float x, const int o) {
 OCLA_INLINE void ocla_nv_cp_async16(__local void *dst, __global const void *src, const int ok) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"l"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
 }
+/* 4 bytes global -> local (cp.async.ca); n bytes of them read (n = 2: the rest zeros, n = 0: zeros). */
+OCLA_INLINE void ocla_nv_cp_async4(__local void *dst, __global const void *src, const int n) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"l"(dst), "l"(src), "r"(n) : "memory");
+}
+/* A gate (OCLA_GTYPE) at byte offset off (0 or 2) of a 4-byte word copied by ocla_nv_cp_async4. */
+OCLA_INLINE float ocla_nv_gate_of_word(const uint w, const int off) {
+#if OCLA_GTYPE == OCLA_DT_F32
+    (void)off;
+    return as_float(w);
+#elif OCLA_GTYPE == OCLA_DT_BF16
+    return ocla_bf16_load((ushort)(off ? w >> 16 : w));
+#else
+    return ocla_f16_load((ushort)(off ? w >> 16 : w));
+#endif
+}
 /* 2^x (MUFU ex2: relative error ~2^-22, 0 for x below -126) */
 OCLA_INLINE float ocla_nv_ex2(const float x) {
     float y;
