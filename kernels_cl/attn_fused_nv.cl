@@ -83,61 +83,31 @@ OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
 #define KOFF(r, c) ((r)*FK + ((((c) >> 3) ^ ((r)&7)) << 3) + ((c)&7))
 #define VOFF(r, c) ((r)*FV + ((((c) >> 3) ^ (((r) >> 1) & 3)) << 3) + ((c)&7))
 
-__kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
-    const int B, const int T, const int H, const int K, const int V, const float scale,
-    __global const ushort *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
-    __global const ushort *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd,
-    __global const ushort *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd,
-    __global const FGATE_T *gt_, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
-    __global const float *h0, const int has_h0, __global float *hT, const int has_hT,
-    __global ushort *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od) {
-    (void)B, (void)qd, (void)kd, (void)vd, (void)od; /* unit last strides (the plan's VEC) */
-    (void)gt_, (void)gb, (void)gt, (void)gh;
-    __local ushort Qs[FC * FK] __attribute__((aligned(16)));
-    __local ushort Ks[FC * FK] __attribute__((aligned(16)));
-    __local ushort Vs[FC * FV] __attribute__((aligned(16)));
-    __local ushort Ss[FK * FV] __attribute__((aligned(16)));
-#if FGATE
-    __local float Gc[FC]; /* the chunk's cumulative log gates (inclusive; 0 past T) times log2(e), for exp2 */
-    float graw[2];        /* warp 0: the next chunk's gates of rows lane and lane + 32, as stored */
+/* The sequence in segments (runtime/plan_la.c, ocla__fused_segments): FSEG=2 builds mma_fused_fwd
+ * for a work-group per (value tile, row and head, segment of SEG chunks) that starts from the state
+ * entering its segment; FSEG=1 builds mma_fused_part instead, which writes the blocks' records that
+ * state comes from. Without FSEG, mma_fused_fwd walks every chunk (SEG, LB and part unread). */
+#ifndef FSEG
+#define FSEG 0
 #endif
-#if USE_G && FUSED_GA
-    __local uint gst[FC]; /* warp 0's copies of the words holding the next chunk's gates */
-#endif
-    const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;
-    const int lm = lane >> 3, lr = lane & 7; /* ldmatrix: this lane's matrix and row in it */
-    const int v0 = get_group_id(0) * FV, bh = get_group_id(1), b = bh / H, h = bh % H;
-    const int NT = (T + FC - 1) / FC;
-    __global const ushort *qbase = q + (b * qb + h * qh);
-    __global const ushort *kbase = k + (b * kb + h * kh);
-    __global const ushort *vbase = v + (b * vb + h * vh + v0);
-    __global ushort *obase = o + (b * ob + h * oh + v0);
-#if USE_G
-    __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
-#if FUSED_GA /* the gate tensor's last element */
-    __global const FGATE_T *gend = gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh);
-#endif
-#endif
+/* Both kernels' arguments: B T H K V, the scale, q k v (buffer, four strides), the gates (buffer,
+ * three strides), initial and final states, o; chunks per segment, per block; the block records. */
+#define FUSED_ARGS                                                                                          \
+    const int B, const int T, const int H, const int K, const int V, const float scale,                    \
+    __global const ushort *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,   \
+    __global const ushort *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd,   \
+    __global const ushort *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd,   \
+    __global const FGATE_T *gt_, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,                    \
+    __global const float *h0, const int has_h0, __global float *hT, const int has_hT,                        \
+    __global ushort *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh, const ocla_idx od,         \
+    const int SEG, const int LB, __global float *part
+/* A block's record in part (block bk of row b, head h: record (b H + h) NB + bk, NB blocks a row and
+ * head): the state S its LB chunks leave from a zero state, K x VP fp32 row-major (VP: V rounded up to
+ * 32, key dimensions past K zero), then their total log gate times log2(e) (and 3 floats of padding) */
+#define PREC(VP_) (FK * (VP_) + 4)
+/* blocks per (row, head): those of the segments before the last */
+#define FUSED_NB(NT_) ((((NT_) + SEG - 1) / SEG - 1) * (SEG / LB))
 
-    /* chunk n's q and k rows (8 groups of 16 bytes each per work-item, two rows of 256 bytes per warp
-     * and load) and value tile (2 groups) into registers, from addresses clamped inside the tensors
-     * (no branches); QKV_STORE(n) zeros what lies outside T, K and V as it stores them into local
-     * memory, so nothing waits for the loads before then (a select at the load stalls the warp
-     * there) */
-#define QKV_ROW(i_) (tid + FWG * (i_))
-#define QKV_LOAD(n_)                                                                                        \
-    _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
-        const int e_ = QKV_ROW(i_);                                                                         \
-        const foff_t r_ = min((n_)*FC + (e_ >> 4), T - 1), c_ = min(8 * (e_ & 15), K - 8);                  \
-        qr[i_] = *(__global const uint4 *)(qbase + r_ * (foff_t)qt + c_);                                   \
-        kr[i_] = *(__global const uint4 *)(kbase + r_ * (foff_t)kt + c_);                                   \
-    }                                                                                                       \
-    _Pragma("unroll") for (int i_ = 0; i_ < FC * FV / 8 / FWG; i_++) {                                      \
-        const int e_ = QKV_ROW(i_);                                                                         \
-        vr[i_] = *(__global const uint4 *)(vbase + min((n_)*FC + (e_ >> 2), T - 1) * (foff_t)vt +           \
-                                           min(8 * (e_ & 3), V - v0 - 8));                                   \
-    }                                                                                                       \
-    GATE_LOAD(n_)
 #if USE_G && FUSED_GA
 /* warp 0: the aligned 4-byte words holding the next chunk's gates of rows lane and lane + 32 (gst[lane],
  * gst[lane + 32]), by cp.async (a 16-bit gate that is the tensor's last element at a word's start: its
@@ -189,6 +159,166 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
 #else
 #define GATE_STORE(n_)
 #endif
+
+#if FSEG == 1
+/* mma_fused_part: block bk's record (chunks LB bk .. LB bk + LB - 1 of row b, head h): from a zero
+ * state, S = exp(G_last) S + sum_j (k_j exp(G_last - G_j)) v_j^T per chunk as mma_fused_fwd's
+ * update (k scaled and rounded to bf16 the same way), for value columns v0 .. v0 + 127. The blocks
+ * of a row and head run side by side. Work-group: 8 warps; warp w owns state rows 16 w .. 16 w + 15,
+ * all 128 columns; the next chunk's k and v are loaded into registers under this chunk's products.
+ * Local memory: k and the value slab, 16 KiB each (the slab's 16 groups permuted as k's). */
+#define PWG 256
+#define PV 128
+__kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FUSED_ARGS) {
+    (void)B, (void)scale, (void)q, (void)qb, (void)qt, (void)qh, (void)qd, (void)kd, (void)vd;
+    (void)gt_, (void)gb, (void)gt, (void)gh, (void)h0, (void)has_h0, (void)hT, (void)has_hT;
+    (void)o, (void)ob, (void)ot, (void)oh, (void)od;
+    __local ushort Ks[FC * FK] __attribute__((aligned(16)));
+    __local ushort Vs[FC * PV] __attribute__((aligned(16)));
+#if FGATE
+    __local float Gc[FC]; /* as in mma_fused_fwd */
+    float graw[2];
+#endif
+#if USE_G && FUSED_GA
+    __local uint gst[FC];
+#endif
+    const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;
+    const int lm = lane >> 3, lr = lane & 7;
+    const int v0 = get_group_id(0) * PV, bh = get_group_id(1), b = bh / H, h = bh % H, bk = get_group_id(2);
+    const int NT = (T + FC - 1) / FC, n0 = bk * LB, n1 = min(NT, n0 + LB), VP = (V + 31) / 32 * 32;
+    __global const ushort *kbase = k + (b * kb + h * kh);
+    __global const ushort *vbase = v + (b * vb + h * vh);
+#if USE_G
+    __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
+#if FUSED_GA
+    __global const FGATE_T *gend = gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh);
+#endif
+#endif
+    /* chunk n's k rows and value slab: 4 + 4 groups of 16 bytes per work-item, clamped inside the
+     * tensors; PART_STORE zeros what lies outside T, K and V */
+#define PART_LOAD(n_)                                                                                       \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / PWG; i_++) {                                      \
+        const int e_ = tid + PWG * i_;                                                                      \
+        const foff_t r_ = min((n_)*FC + (e_ >> 4), T - 1);                                                  \
+        kr[i_] = *(__global const uint4 *)(kbase + r_ * (foff_t)kt + min(8 * (e_ & 15), K - 8));            \
+        vr[i_] = *(__global const uint4 *)(vbase + r_ * (foff_t)vt + min(v0 + 8 * (e_ & 15), V - 8));       \
+    }                                                                                                       \
+    GATE_LOAD(n_)
+#define PART_STORE(n_)                                                                                      \
+    GATE_STORE(n_)                                                                                          \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / PWG; i_++) {                                      \
+        const int e_ = tid + PWG * i_, in_ = (n_)*FC + (e_ >> 4) < T;                                       \
+        *(__local uint4 *)&Ks[KOFF(e_ >> 4, 8 * (e_ & 15))] = in_ && 8 * (e_ & 15) < K ? kr[i_] : (uint4)(0u); \
+        *(__local uint4 *)&Vs[KOFF(e_ >> 4, 8 * (e_ & 15))] =                                              \
+            in_ && v0 + 8 * (e_ & 15) < V ? vr[i_] : (uint4)(0u);                                           \
+    }
+    float sacc[PV / 8][4], gsum = 0.0f; /* columns 8 j + 2 t4 (+ 1), rows 16 w + g (+ 8); the total gate */
+#pragma unroll
+    for (int j = 0; j < PV / 8; j++) sacc[j][0] = sacc[j][1] = sacc[j][2] = sacc[j][3] = 0.0f;
+    uint4 kr[FC * FK / 8 / PWG], vr[FC * FK / 8 / PWG];
+    PART_LOAD(n0);
+    PART_STORE(n0);
+    for (int n = n0; n < n1; n++) {
+        if (n + 1 < n1) PART_LOAD(n + 1);
+        FSYNC();
+#if FGATE
+        const float gl = Gc[FC - 1];
+        gsum += gl;
+        {
+            const float el = f_exp2(gl);
+#pragma unroll
+            for (int j = 0; j < PV / 8; j++) sacc[j][0] *= el, sacc[j][1] *= el, sacc[j][2] *= el, sacc[j][3] *= el;
+        }
+#endif
+#pragma unroll
+        for (int ks = 0; ks < FC / 16; ks++) {
+            uint a[4];
+            ocla_nv_ldsm_t(a, &Ks[KOFF(16 * ks + 8 * (lm >> 1) + lr, 16 * w + 8 * (lm & 1))]);
+#if FGATE /* keys 16 ks + 2 t4 (+ 1) in a[0..1], + 8 in a[2..3], as mma_fused_fwd scales them */
+            {
+                const int k0 = 16 * ks + 2 * t4;
+                const float f0 = f_exp2(gl - Gc[k0]), f1 = f_exp2(gl - Gc[k0 + 1]),
+                            f2 = f_exp2(gl - Gc[k0 + 8]), f3 = f_exp2(gl - Gc[k0 + 9]);
+                a[0] = f_scale2(a[0], f0, f1), a[1] = f_scale2(a[1], f0, f1);
+                a[2] = f_scale2(a[2], f2, f3), a[3] = f_scale2(a[3], f2, f3);
+            }
+#endif
+#pragma unroll
+            for (int jv = 0; jv < PV / 8; jv += 2) {
+                uint r[4];
+                ocla_nv_ldsm_t(r, &Vs[KOFF(16 * ks + 8 * (lm & 1) + lr, 8 * (jv + (lm >> 1)))]);
+                ocla_nv_mma_bf16(sacc[jv], a, r[0], r[1]);
+                ocla_nv_mma_bf16(sacc[jv + 1], a, r[2], r[3]);
+            }
+        }
+        FSYNC();
+        if (n + 1 < n1) PART_STORE(n + 1);
+    }
+    __global float *rec = part + (long)(bh * FUSED_NB(NT) + bk) * (long)PREC(VP);
+#pragma unroll
+    for (int j = 0; j < PV / 8; j++) {
+        const int c = v0 + 8 * j + 2 * t4, d = 16 * w + g;
+        if (c < VP) {
+            vstore2((float2)(sacc[j][0], sacc[j][1]), 0, rec + d * VP + c);
+            vstore2((float2)(sacc[j][2], sacc[j][3]), 0, rec + (d + 8) * VP + c);
+        }
+    }
+    if (tid == 0 && v0 == 0) rec[FK * VP] = gsum;
+}
+#else
+__kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUSED_ARGS) {
+    (void)B, (void)qd, (void)kd, (void)vd, (void)od; /* unit last strides (the plan's VEC) */
+    (void)gt_, (void)gb, (void)gt, (void)gh, (void)SEG, (void)LB, (void)part;
+    __local ushort Qs[FC * FK] __attribute__((aligned(16)));
+    __local ushort Ks[FC * FK] __attribute__((aligned(16)));
+    __local ushort Vs[FC * FV] __attribute__((aligned(16)));
+    __local ushort Ss[FK * FV] __attribute__((aligned(16)));
+#if FGATE
+    __local float Gc[FC]; /* the chunk's cumulative log gates (inclusive; 0 past T) times log2(e), for exp2 */
+    float graw[2];        /* warp 0: the next chunk's gates of rows lane and lane + 32, as stored */
+#endif
+#if USE_G && FUSED_GA
+    __local uint gst[FC]; /* warp 0's copies of the words holding the next chunk's gates */
+#endif
+    const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;
+    const int lm = lane >> 3, lr = lane & 7; /* ldmatrix: this lane's matrix and row in it */
+    const int v0 = get_group_id(0) * FV, bh = get_group_id(1), b = bh / H, h = bh % H;
+    const int NT = (T + FC - 1) / FC;
+#if FSEG == 2 /* segment get_group_id(2): its SEG chunks */
+    const int n0 = get_group_id(2) * SEG, n1 = min(NT, n0 + SEG);
+#else
+    const int n0 = 0, n1 = NT;
+#endif
+    __global const ushort *qbase = q + (b * qb + h * qh);
+    __global const ushort *kbase = k + (b * kb + h * kh);
+    __global const ushort *vbase = v + (b * vb + h * vh + v0);
+    __global ushort *obase = o + (b * ob + h * oh + v0);
+#if USE_G
+    __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
+#if FUSED_GA /* the gate tensor's last element */
+    __global const FGATE_T *gend = gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh);
+#endif
+#endif
+
+    /* chunk n's q and k rows (8 groups of 16 bytes each per work-item, two rows of 256 bytes per warp
+     * and load) and value tile (2 groups) into registers, from addresses clamped inside the tensors
+     * (no branches); QKV_STORE(n) zeros what lies outside T, K and V as it stores them into local
+     * memory, so nothing waits for the loads before then (a select at the load stalls the warp
+     * there) */
+#define QKV_ROW(i_) (tid + FWG * (i_))
+#define QKV_LOAD(n_)                                                                                        \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
+        const int e_ = QKV_ROW(i_);                                                                         \
+        const foff_t r_ = min((n_)*FC + (e_ >> 4), T - 1), c_ = min(8 * (e_ & 15), K - 8);                  \
+        qr[i_] = *(__global const uint4 *)(qbase + r_ * (foff_t)qt + c_);                                   \
+        kr[i_] = *(__global const uint4 *)(kbase + r_ * (foff_t)kt + c_);                                   \
+    }                                                                                                       \
+    _Pragma("unroll") for (int i_ = 0; i_ < FC * FV / 8 / FWG; i_++) {                                      \
+        const int e_ = QKV_ROW(i_);                                                                         \
+        vr[i_] = *(__global const uint4 *)(vbase + min((n_)*FC + (e_ >> 2), T - 1) * (foff_t)vt +           \
+                                           min(8 * (e_ & 3), V - v0 - 8));                                   \
+    }                                                                                                       \
+    GATE_LOAD(n_)
 #define QKV_STORE(n_)                                                                                       \
     GATE_STORE(n_)                                                                                          \
     _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
@@ -211,6 +341,38 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         stmt_;                                                                                              \
     }
     FOR_STATE(sacc[mt][j][e] = has_h0 && d < K && c < V ? h0[((ocla_idx)bh * K + d) * V + c] : 0.0f);
+#if FSEG == 2
+    { /* the state entering the segment, from the records of the nbk blocks before it: S_in =
+       * exp(g_0 + .. + g_{nbk-1}) S0 + sum_bk exp(g_{bk+1} + .. + g_{nbk-1}) S_bk (g: a block's total
+       * log gate), the blocks from the last back, two at a time so that their loads overlap */
+        const int VP = (V + 31) / 32 * 32, nbk = n0 / LB;
+        __global const float *r0_ = part + (long)bh * FUSED_NB(NT) * (long)PREC(VP);
+        float acc[2][4][4], tail = 0.0f; /* the blocks' sum; the log gate after the block at hand */
+        FOR_STATE(acc[mt][j][e] = 0.0f);
+#define REC_ADD(bk_, f_)                                                                                    \
+    _Pragma("unroll") for (int mt = 0; mt < 2; mt++) _Pragma("unroll") for (int j = 0; j < 4; j++)         \
+        _Pragma("unroll") for (int e = 0; e < 4; e += 2) {                                                  \
+        const float2 x_ = vload2(0, r0_ + (long)(bk_)*PREC(VP) + (32 * w + 16 * mt + g + 4 * e) * VP +      \
+                                        v0 + 8 * j + 2 * t4);                                               \
+        acc[mt][j][e] = fma(f_, x_.x, acc[mt][j][e]), acc[mt][j][e + 1] = fma(f_, x_.y, acc[mt][j][e + 1]); \
+    }
+        int bk = nbk - 1;
+        for (; bk >= 1; bk -= 2) {
+            const float g1 = r0_[(long)bk * PREC(VP) + FK * VP], g0 = r0_[(long)(bk - 1) * PREC(VP) + FK * VP];
+            const float f1 = exp2(tail), f0 = exp2(tail + g1);
+            REC_ADD(bk, f1)
+            REC_ADD(bk - 1, f0)
+            tail += g1 + g0;
+        }
+        if (bk == 0) {
+            const float f0 = exp2(tail);
+            REC_ADD(0, f0)
+            tail += r0_[FK * VP];
+        }
+        const float fh = exp2(tail);
+        FOR_STATE(sacc[mt][j][e] = fma(fh, sacc[mt][j][e], acc[mt][j][e]));
+    }
+#endif
 #define SSTORE()                                                                                            \
     _Pragma("unroll") for (int mt = 0; mt < 2; mt++) _Pragma("unroll") for (int j = 0; j < 4; j++) {       \
         const int d_ = 32 * w + 16 * mt + g, c_ = 8 * j + 2 * t4;                                           \
@@ -218,13 +380,13 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         *(__local uint *)&Ss[VOFF(d_ + 8, c_)] = f_pack(sacc[mt][j][2], sacc[mt][j][3]);                    \
     }
     uint4 qr[FC * FK / 8 / FWG], kr[FC * FK / 8 / FWG], vr[FC * FV / 8 / FWG];
-    QKV_LOAD(0);
+    QKV_LOAD(n0);
     SSTORE();
-    QKV_STORE(0);
+    QKV_STORE(n0);
 
-    for (int n = 0; n < NT; n++) {
+    for (int n = n0; n < n1; n++) {
 #if !(FUSED_SKIP & 64)
-        if (n + 1 < NT) QKV_LOAD(n + 1); /* lands under this chunk's products */
+        if (n + 1 < n1) QKV_LOAD(n + 1); /* lands under this chunk's products */
 #endif
         FSYNC();                         /* chunk n and S in local memory */
         __local const ushort *Kc = Ks, *Vc = Vs;
@@ -364,10 +526,11 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(
         FSYNC(); /* every warp is done with chunk n and S */
         SSTORE();
 #if !(FUSED_SKIP & 64)
-        if (n + 1 < NT) QKV_STORE(n + 1);
+        if (n + 1 < n1) QKV_STORE(n + 1);
 #endif
     }
-    if (has_hT) FOR_STATE(if (d < K && c < V) hT[((ocla_idx)bh * K + d) * V + c] = sacc[mt][j][e]);
+    if (has_hT && n1 == NT) FOR_STATE(if (d < K && c < V) hT[((ocla_idx)bh * K + d) * V + c] = sacc[mt][j][e]);
 }
+#endif /* FSEG */
 #endif
 #endif

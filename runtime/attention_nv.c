@@ -79,10 +79,11 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
 
-/* The single-pass forward (attn_fused_nv.cl): a work-group per (value tile, batch row and head). */
-static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
-    (void)seg; /* one segment */
-    ocla_args a = {op->ctx, op->launch[L_MAIN].k, 0, OCLA_SUCCESS};
+/* The single-pass forward (attn_fused_nv.cl): a work-group per (value tile, batch row and head) and
+ * segment of the sequence (ocla__fused_segments); with more than one segment mma_fused_part first
+ * writes the states of the blocks before the last segment (both kernels take the same arguments). */
+static ocla_status fused_args(ocla_attn_op *op, const ocla_attn_io *io, cl_kernel k) {
+    ocla_args a = {op->ctx, k, 0, OCLA_SUCCESS};
     const int sizes[5] = {op->B, op->T, op->H, op->K, op->V};
     for (int i = 0; i < 5; i++) ocla__push_int(&a, sizes[i]);
     ocla__push_float(&a, op->scale);
@@ -96,8 +97,17 @@ static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg)
     ocla__push_mem(&a, io->final_state ? io->final_state->mem : io->o->mem);
     ocla__push_int(&a, io->final_state != NULL);
     push_nv(&a, io->o);
+    ocla__push_int(&a, op->seg), ocla__push_int(&a, op->fused_lb);
+    ocla__push_mem(&a, op->buf[BUF_HS] ? op->buf[BUF_HS] : io->o->mem); /* the block records, where any */
     return a.st;
 }
+
+static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
+    (void)seg; /* one launch each */
+    ocla_status st = op->launch[L_MAIN].k ? fused_args(op, io, op->launch[L_MAIN].k) : OCLA_SUCCESS;
+    return st == OCLA_SUCCESS ? fused_args(op, io, op->launch[L_OUT].k) : st;
+}
+
 
 /* The plan's kernels (variant_list.c: CHUNK VEC IDX32 SPLIT from the plan, narrowed to the op's
  * layouts by fit_layout; gate and feature map from the request; la_gate_cumsum at the path's chunk).
@@ -107,10 +117,23 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     if (strstr(op->plan.kernels, "mma_fused_fwd")) {
         fit_layout(op);
         if (op->plan.tile[1]) {
-            const size_t go[3] = {((size_t)op->V + 31) / 32 * 128, (size_t)op->B * (size_t)op->H, 1}, lo[3] = {128, 1, 1};
+            const size_t vt = ((size_t)op->V + 31) / 32, bh = (size_t)op->B * (size_t)op->H, lo[3] = {128, 1, 1};
+            int nb; /* the plan's segments (plan_la.c, from the same compute units), one where it has one */
+            int n = ocla__fused_segments(op->T, (double)(vt * bh), (int)op->ctx->info.compute_units,
+                                         op->key.gate != OCLA_GATE_NONE, &op->seg, &op->fused_lb, &nb);
+            if (!strstr(op->plan.kernels, "mma_fused_part")) n = 1, nb = 0, op->seg = op->T > 64 ? (op->T + 63) / 64 : 1;
+            const size_t go[3] = {vt * 128, bh, (size_t)n}, gp[3] = {((size_t)op->V + 127) / 128 * 256, bh, (size_t)nb};
+            const size_t lp[3] = {256, 1, 1};
             op->nseg = 1;
             op->bind = fused_bind;
-            return ocla__attn_add_planned(op, r, "mma_fused_fwd", L_MAIN, AT_EACH, go, lo, "NVIDIA single-pass forward");
+            if (nb > 0) { /* the block records: K x V (V rounded up to 32) fp32 and the total gate (4 floats) */
+                if (!ocla__mul_ok(bh * (size_t)nb, (128 * (vt * 32) + 4) * sizeof(float), &op->need[BUF_HS]))
+                    return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "single-pass block state size overflows");
+                ocla_status st = ocla__attn_add_planned(op, r, "mma_fused_part", L_MAIN, AT_EACH, gp, lp,
+                                                        "NVIDIA single-pass block states");
+                if (st != OCLA_SUCCESS) return st;
+            }
+            return ocla__attn_add_planned(op, r, "mma_fused_fwd", L_OUT, AT_EACH, go, lo, "NVIDIA single-pass forward");
         }
         ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");
     }

@@ -61,7 +61,9 @@ struct ocla_attn_op {
     size_t need[BUF_N];
     cl_mem dec;         /* the decays on the device (owned) */
     int nseg;           /* launches of the sequential walk (llvmpipe splits long sequences) */
-    int seg;            /* chunks (chunked) or tokens (recurrent) per launch */
+    int seg;            /* chunks (chunked) or tokens (recurrent) per launch; the NVIDIA single
+                         * pass: chunks per segment (ocla__fused_segments) */
+    int fused_lb;       /* the NVIDIA single pass: chunks per block of mma_fused_part */
     attn_binding binding; /* of the last good run; zeroed (never a run's: q has a buffer) until then */
     /* state slots (key.slots): the table of the last upload, its device copy, the pool size
      * (the first dim of the given state tensors, one for all) and a pool-sized scratch for the

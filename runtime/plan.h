@@ -102,6 +102,13 @@ void ocla__la_tiles_from_plan(const ocla_plan *p, ocla__la_tiles *t);
 /* linear_attn_blk.cl reads its rows through image views (LB_IMG) for this request: fp32, K and V
  * multiples of 4, no normaliser column, no tensor starting inside its buffer (plan_la.c) */
 int ocla__la_blk_images(const ocla_plan_request *r);
+/* The NVIDIA single pass's segments of the sequence (attn_fused_nv.cl, plan_la.c): T tokens, `tiles`
+ * work-groups per segment (value tiles x batch rows x heads), cu compute units, gated (scalar gates or
+ * fixed decays). Returns the segments; sets *seg to the chunks in each (all T's chunks where one), *lb
+ * to the chunks in each block that mma_fused_part walks (at least OCLA__FUSED_BLOCK, at most 8 blocks
+ * a segment) and *blocks to the blocks of the segments before the last. */
+#define OCLA__FUSED_BLOCK 8
+int ocla__fused_segments(int T, double tiles, int cu, int gated, int *seg, int *lb, int *blocks);
 
 /* ---- the attention backward (plan_bwd.c; the op is runtime/op_attention_bwd.c) ---- */
 /* Request flag (private to the backward): the caller passes no dg tensor, so bwd_dg_out is not

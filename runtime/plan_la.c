@@ -271,9 +271,13 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
          * written or read. It holds 128 key dimensions whatever K (zeros past K): at K <= 64 it would
          * do the work of K = 128, where the two passes do half theirs, and that size was not measured */
         const int scalar = r->op == OCLA_OP_SIMPLE_GLA_CHUNK && (r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_FIXED);
+        int seg, lb, blocks;
         if ((half & OCLA_PLAN_BF16) && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) && r->feature == OCLA_FEATURE_IDENTITY &&
             !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 && r->K <= 128 && vals[1])
-            ocla__plan_set_kernels(p, "mma_fused_fwd");
+            ocla__plan_set_kernels(p, ocla__fused_segments(r->T, ((r->V + 31) / 32) * (double)r->B * r->H,
+                                                           (int)L->compute_units, scalar, &seg, &lb, &blocks) > 1
+                                          ? "mma_fused_part, mma_fused_fwd"
+                                          : "mma_fused_fwd");
         else
             ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
                                    r->op != OCLA_OP_GLA_CHUNK        ? ""
@@ -384,4 +388,26 @@ int ocla__rec_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const 
     snprintf(p->reason, sizeof p->reason, "recurrent attention: %d x %d work-items (device/kernel limit %llu)", RV, RK,
              (unsigned long long)W);
     return 0;
+}
+
+/* The single pass's segments (plan.h). At B=2, T=8192, H=16, V=128 its 128 work-groups (one per SM
+ * of the H100) each wait on their own products and loads every chunk step; with the same work in 256
+ * work-groups (B=4, T=4096) simple GLA took 0.251 ms against 0.330 and linear attention 0.201 against
+ * 0.249 (H200, 2026-11-28). So the sequence is cut until the work-groups number twice the compute
+ * units, at most 8 segments of a multiple of OCLA__FUSED_BLOCK chunks; mma_fused_part's blocks cost
+ * about 0.05 ms there, so two segments (B=2, T=8192) pay for gated attention (0.327 -> 0.292 ms) but
+ * not without a gate (0.246 -> 0.264), and four (B=1, T=8192) for both (0.325 -> 0.179, 0.251 ->
+ * 0.162; docs/BENCHMARKS.md): without a gate, three segments at least. */
+int ocla__fused_segments(int T, double tiles, int cu, int gated, int *seg, int *lb, int *blocks) {
+    const int NT = T > 64 ? (T + 63) / 64 : 1;
+    const double want = 2.0 * (cu > 0 ? cu : 1) / (tiles > 1.0 ? tiles : 1.0);
+    int p = want < 8.0 ? (int)want : 8;
+    if (p > NT / OCLA__FUSED_BLOCK) p = NT / OCLA__FUSED_BLOCK;
+    *seg = NT, *lb = OCLA__FUSED_BLOCK, *blocks = 0;
+    if (p < (gated ? 2 : 3)) return 1;
+    const int s = (NT + p - 1) / p, l = (s + 7) / 8 > OCLA__FUSED_BLOCK ? (s + 7) / 8 : OCLA__FUSED_BLOCK;
+    *seg = (s + l - 1) / l * l, *lb = l;
+    const int n = (NT + *seg - 1) / *seg;
+    *blocks = (n - 1) * (*seg / l);
+    return n;
 }
