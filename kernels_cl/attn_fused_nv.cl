@@ -32,8 +32,11 @@
  * SM): each chunk step waits for its loads (0.145 ms of loads and stores alone, 0.173 of products
  * alone, measured with FUSED_SKIP). Simple GLA: 0.508 -> 0.364 ms and 0.215 -> 0.131 ms.
  *
+ * With few rows and heads the sequence is cut into segments walked side by side (FSEG below), each
+ * from the state entering it.
+ *
  * Build options: -DOCLA_DTYPE=1 (bf16; the file is empty otherwise), -DIDX32=1 (every offset fits in
- * 32 bits); -DFUSED_SKIP (measurement only, wrong results) leaves parts out.
+ * 32 bits), -DFSEG (segments); -DFUSED_SKIP (measurement only, wrong results) leaves parts out.
  */
 #ifdef __NV_CL_C_VERSION
 #if OCLA_DTYPE == OCLA_DT_BF16

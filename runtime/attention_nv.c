@@ -7,7 +7,8 @@
  * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants walk op_attention.c's
  * sequence table (per sequence a state walk; per table chunk an output work-group). bf16 linear
  * attention without a feature map (64 < K <= 128, rows of 16-byte groups, dense sequences) takes one launch
- * instead: kernels_cl/attn_fused_nv.cl walks the chunks with the state tile in registers. */
+ * instead: kernels_cl/attn_fused_nv.cl walks the chunks with the state tile in registers (two where the
+ * plan cuts the sequence into segments: the blocks' states first). */
 #include <stdio.h>
 #include <string.h>
 
