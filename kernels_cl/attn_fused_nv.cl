@@ -17,7 +17,8 @@
  *     rounds its scaled v).
  * Products on mma.sync m16n8k16 bf16 with fp32 accumulation. The scores and S are rounded to bf16 as
  * operands of their products (as fla's chunk kernels do, and as attn_mma_nv.cl's bf16 chunk states
- * are); S itself, the final state and every sum stay fp32; o is rounded once, to nearest even.
+ * are); S itself, the final state and every sum stay fp32; o is rounded once, to nearest even, and
+ * goes out through local memory as 16-byte groups (FUSED_OUT).
  *
  * Work-group: 4 warps. Warp w owns the chunk's rows 16w .. 16w + 15 (their scores with every key of
  * the chunk, their outputs) and the state rows 32w .. 32w + 31 (their update). The next chunk's q and
