@@ -116,6 +116,17 @@ OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
 #define PREC(VP_) (FK * (VP_) + 4)
 /* blocks per (row, head): those of the segments before the last */
 #define FUSED_NB(NT_) ((((NT_) + SEG - 1) / SEG - 1) * (SEG / LB))
+/* Both kernels' state update scales each key by exp(G_last - G_j) and rounds it to bf16 again:
+ * KSCALE_FACTORS(ks) the factors of this work-item's keys 16 ks + 2 t4 (+ 1) and + 8 (+ 9) (gl: the
+ * chunk's last cumulative gate, Gc: all of them), KSCALE(a) applies them to an A fragment of k^T
+ * (those keys in a[0..1] and a[2..3]). */
+#define KSCALE_FACTORS(ks_)                                                                                 \
+    const int k0_ = 16 * (ks_) + 2 * t4;                                                                    \
+    const float f0_ = f_exp2(gl - Gc[k0_]), f1_ = f_exp2(gl - Gc[k0_ + 1]), f2_ = f_exp2(gl - Gc[k0_ + 8]), \
+                f3_ = f_exp2(gl - Gc[k0_ + 9]);
+#define KSCALE(a_)                                                                                          \
+    ((a_)[0] = f_scale2((a_)[0], f0_, f1_), (a_)[1] = f_scale2((a_)[1], f0_, f1_),                         \
+     (a_)[2] = f_scale2((a_)[2], f2_, f3_), (a_)[3] = f_scale2((a_)[3], f2_, f3_))
 
 #if USE_G && FUSED_GA
 /* warp 0: the aligned 4-byte words holding the next chunk's gates of rows lane and lane + 32 (gst[lane],
@@ -123,6 +134,7 @@ OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
  * 2 bytes alone); GATE_WAIT takes the gates out of them */
 #define GATE_AT(r_) (gbase + (foff_t)(r_) * (foff_t)gt)
 #define GATE_OFF(r_) ((int)((uintptr_t)GATE_AT(min(r_, T - 1)) & 3))
+#define GATE_END (gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh)) /* the tensor's last gate */
 #define GATE_LOAD(n_)                                                                                       \
     if (w == 0) {                                                                                           \
         _Pragma("unroll") for (int u_ = 0; u_ < 2; u_++) {                                                  \
@@ -200,7 +212,7 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
 #if USE_G
     __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
 #if FUSED_GA
-    __global const FGATE_T *gend = gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh);
+    __global const FGATE_T *gend = GATE_END;
 #endif
 #endif
     /* chunk n's k rows and value slab: 4 + 4 groups of 16 bytes per work-item, clamped inside the
@@ -245,11 +257,8 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
             ocla_nv_ldsm_t(a, &Ks[KOFF(16 * ks + 8 * (lm >> 1) + lr, 16 * w + 8 * (lm & 1))]);
 #if FGATE /* keys 16 ks + 2 t4 (+ 1) in a[0..1], + 8 in a[2..3], as mma_fused_fwd scales them */
             {
-                const int k0 = 16 * ks + 2 * t4;
-                const float f0 = f_exp2(gl - Gc[k0]), f1 = f_exp2(gl - Gc[k0 + 1]),
-                            f2 = f_exp2(gl - Gc[k0 + 8]), f3 = f_exp2(gl - Gc[k0 + 9]);
-                a[0] = f_scale2(a[0], f0, f1), a[1] = f_scale2(a[1], f0, f1);
-                a[2] = f_scale2(a[2], f2, f3), a[3] = f_scale2(a[3], f2, f3);
+                KSCALE_FACTORS(ks)
+                KSCALE(a);
             }
 #endif
 #pragma unroll
@@ -305,7 +314,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
 #if USE_G
     __global const FGATE_T *gbase = gt_ + (b * gb + h * gh);
 #if FUSED_GA /* the gate tensor's last element */
-    __global const FGATE_T *gend = gt_ + ((foff_t)(B - 1) * gb + (foff_t)(T - 1) * gt + (foff_t)(H - 1) * gh);
+    __global const FGATE_T *gend = GATE_END;
 #endif
 #endif
 
@@ -519,14 +528,9 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
             /* k_j exp(G_last - G_j) (<= k_j), rounded to bf16 as fla rounds its scaled v: keys 16 ks + 2 t4
              * (+ 1) in a[.][0..1], + 8 in a[.][2..3] */
             {
-                const int k0 = 16 * ks + 2 * t4;
-                const float f0 = f_exp2(gl - Gc[k0]), f1 = f_exp2(gl - Gc[k0 + 1]),
-                            f2 = f_exp2(gl - Gc[k0 + 8]), f3 = f_exp2(gl - Gc[k0 + 9]);
+                KSCALE_FACTORS(ks)
 #pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    a[mt][0] = f_scale2(a[mt][0], f0, f1), a[mt][1] = f_scale2(a[mt][1], f0, f1);
-                    a[mt][2] = f_scale2(a[mt][2], f2, f3), a[mt][3] = f_scale2(a[mt][3], f2, f3);
-                }
+                for (int mt = 0; mt < 2; mt++) KSCALE(a[mt]);
             }
 #endif
 #pragma unroll
