@@ -274,13 +274,23 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
         if (n + 1 < n1) PART_STORE(n + 1);
     }
     __global float *rec = part + (long)(bh * FUSED_NB(NT) + bk) * (long)PREC(VP);
+    /* the record through local memory (k's and the slab's, free after the last chunk's barrier), 8 of
+     * a warp's rows at a time (warp w: 4 KiB of Ks or Vs; 8-column group c of row r at c ^ r), then
+     * out as whole 512-byte rows of 16-byte stores. Stored from the fragments, 8 bytes a work-item and
+     * row, the blocks took 0.045 ms instead of 0.034 at B=1, T=8192, H=16, D=128 (H200, linear). */
+    __local float *rw = (__local float *)(w < 4 ? Ks : Vs) + 1024 * (w & 3);
 #pragma unroll
-    for (int j = 0; j < PV / 8; j++) {
-        const int c = v0 + 8 * j + 2 * t4, d = 16 * w + g;
-        if (c < VP) {
-            vstore2((float2)(sacc[j][0], sacc[j][1]), 0, rec + d * VP + c);
-            vstore2((float2)(sacc[j][2], sacc[j][3]), 0, rec + (d + 8) * VP + c);
+    for (int hf = 0; hf < 2; hf++) {
+#pragma unroll
+        for (int j = 0; j < PV / 8; j++)
+            *(__local float2 *)&rw[128 * g + 8 * (j ^ g) + 2 * t4] = (float2)(sacc[j][2 * hf], sacc[j][2 * hf + 1]);
+        asm volatile("bar.warp.sync -1;" ::: "memory");
+#pragma unroll
+        for (int i = 0; i < 8; i++) { /* row i, 16-byte group lane (columns 4 lane .. 4 lane + 3) */
+            const float4 x = *(__local const float4 *)&rw[128 * i + 8 * ((lane >> 1) ^ i) + 4 * (lane & 1)];
+            if (v0 + 4 * lane < VP) *(__global float4 *)(rec + (16 * w + 8 * hf + i) * VP + v0 + 4 * lane) = x;
         }
+        asm volatile("bar.warp.sync -1;" ::: "memory");
     }
     if (tid == 0 && v0 == 0) rec[FK * VP] = gsum;
 }
