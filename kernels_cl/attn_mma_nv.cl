@@ -850,6 +850,15 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * 64-wide halves of V through local memory); o = scale * O. */
 #define OWG 256
 #define OT 128                                   /* output tile width */
+/* O_STAGED: half outputs stored through local memory as 16-byte groups where every row is 16-byte
+ * groups (VEC: o's strides too, runtime/attention_nv.c fit_layout); O_LST stores one element there
+ * rounded to nearest even, as OCLA_OST rounds */
+#define O_STAGED (VEC && !REV && !HT && OCLA_OTYPE != OCLA_DT_F32)
+#if OCLA_OTYPE == OCLA_DT_BF16
+#define O_LST(p, i, x) ((p)[i] = ocla_bf16_rne(x))
+#else /* common.cl's conversion: vstore_half_rte's bits (a NaN's payload aside) */
+#define O_LST(p, i, x) ((p)[i] = ocla_f16_rne(x))
+#endif
 /* q, k and state slices staged by cp.async (float4 rows, no per-key gates): slices of OKS key
  * dimensions in O_NST stages, the next slices loading while the tensor cores work on this one (H100,
  * B=4, T=2048, H=16, D=128, 3xTF32: linear 0.344 -> 0.293 ms, simple GLA 0.354 -> 0.300 ms). */
@@ -1639,7 +1648,31 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif /* MMA16V */
 #undef SV_STEP
     __global ocla_odata *obase = o + b * ob + h * oh + (ocla_idx)t0 * ot;
+#if O_STAGED
+    /* half outputs in rows of 16-byte groups: the 64 x 128 tile through local memory (row r: 128
+     * elements, 16-byte group G at G ^ (r % 8)), rounded as OCLA_OST rounds, then out as 16-byte
+     * groups, instead of one 2-byte store per element (eight rows a store instruction) */
+    SYNC(); /* every warp is done with local memory */
+    {
+        __local ushort *os_ = (__local ushort *)mem;
+        FOR_OACC(O_LST(os_, row * OT + 8 * (((col - v0) >> 3) ^ (row & 7)) + ((col - v0) & 7), oacc[hf][j][r]);)
+        SYNC();
+#pragma unroll
+        for (int l = 0; l < CHUNK * OT / 8 / OWG; l++) {
+            const int e = tid + OWG * l, row = e / (OT / 8), gi = e % (OT / 8), col = v0 + 8 * gi;
+            __local const ushort *x_ = os_ + row * OT + 8 * (gi ^ (row & 7));
+            if (row < rows && col < V) {
+                __global ushort *d_ = (__global ushort *)obase + (ocla_idx)row * ot + col;
+                if (col + 8 <= V)
+                    *(__global uint4 *)d_ = *(__local const uint4 *)x_;
+                else
+                    for (int i = 0; i < V - col; i++) d_[i] = x_[i];
+            }
+        }
+    }
+#else
     FOR_OACC(if (row < rows && col < V) OCLA_OST(obase, row * ot + col * od, oacc[hf][j][r]);)
+#endif
 #undef FOR_OACC
 }
 
