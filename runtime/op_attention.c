@@ -24,11 +24,11 @@ void ocla_attn_params_defaults(ocla_attn_params *p) {
         *p = (ocla_attn_params){.size = sizeof *p, .causal = 1, .scale = 1.0f, .eps = 1e-6f};
 }
 
-static ocla_op_kind op_for(const ocla_attn_params *p) {
+static ocla_op_kind op_for(const ocla_attn_params *p, int form) {
     static const ocla_op_kind by_gate[4] = {OCLA_OP_LINEAR_CHUNK, OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_OP_GLA_CHUNK,
                                             OCLA_OP_SIMPLE_GLA_CHUNK}; /* none, scalar, vector, fixed */
     if (!p->causal) return OCLA_OP_LINEAR_CHUNK;
-    if (p->form == OCLA_FORM_RECURRENT) return OCLA_OP_ATTN_RECURRENT;
+    if (form == OCLA_FORM_RECURRENT) return OCLA_OP_ATTN_RECURRENT;
     return (unsigned)p->gate <= OCLA_GATE_FIXED ? by_gate[p->gate] : OCLA_OP_LINEAR_CHUNK;
 }
 
@@ -40,7 +40,7 @@ ocla_status ocla_attention_limits(ocla_context *ctx, const ocla_attn_params *par
     OCLA__ABI_IN(ctx, "ocla_attention_limits", "params", OCLA__ABI_ATTN_PARAMS, params, given);
     OCLA_LOCK(ctx);
     /* The kernels tile K and V; the limit is the tested range, and a plan must exist. */
-    const ocla_plan_request r = {op_for(params), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
+    const ocla_plan_request r = {op_for(params, params->form), 1, 1, 1, OCLA_ATTN_MAX_DIM, OCLA_ATTN_MAX_DIM, 0, 0, 0, 0};
     ocla_plan plan;
     const ocla_status st = ocla__plan_for(ctx, &r, &plan);
     *max_k = *max_v = st == OCLA_SUCCESS ? OCLA_ATTN_MAX_DIM : 0;
@@ -167,6 +167,10 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
     memset(k, 0, sizeof *k);
     k->causal = p->causal, k->has_scale = p->has_scale, k->feature = (int)p->feature_map;
     k->normalize = p->normalize != 0, k->gate = (int)p->gate, k->form = p->causal ? (int)p->form : 0;
+    /* One token of a dense causal call is one decode step in either form: la_decode, the state in
+     * fp32 throughout (the chunked kernels would round an initial state as a half product's operand,
+     * and launch two kernels for one row) */
+    if (p->causal && !p->cu_seqlens && io->q && io->q->dims[1] == 1) k->form = OCLA_FORM_RECURRENT;
     k->chunk = ocla__resolve_chunk(ctx, p->chunk);
     k->scale = p->has_scale ? p->scale : 0.0f, k->eps = p->normalize ? p->eps : 0.0f;
     k->slots = p->state_slots != NULL;
@@ -679,7 +683,7 @@ static ocla_status prepare(ocla_context *ctx, const ocla_attn_params *p, const o
     const int dt = op->key.lay[IO_Q].dtype; /* half: the portable kernels (plan_la.c) */
     flags |= (dt == OCLA_BF16 ? OCLA_PLAN_BF16 : dt == OCLA_F16 ? OCLA_PLAN_F16 : 0u) |
              (dt != OCLA_F32 && op->key.lay[IO_G].dtype == dt ? OCLA_PLAN_HALF_GATE : 0u);
-    ocla_plan_request r = {op_for(p), op->B, op->T, op->H, op->K, op->V, recurrent ? 0 : op->key.chunk, flags,
+    ocla_plan_request r = {op_for(p, op->key.form), op->B, op->T, op->H, op->K, op->V, recurrent ? 0 : op->key.chunk, flags,
                            (int)p->gate, (int)p->feature_map};
     ocla_plan_limits L;
     if (st == OCLA_SUCCESS) st = ocla__plan_limits(ctx, &L);
