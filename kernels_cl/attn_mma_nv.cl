@@ -850,10 +850,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * 64-wide halves of V through local memory); o = scale * O. */
 #define OWG 256
 #define OT 128                                   /* output tile width */
-/* O_STAGED: half outputs stored through local memory as 16-byte groups where every row is 16-byte
- * groups (VEC: o's strides too, runtime/attention_nv.c fit_layout) and chunks are 64 rows (the plan's
- * always); O_LST stores one element there rounded to nearest even, as OCLA_OST rounds */
-#define O_STAGED (CHUNK == 64 && VEC && !REV && !HT && OCLA_OTYPE != OCLA_DT_F32)
+/* O_STAGED: half outputs (the forward's o; the backward's dq, dk, dv where no gate gradient takes
+ * them in fp32) stored through local memory as 16-byte groups where every row is 16-byte groups (VEC:
+ * o's strides too, runtime/attention_nv.c fit_layout) and chunks are 64 rows (the plan's always);
+ * O_LST stores one element there rounded to nearest even, as OCLA_OST rounds */
+#define O_STAGED (CHUNK == 64 && VEC && OCLA_OTYPE != OCLA_DT_F32)
 #if OCLA_OTYPE == OCLA_DT_BF16
 #define O_LST(p, i, x) ((p)[i] = ocla_bf16_rne(x))
 #else /* common.cl's conversion: vstore_half_rte's bits (a NaN's payload aside) */

@@ -16,6 +16,7 @@
 #include "op_common.h"
 
 #define OCLA_ATTN_MAX_DIM 256
+#define OCLA__FEW_TOKENS 2 /* half tokens a dense causal call runs in the recurrent form (make_key) */
 
 float ocla__retnet_log_decay(int h) { return (float)log(1.0 - pow(2.0, -5.0 - h)); }
 
@@ -167,10 +168,16 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
     memset(k, 0, sizeof *k);
     k->causal = p->causal, k->has_scale = p->has_scale, k->feature = (int)p->feature_map;
     k->normalize = p->normalize != 0, k->gate = (int)p->gate, k->form = p->causal ? (int)p->form : 0;
-    /* One token of a dense causal call is one decode step in either form: la_decode, the state in
-     * fp32 throughout (the chunked kernels would round an initial state as a half product's operand,
-     * and launch two kernels for one row) */
-    if (p->causal && !p->cu_seqlens && io->q && io->q->dims[1] == 1) k->form = OCLA_FORM_RECURRENT;
+    /* A dense causal call of one token is one decode step in either form (la_decode); of two half
+     * tokens (OCLA__FEW_TOKENS), the recurrent form. Both keep the state in fp32 throughout, where the
+     * chunked kernels pad the tokens to a whole chunk and round an initial state as a half product's
+     * operand, which alone decides so few outputs (bf16, 8 x 8 heads from an initial state: 5.1e-3 at
+     * one token, 5.6e-3 at two against issue 14's 5e-3; 3.0e-3 at nine). H200, bf16, 64 rows x 16 heads
+     * x 128: one token 0.053 / 0.070 / 0.142 ms (linear / simple GLA / GLA) -> 0.020 (la_decode), two
+     * 0.053 / 0.072 / 0.142 -> 0.043-0.045; eight would be slower (0.054 / 0.073 -> 0.108 / 0.111) */
+    if (p->causal && !p->cu_seqlens && io->q &&
+        (io->q->dims[1] == 1 || (io->q->dtype != OCLA_F32 && io->q->dims[1] <= OCLA__FEW_TOKENS)))
+        k->form = OCLA_FORM_RECURRENT;
     k->chunk = ocla__resolve_chunk(ctx, p->chunk);
     k->scale = p->has_scale ? p->scale : 0.0f, k->eps = p->normalize ? p->eps : 0.0f;
     k->slots = p->state_slots != NULL;

@@ -97,7 +97,10 @@ Test(attention_nv, tensor_core_path_vs_fp64, .timeout = 600) {
                 if (info.vendor != OCLA_VENDOR_NVIDIA || (portable && strcmp(portable, "0") != 0)) {
                     cr_assert_eq(plan.path, OCLA_PATH_PORTABLE); /* the plan names the path that runs */
                 } else {
-                    cr_assert_eq(plan.path, OCLA_PATH_NVIDIA_MMA, "NVIDIA: the plan did not choose the tensor cores");
+                    if (T == 1) /* one token: the decode step (op_attention.c make_key) */
+                        cr_assert(strstr(plan.kernels, "la_decode"), "one token: %s", plan.kernels);
+                    else
+                        cr_assert_eq(plan.path, OCLA_PATH_NVIDIA_MMA, "NVIDIA: the plan did not choose the tensor cores");
                     cr_assert_eq(st, OCLA_SUCCESS, "%s: %s", ocla_status_string(st), ocla_last_error(ctx));
                     ran = 1;
                     float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
@@ -189,7 +192,8 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                                     {1, 65, 1, 16, 40},    {2, 1000, 2, 128, 64}, {1, 4099, 1, 128, 128},
                                     {2, 130, 3, 24, 96},   {1, 200, 2, 120, 72},  {1, 129, 1, 128, 8},
                                     {2, 77, 2, 72, 40},    {1, 300, 2, 256, 64},  {2, 1100, 1, 96, 32},
-                                    {1, 2000, 2, 128, 64}, {1, 2, 1, 8, 8},      {1, 3, 2, 8, 16}};
+                                    {1, 2000, 2, 128, 64}, {1, 2, 1, 8, 8},      {1, 3, 2, 8, 16},
+                                    {1, 9, 1, 8, 8},       {1, 16, 2, 8, 16},     {1, 9, 1, 128, 128}};
     /* single pass at 64 < K <= 128; initial states on every other shape and on the few-token ones */
     /* the single pass in segments (ocla__fused_segments, on a GPU of 66 or more compute units): (1,4099,1)
      * 5 of 16 chunks, (2,1100,1) 2 of 16 (with a gate; one segment without), (1,2000,2) 4 of 8, the last
@@ -201,7 +205,7 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
         for (int gated = 0; gated <= 2; gated++) /* none, scalar gates (simple GLA), fixed decays (retention) */
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
-                const int states = s % 2 == 0 || T <= 3;
+                const int states = s % 2 == 0 || T <= 16;
                 const ocla_dtype gdt = s % 3 == 0 ? OCLA_BF16 : OCLA_F32; /* the gates' tensor */
                 const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ns = (size_t)B * H * K * V,
                              ng = (size_t)B * T * H;
@@ -232,10 +236,10 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                 ocla_plan plan;
                 tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
                 tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
-                const int fused = K > 64 && K <= 128 && T > 1; /* one token: the decode step */
+                const int fused = K > 64 && K <= 128 && T > 2; /* up to 2 tokens: the recurrent form */
                 cr_assert_eq(strstr(plan.kernels, "mma_fused_fwd") != NULL, fused, "gated %d (%d,%d,%d,%d,%d): %s", gated, B,
                              T, H, K, V, plan.kernels);
-                if (T == 1) cr_assert(strstr(plan.kernels, "la_decode"), "one token: %s", plan.kernels);
+                if (T <= 2) cr_assert(strstr(plan.kernels, T == 1 ? "la_decode" : "la_recurrent"), "%s", plan.kernels);
                 tc_ok(ctx, ocla_attention_run(op, &io));
                 ocla_attention_op_destroy(op);
                 float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
@@ -244,7 +248,7 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                           rh);
                 const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
                 cr_log_info("nv bf16 %s gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
-                            fused ? "one pass" : "two passes",
+                            fused ? "one pass" : T <= 2 ? "recurrent" : "two passes",
                             gated == 2 ? "fixed" : !gated ? "none" : gdt == OCLA_BF16 ? "scalar bf16" : "scalar f32", B,
                             T, H, K, V, states, eo, eh);
                 /* o: issue 14's bf16 bound on every shape (one token is the decode step, its state in fp32;
@@ -270,7 +274,8 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
 Test(attention_nv, bf16_gla_vs_fp64, .timeout = 600) {
     static const int shapes[][5] = {{1, 1, 1, 8, 8},    {2, 63, 3, 64, 64},  {1, 64, 2, 128, 128}, {1, 65, 1, 16, 40},
                                     {2, 1000, 2, 128, 64}, {1, 700, 1, 128, 128}, {2, 130, 3, 24, 96}, {1, 77, 2, 36, 20},
-                                    {1, 300, 2, 256, 136}, {1, 2, 1, 8, 8}, {1, 3, 2, 8, 16}};
+                                    {1, 300, 2, 256, 136}, {1, 2, 1, 8, 8}, {1, 3, 2, 8, 16},
+                                    {1, 9, 1, 8, 8},       {1, 16, 2, 8, 16}};
     int ran = 0;
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = open_nvidia(d);
@@ -278,7 +283,7 @@ Test(attention_nv, bf16_gla_vs_fp64, .timeout = 600) {
         for (int strong = 0; strong <= 1; strong++)
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
-                const int states = s % 2 == 0 || T <= 3; /* few tokens: from an initial state */
+                const int states = s % 2 == 0 || T <= 16; /* few tokens: from an initial state */
                 const ocla_dtype gdt = s % 3 == 1 ? OCLA_BF16 : OCLA_F32;
                 const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ns = (size_t)B * H * K * V;
                 float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *h0 = malloc(ns * 4),
@@ -303,8 +308,9 @@ Test(attention_nv, bf16_gla_vs_fp64, .timeout = 600) {
                 ocla_plan plan;
                 tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
                 tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
-                if (T == 1) /* one token: the decode step */
-                    cr_assert(strstr(plan.kernels, "la_decode"), "(%d,%d,%d,%d,%d): %s", B, T, H, K, V, plan.kernels);
+                if (T <= 2) /* up to 2 tokens: the recurrent form (one: the decode step) */
+                    cr_assert(strstr(plan.kernels, T == 1 ? "la_decode" : "la_recurrent"), "(%d,%d,%d,%d,%d): %s", B, T, H,
+                              K, V, plan.kernels);
                 else
                     cr_assert_eq(plan.path, OCLA_PATH_NVIDIA_MMA, "(%d,%d,%d,%d,%d): %s", B, T, H, K, V, plan.kernels);
                 tc_ok(ctx, ocla_attention_run(op, &io));
