@@ -107,7 +107,9 @@ typedef struct ocla_attn_io {
  * may overlap each other. ocla_attention_run checks this again when its tensors' buffers change. */
 
 /* Forward over T tokens in params.form (chunked or recurrent). Non-causal (params.causal = 0)
- * computes o_t = phi(q_t)^T S_T for every t with the whole sequence's state. */
+ * computes o_t = phi(q_t)^T S_T for every t with the whole sequence's state. A causal call without
+ * cu_seqlens of T = 1 runs the decode step in either form, and of T = 2 in bf16 or fp16 the recurrent
+ * form: the same math with the state in fp32 throughout (ocla_plan_explain names the kernel). */
 OCLA_API ocla_status ocla_attention_forward(ocla_context *ctx, const ocla_attn_params *params,
                                             const ocla_attn_io *io);
 
