@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The decode step (recurrent form, T = 1): kernels_cl/linear_attn_decode.cl. On every device:
  *  - the plan names la_decode for one token and la_recurrent for more, so the single-token calls
- *    below (and in the other suites) run the decode kernel;
+ *    below (and in the other suites) run the decode kernel; a chunked call of one token (of two half
+ *    tokens) runs the decode (recurrent) kernel too, with the recurrent form's results;
  *  - two decode steps, states updated in place (dense states, or a pool through state slots), equal
  *    the fp64 recurrence and the recurrent kernel (linear_attn_rec.cl) run over the same two tokens
  *    from the same states: outputs of both tokens, final states and z, for every gate kind, with and
@@ -184,6 +185,71 @@ Test(decode, plans_decode_kernel, .timeout = 300) {
             cr_assert(strstr(plan.kernels, T == 1 ? "la_decode" : "la_recurrent"), "%s: T = %d: %s", tc_device_name(d),
                       T, text);
         }
+        ocla_context_destroy(ctx);
+    }
+}
+
+/* A chunked causal call of one token runs the decode step in every dtype, of two half tokens the
+ * recurrent kernel (runtime/op_attention.c, make_key): its plan names them, and its outputs and final
+ * states are the recurrent form's bit for bit. Three tokens, two fp32 tokens and packed sequences stay
+ * chunked. */
+Test(decode, few_tokens_of_the_chunked_form, .timeout = 300) {
+    static const ocla_dtype dts[3] = {OCLA_F32, OCLA_BF16, OCLA_F16};
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context *ctx = tc_open(d);
+        for (int di = 0; di < 3; di++)
+            for (int nt = 1; nt <= 3; nt++)
+                for (int packed = 0; packed <= (nt == 1); packed++) {
+                    const ocla_dtype dt = dts[di];
+                    const int nb = packed ? 1 : 2, nh = 2, dk = 16, dv = 24;
+                    const size_t nq = (size_t)nb * nt * nh * dk, nv = (size_t)nb * nt * nh * dv, ns = (size_t)nb * nh * dk * dv;
+                    float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *g = malloc((size_t)nb * nt * nh * 4),
+                          *h0 = malloc(ns * 4);
+                    tc_fill_uniform(q, nq, 500 + nt, -1, 1), tc_fill_uniform(k, nq, 501 + nt, -1, 1);
+                    tc_fill_uniform(v, nv, 502 + nt, -1, 1), tc_fill_uniform(h0, ns, 503 + nt, -1, 1);
+                    tc_fill_uniform(g, (size_t)nb * nt * nh, 504 + nt, -0.5f, 0.0f);
+                    const int64_t dq[4] = {nb, nt, nh, dk}, dvv[4] = {nb, nt, nh, dv}, dg[3] = {nb, nt, nh};
+                    ocla_tensor *tq = tc_tensor_as(ctx, dt, 4, dq, q), *tk = tc_tensor_as(ctx, dt, 4, dq, k),
+                                *tv = tc_tensor_as(ctx, dt, 4, dvv, v), *tg = tc_tensor_as(ctx, OCLA_F32, 3, dg, g),
+                                *th0 = tc_tensor4(ctx, nb, nh, dk, dv, h0);
+                    ocla_tensor *to[2] = {tc_tensor_as(ctx, dt, 4, dvv, NULL), tc_tensor_as(ctx, dt, 4, dvv, NULL)};
+                    ocla_tensor *th[2] = {tc_tensor4(ctx, nb, nh, dk, dv, NULL), tc_tensor4(ctx, nb, nh, dk, dv, NULL)};
+                    const int32_t cu[2] = {0, 1};
+                    ocla_plan plan[2];
+                    for (int form = 0; form <= 1 - packed; form++) { /* chunked, recurrent (no cu_seqlens there) */
+                        ocla_attn_params p;
+                        ocla_attn_params_defaults(&p);
+                        p.gate = OCLA_GATE_SCALAR;
+                        p.form = form ? OCLA_FORM_RECURRENT : OCLA_FORM_CHUNKED;
+                        if (packed) p.cu_seqlens = cu, p.n_seqs = 1;
+                        ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .g = tg, .o = to[form], .initial_state = th0,
+                                           .final_state = th[form]};
+                        ocla_attn_op *op = NULL;
+                        tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+                        tc_ok(ctx, ocla_attention_op_explain(op, &plan[form], NULL, 0));
+                        tc_ok(ctx, ocla_attention_run(op, &io));
+                        ocla_attention_op_destroy(op);
+                    }
+                    const int decode = nt == 1 && !packed, rec = nt == 2 && dt != OCLA_F32;
+                    const char *kn = plan[0].kernels;
+                    cr_assert_eq(strstr(kn, "la_decode") != NULL, decode, "%s: dtype %d, %d tokens, packed %d: %s",
+                                 tc_device_name(d), (int)dt, nt, packed, kn);
+                    cr_assert_eq(strstr(kn, "la_recurrent") != NULL, rec, "%s: dtype %d, %d tokens: %s", tc_device_name(d),
+                                 (int)dt, nt, kn);
+                    if (decode || rec) { /* the recurrent form's kernel: the same bits */
+                        cr_assert_str_eq(plan[0].kernels, plan[1].kernels);
+                        for (int t = 0; t < 2; t++) {
+                            float *a = tc_download(ctx, t ? th[0] : to[0]), *b = tc_download(ctx, t ? th[1] : to[1]);
+                            cr_assert(!memcmp(a, b, (t ? ns : nv) * 4), "%s: dtype %d, %d tokens: %s differs",
+                                      tc_device_name(d), (int)dt, nt, t ? "the final state" : "o");
+                            free(a), free(b);
+                        }
+                    }
+                    ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(tg);
+                    ocla_tensor_destroy(th0);
+                    for (int f = 0; f < 2; f++) ocla_tensor_destroy(to[f]), ocla_tensor_destroy(th[f]);
+                    free(q), free(k), free(v), free(g), free(h0);
+                }
         ocla_context_destroy(ctx);
     }
 }
