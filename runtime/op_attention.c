@@ -172,9 +172,10 @@ static void make_key(const ocla_context *ctx, const ocla_attn_params *p, const o
      * tokens (OCLA__FEW_TOKENS), the recurrent form. Both keep the state in fp32 throughout, where the
      * chunked kernels pad the tokens to a whole chunk and round an initial state as a half product's
      * operand, which alone decides so few outputs (bf16, 8 x 8 heads from an initial state: 5.1e-3 at
-     * one token, 5.6e-3 at two against issue 14's 5e-3; 3.0e-3 at nine). H200, bf16, 64 rows x 16 heads
-     * x 128: one token 0.053 / 0.070 / 0.142 ms (linear / simple GLA / GLA) -> 0.020 (la_decode), two
-     * 0.053 / 0.072 / 0.142 -> 0.043-0.045; eight would be slower (0.054 / 0.073 -> 0.108 / 0.111) */
+     * one token, 5.6e-3 at two against issue 14's 5e-3; at most 3.9e-3 from three on). H200, bf16,
+     * 64 rows x 16 heads x 128: one token 0.053 / 0.070 / 0.142 ms (linear / simple GLA / GLA) ->
+     * 0.020 (la_decode), two 0.053 / 0.072 / 0.142 -> 0.043-0.045; eight would be slower for linear
+     * and simple GLA (0.054 / 0.073 -> 0.108 / 0.111) */
     if (p->causal && !p->cu_seqlens && io->q &&
         (io->q->dims[1] == 1 || (io->q->dtype != OCLA_F32 && io->q->dims[1] <= OCLA__FEW_TOKENS)))
         k->form = OCLA_FORM_RECURRENT;
