@@ -187,10 +187,19 @@ OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
  * state, S = exp(G_last) S + sum_j (k_j exp(G_last - G_j)) v_j^T per chunk as mma_fused_fwd's
  * update (k scaled and rounded to bf16 the same way), for value columns v0 .. v0 + 127. The blocks
  * of a row and head run side by side. Work-group: 8 warps; warp w owns state rows 16 w .. 16 w + 15,
- * all 128 columns; the next chunk's k and v are loaded into registers under this chunk's products.
+ * all 128 columns (with a gate; without one PART_2D's 64 x 32 tiles); the next chunk's k and v are
+ * loaded into registers under this chunk's products.
  * Local memory: k and the value slab, 16 KiB each (the slab's 16 groups permuted as k's). */
 #define PWG 256
 #define PV 128
+/* PART_2D: warps split the state 2 x 4 (64 rows x 32 columns each) rather than by rows (16 x 128):
+ * the key step's fragments read 3 KiB of local memory a warp instead of 9. Without a gate only: H200,
+ * bf16, linear attention, the blocks at B=1, T=8192, H=16, D=128 0.033 -> 0.029-0.031 ms; with
+ * scalar gates each warp scales four fragments of k instead of one, and the blocks took 0.036-0.038
+ * -> 0.039-0.040 ms (docs/BENCHMARKS.md) */
+#ifndef PART_2D
+#define PART_2D (!FGATE)
+#endif
 __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FUSED_ARGS) {
     (void)B, (void)scale, (void)q, (void)qb, (void)qt, (void)qh, (void)qd, (void)kd, (void)vd;
     (void)gt_, (void)gb, (void)gt, (void)gh, (void)h0, (void)has_h0, (void)hT, (void)has_hT;
@@ -234,9 +243,25 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
         *(__local uint4 *)&Vs[KOFF(e_ >> 4, 8 * (e_ & 15))] =                                              \
             in_ && v0 + 8 * (e_ & 15) < V ? vr[i_] : (uint4)(0u);                                           \
     }
+#if PART_2D
+    /* warp w owns state rows 64 wr .. 64 wr + 63 (wr = w / 4: four 16-row tiles mt) and columns
+     * 32 wc .. 32 wc + 31 (wc = w % 4: four 8-column tiles j); sacc[mt][j][e]: row 64 wr + 16 mt + g
+     * (+ 8 for e >= 2), column 32 wc + 8 j + 2 t4 (+ 1 for odd e) */
+    const int wr = w >> 2, wc = w & 3;
+    float sacc[4][4][4], gsum = 0.0f;
+#define PART_ACC(stmt_)                                                                                     \
+    _Pragma("unroll") for (int mt = 0; mt < 4; mt++) _Pragma("unroll") for (int j = 0; j < 4; j++)         \
+        _Pragma("unroll") for (int e = 0; e < 4; e++) stmt_;
+#else
     float sacc[PV / 8][4], gsum = 0.0f; /* columns 8 j + 2 t4 (+ 1), rows 16 w + g (+ 8); the total gate */
-#pragma unroll
-    for (int j = 0; j < PV / 8; j++) sacc[j][0] = sacc[j][1] = sacc[j][2] = sacc[j][3] = 0.0f;
+#define PART_ACC(stmt_)                                                                                     \
+    _Pragma("unroll") for (int j = 0; j < PV / 8; j++) _Pragma("unroll") for (int e = 0; e < 4; e++) stmt_;
+#endif
+#if PART_2D
+    PART_ACC(sacc[mt][j][e] = 0.0f)
+#else
+    PART_ACC(sacc[j][e] = 0.0f)
+#endif
     uint4 kr[FC * FK / 8 / PWG], vr[FC * FK / 8 / PWG];
     PART_LOAD(n0);
     PART_STORE(n0);
@@ -248,12 +273,40 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
         gsum += gl;
         {
             const float el = f_exp2(gl);
-#pragma unroll
-            for (int j = 0; j < PV / 8; j++) sacc[j][0] *= el, sacc[j][1] *= el, sacc[j][2] *= el, sacc[j][3] *= el;
+#if PART_2D
+            PART_ACC(sacc[mt][j][e] *= el)
+#else
+            PART_ACC(sacc[j][e] *= el)
+#endif
         }
 #endif
 #pragma unroll
         for (int ks = 0; ks < FC / 16; ks++) {
+#if PART_2D
+            /* A: k^T of this warp's 64 state rows (4 fragments), B: v of its 32 columns (2 ldmatrix) --
+             * 3 KiB of local reads a warp and key step where the row split reads 9 */
+            uint a[4][4], bv[4][2];
+#pragma unroll
+            for (int mt = 0; mt < 4; mt++)
+                ocla_nv_ldsm_t(a[mt], &Ks[KOFF(16 * ks + 8 * (lm >> 1) + lr, 64 * wr + 16 * mt + 8 * (lm & 1))]);
+#if FGATE
+            {
+                KSCALE_FACTORS(ks)
+#pragma unroll
+                for (int mt = 0; mt < 4; mt++) KSCALE(a[mt]);
+            }
+#endif
+#pragma unroll
+            for (int jv = 0; jv < 4; jv += 2) {
+                uint r[4];
+                ocla_nv_ldsm_t(r, &Vs[KOFF(16 * ks + 8 * (lm & 1) + lr, 32 * wc + 8 * (jv + (lm >> 1)))]);
+                bv[jv][0] = r[0], bv[jv][1] = r[1], bv[jv + 1][0] = r[2], bv[jv + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mt = 0; mt < 4; mt++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) ocla_nv_mma_bf16(sacc[mt][j], a[mt], bv[j][0], bv[j][1]);
+#else
             uint a[4];
             ocla_nv_ldsm_t(a, &Ks[KOFF(16 * ks + 8 * (lm >> 1) + lr, 16 * w + 8 * (lm & 1))]);
 #if FGATE /* keys 16 ks + 2 t4 (+ 1) in a[0..1], + 8 in a[2..3], as mma_fused_fwd scales them */
@@ -269,16 +322,41 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
                 ocla_nv_mma_bf16(sacc[jv], a, r[0], r[1]);
                 ocla_nv_mma_bf16(sacc[jv + 1], a, r[2], r[3]);
             }
+#endif
         }
         FSYNC();
         if (n + 1 < n1) PART_STORE(n + 1);
     }
     __global float *rec = part + (long)(bh * FUSED_NB(NT) + bk) * (long)PREC(VP);
-    /* the record through local memory (k's and the slab's, free after the last chunk's barrier), 8 of
-     * a warp's rows at a time (warp w: 4 KiB of Ks or Vs; 8-column group c of row r at c ^ r), then
-     * out as whole 512-byte rows of 16-byte stores. Stored from the fragments, 8 bytes a work-item and
-     * row, the blocks took 0.045 ms instead of 0.034 at B=1, T=8192, H=16, D=128 (H200, linear). */
+    /* the record through local memory (k's and the slab's, free after the last chunk's barrier; 4 KiB
+     * a warp), then out as whole rows of 16-byte stores. Stored from the fragments, 8 bytes a
+     * work-item and row, the blocks took 0.045 ms instead of 0.034 at B=1, T=8192, H=16, D=128 (H200,
+     * linear, the row split). */
     __local float *rw = (__local float *)(w < 4 ? Ks : Vs) + 1024 * (w & 3);
+#if PART_2D
+    /* a 16-row tile mt at a time: 16 x 32 floats, 8-column group c of row r at c ^ (r % 4); read back
+     * as 4 rows of 8 16-byte groups a load */
+#pragma unroll
+    for (int mt = 0; mt < 4; mt++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                const int r = g + 8 * hf;
+                *(__local float2 *)&rw[32 * r + 8 * (j ^ (r & 3)) + 2 * t4] =
+                    (float2)(sacc[mt][j][2 * hf], sacc[mt][j][2 * hf + 1]);
+            }
+        asm volatile("bar.warp.sync -1;" ::: "memory");
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int r = (lane >> 3) + 4 * i, q4 = lane & 7, c = v0 + 32 * wc + 4 * q4;
+            const float4 x = *(__local const float4 *)&rw[32 * r + 8 * ((q4 >> 1) ^ (r & 3)) + 4 * (q4 & 1)];
+            if (c < VP) *(__global float4 *)(rec + (64 * wr + 16 * mt + r) * VP + c) = x;
+        }
+        asm volatile("bar.warp.sync -1;" ::: "memory");
+    }
+#else
+    /* 8 of a warp's rows at a time (warp w: 8-column group c of row r at c ^ r) */
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
 #pragma unroll
@@ -292,6 +370,7 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
         }
         asm volatile("bar.warp.sync -1;" ::: "memory");
     }
+#endif
     if (tid == 0 && v0 == 0) rec[FK * VP] = gsum;
 }
 #else
