@@ -13,7 +13,9 @@
  *      of 8 rows x 16 bytes, 128 bytes each; the descriptor's leading byte offset is the step
  *      between core matrices along k, its stride byte offset the step along m or n), against the
  *      exact sums; the fp32 results of a work-group land as mma.sync's fragments do (warp w: rows
- *      16 w + lane / 4 (+ 8), columns 8 j + 2 (lane % 4) (+ 1));
+ *      16 w + lane / 4 (+ 8), columns 8 j + 2 (lane % 4) (+ 1)); then four of them over k = 64 from
+ *      rows of 128 bytes in the 128-byte swizzle (16-byte group c of row r at c ^ (r % 8)), the
+ *      descriptor's start stepped by 32 bytes a product;
  *   2. the time of R back-to-back m64n64k16 products per work-group against the same products on
  *      mma.sync.m16n8k16 (fragments in registers), both on 4 work-groups of 128 per compute unit.
  *
@@ -60,6 +62,41 @@ static const char *SRC =
     "    D[r * 32 + c] = d[4 * j], D[r * 32 + c + 1] = d[4 * j + 1];\n"
     "    D[(r + 8) * 32 + c] = d[4 * j + 2], D[(r + 8) * 32 + c + 1] = d[4 * j + 3];\n"
     "  }\n"
+    "}\n"
+    /* the same product over k = 64 from 128-byte swizzled rows: row r's 16-byte group c at c ^ (r % 8), 8 rows
+     * (1 KiB) a swizzle atom; the descriptor's start steps 32 bytes a k16 step, its stride offset 1 KiB */
+    "#define SW(r, k) ((r) * 64 + ((((k) >> 3) ^ ((r) & 7)) << 3) + ((k) & 7))\n"
+    "ulong desc_sw(__local const void *p) {\n"
+    "  return (ulong)((((uint)(ulong)p) & 0x3FFFF) >> 4) | ((ulong)1 << 16) | ((ulong)(1024 >> 4) << 32) | ((ulong)1 << 62);\n"
+    "}\n"
+    "__kernel __attribute__((reqd_work_group_size(128, 1, 1)))\n"
+    "void one_sw(__global const ushort *A, __global const ushort *B, __global float *D) {\n"
+    "  __local ushort As[64 * 64] __attribute__((aligned(1024)));\n"
+    "  __local ushort Bs[32 * 64] __attribute__((aligned(1024)));\n"
+    "  const int tid = get_local_id(0), lane = tid & 31, w = tid >> 5, g = lane >> 2, t4 = lane & 3;\n"
+    "  for (int i = tid; i < 64 * 64; i += 128) As[SW(i / 64, i % 64)] = A[i];\n"
+    "  for (int i = tid; i < 32 * 64; i += 128) Bs[SW(i / 64, i % 64)] = B[i];\n"
+    "  asm volatile(SM90A \"fence.proxy.async.shared::cta;\" ::: \"memory\");\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  float d[16];\n"
+    "  for (int i = 0; i < 16; i++) d[i] = 0.0f;\n"
+    "  const ulong da = desc_sw(As), db = desc_sw(Bs);\n"
+    "  asm volatile(SM90A \"wgmma.fence.sync.aligned;\" ::: \"memory\");\n"
+    "  for (int kk = 0; kk < 4; kk++)\n"
+    "    asm volatile(SM90A\n"
+    "      \"wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, \"\n"
+    "      \"%12, %13, %14, %15}, %16, %17, 1, 1, 1, 0, 0;\"\n"
+    "      : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3]), \"+f\"(d[4]), \"+f\"(d[5]), \"+f\"(d[6]), \"+f\"(d[7]),\n"
+    "        \"+f\"(d[8]), \"+f\"(d[9]), \"+f\"(d[10]), \"+f\"(d[11]), \"+f\"(d[12]), \"+f\"(d[13]), \"+f\"(d[14]), \"+f\"(d[15])\n"
+    "      : \"l\"(da + 2 * kk), \"l\"(db + 2 * kk) : \"memory\");\n"
+    "  asm volatile(SM90A \"wgmma.commit_group.sync.aligned;\" ::: \"memory\");\n"
+    "  asm volatile(SM90A \"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");\n"
+    "  for (int j = 0; j < 4; j++) {\n"
+    "    const int r = 16 * w + g, c = 8 * j + 2 * t4;\n"
+    "    D[r * 32 + c] = d[4 * j], D[r * 32 + c + 1] = d[4 * j + 1];\n"
+    "    D[(r + 8) * 32 + c] = d[4 * j + 2], D[(r + 8) * 32 + c + 1] = d[4 * j + 3];\n"
+    "  }\n"
+    "  if (tid == 0) D[64 * 32] = (float)(((uint)(ulong)As | (uint)(ulong)Bs) & 1023);\n"
     "}\n"
     "#define D32(m) m(0) m(1) m(2) m(3) m(4) m(5) m(6) m(7) m(8) m(9) m(10) m(11) m(12) m(13) m(14) m(15) \\\n"
     "  m(16) m(17) m(18) m(19) m(20) m(21) m(22) m(23) m(24) m(25) m(26) m(27) m(28) m(29) m(30) m(31)\n"
@@ -203,7 +240,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 32 * 16; i++) bfl[i] = (float)((i * 5 + 1) % 13 - 6) / 4.0f, b[i] = to_bf16(bfl[i]);
     cl_mem A = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof a, a, &err);
     cl_mem B = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof b, b, &err);
-    cl_mem D = clCreateBuffer(clc, CL_MEM_READ_WRITE, (size_t)cus * 4 * 128 * 4 > sizeof d ? (size_t)cus * 4 * 128 * 4 : sizeof d, NULL, &err);
+    cl_mem D = clCreateBuffer(clc, CL_MEM_READ_WRITE, (size_t)cus * 4 * 128 * 4 > sizeof d + 4 ? (size_t)cus * 4 * 128 * 4 : sizeof d + 4, NULL, &err);
     cl_kernel k1 = clCreateKernel(p2, "one", &err);
     clSetKernelArg(k1, 0, sizeof A, &A), clSetKernelArg(k1, 1, sizeof B, &B), clSetKernelArg(k1, 2, sizeof D, &D);
     size_t gl = 128, lo = 128;
@@ -220,6 +257,34 @@ int main(int argc, char **argv) {
             maxd = fmax(maxd, fabs(s - d[m * 32 + n]));
         }
     printf("m64n32k16 bf16, operands in local memory: max |error| %g (exact sums expected: 0)\n", maxd);
+
+    /* 1b. over k = 64 from 128-byte swizzled rows */
+    {
+        uint16_t a2[64 * 64], b2[32 * 64];
+        float af2[64 * 64], bf2[32 * 64], d2[64 * 32 + 1];
+        for (int i = 0; i < 64 * 64; i++) af2[i] = (float)((i * 7 + 3) % 17 - 8) / 8.0f, a2[i] = to_bf16(af2[i]);
+        for (int i = 0; i < 32 * 64; i++) bf2[i] = (float)((i * 5 + 1) % 13 - 6) / 4.0f, b2[i] = to_bf16(bf2[i]);
+        cl_mem A2 = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof a2, a2, &err);
+        cl_mem B2 = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof b2, b2, &err);
+        cl_kernel ks = clCreateKernel(p2, "one_sw", &err);
+        clSetKernelArg(ks, 0, sizeof A2, &A2), clSetKernelArg(ks, 1, sizeof B2, &B2), clSetKernelArg(ks, 2, sizeof D, &D);
+        if (clEnqueueNDRangeKernel(q, ks, 1, NULL, &gl, &lo, 0, NULL, NULL) != CL_SUCCESS ||
+            clEnqueueReadBuffer(q, D, CL_TRUE, 0, sizeof d2, d2, 0, NULL, NULL) != CL_SUCCESS) {
+            fprintf(stderr, "the swizzled product kernel did not run\n");
+            return 1;
+        }
+        double md = 0.0;
+        for (int m = 0; m < 64; m++)
+            for (int n = 0; n < 32; n++) {
+                double s = 0.0;
+                for (int k = 0; k < 64; k++) s += (double)af2[m * 64 + k] * bf2[n * 64 + k];
+                md = fmax(md, fabs(s - d2[m * 32 + n]));
+            }
+        printf("m64n32k16 x 4 (k = 64), 128-byte swizzled rows: max |error| %g (exact: 0; operands' offset mod 1 KiB: %g)\n",
+               md, d2[64 * 32]);
+        maxd = fmax(maxd, md);
+        clReleaseKernel(ks), clReleaseMemObject(A2), clReleaseMemObject(B2);
+    }
 
     /* 2. throughput */
     const size_t groups = (size_t)cus * 4;
