@@ -92,6 +92,49 @@ OCLA_INLINE uint f_scale2(const uint u, const float f0, const float f1) {
  * a staged v chunk or the state (FV columns: 4 groups, group g at g ^ ((r / 2) % 4)). */
 #define KOFF(r, c) ((r)*FK + ((((c) >> 3) ^ ((r)&7)) << 3) + ((c)&7))
 #define VOFF(r, c) ((r)*FV + ((((c) >> 3) ^ (((r) >> 1) & 3)) << 3) + ((c)&7))
+/* WG=1 (the plan, where the context's sm_90a probe passed: runtime/attention_nv.c): the scores
+ * S = q k^T of mma_fused_fwd on Hopper's warpgroup products (wgmma.mma_async m64n64k16, the work-group
+ * one warpgroup) with q and k read from local memory by the products themselves, no ldmatrix: eight
+ * products a chunk over the 128 key dimensions, issued once q S is done and waited for before the
+ * scores' masks. q and k then lie in local memory as two halves of 64 key dimensions, rows of 128
+ * bytes, 16-byte group c of row r at c ^ (r % 8) (the 128-byte swizzle). NVIDIA's OpenCL compiler
+ * targets sm_90, where ptxas refuses wgmma, so each sm_90a instruction is written as a PTX comment
+ * marked "// SM90A " (inline asm substitutes its operands all the same) and the runtime builds the
+ * program's PTX again with the marks removed and ".target sm_90a" (runtime/program_cache.c; the
+ * method: tests/tools/wgmma_probe.c). H200, bf16, H=16, D=128, against WG=0 in one call: B=2,
+ * T=8192 linear 0.217 -> 0.196 ms, simple GLA 0.271 -> 0.250; B=4, T=2048 linear 0.098 -> 0.087,
+ * simple GLA 0.115 -> 0.118. Issued before q S instead (the products overlapping the mma.sync
+ * ones), B=2, T=8192 linear took 0.219-0.235. */
+#ifndef WG
+#define WG 0
+#endif
+#define WGOFF(r, c) (((c) >> 6) * (FC * 64) + (r)*64 + (((((c)&63) >> 3) ^ ((r)&7)) << 3) + ((c)&7))
+#if WG
+#define FKOFF WGOFF
+#else
+#define FKOFF KOFF
+#endif
+#define SM90A "// SM90A "
+/* a 128-byte-swizzle descriptor: start p, leading offset 16 bytes, stride 1 KiB */
+OCLA_INLINE ulong f_wgdesc(__local const void *p) {
+    return (ulong)((((uint)(ulong)p) & 0x3FFFF) >> 4) | ((ulong)1 << 16) | ((ulong)(1024 >> 4) << 32) | ((ulong)1 << 62);
+}
+#define WG_FENCE_OPERANDS(a_)                                                                               \
+    _Pragma("unroll") for (int j_ = 0; j_ < 8; j_++)                                                       \
+        asm volatile("" : "+f"(a_[j_][0]), "+f"(a_[j_][1]), "+f"(a_[j_][2]), "+f"(a_[j_][3])::"memory");
+/* d (8 x 4, mma.sync's fragment order) += A B^T, A: 64 x 16 at descriptor da, B: 64 x 16 at db */
+#define WG_MMA64(d_, da_, db_)                                                                              \
+    asm volatile(SM90A "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, " \
+                 "%8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, " \
+                 "%27, %28, %29, %30, %31}, %32, %33, 1, 1, 1, 0, 0;"                                      \
+                 : "+f"(d_[0][0]), "+f"(d_[0][1]), "+f"(d_[0][2]), "+f"(d_[0][3]), "+f"(d_[1][0]), "+f"(d_[1][1]), \
+                   "+f"(d_[1][2]), "+f"(d_[1][3]), "+f"(d_[2][0]), "+f"(d_[2][1]), "+f"(d_[2][2]), "+f"(d_[2][3]), \
+                   "+f"(d_[3][0]), "+f"(d_[3][1]), "+f"(d_[3][2]), "+f"(d_[3][3]), "+f"(d_[4][0]), "+f"(d_[4][1]), \
+                   "+f"(d_[4][2]), "+f"(d_[4][3]), "+f"(d_[5][0]), "+f"(d_[5][1]), "+f"(d_[5][2]), "+f"(d_[5][3]), \
+                   "+f"(d_[6][0]), "+f"(d_[6][1]), "+f"(d_[6][2]), "+f"(d_[6][3]), "+f"(d_[7][0]), "+f"(d_[7][1]), \
+                   "+f"(d_[7][2]), "+f"(d_[7][3])                                                           \
+                 : "l"(da_), "l"(db_)                                                                       \
+                 : "memory")
 
 /* The sequence in segments (runtime/plan_la.c, ocla__fused_segments): FSEG=2 builds mma_fused_fwd
  * for a work-group per (value tile, row and head, segment of SEG chunks) that starts from the state
@@ -377,8 +420,8 @@ __kernel __attribute__((reqd_work_group_size(PWG, 1, 1))) void mma_fused_part(FU
 __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUSED_ARGS) {
     (void)B, (void)qd, (void)kd, (void)vd, (void)od; /* unit last strides (the plan's VEC) */
     (void)gt_, (void)gb, (void)gt, (void)gh, (void)SEG, (void)LB, (void)part;
-    __local ushort Qs[FC * FK] __attribute__((aligned(16)));
-    __local ushort Ks[FC * FK] __attribute__((aligned(16)));
+    __local ushort Qs[FC * FK] __attribute__((aligned(1024))); /* 1 KiB: the swizzle's atoms (WG) */
+    __local ushort Ks[FC * FK] __attribute__((aligned(1024)));
     __local ushort Vs[FC * FV] __attribute__((aligned(16)));
     __local ushort Ss[FK * FV] __attribute__((aligned(16)));
 #if FGATE
@@ -431,8 +474,8 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
     GATE_STORE(n_)                                                                                          \
     _Pragma("unroll") for (int i_ = 0; i_ < FC * FK / 8 / FWG; i_++) {                                      \
         const int e_ = QKV_ROW(i_), ok_ = (n_)*FC + (e_ >> 4) < T && 8 * (e_ & 15) < K;                     \
-        *(__local uint4 *)&Qs[KOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? qr[i_] : (uint4)(0u);                   \
-        *(__local uint4 *)&Ks[KOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? kr[i_] : (uint4)(0u);                   \
+        *(__local uint4 *)&Qs[FKOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? qr[i_] : (uint4)(0u);                  \
+        *(__local uint4 *)&Ks[FKOFF(e_ >> 4, 8 * (e_ & 15))] = ok_ ? kr[i_] : (uint4)(0u);                  \
     }                                                                                                       \
     _Pragma("unroll") for (int i_ = 0; i_ < FC * FV / 8 / FWG; i_++) {                                      \
         const int e_ = QKV_ROW(i_), ok_ = (n_)*FC + (e_ >> 2) < T && v0 + 8 * (e_ & 3) < V;                 \
@@ -493,7 +536,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
  * they took 0.04 of 0.25 ms at B=2, T=8192, H=16, D=128 (H200, linear attention). */
 #define FUSED_OUT()                                                                                         \
     {                                                                                                       \
-        __local uint *ow_ = (__local uint *)&Qs[16 * w * FK];                                               \
+        __local uint *ow_ = (__local uint *)&Qs[16 * w * (WG ? 64 : FK)];                                    \
         _Pragma("unroll") for (int j_ = 0; j_ < 4; j_++) {                                                  \
             ow_[16 * g + 4 * (j_ ^ ((g >> 1) & 3)) + t4] = f_pack(scale * oacc[j_][0], scale * oacc[j_][1]); \
             ow_[16 * (g + 8) + 4 * (j_ ^ ((g >> 1) & 3)) + t4] =                                            \
@@ -511,6 +554,9 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
     QKV_LOAD(n0);
     SSTORE();
     QKV_STORE(n0);
+#if WG /* the stores seen by the products' reads (the async proxy) after the barrier */
+    asm volatile(SM90A "fence.proxy.async.shared::cta;" ::: "memory");
+#endif
 
     for (int n = n0; n < n1; n++) {
 #if !(FUSED_SKIP & 64)
@@ -535,7 +581,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
 #pragma unroll
         for (int kk = 0; kk < FK / 16; kk++) {
             uint qf[4];
-            ocla_nv_ldsm(qf, &Qs[KOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
+            ocla_nv_ldsm(qf, &Qs[FKOFF(16 * w + 8 * (lm & 1) + lr, 16 * kk + 8 * (lm >> 1))]);
 #if !(FUSED_SKIP & 4)
 #pragma unroll
             for (int jv = 0; jv < 4; jv += 2) {
@@ -545,7 +591,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
                 ocla_nv_mma_bf16(oacc[jv + 1], qf, r[2], r[3]);
             }
 #endif
-#if !(FUSED_SKIP & 8)
+#if !(FUSED_SKIP & 8) && !WG
 #pragma unroll
             for (int jp = 0; jp < 4; jp++) {
                 uint r[4];
@@ -555,6 +601,20 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
             }
 #endif
         }
+#if WG && !(FUSED_SKIP & 8)
+        { /* the 64 x 64 scores of the work-group: half kk / 4 of q and k (8 KiB: 512 16-byte units), 32
+           * bytes a product within it */
+            const ulong dq = f_wgdesc(Qs), dk = f_wgdesc(Kc);
+            WG_FENCE_OPERANDS(sc)
+            asm volatile(SM90A "wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+            for (int kk = 0; kk < FK / 16; kk++)
+                WG_MMA64(sc, dq + (ulong)(512 * (kk >> 2) + 2 * (kk & 3)), dk + (ulong)(512 * (kk >> 2) + 2 * (kk & 3)));
+            asm volatile(SM90A "wgmma.commit_group.sync.aligned;" ::: "memory");
+            asm volatile(SM90A "wgmma.wait_group.sync.aligned 0;" ::: "memory");
+            WG_FENCE_OPERANDS(sc)
+        }
+#endif
 #if FGATE && !(FUSED_SKIP & 512)
         { /* the state's part decays to row i: exp(G_i) */
             const float e0 = f_exp2(grow[0]), e1 = f_exp2(grow[1]);
@@ -613,7 +673,7 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
 #endif
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
-                ocla_nv_ldsm_t(a[mt], &Kc[KOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
+                ocla_nv_ldsm_t(a[mt], &Kc[FKOFF(16 * ks + 8 * (lm >> 1) + lr, 32 * w + 16 * mt + 8 * (lm & 1))]);
 #if FGATE && !(FUSED_SKIP & 256)
             /* k_j exp(G_last - G_j) (<= k_j), rounded to bf16 as fla rounds its scaled v: keys 16 ks + 2 t4
              * (+ 1) in a[.][0..1], + 8 in a[.][2..3] */
@@ -643,9 +703,42 @@ __kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void mma_fused_fwd(FUS
 #if !(FUSED_SKIP & 64)
         if (n + 1 < n1) QKV_STORE(n + 1);
 #endif
+#if WG
+        asm volatile(SM90A "fence.proxy.async.shared::cta;" ::: "memory");
+#endif
     }
     if (has_hT && n1 == NT) FOR_STATE(if (d < K && c < V) hT[((ocla_idx)bh * K + d) * V + c] = sacc[mt][j][e]);
 }
 #endif /* FSEG */
+#if WG && FSEG != 1
+/* wg_probe (runtime/attention_nv.c, once per context, in the program of the unsegmented pass): the
+ * scores' products alone, as mma_fused_fwd
+ * runs them, on q[r][c] = (r + 3c) % 7 - 3 and k[n][c] = (2n + c) % 5 - 2 (64 rows and keys, 128
+ * dimensions; exact in bf16 and in the fp32 sums): out[32 t + 4 j + e] = work-item t's scores sc[j][e] */
+__kernel __attribute__((reqd_work_group_size(FWG, 1, 1))) void wg_probe(__global float *out) {
+    __local ushort Qs[FC * FK] __attribute__((aligned(1024)));
+    __local ushort Kc[FC * FK] __attribute__((aligned(1024)));
+    const int tid = get_local_id(0);
+    for (int i = tid; i < FC * FK; i += FWG) {
+        const int r = i / FK, c = i % FK;
+        Qs[WGOFF(r, c)] = (ushort)(as_uint((float)((r + 3 * c) % 7 - 3)) >> 16);
+        Kc[WGOFF(r, c)] = (ushort)(as_uint((float)((2 * r + c) % 5 - 2)) >> 16);
+    }
+    asm volatile(SM90A "fence.proxy.async.shared::cta;" ::: "memory");
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float sc[8][4];
+    for (int j = 0; j < 8; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0.0f;
+    const ulong dq = f_wgdesc(Qs), dk = f_wgdesc(Kc);
+    WG_FENCE_OPERANDS(sc)
+    asm volatile(SM90A "wgmma.fence.sync.aligned;" ::: "memory");
+    for (int kk = 0; kk < FK / 16; kk++)
+        WG_MMA64(sc, dq + (ulong)(512 * (kk >> 2) + 2 * (kk & 3)), dk + (ulong)(512 * (kk >> 2) + 2 * (kk & 3)));
+    asm volatile(SM90A "wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile(SM90A "wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    WG_FENCE_OPERANDS(sc)
+    for (int j = 0; j < 8; j++)
+        for (int e = 0; e < 4; e++) out[32 * tid + 4 * j + e] = sc[j][e];
+}
+#endif
 #endif
 #endif

@@ -10,6 +10,7 @@
  * instead: kernels_cl/attn_fused_nv.cl walks the chunks with the state tile in registers (two where the
  * plan cuts the sequence into segments: the blocks' states first). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attn_op.h"
@@ -218,6 +219,72 @@ static void probe(ocla_context *ctx) {
         ocla__log(ctx, level, "NVIDIA tensor-core path not available (portable kernels): %s", ocla_last_error(ctx));
     else if (!ok)
         ocla__log(ctx, level, "NVIDIA tensor-core path probe computed a wrong product: portable kernels");
+}
+
+/* wg_probe's expected scores (kernels_cl/attn_fused_nv.cl): work-item t holds sc[j][e], the score of row
+ * 16 (t / 32) + (t % 32) / 4 + 8 (e / 2) and key 8 j + 2 (t % 4) + e % 2 of S = q k^T, q[r][c] =
+ * (r + 3c) % 7 - 3, k[n][c] = (2n + c) % 5 - 2, c < 128: exact sums. */
+static int wg_probe_ok(const float *out) {
+    for (int t = 0; t < 128; t++)
+        for (int j = 0; j < 8; j++)
+            for (int e = 0; e < 4; e++) {
+                const int r = 16 * (t / 32) + (t % 32) / 4 + 8 * (e >> 1), n = 8 * j + 2 * (t % 4) + (e & 1);
+                int d = 0;
+                for (int c = 0; c < 128; c++) d += ((r + 3 * c) % 7 - 3) * ((2 * n + c) % 5 - 2);
+                if (out[32 * t + 4 * j + e] != (float)d) return 0;
+            }
+    return 1;
+}
+
+/* Build and run wg_probe (the single pass's bf16 program with WG=1, built through its sm_90a PTX:
+ * runtime/program_cache.c); OCLA_SUCCESS when it ran, *ok whether its scores are right. */
+static ocla_status run_wg_probe(ocla_context *ctx, int *ok) {
+    ocla_variant v = ocla__variant(&ocla__fam_nv_fused);
+    v.tile[0] = 1, v.tile[2] = OCLA_BF16, v.tile[4] = 1; /* IDX32, OCLA_DTYPE, WG: the unsegmented pass's program */
+    cl_kernel k = NULL;
+    cl_mem buf = NULL;
+    float *out = malloc(128 * 32 * sizeof *out);
+    if (!out) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "sm_90a probe: host buffer");
+    ocla_status st = ocla__variant_kernel(ctx, &v, "wg_probe", &k);
+    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, 128 * 32 * sizeof *out, &buf, "sm_90a probe");
+    ocla_args a = {ctx, k, 0, st};
+    ocla__push_mem(&a, buf);
+    st = a.st;
+    const size_t n = 128;
+    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, k, 1, &n, &n, "sm_90a probe");
+    if (st == OCLA_SUCCESS) {
+        const cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, 128 * 32 * sizeof *out, out, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "sm_90a probe");
+    }
+    if (buf) clReleaseMemObject(buf);
+    *ok = st == OCLA_SUCCESS && wg_probe_ok(out);
+    free(out);
+    return st;
+}
+
+int ocla__nv_wgmma_available(ocla_context *ctx) {
+    if (ctx->info.vendor != OCLA_VENDOR_NVIDIA || !ocla__nv_available(ctx)) return 0;
+    if (!ctx->wg_probe) {
+        int ok = 0;
+        const ocla_status st = run_wg_probe(ctx, &ok);
+        ctx->wg_probe = ok ? 1 : -1;
+        /* info only: GPUs before Hopper have no warpgroup products, and the mma.sync kernels serve */
+        if (st != OCLA_SUCCESS)
+            ocla__log(ctx, OCLA_LOG_INFO, "sm_90a warpgroup products not available: %s", ocla_last_error(ctx));
+        else if (!ok)
+            ocla__log(ctx, OCLA_LOG_INFO, "sm_90a warpgroup products not available (the probe's scores are wrong)");
+    }
+    return ctx->wg_probe > 0;
+}
+
+int ocla_debug_nv_wgmma(ocla_context *ctx, int run) {
+    if (!ctx) return 0;
+    OCLA_LOCK(ctx);
+    if (run) ctx->wg_probe = 0, ocla__nv_wgmma_available(ctx);
+    else ctx->wg_probe = -1;
+    const int r = ctx->wg_probe > 0;
+    OCLA_UNLOCK(ctx);
+    return r;
 }
 
 int ocla__nv_available(ocla_context *ctx) {

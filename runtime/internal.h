@@ -122,6 +122,7 @@ struct ocla_context {
     int portable_only; /* options.portable_kernels_only or OCLA_PORTABLE=1: no vendor fast paths */
     int allow_tf32;    /* options.allow_tf32 or OCLA_ALLOW_TF32=1 */
     int nv_probe;      /* NVIDIA tensor-core path: 0 not probed yet, 1 works, -1 not available */
+    int wg_probe;      /* its sm_90a warpgroup products (attention_nv.c): 0 not probed yet, 1 work, -1 not */
 
     /* prepared attention ops of the one-shot call (op_attention.c), replaced round-robin */
 #define OCLA_ATTN_CACHE_SLOTS 8
@@ -138,6 +139,7 @@ struct ocla_context {
  * and warp vote checked on the host); 0 without a GPU, on a portable-only context, or when anything
  * fails (the reason is logged). Caller holds the context lock. */
 int ocla__nv_available(ocla_context *ctx);
+int ocla__nv_wgmma_available(ocla_context *ctx); /* attention_nv.c: the sm_90a probe, once per context */
 
 /* Error detail: sets ctx->error (or the thread's error when ctx is NULL), logs at DEBUG, returns st. */
 ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) OCLA_PRINTF(3, 4);

@@ -21,6 +21,9 @@ OCLA_API void ocla_debug_drop_memory_cache(ocla_context *ctx);
  * unavailable, as a failed probe does (later plans take the portable kernels). Returns 1 when the
  * path is available afterwards. */
 OCLA_API int ocla_debug_nv_probe(ocla_context *ctx, int run);
+/* The sm_90a warpgroup products (the single pass's scores, WG): run = 1 probes again and returns
+ * whether they work; run = 0 marks them unavailable (the mma.sync kernels plan). */
+OCLA_API int ocla_debug_nv_wgmma(ocla_context *ctx, int run);
 /* Counters of the context's hot path: a cached kernel lookup must neither hash a source nor
  * allocate, and a prepared op's run must do no lookup, upload or environment read. */
 typedef struct ocla_debug_counters {

@@ -171,7 +171,10 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
     if ((r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && (r->op == OCLA_OP_LINEAR_CHUNK ||
                                                          r->op == OCLA_OP_SIMPLE_GLA_CHUNK || r->op == OCLA_OP_GLA_CHUNK))
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 strstr(plan->kernels, "mma_fused_fwd")
+                 strstr(plan->kernels, "mma_fused_fwd") && strstr(plan->tile_names, "WG")
+                     ? "; %s: one pass on bf16 tensor-core products, the state in registers, the scores on sm_90a "
+                       "warpgroup products"
+                 : strstr(plan->kernels, "mma_fused_fwd")
                      ? "; %s: one pass on bf16 tensor-core products, the state in registers"
                  : plan->path == OCLA_PATH_NVIDIA_MMA
                      ? "; %s: NVIDIA kernels widen q, k, v to fp32 as they stage them"
@@ -214,6 +217,7 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
     /* The NVIDIA tensor-core path where its probe ran right on this device (whatever the vendor
      * string says) and the context did not ask for the portable kernels only. */
     if (ocla__nv_available(ctx)) L->paths |= 1u << OCLA_PATH_NVIDIA_MMA;
+    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && ocla__nv_wgmma_available(ctx)) L->paths |= 1u << OCLA_PATH_NVIDIA_WGMMA;
     L->allow_tf32 = ctx->allow_tf32;
     return OCLA_SUCCESS;
 }

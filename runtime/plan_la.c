@@ -274,11 +274,16 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         int seg, lb, blocks;
         if ((half & OCLA_PLAN_BF16) && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) && r->feature == OCLA_FEATURE_IDENTITY &&
             !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 && r->K <= 128 && vals[1])
+        {
             ocla__plan_set_kernels(p, ocla__fused_segments(r->T, ((r->V + 31) / 32) * (double)r->B * r->H,
                                                            (int)L->compute_units, scalar, &seg, &lb, &blocks) > 1
                                           ? "mma_fused_part, mma_fused_fwd"
                                           : "mma_fused_fwd");
-        else
+            /* the scores on sm_90a warpgroup products where the device runs them (WG, attn_fused_nv.cl) */
+            if (L->paths & (1u << OCLA_PATH_NVIDIA_WGMMA))
+                ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", "WG", NULL},
+                                     (const int32_t[]){vals[0], vals[1], vals[2], vals[3], 1});
+        } else
             ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
                                    r->op != OCLA_OP_GLA_CHUNK        ? ""
                                    : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, "

@@ -150,6 +150,60 @@ static ocla_status source_digest(ocla_context *ctx, const ocla_embedded_source *
 
 /* The program of text (common.cl + the embedded source src, or a test's own text) with options: from
  * the memory cache, the disk cache or a build. */
+/* s with every a replaced by b (a new string; NULL when out of memory) */
+static char *replace_all(const char *s, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b), n = 0;
+    for (const char *p = s; (p = strstr(p, a)) != NULL; p += la) n++;
+    char *o = malloc(strlen(s) + n * lb + 1), *q = o;
+    if (!o) return NULL;
+    const char *p = s, *h;
+    while ((h = strstr(p, a)) != NULL) {
+        memcpy(q, p, (size_t)(h - p)), q += h - p;
+        memcpy(q, b, lb), q += lb;
+        p = h + la;
+    }
+    strcpy(q, p);
+    return o;
+}
+
+/* Programs with sm_90a instructions (kernels_cl/attn_fused_nv.cl, WG): NVIDIA's OpenCL compiler writes
+ * PTX for ".target sm_90", where ptxas refuses Hopper's warpgroup products, so the kernels write each
+ * such instruction as a PTX comment marked "// SM90A ". Where *prog's PTX holds marks and targets
+ * sm_90, it is built again from that PTX with the marks removed and ".target sm_90a" (the binary the
+ * disk cache then keeps). A device whose PTX targets another architecture keeps the program as built
+ * (its marked instructions left out: the probe, attention_nv.c, finds them missing). */
+static ocla_status sm90a_rebuild(ocla_context *ctx, cl_program *prog, const char *options) {
+    size_t size = 0;
+    if (clGetProgramInfo(*prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || !size)
+        return OCLA_SUCCESS;
+    char *ptx = calloc(size + 1, 1), *t1 = NULL, *t2 = NULL;
+    ocla_status st = OCLA_SUCCESS;
+    if (!ptx || clGetProgramInfo(*prog, CL_PROGRAM_BINARIES, sizeof ptx, &ptx, NULL) != CL_SUCCESS) goto done;
+    if (!strstr(ptx, "// SM90A ") || !strstr(ptx, ".target sm_90,")) goto done;
+    t1 = replace_all(ptx, "// SM90A ", "");
+    t2 = t1 ? replace_all(t1, ".target sm_90,", ".target sm_90a,") : NULL;
+    if (!t2) {
+        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "sm_90a PTX: host memory");
+        goto done;
+    }
+    size_t n = strlen(t2) + 1;
+    const unsigned char *bins[1] = {(const unsigned char *)t2};
+    cl_int err, bin_status = CL_SUCCESS;
+    cl_program p2 = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &n, bins, &bin_status, &err);
+    if (err == CL_SUCCESS && bin_status != CL_SUCCESS) err = bin_status;
+    if (err == CL_SUCCESS) err = clBuildProgram(p2, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        st = p2 ? build_failed(ctx, p2, err, options) : ocla__cl_fail(ctx, err, "clCreateProgramWithBinary", "sm_90a PTX");
+        if (p2) clReleaseProgram(p2);
+        goto done;
+    }
+    clReleaseProgram(*prog);
+    *prog = p2;
+done:
+    free(ptx), free(t1), free(t2);
+    return st;
+}
+
 static ocla_status get_program(ocla_context *ctx, const ocla_embedded_source *src, const char *text, size_t len,
                                const char *options, cl_program *out) {
     *out = NULL;
@@ -178,6 +232,10 @@ static ocla_status get_program(ocla_context *ctx, const ocla_embedded_source *sr
         err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
         if (err != CL_SUCCESS) {
             st = build_failed(ctx, prog, err, options);
+            clReleaseProgram(prog);
+            return st;
+        }
+        if (strstr(options, "-DWG=1") && (st = sm90a_rebuild(ctx, &prog, options)) != OCLA_SUCCESS) {
             clReleaseProgram(prog);
             return st;
         }

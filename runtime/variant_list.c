@@ -54,10 +54,11 @@ const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE
                                    {"CHUNK", "VEC", "IDX32", "SPLIT", "VARLEN", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
 /* kernels_cl/attn_fused_nv.cl: the NVIDIA single-pass forward of bf16 linear attention, simple GLA and
  * retention (plan_la.c): the plan's IDX32, FSEG where the plan cuts the sequence in segments (1 for
- * mma_fused_part, 2 for mma_fused_fwd), the data type and the scalar gates' type; the gate kind from
+ * mma_fused_part, 2 for mma_fused_fwd), the data type and the scalar gates' type, WG=1 for
+ * mma_fused_fwd where the plan has it (the scores on sm_90a warpgroup products); the gate kind from
  * the request (no feature map: it runs without). */
-static const ocla_kfamily fam_nv_fused = {"attn_fused_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA,
-                                          {"IDX32", "FSEG", "OCLA_DTYPE", "OCLA_GTYPE", NULL}};
+const ocla_kfamily ocla__fam_nv_fused = {"attn_fused_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA,
+                                         {"IDX32", "FSEG", "OCLA_DTYPE", "OCLA_GTYPE", "WG", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
  * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
@@ -134,6 +135,7 @@ static const char *const k_default_one = "TPG LC_LANES";
  *   REV, HT     from the kernel's name (the NVIDIA backward: _rev and mma_bwd_dg, a trailing _t);
  *   FSEG        the NVIDIA single pass in segments: 1 for mma_fused_part, 2 for mma_fused_fwd where
  *               the plan lists mma_fused_part too;
+ *   WG          the plan's, for mma_fused_fwd only;
  *   any other   the plan's tile of that name (k_plan_name), left out where the plan has none. */
 static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_request *r, const char *name) {
     const int dt = ocla__plan_dtype(r);
@@ -157,6 +159,7 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
     if (!strcmp(tile, "LB_IMG")) return ocla__la_blk_images(r) ? 1 : -1; /* linear_attn_blk.cl's image views */
     if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
     if (!strcmp(tile, "HT")) return ht ? 1 : -1;
+    if (!strcmp(tile, "WG") && strcmp(name, "mma_fused_fwd")) return -1; /* the scores' products only */
     if (!strcmp(tile, "FSEG")) /* the plan lists mma_fused_part where it cuts the sequence */
         return !strcmp(name, "mma_fused_part") ? 1 : strstr(p->kernels, "mma_fused_part") ? 2 : -1;
     const char *in_plan = tile;
@@ -182,7 +185,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
               : (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && !strncmp(name, "la_gate_cumsum", 14) ? &fam_half_cumsum
               : !nv && !strstr(p->kernels, "la_cpu_output") && !strstr(p->kernels, "la_blk_output") ? &fam_chunk
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
-              : !strncmp(name, "mma_fused_", 10)                ? &fam_nv_fused
+              : !strncmp(name, "mma_fused_", 10)                ? &ocla__fam_nv_fused
                                                                 : &ocla__fam_nv;
         break;
     case OCLA_OP_ATTN_RECURRENT:

@@ -202,6 +202,12 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = open_nvidia(d);
         if (!ctx) continue;
+        /* first as planned (the scores on sm_90a warpgroup products where the device has them), then,
+         * where it has them, once more on the mma.sync scores (the probe marked unavailable) */
+        const int has_wg = ocla_debug_nv_wgmma(ctx, 1);
+        for (int pass = 0; pass < 1 + has_wg; pass++) {
+        const int wg = has_wg && pass == 0;
+        if (pass) ocla_debug_nv_wgmma(ctx, 0);
         for (int gated = 0; gated <= 2; gated++) /* none, scalar gates (simple GLA), fixed decays (retention) */
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
@@ -240,6 +246,8 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                 cr_assert_eq(strstr(plan.kernels, "mma_fused_fwd") != NULL, fused, "gated %d (%d,%d,%d,%d,%d): %s", gated, B,
                              T, H, K, V, plan.kernels);
                 if (T <= 2) cr_assert(strstr(plan.kernels, T == 1 ? "la_decode" : "la_recurrent"), "%s", plan.kernels);
+                cr_assert_eq(strstr(plan.tile_names, "WG") != NULL, fused && wg, "wg %d (%d,%d,%d,%d,%d): %s", wg, B, T,
+                             H, K, V, plan.tile_names); /* the plan names the scores' products */
                 tc_ok(ctx, ocla_attention_run(op, &io));
                 ocla_attention_op_destroy(op);
                 float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
@@ -247,8 +255,8 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                 ref_gated(B, T, H, K, V, q, k, v, gated ? g : NULL, NULL, 1.0 / sqrt((double)K), states ? h0 : NULL, ro,
                           rh);
                 const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
-                cr_log_info("nv bf16 %s gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
-                            fused ? "one pass" : T <= 2 ? "recurrent" : "two passes",
+                cr_log_info("nv bf16 %s%s gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
+                            fused ? "one pass" : T <= 2 ? "recurrent" : "two passes", fused && wg ? " (wgmma scores)" : "",
                             gated == 2 ? "fixed" : !gated ? "none" : gdt == OCLA_BF16 ? "scalar bf16" : "scalar f32", B,
                             T, H, K, V, states, eo, eh);
                 /* o: issue 14's bf16 bound on every shape (one token is the decode step, its state in fp32;
@@ -262,6 +270,7 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
                 ocla_tensor_destroy(th0), ocla_tensor_destroy(thT), ocla_tensor_destroy(tg);
                 free(q), free(k), free(v), free(h0), free(g), free(o), free(hT), free(ro), free(rh);
             }
+        }
         ocla_context_destroy(ctx);
     }
     if (!ran) cr_log_info("no NVIDIA device: the bf16 single pass not exercised");

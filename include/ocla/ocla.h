@@ -322,7 +322,11 @@ typedef enum ocla_op_kind {
  * has it (capability, not name) and the request allows it. */
 typedef enum ocla_path {
     OCLA_PATH_PORTABLE = 0,   /* OpenCL C 1.2 kernels, every device */
-    OCLA_PATH_NVIDIA_MMA = 1  /* NVIDIA tensor cores through inline PTX mma.sync */
+    OCLA_PATH_NVIDIA_MMA = 1, /* NVIDIA tensor cores through inline PTX mma.sync */
+    /* A capability bit in ocla_plan_limits.paths, not a plan's path: the NVIDIA path's device also runs
+     * Hopper's warpgroup products (wgmma, sm_90a: H100, H200), which the bf16 single pass then uses for
+     * its scores (the plan's tile WG) */
+    OCLA_PATH_NVIDIA_WGMMA = 2
 } ocla_path;
 
 /* What the plan function needs to know about a device: pure data, so tests can fake devices. */

@@ -62,6 +62,9 @@ typedef struct profile {
 /* vendor and name select the scheduler's parameter table row (runtime/plan_params.c) */
 static const profile k_profiles[] = {
     {"nvidia-h100", {GPU(48, 1024, 132, 32, 20, OCLA_VENDOR_NVIDIA, "NVIDIA H100 80GB HBM3"), NV_PATH}},
+    /* with the sm_90a warpgroup products its probe finds there (the single pass's scores: WG=1) */
+    {"nvidia-h100-wgmma", {GPU(48, 1024, 132, 32, 20, OCLA_VENDOR_NVIDIA, "NVIDIA H100 80GB HBM3"),
+                           .paths = (1u << OCLA_PATH_NVIDIA_MMA) | (1u << OCLA_PATH_NVIDIA_WGMMA)}},
     {"nvidia-h100-tf32", {GPU(48, 1024, 132, 32, 20, OCLA_VENDOR_NVIDIA, "NVIDIA H100 80GB HBM3"), NV_PATH,
                           .allow_tf32 = 1}},
     {"amd-cdna2", {GPU(64, 1024, 104, 64, 16, OCLA_VENDOR_AMD, "gfx90a:sramecc+:xnack-")}},
