@@ -15,7 +15,8 @@
  *     o_i = s [ exp(G_i) q_i^T S + sum_{j <= i} (q_i . k_j) exp(G_i - G_j) v_j ],
  *     S = exp(G_last) S + sum_j (k_j exp(G_last - G_j)) v_j^T  (the scaled k rounded to bf16, as fla
  *     rounds its scaled v).
- * Products on mma.sync m16n8k16 bf16 with fp32 accumulation. The scores and S are rounded to bf16 as
+ * Products on mma.sync m16n8k16 bf16 with fp32 accumulation (the scores on Hopper's wgmma where the
+ * plan sets WG=1, below). The scores and S are rounded to bf16 as
  * operands of their products (as fla's chunk kernels do, and as attn_mma_nv.cl's bf16 chunk states
  * are); S itself, the final state and every sum stay fp32; o is rounded once, to nearest even, and
  * goes out through local memory as 16-byte groups (FUSED_OUT).
