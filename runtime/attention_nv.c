@@ -185,24 +185,31 @@ static int probe_result_ok(const float *out) {
     return out[128] == 1.0f;
 }
 
-/* Build and run mma_probe; OCLA_SUCCESS when it ran, with *ok telling whether its output is right. */
-static ocla_status run_probe(ocla_context *ctx, int *ok) {
-    const ocla_variant v = ocla__variant(&ocla__fam_nv);
+/* Build kernel `name` of variant v, run it as one work-group of `items` work-items with a buffer of
+ * `bytes` as its one argument, and read that buffer into out (the capability probes below). */
+static ocla_status run_probe_kernel(ocla_context *ctx, const ocla_variant *v, const char *name, size_t items,
+                                    void *out, size_t bytes, const char *what) {
     cl_kernel k = NULL;
     cl_mem buf = NULL;
-    float out[129];
-    ocla_status st = ocla__variant_kernel(ctx, &v, "mma_probe", &k);
-    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, sizeof out, &buf, "NVIDIA path probe");
+    ocla_status st = ocla__variant_kernel(ctx, v, name, &k);
+    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, bytes, &buf, what);
     ocla_args a = {ctx, k, 0, st};
     ocla__push_mem(&a, buf);
     st = a.st;
-    const size_t n = 32;
-    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, k, 1, &n, &n, "NVIDIA path probe");
+    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, k, 1, &items, &items, what);
     if (st == OCLA_SUCCESS) {
-        const cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL);
-        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "NVIDIA path probe");
+        const cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, bytes, out, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", what);
     }
     if (buf) clReleaseMemObject(buf);
+    return st;
+}
+
+/* Build and run mma_probe; OCLA_SUCCESS when it ran, with *ok telling whether its output is right. */
+static ocla_status run_probe(ocla_context *ctx, int *ok) {
+    const ocla_variant v = ocla__variant(&ocla__fam_nv);
+    float out[129];
+    const ocla_status st = run_probe_kernel(ctx, &v, "mma_probe", 32, out, sizeof out, "NVIDIA path probe");
     *ok = st == OCLA_SUCCESS && probe_result_ok(out);
     return st;
 }
@@ -241,22 +248,9 @@ static int wg_probe_ok(const float *out) {
 static ocla_status run_wg_probe(ocla_context *ctx, int *ok) {
     ocla_variant v = ocla__variant(&ocla__fam_nv_fused);
     v.tile[0] = 1, v.tile[2] = OCLA_BF16, v.tile[4] = 1; /* IDX32, OCLA_DTYPE, WG: the unsegmented pass's program */
-    cl_kernel k = NULL;
-    cl_mem buf = NULL;
     float *out = malloc(128 * 32 * sizeof *out);
     if (!out) return ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "sm_90a probe: host buffer");
-    ocla_status st = ocla__variant_kernel(ctx, &v, "wg_probe", &k);
-    if (st == OCLA_SUCCESS) st = ocla__alloc(ctx, 128 * 32 * sizeof *out, &buf, "sm_90a probe");
-    ocla_args a = {ctx, k, 0, st};
-    ocla__push_mem(&a, buf);
-    st = a.st;
-    const size_t n = 128;
-    if (st == OCLA_SUCCESS) st = ocla__launch(ctx, k, 1, &n, &n, "sm_90a probe");
-    if (st == OCLA_SUCCESS) {
-        const cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, 128 * 32 * sizeof *out, out, 0, NULL, NULL);
-        if (err != CL_SUCCESS) st = ocla__cl_fail(ctx, err, "clEnqueueReadBuffer", "sm_90a probe");
-    }
-    if (buf) clReleaseMemObject(buf);
+    const ocla_status st = run_probe_kernel(ctx, &v, "wg_probe", 128, out, 128 * 32 * sizeof *out, "sm_90a probe");
     *ok = st == OCLA_SUCCESS && wg_probe_ok(out);
     free(out);
     return st;

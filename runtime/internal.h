@@ -140,6 +140,7 @@ struct ocla_context {
  * fails (the reason is logged). Caller holds the context lock. */
 int ocla__nv_available(ocla_context *ctx);
 int ocla__nv_wgmma_available(ocla_context *ctx); /* attention_nv.c: the sm_90a probe, once per context */
+int ocla__sm90a_ptx(const char *ptx, char **out); /* program_cache.c: marked PTX as sm_90a text (1), 0, -1 */
 
 /* Error detail: sets ctx->error (or the thread's error when ctx is NULL), logs at DEBUG, returns st. */
 ocla_status ocla__fail(ocla_context *ctx, ocla_status st, const char *fmt, ...) OCLA_PRINTF(3, 4);

@@ -258,32 +258,33 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
          * (chunk, 128-wide value tile); local memory is the kernels' own (static) */
         const double ext = (double)r->B * (double)(nt * 64) * r->H * (double)(r->K > r->V ? r->K : r->V);
         const int vq = half ? 8 : 4; /* VEC: rows of 16-byte groups */
-        const int32_t vals[4] = {64, (r->K % vq == 0 && r->V % vq == 0) ? 1 : 0,
+        const int32_t vals[5] = {64, (r->K % vq == 0 && r->V % vq == 0) ? 1 : 0,
                                  (span < 2147483648.0 && ext < 2147483648.0) ? 1 : 0,
                                  /* bf16 inputs are exact in TF32 and its outputs' rounding (2^-8) far above
                                   * TF32's on the derived operands: one pass (attn_mma_nv.cl, OCLA_DTYPE);
                                   * fp16 keeps 10 bits, as TF32: 3xTF32 (one pass measured 1.25e-3 > 1e-3) */
-                                 L->allow_tf32 || (half & OCLA_PLAN_BF16) ? 1 : 3};
+                                 L->allow_tf32 || (half & OCLA_PLAN_BF16) ? 1 : 3,
+                                 1}; /* WG: below */
         p->path = OCLA_PATH_NVIDIA_MMA;
-        ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", NULL}, vals);
         /* bf16 linear attention, simple GLA and retention without a feature map, 64 < K <= 128, rows of
          * 16-byte groups: one pass (attn_fused_nv.cl), the state tile in registers, no chunk states
          * written or read. It holds 128 key dimensions whatever K (zeros past K): at K <= 64 it would
          * do the work of K = 128, where the two passes do half theirs, and that size was not measured */
         const int scalar = r->op == OCLA_OP_SIMPLE_GLA_CHUNK && (r->gate == OCLA_GATE_SCALAR || r->gate == OCLA_GATE_FIXED);
         int seg, lb, blocks;
-        if ((half & OCLA_PLAN_BF16) && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) && r->feature == OCLA_FEATURE_IDENTITY &&
-            !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 && r->K <= 128 && vals[1])
-        {
+        const int fused = (half & OCLA_PLAN_BF16) && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) &&
+                          r->feature == OCLA_FEATURE_IDENTITY && !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 &&
+                          r->K <= 128 && vals[1];
+        /* the single pass's scores on sm_90a warpgroup products where the device runs them (WG=1,
+         * attn_fused_nv.cl); the tile is left out otherwise */
+        const int wg = fused && (L->paths & (1u << OCLA_PATH_NVIDIA_WGMMA));
+        ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", wg ? "WG" : NULL, NULL}, vals);
+        if (fused)
             ocla__plan_set_kernels(p, ocla__fused_segments(r->T, ((r->V + 31) / 32) * (double)r->B * r->H,
                                                            (int)L->compute_units, scalar, &seg, &lb, &blocks) > 1
                                           ? "mma_fused_part, mma_fused_fwd"
                                           : "mma_fused_fwd");
-            /* the scores on sm_90a warpgroup products where the device runs them (WG, attn_fused_nv.cl) */
-            if (L->paths & (1u << OCLA_PATH_NVIDIA_WGMMA))
-                ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", "WG", NULL},
-                                     (const int32_t[]){vals[0], vals[1], vals[2], vals[3], 1});
-        } else
+        else
             ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
                                    r->op != OCLA_OP_GLA_CHUNK        ? ""
                                    : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, "

@@ -148,8 +148,6 @@ static ocla_status source_digest(ocla_context *ctx, const ocla_embedded_source *
     return OCLA_SUCCESS;
 }
 
-/* The program of text (common.cl + the embedded source src, or a test's own text) with options: from
- * the memory cache, the disk cache or a build. */
 /* s with every a replaced by b (a new string; NULL when out of memory) */
 static char *replace_all(const char *s, const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b), n = 0;
@@ -168,24 +166,31 @@ static char *replace_all(const char *s, const char *a, const char *b) {
 
 /* Programs with sm_90a instructions (kernels_cl/attn_fused_nv.cl, WG): NVIDIA's OpenCL compiler writes
  * PTX for ".target sm_90", where ptxas refuses Hopper's warpgroup products, so the kernels write each
- * such instruction as a PTX comment marked "// SM90A ". Where *prog's PTX holds marks and targets
- * sm_90, it is built again from that PTX with the marks removed and ".target sm_90a" (the binary the
+ * such instruction as a PTX comment marked "// SM90A ". ocla__sm90a_ptx: ptx with the marks removed
+ * and ".target sm_90a" (1, *out a new string), or 0 where ptx holds no marks or targets another
+ * architecture, -1 when out of memory. */
+int ocla__sm90a_ptx(const char *ptx, char **out) {
+    *out = NULL;
+    if (!strstr(ptx, "// SM90A ") || !strstr(ptx, ".target sm_90,")) return 0;
+    char *t = replace_all(ptx, "// SM90A ", "");
+    *out = t ? replace_all(t, ".target sm_90,", ".target sm_90a,") : NULL;
+    free(t);
+    return *out ? 1 : -1;
+}
+
+/* Where *prog's PTX holds marks and targets sm_90, it is built again from its sm_90a text (the binary the
  * disk cache then keeps). A device whose PTX targets another architecture keeps the program as built
  * (its marked instructions left out: the probe, attention_nv.c, finds them missing). */
 static ocla_status sm90a_rebuild(ocla_context *ctx, cl_program *prog, const char *options) {
     size_t size = 0;
     if (clGetProgramInfo(*prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || !size)
         return OCLA_SUCCESS;
-    char *ptx = calloc(size + 1, 1), *t1 = NULL, *t2 = NULL;
+    char *ptx = calloc(size + 1, 1), *t2 = NULL;
     ocla_status st = OCLA_SUCCESS;
     if (!ptx || clGetProgramInfo(*prog, CL_PROGRAM_BINARIES, sizeof ptx, &ptx, NULL) != CL_SUCCESS) goto done;
-    if (!strstr(ptx, "// SM90A ") || !strstr(ptx, ".target sm_90,")) goto done;
-    t1 = replace_all(ptx, "// SM90A ", "");
-    t2 = t1 ? replace_all(t1, ".target sm_90,", ".target sm_90a,") : NULL;
-    if (!t2) {
-        st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "sm_90a PTX: host memory");
-        goto done;
-    }
+    const int patched = ocla__sm90a_ptx(ptx, &t2);
+    if (patched < 0) st = ocla__fail(ctx, OCLA_ERR_OUT_OF_MEMORY, "sm_90a PTX: host memory");
+    if (patched <= 0) goto done;
     size_t n = strlen(t2) + 1;
     const unsigned char *bins[1] = {(const unsigned char *)t2};
     cl_int err, bin_status = CL_SUCCESS;
@@ -200,10 +205,12 @@ static ocla_status sm90a_rebuild(ocla_context *ctx, cl_program *prog, const char
     clReleaseProgram(*prog);
     *prog = p2;
 done:
-    free(ptx), free(t1), free(t2);
+    free(ptx), free(t2);
     return st;
 }
 
+/* The program of text (common.cl + the embedded source src, or a test's own text) with options: from
+ * the memory cache, the disk cache or a build. */
 static ocla_status get_program(ocla_context *ctx, const ocla_embedded_source *src, const char *text, size_t len,
                                const char *options, cl_program *out) {
     *out = NULL;

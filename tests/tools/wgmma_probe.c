@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h" /* ocla__sm90a_ptx: the runtime's own PTX rewrite */
 #include "ocla/ocla.h"
 
 static const char *SRC =
@@ -143,22 +144,6 @@ static const char *SRC =
     "  out[get_global_id(0)] = s;\n"
     "}\n";
 
-/* s with every a replaced by b (a new string) */
-static char *replace_all(const char *s, const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b), n = 0;
-    for (const char *p = s; (p = strstr(p, a)) != NULL; p += la) n++;
-    char *o = malloc(strlen(s) + n * lb + 1), *q = o;
-    if (!o) return NULL;
-    const char *p = s, *h;
-    while ((h = strstr(p, a)) != NULL) {
-        memcpy(q, p, (size_t)(h - p)), q += h - p;
-        memcpy(q, b, lb), q += lb;
-        p = h + la;
-    }
-    strcpy(q, p);
-    return o;
-}
-
 static void print_log(cl_program p, cl_device_id dev) {
     size_t n = 0;
     clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
@@ -171,6 +156,40 @@ static uint16_t to_bf16(float x) { /* exact for the small multiples of 1/8 used 
     uint32_t u;
     memcpy(&u, &x, 4);
     return (uint16_t)(u >> 16);
+}
+
+/* Runs product kernel `name` of p on A (64 x K) and B (32 x K), bf16 from small multiples of 1/8 and
+ * 1/4, into D (64 x 32 fp32, then one more float), and returns the largest |D - A B^T| (exact sums
+ * expected: 0), or -1 when it did not run; *extra gets D's float after the product. */
+static double check_product(cl_context clc, cl_command_queue q, cl_program p, const char *name, int K, cl_mem D,
+                            float *extra) {
+    uint16_t *a = malloc(64 * (size_t)K * 2), *b = malloc(32 * (size_t)K * 2);
+    float *af = malloc(64 * (size_t)K * 4), *bf = malloc(32 * (size_t)K * 4), *d = malloc((64 * 32 + 1) * 4);
+    double maxd = -1.0;
+    cl_int err;
+    if (!a || !b || !af || !bf || !d) goto done;
+    for (int i = 0; i < 64 * K; i++) af[i] = (float)((i * 7 + 3) % 17 - 8) / 8.0f, a[i] = to_bf16(af[i]);
+    for (int i = 0; i < 32 * K; i++) bf[i] = (float)((i * 5 + 1) % 13 - 6) / 4.0f, b[i] = to_bf16(bf[i]);
+    cl_mem A = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, 64 * (size_t)K * 2, a, &err);
+    cl_mem B = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, 32 * (size_t)K * 2, b, &err);
+    cl_kernel k = clCreateKernel(p, name, &err);
+    clSetKernelArg(k, 0, sizeof A, &A), clSetKernelArg(k, 1, sizeof B, &B), clSetKernelArg(k, 2, sizeof D, &D);
+    size_t gl = 128, lo = 128;
+    if (clEnqueueNDRangeKernel(q, k, 1, NULL, &gl, &lo, 0, NULL, NULL) == CL_SUCCESS &&
+        clEnqueueReadBuffer(q, D, CL_TRUE, 0, (64 * 32 + 1) * 4, d, 0, NULL, NULL) == CL_SUCCESS) {
+        maxd = 0.0;
+        for (int m = 0; m < 64; m++)
+            for (int n = 0; n < 32; n++) {
+                double s = 0.0;
+                for (int i = 0; i < K; i++) s += (double)af[m * K + i] * bf[n * K + i];
+                maxd = fmax(maxd, fabs(s - d[m * 32 + n]));
+            }
+        *extra = d[64 * 32];
+    }
+    clReleaseKernel(k), clReleaseMemObject(A), clReleaseMemObject(B);
+done:
+    free(a), free(b), free(af), free(bf), free(d);
+    return maxd;
 }
 
 static double run_ms(cl_command_queue q, cl_kernel k, size_t groups) {
@@ -220,8 +239,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "the program's binary is not PTX for .target sm_90 (not an H100 or H200 under NVIDIA's OpenCL?)\n");
         return 1;
     }
-    char *t1 = replace_all(ptx, "// SM90A ", ""), *t2 = t1 ? replace_all(t1, ".target sm_90,", ".target sm_90a,") : NULL;
-    if (!t2) return 1;
+    char *t2 = NULL;
+    if (ocla__sm90a_ptx(ptx, &t2) <= 0) return 1;
     size_t n2 = strlen(t2) + 1;
     const unsigned char *bins[1] = {(const unsigned char *)t2};
     cl_int bin_status = CL_SUCCESS;
@@ -233,58 +252,19 @@ int main(int argc, char **argv) {
     }
     printf("sm_90a PTX from patched OpenCL C: built\n");
 
-    /* 1. one product, checked */
-    uint16_t a[64 * 16], b[32 * 16];
-    float af[64 * 16], bfl[32 * 16], d[64 * 32];
-    for (int i = 0; i < 64 * 16; i++) af[i] = (float)((i * 7 + 3) % 17 - 8) / 8.0f, a[i] = to_bf16(af[i]);
-    for (int i = 0; i < 32 * 16; i++) bfl[i] = (float)((i * 5 + 1) % 13 - 6) / 4.0f, b[i] = to_bf16(bfl[i]);
-    cl_mem A = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof a, a, &err);
-    cl_mem B = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof b, b, &err);
-    cl_mem D = clCreateBuffer(clc, CL_MEM_READ_WRITE, (size_t)cus * 4 * 128 * 4 > sizeof d + 4 ? (size_t)cus * 4 * 128 * 4 : sizeof d + 4, NULL, &err);
-    cl_kernel k1 = clCreateKernel(p2, "one", &err);
-    clSetKernelArg(k1, 0, sizeof A, &A), clSetKernelArg(k1, 1, sizeof B, &B), clSetKernelArg(k1, 2, sizeof D, &D);
-    size_t gl = 128, lo = 128;
-    if (clEnqueueNDRangeKernel(q, k1, 1, NULL, &gl, &lo, 0, NULL, NULL) != CL_SUCCESS ||
-        clEnqueueReadBuffer(q, D, CL_TRUE, 0, sizeof d, d, 0, NULL, NULL) != CL_SUCCESS) {
-        fprintf(stderr, "the product kernel did not run\n");
+    /* 1. one product over k = 16 without swizzle, then four over k = 64 from 128-byte swizzled rows */
+    cl_mem D = clCreateBuffer(clc, CL_MEM_READ_WRITE, (size_t)cus * 4 * 128 * 4 > (64 * 32 + 1) * 4 ? (size_t)cus * 4 * 128 * 4 : (64 * 32 + 1) * 4, NULL, &err);
+    float extra = 0.0f;
+    const double e1 = check_product(clc, q, p2, "one", 16, D, &extra);
+    printf("m64n32k16 bf16, operands in local memory: max |error| %g (exact sums expected: 0)\n", e1);
+    const double e2 = check_product(clc, q, p2, "one_sw", 64, D, &extra);
+    printf("m64n32k16 x 4 (k = 64), 128-byte swizzled rows: max |error| %g (exact: 0; operands' offset mod 1 KiB: %g)\n",
+           e2, extra);
+    if (e1 < 0.0 || e2 < 0.0) {
+        fprintf(stderr, "a product kernel did not run\n");
         return 1;
     }
-    double maxd = 0.0;
-    for (int m = 0; m < 64; m++)
-        for (int n = 0; n < 32; n++) {
-            double s = 0.0;
-            for (int k = 0; k < 16; k++) s += (double)af[m * 16 + k] * bfl[n * 16 + k];
-            maxd = fmax(maxd, fabs(s - d[m * 32 + n]));
-        }
-    printf("m64n32k16 bf16, operands in local memory: max |error| %g (exact sums expected: 0)\n", maxd);
-
-    /* 1b. over k = 64 from 128-byte swizzled rows */
-    {
-        uint16_t a2[64 * 64], b2[32 * 64];
-        float af2[64 * 64], bf2[32 * 64], d2[64 * 32 + 1];
-        for (int i = 0; i < 64 * 64; i++) af2[i] = (float)((i * 7 + 3) % 17 - 8) / 8.0f, a2[i] = to_bf16(af2[i]);
-        for (int i = 0; i < 32 * 64; i++) bf2[i] = (float)((i * 5 + 1) % 13 - 6) / 4.0f, b2[i] = to_bf16(bf2[i]);
-        cl_mem A2 = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof a2, a2, &err);
-        cl_mem B2 = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof b2, b2, &err);
-        cl_kernel ks = clCreateKernel(p2, "one_sw", &err);
-        clSetKernelArg(ks, 0, sizeof A2, &A2), clSetKernelArg(ks, 1, sizeof B2, &B2), clSetKernelArg(ks, 2, sizeof D, &D);
-        if (clEnqueueNDRangeKernel(q, ks, 1, NULL, &gl, &lo, 0, NULL, NULL) != CL_SUCCESS ||
-            clEnqueueReadBuffer(q, D, CL_TRUE, 0, sizeof d2, d2, 0, NULL, NULL) != CL_SUCCESS) {
-            fprintf(stderr, "the swizzled product kernel did not run\n");
-            return 1;
-        }
-        double md = 0.0;
-        for (int m = 0; m < 64; m++)
-            for (int n = 0; n < 32; n++) {
-                double s = 0.0;
-                for (int k = 0; k < 64; k++) s += (double)af2[m * 64 + k] * bf2[n * 64 + k];
-                md = fmax(md, fabs(s - d2[m * 32 + n]));
-            }
-        printf("m64n32k16 x 4 (k = 64), 128-byte swizzled rows: max |error| %g (exact: 0; operands' offset mod 1 KiB: %g)\n",
-               md, d2[64 * 32]);
-        maxd = fmax(maxd, md);
-        clReleaseKernel(ks), clReleaseMemObject(A2), clReleaseMemObject(B2);
-    }
+    const double maxd = fmax(e1, e2);
 
     /* 2. throughput */
     const size_t groups = (size_t)cus * 4;
@@ -295,10 +275,10 @@ int main(int argc, char **argv) {
     const double tw = run_ms(q, kw, groups), tm = run_ms(q, km, groups);
     printf("%zu work-groups x %d products m64n64k16: wgmma %.3f ms (%.0f TFLOP/s), mma.sync m16n8k16 %.3f ms (%.0f TFLOP/s)\n",
            groups, R, tw, flop / tw * 1e-9, tm, flop / tm * 1e-9);
-    clReleaseKernel(k1), clReleaseKernel(kw), clReleaseKernel(km);
-    clReleaseMemObject(A), clReleaseMemObject(B), clReleaseMemObject(D);
+    clReleaseKernel(kw), clReleaseKernel(km);
+    clReleaseMemObject(D);
     clReleaseProgram(p), clReleaseProgram(p2);
-    free(ptx), free(t1), free(t2);
+    free(ptx), free(t2);
     ocla_context_destroy(ctx);
     return maxd == 0.0 ? 0 : 1;
 }
