@@ -8,6 +8,14 @@
 # installed-library builds (pkg-config and find_package), and the Windows / arm64 cross-compiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# each step's wall time, printed at the end (CI's whole run must stay well inside its 90 minutes)
+t_all=$(date +%s) t_step=$t_all name_step="" times=()
+step() {
+  local now; now=$(date +%s)
+  [ -z "$name_step" ] || times+=("$(printf '%5d s  %s' $((now - t_step)) "$name_step")")
+  t_step=$now name_step=$*
+  [ -z "$*" ] || printf '\n==== %s ====\n' "$*"
+}
 ci=${CI:-false}
 extra=(python3-venv python3-numpy python3-pytest python3-pip)   # the Python binding's step
 if [ "$ci" = true ]; then
@@ -18,11 +26,11 @@ if [ "$ci" = true ]; then
   extra+=(oclgrind)   # the kernel sanitizer: .ci/checks/45-oclgrind.sh (Oclgrind's race and bounds checks)
   extra+=(libjansson-dev)   # the checkpoint loader (include/ocla/model.h): its suite, sanitizer run and fuzz target
 fi
+step "install what is missing"
 bash cmake/install_deps.sh "${extra[@]}"
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}   # Mesa's CPU device (rusticl)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-step() { printf '\n==== %s ====\n' "$*"; }
 
 step "build (gcc, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DOCLA_WERROR=ON >/dev/null
@@ -55,4 +63,8 @@ if [ "$ci" = true ]; then
     bash "$f"
   done
 fi
+step ""
+printf '\n==== wall time per step ====\n'
+printf '%s\n' "${times[@]}"
+echo "total $(( $(date +%s) - t_all )) s"
 echo "ocla: all tests passed"

@@ -71,6 +71,16 @@
 # tests/tools/vendor_table.py writes docs/KERNELS.md's table; a `full` run fails where the data file
 # that table was made from lacks a variant the run compiled for AMD or Intel
 # (tests/tools/vendor_stale.py): the table cannot go stale silently.
+# Recorded results (tests/tools/vendor_recorded.py): that data file records each variant's input (a
+# hash of its program text, options and kernels) and the compilers' versions; an AMD -O3 or Intel
+# compile whose input and compilers are those recorded is not run again (a compiler makes the same
+# binary from the same input), its recorded numbers stand for it, and one in 32 of them, chosen by
+# input, is compiled again and must give the recorded numbers. The -O0 links and SPIR-V always run.
+# A full run fails where the data file lacks a variant or records other inputs for it (an edited
+# kernel): the run's own data file, committed as the table's, makes the next run reuse its numbers.
+# Without recorded results the full scope is about 2800 CPU-seconds (30 minutes of CI's 2 cores);
+# with them about 700 (the links, SPIR-V, the checks and the enumeration). OCLA_VENDOR_RECORDED=0
+# compiles everything.
 set -euo pipefail
 dir=build/vendor-compile
 devlibs=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode
@@ -197,13 +207,17 @@ done
 [ -f "$devlibs/ocml.bc" ] || { echo "16-vendor-compile: no ROCm device libraries in $devlibs (rocm-device-libs)"; exit 1; }
 mkdir -p "$dir"
 [ -x build/tests/ocla_variants ] || cmake --build build --target ocla_variants > /dev/null
-# the three enumerations at once (about 20 CPU-seconds together)
+# the three enumerations at once (the whole list: 15-vendor-kernels.sh's where it made it)
 pids=()
 for v in amd intel; do
   build/tests/ocla_variants --profiles "$v" 2> /dev/null | cut -f1,2 > "$dir/variants-$v.new" &
   pids+=($!)
 done
-build/tests/ocla_variants > "$dir/variants.new"
+if [ build/ocla-variants.tsv -nt build/tests/ocla_variants ]; then # 15-vendor-kernels.sh's, of this binary
+  cp build/ocla-variants.tsv "$dir/variants.new"
+else
+  build/tests/ocla_variants > "$dir/variants.new"
+fi
 for p in "${pids[@]}"; do wait "$p"; done # a failed enumeration stops the check (set -e)
 # OCLA_VENDOR_KEEP=1 resumes an interrupted run: the compiles that succeeded are kept if the variant
 # list is the same (its line numbers name them)
@@ -248,8 +262,14 @@ awk -F'\t' -v every="${every[*]}" -v vendor="${vendor[*]}" -v others="${others[*
 nvar=$(awk -F'\t' '$4 == "any"' "$dir/variants.tsv" | wc -l)
 nnv=$(awk -F'\t' '$4 == "nvidia"' "$dir/variants.tsv" | wc -l)
 echo "variants: $nvar portable + $nnv NVIDIA-only (checked by 15-vendor-kernels.sh); $(wc -l < "$dir/jobs.txt") compiles, scope $scope"
-while read -r id target; do # all, or (resuming) those without a result
-  [ "$keep" = 1 ] && [ -s "$dir/out/$id.${target//:/-}.res" ] || echo "$id $target"
+# the data file docs/KERNELS.md's table was made from: its recorded numbers stand for the AMD -O3 and
+# Intel compiles whose inputs are unchanged (tests/tools/vendor_recorded.py; one in 32 of them is
+# compiled again and compared), and a full run fails where it is stale (below)
+# shellcheck disable=SC2016  # the backquotes are the document's
+table=$(sed -n 's|^Made by `tests/tools/vendor_table.py \(docs/data/[^ `]*\.tsv\) docs/KERNELS.md`.*|\1|p' docs/KERNELS.md)
+python3 tests/tools/vendor_recorded.py plan "$dir" "$table"
+while read -r id target; do # those without a result: all but the recorded ones (and, resuming, the done)
+  [ -s "$dir/out/$id.${target//:/-}.res" ] || echo "$id $target"
 done < "$dir/jobs.txt" |
   # each Intel device's compiles in batches of OCLA_VENDOR_BATCH (8), dispatched first: the longest
   # jobs start first and the short AMD and SPIR-V ones fill the end, so both cores stay busy to it
@@ -294,8 +314,10 @@ for f in "$dir"/out/*.cpu; do
     NR == 3 && $1 == "compiles" { n = $2 } END { print t, s, n == "" ? 1 : n }' "$f" # an Intel batch: n compiles
 done | awk '{ c[$1] += $2; n[$1] += $3; all += $2 } END {
   for (t in c) printf "cpu %-16s %4d compiles %7.1f s\n", t, n[t], c[t]; printf "cpu total %.1f s\n", all }' | sort
+python3 tests/tools/vendor_recorded.py verify "$dir" || fail=$((fail + 1))
 took=$(( $(date +%s) - start ))
-echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants, $fail failed, $took s"
+echo "16-vendor-compile: $(wc -l < "$dir/jobs.txt") compiles of $nvar variants ($(grep -c . "$dir/recorded.txt" || true)" \
+     "of them recorded, not run again), $fail failed, $took s"
 [ "$fail" = 0 ] || exit 1
 # the run's data file (about a second): build/vendor-compile/data.tsv, and OCLA_VENDOR_DATA's file
 took="$took s"; [ "$keep" = 1 ] && took="$took (the last part of a resumed run)"
@@ -304,8 +326,6 @@ python3 tests/tools/vendor_data.py "$dir" "$scope" "$took" "$dir/data.tsv"
 # a full run: the data file docs/KERNELS.md's table was made from must have every variant this run
 # compiled for AMD and Intel (tests/tools/vendor_stale.py; tests/test_plan_spills.c reads that file too)
 if [ "$scope" = full ]; then
-  # shellcheck disable=SC2016  # the backquotes are the document's
-  table=$(sed -n 's|^Made by `tests/tools/vendor_table.py \(docs/data/[^ `]*\.tsv\) docs/KERNELS.md`.*|\1|p' docs/KERNELS.md)
   if [ -z "$table" ] || [ ! -f "$table" ]; then
     echo "16-vendor-compile: docs/KERNELS.md names no data file of its vendor table"
     exit 1
@@ -313,7 +333,8 @@ if [ "$scope" = full ]; then
   if ! python3 tests/tools/vendor_stale.py "$dir/data.tsv" "$table"; then
     new="docs/data/vendor-compile-$(date -u +%F)-full.tsv"
     echo "16-vendor-compile: docs/KERNELS.md's vendor table is stale: this run compiled variants its data file"
-    echo "  $table lacks. Regenerate it from a full run (this one's data, without compiling again):"
+    echo "  $table lacks or records for other inputs (edited since). Regenerate it from a full run (this"
+    echo "  one's data, without compiling again; a later run then reuses its numbers):"
     echo "    cp $dir/data.tsv $new   # or: OCLA_VENDOR_DATA=$new bash .ci/checks/16-vendor-compile.sh"
     echo "    python3 tests/tools/vendor_table.py $new docs/KERNELS.md"
     echo "  then update the text above the table (date, commit, counts) and commit both"

@@ -11,8 +11,12 @@ per (variant, kernel): source, options, kernel, then a cell per target:
                                            scratch bytes per hardware thread
 '-' where the run did not compile that variant for that target (OCLA_VENDOR_SCOPE=sample). The
 gfx90a -O0 link and the SPIR-V validation have no numbers: a data file exists only for a run in
-which both passed for every variant. tests/tools/vendor_table.py makes docs/KERNELS.md's table
-from it."""
+which both passed for every variant. The last column, input, is the variant's input
+(tests/tools/vendor_recorded.py: a hash of its program text, options and kernels), by which a later run
+reuses these numbers instead of compiling again. tests/tools/vendor_table.py makes docs/KERNELS.md's
+table from it.
+
+Usage: vendor_data.py --compilers   prints the compilers line (what recorded numbers are valid for)."""
 import datetime
 import glob
 import os
@@ -21,6 +25,7 @@ import subprocess
 import sys
 
 TARGETS = ["amd:gfx90a:O3", "amd:gfx1030:O3", "amd:gfx1100:O3", "intel:dg2", "intel:tgllp", "intel:pvc"]
+SHORT = {t.split(":")[1]: t for t in TARGETS}  # the data file's column names
 
 
 def first_line(cmd):
@@ -42,6 +47,22 @@ def deb_version(package):
     return "?"
 
 
+def compilers_line():
+    """The compilers and libraries the numbers depend on, as the data file's "# compilers:" line says."""
+    return "%s; rocm-device-libs %s; %s; spirv-val %s; ocloc of intel-opencl-icd %s with libigc1 %s" % (
+        first_line(["clang-15", "--version"]), deb_version("rocm-device-libs"),
+        first_line(["llvm-spirv-15", "--version"]), deb_version("spirv-tools"),
+        deb_version("intel-opencl-icd"), deb_version("libigc1"))
+
+
+def count_lines(path):
+    try:
+        with open(path) as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
+
+
 def cpu_seconds(run_dir):
     """CPU seconds (user + system of the compilers) and compiles per target, from out/*.cpu (an Intel
     batch's file says how many compiles it ran on its third line)."""
@@ -58,7 +79,14 @@ def cpu_seconds(run_dir):
 
 
 def main():
+    if sys.argv[1:] == ["--compilers"]:
+        print(compilers_line())
+        return
     run_dir, scope, wall, out = sys.argv[1:5]
+    inputs = {}
+    if os.path.exists(os.path.join(run_dir, "inputs.tsv")):
+        with open(os.path.join(run_dir, "inputs.tsv")) as fh:
+            inputs = dict(line.split() for line in fh if line.strip())
     with open(os.path.join(run_dir, "variants.tsv")) as fh:
         variants = [line.rstrip("\n").split("\t") for line in fh]
     cells = {}  # (variant number, kernel) -> target -> cell
@@ -83,23 +111,26 @@ def main():
            else "", datetime.date.today().isoformat(), first_line(["git", "rev-parse", "--short", "HEAD"]),
            len({vid for vid, _ in order}),
            sum(1 for v in variants if v[3] == "any"), sum(n for n, _ in per.values())),
-        "# compilers: %s; rocm-device-libs %s; %s; spirv-val %s; ocloc of intel-opencl-icd %s with libigc1 %s"
-        % (first_line(["clang-15", "--version"]), deb_version("rocm-device-libs"),
-           first_line(["llvm-spirv-15", "--version"]), deb_version("spirv-tools"),
-           deb_version("intel-opencl-icd"), deb_version("libigc1")),
+        "# compilers: " + compilers_line(),
         "# CPU seconds per target (compiles): " + ", ".join(
             "%s %.0f (%d)" % (t, per[t][1], per[t][0]) for t in sorted(per)) +
-        "; total %.0f; wall %s with %s jobs" % (total, wall, os.environ.get("OCLA_VENDOR_JOBS", "2")),
+        "; total %.0f; wall %s with %s jobs" % (total, wall, os.environ.get("OCLA_VENDOR_JOBS", "2")) +
+        ("; %d AMD -O3 and Intel results reused from recorded ones (inputs unchanged), %d of those compiled "
+         "again and equal" % (count_lines(os.path.join(run_dir, "recorded.txt")) +
+                              count_lines(os.path.join(run_dir, "verify.txt")),
+                              count_lines(os.path.join(run_dir, "verify.txt")))
+         if count_lines(os.path.join(run_dir, "recorded.txt")) else ""),
         "# AMD cell: VGPR/SGPR/AGPR/LDS B/scratch B per item/VGPR+SGPR spills; "
         "Intel cell: GRF mode/SIMD/SLM B/private B per item/scratch B per thread; - not compiled",
     ]
     with open(out, "w") as fh:
         fh.write("\n".join(head) + "\n")
-        fh.write("\t".join(["source", "options", "kernel"] + [t.split(":")[1] for t in TARGETS]) + "\n")
+        fh.write("\t".join(["source", "options", "kernel"] + [t.split(":")[1] for t in TARGETS] + ["input"]) + "\n")
         for vid, kernel in sorted(order, key=lambda k: (variants[k[0] - 1][0], variants[k[0] - 1][1], k[1])):
             source, options = variants[vid - 1][:2]
             row = cells[(vid, kernel)]
-            fh.write("\t".join([source, options, kernel] + [row.get(t, "-") for t in TARGETS]) + "\n")
+            fh.write("\t".join([source, options, kernel] + [row.get(t, "-") for t in TARGETS] +
+                                [inputs.get(str(vid), "-")]) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,17 +4,20 @@
 
 Usage: vendor_stale.py RUN.tsv COMMITTED.tsv
 Both are data files of tests/tools/vendor_data.py (one row per source, options and kernel, a cell per
-target, '-' where the run did not compile it). Exit status 1, with the first missing rows on stdout,
-when the run compiled a kernel of a variant for a vendor (an AMD or an Intel target) that the
-committed file has no numbers for on that vendor: a variant added since the table was made. Numbers
-that differ (a kernel edited since) are counted, not failed: the table still names every variant."""
+target, '-' where the run did not compile it, and the variant's input: a hash of its program text,
+options and kernels). Exit status 1, with the first stale variants on stdout, when the run compiled a
+variant for a vendor (an AMD or an Intel target) that the committed file has no numbers for on that
+vendor (a variant added since the table was made), or has them for other inputs (its program edited
+since: the table's numbers, and the results a run reuses, are no longer that program's). A committed
+file from before inputs were recorded is checked for missing variants only."""
 import sys
 
 VENDORS = {"AMD": ("gfx90a", "gfx1030", "gfx1100"), "Intel": ("dg2", "tgllp", "pvc")}
+TARGETS = VENDORS["AMD"] + VENDORS["Intel"]
 
 
 def read(path):
-    """(source, options, kernel) -> {target: cell} of the targets that have numbers."""
+    """(source, options, kernel) -> ({target: cell} of the targets that have numbers, input or None)."""
     rows, header = {}, None
     with open(path) as fh:
         for line in fh:
@@ -25,30 +28,34 @@ def read(path):
             if header is None:
                 header = f
                 continue
-            rows[tuple(f[:3])] = {t: c for t, c in zip(header[3:], f[3:]) if c != "-"}
+            rec = dict(zip(header, f))
+            rows[tuple(f[:3])] = ({t: rec[t] for t in TARGETS if rec.get(t, "-") != "-"}, rec.get("input"))
     return rows
 
 
 def main():
     run_path, committed_path = sys.argv[1:3]
     run, committed = read(run_path), read(committed_path)
-    missing, changed, pairs = [], 0, 0
-    for key, cells in sorted(run.items()):
-        old = committed.get(key, {})
+    stale, changed, pairs = [], 0, 0
+    for key, (cells, inp) in sorted(run.items()):
+        old, old_inp = committed.get(key, ({}, None))
         for vendor, targets in VENDORS.items():
             if any(t in cells for t in targets):
                 pairs += 1
                 if not any(t in old for t in targets):
-                    missing.append((vendor, key))
+                    stale.append((vendor, key, "missing"))
+                elif old_inp is not None and inp is not None and old_inp != inp:
+                    stale.append((vendor, key, "other inputs"))
         changed += any(old.get(t, c) != c for t, c in cells.items())
-    variants = sorted({(v, k[0], k[1]) for v, k in missing})
-    print("vendor_stale: %d of the %d (vendor, kernel) pairs this run compiled are missing from %s (%d variants); "
-          "%d kernels' numbers differ from it" % (len(missing), pairs, committed_path, len(variants), changed))
-    for vendor, source, options in variants[:20]:
-        print("    %s: %s %s" % (vendor, source, options))
+    variants = sorted({(v, k[0], k[1], why) for v, k, why in stale})
+    print("vendor_stale: %d of the %d (vendor, kernel) pairs this run compiled are missing from %s or recorded "
+          "there for other inputs (%d variants); %d kernels' numbers differ from it"
+          % (len(stale), pairs, committed_path, len(variants), changed))
+    for vendor, source, options, why in variants[:20]:
+        print("    %s: %s %s (%s)" % (vendor, source, options, why))
     if len(variants) > 20:
         print("    ... and %d more" % (len(variants) - 20))
-    return 1 if missing else 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

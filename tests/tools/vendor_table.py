@@ -76,7 +76,8 @@ def main():
                 header = line.split("\t")
             else:
                 f = line.split("\t")
-                per = {t: None if c == "-" else [int(x) for x in c.split("/")] for t, c in zip(header[3:], f[3:])}
+                per = {t: None if c == "-" else [int(x) for x in c.split("/")]
+                       for t, c in zip(header[3:], f[3:]) if t in AMD + INTEL}
                 data.append((f[0], f[1], f[2], per))
     body = [BEGIN, "",
             "Made by `tests/tools/vendor_table.py %s docs/KERNELS.md` from the data a run of the check wrote "
