@@ -55,6 +55,23 @@ def compilers_line():
         deb_version("intel-opencl-icd"), deb_version("libigc1"))
 
 
+def read_rows(path):
+    """A data file's rows, each a dict by the header's column names, and its "# compilers:" line."""
+    compilers, header, rows = None, None, []
+    with open(path) as fh:
+        for line in fh:
+            line = line.rstrip("\n")
+            if line.startswith("# compilers: "):
+                compilers = line[len("# compilers: "):]
+            if line.startswith("#") or not line:
+                continue
+            if header is None:
+                header = line.split("\t")
+            else:
+                rows.append(dict(zip(header, line.split("\t"))))
+    return rows, compilers
+
+
 def count_lines(path):
     try:
         with open(path) as fh:

@@ -39,28 +39,18 @@ def input_key(src_text, options, kernels):
 
 def read_data(path):
     """compilers line, {(source, options): (input, {target: [(kernel, cell)]})} of a data file."""
-    compilers, header, rows = None, None, {}
-    with open(path) as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if line.startswith("# compilers: "):
-                compilers = line[len("# compilers: "):]
-            if line.startswith("#") or not line:
-                continue
-            f = line.split("\t")
-            if header is None:
-                header = f
-                continue
-            rec = dict(zip(header, f))
-            if "input" not in rec:
-                return compilers, {}  # a data file from before inputs were recorded: nothing to reuse
-            entry = rows.setdefault((f[0], f[1]), (rec["input"], {}))
-            if entry[0] != rec["input"]:
-                continue
-            for short, target in vendor_data.SHORT.items():
-                if rec.get(short, "-") != "-":
-                    entry[1].setdefault(target, []).append((f[2], rec[short]))
-    return compilers, rows
+    rows, compilers = vendor_data.read_rows(path)
+    out = {}
+    for rec in rows:
+        if "input" not in rec:
+            return compilers, {}  # a data file from before inputs were recorded: nothing to reuse
+        entry = out.setdefault((rec["source"], rec["options"]), (rec["input"], {}))
+        if entry[0] != rec["input"]:
+            continue
+        for short, target in vendor_data.SHORT.items():
+            if rec.get(short, "-") != "-":
+                entry[1].setdefault(target, []).append((rec["kernel"], rec[short]))
+    return compilers, out
 
 
 def plan(run_dir, data_path):

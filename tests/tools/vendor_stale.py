@@ -10,7 +10,11 @@ variant for a vendor (an AMD or an Intel target) that the committed file has no 
 vendor (a variant added since the table was made), or has them for other inputs (its program edited
 since: the table's numbers, and the results a run reuses, are no longer that program's). A committed
 file from before inputs were recorded is checked for missing variants only."""
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vendor_data  # noqa: E402  (same folder)
 
 VENDORS = {"AMD": ("gfx90a", "gfx1030", "gfx1100"), "Intel": ("dg2", "tgllp", "pvc")}
 TARGETS = VENDORS["AMD"] + VENDORS["Intel"]
@@ -18,19 +22,9 @@ TARGETS = VENDORS["AMD"] + VENDORS["Intel"]
 
 def read(path):
     """(source, options, kernel) -> ({target: cell} of the targets that have numbers, input or None)."""
-    rows, header = {}, None
-    with open(path) as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if line.startswith("#") or not line:
-                continue
-            f = line.split("\t")
-            if header is None:
-                header = f
-                continue
-            rec = dict(zip(header, f))
-            rows[tuple(f[:3])] = ({t: rec[t] for t in TARGETS if rec.get(t, "-") != "-"}, rec.get("input"))
-    return rows
+    rows, _ = vendor_data.read_rows(path)
+    return {(r["source"], r["options"], r["kernel"]): ({t: r[t] for t in TARGETS if r.get(t, "-") != "-"},
+                                                       r.get("input")) for r in rows}
 
 
 def main():
