@@ -24,7 +24,8 @@
  * once in local memory; with KS > 1 the partial outputs are summed in local memory.
  * RB rows are loaded before the first of them is stored: S1 may alias S0 (in place), so no
  * compiler may move a later row's load above an earlier row's store, and the loads in flight per
- * work-item are what hides the memory latency.
+ * work-item are what hides the memory latency. With VEC the next RB rows are loaded before this
+ * batch is stored (two batches in registers), and the first before q, k and the gates are staged.
  * State slots: with slot_s0 (slot_s1) set, row b's state is row slots[b] of S0 / z0 (S1 / z1), a
  * pool [S,H,K,V] / [S,H,K]; the host checks that the slots are in the pool and distinct, so no
  * two work-groups touch the same state element. */
@@ -57,6 +58,16 @@ OCLA_KERNEL void la_decode(const int T, const int H, const int K, const int V, c
     const int bh = (int)get_group_id(2), b = bh / H, h = bh % H;
     const int sb0 = slot_s0 ? slots[b] : b, sb1 = slot_s1 ? slots[b] : b; /* state rows */
     const float fixed = gmode == OCLA_GATE_FIXED ? exp(ocla_log_gate(dec[h])) : 1.0f;
+#if VEC /* 4 contiguous value columns as one float4: no normaliser column (the plan's condition) */
+    const int col0 = (int)get_group_id(0) * DV * 4 + 4 * c;
+    const int live = col0 < V;
+    /* the first RB rows are loaded before q, k and the gates are staged (they do not need them) */
+    float4 s[RB], sn[RB];
+    for (int j = 0; j < RB; j++) {
+        const int i = r + j * KS;
+        s[j] = live && i < K && has_s0 ? *(__global const float4 *)OCLA_PTR(S0, sb0, h, i, col0) : (float4)(0.0f);
+    }
+#endif
     for (int e = tid; e < K; e += DV * KS) { /* phi(q), phi(k) and the gates of all K rows */
         sq[e] = ocla_phi(OCLA_LD(q, OCLA_OFF(q, b, 0, h, e)), feature);
         sk[e] = ocla_phi(OCLA_LD(k, OCLA_OFF(k, b, 0, h, e)), feature);
@@ -66,18 +77,18 @@ OCLA_KERNEL void la_decode(const int T, const int H, const int K, const int V, c
         sg[e] = f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-#if VEC /* 4 contiguous value columns as one float4: no normaliser column (the plan's condition) */
-    const int col0 = (int)get_group_id(0) * DV * 4 + 4 * c;
-    const int live = col0 < V;
+#if VEC
     float4 vc4 = (float4)(0.0f), acc4 = (float4)(0.0f);
     if (live)
         vc4 = (float4)(OCLA_LD(v, OCLA_OFF(v, b, 0, h, col0)), OCLA_LD(v, OCLA_OFF(v, b, 0, h, col0 + 1)),
                        OCLA_LD(v, OCLA_OFF(v, b, 0, h, col0 + 2)), OCLA_LD(v, OCLA_OFF(v, b, 0, h, col0 + 3)));
+    /* software pipelined: the next RB rows are loaded before this batch's rows are stored, so reads
+     * stay in flight while the writes drain (the rows differ, so in place this reads what it would
+     * have read anyway) */
     for (int i0 = r; live && i0 < K; i0 += KS * RB) {
-        float4 s[RB];
-        for (int j = 0; j < RB; j++) { /* every load of the RB rows before any store */
-            const int i = i0 + j * KS;
-            s[j] = i < K && has_s0 ? *(__global const float4 *)OCLA_PTR(S0, sb0, h, i, col0) : (float4)(0.0f);
+        for (int j = 0; j < RB; j++) {
+            const int i = i0 + (RB + j) * KS;
+            sn[j] = i < K && has_s0 ? *(__global const float4 *)OCLA_PTR(S0, sb0, h, i, col0) : (float4)(0.0f);
         }
         for (int j = 0; j < RB; j++) {
             const int i = i0 + j * KS;
@@ -86,6 +97,7 @@ OCLA_KERNEL void la_decode(const int T, const int H, const int K, const int V, c
             acc4 = mad((float4)(sq[i]), x, acc4);
             if (has_s1) *(__global float4 *)OCLA_PTR(S1, sb1, h, i, col0) = x;
         }
+        for (int j = 0; j < RB; j++) s[j] = sn[j];
     }
     float acc[CW];
     acc[0] = acc4.s0, acc[1] = acc4.s1, acc[2] = acc4.s2, acc[3] = acc4.s3;

@@ -217,7 +217,7 @@ ocla_status ocla__plan_limits(ocla_context *ctx, ocla_plan_limits *L) {
     /* The NVIDIA tensor-core path where its probe ran right on this device (whatever the vendor
      * string says) and the context did not ask for the portable kernels only. */
     if (ocla__nv_available(ctx)) L->paths |= 1u << OCLA_PATH_NVIDIA_MMA;
-    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && ocla__nv_wgmma_available(ctx)) L->paths |= 1u << OCLA_PATH_NVIDIA_WGMMA;
+    /* the sm_90a warpgroup products (OCLA_PATH_NVIDIA_WGMMA): ocla__plan_with, for bf16 requests only */
     L->allow_tf32 = ctx->allow_tf32;
     return OCLA_SUCCESS;
 }
@@ -228,6 +228,15 @@ ocla_status ocla__plan_with(ocla_context *ctx, const ocla_plan_limits *L, const 
     ocla_plan_request rq = *req;
     if (ctx->portable_only) rq.flags |= OCLA_PLAN_PORTABLE; /* no vendor path, no CPU kernels (plan_la.c) */
     const ocla_plan_request *r = &rq;
+    /* Only the bf16 single pass (plan_la.c) runs on warpgroup products: their probe (a bf16 program
+     * built through its sm_90a PTX, once per context) waits for the first bf16 request, so that a
+     * context that plans nothing in bf16 never builds it. */
+    ocla_plan_limits Lw;
+    if ((L->paths & (1u << OCLA_PATH_NVIDIA_MMA)) && (r->flags & OCLA_PLAN_BF16) && ocla__nv_wgmma_available(ctx)) {
+        Lw = *L;
+        Lw.paths |= 1u << OCLA_PATH_NVIDIA_WGMMA;
+        L = &Lw;
+    }
     const ocla_status st = ocla_plan_compute(L, r, p);
     if (st != OCLA_SUCCESS) /* ocla_plan_compute has no context: move its detail here */
         ocla__fail(ctx, st, "%s%s", ocla_last_error(NULL),

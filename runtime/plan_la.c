@@ -332,10 +332,13 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
  * GPUs: DV = 32..128 work-items along the value columns, each owning 4 contiguous columns read and
  * written as one float4 where the rows are 16-byte aligned (VEC: dense states, V % 4 == 0, no
  * normaliser; a warp then moves 512 contiguous bytes of a state row per load), else one column
- * (CW = 1: 128 bytes per warp), KS key splits (a power of two up to 8, at least RB = 8 rows
- * each) while the grid stays within 2048 work-items per compute unit (a full wave on NVIDIA's SMs; at 64
- * rows x 16 heads x 128 x 128 on the H100's 132 SMs: DV 128, KS 2, 2048 work-groups); RB = 8 rows
- * loaded before they are stored (the loads in flight that hide the memory latency).
+ * (CW = 1: 128 bytes per warp), KS key splits (a power of two up to 8, at least 2 RB rows each)
+ * while the grid stays within 2048 work-items per compute unit (a full wave on NVIDIA's SMs; at 64
+ * rows x 16 heads x 128 x 128 on 132 SMs, float4 rows: DV 32, KS 4, 1024 work-groups); RB rows
+ * loaded before they are stored (the loads in flight that hide the memory latency): with float4
+ * rows the kernel loads the next RB while it stores these, and RB = 2 was the fastest there (H200:
+ * 72-74 % of the copy bandwidth against 68-71 % for RB = 8 unpipelined, RB = 4 and 8 pipelined
+ * 70-72 % and 55-59 %: docs/KERNELS.md); one column a work-item: RB = 8.
  * CPUs: one work-item per work-group walking CW = 32 contiguous columns row by row (the row's
  * columns vectorise; a work-group of one item has no barrier loops); with portable_kernels_only
  * (OCLA_PLAN_PORTABLE) the GPU shape, so that CPU drivers test it too (tests/test_decode.c). ---- */
@@ -347,7 +350,7 @@ static int decode_plan(const ocla_plan_limits *L, const ocla_plan_request *r, ui
         /* float4 rows where every state row is 16-byte aligned: dense states, V % 4 == 0 and no
          * normaliser column (z is a tensor of its own) */
         VEC = !(r->flags & (OCLA_PLAN_NORMALIZE | OCLA_PLAN_STRIDED)) && r->V % 4 == 0;
-        CW = VEC ? 4 : 1, RB = 8;
+        CW = VEC ? 4 : 1, RB = VEC ? 2 : 8;
         DV = dv_max < 32 ? (int)dv_max : 32;
         while ((int64_t)DV * CW < Ve && (uint64_t)DV * 2 <= dv_max) DV *= 2;
         const double want = 2048.0 * (L->compute_units ? (double)L->compute_units : 1.0);

@@ -22,8 +22,8 @@ typedef struct spill_allowed {
     const char *target, *source, *kernel, *options_has, *why;
 } spill_allowed;
 
-/* The counts are of docs/data/vendor-compile-2026-11-27c-full.tsv (2026-11-29-full.tsv has the same numbers;
- * fp32 variants, as these plans are; AMD:
+/* The counts are of docs/data/vendor-compile-2026-11-27c-full.tsv (2026-11-29-full.tsv and
+ * 2026-11-29b-full.tsv have the same numbers; fp32 variants, as these plans are; AMD:
  * VGPR+SGPR spills with scratch, Intel: scratch bytes per hardware thread, which on tgllp and pvc hold the private arrays
  * IGC does not keep in registers as well as its spills: most tgllp entries are such arrays, by
  * docs/data/vendor-spill-options-2026-11-27.txt). "No tile" means no variant of the kernel the plans can
