@@ -35,7 +35,8 @@
 # write, `kernel_sweep oclgrind canary`) must be reported first, so the check cannot pass vacuously.
 #
 # Time on the 2-core development machine (shared, niced): see docs/RELIABILITY.md ("Kernel sanitizer").
-# OCLA_OCLGRIND_FILTER=substring runs only the sweep's runs whose label contains it.
+# OCLA_OCLGRIND_FILTER=substring runs only the sweep's runs whose label contains it (in one process;
+# without it, on two cores or more, the sweep runs as two processes at once: step 3 below).
 # Files: build/oclgrind/list.tsv (the runtime's variants for Oclgrind), variants.txt (what the sweep
 # built: source, tab, options), *.log (Oclgrind's reports), *.out (the sweep's output).
 set -euo pipefail
@@ -90,7 +91,27 @@ run() { # name, oclgrind options..., -- program and its arguments
   fi
   echo "oclgrind: $name: $(( $(date +%s) - t0 )) s"
 }
-run sweep -- "$sweep" oclgrind "$filter" $out/variants.txt $out/list.tsv
+if [ "$jobs" -ge 2 ] && [ -z "$filter" ]; then
+  # two processes at once (kernel_sweep's OCLA_SWEEP_SHARD): parts 1 to 3 and 5 split by run, then
+  # part 4 split by list line, given the variants both halves of the first built (one process: 800
+  # s on the 2-core machine, most of it part 4)
+  shard() { # phase, shard, filter, list...
+    ( OCLA_SWEEP_SHARD=$2/2 run sweep-$1$2 -- "$sweep" oclgrind "$3" $out/variants-$1$2.txt "${@:4}"; [ $fail -eq 0 ] )
+  }
+  shard a 0 "" & a0=$!
+  shard a 1 "" & a1=$!
+  wait $a0 || fail=1
+  wait $a1 || fail=1
+  export OCLA_SWEEP_BUILT="$out/variants-a0.txt $out/variants-a1.txt"
+  shard b 0 variant $out/list.tsv & b0=$!
+  shard b 1 variant $out/list.tsv & b1=$!
+  wait $b0 || fail=1
+  wait $b1 || fail=1
+  unset OCLA_SWEEP_BUILT
+  cat $out/variants-[ab][01].txt >$out/variants.txt 2>/dev/null || true
+else
+  run sweep -- "$sweep" oclgrind "$filter" $out/variants.txt $out/list.tsv
+fi
 run small-workgroups --max-wgsize 16 -- "$sweep" oclgrind "${filter:-table softmax}" $out/variants-small.txt
 # the backward's multi-tile work-groups (TPG 2, 3, 4 tiles of 16 items, planned for GPU waves of 32,
 # 48 and 64 lanes, which Oclgrind's limits never plan): the test that makes a context plan as such a

@@ -41,6 +41,11 @@
  *   ("-" when none), as ocla_variants prints its first two fields; .ci/checks/45-oclgrind.sh
  *   compares it with the runtime's variant list.
  *   variant list: part 4's input (above).
+ *   OCLA_SWEEP_SHARD=i/n (environment): run shard i of n, so that n processes share the work: parts
+ *   1 to 3 and 5 take every n-th selected run (by their order, the same in every process), part 4
+ *   every n-th line of the list. OCLA_SWEEP_BUILT="file ...": variants files of other processes
+ *   (parts 1 to 3 run as shards beside this one), whose variants part 4 counts as built. A shard
+ *   of part 4 alone (filter "variant") may find nothing left to run.
  *   canary: instead of the sweep, run one small kernel with a local-memory race (no barrier between
  *   a write and another work-item's read) and an out-of-bounds global write, so the CI script can
  *   prove that the simulator's checks are on and that their reports are seen (the check cannot pass
@@ -107,7 +112,37 @@ static void on_log(ocla_log_level level, const char *message, void *user) {
     }
 }
 
-static int selected(const char *label) { return !*filter || strstr(label, filter); }
+/* OCLA_SWEEP_SHARD: this process's shard and the count; part 4 shards by list line instead
+ * (which runs it reaches depends on what this process built), so selected() leaves it alone there */
+static int shard_i, shard_n = 1, in_list;
+static long shard_seq;
+
+static int selected(const char *label) {
+    if (*filter && !strstr(label, filter)) return 0;
+    return shard_n < 2 || in_list || shard_seq++ % shard_n == shard_i;
+}
+
+/* OCLA_SWEEP_BUILT's files: variants other processes built ("source\toptions" lines) */
+static int preload_built(const char *files) {
+    char *list = strdup(files), *save = NULL;
+    if (!list) return 1;
+    for (char *path = strtok_r(list, " ", &save); path; path = strtok_r(NULL, " ", &save)) {
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            perror(path);
+            free(list);
+            return 1;
+        }
+        char line[2048];
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = 0;
+            if (*line) note_built(line);
+        }
+        fclose(f);
+    }
+    free(list);
+    return 0;
+}
 
 static double t_run;
 
@@ -556,8 +591,11 @@ static void list_part(const char *path) {
     }
     char line[2048], label[200];
     int from_list = 0;
+    long at = -1;
+    in_list = 1;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
+        if (shard_n > 1 && ++at % shard_n != shard_i) continue;
         char *field[5] = {line};
         int n = 1;
         for (char *t = strchr(line, '\t'); t && n < 5; t = strchr(t + 1, '\t')) *t = 0, field[n++] = t + 1;
@@ -589,6 +627,7 @@ static void list_part(const char *path) {
         }
     }
     fclose(f);
+    in_list = 0;
     printf("kernel_sweep: %d variants of %s not built by parts 1 to 3, each given to its witness request "
            "(run where the filter selects it)\n", from_list, path);
 }
@@ -651,6 +690,12 @@ static int canary(void) {
 int main(int argc, char **argv) {
     const char *device = argc > 1 ? argv[1] : "oclgrind";
     filter = argc > 2 ? argv[2] : "";
+    const char *shard = getenv("OCLA_SWEEP_SHARD"), *pre = getenv("OCLA_SWEEP_BUILT");
+    if (shard && (sscanf(shard, "%d/%d", &shard_i, &shard_n) != 2 || shard_n < 1 || shard_i < 0 || shard_i >= shard_n)) {
+        fprintf(stderr, "kernel_sweep: OCLA_SWEEP_SHARD=%s: expected i/n with 0 <= i < n\n", shard);
+        return 1;
+    }
+    if (pre && preload_built(pre)) return 1;
     if (argc > 3 && !(variants = fopen(argv[3], "w"))) {
         perror(argv[3]);
         return 1;
@@ -690,5 +735,7 @@ int main(int argc, char **argv) {
     free(built);
     printf("kernel_sweep: %d runs, %d failed, %d unsupported on this device; %llu program variants built\n", runs,
            failures, refused, (unsigned long long)cs.builds);
-    return failures || !runs;
+    /* no run at all fails (a filter that selects nothing), but for a shard of part 4 alone, which
+     * may find every variant of its lines built by the others */
+    return failures || (!runs && !(shard_n > 1 && !strcmp(filter, "variant")));
 }
