@@ -7,7 +7,11 @@ Rewrites the part of DOC.md between the lines "<!-- vendor-resources:begin -->" 
 "<!-- vendor-resources:end -->": per vendor, one row per kernel that needs scratch or spills on some
 target, a cell per target with the range (min-max) over the kernel's variants and how many of them
 use scratch or spill; the other kernels of a source share a row."""
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vendor_data  # noqa: E402  (same folder)
 
 BEGIN, END = "<!-- vendor-resources:begin -->", "<!-- vendor-resources:end -->"
 AMD, INTEL = ["gfx90a", "gfx1030", "gfx1100"], ["dg2", "tgllp", "pvc"]
@@ -65,20 +69,12 @@ def table(data, targets, cell, hot):
 
 def main():
     data_path, doc = sys.argv[1:3]
-    notes, data = [], []
-    with open(data_path) as fh:
-        header = None
-        for line in fh:
-            line = line.rstrip("\n")
-            if line.startswith("#"):
-                notes.append(line[1:].strip())
-            elif header is None:
-                header = line.split("\t")
-            else:
-                f = line.split("\t")
-                per = {t: None if c == "-" else [int(x) for x in c.split("/")]
-                       for t, c in zip(header[3:], f[3:]) if t in AMD + INTEL}
-                data.append((f[0], f[1], f[2], per))
+    with open(data_path) as fh:  # the run's notes: the data file's first '#' lines
+        notes = [line[1:].strip() for line in fh if line.startswith("#")]
+    rows, _ = vendor_data.read_rows(data_path)
+    data = [(r["source"], r["options"], r["kernel"],
+             {t: None if r[t] == "-" else [int(x) for x in r[t].split("/")] for t in AMD + INTEL if t in r})
+            for r in rows]
     body = [BEGIN, "",
             "Made by `tests/tools/vendor_table.py %s docs/KERNELS.md` from the data a run of the check wrote "
             "(`OCLA_VENDOR_DATA=%s bash .ci/checks/16-vendor-compile.sh`: one row per variant and kernel with "
