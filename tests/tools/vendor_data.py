@@ -26,6 +26,8 @@ import sys
 
 TARGETS = ["amd:gfx90a:O3", "amd:gfx1030:O3", "amd:gfx1100:O3", "intel:dg2", "intel:tgllp", "intel:pvc"]
 SHORT = {t.split(":")[1]: t for t in TARGETS}  # the data file's column names
+AMD = [t.split(":")[1] for t in TARGETS if t.startswith("amd:")]  # the column names per vendor
+INTEL = [t.split(":")[1] for t in TARGETS if t.startswith("intel:")]
 
 
 def first_line(cmd):
@@ -56,20 +58,26 @@ def compilers_line():
 
 
 def read_rows(path):
-    """A data file's rows, each a dict by the header's column names, and its "# compilers:" line."""
-    compilers, header, rows = None, None, []
+    """A data file's rows, each a dict by the header's column names, and its notes (the '#' lines,
+    without the '#': the run, the compilers, the CPU seconds)."""
+    notes, header, rows = [], None, []
     with open(path) as fh:
         for line in fh:
             line = line.rstrip("\n")
-            if line.startswith("# compilers: "):
-                compilers = line[len("# compilers: "):]
-            if line.startswith("#") or not line:
+            if line.startswith("#"):
+                notes.append(line[1:].strip())
+            elif not line:
                 continue
-            if header is None:
+            elif header is None:
                 header = line.split("\t")
             else:
                 rows.append(dict(zip(header, line.split("\t"))))
-    return rows, compilers
+    return rows, notes
+
+
+def compilers_of(notes):
+    """The "compilers:" note of a data file (what its numbers are valid for), or None."""
+    return next((n[len("compilers: "):] for n in notes if n.startswith("compilers: ")), None)
 
 
 def count_lines(path):

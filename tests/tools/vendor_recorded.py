@@ -39,7 +39,8 @@ def input_key(src_text, options, kernels):
 
 def read_data(path):
     """compilers line, {(source, options): (input, {target: [(kernel, cell)]})} of a data file."""
-    rows, compilers = vendor_data.read_rows(path)
+    rows, notes = vendor_data.read_rows(path)
+    compilers = vendor_data.compilers_of(notes)
     out = {}
     for rec in rows:
         if "input" not in rec:

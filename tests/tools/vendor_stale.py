@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vendor_data  # noqa: E402  (same folder)
 
-VENDORS = {"AMD": ("gfx90a", "gfx1030", "gfx1100"), "Intel": ("dg2", "tgllp", "pvc")}
+VENDORS = {"AMD": tuple(vendor_data.AMD), "Intel": tuple(vendor_data.INTEL)}
 TARGETS = VENDORS["AMD"] + VENDORS["Intel"]
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vendor_data  # noqa: E402  (same folder)
 
 BEGIN, END = "<!-- vendor-resources:begin -->", "<!-- vendor-resources:end -->"
-AMD, INTEL = ["gfx90a", "gfx1030", "gfx1100"], ["dg2", "tgllp", "pvc"]
+AMD, INTEL = vendor_data.AMD, vendor_data.INTEL  # the data file's target columns
 
 
 def span(values):
@@ -69,9 +69,7 @@ def table(data, targets, cell, hot):
 
 def main():
     data_path, doc = sys.argv[1:3]
-    with open(data_path) as fh:  # the run's notes: the data file's first '#' lines
-        notes = [line[1:].strip() for line in fh if line.startswith("#")]
-    rows, _ = vendor_data.read_rows(data_path)
+    rows, notes = vendor_data.read_rows(data_path)  # notes: the run, the compilers, the CPU seconds
     data = [(r["source"], r["options"], r["kernel"],
              {t: None if r[t] == "-" else [int(x) for x in r[t].split("/")] for t in AMD + INTEL if t in r})
             for r in rows]
