@@ -409,7 +409,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     , const float scale
 #endif
 #if VARLEN
-    , const int nseq, __global const int *seqtab
+    , __global const int *vtab, const int woff, __global float *cbuf, const ocla_idx gend_off, const ocla_idx gblk_off,
+    const ocla_idx h0_off
 #endif
     ) {
 #if ST_ASYNC
@@ -441,15 +442,26 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     __global const GATE_T *gend = g + ((ocla_idx)(B - 1) * gb + (ocla_idx)(Tall - 1) * gt + (ocla_idx)(H - 1) * gh);
 #endif
 #if VARLEN
-    /* row bh / H walks sequence sq (the table's walk order after its NTall chunks: longest first),
-     * tokens [ts, ts + T) of the packed axis; its states start at chunk c0 of the table's NTall
-     * (initial and final states: row sq, [N,H,K,V]) */
-    const int sq = seqtab[3 * nseq + 2 * NTall + bh / H], b = 0, ts = seqtab[3 * sq], T = seqtab[3 * sq + 1];
-    const int NT = (T + CHUNK - 1) / CHUNK, sbh = sq * H + h; /* the states' row */
-    const ocla_idx hrow = (ocla_idx)h * NTall + seqtab[3 * sq + 2], trow = (ocla_idx)h * Tall + ts;
+    /* row bh / H walks portion p of the walk table (runtime/seq_table.c): tokens [r0, r1) of sequence
+     * sq, inside one walk of the packed axis' 64-row blocks, from a zero state. Its chunks are the
+     * blocks from the one holding r0 (rows before r0 masked: their k, v and gates read as zeros), so
+     * states land at block boundaries ([H][NTall blocks][K][V]: the state entering block n, written
+     * by the portion that crosses that boundary); the state at r1 and the log decay over the portion
+     * go to the carry buffer, and mma_varlen_carry adds what came before the portion (the first
+     * portion of a sequence starts from its initial state, decayed from r0) */
+    const int p = bh / H, r0 = vtab[woff + 4 * p], r1 = vtab[woff + 4 * p + 1], sq = vtab[woff + 4 * p + 2];
+    const int wfl = vtab[woff + 4 * p + 3], b = 0, ts = r0 / CHUNK * CHUNK, lo = r0 - ts, T = r1 - ts;
+    const int NT = (T + CHUNK - 1) / CHUNK, sbh = sq * H + h; /* initial and final states: row sq, [N,H,K,V] */
+    const ocla_idx hrow = (ocla_idx)h * NTall + ts / CHUNK, trow = (ocla_idx)h * Tall + ts;
     g += (ocla_idx)ts * gt; /* scalar gates [1,T,H] (fixed decays and the cumsums: gt = 0) */
+#define KG_ (USE_GK ? K : GATE ? 1 : 0) /* log decays per (portion or block, head): K values, one, none */
+#define H0_HERE (has_h0 && !(wfl & 1)) /* the initial state: where the portion starts its sequence */
+#define SKIP_M0 (m == 0)               /* the state entering the first block: its own writer's */
+    float gtot = 0.0f; /* the log decay from r0 to this chunk's start: per key tid (USE_GK), or the head's */
 #else
-    const int b = bh / H, ts = 0, T = Tall, NT = NTall, sbh = bh;
+    const int b = bh / H, ts = 0, T = Tall, NT = NTall, sbh = bh, lo = 0;
+#define H0_HERE has_h0
+#define SKIP_M0 (m < 0)
     const ocla_idx hrow = (ocla_idx)bh * NT, trow = (ocla_idx)bh * T; /* rows of [B*H][NT] and [B*H][T] */
 #endif
     __global const ocla_data *kbase = k + b * kb + h * kh + k0 * kd_ + (ocla_idx)ts * kt;
@@ -459,6 +471,14 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     /* per-key gates: the chunk's cumulative gates of this key slice (W-wide loads), those of its
      * last row, and the last row's values at this work-item's two state rows */
     __global const float *gkb = g + trow * K + k0;
+#if VARLEN /* the cumsums at row r0 - 1 of the state rows (r0 inside its block): the first chunk's decays start at r0 */
+    float glo[2] = {0.0f, 0.0f};
+    for (int i = 0; i < 2; i++)
+        if (lo > 0 && k0 + wm + 2 * gr + i < K) glo[i] = gkb[(off_t_)(lo - 1) * K + wm + 2 * gr + i];
+#define GLO(i) (m == 0 ? glo[i] : 0.0f)
+#else
+#define GLO(i) 0.0f
+#endif
 #if GKA
 #define GK_LOADS(t0_, rows_)
 #else
@@ -501,7 +521,10 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             const int row = SROW(r), col = SCOL(j, r);
-            acc[j][r] = (has_h0 && row < K && col < V) ? h0[((ocla_idx)sbh * K + row) * V + col] : 0.0f;
+            acc[j][r] = (H0_HERE && row < K && col < V) ? h0[((ocla_idx)sbh * K + row) * V + col] : 0.0f;
+#if VARLEN /* a copy for mma_varlen_h0, which runs after the final states may have overwritten h0 */
+            if (H0_HERE && row < K && col < V) cbuf[h0_off + ((ocla_idx)sbh * K + row) * V + col] = acc[j][r];
+#endif
         }
     float pg = 0.0f; /* the next chunk's raw scalar gate at row tid */
 #if ST_ASYNC
@@ -514,7 +537,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define GATE_OFF(n_) ((int)((uintptr_t)GATE_AT(n_) & 3))
 #define PREFETCH(n_)                                                                                         \
     if (tid < CHUNK) { /* committed with the next ISSUE */                                                   \
-        const int ok_ = tid < min(CHUNK, T - (n_) * CHUNK);                                                  \
+        const int ok_ = tid < min(CHUNK, T - (n_) * CHUNK) && (n_) * CHUNK + tid >= lo;                      \
         __global const GATE_T *ge_ = ok_ ? GATE_AT(n_) : g;                                                  \
         const int n4_ = !ok_ ? 0 : (sizeof(GATE_T) < 4 && ((uintptr_t)ge_ & 3) == 0 && ge_ == gend) ? 2 : 4; \
         cp_async4(&gst[(n_)&1][tid], (__global const void *)((uintptr_t)ge_ & ~(uintptr_t)3), n4_);          \
@@ -523,7 +546,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #define PREFETCH(n_)                                                                                         \
     {                                                                                                        \
         const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                           \
-        pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                                  \
+        pg = tid < rows_ && t0_ + tid >= lo ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;               \
         GK_LOADS(t0_, rows_)                                                                                 \
     }
 #endif
@@ -533,7 +556,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         if ((hs_) < 2 * NT) {                                                                                \
             _Pragma("unroll") for (int l = 0; l < HALF * TILE / VPC / SWG; l++) {                            \
                 const int e = tid + SWG * l, t = e / (TILE / VPC), c = VPC * (e % (TILE / VPC));             \
-                const int okt = t0_ + t < T, okk = okt && k0 + c < K, okv = okt && v0 + c < V;               \
+                const int okt = t0_ + t < T && t0_ + t >= lo, okk = okt && k0 + c < K, okv = okt && v0 + c < V; \
                 cp_async16(&Kst[st_][t][c], kbase + (okk ? (off_t_)(t0_ + t) * (off_t_)kt + c : 0), okk);    \
                 cp_async16(&Vst[st_][t][c], vbase + (okv ? (off_t_)(t0_ + t) * (off_t_)vt + c : 0), okv);    \
             }                                                                                                \
@@ -565,10 +588,11 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         const int t0_ = (n_) * CHUNK, rows_ = min(CHUNK, T - t0_);                                    \
         _Pragma("unroll") for (int l = 0; l < LOADS / W; l++) {                                       \
             int e = tid + SWG * l, t = e / (TILE / W), c = W * (e % (TILE / W));                     \
-            pk[l] = (t < rows_ && k0 + c < K) ? WPHI(DWLOAD(kbase, t0_ + t, c, kt, kd_)) : (wvec)(0.0f); \
-            pv[l] = (t < rows_ && v0 + c < V) ? DWLOAD(vbase, t0_ + t, c, vt, vd_) : (wvec)(0.0f);     \
+            const int okt_ = t < rows_ && t0_ + t >= lo;                                              \
+            pk[l] = (okt_ && k0 + c < K) ? WPHI(DWLOAD(kbase, t0_ + t, c, kt, kd_)) : (wvec)(0.0f);   \
+            pv[l] = (okt_ && v0 + c < V) ? DWLOAD(vbase, t0_ + t, c, vt, vd_) : (wvec)(0.0f);         \
         }                                                                                             \
-        pg = tid < rows_ ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;                            \
+        pg = tid < rows_ && t0_ + tid >= lo ? raw_gate(g, gb, gt, gh, b, t0_ + tid, h) : 0.0f;         \
         GK_LOADS(t0_, rows_)                                                                          \
     }
 #endif
@@ -607,7 +631,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const int row = SROW(2 * hr), col = SCOL(j, 0);
-                if (row >= K || col >= V) continue;
+                if (row >= K || col >= V || SKIP_M0) continue;
                 __global hs_t *dst = hn + (ocla_idx)row * V + col;
 #if HS_HALF
                 if (col + 1 < V && (V & 1) == 0) /* 4-byte aligned */
@@ -627,7 +651,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #pragma unroll
             for (int p = 0; p < 2; p++) {
                 const int row = SROW(2 * hr), col = SCOL(2 * p, 0), j = 2 * p, r = 2 * hr;
-                if (row >= K || col >= V) continue;
+                if (row >= K || col >= V || SKIP_M0) continue;
                 __global hs_t *dst = hn + (ocla_idx)row * V + col;
                 const float e_[4] = {acc[j][r], acc[j + 1][r], acc[j][r + 1], acc[j + 1][r + 1]};
 #if HS_HALF
@@ -644,6 +668,17 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
                         if (col + c < V) HS_ST(dst, c, e_[c]);
             }
 #endif
+#if VARLEN && (GATE || USE_GK)
+        /* the log decay from r0 to this block's start (where the carry needs it, with the state
+         * above), then this chunk's added: per key of the slice from the cumsums (less the masked
+         * rows' before r0 in the first block), or the scalar gates' chunk total (below) */
+        if (m > 0 && v0 == 0 && (USE_GK ? tid < TILE && k0 + tid < K : tid == 0 && k0 == 0))
+            cbuf[gblk_off + ((ocla_idx)(ts / CHUNK + m) * H + h) * KG_ + (USE_GK ? k0 + tid : 0)] = gtot;
+#if USE_GK
+        if (tid < TILE && k0 + tid < K)
+            gtot += gkb[(off_t_)(min(n * CHUNK + CHUNK, T) - 1) * K + tid] - (m == 0 && lo > 0 ? gkb[(off_t_)(lo - 1) * K + tid] : 0.0f);
+#endif
+#endif
 #if G_ASYNC
         /* this chunk's gates: copied with the first ISSUE after its PREFETCH (the first chunk's:
          * with none yet, so all of them), at most one newer group pending */
@@ -651,11 +686,15 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             asm volatile("cp.async.wait_all;" ::: "memory");
         else
             asm volatile("cp.async.wait_group 1;" ::: "memory");
-        if (tid < CHUNK) pg = tid < min(CHUNK, T - n * CHUNK) ? gate_of_word(gst[n & 1][tid], GATE_OFF(n)) : 0.0f;
+        if (tid < CHUNK)
+            pg = tid < min(CHUNK, T - n * CHUNK) && n * CHUNK + tid >= lo ? gate_of_word(gst[n & 1][tid], GATE_OFF(n)) : 0.0f;
 #endif
 #if GATE
         chunk_cumsum(gs, ocla_log_gate(pg), tid);
         const float glast = gs[CHUNK - 1];
+#if VARLEN && !USE_GK
+        gtot += glast;
+#endif
 #else
         const float glast = 0.0f;
 #endif
@@ -663,7 +702,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #if GKA
         float dec0 = 1.0f, dec1 = 1.0f; /* the state rows' decays over the chunk: from Gla, below */
 #else
-        const float dec0 = exp(pdr[0]), dec1 = exp(pdr[1]); /* the state rows' decays over the chunk */
+        /* the state rows' decays over the chunk (VARLEN: from r0 in the first) */
+        const float dec0 = exp(pdr[0] - GLO(0)), dec1 = exp(pdr[1] - GLO(1));
 #endif
 #endif
 #if ST_ASYNC
@@ -744,8 +784,8 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
             SYNC();
 #if GKA
             if (hh == 0) { /* the chunk's last gates landed with its first half */
-                dec0 = exp(Gla[m % 3][wm + 2 * gr]);
-                dec1 = exp(Gla[m % 3][wm + 2 * gr + 1]);
+                dec0 = exp(Gla[m % 3][wm + 2 * gr] - GLO(0));
+                dec1 = exp(Gla[m % 3][wm + 2 * gr + 1] - GLO(1));
 #if SPLIT == 1
                 DECAY_STATE()
 #endif
@@ -827,16 +867,35 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #undef PREFETCH
 #undef GK_LOADS
 #undef GK_STATE_F
+#if VARLEN
+    /* the state at r1: the sequence's final state where the portion is its first and last; else, where
+     * the sequence goes on or its final state is wanted, the portion's own into the carry buffer
+     * ([P'][H][K][V]: the table numbers the P' portions that have one first), with the log decay */
+    const int carried = wfl & 1, last = (wfl >> 1) & 1, own = !last || (carried && has_hT);
+    __global float *hend = own ? cbuf + ((ocla_idx)p * H + h) * K * V
+                               : last && !carried && has_hT ? hT + (ocla_idx)sbh * K * V : NULL;
+#if GATE || USE_GK
+    if (own && v0 == 0 && (USE_GK ? tid < TILE && k0 + tid < K : tid == 0 && k0 == 0))
+        cbuf[gend_off + ((ocla_idx)p * H + h) * KG_ + (USE_GK ? k0 + tid : 0)] = gtot;
+#endif
+    if (hend)
+#else
+    __global float *hend = hT + (ocla_idx)sbh * K * V;
     if (has_hT)
+#endif
 #pragma unroll
         for (int j = 0; j < 4; j++)
 #pragma unroll
             for (int r = 0; r < 4; r++) {
                 const int row = SROW(r), col = SCOL(j, r);
-                if (row < K && col < V) hT[((ocla_idx)sbh * K + row) * V + col] = acc[j][r];
+                if (row < K && col < V) hend[(ocla_idx)row * V + col] = acc[j][r];
             }
 #undef SROW
 #undef SCOL
+#undef GLO
+#undef KG_
+#undef H0_HERE
+#undef SKIP_M0
 }
 
 /* ---- outputs: grid (ceil(V/128) * 256, NT, B*H), local 256 ----
@@ -1079,7 +1138,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     , __global float *oi, const ocla_idx oio /* strict (dk for dg): the inter-chunk part goes here */
 #endif
 #if VARLEN
-    , const int nseq, __global const int *seqtab
+    , __global const int *vtab
 #endif
     ) {
     __local float mem[P1 > P2 ? P1 : P2] __attribute__((aligned(16)));
@@ -1101,20 +1160,18 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
     const int v0 = get_group_id(0) * OT, cg = get_group_id(1);
     const int bh = get_group_id(2), h = bh % H;
-#if VARLEN
-    /* chunk cg of the table is chunk n of sequence sq (B = 1, so bh = h). One work-item reads the
-     * table and the others take its first token and row count from local memory: read by every
-     * work-item from global memory, the two stayed in registers through the kernel (161 registers
-     * with per-key gates on the H100's compiler, one work-group per SM; 125 this way, two) */
-    __local int vtab[2];
-    if (tid == 0) {
-        const int sq = seqtab[3 * nseq + 2 * cg], n = seqtab[3 * nseq + 2 * cg + 1];
-        vtab[0] = seqtab[3 * sq] + n * CHUNK, vtab[1] = min(CHUNK, seqtab[3 * sq + 1] - n * CHUNK);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    const int b = 0, t0 = vtab[0], rows = vtab[1];
-#else
     const int b = bh / H, t0 = cg * CHUNK, rows = min(CHUNK, T - t0);
+#if VARLEN
+    /* packed sequences (B = 1): the chunks are the packed axis' 64-row blocks, as dense rows'; a row
+     * takes scores from keys of its own sequence only and the block's entering state only where its
+     * sequence began before the block. lsr: each row's sequence start relative to the block (the
+     * walk table's first T entries: every token's sequence start) */
+    __local int lsr[CHUNK];
+    if (tid < CHUNK) lsr[tid] = tid < rows ? vtab[t0 + tid] - t0 : 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+#define SEQ_OK(row, col) ((col) >= lsr[row])
+#else
+#define SEQ_OK(row, col) 1
 #endif
     __global const hs_t *hn = hbuf + ((ocla_idx)bh * NT + cg) * K * V;
     __global const ocla_data *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
@@ -1378,7 +1435,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #if REV
 #define KEEP(row, col) ((col) > (row) || (!strict && (col) == (row)))
 #else
-#define KEEP(row, col) ((col) < (row) || (!strict && (col) == (row)))
+#define KEEP(row, col) (((col) < (row) || (!strict && (col) == (row))) && SEQ_OK(row, col))
 #endif
     /* the exponentials are taken for every element and the masked ones selected away (fmin keeps them
      * finite): a conditional exp is a divergent branch per element, each waiting on its gs load */
@@ -1410,15 +1467,21 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif
                 SS_ST(row, col, KEEP(row, col) ? scale * sacc[j][r] : 0.0f);
 #endif
+#if VARLEN /* a select: the state of a block whose first row starts a sequence is never written */
+            const int cont = lsr[row] < 0;
+            oacc[0][j][r] = cont ? oacc[0][j][r] * fi : 0.0f;
+            oacc[1][j][r] = cont ? oacc[1][j][r] * fi : 0.0f;
+#else
             oacc[0][j][r] *= fi;
             oacc[1][j][r] *= fi;
+#endif
         }
 #if GKC
     if (big) /* replaces this warp's scores (its tensor-core products were skipped) */
         for (int e = lane; e < 16 * 32; e += 32) {
             const int row = wm + e / 32, col = wn + e % 32;
             float sum = 0.0f;
-            if (REV ? col >= row && col < rows : col <= row && row < rows)
+            if (REV ? col >= row && col < rows : col <= row && row < rows && SEQ_OK(row, col))
                 for (int d = 0; d < K; d++)
                     sum += phi(DLD(qbase, row * qt + d * qd)) * phi(DLD(kbase, col * kt + d * kd_)) *
                            exp(REV ? gkc[(ocla_idx)col * K + d] - gkc[(ocla_idx)row * K + d]
@@ -1676,6 +1739,84 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif
 #undef FOR_OACC
 }
+#undef SEQ_OK
+
+#if VARLEN && !REV
+/* ---- packed sequences' carries: grid (K*V rounded up to 256, entries, H), local 256 ----
+ * The state pass walks each sequence in portions, one per walk of the packed axis it crosses, each
+ * from a zero state (runtime/seq_table.c). With S_p the true state entering portion p (the state at
+ * the end of its sequence's previous portion), a state the portion wrote at a point x is
+ * local_x + exp(L_x) S_p, L_x the log decay over [r0, x) (per key with per-key gates: row kd of the
+ * state scales by exp(L_x[kd]); 0 without a gate), and S_p = the sum over the sequence's earlier
+ * portions q of end_q decayed over the portions after q (the first portion's end holds the initial
+ * state already: the state pass starts it there). Every exponent is a
+ * sum of log gates, <= 0. An entry (kind, block, p): 0, the state entering block `block`, inside
+ * portion p, in place; 1, the state entering block `block`, the end of portion p; 2, the final state
+ * of p's sequence, the end of its last portion p. Entries read the carry buffer and write the
+ * states, so none depends on another. */
+#define KG_ (USE_GK ? K : GATE ? 1 : 0)
+__kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_varlen_carry(
+    const int H, const int K, const int V, const int NB, __global const int *vtab, const int woff, const int eoff,
+    __global hs_t *hbuf, __global const float *cbuf, const ocla_idx gend_off, const ocla_idx gblk_off,
+    __global float *hT) {
+    const int e = get_global_id(0), en = get_group_id(1), h = get_group_id(2);
+    if (e >= K * V) return;
+    const int kd = e / V, kind = vtab[eoff + 3 * en], blk = vtab[eoff + 3 * en + 1], p = vtab[eoff + 3 * en + 2];
+    const ocla_idx KV = (ocla_idx)K * V;
+#define LOGDEC(off_, i_) (KG_ ? cbuf[(off_) + ((ocla_idx)(i_) * H + h) * KG_ + (KG_ > 1 ? kd : 0)] : 0.0f)
+    float s = 0.0f, l = 0.0f; /* S_p, and the log decay from the newest portion's end back to r0 of p */
+    for (int q = (vtab[woff + 4 * p + 3] >> 2) - 1; q >= 0; q = (vtab[woff + 4 * q + 3] >> 2) - 1) {
+        s += exp(l) * cbuf[((ocla_idx)q * H + h) * KV + e];
+        l += LOGDEC(gend_off, q);
+    }
+    const int sq = vtab[woff + 4 * p + 2];
+    __global hs_t *hs = hbuf + ((ocla_idx)h * NB + blk) * KV + e;
+    const float base = kind == 0 ? HS_LD(hs, 0) : cbuf[((ocla_idx)p * H + h) * KV + e];
+    const float x = base + exp(kind == 0 ? LOGDEC(gblk_off, blk) : LOGDEC(gend_off, p)) * s;
+    if (kind == 2)
+        hT[((ocla_idx)sq * H + h) * KV + e] = x;
+    else
+        HS_ST(hs, 0, x);
+#undef LOGDEC
+}
+#undef KG_
+
+/* ---- packed sequences' initial states: grid (64 * V rounded up to 256, N, H), local 256 ----
+ * The output pass takes a block's entering state only for rows whose sequence began before the
+ * block, and the state pass starts each sequence from its initial state h0, so the rows of sequence
+ * s inside the block holding its first token r0 miss o_i += scale (phi(q_i) exp(G_i - G_(r0-1)))^T h0_s
+ * (G: the cumulative log gates, per key with per-key gates, whose cumsums run from the block's
+ * start): added here, one work-item per (row, value column), after the output pass (a half o is
+ * rounded a second time there), from the copy of h0 the state pass made in the carry buffer (the
+ * final states may be h0's memory). cu: the offsets, at coff of the table. */
+__kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_varlen_h0(
+    const int T, const int H, const int K, const int V, const float scale,
+    __global const ocla_data *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
+    __global const GATE_T *g, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh, __global const float *cbuf,
+    const ocla_idx h0_off, __global ocla_odata *o, const ocla_idx ob, const ocla_idx ot, const ocla_idx oh,
+    const ocla_idx od, __global const int *vtab, const int coff) {
+    const int e = get_global_id(0), sq = get_group_id(1), h = get_group_id(2), row = e / V, c = e % V;
+    const int r0 = vtab[coff + sq], r1 = vtab[coff + sq + 1], i = r0 + row;
+    if (row >= CHUNK || i >= min(r1, (r0 / CHUNK + 1) * CHUNK)) return;
+    __global const float *hs = cbuf + h0_off + (ocla_idx)sq * H * K * V + (ocla_idx)h * K * V + c; /* h0's copy */
+    __global const ocla_data *qi = q + (ocla_idx)i * qt + (ocla_idx)h * qh;
+#if USE_GK /* the cumsums [H][T][K] */
+    __global const float *gi = g + ((ocla_idx)h * T + i) * K, *gp = g + ((ocla_idx)h * T + r0 - 1) * K;
+    const int inner = r0 % CHUNK > 0; /* row r0 - 1 in the same block: its cumsum is subtracted */
+    float acc = 0.0f;
+    for (int d = 0; d < K; d++) acc += phi(DLD(qi, (ocla_idx)d * qd)) * exp(gi[d] - (inner ? gp[d] : 0.0f)) * hs[(ocla_idx)d * V];
+#else
+    float l = 0.0f, acc = 0.0f;
+#if GATE
+    for (int t = r0; t <= i; t++) l += log_gate(g, gb, gt, gh, 0, t, h);
+#endif
+    for (int d = 0; d < K; d++) acc += phi(DLD(qi, (ocla_idx)d * qd)) * hs[(ocla_idx)d * V];
+    acc *= exp(l);
+#endif
+    __global ocla_odata *oi = o + (ocla_idx)i * ot + (ocla_idx)h * oh + (ocla_idx)c * od;
+    OCLA_OST(oi, 0, OCLA_DT_CAT(OCLA_DT_LD_, OCLA_OTYPE)(oi, 0) + scale * acc);
+}
+#endif
 
 #if REV
 /* The gate gradients' arguments before the gate's own (mma_bwd_dg, mma_bwd_dgk: runtime/attention_bwd_nv.c).

@@ -4,8 +4,12 @@
  * Two launches (three with per-key gates, whose chunk-local cumsums la_gate_cumsum writes first):
  * the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state tiles)
  * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
- * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants walk op_attention.c's
- * sequence table (per sequence a state walk; per table chunk an output work-group). bf16 linear
+ * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants work on the packed
+ * axis' 64-row blocks, as on a dense row's chunks: the state pass walks each sequence in portions
+ * (its tokens inside one walk of a few blocks, from a zero state; runtime/seq_table.c's table),
+ * mma_varlen_carry adds to each state what came before its portion, the output pass runs per block
+ * with scores and entering states masked to each row's sequence, and mma_varlen_h0 adds the initial
+ * states to the rows of each sequence's first block. bf16 linear
  * attention without a feature map (64 < K <= 128, rows of 16-byte groups, dense sequences) takes one launch
  * instead: kernels_cl/attn_fused_nv.cl walks the chunks with the state tile in registers (two where the
  * plan cuts the sequence into segments: the blocks' states first). */
@@ -15,6 +19,7 @@
 
 #include "attn_op.h"
 #include "ocla_debug.h"
+#include "op_common.h"
 
 /* The plan assumed dense tensors; check the op's real layouts for 16-byte rows and 32-bit offsets. */
 static void fit_layout(ocla_attn_op *op) {
@@ -39,9 +44,48 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
     for (int d = 0; d < 4; d++) ocla__push_long(a, t->strides[d]);
 }
 
+/* The carry buffer of packed sequences (BUF_CARRY, floats): the end states of at most 2 NW portions
+ * [2 NW][H][K][V], their log decays [2 NW][H][KG], the blocks' [NB][H][KG] (KG: K per-key gates, 1
+ * scalar or fixed, 0 none), then with initial states a copy of them [N][H][K][V]. *gend, *gblk: the
+ * offsets of the decays; the copy's follows the blocks' (h0_off). */
+static int64_t h0_off(const ocla_attn_op *op) {
+    const int64_t NB = ((int64_t)op->T + 63) / 64, KG = op->key.gate == OCLA_GATE_VECTOR ? op->K : op->key.gate ? 1 : 0;
+    const int64_t NW = (NB + op->walk - 1) / op->walk;
+    return 2 * NW * op->H * ((int64_t)op->K * op->V + KG) + NB * op->H * KG;
+}
+
+static size_t carry_floats(const ocla_attn_op *op, int64_t *gend, int64_t *gblk) {
+    const size_t NB = ((size_t)op->T + 63) / 64, NW = (NB + (size_t)op->walk - 1) / (size_t)op->walk;
+    const size_t H = (size_t)op->H, KG = op->key.gate == OCLA_GATE_VECTOR ? (size_t)op->K : op->key.gate ? 1 : 0;
+    *gend = (int64_t)(2 * NW * H * (size_t)op->K * (size_t)op->V);
+    *gblk = *gend + (int64_t)(2 * NW * H * KG);
+    const size_t copy = op->key.lay[IO_S0].present ? (size_t)op->key.nseq * H * (size_t)op->K * (size_t)op->V : 0;
+    return (size_t)*gblk + NB * H * KG + copy;
+}
+
+/* Packed sequences: the walk table of this run's offsets (op->cu) and whether a final state is
+ * wanted, uploaded; the state and carry launches sized by it. */
+static ocla_status nv_walks(ocla_attn_op *op, const ocla_attn_io *io, int *P, int *E) {
+    const int N = op->key.nseq;
+    ocla__nv_walk_table(op->cu, N, op->walk, io->final_state != NULL, op->seqtab, P, E);
+    const int coff = op->T + 4 * *P + 3 * *E; /* the offsets after the table, for mma_varlen_h0 */
+    memcpy(op->seqtab + coff, op->cu, ((size_t)N + 1) * sizeof *op->cu);
+    op->ctx->counters.uploads++;
+    const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->seq_buf, CL_TRUE, 0, (size_t)(coff + N + 1) * sizeof(cl_int),
+                                            op->seqtab, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clEnqueueWriteBuffer", "uploading the walk table");
+    op->launch[L_MAIN].global[2] = (size_t)*P * (size_t)op->H;
+    op->launch[L_CARRY].global[1] = (size_t)*E;
+    op->launch[L_H0].global[1] = io->initial_state ? (size_t)N : 0;
+    return OCLA_SUCCESS;
+}
+
 static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     (void)seg; /* one segment */
-    const int nseq = op->key.nseq, NT = nseq ? op->nct : (op->T + 63) / 64; /* packed: the table's chunks */
+    const int nseq = op->key.nseq, NT = (op->T + 63) / 64; /* packed too: the packed axis' 64-row blocks */
+    int P = 0, E = 0;
+    ocla_status st = nseq ? nv_walks(op, io, &P, &E) : OCLA_SUCCESS;
+    if (st != OCLA_SUCCESS) return st;
     cl_mem hbuf = op->buf[BUF_HS], gmem = hbuf; /* any valid buffer where the kernel reads no gate */
     int64_t gs[3] = {0, 0, 0};
     if (op->key.gate == OCLA_GATE_SCALAR) {
@@ -54,8 +98,7 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
         ocla_args c = {op->ctx, op->launch[L_GATE].k, 0, OCLA_SUCCESS};
         ocla__push_int(&c, op->T), ocla__push_int(&c, op->H), ocla__push_int(&c, op->K), ocla__push_int(&c, NT);
         ocla__push_int(&c, OCLA_GATE_VECTOR), ocla__push_tensor(&c, io->g, NULL, 4);
-        ocla__push_mem(&c, hbuf), ocla__push_mem(&c, gmem);
-        if (nseq) ocla__push_int(&c, nseq), ocla__push_mem(&c, op->seq_buf); /* la_gate_cumsum_seq */
+        ocla__push_mem(&c, hbuf), ocla__push_mem(&c, gmem); /* packed too: blocks of the packed axis */
         if (c.st != OCLA_SUCCESS) return c.st;
     }
     const int sizes[6] = {op->B, op->T, op->H, op->K, op->V, NT};
@@ -75,8 +118,28 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     ocla__push_mem(&a, hbuf);
     push_nv(&a, io->o);
     if (nseq) {
-        ocla__push_int(&s, nseq), ocla__push_mem(&s, op->seq_buf);
-        ocla__push_int(&a, nseq), ocla__push_mem(&a, op->seq_buf);
+        int64_t gend, gblk;
+        carry_floats(op, &gend, &gblk);
+        cl_mem cbuf = op->buf[BUF_CARRY];
+        ocla__push_mem(&s, op->seq_buf), ocla__push_int(&s, op->T), ocla__push_mem(&s, cbuf);
+        ocla__push_long(&s, gend), ocla__push_long(&s, gblk), ocla__push_long(&s, h0_off(op));
+        ocla__push_mem(&a, op->seq_buf);
+        ocla_args c = {op->ctx, op->launch[L_CARRY].k, 0, OCLA_SUCCESS};
+        const int dims[4] = {op->H, op->K, op->V, NT};
+        for (int i = 0; i < 4; i++) ocla__push_int(&c, dims[i]);
+        ocla__push_mem(&c, op->seq_buf), ocla__push_int(&c, op->T), ocla__push_int(&c, op->T + 4 * P);
+        ocla__push_mem(&c, hbuf), ocla__push_mem(&c, cbuf), ocla__push_long(&c, gend), ocla__push_long(&c, gblk);
+        ocla__push_mem(&c, io->final_state ? io->final_state->mem : hbuf);
+        if (c.st != OCLA_SUCCESS) return c.st;
+        ocla_args i = {op->ctx, op->launch[L_H0].k, 0, OCLA_SUCCESS};
+        const int sizes4[4] = {op->T, op->H, op->K, op->V};
+        for (int d = 0; d < 4; d++) ocla__push_int(&i, sizes4[d]);
+        ocla__push_float(&i, op->scale), push_nv(&i, io->q);
+        ocla__push_mem(&i, gmem);
+        for (int d = 0; d < 3; d++) ocla__push_long(&i, gs[d]);
+        ocla__push_mem(&i, cbuf), ocla__push_long(&i, h0_off(op)), push_nv(&i, io->o);
+        ocla__push_mem(&i, op->seq_buf), ocla__push_int(&i, op->T + 4 * P + 3 * E);
+        if (i.st != OCLA_SUCCESS) return i.st;
     }
     return s.st != OCLA_SUCCESS ? s.st : a.st;
 }
@@ -111,6 +174,16 @@ static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg)
 }
 
 
+/* Blocks per walk of the packed state pass (ocla_debug_nv_walk_width's where set): enough walks for
+ * the pass's work-groups to fill the device twice over, and at least 4 blocks a walk (a portion's
+ * carry sums the ends of its sequence's earlier portions). */
+static int walk_width(const ocla_attn_op *op, int NB) {
+    if (op->ctx->nv_walk > 0) return op->ctx->nv_walk;
+    const double wgs = (double)op->H * (double)((op->K + 63) / 64) * (double)((op->V + 63) / 64);
+    const double w = (double)NB * wgs / (2.0 * (double)(op->ctx->info.compute_units ? op->ctx->info.compute_units : 1));
+    return w < 4.0 ? 4 : w > (double)NB ? (NB > 4 ? NB : 4) : (int)(w + 0.999);
+}
+
 /* The plan's kernels (variant_list.c: CHUNK VEC IDX32 SPLIT from the plan, narrowed to the op's
  * layouts by fit_layout; gate and feature map from the request; la_gate_cumsum at the path's chunk).
  * A plan of the single-pass forward whose layouts turn out not to be rows of 16-byte groups takes
@@ -140,15 +213,19 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
         ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");
     }
     const size_t B = (size_t)op->B, H = (size_t)op->H, K = (size_t)op->K, V = (size_t)op->V, N = (size_t)op->key.nseq;
-    /* packed: at most ceil(len / 64) chunks per sequence, so (T + 63 N) / 64 in all, and at most T */
-    const size_t NTd = (size_t)(op->T + 63) / 64, NTp = ((size_t)op->T + 63 * N) / 64;
-    const size_t NT = !N ? NTd : NTp < (size_t)op->T ? NTp : (size_t)op->T, local[3] = {256, 1, 1};
-    if (N) { /* the plan could not know N: 32-bit offsets where the table's chunk states allow them */
-        op->plan.tile[2] = (double)H * (double)NT * (double)(K * V) < 2147483648.0 &&
-                           (double)NTd * 64.0 * (double)H * (double)(K > V ? K : V) < 2147483648.0;
-        op->nct = (int)NT, op->seq_set = 0;
-        ocla_status st = ocla__attn_seq_reserve(op, (int)(4 * N + 2 * NT)); /* and the walk order (set_seqs) */
+    /* packed too: the states at the 64-row blocks of the packed axis */
+    const size_t NT = (size_t)(op->T + 63) / 64, local[3] = {256, 1, 1};
+    if (N) { /* the walk table's room (ocla__nv_walk_table) and the carry buffer */
+        op->walk = walk_width(op, (int)NT);
+        const size_t NW = (NT + (size_t)op->walk - 1) / (size_t)op->walk;
+        const size_t n = (size_t)op->T + 4 * (N + NW) + 3 * (NT + NW) + N + 1; /* and the offsets */
+        if (n > INT32_MAX) return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "packed sequences: walk table size overflows");
+        op->seq_set = 0;
+        ocla_status st = ocla__attn_seq_reserve(op, (int)n);
         if (st != OCLA_SUCCESS) return st;
+        int64_t gend, gblk;
+        if (!ocla__mul_ok(carry_floats(op, &gend, &gblk), sizeof(float), &op->need[BUF_CARRY]))
+            return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "packed sequences: carry buffer size overflows");
     }
     fit_layout(op);
     size_t hbytes; /* the chunk states: bf16 for bf16 data (attn_mma_nv.cl, HS_HALF), else fp32 */
@@ -158,18 +235,23 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     op->need[BUF_HS] = hbytes;
     op->nseg = 1;
     op->bind = nv_bind;
-    /* state walks per (row, head): batch rows, or sequences (packed); output chunks: set_seqs sets
-     * the table's count (packed) */
+    /* state walks per (row, head): batch rows, or portions of sequences (packed: nv_walks sets their
+     * count, and the carry entries') */
     const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, (size_t)op->rows * H}, go[3] = {(V + 127) / 128 * 256, NT, B * H};
+    const size_t gc[3] = {(K * V + 255) / 256 * 256, 0, H};
     ocla_status st = ocla__attn_add_planned(op, r, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
+    if (st == OCLA_SUCCESS && N)
+        st = ocla__attn_add_planned(op, r, "mma_varlen_carry", L_CARRY, AT_EACH, gc, local, "NVIDIA packed-sequence carries");
     if (st == OCLA_SUCCESS)
         st = ocla__attn_add_planned(op, r, "mma_chunk_output", L_OUT, AT_LAST, go, local, "NVIDIA chunk outputs");
+    const size_t gi[3] = {(64 * V + 255) / 256 * 256, 0, H};
+    if (st == OCLA_SUCCESS && N)
+        st = ocla__attn_add_planned(op, r, "mma_varlen_h0", L_H0, AT_LAST, gi, local, "NVIDIA packed-sequence initial states");
     if (st != OCLA_SUCCESS || op->key.gate != OCLA_GATE_VECTOR) return st;
     if (!ocla__mul_ok(B * H * (size_t)op->T, K * sizeof(float), &op->need[BUF_G]))
         return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "gate cumsum size overflows");
-    const size_t gc[3] = {K, NT, B * H};
-    return ocla__attn_add_planned(op, r, N ? "la_gate_cumsum_seq" : "la_gate_cumsum", L_GATE, AT_FIRST, gc, NULL,
-                                  "NVIDIA gate cumsum");
+    const size_t gg[3] = {K, NT, B * H};
+    return ocla__attn_add_planned(op, r, "la_gate_cumsum", L_GATE, AT_FIRST, gg, NULL, "NVIDIA gate cumsum");
 }
 
 /* The probe's expected output: lane l holds D[r][c] for (r, c) = (l/4, 2(l%4)), (l/4, 2(l%4)+1),
@@ -297,4 +379,11 @@ int ocla_debug_nv_probe(ocla_context *ctx, int run) {
     const int r = ctx->nv_probe > 0;
     OCLA_UNLOCK(ctx);
     return r;
+}
+
+void ocla_debug_nv_walk_width(ocla_context *ctx, int blocks) {
+    if (!ctx) return;
+    OCLA_LOCK(ctx);
+    ctx->nv_walk = blocks > 0 ? blocks : 0;
+    OCLA_UNLOCK(ctx);
 }

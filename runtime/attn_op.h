@@ -12,8 +12,9 @@ enum { IO_Q, IO_K, IO_V, IO_G, IO_O, IO_S0, IO_Z0, IO_S1, IO_Z1, IO_N };
 /* buffers a run needs: gate cumsums, chunk states, denominators, recurrent carry */
 enum { BUF_G, BUF_HS, BUF_DEN, BUF_CARRY, BUF_N };
 /* the launches of a run, in launch order: gate cumsum, chunk states (or the recurrent kernel),
- * chunk outputs, normaliser */
-enum { L_GATE, L_MAIN, L_OUT, L_NORM, L_N };
+ * packed sequences' carries (the NVIDIA path), chunk outputs, packed sequences' initial states in
+ * their first blocks (the NVIDIA path), normaliser; a launch sized 0 in any dimension is skipped */
+enum { L_GATE, L_MAIN, L_CARRY, L_OUT, L_H0, L_NORM, L_N };
 /* when a launch runs in the sequential walk over segments: before the first, in each, after the last */
 enum { AT_FIRST, AT_EACH, AT_LAST };
 
@@ -79,6 +80,7 @@ struct ocla_attn_op {
     int32_t *cu, *seqtab;
     cl_mem seq_buf;
     int seq_set, seq_cap, nct;
+    int walk; /* the NVIDIA path: 64-row blocks per walk of the packed state pass (attention_nv.c) */
     /* linear_attn_blk.cl's image views (LB_IMG, op_attention.c): q, k, v, the gate cumsums, the
      * chunk states and GLA's gates as RGBA fp32 image1d_buffers, the buffers they view (remade when
      * one changes) and each one's last texel */

@@ -123,6 +123,7 @@ struct ocla_context {
     int allow_tf32;    /* options.allow_tf32 or OCLA_ALLOW_TF32=1 */
     int nv_probe;      /* NVIDIA tensor-core path: 0 not probed yet, 1 works, -1 not available */
     int wg_probe;      /* its sm_90a warpgroup products (attention_nv.c): 0 not probed yet, 1 work, -1 not */
+    int nv_walk;       /* ocla_debug_nv_walk_width: blocks per walk of later packed ops, 0 their own pick */
 
     /* prepared attention ops of the one-shot call (op_attention.c), replaced round-robin */
 #define OCLA_ATTN_CACHE_SLOTS 8

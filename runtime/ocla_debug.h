@@ -24,6 +24,10 @@ OCLA_API int ocla_debug_nv_probe(ocla_context *ctx, int run);
 /* The sm_90a warpgroup products (the single pass's scores, WG): run = 1 probes again and returns
  * whether they work; run = 0 marks them unavailable (the mma.sync kernels plan). */
 OCLA_API int ocla_debug_nv_wgmma(ocla_context *ctx, int run);
+/* Packed sequences on the NVIDIA path (runtime/attention_nv.c): the state pass walks each sequence in
+ * portions of at most `blocks` 64-row blocks of the packed axis for ops prepared after this call
+ * (0: the op's own pick), so that tests reach the carries between portions at small sizes. */
+OCLA_API void ocla_debug_nv_walk_width(ocla_context *ctx, int blocks);
 /* Counters of the context's hot path: a cached kernel lookup must neither hash a source nor
  * allocate, and a prepared op's run must do no lookup, upload or environment read. */
 typedef struct ocla_debug_counters {

@@ -480,24 +480,6 @@ ocla_status ocla__attn_seq_reserve(ocla_attn_op *op, int n) {
     return st;
 }
 
-static int by_key(const void *a, const void *b) {
-    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The order in which the NVIDIA state pass walks the sequences (work-group z -> sequence): longest
- * first, ties by position. Work-groups start in order and the pass takes as long as its longest
- * walk, so the long walks go first and the short ones fill in beside them. */
-static ocla_status seq_walk_order(const int32_t *cu, int N, int32_t *order) {
-    int64_t *key = malloc((size_t)N * sizeof *key);
-    if (!key) return OCLA_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i < N; i++) key[i] = ((int64_t)(INT32_MAX - (cu[i + 1] - cu[i])) << 32) | i;
-    qsort(key, (size_t)N, sizeof *key, by_key);
-    for (int i = 0; i < N; i++) order[i] = (int32_t)(key[i] & 0xffffffff);
-    free(key);
-    return OCLA_SUCCESS;
-}
-
 /* The sequence table for offsets cu (checked by ocla__check_seqlens), built and uploaded where they
  * differ from the last ones: per sequence (first token, length, first chunk), then per chunk
  * (sequence, chunk within it), so that no chunk straddles two sequences. The launches' chunk
@@ -505,31 +487,27 @@ static ocla_status seq_walk_order(const int32_t *cu, int N, int32_t *order) {
 static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
     const int N = op->key.nseq;
     if (op->seq_set && !memcmp(op->cu, cu, ((size_t)N + 1) * sizeof *cu)) return OCLA_SUCCESS;
-    /* the NVIDIA path (attention_nv.c): chunk 64, one state walk per sequence, an output work-group
-     * per (value tile, chunk) */
-    const int nv = op->plan.path == OCLA_PATH_NVIDIA_MMA;
+    if (op->plan.path == OCLA_PATH_NVIDIA_MMA) { /* attention_nv.c's bind builds and uploads its walk table */
+        memcpy(op->cu, cu, ((size_t)N + 1) * sizeof *cu);
+        memset(&op->binding, 0, sizeof op->binding);
+        op->seq_set = 1;
+        return OCLA_SUCCESS;
+    }
     ocla__la_tiles tl;
-    if (nv)
-        memset(&tl, 0, sizeof tl), tl.chunk = 64, tl.bv = 1;
-    else
-        ocla__la_tiles_from_plan(&op->plan, &tl);
+    ocla__la_tiles_from_plan(&op->plan, &tl);
     const int C = tl.chunk;
     int most;
     const int c = ocla__seq_table_fill(cu, N, C, op->seqtab, &most);
-    /* c <= the capacity: each sequence has at most (len + C - 1) / C chunks (prepare_chunked);
-     * the NVIDIA path reserved N more for its walk order (nv_prepare) */
-    if (nv && seq_walk_order(cu, N, op->seqtab + 3 * N + 2 * c) != OCLA_SUCCESS)
-        return ocla__fail(op->ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory (sequence table)");
+    /* c <= the capacity: each sequence has at most (len + C - 1) / C chunks (prepare_chunked) */
     op->seq_set = 0;
     op->ctx->counters.uploads++;
-    const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->seq_buf, CL_TRUE, 0,
-                                            (size_t)(3 * N + 2 * c + (nv ? N : 0)) * sizeof(cl_int), op->seqtab,
-                                            0, NULL, NULL);
+    const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->seq_buf, CL_TRUE, 0, (size_t)(3 * N + 2 * c) * sizeof(cl_int),
+                                            op->seqtab, 0, NULL, NULL);
     if (err != CL_SUCCESS) return ocla__cl_fail(op->ctx, err, "clEnqueueWriteBuffer", "uploading the sequence table");
     memcpy(op->cu, cu, ((size_t)N + 1) * sizeof *cu);
     op->nct = c;
-    op->nseg = nv ? 1 : (most + op->seg - 1) / op->seg;
-    op->launch[L_OUT].global[1] = nv ? (size_t)c : (size_t)c * (size_t)((op->V + op->key.normalize + tl.bv - 1) / tl.bv);
+    op->nseg = (most + op->seg - 1) / op->seg;
+    op->launch[L_OUT].global[1] = (size_t)c * (size_t)((op->V + op->key.normalize + tl.bv - 1) / tl.bv);
     op->launch[L_GATE].global[1] = (size_t)c;
     memset(&op->binding, 0, sizeof op->binding); /* NT changed: every argument again */
     op->seq_set = 1;
@@ -783,7 +761,8 @@ static ocla_status run(ocla_attn_op *op, const ocla_attn_io *io, const int32_t *
         if (rebind || op->nseg > 1) st = op->bind(op, io, s);
         for (int i = 0; i < L_N && st == OCLA_SUCCESS; i++) {
             const attn_launch *l = &op->launch[i];
-            if (l->k && (l->when == AT_EACH || (l->when == AT_FIRST && s == 0) || (l->when == AT_LAST && s == op->nseg - 1)))
+            if (l->k && l->global[0] && l->global[1] && l->global[2] &&
+                (l->when == AT_EACH || (l->when == AT_FIRST && s == 0) || (l->when == AT_LAST && s == op->nseg - 1)))
                 st = ocla__enqueue(ctx, l->k, 3, l->global, l->local[0] ? l->local : NULL, l->what);
         }
     }

@@ -164,7 +164,7 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                  nfit > 1 && second > 0 && second / plan->cost < 1.05 ? "; runner-up within 5%" : "");
     if (plan->path == OCLA_PATH_NVIDIA_MMA && (r->flags & OCLA_PLAN_VARLEN))
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
-                 "; packed sequences: NVIDIA kernels over the sequence table");
+                 "; packed sequences: NVIDIA kernels over the packed axis' blocks");
     else if (r->flags & (OCLA_PLAN_SLOTS | OCLA_PLAN_VARLEN)) /* the NVIDIA path has dense states only */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; %s: portable kernels", r->flags & OCLA_PLAN_VARLEN ? "packed sequences" : "state slots");

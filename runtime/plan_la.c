@@ -285,10 +285,9 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
                                           ? "mma_fused_part, mma_fused_fwd"
                                           : "mma_fused_fwd");
         else
-            ocla__plan_set_kernels(p, "%smma_chunk_states, mma_chunk_output",
-                                   r->op != OCLA_OP_GLA_CHUNK        ? ""
-                                   : (r->flags & OCLA_PLAN_VARLEN) ? "la_gate_cumsum_seq, "
-                                                                   : "la_gate_cumsum, ");
+            ocla__plan_set_kernels(p, "%smma_chunk_states, %smma_chunk_output%s", r->op == OCLA_OP_GLA_CHUNK ? "la_gate_cumsum, " : "",
+                                   (r->flags & OCLA_PLAN_VARLEN) ? "mma_varlen_carry, " : "",
+                                   (r->flags & OCLA_PLAN_VARLEN) ? ", mma_varlen_h0" : "");
         p->bk = 64, p->bv = 128, p->wg_x = 256, p->wg_y = 1;
         /* measured on the H100: 2.5-3x faster than the portable kernels at the same chunk */
         p->cost = portable ? 0.3 * la_cost(L, P, r, &t) : 1.0;

@@ -43,3 +43,40 @@ int ocla__seq_table_fill(const int32_t *cu, int N, int C, int32_t *tab, int *mos
     }
     return c;
 }
+
+/* Portion i of sequence s in walk order: tokens [r0, r1) inside the walk of W 64-row blocks holding r0. */
+static int portion_end(int r0, int e, int W) {
+    const int64_t wend = ((int64_t)r0 / 64 / W + 1) * W * 64;
+    return wend < e ? (int)wend : e;
+}
+
+int ocla__nv_walk_table(const int32_t *cu, int N, int W, int has_hT, int32_t *tab, int *np, int *ne) {
+    const int T = cu[N];
+    int P = 0, own = 0;
+    for (int s = 0; s < N; s++) /* the portions that keep their end state in the carry buffer, counted */
+        for (int r0 = cu[s], r1; r0 < cu[s + 1]; r0 = r1, P++) {
+            r1 = portion_end(r0, cu[s + 1], W);
+            own += r1 < cu[s + 1] || (r0 > cu[s] && has_hT);
+        }
+    int32_t *walk = tab + T, *ent = walk + 4 * P;
+    int io = 0, ix = own, E = 0;
+    for (int s = 0; s < N; s++) {
+        int prev = -1;
+        for (int t = cu[s]; t < cu[s + 1]; t++) tab[t] = cu[s];
+        for (int r0 = cu[s], r1; r0 < cu[s + 1]; r0 = r1) {
+            r1 = portion_end(r0, cu[s + 1], W);
+            const int cont = r0 > cu[s], last = r1 == cu[s + 1], p = !last || (cont && has_hT) ? io++ : ix++;
+            walk[4 * p] = r0, walk[4 * p + 1] = r1, walk[4 * p + 2] = s;
+            walk[4 * p + 3] = cont | last << 1 | (prev + 1) << 2;
+            if (cont) /* the states it writes inside, at block boundaries r0 < 64 b < r1 */
+                for (int b = r0 / 64 + 1; b <= (r1 - 1) / 64; b++) ent[3 * E] = 0, ent[3 * E + 1] = b, ent[3 * E + 2] = p, E++;
+            if (!last) /* the state entering the next walk's first block */
+                ent[3 * E] = 1, ent[3 * E + 1] = r1 / 64, ent[3 * E + 2] = p, E++;
+            else if (cont && has_hT) /* the final state */
+                ent[3 * E] = 2, ent[3 * E + 1] = 0, ent[3 * E + 2] = p, E++;
+            prev = p;
+        }
+    }
+    *np = P, *ne = E;
+    return own;
+}

@@ -5,7 +5,10 @@
  *  - the packed call equals each sequence run alone (its own initial state in, final state out),
  *    for length mixes with 1, C-1, C, C+1 and a long one, in random order;
  *  - packed with state slots reads and writes the slots' rows;
- *  - the plan is the portable one and says why; bad offsets are refused, naming the offset;
+ *  - the plan is the portable one, or the NVIDIA path's, and says why; bad offsets are refused,
+ *    naming the offset;
+ *  - on the NVIDIA path, walks forced short (carries between a sequence's portions), with and
+ *    without initial and final states;
  *  - the backward (varlen_bwd): the packed gradients (dq, dk, dv, dg, initial-state gradients) equal
  *    each sequence's through the dense backward alone, for every gate kind, every chunk the
  *    backward's scheduler may pick and a forced small one, with and without initial states; one mix
@@ -17,6 +20,8 @@
 
 #include "common.h"
 #include "internal.h"
+#include "ocla_debug.h"
+#include "op_common.h"
 #include "plan.h"
 #include "ref/ref_grad.h"
 
@@ -26,6 +31,7 @@ typedef struct vcase {
     ocla_gate_kind gate;
     int normalize, chunk, n;
     int32_t cu[MAXN + 1];
+    int nostates; /* 1: no initial states (zeros alone), 2: no final states, 3: neither */
 } vcase;
 
 /* The host inputs of T packed tokens. */
@@ -46,6 +52,7 @@ static void host_make(const vcase *c, uint32_t seed, vhost *h) {
     tc_fill_uniform(h->q, nq, seed + 1, lo, 1), tc_fill_uniform(h->k, nq, seed + 2, lo, 1);
     tc_fill_uniform(h->v, nv, seed + 3, -1, 1), tc_fill_uniform(h->g, ng, seed + 4, -0.5f, 0);
     tc_fill_uniform(h->s0, (size_t)c->n * H * K * V, seed + 5, -1, 1);
+    if (c->nostates & 1) memset(h->s0, 0, (size_t)c->n * H * K * V * 4);
     tc_fill_uniform(h->z0, (size_t)c->n * H * K, seed + 6, 0, 1);
 }
 
@@ -95,14 +102,17 @@ static void run_alone(ocla_context *ctx, const vcase *c, const vhost *h, int i, 
     ocla_tensor_destroy(o), ocla_tensor_destroy(s), ocla_tensor_destroy(z);
 }
 
+/* The bound of expect_close (varlen.nv_walks raises it: see there). */
+static double tolerance = 1e-6;
+
 static void expect_close(const float *got, const float *ref, size_t n, const char *what, int d, const vcase *c) {
     double *r = tc_to_double(ref, n);
     const double e = tc_max_rel_err(got, r, n);
     free(r);
     /* the same kernels over the same chunks of each sequence: equal to rounding (1e-6 normwise
      * leaves room for a driver that contracts differently between the two programs' launches) */
-    cr_assert_leq(e, 1e-6, "%s: %s err %g (gate %d norm %d chunk %d, %d sequences, T %d)", tc_device_name(d), what, e,
-                  (int)c->gate, c->normalize, c->chunk, c->n, c->cu[c->n]);
+    cr_expect_leq(e, tolerance, "%s: %s err %g (gate %d norm %d chunk %d, %d sequences, T %d, states %d)", tc_device_name(d),
+                  what, e, (int)c->gate, c->normalize, c->chunk, c->n, c->cu[c->n], 3 - c->nostates);
 }
 
 /* The context the sequences run alone in: ctx itself where a sequence alone takes the path the packed
@@ -156,8 +166,8 @@ static void check_case(ocla_context *ctx, int d, const vcase *c, uint32_t seed, 
     ocla_attn_params p = params_of(c);
     p.cu_seqlens = c->cu, p.n_seqs = N;
     if (slots) p.state_slots = slot, p.n_state_slots = N;
-    const ocla_attn_io io = {
-        .q = q, .k = k, .v = v, .g = g, .o = o, .initial_state = s, .final_state = s, .initial_z = z, .final_z = z};
+    const ocla_attn_io io = {.q = q, .k = k, .v = v, .g = g, .o = o, .initial_state = c->nostates & 1 ? NULL : s,
+                             .final_state = c->nostates & 2 ? NULL : s, .initial_z = z, .final_z = z};
     if (prepared) {
         ocla_attn_op *op;
         tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
@@ -173,7 +183,7 @@ static void check_case(ocla_context *ctx, int d, const vcase *c, uint32_t seed, 
     }
     float *ho = tc_download(ctx, o), *hs = tc_download(ctx, s);
     expect_close(ho, o_ref, (size_t)T * H * V, "o", d, c);
-    for (int i = 0; i < N; i++) expect_close(hs + slot[i] * sk, s_ref + i * sk, sk, "final state", d, c);
+    for (int i = 0; i < N && !(c->nostates & 2); i++) expect_close(hs + slot[i] * sk, s_ref + i * sk, sk, "final state", d, c);
     if (slots) /* the slot no sequence names: untouched */
         cr_assert(!memcmp(hs + N * sk, pool + N * sk, sk * 4), "%s: the free slot changed", tc_device_name(d));
     if (z) {
@@ -217,7 +227,7 @@ static void sweep(ocla_gate_kind gate, int normalize) {
         int chunks[8];
         const int nc = candidates(ctx, gate, chunks);
         for (int ci = 0; ci < nc; ci++) {
-            vcase c = {gate, normalize, chunks[ci], 0, {0}};
+            vcase c = {gate, normalize, chunks[ci], 0, {0}, 0};
             const uint32_t seed = 300 + 17 * (uint32_t)ci + 5 * (uint32_t)gate + (uint32_t)normalize;
             length_mix(c.chunk, seed, &c);
             check_case(ctx, d, &c, seed, ci % 2, ci == 0);
@@ -232,13 +242,121 @@ Test(varlen, simple_gla, .timeout = 1800) { sweep(OCLA_GATE_SCALAR, 0); }
 Test(varlen, retention, .timeout = 1800) { sweep(OCLA_GATE_FIXED, 0); }
 Test(varlen, gla, .timeout = 1800) { sweep(OCLA_GATE_VECTOR, 0); }
 
+/* The NVIDIA path (where the device has it) walks each sequence in portions inside walks of a few
+ * 64-row blocks of the packed axis, each from a zero state, and a carry pass adds what came before a
+ * portion: forced to 1 and 2 blocks a walk (the 3C + 7 sequence then spans up to five portions) and
+ * the op's own pick, every gate kind, with and without initial and final states. Bound 2e-6: a carry
+ * decays an earlier portion's end by exp(L), L the fp32 sum of the log gates between, where a walk
+ * alone multiplies the state by each chunk's exp(G_last); both are off by about |L| eps relative
+ * (L reaches -15 over these mixes' gates), and at one or two blocks a walk the two measured 1.0 to
+ * 1.4e-6 apart on an H200 in 5 of these 48 cases (no gate and per-key gates within 1e-6). */
+Test(varlen, nv_walks, .timeout = 1800) {
+    tolerance = 2e-6;
+    static const ocla_gate_kind gates[4] = {OCLA_GATE_NONE, OCLA_GATE_SCALAR, OCLA_GATE_FIXED, OCLA_GATE_VECTOR};
+    static const int widths[3] = {0, 2, 1};
+    for (int d = 0; d < tc_device_count(); d++)
+        for (int w = 0; w < 3; w++) {
+            ocla_context *ctx = tc_open(d); /* a fresh one: the one-shot call's ops keep their walks */
+            const ocla_plan_request r = {OCLA_OP_LINEAR_CHUNK, 1, 1000, H, K, V, 64, OCLA_PLAN_VARLEN, 0, 0};
+            ocla_plan plan;
+            tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, NULL, 0));
+            if (plan.path == OCLA_PATH_NVIDIA_MMA) {
+                ocla_debug_nv_walk_width(ctx, widths[w]);
+                for (int gi = 0; gi < 4; gi++)
+                    for (int ns = 3; ns >= 0; ns--) { /* without states first */
+                        vcase c = {gates[gi], 0, 64, 0, {0}, ns};
+                        const uint32_t seed = 900 + 31 * (uint32_t)w + 7 * (uint32_t)gi + (uint32_t)ns;
+                        length_mix(64, seed, &c);
+                        check_case(ctx, d, &c, seed, 0, 0);
+                    }
+            }
+            ocla_context_destroy(ctx);
+        }
+}
+
+/* The NVIDIA path's walk table (runtime/seq_table.c), on the host: for random mixes and walk widths,
+ * the portions cover each sequence's tokens in order, each inside one walk, linked to the previous
+ * one, those with an end state in the carry buffer first; every token's sequence start; every
+ * block boundary inside a sequence gets its state once: from a portion that starts the sequence
+ * (no entry), or from an entry (kind 0 inside a continuing portion, kind 1 at a walk's end); kind 2
+ * entries exactly for continuing last portions where final states are wanted. */
+Test(varlen, walk_table) {
+    enum { NS = 40 };
+    int32_t cu[NS + 1], *tab = malloc(1 << 20);
+    for (int round = 0; round < 40; round++) {
+        float r[NS];
+        tc_fill_uniform(r, NS, 500 + (uint32_t)round, 0, 1);
+        const int N = 1 + round % NS, W = 1 + round % 5, hT = round & 1;
+        cu[0] = 0;
+        for (int i = 0; i < N; i++) cu[i + 1] = cu[i] + 1 + (int)(r[i] * (round % 3 == 0 ? 300 : 70));
+        const int T = cu[N];
+        int P, E;
+        const int own = ocla__nv_walk_table(cu, N, W, hT, tab, &P, &E);
+        const int32_t *walk = tab + T, *ent = walk + 4 * P;
+        for (int t = 0, s = 0; t < T; t++) {
+            while (t >= cu[s + 1]) s++;
+            cr_assert_eq(tab[t], cu[s], "token %d", t);
+        }
+        int *seen = calloc((size_t)P, sizeof *seen), *got = calloc((size_t)T / 64 + 2, sizeof *got);
+        for (int s = 0; s < N; s++) { /* follow the sequence's portions back from the one that ends it */
+            int p = -1;
+            for (int i = 0; i < P; i++)
+                if (walk[4 * i + 2] == s && (walk[4 * i + 3] & 2)) {
+                    cr_assert_eq(p, -1);
+                    p = i;
+                }
+            cr_assert_geq(p, 0, "sequence %d has no last portion", s);
+            int end = cu[s + 1];
+            for (; p >= 0; p = (walk[4 * p + 3] >> 2) - 1) {
+                const int r0 = walk[4 * p], r1 = walk[4 * p + 1], cont = walk[4 * p + 3] & 1, last = r1 == cu[s + 1];
+                cr_assert(!seen[p]++ && r1 == end && r0 < r1 && walk[4 * p + 2] == s, "portion %d", p);
+                cr_assert_eq(r0 / 64 / W, (r1 - 1) / 64 / W, "portion %d crosses a walk", p);
+                cr_assert_eq(cont, r0 > cu[s]);
+                cr_assert_eq(p < own, !last || (cont && hT), "portion %d numbered", p);
+                if (!cont) /* the states it writes itself, inside */
+                    for (int b = r0 / 64 + 1; b <= (r1 - 1) / 64; b++) got[b]++;
+                end = r0;
+            }
+            cr_assert_eq(end, cu[s], "sequence %d's portions start at %d", s, end);
+        }
+        int finals = 0;
+        for (int e = 0; e < E; e++) {
+            const int kind = ent[3 * e], b = ent[3 * e + 1], p = ent[3 * e + 2];
+            cr_assert(p >= 0 && p < P && kind >= 0 && kind <= 2);
+            const int r0 = walk[4 * p], r1 = walk[4 * p + 1], fl = walk[4 * p + 3];
+            if (kind == 0) {
+                cr_assert((fl & 1) && r0 < 64 * b && 64 * b < r1, "entry %d", e);
+                got[b]++;
+            }
+            if (kind == 1) {
+                cr_assert(!(fl & 2) && 64 * b == r1 && p < own, "entry %d", e);
+                got[b]++;
+            }
+            if (kind == 2) {
+                cr_assert((fl & 3) == 3 && hT && p < own, "entry %d", e);
+                finals++;
+            }
+        }
+        for (int b = 1; 64 * b < T; b++) { /* a boundary inside a sequence: one writer; else none */
+            int inside = 0;
+            for (int s = 0; s < N; s++) inside |= cu[s] < 64 * b && 64 * b < cu[s + 1];
+            cr_assert_eq(got[b], inside, "block %d: %d writers (W %d, round %d)", b, got[b], W, round);
+        }
+        int want = 0;
+        for (int p = 0; p < P; p++) want += (walk[4 * p + 3] & 3) == 3 && hT;
+        cr_assert_eq(finals, want);
+        free(seen), free(got);
+    }
+    free(tab);
+}
+
 /* One sequence, and many sequences of one token each (every chunk a sequence's whole). */
 Test(varlen, one_and_singletons, .timeout = 900) {
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
-        vcase one = {OCLA_GATE_VECTOR, 0, 0, 1, {0, 150}};
+        vcase one = {OCLA_GATE_VECTOR, 0, 0, 1, {0, 150}, 0};
         check_case(ctx, d, &one, 71, 0, 0);
-        vcase singles = {OCLA_GATE_SCALAR, 0, 0, MAXN, {0, 1, 2, 3, 4, 5, 6, 7, 8}};
+        vcase singles = {OCLA_GATE_SCALAR, 0, 0, MAXN, {0, 1, 2, 3, 4, 5, 6, 7, 8}, 0};
         check_case(ctx, d, &singles, 72, 1, 0);
         ocla_context_destroy(ctx);
     }
@@ -287,9 +405,11 @@ Test(varlen, bad_offsets_refused, .timeout = 600) {
         tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, text, sizeof text));
         const int nv = plan.path == OCLA_PATH_NVIDIA_MMA; /* where the device has the tensor-core path */
         cr_assert(nv || plan.path == OCLA_PATH_PORTABLE, "%s", text);
-        /* the cumsums: la_gate_cumsum_seq, or on llvmpipe's block kernels la_blk_gk_gates (packed too) */
-        cr_assert((strstr(text, "la_gate_cumsum_seq") || strstr(text, "la_blk_gk_gates")) &&
-                      strstr(text, nv ? "packed sequences: NVIDIA kernels over the sequence table"
+        /* the cumsums: la_gate_cumsum_seq, on llvmpipe's block kernels la_blk_gk_gates (packed too), on the
+         * NVIDIA path the dense rows' la_gate_cumsum over the packed axis and the carries between portions */
+        cr_assert((nv ? strstr(text, "la_gate_cumsum,") && strstr(text, "mma_varlen_carry")
+                      : strstr(text, "la_gate_cumsum_seq") || strstr(text, "la_blk_gk_gates")) &&
+                      strstr(text, nv ? "packed sequences: NVIDIA kernels over the packed axis' blocks"
                                       : "packed sequences: portable kernels"),
                   "%s", text);
         ocla_tensor_destroy(q), ocla_tensor_destroy(v), ocla_tensor_destroy(o), ocla_tensor_destroy(s);
@@ -425,7 +545,7 @@ static void sweep_backward(ocla_gate_kind gate, int normalize) {
         const int nc = bwd_candidates(ctx, gate, normalize, chunks);
         double worst = 0;
         for (int ci = 0; ci < nc; ci++) {
-            vcase c = {gate, normalize, chunks[ci], 0, {0}};
+            vcase c = {gate, normalize, chunks[ci], 0, {0}, 0};
             const uint32_t seed = 500 + 17 * (uint32_t)ci + 5 * (uint32_t)gate + (uint32_t)normalize;
             length_mix(c.chunk, seed, &c);
             worst = fmax(worst, check_backward(ctx, d, &c, seed, 1));
@@ -448,7 +568,7 @@ Test(varlen_bwd, gla, .timeout = 1800) { sweep_backward(OCLA_GATE_VECTOR, 0); }
  * bound is the dense backward's against the same reference (tests/test_backward.c, BWD_TOL): fp32
  * chunked sums against the fp64 token recurrence. */
 Test(varlen_bwd, fp64_reference, .timeout = 900) {
-    const vcase c0 = {OCLA_GATE_VECTOR, 1, 0, 0, {0}};
+    const vcase c0 = {OCLA_GATE_VECTOR, 1, 0, 0, {0}, 0};
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context *ctx = tc_open(d);
         vcase c = c0;
