@@ -409,7 +409,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     , const float scale
 #endif
 #if VARLEN
-    , __global const int *vtab, const int woff, __global float *cbuf, const ocla_idx gend_off, const ocla_idx gblk_off,
+    , __global const int *vtab, const int woff, const int ooff, __global float *cbuf, const ocla_idx gend_off, const ocla_idx gblk_off,
     const ocla_idx h0_off
 #endif
     ) {
@@ -442,14 +442,15 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
     __global const GATE_T *gend = g + ((ocla_idx)(B - 1) * gb + (ocla_idx)(Tall - 1) * gt + (ocla_idx)(H - 1) * gh);
 #endif
 #if VARLEN
-    /* row bh / H walks portion p of the walk table (runtime/seq_table.c): tokens [r0, r1) of sequence
-     * sq, inside one walk of the packed axis' 64-row blocks, from a zero state. Its chunks are the
+    /* row bh / H walks portion p of the walk table (runtime/seq_table.c; rows in its order, longest
+     * portions first): tokens [r0, r1) of sequence
+     * sq in at most a walk's width of the packed axis' 64-row blocks, from a zero state. Its chunks are the
      * blocks from the one holding r0 (rows before r0 masked: their k, v and gates read as zeros), so
      * states land at block boundaries ([H][NTall blocks][K][V]: the state entering block n, written
      * by the portion that crosses that boundary); the state at r1 and the log decay over the portion
      * go to the carry buffer, and mma_varlen_carry adds what came before the portion (the first
      * portion of a sequence starts from its initial state, decayed from r0) */
-    const int p = bh / H, r0 = vtab[woff + 4 * p], r1 = vtab[woff + 4 * p + 1], sq = vtab[woff + 4 * p + 2];
+    const int p = vtab[ooff + bh / H], r0 = vtab[woff + 4 * p], r1 = vtab[woff + 4 * p + 1], sq = vtab[woff + 4 * p + 2];
     const int wfl = vtab[woff + 4 * p + 3], b = 0, ts = r0 / CHUNK * CHUNK, lo = r0 - ts, T = r1 - ts;
     const int NT = (T + CHUNK - 1) / CHUNK, sbh = sq * H + h; /* initial and final states: row sq, [N,H,K,V] */
     const ocla_idx hrow = (ocla_idx)h * NTall + ts / CHUNK, trow = (ocla_idx)h * Tall + ts;
@@ -1158,19 +1159,28 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #endif
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tg = lane & 3;
     const int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
+#if VARLEN /* grid (.., H, NT): the heads of one block run together, so the rows they read (H D wide) are
+           * read at once, as a dense call's B H rows of one chunk index are (blocks first: linear
+           * attention's packed output pass 14 % slower than the dense one on the H200) */
+    const int v0 = get_group_id(0) * OT, cg = get_group_id(2);
+    const int bh = get_group_id(1), h = bh % H;
+#else
     const int v0 = get_group_id(0) * OT, cg = get_group_id(1);
     const int bh = get_group_id(2), h = bh % H;
+#endif
     const int b = bh / H, t0 = cg * CHUNK, rows = min(CHUNK, T - t0);
 #if VARLEN
     /* packed sequences (B = 1): the chunks are the packed axis' 64-row blocks, as dense rows'; a row
      * takes scores from keys of its own sequence only and the block's entering state only where its
      * sequence began before the block. lsr: each row's sequence start relative to the block (the
-     * walk table's first T entries: every token's sequence start) */
+     * walk table's first T entries: every token's sequence start), stored once the first copies are
+     * under way and read after the key slices' barriers (a load and a barrier first made the linear
+     * packed output pass 15 % slower than the dense one on the H200, at 32 x 2048 tokens) */
     __local int lsr[CHUNK];
-    if (tid < CHUNK) lsr[tid] = tid < rows ? vtab[t0 + tid] - t0 : 0;
-    barrier(CLK_LOCAL_MEM_FENCE);
+#define LSR_STORE() if (tid < CHUNK) lsr[tid] = tid < rows ? vtab[t0 + tid] - t0 : 0;
 #define SEQ_OK(row, col) ((col) >= lsr[row])
 #else
+#define LSR_STORE()
 #define SEQ_OK(row, col) 1
 #endif
     __global const hs_t *hn = hbuf + ((ocla_idx)bh * NT + cg) * K * V;
@@ -1253,6 +1263,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         asm volatile("cp.async.commit_group;" ::: "memory");                                                     \
     }
     for (int p0 = 0; p0 < O_NST - 1; p0++) OISSUE(p0)
+    LSR_STORE()
     for (int sl = 0; sl < NS; sl++) {
 /* O_LOOP2: two-stage rings keep their own loop (the last slice waits for everything, no empty group)
  * except in the reverse transposed form (dk): H100, bf16 GLA backward, B=2, T=8192 / B=4, T=2048,
@@ -1292,6 +1303,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #undef V_ISSUE
 #undef G_ISSUE
 #else
+    LSR_STORE()
     for (int ks0 = 0; ks0 < K; ks0 += KS) {
         /* every load from an address inside the tensors (row and column 0 where out of range), every
          * factor taken, the zeros selected as the values are stored: no branch around the loads (here
@@ -1740,10 +1752,11 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 #undef FOR_OACC
 }
 #undef SEQ_OK
+#undef LSR_STORE
 
 #if VARLEN && !REV
 /* ---- packed sequences' carries: grid (K*V rounded up to 256, entries, H), local 256 ----
- * The state pass walks each sequence in portions, one per walk of the packed axis it crosses, each
+ * The state pass walks each sequence in portions of at most a walk's width of blocks, each
  * from a zero state (runtime/seq_table.c). With S_p the true state entering portion p (the state at
  * the end of its sequence's previous portion), a state the portion wrote at a point x is
  * local_x + exp(L_x) S_p, L_x the log decay over [r0, x) (per key with per-key gates: row kd of the

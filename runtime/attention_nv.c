@@ -6,7 +6,7 @@
  * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
  * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants work on the packed
  * axis' 64-row blocks, as on a dense row's chunks: the state pass walks each sequence in portions
- * (its tokens inside one walk of a few blocks, from a zero state; runtime/seq_table.c's table),
+ * (its tokens in at most a walk's width of blocks, from a zero state; runtime/seq_table.c's table),
  * mma_varlen_carry adds to each state what came before its portion, the output pass runs per block
  * with scores and entering states masked to each row's sequence, and mma_varlen_h0 adds the initial
  * states to the rows of each sequence's first block. bf16 linear
@@ -44,18 +44,19 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
     for (int d = 0; d < 4; d++) ocla__push_long(a, t->strides[d]);
 }
 
-/* The carry buffer of packed sequences (BUF_CARRY, floats): the end states of at most 2 NW portions
+/* The carry buffer of packed sequences (BUF_CARRY, floats; NW: ocla__nv_walk_table's bound on the
+ * cuts): the end states of at most 2 NW portions
  * [2 NW][H][K][V], their log decays [2 NW][H][KG], the blocks' [NB][H][KG] (KG: K per-key gates, 1
  * scalar or fixed, 0 none), then with initial states a copy of them [N][H][K][V]. *gend, *gblk: the
  * offsets of the decays; the copy's follows the blocks' (h0_off). */
 static int64_t h0_off(const ocla_attn_op *op) {
     const int64_t NB = ((int64_t)op->T + 63) / 64, KG = op->key.gate == OCLA_GATE_VECTOR ? op->K : op->key.gate ? 1 : 0;
-    const int64_t NW = (NB + op->walk - 1) / op->walk;
+    const int64_t NW = (NB + op->key.nseq + op->walk - 1) / op->walk;
     return 2 * NW * op->H * ((int64_t)op->K * op->V + KG) + NB * op->H * KG;
 }
 
 static size_t carry_floats(const ocla_attn_op *op, int64_t *gend, int64_t *gblk) {
-    const size_t NB = ((size_t)op->T + 63) / 64, NW = (NB + (size_t)op->walk - 1) / (size_t)op->walk;
+    const size_t NB = ((size_t)op->T + 63) / 64, NW = (NB + (size_t)op->key.nseq + (size_t)op->walk - 1) / (size_t)op->walk;
     const size_t H = (size_t)op->H, KG = op->key.gate == OCLA_GATE_VECTOR ? (size_t)op->K : op->key.gate ? 1 : 0;
     *gend = (int64_t)(2 * NW * H * (size_t)op->K * (size_t)op->V);
     *gblk = *gend + (int64_t)(2 * NW * H * KG);
@@ -67,8 +68,9 @@ static size_t carry_floats(const ocla_attn_op *op, int64_t *gend, int64_t *gblk)
  * wanted, uploaded; the state and carry launches sized by it. */
 static ocla_status nv_walks(ocla_attn_op *op, const ocla_attn_io *io, int *P, int *E) {
     const int N = op->key.nseq;
-    ocla__nv_walk_table(op->cu, N, op->walk, io->final_state != NULL, op->seqtab, P, E);
-    const int coff = op->T + 4 * *P + 3 * *E; /* the offsets after the table, for mma_varlen_h0 */
+    if (ocla__nv_walk_table(op->cu, N, op->walk, io->final_state != NULL, op->seqtab, P, E) < 0)
+        return ocla__fail(op->ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory (walk table)");
+    const int coff = op->T + 5 * *P + 3 * *E; /* the offsets after the table, for mma_varlen_h0 */
     memcpy(op->seqtab + coff, op->cu, ((size_t)N + 1) * sizeof *op->cu);
     op->ctx->counters.uploads++;
     const cl_int err = clEnqueueWriteBuffer(op->ctx->queue, op->seq_buf, CL_TRUE, 0, (size_t)(coff + N + 1) * sizeof(cl_int),
@@ -121,7 +123,8 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
         int64_t gend, gblk;
         carry_floats(op, &gend, &gblk);
         cl_mem cbuf = op->buf[BUF_CARRY];
-        ocla__push_mem(&s, op->seq_buf), ocla__push_int(&s, op->T), ocla__push_mem(&s, cbuf);
+        ocla__push_mem(&s, op->seq_buf), ocla__push_int(&s, op->T), ocla__push_int(&s, op->T + 4 * P + 3 * E);
+        ocla__push_mem(&s, cbuf);
         ocla__push_long(&s, gend), ocla__push_long(&s, gblk), ocla__push_long(&s, h0_off(op));
         ocla__push_mem(&a, op->seq_buf);
         ocla_args c = {op->ctx, op->launch[L_CARRY].k, 0, OCLA_SUCCESS};
@@ -138,7 +141,7 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
         ocla__push_mem(&i, gmem);
         for (int d = 0; d < 3; d++) ocla__push_long(&i, gs[d]);
         ocla__push_mem(&i, cbuf), ocla__push_long(&i, h0_off(op)), push_nv(&i, io->o);
-        ocla__push_mem(&i, op->seq_buf), ocla__push_int(&i, op->T + 4 * P + 3 * E);
+        ocla__push_mem(&i, op->seq_buf), ocla__push_int(&i, op->T + 5 * P + 3 * E);
         if (i.st != OCLA_SUCCESS) return i.st;
     }
     return s.st != OCLA_SUCCESS ? s.st : a.st;
@@ -174,9 +177,12 @@ static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg)
 }
 
 
-/* Blocks per walk of the packed state pass (ocla_debug_nv_walk_width's where set): enough walks for
- * the pass's work-groups to fill the device twice over, and at least 4 blocks a walk (a portion's
- * carry sums the ends of its sequence's earlier portions). */
+/* Blocks per walk of the packed state pass, the most a portion spans (ocla_debug_nv_walk_width's
+ * where set): the blocks' work spread over twice the compute units, and at least 4 blocks (a
+ * portion's carry sums the ends of its sequence's earlier portions). Sequences of at most that many
+ * blocks are one portion each (no carry); longer ones are cut every that many blocks. Measured on
+ * the H200 against a divisor of 4, 8 and 16 with walks cut at fixed positions: the carries' reads
+ * and writes of every cut sequence's states grew faster than the walks' balance gained. */
 static int walk_width(const ocla_attn_op *op, int NB) {
     if (op->ctx->nv_walk > 0) return op->ctx->nv_walk;
     const double wgs = (double)op->H * (double)((op->K + 63) / 64) * (double)((op->V + 63) / 64);
@@ -217,8 +223,8 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     const size_t NT = (size_t)(op->T + 63) / 64, local[3] = {256, 1, 1};
     if (N) { /* the walk table's room (ocla__nv_walk_table) and the carry buffer */
         op->walk = walk_width(op, (int)NT);
-        const size_t NW = (NT + (size_t)op->walk - 1) / (size_t)op->walk;
-        const size_t n = (size_t)op->T + 4 * (N + NW) + 3 * (NT + NW) + N + 1; /* and the offsets */
+        const size_t NW = (NT + N + (size_t)op->walk - 1) / (size_t)op->walk; /* cuts (ocla__nv_walk_table) */
+        const size_t n = (size_t)op->T + 5 * (N + NW) + 3 * (NT + NW) + N + 1; /* and the offsets */
         if (n > INT32_MAX) return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "packed sequences: walk table size overflows");
         op->seq_set = 0;
         ocla_status st = ocla__attn_seq_reserve(op, (int)n);
@@ -237,7 +243,8 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     op->bind = nv_bind;
     /* state walks per (row, head): batch rows, or portions of sequences (packed: nv_walks sets their
      * count, and the carry entries') */
-    const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, (size_t)op->rows * H}, go[3] = {(V + 127) / 128 * 256, NT, B * H};
+    const size_t gs[3] = {(V + 63) / 64 * 256, (K + 63) / 64, (size_t)op->rows * H};
+    const size_t go[3] = {(V + 127) / 128 * 256, N ? H : NT, N ? NT : B * H}; /* packed: a block's heads together */
     const size_t gc[3] = {(K * V + 255) / 256 * 256, 0, H};
     ocla_status st = ocla__attn_add_planned(op, r, "mma_chunk_states", L_MAIN, AT_EACH, gs, local, "NVIDIA chunk states");
     if (st == OCLA_SUCCESS && N)

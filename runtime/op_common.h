@@ -43,13 +43,16 @@ ocla_status ocla__check_offsets(ocla_context *ctx, const int32_t *cu, int N, con
  * 3N + 2 * sum ceil(len_i / C) ints. Returns the chunk count; *most = the longest sequence's. */
 int ocla__seq_table_fill(const int32_t *cu, int N, int C, int32_t *tab, int *most);
 /* The NVIDIA path's table for packed sequences (kernels_cl/attn_mma_nv.cl, VARLEN), for checked
- * offsets cu of T = cu[N] tokens and walks of W 64-row blocks: tab[t] = the first token of token t's
- * sequence (T ints); then 4 ints per portion (first token r0, end r1, sequence, flags: 1 it continues
- * its sequence, 2 it ends it, (previous portion + 1) << 2), a portion being a sequence's tokens inside
- * one walk; then 3 per carry entry (kind, block, portion: mma_varlen_carry). The portions whose end
- * state goes to the carry buffer (the sequence goes on, or its final state is wanted, has_hT, and
- * earlier portions feed it) are numbered first. Room: T + 4 (N + NW) + 3 (NB + NW) ints (NB blocks,
- * NW walks). Returns that count of portions; *np all of them, *ne the entries. */
+ * offsets cu of T = cu[N] tokens and walks of at most W 64-row blocks: tab[t] = the first token of
+ * token t's sequence (T ints); then 4 ints per portion (first token r0, end r1, sequence, flags: 1 it
+ * continues its sequence, 2 it ends it, (previous portion + 1) << 2), a portion being a sequence's
+ * tokens in the blocks from the one holding r0 to W blocks on (a sequence of at most W blocks is
+ * one portion); then 3 per carry entry (kind, block, portion: mma_varlen_carry); then the portions in the
+ * order the state pass takes them (longest first). The portions whose end state goes to the carry
+ * buffer (the sequence goes on, or its final state is wanted, has_hT, and earlier portions feed it)
+ * are numbered first. Room: T + 5 (N + NW) + 3 (NB + NW) ints (NB blocks, NW = ceil((NB + N) / W):
+ * a sequence touches at most its length / 64 + 2 blocks, and is cut once every W). Returns that
+ * count of portions, -1 out of host memory; *np all of them, *ne the entries. */
 int ocla__nv_walk_table(const int32_t *cu, int N, int W, int has_hT, int32_t *tab, int *np, int *ne);
 
 #endif

@@ -2,6 +2,8 @@
 /* Packed sequences (params.cu_seqlens), shared by the chunked forward (runtime/op_attention.c) and
  * the backward (runtime/op_attention_bwd.c): the host check of the offsets and the (sequence, chunk)
  * table the kernels walk (layout: kernels_cl/linear_attn.cl, "Rows"). */
+#include <stdlib.h>
+
 #include "op_common.h"
 
 ocla_status ocla__check_offsets(ocla_context *ctx, const int32_t *cu, int N, const int64_t *qd, const char *shape) {
@@ -44,10 +46,16 @@ int ocla__seq_table_fill(const int32_t *cu, int N, int C, int32_t *tab, int *mos
     return c;
 }
 
-/* Portion i of sequence s in walk order: tokens [r0, r1) inside the walk of W 64-row blocks holding r0. */
+static int by_key(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The end of a sequence's portion from token r0 (the sequence ends at e): W 64-row blocks on from the
+ * block holding r0, so that a sequence of at most W blocks is one portion. */
 static int portion_end(int r0, int e, int W) {
-    const int64_t wend = ((int64_t)r0 / 64 / W + 1) * W * 64;
-    return wend < e ? (int)wend : e;
+    const int64_t end = ((int64_t)r0 / 64 + W) * 64;
+    return end < e ? (int)end : e;
 }
 
 int ocla__nv_walk_table(const int32_t *cu, int N, int W, int has_hT, int32_t *tab, int *np, int *ne) {
@@ -77,6 +85,15 @@ int ocla__nv_walk_table(const int32_t *cu, int N, int W, int has_hT, int32_t *ta
             prev = p;
         }
     }
+    /* the order the state pass takes them in (work-group row -> portion): longest first, ties by
+     * number. Work-groups start in order and the pass lasts as long as its last walk ends, so the
+     * long walks go first and the short ones fill in beside them. */
+    int64_t *key = malloc((size_t)P * sizeof *key);
+    if (!key) return -1;
+    for (int p = 0; p < P; p++) key[p] = ((int64_t)(INT32_MAX - (walk[4 * p + 1] - walk[4 * p])) << 32) | p;
+    qsort(key, (size_t)P, sizeof *key, by_key);
+    for (int p = 0; p < P; p++) ent[3 * E + p] = (int32_t)(key[p] & 0xffffffff);
+    free(key);
     *np = P, *ne = E;
     return own;
 }

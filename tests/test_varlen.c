@@ -242,7 +242,7 @@ Test(varlen, simple_gla, .timeout = 1800) { sweep(OCLA_GATE_SCALAR, 0); }
 Test(varlen, retention, .timeout = 1800) { sweep(OCLA_GATE_FIXED, 0); }
 Test(varlen, gla, .timeout = 1800) { sweep(OCLA_GATE_VECTOR, 0); }
 
-/* The NVIDIA path (where the device has it) walks each sequence in portions inside walks of a few
+/* The NVIDIA path (where the device has it) walks each sequence in portions of at most a few
  * 64-row blocks of the packed axis, each from a zero state, and a carry pass adds what came before a
  * portion: forced to 1 and 2 blocks a walk (the 3C + 7 sequence then spans up to five portions) and
  * the op's own pick, every gate kind, with and without initial and final states. Bound 2e-6: a carry
@@ -275,11 +275,12 @@ Test(varlen, nv_walks, .timeout = 1800) {
 }
 
 /* The NVIDIA path's walk table (runtime/seq_table.c), on the host: for random mixes and walk widths,
- * the portions cover each sequence's tokens in order, each inside one walk, linked to the previous
+ * the portions cover each sequence's tokens in order, each in at most W blocks, linked to the previous
  * one, those with an end state in the carry buffer first; every token's sequence start; every
  * block boundary inside a sequence gets its state once: from a portion that starts the sequence
  * (no entry), or from an entry (kind 0 inside a continuing portion, kind 1 at a walk's end); kind 2
- * entries exactly for continuing last portions where final states are wanted. */
+ * entries exactly for continuing last portions where final states are wanted; the walk order a
+ * permutation of the portions, longest first. */
 Test(varlen, walk_table) {
     enum { NS = 40 };
     int32_t cu[NS + 1], *tab = malloc(1 << 20);
@@ -293,6 +294,8 @@ Test(varlen, walk_table) {
         int P, E;
         const int own = ocla__nv_walk_table(cu, N, W, hT, tab, &P, &E);
         const int32_t *walk = tab + T, *ent = walk + 4 * P;
+        const int NW = ((T + 63) / 64 + N + W - 1) / W; /* the room's bound on the cuts (op_common.h) */
+        cr_assert(P <= N + NW && own <= 2 * NW && E <= (T + 63) / 64 + NW, "P %d own %d E %d", P, own, E);
         for (int t = 0, s = 0; t < T; t++) {
             while (t >= cu[s + 1]) s++;
             cr_assert_eq(tab[t], cu[s], "token %d", t);
@@ -310,7 +313,8 @@ Test(varlen, walk_table) {
             for (; p >= 0; p = (walk[4 * p + 3] >> 2) - 1) {
                 const int r0 = walk[4 * p], r1 = walk[4 * p + 1], cont = walk[4 * p + 3] & 1, last = r1 == cu[s + 1];
                 cr_assert(!seen[p]++ && r1 == end && r0 < r1 && walk[4 * p + 2] == s, "portion %d", p);
-                cr_assert_eq(r0 / 64 / W, (r1 - 1) / 64 / W, "portion %d crosses a walk", p);
+                cr_assert_lt((r1 - 1) / 64 - r0 / 64, W, "portion %d: more than %d blocks", p, W);
+                cr_assert(last || r1 % 64 == 0, "portion %d ends inside a block", p);
                 cr_assert_eq(cont, r0 > cu[s]);
                 cr_assert_eq(p < own, !last || (cont && hT), "portion %d numbered", p);
                 if (!cont) /* the states it writes itself, inside */
@@ -345,6 +349,12 @@ Test(varlen, walk_table) {
         int want = 0;
         for (int p = 0; p < P; p++) want += (walk[4 * p + 3] & 3) == 3 && hT;
         cr_assert_eq(finals, want);
+        const int32_t *order = ent + 3 * E; /* a permutation, longest portions first */
+        memset(seen, 0, (size_t)P * sizeof *seen);
+        for (int i = 0; i < P; i++) {
+            cr_assert(order[i] >= 0 && order[i] < P && !seen[order[i]]++, "order[%d] = %d", i, order[i]);
+            if (i) cr_assert_geq(walk[4 * order[i - 1] + 1] - walk[4 * order[i - 1]], walk[4 * order[i] + 1] - walk[4 * order[i]]);
+        }
         free(seen), free(got);
     }
     free(tab);
