@@ -35,9 +35,10 @@
  *                input is exact in TF32; o is rounded once, to nearest even (-DOCLA_OTYPE: the output's own
  *                type, fp32 for the backward's dq and dk that mma_bwd_dg(k) finishes).
  *                -DOCLA_GTYPE: the scalar gates' type (USE_G).
- *                -DVARLEN=1: packed sequences (forward only; B = 1, the sequence table of
- *                linear_attn.cl's "Rows": the state pass's work-group rows are sequences, the output
- *                pass's chunks are the table's; T and NT the packed axis and the table's chunk count)
+ *                -DVARLEN=1: packed sequences (forward only; B = 1; T and NT the packed axis and its
+ *                64-row blocks): the state pass's work-group rows are portions of sequences (its
+ *                table from runtime/seq_table.c), the output pass's chunks the blocks, and
+ *                mma_varlen_carry and mma_varlen_h0 complete them (at mma_varlen_carry below)
  * Work-groups: 128 work-items = 4 warps in a 2x2 arrangement; each warp owns a 32x32 block as
  * 2 x 4 mma tiles of 16x8 (fragment layouts per the PTX ISA for m16n8k8 .row.col).
  */
@@ -317,7 +318,9 @@ OCLA_INLINE float raw_gate(__global const GATE_T *g, const ocla_idx gb, const oc
 #define log_gate(g, gb, gt, gh, b, t, h) ocla_log_gate(raw_gate(g, gb, gt, gh, b, t, h))
 
 /* ---- chunk states: grid (ceil(V/64) * 256, ceil(K/64), B*H), local 256 ----
- * Writes hbuf[((b*H + h)*NT + n)*K*V + kd*V + vd] = state entering chunk n, and the final state.
+ * Writes hbuf[((b*H + h)*NT + n)*K*V + kd*V + vd] = state entering chunk n, and the final state
+ * (VARLEN: grid z = portions * H; the states at the block boundaries inside the portion, its end
+ * state into the carry buffer or the final state: at the VARLEN branch below).
  * The pass is sequential over chunks, so its speed is the latency of one chunk step: the next
  * k and v rows are copied to local memory with cp.async (dense float4 rows) or loaded into
  * registers (otherwise, and with per-key gates) while the tensor cores work on this chunk. On the
@@ -899,7 +902,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
 #undef SKIP_M0
 }
 
-/* ---- outputs: grid (ceil(V/128) * 256, NT, B*H), local 256 ----
+/* ---- outputs: grid (ceil(V/128) * 256, NT, B*H), local 256 (VARLEN: (.., H, NT)) ----
  * (strict = 1: without the diagonal j = i of the intra-chunk sum: the backward's dq and dk where it
  * adds that term itself, in mma_bwd_dg; scale and scale_inter: the intra- and inter-chunk factors) 
  * One work-group per (chunk, 128-wide value tile), so S = phi(Q) phi(K)^T is computed once for
@@ -1179,9 +1182,12 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
     __local int lsr[CHUNK];
 #define LSR_STORE() if (tid < CHUNK) lsr[tid] = tid < rows ? vtab[t0 + tid] - t0 : 0;
 #define SEQ_OK(row, col) ((col) >= lsr[row])
+#define T_FIRST(row) max(lsr[row], 0) /* the first key of the row's sequence in the block (the sums of
+                                        * a non-finite v: 0 * Inf in an earlier sequence's column) */
 #else
 #define LSR_STORE()
 #define SEQ_OK(row, col) 1
+#define T_FIRST(row) 0
 #endif
     __global const hs_t *hn = hbuf + ((ocla_idx)bh * NT + cg) * K * V;
     __global const ocla_data *qbase = q + b * qb + h * qh + (ocla_idx)t0 * qt;
@@ -1580,7 +1586,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                 for (int r = 0; r < 4; r++) {
                     int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
                     float sum = 0.0f;
-                    for (int t = REV ? row + strict : 0; t <= (REV ? rows - 1 : row - strict); t++)
+                    for (int t = REV ? row + strict : T_FIRST(row); t <= (REV ? rows - 1 : row - strict); t++)
                         sum = mad(S_AT(row, t), LDX(V16, t * (TILE + 8) + c), sum);
                     oacc[hf][j][r] += sum;
                 }
@@ -1657,7 +1663,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                         const int row = wm + gr + 8 * (r >> 1), c = v0 + hf * 64 + wn + j * 8 + 2 * tg + (r & 1);
                         float sum = 0.0f;
                         if (row < rows && c < V)
-                            for (int t = REV ? row + strict : 0; t <= (REV ? rows - 1 : row - strict); t++)
+                            for (int t = REV ? row + strict : T_FIRST(row); t <= (REV ? rows - 1 : row - strict); t++)
                                 sum = mad(Ss[row * (CHUNK + PAD) + t] * DLD(vbase, (ocla_idx)t * vt + (ocla_idx)c * vd_),
                                           exp(REV ? gkc[(ocla_idx)t * GW + c] - gkc[(ocla_idx)row * GW + c]
                                                   : gkc[(ocla_idx)row * GW + c] - gkc[(ocla_idx)t * GW + c]),
@@ -1708,7 +1714,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
                 for (int r = 0; r < 4; r++) {
                     int row = wm + gr + 8 * (r >> 1), c = wn + j * 8 + 2 * tg + (r & 1);
                     float sum = 0.0f;
-                    for (int t = REV ? row + strict : 0; t <= (REV ? CHUNK - 1 : row - strict); t++)
+                    for (int t = REV ? row + strict : T_FIRST(row); t <= (REV ? CHUNK - 1 : row - strict); t++)
                         sum = mad(Ss[row * (CHUNK + PAD) + t], Vs[t * (TILE + 8) + c], sum);
                     oacc[hf][j][r] += sum;
                 }
@@ -1753,6 +1759,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
 }
 #undef SEQ_OK
 #undef LSR_STORE
+#undef T_FIRST
 
 #if VARLEN && !REV
 /* ---- packed sequences' carries: grid (K*V rounded up to 256, entries, H), local 256 ----
@@ -1765,8 +1772,9 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
  * state already: the state pass starts it there). Every exponent is a
  * sum of log gates, <= 0. An entry (kind, block, p): 0, the state entering block `block`, inside
  * portion p, in place; 1, the state entering block `block`, the end of portion p; 2, the final state
- * of p's sequence, the end of its last portion p. Entries read the carry buffer and write the
- * states, so none depends on another. */
+ * of p's sequence, the end of its last portion p. Entries read the carry buffer (kind 0 also its own
+ * state element) and write the states, so none depends on another. bf16 states (HS_HALF): a kind-0
+ * state is rounded twice, as the portion's own and with the carry added. */
 #define KG_ (USE_GK ? K : GATE ? 1 : 0)
 __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_varlen_carry(
     const int H, const int K, const int V, const int NB, __global const int *vtab, const int woff, const int eoff,
@@ -1814,8 +1822,8 @@ __kernel __attribute__((reqd_work_group_size(256, 1, 1))) void mma_varlen_h0(
     __global const float *hs = cbuf + h0_off + (ocla_idx)sq * H * K * V + (ocla_idx)h * K * V + c; /* h0's copy */
     __global const ocla_data *qi = q + (ocla_idx)i * qt + (ocla_idx)h * qh;
 #if USE_GK /* the cumsums [H][T][K] */
-    __global const float *gi = g + ((ocla_idx)h * T + i) * K, *gp = g + ((ocla_idx)h * T + r0 - 1) * K;
     const int inner = r0 % CHUNK > 0; /* row r0 - 1 in the same block: its cumsum is subtracted */
+    __global const float *gi = g + ((ocla_idx)h * T + i) * K, *gp = g + ((ocla_idx)h * T + (inner ? r0 - 1 : i)) * K;
     float acc = 0.0f;
     for (int d = 0; d < K; d++) acc += phi(DLD(qi, (ocla_idx)d * qd)) * exp(gi[d] - (inner ? gp[d] : 0.0f)) * hs[(ocla_idx)d * V];
 #else

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* NVIDIA tensor-core path (kernels_cl/attn_mma_nv.cl) for chunked causal linear attention, simple
  * GLA, retention and GLA, run by a prepared attention op whose plan chose it (runtime/plan_la.c).
- * Two launches (three with per-key gates, whose chunk-local cumsums la_gate_cumsum writes first):
+ * Two launches (three with per-key gates, whose chunk-local cumsums la_gate_cumsum writes first;
+ * packed sequences add the carries and the initial states' share, below):
  * the chunk-state pass (sequential over chunks, parallel over batch, head and 64x64 state tiles)
  * writes the state entering every chunk, then the output pass runs every (chunk, 128-wide value
  * tile) in parallel. Packed sequences (key.nseq, B = 1): the kernels' VARLEN variants work on the packed
@@ -65,9 +66,14 @@ static size_t carry_floats(const ocla_attn_op *op, int64_t *gend, int64_t *gblk)
 }
 
 /* Packed sequences: the walk table of this run's offsets (op->cu) and whether a final state is
- * wanted, uploaded; the state and carry launches sized by it. */
+ * wanted (a key of the op: fixed), built and uploaded where the offsets changed (set_seqs marks it,
+ * op->nct < 0), else its counts as kept (nct, nce); the state and carry launches sized by it. */
 static ocla_status nv_walks(ocla_attn_op *op, const ocla_attn_io *io, int *P, int *E) {
     const int N = op->key.nseq;
+    if (op->nct >= 0) {
+        *P = op->nct, *E = op->nce;
+        return OCLA_SUCCESS;
+    }
     if (ocla__nv_walk_table(op->cu, N, op->walk, io->final_state != NULL, op->seqtab, P, E) < 0)
         return ocla__fail(op->ctx, OCLA_ERR_OUT_OF_MEMORY, "out of host memory (walk table)");
     const int coff = op->T + 5 * *P + 3 * *E; /* the offsets after the table, for mma_varlen_h0 */
@@ -79,6 +85,7 @@ static ocla_status nv_walks(ocla_attn_op *op, const ocla_attn_io *io, int *P, in
     op->launch[L_MAIN].global[2] = (size_t)*P * (size_t)op->H;
     op->launch[L_CARRY].global[1] = (size_t)*E;
     op->launch[L_H0].global[1] = io->initial_state ? (size_t)N : 0;
+    op->nct = *P, op->nce = *E;
     return OCLA_SUCCESS;
 }
 
@@ -226,7 +233,7 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
         const size_t NW = (NT + N + (size_t)op->walk - 1) / (size_t)op->walk; /* cuts (ocla__nv_walk_table) */
         const size_t n = (size_t)op->T + 5 * (N + NW) + 3 * (NT + NW) + N + 1; /* and the offsets */
         if (n > INT32_MAX) return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "packed sequences: walk table size overflows");
-        op->seq_set = 0;
+        op->seq_set = 0, op->nct = -1;
         ocla_status st = ocla__attn_seq_reserve(op, (int)n);
         if (st != OCLA_SUCCESS) return st;
         int64_t gend, gblk;

@@ -80,6 +80,7 @@ struct ocla_attn_op {
     int32_t *cu, *seqtab;
     cl_mem seq_buf;
     int seq_set, seq_cap, nct;
+    int nce; /* the NVIDIA path: the walk table's carry entries (nct its portions, -1 to build) */
     int walk; /* the NVIDIA path: 64-row blocks per walk of the packed state pass (attention_nv.c) */
     /* linear_attn_blk.cl's image views (LB_IMG, op_attention.c): q, k, v, the gate cumsums, the
      * chunk states and GLA's gates as RGBA fp32 image1d_buffers, the buffers they view (remade when

@@ -483,13 +483,15 @@ ocla_status ocla__attn_seq_reserve(ocla_attn_op *op, int n) {
 /* The sequence table for offsets cu (checked by ocla__check_seqlens), built and uploaded where they
  * differ from the last ones: per sequence (first token, length, first chunk), then per chunk
  * (sequence, chunk within it), so that no chunk straddles two sequences. The launches' chunk
- * counts and the walk's segments follow; the kernels' arguments are set again at the next run. */
+ * counts and the walk's segments follow; the kernels' arguments are set again at the next run.
+ * The NVIDIA path keeps the offsets and builds its own table at that run (attention_nv.c). */
 static ocla_status set_seqs(ocla_attn_op *op, const int32_t *cu) {
     const int N = op->key.nseq;
     if (op->seq_set && !memcmp(op->cu, cu, ((size_t)N + 1) * sizeof *cu)) return OCLA_SUCCESS;
     if (op->plan.path == OCLA_PATH_NVIDIA_MMA) { /* attention_nv.c's bind builds and uploads its walk table */
         memcpy(op->cu, cu, ((size_t)N + 1) * sizeof *cu);
         memset(&op->binding, 0, sizeof op->binding);
+        op->nct = -1; /* the walk table to build */
         op->seq_set = 1;
         return OCLA_SUCCESS;
     }
