@@ -276,6 +276,69 @@ Test(varlen, nv_walks, .timeout = 1800) {
     tolerance = 1e-6;
 }
 
+/* The NVIDIA path at a wider shape than the file's: K 128 (two key tiles in the state pass), V 96 (a
+ * partial value tile), the elu + 1 feature map (a masked row's zero k reads as phi(0) = 1: its v, zero
+ * too, keeps it out), with and without per-key gates, walks of one block and the op's pick, initial and
+ * final states (one tensor): packed against each sequence alone, 2e-6 (nv_walks' bound). NVIDIA only. */
+Test(varlen, nv_walks_wide, .timeout = 900) {
+    enum { WH = 2, WK = 128, WV = 96, WN = 6 };
+    static const int lens[WN] = {1, 63, 64, 65, 300, 130};
+    int32_t cu[WN + 1] = {0};
+    for (int i = 0; i < WN; i++) cu[i + 1] = cu[i] + lens[i];
+    const int T = cu[WN];
+    const size_t nq = (size_t)T * WH * WK, nv = (size_t)T * WH * WV, sk = (size_t)WH * WK * WV;
+    float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *g = malloc(nq * 4), *s0 = malloc(WN * sk * 4);
+    float *o_ref = malloc(nv * 4), *s_ref = malloc(WN * sk * 4);
+    tc_fill_uniform(q, nq, 41, -1, 1), tc_fill_uniform(k, nq, 42, -1, 1), tc_fill_uniform(v, nv, 43, -1, 1);
+    tc_fill_uniform(g, nq, 44, -0.5f, 0), tc_fill_uniform(s0, WN * sk, 45, -1, 1);
+    for (int d = 0; d < tc_device_count(); d++)
+        for (int w = 0; w < 2; w++) {
+            ocla_context *ctx = tc_open(d);
+            const ocla_plan_request r = {OCLA_OP_GLA_CHUNK, 1, T, WH, WK, WV, 64, OCLA_PLAN_VARLEN, OCLA_GATE_VECTOR, 0};
+            ocla_plan plan;
+            tc_ok(ctx, ocla_plan_explain(ctx, &r, &plan, NULL, 0));
+            if (plan.path == OCLA_PATH_NVIDIA_MMA) {
+                ocla_debug_nv_walk_width(ctx, w ? 0 : 1);
+                for (int gi = 0; gi < 2; gi++) {
+                    ocla_attn_params p;
+                    ocla_attn_params_defaults(&p);
+                    p.feature_map = OCLA_FEATURE_ELU1, p.gate = gi ? OCLA_GATE_VECTOR : OCLA_GATE_NONE, p.chunk = 64;
+                    for (int i = 0; i < WN; i++) { /* alone */
+                        const int t0 = cu[i], L = lens[i];
+                        ocla_tensor *qa = tc_tensor4(ctx, 1, L, WH, WK, q + (size_t)t0 * WH * WK);
+                        ocla_tensor *ka = tc_tensor4(ctx, 1, L, WH, WK, k + (size_t)t0 * WH * WK);
+                        ocla_tensor *va = tc_tensor4(ctx, 1, L, WH, WV, v + (size_t)t0 * WH * WV);
+                        ocla_tensor *ga = gi ? tc_tensor4(ctx, 1, L, WH, WK, g + (size_t)t0 * WH * WK) : NULL;
+                        ocla_tensor *oa = tc_tensor4(ctx, 1, L, WH, WV, NULL), *sa = tc_tensor4(ctx, 1, WH, WK, WV, s0 + i * sk);
+                        const ocla_attn_io io = {.q = qa, .k = ka, .v = va, .g = ga, .o = oa, .initial_state = sa, .final_state = sa};
+                        tc_ok(ctx, ocla_attention_forward(ctx, &p, &io));
+                        float *ho = tc_download(ctx, oa), *hs = tc_download(ctx, sa);
+                        memcpy(o_ref + (size_t)t0 * WH * WV, ho, (size_t)L * WH * WV * 4), memcpy(s_ref + i * sk, hs, sk * 4);
+                        free(ho), free(hs);
+                        ocla_tensor_destroy(qa), ocla_tensor_destroy(ka), ocla_tensor_destroy(va), ocla_tensor_destroy(ga);
+                        ocla_tensor_destroy(oa), ocla_tensor_destroy(sa);
+                    }
+                    ocla_tensor *qp = tc_tensor4(ctx, 1, T, WH, WK, q), *kp = tc_tensor4(ctx, 1, T, WH, WK, k);
+                    ocla_tensor *vp = tc_tensor4(ctx, 1, T, WH, WV, v), *gp = gi ? tc_tensor4(ctx, 1, T, WH, WK, g) : NULL;
+                    ocla_tensor *op = tc_tensor4(ctx, 1, T, WH, WV, NULL), *sp = tc_tensor4(ctx, WN, WH, WK, WV, s0);
+                    p.cu_seqlens = cu, p.n_seqs = WN;
+                    const ocla_attn_io io = {.q = qp, .k = kp, .v = vp, .g = gp, .o = op, .initial_state = sp, .final_state = sp};
+                    tc_ok(ctx, ocla_attention_forward(ctx, &p, &io));
+                    float *ho = tc_download(ctx, op), *hs = tc_download(ctx, sp);
+                    double *ro = tc_to_double(o_ref, nv), *rs = tc_to_double(s_ref, WN * sk);
+                    const double eo = tc_max_rel_err(ho, ro, nv), es = tc_max_rel_err(hs, rs, WN * sk);
+                    cr_expect_leq(eo, 2e-6, "%s: walk %d gate %d: o err %g", tc_device_name(d), w ? 0 : 1, gi, eo);
+                    cr_expect_leq(es, 2e-6, "%s: walk %d gate %d: final state err %g", tc_device_name(d), w ? 0 : 1, gi, es);
+                    free(ho), free(hs), free(ro), free(rs);
+                    ocla_tensor_destroy(qp), ocla_tensor_destroy(kp), ocla_tensor_destroy(vp), ocla_tensor_destroy(gp);
+                    ocla_tensor_destroy(op), ocla_tensor_destroy(sp);
+                }
+            }
+            ocla_context_destroy(ctx);
+        }
+    free(q), free(k), free(v), free(g), free(s0), free(o_ref), free(s_ref);
+}
+
 /* A non-finite v in one sequence stays in it: on the NVIDIA path a 64-row block holds several
  * sequences, and its sums over a tile with a non-finite v (element by element) start at each row's
  * own sequence (an earlier sequence's masked score times Inf would be NaN). Sequence 0 (10 tokens)
