@@ -48,21 +48,16 @@ static void push_nv(ocla_args *a, const ocla_tensor *t) {
 /* The carry buffer of packed sequences (BUF_CARRY, floats; NW: ocla__nv_walk_table's bound on the
  * cuts): the end states of at most 2 NW portions
  * [2 NW][H][K][V], their log decays [2 NW][H][KG], the blocks' [NB][H][KG] (KG: K per-key gates, 1
- * scalar or fixed, 0 none), then with initial states a copy of them [N][H][K][V]. *gend, *gblk: the
- * offsets of the decays; the copy's follows the blocks' (h0_off). */
-static int64_t h0_off(const ocla_attn_op *op) {
-    const int64_t NB = ((int64_t)op->T + 63) / 64, KG = op->key.gate == OCLA_GATE_VECTOR ? op->K : op->key.gate ? 1 : 0;
-    const int64_t NW = (NB + op->key.nseq + op->walk - 1) / op->walk;
-    return 2 * NW * op->H * ((int64_t)op->K * op->V + KG) + NB * op->H * KG;
-}
-
-static size_t carry_floats(const ocla_attn_op *op, int64_t *gend, int64_t *gblk) {
+ * scalar or fixed, 0 none), then with initial states a copy of them [N][H][K][V]. *gend, *gblk, *h0:
+ * the offsets of the decays and of the copy. */
+static size_t carry_floats(const ocla_attn_op *op, int64_t *gend, int64_t *gblk, int64_t *h0) {
     const size_t NB = ((size_t)op->T + 63) / 64, NW = (NB + (size_t)op->key.nseq + (size_t)op->walk - 1) / (size_t)op->walk;
     const size_t H = (size_t)op->H, KG = op->key.gate == OCLA_GATE_VECTOR ? (size_t)op->K : op->key.gate ? 1 : 0;
     *gend = (int64_t)(2 * NW * H * (size_t)op->K * (size_t)op->V);
     *gblk = *gend + (int64_t)(2 * NW * H * KG);
     const size_t copy = op->key.lay[IO_S0].present ? (size_t)op->key.nseq * H * (size_t)op->K * (size_t)op->V : 0;
-    return (size_t)*gblk + NB * H * KG + copy;
+    *h0 = *gblk + (int64_t)(NB * H * KG);
+    return (size_t)*h0 + copy;
 }
 
 /* Packed sequences: the walk table of this run's offsets (op->cu) and whether a final state is
@@ -127,12 +122,12 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     ocla__push_mem(&a, hbuf);
     push_nv(&a, io->o);
     if (nseq) {
-        int64_t gend, gblk;
-        carry_floats(op, &gend, &gblk);
+        int64_t gend, gblk, h0o;
+        carry_floats(op, &gend, &gblk, &h0o);
         cl_mem cbuf = op->buf[BUF_CARRY];
         ocla__push_mem(&s, op->seq_buf), ocla__push_int(&s, op->T), ocla__push_int(&s, op->T + 4 * P + 3 * E);
         ocla__push_mem(&s, cbuf);
-        ocla__push_long(&s, gend), ocla__push_long(&s, gblk), ocla__push_long(&s, h0_off(op));
+        ocla__push_long(&s, gend), ocla__push_long(&s, gblk), ocla__push_long(&s, h0o);
         ocla__push_mem(&a, op->seq_buf);
         ocla_args c = {op->ctx, op->launch[L_CARRY].k, 0, OCLA_SUCCESS};
         const int dims[4] = {op->H, op->K, op->V, NT};
@@ -147,7 +142,7 @@ static ocla_status nv_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
         ocla__push_float(&i, op->scale), push_nv(&i, io->q);
         ocla__push_mem(&i, gmem);
         for (int d = 0; d < 3; d++) ocla__push_long(&i, gs[d]);
-        ocla__push_mem(&i, cbuf), ocla__push_long(&i, h0_off(op)), push_nv(&i, io->o);
+        ocla__push_mem(&i, cbuf), ocla__push_long(&i, h0o), push_nv(&i, io->o);
         ocla__push_mem(&i, op->seq_buf), ocla__push_int(&i, op->T + 5 * P + 3 * E);
         if (i.st != OCLA_SUCCESS) return i.st;
     }
@@ -236,8 +231,8 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
         op->seq_set = 0, op->nct = -1;
         ocla_status st = ocla__attn_seq_reserve(op, (int)n);
         if (st != OCLA_SUCCESS) return st;
-        int64_t gend, gblk;
-        if (!ocla__mul_ok(carry_floats(op, &gend, &gblk), sizeof(float), &op->need[BUF_CARRY]))
+        int64_t gend, gblk, h0o;
+        if (!ocla__mul_ok(carry_floats(op, &gend, &gblk, &h0o), sizeof(float), &op->need[BUF_CARRY]))
             return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "packed sequences: carry buffer size overflows");
     }
     fit_layout(op);
