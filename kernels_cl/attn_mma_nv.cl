@@ -988,6 +988,13 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
  * and O += PHI_(Q) H, from local tiles Qx, Kx (row pitch p_) and Hx (row pitch OT + 8; HT: hp_, the
  * staged q and k rows' pitch but for half data: the states stay fp32); KIN_(d): slice column d lies
  * inside K (phi(0) may be nonzero: padded key columns must not reach S). */
+/* K's fragment loads are unconditional and selected after (the staged slice is OKS / KS columns
+ * wide, zeros past K): under the condition the driver's PTX branched around each of the 8 loads, and
+ * ptxas kept the branches in the VARLEN build (8 BSSY/BSYNC pairs a step); H200, fp32, H=16: packed
+ * linear outputs at 32 x 2048, D 64 1.206 -> 1.007 ms (dense 1.064 -> 1.004) */
+#define SLICE_BK(Kx, i_, d_, PHI_, KIN_, LD_)                                                                    \
+    const float kl0_ = LD_(Kx, i_), kl1_ = LD_(Kx, (i_) + 4);                                                    \
+    float bk[2] = {KIN_(d_) ? PHI_(kl0_) : 0.0f, KIN_((d_) + 4) ? PHI_(kl1_) : 0.0f};
 #define SLICE_STEP(Qx, Kx, Hx, p_, hp_, d8, PHI_, KIN_, LD_, HLD_)                                               \
     {                                                                                                            \
         uint ab[4], as[4], kb_[4][2], ksm[4][2];                                                                 \
@@ -996,8 +1003,7 @@ __kernel __attribute__((reqd_work_group_size(SWG, 1, 1))) void STATES_KERNEL(
         split(a_, ab, as, 4);                                                                                    \
         _Pragma("unroll") for (int j = 0; j < 4; j++) { /* S: B[d][j'] = K[j'][d] */                             \
             const int c0 = wn + j * 8;                                                                           \
-            float bk[2] = {KIN_(d8 + tg) ? PHI_(LD_(Kx, (c0 + gr) * (p_) + d8 + tg)) : 0.0f,                      \
-                           KIN_(d8 + tg + 4) ? PHI_(LD_(Kx, (c0 + gr) * (p_) + d8 + tg + 4)) : 0.0f};              \
+            SLICE_BK(Kx, (c0 + gr) * (p_) + d8 + tg, d8 + tg, PHI_, KIN_, LD_)                                 \
             split(bk, kb_[j], ksm[j], 2);                                                                        \
         }                                                                                                        \
         MMA_PASSES_1x4(sacc, ab, as, kb_, ksm)                                                                   \
@@ -1293,7 +1299,7 @@ __kernel __attribute__((reqd_work_group_size(OWG, 1, 1))) void OUTPUT_KERNEL(
         __local stg_t *Qa = (__local stg_t *)(mem + (sl % O_NST) * OSTAGE), *Ka = Qa + CHUNK * QKP;
         __local hs_t *Ha = (__local hs_t *)(mem + (sl % O_NST) * OSTAGE + 2 * QKF);
         const int ks0 = sl * OKS;
-#define KIN(d) (ks0 + (d) < K)
+#define KIN(d) (FEATURE != OCLA_FEATURE_ELU1 || ks0 + (d) < K) /* staged zeros past K: phi(0) = 0 but for elu+1 */
 #if GKM
         GK_STEP16(Qa, Ka, Ha, (__local const float *)(mem + (sl % O_NST) * OSTAGE + 2 * QKF + OKS * (OT + 8) / 2))
 #elif MMA16
