@@ -197,7 +197,16 @@ static int walk_width(const ocla_attn_op *op, int NB) {
  * A plan of the single-pass forward whose layouts turn out not to be rows of 16-byte groups takes
  * the two passes instead. */
 ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
-    if (strstr(op->plan.kernels, "mma_fused_fwd")) {
+    if (strstr(op->plan.kernels, "mma_fused32_fwd")) { /* fp32: one launch, fused_args' arguments, no segments */
+        fit_layout(op);
+        if (op->plan.tile[1]) {
+            const size_t go[3] = {((size_t)op->V + 63) / 64 * 128, (size_t)op->B * (size_t)op->H, 1}, lo[3] = {128, 1, 1};
+            op->nseg = 1, op->seg = 0, op->fused_lb = 0;
+            op->bind = fused_bind;
+            return ocla__attn_add_planned(op, r, "mma_fused32_fwd", L_OUT, AT_EACH, go, lo, "NVIDIA single-pass forward");
+        }
+        ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");
+    } else if (strstr(op->plan.kernels, "mma_fused_fwd")) {
         fit_layout(op);
         if (op->plan.tile[1]) {
             const size_t vt = ((size_t)op->V + 31) / 32, bh = (size_t)op->B * (size_t)op->H, lo[3] = {128, 1, 1};

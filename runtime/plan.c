@@ -180,6 +180,9 @@ ocla_status ocla_plan_compute(const ocla_plan_limits *limits, const ocla_plan_re
                      ? "; %s: NVIDIA kernels widen q, k, v to fp32 as they stage them"
                      : "; %s: portable kernels (the CPU kernels are fp32)",
                  r->flags & OCLA_PLAN_BF16 ? "bf16" : "fp16");
+    if (strstr(plan->kernels, "mma_fused32_fwd"))
+        snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
+                 "; fp32: one pass on TF32 tensor-core products, the state in registers");
     if (strstr(plan->kernels, "la_cpu_output")) /* plan_la.c, la_tiles_cpu: value slices from the limits */
         snprintf(plan->reason + strlen(plan->reason), sizeof plan->reason - strlen(plan->reason),
                  "; CPU kernels for %u compute units: walks %d cols, outputs %d, %d item%s/work-group%s",

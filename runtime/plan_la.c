@@ -278,8 +278,20 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         /* the single pass's scores on sm_90a warpgroup products where the device runs them (WG=1,
          * attn_fused_nv.cl); the tile is left out otherwise */
         const int wg = fused && (L->paths & (1u << OCLA_PATH_NVIDIA_WGMMA));
+        /* fp32 with plain TF32 products (allow_tf32), the same ops and layouts: one pass too
+         * (attn_fused32_nv.cl), where its work-groups (one per 64-wide value tile, batch row and head,
+         * each walking the whole sequence) come to nine tenths of the compute units or more. H200,
+         * H=16, K=V=128, against the two passes: B=4, T=2048 (128 work-groups on 132 SMs) 0.273 ->
+         * 0.215 ms, B=8 0.512 -> 0.263; B=2, T=8192 (64) 0.583 -> 0.798 (docs/BENCHMARKS.md). In
+         * 3xTF32 it measured 0.450 -> 0.464 and 0.861 -> 0.763 ms: the two passes stay there */
+        const int fused32 = !half && L->allow_tf32 && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) &&
+                            r->feature == OCLA_FEATURE_IDENTITY && !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 &&
+                            r->K <= 128 && vals[1] &&
+                            10.0 * ((r->V + 63) / 64) * (double)r->B * r->H >= 9.0 * (double)L->compute_units;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", wg ? "WG" : NULL, NULL}, vals);
-        if (fused)
+        if (fused32)
+            ocla__plan_set_kernels(p, "mma_fused32_fwd");
+        else if (fused)
             ocla__plan_set_kernels(p, ocla__fused_segments(r->T, ((r->V + 31) / 32) * (double)r->B * r->H,
                                                            (int)L->compute_units, scalar, &seg, &lb, &blocks) > 1
                                           ? "mma_fused_part, mma_fused_fwd"

@@ -78,6 +78,7 @@ extern const ocla_kfamily ocla__fam_gate;         /* gate.cl: the log-sigmoid ga
 extern const ocla_kfamily ocla__fam_optim;        /* optim.cl: the SGD step */
 extern const ocla_kfamily ocla__fam_layer_bwd;    /* layer_bwd.cl: the layers' backward steps */
 extern const ocla_kfamily ocla__fam_nv;           /* attn_mma_nv.cl: the NVIDIA path (and its probe) */
+extern const ocla_kfamily ocla__fam_nv_fused32;   /* attn_fused32_nv.cl: the fp32 single pass */
 extern const ocla_kfamily ocla__fam_nv_fused;     /* attn_fused_nv.cl: the bf16 single pass (and the wgmma probe) */
 
 #endif

@@ -59,6 +59,9 @@ const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE
  * the request (no feature map: it runs without). */
 const ocla_kfamily ocla__fam_nv_fused = {"attn_fused_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA,
                                          {"IDX32", "FSEG", "OCLA_DTYPE", "OCLA_GTYPE", "WG", NULL}};
+/* kernels_cl/attn_fused32_nv.cl: the NVIDIA single-pass forward of fp32 linear attention, simple GLA
+ * and retention (plan_la.c): the plan's IDX32 and SPLIT; the gate kind from the request. */
+const ocla_kfamily ocla__fam_nv_fused32 = {"attn_fused32_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA, {"IDX32", "SPLIT", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
  * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
@@ -185,6 +188,7 @@ int ocla__plan_kernel_variant(const ocla_plan *p, const ocla_plan_request *r, co
               : (r->flags & (OCLA_PLAN_BF16 | OCLA_PLAN_F16)) && !strncmp(name, "la_gate_cumsum", 14) ? &fam_half_cumsum
               : !nv && !strstr(p->kernels, "la_cpu_output") && !strstr(p->kernels, "la_blk_output") ? &fam_chunk
               : !strncmp(name, "la_gate_cumsum", 14)            ? &fam_nv_cumsum
+              : !strncmp(name, "mma_fused32_", 12)              ? &ocla__fam_nv_fused32
               : !strncmp(name, "mma_fused_", 10)                ? &ocla__fam_nv_fused
                                                                 : &ocla__fam_nv;
         break;

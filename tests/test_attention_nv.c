@@ -276,6 +276,119 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
     if (!ran) cr_log_info("no NVIDIA device: the bf16 single pass not exercised");
 }
 
+/* fp32 linear attention, simple GLA and retention with plain TF32 products (allow_tf32) take the
+ * single pass (attn_fused32_nv.cl) where its work-groups, one per 64-wide value tile, batch row and
+ * head, come to nine tenths of the compute units (plan_la.c), the two passes otherwise: against the
+ * fp64 recurrence without a gate, with scalar gates and with fixed per-head decays, with and without
+ * initial and final states, at partial chunks of 32 rows, partial value tiles, K below 128 (zeros to
+ * 128) and a few tokens; o and the final state within the TF32 bound. Other devices: not this path. */
+Test(attention_nv, fp32_single_pass_vs_fp64, .timeout = 600) {
+    static const int shapes[][5] = {{4, 33, 32, 128, 64}, {8, 100, 16, 128, 128}, {2, 130, 64, 96, 40},
+                                    {1, 31, 128, 72, 8},  {16, 3, 8, 128, 64},    {4, 64, 16, 128, 128},
+                                    {4, 700, 32, 128, 128}, {2, 200, 16, 128, 128}, {1, 65, 130, 100, 60}};
+    int ran = 0;
+    for (int d = 0; d < tc_device_count(); d++) {
+        ocla_context_options opts;
+        ocla_context_options_defaults(&opts);
+        opts.allow_tf32 = 1;
+        ocla_context *ctx = tc_open_with(d, &opts);
+        ocla_device_info info;
+        ocla_context_device_info(ctx, &info);
+        if (info.vendor != OCLA_VENDOR_NVIDIA || !ocla_debug_nv_probe(ctx, 1)) {
+            ocla_context_destroy(ctx);
+            continue;
+        }
+        for (int gated = 0; gated <= 2; gated++) /* none, scalar gates (simple GLA), fixed decays (retention) */
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                const int B = shapes[s][0], T = shapes[s][1], H = shapes[s][2], K = shapes[s][3], V = shapes[s][4];
+                const int states = s % 2 == 0;
+                const size_t nq = (size_t)B * T * H * K, nv = (size_t)B * T * H * V, ns = (size_t)B * H * K * V,
+                             ng = (size_t)B * T * H;
+                float *q = malloc(nq * 4), *k = malloc(nq * 4), *v = malloc(nv * 4), *h0 = malloc(ns * 4),
+                      *g = malloc(ng * 4), *decay = malloc((size_t)H * 4);
+                tc_fill_uniform(q, nq, 51 + s, -1, 1), tc_fill_uniform(k, nq, 52 + s, -1, 1);
+                tc_fill_uniform(v, nv, 53 + s, -1, 1), tc_fill_uniform(h0, ns, 54 + s, -1, 1);
+                tc_fill_uniform(decay, (size_t)H, 56 + s, -0.3f, -0.01f);
+                tc_fill_uniform(g, ng, 55 + s, -0.5f, 0.0f);
+                if (gated == 2)
+                    for (size_t i = 0; i < ng; i++) g[i] = decay[i % H];
+                ocla_tensor *tq = tc_tensor4(ctx, B, T, H, K, q), *tk = tc_tensor4(ctx, B, T, H, K, k),
+                            *tv = tc_tensor4(ctx, B, T, H, V, v), *to = tc_tensor4(ctx, B, T, H, V, NULL),
+                            *th0 = tc_tensor4(ctx, B, H, K, V, h0), *thT = tc_tensor4(ctx, B, H, K, V, NULL);
+                const int64_t dg[3] = {B, T, H};
+                ocla_tensor *tg = tc_tensor(ctx, 3, dg, g);
+                ocla_attn_params p;
+                ocla_attn_params_defaults(&p);
+                p.causal = 1;
+                p.gate = gated == 2 ? OCLA_GATE_FIXED : gated ? OCLA_GATE_SCALAR : OCLA_GATE_NONE;
+                p.fixed_log_decay = decay;
+                ocla_attn_io io = {.q = tq, .k = tk, .v = tv, .o = to, .g = gated == 1 ? tg : NULL};
+                if (states) io.initial_state = th0, io.final_state = thT;
+                ocla_attn_op *op = NULL;
+                ocla_plan plan;
+                tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
+                tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
+                /* plan_la.c's rule; up to 2 tokens: the recurrent form */
+                const int fused = T > 2 && K > 64 && 10.0 * ((V + 63) / 64) * B * H >= 9.0 * info.compute_units;
+                cr_assert_eq(strstr(plan.kernels, "mma_fused32_fwd") != NULL, fused, "gated %d (%d,%d,%d,%d,%d): %s",
+                             gated, B, T, H, K, V, plan.kernels);
+                if (fused) cr_assert(strstr(plan.reason, "one pass on TF32"), "%s", plan.reason); /* names its path */
+                tc_ok(ctx, ocla_attention_run(op, &io));
+                ocla_attention_op_destroy(op);
+                float *o = tc_download(ctx, to), *hT = tc_download(ctx, thT);
+                double *ro = malloc(nv * 8), *rh = malloc(ns * 8);
+                ref_gated(B, T, H, K, V, q, k, v, gated ? g : NULL, NULL, 1.0 / sqrt((double)K), states ? h0 : NULL, ro,
+                          rh);
+                const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
+                cr_log_info("nv fp32 tf32 %s gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
+                            fused ? "one pass" : "two passes", gated == 2 ? "fixed" : gated ? "scalar" : "none", B, T, H, K,
+                            V, states, eo, eh);
+                cr_assert_leq(eo, NV_TF32_TOL, "o: gated %d (%d,%d,%d,%d,%d) err %g", gated, B, T, H, K, V, eo);
+                cr_assert_leq(eh, NV_TF32_TOL, "state: gated %d (%d,%d,%d,%d,%d) err %g", gated, B, T, H, K, V, eh);
+                ran = 1;
+                ocla_tensor_destroy(tq), ocla_tensor_destroy(tk), ocla_tensor_destroy(tv), ocla_tensor_destroy(to);
+                ocla_tensor_destroy(th0), ocla_tensor_destroy(thT), ocla_tensor_destroy(tg);
+                free(q), free(k), free(v), free(h0), free(g), free(decay), free(o), free(hT), free(ro), free(rh);
+            }
+        ocla_context_destroy(ctx);
+    }
+    if (!ran) cr_log_info("no NVIDIA device: the fp32 single pass not exercised");
+}
+
+/* The fp32 single pass's rule (plan_la.c) on a fake NVIDIA device of 132 compute units: plain TF32
+ * products, linear attention or scalar / fixed gates, no feature map, 64 < K <= 128, rows of 16-byte
+ * groups, dense sequences, and ceil(V / 64) B H >= 0.9 x 132 work-groups; the two passes otherwise. */
+Test(attention_nv, fp32_single_pass_plan) {
+    ocla_plan_limits L = {.local_mem_size = 227 * 1024, .max_work_group_size = 1024, .max_work_item_size0 = 1024,
+                          .compute_units = 132, .simd_width = 32, .is_gpu = 1, .vendor = OCLA_VENDOR_NVIDIA,
+                          .paths = 1u << OCLA_PATH_NVIDIA_MMA, .allow_tf32 = 1};
+    static const struct { ocla_op_kind op; int gate, B, T, H, K, V, feature, tf32; unsigned flags; int fused; } c[] = {
+        {OCLA_OP_LINEAR_CHUNK, 0, 4, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 1},
+        {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_SCALAR, 4, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 1},
+        {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_FIXED, 8, 2048, 16, 128, 64, OCLA_FEATURE_IDENTITY, 1, 0, 1},
+        {OCLA_OP_LINEAR_CHUNK, 0, 1, 4096, 120, 100, 60, OCLA_FEATURE_IDENTITY, 1, 0, 1},   /* 120 >= 118.8 */
+        {OCLA_OP_LINEAR_CHUNK, 0, 1, 4096, 118, 128, 64, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* 118 < 118.8 */
+        {OCLA_OP_LINEAR_CHUNK, 0, 2, 8192, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* 64 work-groups */
+        {OCLA_OP_LINEAR_CHUNK, 0, 4, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 0, 0, 0},   /* 3xTF32 */
+        {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 64, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},    /* K <= 64 */
+        {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 136, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* K > 128 */
+        {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 128, 126, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* V % 4 */
+        {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 128, 128, OCLA_FEATURE_ELU1, 1, 0, 0},
+        {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, OCLA_PLAN_VARLEN, 0},
+        {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, OCLA_PLAN_F16, 0},
+        {OCLA_OP_GLA_CHUNK, OCLA_GATE_VECTOR, 8, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        L.allow_tf32 = c[i].tf32;
+        ocla_plan_request r = {c[i].op, c[i].B, c[i].T, c[i].H, c[i].K, c[i].V, 64, c[i].flags, c[i].gate, c[i].feature};
+        ocla_plan p;
+        cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS, "case %zu", i);
+        cr_assert(p.path == OCLA_PATH_NVIDIA_MMA, "case %zu: %s", i, p.kernels);
+        cr_assert_eq(strstr(p.kernels, "mma_fused32_fwd") != NULL, c[i].fused, "case %zu: %s", i, p.kernels);
+        cr_assert_eq(strstr(p.reason, "one pass on TF32") != NULL, c[i].fused, "case %zu: %s", i, p.reason);
+        if (c[i].fused) cr_assert_str_eq(p.kernels, "mma_fused32_fwd", "case %zu", i);
+    }
+}
+
 /* bf16 GLA (per-key gates) on the NVIDIA kernels against the fp64 recurrence: gates of moderate
  * strength (the gated bf16 products of the output kernel) and strong ones (down past the floor: whole
  * sub-chunks take the element-wise score path), dense rows of 16-byte groups and other layouts, with

@@ -94,11 +94,13 @@ static size_t g_n_profiles = sizeof k_profiles / sizeof k_profiles[0];
  * output's value tile widens at V >= 128, the NVIDIA path's float4 rows), which covers the dims the
  * tests and ocla-bench use (1..256). */
 static const int k_dims[] = {1, 3, 4, 8, 16, 17, 32, 33, 48, 64, 65, 100, 128, 129, 256};
-/* (B, H, T): a medium shape, and one whose per-chunk states pass 2^31 floats (the NVIDIA path's
- * 64-bit offsets) while fitting its largest allocation; then T = 1, the decode step (recurrent op
+/* (B, H, T): a medium shape, one with as many rows and heads as the NVIDIA profiles have compute
+ * units (walked on those only: the single passes' grids, attn_fused32_nv.cl only there and
+ * attn_fused_nv.cl without segments), one whose per-chunk states pass 2^31 floats (the NVIDIA path's 64-bit offsets) while
+ * fitting its largest allocation; then T = 1, the decode step (recurrent op
  * only: linear_attn_decode.cl), on a small and a large grid (its key splits; the small one first, so
  * that Oclgrind's sweep runs a variant both build at the small one). */
-static const int64_t k_shapes[][3] = {{2, 4, 2048}, {1, 16, (int64_t)1 << 20}, {2, 4, 1}, {64, 16, 1}};
+static const int64_t k_shapes[][3] = {{2, 4, 2048}, {8, 16, 2048}, {1, 16, (int64_t)1 << 20}, {2, 4, 1}, {64, 16, 1}};
 
 typedef struct variant_line {
     char source[32], options[640], kernels[512];
@@ -202,10 +204,10 @@ static void add_plan(const ocla_plan *p, const ocla_plan_request *r) {
 }
 
 /* r at every chunk of its row (forced), on every profile: each plan that exists. */
-static void walk_chunks(ocla_plan_request r) {
+static void walk_chunks(ocla_plan_request r, int nv_only) {
     const ocla_plan_row *row = &ocla__plan_rows[r.op];
     for (size_t d = 0; d < g_n_profiles; d++)
-        for (int c = 0; c < row->n_chunks; c++) {
+        for (int c = 0; c < row->n_chunks && (!nv_only || (g_profiles[d].L.paths & (1u << OCLA_PATH_NVIDIA_MMA))); c++) {
             r.chunk = row->chunks[c];
             ocla_plan p;
             if (ocla_plan_compute(&g_profiles[d].L, &r, &p) == OCLA_SUCCESS) add_plan(&p, &r);
@@ -219,7 +221,7 @@ static void walk_shapes(ocla_plan_request r) {
         for (int k = 0; k < nd && (k_shapes[s][2] > 1 || r.op == OCLA_OP_ATTN_RECURRENT); k++)
             for (int v = 0; v < nd; v++) {
                 r.B = k_shapes[s][0], r.H = k_shapes[s][1], r.T = k_shapes[s][2], r.K = k_dims[k], r.V = k_dims[v];
-                walk_chunks(r);
+                walk_chunks(r, s == 1); /* the many rows and heads: for the NVIDIA profiles only */
             }
 }
 
