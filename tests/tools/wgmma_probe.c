@@ -17,7 +17,8 @@
  *      rows of 128 bytes in the 128-byte swizzle (16-byte group c of row r at c ^ (r % 8)), the
  *      descriptor's start stepped by 32 bytes a product;
  *   2. the time of R back-to-back m64n64k16 products per work-group against the same products on
- *      mma.sync.m16n8k16 (fragments in registers), both on 4 work-groups of 128 per compute unit.
+ *      mma.sync.m16n8k16 (fragments in registers), both on 4 work-groups of 128 per compute unit,
+ *      and the same FLOPs on mma.sync.m16n8k8 tf32 (the fp32 kernels' products).
  *
  *   wgmma_probe [device selector] [R]
  */
@@ -139,6 +140,22 @@ static const char *SRC =
     "      asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
     "        \"{%0,%1,%2,%3};\" : \"+f\"(d[j][0]), \"+f\"(d[j][1]), \"+f\"(d[j][2]), \"+f\"(d[j][3])\n"
     "        : \"r\"(a0), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"r\"(b0 + j), \"r\"(b1));\n"
+    "  float s = 0.0f;\n"
+    "  for (int j = 0; j < 8; j++) s += d[j][0] + d[j][1] + d[j][2] + d[j][3];\n"
+    "  out[get_global_id(0)] = s;\n"
+    "}\n"
+    "__kernel __attribute__((reqd_work_group_size(128, 1, 1)))\n"
+    "void tf32_loop(__global float *out, const int R) { /* the same FLOPs on mma.sync m16n8k8 tf32: two a tile */\n"
+    "  const int tid = get_local_id(0);\n"
+    "  const uint a0 = 0x3f800000u + tid, a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, b0 = a0 + 4, b1 = a0 + 5;\n"
+    "  float d[8][4];\n"
+    "  for (int j = 0; j < 8; j++) d[j][0] = d[j][1] = d[j][2] = d[j][3] = 0.0f;\n"
+    "  for (int r = 0; r < R; r++)\n"
+    "    for (int h = 0; h < 2; h++)\n"
+    "      for (int j = 0; j < 8; j++)\n"
+    "        asm volatile(\"mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
+    "          \"{%0,%1,%2,%3};\" : \"+f\"(d[j][0]), \"+f\"(d[j][1]), \"+f\"(d[j][2]), \"+f\"(d[j][3])\n"
+    "          : \"r\"(a0 + h), \"r\"(a1), \"r\"(a2), \"r\"(a3), \"r\"(b0 + j), \"r\"(b1));\n"
     "  float s = 0.0f;\n"
     "  for (int j = 0; j < 8; j++) s += d[j][0] + d[j][1] + d[j][2] + d[j][3];\n"
     "  out[get_global_id(0)] = s;\n"
@@ -275,6 +292,15 @@ int main(int argc, char **argv) {
     const double tw = run_ms(q, kw, groups), tm = run_ms(q, km, groups);
     printf("%zu work-groups x %d products m64n64k16: wgmma %.3f ms (%.0f TFLOP/s), mma.sync m16n8k16 %.3f ms (%.0f TFLOP/s)\n",
            groups, R, tw, flop / tw * 1e-9, tm, flop / tm * 1e-9);
+    /* the fp32 kernels' products: mma.sync m16n8k8 tf32, the same FLOPs (two k8 products a k16) */
+    cl_kernel kt = clCreateKernel(p2, "tf32_loop", &err);
+    if (kt) {
+        clSetKernelArg(kt, 0, sizeof D, &D), clSetKernelArg(kt, 1, sizeof R, &R);
+        const double tt = run_ms(q, kt, groups);
+        printf("the same FLOPs on mma.sync m16n8k8 tf32: %.3f ms (%.0f TFLOP/s, %.1f G products/s)\n", tt,
+               flop / tt * 1e-9, flop / 2048.0 / tt * 1e-6);
+        clReleaseKernel(kt);
+    }
     clReleaseKernel(kw), clReleaseKernel(km);
     clReleaseMemObject(D);
     clReleaseProgram(p), clReleaseProgram(p2);
