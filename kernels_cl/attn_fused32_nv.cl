@@ -76,47 +76,7 @@ OCLA_INLINE uint f32_tf32(float x) {
 #define F32ZERO(a_, n_) _Pragma("unroll") for (int z_ = 0; z_ < (n_); z_++) a_[z_][0] = a_[z_][1] = a_[z_][2] = a_[z_][3] = 0.0f;
 #define F32ADD(a_, b_, n_) _Pragma("unroll") for (int z_ = 0; z_ < (n_); z_++) a_[z_][0] += b_[z_][0], a_[z_][1] += b_[z_][1], a_[z_][2] += b_[z_][2], a_[z_][3] += b_[z_][3];
 
-/* The arguments of attn_fused_nv.cl's kernels (runtime/attention_nv.c, fused_args) with fp32 data:
- * B T H K V, the scale, q k v (buffer, four strides), the gates (buffer, three strides), initial and
- * final states [B,H,K,V], o; SEG, LB and the block records (unread: no segments here). */
-__kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd(
-    const int B, const int T, const int H, const int K, const int V, const float scale,
-    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,
-    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd,
-    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd,
-    __global const float *gt_, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,
-    __global const float *h0, const int has_h0, __global float *hT, const int has_hT,
-    __global float *o, const ocla_idx ob, const ocla_idx ot_, const ocla_idx oh, const ocla_idx od,
-    const int SEG, const int LB, __global float *part) {
-    (void)B, (void)qd, (void)kd, (void)vd, (void)od, (void)SEG, (void)LB, (void)part; /* unit last strides (VEC) */
-    (void)gt_, (void)gb, (void)gt, (void)gh;
-    __local float Ql[C32 * QP] __attribute__((aligned(16)));
-    __local float Kl[C32 * QP] __attribute__((aligned(16)));
-    __local float Vl[C32 * VP] __attribute__((aligned(16)));
-    __local float Pl[C32 * PP] __attribute__((aligned(16)));
-#if F32GATE
-    __local float Gl[C32]; /* the chunk's inclusive cumulative log gates (0 past T) times log2(e), for ex2 */
-    float graw = 0.0f;     /* warp 0: the next chunk's gate of row lane, loaded a chunk step ahead */
-#endif
-    const int tid = get_local_id(0), w = tid >> 5, lane = tid & 31, gr = lane >> 2, tg = lane & 3;
-    const int v0 = get_group_id(0) * 64, bh = get_group_id(1), b = bh / H, h = bh % H;
-    __global const float *qbase = q + (b * qb + h * qh), *kbase = k + (b * kb + h * kh);
-    __global const float *vbase = v + (b * vb + h * vh + v0);
-    __global float *obase = o + (b * ob + h * oh + v0);
-    const int NCH = (T + C32 - 1) / C32;
-
-    /* S^T: tile n holds key dims 8n .. 8n + 7; element e: value column 16 w + gr (+ 8 for e >= 2),
-     * key dim 8 n + 2 tg (+ 1 for odd e) */
-    float st[16][4];
-#pragma unroll
-    for (int n = 0; n < 16; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int c = 16 * w + gr + 8 * (e >> 1), d = 8 * n + 2 * tg + (e & 1);
-            st[n][e] = has_h0 && d < K && v0 + c < V ? h0[((ocla_idx)bh * K + d) * V + v0 + c] : 0.0f;
-        }
-
-    /* the copies of chunk n_'s q, and of its k and v tile (zeros past T, K and V) */
+/* the copies of chunk n_'s q, and of its k and v tile (zeros past T, K and V) */
 #define F32_ISSUE_Q(n_)                                                                                      \
     for (int e = tid; e < C32 * 32; e += F32WG) {                                                            \
         const int r = e >> 5, c = (e & 31) * 4, t = (n_)*C32 + r, ok = t < T && c < K;                       \
@@ -131,10 +91,10 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd
         const int r = e >> 4, c = (e & 15) * 4, t = (n_)*C32 + r, ok = t < T && v0 + c < V;                  \
         ocla_nv_cp_async16(&Vl[r * VP + c], vbase + (ok ? (f32off_t)t * (f32off_t)vt + c : 0), ok);         \
     }
-    /* warp 0: the raw gate of chunk n_'s row lane (the address clamped inside the tensor), then the
-     * chunk's cumulative gates from it (a 32-lane scan). The load is issued a chunk step before the
-     * scan needs it: loaded there, each chunk step waited for it (H200, simple GLA, B=4, T=2048,
-     * H=16, D=128, TF32: 0.282 -> ... ms) */
+/* warp 0: the raw gate of chunk n_'s row lane (the address clamped inside the tensor), then the
+ * chunk's cumulative gates from it (a 32-lane scan). The load is issued a chunk step before the
+ * scan needs it: loaded there, each chunk step waited for it (H200, simple GLA, B=4, T=2048,
+ * H=16, D=128, TF32: 0.282 -> ... ms) */
 #if USE_G
 #define F32_GATE_RAW(n_) gt_[b * gb + h * gh + (f32off_t)min((n_)*C32 + lane, T - 1) * (f32off_t)gt]
 #elif USE_G_GAMMA
@@ -156,13 +116,133 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd
 #define F32_GATE_LOAD(n_)
 #define F32_GATES(n_)
 #endif
-    F32_ISSUE_Q(0)
-    F32_ISSUE_KV(0)
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    F32_GATE_LOAD(0)
-    F32_GATES(0)
 
-    for (int n = 0; n < NCH; n++) {
+/* S^T = exp(G_last) S^T + (v^T diag(exp(G_last - G_j))) k from the staged k, v and gates (Kl, Vl, Gl;
+ * in scope: st, w, gr, tg): 3xTF32 sums the chunk's update from zero (dt) and adds it in IEEE fp32,
+ * plain TF32 accumulates into the decayed state itself */
+#if F32GATE
+#define F32_UPD_GL const float gl = Gl[C32 - 1], dl = ocla_nv_ex2(gl);
+#define F32_UPD_FACT(r_) const float f0 = ocla_nv_ex2(gl - Gl[r_]), f1 = ocla_nv_ex2(gl - Gl[(r_) + 4]);
+#else
+#define F32_UPD_GL
+#define F32_UPD_FACT(r_) const float f0 = 1.0f, f1 = 1.0f;
+#endif
+#if SPLIT == 1
+#define F32_DACC st
+#define F32_UPD_POST
+#if F32GATE
+#define F32_UPD_PRE _Pragma("unroll") for (int s = 0; s < 16; s++) st[s][0] *= dl, st[s][1] *= dl, st[s][2] *= dl, st[s][3] *= dl;
+#else
+#define F32_UPD_PRE
+#endif
+#else
+#define F32_DACC dt
+#define F32_UPD_PRE float dt[16][4]; F32ZERO(dt, 16)
+#if F32GATE
+#define F32_UPD_POST _Pragma("unroll") for (int s = 0; s < 16; s++) _Pragma("unroll") for (int e = 0; e < 4; e++) st[s][e] = fma(dl, st[s][e], dt[s][e]);
+#else
+#define F32_UPD_POST F32ADD(st, dt, 16)
+#endif
+#endif
+#define F32_UPDATE()                                                                                         \
+    {                                                                                                        \
+        F32_UPD_GL F32_UPD_PRE                                                                               \
+        _Pragma("unroll") for (int r8 = 0; r8 < 4; r8++) {                                                   \
+            const int r = 8 * r8 + tg;                                                                       \
+            F32_UPD_FACT(r)                                                                                  \
+            uint ab[4], as[4];                                                                               \
+            const float a0 = Vl[r * VP + 16 * w + gr] * f0, a1 = Vl[r * VP + 16 * w + gr + 8] * f0;         \
+            const float a2 = Vl[(r + 4) * VP + 16 * w + gr] * f1, a3 = Vl[(r + 4) * VP + 16 * w + gr + 8] * f1; \
+            F32SPL(a0, ab[0], as[0]) F32SPL(a1, ab[1], as[1]) F32SPL(a2, ab[2], as[2]) F32SPL(a3, ab[3], as[3]) \
+            _Pragma("unroll") for (int s = 0; s < 16; s++) {                                                 \
+                uint bb[2], bs[2];                                                                           \
+                const float b0 = Kl[r * QP + 8 * s + gr], b1 = Kl[(r + 4) * QP + 8 * s + gr];                \
+                F32SPL(b0, bb[0], bs[0]) F32SPL(b1, bb[1], bs[1])                                            \
+                F32MMA(F32_DACC[s], ab, as, bb, bs)                                                          \
+            }                                                                                                \
+        }                                                                                                    \
+        F32_UPD_POST                                                                                         \
+    }
+
+/* The arguments of attn_fused_nv.cl's kernels (runtime/attention_nv.c, fused_args) with fp32 data:
+ * B T H K V, the scale, q k v (buffer, four strides), the gates (buffer, three strides), initial and
+ * final states [B,H,K,V], o; chunks per segment and per block, the block records. */
+#define F32_ARGS                                                                                             \
+    const int B, const int T, const int H, const int K, const int V, const float scale,                     \
+    __global const float *q, const ocla_idx qb, const ocla_idx qt, const ocla_idx qh, const ocla_idx qd,   \
+    __global const float *k, const ocla_idx kb, const ocla_idx kt, const ocla_idx kh, const ocla_idx kd,   \
+    __global const float *v, const ocla_idx vb, const ocla_idx vt, const ocla_idx vh, const ocla_idx vd,   \
+    __global const float *gt_, const ocla_idx gb, const ocla_idx gt, const ocla_idx gh,                    \
+    __global const float *h0, const int has_h0, __global float *hT, const int has_hT,                        \
+    __global float *o, const ocla_idx ob, const ocla_idx ot_, const ocla_idx oh, const ocla_idx od,         \
+    const int SEG, const int LB, __global float *part
+/* Segments (F32SEG, runtime/plan_la.c: few rows and heads): F32SEG=1 builds mma_fused32_part, a
+ * work-group per (value tile, row and head, block of LB chunks of the segments before the last) that
+ * walks its block from a zero state and writes its record: the state S^T as [128][64] fp32 (key dims
+ * and value columns past K and V zero) and the block's total log gate times log2(e); F32SEG=2 builds
+ * mma_fused32_fwd for a work-group per (value tile, row and head, segment of SEG chunks) that starts
+ * from the initial state and the records of the blocks before its segment, each decayed by the
+ * gates after it, then walks its segment. */
+#ifndef F32SEG
+#define F32SEG 0
+#endif
+#define F32REC (128 * 64 + 4) /* floats a record */
+#define F32_FOR_STATE(body_)                                                                                 \
+    _Pragma("unroll") for (int n_ = 0; n_ < 16; n_++) _Pragma("unroll") for (int e_ = 0; e_ < 4; e_++) {    \
+        const int c = 16 * w + gr + 8 * (e_ >> 1), d = 8 * n_ + 2 * tg + (e_ & 1);                          \
+        body_;                                                                                               \
+    }
+
+#if F32SEG != 1
+__kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd(F32_ARGS) {
+    (void)B, (void)qd, (void)kd, (void)vd, (void)od, (void)SEG, (void)LB, (void)part; /* unit last strides (VEC) */
+    (void)gt_, (void)gb, (void)gt, (void)gh;
+    __local float Ql[C32 * QP] __attribute__((aligned(16)));
+    __local float Kl[C32 * QP] __attribute__((aligned(16)));
+    __local float Vl[C32 * VP] __attribute__((aligned(16)));
+    __local float Pl[C32 * PP] __attribute__((aligned(16)));
+#if F32GATE
+    __local float Gl[C32]; /* the chunk's inclusive cumulative log gates (0 past T) times log2(e), for ex2 */
+    float graw = 0.0f;     /* warp 0: the next chunk's gate of row lane, loaded a chunk step ahead */
+#endif
+    const int tid = get_local_id(0), w = tid >> 5, lane = tid & 31, gr = lane >> 2, tg = lane & 3;
+    const int v0 = get_group_id(0) * 64, bh = get_group_id(1), b = bh / H, h = bh % H;
+    __global const float *qbase = q + (b * qb + h * qh), *kbase = k + (b * kb + h * kh);
+    __global const float *vbase = v + (b * vb + h * vh + v0);
+    __global float *obase = o + (b * ob + h * oh + v0);
+    const int NCH = (T + C32 - 1) / C32;
+#if F32SEG == 2
+    const int sg = get_group_id(2), n0 = sg * SEG, n1 = min(n0 + SEG, NCH), last = sg + 1 == (int)get_num_groups(2);
+#else
+    const int n0 = 0, n1 = NCH, last = n1 == NCH; /* every work-group */
+#endif
+
+    /* S^T: tile n holds key dims 8n .. 8n + 7; element e: value column 16 w + gr (+ 8 for e >= 2),
+     * key dim 8 n + 2 tg (+ 1 for odd e) */
+    float st[16][4];
+    F32_FOR_STATE(st[n_][e_] = has_h0 && d < K && v0 + c < V ? h0[((ocla_idx)bh * K + d) * V + v0 + c] : 0.0f)
+#if F32SEG == 2
+    { /* the blocks before this segment, in order: S = 2^g S + R */
+        const int nb = (get_num_groups(2) - 1) * (SEG / LB);
+        __global const float *rec = part + ((ocla_idx)bh * get_num_groups(0) + get_group_id(0)) * nb * F32REC;
+        for (int z = 0; z < sg * (SEG / LB); z++, rec += F32REC) {
+#if F32GATE
+            const float f = ocla_nv_ex2(rec[128 * 64]);
+#else
+            const float f = 1.0f;
+#endif
+            F32_FOR_STATE(st[n_][e_] = fma(f, st[n_][e_], rec[d * 64 + c]))
+        }
+    }
+#endif
+
+    F32_ISSUE_Q(n0)
+    F32_ISSUE_KV(n0)
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    F32_GATE_LOAD(n0)
+    F32_GATES(n0)
+
+    for (int n = n0; n < n1; n++) {
         asm volatile("cp.async.wait_all;" ::: "memory");
         barrier(CLK_LOCAL_MEM_FENCE);
         F32_GATE_LOAD(n + 1) /* past the last chunk: a row inside the tensor, unused */
@@ -218,7 +298,7 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd
         }
         F32ADD(oa, oa2, 4)
         barrier(CLK_LOCAL_MEM_FENCE); /* the scores are in; every warp has read q */
-        if (n + 1 < NCH) {
+        if (n + 1 < n1) {
             F32_ISSUE_Q(n + 1)
             asm volatile("cp.async.commit_group;" ::: "memory");
         }
@@ -252,68 +332,59 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd
                 const int i = 8 * a + 2 * tg + (e & 1), c = 16 * w + gr + 8 * (e >> 1), t = n * C32 + i;
                 if (t < T && v0 + c < V) obase[(f32off_t)t * (f32off_t)ot_ + c] = scale * oa[a][e];
             }
-        /* S^T = exp(G_last) S^T + (v^T diag(exp(G_last - G_j))) k */
-#if F32GATE
-        const float gl = Gl[C32 - 1], dl = ocla_nv_ex2(gl);
-#endif
-#if SPLIT == 1
-#if F32GATE
-#pragma unroll
-        for (int s = 0; s < 16; s++) st[s][0] *= dl, st[s][1] *= dl, st[s][2] *= dl, st[s][3] *= dl;
-#endif
-#define F32_DACC st
-#else
-        float dt[16][4]; /* the chunk's update from zero, added in IEEE fp32 */
-        F32ZERO(dt, 16)
-#define F32_DACC dt
-#endif
-#pragma unroll
-        for (int r8 = 0; r8 < 4; r8++) {
-            const int r = 8 * r8 + tg;
-#if F32GATE
-            const float f0 = ocla_nv_ex2(gl - Gl[r]), f1 = ocla_nv_ex2(gl - Gl[r + 4]);
-#else
-            const float f0 = 1.0f, f1 = 1.0f;
-#endif
-            uint ab[4], as[4];
-            const float a0 = Vl[r * VP + 16 * w + gr] * f0, a1 = Vl[r * VP + 16 * w + gr + 8] * f0;
-            const float a2 = Vl[(r + 4) * VP + 16 * w + gr] * f1, a3 = Vl[(r + 4) * VP + 16 * w + gr + 8] * f1;
-            F32SPL(a0, ab[0], as[0]) F32SPL(a1, ab[1], as[1]) F32SPL(a2, ab[2], as[2]) F32SPL(a3, ab[3], as[3])
-#pragma unroll
-            for (int s = 0; s < 16; s++) {
-                uint bb[2], bs[2];
-                const float b0 = Kl[r * QP + 8 * s + gr], b1 = Kl[(r + 4) * QP + 8 * s + gr];
-                F32SPL(b0, bb[0], bs[0]) F32SPL(b1, bb[1], bs[1])
-                F32MMA(F32_DACC[s], ab, as, bb, bs)
-            }
-        }
-#if SPLIT != 1
-#pragma unroll
-        for (int s = 0; s < 16; s++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-#if F32GATE
-                st[s][e] = fma(dl, st[s][e], dt[s][e]);
-#else
-                st[s][e] += dt[s][e];
-#endif
-#endif
-#undef F32_DACC
+        F32_UPDATE()
         barrier(CLK_LOCAL_MEM_FENCE); /* k, v and the gates read by every warp */
-        if (n + 1 < NCH) {
+        if (n + 1 < n1) {
             F32_ISSUE_KV(n + 1)
             asm volatile("cp.async.commit_group;" ::: "memory");
             F32_GATES(n + 1)
         }
     }
-    if (has_hT)
-#pragma unroll
-        for (int n = 0; n < 16; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int c = 16 * w + gr + 8 * (e >> 1), d = 8 * n + 2 * tg + (e & 1);
-                if (d < K && v0 + c < V) hT[((ocla_idx)bh * K + d) * V + v0 + c] = st[n][e];
-            }
+    if (has_hT && last) F32_FOR_STATE(if (d < K && v0 + c < V) hT[((ocla_idx)bh * K + d) * V + v0 + c] = st[n_][e_])
 }
+#else
+/* F32SEG=1: a block's record (above) */
+__kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_part(F32_ARGS) {
+    (void)B, (void)scale, (void)q, (void)qb, (void)qt, (void)qh, (void)qd, (void)kd, (void)vd, (void)SEG;
+    (void)gt_, (void)gb, (void)gt, (void)gh, (void)h0, (void)has_h0, (void)hT, (void)has_hT;
+    (void)o, (void)ob, (void)ot_, (void)oh, (void)od;
+    __local float Kl[C32 * QP] __attribute__((aligned(16)));
+    __local float Vl[C32 * VP] __attribute__((aligned(16)));
+#if F32GATE
+    __local float Gl[C32];
+    float graw = 0.0f, gsum = 0.0f;
+#endif
+    const int tid = get_local_id(0), w = tid >> 5, lane = tid & 31, gr = lane >> 2, tg = lane & 3;
+    const int v0 = get_group_id(0) * 64, bh = get_group_id(1), b = bh / H, h = bh % H, z = get_group_id(2);
+    __global const float *kbase = k + (b * kb + h * kh), *vbase = v + (b * vb + h * vh + v0);
+    const int NCH = (T + C32 - 1) / C32, n0 = z * LB, n1 = min(n0 + LB, NCH);
+    float st[16][4];
+    F32ZERO(st, 16)
+    F32_ISSUE_KV(n0)
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    F32_GATE_LOAD(n0)
+    F32_GATES(n0)
+    for (int n = n0; n < n1; n++) {
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        barrier(CLK_LOCAL_MEM_FENCE);
+        F32_GATE_LOAD(n + 1)
+        F32_UPDATE()
+#if F32GATE
+        gsum += Gl[C32 - 1];
+#endif
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (n + 1 < n1) {
+            F32_ISSUE_KV(n + 1)
+            asm volatile("cp.async.commit_group;" ::: "memory");
+            F32_GATES(n + 1)
+        }
+    }
+    __global float *rec = part + (((ocla_idx)bh * get_num_groups(0) + get_group_id(0)) * get_num_groups(2) + z) * F32REC;
+    F32_FOR_STATE(rec[d * 64 + c] = st[n_][e_])
+#if F32GATE
+    if (tid == 0) rec[128 * 64] = gsum;
+#endif
+}
+#endif
 
 #endif

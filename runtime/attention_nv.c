@@ -197,12 +197,23 @@ static int walk_width(const ocla_attn_op *op, int NB) {
  * A plan of the single-pass forward whose layouts turn out not to be rows of 16-byte groups takes
  * the two passes instead. */
 ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
-    if (strstr(op->plan.kernels, "mma_fused32_fwd")) { /* fp32: one launch, fused_args' arguments, no segments */
+    if (strstr(op->plan.kernels, "mma_fused32_fwd")) { /* fp32: fused_args' arguments, segments as planned */
         fit_layout(op);
         if (op->plan.tile[1]) {
-            const size_t go[3] = {((size_t)op->V + 63) / 64 * 128, (size_t)op->B * (size_t)op->H, 1}, lo[3] = {128, 1, 1};
-            op->nseg = 1, op->seg = 0, op->fused_lb = 0;
+            const size_t vt = ((size_t)op->V + 63) / 64, bh = (size_t)op->B * (size_t)op->H, lo[3] = {128, 1, 1};
+            int nb, n = ocla__fused32_segments(op->T, (double)(vt * bh), (int)op->ctx->info.compute_units, &op->seg,
+                                               &op->fused_lb, &nb);
+            if (!strstr(op->plan.kernels, "mma_fused32_part")) n = 1, nb = 0;
+            const size_t go[3] = {vt * 128, bh, (size_t)n}, gp[3] = {vt * 128, bh, (size_t)nb};
+            op->nseg = 1;
             op->bind = fused_bind;
+            if (nb > 0) { /* the block records: [128][64] fp32 and the total log gate (attn_fused32_nv.cl F32REC) */
+                if (!ocla__mul_ok(vt * bh * (size_t)nb, (128 * 64 + 4) * sizeof(float), &op->need[BUF_HS]))
+                    return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "single-pass block state size overflows");
+                ocla_status st = ocla__attn_add_planned(op, r, "mma_fused32_part", L_MAIN, AT_EACH, gp, lo,
+                                                        "NVIDIA single-pass block states");
+                if (st != OCLA_SUCCESS) return st;
+            }
             return ocla__attn_add_planned(op, r, "mma_fused32_fwd", L_OUT, AT_EACH, go, lo, "NVIDIA single-pass forward");
         }
         ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");

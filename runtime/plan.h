@@ -109,6 +109,13 @@ int ocla__la_blk_images(const ocla_plan_request *r);
  * a segment) and *blocks to the blocks of the segments before the last. */
 #define OCLA__FUSED_BLOCK 8
 int ocla__fused_segments(int T, double tiles, int cu, int gated, int *seg, int *lb, int *blocks);
+/* The fp32 single pass's segments (attn_fused32_nv.cl, plan_la.c): T tokens in chunks of 32, `tiles`
+ * work-groups per segment (64-wide value tiles x batch rows x heads), cu compute units. Returns 1
+ * (one walk of every chunk: *seg = the chunks, no blocks) where the tiles come to 0.9 of the compute
+ * units; else, with 64 chunks at least, the segments (2 to 8) that bring them to twice the compute
+ * units, *seg chunks each (even), in two blocks of *lb chunks (mma_fused32_part) for each segment
+ * before the last (*blocks of them); else 0 (the two passes). */
+int ocla__fused32_segments(int T, double tiles, int cu, int *seg, int *lb, int *blocks);
 
 /* ---- the attention backward (plan_bwd.c; the op is runtime/op_attention_bwd.c) ---- */
 /* Request flag (private to the backward): the caller passes no dg tensor, so bwd_dg_out is not

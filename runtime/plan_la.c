@@ -280,17 +280,20 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
         const int wg = fused && (L->paths & (1u << OCLA_PATH_NVIDIA_WGMMA));
         /* fp32 with plain TF32 products (allow_tf32), the same ops and layouts: one pass too
          * (attn_fused32_nv.cl), where its work-groups (one per 64-wide value tile, batch row and head,
-         * each walking the whole sequence) come to nine tenths of the compute units or more. H200,
-         * H=16, K=V=128, against the two passes: B=4, T=2048 (128 work-groups on 132 SMs) 0.273 ->
-         * 0.215 ms, B=8 0.512 -> 0.263; B=2, T=8192 (64) 0.583 -> 0.798 (docs/BENCHMARKS.md). In
-         * 3xTF32 it measured 0.450 -> 0.464 and 0.861 -> 0.763 ms: the two passes stay there */
+         * each walking the whole sequence) come to nine tenths of the compute units or more, or where
+         * the sequence cut in segments brings them there (ocla__fused32_segments). H200, H=16,
+         * K=V=128, against the two passes: B=4, T=2048 (128 work-groups on 132 SMs) 0.273 -> 0.215
+         * ms, B=8 0.512 -> 0.263; B=2, T=8192 in one segment (64) 0.583 -> 0.798 (docs/BENCHMARKS.md).
+         * In 3xTF32 it measured 0.450 -> 0.464 and 0.861 -> 0.763 ms: the two passes stay there */
+        int seg32, lb32, blocks32;
         const int fused32 = !half && L->allow_tf32 && (r->op == OCLA_OP_LINEAR_CHUNK || scalar) &&
                             r->feature == OCLA_FEATURE_IDENTITY && !(r->flags & OCLA_PLAN_VARLEN) && r->K > 64 &&
-                            r->K <= 128 && vals[1] &&
-                            10.0 * ((r->V + 63) / 64) * (double)r->B * r->H >= 9.0 * (double)L->compute_units;
+                            r->K <= 128 && vals[1] ?
+                            ocla__fused32_segments(r->T, (double)((r->V + 63) / 64) * r->B * r->H,
+                                                   (int)L->compute_units, &seg32, &lb32, &blocks32) : 0;
         ocla__plan_set_tiles(p, (const char *const[]){"CHUNK", "VEC", "IDX32", "SPLIT", wg ? "WG" : NULL, NULL}, vals);
         if (fused32)
-            ocla__plan_set_kernels(p, "mma_fused32_fwd");
+            ocla__plan_set_kernels(p, fused32 > 1 ? "mma_fused32_part, mma_fused32_fwd" : "mma_fused32_fwd");
         else if (fused)
             ocla__plan_set_kernels(p, ocla__fused_segments(r->T, ((r->V + 31) / 32) * (double)r->B * r->H,
                                                            (int)L->compute_units, scalar, &seg, &lb, &blocks) > 1
@@ -418,6 +421,20 @@ int ocla__rec_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const 
  * about 0.05 ms there, so two segments (B=2, T=8192) pay for gated attention (0.327 -> 0.292 ms) but
  * not without a gate (0.246 -> 0.264), and four (B=1, T=8192) for both (0.325 -> 0.179, 0.251 ->
  * 0.162; docs/BENCHMARKS.md): without a gate, three segments at least. */
+int ocla__fused32_segments(int T, double tiles, int cu, int *seg, int *lb, int *blocks) {
+    const int NC = T > 32 ? (T + 31) / 32 : 1, c = cu > 0 ? cu : 1;
+    *seg = NC, *lb = 0, *blocks = 0;
+    if (10.0 * tiles >= 9.0 * c) return 1;
+    if (NC < 64 || tiles < 1.0) return 0;
+    int n = (int)ceil(2.0 * c / tiles);
+    if (n > 8) n = 8;
+    int s = (NC + n - 1) / n;
+    s += s & 1; /* two blocks a segment */
+    n = (NC + s - 1) / s;
+    *seg = s, *lb = s / 2, *blocks = 2 * (n - 1);
+    return n;
+}
+
 int ocla__fused_segments(int T, double tiles, int cu, int gated, int *seg, int *lb, int *blocks) {
     const int NT = T > 64 ? (T + 63) / 64 : 1;
     const double want = 2.0 * (cu > 0 ? cu : 1) / (tiles > 1.0 ? tiles : 1.0);

@@ -60,8 +60,10 @@ const ocla_kfamily ocla__fam_nv = {"attn_mma_nv", OCLA_VF_GATE | OCLA_VF_FEATURE
 const ocla_kfamily ocla__fam_nv_fused = {"attn_fused_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA,
                                          {"IDX32", "FSEG", "OCLA_DTYPE", "OCLA_GTYPE", "WG", NULL}};
 /* kernels_cl/attn_fused32_nv.cl: the NVIDIA single-pass forward of fp32 linear attention, simple GLA
- * and retention (plan_la.c): the plan's IDX32 and SPLIT; the gate kind from the request. */
-const ocla_kfamily ocla__fam_nv_fused32 = {"attn_fused32_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA, {"IDX32", "SPLIT", NULL}};
+ * and retention (plan_la.c): the plan's IDX32 and SPLIT, F32SEG where the plan cuts the sequence (1
+ * for mma_fused32_part, 2 for mma_fused32_fwd); the gate kind from the request. */
+const ocla_kfamily ocla__fam_nv_fused32 = {"attn_fused32_nv", OCLA_VF_GATE | OCLA_VF_NV_EXTRA,
+                                           {"IDX32", "SPLIT", "F32SEG", NULL}};
 static const ocla_kfamily fam_nv_cumsum = {"linear_attn", 0, {"CHUNK", NULL}};
 /* Half requests: la_gate_cumsum(_seq), the one kernel that reads the gates, in a program of its own
  * (the chunk and the gates' type), so that the states and output kernels' variants do not multiply
@@ -137,7 +139,7 @@ static const char *const k_default_one = "TPG LC_LANES";
  *   LB_IMG      1 where linear_attn_blk.cl may read through image views (ocla__la_blk_images);
  *   REV, HT     from the kernel's name (the NVIDIA backward: _rev and mma_bwd_dg, a trailing _t);
  *   FSEG        the NVIDIA single pass in segments: 1 for mma_fused_part, 2 for mma_fused_fwd where
- *               the plan lists mma_fused_part too;
+ *               the plan lists mma_fused_part too; F32SEG likewise for mma_fused32_part / _fwd;
  *   WG          the plan's, for mma_fused_fwd only;
  *   any other   the plan's tile of that name (k_plan_name), left out where the plan has none. */
 static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_request *r, const char *name) {
@@ -163,6 +165,8 @@ static int32_t tile_value(const char *tile, const ocla_plan *p, const ocla_plan_
     if (!strcmp(tile, "REV")) return strstr(name, "_rev") || !strncmp(name, "mma_bwd_dg", 10) ? 1 : -1;
     if (!strcmp(tile, "HT")) return ht ? 1 : -1;
     if (!strcmp(tile, "WG") && strcmp(name, "mma_fused_fwd")) return -1; /* the scores' products only */
+    if (!strcmp(tile, "F32SEG")) /* the plan lists mma_fused32_part where it cuts the sequence */
+        return !strcmp(name, "mma_fused32_part") ? 1 : strstr(p->kernels, "mma_fused32_part") ? 2 : -1;
     if (!strcmp(tile, "FSEG")) /* the plan lists mma_fused_part where it cuts the sequence */
         return !strcmp(name, "mma_fused_part") ? 1 : strstr(p->kernels, "mma_fused_part") ? 2 : -1;
     const char *in_plan = tile;

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "internal.h"
 #include "ocla_debug.h"
+#include "plan.h"
 
 /* fp64 recurrence: S = diag(exp(g_t)) S + phi(k_t) v_t^T; o_t = scale * phi(q_t)^T S. Layout [B,T,H,D];
  * gates under the log-gate policy (common.cl): gk per key dimension [B,T,H,K], else g per token [B,T,H]. */
@@ -285,7 +286,8 @@ Test(attention_nv, bf16_single_pass_vs_fp64, .timeout = 600) {
 Test(attention_nv, fp32_single_pass_vs_fp64, .timeout = 600) {
     static const int shapes[][5] = {{4, 33, 32, 128, 64}, {8, 100, 16, 128, 128}, {2, 130, 64, 96, 40},
                                     {1, 31, 128, 72, 8},  {16, 3, 8, 128, 64},    {4, 64, 16, 128, 128},
-                                    {4, 700, 32, 128, 128}, {2, 200, 16, 128, 128}, {1, 65, 130, 100, 60}};
+                                    {4, 700, 32, 128, 128}, {2, 200, 16, 128, 128}, {1, 65, 130, 100, 60},
+                                    {1, 2100, 4, 128, 128},  {2, 4099, 2, 96, 72}}; /* the last two in segments */
     int ran = 0;
     for (int d = 0; d < tc_device_count(); d++) {
         ocla_context_options opts;
@@ -329,9 +331,13 @@ Test(attention_nv, fp32_single_pass_vs_fp64, .timeout = 600) {
                 tc_ok(ctx, ocla_attention_prepare(ctx, &p, &io, &op));
                 tc_ok(ctx, ocla_attention_op_explain(op, &plan, NULL, 0));
                 /* plan_la.c's rule; up to 2 tokens: the recurrent form */
-                const int fused = T > 2 && K > 64 && 10.0 * ((V + 63) / 64) * B * H >= 9.0 * info.compute_units;
+                int seg, lb, nb;
+                const int nseg = ocla__fused32_segments(T, (double)((V + 63) / 64) * B * H, (int)info.compute_units,
+                                                        &seg, &lb, &nb);
+                const int fused = T > 2 && K > 64 && nseg > 0;
                 cr_assert_eq(strstr(plan.kernels, "mma_fused32_fwd") != NULL, fused, "gated %d (%d,%d,%d,%d,%d): %s",
                              gated, B, T, H, K, V, plan.kernels);
+                cr_assert_eq(strstr(plan.kernels, "mma_fused32_part") != NULL, fused && nseg > 1, "%s", plan.kernels);
                 if (fused) cr_assert(strstr(plan.reason, "one pass on TF32"), "%s", plan.reason); /* names its path */
                 tc_ok(ctx, ocla_attention_run(op, &io));
                 ocla_attention_op_destroy(op);
@@ -340,8 +346,8 @@ Test(attention_nv, fp32_single_pass_vs_fp64, .timeout = 600) {
                 ref_gated(B, T, H, K, V, q, k, v, gated ? g : NULL, NULL, 1.0 / sqrt((double)K), states ? h0 : NULL, ro,
                           rh);
                 const double eo = tc_max_rel_err(o, ro, nv), eh = states ? tc_max_rel_err(hT, rh, ns) : 0.0;
-                cr_log_info("nv fp32 tf32 %s gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
-                            fused ? "one pass" : "two passes", gated == 2 ? "fixed" : gated ? "scalar" : "none", B, T, H, K,
+                cr_log_info("nv fp32 tf32 %s (%d segments) gate %s (%d,%d,%d,%d,%d) states %d: o %.2e, state %.2e",
+                            fused ? "one pass" : "two passes", fused ? nseg : 0, gated == 2 ? "fixed" : gated ? "scalar" : "none", B, T, H, K,
                             V, states, eo, eh);
                 cr_assert_leq(eo, NV_TF32_TOL, "o: gated %d (%d,%d,%d,%d,%d) err %g", gated, B, T, H, K, V, eo);
                 cr_assert_leq(eh, NV_TF32_TOL, "state: gated %d (%d,%d,%d,%d,%d) err %g", gated, B, T, H, K, V, eh);
@@ -367,8 +373,11 @@ Test(attention_nv, fp32_single_pass_plan) {
         {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_SCALAR, 4, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 1},
         {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_FIXED, 8, 2048, 16, 128, 64, OCLA_FEATURE_IDENTITY, 1, 0, 1},
         {OCLA_OP_LINEAR_CHUNK, 0, 1, 4096, 120, 100, 60, OCLA_FEATURE_IDENTITY, 1, 0, 1},   /* 120 >= 118.8 */
-        {OCLA_OP_LINEAR_CHUNK, 0, 1, 4096, 118, 128, 64, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* 118 < 118.8 */
-        {OCLA_OP_LINEAR_CHUNK, 0, 2, 8192, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* 64 work-groups */
+        {OCLA_OP_LINEAR_CHUNK, 0, 1, 4096, 118, 128, 64, OCLA_FEATURE_IDENTITY, 1, 0, 2},   /* 118 < 118.8: 3 segments */
+        {OCLA_OP_LINEAR_CHUNK, 0, 1, 2016, 118, 128, 64, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* and too short for them */
+        {OCLA_OP_LINEAR_CHUNK, 0, 2, 8192, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 2},   /* 64: 5 segments */
+        {OCLA_OP_SIMPLE_GLA_CHUNK, OCLA_GATE_SCALAR, 1, 2100, 4, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 2},
+        {OCLA_OP_LINEAR_CHUNK, 0, 2, 2016, 16, 128, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* 63 chunks of 32 */
         {OCLA_OP_LINEAR_CHUNK, 0, 4, 2048, 16, 128, 128, OCLA_FEATURE_IDENTITY, 0, 0, 0},   /* 3xTF32 */
         {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 64, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},    /* K <= 64 */
         {OCLA_OP_LINEAR_CHUNK, 0, 8, 2048, 16, 136, 128, OCLA_FEATURE_IDENTITY, 1, 0, 0},   /* K > 128 */
@@ -383,9 +392,24 @@ Test(attention_nv, fp32_single_pass_plan) {
         ocla_plan p;
         cr_assert_eq(ocla_plan_compute(&L, &r, &p), OCLA_SUCCESS, "case %zu", i);
         cr_assert(p.path == OCLA_PATH_NVIDIA_MMA, "case %zu: %s", i, p.kernels);
-        cr_assert_eq(strstr(p.kernels, "mma_fused32_fwd") != NULL, c[i].fused, "case %zu: %s", i, p.kernels);
-        cr_assert_eq(strstr(p.reason, "one pass on TF32") != NULL, c[i].fused, "case %zu: %s", i, p.reason);
-        if (c[i].fused) cr_assert_str_eq(p.kernels, "mma_fused32_fwd", "case %zu", i);
+        cr_assert_eq(strstr(p.kernels, "mma_fused32_fwd") != NULL, c[i].fused > 0, "case %zu: %s", i, p.kernels);
+        cr_assert_eq(strstr(p.reason, "one pass on TF32") != NULL, c[i].fused > 0, "case %zu: %s", i, p.reason);
+        if (c[i].fused)
+            cr_assert_str_eq(p.kernels, c[i].fused > 1 ? "mma_fused32_part, mma_fused32_fwd" : "mma_fused32_fwd",
+                             "case %zu", i);
+    }
+    /* the segments: T, work-groups a segment -> segments, chunks (of 32) each, chunks a block, blocks; every
+     * segment has chunks, two blocks each but the last */
+    static const int sg[][6] = {{8192, 64, 5, 52, 26, 8}, {8192, 32, 8, 32, 16, 14}, {2048, 128, 1, 64, 0, 0},
+                                {2016, 64, 0, 63, 0, 0},  {2100, 8, 7, 10, 5, 12},   {4099, 8, 8, 18, 9, 14},
+                                {4096, 118, 3, 44, 22, 4}};
+    for (size_t i = 0; i < sizeof sg / sizeof sg[0]; i++) {
+        int seg, lb, blocks;
+        const int n = ocla__fused32_segments(sg[i][0], sg[i][1], 132, &seg, &lb, &blocks);
+        cr_assert(n == sg[i][2] && seg == sg[i][3] && lb == sg[i][4] && blocks == sg[i][5],
+                  "T %d, %d work-groups: %d x %d chunks, %d a block, %d blocks", sg[i][0], sg[i][1], n, seg, lb, blocks);
+        const int nc = (sg[i][0] + 31) / 32;
+        if (n > 1) cr_assert((n - 1) * seg < nc && n * seg >= nc && 2 * lb == seg, "case %zu", i);
     }
 }
 
