@@ -172,6 +172,26 @@ static ocla_status fused_args(ocla_attn_op *op, const ocla_attn_io *io, cl_kerne
     return a.st;
 }
 
+/* The single passes' launches (attn_fused_nv.cl, attn_fused32_nv.cl: <name>_part and <name>_fwd, both
+ * taking fused_args' arguments; 128 work-items a forward work-group): with blocks (gp[2] > 0) the
+ * part kernel first, its `recs` records of `rec` bytes in BUF_HS, then the forward. */
+static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg);
+static ocla_status fused_add(ocla_attn_op *op, const ocla_plan_request *r, const char *name, const size_t go[3],
+                             const size_t gp[3], const size_t lp[3], size_t recs, size_t rec) {
+    char part[32], fwd[32];
+    snprintf(part, sizeof part, "%s_part", name), snprintf(fwd, sizeof fwd, "%s_fwd", name);
+    op->nseg = 1;
+    op->bind = fused_bind;
+    if (gp[2] > 0) {
+        if (!ocla__mul_ok(recs, rec, &op->need[BUF_HS]))
+            return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "single-pass block state size overflows");
+        ocla_status st = ocla__attn_add_planned(op, r, part, L_MAIN, AT_EACH, gp, lp, "NVIDIA single-pass block states");
+        if (st != OCLA_SUCCESS) return st;
+    }
+    static const size_t lo[3] = {128, 1, 1};
+    return ocla__attn_add_planned(op, r, fwd, L_OUT, AT_EACH, go, lo, "NVIDIA single-pass forward");
+}
+
 static ocla_status fused_bind(ocla_attn_op *op, const ocla_attn_io *io, int seg) {
     (void)seg; /* one launch each */
     ocla_status st = op->launch[L_MAIN].k ? fused_args(op, io, op->launch[L_MAIN].k) : OCLA_SUCCESS;
@@ -200,43 +220,27 @@ ocla_status ocla__nv_prepare(ocla_attn_op *op, const ocla_plan_request *r) {
     if (strstr(op->plan.kernels, "mma_fused32_fwd")) { /* fp32: fused_args' arguments, segments as planned */
         fit_layout(op);
         if (op->plan.tile[1]) {
-            const size_t vt = ((size_t)op->V + 63) / 64, bh = (size_t)op->B * (size_t)op->H, lo[3] = {128, 1, 1};
+            const size_t vt = ((size_t)op->V + 63) / 64, bh = (size_t)op->B * (size_t)op->H, lp[3] = {128, 1, 1};
             int nb, n = ocla__fused32_segments(op->T, (double)(vt * bh), (int)op->ctx->info.compute_units, &op->seg,
                                                &op->fused_lb, &nb);
             if (!strstr(op->plan.kernels, "mma_fused32_part")) n = 1, nb = 0;
             const size_t go[3] = {vt * 128, bh, (size_t)n}, gp[3] = {vt * 128, bh, (size_t)nb};
-            op->nseg = 1;
-            op->bind = fused_bind;
-            if (nb > 0) { /* the block records: [128][64] fp32 and the total log gate (attn_fused32_nv.cl F32REC) */
-                if (!ocla__mul_ok(vt * bh * (size_t)nb, (128 * 64 + 4) * sizeof(float), &op->need[BUF_HS]))
-                    return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "single-pass block state size overflows");
-                ocla_status st = ocla__attn_add_planned(op, r, "mma_fused32_part", L_MAIN, AT_EACH, gp, lo,
-                                                        "NVIDIA single-pass block states");
-                if (st != OCLA_SUCCESS) return st;
-            }
-            return ocla__attn_add_planned(op, r, "mma_fused32_fwd", L_OUT, AT_EACH, go, lo, "NVIDIA single-pass forward");
+            /* a record: [128][64] fp32 and the total log gate (attn_fused32_nv.cl, F32REC) */
+            return fused_add(op, r, "mma_fused32", go, gp, lp, vt * bh * (size_t)nb, (128 * 64 + 4) * sizeof(float));
         }
         ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");
     } else if (strstr(op->plan.kernels, "mma_fused_fwd")) {
         fit_layout(op);
         if (op->plan.tile[1]) {
-            const size_t vt = ((size_t)op->V + 31) / 32, bh = (size_t)op->B * (size_t)op->H, lo[3] = {128, 1, 1};
+            const size_t vt = ((size_t)op->V + 31) / 32, bh = (size_t)op->B * (size_t)op->H;
             int nb; /* the plan's segments (plan_la.c, from the same compute units), one where it has one */
             int n = ocla__fused_segments(op->T, (double)(vt * bh), (int)op->ctx->info.compute_units,
                                          op->key.gate != OCLA_GATE_NONE, &op->seg, &op->fused_lb, &nb);
             if (!strstr(op->plan.kernels, "mma_fused_part")) n = 1, nb = 0, op->seg = op->T > 64 ? (op->T + 63) / 64 : 1;
             const size_t go[3] = {vt * 128, bh, (size_t)n}, gp[3] = {((size_t)op->V + 127) / 128 * 256, bh, (size_t)nb};
             const size_t lp[3] = {256, 1, 1};
-            op->nseg = 1;
-            op->bind = fused_bind;
-            if (nb > 0) { /* the block records: K x V (V rounded up to 32) fp32 and the total gate (4 floats) */
-                if (!ocla__mul_ok(bh * (size_t)nb, (128 * (vt * 32) + 4) * sizeof(float), &op->need[BUF_HS]))
-                    return ocla__fail(op->ctx, OCLA_ERR_OVERFLOW, "single-pass block state size overflows");
-                ocla_status st = ocla__attn_add_planned(op, r, "mma_fused_part", L_MAIN, AT_EACH, gp, lp,
-                                                        "NVIDIA single-pass block states");
-                if (st != OCLA_SUCCESS) return st;
-            }
-            return ocla__attn_add_planned(op, r, "mma_fused_fwd", L_OUT, AT_EACH, go, lo, "NVIDIA single-pass forward");
+            /* a record: K x V (V rounded up to 32) fp32 and the total gate (4 floats) */
+            return fused_add(op, r, "mma_fused", go, gp, lp, bh * (size_t)nb, (128 * (vt * 32) + 4) * sizeof(float));
         }
         ocla__plan_set_kernels(&op->plan, "mma_chunk_states, mma_chunk_output");
     }
