@@ -22,7 +22,7 @@
  * chunk's 32 x 32 scores P = q k^T (tiles of 16 x 16: warps 0, 2 and 3; warp 1's lie above the
  * diagonal) are gated, masked and shared through local memory for o^T += v^T P^T, and
  * S^T += (v exp(G_last - G_j))^T k closes the chunk.
- * Local memory (one stage, 48,784 bytes of the 48 KiB less 16 the driver allows): q and k [32][136]
+ * Local memory (one stage, 48,768 bytes with gates, 48,640 without; the driver allows 48 KiB less 16): q and k [32][136]
  * floats (float2 fragment loads at row r, column 8 n + 2 t: 136 = 8 mod 32 banks apart), v [32][72],
  * P [32][36], the gates [32]. The next chunk's q is copied (cp.async) once every warp has read this
  * one's, while o's products run; k and v once the state update is done.
@@ -65,7 +65,7 @@ OCLA_INLINE uint f32_tf32(float x) {
 #endif
 /* d += a b (small terms first); F32MMA2: the small terms into d2, a second accumulator (3xTF32), or
  * every odd contraction step s_ into d2 (plain TF32), so that two chains of products run side by
- * side (H200, B=4, T=2048, H=16, D=128: 0.231 -> 0.215 ms in TF32, 0.475 -> 0.464 in 3xTF32) */
+ * side (the kernel alone, H200, B=4, T=2048, H=16, D=128: 0.231 -> 0.215 ms in TF32, 0.475 -> 0.464 in 3xTF32) */
 #if SPLIT == 1
 #define F32MMA(d, ab, as, bb, bs) ocla_nv_mma_tf32(d, ab, bb);
 #define F32MMA2(d, d2, s_, ab, as, bb, bs) { if ((s_) & 1) ocla_nv_mma_tf32(d2, ab, bb); else ocla_nv_mma_tf32(d, ab, bb); }
@@ -94,7 +94,7 @@ OCLA_INLINE uint f32_tf32(float x) {
 /* warp 0: the raw gate of chunk n_'s row lane (the address clamped inside the tensor), then the
  * chunk's cumulative gates from it (a 32-lane scan). The load is issued a chunk step before the
  * scan needs it: loaded there, each chunk step waited for it (H200, simple GLA, B=4, T=2048,
- * H=16, D=128, TF32: 0.282 -> ... ms) */
+ * H=16, D=128, TF32: 0.282 -> 0.250 ms) */
 #if USE_G
 #define F32_GATE_RAW(n_) gt_[b * gb + h * gh + (f32off_t)min((n_)*C32 + lane, T - 1) * (f32off_t)gt]
 #elif USE_G_GAMMA

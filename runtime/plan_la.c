@@ -282,8 +282,8 @@ int ocla__la_fits(const ocla_plan_limits *L, const ocla__plan_params *P, const o
          * (attn_fused32_nv.cl), where its work-groups (one per 64-wide value tile, batch row and head,
          * each walking the whole sequence) come to nine tenths of the compute units or more, or where
          * the sequence cut in segments brings them there (ocla__fused32_segments). H200, H=16,
-         * K=V=128, against the two passes: B=4, T=2048 (128 work-groups on 132 SMs) 0.273 -> 0.215
-         * ms, B=8 0.512 -> 0.263; B=2, T=8192 in one segment (64) 0.583 -> 0.798, in 5 segments 0.587
+         * K=V=128, against the two passes: B=4, T=2048 (128 work-groups on 132 SMs) 0.273 -> 0.220
+         * ms, B=8 0.512 -> 0.272; B=2, T=8192 in one segment (64) 0.583 -> 0.798, in 5 segments 0.587
          * -> 0.373 (docs/BENCHMARKS.md).
          * In 3xTF32 it measured 0.450 -> 0.464 and 0.861 -> 0.763 ms: the two passes stay there */
         int seg32, lb32, blocks32;
