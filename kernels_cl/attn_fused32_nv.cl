@@ -117,6 +117,27 @@ OCLA_INLINE uint f32_tf32(float x) {
 #define F32_GATES(n_)
 #endif
 
+/* Both kernels' walk over chunks n0 .. n1 - 1: F32_FIRST copies chunk n0's k and v (q too, before
+ * it, in the forward) and scans its gates; F32_LANDED waits for this chunk's copies and loads the
+ * next chunk's raw gates; F32_NEXT, once every warp has read k, v and the gates, copies and scans the
+ * next chunk's. */
+#define F32_FIRST(n_)                                                                                        \
+    F32_ISSUE_KV(n_)                                                                                         \
+    asm volatile("cp.async.commit_group;" ::: "memory");                                                     \
+    F32_GATE_LOAD(n_)                                                                                        \
+    F32_GATES(n_)
+#define F32_LANDED(n_)                                                                                       \
+    asm volatile("cp.async.wait_all;" ::: "memory");                                                         \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                                            \
+    F32_GATE_LOAD((n_) + 1) /* past the last chunk: a row inside the tensor, unused */
+#define F32_NEXT(n_, n1_)                                                                                    \
+    barrier(CLK_LOCAL_MEM_FENCE); /* k, v and the gates read by every warp */                                \
+    if ((n_) + 1 < (n1_)) {                                                                                  \
+        F32_ISSUE_KV((n_) + 1)                                                                               \
+        asm volatile("cp.async.commit_group;" ::: "memory");                                                 \
+        F32_GATES((n_) + 1)                                                                                  \
+    }
+
 /* S^T = exp(G_last) S^T + (v^T diag(exp(G_last - G_j))) k from the staged k, v and gates (Kl, Vl, Gl;
  * in scope: st, w, gr, tg): 3xTF32 sums the chunk's update from zero (dt) and adds it in IEEE fp32,
  * plain TF32 accumulates into the decayed state itself */
@@ -237,15 +258,10 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd
 #endif
 
     F32_ISSUE_Q(n0)
-    F32_ISSUE_KV(n0)
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    F32_GATE_LOAD(n0)
-    F32_GATES(n0)
+    F32_FIRST(n0)
 
     for (int n = n0; n < n1; n++) {
-        asm volatile("cp.async.wait_all;" ::: "memory");
-        barrier(CLK_LOCAL_MEM_FENCE);
-        F32_GATE_LOAD(n + 1) /* past the last chunk: a row inside the tensor, unused */
+        F32_LANDED(n)
         /* scores: warp w -> rows 16 (w >> 1) .. + 15, keys 16 (w & 1) .. + 15 (warp 1's: above the diagonal) */
         if (w != 1) {
             const int m0 = 16 * (w >> 1), j0 = 16 * (w & 1);
@@ -333,12 +349,7 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_fwd
                 if (t < T && v0 + c < V) obase[(f32off_t)t * (f32off_t)ot_ + c] = scale * oa[a][e];
             }
         F32_UPDATE()
-        barrier(CLK_LOCAL_MEM_FENCE); /* k, v and the gates read by every warp */
-        if (n + 1 < n1) {
-            F32_ISSUE_KV(n + 1)
-            asm volatile("cp.async.commit_group;" ::: "memory");
-            F32_GATES(n + 1)
-        }
+        F32_NEXT(n, n1)
     }
     if (has_hT && last) F32_FOR_STATE(if (d < K && v0 + c < V) hT[((ocla_idx)bh * K + d) * V + v0 + c] = st[n_][e_])
 }
@@ -360,24 +371,14 @@ __kernel __attribute__((reqd_work_group_size(F32WG, 1, 1))) void mma_fused32_par
     const int NCH = (T + C32 - 1) / C32, n0 = z * LB, n1 = min(n0 + LB, NCH);
     float st[16][4];
     F32ZERO(st, 16)
-    F32_ISSUE_KV(n0)
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    F32_GATE_LOAD(n0)
-    F32_GATES(n0)
+    F32_FIRST(n0)
     for (int n = n0; n < n1; n++) {
-        asm volatile("cp.async.wait_all;" ::: "memory");
-        barrier(CLK_LOCAL_MEM_FENCE);
-        F32_GATE_LOAD(n + 1)
+        F32_LANDED(n)
         F32_UPDATE()
 #if F32GATE
         gsum += Gl[C32 - 1];
 #endif
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (n + 1 < n1) {
-            F32_ISSUE_KV(n + 1)
-            asm volatile("cp.async.commit_group;" ::: "memory");
-            F32_GATES(n + 1)
-        }
+        F32_NEXT(n, n1)
     }
     __global float *rec = part + (((ocla_idx)bh * get_num_groups(0) + get_group_id(0)) * get_num_groups(2) + z) * F32REC;
     F32_FOR_STATE(rec[d * 64 + c] = st[n_][e_])
